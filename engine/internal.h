@@ -1,0 +1,83 @@
+/*
+ * internal.h - what the engine's own files share and users never see: the
+ * graph and tape layout, the op recording helpers and small kernels.
+ *
+ * An op is two functions: the forward computes its output from the arena
+ * and, when the graph records, pushes a node {backward fn, inputs, output,
+ * saved scalars/pointers}. nas_graph_backward calls node->bwd in reverse
+ * order for every node whose output has a gradient; bwd accumulates into
+ * the inputs for which nas__want() is true.
+ */
+#ifndef NAS_INTERNAL_H
+#define NAS_INTERNAL_H
+
+#include "nas.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#define NAS_NODE_MAXIN 4
+
+typedef struct nas_node nas_node;
+typedef void (*nas_bwd_fn)(nas_graph *g, nas_node *n);
+
+struct nas_node {
+    nas_bwd_fn bwd;
+    nas_tensor *out;
+    nas_tensor *in[NAS_NODE_MAXIN];
+    int nin;
+    int ia[8];       /* saved integers (stride, pad, ...) */
+    float fa[4];     /* saved floats */
+    void *pa[4];     /* saved arena pointers (masks, stats, ...) */
+    nas_tensor **list;   /* variadic inputs (concat, sum_n) */
+    int nlist;
+};
+
+struct nas_graph {
+    nas_arena *arena;
+    nas_node **tape;
+    int ntape, captape;
+    int training;
+    int grad_enabled;
+    nas_rng *rng;
+    uint32_t bwd_mask;   /* groups asked for by the running backward */
+};
+
+/* Output tensor for an op over inputs: shape given, groups = OR of the
+ * inputs' groups (0 when the graph does not record). */
+nas_tensor *nas__out(nas_graph *g, int ndim, const int *shape,
+                     nas_tensor *const *in, int nin);
+/* Push a node when recording and some input needs a gradient; returns the
+ * node (to fill saved values) or NULL when nothing is recorded. */
+nas_node *nas__record(nas_graph *g, nas_bwd_fn bwd, nas_tensor *out,
+                      nas_tensor *const *in, int nin);
+/* True when backward must produce t's gradient; t->grad is then allocated. */
+static inline bool nas__want(const nas_graph *g, const nas_tensor *t)
+{
+    return t && t->grad && (t->groups & g->bwd_mask);
+}
+
+/* Parallel for over [0, n): fn(ctx, i0, i1) on up to nas_get_threads()
+ * threads, each a contiguous chunk; deterministic (every index is computed
+ * by the same code whatever the split, and no reductions cross chunks). */
+typedef void (*nas_range_fn)(void *ctx, int i0, int i1);
+void nas__parallel_for(int n, nas_range_fn fn, void *ctx);
+
+/* Sets OpenBLAS to 1 thread around our own parallel regions. */
+void nas__blas_threads(int n);
+
+static inline void nas__axpy(float *restrict y, const float *restrict x,
+                             float a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+static inline void nas__add_to(float *restrict y, const float *restrict x,
+                               size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] += x[i];
+}
+
+#endif

@@ -1,0 +1,415 @@
+/*
+ * nas.h - the one public header of the nasd engine (libnas).
+ *
+ * The engine trains the networks that the NAS algorithms sample. It has no
+ * daemon dependencies: no libuv, MHD, SQLite or Jansson in here, so it can
+ * be tested and benchmarked alone.
+ *
+ * The one design decision to know: memory has two regions. Parameters (and
+ * their gradients and optimizer moments) live in a persistent store carved
+ * from one allocation, laid out contiguously per group so that a whole group
+ * is one flat float array. Everything made during one step (activations,
+ * their gradients, the tape) comes from an arena reset in O(1) after the
+ * step. Ops record themselves on the tape of a graph; nas_graph_backward
+ * walks it in reverse and accumulates (+=) into gradients, limited to the
+ * leaves of the groups asked for.
+ *
+ * Ownership: _new returns an owned object released by the matching _free,
+ * and _free(NULL) is a no-op. Tensors returned by ops belong to the graph's
+ * arena and die at nas_graph_reset. Parameter tensors belong to the store.
+ *
+ * Errors: bugs abort through NAS_ASSERT with file:line; runtime failures
+ * return a negative NAS_E* code, results go through out-parameters,
+ * nas_strerror() names the code and nas_errmsg() gives the detail of the
+ * last failure on this thread (e.g. which file and what is wrong with it).
+ */
+#ifndef NAS_H
+#define NAS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NAS_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+enum {
+    NAS_OK = 0,
+    NAS_ENOMEM = -1,   /* allocation failed */
+    NAS_EIO = -2,      /* read/write/open failed (errno kept in message) */
+    NAS_EFORMAT = -3,  /* a file is malformed: bad magic, truncated, ... */
+    NAS_EINVAL = -4,   /* an argument is out of range */
+    NAS_ENOTFOUND = -5, /* a named thing does not exist */
+    NAS_ESHAPE = -6,   /* shapes disagree (e.g. checkpoint vs model) */
+    NAS_ECOUNT_ = 7
+};
+
+const char *nas_strerror(int err);
+/* Detail of the last error set on this thread ("" if none). */
+const char *nas_errmsg(void);
+/* Set the detail message (printf-style) and return err, for one-line
+ * failure paths: return nas_fail(NAS_EFORMAT, "%s: truncated", path). */
+int nas_fail(int err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+void nas__assert_fail(const char *expr, const char *file, int line)
+    __attribute__((noreturn));
+#define NAS_ASSERT(c) \
+    ((c) ? (void)0 : nas__assert_fail(#c, __FILE__, __LINE__))
+
+/* Number of threads the engine's kernels (and OpenBLAS) may use. Same seed
+ * and same thread count give the same numbers. */
+void nas_set_threads(int n);
+int nas_get_threads(void);
+
+/* ---------------------------------------------------------------- arena */
+
+typedef struct nas_arena nas_arena;
+
+/* An arena grows in chunks of at least chunk_bytes; reset is O(1) and keeps
+ * the memory for the next step. Allocations are 64-byte aligned. */
+nas_arena *nas_arena_new(size_t chunk_bytes);
+void nas_arena_free(nas_arena *a);
+void *nas_arena_alloc(nas_arena *a, size_t bytes);   /* aborts when OOM */
+void *nas_arena_zalloc(nas_arena *a, size_t bytes);
+void nas_arena_reset(nas_arena *a);
+size_t nas_arena_used(const nas_arena *a);   /* bytes handed out since reset */
+size_t nas_arena_peak(const nas_arena *a);   /* max of used over its life */
+
+/* ------------------------------------------------------------------ rng */
+
+/* xoshiro256** seeded through splitmix64. The whole state is s[4]; saving
+ * it and loading it back continues the exact sequence. */
+typedef struct nas_rng {
+    uint64_t s[4];
+} nas_rng;
+
+void nas_rng_seed(nas_rng *r, uint64_t seed);
+uint64_t nas_rng_u64(nas_rng *r);
+uint32_t nas_rng_below(nas_rng *r, uint32_t n);   /* uniform in [0, n) */
+float nas_rng_uniform(nas_rng *r);                /* uniform in [0, 1) */
+float nas_rng_normal(nas_rng *r);                 /* N(0, 1) */
+void nas_rng_shuffle(nas_rng *r, int *v, int n);
+
+/* --------------------------------------------------------------- tensor */
+
+#define NAS_MAXDIM 4
+
+/* Parameter groups. A tensor's `groups` mask has bit g set when it depends
+ * on a leaf of group g; backward limited to a mask skips everything else. */
+enum {
+    NAS_GROUP_WEIGHTS = 0,     /* network weights w */
+    NAS_GROUP_ARCH = 1,        /* architecture weights alpha (DARTS) */
+    NAS_GROUP_CONTROLLER = 2,  /* controller (ENAS, NAS-RL) */
+    NAS_GROUP_STATE = 3,       /* non-trained state: BN running stats */
+    NAS_GROUP_INPUT = 4,       /* inputs whose gradient is wanted (tests) */
+    NAS_GROUP_COUNT = 5
+};
+#define NAS_MASK(g) (1u << (g))
+#define NAS_MASK_ALL 0xffffffffu
+
+/* A float32 tensor, NCHW when 4-d. `grad` is NULL until backward needs it
+ * (arena tensors) or points into the store (parameters). */
+typedef struct nas_tensor {
+    int ndim;
+    int shape[NAS_MAXDIM];
+    float *data;
+    float *grad;
+    uint32_t groups;    /* leaves of which groups this tensor depends on */
+    const char *name;   /* parameters only */
+} nas_tensor;
+
+size_t nas_tensor_numel(const nas_tensor *t);
+/* dim 0, dim 1 and the product of the dims after 1 (1 when absent): every
+ * tensor is viewed as [N, C, inner] by the channel-wise ops. */
+int nas_tensor_n(const nas_tensor *t);
+int nas_tensor_c(const nas_tensor *t);
+size_t nas_tensor_inner(const nas_tensor *t);
+int nas_tensor_same_shape(const nas_tensor *a, const nas_tensor *b);
+
+/* ---------------------------------------------------------- param store */
+
+typedef struct nas_params nas_params;
+
+enum nas_init {
+    NAS_INIT_ZERO,
+    NAS_INIT_ONE,
+    NAS_INIT_NORMAL,      /* scale * N(0,1) */
+    NAS_INIT_UNIFORM,     /* U(-scale, scale) */
+    NAS_INIT_KAIMING,     /* PyTorch's default for conv/linear weights:
+                             U(-b, b), b = 1/sqrt(fan_in), fan_in = numel/dim0
+                             (scale multiplies b) */
+    NAS_INIT_COUNT_
+};
+
+/* Declaration phase: add named parameters; the index returned is stable.
+ * Then nas_params_alloc lays all of them out in one allocation (grouped,
+ * so nas_params_group gives one flat range per group) and initialises them
+ * from rng. Names are unique ("cells.3.edge.5.sep_conv_3x3.pw1.w"). */
+nas_params *nas_params_new(void);
+void nas_params_free(nas_params *p);
+int nas_params_add(nas_params *p, const char *name, int group,
+                   enum nas_init init, float scale, int ndim,
+                   const int *shape);
+int nas_params_alloc(nas_params *p, nas_rng *rng);
+int nas_params_count(const nas_params *p);
+nas_tensor *nas_params_get(nas_params *p, int index);
+nas_tensor *nas_params_find(nas_params *p, const char *name);
+int nas_params_group_of(const nas_params *p, int index);
+/* Optimizer moments of parameter index (same shape as the tensor). */
+float *nas_params_moment1(nas_params *p, int index);
+float *nas_params_moment2(nas_params *p, int index);
+/* A whole group as flat arrays of n floats (any of the out-pointers may be
+ * NULL). Empty group: n = 0. */
+void nas_params_group(nas_params *p, int group, float **data, float **grad,
+                      float **m1, float **m2, size_t *n);
+size_t nas_params_total(const nas_params *p);   /* floats over all groups */
+void nas_params_zero_grad(nas_params *p, uint32_t group_mask);
+
+/* --------------------------------------------------------- graph / tape */
+
+typedef struct nas_graph nas_graph;
+
+/* A graph owns an arena and a tape. `training` selects batch statistics in
+ * BN and active dropout; rng feeds dropout. */
+nas_graph *nas_graph_new(size_t arena_chunk_bytes);
+void nas_graph_free(nas_graph *g);
+void nas_graph_reset(nas_graph *g);   /* forget the tape, reset the arena */
+void nas_graph_set_training(nas_graph *g, int training);
+int nas_graph_training(const nas_graph *g);
+void nas_graph_set_rng(nas_graph *g, nas_rng *rng);
+/* Recording off (e.g. evaluation): ops run but leave no tape. */
+void nas_graph_set_grad(nas_graph *g, int enabled);
+nas_arena *nas_graph_arena(nas_graph *g);
+
+/* Reverse walk from a scalar loss (its gradient seeded with 1), limited to
+ * leaves whose group is in group_mask. Gradients accumulate. */
+void nas_graph_backward(nas_graph *g, nas_tensor *loss, uint32_t group_mask);
+
+/* New arena tensors. nas_tensor_new leaves data uninitialised. */
+nas_tensor *nas_tensor_new(nas_graph *g, int ndim, const int *shape);
+nas_tensor *nas_tensor_new4(nas_graph *g, int n, int c, int h, int w);
+nas_tensor *nas_tensor_zeros(nas_graph *g, int ndim, const int *shape);
+/* A leaf of group `group` with its own zeroed gradient (gradient checks,
+ * inputs whose gradient is wanted). */
+nas_tensor *nas_tensor_leaf(nas_graph *g, int ndim, const int *shape,
+                            int group);
+
+/* ------------------------------------------------------------------ ops */
+
+/* Every op records itself on g's tape (when recording) and has a backward
+ * that accumulates into the inputs that need a gradient. */
+
+/* conv2d: x (N,Ci,H,W), w (Co,Ci/groups,K,K) -> (N,Co,Ho,Wo),
+ * Ho = (H + 2 pad - dil (K-1) - 1) / stride + 1. groups == Ci == Co is the
+ * depthwise case (direct loops); otherwise im2col + sgemm per image.
+ * bias may be NULL. */
+nas_tensor *nas_conv2d(nas_graph *g, nas_tensor *x, nas_tensor *w,
+                       nas_tensor *bias, int stride, int pad, int dil,
+                       int groups);
+/* y = x W^T + b: x (N,K), W (M,K), b (M) or NULL -> (N,M) */
+nas_tensor *nas_linear(nas_graph *g, nas_tensor *x, nas_tensor *w,
+                       nas_tensor *b);
+/* a (M,K) @ b (K,N) -> (M,N) */
+nas_tensor *nas_matmul(nas_graph *g, nas_tensor *a, nas_tensor *b);
+
+/* Batch norm over (N, inner) per channel. gamma/beta NULL = no affine.
+ * Training: batch statistics (biased variance to normalise), running stats
+ * updated as r = (1-momentum) r + momentum stat (unbiased variance), like
+ * PyTorch. Eval: running statistics. running_* may be NULL in training. */
+nas_tensor *nas_batchnorm(nas_graph *g, nas_tensor *x, nas_tensor *gamma,
+                          nas_tensor *beta, nas_tensor *running_mean,
+                          nas_tensor *running_var, float momentum,
+                          float eps);
+
+nas_tensor *nas_relu(nas_graph *g, nas_tensor *x);
+nas_tensor *nas_tanh(nas_graph *g, nas_tensor *x);
+nas_tensor *nas_sigmoid(nas_graph *g, nas_tensor *x);
+nas_tensor *nas_identity(nas_graph *g, nas_tensor *x);
+
+/* 2-d pooling, k x k window (k odd; 3 in DARTS/ENAS). Average pooling
+ * excludes padding from the count (count_include_pad=False). */
+nas_tensor *nas_maxpool2d(nas_graph *g, nas_tensor *x, int k, int stride,
+                          int pad);
+nas_tensor *nas_avgpool2d(nas_graph *g, nas_tensor *x, int k, int stride,
+                          int pad);
+/* (N,C,H,W) -> (N,C) */
+nas_tensor *nas_global_avgpool(nas_graph *g, nas_tensor *x);
+
+nas_tensor *nas_add(nas_graph *g, nas_tensor *a, nas_tensor *b);
+nas_tensor *nas_sub(nas_graph *g, nas_tensor *a, nas_tensor *b);
+nas_tensor *nas_mul(nas_graph *g, nas_tensor *a, nas_tensor *b);
+/* x * c for a constant c */
+nas_tensor *nas_scale(nas_graph *g, nas_tensor *x, float c);
+/* x * s->data[i]: scale by one element of another tensor (softmax-weighted
+ * sums of candidate ops); the gradient reaches both x and s[i]. */
+nas_tensor *nas_scale_by(nas_graph *g, nas_tensor *x, nas_tensor *s, int i);
+/* Sum of n same-shaped tensors (the nodes of a cell). */
+nas_tensor *nas_sum_n(nas_graph *g, nas_tensor **xs, int n);
+/* Sum / mean of all elements -> shape (1). */
+nas_tensor *nas_sum(nas_graph *g, nas_tensor *x);
+nas_tensor *nas_mean(nas_graph *g, nas_tensor *x);
+
+/* Concatenate along dim 1 (channels); all other dims equal. */
+nas_tensor *nas_concat(nas_graph *g, nas_tensor **xs, int n);
+/* x[:, start:start+len] along dim 1. */
+nas_tensor *nas_narrow(nas_graph *g, nas_tensor *x, int start, int len);
+/* Same data in another shape (numel equal). */
+nas_tensor *nas_reshape(nas_graph *g, nas_tensor *x, int ndim,
+                        const int *shape);
+
+/* Along the last dim of a (rows, n) view. */
+nas_tensor *nas_softmax(nas_graph *g, nas_tensor *x);
+nas_tensor *nas_log_softmax(nas_graph *g, nas_tensor *x);
+/* Mean over the batch of -log softmax(logits)[label]; logits (N,K). */
+nas_tensor *nas_cross_entropy(nas_graph *g, nas_tensor *logits,
+                              const int32_t *labels);
+
+/* table (V,D), ids[n] -> (n, D) */
+nas_tensor *nas_embedding(nas_graph *g, nas_tensor *table,
+                          const int32_t *ids, int n);
+/* Inverted dropout with drop probability p; identity when not training. */
+nas_tensor *nas_dropout(nas_graph *g, nas_tensor *x, float p);
+/* Zeros shaped like x, optionally strided like a pooling of stride s
+ * (DARTS `none` on a reduction edge). No gradient flows. */
+nas_tensor *nas_zero(nas_graph *g, nas_tensor *x, int stride);
+
+/* ------------------------------------------------------------------ nn */
+
+/* LSTM cell built from the ops above: gates = x Wx^T + h Wh^T + b, split in
+ * i, f, g, o (PyTorch order); c' = sig(f) c + sig(i) tanh(g);
+ * h' = sig(o) tanh(c'). wx (4H,I), wh (4H,H), b (4H). */
+typedef struct nas_lstm_cell {
+    nas_tensor *wx, *wh, *b;
+} nas_lstm_cell;
+
+void nas_lstm_cell_step(nas_graph *g, const nas_lstm_cell *cell,
+                        nas_tensor *x, nas_tensor *h, nas_tensor *c,
+                        nas_tensor **h_out, nas_tensor **c_out);
+
+/* ---------------------------------------------------------- optimizers */
+
+/* SGD with momentum and L2 weight decay, PyTorch semantics:
+ * d = grad + wd w; buf = momentum buf + d (buf = d at the first step);
+ * w -= lr (nesterov ? d + momentum buf : buf). The buffer is moment1. */
+typedef struct nas_sgd {
+    float lr, momentum, weight_decay;
+    int nesterov;
+    int64_t steps;
+} nas_sgd;
+
+void nas_sgd_step(nas_sgd *opt, nas_params *p, int group);
+
+/* Adam with L2 weight decay added to the gradient (torch.optim.Adam):
+ * d = grad + wd w; m = b1 m + (1-b1) d; v = b2 v + (1-b2) d^2;
+ * w -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps). */
+typedef struct nas_adam {
+    float lr, beta1, beta2, eps, weight_decay;
+    int64_t steps;
+} nas_adam;
+
+void nas_adam_step(nas_adam *opt, nas_params *p, int group);
+
+/* lr at step t of T: lr_min + (lr_max - lr_min) (1 + cos(pi t / T)) / 2 */
+float nas_cosine_lr(float lr_max, float lr_min, int64_t t, int64_t T);
+/* Scale the gradients of a group so that their global L2 norm is at most
+ * max_norm; returns the norm before clipping. */
+float nas_clip_grad_norm(nas_params *p, int group, float max_norm);
+
+/* ------------------------------------------------------------ checkpoint */
+
+/* Checkpoints are safetensors files: 8-byte little-endian header length,
+ * a JSON header, then raw little-endian data. They hold every parameter
+ * (data as "<name>", optimizer moments as "<name>#m1" and "<name>#m2"),
+ * the RNG state ("rng.state", U64 x4) and string metadata (counters such
+ * as the step). Writes are atomic: tmp file, fsync, rename, fsync dir. */
+typedef struct nas_kv {
+    const char *key;
+    const char *value;
+} nas_kv;
+
+int nas_ckpt_save(const char *path, nas_params *p, const nas_rng *rng,
+                  const nas_kv *meta, int nmeta);
+/* Loads into an allocated store of the same layout; every parameter must
+ * be present with its shape. meta_out (may be NULL) receives a malloc'd
+ * array of malloc'd pairs, freed with nas_kv_free. */
+int nas_ckpt_load(const char *path, nas_params *p, nas_rng *rng,
+                  nas_kv **meta_out, int *nmeta_out);
+void nas_kv_free(nas_kv *kv, int n);
+const char *nas_kv_get(const nas_kv *kv, int n, const char *key);
+
+/* ------------------------------------------------------------- datasets */
+
+/* An image dataset kept as uint8 pixels (NCHW per image) + int labels;
+ * batches are converted to normalised float on the fly. */
+typedef struct nas_dataset {
+    int n, c, h, w;
+    int classes;
+    uint8_t *x;        /* n * c * h * w */
+    int32_t *y;        /* n */
+    float mean[4], std[4];   /* per channel, on the 0..1 scale */
+} nas_dataset;
+
+void nas_dataset_free(nas_dataset *d);
+/* IDX images + labels, gzip or raw (MNIST, Fashion-MNIST). */
+int nas_idx_load(const char *images_path, const char *labels_path,
+                 nas_dataset **out);
+/* CIFAR-10 binary batches: each record 1 label byte + 3072 pixel bytes. */
+int nas_cifar10_load(const char *const *paths, int npaths,
+                     nas_dataset **out);
+/* Per-channel mean and std of the pixels (0..1 scale) into d->mean/std. */
+void nas_dataset_compute_stats(nas_dataset *d);
+/* Copy of examples [start, start+count) (count <= 0: to the end). */
+int nas_dataset_slice(const nas_dataset *d, int start, int count,
+                      nas_dataset **out);
+
+typedef struct nas_augment {
+    int crop_pad;     /* random crop after zero padding by this many (0: off) */
+    int hflip;        /* random horizontal flip */
+} nas_augment;
+
+/* Fill x (n, c, h, w) with normalised images idx[0..n) and y with labels;
+ * aug may be NULL (no augmentation); rng needed when aug is on. */
+void nas_dataset_batch(const nas_dataset *d, const int *idx, int n,
+                       const nas_augment *aug, nas_rng *rng, float *x,
+                       int32_t *y);
+
+/* Text corpus for language modelling: ids of train/valid/test streams over
+ * one vocabulary. Word level: tokens split on whitespace, "<eos>" after
+ * every line, words outside the vocabulary -> "<unk>" (PTB convention).
+ * Character level: every byte a token, "<eos>" after every line. */
+typedef struct nas_corpus {
+    int vocab_size;
+    char **vocab;           /* id -> token */
+    int32_t *train, *valid, *test;
+    int ntrain, nvalid, ntest;
+} nas_corpus;
+
+enum nas_corpus_level { NAS_CORPUS_WORD, NAS_CORPUS_CHAR };
+
+/* Three text files, one sentence per line (PTB layout). The vocabulary is
+ * built from train (max_vocab > 0 keeps the most frequent words). */
+int nas_corpus_load(const char *train, const char *valid, const char *test,
+                    enum nas_corpus_level level, int max_vocab,
+                    nas_corpus **out);
+/* A fortune(6) database (entries separated by "%" lines): each line of an
+ * entry is a sentence; entries are dealt to train/valid/test 8:1:1 by
+ * position (deterministic). */
+int nas_corpus_load_fortunes(const char *path, enum nas_corpus_level level,
+                             int max_vocab, nas_corpus **out);
+void nas_corpus_free(nas_corpus *c);
+
+/* Batchify a stream for BPTT: n tokens -> (steps, bsz) in column order
+ * like the PTB example (token t of column b at out[t * bsz + b]), dropping
+ * the remainder. *out malloc'd. */
+int nas_batchify(const int32_t *ids, int n, int bsz, int32_t **out,
+                 int *steps);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
