@@ -51,6 +51,13 @@ nas_tensor *nas__out(nas_graph *g, int ndim, const int *shape,
  * node (to fill saved values) or NULL when nothing is recorded. */
 nas_node *nas__record(nas_graph *g, nas_bwd_fn bwd, nas_tensor *out,
                       nas_tensor *const *in, int nin);
+/* Ops over a variadic list (concat, sum_n): the output's groups come from
+ * all of them, and the list is copied to the arena and kept on the node
+ * (the fixed inputs of a node hold at most NAS_NODE_MAXIN). */
+nas_tensor *nas__list_out(nas_graph *g, int ndim, const int *shape,
+                          nas_tensor **xs, int n, nas_tensor ***kept);
+void nas__record_list(nas_graph *g, nas_bwd_fn fn, nas_tensor *y,
+                      nas_tensor **kept, int n, int ia0);
 /* True when backward must produce t's gradient; t->grad is then allocated. */
 static inline bool nas__want(const nas_graph *g, const nas_tensor *t)
 {

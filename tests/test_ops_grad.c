@@ -1,0 +1,541 @@
+/*
+ * test_ops_grad.c - a finite-difference gradient check for every op and
+ * for the LSTM cell (see gradcheck.h for the tolerances), plus forward
+ * golden checks against direct loops written independently here.
+ */
+#include "gradcheck.h"
+
+static nas_graph *lg;   /* holds the leaves across a test */
+static nas_rng rng;
+
+static void setup(void)
+{
+    lg = nas_graph_new(1 << 20);
+    nas_rng_seed(&rng, 1234);
+}
+
+static void teardown(void)
+{
+    nas_graph_free(lg);
+}
+
+TestSuite(ops, .init = setup, .fini = teardown);
+
+static nas_tensor *leaf4(int n, int c, int h, int w, float a, float gap)
+{
+    int s[4] = {n, c, h, w};
+    nas_tensor *t = nas_tensor_leaf(lg, 4, s, NAS_GROUP_INPUT);
+    gc_fill(t, &rng, a, gap);
+    return t;
+}
+
+static nas_tensor *leaf2(int n, int c, float a)
+{
+    int s[2] = {n, c};
+    nas_tensor *t = nas_tensor_leaf(lg, 2, s, NAS_GROUP_INPUT);
+    gc_fill(t, &rng, a, 0.0f);
+    return t;
+}
+
+static nas_tensor *leaf1(int n, float a)
+{
+    nas_tensor *t = nas_tensor_leaf(lg, 1, &n, NAS_GROUP_INPUT);
+    gc_fill(t, &rng, a, 0.0f);
+    return t;
+}
+
+/* ------------------------------------------------------------ conv2d */
+
+typedef struct {
+    int stride, pad, dil, groups;
+} conv_args;
+
+static nas_tensor *f_conv(nas_graph *g, nas_tensor **in, void *ctx)
+{
+    conv_args *a = ctx;
+    return nas_conv2d(g, in[0], in[1], in[2], a->stride, a->pad, a->dil,
+                      a->groups);
+}
+
+/* Direct 7-loop convolution: the independent reference. */
+static void conv_ref(const nas_tensor *x, const nas_tensor *w,
+                     const nas_tensor *b, const conv_args *a, nas_tensor *y)
+{
+    int n = x->shape[0], ci = x->shape[1], h = x->shape[2], wd = x->shape[3];
+    int co = w->shape[0], k = w->shape[2], ho = y->shape[2], wo = y->shape[3];
+    int cig = ci / a->groups, cog = co / a->groups;
+    for (int i = 0; i < n; i++)
+        for (int o = 0; o < co; o++)
+            for (int oh = 0; oh < ho; oh++)
+                for (int ow = 0; ow < wo; ow++) {
+                    double s = b ? b->data[o] : 0.0;
+                    int gi = o / cog;
+                    for (int c = 0; c < cig; c++)
+                        for (int kh = 0; kh < k; kh++)
+                            for (int kw = 0; kw < k; kw++) {
+                                int ih = oh * a->stride - a->pad + kh * a->dil;
+                                int iw = ow * a->stride - a->pad + kw * a->dil;
+                                if (ih < 0 || ih >= h || iw < 0 || iw >= wd)
+                                    continue;
+                                s += (double)x->data[((i * ci + gi * cig + c) * h + ih) * wd + iw] *
+                                     w->data[((o * cig + c) * k + kh) * k + kw];
+                            }
+                    y->data[((i * co + o) * ho + oh) * wo + ow] = (float)s;
+                }
+}
+
+static void check_conv(int n, int ci, int co, int hw, int k, conv_args a,
+                       int bias)
+{
+    nas_tensor *in[3];
+    in[0] = leaf4(n, ci, hw, hw, 1.0f, 0.0f);
+    in[1] = leaf4(co, ci / a.groups, k, k, 0.5f, 0.0f);
+    in[2] = bias ? leaf1(co, 0.5f) : NULL;
+    char name[128];
+    snprintf(name, sizeof(name), "conv %d->%d k%d s%d p%d d%d g%d", ci, co, k,
+             a.stride, a.pad, a.dil, a.groups);
+
+    nas_graph *g = nas_graph_new(1 << 20);
+    nas_tensor *y = f_conv(g, in, &a);
+    nas_tensor *ref = nas_tensor_new(g, 4, y->shape);
+    conv_ref(in[0], in[1], in[2], &a, ref);
+    for (size_t i = 0; i < nas_tensor_numel(y); i++)
+        cr_assert_float_eq(y->data[i], ref->data[i], 1e-4, "%s fwd elem %zu", name, i);
+    nas_graph_free(g);
+
+    cr_expect_eq(gradcheck(name, f_conv, &a, in, bias ? 3 : 2, 1), 0, "%s", name);
+}
+
+Test(ops, conv_dense)
+{
+    check_conv(2, 3, 4, 7, 3, (conv_args){1, 1, 1, 1}, 1);
+    check_conv(2, 3, 4, 7, 3, (conv_args){2, 1, 1, 1}, 0);
+    check_conv(2, 3, 5, 8, 5, (conv_args){1, 2, 1, 1}, 0);
+    check_conv(2, 4, 6, 7, 3, (conv_args){1, 2, 2, 1}, 0);   /* dilated */
+    check_conv(2, 6, 4, 6, 1, (conv_args){1, 0, 1, 1}, 1);   /* pointwise */
+    check_conv(2, 6, 4, 6, 1, (conv_args){2, 0, 1, 1}, 0);   /* strided 1x1 */
+    check_conv(1, 3, 8, 9, 3, (conv_args){3, 0, 1, 1}, 0);   /* stride 3 */
+}
+
+Test(ops, conv_grouped)
+{
+    check_conv(2, 4, 6, 6, 3, (conv_args){1, 1, 1, 2}, 1);
+}
+
+Test(ops, conv_depthwise)
+{
+    check_conv(2, 3, 3, 7, 3, (conv_args){1, 1, 1, 3}, 0);
+    check_conv(2, 3, 3, 8, 5, (conv_args){1, 2, 1, 3}, 0);
+    check_conv(2, 3, 3, 8, 3, (conv_args){1, 2, 2, 3}, 0);   /* dil_conv_3x3 */
+    check_conv(2, 3, 3, 9, 5, (conv_args){1, 4, 2, 3}, 1);   /* dil_conv_5x5 */
+    check_conv(2, 3, 3, 8, 3, (conv_args){2, 1, 1, 3}, 0);   /* reduction */
+    check_conv(2, 2, 2, 9, 5, (conv_args){2, 4, 2, 2}, 0);
+}
+
+/* -------------------------------------------------- linear / matmul */
+
+static nas_tensor *f_linear(nas_graph *g, nas_tensor **in, void *ctx)
+{
+    return nas_linear(g, in[0], in[1], in[2]);
+}
+
+static nas_tensor *f_matmul(nas_graph *g, nas_tensor **in, void *ctx)
+{
+    return nas_matmul(g, in[0], in[1]);
+}
+
+Test(ops, linear)
+{
+    nas_tensor *in[3] = {leaf2(3, 5, 1.0f), leaf2(4, 5, 1.0f), leaf1(4, 1.0f)};
+    nas_graph *g = nas_graph_new(1 << 16);
+    nas_tensor *y = nas_linear(g, in[0], in[1], in[2]);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++) {
+            double s = in[2]->data[j];
+            for (int k = 0; k < 5; k++)
+                s += (double)in[0]->data[i * 5 + k] * in[1]->data[j * 5 + k];
+            cr_assert_float_eq(y->data[i * 4 + j], s, 1e-5);
+        }
+    nas_graph_free(g);
+    cr_expect_eq(gradcheck("linear", f_linear, NULL, in, 3, 1), 0);
+}
+
+Test(ops, matmul)
+{
+    nas_tensor *in[2] = {leaf2(3, 5, 1.0f), leaf2(5, 4, 1.0f)};
+    cr_expect_eq(gradcheck("matmul", f_matmul, NULL, in, 2, 1), 0);
+}
+
+/* ------------------------------------------------------- batch norm */
+
+typedef struct {
+    nas_tensor *rm, *rv;
+} bn_ctx;
+
+static nas_tensor *f_bn_affine(nas_graph *g, nas_tensor **in, void *ctx)
+{
+    bn_ctx *b = ctx;
+    return nas_batchnorm(g, in[0], in[1], in[2], b ? b->rm : NULL,
+                         b ? b->rv : NULL, 0.1f, 1e-5f);
+}
+
+static nas_tensor *f_bn_plain(nas_graph *g, nas_tensor **in, void *ctx)
+{
+    return nas_batchnorm(g, in[0], NULL, NULL, NULL, NULL, 0.1f, 1e-5f);
+}
+
+Test(ops, batchnorm_train)
+{
+    nas_tensor *in[3] = {leaf4(4, 3, 3, 3, 1.0f, 0.0f), leaf1(3, 1.0f), leaf1(3, 1.0f)};
+    cr_expect_eq(gradcheck("bn affine", f_bn_affine, NULL, in, 3, 1), 0);
+    cr_expect_eq(gradcheck("bn plain", f_bn_plain, NULL, in, 1, 1), 0);
+    nas_tensor *x2[1] = {leaf2(6, 4, 1.0f)};   /* (N, F) input */
+    cr_expect_eq(gradcheck("bn 2d", f_bn_plain, NULL, x2, 1, 1), 0);
+}
+
+Test(ops, batchnorm_stats)
+{
+    /* Batch statistics normalise to mean 0 / var 1; running stats follow
+     * PyTorch's update with the unbiased variance. */
+    nas_tensor *x = leaf4(4, 2, 3, 3, 2.0f, 0.0f);
+    int c = 2;
+    nas_tensor *rm = nas_tensor_zeros(lg, 1, &c), *rv = nas_tensor_zeros(lg, 1, &c);
+    rv->data[0] = rv->data[1] = 1.0f;
+    nas_graph *g = nas_graph_new(1 << 16);
+    nas_tensor *y = nas_batchnorm(g, x, NULL, NULL, rm, rv, 0.1f, 1e-5f);
+    for (int ch = 0; ch < 2; ch++) {
+        double s = 0, s2 = 0, xs = 0, xs2 = 0;
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 9; j++) {
+                double v = y->data[(i * 2 + ch) * 9 + j], u = x->data[(i * 2 + ch) * 9 + j];
+                s += v, s2 += v * v, xs += u, xs2 += u * u;
+            }
+        cr_expect_float_eq(s / 36, 0.0, 1e-5);
+        cr_expect_float_eq(s2 / 36, 1.0, 1e-3);
+        double mu = xs / 36, uvar = (xs2 - 36 * mu * mu) / 35;
+        cr_expect_float_eq(rm->data[ch], 0.1 * mu, 1e-5);
+        cr_expect_float_eq(rv->data[ch], 0.9 + 0.1 * uvar, 1e-4);
+    }
+    nas_graph_free(g);
+}
+
+Test(ops, batchnorm_eval)
+{
+    int c = 3;
+    nas_tensor *in[3] = {leaf4(2, 3, 2, 2, 1.0f, 0.0f), leaf1(3, 1.0f), leaf1(3, 1.0f)};
+    bn_ctx b = {nas_tensor_zeros(lg, 1, &c), nas_tensor_zeros(lg, 1, &c)};
+    for (int i = 0; i < 3; i++) {
+        b.rm->data[i] = 0.1f * (float)i;
+        b.rv->data[i] = 0.5f + (float)i;
+    }
+    nas_graph *g = nas_graph_new(1 << 16);
+    nas_graph_set_training(g, 0);
+    nas_tensor *y = f_bn_affine(g, in, &b);
+    for (int i = 0; i < 24; i++) {
+        int ch = (i / 4) % 3;
+        double ref = (in[0]->data[i] - b.rm->data[ch]) / sqrt(b.rv->data[ch] + 1e-5) *
+                         in[1]->data[ch] + in[2]->data[ch];
+        cr_expect_float_eq(y->data[i], ref, 1e-5);
+    }
+    nas_graph_free(g);
+    cr_expect_eq(gradcheck("bn eval", f_bn_affine, &b, in, 3, 0), 0);
+}
+
+/* ------------------------------------------------------ activations */
+
+static nas_tensor *f_relu(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_relu(g, in[0]);
+}
+static nas_tensor *f_tanh(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_tanh(g, in[0]);
+}
+static nas_tensor *f_sigmoid(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_sigmoid(g, in[0]);
+}
+static nas_tensor *f_identity(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_identity(g, in[0]);
+}
+
+Test(ops, activations)
+{
+    nas_tensor *in[1] = {leaf4(2, 3, 4, 4, 2.0f, 0.05f)};
+    cr_expect_eq(gradcheck("relu", f_relu, NULL, in, 1, 1), 0);
+    cr_expect_eq(gradcheck("tanh", f_tanh, NULL, in, 1, 1), 0);
+    cr_expect_eq(gradcheck("sigmoid", f_sigmoid, NULL, in, 1, 1), 0);
+    cr_expect_eq(gradcheck("identity", f_identity, NULL, in, 1, 1), 0);
+}
+
+/* ---------------------------------------------------------- pooling */
+
+typedef struct {
+    int k, stride, pad;
+} pool_args;
+
+static nas_tensor *f_maxpool(nas_graph *g, nas_tensor **in, void *ctx)
+{
+    pool_args *p = ctx;
+    return nas_maxpool2d(g, in[0], p->k, p->stride, p->pad);
+}
+
+static nas_tensor *f_avgpool(nas_graph *g, nas_tensor **in, void *ctx)
+{
+    pool_args *p = ctx;
+    return nas_avgpool2d(g, in[0], p->k, p->stride, p->pad);
+}
+
+static nas_tensor *f_gap(nas_graph *g, nas_tensor **in, void *ctx)
+{
+    return nas_global_avgpool(g, in[0]);
+}
+
+Test(ops, pooling)
+{
+    nas_tensor *in[1] = {leaf4(2, 2, 7, 7, 1.0f, 0.0f)};
+    gc_fill_distinct(in[0], &rng, 0.05f);
+    pool_args args[] = {{3, 1, 1}, {3, 2, 1}, {3, 2, 0}, {2, 2, 0}};
+    for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
+        cr_expect_eq(gradcheck("maxpool", f_maxpool, &args[i], in, 1, 1), 0);
+        cr_expect_eq(gradcheck("avgpool", f_avgpool, &args[i], in, 1, 1), 0);
+    }
+    cr_expect_eq(gradcheck("gap", f_gap, NULL, in, 1, 1), 0);
+}
+
+Test(ops, avgpool_excludes_padding)
+{
+    /* All-ones input: every output is exactly 1 when padding is excluded
+     * (the corner window holds 4 real pixels, not 9). */
+    int s[4] = {1, 1, 4, 4};
+    nas_tensor *x = nas_tensor_new(lg, 4, s);
+    for (int i = 0; i < 16; i++)
+        x->data[i] = 1.0f;
+    nas_graph *g = nas_graph_new(1 << 16);
+    nas_tensor *y = nas_avgpool2d(g, x, 3, 1, 1);
+    for (int i = 0; i < 16; i++)
+        cr_expect_float_eq(y->data[i], 1.0f, 1e-6);
+    nas_tensor *m = nas_maxpool2d(g, x, 3, 2, 1);
+    cr_expect_eq(m->shape[2], 2);
+    nas_graph_free(g);
+}
+
+/* ---------------------------------------------------- elementwise */
+
+static nas_tensor *f_add(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_add(g, in[0], in[1]);
+}
+static nas_tensor *f_sub(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_sub(g, in[0], in[1]);
+}
+static nas_tensor *f_mul(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_mul(g, in[0], in[1]);
+}
+static nas_tensor *f_scale(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_scale(g, in[0], -1.7f);
+}
+static nas_tensor *f_scale_by(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_scale_by(g, in[0], in[1], 2);
+}
+static nas_tensor *f_sum_n(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_sum_n(g, in, 3);
+}
+static nas_tensor *f_sum(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_sum(g, in[0]);
+}
+static nas_tensor *f_mean(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_mean(g, in[0]);
+}
+
+Test(ops, elementwise)
+{
+    nas_tensor *in[3] = {leaf4(2, 3, 2, 2, 1.0f, 0.0f), leaf4(2, 3, 2, 2, 1.0f, 0.0f),
+                         leaf4(2, 3, 2, 2, 1.0f, 0.0f)};
+    cr_expect_eq(gradcheck("add", f_add, NULL, in, 2, 1), 0);
+    cr_expect_eq(gradcheck("sub", f_sub, NULL, in, 2, 1), 0);
+    cr_expect_eq(gradcheck("mul", f_mul, NULL, in, 2, 1), 0);
+    cr_expect_eq(gradcheck("scale", f_scale, NULL, in, 1, 1), 0);
+    cr_expect_eq(gradcheck("sum_n", f_sum_n, NULL, in, 3, 1), 0);
+    cr_expect_eq(gradcheck("sum", f_sum, NULL, in, 1, 1), 0);
+    cr_expect_eq(gradcheck("mean", f_mean, NULL, in, 1, 1), 0);
+    nas_tensor *sb[2] = {in[0], leaf1(5, 1.0f)};
+    cr_expect_eq(gradcheck("scale_by", f_scale_by, NULL, sb, 2, 1), 0);
+}
+
+/* ----------------------------------------------------------- shapes */
+
+static nas_tensor *f_concat(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_concat(g, in, 3);
+}
+static nas_tensor *f_narrow(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_narrow(g, in[0], 1, 2);
+}
+static nas_tensor *f_reshape(nas_graph *g, nas_tensor **in, void *c)
+{
+    int s[2] = {4, 12};
+    /* Through a second op so the view's gradient must flow back. */
+    return nas_tanh(g, nas_reshape(g, in[0], 2, s));
+}
+
+Test(ops, shapes)
+{
+    nas_tensor *in[3] = {leaf4(2, 1, 3, 3, 1.0f, 0.0f), leaf4(2, 3, 3, 3, 1.0f, 0.0f),
+                         leaf4(2, 2, 3, 3, 1.0f, 0.0f)};
+    cr_expect_eq(gradcheck("concat", f_concat, NULL, in, 3, 1), 0);
+    nas_tensor *x[1] = {leaf4(2, 4, 2, 3, 1.0f, 0.0f)};
+    cr_expect_eq(gradcheck("narrow", f_narrow, NULL, x, 1, 1), 0);
+    cr_expect_eq(gradcheck("reshape", f_reshape, NULL, x, 1, 1), 0);
+    nas_tensor *m[1] = {leaf2(3, 8, 1.0f)};
+    cr_expect_eq(gradcheck("narrow 2d", f_narrow, NULL, m, 1, 1), 0);
+
+    nas_graph *g = nas_graph_new(1 << 16);
+    nas_tensor *y = nas_concat(g, in, 3);
+    cr_expect_eq(y->shape[1], 6);
+    /* image 1, channel 4 is channel 0 of in[2] */
+    cr_expect_eq(y->data[(1 * 6 + 4) * 9 + 5], in[2]->data[(1 * 2 + 0) * 9 + 5]);
+    nas_graph_free(g);
+}
+
+/* ---------------------------------------------------------- softmax */
+
+static nas_tensor *f_softmax(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_softmax(g, in[0]);
+}
+static nas_tensor *f_log_softmax(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_log_softmax(g, in[0]);
+}
+static const int32_t ce_labels[4] = {2, 0, 4, 1};
+static nas_tensor *f_ce(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_cross_entropy(g, in[0], ce_labels);
+}
+
+Test(ops, softmax_family)
+{
+    nas_tensor *in[1] = {leaf2(4, 5, 3.0f)};
+    cr_expect_eq(gradcheck("softmax", f_softmax, NULL, in, 1, 1), 0);
+    cr_expect_eq(gradcheck("log_softmax", f_log_softmax, NULL, in, 1, 1), 0);
+    cr_expect_eq(gradcheck("cross_entropy", f_ce, NULL, in, 1, 1), 0);
+
+    /* Values against a direct computation in double. */
+    nas_graph *g = nas_graph_new(1 << 16);
+    nas_tensor *ce = f_ce(g, in, NULL), *sm = f_softmax(g, in, NULL);
+    double loss = 0.0;
+    for (int r = 0; r < 4; r++) {
+        double z = 0.0;
+        for (int i = 0; i < 5; i++)
+            z += exp(in[0]->data[r * 5 + i]);
+        for (int i = 0; i < 5; i++)
+            cr_expect_float_eq(sm->data[r * 5 + i], exp(in[0]->data[r * 5 + i]) / z, 1e-6);
+        loss -= in[0]->data[r * 5 + ce_labels[r]] - log(z);
+    }
+    cr_expect_float_eq(ce->data[0], loss / 4, 1e-5);
+    nas_graph_free(g);
+}
+
+/* ------------------------------------------------------------- misc */
+
+static const int32_t emb_ids[5] = {3, 0, 3, 1, 2};
+static nas_tensor *f_embedding(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_embedding(g, in[0], emb_ids, 5);
+}
+static nas_tensor *f_dropout(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_dropout(g, in[0], 0.3f);
+}
+static nas_tensor *f_zero(nas_graph *g, nas_tensor **in, void *c)
+{
+    /* zero(x) + x: the zero op must add nothing to the gradient */
+    nas_tensor *z = nas_zero(g, in[0], 1);
+    return nas_add(g, z, in[0]);
+}
+
+Test(ops, misc)
+{
+    nas_tensor *table[1] = {leaf2(4, 3, 1.0f)};
+    cr_expect_eq(gradcheck("embedding", f_embedding, NULL, table, 1, 1), 0);
+    nas_tensor *x[1] = {leaf4(2, 3, 4, 4, 1.0f, 0.0f)};
+    cr_expect_eq(gradcheck("dropout", f_dropout, NULL, x, 1, 1), 0);
+    cr_expect_eq(gradcheck("dropout eval", f_dropout, NULL, x, 1, 0), 0);
+    cr_expect_eq(gradcheck("zero", f_zero, NULL, x, 1, 1), 0);
+
+    nas_graph *g = nas_graph_new(1 << 16);
+    nas_rng r;
+    nas_rng_seed(&r, 5);
+    nas_graph_set_rng(g, &r);
+    int big[2] = {100, 100};
+    nas_tensor *ones = nas_tensor_new(g, 2, big);
+    for (int i = 0; i < 10000; i++)
+        ones->data[i] = 1.0f;
+    nas_tensor *d = nas_dropout(g, ones, 0.3f);
+    int zeros = 0;
+    for (int i = 0; i < 10000; i++) {
+        zeros += d->data[i] == 0.0f;
+        cr_assert(d->data[i] == 0.0f || fabsf(d->data[i] - 1.0f / 0.7f) < 1e-6);
+    }
+    cr_expect(zeros > 2800 && zeros < 3200, "dropped %d of 10000 at p=0.3", zeros);
+    nas_tensor *z = nas_zero(g, x[0], 2);
+    cr_expect(z->shape[2] == 2 && z->shape[3] == 2 && z->data[0] == 0.0f);
+    nas_graph_free(g);
+}
+
+/* ------------------------------------------------------------- LSTM */
+
+static nas_tensor *f_lstm(nas_graph *g, nas_tensor **in, void *ctx)
+{
+    nas_lstm_cell cell = {in[3], in[4], in[5]};
+    nas_tensor *h1, *c1, *h2, *c2;
+    /* Two chained steps: the check covers BPTT through c and h. */
+    nas_lstm_cell_step(g, &cell, in[0], in[1], in[2], &h1, &c1);
+    nas_lstm_cell_step(g, &cell, in[0], h1, c1, &h2, &c2);
+    nas_tensor *both[2] = {h2, c2};
+    return nas_concat(g, both, 2);
+}
+
+Test(ops, lstm_cell)
+{
+    int hid = 4, inp = 3, n = 2;
+    nas_tensor *in[6] = {leaf2(n, inp, 1.0f), leaf2(n, hid, 1.0f), leaf2(n, hid, 1.0f),
+                         leaf2(4 * hid, inp, 0.7f), leaf2(4 * hid, hid, 0.7f),
+                         leaf1(4 * hid, 0.5f)};
+    cr_expect_eq(gradcheck("lstm", f_lstm, NULL, in, 6, 1), 0);
+
+    /* One step against the gate equations computed here in double. */
+    nas_graph *g = nas_graph_new(1 << 16);
+    nas_lstm_cell cell = {in[3], in[4], in[5]};
+    nas_tensor *h1, *c1;
+    nas_lstm_cell_step(g, &cell, in[0], in[1], in[2], &h1, &c1);
+    for (int b = 0; b < n; b++)
+        for (int j = 0; j < hid; j++) {
+            double gate[4];
+            for (int q = 0; q < 4; q++) {
+                int row = q * hid + j;
+                double s = in[5]->data[row];
+                for (int k = 0; k < inp; k++)
+                    s += (double)in[0]->data[b * inp + k] * in[3]->data[row * inp + k];
+                for (int k = 0; k < hid; k++)
+                    s += (double)in[1]->data[b * hid + k] * in[4]->data[row * hid + k];
+                gate[q] = s;
+            }
+            double ig = 1 / (1 + exp(-gate[0])), fg = 1 / (1 + exp(-gate[1]));
+            double gg = tanh(gate[2]), og = 1 / (1 + exp(-gate[3]));
+            double c = fg * in[2]->data[b * hid + j] + ig * gg;
+            cr_expect_float_eq(c1->data[b * hid + j], c, 1e-5);
+            cr_expect_float_eq(h1->data[b * hid + j], og * tanh(c), 1e-5);
+        }
+    nas_graph_free(g);
+}
