@@ -337,7 +337,7 @@ int nas_ckpt_save(const char *path, nas_params *p, const nas_rng *rng,
     char *tmp = NULL;
     FILE *f = NULL;
     int made_tmp = 0;
-    const char *what;
+    const char *what = NULL;
     int err = check_save_args(path, p, meta, nmeta);
     if (err)
         goto fail;
@@ -353,41 +353,47 @@ int nas_ckpt_save(const char *path, nas_params *p, const nas_rng *rng,
     }
     snprintf(tmp, tmp_len, "%s.tmp.%ld", path, (long)getpid());
 
-    what = "create";
-    f = fopen(tmp, "wb");
-    if (!f)
-        goto io_fail;
-    made_tmp = 1;
     unsigned char len_le[8];
     for (int k = 0; k < 8; k++)
         len_le[k] = (unsigned char)((uint64_t)hdr.len >> (8 * k));
-    what = "write";
+    /* Each step names itself in `what` for the message if it fails. */
+    if (!(f = fopen(tmp, "wb"))) {
+        what = "create";
+        goto fail;
+    }
+    made_tmp = 1;
     if (write_all(f, len_le, 8) || write_all(f, hdr.s, hdr.len) ||
-        write_data(f, p, rng) || fflush(f) != 0)
-        goto io_fail;
-    what = "fsync";
-    if (fsync(fileno(f)) != 0)
-        goto io_fail;
-    what = "close";
+        write_data(f, p, rng) || fflush(f) != 0) {
+        what = "write";
+        goto fail;
+    }
+    if (fsync(fileno(f)) != 0) {
+        what = "fsync";
+        goto fail;
+    }
     FILE *closing = f;
     f = NULL;
-    if (fclose(closing) != 0)
-        goto io_fail;
-    what = "rename";
-    if (rename(tmp, path) != 0)
-        goto io_fail;
+    if (fclose(closing) != 0) {
+        what = "close";
+        goto fail;
+    }
+    if (rename(tmp, path) != 0) {
+        what = "rename";
+        goto fail;
+    }
     made_tmp = 0;
-    what = "fsync the directory of";
-    if (fsync_dir(path) != 0)
-        goto io_fail;
+    if (fsync_dir(path) != 0) {
+        what = "fsync the directory of";
+        goto fail;
+    }
     free(tmp);
     free(hdr.s);
     return NAS_OK;
 
-io_fail:
-    err = nas_fail(NAS_EIO, "%s: cannot %s checkpoint: %s",
-                   path, what, strerror(errno));
 fail:
+    if (what)
+        err = nas_fail(NAS_EIO, "%s: cannot %s checkpoint: %s", path, what,
+                       strerror(errno));
     if (f)
         fclose(f);
     if (made_tmp)
@@ -639,25 +645,24 @@ static int jp_digits(jp *j)
 /* Any JSON number, checked against the grammar and ignored. */
 static int jp_skip_number(jp *j)
 {
+    int r = 0;
     if (j->s[j->pos] == '-')
         j->pos++;
     if (j->pos < j->n && j->s[j->pos] == '0')
         j->pos++;
-    else if (jp_digits(j))
-        return NAS_EFORMAT;
-    if (j->pos < j->n && j->s[j->pos] == '.') {
+    else
+        r = jp_digits(j);
+    if (!r && j->pos < j->n && j->s[j->pos] == '.') {
         j->pos++;
-        if (jp_digits(j))
-            return NAS_EFORMAT;
+        r = jp_digits(j);
     }
-    if (j->pos < j->n && (j->s[j->pos] == 'e' || j->s[j->pos] == 'E')) {
+    if (!r && j->pos < j->n && (j->s[j->pos] == 'e' || j->s[j->pos] == 'E')) {
         j->pos++;
         if (j->pos < j->n && (j->s[j->pos] == '+' || j->s[j->pos] == '-'))
             j->pos++;
-        if (jp_digits(j))
-            return NAS_EFORMAT;
+        r = jp_digits(j);
     }
-    return 0;
+    return r;
 }
 
 /* Members of an object whose '{' was consumed, *first = 1 at the start:
@@ -667,9 +672,7 @@ static int jp_member(jp *j, int *first, char **key)
 {
     int c = jp_peek(j);
     *key = NULL;
-    if (c == '}') {
-        if (!*first && j->s[j->pos - 1] == ',')
-            return jp_syntax(j, "expected a string");
+    if (c == '}') {   /* after a ',' jp_string below refuses it */
         j->pos++;
         return 0;
     }
@@ -692,15 +695,11 @@ static int jp_member(jp *j, int *first, char **key)
 static int jp_element(jp *j, int *first)
 {
     int c = jp_peek(j);
-    if (c == ']' && *first) {
+    if (c == ']') {   /* after a ',' the caller's value refuses it */
         j->pos++;
         return 0;
     }
     if (!*first) {
-        if (c == ']') {
-            j->pos++;
-            return 0;
-        }
         if (c != ',')
             return jp_syntax(j, "expected ',' or ']'");
         j->pos++;
@@ -899,12 +898,14 @@ fail:
     return r;
 }
 
-static const ck_entry *sort_base;
+typedef struct {
+    uint64_t begin, end;
+    int index;
+} span;
 
-static int cmp_entry_begin(const void *a, const void *b)
+static int cmp_span(const void *a, const void *b)
 {
-    const ck_entry *x = &sort_base[*(const int *)a];
-    const ck_entry *y = &sort_base[*(const int *)b];
+    const span *x = a, *y = b;
     if (x->begin != y->begin)
         return x->begin < y->begin ? -1 : 1;
     return x->end < y->end ? -1 : x->end > y->end;
@@ -915,16 +916,15 @@ static int cmp_entry_begin(const void *a, const void *b)
 static int check_layout(const char *path, ck_header *h)
 {
     int err = NAS_OK;
-    int *order = malloc(((size_t)h->n + 1) * sizeof(int));
+    span *order = malloc(((size_t)h->n + 1) * sizeof(*order));
     if (!order)
         return nas_fail(NAS_ENOMEM, "%s: checkpoint", path);
     for (int i = 0; i < h->n; i++)
-        order[i] = i;
-    sort_base = h->e;   /* qsort has no context argument in C11 */
-    qsort(order, (size_t)h->n, sizeof(int), cmp_entry_begin);
+        order[i] = (span){h->e[i].begin, h->e[i].end, i};
+    qsort(order, (size_t)h->n, sizeof(*order), cmp_span);
     uint64_t at = 0;
     for (int i = 0; i < h->n; i++) {
-        const ck_entry *e = &h->e[order[i]];
+        const ck_entry *e = &h->e[order[i].index];
         if (e->begin != at) {
             err = nas_fail(NAS_EFORMAT, "%s: tensor \"%s\" starts at byte "
                            "%llu of the data section, expected %llu (%s)",
@@ -1114,10 +1114,9 @@ static int match_store(const char *path, const ck_header *h, nas_params *p,
                 err = nas_fail(NAS_ENOMEM, "%s: checkpoint", path);
                 goto fail;
             }
-            kind = has_suffix(base, "#m1") ? 1 : has_suffix(base, "#m2");
-            if (kind)
-                base[strlen(base) - 4 + 1] = '\0', kind = base[strlen(base)
-                    - 1] == '1' ? 1 : 2;
+            kind = has_suffix(base, "#m1")   ? 1
+                   : has_suffix(base, "#m2") ? 2
+                                             : 0;
             if (kind)
                 base[strlen(base) - 3] = '\0';
             name_index key = {base, 0};
