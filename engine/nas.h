@@ -326,7 +326,11 @@ float nas_clip_grad_norm(nas_params *p, int group, float max_norm);
  * a JSON header, then raw little-endian data. They hold every parameter
  * (data as "<name>", optimizer moments as "<name>#m1" and "<name>#m2"),
  * the RNG state ("rng.state", U64 x4) and string metadata (counters such
- * as the step). Writes are atomic: tmp file, fsync, rename, fsync dir. */
+ * as the step). Writes are atomic: tmp file, fsync, rename, fsync dir.
+ * Parameter names must not be "__metadata__" or "rng.state" nor end in
+ * "#m1"/"#m2" (one flat namespace in the file): save returns NAS_EINVAL.
+ * Loading validates the whole file before changing the store: on any error
+ * the store and rng are left as they were. */
 typedef struct nas_kv {
     const char *key;
     const char *value;
@@ -345,7 +349,10 @@ const char *nas_kv_get(const nas_kv *kv, int n, const char *key);
 /* ------------------------------------------------------------- datasets */
 
 /* An image dataset kept as uint8 pixels (NCHW per image) + int labels;
- * batches are converted to normalised float on the fly. */
+ * batches are converted to normalised float on the fly. The loaders fill
+ * mean/std with the loaded set's own statistics and slices copy their
+ * parent's; to normalise a test set like its training set, copy the
+ * training set's mean/std over. */
 typedef struct nas_dataset {
     int n, c, h, w;
     int classes;
@@ -373,7 +380,9 @@ typedef struct nas_augment {
 } nas_augment;
 
 /* Fill x (n, c, h, w) with normalised images idx[0..n) and y with labels;
- * aug may be NULL (no augmentation); rng needed when aug is on. */
+ * aug may be NULL (no augmentation); rng needed when aug is on. Draws per
+ * image, in this order: crop row offset and column offset (crop_pad > 0),
+ * then the flip coin (hflip). */
 void nas_dataset_batch(const nas_dataset *d, const int *idx, int n,
                        const nas_augment *aug, nas_rng *rng, float *x,
                        int32_t *y);

@@ -854,7 +854,8 @@ static int parse_tensor(jp *j, ck_header *h, ck_entry *e)
     }
     if (r)
         goto fail;
-    j->pos = at;   /* report the semantic problems at the tensor */
+    size_t after = j->pos;
+    j->pos = at;   /* report the problems below at the tensor's start */
     if (!has_dtype || !has_shape || !has_offs) {
         r = jp_bad(j, "tensor \"%s\" has no %s", e->name,
                    !has_dtype ? "dtype" : !has_shape ? "shape"
@@ -891,6 +892,7 @@ static int parse_tensor(jp *j, ck_header *h, ck_entry *e)
                    (unsigned long long)(e->end - e->begin));
         goto fail;
     }
+    j->pos = after;
     r = 0;
 fail:
     free(key);

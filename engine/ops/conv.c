@@ -111,6 +111,8 @@ typedef struct {
     float *cols;            /* one column buffer per thread chunk */
     size_t col_size, dw_size;
     int nchunks;
+    const float *wt;        /* flipped, transposed w (dx as a conv), or NULL */
+    conv_shape ts;          /* shape of that transposed conv */
 } dense_ctx;
 
 static int chunk_of(const dense_ctx *c, int i0)
@@ -168,7 +170,15 @@ static void dense_bwd_range(void *arg, int i0, int i1)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cog, kk, hw,
                             1.0f, dyg, hw, b, hw, 1.0f, dw + (size_t)gi * cog * kk, kk);
             }
-            if (c->dx) {
+            if (c->dx && c->wt) {
+                /* dx_g (cig, h*w) += wt_g (cig, cog*k*k) @ im2col(dy_g) */
+                const conv_shape *t = &c->ts;
+                int tk = cog * s->k * s->k, thw = s->h * s->w;
+                im2col(dyg, t, cog, col);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cig, thw, tk,
+                            1.0f, c->wt + (size_t)gi * cig * tk, tk, col, thw, 1.0f,
+                            c->dx + xoff, thw);
+            } else if (c->dx) {
                 if (is_pointwise(s)) {
                     /* dx_g (kk, hw) += w_g^T (kk, cog) @ dy_g (cog, hw) */
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, hw, cog,
@@ -203,8 +213,34 @@ static void dense_bwd(nas_graph *g, const conv_shape *s, const float *x,
 {
     dense_ctx c = {.s = s, .x = x, .w = w, .dy = dy, .dx = dx,
                    .nchunks = n_chunks(s->n)};
-    c.col_size = (size_t)(s->ci / s->groups) * s->k * s->k * s->ho * s->wo;
-    c.dw_size = (size_t)s->co * (s->ci / s->groups) * s->k * s->k;
+    const int cig = s->ci / s->groups, cog = s->co / s->groups, kk = s->k * s->k;
+    c.col_size = (size_t)cig * kk * s->ho * s->wo;
+    c.dw_size = (size_t)s->co * cig * kk;
+    /* Stride 1 (and pad <= dil (k-1)): dx is the convolution of dy, padded
+     * by q = dil (k-1) - pad, with w flipped in space and its channel axes
+     * swapped. One im2col of dy and a GEMM of the forward's efficient shape
+     * (M = cig, K = cog k k) accumulate straight into dx, where the dcol
+     * GEMM (K = cog, a handful of channels) and col2im would make and then
+     * scatter a whole column matrix. */
+    int q = s->dil * (s->k - 1) - s->pad;
+    if (dx && s->stride == 1 && q >= 0 && !is_pointwise(s)) {
+        c.ts = (conv_shape){.n = s->n, .ci = s->co, .h = s->ho, .w = s->wo,
+                            .co = s->ci, .k = s->k, .stride = 1, .pad = q,
+                            .dil = s->dil, .groups = s->groups, .ho = s->h,
+                            .wo = s->w};
+        float *wt = nas_arena_alloc(g->arena, c.dw_size * sizeof(float));
+        /* w (co, cig, kh, kw) -> wt per group (cig, cog, k-1-kh, k-1-kw) */
+        for (int gi = 0; gi < s->groups; gi++)
+            for (int o = 0; o < cog; o++)
+                for (int i = 0; i < cig; i++)
+                    for (int t = 0; t < kk; t++)
+                        wt[(((size_t)gi * cig + i) * cog + o) * kk + kk - 1 - t] =
+                            w[(((size_t)gi * cog + o) * cig + i) * kk + t];
+        c.wt = wt;
+        size_t tcol = (size_t)cog * kk * s->h * s->w;
+        if (tcol > c.col_size)
+            c.col_size = tcol;
+    }
     c.cols = nas_arena_alloc(g->arena, c.col_size * c.nchunks * sizeof(float));
     if (dw) {
         if (c.nchunks == 1) {
@@ -221,13 +257,29 @@ static void dense_bwd(nas_graph *g, const conv_shape *s, const float *x,
 
 /* --------------------------------------------------------- depthwise */
 
+/*
+ * Stride-1 depthwise (every DARTS sep_conv / dil_conv) works on planes kept
+ * at their padded row width wp: tap (kh, kw) of output i is then input
+ * i + (kh * wp + kw) * dil for every i, so a whole plane is one long loop
+ * with no row edges; the outputs that fall in the padding columns are
+ * computed and dropped. Forward: y = taps(pad(x), w). dx is the same taps
+ * over dy padded by q = dil (k - 1) - pad with the kernel flipped; dW is k*k
+ * dot products of pad(x) with dy laid out at width wp (zero columns), summed
+ * in LANES partial sums per tap over all images of a channel, reduced once.
+ * The zero borders of the scratch planes are written once per chunk: each
+ * plane only overwrites its interior.
+ */
+enum { LANES = 32 };
+
 typedef struct {
     const conv_shape *s;
     const float *x, *w, *dy;
     float *y, *dx, *dw;
-    float *scratch;    /* per chunk: padded plane + its gradient */
+    float *scratch;    /* per chunk, see dw_setup */
     size_t scratch_size;
-    int hp, wp;        /* padded plane */
+    int hp, wp;        /* padded x plane */
+    int q, hq, wq;     /* padded dy plane (stride-1 dx) */
+    int fast;          /* stride-1 path */
     int total;         /* items of the parallel loop */
     int nchunks;
 } dw_ctx;
@@ -240,13 +292,164 @@ static int dw_chunk(const dw_ctx *c, int i0)
     return 0;
 }
 
+/* Copy plane src (rows, cols) into dst of row width wd at (top, left);
+ * the rest of dst is left as it is (zero borders). */
+static void put_plane(const float *src, int rows, int cols, float *dst,
+                      int wd, int top, int left)
+{
+    for (int i = 0; i < rows; i++)
+        memcpy(dst + (size_t)(i + top) * wd + left, src + (size_t)i * cols,
+               (size_t)cols * sizeof(float));
+}
+
+/* out[i] = sum_t wt[t] * in[i + off[t]], i < n; kk known at compile time
+ * where inlined with a constant (3x3, 5x5), so the taps unroll and each
+ * vector of outputs stays in a register. */
+static inline __attribute__((always_inline)) void
+taps_fixed(float *restrict out, const float *restrict in, size_t n,
+           const float *wt, const int *off, int kk)
+{
+    float wv[49];
+    int o[49];
+    for (int t = 0; t < kk; t++) {
+        wv[t] = wt[t];
+        o[t] = off[t];
+    }
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float s = 0.0f;
+#pragma GCC unroll 25
+        for (int t = 0; t < kk; t++)
+            s += wv[t] * in[i + o[t]];
+        out[i] = s;
+    }
+}
+
+static void taps(float *restrict out, const float *restrict in, size_t n,
+                 const float *wt, const int *off, int kk)
+{
+    if (kk == 9) {
+        taps_fixed(out, in, n, wt, off, 9);
+    } else if (kk == 25) {
+        taps_fixed(out, in, n, wt, off, 25);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            out[i] = 0.0f;
+        for (int t = 0; t < kk; t++)
+            nas__axpy(out, in + off[t], wt[t], n);
+    }
+}
+
+/* acc[t * LANES + l] += sum over i < n, i % LANES == l (for the vector
+ * part) of dz[i] * in[i + off[t]]: fixed order, independent of threads. */
+static void dot_taps(float *restrict acc, const float *restrict dz,
+                     const float *restrict in, size_t n, const int *off, int kk)
+{
+    size_t nv = n / LANES * LANES;
+    for (int t = 0; t < kk; t++) {
+        const float *restrict src = in + off[t];
+        float a[LANES];
+        for (int l = 0; l < LANES; l++)
+            a[l] = acc[t * LANES + l];
+        for (size_t i = 0; i < nv; i += LANES)
+            for (int l = 0; l < LANES; l++)
+                a[l] += dz[i + l] * src[i + l];
+        for (size_t i = nv; i < n; i++)
+            a[i - nv] += dz[i] * src[i];
+        for (int l = 0; l < LANES; l++)
+            acc[t * LANES + l] = a[l];
+    }
+}
+
+static void tap_offsets(int k, int d, int width, int *off)
+{
+    for (int kh = 0; kh < k; kh++)
+        for (int kw = 0; kw < k; kw++)
+            off[kh * k + kw] = (kh * width + kw) * d;
+}
+
+/* Scratch layout of one chunk (floats): x plane hp*wp + slack, then
+ * (forward) output at width wp, or (backward) dy at width wp, dy padded
+ * (hq*wq + slack) and dx at width wq. The slack covers the reads of the
+ * last row's dropped columns. */
+static size_t dw_slack(const conv_shape *s)
+{
+    return (size_t)(s->k - 1) * s->dil + LANES;
+}
+
+static void dw_fwd_fast(dw_ctx *c, int i0, int i1, float *p)
+{
+    const conv_shape *s = c->s;
+    const int k = s->k, kk = k * k;
+    float *out = p + (size_t)c->hp * c->wp + dw_slack(s);
+    const size_t n = (size_t)s->ho * c->wp;
+    int off[49];
+    tap_offsets(k, s->dil, c->wp, off);
+    for (int item = i0; item < i1; item++) {   /* item = n * C + ch */
+        int ch = item % s->ci;
+        put_plane(c->x + (size_t)item * s->h * s->w, s->h, s->w, p, c->wp,
+                  s->pad, s->pad);
+        taps(out, p, n, c->w + (size_t)ch * kk, off, kk);
+        float *y = c->y + (size_t)item * s->ho * s->wo;
+        for (int oh = 0; oh < s->ho; oh++)
+            memcpy(y + (size_t)oh * s->wo, out + (size_t)oh * c->wp,
+                   (size_t)s->wo * sizeof(float));
+    }
+}
+
+static void dw_bwd_fast(dw_ctx *c, int i0, int i1, float *p)
+{
+    const conv_shape *s = c->s;
+    const int k = s->k, kk = k * k;
+    const size_t slack = dw_slack(s);
+    float *dz = p + (size_t)c->hp * c->wp + slack;     /* dy at width wp */
+    float *dq = dz + (size_t)s->ho * c->wp;            /* dy padded by q */
+    float *dxo = dq + (size_t)c->hq * c->wq + slack;   /* dx at width wq */
+    const size_t nz = (size_t)s->ho * c->wp, nx = (size_t)s->h * c->wq;
+    int off_p[49], off_q[49];
+    tap_offsets(k, s->dil, c->wp, off_p);
+    tap_offsets(k, s->dil, c->wq, off_q);
+    float acc[49 * LANES];
+    for (int ch = i0; ch < i1; ch++) {
+        const float *wk = c->w + (size_t)ch * kk;
+        float wflip[49];
+        for (int t = 0; t < kk; t++)
+            wflip[t] = wk[kk - 1 - t];
+        memset(acc, 0, (size_t)kk * LANES * sizeof(float));
+        for (int n = 0; n < s->n; n++) {
+            size_t item = (size_t)n * s->ci + ch;
+            const float *dy = c->dy + item * s->ho * s->wo;
+            if (c->dw) {
+                put_plane(c->x + item * s->h * s->w, s->h, s->w, p, c->wp,
+                          s->pad, s->pad);
+                put_plane(dy, s->ho, s->wo, dz, c->wp, 0, 0);
+                dot_taps(acc, dz, p, nz, off_p, kk);
+            }
+            if (c->dx) {
+                put_plane(dy, s->ho, s->wo, dq, c->wq, c->q, c->q);
+                taps(dxo, dq, nx, wflip, off_q, kk);
+                float *dx = c->dx + item * s->h * s->w;
+                for (int i = 0; i < s->h; i++)
+                    nas__add_to(dx + (size_t)i * s->w, dxo + (size_t)i * c->wq,
+                                (size_t)s->w);
+            }
+        }
+        if (c->dw)
+            for (int t = 0; t < kk; t++) {
+                float sum = 0.0f;
+                for (int l = 0; l < LANES; l++)
+                    sum += acc[t * LANES + l];
+                c->dw[(size_t)ch * kk + t] += sum;
+            }
+    }
+}
+
+/* Strided depthwise (reduction cells): row loops over a padded plane. */
 static void pad_plane(const float *x, const conv_shape *s, int hp, int wp,
                       float *p)
 {
     memset(p, 0, (size_t)hp * wp * sizeof(float));
-    for (int i = 0; i < s->h; i++)
-        memcpy(p + (size_t)(i + s->pad) * wp + s->pad, x + (size_t)i * s->w,
-               (size_t)s->w * sizeof(float));
+    put_plane(x, s->h, s->w, p, wp, s->pad, s->pad);
 }
 
 static void dw_fwd_range(void *arg, int i0, int i1)
@@ -255,6 +458,11 @@ static void dw_fwd_range(void *arg, int i0, int i1)
     const conv_shape *s = c->s;
     const int k = s->k, st = s->stride, d = s->dil, wo = s->wo;
     float *p = c->scratch + (size_t)dw_chunk(c, i0) * c->scratch_size;
+    if (c->fast) {
+        memset(p, 0, c->scratch_size * sizeof(float));
+        dw_fwd_fast(c, i0, i1, p);
+        return;
+    }
     for (int item = i0; item < i1; item++) {   /* item = n * C + ch */
         int ch = item % s->ci;
         pad_plane(c->x + (size_t)item * s->h * s->w, s, c->hp, c->wp, p);
@@ -269,12 +477,8 @@ static void dw_fwd_range(void *arg, int i0, int i1)
                 for (int kw = 0; kw < k; kw++) {
                     const float wv = wk[kh * k + kw];
                     const float *restrict src = pr + kw * d;
-                    if (st == 1)
-                        for (int ow = 0; ow < wo; ow++)
-                            yr[ow] += wv * src[ow];
-                    else
-                        for (int ow = 0; ow < wo; ow++)
-                            yr[ow] += wv * src[ow * st];
+                    for (int ow = 0; ow < wo; ow++)
+                        yr[ow] += wv * src[ow * st];
                 }
             }
         }
@@ -291,9 +495,14 @@ static void dw_bwd_range(void *arg, int i0, int i1)
     const size_t plane = (size_t)c->hp * c->wp;
     float *p = c->scratch + (size_t)dw_chunk(c, i0) * c->scratch_size;
     float *dp = p + plane;
+    if (c->fast) {
+        memset(p, 0, c->scratch_size * sizeof(float));
+        dw_bwd_fast(c, i0, i1, p);
+        return;
+    }
     for (int ch = i0; ch < i1; ch++) {
         const float *wk = c->w + (size_t)ch * k * k;
-        float acc[49 * 2];   /* k <= 7 */
+        float acc[49];   /* k <= 7 */
         for (int i = 0; i < k * k; i++)
             acc[i] = 0.0f;
         for (int n = 0; n < s->n; n++) {
@@ -311,26 +520,16 @@ static void dw_bwd_range(void *arg, int i0, int i1)
                         if (c->dw) {
                             const float *restrict src = p + roff + kw * d;
                             float sum = 0.0f;
-                            if (st == 1) {
 #pragma omp simd reduction(+ : sum)
-                                for (int ow = 0; ow < wo; ow++)
-                                    sum += dyr[ow] * src[ow];
-                            } else {
-#pragma omp simd reduction(+ : sum)
-                                for (int ow = 0; ow < wo; ow++)
-                                    sum += dyr[ow] * src[ow * st];
-                            }
+                            for (int ow = 0; ow < wo; ow++)
+                                sum += dyr[ow] * src[ow * st];
                             acc[kh * k + kw] += sum;
                         }
                         if (c->dx) {
                             const float wv = wk[kh * k + kw];
                             float *restrict dst = dp + roff + kw * d;
-                            if (st == 1)
-                                for (int ow = 0; ow < wo; ow++)
-                                    dst[ow] += wv * dyr[ow];
-                            else
-                                for (int ow = 0; ow < wo; ow++)
-                                    dst[ow * st] += wv * dyr[ow];
+                            for (int ow = 0; ow < wo; ow++)
+                                dst[ow * st] += wv * dyr[ow];
                         }
                     }
                 }
@@ -360,9 +559,21 @@ static void dw_setup(nas_graph *g, dw_ctx *c, const conv_shape *s, int total)
         c->hp = need_h;
     if (need_w > c->wp)
         c->wp = need_w;
+    c->q = (s->k - 1) * s->dil - s->pad;
+    c->hq = s->h + (s->k - 1) * s->dil;
+    c->wq = s->w + (s->k - 1) * s->dil;
+    c->fast = s->stride == 1 && c->q >= 0;
     c->total = total;
     c->nchunks = nas_get_threads() < total ? nas_get_threads() : total;
-    c->scratch_size = 2 * (size_t)c->hp * c->wp;
+    if (c->fast) {
+        size_t slack = dw_slack(s), plane = (size_t)c->hp * c->wp + slack;
+        size_t fwd = plane + (size_t)s->ho * c->wp;
+        size_t bwd = plane + (size_t)s->ho * c->wp + (size_t)c->hq * c->wq + slack +
+                     (size_t)s->h * c->wq;
+        c->scratch_size = fwd > bwd ? fwd : bwd;
+    } else {
+        c->scratch_size = 2 * (size_t)c->hp * c->wp;
+    }
     c->scratch = nas_arena_alloc(g->arena, c->scratch_size * c->nchunks * sizeof(float));
 }
 

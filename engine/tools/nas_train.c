@@ -135,7 +135,7 @@ static void usage(FILE *f)
             "  --data DIR        IDX files (default /usr/share/datasets/fashion-mnist)\n"
             "  --epochs N        default 3\n"
             "  --batch N         default 64\n"
-            "  --lr X            peak learning rate, cosine to 0 (default 0.05)\n"
+            "  --lr X            peak learning rate, cosine to 0 (default 0.02)\n"
             "  --threads N       engine threads (default 2)\n"
             "  --seed N          default 1\n"
             "  --limit N         train on the first N images only\n"
@@ -226,7 +226,7 @@ static int load(const char *dir, const char *img, const char *lab,
 int main(int argc, char **argv)
 {
     options o = {"/usr/share/datasets/fashion-mnist", NULL, 3, 64, 2,
-                 0.05f, 0.9f, 5e-4f, 0.25f, 1, 0};
+                 0.02f, 0.9f, 5e-4f, 0.25f, 1, 0};
     if (parse_args(argc, argv, &o))
         return 2;
     nas_set_threads(o.threads);
