@@ -115,6 +115,9 @@ Test(ops, conv_dense)
     check_conv(2, 6, 4, 6, 1, (conv_args){1, 0, 1, 1}, 1);   /* pointwise */
     check_conv(2, 6, 4, 6, 1, (conv_args){2, 0, 1, 1}, 0);   /* strided 1x1 */
     check_conv(1, 3, 8, 9, 3, (conv_args){3, 0, 1, 1}, 0);   /* stride 3 */
+    check_conv(2, 3, 4, 6, 3, (conv_args){1, 3, 1, 1}, 0);   /* pad > dil (k-1) */
+    check_conv(1, 2, 3, 19, 3, (conv_args){1, 1, 1, 1}, 0);  /* im2col: 16 + 3 */
+    check_conv(1, 2, 3, 20, 5, (conv_args){1, 4, 2, 1}, 1);  /* 16 + 4, dilated */
 }
 
 Test(ops, conv_grouped)
@@ -130,6 +133,10 @@ Test(ops, conv_depthwise)
     check_conv(2, 3, 3, 9, 5, (conv_args){1, 4, 2, 3}, 1);   /* dil_conv_5x5 */
     check_conv(2, 3, 3, 8, 3, (conv_args){2, 1, 1, 3}, 0);   /* reduction */
     check_conv(2, 2, 2, 9, 5, (conv_args){2, 4, 2, 2}, 0);
+    check_conv(2, 3, 3, 9, 7, (conv_args){1, 3, 1, 3}, 0);   /* 7x7: generic taps */
+    check_conv(2, 3, 3, 6, 3, (conv_args){1, 3, 1, 3}, 1);   /* pad > dil (k-1) */
+    check_conv(1, 3, 3, 18, 5, (conv_args){1, 4, 2, 3}, 0);  /* partial-sum tail */
+    check_conv(2, 4, 4, 32, 3, (conv_args){1, 1, 1, 4}, 0);  /* DARTS-sized plane */
 }
 
 /* -------------------------------------------------- linear / matmul */

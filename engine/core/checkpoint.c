@@ -4,16 +4,17 @@
  *
  * The one design decision to know: a load validates the whole file before
  * it touches anything. The file is read into memory, its JSON header goes
- * through a small strict parser (the engine has no JSON library) into a
- * table of entries, every entry is checked against the file and against
- * the store, and only then is anything copied; so a failed load leaves the
- * store, the RNG and the caller's metadata exactly as they were.
+ * through the small strict reader of json.c (the engine has no JSON
+ * library) into a table of entries, every entry is checked against the
+ * file and against the store, and only then is anything copied; so a
+ * failed load leaves the store, the RNG and the caller's metadata exactly
+ * as they were.
  */
 #include "internal.h"
+#include "json.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -24,7 +25,6 @@
 #endif
 
 #define CK_MAX_HEADER 100000000ull   /* 100 MB, the reference's limit */
-#define CK_MAX_DEPTH 64              /* nesting of skipped JSON values */
 #define CK_MAX_DIMS 8
 #define CK_META "__metadata__"
 #define CK_RNG "rng.state"
@@ -45,48 +45,6 @@ static int dtype_find(const char *name)
         if (strcmp(dtypes[i].name, name) == 0)
             return i;
     return -1;
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if none:
- * no overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    uint32_t cp, min;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xe0) == 0xc0) {
-        len = 2, cp = c & 0x1f, min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-        len = 3, cp = c & 0x0f, min = 0x800;
-    } else if ((c & 0xf8) == 0xf0) {
-        len = 4, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
-static int utf8_valid(const char *s)
-{
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        size_t l = utf8_seq((const unsigned char *)s + i, n - i);
-        if (!l)
-            return 0;
-        i += l;
-    }
-    return 1;
 }
 
 static int has_suffix(const char *s, const char *suffix)
@@ -125,90 +83,30 @@ static const char *duplicate_key(const nas_kv *kv, int n, int *oom)
 
 /* ================================================================ save */
 
-/* A growable string for the header; oom is sticky and checked once. */
-typedef struct {
-    char *s;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
+/* One tensor's header entry, preceded by its ','; t NULL is the RNG. */
+static void put_tensor(nas_json_buf *b, const char *name, const char *suffix,
+                       const char *dtype, const nas_tensor *t,
+                       uint64_t begin, uint64_t end)
 {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *t = realloc(b->s, cap);
-        if (!t) {
-            b->oom = 1;
-            return;
-        }
-        b->s = t;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-static void sb_u64(sbuf *b, uint64_t v)
-{
-    char t[24];
-    int n = snprintf(t, sizeof(t), "%llu", (unsigned long long)v);
-    sb_put(b, t, (size_t)n);
-}
-
-/* s as a JSON string (quotes included) followed inside the quotes by
- * suffix. Non-ASCII bytes pass through: the caller checked UTF-8. */
-static void sb_json_str(sbuf *b, const char *s, const char *suffix)
-{
-    sb_put(b, "\"", 1);
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        char t[8];
-        if (*c == '"' || *c == '\\') {
-            t[0] = '\\', t[1] = (char)*c;
-            sb_put(b, t, 2);
-        } else if (*c < 0x20) {
-            snprintf(t, sizeof(t), "\\u%04x", *c);
-            sb_put(b, t, 6);
-        } else {
-            sb_put(b, (const char *)c, 1);
-        }
-    }
-    sb_puts(b, suffix);
-    sb_put(b, "\"", 1);
-}
-
-static void sb_tensor(sbuf *b, const char *name, const char *suffix,
-                      const char *dtype, const nas_tensor *t,
-                      uint64_t begin, uint64_t end)
-{
-    sb_put(b, ",", 1);
-    sb_json_str(b, name, suffix);
-    sb_puts(b, ":{\"dtype\":\"");
-    sb_puts(b, dtype);
-    sb_puts(b, "\",\"shape\":[");
+    nas__json_buf_put(b, ",", 1);
+    nas__json_buf_str(b, name, suffix);
+    nas__json_buf_puts(b, ":{\"dtype\":\"");
+    nas__json_buf_puts(b, dtype);
+    nas__json_buf_puts(b, "\",\"shape\":[");
     if (t) {
         for (int i = 0; i < t->ndim; i++) {
             if (i)
-                sb_put(b, ",", 1);
-            sb_u64(b, (uint64_t)t->shape[i]);
+                nas__json_buf_put(b, ",", 1);
+            nas__json_buf_u64(b, (uint64_t)t->shape[i]);
         }
     } else {
-        sb_puts(b, "4");
+        nas__json_buf_puts(b, "4");
     }
-    sb_puts(b, "],\"data_offsets\":[");
-    sb_u64(b, begin);
-    sb_put(b, ",", 1);
-    sb_u64(b, end);
-    sb_puts(b, "]}");
+    nas__json_buf_puts(b, "],\"data_offsets\":[");
+    nas__json_buf_u64(b, begin);
+    nas__json_buf_put(b, ",", 1);
+    nas__json_buf_u64(b, end);
+    nas__json_buf_puts(b, "]}");
 }
 
 static int check_save_args(const char *path, nas_params *p,
@@ -220,7 +118,8 @@ static int check_save_args(const char *path, nas_params *p,
     for (int i = 0; i < nmeta; i++) {
         if (!meta[i].key || !meta[i].value)
             return nas_fail(NAS_EINVAL, "%s: metadata %d is NULL", path, i);
-        if (!utf8_valid(meta[i].key) || !utf8_valid(meta[i].value))
+        if (!nas__json_utf8_valid(meta[i].key) ||
+            !nas__json_utf8_valid(meta[i].value))
             return nas_fail(NAS_EINVAL, "%s: metadata %d is not UTF-8",
                             path, i);
     }
@@ -235,7 +134,7 @@ static int check_save_args(const char *path, nas_params *p,
      * in the file's flat namespace are refused. */
     for (int i = 0; i < nas_params_count(p); i++) {
         const char *name = nas_params_get(p, i)->name;
-        if (!utf8_valid(name) || strcmp(name, CK_META) == 0 ||
+        if (!nas__json_utf8_valid(name) || strcmp(name, CK_META) == 0 ||
             strcmp(name, CK_RNG) == 0 || has_suffix(name, "#m1") ||
             has_suffix(name, "#m2"))
             return nas_fail(NAS_EINVAL,
@@ -248,21 +147,21 @@ static int check_save_args(const char *path, nas_params *p,
 /* The JSON header, padded with spaces to a multiple of 8 bytes. Data
  * layout: the RNG state first (so it is 8-aligned), then every parameter
  * in index order as data, m1, m2. */
-static int build_header(const char *path, sbuf *b, nas_params *p,
+static int build_header(const char *path, nas_json_buf *b, nas_params *p,
                         const nas_rng *rng, const nas_kv *meta, int nmeta)
 {
     uint64_t off = 0;
-    sb_puts(b, "{\"" CK_META "\":{");
+    nas__json_buf_puts(b, "{\"" CK_META "\":{");
     for (int i = 0; i < nmeta; i++) {
         if (i)
-            sb_put(b, ",", 1);
-        sb_json_str(b, meta[i].key, "");
-        sb_put(b, ":", 1);
-        sb_json_str(b, meta[i].value, "");
+            nas__json_buf_put(b, ",", 1);
+        nas__json_buf_str(b, meta[i].key, "");
+        nas__json_buf_put(b, ":", 1);
+        nas__json_buf_str(b, meta[i].value, "");
     }
-    sb_put(b, "}", 1);
+    nas__json_buf_put(b, "}", 1);
     if (rng) {
-        sb_tensor(b, CK_RNG, "", "U64", NULL, 0, 32);
+        put_tensor(b, CK_RNG, "", "U64", NULL, 0, 32);
         off = 32;
     }
     static const char *const suffix[3] = {"", "#m1", "#m2"};
@@ -270,11 +169,11 @@ static int build_header(const char *path, sbuf *b, nas_params *p,
         const nas_tensor *t = nas_params_get(p, i);
         uint64_t bytes = (uint64_t)nas_tensor_numel(t) * sizeof(float);
         for (int k = 0; k < 3; k++, off += bytes)
-            sb_tensor(b, t->name, suffix[k], "F32", t, off, off + bytes);
+            put_tensor(b, t->name, suffix[k], "F32", t, off, off + bytes);
     }
-    sb_put(b, "}", 1);
+    nas__json_buf_put(b, "}", 1);
     while (!b->oom && b->len % 8)
-        sb_put(b, " ", 1);
+        nas__json_buf_put(b, " ", 1);
     if (b->oom)
         return nas_fail(NAS_ENOMEM, "%s: checkpoint header", path);
     return NAS_OK;
@@ -333,7 +232,7 @@ static int write_data(FILE *f, nas_params *p, const nas_rng *rng)
 int nas_ckpt_save(const char *path, nas_params *p, const nas_rng *rng,
                   const nas_kv *meta, int nmeta)
 {
-    sbuf hdr = {0};
+    nas_json_buf hdr = {0};
     char *tmp = NULL;
     FILE *f = NULL;
     int made_tmp = 0;
@@ -433,356 +332,40 @@ static void header_free(ck_header *h)
     nas_kv_free(h->meta, h->nmeta);
 }
 
-/* The JSON reader: s[0, n) is the header text, pos the next byte. */
-typedef struct {
-    const char *path;
-    const char *s;
-    size_t n, pos;
-} jp;
-
-static int jp_syntax(const jp *j, const char *what)
-{
-    if (j->pos >= j->n)
-        what = "unexpected end of header";
-    return nas_fail(NAS_EFORMAT,
-                    "%s: header is not valid JSON at byte %zu of the header "
-                    "(file offset %zu): %s", j->path, j->pos, j->pos + 8,
-                    what);
-}
-
-/* Valid JSON that is not a valid safetensors header. */
-static int jp_bad(const jp *j, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int jp_bad(const jp *j, const char *fmt, ...)
-{
-    char what[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
-    va_end(ap);
-    return nas_fail(NAS_EFORMAT, "%s: bad header at byte %zu: %s", j->path,
-                    j->pos, what);
-}
-
-static int jp_peek(jp *j)
-{
-    while (j->pos < j->n && (j->s[j->pos] == ' ' || j->s[j->pos] == '\t' ||
-                             j->s[j->pos] == '\n' || j->s[j->pos] == '\r'))
-        j->pos++;
-    return j->pos < j->n ? (unsigned char)j->s[j->pos] : -1;
-}
-
-static int jp_expect(jp *j, char c, const char *what)
-{
-    if (jp_peek(j) != c)
-        return jp_syntax(j, what);
-    j->pos++;
-    return 0;
-}
-
-static int hex4(const char *s, uint32_t *out)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = s[i];
-        int d = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : -1;
-        if (d < 0)
-            return -1;
-        v = v << 4 | (uint32_t)d;
-    }
-    *out = v;
-    return 0;
-}
-
-static size_t put_utf8(char *d, uint32_t cp)
-{
-    if (cp < 0x80) {
-        d[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        d[0] = (char)(0xc0 | cp >> 6);
-        d[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        d[0] = (char)(0xe0 | cp >> 12);
-        d[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-        d[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    d[0] = (char)(0xf0 | cp >> 18);
-    d[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-    d[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-    d[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
-/* A JSON string, decoded to a malloc'd NUL-terminated UTF-8 string.
- * \u0000 is refused: names and metadata are C strings. */
-static int jp_string(jp *j, char **out)
-{
-    char *d = NULL;
-    size_t k = 0, end;
-    const char *why = NULL;
-    *out = NULL;
-    if (jp_peek(j) != '"')
-        return jp_syntax(j, "expected a string");
-    j->pos++;
-    /* Find the closing quote first: no escape decodes to more bytes than
-     * it takes, so the text up to there bounds the buffer, and every read
-     * below stays before `end`. */
-    for (end = j->pos; end < j->n && j->s[end] != '"';)
-        end += j->s[end] == '\\' ? 2 : 1;
-    if (end >= j->n) {
-        j->pos = j->n;
-        return jp_syntax(j, "unterminated string");
-    }
-    d = malloc(end - j->pos + 1);
-    if (!d)
-        return nas_fail(NAS_ENOMEM, "%s: header string", j->path);
-    while (j->pos < end) {
-        unsigned char c = (unsigned char)j->s[j->pos];
-        if (c < 0x20) {
-            why = "control character in string";
-            goto fail;
-        }
-        if (c >= 0x80) {
-            size_t l = utf8_seq((const unsigned char *)j->s + j->pos,
-                                end - j->pos);
-            if (!l) {
-                why = "invalid UTF-8 in string";
-                goto fail;
-            }
-            memcpy(d + k, j->s + j->pos, l);
-            k += l;
-            j->pos += l;
-            continue;
-        }
-        if (c != '\\') {
-            d[k++] = (char)c;
-            j->pos++;
-            continue;
-        }
-        char e = j->s[j->pos + 1];   /* < end: the scan skipped it */
-        const char *simple = strchr("\"\\/bfnrt", e);
-        if (e && simple) {
-            d[k++] = "\"\\/\b\f\n\r\t"[simple - "\"\\/bfnrt"];
-            j->pos += 2;
-            continue;
-        }
-        uint32_t cp, lo;
-        if (e != 'u' || end - j->pos < 6 || hex4(j->s + j->pos + 2, &cp)) {
-            why = "bad escape in string";
-            goto fail;
-        }
-        j->pos += 6;
-        if (cp >= 0xd800 && cp <= 0xdbff) {
-            if (end - j->pos < 6 || j->s[j->pos] != '\\' ||
-                j->s[j->pos + 1] != 'u' || hex4(j->s + j->pos + 2, &lo) ||
-                lo < 0xdc00 || lo > 0xdfff) {
-                why = "unpaired surrogate in string";
-                goto fail;
-            }
-            j->pos += 6;
-            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-        } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-            why = "unpaired surrogate in string";
-            goto fail;
-        } else if (cp == 0) {
-            why = "\\u0000 in string";
-            goto fail;
-        }
-        k += put_utf8(d + k, cp);
-    }
-    d[k] = '\0';
-    j->pos = end + 1;
-    *out = d;
-    return 0;
-fail:
-    free(d);
-    return jp_syntax(j, why);
-}
-
-/* A JSON number that must be a non-negative integer fitting in u64. */
-static int jp_uint(jp *j, uint64_t *out)
-{
-    int c = jp_peek(j);
-    uint64_t v = 0;
-    if (c == '-')
-        return jp_bad(j, "expected a non-negative integer");
-    if (c < '0' || c > '9')
-        return jp_syntax(j, "expected a number");
-    if (c == '0' && j->pos + 1 < j->n && j->s[j->pos + 1] >= '0' &&
-        j->s[j->pos + 1] <= '9')
-        return jp_syntax(j, "leading zero in number");
-    while (j->pos < j->n && j->s[j->pos] >= '0' && j->s[j->pos] <= '9') {
-        unsigned dgt = (unsigned)(j->s[j->pos] - '0');
-        if (v > (UINT64_MAX - dgt) / 10)
-            return jp_bad(j, "integer too large");
-        v = v * 10 + dgt;
-        j->pos++;
-    }
-    if (j->pos < j->n && (j->s[j->pos] == '.' || j->s[j->pos] == 'e' ||
-                          j->s[j->pos] == 'E'))
-        return jp_bad(j, "expected an integer");
-    *out = v;
-    return 0;
-}
-
-static int jp_digits(jp *j)
-{
-    size_t start = j->pos;
-    while (j->pos < j->n && j->s[j->pos] >= '0' && j->s[j->pos] <= '9')
-        j->pos++;
-    return j->pos > start ? 0 : jp_syntax(j, "expected a digit");
-}
-
-/* Any JSON number, checked against the grammar and ignored. */
-static int jp_skip_number(jp *j)
-{
-    int r = 0;
-    if (j->s[j->pos] == '-')
-        j->pos++;
-    if (j->pos < j->n && j->s[j->pos] == '0')
-        j->pos++;
-    else
-        r = jp_digits(j);
-    if (!r && j->pos < j->n && j->s[j->pos] == '.') {
-        j->pos++;
-        r = jp_digits(j);
-    }
-    if (!r && j->pos < j->n && (j->s[j->pos] == 'e' || j->s[j->pos] == 'E')) {
-        j->pos++;
-        if (j->pos < j->n && (j->s[j->pos] == '+' || j->s[j->pos] == '-'))
-            j->pos++;
-        r = jp_digits(j);
-    }
-    return r;
-}
-
-/* Members of an object whose '{' was consumed, *first = 1 at the start:
- * returns 1 with the next key (and its ':' consumed), 0 after the '}', or
- * an error. */
-static int jp_member(jp *j, int *first, char **key)
-{
-    int c = jp_peek(j);
-    *key = NULL;
-    if (c == '}') {   /* after a ',' jp_string below refuses it */
-        j->pos++;
-        return 0;
-    }
-    if (!*first) {
-        if (c != ',')
-            return jp_syntax(j, "expected ',' or '}'");
-        j->pos++;
-    }
-    *first = 0;
-    int err = jp_string(j, key);
-    if (!err && (err = jp_expect(j, ':', "expected ':'"))) {
-        free(*key);
-        *key = NULL;
-    }
-    return err ? err : 1;
-}
-
-/* Elements of an array whose '[' was consumed: 1 when a value follows,
- * 0 after the ']', or an error. */
-static int jp_element(jp *j, int *first)
-{
-    int c = jp_peek(j);
-    if (c == ']') {   /* after a ',' the caller's value refuses it */
-        j->pos++;
-        return 0;
-    }
-    if (!*first) {
-        if (c != ',')
-            return jp_syntax(j, "expected ',' or ']'");
-        j->pos++;
-    }
-    *first = 0;
-    return 1;
-}
-
-static int jp_skip(jp *j, int depth)
-{
-    int c = jp_peek(j), r, first = 1;
-    char *s;
-    if (depth > CK_MAX_DEPTH)
-        return jp_syntax(j, "nesting too deep");
-    switch (c) {
-    case '"':
-        r = jp_string(j, &s);
-        free(s);
-        return r;
-    case '{':
-        j->pos++;
-        while ((r = jp_member(j, &first, &s)) == 1) {
-            free(s);
-            if ((r = jp_skip(j, depth + 1)))
-                return r;
-        }
-        return r;
-    case '[':
-        j->pos++;
-        while ((r = jp_element(j, &first)) == 1)
-            if ((r = jp_skip(j, depth + 1)))
-                return r;
-        return r;
-    case 't':
-    case 'f':
-    case 'n': {
-        const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
-        size_t l = strlen(lit);
-        if (j->n - j->pos < l || memcmp(j->s + j->pos, lit, l) != 0)
-            return jp_syntax(j, "unexpected character");
-        j->pos += l;
-        return 0;
-    }
-    default:
-        if (c == '-' || (c >= '0' && c <= '9'))
-            return jp_skip_number(j);
-        return jp_syntax(j, "unexpected character");
-    }
-}
-
 /* An array of unsigned integers into v[0, max), count in *n. */
-static int jp_uint_array(jp *j, uint64_t *v, int max, int *n,
-                         const char *tensor, const char *field)
+static int read_uint_array(nas_json *j, uint64_t *v, int max, int *n,
+                           const char *tensor, const char *field)
 {
     int r, first = 1;
     *n = 0;
-    if ((r = jp_expect(j, '[', "expected an array")))
+    if ((r = nas__json_expect(j, '[', "expected an array")))
         return r;
-    while ((r = jp_element(j, &first)) == 1) {
+    while ((r = nas__json_element(j, &first)) == 1) {
         if (*n == max)
-            return jp_bad(j, "tensor \"%s\": %s has more than %d entries",
-                          tensor, field, max);
-        if ((r = jp_uint(j, &v[(*n)++])))
+            return nas__json_bad(j, "tensor \"%s\": %s has more than %d "
+                                 "entries", tensor, field, max);
+        if ((r = nas__json_uint(j, &v[(*n)++])))
             return r;
     }
     return r;
 }
 
-static int parse_meta(jp *j, ck_header *h)
+static int parse_meta(nas_json *j, ck_header *h)
 {
     int r, first = 1;
     char *key = NULL, *val = NULL;
     if (h->have_meta)
-        return jp_bad(j, "duplicate " CK_META);
+        return nas__json_bad(j, "duplicate " CK_META);
     h->have_meta = 1;
-    if ((r = jp_expect(j, '{', "expected an object for " CK_META)))
+    if ((r = nas__json_expect(j, '{', "expected an object for " CK_META)))
         return r;
-    while ((r = jp_member(j, &first, &key)) == 1) {
-        if (jp_peek(j) != '"') {
-            r = jp_bad(j, CK_META " value of \"%s\" is not a string", key);
+    while ((r = nas__json_member(j, &first, &key)) == 1) {
+        if (nas__json_peek(j) != '"') {
+            r = nas__json_bad(j, CK_META " value of \"%s\" is not a string",
+                              key);
             goto fail;
         }
-        if ((r = jp_string(j, &val)))
+        if ((r = nas__json_string(j, &val)))
             goto fail;
         if (h->nmeta + 1 >= h->capmeta) {
             int cap = h->capmeta ? 2 * h->capmeta : 8;
@@ -807,45 +390,46 @@ fail:
 }
 
 /* One tensor's object; checks that it is complete and fits the data. */
-static int parse_tensor(jp *j, ck_header *h, ck_entry *e)
+static int parse_tensor(nas_json *j, ck_header *h, ck_entry *e)
 {
     int r, first = 1, has_dtype = 0, has_shape = 0, has_offs = 0, noff;
     char *key = NULL, *val = NULL;
     uint64_t offs[2];
     size_t at = j->pos;
-    if ((r = jp_expect(j, '{', "expected an object for a tensor")))
+    if ((r = nas__json_expect(j, '{', "expected an object for a tensor")))
         return r;
-    while ((r = jp_member(j, &first, &key)) == 1) {
+    while ((r = nas__json_member(j, &first, &key)) == 1) {
         int *seen = strcmp(key, "dtype") == 0          ? &has_dtype
                     : strcmp(key, "shape") == 0        ? &has_shape
                     : strcmp(key, "data_offsets") == 0 ? &has_offs
                                                        : NULL;
         if (seen && *seen) {
-            r = jp_bad(j, "tensor \"%s\": duplicate %s", e->name, key);
+            r = nas__json_bad(j, "tensor \"%s\": duplicate %s", e->name,
+                              key);
             goto fail;
         }
         if (seen)
             *seen = 1;
         if (seen == &has_dtype) {
-            if ((r = jp_string(j, &val)))
+            if ((r = nas__json_string(j, &val)))
                 goto fail;
             if ((e->dtype = dtype_find(val)) < 0) {
-                r = jp_bad(j, "tensor \"%s\": unknown dtype \"%s\"",
-                           e->name, val);
+                r = nas__json_bad(j, "tensor \"%s\": unknown dtype \"%s\"",
+                                  e->name, val);
                 goto fail;
             }
             free(val);
             val = NULL;
         } else if (seen == &has_shape) {
-            r = jp_uint_array(j, e->shape, CK_MAX_DIMS, &e->ndim, e->name,
-                              "shape");
+            r = read_uint_array(j, e->shape, CK_MAX_DIMS, &e->ndim, e->name,
+                                "shape");
         } else if (seen == &has_offs) {
-            r = jp_uint_array(j, offs, 2, &noff, e->name, "data_offsets");
+            r = read_uint_array(j, offs, 2, &noff, e->name, "data_offsets");
             if (!r && noff != 2)
-                r = jp_bad(j, "tensor \"%s\": data_offsets needs 2 entries",
-                           e->name);
+                r = nas__json_bad(j, "tensor \"%s\": data_offsets needs 2 "
+                                  "entries", e->name);
         } else {
-            r = jp_skip(j, 3);
+            r = nas__json_skip(j, 3);
         }
         free(key);
         key = NULL;
@@ -857,39 +441,41 @@ static int parse_tensor(jp *j, ck_header *h, ck_entry *e)
     size_t after = j->pos;
     j->pos = at;   /* report the problems below at the tensor's start */
     if (!has_dtype || !has_shape || !has_offs) {
-        r = jp_bad(j, "tensor \"%s\" has no %s", e->name,
-                   !has_dtype ? "dtype" : !has_shape ? "shape"
-                                                     : "data_offsets");
+        r = nas__json_bad(j, "tensor \"%s\" has no %s", e->name,
+                          !has_dtype   ? "dtype"
+                          : !has_shape ? "shape"
+                                       : "data_offsets");
         goto fail;
     }
     e->begin = offs[0];
     e->end = offs[1];
     if (e->begin > e->end) {
-        r = jp_bad(j, "tensor \"%s\": data_offsets begin %llu > end %llu",
-                   e->name, (unsigned long long)e->begin,
-                   (unsigned long long)e->end);
+        r = nas__json_bad(j, "tensor \"%s\": data_offsets begin %llu > end "
+                          "%llu", e->name, (unsigned long long)e->begin,
+                          (unsigned long long)e->end);
         goto fail;
     }
     if (e->end > h->data_len) {
-        r = jp_bad(j, "tensor \"%s\": data_offsets [%llu, %llu] outside the "
-                   "data section of %llu bytes", e->name,
-                   (unsigned long long)e->begin, (unsigned long long)e->end,
-                   (unsigned long long)h->data_len);
+        r = nas__json_bad(j, "tensor \"%s\": data_offsets [%llu, %llu] "
+                          "outside the data section of %llu bytes", e->name,
+                          (unsigned long long)e->begin,
+                          (unsigned long long)e->end,
+                          (unsigned long long)h->data_len);
         goto fail;
     }
     uint64_t bytes = dtypes[e->dtype].size;
     for (int i = 0; i < e->ndim; i++) {
         if (e->shape[i] && bytes > UINT64_MAX / e->shape[i]) {
-            r = jp_bad(j, "tensor \"%s\": shape overflows", e->name);
+            r = nas__json_bad(j, "tensor \"%s\": shape overflows", e->name);
             goto fail;
         }
         bytes *= e->shape[i];
     }
     if (bytes != e->end - e->begin) {
-        r = jp_bad(j, "tensor \"%s\": shape and dtype make %llu bytes but "
-                   "data_offsets give %llu", e->name,
-                   (unsigned long long)bytes,
-                   (unsigned long long)(e->end - e->begin));
+        r = nas__json_bad(j, "tensor \"%s\": shape and dtype make %llu "
+                          "bytes but data_offsets give %llu", e->name,
+                          (unsigned long long)bytes,
+                          (unsigned long long)(e->end - e->begin));
         goto fail;
     }
     j->pos = after;
@@ -971,10 +557,11 @@ static int parse_header(const char *path, const unsigned char *buf,
                         (unsigned long long)hlen, size - 8);
     h->data = buf + 8 + hlen;
     h->data_len = size - 8 - hlen;
-    jp j = {path, (const char *)buf + 8, (size_t)hlen, 0};
-    if ((r = jp_expect(&j, '{', "header must be a JSON object")))
+    nas_json j = {.path = path, .what = "header", .base = 8,
+                  .s = (const char *)buf + 8, .n = (size_t)hlen, .pos = 0};
+    if ((r = nas__json_expect(&j, '{', "header must be a JSON object")))
         return r;
-    while ((r = jp_member(&j, &first, &key)) == 1) {
+    while ((r = nas__json_member(&j, &first, &key)) == 1) {
         if (strcmp(key, CK_META) == 0) {
             r = parse_meta(&j, h);
         } else {
@@ -1001,8 +588,9 @@ static int parse_header(const char *path, const unsigned char *buf,
     }
     if (r)
         goto fail;
-    if (jp_peek(&j) >= 0) {
-        r = jp_syntax(&j, "trailing characters after the header object");
+    if (nas__json_peek(&j) >= 0) {
+        r = nas__json_syntax(&j, "trailing characters after the header "
+                                 "object");
         goto fail;
     }
     int oom;

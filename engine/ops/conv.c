@@ -8,12 +8,14 @@
  * over the engine's threads, each with its own column buffer and its own
  * weight-gradient partial, summed in thread order (deterministic for a
  * given thread count). 1x1 stride-1 convolutions skip im2col: the image is
- * its own column matrix.
+ * its own column matrix. With stride 1, im2col copies rows of a padded
+ * plane, and dx is computed as a convolution of dy (im2col of dy + a GEMM
+ * accumulating into dx) instead of a dcol GEMM + col2im.
  *
- * Depthwise convolutions (groups == Ci == Co) are direct loops over a
- * zero-padded copy of each plane, written as row axpys the compiler
- * vectorises; backward is split by channel so no two threads touch the
- * same weight gradient.
+ * Depthwise convolutions (groups == Ci == Co) are direct loops over
+ * zero-padded planes that the compiler vectorises; stride 1 (every DARTS
+ * sep/dil conv) has its own path, described above dw_ctx. Backward is split
+ * by channel so no two threads touch the same weight gradient.
  */
 #include "internal.h"
 
@@ -29,9 +31,68 @@ static int out_size(int in, int k, int stride, int pad, int dil)
     return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
 }
 
-/* col (ci*k*k, ho*wo) from one image x (ci, h, w). */
-static void im2col(const float *x, const conv_shape *s, int ci, float *col)
+/* Copy plane src (rows, cols) into dst of row width wd at (top, left);
+ * the rest of dst is left as it is (zero borders). */
+static void put_plane(const float *src, int rows, int cols, float *dst,
+                      int wd, int top, int left)
 {
+    for (int i = 0; i < rows; i++)
+        memcpy(dst + (size_t)(i + top) * wd + left, src + (size_t)i * cols,
+               (size_t)cols * sizeof(float));
+}
+
+/* n floats from src to dst in fixed-size blocks: short image rows would
+ * otherwise each be a memcpy call. */
+static inline void copy_row(float *restrict dst, const float *restrict src,
+                            int n)
+{
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int v = 0; v < 16; v++)
+            dst[i + v] = src[i + v];
+    for (; i + 4 <= n; i += 4)
+        for (int v = 0; v < 4; v++)
+            dst[i + v] = src[i + v];
+    for (; i < n; i++)
+        dst[i] = src[i];
+}
+
+/* Stride-1 im2col through a zero-padded copy of each channel plane (pbuf,
+ * (h + 2 pad) x (w + 2 pad)): every row of col is then a plain copy. */
+static void im2col_s1(const float *x, const conv_shape *s, int ci, float *col,
+                      float *pbuf)
+{
+    const int hw_out = s->ho * s->wo, wp = s->w + 2 * s->pad;
+    memset(pbuf, 0, (size_t)(s->h + 2 * s->pad) * wp * sizeof(float));
+    for (int c = 0; c < ci; c++) {
+        put_plane(x + (size_t)c * s->h * s->w, s->h, s->w, pbuf, wp, s->pad, s->pad);
+        for (int kh = 0; kh < s->k; kh++)
+            for (int kw = 0; kw < s->k; kw++) {
+                float *row = col + ((size_t)(c * s->k + kh) * s->k + kw) * hw_out;
+                const float *src = pbuf + (size_t)kh * s->dil * wp + kw * s->dil;
+                for (int oh = 0; oh < s->ho; oh++)
+                    copy_row(row + (size_t)oh * s->wo, src + (size_t)oh * wp, s->wo);
+            }
+    }
+}
+
+/* Floats of the pbuf im2col_s1 needs for shape s (0: it is not used). */
+static size_t im2col_pbuf(const conv_shape *s)
+{
+    if (s->stride != 1)
+        return 0;
+    return (size_t)(s->h + 2 * s->pad) * (s->w + 2 * s->pad);
+}
+
+/* col (ci*k*k, ho*wo) from one image x (ci, h, w); pbuf: im2col_pbuf(s)
+ * floats of scratch. */
+static void im2col(const float *x, const conv_shape *s, int ci, float *col,
+                   float *pbuf)
+{
+    if (im2col_pbuf(s)) {
+        im2col_s1(x, s, ci, col, pbuf);
+        return;
+    }
     const int hw_out = s->ho * s->wo;
     for (int c = 0; c < ci; c++)
         for (int kh = 0; kh < s->k; kh++)
@@ -110,6 +171,7 @@ typedef struct {
     float *y, *dx, *dw;     /* dw: one partial per thread chunk */
     float *cols;            /* one column buffer per thread chunk */
     size_t col_size, dw_size;
+    size_t chunk_size;      /* col_size + im2col's plane buffer */
     int nchunks;
     const float *wt;        /* flipped, transposed w (dx as a conv), or NULL */
     conv_shape ts;          /* shape of that transposed conv */
@@ -130,13 +192,13 @@ static void dense_fwd_range(void *arg, int i0, int i1)
     const conv_shape *s = c->s;
     int cig = s->ci / s->groups, cog = s->co / s->groups;
     int kk = cig * s->k * s->k, hw = s->ho * s->wo;
-    float *col = c->cols + (size_t)chunk_of(c, i0) * c->col_size;
+    float *col = c->cols + (size_t)chunk_of(c, i0) * c->chunk_size;
     for (int n = i0; n < i1; n++)
         for (int gi = 0; gi < s->groups; gi++) {
             const float *xg = c->x + ((size_t)n * s->ci + (size_t)gi * cig) * s->h * s->w;
             const float *b = xg;
             if (!is_pointwise(s)) {
-                im2col(xg, s, cig, col);
+                im2col(xg, s, cig, col, col + c->col_size);
                 b = col;
             }
             float *yg = c->y + ((size_t)n * s->co + (size_t)gi * cog) * hw;
@@ -153,7 +215,7 @@ static void dense_bwd_range(void *arg, int i0, int i1)
     int cig = s->ci / s->groups, cog = s->co / s->groups;
     int kk = cig * s->k * s->k, hw = s->ho * s->wo;
     int ch = chunk_of(c, i0);
-    float *col = c->cols + (size_t)ch * c->col_size;
+    float *col = c->cols + (size_t)ch * c->chunk_size;
     float *dw = c->dw ? c->dw + (size_t)ch * c->dw_size : NULL;
     for (int n = i0; n < i1; n++)
         for (int gi = 0; gi < s->groups; gi++) {
@@ -163,7 +225,7 @@ static void dense_bwd_range(void *arg, int i0, int i1)
             if (dw) {
                 const float *b = c->x + xoff;
                 if (!is_pointwise(s)) {
-                    im2col(c->x + xoff, s, cig, col);
+                    im2col(c->x + xoff, s, cig, col, col + c->col_size);
                     b = col;
                 }
                 /* dw_g (cog, kk) += dy_g (cog, hw) @ col^T (hw, kk) */
@@ -174,7 +236,7 @@ static void dense_bwd_range(void *arg, int i0, int i1)
                 /* dx_g (cig, h*w) += wt_g (cig, cog*k*k) @ im2col(dy_g) */
                 const conv_shape *t = &c->ts;
                 int tk = cog * s->k * s->k, thw = s->h * s->w;
-                im2col(dyg, t, cog, col);
+                im2col(dyg, t, cog, col, col + c->col_size);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cig, thw, tk,
                             1.0f, c->wt + (size_t)gi * cig * tk, tk, col, thw, 1.0f,
                             c->dx + xoff, thw);
@@ -203,8 +265,9 @@ static void dense_fwd(nas_graph *g, const conv_shape *s, const float *x,
 {
     dense_ctx c = {.s = s, .x = x, .w = w, .y = y, .nchunks = n_chunks(s->n)};
     c.col_size = (size_t)(s->ci / s->groups) * s->k * s->k * s->ho * s->wo;
+    c.chunk_size = c.col_size + im2col_pbuf(s);
     if (!is_pointwise(s))
-        c.cols = nas_arena_alloc(g->arena, c.col_size * c.nchunks * sizeof(float));
+        c.cols = nas_arena_alloc(g->arena, c.chunk_size * c.nchunks * sizeof(float));
     nas__parallel_for(s->n, dense_fwd_range, &c);
 }
 
@@ -241,7 +304,9 @@ static void dense_bwd(nas_graph *g, const conv_shape *s, const float *x,
         if (tcol > c.col_size)
             c.col_size = tcol;
     }
-    c.cols = nas_arena_alloc(g->arena, c.col_size * c.nchunks * sizeof(float));
+    size_t pb = im2col_pbuf(s), tpb = c.wt ? im2col_pbuf(&c.ts) : 0;
+    c.chunk_size = c.col_size + (pb > tpb ? pb : tpb);
+    c.cols = nas_arena_alloc(g->arena, c.chunk_size * c.nchunks * sizeof(float));
     if (dw) {
         if (c.nchunks == 1) {
             c.dw = dw;   /* accumulate in place */
@@ -290,16 +355,6 @@ static int dw_chunk(const dw_ctx *c, int i0)
         if (i0 >= (int)((long)c->total * k / c->nchunks))
             return k;
     return 0;
-}
-
-/* Copy plane src (rows, cols) into dst of row width wd at (top, left);
- * the rest of dst is left as it is (zero borders). */
-static void put_plane(const float *src, int rows, int cols, float *dst,
-                      int wd, int top, int left)
-{
-    for (int i = 0; i < rows; i++)
-        memcpy(dst + (size_t)(i + top) * wd + left, src + (size_t)i * cols,
-               (size_t)cols * sizeof(float));
 }
 
 /* out[i] = sum_t wt[t] * in[i + off[t]], i < n; kk known at compile time

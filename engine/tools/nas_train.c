@@ -5,7 +5,7 @@
  * daemon exists).
  *
  * The network: conv3x3(1->32)-BN-ReLU, maxpool 3x3/2, conv3x3(32->64)-BN-
- * ReLU, maxpool 3x3/2, linear(64*7*7 -> 128)-ReLU-dropout, linear(128 ->
+ * ReLU, maxpool 3x3/2, linear(64*7*7 -> 128)-ReLU-[dropout]-linear(128 ->
  * 10); SGD with Nesterov momentum and a cosine schedule. Every epoch prints
  * the mean training loss, the training accuracy (of the batches as they
  * were trained), the test accuracy on the full test set and images/s.
@@ -136,6 +136,7 @@ static void usage(FILE *f)
             "  --epochs N        default 3\n"
             "  --batch N         default 64\n"
             "  --lr X            peak learning rate, cosine to 0 (default 0.02)\n"
+            "  --dropout P       before the last layer (default 0)\n"
             "  --threads N       engine threads (default 2)\n"
             "  --seed N          default 1\n"
             "  --limit N         train on the first N images only\n"
@@ -162,7 +163,7 @@ static int parse_args(int argc, char **argv, options *o)
     static const struct option opts[] = {
         {"data", 1, 0, 'd'}, {"epochs", 1, 0, 'e'}, {"batch", 1, 0, 'b'},
         {"lr", 1, 0, 'l'}, {"threads", 1, 0, 't'}, {"seed", 1, 0, 's'},
-        {"limit", 1, 0, 'n'}, {"save", 1, 0, 'o'}, {"help", 0, 0, 'h'},
+        {"limit", 1, 0, 'n'}, {"dropout", 1, 0, 'p'}, {"save", 1, 0, 'o'}, {"help", 0, 0, 'h'},
         {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
     int c;
     long v;
@@ -190,6 +191,15 @@ static int parse_args(int argc, char **argv, options *o)
             if (parse_int(optarg, "--limit", 1, 100000000L, &v)) return -1;
             o->limit = v;
             break;
+        case 'p': {
+            char *end;
+            o->dropout = strtof(optarg, &end);
+            if (*end || end == optarg || !(o->dropout >= 0.0f && o->dropout < 1.0f)) {
+                fprintf(stderr, "nas-train: --dropout must be in [0, 1), got '%s'\n", optarg);
+                return -1;
+            }
+            break;
+        }
         case 'l': {
             char *end;
             o->lr = strtof(optarg, &end);
@@ -226,7 +236,7 @@ static int load(const char *dir, const char *img, const char *lab,
 int main(int argc, char **argv)
 {
     options o = {"/usr/share/datasets/fashion-mnist", NULL, 3, 64, 2,
-                 0.02f, 0.9f, 5e-4f, 0.25f, 1, 0};
+                 0.02f, 0.9f, 5e-4f, 0.0f, 1, 0};
     if (parse_args(argc, argv, &o))
         return 2;
     nas_set_threads(o.threads);
