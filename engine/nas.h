@@ -45,7 +45,8 @@ enum {
     NAS_EINVAL = -4,   /* an argument is out of range */
     NAS_ENOTFOUND = -5, /* a named thing does not exist */
     NAS_ESHAPE = -6,   /* shapes disagree (e.g. checkpoint vs model) */
-    NAS_ECOUNT_ = 7
+    NAS_ECANCELLED = -7, /* a job stopped because it was asked to */
+    NAS_ECOUNT_ = 8
 };
 
 const char *nas_strerror(int err);
@@ -417,6 +418,111 @@ void nas_corpus_free(nas_corpus *c);
  * the remainder. *out malloc'd. */
 int nas_batchify(const int32_t *ids, int n, int bsz, int32_t **out,
                  int *steps);
+
+/* ----------------------------------------------------------------- jobs */
+
+/* A job is what the daemon runs on a worker thread: one algorithm over
+ * one dataset within a budget. The engine reports through callbacks (all
+ * called on the job's thread; the daemon queues them to its loop) and
+ * checks `stop` between steps. Only `train` exists so far; the search
+ * algorithms (darts, enas, nas-rl, random) add their kinds here. */
+
+enum nas_stop {
+    NAS_RUN = 0,
+    NAS_STOP_CANCEL = 1,    /* the user cancelled: stop, no checkpoint needed */
+    NAS_STOP_SHUTDOWN = 2,  /* the daemon stops: checkpoint now, then stop */
+};
+
+typedef struct nas_job_progress {
+    int epoch, epochs;     /* epoch in progress, 1-based */
+    int64_t step, steps;   /* optimizer steps done / planned over the job */
+    double fraction;       /* 0..1 */
+    double eta_seconds;    /* < 0 when unknown */
+} nas_job_progress;
+
+typedef struct nas_job_reporter {
+    void *ctx;
+    /* After every step; the receiver throttles. */
+    void (*progress)(void *ctx, const nas_job_progress *p);
+    /* A named scalar, e.g. "train_loss", "train_accuracy", "val_accuracy",
+     * "test_accuracy", "val_perplexity", "images_per_second". */
+    void (*metric)(void *ctx, int epoch, int64_t step, const char *name,
+                   double value);
+    /* A sampled or derived architecture (JSON text) with its reward and
+     * metrics (a JSON object text, may be NULL). */
+    void (*architecture)(void *ctx, const char *arch_json, double reward,
+                         const char *metrics_json);
+    /* A checkpoint is durable at path (fsync'd and renamed); step is the
+     * optimizer step it holds. Only then may the daemon record it. */
+    void (*checkpoint)(void *ctx, const char *path, int64_t step);
+    /* The final result: architecture JSON, the headline test metric
+     * (name: "test_accuracy" or "test_perplexity") and a JSON object text
+     * with everything else worth keeping. */
+    void (*result)(void *ctx, const char *arch_json, const char *metric,
+                   double value, const char *result_json);
+    /* A line worth showing in the daemon's log. */
+    void (*log)(void *ctx, const char *msg);
+} nas_job_reporter;
+
+/* Datasets the engine knows by name. */
+typedef struct nas_dataset_desc {
+    const char *name;      /* "fashion-mnist", "cifar10", "synthetic", "fortunes", "ptb" */
+    const char *kind;      /* "image" or "text" */
+    const char *default_path;   /* NULL: must come from the config */
+    int c, h, w, classes;  /* image datasets; 0 for text */
+    int train_size, test_size;  /* examples (images) or 0 when it depends on files */
+} nas_dataset_desc;
+
+/* The table of known datasets, ending with a zeroed entry. */
+const nas_dataset_desc *nas_datasets(void);
+const nas_dataset_desc *nas_dataset_find(const char *name);
+/* 1 when the files of dataset `name` are present at path (NULL: its
+ * default), 0 otherwise; synthetic is always present. */
+int nas_dataset_present(const char *name, const char *path);
+
+/* The architectures `train` knows. A fixed CNN for images: `channels`
+ * conv3x3-BN-ReLU blocks (each followed by maxpool 3x3/2 except when the
+ * map is already <= 4 pixels), then linear(hidden)-ReLU-linear(classes).
+ * An LSTM language model for text: embedding(embed)-LSTM(hidden) x layers
+ * -linear(vocab), BPTT over `bptt` tokens. */
+typedef enum nas_arch_kind {
+    NAS_ARCH_DEFAULT = 0,   /* the dataset's kind decides */
+    NAS_ARCH_FIXED_CNN,
+    NAS_ARCH_LSTM_LM,
+} nas_arch_kind;
+
+#define NAS_MAX_BLOCKS 8
+
+typedef struct nas_job_spec {
+    const char *algorithm;     /* "train" */
+    const char *dataset;       /* a nas_datasets() name */
+    const char *data_path;     /* NULL: the dataset's default path */
+    nas_arch_kind arch;
+    int channels[NAS_MAX_BLOCKS], nblocks;   /* fixed CNN (0: 32, 64) */
+    int hidden;                /* CNN classifier / LSTM hidden (0: 128 / 200) */
+    int embed, layers, bptt;   /* LSTM LM (0: 200, 1, 35) */
+    int epochs;                /* budget.epochs */
+    double max_seconds;        /* budget.max_seconds; 0: no limit */
+    uint64_t seed;
+    int threads;               /* engine threads for this job */
+    int batch_size;
+    float lr, lr_min, momentum, weight_decay, grad_clip, dropout;
+    int nesterov;
+    int augment;               /* random crop (pad 4 on 32x32, 2 otherwise) + flip
+                                  for image sets other than (fashion-)mnist */
+    const char *checkpoint_path;   /* where to write checkpoints; NULL: none */
+    int resume;                /* continue from checkpoint_path when it exists */
+} nas_job_spec;
+
+/* Defaults of the `train` kind, written into spec (dataset must be set). */
+void nas_job_spec_defaults(nas_job_spec *spec);
+/* Runs the job to the end, reporting as it goes. Returns NAS_OK,
+ * NAS_ECANCELLED when *stop became non-zero (after writing a checkpoint
+ * when it was NAS_STOP_SHUTDOWN), or a negative error with nas_errmsg().
+ * Same spec and seed and thread count: same numbers, also across a resume
+ * from any checkpoint it wrote. */
+int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
+                const _Atomic int *stop);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,7 @@ static const char *const err_names[NAS_ECOUNT_] = {
     "invalid argument",
     "not found",
     "shape mismatch",
+    "cancelled",
 };
 _Static_assert(sizeof(err_names) / sizeof(err_names[0]) == NAS_ECOUNT_,
                "err_names must name every NAS_E code");
