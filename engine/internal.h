@@ -13,6 +13,8 @@
 
 #include "nas.h"
 
+#include <cblas.h>
+
 #include <stdbool.h>
 #include <string.h>
 
@@ -70,8 +72,17 @@ static inline bool nas__want(const nas_graph *g, const nas_tensor *t)
 typedef void (*nas_range_fn)(void *ctx, int i0, int i1);
 void nas__parallel_for(int n, nas_range_fn fn, void *ctx);
 
-/* Sets OpenBLAS to 1 thread around our own parallel regions. */
+/* Makes sure OpenBLAS runs on 1 thread (the parallelism is the engine's);
+ * the argument is ignored. */
 void nas__blas_threads(int n);
+/* Row-major C = alpha op(A) op(B) + beta C, split over the calling
+ * thread's engine threads in column (or row) blocks; same numbers for a
+ * given thread count. */
+void nas__sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha,
+                const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                int ldc);
+/* Joins the pool's threads (registered with atexit). */
+void nas__threads_shutdown(void);
 
 static inline void nas__axpy(float *restrict y, const float *restrict x,
                              float a, size_t n)

@@ -1,11 +1,11 @@
 /*
- * linear.c - fully connected layers and matrix products on cblas_sgemm.
+ * linear.c - fully connected layers and matrix products on nas__sgemm
+ * (cblas_sgemm split over the engine's threads).
  * Backward computes only the gradients backward asks for: a limited
  * backward (DARTS' alpha-only pass) never pays for dW.
  */
 #include "internal.h"
 
-#include <cblas.h>
 
 static void linear_bwd(nas_graph *g, nas_node *nd)
 {
@@ -13,10 +13,10 @@ static void linear_bwd(nas_graph *g, nas_node *nd)
     int n = x->shape[0], k = x->shape[1], m = w->shape[0];
     const float *dy = nd->out->grad;   /* (n, m) */
     if (nas__want(g, x))   /* dx (n,k) += dy (n,m) @ w (m,k) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, k, m, 1.0f,
+        nas__sgemm(CblasNoTrans, CblasNoTrans, n, k, m, 1.0f,
                     dy, m, w->data, k, 1.0f, x->grad, k);
     if (nas__want(g, w))   /* dw (m,k) += dy^T (m,n) @ x (n,k) */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, k, n, 1.0f,
+        nas__sgemm(CblasTrans, CblasNoTrans, m, k, n, 1.0f,
                     dy, m, x->data, k, 1.0f, w->grad, k);
     if (nas__want(g, b))
         for (int i = 0; i < n; i++)
@@ -40,7 +40,7 @@ nas_tensor *nas_linear(nas_graph *g, nas_tensor *x, nas_tensor *w,
         else
             memset(r, 0, (size_t)m * sizeof(float));
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, m, k, 1.0f,
+    nas__sgemm(CblasNoTrans, CblasTrans, n, m, k, 1.0f,
                 x->data, k, w->data, k, 1.0f, y->data, m);
     nas__record(g, linear_bwd, y, in, 3);
     return y;
@@ -52,10 +52,10 @@ static void matmul_bwd(nas_graph *g, nas_node *nd)
     int m = a->shape[0], k = a->shape[1], n = b->shape[1];
     const float *dy = nd->out->grad;   /* (m, n) */
     if (nas__want(g, a))   /* da (m,k) += dy (m,n) @ b^T (n,k) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, n, 1.0f,
+        nas__sgemm(CblasNoTrans, CblasTrans, m, k, n, 1.0f,
                     dy, n, b->data, n, 1.0f, a->grad, k);
     if (nas__want(g, b))   /* db (k,n) += a^T (k,m) @ dy (m,n) */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, n, m, 1.0f,
+        nas__sgemm(CblasTrans, CblasNoTrans, k, n, m, 1.0f,
                     a->data, k, dy, n, 1.0f, b->grad, n);
 }
 
@@ -67,7 +67,7 @@ nas_tensor *nas_matmul(nas_graph *g, nas_tensor *a, nas_tensor *b)
     int shape[2] = {m, n};
     nas_tensor *in[2] = {a, b};
     nas_tensor *y = nas__out(g, 2, shape, in, 2);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f,
+    nas__sgemm(CblasNoTrans, CblasNoTrans, m, n, k, 1.0f,
                 a->data, k, b->data, n, 0.0f, y->data, n);
     nas__record(g, matmul_bwd, y, in, 2);
     return y;
