@@ -62,7 +62,9 @@ void nas__assert_fail(const char *expr, const char *file, int line)
 #define NAS_ASSERT(c) \
     ((c) ? (void)0 : nas__assert_fail(#c, __FILE__, __LINE__))
 
-/* Number of threads the engine's kernels (and OpenBLAS) may use. Same seed
+/* Number of threads the engine's kernels may use, for the calling thread
+ * (default 1): a daemon job calls it on its own thread. OpenBLAS is kept
+ * at 1 thread; the engine spreads its work over its own pool. Same seed
  * and same thread count give the same numbers. */
 void nas_set_threads(int n);
 int nas_get_threads(void);
@@ -464,13 +466,19 @@ typedef struct nas_job_reporter {
     void (*log)(void *ctx, const char *msg);
 } nas_job_reporter;
 
-/* Datasets the engine knows by name. */
+/* Datasets the engine knows by name. The path of a dataset is a directory
+ * (fashion-mnist: the four IDX .gz files; cifar10: data_batch_1..5.bin and
+ * test_batch.bin; ptb: ptb.train.txt, ptb.valid.txt, ptb.test.txt) or, for
+ * fortunes, the fortune file itself. synthetic is generated from the job's
+ * seed (1x16x16, 10 classes, each a bar at its own row or column plus
+ * noise) and needs no files. */
 typedef struct nas_dataset_desc {
     const char *name;      /* "fashion-mnist", "cifar10", "synthetic", "fortunes", "ptb" */
     const char *kind;      /* "image" or "text" */
     const char *default_path;   /* NULL: must come from the config */
     int c, h, w, classes;  /* image datasets; 0 for text */
     int train_size, test_size;  /* examples (images) or 0 when it depends on files */
+    const char *package;   /* Debian package providing default_path, or NULL */
 } nas_dataset_desc;
 
 /* The table of known datasets, ending with a zeroed entry. */
@@ -494,33 +502,57 @@ typedef enum nas_arch_kind {
 #define NAS_MAX_BLOCKS 8
 
 typedef struct nas_job_spec {
-    const char *algorithm;     /* "train" */
+    const char *algorithm;     /* "train" (NULL: "train") */
     const char *dataset;       /* a nas_datasets() name */
     const char *data_path;     /* NULL: the dataset's default path */
     nas_arch_kind arch;
-    int channels[NAS_MAX_BLOCKS], nblocks;   /* fixed CNN (0: 32, 64) */
-    int hidden;                /* CNN classifier / LSTM hidden (0: 128 / 200) */
-    int embed, layers, bptt;   /* LSTM LM (0: 200, 1, 35) */
-    int epochs;                /* budget.epochs */
-    double max_seconds;        /* budget.max_seconds; 0: no limit */
+    int channels[NAS_MAX_BLOCKS], nblocks;   /* fixed CNN (32, 64) */
+    int hidden;                /* CNN classifier / LSTM hidden (128 / 128) */
+    int embed, layers, bptt;   /* LSTM LM (128, 1, 35) */
+    int max_vocab;             /* LSTM LM: most frequent words kept (10000);
+                                  0 in nas_job_run: no cap */
+    int epochs;                /* budget.epochs (image 3, text 4) */
+    double max_seconds;        /* budget.max_seconds; 0: no limit. When it
+                                  runs out, training stops between steps and
+                                  the job still evaluates and reports its
+                                  result ("stopped_by":"max_seconds") */
     uint64_t seed;
-    int threads;               /* engine threads for this job */
-    int batch_size;
-    float lr, lr_min, momentum, weight_decay, grad_clip, dropout;
-    int nesterov;
-    int augment;               /* random crop (pad 4 on 32x32, 2 otherwise) + flip
-                                  for image sets other than (fashion-)mnist */
+    int threads;               /* engine threads for this job (1) */
+    int batch_size;            /* image 64, text 20 */
+    float lr, lr_min;          /* cosine from lr to lr_min over the whole job:
+                                  image 0.02 -> 0, text 20 -> 0 */
+    float momentum, weight_decay;   /* image 0.9, 5e-4; text 0, 0 */
+    float grad_clip;           /* global L2 norm; 0: off (image 0, text 0.25) */
+    float dropout;             /* image: before the last layer (0); text: on
+                                  embeddings and LSTM outputs (0.2) */
+    int nesterov;              /* image 1, text 0 */
+    int augment;               /* random crop (pad 4 on 32x32, 2 otherwise),
+                                  plus horizontal flip except on fashion-mnist
+                                  and synthetic (where sides matter); default
+                                  1 for cifar10, 0 for the others */
     const char *checkpoint_path;   /* where to write checkpoints; NULL: none */
     int resume;                /* continue from checkpoint_path when it exists */
 } nas_job_spec;
 
-/* Defaults of the `train` kind, written into spec (dataset must be set). */
+/* Defaults of the `train` kind, written into spec (dataset must be set;
+ * an unknown dataset leaves spec unchanged). Every field that is zero gets
+ * its default for the dataset's kind (the values in parentheses above),
+ * including fields for which zero is a valid choice (momentum, dropout,
+ * nesterov, ...): call it first on a spec zeroed except for dataset, then
+ * set what the user gave. Strings, seed, max_seconds and the checkpoint
+ * fields are left alone. */
 void nas_job_spec_defaults(nas_job_spec *spec);
 /* Runs the job to the end, reporting as it goes. Returns NAS_OK,
  * NAS_ECANCELLED when *stop became non-zero (after writing a checkpoint
- * when it was NAS_STOP_SHUTDOWN), or a negative error with nas_errmsg().
+ * when it was NAS_STOP_SHUTDOWN), or a negative error with nas_errmsg():
+ * NAS_EINVAL names the bad spec field, a missing dataset names the path and
+ * the Debian package or data_path to set, and a checkpoint written by
+ * another spec (any field that changes the numbers: not threads,
+ * max_seconds or paths) is refused with the first field that differs.
  * Same spec and seed and thread count: same numbers, also across a resume
- * from any checkpoint it wrote. */
+ * from any checkpoint it wrote. stop may be NULL, rep or any callback in it
+ * may be NULL. nas_set_threads(spec->threads) is called first: the thread
+ * count is process-wide for now. */
 int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
                 const _Atomic int *stop);
 

@@ -1,0 +1,403 @@
+/*
+ * jobs.c - the job resource: create (validated, durable before the 202),
+ * list, get, cancel, delete, and the job's metrics, architectures, result
+ * and live event stream.
+ *
+ * The database layer returns jobs as JSON objects; this file only adds
+ * what is about the HTTP view (links, a progress object before the first
+ * step) and maps database outcomes to statuses.
+ */
+#include "api.h"
+#include "db.h"
+#include "spec.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+static const char *const states[] = {"queued", "running", "succeeded", "failed", "cancelled"};
+
+/* Add links and a progress object to a job from the database. */
+static json_t *decorate(json_t *job)
+{
+    const char *id = json_string_value(json_object_get(job, "id"));
+    char base[64];
+    snprintf(base, sizeof(base), "/v1/jobs/%s", id ? id : "");
+    json_t *links = json_object();
+    json_object_set_new(links, "self", json_string(base));
+    static const char *const sub[] = {"events", "metrics", "architectures", "result"};
+    for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+        char u[96];
+        snprintf(u, sizeof(u), "%s/%s", base, sub[i]);
+        json_object_set_new(links, sub[i], json_string(u));
+    }
+    snprintf(base + strlen(base), sizeof(base) - strlen(base), ":cancel");
+    json_object_set_new(links, "cancel", json_string(base));
+    json_object_set_new(job, "links", links);
+    if (json_is_null(json_object_get(job, "progress")) || !json_object_get(job, "progress")) {
+        json_t *budget = json_object_get(json_object_get(job, "spec"), "budget");
+        json_t *epochs = json_object_get(budget, "epochs");
+        json_object_set_new(job, "progress",
+                            json_pack("{s:i,s:O,s:i,s:n,s:f,s:n}", "epoch", 0, "epochs",
+                                      epochs ? epochs : json_null(), "step", 0, "steps",
+                                      "fraction", 0.0, "eta_seconds"));
+    }
+    return job;
+}
+
+static uint64_t random_seed(void)
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+        v = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull;
+    return v % API_SPEC_SEED_MAX;
+}
+
+const char *api_dataset_path(const nd_config *cfg, const char *dataset)
+{
+    const char *p = NULL;
+    if (strcmp(dataset, "fashion-mnist") == 0)
+        p = cfg->fashion_mnist_dir;
+    else if (strcmp(dataset, "cifar10") == 0)
+        p = cfg->cifar10_dir;
+    else if (strcmp(dataset, "fortunes") == 0)
+        p = cfg->fortunes_path;
+    else if (strcmp(dataset, "ptb") == 0)
+        p = cfg->ptb_dir;
+    return p && *p ? p : NULL;
+}
+
+static api_spec_paths paths_of(const nd_config *cfg)
+{
+    api_spec_paths p = {api_dataset_path(cfg, "fashion-mnist"), api_dataset_path(cfg, "cifar10"),
+                        api_dataset_path(cfg, "ptb"), api_dataset_path(cfg, "fortunes")};
+    return p;
+}
+
+int api_spec_engine(const json_t *spec, const nd_config *cfg, nas_job_spec *es, char *why,
+                    size_t whylen)
+{
+    api_problem p = {0};
+    api_spec_paths paths = paths_of(cfg);
+    int rc = api_spec_to_engine(spec, &paths, cfg->threads_per_job, es, &p);
+    if (rc != 0)
+        snprintf(why, whylen, "%s", p.detail);
+    api_problem_clear(&p);
+    return rc;
+}
+
+/* 400 when the dataset's files are not where the config says. */
+static int check_dataset(api_req *rq, api_resp *rs, const json_t *spec)
+{
+    const char *name = json_string_value(json_object_get(spec, "dataset"));
+    if (!name)
+        return 0;
+    const char *path = api_dataset_path(&rq->srv->cfg, name);
+    if (nas_dataset_present(name, path))
+        return 0;
+    const nas_dataset_desc *d = nas_dataset_find(name);
+    const char *where = path ? path : d && d->default_path ? d->default_path : NULL;
+    if (where)
+        api_failf(rs, 400, API_PROBLEM_INVALID_FIELD, "/dataset",
+                  "dataset \"%s\" is not available: its files are not at %s%s", name, where,
+                  strcmp(name, "fashion-mnist") == 0 ? " (apt-get install dataset-fashion-mnist)"
+                  : strcmp(name, "fortunes") == 0    ? " (apt-get install fortunes)"
+                                                     : "");
+    else
+        api_failf(rs, 400, API_PROBLEM_INVALID_FIELD, "/dataset",
+                  "dataset \"%s\" is not available: set %s-%s in nasd's config", name, name,
+                  strcmp(name, "ptb") == 0 ? "dir" : "dir");
+    return -1;
+}
+
+void api_jobs_create(api_req *rq, api_resp *rs)
+{
+    nd_server *s = rq->srv;
+    api_problem p = {0};
+    json_t *spec = NULL, *job = NULL;
+    const char *body = rq->body_len ? rq->body : "{}";
+    size_t len = rq->body_len ? rq->body_len : 2;
+    if (api_spec_normalize(body, len, random_seed(), &spec, &p) != 0 ||
+        api_spec_implemented(spec, &p) != 0) {
+        api_fail(rs, &p);
+        goto done;
+    }
+    if (check_dataset(rq, rs, spec))
+        goto done;
+    const char *key = api_header(rq, "Idempotency-Key");
+    if (key && (strlen(key) == 0 || strlen(key) > 255)) {
+        api_failf(rs, 400, API_PROBLEM_BAD_REQUEST, "",
+                  "Idempotency-Key must be 1..255 characters");
+        goto done;
+    }
+    char hash[API_SPEC_HASH_SIZE], id[33];
+    api_spec_hash(body, len, hash);
+    nd_db_new_id(id);
+    char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+    const char *ss = json_string_value(json_object_get(spec, "search_space"));
+    int rc = nd_db_job_insert(s->db, id, json_string_value(json_object_get(spec, "name")),
+                              json_string_value(json_object_get(spec, "algorithm")), ss,
+                              json_string_value(json_object_get(spec, "dataset")), text, key,
+                              key ? hash : NULL, &job);
+    free(text);
+    if (rc == ND_DB_IDEM_CONFLICT) {
+        api_failf(rs, 422, API_PROBLEM_IDEMPOTENCY_CONFLICT, "",
+                  "Idempotency-Key \"%s\" was already used with a different body", key);
+        goto done;
+    }
+    if (rc != 0 && rc != ND_DB_IDEM_SAME) {
+        nd_log(ND_LOG_ERROR, "insert job: %s", nd_db_errmsg(s->db));
+        api_failf(rs, 500, API_PROBLEM_INTERNAL, "", "the job could not be stored");
+        goto done;
+    }
+    const char *jid = json_string_value(json_object_get(job, "id"));
+    snprintf(rs->location, sizeof(rs->location), "/v1/jobs/%s", jid ? jid : id);
+    if (rc == 0) {
+        nd_log(ND_LOG_INFO, "job %s queued (%s on %s)", id,
+               json_string_value(json_object_get(spec, "algorithm")),
+               json_string_value(json_object_get(spec, "dataset")));
+        nd_sched_kick(s);
+        /* The claim may have changed its state already. */
+        json_decref(job);
+        job = NULL;
+        if (nd_db_job_get(s->db, id, &job) != 0) {
+            api_failf(rs, 500, API_PROBLEM_INTERNAL, "", "the job vanished");
+            goto done;
+        }
+    }
+    api_json(rs, 202, decorate(job));
+    job = NULL;
+done:
+    json_decref(spec);
+    json_decref(job);
+}
+
+static int parse_int_param(api_req *rq, api_resp *rs, const char *name, long lo, long hi,
+                           long dflt, long *out)
+{
+    const char *v = api_query(rq, name);
+    *out = dflt;
+    if (!v)
+        return 0;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || *end || end == v || n < lo || n > hi) {
+        api_failf(rs, 400, API_PROBLEM_INVALID_FIELD, "",
+                  "query parameter %s must be an integer in [%ld, %ld], got \"%s\"", name, lo, hi,
+                  v);
+        json_object_set_new(rs->json, "parameter", json_string(name));
+        json_object_set_new(rs->json, "allowed",
+                            json_pack("{s:I,s:I}", "minimum", (json_int_t)lo, "maximum",
+                                      (json_int_t)hi));
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+void api_jobs_list(api_req *rq, api_resp *rs)
+{
+    const char *state = api_query(rq, "state");
+    if (state) {
+        size_t i = 0;
+        while (i < 5 && strcmp(state, states[i]) != 0)
+            i++;
+        if (i == 5) {
+            api_failf(rs, 400, API_PROBLEM_INVALID_FIELD, "",
+                      "query parameter state must be one of queued, running, succeeded, "
+                      "failed, cancelled; got \"%s\"",
+                      state);
+            json_object_set_new(rs->json, "parameter", json_string("state"));
+            json_object_set_new(rs->json, "allowed",
+                                json_pack("[s,s,s,s,s]", states[0], states[1], states[2],
+                                          states[3], states[4]));
+            return;
+        }
+    }
+    long size;
+    if (parse_int_param(rq, rs, "page_size", 1, 200, 20, &size))
+        return;
+    json_t *page = NULL;
+    int rc = nd_db_job_list(rq->srv->db, state, (int)size, api_query(rq, "page_token"), &page);
+    if (rc == ND_DB_BADTOKEN) {
+        api_failf(rs, 400, API_PROBLEM_INVALID_FIELD, "",
+                  "query parameter page_token is not a token this server gave out");
+        json_object_set_new(rs->json, "parameter", json_string("page_token"));
+        return;
+    }
+    if (rc != 0) {
+        api_failf(rs, 500, API_PROBLEM_INTERNAL, "", "listing jobs failed");
+        return;
+    }
+    json_t *jobs = json_object_get(page, "jobs");
+    size_t i;
+    json_t *j;
+    json_array_foreach(jobs, i, j) decorate(j);
+    api_json(rs, 200, page);
+}
+
+static int not_found(api_resp *rs, const char *id)
+{
+    api_failf(rs, 404, API_PROBLEM_NOT_FOUND, "", "no job with id %s", id);
+    return -1;
+}
+
+void api_jobs_get(api_req *rq, api_resp *rs, const char *id)
+{
+    json_t *job = NULL;
+    if (nd_db_job_get(rq->srv->db, id, &job) != 0) {
+        not_found(rs, id);
+        return;
+    }
+    api_json(rs, 200, decorate(job));
+}
+
+static void unlink_checkpoint(const char *path)
+{
+    if (!path || !*path)
+        return;
+    if (unlink(path) != 0 && errno != ENOENT)
+        nd_log(ND_LOG_WARN, "cannot remove %s: %s", path, strerror(errno));
+}
+
+void api_jobs_delete(api_req *rq, api_resp *rs, const char *id)
+{
+    nd_server *s = rq->srv;
+    char *ckpt = NULL;
+    int rc = nd_db_job_delete(s->db, id, &ckpt);
+    if (rc == ND_DB_NOTFOUND) {
+        not_found(rs, id);
+        return;
+    }
+    if (rc == ND_DB_BUSY) {
+        api_failf(rs, 409, API_PROBLEM_CONFLICT, "",
+                  "job %s has not finished; cancel it first (POST /v1/jobs/%s:cancel)", id, id);
+        return;
+    }
+    if (rc != 0) {
+        api_failf(rs, 500, API_PROBLEM_INTERNAL, "", "deleting job %s failed", id);
+        return;
+    }
+    unlink_checkpoint(ckpt);
+    free(ckpt);
+    /* The checkpoint of a job that never reported one still has its place. */
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/%s.safetensors", s->ckpt_dir, id);
+    unlink_checkpoint(path);
+    nd_log(ND_LOG_INFO, "job %s deleted", id);
+    rs->status = 204;
+}
+
+void api_jobs_cancel(api_req *rq, api_resp *rs, const char *id)
+{
+    nd_server *s = rq->srv;
+    int state = 0;
+    int rc = nd_db_job_cancel(s->db, id, &state);
+    if (rc == ND_DB_NOTFOUND) {
+        not_found(rs, id);
+        return;
+    }
+    if (rc != 0) {
+        api_failf(rs, 500, API_PROBLEM_INTERNAL, "", "cancelling job %s failed", id);
+        return;
+    }
+    json_t *job = NULL;
+    if (nd_db_job_get(s->db, id, &job) != 0) {
+        not_found(rs, id);
+        return;
+    }
+    const char *st = json_string_value(json_object_get(job, "state"));
+    if (st && (strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0)) {
+        json_decref(job);
+        api_failf(rs, 409, API_PROBLEM_CONFLICT, "", "job %s has already %s", id, st);
+        return;
+    }
+    if (st && strcmp(st, "running") == 0) {
+        nd_sched_cancel(s, id);   /* the worker stops at its next step */
+        api_json(rs, 202, decorate(job));
+        return;
+    }
+    json_t *data = json_pack("{s:s,s:s,s:n}", "id", id, "state", st ? st : "cancelled", "error");
+    nd_events_close_job(s, id, data);
+    json_decref(data);
+    api_json(rs, 200, decorate(job));
+}
+
+/* Metrics and architectures share cursor paging: ?after=SEQ&limit=N. */
+static void list_after(api_req *rq, api_resp *rs, const char *id,
+                       int (*fn)(nd_db *, const char *, int64_t, int, json_t **))
+{
+    long after, limit;
+    if (parse_int_param(rq, rs, "after", 0, 0x7fffffffffffffffL, 0, &after) ||
+        parse_int_param(rq, rs, "limit", 1, 10000, 1000, &limit))
+        return;
+    json_t *job = NULL;
+    if (nd_db_job_get(rq->srv->db, id, &job) != 0) {
+        not_found(rs, id);
+        return;
+    }
+    json_decref(job);
+    json_t *out = NULL;
+    if (fn(rq->srv->db, id, after, (int)limit, &out) != 0) {
+        api_failf(rs, 500, API_PROBLEM_INTERNAL, "", "reading job %s failed", id);
+        return;
+    }
+    api_json(rs, 200, out);
+}
+
+void api_jobs_metrics(api_req *rq, api_resp *rs, const char *id)
+{
+    list_after(rq, rs, id, nd_db_metrics_list);
+}
+
+void api_jobs_architectures(api_req *rq, api_resp *rs, const char *id)
+{
+    list_after(rq, rs, id, nd_db_arch_list);
+}
+
+void api_jobs_result(api_req *rq, api_resp *rs, const char *id)
+{
+    json_t *job = NULL, *res = NULL;
+    if (nd_db_job_get(rq->srv->db, id, &job) != 0) {
+        not_found(rs, id);
+        return;
+    }
+    if (nd_db_result_get(rq->srv->db, id, &res) != 0) {
+        api_failf(rs, 404, API_PROBLEM_NOT_FOUND, "", "job %s has no result (it is %s)", id,
+                  json_string_value(json_object_get(job, "state")));
+        json_decref(job);
+        return;
+    }
+    json_decref(job);
+    api_json(rs, 200, res);
+}
+
+void api_jobs_events(api_req *rq, api_resp *rs, const char *id)
+{
+    nd_server *s = rq->srv;
+    json_t *job = NULL;
+    if (nd_db_job_get(s->db, id, &job) != 0) {
+        not_found(rs, id);
+        return;
+    }
+    if (nd_events_count(s) >= s->cfg.max_streams) {
+        json_decref(job);
+        rs->retry_after = 5;
+        api_failf(rs, 429, API_PROBLEM_TOO_MANY_STREAMS, "",
+                  "all %d event streams are in use; retry later", s->cfg.max_streams);
+        return;
+    }
+    const char *st = json_string_value(json_object_get(job, "state"));
+    int final = st && strcmp(st, "queued") != 0 && strcmp(st, "running") != 0;
+    rs->mhd = nd_events_open(s, rq->conn, id, "state", decorate(job), final);
+    json_decref(job);
+    if (!rs->mhd) {
+        api_failf(rs, 500, API_PROBLEM_INTERNAL, "", "cannot open an event stream");
+        return;
+    }
+    rs->status = 200;
+}

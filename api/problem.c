@@ -1,0 +1,123 @@
+/*
+ * problem.c - RFC 9457 problem details: the kind table and the JSON body.
+ *
+ * The one design decision to know: kind -> (slug, status, title) lives in
+ * one table kept in step with the enum by a static_assert, so adding a kind
+ * without its row (or a row without its kind) does not compile.
+ */
+#include "problem.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct problem_row {
+    const char *slug;
+    int status;
+    const char *title;
+} problem_rows[] = {
+    [API_PROBLEM_INVALID_JSON] = {"invalid-json", 400, "Request body is not valid JSON"},
+    [API_PROBLEM_INVALID_FIELD] = {"invalid-field", 400, "Invalid field value"},
+    [API_PROBLEM_UNKNOWN_FIELD] = {"unknown-field", 400, "Unknown field"},
+    [API_PROBLEM_BODY_TOO_LARGE] = {"body-too-large", 413, "Request body too large"},
+    [API_PROBLEM_NOT_FOUND] = {"not-found", 404, "Not found"},
+    [API_PROBLEM_METHOD_NOT_ALLOWED] = {"method-not-allowed", 405, "Method not allowed"},
+    [API_PROBLEM_IDEMPOTENCY_CONFLICT] = {"idempotency-conflict", 422,
+                                          "Idempotency key reused with a different request"},
+    [API_PROBLEM_NOT_IMPLEMENTED] = {"not-implemented", 501, "Not implemented"},
+    [API_PROBLEM_CONFLICT] = {"conflict", 409, "Conflict with the current state"},
+    [API_PROBLEM_TOO_MANY_STREAMS] = {"too-many-streams", 429, "Too many event streams"},
+    [API_PROBLEM_BAD_REQUEST] = {"bad-request", 400, "Bad request"},
+    [API_PROBLEM_INTERNAL] = {"internal", 500, "Internal server error"},
+};
+
+static_assert(sizeof problem_rows / sizeof problem_rows[0] == API_PROBLEM_COUNT_,
+              "problem_rows must have one row per api_problem_kind");
+
+/* snprintf may cut a multi-byte UTF-8 sequence in half (a user's key in a
+ * detail); drop the partial sequence so the body stays valid JSON text. */
+static void trim_partial_utf8(char *s)
+{
+    size_t n = strlen(s), i = n, need;
+    unsigned char lead;
+
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) i--;
+    if (i == 0) return;
+    lead = (unsigned char)s[i - 1];
+    if (lead < 0x80) return;
+    need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    if (n - (i - 1) < need) s[i - 1] = '\0';
+}
+
+static const struct problem_row *row_of(api_problem_kind kind)
+{
+    if ((unsigned)kind >= API_PROBLEM_COUNT_) kind = API_PROBLEM_INTERNAL;
+    return &problem_rows[kind];
+}
+
+const char *api_problem_slug(api_problem_kind kind) { return row_of(kind)->slug; }
+int api_problem_default_status(api_problem_kind kind) { return row_of(kind)->status; }
+const char *api_problem_title(api_problem_kind kind) { return row_of(kind)->title; }
+
+int api_problem_vset(api_problem *p, int status, api_problem_kind kind,
+                     const char *pointer, const char *fmt, va_list ap)
+{
+    const struct problem_row *r = row_of(kind);
+
+    api_problem_clear(p);
+    p->status = status ? status : r->status;
+    p->type = r->slug;
+    snprintf(p->title, sizeof p->title, "%s", r->title);
+    snprintf(p->pointer, sizeof p->pointer, "%s", pointer ? pointer : "");
+    vsnprintf(p->detail, sizeof p->detail, fmt, ap);
+    trim_partial_utf8(p->pointer);
+    trim_partial_utf8(p->detail);
+    return -1;
+}
+
+int api_problem_set(api_problem *p, int status, api_problem_kind kind,
+                    const char *pointer, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    api_problem_vset(p, status, kind, pointer, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+void api_problem_set_allowed(api_problem *p, json_t *allowed)
+{
+    json_decref(p->allowed);
+    p->allowed = allowed;
+}
+
+json_t *api_problem_json(const api_problem *p)
+{
+    char type[96];
+    json_t *o = json_object();
+
+    if (!o) return NULL;
+    snprintf(type, sizeof type, "%s%s", API_PROBLEM_TYPE_PREFIX,
+             p->type ? p->type : row_of(API_PROBLEM_INTERNAL)->slug);
+    if (json_object_set_new(o, "type", json_string(type)) ||
+        json_object_set_new(o, "title", json_string(p->title)) ||
+        json_object_set_new(o, "status", json_integer(p->status ? p->status : 500)) ||
+        json_object_set_new(o, "detail", json_string(p->detail)))
+        goto fail;
+    if (p->pointer[0] && json_object_set_new(o, "pointer", json_string(p->pointer)))
+        goto fail;
+    if (p->allowed && json_object_set(o, "allowed", p->allowed)) goto fail;
+    if (p->line > 0 && (json_object_set_new(o, "line", json_integer(p->line)) ||
+                        json_object_set_new(o, "column", json_integer(p->column))))
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+void api_problem_clear(api_problem *p)
+{
+    json_decref(p->allowed);
+    memset(p, 0, sizeof *p);
+}

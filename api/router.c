@@ -1,0 +1,149 @@
+/*
+ * router.c - the one route table of the API and the response helpers.
+ *
+ * A route is a path pattern (with `{id}` for a job id, which must be 32
+ * lowercase hex characters) and its handlers per method; a path that
+ * matches with a method that has no handler gets 405 with an Allow header
+ * built from the same row, so the table is the only place a route is
+ * written.
+ */
+#include "api.h"
+
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef void (*h_plain)(api_req *, api_resp *);
+typedef void (*h_id)(api_req *, api_resp *, const char *);
+
+typedef struct {
+    const char *prefix;   /* path up to {id}, or the whole path */
+    const char *suffix;   /* after {id}; NULL: no id in this route */
+    h_plain get, post, del;
+    h_id get_id, post_id, del_id;
+} route;
+
+static const route routes[] = {
+    {"/healthz", NULL, api_healthz, NULL, NULL, NULL, NULL, NULL},
+    {"/v1/openapi.json", NULL, api_openapi_get, NULL, NULL, NULL, NULL, NULL},
+    {"/v1/datasets", NULL, api_datasets_list, NULL, NULL, NULL, NULL, NULL},
+    {"/v1/jobs", NULL, api_jobs_list, api_jobs_create, NULL, NULL, NULL, NULL},
+    {"/v1/jobs/", "", NULL, NULL, NULL, api_jobs_get, NULL, api_jobs_delete},
+    {"/v1/jobs/", ":cancel", NULL, NULL, NULL, NULL, api_jobs_cancel, NULL},
+    {"/v1/jobs/", "/metrics", NULL, NULL, NULL, api_jobs_metrics, NULL, NULL},
+    {"/v1/jobs/", "/architectures", NULL, NULL, NULL, api_jobs_architectures, NULL, NULL},
+    {"/v1/jobs/", "/result", NULL, NULL, NULL, api_jobs_result, NULL, NULL},
+    {"/v1/jobs/", "/events", NULL, NULL, NULL, api_jobs_events, NULL, NULL},
+};
+
+/* Match path against r; for an id route copy the id into id[33]. */
+static int match(const route *r, const char *path, char id[33])
+{
+    size_t pl = strlen(r->prefix);
+    if (!r->suffix)
+        return strcmp(path, r->prefix) == 0;
+    if (strncmp(path, r->prefix, pl) != 0)
+        return 0;
+    const char *p = path + pl;
+    size_t n = strspn(p, "0123456789abcdef");
+    if (n != 32 || strcmp(p + 32, r->suffix) != 0)
+        return 0;
+    memcpy(id, p, 32);
+    id[32] = '\0';
+    return 1;
+}
+
+static void allow_header(const route *r, char *out, size_t n)
+{
+    out[0] = '\0';
+    if (r->get || r->get_id)
+        strncat(out, "GET, HEAD, ", n - strlen(out) - 1);
+    if (r->post || r->post_id)
+        strncat(out, "POST, ", n - strlen(out) - 1);
+    if (r->del || r->del_id)
+        strncat(out, "DELETE, ", n - strlen(out) - 1);
+    size_t l = strlen(out);
+    if (l >= 2)
+        out[l - 2] = '\0';
+}
+
+void api_dispatch(api_req *rq, api_resp *rs)
+{
+    char id[33] = "";
+    const char *m = rq->method;
+    int is_get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+    int is_post = strcmp(m, "POST") == 0, is_del = strcmp(m, "DELETE") == 0;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const route *r = &routes[i];
+        if (!match(r, rq->path, id))
+            continue;
+        if (is_get && r->get)
+            return r->get(rq, rs);
+        if (is_post && r->post)
+            return r->post(rq, rs);
+        if (is_del && r->del)
+            return r->del(rq, rs);
+        if (is_get && r->get_id)
+            return r->get_id(rq, rs, id);
+        if (is_post && r->post_id)
+            return r->post_id(rq, rs, id);
+        if (is_del && r->del_id)
+            return r->del_id(rq, rs, id);
+        allow_header(r, rs->allow, sizeof(rs->allow));
+        api_failf(rs, 405, API_PROBLEM_METHOD_NOT_ALLOWED, "",
+                  "%s is not allowed on %s; allowed: %s", m, rq->path, rs->allow);
+        return;
+    }
+    /* Everything else outside /v1 is the web root's business. */
+    if (strncmp(rq->path, "/v1/", 4) != 0 && strcmp(rq->path, "/v1") != 0) {
+        if (is_get)
+            return api_static_get(rq, rs);
+        snprintf(rs->allow, sizeof(rs->allow), "GET, HEAD");
+        api_failf(rs, 405, API_PROBLEM_METHOD_NOT_ALLOWED, "",
+                  "%s is not allowed on %s; allowed: GET, HEAD", m, rq->path);
+        return;
+    }
+    if (strncmp(rq->path, "/v1/jobs/", 9) == 0)
+        api_failf(rs, 404, API_PROBLEM_NOT_FOUND, "",
+                  "no such job or route: %s (job ids are 32 lowercase hex characters)",
+                  rq->path);
+    else
+        api_failf(rs, 404, API_PROBLEM_NOT_FOUND, "", "no such route: %s", rq->path);
+}
+
+const char *api_query(const api_req *rq, const char *key)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *api_header(const api_req *rq, const char *key)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, key);
+}
+
+void api_json(api_resp *rs, int status, json_t *body)
+{
+    rs->status = status;
+    json_decref(rs->json);
+    rs->json = body;
+    rs->content_type = "application/json";
+}
+
+void api_fail(api_resp *rs, api_problem *p)
+{
+    api_json(rs, p->status, api_problem_json(p));
+    rs->content_type = API_PROBLEM_CONTENT_TYPE;
+    api_problem_clear(p);
+}
+
+void api_failf(api_resp *rs, int status, api_problem_kind kind, const char *pointer,
+               const char *fmt, ...)
+{
+    api_problem p = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    api_problem_vset(&p, status, kind, pointer, fmt, ap);
+    va_end(ap);
+    api_fail(rs, &p);
+}

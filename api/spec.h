@@ -1,0 +1,76 @@
+/*
+ * spec.h - the job spec of POST /v1/jobs: validation into a normalized
+ * JSON spec, "can the engine run it", and conversion to the engine's
+ * nas_job_spec.
+ *
+ * The one design decision to know: the stored spec is the FULL normalized
+ * spec, every default written out, so a job row documents exactly what ran
+ * and re-submitting it reproduces the job. All rules (keys, types, ranges,
+ * choices, defaults) live in tables in spec.c keyed by (algorithm, space);
+ * api_spec_schema() derives schema/job-spec.schema.json from the same
+ * tables and a test checks that the checked-in file still matches.
+ *
+ * Errors: functions return 0, or -1 with *err set (problem+json, RFC 9457,
+ * naming the field by JSON pointer). The caller api_problem_clear()s err.
+ */
+#ifndef API_SPEC_H
+#define API_SPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "nas.h"
+#include "problem.h"
+
+/* Largest seed accepted: 2^53, the largest integer every JSON reader
+ * represents exactly. */
+#define API_SPEC_SEED_MAX 9007199254740992ULL
+
+/* Parses and validates a POST /v1/jobs body and returns in *spec_out (new
+ * reference) the normalized spec with every default filled in. The seed
+ * default is default_seed masked to 53 bits (the caller draws it at
+ * random). Errors: 400 invalid-json (with line and column), 400
+ * bad-request (not an object), 400 unknown-field (pointer, "allowed" the
+ * known keys), 400 invalid-field (pointer; "allowed" a list of values or
+ * {"minimum", "maximum"}), 500 internal (out of memory). A normalized spec
+ * normalizes to itself. */
+int api_spec_normalize(const char *body, size_t len, uint64_t default_seed,
+                       json_t **spec_out, api_problem *err);
+
+/* 0 when the engine can run the normalized spec (only algorithm "train"
+ * today), else -1 with 501 not-implemented naming the algorithm and the
+ * issue that brings it. */
+int api_spec_implemented(const json_t *spec, api_problem *err);
+
+/* Where the datasets' files are, from the daemon's config. NULL: the
+ * engine's default path for that dataset. */
+typedef struct api_spec_paths {
+    const char *fashion_mnist_dir;
+    const char *cifar10_dir;
+    const char *ptb_dir;
+    const char *fortunes_path;
+} api_spec_paths;
+
+/* Fills *out for the engine from a normalized `train` spec (paths may be
+ * NULL). threads: hyperparameters.threads, or default_threads when null.
+ * The string members of *out (algorithm, dataset) point into `spec` and
+ * data_path into `paths`: both must outlive *out. checkpoint_path and
+ * resume are left NULL/0 for the caller. Errors: 501 for a spec the engine
+ * cannot run, 500 when spec was not normalized. */
+int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
+                       int default_threads, nas_job_spec *out, api_problem *err);
+
+/* Hash of the raw request body for Idempotency-Key matching: FNV-1a 128
+ * (offset basis 6c62272e07bb014262b821756295c58d, prime 2^88 + 0x13b) as
+ * 32 lowercase hex digits + NUL. Not cryptographic: it tells a retry from
+ * a different request by the same client, which is all the key promises. */
+#define API_SPEC_HASH_SIZE 33
+void api_spec_hash(const char *body, size_t len, char out[API_SPEC_HASH_SIZE]);
+
+/* The JSON Schema (2020-12) of the job spec, built from the same tables
+ * as api_spec_normalize (new reference; NULL when out of memory). */
+json_t *api_spec_schema(void);
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * config.c - nasd's settings: defaults, then a config file, then flags.
+ *
+ * One table describes every setting once: its key (the same in the file
+ * and as --key on the command line), its type and range, and its help
+ * line, so the parser, --help and the config file can never disagree.
+ */
+#include "nd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#ifndef NASD_WEB_DIR
+#define NASD_WEB_DIR "web"
+#endif
+
+enum opt_type { T_LISTEN, T_PATH, T_INT, T_SIZE, T_LEVEL };
+
+typedef struct {
+    const char *key;
+    enum opt_type type;
+    size_t offset;
+    long lo, hi;
+    const char *help;
+} opt;
+
+#define OFF(f) offsetof(nd_config, f)
+static const opt opts[] = {
+    {"listen", T_LISTEN, 0, 0, 0, "ADDR:PORT to listen on (default 127.0.0.1:8080; port 0: any)"},
+    {"state-dir", T_PATH, OFF(state_dir), 0, 0, "database, checkpoints, data (default ./var)"},
+    {"workers", T_INT, OFF(workers), 1, 64, "jobs run at once (default 1)"},
+    {"threads-per-job", T_INT, OFF(threads_per_job), 1, 64,
+     "engine threads of one job (default: cores / workers)"},
+    {"max-body", T_SIZE, OFF(max_body), 1024, 1L << 30, "request body limit in bytes (default 1 MiB)"},
+    {"max-streams", T_INT, OFF(max_streams), 1, 100000, "concurrent event streams (default 64)"},
+    {"max-connections", T_INT, OFF(max_connections), 4, 100000,
+     "concurrent connections (default 1024)"},
+    {"connection-timeout", T_INT, OFF(connection_timeout), 1, 86400,
+     "seconds before an idle connection closes (default 60)"},
+    {"heartbeat-seconds", T_INT, OFF(heartbeat_seconds), 1, 3600,
+     "event stream keep-alive period (default 15)"},
+    {"web-dir", T_PATH, OFF(web_dir), 0, 0, "static files served at / (default: the source tree's web/)"},
+    {"fashion-mnist-dir", T_PATH, OFF(fashion_mnist_dir), 0, 0,
+     "Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)"},
+    {"cifar10-dir", T_PATH, OFF(cifar10_dir), 0, 0, "CIFAR-10 binary batches (no default)"},
+    {"fortunes-path", T_PATH, OFF(fortunes_path), 0, 0,
+     "fortune file for the text corpus (default /usr/share/games/fortunes/fortunes)"},
+    {"ptb-dir", T_PATH, OFF(ptb_dir), 0, 0, "ptb.train.txt/valid/test directory (no default)"},
+    {"log-level", T_LEVEL, OFF(log_level), 0, 0, "error, warn, info or debug (default info)"},
+};
+#undef OFF
+
+static const char *const levels[] = {"error", "warn", "info", "debug"};
+
+static void defaults(nd_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
+    c->listen_port = 8080;
+    snprintf(c->state_dir, sizeof(c->state_dir), "var");
+    c->workers = 1;
+    c->threads_per_job = 0;   /* derived below */
+    c->max_body = 1 << 20;
+    c->max_streams = 64;
+    c->max_connections = 1024;
+    c->connection_timeout = 60;
+    c->heartbeat_seconds = 15;
+    snprintf(c->web_dir, sizeof(c->web_dir), "%s", NASD_WEB_DIR);
+    c->log_level = ND_LOG_INFO;
+}
+
+static int parse_listen(nd_config *c, const char *v, const char *where)
+{
+    const char *colon = strrchr(v, ':');
+    char *end;
+    if (!colon || colon == v || (size_t)(colon - v) >= sizeof(c->listen_host)) {
+        fprintf(stderr, "nasd: %s: listen must be ADDR:PORT (e.g. 127.0.0.1:8080), got '%s'\n",
+                where, v);
+        return -1;
+    }
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || port < 0 || port > 65535) {
+        fprintf(stderr, "nasd: %s: listen port must be 0..65535, got '%s'\n", where, colon + 1);
+        return -1;
+    }
+    memcpy(c->listen_host, v, (size_t)(colon - v));
+    c->listen_host[colon - v] = '\0';
+    c->listen_port = (int)port;
+    return 0;
+}
+
+static int set(nd_config *c, const opt *o, const char *v, const char *where)
+{
+    char *field = (char *)c + o->offset;
+    switch (o->type) {
+    case T_LISTEN:
+        return parse_listen(c, v, where);
+    case T_PATH:
+        if (!*v || strlen(v) >= PATH_MAX) {
+            fprintf(stderr, "nasd: %s: %s must be a path of 1..%d bytes\n", where, o->key,
+                    PATH_MAX - 1);
+            return -1;
+        }
+        snprintf(field, PATH_MAX, "%s", v);
+        return 0;
+    case T_INT:
+    case T_SIZE: {
+        char *end;
+        errno = 0;
+        long n = strtol(v, &end, 10);
+        if (errno || *end || end == v || n < o->lo || n > o->hi) {
+            fprintf(stderr, "nasd: %s: %s must be an integer in [%ld, %ld], got '%s'\n", where,
+                    o->key, o->lo, o->hi, v);
+            return -1;
+        }
+        if (o->type == T_INT)
+            *(int *)field = (int)n;
+        else
+            *(size_t *)field = (size_t)n;
+        return 0;
+    }
+    case T_LEVEL:
+        for (int i = 0; i < 4; i++)
+            if (strcasecmp(v, levels[i]) == 0) {
+                *(int *)field = i;
+                return 0;
+            }
+        fprintf(stderr, "nasd: %s: log-level must be error, warn, info or debug, got '%s'\n",
+                where, v);
+        return -1;
+    }
+    return -1;
+}
+
+static const opt *find(const char *key)
+{
+    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+        if (strcmp(opts[i].key, key) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+        *--e = '\0';
+    return s;
+}
+
+/* key = value lines; '#' starts a comment line; keys as the flags. */
+static int load_file(nd_config *c, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "nasd: --config %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char line[PATH_MAX + 128], where[PATH_MAX + 32];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof(line), f)) {
+        lineno++;
+        snprintf(where, sizeof(where), "%s:%d", path, lineno);
+        char *s = trim(line);
+        if (!*s || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            fprintf(stderr, "nasd: %s: expected 'key = value', got '%s'\n", where, s);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s), *val = trim(eq + 1);
+        const opt *o = find(key);
+        if (!o || strcmp(key, "config") == 0) {
+            fprintf(stderr, "nasd: %s: unknown key '%s' (see nasd --help)\n", where, key);
+            rc = -1;
+            break;
+        }
+        rc = set(c, o, val, where);
+    }
+    fclose(f);
+    return rc;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: nasd [--config FILE] [--KEY VALUE ...]\n"
+               "Neural architecture search as a service: a REST API on HTTP.\n\n"
+               "  --config FILE           read KEY = VALUE lines (the keys below)\n");
+    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+        fprintf(f, "  --%-21s %s\n", opts[i].key, opts[i].help);
+    fprintf(f, "  --help, --version\n");
+}
+
+int nd_config_load(nd_config *cfg, int argc, char **argv)
+{
+    defaults(cfg);
+    /* The config file first, so flags override it wherever they stand. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 1;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("nasd %s\n", ND_VERSION);
+            return 1;
+        }
+        if (strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "nasd: --config needs a file\n");
+                return -1;
+            }
+            if (load_file(cfg, argv[i + 1]))
+                return -1;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--config") == 0) {
+            i++;
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        char key[64];
+        const char *val;
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "nasd: unexpected argument '%s' (see nasd --help)\n", a);
+            return -1;
+        }
+        size_t klen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (klen >= sizeof(key)) {
+            fprintf(stderr, "nasd: unknown option '%s' (see nasd --help)\n", a);
+            return -1;
+        }
+        memcpy(key, a + 2, klen);
+        key[klen] = '\0';
+        const opt *o = find(key);
+        if (!o) {
+            fprintf(stderr, "nasd: unknown option '%s' (see nasd --help)\n", a);
+            return -1;
+        }
+        if (eq) {
+            val = eq + 1;
+        } else if (i + 1 < argc) {
+            val = argv[++i];
+        } else {
+            fprintf(stderr, "nasd: %s needs a value\n", a);
+            return -1;
+        }
+        if (set(cfg, o, val, "command line"))
+            return -1;
+    }
+    if (cfg->threads_per_job == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        int t = (int)(cores > 0 ? cores : 1) / cfg->workers;
+        cfg->threads_per_job = t > 0 ? t : 1;
+    }
+    return 0;
+}

@@ -1,0 +1,1564 @@
+/*
+ * db.c - nasd's SQLite layer: migrations at open, the job queue, event
+ * writes and the JSON views the API serialises.
+ *
+ * The one design decision to know: this connection is the database's only
+ * user. It is opened with locking_mode=EXCLUSIVE (no other process, not
+ * even a second nasd, can open the file while nasd runs; WAL then keeps
+ * its index in memory and a read takes no file lock) and it is used by
+ * one thread (SQLITE_OPEN_NOMUTEX). That is what makes the two speed-ups
+ * of the hot read, GET /v1/jobs/{id}, safe: every statement is prepared
+ * once at open into db->st[] (a call binds, steps, resets and clears the
+ * bindings), and a rendered job view is cached in db->views[] until a
+ * write through this connection touches that job (every write calls
+ * view_drop first). Durability: WAL with synchronous=FULL fsyncs the log
+ * at every commit; NORMAL would only fsync at checkpoints, so a power loss
+ * could drop a job after its 202 had been sent.
+ */
+#include "db.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#define ND_DB_ASSERT(cond) \
+    ((cond) ? (void)0 : db_abort(__FILE__, __LINE__, #cond))
+
+static void db_abort(const char *file, int line, const char *what)
+{
+    fprintf(stderr, "%s:%d: assertion failed: %s\n", file, line, what);
+    abort();
+}
+
+/* ------------------------------------------------------- statements */
+
+/* The columns of a job view, in the order of enum job_col. */
+#define JOB_COLS \
+    "SELECT j.seq, j.id, j.name, j.algorithm, j.search_space, j.dataset," \
+    " j.state, j.spec, j.created_at, j.started_at, j.finished_at," \
+    " j.updated_at, j.attempt, j.error, j.progress, j.checkpoint_step," \
+    " j.cancel_requested, a.seq, a.arch, a.reward, a.metrics, a.t," \
+    " r.architecture, r.metric, r.value, r.result, r.t" \
+    " FROM jobs j" \
+    " LEFT JOIN architectures a ON a.seq = (SELECT b.seq FROM architectures b" \
+    "  WHERE b.job_id = j.id ORDER BY b.reward DESC, b.seq LIMIT 1)" \
+    " LEFT JOIN results r ON r.job_id = j.id"
+
+enum job_col {
+    JC_SEQ, JC_ID, JC_NAME, JC_ALGORITHM, JC_SEARCH_SPACE, JC_DATASET,
+    JC_STATE, JC_SPEC, JC_CREATED, JC_STARTED, JC_FINISHED, JC_UPDATED,
+    JC_ATTEMPT, JC_ERROR, JC_PROGRESS, JC_CKPT_STEP, JC_CANCEL,
+    JC_ARCH,        /* seq, arch, reward, metrics, t: as in ST_ARCH_LIST */
+    JC_RESULT = JC_ARCH + 5,   /* as in ST_RESULT_GET */
+};
+
+enum st_id {
+    ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
+    ST_JOB_GET, ST_JOB_LIST, ST_JOB_LIST_STATE, ST_METRIC_LATEST,
+    ST_JOB_STATE, ST_JOB_BY_IDEM, ST_JOB_INSERT,
+    ST_CLAIM_PICK, ST_CLAIM_SET, ST_FINISH,
+    ST_CANCEL_QUEUED, ST_CANCEL_RUNNING, ST_JOB_DELETE,
+    ST_REQUEUE_CANCELLED, ST_REQUEUE, ST_QUEUE_LENGTH, ST_COUNT_STATES,
+    ST_PROGRESS, ST_METRIC_ADD, ST_ARCH_ADD, ST_CHECKPOINT, ST_RESULT_SET,
+    ST_METRICS_LIST, ST_ARCH_LIST, ST_RESULT_GET,
+    ST_DATASET_UPSERT, ST_DATASET_LIST,
+    ST_COUNT
+};
+
+static const char *const st_sql[] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_JOB_GET] = JOB_COLS " WHERE j.id = ?1",
+    [ST_JOB_LIST] = JOB_COLS " WHERE j.seq < ?1 ORDER BY j.seq DESC LIMIT ?2",
+    [ST_JOB_LIST_STATE] = JOB_COLS
+        " WHERE j.state = ?3 AND j.seq < ?1 ORDER BY j.seq DESC LIMIT ?2",
+    [ST_METRIC_LATEST] =
+        "SELECT name, value, epoch, step FROM metric_latest"
+        " WHERE job_id = ?1 ORDER BY name",
+    [ST_JOB_STATE] = "SELECT state, checkpoint_path FROM jobs WHERE id = ?1",
+    [ST_JOB_BY_IDEM] =
+        "SELECT id, request_hash FROM jobs WHERE idempotency_key = ?1",
+    [ST_JOB_INSERT] =
+        "INSERT INTO jobs (id, name, algorithm, search_space, dataset, spec,"
+        " state, created_at, updated_at, idempotency_key, request_hash)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?8, ?9)",
+    [ST_CLAIM_PICK] =
+        "SELECT seq, id, spec, checkpoint_path, checkpoint_step, attempt"
+        " FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1",
+    [ST_CLAIM_SET] =
+        "UPDATE jobs SET state = 'running', attempt = attempt + 1,"
+        " started_at = coalesce(started_at, ?2), updated_at = ?2"
+        " WHERE seq = ?1",
+    [ST_FINISH] =
+        "UPDATE jobs SET state = ?2, error = ?3, finished_at = ?4,"
+        " updated_at = ?4 WHERE id = ?1 AND state IN ('queued', 'running')",
+    [ST_CANCEL_QUEUED] =
+        "UPDATE jobs SET state = 'cancelled', finished_at = ?2,"
+        " updated_at = ?2 WHERE id = ?1 AND state = 'queued'",
+    [ST_CANCEL_RUNNING] =
+        "UPDATE jobs SET cancel_requested = 1, updated_at = ?2"
+        " WHERE id = ?1 AND state = 'running'",
+    [ST_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
+    [ST_REQUEUE_CANCELLED] =
+        "UPDATE jobs SET state = 'cancelled', finished_at = ?1,"
+        " updated_at = ?1 WHERE state = 'running' AND cancel_requested = 1",
+    [ST_REQUEUE] =
+        "UPDATE jobs SET state = 'queued', updated_at = ?1"
+        " WHERE state = 'running'",
+    [ST_QUEUE_LENGTH] = "SELECT count(*) FROM jobs WHERE state = 'queued'",
+    [ST_COUNT_STATES] = "SELECT state, count(*) FROM jobs GROUP BY state",
+    [ST_PROGRESS] =
+        "UPDATE jobs SET progress = ?2, updated_at = ?3 WHERE id = ?1",
+    [ST_METRIC_ADD] =
+        "INSERT INTO metrics (job_id, epoch, step, name, value, t)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_ARCH_ADD] =
+        "INSERT INTO architectures (job_id, arch, reward, metrics, t)"
+        " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_CHECKPOINT] =
+        "UPDATE jobs SET checkpoint_path = ?2, checkpoint_step = ?3,"
+        " updated_at = ?4 WHERE id = ?1",
+    [ST_RESULT_SET] =
+        "INSERT INTO results (job_id, architecture, metric, value, result, t)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (job_id) DO UPDATE SET"
+        " architecture = excluded.architecture, metric = excluded.metric,"
+        " value = excluded.value, result = excluded.result, t = excluded.t",
+    [ST_METRICS_LIST] =
+        "SELECT seq, epoch, step, name, value, t FROM metrics"
+        " WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    [ST_ARCH_LIST] =
+        "SELECT seq, arch, reward, metrics, t FROM architectures"
+        " WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    [ST_RESULT_GET] =
+        "SELECT architecture, metric, value, result, t FROM results"
+        " WHERE job_id = ?1",
+    [ST_DATASET_UPSERT] =
+        "INSERT INTO datasets (name, kind, path, present, info, updated_at)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (name) DO UPDATE SET"
+        " kind = excluded.kind, path = excluded.path,"
+        " present = excluded.present, info = excluded.info,"
+        " updated_at = excluded.updated_at",
+    [ST_DATASET_LIST] =
+        "SELECT name, kind, path, present, info, updated_at FROM datasets"
+        " ORDER BY name",
+};
+static_assert(sizeof st_sql / sizeof st_sql[0] == ST_COUNT,
+              "st_sql[] and enum st_id out of step");
+
+/* A job view rendered once, handed out as shallow copies until a write
+ * through this connection touches the job. Direct-mapped by id hash. */
+#define VIEW_SLOTS 256
+
+struct view {
+    char id[33];
+    json_t *job;            /* NULL: empty slot */
+};
+
+struct nd_db {
+    sqlite3 *conn;
+    sqlite3_stmt *st[ST_COUNT];
+    int batch;              /* inside nd_db_begin() .. nd_db_commit() */
+    char err[256];          /* the last error, copied when it happened */
+    struct view views[VIEW_SLOTS];
+};
+
+static struct view *view_of(nd_db *db, const char *id)
+{
+    uint32_t h = 2166136261u;           /* FNV-1a */
+    for (const char *p = id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return &db->views[h % VIEW_SLOTS];
+}
+
+/* Every write that may change the view of job id calls this first. */
+static void view_drop(nd_db *db, const char *id)
+{
+    struct view *v = view_of(db, id);
+    if (v->job && strcmp(v->id, id) == 0) {
+        json_decref(v->job);
+        v->job = NULL;
+    }
+}
+
+static void view_drop_all(nd_db *db)
+{
+    for (int i = 0; i < VIEW_SLOTS; i++) {
+        json_decref(db->views[i].job);
+        db->views[i].job = NULL;
+    }
+}
+
+/* ------------------------------------------------------------ names */
+
+static const char *const state_names[] = {
+    [ND_DB_QUEUED] = "queued",
+    [ND_DB_RUNNING] = "running",
+    [ND_DB_SUCCEEDED] = "succeeded",
+    [ND_DB_FAILED] = "failed",
+    [ND_DB_CANCELLED] = "cancelled",
+};
+static_assert(sizeof state_names / sizeof state_names[0] == ND_DB_STATE_COUNT,
+              "state_names[] and enum nd_db_job_state out of step");
+
+/* Indexed by -code. */
+static const char *const code_names[] = {
+    [0] = "ok",
+    [-ND_DB_ERROR] = "database error",
+    [-ND_DB_NOTFOUND] = "not found",
+    [-ND_DB_IDEM_CONFLICT] = "idempotency key reused with another request",
+    [-ND_DB_BADTOKEN] = "invalid page token",
+    [-ND_DB_BUSY] = "job is queued or running",
+    [-ND_DB_STATE] = "job already finished",
+    [-ND_DB_INVAL] = "invalid argument",
+    [-ND_DB_NOMEM] = "out of memory",
+    [-ND_DB_SCHEMA] = "database schema not usable",
+};
+static_assert(sizeof code_names / sizeof code_names[0] == 1 - ND_DB_CODE_MIN,
+              "code_names[] and enum nd_db_code out of step");
+
+const char *nd_db_state_name(int state)
+{
+    if (state < 0 || state >= ND_DB_STATE_COUNT)
+        return NULL;
+    return state_names[state];
+}
+
+int nd_db_state_parse(const char *name)
+{
+    for (int i = 0; name && i < ND_DB_STATE_COUNT; i++)
+        if (strcmp(name, state_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *nd_db_strerror(int code)
+{
+    if (code == ND_DB_IDEM_SAME)
+        return "idempotency key reused with the same request";
+    if (code > 0 || code < ND_DB_CODE_MIN)
+        return "unknown error";
+    return code_names[-code];
+}
+
+const char *nd_db_errmsg(const nd_db *db)
+{
+    return db ? db->err : "no database";
+}
+
+int nd_db_new_id(char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[16];
+    size_t got = 0;
+    while (got < sizeof raw) {
+        ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            goto fail;
+        got += (size_t)n;
+    }
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[32] = '\0';
+    return 0;
+fail:
+    out[0] = '\0';
+    return ND_DB_ERROR;
+}
+
+/* ---------------------------------------------------------- helpers */
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Records SQLite's message and maps its error to a code. */
+static int sql_fail(nd_db *db)
+{
+    int ext = sqlite3_extended_errcode(db->conn);
+    snprintf(db->err, sizeof db->err, "%s", sqlite3_errmsg(db->conn));
+    if ((ext & 0xff) == SQLITE_BUSY)    /* only another process can */
+        snprintf(db->err, sizeof db->err, "the database is locked by "
+                 "another process (another nasd on this state "
+                 "directory?)");
+    if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return ND_DB_NOTFOUND;
+    if (ext == SQLITE_NOMEM)
+        return ND_DB_NOMEM;
+    return ND_DB_ERROR;
+}
+
+static int nomem(nd_db *db)
+{
+    snprintf(db->err, sizeof db->err, "out of memory");
+    return ND_DB_NOMEM;
+}
+
+/* Every use of a cached statement ends here. */
+static void st_done(sqlite3_stmt *s)
+{
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+static int bind_text(sqlite3_stmt *s, int i, const char *text)
+{
+    if (!text)
+        return sqlite3_bind_null(s, i);
+    return sqlite3_bind_text(s, i, text, -1, SQLITE_STATIC);
+}
+
+/* Steps a statement that returns no rows, then resets it. */
+static int st_exec(nd_db *db, sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : sql_fail(db);
+    st_done(s);
+    return rc;
+}
+
+/* The transactional calls: begin, and end with commit when rc >= 0, else
+ * (or when the commit fails) roll back. Returns the final code. */
+static int tx_begin(nd_db *db)
+{
+    ND_DB_ASSERT(!db->batch && "a self-committing call inside a batch");
+    return st_exec(db, db->st[ST_BEGIN]);
+}
+
+static int tx_end(nd_db *db, int rc)
+{
+    if (rc >= 0) {
+        int c = st_exec(db, db->st[ST_COMMIT]);
+        if (c == 0)
+            return rc;
+        rc = c;
+    }
+    if (!sqlite3_get_autocommit(db->conn)) {
+        sqlite3_step(db->st[ST_ROLLBACK]);
+        st_done(db->st[ST_ROLLBACK]);
+    }
+    return rc;
+}
+
+static char *dup_column(sqlite3_stmt *s, int i, int *oom)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    if (!t)
+        return NULL;
+    size_t n = (size_t)sqlite3_column_bytes(s, i);
+    char *d = malloc(n + 1);
+    if (!d) {
+        *oom = 1;
+        return NULL;
+    }
+    memcpy(d, t, n + 1);
+    return d;
+}
+
+/* ------------------------------------------------------ JSON values */
+
+static json_t *col_text(sqlite3_stmt *s, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(s, i);
+    if (!t)
+        return json_null();
+    json_t *v = json_stringn(t, (size_t)sqlite3_column_bytes(s, i));
+    return v ? v : json_null();
+}
+
+/* Stored JSON text, parsed; null when absent or unparseable. */
+static json_t *col_json(sqlite3_stmt *s, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(s, i);
+    if (!t)
+        return json_null();
+    json_t *v = json_loadb(t, (size_t)sqlite3_column_bytes(s, i),
+                           JSON_DECODE_ANY, NULL);
+    return v ? v : json_null();
+}
+
+static json_t *col_int(sqlite3_stmt *s, int i)
+{
+    if (sqlite3_column_type(s, i) == SQLITE_NULL)
+        return json_null();
+    return json_integer(sqlite3_column_int64(s, i));
+}
+
+static json_t *real_json(double v)
+{
+    json_t *j = isfinite(v) ? json_real(v) : NULL;
+    return j ? j : json_null();
+}
+
+static json_t *col_real(sqlite3_stmt *s, int i)
+{
+    if (sqlite3_column_type(s, i) == SQLITE_NULL)
+        return json_null();
+    return real_json(sqlite3_column_double(s, i));
+}
+
+/* Writes n decimal digits of v at p. */
+static char *put_digits(char *p, int v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v /= 10)
+        p[i] = (char)('0' + v % 10);
+    return p + n;
+}
+
+/* "2026-11-28T01:02:03.456Z" from unix seconds; null outside years
+ * 0000-9999. */
+static json_t *time_json(double t)
+{
+    char buf[32], *p = buf;
+    struct tm tm;
+    if (!isfinite(t) || fabs(t) > 1e14)
+        return json_null();
+    double x = t * 1000.0;     /* rounded to the nearest ms, no libm */
+    int64_t ms = (int64_t)(x >= 0 ? x + 0.5 : x - 0.5);
+    int64_t sec = ms / 1000, frac = ms % 1000;
+    if (frac < 0) {
+        frac += 1000;
+        sec -= 1;
+    }
+    time_t tt = (time_t)sec;
+    if (!gmtime_r(&tt, &tm) || tm.tm_year < -1900 || tm.tm_year > 8099)
+        return json_null();
+    p = put_digits(p, tm.tm_year + 1900, 4);
+    *p++ = '-';
+    p = put_digits(p, tm.tm_mon + 1, 2);
+    *p++ = '-';
+    p = put_digits(p, tm.tm_mday, 2);
+    *p++ = 'T';
+    p = put_digits(p, tm.tm_hour, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_min, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_sec, 2);
+    *p++ = '.';
+    p = put_digits(p, (int)frac, 3);
+    *p++ = 'Z';
+    json_t *v = json_stringn_nocheck(buf, (size_t)(p - buf));
+    return v ? v : json_null();
+}
+
+static json_t *col_time(sqlite3_stmt *s, int i)
+{
+    if (sqlite3_column_type(s, i) == SQLITE_NULL)
+        return json_null();
+    return time_json(sqlite3_column_double(s, i));
+}
+
+/* json_object_set_new fails (and frees nothing) only when v is NULL or
+ * memory runs out; callers OR the results and check once. */
+static int put(json_t *o, const char *key, json_t *v)
+{
+    return json_object_set_new(o, key, v) ? 1 : 0;
+}
+
+/* Columns seq, arch, reward, metrics, t from base. */
+static json_t *arch_json(sqlite3_stmt *s, int base)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    int bad = put(o, "seq", col_int(s, base));
+    bad |= put(o, "arch", col_json(s, base + 1));
+    bad |= put(o, "reward", col_real(s, base + 2));
+    bad |= put(o, "metrics", col_json(s, base + 3));
+    bad |= put(o, "t", col_time(s, base + 4));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Columns architecture, metric, value, result, t from base. */
+static json_t *result_json(sqlite3_stmt *s, int base)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    int bad = put(o, "architecture", col_json(s, base));
+    bad |= put(o, "metric", col_text(s, base + 1));
+    bad |= put(o, "value", col_real(s, base + 2));
+    bad |= put(o, "details", col_json(s, base + 3));
+    bad |= put(o, "t", col_time(s, base + 4));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* {"<name>": {value, epoch, step}} of job id. */
+static int latest_metrics(nd_db *db, const char *id, json_t **out)
+{
+    sqlite3_stmt *s = db->st[ST_METRIC_LATEST];
+    json_t *o = json_object(), *m = NULL;
+    int rc = 0, step;
+    if (!o) {
+        rc = nomem(db);
+        goto fail;
+    }
+    if (bind_text(s, 1, id) != SQLITE_OK) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(s, 0);
+        m = json_object();
+        if (!name || !m || put(m, "value", col_real(s, 1)) |
+            put(m, "epoch", col_int(s, 2)) | put(m, "step", col_int(s, 3))) {
+            rc = nomem(db);
+            goto fail;
+        }
+        if (json_object_set_new(o, name, m)) {
+            m = NULL;
+            rc = nomem(db);
+            goto fail;
+        }
+        m = NULL;
+    }
+    if (step != SQLITE_DONE) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    st_done(s);
+    *out = o;
+    return 0;
+fail:
+    st_done(s);
+    json_decref(m);
+    json_decref(o);
+    return rc;
+}
+
+/* The job view of the current row of a JOB_COLS statement. */
+static int job_json(nd_db *db, sqlite3_stmt *s, json_t **out)
+{
+    json_t *o = json_object(), *metrics = NULL, *v;
+    int rc = 0, bad = 0;
+    if (!o) {
+        rc = nomem(db);
+        goto fail;
+    }
+    bad |= put(o, "id", col_text(s, JC_ID));
+    bad |= put(o, "name", col_text(s, JC_NAME));
+    bad |= put(o, "algorithm", col_text(s, JC_ALGORITHM));
+    bad |= put(o, "search_space", col_text(s, JC_SEARCH_SPACE));
+    bad |= put(o, "dataset", col_text(s, JC_DATASET));
+    bad |= put(o, "state", col_text(s, JC_STATE));
+    bad |= put(o, "spec", col_json(s, JC_SPEC));
+    bad |= put(o, "created_at", col_time(s, JC_CREATED));
+    bad |= put(o, "started_at", col_time(s, JC_STARTED));
+    bad |= put(o, "finished_at", col_time(s, JC_FINISHED));
+    bad |= put(o, "updated_at", col_time(s, JC_UPDATED));
+    bad |= put(o, "attempt", col_int(s, JC_ATTEMPT));
+    bad |= put(o, "error", col_text(s, JC_ERROR));
+    bad |= put(o, "progress", col_json(s, JC_PROGRESS));
+    if (sqlite3_column_type(s, JC_CKPT_STEP) == SQLITE_NULL) {
+        v = json_null();
+    } else {
+        v = json_object();
+        if (v && put(v, "step", col_int(s, JC_CKPT_STEP))) {
+            json_decref(v);
+            v = NULL;
+        }
+    }
+    bad |= put(o, "checkpoint", v);
+    if (bad) {
+        rc = nomem(db);
+        goto fail;
+    }
+    rc = latest_metrics(db, (const char *)sqlite3_column_text(s, JC_ID),
+                        &metrics);
+    if (rc < 0)
+        goto fail;
+    bad |= put(o, "metrics", metrics);
+    if (sqlite3_column_type(s, JC_ARCH) == SQLITE_NULL)
+        bad |= put(o, "best_architecture", json_null());
+    else
+        bad |= put(o, "best_architecture", arch_json(s, JC_ARCH));
+    if (sqlite3_column_type(s, JC_RESULT + 4) == SQLITE_NULL)
+        bad |= put(o, "result", json_null());
+    else
+        bad |= put(o, "result", result_json(s, JC_RESULT));
+    bad |= put(o, "cancel_requested",
+               json_boolean(sqlite3_column_int(s, JC_CANCEL)));
+    if (bad) {
+        rc = nomem(db);
+        goto fail;
+    }
+    *out = o;
+    return 0;
+fail:
+    json_decref(o);
+    return rc;
+}
+
+/* ------------------------------------------------------------- open */
+
+static int pragma_int(nd_db *db, const char *sql, int *value)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = 0;
+    if (sqlite3_prepare_v2(db->conn, sql, -1, &s, NULL) != SQLITE_OK) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    *value = sqlite3_column_int(s, 0);
+fail:
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int exec_sql(nd_db *db, const char *sql)
+{
+    if (sqlite3_exec(db->conn, sql, NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+    return sql_fail(db);
+}
+
+static int configure(nd_db *db)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = 0, fk = 0;
+    sqlite3_extended_result_codes(db->conn, 1);
+    sqlite3_busy_timeout(db->conn, 5000);
+    /* Before the first access, so that WAL keeps its index in memory
+     * and takes no file lock per read; it also keeps a second nasd
+     * (or anyone) off the file, which the view cache relies on. */
+    rc = exec_sql(db, "PRAGMA locking_mode = EXCLUSIVE");
+    if (rc < 0)
+        goto fail;
+    if (sqlite3_prepare_v2(db->conn, "PRAGMA journal_mode = WAL", -1, &s,
+                           NULL) != SQLITE_OK ||
+        sqlite3_step(s) != SQLITE_ROW) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    const char *mode = (const char *)sqlite3_column_text(s, 0);
+    if (!mode || strcmp(mode, "wal") != 0) {
+        snprintf(db->err, sizeof db->err,
+                 "cannot use WAL journal mode (got %s): is the state "
+                 "directory on a local file system?", mode ? mode : "?");
+        rc = ND_DB_ERROR;
+        goto fail;
+    }
+    rc = exec_sql(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
+    if (rc < 0)
+        goto fail;
+    rc = pragma_int(db, "PRAGMA foreign_keys", &fk);
+    if (rc < 0)
+        goto fail;
+    if (fk != 1) {
+        snprintf(db->err, sizeof db->err,
+                 "this SQLite cannot enforce foreign keys");
+        rc = ND_DB_ERROR;
+    }
+fail:
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Applies the migrations newer than user_version, each in a transaction
+ * that re-reads user_version (another process may have migrated) and ends
+ * by setting it. */
+static int migrate(nd_db *db)
+{
+    int have = 0, rc;
+    ND_DB_ASSERT(nd_migration_count > 0);
+    int known = nd_migrations[nd_migration_count - 1].version;
+    rc = pragma_int(db, "PRAGMA user_version", &have);
+    if (rc < 0)
+        goto fail;
+    if (have > known) {
+        snprintf(db->err, sizeof db->err,
+                 "database schema version %d is newer than this nasd knows "
+                 "(%d): refusing to open it; use a newer nasd", have, known);
+        rc = ND_DB_SCHEMA;
+        goto fail;
+    }
+    for (int i = 0; i < nd_migration_count; i++) {
+        const struct nd_migration *m = &nd_migrations[i];
+        char sql[64];
+        if (m->version <= have)
+            continue;
+        rc = exec_sql(db, "BEGIN IMMEDIATE");
+        if (rc < 0)
+            goto fail;
+        rc = pragma_int(db, "PRAGMA user_version", &have);
+        if (rc == 0 && m->version > have) {
+            rc = exec_sql(db, m->sql);
+            snprintf(sql, sizeof sql, "PRAGMA user_version = %d", m->version);
+            if (rc == 0)
+                rc = exec_sql(db, sql);
+        }
+        if (rc == 0)
+            rc = exec_sql(db, "COMMIT");
+        if (rc < 0) {
+            char why[sizeof db->err];
+            snprintf(why, sizeof why, "%s", db->err);
+            snprintf(db->err, sizeof db->err, "migration %.40s: %.200s",
+                     m->name, why);
+            if (!sqlite3_get_autocommit(db->conn))
+                sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
+            rc = ND_DB_SCHEMA;
+            goto fail;
+        }
+        have = m->version > have ? m->version : have;
+    }
+    return 0;
+fail:
+    return rc;
+}
+
+int nd_db_open(const char *path, nd_db **out, char *err, size_t errlen)
+{
+    nd_db *db = calloc(1, sizeof *db);
+    int rc = 0;
+    *out = NULL;
+    if (!db) {
+        rc = ND_DB_NOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (sqlite3_open_v2(path, &db->conn, SQLITE_OPEN_READWRITE |
+                        SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        rc = db->conn ? sql_fail(db) : ND_DB_NOMEM;
+        if (!db->conn)
+            snprintf(db->err, sizeof db->err, "out of memory");
+        goto fail_msg;
+    }
+    rc = configure(db);
+    if (rc < 0)
+        goto fail_msg;
+    rc = migrate(db);
+    if (rc < 0)
+        goto fail_msg;
+    for (int i = 0; i < ST_COUNT; i++) {
+        ND_DB_ASSERT(st_sql[i] && "a statement without SQL");
+        if (sqlite3_prepare_v3(db->conn, st_sql[i], -1,
+                               SQLITE_PREPARE_PERSISTENT, &db->st[i],
+                               NULL) != SQLITE_OK) {
+            rc = sql_fail(db);
+            goto fail_msg;
+        }
+    }
+    *out = db;
+    return 0;
+fail_msg:
+    snprintf(err, errlen, "%s: %s", path, db->err);
+fail:
+    nd_db_close(db);
+    return rc;
+}
+
+void nd_db_close(nd_db *db)
+{
+    if (!db)
+        return;
+    if (db->conn && !sqlite3_get_autocommit(db->conn))
+        sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
+    view_drop_all(db);
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(db->st[i]);
+    sqlite3_close(db->conn);
+    free(db);
+}
+
+/* ------------------------------------------------------------- jobs */
+
+/* The job view of id, with db->st[ST_JOB_GET]. */
+static int job_get(nd_db *db, const char *id, json_t **job_out)
+{
+    sqlite3_stmt *s = db->st[ST_JOB_GET];
+    int rc, step;
+    if (bind_text(s, 1, id) != SQLITE_OK) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    step = sqlite3_step(s);
+    if (step == SQLITE_DONE) {
+        rc = ND_DB_NOTFOUND;
+        goto fail;
+    }
+    if (step != SQLITE_ROW) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    rc = job_json(db, s, job_out);
+fail:
+    st_done(s);
+    return rc;
+}
+
+int nd_db_job_get(nd_db *db, const char *id, json_t **job_out)
+{
+    struct view *v = view_of(db, id);
+    json_t *job = NULL;
+    int rc = 0;
+    *job_out = NULL;
+    if (strlen(id) != 32) {     /* the CHECK on jobs.id: cannot exist */
+        rc = ND_DB_NOTFOUND;
+        goto fail;
+    }
+    if (!v->job || strcmp(v->id, id) != 0) {
+        rc = job_get(db, id, &job);
+        if (rc < 0)
+            goto fail;
+        json_decref(v->job);
+        v->job = job;
+        memcpy(v->id, id, sizeof v->id);
+    }
+    /* Shallow: the caller may change the top level freely. */
+    *job_out = json_copy(v->job);
+    if (!*job_out)
+        rc = nomem(db);
+fail:
+    return rc;
+}
+
+int nd_db_job_state(nd_db *db, const char *id, int *state_out)
+{
+    sqlite3_stmt *s = db->st[ST_JOB_STATE];
+    int rc = 0, step;
+    if (bind_text(s, 1, id) != SQLITE_OK) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    step = sqlite3_step(s);
+    if (step == SQLITE_DONE) {
+        rc = ND_DB_NOTFOUND;
+        goto fail;
+    }
+    if (step != SQLITE_ROW) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    *state_out = nd_db_state_parse((const char *)sqlite3_column_text(s, 0));
+    ND_DB_ASSERT(*state_out >= 0 && "the CHECK constraint allows it");
+fail:
+    st_done(s);
+    return rc;
+}
+
+int nd_db_job_insert(nd_db *db, const char *id, const char *name,
+                     const char *algorithm, const char *search_space,
+                     const char *dataset, const char *spec_json,
+                     const char *idem_key, const char *request_hash,
+                     json_t **job_out)
+{
+    view_drop(db, id);
+    sqlite3_stmt *s = NULL;
+    int rc;
+    json_t *job = NULL;
+    if (job_out)
+        *job_out = NULL;
+    rc = tx_begin(db);
+    if (rc < 0)
+        return rc;
+    if (idem_key) {
+        s = db->st[ST_JOB_BY_IDEM];
+        if (bind_text(s, 1, idem_key) != SQLITE_OK) {
+            rc = sql_fail(db);
+            goto fail;
+        }
+        int step = sqlite3_step(s);
+        if (step == SQLITE_ROW) {
+            const char *had = (const char *)sqlite3_column_text(s, 1);
+            int same = (!had && !request_hash) ||
+                       (had && request_hash && strcmp(had, request_hash) == 0);
+            char old_id[33];
+            snprintf(old_id, sizeof old_id, "%s",
+                     (const char *)sqlite3_column_text(s, 0));
+            st_done(s);
+            s = NULL;
+            if (!same) {
+                rc = ND_DB_IDEM_CONFLICT;
+                goto fail;
+            }
+            rc = job_out ? job_get(db, old_id, &job) : 0;
+            if (rc == 0)
+                rc = ND_DB_IDEM_SAME;
+            goto fail;
+        }
+        if (step != SQLITE_DONE) {
+            rc = sql_fail(db);
+            goto fail;
+        }
+        st_done(s);
+    }
+    s = db->st[ST_JOB_INSERT];
+    if (bind_text(s, 1, id) | bind_text(s, 2, name) |
+        bind_text(s, 3, algorithm) | bind_text(s, 4, search_space) |
+        bind_text(s, 5, dataset) | bind_text(s, 6, spec_json) |
+        sqlite3_bind_double(s, 7, now_seconds()) |
+        bind_text(s, 8, idem_key) | bind_text(s, 9, request_hash)) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    rc = st_exec(db, s);
+    s = NULL;
+    if (rc == 0 && job_out)
+        rc = job_get(db, id, &job);
+fail:
+    if (s)
+        st_done(s);
+    rc = tx_end(db, rc);
+    if (rc >= 0 && job_out)
+        *job_out = job;
+    else
+        json_decref(job);
+    return rc;
+}
+
+/* Page tokens: "s" and the seq of the last job shown, in base 36. */
+static void token_make(int64_t seq, char out[16])
+{
+    char tmp[16];
+    int n = 0;
+    do {
+        tmp[n++] = "0123456789abcdefghijklmnopqrstuvwxyz"[seq % 36];
+        seq /= 36;
+    } while (seq > 0);
+    out[0] = 's';
+    for (int i = 0; i < n; i++)
+        out[1 + i] = tmp[n - 1 - i];
+    out[1 + n] = '\0';
+}
+
+static int token_parse(const char *token, int64_t *seq)
+{
+    int64_t v = 0;
+    size_t n = strlen(token);
+    if (n < 2 || n > 13 || token[0] != 's')
+        return ND_DB_BADTOKEN;
+    for (size_t i = 1; i < n; i++) {
+        char c = token[i];
+        int d = c >= '0' && c <= '9' ? c - '0'
+              : c >= 'a' && c <= 'z' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return ND_DB_BADTOKEN;
+        v = v * 36 + d;     /* 12 digits of base 36 fit in 63 bits */
+    }
+    if (v <= 0)
+        return ND_DB_BADTOKEN;
+    *seq = v;
+    return 0;
+}
+
+int nd_db_job_list(nd_db *db, const char *state, int page_size,
+                   const char *page_token, json_t **page_out)
+{
+    sqlite3_stmt *s = NULL;
+    json_t *page = NULL, *jobs = NULL, *job = NULL;
+    int64_t before = INT64_MAX, last = 0;
+    int rc = 0, n = 0, more = 0, step;
+    *page_out = NULL;
+    if (page_token && token_parse(page_token, &before) < 0)
+        return ND_DB_BADTOKEN;
+    if (state && nd_db_state_parse(state) < 0)
+        return ND_DB_INVAL;
+    page_size = page_size <= 0 ? 50 : page_size > 1000 ? 1000 : page_size;
+    s = db->st[state ? ST_JOB_LIST_STATE : ST_JOB_LIST];
+    if (sqlite3_bind_int64(s, 1, before) | sqlite3_bind_int(s, 2, page_size + 1)
+        | (state ? bind_text(s, 3, state) : SQLITE_OK)) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    page = json_object();
+    jobs = json_array();
+    if (!page || !jobs) {
+        rc = nomem(db);
+        goto fail;
+    }
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == page_size) {
+            more = 1;
+            break;
+        }
+        rc = job_json(db, s, &job);
+        if (rc < 0)
+            goto fail;
+        if (json_array_append_new(jobs, job)) {
+            job = NULL;
+            rc = nomem(db);
+            goto fail;
+        }
+        job = NULL;
+        last = sqlite3_column_int64(s, JC_SEQ);
+        n++;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    char token[16];
+    if (more)
+        token_make(last, token);
+    int bad = put(page, "jobs", jobs);
+    jobs = NULL;
+    bad |= put(page, "next_page_token", more ? json_string(token)
+                                             : json_null());
+    if (bad) {
+        rc = nomem(db);
+        goto fail;
+    }
+    *page_out = page;
+    page = NULL;
+fail:
+    st_done(s);
+    json_decref(jobs);
+    json_decref(page);
+    return rc;
+}
+
+int nd_db_job_claim(nd_db *db, char id[33], char **spec_json,
+                    char **checkpoint_path, int64_t *checkpoint_step,
+                    int *attempt)
+{
+    sqlite3_stmt *s = db->st[ST_CLAIM_PICK];
+    int rc, step, oom = 0;
+    int64_t seq;
+    id[0] = '\0';
+    *spec_json = *checkpoint_path = NULL;
+    *checkpoint_step = 0;
+    *attempt = 0;
+    rc = tx_begin(db);
+    if (rc < 0)
+        return rc;
+    step = sqlite3_step(s);
+    if (step == SQLITE_DONE) {
+        rc = ND_DB_NOTFOUND;
+        goto fail;
+    }
+    if (step != SQLITE_ROW) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    seq = sqlite3_column_int64(s, 0);
+    snprintf(id, 33, "%s", (const char *)sqlite3_column_text(s, 1));
+    view_drop(db, id);
+    *spec_json = dup_column(s, 2, &oom);
+    *checkpoint_path = dup_column(s, 3, &oom);
+    *checkpoint_step = sqlite3_column_int64(s, 4);
+    *attempt = sqlite3_column_int(s, 5) + 1;
+    st_done(s);
+    if (oom || !*spec_json) {
+        rc = nomem(db);
+        goto fail;
+    }
+    s = db->st[ST_CLAIM_SET];
+    if (sqlite3_bind_int64(s, 1, seq) |
+        sqlite3_bind_double(s, 2, now_seconds())) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    rc = st_exec(db, s);
+fail:
+    st_done(s);
+    rc = tx_end(db, rc);
+    if (rc < 0) {
+        free(*spec_json);
+        free(*checkpoint_path);
+        *spec_json = *checkpoint_path = NULL;
+        id[0] = '\0';
+    }
+    return rc;
+}
+
+/* A state other than queued/running: ND_DB_STATE or ND_DB_NOTFOUND. */
+static int not_active(nd_db *db, const char *id)
+{
+    int state, rc = nd_db_job_state(db, id, &state);
+    return rc < 0 ? rc : ND_DB_STATE;
+}
+
+int nd_db_job_finish(nd_db *db, const char *id, int state, const char *error)
+{
+    view_drop(db, id);
+    sqlite3_stmt *s = db->st[ST_FINISH];
+    int rc;
+    if (state != ND_DB_SUCCEEDED && state != ND_DB_FAILED &&
+        state != ND_DB_CANCELLED)
+        return ND_DB_INVAL;
+    if (bind_text(s, 1, id) | bind_text(s, 2, state_names[state]) |
+        bind_text(s, 3, error) | sqlite3_bind_double(s, 4, now_seconds())) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    rc = st_exec(db, s);
+    if (rc == 0 && sqlite3_changes(db->conn) == 0)
+        rc = not_active(db, id);
+fail:
+    st_done(s);
+    return rc;
+}
+
+int nd_db_job_cancel(nd_db *db, const char *id, int *state_out)
+{
+    view_drop(db, id);
+    sqlite3_stmt *s = NULL;
+    int rc, state = -1;
+    rc = tx_begin(db);
+    if (rc < 0)
+        return rc;
+    rc = nd_db_job_state(db, id, &state);
+    if (rc < 0)
+        goto fail;
+    if (state == ND_DB_QUEUED)
+        s = db->st[ST_CANCEL_QUEUED];
+    else if (state == ND_DB_RUNNING)
+        s = db->st[ST_CANCEL_RUNNING];
+    if (!s)
+        goto fail;
+    if (bind_text(s, 1, id) | sqlite3_bind_double(s, 2, now_seconds())) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    rc = st_exec(db, s);
+    if (rc == 0 && state == ND_DB_QUEUED)
+        state = ND_DB_CANCELLED;
+fail:
+    if (s)
+        st_done(s);
+    rc = tx_end(db, rc);
+    if (rc == 0)
+        *state_out = state;
+    return rc;
+}
+
+int nd_db_job_delete(nd_db *db, const char *id, char **checkpoint_path_out)
+{
+    view_drop(db, id);
+    sqlite3_stmt *s = db->st[ST_JOB_STATE];
+    char *path = NULL;
+    int rc, step, oom = 0;
+    if (checkpoint_path_out)
+        *checkpoint_path_out = NULL;
+    rc = tx_begin(db);
+    if (rc < 0)
+        return rc;
+    if (bind_text(s, 1, id) != SQLITE_OK) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    step = sqlite3_step(s);
+    if (step != SQLITE_ROW) {
+        rc = step == SQLITE_DONE ? ND_DB_NOTFOUND : sql_fail(db);
+        goto fail;
+    }
+    int state = nd_db_state_parse((const char *)sqlite3_column_text(s, 0));
+    if (state == ND_DB_QUEUED || state == ND_DB_RUNNING) {
+        rc = ND_DB_BUSY;
+        goto fail;
+    }
+    path = dup_column(s, 1, &oom);
+    st_done(s);
+    if (oom) {
+        rc = nomem(db);
+        goto fail;
+    }
+    s = db->st[ST_JOB_DELETE];
+    if (bind_text(s, 1, id) != SQLITE_OK) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    rc = st_exec(db, s);
+fail:
+    st_done(s);
+    rc = tx_end(db, rc);
+    if (rc == 0 && checkpoint_path_out)
+        *checkpoint_path_out = path;
+    else
+        free(path);
+    return rc;
+}
+
+int nd_db_requeue_running(nd_db *db, int *requeued, int *cancelled)
+{
+    view_drop_all(db);
+    sqlite3_stmt *s = db->st[ST_REQUEUE_CANCELLED];
+    int rc, n_cancelled = 0, n_requeued = 0;
+    double t = now_seconds();
+    rc = tx_begin(db);
+    if (rc < 0)
+        return rc;
+    if (sqlite3_bind_double(s, 1, t) != SQLITE_OK) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    rc = st_exec(db, s);
+    if (rc < 0)
+        goto fail;
+    n_cancelled = sqlite3_changes(db->conn);
+    s = db->st[ST_REQUEUE];
+    if (sqlite3_bind_double(s, 1, t) != SQLITE_OK) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    rc = st_exec(db, s);
+    if (rc < 0)
+        goto fail;
+    n_requeued = sqlite3_changes(db->conn);
+fail:
+    st_done(s);
+    rc = tx_end(db, rc);
+    if (rc == 0 && requeued)
+        *requeued = n_requeued;
+    if (rc == 0 && cancelled)
+        *cancelled = n_cancelled;
+    return rc;
+}
+
+int nd_db_queue_length(nd_db *db, int *n)
+{
+    sqlite3_stmt *s = db->st[ST_QUEUE_LENGTH];
+    int rc = 0;
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    *n = sqlite3_column_int(s, 0);
+fail:
+    st_done(s);
+    return rc;
+}
+
+int nd_db_count_by_state(nd_db *db, int counts[ND_DB_STATE_COUNT])
+{
+    sqlite3_stmt *s = db->st[ST_COUNT_STATES];
+    int rc = 0, step;
+    memset(counts, 0, ND_DB_STATE_COUNT * sizeof counts[0]);
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        int i = nd_db_state_parse((const char *)sqlite3_column_text(s, 0));
+        if (i >= 0)
+            counts[i] = sqlite3_column_int(s, 1);
+    }
+    if (step != SQLITE_DONE)
+        rc = sql_fail(db);
+    st_done(s);
+    return rc;
+}
+
+/* ----------------------------------------------------------- events */
+
+int nd_db_begin(nd_db *db)
+{
+    int rc = tx_begin(db);
+    if (rc == 0)
+        db->batch = 1;
+    return rc;
+}
+
+int nd_db_commit(nd_db *db)
+{
+    ND_DB_ASSERT(db->batch && "nd_db_commit without nd_db_begin");
+    db->batch = 0;
+    int rc = tx_end(db, 0);
+    if (rc < 0)     /* views read inside the batch may be gone */
+        view_drop_all(db);
+    return rc;
+}
+
+int nd_db_rollback(nd_db *db)
+{
+    ND_DB_ASSERT(db->batch && "nd_db_rollback without nd_db_begin");
+    db->batch = 0;
+    view_drop_all(db);  /* views read inside the batch are gone */
+    return st_exec(db, db->st[ST_ROLLBACK]);
+}
+
+/* Runs an UPDATE of one job by id; no row changed: ND_DB_NOTFOUND. */
+static int update_job(nd_db *db, sqlite3_stmt *s)
+{
+    int rc = st_exec(db, s);
+    if (rc == 0 && sqlite3_changes(db->conn) == 0)
+        rc = ND_DB_NOTFOUND;
+    return rc;
+}
+
+int nd_db_progress_set(nd_db *db, const char *id, const char *progress_json)
+{
+    view_drop(db, id);
+    sqlite3_stmt *s = db->st[ST_PROGRESS];
+    if (bind_text(s, 1, id) | bind_text(s, 2, progress_json) |
+        sqlite3_bind_double(s, 3, now_seconds())) {
+        int rc = sql_fail(db);
+        st_done(s);
+        return rc;
+    }
+    return update_job(db, s);
+}
+
+int nd_db_metric_add(nd_db *db, const char *id, int epoch, int64_t step,
+                     const char *name, double value, double t)
+{
+    view_drop(db, id);
+    sqlite3_stmt *s = db->st[ST_METRIC_ADD];
+    if (bind_text(s, 1, id) | sqlite3_bind_int(s, 2, epoch) |
+        sqlite3_bind_int64(s, 3, step) | bind_text(s, 4, name) |
+        sqlite3_bind_double(s, 5, value) | sqlite3_bind_double(s, 6, t)) {
+        int rc = sql_fail(db);
+        st_done(s);
+        return rc;
+    }
+    return st_exec(db, s);
+}
+
+int nd_db_arch_add(nd_db *db, const char *id, const char *arch_json,
+                   double reward, const char *metrics_json, double t,
+                   int64_t *seq_out)
+{
+    view_drop(db, id);
+    sqlite3_stmt *s = db->st[ST_ARCH_ADD];
+    int rc;
+    if (bind_text(s, 1, id) | bind_text(s, 2, arch_json) |
+        sqlite3_bind_double(s, 3, reward) | bind_text(s, 4, metrics_json) |
+        sqlite3_bind_double(s, 5, t)) {
+        rc = sql_fail(db);
+        st_done(s);
+        return rc;
+    }
+    rc = st_exec(db, s);
+    if (rc == 0 && seq_out)
+        *seq_out = sqlite3_last_insert_rowid(db->conn);
+    return rc;
+}
+
+int nd_db_checkpoint_set(nd_db *db, const char *id, const char *path,
+                         int64_t step)
+{
+    view_drop(db, id);
+    sqlite3_stmt *s = db->st[ST_CHECKPOINT];
+    if (bind_text(s, 1, id) | bind_text(s, 2, path) |
+        sqlite3_bind_int64(s, 3, step) |
+        sqlite3_bind_double(s, 4, now_seconds())) {
+        int rc = sql_fail(db);
+        st_done(s);
+        return rc;
+    }
+    return update_job(db, s);
+}
+
+int nd_db_result_set(nd_db *db, const char *id, const char *arch_json,
+                     const char *metric, double value,
+                     const char *result_json)
+{
+    view_drop(db, id);
+    sqlite3_stmt *s = db->st[ST_RESULT_SET];
+    if (bind_text(s, 1, id) | bind_text(s, 2, arch_json) |
+        bind_text(s, 3, metric) | sqlite3_bind_double(s, 4, value) |
+        bind_text(s, 5, result_json) |
+        sqlite3_bind_double(s, 6, now_seconds())) {
+        int rc = sql_fail(db);
+        st_done(s);
+        return rc;
+    }
+    return st_exec(db, s);
+}
+
+/* ------------------------------------------------------------ reads */
+
+static json_t *metric_row(sqlite3_stmt *s)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    int bad = put(o, "seq", col_int(s, 0));
+    bad |= put(o, "epoch", col_int(s, 1));
+    bad |= put(o, "step", col_int(s, 2));
+    bad |= put(o, "name", col_text(s, 3));
+    bad |= put(o, "value", col_real(s, 4));
+    bad |= put(o, "t", col_time(s, 5));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *arch_row(sqlite3_stmt *s)
+{
+    return arch_json(s, 0);
+}
+
+/* The cursor pages of the metrics and architectures of a job. */
+static int series_list(nd_db *db, enum st_id which, const char *key,
+                       json_t *(*row)(sqlite3_stmt *), const char *id,
+                       int64_t after, int limit, json_t **out)
+{
+    sqlite3_stmt *s = db->st[which];
+    json_t *page = NULL, *items = NULL, *item;
+    int64_t last = 0;
+    int rc, state, n = 0, more = 0, step;
+    *out = NULL;
+    rc = nd_db_job_state(db, id, &state);
+    if (rc < 0)
+        return rc;
+    limit = limit <= 0 ? 100 : limit > 1000 ? 1000 : limit;
+    if (bind_text(s, 1, id) | sqlite3_bind_int64(s, 2, after) |
+        sqlite3_bind_int(s, 3, limit + 1)) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    page = json_object();
+    items = json_array();
+    if (!page || !items) {
+        rc = nomem(db);
+        goto fail;
+    }
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == limit) {
+            more = 1;
+            break;
+        }
+        item = row(s);
+        if (!item || json_array_append_new(items, item)) {
+            rc = nomem(db);
+            goto fail;
+        }
+        last = sqlite3_column_int64(s, 0);
+        n++;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    int bad = put(page, key, items);
+    items = NULL;
+    bad |= put(page, "next_after", more ? json_integer(last) : json_null());
+    if (bad) {
+        rc = nomem(db);
+        goto fail;
+    }
+    *out = page;
+    page = NULL;
+fail:
+    st_done(s);
+    json_decref(items);
+    json_decref(page);
+    return rc;
+}
+
+int nd_db_metrics_list(nd_db *db, const char *id, int64_t after_seq,
+                       int limit, json_t **out)
+{
+    return series_list(db, ST_METRICS_LIST, "metrics", metric_row, id,
+                       after_seq, limit, out);
+}
+
+int nd_db_arch_list(nd_db *db, const char *id, int64_t after_seq,
+                    int limit, json_t **out)
+{
+    return series_list(db, ST_ARCH_LIST, "architectures", arch_row, id,
+                       after_seq, limit, out);
+}
+
+int nd_db_result_get(nd_db *db, const char *id, json_t **out)
+{
+    sqlite3_stmt *s = db->st[ST_RESULT_GET];
+    int rc = 0, step;
+    *out = NULL;
+    if (bind_text(s, 1, id) != SQLITE_OK) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    step = sqlite3_step(s);
+    if (step != SQLITE_ROW) {
+        rc = step == SQLITE_DONE ? ND_DB_NOTFOUND : sql_fail(db);
+        goto fail;
+    }
+    *out = result_json(s, 0);
+    if (!*out)
+        rc = nomem(db);
+fail:
+    st_done(s);
+    return rc;
+}
+
+/* --------------------------------------------------------- datasets */
+
+int nd_db_dataset_upsert(nd_db *db, const char *name, const char *kind,
+                         const char *path, int present,
+                         const char *info_json)
+{
+    sqlite3_stmt *s = db->st[ST_DATASET_UPSERT];
+    if (bind_text(s, 1, name) | bind_text(s, 2, kind) |
+        bind_text(s, 3, path) | sqlite3_bind_int(s, 4, present ? 1 : 0) |
+        bind_text(s, 5, info_json) |
+        sqlite3_bind_double(s, 6, now_seconds())) {
+        int rc = sql_fail(db);
+        st_done(s);
+        return rc;
+    }
+    return st_exec(db, s);
+}
+
+int nd_db_dataset_list(nd_db *db, json_t **out)
+{
+    sqlite3_stmt *s = db->st[ST_DATASET_LIST];
+    json_t *page = json_object(), *items = json_array(), *o = NULL;
+    int rc = 0, step;
+    *out = NULL;
+    if (!page || !items) {
+        rc = nomem(db);
+        goto fail;
+    }
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        o = json_object();
+        if (!o || put(o, "name", col_text(s, 0)) |
+            put(o, "kind", col_text(s, 1)) | put(o, "path", col_text(s, 2)) |
+            put(o, "present", json_boolean(sqlite3_column_int(s, 3))) |
+            put(o, "info", col_json(s, 4)) |
+            put(o, "updated_at", col_time(s, 5))) {
+            rc = nomem(db);
+            goto fail;
+        }
+        /* json_array_append_new takes o even when it fails. */
+        int bad = json_array_append_new(items, o);
+        o = NULL;
+        if (bad) {
+            rc = nomem(db);
+            goto fail;
+        }
+    }
+    if (step != SQLITE_DONE) {
+        rc = sql_fail(db);
+        goto fail;
+    }
+    if (put(page, "datasets", items)) {
+        items = NULL;
+        rc = nomem(db);
+        goto fail;
+    }
+    items = NULL;
+    *out = page;
+    page = NULL;
+fail:
+    st_done(s);
+    json_decref(o);
+    json_decref(items);
+    json_decref(page);
+    return rc;
+}

@@ -1,0 +1,220 @@
+/*
+ * events.c - server-sent event streams (GET /v1/jobs/{id}/events).
+ *
+ * A stream is an MHD response whose content reader hands out the bytes
+ * queued for it; with nothing queued the reader suspends its connection,
+ * and publishing resumes it. Everything runs on the loop thread, so the
+ * streams need no lock. A heartbeat comment every heartbeat_seconds keeps
+ * proxies from timing out and is also how a client that went away is
+ * noticed (its write fails, MHD frees the response, the slot is freed).
+ * A stream that cannot keep up (over 1 MiB queued) is closed rather than
+ * letting one slow client grow the daemon's memory.
+ */
+#include "nd.h"
+
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STREAM_MAX_QUEUED (1u << 20)
+
+typedef struct stream {
+    struct stream *prev, *next;
+    nd_server *srv;
+    struct MHD_Connection *conn;
+    char id[33];
+    char *buf;
+    size_t len, off, cap;
+    int closing;     /* send what is queued, then end */
+    int suspended;
+} stream;
+
+typedef struct nd_events {
+    stream *head;
+    int count;
+    uv_timer_t heartbeat;
+} nd_events;
+
+static void resume(stream *st)
+{
+    if (st->suspended) {
+        st->suspended = 0;
+        MHD_resume_connection(st->conn);
+        nd_http_kick_soon(st->srv);
+    }
+}
+
+static void append(stream *st, const char *data, size_t n)
+{
+    if (st->closing)
+        return;
+    if (st->len - st->off + n > STREAM_MAX_QUEUED) {
+        nd_log(ND_LOG_WARN, "event stream of job %s fell behind; closing it", st->id);
+        st->closing = 1;
+        resume(st);
+        return;
+    }
+    if (st->off && st->off == st->len)
+        st->off = st->len = 0;
+    if (st->len + n > st->cap) {
+        size_t cap = (st->len + n) * 2 + 256;
+        char *b = realloc(st->buf, cap);
+        if (!b) {
+            st->closing = 1;
+            resume(st);
+            return;
+        }
+        st->buf = b;
+        st->cap = cap;
+    }
+    memcpy(st->buf + st->len, data, n);
+    st->len += n;
+    resume(st);
+}
+
+static void append_event(stream *st, const char *event, json_t *data)
+{
+    char *text = json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    if (!text)
+        return;
+    size_t n = strlen(text) + strlen(event) + 32;
+    char *msg = malloc(n);
+    if (msg) {
+        int m = snprintf(msg, n, "event: %s\ndata: %s\n\n", event, text);
+        append(st, msg, (size_t)m);
+        free(msg);
+    }
+    free(text);
+}
+
+static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    stream *st = cls;
+    if (st->off < st->len) {
+        size_t n = st->len - st->off < max ? st->len - st->off : max;
+        memcpy(buf, st->buf + st->off, n);
+        st->off += n;
+        return (ssize_t)n;
+    }
+    if (st->closing)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    st->suspended = 1;
+    MHD_suspend_connection(st->conn);
+    return 0;
+}
+
+static void free_stream(void *cls)
+{
+    stream *st = cls;
+    nd_events *ev = st->srv->events;
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        ev->head = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    ev->count--;
+    free(st->buf);
+    free(st);
+}
+
+static void on_heartbeat(uv_timer_t *t)
+{
+    nd_server *s = t->data;
+    static const char hb[] = ": heartbeat\n\n";
+    for (stream *st = s->events->head; st; st = st->next)
+        append(st, hb, sizeof(hb) - 1);
+}
+
+int nd_events_init(nd_server *s)
+{
+    s->events = calloc(1, sizeof(nd_events));
+    if (!s->events)
+        return -1;
+    uv_timer_init(s->loop, &s->events->heartbeat);
+    s->events->heartbeat.data = s;
+    uint64_t ms = (uint64_t)s->cfg.heartbeat_seconds * 1000;
+    uv_timer_start(&s->events->heartbeat, on_heartbeat, ms, ms);
+    return 0;
+}
+
+static void free_events(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void nd_events_free(nd_server *s)
+{
+    if (!s->events)
+        return;
+    uv_timer_stop(&s->events->heartbeat);
+    s->events->heartbeat.data = s->events;
+    uv_close((uv_handle_t *)&s->events->heartbeat, free_events);
+    s->events = NULL;
+}
+
+struct MHD_Response *nd_events_open(nd_server *s, struct MHD_Connection *conn, const char *id,
+                                    const char *first_event, json_t *first_data, int final)
+{
+    stream *st = calloc(1, sizeof(*st));
+    if (!st)
+        return NULL;
+    st->srv = s;
+    st->conn = conn;
+    snprintf(st->id, sizeof(st->id), "%s", id);
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, reader, st, free_stream);
+    if (!r) {
+        free(st);
+        return NULL;
+    }
+    nd_events *ev = s->events;
+    st->next = ev->head;
+    if (ev->head)
+        ev->head->prev = st;
+    ev->head = st;
+    ev->count++;
+    /* Tell EventSource clients how soon to reconnect. */
+    static const char retry[] = "retry: 3000\n\n";
+    append(st, retry, sizeof(retry) - 1);
+    append_event(st, first_event, first_data);
+    if (final)
+        st->closing = 1;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    return r;
+}
+
+void nd_events_publish(nd_server *s, const char *id, const char *event, json_t *data)
+{
+    for (stream *st = s->events->head; st; st = st->next)
+        if (strcmp(st->id, id) == 0)
+            append_event(st, event, data);
+}
+
+void nd_events_close_job(nd_server *s, const char *id, json_t *data)
+{
+    for (stream *st = s->events->head; st; st = st->next)
+        if (strcmp(st->id, id) == 0) {
+            append_event(st, "state", data);
+            st->closing = 1;
+            resume(st);
+        }
+}
+
+void nd_events_close_all(nd_server *s)
+{
+    if (!s->events)
+        return;
+    for (stream *st = s->events->head; st; st = st->next) {
+        st->closing = 1;
+        resume(st);
+    }
+}
+
+int nd_events_count(const nd_server *s)
+{
+    return s->events ? s->events->count : 0;
+}

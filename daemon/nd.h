@@ -1,0 +1,130 @@
+/*
+ * nd.h - what the daemon's parts share: the configuration, the server
+ * context and the interfaces between the loop, the HTTP bridge, the
+ * scheduler and the event streams.
+ *
+ * The one rule: the loop thread owns libuv, libmicrohttpd, the SQLite
+ * connection and every structure below except what a worker slot's
+ * comment marks as shared. Workers talk to the loop only through the
+ * scheduler's inbox (mutex-protected queue + uv_async_send); the loop
+ * talks to a worker only through its atomic stop flag.
+ */
+#ifndef ND_H
+#define ND_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "nas.h"
+
+#define ND_VERSION NAS_VERSION
+
+/* ------------------------------------------------------------- config */
+
+typedef struct nd_config {
+    char listen_host[64];
+    int listen_port;               /* 0: an ephemeral port */
+    char state_dir[PATH_MAX];
+    int workers;                   /* concurrent jobs */
+    int threads_per_job;           /* engine threads of one job */
+    size_t max_body;               /* bytes of a request body */
+    int max_streams;               /* concurrent event streams */
+    int max_connections;
+    int connection_timeout;        /* seconds idle before a connection closes */
+    int heartbeat_seconds;         /* SSE keep-alive comment period */
+    char web_dir[PATH_MAX];
+    /* Dataset locations; "" means the engine's default. */
+    char fashion_mnist_dir[PATH_MAX];
+    char cifar10_dir[PATH_MAX];
+    char fortunes_path[PATH_MAX];
+    char ptb_dir[PATH_MAX];
+    int log_level;                 /* ND_LOG_* */
+} nd_config;
+
+/* Defaults, then the config file (when --config is given), then the other
+ * flags. Returns 0, 1 after printing --help/--version (exit 0), or -1
+ * after printing what is wrong (exit 2). */
+int nd_config_load(nd_config *cfg, int argc, char **argv);
+
+/* ---------------------------------------------------------------- log */
+
+enum { ND_LOG_ERROR, ND_LOG_WARN, ND_LOG_INFO, ND_LOG_DEBUG };
+void nd_log_set_level(int level);
+void nd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* --------------------------------------------------------------- server */
+
+struct nd_db;
+struct nd_sched;
+struct nd_events;
+struct MHD_Daemon;
+
+typedef struct nd_server {
+    nd_config cfg;
+    uv_loop_t *loop;
+    struct MHD_Daemon *mhd;
+    int bound_port;
+    uv_poll_t mhd_poll;
+    uv_timer_t mhd_timer;
+    uv_signal_t sig_term, sig_int;
+    struct nd_db *db;
+    struct nd_sched *sched;
+    struct nd_events *events;
+    int stopping;                  /* a signal came: finishing up */
+    char db_path[PATH_MAX + 16];
+    char ckpt_dir[PATH_MAX + 16];
+} nd_server;
+
+/* Start listening (MHD in external-epoll mode, driven by the loop). */
+int nd_http_start(nd_server *s);
+/* Run MHD now (after resuming a connection, say) and re-arm its timer. */
+void nd_http_kick(nd_server *s);
+/* Run MHD soon, from the loop (after resuming a suspended connection:
+ * safe to call from inside a handler, unlike nd_http_kick). */
+void nd_http_kick_soon(nd_server *s);
+/* Stop accepting new connections (shutdown begins). */
+void nd_http_quiesce(nd_server *s);
+/* Close MHD and its handles; the loop then ends. */
+void nd_http_stop(nd_server *s);
+
+/* ------------------------------------------------------------ scheduler */
+
+/* Worker threads, the claim of queued jobs and the inbox. */
+int nd_sched_start(nd_server *s);
+/* Claim queued jobs while a worker slot is free. */
+void nd_sched_kick(nd_server *s);
+/* Ask the worker running job `id` to cancel; 1 when it runs here. */
+int nd_sched_cancel(nd_server *s, const char *id);
+/* Ask every worker to checkpoint and stop; done_cb runs on the loop once
+ * all slots are idle (at once when they already are). */
+void nd_sched_shutdown(nd_server *s, void (*done_cb)(nd_server *));
+/* Join the threads and free the scheduler (after shutdown completed). */
+void nd_sched_free(nd_server *s);
+int nd_sched_busy(const nd_server *s);
+
+/* ------------------------------------------------------- event streams */
+
+struct MHD_Connection;
+struct MHD_Response;
+
+int nd_events_init(nd_server *s);
+/* A new stream of job id whose first event is (first_event, first_data);
+ * final: the job has ended, close after that event. NULL on OOM. */
+struct MHD_Response *nd_events_open(nd_server *s, struct MHD_Connection *conn, const char *id,
+                                    const char *first_event, json_t *first_data, int final);
+void nd_events_free(nd_server *s);
+/* Publish an event of job `id` to its open streams: `event` is the SSE
+ * event name, data a JSON object (borrowed). */
+void nd_events_publish(nd_server *s, const char *id, const char *event,
+                       json_t *data);
+/* The job ended: streams of it send `data` as a final "state" event and
+ * close. */
+void nd_events_close_job(nd_server *s, const char *id, json_t *data);
+/* Close every stream (shutdown). */
+void nd_events_close_all(nd_server *s);
+int nd_events_count(const nd_server *s);
+
+#endif

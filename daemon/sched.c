@@ -1,0 +1,515 @@
+/*
+ * sched.c - worker slots, the claim of queued jobs, and the inbox.
+ *
+ * The loop thread claims the oldest queued job in SQLite (one UPDATE in a
+ * transaction: claims are atomic because only this thread writes) and
+ * hands it to an idle slot. The slot's thread runs the engine; the
+ * engine's reporter callbacks become inbox events (a mutex-protected list
+ * plus uv_async_send; sends coalesce, so the async callback drains the
+ * whole list), and the loop writes a drained batch to SQLite in one
+ * transaction, then publishes it to the event streams. The loop reaches a
+ * worker only through the slot's atomic stop flag.
+ *
+ * Lock order: slot->mu, then sched->inbox_mu; a thread holding inbox_mu
+ * never takes a slot lock.
+ */
+#include "nd.h"
+
+#include "api.h"
+#include "db.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+typedef enum { EV_PROGRESS, EV_METRIC, EV_ARCH, EV_CKPT, EV_RESULT, EV_LOG, EV_DONE } ev_kind;
+
+typedef struct ev {
+    struct ev *next;
+    ev_kind kind;
+    int slot;
+    char id[33];
+    char *a, *b, *c;     /* strings (JSON texts, names, messages); owned */
+    double x, t;
+    int64_t step;
+    int epoch, rc;
+    nas_job_progress prog;
+} ev;
+
+typedef struct slot {
+    struct nd_sched *sched;
+    int index;
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    int assigned, quit;      /* under mu */
+    /* Set by the loop before assigning, read by the worker while it runs. */
+    char id[33];
+    json_t *spec;
+    nas_job_spec es;
+    char ckpt_path[PATH_MAX + 64];
+    _Atomic int stop;
+    /* Loop side. */
+    int busy;
+    /* Worker side: progress throttle. */
+    double last_progress;
+} slot;
+
+typedef struct nd_sched {
+    nd_server *srv;
+    slot *slots;
+    int n;
+    uv_mutex_t inbox_mu;
+    ev *head, *tail;
+    uv_async_t async;
+    int shutting_down;
+    void (*shutdown_cb)(nd_server *);
+} nd_sched;
+
+static double now_unix(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* --------------------------------------------------- worker side: inbox */
+
+static void push(slot *sl, ev *e)
+{
+    nd_sched *sc = sl->sched;
+    e->slot = sl->index;
+    memcpy(e->id, sl->id, sizeof(e->id));
+    e->t = now_unix();
+    uv_mutex_lock(&sc->inbox_mu);
+    if (sc->tail)
+        sc->tail->next = e;
+    else
+        sc->head = e;
+    sc->tail = e;
+    uv_mutex_unlock(&sc->inbox_mu);
+    uv_async_send(&sc->async);
+}
+
+static ev *new_ev(ev_kind k)
+{
+    ev *e = calloc(1, sizeof(*e));
+    NAS_ASSERT(e && "inbox: out of memory");
+    e->kind = k;
+    return e;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void rep_progress(void *ctx, const nas_job_progress *p)
+{
+    slot *sl = ctx;
+    double t = now_mono();
+    /* Throttle to 4 per second; the last step always goes through. */
+    if (p->step < p->steps && t - sl->last_progress < 0.25)
+        return;
+    sl->last_progress = t;
+    ev *e = new_ev(EV_PROGRESS);
+    e->prog = *p;
+    push(sl, e);
+}
+
+static void rep_metric(void *ctx, int epoch, int64_t step, const char *name, double value)
+{
+    ev *e = new_ev(EV_METRIC);
+    e->epoch = epoch;
+    e->step = step;
+    e->a = dup_or_null(name);
+    e->x = value;
+    push(ctx, e);
+}
+
+static void rep_arch(void *ctx, const char *arch, double reward, const char *metrics)
+{
+    ev *e = new_ev(EV_ARCH);
+    e->a = dup_or_null(arch);
+    e->b = dup_or_null(metrics);
+    e->x = reward;
+    push(ctx, e);
+}
+
+static void rep_ckpt(void *ctx, const char *path, int64_t step)
+{
+    ev *e = new_ev(EV_CKPT);
+    e->a = dup_or_null(path);
+    e->step = step;
+    push(ctx, e);
+}
+
+static void rep_result(void *ctx, const char *arch, const char *metric, double value,
+                       const char *result)
+{
+    ev *e = new_ev(EV_RESULT);
+    e->a = dup_or_null(arch);
+    e->b = dup_or_null(metric);
+    e->c = dup_or_null(result);
+    e->x = value;
+    push(ctx, e);
+}
+
+static void rep_log(void *ctx, const char *msg)
+{
+    slot *sl = ctx;
+    nd_log(ND_LOG_INFO, "job %s: %s", sl->id, msg);
+}
+
+static void worker_main(void *arg)
+{
+    slot *sl = arg;
+    nas_job_reporter rep = {sl, rep_progress, rep_metric, rep_arch, rep_ckpt, rep_result, rep_log};
+    for (;;) {
+        uv_mutex_lock(&sl->mu);
+        while (!sl->assigned && !sl->quit)
+            uv_cond_wait(&sl->cv, &sl->mu);
+        int quit = sl->quit && !sl->assigned;
+        uv_mutex_unlock(&sl->mu);
+        if (quit)
+            return;
+        sl->last_progress = 0;
+        int rc = nas_job_run(&sl->es, &rep, &sl->stop);
+        ev *e = new_ev(EV_DONE);
+        e->rc = rc;
+        if (rc < 0 && rc != NAS_ECANCELLED)
+            e->a = strdup(nas_errmsg()[0] ? nas_errmsg() : nas_strerror(rc));
+        uv_mutex_lock(&sl->mu);
+        sl->assigned = 0;
+        uv_mutex_unlock(&sl->mu);
+        push(sl, e);
+    }
+}
+
+/* ------------------------------------------------------ loop side: drain */
+
+static json_t *progress_json(const nas_job_progress *p)
+{
+    return json_pack("{s:i,s:i,s:I,s:I,s:f,s:o}", "epoch", p->epoch, "epochs", p->epochs, "step",
+                     (json_int_t)p->step, "steps", (json_int_t)p->steps, "fraction", p->fraction,
+                     "eta_seconds", p->eta_seconds >= 0 ? json_real(p->eta_seconds) : json_null());
+}
+
+static json_t *parse_or_null(const char *text)
+{
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    return j ? j : json_null();
+}
+
+/* Write one event to SQLite (inside the batch transaction) and publish. */
+static void apply(nd_server *s, ev *e)
+{
+    nd_db *db = s->db;
+    json_t *pub = NULL;
+    const char *name = NULL;
+    switch (e->kind) {
+    case EV_PROGRESS: {
+        pub = progress_json(&e->prog);
+        char *text = json_dumps(pub, JSON_COMPACT);
+        nd_db_progress_set(db, e->id, text);
+        free(text);
+        name = "progress";
+        break;
+    }
+    case EV_METRIC:
+        nd_db_metric_add(db, e->id, e->epoch, e->step, e->a, e->x, e->t);
+        pub = json_pack("{s:i,s:I,s:s,s:f}", "epoch", e->epoch, "step", (json_int_t)e->step,
+                        "name", e->a, "value", e->x);
+        name = "metric";
+        break;
+    case EV_ARCH: {
+        int64_t seq = 0;
+        nd_db_arch_add(db, e->id, e->a, e->x, e->b, e->t, &seq);
+        pub = json_pack("{s:I,s:o,s:f,s:o}", "seq", (json_int_t)seq, "architecture",
+                        parse_or_null(e->a), "reward", e->x, "metrics", parse_or_null(e->b));
+        name = "architecture";
+        break;
+    }
+    case EV_CKPT:
+        nd_db_checkpoint_set(db, e->id, e->a, e->step);
+        break;
+    case EV_RESULT:
+        nd_db_result_set(db, e->id, e->a, e->b, e->x, e->c);
+        break;
+    default:
+        break;
+    }
+    if (pub && name)
+        nd_events_publish(s, e->id, name, pub);
+    json_decref(pub);
+}
+
+static void publish_state(nd_server *s, const char *id, int final)
+{
+    json_t *job = NULL;
+    if (nd_db_job_get(s->db, id, &job) != 0)
+        return;
+    json_t *data = json_pack("{s:s,s:O,s:O}", "id", id, "state", json_object_get(job, "state"),
+                             "error", json_object_get(job, "error"));
+    if (final)
+        nd_events_close_job(s, id, data);
+    else
+        nd_events_publish(s, id, "state", data);
+    json_decref(data);
+    json_decref(job);
+}
+
+static void finish(nd_server *s, ev *e)
+{
+    nd_sched *sc = s->sched;
+    slot *sl = &sc->slots[e->slot];
+    int stop = atomic_load(&sl->stop);
+    if (e->rc == NAS_ECANCELLED && stop == NAS_STOP_SHUTDOWN) {
+        /* Left `running` on purpose: the next start requeues it and the
+         * engine resumes from the checkpoint it just wrote. */
+        nd_log(ND_LOG_INFO, "job %s checkpointed for shutdown", sl->id);
+    } else {
+        int st = e->rc == 0 ? ND_DB_SUCCEEDED
+                 : e->rc == NAS_ECANCELLED ? ND_DB_CANCELLED
+                                           : ND_DB_FAILED;
+        const char *state = nd_db_state_name(st);
+        if (nd_db_job_finish(s->db, sl->id, st, e->a) != 0)
+            nd_log(ND_LOG_ERROR, "job %s: cannot record state %s: %s", sl->id, state,
+                   nd_db_errmsg(s->db));
+        nd_log(e->rc == 0 || e->rc == NAS_ECANCELLED ? ND_LOG_INFO : ND_LOG_WARN,
+               "job %s %s%s%s", sl->id, state, e->a ? ": " : "", e->a ? e->a : "");
+        publish_state(s, sl->id, 1);
+    }
+    json_decref(sl->spec);
+    sl->spec = NULL;
+    sl->busy = 0;
+}
+
+static int busy_count(const nd_sched *sc)
+{
+    int n = 0;
+    for (int i = 0; i < sc->n; i++)
+        n += sc->slots[i].busy;
+    return n;
+}
+
+static void on_inbox(uv_async_t *a)
+{
+    nd_server *s = a->data;
+    nd_sched *sc = s->sched;
+    uv_mutex_lock(&sc->inbox_mu);
+    ev *list = sc->head;
+    sc->head = sc->tail = NULL;
+    uv_mutex_unlock(&sc->inbox_mu);
+    if (!list)
+        return;
+    int done = 0;
+    int batch = nd_db_begin(s->db) == 0;
+    if (!batch)
+        nd_log(ND_LOG_ERROR, "inbox: BEGIN failed, events dropped: %s", nd_db_errmsg(s->db));
+    for (ev *e = list; e; e = e->next) {
+        /* Only the newest progress of a job in a batch is worth a write. */
+        if (e->kind == EV_PROGRESS) {
+            int newer = 0;
+            for (ev *f = e->next; f && !newer; f = f->next)
+                newer = f->kind == EV_PROGRESS && f->slot == e->slot;
+            if (newer)
+                continue;
+        }
+        if (e->kind == EV_DONE)
+            done = 1;
+        else if (batch)
+            apply(s, e);
+    }
+    if (batch && nd_db_commit(s->db) != 0)
+        nd_log(ND_LOG_ERROR, "inbox: COMMIT failed: %s", nd_db_errmsg(s->db));
+    for (ev *e = list, *next; e; e = next) {
+        next = e->next;
+        if (e->kind == EV_DONE)
+            finish(s, e);
+        free(e->a);
+        free(e->b);
+        free(e->c);
+        free(e);
+    }
+    if (!done)
+        return;
+    if (sc->shutting_down) {
+        if (busy_count(sc) == 0 && sc->shutdown_cb) {
+            void (*cb)(nd_server *) = sc->shutdown_cb;
+            sc->shutdown_cb = NULL;
+            cb(s);
+        }
+    } else {
+        nd_sched_kick(s);
+    }
+}
+
+/* ------------------------------------------------------- loop side: API */
+
+static int assign(nd_server *s, slot *sl)
+{
+    char *spec_text = NULL, *ckpt = NULL;
+    int64_t ckpt_step = 0;
+    int attempt = 0;
+    int rc = nd_db_job_claim(s->db, sl->id, &spec_text, &ckpt, &ckpt_step, &attempt);
+    if (rc == ND_DB_NOTFOUND)
+        return 0;
+    if (rc != 0) {
+        nd_log(ND_LOG_ERROR, "claim failed: %s", nd_db_errmsg(s->db));
+        return 0;
+    }
+    json_error_t jerr;
+    sl->spec = json_loads(spec_text, 0, &jerr);
+    free(spec_text);
+    free(ckpt);
+    snprintf(sl->ckpt_path, sizeof(sl->ckpt_path), "%s/%s.safetensors", s->ckpt_dir, sl->id);
+    char why[256] = "";
+    if (!sl->spec || api_spec_engine(sl->spec, &s->cfg, &sl->es, why, sizeof(why)) != 0) {
+        nd_log(ND_LOG_ERROR, "job %s: stored spec unusable: %s", sl->id,
+               sl->spec ? why : jerr.text);
+        nd_db_job_finish(s->db, sl->id, ND_DB_FAILED, sl->spec ? why : "stored spec is not JSON");
+        publish_state(s, sl->id, 1);
+        json_decref(sl->spec);
+        sl->spec = NULL;
+        return 1;   /* try the next one */
+    }
+    sl->es.checkpoint_path = sl->ckpt_path;
+    sl->es.resume = 1;
+    nd_log(ND_LOG_INFO, "job %s started (attempt %d%s)", sl->id, attempt,
+           ckpt_step > 0 ? ", resuming from its checkpoint" : "");
+    atomic_store(&sl->stop, NAS_RUN);
+    sl->busy = 1;
+    publish_state(s, sl->id, 0);
+    uv_mutex_lock(&sl->mu);
+    sl->assigned = 1;
+    uv_cond_signal(&sl->cv);
+    uv_mutex_unlock(&sl->mu);
+    return 1;
+}
+
+void nd_sched_kick(nd_server *s)
+{
+    nd_sched *sc = s->sched;
+    if (!sc || sc->shutting_down)
+        return;
+    for (int i = 0; i < sc->n; i++) {
+        slot *sl = &sc->slots[i];
+        while (!sl->busy && assign(s, sl))
+            ;
+    }
+}
+
+int nd_sched_cancel(nd_server *s, const char *id)
+{
+    nd_sched *sc = s->sched;
+    for (int i = 0; i < sc->n; i++)
+        if (sc->slots[i].busy && strcmp(sc->slots[i].id, id) == 0) {
+            atomic_store(&sc->slots[i].stop, NAS_STOP_CANCEL);
+            return 1;
+        }
+    return 0;
+}
+
+int nd_sched_busy(const nd_server *s)
+{
+    return s->sched ? busy_count(s->sched) : 0;
+}
+
+void nd_sched_shutdown(nd_server *s, void (*done_cb)(nd_server *))
+{
+    nd_sched *sc = s->sched;
+    sc->shutting_down = 1;
+    int busy = 0;
+    for (int i = 0; i < sc->n; i++)
+        if (sc->slots[i].busy) {
+            atomic_store(&sc->slots[i].stop, NAS_STOP_SHUTDOWN);
+            busy++;
+        }
+    if (busy) {
+        nd_log(ND_LOG_INFO, "waiting for %d job(s) to checkpoint", busy);
+        sc->shutdown_cb = done_cb;
+    } else {
+        done_cb(s);
+    }
+}
+
+int nd_sched_start(nd_server *s)
+{
+    nd_sched *sc = calloc(1, sizeof(*sc));
+    if (!sc)
+        return -1;
+    sc->srv = s;
+    sc->n = s->cfg.workers;
+    sc->slots = calloc((size_t)sc->n, sizeof(slot));
+    if (!sc->slots) {
+        free(sc);
+        return -1;
+    }
+    s->sched = sc;
+    uv_mutex_init(&sc->inbox_mu);
+    uv_async_init(s->loop, &sc->async, on_inbox);
+    sc->async.data = s;
+    for (int i = 0; i < sc->n; i++) {
+        slot *sl = &sc->slots[i];
+        sl->sched = sc;
+        sl->index = i;
+        uv_mutex_init(&sl->mu);
+        uv_cond_init(&sl->cv);
+        if (uv_thread_create(&sl->thread, worker_main, sl) != 0) {
+            nd_log(ND_LOG_ERROR, "cannot start worker thread %d", i);
+            return -1;
+        }
+    }
+    nd_sched_kick(s);
+    return 0;
+}
+
+static void free_sched(uv_handle_t *h)
+{
+    nd_sched *sc = h->data;
+    free(sc->slots);
+    free(sc);
+}
+
+void nd_sched_free(nd_server *s)
+{
+    nd_sched *sc = s->sched;
+    if (!sc)
+        return;
+    for (int i = 0; i < sc->n; i++) {
+        slot *sl = &sc->slots[i];
+        uv_mutex_lock(&sl->mu);
+        sl->quit = 1;
+        uv_cond_signal(&sl->cv);
+        uv_mutex_unlock(&sl->mu);
+    }
+    for (int i = 0; i < sc->n; i++) {
+        uv_thread_join(&sc->slots[i].thread);
+        uv_mutex_destroy(&sc->slots[i].mu);
+        uv_cond_destroy(&sc->slots[i].cv);
+        json_decref(sc->slots[i].spec);
+    }
+    /* Events pushed after the last drain are dropped with the scheduler. */
+    for (ev *e = sc->head, *n; e; e = n) {
+        n = e->next;
+        free(e->a);
+        free(e->b);
+        free(e->c);
+        free(e);
+    }
+    uv_mutex_destroy(&sc->inbox_mu);
+    sc->async.data = sc;
+    uv_close((uv_handle_t *)&sc->async, free_sched);
+    s->sched = NULL;
+}

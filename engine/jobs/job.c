@@ -1,0 +1,686 @@
+/*
+ * job.c - the `train` job around the trainers: spec defaults and
+ * validation, reporting helpers, the stop/budget check, and checkpoints
+ * of a run's position.
+ *
+ * The one design decision to know: a checkpoint carries the spec that
+ * wrote it as canonical text ("dataset=synthetic epochs=3 lr=0.0199999996
+ * ..."), only the fields that change the numbers, with a hash of it. A
+ * resume first reads just the checkpoint's metadata and compares the text,
+ * so a checkpoint of another spec is refused with the first field that
+ * differs, before any tensor is loaded (and before a shape error could
+ * hide the real cause).
+ */
+#include "jobs.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ defaults */
+
+static int is_text(const nas_dataset_desc *d)
+{
+    return strcmp(d->kind, "text") == 0;
+}
+
+#define SET0(f, v) \
+    do { \
+        if (!(f)) \
+            (f) = (v); \
+    } while (0)
+
+static void image_defaults(nas_job_spec *s, const nas_dataset_desc *d)
+{
+    SET0(s->arch, NAS_ARCH_FIXED_CNN);
+    if (!s->nblocks) {
+        s->nblocks = 2;
+        s->channels[0] = 32;
+        s->channels[1] = 64;
+    }
+    SET0(s->hidden, 128);
+    SET0(s->epochs, 3);
+    SET0(s->batch_size, 64);
+    SET0(s->lr, 0.02f);
+    SET0(s->momentum, 0.9f);
+    SET0(s->weight_decay, 5e-4f);
+    SET0(s->nesterov, 1);
+    SET0(s->augment, strcmp(d->name, "cifar10") == 0);
+}
+
+static void text_defaults(nas_job_spec *s)
+{
+    SET0(s->arch, NAS_ARCH_LSTM_LM);
+    SET0(s->hidden, 128);
+    SET0(s->embed, 128);
+    SET0(s->layers, 1);
+    SET0(s->bptt, 35);
+    SET0(s->max_vocab, 10000);
+    SET0(s->epochs, 4);
+    SET0(s->batch_size, 20);
+    SET0(s->lr, 20.0f);
+    SET0(s->grad_clip, 0.25f);
+    SET0(s->dropout, 0.2f);
+}
+
+void nas_job_spec_defaults(nas_job_spec *spec)
+{
+    NAS_ASSERT(spec);
+    const nas_dataset_desc *d = nas_dataset_find(spec->dataset);
+    if (!d)
+        return;
+    SET0(spec->algorithm, "train");
+    SET0(spec->threads, 1);
+    if (is_text(d))
+        text_defaults(spec);
+    else
+        image_defaults(spec, d);
+}
+
+/* ---------------------------------------------------------- validation */
+
+#define BAD(field, ...) nas_fail(NAS_EINVAL, field ": " __VA_ARGS__)
+
+static int check_common(const nas_job_spec *s)
+{
+    if (s->epochs < 1 || s->epochs > 100000)
+        return BAD("epochs", "%d is outside [1, 100000]", s->epochs);
+    if (s->batch_size < 1 || s->batch_size > 65536)
+        return BAD("batch_size", "%d is outside [1, 65536]", s->batch_size);
+    if (!(s->lr > 0.0f && s->lr <= 1000.0f))
+        return BAD("lr", "%g must be in (0, 1000]", (double)s->lr);
+    if (!(s->lr_min >= 0.0f && s->lr_min <= s->lr))
+        return BAD("lr_min", "%g must be in [0, lr]", (double)s->lr_min);
+    if (!(s->momentum >= 0.0f && s->momentum < 1.0f))
+        return BAD("momentum", "%g must be in [0, 1)", (double)s->momentum);
+    if (!(s->weight_decay >= 0.0f && s->weight_decay < 1.0f))
+        return BAD("weight_decay", "%g must be in [0, 1)",
+                   (double)s->weight_decay);
+    if (!(s->grad_clip >= 0.0f && isfinite(s->grad_clip)))
+        return BAD("grad_clip", "%g must be >= 0 (0: off)",
+                   (double)s->grad_clip);
+    if (!(s->dropout >= 0.0f && s->dropout < 1.0f))
+        return BAD("dropout", "%g must be in [0, 1)", (double)s->dropout);
+    if (!(s->max_seconds >= 0.0 && isfinite(s->max_seconds)))
+        return BAD("max_seconds", "%g must be >= 0 (0: no limit)",
+                   s->max_seconds);
+    if (s->threads < 1 || s->threads > 64)
+        return BAD("threads", "%d is outside [1, 64]", s->threads);
+    if (s->nesterov != 0 && s->nesterov != 1)
+        return BAD("nesterov", "%d must be 0 or 1", s->nesterov);
+    if (s->augment != 0 && s->augment != 1)
+        return BAD("augment", "%d must be 0 or 1", s->augment);
+    if (s->resume && !s->checkpoint_path)
+        return BAD("resume", "needs checkpoint_path");
+    return NAS_OK;
+}
+
+static int check_arch(const nas_job_spec *s, const nas_dataset_desc *d)
+{
+    if (s->arch == NAS_ARCH_LSTM_LM) {
+        if (!is_text(d))
+            return BAD("arch", "the LSTM language model needs a text "
+                       "dataset, %s holds images", d->name);
+        if (s->embed < 1 || s->embed > 65536)
+            return BAD("embed", "%d is outside [1, 65536]", s->embed);
+        if (s->hidden < 1 || s->hidden > 65536)
+            return BAD("hidden", "%d is outside [1, 65536]", s->hidden);
+        if (s->layers < 1 || s->layers > 8)
+            return BAD("layers", "%d is outside [1, 8]", s->layers);
+        if (s->bptt < 1 || s->bptt > 10000)
+            return BAD("bptt", "%d is outside [1, 10000]", s->bptt);
+        if (s->max_vocab < 0 || s->max_vocab == 1)
+            return BAD("max_vocab", "%d must be 0 (no cap) or >= 2",
+                       s->max_vocab);
+        return NAS_OK;
+    }
+    if (s->arch != NAS_ARCH_FIXED_CNN)
+        return BAD("arch", "unknown architecture kind %d", (int)s->arch);
+    if (is_text(d))
+        return BAD("arch", "the fixed CNN needs an image dataset, %s is "
+                   "text", d->name);
+    if (s->nblocks < 1 || s->nblocks > NAS_MAX_BLOCKS)
+        return BAD("nblocks", "%d is outside [1, %d]", s->nblocks,
+                   NAS_MAX_BLOCKS);
+    for (int i = 0; i < s->nblocks; i++)
+        if (s->channels[i] < 1 || s->channels[i] > 4096)
+            return BAD("channels", "block %d has %d, outside [1, 4096]", i,
+                       s->channels[i]);
+    if (s->hidden < 1 || s->hidden > 65536)
+        return BAD("hidden", "%d is outside [1, 65536]", s->hidden);
+    return NAS_OK;
+}
+
+/* ------------------------------------------------------------ spec text */
+
+static void put(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void put(char *buf, size_t cap, const char *fmt, ...)
+{
+    size_t n = strlen(buf);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + n, cap - n, fmt, ap);
+    va_end(ap);
+}
+
+/* Floats as %.9g: enough digits to tell any two floats apart. */
+static void make_spec_text(nas__job *j)
+{
+    const nas_job_spec *s = &j->spec;
+    char *b = j->spec_text;
+    size_t cap = sizeof(j->spec_text);
+    b[0] = '\0';
+    put(b, cap, "kind=train dataset=%s", j->desc->name);
+    if (s->arch == NAS_ARCH_FIXED_CNN) {
+        put(b, cap, " arch=fixed-cnn channels=");
+        for (int i = 0; i < s->nblocks; i++)
+            put(b, cap, "%s%d", i ? "," : "", s->channels[i]);
+        put(b, cap, " hidden=%d augment=%d", s->hidden, s->augment);
+    } else {
+        put(b, cap, " arch=lstm-lm embed=%d hidden=%d layers=%d bptt=%d "
+            "max_vocab=%d", s->embed, s->hidden, s->layers, s->bptt,
+            s->max_vocab);
+    }
+    put(b, cap, " epochs=%d seed=%" PRIu64 " batch_size=%d lr=%.9g "
+        "lr_min=%.9g momentum=%.9g weight_decay=%.9g grad_clip=%.9g "
+        "dropout=%.9g nesterov=%d", s->epochs, s->seed, s->batch_size,
+        (double)s->lr, (double)s->lr_min, (double)s->momentum,
+        (double)s->weight_decay, (double)s->grad_clip, (double)s->dropout,
+        s->nesterov);
+}
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) {
+        h ^= (uint8_t)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* --------------------------------------------------------------- setup */
+
+static int job_init(nas__job *j, const nas_job_spec *spec,
+                    const nas_job_reporter *rep, const _Atomic int *stop)
+{
+    memset(j, 0, sizeof(*j));
+    if (!spec)
+        return nas_fail(NAS_EINVAL, "spec: NULL");
+    j->spec = *spec;
+    if (rep)
+        j->rep = *rep;
+    j->stop = stop;
+    if (spec->algorithm && strcmp(spec->algorithm, "train") != 0)
+        return BAD("algorithm", "\"%s\" is not a job kind of this engine "
+                   "(only \"train\")", spec->algorithm);
+    if (!spec->dataset)
+        return BAD("dataset", "missing");
+    j->desc = nas_dataset_find(spec->dataset);
+    if (!j->desc)
+        return BAD("dataset", "unknown \"%s\" (known: fashion-mnist, "
+                   "cifar10, synthetic, fortunes, ptb)", spec->dataset);
+    if (j->spec.arch == NAS_ARCH_DEFAULT)
+        j->spec.arch = is_text(j->desc) ? NAS_ARCH_LSTM_LM
+                                        : NAS_ARCH_FIXED_CNN;
+    if (!j->spec.data_path)
+        j->spec.data_path = j->desc->default_path;
+    int rc = check_common(&j->spec);
+    if (rc == NAS_OK)
+        rc = check_arch(&j->spec, j->desc);
+    if (rc == NAS_OK)
+        make_spec_text(j);
+    return rc;
+}
+
+int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
+                const _Atomic int *stop)
+{
+    nas__job j;
+    int rc = job_init(&j, spec, rep, stop);
+    if (rc < 0)
+        return rc;
+    nas_set_threads(j.spec.threads);
+    j.t0 = nas__job_now();
+    nas__job_log(&j, "train: %s", j.spec_text);
+    if (j.spec.arch == NAS_ARCH_FIXED_CNN)
+        return nas__train_image(&j);
+    return nas__train_text(&j);
+}
+
+/* ----------------------------------------------------------- reporting */
+
+double nas__job_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double nas__job_elapsed(const nas__job *j)
+{
+    return j->elapsed0 + (nas__job_now() - j->t0);
+}
+
+int nas__job_check(const nas__job *j)
+{
+    int s = j->stop ? atomic_load(j->stop) : NAS_RUN;
+    if (s == NAS_STOP_CANCEL || s == NAS_STOP_SHUTDOWN)
+        return s;
+    if (s != NAS_RUN)
+        return NAS_STOP_CANCEL;   /* an unknown request: stop safely */
+    if (j->spec.max_seconds > 0 && nas__job_elapsed(j) >= j->spec.max_seconds)
+        return NAS__STOP_TIME;
+    return NAS_RUN;
+}
+
+int nas__job_between_steps(nas__job *j, nas_params *p, const nas_rng *op_rng,
+                           nas__job_pos *pos)
+{
+    int why = nas__job_check(j);
+    if (why == NAS_RUN || why == NAS__STOP_TIME)
+        return why;
+    if (why == NAS_STOP_CANCEL)
+        return nas_fail(NAS_ECANCELLED, "train: cancelled at step %" PRId64,
+                        pos->global_step);
+    if (!j->spec.checkpoint_path) {
+        nas__job_log(j, "shutdown at step %" PRId64 ": no checkpoint_path, "
+                     "nothing saved", pos->global_step);
+        return nas_fail(NAS_ECANCELLED, "train: shut down at step %" PRId64
+                        " without a checkpoint_path", pos->global_step);
+    }
+    int rc = nas__job_save(j, p, op_rng, pos);
+    if (rc < 0)
+        return rc;
+    nas__job_log(j, "shutdown: checkpoint at step %" PRId64 " in %s",
+                 pos->global_step, j->spec.checkpoint_path);
+    return nas_fail(NAS_ECANCELLED, "train: shut down at step %" PRId64
+                    ", checkpoint in %s", pos->global_step,
+                    j->spec.checkpoint_path);
+}
+
+void nas__job_progress(const nas__job *j, const nas__job_pos *pos,
+                       int64_t total_steps)
+{
+    if (!j->rep.progress)
+        return;
+    nas_job_progress p = {
+        .epoch = pos->epoch > j->spec.epochs ? j->spec.epochs : pos->epoch,
+        .epochs = j->spec.epochs,
+        .step = pos->global_step,
+        .steps = total_steps,
+        .fraction = total_steps > 0
+                        ? (double)pos->global_step / (double)total_steps
+                        : 1.0,
+        .eta_seconds = -1.0,
+    };
+    int64_t done = pos->global_step - j->step0;
+    if (done > 0) {
+        double per_step = (nas__job_now() - j->t0) / (double)done;
+        p.eta_seconds = per_step * (double)(total_steps - pos->global_step);
+    }
+    j->rep.progress(j->rep.ctx, &p);
+}
+
+void nas__job_metric(const nas__job *j, int epoch, int64_t step,
+                     const char *name, double value)
+{
+    if (j->rep.metric)
+        j->rep.metric(j->rep.ctx, epoch, step, name, value);
+}
+
+void nas__job_log(const nas__job *j, const char *fmt, ...)
+{
+    if (!j->rep.log)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    j->rep.log(j->rep.ctx, msg);
+}
+
+void nas__json_num(nas_json_buf *b, int first, const char *name, double v)
+{
+    char t[64];
+    if (!first)
+        nas__json_buf_put(b, ",", 1);
+    nas__json_buf_str(b, name, "");
+    if (isfinite(v))
+        snprintf(t, sizeof(t), ":%.17g", v);
+    else
+        snprintf(t, sizeof(t), ":null");
+    nas__json_buf_puts(b, t);
+}
+
+size_t nas__job_param_count(nas_params *p)
+{
+    size_t n = 0;
+    for (int i = 0; i < nas_params_count(p); i++)
+        if (nas_params_group_of(p, i) == NAS_GROUP_WEIGHTS)
+            n += nas_tensor_numel(nas_params_get(p, i));
+    return n;
+}
+
+int nas__job_argmax(const float *v, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best])
+            best = i;
+    return best;
+}
+
+/* --------------------------------------------------------- checkpoints */
+
+enum { NMETA = 19 };
+
+typedef struct meta_buf {
+    nas_kv kv[NMETA];
+    char val[NMETA][80];
+    int n;
+} meta_buf;
+
+static void meta_add(meta_buf *m, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void meta_add(meta_buf *m, const char *key, const char *fmt, ...)
+{
+    NAS_ASSERT(m->n < NMETA);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->val[m->n], sizeof(m->val[m->n]), fmt, ap);
+    va_end(ap);
+    m->kv[m->n].key = key;
+    m->kv[m->n].value = m->val[m->n];
+    m->n++;
+}
+
+static uint64_t bits(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof(u));
+    return u;
+}
+
+static void meta_double(meta_buf *m, const char *key, double v)
+{
+    meta_add(m, key, "%016" PRIx64, bits(v));
+}
+
+int nas__job_save(nas__job *j, nas_params *p, const nas_rng *op_rng,
+                  nas__job_pos *pos)
+{
+    const char *path = j->spec.checkpoint_path;
+    if (!path)
+        return NAS_OK;
+    pos->elapsed = nas__job_elapsed(j);
+    meta_buf m = {.n = 0};
+    char fp[24];
+    snprintf(fp, sizeof(fp), "%016" PRIx64, fnv1a(j->spec_text));
+    const nas_rng *d = &pos->data_rng;
+    meta_add(&m, "step", "%" PRId64, pos->global_step);
+    meta_add(&m, "job.fingerprint", "%s", fp);
+    meta_add(&m, "job.threads", "%d", j->spec.threads);
+    meta_add(&m, "job.epoch", "%d", pos->epoch);
+    meta_add(&m, "job.epoch_step", "%" PRId64, pos->step);
+    meta_add(&m, "job.global_step", "%" PRId64, pos->global_step);
+    meta_add(&m, "job.sgd_steps", "%" PRId64, pos->sgd_steps);
+    meta_add(&m, "job.data_rng", "%016" PRIx64 "%016" PRIx64 "%016" PRIx64
+             "%016" PRIx64, d->s[0], d->s[1], d->s[2], d->s[3]);
+    meta_double(&m, "job.loss_sum", pos->loss_sum);
+    meta_double(&m, "job.correct", pos->correct);
+    meta_double(&m, "job.seen", pos->seen);
+    meta_double(&m, "job.last_loss", pos->last_loss);
+    meta_double(&m, "job.last_acc", pos->last_acc);
+    meta_double(&m, "job.elapsed", pos->elapsed);
+    m.kv[m.n].key = "job.spec";   /* longer than the fixed slots */
+    m.kv[m.n++].value = j->spec_text;
+    int rc = nas_ckpt_save(path, p, op_rng, m.kv, m.n);
+    if (rc < 0)
+        return rc;
+    if (j->rep.checkpoint)
+        j->rep.checkpoint(j->rep.ctx, path, pos->global_step);
+    return NAS_OK;
+}
+
+/* Reads the "__metadata__" member job.spec of a safetensors file without
+ * loading any tensor; *spec is malloc'd (NULL when absent). */
+static int read_spec(const char *path, char **spec)
+{
+    *spec = NULL;
+    unsigned char len8[8];
+    char *hdr = NULL;
+    int rc = NAS_OK;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return nas_fail(NAS_EIO, "%s: cannot open: %s", path,
+                        strerror(errno));
+    uint64_t n = 0;
+    if (fread(len8, 1, 8, f) != 8)
+        goto bad;
+    for (int k = 0; k < 8; k++)
+        n |= (uint64_t)len8[k] << (8 * k);
+    if (n < 2 || n > 100000000ull || !(hdr = malloc(n)))
+        goto bad;
+    if (fread(hdr, 1, n, f) != n)
+        goto bad;
+    nas_json js = {.path = path, .what = "header", .base = 8, .s = hdr, .n = n};
+    int first = 1;
+    char *key = NULL;
+    if ((rc = nas__json_expect(&js, '{', "a header object")) < 0)
+        goto fail;
+    while ((rc = nas__json_member(&js, &first, &key)) == 1) {
+        int meta = strcmp(key, "__metadata__") == 0;
+        free(key);
+        if (!meta) {
+            if ((rc = nas__json_skip(&js, 1)) < 0)
+                goto fail;
+            continue;
+        }
+        int mfirst = 1;
+        if ((rc = nas__json_expect(&js, '{', "a metadata object")) < 0)
+            goto fail;
+        while ((rc = nas__json_member(&js, &mfirst, &key)) == 1) {
+            int want = strcmp(key, "job.spec") == 0 && !*spec;
+            free(key);
+            rc = want ? nas__json_string(&js, spec) : nas__json_skip(&js, 2);
+            if (rc < 0)
+                goto fail;
+        }
+        break;
+    }
+    if (rc < 0)
+        goto fail;
+    fclose(f);
+    free(hdr);
+    return NAS_OK;
+
+bad:
+    rc = nas_fail(NAS_EFORMAT, "%s: not a checkpoint (bad header)", path);
+fail:
+    fclose(f);
+    free(hdr);
+    free(*spec);
+    *spec = NULL;
+    return rc;
+}
+
+/* The value of key in "k=v k=v ..." text: *vlen bytes at the result, or
+ * NULL when the key is absent. */
+static const char *find_value(const char *text, const char *key, size_t klen,
+                              size_t *vlen)
+{
+    for (const char *t = text; *t; t += strspn(t, " ")) {
+        size_t len = strcspn(t, " ");
+        if (len > klen && t[klen] == '=' && memcmp(t, key, klen) == 0) {
+            *vlen = len - klen - 1;
+            return t + klen + 1;
+        }
+        t += len;
+    }
+    return NULL;
+}
+
+/* The first field whose value differs, for the message: out receives
+ * "epochs=3 there, epochs=4 here". */
+static void first_difference(const char *theirs, const char *ours,
+                             char *out, size_t cap)
+{
+    snprintf(out, cap, "written by \"%s\"", theirs);
+    for (const char *t = theirs; *t; t += strspn(t, " ")) {
+        size_t len = strcspn(t, " "), klen = strcspn(t, "=");
+        if (klen > len)
+            klen = len;
+        size_t tv = len > klen ? len - klen - 1 : 0, ov = 0;
+        const char *o = find_value(ours, t, klen, &ov);
+        if (!o || ov != tv || memcmp(o, t + klen + 1, tv) != 0) {
+            snprintf(out, cap, "%.*s there, %.*s%s%.*s here", (int)len, t,
+                     (int)klen, t, o ? "=" : " absent", (int)ov, o ? o : "");
+            return;
+        }
+        t += len;
+    }
+}
+
+static int check_spec(const nas__job *j, const char *path)
+{
+    char *theirs = NULL;
+    int rc = read_spec(path, &theirs);
+    if (rc < 0)
+        return rc;
+    if (!theirs)
+        return nas_fail(NAS_EINVAL, "%s: not a checkpoint of a train job "
+                        "(no job.spec); remove it or turn resume off", path);
+    if (strcmp(theirs, j->spec_text) != 0) {
+        char diff[300];
+        first_difference(theirs, j->spec_text, diff, sizeof(diff));
+        rc = nas_fail(NAS_EINVAL, "%s: checkpoint of another job spec (%s); "
+                      "remove it or turn resume off", path, diff);
+    }
+    free(theirs);
+    return rc;
+}
+
+static int get_i64(const nas_kv *kv, int n, const char *key, int64_t lo,
+                   int64_t hi, int64_t *out)
+{
+    const char *v = nas_kv_get(kv, n, key);
+    char *end;
+    if (!v)
+        return -1;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+static int get_hex(const char *v, uint64_t *out)
+{
+    char *end;
+    if (!v || strlen(v) != 16)
+        return -1;
+    errno = 0;
+    *out = strtoull(v, &end, 16);
+    return errno || *end ? -1 : 0;
+}
+
+static int get_double(const nas_kv *kv, int n, const char *key, double *out)
+{
+    uint64_t u;
+    if (get_hex(nas_kv_get(kv, n, key), &u) < 0)
+        return -1;
+    memcpy(out, &u, sizeof(*out));
+    return 0;
+}
+
+static int get_rng(const nas_kv *kv, int n, const char *key, nas_rng *r)
+{
+    const char *v = nas_kv_get(kv, n, key);
+    if (!v || strlen(v) != 64)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        char part[17];
+        memcpy(part, v + 16 * i, 16);
+        part[16] = '\0';
+        if (get_hex(part, &r->s[i]) < 0)
+            return -1;
+    }
+    return r->s[0] | r->s[1] | r->s[2] | r->s[3] ? 0 : -1;
+}
+
+static int parse_pos(const nas__job *j, const nas_kv *kv, int n,
+                     int64_t spe, nas__job_pos *pos)
+{
+    int64_t epoch, total = spe * j->spec.epochs;
+    if (get_i64(kv, n, "job.epoch", 1, j->spec.epochs + 1, &epoch) < 0 ||
+        get_i64(kv, n, "job.epoch_step", 0, spe - 1, &pos->step) < 0 ||
+        get_i64(kv, n, "job.global_step", 0, total, &pos->global_step) < 0 ||
+        get_i64(kv, n, "job.sgd_steps", 0, total, &pos->sgd_steps) < 0 ||
+        get_rng(kv, n, "job.data_rng", &pos->data_rng) < 0 ||
+        get_double(kv, n, "job.loss_sum", &pos->loss_sum) < 0 ||
+        get_double(kv, n, "job.correct", &pos->correct) < 0 ||
+        get_double(kv, n, "job.seen", &pos->seen) < 0 ||
+        get_double(kv, n, "job.last_loss", &pos->last_loss) < 0 ||
+        get_double(kv, n, "job.last_acc", &pos->last_acc) < 0 ||
+        get_double(kv, n, "job.elapsed", &pos->elapsed) < 0)
+        return -1;
+    pos->epoch = (int)epoch;
+    /* The position must be one this plan can reach. */
+    return pos->global_step == (epoch - 1) * spe + pos->step &&
+                   (epoch <= j->spec.epochs || pos->step == 0)
+               ? 0
+               : -1;
+}
+
+int nas__job_resume(nas__job *j, nas_params *p, nas_rng *op_rng,
+                    int64_t steps_per_epoch, nas__job_pos *pos,
+                    int *resumed)
+{
+    const char *path = j->spec.checkpoint_path;
+    nas_kv *kv = NULL;
+    int n = 0, rc;
+    *resumed = 0;
+    if (!j->spec.resume || !path)
+        return NAS_OK;
+    if (access(path, F_OK) != 0 && errno == ENOENT) {
+        nas__job_log(j, "no checkpoint at %s: starting afresh", path);
+        return NAS_OK;
+    }
+    if ((rc = check_spec(j, path)) < 0)
+        return rc;
+    nas_rng rng = *op_rng;
+    if ((rc = nas_ckpt_load(path, p, &rng, &kv, &n)) < 0)
+        return rc;
+    nas__job_pos np = *pos;
+    if (parse_pos(j, kv, n, steps_per_epoch, &np) < 0) {
+        rc = nas_fail(NAS_EFORMAT, "%s: job position metadata missing or "
+                      "out of range for this job", path);
+        goto fail;
+    }
+    const char *threads = nas_kv_get(kv, n, "job.threads");
+    if (threads && atoi(threads) != j->spec.threads)
+        nas__job_log(j, "checkpoint written with %s threads, resumed with "
+                     "%d: numbers may differ from an uninterrupted run",
+                     threads, j->spec.threads);
+    *pos = np;
+    *op_rng = rng;
+    j->elapsed0 = np.elapsed;
+    j->step0 = np.global_step;
+    *resumed = 1;
+    nas__job_log(j, "resumed from %s at epoch %d, step %" PRId64, path,
+                 np.epoch, np.global_step);
+fail:
+    nas_kv_free(kv, n);
+    return rc;
+}

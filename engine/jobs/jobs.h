@@ -1,0 +1,103 @@
+/*
+ * jobs.h - what the job files share (internal): the resolved job, its
+ * position in the run, reporting helpers, checkpointing of the position
+ * and the dataset loaders. Users see only the "jobs" section of nas.h.
+ *
+ * The one design decision to know: a run's position (nas__job_pos) is
+ * "what has been done", counted in whole optimizer steps, and together
+ * with the parameter store (weights, moments, BN statistics, carried LSTM
+ * state) and the op rng it is everything the numbers depend on. Every
+ * random draw comes from one of two streams: the data-order rng, consumed
+ * only by the shuffle at the start of an epoch (so its state at the start
+ * of the epoch is saved), and the op rng (dropout, augmentation), saved as
+ * it stands. Doubles are saved as the hex of their bits, so a resumed run
+ * continues with exactly the sums an uninterrupted one would have.
+ */
+#ifndef NAS_JOBS_H
+#define NAS_JOBS_H
+
+#include "internal.h"
+#include "core/json.h"
+
+#include <stdatomic.h>
+
+/* What nas__job_check returns besides NAS_RUN and the nas_stop values. */
+#define NAS__STOP_TIME 3
+
+typedef struct nas__job_pos {
+    int epoch;              /* epoch in progress, 1-based; epochs + 1: done */
+    int64_t step;           /* steps done inside the epoch */
+    int64_t global_step;    /* steps done over the job */
+    int64_t sgd_steps;      /* nas_sgd.steps */
+    nas_rng data_rng;       /* data-order rng at the start of the epoch */
+    double loss_sum;        /* over the steps done in this epoch: sum of
+                               per-step losses (image) or of loss*tokens */
+    double correct, seen;   /* images right / seen (text: tokens seen) */
+    double last_loss;       /* of the last finished epoch: train loss, */
+    double last_acc;        /* train accuracy (text: valid perplexity) */
+    double elapsed;         /* training seconds before this process */
+} nas__job_pos;
+
+typedef struct nas__job {
+    nas_job_spec spec;      /* validated; arch and data_path resolved */
+    const nas_dataset_desc *desc;
+    nas_job_reporter rep;   /* a copy: NULL callbacks are skipped */
+    const _Atomic int *stop;
+    double t0;              /* monotonic seconds when this process started */
+    double elapsed0;        /* pos.elapsed when this process started */
+    int64_t step0;          /* pos.global_step when this process started */
+    char spec_text[768];    /* "key=value ..." of the fields that matter */
+} nas__job;
+
+/* ---------------------------------------------------------------- job.c */
+
+double nas__job_now(void);
+/* Training seconds of the whole job so far (across resumes). */
+double nas__job_elapsed(const nas__job *j);
+/* Between steps: NAS_RUN, NAS_STOP_CANCEL, NAS_STOP_SHUTDOWN or
+ * NAS__STOP_TIME (max_seconds spent). */
+int nas__job_check(const nas__job *j);
+/* The check between two steps, acted upon: NAS_RUN (go on),
+ * NAS__STOP_TIME (finish up), NAS_ECANCELLED after a cancel, or after the
+ * shutdown checkpoint (or an error writing it). */
+int nas__job_between_steps(nas__job *j, nas_params *p, const nas_rng *op_rng,
+                           nas__job_pos *pos);
+void nas__job_progress(const nas__job *j, const nas__job_pos *pos,
+                       int64_t total_steps);
+void nas__job_metric(const nas__job *j, int epoch, int64_t step,
+                     const char *name, double value);
+void nas__job_log(const nas__job *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Saves store + op rng + position at spec.checkpoint_path (a no-op
+ * returning NAS_OK without a path) and reports it once durable. */
+int nas__job_save(nas__job *j, nas_params *p, const nas_rng *op_rng,
+                  nas__job_pos *pos);
+/* When spec.resume and the checkpoint exists: check that it belongs to
+ * this spec, load it into p, op_rng and pos (validated against the plan
+ * of steps_per_epoch steps) and set *resumed. Otherwise leave all alone. */
+int nas__job_resume(nas__job *j, nas_params *p, nas_rng *op_rng,
+                    int64_t steps_per_epoch, nas__job_pos *pos,
+                    int *resumed);
+
+/* Appends "name":value (a JSON number, null when not finite) after a comma
+ * unless first. */
+void nas__json_num(nas_json_buf *b, int first, const char *name, double v);
+/* Floats in the weights group (the trained parameters). */
+size_t nas__job_param_count(nas_params *p);
+int nas__job_argmax(const float *v, int n);
+
+/* ----------------------------------------------------------- datasets.c */
+
+/* The train and test sets of an image job, the test set normalised with
+ * the training statistics. */
+int nas__job_load_images(const nas__job *j, nas_dataset **train,
+                         nas_dataset **test);
+int nas__job_load_corpus(const nas__job *j, nas_corpus **out);
+
+/* ------------------------------------------------- train_image/text.c */
+
+int nas__train_image(nas__job *j);
+int nas__train_text(nas__job *j);
+
+#endif

@@ -1,0 +1,388 @@
+/*
+ * train_image.c - the `train` job on an image dataset: a fixed CNN
+ * (conv3x3-BN-ReLU blocks with max pooling, then linear-ReLU-[dropout]-
+ * linear) trained with SGD (Nesterov momentum, weight decay, cosine
+ * schedule over the whole job), evaluated on the test set every epoch.
+ *
+ * The one design decision to know: an epoch's order is a fresh shuffle of
+ * 0..n-1 drawn from the data rng saved at the start of the epoch, and the
+ * loop resumes at any step of it: so a run that stops mid-epoch (shutdown)
+ * and is resumed replays the same order, the same op-rng draws and the
+ * same sums as one that never stopped, and ends with identical bits.
+ */
+#include "jobs.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct block_ids {
+    int w, gamma, beta, mean, var;
+    int pool;   /* followed by max pooling */
+} block_ids;
+
+typedef struct cnn {
+    int nblocks;
+    block_ids b[NAS_MAX_BLOCKS];
+    int fc1w, fc1b, fc2w, fc2b;
+    int flat, classes;
+    float dropout;
+} cnn;
+
+typedef struct run {
+    nas__job *j;
+    nas_dataset *train, *test;
+    nas_params *p;
+    nas_graph *g;
+    cnn net;
+    nas_rng op_rng, data_rng;
+    nas_sgd sgd;
+    nas_augment aug;
+    int *order;
+    int32_t *y;
+    int64_t spe, total;   /* steps per epoch, over the job */
+    nas__job_pos pos;
+    double test_acc;
+    int test_fresh;   /* test_acc is of the current weights */
+} run;
+
+/* ----------------------------------------------------------------- net */
+
+static int add(nas_params *p, const char *name, int group, enum nas_init init,
+               int ndim, int a, int b, int c, int d)
+{
+    int shape[4] = {a, b, c, d};
+    return nas_params_add(p, name, group, init, 1.0f, ndim, shape);
+}
+
+/* Declares the blocks; *h, *w track the map through the poolings. */
+static int declare_blocks(nas_params *p, cnn *n, const nas_job_spec *s,
+                          int cin, int *h, int *w)
+{
+    const int W = NAS_GROUP_WEIGHTS, S = NAS_GROUP_STATE;
+    char name[64];
+    for (int i = 0; i < s->nblocks; i++) {
+        int co = s->channels[i];
+        block_ids *b = &n->b[i];
+#define NAME(what) (snprintf(name, sizeof(name), "block%d." what, i), name)
+        if ((b->w = add(p, NAME("conv.w"), W, NAS_INIT_KAIMING, 4, co, cin,
+                        3, 3)) < 0 ||
+            (b->gamma = add(p, NAME("bn.gamma"), W, NAS_INIT_ONE, 1, co, 0,
+                            0, 0)) < 0 ||
+            (b->beta = add(p, NAME("bn.beta"), W, NAS_INIT_ZERO, 1, co, 0,
+                           0, 0)) < 0 ||
+            (b->mean = add(p, NAME("bn.running_mean"), S, NAS_INIT_ZERO, 1,
+                           co, 0, 0, 0)) < 0 ||
+            (b->var = add(p, NAME("bn.running_var"), S, NAS_INIT_ONE, 1, co,
+                          0, 0, 0)) < 0)
+            return NAS_ENOMEM;
+#undef NAME
+        b->pool = *h > 4 || *w > 4;
+        if (b->pool) {
+            *h = (*h - 1) / 2 + 1;   /* 3x3, stride 2, pad 1 */
+            *w = (*w - 1) / 2 + 1;
+        }
+        cin = co;
+    }
+    return cin;
+}
+
+static int declare(run *r)
+{
+    const nas_job_spec *s = &r->j->spec;
+    const nas_dataset_desc *d = r->j->desc;
+    cnn *n = &r->net;
+    int h = d->h, w = d->w;
+    n->nblocks = s->nblocks;
+    n->classes = d->classes;
+    n->dropout = s->dropout;
+    int c = declare_blocks(r->p, n, s, d->c, &h, &w);
+    if (c < 0)
+        return c;
+    n->flat = c * h * w;
+    const int W = NAS_GROUP_WEIGHTS;
+    if ((n->fc1w = add(r->p, "fc1.w", W, NAS_INIT_KAIMING, 2, s->hidden,
+                       n->flat, 0, 0)) < 0 ||
+        (n->fc1b = add(r->p, "fc1.b", W, NAS_INIT_ZERO, 1, s->hidden, 0, 0,
+                       0)) < 0 ||
+        (n->fc2w = add(r->p, "fc2.w", W, NAS_INIT_KAIMING, 2, n->classes,
+                       s->hidden, 0, 0)) < 0 ||
+        (n->fc2b = add(r->p, "fc2.b", W, NAS_INIT_ZERO, 1, n->classes, 0, 0,
+                       0)) < 0)
+        return NAS_ENOMEM;
+    return NAS_OK;
+}
+
+/* x (N, C, H, W) -> logits (N, classes) */
+static nas_tensor *forward(nas_graph *g, nas_params *p, const cnn *n,
+                           nas_tensor *x)
+{
+#define P(i) nas_params_get(p, (i))
+    nas_tensor *h = x;
+    for (int i = 0; i < n->nblocks; i++) {
+        const block_ids *b = &n->b[i];
+        h = nas_conv2d(g, h, P(b->w), NULL, 1, 1, 1, 1);
+        h = nas_relu(g, nas_batchnorm(g, h, P(b->gamma), P(b->beta),
+                                      P(b->mean), P(b->var), 0.1f, 1e-5f));
+        if (b->pool)
+            h = nas_maxpool2d(g, h, 3, 2, 1);
+    }
+    int flat[2] = {h->shape[0], n->flat};
+    h = nas_reshape(g, h, 2, flat);
+    h = nas_relu(g, nas_linear(g, h, P(n->fc1w), P(n->fc1b)));
+    h = nas_dropout(g, h, n->dropout);
+    return nas_linear(g, h, P(n->fc2w), P(n->fc2b));
+#undef P
+}
+
+/* Accuracy over the whole test set, in batches of 500, eval mode. */
+static double evaluate(run *r)
+{
+    enum { BS = 500 };
+    int idx[BS];
+    int32_t y[BS];
+    const nas_dataset *t = r->test;
+    long correct = 0;
+    nas_graph_set_training(r->g, 0);
+    nas_graph_set_grad(r->g, 0);
+    for (int s = 0; s < t->n; s += BS) {
+        int n = t->n - s < BS ? t->n - s : BS;
+        for (int i = 0; i < n; i++)
+            idx[i] = s + i;
+        nas_graph_reset(r->g);
+        nas_tensor *x = nas_tensor_new4(r->g, n, t->c, t->h, t->w);
+        nas_dataset_batch(t, idx, n, NULL, NULL, x->data, y);
+        nas_tensor *logits = forward(r->g, r->p, &r->net, x);
+        for (int i = 0; i < n; i++)
+            correct += nas__job_argmax(logits->data + (size_t)i * r->net.classes,
+                                       r->net.classes) == y[i];
+    }
+    nas_graph_reset(r->g);
+    nas_graph_set_training(r->g, 1);
+    nas_graph_set_grad(r->g, 1);
+    r->test_fresh = 1;
+    return t->n ? (double)correct / t->n : 0.0;
+}
+
+/* --------------------------------------------------------------- setup */
+
+static int setup(run *r)
+{
+    const nas_job_spec *s = &r->j->spec;
+    int rc = nas__job_load_images(r->j, &r->train, &r->test);
+    if (rc < 0)
+        return rc;
+    r->spe = r->train->n / s->batch_size;   /* the last partial batch is dropped */
+    if (r->spe < 1)
+        return nas_fail(NAS_EINVAL, "batch_size: %d is larger than the %d "
+                        "training images", s->batch_size, r->train->n);
+    r->total = r->spe * s->epochs;
+    r->p = nas_params_new();
+    r->g = nas_graph_new(0);
+    r->order = malloc((size_t)r->train->n * sizeof(int));
+    r->y = malloc((size_t)s->batch_size * sizeof(int32_t));
+    if (!r->p || !r->g || !r->order || !r->y)
+        return nas_fail(NAS_ENOMEM, "train: out of memory");
+    if ((rc = declare(r)) < 0)
+        return rc;
+    nas_rng init;
+    nas_rng_seed(&init, s->seed);
+    if ((rc = nas_params_alloc(r->p, &init)) < 0)
+        return rc;
+    nas_rng_seed(&r->op_rng, s->seed ^ 0x6f70732d726e6731ull);
+    nas_rng_seed(&r->pos.data_rng, s->seed ^ 0x646174612d726e67ull);
+    nas_graph_set_rng(r->g, &r->op_rng);
+    r->pos.epoch = 1;
+    if (s->augment) {
+        r->aug.crop_pad = r->train->h >= 32 ? 4 : 2;
+        r->aug.hflip = strcmp(r->j->desc->name, "cifar10") == 0;
+    }
+    r->sgd = (nas_sgd){.lr = s->lr, .momentum = s->momentum,
+                       .weight_decay = s->weight_decay,
+                       .nesterov = s->nesterov};
+    int resumed;
+    if ((rc = nas__job_resume(r->j, r->p, &r->op_rng, r->spe, &r->pos,
+                              &resumed)) < 0)
+        return rc;
+    r->sgd.steps = r->pos.sgd_steps;
+    return NAS_OK;
+}
+
+static void teardown(run *r)
+{
+    free(r->order);
+    free(r->y);
+    nas_graph_free(r->g);
+    nas_params_free(r->p);
+    nas_dataset_free(r->train);
+    nas_dataset_free(r->test);
+}
+
+/* ---------------------------------------------------------------- loop */
+
+static void train_step(run *r)
+{
+    const nas_job_spec *s = &r->j->spec;
+    int bs = s->batch_size, k = r->net.classes;
+    const nas_dataset *d = r->train;
+    nas_graph_reset(r->g);
+    nas_tensor *x = nas_tensor_new4(r->g, bs, d->c, d->h, d->w);
+    const nas_augment *aug = s->augment ? &r->aug : NULL;
+    nas_dataset_batch(d, r->order + r->pos.step * bs, bs, aug, &r->op_rng,
+                      x->data, r->y);
+    nas_tensor *logits = forward(r->g, r->p, &r->net, x);
+    nas_tensor *loss = nas_cross_entropy(r->g, logits, r->y);
+    nas_params_zero_grad(r->p, NAS_MASK(NAS_GROUP_WEIGHTS));
+    nas_graph_backward(r->g, loss, NAS_MASK(NAS_GROUP_WEIGHTS));
+    if (s->grad_clip > 0.0f)
+        nas_clip_grad_norm(r->p, NAS_GROUP_WEIGHTS, s->grad_clip);
+    r->sgd.lr = nas_cosine_lr(s->lr, s->lr_min, r->sgd.steps, r->total);
+    nas_sgd_step(&r->sgd, r->p, NAS_GROUP_WEIGHTS);
+    r->pos.loss_sum += loss->data[0];
+    for (int i = 0; i < bs; i++)
+        r->pos.correct +=
+            nas__job_argmax(logits->data + (size_t)i * k, k) == r->y[i];
+    r->pos.seen += bs;
+    r->pos.step++;
+    r->pos.global_step++;
+    r->pos.sgd_steps = r->sgd.steps;
+    r->test_fresh = 0;
+}
+
+/* Reports the epoch (whole or cut short by the budget) and moves the
+ * position to the start of the next one. */
+static void end_epoch(run *r, double seconds, double images)
+{
+    nas__job *j = r->j;
+    nas__job_pos *pos = &r->pos;
+    int e = pos->epoch;
+    r->test_acc = evaluate(r);
+    pos->last_loss = pos->step ? pos->loss_sum / (double)pos->step : 0.0;
+    pos->last_acc = pos->seen > 0 ? pos->correct / pos->seen : 0.0;
+    nas__job_metric(j, e, pos->global_step, "train_loss", pos->last_loss);
+    nas__job_metric(j, e, pos->global_step, "train_accuracy", pos->last_acc);
+    nas__job_metric(j, e, pos->global_step, "test_accuracy", r->test_acc);
+    nas__job_metric(j, e, pos->global_step, "lr", r->sgd.lr);
+    if (seconds > 0)
+        nas__job_metric(j, e, pos->global_step, "images_per_second",
+                        images / seconds);
+    nas__job_log(j, "epoch %d/%d: train loss %.4f, train accuracy %.4f, "
+                 "test accuracy %.4f", e, j->spec.epochs, pos->last_loss,
+                 pos->last_acc, r->test_acc);
+    pos->epoch++;
+    pos->step = 0;
+    pos->loss_sum = pos->correct = pos->seen = 0.0;
+    pos->data_rng = r->data_rng;
+}
+
+/* One epoch from pos.step. Returns NAS_OK at its end, NAS__STOP_TIME, or
+ * NAS_ECANCELLED (after the shutdown checkpoint). */
+static int run_epoch(run *r)
+{
+    nas__job *j = r->j;
+    nas__job_pos *pos = &r->pos;
+    r->data_rng = pos->data_rng;
+    for (int i = 0; i < r->train->n; i++)
+        r->order[i] = i;
+    nas_rng_shuffle(&r->data_rng, r->order, r->train->n);
+    double t0 = nas__job_now(), images = 0;
+    while (pos->step < r->spe) {
+        int why = nas__job_between_steps(j, r->p, &r->op_rng, pos);
+        if (why < 0)
+            return why;
+        if (why == NAS__STOP_TIME)
+            break;
+        train_step(r);
+        images += j->spec.batch_size;
+        nas__job_progress(j, pos, r->total);
+    }
+    int cut = pos->step < r->spe;
+    if (cut && pos->step == 0)
+        return NAS__STOP_TIME;   /* nothing trained in this epoch */
+    end_epoch(r, nas__job_now() - t0, images);
+    if (cut)
+        return NAS__STOP_TIME;
+    return nas__job_save(j, r->p, &r->op_rng, pos);
+}
+
+static int report_result(run *r, int stopped_by_time)
+{
+    nas__job *j = r->j;
+    const nas_job_spec *s = &j->spec;
+    nas_json_buf arch = {0}, res = {0}, met = {0};
+    nas__json_buf_puts(&arch, "{\"space\":\"fixed-cnn\",\"channels\":[");
+    for (int i = 0; i < s->nblocks; i++) {
+        if (i)
+            nas__json_buf_put(&arch, ",", 1);
+        nas__json_buf_u64(&arch, (uint64_t)s->channels[i]);
+    }
+    nas__json_buf_puts(&arch, "]");
+    nas__json_num(&arch, 0, "hidden", s->hidden);
+    nas__json_num(&arch, 0, "dropout", s->dropout);
+    nas__json_num(&arch, 0, "classes", r->net.classes);
+    nas__json_buf_puts(&arch, "}");
+
+    nas__json_buf_puts(&met, "{");
+    nas__json_num(&met, 1, "test_accuracy", r->test_acc);
+    nas__json_num(&met, 0, "train_loss", r->pos.last_loss);
+    nas__json_num(&met, 0, "train_accuracy", r->pos.last_acc);
+    nas__json_buf_puts(&met, "}");
+
+    nas__json_buf_puts(&res, "{\"dataset\":");
+    nas__json_buf_str(&res, j->desc->name, "");
+    nas__json_num(&res, 0, "test_accuracy", r->test_acc);
+    nas__json_num(&res, 0, "train_loss", r->pos.last_loss);
+    nas__json_num(&res, 0, "train_accuracy", r->pos.last_acc);
+    nas__json_num(&res, 0, "epochs", (double)r->pos.global_step / r->spe);
+    nas__json_num(&res, 0, "steps", (double)r->pos.global_step);
+    nas__json_num(&res, 0, "parameters", (double)nas__job_param_count(r->p));
+    nas__json_buf_puts(&res, stopped_by_time ? ",\"stopped_by\":\"max_seconds\""
+                                             : ",\"stopped_by\":\"epochs\"");
+    nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
+    nas__json_buf_puts(&res, "}");
+
+    int rc = NAS_OK;
+    if (arch.oom || res.oom || met.oom) {
+        rc = nas_fail(NAS_ENOMEM, "train: result: out of memory");
+        goto fail;
+    }
+    if (j->rep.architecture)
+        j->rep.architecture(j->rep.ctx, arch.s, r->test_acc, met.s);
+    if (j->rep.result)
+        j->rep.result(j->rep.ctx, arch.s, "test_accuracy", r->test_acc, res.s);
+fail:
+    free(arch.s);
+    free(res.s);
+    free(met.s);
+    return rc;
+}
+
+int nas__train_image(nas__job *j)
+{
+    run r = {.j = j};
+    int rc = setup(&r);
+    if (rc < 0)
+        goto fail;
+    j->t0 = nas__job_now();
+    int by_time = 0;
+    while (r.pos.epoch <= j->spec.epochs) {
+        rc = run_epoch(&r);
+        if (rc == NAS__STOP_TIME) {
+            by_time = 1;
+            nas__job_log(j, "max_seconds (%g) spent: stopping at step %" PRId64,
+                         j->spec.max_seconds, r.pos.global_step);
+            break;
+        }
+        if (rc < 0)
+            goto fail;
+    }
+    /* Evaluation is deterministic: a run resumed after its last epoch, or
+     * stopped by the budget before training anything, redoes it. */
+    if (!r.test_fresh)
+        r.test_acc = evaluate(&r);
+    rc = report_result(&r, by_time);
+fail:
+    teardown(&r);
+    return rc;
+}

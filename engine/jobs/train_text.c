@@ -1,0 +1,421 @@
+/*
+ * train_text.c - the `train` job on a text corpus: a word-level LSTM
+ * language model (embedding, LSTM layers, linear to the vocabulary) trained
+ * with truncated BPTT and SGD like PyTorch's word_language_model example,
+ * reporting validation perplexity per epoch and test perplexity at the end.
+ *
+ * The one design decision to know: the hidden state carried from one BPTT
+ * chunk to the next lives in the parameter store as NAS_GROUP_STATE
+ * tensors ("carry.h.0", ...). The optimizer never touches that group, each
+ * chunk copies the values into fresh arena tensors (which detaches them:
+ * they depend on no leaf), and a checkpoint taken mid-epoch saves them with
+ * the weights, so a resumed run continues from the exact state.
+ */
+#include "jobs.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+enum { EVAL_BSZ = 10, MAX_LAYERS = 8 };
+
+typedef struct lm {
+    int emb, dec_w, dec_b;
+    int wx[MAX_LAYERS], wh[MAX_LAYERS], b[MAX_LAYERS];
+    int carry_h[MAX_LAYERS], carry_c[MAX_LAYERS];
+    int vocab, layers, hidden;
+    float dropout;
+} lm;
+
+/* A token stream batchified as rows of bsz ids. */
+typedef struct stream {
+    int32_t *ids;
+    int rows, bsz;
+} stream;
+
+typedef struct run {
+    nas__job *j;
+    nas_corpus *corpus;
+    stream train, valid, test;
+    nas_params *p;
+    nas_graph *g;
+    lm net;
+    nas_rng op_rng;
+    nas_sgd sgd;
+    float *eval_state;   /* 2 * layers * EVAL_BSZ * hidden */
+    int64_t spe, total;
+    nas__job_pos pos;    /* last_acc holds the validation perplexity */
+} run;
+
+/* ----------------------------------------------------------------- net */
+
+static int add(nas_params *p, const char *name, int group, enum nas_init init,
+               float scale, int ndim, int a, int b)
+{
+    int shape[2] = {a, b};
+    return nas_params_add(p, name, group, init, scale, ndim, shape);
+}
+
+static int declare(run *r)
+{
+    const nas_job_spec *s = &r->j->spec;
+    lm *n = &r->net;
+    nas_params *p = r->p;
+    const int W = NAS_GROUP_WEIGHTS, S = NAS_GROUP_STATE;
+    int H = s->hidden, B = s->batch_size;
+    float k = 1.0f / sqrtf((float)H);   /* PyTorch's LSTM init */
+    char name[64];
+    n->vocab = r->corpus->vocab_size;
+    n->layers = s->layers;
+    n->hidden = H;
+    n->dropout = s->dropout;
+    if ((n->emb = add(p, "embed.w", W, NAS_INIT_UNIFORM, 0.1f, 2, n->vocab,
+                      s->embed)) < 0)
+        return n->emb;
+    for (int l = 0; l < n->layers; l++) {
+        int in = l ? H : s->embed;
+#define NAME(what) (snprintf(name, sizeof(name), what ".%d", l), name)
+        if ((n->wx[l] = add(p, NAME("lstm.wx"), W, NAS_INIT_UNIFORM, k, 2,
+                            4 * H, in)) < 0 ||
+            (n->wh[l] = add(p, NAME("lstm.wh"), W, NAS_INIT_UNIFORM, k, 2,
+                            4 * H, H)) < 0 ||
+            (n->b[l] = add(p, NAME("lstm.b"), W, NAS_INIT_UNIFORM, k, 1,
+                           4 * H, 0)) < 0 ||
+            (n->carry_h[l] = add(p, NAME("carry.h"), S, NAS_INIT_ZERO, 0.0f,
+                                 2, B, H)) < 0 ||
+            (n->carry_c[l] = add(p, NAME("carry.c"), S, NAS_INIT_ZERO, 0.0f,
+                                 2, B, H)) < 0)
+            return NAS_ENOMEM;
+#undef NAME
+    }
+    if ((n->dec_w = add(p, "decoder.w", W, NAS_INIT_UNIFORM, 0.1f, 2,
+                        n->vocab, H)) < 0 ||
+        (n->dec_b = add(p, "decoder.b", W, NAS_INIT_ZERO, 0.0f, 1, n->vocab,
+                        0)) < 0)
+        return NAS_ENOMEM;
+    return NAS_OK;
+}
+
+/* rows: T + 1 rows of bsz ids (inputs are rows 0..T-1, targets 1..T);
+ * h[l], c[l] (bsz, H) hold the state before the chunk and receive the
+ * state after it. Returns the mean cross-entropy over the T * bsz tokens. */
+static nas_tensor *chunk_loss(run *r, const int32_t *rows, int T, int bsz,
+                              float **h, float **c)
+{
+    nas_graph *g = r->g;
+    nas_params *p = r->p;
+    const lm *n = &r->net;
+    int H = n->hidden, shape[2] = {bsz, H};
+    nas_tensor *hs[MAX_LAYERS], *cs[MAX_LAYERS];
+    for (int l = 0; l < n->layers; l++) {
+        hs[l] = nas_tensor_new(g, 2, shape);
+        cs[l] = nas_tensor_new(g, 2, shape);
+        memcpy(hs[l]->data, h[l], (size_t)bsz * H * sizeof(float));
+        memcpy(cs[l]->data, c[l], (size_t)bsz * H * sizeof(float));
+    }
+    nas_tensor **outs = nas_arena_alloc(nas_graph_arena(g),
+                                        (size_t)T * sizeof(*outs));
+    for (int t = 0; t < T; t++) {
+        nas_tensor *x = nas_embedding(g, nas_params_get(p, n->emb),
+                                      rows + (size_t)t * bsz, bsz);
+        x = nas_dropout(g, x, n->dropout);
+        for (int l = 0; l < n->layers; l++) {
+            nas_lstm_cell cell = {nas_params_get(p, n->wx[l]),
+                                  nas_params_get(p, n->wh[l]),
+                                  nas_params_get(p, n->b[l])};
+            nas_lstm_cell_step(g, &cell, x, hs[l], cs[l], &hs[l], &cs[l]);
+            x = nas_dropout(g, hs[l], n->dropout);
+        }
+        outs[t] = x;
+    }
+    /* (bsz, T*H) viewed as (bsz*T, H): row b*T + t is step t of column b. */
+    int flat[2] = {bsz * T, H};
+    nas_tensor *y = nas_reshape(g, nas_concat(g, outs, T), 2, flat);
+    int32_t *tgt = nas_arena_alloc(nas_graph_arena(g),
+                                   (size_t)bsz * T * sizeof(int32_t));
+    for (int b = 0; b < bsz; b++)
+        for (int t = 0; t < T; t++)
+            tgt[(size_t)b * T + t] = rows[(size_t)(t + 1) * bsz + b];
+    nas_tensor *logits = nas_linear(g, y, nas_params_get(p, n->dec_w),
+                                    nas_params_get(p, n->dec_b));
+    for (int l = 0; l < n->layers; l++) {
+        memcpy(h[l], hs[l]->data, (size_t)bsz * H * sizeof(float));
+        memcpy(c[l], cs[l]->data, (size_t)bsz * H * sizeof(float));
+    }
+    return nas_cross_entropy(g, logits, tgt);
+}
+
+/* Perplexity of a whole stream, in eval mode, state from zero. */
+static double evaluate(run *r, const stream *s)
+{
+    const lm *n = &r->net;
+    size_t plane = (size_t)s->bsz * n->hidden;
+    float *h[MAX_LAYERS], *c[MAX_LAYERS];
+    memset(r->eval_state, 0, 2 * n->layers * plane * sizeof(float));
+    for (int l = 0; l < n->layers; l++) {
+        h[l] = r->eval_state + 2 * l * plane;
+        c[l] = h[l] + plane;
+    }
+    double sum = 0.0, count = 0.0;
+    int bptt = r->j->spec.bptt;
+    nas_graph_set_training(r->g, 0);
+    nas_graph_set_grad(r->g, 0);
+    for (int i = 0; i + 1 < s->rows; i += bptt) {
+        int T = s->rows - 1 - i < bptt ? s->rows - 1 - i : bptt;
+        nas_graph_reset(r->g);
+        nas_tensor *loss = chunk_loss(r, s->ids + (size_t)i * s->bsz, T,
+                                      s->bsz, h, c);
+        sum += (double)loss->data[0] * T * s->bsz;
+        count += (double)T * s->bsz;
+    }
+    nas_graph_reset(r->g);
+    nas_graph_set_training(r->g, 1);
+    nas_graph_set_grad(r->g, 1);
+    return exp(sum / count);
+}
+
+/* --------------------------------------------------------------- setup */
+
+static int make_stream(const int32_t *ids, int n, int bsz, const char *what,
+                       stream *out)
+{
+    if (n < 2 * bsz)
+        return nas_fail(NAS_EINVAL, "%s: %d tokens are too few for %d "
+                        "columns of at least 2 tokens", what, n, bsz);
+    out->bsz = bsz;
+    return nas_batchify(ids, n, bsz, &out->ids, &out->rows);
+}
+
+/* Evaluation streams use 10 columns, fewer for a tiny split. */
+static int eval_stream(const int32_t *ids, int n, const char *what,
+                       stream *out)
+{
+    int bsz = n / 2 < EVAL_BSZ ? n / 2 : EVAL_BSZ;
+    return make_stream(ids, n, bsz < 1 ? 1 : bsz, what, out);
+}
+
+static int setup(run *r)
+{
+    const nas_job_spec *s = &r->j->spec;
+    int rc = nas__job_load_corpus(r->j, &r->corpus);
+    if (rc < 0)
+        return rc;
+    nas_corpus *c = r->corpus;
+    if ((rc = make_stream(c->train, c->ntrain, s->batch_size,
+                          "batch_size (train split)", &r->train)) < 0 ||
+        (rc = eval_stream(c->valid, c->nvalid, "valid split", &r->valid)) < 0 ||
+        (rc = eval_stream(c->test, c->ntest, "test split", &r->test)) < 0)
+        return rc;
+    r->spe = (r->train.rows - 1 + s->bptt - 1) / s->bptt;
+    r->total = r->spe * s->epochs;
+    r->p = nas_params_new();
+    r->g = nas_graph_new(0);
+    r->eval_state = malloc(2 * (size_t)s->layers * EVAL_BSZ * s->hidden *
+                           sizeof(float));
+    if (!r->p || !r->g || !r->eval_state)
+        return nas_fail(NAS_ENOMEM, "train: out of memory");
+    if ((rc = declare(r)) < 0)
+        return rc;
+    nas_rng init;
+    nas_rng_seed(&init, s->seed);
+    if ((rc = nas_params_alloc(r->p, &init)) < 0)
+        return rc;
+    nas_rng_seed(&r->op_rng, s->seed ^ 0x6f70732d726e6731ull);
+    nas_rng_seed(&r->pos.data_rng, s->seed ^ 0x646174612d726e67ull);
+    nas_graph_set_rng(r->g, &r->op_rng);
+    r->pos.epoch = 1;
+    r->sgd = (nas_sgd){.lr = s->lr, .momentum = s->momentum,
+                       .weight_decay = s->weight_decay,
+                       .nesterov = s->nesterov};
+    int resumed;
+    if ((rc = nas__job_resume(r->j, r->p, &r->op_rng, r->spe, &r->pos,
+                              &resumed)) < 0)
+        return rc;
+    r->sgd.steps = r->pos.sgd_steps;
+    nas__job_log(r->j, "corpus %s: %d words of vocabulary, %d/%d/%d tokens",
+                 r->j->desc->name, c->vocab_size, c->ntrain, c->nvalid,
+                 c->ntest);
+    return NAS_OK;
+}
+
+static void teardown(run *r)
+{
+    free(r->train.ids);
+    free(r->valid.ids);
+    free(r->test.ids);
+    free(r->eval_state);
+    nas_graph_free(r->g);
+    nas_params_free(r->p);
+    nas_corpus_free(r->corpus);
+}
+
+/* ---------------------------------------------------------------- loop */
+
+static void carry(run *r, float **h, float **c)
+{
+    for (int l = 0; l < r->net.layers; l++) {
+        h[l] = nas_params_get(r->p, r->net.carry_h[l])->data;
+        c[l] = nas_params_get(r->p, r->net.carry_c[l])->data;
+    }
+}
+
+/* One BPTT chunk; returns the tokens trained on. */
+static int train_step(run *r)
+{
+    const nas_job_spec *s = &r->j->spec;
+    float *h[MAX_LAYERS], *c[MAX_LAYERS];
+    carry(r, h, c);
+    int i = (int)(r->pos.step * s->bptt);
+    int T = r->train.rows - 1 - i < s->bptt ? r->train.rows - 1 - i : s->bptt;
+    int bsz = r->train.bsz;
+    nas_graph_reset(r->g);
+    nas_tensor *loss = chunk_loss(r, r->train.ids + (size_t)i * bsz, T, bsz,
+                                  h, c);
+    nas_params_zero_grad(r->p, NAS_MASK(NAS_GROUP_WEIGHTS));
+    nas_graph_backward(r->g, loss, NAS_MASK(NAS_GROUP_WEIGHTS));
+    if (s->grad_clip > 0.0f)
+        nas_clip_grad_norm(r->p, NAS_GROUP_WEIGHTS, s->grad_clip);
+    r->sgd.lr = nas_cosine_lr(s->lr, s->lr_min, r->sgd.steps, r->total);
+    nas_sgd_step(&r->sgd, r->p, NAS_GROUP_WEIGHTS);
+    r->pos.loss_sum += (double)loss->data[0] * T * bsz;
+    r->pos.seen += (double)T * bsz;
+    r->pos.step++;
+    r->pos.global_step++;
+    r->pos.sgd_steps = r->sgd.steps;
+    return T * bsz;
+}
+
+static void end_epoch(run *r, double seconds, double tokens)
+{
+    nas__job *j = r->j;
+    nas__job_pos *pos = &r->pos;
+    int e = pos->epoch;
+    pos->last_loss = pos->seen > 0 ? pos->loss_sum / pos->seen : 0.0;
+    pos->last_acc = evaluate(r, &r->valid);
+    nas__job_metric(j, e, pos->global_step, "train_loss", pos->last_loss);
+    nas__job_metric(j, e, pos->global_step, "train_perplexity",
+                    exp(pos->last_loss));
+    nas__job_metric(j, e, pos->global_step, "val_perplexity", pos->last_acc);
+    nas__job_metric(j, e, pos->global_step, "lr", r->sgd.lr);
+    if (seconds > 0)
+        nas__job_metric(j, e, pos->global_step, "tokens_per_second",
+                        tokens / seconds);
+    nas__job_log(j, "epoch %d/%d: train loss %.4f, valid perplexity %.2f", e,
+                 j->spec.epochs, pos->last_loss, pos->last_acc);
+    pos->epoch++;
+    pos->step = 0;
+    pos->loss_sum = pos->correct = pos->seen = 0.0;
+}
+
+/* One epoch from pos.step: NAS_OK at its end, NAS__STOP_TIME, or
+ * NAS_ECANCELLED (after the shutdown checkpoint). */
+static int run_epoch(run *r)
+{
+    nas__job *j = r->j;
+    nas__job_pos *pos = &r->pos;
+    if (pos->step == 0) {   /* every epoch starts from a zero state */
+        float *h[MAX_LAYERS], *c[MAX_LAYERS];
+        carry(r, h, c);
+        for (int l = 0; l < r->net.layers; l++) {
+            size_t n = (size_t)r->train.bsz * r->net.hidden * sizeof(float);
+            memset(h[l], 0, n);
+            memset(c[l], 0, n);
+        }
+    }
+    double t0 = nas__job_now(), tokens = 0;
+    while (pos->step < r->spe) {
+        int why = nas__job_between_steps(j, r->p, &r->op_rng, pos);
+        if (why < 0)
+            return why;
+        if (why == NAS__STOP_TIME)
+            break;
+        tokens += train_step(r);
+        nas__job_progress(j, pos, r->total);
+    }
+    int cut = pos->step < r->spe;
+    if (cut && pos->step == 0)
+        return NAS__STOP_TIME;
+    end_epoch(r, nas__job_now() - t0, tokens);
+    if (cut)
+        return NAS__STOP_TIME;
+    return nas__job_save(j, r->p, &r->op_rng, pos);
+}
+
+static int report_result(run *r, int by_time, double test_ppl)
+{
+    nas__job *j = r->j;
+    const nas_job_spec *s = &j->spec;
+    nas_json_buf arch = {0}, res = {0}, met = {0};
+    nas__json_buf_puts(&arch, "{\"space\":\"lstm-lm\"");
+    nas__json_num(&arch, 0, "embed", s->embed);
+    nas__json_num(&arch, 0, "hidden", s->hidden);
+    nas__json_num(&arch, 0, "layers", s->layers);
+    nas__json_num(&arch, 0, "bptt", s->bptt);
+    nas__json_num(&arch, 0, "vocab", r->net.vocab);
+    nas__json_num(&arch, 0, "dropout", s->dropout);
+    nas__json_buf_puts(&arch, "}");
+
+    nas__json_buf_puts(&met, "{");
+    nas__json_num(&met, 1, "test_perplexity", test_ppl);
+    nas__json_num(&met, 0, "val_perplexity", r->pos.last_acc);
+    nas__json_buf_puts(&met, "}");
+
+    nas__json_buf_puts(&res, "{\"dataset\":");
+    nas__json_buf_str(&res, j->desc->name, "");
+    nas__json_num(&res, 0, "test_perplexity", test_ppl);
+    nas__json_num(&res, 0, "val_perplexity", r->pos.last_acc);
+    nas__json_num(&res, 0, "train_loss", r->pos.last_loss);
+    nas__json_num(&res, 0, "epochs", (double)r->pos.global_step / r->spe);
+    nas__json_num(&res, 0, "steps", (double)r->pos.global_step);
+    nas__json_num(&res, 0, "vocab", r->net.vocab);
+    nas__json_num(&res, 0, "train_tokens", r->corpus->ntrain);
+    nas__json_num(&res, 0, "parameters", (double)nas__job_param_count(r->p));
+    nas__json_buf_puts(&res, by_time ? ",\"stopped_by\":\"max_seconds\""
+                                     : ",\"stopped_by\":\"epochs\"");
+    nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
+    nas__json_buf_puts(&res, "}");
+
+    int rc = NAS_OK;
+    if (arch.oom || res.oom || met.oom) {
+        rc = nas_fail(NAS_ENOMEM, "train: result: out of memory");
+        goto fail;
+    }
+    /* The reward of ENAS' language model search: 80 / perplexity. */
+    if (j->rep.architecture)
+        j->rep.architecture(j->rep.ctx, arch.s, 80.0 / test_ppl, met.s);
+    if (j->rep.result)
+        j->rep.result(j->rep.ctx, arch.s, "test_perplexity", test_ppl, res.s);
+fail:
+    free(arch.s);
+    free(res.s);
+    free(met.s);
+    return rc;
+}
+
+int nas__train_text(nas__job *j)
+{
+    run r = {.j = j};
+    int rc = setup(&r);
+    if (rc < 0)
+        goto fail;
+    j->t0 = nas__job_now();
+    int by_time = 0;
+    while (r.pos.epoch <= j->spec.epochs) {
+        rc = run_epoch(&r);
+        if (rc == NAS__STOP_TIME) {
+            by_time = 1;
+            nas__job_log(j, "max_seconds (%g) spent: stopping at step %" PRId64,
+                         j->spec.max_seconds, r.pos.global_step);
+            break;
+        }
+        if (rc < 0)
+            goto fail;
+    }
+    if (r.pos.global_step == 0)   /* stopped before any step */
+        r.pos.last_acc = evaluate(&r, &r.valid);
+    rc = report_result(&r, by_time, evaluate(&r, &r.test));
+fail:
+    teardown(&r);
+    return rc;
+}

@@ -1,0 +1,787 @@
+/*
+ * test_db.c - the database layer (daemon/db.c) on a real SQLite file:
+ * migrations, the job lifecycle, idempotency, paging, events, durability.
+ *
+ * The one design decision to know: every test opens a fresh database in
+ * its own mkdtemp directory and checks behaviour only through db.h, except
+ * where the point is what is on disk (schema version, cascaded rows): there
+ * a second, plain sqlite3 connection looks at the file. Nothing is timed.
+ */
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "db.h"
+
+static char dir[64];
+static char path[128];
+static nd_db *db;
+
+static void open_db(void)
+{
+    char err[256] = "";
+    int rc = nd_db_open(path, &db, err, sizeof err);
+    cr_assert_eq(rc, 0, "open: %s (%s)", nd_db_strerror(rc), err);
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/test_db.XXXXXX");
+    cr_assert(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/nasd.db", dir);
+    open_db();
+}
+
+static void teardown(void)
+{
+    char p[160];
+    nd_db_close(db);
+    db = NULL;
+    unlink(path);
+    snprintf(p, sizeof p, "%s-wal", path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", path);
+    unlink(p);
+    rmdir(dir);
+}
+
+TestSuite(db, .init = setup, .fini = teardown);
+
+/* A job with a fresh id and a small spec; id receives it. */
+static void add_job(char id[33], const char *name)
+{
+    cr_assert_eq(nd_db_new_id(id), 0);
+    cr_assert_eq(nd_db_job_insert(db, id, name, "train", NULL, "synthetic",
+                                  "{\"algorithm\":\"train\",\"seed\":1}",
+                                  NULL, NULL, NULL), 0,
+                 "%s", nd_db_errmsg(db));
+}
+
+static json_t *get_job(const char *id)
+{
+    json_t *job = NULL;
+    cr_assert_eq(nd_db_job_get(db, id, &job), 0, "%s", nd_db_errmsg(db));
+    cr_assert(json_is_object(job));
+    return job;
+}
+
+static const char *str_of(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static void claim(char id[33])
+{
+    char *spec = NULL, *ckpt = NULL;
+    int64_t step;
+    int attempt;
+    cr_assert_eq(nd_db_job_claim(db, id, &spec, &ckpt, &step, &attempt), 0);
+    free(spec);
+    free(ckpt);
+}
+
+/* A count from the file through a separate connection, with db closed
+ * meanwhile (it holds the file exclusively). */
+static int raw_count(const char *sql, const char *id)
+{
+    sqlite3 *c;
+    sqlite3_stmt *s;
+    nd_db_close(db);
+    db = NULL;
+    cr_assert_eq(sqlite3_open(path, &c), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(c, sql, -1, &s, NULL), SQLITE_OK,
+                 "%s", sqlite3_errmsg(c));
+    if (id)
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+    int n = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(c);
+    open_db();
+    return n;
+}
+
+static int matches_time(const char *t)
+{
+    int y, mo, d, h, mi, s, ms;
+    char z;
+    return t && strlen(t) == 24 &&
+           sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h, &mi,
+                  &s, &ms, &z) == 8 && z == 'Z' && y >= 2020;
+}
+
+Test(db, migrations_apply_and_reopen_is_idempotent)
+{
+    int last = nd_migrations[nd_migration_count - 1].version;
+    cr_assert_eq(raw_count("PRAGMA user_version", NULL), last);
+    cr_assert_eq(raw_count("SELECT count(*) FROM sqlite_master WHERE name IN"
+                           " ('jobs', 'metrics', 'metric_latest',"
+                           " 'architectures', 'results', 'datasets')", NULL),
+                 6);
+    char id[33];
+    add_job(id, "kept");
+    nd_db_close(db);
+    open_db();
+    nd_db_close(db);
+    open_db();
+    cr_assert_eq(raw_count("PRAGMA user_version", NULL), last);
+    json_t *job = get_job(id);
+    cr_assert_str_eq(str_of(job, "name"), "kept");
+    json_decref(job);
+    /* WAL is a property of the file, so a plain connection sees it. */
+    nd_db_close(db);
+    db = NULL;
+    sqlite3 *c;
+    sqlite3_stmt *s;
+    cr_assert_eq(sqlite3_open(path, &c), SQLITE_OK);
+    sqlite3_prepare_v2(c, "PRAGMA journal_mode", -1, &s, NULL);
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+    cr_assert_str_eq((const char *)sqlite3_column_text(s, 0), "wal");
+    sqlite3_finalize(s);
+    sqlite3_close(c);
+}
+
+Test(db, newer_schema_is_refused)
+{
+    sqlite3 *c;
+    char err[256] = "";
+    nd_db_close(db);
+    db = NULL;
+    cr_assert_eq(sqlite3_open(path, &c), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(c, "PRAGMA user_version = 9999", NULL, NULL,
+                              NULL), SQLITE_OK);
+    sqlite3_close(c);
+    cr_assert_eq(nd_db_open(path, &db, err, sizeof err), ND_DB_SCHEMA);
+    cr_assert_null(db);
+    cr_assert(strstr(err, "9999") && strstr(err, "newer"), "%s", err);
+}
+
+Test(db, insert_then_get)
+{
+    char id[33];
+    json_t *job = NULL;
+    cr_assert_eq(nd_db_new_id(id), 0);
+    cr_assert_eq(nd_db_job_insert(db, id, "first", "darts", "darts-cnn",
+                                  "cifar10", "{\"seed\":7,\"budget\":{}}",
+                                  NULL, NULL, &job), 0);
+    cr_assert_str_eq(str_of(job, "id"), id);
+    cr_assert_str_eq(str_of(job, "state"), "queued");
+    json_decref(job);
+
+    job = get_job(id);
+    cr_assert_str_eq(str_of(job, "name"), "first");
+    cr_assert_str_eq(str_of(job, "algorithm"), "darts");
+    cr_assert_str_eq(str_of(job, "search_space"), "darts-cnn");
+    cr_assert_str_eq(str_of(job, "dataset"), "cifar10");
+    json_t *spec = json_object_get(job, "spec");
+    cr_assert(json_is_object(spec));
+    cr_assert_eq(json_integer_value(json_object_get(spec, "seed")), 7);
+    cr_assert(matches_time(str_of(job, "created_at")), "%s",
+              str_of(job, "created_at"));
+    cr_assert(matches_time(str_of(job, "updated_at")));
+    cr_assert(json_is_null(json_object_get(job, "started_at")));
+    cr_assert(json_is_null(json_object_get(job, "finished_at")));
+    cr_assert(json_is_null(json_object_get(job, "error")));
+    cr_assert(json_is_null(json_object_get(job, "progress")));
+    cr_assert(json_is_null(json_object_get(job, "checkpoint")));
+    cr_assert(json_is_null(json_object_get(job, "best_architecture")));
+    cr_assert(json_is_null(json_object_get(job, "result")));
+    cr_assert_eq(json_object_size(json_object_get(job, "metrics")), 0);
+    cr_assert_eq(json_integer_value(json_object_get(job, "attempt")), 0);
+    cr_assert(json_is_false(json_object_get(job, "cancel_requested")));
+    json_decref(job);
+}
+
+Test(db, unknown_id_is_not_found)
+{
+    json_t *out = (json_t *)1;
+    int state;
+    char *path_out = NULL;
+    cr_assert_eq(nd_db_job_get(db, "0123456789abcdef0123456789abcdef",
+                               &out), ND_DB_NOTFOUND);
+    cr_assert_null(out);
+    cr_assert_eq(nd_db_job_state(db, "nope", &state), ND_DB_NOTFOUND);
+    cr_assert_eq(nd_db_job_cancel(db, "nope", &state), ND_DB_NOTFOUND);
+    cr_assert_eq(nd_db_job_delete(db, "nope", &path_out), ND_DB_NOTFOUND);
+    cr_assert_eq(nd_db_job_finish(db, "nope", ND_DB_FAILED, NULL),
+                 ND_DB_NOTFOUND);
+    cr_assert_eq(nd_db_metrics_list(db, "nope", 0, 10, &out),
+                 ND_DB_NOTFOUND);
+    cr_assert_eq(nd_db_arch_list(db, "nope", 0, 10, &out), ND_DB_NOTFOUND);
+    cr_assert_eq(nd_db_result_get(db, "nope", &out), ND_DB_NOTFOUND);
+    cr_assert_eq(nd_db_progress_set(db, "nope", "{}"), ND_DB_NOTFOUND);
+    cr_assert_eq(nd_db_checkpoint_set(db, "nope", "/x", 1), ND_DB_NOTFOUND);
+    cr_assert_eq(nd_db_metric_add(db, "nope", 1, 1, "loss", 1.0, 1.0),
+                 ND_DB_NOTFOUND);
+    cr_assert_eq(nd_db_arch_add(db, "nope", "{}", 1.0, NULL, 1.0, NULL),
+                 ND_DB_NOTFOUND);
+    cr_assert_eq(nd_db_result_set(db, "nope", "{}", "test_accuracy", 0.5,
+                                  NULL), ND_DB_NOTFOUND);
+}
+
+Test(db, list_pages_newest_first_and_filters_by_state)
+{
+    char ids[5][33];
+    for (int i = 0; i < 5; i++)
+        add_job(ids[i], NULL);
+
+    /* Pages of 2: 4 3 | 2 1 | 0. */
+    const char *token = NULL;
+    char saved[32] = "";
+    int seen = 0;
+    for (int page = 0; page < 3; page++) {
+        json_t *out = NULL;
+        cr_assert_eq(nd_db_job_list(db, NULL, 2, token, &out), 0);
+        json_t *jobs = json_object_get(out, "jobs");
+        size_t n = json_array_size(jobs);
+        cr_assert_eq(n, page < 2 ? 2u : 1u);
+        for (size_t k = 0; k < n; k++, seen++)
+            cr_assert_str_eq(str_of(json_array_get(jobs, k), "id"),
+                             ids[4 - seen]);
+        json_t *next = json_object_get(out, "next_page_token");
+        if (page < 2) {
+            cr_assert(json_is_string(next));
+            snprintf(saved, sizeof saved, "%s", json_string_value(next));
+            token = saved;
+        } else {
+            cr_assert(json_is_null(next));
+        }
+        json_decref(out);
+    }
+    cr_assert_eq(seen, 5);
+
+    claim(ids[0]);
+    json_t *out = NULL;
+    cr_assert_eq(nd_db_job_list(db, "running", 10, NULL, &out), 0);
+    cr_assert_eq(json_array_size(json_object_get(out, "jobs")), 1);
+    cr_assert_str_eq(str_of(json_array_get(json_object_get(out, "jobs"), 0),
+                            "id"), ids[0]);
+    json_decref(out);
+    cr_assert_eq(nd_db_job_list(db, "queued", 0, NULL, &out), 0);
+    cr_assert_eq(json_array_size(json_object_get(out, "jobs")), 4);
+    cr_assert(json_is_null(json_object_get(out, "next_page_token")));
+    json_decref(out);
+
+    cr_assert_eq(nd_db_job_list(db, "sleeping", 10, NULL, &out),
+                 ND_DB_INVAL);
+    const char *bad[] = {"", "s", "x12", "s-1", "sZZ", "s0",
+                         "szzzzzzzzzzzzzzzzz"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(nd_db_job_list(db, NULL, 10, bad[i], &out),
+                     ND_DB_BADTOKEN, "token '%s'", bad[i]);
+}
+
+Test(db, idempotency_same_and_conflict)
+{
+    char id[33], id2[33];
+    json_t *job = NULL;
+    cr_assert_eq(nd_db_new_id(id), 0);
+    cr_assert_eq(nd_db_new_id(id2), 0);
+    cr_assert_eq(nd_db_job_insert(db, id, "a", "train", NULL, "synthetic",
+                                  "{}", "key-1", "hash-A", &job), 0);
+    json_decref(job);
+    job = NULL;
+    cr_assert_eq(nd_db_job_insert(db, id2, "a", "train", NULL, "synthetic",
+                                  "{}", "key-1", "hash-A", &job),
+                 ND_DB_IDEM_SAME);
+    cr_assert_str_eq(str_of(job, "id"), id);
+    json_decref(job);
+    job = NULL;
+    cr_assert_eq(nd_db_job_insert(db, id2, "b", "train", NULL, "synthetic",
+                                  "{}", "key-1", "hash-B", &job),
+                 ND_DB_IDEM_CONFLICT);
+    cr_assert_null(job);
+    int state;
+    cr_assert_eq(nd_db_job_state(db, id2, &state), ND_DB_NOTFOUND);
+    /* Another key is another job; no key never collides. */
+    cr_assert_eq(nd_db_job_insert(db, id2, "b", "train", NULL, "synthetic",
+                                  "{}", "key-2", "hash-B", NULL), 0);
+    int counts[ND_DB_STATE_COUNT];
+    cr_assert_eq(nd_db_count_by_state(db, counts), 0);
+    cr_assert_eq(counts[ND_DB_QUEUED], 2);
+}
+
+Test(db, claim_takes_oldest_once)
+{
+    char a[33], b[33], got[33];
+    char *spec = NULL, *ckpt = NULL;
+    int64_t step = -1;
+    int attempt = -1, n;
+    add_job(a, "a");
+    add_job(b, "b");
+    cr_assert_eq(nd_db_queue_length(db, &n), 0);
+    cr_assert_eq(n, 2);
+
+    cr_assert_eq(nd_db_job_claim(db, got, &spec, &ckpt, &step, &attempt), 0);
+    cr_assert_str_eq(got, a);
+    cr_assert_str_eq(spec, "{\"algorithm\":\"train\",\"seed\":1}");
+    cr_assert_null(ckpt);
+    cr_assert_eq(step, 0);
+    cr_assert_eq(attempt, 1);
+    free(spec);
+
+    cr_assert_eq(nd_db_job_claim(db, got, &spec, &ckpt, &step, &attempt), 0);
+    cr_assert_str_eq(got, b);
+    free(spec);
+
+    cr_assert_eq(nd_db_job_claim(db, got, &spec, &ckpt, &step, &attempt),
+                 ND_DB_NOTFOUND);
+    cr_assert_null(spec);
+    cr_assert_eq(nd_db_queue_length(db, &n), 0);
+    cr_assert_eq(n, 0);
+
+    json_t *job = get_job(a);
+    cr_assert_str_eq(str_of(job, "state"), "running");
+    cr_assert(matches_time(str_of(job, "started_at")));
+    cr_assert_eq(json_integer_value(json_object_get(job, "attempt")), 1);
+    json_decref(job);
+}
+
+Test(db, finish_sets_state_once)
+{
+    char id[33];
+    add_job(id, NULL);
+    claim(id);
+    cr_assert_eq(nd_db_job_finish(db, id, ND_DB_QUEUED, NULL), ND_DB_INVAL);
+    cr_assert_eq(nd_db_job_finish(db, id, ND_DB_FAILED, "diverged"), 0);
+    cr_assert_eq(nd_db_job_finish(db, id, ND_DB_SUCCEEDED, NULL),
+                 ND_DB_STATE);
+    json_t *job = get_job(id);
+    cr_assert_str_eq(str_of(job, "state"), "failed");
+    cr_assert_str_eq(str_of(job, "error"), "diverged");
+    cr_assert(matches_time(str_of(job, "finished_at")));
+    json_decref(job);
+}
+
+Test(db, cancel_queued_running_finished)
+{
+    char q[33], r[33];
+    int state = -1;
+    add_job(r, NULL);
+    add_job(q, NULL);
+    claim(r);
+
+    cr_assert_eq(nd_db_job_cancel(db, q, &state), 0);
+    cr_assert_eq(state, ND_DB_CANCELLED);
+    json_t *job = get_job(q);
+    cr_assert(matches_time(str_of(job, "finished_at")));
+    json_decref(job);
+
+    cr_assert_eq(nd_db_job_cancel(db, r, &state), 0);
+    cr_assert_eq(state, ND_DB_RUNNING);
+    job = get_job(r);
+    cr_assert_str_eq(str_of(job, "state"), "running");
+    cr_assert(json_is_true(json_object_get(job, "cancel_requested")));
+    json_decref(job);
+
+    cr_assert_eq(nd_db_job_finish(db, r, ND_DB_CANCELLED, NULL), 0);
+    cr_assert_eq(nd_db_job_cancel(db, r, &state), 0);
+    cr_assert_eq(state, ND_DB_CANCELLED);
+    cr_assert_eq(nd_db_job_cancel(db, q, &state), 0);
+    cr_assert_eq(state, ND_DB_CANCELLED);
+}
+
+Test(db, delete_refused_while_active_and_cascades)
+{
+    char id[33], other[33];
+    char *ckpt = NULL;
+    add_job(id, NULL);
+    add_job(other, NULL);
+    cr_assert_eq(nd_db_job_delete(db, id, &ckpt), ND_DB_BUSY);
+    claim(id);
+    cr_assert_eq(nd_db_job_delete(db, id, &ckpt), ND_DB_BUSY);
+    cr_assert_null(ckpt);
+
+    cr_assert_eq(nd_db_begin(db), 0);
+    cr_assert_eq(nd_db_metric_add(db, id, 1, 10, "train_loss", 2.5, 1.0), 0);
+    cr_assert_eq(nd_db_metric_add(db, other, 1, 10, "train_loss", 2.5, 1.0),
+                 0);
+    cr_assert_eq(nd_db_arch_add(db, id, "{\"ops\":[1]}", 0.5, NULL, 1.0,
+                                NULL), 0);
+    cr_assert_eq(nd_db_checkpoint_set(db, id, "/state/ckpt/a.st", 10), 0);
+    cr_assert_eq(nd_db_result_set(db, id, "{\"ops\":[1]}", "test_accuracy",
+                                  0.9, "{\"epochs\":1}"), 0);
+    cr_assert_eq(nd_db_job_finish(db, id, ND_DB_SUCCEEDED, NULL), 0);
+    cr_assert_eq(nd_db_commit(db), 0);
+
+    cr_assert_eq(nd_db_job_delete(db, id, &ckpt), 0);
+    cr_assert_str_eq(ckpt, "/state/ckpt/a.st");
+    free(ckpt);
+    int state;
+    cr_assert_eq(nd_db_job_state(db, id, &state), ND_DB_NOTFOUND);
+    const char *tables[] = {"metrics", "metric_latest", "architectures",
+                            "results"};
+    for (int i = 0; i < 4; i++) {
+        char sql[96];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE job_id = ?",
+                 tables[i]);
+        cr_assert_eq(raw_count(sql, id), 0, "%s", tables[i]);
+    }
+    cr_assert_eq(raw_count("SELECT count(*) FROM metrics WHERE job_id = ?",
+                           other), 1);
+    /* A job without a checkpoint gives NULL. */
+    cr_assert_eq(nd_db_job_cancel(db, other, &state), 0);
+    ckpt = (char *)1;
+    cr_assert_eq(nd_db_job_delete(db, other, &ckpt), 0);
+    cr_assert_null(ckpt);
+}
+
+Test(db, requeue_running_honours_cancel_requested)
+{
+    char a[33], b[33], c[33], got[33];
+    char *spec = NULL, *ckpt = NULL;
+    int64_t step;
+    int attempt, requeued = -1, cancelled = -1, state;
+    add_job(a, "a");
+    add_job(b, "b");
+    add_job(c, "c");
+    claim(a);
+    claim(b);
+    cr_assert_eq(nd_db_checkpoint_set(db, a, "/ck/a", 123), 0);
+    cr_assert_eq(nd_db_job_cancel(db, b, &state), 0);
+
+    nd_db_close(db);        /* as after a crash: a and b still running */
+    open_db();
+    cr_assert_eq(nd_db_requeue_running(db, &requeued, &cancelled), 0);
+    cr_assert_eq(requeued, 1);
+    cr_assert_eq(cancelled, 1);
+    cr_assert_eq(nd_db_job_state(db, b, &state), 0);
+    cr_assert_eq(state, ND_DB_CANCELLED);
+
+    /* a goes before c, which was queued after it, and resumes. */
+    cr_assert_eq(nd_db_job_claim(db, got, &spec, &ckpt, &step, &attempt), 0);
+    cr_assert_str_eq(got, a);
+    cr_assert_str_eq(ckpt, "/ck/a");
+    cr_assert_eq(step, 123);
+    cr_assert_eq(attempt, 2);
+    free(spec);
+    free(ckpt);
+    json_t *job = get_job(a);
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_object_get(job, "checkpoint"), "step")), 123);
+    cr_assert_null(json_object_get(json_object_get(job, "checkpoint"),
+                                   "path"));
+    json_decref(job);
+}
+
+Test(db, metrics_paging_and_latest)
+{
+    char id[33];
+    json_t *out = NULL;
+    add_job(id, NULL);
+    cr_assert_eq(nd_db_metrics_list(db, id, 0, 10, &out), 0);
+    cr_assert_eq(json_array_size(json_object_get(out, "metrics")), 0);
+    cr_assert(json_is_null(json_object_get(out, "next_after")));
+    json_decref(out);
+
+    cr_assert_eq(nd_db_begin(db), 0);
+    for (int e = 1; e <= 3; e++) {
+        cr_assert_eq(nd_db_metric_add(db, id, e, e * 100, "train_loss",
+                                      3.0 - e, 1795000000.0 + e), 0);
+        cr_assert_eq(nd_db_metric_add(db, id, e, e * 100, "val_accuracy",
+                                      e / 10.0, 1795000000.0 + e), 0);
+    }
+    cr_assert_eq(nd_db_metric_add(db, id, 3, 300, "diverged", NAN,
+                                  1795000000.4567), 0);
+    cr_assert_eq(nd_db_commit(db), 0);
+
+    /* 7 rows in pages of 3. */
+    int64_t after = 0;
+    int total = 0, pages = 0;
+    for (;;) {
+        cr_assert_eq(nd_db_metrics_list(db, id, after, 3, &out), 0);
+        json_t *items = json_object_get(out, "metrics");
+        for (size_t k = 0; k < json_array_size(items); k++) {
+            json_t *m = json_array_get(items, k);
+            int64_t seq = json_integer_value(json_object_get(m, "seq"));
+            cr_assert_gt(seq, after);
+            after = seq;
+            total++;
+            cr_assert(matches_time(str_of(m, "t")));
+            if (total == 7)   /* the NaN row: null, and its time */
+                cr_assert_str_eq(str_of(m, "t"),
+                                 "2026-11-18T11:06:40.457Z");
+            if (total == 7)
+                cr_assert(json_is_null(json_object_get(m, "value")));
+        }
+        pages++;
+        json_t *next = json_object_get(out, "next_after");
+        if (json_is_null(next)) {
+            json_decref(out);
+            break;
+        }
+        cr_assert_eq(json_integer_value(next), after);
+        json_decref(out);
+    }
+    cr_assert_eq(total, 7);
+    cr_assert_eq(pages, 3);
+
+    json_t *job = get_job(id);
+    json_t *metrics = json_object_get(job, "metrics");
+    cr_assert_eq(json_object_size(metrics), 3);
+    json_t *loss = json_object_get(metrics, "train_loss");
+    cr_assert_float_eq(json_real_value(json_object_get(loss, "value")), 0.0,
+                       1e-12);
+    cr_assert_eq(json_integer_value(json_object_get(loss, "epoch")), 3);
+    cr_assert_eq(json_integer_value(json_object_get(loss, "step")), 300);
+    cr_assert(json_is_null(json_object_get(
+        json_object_get(metrics, "diverged"), "value")));
+    json_decref(job);
+}
+
+Test(db, architectures_paging_and_best)
+{
+    char id[33];
+    int64_t seqs[4];
+    double rewards[4] = {0.1, 0.9, 0.5, NAN};
+    json_t *out = NULL;
+    add_job(id, NULL);
+    for (int i = 0; i < 4; i++) {
+        char arch[32];
+        snprintf(arch, sizeof arch, "{\"n\":%d}", i);
+        cr_assert_eq(nd_db_arch_add(db, id, arch, rewards[i],
+                                    "{\"params\":10}", 1.0 + i, &seqs[i]),
+                     0);
+        if (i > 0)
+            cr_assert_gt(seqs[i], seqs[i - 1]);
+    }
+    json_t *job = get_job(id);
+    json_t *best = json_object_get(job, "best_architecture");
+    cr_assert(json_is_object(best));
+    cr_assert_eq(json_integer_value(json_object_get(best, "seq")), seqs[1]);
+    cr_assert_float_eq(json_real_value(json_object_get(best, "reward")), 0.9,
+                       1e-12);
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_object_get(best, "arch"), "n")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_object_get(best, "metrics"), "params")), 10);
+    json_decref(job);
+
+    cr_assert_eq(nd_db_arch_list(db, id, seqs[0], 2, &out), 0);
+    json_t *items = json_object_get(out, "architectures");
+    cr_assert_eq(json_array_size(items), 2);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(items, 0),
+                                                    "seq")), seqs[1]);
+    cr_assert_eq(json_integer_value(json_object_get(out, "next_after")),
+                 seqs[2]);
+    json_decref(out);
+    cr_assert_eq(nd_db_arch_list(db, id, seqs[2], 2, &out), 0);
+    items = json_object_get(out, "architectures");
+    cr_assert_eq(json_array_size(items), 1);
+    cr_assert(json_is_null(json_object_get(json_array_get(items, 0),
+                                           "reward")));
+    cr_assert(json_is_null(json_object_get(out, "next_after")));
+    json_decref(out);
+}
+
+Test(db, result_set_get_and_in_job)
+{
+    char id[33];
+    json_t *out = NULL;
+    add_job(id, NULL);
+    cr_assert_eq(nd_db_result_get(db, id, &out), ND_DB_NOTFOUND);
+    cr_assert_eq(nd_db_result_set(db, id, "{\"normal\":[]}", "test_accuracy",
+                                  0.25, NULL), 0);
+    cr_assert_eq(nd_db_result_set(db, id, "{\"normal\":[1]}",
+                                  "test_accuracy", 0.75, "{\"epochs\":2}"),
+                 0);
+    cr_assert_eq(nd_db_result_get(db, id, &out), 0);
+    cr_assert_str_eq(str_of(out, "metric"), "test_accuracy");
+    cr_assert_float_eq(json_real_value(json_object_get(out, "value")), 0.75,
+                       1e-12);
+    cr_assert_eq(json_array_size(json_object_get(
+                     json_object_get(out, "architecture"), "normal")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_object_get(out, "details"), "epochs")), 2);
+    json_decref(out);
+    json_t *job = get_job(id);
+    cr_assert_str_eq(str_of(json_object_get(job, "result"), "metric"),
+                     "test_accuracy");
+    json_decref(job);
+}
+
+Test(db, malformed_json_columns_become_null)
+{
+    char id[33];
+    add_job(id, NULL);
+    cr_assert_eq(nd_db_progress_set(db, id, "{\"epoch\": 1,"), 0);
+    cr_assert_eq(nd_db_arch_add(db, id, "not json", 1.0, "[", 1.0, NULL), 0);
+    json_t *job = get_job(id);
+    cr_assert(json_is_null(json_object_get(job, "progress")));
+    json_t *best = json_object_get(job, "best_architecture");
+    cr_assert(json_is_null(json_object_get(best, "arch")));
+    cr_assert(json_is_null(json_object_get(best, "metrics")));
+    json_decref(job);
+
+    /* A spec broken behind nasd's back. */
+    sqlite3 *c;
+    nd_db_close(db);
+    db = NULL;
+    cr_assert_eq(sqlite3_open(path, &c), SQLITE_OK);
+    sqlite3_busy_timeout(c, 5000);
+    cr_assert_eq(sqlite3_exec(c, "UPDATE jobs SET spec = '{{{'", NULL, NULL,
+                              NULL), SQLITE_OK);
+    sqlite3_close(c);
+    open_db();
+    job = get_job(id);
+    cr_assert(json_is_null(json_object_get(job, "spec")));
+    json_decref(job);
+
+    cr_assert_eq(nd_db_progress_set(db, id, "{\"epoch\":2,\"epochs\":5}"), 0);
+    job = get_job(id);
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_object_get(job, "progress"), "epochs")), 5);
+    json_decref(job);
+}
+
+Test(db, committed_job_survives_process_exit)
+{
+    char id[33];
+    cr_assert_eq(nd_db_new_id(id), 0);
+    nd_db_close(db);      /* the child needs the file to itself */
+    db = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        /* A child with its own connection inserts and dies without
+         * closing anything, as nasd would if killed after its 202. */
+        nd_db *child;
+        char err[256];
+        if (nd_db_open(path, &child, err, sizeof err) != 0 ||
+            nd_db_job_insert(child, id, "durable", "train", NULL,
+                             "synthetic", "{}", NULL, NULL, NULL) != 0)
+            _exit(1);
+        _exit(0);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    open_db();
+    json_t *job = get_job(id);
+    cr_assert_str_eq(str_of(job, "name"), "durable");
+    json_decref(job);
+}
+
+Test(db, batch_rollback_discards_events)
+{
+    char id[33];
+    json_t *out = NULL;
+    add_job(id, NULL);
+    cr_assert_eq(nd_db_begin(db), 0);
+    cr_assert_eq(nd_db_metric_add(db, id, 1, 1, "train_loss", 1.0, 1.0), 0);
+    cr_assert_eq(nd_db_rollback(db), 0);
+    cr_assert_eq(nd_db_metrics_list(db, id, 0, 0, &out), 0);
+    cr_assert_eq(json_array_size(json_object_get(out, "metrics")), 0);
+    json_decref(out);
+}
+
+Test(db, counts_by_state)
+{
+    char a[33], b[33], c[33];
+    int counts[ND_DB_STATE_COUNT], state;
+    add_job(a, NULL);
+    add_job(b, NULL);
+    add_job(c, NULL);
+    claim(a);
+    cr_assert_eq(nd_db_job_cancel(db, c, &state), 0);
+    cr_assert_eq(nd_db_count_by_state(db, counts), 0);
+    cr_assert_eq(counts[ND_DB_QUEUED], 1);
+    cr_assert_eq(counts[ND_DB_RUNNING], 1);
+    cr_assert_eq(counts[ND_DB_CANCELLED], 1);
+    cr_assert_eq(counts[ND_DB_SUCCEEDED] + counts[ND_DB_FAILED], 0);
+}
+
+Test(db, datasets_upsert_and_list)
+{
+    json_t *out = NULL;
+    cr_assert_eq(nd_db_dataset_upsert(db, "synthetic", "image", NULL, 1,
+                                      "{\"c\":1,\"h\":8,\"w\":8}"), 0);
+    cr_assert_eq(nd_db_dataset_upsert(db, "cifar10", "image", "/d/c", 0,
+                                      NULL), 0);
+    cr_assert_eq(nd_db_dataset_upsert(db, "cifar10", "image", "/d/c10", 1,
+                                      "{\"classes\":10}"), 0);
+    cr_assert_eq(nd_db_dataset_list(db, &out), 0);
+    json_t *items = json_object_get(out, "datasets");
+    cr_assert_eq(json_array_size(items), 2);
+    json_t *c10 = json_array_get(items, 0);
+    cr_assert_str_eq(str_of(c10, "name"), "cifar10");
+    cr_assert_str_eq(str_of(c10, "path"), "/d/c10");
+    cr_assert(json_is_true(json_object_get(c10, "present")));
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_object_get(c10, "info"), "classes")), 10);
+    cr_assert(matches_time(str_of(c10, "updated_at")));
+    json_decref(out);
+}
+
+Test(db, new_ids_are_hex_and_differ)
+{
+    char a[33], b[33];
+    cr_assert_eq(nd_db_new_id(a), 0);
+    cr_assert_eq(nd_db_new_id(b), 0);
+    cr_assert_eq(strlen(a), 32);
+    cr_assert_eq(strspn(a, "0123456789abcdef"), 32);
+    cr_assert_str_neq(a, b);
+}
+
+Test(db, names_and_codes)
+{
+    for (int i = 0; i < ND_DB_STATE_COUNT; i++)
+        cr_assert_eq(nd_db_state_parse(nd_db_state_name(i)), i);
+    cr_assert_eq(nd_db_state_parse("paused"), -1);
+    cr_assert_null(nd_db_state_name(ND_DB_STATE_COUNT));
+    for (int c = ND_DB_CODE_MIN; c <= ND_DB_IDEM_SAME; c++)
+        cr_assert_str_neq(nd_db_strerror(c), "unknown error");
+    cr_assert_str_eq(nd_db_strerror(-100), "unknown error");
+}
+
+Test(db, second_open_is_refused_while_open)
+{
+    nd_db *other = NULL;
+    char err[256] = "";
+    /* Waits out the 5 s busy timeout, then names the likely cause. */
+    cr_assert_lt(nd_db_open(path, &other, err, sizeof err), 0);
+    cr_assert_null(other);
+    cr_assert(strstr(err, "another nasd"), "%s", err);
+}
+
+Test(db, job_views_are_copies_and_follow_writes)
+{
+    char id[33];
+    add_job(id, "v");
+    json_t *a = get_job(id);
+    cr_assert_eq(json_object_set_new(a, "links", json_object()), 0);
+    json_object_del(a, "state");
+    json_t *b = get_job(id);
+    cr_assert_null(json_object_get(b, "links"));
+    cr_assert_str_eq(str_of(b, "state"), "queued");
+    json_decref(a);
+    json_decref(b);
+    int state;
+    cr_assert_eq(nd_db_job_cancel(db, id, &state), 0);
+    b = get_job(id);
+    cr_assert_str_eq(str_of(b, "state"), "cancelled");
+    json_decref(b);
+}
+
+Test(db, a_view_read_inside_a_rolled_back_batch_is_not_kept)
+{
+    char id[33];
+    add_job(id, NULL);
+    cr_assert_eq(nd_db_begin(db), 0);
+    cr_assert_eq(nd_db_progress_set(db, id, "{\"epoch\":9}"), 0);
+    json_t *job = get_job(id);
+    cr_assert(json_is_object(json_object_get(job, "progress")));
+    json_decref(job);
+    cr_assert_eq(nd_db_rollback(db), 0);
+    job = get_job(id);
+    cr_assert(json_is_null(json_object_get(job, "progress")));
+    json_decref(job);
+}

@@ -1,0 +1,583 @@
+/*
+ * test_jobs.c - the `train` job end to end: a synthetic image job that
+ * learns, reporting through every callback; determinism; exact resume
+ * after a shutdown mid-epoch and from an epoch-end checkpoint; cancel;
+ * refusal of another spec's checkpoint; dataset and spec errors; and text
+ * jobs on a tiny PTB-layout corpus and on fortunes.
+ *
+ * The one design decision to know: the reporter's callbacks run on the
+ * job's thread, so the recorder below can set the stop flag at an exact
+ * step from the progress callback and copy a checkpoint at an exact step
+ * from the checkpoint callback; "identical" then means the same result
+ * (minus wall-clock seconds) and the same bytes in the final checkpoint's
+ * data section (weights, moments, rng; the header holds elapsed time).
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nas.h"
+
+/* ------------------------------------------------------------ recorder */
+
+typedef struct recorder {
+    _Atomic int stop;
+    int64_t stop_at;          /* set stop_value when progress reaches it */
+    int stop_value;
+    int64_t copy_at;          /* copy the checkpoint of this step ... */
+    char copy_to[512];        /* ... to this path */
+    int nprogress, nmetric, narch, nckpt, nresult, nlog;
+    nas_job_progress last;
+    int ntest_metric;
+    double last_test_metric;
+    double reward;
+    char metric[32];
+    double value;
+    char *result_json, *arch_json;
+    int64_t last_ckpt_step;
+} recorder;
+
+static void on_progress(void *ctx, const nas_job_progress *p)
+{
+    recorder *r = ctx;
+    r->nprogress++;
+    r->last = *p;
+    if (r->stop_at > 0 && p->step == r->stop_at)
+        atomic_store(&r->stop, r->stop_value);
+}
+
+static void on_metric(void *ctx, int epoch, int64_t step, const char *name,
+                      double value)
+{
+    recorder *r = ctx;
+    r->nmetric++;
+    if (strcmp(name, "test_accuracy") == 0) {
+        r->ntest_metric++;
+        r->last_test_metric = value;
+    }
+}
+
+static void on_arch(void *ctx, const char *arch, double reward,
+                    const char *metrics)
+{
+    recorder *r = ctx;
+    r->narch++;
+    r->reward = reward;
+    cr_assert(arch && arch[0] == '{' && metrics && metrics[0] == '{');
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+    cr_assert(a && b, "copy %s -> %s: %s", from, to, strerror(errno));
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), a)) > 0)
+        cr_assert(fwrite(buf, 1, n, b) == n);
+    fclose(a);
+    fclose(b);
+}
+
+static void on_ckpt(void *ctx, const char *path, int64_t step)
+{
+    recorder *r = ctx;
+    r->nckpt++;
+    r->last_ckpt_step = step;
+    cr_assert(access(path, R_OK) == 0, "checkpoint %s is not there", path);
+    if (r->copy_at > 0 && step == r->copy_at)
+        copy_file(path, r->copy_to);
+}
+
+static void on_result(void *ctx, const char *arch, const char *metric,
+                      double value, const char *json)
+{
+    recorder *r = ctx;
+    r->nresult++;
+    snprintf(r->metric, sizeof(r->metric), "%s", metric);
+    r->value = value;
+    free(r->result_json);
+    free(r->arch_json);
+    r->result_json = strdup(json);
+    r->arch_json = strdup(arch);
+}
+
+static void on_log(void *ctx, const char *msg)
+{
+    ((recorder *)ctx)->nlog++;
+}
+
+static nas_job_reporter reporter(recorder *r)
+{
+    return (nas_job_reporter){r, on_progress, on_metric, on_arch, on_ckpt,
+                              on_result, on_log};
+}
+
+static void recorder_done(recorder *r)
+{
+    free(r->result_json);
+    free(r->arch_json);
+}
+
+/* ------------------------------------------------------------- helpers */
+
+static char *tmpdir_new(void)
+{
+    char *d = strdup("/tmp/nas_jobs_XXXXXX");
+    cr_assert(d && mkdtemp(d), "mkdtemp: %s", strerror(errno));
+    return d;
+}
+
+static void rm_dir(char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    cr_assert(system(cmd) == 0);
+    free(dir);
+}
+
+static char *path_in(const char *dir, const char *name)
+{
+    char *p = malloc(strlen(dir) + strlen(name) + 2);
+    sprintf(p, "%s/%s", dir, name);
+    return p;
+}
+
+/* A small synthetic job: 31 steps per epoch, about a second under ASan. */
+static nas_job_spec small_spec(int epochs)
+{
+    nas_job_spec s = {.dataset = "synthetic"};
+    nas_job_spec_defaults(&s);
+    s.channels[0] = 8;
+    s.channels[1] = 16;
+    s.hidden = 32;
+    s.epochs = epochs;
+    s.seed = 7;
+    s.threads = 1;
+    return s;
+}
+
+static int run(const nas_job_spec *s, recorder *r)
+{
+    nas_job_reporter rep = reporter(r);
+    return nas_job_run(s, &rep, &r->stop);
+}
+
+/* The data section of a safetensors file (after the 8-byte length and the
+ * JSON header), malloc'd. */
+static unsigned char *ckpt_data(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "%s: %s", path, strerror(errno));
+    unsigned char len8[8];
+    cr_assert(fread(len8, 1, 8, f) == 8);
+    uint64_t hl = 0;
+    for (int k = 0; k < 8; k++)
+        hl |= (uint64_t)len8[k] << (8 * k);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    cr_assert(size > (long)(8 + hl));
+    *n = (size_t)size - 8 - hl;
+    unsigned char *d = malloc(*n);
+    fseek(f, (long)(8 + hl), SEEK_SET);
+    cr_assert(fread(d, 1, *n, f) == *n);
+    fclose(f);
+    return d;
+}
+
+static void assert_same_ckpt(const char *a, const char *b)
+{
+    size_t na, nb;
+    unsigned char *da = ckpt_data(a, &na), *db = ckpt_data(b, &nb);
+    cr_assert_eq(na, nb, "data sections of %s and %s differ in size", a, b);
+    cr_assert(memcmp(da, db, na) == 0, "weights of %s and %s differ", a, b);
+    free(da);
+    free(db);
+}
+
+/* The result JSON without the wall-clock "seconds" (always last). */
+static void assert_same_result(const recorder *a, const recorder *b)
+{
+    cr_assert_str_eq(a->metric, b->metric);
+    cr_assert(a->value == b->value, "%.17g vs %.17g", a->value, b->value);
+    const char *ca = strstr(a->result_json, ",\"seconds\"");
+    const char *cb = strstr(b->result_json, ",\"seconds\"");
+    cr_assert(ca && cb);
+    cr_assert(ca - a->result_json == cb - b->result_json &&
+                  memcmp(a->result_json, b->result_json,
+                         (size_t)(ca - a->result_json)) == 0,
+              "results differ:\n%s\n%s", a->result_json, b->result_json);
+    cr_assert_str_eq(a->arch_json, b->arch_json);
+}
+
+/* ---------------------------------------------------------- image jobs */
+
+Test(jobs, synthetic_learns_and_reports)
+{
+    recorder r = {0};
+    nas_job_spec s = small_spec(3);
+    int rc = run(&s, &r);
+    cr_assert_eq(rc, NAS_OK, "%s: %s", nas_strerror(rc), nas_errmsg());
+    cr_assert_eq(r.nprogress, 3 * 31);
+    cr_assert_eq(r.last.step, 93);
+    cr_assert_eq(r.last.steps, 93);
+    cr_assert_eq(r.last.epoch, 3);
+    cr_assert_float_eq(r.last.fraction, 1.0, 1e-12);
+    cr_assert_eq(r.ntest_metric, 3);
+    cr_assert_eq(r.nresult, 1);
+    cr_assert_eq(r.narch, 1);
+    cr_assert_eq(r.nckpt, 0, "no checkpoint_path: no checkpoint");
+    cr_assert(r.nlog >= 4);
+    cr_assert_str_eq(r.metric, "test_accuracy");
+    cr_assert(r.value > 0.8, "test accuracy %.4f", r.value);
+    cr_assert(r.value == r.last_test_metric && r.value == r.reward);
+    cr_assert(strstr(r.arch_json, "\"space\":\"fixed-cnn\""));
+    cr_assert(strstr(r.arch_json, "\"channels\":[8,16]"), "%s", r.arch_json);
+    cr_assert(strstr(r.result_json, "\"stopped_by\":\"epochs\""));
+    char acc[64];
+    snprintf(acc, sizeof(acc), "\"test_accuracy\":%.17g", r.value);
+    cr_assert(strstr(r.result_json, acc), "%s", r.result_json);
+    recorder_done(&r);
+}
+
+Test(jobs, same_seed_same_numbers)
+{
+    char *dir = tmpdir_new();
+    char *pa = path_in(dir, "a.ckpt"), *pb = path_in(dir, "b.ckpt");
+    recorder a = {0}, b = {0};
+    nas_job_spec s = small_spec(2);
+    s.dropout = 0.3f;   /* the op rng must be reproducible too */
+    s.checkpoint_path = pa;
+    cr_assert_eq(run(&s, &a), NAS_OK, "%s", nas_errmsg());
+    s.checkpoint_path = pb;
+    cr_assert_eq(run(&s, &b), NAS_OK, "%s", nas_errmsg());
+    assert_same_result(&a, &b);
+    assert_same_ckpt(pa, pb);
+    cr_assert_eq(a.nckpt, 2, "one checkpoint per epoch");
+
+    recorder c = {0};
+    s.seed = 8;
+    s.checkpoint_path = NULL;
+    cr_assert_eq(run(&s, &c), NAS_OK);
+    cr_assert(c.value != a.value || strcmp(c.result_json, a.result_json));
+    recorder_done(&a);
+    recorder_done(&b);
+    recorder_done(&c);
+    free(pa);
+    free(pb);
+    rm_dir(dir);
+}
+
+Test(jobs, resume_after_shutdown_mid_epoch_is_exact)
+{
+    char *dir = tmpdir_new();
+    char *pa = path_in(dir, "a.ckpt"), *pb = path_in(dir, "b.ckpt");
+    char *pc = path_in(dir, "epoch1.ckpt");
+    nas_job_spec s = small_spec(2);
+    s.dropout = 0.3f;
+
+    /* Uninterrupted, keeping a copy of the epoch-end checkpoint. */
+    recorder a = {0};
+    a.copy_at = 31;
+    snprintf(a.copy_to, sizeof(a.copy_to), "%s", pc);
+    s.checkpoint_path = pa;
+    cr_assert_eq(run(&s, &a), NAS_OK, "%s", nas_errmsg());
+
+    /* Shut down at step 40 (epoch 2, step 9 of 31), then resume. */
+    recorder b = {0};
+    b.stop_at = 40;
+    b.stop_value = NAS_STOP_SHUTDOWN;
+    s.checkpoint_path = pb;
+    s.resume = 1;
+    int rc = run(&s, &b);
+    cr_assert_eq(rc, NAS_ECANCELLED, "%s", nas_strerror(rc));
+    cr_assert_eq(b.last_ckpt_step, 40, "the shutdown checkpoint");
+    cr_assert_eq(b.nresult, 0);
+    recorder b2 = {0};
+    cr_assert_eq(run(&s, &b2), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(b2.nprogress, 62 - 40, "only the remaining steps run");
+    assert_same_result(&a, &b2);
+    assert_same_ckpt(pa, pb);
+
+    /* From the epoch-end checkpoint of the uninterrupted run. */
+    recorder c = {0};
+    s.checkpoint_path = pc;
+    cr_assert_eq(run(&s, &c), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(c.nprogress, 31);
+    assert_same_result(&a, &c);
+    assert_same_ckpt(pa, pc);
+
+    /* Resuming a finished job reports the same result again. */
+    recorder d = {0};
+    cr_assert_eq(run(&s, &d), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(d.nprogress, 0);
+    assert_same_result(&a, &d);
+
+    recorder_done(&a);
+    recorder_done(&b);
+    recorder_done(&b2);
+    recorder_done(&c);
+    recorder_done(&d);
+    free(pa);
+    free(pb);
+    free(pc);
+    rm_dir(dir);
+}
+
+Test(jobs, cancel_stops_without_checkpoint)
+{
+    char *dir = tmpdir_new();
+    char *pa = path_in(dir, "a.ckpt");
+    recorder r = {0};
+    r.stop_at = 5;
+    r.stop_value = NAS_STOP_CANCEL;
+    nas_job_spec s = small_spec(2);
+    s.checkpoint_path = pa;
+    int rc = run(&s, &r);
+    cr_assert_eq(rc, NAS_ECANCELLED, "%s", nas_strerror(rc));
+    cr_assert_eq(r.nprogress, 5, "stops at the next step");
+    cr_assert_eq(r.nckpt, 0);
+    cr_assert_eq(r.nresult, 0);
+    cr_assert(access(pa, F_OK) != 0);
+    free(pa);
+    rm_dir(dir);
+}
+
+Test(jobs, checkpoint_of_another_spec_is_refused)
+{
+    char *dir = tmpdir_new();
+    char *pa = path_in(dir, "a.ckpt");
+    recorder r = {0};
+    nas_job_spec s = small_spec(1);
+    s.checkpoint_path = pa;
+    r.stop_at = 3;
+    r.stop_value = NAS_STOP_SHUTDOWN;
+    cr_assert_eq(run(&s, &r), NAS_ECANCELLED);
+    recorder r2 = {0};
+    s.epochs = 2;
+    s.resume = 1;
+    int rc = run(&s, &r2);
+    cr_assert_eq(rc, NAS_EINVAL, "%s", nas_strerror(rc));
+    cr_assert(strstr(nas_errmsg(), pa), "%s", nas_errmsg());
+    cr_assert(strstr(nas_errmsg(), "epochs=1 there, epochs=2 here"), "%s",
+              nas_errmsg());
+    cr_assert_eq(r2.nprogress, 0);
+    free(pa);
+    rm_dir(dir);
+}
+
+Test(jobs, budget_max_seconds_still_reports)
+{
+    recorder r = {0};
+    nas_job_spec s = small_spec(50);
+    s.max_seconds = 0.3;
+    int rc = run(&s, &r);
+    cr_assert_eq(rc, NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(r.nresult, 1);
+    cr_assert(r.last.step < 50 * 31);
+    cr_assert(strstr(r.result_json, "\"stopped_by\":\"max_seconds\""), "%s",
+              r.result_json);
+    cr_assert(r.value >= 0.0 && r.value <= 1.0);
+    recorder_done(&r);
+}
+
+/* -------------------------------------------------------------- errors */
+
+Test(jobs, missing_dataset_names_path_and_fix)
+{
+    nas_job_spec s = {.dataset = "fashion-mnist"};
+    nas_job_spec_defaults(&s);
+    s.data_path = "/nonexistent/fmnist";
+    int rc = nas_job_run(&s, NULL, NULL);
+    cr_assert_eq(rc, NAS_ENOTFOUND, "%s", nas_strerror(rc));
+    cr_assert(strstr(nas_errmsg(),
+                     "/nonexistent/fmnist/train-images-idx3-ubyte.gz"),
+              "%s", nas_errmsg());
+    cr_assert(strstr(nas_errmsg(), "data_path"), "%s", nas_errmsg());
+
+    nas_job_spec c = {.dataset = "cifar10"};
+    nas_job_spec_defaults(&c);
+    cr_assert_eq(nas_job_run(&c, NULL, NULL), NAS_ENOTFOUND);
+    cr_assert(strstr(nas_errmsg(), "cifar10") &&
+                  strstr(nas_errmsg(), "data_path"), "%s", nas_errmsg());
+
+    cr_assert_eq(nas_dataset_present("synthetic", NULL), 1);
+    cr_assert_eq(nas_dataset_present("cifar10", NULL), 0);
+    cr_assert_eq(nas_dataset_present("ptb", "/nonexistent"), 0);
+    cr_assert_eq(nas_dataset_present("no-such-set", NULL), 0);
+}
+
+Test(jobs, bad_spec_fields_are_named)
+{
+    nas_job_spec s = small_spec(1);
+    s.epochs = 0;
+    cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
+    cr_assert(strncmp(nas_errmsg(), "epochs:", 7) == 0, "%s", nas_errmsg());
+    s = small_spec(1);
+    s.lr = -1.0f;
+    cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
+    cr_assert(strncmp(nas_errmsg(), "lr:", 3) == 0, "%s", nas_errmsg());
+    s = small_spec(1);
+    s.batch_size = 0;
+    cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
+    cr_assert(strncmp(nas_errmsg(), "batch_size:", 11) == 0);
+    s = small_spec(1);
+    s.batch_size = 5000;
+    cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
+    cr_assert(strncmp(nas_errmsg(), "batch_size:", 11) == 0);
+    s = small_spec(1);
+    s.dropout = 1.0f;
+    cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
+    s = small_spec(1);
+    s.dataset = "mnist-ish";
+    cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
+    cr_assert(strncmp(nas_errmsg(), "dataset:", 8) == 0);
+    s = small_spec(1);
+    s.arch = NAS_ARCH_LSTM_LM;
+    cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
+    cr_assert(strncmp(nas_errmsg(), "arch:", 5) == 0);
+    s = small_spec(1);
+    s.resume = 1;
+    cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
+    s = small_spec(1);
+    s.algorithm = "darts";
+    cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
+    cr_assert(strncmp(nas_errmsg(), "algorithm:", 10) == 0);
+    cr_assert_eq(nas_job_run(NULL, NULL, NULL), NAS_EINVAL);
+}
+
+Test(jobs, defaults_and_table)
+{
+    nas_job_spec s = {.dataset = "synthetic"};
+    nas_job_spec_defaults(&s);
+    cr_assert_eq(s.arch, NAS_ARCH_FIXED_CNN);
+    cr_assert(s.nblocks == 2 && s.channels[0] == 32 && s.channels[1] == 64);
+    cr_assert(s.hidden == 128 && s.epochs == 3 && s.batch_size == 64);
+    cr_assert(s.lr == 0.02f && s.momentum == 0.9f && s.weight_decay == 5e-4f);
+    cr_assert(s.nesterov == 1 && s.augment == 0 && s.dropout == 0.0f);
+    cr_assert_str_eq(s.algorithm, "train");
+    nas_job_spec t = {.dataset = "fortunes"};
+    nas_job_spec_defaults(&t);
+    cr_assert_eq(t.arch, NAS_ARCH_LSTM_LM);
+    cr_assert(t.embed == 128 && t.hidden == 128 && t.layers == 1 &&
+              t.bptt == 35 && t.max_vocab == 10000 && t.batch_size == 20);
+    cr_assert(t.lr == 20.0f && t.grad_clip == 0.25f && t.momentum == 0.0f);
+    nas_job_spec c = {.dataset = "cifar10"};
+    nas_job_spec_defaults(&c);
+    cr_assert_eq(c.augment, 1);
+
+    int n = 0;
+    for (const nas_dataset_desc *d = nas_datasets(); d->name; d++)
+        n++;
+    cr_assert_eq(n, 5);
+    const nas_dataset_desc *f = nas_dataset_find("fashion-mnist");
+    cr_assert(f && f->c == 1 && f->h == 28 && f->train_size == 60000);
+    cr_assert_str_eq(f->package, "dataset-fashion-mnist");
+    cr_assert_null(nas_dataset_find("nope"));
+    cr_assert_null(nas_dataset_find(NULL));
+}
+
+/* ----------------------------------------------------------- text jobs */
+
+/* A PTB-layout corpus from a tiny grammar, so that the model can learn. */
+static void write_corpus(const char *dir)
+{
+    static const char *const subj[] = {"the cat", "a dog", "my friend",
+                                       "the old man", "she"};
+    static const char *const verb[] = {"sees", "likes", "eats", "finds"};
+    static const char *const obj[] = {"the fish", "a ball", "some bread",
+                                      "the red apple"};
+    static const char *const names[3] = {"ptb.train.txt", "ptb.valid.txt",
+                                         "ptb.test.txt"};
+    static const int lines[3] = {600, 60, 60};
+    nas_rng r;
+    nas_rng_seed(&r, 99);
+    for (int f = 0; f < 3; f++) {
+        char *p = path_in(dir, names[f]);
+        FILE *fp = fopen(p, "w");
+        cr_assert(fp);
+        for (int i = 0; i < lines[f]; i++)
+            fprintf(fp, " %s %s %s \n", subj[nas_rng_below(&r, 5)],
+                    verb[nas_rng_below(&r, 4)], obj[nas_rng_below(&r, 4)]);
+        fclose(fp);
+        free(p);
+    }
+}
+
+static nas_job_spec text_spec(const char *dir, int epochs)
+{
+    nas_job_spec s = {.dataset = "ptb", .data_path = dir};
+    nas_job_spec_defaults(&s);
+    s.embed = 16;
+    s.hidden = 24;
+    s.layers = 2;
+    s.bptt = 10;
+    s.batch_size = 8;
+    s.epochs = epochs;
+    s.seed = 3;
+    return s;
+}
+
+Test(jobs, ptb_layout_text_job_learns_and_resumes)
+{
+    char *dir = tmpdir_new();
+    write_corpus(dir);
+    char *pa = path_in(dir, "a.ckpt"), *pb = path_in(dir, "b.ckpt");
+    nas_job_spec s = text_spec(dir, 6);
+    s.checkpoint_path = pa;
+    recorder a = {0};
+    int rc = run(&s, &a);
+    cr_assert_eq(rc, NAS_OK, "%s: %s", nas_strerror(rc), nas_errmsg());
+    cr_assert_str_eq(a.metric, "test_perplexity");
+    /* 17 words + <eos> + <unk>: uniform guessing is 19 and the unigram
+     * frequencies about 13; the grammar allows far less. */
+    cr_assert(isfinite(a.value) && a.value > 1.0 && a.value < 6.0,
+              "test perplexity %g", a.value);
+    cr_assert(strstr(a.arch_json, "\"space\":\"lstm-lm\""), "%s", a.arch_json);
+    int64_t total = a.last.steps;
+    cr_assert(total >= 10);
+
+    /* Shut down mid-epoch: the carried LSTM state must survive. */
+    recorder b = {0};
+    b.stop_at = total / 2 + 3;
+    b.stop_value = NAS_STOP_SHUTDOWN;
+    s.checkpoint_path = pb;
+    s.resume = 1;
+    cr_assert_eq(run(&s, &b), NAS_ECANCELLED);
+    recorder b2 = {0};
+    cr_assert_eq(run(&s, &b2), NAS_OK, "%s", nas_errmsg());
+    assert_same_result(&a, &b2);
+    assert_same_ckpt(pa, pb);
+    recorder_done(&a);
+    recorder_done(&b);
+    recorder_done(&b2);
+    free(pa);
+    free(pb);
+    rm_dir(dir);
+}
+
+Test(jobs, fortunes_reports_finite_perplexity)
+{
+    nas_job_spec s = {.dataset = "fortunes"};
+    nas_job_spec_defaults(&s);
+    if (!nas_dataset_present("fortunes", NULL)) {
+        cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_ENOTFOUND);
+        cr_assert(strstr(nas_errmsg(), "fortunes-min"), "%s", nas_errmsg());
+        cr_skip_test("fortunes not installed");
+    }
+    s.embed = 32;
+    s.hidden = 32;
+    s.epochs = 1;
+    recorder r = {0};
+    int rc = run(&s, &r);
+    cr_assert_eq(rc, NAS_OK, "%s: %s", nas_strerror(rc), nas_errmsg());
+    cr_assert_str_eq(r.metric, "test_perplexity");
+    cr_assert(isfinite(r.value) && r.value > 1.0, "perplexity %g", r.value);
+    cr_assert(strstr(r.result_json, "\"val_perplexity\":"));
+    recorder_done(&r);
+}

@@ -1,0 +1,457 @@
+/*
+ * test_spec.c - the job spec of POST /v1/jobs: defaults, every class of
+ * error with its problem+json members, 501 for algorithms not built yet,
+ * the engine struct for train, the request hash, and the checked-in schema.
+ *
+ * The one design decision to know: every error test asserts the status,
+ * the slug and the JSON pointer (what a client programs against), not the
+ * wording of the detail, except where the wording is the promise (501).
+ */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spec.h"
+
+static json_t *ok(const char *body)
+{
+    api_problem err = {0};
+    json_t *spec = NULL;
+    int rc = api_spec_normalize(body, strlen(body), 42, &spec, &err);
+    cr_assert_eq(rc, 0, "%s: %s", body, err.detail);
+    api_problem_clear(&err);
+    return spec;
+}
+
+/* Expects a failure with status, slug and pointer; returns the problem. */
+static api_problem fails(const char *body, int status, const char *slug, const char *ptr)
+{
+    api_problem err = {0};
+    json_t *spec = NULL;
+    int rc = api_spec_normalize(body, strlen(body), 42, &spec, &err);
+    cr_assert_eq(rc, -1, "%s was accepted", body);
+    cr_assert_null(spec);
+    cr_assert_eq(err.status, status, "%s: status %d (%s)", body, err.status, err.detail);
+    cr_assert_str_eq(err.type, slug, "%s: %s", body, err.detail);
+    cr_assert_str_eq(err.pointer, ptr, "%s: %s", body, err.detail);
+    return err;
+}
+
+static double num_at(const json_t *spec, const char *obj, const char *key)
+{
+    return json_number_value(json_object_get(json_object_get(spec, obj), key));
+}
+
+Test(spec, empty_object_is_a_full_darts_spec)
+{
+    json_t *s = ok("{}");
+    json_t *hp = json_object_get(s, "hyperparameters");
+    cr_assert_str_eq(json_string_value(json_object_get(s, "algorithm")), "darts");
+    cr_assert_str_eq(json_string_value(json_object_get(s, "search_space")), "darts-cnn");
+    cr_assert_str_eq(json_string_value(json_object_get(s, "dataset")), "fashion-mnist");
+    cr_assert_str_eq(json_string_value(json_object_get(s, "name")), "darts-fashion-mnist");
+    cr_assert_eq(json_integer_value(json_object_get(s, "seed")), 42);
+    cr_assert(json_is_null(json_object_get(s, "architecture")));
+    cr_assert_eq(num_at(s, "budget", "epochs"), 50);
+    cr_assert_eq(num_at(s, "budget", "max_seconds"), 0);
+    cr_assert(json_is_null(json_object_get(json_object_get(s, "budget"), "max_architectures")));
+    cr_assert_eq(num_at(s, "hyperparameters", "C"), 16);
+    cr_assert_eq(num_at(s, "hyperparameters", "layers"), 8);
+    cr_assert_eq(num_at(s, "hyperparameters", "batch_size"), 64);
+    cr_assert_eq(num_at(s, "hyperparameters", "order"), 1);
+    cr_assert_float_eq(num_at(s, "hyperparameters", "lr"), 0.025, 1e-12);
+    cr_assert_float_eq(num_at(s, "hyperparameters", "lr_min"), 0.001, 1e-12);
+    cr_assert_float_eq(num_at(s, "hyperparameters", "weight_decay"), 3e-4, 1e-12);
+    cr_assert_float_eq(num_at(s, "hyperparameters", "arch_lr"), 3e-4, 1e-12);
+    cr_assert_float_eq(num_at(s, "hyperparameters", "arch_weight_decay"), 1e-3, 1e-12);
+    cr_assert_float_eq(json_real_value(json_array_get(json_object_get(hp, "arch_betas"), 1)),
+                       0.999, 1e-12);
+    cr_assert_eq(num_at(s, "hyperparameters", "grad_clip"), 5);
+    cr_assert_eq(num_at(s, "final_training", "epochs"), 10);
+    cr_assert(json_is_false(json_object_get(json_object_get(s, "final_training"), "enabled")));
+    json_decref(s);
+}
+
+Test(spec, train_defaults_follow_the_dataset_kind)
+{
+    json_t *s = ok("{\"algorithm\":\"train\"}");
+    json_t *arch = json_object_get(s, "architecture");
+    cr_assert(json_is_null(json_object_get(s, "search_space")));
+    cr_assert(json_is_null(json_object_get(s, "final_training")));
+    cr_assert_str_eq(json_string_value(json_object_get(arch, "space")), "fixed-cnn");
+    cr_assert_eq(json_integer_value(json_array_get(json_object_get(arch, "channels"), 1)), 64);
+    cr_assert_eq(num_at(s, "architecture", "hidden"), 128);
+    cr_assert_eq(num_at(s, "budget", "epochs"), 3);
+    cr_assert_float_eq(num_at(s, "hyperparameters", "lr"), 0.02, 1e-12);
+    cr_assert_float_eq(num_at(s, "hyperparameters", "weight_decay"), 5e-4, 1e-12);
+    cr_assert(json_is_true(json_object_get(json_object_get(s, "hyperparameters"), "nesterov")));
+    cr_assert(json_is_null(json_object_get(json_object_get(s, "hyperparameters"), "threads")));
+    json_decref(s);
+
+    s = ok("{\"algorithm\":\"train\",\"dataset\":\"fortunes\"}");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(s, "architecture"),
+                                                       "space")), "lstm-lm");
+    cr_assert_eq(num_at(s, "architecture", "bptt"), 35);
+    cr_assert_eq(num_at(s, "hyperparameters", "lr"), 20);
+    json_decref(s);
+
+    s = ok("{\"algorithm\":\"train\",\"dataset\":\"cifar10\"}");
+    cr_assert(json_is_true(json_object_get(json_object_get(s, "hyperparameters"), "augment")));
+    json_decref(s);
+}
+
+Test(spec, space_picks_dataset_and_budget_defaults)
+{
+    json_t *s = ok("{\"algorithm\":\"enas\",\"search_space\":\"enas-rnn\"}");
+    cr_assert_str_eq(json_string_value(json_object_get(s, "dataset")), "fortunes");
+    cr_assert_float_eq(num_at(s, "hyperparameters", "tanh_constant"), 2.5, 1e-12);
+    json_decref(s);
+    s = ok("{\"algorithm\":\"nas-rl\"}");
+    cr_assert_eq(num_at(s, "budget", "max_architectures"), 100);
+    cr_assert(json_is_null(json_object_get(json_object_get(s, "budget"), "epochs")));
+    cr_assert_eq(num_at(s, "hyperparameters", "children_per_update"), 4);
+    json_decref(s);
+    s = ok("{\"algorithm\":\"random\"}");
+    cr_assert_str_eq(json_string_value(json_object_get(s, "search_space")), "darts-cnn");
+    cr_assert_eq(num_at(s, "budget", "max_architectures"), 20);
+    json_decref(s);
+}
+
+Test(spec, a_normalized_spec_normalizes_to_itself)
+{
+    static const char *const bodies[] = {
+        "{}", "{\"algorithm\":\"train\"}", "{\"algorithm\":\"train\",\"dataset\":\"ptb\"}",
+        "{\"algorithm\":\"enas\",\"search_space\":\"enas-macro\"}",
+        "{\"algorithm\":\"nas-rl\",\"search_space\":\"nasrl-rnn\"}",
+        "{\"algorithm\":\"darts\",\"hyperparameters\":{\"lr\":1,\"grad_clip\":0}}",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        json_t *a = ok(bodies[i]);
+        char *text = json_dumps(a, JSON_REAL_PRECISION(17));
+        json_t *b = ok(text);
+        cr_assert(json_equal(a, b), "%s", text);
+        free(text);
+        json_decref(a);
+        json_decref(b);
+    }
+}
+
+Test(spec, given_values_are_kept)
+{
+    json_t *s = ok("{\"algorithm\":\"train\",\"name\":\"caf\xc3\xa9 run\",\"seed\":7,"
+                   "\"budget\":{\"epochs\":2.0,\"max_seconds\":30},"
+                   "\"architecture\":{\"channels\":[8,16,32]},"
+                   "\"hyperparameters\":{\"threads\":2,\"lr\":0.1}}");
+    cr_assert_str_eq(json_string_value(json_object_get(s, "name")), "caf\xc3\xa9 run");
+    cr_assert_eq(json_integer_value(json_object_get(s, "seed")), 7);
+    cr_assert(json_is_integer(json_object_get(json_object_get(s, "budget"), "epochs")));
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(s, "architecture"),
+                                                 "channels")), 3);
+    json_decref(s);
+}
+
+Test(spec, invalid_json_has_line_and_column)
+{
+    api_problem e = fails("{\n  \"algorithm\": \"train\",\n  \"seed\": ,\n}", 400,
+                          "invalid-json", "");
+    cr_assert_eq(e.line, 3);
+    cr_assert_eq(e.column, 11);
+    api_problem_clear(&e);
+}
+
+Test(spec, duplicate_keys_are_invalid_json)
+{
+    api_problem e = fails("{\"seed\": 1,\n \"seed\": 2}", 400, "invalid-json", "");
+    cr_assert_eq(e.line, 2);
+    cr_assert(strstr(e.detail, "duplicate"), "%s", e.detail);
+    api_problem_clear(&e);
+}
+
+Test(spec, not_an_object)
+{
+    api_problem e = fails("[1, 2]", 400, "bad-request", "");
+    api_problem_clear(&e);
+    e = fails("42", 400, "bad-request", "");
+    api_problem_clear(&e);
+}
+
+Test(spec, unknown_fields_name_their_pointer_and_the_known_keys)
+{
+    api_problem e = fails("{\"algoritm\":\"darts\"}", 400, "unknown-field", "/algoritm");
+    cr_assert(json_is_array(e.allowed));
+    cr_assert_eq(json_array_size(e.allowed), 9);
+    api_problem_clear(&e);
+
+    e = fails("{\"budget\":{\"epoch\":3}}", 400, "unknown-field", "/budget/epoch");
+    cr_assert_str_eq(json_string_value(json_array_get(e.allowed, 0)), "epochs");
+    api_problem_clear(&e);
+
+    e = fails("{\"hyperparameters\":{\"a/b~c\":1}}", 400, "unknown-field",
+              "/hyperparameters/a~1b~0c");
+    api_problem_clear(&e);
+
+    /* A key of another algorithm is unknown here. */
+    e = fails("{\"algorithm\":\"train\",\"hyperparameters\":{\"arch_lr\":1}}", 400,
+              "unknown-field", "/hyperparameters/arch_lr");
+    api_problem_clear(&e);
+}
+
+Test(spec, wrong_types)
+{
+    static const struct { const char *body, *ptr, *want; } cases[] = {
+        {"{\"algorithm\":5}", "/algorithm", "a string"},
+        {"{\"seed\":\"7\"}", "/seed", "an integer"},
+        {"{\"seed\":1.5}", "/seed", "an integer"},
+        {"{\"budget\":[]}", "/budget", "an object"},
+        {"{\"budget\":{\"max_seconds\":\"1h\"}}", "/budget/max_seconds", "a number"},
+        {"{\"hyperparameters\":{\"lr\":null}}", "/hyperparameters/lr", "a number"},
+        {"{\"hyperparameters\":{\"arch_betas\":0.5}}", "/hyperparameters/arch_betas",
+         "an array of numbers"},
+        {"{\"algorithm\":\"train\",\"hyperparameters\":{\"nesterov\":1}}",
+         "/hyperparameters/nesterov", "a boolean"},
+        {"{\"algorithm\":\"train\",\"architecture\":{\"channels\":[8,\"x\"]}}",
+         "/architecture/channels/1", "an integer"},
+        {"{\"name\":3}", "/name", "a string"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        api_problem e = fails(cases[i].body, 400, "invalid-field", cases[i].ptr);
+        cr_assert(strstr(e.detail, cases[i].want), "%s: %s", cases[i].body, e.detail);
+        api_problem_clear(&e);
+    }
+}
+
+Test(spec, out_of_range_values_give_minimum_and_maximum)
+{
+    api_problem e = fails("{\"budget\":{\"epochs\":0}}", 400, "invalid-field",
+                          "/budget/epochs");
+    cr_assert_eq(json_integer_value(json_object_get(e.allowed, "minimum")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(e.allowed, "maximum")), 100000);
+    api_problem_clear(&e);
+
+    e = fails("{\"hyperparameters\":{\"lr\":0}}", 400, "invalid-field", "/hyperparameters/lr");
+    cr_assert_eq(json_number_value(json_object_get(e.allowed, "exclusiveMinimum")), 0);
+    api_problem_clear(&e);
+
+    e = fails("{\"seed\":9007199254740993}", 400, "invalid-field", "/seed");
+    cr_assert_eq(json_integer_value(json_object_get(e.allowed, "maximum")),
+                 (json_int_t)API_SPEC_SEED_MAX);
+    api_problem_clear(&e);
+
+    e = fails("{\"algorithm\":\"train\",\"architecture\":{\"channels\":[8,2000]}}", 400,
+              "invalid-field", "/architecture/channels/1");
+    cr_assert_eq(json_integer_value(json_object_get(e.allowed, "maximum")), 1024);
+    api_problem_clear(&e);
+
+    e = fails("{\"algorithm\":\"train\",\"architecture\":{\"channels\":[]}}", 400,
+              "invalid-field", "/architecture/channels");
+    cr_assert_eq(json_integer_value(json_object_get(e.allowed, "maxItems")), 8);
+    api_problem_clear(&e);
+
+    e = fails("{\"hyperparameters\":{\"lr\":0.01,\"lr_min\":0.1}}", 400, "invalid-field",
+              "/hyperparameters/lr_min");
+    api_problem_clear(&e);
+}
+
+Test(spec, bad_enums_list_what_is_allowed)
+{
+    api_problem e = fails("{\"algorithm\":\"evolution\"}", 400, "invalid-field", "/algorithm");
+    cr_assert_eq(json_array_size(e.allowed), 5);
+    cr_assert(strstr(e.detail, "\"nas-rl\""), "%s", e.detail);
+    api_problem_clear(&e);
+
+    e = fails("{\"algorithm\":\"enas\",\"search_space\":\"darts-cnn\"}", 400, "invalid-field",
+              "/search_space");
+    cr_assert_eq(json_array_size(e.allowed), 3);
+    api_problem_clear(&e);
+
+    e = fails("{\"hyperparameters\":{\"order\":3}}", 400, "invalid-field",
+              "/hyperparameters/order");
+    cr_assert_eq(json_integer_value(json_array_get(e.allowed, 1)), 2);
+    api_problem_clear(&e);
+
+    e = fails("{\"dataset\":\"mnist\"}", 400, "invalid-field", "/dataset");
+    api_problem_clear(&e);
+}
+
+Test(spec, dataset_kind_must_match_the_space)
+{
+    api_problem e = fails("{\"algorithm\":\"darts\",\"dataset\":\"ptb\"}", 400,
+                          "invalid-field", "/dataset");
+    cr_assert_str_eq(json_string_value(json_array_get(e.allowed, 0)), "fashion-mnist");
+    api_problem_clear(&e);
+    e = fails("{\"algorithm\":\"enas\",\"search_space\":\"enas-rnn\",\"dataset\":\"cifar10\"}",
+              400, "invalid-field", "/dataset");
+    api_problem_clear(&e);
+    e = fails("{\"algorithm\":\"train\",\"dataset\":\"fortunes\","
+              "\"architecture\":{\"space\":\"fixed-cnn\"}}", 400, "invalid-field", "/dataset");
+    api_problem_clear(&e);
+}
+
+Test(spec, fields_that_do_not_apply)
+{
+    api_problem e = fails("{\"algorithm\":\"darts\",\"architecture\":{}}", 400,
+                          "invalid-field", "/architecture");
+    api_problem_clear(&e);
+    e = fails("{\"algorithm\":\"train\",\"final_training\":{\"enabled\":true}}", 400,
+              "invalid-field", "/final_training");
+    api_problem_clear(&e);
+    e = fails("{\"algorithm\":\"train\",\"search_space\":\"darts-cnn\"}", 400,
+              "invalid-field", "/search_space");
+    api_problem_clear(&e);
+    e = fails("{\"algorithm\":\"darts\",\"budget\":{\"max_architectures\":5}}", 400,
+              "invalid-field", "/budget/max_architectures");
+    api_problem_clear(&e);
+    e = fails("{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\"}}", 400,
+              "invalid-field", "/architecture/space");
+    cr_assert(strstr(e.detail, "cannot be trained yet"), "%s", e.detail);
+    cr_assert_eq(json_array_size(e.allowed), 2);
+    api_problem_clear(&e);
+}
+
+Test(spec, names_must_be_short_and_printable)
+{
+    char body[300];
+    api_problem e;
+    snprintf(body, sizeof body, "{\"name\":\"%0129d\"}", 0);
+    e = fails(body, 400, "invalid-field", "/name");
+    cr_assert_eq(json_integer_value(json_object_get(e.allowed, "maxLength")), 128);
+    api_problem_clear(&e);
+    e = fails("{\"name\":\"\"}", 400, "invalid-field", "/name");
+    api_problem_clear(&e);
+    e = fails("{\"name\":\"a\\tb\"}", 400, "invalid-field", "/name");
+    api_problem_clear(&e);
+    e = fails("{\"name\":\"a\\u0085b\"}", 400, "invalid-field", "/name");
+    api_problem_clear(&e);
+    /* 128 two-byte characters are 128 characters, not 256. */
+    strcpy(body, "{\"name\":\"");
+    for (int i = 0; i < 128; i++) strcat(body, "\xc3\xa9");
+    json_decref(ok(strcat(body, "\"}")));
+}
+
+Test(spec, implemented_is_501_for_search_algorithms)
+{
+    api_problem e = {0};
+    json_t *s = ok("{}");
+    cr_assert_eq(api_spec_implemented(s, &e), -1);
+    cr_assert_eq(e.status, 501);
+    cr_assert_str_eq(e.type, "not-implemented");
+    cr_assert_str_eq(e.detail, "algorithm \"darts\" is not implemented yet (issue #4)");
+    api_problem_clear(&e);
+    json_decref(s);
+    s = ok("{\"algorithm\":\"train\"}");
+    cr_assert_eq(api_spec_implemented(s, &e), 0);
+    json_decref(s);
+}
+
+Test(spec, to_engine_fills_the_train_struct)
+{
+    api_problem e = {0};
+    api_spec_paths paths = {.fashion_mnist_dir = "/data/fm", .ptb_dir = "/data/ptb"};
+    nas_job_spec js;
+    json_t *s = ok("{\"algorithm\":\"train\",\"seed\":99,\"budget\":{\"epochs\":2},"
+                   "\"architecture\":{\"channels\":[4,8,16],\"hidden\":32}}");
+    cr_assert_eq(api_spec_to_engine(s, &paths, 3, &js, &e), 0, "%s", e.detail);
+    cr_assert_str_eq(js.algorithm, "train");
+    cr_assert_str_eq(js.dataset, "fashion-mnist");
+    cr_assert_str_eq(js.data_path, "/data/fm");
+    cr_assert_eq(js.arch, NAS_ARCH_FIXED_CNN);
+    cr_assert_eq(js.nblocks, 3);
+    cr_assert_eq(js.channels[2], 16);
+    cr_assert_eq(js.hidden, 32);
+    cr_assert_eq(js.epochs, 2);
+    cr_assert_eq(js.seed, 99);
+    cr_assert_eq(js.threads, 3);
+    cr_assert_eq(js.batch_size, 64);
+    cr_assert_float_eq(js.lr, 0.02f, 1e-7);
+    cr_assert_float_eq(js.weight_decay, 5e-4f, 1e-9);
+    cr_assert_eq(js.nesterov, 1);
+    cr_assert_null(js.checkpoint_path);
+    json_decref(s);
+
+    s = ok("{\"algorithm\":\"train\",\"dataset\":\"ptb\",\"hyperparameters\":{\"threads\":2}}");
+    cr_assert_eq(api_spec_to_engine(s, &paths, 3, &js, &e), 0, "%s", e.detail);
+    cr_assert_eq(js.arch, NAS_ARCH_LSTM_LM);
+    cr_assert_str_eq(js.data_path, "/data/ptb");
+    cr_assert_eq(js.embed, 128);
+    cr_assert_eq(js.max_vocab, 10000);
+    cr_assert_eq(js.threads, 2);
+    cr_assert_float_eq(js.grad_clip, 0.25f, 1e-7);
+    json_decref(s);
+
+    s = ok("{\"algorithm\":\"train\",\"dataset\":\"synthetic\"}");
+    cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), 0);
+    cr_assert_null(js.data_path);
+    json_decref(s);
+
+    s = ok("{}");
+    cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), -1);
+    cr_assert_eq(e.status, 501);
+    api_problem_clear(&e);
+    json_decref(s);
+}
+
+Test(spec, hash_is_fnv1a_128)
+{
+    char a[API_SPEC_HASH_SIZE], b[API_SPEC_HASH_SIZE];
+    api_spec_hash("", 0, a);
+    cr_assert_str_eq(a, "6c62272e07bb014262b821756295c58d");
+    api_spec_hash("a", 1, a);
+    cr_assert_str_eq(a, "d228cb696f1a8caf78912b704e4a8964");
+    api_spec_hash("{\"seed\":1}", 10, a);
+    api_spec_hash("{\"seed\":1}", 10, b);
+    cr_assert_str_eq(a, b);
+    api_spec_hash("{\"seed\":2}", 10, b);
+    cr_assert_str_neq(a, b);
+}
+
+Test(problem, json_has_the_rfc9457_members)
+{
+    api_problem e = fails("{\"budget\":{\"epochs\":0}}", 400, "invalid-field",
+                          "/budget/epochs");
+    json_t *j = api_problem_json(&e);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "type")),
+                     "urn:nasd:problem:invalid-field");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "title")), "Invalid field value");
+    cr_assert_eq(json_integer_value(json_object_get(j, "status")), 400);
+    cr_assert(json_is_string(json_object_get(j, "detail")));
+    cr_assert_str_eq(json_string_value(json_object_get(j, "pointer")), "/budget/epochs");
+    cr_assert(json_is_object(json_object_get(j, "allowed")));
+    cr_assert_null(json_object_get(j, "line"));
+    json_decref(j);
+    api_problem_clear(&e);
+
+    e = fails("{", 400, "invalid-json", "");
+    j = api_problem_json(&e);
+    cr_assert_null(json_object_get(j, "pointer"));
+    cr_assert_eq(json_integer_value(json_object_get(j, "line")), 1);
+    cr_assert(json_is_integer(json_object_get(j, "column")));
+    json_decref(j);
+    api_problem_clear(&e);
+
+    api_problem_set(&e, 0, API_PROBLEM_IDEMPOTENCY_CONFLICT, NULL, "key %s", "k1");
+    cr_assert_eq(e.status, 422);
+    api_problem_set(&e, 0, API_PROBLEM_TOO_MANY_STREAMS, NULL, "cap");
+    cr_assert_eq(e.status, 429);
+    cr_assert_str_eq(e.type, "too-many-streams");
+    api_problem_clear(&e);
+}
+
+Test(schema, checked_in_schema_matches_the_tables)
+{
+    /* make check exports srcdir (VPATH builds); by hand, run from the tree. */
+    const char *srcdir = getenv("srcdir");
+    char path[4096];
+    json_error_t je;
+    json_t *file, *built = api_spec_schema();
+
+    snprintf(path, sizeof path, "%s/schema/job-spec.schema.json", srcdir ? srcdir : ".");
+    file = json_load_file(path, 0, &je);
+    cr_assert(file, "%s: %s", path, je.text);
+    cr_assert(built);
+    cr_assert(json_equal(file, built),
+              "schema/job-spec.schema.json is stale: regenerate it from api_spec_schema()");
+    json_decref(file);
+    json_decref(built);
+}
