@@ -1002,9 +1002,21 @@ int api_spec_implemented(const json_t *spec, api_problem *err)
     for (size_t i = 0; algorithm && i < N_ALGOS; i++) {
         if (strcmp(algo_rows[i].name, algorithm)) continue;
         if (algo_rows[i].implemented) return 0;
-        return api_problem_set(err, 0, API_PROBLEM_NOT_IMPLEMENTED, "/algorithm",
-                               "algorithm \"%s\" is not implemented yet (issue #%d)",
-                               algorithm, algo_rows[i].issue);
+        /* Users are told what they can run instead (the tracker's issue
+         * number in the table is for developers). */
+        char avail[128] = "";
+        json_t *allowed = json_array();
+        for (size_t k = 0; k < N_ALGOS; k++) {
+            if (!algo_rows[k].implemented) continue;
+            json_array_append_new(allowed, json_string(algo_rows[k].name));
+            snprintf(avail + strlen(avail), sizeof(avail) - strlen(avail), "%s%s",
+                     *avail ? ", " : "", algo_rows[k].name);
+        }
+        api_problem_set(err, 0, API_PROBLEM_NOT_IMPLEMENTED, "/algorithm",
+                        "algorithm \"%s\" is not implemented in this version of nasd yet; "
+                        "available: %s", algorithm, avail);
+        api_problem_set_allowed(err, allowed);
+        return -1;
     }
     return api_problem_set(err, 0, API_PROBLEM_INTERNAL, NULL, "spec has no known algorithm");
 }

@@ -337,7 +337,8 @@ Test(spec, implemented_is_501_for_search_algorithms)
     cr_assert_eq(api_spec_implemented(s, &e), -1);
     cr_assert_eq(e.status, 501);
     cr_assert_str_eq(e.type, "not-implemented");
-    cr_assert_str_eq(e.detail, "algorithm \"darts\" is not implemented yet (issue #4)");
+    cr_assert_str_eq(e.detail, "algorithm \"darts\" is not implemented in this version of nasd "
+                               "yet; available: train");
     api_problem_clear(&e);
     json_decref(s);
     s = ok("{\"algorithm\":\"train\"}");
