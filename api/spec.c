@@ -93,20 +93,25 @@ static const field train_text_hp[] = {
 };
 
 static const field darts_cnn_hp[] = {
-    I_("batch_size", 1, 4096, "64", NULL),
-    I_("C", 1, 1024, "16", "initial channels"),
+    I_("batch_size", 1, 4096, "64", "images per batch, for w and for alpha alike"),
+    I_("C", 1, 1024, "16", "initial channels (the stem has 3C)"),
     I_("layers", 1, 64, "8", "cells; reduction cells at 1/3 and 2/3 of the depth"),
     CI_("order", "[1,2]", "1", "1: first-order, 2: second-order (unrolled) alpha gradient"),
-    NP_("lr", 100, "0.025", "weight SGD learning rate, cosine to lr_min"),
-    N_("lr_min", 0, 100, "0.001", NULL),
-    N_("momentum", 0, 1, "0.9", NULL),
-    N_("weight_decay", 0, 1, "0.0003", NULL),
+    NP_("lr", 100, "0.025", "weight SGD learning rate, cosine to lr_min over the epochs "
+                            "(set once per epoch)"),
+    N_("lr_min", 0, 100, "0.001", "final weight learning rate (<= lr)"),
+    N_("momentum", 0, 1, "0.9", "weight SGD momentum"),
+    N_("weight_decay", 0, 1, "0.0003", "weight SGD L2 weight decay"),
     N_("grad_clip", 0, 1e6, "5", "global L2 norm clip of the weight gradient; 0: off"),
     NP_("arch_lr", 1, "0.0003", "Adam learning rate of alpha"),
     NL_("arch_betas", 0, 1, 2, "[0.5,0.999]", "Adam betas of alpha"),
-    N_("arch_weight_decay", 0, 1, "0.001", NULL),
+    N_("arch_weight_decay", 0, 1, "0.001", "Adam L2 weight decay of alpha"),
     {"train_portion", T_NUM, 0, 1, F_EXCL_MIN | F_EXCL_MAX, NULL, "0.5", 0, 0,
-     "share of the training set used for w; the rest trains alpha", NULL},
+     "share of the training set (split by a shuffle drawn from the seed) that trains "
+     "w; the rest trains alpha and gives the per-epoch val_loss and val_accuracy", NULL},
+    IN_("max_examples", 2, 100000000, "null",
+        "search on a random subset (drawn from the seed) of this many training "
+        "examples, split by train_portion; null: the whole training set"),
     THREADS_, END_,
 };
 
@@ -262,7 +267,8 @@ static const field arch_lstm_lm[] = {
 };
 
 static const field final_training_fields[] = {
-    B_("enabled", "false", "train the found architecture from scratch at the end"),
+    B_("enabled", "false", "train the found architecture from scratch at the end "
+                           "(not implemented yet: true answers 501)"),
     I_("epochs", 1, 100000, "10", NULL),
     END_,
 };
@@ -275,36 +281,37 @@ typedef struct space_row {
     const char *max_arch;   /* budget.max_architectures default; NULL: n/a */
     const field *hp;
     const field *arch;      /* train only: the architecture's fields */
+    int implemented;        /* 0: the API accepts it but answers 501 */
 } space_row;
 
 /* The first row of an algorithm holds its default space. */
 static const space_row space_rows[] = {
-    {"darts", "darts-cnn", "image", "50", NULL, darts_cnn_hp, NULL},
-    {"darts", "darts-rnn", "text", "50", NULL, darts_rnn_hp, NULL},
-    {"enas", "enas-micro", "image", "150", NULL, enas_micro_hp, NULL},
-    {"enas", "enas-macro", "image", "310", NULL, enas_macro_hp, NULL},
-    {"enas", "enas-rnn", "text", "100", NULL, enas_rnn_hp, NULL},
-    {"nas-rl", "nasrl-cnn", "image", NULL, "100", nasrl_cnn_hp, NULL},
-    {"nas-rl", "nasrl-rnn", "text", NULL, "100", nasrl_rnn_hp, NULL},
-    {"random", "darts-cnn", "image", NULL, "20", random_hp, NULL},
-    {"random", "darts-rnn", "text", NULL, "20", random_hp, NULL},
-    {"random", "enas-micro", "image", NULL, "20", random_hp, NULL},
-    {"random", "enas-macro", "image", NULL, "20", random_hp, NULL},
-    {"random", "enas-rnn", "text", NULL, "20", random_hp, NULL},
-    {"random", "nasrl-cnn", "image", NULL, "20", random_hp, NULL},
-    {"random", "nasrl-rnn", "text", NULL, "20", random_hp, NULL},
-    {"train", "fixed-cnn", "image", "3", NULL, train_image_hp, arch_fixed_cnn},
-    {"train", "lstm-lm", "text", "4", NULL, train_text_hp, arch_lstm_lm},
+    {"darts", "darts-cnn", "image", "50", NULL, darts_cnn_hp, NULL, 1},
+    {"darts", "darts-rnn", "text", "50", NULL, darts_rnn_hp, NULL, 0},
+    {"enas", "enas-micro", "image", "150", NULL, enas_micro_hp, NULL, 0},
+    {"enas", "enas-macro", "image", "310", NULL, enas_macro_hp, NULL, 0},
+    {"enas", "enas-rnn", "text", "100", NULL, enas_rnn_hp, NULL, 0},
+    {"nas-rl", "nasrl-cnn", "image", NULL, "100", nasrl_cnn_hp, NULL, 0},
+    {"nas-rl", "nasrl-rnn", "text", NULL, "100", nasrl_rnn_hp, NULL, 0},
+    {"random", "darts-cnn", "image", NULL, "20", random_hp, NULL, 0},
+    {"random", "darts-rnn", "text", NULL, "20", random_hp, NULL, 0},
+    {"random", "enas-micro", "image", NULL, "20", random_hp, NULL, 0},
+    {"random", "enas-macro", "image", NULL, "20", random_hp, NULL, 0},
+    {"random", "enas-rnn", "text", NULL, "20", random_hp, NULL, 0},
+    {"random", "nasrl-cnn", "image", NULL, "20", random_hp, NULL, 0},
+    {"random", "nasrl-rnn", "text", NULL, "20", random_hp, NULL, 0},
+    {"train", "fixed-cnn", "image", "3", NULL, train_image_hp, arch_fixed_cnn, 1},
+    {"train", "lstm-lm", "text", "4", NULL, train_text_hp, arch_lstm_lm, 1},
 };
 #define N_SPACE_ROWS (sizeof space_rows / sizeof space_rows[0])
 
-/* The first row is the default algorithm. */
+/* The first row is the default algorithm. It is implemented when one of
+ * its space rows is. */
 static const struct algo_row {
     const char *name;
-    int implemented;
     int issue;           /* the issue that brings it */
 } algo_rows[] = {
-    {"darts", 0, 4}, {"enas", 0, 5}, {"nas-rl", 0, 6}, {"random", 0, 6}, {"train", 1, 3},
+    {"darts", 4}, {"enas", 5}, {"nas-rl", 6}, {"random", 6}, {"train", 3},
 };
 #define N_ALGOS (sizeof algo_rows / sizeof algo_rows[0])
 
@@ -995,30 +1002,72 @@ int api_spec_normalize(const char *body, size_t len, uint64_t default_seed,
 
 /* ----------------------------------------------------- engine and 501s */
 
+static int algo_implemented(const char *algorithm)
+{
+    for (size_t i = 0; i < N_SPACE_ROWS; i++)
+        if (!strcmp(space_rows[i].algorithm, algorithm) && space_rows[i].implemented)
+            return 1;
+    return 0;
+}
+
+/* 501 naming what is not there, with what the user can run instead in
+ * the detail and in "allowed" (the tracker's issue number in the tables
+ * is for developers). */
+static int not_implemented(const char *ptr, const char *what, const char **avail, size_t n,
+                           api_problem *err)
+{
+    char list[160] = "";
+    json_t *allowed = json_array();
+    for (size_t k = 0; k < n; k++) {
+        json_array_append_new(allowed, json_string(avail[k]));
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", k ? ", " : "",
+                 avail[k]);
+    }
+    api_problem_set(err, 0, API_PROBLEM_NOT_IMPLEMENTED, ptr,
+                    "%s is not implemented in this version of nasd yet; available: %s", what,
+                    list);
+    api_problem_set_allowed(err, allowed);
+    return -1;
+}
+
 int api_spec_implemented(const json_t *spec, api_problem *err)
 {
     const char *algorithm = json_string_value(json_object_get(spec, "algorithm"));
+    const char *space = json_string_value(json_object_get(spec, "search_space"));
+    const json_t *ft = json_object_get(spec, "final_training");
+    const char *avail[N_SPACE_ROWS];
+    char what[96];
+    size_t n = 0, i;
 
-    for (size_t i = 0; algorithm && i < N_ALGOS; i++) {
-        if (strcmp(algo_rows[i].name, algorithm)) continue;
-        if (algo_rows[i].implemented) return 0;
-        /* Users are told what they can run instead (the tracker's issue
-         * number in the table is for developers). */
-        char avail[128] = "";
-        json_t *allowed = json_array();
-        for (size_t k = 0; k < N_ALGOS; k++) {
-            if (!algo_rows[k].implemented) continue;
-            json_array_append_new(allowed, json_string(algo_rows[k].name));
-            snprintf(avail + strlen(avail), sizeof(avail) - strlen(avail), "%s%s",
-                     *avail ? ", " : "", algo_rows[k].name);
-        }
-        api_problem_set(err, 0, API_PROBLEM_NOT_IMPLEMENTED, "/algorithm",
-                        "algorithm \"%s\" is not implemented in this version of nasd yet; "
-                        "available: %s", algorithm, avail);
-        api_problem_set_allowed(err, allowed);
-        return -1;
+    for (i = 0; algorithm && i < N_ALGOS; i++)
+        if (!strcmp(algo_rows[i].name, algorithm)) break;
+    if (!algorithm || i == N_ALGOS)
+        return api_problem_set(err, 0, API_PROBLEM_INTERNAL, NULL,
+                               "spec has no known algorithm");
+    if (!algo_implemented(algorithm)) {
+        for (size_t k = 0; k < N_ALGOS; k++)
+            if (algo_implemented(algo_rows[k].name)) avail[n++] = algo_rows[k].name;
+        snprintf(what, sizeof what, "algorithm \"%s\"", algorithm);
+        return not_implemented("/algorithm", what, avail, n, err);
     }
-    return api_problem_set(err, 0, API_PROBLEM_INTERNAL, NULL, "spec has no known algorithm");
+    if (space) {
+        const space_row *row = find_row(algorithm, space);
+        if (!row)
+            return api_problem_set(err, 0, API_PROBLEM_INTERNAL, NULL,
+                                   "spec has no known search_space");
+        if (!row->implemented) {
+            for (size_t k = 0; k < N_SPACE_ROWS; k++)
+                if (!strcmp(space_rows[k].algorithm, algorithm) && space_rows[k].implemented)
+                    avail[n++] = space_rows[k].space;
+            snprintf(what, sizeof what, "search space \"%s\" of algorithm \"%s\"", space,
+                     algorithm);
+            return not_implemented("/search_space", what, avail, n, err);
+        }
+    }
+    if (json_is_true(json_object_get(ft, "enabled")))
+        return api_problem_set(err, 0, API_PROBLEM_NOT_IMPLEMENTED, "/final_training/enabled",
+                               "final_training is not implemented yet");
+    return 0;
 }
 
 static int get_int(const json_t *obj, const char *key, int *out)
@@ -1045,30 +1094,19 @@ static int get_bool(const json_t *obj, const char *key, int *out)
     return 0;
 }
 
-int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
-                       int default_threads, nas_job_spec *out, api_problem *err)
+/* The train fields: the architecture and its optimizer. Returns non-zero
+ * when a normalized value is missing. */
+static int train_to_engine(const json_t *arch, const json_t *hp, nas_job_spec *out)
 {
-    const json_t *budget = json_object_get(spec, "budget");
-    const json_t *hp = json_object_get(spec, "hyperparameters");
-    const json_t *arch = json_object_get(spec, "architecture");
     const json_t *ch = json_object_get(arch, "channels"), *v;
     const char *space = json_string_value(json_object_get(arch, "space"));
-    const struct dataset_row *ds;
     size_t i;
     int bad = 0;
 
-    memset(out, 0, sizeof *out);
-    if (api_spec_implemented(spec, err)) return -1;
-    out->algorithm = json_string_value(json_object_get(spec, "algorithm"));
-    out->dataset = json_string_value(json_object_get(spec, "dataset"));
-    ds = out->dataset ? dataset_by_name(out->dataset) : NULL;
-    if (!ds || !space) goto fail;
-    if (paths && ds->path >= 0)
-        out->data_path = *(const char *const *)((const char *)paths + ds->path);
-
+    if (!space) return -1;
     if (!strcmp(space, "fixed-cnn")) {
         out->arch = NAS_ARCH_FIXED_CNN;
-        if (!json_is_array(ch) || json_array_size(ch) > NAS_MAX_BLOCKS) goto fail;
+        if (!json_is_array(ch) || json_array_size(ch) > NAS_MAX_BLOCKS) return -1;
         json_array_foreach(ch, i, v) out->channels[i] = (int)json_integer_value(v);
         out->nblocks = (int)json_array_size(ch);
         bad |= get_int(arch, "hidden", &out->hidden);
@@ -1080,8 +1118,60 @@ int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
         bad |= get_int(arch, "bptt", &out->bptt);
         bad |= get_int(arch, "max_vocab", &out->max_vocab);
     } else {
-        goto fail;
+        return -1;
     }
+    bad |= get_float(hp, "dropout", &out->dropout);
+    bad |= get_bool(hp, "nesterov", &out->nesterov);
+    bad |= get_bool(hp, "augment", &out->augment);
+    return bad;
+}
+
+/* The darts-cnn fields (dropout, nesterov and augment stay 0). */
+static int darts_to_engine(const json_t *spec, const json_t *hp, nas_job_spec *out)
+{
+    const json_t *betas = json_object_get(hp, "arch_betas"), *v;
+    int bad = 0;
+
+    out->search_space = json_string_value(json_object_get(spec, "search_space"));
+    if (!out->search_space || strcmp(out->search_space, "darts-cnn")) return -1;
+    bad |= get_int(hp, "order", &out->order);
+    bad |= get_int(hp, "C", &out->C);
+    bad |= get_int(hp, "layers", &out->layers);
+    bad |= get_float(hp, "arch_lr", &out->arch_lr);
+    bad |= get_float(hp, "arch_weight_decay", &out->arch_weight_decay);
+    bad |= get_float(hp, "train_portion", &out->train_portion);
+    if (!json_is_array(betas) || json_array_size(betas) != 2) return -1;
+    out->arch_beta1 = (float)json_number_value(json_array_get(betas, 0));
+    out->arch_beta2 = (float)json_number_value(json_array_get(betas, 1));
+    v = json_object_get(hp, "max_examples");
+    if (json_is_integer(v)) bad |= get_int(hp, "max_examples", &out->max_examples);
+    else bad |= !json_is_null(v);
+    return bad;
+}
+
+int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
+                       int default_threads, nas_job_spec *out, api_problem *err)
+{
+    const json_t *budget = json_object_get(spec, "budget");
+    const json_t *hp = json_object_get(spec, "hyperparameters"), *v;
+    const struct dataset_row *ds;
+    int bad = 0;
+
+    memset(out, 0, sizeof *out);
+    if (api_spec_implemented(spec, err)) return -1;
+    out->algorithm = json_string_value(json_object_get(spec, "algorithm"));
+    out->dataset = json_string_value(json_object_get(spec, "dataset"));
+    ds = out->dataset ? dataset_by_name(out->dataset) : NULL;
+    if (!ds || !out->algorithm) goto fail;
+    if (paths && ds->path >= 0)
+        out->data_path = *(const char *const *)((const char *)paths + ds->path);
+
+    if (!strcmp(out->algorithm, "darts"))
+        bad |= darts_to_engine(spec, hp, out);
+    else if (!strcmp(out->algorithm, "train"))
+        bad |= train_to_engine(json_object_get(spec, "architecture"), hp, out);
+    else
+        goto fail;
 
     bad |= get_int(budget, "epochs", &out->epochs);
     v = json_object_get(budget, "max_seconds");
@@ -1097,9 +1187,6 @@ int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
     bad |= get_float(hp, "momentum", &out->momentum);
     bad |= get_float(hp, "weight_decay", &out->weight_decay);
     bad |= get_float(hp, "grad_clip", &out->grad_clip);
-    bad |= get_float(hp, "dropout", &out->dropout);
-    bad |= get_bool(hp, "nesterov", &out->nesterov);
-    bad |= get_bool(hp, "augment", &out->augment);
     out->threads = default_threads;
     if (json_is_integer(json_object_get(hp, "threads")))
         bad |= get_int(hp, "threads", &out->threads);
@@ -1107,7 +1194,7 @@ int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
 fail:
     memset(out, 0, sizeof *out);
     return api_problem_set(err, 0, API_PROBLEM_INTERNAL, NULL,
-                           "the stored spec is not a normalized train spec");
+                           "the stored spec is not a normalized spec the engine runs");
 }
 
 /* ------------------------------------------------------------------ hash */
@@ -1280,7 +1367,8 @@ json_t *api_spec_schema(void)
         " s:{s:s,s:i,s:I,s:s},"
         " s:{s:s,s:i,s:i,s:s,s:s}}",
         "algorithm", "enum", algos, "default", algo_rows[0].name,
-        "description", "what to run; only train is implemented so far (others: 501)",
+        "description", "what to run; implemented: train, and darts on darts-cnn "
+                       "(others: 501)",
         "search_space", "enum", all_spaces,
         "description", "per algorithm; the algorithm's first space by default; null for train",
         "dataset", "enum", datasets_of_kind(NULL),

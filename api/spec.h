@@ -39,9 +39,11 @@
 int api_spec_normalize(const char *body, size_t len, uint64_t default_seed,
                        json_t **spec_out, api_problem *err);
 
-/* 0 when the engine can run the normalized spec (only algorithm "train"
- * today), else -1 with 501 not-implemented naming the algorithm and the
- * issue that brings it. */
+/* 0 when the engine can run the normalized spec (algorithm "train", and
+ * "darts" on search space "darts-cnn", without final_training), else -1
+ * with 501 not-implemented: pointer /algorithm or /search_space naming
+ * what is missing, "allowed" what can run instead; or pointer
+ * /final_training/enabled, "final_training is not implemented yet". */
 int api_spec_implemented(const json_t *spec, api_problem *err);
 
 /* Where the datasets' files are, from the daemon's config. NULL: the
@@ -53,9 +55,11 @@ typedef struct api_spec_paths {
     const char *fortunes_path;
 } api_spec_paths;
 
-/* Fills *out for the engine from a normalized `train` spec (paths may be
- * NULL). threads: hyperparameters.threads, or default_threads when null.
- * The string members of *out (algorithm, dataset) point into `spec` and
+/* Fills *out for the engine from a normalized `train` or `darts` spec
+ * (paths may be NULL). threads: hyperparameters.threads, or
+ * default_threads when null; darts' arch_betas become arch_beta1/2 and a
+ * null max_examples 0 (all). The string members of *out (algorithm,
+ * search_space, dataset) point into `spec` and
  * data_path into `paths`: both must outlive *out. checkpoint_path and
  * resume are left NULL/0 for the caller. Errors: 501 for a spec the engine
  * cannot run, 500 when spec was not normalized. */

@@ -174,9 +174,17 @@ void nd_http_kick(nd_server *s)
 {
     if (!s->mhd)
         return;
+    s->kick_again = 0;
     MHD_run(s->mhd);
+    /* A handler that resumed a connection asked for another run. MHD puts
+     * a resumed connection back to work at the start of its next run and
+     * MHD_get_timeout does not count it: re-arming from the timeout would
+     * undo the request, and the stream would wait for an unrelated event
+     * (its next heartbeat). */
     MHD_UNSIGNED_LONG_LONG to;
-    if (MHD_get_timeout(s->mhd, &to) == MHD_YES)
+    if (s->kick_again)
+        uv_timer_start(&s->mhd_timer, on_mhd_timer, 0, 0);
+    else if (MHD_get_timeout(s->mhd, &to) == MHD_YES)
         uv_timer_start(&s->mhd_timer, on_mhd_timer, to, 0);
     else
         uv_timer_stop(&s->mhd_timer);
@@ -184,8 +192,10 @@ void nd_http_kick(nd_server *s)
 
 void nd_http_kick_soon(nd_server *s)
 {
-    if (s->mhd)
-        uv_timer_start(&s->mhd_timer, on_mhd_timer, 0, 0);
+    if (!s->mhd)
+        return;
+    s->kick_again = 1;
+    uv_timer_start(&s->mhd_timer, on_mhd_timer, 0, 0);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)

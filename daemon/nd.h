@@ -74,6 +74,7 @@ typedef struct nd_server {
     struct nd_sched *sched;
     struct nd_events *events;
     int stopping;                  /* a signal came: finishing up */
+    int kick_again;                /* nd_http_kick_soon during an MHD_run */
     char db_path[PATH_MAX + 16];
     char ckpt_dir[PATH_MAX + 16];
 } nd_server;

@@ -22,8 +22,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
+
+/* Workers run at a lower priority than the loop, so that answering HTTP
+ * never waits behind a training step on a busy machine. */
+#define WORKER_NICE 10
 
 typedef enum { EV_PROGRESS, EV_METRIC, EV_ARCH, EV_CKPT, EV_RESULT, EV_LOG, EV_DONE } ev_kind;
 
@@ -175,6 +182,10 @@ static void worker_main(void *arg)
 {
     slot *sl = arg;
     nas_job_reporter rep = {sl, rep_progress, rep_metric, rep_arch, rep_ckpt, rep_result, rep_log};
+    /* Linux keeps a nice value per thread; the engine's pool threads,
+     * started from here, inherit it. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE) != 0)
+        nd_log(ND_LOG_DEBUG, "worker %d: cannot lower its priority", sl->index);
     for (;;) {
         uv_mutex_lock(&sl->mu);
         while (!sl->assigned && !sl->quit)

@@ -281,6 +281,22 @@ nas_tensor *nas_dropout(nas_graph *g, nas_tensor *x, float p);
  * (DARTS `none` on a reduction edge). No gradient flows. */
 nas_tensor *nas_zero(nas_graph *g, nas_tensor *x, int stride);
 
+/* Ops added for the DARTS search space (engine/ops/shift.c). */
+
+/* x[:, :, dh:, dw:] of an (N,C,H,W) tensor -> (N, C, H-dh, W-dw): the
+ * shifted input of the second convolution of a factorized reduction. */
+nas_tensor *nas_shift(nas_graph *g, nas_tensor *x, int dh, int dw);
+
+/* Fused ops for the DARTS supernet's speed and memory (engine/ops/pool_bn.c). */
+
+/* nas_batchnorm(nas_maxpool2d(x, 3, stride, 1) (max = 1) or
+ * nas_avgpool2d(x, 3, stride, 1) (max = 0), no affine, running_mean,
+ * running_var, momentum, eps) as one op that keeps only its output (and
+ * the argmax for max): same forward numbers, stride 1 or 2. */
+nas_tensor *nas_pool_bn(nas_graph *g, nas_tensor *x, int max, int stride,
+                        nas_tensor *running_mean, nas_tensor *running_var,
+                        float momentum, float eps);
+
 /* ------------------------------------------------------------------ nn */
 
 /* LSTM cell built from the ops above: gates = x Wx^T + h Wh^T + b, split in
@@ -426,8 +442,9 @@ int nas_batchify(const int32_t *ids, int n, int bsz, int32_t **out,
 /* A job is what the daemon runs on a worker thread: one algorithm over
  * one dataset within a budget. The engine reports through callbacks (all
  * called on the job's thread; the daemon queues them to its loop) and
- * checks `stop` between steps. Only `train` exists so far; the search
- * algorithms (darts, enas, nas-rl, random) add their kinds here. */
+ * checks `stop` between steps. Kinds so far: `train` (a fixed network)
+ * and `darts` over the `darts-cnn` search space (engine/search/darts_job.c);
+ * the other search algorithms (enas, nas-rl, random) add theirs here. */
 
 enum nas_stop {
     NAS_RUN = 0,
@@ -457,9 +474,10 @@ typedef struct nas_job_reporter {
     /* A checkpoint is durable at path (fsync'd and renamed); step is the
      * optimizer step it holds. Only then may the daemon record it. */
     void (*checkpoint)(void *ctx, const char *path, int64_t step);
-    /* The final result: architecture JSON, the headline test metric
-     * (name: "test_accuracy" or "test_perplexity") and a JSON object text
-     * with everything else worth keeping. */
+    /* The final result: architecture JSON, the headline metric (name:
+     * "test_accuracy" or "test_perplexity" for train; "val_accuracy" for
+     * darts, on its alpha half: a search never touches the test set) and
+     * a JSON object text with everything else worth keeping. */
     void (*result)(void *ctx, const char *arch_json, const char *metric,
                    double value, const char *result_json);
     /* A line worth showing in the daemon's log. */
@@ -502,13 +520,16 @@ typedef enum nas_arch_kind {
 #define NAS_MAX_BLOCKS 8
 
 typedef struct nas_job_spec {
-    const char *algorithm;     /* "train" (NULL: "train") */
+    const char *algorithm;     /* "train" or "darts" (NULL: "train") */
+    const char *search_space;  /* darts: "darts-cnn" (NULL: "darts-cnn";
+                                  "darts-rnn" is not implemented yet) */
     const char *dataset;       /* a nas_datasets() name */
     const char *data_path;     /* NULL: the dataset's default path */
     nas_arch_kind arch;
     int channels[NAS_MAX_BLOCKS], nblocks;   /* fixed CNN (32, 64) */
     int hidden;                /* CNN classifier / LSTM hidden (128 / 128) */
-    int embed, layers, bptt;   /* LSTM LM (128, 1, 35) */
+    int embed, layers, bptt;   /* LSTM LM (128, 1, 35); darts: layers is
+                                  the number of cells (8) */
     int max_vocab;             /* LSTM LM: most frequent words kept (10000);
                                   0 in nas_job_run: no cap */
     int epochs;                /* budget.epochs (image 3, text 4) */
@@ -530,13 +551,31 @@ typedef struct nas_job_spec {
                                   plus horizontal flip except on fashion-mnist
                                   and synthetic (where sides matter); default
                                   1 for cifar10, 0 for the others */
+    /* darts (defaults of issue #4, i.e. the paper and quark0/darts
+     * train_search.py; the shared fields above take darts defaults too:
+     * epochs 50, batch_size 64, lr 0.025 -> lr_min 0.001 by epoch,
+     * momentum 0.9, weight_decay 3e-4, grad_clip 5; dropout, nesterov and
+     * augment must stay 0). The training set is split by a seeded shuffle:
+     * train_portion of it trains the weights w, the rest ("val") alpha and
+     * the per-epoch val_loss / val_accuracy. */
+    int order;                 /* 1: first-order, 2: second-order alpha
+                                  gradient (1) */
+    int C;                     /* initial channels (16) */
+    float arch_lr;             /* Adam on alpha (3e-4) */
+    float arch_beta1, arch_beta2;   /* (0.5, 0.999) */
+    float arch_weight_decay;   /* (1e-3) */
+    float train_portion;       /* share of the examples for w (0.5) */
+    int max_examples;          /* use a seeded random subset of this many
+                                  training examples before the split; 0: all
+                                  (0) */
     const char *checkpoint_path;   /* where to write checkpoints; NULL: none */
     int resume;                /* continue from checkpoint_path when it exists */
 } nas_job_spec;
 
-/* Defaults of the `train` kind, written into spec (dataset must be set;
- * an unknown dataset leaves spec unchanged). Every field that is zero gets
- * its default for the dataset's kind (the values in parentheses above),
+/* Defaults of the job's kind (spec->algorithm: NULL or "train", or
+ * "darts"), written into spec (dataset must be set; an unknown dataset
+ * leaves spec unchanged). Every field that is zero gets its default for
+ * the kind and the dataset's kind (the values in parentheses above),
  * including fields for which zero is a valid choice (momentum, dropout,
  * nesterov, ...): call it first on a spec zeroed except for dataset, then
  * set what the user gave. Strings, seed, max_seconds and the checkpoint

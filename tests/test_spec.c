@@ -330,20 +330,55 @@ Test(spec, names_must_be_short_and_printable)
     json_decref(ok(strcat(body, "\"}")));
 }
 
-Test(spec, implemented_is_501_for_search_algorithms)
+Test(spec, implemented_is_501_for_what_is_not_built)
 {
     api_problem e = {0};
-    json_t *s = ok("{}");
+    json_t *s = ok("{\"algorithm\":\"enas\"}");
     cr_assert_eq(api_spec_implemented(s, &e), -1);
     cr_assert_eq(e.status, 501);
     cr_assert_str_eq(e.type, "not-implemented");
-    cr_assert_str_eq(e.detail, "algorithm \"darts\" is not implemented in this version of nasd "
-                               "yet; available: train");
+    cr_assert_str_eq(e.pointer, "/algorithm");
+    cr_assert_str_eq(e.detail, "algorithm \"enas\" is not implemented in this version of nasd "
+                               "yet; available: darts, train");
     api_problem_clear(&e);
     json_decref(s);
-    s = ok("{\"algorithm\":\"train\"}");
-    cr_assert_eq(api_spec_implemented(s, &e), 0);
+
+    /* darts runs on darts-cnn only; the recurrent space names itself. */
+    s = ok("{\"algorithm\":\"darts\",\"search_space\":\"darts-rnn\"}");
+    cr_assert_eq(api_spec_implemented(s, &e), -1);
+    cr_assert_eq(e.status, 501);
+    cr_assert_str_eq(e.pointer, "/search_space");
+    cr_assert_str_eq(e.detail, "search space \"darts-rnn\" of algorithm \"darts\" is not "
+                               "implemented in this version of nasd yet; available: darts-cnn");
+    api_problem_clear(&e);
     json_decref(s);
+
+    /* random samples darts-cnn architectures but is not built. */
+    s = ok("{\"algorithm\":\"random\",\"search_space\":\"darts-cnn\"}");
+    cr_assert_eq(api_spec_implemented(s, &e), -1);
+    cr_assert_str_eq(e.pointer, "/algorithm");
+    api_problem_clear(&e);
+    json_decref(s);
+
+    /* The API does not pretend to train the result from scratch. */
+    s = ok("{\"algorithm\":\"darts\",\"final_training\":{\"enabled\":true}}");
+    cr_assert_eq(api_spec_implemented(s, &e), -1);
+    cr_assert_eq(e.status, 501);
+    cr_assert_str_eq(e.pointer, "/final_training/enabled");
+    cr_assert_str_eq(e.detail, "final_training is not implemented yet");
+    api_problem_clear(&e);
+    json_decref(s);
+
+    const char *const runnable[] = {
+        "{}", "{\"algorithm\":\"train\"}", "{\"algorithm\":\"darts\"}",
+        "{\"algorithm\":\"darts\",\"final_training\":{\"enabled\":false}}",
+        "{\"algorithm\":\"darts\",\"search_space\":\"darts-cnn\",\"dataset\":\"cifar10\"}",
+    };
+    for (size_t i = 0; i < sizeof runnable / sizeof runnable[0]; i++) {
+        s = ok(runnable[i]);
+        cr_assert_eq(api_spec_implemented(s, &e), 0, "%s: %s", runnable[i], e.detail);
+        json_decref(s);
+    }
 }
 
 Test(spec, to_engine_fills_the_train_struct)
@@ -386,7 +421,57 @@ Test(spec, to_engine_fills_the_train_struct)
     cr_assert_null(js.data_path);
     json_decref(s);
 
-    s = ok("{}");
+    s = ok("{\"algorithm\":\"enas\"}");
+    cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), -1);
+    cr_assert_eq(e.status, 501);
+    api_problem_clear(&e);
+    json_decref(s);
+}
+
+Test(spec, to_engine_fills_the_darts_struct)
+{
+    api_problem e = {0};
+    api_spec_paths paths = {.fashion_mnist_dir = "/data/fm"};
+    nas_job_spec js;
+    /* Every default of issue #4. */
+    json_t *s = ok("{\"seed\":5}");
+    cr_assert_eq(api_spec_to_engine(s, &paths, 2, &js, &e), 0, "%s", e.detail);
+    cr_assert_str_eq(js.algorithm, "darts");
+    cr_assert_str_eq(js.search_space, "darts-cnn");
+    cr_assert_str_eq(js.dataset, "fashion-mnist");
+    cr_assert_str_eq(js.data_path, "/data/fm");
+    cr_assert_eq(js.arch, NAS_ARCH_DEFAULT);
+    cr_assert_eq(js.epochs, 50);
+    cr_assert_eq(js.seed, 5);
+    cr_assert_eq(js.threads, 2);
+    cr_assert(js.batch_size == 64 && js.C == 16 && js.layers == 8 && js.order == 1);
+    cr_assert(js.lr == 0.025f && js.lr_min == 0.001f && js.momentum == 0.9f &&
+              js.weight_decay == 3e-4f && js.grad_clip == 5.0f);
+    cr_assert(js.arch_lr == 3e-4f && js.arch_beta1 == 0.5f && js.arch_beta2 == 0.999f &&
+              js.arch_weight_decay == 1e-3f && js.train_portion == 0.5f);
+    cr_assert_eq(js.max_examples, 0, "null: the whole training set");
+    cr_assert(js.dropout == 0.0f && js.nesterov == 0 && js.augment == 0);
+    cr_assert_null(js.checkpoint_path);
+    json_decref(s);
+
+    /* What the user gives arrives as given. */
+    s = ok("{\"algorithm\":\"darts\",\"search_space\":\"darts-cnn\","
+           "\"dataset\":\"synthetic\",\"budget\":{\"epochs\":1,\"max_seconds\":30},"
+           "\"hyperparameters\":{\"C\":4,\"layers\":3,\"batch_size\":16,\"order\":2,"
+           "\"lr\":0.05,\"lr_min\":0,\"arch_lr\":0.001,\"arch_betas\":[0.9,0.99],"
+           "\"arch_weight_decay\":0,\"train_portion\":0.8,\"max_examples\":100,"
+           "\"threads\":1}}");
+    cr_assert_eq(api_spec_to_engine(s, &paths, 2, &js, &e), 0, "%s", e.detail);
+    cr_assert_null(js.data_path);
+    cr_assert(js.C == 4 && js.layers == 3 && js.batch_size == 16 && js.order == 2);
+    cr_assert(js.epochs == 1 && js.max_seconds == 30.0 && js.threads == 1);
+    cr_assert(js.lr == 0.05f && js.lr_min == 0.0f && js.arch_lr == 0.001f);
+    cr_assert(js.arch_beta1 == 0.9f && js.arch_beta2 == 0.99f);
+    cr_assert(js.arch_weight_decay == 0.0f && js.train_portion == 0.8f);
+    cr_assert_eq(js.max_examples, 100);
+    json_decref(s);
+
+    s = ok("{\"algorithm\":\"darts\",\"search_space\":\"darts-rnn\"}");
     cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), -1);
     cr_assert_eq(e.status, 501);
     api_problem_clear(&e);

@@ -1,7 +1,8 @@
 /*
- * job.c - the `train` job around the trainers: spec defaults and
- * validation, reporting helpers, the stop/budget check, and checkpoints
- * of a run's position.
+ * job.c - what every job kind shares: dispatch of nas_job_run to the
+ * kind (train: train_image.c / train_text.c; darts: search/darts_job.c),
+ * the `train` kind's defaults and validation, reporting helpers, the
+ * stop/budget check, and checkpoints of a run's position.
  *
  * The one design decision to know: a checkpoint carries the spec that
  * wrote it as canonical text ("dataset=synthetic epochs=3 lr=0.0199999996
@@ -76,7 +77,9 @@ void nas_job_spec_defaults(nas_job_spec *spec)
         return;
     SET0(spec->algorithm, "train");
     SET0(spec->threads, 1);
-    if (is_text(d))
+    if (strcmp(spec->algorithm, "darts") == 0)
+        nas__darts_job_defaults(spec);
+    else if (is_text(d))
         text_defaults(spec);
     else
         image_defaults(spec, d);
@@ -218,23 +221,28 @@ static int job_init(nas__job *j, const nas_job_spec *spec,
     if (rep)
         j->rep = *rep;
     j->stop = stop;
-    if (spec->algorithm && strcmp(spec->algorithm, "train") != 0)
+    j->kind = spec->algorithm ? spec->algorithm : "train";
+    int darts = strcmp(j->kind, "darts") == 0;
+    if (!darts && strcmp(j->kind, "train") != 0)
         return BAD("algorithm", "\"%s\" is not a job kind of this engine "
-                   "(only \"train\")", spec->algorithm);
+                   "(only \"train\" and \"darts\")", spec->algorithm);
     if (!spec->dataset)
         return BAD("dataset", "missing");
     j->desc = nas_dataset_find(spec->dataset);
     if (!j->desc)
         return BAD("dataset", "unknown \"%s\" (known: fashion-mnist, "
                    "cifar10, synthetic, fortunes, ptb)", spec->dataset);
-    if (j->spec.arch == NAS_ARCH_DEFAULT)
-        j->spec.arch = is_text(j->desc) ? NAS_ARCH_LSTM_LM
-                                        : NAS_ARCH_FIXED_CNN;
     if (!j->spec.data_path)
         j->spec.data_path = j->desc->default_path;
     int rc = check_common(&j->spec);
-    if (rc == NAS_OK)
-        rc = check_arch(&j->spec, j->desc);
+    if (rc < 0)
+        return rc;
+    if (darts)
+        return nas__darts_job_prepare(j);   /* checks, writes the spec text */
+    if (j->spec.arch == NAS_ARCH_DEFAULT)
+        j->spec.arch = is_text(j->desc) ? NAS_ARCH_LSTM_LM
+                                        : NAS_ARCH_FIXED_CNN;
+    rc = check_arch(&j->spec, j->desc);
     if (rc == NAS_OK)
         make_spec_text(j);
     return rc;
@@ -249,7 +257,9 @@ int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
         return rc;
     nas_set_threads(j.spec.threads);
     j.t0 = nas__job_now();
-    nas__job_log(&j, "train: %s", j.spec_text);
+    nas__job_log(&j, "%s: %s", j.kind, j.spec_text);
+    if (strcmp(j.kind, "darts") == 0)
+        return nas__darts_job(&j);
     if (j.spec.arch == NAS_ARCH_FIXED_CNN)
         return nas__train_image(&j);
     return nas__train_text(&j);
@@ -288,21 +298,22 @@ int nas__job_between_steps(nas__job *j, nas_params *p, const nas_rng *op_rng,
     if (why == NAS_RUN || why == NAS__STOP_TIME)
         return why;
     if (why == NAS_STOP_CANCEL)
-        return nas_fail(NAS_ECANCELLED, "train: cancelled at step %" PRId64,
-                        pos->global_step);
+        return nas_fail(NAS_ECANCELLED, "%s: cancelled at step %" PRId64,
+                        j->kind, pos->global_step);
     if (!j->spec.checkpoint_path) {
         nas__job_log(j, "shutdown at step %" PRId64 ": no checkpoint_path, "
                      "nothing saved", pos->global_step);
-        return nas_fail(NAS_ECANCELLED, "train: shut down at step %" PRId64
-                        " without a checkpoint_path", pos->global_step);
+        return nas_fail(NAS_ECANCELLED, "%s: shut down at step %" PRId64
+                        " without a checkpoint_path", j->kind,
+                        pos->global_step);
     }
     int rc = nas__job_save(j, p, op_rng, pos);
     if (rc < 0)
         return rc;
     nas__job_log(j, "shutdown: checkpoint at step %" PRId64 " in %s",
                  pos->global_step, j->spec.checkpoint_path);
-    return nas_fail(NAS_ECANCELLED, "train: shut down at step %" PRId64
-                    ", checkpoint in %s", pos->global_step,
+    return nas_fail(NAS_ECANCELLED, "%s: shut down at step %" PRId64
+                    ", checkpoint in %s", j->kind, pos->global_step,
                     j->spec.checkpoint_path);
 }
 
@@ -381,7 +392,7 @@ int nas__job_argmax(const float *v, int n)
 
 /* --------------------------------------------------------- checkpoints */
 
-enum { NMETA = 19 };
+enum { NMETA = 20 };
 
 typedef struct meta_buf {
     nas_kv kv[NMETA];
@@ -434,6 +445,7 @@ int nas__job_save(nas__job *j, nas_params *p, const nas_rng *op_rng,
     meta_add(&m, "job.epoch_step", "%" PRId64, pos->step);
     meta_add(&m, "job.global_step", "%" PRId64, pos->global_step);
     meta_add(&m, "job.sgd_steps", "%" PRId64, pos->sgd_steps);
+    meta_add(&m, "job.adam_steps", "%" PRId64, pos->adam_steps);
     meta_add(&m, "job.data_rng", "%016" PRIx64 "%016" PRIx64 "%016" PRIx64
              "%016" PRIx64, d->s[0], d->s[1], d->s[2], d->s[3]);
     meta_double(&m, "job.loss_sum", pos->loss_sum);
@@ -558,8 +570,8 @@ static int check_spec(const nas__job *j, const char *path)
     if (rc < 0)
         return rc;
     if (!theirs)
-        return nas_fail(NAS_EINVAL, "%s: not a checkpoint of a train job "
-                        "(no job.spec); remove it or turn resume off", path);
+        return nas_fail(NAS_EINVAL, "%s: not a checkpoint of a job (no "
+                        "job.spec); remove it or turn resume off", path);
     if (strcmp(theirs, j->spec_text) != 0) {
         char diff[300];
         first_difference(theirs, j->spec_text, diff, sizeof(diff));
@@ -634,6 +646,11 @@ static int parse_pos(const nas__job *j, const nas_kv *kv, int n,
         get_double(kv, n, "job.last_loss", &pos->last_loss) < 0 ||
         get_double(kv, n, "job.last_acc", &pos->last_acc) < 0 ||
         get_double(kv, n, "job.elapsed", &pos->elapsed) < 0)
+        return -1;
+    /* Absent in train checkpoints written before darts existed. */
+    pos->adam_steps = 0;
+    if (nas_kv_get(kv, n, "job.adam_steps") &&
+        get_i64(kv, n, "job.adam_steps", 0, total, &pos->adam_steps) < 0)
         return -1;
     pos->epoch = (int)epoch;
     /* The position must be one this plan can reach. */

@@ -29,6 +29,8 @@ typedef struct nas__job_pos {
     int64_t step;           /* steps done inside the epoch */
     int64_t global_step;    /* steps done over the job */
     int64_t sgd_steps;      /* nas_sgd.steps */
+    int64_t adam_steps;     /* nas_adam.steps (darts' alpha optimizer; 0 in
+                               train, optional in the file) */
     nas_rng data_rng;       /* data-order rng at the start of the epoch */
     double loss_sum;        /* over the steps done in this epoch: sum of
                                per-step losses (image) or of loss*tokens */
@@ -40,6 +42,7 @@ typedef struct nas__job_pos {
 
 typedef struct nas__job {
     nas_job_spec spec;      /* validated; arch and data_path resolved */
+    const char *kind;       /* "train" or "darts", for messages */
     const nas_dataset_desc *desc;
     nas_job_reporter rep;   /* a copy: NULL callbacks are skipped */
     const _Atomic int *stop;
@@ -99,5 +102,15 @@ int nas__job_load_corpus(const nas__job *j, nas_corpus **out);
 
 int nas__train_image(nas__job *j);
 int nas__train_text(nas__job *j);
+
+/* ------------------------------------------------ search/darts_job.c */
+
+/* The darts kind's defaults (see nas.h) into the zero fields of s. */
+void nas__darts_job_defaults(nas_job_spec *s);
+/* Validates the darts fields of j->spec (the shared ones are checked by
+ * job.c) and writes j->spec_text. */
+int nas__darts_job_prepare(nas__job *j);
+/* Runs the darts-cnn search; the same contract as nas_job_run. */
+int nas__darts_job(nas__job *j);
 
 #endif

@@ -1,0 +1,235 @@
+/*
+ * bench_darts.c - time one DARTS search step (architecture step + weight
+ * step) of the engine, the counterpart of ../shared/peer/darts_ref.py.
+ *
+ *   bench/bench_darts [--C 8] [--layers 5] [--batch 32] [--hw 28]
+ *                     [--in-ch 1] [--classes 10] [--order 1|2]
+ *                     [--threads 1] [--steps 5] [--warmup 1] [--seed 2]
+ *
+ * What is timed: nas__darts_step on fresh random batches (train and val,
+ * like the reference's randn / randint), wall clock per step; the
+ * architecture part (nas__darts_arch_grad + Adam) is timed separately by
+ * running the same two calls the step makes, so the split is reported from
+ * the same steps. Peak RSS is getrusage's ru_maxrss of the whole process
+ * at the end (it includes the warm-up steps, as the reference's does).
+ *
+ * Prints one JSON line with the reference's field names (median_ms,
+ * arch_median_ms, weight_median_ms, cpu_util_median, peak_rss_mb, ...)
+ * plus arena_peak_mb, the high-water mark of the step arena.
+ */
+#include "search/darts.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(const double *t, int n)
+{
+    double *s = malloc((size_t)n * sizeof(double));
+    memcpy(s, t, (size_t)n * sizeof(double));
+    qsort(s, (size_t)n, sizeof(double), cmp_double);
+    double m = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+    free(s);
+    return m;
+}
+
+static double minmax(const double *t, int n, int max)
+{
+    double m = t[0];
+    for (int i = 1; i < n; i++)
+        if (max ? t[i] > m : t[i] < m)
+            m = t[i];
+    return m;
+}
+
+typedef struct {
+    int C, layers, batch, hw, in_ch, classes, order, threads, steps, warmup;
+    uint64_t seed;
+} opts;
+
+static int parse(int argc, char **argv, opts *o)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } table[] = {
+        {"--C", offsetof(opts, C)},           {"--layers", offsetof(opts, layers)},
+        {"--batch", offsetof(opts, batch)},   {"--hw", offsetof(opts, hw)},
+        {"--in-ch", offsetof(opts, in_ch)},   {"--classes", offsetof(opts, classes)},
+        {"--order", offsetof(opts, order)},   {"--threads", offsetof(opts, threads)},
+        {"--steps", offsetof(opts, steps)},   {"--warmup", offsetof(opts, warmup)},
+    };
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+            o->seed = strtoull(argv[++i], NULL, 10);
+            continue;
+        }
+        size_t k = 0;
+        for (; k < sizeof(table) / sizeof(table[0]); k++)
+            if (!strcmp(argv[i], table[k].name))
+                break;
+        if (k == sizeof(table) / sizeof(table[0]) || i + 1 >= argc) {
+            fprintf(stderr, "bench_darts: unknown or incomplete option %s\n",
+                    argv[i]);
+            return -1;
+        }
+        *(int *)((char *)o + table[k].off) = atoi(argv[++i]);
+    }
+    if (o->order != 1 && o->order != 2) {
+        fprintf(stderr, "bench_darts: --order is 1 or 2\n");
+        return -1;
+    }
+    if (o->steps < 1 || o->warmup < 0 || o->batch < 1 || o->threads < 1) {
+        fprintf(stderr, "bench_darts: --steps, --batch, --threads >= 1\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* randn images and uniform labels, like the reference's batch(). */
+static void fill_batch(nas_rng *r, float *x, int32_t *y, size_t nx, int n,
+                       int classes)
+{
+    for (size_t i = 0; i < nx; i++)
+        x[i] = nas_rng_normal(r);
+    for (int i = 0; i < n; i++)
+        y[i] = (int32_t)nas_rng_below(r, (uint32_t)classes);
+}
+
+int main(int argc, char **argv)
+{
+    opts o = {.C = 8, .layers = 5, .batch = 32, .hw = 28, .in_ch = 1,
+              .classes = 10, .order = 1, .threads = 1, .steps = 5,
+              .warmup = 1, .seed = 2};
+    if (parse(argc, argv, &o) < 0)
+        return 2;
+    nas_set_threads(o.threads);
+
+    nas_darts_cfg cfg = {.C = o.C, .layers = o.layers, .in_c = o.in_ch,
+                         .h = o.hw, .w = o.hw, .classes = o.classes};
+    nas_darts_hp hp = {.order = o.order, .momentum = 0.9f,
+                       .weight_decay = 3e-4f, .grad_clip = 5.0f,
+                       .arch_lr = 3e-4f, .arch_beta1 = 0.5f,
+                       .arch_beta2 = 0.999f, .arch_weight_decay = 1e-3f};
+    nas_params *p = nas_params_new();
+    nas__darts_net *net = NULL;
+    nas_rng rng;
+    nas_rng_seed(&rng, o.seed);
+    int rc = nas__darts_declare(p, &cfg, &net);
+    if (rc == NAS_OK)
+        rc = nas_params_alloc(p, &rng);
+    if (rc < 0) {
+        fprintf(stderr, "bench_darts: %s: %s\n", nas_strerror(rc), nas_errmsg());
+        return 1;
+    }
+    nas_graph *g = nas_graph_new(0);
+    nas__darts_search s;
+    if (!g || nas__darts_search_init(&s, p, g, net, &cfg, &hp) < 0) {
+        fprintf(stderr, "bench_darts: init failed: %s\n", nas_errmsg());
+        return 1;
+    }
+
+    size_t nx = (size_t)o.batch * o.in_ch * o.hw * o.hw;
+    float *xt = malloc(nx * sizeof(float)), *xv = malloc(nx * sizeof(float));
+    int32_t *yt = malloc((size_t)o.batch * sizeof(int32_t));
+    int32_t *yv = malloc((size_t)o.batch * sizeof(int32_t));
+    int total = o.warmup + o.steps;
+    double *t_all = calloc((size_t)o.steps, sizeof(double));
+    double *t_arch = calloc((size_t)o.steps, sizeof(double));
+    double *t_weight = calloc((size_t)o.steps, sizeof(double));
+    double *util = calloc((size_t)o.steps, sizeof(double));
+    if (!xt || !xv || !yt || !yv || !t_all || !t_arch || !t_weight || !util)
+        return 1;
+    double load0[1] = {0};
+    getloadavg(load0, 1);
+    const float lr = 0.025f;
+    double loss = 0.0;
+    for (int it = 0; it < total; it++) {
+        fill_batch(&rng, xt, yt, nx, o.batch, o.classes);
+        fill_batch(&rng, xv, yv, nx, o.batch, o.classes);
+        nas_darts_batch train = {xt, yt, o.batch}, val = {xv, yv, o.batch};
+        double c0 = cpu_s(), t0 = now_s();
+        nas_darts_stats st;
+        nas__darts_step(&s, &train, &val, lr, &st);
+        double t2 = now_s(), c2 = cpu_s();
+        loss = st.train_loss;
+        fprintf(stderr, "step %d%s: %.1f ms loss %.4f\n", it,
+                it < o.warmup ? " (warm-up)" : "", 1e3 * (t2 - t0), loss);
+        if (it >= o.warmup) {
+            int k = it - o.warmup;
+            t_all[k] = t2 - t0;
+            util[k] = (c2 - c0) / ((t2 - t0) * o.threads);
+        }
+    }
+    /* The architecture half alone, on the same kind of batches, for the
+     * split (it leaves weights and BN statistics unchanged). */
+    for (int k = 0; k < o.steps; k++) {
+        fill_batch(&rng, xt, yt, nx, o.batch, o.classes);
+        fill_batch(&rng, xv, yv, nx, o.batch, o.classes);
+        nas_darts_batch train = {xt, yt, o.batch}, val = {xv, yv, o.batch};
+        double t0 = now_s();
+        nas__darts_arch_grad(&s, &train, &val, o.order, lr, NULL);
+        t_arch[k] = now_s() - t0;
+    }
+    double arch = median(t_arch, o.steps), all = median(t_all, o.steps);
+    for (int k = 0; k < o.steps; k++)
+        t_weight[k] = t_all[k] - arch;
+    double load1[1] = {0};
+    getloadavg(load1, 1);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    size_t nw = 0;
+    nas_params_group(p, NAS_GROUP_WEIGHTS, NULL, NULL, NULL, NULL, &nw);
+    printf("{\"bench\": \"darts\", \"impl\": \"nasd\", \"C\": %d, \"layers\": %d, "
+           "\"batch\": %d, \"hw\": %d, \"in_ch\": %d, \"order\": %d, "
+           "\"threads\": %d, \"weights\": %zu, \"timed_steps\": %d, "
+           "\"warmup\": %d, \"median_ms\": %.2f, \"min_ms\": %.2f, "
+           "\"max_ms\": %.2f, \"arch_median_ms\": %.2f, "
+           "\"weight_median_ms\": %.2f, \"cpu_util_median\": %.3f, "
+           "\"loadavg_start\": %.2f, \"loadavg_end\": %.2f, "
+           "\"peak_rss_mb\": %.1f, \"arena_peak_mb\": %.1f, "
+           "\"last_loss\": %.4f}\n",
+           o.C, o.layers, o.batch, o.hw, o.in_ch, o.order, o.threads, nw,
+           o.steps, o.warmup, 1e3 * all, 1e3 * minmax(t_all, o.steps, 0),
+           1e3 * minmax(t_all, o.steps, 1), 1e3 * arch,
+           1e3 * median(t_weight, o.steps), median(util, o.steps), load0[0],
+           load1[0], (double)ru.ru_maxrss / 1024.0,
+           (double)nas_arena_peak(nas_graph_arena(g)) / (1024.0 * 1024.0),
+           loss);
+    free(xt);
+    free(xv);
+    free(yt);
+    free(yv);
+    free(t_all);
+    free(t_arch);
+    free(t_weight);
+    free(util);
+    nas__darts_search_free(&s);
+    nas_graph_free(g);
+    nas__darts_net_free(net);
+    nas_params_free(p);
+    return 0;
+}

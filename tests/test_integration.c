@@ -1,0 +1,1045 @@
+/*
+ * test_integration.c - nasd end to end: a real daemon on an ephemeral
+ * loopback port with a temporary state directory, driven over HTTP.
+ * Submit and poll to completion, list and paging, server-sent events and
+ * their cap, cancel and delete, every 4xx the API promises, idempotency,
+ * the service endpoints, and the two ways a daemon stops mid-job (kill -9
+ * and SIGTERM) followed by a restart that resumes the job from its
+ * checkpoint and ends with the same result as an uninterrupted run.
+ *
+ * The one design decision to know: nothing here sleeps hoping something
+ * happened. Every wait polls a condition (a job's state, a checkpoint
+ * step, the stream count) with a deadline, and every daemon runs one
+ * worker with one engine thread, so a job's numbers depend only on its
+ * spec and seed. Jobs are small CNNs on the synthetic dataset; a "long"
+ * job is one with a budget of many epochs that a test cancels or that the
+ * daemon checkpoints when it stops.
+ */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "http.h"
+#include "nasd_proc.h"
+
+/* Deadlines are generous: the suite also runs under ASan on 2 cores. They
+ * bound every wait and request, so no Criterion .timeout is needed (its
+ * watchdog's allocation shows up as a leak under LeakSanitizer with
+ * libcriterion 2.4.1). */
+#define START_MS 15000
+#define STOP_MS 30000
+#define JOB_MS 60000
+#define EVENT_MS 20000
+
+#define ARCH "\"architecture\":{\"space\":\"fixed-cnn\",\"channels\":[8,16],\"hidden\":32}"
+/* Long enough to watch, cancel or interrupt; never run to its end. */
+#define LONG_JOB "{\"algorithm\":\"train\",\"dataset\":\"synthetic\"," ARCH \
+                 ",\"budget\":{\"epochs\":1000},\"seed\":1}"
+
+static const char *const deterministic[] = {"--workers", "1", "--threads-per-job", "1", NULL};
+
+/* ------------------------------------------------------------- fixture */
+
+static int passed;
+
+static void finish_test(void)
+{
+    nasd_cleanup(!passed);
+}
+
+/* Marks the test as passed: its directories go, its logs stay quiet. */
+#define PASS() (passed = 1)
+
+TestSuite(nasd, .fini = finish_test);
+
+/* A daemon in a fresh state directory, with the deterministic flags
+ * followed by extra (NULL-terminated, may be NULL). */
+static void start(nasd_proc *p, const char *const *extra)
+{
+    char dir[PATH_MAX];
+    cr_assert_eq(nasd_mkdtemp(dir, sizeof(dir)), 0);
+    const char *args[16];
+    int n = 0;
+    for (int i = 0; deterministic[i]; i++)
+        args[n++] = deterministic[i];
+    for (int i = 0; extra && extra[i] && n < 15; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    cr_assert_eq(nasd_start(p, dir, args, START_MS), 0, "nasd did not start");
+}
+
+static void restart(nasd_proc *p)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", p->dir);
+    cr_assert_eq(nasd_start(p, dir, deterministic, START_MS), 0, "nasd did not restart");
+}
+
+static void stop_ok(nasd_proc *p)
+{
+    int status = nasd_stop(p, STOP_MS);
+    cr_assert_eq(status, 0, "nasd exited with %d after SIGTERM (0 means every handle closed)",
+                 status);
+}
+
+/* A small train job's spec (static buffer). */
+static const char *train_spec(int epochs, int seed)
+{
+    static char spec[512];
+    snprintf(spec, sizeof(spec),
+             "{\"algorithm\":\"train\",\"dataset\":\"synthetic\"," ARCH
+             ",\"budget\":{\"epochs\":%d},\"seed\":%d}",
+             epochs, seed);
+    return spec;
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+/* The value at a dotted path of object keys ("progress.step"), or NULL. */
+static json_t *at(json_t *o, const char *path)
+{
+    char key[64];
+    while (o && *path) {
+        size_t n = strcspn(path, ".");
+        snprintf(key, sizeof(key), "%.*s", (int)n, path);
+        o = json_object_get(o, key);
+        path += n + (path[n] == '.');
+    }
+    return o;
+}
+
+static const char *str_at(json_t *o, const char *path)
+{
+    return json_string_value(at(o, path));
+}
+
+static json_int_t int_at(json_t *o, const char *path)
+{
+    return json_integer_value(at(o, path));
+}
+
+/* -------------------------------------------------------------- requests */
+
+/* A request that must get an answer; the caller frees r. */
+static void request(int port, const char *method, const char *path, const char *headers,
+                    const char *body, http_resp *r)
+{
+    int rc = http_request(port, method, path, headers, body, body ? strlen(body) : 0,
+                          HTTP_TIMEOUT_MS, r);
+    cr_assert_eq(rc, 0, "%s %s: %s", method, path, http_errmsg());
+}
+
+/* The JSON body of method path, which must answer `status`. */
+static json_t *call(int port, const char *method, const char *path, const char *body,
+                    int status)
+{
+    http_resp r;
+    request(port, method, path, NULL, body, &r);
+    cr_assert_eq(r.status, status, "%s %s: %d, expected %d: %s", method, path, r.status, status,
+                 r.body);
+    char ct[128];
+    cr_assert(http_header(&r, "Content-Type", ct, sizeof(ct)) &&
+                  strcmp(ct, "application/json") == 0,
+              "%s %s: Content-Type %s", method, path, ct);
+    json_t *j = http_json(&r);
+    cr_assert(j, "%s %s: the body is not JSON: %s", method, path, r.body);
+    http_resp_free(&r);
+    return j;
+}
+
+/* Checks an error response: its status, application/problem+json, the
+ * RFC 9457 members and the problem type; returns the body (owned). */
+static json_t *problem(const http_resp *r, int status, const char *slug)
+{
+    cr_assert_eq(r->status, status, "status %d, expected %d: %s", r->status, status, r->body);
+    char ct[128];
+    cr_assert(http_header(r, "Content-Type", ct, sizeof(ct)), "no Content-Type");
+    cr_assert_str_eq(ct, "application/problem+json");
+    json_t *p = http_json(r);
+    cr_assert(json_is_object(p), "problem body is not a JSON object: %s", r->body);
+    char type[96];
+    snprintf(type, sizeof(type), "urn:nasd:problem:%s", slug);
+    cr_assert_str_eq(str_at(p, "type") ? str_at(p, "type") : "", type, "%s", r->body);
+    cr_assert(str_at(p, "title") && *str_at(p, "title"), "no title: %s", r->body);
+    cr_assert_eq(int_at(p, "status"), status, "%s", r->body);
+    cr_assert(str_at(p, "detail") && *str_at(p, "detail"), "no detail: %s", r->body);
+    return p;
+}
+
+/* method path (with an optional body) must fail with status and slug. */
+static json_t *expect_problem(int port, const char *method, const char *path, const char *body,
+                              int status, const char *slug)
+{
+    http_resp r;
+    request(port, method, path, NULL, body, &r);
+    json_t *p = problem(&r, status, slug);
+    http_resp_free(&r);
+    return p;
+}
+
+/* POST /v1/jobs: 202, Location, the job; its id goes to id. */
+static json_t *submit_with(int port, const char *spec, const char *headers, char id[33])
+{
+    http_resp r;
+    request(port, "POST", "/v1/jobs", headers, spec, &r);
+    cr_assert_eq(r.status, 202, "POST /v1/jobs: %d %s", r.status, r.body);
+    json_t *job = http_json(&r);
+    const char *jid = str_at(job, "id");
+    cr_assert(jid && strlen(jid) == 32 && strspn(jid, "0123456789abcdef") == 32,
+              "job id %s is not 32 lowercase hex characters", jid ? jid : "(none)");
+    snprintf(id, 33, "%s", jid);
+    char loc[160], want[64];
+    snprintf(want, sizeof(want), "/v1/jobs/%s", id);
+    cr_assert(http_header(&r, "Location", loc, sizeof(loc)), "202 without Location");
+    cr_assert_str_eq(loc, want);
+    http_resp_free(&r);
+    return job;
+}
+
+static void submit(int port, const char *spec, char id[33])
+{
+    json_decref(submit_with(port, spec, NULL, id));
+}
+
+static json_t *get_job(int port, const char *id)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/v1/jobs/%s", id);
+    return call(port, "GET", path, NULL, 200);
+}
+
+static json_t *get_sub(int port, const char *id, const char *what)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/jobs/%s/%s", id, what);
+    return call(port, "GET", path, NULL, 200);
+}
+
+/* ----------------------------------------------------------------- waits */
+
+typedef struct job_wait {
+    int port;
+    const char *id;
+    const char *state;     /* wanted state */
+    int need_checkpoint;   /* and checkpoint.step > 0 */
+    int need_step;         /* and progress.step > 0 */
+    json_t *job;           /* the last view */
+} job_wait;
+
+static int is_final(const char *st)
+{
+    return st && (!strcmp(st, "succeeded") || !strcmp(st, "failed") ||
+                  !strcmp(st, "cancelled"));
+}
+
+/* 1 when the job is there, -1 when it ended in another state, else 0. */
+static int job_reached(void *ctx)
+{
+    job_wait *w = ctx;
+    json_decref(w->job);
+    w->job = get_job(w->port, w->id);
+    const char *st = str_at(w->job, "state");
+    if (st && !strcmp(st, w->state) &&
+        (!w->need_checkpoint || int_at(w->job, "checkpoint.step") > 0) &&
+        (!w->need_step || int_at(w->job, "progress.step") > 0))
+        return 1;
+    return is_final(st) ? -1 : 0;
+}
+
+/* Polls job id until it is in state (and has what the flags ask); returns
+ * its view then (owned). */
+static json_t *wait_job(int port, const char *id, const char *state, int need_checkpoint,
+                        int need_step)
+{
+    job_wait w = {port, id, state, need_checkpoint, need_step, NULL};
+    int r = nasd_wait_for(JOB_MS, job_reached, &w);
+    char *text = json_dumps(w.job, JSON_COMPACT);
+    cr_assert_eq(r, 1, "job %s did not reach %s%s within %d ms: %s", id, state,
+                 need_checkpoint ? " with a checkpoint" : "", JOB_MS, text);
+    free(text);
+    return w.job;
+}
+
+static void wait_state(int port, const char *id, const char *state)
+{
+    json_decref(wait_job(port, id, state, 0, 0));
+}
+
+/* A job list's ids, joined by spaces, in list order (static buffer). */
+static const char *ids_of(json_t *page)
+{
+    static char out[1024];
+    size_t i;
+    json_t *j;
+    out[0] = '\0';
+    json_array_foreach(json_object_get(page, "jobs"), i, j)
+    {
+        if (out[0])
+            strncat(out, " ", sizeof(out) - strlen(out) - 1);
+        strncat(out, str_at(j, "id") ? str_at(j, "id") : "?", sizeof(out) - strlen(out) - 1);
+    }
+    return out;
+}
+
+/* ======================================================= submit and list */
+
+Test(nasd, submit_poll_result_and_list)
+{
+    nasd_proc d;
+    start(&d, NULL);
+    char j[33], l[33], q[33];
+
+    json_t *job = submit_with(d.port, train_spec(3, 7), NULL, j);
+    const char *st = str_at(job, "state");
+    cr_assert(st && (!strcmp(st, "queued") || !strcmp(st, "running")), "new job is %s", st);
+    cr_assert_eq(int_at(job, "spec.seed"), 7);
+    cr_assert_eq(int_at(job, "spec.budget.epochs"), 3);
+    cr_assert_str_eq(str_at(job, "spec.architecture.space"), "fixed-cnn");
+    json_decref(job);
+
+    job = wait_job(d.port, j, "succeeded", 0, 0);
+    cr_assert_eq(int_at(job, "attempt"), 1);
+    static const char *const progress_keys[] = {"epoch", "epochs", "step", "fraction",
+                                                "eta_seconds"};
+    for (size_t k = 0; k < 5; k++)
+        cr_assert(json_object_get(at(job, "progress"), progress_keys[k]), "progress lacks %s",
+                  progress_keys[k]);
+    cr_assert_eq(int_at(job, "progress.epoch"), 3);
+    cr_assert_eq(int_at(job, "progress.epochs"), 3);
+    cr_assert(json_number_value(at(job, "progress.fraction")) == 1.0);
+    cr_assert(json_is_number(at(job, "metrics.test_accuracy.value")), "no latest test_accuracy");
+    cr_assert(json_is_object(at(job, "best_architecture")), "no best architecture");
+    cr_assert(json_is_null(at(job, "error")), "error is not null");
+    json_decref(job);
+
+    json_t *res = get_sub(d.port, j, "result");
+    cr_assert_str_eq(str_at(res, "metric"), "test_accuracy");
+    cr_assert(json_is_number(at(res, "value")), "result value is not a number");
+    double v = json_number_value(at(res, "value"));
+    cr_assert(v >= 0.0 && v <= 1.0, "test_accuracy %g is not in [0, 1]", v);
+    cr_assert_str_eq(str_at(res, "architecture.space"), "fixed-cnn");
+    json_t *want_channels = json_pack("[i,i]", 8, 16);
+    cr_assert(json_equal(at(res, "architecture.channels"), want_channels));
+    json_decref(want_channels);
+
+    /* One train_loss per epoch, in order. */
+    json_t *metrics = get_sub(d.port, j, "metrics");
+    int seen[4] = {0};
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(metrics, "metrics"), i, m)
+    {
+        if (strcmp(str_at(m, "name"), "train_loss") != 0)
+            continue;
+        json_int_t e = int_at(m, "epoch");
+        cr_assert(e >= 1 && e <= 3, "train_loss of epoch %lld", (long long)e);
+        cr_assert(json_is_number(at(m, "value")));
+        seen[e]++;
+    }
+    for (int e = 1; e <= 3; e++)
+        cr_assert_eq(seen[e], 1, "epoch %d has %d train_loss values", e, seen[e]);
+    json_decref(metrics);
+
+    json_t *archs = get_sub(d.port, j, "architectures");
+    json_t *list = json_object_get(archs, "architectures");
+    cr_assert_eq(json_array_size(list), 1);
+    cr_assert(json_equal(at(json_array_get(list, 0), "arch"), at(res, "architecture")),
+              "the architecture listed is not the result's");
+    json_decref(archs);
+    json_decref(res);
+
+    /* One running and one cancelled job next to the succeeded one. */
+    submit(d.port, LONG_JOB, l);
+    wait_state(d.port, l, "running");
+    submit(d.port, train_spec(1, 2), q);
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/jobs/%s:cancel", q);
+    json_decref(call(d.port, "POST", path, NULL, 200));
+
+    json_t *page = call(d.port, "GET", "/v1/jobs", NULL, 200);
+    cr_assert_eq(json_array_size(json_object_get(page, "jobs")), 3, "%s", ids_of(page));
+    cr_assert(strstr(ids_of(page), j), "the list lacks job %s", j);
+    json_decref(page);
+    const struct {
+        const char *state;
+        const char *id;
+    } filters[] = {{"succeeded", j}, {"running", l}, {"cancelled", q}};
+    for (size_t f = 0; f < 3; f++) {
+        snprintf(path, sizeof(path), "/v1/jobs?state=%s", filters[f].state);
+        page = call(d.port, "GET", path, NULL, 200);
+        cr_assert_str_eq(ids_of(page), filters[f].id, "?state=%s", filters[f].state);
+        cr_assert_str_eq(str_at(json_array_get(json_object_get(page, "jobs"), 0), "state"),
+                         filters[f].state);
+        json_decref(page);
+    }
+
+    /* page_size=1 walks every job once. */
+    char walked[1024] = "", token[256] = "";
+    int pages = 0;
+    for (;;) {
+        if (token[0])
+            snprintf(path, sizeof(path), "/v1/jobs?page_size=1&page_token=%s", token);
+        else
+            snprintf(path, sizeof(path), "/v1/jobs?page_size=1");
+        page = call(d.port, "GET", path, NULL, 200);
+        cr_assert_eq(json_array_size(json_object_get(page, "jobs")), 1, "page %d", pages);
+        strncat(walked, ids_of(page), sizeof(walked) - strlen(walked) - 2);
+        strcat(walked, " ");
+        pages++;
+        const char *next = str_at(page, "next_page_token");
+        cr_assert(next || json_is_null(at(page, "next_page_token")), "next_page_token missing");
+        if (next) {
+            cr_assert(strlen(next) < sizeof(token) && strspn(next, "0123456789abcdefABCDEF"
+                                                                   "ghijklmnopqrstuvwxyzGHIJKL"
+                                                                   "MNOPQRSTUVWXYZ-_.~") ==
+                                                          strlen(next),
+                      "page_token %s needs escaping", next);
+            snprintf(token, sizeof(token), "%s", next);
+        }
+        json_decref(page);
+        if (!next)
+            break;
+        cr_assert(pages < 10, "paging does not end");
+    }
+    cr_assert_eq(pages, 3, "walked %s", walked);
+    cr_assert(strstr(walked, j) && strstr(walked, l) && strstr(walked, q), "walked %s", walked);
+    json_decref(expect_problem(d.port, "GET", "/v1/jobs?page_token=nonsense", NULL, 400,
+                               "invalid-field"));
+    json_decref(expect_problem(d.port, "GET", "/v1/jobs?state=done", NULL, 400,
+                               "invalid-field"));
+    json_t *p = expect_problem(d.port, "GET", "/v1/jobs?page_size=0", NULL, 400,
+                               "invalid-field");
+    cr_assert_eq(int_at(p, "allowed.minimum"), 1);
+    json_decref(p);
+
+    /* SIGTERM with a job running: it is checkpointed, and nasd exits 0. */
+    stop_ok(&d);
+    cr_assert(nasd_log_contains(&d, "checkpointed for shutdown"));
+    PASS();
+}
+
+/* ================================================================ events */
+
+/* Reads the next event, which must come within EVENT_MS. */
+static json_t *next_event(sse *s, char *name, size_t n)
+{
+    json_t *data = NULL;
+    int r = sse_next(s, EVENT_MS, name, n, &data);
+    cr_assert_eq(r, 1, "no event within %d ms (%s)", EVENT_MS, r ? http_errmsg() : "stream ended");
+    cr_assert(json_is_object(data), "event %s without JSON object data", name);
+    return data;
+}
+
+static sse *open_stream(int port, const char *id)
+{
+    char path[128], ct[64];
+    snprintf(path, sizeof(path), "/v1/jobs/%s/events", id);
+    sse *s;
+    http_resp r;
+    int status = sse_open(port, path, HTTP_TIMEOUT_MS, &s, &r);
+    cr_assert_eq(status, 200, "GET %s: %d %s", path, status, status < 0 ? http_errmsg() : "");
+    cr_assert(http_header(&r, "Content-Type", ct, sizeof(ct)));
+    cr_assert_str_eq(ct, "text/event-stream");
+    http_resp_free(&r);
+    return s;
+}
+
+Test(nasd, events_follow_a_job_to_its_end)
+{
+    /* No heartbeat within the test's deadlines: every event must be
+     * delivered when it happens, not when a heartbeat happens to wake the
+     * stream's connection up. */
+    static const char *const extra[] = {"--heartbeat-seconds", "3600", NULL};
+    nasd_proc d;
+    start(&d, extra);
+    char b[33], w[33], name[32], path[128];
+
+    /* A job queued behind a busy worker: the stream sees all of its life. */
+    submit(d.port, LONG_JOB, b);
+    wait_state(d.port, b, "running");
+    submit(d.port, train_spec(4, 3), w);
+    sse *s = open_stream(d.port, w);
+    json_t *ev = next_event(s, name, sizeof(name));
+    cr_assert_str_eq(name, "state");
+    cr_assert_str_eq(str_at(ev, "id"), w);
+    cr_assert_str_eq(str_at(ev, "state"), "queued");
+    json_decref(ev);
+
+    /* A queued job cancelled while watched: its final state, then the end. */
+    char q[33];
+    submit(d.port, train_spec(1, 6), q);
+    sse *sq = open_stream(d.port, q);
+    ev = next_event(sq, name, sizeof(name));
+    cr_assert_str_eq(str_at(ev, "state"), "queued");
+    json_decref(ev);
+    snprintf(path, sizeof(path), "/v1/jobs/%s:cancel", q);
+    json_decref(call(d.port, "POST", path, NULL, 200));
+    ev = next_event(sq, name, sizeof(name));
+    cr_assert_str_eq(name, "state");
+    cr_assert_str_eq(str_at(ev, "state"), "cancelled");
+    json_decref(ev);
+    json_t *data = NULL;
+    cr_assert_eq(sse_next(sq, EVENT_MS, name, sizeof(name), &data), 0);
+    sse_close(sq);
+
+
+    /* The worker frees up: w runs while its stream watches. */
+    snprintf(path, sizeof(path), "/v1/jobs/%s:cancel", b);
+    json_decref(call(d.port, "POST", path, NULL, 202));
+
+    int running = 0, progress = 0, losses = 0;
+    double last_fraction = -1;
+    for (int i = 0;; i++) {
+        cr_assert(i < 100000, "the stream does not end");
+        ev = next_event(s, name, sizeof(name));
+        if (!strcmp(name, "state")) {
+            const char *st = str_at(ev, "state");
+            cr_assert_str_eq(str_at(ev, "id"), w);
+            if (!strcmp(st, "running")) {
+                running++;
+            } else {
+                cr_assert_str_eq(st, "succeeded", "final state event: %s", st);
+                json_decref(ev);
+                break;
+            }
+        } else if (!strcmp(name, "progress")) {
+            cr_assert(running, "progress before the running state");
+            double f = json_number_value(at(ev, "fraction"));
+            cr_assert(f >= last_fraction && f <= 1.0, "fraction %g after %g", f, last_fraction);
+            last_fraction = f;
+            progress++;
+        } else if (!strcmp(name, "metric")) {
+            cr_assert(running, "metric before the running state");
+            if (!strcmp(str_at(ev, "name"), "train_loss"))
+                losses++;
+        } else {
+            cr_assert_str_eq(name, "architecture", "unexpected event %s", name);
+        }
+        json_decref(ev);
+    }
+    cr_assert_eq(running, 1);
+    cr_assert(progress > 0, "no progress events");
+    cr_assert_eq(losses, 4, "train_loss events: %d", losses);
+    cr_assert_eq(sse_next(s, EVENT_MS, name, sizeof(name), &data), 0,
+                 "the stream went on after the final state (%s)", name);
+    sse_close(s);
+
+    /* A finished job's stream: its state, then the end. */
+    s = open_stream(d.port, w);
+    ev = next_event(s, name, sizeof(name));
+    cr_assert_str_eq(name, "state");
+    cr_assert_str_eq(str_at(ev, "state"), "succeeded");
+    json_decref(ev);
+    cr_assert_eq(sse_next(s, EVENT_MS, name, sizeof(name), &data), 0);
+    sse_close(s);
+
+    wait_state(d.port, b, "cancelled");
+    stop_ok(&d);
+    PASS();
+}
+
+typedef struct stream_count {
+    int port, want;
+} stream_count;
+
+static int streams_are(void *ctx)
+{
+    stream_count *c = ctx;
+    json_t *h = call(c->port, "GET", "/healthz", NULL, 200);
+    int n = (int)int_at(h, "streams");
+    json_decref(h);
+    return n == c->want;
+}
+
+Test(nasd, event_stream_cap_and_disconnect)
+{
+    static const char *const extra[] = {"--max-streams", "1", "--heartbeat-seconds", "1", NULL};
+    nasd_proc d;
+    start(&d, extra);
+    char l[33], q[33], name[32], path[128], ra[32];
+
+    /* A queued job publishes nothing: only heartbeats reach its streams. */
+    submit(d.port, LONG_JOB, l);
+    wait_state(d.port, l, "running");
+    submit(d.port, train_spec(1, 5), q);
+    sse *s = open_stream(d.port, q);
+    json_t *ev = next_event(s, name, sizeof(name));
+    cr_assert_str_eq(str_at(ev, "state"), "queued");
+    json_decref(ev);
+
+    snprintf(path, sizeof(path), "/v1/jobs/%s/events", q);
+    sse *second = NULL;
+    http_resp r;
+    int status = sse_open(d.port, path, HTTP_TIMEOUT_MS, &second, &r);
+    cr_assert_eq(status, 429, "second stream: %d", status);
+    cr_assert_null(second);
+    json_decref(problem(&r, 429, "too-many-streams"));
+    cr_assert(http_header(&r, "Retry-After", ra, sizeof(ra)), "429 without Retry-After");
+    cr_assert(atoi(ra) > 0, "Retry-After: %s", ra);
+    http_resp_free(&r);
+
+    /* The client goes away; a heartbeat finds out and frees the slot. */
+    sse_close(s);
+    stream_count none = {d.port, 0};
+    cr_assert(nasd_wait_for(10000, streams_are, &none),
+              "the slot of a closed stream was not freed within 10 s (heartbeat 1 s)");
+    s = open_stream(d.port, q);
+    ev = next_event(s, name, sizeof(name));
+    cr_assert_str_eq(str_at(ev, "state"), "queued");
+    json_decref(ev);
+
+    /* SIGTERM with a stream open still ends in exit 0. */
+    stop_ok(&d);
+    sse_close(s);
+    PASS();
+}
+
+/* ===================================================== cancel and delete */
+
+Test(nasd, cancel_and_delete)
+{
+    nasd_proc d;
+    start(&d, NULL);
+    char s[33], l[33], q[33], path[PATH_MAX + 128];
+
+    submit(d.port, train_spec(2, 4), s);
+    wait_state(d.port, s, "succeeded");
+    char ckpt[PATH_MAX + 96];
+    snprintf(ckpt, sizeof(ckpt), "%s/checkpoints/%s.safetensors", d.dir, s);
+    cr_assert_eq(access(ckpt, F_OK), 0, "no checkpoint file %s", ckpt);
+    snprintf(path, sizeof(path), "/v1/jobs/%s:cancel", s);
+    json_decref(expect_problem(d.port, "POST", path, NULL, 409, "conflict"));
+
+    submit(d.port, LONG_JOB, l);
+    wait_state(d.port, l, "running");
+    snprintf(path, sizeof(path), "/v1/jobs/%s", l);
+    json_decref(expect_problem(d.port, "DELETE", path, NULL, 409, "conflict"));
+
+    /* Queued behind l: cancelled at once. */
+    submit(d.port, train_spec(1, 5), q);
+    snprintf(path, sizeof(path), "/v1/jobs/%s:cancel", q);
+    json_t *job = call(d.port, "POST", path, NULL, 200);
+    cr_assert_str_eq(str_at(job, "state"), "cancelled");
+    json_decref(job);
+    job = get_job(d.port, q);
+    cr_assert_str_eq(str_at(job, "state"), "cancelled");
+    json_decref(job);
+
+    /* Running: accepted, then cancelled when the worker stops. */
+    snprintf(path, sizeof(path), "/v1/jobs/%s:cancel", l);
+    job = call(d.port, "POST", path, NULL, 202);
+    cr_assert_str_eq(str_at(job, "state"), "running");
+    json_decref(job);
+    wait_state(d.port, l, "cancelled");
+
+    /* Deleting a finished job removes it and its checkpoint. */
+    snprintf(path, sizeof(path), "/v1/jobs/%s", s);
+    http_resp r;
+    request(d.port, "DELETE", path, NULL, NULL, &r);
+    cr_assert_eq(r.status, 204, "DELETE %s: %d %s", path, r.status, r.body);
+    cr_assert_eq(r.body_len, 0);
+    http_resp_free(&r);
+    json_decref(expect_problem(d.port, "GET", path, NULL, 404, "not-found"));
+    json_decref(expect_problem(d.port, "DELETE", path, NULL, 404, "not-found"));
+    snprintf(path, sizeof(path), "/v1/jobs/%s/result", s);
+    json_decref(expect_problem(d.port, "GET", path, NULL, 404, "not-found"));
+    cr_assert_neq(access(ckpt, F_OK), 0, "checkpoint %s outlived its job", ckpt);
+    snprintf(path, sizeof(path), "/v1/jobs/%s", l);
+    request(d.port, "DELETE", path, NULL, NULL, &r);
+    cr_assert_eq(r.status, 204, "DELETE a cancelled job: %d %s", r.status, r.body);
+    http_resp_free(&r);
+
+    json_t *page = call(d.port, "GET", "/v1/jobs", NULL, 200);
+    cr_assert_str_eq(ids_of(page), q);
+    json_decref(page);
+    stop_ok(&d);
+    PASS();
+}
+
+/* ================================================================ errors */
+
+static json_t *post_problem(int port, const char *body, int status, const char *slug)
+{
+    return expect_problem(port, "POST", "/v1/jobs", body, status, slug);
+}
+
+Test(nasd, spec_errors)
+{
+    static const char *const extra[] = {"--max-body", "4096", NULL};
+    nasd_proc d;
+    start(&d, extra);
+
+    /* Invalid JSON: where it broke, on the third line. */
+    json_t *p = post_problem(d.port, "{\n  \"algorithm\": \"train\",\n  \"seed\": 1,,\n}", 400,
+                             "invalid-json");
+    cr_assert_eq(int_at(p, "line"), 3, "line %lld", (long long)int_at(p, "line"));
+    cr_assert(int_at(p, "column") > 1, "column %lld", (long long)int_at(p, "column"));
+    json_decref(p);
+
+    p = post_problem(d.port, "{\"algorithm\":\"train\",\"colour\":\"blue\"}", 400,
+                     "unknown-field");
+    cr_assert_str_eq(str_at(p, "pointer"), "/colour");
+    cr_assert(json_is_array(at(p, "allowed")), "no allowed keys");
+    json_decref(p);
+
+    p = post_problem(d.port, "{\"algorithm\":\"train\",\"budget\":{\"epoch\":3}}", 400,
+                     "unknown-field");
+    cr_assert_str_eq(str_at(p, "pointer"), "/budget/epoch");
+    json_decref(p);
+
+    p = post_problem(d.port, "{\"algorithm\":\"train\",\"seed\":\"seven\"}", 400,
+                     "invalid-field");
+    cr_assert_str_eq(str_at(p, "pointer"), "/seed");
+    json_decref(p);
+
+    p = post_problem(d.port, "{\"algorithm\":\"train\",\"budget\":{\"epochs\":0}}", 400,
+                     "invalid-field");
+    cr_assert_str_eq(str_at(p, "pointer"), "/budget/epochs");
+    cr_assert_eq(int_at(p, "allowed.minimum"), 1);
+    cr_assert(int_at(p, "allowed.maximum") >= 1000, "allowed.maximum");
+    json_decref(p);
+
+    p = post_problem(d.port, "{\"algorithm\":\"train\",\"dataset\":\"mnist\"}", 400,
+                     "invalid-field");
+    cr_assert_str_eq(str_at(p, "pointer"), "/dataset");
+    json_t *allowed = at(p, "allowed");
+    static const char *const datasets[] = {"fashion-mnist", "cifar10", "synthetic", "fortunes",
+                                           "ptb"};
+    cr_assert_eq(json_array_size(allowed), 5);
+    for (size_t i = 0; i < 5; i++)
+        cr_assert_str_eq(json_string_value(json_array_get(allowed, i)), datasets[i]);
+    json_decref(p);
+
+    p = post_problem(d.port, "[1,2]", 400, "bad-request");
+    json_decref(p);
+
+    /* Over --max-body: with a Content-Length, and chunked. */
+    char *big = malloc(10001);
+    cr_assert(big);
+    memset(big, ' ', 10000);
+    big[0] = '{';
+    big[9999] = '}';
+    big[10000] = '\0';
+    p = post_problem(d.port, big, 413, "body-too-large");
+    cr_assert_eq(int_at(p, "limit"), 4096);
+    json_decref(p);
+    size_t cap = 20000, n = 0;
+    char *req = malloc(cap);
+    cr_assert(req);
+    n += (size_t)snprintf(req, cap,
+                          "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                          "Transfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 10; i++) {
+        n += (size_t)snprintf(req + n, cap - n, "3e8\r\n");
+        memcpy(req + n, big + 1000 * i, 1000);
+        n += 1000;
+        n += (size_t)snprintf(req + n, cap - n, "\r\n");
+    }
+    n += (size_t)snprintf(req + n, cap - n, "0\r\n\r\n");
+    http_resp r;
+    cr_assert_eq(http_request_raw(d.port, req, n, HTTP_TIMEOUT_MS, &r), 0, "%s", http_errmsg());
+    json_decref(problem(&r, 413, "body-too-large"));
+    http_resp_free(&r);
+    free(req);
+    free(big);
+
+    /* An algorithm not built yet answers 501 naming it, never a fake run.
+     * Which ones are built changes as nasd grows, so each is asked for on
+     * cifar10, which this daemon has no files for: a built one fails with
+     * 400 at /dataset instead, and neither makes a job. */
+    static const char *const algorithms[] = {"darts", "enas", "nas-rl", "random"};
+    for (size_t i = 0; i < 4; i++) {
+        char body[128];
+        snprintf(body, sizeof(body), "{\"algorithm\":\"%s\",\"dataset\":\"cifar10\"}",
+                 algorithms[i]);
+        http_resp r501;
+        request(d.port, "POST", "/v1/jobs", NULL, body, &r501);
+        int built = r501.status != 501;
+        p = problem(&r501, built ? 400 : 501, built ? "invalid-field" : "not-implemented");
+        cr_assert_str_eq(str_at(p, "pointer"), built ? "/dataset" : "/algorithm", "%s",
+                         r501.body);
+        if (!built)
+            cr_assert(strstr(str_at(p, "detail"), algorithms[i]), "detail: %s",
+                      str_at(p, "detail"));
+        json_decref(p);
+        http_resp_free(&r501);
+    }
+
+    /* None of these made a job. */
+    json_t *page = call(d.port, "GET", "/v1/jobs", NULL, 200);
+    cr_assert_eq(json_array_size(json_object_get(page, "jobs")), 0, "%s", ids_of(page));
+    json_decref(page);
+    stop_ok(&d);
+    PASS();
+}
+
+Test(nasd, unknown_ids_routes_and_methods)
+{
+    nasd_proc d;
+    start(&d, NULL);
+    static const char *const missing[] = {
+        "/v1/jobs/0123456789abcdef0123456789abcdef",
+        "/v1/jobs/0123456789abcdef0123456789abcdef/result",
+        "/v1/jobs/0123456789abcdef0123456789abcdef/metrics",
+        "/v1/jobs/0123456789abcdef0123456789abcdef/architectures",
+        "/v1/jobs/0123456789abcdef0123456789abcdef/events",
+        "/v1/jobs/xyz",
+        "/v1/jobs/0123456789ABCDEF0123456789ABCDEF",
+        "/v1/jobs/0123456789abcdef0123456789abcdef0",
+        "/v1/nothing",
+        "/v1",
+        "/no-such-file.html",
+    };
+    for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++)
+        json_decref(expect_problem(d.port, "GET", missing[i], NULL, 404, "not-found"));
+    json_decref(expect_problem(d.port, "POST", "/v1/jobs/0123456789abcdef0123456789abcdef:cancel",
+                               NULL, 404, "not-found"));
+    json_decref(expect_problem(d.port, "DELETE", "/v1/jobs/0123456789abcdef0123456789abcdef",
+                               NULL, 404, "not-found"));
+
+    static const struct {
+        const char *method, *path, *allow;
+    } wrong[] = {
+        {"PUT", "/v1/jobs", "GET, HEAD, POST"},
+        {"DELETE", "/v1/jobs", "GET, HEAD, POST"},
+        {"POST", "/v1/jobs/0123456789abcdef0123456789abcdef", "GET, HEAD, DELETE"},
+        {"GET", "/v1/jobs/0123456789abcdef0123456789abcdef:cancel", "POST"},
+        {"DELETE", "/v1/jobs/0123456789abcdef0123456789abcdef/result", "GET, HEAD"},
+        {"POST", "/healthz", "GET, HEAD"},
+        {"PATCH", "/v1/datasets", "GET, HEAD"},
+    };
+    for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+        http_resp r;
+        request(d.port, wrong[i].method, wrong[i].path, NULL, NULL, &r);
+        json_decref(problem(&r, 405, "method-not-allowed"));
+        char allow[64];
+        cr_assert(http_header(&r, "Allow", allow, sizeof(allow)), "%s %s: 405 without Allow",
+                  wrong[i].method, wrong[i].path);
+        cr_assert_str_eq(allow, wrong[i].allow, "%s %s", wrong[i].method, wrong[i].path);
+        http_resp_free(&r);
+    }
+    stop_ok(&d);
+    PASS();
+}
+
+Test(nasd, idempotency_key)
+{
+    nasd_proc d;
+    start(&d, NULL);
+    char a[33], b[33], c[33];
+    const char *key1 = "Idempotency-Key: retry-me-1\r\n";
+    char spec[512];
+    snprintf(spec, sizeof(spec), "%s", train_spec(1, 8));
+
+    json_decref(submit_with(d.port, spec, key1, a));
+    json_decref(submit_with(d.port, spec, key1, b));
+    cr_assert_str_eq(a, b, "the same key and body made two jobs");
+    json_t *page = call(d.port, "GET", "/v1/jobs", NULL, 200);
+    cr_assert_str_eq(ids_of(page), a);
+    json_decref(page);
+
+    http_resp r;
+    request(d.port, "POST", "/v1/jobs", key1, train_spec(1, 9), &r);
+    json_decref(problem(&r, 422, "idempotency-conflict"));
+    http_resp_free(&r);
+
+    /* Another key is another job, even with the same body. */
+    json_decref(submit_with(d.port, spec, "Idempotency-Key: retry-me-2\r\n", c));
+    cr_assert_str_neq(a, c);
+    page = call(d.port, "GET", "/v1/jobs", NULL, 200);
+    cr_assert_eq(json_array_size(json_object_get(page, "jobs")), 2, "%s", ids_of(page));
+    json_decref(page);
+    wait_state(d.port, a, "succeeded");
+    wait_state(d.port, c, "succeeded");
+    /* A retry after the job ended still returns it. */
+    json_decref(submit_with(d.port, spec, key1, b));
+    cr_assert_str_eq(a, b);
+    stop_ok(&d);
+    PASS();
+}
+
+/* =============================================================== service */
+
+Test(nasd, health_datasets_openapi_and_web)
+{
+    nasd_proc d;
+    start(&d, NULL);
+
+    json_t *h = call(d.port, "GET", "/healthz", NULL, 200);
+    cr_assert_str_eq(str_at(h, "status"), "ok");
+    cr_assert_eq(int_at(h, "workers.total"), 1);
+    json_decref(h);
+
+    json_t *ds = call(d.port, "GET", "/v1/datasets", NULL, 200);
+    static const char *const names[] = {"fashion-mnist", "cifar10", "synthetic", "fortunes",
+                                        "ptb"};
+    json_t *list = json_object_get(ds, "datasets");
+    for (size_t i = 0; i < 5; i++) {
+        json_t *found = NULL, *x;
+        size_t k;
+        json_array_foreach(list, k, x) if (!strcmp(str_at(x, "name"), names[i])) found = x;
+        cr_assert(found, "dataset %s is not listed", names[i]);
+        cr_assert(json_is_boolean(at(found, "present")), "%s has no present flag", names[i]);
+    }
+    json_decref(ds);
+
+    json_t *api = call(d.port, "GET", "/v1/openapi.json", NULL, 200);
+    const char *version = str_at(api, "openapi");
+    cr_assert(version && !strncmp(version, "3.1.", 4), "openapi %s", version ? version : "?");
+    cr_assert(json_is_object(at(api, "paths")), "no paths");
+    json_decref(api);
+
+    http_resp r;
+    request(d.port, "GET", "/", NULL, NULL, &r);
+    cr_assert_eq(r.status, 200);
+    char ct[64];
+    cr_assert(http_header(&r, "Content-Type", ct, sizeof(ct)));
+    cr_assert(!strncmp(ct, "text/html", 9), "GET / is %s", ct);
+    cr_assert(strstr(r.body, "<html"), "GET / is not a page");
+    http_resp_free(&r);
+    stop_ok(&d);
+    PASS();
+}
+
+/* ================================================================ resume */
+
+/* Interrupted and uninterrupted runs of this spec are compared. */
+#define RESUME_EPOCHS 8
+
+/* The two results agree in all but wall-clock seconds. */
+static void assert_same_result(int pa, const char *ia, int pb, const char *ib)
+{
+    json_t *ra = get_sub(pa, ia, "result"), *rb = get_sub(pb, ib, "result");
+    cr_assert(json_is_object(at(ra, "details")) && json_is_object(at(rb, "details")));
+    json_object_del(at(ra, "details"), "seconds");
+    json_object_del(at(rb, "details"), "seconds");
+    static const char *const keys[] = {"architecture", "metric", "value", "details"};
+    for (size_t i = 0; i < 4; i++) {
+        char *ta = json_dumps(at(ra, keys[i]), JSON_COMPACT | JSON_SORT_KEYS);
+        char *tb = json_dumps(at(rb, keys[i]), JSON_COMPACT | JSON_SORT_KEYS);
+        cr_assert(at(ra, keys[i]) && json_equal(at(ra, keys[i]), at(rb, keys[i])),
+                  "result %s differs:\n resumed:       %s\n uninterrupted: %s", keys[i], ta, tb);
+        free(ta);
+        free(tb);
+    }
+    json_decref(ra);
+    json_decref(rb);
+}
+
+/* Every train_loss the resumed job a reported equals the uninterrupted
+ * job b's of the same epoch; epochs 1..done (finished before the
+ * interruption, in the checkpoint) were reported once, not redone. */
+static void assert_same_losses(int pa, const char *ia, int pb, const char *ib, int done)
+{
+    double want[RESUME_EPOCHS + 1];
+    int count[RESUME_EPOCHS + 1] = {0};
+    json_t *mb = get_sub(pb, ib, "metrics"), *ma = get_sub(pa, ia, "metrics"), *m;
+    size_t i;
+    json_array_foreach(json_object_get(mb, "metrics"), i, m)
+    {
+        json_int_t e = int_at(m, "epoch");
+        if (!strcmp(str_at(m, "name"), "train_loss") && e >= 1 && e <= RESUME_EPOCHS) {
+            want[e] = json_number_value(at(m, "value"));
+            count[e]++;
+        }
+    }
+    for (int e = 1; e <= RESUME_EPOCHS; e++)
+        cr_assert_eq(count[e], 1, "uninterrupted run: epoch %d has %d train_loss values", e,
+                     count[e]);
+    memset(count, 0, sizeof(count));
+    json_array_foreach(json_object_get(ma, "metrics"), i, m)
+    {
+        json_int_t e = int_at(m, "epoch");
+        if (strcmp(str_at(m, "name"), "train_loss") != 0)
+            continue;
+        cr_assert(e >= 1 && e <= RESUME_EPOCHS, "train_loss of epoch %lld", (long long)e);
+        double v = json_number_value(at(m, "value"));
+        cr_assert(v == want[e], "epoch %lld: train_loss %.17g resumed, %.17g uninterrupted",
+                  (long long)e, v, want[e]);
+        count[e]++;
+    }
+    for (int e = 1; e <= RESUME_EPOCHS; e++)
+        cr_assert(e <= done ? count[e] == 1 : count[e] >= 1,
+                  "resumed run: epoch %d has %d train_loss values (%d epochs were checkpointed)",
+                  e, count[e], done);
+    json_decref(ma);
+    json_decref(mb);
+}
+
+/* Runs the resume spec in a, which is interrupted (kill -9 when sigkill,
+ * else SIGTERM) and restarted, and in b, which is left alone; checks that
+ * a resumed from its checkpoint and ended where b did. */
+static void interrupted_run(int sigkill)
+{
+    nasd_proc a, b;
+    start(&a, NULL);
+    start(&b, NULL);
+    char ia[33], ib[33];
+    submit(a.port, train_spec(RESUME_EPOCHS, 11), ia);
+    submit(b.port, train_spec(RESUME_EPOCHS, 11), ib);
+
+    /* Once an epoch-end checkpoint is recorded: a run that restarted from
+     * zero would then report that epoch twice. */
+    json_t *job = wait_job(a.port, ia, "running", 1, 0);
+    json_int_t ckpt = int_at(job, "checkpoint.step");
+    json_int_t step = int_at(job, "progress.step"), steps = int_at(job, "progress.steps");
+    cr_assert_eq(int_at(job, "progress.epochs"), RESUME_EPOCHS);
+    json_decref(job);
+    char line[512];
+    long long shutdown_step = -1, resumed_step = -1;
+    if (sigkill) {
+        nasd_kill9(&a);
+    } else {
+        stop_ok(&a);
+        cr_assert(nasd_log_after(&a, "shutdown: checkpoint at step ", line, sizeof(line)) &&
+                      sscanf(line, "%lld", &shutdown_step) == 1,
+                  "no shutdown checkpoint in the log");
+        cr_assert(nasd_log_contains(&a, "checkpointed for shutdown"));
+    }
+    cr_assert(steps > 0 && ckpt < steps && step < steps,
+              "the job was not interrupted mid-way (step %lld of %lld)", (long long)step,
+              (long long)steps);
+    int done = (int)(ckpt / (steps / RESUME_EPOCHS));
+
+    restart(&a);
+    cr_assert(nasd_log_contains(&a, "1 interrupted job(s) requeued"), "no recovery in the log");
+    job = wait_job(a.port, ia, "succeeded", 0, 0);
+    cr_assert_eq(int_at(job, "attempt"), 2, "attempt %lld", (long long)int_at(job, "attempt"));
+    json_decref(job);
+    const char *rest = nasd_log_after(&a, "resumed from ", line, sizeof(line));
+    rest = rest ? strstr(rest, ", step ") : NULL;
+    cr_assert(rest && sscanf(rest, ", step %lld", &resumed_step) == 1,
+              "the engine did not resume from a checkpoint");
+    if (sigkill)
+        cr_assert(resumed_step >= ckpt, "resumed at step %lld, before checkpoint %lld",
+                  resumed_step, (long long)ckpt);
+    else
+        cr_assert_eq(resumed_step, shutdown_step, "resumed at step %lld, shut down at %lld",
+                     resumed_step, shutdown_step);
+
+    job = wait_job(b.port, ib, "succeeded", 0, 0);
+    cr_assert_eq(int_at(job, "attempt"), 1);
+    json_decref(job);
+    assert_same_result(a.port, ia, b.port, ib);
+    assert_same_losses(a.port, ia, b.port, ib, done);
+    stop_ok(&a);
+    stop_ok(&b);
+}
+
+Test(nasd, kill9_mid_job_then_restart_resumes)
+{
+    interrupted_run(1);
+    PASS();
+}
+
+Test(nasd, sigterm_checkpoints_then_restart_resumes)
+{
+    interrupted_run(0);
+    PASS();
+}
