@@ -55,12 +55,12 @@ enum body_mode { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_EOF };
 
 typedef struct conn {
     int fd;
-    char *buf;              /* received bytes; [off, len) not consumed yet */
+    char *buf; /* received bytes; [off, len) not consumed yet */
     size_t off, len, cap;
-    int64_t deadline;       /* monotonic ms */
+    int64_t deadline; /* monotonic ms */
     enum body_mode mode;
-    uint64_t left;          /* BODY_LENGTH: bytes to go; BODY_CHUNKED: of this chunk */
-    int chunk_crlf;         /* BODY_CHUNKED: a chunk's CRLF is still to read */
+    uint64_t left;  /* BODY_LENGTH: bytes to go; BODY_CHUNKED: of this chunk */
+    int chunk_crlf; /* BODY_CHUNKED: a chunk's CRLF is still to read */
     int body_done;
 } conn;
 
@@ -357,8 +357,7 @@ static int read_body(conn *c, http_resp *out)
     return 0;
 }
 
-int http_request_raw(int port, const char *request, size_t len, int timeout_ms,
-                     http_resp *out)
+int http_request_raw(int port, const char *request, size_t len, int timeout_ms, http_resp *out)
 {
     memset(out, 0, sizeof(*out));
     conn c;
@@ -423,7 +422,7 @@ int http_send(int port, const char *method, const char *path, const char *body, 
 
 struct sse {
     conn c;
-    char *text;             /* decoded body not parsed yet: [0, len) */
+    char *text; /* decoded body not parsed yet: [0, len) */
     size_t len, cap;
 };
 
@@ -437,8 +436,8 @@ int sse_open(int port, const char *path, int timeout_ms, sse **out, http_resp *r
     if (!s)
         return fail("out of memory");
     size_t len;
-    char *req = build_request(port, "GET", path, NULL, "Accept: text/event-stream\r\n", NULL, 0,
-                              &len);
+    char *req =
+        build_request(port, "GET", path, NULL, "Accept: text/event-stream\r\n", NULL, 0, &len);
     if (!req || conn_open(&s->c, port, timeout_ms)) {
         free(req);
         free(s);

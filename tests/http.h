@@ -22,8 +22,8 @@
 
 typedef struct http_resp {
     int status;
-    char *head;        /* status line and header lines, NUL-terminated */
-    char *body;        /* NUL-terminated; body_len bytes before the NUL */
+    char *head; /* status line and header lines, NUL-terminated */
+    char *body; /* NUL-terminated; body_len bytes before the NUL */
     size_t body_len;
 } http_resp;
 
@@ -36,13 +36,11 @@ int http_request(int port, const char *method, const char *path, const char *hea
                  const char *body, size_t body_len, int timeout_ms, http_resp *out);
 /* The same with a raw request: everything after the request line's
  * headers is the caller's (e.g. a chunked body); sent as given. */
-int http_request_raw(int port, const char *request, size_t len, int timeout_ms,
-                     http_resp *out);
+int http_request_raw(int port, const char *request, size_t len, int timeout_ms, http_resp *out);
 
 /* GET, or POST/PUT/... of a NUL-terminated body, with HTTP_TIMEOUT_MS. */
 int http_get(int port, const char *path, http_resp *out);
-int http_send(int port, const char *method, const char *path, const char *body,
-              http_resp *out);
+int http_send(int port, const char *method, const char *path, const char *body, http_resp *out);
 
 /* The value of header `name` (case-insensitive) copied into buf, or NULL
  * when the response has no such header. */

@@ -266,8 +266,7 @@ int nasd_start(nasd_proc *p, const char *dir, const char *const *args, int timeo
             return 0;
         int status;
         if (reaped(p, &status)) {
-            fprintf(stderr, "nasd_start: nasd exited with status %d before listening\n",
-                    status);
+            fprintf(stderr, "nasd_start: nasd exited with status %d before listening\n", status);
             show_log(p->log, 6000);
             return -1;
         }
@@ -290,8 +289,7 @@ int nasd_stop(nasd_proc *p, int timeout_ms)
     int status;
     while (!reaped(p, &status)) {
         if (now_ms() >= deadline) {
-            fprintf(stderr, "nasd_stop: nasd did not exit within %d ms of SIGTERM\n",
-                    timeout_ms);
+            fprintf(stderr, "nasd_stop: nasd did not exit within %d ms of SIGTERM\n", timeout_ms);
             nasd_kill9(p);
             return -1;
         }

@@ -19,10 +19,10 @@
 #include <sys/types.h>
 
 typedef struct nasd_proc {
-    pid_t pid;                /* 0 when not running */
-    int port;                 /* where it listens */
-    char dir[PATH_MAX];       /* its state directory */
-    char log[PATH_MAX + 16];  /* DIR/nasd.log */
+    pid_t pid;               /* 0 when not running */
+    int port;                /* where it listens */
+    char dir[PATH_MAX];      /* its state directory */
+    char log[PATH_MAX + 16]; /* DIR/nasd.log */
 } nasd_proc;
 
 /* A new empty directory under $TMPDIR (default /tmp), removed again by

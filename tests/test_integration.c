@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -39,8 +38,8 @@
 
 #define ARCH "\"architecture\":{\"space\":\"fixed-cnn\",\"channels\":[8,16],\"hidden\":32}"
 /* Long enough to watch, cancel or interrupt; never run to its end. */
-#define LONG_JOB "{\"algorithm\":\"train\",\"dataset\":\"synthetic\"," ARCH \
-                 ",\"budget\":{\"epochs\":1000},\"seed\":1}"
+static const char long_job[] = "{\"algorithm\":\"train\",\"dataset\":\"synthetic\"," ARCH
+                               ",\"budget\":{\"epochs\":1000},\"seed\":1}";
 
 static const char *const deterministic[] = {"--workers", "1", "--threads-per-job", "1", NULL};
 
@@ -48,15 +47,20 @@ static const char *const deterministic[] = {"--workers", "1", "--threads-per-job
 
 static int passed;
 
+static void begin_test(void)
+{
+    passed = 0;
+}
+
 static void finish_test(void)
 {
     nasd_cleanup(!passed);
 }
 
-/* Marks the test as passed: its directories go, its logs stay quiet. */
+/* The last line of a test: its directories go, its logs stay quiet. */
 #define PASS() (passed = 1)
 
-TestSuite(nasd, .fini = finish_test);
+TestSuite(nasd, .init = begin_test, .fini = finish_test);
 
 /* A daemon in a fresh state directory, with the deterministic flags
  * followed by extra (NULL-terminated, may be NULL). */
@@ -136,14 +140,13 @@ static void request(int port, const char *method, const char *path, const char *
 }
 
 /* The JSON body of method path, which must answer `status`. */
-static json_t *call(int port, const char *method, const char *path, const char *body,
-                    int status)
+static json_t *call(int port, const char *method, const char *path, const char *body, int status)
 {
     http_resp r;
     request(port, method, path, NULL, body, &r);
     cr_assert_eq(r.status, status, "%s %s: %d, expected %d: %s", method, path, r.status, status,
                  r.body);
-    char ct[128];
+    char ct[128] = "";
     cr_assert(http_header(&r, "Content-Type", ct, sizeof(ct)) &&
                   strcmp(ct, "application/json") == 0,
               "%s %s: Content-Type %s", method, path, ct);
@@ -226,16 +229,15 @@ static json_t *get_sub(int port, const char *id, const char *what)
 typedef struct job_wait {
     int port;
     const char *id;
-    const char *state;     /* wanted state */
-    int need_checkpoint;   /* and checkpoint.step > 0 */
-    int need_step;         /* and progress.step > 0 */
-    json_t *job;           /* the last view */
+    const char *state;   /* wanted state */
+    int need_checkpoint; /* and checkpoint.step > 0 */
+    int need_step;       /* and progress.step > 0 */
+    json_t *job;         /* the last view */
 } job_wait;
 
 static int is_final(const char *st)
 {
-    return st && (!strcmp(st, "succeeded") || !strcmp(st, "failed") ||
-                  !strcmp(st, "cancelled"));
+    return st && (!strcmp(st, "succeeded") || !strcmp(st, "failed") || !strcmp(st, "cancelled"));
 }
 
 /* 1 when the job is there, -1 when it ended in another state, else 0. */
@@ -355,7 +357,7 @@ Test(nasd, submit_poll_result_and_list)
     json_decref(res);
 
     /* One running and one cancelled job next to the succeeded one. */
-    submit(d.port, LONG_JOB, l);
+    submit(d.port, long_job, l);
     wait_state(d.port, l, "running");
     submit(d.port, train_spec(1, 2), q);
     char path[128];
@@ -395,10 +397,9 @@ Test(nasd, submit_poll_result_and_list)
         const char *next = str_at(page, "next_page_token");
         cr_assert(next || json_is_null(at(page, "next_page_token")), "next_page_token missing");
         if (next) {
-            cr_assert(strlen(next) < sizeof(token) && strspn(next, "0123456789abcdefABCDEF"
-                                                                   "ghijklmnopqrstuvwxyzGHIJKL"
-                                                                   "MNOPQRSTUVWXYZ-_.~") ==
-                                                          strlen(next),
+            static const char unreserved[] = "abcdefghijklmnopqrstuvwxyz"
+                                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~";
+            cr_assert(strlen(next) < sizeof(token) && strspn(next, unreserved) == strlen(next),
                       "page_token %s needs escaping", next);
             snprintf(token, sizeof(token), "%s", next);
         }
@@ -409,12 +410,10 @@ Test(nasd, submit_poll_result_and_list)
     }
     cr_assert_eq(pages, 3, "walked %s", walked);
     cr_assert(strstr(walked, j) && strstr(walked, l) && strstr(walked, q), "walked %s", walked);
-    json_decref(expect_problem(d.port, "GET", "/v1/jobs?page_token=nonsense", NULL, 400,
-                               "invalid-field"));
-    json_decref(expect_problem(d.port, "GET", "/v1/jobs?state=done", NULL, 400,
-                               "invalid-field"));
-    json_t *p = expect_problem(d.port, "GET", "/v1/jobs?page_size=0", NULL, 400,
-                               "invalid-field");
+    json_decref(
+        expect_problem(d.port, "GET", "/v1/jobs?page_token=nonsense", NULL, 400, "invalid-field"));
+    json_decref(expect_problem(d.port, "GET", "/v1/jobs?state=done", NULL, 400, "invalid-field"));
+    json_t *p = expect_problem(d.port, "GET", "/v1/jobs?page_size=0", NULL, 400, "invalid-field");
     cr_assert_eq(int_at(p, "allowed.minimum"), 1);
     json_decref(p);
 
@@ -461,7 +460,7 @@ Test(nasd, events_follow_a_job_to_its_end)
     char b[33], w[33], name[32], path[128];
 
     /* A job queued behind a busy worker: the stream sees all of its life. */
-    submit(d.port, LONG_JOB, b);
+    submit(d.port, long_job, b);
     wait_state(d.port, b, "running");
     submit(d.port, train_spec(4, 3), w);
     sse *s = open_stream(d.port, w);
@@ -487,7 +486,6 @@ Test(nasd, events_follow_a_job_to_its_end)
     json_t *data = NULL;
     cr_assert_eq(sse_next(sq, EVENT_MS, name, sizeof(name), &data), 0);
     sse_close(sq);
-
 
     /* The worker frees up: w runs while its stream watches. */
     snprintf(path, sizeof(path), "/v1/jobs/%s:cancel", b);
@@ -565,7 +563,7 @@ Test(nasd, event_stream_cap_and_disconnect)
     char l[33], q[33], name[32], path[128], ra[32];
 
     /* A queued job publishes nothing: only heartbeats reach its streams. */
-    submit(d.port, LONG_JOB, l);
+    submit(d.port, long_job, l);
     wait_state(d.port, l, "running");
     submit(d.port, train_spec(1, 5), q);
     sse *s = open_stream(d.port, q);
@@ -616,7 +614,7 @@ Test(nasd, cancel_and_delete)
     snprintf(path, sizeof(path), "/v1/jobs/%s:cancel", s);
     json_decref(expect_problem(d.port, "POST", path, NULL, 409, "conflict"));
 
-    submit(d.port, LONG_JOB, l);
+    submit(d.port, long_job, l);
     wait_state(d.port, l, "running");
     snprintf(path, sizeof(path), "/v1/jobs/%s", l);
     json_decref(expect_problem(d.port, "DELETE", path, NULL, 409, "conflict"));
@@ -682,8 +680,7 @@ Test(nasd, spec_errors)
     cr_assert(int_at(p, "column") > 1, "column %lld", (long long)int_at(p, "column"));
     json_decref(p);
 
-    p = post_problem(d.port, "{\"algorithm\":\"train\",\"colour\":\"blue\"}", 400,
-                     "unknown-field");
+    p = post_problem(d.port, "{\"algorithm\":\"train\",\"colour\":\"blue\"}", 400, "unknown-field");
     cr_assert_str_eq(str_at(p, "pointer"), "/colour");
     cr_assert(json_is_array(at(p, "allowed")), "no allowed keys");
     json_decref(p);
@@ -693,8 +690,7 @@ Test(nasd, spec_errors)
     cr_assert_str_eq(str_at(p, "pointer"), "/budget/epoch");
     json_decref(p);
 
-    p = post_problem(d.port, "{\"algorithm\":\"train\",\"seed\":\"seven\"}", 400,
-                     "invalid-field");
+    p = post_problem(d.port, "{\"algorithm\":\"train\",\"seed\":\"seven\"}", 400, "invalid-field");
     cr_assert_str_eq(str_at(p, "pointer"), "/seed");
     json_decref(p);
 
@@ -762,8 +758,7 @@ Test(nasd, spec_errors)
         request(d.port, "POST", "/v1/jobs", NULL, body, &r501);
         int built = r501.status != 501;
         p = problem(&r501, built ? 400 : 501, built ? "invalid-field" : "not-implemented");
-        cr_assert_str_eq(str_at(p, "pointer"), built ? "/dataset" : "/algorithm", "%s",
-                         r501.body);
+        cr_assert_str_eq(str_at(p, "pointer"), built ? "/dataset" : "/algorithm", "%s", r501.body);
         if (!built)
             cr_assert(strstr(str_at(p, "detail"), algorithms[i]), "detail: %s",
                       str_at(p, "detail"));
@@ -800,8 +795,8 @@ Test(nasd, unknown_ids_routes_and_methods)
         json_decref(expect_problem(d.port, "GET", missing[i], NULL, 404, "not-found"));
     json_decref(expect_problem(d.port, "POST", "/v1/jobs/0123456789abcdef0123456789abcdef:cancel",
                                NULL, 404, "not-found"));
-    json_decref(expect_problem(d.port, "DELETE", "/v1/jobs/0123456789abcdef0123456789abcdef",
-                               NULL, 404, "not-found"));
+    json_decref(expect_problem(d.port, "DELETE", "/v1/jobs/0123456789abcdef0123456789abcdef", NULL,
+                               404, "not-found"));
 
     static const struct {
         const char *method, *path, *allow;
@@ -877,8 +872,7 @@ Test(nasd, health_datasets_openapi_and_web)
     json_decref(h);
 
     json_t *ds = call(d.port, "GET", "/v1/datasets", NULL, 200);
-    static const char *const names[] = {"fashion-mnist", "cifar10", "synthetic", "fortunes",
-                                        "ptb"};
+    static const char *const names[] = {"fashion-mnist", "cifar10", "synthetic", "fortunes", "ptb"};
     json_t *list = json_object_get(ds, "datasets");
     for (size_t i = 0; i < 5; i++) {
         json_t *found = NULL, *x;
@@ -966,8 +960,8 @@ static void assert_same_losses(int pa, const char *ia, int pb, const char *ib, i
     }
     for (int e = 1; e <= RESUME_EPOCHS; e++)
         cr_assert(e <= done ? count[e] == 1 : count[e] >= 1,
-                  "resumed run: epoch %d has %d train_loss values (%d epochs were checkpointed)",
-                  e, count[e], done);
+                  "resumed run: epoch %d has %d train_loss values (%d epochs were checkpointed)", e,
+                  count[e], done);
     json_decref(ma);
     json_decref(mb);
 }
