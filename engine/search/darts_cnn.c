@@ -6,13 +6,15 @@
  * reduced), then node j (4 of them) sums the mixed op of every edge from
  * an earlier node, and the output concatenates the 4 nodes.
  *
- * The one design decision to know: a node is one nas_sum_n over all
- * softmax-weighted op outputs of all its incoming edges (nas_scale_by of
- * each op by its softmax(alpha) entry), so the alpha gradient of an op is
- * the scale_by's dot product and nothing else has to know about alpha.
- * `none` is not computed: its output is zero, so it adds nothing to the
- * node and its softmax entry receives a zero gradient either way (alpha
- * still feels it through the softmax's normalisation).
+ * The one design decision to know: each mixed edge, sum_k softmax(alpha)[k]
+ * op_k(x), is one node of the tape that keeps only its input and output
+ * and recomputes its ops in backward on a scratch graph (see "mixed
+ * edge" below): the arena then holds one edge's intermediates at a time,
+ * about 1/10 of the memory for one extra forward of the edges. A node is
+ * a nas_sum_n of its incoming edges. `none` is not computed: its output
+ * is zero, so it adds nothing to the node and its softmax entry receives
+ * a zero gradient either way (alpha still feels it through the softmax's
+ * normalisation). The pooling candidates use the fused nas_pool_bn.
  */
 #include "search/darts.h"
 
