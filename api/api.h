@@ -34,6 +34,7 @@ typedef struct api_resp {
     char *raw;                 /* or a raw body (owned when raw_free) */
     size_t raw_len;
     int raw_free;
+    int raw_copy;              /* copy raw when sending (it may not live on) */
     char location[160];
     char allow[64];
     int retry_after;           /* seconds; 0: no header */

@@ -246,14 +246,47 @@ static int not_found(api_resp *rs, const char *id)
     return -1;
 }
 
+/* The hot path (polled by every client): the serialised response is kept
+ * as the database view's memo, which any write to the job drops. */
 void api_jobs_get(api_req *rq, api_resp *rs, const char *id)
 {
-    json_t *job = NULL;
-    if (nd_db_job_get(rq->srv->db, id, &job) != 0) {
-        not_found(rs, id);
+    nd_db *db = rq->srv->db;
+    size_t len;
+    const char *memo = nd_db_job_memo(db, id, &len);
+    if (!memo) {
+        json_t *job = NULL;
+        if (nd_db_job_get(db, id, &job) != 0) {
+            not_found(rs, id);
+            return;
+        }
+        char *text = json_dumps(decorate(job), JSON_COMPACT | JSON_REAL_PRECISION(15));
+        json_decref(job);
+        if (!text) {
+            api_failf(rs, 500, API_PROBLEM_INTERNAL, "", "cannot render job %s", id);
+            return;
+        }
+        len = strlen(text);
+        char *body = realloc(text, len + 2);
+        if (!body) {
+            free(text);
+            api_failf(rs, 500, API_PROBLEM_INTERNAL, "", "cannot render job %s", id);
+            return;
+        }
+        body[len++] = '\n';
+        body[len] = '\0';
+        nd_db_job_memo_set(db, id, body, len);
+        rs->status = 200;
+        rs->raw = body;
+        rs->raw_len = len;
+        rs->raw_free = 1;
+        rs->content_type = "application/json";
         return;
     }
-    api_json(rs, 200, decorate(job));
+    rs->status = 200;
+    rs->raw = (char *)memo;
+    rs->raw_len = len;
+    rs->raw_copy = 1;
+    rs->content_type = "application/json";
 }
 
 static void unlink_checkpoint(const char *path)

@@ -160,6 +160,8 @@ static_assert(sizeof st_sql / sizeof st_sql[0] == ST_COUNT,
 struct view {
     char id[33];
     json_t *job;            /* NULL: empty slot */
+    char *memo;             /* the caller's text derived from job, or NULL */
+    size_t memo_len;
 };
 
 struct nd_db {
@@ -185,6 +187,8 @@ static void view_drop(nd_db *db, const char *id)
     if (v->job && strcmp(v->id, id) == 0) {
         json_decref(v->job);
         v->job = NULL;
+        free(v->memo);
+        v->memo = NULL;
     }
 }
 
@@ -193,6 +197,8 @@ static void view_drop_all(nd_db *db)
     for (int i = 0; i < VIEW_SLOTS; i++) {
         json_decref(db->views[i].job);
         db->views[i].job = NULL;
+        free(db->views[i].memo);
+        db->views[i].memo = NULL;
     }
 }
 
@@ -827,6 +833,8 @@ int nd_db_job_get(nd_db *db, const char *id, json_t **job_out)
         if (rc < 0)
             goto fail;
         json_decref(v->job);
+        free(v->memo);
+        v->memo = NULL;
         v->job = job;
         memcpy(v->id, id, sizeof v->id);
     }
@@ -836,6 +844,30 @@ int nd_db_job_get(nd_db *db, const char *id, json_t **job_out)
         rc = nomem(db);
 fail:
     return rc;
+}
+
+const char *nd_db_job_memo(nd_db *db, const char *id, size_t *len)
+{
+    struct view *v = view_of(db, id);
+    if (!v->job || !v->memo || strcmp(v->id, id) != 0)
+        return NULL;
+    *len = v->memo_len;
+    return v->memo;
+}
+
+void nd_db_job_memo_set(nd_db *db, const char *id, const char *text, size_t len)
+{
+    struct view *v = view_of(db, id);
+    if (!v->job || strcmp(v->id, id) != 0)
+        return;     /* no view to tie it to: nothing would drop it */
+    char *m = malloc(len + 1);
+    if (!m)
+        return;
+    memcpy(m, text, len);
+    m[len] = '\0';
+    free(v->memo);
+    v->memo = m;
+    v->memo_len = len;
 }
 
 int nd_db_job_state(nd_db *db, const char *id, int *state_out)

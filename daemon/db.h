@@ -121,6 +121,14 @@ int nd_db_job_insert(nd_db *db, const char *id, const char *name,
  * metrics, ...) in place; json_deep_copy them first if you must. */
 int nd_db_job_get(nd_db *db, const char *id, json_t **job_out);
 /* The state of a job (and nothing else), for cheap existence checks. */
+/* A text the caller derived from the view of job id (the API keeps its
+ * serialised response there), stored beside the cached view and dropped
+ * with it by any write to the job, so it can never be stale. memo returns
+ * NULL when there is none; the pointer is valid until the next call into
+ * this layer. memo_set does nothing unless the view of id is cached (call
+ * it right after nd_db_job_get). */
+const char *nd_db_job_memo(nd_db *db, const char *id, size_t *len);
+void nd_db_job_memo_set(nd_db *db, const char *id, const char *text, size_t len);
 int nd_db_job_state(nd_db *db, const char *id, int *state_out);
 
 /* {"jobs": [job, ... newest first], "next_page_token": "..." | null}.

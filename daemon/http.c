@@ -56,8 +56,10 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, api_resp *rs)
             if (!rs->content_type)
                 rs->content_type = "application/json";
         } else if (rs->raw) {
-            r = MHD_create_response_from_buffer(
-                rs->raw_len, rs->raw, rs->raw_free ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+            r = MHD_create_response_from_buffer(rs->raw_len, rs->raw,
+                                                rs->raw_free   ? MHD_RESPMEM_MUST_FREE
+                                                : rs->raw_copy ? MHD_RESPMEM_MUST_COPY
+                                                               : MHD_RESPMEM_PERSISTENT);
             rs->raw_free = 0;
         } else {
             r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);

@@ -785,3 +785,48 @@ Test(db, a_view_read_inside_a_rolled_back_batch_is_not_kept)
     cr_assert(json_is_null(json_object_get(job, "progress")));
     json_decref(job);
 }
+
+/* The API's response memo lives beside the cached view and goes with it:
+ * every kind of write to the job drops it, so a served body is never
+ * older than the job. */
+Test(db, memo_is_dropped_by_every_write)
+{
+    char id[33], other[33];
+    size_t len = 0;
+    add_job(id, "m");
+    add_job(other, "o");
+    cr_assert_null(nd_db_job_memo(db, id, &len), "no view yet");
+    nd_db_job_memo_set(db, id, "x", 1);
+    cr_assert_null(nd_db_job_memo(db, id, &len), "set without a view is ignored");
+
+    json_decref(get_job(id));
+    nd_db_job_memo_set(db, id, "body-1", 6);
+    const char *m = nd_db_job_memo(db, id, &len);
+    cr_assert(m && len == 6 && memcmp(m, "body-1", 6) == 0);
+
+    /* A write to another job leaves this memo alone. */
+    cr_assert_eq(nd_db_begin(db), 0);
+    cr_assert_eq(nd_db_progress_set(db, other, "{\"step\":1}"), 0);
+    cr_assert_eq(nd_db_commit(db), 0);
+    cr_assert_not_null(nd_db_job_memo(db, id, &len));
+
+    /* Each write to the job drops it. */
+    for (int k = 0; k < 4; k++) {
+        json_decref(get_job(id));
+        nd_db_job_memo_set(db, id, "body", 4);
+        cr_assert_not_null(nd_db_job_memo(db, id, &len));
+        cr_assert_eq(nd_db_begin(db), 0);
+        int rc = k == 0   ? nd_db_progress_set(db, id, "{\"step\":2}")
+                 : k == 1 ? nd_db_metric_add(db, id, 1, 2, "train_loss", 0.5, 1.0)
+                 : k == 2 ? nd_db_arch_add(db, id, "{}", 0.5, NULL, 1.0, NULL)
+                          : nd_db_checkpoint_set(db, id, "/tmp/x", 3);
+        cr_assert_eq(rc, 0, "write %d: %s", k, nd_db_errmsg(db));
+        cr_assert_eq(nd_db_commit(db), 0);
+        cr_assert_null(nd_db_job_memo(db, id, &len), "write %d must drop the memo", k);
+    }
+    json_decref(get_job(id));
+    nd_db_job_memo_set(db, id, "body", 4);
+    int state;
+    cr_assert_eq(nd_db_job_cancel(db, id, &state), 0);
+    cr_assert_null(nd_db_job_memo(db, id, &len), "cancel drops the memo");
+}
