@@ -116,23 +116,30 @@ static const field darts_cnn_hp[] = {
 };
 
 static const field darts_rnn_hp[] = {
-    I_("batch_size", 1, 4096, "256", NULL),
+    I_("batch_size", 1, 4096, "256", "columns of the BPTT batches, for w and for alpha alike"),
     CI_("order", "[1,2]", "1", "1: first-order, 2: second-order (unrolled) alpha gradient"),
-    I_("embed", 1, 4096, "300", "embedding size"),
+    I_("embed", 1, 4096, "300", "embedding size; the decoder is tied to the embedding "
+                                "when embed == hidden (the reference always ties)"),
     I_("hidden", 1, 4096, "300", "recurrent cell size"),
-    I_("bptt", 1, 1000, "35", "BPTT length in tokens"),
+    I_("bptt", 1, 1000, "35", "BPTT length in tokens (fixed; the reference varies it)"),
+    I_("max_vocab", 0, 1000000, "10000", "most frequent words kept; 0: all"),
     NP_("lr", 100, "20", "weight SGD learning rate"),
+    NNULL_("lr_min", 0, 100, "null", "final weight learning rate, cosine from lr over the "
+                                     "epochs (set once per epoch); null: lr, constant like "
+                                     "the reference"),
+    N_("momentum", 0, 1, "0", "weight SGD momentum"),
     N_("weight_decay", 0, 1, "5e-07", NULL),
-    N_("grad_clip", 0, 1e6, "0.25", NULL),
-    {"dropout", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.75", 0, 0, "output dropout", NULL},
-    {"dropout_h", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.25", 0, 0, "hidden-to-hidden", NULL},
-    {"dropout_x", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.75", 0, 0, "input-to-hidden", NULL},
-    {"dropout_i", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.2", 0, 0, "embedding output", NULL},
-    {"dropout_e", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0", 0, 0, "whole words", NULL},
-    N_("slowness", 0, 1, "0.001", "temporal activation regularization (beta)"),
+    N_("grad_clip", 0, 1e6, "0.25", "global L2 norm clip of the weight gradient, also "
+                                    "applied in the unrolled step as in the reference; 0: off"),
+    {"dropout", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.75", 0, 0,
+     "on the cell outputs before the decoder, in the weight step only (the reference's "
+     "dropout; its dropout_h, dropout_x and dropout_e and the activation regularizers "
+     "are not implemented)", NULL},
+    {"dropout_i", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.2", 0, 0,
+     "on the embeddings, in the weight step only", NULL},
     NP_("arch_lr", 1, "0.003", "Adam learning rate of alpha"),
     NL_("arch_betas", 0, 1, 2, "[0.9,0.999]", "Adam betas of alpha"),
-    N_("arch_weight_decay", 0, 1, "0.001", NULL),
+    N_("arch_weight_decay", 0, 1, "0.001", "Adam L2 weight decay of alpha"),
     THREADS_, END_,
 };
 
@@ -287,7 +294,7 @@ typedef struct space_row {
 /* The first row of an algorithm holds its default space. */
 static const space_row space_rows[] = {
     {"darts", "darts-cnn", "image", "50", NULL, darts_cnn_hp, NULL, 1},
-    {"darts", "darts-rnn", "text", "50", NULL, darts_rnn_hp, NULL, 0},
+    {"darts", "darts-rnn", "text", "50", NULL, darts_rnn_hp, NULL, 1},
     {"enas", "enas-micro", "image", "150", NULL, enas_micro_hp, NULL, 0},
     {"enas", "enas-macro", "image", "310", NULL, enas_macro_hp, NULL, 0},
     {"enas", "enas-rnn", "text", "100", NULL, enas_rnn_hp, NULL, 0},
@@ -1126,23 +1133,34 @@ static int train_to_engine(const json_t *arch, const json_t *hp, nas_job_spec *o
     return bad;
 }
 
-/* The darts-cnn fields (dropout, nesterov and augment stay 0). */
+/* The darts fields: darts-cnn (dropout, nesterov and augment stay 0) or
+ * darts-rnn (the language model and its dropouts). */
 static int darts_to_engine(const json_t *spec, const json_t *hp, nas_job_spec *out)
 {
     const json_t *betas = json_object_get(hp, "arch_betas"), *v;
     int bad = 0;
 
     out->search_space = json_string_value(json_object_get(spec, "search_space"));
-    if (!out->search_space || strcmp(out->search_space, "darts-cnn")) return -1;
+    if (!out->search_space) return -1;
     bad |= get_int(hp, "order", &out->order);
-    bad |= get_int(hp, "C", &out->C);
-    bad |= get_int(hp, "layers", &out->layers);
     bad |= get_float(hp, "arch_lr", &out->arch_lr);
     bad |= get_float(hp, "arch_weight_decay", &out->arch_weight_decay);
-    bad |= get_float(hp, "train_portion", &out->train_portion);
     if (!json_is_array(betas) || json_array_size(betas) != 2) return -1;
     out->arch_beta1 = (float)json_number_value(json_array_get(betas, 0));
     out->arch_beta2 = (float)json_number_value(json_array_get(betas, 1));
+    if (!strcmp(out->search_space, "darts-rnn")) {
+        bad |= get_int(hp, "embed", &out->embed);
+        bad |= get_int(hp, "hidden", &out->hidden);
+        bad |= get_int(hp, "bptt", &out->bptt);
+        bad |= get_int(hp, "max_vocab", &out->max_vocab);
+        bad |= get_float(hp, "dropout", &out->dropout);
+        bad |= get_float(hp, "dropout_i", &out->dropout_input);
+        return bad;
+    }
+    if (strcmp(out->search_space, "darts-cnn")) return -1;
+    bad |= get_int(hp, "C", &out->C);
+    bad |= get_int(hp, "layers", &out->layers);
+    bad |= get_float(hp, "train_portion", &out->train_portion);
     v = json_object_get(hp, "max_examples");
     if (json_is_integer(v)) bad |= get_int(hp, "max_examples", &out->max_examples);
     else bad |= !json_is_null(v);
@@ -1183,7 +1201,10 @@ int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
 
     bad |= get_int(hp, "batch_size", &out->batch_size);
     bad |= get_float(hp, "lr", &out->lr);
-    bad |= get_float(hp, "lr_min", &out->lr_min);
+    if (json_is_null(json_object_get(hp, "lr_min")))   /* darts-rnn: constant */
+        out->lr_min = out->lr;
+    else
+        bad |= get_float(hp, "lr_min", &out->lr_min);
     bad |= get_float(hp, "momentum", &out->momentum);
     bad |= get_float(hp, "weight_decay", &out->weight_decay);
     bad |= get_float(hp, "grad_clip", &out->grad_clip);
@@ -1368,7 +1389,7 @@ json_t *api_spec_schema(void)
         " s:{s:s,s:i,s:i,s:s,s:s}}",
         "algorithm", "enum", algos, "default", algo_rows[0].name,
         "description", "what to run; implemented: train, and darts on darts-cnn "
-                       "(others: 501)",
+                       "and darts-rnn (others: 501)",
         "search_space", "enum", all_spaces,
         "description", "per algorithm; the algorithm's first space by default; null for train",
         "dataset", "enum", datasets_of_kind(NULL),

@@ -443,7 +443,8 @@ int nas_batchify(const int32_t *ids, int n, int bsz, int32_t **out,
  * one dataset within a budget. The engine reports through callbacks (all
  * called on the job's thread; the daemon queues them to its loop) and
  * checks `stop` between steps. Kinds so far: `train` (a fixed network)
- * and `darts` over the `darts-cnn` search space (engine/search/darts_job.c);
+ * and `darts` over the `darts-cnn` search space (engine/search/darts_job.c)
+ * and the `darts-rnn` one (engine/search/darts_rnn_job.c);
  * the other search algorithms (enas, nas-rl, random) add theirs here. */
 
 enum nas_stop {
@@ -476,7 +477,8 @@ typedef struct nas_job_reporter {
     void (*checkpoint)(void *ctx, const char *path, int64_t step);
     /* The final result: architecture JSON, the headline metric (name:
      * "test_accuracy" or "test_perplexity" for train; "val_accuracy" for
-     * darts, on its alpha half: a search never touches the test set) and
+     * darts-cnn, on its alpha half, "val_perplexity" for darts-rnn, on the
+     * valid split: a search never touches the test set) and
      * a JSON object text with everything else worth keeping. */
     void (*result)(void *ctx, const char *arch_json, const char *metric,
                    double value, const char *result_json);
@@ -521,8 +523,8 @@ typedef enum nas_arch_kind {
 
 typedef struct nas_job_spec {
     const char *algorithm;     /* "train" or "darts" (NULL: "train") */
-    const char *search_space;  /* darts: "darts-cnn" (NULL: "darts-cnn";
-                                  "darts-rnn" is not implemented yet) */
+    const char *search_space;  /* darts: "darts-cnn" or "darts-rnn" (NULL:
+                                  "darts-cnn") */
     const char *dataset;       /* a nas_datasets() name */
     const char *data_path;     /* NULL: the dataset's default path */
     nas_arch_kind arch;
@@ -568,6 +570,17 @@ typedef struct nas_job_spec {
     int max_examples;          /* use a seeded random subset of this many
                                   training examples before the split; 0: all
                                   (0) */
+    /* darts-rnn (search_space "darts-rnn" on a text dataset; defaults of
+     * quark0/darts rnn/train_search.py when search_space is set to it
+     * before nas_job_spec_defaults): embed 300, hidden 300 (the decoder is
+     * tied to the embedding when they are equal), bptt 35, max_vocab
+     * 10000, epochs 50, batch_size 256, lr 20 constant (lr_min = lr),
+     * momentum 0, weight_decay 5e-7, grad_clip 0.25, dropout 0.75 (cell
+     * outputs), arch_lr 3e-3, arch betas (0.9, 0.999), arch_weight_decay
+     * 1e-3. The weights train on the corpus' train split, alpha on its
+     * valid split, as in the reference; val_perplexity is measured on the
+     * valid split. C, layers, train_portion and max_examples do not apply. */
+    float dropout_input;       /* darts-rnn: on the embeddings (0.2) */
     const char *checkpoint_path;   /* where to write checkpoints; NULL: none */
     int resume;                /* continue from checkpoint_path when it exists */
 } nas_job_spec;

@@ -424,7 +424,7 @@ Test(darts_job, bad_specs_are_refused)
 {
     nas_job_spec s = tiny_spec(1, 1);
     s.search_space = "darts-rnn";
-    refused(s, "search_space: \"darts-rnn\" is not implemented");
+    refused(s, "dataset: darts-rnn needs a text dataset");
     s = tiny_spec(1, 1);
     s.search_space = "enas-micro";
     refused(s, "search_space:");

@@ -343,14 +343,9 @@ Test(spec, implemented_is_501_for_what_is_not_built)
     api_problem_clear(&e);
     json_decref(s);
 
-    /* darts runs on darts-cnn only; the recurrent space names itself. */
+    /* darts runs on both of its spaces. */
     s = ok("{\"algorithm\":\"darts\",\"search_space\":\"darts-rnn\"}");
-    cr_assert_eq(api_spec_implemented(s, &e), -1);
-    cr_assert_eq(e.status, 501);
-    cr_assert_str_eq(e.pointer, "/search_space");
-    cr_assert_str_eq(e.detail, "search space \"darts-rnn\" of algorithm \"darts\" is not "
-                               "implemented in this version of nasd yet; available: darts-cnn");
-    api_problem_clear(&e);
+    cr_assert_eq(api_spec_implemented(s, &e), 0);
     json_decref(s);
 
     /* random samples darts-cnn architectures but is not built. */
@@ -471,10 +466,26 @@ Test(spec, to_engine_fills_the_darts_struct)
     cr_assert_eq(js.max_examples, 100);
     json_decref(s);
 
+    /* darts-rnn: the reference's defaults, lr_min null = lr (constant). */
     s = ok("{\"algorithm\":\"darts\",\"search_space\":\"darts-rnn\"}");
-    cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), -1);
-    cr_assert_eq(e.status, 501);
-    api_problem_clear(&e);
+    cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), 0, "%s", e.detail);
+    cr_assert_str_eq(js.search_space, "darts-rnn");
+    cr_assert_str_eq(js.dataset, "fortunes");
+    cr_assert(js.batch_size == 256 && js.embed == 300 && js.hidden == 300 &&
+              js.bptt == 35 && js.max_vocab == 10000 && js.order == 1);
+    cr_assert(js.lr == 20.0f && js.lr_min == 20.0f && js.momentum == 0.0f &&
+              js.weight_decay == 5e-7f && js.grad_clip == 0.25f);
+    cr_assert(js.dropout == 0.75f && js.dropout_input == 0.2f);
+    cr_assert(js.arch_lr == 3e-3f && js.arch_beta1 == 0.9f && js.arch_beta2 == 0.999f &&
+              js.arch_weight_decay == 1e-3f);
+    json_decref(s);
+
+    s = ok("{\"algorithm\":\"darts\",\"search_space\":\"darts-rnn\",\"dataset\":\"ptb\","
+           "\"hyperparameters\":{\"embed\":8,\"hidden\":16,\"bptt\":5,\"lr_min\":1,"
+           "\"dropout\":0,\"dropout_i\":0.1,\"order\":2}}");
+    cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), 0, "%s", e.detail);
+    cr_assert(js.embed == 8 && js.hidden == 16 && js.bptt == 5 && js.order == 2);
+    cr_assert(js.lr_min == 1.0f && js.dropout == 0.0f && js.dropout_input == 0.1f);
     json_decref(s);
 }
 

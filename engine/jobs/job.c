@@ -1,8 +1,9 @@
 /*
  * job.c - what every job kind shares: dispatch of nas_job_run to the
- * kind (train: train_image.c / train_text.c; darts: search/darts_job.c),
- * the `train` kind's defaults and validation, reporting helpers, the
- * stop/budget check, and checkpoints of a run's position.
+ * kind (train: train_image.c / train_text.c; darts: search/darts_job.c
+ * and search/darts_rnn_job.c), the `train` kind's defaults and validation,
+ * reporting helpers, the stop/budget check, and checkpoints of a run's
+ * position.
  *
  * The one design decision to know: a checkpoint carries the spec that
  * wrote it as canonical text ("dataset=synthetic epochs=3 lr=0.0199999996
@@ -258,6 +259,9 @@ int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
     nas_set_threads(j.spec.threads);
     j.t0 = nas__job_now();
     nas__job_log(&j, "%s: %s", j.kind, j.spec_text);
+    if (strcmp(j.kind, "darts") == 0 &&
+        strcmp(j.spec.search_space, "darts-rnn") == 0)
+        return nas__darts_rnn_job(&j);
     if (strcmp(j.kind, "darts") == 0)
         return nas__darts_job(&j);
     if (j.spec.arch == NAS_ARCH_FIXED_CNN)

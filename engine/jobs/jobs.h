@@ -113,4 +113,13 @@ int nas__darts_job_prepare(nas__job *j);
 /* Runs the darts-cnn search; the same contract as nas_job_run. */
 int nas__darts_job(nas__job *j);
 
+/* ------------------------------------------- search/darts_rnn_job.c */
+
+/* The darts-rnn defaults (see nas.h) into the zero fields of s. */
+void nas__darts_rnn_job_defaults(nas_job_spec *s);
+/* Validates the darts-rnn fields and writes j->spec_text. */
+int nas__darts_rnn_job_prepare(nas__job *j);
+/* Runs the darts-rnn search; the same contract as nas_job_run. */
+int nas__darts_rnn_job(nas__job *j);
+
 #endif

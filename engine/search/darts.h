@@ -161,4 +161,159 @@ char *nas__darts_genotype_text(const nas_darts_gene *normal,
  * "reduce": [...]}: the softmax of each alpha row; malloc'd text. */
 char *nas__darts_alpha_json(const float *normal, const float *reduce);
 
+/* ================================================================
+ * Additions for the recurrent search space (darts-rnn). They are kept
+ * apart from the convolutional interface above, which they do not change.
+ * ================================================================ */
+
+/* ------------------------------------- search step over any model (any loss)
+ * darts_gsearch.c: the same first/second-order step as nas__darts_search,
+ * but the model is a callback, so a model whose batches carry state (the
+ * recurrent language model's hidden state) can use it. The callback is
+ * told which pass it builds, so that it can keep a pass's side effects
+ * (carried state) only where the reference keeps them and draw dropout
+ * only in the real weight step. */
+
+enum nas__darts_pass {
+    NAS__DARTS_PASS_UNROLL,  /* train batch at w, for the virtual step */
+    NAS__DARTS_PASS_VAL,     /* val batch at w (order 1) or w' (order 2):
+                                the pass whose outcome the reference keeps */
+    NAS__DARTS_PASS_PROBE,   /* train batch at w +- eps v (H v) */
+    NAS__DARTS_PASS_WEIGHT,  /* train batch at w, the real weight step */
+};
+
+/* The loss of `batch` built on g (already reset) from the store's current
+ * values; a scalar whose groups include the weights and the alphas. */
+typedef nas_tensor *(*nas__darts_loss_fn)(void *ctx, nas_graph *g,
+                                          const void *batch,
+                                          enum nas__darts_pass pass);
+
+typedef struct nas__darts_gsearch {
+    nas_params *p;
+    nas_graph *g;
+    nas__darts_loss_fn loss;
+    void *ctx;
+    nas_darts_hp hp;
+    int clip_unrolled;      /* clip grad_w at w and v at w' to hp.grad_clip
+                               (the reference's rnn architect does, its cnn
+                               one does not) */
+    nas_sgd sgd;            /* lr set per step; steps and moment1 persist */
+    nas_adam adam;
+    size_t nw, na;
+    float *w0, *v, *ga, *gb;   /* scratch as in nas__darts_search */
+} nas__darts_gsearch;
+
+int nas__darts_gsearch_init(nas__darts_gsearch *s, nas_params *p,
+                            nas_graph *g, nas__darts_loss_fn loss, void *ctx,
+                            const nas_darts_hp *hp, int clip_unrolled);
+void nas__darts_gsearch_free(nas__darts_gsearch *s);
+/* As nas__darts_arch_grad: the architecture gradient into the arch
+ * group's grad; weights restored bit-exactly; returns the val loss. */
+double nas__darts_gsearch_arch_grad(nas__darts_gsearch *s, const void *train,
+                                    const void *val, int order, float xi,
+                                    nas__darts_parts *parts);
+/* As nas__darts_step: Adam on alpha, then SGD on w (clipped) at lr.
+ * Returns the train loss of the weight step; *val_loss (may be NULL)
+ * gets the architecture step's. */
+double nas__darts_gsearch_step(nas__darts_gsearch *s, const void *train,
+                               const void *val, float lr, double *val_loss);
+
+/* ---------------------------------------------------- recurrent cell
+ * darts_rnn.c: the DARTS recurrent cell inside a language model
+ * (embedding, the cell over the BPTT steps, linear decoder). */
+
+/* quark0/darts rnn/genotypes.py PRIMITIVES: alpha column k is op k. */
+enum nas_darts_rnn_prim {
+    NAS_DARTS_RNN_NONE,
+    NAS_DARTS_RNN_TANH,
+    NAS_DARTS_RNN_RELU,
+    NAS_DARTS_RNN_SIGMOID,
+    NAS_DARTS_RNN_IDENTITY,
+    NAS_DARTS_RNN_NPRIM
+};
+
+extern const char *const nas__darts_rnn_prim_names[NAS_DARTS_RNN_NPRIM];
+
+#define NAS_DARTS_RNN_NODES 8    /* intermediate nodes (STEPS) */
+#define NAS_DARTS_RNN_EDGES 36   /* 1 + 2 + ... + 8 */
+
+typedef struct nas_darts_rnn_cfg {
+    int vocab, embed, hidden;
+    int tied;               /* decoder weight = embedding table (embed must
+                               equal hidden) */
+} nas_darts_rnn_cfg;
+
+typedef struct nas__darts_rnn nas__darts_rnn;
+
+/* Declares the model's parameters in p (before nas_params_alloc): the
+ * embedding, W0 (2H, E+H), one Ws (2H, H) per intermediate node, the
+ * decoder, the BN running statistics (NAS_GROUP_STATE) and alpha (36 x 5,
+ * NAS_GROUP_ARCH). */
+int nas__darts_rnn_declare(nas_params *p, const nas_darts_rnn_cfg *cfg,
+                           nas__darts_rnn **out);
+void nas__darts_rnn_free(nas__darts_rnn *n);
+int nas__darts_rnn_alpha(const nas__darts_rnn *n);
+
+/* The mixed op of edge `edge`: s (B,H) the source node, ch (B,2H) its
+ * linear map (c = ch[:, :H], h = ch[:, H:]), probs (36,5) softmax(alpha):
+ * sum over the ops k != none of probs[edge][k] (s + sigmoid(c) (f_k(h) -
+ * s)) -> (B,H). One tape node. */
+nas_tensor *nas__darts_rnn_mixed(nas_graph *g, nas_tensor *s, nas_tensor *ch,
+                                 nas_tensor *probs, int edge);
+/* One step of the search cell: x (B,E), h (B,H) -> h' (B,H). s0 and every
+ * node go through a batch norm without affine parameters (batch statistics
+ * when g trains, folded into the running ones when update_stats; running
+ * statistics in eval mode). */
+nas_tensor *nas__darts_rnn_cell(nas_graph *g, nas_params *p,
+                                const nas__darts_rnn *n, nas_tensor *probs,
+                                nas_tensor *x, nas_tensor *h,
+                                int update_stats);
+
+/* One BPTT chunk: rows holds T + 1 rows of bsz ids (inputs rows 0..T-1,
+ * targets 1..T); h (bsz, H) is the state before the chunk. */
+typedef struct nas_darts_rnn_chunk {
+    const int32_t *rows;
+    int T, bsz;
+    float *h;
+} nas_darts_rnn_chunk;
+
+/* Mean cross-entropy over the T * bsz tokens; when h_out is not NULL the
+ * state after the chunk is written there (it may be c->h). Dropout (when
+ * the graph trains) on the embeddings (p_in) and the cell outputs
+ * (p_out); update_stats as in nas__darts_rnn_cell. */
+nas_tensor *nas__darts_rnn_loss(nas_graph *g, nas_params *p,
+                                const nas__darts_rnn *n,
+                                const nas_darts_rnn_chunk *c, float *h_out,
+                                float p_in, float p_out, int update_stats);
+
+/* The model as a nas__darts_loss_fn: ctx a nas__darts_rnn_model, batch a
+ * nas_darts_rnn_chunk whose h is carried (overwritten) by the VAL and
+ * WEIGHT passes only; dropout and the BN running statistics' update in
+ * the WEIGHT pass only. */
+typedef struct nas__darts_rnn_model {
+    nas_params *p;
+    const nas__darts_rnn *net;
+    float dropout_in, dropout_out;
+} nas__darts_rnn_model;
+
+nas_tensor *nas__darts_rnn_pass_loss(void *ctx, nas_graph *g,
+                                     const void *batch,
+                                     enum nas__darts_pass pass);
+
+/* One input per intermediate node: node j (1-based) takes the earlier
+ * node (0 = s0) whose strongest non-`none` softmax weight is largest, with
+ * that op (ties: the lower node, the first op). */
+typedef struct nas_darts_rnn_gene {
+    int op[NAS_DARTS_RNN_NODES];
+    int from[NAS_DARTS_RNN_NODES];
+} nas_darts_rnn_gene;
+
+void nas__darts_rnn_derive(const float *alpha, nas_darts_rnn_gene *out);
+/* {"recurrent": [["tanh", 0], ...], "concat": [1, ..., 8]}; malloc'd. */
+char *nas__darts_rnn_genotype_json(const nas_darts_rnn_gene *g);
+/* Genotype(recurrent=[('tanh', 0), ...], concat=range(1, 9)); malloc'd. */
+char *nas__darts_rnn_genotype_text(const nas_darts_rnn_gene *g);
+/* {"ops": [...], "recurrent": [[p_none, ..., p_identity] x 36]}. */
+char *nas__darts_rnn_alpha_json(const float *alpha);
+
 #endif

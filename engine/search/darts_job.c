@@ -1,5 +1,6 @@
 /*
- * darts_job.c - the `darts` job kind over the darts-cnn search space: the
+ * darts_job.c - the `darts` job kind over the darts-cnn search space (the
+ * darts-rnn space has its own file, darts_rnn_job.c, entered from here): the
  * training set split in two by a seeded shuffle (train_portion of it for
  * the weights w, the rest - "val" - for alpha), `epochs` epochs of search
  * steps (darts_search.c) with the weight lr cosine-annealed per epoch like
@@ -40,6 +41,10 @@
 
 void nas__darts_job_defaults(nas_job_spec *s)
 {
+    if (s->search_space && strcmp(s->search_space, "darts-rnn") == 0) {
+        nas__darts_rnn_job_defaults(s);
+        return;
+    }
     SET0(s->epochs, 50);
     SET0(s->batch_size, 64);
     SET0(s->C, 16);
@@ -62,11 +67,10 @@ int nas__darts_job_prepare(nas__job *j)
     nas_job_spec *s = &j->spec;
     const char *space = s->search_space ? s->search_space : "darts-cnn";
     if (strcmp(space, "darts-rnn") == 0)
-        return BAD("search_space", "\"darts-rnn\" is not implemented by this "
-                   "engine yet (only \"darts-cnn\")");
+        return nas__darts_rnn_job_prepare(j);
     if (strcmp(space, "darts-cnn") != 0)
         return BAD("search_space", "unknown \"%s\" for darts (known: "
-                   "darts-cnn)", space);
+                   "darts-cnn, darts-rnn)", space);
     s->search_space = "darts-cnn";
     if (strcmp(j->desc->kind, "image") != 0)
         return BAD("dataset", "darts-cnn needs an image dataset, %s is %s",

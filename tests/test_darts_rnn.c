@@ -1,0 +1,554 @@
+/*
+ * test_darts_rnn.c - the DARTS recurrent search space: the fused mixed op
+ * against its composition from plain ops and against finite differences,
+ * the whole cell's gradient (alpha and weights through BPTT) against
+ * finite differences, the derivation rule on hand-made alphas, xi = 0
+ * giving the first-order gradient bit for bit, and the `darts` job on
+ * darts-rnn over a small generated corpus in the PTB layout: a short
+ * search of each order ends with a valid genotype and finite perplexity,
+ * and a shutdown mid-epoch plus a resume ends with the same bits as an
+ * uninterrupted run.
+ *
+ * The one design decision to know: the cell-level check uses weights far
+ * larger than the reference's init (U(-0.8, 0.8) instead of 0.04) and
+ * alpha ~ N(0, 1), because at the real init the cell is nearly linear and
+ * the alpha gradient is so small that any tolerance would pass it.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gradcheck.h"
+#include "jobs/jobs.h"
+#include "search/darts.h"
+
+/* ------------------------------------------------------------ mixed op */
+
+static nas_tensor *mixed_fn(nas_graph *g, nas_tensor **in, void *ctx)
+{
+    return nas__darts_rnn_mixed(g, in[0], in[1], in[2], *(int *)ctx);
+}
+
+/* The same edge from plain ops: sum_k p_k (s + sig(c) (f_k(h) - s)). */
+static nas_tensor *mixed_composed(nas_graph *g, nas_tensor *s, nas_tensor *ch,
+                                  nas_tensor *probs, int edge)
+{
+    int H = s->shape[1];
+    nas_tensor *c = nas_sigmoid(g, nas_narrow(g, ch, 0, H));
+    nas_tensor *h = nas_narrow(g, ch, H, H);
+    nas_tensor *f[4] = {nas_tanh(g, h), nas_relu(g, h), nas_sigmoid(g, h),
+                        nas_identity(g, h)};
+    nas_tensor *terms[4];
+    for (int k = 0; k < 4; k++) {
+        nas_tensor *u = nas_add(g, s, nas_mul(g, c, nas_sub(g, f[k], s)));
+        terms[k] = nas_scale_by(g, u, probs,
+                                edge * NAS_DARTS_RNN_NPRIM + k + 1);
+    }
+    return nas_sum_n(g, terms, 4);
+}
+
+Test(darts_rnn, mixed_op_matches_composition_and_fd)
+{
+    nas_graph *g = nas_graph_new(1 << 20);
+    nas_rng r;
+    nas_rng_seed(&r, 1);
+    int B = 3, H = 4, edge = 1;
+    int ss[2] = {B, H}, sc[2] = {B, 2 * H}, sp[2] = {2, NAS_DARTS_RNN_NPRIM};
+    nas_tensor *in[3] = {
+        nas_tensor_leaf(g, 2, ss, NAS_GROUP_INPUT),
+        nas_tensor_leaf(g, 2, sc, NAS_GROUP_INPUT),
+        nas_tensor_leaf(g, 2, sp, NAS_GROUP_INPUT),
+    };
+    gc_fill(in[0], &r, 1.5f, 0.0f);
+    gc_fill(in[1], &r, 2.0f, 0.05f);   /* relu kinks >= 0.05 > 2h away */
+    gc_fill(in[2], &r, 1.0f, 0.0f);    /* any weights: the op is linear in p */
+
+    /* Forward equals the composition (same float ops up to reassociation). */
+    nas_tensor *a = nas__darts_rnn_mixed(g, in[0], in[1], in[2], edge);
+    nas_tensor *b = mixed_composed(g, in[0], in[1], in[2], edge);
+    for (size_t i = 0; i < nas_tensor_numel(a); i++)
+        cr_expect(fabsf(a->data[i] - b->data[i]) <= 1e-5f, "%zu: %g vs %g", i,
+                  a->data[i], b->data[i]);
+
+    /* Gradients of s, ch and probs (row `edge`; the other row and `none`
+     * get exactly zero) within gradcheck.h's tolerances. */
+    cr_expect_eq(gradcheck("darts_rnn_mixed", mixed_fn, &edge, in, 3, 1), 0);
+    nas_graph_free(g);
+}
+
+/* --------------------------------------------------------- whole cell */
+
+typedef struct tiny {
+    nas_params *p;
+    nas__darts_rnn *net;
+    nas_graph *g;
+    nas_rng rng;
+} tiny;
+
+static void tiny_init(tiny *t, int V, int H, uint64_t seed, float wscale)
+{
+    t->p = nas_params_new();
+    nas_darts_rnn_cfg cfg = {.vocab = V, .embed = H, .hidden = H, .tied = 1};
+    cr_assert_eq(nas__darts_rnn_declare(t->p, &cfg, &t->net), NAS_OK);
+    nas_rng_seed(&t->rng, seed);
+    cr_assert_eq(nas_params_alloc(t->p, &t->rng), NAS_OK);
+    if (wscale > 0.0f) {
+        float *w, *al;
+        size_t nw, na;
+        nas_params_group(t->p, NAS_GROUP_WEIGHTS, &w, NULL, NULL, NULL, &nw);
+        nas_params_group(t->p, NAS_GROUP_ARCH, &al, NULL, NULL, NULL, &na);
+        for (size_t i = 0; i < nw; i++)
+            w[i] = (2.0f * nas_rng_uniform(&t->rng) - 1.0f) * wscale;
+        for (size_t i = 0; i < na; i++)
+            al[i] = nas_rng_normal(&t->rng);
+    }
+    t->g = nas_graph_new(1 << 20);
+    nas_graph_set_rng(t->g, &t->rng);
+}
+
+static void tiny_free(tiny *t)
+{
+    nas__darts_rnn_free(t->net);
+    nas_params_free(t->p);
+    nas_graph_free(t->g);
+}
+
+static void random_ids(int32_t *ids, int n, int V, nas_rng *r)
+{
+    for (int i = 0; i < n; i++)
+        ids[i] = (int32_t)nas_rng_below(r, (uint32_t)V);
+}
+
+static double chunk_loss(tiny *t, const nas_darts_rnn_chunk *c)
+{
+    nas_graph_reset(t->g);
+    nas_graph_set_grad(t->g, 0);
+    double l =
+        nas__darts_rnn_loss(t->g, t->p, t->net, c, NULL, 0, 0, 0)->data[0];
+    nas_graph_set_grad(t->g, 1);
+    return l;
+}
+
+/*
+ * Tolerances: the loss is a mean cross-entropy of about log V = 1.8,
+ * evaluated in float32 through 3 steps of a 36-edge cell with 9 batch
+ * norms per step: its rounding error stays around 1e-6, i.e. ~2e-4 after
+ * dividing by 2h = 6e-3. The batch norms over 5 examples make the loss
+ * strongly curved in the weights: with h = 1e-2 the truncation error
+ * h^2/6 f''' reached 4% on two weights (and vanished at h = 3e-3 and 1e-3,
+ * so it was truncation, not a wrong gradient); at h = 3e-3 it is ~10x
+ * smaller. A relu kink crossed by a probe adds at most p_relu times the
+ * part of the interval past the kink times the slope jump, which the
+ * relative part covers. Hence |a - n| <= 5e-4 + 2e-2 max(|a|, |n|).
+ */
+#define CELL_H 3e-3f
+
+Test(darts_rnn, cell_gradient_matches_fd, .timeout = 60)
+{
+    enum { V = 6, H = 3, T = 3, BSZ = 5 };
+    tiny t;
+    tiny_init(&t, V, H, 3, 0.8f);
+    int32_t rows[(T + 1) * BSZ];
+    random_ids(rows, (T + 1) * BSZ, V, &t.rng);
+    float h0[BSZ * H];
+    for (int i = 0; i < BSZ * H; i++)
+        h0[i] = 2.0f * nas_rng_uniform(&t.rng) - 1.0f;
+    nas_darts_rnn_chunk c = {rows, T, BSZ, h0};
+
+    const uint32_t WA = NAS_MASK(NAS_GROUP_WEIGHTS) | NAS_MASK(NAS_GROUP_ARCH);
+    nas_graph_reset(t.g);
+    nas_tensor *loss = nas__darts_rnn_loss(t.g, t.p, t.net, &c, NULL, 0, 0, 0);
+    nas_params_zero_grad(t.p, WA);
+    nas_graph_backward(t.g, loss, WA);
+
+    int bad = 0, checked = 0;
+    double amax = 0.0;
+    const int groups[2] = {NAS_GROUP_ARCH, NAS_GROUP_WEIGHTS};
+    for (int gi = 0; gi < 2; gi++) {
+        float *x, *gx;
+        size_t n;
+        nas_params_group(t.p, groups[gi], &x, &gx, NULL, NULL, &n);
+        float *ana = malloc(n * sizeof(float));
+        memcpy(ana, gx, n * sizeof(float));
+        for (size_t i = 0; i < n; i++) {
+            float v = x[i];
+            x[i] = v + CELL_H;
+            double lp = chunk_loss(&t, &c);
+            x[i] = v - CELL_H;
+            double lm = chunk_loss(&t, &c);
+            x[i] = v;
+            double num = (lp - lm) / (2.0 * CELL_H), a = ana[i];
+            if (gi == 0)
+                amax = fmax(amax, fabs(a));
+            checked++;
+            if (!(fabs(num - a) <= 5e-4 + 2e-2 * fmax(fabs(num), fabs(a)))) {
+                if (bad++ < 5)
+                    cr_log_error("group %d elem %zu: analytic %.6g numeric "
+                                 "%.6g", groups[gi], i, a, num);
+            }
+        }
+        free(ana);
+    }
+    cr_expect_eq(bad, 0, "%d of %d gradients off", bad, checked);
+    cr_expect(amax > 2e-3, "the alpha gradient is not negligible (%g)", amax);
+    tiny_free(&t);
+}
+
+/* ------------------------------------------------------------ genotype */
+
+Test(darts_rnn, derivation_on_handmade_alphas)
+{
+    float a[NAS_DARTS_RNN_EDGES][NAS_DARTS_RNN_NPRIM] = {{0}};
+    /* Columns: none, tanh, relu, sigmoid, identity. Node j's edges start
+     * at j (j - 1) / 2 (j = 1..8), from nodes 0..j-1. */
+    a[0][2] = 2;                  /* node 1: relu from 0 */
+    a[2][3] = 2;                  /* node 2: sigmoid from 1 */
+    a[3][0] = 9;                  /* node 3: a huge `none` does not count, */
+    a[4][4] = 1;                  /* identity from 1 wins */
+    a[6][0] = 5, a[6][1] = 3;     /* node 4: tanh 3 under none 5 is p 0.12, */
+    a[7][1] = 1;                  /* tanh 1 alone is p 0.41: from 1 */
+                                  /* node 5: all equal, tanh from 0 */
+    a[20][2] = 1.5f;              /* node 6: relu from 5 */
+    a[24][3] = 1, a[24][4] = 1;   /* node 7: a tie of ops, the first: sigmoid */
+    a[30][4] = 3, a[35][4] = 3;   /* node 8: a tie of nodes, the lower: 2 */
+    nas_darts_rnn_gene g;
+    nas__darts_rnn_derive(&a[0][0], &g);
+    char *json = nas__darts_rnn_genotype_json(&g);
+    char *text = nas__darts_rnn_genotype_text(&g);
+    cr_expect_str_eq(json,
+                     "{\"recurrent\": [[\"relu\", 0], [\"sigmoid\", 1], "
+                     "[\"identity\", 1], [\"tanh\", 1], [\"tanh\", 0], "
+                     "[\"relu\", 5], [\"sigmoid\", 3], [\"identity\", 2]], "
+                     "\"concat\": [1, 2, 3, 4, 5, 6, 7, 8]}");
+    cr_expect_str_eq(text,
+                     "Genotype(recurrent=[('relu', 0), ('sigmoid', 1), "
+                     "('identity', 1), ('tanh', 1), ('tanh', 0), ('relu', 5), "
+                     "('sigmoid', 3), ('identity', 2)], concat=range(1, 9))");
+    char *alpha = nas__darts_rnn_alpha_json(&a[0][0]);
+    cr_expect(strncmp(alpha, "{\"ops\":[\"none\",\"tanh\",\"relu\",\"sigmoid\","
+                             "\"identity\"],\"recurrent\":[[", 64) == 0, "%s",
+              alpha);
+    free(json);
+    free(text);
+    free(alpha);
+}
+
+/* ------------------------------------------------------- search step */
+
+Test(darts_rnn, xi_zero_is_first_order)
+{
+    enum { V = 7, H = 4, T = 4, BSZ = 3 };
+    tiny t;
+    tiny_init(&t, V, H, 9, 0.5f);
+    nas__darts_rnn_model m = {t.p, t.net, 0.2f, 0.3f};
+    nas_darts_hp hp = {.order = 2, .grad_clip = 0.25f, .weight_decay = 5e-7f,
+                       .arch_lr = 3e-3f, .arch_beta1 = 0.9f,
+                       .arch_beta2 = 0.999f, .arch_weight_decay = 1e-3f};
+    nas__darts_gsearch s;
+    cr_assert_eq(nas__darts_gsearch_init(&s, t.p, t.g,
+                                         nas__darts_rnn_pass_loss, &m, &hp,
+                                         1), NAS_OK);
+    int32_t rt[(T + 1) * BSZ], rv[(T + 1) * BSZ];
+    random_ids(rt, (T + 1) * BSZ, V, &t.rng);
+    random_ids(rv, (T + 1) * BSZ, V, &t.rng);
+    float ht[BSZ * H] = {0}, hv[BSZ * H] = {0}, hv0[BSZ * H];
+    nas_darts_rnn_chunk tr = {rt, T, BSZ, ht}, va = {rv, T, BSZ, hv};
+    nas__darts_gsearch_step(&s, &tr, &va, 20.0f, NULL);   /* states move */
+
+    float *w, *ga;
+    size_t nw, na;
+    nas_params_group(t.p, NAS_GROUP_WEIGHTS, &w, NULL, NULL, NULL, &nw);
+    nas_params_group(t.p, NAS_GROUP_ARCH, NULL, &ga, NULL, NULL, &na);
+    float *w_before = malloc(nw * sizeof(float));
+    float *first = malloc(na * sizeof(float));
+    memcpy(w_before, w, nw * sizeof(float));
+    memcpy(hv0, hv, sizeof(hv));
+    double l1 = nas__darts_gsearch_arch_grad(&s, &tr, &va, 1, 0.0f, NULL);
+    memcpy(first, ga, na * sizeof(float));
+    memcpy(hv, hv0, sizeof(hv));   /* the val pass carried the val state */
+    double l2 = nas__darts_gsearch_arch_grad(&s, &tr, &va, 2, 0.0f, NULL);
+    cr_expect_eq(l1, l2);
+    cr_expect_eq(memcmp(first, ga, na * sizeof(float)), 0,
+                 "xi = 0: the second-order gradient is the first-order one");
+    cr_expect_eq(memcmp(w_before, w, nw * sizeof(float)), 0,
+                 "the weights are restored exactly");
+    double nrm = 0.0;
+    for (size_t i = 0; i < na; i++)
+        nrm += fabs(first[i]);
+    cr_expect(nrm > 0.0, "a non-zero gradient");
+    free(first);
+    free(w_before);
+    nas__darts_gsearch_free(&s);
+    tiny_free(&t);
+}
+
+/* ----------------------------------------------------------------- job */
+
+typedef struct recorder {
+    _Atomic int stop;
+    int64_t stop_at;
+    int stop_value;
+    int nprogress, narch, nckpt, nresult, nmetric;
+    int64_t last_ckpt_step;
+    double value;
+    char metric[32];
+    char *arch_json, *arch_metrics, *result_arch, *result_json;
+} recorder;
+
+static void on_progress(void *ctx, const nas_job_progress *p)
+{
+    recorder *r = ctx;
+    r->nprogress++;
+    if (r->stop_at > 0 && p->step == r->stop_at)
+        atomic_store(&r->stop, r->stop_value);
+}
+
+static void on_metric(void *ctx, int epoch, int64_t step, const char *name,
+                      double value)
+{
+    recorder *r = ctx;
+    r->nmetric++;
+    cr_assert(isfinite(value), "%s = %g", name, value);
+}
+
+static void on_arch(void *ctx, const char *arch, double reward,
+                    const char *metrics)
+{
+    recorder *r = ctx;
+    r->narch++;
+    free(r->arch_json);
+    free(r->arch_metrics);
+    r->arch_json = strdup(arch);
+    r->arch_metrics = strdup(metrics);
+}
+
+static void on_ckpt(void *ctx, const char *path, int64_t step)
+{
+    recorder *r = ctx;
+    r->nckpt++;
+    r->last_ckpt_step = step;
+}
+
+static void on_result(void *ctx, const char *arch, const char *metric,
+                      double value, const char *json)
+{
+    recorder *r = ctx;
+    r->nresult++;
+    snprintf(r->metric, sizeof(r->metric), "%s", metric);
+    r->value = value;
+    free(r->result_arch);
+    free(r->result_json);
+    r->result_arch = strdup(arch);
+    r->result_json = strdup(json);
+}
+
+static void recorder_done(recorder *r)
+{
+    free(r->arch_json);
+    free(r->arch_metrics);
+    free(r->result_arch);
+    free(r->result_json);
+}
+
+static int run(const nas_job_spec *s, recorder *r)
+{
+    nas_job_reporter rep = {r, on_progress, on_metric, on_arch, on_ckpt,
+                            on_result, NULL};
+    return nas_job_run(s, &rep, &r->stop);
+}
+
+static char *make_dir(void)
+{
+    char *d = strdup("/tmp/test_darts_rnn.XXXXXX");
+    cr_assert(d && mkdtemp(d), "mkdtemp: %s", strerror(errno));
+    return d;
+}
+
+static void rm_dir(char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    cr_assert(system(cmd) == 0);
+    free(dir);
+}
+
+/* A PTB-layout corpus of a 12-word language in which a word is mostly
+ * followed by the next one, so there is something to learn. */
+static void write_corpus(const char *dir)
+{
+    static const char *const words[12] = {
+        "the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to",
+        "big", "house"};
+    const char *files[3] = {"ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"};
+    const int lines[3] = {60, 24, 24};
+    nas_rng r;
+    nas_rng_seed(&r, 42);
+    for (int f = 0; f < 3; f++) {
+        char path[600];
+        snprintf(path, sizeof(path), "%s/%s", dir, files[f]);
+        FILE *fp = fopen(path, "w");
+        cr_assert(fp);
+        for (int l = 0; l < lines[f]; l++) {
+            int w = (int)nas_rng_below(&r, 12), n = 3 + (int)nas_rng_below(&r, 6);
+            for (int k = 0; k < n; k++) {
+                fprintf(fp, " %s", words[w]);
+                w = nas_rng_uniform(&r) < 0.7f ? (w + 1) % 12
+                                               : (int)nas_rng_below(&r, 12);
+            }
+            fputs(" \n", fp);
+        }
+        fclose(fp);
+    }
+}
+
+static nas_job_spec tiny_spec(const char *dir, int order, int epochs)
+{
+    nas_job_spec s = {.algorithm = "darts", .search_space = "darts-rnn",
+                      .dataset = "ptb"};
+    nas_job_spec_defaults(&s);
+    s.data_path = dir;
+    s.order = order;
+    s.embed = s.hidden = 6;
+    s.bptt = 6;
+    s.batch_size = 4;
+    s.epochs = epochs;
+    s.dropout = 0.3f;
+    s.dropout_input = 0.1f;
+    s.seed = 5;
+    s.threads = 1;
+    return s;
+}
+
+static void assert_valid_genotype(const char *arch)
+{
+    cr_assert(strncmp(arch, "{\"recurrent\": [[", 16) == 0, "%s", arch);
+    cr_assert(strstr(arch, "], \"concat\": [1, 2, 3, 4, 5, 6, 7, 8]}"), "%s",
+              arch);
+    /* Node j's input is an earlier node and its op is not none. */
+    const char *q = arch;
+    for (int j = 1; j <= NAS_DARTS_RNN_NODES; j++) {
+        q = strstr(q + 1, "[\"");
+        cr_assert(q, "%s", arch);
+        char op[16];
+        int from;
+        cr_assert_eq(sscanf(q, "[\"%15[a-z]\", %d]", op, &from), 2, "%s", q);
+        cr_assert(from >= 0 && from < j, "node %d from %d", j, from);
+        cr_assert(strcmp(op, "none") != 0);
+    }
+}
+
+Test(darts_rnn, tiny_search_each_order, .timeout = 60)
+{
+    char *dir = make_dir();
+    write_corpus(dir);
+    for (int order = 1; order <= 2; order++) {
+        recorder r = {0};
+        nas_job_spec s = tiny_spec(dir, order, 1);
+        cr_assert_eq(run(&s, &r), NAS_OK, "order %d: %s", order, nas_errmsg());
+        cr_assert_eq(r.nresult, 1);
+        cr_assert_eq(r.narch, 1, "one architecture row per epoch");
+        cr_assert_eq(r.nmetric, 5, "train/val loss and perplexity, lr");
+        cr_assert_str_eq(r.metric, "val_perplexity");
+        cr_assert(isfinite(r.value) && r.value > 1.0 && r.value < 100.0,
+                  "perplexity %g of a 13-token vocabulary", r.value);
+        assert_valid_genotype(r.result_arch);
+        cr_assert(strstr(r.result_json, "\"genotype\":\"Genotype(recurrent=["),
+                  "%s", r.result_json);
+        cr_assert(strstr(r.arch_metrics, "\"recurrent\":[["), "%s",
+                  r.arch_metrics);
+        recorder_done(&r);
+    }
+    rm_dir(dir);
+}
+
+/* The result JSON without its wall-clock "seconds". */
+static char *strip_seconds(const char *json)
+{
+    char *s = strdup(json), *p = strstr(s, ",\"seconds\":");
+    cr_assert(p);
+    *p = '\0';
+    return s;
+}
+
+Test(darts_rnn, shutdown_and_resume_is_exact, .timeout = 60)
+{
+    char *dir = make_dir();
+    write_corpus(dir);
+    char pa[600], pb[600];
+    snprintf(pa, sizeof(pa), "%s/a.ckpt", dir);
+    snprintf(pb, sizeof(pb), "%s/b.ckpt", dir);
+    nas_job_spec s = tiny_spec(dir, 2, 2);
+
+    recorder a = {0};
+    s.checkpoint_path = pa;
+    cr_assert_eq(run(&s, &a), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(a.nckpt, 2, "one checkpoint per epoch");
+    int64_t spe = a.last_ckpt_step / 2;
+    cr_assert(spe >= 3, "%lld steps per epoch", (long long)spe);
+
+    /* Stop strictly inside epoch 2, with the carried states mid-stream. */
+    recorder b = {0};
+    b.stop_at = spe + 2;
+    b.stop_value = NAS_STOP_SHUTDOWN;
+    s.checkpoint_path = pb;
+    s.resume = 1;
+    int rc = run(&s, &b);
+    cr_assert_eq(rc, NAS_ECANCELLED, "%s", nas_strerror(rc));
+    cr_assert_eq(b.last_ckpt_step, spe + 2, "the shutdown checkpoint");
+    cr_assert_eq(b.nresult, 0);
+    recorder b2 = {0};
+    cr_assert_eq(run(&s, &b2), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(b2.nprogress, spe - 2, "only the remaining steps run");
+    cr_assert_eq(b2.nresult, 1);
+    cr_assert_eq(memcmp(&a.value, &b2.value, sizeof(double)), 0,
+                 "val perplexity %.17g vs %.17g", a.value, b2.value);
+    char *ja = strip_seconds(a.result_json), *jb = strip_seconds(b2.result_json);
+    cr_assert_str_eq(ja, jb, "same genotype, alphas and losses");
+    cr_assert_str_eq(a.arch_metrics, b2.arch_metrics);
+    free(ja);
+    free(jb);
+
+    /* Another spec's checkpoint is refused. */
+    recorder c = {0};
+    s.hidden = s.embed = 7;
+    cr_assert_eq(run(&s, &c), NAS_EINVAL);
+    cr_assert(strstr(nas_errmsg(), "embed=6 there, embed=7 here"), "%s",
+              nas_errmsg());
+    recorder_done(&a);
+    recorder_done(&b);
+    recorder_done(&b2);
+    recorder_done(&c);
+    rm_dir(dir);
+}
+
+Test(darts_rnn, defaults_and_bad_specs)
+{
+    nas_job_spec s = {.algorithm = "darts", .search_space = "darts-rnn",
+                      .dataset = "ptb"};
+    nas_job_spec_defaults(&s);
+    cr_expect_eq(s.batch_size, 256);
+    cr_expect_eq(s.embed, 300);
+    cr_expect_eq(s.hidden, 300);
+    cr_expect_eq(s.bptt, 35);
+    cr_expect_eq(s.lr, 20.0f);
+    cr_expect_eq(s.lr_min, 20.0f);
+    cr_expect_eq(s.grad_clip, 0.25f);
+    cr_expect_eq(s.arch_lr, 3e-3f);
+    cr_expect_eq(s.arch_weight_decay, 1e-3f);
+    cr_expect_eq(s.arch_beta1, 0.9f);
+
+    nas_job_spec bad = s;
+    bad.dataset = "synthetic";
+    cr_expect_eq(nas_job_run(&bad, NULL, NULL), NAS_EINVAL);
+    cr_expect(strstr(nas_errmsg(), "needs a text dataset"), "%s", nas_errmsg());
+    bad = s;
+    bad.order = 3;
+    cr_expect_eq(nas_job_run(&bad, NULL, NULL), NAS_EINVAL);
+    cr_expect(strncmp(nas_errmsg(), "order:", 6) == 0, "%s", nas_errmsg());
+}
