@@ -40,7 +40,8 @@ int api_spec_normalize(const char *body, size_t len, uint64_t default_seed,
                        json_t **spec_out, api_problem *err);
 
 /* 0 when the engine can run the normalized spec (algorithm "train", and
- * "darts" on search space "darts-cnn", without final_training), else -1
+ * "darts" on "darts-cnn" (final_training too) and "darts-rnn" (without
+ * final_training)), else -1
  * with 501 not-implemented: pointer /algorithm or /search_space naming
  * what is missing, "allowed" what can run instead; or pointer
  * /final_training/enabled, "final_training is not implemented yet". */

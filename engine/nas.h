@@ -442,8 +442,9 @@ int nas_batchify(const int32_t *ids, int n, int bsz, int32_t **out,
 /* A job is what the daemon runs on a worker thread: one algorithm over
  * one dataset within a budget. The engine reports through callbacks (all
  * called on the job's thread; the daemon queues them to its loop) and
- * checks `stop` between steps. Kinds so far: `train` (a fixed network)
- * and `darts` over the `darts-cnn` search space (engine/search/darts_job.c)
+ * checks `stop` between steps. Kinds so far: `train` (a fixed network,
+ * including a DARTS genotype's) and `darts` over the `darts-cnn` search
+ * space (engine/search/darts_job.c, its final training darts_final.c)
  * and the `darts-rnn` one (engine/search/darts_rnn_job.c);
  * the other search algorithms (enas, nas-rl, random) add theirs here. */
 
@@ -478,7 +479,8 @@ typedef struct nas_job_reporter {
     /* The final result: architecture JSON, the headline metric (name:
      * "test_accuracy" or "test_perplexity" for train; "val_accuracy" for
      * darts-cnn, on its alpha half, "val_perplexity" for darts-rnn, on the
-     * valid split: a search never touches the test set) and
+     * valid split: a search never touches the test set; "test_accuracy"
+     * for darts-cnn with final training, measured by that training) and
      * a JSON object text with everything else worth keeping. */
     void (*result)(void *ctx, const char *arch_json, const char *metric,
                    double value, const char *result_json);
@@ -512,14 +514,20 @@ int nas_dataset_present(const char *name, const char *path);
  * conv3x3-BN-ReLU blocks (each followed by maxpool 3x3/2 except when the
  * map is already <= 4 pixels), then linear(hidden)-ReLU-linear(classes).
  * An LSTM language model for text: embedding(embed)-LSTM(hidden) x layers
- * -linear(vocab), BPTT over `bptt` tokens. */
+ * -linear(vocab), BPTT over `bptt` tokens. A DARTS network for images:
+ * the discrete network of a darts-cnn genotype (quark0/darts
+ * NetworkCIFAR: stem conv3x3 to 3C + BN, `layers` cells with reductions at
+ * 1/3 and 2/3, global average pooling, linear; no auxiliary head, no drop
+ * path). */
 typedef enum nas_arch_kind {
     NAS_ARCH_DEFAULT = 0,   /* the dataset's kind decides */
     NAS_ARCH_FIXED_CNN,
     NAS_ARCH_LSTM_LM,
+    NAS_ARCH_DARTS_CNN,
 } nas_arch_kind;
 
 #define NAS_MAX_BLOCKS 8
+#define NAS_GENOTYPE_MAX 1024   /* bytes of nas_job_spec.genotype, NUL included */
 
 typedef struct nas_job_spec {
     const char *algorithm;     /* "train" or "darts" (NULL: "train") */
@@ -534,6 +542,11 @@ typedef struct nas_job_spec {
                                   the number of cells (8) */
     int max_vocab;             /* LSTM LM: most frequent words kept (10000);
                                   0 in nas_job_run: no cap */
+    char genotype[NAS_GENOTYPE_MAX];   /* NAS_ARCH_DARTS_CNN: the genotype as
+                                  JSON text, {"normal": [[op, input] x 8],
+                                  "normal_concat": [2,3,4,5], "reduce": [..],
+                                  "reduce_concat": [..]} (concat lists
+                                  optional); with C (16) and layers (8) */
     int epochs;                /* budget.epochs (image 3, text 4) */
     double max_seconds;        /* budget.max_seconds; 0: no limit. When it
                                   runs out, training stops between steps and
@@ -570,6 +583,15 @@ typedef struct nas_job_spec {
     int max_examples;          /* use a seeded random subset of this many
                                   training examples before the split; 0: all
                                   (0) */
+    /* darts-cnn final training: after the search, the derived genotype is
+     * trained from scratch by the train kind (NAS_ARCH_DARTS_CNN) on the
+     * whole training set for final_epochs and evaluated on the test set;
+     * the result's headline becomes its test_accuracy. 0: off (0). Its
+     * optimizer is the reference's train.py: SGD lr 0.025 cosine to 0,
+     * momentum 0.9, weight_decay 3e-4, grad_clip 5, no Nesterov, the
+     * search's batch_size; augment as the train kind's default. */
+    int final_epochs;
+    int final_C, final_layers; /* its network (16, 8 when final_epochs) */
     /* darts-rnn (search_space "darts-rnn" on a text dataset; defaults of
      * quark0/darts rnn/train_search.py when search_space is set to it
      * before nas_job_spec_defaults): embed 300, hidden 300 (the decoder is

@@ -14,6 +14,7 @@
  * hide the real cause).
  */
 #include "jobs.h"
+#include "search/darts.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -40,6 +41,8 @@ static int is_text(const nas_dataset_desc *d)
 static void image_defaults(nas_job_spec *s, const nas_dataset_desc *d)
 {
     SET0(s->arch, NAS_ARCH_FIXED_CNN);
+    SET0(s->C, 16);       /* the DARTS network's, when arch is set to it */
+    SET0(s->layers, 8);
     if (!s->nblocks) {
         s->nblocks = 2;
         s->channels[0] = 32;
@@ -143,6 +146,22 @@ static int check_arch(const nas_job_spec *s, const nas_dataset_desc *d)
                        s->max_vocab);
         return NAS_OK;
     }
+    if (s->arch == NAS_ARCH_DARTS_CNN) {
+        if (is_text(d))
+            return BAD("arch", "the DARTS network needs an image dataset, "
+                       "%s is text", d->name);
+        nas_darts_genotype gt;
+        nas_darts_cfg cfg = {.C = s->C, .layers = s->layers, .in_c = d->c,
+                             .h = d->h, .w = d->w, .classes = d->classes};
+        if (memchr(s->genotype, '\0', sizeof(s->genotype)) == NULL)
+            return BAD("genotype", "longer than %d bytes",
+                       NAS_GENOTYPE_MAX - 1);
+        if (s->dropout != 0.0f)
+            return BAD("dropout", "%g: the DARTS network has no dropout; "
+                       "must be 0", (double)s->dropout);
+        int rc = nas__darts_genotype_parse(s->genotype, &gt);
+        return rc < 0 ? rc : nas__darts_check_cfg(&cfg);
+    }
     if (s->arch != NAS_ARCH_FIXED_CNN)
         return BAD("arch", "unknown architecture kind %d", (int)s->arch);
     if (is_text(d))
@@ -182,7 +201,14 @@ static void make_spec_text(nas__job *j)
     size_t cap = sizeof(j->spec_text);
     b[0] = '\0';
     put(b, cap, "kind=train dataset=%s", j->desc->name);
-    if (s->arch == NAS_ARCH_FIXED_CNN) {
+    if (s->arch == NAS_ARCH_DARTS_CNN) {
+        nas_darts_genotype gt;
+        char tok[512];
+        NAS_ASSERT(nas__darts_genotype_parse(s->genotype, &gt) == NAS_OK);
+        nas__darts_genotype_token(&gt, tok, sizeof(tok));
+        put(b, cap, " arch=darts-cnn C=%d layers=%d genotype=%s augment=%d",
+            s->C, s->layers, tok, s->augment);
+    } else if (s->arch == NAS_ARCH_FIXED_CNN) {
         put(b, cap, " arch=fixed-cnn channels=");
         for (int i = 0; i < s->nblocks; i++)
             put(b, cap, "%s%d", i ? "," : "", s->channels[i]);
@@ -212,8 +238,8 @@ static uint64_t fnv1a(const char *s)
 
 /* --------------------------------------------------------------- setup */
 
-static int job_init(nas__job *j, const nas_job_spec *spec,
-                    const nas_job_reporter *rep, const _Atomic int *stop)
+int nas__job_prepare(nas__job *j, const nas_job_spec *spec,
+                     const nas_job_reporter *rep, const _Atomic int *stop)
 {
     memset(j, 0, sizeof(*j));
     if (!spec)
@@ -253,7 +279,7 @@ int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
                 const _Atomic int *stop)
 {
     nas__job j;
-    int rc = job_init(&j, spec, rep, stop);
+    int rc = nas__job_prepare(&j, spec, rep, stop);
     if (rc < 0)
         return rc;
     nas_set_threads(j.spec.threads);
@@ -264,7 +290,7 @@ int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
         return nas__darts_rnn_job(&j);
     if (strcmp(j.kind, "darts") == 0)
         return nas__darts_job(&j);
-    if (j.spec.arch == NAS_ARCH_FIXED_CNN)
+    if (j.spec.arch == NAS_ARCH_FIXED_CNN || j.spec.arch == NAS_ARCH_DARTS_CNN)
         return nas__train_image(&j);
     return nas__train_text(&j);
 }
@@ -396,7 +422,7 @@ int nas__job_argmax(const float *v, int n)
 
 /* --------------------------------------------------------- checkpoints */
 
-enum { NMETA = 20 };
+enum { NMETA = 28 };
 
 typedef struct meta_buf {
     nas_kv kv[NMETA];
@@ -460,6 +486,10 @@ int nas__job_save(nas__job *j, nas_params *p, const nas_rng *op_rng,
     meta_double(&m, "job.elapsed", pos->elapsed);
     m.kv[m.n].key = "job.spec";   /* longer than the fixed slots */
     m.kv[m.n++].value = j->spec_text;
+    for (int i = 0; i < j->nextra; i++) {
+        NAS_ASSERT(m.n < NMETA && "too many extra checkpoint metadata");
+        m.kv[m.n++] = j->extra_meta[i];
+    }
     int rc = nas_ckpt_save(path, p, op_rng, m.kv, m.n);
     if (rc < 0)
         return rc;
@@ -468,9 +498,7 @@ int nas__job_save(nas__job *j, nas_params *p, const nas_rng *op_rng,
     return NAS_OK;
 }
 
-/* Reads the "__metadata__" member job.spec of a safetensors file without
- * loading any tensor; *spec is malloc'd (NULL when absent). */
-static int read_spec(const char *path, char **spec)
+int nas__job_ckpt_meta(const char *path, const char *want_key, char **spec)
 {
     *spec = NULL;
     unsigned char len8[8];
@@ -506,7 +534,7 @@ static int read_spec(const char *path, char **spec)
         if ((rc = nas__json_expect(&js, '{', "a metadata object")) < 0)
             goto fail;
         while ((rc = nas__json_member(&js, &mfirst, &key)) == 1) {
-            int want = strcmp(key, "job.spec") == 0 && !*spec;
+            int want = strcmp(key, want_key) == 0 && !*spec;
             free(key);
             rc = want ? nas__json_string(&js, spec) : nas__json_skip(&js, 2);
             if (rc < 0)
@@ -570,7 +598,7 @@ static void first_difference(const char *theirs, const char *ours,
 static int check_spec(const nas__job *j, const char *path)
 {
     char *theirs = NULL;
-    int rc = read_spec(path, &theirs);
+    int rc = nas__job_ckpt_meta(path, "job.spec", &theirs);
     if (rc < 0)
         return rc;
     if (!theirs)

@@ -49,10 +49,22 @@ typedef struct nas__job {
     double t0;              /* monotonic seconds when this process started */
     double elapsed0;        /* pos.elapsed when this process started */
     int64_t step0;          /* pos.global_step when this process started */
-    char spec_text[768];    /* "key=value ..." of the fields that matter */
+    char spec_text[1280];   /* "key=value ..." of the fields that matter */
+    const nas_kv *extra_meta;   /* written into every checkpoint after the
+                                   position (darts' stage), or NULL */
+    int nextra;
 } nas__job;
 
 /* ---------------------------------------------------------------- job.c */
+
+/* Validates spec into j (defaults resolved, spec text written) without
+ * running it: nas_job_run's first half, for a kind that runs another
+ * (darts' final training runs the train kind). */
+int nas__job_prepare(nas__job *j, const nas_job_spec *spec,
+                     const nas_job_reporter *rep, const _Atomic int *stop);
+/* The string metadata value `key` of the checkpoint at path, read without
+ * loading any tensor; *out malloc'd, NULL when the key is absent. */
+int nas__job_ckpt_meta(const char *path, const char *key, char **out);
 
 double nas__job_now(void);
 /* Training seconds of the whole job so far (across resumes). */
@@ -110,8 +122,32 @@ void nas__darts_job_defaults(nas_job_spec *s);
 /* Validates the darts fields of j->spec (the shared ones are checked by
  * job.c) and writes j->spec_text. */
 int nas__darts_job_prepare(nas__job *j);
-/* Runs the darts-cnn search; the same contract as nas_job_run. */
+/* Runs the darts-cnn search, then its final training when asked; the
+ * same contract as nas_job_run. */
 int nas__darts_job(nas__job *j);
+
+/* --------------------------------------------- search/darts_final.c */
+
+/* What the final training needs of the search: its genotype (the result
+ * architecture) and result JSON (malloc'd), its size in steps and epochs,
+ * its seconds. */
+typedef struct nas__darts_search_out {
+    char *arch, *res;
+    int64_t steps;
+    int epochs;
+    double seconds;
+} nas__darts_search_out;
+
+/* *stage = 1 when j resumes and its checkpoint was written by the final
+ * training (metadata job.stage "final"), else 0. */
+int nas__darts_final_stage(const nas__job *j, int *stage);
+/* Trains the genotype of `so` from scratch with the train kind (resume:
+ * from j's checkpoint) and reports the combined result through j. */
+int nas__darts_final_run(nas__job *j, const nas__darts_search_out *so,
+                         int resume);
+/* The search's outcome from a final-training checkpoint's metadata, then
+ * nas__darts_final_run(resume = 1). */
+int nas__darts_final_resume(nas__job *j);
 
 /* ------------------------------------------- search/darts_rnn_job.c */
 

@@ -1,8 +1,9 @@
 /*
  * train_image.c - the `train` job on an image dataset: a fixed CNN
  * (conv3x3-BN-ReLU blocks with max pooling, then linear-ReLU-[dropout]-
- * linear) trained with SGD (Nesterov momentum, weight decay, cosine
- * schedule over the whole job), evaluated on the test set every epoch.
+ * linear) or the discrete network of a DARTS genotype (search/darts_net.c)
+ * trained with SGD (Nesterov momentum, weight decay, cosine schedule over
+ * the whole job), evaluated on the test set every epoch.
  *
  * The one design decision to know: an epoch's order is a fresh shuffle of
  * 0..n-1 drawn from the data rng saved at the start of the epoch, and the
@@ -11,6 +12,7 @@
  * same sums as one that never stopped, and ends with identical bits.
  */
 #include "jobs.h"
+#include "search/darts.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -28,6 +30,8 @@ typedef struct cnn {
     int fc1w, fc1b, fc2w, fc2b;
     int flat, classes;
     float dropout;
+    nas__darts_fixed *darts;   /* NAS_ARCH_DARTS_CNN: the whole network */
+    nas_darts_genotype gt;
 } cnn;
 
 typedef struct run {
@@ -97,6 +101,13 @@ static int declare(run *r)
     n->nblocks = s->nblocks;
     n->classes = d->classes;
     n->dropout = s->dropout;
+    if (s->arch == NAS_ARCH_DARTS_CNN) {
+        nas_darts_cfg cfg = {.C = s->C, .layers = s->layers, .in_c = d->c,
+                             .h = d->h, .w = d->w, .classes = d->classes};
+        int rc = nas__darts_genotype_parse(s->genotype, &n->gt);
+        return rc < 0 ? rc : nas__darts_fixed_declare(r->p, &cfg, &n->gt,
+                                                      &n->darts);
+    }
     int c = declare_blocks(r->p, n, s, d->c, &h, &w);
     if (c < 0)
         return c;
@@ -118,6 +129,8 @@ static int declare(run *r)
 static nas_tensor *forward(nas_graph *g, nas_params *p, const cnn *n,
                            nas_tensor *x)
 {
+    if (n->darts)
+        return nas__darts_fixed_forward(g, p, n->darts, x);
 #define P(i) nas_params_get(p, (i))
     nas_tensor *h = x;
     for (int i = 0; i < n->nblocks; i++) {
@@ -211,6 +224,7 @@ static int setup(run *r)
 
 static void teardown(run *r)
 {
+    nas__darts_fixed_free(r->net.darts);
     free(r->order);
     free(r->y);
     nas_graph_free(r->g);
@@ -311,14 +325,26 @@ static int report_result(run *r, int stopped_by_time)
     nas__job *j = r->j;
     const nas_job_spec *s = &j->spec;
     nas_json_buf arch = {0}, res = {0}, met = {0};
-    nas__json_buf_puts(&arch, "{\"space\":\"fixed-cnn\",\"channels\":[");
-    for (int i = 0; i < s->nblocks; i++) {
-        if (i)
-            nas__json_buf_put(&arch, ",", 1);
-        nas__json_buf_u64(&arch, (uint64_t)s->channels[i]);
+    if (r->net.darts) {
+        char *gt = nas__darts_genotype_dump(&r->net.gt);
+        nas__json_buf_puts(&arch, "{\"space\":\"darts-cnn\",\"genotype\":");
+        if (gt)
+            nas__json_buf_puts(&arch, gt);
+        else
+            arch.oom = 1;
+        free(gt);
+        nas__json_num(&arch, 0, "C", s->C);
+        nas__json_num(&arch, 0, "layers", s->layers);
+    } else {
+        nas__json_buf_puts(&arch, "{\"space\":\"fixed-cnn\",\"channels\":[");
+        for (int i = 0; i < s->nblocks; i++) {
+            if (i)
+                nas__json_buf_put(&arch, ",", 1);
+            nas__json_buf_u64(&arch, (uint64_t)s->channels[i]);
+        }
+        nas__json_buf_puts(&arch, "]");
+        nas__json_num(&arch, 0, "hidden", s->hidden);
     }
-    nas__json_buf_puts(&arch, "]");
-    nas__json_num(&arch, 0, "hidden", s->hidden);
     nas__json_num(&arch, 0, "dropout", s->dropout);
     nas__json_num(&arch, 0, "classes", r->net.classes);
     nas__json_buf_puts(&arch, "}");

@@ -2,8 +2,8 @@
  * darts.h - DARTS (Liu, Simonyan, Yang 2019) convolutional search, shared
  * by the engine's own files (internal; users see only the jobs section of
  * nas.h): the supernet (darts_cnn.c), the search step of first and second
- * order (darts_search.c) and the derivation of the genotype
- * (darts_genotype.c).
+ * order (darts_search.c), the derivation of the genotype
+ * (darts_genotype.c) and the discrete network of a genotype (darts_net.c).
  *
  * The one design decision to know: the supernet is plain engine ops over
  * one parameter store. Weights are group NAS_GROUP_WEIGHTS, the two alpha
@@ -160,6 +160,86 @@ char *nas__darts_genotype_text(const nas_darts_gene *normal,
 /* {"ops": ["none", ...], "normal": [[p_none, ..., p_dil_conv_5x5] x 14],
  * "reduce": [...]}: the softmax of each alpha row; malloc'd text. */
 char *nas__darts_alpha_json(const float *normal, const float *reduce);
+
+/* ================================================================
+ * Op builders shared by the supernet and the discrete network
+ * (darts_cnn.c), and the discrete network built from a genotype
+ * (darts_net.c). The supernet's behaviour does not change: it declares
+ * its ops with affine = 0 exactly as before.
+ * ================================================================ */
+
+/* Preprocessing kinds, after the primitives: ReLU-1x1 conv-BN and the
+ * factorized reduction (also skip_connect at stride 2). */
+enum { NAS__DARTS_OP_RCB = NAS_DARTS_NPRIM, NAS__DARTS_OP_FR };
+
+/* One op's parameters: convolution weights w[] (sep: dw1, pw1, dw2, pw2;
+ * dil: dw, pw; factorized reduce: conv1, conv2; ReLU-conv-BN: conv), the
+ * running means of its BNs (the running variance is the next parameter)
+ * and, when affine, their gammas (the beta is the next parameter). -1
+ * where absent. */
+typedef struct nas__darts_op {
+    int kind, stride, k, affine;
+    int w[4];
+    int bn[2];
+    int gamma[2];
+} nas__darts_op;
+
+/* Declares op `kind` (a primitive other than none, or NAS__DARTS_OP_RCB /
+ * NAS__DARTS_OP_FR) of c output channels under the name prefix (e.g.
+ * "cells.3.node.1.in.0."); c_in differs from c only for the preprocessing
+ * ops. affine = 0: BNs without gamma/beta and pools followed by a BN (the
+ * search's ops); affine = 1: BNs with gamma/beta and plain pools (the
+ * reference's evaluation network, whose pools have no BN). */
+int nas__darts_op_declare(nas_params *p, const char *prefix, nas__darts_op *op,
+                          int kind, int c_in, int c, int stride, int affine);
+/* op(x). update_stats as in nas__darts_forward. */
+nas_tensor *nas__darts_op_apply(nas_graph *g, nas_params *p,
+                                const nas__darts_op *op, nas_tensor *x,
+                                int update_stats);
+/* NAS_EINVAL naming the field when cfg cannot be built (C, layers out of
+ * range; a reduction of an odd map). */
+int nas__darts_check_cfg(const nas_darts_cfg *cfg);
+
+/* A genotype in the reference's structure: two (op, input) pairs per
+ * intermediate node and the nodes (2..5) concatenated into the output. */
+typedef struct nas_darts_genotype {
+    nas_darts_gene normal, reduce;
+    int normal_concat[NAS_DARTS_NODES], n_normal_concat;
+    int reduce_concat[NAS_DARTS_NODES], n_reduce_concat;
+} nas_darts_genotype;
+
+/* Parses {"normal": [[op, input] x 8], "normal_concat": [..], "reduce":
+ * [..], "reduce_concat": [..]} (the concat lists may be absent: [2, 3, 4,
+ * 5]). Ops are the 7 primitives other than none; node j's inputs are in
+ * [0, j + 1]; concat lists hold 1 to 4 distinct nodes in [2, 5]. Errors:
+ * NAS_EINVAL naming the field ("genotype.normal[3][1]: ..."). */
+int nas__darts_genotype_parse(const char *text, nas_darts_genotype *out);
+/* The genotype as compact JSON (the structure above, concat lists
+ * included); malloc'd. */
+char *nas__darts_genotype_dump(const nas_darts_genotype *gt);
+/* One space-free token for a checkpoint's spec text:
+ * "sep_conv_3x3/0,.../2.3.4.5|max_pool_3x3/0,.../2.3.4.5". */
+void nas__darts_genotype_token(const nas_darts_genotype *gt, char *buf,
+                               size_t cap);
+
+/* The discrete network (quark0/darts NetworkCIFAR without the auxiliary
+ * head and without drop path): stem conv 3x3 to 3C + affine BN, `layers`
+ * cells (reductions at layers/3 and 2 layers/3, channels doubled), each
+ * preprocessing its two inputs and summing, per node, its two chosen ops
+ * on their chosen inputs; the output concatenates the concat nodes; then
+ * global average pooling and a linear head. Every parameter is in
+ * NAS_GROUP_WEIGHTS, the BN running statistics in NAS_GROUP_STATE. */
+typedef struct nas__darts_fixed nas__darts_fixed;
+
+int nas__darts_fixed_declare(nas_params *p, const nas_darts_cfg *cfg,
+                             const nas_darts_genotype *gt,
+                             nas__darts_fixed **out);
+void nas__darts_fixed_free(nas__darts_fixed *n);
+/* x (N, in_c, h, w) -> logits (N, classes). Training mode folds the
+ * batch statistics into the running ones; eval mode uses them. */
+nas_tensor *nas__darts_fixed_forward(nas_graph *g, nas_params *p,
+                                     const nas__darts_fixed *n,
+                                     nas_tensor *x);
 
 /* ================================================================
  * Additions for the recurrent search space (darts-rnn). They are kept

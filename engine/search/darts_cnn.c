@@ -15,6 +15,8 @@
  * is zero, so it adds nothing to the node and its softmax entry receives
  * a zero gradient either way (alpha still feels it through the softmax's
  * normalisation). The pooling candidates use the fused nas_pool_bn.
+ * The op builders (declare_op, apply) also build the discrete network of
+ * a genotype (darts_net.c), with affine BNs and plain pools there.
  */
 #include "search/darts.h"
 
@@ -28,18 +30,11 @@ const char *const nas__darts_prim_names[NAS_DARTS_NPRIM] = {
     "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",
 };
 
-/* Preprocessing kinds, after the primitives. */
-enum { OP_RCB = NAS_DARTS_NPRIM, OP_FR };
+/* Preprocessing kinds, after the primitives (darts.h). */
+enum { OP_RCB = NAS__DARTS_OP_RCB, OP_FR = NAS__DARTS_OP_FR };
 
-/* One op's parameters: convolution weights w[] (sep: dw1, pw1, dw2, pw2;
- * dil: dw, pw; factorized reduce: conv1, conv2; ReLU-conv-BN: conv) and
- * the running means of its BNs (the running variance is the next
- * parameter). -1 where absent. */
-typedef struct darts_op {
-    int kind, stride, k;
-    int w[4];
-    int bn[2];
-} darts_op;
+/* The op builders are shared with the discrete network (darts_net.c). */
+typedef nas__darts_op darts_op;
 
 typedef struct darts_cell {
     int reduce, c;
@@ -86,9 +81,20 @@ static int conv_w(decl *d, int co, int ci, int k, const char *name)
     return add(d, NAS_GROUP_WEIGHTS, NAS_INIT_KAIMING, 1.0f, 4, s, "%s", name);
 }
 
-/* Running mean and variance of a non-affine BN; returns the mean's index. */
-static int bn_stats(decl *d, int c, const char *name)
+/* A BN of c channels: gamma and beta (weights, when affine; *gamma gets
+ * the gamma's index or -1), then the running mean and variance; returns
+ * the mean's index. */
+static int bn_stats(decl *d, int c, const char *name, int affine, int *gamma)
 {
+    *gamma = -1;
+    if (affine) {
+        int gi = add(d, NAS_GROUP_WEIGHTS, NAS_INIT_ONE, 1.0f, 1, &c,
+                     "%s.gamma", name);
+        if (gi < 0 || add(d, NAS_GROUP_WEIGHTS, NAS_INIT_ZERO, 1.0f, 1, &c,
+                          "%s.beta", name) < 0)
+            return NAS_ENOMEM;
+        *gamma = gi;
+    }
     int m = add(d, NAS_GROUP_STATE, NAS_INIT_ZERO, 1.0f, 1, &c,
                 "%s.running_mean", name);
     if (m < 0)
@@ -107,43 +113,46 @@ static int bn_stats(decl *d, int c, const char *name)
 /* Declares op `kind` of c channels under d->prefix ("cells.3.edge.5.");
  * c_in differs from c only for the preprocessing ops. */
 static int declare_op(decl *d, darts_op *op, int kind, int c_in, int c,
-                      int stride)
+                      int stride, int affine)
 {
-    *op = (darts_op){.kind = kind, .stride = stride,
-                     .w = {-1, -1, -1, -1}, .bn = {-1, -1}};
+    *op = (darts_op){.kind = kind, .stride = stride, .affine = affine,
+                     .w = {-1, -1, -1, -1}, .bn = {-1, -1},
+                     .gamma = {-1, -1}};
     if (kind == NAS_DARTS_SKIP_CONNECT && stride > 1)
         kind = OP_FR;
+    int *g0 = &op->gamma[0], *g1 = &op->gamma[1];
     switch (kind) {
     case NAS_DARTS_MAX_POOL_3X3:
     case NAS_DARTS_AVG_POOL_3X3:
-        TRY(op->bn[0] = bn_stats(d, c, "bn"));
+        if (!affine)   /* the evaluation network's pools have no BN */
+            TRY(op->bn[0] = bn_stats(d, c, "bn", 0, g0));
         break;
     case NAS_DARTS_SEP_CONV_3X3:
     case NAS_DARTS_SEP_CONV_5X5:
         op->k = kind == NAS_DARTS_SEP_CONV_3X3 ? 3 : 5;
         TRY(op->w[0] = conv_w(d, c, 1, op->k, "dw1.w"));
         TRY(op->w[1] = conv_w(d, c, c, 1, "pw1.w"));
-        TRY(op->bn[0] = bn_stats(d, c, "bn1"));
+        TRY(op->bn[0] = bn_stats(d, c, "bn1", affine, g0));
         TRY(op->w[2] = conv_w(d, c, 1, op->k, "dw2.w"));
         TRY(op->w[3] = conv_w(d, c, c, 1, "pw2.w"));
-        TRY(op->bn[1] = bn_stats(d, c, "bn2"));
+        TRY(op->bn[1] = bn_stats(d, c, "bn2", affine, g1));
         break;
     case NAS_DARTS_DIL_CONV_3X3:
     case NAS_DARTS_DIL_CONV_5X5:
         op->k = kind == NAS_DARTS_DIL_CONV_3X3 ? 3 : 5;
         TRY(op->w[0] = conv_w(d, c, 1, op->k, "dw.w"));
         TRY(op->w[1] = conv_w(d, c, c, 1, "pw.w"));
-        TRY(op->bn[0] = bn_stats(d, c, "bn"));
+        TRY(op->bn[0] = bn_stats(d, c, "bn", affine, g0));
         break;
     case OP_FR:
         NAS_ASSERT(c % 2 == 0 && "factorized reduce: even channels");
         TRY(op->w[0] = conv_w(d, c / 2, c_in, 1, "conv1.w"));
         TRY(op->w[1] = conv_w(d, c / 2, c_in, 1, "conv2.w"));
-        TRY(op->bn[0] = bn_stats(d, c, "bn"));
+        TRY(op->bn[0] = bn_stats(d, c, "bn", affine, g0));
         break;
     case OP_RCB:
         TRY(op->w[0] = conv_w(d, c, c_in, 1, "conv.w"));
-        TRY(op->bn[0] = bn_stats(d, c, "bn"));
+        TRY(op->bn[0] = bn_stats(d, c, "bn", affine, g0));
         break;
     default:   /* none, identity: no parameters */
         break;
@@ -158,11 +167,11 @@ static int declare_cell(decl *d, darts_cell *cell, int i, int c_pp, int c_p,
     int c = cell->c;
     snprintf(d->prefix, sizeof(d->prefix), "cells.%d.pre0.", i);
     int rc = declare_op(d, &cell->pre0, reduce_prev ? OP_FR : OP_RCB, c_pp,
-                        c, 1);
+                        c, 1, 0);
     if (rc < 0)
         return rc;
     snprintf(d->prefix, sizeof(d->prefix), "cells.%d.pre1.", i);
-    if ((rc = declare_op(d, &cell->pre1, OP_RCB, c_p, c, 1)) < 0)
+    if ((rc = declare_op(d, &cell->pre1, OP_RCB, c_p, c, 1, 0)) < 0)
         return rc;
     for (int j = 0, e = 0; j < NAS_DARTS_NODES; j++)
         for (int from = 0; from < j + 2; from++, e++) {
@@ -170,7 +179,8 @@ static int declare_cell(decl *d, darts_cell *cell, int i, int c_pp, int c_p,
             for (int k = 0; k < NAS_DARTS_NPRIM; k++) {
                 snprintf(d->prefix, sizeof(d->prefix), "cells.%d.edge.%d.%s.",
                          i, e, nas__darts_prim_names[k]);
-                if ((rc = declare_op(d, &cell->ops[e][k], k, c, c, stride)) < 0)
+                if ((rc = declare_op(d, &cell->ops[e][k], k, c, c, stride,
+                                    0)) < 0)
                     return rc;
             }
         }
@@ -187,7 +197,8 @@ static int declare_rest(decl *d, nas__darts_net *n)
                             &c_stem, "stem.bn.gamma"));
     TRY(n->stem_beta = add(d, NAS_GROUP_WEIGHTS, NAS_INIT_ZERO, 1.0f, 1,
                            &c_stem, "stem.bn.beta"));
-    TRY(n->stem_mean = bn_stats(d, c_stem, "stem.bn"));
+    int no_gamma;
+    TRY(n->stem_mean = bn_stats(d, c_stem, "stem.bn", 0, &no_gamma));
     int c_pp = c_stem, c_p = c_stem, c = cfg->C, reduce_prev = 0;
     for (int i = 0; i < cfg->layers; i++) {
         darts_cell *cell = &n->cells[i];
@@ -219,9 +230,18 @@ static int declare_rest(decl *d, nas__darts_net *n)
 
 #undef TRY
 
+int nas__darts_op_declare(nas_params *p, const char *prefix, nas__darts_op *op,
+                          int kind, int c_in, int c, int stride, int affine)
+{
+    NAS_ASSERT(kind > NAS_DARTS_NONE && kind <= OP_FR);
+    decl d = {.p = p};
+    snprintf(d.prefix, sizeof(d.prefix), "%s", prefix);
+    return declare_op(&d, op, kind, c_in, c, stride, affine);
+}
+
 /* Every reduction halves the map with stride-2 ops and a factorized
  * reduction that must agree on the size: the map must be even there. */
-static int check_cfg(const nas_darts_cfg *c)
+int nas__darts_check_cfg(const nas_darts_cfg *c)
 {
     if (c->C < 1 || c->C > 1024)
         return nas_fail(NAS_EINVAL, "C: %d is outside [1, 1024]", c->C);
@@ -248,7 +268,7 @@ int nas__darts_declare(nas_params *p, const nas_darts_cfg *cfg,
                        nas__darts_net **out)
 {
     *out = NULL;
-    int rc = check_cfg(cfg);
+    int rc = nas__darts_check_cfg(cfg);
     if (rc < 0)
         return rc;
     nas__darts_net *n = calloc(1, sizeof(*n));
@@ -300,26 +320,29 @@ typedef struct fwd {
 
 #define P(i) nas_params_get(f->p, (i))
 
-/* Non-affine BN. Running statistics are passed (and so updated) in
- * training mode only when asked; eval mode reads them. */
-static nas_tensor *bn(const fwd *f, nas_tensor *x, int mean)
+/* BN t of op (affine or not). Running statistics are passed (and so
+ * updated) in training mode only when asked; eval mode reads them. */
+static nas_tensor *bn(const fwd *f, nas_tensor *x, const darts_op *op, int t)
 {
     int pass = f->update || !nas_graph_training(f->g);
-    return nas_batchnorm(f->g, x, NULL, NULL, pass ? P(mean) : NULL,
-                         pass ? P(mean + 1) : NULL, 0.1f, 1e-5f);
+    int mean = op->bn[t], gamma = op->gamma[t];
+    return nas_batchnorm(f->g, x, gamma >= 0 ? P(gamma) : NULL,
+                         gamma >= 0 ? P(gamma + 1) : NULL,
+                         pass ? P(mean) : NULL, pass ? P(mean + 1) : NULL,
+                         0.1f, 1e-5f);
 }
 
 /* Depthwise k x k (stride, dilation dil), pointwise, BN of an input that
  * already went through its ReLU. */
 static nas_tensor *dw_pw(const fwd *f, nas_tensor *xr, int dw, int pw, int k,
-                         int stride, int dil, int mean)
+                         int stride, int dil, const darts_op *op, int t)
 {
     nas_graph *g = f->g;
     int c = xr->shape[1];
     nas_tensor *x = nas_conv2d(g, xr, P(dw), NULL, stride, dil * (k - 1) / 2,
                                dil, c);
     x = nas_conv2d(g, x, P(pw), NULL, 1, 0, 1, 1);
-    return bn(f, x, mean);
+    return bn(f, x, op, t);
 }
 
 /* op(x); xr is relu(x) when the caller already has it (the four
@@ -334,6 +357,10 @@ static nas_tensor *apply(const fwd *f, const darts_op *op, nas_tensor *x,
     switch (op->kind) {
     case NAS_DARTS_MAX_POOL_3X3:
     case NAS_DARTS_AVG_POOL_3X3: {
+        if (op->affine)
+            return op->kind == NAS_DARTS_MAX_POOL_3X3
+                       ? nas_maxpool2d(g, x, 3, op->stride, 1)
+                       : nas_avgpool2d(g, x, 3, op->stride, 1);
         int pass = f->update || !nas_graph_training(g), m = op->bn[0];
         return nas_pool_bn(g, x, op->kind == NAS_DARTS_MAX_POOL_3X3,
                            op->stride, pass ? P(m) : NULL,
@@ -343,13 +370,12 @@ static nas_tensor *apply(const fwd *f, const darts_op *op, nas_tensor *x,
         return x;
     case NAS_DARTS_SEP_CONV_3X3:
     case NAS_DARTS_SEP_CONV_5X5:
-        x = dw_pw(f, xr, op->w[0], op->w[1], op->k, op->stride, 1, op->bn[0]);
-        return dw_pw(f, nas_relu(g, x), op->w[2], op->w[3], op->k, 1, 1,
-                     op->bn[1]);
+        x = dw_pw(f, xr, op->w[0], op->w[1], op->k, op->stride, 1, op, 0);
+        return dw_pw(f, nas_relu(g, x), op->w[2], op->w[3], op->k, 1, 1, op,
+                     1);
     case NAS_DARTS_DIL_CONV_3X3:
     case NAS_DARTS_DIL_CONV_5X5:
-        return dw_pw(f, xr, op->w[0], op->w[1], op->k, op->stride, 2,
-                     op->bn[0]);
+        return dw_pw(f, xr, op->w[0], op->w[1], op->k, op->stride, 2, op, 0);
     case OP_FR: {
         /* Two stride-2 1x1 convs, on the even and (shifted) odd pixel
          * grids, each giving half of the channels. */
@@ -358,15 +384,23 @@ static nas_tensor *apply(const fwd *f, const darts_op *op, nas_tensor *x,
             nas_conv2d(g, nas_shift(g, xr, 1, 1), P(op->w[1]), NULL, 2, 0, 1,
                        1),
         };
-        return bn(f, nas_concat(g, h, 2), op->bn[0]);
+        return bn(f, nas_concat(g, h, 2), op, 0);
     }
     case OP_RCB:
         x = nas_conv2d(g, xr, P(op->w[0]), NULL, 1, 0, 1, 1);
-        return bn(f, x, op->bn[0]);
+        return bn(f, x, op, 0);
     default:
         NAS_ASSERT(0 && "darts: no op to apply");
         return NULL;
     }
+}
+
+nas_tensor *nas__darts_op_apply(nas_graph *g, nas_params *p,
+                                const nas__darts_op *op, nas_tensor *x,
+                                int update_stats)
+{
+    fwd f = {.g = g, .p = p, .update = update_stats};
+    return apply(&f, op, x, NULL);
 }
 
 /* ---------------------------------------------------------- mixed edge */

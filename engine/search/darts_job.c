@@ -45,6 +45,8 @@ void nas__darts_job_defaults(nas_job_spec *s)
         nas__darts_rnn_job_defaults(s);
         return;
     }
+    SET0(s->final_C, 16);
+    SET0(s->final_layers, 8);
     SET0(s->epochs, 50);
     SET0(s->batch_size, 64);
     SET0(s->C, 16);
@@ -66,6 +68,9 @@ int nas__darts_job_prepare(nas__job *j)
 {
     nas_job_spec *s = &j->spec;
     const char *space = s->search_space ? s->search_space : "darts-cnn";
+    if (strcmp(space, "darts-rnn") == 0 && s->final_epochs != 0)
+        return BAD("final_epochs", "final training is not implemented for "
+                   "darts-rnn; must be 0");
     if (strcmp(space, "darts-rnn") == 0)
         return nas__darts_rnn_job_prepare(j);
     if (strcmp(space, "darts-cnn") != 0)
@@ -103,6 +108,25 @@ int nas__darts_job_prepare(nas__job *j)
     if (s->max_examples < 0)
         return BAD("max_examples", "%d must be >= 0 (0: all)",
                    s->max_examples);
+    if (s->final_epochs < 0 || s->final_epochs > 100000)
+        return BAD("final_epochs", "%d is outside [0, 100000] (0: off)",
+                   s->final_epochs);
+    if (s->final_epochs > 0) {
+        if (s->final_C < 1 || s->final_C > 1024)
+            return BAD("final_C", "%d is outside [1, 1024]", s->final_C);
+        if (s->final_layers < 1 || s->final_layers > 64)
+            return BAD("final_layers", "%d is outside [1, 64]",
+                       s->final_layers);
+        nas_darts_cfg fc = {.C = s->final_C, .layers = s->final_layers,
+                            .in_c = j->desc->c, .h = j->desc->h,
+                            .w = j->desc->w, .classes = j->desc->classes};
+        int rc = nas__darts_check_cfg(&fc);
+        if (rc < 0) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "%s", nas_errmsg());
+            return nas_fail(rc, "final_%s", msg);
+        }
+    }
     /* Only the fields that change the numbers (see job.c); floats as
      * %.9g tell any two floats apart. */
     snprintf(j->spec_text, sizeof(j->spec_text),
@@ -442,10 +466,15 @@ static int run_epoch(run *r)
     return nas__job_save(j, r->p, &r->op_rng, pos);
 }
 
-static int report_result(run *r, int stopped_by_time)
+typedef nas__darts_search_out search_out;
+
+/* Reports the search's result, or - when final training follows - hands
+ * it over in *out instead (out->arch set). */
+static int report_result(run *r, int stopped_by_time, search_out *out)
 {
     nas__job *j = r->j;
     const nas_job_spec *s = &j->spec;
+    int final = s->final_epochs > 0 && !stopped_by_time;
     char *arch = NULL, *text = NULL;
     char *alpha = nas__darts_alpha_json(alpha_of(r, 0), alpha_of(r, 1));
     nas_json_buf res = {0};
@@ -474,15 +503,25 @@ static int report_result(run *r, int stopped_by_time)
     nas__json_num(&res, 0, "parameters", (double)nas__job_param_count(r->p));
     nas__json_buf_puts(&res, stopped_by_time ? ",\"stopped_by\":\"max_seconds\""
                                              : ",\"stopped_by\":\"epochs\"");
-    nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
+    if (s->final_epochs > 0 && stopped_by_time)
+        nas__json_buf_puts(&res, ",\"final_training\":{\"skipped\":\"the "
+                                 "search spent max_seconds\"}");
+    double seconds = nas__job_elapsed(j);
+    nas__json_num(&res, 0, "seconds", seconds);
     nas__json_buf_puts(&res, "}");
     if (res.oom) {
         rc = nas_fail(NAS_ENOMEM, "darts: result: out of memory");
         goto fail;
     }
     nas__job_log(j, "result: %s, val accuracy %.4f", text, r->val_acc);
-    if (j->rep.result)
+    if (final) {
+        *out = (search_out){.arch = arch, .res = res.s,
+                            .steps = r->pos.global_step,
+                            .epochs = s->epochs, .seconds = seconds};
+        arch = res.s = NULL;
+    } else if (j->rep.result) {
         j->rep.result(j->rep.ctx, arch, "val_accuracy", r->val_acc, res.s);
+    }
 fail:
     free(arch);
     free(text);
@@ -493,8 +532,18 @@ fail:
 
 int nas__darts_job(nas__job *j)
 {
+    static const nas_kv search_meta[] = {{"job.stage", "search"}};
+    int stage = 0;
+    int rc = nas__darts_final_stage(j, &stage);
+    if (rc < 0)
+        return rc;
+    if (stage == 1)
+        return nas__darts_final_resume(j);
+    j->extra_meta = search_meta;
+    j->nextra = 1;
+    search_out out = {0};
     run r = {.j = j};
-    int rc = setup(&r);
+    rc = setup(&r);
     if (rc < 0)
         goto fail;
     j->t0 = nas__job_now();
@@ -514,8 +563,12 @@ int nas__darts_job(nas__job *j)
      * searching anything, measures the val half again (deterministic). */
     if (!r.val_fresh)
         evaluate(&r);
-    rc = report_result(&r, by_time);
+    rc = report_result(&r, by_time, &out);
 fail:
-    teardown(&r);
+    teardown(&r);   /* the supernet's memory goes before the final network's */
+    if (rc == NAS_OK && out.arch)
+        rc = nas__darts_final_run(j, &out, 0);
+    free(out.arch);
+    free(out.res);
     return rc;
 }
