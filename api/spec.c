@@ -8,18 +8,23 @@
  * hyperparameters; one generic walker (normalize_object) validates any
  * object against a field table and writes the defaults, and api_spec_schema
  * prints the same tables as JSON Schema. Adding an algorithm or a
- * hyperparameter is adding rows, never another if-chain.
+ * hyperparameter is adding rows, never another if-chain. A value no scalar
+ * or list rule fits (a DARTS genotype) is a T_CUSTOM field: a validator and
+ * a schema printer of its own, still one row of a table.
  *
  * Defaults and where they come from (also in the schema's descriptions):
  * darts: Liu et al. 2019 and quark0/darts train_search.py (cnn and rnn);
  * enas: melodyguan/enas scripts/cifar10_{micro,macro}_search.sh and
  * ptb_search.sh; nas-rl: Zoph & Le 2017, scaled for one CPU box where the
  * paper's value would take weeks (children train 5 epochs, not 50; 100
- * architectures, not 12,800); train: the engine's nas_job_spec defaults.
+ * architectures, not 12,800); train: the engine's nas_job_spec defaults,
+ * and on a darts-cnn genotype quark0/darts train.py (as darts' final
+ * training).
  */
 #include "spec.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,13 +34,28 @@
 
 /* ------------------------------------------------------------ the tables */
 
-enum ftype { T_INT, T_NUM, T_BOOL, T_STR, T_INT_LIST, T_NUM_LIST };
+enum ftype { T_INT, T_NUM, T_BOOL, T_STR, T_INT_LIST, T_NUM_LIST, T_CUSTOM };
 
 enum {
     F_NULLABLE = 1,   /* null is a valid value (and may be the default) */
     F_EXCL_MIN = 2,   /* value > min rather than >= min */
     F_EXCL_MAX = 4,   /* value < max rather than <= max */
+    F_UNIQUE = 8,     /* lists: no value twice */
+    F_EXPLAIN = 16,   /* a range error quotes the doc: it says why */
 };
+
+struct field;
+
+/* A value no scalar or list rule describes (a DARTS genotype, one of its
+ * cells): a function validates it and writes the normalized value, and
+ * another prints its JSON Schema (without default and description, which
+ * come from the field like any other). */
+typedef struct custom_type {
+    const char *want;   /* for type errors: "an object" */
+    int (*check)(const struct field *f, const json_t *v, const char *ptr, json_t **out,
+                 api_problem *err);
+    json_t *(*schema)(const struct field *f);
+} custom_type;
 
 typedef struct field {
     const char *name;
@@ -48,21 +68,23 @@ typedef struct field {
     const char *doc;
     const char *na;           /* non-NULL: the field does not apply here (why);
                                  it must be null or absent and becomes null */
+    const custom_type *custom;   /* T_CUSTOM */
 } field;
+/* A field whose def is NULL (and that applies) is required. */
 
-#define I_(n, lo, hi, d, doc) {n, T_INT, lo, hi, 0, NULL, d, 0, 0, doc, NULL}
-#define IN_(n, lo, hi, d, doc) {n, T_INT, lo, hi, F_NULLABLE, NULL, d, 0, 0, doc, NULL}
-#define N_(n, lo, hi, d, doc) {n, T_NUM, lo, hi, 0, NULL, d, 0, 0, doc, NULL}
-#define NP_(n, hi, d, doc) {n, T_NUM, 0, hi, F_EXCL_MIN, NULL, d, 0, 0, doc, NULL}
-#define NNULL_(n, lo, hi, d, doc) {n, T_NUM, lo, hi, F_NULLABLE, NULL, d, 0, 0, doc, NULL}
-#define B_(n, d, doc) {n, T_BOOL, 0, 0, 0, NULL, d, 0, 0, doc, NULL}
-#define CI_(n, ch, d, doc) {n, T_INT, 0, 0, 0, ch, d, 0, 0, doc, NULL}
-#define CS_(n, ch, d, doc) {n, T_STR, 0, 0, 0, ch, d, 0, 0, doc, NULL}
-#define IL_(n, lo, hi, k0, k1, d, doc) {n, T_INT_LIST, lo, hi, 0, NULL, d, k0, k1, doc, NULL}
-#define NL_(n, lo, hi, k, d, doc) {n, T_NUM_LIST, lo, hi, F_EXCL_MAX, NULL, d, k, k, doc, NULL}
+#define I_(n, lo, hi, d, doc) {n, T_INT, lo, hi, 0, NULL, d, 0, 0, doc, NULL, NULL}
+#define IN_(n, lo, hi, d, doc) {n, T_INT, lo, hi, F_NULLABLE, NULL, d, 0, 0, doc, NULL, NULL}
+#define N_(n, lo, hi, d, doc) {n, T_NUM, lo, hi, 0, NULL, d, 0, 0, doc, NULL, NULL}
+#define NP_(n, hi, d, doc) {n, T_NUM, 0, hi, F_EXCL_MIN, NULL, d, 0, 0, doc, NULL, NULL}
+#define NNULL_(n, lo, hi, d, doc) {n, T_NUM, lo, hi, F_NULLABLE, NULL, d, 0, 0, doc, NULL, NULL}
+#define B_(n, d, doc) {n, T_BOOL, 0, 0, 0, NULL, d, 0, 0, doc, NULL, NULL}
+#define CI_(n, ch, d, doc) {n, T_INT, 0, 0, 0, ch, d, 0, 0, doc, NULL, NULL}
+#define CS_(n, ch, d, doc) {n, T_STR, 0, 0, 0, ch, d, 0, 0, doc, NULL, NULL}
+#define IL_(n, lo, hi, k0, k1, d, doc) {n, T_INT_LIST, lo, hi, 0, NULL, d, k0, k1, doc, NULL, NULL}
+#define NL_(n, lo, hi, k, d, doc) {n, T_NUM_LIST, lo, hi, F_EXCL_MAX, NULL, d, k, k, doc, NULL, NULL}
 #define THREADS_ IN_("threads", 1, 1024, "null", \
                      "engine threads for this job; null: the daemon's --threads-per-job")
-#define END_ {NULL, T_INT, 0, 0, 0, NULL, NULL, 0, 0, NULL, NULL}
+#define END_ {NULL, T_INT, 0, 0, 0, NULL, NULL, 0, 0, NULL, NULL, NULL}
 
 static const field train_image_hp[] = {
     I_("batch_size", 1, 4096, "64", NULL),
@@ -71,7 +93,7 @@ static const field train_image_hp[] = {
     N_("momentum", 0, 1, "0.9", NULL),
     N_("weight_decay", 0, 1, "0.0005", NULL),
     N_("grad_clip", 0, 1e6, "0", "global L2 norm clip; 0: off"),
-    {"dropout", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0", 0, 0, "before the last layer", NULL},
+    {"dropout", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0", 0, 0, "before the last layer", NULL, NULL},
     B_("nesterov", "true", NULL),
     B_("augment", "false", "random crop, plus flip except on fashion-mnist and synthetic; "
                            "default true on cifar10, false otherwise"),
@@ -86,9 +108,9 @@ static const field train_text_hp[] = {
     N_("weight_decay", 0, 1, "0", NULL),
     N_("grad_clip", 0, 1e6, "0.25", "global L2 norm clip; 0: off"),
     {"dropout", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.2", 0, 0,
-     "on embeddings and LSTM outputs", NULL},
+     "on embeddings and LSTM outputs", NULL, NULL},
     B_("nesterov", "false", NULL),
-    {"augment", T_BOOL, 0, 0, 0, "[false]", "false", 0, 0, "images only", NULL},
+    {"augment", T_BOOL, 0, 0, 0, "[false]", "false", 0, 0, "images only", NULL, NULL},
     THREADS_, END_,
 };
 
@@ -108,7 +130,7 @@ static const field darts_cnn_hp[] = {
     N_("arch_weight_decay", 0, 1, "0.001", "Adam L2 weight decay of alpha"),
     {"train_portion", T_NUM, 0, 1, F_EXCL_MIN | F_EXCL_MAX, NULL, "0.5", 0, 0,
      "share of the training set (split by a shuffle drawn from the seed) that trains "
-     "w; the rest trains alpha and gives the per-epoch val_loss and val_accuracy", NULL},
+     "w; the rest trains alpha and gives the per-epoch val_loss and val_accuracy", NULL, NULL},
     IN_("max_examples", 2, 100000000, "null",
         "search on a random subset (drawn from the seed) of this many training "
         "examples, split by train_portion; null: the whole training set"),
@@ -134,9 +156,9 @@ static const field darts_rnn_hp[] = {
     {"dropout", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.75", 0, 0,
      "on the cell outputs before the decoder, in the weight step only (the reference's "
      "dropout; its dropout_h, dropout_x and dropout_e and the activation regularizers "
-     "are not implemented)", NULL},
+     "are not implemented)", NULL, NULL},
     {"dropout_i", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.2", 0, 0,
-     "on the embeddings, in the weight step only", NULL},
+     "on the embeddings, in the weight step only", NULL, NULL},
     NP_("arch_lr", 1, "0.003", "Adam learning rate of alpha"),
     NL_("arch_betas", 0, 1, 2, "[0.9,0.999]", "Adam betas of alpha"),
     N_("arch_weight_decay", 0, 1, "0.001", "Adam L2 weight decay of alpha"),
@@ -151,7 +173,7 @@ static const field darts_rnn_hp[] = {
     NNULL_("tanh_constant", 0, 100, tanh_c, "logits -> c * tanh(logits); null: off"), \
     NP_("temperature", 100, temp, "logits are divided by it first"),               \
     {"baseline_decay", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.99", 0, 0,                \
-     "decay of the reward moving average (baseline)", NULL}
+     "decay of the reward moving average (baseline)", NULL, NULL}
 
 #define ENAS_CNN_(bs, c, l, wd, ctl_lr, tanh_c, steps, agg)                          \
     I_("batch_size", 1, 4096, bs, NULL),                                              \
@@ -164,7 +186,7 @@ static const field darts_rnn_hp[] = {
     N_("momentum", 0, 1, "0.9", NULL),                                                \
     N_("weight_decay", 0, 1, wd, NULL),                                               \
     N_("grad_clip", 0, 1e6, "5", "global L2 norm clip; 0: off"),                      \
-    {"dropout", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.1", 0, 0, "before the classifier", NULL}, \
+    {"dropout", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.1", 0, 0, "before the classifier", NULL, NULL}, \
     CONTROLLER_("64", ctl_lr, "0.0001", tanh_c, "1"),                                 \
     N_("op_tanh_reduce", 1, 100, "2.5", "op logits use tanh_constant / this"),        \
     I_("controller_steps", 1, 100000, steps, "controller updates per epoch"),         \
@@ -175,7 +197,7 @@ static const field enas_micro_hp[] = {
     ENAS_CNN_("160", "20", "6", "0.0001", "0.0035", "1.1", "30", "10"),
     I_("nodes", 2, 16, "5", "nodes per cell (B)"),
     {"drop_path", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.4", 0, 0,
-     "drop-path probability", NULL},
+     "drop-path probability", NULL, NULL},
     THREADS_, END_,
 };
 
@@ -193,14 +215,14 @@ static const field enas_rnn_hp[] = {
     I_("bptt", 1, 1000, "35", NULL),
     NP_("lr", 100, "0.25", "shared-weight SGD learning rate"),
     I_("lr_decay_start", 0, 100000, "12", "epoch from which lr decays"),
-    {"lr_decay_rate", T_NUM, 0, 1, F_EXCL_MIN, NULL, "0.95", 0, 0, "per epoch", NULL},
+    {"lr_decay_rate", T_NUM, 0, 1, F_EXCL_MIN, NULL, "0.95", 0, 0, "per epoch", NULL, NULL},
     N_("lr_min", 0, 100, "0.0005", NULL),
     N_("weight_decay", 0, 1, "1e-07", NULL),
     N_("grad_clip", 0, 1e6, "10", NULL),
-    {"dropout_e", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.25", 0, 0, "embedding", NULL},
-    {"dropout_x", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.75", 0, 0, "cell input", NULL},
-    {"dropout_h", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.25", 0, 0, "cell state", NULL},
-    {"dropout_o", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.75", 0, 0, "output", NULL},
+    {"dropout_e", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.25", 0, 0, "embedding", NULL, NULL},
+    {"dropout_x", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.75", 0, 0, "cell input", NULL, NULL},
+    {"dropout_h", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.25", 0, 0, "cell state", NULL, NULL},
+    {"dropout_o", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.75", 0, 0, "output", NULL, NULL},
     CONTROLLER_("100", "0.001", "0.001", "2.5", "5"),
     I_("controller_steps", 1, 100000, "100", "controller updates per epoch"),
     I_("controller_aggregate", 1, 1000, "10", "sampled children per update"),
@@ -243,7 +265,7 @@ static const field nasrl_rnn_hp[] = {
     I_("hidden", 1, 4096, "200", NULL),
     I_("bptt", 1, 1000, "35", NULL),
     N_("grad_clip", 0, 1e6, "0.25", NULL),
-    {"dropout", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.2", 0, 0, NULL, NULL},
+    {"dropout", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.2", 0, 0, NULL, NULL, NULL},
     NP_("reward_c", 1e6, "80", "reward = reward_c / validation perplexity^2"),
     THREADS_, END_,
 };
@@ -273,6 +295,71 @@ static const field arch_lstm_lm[] = {
     END_,
 };
 
+/* train on a darts-cnn genotype: the optimizer of the reference's
+ * train.py, as the darts search's final training uses it (the reference's
+ * batch size is 96; 64 here like the search's). */
+static const field train_darts_hp[] = {
+    I_("batch_size", 1, 4096, "64", NULL),
+    NP_("lr", 100, "0.025", "peak learning rate; cosine decay to lr_min over the job"),
+    N_("lr_min", 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),
+    N_("momentum", 0, 1, "0.9", NULL),
+    N_("weight_decay", 0, 1, "0.0003", NULL),
+    N_("grad_clip", 0, 1e6, "5", "global L2 norm clip; 0: off"),
+    {"dropout", T_NUM, 0, 1, 0, NULL, "null", 0, 0, NULL,
+     "does not apply to a darts-cnn network (no dropout layer; the reference's drop "
+     "path is not implemented)", NULL},
+    B_("nesterov", "false", NULL),
+    B_("augment", "false", "random crop, plus flip except on fashion-mnist and synthetic; "
+                           "default true on cifar10, false otherwise"),
+    THREADS_, END_,
+};
+
+/* The cells of a genotype; see check_cell. */
+static int check_cell(const field *f, const json_t *v, const char *ptr, json_t **out,
+                      api_problem *err);
+static json_t *cell_schema(const field *f);
+static const custom_type darts_cell = {"an array of [op, input] pairs", check_cell,
+                                       cell_schema};
+
+#define CELL_(n, doc) {n, T_CUSTOM, 0, 0, 0, NULL, NULL, 0, 0, doc, NULL, &darts_cell}
+#define CONCAT_(n, doc) {n, T_INT_LIST, 2, 5, F_UNIQUE, NULL, "[2,3,4,5]", 1, 4, doc, NULL, NULL}
+
+static const field genotype_fields[] = {
+    CELL_("normal", "the normal cell: 8 [op, input] pairs, two per node; entries 2k and "
+                    "2k+1 belong to node k (0..3) and take input 0 or 1 (the cell's "
+                    "inputs) or 2..k+1 (the nodes before it)"),
+    CONCAT_("normal_concat", "nodes (2..5) concatenated into the cell's output"),
+    CELL_("reduce", "the reduction cell, as normal; ops on inputs 0 and 1 have stride 2"),
+    CONCAT_("reduce_concat", "nodes (2..5) concatenated into the cell's output"),
+    END_,
+};
+
+static int check_genotype(const field *f, const json_t *v, const char *ptr, json_t **out,
+                          api_problem *err);
+static json_t *genotype_schema(const field *f);
+static const custom_type darts_genotype = {"an object", check_genotype, genotype_schema};
+
+/* DARTS_V2 of the paper (Liu et al. 2019; quark0/darts genotypes.py). */
+#define DARTS_V2_                                                                           \
+    "{\"normal\":[[\"sep_conv_3x3\",0],[\"sep_conv_3x3\",1],[\"sep_conv_3x3\",0],"            \
+    "[\"sep_conv_3x3\",1],[\"sep_conv_3x3\",1],[\"skip_connect\",0],[\"skip_connect\",0],"    \
+    "[\"dil_conv_3x3\",2]],\"normal_concat\":[2,3,4,5],"                                      \
+    "\"reduce\":[[\"max_pool_3x3\",0],[\"max_pool_3x3\",1],[\"skip_connect\",2],"             \
+    "[\"max_pool_3x3\",1],[\"max_pool_3x3\",0],[\"skip_connect\",2],[\"skip_connect\",2],"    \
+    "[\"max_pool_3x3\",1]],\"reduce_concat\":[2,3,4,5]}"
+
+static const field arch_darts_cnn[] = {
+    CS_("space", "[\"darts-cnn\"]", "\"darts-cnn\"", NULL),
+    {"genotype", T_CUSTOM, 0, 0, 0, NULL, DARTS_V2_, 0, 0,
+     "the cells, as the result architecture of a darts-cnn search gives them; "
+     "default: DARTS_V2 of the paper", NULL, &darts_genotype},
+    I_("C", 1, 1024, "16", "initial channels (the stem has 3C)"),
+    {"layers", T_INT, 3, 64, F_EXPLAIN, NULL, "8", 0, 0,
+     "cells; cells layers/3 and 2 layers/3 are the reduction cells: 3 or more give a "
+     "normal cell and two distinct reductions", NULL, NULL},
+    END_,
+};
+
 static const field final_training_fields[] = {
     B_("enabled", "false", "train the found architecture from scratch on the whole "
                            "training set after the search and report its test accuracy "
@@ -296,26 +383,33 @@ typedef struct space_row {
     const field *hp;
     const field *arch;      /* train only: the architecture's fields */
     int implemented;        /* 0: the API accepts it but answers 501 */
+    /* Rules across fields, run on the normalized spec (or NULL). */
+    int (*check)(const json_t *spec, api_problem *err);
 } space_row;
 
-/* The first row of an algorithm holds its default space. */
+static int darts_reductions_fit(const json_t *spec, api_problem *err);
+
+/* The first row of an algorithm holds its default space; for train, the
+ * first row of a data kind is that kind's default architecture. */
 static const space_row space_rows[] = {
-    {"darts", "darts-cnn", "image", "50", NULL, darts_cnn_hp, NULL, 1},
-    {"darts", "darts-rnn", "text", "50", NULL, darts_rnn_hp, NULL, 1},
-    {"enas", "enas-micro", "image", "150", NULL, enas_micro_hp, NULL, 0},
-    {"enas", "enas-macro", "image", "310", NULL, enas_macro_hp, NULL, 0},
-    {"enas", "enas-rnn", "text", "100", NULL, enas_rnn_hp, NULL, 0},
-    {"nas-rl", "nasrl-cnn", "image", NULL, "100", nasrl_cnn_hp, NULL, 0},
-    {"nas-rl", "nasrl-rnn", "text", NULL, "100", nasrl_rnn_hp, NULL, 0},
-    {"random", "darts-cnn", "image", NULL, "20", random_hp, NULL, 0},
-    {"random", "darts-rnn", "text", NULL, "20", random_hp, NULL, 0},
-    {"random", "enas-micro", "image", NULL, "20", random_hp, NULL, 0},
-    {"random", "enas-macro", "image", NULL, "20", random_hp, NULL, 0},
-    {"random", "enas-rnn", "text", NULL, "20", random_hp, NULL, 0},
-    {"random", "nasrl-cnn", "image", NULL, "20", random_hp, NULL, 0},
-    {"random", "nasrl-rnn", "text", NULL, "20", random_hp, NULL, 0},
-    {"train", "fixed-cnn", "image", "3", NULL, train_image_hp, arch_fixed_cnn, 1},
-    {"train", "lstm-lm", "text", "4", NULL, train_text_hp, arch_lstm_lm, 1},
+    {"darts", "darts-cnn", "image", "50", NULL, darts_cnn_hp, NULL, 1, NULL},
+    {"darts", "darts-rnn", "text", "50", NULL, darts_rnn_hp, NULL, 1, NULL},
+    {"enas", "enas-micro", "image", "150", NULL, enas_micro_hp, NULL, 0, NULL},
+    {"enas", "enas-macro", "image", "310", NULL, enas_macro_hp, NULL, 0, NULL},
+    {"enas", "enas-rnn", "text", "100", NULL, enas_rnn_hp, NULL, 0, NULL},
+    {"nas-rl", "nasrl-cnn", "image", NULL, "100", nasrl_cnn_hp, NULL, 0, NULL},
+    {"nas-rl", "nasrl-rnn", "text", NULL, "100", nasrl_rnn_hp, NULL, 0, NULL},
+    {"random", "darts-cnn", "image", NULL, "20", random_hp, NULL, 0, NULL},
+    {"random", "darts-rnn", "text", NULL, "20", random_hp, NULL, 0, NULL},
+    {"random", "enas-micro", "image", NULL, "20", random_hp, NULL, 0, NULL},
+    {"random", "enas-macro", "image", NULL, "20", random_hp, NULL, 0, NULL},
+    {"random", "enas-rnn", "text", NULL, "20", random_hp, NULL, 0, NULL},
+    {"random", "nasrl-cnn", "image", NULL, "20", random_hp, NULL, 0, NULL},
+    {"random", "nasrl-rnn", "text", NULL, "20", random_hp, NULL, 0, NULL},
+    {"train", "fixed-cnn", "image", "3", NULL, train_image_hp, arch_fixed_cnn, 1, NULL},
+    {"train", "lstm-lm", "text", "4", NULL, train_text_hp, arch_lstm_lm, 1, NULL},
+    {"train", "darts-cnn", "image", "3", NULL, train_darts_hp, arch_darts_cnn, 1,
+     darts_reductions_fit},
 };
 #define N_SPACE_ROWS (sizeof space_rows / sizeof space_rows[0])
 
@@ -426,6 +520,18 @@ static json_t *range_json(const field *f)
     return r;
 }
 
+/* Adds to a problem's detail (cut short to fit). */
+static void detail_append(api_problem *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void detail_append(api_problem *err, const char *fmt, ...)
+{
+    size_t n = strlen(err->detail);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->detail + n, sizeof err->detail - n, fmt, ap);
+    va_end(ap);
+}
+
 static int range_error(const field *f, const char *ptr, api_problem *err)
 {
     char lo[32], hi[32];
@@ -438,6 +544,7 @@ static int range_error(const field *f, const char *ptr, api_problem *err)
     else
         api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr, "%s must be %s %s", ptr,
                         f->flags & F_EXCL_MIN ? ">" : ">=", lo);
+    if ((f->flags & F_EXPLAIN) && f->doc) detail_append(err, " (%s)", f->doc);
     api_problem_set_allowed(err, range_json(f));
     return -1;
 }
@@ -475,14 +582,14 @@ static int type_error(const char *ptr, const char *want, const json_t *got, api_
                            ptr, want, json_kind(got));
 }
 
-static const char *type_want(enum ftype t)
+static const char *type_want(const field *f)
 {
     static const char *const want[] = {
         [T_INT] = "an integer", [T_NUM] = "a number", [T_BOOL] = "a boolean",
         [T_STR] = "a string", [T_INT_LIST] = "an array of integers",
-        [T_NUM_LIST] = "an array of numbers",
+        [T_NUM_LIST] = "an array of numbers", [T_CUSTOM] = NULL,
     };
-    return want[t];
+    return f->type == T_CUSTOM ? f->custom->want : want[f->type];
 }
 
 /* One scalar number against f's type and range; *x gets its value. */
@@ -523,6 +630,8 @@ static int check_value(const field *f, const json_t *v, const char *ptr, json_t 
                                    f->na);
         return (*out = json_null()) ? 0 : oom(err);
     }
+    if (!v && !f->def)
+        return api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr, "%s is required", ptr);
     if (!v) {
         /* The default goes through the same checks, so it comes out with
          * the same JSON types as a given value (5 for a number -> 5.0). */
@@ -535,7 +644,7 @@ static int check_value(const field *f, const json_t *v, const char *ptr, json_t 
     }
     if (json_is_null(v)) {
         if (f->flags & F_NULLABLE) return (*out = json_null()) ? 0 : oom(err);
-        return type_error(ptr, type_want(f->type), v, err);
+        return type_error(ptr, type_want(f), v, err);
     }
     switch (f->type) {
     case T_INT:
@@ -559,7 +668,7 @@ static int check_value(const field *f, const json_t *v, const char *ptr, json_t 
         int integer = f->type == T_INT_LIST;
         size_t i, n = json_array_size(v);
         char eptr[PTR_MAX];
-        if (!json_is_array(v)) return type_error(ptr, type_want(f->type), v, err);
+        if (!json_is_array(v)) return type_error(ptr, type_want(f), v, err);
         if (n < (size_t)f->min_items || n > (size_t)f->max_items) {
             api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr,
                             "%s must have %d to %d items, not %zu", ptr, f->min_items,
@@ -577,9 +686,20 @@ static int check_value(const field *f, const json_t *v, const char *ptr, json_t 
                 return -1;
             }
             json_array_append_new(*out, integer ? json_integer((json_int_t)x) : json_real(x));
+            for (size_t k = 0; (f->flags & F_UNIQUE) && k < i; k++) {
+                if (!json_equal(json_array_get(*out, k), json_array_get(*out, i))) continue;
+                json_decref(*out);
+                *out = NULL;
+                return api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, eptr,
+                                       "%s repeats %s/%zu: each value may appear once", eptr,
+                                       ptr, k);
+            }
         }
         break;
     }
+    case T_CUSTOM:
+        if (f->custom->check(f, v, ptr, out, err)) return -1;
+        break;
     }
     if (!*out) return oom(err);
     if (f->choices) {
@@ -799,6 +919,148 @@ static int check_ordered_pairs(const json_t *hp, api_problem *err)
     return 0;
 }
 
+/* ------------------------------------------------------ darts-cnn cells */
+
+/* The ops a derived cell may hold: the search's candidates but "none". */
+static const char *const darts_ops[] = {
+    "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",
+    "max_pool_3x3", "avg_pool_3x3", "skip_connect",
+};
+#define N_DARTS_OPS (sizeof darts_ops / sizeof darts_ops[0])
+#define DARTS_NODES 4   /* intermediate nodes per cell; two entries each */
+
+static json_t *darts_ops_json(void)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < N_DARTS_OPS; i++) json_array_append_new(a, json_string(darts_ops[i]));
+    return a;
+}
+
+/* Entry i of a cell, [op, input], into *out. Entry i belongs to node i / 2,
+ * which reads the cell's inputs 0 and 1 or a node before it (2..). */
+static int check_pair(const json_t *v, size_t i, const char *ptr, json_t **out,
+                      api_problem *err)
+{
+    const int max_in = (int)(i / 2) + 1;
+    const field input = I_("input", 0, max_in, NULL, NULL);
+    const json_t *op = json_array_get(v, 0);
+    char eptr[PTR_MAX];
+    double x;
+    size_t k;
+
+    if (!json_is_array(v) || json_array_size(v) != 2)
+        return api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr,
+                               "%s must be an [op, input] pair, not %s", ptr, json_kind(v));
+    child_ptr(eptr, ptr, "0");
+    if (!json_is_string(op)) return type_error(eptr, "an op name (a string)", op, err);
+    for (k = 0; k < N_DARTS_OPS && strcmp(darts_ops[k], json_string_value(op)); k++)
+        ;
+    if (k == N_DARTS_OPS) {
+        choice_error(darts_ops_json(), eptr, op, err);
+        if (!strcmp(json_string_value(op), "none"))
+            detail_append(err, " (\"none\" is the search's zero op: a derived cell never "
+                               "holds it)");
+        return -1;
+    }
+    child_ptr(eptr, ptr, "1");
+    if (check_number(&input, 1, json_array_get(v, 1), eptr, &x, err)) {
+        char nodes[16];
+        snprintf(nodes, sizeof nodes, max_in > 2 ? "2..%d" : "%d", max_in);
+        if (i < 2)
+            detail_append(err, ": entry %zu belongs to node 0, which reads only the cell's "
+                               "inputs 0 and 1", i);
+        else
+            detail_append(err, ": entry %zu belongs to node %zu, which reads the cell's "
+                               "inputs 0 and 1 or an earlier node (%s)", i, i / 2, nodes);
+        return -1;
+    }
+    *out = json_pack("[sI]", darts_ops[k], (json_int_t)x);
+    return *out ? 0 : oom(err);
+}
+
+/* A cell: [[op, input] x 8], two entries per node. */
+static int check_cell(const field *f, const json_t *v, const char *ptr, json_t **out,
+                      api_problem *err)
+{
+    char eptr[PTR_MAX];
+    size_t i, n = json_array_size(v);
+    json_t *pair = NULL;
+
+    if (!json_is_array(v)) return type_error(ptr, f->custom->want, v, err);
+    if (n != 2 * DARTS_NODES) {
+        api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr,
+                        "%s must have %d [op, input] pairs (two per node), not %zu", ptr,
+                        2 * DARTS_NODES, n);
+        api_problem_set_allowed(err, json_pack("{s:i,s:i}", "minItems", 2 * DARTS_NODES,
+                                               "maxItems", 2 * DARTS_NODES));
+        return -1;
+    }
+    if (!(*out = json_array())) return oom(err);
+    for (i = 0; i < n; i++) {
+        snprintf(eptr, sizeof eptr, "%s/%zu", ptr, i);
+        if (check_pair(json_array_get(v, i), i, eptr, &pair, err) ||
+            json_array_append_new(*out, pair)) {
+            json_decref(*out);
+            *out = NULL;
+            return err->status ? -1 : oom(err);
+        }
+    }
+    return 0;
+}
+
+/* The genotype's keys with the concat lists' defaults; its compact JSON
+ * must fit the engine's nas_job_spec.genotype. */
+static int check_genotype(const field *f, const json_t *v, const char *ptr, json_t **out,
+                          api_problem *err)
+{
+    char *text;
+    size_t len;
+
+    if (!json_is_object(v)) return type_error(ptr, f->custom->want, v, err);
+    if (!(*out = json_object())) return oom(err);
+    if (normalize_object(genotype_fields, v, ptr, *out, err)) goto fail;
+    if (!(text = json_dumps(*out, JSON_COMPACT))) {
+        oom(err);
+        goto fail;
+    }
+    len = strlen(text);
+    free(text);
+    if (len < NAS_GENOTYPE_MAX) return 0;
+    api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr,
+                    "%s is %zu bytes as compact JSON; the engine takes at most %d", ptr, len,
+                    NAS_GENOTYPE_MAX - 1);
+fail:
+    json_decref(*out);
+    *out = NULL;
+    return -1;
+}
+
+/* The engine's rule (darts_cnn.c): cells layers/3 and 2 layers/3 halve the
+ * map, which must have even sides there. */
+static int darts_reductions_fit(const json_t *spec, api_problem *err)
+{
+    const char *dataset = json_string_value(json_object_get(spec, "dataset"));
+    const json_t *arch = json_object_get(spec, "architecture");
+    const nas_dataset_desc *d = dataset ? nas_dataset_find(dataset) : NULL;
+    int layers = (int)json_integer_value(json_object_get(arch, "layers")), h, w;
+
+    if (!d) return api_problem_set(err, 0, API_PROBLEM_INTERNAL, NULL, "no dataset %s",
+                                   dataset ? dataset : "(null)");
+    h = d->h;
+    w = d->w;
+    for (int i = 0; i < layers; i++) {
+        if (i != layers / 3 && i != 2 * layers / 3) continue;
+        if (h % 2 || w % 2 || h < 2 || w < 2)
+            return api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, "/architecture/layers",
+                                   "/architecture/layers: cell %d of %d would reduce a %dx%d "
+                                   "map of dataset \"%s\"; DARTS reductions need even sides",
+                                   i, layers, h, w, dataset);
+        h /= 2;
+        w /= 2;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------- normalize */
 
 /* For train: the architecture space given in the body, or NULL. */
@@ -813,7 +1075,7 @@ static int train_arch_row(const json_t *arch, const space_row **row, api_problem
     if (!json_is_object(arch)) return type_error("/architecture", "an object", arch, err);
     sp = json_object_get(arch, "space");
     if (!sp || json_is_null(sp)) return 0;
-    if (json_is_string(sp)) {
+    if (json_is_string(sp) && !find_row("train", json_string_value(sp))) {
         ns = space_names(NULL, searchable, 16);
         for (size_t i = 0; i < ns; i++) {
             if (strcmp(searchable[i], json_string_value(sp))) continue;
@@ -941,6 +1203,7 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
             return oom(err);
     }
     if (check_ordered_pairs(sub, err)) return -1;
+    if (row->check && row->check(out, err)) return -1;
 
     v = json_object_get(in, "final_training");
     if (train) {
@@ -1110,6 +1373,17 @@ static int get_bool(const json_t *obj, const char *key, int *out)
     return 0;
 }
 
+/* The genotype as compact JSON into the engine's buffer; -1 when it does
+ * not fit (normalize refused such a genotype already). */
+static int genotype_to_engine(const json_t *g, char out[NAS_GENOTYPE_MAX])
+{
+    char *text = json_is_object(g) ? json_dumps(g, JSON_COMPACT) : NULL;
+    int rc = text && strlen(text) < NAS_GENOTYPE_MAX ? 0 : -1;
+    if (!rc) memcpy(out, text, strlen(text) + 1);
+    free(text);
+    return rc;
+}
+
 /* The train fields: the architecture and its optimizer. Returns non-zero
  * when a normalized value is missing. */
 static int train_to_engine(const json_t *arch, const json_t *hp, nas_job_spec *out)
@@ -1120,6 +1394,15 @@ static int train_to_engine(const json_t *arch, const json_t *hp, nas_job_spec *o
     int bad = 0;
 
     if (!space) return -1;
+    if (!strcmp(space, "darts-cnn")) {   /* no dropout layer: dropout stays 0 */
+        out->arch = NAS_ARCH_DARTS_CNN;
+        bad |= genotype_to_engine(json_object_get(arch, "genotype"), out->genotype);
+        bad |= get_int(arch, "C", &out->C);
+        bad |= get_int(arch, "layers", &out->layers);
+        bad |= get_bool(hp, "nesterov", &out->nesterov);
+        bad |= get_bool(hp, "augment", &out->augment);
+        return bad;
+    }
     if (!strcmp(space, "fixed-cnn")) {
         out->arch = NAS_ARCH_FIXED_CNN;
         if (!json_is_array(ch) || json_array_size(ch) > NAS_MAX_BLOCKS) return -1;
@@ -1266,13 +1549,21 @@ static json_t *field_schema(const field *f)
     static const char *const types[] = {
         [T_INT] = "integer", [T_NUM] = "number", [T_BOOL] = "boolean",
         [T_STR] = "string", [T_INT_LIST] = "array", [T_NUM_LIST] = "array",
+        [T_CUSTOM] = NULL,
     };
-    json_t *s = json_object(), *item = s, *range;
+    json_t *s = f->type == T_CUSTOM && !f->na ? f->custom->schema(f) : json_object();
+    json_t *item = s, *range;
 
     if (!s) return NULL;
     if (f->na) {
         json_object_set_new(s, "type", json_string("null"));
         json_object_set_new(s, "description", json_string(f->na));
+        return s;
+    }
+    if (f->type == T_CUSTOM) {   /* its own schema plus the field's default and doc */
+        if (f->def)
+            json_object_set_new(s, "default", json_loads(f->def, JSON_DECODE_ANY, NULL));
+        if (f->doc) json_object_set_new(s, "description", json_string(f->doc));
         return s;
     }
     if (f->flags & F_NULLABLE)
@@ -1284,6 +1575,7 @@ static json_t *field_schema(const field *f)
         json_object_set_new(s, "items", item);
         json_object_set_new(s, "minItems", json_integer(f->min_items));
         json_object_set_new(s, "maxItems", json_integer(f->max_items));
+        if (f->flags & F_UNIQUE) json_object_set_new(s, "uniqueItems", json_true());
     }
     if (f->choices) {
         json_object_set_new(item, "enum", json_loads(f->choices, JSON_DECODE_ANY, NULL));
@@ -1292,17 +1584,43 @@ static json_t *field_schema(const field *f)
         json_object_update(item, range);
         json_decref(range);
     }
-    json_object_set_new(s, "default", json_loads(f->def, JSON_DECODE_ANY, NULL));
+    if (f->def)
+        json_object_set_new(s, "default", json_loads(f->def, JSON_DECODE_ANY, NULL));
     if (f->doc) json_object_set_new(s, "description", json_string(f->doc));
     return s;
 }
 
 static json_t *object_schema(const field *fs)
 {
-    json_t *props = json_object();
-    for (const field *f = fs; f->name; f++) json_object_set_new(props, f->name, field_schema(f));
-    return json_pack("{s:s,s:b,s:o}", "type", "object", "additionalProperties", 0,
-                     "properties", props);
+    json_t *props = json_object(), *required = json_array(), *s;
+    for (const field *f = fs; f->name; f++) {
+        json_object_set_new(props, f->name, field_schema(f));
+        if (!f->def && !f->na) json_array_append_new(required, json_string(f->name));
+    }
+    s = json_pack("{s:s,s:b,s:o}", "type", "object", "additionalProperties", 0,
+                  "properties", props);
+    if (s && json_array_size(required)) json_object_set(s, "required", required);
+    json_decref(required);
+    return s;
+}
+
+/* [[op, input] x 8]: entry i's input in 0..i/2+1. */
+static json_t *cell_schema(const field *f)
+{
+    json_t *pairs = json_array();
+    for (int i = 0; pairs && i < 2 * DARTS_NODES; i++)
+        json_array_append_new(pairs, json_pack("{s:s,s:[{s:o},{s:s,s:i,s:i}],s:b,s:i}",
+                                               "type", "array", "prefixItems", "enum",
+                                               darts_ops_json(), "type", "integer",
+                                               "minimum", 0, "maximum", i / 2 + 1,
+                                               "items", 0, "minItems", 2));
+    return json_pack("{s:s,s:o,s:b,s:i,s:i}", "type", "array", "prefixItems", pairs, "items",
+                     0, "minItems", 2 * DARTS_NODES, "maxItems", 2 * DARTS_NODES);
+}
+
+static json_t *genotype_schema(const field *f)
+{
+    return object_schema(genotype_fields);
 }
 
 /* {"properties": {key: {"const": value}}}, plus "required" unless the
@@ -1333,8 +1651,17 @@ static json_t *row_schema(const space_row *r)
     return json_pack("{s:o}", "properties", props);
 }
 
-/* train picks its row by the dataset's kind: the default dataset's kind
- * matches when dataset is absent. */
+/* An architecture object whose space is one of `spaces`. */
+static json_t *arch_space_in(json_t *spaces)
+{
+    return json_pack("{s:{s:{s:s,s:{s:{s:o}},s:[s]}},s:[s]}", "properties", "architecture",
+                     "type", "object", "properties", "space", "enum", spaces, "required",
+                     "space", "required", "architecture");
+}
+
+/* train picks its row by the dataset's kind and architecture.space: the
+ * default dataset's kind matches when dataset is absent, the kind's first
+ * row when space is. */
 static json_t *train_schema(void)
 {
     json_t *rules = json_array();
@@ -1342,12 +1669,24 @@ static json_t *train_schema(void)
 
     for (size_t i = 0; i < N_SPACE_ROWS; i++) {
         const space_row *r = &space_rows[i];
-        json_t *cond;
+        const space_row *first = find_row_of_kind("train", r->kind);
+        json_t *cond, *others = json_array();
         if (strcmp(r->algorithm, "train")) continue;
         cond = json_pack("{s:{s:{s:o}}}", "properties", "dataset", "enum",
                          datasets_of_kind(r->kind));
         if (strcmp(r->kind, def_kind)) json_object_set_new(cond, "required",
                                                            json_pack("[s]", "dataset"));
+        for (size_t k = 0; r == first && k < N_SPACE_ROWS; k++)
+            if (!strcmp(space_rows[k].algorithm, "train") && &space_rows[k] != r &&
+                !strcmp(space_rows[k].kind, r->kind))
+                json_array_append_new(others, json_string(space_rows[k].space));
+        if (r != first)
+            cond = json_pack("{s:[o,o]}", "allOf", cond,
+                             arch_space_in(json_pack("[s]", r->space)));
+        else if (json_array_size(others))
+            cond = json_pack("{s:[o,{s:o}]}", "allOf", cond, "not",
+                             arch_space_in(json_incref(others)));
+        json_decref(others);
         json_array_append_new(rules, json_pack("{s:o,s:o}", "if", cond, "then",
                                                row_schema(r)));
     }
@@ -1410,7 +1749,8 @@ json_t *api_spec_schema(void)
         "dataset", "enum", datasets_of_kind(NULL),
         "description", "default: fashion-mnist for image spaces, fortunes for text spaces",
         "architecture", "type", "object", "null",
-        "description", "train only: the network to train; default by the dataset's kind",
+        "description", "train only: the network to train (fixed-cnn or darts-cnn on "
+                       "images, lstm-lm on text); default by the dataset's kind",
         "budget", "type", "object", "null", "description", "limits of the run",
         "hyperparameters", "type", "object", "null",
         "description", "keys and defaults per algorithm and space (see allOf); "

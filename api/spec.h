@@ -59,7 +59,8 @@ typedef struct api_spec_paths {
 /* Fills *out for the engine from a normalized `train` or `darts` spec
  * (paths may be NULL). threads: hyperparameters.threads, or
  * default_threads when null; darts' arch_betas become arch_beta1/2 and a
- * null max_examples 0 (all). The string members of *out (algorithm,
+ * null max_examples 0 (all); a train darts-cnn genotype becomes compact
+ * JSON text in out->genotype (normalize refused any that would not fit). The string members of *out (algorithm,
  * search_space, dataset) point into `spec` and
  * data_path into `paths`: both must outlive *out. checkpoint_path and
  * resume are left NULL/0 for the caller. Errors: 501 for a spec the engine

@@ -126,6 +126,7 @@ Test(spec, a_normalized_spec_normalizes_to_itself)
         "{\"algorithm\":\"enas\",\"search_space\":\"enas-macro\"}",
         "{\"algorithm\":\"nas-rl\",\"search_space\":\"nasrl-rnn\"}",
         "{\"algorithm\":\"darts\",\"hyperparameters\":{\"lr\":1,\"grad_clip\":0}}",
+        "{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\",\"layers\":3}}",
     };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         json_t *a = ok(bodies[i]);
@@ -303,10 +304,10 @@ Test(spec, fields_that_do_not_apply)
     e = fails("{\"algorithm\":\"darts\",\"budget\":{\"max_architectures\":5}}", 400,
               "invalid-field", "/budget/max_architectures");
     api_problem_clear(&e);
-    e = fails("{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\"}}", 400,
+    e = fails("{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-rnn\"}}", 400,
               "invalid-field", "/architecture/space");
     cr_assert(strstr(e.detail, "cannot be trained yet"), "%s", e.detail);
-    cr_assert_eq(json_array_size(e.allowed), 2);
+    cr_assert_eq(json_array_size(e.allowed), 3, "fixed-cnn, lstm-lm, darts-cnn");
     api_problem_clear(&e);
 }
 
@@ -503,6 +504,188 @@ Test(spec, to_engine_fills_the_darts_struct)
     cr_assert(js.embed == 8 && js.hidden == 16 && js.bptt == 5 && js.order == 2);
     cr_assert(js.lr_min == 1.0f && js.dropout == 0.0f && js.dropout_input == 0.1f);
     json_decref(s);
+}
+
+/* ------------------------------------------------ train on a darts genotype */
+
+/* A DARTS_V2-like cell pair as a darts-cnn search reports it, without the
+ * concat lists (they default). */
+#define NORMAL_                                                                            \
+    "[[\"sep_conv_3x3\",0],[\"sep_conv_3x3\",1],[\"sep_conv_3x3\",0],[\"sep_conv_3x3\",1]," \
+    "[\"sep_conv_3x3\",1],[\"skip_connect\",0],[\"skip_connect\",0],[\"dil_conv_3x3\",2]]"
+#define REDUCE_                                                                            \
+    "[[\"max_pool_3x3\",0],[\"max_pool_3x3\",1],[\"skip_connect\",2],[\"max_pool_3x3\",1]," \
+    "[\"max_pool_3x3\",0],[\"skip_connect\",2],[\"skip_connect\",2],[\"max_pool_3x3\",1]]"
+
+/* A train body on a darts-cnn architecture whose genotype is
+ * {"normal": normal, "reduce": reduce<extra>}. */
+static const char *darts_train(const char *normal, const char *reduce, const char *extra)
+{
+    static char body[2048];
+    snprintf(body, sizeof body,
+             "{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\","
+             "\"genotype\":{\"normal\":%s,\"reduce\":%s%s}}}", normal, reduce, extra);
+    return body;
+}
+
+/* cell with entry i replaced by `entry` (JSON text); a static buffer. */
+static const char *cell_with(const char *cell, size_t i, const char *entry)
+{
+    static char out[1024];
+    json_t *c = json_loads(cell, 0, NULL);
+    char *text;
+    cr_assert(c && json_array_set_new(c, i, json_loads(entry, JSON_DECODE_ANY, NULL)) == 0);
+    text = json_dumps(c, JSON_COMPACT);
+    snprintf(out, sizeof out, "%s", text);
+    free(text);
+    json_decref(c);
+    return out;
+}
+
+Test(spec, a_darts_genotype_trains_with_defaults_filled_in)
+{
+    api_problem e = {0};
+    nas_job_spec js;
+    json_t *s = ok(darts_train(NORMAL_, REDUCE_, ""));
+    json_t *arch = json_object_get(s, "architecture"), *g = json_object_get(arch, "genotype");
+    json_t *hp = json_object_get(s, "hyperparameters");
+    json_t *want = json_loads("{\"normal\":" NORMAL_ ",\"normal_concat\":[2,3,4,5],"
+                              "\"reduce\":" REDUCE_ ",\"reduce_concat\":[2,3,4,5]}", 0, NULL);
+
+    cr_assert_str_eq(json_string_value(json_object_get(s, "dataset")), "fashion-mnist");
+    cr_assert_str_eq(json_string_value(json_object_get(arch, "space")), "darts-cnn");
+    cr_assert(json_equal(g, want), "%s", json_dumps(g, JSON_COMPACT));
+    cr_assert_eq(num_at(s, "architecture", "C"), 16);
+    cr_assert_eq(num_at(s, "architecture", "layers"), 8);
+    cr_assert_eq(num_at(s, "budget", "epochs"), 3);
+    /* The reference's train.py optimizer, as the search's final training. */
+    cr_assert_float_eq(num_at(s, "hyperparameters", "lr"), 0.025, 1e-12);
+    cr_assert_float_eq(num_at(s, "hyperparameters", "weight_decay"), 3e-4, 1e-12);
+    cr_assert_eq(num_at(s, "hyperparameters", "grad_clip"), 5);
+    cr_assert(json_is_false(json_object_get(hp, "nesterov")));
+    cr_assert(json_is_null(json_object_get(hp, "dropout")), "no dropout layer");
+
+    /* The engine gets the genotype as compact JSON. */
+    cr_assert_eq(api_spec_to_engine(s, NULL, 1, &js, &e), 0, "%s", e.detail);
+    cr_assert_eq(js.arch, NAS_ARCH_DARTS_CNN);
+    cr_assert(js.C == 16 && js.layers == 8 && js.epochs == 3 && js.batch_size == 64);
+    cr_assert(js.lr == 0.025f && js.weight_decay == 3e-4f && js.grad_clip == 5.0f &&
+              js.nesterov == 0 && js.dropout == 0.0f);
+    cr_assert_str_eq(js.genotype, "{\"normal\":" NORMAL_ ",\"normal_concat\":[2,3,4,5],"
+                                  "\"reduce\":" REDUCE_ ",\"reduce_concat\":[2,3,4,5]}");
+    json_decref(want);
+    json_decref(s);
+
+    /* Given values arrive; integral reals are integers; no genotype is DARTS_V2. */
+    s = ok("{\"algorithm\":\"train\",\"dataset\":\"synthetic\",\"architecture\":{"
+           "\"space\":\"darts-cnn\",\"C\":4,\"layers\":3,\"genotype\":{\"normal\":" NORMAL_
+           ",\"reduce\":" REDUCE_ ",\"reduce_concat\":[5,2.0]}}}");
+    cr_assert_eq(api_spec_to_engine(s, NULL, 1, &js, &e), 0, "%s", e.detail);
+    cr_assert(js.C == 4 && js.layers == 3);
+    cr_assert(strstr(js.genotype, "\"reduce_concat\":[5,2]}"), "%s", js.genotype);
+    json_decref(s);
+    s = ok("{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\"}}");
+    cr_assert_eq(api_spec_to_engine(s, NULL, 1, &js, &e), 0, "%s", e.detail);
+    cr_assert_str_eq(js.genotype, "{\"normal\":" NORMAL_ ",\"normal_concat\":[2,3,4,5],"
+                                  "\"reduce\":" REDUCE_ ",\"reduce_concat\":[2,3,4,5]}");
+    cr_assert_eq(api_spec_implemented(s, &e), 0);
+    json_decref(s);
+
+    /* A darts result pasted as is (concat lists included) round-trips. */
+    s = ok(darts_train(NORMAL_, REDUCE_, ",\"normal_concat\":[2,3,4,5],"
+                                         "\"reduce_concat\":[2,3,4,5]"));
+    json_decref(s);
+}
+
+Test(spec, darts_genotype_errors_name_the_entry_and_what_is_allowed)
+{
+    api_problem e;
+
+    /* "none" and unknown ops: the op's pointer, the 7 ops allowed. */
+    e = fails(darts_train(cell_with(NORMAL_, 3, "[\"none\",1]"), REDUCE_, ""), 400,
+              "invalid-field",
+              "/architecture/genotype/normal/3/0");
+    cr_assert_eq(json_array_size(e.allowed), 7);
+    cr_assert(strstr(e.detail, "\"skip_connect\"") && strstr(e.detail, "zero op"), "%s",
+              e.detail);
+    api_problem_clear(&e);
+    e = fails(darts_train(NORMAL_, cell_with(REDUCE_, 0, "[\"conv_7x1_1x7\",0]"), ""), 400,
+              "invalid-field", "/architecture/genotype/reduce/0/0");
+    cr_assert_eq(json_array_size(e.allowed), 7);
+    api_problem_clear(&e);
+
+    /* Inputs: entry 2k and 2k+1 are node k's and read 0..k+1. */
+    e = fails(darts_train(cell_with(NORMAL_, 0, "[\"sep_conv_3x3\",2]"), REDUCE_, ""), 400,
+              "invalid-field", "/architecture/genotype/normal/0/1");
+    cr_assert_eq(json_integer_value(json_object_get(e.allowed, "maximum")), 1);
+    cr_assert(strstr(e.detail, "node 0"), "%s", e.detail);
+    api_problem_clear(&e);
+    e = fails(darts_train(cell_with(NORMAL_, 7, "[\"dil_conv_3x3\",5]"), REDUCE_, ""), 400, "invalid-field",
+              "/architecture/genotype/normal/7/1");
+    cr_assert_eq(json_integer_value(json_object_get(e.allowed, "maximum")), 4);
+    api_problem_clear(&e);
+    e = fails(darts_train(cell_with(NORMAL_, 0, "[\"sep_conv_3x3\",-1]"), REDUCE_, ""), 400,
+              "invalid-field", "/architecture/genotype/normal/0/1");
+    api_problem_clear(&e);
+    e = fails(darts_train(cell_with(NORMAL_, 0, "[\"sep_conv_3x3\",\"0\"]"), REDUCE_, ""), 400,
+              "invalid-field", "/architecture/genotype/normal/0/1");
+    api_problem_clear(&e);
+
+    /* Shapes: 8 pairs, each a pair; normal and reduce required. */
+    e = fails(darts_train("[[\"sep_conv_3x3\",0]]", REDUCE_, ""), 400, "invalid-field",
+              "/architecture/genotype/normal");
+    cr_assert_eq(json_integer_value(json_object_get(e.allowed, "minItems")), 8);
+    api_problem_clear(&e);
+    e = fails(darts_train(cell_with(NORMAL_, 0, "[\"sep_conv_3x3\",0,1]"), REDUCE_, ""), 400,
+              "invalid-field", "/architecture/genotype/normal/0");
+    api_problem_clear(&e);
+    e = fails(darts_train("{}", REDUCE_, ""), 400, "invalid-field",
+              "/architecture/genotype/normal");
+    api_problem_clear(&e);
+    e = fails("{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\","
+              "\"genotype\":{\"normal\":" NORMAL_ "}}}",
+              400, "invalid-field", "/architecture/genotype/reduce");
+    cr_assert(strstr(e.detail, "required"), "%s", e.detail);
+    api_problem_clear(&e);
+    e = fails("{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\","
+              "\"genotype\":\"DARTS_V2\"}}", 400, "invalid-field", "/architecture/genotype");
+    api_problem_clear(&e);
+    e = fails(darts_train(NORMAL_, REDUCE_, ",\"concat\":[2]"), 400, "unknown-field",
+              "/architecture/genotype/concat");
+    cr_assert_eq(json_array_size(e.allowed), 4);
+    api_problem_clear(&e);
+
+    /* Concat lists: 1 to 4 distinct nodes in 2..5. */
+    e = fails(darts_train(NORMAL_, REDUCE_, ",\"normal_concat\":[2,6]"), 400, "invalid-field",
+              "/architecture/genotype/normal_concat/1");
+    cr_assert_eq(json_integer_value(json_object_get(e.allowed, "maximum")), 5);
+    api_problem_clear(&e);
+    e = fails(darts_train(NORMAL_, REDUCE_, ",\"reduce_concat\":[3,4,3]"), 400,
+              "invalid-field", "/architecture/genotype/reduce_concat/2");
+    api_problem_clear(&e);
+    e = fails(darts_train(NORMAL_, REDUCE_, ",\"reduce_concat\":[]"), 400, "invalid-field",
+              "/architecture/genotype/reduce_concat");
+    api_problem_clear(&e);
+
+    /* The network: C, layers (>= 3: a normal cell and two reductions), images only. */
+    e = fails("{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\",\"layers\":2}}",
+              400, "invalid-field", "/architecture/layers");
+    cr_assert_eq(json_integer_value(json_object_get(e.allowed, "minimum")), 3);
+    cr_assert_eq(json_integer_value(json_object_get(e.allowed, "maximum")), 64);
+    api_problem_clear(&e);
+    e = fails("{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\",\"C\":0}}",
+              400, "invalid-field", "/architecture/C");
+    api_problem_clear(&e);
+    e = fails("{\"algorithm\":\"train\",\"dataset\":\"fortunes\","
+              "\"architecture\":{\"space\":\"darts-cnn\"}}", 400, "invalid-field", "/dataset");
+    api_problem_clear(&e);
+    e = fails("{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\"},"
+              "\"hyperparameters\":{\"dropout\":0.2}}", 400, "invalid-field",
+              "/hyperparameters/dropout");
+    api_problem_clear(&e);
+    e = fails("{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\","
+              "\"channels\":[8]}}", 400, "unknown-field", "/architecture/channels");
+    api_problem_clear(&e);
 }
 
 Test(spec, hash_is_fnv1a_128)
