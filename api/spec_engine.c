@@ -1,0 +1,254 @@
+/*
+ * spec_engine.c - the engine's view of a normalized spec: whether this
+ * version can run it (501 otherwise) and its conversion to nas_job_spec.
+ *
+ * The one design decision to know: conversion trusts normalization. It
+ * reads the stored spec's already-checked values without re-validating
+ * them, and any value missing or of the wrong type means the spec was not
+ * normalized, which is a 500, never a 400.
+ */
+#include "spec_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int algo_implemented(const char *algorithm)
+{
+    for (size_t i = 0; i < API__SPEC_N_SPACE_ROWS; i++)
+        if (!strcmp(api__spec_space_rows[i].algorithm, algorithm) &&
+            api__spec_space_rows[i].implemented)
+            return 1;
+    return 0;
+}
+
+/* 501 naming what is not there, with what the user can run instead in
+ * the detail and in "allowed" (the tracker's issue number in the tables
+ * is for developers). */
+static int not_implemented(const char *ptr, const char *what, const char **avail, size_t n,
+                           api_problem *err)
+{
+    char list[160] = "";
+    json_t *allowed = json_array();
+    for (size_t k = 0; k < n; k++) {
+        json_array_append_new(allowed, json_string(avail[k]));
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", k ? ", " : "",
+                 avail[k]);
+    }
+    api_problem_set(err, 0, API_PROBLEM_NOT_IMPLEMENTED, ptr,
+                    "%s is not implemented in this version of nasd yet; available: %s", what,
+                    list);
+    api_problem_set_allowed(err, allowed);
+    return -1;
+}
+
+int api_spec_implemented(const json_t *spec, api_problem *err)
+{
+    const char *algorithm = json_string_value(json_object_get(spec, "algorithm"));
+    const char *space = json_string_value(json_object_get(spec, "search_space"));
+    const json_t *ft = json_object_get(spec, "final_training");
+    const char *avail[API__SPEC_N_SPACE_ROWS];
+    char what[96];
+    size_t n = 0, i;
+
+    for (i = 0; algorithm && i < API__SPEC_N_ALGOS; i++)
+        if (!strcmp(api__spec_algo_rows[i].name, algorithm)) break;
+    if (!algorithm || i == API__SPEC_N_ALGOS)
+        return api_problem_set(err, 0, API_PROBLEM_INTERNAL, NULL,
+                               "spec has no known algorithm");
+    if (!algo_implemented(algorithm)) {
+        for (size_t k = 0; k < API__SPEC_N_ALGOS; k++)
+            if (algo_implemented(api__spec_algo_rows[k].name))
+                avail[n++] = api__spec_algo_rows[k].name;
+        snprintf(what, sizeof what, "algorithm \"%s\"", algorithm);
+        return not_implemented("/algorithm", what, avail, n, err);
+    }
+    if (space) {
+        const space_row *row = api__spec_find_row(algorithm, space);
+        if (!row)
+            return api_problem_set(err, 0, API_PROBLEM_INTERNAL, NULL,
+                                   "spec has no known search_space");
+        if (!row->implemented) {
+            for (size_t k = 0; k < API__SPEC_N_SPACE_ROWS; k++)
+                if (!strcmp(api__spec_space_rows[k].algorithm, algorithm) &&
+                    api__spec_space_rows[k].implemented)
+                    avail[n++] = api__spec_space_rows[k].space;
+            snprintf(what, sizeof what, "search space \"%s\" of algorithm \"%s\"", space,
+                     algorithm);
+            return not_implemented("/search_space", what, avail, n, err);
+        }
+    }
+    if (json_is_true(json_object_get(ft, "enabled")) &&
+        !(!strcmp(algorithm, "darts") && space && !strcmp(space, "darts-cnn")))
+        return api_problem_set(err, 0, API_PROBLEM_NOT_IMPLEMENTED, "/final_training/enabled",
+                               "final_training is not implemented yet for this search "
+                               "space (only darts-cnn)");
+    return 0;
+}
+
+static int get_int(const json_t *obj, const char *key, int *out)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v)) return -1;
+    *out = (int)json_integer_value(v);
+    return 0;
+}
+
+static int get_float(const json_t *obj, const char *key, float *out)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!json_is_number(v)) return -1;
+    *out = (float)json_number_value(v);
+    return 0;
+}
+
+static int get_bool(const json_t *obj, const char *key, int *out)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!json_is_boolean(v)) return -1;
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* The genotype as compact JSON into the engine's buffer; -1 when it does
+ * not fit (normalize refused such a genotype already). */
+static int genotype_to_engine(const json_t *g, char out[NAS_GENOTYPE_MAX])
+{
+    char *text = json_is_object(g) ? json_dumps(g, JSON_COMPACT) : NULL;
+    int rc = text && strlen(text) < NAS_GENOTYPE_MAX ? 0 : -1;
+    if (!rc) memcpy(out, text, strlen(text) + 1);
+    free(text);
+    return rc;
+}
+
+/* The train fields: the architecture and its optimizer. Returns non-zero
+ * when a normalized value is missing. */
+static int train_to_engine(const json_t *arch, const json_t *hp, nas_job_spec *out)
+{
+    const json_t *ch = json_object_get(arch, "channels"), *v;
+    const char *space = json_string_value(json_object_get(arch, "space"));
+    size_t i;
+    int bad = 0;
+
+    if (!space) return -1;
+    if (!strcmp(space, "darts-cnn")) {   /* no dropout layer: dropout stays 0 */
+        out->arch = NAS_ARCH_DARTS_CNN;
+        bad |= genotype_to_engine(json_object_get(arch, "genotype"), out->genotype);
+        bad |= get_int(arch, "C", &out->C);
+        bad |= get_int(arch, "layers", &out->layers);
+        bad |= get_bool(hp, "nesterov", &out->nesterov);
+        bad |= get_bool(hp, "augment", &out->augment);
+        return bad;
+    }
+    if (!strcmp(space, "fixed-cnn")) {
+        out->arch = NAS_ARCH_FIXED_CNN;
+        if (!json_is_array(ch) || json_array_size(ch) > NAS_MAX_BLOCKS) return -1;
+        json_array_foreach(ch, i, v) out->channels[i] = (int)json_integer_value(v);
+        out->nblocks = (int)json_array_size(ch);
+        bad |= get_int(arch, "hidden", &out->hidden);
+    } else if (!strcmp(space, "lstm-lm")) {
+        out->arch = NAS_ARCH_LSTM_LM;
+        bad |= get_int(arch, "embed", &out->embed);
+        bad |= get_int(arch, "hidden", &out->hidden);
+        bad |= get_int(arch, "layers", &out->layers);
+        bad |= get_int(arch, "bptt", &out->bptt);
+        bad |= get_int(arch, "max_vocab", &out->max_vocab);
+    } else {
+        return -1;
+    }
+    bad |= get_float(hp, "dropout", &out->dropout);
+    bad |= get_bool(hp, "nesterov", &out->nesterov);
+    bad |= get_bool(hp, "augment", &out->augment);
+    return bad;
+}
+
+/* The darts fields: darts-cnn (dropout, nesterov and augment stay 0) or
+ * darts-rnn (the language model and its dropouts). */
+static int darts_to_engine(const json_t *spec, const json_t *hp, nas_job_spec *out)
+{
+    const json_t *betas = json_object_get(hp, "arch_betas"), *v, *ft;
+    int bad = 0;
+
+    out->search_space = json_string_value(json_object_get(spec, "search_space"));
+    if (!out->search_space) return -1;
+    bad |= get_int(hp, "order", &out->order);
+    bad |= get_float(hp, "arch_lr", &out->arch_lr);
+    bad |= get_float(hp, "arch_weight_decay", &out->arch_weight_decay);
+    if (!json_is_array(betas) || json_array_size(betas) != 2) return -1;
+    out->arch_beta1 = (float)json_number_value(json_array_get(betas, 0));
+    out->arch_beta2 = (float)json_number_value(json_array_get(betas, 1));
+    if (!strcmp(out->search_space, "darts-rnn")) {
+        bad |= get_int(hp, "embed", &out->embed);
+        bad |= get_int(hp, "hidden", &out->hidden);
+        bad |= get_int(hp, "bptt", &out->bptt);
+        bad |= get_int(hp, "max_vocab", &out->max_vocab);
+        bad |= get_float(hp, "dropout", &out->dropout);
+        bad |= get_float(hp, "dropout_i", &out->dropout_input);
+        return bad;
+    }
+    if (strcmp(out->search_space, "darts-cnn")) return -1;
+    ft = json_object_get(spec, "final_training");
+    if (json_is_true(json_object_get(ft, "enabled"))) {
+        bad |= get_int(ft, "epochs", &out->final_epochs);
+        bad |= get_int(ft, "C", &out->final_C);
+        bad |= get_int(ft, "layers", &out->final_layers);
+    }
+    bad |= get_int(hp, "C", &out->C);
+    bad |= get_int(hp, "layers", &out->layers);
+    bad |= get_float(hp, "train_portion", &out->train_portion);
+    v = json_object_get(hp, "max_examples");
+    if (json_is_integer(v)) bad |= get_int(hp, "max_examples", &out->max_examples);
+    else bad |= !json_is_null(v);
+    return bad;
+}
+
+int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
+                       int default_threads, nas_job_spec *out, api_problem *err)
+{
+    const json_t *budget = json_object_get(spec, "budget");
+    const json_t *hp = json_object_get(spec, "hyperparameters"), *v;
+    const struct dataset_row *ds;
+    int bad = 0;
+
+    memset(out, 0, sizeof *out);
+    if (api_spec_implemented(spec, err)) return -1;
+    out->algorithm = json_string_value(json_object_get(spec, "algorithm"));
+    out->dataset = json_string_value(json_object_get(spec, "dataset"));
+    ds = out->dataset ? api__spec_dataset_by_name(out->dataset) : NULL;
+    if (!ds || !out->algorithm) goto fail;
+    if (paths && ds->path >= 0)
+        out->data_path = *(const char *const *)((const char *)paths + ds->path);
+
+    if (!strcmp(out->algorithm, "darts"))
+        bad |= darts_to_engine(spec, hp, out);
+    else if (!strcmp(out->algorithm, "train"))
+        bad |= train_to_engine(json_object_get(spec, "architecture"), hp, out);
+    else
+        goto fail;
+
+    bad |= get_int(budget, "epochs", &out->epochs);
+    v = json_object_get(budget, "max_seconds");
+    bad |= !json_is_number(v);
+    out->max_seconds = json_number_value(v);
+    v = json_object_get(spec, "seed");
+    bad |= !json_is_integer(v);
+    out->seed = (uint64_t)json_integer_value(v);
+
+    bad |= get_int(hp, "batch_size", &out->batch_size);
+    bad |= get_float(hp, "lr", &out->lr);
+    if (json_is_null(json_object_get(hp, "lr_min")))   /* darts-rnn: constant */
+        out->lr_min = out->lr;
+    else
+        bad |= get_float(hp, "lr_min", &out->lr_min);
+    bad |= get_float(hp, "momentum", &out->momentum);
+    bad |= get_float(hp, "weight_decay", &out->weight_decay);
+    bad |= get_float(hp, "grad_clip", &out->grad_clip);
+    out->threads = default_threads;
+    if (json_is_integer(json_object_get(hp, "threads")))
+        bad |= get_int(hp, "threads", &out->threads);
+    if (!bad) return 0;
+fail:
+    memset(out, 0, sizeof *out);
+    return api_problem_set(err, 0, API_PROBLEM_INTERNAL, NULL,
+                           "the stored spec is not a normalized spec the engine runs");
+}
