@@ -347,6 +347,25 @@ int nas__job_between_steps(nas__job *j, nas_params *p, const nas_rng *op_rng,
                     j->spec.checkpoint_path);
 }
 
+int nas__job_epochs(nas__job *j, const nas__job_pos *pos,
+                    int (*run_epoch)(void *ctx), void *ctx, int *by_time)
+{
+    j->t0 = nas__job_now();
+    *by_time = 0;
+    while (pos->epoch <= j->spec.epochs) {
+        int rc = run_epoch(ctx);
+        if (rc == NAS__STOP_TIME) {
+            *by_time = 1;
+            nas__job_log(j, "max_seconds (%g) spent: stopping at step %" PRId64,
+                         j->spec.max_seconds, pos->global_step);
+            break;
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return NAS_OK;
+}
+
 void nas__job_progress(const nas__job *j, const nas__job_pos *pos,
                        int64_t total_steps)
 {

@@ -79,6 +79,12 @@ int nas__job_between_steps(nas__job *j, nas_params *p, const nas_rng *op_rng,
                            nas__job_pos *pos);
 void nas__job_progress(const nas__job *j, const nas__job_pos *pos,
                        int64_t total_steps);
+/* The epochs of a run, from pos->epoch through spec.epochs: starts the
+ * clock (j->t0), calls run_epoch(ctx) once per epoch (it moves *pos on)
+ * and stops early when it returns NAS__STOP_TIME (logged, *by_time = 1)
+ * or a negative error (returned). NAS_OK otherwise. */
+int nas__job_epochs(nas__job *j, const nas__job_pos *pos,
+                    int (*run_epoch)(void *ctx), void *ctx, int *by_time);
 void nas__job_metric(const nas__job *j, int epoch, int64_t step,
                      const char *name, double value);
 void nas__job_log(const nas__job *j, const char *fmt, ...)

@@ -292,8 +292,9 @@ static void end_epoch(run *r, double seconds, double images)
 
 /* One epoch from pos.step. Returns NAS_OK at its end, NAS__STOP_TIME, or
  * NAS_ECANCELLED (after the shutdown checkpoint). */
-static int run_epoch(run *r)
+static int run_epoch(void *ctx)
 {
+    run *r = ctx;
     nas__job *j = r->j;
     nas__job_pos *pos = &r->pos;
     r->data_rng = pos->data_rng;
@@ -390,19 +391,10 @@ int nas__train_image(nas__job *j)
     int rc = setup(&r);
     if (rc < 0)
         goto fail;
-    j->t0 = nas__job_now();
-    int by_time = 0;
-    while (r.pos.epoch <= j->spec.epochs) {
-        rc = run_epoch(&r);
-        if (rc == NAS__STOP_TIME) {
-            by_time = 1;
-            nas__job_log(j, "max_seconds (%g) spent: stopping at step %" PRId64,
-                         j->spec.max_seconds, r.pos.global_step);
-            break;
-        }
-        if (rc < 0)
-            goto fail;
-    }
+    int by_time;
+    rc = nas__job_epochs(j, &r.pos, run_epoch, &r, &by_time);
+    if (rc < 0)
+        goto fail;
     /* Evaluation is deterministic: a run resumed after its last epoch, or
      * stopped by the budget before training anything, redoes it. */
     if (!r.test_fresh)

@@ -310,8 +310,9 @@ static void end_epoch(run *r, double seconds, double tokens)
 
 /* One epoch from pos.step: NAS_OK at its end, NAS__STOP_TIME, or
  * NAS_ECANCELLED (after the shutdown checkpoint). */
-static int run_epoch(run *r)
+static int run_epoch(void *ctx)
 {
+    run *r = ctx;
     nas__job *j = r->j;
     nas__job_pos *pos = &r->pos;
     if (pos->step == 0) {   /* every epoch starts from a zero state */
@@ -399,19 +400,10 @@ int nas__train_text(nas__job *j)
     int rc = setup(&r);
     if (rc < 0)
         goto fail;
-    j->t0 = nas__job_now();
-    int by_time = 0;
-    while (r.pos.epoch <= j->spec.epochs) {
-        rc = run_epoch(&r);
-        if (rc == NAS__STOP_TIME) {
-            by_time = 1;
-            nas__job_log(j, "max_seconds (%g) spent: stopping at step %" PRId64,
-                         j->spec.max_seconds, r.pos.global_step);
-            break;
-        }
-        if (rc < 0)
-            goto fail;
-    }
+    int by_time;
+    rc = nas__job_epochs(j, &r.pos, run_epoch, &r, &by_time);
+    if (rc < 0)
+        goto fail;
     if (r.pos.global_step == 0)   /* stopped before any step */
         r.pos.last_acc = evaluate(&r, &r.valid);
     rc = report_result(&r, by_time, evaluate(&r, &r.test));

@@ -439,8 +439,9 @@ static int end_epoch(run *r)
 /* One epoch from pos.step. Returns NAS_OK at its end (after its
  * checkpoint), NAS__STOP_TIME, or a negative error (NAS_ECANCELLED after
  * a cancel or the shutdown checkpoint). */
-static int run_epoch(run *r)
+static int run_epoch(void *ctx)
 {
+    run *r = ctx;
     nas__job *j = r->j;
     const nas_job_spec *s = &j->spec;
     nas__job_pos *pos = &r->pos;
@@ -546,19 +547,10 @@ int nas__darts_job(nas__job *j)
     rc = setup(&r);
     if (rc < 0)
         goto fail;
-    j->t0 = nas__job_now();
-    int by_time = 0;
-    while (r.pos.epoch <= j->spec.epochs) {
-        rc = run_epoch(&r);
-        if (rc == NAS__STOP_TIME) {
-            by_time = 1;
-            nas__job_log(j, "max_seconds (%g) spent: stopping at step %" PRId64,
-                         j->spec.max_seconds, r.pos.global_step);
-            break;
-        }
-        if (rc < 0)
-            goto fail;
-    }
+    int by_time;
+    rc = nas__job_epochs(j, &r.pos, run_epoch, &r, &by_time);
+    if (rc < 0)
+        goto fail;
     /* A run resumed after its last epoch, or stopped by the budget before
      * searching anything, measures the val half again (deterministic). */
     if (!r.val_fresh)

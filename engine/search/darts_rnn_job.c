@@ -373,8 +373,9 @@ static int end_epoch(run *r)
     return NAS_OK;
 }
 
-static int run_epoch(run *r)
+static int run_epoch(void *ctx)
 {
+    run *r = ctx;
     nas__job *j = r->j;
     const nas_job_spec *s = &j->spec;
     nas__job_pos *pos = &r->pos;
@@ -462,19 +463,10 @@ int nas__darts_rnn_job(nas__job *j)
     int rc = setup(&r);
     if (rc < 0)
         goto fail;
-    j->t0 = nas__job_now();
-    int by_time = 0;
-    while (r.pos.epoch <= j->spec.epochs) {
-        rc = run_epoch(&r);
-        if (rc == NAS__STOP_TIME) {
-            by_time = 1;
-            nas__job_log(j, "max_seconds (%g) spent: stopping at step %" PRId64,
-                         j->spec.max_seconds, r.pos.global_step);
-            break;
-        }
-        if (rc < 0)
-            goto fail;
-    }
+    int by_time;
+    rc = nas__job_epochs(j, &r.pos, run_epoch, &r, &by_time);
+    if (rc < 0)
+        goto fail;
     if (!r.val_fresh)
         evaluate(&r);
     rc = report_result(&r, by_time);
