@@ -336,6 +336,18 @@ static int st_exec(nd_db *db, sqlite3_stmt *s)
     return rc;
 }
 
+/* Runs s, whose bindings returned bind_rc (the OR of the bind calls):
+ * when one failed, records it and resets s instead. */
+static int exec_bound(nd_db *db, sqlite3_stmt *s, int bind_rc)
+{
+    if (bind_rc) {
+        int rc = sql_fail(db);
+        st_done(s);
+        return rc;
+    }
+    return st_exec(db, s);
+}
+
 /* The transactional calls: begin, and end with commit when rc >= 0, else
  * (or when the commit fails) roll back. Returns the final code. */
 static int tx_begin(nd_db *db)
@@ -474,40 +486,74 @@ static int put(json_t *o, const char *key, json_t *v)
     return json_object_set_new(o, key, v) ? 1 : 0;
 }
 
-/* Columns seq, arch, reward, metrics, t from base. */
-static json_t *arch_json(sqlite3_stmt *s, int base)
+static json_t *col_bool(sqlite3_stmt *s, int i)
+{
+    return json_boolean(sqlite3_column_int(s, i));
+}
+
+/* A JSON key and how to read its column; a table of these maps
+ * consecutive columns to keys, in order. */
+struct field {
+    const char *key;
+    json_t *(*col)(sqlite3_stmt *s, int i);
+};
+#define NFIELDS(f) ((int)(sizeof (f) / sizeof (f)[0]))
+
+/* Puts the n fields of columns base, base + 1, ... into o; nonzero when
+ * any put failed. */
+static int put_fields(json_t *o, sqlite3_stmt *s, int base,
+                      const struct field *f, int n)
+{
+    int bad = 0;
+    for (int i = 0; i < n; i++)
+        bad |= put(o, f[i].key, f[i].col(s, base + i));
+    return bad;
+}
+
+/* A new object of the n fields from column base; NULL on no memory. */
+static json_t *fields_json(sqlite3_stmt *s, int base, const struct field *f,
+                           int n)
 {
     json_t *o = json_object();
-    if (!o)
-        return NULL;
-    int bad = put(o, "seq", col_int(s, base));
-    bad |= put(o, "arch", col_json(s, base + 1));
-    bad |= put(o, "reward", col_real(s, base + 2));
-    bad |= put(o, "metrics", col_json(s, base + 3));
-    bad |= put(o, "t", col_time(s, base + 4));
-    if (bad) {
+    if (o && put_fields(o, s, base, f, n)) {
         json_decref(o);
         return NULL;
     }
     return o;
 }
 
-/* Columns architecture, metric, value, result, t from base. */
+/* Columns seq, arch, reward, metrics, t. */
+static const struct field arch_fields[] = {
+    {"seq", col_int}, {"arch", col_json}, {"reward", col_real},
+    {"metrics", col_json}, {"t", col_time},
+};
+
+/* Columns architecture, metric, value, result, t. */
+static const struct field result_fields[] = {
+    {"architecture", col_json}, {"metric", col_text}, {"value", col_real},
+    {"details", col_json}, {"t", col_time},
+};
+
+static json_t *arch_json(sqlite3_stmt *s, int base)
+{
+    return fields_json(s, base, arch_fields, NFIELDS(arch_fields));
+}
+
 static json_t *result_json(sqlite3_stmt *s, int base)
 {
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    int bad = put(o, "architecture", col_json(s, base));
-    bad |= put(o, "metric", col_text(s, base + 1));
-    bad |= put(o, "value", col_real(s, base + 2));
-    bad |= put(o, "details", col_json(s, base + 3));
-    bad |= put(o, "t", col_time(s, base + 4));
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return fields_json(s, base, result_fields, NFIELDS(result_fields));
+}
+
+/* Binds id to ?1 of s and steps to its row: 0 on a row, ND_DB_NOTFOUND
+ * on none, else an error. The caller st_done()s s. */
+static int row_by_id(nd_db *db, sqlite3_stmt *s, const char *id)
+{
+    if (bind_text(s, 1, id) != SQLITE_OK)
+        return sql_fail(db);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW)
+        return 0;
+    return step == SQLITE_DONE ? ND_DB_NOTFOUND : sql_fail(db);
 }
 
 /* {"<name>": {value, epoch, step}} of job id. */
@@ -525,10 +571,12 @@ static int latest_metrics(nd_db *db, const char *id, json_t **out)
         goto fail;
     }
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        static const struct field f[] = {
+            {"value", col_real}, {"epoch", col_int}, {"step", col_int},
+        };
         const char *name = (const char *)sqlite3_column_text(s, 0);
-        m = json_object();
-        if (!name || !m || put(m, "value", col_real(s, 1)) |
-            put(m, "epoch", col_int(s, 2)) | put(m, "step", col_int(s, 3))) {
+        m = fields_json(s, 1, f, NFIELDS(f));
+        if (!name || !m) {
             rc = nomem(db);
             goto fail;
         }
@@ -562,20 +610,18 @@ static int job_json(nd_db *db, sqlite3_stmt *s, json_t **out)
         rc = nomem(db);
         goto fail;
     }
-    bad |= put(o, "id", col_text(s, JC_ID));
-    bad |= put(o, "name", col_text(s, JC_NAME));
-    bad |= put(o, "algorithm", col_text(s, JC_ALGORITHM));
-    bad |= put(o, "search_space", col_text(s, JC_SEARCH_SPACE));
-    bad |= put(o, "dataset", col_text(s, JC_DATASET));
-    bad |= put(o, "state", col_text(s, JC_STATE));
-    bad |= put(o, "spec", col_json(s, JC_SPEC));
-    bad |= put(o, "created_at", col_time(s, JC_CREATED));
-    bad |= put(o, "started_at", col_time(s, JC_STARTED));
-    bad |= put(o, "finished_at", col_time(s, JC_FINISHED));
-    bad |= put(o, "updated_at", col_time(s, JC_UPDATED));
-    bad |= put(o, "attempt", col_int(s, JC_ATTEMPT));
-    bad |= put(o, "error", col_text(s, JC_ERROR));
-    bad |= put(o, "progress", col_json(s, JC_PROGRESS));
+    /* Columns JC_ID .. JC_PROGRESS, in order. */
+    static const struct field f[] = {
+        {"id", col_text}, {"name", col_text}, {"algorithm", col_text},
+        {"search_space", col_text}, {"dataset", col_text},
+        {"state", col_text}, {"spec", col_json}, {"created_at", col_time},
+        {"started_at", col_time}, {"finished_at", col_time},
+        {"updated_at", col_time}, {"attempt", col_int}, {"error", col_text},
+        {"progress", col_json},
+    };
+    static_assert(JC_PROGRESS - JC_ID + 1 == NFIELDS(f),
+                  "job fields and enum job_col out of step");
+    bad |= put_fields(o, s, JC_ID, f, NFIELDS(f));
     if (sqlite3_column_type(s, JC_CKPT_STEP) == SQLITE_NULL) {
         v = json_null();
     } else {
@@ -603,8 +649,7 @@ static int job_json(nd_db *db, sqlite3_stmt *s, json_t **out)
         bad |= put(o, "result", json_null());
     else
         bad |= put(o, "result", result_json(s, JC_RESULT));
-    bad |= put(o, "cancel_requested",
-               json_boolean(sqlite3_column_int(s, JC_CANCEL)));
+    bad |= put(o, "cancel_requested", col_bool(s, JC_CANCEL));
     if (bad) {
         rc = nomem(db);
         goto fail;
@@ -798,22 +843,9 @@ void nd_db_close(nd_db *db)
 static int job_get(nd_db *db, const char *id, json_t **job_out)
 {
     sqlite3_stmt *s = db->st[ST_JOB_GET];
-    int rc, step;
-    if (bind_text(s, 1, id) != SQLITE_OK) {
-        rc = sql_fail(db);
-        goto fail;
-    }
-    step = sqlite3_step(s);
-    if (step == SQLITE_DONE) {
-        rc = ND_DB_NOTFOUND;
-        goto fail;
-    }
-    if (step != SQLITE_ROW) {
-        rc = sql_fail(db);
-        goto fail;
-    }
-    rc = job_json(db, s, job_out);
-fail:
+    int rc = row_by_id(db, s, id);
+    if (rc == 0)
+        rc = job_json(db, s, job_out);
     st_done(s);
     return rc;
 }
@@ -873,23 +905,11 @@ void nd_db_job_memo_set(nd_db *db, const char *id, const char *text, size_t len)
 int nd_db_job_state(nd_db *db, const char *id, int *state_out)
 {
     sqlite3_stmt *s = db->st[ST_JOB_STATE];
-    int rc = 0, step;
-    if (bind_text(s, 1, id) != SQLITE_OK) {
-        rc = sql_fail(db);
-        goto fail;
+    int rc = row_by_id(db, s, id);
+    if (rc == 0) {
+        *state_out = nd_db_state_parse((const char *)sqlite3_column_text(s, 0));
+        ND_DB_ASSERT(*state_out >= 0 && "the CHECK constraint allows it");
     }
-    step = sqlite3_step(s);
-    if (step == SQLITE_DONE) {
-        rc = ND_DB_NOTFOUND;
-        goto fail;
-    }
-    if (step != SQLITE_ROW) {
-        rc = sql_fail(db);
-        goto fail;
-    }
-    *state_out = nd_db_state_parse((const char *)sqlite3_column_text(s, 0));
-    ND_DB_ASSERT(*state_out >= 0 && "the CHECK constraint allows it");
-fail:
     st_done(s);
     return rc;
 }
@@ -999,70 +1019,92 @@ static int token_parse(const char *token, int64_t *seq)
     return 0;
 }
 
-int nd_db_job_list(nd_db *db, const char *state, int page_size,
-                   const char *page_token, json_t **page_out)
+/* The row reader of a paged list: the value of the current row of s in
+ * *out, or an error code. */
+typedef int row_fn(nd_db *db, sqlite3_stmt *s, json_t **out);
+
+/* One page of the rows of s, which the caller bound (bind_rc: the OR of
+ * the bind calls) to return up to limit + 1 rows ordered by the seq in
+ * column seq_col: {key: [row(s), ... up to limit],
+ * next_key: next(the seq of the last row shown) when there are more,
+ * else null}. Resets s. */
+static int page_list(nd_db *db, sqlite3_stmt *s, int bind_rc, int limit,
+                     row_fn *row, int seq_col, const char *key,
+                     const char *next_key, json_t *(*next)(int64_t),
+                     json_t **out)
 {
-    sqlite3_stmt *s = NULL;
-    json_t *page = NULL, *jobs = NULL, *job = NULL;
-    int64_t before = INT64_MAX, last = 0;
+    json_t *page = NULL, *items = NULL, *item;
+    int64_t last = 0;
     int rc = 0, n = 0, more = 0, step;
-    *page_out = NULL;
-    if (page_token && token_parse(page_token, &before) < 0)
-        return ND_DB_BADTOKEN;
-    if (state && nd_db_state_parse(state) < 0)
-        return ND_DB_INVAL;
-    page_size = page_size <= 0 ? 50 : page_size > 1000 ? 1000 : page_size;
-    s = db->st[state ? ST_JOB_LIST_STATE : ST_JOB_LIST];
-    if (sqlite3_bind_int64(s, 1, before) | sqlite3_bind_int(s, 2, page_size + 1)
-        | (state ? bind_text(s, 3, state) : SQLITE_OK)) {
+    if (bind_rc) {
         rc = sql_fail(db);
         goto fail;
     }
     page = json_object();
-    jobs = json_array();
-    if (!page || !jobs) {
+    items = json_array();
+    if (!page || !items) {
         rc = nomem(db);
         goto fail;
     }
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        if (n == page_size) {
+        if (n == limit) {
             more = 1;
             break;
         }
-        rc = job_json(db, s, &job);
+        rc = row(db, s, &item);
         if (rc < 0)
             goto fail;
-        if (json_array_append_new(jobs, job)) {
-            job = NULL;
+        /* json_array_append_new takes item even when it fails. */
+        if (json_array_append_new(items, item)) {
             rc = nomem(db);
             goto fail;
         }
-        job = NULL;
-        last = sqlite3_column_int64(s, JC_SEQ);
+        last = sqlite3_column_int64(s, seq_col);
         n++;
     }
     if (step != SQLITE_ROW && step != SQLITE_DONE) {
         rc = sql_fail(db);
         goto fail;
     }
-    char token[16];
-    if (more)
-        token_make(last, token);
-    int bad = put(page, "jobs", jobs);
-    jobs = NULL;
-    bad |= put(page, "next_page_token", more ? json_string(token)
-                                             : json_null());
+    int bad = put(page, key, items);
+    items = NULL;
+    bad |= put(page, next_key, more ? next(last) : json_null());
     if (bad) {
         rc = nomem(db);
         goto fail;
     }
-    *page_out = page;
+    *out = page;
     page = NULL;
 fail:
     st_done(s);
-    json_decref(jobs);
+    json_decref(items);
     json_decref(page);
     return rc;
+}
+
+static json_t *next_token(int64_t last)
+{
+    char token[16];
+    token_make(last, token);
+    return json_string(token);
+}
+
+int nd_db_job_list(nd_db *db, const char *state, int page_size,
+                   const char *page_token, json_t **page_out)
+{
+    int64_t before = INT64_MAX;
+    *page_out = NULL;
+    if (page_token && token_parse(page_token, &before) < 0)
+        return ND_DB_BADTOKEN;
+    if (state && nd_db_state_parse(state) < 0)
+        return ND_DB_INVAL;
+    page_size = page_size <= 0 ? 50 : page_size > 1000 ? 1000 : page_size;
+    sqlite3_stmt *s = db->st[state ? ST_JOB_LIST_STATE : ST_JOB_LIST];
+    int bind_rc = sqlite3_bind_int64(s, 1, before) |
+                  sqlite3_bind_int(s, 2, page_size + 1) |
+                  (state ? bind_text(s, 3, state) : SQLITE_OK);
+    return page_list(db, s, bind_rc, page_size, job_json, JC_SEQ, "jobs",
+                     "next_page_token", next_token, page_out);
 }
 
 int nd_db_job_claim(nd_db *db, char id[33], char **spec_json,
@@ -1101,12 +1143,8 @@ int nd_db_job_claim(nd_db *db, char id[33], char **spec_json,
         goto fail;
     }
     s = db->st[ST_CLAIM_SET];
-    if (sqlite3_bind_int64(s, 1, seq) |
-        sqlite3_bind_double(s, 2, now_seconds())) {
-        rc = sql_fail(db);
-        goto fail;
-    }
-    rc = st_exec(db, s);
+    rc = exec_bound(db, s, sqlite3_bind_int64(s, 1, seq) |
+                    sqlite3_bind_double(s, 2, now_seconds()));
 fail:
     st_done(s);
     rc = tx_end(db, rc);
@@ -1134,16 +1172,12 @@ int nd_db_job_finish(nd_db *db, const char *id, int state, const char *error)
     if (state != ND_DB_SUCCEEDED && state != ND_DB_FAILED &&
         state != ND_DB_CANCELLED)
         return ND_DB_INVAL;
-    if (bind_text(s, 1, id) | bind_text(s, 2, state_names[state]) |
-        bind_text(s, 3, error) | sqlite3_bind_double(s, 4, now_seconds())) {
-        rc = sql_fail(db);
-        goto fail;
-    }
-    rc = st_exec(db, s);
+    rc = exec_bound(db, s, bind_text(s, 1, id) |
+                    bind_text(s, 2, state_names[state]) |
+                    bind_text(s, 3, error) |
+                    sqlite3_bind_double(s, 4, now_seconds()));
     if (rc == 0 && sqlite3_changes(db->conn) == 0)
         rc = not_active(db, id);
-fail:
-    st_done(s);
     return rc;
 }
 
@@ -1164,11 +1198,8 @@ int nd_db_job_cancel(nd_db *db, const char *id, int *state_out)
         s = db->st[ST_CANCEL_RUNNING];
     if (!s)
         goto fail;
-    if (bind_text(s, 1, id) | sqlite3_bind_double(s, 2, now_seconds())) {
-        rc = sql_fail(db);
-        goto fail;
-    }
-    rc = st_exec(db, s);
+    rc = exec_bound(db, s, bind_text(s, 1, id) |
+                    sqlite3_bind_double(s, 2, now_seconds()));
     if (rc == 0 && state == ND_DB_QUEUED)
         state = ND_DB_CANCELLED;
 fail:
@@ -1185,21 +1216,15 @@ int nd_db_job_delete(nd_db *db, const char *id, char **checkpoint_path_out)
     view_drop(db, id);
     sqlite3_stmt *s = db->st[ST_JOB_STATE];
     char *path = NULL;
-    int rc, step, oom = 0;
+    int rc, oom = 0;
     if (checkpoint_path_out)
         *checkpoint_path_out = NULL;
     rc = tx_begin(db);
     if (rc < 0)
         return rc;
-    if (bind_text(s, 1, id) != SQLITE_OK) {
-        rc = sql_fail(db);
+    rc = row_by_id(db, s, id);
+    if (rc < 0)
         goto fail;
-    }
-    step = sqlite3_step(s);
-    if (step != SQLITE_ROW) {
-        rc = step == SQLITE_DONE ? ND_DB_NOTFOUND : sql_fail(db);
-        goto fail;
-    }
     int state = nd_db_state_parse((const char *)sqlite3_column_text(s, 0));
     if (state == ND_DB_QUEUED || state == ND_DB_RUNNING) {
         rc = ND_DB_BUSY;
@@ -1212,11 +1237,7 @@ int nd_db_job_delete(nd_db *db, const char *id, char **checkpoint_path_out)
         goto fail;
     }
     s = db->st[ST_JOB_DELETE];
-    if (bind_text(s, 1, id) != SQLITE_OK) {
-        rc = sql_fail(db);
-        goto fail;
-    }
-    rc = st_exec(db, s);
+    rc = exec_bound(db, s, bind_text(s, 1, id));
 fail:
     st_done(s);
     rc = tx_end(db, rc);
@@ -1236,20 +1257,12 @@ int nd_db_requeue_running(nd_db *db, int *requeued, int *cancelled)
     rc = tx_begin(db);
     if (rc < 0)
         return rc;
-    if (sqlite3_bind_double(s, 1, t) != SQLITE_OK) {
-        rc = sql_fail(db);
-        goto fail;
-    }
-    rc = st_exec(db, s);
+    rc = exec_bound(db, s, sqlite3_bind_double(s, 1, t));
     if (rc < 0)
         goto fail;
     n_cancelled = sqlite3_changes(db->conn);
     s = db->st[ST_REQUEUE];
-    if (sqlite3_bind_double(s, 1, t) != SQLITE_OK) {
-        rc = sql_fail(db);
-        goto fail;
-    }
-    rc = st_exec(db, s);
+    rc = exec_bound(db, s, sqlite3_bind_double(s, 1, t));
     if (rc < 0)
         goto fail;
     n_requeued = sqlite3_changes(db->conn);
@@ -1321,10 +1334,11 @@ int nd_db_rollback(nd_db *db)
     return st_exec(db, db->st[ST_ROLLBACK]);
 }
 
-/* Runs an UPDATE of one job by id; no row changed: ND_DB_NOTFOUND. */
-static int update_job(nd_db *db, sqlite3_stmt *s)
+/* exec_bound() of an UPDATE of one job by id; no row changed:
+ * ND_DB_NOTFOUND. */
+static int update_job(nd_db *db, sqlite3_stmt *s, int bind_rc)
 {
-    int rc = st_exec(db, s);
+    int rc = exec_bound(db, s, bind_rc);
     if (rc == 0 && sqlite3_changes(db->conn) == 0)
         rc = ND_DB_NOTFOUND;
     return rc;
@@ -1334,13 +1348,9 @@ int nd_db_progress_set(nd_db *db, const char *id, const char *progress_json)
 {
     view_drop(db, id);
     sqlite3_stmt *s = db->st[ST_PROGRESS];
-    if (bind_text(s, 1, id) | bind_text(s, 2, progress_json) |
-        sqlite3_bind_double(s, 3, now_seconds())) {
-        int rc = sql_fail(db);
-        st_done(s);
-        return rc;
-    }
-    return update_job(db, s);
+    return update_job(db, s, bind_text(s, 1, id) |
+                      bind_text(s, 2, progress_json) |
+                      sqlite3_bind_double(s, 3, now_seconds()));
 }
 
 int nd_db_metric_add(nd_db *db, const char *id, int epoch, int64_t step,
@@ -1348,14 +1358,11 @@ int nd_db_metric_add(nd_db *db, const char *id, int epoch, int64_t step,
 {
     view_drop(db, id);
     sqlite3_stmt *s = db->st[ST_METRIC_ADD];
-    if (bind_text(s, 1, id) | sqlite3_bind_int(s, 2, epoch) |
-        sqlite3_bind_int64(s, 3, step) | bind_text(s, 4, name) |
-        sqlite3_bind_double(s, 5, value) | sqlite3_bind_double(s, 6, t)) {
-        int rc = sql_fail(db);
-        st_done(s);
-        return rc;
-    }
-    return st_exec(db, s);
+    return exec_bound(db, s, bind_text(s, 1, id) |
+                      sqlite3_bind_int(s, 2, epoch) |
+                      sqlite3_bind_int64(s, 3, step) | bind_text(s, 4, name) |
+                      sqlite3_bind_double(s, 5, value) |
+                      sqlite3_bind_double(s, 6, t));
 }
 
 int nd_db_arch_add(nd_db *db, const char *id, const char *arch_json,
@@ -1364,15 +1371,11 @@ int nd_db_arch_add(nd_db *db, const char *id, const char *arch_json,
 {
     view_drop(db, id);
     sqlite3_stmt *s = db->st[ST_ARCH_ADD];
-    int rc;
-    if (bind_text(s, 1, id) | bind_text(s, 2, arch_json) |
-        sqlite3_bind_double(s, 3, reward) | bind_text(s, 4, metrics_json) |
-        sqlite3_bind_double(s, 5, t)) {
-        rc = sql_fail(db);
-        st_done(s);
-        return rc;
-    }
-    rc = st_exec(db, s);
+    int rc = exec_bound(db, s, bind_text(s, 1, id) |
+                        bind_text(s, 2, arch_json) |
+                        sqlite3_bind_double(s, 3, reward) |
+                        bind_text(s, 4, metrics_json) |
+                        sqlite3_bind_double(s, 5, t));
     if (rc == 0 && seq_out)
         *seq_out = sqlite3_last_insert_rowid(db->conn);
     return rc;
@@ -1383,14 +1386,9 @@ int nd_db_checkpoint_set(nd_db *db, const char *id, const char *path,
 {
     view_drop(db, id);
     sqlite3_stmt *s = db->st[ST_CHECKPOINT];
-    if (bind_text(s, 1, id) | bind_text(s, 2, path) |
-        sqlite3_bind_int64(s, 3, step) |
-        sqlite3_bind_double(s, 4, now_seconds())) {
-        int rc = sql_fail(db);
-        st_done(s);
-        return rc;
-    }
-    return update_job(db, s);
+    return update_job(db, s, bind_text(s, 1, id) | bind_text(s, 2, path) |
+                      sqlite3_bind_int64(s, 3, step) |
+                      sqlite3_bind_double(s, 4, now_seconds()));
 }
 
 int nd_db_result_set(nd_db *db, const char *id, const char *arch_json,
@@ -1399,98 +1397,52 @@ int nd_db_result_set(nd_db *db, const char *id, const char *arch_json,
 {
     view_drop(db, id);
     sqlite3_stmt *s = db->st[ST_RESULT_SET];
-    if (bind_text(s, 1, id) | bind_text(s, 2, arch_json) |
-        bind_text(s, 3, metric) | sqlite3_bind_double(s, 4, value) |
-        bind_text(s, 5, result_json) |
-        sqlite3_bind_double(s, 6, now_seconds())) {
-        int rc = sql_fail(db);
-        st_done(s);
-        return rc;
-    }
-    return st_exec(db, s);
+    return exec_bound(db, s, bind_text(s, 1, id) |
+                      bind_text(s, 2, arch_json) | bind_text(s, 3, metric) |
+                      sqlite3_bind_double(s, 4, value) |
+                      bind_text(s, 5, result_json) |
+                      sqlite3_bind_double(s, 6, now_seconds()));
 }
 
 /* ------------------------------------------------------------ reads */
 
-static json_t *metric_row(sqlite3_stmt *s)
+static int metric_row(nd_db *db, sqlite3_stmt *s, json_t **out)
 {
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    int bad = put(o, "seq", col_int(s, 0));
-    bad |= put(o, "epoch", col_int(s, 1));
-    bad |= put(o, "step", col_int(s, 2));
-    bad |= put(o, "name", col_text(s, 3));
-    bad |= put(o, "value", col_real(s, 4));
-    bad |= put(o, "t", col_time(s, 5));
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    static const struct field f[] = {
+        {"seq", col_int}, {"epoch", col_int}, {"step", col_int},
+        {"name", col_text}, {"value", col_real}, {"t", col_time},
+    };
+    *out = fields_json(s, 0, f, NFIELDS(f));
+    return *out ? 0 : nomem(db);
 }
 
-static json_t *arch_row(sqlite3_stmt *s)
+static int arch_row(nd_db *db, sqlite3_stmt *s, json_t **out)
 {
-    return arch_json(s, 0);
+    *out = arch_json(s, 0);
+    return *out ? 0 : nomem(db);
+}
+
+static json_t *next_after(int64_t last)
+{
+    return json_integer(last);
 }
 
 /* The cursor pages of the metrics and architectures of a job. */
 static int series_list(nd_db *db, enum st_id which, const char *key,
-                       json_t *(*row)(sqlite3_stmt *), const char *id,
-                       int64_t after, int limit, json_t **out)
+                       row_fn *row, const char *id, int64_t after,
+                       int limit, json_t **out)
 {
     sqlite3_stmt *s = db->st[which];
-    json_t *page = NULL, *items = NULL, *item;
-    int64_t last = 0;
-    int rc, state, n = 0, more = 0, step;
+    int rc, state;
     *out = NULL;
     rc = nd_db_job_state(db, id, &state);
     if (rc < 0)
         return rc;
     limit = limit <= 0 ? 100 : limit > 1000 ? 1000 : limit;
-    if (bind_text(s, 1, id) | sqlite3_bind_int64(s, 2, after) |
-        sqlite3_bind_int(s, 3, limit + 1)) {
-        rc = sql_fail(db);
-        goto fail;
-    }
-    page = json_object();
-    items = json_array();
-    if (!page || !items) {
-        rc = nomem(db);
-        goto fail;
-    }
-    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        if (n == limit) {
-            more = 1;
-            break;
-        }
-        item = row(s);
-        if (!item || json_array_append_new(items, item)) {
-            rc = nomem(db);
-            goto fail;
-        }
-        last = sqlite3_column_int64(s, 0);
-        n++;
-    }
-    if (step != SQLITE_ROW && step != SQLITE_DONE) {
-        rc = sql_fail(db);
-        goto fail;
-    }
-    int bad = put(page, key, items);
-    items = NULL;
-    bad |= put(page, "next_after", more ? json_integer(last) : json_null());
-    if (bad) {
-        rc = nomem(db);
-        goto fail;
-    }
-    *out = page;
-    page = NULL;
-fail:
-    st_done(s);
-    json_decref(items);
-    json_decref(page);
-    return rc;
+    int bind_rc = bind_text(s, 1, id) | sqlite3_bind_int64(s, 2, after) |
+                  sqlite3_bind_int(s, 3, limit + 1);
+    return page_list(db, s, bind_rc, limit, row, 0, key, "next_after",
+                     next_after, out);
 }
 
 int nd_db_metrics_list(nd_db *db, const char *id, int64_t after_seq,
@@ -1510,21 +1462,14 @@ int nd_db_arch_list(nd_db *db, const char *id, int64_t after_seq,
 int nd_db_result_get(nd_db *db, const char *id, json_t **out)
 {
     sqlite3_stmt *s = db->st[ST_RESULT_GET];
-    int rc = 0, step;
+    int rc;
     *out = NULL;
-    if (bind_text(s, 1, id) != SQLITE_OK) {
-        rc = sql_fail(db);
-        goto fail;
+    rc = row_by_id(db, s, id);
+    if (rc == 0) {
+        *out = result_json(s, 0);
+        if (!*out)
+            rc = nomem(db);
     }
-    step = sqlite3_step(s);
-    if (step != SQLITE_ROW) {
-        rc = step == SQLITE_DONE ? ND_DB_NOTFOUND : sql_fail(db);
-        goto fail;
-    }
-    *out = result_json(s, 0);
-    if (!*out)
-        rc = nomem(db);
-fail:
     st_done(s);
     return rc;
 }
@@ -1536,15 +1481,11 @@ int nd_db_dataset_upsert(nd_db *db, const char *name, const char *kind,
                          const char *info_json)
 {
     sqlite3_stmt *s = db->st[ST_DATASET_UPSERT];
-    if (bind_text(s, 1, name) | bind_text(s, 2, kind) |
-        bind_text(s, 3, path) | sqlite3_bind_int(s, 4, present ? 1 : 0) |
-        bind_text(s, 5, info_json) |
-        sqlite3_bind_double(s, 6, now_seconds())) {
-        int rc = sql_fail(db);
-        st_done(s);
-        return rc;
-    }
-    return st_exec(db, s);
+    return exec_bound(db, s, bind_text(s, 1, name) | bind_text(s, 2, kind) |
+                      bind_text(s, 3, path) |
+                      sqlite3_bind_int(s, 4, present ? 1 : 0) |
+                      bind_text(s, 5, info_json) |
+                      sqlite3_bind_double(s, 6, now_seconds()));
 }
 
 int nd_db_dataset_list(nd_db *db, json_t **out)
@@ -1558,12 +1499,13 @@ int nd_db_dataset_list(nd_db *db, json_t **out)
         goto fail;
     }
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        o = json_object();
-        if (!o || put(o, "name", col_text(s, 0)) |
-            put(o, "kind", col_text(s, 1)) | put(o, "path", col_text(s, 2)) |
-            put(o, "present", json_boolean(sqlite3_column_int(s, 3))) |
-            put(o, "info", col_json(s, 4)) |
-            put(o, "updated_at", col_time(s, 5))) {
+        static const struct field f[] = {
+            {"name", col_text}, {"kind", col_text}, {"path", col_text},
+            {"present", col_bool}, {"info", col_json},
+            {"updated_at", col_time},
+        };
+        o = fields_json(s, 0, f, NFIELDS(f));
+        if (!o) {
             rc = nomem(db);
             goto fail;
         }
