@@ -298,6 +298,29 @@ double nas__darts_gsearch_arch_grad(nas__darts_gsearch *s, const void *train,
 double nas__darts_gsearch_step(nas__darts_gsearch *s, const void *train,
                                const void *val, float lr, double *val_loss);
 
+/* The one implementation of the step behind both searches: the fields of
+ * a nas__darts_search or nas__darts_gsearch, by pointer where the step
+ * updates them (the optimizers). darts_search.c passes its supernet as a
+ * loss callback with clip_unrolled = 0. */
+typedef struct nas__darts_core {
+    nas_params *p;
+    nas_graph *g;
+    nas__darts_loss_fn loss;
+    void *ctx;
+    const nas_darts_hp *hp;
+    int clip_unrolled;
+    nas_sgd *sgd;
+    nas_adam *adam;
+    size_t nw, na;
+    float *w0, *v, *ga, *gb;
+} nas__darts_core;
+
+double nas__darts_core_arch_grad(const nas__darts_core *c, const void *train,
+                                 const void *val, int order, float xi,
+                                 nas__darts_parts *parts);
+double nas__darts_core_step(const nas__darts_core *c, const void *train,
+                            const void *val, float lr, double *val_loss);
+
 /* ---------------------------------------------------- recurrent cell
  * darts_rnn.c: the DARTS recurrent cell inside a language model
  * (embedding, the cell over the BPTT steps, linear decoder). */
