@@ -752,3 +752,71 @@ fail:
     nas_kv_free(kv, n);
     return rc;
 }
+
+/* ------------------------------------------------ shared by the kinds */
+
+int nas__job_run_epoch(nas__job *j, nas_params *p, const nas_rng *op_rng,
+                       nas__job_pos *pos, int64_t spe, int64_t total,
+                       void (*step)(void *ctx), int (*end)(void *ctx),
+                       void *ctx)
+{
+    while (pos->step < spe) {
+        int why = nas__job_between_steps(j, p, op_rng, pos);
+        if (why < 0)
+            return why;
+        if (why == NAS__STOP_TIME)
+            break;
+        step(ctx);
+        nas__job_progress(j, pos, total);
+    }
+    int cut = pos->step < spe;
+    if (cut && pos->step == 0)
+        return NAS__STOP_TIME;   /* nothing done in this epoch */
+    int rc = end(ctx);
+    if (rc < 0)
+        return rc;
+    if (cut)
+        return NAS__STOP_TIME;
+    return nas__job_save(j, p, op_rng, pos);
+}
+
+void nas__job_next_epoch(nas__job_pos *pos)
+{
+    pos->epoch++;
+    pos->step = 0;
+    pos->loss_sum = pos->correct = pos->seen = 0.0;
+}
+
+void nas__job_json_steps(nas_json_buf *res, const nas__job_pos *pos,
+                         int64_t spe)
+{
+    nas__json_num(res, 0, "epochs", (double)pos->global_step / spe);
+    nas__json_num(res, 0, "steps", (double)pos->global_step);
+}
+
+void nas__job_json_stop(nas_json_buf *res, nas_params *p, int by_time)
+{
+    nas__json_num(res, 0, "parameters", (double)nas__job_param_count(p));
+    nas__json_buf_puts(res, by_time ? ",\"stopped_by\":\"max_seconds\""
+                                    : ",\"stopped_by\":\"epochs\"");
+}
+
+int nas__job_report(nas__job *j, nas_json_buf *arch, nas_json_buf *res,
+                    nas_json_buf *met, double reward, const char *name,
+                    double value)
+{
+    int rc = NAS_OK;
+    if (arch->oom || res->oom || met->oom) {
+        rc = nas_fail(NAS_ENOMEM, "train: result: out of memory");
+        goto fail;
+    }
+    if (j->rep.architecture)
+        j->rep.architecture(j->rep.ctx, arch->s, reward, met->s);
+    if (j->rep.result)
+        j->rep.result(j->rep.ctx, arch->s, name, value, res->s);
+fail:
+    free(arch->s);
+    free(res->s);
+    free(met->s);
+    return rc;
+}

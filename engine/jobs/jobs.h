@@ -108,6 +108,28 @@ void nas__json_num(nas_json_buf *b, int first, const char *name, double v);
 size_t nas__job_param_count(nas_params *p);
 int nas__job_argmax(const float *v, int n);
 
+/* One epoch from pos->step: step(ctx) per step between the checks of
+ * nas__job_between_steps, then end(ctx) unless nothing was done, then the
+ * checkpoint when the epoch is whole. NAS_OK, NAS__STOP_TIME or a negative
+ * error, like a run_epoch of nas__job_epochs. */
+int nas__job_run_epoch(nas__job *j, nas_params *p, const nas_rng *op_rng,
+                       nas__job_pos *pos, int64_t spe, int64_t total,
+                       void (*step)(void *ctx), int (*end)(void *ctx),
+                       void *ctx);
+/* Moves pos to the start of the next epoch (the sums cleared). */
+void nas__job_next_epoch(nas__job_pos *pos);
+/* Result JSON fields: "epochs" and "steps"; "parameters" and
+ * "stopped_by". */
+void nas__job_json_steps(nas_json_buf *res, const nas__job_pos *pos,
+                         int64_t spe);
+void nas__job_json_stop(nas_json_buf *res, nas_params *p, int by_time);
+/* Reports a train kind's architecture (with reward) and result (metric
+ * name = value), or fails when any buffer ran out of memory; frees the
+ * three buffers either way. */
+int nas__job_report(nas__job *j, nas_json_buf *arch, nas_json_buf *res,
+                    nas_json_buf *met, double reward, const char *name,
+                    double value);
+
 /* ----------------------------------------------------------- datasets.c */
 
 /* The train and test sets of an image job, the test set normalised with
@@ -154,6 +176,32 @@ int nas__darts_final_run(nas__job *j, const nas__darts_search_out *so,
 /* The search's outcome from a final-training checkpoint's metadata, then
  * nas__darts_final_run(resume = 1). */
 int nas__darts_final_resume(nas__job *j);
+
+/* ------------------------------------------- search/darts_common.c */
+
+struct nas_darts_hp;
+/* Validates arch_lr, arch_beta1, arch_beta2 and arch_weight_decay. */
+int nas__darts_job_check_arch(const nas_job_spec *s);
+/* The search hyperparameters of s. */
+void nas__darts_job_hp(const nas_job_spec *s, struct nas_darts_hp *hp);
+/* Seeds *op_rng and pos->data_rng from the spec's seed, starts pos at
+ * epoch 1, resumes from the checkpoint when asked and checks that the
+ * position has one weight and one alpha step per search step. */
+int nas__darts_job_resume(nas__job *j, nas_params *p, nas_rng *op_rng,
+                          int64_t spe, nas__job_pos *pos);
+/* {"epoch":..,"step":..,"train_loss":..,"<train_name>":last_acc,
+ * "val_loss":..,"<val_name>":..,"lr":..,"alpha":alpha}: malloc'd, NULL
+ * when out of memory; frees alpha (which may be NULL: out of memory). */
+char *nas__darts_job_epoch_json(char *alpha, int epoch,
+                                const nas__job_pos *pos,
+                                const char *train_name,
+                                const char *val_name, double val_loss,
+                                double val_value, double lr);
+/* The result JSON's opening: search space, dataset, order, genotype
+ * text and alpha. */
+void nas__darts_job_result_head(nas_json_buf *res, const char *space,
+                                const nas__job *j, const char *text,
+                                const char *alpha);
 
 /* ------------------------------------------- search/darts_rnn_job.c */
 

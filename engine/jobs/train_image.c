@@ -49,6 +49,7 @@ typedef struct run {
     nas__job_pos pos;
     double test_acc;
     int test_fresh;   /* test_acc is of the current weights */
+    double t0, images;   /* the epoch's start and images trained on */
 } run;
 
 /* ----------------------------------------------------------------- net */
@@ -284,10 +285,22 @@ static void end_epoch(run *r, double seconds, double images)
     nas__job_log(j, "epoch %d/%d: train loss %.4f, train accuracy %.4f, "
                  "test accuracy %.4f", e, j->spec.epochs, pos->last_loss,
                  pos->last_acc, r->test_acc);
-    pos->epoch++;
-    pos->step = 0;
-    pos->loss_sum = pos->correct = pos->seen = 0.0;
+    nas__job_next_epoch(pos);
     pos->data_rng = r->data_rng;
+}
+
+static void epoch_step(void *ctx)
+{
+    run *r = ctx;
+    train_step(r);
+    r->images += r->j->spec.batch_size;
+}
+
+static int epoch_end(void *ctx)
+{
+    run *r = ctx;
+    end_epoch(r, nas__job_now() - r->t0, r->images);
+    return NAS_OK;
 }
 
 /* One epoch from pos.step. Returns NAS_OK at its end, NAS__STOP_TIME, or
@@ -301,24 +314,10 @@ static int run_epoch(void *ctx)
     for (int i = 0; i < r->train->n; i++)
         r->order[i] = i;
     nas_rng_shuffle(&r->data_rng, r->order, r->train->n);
-    double t0 = nas__job_now(), images = 0;
-    while (pos->step < r->spe) {
-        int why = nas__job_between_steps(j, r->p, &r->op_rng, pos);
-        if (why < 0)
-            return why;
-        if (why == NAS__STOP_TIME)
-            break;
-        train_step(r);
-        images += j->spec.batch_size;
-        nas__job_progress(j, pos, r->total);
-    }
-    int cut = pos->step < r->spe;
-    if (cut && pos->step == 0)
-        return NAS__STOP_TIME;   /* nothing trained in this epoch */
-    end_epoch(r, nas__job_now() - t0, images);
-    if (cut)
-        return NAS__STOP_TIME;
-    return nas__job_save(j, r->p, &r->op_rng, pos);
+    r->t0 = nas__job_now();
+    r->images = 0;
+    return nas__job_run_epoch(j, r->p, &r->op_rng, pos, r->spe, r->total,
+                              epoch_step, epoch_end, r);
 }
 
 static int report_result(run *r, int stopped_by_time)
@@ -361,28 +360,13 @@ static int report_result(run *r, int stopped_by_time)
     nas__json_num(&res, 0, "test_accuracy", r->test_acc);
     nas__json_num(&res, 0, "train_loss", r->pos.last_loss);
     nas__json_num(&res, 0, "train_accuracy", r->pos.last_acc);
-    nas__json_num(&res, 0, "epochs", (double)r->pos.global_step / r->spe);
-    nas__json_num(&res, 0, "steps", (double)r->pos.global_step);
-    nas__json_num(&res, 0, "parameters", (double)nas__job_param_count(r->p));
-    nas__json_buf_puts(&res, stopped_by_time ? ",\"stopped_by\":\"max_seconds\""
-                                             : ",\"stopped_by\":\"epochs\"");
+    nas__job_json_steps(&res, &r->pos, r->spe);
+    nas__job_json_stop(&res, r->p, stopped_by_time);
     nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
     nas__json_buf_puts(&res, "}");
 
-    int rc = NAS_OK;
-    if (arch.oom || res.oom || met.oom) {
-        rc = nas_fail(NAS_ENOMEM, "train: result: out of memory");
-        goto fail;
-    }
-    if (j->rep.architecture)
-        j->rep.architecture(j->rep.ctx, arch.s, r->test_acc, met.s);
-    if (j->rep.result)
-        j->rep.result(j->rep.ctx, arch.s, "test_accuracy", r->test_acc, res.s);
-fail:
-    free(arch.s);
-    free(res.s);
-    free(met.s);
-    return rc;
+    return nas__job_report(j, &arch, &res, &met, r->test_acc,
+                           "test_accuracy", r->test_acc);
 }
 
 int nas__train_image(nas__job *j)

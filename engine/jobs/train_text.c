@@ -46,6 +46,7 @@ typedef struct run {
     float *eval_state;   /* 2 * layers * EVAL_BSZ * hidden */
     int64_t spe, total;
     nas__job_pos pos;    /* last_acc holds the validation perplexity */
+    double t0, tokens;   /* the epoch's start and tokens trained on */
 } run;
 
 /* ----------------------------------------------------------------- net */
@@ -303,9 +304,20 @@ static void end_epoch(run *r, double seconds, double tokens)
                         tokens / seconds);
     nas__job_log(j, "epoch %d/%d: train loss %.4f, valid perplexity %.2f", e,
                  j->spec.epochs, pos->last_loss, pos->last_acc);
-    pos->epoch++;
-    pos->step = 0;
-    pos->loss_sum = pos->correct = pos->seen = 0.0;
+    nas__job_next_epoch(pos);
+}
+
+static void epoch_step(void *ctx)
+{
+    run *r = ctx;
+    r->tokens += train_step(r);
+}
+
+static int epoch_end(void *ctx)
+{
+    run *r = ctx;
+    end_epoch(r, nas__job_now() - r->t0, r->tokens);
+    return NAS_OK;
 }
 
 /* One epoch from pos.step: NAS_OK at its end, NAS__STOP_TIME, or
@@ -324,23 +336,10 @@ static int run_epoch(void *ctx)
             memset(c[l], 0, n);
         }
     }
-    double t0 = nas__job_now(), tokens = 0;
-    while (pos->step < r->spe) {
-        int why = nas__job_between_steps(j, r->p, &r->op_rng, pos);
-        if (why < 0)
-            return why;
-        if (why == NAS__STOP_TIME)
-            break;
-        tokens += train_step(r);
-        nas__job_progress(j, pos, r->total);
-    }
-    int cut = pos->step < r->spe;
-    if (cut && pos->step == 0)
-        return NAS__STOP_TIME;
-    end_epoch(r, nas__job_now() - t0, tokens);
-    if (cut)
-        return NAS__STOP_TIME;
-    return nas__job_save(j, r->p, &r->op_rng, pos);
+    r->t0 = nas__job_now();
+    r->tokens = 0;
+    return nas__job_run_epoch(j, r->p, &r->op_rng, pos, r->spe, r->total,
+                              epoch_step, epoch_end, r);
 }
 
 static int report_result(run *r, int by_time, double test_ppl)
@@ -367,31 +366,16 @@ static int report_result(run *r, int by_time, double test_ppl)
     nas__json_num(&res, 0, "test_perplexity", test_ppl);
     nas__json_num(&res, 0, "val_perplexity", r->pos.last_acc);
     nas__json_num(&res, 0, "train_loss", r->pos.last_loss);
-    nas__json_num(&res, 0, "epochs", (double)r->pos.global_step / r->spe);
-    nas__json_num(&res, 0, "steps", (double)r->pos.global_step);
+    nas__job_json_steps(&res, &r->pos, r->spe);
     nas__json_num(&res, 0, "vocab", r->net.vocab);
     nas__json_num(&res, 0, "train_tokens", r->corpus->ntrain);
-    nas__json_num(&res, 0, "parameters", (double)nas__job_param_count(r->p));
-    nas__json_buf_puts(&res, by_time ? ",\"stopped_by\":\"max_seconds\""
-                                     : ",\"stopped_by\":\"epochs\"");
+    nas__job_json_stop(&res, r->p, by_time);
     nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
     nas__json_buf_puts(&res, "}");
 
-    int rc = NAS_OK;
-    if (arch.oom || res.oom || met.oom) {
-        rc = nas_fail(NAS_ENOMEM, "train: result: out of memory");
-        goto fail;
-    }
     /* The reward of ENAS' language model search: 80 / perplexity. */
-    if (j->rep.architecture)
-        j->rep.architecture(j->rep.ctx, arch.s, 80.0 / test_ppl, met.s);
-    if (j->rep.result)
-        j->rep.result(j->rep.ctx, arch.s, "test_perplexity", test_ppl, res.s);
-fail:
-    free(arch.s);
-    free(res.s);
-    free(met.s);
-    return rc;
+    return nas__job_report(j, &arch, &res, &met, 80.0 / test_ppl,
+                           "test_perplexity", test_ppl);
 }
 
 int nas__train_text(nas__job *j)

@@ -91,17 +91,9 @@ int nas__darts_job_prepare(nas__job *j)
         return BAD("C", "%d is outside [1, 1024]", s->C);
     if (s->layers < 1 || s->layers > 64)
         return BAD("layers", "%d is outside [1, 64]", s->layers);
-    if (!(s->arch_lr > 0.0f && s->arch_lr <= 1.0f))
-        return BAD("arch_lr", "%g must be in (0, 1]", (double)s->arch_lr);
-    if (!(s->arch_beta1 >= 0.0f && s->arch_beta1 < 1.0f))
-        return BAD("arch_beta1", "%g must be in [0, 1)",
-                   (double)s->arch_beta1);
-    if (!(s->arch_beta2 >= 0.0f && s->arch_beta2 < 1.0f))
-        return BAD("arch_beta2", "%g must be in [0, 1)",
-                   (double)s->arch_beta2);
-    if (!(s->arch_weight_decay >= 0.0f && s->arch_weight_decay < 1.0f))
-        return BAD("arch_weight_decay", "%g must be in [0, 1)",
-                   (double)s->arch_weight_decay);
+    int rc = nas__darts_job_check_arch(s);
+    if (rc < 0)
+        return rc;
     if (!(s->train_portion > 0.0f && s->train_portion < 1.0f))
         return BAD("train_portion", "%g must be in (0, 1)",
                    (double)s->train_portion);
@@ -120,7 +112,7 @@ int nas__darts_job_prepare(nas__job *j)
         nas_darts_cfg fc = {.C = s->final_C, .layers = s->final_layers,
                             .in_c = j->desc->c, .h = j->desc->h,
                             .w = j->desc->w, .classes = j->desc->classes};
-        int rc = nas__darts_check_cfg(&fc);
+        rc = nas__darts_check_cfg(&fc);
         if (rc < 0) {
             char msg[300];
             snprintf(msg, sizeof(msg), "%s", nas_errmsg());
@@ -232,31 +224,15 @@ static int setup(run *r)
     nas_rng_seed(&init, s->seed);
     if ((rc = nas_params_alloc(r->p, &init)) < 0)
         return rc;
-    nas_darts_hp hp = {
-        .order = s->order, .momentum = s->momentum,
-        .weight_decay = s->weight_decay, .grad_clip = s->grad_clip,
-        .arch_lr = s->arch_lr, .arch_beta1 = s->arch_beta1,
-        .arch_beta2 = s->arch_beta2,
-        .arch_weight_decay = s->arch_weight_decay,
-    };
+    nas_darts_hp hp;
+    nas__darts_job_hp(s, &hp);
     if ((rc = nas__darts_search_init(&r->s, r->p, r->g, r->net, &r->cfg,
                                      &hp)) < 0)
         return rc;
     r->searching = 1;
-    nas_rng_seed(&r->op_rng, s->seed ^ 0x6f70732d726e6731ull);
-    nas_rng_seed(&r->pos.data_rng, s->seed ^ 0x646174612d726e67ull);
-    r->pos.epoch = 1;
-    int resumed;
-    if ((rc = nas__job_resume(j, r->p, &r->op_rng, r->spe, &r->pos,
-                              &resumed)) < 0)
+    if ((rc = nas__darts_job_resume(j, r->p, &r->op_rng, r->spe,
+                                    &r->pos)) < 0)
         return rc;
-    /* One weight step and one alpha step per search step. */
-    if (r->pos.sgd_steps != r->pos.global_step ||
-        r->pos.adam_steps != r->pos.global_step)
-        return nas_fail(NAS_EFORMAT, "%s: step counts disagree (step %" PRId64
-                        ", sgd %" PRId64 ", adam %" PRId64 ")",
-                        s->checkpoint_path, r->pos.global_step,
-                        r->pos.sgd_steps, r->pos.adam_steps);
     r->s.sgd.steps = r->pos.sgd_steps;
     r->s.adam.steps = r->pos.adam_steps;
     return NAS_OK;
@@ -337,8 +313,9 @@ static void shuffle_halves(run *r)
 /* Step k of an epoch takes the k-th batch of the w half and of the alpha
  * half; when the alpha half has fewer whole batches (train_portion above
  * 0.5) its batches come round again. */
-static void search_step(run *r)
+static void search_step(void *ctx)
 {
+    run *r = ctx;
     const nas_job_spec *s = &r->j->spec;
     const nas_dataset *d = r->data;
     int bs = s->batch_size;
@@ -363,26 +340,10 @@ static void search_step(run *r)
  * memory. */
 static char *epoch_metrics(run *r, int epoch)
 {
-    char *alpha = nas__darts_alpha_json(alpha_of(r, 0), alpha_of(r, 1));
-    if (!alpha)
-        return NULL;
-    nas_json_buf b = {0};
-    nas__json_buf_puts(&b, "{");
-    nas__json_num(&b, 1, "epoch", epoch);
-    nas__json_num(&b, 0, "step", (double)r->pos.global_step);
-    nas__json_num(&b, 0, "train_loss", r->pos.last_loss);
-    nas__json_num(&b, 0, "train_accuracy", r->pos.last_acc);
-    nas__json_num(&b, 0, "val_loss", r->val_loss);
-    nas__json_num(&b, 0, "val_accuracy", r->val_acc);
-    nas__json_num(&b, 0, "lr", r->lr);
-    nas__json_buf_puts(&b, ",\"alpha\":");
-    nas__json_buf_puts(&b, alpha);
-    nas__json_buf_puts(&b, "}");
-    free(alpha);
-    if (!b.oom)
-        return b.s;
-    free(b.s);
-    return NULL;
+    return nas__darts_job_epoch_json(
+        nas__darts_alpha_json(alpha_of(r, 0), alpha_of(r, 1)), epoch,
+        &r->pos, "train_accuracy", "val_accuracy", r->val_loss, r->val_acc,
+        r->lr);
 }
 
 /* The genotype of the current alphas as JSON and as Genotype(...) text
@@ -401,8 +362,9 @@ static int genotype(run *r, char **json, char **text)
 
 /* Reports the epoch (whole or cut short by the budget) and moves the
  * position to the start of the next one. */
-static int end_epoch(run *r)
+static int end_epoch(void *ctx)
 {
+    run *r = ctx;
     nas__job *j = r->j;
     nas__job_pos *pos = &r->pos;
     int e = pos->epoch;
@@ -429,9 +391,7 @@ static int end_epoch(run *r)
     free(met);
     if (rc < 0)
         return nas_fail(rc, "darts: epoch %d report: out of memory", e);
-    pos->epoch++;
-    pos->step = 0;
-    pos->loss_sum = pos->correct = pos->seen = 0.0;
+    nas__job_next_epoch(pos);
     pos->data_rng = r->data_rng;
     return NAS_OK;
 }
@@ -447,24 +407,8 @@ static int run_epoch(void *ctx)
     nas__job_pos *pos = &r->pos;
     shuffle_halves(r);
     r->lr = nas_cosine_lr(s->lr, s->lr_min, pos->epoch - 1, s->epochs);
-    while (pos->step < r->spe) {
-        int why = nas__job_between_steps(j, r->p, &r->op_rng, pos);
-        if (why < 0)
-            return why;
-        if (why == NAS__STOP_TIME)
-            break;
-        search_step(r);
-        nas__job_progress(j, pos, r->total);
-    }
-    int cut = pos->step < r->spe;
-    if (cut && pos->step == 0)
-        return NAS__STOP_TIME;   /* nothing searched in this epoch */
-    int rc = end_epoch(r);
-    if (rc < 0)
-        return rc;
-    if (cut)
-        return NAS__STOP_TIME;
-    return nas__job_save(j, r->p, &r->op_rng, pos);
+    return nas__job_run_epoch(j, r->p, &r->op_rng, pos, r->spe, r->total,
+                              search_step, end_epoch, r);
 }
 
 typedef nas__darts_search_out search_out;
@@ -484,13 +428,7 @@ static int report_result(run *r, int stopped_by_time, search_out *out)
         rc = nas_fail(NAS_ENOMEM, "darts: result: out of memory");
         goto fail;
     }
-    nas__json_buf_puts(&res, "{\"search_space\":\"darts-cnn\",\"dataset\":");
-    nas__json_buf_str(&res, j->desc->name, "");
-    nas__json_num(&res, 0, "order", s->order);
-    nas__json_buf_puts(&res, ",\"genotype\":");
-    nas__json_buf_str(&res, text, "");
-    nas__json_buf_puts(&res, ",\"alpha\":");
-    nas__json_buf_puts(&res, alpha);
+    nas__darts_job_result_head(&res, "darts-cnn", j, text, alpha);
     nas__json_num(&res, 0, "val_accuracy", r->val_acc);
     nas__json_num(&res, 0, "val_loss", r->val_loss);
     nas__json_num(&res, 0, "train_loss", r->pos.last_loss);
@@ -499,11 +437,8 @@ static int report_result(run *r, int stopped_by_time, search_out *out)
                              "set; a search does not use the test set\"");
     nas__json_num(&res, 0, "train_examples", r->ntr);
     nas__json_num(&res, 0, "val_examples", r->nva);
-    nas__json_num(&res, 0, "epochs", (double)r->pos.global_step / r->spe);
-    nas__json_num(&res, 0, "steps", (double)r->pos.global_step);
-    nas__json_num(&res, 0, "parameters", (double)nas__job_param_count(r->p));
-    nas__json_buf_puts(&res, stopped_by_time ? ",\"stopped_by\":\"max_seconds\""
-                                             : ",\"stopped_by\":\"epochs\"");
+    nas__job_json_steps(&res, &r->pos, r->spe);
+    nas__job_json_stop(&res, r->p, stopped_by_time);
     if (s->final_epochs > 0 && stopped_by_time)
         nas__json_buf_puts(&res, ",\"final_training\":{\"skipped\":\"the "
                                  "search spent max_seconds\"}");

@@ -85,17 +85,9 @@ int nas__darts_rnn_job_prepare(nas__job *j)
     if (!(s->dropout_input >= 0.0f && s->dropout_input < 1.0f))
         return BAD("dropout_input", "%g must be in [0, 1)",
                    (double)s->dropout_input);
-    if (!(s->arch_lr > 0.0f && s->arch_lr <= 1.0f))
-        return BAD("arch_lr", "%g must be in (0, 1]", (double)s->arch_lr);
-    if (!(s->arch_beta1 >= 0.0f && s->arch_beta1 < 1.0f))
-        return BAD("arch_beta1", "%g must be in [0, 1)",
-                   (double)s->arch_beta1);
-    if (!(s->arch_beta2 >= 0.0f && s->arch_beta2 < 1.0f))
-        return BAD("arch_beta2", "%g must be in [0, 1)",
-                   (double)s->arch_beta2);
-    if (!(s->arch_weight_decay >= 0.0f && s->arch_weight_decay < 1.0f))
-        return BAD("arch_weight_decay", "%g must be in [0, 1)",
-                   (double)s->arch_weight_decay);
+    int rc = nas__darts_job_check_arch(s);
+    if (rc < 0)
+        return rc;
     snprintf(j->spec_text, sizeof(j->spec_text),
              "kind=darts space=darts-rnn dataset=%s embed=%d hidden=%d "
              "bptt=%d max_vocab=%d order=%d epochs=%d seed=%" PRIu64
@@ -193,32 +185,17 @@ static int setup(run *r)
     r->model = (nas__darts_rnn_model){.p = r->p, .net = r->net,
                                       .dropout_in = s->dropout_input,
                                       .dropout_out = s->dropout};
-    nas_darts_hp hp = {
-        .order = s->order, .momentum = s->momentum,
-        .weight_decay = s->weight_decay, .grad_clip = s->grad_clip,
-        .arch_lr = s->arch_lr, .arch_beta1 = s->arch_beta1,
-        .arch_beta2 = s->arch_beta2,
-        .arch_weight_decay = s->arch_weight_decay,
-    };
+    nas_darts_hp hp;
+    nas__darts_job_hp(s, &hp);
     if ((rc = nas__darts_gsearch_init(&r->s, r->p, r->g,
                                       nas__darts_rnn_pass_loss, &r->model,
                                       &hp, 1)) < 0)
         return rc;
     r->searching = 1;
-    nas_rng_seed(&r->op_rng, s->seed ^ 0x6f70732d726e6731ull);
-    nas_rng_seed(&r->pos.data_rng, s->seed ^ 0x646174612d726e67ull);
     nas_graph_set_rng(r->g, &r->op_rng);
-    r->pos.epoch = 1;
-    int resumed;
-    if ((rc = nas__job_resume(j, r->p, &r->op_rng, r->spe, &r->pos,
-                              &resumed)) < 0)
+    if ((rc = nas__darts_job_resume(j, r->p, &r->op_rng, r->spe,
+                                    &r->pos)) < 0)
         return rc;
-    if (r->pos.sgd_steps != r->pos.global_step ||
-        r->pos.adam_steps != r->pos.global_step)
-        return nas_fail(NAS_EFORMAT, "%s: step counts disagree (step %" PRId64
-                        ", sgd %" PRId64 ", adam %" PRId64 ")",
-                        s->checkpoint_path, r->pos.global_step,
-                        r->pos.sgd_steps, r->pos.adam_steps);
     r->s.sgd.steps = r->pos.sgd_steps;
     r->s.adam.steps = r->pos.adam_steps;
     nas__job_log(j, "corpus %s: %d words of vocabulary, %d/%d tokens for "
@@ -281,8 +258,9 @@ static void evaluate(run *r)
 
 /* Step k: train chunk k, and the val chunk at the same row modulo the
  * valid stream (the reference's i % (search_data.size(0) - 1)). */
-static void search_step(run *r)
+static void search_step(void *ctx)
 {
+    run *r = ctx;
     const nas_job_spec *s = &r->j->spec;
     int bptt = s->bptt, bsz = s->batch_size;
     int i = (int)(r->pos.step * bptt);
@@ -316,31 +294,16 @@ static int genotype(run *r, char **json, char **text)
 
 static char *epoch_metrics(run *r, int epoch)
 {
-    char *alpha = nas__darts_rnn_alpha_json(alpha_of(r));
-    if (!alpha)
-        return NULL;
-    nas_json_buf b = {0};
-    nas__json_buf_puts(&b, "{");
-    nas__json_num(&b, 1, "epoch", epoch);
-    nas__json_num(&b, 0, "step", (double)r->pos.global_step);
-    nas__json_num(&b, 0, "train_loss", r->pos.last_loss);
-    nas__json_num(&b, 0, "train_perplexity", r->pos.last_acc);
-    nas__json_num(&b, 0, "val_loss", r->val_loss);
-    nas__json_num(&b, 0, "val_perplexity", exp(r->val_loss));
-    nas__json_num(&b, 0, "lr", r->lr);
-    nas__json_buf_puts(&b, ",\"alpha\":");
-    nas__json_buf_puts(&b, alpha);
-    nas__json_buf_puts(&b, "}");
-    free(alpha);
-    if (!b.oom)
-        return b.s;
-    free(b.s);
-    return NULL;
+    return nas__darts_job_epoch_json(nas__darts_rnn_alpha_json(alpha_of(r)),
+                                     epoch, &r->pos, "train_perplexity",
+                                     "val_perplexity", r->val_loss,
+                                     exp(r->val_loss), r->lr);
 }
 
 /* Reports the epoch and moves the position to the start of the next. */
-static int end_epoch(run *r)
+static int end_epoch(void *ctx)
 {
+    run *r = ctx;
     nas__job *j = r->j;
     nas__job_pos *pos = &r->pos;
     int e = pos->epoch;
@@ -367,9 +330,7 @@ static int end_epoch(run *r)
     free(met);
     if (rc < 0)
         return nas_fail(rc, "darts-rnn: epoch %d report: out of memory", e);
-    pos->epoch++;
-    pos->step = 0;
-    pos->loss_sum = pos->correct = pos->seen = 0.0;
+    nas__job_next_epoch(pos);
     return NAS_OK;
 }
 
@@ -385,30 +346,13 @@ static int run_epoch(void *ctx)
         memset(carry(r, r->carry_val), 0, n);
     }
     r->lr = nas_cosine_lr(s->lr, s->lr_min, pos->epoch - 1, s->epochs);
-    while (pos->step < r->spe) {
-        int why = nas__job_between_steps(j, r->p, &r->op_rng, pos);
-        if (why < 0)
-            return why;
-        if (why == NAS__STOP_TIME)
-            break;
-        search_step(r);
-        nas__job_progress(j, pos, r->total);
-    }
-    int cut = pos->step < r->spe;
-    if (cut && pos->step == 0)
-        return NAS__STOP_TIME;
-    int rc = end_epoch(r);
-    if (rc < 0)
-        return rc;
-    if (cut)
-        return NAS__STOP_TIME;
-    return nas__job_save(j, r->p, &r->op_rng, pos);
+    return nas__job_run_epoch(j, r->p, &r->op_rng, pos, r->spe, r->total,
+                              search_step, end_epoch, r);
 }
 
 static int report_result(run *r, int stopped_by_time)
 {
     nas__job *j = r->j;
-    const nas_job_spec *s = &j->spec;
     char *arch = NULL, *text = NULL;
     char *alpha = nas__darts_rnn_alpha_json(alpha_of(r));
     nas_json_buf res = {0};
@@ -418,13 +362,7 @@ static int report_result(run *r, int stopped_by_time)
         rc = nas_fail(NAS_ENOMEM, "darts-rnn: result: out of memory");
         goto fail;
     }
-    nas__json_buf_puts(&res, "{\"search_space\":\"darts-rnn\",\"dataset\":");
-    nas__json_buf_str(&res, j->desc->name, "");
-    nas__json_num(&res, 0, "order", s->order);
-    nas__json_buf_puts(&res, ",\"genotype\":");
-    nas__json_buf_str(&res, text, "");
-    nas__json_buf_puts(&res, ",\"alpha\":");
-    nas__json_buf_puts(&res, alpha);
+    nas__darts_job_result_head(&res, "darts-rnn", j, text, alpha);
     nas__json_num(&res, 0, "val_perplexity", vppl);
     nas__json_num(&res, 0, "val_loss", r->val_loss);
     nas__json_num(&res, 0, "train_loss", r->pos.last_loss);
@@ -435,11 +373,8 @@ static int report_result(run *r, int stopped_by_time)
     nas__json_num(&res, 0, "vocab", r->corpus->vocab_size);
     nas__json_num(&res, 0, "train_tokens", r->corpus->ntrain);
     nas__json_num(&res, 0, "val_tokens", r->corpus->nvalid);
-    nas__json_num(&res, 0, "epochs", (double)r->pos.global_step / r->spe);
-    nas__json_num(&res, 0, "steps", (double)r->pos.global_step);
-    nas__json_num(&res, 0, "parameters", (double)nas__job_param_count(r->p));
-    nas__json_buf_puts(&res, stopped_by_time ? ",\"stopped_by\":\"max_seconds\""
-                                             : ",\"stopped_by\":\"epochs\"");
+    nas__job_json_steps(&res, &r->pos, r->spe);
+    nas__job_json_stop(&res, r->p, stopped_by_time);
     nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
     nas__json_buf_puts(&res, "}");
     if (res.oom) {
