@@ -603,6 +603,48 @@ typedef struct nas_job_spec {
      * valid split, as in the reference; val_perplexity is measured on the
      * valid split. C, layers, train_portion and max_examples do not apply. */
     float dropout_input;       /* darts-rnn: on the embeddings (0.2) */
+    /* ---- the controller (engine/search/controller.h) of enas (#5) and
+     * nas-rl (#6); API names in parentheses, defaults per space in
+     * api/spec_tables.c and set by each kind's _defaults */
+    int ctrl_hidden;           /* lstm_size */
+    int ctrl_layers;           /* lstm_layers (enas: 1) */
+    float ctrl_lr;             /* controller_lr (Adam) */
+    float ctrl_entropy_weight; /* entropy_weight */
+    float ctrl_tanh;           /* tanh_constant; 0: off (null in the API) */
+    float ctrl_temperature;    /* temperature */
+    float ctrl_baseline_decay; /* baseline_decay */
+    float ctrl_op_tanh_reduce; /* op_tanh_reduce (enas CNN spaces) */
+    float ctrl_skip_target, ctrl_skip_weight;   /* skip_target, skip_weight
+                                  (enas-macro) */
+    /* ---- enas (#5): fields of the enas kind (engine/search/enas*.c);
+     * C, layers, batch_size, lr, lr_min, momentum, weight_decay,
+     * grad_clip, dropout, bptt, hidden, epochs, final_* are shared above */
+    int ctrl_steps;            /* controller_steps: updates per epoch */
+    int ctrl_aggregate;        /* controller_aggregate: children per update */
+    int final_samples;         /* architectures sampled for the result (100) */
+    int nodes;                 /* enas-micro B (5), enas-rnn N (12) */
+    float drop_path;           /* enas-micro */
+    int lr_t0, lr_t_mul;       /* enas CNN: cosine with warm restarts */
+    int lr_decay_start;        /* enas-rnn: epoch from which lr decays */
+    float lr_decay_rate;       /* enas-rnn: per epoch */
+    float dropout_e, dropout_x, dropout_h, dropout_o;   /* enas-rnn */
+    float reward_c;            /* enas-rnn: c / ppl; nasrl-rnn: c / ppl^2 */
+    /* ---- end enas */
+    /* ---- nas-rl and random (#6): fields of those kinds
+     * (engine/search/nasrl*.c, random*.c) */
+    int max_architectures;     /* budget.max_architectures */
+    int child_epochs;
+    int children_per_update;   /* nas-rl; random: parallel_children */
+    int start_layers, max_layers, layers_step, grow_every;   /* nasrl-cnn */
+    int filter_heights[8], nfilter_heights;
+    int filter_widths[8], nfilter_widths;
+    int num_filters[8], nnum_filters;
+    int strides[3], nstrides;
+    int search_strides;
+    int reward_cube;           /* reward "cube-best-last5" (1) or
+                                  "accuracy" (0) */
+    int tree_base;             /* nasrl-rnn: 2, 4 or 8 */
+    /* ---- end nas-rl and random */
     const char *checkpoint_path;   /* where to write checkpoints; NULL: none */
     int resume;                /* continue from checkpoint_path when it exists */
 } nas_job_spec;
