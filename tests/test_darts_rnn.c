@@ -288,6 +288,140 @@ Test(darts_rnn, xi_zero_is_first_order)
     tiny_free(&t);
 }
 
+/*
+ * The second-order alpha gradient of darts-rnn against a finite
+ * difference of the unrolled objective J(alpha) = L_val(w', alpha), w' =
+ * w - xi (mu buf + grad_w L_train(w, alpha) + wd w): the check
+ * test_darts.c makes for the CNN space. The val state is restored before
+ * every evaluation (the VAL pass carries it); clipping is off (grad_clip
+ * 0), so the virtual step is the plain one whose alpha derivative the
+ * -xi H v term approximates.
+ *
+ * Tolerances: J is a float32 mean cross-entropy of about log V = 2
+ * (ulp 2.4e-7); the median of four one-step differences of h = 2e-3
+ * averages two of them, so its rounding is ~6e-5 at worst (the fd values
+ * come in steps of that size). The cell is smooth except for relu kinks;
+ * the median survives one crossed kink, and the truncation of a one-sided
+ * difference, h J'' / 2, stays ~1e-5 here. The engine's H v uses eps =
+ * 1e-4 / ||v|| (fd_r): float32 alpha gradients of ~1e-3 differenced over
+ * 2e-4 are off by ~1e-6. Hence |ours - fd| <= 1e-4 + 0.1 |fd| on at least
+ * 3/4 of the entries (the gradients themselves reach 3e-3, and the
+ * first-order part alone misses by up to 8e-4), and ours must fit at
+ * least twice as well as the first-order part alone.
+ */
+static double rnn_unrolled(tiny *t, const nas__darts_rnn_model *m,
+                           const nas__darts_gsearch *s,
+                           const nas_darts_rnn_chunk *tr,
+                           nas_darts_rnn_chunk *va, const float *hv0,
+                           size_t hlen, float xi)
+{
+    float *w, *gw, *buf;
+    size_t nw;
+    nas_params_group(t->p, NAS_GROUP_WEIGHTS, &w, &gw, &buf, NULL, &nw);
+    float *w0 = malloc(nw * sizeof(float));
+    memcpy(w0, w, nw * sizeof(float));
+    nas_graph_reset(t->g);
+    nas_tensor *l = nas__darts_rnn_pass_loss((void *)m, t->g, tr,
+                                             NAS__DARTS_PASS_UNROLL);
+    nas_params_zero_grad(t->p, NAS_MASK(NAS_GROUP_WEIGHTS));
+    nas_graph_backward(t->g, l, NAS_MASK(NAS_GROUP_WEIGHTS));
+    float mu = s->sgd.steps > 0 ? s->hp.momentum : 0.0f;
+    for (size_t i = 0; i < nw; i++)
+        w[i] = w0[i] - xi * (mu * buf[i] + gw[i] + s->hp.weight_decay * w0[i]);
+    nas_graph_reset(t->g);
+    nas_graph_set_grad(t->g, 0);
+    memcpy(va->h, hv0, hlen * sizeof(float));
+    double loss = nas__darts_rnn_pass_loss((void *)m, t->g, va,
+                                           NAS__DARTS_PASS_VAL)->data[0];
+    nas_graph_set_grad(t->g, 1);
+    nas_graph_reset(t->g);
+    memcpy(va->h, hv0, hlen * sizeof(float));
+    memcpy(w, w0, nw * sizeof(float));
+    free(w0);
+    return loss;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+Test(darts_rnn, second_order_matches_unrolled_fd, .timeout = 60)
+{
+    enum { V = 7, H = 4, T = 3, BSZ = 3 };
+    tiny t;
+    tiny_init(&t, V, H, 21, 0.5f);
+    nas__darts_rnn_model m = {t.p, t.net, 0.2f, 0.3f};
+    nas_darts_hp hp = {.order = 2, .momentum = 0.9f, .grad_clip = 0.0f,
+                       .weight_decay = 5e-7f, .arch_lr = 3e-3f,
+                       .arch_beta1 = 0.9f, .arch_beta2 = 0.999f,
+                       .arch_weight_decay = 1e-3f, .fd_r = 1e-4f};
+    nas__darts_gsearch s;
+    cr_assert_eq(nas__darts_gsearch_init(&s, t.p, t.g,
+                                         nas__darts_rnn_pass_loss, &m, &hp,
+                                         1), NAS_OK);
+    int32_t rt[(T + 1) * BSZ], rv[(T + 1) * BSZ];
+    random_ids(rt, (T + 1) * BSZ, V, &t.rng);
+    random_ids(rv, (T + 1) * BSZ, V, &t.rng);
+    float ht[BSZ * H] = {0}, hv[BSZ * H] = {0}, hv0[BSZ * H];
+    nas_darts_rnn_chunk tr = {rt, T, BSZ, ht}, va = {rv, T, BSZ, hv};
+    /* One real step first: momentum buffer and carried states are then
+     * part of the unrolled step. */
+    nas__darts_gsearch_step(&s, &tr, &va, 0.5f, NULL);
+    memcpy(hv0, hv, sizeof(hv));
+
+    const float xi = 0.5f;
+    float *alpha, *ga;
+    size_t na;
+    nas_params_group(t.p, NAS_GROUP_ARCH, &alpha, &ga, NULL, NULL, &na);
+    float *dalpha = calloc(na, sizeof(float)), *hvp = calloc(na, sizeof(float));
+    float *ours = malloc(na * sizeof(float));
+    nas__darts_parts parts = {.dalpha = dalpha, .hv = hvp};
+    nas__darts_gsearch_arch_grad(&s, &tr, &va, 2, xi, &parts);
+    memcpy(ours, ga, na * sizeof(float));
+    memcpy(hv, hv0, sizeof(hv));
+
+    const int pick[] = {1, 7, 13, 24, 32, 48, 56, 71, 89, 103, 117, 132,
+                        146, 151, 168, 179};
+    const int npick = (int)(sizeof(pick) / sizeof(pick[0]));
+    const double h = 2e-3;
+    int good = 0;
+    double err_ours = 0.0, err_first = 0.0;
+    for (int q = 0; q < npick; q++) {
+        int k = pick[q];
+        float a0 = alpha[k];
+        double j[5], d[4];
+        for (int u = -2; u <= 2; u++) {
+            alpha[k] = (float)(a0 + u * h);
+            j[u + 2] = rnn_unrolled(&t, &m, &s, &tr, &va, hv0, BSZ * H, xi);
+        }
+        alpha[k] = a0;
+        for (int u = 0; u < 4; u++)
+            d[u] = (j[u + 1] - j[u]) / ((double)(float)(a0 + (u - 1) * h) -
+                                        (double)(float)(a0 + (u - 2) * h));
+        qsort(d, 4, sizeof(double), cmp_double);
+        double fd = (d[1] + d[2]) / 2;
+        double tol = 1e-4 + 0.1 * fabs(fd);
+        cr_log_info("alpha[%3d]: ours %+.5e fd %+.5e (dalpha %+.5e, xi*Hv %+.5e)",
+                    k, ours[k], fd, dalpha[k], xi * hvp[k]);
+        good += fabs(ours[k] - fd) <= tol;
+        err_ours += fabs(ours[k] - fd);
+        err_first += fabs(dalpha[k] - fd);
+    }
+    cr_log_info("%d/%d within tolerance; sum |err| ours %.4g, dalpha alone %.4g",
+                good, npick, err_ours, err_first);
+    cr_expect_geq(4 * good, 3 * npick, "%d of %d entries within tolerance",
+                  good, npick);
+    cr_expect_lt(2 * err_ours, err_first,
+                 "the -xi H v term must bring ours closer than dalpha alone");
+    free(dalpha);
+    free(hvp);
+    free(ours);
+    nas__darts_gsearch_free(&s);
+    tiny_free(&t);
+}
+
 /* ----------------------------------------------------------------- job */
 
 typedef struct recorder {
