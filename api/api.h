@@ -38,6 +38,7 @@ typedef struct api_resp {
     char location[160];
     char allow[64];
     int retry_after;           /* seconds; 0: no header */
+    int close_connection;      /* send "Connection: close" */
     struct MHD_Response *mhd;  /* a ready response (event streams) */
 } api_resp;
 
@@ -79,5 +80,40 @@ const char *api_dataset_path(const nd_config *cfg, const char *dataset);
  * spec, which must outlive es. Non-zero with a reason when it cannot run. */
 int api_spec_engine(const json_t *spec, const nd_config *cfg, nas_job_spec *es, char *why,
                     size_t whylen);
+
+/* Limits (api/limits.c). Each check returns 0, or -1 with rs filled with
+ * a limit-exceeded problem naming the limit ("limit_name": its config
+ * key, "limit": its value). */
+void api_fail_limit(api_resp *rs, int status, const char *pointer, const char *limit_name,
+                    double value, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* The deepest nesting of [ and { in a JSON text, counting up to max + 1. */
+int api_json_depth(const char *body, size_t len, int max);
+int api_check_depth(api_req *rq, api_resp *rs);   /* 400 max-json-depth */
+int api_check_queue(api_req *rq, api_resp *rs);   /* 429 max-queued, Retry-After */
+/* 400 max-job-epochs / max-job-seconds (naming the field) and
+ * max-job-memory (with the estimate); a budget.max_seconds of 0 becomes
+ * the max-job-seconds cap in spec. */
+int api_check_job_caps(api_req *rq, api_resp *rs, json_t *spec);
+size_t api_job_memory_limit(const nd_config *cfg);
+/* data_path: relative, no "..", and (api_spec_data_path) resolved with
+ * realpath inside <state-dir>/datasets into out ("" when the spec has
+ * none). 0, or -1 with p set (400 invalid-field /data_path). */
+int api_data_path_check_syntax(const char *rel, api_problem *p);
+int api_spec_data_path(const json_t *spec, const nd_config *cfg, char *out, size_t n,
+                       api_problem *p);
+
+/* /metrics (api/metrics.c): the Prometheus text exposition. */
+int api_metrics_init(nd_server *s);
+void api_metrics_free(nd_server *s);
+/* One answered request: its route pattern (api_route_name), method,
+ * status and seconds from its first byte to its response. */
+void api_metrics_observe(nd_server *s, const char *route, const char *method, int status,
+                         double seconds);
+/* A refusal by a limit (its config key). */
+void api_metrics_refused(nd_server *s, const char *limit_name);
+void api_metrics_get(api_req *rq, api_resp *rs);
+/* The route pattern of a path for labels ("/v1/jobs/{id}", "static",
+ * "unknown"): never the raw path, so label values stay few. */
+const char *api_route_name(const char *path);
 
 #endif

@@ -9,6 +9,7 @@
  */
 #include "api.h"
 #include "db.h"
+#include "render.h"
 #include "spec.h"
 
 #include <errno.h>
@@ -96,6 +97,11 @@ static int check_dataset(api_req *rq, api_resp *rs, const json_t *spec)
     if (!name)
         return 0;
     const char *path = api_dataset_path(&rq->srv->cfg, name);
+    char own[PATH_MAX];   /* the spec's data_path, confined (api/limits.c) */
+    api_problem dp = {0};
+    if (api_spec_data_path(spec, &rq->srv->cfg, own, sizeof(own), &dp) == 0 && own[0])
+        path = own;
+    api_problem_clear(&dp);
     if (nas_dataset_present(name, path))
         return 0;
     const nas_dataset_desc *d = nas_dataset_find(name);
@@ -120,12 +126,15 @@ void api_jobs_create(api_req *rq, api_resp *rs)
     json_t *spec = NULL, *job = NULL;
     const char *body = rq->body_len ? rq->body : "{}";
     size_t len = rq->body_len ? rq->body_len : 2;
+    if (api_check_depth(rq, rs))
+        goto done;
     if (api_spec_normalize(body, len, random_seed(), &spec, &p) != 0 ||
         api_spec_implemented(spec, &p) != 0) {
         api_fail(rs, &p);
         goto done;
     }
-    if (check_dataset(rq, rs, spec))
+    if (api_check_job_caps(rq, rs, spec) || check_dataset(rq, rs, spec) ||
+        api_check_queue(rq, rs))
         goto done;
     const char *key = api_header(rq, "Idempotency-Key");
     if (key && (strlen(key) == 0 || strlen(key) > 255)) {
@@ -395,17 +404,29 @@ void api_jobs_architectures(api_req *rq, api_resp *rs, const char *id)
 void api_jobs_result(api_req *rq, api_resp *rs, const char *id)
 {
     json_t *job = NULL, *res = NULL;
+    api_render_format fmt;
+    if (api_render_query(rq, rs, &fmt))
+        return;
     if (nd_db_job_get(rq->srv->db, id, &job) != 0) {
         not_found(rs, id);
         return;
     }
     if (nd_db_result_get(rq->srv->db, id, &res) != 0) {
-        api_failf(rs, 404, API_PROBLEM_NOT_FOUND, "", "job %s has no result (it is %s)", id,
-                  json_string_value(json_object_get(job, "state")));
+        const char *st = json_string_value(json_object_get(job, "state"));
+        /* A drawing of a job still on its way is a 409: ask again later. */
+        int later = fmt != API_RENDER_JSON && st &&
+                    (strcmp(st, "queued") == 0 || strcmp(st, "running") == 0);
+        api_failf(rs, later ? 409 : 404, later ? API_PROBLEM_CONFLICT : API_PROBLEM_NOT_FOUND,
+                  "", "job %s has no result (it is %s)", id, st);
         json_decref(job);
         return;
     }
     json_decref(job);
+    if (fmt != API_RENDER_JSON) {
+        api_render_reply(rs, json_object_get(res, "architecture"), fmt);
+        json_decref(res);
+        return;
+    }
     api_json(rs, 200, res);
 }
 

@@ -29,6 +29,8 @@ static const struct problem_row {
     [API_PROBLEM_TOO_MANY_STREAMS] = {"too-many-streams", 429, "Too many event streams"},
     [API_PROBLEM_BAD_REQUEST] = {"bad-request", 400, "Bad request"},
     [API_PROBLEM_INTERNAL] = {"internal", 500, "Internal server error"},
+    [API_PROBLEM_UNAUTHORIZED] = {"unauthorized", 401, "Authentication required"},
+    [API_PROBLEM_LIMIT_EXCEEDED] = {"limit-exceeded", 400, "Over a configured limit"},
 };
 
 static_assert(sizeof problem_rows / sizeof problem_rows[0] == API_PROBLEM_COUNT_,

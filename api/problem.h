@@ -35,6 +35,10 @@ typedef enum api_problem_kind {
     API_PROBLEM_TOO_MANY_STREAMS,     /* 429: the event stream cap is reached */
     API_PROBLEM_BAD_REQUEST,          /* 400: anything else the client got wrong */
     API_PROBLEM_INTERNAL,             /* 500 */
+    API_PROBLEM_UNAUTHORIZED,         /* 401: no or a wrong bearer token */
+    API_PROBLEM_LIMIT_EXCEEDED,       /* 400/413/429/503: a configured limit; the
+                                         body names it ("limit_name") and its
+                                         value ("limit") */
     API_PROBLEM_COUNT_
 } api_problem_kind;
 

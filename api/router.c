@@ -8,6 +8,7 @@
  * written.
  */
 #include "api.h"
+#include "render.h"
 
 #include <microhttpd.h>
 #include <stdarg.h>
@@ -26,6 +27,7 @@ typedef struct {
 
 static const route routes[] = {
     {"/healthz", NULL, api_healthz, NULL, NULL, NULL, NULL, NULL},
+    {"/metrics", NULL, api_metrics_get, NULL, NULL, NULL, NULL, NULL},
     {"/v1/openapi.json", NULL, api_openapi_get, NULL, NULL, NULL, NULL, NULL},
     {"/v1/datasets", NULL, api_datasets_list, NULL, NULL, NULL, NULL, NULL},
     {"/v1/jobs", NULL, api_jobs_list, api_jobs_create, NULL, NULL, NULL, NULL},
@@ -33,6 +35,7 @@ static const route routes[] = {
     {"/v1/jobs/", ":cancel", NULL, NULL, NULL, NULL, api_jobs_cancel, NULL},
     {"/v1/jobs/", "/metrics", NULL, NULL, NULL, api_jobs_metrics, NULL, NULL},
     {"/v1/jobs/", "/architectures", NULL, NULL, NULL, api_jobs_architectures, NULL, NULL},
+    {"/v1/jobs/", "/architectures/", NULL, NULL, NULL, api_jobs_architecture_get, NULL, NULL},
     {"/v1/jobs/", "/result", NULL, NULL, NULL, api_jobs_result, NULL, NULL},
     {"/v1/jobs/", "/events", NULL, NULL, NULL, api_jobs_events, NULL, NULL},
 };
@@ -47,8 +50,21 @@ static int match(const route *r, const char *path, char id[33])
         return 0;
     const char *p = path + pl;
     size_t n = strspn(p, "0123456789abcdef");
-    if (n != 32 || strcmp(p + 32, r->suffix) != 0)
+    size_t sl = strlen(r->suffix);
+    if (n != 32)
         return 0;
+    if (sl && r->suffix[sl - 1] == '/') {
+        /* "{id}/name/{n}": n is 1-18 digits, which the handler reads
+         * from the path itself. */
+        if (strncmp(p + 32, r->suffix, sl) != 0)
+            return 0;
+        const char *q = p + 32 + sl;
+        size_t d = strspn(q, "0123456789");
+        if (d == 0 || d > 18 || q[d] != '\0')
+            return 0;
+    } else if (strcmp(p + 32, r->suffix) != 0) {
+        return 0;
+    }
     memcpy(id, p, 32);
     id[32] = '\0';
     return 1;

@@ -30,7 +30,7 @@ static const struct ordered_pair {
 /* Top-level keys, in the order of the normalized spec. */
 static const char *const top_keys[] = {
     "algorithm", "search_space", "dataset", "architecture", "budget",
-    "hyperparameters", "final_training", "seed", "name",
+    "hyperparameters", "final_training", "seed", "name", "data_path",
 };
 #define N_TOP_KEYS (sizeof top_keys / sizeof top_keys[0])
 
@@ -457,6 +457,32 @@ static int kind_mismatch(const space_row *row, const char *dataset, const char *
     return -1;
 }
 
+/* data_path (issue #8): the dataset's files under <state-dir>/datasets,
+ * as a relative path without "..". Where it leads (no symlink out) is the
+ * daemon's check (api/limits.c), which knows the state directory. */
+static int check_data_path(const json_t *v, json_t *out, api_problem *err)
+{
+    if (!v || json_is_null(v))
+        return json_object_set_new(out, "data_path", json_null()) ? api__spec_oom(err) : 0;
+    if (!json_is_string(v)) return api__spec_type_error("/data_path", "a string or null", v, err);
+    const char *p = json_string_value(v);
+    size_t n = strlen(p);
+    if (n == 0 || n > 1024 || p[0] == '/' || strlen(p) != json_string_length(v))
+        return api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, "/data_path",
+                               "data_path must be a relative path of 1..1024 bytes under the "
+                               "state directory's datasets folder");
+    for (const char *c = p; *c;) {
+        size_t k = strcspn(c, "/");
+        if (k == 2 && c[0] == '.' && c[1] == '.')
+            return api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, "/data_path",
+                                   "data_path must not contain \"..\": it stays inside the "
+                                   "state directory's datasets folder");
+        c += k;
+        while (*c == '/') c++;
+    }
+    return json_object_set(out, "data_path", (json_t *)v) ? api__spec_oom(err) : 0;
+}
+
 static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_problem *err)
 {
     const char *names[32], *algorithm, *dataset;
@@ -592,7 +618,7 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
         v = json_string(name);
     }
     if (json_object_set_new(out, "name", v)) return api__spec_oom(err);
-    return 0;
+    return check_data_path(json_object_get(in, "data_path"), out, err);
 }
 
 int api_spec_normalize(const char *body, size_t len, uint64_t default_seed,

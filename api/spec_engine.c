@@ -78,11 +78,10 @@ int api_spec_implemented(const json_t *spec, api_problem *err)
             return not_implemented("/search_space", what, avail, n, err);
         }
     }
-    if (json_is_true(json_object_get(ft, "enabled")) &&
-        !(!strcmp(algorithm, "darts") && space && !strcmp(space, "darts-cnn")))
+    if (json_is_true(json_object_get(ft, "enabled")) && strcmp(algorithm, "darts"))
         return api_problem_set(err, 0, API_PROBLEM_NOT_IMPLEMENTED, "/final_training/enabled",
                                "final_training is not implemented yet for this search "
-                               "space (only darts-cnn)");
+                               "space (only darts-cnn and darts-rnn)");
     return 0;
 }
 
@@ -177,6 +176,9 @@ static int darts_to_engine(const json_t *spec, const json_t *hp, nas_job_spec *o
     if (!json_is_array(betas) || json_array_size(betas) != 2) return -1;
     out->arch_beta1 = (float)json_number_value(json_array_get(betas, 0));
     out->arch_beta2 = (float)json_number_value(json_array_get(betas, 1));
+    ft = json_object_get(spec, "final_training");
+    if (json_is_true(json_object_get(ft, "enabled")))
+        bad |= get_int(ft, "epochs", &out->final_epochs);
     if (!strcmp(out->search_space, "darts-rnn")) {
         bad |= get_int(hp, "embed", &out->embed);
         bad |= get_int(hp, "hidden", &out->hidden);
@@ -187,9 +189,7 @@ static int darts_to_engine(const json_t *spec, const json_t *hp, nas_job_spec *o
         return bad;
     }
     if (strcmp(out->search_space, "darts-cnn")) return -1;
-    ft = json_object_get(spec, "final_training");
     if (json_is_true(json_object_get(ft, "enabled"))) {
-        bad |= get_int(ft, "epochs", &out->final_epochs);
         bad |= get_int(ft, "C", &out->final_C);
         bad |= get_int(ft, "layers", &out->final_layers);
     }
@@ -199,6 +199,186 @@ static int darts_to_engine(const json_t *spec, const json_t *hp, nas_job_spec *o
     v = json_object_get(hp, "max_examples");
     if (json_is_integer(v)) bad |= get_int(hp, "max_examples", &out->max_examples);
     else bad |= !json_is_null(v);
+    return bad;
+}
+
+static int is_enas_rnn(const json_t *spec)
+{
+    const char *space = json_string_value(json_object_get(spec, "search_space"));
+    return space && !strcmp(space, "enas-rnn");
+}
+
+/* The enas-rnn fields: the language model, its dropouts, the lr decay and
+ * the controller (lstm_layers is 1: not a key of this space). */
+static int enas_rnn_to_engine(const json_t *hp, nas_job_spec *out)
+{
+    const json_t *tanh_c = json_object_get(hp, "tanh_constant");
+    int bad = 0;
+
+    out->search_space = "enas-rnn";
+    bad |= get_int(hp, "nodes", &out->nodes);
+    bad |= get_int(hp, "hidden", &out->hidden);
+    bad |= get_int(hp, "bptt", &out->bptt);
+    bad |= get_int(hp, "lr_decay_start", &out->lr_decay_start);
+    bad |= get_float(hp, "lr_decay_rate", &out->lr_decay_rate);
+    bad |= get_float(hp, "dropout_e", &out->dropout_e);
+    bad |= get_float(hp, "dropout_x", &out->dropout_x);
+    bad |= get_float(hp, "dropout_h", &out->dropout_h);
+    bad |= get_float(hp, "dropout_o", &out->dropout_o);
+    bad |= get_int(hp, "lstm_size", &out->ctrl_hidden);
+    out->ctrl_layers = 1;
+    bad |= get_float(hp, "controller_lr", &out->ctrl_lr);
+    bad |= get_float(hp, "entropy_weight", &out->ctrl_entropy_weight);
+    if (json_is_null(tanh_c)) out->ctrl_tanh = 0.0f;   /* off */
+    else bad |= get_float(hp, "tanh_constant", &out->ctrl_tanh);
+    bad |= get_float(hp, "temperature", &out->ctrl_temperature);
+    bad |= get_float(hp, "baseline_decay", &out->ctrl_baseline_decay);
+    bad |= get_int(hp, "controller_steps", &out->ctrl_steps);
+    bad |= get_int(hp, "controller_aggregate", &out->ctrl_aggregate);
+    bad |= get_float(hp, "reward_c", &out->reward_c);
+    bad |= get_int(hp, "final_samples", &out->final_samples);
+    return bad;
+}
+
+/* The enas fields of the CNN spaces (enas-micro, enas-macro): the shared
+ * network, its schedule and the controller (1 LSTM layer and Nesterov
+ * momentum, as in the reference; neither is a key). */
+static int enas_to_engine(const json_t *spec, const json_t *hp, nas_job_spec *out)
+{
+    const json_t *v;
+    int bad = 0;
+
+    out->search_space = json_string_value(json_object_get(spec, "search_space"));
+    if (!out->search_space) return -1;
+    bad |= get_int(hp, "C", &out->C);
+    bad |= get_int(hp, "layers", &out->layers);
+    bad |= get_int(hp, "lr_t0", &out->lr_t0);
+    bad |= get_int(hp, "lr_t_mul", &out->lr_t_mul);
+    bad |= get_float(hp, "dropout", &out->dropout);
+    out->nesterov = 1;
+    out->ctrl_layers = 1;
+    bad |= get_int(hp, "lstm_size", &out->ctrl_hidden);
+    bad |= get_float(hp, "controller_lr", &out->ctrl_lr);
+    bad |= get_float(hp, "entropy_weight", &out->ctrl_entropy_weight);
+    if (json_is_null(json_object_get(hp, "tanh_constant"))) out->ctrl_tanh = 0.0f;
+    else bad |= get_float(hp, "tanh_constant", &out->ctrl_tanh);
+    bad |= get_float(hp, "temperature", &out->ctrl_temperature);
+    bad |= get_float(hp, "baseline_decay", &out->ctrl_baseline_decay);
+    bad |= get_float(hp, "op_tanh_reduce", &out->ctrl_op_tanh_reduce);
+    bad |= get_int(hp, "controller_steps", &out->ctrl_steps);
+    bad |= get_int(hp, "controller_aggregate", &out->ctrl_aggregate);
+    bad |= get_int(hp, "final_samples", &out->final_samples);
+    v = json_object_get(hp, "max_examples");
+    if (json_is_integer(v)) bad |= get_int(hp, "max_examples", &out->max_examples);
+    else bad |= !json_is_null(v);
+    if (!strcmp(out->search_space, "enas-micro")) {
+        bad |= get_int(hp, "nodes", &out->nodes);
+        bad |= get_float(hp, "drop_path", &out->drop_path);
+    } else if (!strcmp(out->search_space, "enas-macro")) {
+        bad |= get_float(hp, "skip_target", &out->ctrl_skip_target);
+        bad |= get_float(hp, "skip_weight", &out->ctrl_skip_weight);
+    } else {
+        return -1;
+    }
+    return bad;
+}
+
+/* An int list of at most cap values into dst, its length into *n. */
+static int get_int_list(const json_t *obj, const char *key, int *dst, int cap, int *n)
+{
+    const json_t *a = json_object_get(obj, key), *v;
+    size_t i;
+    if (!json_is_array(a) || json_array_size(a) > (size_t)cap) return -1;
+    json_array_foreach(a, i, v) {
+        if (!json_is_integer(v)) return -1;
+        dst[i] = (int)json_integer_value(v);
+    }
+    *n = (int)json_array_size(a);
+    return 0;
+}
+
+/* The nas-rl controller's keys. */
+static int nasrl_controller_to_engine(const json_t *hp, nas_job_spec *out)
+{
+    int bad = 0;
+    bad |= get_int(hp, "lstm_layers", &out->ctrl_layers);
+    bad |= get_int(hp, "lstm_size", &out->ctrl_hidden);
+    bad |= get_float(hp, "controller_lr", &out->ctrl_lr);
+    bad |= get_float(hp, "entropy_weight", &out->ctrl_entropy_weight);
+    if (json_is_null(json_object_get(hp, "tanh_constant"))) out->ctrl_tanh = 0.0f;
+    else bad |= get_float(hp, "tanh_constant", &out->ctrl_tanh);
+    bad |= get_float(hp, "temperature", &out->ctrl_temperature);
+    bad |= get_float(hp, "baseline_decay", &out->ctrl_baseline_decay);
+    return bad;
+}
+
+/* nas-rl and random (issue #6): the whole engine spec, since they share
+ * neither budget.epochs nor lr_min / grad_clip with the other kinds. The
+ * engine's defaults come first (random's keys are few: the sampled
+ * space's child training keeps its nas-rl defaults), then every key the
+ * normalized spec holds. */
+static int nasrl_to_engine(const json_t *spec, const json_t *hp, int default_threads,
+                           nas_job_spec *out)
+{
+    const json_t *budget = json_object_get(spec, "budget"), *v;
+    int random = !strcmp(out->algorithm, "random"), bad = 0;
+
+    out->search_space = json_string_value(json_object_get(spec, "search_space"));
+    if (!out->search_space) return -1;
+    nas_job_spec_defaults(out);
+    bad |= get_int(budget, "max_architectures", &out->max_architectures);
+    v = json_object_get(budget, "max_seconds");
+    bad |= !json_is_number(v);
+    out->max_seconds = json_number_value(v);
+    v = json_object_get(spec, "seed");
+    bad |= !json_is_integer(v);
+    out->seed = (uint64_t)json_integer_value(v);
+    out->threads = default_threads;
+    if (json_is_integer(json_object_get(hp, "threads")))
+        bad |= get_int(hp, "threads", &out->threads);
+    bad |= get_int(hp, "batch_size", &out->batch_size);
+    bad |= get_int(hp, "child_epochs", &out->child_epochs);
+    v = json_object_get(hp, "max_examples");   /* the image spaces */
+    if (json_is_integer(v)) bad |= get_int(hp, "max_examples", &out->max_examples);
+    if (random) {
+        bad |= get_int(hp, "parallel_children", &out->children_per_update);
+        if (!strcmp(out->search_space, "darts-cnn")) {
+            bad |= get_int(hp, "C", &out->C);
+            bad |= get_int(hp, "layers", &out->layers);
+        }
+        if (strcmp(out->search_space, "nasrl-cnn") && strcmp(out->search_space, "nasrl-rnn"))
+            return bad;
+    } else {
+        bad |= get_int(hp, "children_per_update", &out->children_per_update);
+    }
+    bad |= get_float(hp, "lr", &out->lr);
+    if (!random) bad |= nasrl_controller_to_engine(hp, out);
+    if (!strcmp(out->search_space, "nasrl-rnn")) {
+        bad |= get_int(hp, "tree_base", &out->tree_base);
+        bad |= get_int(hp, "embed", &out->embed);
+        bad |= get_int(hp, "hidden", &out->hidden);
+        bad |= get_int(hp, "bptt", &out->bptt);
+        bad |= get_float(hp, "grad_clip", &out->grad_clip);
+        bad |= get_float(hp, "dropout", &out->dropout);
+        bad |= get_float(hp, "reward_c", &out->reward_c);
+        return bad;
+    }
+    if (strcmp(out->search_space, "nasrl-cnn")) return bad;
+    bad |= get_float(hp, "momentum", &out->momentum);
+    bad |= get_bool(hp, "nesterov", &out->nesterov);
+    bad |= get_float(hp, "weight_decay", &out->weight_decay);
+    bad |= get_int(hp, "start_layers", &out->start_layers);
+    bad |= get_int(hp, "max_layers", &out->max_layers);
+    bad |= get_int(hp, "layers_step", &out->layers_step);
+    bad |= get_int(hp, "grow_every", &out->grow_every);
+    bad |= get_int_list(hp, "filter_heights", out->filter_heights, 8, &out->nfilter_heights);
+    bad |= get_int_list(hp, "filter_widths", out->filter_widths, 8, &out->nfilter_widths);
+    bad |= get_int_list(hp, "num_filters", out->num_filters, 8, &out->nnum_filters);
+    bad |= get_int_list(hp, "strides", out->strides, 3, &out->nstrides);
+    bad |= get_bool(hp, "search_strides", &out->search_strides);
+    v = json_object_get(hp, "reward");
+    bad |= !json_is_string(v);
+    out->reward_cube = json_is_string(v) && !strcmp(json_string_value(v), "cube-best-last5");
     return bad;
 }
 
@@ -219,8 +399,16 @@ int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
     if (paths && ds->path >= 0)
         out->data_path = *(const char *const *)((const char *)paths + ds->path);
 
+    if (!strcmp(out->algorithm, "nas-rl") || !strcmp(out->algorithm, "random")) {
+        if (nasrl_to_engine(spec, hp, default_threads, out)) goto fail;
+        return 0;
+    }
     if (!strcmp(out->algorithm, "darts"))
         bad |= darts_to_engine(spec, hp, out);
+    else if (!strcmp(out->algorithm, "enas") && is_enas_rnn(spec))
+        bad |= enas_rnn_to_engine(hp, out);
+    else if (!strcmp(out->algorithm, "enas"))
+        bad |= enas_to_engine(spec, hp, out);
     else if (!strcmp(out->algorithm, "train"))
         bad |= train_to_engine(json_object_get(spec, "architecture"), hp, out);
     else
@@ -240,7 +428,8 @@ int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
         out->lr_min = out->lr;
     else
         bad |= get_float(hp, "lr_min", &out->lr_min);
-    bad |= get_float(hp, "momentum", &out->momentum);
+    if (json_object_get(hp, "momentum"))   /* enas-rnn: plain SGD, no key */
+        bad |= get_float(hp, "momentum", &out->momentum);
     bad |= get_float(hp, "weight_decay", &out->weight_decay);
     bad |= get_float(hp, "grad_clip", &out->grad_clip);
     out->threads = default_threads;

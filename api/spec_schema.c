@@ -210,6 +210,12 @@ json_t *api_spec_schema(void)
         "name", "type", "string", "minLength", 1, "maxLength", NAME_MAX_CHARS,
         "pattern", "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
         "description", "printable UTF-8; default: <algorithm>-<dataset>");
+    json_object_set_new(props, "data_path",
+                        json_pack("{s:[ss],s:i,s:i,s:s}", "type", "string", "null", "minLength",
+                                  1, "maxLength", 1024, "description",
+                                  "the dataset's files under <state-dir>/datasets (relative, no "
+                                  "\"..\", no symbolic link out of it); null: nasd's configured "
+                                  "location"));
     schema = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:o,s:o}",
                        "$schema", "https://json-schema.org/draft/2020-12/schema",
                        "$id", "urn:nasd:schema:job-spec",

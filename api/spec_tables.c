@@ -134,13 +134,19 @@ static const field darts_rnn_hp[] = {
     N_("op_tanh_reduce", 1, 100, "2.5", "op logits use tanh_constant / this"),        \
     I_("controller_steps", 1, 100000, steps, "controller updates per epoch"),         \
     I_("controller_aggregate", 1, 1000, agg, "sampled children per update"),          \
-    I_("final_samples", 1, 100000, "100", "architectures sampled to pick the result")
+    I_("final_samples", 1, 100000, "100", "architectures sampled to pick the result"), \
+    IN_("max_examples", 2, 100000000, "null",                                         \
+        "search on a random subset (drawn from the seed) of this many training "      \
+        "examples, split in halves (weights, controller rewards); null: the whole "   \
+        "training set")
 
 static const field enas_micro_hp[] = {
     ENAS_CNN_("160", "20", "6", "0.0001", "0.0035", "1.1", "30", "10"),
     I_("nodes", 2, 16, "5", "nodes per cell (B)"),
     {"drop_path", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.4", 0, 0,
-     "drop-path probability", NULL, NULL},
+     "drop-path probability of the reference's fixed-architecture training; "
+     "like the reference's search, the search does not apply it (and final "
+     "training is not implemented for enas yet)", NULL, NULL},
     THREADS_, END_,
 };
 
@@ -154,18 +160,27 @@ static const field enas_macro_hp[] = {
 static const field enas_rnn_hp[] = {
     I_("batch_size", 1, 4096, "20", NULL),
     I_("nodes", 2, 64, "12", "nodes of the recurrent cell"),
-    I_("hidden", 1, 4096, "720", "embedding and cell size"),
+    I_("hidden", 1, 4096, "720", "embedding and cell size; the decoder is the embedding "
+                                 "transposed, without bias, as in the reference"),
     I_("bptt", 1, 1000, "35", NULL),
-    NP_("lr", 100, "0.25", "shared-weight SGD learning rate"),
+    NP_("lr", 100, "0.25", "shared-weight SGD learning rate (no momentum); the loss is "
+                           "summed over the BPTT steps and averaged over the batch, as in "
+                           "the reference"),
     I_("lr_decay_start", 0, 100000, "12", "epoch from which lr decays"),
     {"lr_decay_rate", T_NUM, 0, 1, F_EXCL_MIN, NULL, "0.95", 0, 0, "per epoch", NULL, NULL},
     N_("lr_min", 0, 100, "0.0005", NULL),
     N_("weight_decay", 0, 1, "1e-07", NULL),
     N_("grad_clip", 0, 1e6, "10", NULL),
-    {"dropout_e", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.25", 0, 0, "embedding", NULL, NULL},
-    {"dropout_x", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.75", 0, 0, "cell input", NULL, NULL},
-    {"dropout_h", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.25", 0, 0, "cell state", NULL, NULL},
-    {"dropout_o", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.75", 0, 0, "output", NULL, NULL},
+    {"dropout_e", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.25", 0, 0,
+     "drops whole embedding vectors (a word at a step); the reference's extra zeroing of "
+     "a word repeated in a row is not implemented", NULL, NULL},
+    {"dropout_x", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.75", 0, 0,
+     "cell input, one mask per BPTT chunk", NULL, NULL},
+    {"dropout_h", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.25", 0, 0,
+     "the state entering each node, one mask per BPTT chunk", NULL, NULL},
+    {"dropout_o", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.75", 0, 0,
+     "cell outputs before the decoder, one mask per BPTT chunk (the TF reference draws "
+     "this mask but never applies it)", NULL, NULL},
     CONTROLLER_("100", "0.001", "0.001", "2.5", "5"),
     I_("controller_steps", 1, 100000, "100", "controller updates per epoch"),
     I_("controller_aggregate", 1, 1000, "10", "sampled children per update"),
@@ -182,34 +197,62 @@ static const field enas_rnn_hp[] = {
     I_("lstm_layers", 1, 4, "2", "controller LSTM layers"),                            \
     CONTROLLER_("35", ctl_lr, "0", "null", "1")
 
+/* The children's data: the first max_examples training images, the last
+ * tenth of them for the reward. */
+#define NASRL_MAX_EXAMPLES_                                                            \
+    IN_("max_examples", 2, 100000000, "null",                                          \
+        "use the first this many training examples (the children train on 90% of "   \
+        "them and are scored on the last 10%); null: the whole training set")
+
+/* The nasrl-cnn child and its space, for nas-rl and random alike. */
+#define NASRL_CNN_SPACE_                                                               \
+    N_("momentum", 0, 1, "0.9", NULL),                                                \
+    B_("nesterov", "true", NULL),                                                     \
+    N_("weight_decay", 0, 1, "0.0001", NULL),                                        \
+    I_("start_layers", 1, 64, "6", "child depth at the start"),                        \
+    I_("max_layers", 1, 64, "15", "child depth limit (>= start_layers)"),             \
+    I_("layers_step", 0, 64, "2", "layers added at each growth"),                      \
+    I_("grow_every", 1, 1000000, "1600", "architectures between growths"),             \
+    IL_("filter_heights", 1, 15, 1, 8, "[1,3,5,7]", NULL),                             \
+    IL_("filter_widths", 1, 15, 1, 8, "[1,3,5,7]", NULL),                              \
+    IL_("num_filters", 1, 1024, 1, 8, "[24,36,48,64]", NULL),                          \
+    IL_("strides", 1, 3, 1, 3, "[1,2,3]", "choices when search_strides"),              \
+    B_("search_strides", "false", "also choose a stride per layer"),                   \
+    CS_("reward", "[\"accuracy\",\"cube-best-last5\"]", "\"accuracy\"",                 \
+        "validation accuracy, or the cube of the best of the last 5 epochs (paper)"),  \
+    NASRL_MAX_EXAMPLES_
+
 static const field nasrl_cnn_hp[] = {
     NASRL_COMMON_("64", "0.1", "0.0006"),
-    N_("momentum", 0, 1, "0.9", NULL),
-    B_("nesterov", "true", NULL),
-    N_("weight_decay", 0, 1, "0.0001", NULL),
-    I_("start_layers", 1, 64, "6", "child depth at the start"),
-    I_("max_layers", 1, 64, "15", "child depth limit (>= start_layers)"),
-    I_("layers_step", 0, 64, "2", "layers added at each growth"),
-    I_("grow_every", 1, 1000000, "1600", "architectures between growths"),
-    IL_("filter_heights", 1, 15, 1, 8, "[1,3,5,7]", NULL),
-    IL_("filter_widths", 1, 15, 1, 8, "[1,3,5,7]", NULL),
-    IL_("num_filters", 1, 1024, 1, 8, "[24,36,48,64]", NULL),
-    IL_("strides", 1, 3, 1, 3, "[1,2,3]", "choices when search_strides"),
-    B_("search_strides", "false", "also choose a stride per layer"),
-    CS_("reward", "[\"accuracy\",\"cube-best-last5\"]", "\"accuracy\"",
-        "validation accuracy, or the cube of the best of the last 5 epochs (paper)"),
+    NASRL_CNN_SPACE_,
     THREADS_, END_,
 };
 
+/* The nasrl-rnn child (a language model on the cell), for nas-rl and
+ * random alike. */
+#define NASRL_RNN_SPACE_                                                               \
+    CI_("tree_base", "[2,4,8]", "8", "leaves of the cell's combination tree"),         \
+    I_("embed", 1, 4096, "200", NULL),                                                 \
+    I_("hidden", 1, 4096, "200", NULL),                                                \
+    I_("bptt", 1, 1000, "35", NULL),                                                   \
+    N_("grad_clip", 0, 1e6, "0.25", NULL),                                             \
+    {"dropout", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.2", 0, 0,                            \
+     "on the embeddings and the cell outputs", NULL, NULL},                            \
+    NP_("reward_c", 1e6, "80", "reward = reward_c / validation perplexity^2")
+
 static const field nasrl_rnn_hp[] = {
     NASRL_COMMON_("20", "20", "0.0005"),
-    CI_("tree_base", "[2,4,8]", "8", "leaves of the cell's combination tree"),
-    I_("embed", 1, 4096, "200", NULL),
-    I_("hidden", 1, 4096, "200", NULL),
-    I_("bptt", 1, 1000, "35", NULL),
-    N_("grad_clip", 0, 1e6, "0.25", NULL),
-    {"dropout", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.2", 0, 0, NULL, NULL, NULL},
-    NP_("reward_c", 1e6, "80", "reward = reward_c / validation perplexity^2"),
+    NASRL_RNN_SPACE_,
+    THREADS_, END_,
+};
+
+/* random over nasrl-rnn: the children of nas-rl's. */
+static const field random_nasrl_rnn_hp[] = {
+    I_("batch_size", 1, 4096, "20", NULL),
+    I_("child_epochs", 1, 10000, "5", "epochs each sampled cell trains"),
+    I_("parallel_children", 1, 256, "4", "architectures trained concurrently"),
+    NP_("lr", 100, "20", "child SGD learning rate"),
+    NASRL_RNN_SPACE_,
     THREADS_, END_,
 };
 
@@ -217,6 +260,29 @@ static const field random_hp[] = {
     I_("batch_size", 1, 4096, "64", NULL),
     I_("child_epochs", 1, 10000, "5", "epochs each sampled architecture trains"),
     I_("parallel_children", 1, 256, "4", "architectures trained concurrently"),
+    THREADS_, END_,
+};
+
+/* random over darts-cnn: each genotype trains like darts' final training
+ * (SGD lr 0.025 cosine to 0, momentum 0.9, weight decay 3e-4, grad clip
+ * 5), on the train split, scored on the validation split. */
+static const field random_darts_cnn_hp[] = {
+    I_("batch_size", 1, 4096, "64", NULL),
+    I_("child_epochs", 1, 10000, "5", "epochs each sampled genotype trains"),
+    I_("parallel_children", 1, 256, "4", "architectures trained concurrently"),
+    I_("C", 1, 1024, "16", "initial channels of each sampled network (the stem has 3C)"),
+    I_("layers", 3, 64, "8", "cells of each sampled network; reductions at 1/3 and 2/3"),
+    NASRL_MAX_EXAMPLES_,
+    THREADS_, END_,
+};
+
+/* random over nasrl-cnn: the children and the space of nas-rl's. */
+static const field random_nasrl_cnn_hp[] = {
+    I_("batch_size", 1, 4096, "64", NULL),
+    I_("child_epochs", 1, 10000, "5", "epochs each sampled architecture trains"),
+    I_("parallel_children", 1, 256, "4", "architectures trained concurrently"),
+    NP_("lr", 100, "0.1", "child SGD learning rate"),
+    NASRL_CNN_SPACE_,
     THREADS_, END_,
 };
 
@@ -281,9 +347,12 @@ static const field arch_darts_cnn[] = {
 const field api__spec_final_training_fields[] = {
     B_("enabled", "false", "train the found architecture from scratch on the whole "
                            "training set after the search and report its test accuracy "
-                           "(darts-cnn; other spaces answer 501). SGD lr 0.025 cosine to "
+                           "(test perplexity for text). darts-cnn: SGD lr 0.025 cosine to "
                            "0, momentum 0.9, weight decay 3e-4, grad clip 5, the search's "
-                           "batch_size; no drop path, no auxiliary head. Its metrics are "
+                           "batch_size; no drop path, no auxiliary head. darts-rnn: the "
+                           "derived cell in the search's language model (embed, hidden, "
+                           "bptt, dropouts), SGD lr 20 cosine to 0, weight decay 8e-7, "
+                           "grad clip 0.25; C and layers do not apply. Its metrics are "
                            "named final.<metric>, epochs and steps counted on from the "
                            "search's"),
     I_("epochs", 1, 100000, "10", NULL),
@@ -297,18 +366,18 @@ const field api__spec_final_training_fields[] = {
 const space_row api__spec_space_rows[] = {
     {"darts", "darts-cnn", "image", "50", NULL, darts_cnn_hp, NULL, 1, NULL},
     {"darts", "darts-rnn", "text", "50", NULL, darts_rnn_hp, NULL, 1, NULL},
-    {"enas", "enas-micro", "image", "150", NULL, enas_micro_hp, NULL, 0, NULL},
-    {"enas", "enas-macro", "image", "310", NULL, enas_macro_hp, NULL, 0, NULL},
-    {"enas", "enas-rnn", "text", "100", NULL, enas_rnn_hp, NULL, 0, NULL},
-    {"nas-rl", "nasrl-cnn", "image", NULL, "100", nasrl_cnn_hp, NULL, 0, NULL},
-    {"nas-rl", "nasrl-rnn", "text", NULL, "100", nasrl_rnn_hp, NULL, 0, NULL},
-    {"random", "darts-cnn", "image", NULL, "20", random_hp, NULL, 0, NULL},
+    {"enas", "enas-micro", "image", "150", NULL, enas_micro_hp, NULL, 1, NULL},
+    {"enas", "enas-macro", "image", "310", NULL, enas_macro_hp, NULL, 1, NULL},
+    {"enas", "enas-rnn", "text", "100", NULL, enas_rnn_hp, NULL, 1, NULL},
+    {"nas-rl", "nasrl-cnn", "image", NULL, "100", nasrl_cnn_hp, NULL, 1, NULL},
+    {"nas-rl", "nasrl-rnn", "text", NULL, "100", nasrl_rnn_hp, NULL, 1, NULL},
+    {"random", "darts-cnn", "image", NULL, "20", random_darts_cnn_hp, NULL, 1, NULL},
     {"random", "darts-rnn", "text", NULL, "20", random_hp, NULL, 0, NULL},
     {"random", "enas-micro", "image", NULL, "20", random_hp, NULL, 0, NULL},
     {"random", "enas-macro", "image", NULL, "20", random_hp, NULL, 0, NULL},
     {"random", "enas-rnn", "text", NULL, "20", random_hp, NULL, 0, NULL},
-    {"random", "nasrl-cnn", "image", NULL, "20", random_hp, NULL, 0, NULL},
-    {"random", "nasrl-rnn", "text", NULL, "20", random_hp, NULL, 0, NULL},
+    {"random", "nasrl-cnn", "image", NULL, "20", random_nasrl_cnn_hp, NULL, 1, NULL},
+    {"random", "nasrl-rnn", "text", NULL, "20", random_nasrl_rnn_hp, NULL, 1, NULL},
     {"train", "fixed-cnn", "image", "3", NULL, train_image_hp, arch_fixed_cnn, 1, NULL},
     {"train", "lstm-lm", "text", "4", NULL, train_text_hp, arch_lstm_lm, 1, NULL},
     {"train", "darts-cnn", "image", "3", NULL, train_darts_hp, arch_darts_cnn, 1,

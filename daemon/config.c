@@ -18,7 +18,7 @@
 #define NASD_WEB_DIR "web"
 #endif
 
-enum opt_type { T_LISTEN, T_PATH, T_INT, T_SIZE, T_LEVEL };
+enum opt_type { T_LISTEN, T_PATH, T_INT, T_SIZE, T_LEVEL, T_TARGET };
 
 typedef struct {
     const char *key;
@@ -43,18 +43,58 @@ static const opt opts[] = {
      "seconds before an idle connection closes (default 60)"},
     {"heartbeat-seconds", T_INT, OFF(heartbeat_seconds), 1, 3600,
      "event stream keep-alive period (default 15)"},
-    {"web-dir", T_PATH, OFF(web_dir), 0, 0, "static files served at / (default: the source tree's web/)"},
+    {"web-dir", T_PATH, OFF(web_dir), 0, 0,
+     "static files served at / (default: the installed web/, or the source tree's for the "
+     "nasd of a build tree)"},
     {"fashion-mnist-dir", T_PATH, OFF(fashion_mnist_dir), 0, 0,
      "Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)"},
     {"cifar10-dir", T_PATH, OFF(cifar10_dir), 0, 0, "CIFAR-10 binary batches (no default)"},
     {"fortunes-path", T_PATH, OFF(fortunes_path), 0, 0,
      "fortune file for the text corpus (default /usr/share/games/fortunes/fortunes)"},
     {"ptb-dir", T_PATH, OFF(ptb_dir), 0, 0, "ptb.train.txt/valid/test directory (no default)"},
-    {"log-level", T_LEVEL, OFF(log_level), 0, 0, "error, warn, info or debug (default info)"},
+    {"log-level", T_LEVEL, OFF(log_level), 0, 0, "error, warn(ing), info or debug (default info)"},
+    {"log-target", T_TARGET, OFF(log_target), 0, 0,
+     "auto, stderr or journal (default auto: the journal when stderr is connected to it)"},
+    {"stall-seconds", T_INT, OFF(stall_seconds), 0, 86400 * 7,
+     "a running job without a step for this long stops the systemd watchdog "
+     "(default 0: the watchdog interval)"},
+    {"token-file", T_PATH, OFF(token_file), 0, 0,
+     "bearer tokens, one per line, required on /v1 and /metrics (default: the credential "
+     "$CREDENTIALS_DIRECTORY/nasd-token when present, else none)"},
+    {"max-json-depth", T_INT, OFF(max_json_depth), 1, 2048,
+     "nesting of arrays and objects in a request body (default 32)"},
+    {"max-connections-per-ip", T_INT, OFF(max_connections_per_ip), 1, 100000,
+     "concurrent connections from one client address (default 64)"},
+    {"max-queued", T_INT, OFF(max_queued), 1, 10000000,
+     "queued jobs before a submission gets 429 (default 1000)"},
+    {"max-job-epochs", T_INT, OFF(max_job_epochs), 0, 100000,
+     "largest epochs of a job (budget, final training, children); 0: no cap (default 0)"},
+    {"max-job-seconds", T_INT, OFF(max_job_seconds), 0, 100000000,
+     "largest budget.max_seconds, also given to jobs without one; 0: no cap (default 0)"},
+    {"max-job-memory", T_INT, OFF(max_job_memory_mib), 0, 1 << 30,
+     "largest estimated peak memory of a job in MiB; 0: half the RAM (default 0)"},
 };
 #undef OFF
 
 static const char *const levels[] = {"error", "warn", "info", "debug"};
+static const char *const targets[] = {"auto", "stderr", "journal"};
+
+/* The installed web/, or the source tree's when this is the nasd of the
+ * build tree (make check, ./quickstart run): decided by where the running
+ * executable is, so an installed copy never serves a source tree. */
+static const char *default_web_dir(void)
+{
+#if defined(NASD_BUILD_EXE) && defined(NASD_SRC_WEB_DIR)
+    char exe[PATH_MAX], built[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0 && realpath(NASD_BUILD_EXE, built)) {
+        exe[n] = '\0';
+        if (strcmp(exe, built) == 0)
+            return NASD_SRC_WEB_DIR;
+    }
+#endif
+    return NASD_WEB_DIR;
+}
 
 static void defaults(nd_config *c)
 {
@@ -69,8 +109,11 @@ static void defaults(nd_config *c)
     c->max_connections = 1024;
     c->connection_timeout = 60;
     c->heartbeat_seconds = 15;
-    snprintf(c->web_dir, sizeof(c->web_dir), "%s", NASD_WEB_DIR);
+    snprintf(c->web_dir, sizeof(c->web_dir), "%s", default_web_dir());
     c->log_level = ND_LOG_INFO;
+    c->max_json_depth = 32;
+    c->max_connections_per_ip = 64;
+    c->max_queued = 1000;
 }
 
 static int parse_listen(nd_config *c, const char *v, const char *where)
@@ -124,7 +167,20 @@ static int set(nd_config *c, const opt *o, const char *v, const char *where)
             *(size_t *)field = (size_t)n;
         return 0;
     }
+    case T_TARGET:
+        for (int i = 0; i < 3; i++)
+            if (strcasecmp(v, targets[i]) == 0) {
+                *(int *)field = i;
+                return 0;
+            }
+        fprintf(stderr, "nasd: %s: log-target must be auto, stderr or journal, got '%s'\n",
+                where, v);
+        return -1;
     case T_LEVEL:
+        if (strcasecmp(v, "warning") == 0) {
+            *(int *)field = ND_LOG_WARN;
+            return 0;
+        }
         for (int i = 0; i < 4; i++)
             if (strcasecmp(v, levels[i]) == 0) {
                 *(int *)field = i;

@@ -12,8 +12,10 @@
  * request goes to api_dispatch.
  */
 #include "api.h"
+#include "conn_limits.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -22,12 +24,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 typedef struct req_ctx {
     char *body;
     size_t len, cap;
     int too_large;
+    double t0;        /* monotonic seconds of its first byte (metrics) */
 } req_ctx;
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static void add_header(struct MHD_Response *r, const char *k, const char *v)
 {
@@ -81,18 +92,78 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, api_resp *rs)
         snprintf(v, sizeof(v), "%d", rs->retry_after);
         add_header(r, MHD_HTTP_HEADER_RETRY_AFTER, v);
     }
+    if (rs->status == 401)
+        add_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"nasd\"");
+    if (rs->close_connection)
+        add_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(conn, (unsigned)rs->status, r);
     MHD_destroy_response(r);
     return ok;
 }
 
-static enum MHD_Result too_large(nd_server *s, struct MHD_Connection *conn)
+/* Counts the response for /metrics, then sends it. */
+static enum MHD_Result answer(nd_server *s, struct MHD_Connection *conn, const req_ctx *rc,
+                              const char *url, const char *method, api_resp *rs)
+{
+    if (rs->json && rs->status >= 400)
+        api_metrics_refused(s, json_string_value(json_object_get(rs->json, "limit_name")));
+    api_metrics_observe(s, api_route_name(url), method, rs->status, mono_now() - rc->t0);
+    return send_resp(conn, rs);
+}
+
+static enum MHD_Result too_large(nd_server *s, struct MHD_Connection *conn, const req_ctx *rc,
+                                 const char *url, const char *method)
 {
     api_resp rs = {0};
-    api_failf(&rs, 413, API_PROBLEM_BODY_TOO_LARGE, "", "the request body is over the limit of %zu bytes",
-              s->cfg.max_body);
+    api_failf(&rs, 413, API_PROBLEM_BODY_TOO_LARGE, "",
+              "the request body is over the limit of %zu bytes (max-body)", s->cfg.max_body);
     json_object_set_new(rs.json, "limit", json_integer((json_int_t)s->cfg.max_body));
-    return send_resp(conn, &rs);
+    json_object_set_new(rs.json, "limit_name", json_string("max-body"));
+    return answer(s, conn, rc, url, method, &rs);
+}
+
+/* What every request meets before its body is read: the connection
+ * limits (decided when the connection opened) and the bearer token on
+ * /v1 and /metrics. 1 when rs holds the refusal. */
+static int refuse_early(nd_server *s, struct MHD_Connection *conn, const char *url,
+                        api_resp *rs)
+{
+    long value = 0;
+    const char *over = nd_limits_over(s, conn, &value);
+    if (over) {
+        int per_ip = strcmp(over, "max-connections-per-ip") == 0;
+        rs->retry_after = 1;
+        rs->close_connection = 1;
+        api_fail_limit(rs, per_ip ? 429 : 503, "", over, (double)value,
+                       per_ip ? "this client has more than %ld connections open (%s)"
+                              : "nasd has more than %ld connections open (%s)",
+                       value, over);
+        return 1;
+    }
+    int needs_token = strncmp(url, "/v1/", 4) == 0 || strcmp(url, "/v1") == 0 ||
+                      strcmp(url, "/metrics") == 0;
+    if (!needs_token || !nd_auth_required(s))
+        return 0;
+    const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_AUTHORIZATION);
+    /* RFC 6750 2.3: the token as ?access_token=, for a browser's
+     * EventSource, which cannot send headers (the dashboard's streams). */
+    const char *query = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "access_token");
+    char bearer[600];
+    if (!given && query && strlen(query) < sizeof(bearer) - 8) {
+        snprintf(bearer, sizeof(bearer), "Bearer %s", query);
+        given = bearer;
+    }
+    int ok = nd_auth_check(s, given);
+    explicit_bzero(bearer, sizeof(bearer));
+    if (!ok) {
+        api_failf(rs, 401, API_PROBLEM_UNAUTHORIZED, "",
+                  given ? "the bearer token is not one of nasd's tokens (token-file)"
+                        : "this endpoint needs \"Authorization: Bearer TOKEN\" (or "
+                          "?access_token=TOKEN; token-file)");
+        return 1;
+    }
+    return 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -106,11 +177,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!rc)
             return MHD_NO;
         *con_cls = rc;
+        rc->t0 = mono_now();
+        api_resp early = {0};
+        if (refuse_early(s, conn, url, &early)) {
+            rc->too_large = 1;   /* the body, if any, is not kept */
+            return answer(s, conn, rc, url, method, &early);
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body) {
             rc->too_large = 1;
-            return too_large(s, conn);   /* MHD skips the body and closes */
+            return too_large(s, conn, rc, url, method);   /* MHD skips the body and closes */
         }
         return MHD_YES;
     }
@@ -139,7 +216,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (rc->too_large)
-        return too_large(s, conn);
+        return too_large(s, conn, rc, url, method);
     char path[1024];
     snprintf(path, sizeof(path), "%s", url);
     char *q = strchr(path, '?');
@@ -148,7 +225,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     api_req rq = {s, conn, method, path, rc->body, rc->len};
     api_resp rs = {0};
     api_dispatch(&rq, &rs);
-    return send_resp(conn, &rs);
+    return answer(s, conn, rc, path, method, &rs);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -226,9 +303,35 @@ int nd_http_start(nd_server *s)
         nd_log(ND_LOG_ERROR, "listen: '%s' is not an IPv4 or IPv6 address", s->cfg.listen_host);
         return -1;
     }
+    if (nd_auth_load(s) || nd_limits_init(s) || api_metrics_init(s))
+        return -1;
+    /* Socket activation (nasd.socket): systemd's listening socket instead
+     * of one bound here; --listen then only names the default. */
+    int activated = nd_notify_listen_fd();
+    struct sockaddr_storage act;
+    socklen_t alen = sizeof(act);
+    if (activated == -2)
+        return -1;
+    if (activated >= 0 && getsockname(activated, (struct sockaddr *)&act, &alen) != 0) {
+        nd_log(ND_LOG_ERROR, "socket activation: getsockname: %s", strerror(errno));
+        return -1;
+    }
+    if (activated >= 0 && act.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    else if (activated >= 0)
+        flags &= ~(unsigned)MHD_USE_IPv6;
+    struct MHD_OptionItem where[] = {
+        activated >= 0 ? (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, activated, NULL}
+                       : (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, (void *)sa},
+        {MHD_OPTION_END, 0, NULL}};
+    /* MHD's own caps sit above ours: up to them a connection over a limit
+     * gets a problem+json naming it (limits.c), past them a silent close. */
     s->mhd = MHD_start_daemon(
-        flags, (uint16_t)s->cfg.listen_port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, sa,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
+        flags, (uint16_t)s->cfg.listen_port, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, where,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections + ND_LIMITS_SLACK,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)s->cfg.max_connections_per_ip + ND_LIMITS_SLACK,
+        MHD_OPTION_NOTIFY_CONNECTION, nd_limits_notify, s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.connection_timeout,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
@@ -246,6 +349,19 @@ int nd_http_start(nd_server *s)
         s->bound_port = ntohs(bound.ss_family == AF_INET6
                                   ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                   : ((struct sockaddr_in *)&bound)->sin_port);
+    if (activated >= 0) {
+        /* Name the address systemd listens on in the log lines. */
+        const void *a = act.ss_family == AF_INET6
+                            ? (const void *)&((struct sockaddr_in6 *)&act)->sin6_addr
+                            : (const void *)&((struct sockaddr_in *)&act)->sin_addr;
+        s->bound_port = ntohs(act.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&act)->sin6_port
+                                                        : ((struct sockaddr_in *)&act)->sin_port);
+        if (!inet_ntop(act.ss_family, a, s->cfg.listen_host, sizeof(s->cfg.listen_host)))
+            snprintf(s->cfg.listen_host, sizeof(s->cfg.listen_host), "?");
+        s->cfg.listen_port = s->bound_port;
+        nd_log(ND_LOG_INFO, "socket activation: listening on the socket systemd passed (fd %d)",
+               activated);
+    }
     uv_timer_init(s->loop, &s->mhd_timer);
     s->mhd_timer.data = s;
     uv_poll_init(s->loop, &s->mhd_poll, ep->epoll_fd);
@@ -273,4 +389,7 @@ void nd_http_stop(nd_server *s)
     uv_close((uv_handle_t *)&s->mhd_timer, NULL);
     MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
+    nd_limits_free(s);
+    api_metrics_free(s);
+    nd_auth_free(s);
 }

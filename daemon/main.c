@@ -36,6 +36,7 @@ static void finish_shutdown(nd_server *s)
     nd_events_free(s);
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);
+    nd_notify_close(s);
     nd_sched_free(s);
     nd_log(ND_LOG_INFO, "stopped");
 }
@@ -50,6 +51,7 @@ static void on_signal(uv_signal_t *h, int signum)
     s->stopping = 1;
     nd_log(ND_LOG_INFO, "%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     nd_http_quiesce(s);
+    nd_notify_stopping(s, nd_sched_busy(s));
     nd_sched_shutdown(s, finish_shutdown);
 }
 
@@ -74,6 +76,7 @@ int main(int argc, char **argv)
     if (rc)
         return rc > 0 ? 0 : 2;
     nd_log_set_level(s->cfg.log_level);
+    nd_log_set_target(s->cfg.log_target);
     signal(SIGPIPE, SIG_IGN);
 
     if ((size_t)snprintf(s->db_path, sizeof(s->db_path), "%s/nasd.db", s->cfg.state_dir) >=
@@ -84,6 +87,12 @@ int main(int argc, char **argv)
         return 2;
     }
     if (make_dir(s->cfg.state_dir) || make_dir(s->ckpt_dir))
+        return 1;
+    /* Where a job's data_path may point (api/limits.c confines it here). */
+    char datasets[PATH_MAX + 16];
+    if ((size_t)snprintf(datasets, sizeof(datasets), "%s/datasets", s->cfg.state_dir) >=
+            sizeof(datasets) ||
+        make_dir(datasets))
         return 1;
     char err[512];
     if (nd_db_open(s->db_path, &s->db, err, sizeof(err)) != 0) {
@@ -102,7 +111,7 @@ int main(int argc, char **argv)
 
     s->loop = uv_default_loop();
     log_datasets(s);
-    if (nd_events_init(s) || nd_sched_start(s) || nd_http_start(s)) {
+    if (nd_events_init(s) || nd_sched_start(s) || nd_http_start(s) || nd_notify_init(s)) {
         nd_log(ND_LOG_ERROR, "start-up failed");
         return 1;
     }
@@ -116,6 +125,8 @@ int main(int argc, char **argv)
                         "thread(s))",
            ND_VERSION, s->cfg.listen_host, s->bound_port, s->cfg.state_dir, s->cfg.workers,
            s->cfg.threads_per_job);
+    /* The database is open, recovery ran, the socket listens: ready. */
+    nd_notify_ready(s);
 
     uv_run(s->loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(s->loop);

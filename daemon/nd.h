@@ -42,6 +42,19 @@ typedef struct nd_config {
     char fortunes_path[PATH_MAX];
     char ptb_dir[PATH_MAX];
     int log_level;                 /* ND_LOG_* */
+    int log_target;                /* ND_LOG_TO_* */
+    int stall_seconds;             /* a busy worker without a step for longer
+                                      stops the systemd watchdog; 0: its interval */
+    /* Access and limits (issue #8; daemon/auth.c, api/limits.c). */
+    char token_file[PATH_MAX];     /* bearer tokens, one per line; "": the
+                                      credential $CREDENTIALS_DIRECTORY/nasd-token
+                                      when present, else no token */
+    int max_json_depth;            /* nesting of a request body's JSON */
+    int max_connections_per_ip;
+    int max_queued;                /* queued jobs before POST /v1/jobs is 429 */
+    int max_job_epochs;            /* budget.epochs cap; 0: none */
+    int max_job_seconds;           /* budget.max_seconds cap; 0: none */
+    int max_job_memory_mib;        /* estimated peak memory cap; 0: half the RAM */
 } nd_config;
 
 /* Defaults, then the config file (when --config is given), then the other
@@ -54,6 +67,13 @@ int nd_config_load(nd_config *cfg, int argc, char **argv);
 enum { ND_LOG_ERROR, ND_LOG_WARN, ND_LOG_INFO, ND_LOG_DEBUG };
 void nd_log_set_level(int level);
 void nd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A line about job `job_id`: in the journal it carries JOB_ID=. */
+void nd_log_job(int level, const char *job_id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Where lines go: auto is the journal when stderr is connected to it
+ * ($JOURNAL_STREAM names stderr's device:inode), else stderr. */
+enum { ND_LOG_TO_AUTO, ND_LOG_TO_STDERR, ND_LOG_TO_JOURNAL };
+void nd_log_set_target(int target);
 
 /* --------------------------------------------------------------- server */
 
@@ -77,6 +97,10 @@ typedef struct nd_server {
     int kick_again;                /* nd_http_kick_soon during an MHD_run */
     char db_path[PATH_MAX + 16];
     char ckpt_dir[PATH_MAX + 16];
+    struct nd_auth *auth;          /* bearer tokens (daemon/auth.c) */
+    struct nd_limits *limits;      /* connection counts (daemon/conn_limits.c) */
+    struct api_metrics *metrics;   /* /metrics counters (api/metrics.c) */
+    struct nd_notify *notify;      /* systemd notifications (daemon/notify.c) */
 } nd_server;
 
 /* Start listening (MHD in external-epoll mode, driven by the loop). */
@@ -90,6 +114,21 @@ void nd_http_kick_soon(nd_server *s);
 void nd_http_quiesce(nd_server *s);
 /* Close MHD and its handles; the loop then ends. */
 void nd_http_stop(nd_server *s);
+
+/* ---------------------------------------------------- access and limits */
+
+/* Reads the bearer tokens (cfg.token_file, else the systemd credential
+ * $CREDENTIALS_DIRECTORY/nasd-token when it exists) and warns when nasd
+ * listens on a non-loopback address without one. 0, or -1 after logging
+ * why (an unreadable or empty token file). */
+int nd_auth_load(nd_server *s);
+void nd_auth_free(nd_server *s);
+/* 1 when requests to /v1 and /metrics need a token. */
+int nd_auth_required(const nd_server *s);
+/* 1 when `authorization` (the header's value, may be NULL) is "Bearer T"
+ * with T one of the tokens; compared in constant time. */
+int nd_auth_check(const nd_server *s, const char *authorization);
+/* Connection accounting: daemon/conn_limits.h. */
 
 /* ------------------------------------------------------------ scheduler */
 
@@ -105,6 +144,31 @@ void nd_sched_shutdown(nd_server *s, void (*done_cb)(nd_server *));
 /* Join the threads and free the scheduler (after shutdown completed). */
 void nd_sched_free(nd_server *s);
 int nd_sched_busy(const nd_server *s);
+/* Seconds since the busy worker that has gone longest without a step
+ * last made one (its heartbeat); 0 when no worker is busy. */
+double nd_sched_heartbeat_age(const nd_server *s);
+
+/* --------------------------------------------------- systemd (notify.c) */
+
+/* The socket systemd passed (sd_listen_fds): its fd, -1 when none was
+ * passed, -2 (logged) when what was passed is unusable. */
+int nd_notify_listen_fd(void);
+/* Reads NOTIFY_SOCKET and the watchdog settings, starts the timers. */
+int nd_notify_init(nd_server *s);
+/* READY=1: the database is open, recovery ran, the socket listens. */
+void nd_notify_ready(nd_server *s);
+/* STATUS= with the queue length and the running jobs, when it changed. */
+void nd_notify_status(nd_server *s);
+/* STOPPING=1, and EXTEND_TIMEOUT_USEC while `checkpointing` jobs do. */
+void nd_notify_stopping(nd_server *s, int checkpointing);
+/* Close the timers (shutdown). */
+void nd_notify_close(nd_server *s);
+/* Calls fn for every running job with its id, its last step and its
+ * steps per second between its last two progress reports (0 until two). */
+void nd_sched_foreach_running(const nd_server *s,
+                              void (*fn)(void *ctx, const char *id, int64_t step,
+                                         double steps_per_second),
+                              void *ctx);
 
 /* ------------------------------------------------------- event streams */
 

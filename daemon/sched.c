@@ -18,6 +18,7 @@
 #include "api.h"
 #include "db.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,11 +59,19 @@ typedef struct slot {
     json_t *spec;
     nas_job_spec es;
     char ckpt_path[PATH_MAX + 64];
+    char data_path[PATH_MAX];   /* the spec's data_path, resolved; "" if none */
     _Atomic int stop;
     /* Loop side. */
     int busy;
+    /* Loop side: the last applied progress report, for steps/s (/metrics). */
+    int64_t rate_step;
+    double rate_t, steps_per_second;
     /* Worker side: progress throttle. */
     double last_progress;
+    /* Monotonic ms of the worker's last sign of life (a step reported,
+     * the job started): written by the worker, read by the loop for the
+     * systemd watchdog (notify.c). */
+    _Atomic int64_t heartbeat_ms;
 } slot;
 
 typedef struct nd_sched {
@@ -88,6 +97,18 @@ static double now_mono(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void beat(slot *sl)
+{
+    atomic_store_explicit(&sl->heartbeat_ms, now_ms(), memory_order_relaxed);
 }
 
 /* --------------------------------------------------- worker side: inbox */
@@ -125,6 +146,8 @@ static void rep_progress(void *ctx, const nas_job_progress *p)
 {
     slot *sl = ctx;
     double t = now_mono();
+    /* Every step is a heartbeat, throttled or not. */
+    beat(sl);
     /* Throttle to 4 per second; the last step always goes through. */
     if (p->step < p->steps && t - sl->last_progress < 0.25)
         return;
@@ -136,6 +159,7 @@ static void rep_progress(void *ctx, const nas_job_progress *p)
 
 static void rep_metric(void *ctx, int epoch, int64_t step, const char *name, double value)
 {
+    beat(ctx);
     ev *e = new_ev(EV_METRIC);
     e->epoch = epoch;
     e->step = step;
@@ -146,6 +170,7 @@ static void rep_metric(void *ctx, int epoch, int64_t step, const char *name, dou
 
 static void rep_arch(void *ctx, const char *arch, double reward, const char *metrics)
 {
+    beat(ctx);
     ev *e = new_ev(EV_ARCH);
     e->a = dup_or_null(arch);
     e->b = dup_or_null(metrics);
@@ -155,6 +180,7 @@ static void rep_arch(void *ctx, const char *arch, double reward, const char *met
 
 static void rep_ckpt(void *ctx, const char *path, int64_t step)
 {
+    beat(ctx);
     ev *e = new_ev(EV_CKPT);
     e->a = dup_or_null(path);
     e->step = step;
@@ -175,13 +201,18 @@ static void rep_result(void *ctx, const char *arch, const char *metric, double v
 static void rep_log(void *ctx, const char *msg)
 {
     slot *sl = ctx;
-    nd_log(ND_LOG_INFO, "job %s: %s", sl->id, msg);
+    beat(sl);
+    nd_log_job(ND_LOG_INFO, sl->id, "job %s: %s", sl->id, msg);
 }
 
 static void worker_main(void *arg)
 {
     slot *sl = arg;
     nas_job_reporter rep = {sl, rep_progress, rep_metric, rep_arch, rep_ckpt, rep_result, rep_log};
+    /* Named, so that top -H, gdb and the watchdog test can tell it. */
+    char name[16];
+    snprintf(name, sizeof(name), "nasd-worker-%d", sl->index);
+    pthread_setname_np(pthread_self(), name);
     /* Linux keeps a nice value per thread; the engine's pool threads,
      * started from here, inherit it. */
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE) != 0)
@@ -195,6 +226,7 @@ static void worker_main(void *arg)
         if (quit)
             return;
         sl->last_progress = 0;
+        beat(sl);
         int rc = nas_job_run(&sl->es, &rep, &sl->stop);
         ev *e = new_ev(EV_DONE);
         e->rc = rc;
@@ -230,6 +262,11 @@ static void apply(nd_server *s, ev *e)
     const char *name = NULL;
     switch (e->kind) {
     case EV_PROGRESS: {
+        slot *sl = &s->sched->slots[e->slot];
+        if (sl->rate_t > 0 && e->t > sl->rate_t && e->prog.step >= sl->rate_step)
+            sl->steps_per_second = (double)(e->prog.step - sl->rate_step) / (e->t - sl->rate_t);
+        sl->rate_step = e->prog.step;
+        sl->rate_t = e->t;
         pub = progress_json(&e->prog);
         char *text = json_dumps(pub, JSON_COMPACT);
         nd_db_progress_set(db, e->id, text);
@@ -288,22 +325,23 @@ static void finish(nd_server *s, ev *e)
     if (e->rc == NAS_ECANCELLED && stop == NAS_STOP_SHUTDOWN) {
         /* Left `running` on purpose: the next start requeues it and the
          * engine resumes from the checkpoint it just wrote. */
-        nd_log(ND_LOG_INFO, "job %s checkpointed for shutdown", sl->id);
+        nd_log_job(ND_LOG_INFO, sl->id, "job %s checkpointed for shutdown", sl->id);
     } else {
         int st = e->rc == 0 ? ND_DB_SUCCEEDED
                  : e->rc == NAS_ECANCELLED ? ND_DB_CANCELLED
                                            : ND_DB_FAILED;
         const char *state = nd_db_state_name(st);
         if (nd_db_job_finish(s->db, sl->id, st, e->a) != 0)
-            nd_log(ND_LOG_ERROR, "job %s: cannot record state %s: %s", sl->id, state,
+            nd_log_job(ND_LOG_ERROR, sl->id, "job %s: cannot record state %s: %s", sl->id, state,
                    nd_db_errmsg(s->db));
-        nd_log(e->rc == 0 || e->rc == NAS_ECANCELLED ? ND_LOG_INFO : ND_LOG_WARN,
-               "job %s %s%s%s", sl->id, state, e->a ? ": " : "", e->a ? e->a : "");
+        nd_log_job(e->rc == 0 || e->rc == NAS_ECANCELLED ? ND_LOG_INFO : ND_LOG_WARN, sl->id,
+                   "job %s %s%s%s", sl->id, state, e->a ? ": " : "", e->a ? e->a : "");
         publish_state(s, sl->id, 1);
     }
     json_decref(sl->spec);
     sl->spec = NULL;
     sl->busy = 0;
+    nd_notify_status(s);
 }
 
 static int busy_count(const nd_sched *sc)
@@ -368,6 +406,22 @@ static void on_inbox(uv_async_t *a)
 
 /* ------------------------------------------------------- loop side: API */
 
+/* The spec's data_path, checked again now (a symbolic link may have
+ * changed since the job was accepted) and handed to the engine. */
+static int resolve_data_path(nd_server *s, slot *sl, char *why, size_t n)
+{
+    api_problem p = {0};
+    int rc = api_spec_data_path(sl->spec, &s->cfg, sl->data_path, sizeof(sl->data_path), &p);
+    if (rc != 0) {
+        size_t k = strnlen(p.detail, n - 1);
+        memcpy(why, p.detail, k);
+        why[k] = '\0';
+    } else if (sl->data_path[0])
+        sl->es.data_path = sl->data_path;
+    api_problem_clear(&p);
+    return rc;
+}
+
 static int assign(nd_server *s, slot *sl)
 {
     char *spec_text = NULL, *ckpt = NULL;
@@ -386,8 +440,9 @@ static int assign(nd_server *s, slot *sl)
     free(ckpt);
     snprintf(sl->ckpt_path, sizeof(sl->ckpt_path), "%s/%s.safetensors", s->ckpt_dir, sl->id);
     char why[256] = "";
-    if (!sl->spec || api_spec_engine(sl->spec, &s->cfg, &sl->es, why, sizeof(why)) != 0) {
-        nd_log(ND_LOG_ERROR, "job %s: stored spec unusable: %s", sl->id,
+    if (!sl->spec || api_spec_engine(sl->spec, &s->cfg, &sl->es, why, sizeof(why)) != 0 ||
+        resolve_data_path(s, sl, why, sizeof(why)) != 0) {
+        nd_log_job(ND_LOG_ERROR, sl->id, "job %s: stored spec unusable: %s", sl->id,
                sl->spec ? why : jerr.text);
         nd_db_job_finish(s->db, sl->id, ND_DB_FAILED, sl->spec ? why : "stored spec is not JSON");
         publish_state(s, sl->id, 1);
@@ -397,10 +452,13 @@ static int assign(nd_server *s, slot *sl)
     }
     sl->es.checkpoint_path = sl->ckpt_path;
     sl->es.resume = 1;
-    nd_log(ND_LOG_INFO, "job %s started (attempt %d%s)", sl->id, attempt,
+    nd_log_job(ND_LOG_INFO, sl->id, "job %s started (attempt %d%s)", sl->id, attempt,
            ckpt_step > 0 ? ", resuming from its checkpoint" : "");
     atomic_store(&sl->stop, NAS_RUN);
+    beat(sl);   /* before busy is seen: not the previous job's last beat */
     sl->busy = 1;
+    sl->rate_step = 0;
+    sl->rate_t = sl->steps_per_second = 0;
     publish_state(s, sl->id, 0);
     uv_mutex_lock(&sl->mu);
     sl->assigned = 1;
@@ -419,6 +477,7 @@ void nd_sched_kick(nd_server *s)
         while (!sl->busy && assign(s, sl))
             ;
     }
+    nd_notify_status(s);
 }
 
 int nd_sched_cancel(nd_server *s, const char *id)
@@ -435,6 +494,30 @@ int nd_sched_cancel(nd_server *s, const char *id)
 int nd_sched_busy(const nd_server *s)
 {
     return s->sched ? busy_count(s->sched) : 0;
+}
+
+void nd_sched_foreach_running(const nd_server *s,
+                              void (*fn)(void *ctx, const char *id, int64_t step,
+                                         double steps_per_second),
+                              void *ctx)
+{
+    const nd_sched *sc = s->sched;
+    for (int i = 0; sc && i < sc->n; i++)
+        if (sc->slots[i].busy)
+            fn(ctx, sc->slots[i].id, sc->slots[i].rate_step, sc->slots[i].steps_per_second);
+}
+
+double nd_sched_heartbeat_age(const nd_server *s)
+{
+    const nd_sched *sc = s->sched;
+    int64_t now = now_ms(), oldest = now;
+    for (int i = 0; sc && i < sc->n; i++)
+        if (sc->slots[i].busy) {
+            int64_t hb = atomic_load_explicit(&sc->slots[i].heartbeat_ms, memory_order_relaxed);
+            if (hb < oldest)
+                oldest = hb;
+        }
+    return (double)(now - oldest) / 1e3;
 }
 
 void nd_sched_shutdown(nd_server *s, void (*done_cb)(nd_server *))

@@ -445,7 +445,9 @@ int nas_batchify(const int32_t *ids, int n, int bsz, int32_t **out,
  * checks `stop` between steps. Kinds so far: `train` (a fixed network,
  * including a DARTS genotype's) and `darts` over the `darts-cnn` search
  * space (engine/search/darts_job.c, its final training darts_final.c)
- * and the `darts-rnn` one (engine/search/darts_rnn_job.c);
+ * and the `darts-rnn` one (engine/search/darts_rnn_job.c); `enas` over
+ * `enas-micro` and `enas-macro` (engine/search/enas_job.c; search_space
+ * NULL: enas-micro);
  * the other search algorithms (enas, nas-rl, random) add theirs here. */
 
 enum nas_stop {
@@ -518,12 +520,16 @@ int nas_dataset_present(const char *name, const char *path);
  * the discrete network of a darts-cnn genotype (quark0/darts
  * NetworkCIFAR: stem conv3x3 to 3C + BN, `layers` cells with reductions at
  * 1/3 and 2/3, global average pooling, linear; no auxiliary head, no drop
- * path). */
+ * path). A DARTS language model for text: the LSTM model's embedding and
+ * decoder around the discrete recurrent cell of a darts-rnn genotype
+ * (quark0/darts rnn/model.py DARTSCell, hidden units; one layer; dropout
+ * on the cell outputs and dropout_input on the embeddings). */
 typedef enum nas_arch_kind {
     NAS_ARCH_DEFAULT = 0,   /* the dataset's kind decides */
     NAS_ARCH_FIXED_CNN,
     NAS_ARCH_LSTM_LM,
     NAS_ARCH_DARTS_CNN,
+    NAS_ARCH_DARTS_RNN,
 } nas_arch_kind;
 
 #define NAS_MAX_BLOCKS 8
@@ -546,7 +552,9 @@ typedef struct nas_job_spec {
                                   JSON text, {"normal": [[op, input] x 8],
                                   "normal_concat": [2,3,4,5], "reduce": [..],
                                   "reduce_concat": [..]} (concat lists
-                                  optional); with C (16) and layers (8) */
+                                  optional); with C (16) and layers (8).
+                                  NAS_ARCH_DARTS_RNN: {"recurrent": [[op,
+                                  input] x 8], "concat": [1..8]} */
     int epochs;                /* budget.epochs (image 3, text 4) */
     double max_seconds;        /* budget.max_seconds; 0: no limit. When it
                                   runs out, training stops between steps and
@@ -618,7 +626,9 @@ typedef struct nas_job_spec {
                                   (enas-macro) */
     /* ---- enas (#5): fields of the enas kind (engine/search/enas*.c);
      * C, layers, batch_size, lr, lr_min, momentum, weight_decay,
-     * grad_clip, dropout, bptt, hidden, epochs, final_* are shared above */
+     * grad_clip, dropout, bptt, hidden, epochs, final_* are shared above;
+     * enas-micro/macro also read max_examples (the subset they split in
+     * halves: weights, controller rewards) and nesterov (1) */
     int ctrl_steps;            /* controller_steps: updates per epoch */
     int ctrl_aggregate;        /* controller_aggregate: children per update */
     int final_samples;         /* architectures sampled for the result (100) */
@@ -671,6 +681,29 @@ void nas_job_spec_defaults(nas_job_spec *spec);
  * count is process-wide for now. */
 int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
                 const _Atomic int *stop);
+
+/* An estimate of a job's peak memory from its spec alone, before it is
+ * queued (engine/jobs/estimate.c): nothing is allocated or run. The parts:
+ * the parameter store (each parameter with its gradient and two optimizer
+ * moments, counted exactly from the architecture), the activations of one
+ * step (the arena: forward tensors and their gradients, the DARTS mixed
+ * edges' outputs and one edge's recomputation, im2col buffers; a model
+ * calibrated against measured arena peaks, tests/test_estimate.c: the
+ * estimate is >= the measured peak and <= 3x it; darts-rnn is measured on
+ * one loss pass of its supernet), the dataset in memory
+ * and a fixed base (code, BLAS and thread buffers). Kinds it cannot model
+ * yet (enas, nas-rl, random) get a conservative figure: the DARTS
+ * supernet's (image) or darts-rnn's (text) activations for the spec's
+ * channels, cells and batch, times children_per_update when set. */
+typedef struct nas_job_memory {
+    size_t params, activations, data, base;
+    size_t total;            /* the sum */
+    int exact_model;         /* 0: the conservative figure above */
+} nas_job_memory;
+
+int nas_job_estimate_memory_parts(const nas_job_spec *spec, nas_job_memory *out);
+/* The total of the above in *bytes. NAS_EINVAL for a spec it cannot read. */
+int nas_job_estimate_memory(const nas_job_spec *spec, size_t *bytes);
 
 #ifdef __cplusplus
 }

@@ -268,6 +268,8 @@ typedef struct recorder {
     int stop_value;
     int nresult, nfinal_metrics, nsearch_metrics;
     int64_t last_step;
+    int64_t steps;       /* progress totals: the first report's */
+    int totals_moved;    /* reports with other totals than the first */
     char metric[32];
     double value;
     char *result_arch, *result_json;
@@ -280,6 +282,9 @@ static void on_progress(void *ctx, const nas_job_progress *p)
               "steps go forward: %lld after %lld", (long long)p->step,
               (long long)r->last_step);
     r->last_step = p->step;
+    if (!r->steps)
+        r->steps = p->steps;
+    r->totals_moved += p->steps != r->steps;
     if (r->stop_at > 0 && p->step == r->stop_at)
         atomic_store(&r->stop, r->stop_value);
 }
@@ -416,6 +421,9 @@ Test(darts_net, darts_final_training_and_exact_resume)
     cr_assert(strstr(a.result_json, "\"search_seconds\":"));
     cr_assert(a.nfinal_metrics >= 4 && a.nsearch_metrics >= 5);
     cr_assert_eq(a.last_step, 2 + 500);
+    cr_assert_eq(a.steps, 2 + 500, "the totals count the final training "
+                 "from the first report on");
+    cr_assert_eq(a.totals_moved, 0, "progress totals changed mid-job");
     cr_assert(strncmp(a.result_arch, "{\"normal\": [[", 13) == 0, "%s",
               a.result_arch);
 

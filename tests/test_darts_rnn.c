@@ -422,6 +422,144 @@ Test(darts_rnn, second_order_matches_unrolled_fd, .timeout = 60)
     tiny_free(&t);
 }
 
+/* ---------------------------------------------- derived cell (final) */
+
+/* A genotype using every op and skipping around: node j+1 takes from[j]. */
+static const char *const HAND_GT =
+    "{\"recurrent\": [[\"tanh\", 0], [\"relu\", 1], [\"sigmoid\", 0], "
+    "[\"identity\", 2], [\"tanh\", 4], [\"relu\", 3], [\"sigmoid\", 6], "
+    "[\"identity\", 5]], \"concat\": [2, 5, 7, 8]}";
+
+typedef struct fixed_ctx {
+    nas_params *p;
+    nas__darts_rnn_fixed *n;
+} fixed_ctx;
+
+static nas_tensor *fixed_fn(nas_graph *g, nas_tensor **in, void *ctx)
+{
+    fixed_ctx *c = ctx;
+    return nas__darts_rnn_fixed_step(g, c->p, c->n, in[0], in[1]);
+}
+
+static double sigm(double v) { return 1.0 / (1.0 + exp(-v)); }
+
+static double act(int op, double v)
+{
+    switch (op) {
+    case NAS_DARTS_RNN_TANH: return tanh(v);
+    case NAS_DARTS_RNN_RELU: return v > 0 ? v : 0;
+    case NAS_DARTS_RNN_SIGMOID: return sigm(v);
+    default: return v;
+    }
+}
+
+Test(darts_rnn, derived_cell_matches_direct_loops_and_fd)
+{
+    enum { B = 2, E = 3, H = 4 };
+    nas_darts_rnn_genotype gt;
+    cr_assert_eq(nas__darts_rnn_genotype_parse(HAND_GT, &gt), NAS_OK, "%s",
+                 nas_errmsg());
+    nas_params *p = nas_params_new();
+    nas__darts_rnn_fixed n;
+    cr_assert_eq(nas__darts_rnn_fixed_declare(p, E, H, &gt, &n), NAS_OK);
+    nas_rng r;
+    nas_rng_seed(&r, 3);
+    cr_assert_eq(nas_params_alloc(p, &r), NAS_OK);
+    float *w;
+    size_t nw;
+    nas_params_group(p, NAS_GROUP_WEIGHTS, &w, NULL, NULL, NULL, &nw);
+    for (size_t i = 0; i < nw; i++)   /* far from the near-linear init */
+        w[i] = (2.0f * nas_rng_uniform(&r) - 1.0f) * 0.9f;
+
+    nas_graph *g = nas_graph_new(1 << 20);
+    int sx[2] = {B, E}, sh[2] = {B, H};
+    nas_tensor *x = nas_tensor_leaf(g, 2, sx, NAS_GROUP_INPUT);
+    nas_tensor *h = nas_tensor_leaf(g, 2, sh, NAS_GROUP_INPUT);
+    gc_fill(x, &r, 1.0f, 0.0f);
+    gc_fill(h, &r, 1.0f, 0.0f);
+    nas_tensor *y = nas__darts_rnn_fixed_step(g, p, &n, x, h);
+
+    /* Direct loops in double. */
+    const float *w0 = nas_params_get(p, n.w0)->data;
+    for (int b = 0; b < B; b++) {
+        double st[NAS_DARTS_RNN_NODES + 1][H], ch[2 * H];
+        for (int o = 0; o < 2 * H; o++) {
+            ch[o] = 0.0;
+            for (int i = 0; i < E; i++)
+                ch[o] += (double)w0[o * (E + H) + i] * x->data[b * E + i];
+            for (int i = 0; i < H; i++)
+                ch[o] += (double)w0[o * (E + H) + E + i] * h->data[b * H + i];
+        }
+        for (int k = 0; k < H; k++)
+            st[0][k] = h->data[b * H + k] +
+                       sigm(ch[k]) * (tanh(ch[H + k]) - h->data[b * H + k]);
+        for (int j = 0; j < NAS_DARTS_RNN_NODES; j++) {
+            const float *ws = nas_params_get(p, n.ws[j])->data;
+            const double *src = st[gt.from[j]];
+            for (int o = 0; o < 2 * H; o++) {
+                ch[o] = 0.0;
+                for (int i = 0; i < H; i++)
+                    ch[o] += (double)ws[o * H + i] * src[i];
+            }
+            for (int k = 0; k < H; k++)
+                st[j + 1][k] = src[k] + sigm(ch[k]) *
+                                            (act(gt.op[j], ch[H + k]) - src[k]);
+        }
+        for (int k = 0; k < H; k++) {
+            double mean = (st[2][k] + st[5][k] + st[7][k] + st[8][k]) / 4.0;
+            cr_expect(fabs(y->data[b * H + k] - mean) < 1e-5, "b %d k %d: %g vs %g",
+                      b, k, y->data[b * H + k], mean);
+        }
+    }
+    /* Gradients of x, h and the weights of the first and the last node. */
+    fixed_ctx c = {p, &n};
+    nas_tensor *in[4] = {x, h, nas_params_get(p, n.w0),
+                         nas_params_get(p, n.ws[7])};
+    cr_expect_eq(gradcheck("darts_rnn_fixed", fixed_fn, &c, in, 4, 1), 0);
+    nas_graph_free(g);
+    nas_params_free(p);
+}
+
+Test(darts_rnn, derived_genotype_parse)
+{
+    nas_darts_rnn_genotype gt;
+    cr_assert_eq(nas__darts_rnn_genotype_parse(HAND_GT, &gt), NAS_OK);
+    cr_expect_eq(gt.op[3], NAS_DARTS_RNN_IDENTITY);
+    cr_expect_eq(gt.from[4], 4);
+    cr_expect_eq(gt.nconcat, 4);
+    char tok[256];
+    nas__darts_rnn_genotype_token(&gt, tok, sizeof(tok));
+    cr_expect_str_eq(tok, "tanh/0,relu/1,sigmoid/0,identity/2,tanh/4,relu/3,"
+                          "sigmoid/6,identity/5/2.5.7.8");
+    /* concat defaults to all eight nodes */
+    cr_assert_eq(nas__darts_rnn_genotype_parse(
+                     "{\"recurrent\":[[\"tanh\",0],[\"tanh\",1],[\"tanh\",2],"
+                     "[\"tanh\",3],[\"tanh\",4],[\"tanh\",5],[\"tanh\",6],"
+                     "[\"tanh\",7]]}", &gt), NAS_OK, "%s", nas_errmsg());
+    cr_expect_eq(gt.nconcat, 8);
+    static const struct { const char *text, *msg; } bad[] = {
+        {"", "missing"},
+        {"{\"concat\":[1]}", "genotype.recurrent: missing"},
+        {"{\"recurrent\":[[\"tanh\",0]]}", "1 entries, must be 8"},
+        {"{\"recurrent\":[[\"none\",0]]}", "unknown op \"none\""},
+        {"{\"recurrent\":[[\"tanh\",1]]}", "recurrent[0]: the input must be"},
+        {"{\"recurrent\":[[\"tanh\",0,3]]}", "more than two items"},
+        {"{\"cells\":1}", "not a darts-rnn genotype field"},
+        {"{\"recurrent\":[[\"tanh\",0],[\"tanh\",1],[\"tanh\",2],[\"tanh\",3],"
+         "[\"tanh\",4],[\"tanh\",5],[\"tanh\",6],[\"tanh\",7]],\"concat\":[0]}",
+         "concat[0]: must be a node in [1, 8]"},
+        {"{\"recurrent\":[[\"tanh\",0],[\"tanh\",1],[\"tanh\",2],[\"tanh\",3],"
+         "[\"tanh\",4],[\"tanh\",5],[\"tanh\",6],[\"tanh\",7]]} x",
+         "text after"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_expect_eq(nas__darts_rnn_genotype_parse(bad[i].text, &gt),
+                     NAS_EINVAL, "%s", bad[i].text);
+        cr_expect(strstr(nas_errmsg(), bad[i].msg), "%s: %s", bad[i].text,
+                  nas_errmsg());
+    }
+}
+
 /* ----------------------------------------------------------------- job */
 
 typedef struct recorder {
@@ -430,6 +568,9 @@ typedef struct recorder {
     int stop_value;
     int nprogress, narch, nckpt, nresult, nmetric;
     int64_t last_ckpt_step;
+    int64_t steps;          /* the last progress report's totals */
+    int epochs;
+    int totals_moved;       /* reports whose totals differed from the last */
     double value;
     char metric[32];
     char *arch_json, *arch_metrics, *result_arch, *result_json;
@@ -438,6 +579,10 @@ typedef struct recorder {
 static void on_progress(void *ctx, const nas_job_progress *p)
 {
     recorder *r = ctx;
+    if (r->nprogress > 0 && (p->steps != r->steps || p->epochs != r->epochs))
+        r->totals_moved++;
+    r->steps = p->steps;
+    r->epochs = p->epochs;
     r->nprogress++;
     if (r->stop_at > 0 && p->step == r->stop_at)
         atomic_store(&r->stop, r->stop_value);
@@ -658,6 +803,61 @@ Test(darts_rnn, shutdown_and_resume_is_exact, .timeout = 60)
     recorder_done(&b);
     recorder_done(&b2);
     recorder_done(&c);
+    rm_dir(dir);
+}
+
+/* Search, then the derived cell trained from scratch as a language model:
+ * the headline is its test perplexity, its metrics come as final.*, and a
+ * shutdown inside the final training resumes there and ends with the
+ * same bits as an uninterrupted run. */
+Test(darts_rnn, search_then_final_training, .timeout = 60)
+{
+    char *dir = make_dir();
+    write_corpus(dir);
+    char pa[600], pb[600];
+    snprintf(pa, sizeof(pa), "%s/a.ckpt", dir);
+    snprintf(pb, sizeof(pb), "%s/b.ckpt", dir);
+    nas_job_spec s = tiny_spec(dir, 1, 1);
+    s.final_epochs = 2;
+
+    recorder a = {0};
+    s.checkpoint_path = pa;
+    cr_assert_eq(run(&s, &a), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(a.nresult, 1);
+    cr_assert_str_eq(a.metric, "test_perplexity");
+    cr_assert(isfinite(a.value) && a.value > 1.0 && a.value < 100.0,
+              "test perplexity %g of a 13-token vocabulary", a.value);
+    assert_valid_genotype(a.result_arch);
+    cr_assert(strstr(a.result_json, "\"final_training\":{"), "%s",
+              a.result_json);
+    cr_assert(strstr(a.result_json, "\"search_seconds\":"), "%s",
+              a.result_json);
+    cr_assert(strstr(a.arch_json, "\"space\":\"darts-rnn\""), "%s",
+              a.arch_json);
+    cr_assert_eq(a.nckpt, 3, "one search epoch, two final epochs");
+    int64_t total = a.last_ckpt_step;
+    /* The progress totals include the final training from the start. */
+    cr_assert_eq(a.totals_moved, 0, "progress totals changed mid-job");
+    cr_assert_eq(a.steps, total);
+    cr_assert_eq(a.epochs, 3);
+
+    /* Stop in the final training's second epoch, resume, compare. */
+    recorder b = {0};
+    b.stop_at = total - 1;
+    b.stop_value = NAS_STOP_SHUTDOWN;
+    s.checkpoint_path = pb;
+    s.resume = 1;
+    cr_assert_eq(run(&s, &b), NAS_ECANCELLED, "%s", nas_errmsg());
+    cr_assert_eq(b.nresult, 0);
+    recorder b2 = {0};
+    cr_assert_eq(run(&s, &b2), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(b2.nprogress, 1, "only the last step runs again");
+    cr_assert_eq(memcmp(&a.value, &b2.value, sizeof(double)), 0,
+                 "test perplexity %.17g vs %.17g", a.value, b2.value);
+    cr_assert_str_eq(a.result_arch, b2.result_arch);
+    recorder_done(&a);
+    recorder_done(&b);
+    recorder_done(&b2);
     rm_dir(dir);
 }
 

@@ -8,9 +8,9 @@
  * one architecture row per epoch whose alpha softmax rows sum to 1 and
  * whose genotype is the one its alphas derive, the per-epoch metrics, and
  * an event stream that delivers the architecture of each epoch. Then what
- * the API still refuses for searches: 501 for the algorithms not built,
- * final_training while it is not, and the 400s of a darts spec that does
- * not fit its space.
+ * the API still refuses for searches (501 for what is not built, the
+ * 400s of a darts spec that does not fit its space), and a darts-rnn
+ * search whose genotype then trains as a language model (final_training).
  *
  * The one design decision to know: the searches are queued behind two
  * long train jobs that hold both workers, so a stream opened on one of
@@ -672,14 +672,16 @@ Test(darts, unbuilt_algorithms_and_misfit_specs_are_refused)
 
     /* Each algorithm not built answers 501 at /algorithm, naming it and
      * offering what is built, on a dataset of the right kind (so the 501
-     * is about the algorithm, not the data). */
+     * is about the algorithm, not the data); a space not built of an
+     * algorithm that has a built one (enas: enas-rnn;
+     * random: darts-cnn, nasrl-cnn and nasrl-rnn) answers at
+     * /search_space, offering the built spaces. */
     static const struct {
-        const char *algorithm, *space, *dataset;
+        const char *algorithm, *space, *dataset, *pointer;
     } unbuilt[] = {
-        {"enas", NULL, "synthetic"},         {"enas", "enas-macro", "synthetic"},
-        {"enas", "enas-rnn", "fortunes"},    {"nas-rl", NULL, "synthetic"},
-        {"nas-rl", "nasrl-rnn", "fortunes"}, {"random", NULL, "synthetic"},
-        {"random", "darts-rnn", "fortunes"},
+        {"enas", NULL, "synthetic", "/search_space"},
+        {"enas", "enas-macro", "synthetic", "/search_space"},
+        {"random", "darts-rnn", "fortunes", "/search_space"},
     };
     for (size_t i = 0; i < sizeof(unbuilt) / sizeof(unbuilt[0]); i++) {
         char body[256];
@@ -690,7 +692,7 @@ Test(darts, unbuilt_algorithms_and_misfit_specs_are_refused)
         else
             snprintf(body, sizeof(body), "{\"algorithm\":\"%s\",\"dataset\":\"%s\"}",
                      unbuilt[i].algorithm, unbuilt[i].dataset);
-        json_t *p = post_problem(d.port, body, 501, "not-implemented", "/algorithm");
+        json_t *p = post_problem(d.port, body, 501, "not-implemented", unbuilt[i].pointer);
         char quoted[32];
         snprintf(quoted, sizeof(quoted), "\"%s\"", unbuilt[i].algorithm);
         cr_assert(strstr(str_at(p, "detail"), quoted), "%s: detail %s", body, str_at(p, "detail"));
@@ -699,7 +701,11 @@ Test(darts, unbuilt_algorithms_and_misfit_specs_are_refused)
         size_t k;
         json_t *a;
         json_array_foreach(allowed, k, a) darts |= !strcmp(json_string_value(a), "darts");
-        cr_assert(darts, "%s: allowed %s lacks darts", body, text_of(allowed));
+        if (!strcmp(unbuilt[i].pointer, "/algorithm"))
+            cr_assert(darts, "%s: allowed %s lacks darts", body, text_of(allowed));
+        else
+            cr_assert(json_array_size(allowed) > 0 && !darts, "%s: allowed %s", body,
+                      text_of(allowed));
         json_decref(p);
     }
 
@@ -760,44 +766,46 @@ Test(darts, unbuilt_algorithms_and_misfit_specs_are_refused)
     PASS();
 }
 
-/* final_training is accepted by the schema but refused with 501 while the
- * daemon cannot run it; once it can (202), this test has nothing to say
- * and skips (the job it made is cancelled). */
-Test(darts, final_training_is_refused_while_unimplemented)
+/* darts-rnn with final_training through nasd: the search's genotype is
+ * trained from scratch as a language model, the result's headline is its
+ * test perplexity and its metrics arrive as final.*, after the search's
+ * epochs. */
+Test(darts, rnn_search_then_final_training)
 {
     nasd_proc d;
     start(&d);
     static const char spec[] =
-        "{\"algorithm\":\"darts\",\"dataset\":\"synthetic\",\"budget\":{\"epochs\":1},"
-        "\"hyperparameters\":{\"C\":4,\"layers\":3,\"batch_size\":8,\"max_examples\":64},"
-        "\"final_training\":{\"enabled\":true,\"epochs\":1},\"seed\":1}";
-    http_resp r;
-    request(d.port, "POST", "/v1/jobs", spec, &r);
-    if (r.status == 202) {
-        json_t *job = http_json(&r);
-        const char *id = str_at(job, "id");
-        cr_assert(id, "202 without a job id: %s", r.body);
-        cancel(d.port, id);
-        json_decref(job);
-        http_resp_free(&r);
-        stop_ok(&d);
-        PASS();
-        nasd_cleanup(0); /* a skipped test does not reach .fini */
-        cr_skip_test("final_training is implemented (202): nothing to refuse");
-    }
-    json_t *p = problem(&r, 501, "not-implemented", "/final_training/enabled");
-    cr_assert(strstr(str_at(p, "detail"), "final_training"), "detail %s", str_at(p, "detail"));
-    json_decref(p);
-    http_resp_free(&r);
-
-    /* Disabled, the same search is accepted. */
-    static const char off[] =
-        "{\"algorithm\":\"darts\",\"dataset\":\"synthetic\",\"budget\":{\"epochs\":1},"
-        "\"hyperparameters\":{\"C\":4,\"layers\":3,\"batch_size\":8,\"max_examples\":64},"
-        "\"final_training\":{\"enabled\":false},\"seed\":1}";
+        "{\"algorithm\":\"darts\",\"search_space\":\"darts-rnn\",\"dataset\":\"fortunes\","
+        "\"budget\":{\"epochs\":1},\"hyperparameters\":{\"embed\":8,\"hidden\":8,\"bptt\":8,"
+        "\"batch_size\":8,\"max_vocab\":500},"
+        "\"final_training\":{\"enabled\":true,\"epochs\":1},\"seed\":4}";
     char id[33];
-    submit(d.port, off, id);
+    submit(d.port, spec, id);
     json_decref(wait_job(d.port, id, "succeeded"));
+
+    json_t *res = get_sub(d.port, id, "result");
+    cr_assert_str_eq(str_at(res, "metric"), "test_perplexity");
+    double v = json_number_value(at(res, "value"));
+    cr_assert(isfinite(v) && v >= 1.0, "test perplexity %g", v);
+    check_rnn_genotype(at(res, "architecture"), at(res, "details.alpha"), "final result");
+    cr_assert(json_is_object(at(res, "details.final_training")), "%s",
+              text_of(at(res, "details")));
+    cr_assert(json_number_value(at(res, "details.final_training.test_perplexity")) == v);
+    json_decref(res);
+
+    /* final.* metrics of epoch 2 (the search had one). */
+    json_t *metrics = get_sub(d.port, id, "metrics"), *m;
+    size_t i;
+    int seen = 0;
+    json_array_foreach(json_object_get(metrics, "metrics"), i, m) {
+        const char *name = str_at(m, "name");
+        if (name && !strcmp(name, "final.val_perplexity")) {
+            seen++;
+            cr_assert_eq(int_at(m, "epoch"), 2, "%s", text_of(m));
+        }
+    }
+    cr_assert_eq(seen, 1, "one final.val_perplexity: %s", text_of(metrics));
+    json_decref(metrics);
     stop_ok(&d);
     PASS();
 }

@@ -182,7 +182,7 @@ Test(spec, unknown_fields_name_their_pointer_and_the_known_keys)
 {
     api_problem e = fails("{\"algoritm\":\"darts\"}", 400, "unknown-field", "/algoritm");
     cr_assert(json_is_array(e.allowed));
-    cr_assert_eq(json_array_size(e.allowed), 9);
+    cr_assert_eq(json_array_size(e.allowed), 10);   /* data_path too (#8) */
     api_problem_clear(&e);
 
     e = fails("{\"budget\":{\"epoch\":3}}", 400, "unknown-field", "/budget/epoch");
@@ -334,14 +334,26 @@ Test(spec, names_must_be_short_and_printable)
 Test(spec, implemented_is_501_for_what_is_not_built)
 {
     api_problem e = {0};
-    json_t *s = ok("{\"algorithm\":\"enas\"}");
+    json_t *s = ok("{\"algorithm\":\"random\",\"search_space\":\"enas-micro\"}");
     cr_assert_eq(api_spec_implemented(s, &e), -1);
     cr_assert_eq(e.status, 501);
     cr_assert_str_eq(e.type, "not-implemented");
-    cr_assert_str_eq(e.pointer, "/algorithm");
-    cr_assert_str_eq(e.detail, "algorithm \"enas\" is not implemented in this version of nasd "
-                               "yet; available: darts, train");
+    cr_assert_str_eq(e.pointer, "/search_space");
+    cr_assert_str_eq(e.detail, "search space \"enas-micro\" of algorithm \"random\" is not "
+                               "implemented in this version of nasd yet; available: darts-cnn, "
+                               "nasrl-cnn, nasrl-rnn");
     api_problem_clear(&e);
+    json_decref(s);
+
+    /* nas-rl runs on both of its spaces (issue #6). */
+    s = ok("{\"algorithm\":\"nas-rl\"}");
+    cr_assert_eq(api_spec_implemented(s, &e), 0);
+    json_decref(s);
+    s = ok("{\"algorithm\":\"nas-rl\",\"search_space\":\"nasrl-rnn\"}");
+    cr_assert_eq(api_spec_implemented(s, &e), 0);
+    json_decref(s);
+    s = ok("{\"algorithm\":\"random\",\"search_space\":\"nasrl-cnn\"}");
+    cr_assert_eq(api_spec_implemented(s, &e), 0);
     json_decref(s);
 
     /* darts runs on both of its spaces. */
@@ -349,24 +361,26 @@ Test(spec, implemented_is_501_for_what_is_not_built)
     cr_assert_eq(api_spec_implemented(s, &e), 0);
     json_decref(s);
 
-    /* random samples darts-cnn architectures but is not built. */
+    /* random samples darts-cnn and nasrl-cnn architectures, not yet the
+     * recurrent spaces. */
     s = ok("{\"algorithm\":\"random\",\"search_space\":\"darts-cnn\"}");
+    cr_assert_eq(api_spec_implemented(s, &e), 0);
+    json_decref(s);
+    s = ok("{\"algorithm\":\"random\",\"search_space\":\"darts-rnn\"}");
     cr_assert_eq(api_spec_implemented(s, &e), -1);
-    cr_assert_str_eq(e.pointer, "/algorithm");
+    cr_assert_str_eq(e.pointer, "/search_space");
     api_problem_clear(&e);
     json_decref(s);
 
-    /* Final training runs for darts-cnn only; darts-rnn answers 501. */
-    s = ok("{\"algorithm\":\"darts\",\"search_space\":\"darts-rnn\","
-           "\"final_training\":{\"enabled\":true}}");
-    cr_assert_eq(api_spec_implemented(s, &e), -1);
-    cr_assert_eq(e.status, 501);
-    cr_assert_str_eq(e.pointer, "/final_training/enabled");
-    cr_assert(strstr(e.detail, "final_training is not implemented yet"), "%s", e.detail);
-    api_problem_clear(&e);
-    json_decref(s);
+    /* Final training runs for both darts spaces. */
     {
         nas_job_spec js;
+        s = ok("{\"algorithm\":\"darts\",\"search_space\":\"darts-rnn\","
+               "\"final_training\":{\"enabled\":true,\"epochs\":2}}");
+        cr_assert_eq(api_spec_implemented(s, &e), 0, "%s", e.detail);
+        cr_assert_eq(api_spec_to_engine(s, NULL, 1, &js, &e), 0, "%s", e.detail);
+        cr_assert_eq(js.final_epochs, 2);
+        json_decref(s);
         s = ok("{\"algorithm\":\"darts\",\"final_training\":{\"enabled\":true,"
                "\"epochs\":3,\"C\":8,\"layers\":5}}");
         cr_assert_eq(api_spec_implemented(s, &e), 0, "%s", e.detail);
@@ -433,9 +447,30 @@ Test(spec, to_engine_fills_the_train_struct)
     cr_assert_null(js.data_path);
     json_decref(s);
 
+    /* enas over the CNN spaces (issue #5): the reference's defaults. */
     s = ok("{\"algorithm\":\"enas\"}");
+    cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), 0, "%s", e.detail);
+    cr_assert_str_eq(js.search_space, "enas-micro");
+    cr_assert(js.C == 20 && js.layers == 6 && js.nodes == 5 && js.batch_size == 160 &&
+              js.epochs == 150 && js.lr_t0 == 10 && js.lr_t_mul == 2 && js.nesterov == 1 &&
+              js.ctrl_hidden == 64 && js.ctrl_layers == 1 && js.ctrl_steps == 30 &&
+              js.ctrl_aggregate == 10 && js.final_samples == 100 && js.max_examples == 0);
+    cr_assert_float_eq(js.ctrl_tanh, 1.1f, 1e-7);
+    cr_assert_float_eq(js.ctrl_op_tanh_reduce, 2.5f, 1e-7);
+    cr_assert_float_eq(js.drop_path, 0.4f, 1e-7);
+    json_decref(s);
+    s = ok("{\"algorithm\":\"enas\",\"search_space\":\"enas-macro\",\"hyperparameters\":"
+           "{\"tanh_constant\":null,\"max_examples\":64}}");
+    cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), 0, "%s", e.detail);
+    cr_assert_str_eq(js.search_space, "enas-macro");
+    cr_assert(js.C == 36 && js.layers == 12 && js.max_examples == 64 && js.ctrl_tanh == 0.0f);
+    cr_assert_float_eq(js.ctrl_skip_target, 0.4f, 1e-7);
+    cr_assert_float_eq(js.ctrl_skip_weight, 0.8f, 1e-7);
+    json_decref(s);
+    s = ok("{\"algorithm\":\"enas\",\"final_training\":{\"enabled\":true}}");
     cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), -1);
     cr_assert_eq(e.status, 501);
+    cr_assert_str_eq(e.pointer, "/final_training/enabled");
     api_problem_clear(&e);
     json_decref(s);
 }
@@ -743,6 +778,11 @@ Test(schema, checked_in_schema_matches_the_tables)
     json_t *file, *built = api_spec_schema();
 
     snprintf(path, sizeof path, "%s/schema/job-spec.schema.json", srcdir ? srcdir : ".");
+    /* NASD_REGEN_SCHEMA=1 rewrites the file from the tables first (after
+     * changing a table: run this test once with it, review the diff). */
+    if (getenv("NASD_REGEN_SCHEMA"))
+        cr_assert_eq(json_dump_file(built, path,
+                                    JSON_INDENT(2) | JSON_PRESERVE_ORDER), 0);
     file = json_load_file(path, 0, &je);
     cr_assert(file, "%s: %s", path, je.text);
     cr_assert(built);
@@ -750,4 +790,43 @@ Test(schema, checked_in_schema_matches_the_tables)
               "schema/job-spec.schema.json is stale: regenerate it from api_spec_schema()");
     json_decref(file);
     json_decref(built);
+}
+
+Test(spec, to_engine_fills_the_enas_rnn_struct)
+{
+    api_problem e = {0};
+    nas_job_spec js;
+    json_t *s = ok("{\"algorithm\":\"enas\",\"search_space\":\"enas-rnn\",\"hyperparameters\":"
+                   "{\"nodes\":6,\"tanh_constant\":null,\"dropout_o\":0}}");
+    cr_assert_eq(api_spec_implemented(s, &e), 0, "%s", e.detail);
+    cr_assert_eq(api_spec_to_engine(s, NULL, 1, &js, &e), 0, "%s", e.detail);
+    cr_assert_str_eq(js.algorithm, "enas");
+    cr_assert_str_eq(js.search_space, "enas-rnn");
+    cr_assert_str_eq(js.dataset, "fortunes");
+    cr_assert(js.nodes == 6 && js.hidden == 720 && js.bptt == 35 && js.batch_size == 20);
+    cr_assert(js.epochs == 100 && js.lr_decay_start == 12 && js.momentum == 0.0f);
+    cr_assert_float_eq(js.lr, 0.25f, 1e-7);
+    cr_assert_float_eq(js.lr_min, 0.0005f, 1e-9);
+    cr_assert_float_eq(js.lr_decay_rate, 0.95f, 1e-7);
+    cr_assert_float_eq(js.grad_clip, 10.0f, 1e-7);
+    cr_assert(js.dropout_e == 0.25f && js.dropout_x == 0.75f && js.dropout_h == 0.25f &&
+              js.dropout_o == 0.0f && js.dropout == 0.0f);
+    cr_assert(js.ctrl_hidden == 100 && js.ctrl_layers == 1 && js.ctrl_steps == 100 &&
+              js.ctrl_aggregate == 10 && js.final_samples == 100);
+    cr_assert(js.ctrl_tanh == 0.0f, "null tanh_constant is off");
+    cr_assert_float_eq(js.ctrl_temperature, 5.0f, 1e-7);
+    cr_assert_float_eq(js.ctrl_lr, 0.001f, 1e-9);
+    cr_assert_float_eq(js.ctrl_entropy_weight, 0.001f, 1e-9);
+    cr_assert_float_eq(js.ctrl_baseline_decay, 0.99f, 1e-7);
+    cr_assert_float_eq(js.reward_c, 80.0f, 1e-7);
+    json_decref(s);
+
+    /* Its final training is not built. */
+    s = ok("{\"algorithm\":\"enas\",\"search_space\":\"enas-rnn\","
+           "\"final_training\":{\"enabled\":true}}");
+    cr_assert_eq(api_spec_implemented(s, &e), -1);
+    cr_assert_eq(e.status, 501);
+    cr_assert_str_eq(e.pointer, "/final_training/enabled");
+    api_problem_clear(&e);
+    json_decref(s);
 }

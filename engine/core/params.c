@@ -4,6 +4,11 @@
  * moment2) of `total` floats each, and inside a plane the groups one after
  * another, so a group is one flat range in every plane (DARTS' virtual
  * step and finite differences are then axpy over one array).
+ *
+ * Names are also kept in an open-addressing hash index: a DARTS supernet
+ * declares thousands of parameters, and a linear duplicate check made
+ * declaring them quadratic (the API's memory estimate of a darts job
+ * declares its whole supernet on the loop thread).
  */
 #include "internal.h"
 
@@ -25,7 +30,45 @@ struct nas_params {
     size_t total;
     size_t goff[NAS_GROUP_COUNT];    /* start of each group in a plane */
     size_t glen[NAS_GROUP_COUNT];
+    int *index;                      /* nindex slots: parameter + 1, 0 empty */
+    int nindex;                      /* a power of two > 2 * n, or 0 */
 };
+
+static uint32_t name_hash(const char *s)
+{
+    uint32_t h = 2166136261u;   /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+/* The slot holding name, or the empty slot where it would go. */
+static int index_slot(const nas_params *p, const char *name)
+{
+    uint32_t mask = (uint32_t)p->nindex - 1, i = name_hash(name) & mask;
+    while (p->index[i] && strcmp(p->v[p->index[i] - 1].t.name, name) != 0)
+        i = (i + 1) & mask;
+    return (int)i;
+}
+
+/* Room for one more name (rebuilds the index when half full). */
+static int index_reserve(nas_params *p)
+{
+    if (2 * (p->n + 1) < p->nindex)
+        return 0;
+    int nindex = p->nindex ? 2 * p->nindex : 128;
+    int *old = p->index;
+    p->index = calloc((size_t)nindex, sizeof(int));
+    if (!p->index) {
+        p->index = old;
+        return nas_fail(NAS_ENOMEM, "parameter store");
+    }
+    free(old);
+    p->nindex = nindex;
+    for (int k = 0; k < p->n; k++)
+        p->index[index_slot(p, p->v[k].t.name)] = k + 1;
+    return 0;
+}
 
 nas_params *nas_params_new(void)
 {
@@ -40,6 +83,7 @@ void nas_params_free(nas_params *p)
         free((char *)p->v[i].t.name);
     free(p->v);
     free(p->mem);
+    free(p->index);
     free(p);
 }
 
@@ -57,6 +101,8 @@ int nas_params_add(nas_params *p, const char *name, int group,
                             i, shape[i]);
     if (nas_params_find(p, name))
         return nas_fail(NAS_EINVAL, "parameter %s declared twice", name);
+    if (index_reserve(p) < 0)
+        return NAS_ENOMEM;
     if (p->n == p->cap) {
         int cap = p->cap ? 2 * p->cap : 64;
         param *v = realloc(p->v, (size_t)cap * sizeof(*v));
@@ -76,6 +122,7 @@ int nas_params_add(nas_params *p, const char *name, int group,
     q->group = group;
     q->init = init;
     q->scale = scale;
+    p->index[index_slot(p, name)] = p->n + 1;
     return p->n++;
 }
 
@@ -151,10 +198,10 @@ nas_tensor *nas_params_get(nas_params *p, int index)
 
 nas_tensor *nas_params_find(nas_params *p, const char *name)
 {
-    for (int i = 0; i < p->n; i++)
-        if (strcmp(p->v[i].t.name, name) == 0)
-            return &p->v[i].t;
-    return NULL;
+    if (!p->nindex)
+        return NULL;
+    int k = p->index[index_slot(p, name)];
+    return k ? &p->v[k - 1].t : NULL;
 }
 
 int nas_params_group_of(const nas_params *p, int index)

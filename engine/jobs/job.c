@@ -81,7 +81,15 @@ void nas_job_spec_defaults(nas_job_spec *spec)
         return;
     SET0(spec->algorithm, "train");
     SET0(spec->threads, 1);
-    if (strcmp(spec->algorithm, "darts") == 0)
+    if (strcmp(spec->algorithm, "enas") == 0 && spec->search_space &&
+        strcmp(spec->search_space, "enas-rnn") == 0)
+        nas__enas_rnn_job_defaults(spec);
+    else if (strcmp(spec->algorithm, "enas") == 0)
+        nas__enas_job_defaults(spec);
+    else if (strcmp(spec->algorithm, "nas-rl") == 0 ||
+             strcmp(spec->algorithm, "random") == 0)
+        nas__nasrl_job_defaults(spec);
+    else if (strcmp(spec->algorithm, "darts") == 0)
         nas__darts_job_defaults(spec);
     else if (is_text(d))
         text_defaults(spec);
@@ -129,10 +137,27 @@ static int check_common(const nas_job_spec *s)
 
 static int check_arch(const nas_job_spec *s, const nas_dataset_desc *d)
 {
-    if (s->arch == NAS_ARCH_LSTM_LM) {
+    if (s->arch == NAS_ARCH_LSTM_LM || s->arch == NAS_ARCH_DARTS_RNN) {
         if (!is_text(d))
-            return BAD("arch", "the LSTM language model needs a text "
-                       "dataset, %s holds images", d->name);
+            return BAD("arch", "the %s language model needs a text "
+                       "dataset, %s holds images",
+                       s->arch == NAS_ARCH_LSTM_LM ? "LSTM" : "darts-rnn",
+                       d->name);
+        if (s->arch == NAS_ARCH_DARTS_RNN) {
+            nas_darts_rnn_genotype gt;
+            if (memchr(s->genotype, '\0', sizeof(s->genotype)) == NULL)
+                return BAD("genotype", "longer than %d bytes",
+                           NAS_GENOTYPE_MAX - 1);
+            int rc = nas__darts_rnn_genotype_parse(s->genotype, &gt);
+            if (rc < 0)
+                return rc;
+            if (s->layers != 1)
+                return BAD("layers", "%d: the darts-rnn model has one cell; "
+                           "must be 1", s->layers);
+            if (!(s->dropout_input >= 0.0f && s->dropout_input < 1.0f))
+                return BAD("dropout_input", "%g must be in [0, 1)",
+                           (double)s->dropout_input);
+        }
         if (s->embed < 1 || s->embed > 65536)
             return BAD("embed", "%d is outside [1, 65536]", s->embed);
         if (s->hidden < 1 || s->hidden > 65536)
@@ -213,6 +238,14 @@ static void make_spec_text(nas__job *j)
         for (int i = 0; i < s->nblocks; i++)
             put(b, cap, "%s%d", i ? "," : "", s->channels[i]);
         put(b, cap, " hidden=%d augment=%d", s->hidden, s->augment);
+    } else if (s->arch == NAS_ARCH_DARTS_RNN) {
+        nas_darts_rnn_genotype gt;
+        char tok[256];
+        NAS_ASSERT(nas__darts_rnn_genotype_parse(s->genotype, &gt) == NAS_OK);
+        nas__darts_rnn_genotype_token(&gt, tok, sizeof(tok));
+        put(b, cap, " arch=darts-rnn embed=%d hidden=%d bptt=%d max_vocab=%d "
+            "genotype=%s dropout_input=%.9g", s->embed, s->hidden, s->bptt,
+            s->max_vocab, tok, (double)s->dropout_input);
     } else {
         put(b, cap, " arch=lstm-lm embed=%d hidden=%d layers=%d bptt=%d "
             "max_vocab=%d", s->embed, s->hidden, s->layers, s->bptt,
@@ -250,9 +283,15 @@ int nas__job_prepare(nas__job *j, const nas_job_spec *spec,
     j->stop = stop;
     j->kind = spec->algorithm ? spec->algorithm : "train";
     int darts = strcmp(j->kind, "darts") == 0;
-    if (!darts && strcmp(j->kind, "train") != 0)
+    int enas_rnn = strcmp(j->kind, "enas") == 0 && spec->search_space &&
+                   strcmp(spec->search_space, "enas-rnn") == 0;
+    int nasrl = strcmp(j->kind, "nas-rl") == 0 ||
+                strcmp(j->kind, "random") == 0;
+    int enas_cnn = strcmp(j->kind, "enas") == 0 && !enas_rnn;
+    if (!darts && !enas_rnn && !enas_cnn && !nasrl &&
+        strcmp(j->kind, "train") != 0)
         return BAD("algorithm", "\"%s\" is not a job kind of this engine "
-                   "(only \"train\" and \"darts\")", spec->algorithm);
+                   "(train, darts, enas, nas-rl, random)", spec->algorithm);
     if (!spec->dataset)
         return BAD("dataset", "missing");
     j->desc = nas_dataset_find(spec->dataset);
@@ -261,11 +300,17 @@ int nas__job_prepare(nas__job *j, const nas_job_spec *spec,
                    "cifar10, synthetic, fortunes, ptb)", spec->dataset);
     if (!j->spec.data_path)
         j->spec.data_path = j->desc->default_path;
+    if (nasrl)
+        return nas__nasrl_job_prepare(j);   /* its own checks, spec text */
     int rc = check_common(&j->spec);
     if (rc < 0)
         return rc;
     if (darts)
         return nas__darts_job_prepare(j);   /* checks, writes the spec text */
+    if (enas_rnn)
+        return nas__enas_rnn_job_prepare(j);
+    if (enas_cnn)
+        return nas__enas_job_prepare(j);   /* enas-micro, enas-macro */
     if (j->spec.arch == NAS_ARCH_DEFAULT)
         j->spec.arch = is_text(j->desc) ? NAS_ARCH_LSTM_LM
                                         : NAS_ARCH_FIXED_CNN;
@@ -285,6 +330,15 @@ int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
     nas_set_threads(j.spec.threads);
     j.t0 = nas__job_now();
     nas__job_log(&j, "%s: %s", j.kind, j.spec_text);
+    if (strcmp(j.kind, "nas-rl") == 0)
+        return nas__nasrl_search(&j);
+    if (strcmp(j.kind, "random") == 0)
+        return nas__random_job(&j);
+    if (strcmp(j.kind, "enas") == 0 &&
+        strcmp(j.spec.search_space, "enas-rnn") == 0)
+        return nas__enas_rnn_job(&j);
+    if (strcmp(j.kind, "enas") == 0)
+        return nas__enas_job(&j);
     if (strcmp(j.kind, "darts") == 0 &&
         strcmp(j.spec.search_space, "darts-rnn") == 0)
         return nas__darts_rnn_job(&j);
@@ -371,20 +425,20 @@ void nas__job_progress(const nas__job *j, const nas__job_pos *pos,
 {
     if (!j->rep.progress)
         return;
+    int64_t steps = total_steps + j->after_steps;
     nas_job_progress p = {
         .epoch = pos->epoch > j->spec.epochs ? j->spec.epochs : pos->epoch,
-        .epochs = j->spec.epochs,
+        .epochs = j->spec.epochs + j->after_epochs,
         .step = pos->global_step,
-        .steps = total_steps,
-        .fraction = total_steps > 0
-                        ? (double)pos->global_step / (double)total_steps
-                        : 1.0,
+        .steps = steps,
+        .fraction = steps > 0 ? (double)pos->global_step / (double)steps
+                              : 1.0,
         .eta_seconds = -1.0,
     };
     int64_t done = pos->global_step - j->step0;
-    if (done > 0) {
+    if (done > 0) {   /* at this stage's pace (a later one may differ) */
         double per_step = (nas__job_now() - j->t0) / (double)done;
-        p.eta_seconds = per_step * (double)(total_steps - pos->global_step);
+        p.eta_seconds = per_step * (double)(steps - pos->global_step);
     }
     j->rep.progress(j->rep.ctx, &p);
 }

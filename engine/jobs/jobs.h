@@ -53,6 +53,9 @@ typedef struct nas__job {
     const nas_kv *extra_meta;   /* written into every checkpoint after the
                                    position (darts' stage), or NULL */
     int nextra;
+    int64_t after_steps;    /* steps and epochs of a stage that follows this
+                               one (darts' final training), counted in the */
+    int after_epochs;       /* progress totals so that they do not jump */
 } nas__job;
 
 /* ---------------------------------------------------------------- job.c */
@@ -211,5 +214,48 @@ void nas__darts_rnn_job_defaults(nas_job_spec *s);
 int nas__darts_rnn_job_prepare(nas__job *j);
 /* Runs the darts-rnn search; the same contract as nas_job_run. */
 int nas__darts_rnn_job(nas__job *j);
+
+/* ----------------------------------------------- search/enas_job.c */
+
+/* The enas defaults of the CNN spaces (api/spec_tables.c enas_micro_hp /
+ * enas_macro_hp, i.e. the reference's cifar10_{micro,macro}_search.sh;
+ * search_space NULL: enas-micro) into the zero fields of s. */
+void nas__enas_job_defaults(nas_job_spec *s);
+/* Validates the enas fields of an enas-micro or enas-macro job (the
+ * shared ones are checked by job.c) and writes j->spec_text. */
+int nas__enas_job_prepare(nas__job *j);
+/* Runs the ENAS search over the job's CNN space; the same contract as
+ * nas_job_run. */
+int nas__enas_job(nas__job *j);
+/* Validates the controller keys every enas space has (lstm_size,
+ * lstm_layers, controller_lr, entropy_weight, tanh_constant, temperature,
+ * baseline_decay, controller_steps, controller_aggregate,
+ * final_samples), naming the API key. */
+int nas__enas_check_controller(const nas_job_spec *s);
+
+/* ------------------------------------------- search/enas_rnn_job.c */
+
+/* The enas-rnn defaults (api/spec_tables.c enas_rnn_hp, i.e. the
+ * reference's ptb_search.sh) into the zero fields of s. */
+void nas__enas_rnn_job_defaults(nas_job_spec *s);
+/* Validates the enas-rnn fields and writes j->spec_text. */
+int nas__enas_rnn_job_prepare(nas__job *j);
+/* Runs the enas-rnn search; the same contract as nas_job_run. */
+int nas__enas_rnn_job(nas__job *j);
+
+/* ------------------ search/nasrl_spec.c, nasrl_job.c, random_job.c */
+
+/* The nas-rl and random defaults per search space (api/spec_tables.c
+ * nasrl_cnn_hp, nasrl_rnn_hp, random_*_hp) into the zero fields of s. */
+void nas__nasrl_job_defaults(nas_job_spec *s);
+/* Validates the nas-rl / random fields (the shared ones too) and writes
+ * j->spec_text. */
+int nas__nasrl_job_prepare(nas__job *j);
+/* The search loop of nas-rl (controller) and random (uniform) over
+ * nasrl-cnn, nasrl-rnn and (random) darts-cnn; the same contract as
+ * nas_job_run. */
+int nas__nasrl_search(nas__job *j);
+/* The random kind (the loop above with uniform samples). */
+int nas__random_job(nas__job *j);
 
 #endif

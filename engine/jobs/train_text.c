@@ -4,6 +4,11 @@
  * with truncated BPTT and SGD like PyTorch's word_language_model example,
  * reporting validation perplexity per epoch and test perplexity at the end.
  *
+ * The recurrent part is either LSTM layers or, for NAS_ARCH_DARTS_RNN, the
+ * discrete cell of a darts-rnn genotype (search/darts_rnn_net.c: one layer,
+ * a state h only, dropout_input on the embeddings and dropout on the cell
+ * outputs); embedding, decoder, loop and reports are the same.
+ *
  * The one design decision to know: the hidden state carried from one BPTT
  * chunk to the next lives in the parameter store as NAS_GROUP_STATE
  * tensors ("carry.h.0", ...). The optimizer never touches that group, each
@@ -12,6 +17,7 @@
  * the weights, so a resumed run continues from the exact state.
  */
 #include "jobs.h"
+#include "search/darts.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -25,7 +31,9 @@ typedef struct lm {
     int wx[MAX_LAYERS], wh[MAX_LAYERS], b[MAX_LAYERS];
     int carry_h[MAX_LAYERS], carry_c[MAX_LAYERS];
     int vocab, layers, hidden;
-    float dropout;
+    float dropout, dropout_in;   /* outputs; embeddings */
+    int darts;                   /* the cell of a darts-rnn genotype */
+    nas__darts_rnn_fixed cell;
 } lm;
 
 /* A token stream batchified as rows of bsz ids. */
@@ -71,10 +79,26 @@ static int declare(run *r)
     n->layers = s->layers;
     n->hidden = H;
     n->dropout = s->dropout;
+    n->dropout_in = s->dropout;
+    n->darts = s->arch == NAS_ARCH_DARTS_RNN;
     if ((n->emb = add(p, "embed.w", W, NAS_INIT_UNIFORM, 0.1f, 2, n->vocab,
                       s->embed)) < 0)
         return n->emb;
-    for (int l = 0; l < n->layers; l++) {
+    if (n->darts) {
+        nas_darts_rnn_genotype gt;
+        int rc = nas__darts_rnn_genotype_parse(s->genotype, &gt);
+        if (rc < 0 ||
+            (rc = nas__darts_rnn_fixed_declare(p, s->embed, H, &gt,
+                                               &n->cell)) < 0)
+            return rc;
+        n->layers = 1;
+        n->dropout_in = s->dropout_input;
+        n->carry_c[0] = -1;
+        if ((n->carry_h[0] = add(p, "carry.h.0", S, NAS_INIT_ZERO, 0.0f, 2,
+                                 B, H)) < 0)
+            return n->carry_h[0];
+    }
+    for (int l = 0; !n->darts && l < n->layers; l++) {
         int in = l ? H : s->embed;
 #define NAME(what) (snprintf(name, sizeof(name), what ".%d", l), name)
         if ((n->wx[l] = add(p, NAME("lstm.wx"), W, NAS_INIT_UNIFORM, k, 2,
@@ -111,8 +135,10 @@ static nas_tensor *chunk_loss(run *r, const int32_t *rows, int T, int bsz,
     nas_tensor *hs[MAX_LAYERS], *cs[MAX_LAYERS];
     for (int l = 0; l < n->layers; l++) {
         hs[l] = nas_tensor_new(g, 2, shape);
-        cs[l] = nas_tensor_new(g, 2, shape);
         memcpy(hs[l]->data, h[l], (size_t)bsz * H * sizeof(float));
+        if (n->darts)
+            continue;
+        cs[l] = nas_tensor_new(g, 2, shape);
         memcpy(cs[l]->data, c[l], (size_t)bsz * H * sizeof(float));
     }
     nas_tensor **outs = nas_arena_alloc(nas_graph_arena(g),
@@ -120,7 +146,12 @@ static nas_tensor *chunk_loss(run *r, const int32_t *rows, int T, int bsz,
     for (int t = 0; t < T; t++) {
         nas_tensor *x = nas_embedding(g, nas_params_get(p, n->emb),
                                       rows + (size_t)t * bsz, bsz);
-        x = nas_dropout(g, x, n->dropout);
+        x = nas_dropout(g, x, n->dropout_in);
+        if (n->darts) {
+            hs[0] = nas__darts_rnn_fixed_step(g, p, &n->cell, x, hs[0]);
+            outs[t] = nas_dropout(g, hs[0], n->dropout);
+            continue;
+        }
         for (int l = 0; l < n->layers; l++) {
             nas_lstm_cell cell = {nas_params_get(p, n->wx[l]),
                                   nas_params_get(p, n->wh[l]),
@@ -142,7 +173,8 @@ static nas_tensor *chunk_loss(run *r, const int32_t *rows, int T, int bsz,
                                     nas_params_get(p, n->dec_b));
     for (int l = 0; l < n->layers; l++) {
         memcpy(h[l], hs[l]->data, (size_t)bsz * H * sizeof(float));
-        memcpy(c[l], cs[l]->data, (size_t)bsz * H * sizeof(float));
+        if (!n->darts)
+            memcpy(c[l], cs[l]->data, (size_t)bsz * H * sizeof(float));
     }
     return nas_cross_entropy(g, logits, tgt);
 }
@@ -257,7 +289,8 @@ static void carry(run *r, float **h, float **c)
 {
     for (int l = 0; l < r->net.layers; l++) {
         h[l] = nas_params_get(r->p, r->net.carry_h[l])->data;
-        c[l] = nas_params_get(r->p, r->net.carry_c[l])->data;
+        c[l] = r->net.darts ? NULL
+                            : nas_params_get(r->p, r->net.carry_c[l])->data;
     }
 }
 
@@ -333,7 +366,8 @@ static int run_epoch(void *ctx)
         for (int l = 0; l < r->net.layers; l++) {
             size_t n = (size_t)r->train.bsz * r->net.hidden * sizeof(float);
             memset(h[l], 0, n);
-            memset(c[l], 0, n);
+            if (c[l])
+                memset(c[l], 0, n);
         }
     }
     r->t0 = nas__job_now();
@@ -347,10 +381,18 @@ static int report_result(run *r, int by_time, double test_ppl)
     nas__job *j = r->j;
     const nas_job_spec *s = &j->spec;
     nas_json_buf arch = {0}, res = {0}, met = {0};
-    nas__json_buf_puts(&arch, "{\"space\":\"lstm-lm\"");
+    if (r->net.darts) {
+        /* The genotype itself, as a darts-rnn search reports it. */
+        nas__json_buf_puts(&arch, "{");
+        nas__darts_rnn_genotype_members(&r->net.cell.gt, &arch);
+        nas__json_buf_puts(&arch, ",\"space\":\"darts-rnn\"");
+        nas__json_num(&arch, 0, "dropout_input", s->dropout_input);
+    } else {
+        nas__json_buf_puts(&arch, "{\"space\":\"lstm-lm\"");
+        nas__json_num(&arch, 0, "layers", s->layers);
+    }
     nas__json_num(&arch, 0, "embed", s->embed);
     nas__json_num(&arch, 0, "hidden", s->hidden);
-    nas__json_num(&arch, 0, "layers", s->layers);
     nas__json_num(&arch, 0, "bptt", s->bptt);
     nas__json_num(&arch, 0, "vocab", r->net.vocab);
     nas__json_num(&arch, 0, "dropout", s->dropout);

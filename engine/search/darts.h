@@ -17,6 +17,7 @@
 #define NAS_SEARCH_DARTS_H
 
 #include "internal.h"
+#include "core/json.h"
 
 /* The candidate operations, in the reference implementation's order
  * (quark0/darts genotypes.py PRIMITIVES): alpha column k is op k. */
@@ -55,6 +56,9 @@ typedef struct nas__darts_net nas__darts_net;
 int nas__darts_declare(nas_params *p, const nas_darts_cfg *cfg,
                        nas__darts_net **out);
 void nas__darts_net_free(nas__darts_net *n);
+/* The peak of the scratch graph's arena (one mixed edge recomputed at a
+ * time), for the memory estimate's calibration (tests/test_estimate.c). */
+size_t nas__darts_scratch_peak(nas__darts_net *n);
 /* Index in the store of the alpha matrix (14 x 8) of the normal (reduce =
  * 0) or reduction (reduce = 1) cells. */
 int nas__darts_alpha(const nas__darts_net *n, int reduce);
@@ -418,5 +422,43 @@ char *nas__darts_rnn_genotype_json(const nas_darts_rnn_gene *g);
 char *nas__darts_rnn_genotype_text(const nas_darts_rnn_gene *g);
 /* {"ops": [...], "recurrent": [[p_none, ..., p_identity] x 36]}. */
 char *nas__darts_rnn_alpha_json(const float *alpha);
+
+/* ------------------------------------------- derived recurrent cell
+ * darts_rnn_net.c: the discrete cell of a darts-rnn genotype, trained by
+ * the train kind (NAS_ARCH_DARTS_RNN) as darts-rnn's final training. */
+
+typedef struct nas_darts_rnn_genotype {
+    int op[NAS_DARTS_RNN_NODES];     /* enum nas_darts_rnn_prim, not none */
+    int from[NAS_DARTS_RNN_NODES];   /* node j+1 takes s_from (0: s0) */
+    int concat[NAS_DARTS_RNN_NODES]; /* nodes averaged into h_t (1..8) */
+    int nconcat;
+} nas_darts_rnn_genotype;
+
+/* {"recurrent": [[op, input] x 8], "concat": [..]} (concat optional: all
+ * eight); NAS_EINVAL naming the field ("genotype.recurrent[3]: ..."). */
+int nas__darts_rnn_genotype_parse(const char *text,
+                                  nas_darts_rnn_genotype *out);
+/* Appends "recurrent":[[op, input], ...],"concat":[...] (no braces). */
+void nas__darts_rnn_genotype_members(const nas_darts_rnn_genotype *gt,
+                                     nas_json_buf *b);
+/* "tanh/0,relu/1,.../1.2.3.4.5.6.7.8" for spec texts. */
+void nas__darts_rnn_genotype_token(const nas_darts_rnn_genotype *gt,
+                                   char *buf, size_t cap);
+
+typedef struct nas__darts_rnn_fixed {
+    nas_darts_rnn_genotype gt;
+    int embed, hidden;
+    int w0, ws[NAS_DARTS_RNN_NODES];   /* store indices */
+} nas__darts_rnn_fixed;
+
+/* Declares "cell.w0" (2H, E+H) and "cell.ws.<j>" (2H, H), U(-0.04, 0.04)
+ * as the reference. */
+int nas__darts_rnn_fixed_declare(nas_params *p, int embed, int hidden,
+                                 const nas_darts_rnn_genotype *gt,
+                                 nas__darts_rnn_fixed *out);
+/* One step: x (B, E), h (B, H) -> h' (B, H). */
+nas_tensor *nas__darts_rnn_fixed_step(nas_graph *g, nas_params *p,
+                                      const nas__darts_rnn_fixed *n,
+                                      nas_tensor *x, nas_tensor *h);
 
 #endif

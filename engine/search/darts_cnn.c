@@ -305,6 +305,11 @@ void nas__darts_net_free(nas__darts_net *n)
     free(n);
 }
 
+size_t nas__darts_scratch_peak(nas__darts_net *n)
+{
+    return nas_arena_peak(nas_graph_arena(n->scratch));
+}
+
 int nas__darts_alpha(const nas__darts_net *n, int reduce)
 {
     return n->alpha[reduce ? 1 : 0];

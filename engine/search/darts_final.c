@@ -1,9 +1,13 @@
 /*
- * darts_final.c - darts-cnn's final training: once the search has derived
- * its genotype, the discrete network of that genotype (darts_net.c) is
- * trained from scratch by the train kind (train_image.c) on the whole
- * training set and evaluated on the test set; the job's result is the
- * search's with "final_training" added and test_accuracy as its headline.
+ * darts_final.c - darts' final training: once the search has derived its
+ * genotype, the discrete network of that genotype is trained from scratch
+ * by the train kind on the whole training set and evaluated on the test
+ * set; the job's result is the search's with "final_training" added and
+ * the test metric as its headline. darts-cnn: the network of darts_net.c
+ * (train_image.c), headline test_accuracy; darts-rnn: the language model
+ * around the cell of darts_rnn_net.c (train_text.c), headline
+ * test_perplexity, on the corpus' train split (the search also trained
+ * alpha on its valid split).
  *
  * The one design decision to know: the final training is a train job of
  * its own (its spec text, position and checkpoint format), run inside the
@@ -115,9 +119,19 @@ static void on_log(void *ctx, const char *msg)
 
 /* ---------------------------------------------------------------- run */
 
+static int is_rnn(const nas__job *j)
+{
+    return j->spec.search_space &&
+           strcmp(j->spec.search_space, "darts-rnn") == 0;
+}
+
 /* The train kind's spec for the genotype: the reference's train.py
  * optimizer (see nas.h), the darts job's dataset, seed, threads, batch
- * size and checkpoint path, and what is left of max_seconds. */
+ * size and checkpoint path, and what is left of max_seconds. darts-rnn:
+ * the search's embed, hidden, bptt, vocabulary and dropouts, SGD lr 20
+ * cosine to 0 (the reference starts at 20 and later switches to averaged
+ * SGD, which is not implemented), weight decay 8e-7 and clip 0.25 as the
+ * reference's rnn train.py. */
 static int final_spec(const nas__job *j, const nas__darts_search_out *so,
                       int resume, nas_job_spec *t)
 {
@@ -128,21 +142,36 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so,
         return nas_fail(NAS_EINVAL, "final training: the genotype is longer "
                         "than %d bytes", NAS_GENOTYPE_MAX - 1);
     strcpy(t->genotype, so->arch);
-    t->arch = NAS_ARCH_DARTS_CNN;
     t->data_path = s->data_path;
-    t->C = s->final_C;
-    t->layers = s->final_layers;
     t->epochs = s->final_epochs;
     t->seed = s->seed;
     t->threads = s->threads;
     t->batch_size = s->batch_size;
-    t->lr = 0.025f;
+    if (is_rnn(j)) {
+        t->arch = NAS_ARCH_DARTS_RNN;
+        t->embed = s->embed;
+        t->hidden = s->hidden;
+        t->layers = 1;
+        t->bptt = s->bptt;
+        t->max_vocab = s->max_vocab;
+        t->lr = 20.0f;
+        t->momentum = 0.0f;
+        t->weight_decay = 8e-7f;
+        t->grad_clip = 0.25f;
+        t->dropout = s->dropout;
+        t->dropout_input = s->dropout_input;
+    } else {
+        t->arch = NAS_ARCH_DARTS_CNN;
+        t->C = s->final_C;
+        t->layers = s->final_layers;
+        t->lr = 0.025f;
+        t->momentum = 0.9f;
+        t->weight_decay = 3e-4f;
+        t->grad_clip = 5.0f;
+        t->dropout = 0.0f;
+    }
     t->lr_min = 0.0f;
-    t->momentum = 0.9f;
-    t->weight_decay = 3e-4f;
-    t->grad_clip = 5.0f;
     t->nesterov = 0;
-    t->dropout = 0.0f;
     if (s->max_seconds > 0) {
         double left = s->max_seconds - so->seconds;
         t->max_seconds = left > 1e-3 ? left : 1e-3;
@@ -205,7 +234,7 @@ int nas__darts_final_run(nas__job *j, const nas__darts_search_out *so,
     sub.nextra = (int)(sizeof(meta) / sizeof(meta[0]));
     nas__job_log(j, "final training: %s", sub.spec_text);
     sub.t0 = nas__job_now();
-    rc = nas__train_image(&sub);
+    rc = is_rnn(j) ? nas__train_text(&sub) : nas__train_image(&sub);
     if (rc == NAS_OK && !f.res)
         rc = nas_fail(NAS_EINVAL, "final training: no result");
     if (rc < 0)
@@ -216,9 +245,10 @@ int nas__darts_final_run(nas__job *j, const nas__darts_search_out *so,
         rc = nas_fail(NAS_ENOMEM, "darts: result: out of memory");
         goto fail;
     }
-    nas__job_log(j, "final training: test accuracy %.4f", f.value);
+    const char *name = is_rnn(j) ? "test_perplexity" : "test_accuracy";
+    nas__job_log(j, "final training: %s %.4f", name, f.value);
     if (j->rep.result)
-        j->rep.result(j->rep.ctx, so->arch, "test_accuracy", f.value, res);
+        j->rep.result(j->rep.ctx, so->arch, name, f.value, res);
     free(res);
 fail:
     free(f.arch);

@@ -68,9 +68,6 @@ int nas__darts_job_prepare(nas__job *j)
 {
     nas_job_spec *s = &j->spec;
     const char *space = s->search_space ? s->search_space : "darts-cnn";
-    if (strcmp(space, "darts-rnn") == 0 && s->final_epochs != 0)
-        return BAD("final_epochs", "final training is not implemented for "
-                   "darts-rnn; must be 0");
     if (strcmp(space, "darts-rnn") == 0)
         return nas__darts_rnn_job_prepare(j);
     if (strcmp(space, "darts-cnn") != 0)
@@ -203,6 +200,11 @@ static int setup(run *r)
         return rc;
     r->spe = r->ntr / s->batch_size;   /* the last partial batch is dropped */
     r->total = r->spe * s->epochs;
+    if (s->final_epochs > 0) {   /* the final training, on the whole set */
+        j->after_epochs = s->final_epochs;
+        j->after_steps = (int64_t)(r->data->n / s->batch_size) *
+                         s->final_epochs;
+    }
     const nas_dataset *d = r->data;
     size_t img = (size_t)d->c * d->h * d->w, bs = (size_t)s->batch_size;
     r->tr_order = malloc((size_t)r->ntr * sizeof(int));

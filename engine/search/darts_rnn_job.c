@@ -85,6 +85,9 @@ int nas__darts_rnn_job_prepare(nas__job *j)
     if (!(s->dropout_input >= 0.0f && s->dropout_input < 1.0f))
         return BAD("dropout_input", "%g must be in [0, 1)",
                    (double)s->dropout_input);
+    if (s->final_epochs < 0 || s->final_epochs > 100000)
+        return BAD("final_epochs", "%d is outside [0, 100000] (0: off)",
+                   s->final_epochs);
     int rc = nas__darts_job_check_arch(s);
     if (rc < 0)
         return rc;
@@ -162,6 +165,10 @@ static int setup(run *r)
         return rc;
     r->spe = (r->train.rows - 1 + s->bptt - 1) / s->bptt;
     r->total = r->spe * s->epochs;
+    if (s->final_epochs > 0) {   /* the final training: the same stream */
+        j->after_epochs = s->final_epochs;
+        j->after_steps = r->spe * s->final_epochs;
+    }
     r->p = nas_params_new();
     r->g = nas_graph_new(0);
     r->eval_h = malloc((size_t)EVAL_BSZ * s->hidden * sizeof(float));
@@ -350,9 +357,13 @@ static int run_epoch(void *ctx)
                               search_step, end_epoch, r);
 }
 
-static int report_result(run *r, int stopped_by_time)
+/* Reports the search's result, or - when final training follows - hands
+ * it over in *out instead (out->arch set), as darts_job.c does. */
+static int report_result(run *r, int stopped_by_time,
+                         nas__darts_search_out *out)
 {
     nas__job *j = r->j;
+    int final = j->spec.final_epochs > 0 && !stopped_by_time;
     char *arch = NULL, *text = NULL;
     char *alpha = nas__darts_rnn_alpha_json(alpha_of(r));
     nas_json_buf res = {0};
@@ -375,15 +386,26 @@ static int report_result(run *r, int stopped_by_time)
     nas__json_num(&res, 0, "val_tokens", r->corpus->nvalid);
     nas__job_json_steps(&res, &r->pos, r->spe);
     nas__job_json_stop(&res, r->p, stopped_by_time);
-    nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
+    if (j->spec.final_epochs > 0 && stopped_by_time)
+        nas__json_buf_puts(&res, ",\"final_training\":{\"skipped\":\"the "
+                                 "search spent max_seconds\"}");
+    double seconds = nas__job_elapsed(j);
+    nas__json_num(&res, 0, "seconds", seconds);
     nas__json_buf_puts(&res, "}");
     if (res.oom) {
         rc = nas_fail(NAS_ENOMEM, "darts-rnn: result: out of memory");
         goto fail;
     }
     nas__job_log(j, "result: %s, val perplexity %.2f", text, vppl);
-    if (j->rep.result)
+    if (final) {
+        *out = (nas__darts_search_out){.arch = arch, .res = res.s,
+                                       .steps = r->pos.global_step,
+                                       .epochs = j->spec.epochs,
+                                       .seconds = seconds};
+        arch = res.s = NULL;
+    } else if (j->rep.result) {
         j->rep.result(j->rep.ctx, arch, "val_perplexity", vppl, res.s);
+    }
 fail:
     free(arch);
     free(text);
@@ -394,8 +416,18 @@ fail:
 
 int nas__darts_rnn_job(nas__job *j)
 {
+    static const nas_kv search_meta[] = {{"job.stage", "search"}};
+    int stage = 0;
+    int rc = nas__darts_final_stage(j, &stage);
+    if (rc < 0)
+        return rc;
+    if (stage == 1)
+        return nas__darts_final_resume(j);
+    j->extra_meta = search_meta;
+    j->nextra = 1;
+    nas__darts_search_out out = {0};
     run r = {.j = j};
-    int rc = setup(&r);
+    rc = setup(&r);
     if (rc < 0)
         goto fail;
     int by_time;
@@ -404,8 +436,12 @@ int nas__darts_rnn_job(nas__job *j)
         goto fail;
     if (!r.val_fresh)
         evaluate(&r);
-    rc = report_result(&r, by_time);
+    rc = report_result(&r, by_time, &out);
 fail:
-    teardown(&r);
+    teardown(&r);   /* the search's memory goes before the final model's */
+    if (rc == NAS_OK && out.arch)
+        rc = nas__darts_final_run(j, &out, 0);
+    free(out.arch);
+    free(out.res);
     return rc;
 }

@@ -1,0 +1,327 @@
+/*
+ * estimate.c - a job's peak memory from its spec, before it is queued
+ * (nas_job_estimate_memory, issue #8): the daemon refuses a job whose
+ * estimate is over its limit instead of letting the kernel's OOM killer
+ * end the whole service halfway through someone's search.
+ *
+ * The one design decision to know: parameters are counted exactly, by
+ * declaring the real network into a parameter store that is never
+ * allocated (declaration only records names and shapes); activations are
+ * a model: the number of floats each layer's output has, times how many
+ * tensors of that size one training step keeps in the arena (forward
+ * outputs, their gradients, saved statistics, im2col columns). Those
+ * multipliers were measured (tests/test_estimate.c builds the same
+ * networks, runs a real step and reads nas_arena_peak) and rounded up, so
+ * the estimate stays at or above the real peak and within 3x of it.
+ */
+#include "jobs.h"
+#include "search/darts.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Arena floats per output float of a layer in one training step: forward
+ * outputs and their gradients plus op scratch, measured and rounded up
+ * (see the header comment). */
+#define K_CNN_BLOCK 7.0       /* conv, BN, ReLU (+ pool) of a fixed CNN */
+#define K_CNN_IM2COL 2.0      /* per image, per column float */
+#define K_DARTS_NODE 50.0     /* supernet: per cell-channel-pixel (14 edges) */
+#define K_DARTS_EDGE 60.0     /* supernet: one edge's recomputation */
+#define K_FIXED_OP 84.0       /* a genotype network's op, per output float */
+#define K_LSTM_STEP 66.0      /* LSTM: per hidden unit per token per layer */
+#define K_LOGITS 4.0          /* decoder logits, log-softmax and gradients */
+#define K_DRNN_NODE 44.0      /* darts-rnn: per node per hidden unit per token */
+/* Code, libraries, the BLAS buffers and the engine's thread stacks. */
+#define BASE_BYTES ((size_t)96 << 20)
+/* A text corpus in memory: ids (4 bytes) per token, about a token per 5
+ * bytes of file, plus the vocabulary; 2 bytes per file byte covers it. */
+#define TEXT_BYTES_PER_FILE_BYTE 2
+#define UNKNOWN_VOCAB 100000
+
+/* The store keeps every tensor 64-byte aligned: 16 floats. */
+static size_t r16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+static size_t numel_all(nas_params *p)
+{
+    size_t n = 0;
+    for (int i = 0; i < nas_params_count(p); i++)
+        n += r16(nas_tensor_numel(nas_params_get(p, i)));
+    return n;
+}
+
+/* data + grad + moment1 + moment2, 4 bytes each. */
+static size_t store_bytes(size_t floats)
+{
+    return floats * 16;
+}
+
+static size_t file_size(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 ? (size_t)st.st_size : 0;
+}
+
+static size_t text_data_bytes(const nas_job_spec *s, const nas_dataset_desc *d)
+{
+    const char *path = s->data_path ? s->data_path : d->default_path;
+    size_t bytes = 0;
+    if (strcmp(d->name, "ptb") == 0 && path) {
+        static const char *const f[] = {"ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"};
+        char buf[4096];
+        for (int i = 0; i < 3; i++) {
+            snprintf(buf, sizeof(buf), "%s/%s", path, f[i]);
+            bytes += file_size(buf);
+        }
+    } else {
+        bytes = file_size(path);
+    }
+    if (!bytes)
+        bytes = (size_t)16 << 20;   /* not there yet: a PTB-sized corpus */
+    return bytes * TEXT_BYTES_PER_FILE_BYTE;
+}
+
+static size_t image_data_bytes(const nas_dataset_desc *d)
+{
+    size_t per = (size_t)d->c * d->h * d->w + sizeof(int32_t);
+    size_t n = (size_t)d->train_size + (size_t)d->test_size;
+    /* The split and subset copies of a search hold the training set once
+     * more at most. */
+    return per * (n + (size_t)d->train_size);
+}
+
+/* ------------------------------------------------------------ fixed CNN */
+
+static void est_fixed_cnn(const nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *m)
+{
+    double B = s->batch_size, act = 0;
+    size_t params = 0;
+    int h = d->h, w = d->w, cin = d->c;
+    size_t col_max = 0;
+    act += B * cin * h * w;   /* the input batch */
+    for (int i = 0; i < s->nblocks; i++) {
+        int co = s->channels[i];
+        params += r16((size_t)co * cin * 9) + 4 * r16((size_t)co);
+        act += K_CNN_BLOCK * B * co * h * w;
+        size_t col = (size_t)cin * 9 * h * w;
+        if (col > col_max)
+            col_max = col;
+        if (h > 4 || w > 4) {
+            h = (h - 1) / 2 + 1;
+            w = (w - 1) / 2 + 1;
+        }
+        cin = co;
+    }
+    size_t flat = (size_t)cin * h * w;
+    params += r16(flat * s->hidden) + r16((size_t)s->hidden) +
+              r16((size_t)s->hidden * d->classes) + r16((size_t)d->classes);
+    act += K_CNN_IM2COL * B * col_max + 6.0 * B * (s->hidden + d->classes);
+    m->params = store_bytes(params);
+    m->activations = (size_t)(act * 4);
+}
+
+/* ------------------------------------------------------------ DARTS CNN */
+
+/* Output floats of the stem and of every cell: channel-pixels summed
+ * over the cells (sum) and the largest single cell's (max). */
+static void darts_cells(int C, int layers, int h, int w, double *sum, double *max)
+{
+    int c = C;
+    *sum = 3.0 * C * h * w;   /* the stem */
+    *max = 0;
+    for (int i = 0; i < layers; i++) {
+        if (i == layers / 3 || i == 2 * layers / 3) {
+            c *= 2;
+            h /= 2;
+            w /= 2;
+        }
+        double e = (double)c * h * w;
+        *sum += e;
+        if (e > *max)
+            *max = e;
+    }
+}
+
+static int est_darts_supernet(const nas_job_spec *s, const nas_dataset_desc *d, int C,
+                              int layers, int batch, nas_job_memory *m)
+{
+    nas_darts_cfg cfg = {.C = C, .layers = layers, .in_c = d->c, .h = d->h, .w = d->w,
+                         .classes = d->classes};
+    nas_params *p = nas_params_new();
+    nas__darts_net *net = NULL;
+    if (!p)
+        return NAS_ENOMEM;
+    int rc = nas__darts_declare(p, &cfg, &net);
+    if (rc == 0)
+        m->params = store_bytes(numel_all(p));
+    nas__darts_net_free(net);
+    nas_params_free(p);
+    if (rc < 0)
+        return rc;
+    double sum, max;
+    darts_cells(C, layers, d->h, d->w, &sum, &max);
+    double act = (double)batch * (K_DARTS_NODE * sum + K_DARTS_EDGE * max);
+    /* The second order keeps a weight snapshot and a direction (2 w) and
+     * runs its passes one after another on the same arena. */
+    if (s->order == 2)
+        m->params += m->params / 8;
+    m->activations = (size_t)(act * 4);
+    return 0;
+}
+
+static int est_darts_fixed(const nas_job_spec *s, const nas_dataset_desc *d, int C, int layers,
+                           int batch, const char *genotype, nas_job_memory *m)
+{
+    nas_darts_cfg cfg = {.C = C, .layers = layers, .in_c = d->c, .h = d->h, .w = d->w,
+                         .classes = d->classes};
+    nas_darts_genotype gt;
+    int rc = nas__darts_genotype_parse(genotype, &gt);
+    if (rc < 0)
+        return rc;
+    nas_params *p = nas_params_new();
+    nas__darts_fixed *net = NULL;
+    if (!p)
+        return NAS_ENOMEM;
+    rc = nas__darts_fixed_declare(p, &cfg, &gt, &net);
+    if (rc == 0)
+        m->params = store_bytes(numel_all(p));
+    nas__darts_fixed_free(net);
+    nas_params_free(p);
+    if (rc < 0)
+        return rc;
+    double sum, max;
+    darts_cells(C, layers, d->h, d->w, &sum, &max);
+    /* Eight ops and four nodes per cell, each about a cell output's
+     * quarter (C channels of the 4C concatenated). */
+    m->activations = (size_t)((double)batch * K_FIXED_OP * sum * 4);
+    (void)s;
+    return 0;
+}
+
+/* ------------------------------------------------------------- text */
+
+static void est_lstm_lm(const nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *m)
+{
+    double V = s->max_vocab > 0 ? s->max_vocab : UNKNOWN_VOCAB;
+    double E = s->embed, H = s->hidden, L = s->layers, T = s->bptt, B = s->batch_size;
+    size_t params = r16((size_t)(V * E)) + r16((size_t)(V * H)) + r16((size_t)V);
+    double in = E;
+    for (int l = 0; l < s->layers; l++) {
+        params += r16((size_t)(4 * H * in)) + r16((size_t)(4 * H * H)) + r16((size_t)(4 * H));
+        in = H;
+    }
+    m->params = store_bytes(params);
+    double act = T * B * (K_LSTM_STEP * H * L + 4 * E) + K_LOGITS * T * B * V;
+    m->activations = (size_t)(act * 4);
+    (void)d;
+}
+
+static int est_darts_rnn(const nas_job_spec *s, nas_job_memory *m)
+{
+    double V = s->max_vocab > 0 ? s->max_vocab : UNKNOWN_VOCAB;
+    nas_darts_rnn_cfg cfg = {.vocab = (int)V, .embed = s->embed, .hidden = s->hidden,
+                             .tied = s->embed == s->hidden};
+    nas_params *p = nas_params_new();
+    nas__darts_rnn *net = NULL;
+    if (!p)
+        return NAS_ENOMEM;
+    int rc = nas__darts_rnn_declare(p, &cfg, &net);
+    if (rc == 0)
+        m->params = store_bytes(numel_all(p));
+    nas__darts_rnn_free(net);
+    nas_params_free(p);
+    if (rc < 0)
+        return rc;
+    double T = s->bptt, B = s->batch_size, H = s->hidden, E = s->embed;
+    double act = T * B * (K_DRNN_NODE * 8 * H + 6 * E) + K_LOGITS * T * B * V;
+    m->activations = (size_t)(act * 4);
+    return 0;
+}
+
+/* --------------------------------------------------------------- driver */
+
+int nas_job_estimate_memory_parts(const nas_job_spec *spec, nas_job_memory *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!spec || !spec->dataset)
+        return nas_fail(NAS_EINVAL, "estimate: the spec names no dataset");
+    const nas_dataset_desc *d = nas_dataset_find(spec->dataset);
+    if (!d)
+        return nas_fail(NAS_EINVAL, "estimate: unknown dataset %s", spec->dataset);
+    nas_job_spec s = *spec;
+    nas_job_spec_defaults(&s);
+    int image = strcmp(d->kind, "image") == 0;
+    const char *algo = s.algorithm ? s.algorithm : "train";
+    int rc = 0;
+    out->exact_model = 1;
+    if (s.batch_size < 1)
+        return nas_fail(NAS_EINVAL, "estimate: batch_size %d", s.batch_size);
+    if (strcmp(algo, "train") == 0) {
+        if (!image)
+            est_lstm_lm(&s, d, out);
+        else if (s.arch == NAS_ARCH_DARTS_CNN)
+            rc = est_darts_fixed(&s, d, s.C, s.layers, s.batch_size, s.genotype, out);
+        else
+            est_fixed_cnn(&s, d, out);
+    } else if (strcmp(algo, "darts") == 0) {
+        if (image) {
+            rc = est_darts_supernet(&s, d, s.C, s.layers, s.batch_size, out);
+            /* The final training runs after the search, in its place. */
+            if (rc == 0 && s.final_epochs > 0) {
+                nas_job_memory f = {0};
+                int C = s.final_C ? s.final_C : 16, L = s.final_layers ? s.final_layers : 8;
+                /* The genotype is not known yet: its every op a 5x5
+                 * separable convolution is the largest it can be. */
+                static const char all_sep[] =
+                    "{\"normal\":[[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1],"
+                    "[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1],[\"sep_conv_5x5\",0],"
+                    "[\"sep_conv_5x5\",1],[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1]],"
+                    "\"reduce\":[[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1],"
+                    "[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1],[\"sep_conv_5x5\",0],"
+                    "[\"sep_conv_5x5\",1],[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1]]}";
+                if (est_darts_fixed(&s, d, C, L, s.batch_size, all_sep, &f) == 0 &&
+                    f.params + f.activations > out->params + out->activations) {
+                    out->params = f.params;
+                    out->activations = f.activations;
+                }
+            }
+        } else {
+            rc = est_darts_rnn(&s, out);
+        }
+    } else {
+        /* enas, nas-rl, random: not modelled yet; see nas.h. */
+        out->exact_model = 0;
+        int C = s.C > 0 ? s.C : 16, L = s.layers > 0 ? s.layers : 8;
+        if (image) {
+            rc = est_darts_supernet(&s, d, C, L > 20 ? 20 : L, s.batch_size, out);
+        } else {
+            if (!s.hidden)
+                s.hidden = 300;
+            if (!s.embed)
+                s.embed = s.hidden;
+            if (!s.bptt)
+                s.bptt = 35;
+            rc = est_darts_rnn(&s, out);
+        }
+        int par = s.children_per_update > 1 && strcmp(algo, "random") == 0
+                      ? s.children_per_update : 1;
+        out->activations *= (size_t)par;
+    }
+    if (rc < 0)
+        return rc;
+    out->data = image ? image_data_bytes(d) : text_data_bytes(&s, d);
+    out->base = BASE_BYTES;
+    out->total = out->params + out->activations + out->data + out->base;
+    return NAS_OK;
+}
+
+int nas_job_estimate_memory(const nas_job_spec *spec, size_t *bytes)
+{
+    nas_job_memory m;
+    int rc = nas_job_estimate_memory_parts(spec, &m);
+    *bytes = rc == 0 ? m.total : 0;
+    return rc;
+}

@@ -1,0 +1,242 @@
+/*
+ * dashboard.test.mjs - the dashboard in a real browser (issue #7): Debian's
+ * chromium driven by playwright-core against a real nasd (the built
+ * binary) on a loopback port with a temporary state directory.
+ *
+ * A user opens the dashboard, gets the inline error for a bad field (a
+ * negative budget, next to the field the problem's JSON pointer names),
+ * submits a short darts search on the synthetic dataset from the form,
+ * watches its progress advance over the event stream, sees the final cells
+ * drawn (the server's SVG), opens one sampled architecture, reloads and
+ * finds the same view, filters the job list, cancels and deletes a job. No
+ * request may leave nasd's origin.
+ *
+ * The one design decision to know: every wait is a condition with a
+ * deadline (playwright's waitForFunction / expect-style polling), never a
+ * fixed sleep; progress is recorded in the page by a MutationObserver so
+ * that a fast machine cannot make the test miss it. Screenshots go to
+ * $SCREENSHOT_DIR (run.sh: BUILD/tests/browser/screenshots), printed at
+ * the start.
+ *
+ * Environment: NASD (the nasd binary, required), CHROMIUM (default
+ * /usr/bin/chromium), SCREENSHOT_DIR, NASD_WEB_DIR (default ../../web).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const NASD = process.env.NASD;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const WEB = process.env.NASD_WEB_DIR || resolve(here, '../../web');
+const SHOTS = process.env.SCREENSHOT_DIR || join(here, 'screenshots');
+const JOB_MS = 120000;
+
+/* Big enough to take a few seconds (tens of progress events), small
+ * enough for a 2-core machine: darts-cnn, C 4, 3 cells, 1 epoch. */
+const TINY_HP = '{"C": 4, "layers": 3, "batch_size": 8, "max_examples": 960}';
+
+let nasd, base, stateDir, browser, page;
+const foreign = [];
+const logLines = [];
+
+function startNasd() {
+  stateDir = mkdtempSync(join(tmpdir(), 'nasd-browser-'));
+  return new Promise((resolveStart, reject) => {
+    const args = ['--listen', '127.0.0.1:0', '--state-dir', stateDir, '--workers', '1',
+      '--threads-per-job', '1', '--web-dir', WEB];
+    nasd = spawn(NASD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => reject(new Error(`nasd did not start:\n${logLines.join('')}`)), 20000);
+    const onData = chunk => {
+      const text = chunk.toString();
+      logLines.push(text);
+      const m = text.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m && !base) {
+        base = m[1];
+        clearTimeout(timer);
+        resolveStart();
+      }
+    };
+    nasd.stdout.on('data', onData);
+    nasd.stderr.on('data', onData);
+    nasd.on('exit', code => { if (!base) { clearTimeout(timer); reject(new Error(`nasd exited with ${code}:\n${logLines.join('')}`)); } });
+  });
+}
+
+async function shot(name) {
+  const path = join(SHOTS, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  console.log(`# screenshot: ${path}`);
+}
+
+async function apiJson(path, opts) {
+  const res = await fetch(base + path, opts);
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+before(async () => {
+  assert.ok(NASD, 'set NASD to the nasd binary');
+  mkdirSync(SHOTS, { recursive: true });
+  console.log(`# screenshots are written to ${SHOTS}`);
+  await startNasd();
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: root ? ['--no-sandbox'] : [] });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  page = await context.newPage();
+  page.setDefaultTimeout(30000);
+  page.on('request', req => {
+    const u = new URL(req.url());
+    if (u.protocol !== 'data:' && u.origin !== base) foreign.push(req.url());
+  });
+  page.on('pageerror', e => { logLines.push(`pageerror: ${e.message}\n`); });
+  /* Every value the page's progress bar ever shows. */
+  await page.addInitScript(() => {
+    window.__progress = [];
+    new MutationObserver(() => {
+      const bar = document.querySelector('#app .bar.big[role=progressbar]');
+      if (!bar) return;
+      const v = Number(bar.getAttribute('aria-valuenow'));
+      if (window.__progress[window.__progress.length - 1] !== v) window.__progress.push(v);
+    }).observe(document, { subtree: true, childList: true, attributes: true });
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (nasd && nasd.exitCode == null) {
+    nasd.kill('SIGTERM');
+    await new Promise(r => {
+      const t = setTimeout(() => { nasd.kill('SIGKILL'); r(); }, 20000);
+      nasd.on('exit', () => { clearTimeout(t); r(); });
+    });
+  }
+  if (process.exitCode && process.exitCode !== 0) console.log(logLines.join(''));
+  else if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+});
+
+test('the jobs page loads with the submit form and its defaults', async () => {
+  await page.goto(base + '/');
+  await page.waitForSelector('#submit-form select[name=algorithm] option[value=darts]', { state: 'attached' });
+  assert.equal(await page.inputValue('select[name=algorithm]'), 'darts', 'the default algorithm is preselected');
+  const hint = await page.textContent('label:has(input[name=epochs]) .hint');
+  assert.match(hint, /darts 50/, 'the default budget is shown');
+  await page.waitForSelector('#jobs tbody tr');
+  await shot('01-jobs-empty');
+});
+
+test('a bad field gets the API\'s error inline, next to it', async () => {
+  await page.goto(base + '/');
+  await page.waitForSelector('select[name=dataset] option[value=synthetic]', { state: 'attached' });
+  await page.selectOption('select[name=dataset]', 'synthetic');
+  await page.fill('input[name=epochs]', '-1');
+  await page.click('#submit-form button[type=submit]');
+  const err = page.locator('#err-epochs');
+  await err.waitFor({ state: 'visible' });
+  const text = await err.textContent();
+  assert.match(text, /\/budget\/epochs/, `the error names the field: ${text}`);
+  assert.equal(await page.getAttribute('input[name=epochs]', 'aria-invalid'), 'true');
+  assert.equal(await page.textContent('#err-seed'), '', 'other fields carry no error');
+  assert.match(page.url(), /#\/?$|\/$/, 'no job page was opened');
+  const jobs = await apiJson('/v1/jobs');
+  assert.equal(jobs.body.jobs.length, 0, 'no job was made');
+  await shot('02-inline-error');
+  /* Invalid JSON in the hyperparameters is caught before sending. */
+  await page.fill('input[name=epochs]', '1');
+  await page.fill('textarea[name=hyperparameters]', '{"C": ');
+  await page.click('#submit-form button[type=submit]');
+  await page.locator('#err-hyperparameters').waitFor({ state: 'visible' });
+  assert.equal(await page.textContent('#err-epochs'), '', 'the old error is cleared');
+});
+
+let jobId;
+
+test('a job submitted from the form runs live and ends with its cell drawn', async () => {
+  await page.goto(base + '/');
+  await page.waitForSelector('select[name=dataset] option[value=synthetic]', { state: 'attached' });
+  await page.fill('input[name=name]', 'browser-darts');
+  await page.selectOption('select[name=algorithm]', 'darts');
+  await page.selectOption('select[name=dataset]', 'synthetic');
+  await page.fill('input[name=epochs]', '1');
+  await page.fill('input[name=seed]', '7');
+  await page.fill('textarea[name=hyperparameters]', TINY_HP);
+  await page.click('#submit-form button[type=submit]');
+  await page.waitForURL(/#\/job\/[0-9a-f]{32}/);
+  jobId = page.url().match(/#\/job\/([0-9a-f]{32})/)[1];
+  const stored = await apiJson(`/v1/jobs/${jobId}`);
+  assert.equal(stored.body.name, 'browser-darts');
+  assert.equal(stored.body.spec.hyperparameters.max_examples, 960);
+  assert.equal(stored.body.spec.budget.epochs, 1);
+
+  /* Progress advances: the bar shows values strictly between 0 and 100
+   * before it reaches 100. */
+  await page.waitForFunction(() => window.__progress.some(v => v > 0 && v < 100), null, { timeout: JOB_MS });
+  await shot('03-job-running');
+  await page.waitForFunction(() => document.querySelector('#app h2 [data-state]')?.dataset.state === 'succeeded', null, { timeout: JOB_MS });
+  const seen = await page.evaluate(() => window.__progress);
+  const mid = seen.filter(v => v > 0 && v < 100);
+  assert.ok(mid.length >= 2, `progress advanced through several values: ${seen.join(',')}`);
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i] >= seen[i - 1], `progress never goes back: ${seen.join(',')}`);
+  assert.equal(seen[seen.length - 1], 100);
+
+  /* The final cells: the server's SVG, loaded as an image. */
+  await page.waitForFunction(() => { const i = document.querySelector('#result-svg'); return i && i.complete && i.naturalWidth > 100; }, null, { timeout: 30000 });
+  const svg = await (await fetch(`${base}/v1/jobs/${jobId}/result?format=svg`)).text();
+  assert.match(svg, />normal cell</);
+  assert.match(svg, />reduction cell</);
+  /* Curves of this job. */
+  await page.locator('#chart-loss canvas').first().waitFor();
+  await page.locator('#chart-accuracy canvas').first().waitFor();
+  await page.locator('#alpha-card canvas[data-cell=normal]').waitFor();
+  await shot('04-job-succeeded');
+});
+
+test('an architecture opens, and a reload keeps the view', async () => {
+  const row = page.locator('#arch-table tbody tr').first();
+  await row.waitFor();
+  const seq = await row.getAttribute('data-seq');
+  await row.click();
+  await page.waitForFunction(() => { const i = document.querySelector('#arch-svg'); return i && i.complete && i.naturalWidth > 100; });
+  assert.match(page.url(), new RegExp(`arch=${seq}`));
+  /* Sorting is in the URL too. */
+  await page.click('#arch-table th[data-sort=reward]');
+  assert.match(page.url(), /sort=reward/);
+  await page.reload();
+  await page.waitForFunction(() => { const i = document.querySelector('#arch-svg'); return i && i.complete && i.naturalWidth > 100; });
+  assert.equal(await page.getAttribute('#arch-table th[data-sort=reward]', 'aria-sort'), 'descending');
+  assert.equal(await page.locator(`#arch-table tr.selected[data-seq="${seq}"]`).count(), 1);
+  await shot('05-architecture-open');
+});
+
+test('the job list filters by state, cancels and deletes a job', async () => {
+  /* A long job to cancel, through the API. */
+  const long = await apiJson('/v1/jobs', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ algorithm: 'train', dataset: 'synthetic', name: 'long-train', budget: { epochs: 1000 },
+      architecture: { space: 'fixed-cnn', channels: [8, 16], hidden: 32 } }),
+  });
+  assert.equal(long.status, 202);
+  await page.goto(base + '/#/?state=succeeded');
+  await page.waitForSelector(`#jobs tbody tr[data-id="${jobId}"]`);
+  assert.equal(await page.inputValue('#state-filter'), 'succeeded', 'the filter comes from the URL');
+  assert.equal(await page.locator(`#jobs tbody tr[data-id="${long.body.id}"]`).count(), 0);
+  await page.selectOption('#state-filter', '');
+  const longRow = page.locator(`#jobs tbody tr[data-id="${long.body.id}"]`);
+  await longRow.waitFor();
+  await longRow.locator('button[data-action=cancel]').click();
+  await page.waitForFunction(id => document.querySelector(`#jobs tr[data-id="${id}"] [data-state]`)?.dataset.state === 'cancelled', long.body.id, { timeout: 30000 });
+  await shot('06-jobs-after-cancel');
+  /* Finished, it can be deleted (after a confirmation). */
+  page.once('dialog', d => d.accept());
+  await longRow.locator('button[data-action=delete]').click();
+  await page.waitForFunction(id => !document.querySelector(`#jobs tr[data-id="${id}"]`), long.body.id);
+  assert.equal((await apiJson(`/v1/jobs/${long.body.id}`)).status, 404);
+});
+
+test('no request left nasd\'s origin', () => {
+  assert.deepEqual(foreign, []);
+});

@@ -1,0 +1,269 @@
+/*
+ * rel.c - the reliability tests' shared helpers (see rel.h).
+ *
+ * The one design decision to know: the database checks go through the
+ * SQLite C API on the file nasd left behind, read-only, so they see what
+ * a restarted nasd would see, including a write-ahead log that a kill -9
+ * left unmerged; they never change the file.
+ */
+#include "rel.h"
+
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+/* ----------------------------------------------------------- schedule */
+
+static uint64_t rng_state;
+
+static uint64_t splitmix64(void)
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+int rel_env_int(const char *name, int dflt)
+{
+    const char *v = getenv(name);
+    char *end;
+    if (!v || !*v)
+        return dflt;
+    long n = strtol(v, &end, 10);
+    return *end ? dflt : (int)n;
+}
+
+int rel_scale(void)
+{
+    int k = rel_env_int("NASD_TEST_TIMEOUT_SCALE", 1);
+    return k > 1 && k < 1000 ? k : 1;
+}
+
+int64_t rel_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t rel_seed(const char *what)
+{
+    const char *v = getenv("NASD_RELIABILITY_SEED");
+    uint64_t seed;
+    if (v && *v) {
+        seed = strtoull(v, NULL, 10);
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = ((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid()) %
+               1000000000ull;
+    }
+    rng_state = seed;
+    fprintf(stderr, "%s: seed %" PRIu64 " (NASD_RELIABILITY_SEED=%" PRIu64 " replays it)\n", what,
+            seed, seed);
+    return seed;
+}
+
+int rel_rand(int lo, int hi)
+{
+    if (hi <= lo)
+        return lo;
+    return lo + (int)(splitmix64() % (uint64_t)(hi - lo + 1));
+}
+
+void rel_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* --------------------------------------------------------------- JSON */
+
+json_t *rel_at(json_t *o, const char *path)
+{
+    char key[64];
+    while (o && *path) {
+        size_t n = strcspn(path, ".");
+        snprintf(key, sizeof(key), "%.*s", (int)n, path);
+        o = json_object_get(o, key);
+        path += n + (path[n] == '.');
+    }
+    return o;
+}
+
+const char *rel_str(json_t *o, const char *path)
+{
+    return json_string_value(rel_at(o, path));
+}
+
+json_int_t rel_int(json_t *o, const char *path)
+{
+    return json_integer_value(rel_at(o, path));
+}
+
+/* -------------------------------------------------------------- HTTP */
+
+json_t *rel_get(int port, const char *path)
+{
+    http_resp r;
+    int rc = http_request(port, "GET", path, NULL, NULL, 0, HTTP_TIMEOUT_MS, &r);
+    cr_assert_eq(rc, 0, "GET %s: %s", path, http_errmsg());
+    cr_assert_eq(r.status, 200, "GET %s: %d %s", path, r.status, r.body);
+    json_t *j = http_json(&r);
+    cr_assert(j, "GET %s: not JSON: %s", path, r.body);
+    http_resp_free(&r);
+    return j;
+}
+
+json_t *rel_job(int port, const char *id)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/v1/jobs/%s", id);
+    return rel_get(port, path);
+}
+
+int rel_post_job(int port, const char *body, const char *headers, char id[33])
+{
+    http_resp r;
+    if (http_request(port, "POST", "/v1/jobs", headers, body, strlen(body), HTTP_TIMEOUT_MS, &r) !=
+        0) {
+        http_resp_free(&r);
+        return -1;
+    }
+    int status = r.status;
+    if (status == 202) {
+        json_t *job = http_json(&r);
+        const char *jid = rel_str(job, "id");
+        cr_assert(jid && strlen(jid) == 32, "202 without a job id: %s", r.body);
+        snprintf(id, 33, "%s", jid);
+        char loc[160], want[64];
+        snprintf(want, sizeof(want), "/v1/jobs/%s", id);
+        cr_assert(http_header(&r, "Location", loc, sizeof(loc)) && strcmp(loc, want) == 0,
+                  "202 for %s without its Location", id);
+        json_decref(job);
+    }
+    http_resp_free(&r);
+    return status;
+}
+
+json_t *rel_all_jobs(int port)
+{
+    json_t *all = json_array();
+    char token[256] = "", path[512];
+    for (int pages = 0;; pages++) {
+        cr_assert(pages < 1000, "the job list does not end");
+        if (token[0])
+            snprintf(path, sizeof(path), "/v1/jobs?page_size=200&page_token=%s", token);
+        else
+            snprintf(path, sizeof(path), "/v1/jobs?page_size=200");
+        json_t *page = rel_get(port, path);
+        json_array_extend(all, json_object_get(page, "jobs"));
+        const char *next = rel_str(page, "next_page_token");
+        if (!next) {
+            json_decref(page);
+            return all;
+        }
+        snprintf(token, sizeof(token), "%s", next);
+        json_decref(page);
+    }
+}
+
+typedef struct final_wait {
+    int port;
+    const char *id;
+    json_t *job;
+} final_wait;
+
+static int is_final(void *ctx)
+{
+    final_wait *w = ctx;
+    json_decref(w->job);
+    w->job = rel_job(w->port, w->id);
+    const char *st = rel_str(w->job, "state");
+    return st && strcmp(st, "queued") != 0 && strcmp(st, "running") != 0;
+}
+
+json_t *rel_wait_final(int port, const char *id, int timeout_ms)
+{
+    final_wait w = {port, id, NULL};
+    int done = nasd_wait_for(timeout_ms, is_final, &w);
+    char *text = json_dumps(w.job, JSON_COMPACT);
+    cr_assert(done, "job %s did not finish within %d ms: %s", id, timeout_ms, text);
+    free(text);
+    return w.job;
+}
+
+/* --------------------------------------------------------------- log */
+
+off_t rel_file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+char *rel_read_from(const char *path, off_t from)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    off_t size = lseek(fd, 0, SEEK_END);
+    if (size < from)
+        from = size;
+    char *buf = malloc((size_t)(size - from) + 1);
+    ssize_t got = buf ? pread(fd, buf, (size_t)(size - from), from) : -1;
+    close(fd);
+    if (got < 0) {
+        free(buf);
+        return NULL;
+    }
+    buf[got] = '\0';
+    return buf;
+}
+
+/* ----------------------------------------------------------- database */
+
+int rel_db_check(const char *dir, const char *when)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/nasd.db", dir);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+    cr_assert_eq(rc, SQLITE_OK, "%s: cannot open %s read-only: %s", when, path,
+                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_busy_timeout(db, 5000);
+
+    sqlite3_stmt *st = NULL;
+    rc = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL);
+    cr_assert_eq(rc, SQLITE_OK, "%s: %s", when, sqlite3_errmsg(db));
+    char verdict[1024] = "";
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *row = (const char *)sqlite3_column_text(st, 0);
+        size_t used = strlen(verdict);
+        snprintf(verdict + used, sizeof(verdict) - used, "%s%s", used ? "; " : "",
+                 row ? row : "(null)");
+    }
+    cr_assert_eq(rc, SQLITE_DONE, "%s: integrity_check: %s", when, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    cr_assert_str_eq(verdict, "ok", "%s: PRAGMA integrity_check of %s: %s", when, path, verdict);
+
+    rc = sqlite3_prepare_v2(db, "SELECT count(*), count(DISTINCT id) FROM jobs", -1, &st, NULL);
+    cr_assert_eq(rc, SQLITE_OK, "%s: %s", when, sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW, "%s: %s", when, sqlite3_errmsg(db));
+    int rows = sqlite3_column_int(st, 0), distinct = sqlite3_column_int(st, 1);
+    sqlite3_finalize(st);
+    cr_assert_eq(rows, distinct, "%s: %d job rows but %d distinct ids", when, rows, distinct);
+    sqlite3_close(db);
+    return rows;
+}

@@ -1,0 +1,84 @@
+/*
+ * rel.h - what the reliability tests share: a seeded schedule, job
+ * submission and views over HTTP, the complete job list, reading the
+ * daemon's log from an offset, and checks made on the SQLite file itself
+ * (PRAGMA integrity_check, row counts) while no nasd holds it.
+ *
+ * The one design decision to know: every random choice (when to kill, how
+ * many POSTs, which body) comes from one generator seeded from
+ * NASD_RELIABILITY_SEED (else the clock), and the seed is printed first,
+ * so a failure seen once can be replayed with the same schedule. The
+ * helpers assert (Criterion) instead of returning errors, except where a
+ * failure is the point (a POST cut by a kill).
+ */
+#ifndef TESTS_RELIABILITY_REL_H
+#define TESTS_RELIABILITY_REL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "../http.h"
+#include "../nasd_proc.h"
+
+/* Generous bounds: the suite also runs under ASan and against a TSan nasd
+ * on 2 shared cores. They bound waits, not the schedule. */
+#define REL_START_MS 30000
+#define REL_STOP_MS 60000
+#define REL_JOB_MS 240000
+
+/* ----------------------------------------------------------- schedule */
+
+/* Seeds the generator from NASD_RELIABILITY_SEED or the clock and prints
+ * the seed with `what` to stderr; returns the seed. */
+uint64_t rel_seed(const char *what);
+/* Uniform in [lo, hi]. */
+int rel_rand(int lo, int hi);
+/* An integer from the environment, or dflt when unset or not a number. */
+int rel_env_int(const char *name, int dflt);
+/* NASD_TEST_TIMEOUT_SCALE (default 1), which tests/nasd_proc.c and
+ * tests/http.c apply to every deadline: the kill schedule stretches by it
+ * too, so that a slower (sanitized) nasd still reaches its checkpoints. */
+int rel_scale(void);
+void rel_sleep_ms(int ms);
+int64_t rel_now_ms(void);
+
+/* --------------------------------------------------------------- JSON */
+
+/* The value at a dotted path of object keys ("progress.step"), or NULL. */
+json_t *rel_at(json_t *o, const char *path);
+const char *rel_str(json_t *o, const char *path);
+json_int_t rel_int(json_t *o, const char *path);
+
+/* -------------------------------------------------------------- HTTP */
+
+/* GET path: must answer 200 with JSON (owned). */
+json_t *rel_get(int port, const char *path);
+/* GET /v1/jobs/{id} (owned). */
+json_t *rel_job(int port, const char *id);
+/* POST /v1/jobs with body and optional extra header lines. Returns the
+ * HTTP status (id filled on 202), or -1 when no answer came (the daemon
+ * died under the request). */
+int rel_post_job(int port, const char *body, const char *headers, char id[33]);
+/* Every job, walking the list's pages (owned array of job objects). */
+json_t *rel_all_jobs(int port);
+/* Polls until job id is final; returns its view (owned). */
+json_t *rel_wait_final(int port, const char *id, int timeout_ms);
+
+/* --------------------------------------------------------------- log */
+
+/* The size of a file now (0 when absent): an offset for rel_read_from. */
+off_t rel_file_size(const char *path);
+/* The file from offset on, NUL-terminated (malloc'd), or NULL. */
+char *rel_read_from(const char *path, off_t from);
+
+/* ----------------------------------------------------------- database */
+
+/* Opens DIR/nasd.db read-only (no nasd may hold it) and asserts that
+ * PRAGMA integrity_check answers "ok" and that jobs.id is unique; `when`
+ * names the moment in the message. Returns the number of job rows. */
+int rel_db_check(const char *dir, const char *when);
+
+#endif

@@ -1,0 +1,264 @@
+/*
+ * test_integration_enas_rnn.c - ENAS over the recurrent space end to end
+ * (issue #5: "a short search of each space ..., submitted through the
+ * daemon, ends succeeded with a valid architecture"): a real nasd runs a
+ * tiny enas-rnn search on the fortunes corpus, which must end `succeeded`
+ * with a valid cell (every node after the first picks an earlier one, the
+ * output lists exactly the loose ends), the reference's fixed-arc string
+ * of that same cell, one architecture row with a reward per sampled
+ * controller-phase child, and the controller's and the epoch's metrics.
+ * Then what the API refuses for enas-rnn: final_training (501) and
+ * hyperparameters out of range (400 naming the field).
+ *
+ * The one design decision to know: the sizes are tiny (hidden 8, 4 nodes,
+ * 2 epochs of 2 controller updates) so the run takes about a second, also
+ * under ASan; waits poll with deadlines, never a fixed sleep.
+ */
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "http.h"
+#include "nasd_proc.h"
+
+#define START_MS 15000
+#define STOP_MS 30000
+#define JOB_MS 60000
+
+#define FORTUNES "/usr/share/games/fortunes/fortunes"
+#define EPOCHS 2
+#define NODES 4
+#define STEPS 2
+#define AGGREGATE 3
+
+static const char *const flags[] = {"--workers", "1", "--threads-per-job", "1", NULL};
+
+static int passed;
+
+static void begin_test(void)
+{
+    passed = 0;
+}
+
+static void finish_test(void)
+{
+    nasd_cleanup(!passed);
+}
+
+TestSuite(enas_rnn, .init = begin_test, .fini = finish_test);
+
+static void start(nasd_proc *p)
+{
+    char dir[PATH_MAX];
+    cr_assert_eq(nasd_mkdtemp(dir, sizeof(dir)), 0);
+    cr_assert_eq(nasd_start(p, dir, flags, START_MS), 0, "nasd did not start");
+}
+
+static json_t *at(json_t *o, const char *path)
+{
+    char key[64];
+    while (o && *path) {
+        size_t n = strcspn(path, ".");
+        snprintf(key, sizeof(key), "%.*s", (int)n, path);
+        o = json_object_get(o, key);
+        path += n + (path[n] == '.');
+    }
+    return o;
+}
+
+static const char *str_at(json_t *o, const char *path)
+{
+    return json_string_value(at(o, path));
+}
+
+static const char *text_of(const json_t *j)
+{
+    static char out[600];
+    char *t = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    snprintf(out, sizeof(out), "%s", t ? t : "(none)");
+    free(t);
+    return out;
+}
+
+static json_t *call(int port, const char *method, const char *path, const char *body,
+                    int status)
+{
+    http_resp r;
+    int rc = http_request(port, method, path, NULL, body, body ? strlen(body) : 0,
+                          HTTP_TIMEOUT_MS, &r);
+    cr_assert_eq(rc, 0, "%s %s: %s", method, path, http_errmsg());
+    cr_assert_eq(r.status, status, "%s %s: %d, expected %d: %s", method, path, r.status,
+                 status, r.body);
+    json_t *j = http_json(&r);
+    cr_assert(j, "%s %s: the body is not JSON: %s", method, path, r.body);
+    http_resp_free(&r);
+    return j;
+}
+
+static json_t *get_sub(int port, const char *id, const char *what)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/jobs/%s%s%s", id, *what ? "/" : "", what);
+    return call(port, "GET", path, NULL, 200);
+}
+
+typedef struct job_wait {
+    int port;
+    const char *id;
+    json_t *job;
+} job_wait;
+
+static int job_done(void *ctx)
+{
+    job_wait *w = ctx;
+    json_decref(w->job);
+    w->job = get_sub(w->port, w->id, "");
+    const char *st = str_at(w->job, "state");
+    if (st && !strcmp(st, "succeeded"))
+        return 1;
+    return st && (!strcmp(st, "failed") || !strcmp(st, "cancelled")) ? -1 : 0;
+}
+
+/* A cell: N nodes, node 0 without input, node i from an earlier node with
+ * a known activation, the output exactly the loose ends. The decisions go
+ * to arc[] in the fixed-arc layout. */
+static void check_cell(json_t *cell, int arc[2 * NODES - 1], const char *where)
+{
+    static const char *const acts[] = {"tanh", "relu", "identity", "sigmoid"};
+    json_t *nodes = json_object_get(cell, "nodes"), *out = json_object_get(cell, "output");
+    cr_assert_eq(json_array_size(nodes), NODES, "%s: %s", where, text_of(cell));
+    int used[NODES] = {0};
+    for (int i = 0; i < NODES; i++) {
+        json_t *n = json_array_get(nodes, (size_t)i), *in = json_object_get(n, "input");
+        const char *act = str_at(n, "activation");
+        int a = -1;
+        for (int k = 0; k < 4; k++)
+            if (act && !strcmp(act, acts[k]))
+                a = k;
+        cr_assert(a >= 0, "%s: node %d activation %s", where, i, text_of(n));
+        arc[i ? 2 * i : 0] = a;
+        if (i == 0) {
+            cr_assert(json_is_null(in), "%s: node 0 input %s", where, text_of(in));
+            continue;
+        }
+        cr_assert(json_is_integer(in), "%s: node %d input %s", where, i, text_of(in));
+        int j = (int)json_integer_value(in);
+        cr_assert(j >= 0 && j < i, "%s: node %d from %d", where, i, j);
+        arc[2 * i - 1] = j;
+        used[j] = 1;
+    }
+    size_t k = 0;
+    for (int i = 0; i < NODES; i++)
+        if (!used[i]) {
+            json_t *o = json_array_get(out, k++);
+            cr_assert(json_is_integer(o) && json_integer_value(o) == i,
+                      "%s: output %s lacks loose end %d", where, text_of(out), i);
+        }
+    cr_assert_eq(json_array_size(out), k, "%s: output %s", where, text_of(out));
+}
+
+static const char spec[] =
+    "{\"algorithm\":\"enas\",\"search_space\":\"enas-rnn\",\"dataset\":\"fortunes\","
+    "\"budget\":{\"epochs\":2},\"seed\":3,\"hyperparameters\":{\"nodes\":4,\"hidden\":8,"
+    "\"bptt\":8,\"batch_size\":16,\"lstm_size\":16,\"controller_steps\":2,"
+    "\"controller_aggregate\":3,\"final_samples\":5}}";
+
+Test(enas_rnn, a_short_search_on_fortunes_succeeds_with_a_valid_cell, .timeout = 120)
+{
+    if (access(FORTUNES, R_OK) != 0)
+        cr_skip_test(FORTUNES " missing (Debian package fortunes-min)");
+    nasd_proc d;
+    start(&d);
+    json_t *job = call(d.port, "POST", "/v1/jobs", spec, 202);
+    char id[33];
+    snprintf(id, sizeof(id), "%s", str_at(job, "id") ? str_at(job, "id") : "");
+    cr_assert_eq(strlen(id), 32, "%s", text_of(job));
+    json_decref(job);
+
+    job_wait w = {d.port, id, NULL};
+    int r = nasd_wait_for(JOB_MS, job_done, &w);
+    cr_assert_eq(r, 1, "job did not succeed: %s", text_of(w.job));
+    cr_assert(json_is_null(at(w.job, "error")), "%s", text_of(at(w.job, "error")));
+    cr_assert(json_number_value(at(w.job, "progress.fraction")) == 1.0, "%s",
+              text_of(at(w.job, "progress")));
+    json_decref(w.job);
+
+    /* The result: a valid cell, its fixed-arc string, a finite perplexity. */
+    json_t *res = get_sub(d.port, id, "result");
+    int arc[2 * NODES - 1];
+    check_cell(at(res, "architecture"), arc, "result");
+    cr_assert_str_eq(str_at(res, "metric"), "val_perplexity");
+    double v = json_number_value(at(res, "value"));
+    cr_assert(isfinite(v) && v > 1.0, "val perplexity %g", v);
+    cr_assert_str_eq(str_at(res, "details.search_space"), "enas-rnn");
+    char want[64] = "";
+    for (int k = 0; k < 2 * NODES - 1; k++)
+        snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%d", k ? " " : "",
+                 arc[k]);
+    cr_assert_str_eq(str_at(res, "details.fixed_arc"), want, "%s", text_of(res));
+    cr_assert_str_eq(str_at(res, "details.stopped_by"), "epochs");
+    json_decref(res);
+
+    /* One row per controller-phase child, each a valid cell with a reward
+     * in (0, reward_c]. */
+    json_t *page = get_sub(d.port, id, "architectures?limit=1000");
+    json_t *rows = json_object_get(page, "architectures"), *row;
+    cr_assert_eq(json_array_size(rows), EPOCHS * STEPS * AGGREGATE, "%zu rows",
+                 json_array_size(rows));
+    size_t i;
+    json_array_foreach(rows, i, row)
+    {
+        char where[48];
+        snprintf(where, sizeof(where), "row %zu", i);
+        int a[2 * NODES - 1];
+        check_cell(at(row, "arch"), a, where);
+        double rew = json_number_value(at(row, "reward"));
+        cr_assert(rew > 0.0 && rew <= 80.0, "%s: reward %g", where, rew);
+        cr_assert(json_is_string(at(row, "metrics.fixed_arc")), "%s: %s", where,
+                  text_of(at(row, "metrics")));
+    }
+    json_decref(page);
+
+    /* The controller's metrics per update, the epoch's per epoch. */
+    static const char *const names[] = {"controller_loss", "controller_entropy", "baseline",
+                                        "reward", "train_loss", "val_perplexity", "lr"};
+    static const int want_n[] = {EPOCHS * STEPS, EPOCHS * STEPS, EPOCHS * STEPS,
+                                 EPOCHS * STEPS, EPOCHS, EPOCHS, EPOCHS};
+    int seen[7] = {0};
+    json_t *metrics = get_sub(d.port, id, "metrics?limit=1000"), *m;
+    json_array_foreach(json_object_get(metrics, "metrics"), i, m)
+    {
+        const char *name = str_at(m, "name");
+        for (int k = 0; k < 7; k++)
+            if (name && !strcmp(name, names[k])) {
+                cr_assert(isfinite(json_number_value(at(m, "value"))), "%s", text_of(m));
+                seen[k]++;
+            }
+    }
+    for (int k = 0; k < 7; k++)
+        cr_assert_eq(seen[k], want_n[k], "%s: %d values", names[k], seen[k]);
+    json_decref(metrics);
+
+    /* What is not built answers 501; what is out of range, 400. */
+    json_t *p = call(d.port, "POST", "/v1/jobs",
+                     "{\"algorithm\":\"enas\",\"search_space\":\"enas-rnn\","
+                     "\"final_training\":{\"enabled\":true}}",
+                     501);
+    cr_assert_str_eq(str_at(p, "pointer"), "/final_training/enabled", "%s", text_of(p));
+    json_decref(p);
+    p = call(d.port, "POST", "/v1/jobs",
+             "{\"algorithm\":\"enas\",\"search_space\":\"enas-rnn\","
+             "\"hyperparameters\":{\"nodes\":1}}",
+             400);
+    cr_assert_str_eq(str_at(p, "pointer"), "/hyperparameters/nodes", "%s", text_of(p));
+    json_decref(p);
+
+    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    passed = 1;
+}

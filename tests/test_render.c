@@ -1,0 +1,642 @@
+/*
+ * test_render.c - architectures drawn as DOT and SVG (api/render.c): for a
+ * DARTS CNN and RNN genotype, an ENAS micro cell, an ENAS recurrent cell
+ * and the two layer lists (enas-macro, nasrl-cnn), the drawings hold the
+ * right nodes and the right labelled edges, the SVG is well-formed XML
+ * whose node boxes do not overlap, and malformed input is refused with a
+ * sentence that says where.
+ *
+ * The one design decision to know: the SVG is read back by a small XML
+ * reader written here (elements, attributes, text, entities; it fails on
+ * anything unbalanced or unescaped), so the checks are about the document
+ * rather than about substrings; xmllint and Graphviz's dot, when the
+ * machine has them, check the same outputs once more.
+ */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "render.h"
+
+/* ------------------------------------------------------ a tiny XML reader */
+
+#define MAX_EL 4096
+
+typedef struct el {
+    char name[16];
+    char cls[160];
+    char text[128];   /* character data directly inside, unescaped */
+    double x, y, w, h;
+    int from, to;     /* data-from / data-to, -1 when absent */
+    char d[160];      /* path data */
+    int parent;
+} el;
+
+typedef struct doc {
+    el els[MAX_EL];
+    int n;
+    char err[160];
+} doc;
+
+static int entity(const char **p, char *out)
+{
+    static const struct {
+        const char *name;
+        char c;
+    } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+    for (size_t i = 0; i < sizeof(ents) / sizeof(ents[0]); i++)
+        if (strncmp(*p, ents[i].name, strlen(ents[i].name)) == 0) {
+            *out = ents[i].c;
+            *p += strlen(ents[i].name);
+            return 0;
+        }
+    return -1;
+}
+
+/* Reads s into d; 0, or -1 with d->err. */
+static int xml_read(const char *s, doc *d)
+{
+    int stack[256], depth = 0, root_done = 0;
+    const char *p = s;
+    d->n = 0;
+#define XFAIL(...) return (snprintf(d->err, sizeof(d->err), __VA_ARGS__), -1)
+    while (*p) {
+        if (*p != '<') {
+            char c;
+            if (*p == '&') {
+                if (entity(&p, &c))
+                    XFAIL("bad entity at offset %td", p - s);
+            } else if (*p == '>') {
+                XFAIL("a bare > at offset %td", p - s);
+            } else {
+                c = *p++;
+            }
+            if (depth == 0) {
+                if (c != ' ' && c != '\n' && c != '\t' && c != '\r')
+                    XFAIL("text outside the root at offset %td", p - s);
+                continue;
+            }
+            el *e = &d->els[stack[depth - 1]];
+            size_t l = strlen(e->text);
+            if (l + 1 < sizeof(e->text))
+                e->text[l] = c, e->text[l + 1] = '\0';
+            continue;
+        }
+        if (strncmp(p, "<?", 2) == 0 || strncmp(p, "<!--", 4) == 0) {
+            const char *end = strstr(p, p[1] == '?' ? "?>" : "-->");
+            if (!end)
+                XFAIL("unterminated declaration or comment");
+            p = end + (p[1] == '?' ? 2 : 3);
+            continue;
+        }
+        if (p[1] == '/') {
+            p += 2;
+            size_t n = strcspn(p, "> \n");
+            if (depth == 0 || strlen(d->els[stack[depth - 1]].name) != n ||
+                strncmp(d->els[stack[depth - 1]].name, p, n) != 0)
+                XFAIL("mismatched end tag at offset %td", p - s);
+            p += n;
+            p += strspn(p, " \n");
+            if (*p != '>')
+                XFAIL("bad end tag at offset %td", p - s);
+            p++;
+            if (--depth == 0)
+                root_done = 1;
+            continue;
+        }
+        if (root_done)
+            XFAIL("a second root element at offset %td", p - s);
+        if (d->n == MAX_EL)
+            XFAIL("too many elements");
+        el *e = &d->els[d->n];
+        memset(e, 0, sizeof(*e));
+        e->from = e->to = -1;
+        e->parent = depth ? stack[depth - 1] : -1;
+        p++;
+        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:");
+        if (n == 0 || n >= sizeof(e->name))
+            XFAIL("bad element name at offset %td", p - s);
+        memcpy(e->name, p, n);
+        p += n;
+        for (;;) {
+            p += strspn(p, " \n\t");
+            if (*p == '/' && p[1] == '>') {
+                p += 2;
+                d->n++;
+                if (depth == 0)
+                    root_done = 1;
+                break;
+            }
+            if (*p == '>') {
+                p++;
+                if (depth == 256)
+                    XFAIL("too deep");
+                stack[depth++] = d->n++;
+                break;
+            }
+            char an[32], av[160];
+            size_t k = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_:");
+            if (k == 0 || k >= sizeof(an) || p[k] != '=' || p[k + 1] != '"')
+                XFAIL("bad attribute at offset %td", p - s);
+            memcpy(an, p, k);
+            an[k] = '\0';
+            p += k + 2;
+            size_t vl = 0;
+            while (*p != '"') {
+                char c;
+                if (!*p || *p == '<')
+                    XFAIL("unterminated attribute %s at offset %td", an, p - s);
+                if (*p == '&') {
+                    if (entity(&p, &c))
+                        XFAIL("bad entity in attribute %s", an);
+                } else {
+                    c = *p++;
+                }
+                if (vl + 1 < sizeof(av))
+                    av[vl++] = c;
+            }
+            av[vl] = '\0';
+            p++;
+            if (!strcmp(an, "class"))
+                snprintf(e->cls, sizeof(e->cls), "%s", av);
+            else if (!strcmp(an, "x"))
+                e->x = atof(av);
+            else if (!strcmp(an, "y"))
+                e->y = atof(av);
+            else if (!strcmp(an, "width"))
+                e->w = atof(av);
+            else if (!strcmp(an, "height"))
+                e->h = atof(av);
+            else if (!strcmp(an, "data-from"))
+                e->from = atoi(av);
+            else if (!strcmp(an, "data-to"))
+                e->to = atoi(av);
+            else if (!strcmp(an, "d"))
+                snprintf(e->d, sizeof(e->d), "%s", av);
+        }
+    }
+    if (depth || !root_done)
+        XFAIL("the document ends inside an element or has none");
+    return 0;
+#undef XFAIL
+}
+
+/* ------------------------------------------------------------- helpers */
+
+static char *draw(const char *json, api_render_format f)
+{
+    char err[512], *out = NULL;
+    size_t len = 0;
+    int rc = api_render_text(json, strlen(json), f, &out, &len, err, sizeof(err));
+    cr_assert_eq(rc, 0, "refused %s: %s", json, err);
+    cr_assert(out && len == strlen(out));
+    return out;
+}
+
+/* The error message of a refused drawing. */
+static const char *refused(const char *json, api_render_format f)
+{
+    static char err[512];
+    char *out = (char *)1;
+    err[0] = '\0';
+    int rc = api_render_text(json, strlen(json), f, &out, NULL, err, sizeof(err));
+    cr_assert_eq(rc, -1, "drew %s", json);
+    cr_assert_null(out);
+    cr_assert(err[0], "no message for %s", json);
+    return err;
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+static doc *svg_of(const char *json)
+{
+    char *svg = draw(json, API_RENDER_SVG);
+    doc *d = calloc(1, sizeof(*d));
+    cr_assert(d);
+    cr_assert_eq(xml_read(svg, d), 0, "not well-formed: %s\n%s", d->err, svg);
+    cr_assert_str_eq(d->els[0].name, "svg");
+    free(svg);
+    return d;
+}
+
+/* Elements of name (and class prefix, when cls is non-NULL) with text. */
+static int count_els(const doc *d, const char *name, const char *cls, const char *text)
+{
+    int n = 0;
+    for (int i = 0; i < d->n; i++) {
+        const el *e = &d->els[i];
+        if (strcmp(e->name, name) != 0)
+            continue;
+        if (cls && strncmp(e->cls, cls, strlen(cls)) != 0)
+            continue;
+        if (text && strcmp(e->text, text) != 0)
+            continue;
+        n++;
+    }
+    return n;
+}
+
+/* A node's label: <g class="node ..."><rect/><text>label</text></g>. */
+static int count_nodes(const doc *d, const char *kind, const char *label)
+{
+    int n = 0;
+    for (int i = 0; i < d->n; i++) {
+        const el *e = &d->els[i];
+        if (strcmp(e->name, "text") || e->parent < 0)
+            continue;
+        const el *g = &d->els[e->parent];
+        if (strncmp(g->cls, "node ", 5) || (kind && strcmp(g->cls + 5, kind)))
+            continue;
+        if (!label || !strcmp(e->text, label))
+            n++;
+    }
+    return n;
+}
+
+/* No two node boxes of one cell overlap, and every one is inside the
+ * drawing. */
+static void check_boxes(const doc *d)
+{
+    double W = d->els[0].w, H = d->els[0].h;
+    cr_assert(W > 0 && H > 0, "svg size %gx%g", W, H);
+    for (int i = 0; i < d->n; i++) {
+        const el *a = &d->els[i];
+        if (strcmp(a->name, "rect") || a->parent < 0 || strncmp(d->els[a->parent].cls, "node ", 5))
+            continue;
+        cr_assert(a->x >= 0 && a->x + a->w <= W && a->w > 0 && a->h > 0, "box outside");
+        for (int j = i + 1; j < d->n; j++) {
+            const el *b = &d->els[j];
+            if (strcmp(b->name, "rect") || b->parent < 0 ||
+                strncmp(d->els[b->parent].cls, "node ", 5) ||
+                d->els[a->parent].parent != d->els[b->parent].parent)
+                continue;
+            int apart = a->x + a->w <= b->x || b->x + b->w <= a->x || a->y + a->h <= b->y ||
+                        b->y + b->h <= a->y;
+            cr_assert(apart, "node boxes overlap: (%g,%g %gx%g) and (%g,%g %gx%g)", a->x, a->y,
+                      a->w, a->h, b->x, b->y, b->w, b->h);
+        }
+    }
+}
+
+/* Runs an external checker on text when the program exists; 1 when it
+ * ran and succeeded, 0 when the program is not there. */
+static int external_check(const char *prog, const char *cmd, const char *text)
+{
+    if (access(prog, X_OK) != 0)
+        return 0;
+    char path[] = "/tmp/test_render_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs(text, f);
+    fclose(f);
+    char line[512];
+    snprintf(line, sizeof(line), cmd, path);
+    int rc = system(line);
+    unlink(path);
+    cr_assert_eq(rc, 0, "%s failed on:\n%s", line, text);
+    return 1;
+}
+
+/* ---------------------------------------------------------- fixtures */
+
+/* The genotype in the README (a darts-cnn search on Fashion-MNIST). */
+static const char darts_cnn[] =
+    "{\"normal\":[[\"sep_conv_5x5\",1],[\"dil_conv_3x3\",0],[\"dil_conv_5x5\",2],"
+    "[\"dil_conv_3x3\",1],[\"dil_conv_3x3\",0],[\"sep_conv_5x5\",3],[\"sep_conv_5x5\",0],"
+    "[\"sep_conv_5x5\",1]],\"normal_concat\":[2,3,4,5],"
+    "\"reduce\":[[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1],[\"skip_connect\",0],"
+    "[\"sep_conv_3x3\",2],[\"sep_conv_3x3\",0],[\"sep_conv_3x3\",3],[\"sep_conv_5x5\",2],"
+    "[\"sep_conv_3x3\",0]],\"reduce_concat\":[2,3,4,5]}";
+
+static const char darts_rnn[] =
+    "{\"recurrent\":[[\"sigmoid\",0],[\"relu\",1],[\"relu\",1],[\"identity\",1],"
+    "[\"tanh\",2],[\"sigmoid\",5],[\"tanh\",3],[\"relu\",5]],\"concat\":[1,2,3,4,5,6,7,8]}";
+
+/* Two nodes; the second takes node 2 twice (two ops, parallel edges);
+ * no concat: the loose end (node 3) is the output. */
+static const char enas_micro[] =
+    "{\"normal\":[{\"inputs\":[0,1],\"ops\":[\"sep_conv_3x3\",\"identity\"]},"
+    "{\"inputs\":[2,2],\"ops\":[\"avg_pool_3x3\",\"max_pool_3x3\"]}],"
+    "\"reduce\":[{\"inputs\":[1,0],\"ops\":[\"sep_conv_5x5\",\"max_pool_3x3\"]},"
+    "{\"inputs\":[0,2],\"ops\":[\"identity\",\"sep_conv_3x3\"]}],\"reduce_concat\":[2,3]}";
+
+static const char enas_rnn[] =
+    "{\"nodes\":[{\"input\":null,\"activation\":\"tanh\"},{\"input\":0,\"activation\":\"relu\"},"
+    "{\"input\":0,\"activation\":\"identity\"},{\"input\":1,\"activation\":\"sigmoid\"}],"
+    "\"output\":[2,3]}";
+
+static const char enas_macro[] =
+    "{\"layers\":[{\"op\":\"conv_3x3\",\"skips\":[]},{\"op\":\"sep_conv_5x5\",\"skips\":[0]},"
+    "{\"op\":\"max_pool_3x3\",\"skips\":[0]},{\"op\":\"conv_5x5\",\"skips\":[0,2]}]}";
+
+static const char nasrl_cnn[] =
+    "{\"layers\":[{\"filter_height\":3,\"filter_width\":5,\"filters\":36,\"stride\":1,"
+    "\"inputs\":[]},{\"filter_height\":7,\"filter_width\":7,\"filters\":48,\"stride\":2,"
+    "\"inputs\":[0]},{\"filter_height\":1,\"filter_width\":3,\"filters\":24,\"stride\":1,"
+    "\"inputs\":[]}]}";
+
+/* ---------------------------------------------------------------- tests */
+
+Test(render, formats_and_kinds)
+{
+    api_render_format f;
+    cr_assert_eq(api_render_format_parse("svg", &f), 0);
+    cr_assert_eq(f, API_RENDER_SVG);
+    cr_assert_eq(api_render_format_parse("dot", &f), 0);
+    cr_assert_eq(f, API_RENDER_DOT);
+    cr_assert_eq(api_render_format_parse("json", &f), 0);
+    cr_assert_eq(f, API_RENDER_JSON);
+    cr_assert_eq(api_render_format_parse("png", &f), -1);
+    cr_assert_eq(api_render_format_parse(NULL, &f), -1);
+    cr_assert_str_eq(api_render_content_type(API_RENDER_SVG), "image/svg+xml");
+    cr_assert_str_eq(api_render_content_type(API_RENDER_DOT), "text/vnd.graphviz");
+
+    static const struct {
+        const char *json, *kind;
+    } cases[] = {{darts_cnn, "darts-cnn"},   {darts_rnn, "darts-rnn"},
+                 {enas_micro, "enas-micro"}, {enas_rnn, "enas-rnn"},
+                 {enas_macro, "enas-macro"}, {nasrl_cnn, "nasrl-cnn"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *j = json_loads(cases[i].json, 0, NULL);
+        cr_assert(j, "fixture %zu does not parse", i);
+        cr_assert_str_eq(api_render_kind(j), cases[i].kind);
+        json_decref(j);
+    }
+    /* A train job's darts-cnn architecture is looked through. */
+    char wrapped[2048];
+    snprintf(wrapped, sizeof(wrapped), "{\"space\":\"darts-cnn\",\"C\":16,\"genotype\":%s}",
+             darts_cnn);
+    json_t *j = json_loads(wrapped, 0, NULL);
+    cr_assert_str_eq(api_render_kind(j), "darts-cnn");
+    json_decref(j);
+    free(draw(wrapped, API_RENDER_SVG));
+}
+
+Test(render, darts_cnn_dot)
+{
+    char *dot = draw(darts_cnn, API_RENDER_DOT);
+    cr_assert(strncmp(dot, "digraph \"darts-cnn\" {", 21) == 0, "%s", dot);
+    cr_assert(strstr(dot, "subgraph \"cluster_normal\""));
+    cr_assert(strstr(dot, "subgraph \"cluster_reduce\""));
+    cr_assert(strstr(dot, "\"normal/0\" [label=\"c_{k-2}\", fillcolor=darkseagreen2]"));
+    cr_assert(strstr(dot, "\"normal/1\" [label=\"c_{k-1}\""));
+    cr_assert(strstr(dot, "\"normal/2\" [label=\"0\", fillcolor=lightblue]"));
+    cr_assert(strstr(dot, "\"normal/6\" [label=\"c_{k}\", fillcolor=palegoldenrod]"));
+    /* ('sep_conv_5x5', 1) of node 0: from c_{k-1}; ('sep_conv_5x5', 3) of
+     * node 2: from node 1; ('skip_connect', 0) of reduce node 1. */
+    cr_assert(strstr(dot, "\"normal/1\" -> \"normal/2\" [label=\"sep_conv_5x5\"];"), "%s", dot);
+    cr_assert(strstr(dot, "\"normal/3\" -> \"normal/4\" [label=\"sep_conv_5x5\"];"), "%s", dot);
+    cr_assert(strstr(dot, "\"normal/0\" -> \"normal/2\" [label=\"dil_conv_3x3\"];"), "%s", dot);
+    cr_assert(strstr(dot, "\"normal/1\" -> \"normal/3\" [label=\"dil_conv_3x3\"];"), "%s", dot);
+    cr_assert(strstr(dot, "\"reduce/0\" -> \"reduce/3\" [label=\"skip_connect\"];"), "%s", dot);
+    /* concat: every intermediate node into c_{k}, unlabelled. */
+    for (int i = 2; i <= 5; i++) {
+        char e[64];
+        snprintf(e, sizeof(e), "\"normal/%d\" -> \"normal/6\";", i);
+        cr_assert(strstr(dot, e), "no %s", e);
+    }
+    cr_assert_eq(count(dot, " -> "), 2 * (8 + 4));
+    cr_assert_eq(count(dot, "[label=\"sep_conv_5x5\"]"), 4 + 3);
+    external_check("/usr/bin/dot", "/usr/bin/dot -Tsvg %s > /dev/null", dot);
+    free(dot);
+}
+
+Test(render, darts_cnn_svg)
+{
+    char *svg = draw(darts_cnn, API_RENDER_SVG);
+    external_check("/usr/bin/xmllint", "/usr/bin/xmllint --noout %s", svg);
+    free(svg);
+    doc *d = svg_of(darts_cnn);
+    cr_assert_eq(count_els(d, "g", "cell", NULL), 2);
+    cr_assert_eq(count_els(d, "text", "title", "normal cell"), 1);
+    cr_assert_eq(count_els(d, "text", "title", "reduction cell"), 1);
+    cr_assert_eq(count_nodes(d, "input", "c_{k-2}"), 2);
+    cr_assert_eq(count_nodes(d, "input", "c_{k-1}"), 2);
+    cr_assert_eq(count_nodes(d, "output", "c_{k}"), 2);
+    for (int i = 0; i < 4; i++) {
+        char l[4];
+        snprintf(l, sizeof(l), "%d", i);
+        cr_assert_eq(count_nodes(d, "mid", l), 2, "node %d", i);
+    }
+    cr_assert_eq(count_nodes(d, NULL, NULL), 2 * 7);
+    cr_assert_eq(count_els(d, "path", "edge", NULL), 2 * 12);
+    cr_assert_eq(count_els(d, "text", "edge-label", NULL), 2 * 8);
+    cr_assert_eq(count_els(d, "text", "edge-label", "sep_conv_5x5"), 7);
+    cr_assert_eq(count_els(d, "text", "edge-label", "skip_connect"), 1);
+    /* The edge (sep_conv_5x5 from c_{k-1} into node 0) of the normal cell. */
+    int found = 0;
+    for (int i = 0; i < d->n; i++)
+        found += !strcmp(d->els[i].cls, "edge") && d->els[i].from == 1 && d->els[i].to == 2;
+    cr_assert_eq(found, 2, "c_{k-1} -> 0 in both cells");
+    check_boxes(d);
+    free(d);
+}
+
+Test(render, darts_rnn)
+{
+    char *dot = draw(darts_rnn, API_RENDER_DOT);
+    /* x_t 0, h_{t-1} 1, nodes 0..8 at 2..10, h_t 11. */
+    cr_assert(strstr(dot, "\"recurrent/0\" [label=\"x_{t}\""));
+    cr_assert(strstr(dot, "\"recurrent/11\" [label=\"h_{t}\""));
+    cr_assert(strstr(dot, "\"recurrent/0\" -> \"recurrent/2\";"));
+    cr_assert(strstr(dot, "\"recurrent/1\" -> \"recurrent/2\";"));
+    cr_assert(strstr(dot, "\"recurrent/2\" -> \"recurrent/3\" [label=\"sigmoid\"];"), "%s", dot);
+    cr_assert(strstr(dot, "\"recurrent/7\" -> \"recurrent/10\" [label=\"relu\"];"), "%s", dot);
+    cr_assert_eq(count(dot, "-> \"recurrent/11\";"), 8);
+    external_check("/usr/bin/dot", "/usr/bin/dot -Tsvg %s > /dev/null", dot);
+    free(dot);
+    doc *d = svg_of(darts_rnn);
+    cr_assert_eq(count_nodes(d, "input", NULL), 2);
+    cr_assert_eq(count_nodes(d, "mid", NULL), 9);
+    cr_assert_eq(count_nodes(d, "output", "h_{t}"), 1);
+    cr_assert_eq(count_els(d, "path", "edge", NULL), 2 + 8 + 8);
+    cr_assert_eq(count_els(d, "text", "edge-label", "relu"), 3);
+    check_boxes(d);
+    free(d);
+}
+
+Test(render, enas_micro)
+{
+    char *dot = draw(enas_micro, API_RENDER_DOT);
+    cr_assert(strstr(dot, "\"normal/2\" [label=\"2\""), "%s", dot);
+    cr_assert(strstr(dot, "\"normal/0\" -> \"normal/2\" [label=\"sep_conv_3x3\"];"));
+    cr_assert(strstr(dot, "\"normal/1\" -> \"normal/2\" [label=\"identity\"];"));
+    cr_assert(strstr(dot, "\"normal/2\" -> \"normal/3\" [label=\"avg_pool_3x3\"];"));
+    cr_assert(strstr(dot, "\"normal/2\" -> \"normal/3\" [label=\"max_pool_3x3\"];"));
+    /* No normal_concat: only the loose end, node 3, feeds the output. */
+    cr_assert(strstr(dot, "\"normal/3\" -> \"normal/4\";"));
+    cr_assert_null(strstr(dot, "\"normal/2\" -> \"normal/4\";"));
+    /* reduce_concat [2, 3]. */
+    cr_assert(strstr(dot, "\"reduce/2\" -> \"reduce/4\";"));
+    cr_assert(strstr(dot, "\"reduce/3\" -> \"reduce/4\";"));
+    external_check("/usr/bin/dot", "/usr/bin/dot -Tsvg %s > /dev/null", dot);
+    free(dot);
+    doc *d = svg_of(enas_micro);
+    cr_assert_eq(count_els(d, "path", "edge", NULL), 4 + 1 + 4 + 2);
+    cr_assert_eq(count_els(d, "text", "edge-label", "max_pool_3x3"), 2);
+    /* The two edges from node 2 to node 3 are drawn apart. */
+    int normal = -1;
+    for (int i = 0; i < d->n && normal < 0; i++)
+        if (!strcmp(d->els[i].cls, "cell"))
+            normal = i;
+    const char *d1 = NULL, *d2 = NULL;
+    for (int i = 0; i < d->n; i++)
+        if (!strcmp(d->els[i].cls, "edge") && d->els[i].from == 2 && d->els[i].to == 3 &&
+            d->els[i].parent == normal) {
+            if (!d1)
+                d1 = d->els[i].d;
+            else if (!d2)
+                d2 = d->els[i].d;
+        }
+    cr_assert(d1 && d2, "two edges from node 2 to node 3 in the normal cell");
+    cr_assert_str_neq(d1, d2, "parallel edges share one path");
+    check_boxes(d);
+    free(d);
+}
+
+Test(render, enas_rnn)
+{
+    char *dot = draw(enas_rnn, API_RENDER_DOT);
+    /* x_t 0, h_{t-1} 1, nodes 0..3 at 2..5, h_t 6. */
+    cr_assert(strstr(dot, "\"cell/0\" -> \"cell/2\" [label=\"tanh\"];"), "%s", dot);
+    cr_assert(strstr(dot, "\"cell/1\" -> \"cell/2\" [label=\"tanh\"];"));
+    cr_assert(strstr(dot, "\"cell/2\" -> \"cell/3\" [label=\"relu\"];"));
+    cr_assert(strstr(dot, "\"cell/2\" -> \"cell/4\" [label=\"identity\"];"));
+    cr_assert(strstr(dot, "\"cell/3\" -> \"cell/5\" [label=\"sigmoid\"];"));
+    cr_assert(strstr(dot, "\"cell/4\" -> \"cell/6\";"));
+    cr_assert(strstr(dot, "\"cell/5\" -> \"cell/6\";"));
+    cr_assert_eq(count(dot, " -> "), 7);
+    external_check("/usr/bin/dot", "/usr/bin/dot -Tsvg %s > /dev/null", dot);
+    free(dot);
+    doc *d = svg_of(enas_rnn);
+    cr_assert_eq(count_nodes(d, "input", "h_{t-1}"), 1);
+    cr_assert_eq(count_els(d, "text", "edge-label", "tanh"), 2);
+    check_boxes(d);
+    free(d);
+}
+
+Test(render, layer_lists)
+{
+    char *dot = draw(enas_macro, API_RENDER_DOT);
+    /* image 0, layers 1..4, output 5; chain edges plus skips (a skip
+     * from the layer just before is the chain edge). */
+    cr_assert(strstr(dot, "\"layers/1\" [label=\"0: conv_3x3\""), "%s", dot);
+    cr_assert(strstr(dot, "\"layers/4\" [label=\"3: conv_5x5\""));
+    cr_assert(strstr(dot, "\"layers/0\" -> \"layers/1\";"));
+    cr_assert(strstr(dot, "\"layers/3\" -> \"layers/4\";"));
+    cr_assert(strstr(dot, "\"layers/1\" -> \"layers/3\" [label=\"skip\"];"));
+    cr_assert(strstr(dot, "\"layers/1\" -> \"layers/4\" [label=\"skip\"];"));
+    cr_assert(strstr(dot, "\"layers/4\" -> \"layers/5\";"));
+    cr_assert_eq(count(dot, "\"layers/1\" -> \"layers/2\""), 1);
+    cr_assert_eq(count(dot, "\"layers/3\" -> \"layers/4\""), 1);
+    cr_assert_eq(count(dot, " -> "), 4 + 2 + 1);
+    free(dot);
+    doc *d = svg_of(enas_macro);
+    cr_assert_eq(count_nodes(d, "mid", "2: max_pool_3x3"), 1);
+    cr_assert_eq(count_els(d, "text", "edge-label", "skip"), 2);
+    check_boxes(d);
+    free(d);
+
+    dot = draw(nasrl_cnn, API_RENDER_DOT);
+    cr_assert(strstr(dot, "\"layers/1\" [label=\"0: 3x5 conv 36\""), "%s", dot);
+    cr_assert(strstr(dot, "\"layers/2\" [label=\"1: 7x7 conv 48 /2\""), "%s", dot);
+    /* No inputs: the image; feeds nothing: the classifier. */
+    cr_assert(strstr(dot, "\"layers/0\" -> \"layers/1\";"));
+    cr_assert(strstr(dot, "\"layers/1\" -> \"layers/2\";"));
+    cr_assert(strstr(dot, "\"layers/0\" -> \"layers/3\";"));
+    cr_assert(strstr(dot, "\"layers/2\" -> \"layers/4\";"));
+    cr_assert(strstr(dot, "\"layers/3\" -> \"layers/4\";"));
+    cr_assert(strstr(dot, "\"layers/4\" [label=\"classifier\""));
+    cr_assert_eq(count(dot, " -> "), 5);
+    external_check("/usr/bin/dot", "/usr/bin/dot -Tsvg %s > /dev/null", dot);
+    free(dot);
+    d = svg_of(nasrl_cnn);
+    cr_assert_eq(count_nodes(d, "output", "classifier"), 1);
+    cr_assert_eq(count_els(d, "path", "edge", NULL), 5);
+    check_boxes(d);
+    free(d);
+}
+
+Test(render, labels_are_escaped)
+{
+    static const char evil[] =
+        "{\"normal\":[[\"<script>&\\\"x'\",0],[\"a\\\\b\\\"\",1]],\"normal_concat\":[2]}";
+    doc *d = svg_of(evil);
+    cr_assert_eq(count_els(d, "text", "edge-label", "<script>&\"x'"), 1);
+    cr_assert_eq(count_els(d, "script", NULL, NULL), 0);
+    free(d);
+    char *dot = draw(evil, API_RENDER_DOT);
+    cr_assert(strstr(dot, "[label=\"<script>&\\\"x'\"]"), "%s", dot);
+    cr_assert(strstr(dot, "[label=\"a\\\\b\\\"\"]"), "%s", dot);
+    external_check("/usr/bin/dot", "/usr/bin/dot -Tsvg %s > /dev/null", dot);
+    free(dot);
+}
+
+Test(render, malformed_is_refused_with_a_message)
+{
+    const char *m = refused("{\"normal\": [", API_RENDER_SVG);
+    cr_assert(strstr(m, "not valid JSON") && strstr(m, "line 1"), "%s", m);
+    m = refused("[]", API_RENDER_DOT);
+    cr_assert(strstr(m, "object"), "%s", m);
+    m = refused("{\"space\":\"fixed-cnn\",\"channels\":[8]}", API_RENDER_SVG);
+    cr_assert(strstr(m, "not an architecture nasd can draw"), "%s", m);
+    /* Odd number of genes, an input from the future, a missing op. */
+    m = refused("{\"normal\":[[\"sep_conv_3x3\",0]]}", API_RENDER_SVG);
+    cr_assert(strstr(m, "/normal"), "%s", m);
+    m = refused("{\"normal\":[[\"sep_conv_3x3\",0],[\"skip_connect\",2]]}", API_RENDER_SVG);
+    cr_assert(strstr(m, "/normal/1/1"), "%s", m);
+    m = refused("{\"normal\":[[\"a\",1e300],[\"b\",1]]}", API_RENDER_SVG);
+    cr_assert(strstr(m, "/normal/0/1"), "%s", m);
+    m = refused("{\"normal\":[[\"a\",0.5],[\"b\",1]]}", API_RENDER_SVG);
+    cr_assert(strstr(m, "/normal/0/1"), "%s", m);
+    free(draw("{\"normal\":[[\"a\",1.0],[\"b\",0]]}", API_RENDER_SVG)); /* 1.0 is 1 */
+    m = refused("{\"normal\":[[7,0],[\"skip_connect\",1]]}", API_RENDER_DOT);
+    cr_assert(strstr(m, "/normal/0/0"), "%s", m);
+    m = refused("{\"normal\":[[\"a\",0],[\"b\",1]],\"normal_concat\":[9]}", API_RENDER_DOT);
+    cr_assert(strstr(m, "/normal_concat/0"), "%s", m);
+    m = refused("{\"normal\":[{\"inputs\":[0,3],\"ops\":[\"identity\",\"identity\"]}]}",
+                API_RENDER_SVG);
+    cr_assert(strstr(m, "/normal/0/inputs/1"), "%s", m);
+    m = refused("{\"normal\":[{\"inputs\":[0],\"ops\":[\"identity\",\"identity\"]}]}",
+                API_RENDER_SVG);
+    cr_assert(strstr(m, "/normal/0"), "%s", m);
+    m = refused("{\"nodes\":[{\"input\":0,\"activation\":\"tanh\"}]}", API_RENDER_SVG);
+    cr_assert(strstr(m, "/nodes/0/input"), "%s", m);
+    m = refused("{\"recurrent\":[[\"tanh\",1]]}", API_RENDER_SVG);
+    cr_assert(strstr(m, "/recurrent/0/1"), "%s", m);
+    m = refused("{\"layers\":[{\"op\":\"conv_3x3\",\"skips\":[0]}]}", API_RENDER_SVG);
+    cr_assert(strstr(m, "/layers/0/skips/0"), "%s", m);
+    m = refused("{\"layers\":[{\"filter_height\":3,\"filter_width\":0,\"filters\":8}]}",
+                API_RENDER_DOT);
+    cr_assert(strstr(m, "/layers/0"), "%s", m);
+    /* JSON is no drawing. */
+    char err[128], *out = NULL;
+    json_t *j = json_loads(darts_cnn, 0, NULL);
+    cr_assert_eq(api_render(j, API_RENDER_JSON, &out, NULL, err, sizeof(err)), -1);
+    cr_assert_null(out);
+    json_decref(j);
+}
+
+/* The reader above is a check only if it refuses what is not XML. */
+Test(render, the_xml_reader_refuses_broken_documents)
+{
+    doc *d = calloc(1, sizeof(*d));
+    cr_assert_eq(xml_read("<svg><g></svg>", d), -1);
+    cr_assert_eq(xml_read("<svg><text>a < b</text></svg>", d), -1);
+    cr_assert_eq(xml_read("<svg><text>a & b</text></svg>", d), -1);
+    cr_assert_eq(xml_read("<svg x=\"1></svg>", d), -1);
+    cr_assert_eq(xml_read("<svg/><svg/>", d), -1);
+    cr_assert_eq(xml_read("<svg><text>a &amp; b</text></svg>", d), 0, "%s", d->err);
+    cr_assert_str_eq(d->els[1].text, "a & b");
+    free(d);
+}

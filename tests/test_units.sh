@@ -1,0 +1,57 @@
+#!/bin/sh
+# test_units.sh - nasd's systemd units as systemd itself reads them:
+# `systemd-analyze verify` finds nothing to say about nasd.service and
+# nasd.socket, and `systemd-analyze security --offline=yes` rates the
+# service's exposure at most 2.0 (issue #8).
+#
+# The unit under test is the one `make install` writes (systemd/nasd.service
+# of the build tree, made from nasd.service.in) with one change: ExecStart
+# names the nasd built here, because verify checks that the command exists
+# and the installed path need not (yet).
+set -eu
+srcdir=${srcdir:-.}
+nasd=${NASD:-$PWD/nasd}
+max_exposure=2.0
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+command -v systemd-analyze >/dev/null || fail "systemd-analyze not found: apt-get install systemd"
+[ -f systemd/nasd.service ] || make systemd/nasd.service >/dev/null || fail "cannot make systemd/nasd.service"
+[ -x "$nasd" ] || fail "$nasd is not executable"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nasd-units-XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+grep -q '^ExecStart=/' systemd/nasd.service || fail "nasd.service has no absolute ExecStart="
+sed "s|^ExecStart=[^ ]*|ExecStart=$nasd|" systemd/nasd.service > "$tmp/nasd.service"
+cp "$srcdir/systemd/nasd.socket" "$tmp/nasd.socket"
+grep -q "^ExecStart=$nasd --config " "$tmp/nasd.service" || fail "ExecStart was not rewritten"
+
+# verify: no output at all is the pass (it prints every complaint, and
+# exits non-zero only for some of them).
+out=$(cd "$tmp" && SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no \
+        "$tmp/nasd.service" "$tmp/nasd.socket" 2>&1) || {
+    echo "$out" >&2; fail "systemd-analyze verify exited with $?"; }
+[ -z "$out" ] || { echo "$out" >&2; fail "systemd-analyze verify complained"; }
+echo "systemd-analyze verify: nasd.service and nasd.socket are clean"
+
+# The options the issue names must be there (so that a lower exposure
+# reached some other way does not hide one that went missing).
+for opt in Type=notify Restart=on-failure DynamicUser=yes StateDirectory=nasd \
+           RuntimeDirectory=nasd LoadCredential=nasd-token WatchdogSec= \
+           ProtectSystem=strict ProtectHome=yes PrivateTmp=yes PrivateDevices=yes \
+           NoNewPrivileges=yes ProtectKernelTunables=yes ProtectKernelModules=yes \
+           ProtectControlGroups=yes RestrictNamespaces=yes MemoryDenyWriteExecute=yes \
+           SystemCallFilter=@system-service CapabilityBoundingSet= UMask=0077; do
+    grep -q "^$opt" "$tmp/nasd.service" || fail "nasd.service lacks $opt"
+done
+grep -q '^ListenStream=127.0.0.1:8080$' "$tmp/nasd.socket" || fail "nasd.socket: ListenStream"
+
+sec=$(systemd-analyze security --offline=yes --no-pager "$tmp/nasd.service" 2>&1) || {
+    echo "$sec" >&2; fail "systemd-analyze security failed"; }
+line=$(printf '%s\n' "$sec" | grep 'Overall exposure level') ||
+    { echo "$sec" >&2; fail "no 'Overall exposure level' line"; }
+exposure=$(printf '%s\n' "$line" | sed -n 's/.*: \([0-9][0-9]*\.[0-9]\).*/\1/p')
+[ -n "$exposure" ] || fail "cannot read the exposure from: $line"
+echo "systemd-analyze security: $line"
+awk -v e="$exposure" -v m="$max_exposure" 'BEGIN { exit !(e + 0 <= m + 0) }' ||
+    { printf '%s\n' "$sec" | grep '✗' >&2; fail "exposure $exposure is over $max_exposure"; }
+echo "PASS: exposure $exposure <= $max_exposure"

@@ -1,0 +1,822 @@
+/*
+ * app.js - the nasd dashboard: one page, hash routes, only the public API.
+ *
+ *   #/?state=running                      the jobs table and the submit form
+ *   #/job/ID?sort=reward&dir=desc&page=2&arch=SEQ
+ *                                         one job: live progress, curves,
+ *                                         DARTS alphas, sampled architectures,
+ *                                         the final cells drawn by the server
+ *
+ * The one design decision to know: every view state that matters (the
+ * filter, the sort, the page, the open architecture) lives in the URL hash,
+ * so a refresh or a shared link shows the same thing; the data is then
+ * fetched again from the API, history first (paged with ?after=), and the
+ * server-sent events stream keeps it current. Charts are drawn with uPlot
+ * (vendored) from downsampled series; the cells are the server's own SVG
+ * (GET ...?format=svg), so the browser never lays out a graph.
+ */
+'use strict';
+
+/* ------------------------------------------------------------ helpers */
+
+const $ = (sel, root = document) => root.querySelector(sel);
+
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v == null || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const kid of kids.flat()) {
+    if (kid == null || kid === false) continue;
+    el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return el;
+}
+
+class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem && problem.detail ? problem.detail : 'HTTP ' + status);
+    this.status = status;
+    this.problem = problem || {};
+  }
+}
+
+async function api(path, opts = {}) {
+  const res = await fetch(path, opts);
+  if (res.status === 204) return null;
+  const type = res.headers.get('Content-Type') || '';
+  const body = type.includes('json') ? await res.json().catch(() => null) : await res.text();
+  if (!res.ok) throw new ApiError(res.status, typeof body === 'object' ? body : { detail: body });
+  return body;
+}
+
+/* Every page of a cursor-paged list (?after=SEQ&limit=N), calling onPage
+ * with each batch as it arrives. */
+async function pages(path, key, onPage, signal) {
+  let after = 0;
+  for (;;) {
+    const sep = path.includes('?') ? '&' : '?';
+    const page = await api(`${path}${sep}after=${after}&limit=1000`, { signal });
+    const items = page[key] || [];
+    onPage(items);
+    if (page.next_after == null || items.length === 0) return;
+    after = page.next_after;
+  }
+}
+
+function fmtNum(v, digits = 4) {
+  if (v == null || Number.isNaN(v)) return '';
+  if (typeof v !== 'number') return String(v);
+  if (Number.isInteger(v)) return String(v);
+  const a = Math.abs(v);
+  return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(2) : v.toFixed(digits);
+}
+
+function fmtTime(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  return d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+function fmtDuration(sec) {
+  if (sec == null || !isFinite(sec) || sec < 0) return '';
+  sec = Math.round(sec);
+  const hh = Math.floor(sec / 3600), mm = Math.floor(sec / 60) % 60, ss = sec % 60;
+  return hh ? `${hh}h ${mm}m` : mm ? `${mm}m ${ss}s` : `${ss}s`;
+}
+
+function jobDuration(j) {
+  if (!j.started_at) return null;
+  const end = j.finished_at ? Date.parse(j.finished_at) : Date.now();
+  return (end - Date.parse(j.started_at)) / 1000;
+}
+
+const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
+const STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+
+function stateBadge(st) {
+  return h('span', { class: `badge state-${st}`, 'data-state': st }, st);
+}
+
+function progressBar(p, big) {
+  const f = p && typeof p.fraction === 'number' ? Math.max(0, Math.min(1, p.fraction)) : 0;
+  const bar = h('span', { class: 'bar' + (big ? ' big' : ''), role: 'progressbar',
+    'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': Math.round(f * 100) },
+  h('span'), h('em', null, `${Math.round(f * 100)}%`));
+  bar.firstChild.style.width = `${f * 100}%`;
+  return bar;
+}
+
+/* The headline number of a job: its result, else its best architecture. */
+function bestOf(j) {
+  if (j.result && j.result.value != null) return `${j.result.metric} ${fmtNum(j.result.value)}`;
+  const b = j.best_architecture;
+  if (b && b.reward != null) return `reward ${fmtNum(b.reward)}`;
+  const m = j.metrics || {};
+  for (const k of ['val_accuracy', 'test_accuracy', 'train_accuracy', 'val_perplexity'])
+    if (m[k]) return `${k} ${fmtNum(m[k].value)}`;
+  return '';
+}
+
+/* ------------------------------------------------------------- routing */
+
+function parseHash() {
+  const raw = location.hash.replace(/^#/, '') || '/';
+  const [path, query] = raw.split('?');
+  return { path, params: new URLSearchParams(query || '') };
+}
+
+/* Rewrites the hash's query without a new history entry or a re-route. */
+function setParams(changes) {
+  const { path, params } = parseHash();
+  for (const [k, v] of Object.entries(changes)) {
+    if (v == null || v === '') params.delete(k); else params.set(k, String(v));
+  }
+  const q = params.toString();
+  history.replaceState(null, '', `#${path}${q ? '?' + q : ''}`);
+}
+
+let current = null;   /* the page object: {destroy()} */
+
+function route() {
+  if (current && current.destroy) current.destroy();
+  current = null;
+  const { path } = parseHash();
+  const app = $('#app');
+  app.replaceChildren();
+  const m = path.match(/^\/job\/([0-9a-f]{32})$/);
+  if (m) current = jobPage(app, m[1]);
+  else current = jobsPage(app);
+}
+
+window.addEventListener('hashchange', route);
+window.addEventListener('DOMContentLoaded', route);
+
+/* The OpenAPI description, for the submit form's choices and defaults. */
+let specSchemaPromise = null;
+function specSchema() {
+  if (!specSchemaPromise)
+    specSchemaPromise = api('/v1/openapi.json')
+      .then(doc => (doc.components && doc.components.schemas && doc.components.schemas.JobSpec) || {})
+      .catch(() => ({}));
+  return specSchemaPromise;
+}
+
+/* ============================================================ jobs page */
+
+function jobsPage(app) {
+  const { params } = parseHash();
+  let stateFilter = params.get('state') || '';
+  let timer = null, pageTokens = [null], pageIndex = 0, destroyed = false;
+
+  const filter = h('select', { id: 'state-filter', 'aria-label': 'filter by state',
+    onchange: () => { stateFilter = filter.value; setParams({ state: stateFilter }); pageTokens = [null]; pageIndex = 0; refresh(); } },
+  h('option', { value: '' }, 'all states'), STATES.map(s => h('option', { value: s }, s)));
+  filter.value = stateFilter;
+  const tbody = h('tbody');
+  const table = h('table', { id: 'jobs' },
+    h('thead', null, h('tr', null, ['name', 'id', 'algorithm', 'space', 'dataset', 'state', 'progress',
+      'best', 'started', 'duration', ''].map(t => h('th', null, t)))), tbody);
+  const prev = h('button', { onclick: () => { if (pageIndex > 0) { pageIndex--; refresh(); } } }, '\u2190 newer');
+  const next = h('button', { onclick: () => { if (pageTokens[pageIndex + 1]) { pageIndex++; refresh(); } } }, 'older \u2192');
+  const pageLabel = h('span', { class: 'muted' });
+  const err = h('div', { class: 'error-box hidden', role: 'alert' });
+
+  app.append(
+    h('h2', null, 'Submit a job'), submitForm(),
+    h('h2', null, 'Jobs'),
+    h('div', { class: 'toolbar' }, h('label', null, 'State ', filter), h('div', { class: 'pager' }, prev, pageLabel, next)),
+    err, table);
+
+  async function act(method, url, what) {
+    try { await api(url, { method }); } catch (e) { err.textContent = `${what}: ${e.message}`; err.classList.remove('hidden'); }
+    refresh();
+  }
+
+  function row(j) {
+    const finished = FINAL.has(j.state);
+    return h('tr', { 'data-id': j.id },
+      h('td', null, h('a', { href: `#/job/${j.id}` }, j.name || '(unnamed)')),
+      h('td', { class: 'mono', title: j.id }, h('a', { href: `#/job/${j.id}` }, j.id.slice(0, 8))),
+      h('td', null, j.algorithm), h('td', null, j.search_space || ''), h('td', null, j.dataset || ''),
+      h('td', null, stateBadge(j.state)),
+      h('td', null, progressBar(j.progress)),
+      h('td', { class: 'num' }, bestOf(j)),
+      h('td', null, fmtTime(j.started_at)),
+      h('td', { class: 'num' }, fmtDuration(jobDuration(j))),
+      h('td', null, finished
+        ? h('button', { class: 'danger', 'data-action': 'delete', onclick: () => { if (confirm(`Delete job ${j.name || j.id}?`)) act('DELETE', `/v1/jobs/${j.id}`, 'delete'); } }, 'delete')
+        : h('button', { 'data-action': 'cancel', onclick: () => act('POST', `/v1/jobs/${j.id}:cancel`, 'cancel') }, 'cancel')));
+  }
+
+  async function refresh() {
+    clearTimeout(timer);
+    const q = new URLSearchParams({ page_size: '50' });
+    if (stateFilter) q.set('state', stateFilter);
+    if (pageTokens[pageIndex]) q.set('page_token', pageTokens[pageIndex]);
+    try {
+      const page = await api(`/v1/jobs?${q}`);
+      if (destroyed) return;
+      pageTokens[pageIndex + 1] = page.next_page_token || null;
+      tbody.replaceChildren(...page.jobs.map(row));
+      if (!page.jobs.length) tbody.append(h('tr', null, h('td', { colspan: 11, class: 'muted' }, 'No jobs' + (stateFilter ? ` in state ${stateFilter}` : '') + '.')));
+      prev.disabled = pageIndex === 0;
+      next.disabled = !pageTokens[pageIndex + 1];
+      pageLabel.textContent = `page ${pageIndex + 1}`;
+      $('#conn').textContent = '';
+    } catch (e) {
+      $('#conn').textContent = 'nasd unreachable; retrying';
+    }
+    if (!destroyed) timer = setTimeout(refresh, 2000);
+  }
+  refresh();
+  return { destroy() { destroyed = true; clearTimeout(timer); } };
+}
+
+/* The submit form. Fields left empty are not sent, so the server fills in
+ * its defaults (shown as placeholders and hints, from the OpenAPI
+ * description); its problem+json errors are shown next to the field their
+ * JSON pointer names. */
+function submitForm() {
+  const fields = [
+    { name: 'name', ptr: '/name', label: 'name', type: 'text', hint: 'default: ALGORITHM-DATASET' },
+    { name: 'algorithm', ptr: '/algorithm', label: 'algorithm', type: 'select', schema: s => s.properties && s.properties.algorithm },
+    { name: 'search_space', ptr: '/search_space', label: 'search space', type: 'select', empty: '(the algorithm\u2019s default)', schema: s => s.properties && s.properties.search_space },
+    { name: 'dataset', ptr: '/dataset', label: 'dataset', type: 'select', empty: '(default for the space)', schema: s => s.properties && s.properties.dataset },
+    { name: 'epochs', ptr: '/budget/epochs', label: 'budget: epochs', type: 'number', schema: s => s.properties && s.properties.budget && s.properties.budget.properties && s.properties.budget.properties.epochs },
+    { name: 'max_seconds', ptr: '/budget/max_seconds', label: 'budget: max seconds', type: 'number', schema: s => s.properties && s.properties.budget && s.properties.budget.properties && s.properties.budget.properties.max_seconds },
+    { name: 'max_architectures', ptr: '/budget/max_architectures', label: 'budget: max architectures', type: 'number', schema: s => s.properties && s.properties.budget && s.properties.budget.properties && s.properties.budget.properties.max_architectures },
+    { name: 'seed', ptr: '/seed', label: 'seed', type: 'number', hint: 'default: drawn at random (stored with the job)' },
+    { name: 'hyperparameters', ptr: '/hyperparameters', label: 'hyperparameters (JSON object)', type: 'textarea', wide: true, hint: 'e.g. {"C": 4, "layers": 3, "batch_size": 8, "max_examples": 64}; keys and defaults per algorithm: see the API description' },
+  ];
+  const form = h('form', { class: 'submit', id: 'submit-form', novalidate: true });
+  const formError = h('div', { class: 'form-error', role: 'alert', id: 'form-error' });
+  const inputs = {};
+  for (const f of fields) {
+    let input;
+    if (f.type === 'select') input = h('select', { name: f.name });
+    else if (f.type === 'textarea') input = h('textarea', { name: f.name, placeholder: '{}' });
+    else input = h('input', { name: f.name, type: f.type === 'number' ? 'text' : 'text', inputmode: f.type === 'number' ? 'numeric' : null });
+    inputs[f.name] = input;
+    f.hintEl = h('span', { class: 'hint' }, f.hint || '');
+    f.errEl = h('span', { class: 'field-error', 'data-pointer': f.ptr, id: `err-${f.name}` });
+    input.setAttribute('aria-describedby', f.errEl.id);
+    form.append(h('label', { class: f.wide ? 'wide' : null }, f.label, input, f.hintEl, f.errEl));
+  }
+  const submit = h('button', { class: 'primary', type: 'submit' }, 'Submit');
+  form.append(h('div', { class: 'actions' }, submit, formError));
+
+  specSchema().then(schema => {
+    for (const f of fields) {
+      const s = f.schema && f.schema(schema);
+      if (!s) continue;
+      const input = inputs[f.name];
+      if (f.type === 'select') {
+        const opts = (s.enum || []).filter(v => v != null);
+        if (f.empty) input.append(h('option', { value: '' }, f.empty));
+        for (const v of opts) input.append(h('option', { value: v }, v + (v === s.default ? ' (default)' : '')));
+        if (s.default != null) input.value = s.default;
+      } else if (s.default != null) {
+        input.placeholder = `default: ${s.default}`;
+      }
+      if (!f.hint && s.description) f.hintEl.textContent = s.description.split('\n').join(' ');
+      else if (!f.hint && s.default != null) f.hintEl.textContent = `default: ${s.default}`;
+    }
+    if (inputs.epochs && !inputs.epochs.placeholder) inputs.epochs.placeholder = 'default: per algorithm';
+  });
+  /* Datasets that are not on this machine are marked. */
+  api('/v1/datasets').then(d => {
+    const present = new Map((d.datasets || []).map(x => [x.name, x.present]));
+    for (const o of inputs.dataset.options)
+      if (o.value && present.get(o.value) === false) o.textContent = `${o.value} (not installed)`;
+  }).catch(() => {});
+
+  function clearErrors() {
+    formError.textContent = '';
+    for (const f of fields) { f.errEl.textContent = ''; inputs[f.name].removeAttribute('aria-invalid'); }
+  }
+
+  function showProblem(p) {
+    const ptr = p.pointer || '';
+    let best = null;
+    for (const f of fields)
+      if (ptr === f.ptr || ptr.startsWith(f.ptr + '/'))
+        if (!best || f.ptr.length > best.ptr.length) best = f;
+    let msg = p.detail || p.title || 'error';
+    if (Array.isArray(p.allowed)) msg += ` (allowed: ${p.allowed.join(', ')})`;
+    else if (p.allowed && typeof p.allowed === 'object') {
+      const parts = Object.entries(p.allowed).map(([k, v]) => `${k} ${v}`);
+      if (parts.length) msg += ` (${parts.join(', ')})`;
+    }
+    if (best) {
+      best.errEl.textContent = msg;
+      inputs[best.name].setAttribute('aria-invalid', 'true');
+      inputs[best.name].focus();
+    } else {
+      formError.textContent = msg;
+    }
+  }
+
+  form.addEventListener('submit', async ev => {
+    ev.preventDefault();
+    clearErrors();
+    const spec = {};
+    const val = n => inputs[n].value.trim();
+    for (const n of ['name', 'algorithm', 'search_space', 'dataset'])
+      if (val(n)) spec[n] = val(n);
+    const budget = {};
+    for (const n of ['epochs', 'max_seconds', 'max_architectures'])
+      if (val(n)) budget[n] = Number.isNaN(Number(val(n))) ? val(n) : Number(val(n));
+    if (Object.keys(budget).length) spec.budget = budget;
+    if (val('seed')) spec.seed = Number.isNaN(Number(val('seed'))) ? val('seed') : Number(val('seed'));
+    if (val('hyperparameters')) {
+      try { spec.hyperparameters = JSON.parse(val('hyperparameters')); } catch (e) {
+        showProblem({ pointer: '/hyperparameters', detail: `not valid JSON: ${e.message}` });
+        return;
+      }
+    }
+    submit.disabled = true;
+    try {
+      const job = await api('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(spec) });
+      location.hash = `#/job/${job.id}`;
+    } catch (e) {
+      if (e instanceof ApiError) showProblem(e.problem);
+      else formError.textContent = `nasd unreachable: ${e.message}`;
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
+
+/* ============================================================= job page */
+
+/* Metric names grouped into charts; a chart appears once one of its
+ * series has a point. */
+const CHART_GROUPS = [
+  { id: 'loss', title: 'Loss', test: n => /(^|[._])loss$/.test(n) && !/controller/.test(n) },
+  { id: 'accuracy', title: 'Accuracy', test: n => /accuracy$/.test(n) },
+  { id: 'perplexity', title: 'Perplexity', test: n => /perplexity$/.test(n) },
+  { id: 'controller', title: 'Controller: entropy, loss and baseline', test: n => /^controller_|(^|\.)baseline$/.test(n) },
+  { id: 'lr', title: 'Learning rate', test: n => /(^|\.)lr$/.test(n) },
+  { id: 'other', title: 'Other metrics', test: () => true },
+];
+const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#4b5563', '#ca8a04'];
+const MAX_POINTS = 1500;   /* per series drawn; more are bucketed */
+const ARCH_PAGE = 50;
+
+/* (x, y) pairs down to at most max points: per bucket its min and max y,
+ * so spikes survive. */
+function downsample(xs, ys, max) {
+  if (xs.length <= max) return [xs, ys];
+  const buckets = Math.floor(max / 2), per = xs.length / buckets, ox = [], oy = [];
+  for (let b = 0; b < buckets; b++) {
+    const lo = Math.floor(b * per), hi = Math.min(xs.length, Math.floor((b + 1) * per));
+    let imin = lo, imax = lo;
+    for (let i = lo; i < hi; i++) {
+      if (ys[i] < ys[imin]) imin = i;
+      if (ys[i] > ys[imax]) imax = i;
+    }
+    for (const i of imin <= imax ? [imin, imax] : [imax, imin]) {
+      if (ox.length && ox[ox.length - 1] === xs[i]) continue;
+      ox.push(xs[i]); oy.push(ys[i]);
+    }
+  }
+  return [ox, oy];
+}
+
+/* Aligns several (xs, ys) series on the union of their xs (uPlot's
+ * shape), with nulls where a series has no point. */
+function align(series) {
+  const xsSet = new Set();
+  for (const s of series) for (const x of s.xs) xsSet.add(x);
+  const xs = Array.from(xsSet).sort((a, b) => a - b);
+  const index = new Map(xs.map((x, i) => [x, i]));
+  const data = [xs];
+  for (const s of series) {
+    const col = new Array(xs.length).fill(null);
+    s.xs.forEach((x, i) => { col[index.get(x)] = s.ys[i]; });
+    data.push(col);
+  }
+  return data;
+}
+
+function movingAverage(ys, w) {
+  const out = new Array(ys.length);
+  let sum = 0;
+  for (let i = 0; i < ys.length; i++) {
+    sum += ys[i];
+    if (i >= w) sum -= ys[i - w];
+    out[i] = sum / Math.min(i + 1, w);
+  }
+  return out;
+}
+
+/* A uPlot chart in a card that redraws when its data changes and resizes
+ * with its card. */
+function makeChart(parent, id, title, xLabel) {
+  const body = h('div', { class: 'chart', id: `chart-${id}` });
+  const card = h('div', { class: 'card hidden', 'data-chart': id }, h('h3', null, title), body);
+  parent.append(card);
+  let plot = null, key = '';
+  const ro = new ResizeObserver(() => { if (plot) plot.setSize({ width: body.clientWidth, height: 220 }); });
+  ro.observe(body);
+  return {
+    card,
+    update(series, opts = {}, xName = xLabel) {
+      if (!series.length || !window.uPlot) return;
+      card.classList.remove('hidden');
+      const data = align(series);
+      /* Few points are drawn as dots too (one epoch is one point). */
+      const dots = s => s.points || s.xs.length <= 40;
+      const k = xName + ':' + series.map(s => s.label + (dots(s) ? '.' : '')).join('|');
+      if (plot && k === key) { plot.setData(data); return; }
+      if (plot) plot.destroy();
+      key = k;
+      plot = new uPlot({
+        width: Math.max(300, body.clientWidth), height: 220,
+        scales: { x: { time: false } },
+        axes: [{ label: xName }, { size: 60 }],
+        series: [{ label: xName }].concat(series.map((s, i) => ({
+          label: s.label, stroke: s.color || PALETTE[i % PALETTE.length], width: s.points ? 0 : 1.5,
+          spanGaps: true,
+          points: dots(s) ? { show: true, size: s.points ? 3 : 6, fill: s.color || PALETTE[i % PALETTE.length] } : { show: false },
+        }))),
+        legend: { live: true },
+        ...opts,
+      }, data, body);
+    },
+    destroy() { ro.disconnect(); if (plot) plot.destroy(); },
+  };
+}
+
+/* A one-line text of an architecture, for the table. */
+function summarize(a) {
+  if (!a || typeof a !== 'object') return '';
+  if (a.genotype) a = a.genotype;
+  const pair = g => Array.isArray(g) ? `${g[0]}\u2190${g[1]}` : '';
+  if (Array.isArray(a.normal) && Array.isArray(a.normal[0]))
+    return `normal ${a.normal.map(pair).join(' ')} | reduce ${(a.reduce || []).map(pair).join(' ')}`;
+  if (Array.isArray(a.recurrent)) return `recurrent ${a.recurrent.map(pair).join(' ')}`;
+  if (Array.isArray(a.normal))
+    return `normal ${a.normal.map(n => (n.ops || []).map((o, i) => `${o}\u2190${(n.inputs || [])[i]}`).join('+')).join(' ')}` +
+      (a.reduce ? ` | reduce ${a.reduce.map(n => (n.ops || []).map((o, i) => `${o}\u2190${(n.inputs || [])[i]}`).join('+')).join(' ')}` : '');
+  if (Array.isArray(a.nodes)) return a.nodes.map((n, i) => `${i}:${n.activation}\u2190${n.input == null ? 'x' : n.input}`).join(' ');
+  if (Array.isArray(a.layers))
+    return a.layers.map(l => l.op ? l.op : `${l.filter_height}x${l.filter_width}x${l.filters}`).join(' \u2192 ');
+  return JSON.stringify(a).slice(0, 160);
+}
+
+/* DARTS edge names: node i takes edges from 2 + i inputs. */
+function dartsEdgeNames(n, rnn) {
+  const names = [];
+  if (rnn) {
+    for (let i = 0; names.length < n; i++) for (let j = 0; j <= i && names.length < n; j++) names.push(`${i + 1}\u2190${j}`);
+    return names;
+  }
+  const inName = j => (j === 0 ? 'c_{k-2}' : j === 1 ? 'c_{k-1}' : String(j - 2));
+  for (let i = 0; names.length < n; i++) for (let j = 0; j < i + 2 && names.length < n; j++) names.push(`${i}\u2190${inName(j)}`);
+  return names;
+}
+
+/* The softmax of alpha over epochs: one canvas per cell; for each edge a
+ * band of one row per op, one column per epoch, darker = larger. */
+function makeHeatmaps(parent) {
+  const card = h('div', { class: 'card hidden', id: 'alpha-card' },
+    h('h3', null, 'DARTS: softmax of alpha per edge over epochs'),
+    h('p', { class: 'legend-note' }, 'Each band is one edge (node\u2190input); its rows are the candidate ops in the order of the legend; columns are epochs; darker is a larger weight. Hover for values.'));
+  const legend = h('div', { class: 'legend-note' });
+  const tip = h('div', { class: 'heat-tip' });
+  const holder = h('div', { class: 'grid2' });
+  card.append(legend, holder, tip);
+  parent.append(card);
+  const canvases = new Map();
+  return {
+    card,
+    update(rows) {
+      const alphas = rows.map(r => r.metrics && r.metrics.alpha).filter(Boolean);
+      if (!alphas.length) return;
+      card.classList.remove('hidden');
+      const ops = alphas[0].ops || [];
+      legend.textContent = 'ops: ' + ops.map((o, i) => `${i + 1}. ${o}`).join('  ');
+      const epochs = rows.filter(r => r.metrics && r.metrics.alpha).map(r => (r.metrics.epoch != null ? r.metrics.epoch : r.seq));
+      for (const cellName of Object.keys(alphas[0]).filter(k => k !== 'ops' && Array.isArray(alphas[0][k]))) {
+        const nEdges = alphas[0][cellName].length, nOps = ops.length || (alphas[0][cellName][0] || []).length;
+        const names = dartsEdgeNames(nEdges, cellName === 'recurrent');
+        const rowH = 5, gap = 4, left = 74, colW = Math.max(3, Math.min(24, Math.floor(520 / alphas.length)));
+        let cv = canvases.get(cellName);
+        if (!cv) {
+          cv = h('canvas', { class: 'heat', 'data-cell': cellName });
+          const box = h('div', null, h('div', { class: 'muted' }, `${cellName} cell`), cv);
+          holder.append(box);
+          canvases.set(cellName, cv);
+          cv.addEventListener('mousemove', ev => {
+            const r = cv.getBoundingClientRect(), x = (ev.clientX - r.left) * (cv.width / r.width), y = (ev.clientY - r.top) * (cv.height / r.height);
+            const c = Math.floor((x - left) / cv._colW), band = Math.floor(y / (nOps * rowH + gap)), op = Math.floor((y - band * (nOps * rowH + gap)) / rowH);
+            const a = cv._alphas;
+            if (c >= 0 && c < a.length && band < nEdges && op < nOps && a[c][cellName][band])
+              tip.textContent = `${cellName} edge ${names[band]}, ${ops[op] || 'op ' + op}, epoch ${cv._epochs[c]}: ${fmtNum(a[c][cellName][band][op], 4)}`;
+          });
+        }
+        cv._alphas = alphas; cv._epochs = epochs; cv._colW = colW;
+        cv.width = left + colW * alphas.length + 2;
+        cv.height = nEdges * (nOps * rowH + gap);
+        const ctx = cv.getContext('2d');
+        ctx.clearRect(0, 0, cv.width, cv.height);
+        /* Scaled between the smallest and largest weight shown: early
+         * in a search every weight is near 1/ops and differs little. */
+        let vmin = Infinity, vmax = -Infinity;
+        for (const a of alphas) for (const e of a[cellName]) for (const v of e) { vmin = Math.min(vmin, v); vmax = Math.max(vmax, v); }
+        ctx.font = '10px sans-serif';
+        ctx.fillStyle = '#333';
+        for (let e = 0; e < nEdges; e++) {
+          const y0 = e * (nOps * rowH + gap);
+          ctx.fillStyle = '#333';
+          ctx.fillText(names[e], 2, y0 + nOps * rowH / 2 + 3);
+          for (let c = 0; c < alphas.length; c++) {
+            const edge = alphas[c][cellName][e] || [];
+            for (let o = 0; o < nOps; o++) {
+              const t = vmax > vmin ? ((edge[o] || 0) - vmin) / (vmax - vmin) : 0.5;
+              const l = Math.round(97 - 62 * t);
+              ctx.fillStyle = `hsl(220, 80%, ${l}%)`;
+              ctx.fillRect(left + c * colW, y0 + o * rowH, colW - (colW > 4 ? 1 : 0), rowH);
+            }
+          }
+        }
+      }
+    },
+  };
+}
+
+function jobPage(app, id) {
+  const base = `/v1/jobs/${id}`;
+  const ctl = new AbortController();
+  let es = null, job = null, destroyed = false;
+  const metrics = new Map();   /* name -> {xs: [], ys: [], seen: Set} */
+  const archs = [];            /* rows in seq order */
+  const archSeqs = new Set();
+  let drawQueued = false, historyLoaded = false;
+  const buffered = [];
+
+  const title = h('h2', null, 'Job ', h('span', { class: 'mono' }, id));
+  const headerInfo = h('div');
+  const errBox = h('div', { class: 'error-box hidden', role: 'alert' });
+  const charts = h('div', { class: 'grid2', id: 'charts' });
+  const chartObjs = {};
+  for (const g of CHART_GROUPS) chartObjs[g.id] = makeChart(charts, g.id, g.title, 'step');
+  const rewardChart = makeChart(charts, 'reward', 'Reward of every sampled architecture, its moving average and the baseline', 'architecture');
+  const heat = makeHeatmaps(app);
+  const resultBox = h('div', { class: 'card hidden', id: 'result' });
+  const archSection = h('div', { id: 'architectures' });
+  const archDetail = h('div', { class: 'card hidden', id: 'arch-detail' });
+
+  app.append(title, headerInfo, errBox, resultBox, charts);
+  app.append(heat.card);
+  app.append(h('h2', null, 'Sampled and derived architectures'), archSection, archDetail);
+
+  function showError(msg) { errBox.textContent = msg; errBox.classList.remove('hidden'); }
+
+  /* ---- header */
+  function renderHeader() {
+    if (!job) return;
+    const p = job.progress || {};
+    const finished = FINAL.has(job.state);
+    title.replaceChildren(job.name || 'job', ' ', stateBadge(job.state));
+    const act = async (method, url, then) => {
+      try { await api(url, { method }); if (then) then(); else reloadJob(); } catch (e) { showError(e.message); }
+    };
+    headerInfo.replaceChildren(
+      h('div', { class: 'toolbar' },
+        progressBar(p, true),
+        h('span', { id: 'progress-text', class: 'muted' },
+          p.epochs != null ? `epoch ${p.epoch || 0}/${p.epochs}` : '',
+          p.steps != null ? `  step ${p.step || 0}/${p.steps}` : '',
+          p.eta_seconds != null && !finished ? `  eta ${fmtDuration(p.eta_seconds)}` : ''),
+        finished
+          ? h('button', { class: 'danger', onclick: () => { if (confirm('Delete this job?')) act('DELETE', base, () => { location.hash = '#/'; }); } }, 'delete')
+          : h('button', { onclick: () => act('POST', `${base}:cancel`) }, 'cancel'),
+        h('a', { href: base, target: '_blank' }, 'JSON')),
+      h('dl', { class: 'kv' },
+        h('dt', null, 'id'), h('dd', { class: 'mono' }, job.id),
+        h('dt', null, 'algorithm'), h('dd', null, `${job.algorithm}${job.search_space ? ' on ' + job.search_space : ''}, dataset ${job.dataset}`),
+        h('dt', null, 'started'), h('dd', null, job.started_at ? `${fmtTime(job.started_at)} (${fmtDuration(jobDuration(job))})` : 'not yet'),
+        h('dt', null, 'best'), h('dd', null, bestOf(job) || '\u2014'),
+        job.error ? [h('dt', null, 'error'), h('dd', { class: 'form-error' }, typeof job.error === 'string' ? job.error : (job.error.detail || JSON.stringify(job.error)))] : null,
+        h('dt', null, 'spec'), h('dd', null, h('details', null, h('summary', null, 'the stored spec (defaults filled in)'), h('pre', null, JSON.stringify(job.spec, null, 2))))));
+  }
+
+  async function reloadJob() {
+    try {
+      job = await api(base, { signal: ctl.signal });
+      renderHeader();
+      if (job.state === 'succeeded' || job.result) loadResult();
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      showError(e.status === 404 ? `No job ${id} (deleted?).` : e.message);
+    }
+  }
+
+  /* ---- result */
+  let resultShown = false;
+  async function loadResult() {
+    if (resultShown) return;
+    let res;
+    try { res = await api(`${base}/result`, { signal: ctl.signal }); } catch (e) { return; }
+    resultShown = true;
+    const img = h('img', { class: 'cellimg', id: 'result-svg', alt: 'the final architecture, drawn by nasd', src: `${base}/result?format=svg` });
+    img.addEventListener('error', () => img.replaceWith(h('p', { class: 'muted' }, 'nasd cannot draw this architecture (see the JSON below).')));
+    resultBox.replaceChildren(
+      h('h3', null, 'Result: the final architecture'),
+      h('p', null, res.metric ? `${res.metric} ${fmtNum(res.value)}` : '', '  ',
+        h('a', { href: `${base}/result?format=svg`, target: '_blank' }, 'SVG'), ' \u00b7 ',
+        h('a', { href: `${base}/result?format=dot`, target: '_blank' }, 'DOT'), ' \u00b7 ',
+        h('a', { href: `${base}/result`, target: '_blank' }, 'JSON')),
+      img,
+      h('details', null, h('summary', null, 'architecture JSON'), h('pre', null, JSON.stringify(res.architecture, null, 2))));
+    resultBox.classList.remove('hidden');
+  }
+
+  /* ---- data in */
+  function addMetric(m) {
+    let s = metrics.get(m.name);
+    if (!s) { s = { xs: [], ys: [], seen: new Set() }; metrics.set(m.name, s); }
+    const key = `${m.step}/${m.epoch}`;
+    if (s.seen.has(key) || m.value == null) return;
+    s.seen.add(key);
+    const x = m.step != null ? m.step : m.epoch;
+    /* Points arrive in order; keep xs sorted all the same. */
+    if (s.xs.length && x < s.xs[s.xs.length - 1]) {
+      let i = s.xs.length;
+      while (i > 0 && s.xs[i - 1] > x) i--;
+      s.xs.splice(i, 0, x); s.ys.splice(i, 0, m.value);
+    } else { s.xs.push(x); s.ys.push(m.value); }
+  }
+
+  function addArch(a) {
+    const seq = a.seq;
+    if (seq == null || archSeqs.has(seq)) return;
+    archSeqs.add(seq);
+    archs.push({ seq, arch: a.arch !== undefined ? a.arch : a.architecture, reward: a.reward, metrics: a.metrics, t: a.t });
+    if (archs.length > 1 && archs[archs.length - 2].seq > seq) archs.sort((x, y) => x.seq - y.seq);
+  }
+
+  function scheduleDraw() {
+    if (drawQueued) return;
+    drawQueued = true;
+    requestAnimationFrame(() => { drawQueued = false; if (!destroyed) draw(); });
+  }
+
+  function draw() {
+    /* Metric charts. */
+    const groups = new Map();
+    for (const name of Array.from(metrics.keys()).sort()) {
+      const g = CHART_GROUPS.find(c => c.test(name));
+      if (!groups.has(g.id)) groups.set(g.id, []);
+      const s = metrics.get(name);
+      const [xs, ys] = downsample(s.xs, s.ys, MAX_POINTS);
+      groups.get(g.id).push({ label: name, xs, ys });
+    }
+    for (const [gid, series] of groups) chartObjs[gid].update(series);
+    /* Rewards: every architecture (points) and the moving average. */
+    const rewarded = archs.filter(a => typeof a.reward === 'number');
+    if (rewarded.some(a => !(a.metrics && a.metrics.alpha))) {
+      /* By step when every row says its step (then the controller's
+       * baseline, reported by step, joins the chart), else by count. */
+      const bySteps = rewarded.every(a => a.metrics && typeof a.metrics.step === 'number');
+      const xs = rewarded.map((a, i) => (bySteps ? a.metrics.step : i + 1)), ys = rewarded.map(a => a.reward);
+      const w = Math.max(5, Math.min(100, Math.round(ys.length / 20)));
+      const ma = movingAverage(ys, w);
+      const [dx, dy] = downsample(xs, ys, MAX_POINTS * 2);
+      const [mx, my] = downsample(xs, ma, MAX_POINTS);
+      const series = [{ label: 'reward', xs: dx, ys: dy, points: true, color: '#93c5fd' },
+        { label: `moving average (${w})`, xs: mx, ys: my, color: '#dc2626' }];
+      const bl = metrics.get('baseline');
+      if (bySteps && bl) {
+        const [bx, by] = downsample(bl.xs, bl.ys, MAX_POINTS);
+        series.push({ label: 'baseline', xs: bx, ys: by, color: '#16a34a' });
+      }
+      rewardChart.update(series, {}, bySteps ? 'step' : 'architecture');
+    }
+    heat.update(archs);
+    renderArchTable();
+  }
+
+  /* ---- the architecture table: sorted, one page at a time */
+  function renderArchTable() {
+    const { params } = parseHash();
+    const sort = params.get('sort') || 'seq', dir = params.get('dir') || (sort === 'seq' ? 'asc' : 'desc');
+    const npages = Math.max(1, Math.ceil(archs.length / ARCH_PAGE));
+    const page = Math.min(npages - 1, Math.max(0, parseInt(params.get('page') || '0', 10) || 0));
+    const open = params.get('arch');
+    const keyOf = {
+      seq: a => a.seq, reward: a => (a.reward == null ? -Infinity : a.reward),
+      epoch: a => (a.metrics && a.metrics.epoch != null ? a.metrics.epoch : -Infinity),
+    }[sort] || (a => a.seq);
+    const sorted = archs.slice().sort((x, y) => (keyOf(x) - keyOf(y)) * (dir === 'asc' ? 1 : -1) || x.seq - y.seq);
+    const rows = sorted.slice(page * ARCH_PAGE, (page + 1) * ARCH_PAGE);
+    const th = (key, label) => h('th', { class: 'sortable', 'data-sort': key,
+      'aria-sort': sort === key ? (dir === 'asc' ? 'ascending' : 'descending') : null,
+      onclick: () => { setParams({ sort: key, dir: sort === key && dir === 'desc' ? 'asc' : 'desc', page: 0 }); renderArchTable(); } }, label);
+    const tbody = h('tbody');
+    rows.forEach((a, i) => tbody.append(h('tr', { class: 'clickable' + (String(a.seq) === open ? ' selected' : ''), 'data-seq': a.seq,
+      onclick: () => { setParams({ arch: a.seq }); renderArchTable(); showArch(); archDetail.scrollIntoView({ block: 'nearest' }); } },
+    h('td', { class: 'num' }, page * ARCH_PAGE + i + 1), h('td', { class: 'num' }, a.seq),
+    h('td', { class: 'num' }, a.metrics && a.metrics.epoch != null ? a.metrics.epoch : ''),
+    h('td', { class: 'num' }, fmtNum(a.reward)), h('td', { class: 'summary' }, summarize(a.arch)))));
+    const go = p => { setParams({ page: p }); renderArchTable(); };
+    archSection.replaceChildren(...[
+      archs.length ? h('div', { class: 'pager' },
+        h('button', { disabled: page === 0, onclick: () => go(page - 1) }, '\u2190'),
+        h('span', { class: 'muted', id: 'arch-page' }, `page ${page + 1} of ${npages} (${archs.length} architectures)`),
+        h('button', { disabled: page >= npages - 1, onclick: () => go(page + 1) }, '\u2192')) : h('p', { class: 'muted' }, historyLoaded ? 'None yet.' : 'Loading\u2026'),
+      archs.length ? h('table', { id: 'arch-table' }, h('thead', null, h('tr', null, h('th', null, '#'), th('seq', 'seq'), th('epoch', 'epoch'), th('reward', 'reward'), h('th', null, 'architecture'))), tbody) : null].filter(Boolean));
+  }
+
+  let shownArch = null;
+  function showArch() {
+    const seq = parseHash().params.get('arch');
+    if (!seq) { archDetail.classList.add('hidden'); shownArch = null; return; }
+    if (seq === shownArch) return;
+    const a = archs.find(x => String(x.seq) === seq);
+    if (!a) return;
+    shownArch = seq;
+    const url = `${base}/architectures/${seq}`;
+    const img = h('img', { class: 'cellimg', id: 'arch-svg', alt: `architecture ${seq}, drawn by nasd`, src: `${url}?format=svg` });
+    img.addEventListener('error', () => img.replaceWith(h('p', { class: 'muted' }, 'nasd cannot draw this architecture.')));
+    const m = Object.assign({}, a.metrics || {});
+    delete m.alpha;
+    archDetail.replaceChildren(
+      h('h3', null, `Architecture ${seq}`, a.reward != null ? ` \u2014 reward ${fmtNum(a.reward)}` : '', ' ',
+        h('button', { onclick: () => { setParams({ arch: null }); renderArchTable(); showArch(); } }, 'close')),
+      h('p', null, h('a', { href: `${url}?format=svg`, target: '_blank' }, 'SVG'), ' \u00b7 ',
+        h('a', { href: `${url}?format=dot`, target: '_blank' }, 'DOT'), ' \u00b7 ',
+        h('a', { href: url, target: '_blank' }, 'JSON')),
+      img,
+      h('details', null, h('summary', null, 'JSON and metrics'), h('pre', null, JSON.stringify({ architecture: a.arch, metrics: m }, null, 2))));
+    archDetail.classList.remove('hidden');
+  }
+
+  /* ---- live: the stream first (buffered), then the history, then the
+   * buffer (deduplicated), so nothing falls between the two. */
+  function onEvent(type, data) {
+    if (!historyLoaded) { buffered.push([type, data]); return; }
+    if (type === 'metric') addMetric(data);
+    else if (type === 'architecture') addArch(data);
+    else if (type === 'progress' && job) { job = Object.assign({}, job, { progress: data }); renderHeader(); return; }
+    else if (type === 'state') {
+      if (data.progress && data.spec) { job = data; renderHeader(); } else reloadJob();
+      if (FINAL.has(data.state) && es) { es.close(); es = null; $('#conn').textContent = ''; reloadJob(); }
+      return;
+    }
+    scheduleDraw();
+    if (type === 'architecture') showArch();
+  }
+
+  function openStream() {
+    es = new EventSource(`${base}/events`);
+    for (const t of ['state', 'progress', 'metric', 'architecture'])
+      es.addEventListener(t, ev => { let d; try { d = JSON.parse(ev.data); } catch (e) { return; } onEvent(t, d); });
+    es.onopen = () => { $('#conn').textContent = 'live'; };
+    es.onerror = () => { $('#conn').textContent = es && es.readyState === 2 ? '' : 'reconnecting\u2026'; };
+  }
+
+  (async () => {
+    try {
+      job = await api(base, { signal: ctl.signal });
+    } catch (e) {
+      if (e.name !== 'AbortError') showError(e.status === 404 ? `No job ${id} (deleted?).` : e.message);
+      return;
+    }
+    renderHeader();
+    if (!FINAL.has(job.state)) openStream();
+    try {
+      await Promise.all([
+        pages(`${base}/metrics`, 'metrics', items => { items.forEach(addMetric); scheduleDraw(); }, ctl.signal),
+        pages(`${base}/architectures`, 'architectures', items => { items.forEach(addArch); scheduleDraw(); }, ctl.signal),
+      ]);
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      showError(`loading the history failed: ${e.message}`);
+    }
+    historyLoaded = true;
+    for (const [t, d] of buffered.splice(0)) onEvent(t, d);
+    scheduleDraw();
+    showArch();
+    if (job.state === 'succeeded' || job.result) loadResult();
+  })();
+
+  return {
+    destroy() {
+      destroyed = true;
+      ctl.abort();
+      if (es) es.close();
+      for (const c of Object.values(chartObjs)) c.destroy();
+      rewardChart.destroy();
+      $('#conn').textContent = '';
+    },
+  };
+}
