@@ -133,25 +133,29 @@ void api_jobs_create(api_req *rq, api_resp *rs)
         api_fail(rs, &p);
         goto done;
     }
-    if (api_check_job_caps(rq, rs, spec) || check_dataset(rq, rs, spec) ||
-        api_check_queue(rq, rs))
-        goto done;
     const char *key = api_header(rq, "Idempotency-Key");
     if (key && (strlen(key) == 0 || strlen(key) > 255)) {
         api_failf(rs, 400, API_PROBLEM_BAD_REQUEST, "",
                   "Idempotency-Key must be 1..255 characters");
         goto done;
     }
-    char hash[API_SPEC_HASH_SIZE], id[33];
+    char hash[API_SPEC_HASH_SIZE], id[33] = "";
     api_spec_hash(body, len, hash);
-    nd_db_new_id(id);
-    char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
-    const char *ss = json_string_value(json_object_get(spec, "search_space"));
-    int rc = nd_db_job_insert(s->db, id, json_string_value(json_object_get(spec, "name")),
+    /* A retry finds its job whatever the limits say now. */
+    int rc = key ? nd_db_job_by_idem(s->db, key, hash, &job) : 0;
+    if (rc == 0) {
+        if (api_check_job_caps(rq, rs, spec) || check_dataset(rq, rs, spec) ||
+            api_check_queue(rq, rs))
+            goto done;
+        nd_db_new_id(id);
+        char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+        const char *ss = json_string_value(json_object_get(spec, "search_space"));
+        rc = nd_db_job_insert(s->db, id, json_string_value(json_object_get(spec, "name")),
                               json_string_value(json_object_get(spec, "algorithm")), ss,
                               json_string_value(json_object_get(spec, "dataset")), text, key,
                               key ? hash : NULL, &job);
-    free(text);
+        free(text);
+    }
     if (rc == ND_DB_IDEM_CONFLICT) {
         api_failf(rs, 422, API_PROBLEM_IDEMPOTENCY_CONFLICT, "",
                   "Idempotency-Key \"%s\" was already used with a different body", key);
@@ -165,9 +169,9 @@ void api_jobs_create(api_req *rq, api_resp *rs)
     const char *jid = json_string_value(json_object_get(job, "id"));
     snprintf(rs->location, sizeof(rs->location), "/v1/jobs/%s", jid ? jid : id);
     if (rc == 0) {
-        nd_log(ND_LOG_INFO, "job %s queued (%s on %s)", id,
-               json_string_value(json_object_get(spec, "algorithm")),
-               json_string_value(json_object_get(spec, "dataset")));
+        nd_log_job(ND_LOG_INFO, id, "job %s queued (%s on %s)", id,
+                   json_string_value(json_object_get(spec, "algorithm")),
+                   json_string_value(json_object_get(spec, "dataset")));
         nd_sched_kick(s);
         /* The claim may have changed its state already. */
         json_decref(job);
@@ -330,7 +334,7 @@ void api_jobs_delete(api_req *rq, api_resp *rs, const char *id)
     char path[PATH_MAX + 64];
     snprintf(path, sizeof(path), "%s/%s.safetensors", s->ckpt_dir, id);
     unlink_checkpoint(path);
-    nd_log(ND_LOG_INFO, "job %s deleted", id);
+    nd_log_job(ND_LOG_INFO, id, "job %s deleted", id);
     rs->status = 204;
 }
 

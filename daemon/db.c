@@ -914,6 +914,47 @@ int nd_db_job_state(nd_db *db, const char *id, int *state_out)
     return rc;
 }
 
+/* The job that idem_key names: 1 with its id in old_id when request_hash
+ * matches the stored one (both NULL match), ND_DB_IDEM_CONFLICT when it
+ * does not, 0 when no job has the key, < 0 on a database error. */
+static int idem_lookup(nd_db *db, const char *idem_key,
+                       const char *request_hash, char old_id[33])
+{
+    sqlite3_stmt *s = db->st[ST_JOB_BY_IDEM];
+    if (bind_text(s, 1, idem_key) != SQLITE_OK) {
+        st_done(s);
+        return sql_fail(db);
+    }
+    int step = sqlite3_step(s);
+    if (step == SQLITE_DONE) {
+        st_done(s);
+        return 0;
+    }
+    if (step != SQLITE_ROW) {
+        int rc = sql_fail(db);
+        st_done(s);
+        return rc;
+    }
+    const char *had = (const char *)sqlite3_column_text(s, 1);
+    int same = (!had && !request_hash) ||
+               (had && request_hash && strcmp(had, request_hash) == 0);
+    snprintf(old_id, 33, "%s", (const char *)sqlite3_column_text(s, 0));
+    st_done(s);
+    return same ? 1 : ND_DB_IDEM_CONFLICT;
+}
+
+int nd_db_job_by_idem(nd_db *db, const char *idem_key,
+                      const char *request_hash, json_t **job_out)
+{
+    char old_id[33];
+    *job_out = NULL;
+    int rc = idem_lookup(db, idem_key, request_hash, old_id);
+    if (rc != 1)
+        return rc;
+    rc = job_get(db, old_id, job_out);
+    return rc == 0 ? ND_DB_IDEM_SAME : rc;
+}
+
 int nd_db_job_insert(nd_db *db, const char *id, const char *name,
                      const char *algorithm, const char *search_space,
                      const char *dataset, const char *spec_json,
@@ -930,35 +971,15 @@ int nd_db_job_insert(nd_db *db, const char *id, const char *name,
     if (rc < 0)
         return rc;
     if (idem_key) {
-        s = db->st[ST_JOB_BY_IDEM];
-        if (bind_text(s, 1, idem_key) != SQLITE_OK) {
-            rc = sql_fail(db);
-            goto fail;
-        }
-        int step = sqlite3_step(s);
-        if (step == SQLITE_ROW) {
-            const char *had = (const char *)sqlite3_column_text(s, 1);
-            int same = (!had && !request_hash) ||
-                       (had && request_hash && strcmp(had, request_hash) == 0);
-            char old_id[33];
-            snprintf(old_id, sizeof old_id, "%s",
-                     (const char *)sqlite3_column_text(s, 0));
-            st_done(s);
-            s = NULL;
-            if (!same) {
-                rc = ND_DB_IDEM_CONFLICT;
-                goto fail;
-            }
+        char old_id[33];
+        rc = idem_lookup(db, idem_key, request_hash, old_id);
+        if (rc == 1) {
             rc = job_out ? job_get(db, old_id, &job) : 0;
             if (rc == 0)
                 rc = ND_DB_IDEM_SAME;
-            goto fail;
         }
-        if (step != SQLITE_DONE) {
-            rc = sql_fail(db);
+        if (rc != 0)
             goto fail;
-        }
-        st_done(s);
     }
     s = db->st[ST_JOB_INSERT];
     if (bind_text(s, 1, id) | bind_text(s, 2, name) |

@@ -104,6 +104,12 @@ int nd_db_job_insert(nd_db *db, const char *id, const char *name,
                      const char *dataset, const char *spec_json,
                      const char *idem_key, const char *request_hash,
                      json_t **job_out);
+/* The job an earlier request with idem_key made, without inserting:
+ * ND_DB_IDEM_SAME with it in *job_out, ND_DB_IDEM_CONFLICT when that
+ * request had another body, 0 when the key is unused, < 0 on error. (A
+ * retry must find its job even when the queue is full.) */
+int nd_db_job_by_idem(nd_db *db, const char *idem_key,
+                      const char *request_hash, json_t **job_out);
 
 /* The job resource:
  *   {id, name, algorithm, search_space, dataset, state, spec, created_at,

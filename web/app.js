@@ -45,8 +45,36 @@ class ApiError extends Error {
   }
 }
 
+/* The API token, when nasd is run with one (--token-file): kept in this
+ * browser's localStorage, sent as a bearer header, and as ?access_token=
+ * where a header cannot go (EventSource, <img src>). A 401 asks for it. */
+const TOKEN_KEY = 'nasd-token';
+const token = () => localStorage.getItem(TOKEN_KEY) || '';
+
+function withToken(url) {
+  const t = token();
+  if (!t) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}access_token=${encodeURIComponent(t)}`;
+}
+
+let tokenDeclined = false;   /* asked once per page load, not on every poll */
+
+function askToken(why) {
+  if (tokenDeclined) return false;
+  const t = prompt(`${why}\nAPI token (as in nasd's --token-file; empty to forget it):`, token());
+  if (t === null) { tokenDeclined = true; return false; }
+  if (t.trim()) localStorage.setItem(TOKEN_KEY, t.trim()); else localStorage.removeItem(TOKEN_KEY);
+  return true;
+}
+
 async function api(path, opts = {}) {
-  const res = await fetch(path, opts);
+  const t = token();
+  const sent = t ? { ...opts, headers: { ...(opts.headers || {}), Authorization: `Bearer ${t}` } } : opts;
+  const res = await fetch(path, sent);
+  /* Requests sent together all come back 401: the first asks, the others
+   * find the token changed since they left and just go again. */
+  if (res.status === 401 && (token() !== t || askToken('nasd asks for an API token.')))
+    return api(path, opts);
   if (res.status === 204) return null;
   const type = res.headers.get('Content-Type') || '';
   const body = type.includes('json') ? await res.json().catch(() => null) : await res.text();
@@ -599,7 +627,7 @@ function jobPage(app, id) {
         finished
           ? h('button', { class: 'danger', onclick: () => { if (confirm('Delete this job?')) act('DELETE', base, () => { location.hash = '#/'; }); } }, 'delete')
           : h('button', { onclick: () => act('POST', `${base}:cancel`) }, 'cancel'),
-        h('a', { href: base, target: '_blank' }, 'JSON')),
+        h('a', { href: withToken(base), target: '_blank' }, 'JSON')),
       h('dl', { class: 'kv' },
         h('dt', null, 'id'), h('dd', { class: 'mono' }, job.id),
         h('dt', null, 'algorithm'), h('dd', null, `${job.algorithm}${job.search_space ? ' on ' + job.search_space : ''}, dataset ${job.dataset}`),
@@ -627,14 +655,14 @@ function jobPage(app, id) {
     let res;
     try { res = await api(`${base}/result`, { signal: ctl.signal }); } catch (e) { return; }
     resultShown = true;
-    const img = h('img', { class: 'cellimg', id: 'result-svg', alt: 'the final architecture, drawn by nasd', src: `${base}/result?format=svg` });
+    const img = h('img', { class: 'cellimg', id: 'result-svg', alt: 'the final architecture, drawn by nasd', src: withToken(`${base}/result?format=svg`) });
     img.addEventListener('error', () => img.replaceWith(h('p', { class: 'muted' }, 'nasd cannot draw this architecture (see the JSON below).')));
     resultBox.replaceChildren(
       h('h3', null, 'Result: the final architecture'),
       h('p', null, res.metric ? `${res.metric} ${fmtNum(res.value)}` : '', '  ',
-        h('a', { href: `${base}/result?format=svg`, target: '_blank' }, 'SVG'), ' \u00b7 ',
-        h('a', { href: `${base}/result?format=dot`, target: '_blank' }, 'DOT'), ' \u00b7 ',
-        h('a', { href: `${base}/result`, target: '_blank' }, 'JSON')),
+        h('a', { href: withToken(`${base}/result?format=svg`), target: '_blank' }, 'SVG'), ' \u00b7 ',
+        h('a', { href: withToken(`${base}/result?format=dot`), target: '_blank' }, 'DOT'), ' \u00b7 ',
+        h('a', { href: withToken(`${base}/result`), target: '_blank' }, 'JSON')),
       img,
       h('details', null, h('summary', null, 'architecture JSON'), h('pre', null, JSON.stringify(res.architecture, null, 2))));
     resultBox.classList.remove('hidden');
@@ -745,16 +773,16 @@ function jobPage(app, id) {
     if (!a) return;
     shownArch = seq;
     const url = `${base}/architectures/${seq}`;
-    const img = h('img', { class: 'cellimg', id: 'arch-svg', alt: `architecture ${seq}, drawn by nasd`, src: `${url}?format=svg` });
+    const img = h('img', { class: 'cellimg', id: 'arch-svg', alt: `architecture ${seq}, drawn by nasd`, src: withToken(`${url}?format=svg`) });
     img.addEventListener('error', () => img.replaceWith(h('p', { class: 'muted' }, 'nasd cannot draw this architecture.')));
     const m = Object.assign({}, a.metrics || {});
     delete m.alpha;
     archDetail.replaceChildren(
       h('h3', null, `Architecture ${seq}`, a.reward != null ? ` \u2014 reward ${fmtNum(a.reward)}` : '', ' ',
         h('button', { onclick: () => { setParams({ arch: null }); renderArchTable(); showArch(); } }, 'close')),
-      h('p', null, h('a', { href: `${url}?format=svg`, target: '_blank' }, 'SVG'), ' \u00b7 ',
-        h('a', { href: `${url}?format=dot`, target: '_blank' }, 'DOT'), ' \u00b7 ',
-        h('a', { href: url, target: '_blank' }, 'JSON')),
+      h('p', null, h('a', { href: withToken(`${url}?format=svg`), target: '_blank' }, 'SVG'), ' \u00b7 ',
+        h('a', { href: withToken(`${url}?format=dot`), target: '_blank' }, 'DOT'), ' \u00b7 ',
+        h('a', { href: withToken(url), target: '_blank' }, 'JSON')),
       img,
       h('details', null, h('summary', null, 'JSON and metrics'), h('pre', null, JSON.stringify({ architecture: a.arch, metrics: m }, null, 2))));
     archDetail.classList.remove('hidden');
@@ -777,7 +805,7 @@ function jobPage(app, id) {
   }
 
   function openStream() {
-    es = new EventSource(`${base}/events`);
+    es = new EventSource(withToken(`${base}/events`));
     for (const t of ['state', 'progress', 'metric', 'architecture'])
       es.addEventListener(t, ev => { let d; try { d = JSON.parse(ev.data); } catch (e) { return; } onEvent(t, d); });
     es.onopen = () => { $('#conn').textContent = 'live'; };

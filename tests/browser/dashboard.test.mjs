@@ -24,7 +24,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -235,6 +235,64 @@ test('the job list filters by state, cancels and deletes a job', async () => {
   await longRow.locator('button[data-action=delete]').click();
   await page.waitForFunction(id => !document.querySelector(`#jobs tr[data-id="${id}"]`), long.body.id);
   assert.equal((await apiJson(`/v1/jobs/${long.body.id}`)).status, 404);
+});
+
+/* A second nasd that asks for a token (--token-file): the dashboard asks
+ * the user once (a prompt), keeps the token in localStorage, and from
+ * then on its API calls, its event stream and its drawings carry it. */
+test('with a token, the dashboard asks for it once and then works', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nasd-browser-token-'));
+  const tokenFile = join(dir, 'tokens');
+  writeFileSync(tokenFile, 'secret-token-for-the-browser-test\n');
+  const lines = [];
+  const proc = spawn(NASD, ['--listen', '127.0.0.1:0', '--state-dir', join(dir, 'state'),
+    '--workers', '1', '--threads-per-job', '1', '--web-dir', WEB, '--token-file', tokenFile],
+  { stdio: ['ignore', 'pipe', 'pipe'] });
+  const tbase = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`token nasd did not start:\n${lines.join('')}`)), 20000);
+    const onData = chunk => {
+      lines.push(chunk.toString());
+      const m = lines.join('').match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) { clearTimeout(timer); ok(m[1]); }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+  });
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const tpage = await ctx.newPage();
+  tpage.setDefaultTimeout(30000);
+  let prompts = 0;
+  const unauthorized = [];
+  tpage.on('dialog', d => { prompts++; d.accept('secret-token-for-the-browser-test'); });
+  tpage.on('response', r => { if (r.status() === 401) unauthorized.push(r.url()); });
+  try {
+    assert.equal((await fetch(tbase + '/v1/jobs')).status, 401, 'the API needs the token');
+    await tpage.goto(tbase + '/');
+    await tpage.waitForSelector('#jobs tbody tr');
+    assert.equal(prompts, 1, 'asked once');
+    const early = unauthorized.length;   /* the page's first requests, sent before it knew */
+    /* A job submitted with the token, opened in the page: its live stream
+     * (EventSource, ?access_token=) connects and it ends drawn. */
+    const res = await fetch(tbase + '/v1/jobs', {
+      method: 'POST',
+      headers: { Authorization: 'Bearer secret-token-for-the-browser-test' },
+      body: `{"algorithm":"darts","dataset":"synthetic","budget":{"epochs":1},"hyperparameters":${TINY_HP},"seed":3}`,
+    });
+    assert.equal(res.status, 202);
+    const { id } = await res.json();
+    await tpage.goto(`${tbase}/#/job/${id}`);
+    await tpage.waitForSelector('#result-svg', { timeout: JOB_MS });
+    await tpage.waitForFunction(() => document.querySelector('#result-svg').naturalWidth > 0);
+    assert.equal(prompts, 1, 'not asked again');
+    assert.deepEqual(unauthorized.slice(early), [], 'every later request carried the token');
+    await tpage.screenshot({ path: join(SHOTS, '07-token.png'), fullPage: true });
+    console.log(`# screenshot: ${join(SHOTS, '07-token.png')}`);
+  } finally {
+    await ctx.close();
+    proc.kill('SIGTERM');
+    await new Promise(r => { const t = setTimeout(() => { proc.kill('SIGKILL'); r(); }, 20000); proc.on('exit', () => { clearTimeout(t); r(); }); });
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('no request left nasd\'s origin', () => {
