@@ -9,6 +9,7 @@
 
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const struct problem_row {
@@ -93,6 +94,47 @@ void api_problem_set_allowed(api_problem *p, json_t *allowed)
     p->allowed = allowed;
 }
 
+/* s as a JSON string, with every byte that is not part of a valid UTF-8
+ * sequence replaced by '?'. json_string refuses invalid UTF-8, and a
+ * detail may quote raw request bytes (Jansson's "invalid escape near
+ * '...'") or be cut inside a character by its buffer; without this the
+ * problem body would be NULL and the error answered with an empty body. */
+static json_t *utf8_string(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, o = 0;
+    while (i < n) {
+        unsigned c = u[i];
+        size_t len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+                                : c >= 0xf0 && c <= 0xf4                               ? 4
+                                                                                       : 0;
+        int ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++)
+            ok = (u[i + k] & 0xc0) == 0x80;
+        /* Overlong, surrogate and beyond-U+10FFFF forms. */
+        if (ok && len == 3)
+            ok = !(c == 0xe0 && u[i + 1] < 0xa0) && !(c == 0xed && u[i + 1] >= 0xa0);
+        if (ok && len == 4)
+            ok = !(c == 0xf0 && u[i + 1] < 0x90) && !(c == 0xf4 && u[i + 1] >= 0x90);
+        if (ok) {
+            memcpy(out + o, s + i, len);
+            o += len;
+            i += len;
+        } else {
+            out[o++] = '?';
+            i++;
+        }
+    }
+    out[o] = '\0';
+    json_t *j = json_string(out);
+    free(out);
+    return j;
+}
+
 json_t *api_problem_json(const api_problem *p)
 {
     char type[96];
@@ -102,11 +144,11 @@ json_t *api_problem_json(const api_problem *p)
     snprintf(type, sizeof type, "%s%s", API_PROBLEM_TYPE_PREFIX,
              p->type ? p->type : row_of(API_PROBLEM_INTERNAL)->slug);
     if (json_object_set_new(o, "type", json_string(type)) ||
-        json_object_set_new(o, "title", json_string(p->title)) ||
+        json_object_set_new(o, "title", utf8_string(p->title)) ||
         json_object_set_new(o, "status", json_integer(p->status ? p->status : 500)) ||
-        json_object_set_new(o, "detail", json_string(p->detail)))
+        json_object_set_new(o, "detail", utf8_string(p->detail)))
         goto fail;
-    if (p->pointer[0] && json_object_set_new(o, "pointer", json_string(p->pointer)))
+    if (p->pointer[0] && json_object_set_new(o, "pointer", utf8_string(p->pointer)))
         goto fail;
     if (p->allowed && json_object_set(o, "allowed", p->allowed)) goto fail;
     if (p->line > 0 && (json_object_set_new(o, "line", json_integer(p->line)) ||

@@ -46,8 +46,8 @@ static int stderr_is_journal(void)
 
 void nd_log_set_target(int target)
 {
-    atomic_store(&to_journal, target == ND_LOG_TO_JOURNAL ||
-                                  (target == ND_LOG_TO_AUTO && stderr_is_journal()));
+    atomic_store(&to_journal,
+                 target == ND_LOG_TO_JOURNAL || (target == ND_LOG_TO_AUTO && stderr_is_journal()));
 }
 
 static void vlog(int l, const char *job_id, const char *fmt, va_list ap)

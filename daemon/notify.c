@@ -31,17 +31,19 @@
 /* While workers checkpoint at shutdown, each EXTEND_TIMEOUT_USEC gives
  * this much more time, re-sent at half of it while they make progress. */
 #define EXTEND_USEC (30ull * 1000000ull)
+/* The stall limit when neither --stall-seconds nor a watchdog gives one. */
+#define STALL_DEFAULT_SECONDS 300.0
 
 typedef struct nd_notify {
-    int enabled;               /* NOTIFY_SOCKET is set */
-    uint64_t watchdog_usec;    /* 0: no watchdog */
-    double stall_seconds;      /* max age of a busy worker's heartbeat */
-    uv_timer_t tick;           /* watchdog ping and status refresh */
-    uv_timer_t extend;         /* EXTEND_TIMEOUT_USEC while stopping */
+    int enabled;            /* NOTIFY_SOCKET is set */
+    uint64_t watchdog_usec; /* 0: no watchdog */
+    double stall_seconds;   /* max age of a busy worker's heartbeat */
+    uv_timer_t tick;        /* watchdog ping and status refresh */
+    uv_timer_t extend;      /* EXTEND_TIMEOUT_USEC while stopping */
     int stopping;
-    int stalled;               /* pings withheld at the last tick */
-    int closing;               /* timers not closed yet */
-    char status[160];          /* the last STATUS= sent */
+    int stalled;      /* pings withheld at the last tick */
+    int closing;      /* timers not closed yet */
+    char status[160]; /* the last STATUS= sent */
 } nd_notify;
 
 int nd_notify_listen_fd(void)
@@ -102,8 +104,9 @@ static void on_tick(uv_timer_t *t)
     int stalled = age > n->stall_seconds;
     /* Said once when it starts and once when it ends, not every tick. */
     if (stalled && !n->stalled)
-        nd_log(ND_LOG_ERROR, "a worker has made no step for %.1f s (limit %.0f s): "
-                             "watchdog pings stop",
+        nd_log(ND_LOG_ERROR,
+               "a worker has made no step for %.1f s (limit %.0f s): "
+               "watchdog pings stop",
                age, n->stall_seconds);
     else if (!stalled && n->stalled)
         nd_log(ND_LOG_WARN, "the workers step again: watchdog pings resume");
@@ -127,8 +130,10 @@ int nd_notify_init(nd_server *s)
     if (wd < 0)
         nd_log(ND_LOG_WARN, "watchdog settings unreadable: %s", strerror(-wd));
     n->watchdog_usec = wd > 0 ? usec : 0;
+    /* Without a watchdog the limit still bounds EXTEND_TIMEOUT_USEC. */
     n->stall_seconds = s->cfg.stall_seconds > 0 ? (double)s->cfg.stall_seconds
-                                                : (double)n->watchdog_usec / 1e6;
+                       : n->watchdog_usec       ? (double)n->watchdog_usec / 1e6
+                                                : STALL_DEFAULT_SECONDS;
     uint64_t period = n->watchdog_usec ? n->watchdog_usec / 2000 : STATUS_REFRESH_MS;
     if (period == 0)
         period = 1;
@@ -138,8 +143,9 @@ int nd_notify_init(nd_server *s)
     uv_timer_init(s->loop, &n->extend);
     n->extend.data = s;
     if (n->watchdog_usec)
-        nd_log(ND_LOG_INFO, "systemd watchdog: ping every %.3f s while workers step at least "
-                            "every %.0f s",
+        nd_log(ND_LOG_INFO,
+               "systemd watchdog: ping every %.3f s while workers step at least "
+               "every %.0f s",
                (double)period / 1e3, n->stall_seconds);
     return 0;
 }
@@ -166,7 +172,7 @@ static void on_extend(uv_timer_t *t)
     nd_notify *n = s->notify;
     /* A worker that does not step will not checkpoint either: let the
      * stop timeout run out rather than extend it forever. */
-    if (nd_sched_heartbeat_age(s) <= n->stall_seconds || n->stall_seconds <= 0)
+    if (nd_sched_heartbeat_age(s) <= n->stall_seconds)
         sd_notifyf(0, "EXTEND_TIMEOUT_USEC=%llu", (unsigned long long)EXTEND_USEC);
 }
 

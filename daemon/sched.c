@@ -332,8 +332,8 @@ static void finish(nd_server *s, ev *e)
                                            : ND_DB_FAILED;
         const char *state = nd_db_state_name(st);
         if (nd_db_job_finish(s->db, sl->id, st, e->a) != 0)
-            nd_log_job(ND_LOG_ERROR, sl->id, "job %s: cannot record state %s: %s", sl->id, state,
-                   nd_db_errmsg(s->db));
+            nd_log_job(ND_LOG_ERROR, sl->id, "job %s: cannot record state %s: %s", sl->id,
+                       state, nd_db_errmsg(s->db));
         nd_log_job(e->rc == 0 || e->rc == NAS_ECANCELLED ? ND_LOG_INFO : ND_LOG_WARN, sl->id,
                    "job %s %s%s%s", sl->id, state, e->a ? ": " : "", e->a ? e->a : "");
         publish_state(s, sl->id, 1);
@@ -443,7 +443,7 @@ static int assign(nd_server *s, slot *sl)
     if (!sl->spec || api_spec_engine(sl->spec, &s->cfg, &sl->es, why, sizeof(why)) != 0 ||
         resolve_data_path(s, sl, why, sizeof(why)) != 0) {
         nd_log_job(ND_LOG_ERROR, sl->id, "job %s: stored spec unusable: %s", sl->id,
-               sl->spec ? why : jerr.text);
+                   sl->spec ? why : jerr.text);
         nd_db_job_finish(s->db, sl->id, ND_DB_FAILED, sl->spec ? why : "stored spec is not JSON");
         publish_state(s, sl->id, 1);
         json_decref(sl->spec);
@@ -453,7 +453,7 @@ static int assign(nd_server *s, slot *sl)
     sl->es.checkpoint_path = sl->ckpt_path;
     sl->es.resume = 1;
     nd_log_job(ND_LOG_INFO, sl->id, "job %s started (attempt %d%s)", sl->id, attempt,
-           ckpt_step > 0 ? ", resuming from its checkpoint" : "");
+               ckpt_step > 0 ? ", resuming from its checkpoint" : "");
     atomic_store(&sl->stop, NAS_RUN);
     beat(sl);   /* before busy is seen: not the previous job's last beat */
     sl->busy = 1;

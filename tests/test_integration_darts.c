@@ -673,14 +673,12 @@ Test(darts, unbuilt_algorithms_and_misfit_specs_are_refused)
     /* Each algorithm not built answers 501 at /algorithm, naming it and
      * offering what is built, on a dataset of the right kind (so the 501
      * is about the algorithm, not the data); a space not built of an
-     * algorithm that has a built one (enas: enas-rnn;
-     * random: darts-cnn, nasrl-cnn and nasrl-rnn) answers at
+     * algorithm that has a built one (random: darts-cnn, nasrl-cnn and
+     * nasrl-rnn) answers at
      * /search_space, offering the built spaces. */
     static const struct {
         const char *algorithm, *space, *dataset, *pointer;
     } unbuilt[] = {
-        {"enas", NULL, "synthetic", "/search_space"},
-        {"enas", "enas-macro", "synthetic", "/search_space"},
         {"random", "darts-rnn", "fortunes", "/search_space"},
     };
     for (size_t i = 0; i < sizeof(unbuilt) / sizeof(unbuilt[0]); i++) {

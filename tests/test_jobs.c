@@ -445,7 +445,7 @@ Test(jobs, bad_spec_fields_are_named)
     s.resume = 1;
     cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
     s = small_spec(1);
-    s.algorithm = "enas";
+    s.algorithm = "evolution";   /* not a job kind of this engine */
     cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
     cr_assert(strncmp(nas_errmsg(), "algorithm:", 10) == 0);
     cr_assert_eq(nas_job_run(NULL, NULL, NULL), NAS_EINVAL);

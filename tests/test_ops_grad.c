@@ -139,6 +139,23 @@ Test(ops, conv_depthwise)
     check_conv(2, 4, 4, 32, 3, (conv_args){1, 1, 1, 4}, 0);  /* DARTS-sized plane */
 }
 
+/* Strided depthwise convs run over phase planes (conv.c): every kernel
+ * size, dilation and odd/even map of a DARTS reduction cell, a stride the
+ * phases must not assume (3), and pads that make a phase start late. */
+Test(ops, conv_depthwise_strided)
+{
+    check_conv(2, 3, 3, 7, 3, (conv_args){2, 1, 1, 3}, 0);   /* odd map */
+    check_conv(2, 3, 3, 8, 5, (conv_args){2, 2, 1, 3}, 0);   /* sep_conv_5x5 */
+    check_conv(2, 3, 3, 8, 3, (conv_args){2, 2, 2, 3}, 0);   /* dil_conv_3x3 */
+    check_conv(2, 3, 3, 9, 5, (conv_args){2, 4, 2, 3}, 1);   /* dil_conv_5x5 */
+    check_conv(1, 2, 2, 11, 3, (conv_args){3, 1, 1, 2}, 0);  /* stride 3 */
+    check_conv(1, 2, 2, 10, 5, (conv_args){3, 2, 2, 2}, 0);  /* stride 3, dil 2 */
+    check_conv(2, 2, 2, 9, 7, (conv_args){2, 3, 1, 2}, 0);   /* 7x7: generic taps */
+    check_conv(1, 2, 2, 8, 3, (conv_args){2, 0, 1, 2}, 0);   /* no padding */
+    check_conv(1, 2, 2, 28, 3, (conv_args){2, 1, 1, 2}, 0);  /* DARTS-sized plane */
+    check_conv(1, 2, 2, 28, 5, (conv_args){2, 4, 2, 2}, 0);
+}
+
 /* -------------------------------------------------- linear / matmul */
 
 static nas_tensor *f_linear(nas_graph *g, nas_tensor **in, void *ctx)

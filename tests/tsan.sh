@@ -7,7 +7,11 @@
 #     build-tsan/), driven by every test program of the suite that starts
 #     a daemon (those whose source includes tests/nasd_proc.h or
 #     tests/reliability/rel.h: the integration, limits, metrics, systemd and
-#     reliability tests). Those programs are Criterion programs built
+#     reliability tests), except those matching $TSAN_SKIP (default: the
+#     integration tests of the search algorithms, darts, enas and nas-rl,
+#     whose time is the searches themselves: 10-15x slower under TSan; the
+#     daemon's threads are the same for every job kind, and 2. runs a DARTS
+#     job on threads). Those programs are Criterion programs built
 #     without TSan in $BUILD_DIR (default build/), because Criterion's
 #     runner does not run under TSan (Snaipe/Criterion#274); the threads
 #     are the daemon's (the loop, the workers, the engine's pool), and the
@@ -29,6 +33,7 @@ build=${BUILD_DIR:-$top/build}
 tsan=${TSAN_BUILD_DIR:-$top/build-tsan}
 flags=${CONFIGURE_FLAGS:---enable-werror}
 jobs=${JOBS:-$(nproc)}
+skip=${TSAN_SKIP-'^tests/test_integration_(darts|darts_train|enas|enas_rnn|nasrl)$'}
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 cd "$top"
@@ -53,6 +58,10 @@ all=$(printf 'print-test-progs:\n\t@echo $(TEST_PROGS)\n' |
 daemon_tests=()
 for p in $all; do
     if grep -qE '#include "(\.\./)?(nasd_proc|rel)\.h"' "$top/$p.c" 2>/dev/null; then
+        if [ -n "$skip" ] && [[ $p =~ $skip ]]; then
+            echo "not under TSan (TSAN_SKIP): $p"
+            continue
+        fi
         daemon_tests+=("$p")
     fi
 done
@@ -67,6 +76,9 @@ mkdir -p "$reports"
 export TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 log_path=$reports/tsan"
 export OPENBLAS_NUM_THREADS=1 FASHION_MNIST_DIR=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 export NASD=$tsan/nasd
+# TSan makes nasd 5-15x slower: every deadline of the tests (and the
+# reliability test's kill schedule) stretches by this; 5 kills, not 10.
+export NASD_TEST_TIMEOUT_SCALE=${NASD_TEST_TIMEOUT_SCALE:-10} NASD_RELIABILITY_ROUNDS=${NASD_RELIABILITY_ROUNDS:-5}
 
 failed=()
 t0=$SECONDS

@@ -14,8 +14,10 @@
  *
  * Depthwise convolutions (groups == Ci == Co) are direct loops over
  * zero-padded planes that the compiler vectorises; stride 1 (every DARTS
- * sep/dil conv) has its own path, described above dw_ctx. Backward is split
- * by channel so no two threads touch the same weight gradient.
+ * sep/dil conv) has its own path, described above dw_ctx; strided ones run
+ * the same contiguous kernels over phase planes (above dw_phase_offsets).
+ * Backward is split by channel so no two threads touch the same weight
+ * gradient.
  */
 #include "internal.h"
 
@@ -345,6 +347,9 @@ typedef struct {
     int hp, wp;        /* padded x plane */
     int q, hq, wq;     /* padded dy plane (stride-1 dx) */
     int fast;          /* stride-1 path */
+    int hph, wph;      /* phase planes (other path), see to_phases */
+    size_t phsz;       /* floats of one phase plane, slack included */
+    unsigned pmask;    /* bit r: some tap reads phase row (column) r */
     int total;         /* items of the parallel loop */
     int nchunks;
 } dw_ctx;
@@ -499,44 +504,134 @@ static void dw_bwd_fast(dw_ctx *c, int i0, int i1, float *p)
     }
 }
 
-/* Strided depthwise (reduction cells): row loops over a padded plane. */
-static void pad_plane(const float *x, const conv_shape *s, int hp, int wp,
-                      float *p)
+/*
+ * Strided depthwise (reduction cells) and the stride-1 convs with
+ * pad > dil (k - 1): the padded plane (hp, wp) is split into stride^2
+ * phase planes (hph, wph), phase (r, q) holding the padded pixels (i, j)
+ * with i % stride == r, j % stride == q at (i / stride, j / stride). Tap
+ * (kh, kw) of output (oh, ow) then reads phase (kh d % stride, kw d %
+ * stride) at (oh + kh d / stride, ow + kw d / stride): every tap is a
+ * contiguous run, so the stride-1 kernels (taps, dot_taps) apply, with
+ * outputs laid out at width wph (the extra columns are dropped). dx is
+ * one axpy per tap into phase-plane gradients, gathered back. Only the
+ * phases some tap reads are filled; the others stay zero.
+ */
+static void dw_phase_offsets(const dw_ctx *c, int *off)
 {
-    memset(p, 0, (size_t)hp * wp * sizeof(float));
-    put_plane(x, s->h, s->w, p, wp, s->pad, s->pad);
+    const int k = c->s->k, d = c->s->dil, st = c->s->stride;
+    for (int kh = 0; kh < k; kh++)
+        for (int kw = 0; kw < k; kw++) {
+            int r = kh * d % st, q = kw * d % st;
+            off[kh * k + kw] = (int)((size_t)(r * st + q) * c->phsz +
+                                     (size_t)(kh * d / st) * c->wph +
+                                     (size_t)(kw * d / st));
+        }
+}
+
+static int phase_read(const dw_ctx *c, int r)
+{
+    return r >= 32 || (c->pmask >> r & 1);
+}
+
+/* The interior (x's pixels) of the phase planes P <-> plane x (h, w):
+ * to_phases writes P from x, from_phases adds P to x. Borders and unread
+ * phases are never touched. */
+static void phases_io(const dw_ctx *c, float *x, float *P, int add)
+{
+    const conv_shape *s = c->s;
+    const int st = s->stride, pad = s->pad;
+    for (int r = 0; r < s->h; r++) {
+        int R = r + pad;
+        if (!phase_read(c, R % st))
+            continue;
+        for (int q = 0; q < st; q++) {
+            if (!phase_read(c, q))
+                continue;
+            int c0 = ((q - pad) % st + st) % st;   /* (c0 + pad) % st == q */
+            if (c0 >= s->w)
+                continue;
+            int cnt = (s->w - c0 + st - 1) / st;
+            float *restrict pr = P + (size_t)(R % st * st + q) * c->phsz +
+                                 (size_t)(R / st) * c->wph + (c0 + pad) / st;
+            float *restrict xr = x + (size_t)r * s->w + c0;
+            if (add)
+                for (int j = 0; j < cnt; j++)
+                    xr[(size_t)j * st] += pr[j];
+            else
+                for (int j = 0; j < cnt; j++)
+                    pr[j] = xr[(size_t)j * st];
+        }
+    }
+}
+
+static void dw_fwd_phase(dw_ctx *c, int i0, int i1, float *P)
+{
+    const conv_shape *s = c->s;
+    const int kk = s->k * s->k;
+    float *out = P + (size_t)s->stride * s->stride * c->phsz;
+    const size_t n = (size_t)s->ho * c->wph;
+    int off[49];
+    dw_phase_offsets(c, off);
+    for (int item = i0; item < i1; item++) {   /* item = n * C + ch */
+        int ch = item % s->ci;
+        phases_io(c, (float *)(c->x + (size_t)item * s->h * s->w), P, 0);
+        taps(out, P, n, c->w + (size_t)ch * kk, off, kk);
+        float *y = c->y + (size_t)item * s->ho * s->wo;
+        for (int oh = 0; oh < s->ho; oh++)
+            memcpy(y + (size_t)oh * s->wo, out + (size_t)oh * c->wph,
+                   (size_t)s->wo * sizeof(float));
+    }
 }
 
 static void dw_fwd_range(void *arg, int i0, int i1)
 {
     dw_ctx *c = arg;
-    const conv_shape *s = c->s;
-    const int k = s->k, st = s->stride, d = s->dil, wo = s->wo;
     float *p = c->scratch + (size_t)dw_chunk(c, i0) * c->scratch_size;
-    if (c->fast) {
-        memset(p, 0, c->scratch_size * sizeof(float));
+    memset(p, 0, c->scratch_size * sizeof(float));
+    if (c->fast)
         dw_fwd_fast(c, i0, i1, p);
-        return;
-    }
-    for (int item = i0; item < i1; item++) {   /* item = n * C + ch */
-        int ch = item % s->ci;
-        pad_plane(c->x + (size_t)item * s->h * s->w, s, c->hp, c->wp, p);
-        const float *wk = c->w + (size_t)ch * k * k;
-        float *y = c->y + (size_t)item * s->ho * wo;
-        for (int oh = 0; oh < s->ho; oh++) {
-            float *restrict yr = y + (size_t)oh * wo;
-            for (int ow = 0; ow < wo; ow++)
-                yr[ow] = 0.0f;
-            for (int kh = 0; kh < k; kh++) {
-                const float *pr = p + (size_t)(oh * st + kh * d) * c->wp;
-                for (int kw = 0; kw < k; kw++) {
-                    const float wv = wk[kh * k + kw];
-                    const float *restrict src = pr + kw * d;
-                    for (int ow = 0; ow < wo; ow++)
-                        yr[ow] += wv * src[ow * st];
-                }
+    else
+        dw_fwd_phase(c, i0, i1, p);
+}
+
+/* Backward of the phase path over channels [i0, i1); scratch: the phase
+ * planes of x, dy at width wph, the phase planes of dx. */
+static void dw_bwd_phase(dw_ctx *c, int i0, int i1, float *P)
+{
+    const conv_shape *s = c->s;
+    const int kk = s->k * s->k;
+    const size_t nph = (size_t)s->stride * s->stride * c->phsz;
+    float *dz = P + nph;
+    const size_t nz = (size_t)s->ho * c->wph;
+    float *dP = dz + nz;
+    int off[49];
+    dw_phase_offsets(c, off);
+    float acc[49 * LANES];
+    for (int ch = i0; ch < i1; ch++) {
+        const float *wk = c->w + (size_t)ch * kk;
+        memset(acc, 0, (size_t)kk * LANES * sizeof(float));
+        for (int n = 0; n < s->n; n++) {
+            size_t item = (size_t)n * s->ci + ch;
+            put_plane(c->dy + item * s->ho * s->wo, s->ho, s->wo, dz, c->wph,
+                      0, 0);
+            if (c->dw) {
+                phases_io(c, (float *)(c->x + item * s->h * s->w), P, 0);
+                dot_taps(acc, dz, P, nz, off, kk);
+            }
+            if (c->dx) {
+                memset(dP, 0, nph * sizeof(float));
+                for (int t = 0; t < kk; t++)
+                    nas__axpy(dP + off[t], dz, wk[t], nz);
+                phases_io(c, c->dx + item * s->h * s->w, dP, 1);
             }
         }
+        if (c->dw)
+            for (int t = 0; t < kk; t++) {
+                float sum = 0.0f;
+                for (int l = 0; l < LANES; l++)
+                    sum += acc[t * LANES + l];
+                c->dw[(size_t)ch * kk + t] += sum;
+            }
     }
 }
 
@@ -545,61 +640,12 @@ static void dw_fwd_range(void *arg, int i0, int i1)
 static void dw_bwd_range(void *arg, int i0, int i1)
 {
     dw_ctx *c = arg;
-    const conv_shape *s = c->s;
-    const int k = s->k, st = s->stride, d = s->dil, wo = s->wo;
-    const size_t plane = (size_t)c->hp * c->wp;
     float *p = c->scratch + (size_t)dw_chunk(c, i0) * c->scratch_size;
-    float *dp = p + plane;
-    if (c->fast) {
-        memset(p, 0, c->scratch_size * sizeof(float));
+    memset(p, 0, c->scratch_size * sizeof(float));
+    if (c->fast)
         dw_bwd_fast(c, i0, i1, p);
-        return;
-    }
-    for (int ch = i0; ch < i1; ch++) {
-        const float *wk = c->w + (size_t)ch * k * k;
-        float acc[49];   /* k <= 7 */
-        for (int i = 0; i < k * k; i++)
-            acc[i] = 0.0f;
-        for (int n = 0; n < s->n; n++) {
-            size_t item = (size_t)n * s->ci + ch;
-            const float *dy = c->dy + item * s->ho * wo;
-            if (c->dw)
-                pad_plane(c->x + item * s->h * s->w, s, c->hp, c->wp, p);
-            if (c->dx)
-                memset(dp, 0, plane * sizeof(float));
-            for (int oh = 0; oh < s->ho; oh++) {
-                const float *restrict dyr = dy + (size_t)oh * wo;
-                for (int kh = 0; kh < k; kh++) {
-                    size_t roff = (size_t)(oh * st + kh * d) * c->wp;
-                    for (int kw = 0; kw < k; kw++) {
-                        if (c->dw) {
-                            const float *restrict src = p + roff + kw * d;
-                            float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-                            for (int ow = 0; ow < wo; ow++)
-                                sum += dyr[ow] * src[ow * st];
-                            acc[kh * k + kw] += sum;
-                        }
-                        if (c->dx) {
-                            const float wv = wk[kh * k + kw];
-                            float *restrict dst = dp + roff + kw * d;
-                            for (int ow = 0; ow < wo; ow++)
-                                dst[ow * st] += wv * dyr[ow];
-                        }
-                    }
-                }
-            }
-            if (c->dx) {
-                float *dx = c->dx + item * s->h * s->w;
-                for (int i = 0; i < s->h; i++)
-                    nas__add_to(dx + (size_t)i * s->w,
-                                dp + (size_t)(i + s->pad) * c->wp + s->pad,
-                                (size_t)s->w);
-            }
-        }
-        if (c->dw)
-            nas__add_to(c->dw + (size_t)ch * k * k, acc, (size_t)k * k);
-    }
+    else
+        dw_bwd_phase(c, i0, i1, p);
 }
 
 static void dw_setup(nas_graph *g, dw_ctx *c, const conv_shape *s, int total)
@@ -627,7 +673,18 @@ static void dw_setup(nas_graph *g, dw_ctx *c, const conv_shape *s, int total)
                      (size_t)s->h * c->wq;
         c->scratch_size = fwd > bwd ? fwd : bwd;
     } else {
-        c->scratch_size = 2 * (size_t)c->hp * c->wp;
+        const int st = s->stride;
+        c->hph = (c->hp + st - 1) / st;
+        c->wph = (c->wp + st - 1) / st;
+        /* slack: the dropped columns of the last output row read up to
+         * (k - 1) dil / stride < wph floats past the plane */
+        c->phsz = (size_t)(c->hph + 1) * c->wph;
+        c->pmask = 0;
+        for (int t = 0; t < s->k; t++)
+            if (t * s->dil % st < 32)
+                c->pmask |= 1u << (t * s->dil % st);
+        size_t nph = (size_t)st * st * c->phsz, nz = (size_t)s->ho * c->wph;
+        c->scratch_size = 2 * nph + nz;
     }
     c->scratch = nas_arena_alloc(g->arena, c->scratch_size * c->nchunks * sizeof(float));
 }

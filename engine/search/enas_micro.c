@@ -40,6 +40,13 @@
  * (weight gradients land in the store, input gradients in the inputs'
  * buffers). The arena then holds ~8 maps per cell and their gradients,
  * plus one branch's intermediates, for the price of a second forward.
+ * The gradients of what lives inside one cell (its calibrated inputs and
+ * its nodes) come from a pool per resolution level instead of the arena:
+ * a cell's backward runs in one piece, so the cells of a level can take
+ * turns with the same buffers (the cell's output chunk, the first of the
+ * cell to run backward, clears them). So one space runs one tape at a
+ * time: a forward with a tape must be followed by its backward (or a
+ * graph reset) before the next forward with a tape.
  */
 #include "search/enas_micro.h"
 
@@ -74,6 +81,7 @@ typedef struct cal {
 
 typedef struct layer {
     int reduce, c, hw;      /* width and map side of the cell */
+    int level;              /* reductions up to this cell: 0, 1, 2 */
     cal pre;                /* reduce: FR of the last output before it */
     cal cal_x, cal_y;
     sep_w *sep;             /* [node][slot][input (B+1)][op 2] */
@@ -91,6 +99,11 @@ typedef struct micro {
     int nprog;
     nas_graph *scratch;
     int direct;             /* no recomputation: every op on the tape */
+    /* Gradient buffers of the tensors that live inside one cell (its
+     * calibrated inputs and its nodes), one set per level, shared by the
+     * cells of that level: see "gradient pool" below. */
+    float *gpool[3][MAX_NODES + 2];
+    size_t gpool_n[3];
 } micro;
 
 static sep_w *sep_of(const micro *m, const layer *l, int node, int slot,
@@ -211,6 +224,9 @@ static void micro_free(void *self)
             free(m->cells[i].sep);
     free(m->cells);
     free(m->prog);
+    for (int v = 0; v < 3; v++)
+        for (int k = 0; k < MAX_NODES + 2; k++)
+            free(m->gpool[v][k]);
     nas_graph_free(m->scratch);
     free(m);
 }
@@ -296,6 +312,7 @@ static int micro_declare(nas_params *p, const nas_enas_cfg *cfg, void **self)
         }
         l->c = c;
         l->hw = h1;
+        l->level = (i >= m->pool[0]) + (i >= m->pool[1]);
         snprintf(pre, sizeof(pre), "micro.cell.%d.cal_x", i);
         declare_cal(&d, &l->cal_x, h0 != h1 ? CAL_FR : c0 != c ? CAL_CONV
                                                                : CAL_NONE,
@@ -437,6 +454,9 @@ typedef struct chunk {
     nas_params *p;
     part parts[2];
     int nparts;
+    float *zero[MAX_NODES + 2];   /* pooled gradients to clear first */
+    int nzero;
+    size_t zero_n;
 } chunk;
 
 static nas_tensor *run_part(const micro *m, nas_graph *g, nas_params *p,
@@ -506,6 +526,8 @@ static void chunk_bwd(nas_graph *g, nas_node *nd)
     const chunk *ck = nd->pa[0];
     nas_graph *sg = ck->m->scratch;
     const uint32_t IN = NAS_MASK(NAS_GROUP_INPUT);
+    for (int k = 0; k < ck->nzero; k++)
+        memset(ck->zero[k], 0, ck->zero_n * sizeof(float));
     uint32_t wmask = g->bwd_mask & NAS_MASK(NAS_GROUP_WEIGHTS);
     for (int q = 0; q < ck->nparts; q++) {
         const part *pt = &ck->parts[q];
@@ -535,7 +557,8 @@ static void chunk_bwd(nas_graph *g, nas_node *nd)
  * part by part; one tape node on g keeping the inputs xs[0, n). */
 static nas_tensor *chunk_run(const micro *m, nas_graph *g, nas_params *p,
                              const part *parts, int nparts, nas_tensor **xs,
-                             int n)
+                             int n, float *const *zero, int nzero,
+                             size_t zero_n)
 {
     if (m->direct) {
         nas_tensor *o[2];
@@ -563,8 +586,11 @@ static nas_tensor *chunk_run(const micro *m, nas_graph *g, nas_params *p,
             nas_node *nd = nas__record(g, chunk_bwd, y, NULL, 0);
             if (nd) {
                 chunk *ck = nas_arena_alloc(nas_graph_arena(g), sizeof(*ck));
-                *ck = (chunk){.m = m, .p = p, .nparts = nparts};
+                *ck = (chunk){.m = m, .p = p, .nparts = nparts,
+                              .nzero = nzero, .zero_n = zero_n};
                 memcpy(ck->parts, parts, (size_t)nparts * sizeof(*parts));
+                if (nzero)
+                    memcpy(ck->zero, zero, (size_t)nzero * sizeof(*zero));
                 nd->list = kept;
                 nd->nlist = n;
                 nd->pa[0] = ck;
@@ -583,7 +609,7 @@ static nas_tensor *one(const micro *m, nas_graph *g, nas_params *p,
 {
     pt.first = 0;
     pt.n = 1;
-    return chunk_run(m, g, p, &pt, 1, &x, 1);
+    return chunk_run(m, g, p, &pt, 1, &x, 1, NULL, 0, 0);
 }
 
 /* ------------------------------------------------------------- forward */
@@ -612,14 +638,49 @@ static nas_tensor *cell_fwd(const micro *m, nas_graph *g, nas_params *p,
                                        : NULL};
             xs[s] = st[in[s]];
         }
-        st[j + 2] = chunk_run(m, g, p, parts, 2, xs, 2);
+        st[j + 2] = chunk_run(m, g, p, parts, 2, xs, 2, NULL, 0, 0);
+    }
+    /* The gradient pool: the tensors made in this cell and used only
+     * here take their gradient buffers from the level's pool; the cell's
+     * output chunk, the first of the cell to run backward, clears them. */
+    float *zero[MAX_NODES + 2];
+    int nzero = 0;
+    size_t zn = 0;
+    if (!m->direct && g->grad_enabled && m->gpool_n[l->level]) {
+        zn = m->gpool_n[l->level];
+        for (int i = 0; i < B + 2; i++) {
+            nas_tensor *t = st[i];
+            if (t == s0 || t == s1 || !t->groups || t->grad)
+                continue;
+            NAS_ASSERT(nas_tensor_numel(t) == zn);
+            t->grad = zero[nzero++] = m->gpool[l->level][i];
+        }
     }
     part c = {.kind = SUB_COMBINE, .l = l, .first = 0};
     c.n = loose_ends(m, arc, l->reduce, c.ends);
     nas_tensor *ends[MAX_NODES + 2];
     for (int i = 0; i < c.n; i++)
         ends[i] = st[c.ends[i]];
-    return chunk_run(m, g, p, &c, 1, ends, c.n);
+    return chunk_run(m, g, p, &c, 1, ends, c.n, zero, nzero, zn);
+}
+
+/* The gradient pool of each level for batches of n (a failed allocation
+ * leaves that level without a pool: the arena then serves as usual). */
+static void ensure_pool(micro *m, int n)
+{
+    for (int i = 0; i < m->ncells; i++) {
+        const layer *l = &m->cells[i];
+        size_t want = (size_t)n * l->c * l->hw * l->hw;
+        if (m->gpool_n[l->level] == want)
+            continue;
+        m->gpool_n[l->level] = want;
+        for (int k = 0; k < m->cfg.nodes + 2; k++) {
+            free(m->gpool[l->level][k]);
+            m->gpool[l->level][k] = malloc(want * sizeof(float));
+            if (!m->gpool[l->level][k])
+                m->gpool_n[l->level] = 0;
+        }
+    }
 }
 
 static nas_tensor *micro_forward(void *self, nas_graph *g, nas_params *p,
@@ -627,9 +688,11 @@ static nas_tensor *micro_forward(void *self, nas_graph *g, nas_params *p,
                                  int update_stats)
 {
     (void)update_stats;   /* no running statistics: see the top */
-    const micro *m = self;
+    micro *m = self;
     NAS_ASSERT(x->ndim == 4 && x->shape[1] == m->cfg.in_c &&
                x->shape[2] == m->cfg.h && x->shape[3] == m->cfg.w);
+    if (!m->direct && g->grad_enabled)
+        ensure_pool(m, x->shape[0]);
     nas_tensor *s = one(m, g, p, (part){.kind = SUB_STEM}, x);
     nas_tensor *s0 = s, *s1 = s;
     for (int i = 0; i < m->ncells; i++) {

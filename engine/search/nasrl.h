@@ -1,17 +1,19 @@
 /*
- * nasrl.h - NAS with RL (Zoph & Le 2017) over images and the random-search
- * baseline: the nasrl-cnn space (nasrl_cnn.c: the controller's program,
- * the decoding of its decisions into a child network, the child's training
- * from scratch) and the search loop both kinds share (nasrl_job.c; the
- * random kind's sampler in random_job.c). Internal to the engine.
+ * nasrl.h - NAS with RL (Zoph & Le 2017) and the random-search baseline:
+ * the nasrl-cnn space (nasrl_cnn.c: the controller's program, the
+ * decoding of its decisions into a child network, the child's training
+ * from scratch), the nasrl-rnn space (nasrl_rnn.c), random's darts-cnn
+ * genotypes (random_job.c), the job spec (nasrl_spec.c) and the search
+ * loop both kinds share (nasrl_job.c). Internal to the engine.
  *
  * The one design decision to know: an architecture is the controller's
  * decision list (ints, controller.h), and everything else (the layer
- * table, the JSON, the cache key, the child's seed) is derived from it.
- * A child's numbers depend only on the decisions and the job's seed, never
- * on which thread or in which batch of concurrent children it trained: so
- * a cached reward is exactly what retraining would give, and a resumed job
- * retrains the children of an interrupted update to the same rewards.
+ * table or cell, the JSON, the cache key, the child's seed) is derived
+ * from it. A child's numbers depend only on the decisions, the job's seed
+ * and its thread share, never on which thread or in which batch of
+ * concurrent children it trained: so a cached reward is exactly what
+ * retraining would give, and a resumed job retrains the children of an
+ * interrupted update to the same rewards.
  */
 #ifndef NAS_SEARCH_NASRL_H
 #define NAS_SEARCH_NASRL_H

@@ -1,7 +1,8 @@
 /*
- * nasrl_job.c - the `nas-rl` job kind (Zoph & Le 2017) on the nasrl-cnn
- * space, and the search loop it shares with the `random` kind
- * (random_job.c): sample m architectures, train the new ones from scratch
+ * nasrl_job.c - the `nas-rl` job kind (Zoph & Le 2017) and the search
+ * loop it shares with the `random` kind (random_job.c), over any space
+ * that fills a nas__nasrl_space (nasrl-cnn, nasrl-rnn, random's
+ * darts-cnn): sample m architectures, train the new ones from scratch
  * concurrently, report each, learn from the rewards (nas-rl: REINFORCE
  * with an exponential moving average baseline), checkpoint, repeat until
  * max_architectures or max_seconds.

@@ -107,6 +107,20 @@ static void snapshot(int port, int round)
     }
 }
 
+/* 1 when some job runs with a recorded checkpoint: a kill now interrupts
+ * it after a checkpoint. */
+static int interruptible(void *ctx)
+{
+    int port = *(int *)ctx, found = 0;
+    for (int i = 0; i < njobs && !found; i++) {
+        json_t *v = rel_job(port, jobs[i].id);
+        const char *st = rel_str(v, "state");
+        found = st && !strcmp(st, "running") && rel_int(v, "checkpoint.step") > 0;
+        json_decref(v);
+    }
+    return found;
+}
+
 /* The log line holding `a` and `b` (in that order on one line) at or
  * after `from` and before `to`; NULL when none. */
 static const char *find_line(const char *from, const char *to, const char *a, const char *b)
@@ -216,18 +230,30 @@ Test(reliability, kill9_at_random_points_loses_nothing)
     seg[0] = 0;
     cr_assert_eq(nasd_start(&d, dir, flags, REL_START_MS), 0, "nasd did not start");
     njobs = 0;
-    submit_train(d.port, 30, 1);
+    /* Work in proportion to the kills (10 rounds: 30, 40, 25 and 4 x 20
+     * epochs of about 50 ms each, and 4 DARTS epochs): jobs that outlast
+     * the schedule, but not by much. */
+    submit_train(d.port, 3 * rounds, 1);
     submit_darts(d.port, 4, 2);
-    submit_train(d.port, 40, 3);
-    submit_train(d.port, 25, 4);
+    submit_train(d.port, 4 * rounds, 3);
+    submit_train(d.port, 5 * rounds / 2, 4);
 
     for (int k = 0; k < rounds; k++) {
         /* Now and then a kill right after the restart (recovery, a
          * claim), otherwise somewhere in the jobs' epochs. */
         int delay = rel_scale() * (rel_rand(0, 3) == 0 ? rel_rand(0, 60) : rel_rand(100, 1200));
         if (k < 4)
-            submit_train(d.port, 20, 10 + k);
+            submit_train(d.port, 2 * rounds, 10 + k);
         rel_sleep_ms(delay);
+        /* The last kill: if none so far came after a checkpoint (a slow,
+         * sanitized nasd), wait for one, so the resume is always tested. */
+        int before = 0;
+        for (int i = 0; i < njobs; i++)
+            for (int r = 0; r < k; r++)
+                before += jobs[i].ckpt_before[r] > 0 && !jobs[i].final_before[r];
+        if (k == rounds - 1 && before == 0)
+            cr_assert(nasd_wait_for(REL_JOB_MS, interruptible, &d.port),
+                      "no job ran with a checkpoint before the last kill");
         snapshot(d.port, k);
         nasd_kill9(&d);
         char when[64];
