@@ -340,7 +340,8 @@ static int read_enas_rnn(rerr *e, drawing *d, const json_t *arch)
 }
 
 /* Layer lists: enas-macro [{"op", "skips": [j, ...]}] (layer i reads
- * layer i-1 and its skips) and nasrl-cnn [{"filter_height",
+ * layer i-1 and its skips; skip -1 is the stem, drawn as the image node,
+ * as in the reference's prev_layers) and nasrl-cnn [{"filter_height",
  * "filter_width", "filters", "stride", "inputs": [j, ...]}] (a layer with
  * no input reads the image; layers that feed none feed the classifier). */
 static int read_layers(rerr *e, drawing *d, const json_t *arch, int nasrl)
@@ -392,12 +393,15 @@ static int read_layers(rerr *e, drawing *d, const json_t *arch, int nasrl)
         json_array_foreach(from, k, v)
         {
             long j;
-            if (get_index(v, &j) || j < 0 || j >= (long)i)
-                return fail(e, "/layers/%zu/%s/%zu must be a layer index in [0, %zu)", i, key, k,
-                            i);
+            int stem = !nasrl && json_is_integer(v) && json_integer_value(v) == -1;
+            if (stem)
+                j = -1;
+            else if (get_index(v, &j) || j < 0 || j >= (long)i)
+                return fail(e, "/layers/%zu/%s/%zu must be a layer index in [%d, %zu)", i, key,
+                            k, nasrl ? 0 : -1, i);
             if (!nasrl && j == (long)i - 1)
                 continue; /* the chain edge already joins them */
-            if (add_edge(c, img + 1 + (int)j, me, nasrl ? "" : "skip"))
+            if (add_edge(c, stem ? img : img + 1 + (int)j, me, nasrl ? "" : "skip"))
                 return fail(e, "/layers: too many edges");
         }
         if (nasrl && json_array_size(from) == 0)

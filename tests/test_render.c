@@ -337,7 +337,7 @@ static const char enas_rnn[] =
 
 static const char enas_macro[] =
     "{\"layers\":[{\"op\":\"conv_3x3\",\"skips\":[]},{\"op\":\"sep_conv_5x5\",\"skips\":[0]},"
-    "{\"op\":\"max_pool_3x3\",\"skips\":[0]},{\"op\":\"conv_5x5\",\"skips\":[0,2]}]}";
+    "{\"op\":\"max_pool_3x3\",\"skips\":[-1]},{\"op\":\"conv_5x5\",\"skips\":[0,2]}]}";
 
 static const char nasrl_cnn[] =
     "{\"layers\":[{\"filter_height\":3,\"filter_width\":5,\"filters\":36,\"stride\":1,"
@@ -534,7 +534,8 @@ Test(render, layer_lists)
     cr_assert(strstr(dot, "\"layers/4\" [label=\"3: conv_5x5\""));
     cr_assert(strstr(dot, "\"layers/0\" -> \"layers/1\";"));
     cr_assert(strstr(dot, "\"layers/3\" -> \"layers/4\";"));
-    cr_assert(strstr(dot, "\"layers/1\" -> \"layers/3\" [label=\"skip\"];"));
+    /* skip -1: the stem, drawn as the image */
+    cr_assert(strstr(dot, "\"layers/0\" -> \"layers/3\" [label=\"skip\"];"), "%s", dot);
     cr_assert(strstr(dot, "\"layers/1\" -> \"layers/4\" [label=\"skip\"];"));
     cr_assert(strstr(dot, "\"layers/4\" -> \"layers/5\";"));
     cr_assert_eq(count(dot, "\"layers/1\" -> \"layers/2\""), 1);
@@ -616,6 +617,9 @@ Test(render, malformed_is_refused_with_a_message)
     cr_assert(strstr(m, "/recurrent/0/1"), "%s", m);
     m = refused("{\"layers\":[{\"op\":\"conv_3x3\",\"skips\":[0]}]}", API_RENDER_SVG);
     cr_assert(strstr(m, "/layers/0/skips/0"), "%s", m);
+    m = refused("{\"layers\":[{\"op\":\"conv_3x3\"},{\"op\":\"conv_3x3\",\"skips\":[-2]}]}",
+                API_RENDER_SVG);
+    cr_assert(strstr(m, "/layers/1/skips/0"), "%s", m);
     m = refused("{\"layers\":[{\"filter_height\":3,\"filter_width\":0,\"filters\":8}]}",
                 API_RENDER_DOT);
     cr_assert(strstr(m, "/layers/0"), "%s", m);
