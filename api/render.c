@@ -250,7 +250,11 @@ static int read_darts_rnn(rerr *e, drawing *d, const json_t *arch)
 }
 
 /* ENAS micro: [{"inputs": [a, b], "ops": [x, y]}, ...]; inputs 0 and 1
- * are the cell inputs, k >= 2 the node at position k-2. */
+ * are the cell inputs, k >= 2 the node at position k-2. The loose ends
+ * (`*_concat`, or those found here when it is absent) may include a cell
+ * input that no node reads: the reference's _enas_cell marks used over all
+ * nodes + 2 layers and concatenates every unused one, and so does the
+ * engine (enas_micro.c, loose_ends). */
 static int read_enas_cell(rerr *e, drawing *d, const json_t *arch, const char *key,
                           const char *title)
 {
@@ -292,7 +296,7 @@ static int read_enas_cell(rerr *e, drawing *d, const json_t *arch, const char *k
     }
     char ckey[40];
     snprintf(ckey, sizeof(ckey), "/%s_concat", key);
-    return connect_output(e, c, json_object_get(arch, ckey + 1), ckey, 2, n + 1, 0, 2, out, "");
+    return connect_output(e, c, json_object_get(arch, ckey + 1), ckey, 0, n + 1, 0, 0, out, "");
 }
 
 /* ENAS RNN: {"nodes": [{"input": null | j, "activation": a}, ...],

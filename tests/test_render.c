@@ -504,6 +504,47 @@ Test(render, enas_micro)
     free(d);
 }
 
+/* The result of a real enas-micro search (nasd, synthetic data, 3 nodes):
+ * no normal node reads c_{k-1}, so the engine, like the reference's
+ * _enas_cell, lists cell input 1 among the loose ends (normal_concat
+ * [1, 4]); the reduction cell's concat is absent here, so its loose ends
+ * (c_{k-2}, unread, and node 4) are found by the reader. */
+static const char enas_micro_engine[] =
+    "{\"normal\":[{\"inputs\":[0,0],\"ops\":[\"identity\",\"max_pool_3x3\"]},"
+    "{\"inputs\":[2,2],\"ops\":[\"avg_pool_3x3\",\"sep_conv_5x5\"]},"
+    "{\"inputs\":[3,3],\"ops\":[\"identity\",\"sep_conv_3x3\"]}],\"normal_concat\":[1,4],"
+    "\"reduce\":[{\"inputs\":[1,1],\"ops\":[\"max_pool_3x3\",\"sep_conv_5x5\"]},"
+    "{\"inputs\":[2,1],\"ops\":[\"sep_conv_3x3\",\"sep_conv_3x3\"]},"
+    "{\"inputs\":[2,3],\"ops\":[\"max_pool_3x3\",\"identity\"]}]}";
+
+Test(render, enas_micro_an_unread_cell_input_is_a_loose_end)
+{
+    char *dot = draw(enas_micro_engine, API_RENDER_DOT);
+    /* c_{k-2} 0, c_{k-1} 1, nodes 2..4, c_{k} 5. */
+    cr_assert(strstr(dot, "\"normal/1\" -> \"normal/5\";"), "%s", dot);
+    cr_assert(strstr(dot, "\"normal/4\" -> \"normal/5\";"), "%s", dot);
+    cr_assert_eq(count(dot, "-> \"normal/5\""), 2, "%s", dot);
+    cr_assert(strstr(dot, "\"reduce/0\" -> \"reduce/5\";"), "%s", dot);
+    cr_assert(strstr(dot, "\"reduce/4\" -> \"reduce/5\";"), "%s", dot);
+    cr_assert_eq(count(dot, "-> \"reduce/5\""), 2, "%s", dot);
+    external_check("/usr/bin/dot", "/usr/bin/dot -Tsvg %s > /dev/null", dot);
+    free(dot);
+    doc *d = svg_of(enas_micro_engine);
+    cr_assert_eq(count_els(d, "path", "edge", NULL), 6 + 2 + 6 + 2);
+    int into_output = 0;
+    for (int i = 0; i < d->n; i++)
+        if (!strcmp(d->els[i].cls, "edge") && d->els[i].from <= 1 && d->els[i].to == 5)
+            into_output++;
+    cr_assert_eq(into_output, 2, "an edge from a cell input to c_{k} in each cell");
+    check_boxes(d);
+    free(d);
+    /* Still refused: a loose end past the last node. */
+    const char *m = refused("{\"normal\":[{\"inputs\":[0,1],\"ops\":[\"identity\",\"identity\"]}],"
+                            "\"normal_concat\":[3]}",
+                            API_RENDER_SVG);
+    cr_assert(strstr(m, "/normal_concat/0") && strstr(m, "[0, 2]"), "%s", m);
+}
+
 Test(render, enas_rnn)
 {
     char *dot = draw(enas_rnn, API_RENDER_DOT);

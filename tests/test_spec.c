@@ -830,3 +830,17 @@ Test(spec, to_engine_fills_the_enas_rnn_struct)
     api_problem_clear(&e);
     json_decref(s);
 }
+
+/* Found by fuzz/fuzz_spec: Jansson quotes the raw bytes near an error, and
+ * a byte cut from a UTF-8 character made the problem body NULL (an empty
+ * 400). The body now exists and holds '?' for what is not UTF-8. */
+Test(spec, problem_body_survives_invalid_utf8_in_the_detail)
+{
+    api_problem e = fails("{\"name\":\"ab\\\xd7\xbf\"}", 400, "invalid-json", "");
+    json_t *body = api_problem_json(&e);
+    cr_assert(json_is_object(body), "no problem body for: %s", e.detail);
+    const char *detail = json_string_value(json_object_get(body, "detail"));
+    cr_assert(detail && strchr(detail, '?'), "detail %s", detail ? detail : "(none)");
+    json_decref(body);
+    api_problem_clear(&e);
+}

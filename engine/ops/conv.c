@@ -23,6 +23,9 @@
 
 #include <cblas.h>
 #include <stdlib.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 typedef struct {
     int n, ci, h, w, co, k, stride, pad, dil, groups, ho, wo;
@@ -33,30 +36,34 @@ static int out_size(int in, int k, int stride, int pad, int dil)
     return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
 }
 
+/* n floats from src to dst. Image rows are short (7..32 floats): with
+ * AVX-512, 16-float moves and one masked move for the tail (a memcpy call
+ * per row, or a scalar tail, costs more than the row; the compiler turns a
+ * masked loop into gathers and scatters). */
+static inline void copy_row(float *restrict dst, const float *restrict src,
+                            int n)
+{
+#if defined(__AVX512F__)
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, src + i));
+    }
+#else
+    memcpy(dst, src, (size_t)n * sizeof(float));
+#endif
+}
+
 /* Copy plane src (rows, cols) into dst of row width wd at (top, left);
  * the rest of dst is left as it is (zero borders). */
 static void put_plane(const float *src, int rows, int cols, float *dst,
                       int wd, int top, int left)
 {
     for (int i = 0; i < rows; i++)
-        memcpy(dst + (size_t)(i + top) * wd + left, src + (size_t)i * cols,
-               (size_t)cols * sizeof(float));
-}
-
-/* n floats from src to dst in fixed-size blocks: short image rows would
- * otherwise each be a memcpy call. */
-static inline void copy_row(float *restrict dst, const float *restrict src,
-                            int n)
-{
-    int i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int v = 0; v < 16; v++)
-            dst[i + v] = src[i + v];
-    for (; i + 4 <= n; i += 4)
-        for (int v = 0; v < 4; v++)
-            dst[i + v] = src[i + v];
-    for (; i < n; i++)
-        dst[i] = src[i];
+        copy_row(dst + (size_t)(i + top) * wd + left, src + (size_t)i * cols,
+                 cols);
 }
 
 /* Stride-1 im2col through a zero-padded copy of each channel plane (pbuf,
@@ -452,8 +459,7 @@ static void dw_fwd_fast(dw_ctx *c, int i0, int i1, float *p)
         taps(out, p, n, c->w + (size_t)ch * kk, off, kk);
         float *y = c->y + (size_t)item * s->ho * s->wo;
         for (int oh = 0; oh < s->ho; oh++)
-            memcpy(y + (size_t)oh * s->wo, out + (size_t)oh * c->wp,
-                   (size_t)s->wo * sizeof(float));
+            copy_row(y + (size_t)oh * s->wo, out + (size_t)oh * c->wp, s->wo);
     }
 }
 
@@ -554,9 +560,17 @@ static void phases_io(const dw_ctx *c, float *x, float *P, int add)
             float *restrict pr = P + (size_t)(R % st * st + q) * c->phsz +
                                  (size_t)(R / st) * c->wph + (c0 + pad) / st;
             float *restrict xr = x + (size_t)r * s->w + c0;
-            if (add)
+            /* stride 2 (every reduction) as a constant: the compiler
+             * then vectorises the de-interleave */
+            if (add && st == 2)
+                for (int j = 0; j < cnt; j++)
+                    xr[2 * j] += pr[j];
+            else if (add)
                 for (int j = 0; j < cnt; j++)
                     xr[(size_t)j * st] += pr[j];
+            else if (st == 2)
+                for (int j = 0; j < cnt; j++)
+                    pr[j] = xr[2 * j];
             else
                 for (int j = 0; j < cnt; j++)
                     pr[j] = xr[(size_t)j * st];
@@ -578,8 +592,7 @@ static void dw_fwd_phase(dw_ctx *c, int i0, int i1, float *P)
         taps(out, P, n, c->w + (size_t)ch * kk, off, kk);
         float *y = c->y + (size_t)item * s->ho * s->wo;
         for (int oh = 0; oh < s->ho; oh++)
-            memcpy(y + (size_t)oh * s->wo, out + (size_t)oh * c->wph,
-                   (size_t)s->wo * sizeof(float));
+            copy_row(y + (size_t)oh * s->wo, out + (size_t)oh * c->wph, s->wo);
     }
 }
 

@@ -17,7 +17,11 @@
  */
 #include "internal.h"
 
+#include <assert.h>
 #include <math.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 typedef struct {
     int n, c, h, w, stride, ho, wo, hp, wp, max;
@@ -55,6 +59,7 @@ static inline int span(int o, int stride, int len)
 }
 
 enum { BLK = 16 };   /* outputs per vector block; planes have the slack */
+static_assert(BLK == 16, "row_taps stores a block as one 16-float vector");
 
 /* One output row of the max (avg: sum) over the 9 taps of padded rows b,
  * in blocks of BLK outputs with no scalar tail (the reads past the row
@@ -97,12 +102,22 @@ row_taps(const float *restrict b, int wp, int st, int wo, int max, int base,
                     acc[l] += src[l * st];
             }
         }
-        int n = wo - o0 < BLK ? wo - o0 : BLK;
+        /* With AVX-512, one masked store per block: a plain loop over the
+         * n < BLK outputs of the last block becomes a `rep movs` that
+         * costs more than the taps (and a masked loop, scatters). */
+        const int n = wo - o0 < BLK ? wo - o0 : BLK;
+#if defined(__AVX512F__)
+        const __mmask16 m = (__mmask16)((1u << n) - 1);
+        _mm512_mask_storeu_ps(yr + o0, m, _mm512_loadu_ps(acc));
+        if (max && ar)
+            _mm512_mask_storeu_epi32(ar + o0, m, _mm512_loadu_si512(arg));
+#else
         for (int l = 0; l < n; l++)
             yr[o0 + l] = acc[l];
         if (max && ar)
             for (int l = 0; l < n; l++)
                 ar[o0 + l] = arg[l];
+#endif
     }
 }
 

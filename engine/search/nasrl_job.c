@@ -406,8 +406,15 @@ static void report_child(search *s, child *c)
     int layers = s->space->layers(&j->spec, c->dec, c->n);
     if (layers)
         nas__json_num(&met, 0, "layers", layers);
-    nas__json_buf_puts(&met, c->cache_hit ? ",\"cached\":true}"
-                                          : ",\"cached\":false}");
+    nas__json_buf_puts(&met, c->cache_hit ? ",\"cached\":true"
+                                          : ",\"cached\":false");
+    nas__json_buf_puts(&met, ",\"decisions\":[");   /* the controller's ints */
+    for (int i = 0; i < c->n; i++) {
+        char t[16];
+        snprintf(t, sizeof(t), "%s%d", i ? "," : "", c->dec[i]);
+        nas__json_buf_puts(&met, t);
+    }
+    nas__json_buf_puts(&met, "]}");
     if (!arch.oom && !met.oom && j->rep.architecture)
         j->rep.architecture(j->rep.ctx, arch.s, c->res.reward, met.s);
     free(arch.s);
