@@ -22,95 +22,37 @@
 #include <unistd.h>
 
 #include "nas.h"
+#include "recorder.h"
 
 /* ------------------------------------------------------------ recorder */
-
-typedef struct recorder {
-    _Atomic int stop;
-    int64_t stop_at;          /* set stop_value when progress reaches it */
-    int stop_value;
-    int nprogress, narch, nckpt, nresult;
-    int nmetric[5];           /* by the names below */
-    nas_job_progress last;
-    int64_t last_ckpt_step;
-    double reward, last_val_acc, value;
-    char metric[32];
-    char *arch_json, *arch_metrics, *result_arch, *result_json;
-} recorder;
 
 static const char *const names[5] = {"train_loss", "train_accuracy",
                                      "val_loss", "val_accuracy", "lr"};
 
-static void on_progress(void *ctx, const nas_job_progress *p)
-{
-    recorder *r = ctx;
-    r->nprogress++;
-    r->last = *p;
-    if (r->stop_at > 0 && p->step == r->stop_at)
-        atomic_store(&r->stop, r->stop_value);
-}
+/* The search's metrics by name (recorder.h's metric hook): each must be
+ * one of names[], counted per name; the last val_accuracy kept. */
+typedef struct named {
+    int n[5];
+    double last_val_acc;
+} named;
 
-static void on_metric(void *ctx, int epoch, int64_t step, const char *name,
-                      double value)
+static void count_named(recorder *r, int epoch, int64_t step, const char *name,
+                        double value)
 {
-    recorder *r = ctx;
+    (void)epoch, (void)step;
+    named *m = r->user;
     int k = 0;
     while (k < 5 && strcmp(names[k], name) != 0)
         k++;
     cr_assert(k < 5, "unexpected metric %s", name);
-    r->nmetric[k]++;
-    cr_assert(isfinite(value), "%s = %g", name, value);
+    m->n[k]++;
     if (k == 3)
-        r->last_val_acc = value;
+        m->last_val_acc = value;
 }
 
-static void on_arch(void *ctx, const char *arch, double reward,
-                    const char *metrics)
-{
-    recorder *r = ctx;
-    r->narch++;
-    r->reward = reward;
-    free(r->arch_json);
-    free(r->arch_metrics);
-    r->arch_json = strdup(arch);
-    r->arch_metrics = strdup(metrics);
-}
+/* A recorder counting the metrics by name into *m. */
+#define RECORDER(m) {.metric_hook = count_named, .user = (m)}
 
-static void on_ckpt(void *ctx, const char *path, int64_t step)
-{
-    recorder *r = ctx;
-    r->nckpt++;
-    r->last_ckpt_step = step;
-    cr_assert(access(path, R_OK) == 0, "checkpoint %s is not there", path);
-}
-
-static void on_result(void *ctx, const char *arch, const char *metric,
-                      double value, const char *json)
-{
-    recorder *r = ctx;
-    r->nresult++;
-    snprintf(r->metric, sizeof(r->metric), "%s", metric);
-    r->value = value;
-    free(r->result_arch);
-    free(r->result_json);
-    r->result_arch = strdup(arch);
-    r->result_json = strdup(json);
-}
-
-static void recorder_done(recorder *r)
-{
-    free(r->arch_json);
-    free(r->arch_metrics);
-    free(r->result_arch);
-    free(r->result_json);
-}
-
-static int run(const nas_job_spec *s, recorder *r)
-{
-    nas_job_reporter rep = {r, on_progress, on_metric, on_arch, on_ckpt,
-                            on_result, NULL};
-    return nas_job_run(s, &rep, &r->stop);
-}
 
 /* ------------------------------------------------------------- helpers */
 
@@ -244,12 +186,14 @@ static void check_finished(const recorder *r, int epochs, int order)
     cr_assert_eq(r->last.step, 2 * epochs);
     cr_assert_eq(r->last.steps, 2 * epochs);
     for (int k = 0; k < 5; k++)
-        cr_assert_eq(r->nmetric[k], epochs, "%s once per epoch", names[k]);
+        cr_assert_eq(((named *)r->user)->n[k], epochs, "%s once per epoch",
+                     names[k]);
     cr_assert_eq(r->narch, epochs, "an architecture row per epoch");
     cr_assert_eq(r->nresult, 1);
     cr_assert_str_eq(r->metric, "val_accuracy");
     cr_assert(r->value >= 0.0 && r->value <= 1.0);
-    cr_assert(r->value == r->last_val_acc && r->value == r->reward);
+    cr_assert(r->value == ((named *)r->user)->last_val_acc &&
+              r->value == r->reward);
     check_genotype(r->result_arch);
     cr_assert_str_eq(r->arch_json, r->result_arch,
                      "the last row is the final genotype");
@@ -297,9 +241,10 @@ static void check_finished(const recorder *r, int epochs, int order)
 
 Test(darts_job, first_order_search_reports, .timeout = 60)
 {
-    recorder r = {0};
+    named m_r = {.last_val_acc = 0};
+    recorder r = RECORDER(&m_r);
     nas_job_spec s = tiny_spec(1, 2);
-    int rc = run(&s, &r);
+    int rc = recorder_run(&s, &r);
     cr_assert_eq(rc, NAS_OK, "%s: %s", nas_strerror(rc), nas_errmsg());
     check_finished(&r, 2, 1);
     cr_assert_eq(r.nckpt, 0, "no checkpoint_path: no checkpoint");
@@ -309,9 +254,10 @@ Test(darts_job, first_order_search_reports, .timeout = 60)
 
 Test(darts_job, second_order_search_reports, .timeout = 60)
 {
-    recorder r = {0};
+    named m_r = {.last_val_acc = 0};
+    recorder r = RECORDER(&m_r);
     nas_job_spec s = tiny_spec(2, 1);
-    int rc = run(&s, &r);
+    int rc = recorder_run(&s, &r);
     cr_assert_eq(rc, NAS_OK, "%s: %s", nas_strerror(rc), nas_errmsg());
     check_finished(&r, 1, 2);
     recorder_done(&r);
@@ -323,24 +269,28 @@ Test(darts_job, resume_after_shutdown_mid_epoch_is_exact, .timeout = 60)
     char *pa = path_in(dir, "a.ckpt"), *pb = path_in(dir, "b.ckpt");
     nas_job_spec s = tiny_spec(1, 2);
 
-    recorder a = {0};
+    named m_a = {.last_val_acc = 0};
+
+    recorder a = RECORDER(&m_a);
     s.checkpoint_path = pa;
-    cr_assert_eq(run(&s, &a), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(recorder_run(&s, &a), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(a.nckpt, 2, "one checkpoint per epoch");
 
     /* Shut down after step 3 (epoch 2, step 1 of 2), then resume. */
-    recorder b = {0};
+    named m_b = {.last_val_acc = 0};
+    recorder b = RECORDER(&m_b);
     b.stop_at = 3;
     b.stop_value = NAS_STOP_SHUTDOWN;
     s.checkpoint_path = pb;
     s.resume = 1;
-    int rc = run(&s, &b);
+    int rc = recorder_run(&s, &b);
     cr_assert_eq(rc, NAS_ECANCELLED, "%s", nas_strerror(rc));
     cr_assert_eq(b.last_ckpt_step, 3, "the shutdown checkpoint");
     cr_assert_eq(b.nresult, 0);
     cr_assert_eq(b.narch, 1, "only epoch 1 was reported");
-    recorder b2 = {0};
-    cr_assert_eq(run(&s, &b2), NAS_OK, "%s", nas_errmsg());
+    named m_b2 = {.last_val_acc = 0};
+    recorder b2 = RECORDER(&m_b2);
+    cr_assert_eq(recorder_run(&s, &b2), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(b2.nprogress, 1, "only the remaining step runs");
     cr_assert_eq(b2.narch, 1);
     assert_same_result(&a, &b2);
@@ -352,9 +302,10 @@ Test(darts_job, resume_after_shutdown_mid_epoch_is_exact, .timeout = 60)
     free(db);
 
     /* Another spec's checkpoint is refused, naming the field. */
-    recorder c = {0};
+    named m_c = {.last_val_acc = 0};
+    recorder c = RECORDER(&m_c);
     s.order = 2;
-    cr_assert_eq(run(&s, &c), NAS_EINVAL);
+    cr_assert_eq(recorder_run(&s, &c), NAS_EINVAL);
     cr_assert(strstr(nas_errmsg(), "order=1 there, order=2 here"), "%s",
               nas_errmsg());
     cr_assert_eq(c.nprogress, 0);
@@ -370,11 +321,12 @@ Test(darts_job, resume_after_shutdown_mid_epoch_is_exact, .timeout = 60)
 
 Test(darts_job, cancel_stops_without_result, .timeout = 60)
 {
-    recorder r = {0};
+    named m_r = {.last_val_acc = 0};
+    recorder r = RECORDER(&m_r);
     nas_job_spec s = tiny_spec(1, 2);
     r.stop_at = 1;
     r.stop_value = NAS_STOP_CANCEL;
-    cr_assert_eq(run(&s, &r), NAS_ECANCELLED);
+    cr_assert_eq(recorder_run(&s, &r), NAS_ECANCELLED);
     cr_assert_eq(r.nprogress, 1);
     cr_assert_eq(r.nresult, 0);
     cr_assert_eq(r.nckpt, 0);
@@ -383,10 +335,11 @@ Test(darts_job, cancel_stops_without_result, .timeout = 60)
 
 Test(darts_job, max_seconds_still_reports)
 {
-    recorder r = {0};
+    named m_r = {.last_val_acc = 0};
+    recorder r = RECORDER(&m_r);
     nas_job_spec s = tiny_spec(1, 2);
     s.max_seconds = 1e-9;   /* spent before the first step */
-    cr_assert_eq(run(&s, &r), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(recorder_run(&s, &r), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(r.nprogress, 0);
     cr_assert_eq(r.nresult, 1);
     check_genotype(r.result_arch);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "nas.h"
+#include "recorder.h"
 #include "search/darts.h"
 
 static const char *const DARTS_V2 =
@@ -262,69 +263,23 @@ Test(darts_net, gradient_check_of_sampled_parameters)
 
 /* -------------------------------------------------------------- jobs */
 
-typedef struct recorder {
-    _Atomic int stop;
-    int64_t stop_at;
-    int stop_value;
-    int nresult, nfinal_metrics, nsearch_metrics;
-    int64_t last_step;
-    int64_t steps;       /* progress totals: the first report's */
-    int totals_moved;    /* reports with other totals than the first */
-    char metric[32];
-    double value;
-    char *result_arch, *result_json;
-} recorder;
+/* Metrics of the final training (final.*) and of the search, counted
+ * apart (recorder.h's metric hook; user points to the counts). */
+typedef struct stage_counts {
+    int final, search;
+} stage_counts;
 
-static void on_progress(void *ctx, const nas_job_progress *p)
+static void count_stage(recorder *r, int epoch, int64_t step, const char *name,
+                        double value)
 {
-    recorder *r = ctx;
-    cr_assert(p->step > r->last_step || r->last_step == 0,
-              "steps go forward: %lld after %lld", (long long)p->step,
-              (long long)r->last_step);
-    r->last_step = p->step;
-    if (!r->steps)
-        r->steps = p->steps;
-    r->totals_moved += p->steps != r->steps;
-    if (r->stop_at > 0 && p->step == r->stop_at)
-        atomic_store(&r->stop, r->stop_value);
-}
-
-static void on_metric(void *ctx, int epoch, int64_t step, const char *name,
-                      double value)
-{
-    recorder *r = ctx;
-    cr_assert(isfinite(value), "%s = %g", name, value);
+    (void)epoch, (void)step, (void)value;
+    stage_counts *c = r->user;
     if (strncmp(name, "final.", 6) == 0)
-        r->nfinal_metrics++;
+        c->final++;
     else
-        r->nsearch_metrics++;
+        c->search++;
 }
 
-static void on_result(void *ctx, const char *arch, const char *metric,
-                      double value, const char *json)
-{
-    recorder *r = ctx;
-    r->nresult++;
-    snprintf(r->metric, sizeof(r->metric), "%s", metric);
-    r->value = value;
-    free(r->result_arch);
-    free(r->result_json);
-    r->result_arch = strdup(arch);
-    r->result_json = strdup(json);
-}
-
-static void recorder_done(recorder *r)
-{
-    free(r->result_arch);
-    free(r->result_json);
-}
-
-static int run(const nas_job_spec *s, recorder *r)
-{
-    nas_job_reporter rep = {r, on_progress, on_metric, NULL, NULL, on_result,
-                            NULL};
-    return nas_job_run(s, &rep, &r->stop);
-}
 
 Test(darts_net, train_job_on_a_genotype)
 {
@@ -338,7 +293,7 @@ Test(darts_net, train_job_on_a_genotype)
     s.batch_size = 100;
     s.seed = 3;
     recorder r = {0};
-    cr_assert_eq(run(&s, &r), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(recorder_run(&s, &r), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(r.nresult, 1);
     cr_assert_str_eq(r.metric, "test_accuracy");
     cr_assert(r.value >= 0.0 && r.value <= 1.0);
@@ -353,7 +308,7 @@ Test(darts_net, train_job_on_a_genotype)
     snprintf(s.genotype, sizeof(s.genotype),
              "{\"normal\": [[\"conv_7x7\", 0]], \"reduce\": []}");
     recorder r2 = {0};
-    cr_assert_eq(run(&s, &r2), NAS_EINVAL);
+    cr_assert_eq(recorder_run(&s, &r2), NAS_EINVAL);
     cr_assert(strstr(nas_errmsg(), "genotype.normal[0][0]"), "%s",
               nas_errmsg());
     recorder_done(&r2);
@@ -408,8 +363,9 @@ Test(darts_net, darts_final_training_and_exact_resume)
      * 2000 / 4 = 500 steps. */
     nas_job_spec s = final_spec(NULL);
     s.batch_size = 4;
-    recorder a = {0};
-    cr_assert_eq(run(&s, &a), NAS_OK, "%s", nas_errmsg());
+    stage_counts ca = {0}, cc = {0};
+    recorder a = {.metric_hook = count_stage, .user = &ca};
+    cr_assert_eq(recorder_run(&s, &a), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(a.nresult, 1);
     cr_assert_str_eq(a.metric, "test_accuracy");
     cr_assert(a.value >= 0.0 && a.value <= 1.0);
@@ -419,9 +375,10 @@ Test(darts_net, darts_final_training_and_exact_resume)
     snprintf(want, sizeof(want), "\"final_training\":{\"dataset\"");
     cr_assert(strstr(a.result_json, want), "%s", a.result_json);
     cr_assert(strstr(a.result_json, "\"search_seconds\":"));
-    cr_assert(a.nfinal_metrics >= 4 && a.nsearch_metrics >= 5);
-    cr_assert_eq(a.last_step, 2 + 500);
-    cr_assert_eq(a.steps, 2 + 500, "the totals count the final training "
+    cr_assert(ca.final >= 4 && ca.search >= 5);
+    cr_assert_eq(a.last.step, 2 + 500);
+    cr_assert_eq(a.backwards, 0, "steps go forward");
+    cr_assert_eq(a.first.steps, 2 + 500, "the totals count the final training "
                  "from the first report on");
     cr_assert_eq(a.totals_moved, 0, "progress totals changed mid-job");
     cr_assert(strncmp(a.result_arch, "{\"normal\": [[", 13) == 0, "%s",
@@ -430,11 +387,11 @@ Test(darts_net, darts_final_training_and_exact_resume)
     /* Shut down inside the final training, then resume: same result. */
     s = final_spec(ckpt);
     recorder b = {.stop_at = 2 + 123, .stop_value = NAS_STOP_SHUTDOWN};
-    cr_assert_eq(run(&s, &b), NAS_ECANCELLED, "%s", nas_errmsg());
+    cr_assert_eq(recorder_run(&s, &b), NAS_ECANCELLED, "%s", nas_errmsg());
     cr_assert_eq(b.nresult, 0);
-    recorder c = {0};
-    cr_assert_eq(run(&s, &c), NAS_OK, "%s", nas_errmsg());
-    cr_assert_eq(c.nsearch_metrics, 0, "the search is not redone");
+    recorder c = {.metric_hook = count_stage, .user = &cc};
+    cr_assert_eq(recorder_run(&s, &c), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(cc.search, 0, "the search is not redone");
     cr_assert_eq(c.nresult, 1);
     cr_assert(c.value == a.value, "%.17g vs %.17g", c.value, a.value);
     size_t na = stable_prefix(a.result_json), nc = stable_prefix(c.result_json);

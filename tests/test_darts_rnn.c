@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "gradcheck.h"
+#include "recorder.h"
 #include "jobs/jobs.h"
 #include "search/darts.h"
 
@@ -562,85 +563,6 @@ Test(darts_rnn, derived_genotype_parse)
 
 /* ----------------------------------------------------------------- job */
 
-typedef struct recorder {
-    _Atomic int stop;
-    int64_t stop_at;
-    int stop_value;
-    int nprogress, narch, nckpt, nresult, nmetric;
-    int64_t last_ckpt_step;
-    int64_t steps;          /* the last progress report's totals */
-    int epochs;
-    int totals_moved;       /* reports whose totals differed from the last */
-    double value;
-    char metric[32];
-    char *arch_json, *arch_metrics, *result_arch, *result_json;
-} recorder;
-
-static void on_progress(void *ctx, const nas_job_progress *p)
-{
-    recorder *r = ctx;
-    if (r->nprogress > 0 && (p->steps != r->steps || p->epochs != r->epochs))
-        r->totals_moved++;
-    r->steps = p->steps;
-    r->epochs = p->epochs;
-    r->nprogress++;
-    if (r->stop_at > 0 && p->step == r->stop_at)
-        atomic_store(&r->stop, r->stop_value);
-}
-
-static void on_metric(void *ctx, int epoch, int64_t step, const char *name,
-                      double value)
-{
-    recorder *r = ctx;
-    r->nmetric++;
-    cr_assert(isfinite(value), "%s = %g", name, value);
-}
-
-static void on_arch(void *ctx, const char *arch, double reward,
-                    const char *metrics)
-{
-    recorder *r = ctx;
-    r->narch++;
-    free(r->arch_json);
-    free(r->arch_metrics);
-    r->arch_json = strdup(arch);
-    r->arch_metrics = strdup(metrics);
-}
-
-static void on_ckpt(void *ctx, const char *path, int64_t step)
-{
-    recorder *r = ctx;
-    r->nckpt++;
-    r->last_ckpt_step = step;
-}
-
-static void on_result(void *ctx, const char *arch, const char *metric,
-                      double value, const char *json)
-{
-    recorder *r = ctx;
-    r->nresult++;
-    snprintf(r->metric, sizeof(r->metric), "%s", metric);
-    r->value = value;
-    free(r->result_arch);
-    free(r->result_json);
-    r->result_arch = strdup(arch);
-    r->result_json = strdup(json);
-}
-
-static void recorder_done(recorder *r)
-{
-    free(r->arch_json);
-    free(r->arch_metrics);
-    free(r->result_arch);
-    free(r->result_json);
-}
-
-static int run(const nas_job_spec *s, recorder *r)
-{
-    nas_job_reporter rep = {r, on_progress, on_metric, on_arch, on_ckpt,
-                            on_result, NULL};
-    return nas_job_run(s, &rep, &r->stop);
-}
 
 static char *make_dir(void)
 {
@@ -729,7 +651,7 @@ Test(darts_rnn, tiny_search_each_order, .timeout = 60)
     for (int order = 1; order <= 2; order++) {
         recorder r = {0};
         nas_job_spec s = tiny_spec(dir, order, 1);
-        cr_assert_eq(run(&s, &r), NAS_OK, "order %d: %s", order, nas_errmsg());
+        cr_assert_eq(recorder_run(&s, &r), NAS_OK, "order %d: %s", order, nas_errmsg());
         cr_assert_eq(r.nresult, 1);
         cr_assert_eq(r.narch, 1, "one architecture row per epoch");
         cr_assert_eq(r.nmetric, 5, "train/val loss and perplexity, lr");
@@ -766,7 +688,7 @@ Test(darts_rnn, shutdown_and_resume_is_exact, .timeout = 60)
 
     recorder a = {0};
     s.checkpoint_path = pa;
-    cr_assert_eq(run(&s, &a), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(recorder_run(&s, &a), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(a.nckpt, 2, "one checkpoint per epoch");
     int64_t spe = a.last_ckpt_step / 2;
     cr_assert(spe >= 3, "%lld steps per epoch", (long long)spe);
@@ -777,12 +699,12 @@ Test(darts_rnn, shutdown_and_resume_is_exact, .timeout = 60)
     b.stop_value = NAS_STOP_SHUTDOWN;
     s.checkpoint_path = pb;
     s.resume = 1;
-    int rc = run(&s, &b);
+    int rc = recorder_run(&s, &b);
     cr_assert_eq(rc, NAS_ECANCELLED, "%s", nas_strerror(rc));
     cr_assert_eq(b.last_ckpt_step, spe + 2, "the shutdown checkpoint");
     cr_assert_eq(b.nresult, 0);
     recorder b2 = {0};
-    cr_assert_eq(run(&s, &b2), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(recorder_run(&s, &b2), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(b2.nprogress, spe - 2, "only the remaining steps run");
     cr_assert_eq(b2.nresult, 1);
     cr_assert_eq(memcmp(&a.value, &b2.value, sizeof(double)), 0,
@@ -796,7 +718,7 @@ Test(darts_rnn, shutdown_and_resume_is_exact, .timeout = 60)
     /* Another spec's checkpoint is refused. */
     recorder c = {0};
     s.hidden = s.embed = 7;
-    cr_assert_eq(run(&s, &c), NAS_EINVAL);
+    cr_assert_eq(recorder_run(&s, &c), NAS_EINVAL);
     cr_assert(strstr(nas_errmsg(), "embed=6 there, embed=7 here"), "%s",
               nas_errmsg());
     recorder_done(&a);
@@ -822,7 +744,7 @@ Test(darts_rnn, search_then_final_training, .timeout = 60)
 
     recorder a = {0};
     s.checkpoint_path = pa;
-    cr_assert_eq(run(&s, &a), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(recorder_run(&s, &a), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(a.nresult, 1);
     cr_assert_str_eq(a.metric, "test_perplexity");
     cr_assert(isfinite(a.value) && a.value > 1.0 && a.value < 100.0,
@@ -838,8 +760,8 @@ Test(darts_rnn, search_then_final_training, .timeout = 60)
     int64_t total = a.last_ckpt_step;
     /* The progress totals include the final training from the start. */
     cr_assert_eq(a.totals_moved, 0, "progress totals changed mid-job");
-    cr_assert_eq(a.steps, total);
-    cr_assert_eq(a.epochs, 3);
+    cr_assert_eq(a.last.steps, total);
+    cr_assert_eq(a.last.epochs, 3);
 
     /* Stop in the final training's second epoch, resume, compare. */
     recorder b = {0};
@@ -847,10 +769,10 @@ Test(darts_rnn, search_then_final_training, .timeout = 60)
     b.stop_value = NAS_STOP_SHUTDOWN;
     s.checkpoint_path = pb;
     s.resume = 1;
-    cr_assert_eq(run(&s, &b), NAS_ECANCELLED, "%s", nas_errmsg());
+    cr_assert_eq(recorder_run(&s, &b), NAS_ECANCELLED, "%s", nas_errmsg());
     cr_assert_eq(b.nresult, 0);
     recorder b2 = {0};
-    cr_assert_eq(run(&s, &b2), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(recorder_run(&s, &b2), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(b2.nprogress, 1, "only the last step runs again");
     cr_assert_eq(memcmp(&a.value, &b2.value, sizeof(double)), 0,
                  "test perplexity %.17g vs %.17g", a.value, b2.value);

@@ -23,53 +23,29 @@
 #include <unistd.h>
 
 #include "nas.h"
+#include "recorder.h"
 
 /* ------------------------------------------------------------ recorder */
 
-typedef struct recorder {
-    _Atomic int stop;
-    int64_t stop_at;          /* set stop_value when progress reaches it */
-    int stop_value;
-    int64_t copy_at;          /* copy the checkpoint of this step ... */
-    char copy_to[512];        /* ... to this path */
-    int nprogress, nmetric, narch, nckpt, nresult, nlog;
-    nas_job_progress last;
+/* Test-specific bookkeeping through recorder.h's hooks (user points to
+ * a `extra`): the test_accuracy metrics, and a copy of the checkpoint of
+ * one step. */
+typedef struct extra {
     int ntest_metric;
     double last_test_metric;
-    double reward;
-    char metric[32];
-    double value;
-    char *result_json, *arch_json;
-    int64_t last_ckpt_step;
-} recorder;
+    int64_t copy_at;          /* copy the checkpoint of this step ... */
+    char copy_to[512];        /* ... to this path */
+} extra;
 
-static void on_progress(void *ctx, const nas_job_progress *p)
+static void test_metric(recorder *r, int epoch, int64_t step, const char *name,
+                        double value)
 {
-    recorder *r = ctx;
-    r->nprogress++;
-    r->last = *p;
-    if (r->stop_at > 0 && p->step == r->stop_at)
-        atomic_store(&r->stop, r->stop_value);
-}
-
-static void on_metric(void *ctx, int epoch, int64_t step, const char *name,
-                      double value)
-{
-    recorder *r = ctx;
-    r->nmetric++;
+    (void)epoch, (void)step;
+    extra *x = r->user;
     if (strcmp(name, "test_accuracy") == 0) {
-        r->ntest_metric++;
-        r->last_test_metric = value;
+        x->ntest_metric++;
+        x->last_test_metric = value;
     }
-}
-
-static void on_arch(void *ctx, const char *arch, double reward,
-                    const char *metrics)
-{
-    recorder *r = ctx;
-    r->narch++;
-    r->reward = reward;
-    cr_assert(arch && arch[0] == '{' && metrics && metrics[0] == '{');
 }
 
 static void copy_file(const char *from, const char *to)
@@ -84,45 +60,15 @@ static void copy_file(const char *from, const char *to)
     fclose(b);
 }
 
-static void on_ckpt(void *ctx, const char *path, int64_t step)
+static void copy_ckpt(recorder *r, const char *path, int64_t step)
 {
-    recorder *r = ctx;
-    r->nckpt++;
-    r->last_ckpt_step = step;
-    cr_assert(access(path, R_OK) == 0, "checkpoint %s is not there", path);
-    if (r->copy_at > 0 && step == r->copy_at)
-        copy_file(path, r->copy_to);
+    extra *x = r->user;
+    if (x->copy_at > 0 && step == x->copy_at)
+        copy_file(path, x->copy_to);
 }
 
-static void on_result(void *ctx, const char *arch, const char *metric,
-                      double value, const char *json)
-{
-    recorder *r = ctx;
-    r->nresult++;
-    snprintf(r->metric, sizeof(r->metric), "%s", metric);
-    r->value = value;
-    free(r->result_json);
-    free(r->arch_json);
-    r->result_json = strdup(json);
-    r->arch_json = strdup(arch);
-}
-
-static void on_log(void *ctx, const char *msg)
-{
-    ((recorder *)ctx)->nlog++;
-}
-
-static nas_job_reporter reporter(recorder *r)
-{
-    return (nas_job_reporter){r, on_progress, on_metric, on_arch, on_ckpt,
-                              on_result, on_log};
-}
-
-static void recorder_done(recorder *r)
-{
-    free(r->result_json);
-    free(r->arch_json);
-}
+/* A recorder with its extra bookkeeping in *x. */
+#define RECORDER(x) {.metric_hook = test_metric, .ckpt_hook = copy_ckpt, .user = (x)}
 
 /* ------------------------------------------------------------- helpers */
 
@@ -162,11 +108,6 @@ static nas_job_spec small_spec(int epochs)
     return s;
 }
 
-static int run(const nas_job_spec *s, recorder *r)
-{
-    nas_job_reporter rep = reporter(r);
-    return nas_job_run(s, &rep, &r->stop);
-}
 
 /* The data section of a safetensors file (after the 8-byte length and the
  * JSON header), malloc'd. */
@@ -212,32 +153,33 @@ static void assert_same_result(const recorder *a, const recorder *b)
                   memcmp(a->result_json, b->result_json,
                          (size_t)(ca - a->result_json)) == 0,
               "results differ:\n%s\n%s", a->result_json, b->result_json);
-    cr_assert_str_eq(a->arch_json, b->arch_json);
+    cr_assert_str_eq(a->result_arch, b->result_arch);
 }
 
 /* ---------------------------------------------------------- image jobs */
 
 Test(jobs, synthetic_learns_and_reports)
 {
-    recorder r = {0};
+    extra x_r = {.copy_at = 0};
+    recorder r = RECORDER(&x_r);
     nas_job_spec s = small_spec(3);
-    int rc = run(&s, &r);
+    int rc = recorder_run(&s, &r);
     cr_assert_eq(rc, NAS_OK, "%s: %s", nas_strerror(rc), nas_errmsg());
     cr_assert_eq(r.nprogress, 3 * 31);
     cr_assert_eq(r.last.step, 93);
     cr_assert_eq(r.last.steps, 93);
     cr_assert_eq(r.last.epoch, 3);
     cr_assert_float_eq(r.last.fraction, 1.0, 1e-12);
-    cr_assert_eq(r.ntest_metric, 3);
+    cr_assert_eq(x_r.ntest_metric, 3);
     cr_assert_eq(r.nresult, 1);
     cr_assert_eq(r.narch, 1);
     cr_assert_eq(r.nckpt, 0, "no checkpoint_path: no checkpoint");
     cr_assert(r.nlog >= 4);
     cr_assert_str_eq(r.metric, "test_accuracy");
     cr_assert(r.value > 0.8, "test accuracy %.4f", r.value);
-    cr_assert(r.value == r.last_test_metric && r.value == r.reward);
-    cr_assert(strstr(r.arch_json, "\"space\":\"fixed-cnn\""));
-    cr_assert(strstr(r.arch_json, "\"channels\":[8,16]"), "%s", r.arch_json);
+    cr_assert(r.value == x_r.last_test_metric && r.value == r.reward);
+    cr_assert(strstr(r.result_arch, "\"space\":\"fixed-cnn\""));
+    cr_assert(strstr(r.result_arch, "\"channels\":[8,16]"), "%s", r.result_arch);
     cr_assert(strstr(r.result_json, "\"stopped_by\":\"epochs\""));
     char acc[64];
     snprintf(acc, sizeof(acc), "\"test_accuracy\":%.17g", r.value);
@@ -249,21 +191,24 @@ Test(jobs, same_seed_same_numbers)
 {
     char *dir = tmpdir_new();
     char *pa = path_in(dir, "a.ckpt"), *pb = path_in(dir, "b.ckpt");
-    recorder a = {0}, b = {0};
+    extra x_a = {.copy_at = 0}, x_b = {.copy_at = 0};
+    recorder a = RECORDER(&x_a), b = RECORDER(&x_b);
     nas_job_spec s = small_spec(2);
     s.dropout = 0.3f;   /* the op rng must be reproducible too */
     s.checkpoint_path = pa;
-    cr_assert_eq(run(&s, &a), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(recorder_run(&s, &a), NAS_OK, "%s", nas_errmsg());
     s.checkpoint_path = pb;
-    cr_assert_eq(run(&s, &b), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(recorder_run(&s, &b), NAS_OK, "%s", nas_errmsg());
     assert_same_result(&a, &b);
     assert_same_ckpt(pa, pb);
     cr_assert_eq(a.nckpt, 2, "one checkpoint per epoch");
 
-    recorder c = {0};
+    extra x_c = {.copy_at = 0};
+
+    recorder c = RECORDER(&x_c);
     s.seed = 8;
     s.checkpoint_path = NULL;
-    cr_assert_eq(run(&s, &c), NAS_OK);
+    cr_assert_eq(recorder_run(&s, &c), NAS_OK);
     cr_assert(c.value != a.value || strcmp(c.result_json, a.result_json));
     recorder_done(&a);
     recorder_done(&b);
@@ -282,39 +227,44 @@ Test(jobs, resume_after_shutdown_mid_epoch_is_exact)
     s.dropout = 0.3f;
 
     /* Uninterrupted, keeping a copy of the epoch-end checkpoint. */
-    recorder a = {0};
-    a.copy_at = 31;
-    snprintf(a.copy_to, sizeof(a.copy_to), "%s", pc);
+    extra x_a = {.copy_at = 0};
+    recorder a = RECORDER(&x_a);
+    x_a.copy_at = 31;
+    snprintf(x_a.copy_to, sizeof(x_a.copy_to), "%s", pc);
     s.checkpoint_path = pa;
-    cr_assert_eq(run(&s, &a), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(recorder_run(&s, &a), NAS_OK, "%s", nas_errmsg());
 
     /* Shut down at step 40 (epoch 2, step 9 of 31), then resume. */
-    recorder b = {0};
+    extra x_b = {.copy_at = 0};
+    recorder b = RECORDER(&x_b);
     b.stop_at = 40;
     b.stop_value = NAS_STOP_SHUTDOWN;
     s.checkpoint_path = pb;
     s.resume = 1;
-    int rc = run(&s, &b);
+    int rc = recorder_run(&s, &b);
     cr_assert_eq(rc, NAS_ECANCELLED, "%s", nas_strerror(rc));
     cr_assert_eq(b.last_ckpt_step, 40, "the shutdown checkpoint");
     cr_assert_eq(b.nresult, 0);
-    recorder b2 = {0};
-    cr_assert_eq(run(&s, &b2), NAS_OK, "%s", nas_errmsg());
+    extra x_b2 = {.copy_at = 0};
+    recorder b2 = RECORDER(&x_b2);
+    cr_assert_eq(recorder_run(&s, &b2), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(b2.nprogress, 62 - 40, "only the remaining steps run");
     assert_same_result(&a, &b2);
     assert_same_ckpt(pa, pb);
 
     /* From the epoch-end checkpoint of the uninterrupted run. */
-    recorder c = {0};
+    extra x_c = {.copy_at = 0};
+    recorder c = RECORDER(&x_c);
     s.checkpoint_path = pc;
-    cr_assert_eq(run(&s, &c), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(recorder_run(&s, &c), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(c.nprogress, 31);
     assert_same_result(&a, &c);
     assert_same_ckpt(pa, pc);
 
     /* Resuming a finished job reports the same result again. */
-    recorder d = {0};
-    cr_assert_eq(run(&s, &d), NAS_OK, "%s", nas_errmsg());
+    extra x_d = {.copy_at = 0};
+    recorder d = RECORDER(&x_d);
+    cr_assert_eq(recorder_run(&s, &d), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(d.nprogress, 0);
     assert_same_result(&a, &d);
 
@@ -333,12 +283,13 @@ Test(jobs, cancel_stops_without_checkpoint)
 {
     char *dir = tmpdir_new();
     char *pa = path_in(dir, "a.ckpt");
-    recorder r = {0};
+    extra x_r = {.copy_at = 0};
+    recorder r = RECORDER(&x_r);
     r.stop_at = 5;
     r.stop_value = NAS_STOP_CANCEL;
     nas_job_spec s = small_spec(2);
     s.checkpoint_path = pa;
-    int rc = run(&s, &r);
+    int rc = recorder_run(&s, &r);
     cr_assert_eq(rc, NAS_ECANCELLED, "%s", nas_strerror(rc));
     cr_assert_eq(r.nprogress, 5, "stops at the next step");
     cr_assert_eq(r.nckpt, 0);
@@ -352,16 +303,18 @@ Test(jobs, checkpoint_of_another_spec_is_refused)
 {
     char *dir = tmpdir_new();
     char *pa = path_in(dir, "a.ckpt");
-    recorder r = {0};
+    extra x_r = {.copy_at = 0};
+    recorder r = RECORDER(&x_r);
     nas_job_spec s = small_spec(1);
     s.checkpoint_path = pa;
     r.stop_at = 3;
     r.stop_value = NAS_STOP_SHUTDOWN;
-    cr_assert_eq(run(&s, &r), NAS_ECANCELLED);
-    recorder r2 = {0};
+    cr_assert_eq(recorder_run(&s, &r), NAS_ECANCELLED);
+    extra x_r2 = {.copy_at = 0};
+    recorder r2 = RECORDER(&x_r2);
     s.epochs = 2;
     s.resume = 1;
-    int rc = run(&s, &r2);
+    int rc = recorder_run(&s, &r2);
     cr_assert_eq(rc, NAS_EINVAL, "%s", nas_strerror(rc));
     cr_assert(strstr(nas_errmsg(), pa), "%s", nas_errmsg());
     cr_assert(strstr(nas_errmsg(), "epochs=1 there, epochs=2 here"), "%s",
@@ -373,10 +326,11 @@ Test(jobs, checkpoint_of_another_spec_is_refused)
 
 Test(jobs, budget_max_seconds_still_reports)
 {
-    recorder r = {0};
+    extra x_r = {.copy_at = 0};
+    recorder r = RECORDER(&x_r);
     nas_job_spec s = small_spec(50);
     s.max_seconds = 0.3;
-    int rc = run(&s, &r);
+    int rc = recorder_run(&s, &r);
     cr_assert_eq(rc, NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(r.nresult, 1);
     cr_assert(r.last.step < 50 * 31);
@@ -530,27 +484,30 @@ Test(jobs, ptb_layout_text_job_learns_and_resumes)
     char *pa = path_in(dir, "a.ckpt"), *pb = path_in(dir, "b.ckpt");
     nas_job_spec s = text_spec(dir, 6);
     s.checkpoint_path = pa;
-    recorder a = {0};
-    int rc = run(&s, &a);
+    extra x_a = {.copy_at = 0};
+    recorder a = RECORDER(&x_a);
+    int rc = recorder_run(&s, &a);
     cr_assert_eq(rc, NAS_OK, "%s: %s", nas_strerror(rc), nas_errmsg());
     cr_assert_str_eq(a.metric, "test_perplexity");
     /* 17 words + <eos> + <unk>: uniform guessing is 19 and the unigram
      * frequencies about 13; the grammar allows far less. */
     cr_assert(isfinite(a.value) && a.value > 1.0 && a.value < 6.0,
               "test perplexity %g", a.value);
-    cr_assert(strstr(a.arch_json, "\"space\":\"lstm-lm\""), "%s", a.arch_json);
+    cr_assert(strstr(a.result_arch, "\"space\":\"lstm-lm\""), "%s", a.result_arch);
     int64_t total = a.last.steps;
     cr_assert(total >= 10);
 
     /* Shut down mid-epoch: the carried LSTM state must survive. */
-    recorder b = {0};
+    extra x_b = {.copy_at = 0};
+    recorder b = RECORDER(&x_b);
     b.stop_at = total / 2 + 3;
     b.stop_value = NAS_STOP_SHUTDOWN;
     s.checkpoint_path = pb;
     s.resume = 1;
-    cr_assert_eq(run(&s, &b), NAS_ECANCELLED);
-    recorder b2 = {0};
-    cr_assert_eq(run(&s, &b2), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(recorder_run(&s, &b), NAS_ECANCELLED);
+    extra x_b2 = {.copy_at = 0};
+    recorder b2 = RECORDER(&x_b2);
+    cr_assert_eq(recorder_run(&s, &b2), NAS_OK, "%s", nas_errmsg());
     assert_same_result(&a, &b2);
     assert_same_ckpt(pa, pb);
     recorder_done(&a);
@@ -573,8 +530,9 @@ Test(jobs, fortunes_reports_finite_perplexity)
     s.embed = 32;
     s.hidden = 32;
     s.epochs = 1;
-    recorder r = {0};
-    int rc = run(&s, &r);
+    extra x_r = {.copy_at = 0};
+    recorder r = RECORDER(&x_r);
+    int rc = recorder_run(&s, &r);
     cr_assert_eq(rc, NAS_OK, "%s: %s", nas_strerror(rc), nas_errmsg());
     cr_assert_str_eq(r.metric, "test_perplexity");
     cr_assert(isfinite(r.value) && r.value > 1.0, "perplexity %g", r.value);
