@@ -78,10 +78,13 @@ int api_spec_implemented(const json_t *spec, api_problem *err)
             return not_implemented("/search_space", what, avail, n, err);
         }
     }
-    if (json_is_true(json_object_get(ft, "enabled")) && strcmp(algorithm, "darts"))
+    if (json_is_true(json_object_get(ft, "enabled")) && strcmp(algorithm, "darts") &&
+        !(!strcmp(algorithm, "enas") &&
+          (!space || !strcmp(space, "enas-micro") || !strcmp(space, "enas-macro"))))
         return api_problem_set(err, 0, API_PROBLEM_NOT_IMPLEMENTED, "/final_training/enabled",
                                "final_training is not implemented yet for this search "
-                               "space (only darts-cnn and darts-rnn)");
+                               "space (only darts-cnn, darts-rnn, enas-micro and "
+                               "enas-macro)");
     return 0;
 }
 
@@ -271,6 +274,15 @@ static int enas_to_engine(const json_t *spec, const json_t *hp, nas_job_spec *ou
     v = json_object_get(hp, "max_examples");
     if (json_is_integer(v)) bad |= get_int(hp, "max_examples", &out->max_examples);
     else bad |= !json_is_null(v);
+    /* final training: C and layers of the trained network; an enas-macro
+     * arc fixes the layers (the search's), so only C applies there. */
+    v = json_object_get(spec, "final_training");
+    if (json_is_true(json_object_get(v, "enabled"))) {
+        bad |= get_int(v, "epochs", &out->final_epochs);
+        bad |= get_int(v, "C", &out->final_C);
+        if (!strcmp(out->search_space, "enas-micro"))
+            bad |= get_int(v, "layers", &out->final_layers);
+    }
     if (!strcmp(out->search_space, "enas-micro")) {
         bad |= get_int(hp, "nodes", &out->nodes);
         bad |= get_float(hp, "drop_path", &out->drop_path);

@@ -523,13 +523,21 @@ int nas_dataset_present(const char *name, const char *path);
  * path). A DARTS language model for text: the LSTM model's embedding and
  * decoder around the discrete recurrent cell of a darts-rnn genotype
  * (quark0/darts rnn/model.py DARTSCell, hidden units; one layer; dropout
- * on the cell outputs and dropout_input on the embeddings). */
+ * on the cell outputs and dropout_input on the embeddings). An ENAS child
+ * for images (NAS_ARCH_ENAS_CNN): one fixed arc of the enas-micro or
+ * enas-macro space (search_space) trained from scratch: a fresh store
+ * with the space's weights (engine/search/enas_micro.c, enas_macro.c:
+ * C, layers, nodes for micro, dropout before the classifier) and the
+ * forward of that one arc; genotype holds the arc as the reference's
+ * fixed-arc string (space-separated ints, as the enas result's
+ * "fixed_arc"); "parameters" counts only the weights the arc uses. */
 typedef enum nas_arch_kind {
     NAS_ARCH_DEFAULT = 0,   /* the dataset's kind decides */
     NAS_ARCH_FIXED_CNN,
     NAS_ARCH_LSTM_LM,
     NAS_ARCH_DARTS_CNN,
     NAS_ARCH_DARTS_RNN,
+    NAS_ARCH_ENAS_CNN,
 } nas_arch_kind;
 
 #define NAS_MAX_BLOCKS 8

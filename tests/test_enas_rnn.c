@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "jobs/jobs.h"
+#include "recorder.h"
 #include "search/enas_rnn.h"
 
 #define FORTUNES "/usr/share/games/fortunes/fortunes"
@@ -352,82 +353,6 @@ Test(enas_rnn, two_children_sharing_an_edge_update_the_same_tensor)
 
 /* --------------------------------------------------------------- the job */
 
-typedef struct recorder {
-    _Atomic int stop;
-    int64_t stop_at;
-    int stop_value;
-    int nprogress, narch, nckpt, nresult, nmetric;
-    int64_t last_ckpt_step;
-    double value, last_reward;
-    char metric[32];
-    char *arch_json, *arch_metrics, *result_arch, *result_json;
-} recorder;
-
-static void on_progress(void *ctx, const nas_job_progress *p)
-{
-    recorder *r = ctx;
-    r->nprogress++;
-    if (r->stop_at > 0 && p->step == r->stop_at)
-        atomic_store(&r->stop, r->stop_value);
-}
-
-static void on_metric(void *ctx, int epoch, int64_t step, const char *name,
-                      double value)
-{
-    recorder *r = ctx;
-    r->nmetric++;
-    cr_assert(isfinite(value), "%s = %g at epoch %d step %lld", name, value, epoch,
-              (long long)step);
-}
-
-static void on_arch(void *ctx, const char *arch, double reward,
-                    const char *metrics)
-{
-    recorder *r = ctx;
-    r->narch++;
-    r->last_reward = reward;
-    free(r->arch_json);
-    free(r->arch_metrics);
-    r->arch_json = strdup(arch);
-    r->arch_metrics = strdup(metrics);
-}
-
-static void on_ckpt(void *ctx, const char *path, int64_t step)
-{
-    recorder *r = ctx;
-    (void)path;
-    r->nckpt++;
-    r->last_ckpt_step = step;
-}
-
-static void on_result(void *ctx, const char *arch, const char *metric,
-                      double value, const char *json)
-{
-    recorder *r = ctx;
-    r->nresult++;
-    snprintf(r->metric, sizeof(r->metric), "%s", metric);
-    r->value = value;
-    free(r->result_arch);
-    free(r->result_json);
-    r->result_arch = strdup(arch);
-    r->result_json = strdup(json);
-}
-
-static void recorder_done(recorder *r)
-{
-    free(r->arch_json);
-    free(r->arch_metrics);
-    free(r->result_arch);
-    free(r->result_json);
-}
-
-static int run(const nas_job_spec *s, recorder *r)
-{
-    nas_job_reporter rep = {r, on_progress, on_metric, on_arch, on_ckpt,
-                            on_result, NULL};
-    return nas_job_run(s, &rep, &r->stop);
-}
-
 static nas_job_spec tiny_spec(int epochs)
 {
     nas_job_spec s = {.algorithm = "enas", .search_space = "enas-rnn",
@@ -489,7 +414,7 @@ Test(enas_rnn, tiny_search_on_fortunes_runs_to_a_valid_result, .timeout = 60)
         cr_skip_test(FORTUNES " missing (Debian package fortunes-min)");
     recorder r = {0};
     nas_job_spec s = tiny_spec(2);
-    cr_assert_eq(run(&s, &r), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(recorder_run(&s, &r), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(r.nresult, 1);
     cr_assert_eq(r.narch, 2 * 3 * 2, "every controller-phase child is a row");
     /* Per update: controller_loss, controller_entropy, baseline, reward;
@@ -498,7 +423,7 @@ Test(enas_rnn, tiny_search_on_fortunes_runs_to_a_valid_result, .timeout = 60)
     cr_assert_str_eq(r.metric, "val_perplexity");
     cr_assert(isfinite(r.value) && r.value > 1.0 && r.value < 300.0, "perplexity %g",
               r.value);
-    cr_assert(r.last_reward > 0.0 && r.last_reward <= 80.0);
+    cr_assert(r.reward > 0.0 && r.reward <= 80.0);
     assert_valid_arch(r.result_arch, 5);
     assert_valid_arch(r.arch_json, 5);
     cr_assert(strstr(r.arch_metrics, "\"fixed_arc\":\""), "%s", r.arch_metrics);
@@ -557,7 +482,7 @@ Test(enas_rnn, shutdowns_and_resumes_are_exact, .timeout = 60)
 
     recorder a = {0};
     s.checkpoint_path = pa;
-    cr_assert_eq(run(&s, &a), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(recorder_run(&s, &a), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(a.nckpt, 2, "one checkpoint per epoch");
     int64_t spe = a.last_ckpt_step / 2;
     cr_assert(spe > 3 + 2, "%lld steps per epoch", (long long)spe);
@@ -572,7 +497,7 @@ Test(enas_rnn, shutdowns_and_resumes_are_exact, .timeout = 60)
         recorder b = {0};
         b.stop_at = stops[k];
         b.stop_value = NAS_STOP_SHUTDOWN;
-        int rc = run(&s, &b);
+        int rc = recorder_run(&s, &b);
         cr_assert_eq(rc, NAS_ECANCELLED, "%s", nas_strerror(rc));
         cr_assert_eq(b.last_ckpt_step, stops[k], "the shutdown checkpoint");
         cr_assert_eq(b.nprogress, stops[k] - from);
@@ -581,7 +506,7 @@ Test(enas_rnn, shutdowns_and_resumes_are_exact, .timeout = 60)
         recorder_done(&b);
     }
     recorder c = {0};
-    cr_assert_eq(run(&s, &c), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(recorder_run(&s, &c), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(c.nprogress, 2 * spe - from, "only the remaining steps run");
     cr_assert_eq(c.nresult, 1);
     cr_assert_eq(memcmp(&a.value, &c.value, sizeof(double)), 0,
@@ -589,14 +514,14 @@ Test(enas_rnn, shutdowns_and_resumes_are_exact, .timeout = 60)
     char *ja = strip_seconds(a.result_json), *jc = strip_seconds(c.result_json);
     cr_assert_str_eq(ja, jc, "same child, losses and baseline");
     cr_assert_str_eq(a.arch_metrics, c.arch_metrics);
-    cr_assert_eq(memcmp(&a.last_reward, &c.last_reward, sizeof(double)), 0);
+    cr_assert_eq(memcmp(&a.reward, &c.reward, sizeof(double)), 0);
     free(ja);
     free(jc);
 
     /* Another spec's checkpoint is refused. */
     recorder d = {0};
     s.nodes = 6;
-    cr_assert_eq(run(&s, &d), NAS_EINVAL);
+    cr_assert_eq(recorder_run(&s, &d), NAS_EINVAL);
     cr_assert(strstr(nas_errmsg(), "nodes=5 there, nodes=6 here"), "%s", nas_errmsg());
     recorder_done(&a);
     recorder_done(&c);

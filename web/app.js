@@ -386,10 +386,15 @@ function submitForm() {
 /* Metric names grouped into charts; a chart appears once one of its
  * series has a point. */
 const CHART_GROUPS = [
+  /* Entropy and loss apart: their scales differ by an order of magnitude
+   * (an ENAS micro policy's entropy is ~30, its loss ~2). */
+  { id: 'entropy', title: 'Controller entropy', test: n => /^controller_entropy$/.test(n) },
+  { id: 'controller', title: 'Controller loss', test: n => /^controller_/.test(n) },
+  /* Per update or epoch; drawn in the reward chart when there are rows. */
+  { id: 'baseline', title: 'Controller: baseline and mean reward', test: n => /^(baseline|reward|reward_mean)$/.test(n) },
   { id: 'loss', title: 'Loss', test: n => /(^|[._])loss$/.test(n) && !/controller/.test(n) },
   { id: 'accuracy', title: 'Accuracy', test: n => /accuracy$/.test(n) },
   { id: 'perplexity', title: 'Perplexity', test: n => /perplexity$/.test(n) },
-  { id: 'controller', title: 'Controller: entropy, loss and baseline', test: n => /^controller_|(^|\.)baseline$/.test(n) },
   { id: 'lr', title: 'Learning rate', test: n => /(^|\.)lr$/.test(n) },
   { id: 'other', title: 'Other metrics', test: () => true },
 ];
@@ -444,6 +449,19 @@ function movingAverage(ys, w) {
   return out;
 }
 
+const INT_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 1e7];
+
+/* Tick labels with as many decimals as their spacing needs, so that a
+ * nearly flat series (an entropy that moves in the 6th digit) does not get
+ * the same label on every tick. */
+function tickLabels(splits) {
+  const step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 0;
+  const big = Math.max(...splits.map(v => Math.abs(v)));
+  if (big >= 1e5 || (big > 0 && big < 1e-3)) return splits.map(v => v.toExponential(2));
+  const dec = step > 0 ? Math.min(8, Math.max(0, Math.ceil(-Math.log10(step) - 1e-9))) : 0;
+  return splits.map(v => v.toFixed(dec));
+}
+
 /* A uPlot chart in a card that redraws when its data changes and resizes
  * with its card. */
 function makeChart(parent, id, title, xLabel) {
@@ -459,6 +477,10 @@ function makeChart(parent, id, title, xLabel) {
       if (!series.length || !window.uPlot) return;
       card.classList.remove('hidden');
       const data = align(series);
+      /* What is drawn, per series: its number of points (for tests and
+       * for a curious reader of the DOM). */
+      body.dataset.points = JSON.stringify(Object.fromEntries(series.map((s, i) =>
+        [s.label, data[i + 1].reduce((n, v) => n + (v == null ? 0 : 1), 0)])));
       /* Few points are drawn as dots too (one epoch is one point). */
       const dots = s => s.points || s.xs.length <= 40;
       const k = xName + ':' + series.map(s => s.label + (dots(s) ? '.' : '')).join('|');
@@ -468,16 +490,21 @@ function makeChart(parent, id, title, xLabel) {
       plot = new uPlot({
         width: Math.max(300, body.clientWidth), height: 220,
         scales: { x: { time: false } },
-        axes: [{ label: xName }, { size: 60 }],
+        /* x: steps, epochs and architecture numbers are integers; y: as
+         * wide as its longest label. */
+        axes: [{ label: xName, incrs: INT_INCRS },
+          { values: (u, splits) => tickLabels(splits),
+            size: (u, values) => Math.max(50, 16 + 7 * Math.max(0, ...(values || []).map(v => String(v).length))) }],
         series: [{ label: xName }].concat(series.map((s, i) => ({
           label: s.label, stroke: s.color || PALETTE[i % PALETTE.length], width: s.points ? 0 : 1.5,
           spanGaps: true,
-          points: dots(s) ? { show: true, size: s.points ? 3 : 6, fill: s.color || PALETTE[i % PALETTE.length] } : { show: false },
+          points: dots(s) ? { show: true, size: s.points ? 5 : 6, fill: s.color || PALETTE[i % PALETTE.length] } : { show: false },
         }))),
         legend: { live: true },
         ...opts,
       }, data, body);
     },
+    hide() { card.classList.add('hidden'); },
     destroy() { ro.disconnect(); if (plot) plot.destroy(); },
   };
 }
@@ -490,12 +517,17 @@ function summarize(a) {
   if (Array.isArray(a.normal) && Array.isArray(a.normal[0]))
     return `normal ${a.normal.map(pair).join(' ')} | reduce ${(a.reduce || []).map(pair).join(' ')}`;
   if (Array.isArray(a.recurrent)) return `recurrent ${a.recurrent.map(pair).join(' ')}`;
+  /* ENAS micro: node j + 2 takes its two inputs through its two ops. */
+  const enasCell = c => c.map((n, j) => `${j + 2}: ${(n.ops || []).map((o, i) => `${o}\u2190${(n.inputs || [])[i]}`).join(' ')}`).join('; ');
   if (Array.isArray(a.normal))
-    return `normal ${a.normal.map(n => (n.ops || []).map((o, i) => `${o}\u2190${(n.inputs || [])[i]}`).join('+')).join(' ')}` +
-      (a.reduce ? ` | reduce ${a.reduce.map(n => (n.ops || []).map((o, i) => `${o}\u2190${(n.inputs || [])[i]}`).join('+')).join(' ')}` : '');
+    return `normal ${enasCell(a.normal)}` + (Array.isArray(a.reduce) ? ` | reduce ${enasCell(a.reduce)}` : '');
   if (Array.isArray(a.nodes)) return a.nodes.map((n, i) => `${i}:${n.activation}\u2190${n.input == null ? 'x' : n.input}`).join(' ');
+  /* Layer lists: enas-macro ops with their skips (-1 the stem), nasrl-cnn
+   * convs with their inputs (none: the image). */
+  const from = (ks, stem) => (Array.isArray(ks) && ks.length ? `\u2190${ks.map(k => (k < 0 ? stem : k)).join(',')}` : '');
   if (Array.isArray(a.layers))
-    return a.layers.map(l => l.op ? l.op : `${l.filter_height}x${l.filter_width}x${l.filters}`).join(' \u2192 ');
+    return a.layers.map((l, i) => (l.op ? `${i}: ${l.op}${from(l.skips, 'stem')}`
+      : `${i}: ${l.filter_height}x${l.filter_width} conv ${l.filters}${l.stride > 1 ? '/' + l.stride : ''}${from(l.inputs, '')}`)).join(' \u2192 ');
   return JSON.stringify(a).slice(0, 160);
 }
 
@@ -595,8 +627,8 @@ function jobPage(app, id) {
   const errBox = h('div', { class: 'error-box hidden', role: 'alert' });
   const charts = h('div', { class: 'grid2', id: 'charts' });
   const chartObjs = {};
-  for (const g of CHART_GROUPS) chartObjs[g.id] = makeChart(charts, g.id, g.title, 'step');
   const rewardChart = makeChart(charts, 'reward', 'Reward of every sampled architecture, its moving average and the baseline', 'architecture');
+  for (const g of CHART_GROUPS) chartObjs[g.id] = makeChart(charts, g.id, g.title, 'step');
   const heat = makeHeatmaps(app);
   const resultBox = h('div', { class: 'card hidden', id: 'result' });
   const archSection = h('div', { id: 'architectures' });
@@ -708,26 +740,49 @@ function jobPage(app, id) {
       const [xs, ys] = downsample(s.xs, s.ys, MAX_POINTS);
       groups.get(g.id).push({ label: name, xs, ys });
     }
-    for (const [gid, series] of groups) chartObjs[gid].update(series);
-    /* Rewards: every architecture (points) and the moving average. */
-    const rewarded = archs.filter(a => typeof a.reward === 'number');
-    if (rewarded.some(a => !(a.metrics && a.metrics.alpha))) {
-      /* By step when every row says its step (then the controller's
-       * baseline, reported by step, joins the chart), else by count. */
-      const bySteps = rewarded.every(a => a.metrics && typeof a.metrics.step === 'number');
-      const xs = rewarded.map((a, i) => (bySteps ? a.metrics.step : i + 1)), ys = rewarded.map(a => a.reward);
+    const rewarded = archs.filter(a => typeof a.reward === 'number' && !(a.metrics && a.metrics.alpha));
+    for (const [gid, series] of groups)
+      if (!(gid === 'baseline' && rewarded.length)) chartObjs[gid].update(series);
+    /* Rewards: every sampled architecture (a point each, x = its number
+     * in sampling order), their moving average, and the controller's
+     * baseline and mean reward, which are reported per update (NAS-RL) or
+     * per epoch (ENAS) at a step: each is placed at the number of
+     * architectures sampled by that step. ENAS rows say their step, and
+     * many rows share one; NAS-RL's step is the count of architectures
+     * itself. DARTS rows (one per epoch, with alphas) are no samples. */
+    if (rewarded.length) {
+      const xs = rewarded.map((a, i) => i + 1), ys = rewarded.map(a => a.reward);
       const w = Math.max(5, Math.min(100, Math.round(ys.length / 20)));
       const ma = movingAverage(ys, w);
       const [dx, dy] = downsample(xs, ys, MAX_POINTS * 2);
       const [mx, my] = downsample(xs, ma, MAX_POINTS);
-      const series = [{ label: 'reward', xs: dx, ys: dy, points: true, color: '#93c5fd' },
+      const series = [{ label: 'reward', xs: dx, ys: dy, points: true, color: '#2563eb' },
         { label: `moving average (${w})`, xs: mx, ys: my, color: '#dc2626' }];
-      const bl = metrics.get('baseline');
-      if (bySteps && bl) {
-        const [bx, by] = downsample(bl.xs, bl.ys, MAX_POINTS);
-        series.push({ label: 'baseline', xs: bx, ys: by, color: '#16a34a' });
+      const steps = rewarded.every(a => a.metrics && typeof a.metrics.step === 'number')
+        ? rewarded.map(a => a.metrics.step).sort((p, q) => p - q) : null;
+      /* How many rows have a step <= s (binary search). */
+      const sampledBy = s => {
+        if (!steps) return s <= rewarded.length ? s : null;
+        let lo = 0, hi = steps.length;
+        while (lo < hi) { const mid = (lo + hi) >> 1; if (steps[mid] <= s) lo = mid + 1; else hi = mid; }
+        return lo || null;
+      };
+      for (const [name, label, color] of [['baseline', 'baseline', '#16a34a'],
+        ['reward_mean', 'mean reward of the update', '#9333ea'], ['reward', 'mean reward of the epoch', '#9333ea']]) {
+        const m = metrics.get(name);
+        if (!m) continue;
+        const bx = [], by = [];
+        m.xs.forEach((s, i) => {
+          const x = sampledBy(s);
+          if (x != null && (!bx.length || x > bx[bx.length - 1])) { bx.push(x); by.push(m.ys[i]); }
+        });
+        if (bx.length) {
+          const [px, py] = downsample(bx, by, MAX_POINTS);
+          series.push({ label, xs: px, ys: py, color });
+        }
       }
-      rewardChart.update(series, {}, bySteps ? 'step' : 'architecture');
+      rewardChart.update(series, {}, 'architecture (in sampling order)');
+      chartObjs.baseline.hide();
     }
     heat.update(archs);
     renderArchTable();
@@ -746,6 +801,8 @@ function jobPage(app, id) {
     }[sort] || (a => a.seq);
     const sorted = archs.slice().sort((x, y) => (keyOf(x) - keyOf(y)) * (dir === 'asc' ? 1 : -1) || x.seq - y.seq);
     const rows = sorted.slice(page * ARCH_PAGE, (page + 1) * ARCH_PAGE);
+    /* NAS-RL and random rows have no epoch: no empty column for them. */
+    const hasEpoch = archs.some(a => a.metrics && a.metrics.epoch != null);
     const th = (key, label) => h('th', { class: 'sortable', 'data-sort': key,
       'aria-sort': sort === key ? (dir === 'asc' ? 'ascending' : 'descending') : null,
       onclick: () => { setParams({ sort: key, dir: sort === key && dir === 'desc' ? 'asc' : 'desc', page: 0 }); renderArchTable(); } }, label);
@@ -753,7 +810,7 @@ function jobPage(app, id) {
     rows.forEach((a, i) => tbody.append(h('tr', { class: 'clickable' + (String(a.seq) === open ? ' selected' : ''), 'data-seq': a.seq,
       onclick: () => { setParams({ arch: a.seq }); renderArchTable(); showArch(); archDetail.scrollIntoView({ block: 'nearest' }); } },
     h('td', { class: 'num' }, page * ARCH_PAGE + i + 1), h('td', { class: 'num' }, a.seq),
-    h('td', { class: 'num' }, a.metrics && a.metrics.epoch != null ? a.metrics.epoch : ''),
+    hasEpoch ? h('td', { class: 'num' }, a.metrics && a.metrics.epoch != null ? a.metrics.epoch : '') : null,
     h('td', { class: 'num' }, fmtNum(a.reward)), h('td', { class: 'summary' }, summarize(a.arch)))));
     const go = p => { setParams({ page: p }); renderArchTable(); };
     archSection.replaceChildren(...[
@@ -761,7 +818,7 @@ function jobPage(app, id) {
         h('button', { disabled: page === 0, onclick: () => go(page - 1) }, '\u2190'),
         h('span', { class: 'muted', id: 'arch-page' }, `page ${page + 1} of ${npages} (${archs.length} architectures)`),
         h('button', { disabled: page >= npages - 1, onclick: () => go(page + 1) }, '\u2192')) : h('p', { class: 'muted' }, historyLoaded ? 'None yet.' : 'Loading\u2026'),
-      archs.length ? h('table', { id: 'arch-table' }, h('thead', null, h('tr', null, h('th', null, '#'), th('seq', 'seq'), th('epoch', 'epoch'), th('reward', 'reward'), h('th', null, 'architecture'))), tbody) : null].filter(Boolean));
+      archs.length ? h('table', { id: 'arch-table' }, h('thead', null, h('tr', null, h('th', null, '#'), th('seq', 'seq'), hasEpoch ? th('epoch', 'epoch') : null, th('reward', 'reward'), h('th', null, 'architecture'))), tbody) : null].filter(Boolean));
   }
 
   let shownArch = null;

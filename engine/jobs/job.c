@@ -187,6 +187,10 @@ static int check_arch(const nas_job_spec *s, const nas_dataset_desc *d)
         int rc = nas__darts_genotype_parse(s->genotype, &gt);
         return rc < 0 ? rc : nas__darts_check_cfg(&cfg);
     }
+    if (s->arch == NAS_ARCH_ENAS_CNN) {   /* search/enas_final.c */
+        char text[sizeof(((nas__job *)0)->spec_text)] = "";
+        return nas__enas_fixed_check(s, d, text, sizeof(text));
+    }
     if (s->arch != NAS_ARCH_FIXED_CNN)
         return BAD("arch", "unknown architecture kind %d", (int)s->arch);
     if (is_text(d))
@@ -233,6 +237,8 @@ static void make_spec_text(nas__job *j)
         nas__darts_genotype_token(&gt, tok, sizeof(tok));
         put(b, cap, " arch=darts-cnn C=%d layers=%d genotype=%s augment=%d",
             s->C, s->layers, tok, s->augment);
+    } else if (s->arch == NAS_ARCH_ENAS_CNN) {
+        NAS_ASSERT(nas__enas_fixed_check(s, j->desc, b, cap) == NAS_OK);
     } else if (s->arch == NAS_ARCH_FIXED_CNN) {
         put(b, cap, " arch=fixed-cnn channels=");
         for (int i = 0; i < s->nblocks; i++)
@@ -344,7 +350,8 @@ int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
         return nas__darts_rnn_job(&j);
     if (strcmp(j.kind, "darts") == 0)
         return nas__darts_job(&j);
-    if (j.spec.arch == NAS_ARCH_FIXED_CNN || j.spec.arch == NAS_ARCH_DARTS_CNN)
+    if (j.spec.arch == NAS_ARCH_FIXED_CNN ||
+        j.spec.arch == NAS_ARCH_DARTS_CNN || j.spec.arch == NAS_ARCH_ENAS_CNN)
         return nas__train_image(&j);
     return nas__train_text(&j);
 }

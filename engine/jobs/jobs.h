@@ -179,6 +179,54 @@ int nas__darts_final_run(nas__job *j, const nas__darts_search_out *so,
 /* The search's outcome from a final-training checkpoint's metadata, then
  * nas__darts_final_run(resume = 1). */
 int nas__darts_final_resume(nas__job *j);
+/* The driver under both, shared with enas (search/enas_final.c): fn
+ * writes the train kind's spec for the search's outcome (so->arch is the
+ * search's result architecture JSON, so->res its result JSON); the
+ * checkpoint metadata keys are "<prefix>.spec", "<prefix>.genotype", ...
+ * The headline is test_perplexity when the spec is a language model,
+ * test_accuracy otherwise. */
+typedef int (*nas__final_spec_fn)(const nas__job *j,
+                                  const nas__darts_search_out *so,
+                                  int resume, nas_job_spec *t);
+int nas__final_run(nas__job *j, const char *prefix, nas__final_spec_fn fn,
+                   const nas__darts_search_out *so, int resume);
+int nas__final_resume(nas__job *j, const char *prefix, nas__final_spec_fn fn);
+
+/* ----------------------------------------------- search/enas_final.c */
+
+/* Validates final_epochs, final_C and final_layers of an enas-micro or
+ * enas-macro job and sets the progress totals of the final training. */
+int nas__enas_final_check(nas__job *j);
+/* Before the search: when j resumes inside its final training, runs it
+ * to the end (*done = 1, its code returned); otherwise, with final
+ * training asked for, routes j's result reporter into *cap so that the
+ * search's result is kept for nas__enas_final_end. */
+typedef struct nas__enas_final_cap {
+    nas_job_reporter orig;
+    char *arch, *res;
+    int active;
+} nas__enas_final_cap;
+int nas__enas_final_begin(nas__job *j, nas__enas_final_cap *cap, int *done);
+/* After the search (rc its code, its memory already freed): restores the
+ * reporter and, when the search ended by its epochs, trains the found
+ * architecture from scratch and reports the combined result (a search
+ * stopped by max_seconds reports its own with final_training skipped). */
+int nas__enas_final_end(nas__job *j, nas__enas_final_cap *cap, int rc);
+/* The fixed-arc string (the reference's, as the space's arc_string
+ * writes it) into arc[*alen] for space self of sp, checked decision by
+ * decision against the space's controller program; NAS_EINVAL names
+ * "genotype". arc has room for the program's decisions (nas__enas_arc_len). */
+struct nas_enas_space;
+int nas__enas_arc_len(const struct nas_enas_space *sp, void *self);
+int nas__enas_arc_parse(const struct nas_enas_space *sp, void *self,
+                        const char *text, int *arc);
+/* The space named name (enas-micro, enas-macro) or NULL. */
+const struct nas_enas_space *nas__enas_space_find(const char *name);
+/* train kind, NAS_ARCH_ENAS_CNN: validates search_space, C, layers, nodes
+ * and the fixed arc in genotype for dataset d, and appends the spec text's
+ * architecture part to buf. */
+int nas__enas_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d,
+                          char *buf, size_t cap);
 
 /* ------------------------------------------- search/darts_common.c */
 

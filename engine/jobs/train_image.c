@@ -1,8 +1,9 @@
 /*
  * train_image.c - the `train` job on an image dataset: a fixed CNN
  * (conv3x3-BN-ReLU blocks with max pooling, then linear-ReLU-[dropout]-
- * linear) or the discrete network of a DARTS genotype (search/darts_net.c)
- * trained with SGD (Nesterov momentum, weight decay, cosine schedule over
+ * linear), the discrete network of a DARTS genotype (search/darts_net.c)
+ * or one fixed arc of an ENAS CNN space (search/enas_micro.c,
+ * enas_macro.c; the arc parsed by search/enas_final.c) trained with SGD (Nesterov momentum, weight decay, cosine schedule over
  * the whole job), evaluated on the test set every epoch.
  *
  * The one design decision to know: an epoch's order is a fresh shuffle of
@@ -13,11 +14,13 @@
  */
 #include "jobs.h"
 #include "search/darts.h"
+#include "search/enas.h"
 
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct block_ids {
     int w, gamma, beta, mean, var;
@@ -32,6 +35,9 @@ typedef struct cnn {
     float dropout;
     nas__darts_fixed *darts;   /* NAS_ARCH_DARTS_CNN: the whole network */
     nas_darts_genotype gt;
+    const nas_enas_space *enas;   /* NAS_ARCH_ENAS_CNN: the space, */
+    void *enas_self;              /* its state */
+    int *arc;                     /* and the fixed arc */
 } cnn;
 
 typedef struct run {
@@ -109,6 +115,23 @@ static int declare(run *r)
         return rc < 0 ? rc : nas__darts_fixed_declare(r->p, &cfg, &n->gt,
                                                       &n->darts);
     }
+    if (s->arch == NAS_ARCH_ENAS_CNN) {   /* validated by job.c */
+        nas_enas_cfg cfg = {.C = s->C, .layers = s->layers,
+                            .nodes = s->nodes, .in_c = d->c, .h = d->h,
+                            .w = d->w, .classes = d->classes,
+                            .dropout = s->dropout};
+        n->enas = nas__enas_space_find(s->search_space);
+        if (strcmp(n->enas->name, "enas-macro") == 0)
+            cfg.nodes = 0;
+        int rc = n->enas->declare(r->p, &cfg, &n->enas_self);
+        if (rc < 0)
+            return rc;
+        int len = nas__enas_arc_len(n->enas, n->enas_self);
+        if (!(n->arc = calloc((size_t)len + 1, sizeof(int))))
+            return nas_fail(NAS_ENOMEM, "train: out of memory");
+        return nas__enas_arc_parse(n->enas, n->enas_self, s->genotype,
+                                   n->arc);
+    }
     int c = declare_blocks(r->p, n, s, d->c, &h, &w);
     if (c < 0)
         return c;
@@ -126,10 +149,13 @@ static int declare(run *r)
     return NAS_OK;
 }
 
-/* x (N, C, H, W) -> logits (N, classes) */
+/* x (N, C, H, W) -> logits (N, classes); train: a training step (ENAS
+ * spaces fold the batch statistics into their running ones). */
 static nas_tensor *forward(nas_graph *g, nas_params *p, const cnn *n,
-                           nas_tensor *x)
+                           nas_tensor *x, int train)
 {
+    if (n->enas)
+        return n->enas->forward(n->enas_self, g, p, n->arc, x, train);
     if (n->darts)
         return nas__darts_fixed_forward(g, p, n->darts, x);
 #define P(i) nas_params_get(p, (i))
@@ -167,7 +193,7 @@ static double evaluate(run *r)
         nas_graph_reset(r->g);
         nas_tensor *x = nas_tensor_new4(r->g, n, t->c, t->h, t->w);
         nas_dataset_batch(t, idx, n, NULL, NULL, x->data, y);
-        nas_tensor *logits = forward(r->g, r->p, &r->net, x);
+        nas_tensor *logits = forward(r->g, r->p, &r->net, x, 0);
         for (int i = 0; i < n; i++)
             correct += nas__job_argmax(logits->data + (size_t)i * r->net.classes,
                                        r->net.classes) == y[i];
@@ -226,6 +252,9 @@ static int setup(run *r)
 static void teardown(run *r)
 {
     nas__darts_fixed_free(r->net.darts);
+    if (r->net.enas_self)
+        r->net.enas->free(r->net.enas_self);
+    free(r->net.arc);
     free(r->order);
     free(r->y);
     nas_graph_free(r->g);
@@ -246,7 +275,7 @@ static void train_step(run *r)
     const nas_augment *aug = s->augment ? &r->aug : NULL;
     nas_dataset_batch(d, r->order + r->pos.step * bs, bs, aug, &r->op_rng,
                       x->data, r->y);
-    nas_tensor *logits = forward(r->g, r->p, &r->net, x);
+    nas_tensor *logits = forward(r->g, r->p, &r->net, x, 1);
     nas_tensor *loss = nas_cross_entropy(r->g, logits, r->y);
     nas_params_zero_grad(r->p, NAS_MASK(NAS_GROUP_WEIGHTS));
     nas_graph_backward(r->g, loss, NAS_MASK(NAS_GROUP_WEIGHTS));
@@ -325,7 +354,18 @@ static int report_result(run *r, int stopped_by_time)
     nas__job *j = r->j;
     const nas_job_spec *s = &j->spec;
     nas_json_buf arch = {0}, res = {0}, met = {0};
-    if (r->net.darts) {
+    if (r->net.enas) {
+        nas__json_buf_puts(&arch, "{\"space\":");
+        nas__json_buf_str(&arch, r->net.enas->name, "");
+        nas__json_buf_puts(&arch, ",\"arc\":");
+        r->net.enas->arc_json(r->net.enas_self, r->net.arc, &arch);
+        nas__json_buf_puts(&arch, ",\"fixed_arc\":");
+        nas__json_buf_str(&arch, s->genotype, "");
+        nas__json_num(&arch, 0, "C", s->C);
+        nas__json_num(&arch, 0, "layers", s->layers);
+        if (strcmp(r->net.enas->name, "enas-micro") == 0)
+            nas__json_num(&arch, 0, "nodes", s->nodes);
+    } else if (r->net.darts) {
         char *gt = nas__darts_genotype_dump(&r->net.gt);
         nas__json_buf_puts(&arch, "{\"space\":\"darts-cnn\",\"genotype\":");
         if (gt)
@@ -361,7 +401,16 @@ static int report_result(run *r, int stopped_by_time)
     nas__json_num(&res, 0, "train_loss", r->pos.last_loss);
     nas__json_num(&res, 0, "train_accuracy", r->pos.last_acc);
     nas__job_json_steps(&res, &r->pos, r->spe);
-    nas__job_json_stop(&res, r->p, stopped_by_time);
+    if (r->net.enas) {   /* only the weights the arc uses */
+        nas__json_num(&res, 0, "parameters",
+                      (double)r->net.enas->arc_params(r->net.enas_self, r->p,
+                                                      r->net.arc));
+        nas__json_buf_puts(&res, stopped_by_time
+                                     ? ",\"stopped_by\":\"max_seconds\""
+                                     : ",\"stopped_by\":\"epochs\"");
+    } else {
+        nas__job_json_stop(&res, r->p, stopped_by_time);
+    }
     nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
     nas__json_buf_puts(&res, "}");
 

@@ -9,43 +9,52 @@
 
 #include <math.h>
 
-static void bn_bwd(nas_graph *g, nas_node *nd)
+/* One BN's shapes and buffers, for the per-channel ranges below. */
+typedef struct {
+    int n, c, training;
+    size_t inner;
+    const float *x, *dy, *gamma, *beta;
+    float *y, *dx, *dgamma, *dbeta;   /* NULL: not wanted */
+    float *mean, *rstd;
+    float *rm, *rv;                   /* running statistics, or NULL */
+    float momentum, eps;
+} bn_ctx;
+
+static void bn_bwd_range(void *arg, int c0, int c1)
 {
-    nas_tensor *x = nd->in[0], *gamma = nd->in[1], *beta = nd->in[2];
-    const float *mean = nd->pa[0], *rstd = nd->pa[1];
-    int training = nd->ia[0];
-    int n = nas_tensor_n(x), c = nas_tensor_c(x);
-    size_t inner = nas_tensor_inner(x);
-    double cnt = (double)n * inner;
-    const float *dy = nd->out->grad;
-    for (int ch = 0; ch < c; ch++) {
+    const bn_ctx *b = arg;
+    const int n = b->n, c = b->c;
+    const size_t inner = b->inner;
+    const double cnt = (double)n * inner;
+    const float *mean = b->mean, *rstd = b->rstd, *dy = b->dy;
+    for (int ch = c0; ch < c1; ch++) {
         /* sum dy and sum dy * xhat over the channel */
         double sdy = 0.0, sdyx = 0.0;
         for (int i = 0; i < n; i++) {
             size_t off = ((size_t)i * c + ch) * inner;
-            const float *dr = dy + off, *xr = x->data + off;
-            float a = 0.0f, b = 0.0f;
-#pragma omp simd reduction(+ : a, b)
+            const float *dr = dy + off, *xr = b->x + off;
+            float a = 0.0f, bb = 0.0f;
+#pragma omp simd reduction(+ : a, bb)
             for (size_t j = 0; j < inner; j++) {
                 a += dr[j];
-                b += dr[j] * (xr[j] - mean[ch]);
+                bb += dr[j] * (xr[j] - mean[ch]);
             }
             sdy += a;
-            sdyx += b;
+            sdyx += bb;
         }
         sdyx *= rstd[ch];   /* now sum dy * xhat */
-        float gm = gamma ? gamma->data[ch] : 1.0f;
-        if (nas__want(g, gamma))
-            gamma->grad[ch] += (float)sdyx;
-        if (nas__want(g, beta))
-            beta->grad[ch] += (float)sdy;
-        if (!nas__want(g, x))
+        float gm = b->gamma ? b->gamma[ch] : 1.0f;
+        if (b->dgamma)
+            b->dgamma[ch] += (float)sdyx;
+        if (b->dbeta)
+            b->dbeta[ch] += (float)sdy;
+        if (!b->dx)
             continue;
         float k = gm * rstd[ch];
-        if (!training) {
+        if (!b->training) {
             for (int i = 0; i < n; i++) {
                 size_t off = ((size_t)i * c + ch) * inner;
-                nas__axpy(x->grad + off, dy + off, k, inner);
+                nas__axpy(b->dx + off, dy + off, k, inner);
             }
             continue;
         }
@@ -54,10 +63,81 @@ static void bn_bwd(nas_graph *g, nas_node *nd)
         float m = mean[ch], r = rstd[ch];
         for (int i = 0; i < n; i++) {
             size_t off = ((size_t)i * c + ch) * inner;
-            const float *dr = dy + off, *xr = x->data + off;
-            float *gx = x->grad + off;
+            const float *dr = dy + off, *xr = b->x + off;
+            float *gx = b->dx + off;
             for (size_t j = 0; j < inner; j++)
                 gx[j] += k * (dr[j] - mdy - (xr[j] - m) * r * mdyx);
+        }
+    }
+}
+
+/* Channels are independent: backward and forward run over channel ranges
+ * on the engine's threads, each channel by the same code whatever the
+ * split (deterministic for any thread count). */
+static void bn_bwd(nas_graph *g, nas_node *nd)
+{
+    nas_tensor *x = nd->in[0], *gamma = nd->in[1], *beta = nd->in[2];
+    bn_ctx b = {
+        .n = nas_tensor_n(x), .c = nas_tensor_c(x), .training = nd->ia[0],
+        .inner = nas_tensor_inner(x), .x = x->data, .dy = nd->out->grad,
+        .gamma = gamma ? gamma->data : NULL,
+        .dx = nas__want(g, x) ? x->grad : NULL,
+        .dgamma = nas__want(g, gamma) ? gamma->grad : NULL,
+        .dbeta = nas__want(g, beta) ? beta->grad : NULL,
+        .mean = nd->pa[0], .rstd = nd->pa[1],
+    };
+    if (!b.dx && !b.dgamma && !b.dbeta)
+        return;
+    nas__parallel_for(b.c, bn_bwd_range, &b);
+}
+
+static void bn_fwd_range(void *arg, int c0, int c1)
+{
+    const bn_ctx *b = arg;
+    const int n = b->n, c = b->c;
+    const size_t inner = b->inner;
+    const double cnt = (double)n * inner;
+    float *mean = b->mean, *rstd = b->rstd;
+    for (int ch = c0; ch < c1; ch++) {
+        if (!b->training) {
+            mean[ch] = b->rm[ch];
+            rstd[ch] = 1.0f / sqrtf(b->rv[ch] + b->eps);
+        } else {
+            double s = 0.0, s2 = 0.0;
+            for (int i = 0; i < n; i++) {
+                const float *xr = b->x + ((size_t)i * c + ch) * inner;
+                float a = 0.0f;
+#pragma omp simd reduction(+ : a)
+                for (size_t j = 0; j < inner; j++)
+                    a += xr[j];
+                s += a;
+            }
+            double mu = s / cnt;
+            for (int i = 0; i < n; i++) {
+                const float *xr = b->x + ((size_t)i * c + ch) * inner;
+                float fm = (float)mu, bb = 0.0f;
+#pragma omp simd reduction(+ : bb)
+                for (size_t j = 0; j < inner; j++)
+                    bb += (xr[j] - fm) * (xr[j] - fm);
+                s2 += bb;
+            }
+            double var = s2 / cnt;
+            mean[ch] = (float)mu;
+            rstd[ch] = (float)(1.0 / sqrt(var + b->eps));
+            if (b->rm)
+                b->rm[ch] = (1.0f - b->momentum) * b->rm[ch] + b->momentum * (float)mu;
+            if (b->rv)
+                b->rv[ch] = (1.0f - b->momentum) * b->rv[ch] +
+                    b->momentum * (float)(cnt > 1 ? s2 / (cnt - 1) : var);
+        }
+        float k = rstd[ch] * (b->gamma ? b->gamma[ch] : 1.0f);
+        float bias = (b->beta ? b->beta[ch] : 0.0f) - mean[ch] * k;
+        for (int i = 0; i < n; i++) {
+            size_t off = ((size_t)i * c + ch) * inner;
+            const float *xr = b->x + off;
+            float *yr = b->y + off;
+            for (size_t j = 0; j < inner; j++)
+                yr[j] = xr[j] * k + bias;
         }
     }
 }
@@ -68,65 +148,27 @@ nas_tensor *nas_batchnorm(nas_graph *g, nas_tensor *x, nas_tensor *gamma,
                           float eps)
 {
     int n = nas_tensor_n(x), c = nas_tensor_c(x);
-    size_t inner = nas_tensor_inner(x);
     NAS_ASSERT(x->ndim >= 2 && "batchnorm: (N, C, ...)");
     NAS_ASSERT((!gamma || (int)nas_tensor_numel(gamma) == c) &&
                (!beta || (int)nas_tensor_numel(beta) == c));
     NAS_ASSERT(g->training || (running_mean && running_var));
     nas_tensor *in[3] = {x, gamma, beta};
     nas_tensor *y = nas__out(g, x->ndim, x->shape, in, 3);
-    float *mean = nas_arena_alloc(g->arena, (size_t)c * sizeof(float));
-    float *rstd = nas_arena_alloc(g->arena, (size_t)c * sizeof(float));
-    double cnt = (double)n * inner;
-    for (int ch = 0; ch < c; ch++) {
-        if (!g->training) {
-            mean[ch] = running_mean->data[ch];
-            rstd[ch] = 1.0f / sqrtf(running_var->data[ch] + eps);
-            continue;
-        }
-        double s = 0.0, s2 = 0.0;
-        for (int i = 0; i < n; i++) {
-            const float *xr = x->data + ((size_t)i * c + ch) * inner;
-            float a = 0.0f;
-#pragma omp simd reduction(+ : a)
-            for (size_t j = 0; j < inner; j++)
-                a += xr[j];
-            s += a;
-        }
-        double mu = s / cnt;
-        for (int i = 0; i < n; i++) {
-            const float *xr = x->data + ((size_t)i * c + ch) * inner;
-            float fm = (float)mu, b = 0.0f;
-#pragma omp simd reduction(+ : b)
-            for (size_t j = 0; j < inner; j++)
-                b += (xr[j] - fm) * (xr[j] - fm);
-            s2 += b;
-        }
-        double var = s2 / cnt;
-        mean[ch] = (float)mu;
-        rstd[ch] = (float)(1.0 / sqrt(var + eps));
-        if (running_mean)
-            running_mean->data[ch] = (1.0f - momentum) * running_mean->data[ch] +
-                                     momentum * (float)mu;
-        if (running_var)
-            running_var->data[ch] = (1.0f - momentum) * running_var->data[ch] +
-                momentum * (float)(cnt > 1 ? s2 / (cnt - 1) : var);
-    }
-    for (int ch = 0; ch < c; ch++) {
-        float k = rstd[ch] * (gamma ? gamma->data[ch] : 1.0f);
-        float b = (beta ? beta->data[ch] : 0.0f) - mean[ch] * k;
-        for (int i = 0; i < n; i++) {
-            size_t off = ((size_t)i * c + ch) * inner;
-            const float *xr = x->data + off;
-            float *yr = y->data + off;
-            for (size_t j = 0; j < inner; j++)
-                yr[j] = xr[j] * k + b;
-        }
-    }
+    bn_ctx b = {
+        .n = n, .c = c, .training = g->training, .inner = nas_tensor_inner(x),
+        .x = x->data, .y = y->data,
+        .gamma = gamma ? gamma->data : NULL, .beta = beta ? beta->data : NULL,
+        .mean = nas_arena_alloc(g->arena, (size_t)c * sizeof(float)),
+        .rstd = nas_arena_alloc(g->arena, (size_t)c * sizeof(float)),
+        .rm = running_mean ? running_mean->data : NULL,
+        .rv = running_var ? running_var->data : NULL,
+        .momentum = momentum, .eps = eps,
+    };
+    nas__parallel_for(c, bn_fwd_range, &b);
     nas_node *nd = nas__record(g, bn_bwd, y, in, 3);
     if (nd) {
-        nd->pa[0] = mean;
-        nd->pa[1] = rstd;
+        nd->pa[0] = b.mean;
+        nd->pa[1] = b.rstd;
         nd->ia[0] = g->training;
     }
     return y;

@@ -22,6 +22,7 @@
 #include "internal.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -345,6 +346,14 @@ static void dense_bwd(nas_graph *g, const conv_shape *s, const float *x,
  */
 enum { LANES = 32 };
 
+/* a * b + c, fused where the target has FMA: the depthwise loops are
+ * bound by their multiply and add instructions, not by their loads. */
+#if defined(__FMA__)
+#define MADD(a, b, c) fmaf((a), (b), (c))
+#else
+#define MADD(a, b, c) ((a) * (b) + (c))
+#endif
+
 typedef struct {
     const conv_shape *s;
     const float *x, *w, *dy;
@@ -382,15 +391,52 @@ taps_fixed(float *restrict out, const float *restrict in, size_t n,
         wv[t] = wt[t];
         o[t] = off[t];
     }
+    /* TB outputs at a time: TB / 16 independent chains of kk multiply-adds
+     * hide their latency (one vector's chain alone waits on each add). */
+    enum { TB = 64 };
+    size_t i = 0;
+    for (; i + TB <= n; i += TB) {
+        float acc[TB];
 #pragma omp simd
-    for (size_t i = 0; i < n; i++) {
-        float s = 0.0f;
+        for (int l = 0; l < TB; l++)
+            acc[l] = 0.0f;
 #pragma GCC unroll 25
-        for (int t = 0; t < kk; t++)
-            s += wv[t] * in[i + o[t]];
-        out[i] = s;
+        for (int t = 0; t < kk; t++) {
+            const float *restrict src = in + i + o[t];
+            const float wt_ = wv[t];
+#pragma omp simd
+            for (int l = 0; l < TB; l++)
+                acc[l] = MADD(wt_, src[l], acc[l]);
+        }
+#pragma omp simd
+        for (int l = 0; l < TB; l++)
+            out[i + l] = acc[l];
+    }
+    /* The rest in blocks of 16, the last one complete (see taps). */
+    for (; i < n; i += 16) {
+        float acc[16];
+#pragma omp simd
+        for (int l = 0; l < 16; l++)
+            acc[l] = 0.0f;
+#pragma GCC unroll 25
+        for (int t = 0; t < kk; t++) {
+            const float *restrict src = in + i + o[t];
+            const float wt_ = wv[t];
+#pragma omp simd
+            for (int l = 0; l < 16; l++)
+                acc[l] = MADD(wt_, src[l], acc[l]);
+        }
+#pragma omp simd
+        for (int l = 0; l < 16; l++)
+            out[i + l] = acc[l];
     }
 }
+
+/* out[i] = sum_t wt[t] * in[i + off[t]] for i < n, and for 3x3 and 5x5 up
+ * to n rounded up to 16 (planes are a few rows of 7..32 floats: a scalar
+ * tail would cost as much as the vectors): the callers leave TAPS_SLACK
+ * floats past out and past the reads of in. */
+enum { TAPS_SLACK = 16 };
 
 static void taps(float *restrict out, const float *restrict in, size_t n,
                  const float *wt, const int *off, int kk)
@@ -420,9 +466,9 @@ static void dot_taps(float *restrict acc, const float *restrict dz,
             a[l] = acc[t * LANES + l];
         for (size_t i = 0; i < nv; i += LANES)
             for (int l = 0; l < LANES; l++)
-                a[l] += dz[i + l] * src[i + l];
+                a[l] = MADD(dz[i + l], src[i + l], a[l]);
         for (size_t i = nv; i < n; i++)
-            a[i - nv] += dz[i] * src[i];
+            a[i - nv] = MADD(dz[i], src[i], a[i - nv]);
         for (int l = 0; l < LANES; l++)
             acc[t * LANES + l] = a[l];
     }
@@ -542,14 +588,16 @@ static int phase_read(const dw_ctx *c, int r)
 /* The interior (x's pixels) of the phase planes P <-> plane x (h, w):
  * to_phases writes P from x, from_phases adds P to x. Borders and unread
  * phases are never touched. */
-static void phases_io(const dw_ctx *c, float *x, float *P, int add)
+static inline __attribute__((always_inline)) void
+phases_io_st(const dw_ctx *c, float *x, float *P, int add, const int st)
 {
     const conv_shape *s = c->s;
-    const int st = s->stride, pad = s->pad;
+    const int pad = s->pad;
     for (int r = 0; r < s->h; r++) {
         int R = r + pad;
         if (!phase_read(c, R % st))
             continue;
+        float *prow = P + (size_t)(R % st * st) * c->phsz + (size_t)(R / st) * c->wph;
         for (int q = 0; q < st; q++) {
             if (!phase_read(c, q))
                 continue;
@@ -557,25 +605,26 @@ static void phases_io(const dw_ctx *c, float *x, float *P, int add)
             if (c0 >= s->w)
                 continue;
             int cnt = (s->w - c0 + st - 1) / st;
-            float *restrict pr = P + (size_t)(R % st * st + q) * c->phsz +
-                                 (size_t)(R / st) * c->wph + (c0 + pad) / st;
+            float *restrict pr = prow + (size_t)q * c->phsz + (c0 + pad) / st;
             float *restrict xr = x + (size_t)r * s->w + c0;
-            /* stride 2 (every reduction) as a constant: the compiler
-             * then vectorises the de-interleave */
-            if (add && st == 2)
-                for (int j = 0; j < cnt; j++)
-                    xr[2 * j] += pr[j];
-            else if (add)
+            if (add)
                 for (int j = 0; j < cnt; j++)
                     xr[(size_t)j * st] += pr[j];
-            else if (st == 2)
-                for (int j = 0; j < cnt; j++)
-                    pr[j] = xr[2 * j];
             else
                 for (int j = 0; j < cnt; j++)
                     pr[j] = xr[(size_t)j * st];
         }
     }
+}
+
+/* Stride 2 (every reduction) with a constant stride: no integer
+ * divisions, and the de-interleave vectorises. */
+static void phases_io(const dw_ctx *c, float *x, float *P, int add)
+{
+    if (c->s->stride == 2)
+        phases_io_st(c, x, P, add, 2);
+    else
+        phases_io_st(c, x, P, add, c->s->stride);
 }
 
 static void dw_fwd_phase(dw_ctx *c, int i0, int i1, float *P)
@@ -683,7 +732,7 @@ static void dw_setup(nas_graph *g, dw_ctx *c, const conv_shape *s, int total)
         size_t slack = dw_slack(s), plane = (size_t)c->hp * c->wp + slack;
         size_t fwd = plane + (size_t)s->ho * c->wp;
         size_t bwd = plane + (size_t)s->ho * c->wp + (size_t)c->hq * c->wq + slack +
-                     (size_t)s->h * c->wq;
+                     (size_t)s->h * c->wq + TAPS_SLACK;
         c->scratch_size = fwd > bwd ? fwd : bwd;
     } else {
         const int st = s->stride;
@@ -691,7 +740,7 @@ static void dw_setup(nas_graph *g, dw_ctx *c, const conv_shape *s, int total)
         c->wph = (c->wp + st - 1) / st;
         /* slack: the dropped columns of the last output row read up to
          * (k - 1) dil / stride < wph floats past the plane */
-        c->phsz = (size_t)(c->hph + 1) * c->wph;
+        c->phsz = (size_t)(c->hph + 1) * c->wph + TAPS_SLACK;
         c->pmask = 0;
         for (int t = 0; t < s->k; t++)
             if (t * s->dil % st < 32)

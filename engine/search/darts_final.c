@@ -202,13 +202,14 @@ static char *combine(const nas__darts_search_out *so, const char *final_res,
     return NULL;
 }
 
-int nas__darts_final_run(nas__job *j, const nas__darts_search_out *so,
-                         int resume)
+int nas__final_run(nas__job *j, const char *prefix, nas__final_spec_fn fn,
+                   const nas__darts_search_out *so, int resume)
 {
     nas_job_spec t;
-    int rc = final_spec(j, so, resume, &t);
+    int rc = fn(j, so, resume, &t);
     if (rc < 0)
         return rc;
+    int text = t.arch == NAS_ARCH_DARTS_RNN || t.arch == NAS_ARCH_LSTM_LM;
     fwd_ctx f = {.parent = j, .epoch_off = so->epochs,
                  .step_off = so->steps};
     nas_job_reporter rep = {&f, on_progress, on_metric, on_arch, on_ckpt,
@@ -221,20 +222,27 @@ int nas__darts_final_run(nas__job *j, const nas__darts_search_out *so,
     snprintf(steps, sizeof(steps), "%" PRId64, so->steps);
     snprintf(epochs, sizeof(epochs), "%d", so->epochs);
     snprintf(seconds, sizeof(seconds), "%.17g", so->seconds);
+    char keys[6][48];
+    static const char *const key_names[6] = {
+        "spec", "genotype", "result", "search_steps", "search_epochs",
+        "search_seconds",
+    };
+    for (int k = 0; k < 6; k++)
+        snprintf(keys[k], sizeof(keys[k]), "%s.%s", prefix, key_names[k]);
     const nas_kv meta[] = {
         {"job.stage", "final"},
-        {"darts.spec", j->spec_text},
-        {"darts.genotype", so->arch},
-        {"darts.result", so->res},
-        {"darts.search_steps", steps},
-        {"darts.search_epochs", epochs},
-        {"darts.search_seconds", seconds},
+        {keys[0], j->spec_text},
+        {keys[1], so->arch},
+        {keys[2], so->res},
+        {keys[3], steps},
+        {keys[4], epochs},
+        {keys[5], seconds},
     };
     sub.extra_meta = meta;
     sub.nextra = (int)(sizeof(meta) / sizeof(meta[0]));
     nas__job_log(j, "final training: %s", sub.spec_text);
     sub.t0 = nas__job_now();
-    rc = is_rnn(j) ? nas__train_text(&sub) : nas__train_image(&sub);
+    rc = text ? nas__train_text(&sub) : nas__train_image(&sub);
     if (rc == NAS_OK && !f.res)
         rc = nas_fail(NAS_EINVAL, "final training: no result");
     if (rc < 0)
@@ -242,10 +250,10 @@ int nas__darts_final_run(nas__job *j, const nas__darts_search_out *so,
     double final_seconds = nas__job_elapsed(&sub);
     char *res = combine(so, f.res, final_seconds);
     if (!res) {
-        rc = nas_fail(NAS_ENOMEM, "darts: result: out of memory");
+        rc = nas_fail(NAS_ENOMEM, "%s: result: out of memory", prefix);
         goto fail;
     }
-    const char *name = is_rnn(j) ? "test_perplexity" : "test_accuracy";
+    const char *name = text ? "test_perplexity" : "test_accuracy";
     nas__job_log(j, "final training: %s %.4f", name, f.value);
     if (j->rep.result)
         j->rep.result(j->rep.ctx, so->arch, name, f.value, res);
@@ -256,8 +264,17 @@ fail:
     return rc;
 }
 
-static int meta(const char *path, const char *key, char **out)
+int nas__darts_final_run(nas__job *j, const nas__darts_search_out *so,
+                         int resume)
 {
+    return nas__final_run(j, "darts", final_spec, so, resume);
+}
+
+static int meta(const char *path, const char *prefix, const char *name,
+                char **out)
+{
+    char key[48];
+    snprintf(key, sizeof(key), "%s.%s", prefix, name);
     int rc = nas__job_ckpt_meta(path, key, out);
     if (rc == NAS_OK && !*out)
         rc = nas_fail(NAS_EFORMAT, "%s: final-training checkpoint without "
@@ -265,18 +282,18 @@ static int meta(const char *path, const char *key, char **out)
     return rc;
 }
 
-int nas__darts_final_resume(nas__job *j)
+int nas__final_resume(nas__job *j, const char *prefix, nas__final_spec_fn fn)
 {
     const char *path = j->spec.checkpoint_path;
     char *spec = NULL, *steps = NULL, *epochs = NULL, *seconds = NULL;
     nas__darts_search_out so = {0};
     int rc;
-    if ((rc = meta(path, "darts.spec", &spec)) < 0 ||
-        (rc = meta(path, "darts.genotype", &so.arch)) < 0 ||
-        (rc = meta(path, "darts.result", &so.res)) < 0 ||
-        (rc = meta(path, "darts.search_steps", &steps)) < 0 ||
-        (rc = meta(path, "darts.search_epochs", &epochs)) < 0 ||
-        (rc = meta(path, "darts.search_seconds", &seconds)) < 0)
+    if ((rc = meta(path, prefix, "spec", &spec)) < 0 ||
+        (rc = meta(path, prefix, "genotype", &so.arch)) < 0 ||
+        (rc = meta(path, prefix, "result", &so.res)) < 0 ||
+        (rc = meta(path, prefix, "search_steps", &steps)) < 0 ||
+        (rc = meta(path, prefix, "search_epochs", &epochs)) < 0 ||
+        (rc = meta(path, prefix, "search_seconds", &seconds)) < 0)
         goto fail;
     if (strcmp(spec, j->spec_text) != 0) {
         rc = nas_fail(NAS_EINVAL, "%s: final-training checkpoint of another "
@@ -288,7 +305,7 @@ int nas__darts_final_resume(nas__job *j)
     so.epochs = atoi(epochs);
     so.seconds = strtod(seconds, NULL);
     nas__job_log(j, "resuming the final training from %s", path);
-    rc = nas__darts_final_run(j, &so, 1);
+    rc = nas__final_run(j, prefix, fn, &so, 1);
 fail:
     free(spec);
     free(steps);
@@ -297,4 +314,9 @@ fail:
     free(so.arch);
     free(so.res);
     return rc;
+}
+
+int nas__darts_final_resume(nas__job *j)
+{
+    return nas__final_resume(j, "darts", final_spec);
 }

@@ -163,9 +163,6 @@ int nas__enas_job_prepare(nas__job *j)
         return BAD("arch", "does not apply to enas (it searches for one)");
     if (s->augment)
         return BAD("augment", "not implemented for enas; must be 0");
-    if (s->final_epochs != 0)
-        return BAD("final_epochs", "final training is not implemented for "
-                   "enas yet; must be 0");
     if (s->C < 1 || s->C > 1024)
         return BAD("C", "%d is outside [1, 1024]", s->C);
     if (s->layers < 1 || s->layers > 64)
@@ -184,6 +181,11 @@ int nas__enas_job_prepare(nas__job *j)
     int rc = check_ctrl(s);
     if (rc < 0)
         return rc;
+    /* ---- final training (search/enas_final.c): final_epochs, final_C,
+     * final_layers */
+    if ((rc = nas__enas_final_check(j)) < 0)
+        return rc;
+    /* ---- end final training */
     /* Only the fields that change the numbers (see job.c); floats as
      * %.9g tell any two floats apart. */
     snprintf(j->spec_text, sizeof(j->spec_text),
@@ -713,8 +715,16 @@ static int report_result(run *r, int by_time)
 
 int nas__enas_job(nas__job *j)
 {
+    /* ---- final training (search/enas_final.c): a resume inside it runs
+     * only it; otherwise the search's result is captured for it */
+    nas__enas_final_cap cap;
+    int done;
+    int rc = nas__enas_final_begin(j, &cap, &done);
+    if (rc < 0 || done)
+        return rc;
+    /* ---- end final training */
     run r = {.j = j};
-    int rc = setup(&r);
+    rc = setup(&r);
     if (rc < 0)
         goto fail;
     int by_time;
@@ -726,5 +736,5 @@ fail:
     j->extra_meta = NULL;
     j->nextra = 0;
     teardown(&r);
-    return rc;
+    return nas__enas_final_end(j, &cap, rc);   /* final training */
 }

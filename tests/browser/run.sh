@@ -36,5 +36,7 @@ shots="$build/tests/browser/screenshots"
 mkdir -p "$shots"
 echo "==> browser tests: nasd $build/nasd, chromium $(/usr/bin/chromium --version 2>/dev/null | head -1)"
 echo "==> screenshots: $shots"
+# One file at a time: each starts its own nasd and chromium, and the
+# machines this runs on may have two cores.
 NASD="$build/nasd" SCREENSHOT_DIR="$shots" NASD_WEB_DIR="$src/web" \
-    node --test --test-reporter=spec dashboard.test.mjs
+    node --test --test-concurrency=1 --test-reporter=spec dashboard.test.mjs controller.test.mjs

@@ -1,0 +1,269 @@
+/*
+ * controller.test.mjs - the dashboard's views of the controller-based
+ * searches (issue #7 with #5 and #6) in a real browser: Debian's chromium
+ * driven by playwright-core against a real nasd (the built binary) on a
+ * loopback port with a temporary state directory, running real jobs on the
+ * synthetic dataset.
+ *
+ * A tiny ENAS search over enas-micro and a tiny NAS-RL search over
+ * nasrl-cnn are submitted through the API. On each job's page: the reward
+ * chart holds one point per architecture row the API returns, with their
+ * moving average and the controller's baseline; the entropy chart holds
+ * one point per controller_entropy value; the architecture table sorts by
+ * reward (descending, then ascending) when its header is clicked; the best
+ * row opens, drawn by the server; the final architecture is drawn. Every
+ * sampled architecture of both jobs can be drawn by the server (SVG), the
+ * guard against a mismatch between what the engine emits and what
+ * api/render.c reads.
+ *
+ * The one design decision to know: what a chart draws is read from the
+ * data-points attribute that app.js writes from the very arrays it hands
+ * to uPlot (non-null values per series, after downsampling), and compared
+ * with what the API says; every wait is a condition with a deadline.
+ * Screenshots go to $SCREENSHOT_DIR, each named in the log.
+ *
+ * Environment: NASD (the nasd binary, required), CHROMIUM (default
+ * /usr/bin/chromium), SCREENSHOT_DIR, NASD_WEB_DIR (default ../../web).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const NASD = process.env.NASD;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const WEB = process.env.NASD_WEB_DIR || resolve(here, '../../web');
+const SHOTS = process.env.SCREENSHOT_DIR || join(here, 'screenshots');
+const JOB_MS = 90000;
+
+/* As tests/test_integration_enas.c, a little longer: 3 epochs of 4
+ * controller steps of 2 children = 24 architecture rows. */
+const ENAS_EPOCHS = 3, ENAS_STEPS = 4, ENAS_AGG = 2;
+const ENAS_SPEC = {
+  name: 'browser-enas-micro', algorithm: 'enas', search_space: 'enas-micro', dataset: 'synthetic', seed: 3,
+  budget: { epochs: ENAS_EPOCHS },
+  hyperparameters: { C: 4, layers: 1, nodes: 3, batch_size: 8, max_examples: 48, lstm_size: 16,
+    controller_steps: ENAS_STEPS, controller_aggregate: ENAS_AGG, final_samples: 4 },
+};
+/* As tests/test_integration_nasrl.c: 6 children, 2 per update. */
+const NASRL_ARCHS = 6;
+const NASRL_SPEC = {
+  name: 'browser-nas-rl', algorithm: 'nas-rl', dataset: 'synthetic', seed: 5,
+  budget: { max_architectures: NASRL_ARCHS },
+  hyperparameters: { child_epochs: 1, batch_size: 50, children_per_update: 2, lstm_size: 16,
+    start_layers: 2, max_layers: 2, filter_heights: [1, 3], filter_widths: [1, 3], num_filters: [4, 6],
+    max_examples: 1000 },
+};
+
+let nasd, base, stateDir, browser, page;
+const logLines = [];
+const pageErrors = [];
+const ids = {};
+
+function startNasd() {
+  stateDir = mkdtempSync(join(tmpdir(), 'nasd-browser-ctrl-'));
+  return new Promise((resolveStart, reject) => {
+    const args = ['--listen', '127.0.0.1:0', '--state-dir', stateDir, '--workers', '2',
+      '--threads-per-job', '1', '--web-dir', WEB];
+    nasd = spawn(NASD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => reject(new Error(`nasd did not start:\n${logLines.join('')}`)), 20000);
+    const onData = chunk => {
+      logLines.push(chunk.toString());
+      const m = logLines.join('').match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m && !base) {
+        base = m[1];
+        clearTimeout(timer);
+        resolveStart();
+      }
+    };
+    nasd.stdout.on('data', onData);
+    nasd.stderr.on('data', onData);
+    nasd.on('exit', code => { if (!base) { clearTimeout(timer); reject(new Error(`nasd exited with ${code}:\n${logLines.join('')}`)); } });
+  });
+}
+
+async function shot(name) {
+  const path = join(SHOTS, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  console.log(`# screenshot: ${path}`);
+}
+
+async function apiJson(path, opts) {
+  const res = await fetch(base + path, opts);
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+async function submit(spec) {
+  const r = await apiJson('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(spec) });
+  assert.equal(r.status, 202, JSON.stringify(r.body));
+  return r.body.id;
+}
+
+async function waitSucceeded(id) {
+  const deadline = Date.now() + JOB_MS;
+  for (;;) {
+    const { body } = await apiJson(`/v1/jobs/${id}`);
+    if (body.state === 'succeeded') return body;
+    assert.ok(!['failed', 'cancelled'].includes(body.state), `job ${id} ended ${body.state}: ${JSON.stringify(body.error)}`);
+    assert.ok(Date.now() < deadline, `job ${id} still ${body.state} after ${JOB_MS} ms`);
+    await new Promise(r => setTimeout(r, 200));
+  }
+}
+
+/* The points each series of a chart draws, as app.js recorded them. */
+async function chartPoints(id) {
+  const attr = await page.getAttribute(`#chart-${id}`, 'data-points');
+  return attr ? JSON.parse(attr) : {};
+}
+
+const imgDrawn = sel => page.waitForFunction(s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth > 100; }, sel);
+
+before(async () => {
+  assert.ok(NASD, 'set NASD to the nasd binary');
+  mkdirSync(SHOTS, { recursive: true });
+  console.log(`# screenshots are written to ${SHOTS}`);
+  await startNasd();
+  /* Both at once (two workers): they run while the browser starts. */
+  ids.enas = await submit(ENAS_SPEC);
+  ids.nasrl = await submit(NASRL_SPEC);
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: root ? ['--no-sandbox'] : [] });
+  page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  page.setDefaultTimeout(30000);
+  page.on('pageerror', e => { pageErrors.push(e.message); logLines.push(`pageerror: ${e.message}\n`); });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (nasd && nasd.exitCode == null) {
+    nasd.kill('SIGTERM');
+    await new Promise(r => {
+      const t = setTimeout(() => { nasd.kill('SIGKILL'); r(); }, 20000);
+      nasd.on('exit', () => { clearTimeout(t); r(); });
+    });
+  }
+  if (process.exitCode && process.exitCode !== 0) console.log(logLines.join(''));
+  else if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+});
+
+/* The job's page once it has succeeded: the header says so and the table
+ * holds every row. */
+async function openFinished(id, rows) {
+  await waitSucceeded(id);
+  await page.goto(`${base}/#/job/${id}`);
+  await page.waitForFunction(() => document.querySelector('#app h2 [data-state]')?.dataset.state === 'succeeded');
+  await page.waitForFunction(n => (document.querySelector('#arch-page')?.textContent || '').includes(`(${n} architectures)`), rows);
+}
+
+/* The reward chart: a point per row, the moving average over all of them,
+ * the baseline at as many places as the controller reported it (each at a
+ * distinct architecture count). The entropy chart: a point per value. */
+async function checkCharts(id, rows, what) {
+  const metrics = (await apiJson(`/v1/jobs/${id}/metrics`)).body.metrics;
+  const count = name => metrics.filter(m => m.name === name).length;
+  assert.ok(count('baseline') >= 2 && count('controller_entropy') >= 2, `${what}: the engine reports the controller: ${metrics.map(m => m.name)}`);
+  await page.locator('#chart-reward canvas').first().waitFor();
+  await page.waitForFunction(() => document.querySelector('#chart-reward')?.dataset.points);
+  const reward = await chartPoints('reward');
+  assert.equal(reward.reward, rows.length, `${what}: one reward point per architecture row: ${JSON.stringify(reward)}`);
+  const ma = Object.keys(reward).find(k => k.startsWith('moving average'));
+  assert.ok(ma, `${what}: a moving average: ${JSON.stringify(reward)}`);
+  assert.equal(reward[ma], rows.length);
+  assert.equal(reward.baseline, count('baseline'), `${what}: the baseline at each update: ${JSON.stringify(reward)}`);
+  await page.locator('#chart-entropy canvas').first().waitFor();
+  const entropy = await chartPoints('entropy');
+  assert.equal(entropy.controller_entropy, count('controller_entropy'), `${what}: ${JSON.stringify(entropy)}`);
+  assert.ok(await page.isHidden('[data-chart=baseline]'), `${what}: the baseline is in the reward chart, not a chart of its own`);
+}
+
+/* Sorted by reward on a click (descending), on a second click ascending;
+ * the best row opens and is drawn. */
+async function checkTable(id, rows, what, svgText) {
+  const tableRewards = () => page.$$eval('#arch-table tbody tr', trs => trs.map(tr => tr.dataset.seq));
+  await page.click('#arch-table th[data-sort=reward]');
+  assert.match(page.url(), /sort=reward&dir=desc/);
+  assert.equal(await page.getAttribute('#arch-table th[data-sort=reward]', 'aria-sort'), 'descending');
+  const bySeq = new Map(rows.map(r => [String(r.seq), r.reward]));
+  const shown = (await tableRewards()).map(s => bySeq.get(s));
+  assert.equal(shown.length, Math.min(50, rows.length), `${what}: every row is in the table`);
+  const desc = rows.map(r => r.reward).sort((a, b) => b - a).slice(0, 50);
+  assert.deepEqual(shown, desc, `${what}: the table is sorted by reward, best first`);
+  await page.click('#arch-table th[data-sort=reward]');
+  assert.match(page.url(), /sort=reward&dir=asc/);
+  const asc = (await tableRewards()).map(s => bySeq.get(s));
+  assert.deepEqual(asc, rows.map(r => r.reward).sort((a, b) => a - b).slice(0, 50), `${what}: ascending on a second click`);
+  await page.click('#arch-table th[data-sort=reward]');
+  const best = page.locator('#arch-table tbody tr').first();
+  const seq = await best.getAttribute('data-seq');
+  await best.click();
+  await imgDrawn('#arch-svg');
+  assert.match(page.url(), new RegExp(`arch=${seq}(&|$)`));
+  assert.match(await page.textContent('#arch-detail h3'), new RegExp(`Architecture ${seq}`));
+  const svg = await (await fetch(`${base}/v1/jobs/${id}/architectures/${seq}?format=svg`)).text();
+  for (const t of svgText) assert.match(svg, t, `${what}: architecture ${seq} drawn`);
+}
+
+/* Every row and the result can be drawn by the server. */
+async function checkAllDrawn(id, rows, kind) {
+  for (const r of rows) {
+    const res = await fetch(`${base}/v1/jobs/${id}/architectures/${r.seq}?format=svg`);
+    const body = await res.text();
+    assert.equal(res.status, 200, `row ${r.seq} ${JSON.stringify(r.arch)}: ${body}`);
+    assert.match(body, new RegExp(`data-kind="${kind}"`));
+  }
+  const res = await fetch(`${base}/v1/jobs/${id}/result?format=svg`);
+  assert.equal(res.status, 200, await res.text());
+}
+
+test('an ENAS micro search: rewards, baseline, entropy, sorted table, cells drawn', async () => {
+  const what = 'enas-micro';
+  await waitSucceeded(ids.enas);
+  const all = (await apiJson(`/v1/jobs/${ids.enas}/architectures?limit=1000`)).body.architectures;
+  assert.equal(all.length, ENAS_EPOCHS * ENAS_STEPS * ENAS_AGG, 'one row per controller child');
+  await openFinished(ids.enas, all.length);
+  await checkCharts(ids.enas, all, what);
+  /* The final cells, drawn by the server. */
+  await imgDrawn('#result-svg');
+  const svg = await (await fetch(`${base}/v1/jobs/${ids.enas}/result?format=svg`)).text();
+  assert.match(svg, />normal cell</);
+  assert.match(svg, />reduction cell</);
+  await shot('20-enas-micro');
+  await checkTable(ids.enas, all, what, [/>normal cell</, />reduction cell</]);
+  assert.equal(await page.locator('#arch-table th[data-sort=epoch]').count(), 1, 'ENAS rows have an epoch');
+  await shot('21-enas-micro-architecture');
+  await checkAllDrawn(ids.enas, all, 'enas-micro');
+});
+
+test('a NAS-RL search: rewards, baseline, entropy, sorted table, network drawn', async () => {
+  const what = 'nas-rl';
+  await waitSucceeded(ids.nasrl);
+  const all = (await apiJson(`/v1/jobs/${ids.nasrl}/architectures?limit=1000`)).body.architectures;
+  assert.equal(all.length, NASRL_ARCHS);
+  await openFinished(ids.nasrl, all.length);
+  await checkCharts(ids.nasrl, all, what);
+  await imgDrawn('#result-svg');
+  const svg = await (await fetch(`${base}/v1/jobs/${ids.nasrl}/result?format=svg`)).text();
+  assert.match(svg, />classifier</);
+  await shot('22-nas-rl');
+  await checkTable(ids.nasrl, all, what, [/>image</, />classifier</]);
+  assert.equal(await page.locator('#arch-table th[data-sort=epoch]').count(), 0, 'no empty epoch column');
+  await shot('23-nas-rl-architecture');
+  await checkAllDrawn(ids.nasrl, all, 'nasrl-cnn');
+});
+
+test('a refresh keeps the sort and the open architecture', async () => {
+  const seq = new URL(page.url()).hash.match(/arch=(\d+)/)[1];
+  await page.reload();
+  await imgDrawn('#arch-svg');
+  assert.equal(await page.getAttribute('#arch-table th[data-sort=reward]', 'aria-sort'), 'descending');
+  assert.equal(await page.locator(`#arch-table tr.selected[data-seq="${seq}"]`).count(), 1);
+});
+
+test('no script error on the way', () => {
+  assert.deepEqual(pageErrors, []);
+});

@@ -1,0 +1,247 @@
+/*
+ * test_enas_final.c - a fixed ENAS arc trained from scratch by the train
+ * kind (NAS_ARCH_ENAS_CNN), and enas' final training: a tiny enas-micro
+ * search on the synthetic data with final_epochs ends with the test
+ * accuracy of the found arc as its headline, counts the final training's
+ * epochs and steps on from the search's, and a shutdown inside the final
+ * training resumes there and ends with the same bits.
+ *
+ * The networks are tiny (C 4, 1 normal cell per stack, 3 nodes) so that
+ * the tests stay fast under ASan.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nas.h"
+#include "recorder.h"
+
+/* Normal cell then reduction cell, per node "x_id x_op y_id y_op" (ops:
+ * 0 sep_conv_3x3, 1 sep_conv_5x5, 2 avg_pool, 3 max_pool, 4 identity). */
+static const char *const SEP_ARC =
+    "0 0 1 1 2 0 1 0 3 1 0 0  1 0 0 1 2 1 1 0 2 0 3 1";
+static const char *const CHEAP_ARC =
+    "0 4 1 2 2 3 1 4 3 2 0 4  1 4 0 2 2 3 1 4 2 2 3 4";
+
+static nas_job_spec fixed_spec(const char *space, const char *arc)
+{
+    nas_job_spec s = {.dataset = "synthetic", .arch = NAS_ARCH_ENAS_CNN,
+                      .search_space = space};
+    nas_job_spec_defaults(&s);
+    snprintf(s.genotype, sizeof(s.genotype), "%s", arc);
+    s.C = 4;
+    s.layers = strcmp(space, "enas-macro") == 0 ? 3 : 1;
+    s.nodes = 3;
+    s.epochs = 1;
+    s.batch_size = 50;
+    s.seed = 3;
+    return s;
+}
+
+static double num_of(const char *json, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\"%s\":", key);
+    const char *p = strstr(json, pat);
+    cr_assert(p, "no %s in %s", key, json);
+    return strtod(p + strlen(pat), NULL);
+}
+
+Test(enas_final, train_kind_on_a_fixed_micro_arc)
+{
+    nas_job_spec s = fixed_spec("enas-micro", SEP_ARC);
+    recorder r = {0};
+    cr_assert_eq(recorder_run(&s, &r), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(r.nresult, 1);
+    cr_assert_str_eq(r.metric, "test_accuracy");
+    cr_assert(r.value > 0.15, "one epoch learns the bars: %g", r.value);
+    cr_assert(strncmp(r.result_arch, "{\"space\":\"enas-micro\",\"arc\":"
+                      "{\"normal\":[{\"inputs\":[0,1],\"ops\":"
+                      "[\"sep_conv_3x3\",\"sep_conv_5x5\"]}", 85) == 0,
+              "%s", r.result_arch);
+    cr_assert(strstr(r.result_arch, "\"fixed_arc\":\"0 0 1 1 2 0"), "%s",
+              r.result_arch);
+    double sep = num_of(r.result_json, "parameters");
+
+    /* The same space with pools and identities only: the parameters
+     * counted are the arc's, not the whole space's. */
+    s = fixed_spec("enas-micro", CHEAP_ARC);
+    recorder c = {0};
+    cr_assert_eq(recorder_run(&s, &c), NAS_OK, "%s", nas_errmsg());
+    double cheap = num_of(c.result_json, "parameters");
+    cr_assert(cheap > 0 && cheap < sep / 2, "%g vs %g", cheap, sep);
+    recorder_done(&r);
+    recorder_done(&c);
+}
+
+Test(enas_final, train_kind_on_a_fixed_macro_arc)
+{
+    /* 3 layers: op; op, 1 skip bit; op, 2 skip bits. */
+    nas_job_spec s = fixed_spec("enas-macro", "1 0 1 5 1 1");
+    recorder r = {0};
+    cr_assert_eq(recorder_run(&s, &r), NAS_OK, "%s", nas_errmsg());
+    cr_assert_str_eq(r.metric, "test_accuracy");
+    cr_assert(strstr(r.result_arch, "{\"op\": \"max_pool_3x3\", \"skips\": "
+                                    "[-1, 0]}"), "%s", r.result_arch);
+    recorder_done(&r);
+}
+
+static void refused(nas_job_spec s, const char *what)
+{
+    recorder r = {0};
+    cr_assert_eq(recorder_run(&s, &r), NAS_EINVAL, "%s accepted", what);
+    cr_assert(strncmp(nas_errmsg(), what, strlen(what)) == 0,
+              "want %s: %s", what, nas_errmsg());
+    cr_assert_eq(r.nprogress, 0);
+    recorder_done(&r);
+}
+
+Test(enas_final, bad_fixed_arcs_name_the_field)
+{
+    refused(fixed_spec("enas-micro", "0 0 1 1"), "genotype");
+    /* node 0 can read inputs 0 and 1 only */
+    refused(fixed_spec("enas-micro",
+                       "2 0 1 1 2 0 1 0 3 1 0 0 1 0 0 1 2 1 1 0 2 0 3 1"),
+            "genotype");
+    refused(fixed_spec("enas-micro",
+                       "0 5 1 1 2 0 1 0 3 1 0 0 1 0 0 1 2 1 1 0 2 0 3 1"),
+            "genotype");
+    refused(fixed_spec("enas-micro", "0 0 x"), "genotype");
+    refused(fixed_spec("enas-macro", "1 0 1 5 1 2"), "genotype");
+    refused(fixed_spec("enas-rnn", SEP_ARC), "search_space");
+    nas_job_spec s = fixed_spec("enas-micro", SEP_ARC);
+    s.nodes = 0;
+    refused(s, "nodes");
+    s = fixed_spec("enas-micro", SEP_ARC);
+    s.dataset = "fortunes";
+    refused(s, "arch");
+}
+
+/* --------------------------------------------------- final training */
+
+typedef struct stage_counts {
+    int final, search;
+} stage_counts;
+
+static void count_stage(recorder *r, int epoch, int64_t step, const char *name,
+                        double value)
+{
+    (void)epoch, (void)step, (void)value;
+    stage_counts *c = r->user;
+    if (strncmp(name, "final.", 6) == 0)
+        c->final++;
+    else
+        c->search++;
+}
+
+/* 1 search epoch: 32 examples split 16/16, batch 16: 1 weight step and 2
+ * controller updates; then 1 final epoch of 2000 / 16 = 125 steps. */
+static nas_job_spec search_spec(const char *ckpt)
+{
+    nas_job_spec s = {.algorithm = "enas", .dataset = "synthetic",
+                      .search_space = "enas-micro"};
+    nas_job_spec_defaults(&s);
+    s.C = 4;
+    s.layers = 1;
+    s.nodes = 3;
+    s.batch_size = 16;
+    s.max_examples = 32;
+    s.ctrl_steps = 2;
+    s.ctrl_aggregate = 2;
+    s.final_samples = 3;
+    s.ctrl_hidden = 16;
+    s.epochs = 1;
+    s.seed = 7;
+    s.final_epochs = 1;
+    s.final_C = 4;
+    s.final_layers = 1;
+    s.checkpoint_path = ckpt;
+    s.resume = ckpt != NULL;
+    return s;
+}
+
+Test(enas_final, micro_search_with_final_training_and_exact_resume)
+{
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/tmp/nas_enas_final_XXXXXX");
+    cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+    char ckpt[96];
+    snprintf(ckpt, sizeof(ckpt), "%s/job.ckpt", dir);
+
+    nas_job_spec s = search_spec(NULL);
+    stage_counts ca = {0}, cc = {0};
+    recorder a = {.metric_hook = count_stage, .user = &ca};
+    cr_assert_eq(recorder_run(&s, &a), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(a.nresult, 1);
+    cr_assert_str_eq(a.metric, "test_accuracy");
+    cr_assert(a.value >= 0.0 && a.value <= 1.0);
+    cr_assert(strstr(a.result_json, "\"final_training\":{\"dataset\":"
+                                    "\"synthetic\",\"test_accuracy\":"),
+              "%s", a.result_json);
+    cr_assert(strstr(a.result_json, "\"fixed_arc\":"), "%s", a.result_json);
+    cr_assert(strstr(a.result_json, "\"search_seconds\":"));
+    cr_assert(num_of(strstr(a.result_json, "\"final_training\":"),
+                     "test_accuracy") == a.value);
+    cr_assert(strncmp(a.result_arch, "{\"normal\":[{\"inputs\":[", 22) == 0,
+              "the search's architecture JSON: %s", a.result_arch);
+    cr_assert(ca.final >= 4 && ca.search >= 3, "%d %d", ca.final, ca.search);
+    cr_assert_eq(a.last.step, 3 + 125);
+    cr_assert_eq(a.first.steps, 3 + 125, "the totals count the final "
+                 "training from the first report on");
+    cr_assert_eq(a.totals_moved, 0);
+    cr_assert_eq(a.backwards, 0);
+
+    /* Shut down inside the final training, then resume: same result. */
+    s = search_spec(ckpt);
+    recorder b = {.stop_at = 3 + 40, .stop_value = NAS_STOP_SHUTDOWN};
+    cr_assert_eq(recorder_run(&s, &b), NAS_ECANCELLED, "%s", nas_errmsg());
+    cr_assert_eq(b.nresult, 0);
+    cr_assert_eq(b.last_ckpt_step, 3 + 40);
+    recorder c = {.metric_hook = count_stage, .user = &cc};
+    cr_assert_eq(recorder_run(&s, &c), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(cc.search, 0, "the search is not redone");
+    cr_assert(cc.final > 0);
+    cr_assert_eq(c.nresult, 1);
+    cr_assert(c.value == a.value, "%.17g vs %.17g", c.value, a.value);
+    cr_assert_str_eq(a.result_arch, c.result_arch);
+    /* The final training's result, up to its wall-clock seconds. */
+    const char *fa = strstr(a.result_json, "\"final_training\":");
+    const char *fc = strstr(c.result_json, "\"final_training\":");
+    const char *ea = strstr(fa, ",\"seconds\":"), *ec = strstr(fc, ",\"seconds\":");
+    cr_assert(ea - fa == ec - fc && memcmp(fa, fc, (size_t)(ea - fa)) == 0,
+              "final results differ:\n%s\n%s", a.result_json, c.result_json);
+
+    /* Another final configuration is refused by the checkpoint. */
+    s.final_epochs = 2;
+    recorder d = {0};
+    cr_assert_eq(recorder_run(&s, &d), NAS_EINVAL);
+    cr_assert_eq(d.nresult, 0);
+    recorder_done(&a);
+    recorder_done(&b);
+    recorder_done(&c);
+    recorder_done(&d);
+    unlink(ckpt);
+    rmdir(dir);
+}
+
+Test(enas_final, bad_final_fields_name_the_field)
+{
+    nas_job_spec s = search_spec(NULL);
+    s.final_epochs = -1;
+    refused(s, "final_epochs");
+    s = search_spec(NULL);
+    s.final_C = 5000;
+    refused(s, "final_C");
+    s = search_spec(NULL);
+    s.search_space = "enas-macro";
+    s.layers = 3;
+    s.final_layers = 4;
+    refused(s, "final_layers");
+    s = search_spec(NULL);
+    s.final_layers = 65;
+    refused(s, "final_layers");
+}

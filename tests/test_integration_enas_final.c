@@ -1,0 +1,240 @@
+/*
+ * test_integration_enas_final.c - enas' final training end to end (issue
+ * #5, "with final_training, train it from scratch through the train stage
+ * and report test accuracy"): a real nasd runs a tiny enas-micro search
+ * and a tiny enas-macro one on the synthetic data, each with
+ * final_training; each must end `succeeded` with the test accuracy of the
+ * found arc as its headline, the search's result (the arc JSON, the
+ * reference's fixed-arc string, its val accuracy) with "final_training"
+ * (the train kind's result on that arc, trained from scratch) in the
+ * details, and the final training's metrics named final.* in the epoch
+ * after the search's.
+ *
+ * Waits poll with deadlines, never a fixed sleep.
+ */
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "http.h"
+#include "nasd_proc.h"
+
+/* Generous: the suite also runs under ASan on 2 cores. */
+#define START_MS 15000
+#define STOP_MS 30000
+#define JOB_MS 60000
+
+static const char *const flags[] = {"--workers", "2", "--threads-per-job", "1", NULL};
+
+/* ------------------------------------------------------------- fixture */
+
+static int passed;
+
+static void begin_test(void)
+{
+    passed = 0;
+}
+
+static void finish_test(void)
+{
+    nasd_cleanup(!passed);
+}
+
+#define PASS() (passed = 1)
+
+TestSuite(enas_final, .init = begin_test, .fini = finish_test);
+
+static void start(nasd_proc *p)
+{
+    char dir[PATH_MAX];
+    cr_assert_eq(nasd_mkdtemp(dir, sizeof(dir)), 0);
+    cr_assert_eq(nasd_start(p, dir, flags, START_MS), 0, "nasd did not start");
+}
+
+static void stop_ok(nasd_proc *p)
+{
+    int status = nasd_stop(p, STOP_MS);
+    cr_assert_eq(status, 0, "nasd exited with %d after SIGTERM", status);
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+/* The value at a dotted path of object keys ("details.order"), or NULL. */
+static json_t *at(json_t *o, const char *path)
+{
+    char key[64];
+    while (o && *path) {
+        size_t n = strcspn(path, ".");
+        snprintf(key, sizeof(key), "%.*s", (int)n, path);
+        o = json_object_get(o, key);
+        path += n + (path[n] == '.');
+    }
+    return o;
+}
+
+static const char *str_at(json_t *o, const char *path)
+{
+    return json_string_value(at(o, path));
+}
+
+static json_int_t int_at(json_t *o, const char *path)
+{
+    return json_integer_value(at(o, path));
+}
+
+/* JSON text of j for messages (static buffer, cut short). */
+static const char *text_of(const json_t *j)
+{
+    static char out[600];
+    char *t = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    snprintf(out, sizeof(out), "%s", t ? t : "(none)");
+    free(t);
+    return out;
+}
+
+/* -------------------------------------------------------------- requests */
+
+static void request(int port, const char *method, const char *path, const char *body, http_resp *r)
+{
+    int rc =
+        http_request(port, method, path, NULL, body, body ? strlen(body) : 0, HTTP_TIMEOUT_MS, r);
+    cr_assert_eq(rc, 0, "%s %s: %s", method, path, http_errmsg());
+}
+
+/* The JSON body of method path, which must answer `status`. */
+static json_t *call(int port, const char *method, const char *path, const char *body, int status)
+{
+    http_resp r;
+    request(port, method, path, body, &r);
+    cr_assert_eq(r.status, status, "%s %s: %d, expected %d: %s", method, path, r.status, status,
+                 r.body);
+    json_t *j = http_json(&r);
+    cr_assert(j, "%s %s: the body is not JSON: %s", method, path, r.body);
+    http_resp_free(&r);
+    return j;
+}
+
+/* POST /v1/jobs, which must answer 202; the job's id goes to id. */
+static void submit(int port, const char *spec, char id[33])
+{
+    json_t *job = call(port, "POST", "/v1/jobs", spec, 202);
+    const char *jid = str_at(job, "id");
+    cr_assert(jid && strlen(jid) == 32, "no job id: %s", text_of(job));
+    snprintf(id, 33, "%s", jid);
+    json_decref(job);
+}
+
+static json_t *get_sub(int port, const char *id, const char *what)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/jobs/%s%s%s", id, *what ? "/" : "", what);
+    return call(port, "GET", path, NULL, 200);
+}
+
+/* ----------------------------------------------------------------- waits */
+
+typedef struct job_wait {
+    int port;
+    const char *id;
+    const char *state;
+    json_t *job; /* the last view */
+} job_wait;
+
+static int is_final(const char *st)
+{
+    return st && (!strcmp(st, "succeeded") || !strcmp(st, "failed") || !strcmp(st, "cancelled"));
+}
+
+static int job_reached(void *ctx)
+{
+    job_wait *w = ctx;
+    json_decref(w->job);
+    w->job = get_sub(w->port, w->id, "");
+    const char *st = str_at(w->job, "state");
+    if (st && !strcmp(st, w->state))
+        return 1;
+    return is_final(st) ? -1 : 0;
+}
+
+/* Polls job id until it is in state; returns its view then (owned). */
+static json_t *wait_job(int port, const char *id, const char *state)
+{
+    job_wait w = {port, id, state, NULL};
+    int r = nasd_wait_for(JOB_MS, job_reached, &w);
+    cr_assert_eq(r, 1, "job %s did not reach %s within %d ms: %s", id, state, JOB_MS,
+                 text_of(w.job));
+    return w.job;
+}
+
+/* ============================================================== tests */
+
+/* 1 search epoch (48 examples: 24/24, batch 8: 3 weight steps, 2
+ * controller updates), then 1 final epoch over the 2000 images. */
+static void search_then_final(int port, const char *space, const char *extra,
+                              char id[33])
+{
+    char spec[1024];
+    snprintf(spec, sizeof(spec),
+             "{\"algorithm\":\"enas\",\"search_space\":\"%s\",\"dataset\":\"synthetic\","
+             "\"budget\":{\"epochs\":1},\"hyperparameters\":{\"C\":4,\"layers\":%d,%s"
+             "\"batch_size\":8,\"max_examples\":48,\"lstm_size\":16,"
+             "\"controller_steps\":2,\"controller_aggregate\":2,\"final_samples\":3},"
+             "\"final_training\":{\"enabled\":true,\"epochs\":1,\"C\":4,\"layers\":1},"
+             "\"seed\":6}",
+             space, strcmp(space, "enas-macro") == 0 ? 3 : 1, extra);
+    submit(port, spec, id);
+}
+
+static void check_final(int port, const char *id, const char *arc_key)
+{
+    json_decref(wait_job(port, id, "succeeded"));
+    json_t *res = get_sub(port, id, "result");
+    cr_assert_str_eq(str_at(res, "metric"), "test_accuracy", "%s", text_of(res));
+    double v = json_number_value(at(res, "value"));
+    cr_assert(v >= 0.0 && v <= 1.0, "test accuracy %g", v);
+    cr_assert(json_is_array(json_object_get(at(res, "architecture"), arc_key)),
+              "the search's arc JSON: %s", text_of(res));
+    const char *fixed = str_at(res, "details.fixed_arc");
+    cr_assert(fixed && *fixed, "%s", text_of(at(res, "details")));
+    cr_assert(json_is_number(at(res, "details.val_accuracy")));
+    cr_assert(json_is_object(at(res, "details.final_training")), "%s",
+              text_of(at(res, "details")));
+    cr_assert(json_number_value(at(res, "details.final_training.test_accuracy")) == v);
+    cr_assert(json_is_number(at(res, "details.search_seconds")));
+    cr_assert(json_number_value(at(res, "details.final_training.parameters")) > 0,
+              "%s", text_of(at(res, "details.final_training")));
+    json_decref(res);
+
+    /* final.* metrics of epoch 2 (the search had one). */
+    json_t *metrics = get_sub(port, id, "metrics"), *m;
+    size_t i;
+    int seen = 0;
+    json_array_foreach(json_object_get(metrics, "metrics"), i, m) {
+        const char *name = str_at(m, "name");
+        if (name && !strcmp(name, "final.test_accuracy")) {
+            seen++;
+            cr_assert_eq(int_at(m, "epoch"), 2, "%s", text_of(m));
+        }
+    }
+    cr_assert_eq(seen, 1, "one final.test_accuracy: %s", text_of(metrics));
+    json_decref(metrics);
+}
+
+Test(enas_final, micro_and_macro_searches_then_final_training, .timeout = 120)
+{
+    nasd_proc d;
+    start(&d);
+    char micro[33], macro[33];
+    search_then_final(d.port, "enas-micro", "\"nodes\":3,", micro);
+    search_then_final(d.port, "enas-macro", "", macro);
+    check_final(d.port, micro, "normal");
+    check_final(d.port, macro, "layers");
+    stop_ok(&d);
+    PASS();
+}
