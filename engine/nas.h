@@ -699,10 +699,13 @@ int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
  * calibrated against measured arena peaks, tests/test_estimate.c: the
  * estimate is >= the measured peak and <= 3x it; darts-rnn is measured on
  * one loss pass of its supernet), the dataset in memory
- * and a fixed base (code, BLAS and thread buffers). Kinds it cannot model
- * yet (enas, nas-rl, random) get a conservative figure: the DARTS
- * supernet's (image) or darts-rnn's (text) activations for the spec's
- * channels, cells and batch, times children_per_update when set. */
+ * and a fixed base (code, BLAS and thread buffers). enas: the shared
+ * weights exactly; enas-rnn's activations a model (one measured run),
+ * the CNN spaces' bounded by the DARTS supernet's of the same C, layers
+ * and batch (exact_model 0). Kinds it cannot model yet (nas-rl, random)
+ * get a conservative figure: the DARTS supernet's (image) or darts-rnn's
+ * (text) for the spec's channels, cells and batch, times
+ * children_per_update for random. */
 typedef struct nas_job_memory {
     size_t params, activations, data, base;
     size_t total;            /* the sum */

@@ -19,6 +19,7 @@
 
 #include "jobs/jobs.h"
 #include "search/darts.h"
+#include "search/enas_rnn.h"
 
 #define RATIO_MAX 3.0
 
@@ -387,6 +388,62 @@ Test(estimate, darts_rnn_supernet)
     darts_rnn_case(1000, 128, 20, 16);
 }
 
+/* enas-rnn: the shared weights exactly, and a child's step (a chain
+ * arc: every node uses the one before, all tanh) within the band. */
+static void enas_rnn_case(int V, int H, int N, int T, int B)
+{
+    nas_job_spec s = {.algorithm = "enas", .search_space = "enas-rnn", .dataset = "ptb"};
+    nas_job_spec_defaults(&s);
+    s.max_vocab = V;
+    s.hidden = H;
+    s.nodes = N;
+    s.bptt = T;
+    s.batch_size = B;
+    nas_job_memory m = estimate(&s);
+    cr_expect(m.exact_model);
+
+    nas_enas_rnn_cfg cfg = {.vocab = V, .hidden = H, .nodes = N};
+    nas_params *p = nas_params_new();
+    nas__enas_rnn *net = NULL;
+    cr_assert_eq(nas__enas_rnn_declare(p, &cfg, &net), NAS_OK, "%s", nas_errmsg());
+    nas_rng r;
+    nas_rng_seed(&r, 5);
+    cr_assert_eq(nas_params_alloc(p, &r), NAS_OK);
+    cr_expect_eq(m.params, nas_params_total(p) * 16);
+    int len = nas__enas_rnn_arc_len(net);
+    int *arc = calloc((size_t)len, sizeof(int));
+    /* node 0: activation; node i: input, activation (the reference's
+     * layout): input i-1, activation tanh (0). */
+    for (int i = 1, k = 1; i < N && k + 1 < len + 1; i++, k += 2)
+        arc[k] = i - 1;
+    cr_assert_eq(nas__enas_rnn_check_arc(net, arc), NAS_OK, "%s", nas_errmsg());
+    nas_graph *g = nas_graph_new(0);
+    nas_graph_set_rng(g, &r);
+    int32_t *rows = calloc((size_t)(T + 1) * B, sizeof(int32_t));
+    for (int i = 0; i < (T + 1) * B; i++)
+        rows[i] = (int32_t)nas_rng_below(&r, (uint32_t)V);
+    float *h = calloc((size_t)B * H, sizeof(float));
+    nas_enas_rnn_chunk c = {rows, T, B, h};
+    nas_enas_rnn_drop drop = {0.1f, 0.2f, 0.2f, 0.2f};
+    nas_tensor *loss = nas__enas_rnn_loss(g, p, net, arc, &c, h, &drop);
+    nas_graph_backward(g, loss, NAS_MASK(NAS_GROUP_WEIGHTS));
+    char what[96];
+    snprintf(what, sizeof what, "enas enas-rnn V %d H %d N %d T %d B %d", V, H, N, T, B);
+    check_band(what, m.activations, nas_arena_peak(nas_graph_arena(g)));
+    free(arc);
+    free(rows);
+    free(h);
+    nas_graph_free(g);
+    nas__enas_rnn_free(net);
+    nas_params_free(p);
+}
+
+Test(estimate, enas_rnn)
+{
+    enas_rnn_case(2000, 64, 12, 35, 20);
+    enas_rnn_case(1000, 128, 6, 20, 16);
+}
+
 /* ---------------------------------------------------------- everything */
 
 Test(estimate, whole_job_parts_and_unknown_kinds)
@@ -396,6 +453,11 @@ Test(estimate, whole_job_parts_and_unknown_kinds)
     nas_job_memory m = estimate(&s);
     cr_expect(m.data >= (size_t)70000 * 784, "fashion-mnist in memory: %zu", m.data);
     cr_expect(m.base > 0 && m.exact_model);
+    /* enas CNN spaces: the shared weights exactly, bounded activations. */
+    nas_job_spec en = {.algorithm = "enas", .search_space = "enas-micro",
+                       .dataset = "synthetic"};
+    nas_job_memory men = estimate(&en);
+    cr_expect(!men.exact_model && men.params > 0 && men.activations > 0);
     /* A kind not modelled yet gets the conservative figure. */
     nas_job_spec e = {.algorithm = "random", .search_space = "darts-cnn",
                       .dataset = "synthetic"};

@@ -16,6 +16,8 @@
  */
 #include "jobs.h"
 #include "search/darts.h"
+#include "search/enas.h"
+#include "search/enas_rnn.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +34,9 @@
 #define K_LSTM_STEP 66.0      /* LSTM: per hidden unit per token per layer */
 #define K_LOGITS 4.0          /* decoder logits, log-softmax and gradients */
 #define K_DRNN_NODE 44.0      /* darts-rnn: per node per hidden unit per token */
+#define K_ERNN_NODE 40.0      /* enas-rnn: per node per hidden unit per token
+                                 (one run: hidden 720, 12 nodes, batch 20,
+                                 bptt 35 peaked at 1.65 GB RSS) */
 /* Code, libraries, the BLAS buffers and the engine's thread stacks. */
 #define BASE_BYTES ((size_t)96 << 20)
 /* A text corpus in memory: ids (4 bytes) per token, about a token per 5
@@ -241,6 +246,57 @@ static int est_darts_rnn(const nas_job_spec *s, nas_job_memory *m)
     return 0;
 }
 
+/* ------------------------------------------------------------- enas */
+
+/* The shared weights exactly (the space's own declaration); the
+ * activations of one child step are bounded by the darts supernet's of
+ * the same C, layers and batch (a child runs one op where a mixed edge
+ * runs eight; enas-micro also recomputes its ops in backward). */
+static int est_enas_cnn(const nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *m)
+{
+    const nas_enas_space *sp = s->search_space && strcmp(s->search_space, "enas-macro") == 0
+                                   ? &nas__enas_macro
+                                   : &nas__enas_micro;
+    nas_enas_cfg cfg = {.C = s->C, .layers = s->layers, .nodes = s->nodes, .in_c = d->c,
+                        .h = d->h, .w = d->w, .classes = d->classes};
+    nas_params *p = nas_params_new();
+    void *self = NULL;
+    if (!p)
+        return NAS_ENOMEM;
+    int rc = sp->declare(p, &cfg, &self);
+    size_t params = rc == 0 ? store_bytes(numel_all(p)) : 0;
+    if (self)
+        sp->free(self);
+    nas_params_free(p);
+    if (rc < 0)
+        return rc;
+    int L = s->layers > 20 ? 20 : s->layers;
+    rc = est_darts_supernet(s, d, s->C, L < 3 ? 3 : L, s->batch_size, m);
+    m->params = params;
+    return rc;
+}
+
+static int est_enas_rnn(const nas_job_spec *s, nas_job_memory *m)
+{
+    double V = s->max_vocab > 0 ? s->max_vocab : UNKNOWN_VOCAB;
+    nas_enas_rnn_cfg cfg = {.vocab = (int)V, .hidden = s->hidden, .nodes = s->nodes};
+    nas_params *p = nas_params_new();
+    nas__enas_rnn *net = NULL;
+    if (!p)
+        return NAS_ENOMEM;
+    int rc = nas__enas_rnn_declare(p, &cfg, &net);
+    if (rc == 0)
+        m->params = store_bytes(numel_all(p));
+    nas__enas_rnn_free(net);
+    nas_params_free(p);
+    if (rc < 0)
+        return rc;
+    double T = s->bptt, B = s->batch_size, H = s->hidden;
+    double act = T * B * (K_ERNN_NODE * s->nodes * H + 6 * H) + K_LOGITS * T * B * V;
+    m->activations = (size_t)(act * 4);
+    return 0;
+}
+
 /* --------------------------------------------------------------- driver */
 
 int nas_job_estimate_memory_parts(const nas_job_spec *spec, nas_job_memory *out)
@@ -291,8 +347,12 @@ int nas_job_estimate_memory_parts(const nas_job_spec *spec, nas_job_memory *out)
         } else {
             rc = est_darts_rnn(&s, out);
         }
+    } else if (strcmp(algo, "enas") == 0) {
+        /* Weights exact, activations bounded (see est_enas_cnn). */
+        out->exact_model = !image;
+        rc = image ? est_enas_cnn(&s, d, out) : est_enas_rnn(&s, out);
     } else {
-        /* enas, nas-rl, random: not modelled yet; see nas.h. */
+        /* nas-rl, random: not modelled yet; see nas.h. */
         out->exact_model = 0;
         int C = s.C > 0 ? s.C : 16, L = s.layers > 0 ? s.layers : 8;
         if (image) {
