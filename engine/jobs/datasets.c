@@ -270,3 +270,13 @@ int nas__job_load_corpus(const nas__job *j, nas_corpus **out)
     return nas_corpus_load(f[0], f[1], f[2], NAS_CORPUS_WORD,
                            j->spec.max_vocab, out);
 }
+
+int nas__stream_make(const int32_t *ids, int n, int bsz, const char *what,
+                     nas__stream *out)
+{
+    if (n < 2 * bsz)
+        return nas_fail(NAS_EINVAL, "%s: %d tokens are too few for %d "
+                        "columns of at least 2 tokens", what, n, bsz);
+    out->bsz = bsz;
+    return nas_batchify(ids, n, bsz, &out->ids, &out->rows);
+}

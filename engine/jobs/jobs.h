@@ -135,6 +135,17 @@ int nas__job_report(nas__job *j, nas_json_buf *arch, nas_json_buf *res,
 
 /* ----------------------------------------------------------- datasets.c */
 
+/* A token stream batchified as rows of bsz ids (nas_batchify). */
+typedef struct nas__stream {
+    int32_t *ids;           /* rows * bsz, malloc'd */
+    int rows, bsz;
+} nas__stream;
+
+/* ids[0..n) in bsz columns; NAS_EINVAL naming `what` when a column would
+ * hold fewer than 2 tokens. */
+int nas__stream_make(const int32_t *ids, int n, int bsz, const char *what,
+                     nas__stream *out);
+
 /* The train and test sets of an image job, the test set normalised with
  * the training statistics. */
 int nas__job_load_images(const nas__job *j, nas_dataset **train,
@@ -218,6 +229,11 @@ int nas__enas_final_end(nas__job *j, nas__enas_final_cap *cap, int rc);
  * "genotype". arc has room for the program's decisions (nas__enas_arc_len). */
 struct nas_enas_space;
 int nas__enas_arc_len(const struct nas_enas_space *sp, void *self);
+/* The number of values of each decision (CHOICE: its options, PICK: the
+ * anchors it picks among, a SKIPS bit: 2) into hi[cap]; the count, or
+ * NAS_EINVAL when there are more than cap. */
+int nas__enas_arc_ranges(const struct nas_enas_space *sp, void *self,
+                         int *hi, int cap);
 int nas__enas_arc_parse(const struct nas_enas_space *sp, void *self,
                         const char *text, int *arc);
 /* The space named name (enas-micro, enas-macro) or NULL. */

@@ -36,11 +36,7 @@ typedef struct lm {
     nas__darts_rnn_fixed cell;
 } lm;
 
-/* A token stream batchified as rows of bsz ids. */
-typedef struct stream {
-    int32_t *ids;
-    int rows, bsz;
-} stream;
+typedef nas__stream stream;
 
 typedef struct run {
     nas__job *j;
@@ -210,22 +206,13 @@ static double evaluate(run *r, const stream *s)
 
 /* --------------------------------------------------------------- setup */
 
-static int make_stream(const int32_t *ids, int n, int bsz, const char *what,
-                       stream *out)
-{
-    if (n < 2 * bsz)
-        return nas_fail(NAS_EINVAL, "%s: %d tokens are too few for %d "
-                        "columns of at least 2 tokens", what, n, bsz);
-    out->bsz = bsz;
-    return nas_batchify(ids, n, bsz, &out->ids, &out->rows);
-}
 
 /* Evaluation streams use 10 columns, fewer for a tiny split. */
 static int eval_stream(const int32_t *ids, int n, const char *what,
                        stream *out)
 {
     int bsz = n / 2 < EVAL_BSZ ? n / 2 : EVAL_BSZ;
-    return make_stream(ids, n, bsz < 1 ? 1 : bsz, what, out);
+    return nas__stream_make(ids, n, bsz < 1 ? 1 : bsz, what, out);
 }
 
 static int setup(run *r)
@@ -235,7 +222,7 @@ static int setup(run *r)
     if (rc < 0)
         return rc;
     nas_corpus *c = r->corpus;
-    if ((rc = make_stream(c->train, c->ntrain, s->batch_size,
+    if ((rc = nas__stream_make(c->train, c->ntrain, s->batch_size,
                           "batch_size (train split)", &r->train)) < 0 ||
         (rc = eval_stream(c->valid, c->nvalid, "valid split", &r->valid)) < 0 ||
         (rc = eval_stream(c->test, c->ntest, "test split", &r->test)) < 0)

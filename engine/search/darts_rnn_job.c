@@ -110,11 +110,7 @@ int nas__darts_rnn_job_prepare(nas__job *j)
 
 /* ----------------------------------------------------------------- run */
 
-/* A token stream batchified as rows of bsz ids. */
-typedef struct stream {
-    int32_t *ids;
-    int rows, bsz;
-} stream;
+typedef nas__stream stream;
 
 typedef struct run {
     nas__job *j;
@@ -136,15 +132,6 @@ typedef struct run {
     int val_fresh;
 } run;
 
-static int make_stream(const int32_t *ids, int n, int bsz, const char *what,
-                       stream *out)
-{
-    if (n < 2 * bsz)
-        return nas_fail(NAS_EINVAL, "%s: %d tokens are too few for %d "
-                        "columns of at least 2 tokens", what, n, bsz);
-    out->bsz = bsz;
-    return nas_batchify(ids, n, bsz, &out->ids, &out->rows);
-}
 
 static int setup(run *r)
 {
@@ -155,12 +142,12 @@ static int setup(run *r)
         return rc;
     const nas_corpus *c = r->corpus;
     int ebsz = c->nvalid / 2 < EVAL_BSZ ? c->nvalid / 2 : EVAL_BSZ;
-    if ((rc = make_stream(c->train, c->ntrain, s->batch_size,
+    if ((rc = nas__stream_make(c->train, c->ntrain, s->batch_size,
                           "batch_size (train split)", &r->train)) < 0 ||
-        (rc = make_stream(c->valid, c->nvalid, s->batch_size,
+        (rc = nas__stream_make(c->valid, c->nvalid, s->batch_size,
                           "batch_size (valid split, which trains alpha)",
                           &r->search)) < 0 ||
-        (rc = make_stream(c->valid, c->nvalid, ebsz < 1 ? 1 : ebsz,
+        (rc = nas__stream_make(c->valid, c->nvalid, ebsz < 1 ? 1 : ebsz,
                           "valid split", &r->eval)) < 0)
         return rc;
     r->spe = (r->train.rows - 1 + s->bptt - 1) / s->bptt;
