@@ -568,6 +568,33 @@ int nas_ctrl_run(nas_ctrl *c, nas_graph *g, nas_params *p,
     return NAS_OK;
 }
 
+/* ------------------------------------------------------------ job specs */
+
+int nas__ctrl_check_spec(const nas_job_spec *s)
+{
+#define BAD(field, ...) nas_fail(NAS_EINVAL, field ": " __VA_ARGS__)
+    if (s->ctrl_hidden < 1 || s->ctrl_hidden > 1024)
+        return BAD("lstm_size", "%d is outside [1, 1024]", s->ctrl_hidden);
+    if (s->ctrl_layers < 1 || s->ctrl_layers > 4)
+        return BAD("lstm_layers", "%d is outside [1, 4]", s->ctrl_layers);
+    if (!(s->ctrl_lr > 0.0f && s->ctrl_lr <= 1.0f))
+        return BAD("controller_lr", "%g must be in (0, 1]", (double)s->ctrl_lr);
+    if (!(s->ctrl_entropy_weight >= 0.0f && s->ctrl_entropy_weight <= 1.0f))
+        return BAD("entropy_weight", "%g must be in [0, 1]",
+                   (double)s->ctrl_entropy_weight);
+    if (!(s->ctrl_tanh >= 0.0f && s->ctrl_tanh <= 100.0f))
+        return BAD("tanh_constant", "%g must be in [0, 100] (0: off)",
+                   (double)s->ctrl_tanh);
+    if (!(s->ctrl_temperature > 0.0f && s->ctrl_temperature <= 100.0f))
+        return BAD("temperature", "%g must be in (0, 100]",
+                   (double)s->ctrl_temperature);
+    if (!(s->ctrl_baseline_decay >= 0.0f && s->ctrl_baseline_decay < 1.0f))
+        return BAD("baseline_decay", "%g must be in [0, 1)",
+                   (double)s->ctrl_baseline_decay);
+#undef BAD
+    return NAS_OK;
+}
+
 /* ------------------------------------------------------------ REINFORCE */
 
 nas_tensor *nas_reinforce_loss(nas_graph *g, const nas_reinforce *r,

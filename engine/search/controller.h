@@ -107,6 +107,12 @@ int nas_ctrl_run(nas_ctrl *c, nas_graph *g, nas_params *p,
                  const nas_ctrl_step *prog, int nsteps, nas_rng *rng,
                  const int *force, int *arc, nas_ctrl_out *out);
 
+/* The controller fields of a job spec (ctrl_hidden .. ctrl_baseline_decay,
+ * as ENAS and NAS-RL use them), NAS_EINVAL naming the API key (lstm_size,
+ * lstm_layers, controller_lr, entropy_weight, tanh_constant, temperature,
+ * baseline_decay). */
+int nas__ctrl_check_spec(const nas_job_spec *s);
+
 /* REINFORCE with an exponential moving average baseline and Adam. */
 typedef struct nas_reinforce {
     float entropy_weight;   /* 1e-4 (ENAS micro) */

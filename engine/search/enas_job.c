@@ -99,25 +99,9 @@ void nas__enas_job_defaults(nas_job_spec *s)
 
 int nas__enas_check_controller(const nas_job_spec *s)
 {
-    if (s->ctrl_hidden < 1 || s->ctrl_hidden > 1024)
-        return BAD("lstm_size", "%d is outside [1, 1024]", s->ctrl_hidden);
-    if (s->ctrl_layers < 1 || s->ctrl_layers > 4)
-        return BAD("lstm_layers", "%d is outside [1, 4]", s->ctrl_layers);
-    if (!(s->ctrl_lr > 0.0f && s->ctrl_lr <= 1.0f))
-        return BAD("controller_lr", "%g must be in (0, 1]",
-                   (double)s->ctrl_lr);
-    if (!(s->ctrl_entropy_weight >= 0.0f && s->ctrl_entropy_weight <= 1.0f))
-        return BAD("entropy_weight", "%g must be in [0, 1]",
-                   (double)s->ctrl_entropy_weight);
-    if (!(s->ctrl_tanh >= 0.0f && s->ctrl_tanh <= 100.0f))
-        return BAD("tanh_constant", "%g must be in [0, 100] (0: off)",
-                   (double)s->ctrl_tanh);
-    if (!(s->ctrl_temperature > 0.0f && s->ctrl_temperature <= 100.0f))
-        return BAD("temperature", "%g must be in (0, 100]",
-                   (double)s->ctrl_temperature);
-    if (!(s->ctrl_baseline_decay >= 0.0f && s->ctrl_baseline_decay < 1.0f))
-        return BAD("baseline_decay", "%g must be in [0, 1)",
-                   (double)s->ctrl_baseline_decay);
+    int rc = nas__ctrl_check_spec(s);
+    if (rc < 0)
+        return rc;
     if (s->ctrl_steps < 1 || s->ctrl_steps > 100000)
         return BAD("controller_steps", "%d is outside [1, 100000]",
                    s->ctrl_steps);

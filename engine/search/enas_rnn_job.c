@@ -128,36 +128,10 @@ int nas__enas_rnn_job_prepare(nas__job *j)
         (rc = check_drop("dropout_h", s->dropout_h)) < 0 ||
         (rc = check_drop("dropout_o", s->dropout_o)) < 0)
         return rc;
-    if (s->ctrl_hidden < 1 || s->ctrl_hidden > 1024)
-        return BAD("lstm_size", "%d is outside [1, 1024]", s->ctrl_hidden);
-    if (s->ctrl_layers < 1 || s->ctrl_layers > 4)
-        return BAD("lstm_layers", "%d is outside [1, 4]", s->ctrl_layers);
-    if (!(s->ctrl_lr > 0.0f && s->ctrl_lr <= 1.0f))
-        return BAD("controller_lr", "%g must be in (0, 1]",
-                   (double)s->ctrl_lr);
-    if (!(s->ctrl_entropy_weight >= 0.0f && s->ctrl_entropy_weight <= 1.0f))
-        return BAD("entropy_weight", "%g must be in [0, 1]",
-                   (double)s->ctrl_entropy_weight);
-    if (!(s->ctrl_tanh >= 0.0f && s->ctrl_tanh <= 100.0f))
-        return BAD("tanh_constant", "%g must be in [0, 100] (0: off)",
-                   (double)s->ctrl_tanh);
-    if (!(s->ctrl_temperature > 0.0f && s->ctrl_temperature <= 100.0f))
-        return BAD("temperature", "%g must be in (0, 100]",
-                   (double)s->ctrl_temperature);
-    if (!(s->ctrl_baseline_decay >= 0.0f && s->ctrl_baseline_decay < 1.0f))
-        return BAD("baseline_decay", "%g must be in [0, 1)",
-                   (double)s->ctrl_baseline_decay);
-    if (s->ctrl_steps < 1 || s->ctrl_steps > 100000)
-        return BAD("controller_steps", "%d is outside [1, 100000]",
-                   s->ctrl_steps);
-    if (s->ctrl_aggregate < 1 || s->ctrl_aggregate > 1000)
-        return BAD("controller_aggregate", "%d is outside [1, 1000]",
-                   s->ctrl_aggregate);
+    if ((rc = nas__enas_check_controller(s)) < 0)
+        return rc;
     if (!(s->reward_c > 0.0f && s->reward_c <= 1e6f))
         return BAD("reward_c", "%g must be in (0, 1e6]", (double)s->reward_c);
-    if (s->final_samples < 1 || s->final_samples > 100000)
-        return BAD("final_samples", "%d is outside [1, 100000]",
-                   s->final_samples);
     snprintf(j->spec_text, sizeof(j->spec_text),
              "kind=enas space=enas-rnn dataset=%s nodes=%d hidden=%d "
              "bptt=%d max_vocab=%d epochs=%d seed=%" PRIu64

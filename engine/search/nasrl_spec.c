@@ -13,6 +13,8 @@
 #include "jobs/jobs.h"
 #include "search/darts.h"
 #include "search/nasrl.h"
+#include "search/controller.h"
+#include "search/enas.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -73,7 +75,42 @@ void nas__nasrl_job_defaults(nas_job_spec *s)
         controller_defaults(s, 0.0005f);
         return;
     }
+    if (strcmp(s->search_space, "darts-rnn") == 0) {
+        /* darts-rnn's final training (search/darts_final.c) on the
+         * darts-rnn search's model defaults; batch 64 as the reference's
+         * rnn train.py */
+        SET0(s->batch_size, 64);
+        SET0(s->lr, 20.0f);
+        SET0(s->weight_decay, 8e-7f);
+        SET0(s->grad_clip, 0.25f);
+        SET0(s->embed, 300);
+        SET0(s->hidden, 300);
+        SET0(s->bptt, 35);
+        SET0(s->max_vocab, 10000);
+        SET0(s->dropout, 0.75f);
+        SET0(s->dropout_input, 0.2f);
+        SET0(s->reward_c, 80.0f);
+        return;
+    }
     SET0(s->batch_size, 64);
+    if (strcmp(s->search_space, "enas-micro") == 0 ||
+        strcmp(s->search_space, "enas-macro") == 0) {
+        /* enas' final training (search/enas_final.c) on the search's
+         * network defaults (random_job.c) */
+        int macro = strcmp(s->search_space, "enas-macro") == 0;
+        SET0(s->C, macro ? 36 : 20);
+        SET0(s->layers, macro ? 12 : 6);
+        if (!macro)
+            SET0(s->nodes, 5);
+        SET0(s->lr, 0.05f);
+        SET0(s->momentum, 0.9f);
+        SET0(s->nesterov, 1);
+        SET0(s->weight_decay, macro ? 1e-4f : 2e-4f);
+        if (!macro)
+            SET0(s->grad_clip, 5.0f);
+        SET0(s->dropout, 0.1f);
+        return;
+    }
     if (strcmp(s->search_space, "darts-cnn") == 0) {
         /* darts' final training (quark0/darts train.py, no Nesterov) */
         SET0(s->C, 16);
@@ -114,28 +151,57 @@ static int check_list(const char *name, const int *v, int n, int cap,
     return NAS_OK;
 }
 
-/* The nas-rl controller's fields. */
-static int check_controller(const nas_job_spec *s)
+
+/* random over darts-rnn: the language model of each cell. */
+static int check_darts_rnn(const nas_job_spec *s)
 {
-    if (s->ctrl_hidden < 1 || s->ctrl_hidden > 1024)
-        return BAD("lstm_size", "%d is outside [1, 1024]", s->ctrl_hidden);
-    if (s->ctrl_layers < 1 || s->ctrl_layers > 4)
-        return BAD("lstm_layers", "%d is outside [1, 4]", s->ctrl_layers);
-    if (!(s->ctrl_lr > 0.0f && s->ctrl_lr <= 1.0f))
-        return BAD("controller_lr", "%g must be in (0, 1]", (double)s->ctrl_lr);
-    if (!(s->ctrl_entropy_weight >= 0.0f && s->ctrl_entropy_weight <= 1.0f))
-        return BAD("entropy_weight", "%g must be in [0, 1]",
-                   (double)s->ctrl_entropy_weight);
-    if (!(s->ctrl_tanh >= 0.0f && s->ctrl_tanh <= 100.0f))
-        return BAD("tanh_constant", "%g must be in [0, 100] (0: off)",
-                   (double)s->ctrl_tanh);
-    if (!(s->ctrl_temperature > 0.0f && s->ctrl_temperature <= 100.0f))
-        return BAD("temperature", "%g must be in (0, 100]",
-                   (double)s->ctrl_temperature);
-    if (!(s->ctrl_baseline_decay >= 0.0f && s->ctrl_baseline_decay < 1.0f))
-        return BAD("baseline_decay", "%g must be in [0, 1)",
-                   (double)s->ctrl_baseline_decay);
+    if (s->embed < 1 || s->embed > 4096)
+        return BAD("embed", "%d is outside [1, 4096]", s->embed);
+    if (s->hidden < 1 || s->hidden > 4096)
+        return BAD("hidden", "%d is outside [1, 4096]", s->hidden);
+    if (s->bptt < 1 || s->bptt > 1000)
+        return BAD("bptt", "%d is outside [1, 1000]", s->bptt);
+    if (s->max_vocab < 0 || s->max_vocab == 1)
+        return BAD("max_vocab", "%d must be 0 (no cap) or >= 2", s->max_vocab);
+    if (!(s->dropout >= 0.0f && s->dropout < 1.0f))
+        return BAD("dropout", "%g must be in [0, 1)", (double)s->dropout);
+    if (!(s->dropout_input >= 0.0f && s->dropout_input < 1.0f))
+        return BAD("dropout_i", "%g must be in [0, 1)",
+                   (double)s->dropout_input);
+    if (!(s->reward_c > 0.0f && isfinite(s->reward_c)))
+        return BAD("reward_c", "%g must be > 0", (double)s->reward_c);
     return NAS_OK;
+}
+
+/* random over enas-micro / enas-macro: the network of each arc. */
+static int check_enas(const nas_job_spec *s, const nas_dataset_desc *d)
+{
+    int micro = strcmp(s->search_space, "enas-micro") == 0;
+    if (s->C < 1 || s->C > 1024)
+        return BAD("C", "%d is outside [1, 1024]", s->C);
+    if (s->layers < 1 || s->layers > 64)
+        return BAD("layers", "%d is outside [1, 64]", s->layers);
+    if (micro && (s->nodes < 2 || s->nodes > 16))
+        return BAD("nodes", "%d is outside [2, 16]", s->nodes);
+    if (!(s->dropout >= 0.0f && s->dropout < 1.0f))
+        return BAD("dropout", "%g must be in [0, 1)", (double)s->dropout);
+    const nas_enas_space *sp = nas__enas_space_find(s->search_space);
+    nas_enas_cfg cfg = {.C = s->C, .layers = s->layers,
+                        .nodes = micro ? s->nodes : 0, .in_c = d->c,
+                        .h = d->h, .w = d->w, .classes = d->classes,
+                        .dropout = s->dropout};
+    nas_params *p = nas_params_new();
+    void *self = NULL;
+    if (!p)
+        return nas_fail(NAS_ENOMEM, "random: out of memory");
+    int rc = sp->declare(p, &cfg, &self);
+    if (rc == NAS_OK && nas__enas_arc_len(sp, self) > NAS__ENAS_MAX_DECISIONS)
+        rc = BAD("layers", "%d: an arc of more than %d decisions", s->layers,
+                 NAS__ENAS_MAX_DECISIONS);
+    if (self)
+        sp->free(self);
+    nas_params_free(p);
+    return rc;
 }
 
 static int check(const nas__job *j, int controller)
@@ -143,15 +209,19 @@ static int check(const nas__job *j, int controller)
     const nas_job_spec *s = &j->spec;
     int rc, darts = strcmp(s->search_space, "darts-cnn") == 0;
     int rnn = strcmp(s->search_space, "nasrl-rnn") == 0;
+    int enas = strcmp(s->search_space, "enas-micro") == 0 ||
+               strcmp(s->search_space, "enas-macro") == 0;
+    int drnn = strcmp(s->search_space, "darts-rnn") == 0;
     if (strcmp(s->search_space, "nasrl-cnn") != 0 && !rnn &&
-        (controller || !darts))
+        (controller || (!darts && !enas && !drnn)))
         return BAD("search_space", "\"%s\" is not implemented for %s in this "
                    "engine (only \"nasrl-cnn\", \"nasrl-rnn\"%s)",
                    s->search_space, j->kind,
-                   controller ? "" : " and \"darts-cnn\"");
-    if (strcmp(j->desc->kind, rnn ? "text" : "image") != 0)
+                   controller ? "" : ", \"darts-cnn\", \"darts-rnn\", "
+                                     "\"enas-micro\" and \"enas-macro\"");
+    if (strcmp(j->desc->kind, rnn || drnn ? "text" : "image") != 0)
         return BAD("dataset", "%s needs %s dataset, %s is %s",
-                   s->search_space, rnn ? "a text" : "an image",
+                   s->search_space, rnn || drnn ? "a text" : "an image",
                    j->desc->name, j->desc->kind);
     if (s->max_architectures < 1 || s->max_architectures > 1000000)
         return BAD("max_architectures", "%d is outside [1, 1000000]",
@@ -201,6 +271,10 @@ static int check(const nas__job *j, int controller)
             return BAD("dropout", "%g must be in [0, 1)", (double)s->dropout);
         if (!(s->reward_c > 0.0f && isfinite(s->reward_c)))
             return BAD("reward_c", "%g must be > 0", (double)s->reward_c);
+    } else if (enas) {
+        return check_enas(s, j->desc);
+    } else if (drnn) {
+        return check_darts_rnn(s);
     } else if (darts) {
         const nas_dataset_desc *d = j->desc;
         nas_darts_cfg cfg = {.C = s->C, .layers = s->layers, .in_c = d->c,
@@ -208,7 +282,7 @@ static int check(const nas__job *j, int controller)
         return nas__darts_check_cfg(&cfg);
     }
     if (rnn)
-        return controller ? check_controller(s) : NAS_OK;
+        return controller ? nas__ctrl_check_spec(s) : NAS_OK;
     if (s->start_layers < 1 || s->start_layers > NAS_NASRL_MAX_LAYERS)
         return BAD("start_layers", "%d is outside [1, %d]", s->start_layers,
                    NAS_NASRL_MAX_LAYERS);
@@ -233,7 +307,7 @@ static int check(const nas__job *j, int controller)
     if (s->reward_cube != 0 && s->reward_cube != 1)
         return BAD("reward", "%d must be 0 (accuracy) or 1 (cube-best-last5)",
                    s->reward_cube);
-    return controller ? check_controller(s) : NAS_OK;
+    return controller ? nas__ctrl_check_spec(s) : NAS_OK;
 }
 
 static void put(char *buf, size_t cap, const char *fmt, ...)
@@ -285,6 +359,18 @@ static void spec_text(nas__job *j, int controller)
         (double)s->grad_clip, s->max_examples);
     if (strcmp(s->search_space, "darts-cnn") == 0) {
         put(b, cap, " C=%d layers=%d", s->C, s->layers);
+        return;
+    }
+    if (strcmp(s->search_space, "darts-rnn") == 0) {
+        put(b, cap, " embed=%d hidden=%d bptt=%d max_vocab=%d dropout=%.9g "
+            "dropout_input=%.9g reward_c=%.9g", s->embed, s->hidden, s->bptt,
+            s->max_vocab, (double)s->dropout, (double)s->dropout_input,
+            (double)s->reward_c);
+        return;
+    }
+    if (strncmp(s->search_space, "enas-", 5) == 0) {
+        put(b, cap, " C=%d layers=%d nodes=%d dropout=%.9g", s->C, s->layers,
+            s->nodes, (double)s->dropout);
         return;
     }
     if (strcmp(s->search_space, "nasrl-rnn") == 0) {
