@@ -8,7 +8,10 @@
  * rank's nodes are ordered by the mean height of their sources (one
  * barycentre sweep against crossings), and the labels of the edges into a
  * node are stacked in the gap just before it, so labels of different
- * targets never collide. Everything from the JSON is escaped for where it
+ * targets never collide. No edge runs behind a node or a label: one that
+ * skips ranks follows a horizontal lane clear of what lies in between, and
+ * an unlabelled edge into a node with labelled ones gets its own place in
+ * that node's stack. Everything from the JSON is escaped for where it
  * goes (XML text and attributes, DOT strings).
  */
 #include "render_internal.h"
@@ -34,6 +37,77 @@ static double text_w(const char *s)
     for (; *s; s++)
         n += ((unsigned char)*s & 0xC0) != 0x80; /* count UTF-8 characters */
     return (double)n * CHAR_W;
+}
+
+/* ---------------------------------------------------- long edges */
+
+#define LANE_CLEAR 5.0 /* between a lane and a node box or a label */
+
+typedef struct span {
+    double lo, hi;
+} span;
+
+static int span_cmp(const void *a, const void *b)
+{
+    double x = ((const span *)a)->lo, y = ((const span *)b)->lo;
+    return (x > y) - (x < y);
+}
+
+/* An edge that skips ranks would run straight behind the nodes of the
+ * ranks between its ends (an unread cell input to the output passes
+ * behind the last node and looks like that node's edge), so it runs along
+ * a horizontal lane instead: the height nearest to the middle of its ends
+ * that clears, by LANE_CLEAR, every node box and every edge label of the
+ * ranks in between and every lane already laid over any of them. The
+ * obstacles are merged intervals, so this is O(k log k) in what lies
+ * between. *xb receives where the lane ends (past the last rank in
+ * between). Returns 0 when the edge skips no rank. */
+static int lane_of(const cell *c, const edge *e, double *lane, double *xb)
+{
+    const node *s = &c->nodes[e->from], *t = &c->nodes[e->to];
+    if (t->rank - s->rank < 2)
+        return 0;
+    /* At most a box per node, a label and a lane per edge. */
+    span *ob = malloc(sizeof(*ob) * (size_t)(c->nnodes + 2 * c->nedges));
+    if (!ob)
+        return 0;
+    int n = 0;
+    double right = s->x + s->w / 2;
+    for (int i = 0; i < c->nnodes; i++) {
+        const node *m = &c->nodes[i];
+        if (m->rank <= s->rank || m->rank >= t->rank)
+            continue;
+        ob[n++] = (span){m->y - m->h / 2 - LANE_CLEAR, m->y + m->h / 2 + LANE_CLEAR};
+        if (m->x + m->w / 2 > right)
+            right = m->x + m->w / 2;
+    }
+    for (int k = 0; k < c->nedges; k++) {
+        const edge *f = &c->edges[k];
+        const node *m = &c->nodes[f->to], *mf = &c->nodes[f->from];
+        if (f->label[0] && m->rank > s->rank && m->rank < t->rank)
+            ob[n++] = (span){f->ly - 7.5 - LANE_CLEAR, f->ly + 7.5 + LANE_CLEAR};
+        /* Another lane over some of the same ranks: one line each. */
+        int lo = mf->rank > s->rank ? mf->rank : s->rank,
+            hi = m->rank < t->rank ? m->rank : t->rank;
+        if (f != e && f->laned && lo + 1 < hi)
+            ob[n++] = (span){f->lane - LANE_CLEAR, f->lane + LANE_CLEAR};
+    }
+    qsort(ob, (size_t)n, sizeof(*ob), span_cmp);
+    double want = (s->y + t->y) / 2, best = want;
+    for (int i = 0; i < n;) {
+        double lo = ob[i].lo, hi = ob[i].hi;
+        for (i++; i < n && ob[i].lo <= hi; i++)
+            if (ob[i].hi > hi)
+                hi = ob[i].hi;
+        if (want > lo && want < hi) {
+            best = want - lo < hi - want ? lo : hi;
+            break;
+        }
+    }
+    free(ob);
+    *lane = best;
+    *xb = right + 8.0;
+    return 1;
 }
 
 /* Rank by longest path, order each rank by the mean slot of its nodes'
@@ -100,12 +174,19 @@ static void layout(cell *c)
         if (count[r] > maxcount)
             maxcount = count[r];
     }
-    int maxfan = 1;
+    int maxfan = 1, labelled[MAX_NODES] = {0};
     for (int i = 0; i < c->nnodes; i++)
         if (c->nodes[i].w > colw[c->nodes[i].rank])
             colw[c->nodes[i].rank] = c->nodes[i].w;
+    /* Into a node with labelled edges, an unlabelled one (enas-macro's
+     * chain beside its skips) takes a place in the stack too: at the
+     * node's height it would run behind the label of another edge. */
+    for (int k = 0; k < c->nedges; k++)
+        if (c->edges[k].label[0])
+            labelled[c->edges[k].to] = 1;
     for (int k = 0; k < c->nedges; k++) {
-        if (!c->edges[k].label[0])
+        c->edges[k].routed = labelled[c->edges[k].to];
+        if (!c->edges[k].routed)
             continue;
         if (text_w(c->edges[k].label) > label_w)
             label_w = text_w(c->edges[k].label);
@@ -130,28 +211,41 @@ static void layout(cell *c)
         n->y = TITLE_H + PAD + (maxfan - 1) * LABEL_PITCH / 2 + (inner_h - col_h) / 2 +
                n->slot * pitch + NODE_H / 2;
     }
-    /* The labels into a node, top to bottom by their source's height. */
-    for (int t = 0; t < c->nnodes; t++) {
-        int idx[MAX_NODES], m = 0;
-        for (int k = 0; k < c->nedges && m < MAX_NODES; k++) {
-            if (c->edges[k].to != t || !c->edges[k].label[0])
+    /* The labels into a node, top to bottom by the height at which their
+     * edges arrive: the source's, or the lane of an edge that skips ranks
+     * (fewer crossings in the gap). Targets go in rank order, so a lane
+     * sees the final labels of the ranks it crosses. */
+    for (int k = 0; k < c->nedges; k++)
+        c->edges[k].laned = 0;
+    for (int r = 1; r < nranks; r++) {
+        for (int t = 0; t < c->nnodes; t++) {
+            if (c->nodes[t].rank != r)
                 continue;
-            int j = m++;
-            double yk = c->nodes[c->edges[k].from].y + c->edges[k].parallel * 0.01;
-            while (j > 0) {
-                const edge *p = &c->edges[idx[j - 1]];
-                if (c->nodes[p->from].y + p->parallel * 0.01 <= yk)
-                    break;
-                idx[j] = idx[j - 1];
-                j--;
+            int idx[MAX_NODES], m = 0;
+            double at[MAX_NODES];
+            for (int k = 0; k < c->nedges; k++) {
+                edge *e = &c->edges[k];
+                if (e->to != t)
+                    continue;
+                e->laned = lane_of(c, e, &e->lane, &e->lane_end);
+                if (!e->routed || m == MAX_NODES)
+                    continue;
+                int j = m++;
+                double yk = (e->laned ? e->lane : c->nodes[e->from].y) + e->parallel * 0.01;
+                while (j > 0 && at[j - 1] > yk) {
+                    idx[j] = idx[j - 1];
+                    at[j] = at[j - 1];
+                    j--;
+                }
+                idx[j] = k;
+                at[j] = yk;
             }
-            idx[j] = k;
-        }
-        const node *n = &c->nodes[t];
-        for (int j = 0; j < m; j++) {
-            edge *e = &c->edges[idx[j]];
-            e->lx = n->x - n->w / 2 - 22.0;
-            e->ly = n->y + (j - (m - 1) / 2.0) * LABEL_PITCH;
+            const node *n = &c->nodes[t];
+            for (int j = 0; j < m; j++) {
+                edge *e = &c->edges[idx[j]];
+                e->lx = n->x - n->w / 2 - 22.0;
+                e->ly = n->y + (j - (m - 1) / 2.0) * LABEL_PITCH;
+            }
         }
     }
     c->width = x + PAD;
@@ -273,7 +367,15 @@ static void write_svg_cell(sbuf *b, const cell *c, double y0)
         double x1 = s->x + s->w / 2, y1 = s->y, x2 = t->x - t->w / 2 - 2, y2 = t->y;
         put(b, "<path class=\"edge\" data-from=\"%d\" data-to=\"%d\" d=\"M%.1f,%.1f ", e->from,
             e->to, x1, y1);
-        if (e->label[0]) {
+        if (e->laned) {
+            /* Onto the lane in the gap after the source (left of any
+             * label there), along it past the ranks in between. */
+            put(b, "C%.1f,%.1f %.1f,%.1f %.1f,%.1f L%.1f,%.1f ", x1 + 15, y1, x1 + 15, e->lane,
+                x1 + 30, e->lane, e->lane_end, e->lane);
+            x1 = e->lane_end;
+            y1 = e->lane;
+        }
+        if (e->routed) {
             /* Source -> the label's left end, along the label, -> target. */
             double lw = text_w(e->label) + 8, l0 = e->lx - lw, dx = (l0 - x1) / 2;
             put(b, "C%.1f,%.1f %.1f,%.1f %.1f,%.1f L%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f", x1 + dx,

@@ -34,6 +34,9 @@ typedef struct edge {
     char label[LABEL_MAX];
     int parallel;   /* how many earlier edges join the same two nodes */
     double lx, ly;  /* SVG: where the label's right end sits, before the target */
+    int routed;     /* SVG: runs through (lx, ly): labelled, or into a node with labels */
+    int laned;      /* SVG: skips ranks, so runs at y = lane up to x = lane_end */
+    double lane, lane_end;
 } edge;
 
 typedef struct cell {

@@ -3,8 +3,11 @@
  * DARTS CNN and RNN genotype, an ENAS micro cell, an ENAS recurrent cell
  * and the two layer lists (enas-macro, nasrl-cnn), the drawings hold the
  * right nodes and the right labelled edges, the SVG is well-formed XML
- * whose node boxes do not overlap, and malformed input is refused with a
- * sentence that says where.
+ * whose node boxes do not overlap and whose edges (their paths sampled)
+ * never run behind a node they do not join or behind another edge's
+ * label, the enas-micro cells the engine really emits (an unread cell
+ * input among the loose ends) are drawn, and malformed input is refused
+ * with a sentence that says where.
  *
  * The one design decision to know: the SVG is read back by a small XML
  * reader written here (elements, attributes, text, entities; it fails on
@@ -31,7 +34,8 @@ typedef struct el {
     char text[128];   /* character data directly inside, unescaped */
     double x, y, w, h;
     int from, to;     /* data-from / data-to, -1 when absent */
-    char d[160];      /* path data */
+    int node;         /* data-node, -1 when absent */
+    char d[400];      /* path data */
     int parent;
 } el;
 
@@ -113,7 +117,7 @@ static int xml_read(const char *s, doc *d)
             XFAIL("too many elements");
         el *e = &d->els[d->n];
         memset(e, 0, sizeof(*e));
-        e->from = e->to = -1;
+        e->from = e->to = e->node = -1;
         e->parent = depth ? stack[depth - 1] : -1;
         p++;
         size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:");
@@ -137,7 +141,7 @@ static int xml_read(const char *s, doc *d)
                 stack[depth++] = d->n++;
                 break;
             }
-            char an[32], av[160];
+            char an[32], av[400];
             size_t k = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_:");
             if (k == 0 || k >= sizeof(an) || p[k] != '=' || p[k + 1] != '"')
                 XFAIL("bad attribute at offset %td", p - s);
@@ -161,7 +165,7 @@ static int xml_read(const char *s, doc *d)
             av[vl] = '\0';
             p++;
             if (!strcmp(an, "class"))
-                snprintf(e->cls, sizeof(e->cls), "%s", av);
+                snprintf(e->cls, sizeof(e->cls), "%.159s", av);
             else if (!strcmp(an, "x"))
                 e->x = atof(av);
             else if (!strcmp(an, "y"))
@@ -174,8 +178,10 @@ static int xml_read(const char *s, doc *d)
                 e->from = atoi(av);
             else if (!strcmp(an, "data-to"))
                 e->to = atoi(av);
+            else if (!strcmp(an, "data-node"))
+                e->node = atoi(av);
             else if (!strcmp(an, "d"))
-                snprintf(e->d, sizeof(e->d), "%s", av);
+                snprintf(e->d, sizeof(e->d), "%.399s", av);
         }
     }
     if (depth || !root_done)
@@ -283,6 +289,181 @@ static void check_boxes(const doc *d)
                         b->y + b->h <= a->y;
             cr_assert(apart, "node boxes overlap: (%g,%g %gx%g) and (%g,%g %gx%g)", a->x, a->y,
                       a->w, a->h, b->x, b->y, b->w, b->h);
+        }
+    }
+}
+
+/* The point at t of the path d (only M, C and L, as render_draw.c
+ * writes them), sampled: calls visit for n points per segment. Returns
+ * the number of points visited, 0 on a command it does not know. */
+static int walk_path(const char *d, int n, void (*visit)(double, double, void *), void *ctx)
+{
+    double cx = 0, cy = 0, q[6];
+    int seen = 0;
+    const char *p = d;
+    while (*p) {
+        char cmd = *p;
+        if (cmd == ' ') {
+            p++;
+            continue;
+        }
+        int args = cmd == 'M' || cmd == 'L' ? 2 : cmd == 'C' ? 6 : -1;
+        if (args < 0)
+            return 0;
+        p++;
+        for (int i = 0; i < args; i++) {
+            char *end;
+            q[i] = strtod(p, &end);
+            if (end == p)
+                return 0;
+            p = end + (*end == ',' || *end == ' ');
+        }
+        for (int k = 1; cmd != 'M' && k <= n; k++) {
+            double t = (double)k / n, u = 1 - t, x, y;
+            if (cmd == 'L') {
+                x = cx + (q[0] - cx) * t;
+                y = cy + (q[1] - cy) * t;
+            } else {
+                x = u * u * u * cx + 3 * u * u * t * q[0] + 3 * u * t * t * q[2] + t * t * t * q[4];
+                y = u * u * u * cy + 3 * u * u * t * q[1] + 3 * u * t * t * q[3] + t * t * t * q[5];
+            }
+            visit(x, y, ctx);
+            seen++;
+        }
+        cx = q[args - 2];
+        cy = q[args - 1];
+    }
+    return seen;
+}
+
+typedef struct box_hit {
+    const doc *d;
+    int cell, from, to, hits;
+    double hx, hy;
+} box_hit;
+
+/* Counts the points strictly inside (by 2px) a node box of the cell other
+ * than the edge's own ends. */
+static void in_box(double x, double y, void *ctx)
+{
+    box_hit *h = ctx;
+    for (int i = 0; i < h->d->n; i++) {
+        const el *r = &h->d->els[i];
+        if (strcmp(r->name, "rect") || r->parent < 0)
+            continue;
+        const el *g = &h->d->els[r->parent];
+        if (strncmp(g->cls, "node ", 5) || g->parent != h->cell || g->node == h->from ||
+            g->node == h->to)
+            continue;
+        if (x > r->x + 2 && x < r->x + r->w - 2 && y > r->y + 2 && y < r->y + r->h - 2) {
+            h->hits++;
+            h->hx = x;
+            h->hy = y;
+        }
+    }
+}
+
+/* No edge runs behind a node it does not join. */
+static void check_edges_clear_nodes(const doc *d)
+{
+    for (int i = 0; i < d->n; i++) {
+        const el *e = &d->els[i];
+        if (strcmp(e->name, "path") || strcmp(e->cls, "edge"))
+            continue;
+        box_hit h = {d, e->parent, e->from, e->to, 0, 0, 0};
+        cr_assert(walk_path(e->d, 40, in_box, &h) > 0, "cannot read the path %s", e->d);
+        cr_assert_eq(h.hits, 0, "the edge %d -> %d passes behind a node at (%g, %g): %s",
+                     e->from, e->to, h.hx, h.hy, e->d);
+    }
+}
+
+typedef struct label_hit {
+    const el *box;
+    int hits;
+} label_hit;
+
+static void in_label(double x, double y, void *ctx)
+{
+    label_hit *h = ctx;
+    const el *r = h->box;
+    if (x > r->x + 2 && x < r->x + r->w - 2 && y > r->y + 2 && y < r->y + r->h - 2)
+        h->hits++;
+}
+
+/* No edge runs behind the label of another edge (each label's box is the
+ * <rect> just before its <text>). */
+static void check_edges_clear_labels(const doc *d)
+{
+    for (int i = 1; i < d->n; i++) {
+        const el *t = &d->els[i], *box = &d->els[i - 1];
+        if (strcmp(t->cls, "edge-label") || strcmp(box->name, "rect"))
+            continue;
+        for (int k = 0; k < d->n; k++) {
+            const el *e = &d->els[k];
+            if (strcmp(e->cls, "edge") || e->parent != t->parent ||
+                (e->from == t->from && e->to == t->to))
+                continue;
+            label_hit h = {box, 0};
+            walk_path(e->d, 60, in_label, &h);
+            cr_assert_eq(h.hits, 0, "the edge %d -> %d runs behind the label \"%s\" of %d -> %d",
+                         e->from, e->to, t->text, t->from, t->to);
+        }
+    }
+}
+
+/* The horizontal straight runs (L with no change of height) of a path:
+ * up to max of them as {y, x0, x1}; how many. */
+static int flat_runs(const char *d, double runs[][3], int max)
+{
+    double cx = 0, cy = 0;
+    int n = 0;
+    for (const char *p = d; *p;) {
+        char cmd = *p++;
+        int args = cmd == 'M' || cmd == 'L' ? 2 : cmd == 'C' ? 6 : 0;
+        double q[6];
+        for (int i = 0; i < args; i++) {
+            char *end;
+            q[i] = strtod(p, &end);
+            p = end + (*end == ',' || *end == ' ');
+        }
+        if (!args)
+            continue;
+        if (cmd == 'L' && q[1] == cy && n < max) {
+            runs[n][0] = cy;
+            runs[n][1] = cx < q[0] ? cx : q[0];
+            runs[n][2] = cx < q[0] ? q[0] : cx;
+            n++;
+        }
+        cx = q[args - 2];
+        cy = q[args - 1];
+    }
+    return n;
+}
+
+/* No two edges of a cell run along one line: their lanes at one height
+ * never overlap over more than a few pixels. */
+static void check_lanes_apart(const doc *d)
+{
+    for (int i = 0; i < d->n; i++) {
+        const el *a = &d->els[i];
+        if (strcmp(a->cls, "edge"))
+            continue;
+        double ra[8][3];
+        int na = flat_runs(a->d, ra, 8);
+        for (int j = i + 1; j < d->n && na; j++) {
+            const el *b = &d->els[j];
+            if (strcmp(b->cls, "edge") || b->parent != a->parent)
+                continue;
+            double rb[8][3];
+            int nb = flat_runs(b->d, rb, 8);
+            for (int x = 0; x < na; x++)
+                for (int y = 0; y < nb; y++) {
+                    double lo = ra[x][1] > rb[y][1] ? ra[x][1] : rb[y][1];
+                    double hi = ra[x][2] < rb[y][2] ? ra[x][2] : rb[y][2];
+                    cr_assert(ra[x][0] - rb[y][0] > 3 || rb[y][0] - ra[x][0] > 3 || hi - lo < 8,
+                              "edges %d -> %d and %d -> %d run along y %g from x %g to %g",
+                              a->from, a->to, b->from, b->to, ra[x][0], lo, hi);
+                }
         }
     }
 }
@@ -439,6 +620,9 @@ Test(render, darts_cnn_svg)
         found += !strcmp(d->els[i].cls, "edge") && d->els[i].from == 1 && d->els[i].to == 2;
     cr_assert_eq(found, 2, "c_{k-1} -> 0 in both cells");
     check_boxes(d);
+    check_edges_clear_nodes(d);
+    check_edges_clear_labels(d);
+    check_lanes_apart(d);
     free(d);
 }
 
@@ -462,6 +646,9 @@ Test(render, darts_rnn)
     cr_assert_eq(count_els(d, "path", "edge", NULL), 2 + 8 + 8);
     cr_assert_eq(count_els(d, "text", "edge-label", "relu"), 3);
     check_boxes(d);
+    check_edges_clear_nodes(d);
+    check_edges_clear_labels(d);
+    check_lanes_apart(d);
     free(d);
 }
 
@@ -501,6 +688,9 @@ Test(render, enas_micro)
     cr_assert(d1 && d2, "two edges from node 2 to node 3 in the normal cell");
     cr_assert_str_neq(d1, d2, "parallel edges share one path");
     check_boxes(d);
+    check_edges_clear_nodes(d);
+    check_edges_clear_labels(d);
+    check_lanes_apart(d);
     free(d);
 }
 
@@ -537,6 +727,11 @@ Test(render, enas_micro_an_unread_cell_input_is_a_loose_end)
             into_output++;
     cr_assert_eq(into_output, 2, "an edge from a cell input to c_{k} in each cell");
     check_boxes(d);
+    /* c_{k-1} -> c_{k} skips the ranks of nodes 2..4: it runs around node 4
+     * (at c_{k}'s height), not behind it. */
+    check_edges_clear_nodes(d);
+    check_edges_clear_labels(d);
+    check_lanes_apart(d);
     free(d);
     /* Still refused: a loose end past the last node. */
     const char *m = refused("{\"normal\":[{\"inputs\":[0,1],\"ops\":[\"identity\",\"identity\"]}],"
@@ -563,6 +758,9 @@ Test(render, enas_rnn)
     cr_assert_eq(count_nodes(d, "input", "h_{t-1}"), 1);
     cr_assert_eq(count_els(d, "text", "edge-label", "tanh"), 2);
     check_boxes(d);
+    check_edges_clear_nodes(d);
+    check_edges_clear_labels(d);
+    check_lanes_apart(d);
     free(d);
 }
 
@@ -587,6 +785,9 @@ Test(render, layer_lists)
     cr_assert_eq(count_nodes(d, "mid", "2: max_pool_3x3"), 1);
     cr_assert_eq(count_els(d, "text", "edge-label", "skip"), 2);
     check_boxes(d);
+    check_edges_clear_nodes(d);
+    check_edges_clear_labels(d);
+    check_lanes_apart(d);
     free(d);
 
     dot = draw(nasrl_cnn, API_RENDER_DOT);
@@ -606,6 +807,9 @@ Test(render, layer_lists)
     cr_assert_eq(count_nodes(d, "output", "classifier"), 1);
     cr_assert_eq(count_els(d, "path", "edge", NULL), 5);
     check_boxes(d);
+    check_edges_clear_nodes(d);
+    check_edges_clear_labels(d);
+    check_lanes_apart(d);
     free(d);
 }
 

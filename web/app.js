@@ -768,7 +768,7 @@ function jobPage(app, id) {
         return lo || null;
       };
       for (const [name, label, color] of [['baseline', 'baseline', '#16a34a'],
-        ['reward_mean', 'mean reward of the update', '#9333ea'], ['reward', 'mean reward of the epoch', '#9333ea']]) {
+        ['reward_mean', 'mean reward of the update', '#9333ea'], ['reward', 'mean reward', '#9333ea']]) {
         const m = metrics.get(name);
         if (!m) continue;
         const bx = [], by = [];
@@ -878,6 +878,9 @@ function jobPage(app, id) {
     }
     renderHeader();
     if (!FINAL.has(job.state)) openStream();
+    /* A finished job's result does not wait for its history (thousands
+     * of architecture rows take a few pages). */
+    if (job.state === 'succeeded' || job.result) loadResult();
     try {
       await Promise.all([
         pages(`${base}/metrics`, 'metrics', items => { items.forEach(addMetric); scheduleDraw(); }, ctl.signal),

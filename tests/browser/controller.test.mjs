@@ -11,7 +11,9 @@
  * moving average and the controller's baseline; the entropy chart holds
  * one point per controller_entropy value; the architecture table sorts by
  * reward (descending, then ascending) when its header is clicked; the best
- * row opens, drawn by the server; the final architecture is drawn. Every
+ * row opens, drawn by the server; the final architecture is drawn. A
+ * random search over nasrl-cnn shows its rewards without controller
+ * charts. Every
  * sampled architecture of both jobs can be drawn by the server (SVG), the
  * guard against a mismatch between what the engine emits and what
  * api/render.c reads.
@@ -41,9 +43,10 @@ const WEB = process.env.NASD_WEB_DIR || resolve(here, '../../web');
 const SHOTS = process.env.SCREENSHOT_DIR || join(here, 'screenshots');
 const JOB_MS = 90000;
 
-/* As tests/test_integration_enas.c, a little longer: 3 epochs of 4
- * controller steps of 2 children = 24 architecture rows. */
-const ENAS_EPOCHS = 3, ENAS_STEPS = 4, ENAS_AGG = 2;
+/* As tests/test_integration_enas.c, longer, to be watched live: 30
+ * epochs of 10 controller steps of 2 children = 600 architecture rows
+ * (a few seconds on two cores). */
+const ENAS_EPOCHS = 30, ENAS_STEPS = 10, ENAS_AGG = 2;
 const ENAS_SPEC = {
   name: 'browser-enas-micro', algorithm: 'enas', search_space: 'enas-micro', dataset: 'synthetic', seed: 3,
   budget: { epochs: ENAS_EPOCHS },
@@ -58,6 +61,14 @@ const NASRL_SPEC = {
   hyperparameters: { child_epochs: 1, batch_size: 50, children_per_update: 2, lstm_size: 16,
     start_layers: 2, max_layers: 2, filter_heights: [1, 3], filter_widths: [1, 3], num_filters: [4, 6],
     max_examples: 1000 },
+};
+
+/* Random search over the same space: rewards but no controller. */
+const RANDOM_SPEC = {
+  name: 'browser-random', algorithm: 'random', search_space: 'nasrl-cnn', dataset: 'synthetic', seed: 5,
+  budget: { max_architectures: 3 },
+  hyperparameters: { child_epochs: 1, batch_size: 50, start_layers: 2, max_layers: 2, filter_heights: [1, 3],
+    filter_widths: [1, 3], num_filters: [4, 6], max_examples: 1000 },
 };
 
 let nasd, base, stateDir, browser, page;
@@ -128,14 +139,22 @@ before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   console.log(`# screenshots are written to ${SHOTS}`);
   await startNasd();
-  /* Both at once (two workers): they run while the browser starts. */
-  ids.enas = await submit(ENAS_SPEC);
+  /* These run while the browser starts (two workers). */
   ids.nasrl = await submit(NASRL_SPEC);
+  ids.random = await submit(RANDOM_SPEC);
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: root ? ['--no-sandbox'] : [] });
   page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   page.setDefaultTimeout(30000);
   page.on('pageerror', e => { pageErrors.push(e.message); logLines.push(`pageerror: ${e.message}\n`); });
+  /* Every count of architectures the page's table ever shows. */
+  await page.addInitScript(() => {
+    window.__rows = [];
+    new MutationObserver(() => {
+      const m = (document.querySelector('#arch-page')?.textContent || '').match(/\((\d+) architectures\)/);
+      if (m && window.__rows[window.__rows.length - 1] !== Number(m[1])) window.__rows.push(Number(m[1]));
+    }).observe(document, { subtree: true, childList: true, characterData: true });
+  });
 });
 
 after(async () => {
@@ -220,12 +239,22 @@ async function checkAllDrawn(id, rows, kind) {
   assert.equal(res.status, 200, await res.text());
 }
 
-test('an ENAS micro search: rewards, baseline, entropy, sorted table, cells drawn', async () => {
+test('an ENAS micro search: rows arrive live; rewards, baseline, entropy, sorted table, cells drawn', async () => {
   const what = 'enas-micro';
+  /* Submitted now and opened at once: its rows arrive while it runs,
+   * over the event stream. */
+  ids.enas = await submit(ENAS_SPEC);
+  await page.goto(`${base}/#/job/${ids.enas}`);
   await waitSucceeded(ids.enas);
   const all = (await apiJson(`/v1/jobs/${ids.enas}/architectures?limit=1000`)).body.architectures;
   assert.equal(all.length, ENAS_EPOCHS * ENAS_STEPS * ENAS_AGG, 'one row per controller child');
-  await openFinished(ids.enas, all.length);
+  await page.waitForFunction(() => document.querySelector('#app h2 [data-state]')?.dataset.state === 'succeeded');
+  await page.waitForFunction(n => (document.querySelector('#arch-page')?.textContent || '').includes(`(${n} architectures)`), all.length);
+  const live = await page.evaluate(() => window.__rows);
+  console.log(`# rows the table showed while the job ran: ${live.join(',')}`);
+  const mid = live.filter(n => n > 0 && n < all.length);
+  assert.ok(mid.length >= 2, `the table grew while the job ran: ${live.join(',')}`);
+  for (let i = 1; i < live.length; i++) assert.ok(live[i] > live[i - 1], `rows never go back: ${live.join(',')}`);
   await checkCharts(ids.enas, all, what);
   /* The final cells, drawn by the server. */
   await imgDrawn('#result-svg');
@@ -256,7 +285,26 @@ test('a NAS-RL search: rewards, baseline, entropy, sorted table, network drawn',
   await checkAllDrawn(ids.nasrl, all, 'nasrl-cnn');
 });
 
+test('a random search: rewards and their moving average, no controller charts', async () => {
+  await waitSucceeded(ids.random);
+  const all = (await apiJson(`/v1/jobs/${ids.random}/architectures?limit=1000`)).body.architectures;
+  assert.equal(all.length, 3);
+  await openFinished(ids.random, all.length);
+  await page.waitForFunction(() => document.querySelector('#chart-reward')?.dataset.points);
+  const reward = await chartPoints('reward');
+  assert.equal(reward.reward, all.length, JSON.stringify(reward));
+  assert.equal(reward.baseline, undefined, 'no baseline without a controller');
+  assert.ok(await page.isHidden('[data-chart=entropy]'), 'no entropy chart without a controller');
+  await imgDrawn('#result-svg');
+  await shot('24-random');
+  await checkAllDrawn(ids.random, all, 'nasrl-cnn');
+});
+
 test('a refresh keeps the sort and the open architecture', async () => {
+  await page.goto(`${base}/#/job/${ids.nasrl}?sort=reward&dir=desc`);
+  const first = page.locator('#arch-table tbody tr').first();
+  await first.click();
+  await imgDrawn('#arch-svg');
   const seq = new URL(page.url()).hash.match(/arch=(\d+)/)[1];
   await page.reload();
   await imgDrawn('#arch-svg');
