@@ -79,12 +79,11 @@ int api_spec_implemented(const json_t *spec, api_problem *err)
         }
     }
     if (json_is_true(json_object_get(ft, "enabled")) && strcmp(algorithm, "darts") &&
-        !(!strcmp(algorithm, "enas") &&
-          (!space || !strcmp(space, "enas-micro") || !strcmp(space, "enas-macro"))))
+        strcmp(algorithm, "enas"))
         return api_problem_set(err, 0, API_PROBLEM_NOT_IMPLEMENTED, "/final_training/enabled",
                                "final_training is not implemented yet for this search "
-                               "space (only darts-cnn, darts-rnn, enas-micro and "
-                               "enas-macro)");
+                               "space (only darts-cnn, darts-rnn, enas-micro, enas-macro "
+                               "and enas-rnn)");
     return 0;
 }
 
@@ -243,6 +242,14 @@ static int enas_rnn_to_engine(const json_t *hp, nas_job_spec *out)
     return bad;
 }
 
+/* enas-rnn's final training: epochs only (the search's model is kept). */
+static int enas_rnn_final_to_engine(const json_t *spec, nas_job_spec *out)
+{
+    const json_t *ft = json_object_get(spec, "final_training");
+    if (!json_is_true(json_object_get(ft, "enabled"))) return 0;
+    return get_int(ft, "epochs", &out->final_epochs);
+}
+
 /* The enas fields of the CNN spaces (enas-micro, enas-macro): the shared
  * network, its schedule and the controller (1 LSTM layer and Nesterov
  * momentum, as in the reference; neither is a key). */
@@ -358,6 +365,37 @@ static int nasrl_to_engine(const json_t *spec, const json_t *hp, int default_thr
             bad |= get_int(hp, "C", &out->C);
             bad |= get_int(hp, "layers", &out->layers);
         }
+        if (!strcmp(out->search_space, "enas-rnn")) {
+            bad |= get_float(hp, "lr", &out->lr);
+            bad |= get_int(hp, "nodes", &out->nodes);
+            bad |= get_int(hp, "hidden", &out->hidden);
+            bad |= get_int(hp, "bptt", &out->bptt);
+            bad |= get_int(hp, "max_vocab", &out->max_vocab);
+            bad |= get_float(hp, "weight_decay", &out->weight_decay);
+            bad |= get_float(hp, "grad_clip", &out->grad_clip);
+            bad |= get_float(hp, "dropout_e", &out->dropout_e);
+            bad |= get_float(hp, "dropout_x", &out->dropout_x);
+            bad |= get_float(hp, "dropout_h", &out->dropout_h);
+            bad |= get_float(hp, "dropout_o", &out->dropout_o);
+            bad |= get_float(hp, "reward_c", &out->reward_c);
+        }
+        if (!strcmp(out->search_space, "darts-rnn")) {
+            bad |= get_int(hp, "embed", &out->embed);
+            bad |= get_int(hp, "hidden", &out->hidden);
+            bad |= get_int(hp, "bptt", &out->bptt);
+            bad |= get_int(hp, "max_vocab", &out->max_vocab);
+            bad |= get_float(hp, "dropout", &out->dropout);
+            bad |= get_float(hp, "dropout_i", &out->dropout_input);
+            bad |= get_float(hp, "reward_c", &out->reward_c);
+        }
+        if (!strcmp(out->search_space, "enas-micro") ||
+            !strcmp(out->search_space, "enas-macro")) {
+            bad |= get_int(hp, "C", &out->C);
+            bad |= get_int(hp, "layers", &out->layers);
+            bad |= get_float(hp, "dropout", &out->dropout);
+            if (!strcmp(out->search_space, "enas-micro"))
+                bad |= get_int(hp, "nodes", &out->nodes);
+        }
         if (strcmp(out->search_space, "nasrl-cnn") && strcmp(out->search_space, "nasrl-rnn"))
             return bad;
     } else {
@@ -419,6 +457,7 @@ int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
         bad |= darts_to_engine(spec, hp, out);
     else if (!strcmp(out->algorithm, "enas") && is_enas_rnn(spec))
         bad |= enas_rnn_to_engine(hp, out);
+        bad |= enas_rnn_final_to_engine(spec, out);
     else if (!strcmp(out->algorithm, "enas"))
         bad |= enas_to_engine(spec, hp, out);
     else if (!strcmp(out->algorithm, "train"))

@@ -256,10 +256,30 @@ static const field random_nasrl_rnn_hp[] = {
     THREADS_, END_,
 };
 
-static const field random_hp[] = {
-    I_("batch_size", 1, 4096, "64", NULL),
-    I_("child_epochs", 1, 10000, "5", "epochs each sampled architecture trains"),
+/* random over enas-rnn: each arc (node 0 an activation, node i an earlier
+ * node and an activation) trains from scratch as one fixed cell of the
+ * enas-rnn language model as the enas-rnn search trains its children (SGD
+ * on the loss summed over the BPTT steps, cosine to 0), scored on the
+ * valid split; reward reward_c / perplexity as enas-rnn's. */
+static const field random_enas_rnn_hp[] = {
+    I_("batch_size", 1, 4096, "20", NULL),
+    I_("child_epochs", 1, 10000, "5", "epochs each sampled cell trains"),
     I_("parallel_children", 1, 256, "4", "architectures trained concurrently"),
+    NP_("lr", 100, "0.25", "child SGD learning rate; the loss is summed over the BPTT "
+                           "steps and averaged over the batch, as in enas-rnn's search"),
+    I_("nodes", 2, 64, "12", "nodes of the recurrent cell"),
+    I_("hidden", 1, 4096, "720", "embedding and cell size (tied decoder)"),
+    I_("bptt", 1, 1000, "35", NULL),
+    I_("max_vocab", 0, 1000000, "10000", "most frequent words kept; 0: all"),
+    N_("weight_decay", 0, 1, "1e-07", NULL),
+    N_("grad_clip", 0, 1e6, "10", NULL),
+    {"dropout_e", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.25", 0, 0, "embedding vectors", NULL,
+     NULL},
+    {"dropout_x", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.75", 0, 0, "cell input", NULL, NULL},
+    {"dropout_h", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.25", 0, 0, "state entering each node",
+     NULL, NULL},
+    {"dropout_o", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.75", 0, 0, "cell outputs", NULL, NULL},
+    NP_("reward_c", 1e6, "80", "reward = reward_c / validation perplexity"),
     THREADS_, END_,
 };
 
@@ -273,6 +293,55 @@ static const field random_darts_cnn_hp[] = {
     I_("C", 1, 1024, "16", "initial channels of each sampled network (the stem has 3C)"),
     I_("layers", 3, 64, "8", "cells of each sampled network; reductions at 1/3 and 2/3"),
     NASRL_MAX_EXAMPLES_,
+    THREADS_, END_,
+};
+
+/* random over enas-micro / enas-macro: each arc trains from scratch like
+ * enas' final training (search/enas_final.c: SGD Nesterov lr 0.05 cosine
+ * to 0, momentum 0.9, weight decay 2e-4 / 1e-4, grad clip 5 / none), on
+ * the train split, scored on the validation split. */
+#define RANDOM_ENAS_COMMON_                                                            \
+    I_("batch_size", 1, 4096, "64", NULL),                                             \
+    I_("child_epochs", 1, 10000, "5", "epochs each sampled arc trains"),               \
+    I_("parallel_children", 1, 256, "4", "architectures trained concurrently"),        \
+    {"dropout", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.1", 0, 0,                            \
+     "before the classifier", NULL, NULL}
+
+static const field random_enas_micro_hp[] = {
+    RANDOM_ENAS_COMMON_,
+    I_("C", 1, 1024, "20", "channels of the first cells (the stem has 3C)"),
+    I_("layers", 1, 64, "6", "normal cells per stack (layers + 2 cells)"),
+    I_("nodes", 2, 16, "5", "nodes per cell (B)"),
+    NASRL_MAX_EXAMPLES_,
+    THREADS_, END_,
+};
+
+static const field random_enas_macro_hp[] = {
+    RANDOM_ENAS_COMMON_,
+    I_("C", 1, 1024, "36", "channels of every layer"),
+    I_("layers", 1, 31, "12", "layers (each an op and skips)"),
+    NASRL_MAX_EXAMPLES_,
+    THREADS_, END_,
+};
+
+/* random over darts-rnn: each cell (per node an earlier node and one of
+ * tanh, relu, sigmoid, identity) trains from scratch in the train kind's
+ * darts-rnn language model like darts-rnn's final training (SGD lr 20
+ * cosine to 0, weight decay 8e-7, grad clip 0.25), scored on the valid
+ * split; reward reward_c / perplexity^2 as nasrl-rnn's. */
+static const field random_darts_rnn_hp[] = {
+    I_("batch_size", 1, 4096, "64", NULL),
+    I_("child_epochs", 1, 10000, "5", "epochs each sampled cell trains"),
+    I_("parallel_children", 1, 256, "4", "architectures trained concurrently"),
+    I_("embed", 1, 4096, "300", NULL),
+    I_("hidden", 1, 4096, "300", NULL),
+    I_("bptt", 1, 1000, "35", NULL),
+    I_("max_vocab", 0, 1000000, "10000", "most frequent words kept; 0: all"),
+    {"dropout", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.75", 0, 0, "on the cell outputs", NULL,
+     NULL},
+    {"dropout_i", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.2", 0, 0, "on the embeddings", NULL,
+     NULL},
+    NP_("reward_c", 1e6, "80", "reward = reward_c / validation perplexity^2"),
     THREADS_, END_,
 };
 
@@ -352,7 +421,13 @@ const field api__spec_final_training_fields[] = {
                            "batch_size; no drop path, no auxiliary head. darts-rnn: the "
                            "derived cell in the search's language model (embed, hidden, "
                            "bptt, dropouts), SGD lr 20 cosine to 0, weight decay 8e-7, "
-                           "grad clip 0.25; C and layers do not apply. Its metrics are "
+                           "grad clip 0.25; C and layers do not apply. enas-micro, "
+                           "enas-macro: the best sampled arc in the space's network (C "
+                           "channels; micro: layers normal cells per stack, macro: the "
+                           "search's layers, which its arc fixes), the search's dropout, "
+                           "SGD Nesterov lr 0.05 cosine to 0, momentum 0.9, weight decay "
+                           "2e-4 (macro 1e-4), grad clip 5 (macro none), the search's "
+                           "batch_size; enas-rnn: not implemented (501). Its metrics are "
                            "named final.<metric>, epochs and steps counted on from the "
                            "search's"),
     I_("epochs", 1, 100000, "10", NULL),
@@ -372,10 +447,10 @@ const space_row api__spec_space_rows[] = {
     {"nas-rl", "nasrl-cnn", "image", NULL, "100", nasrl_cnn_hp, NULL, 1, NULL},
     {"nas-rl", "nasrl-rnn", "text", NULL, "100", nasrl_rnn_hp, NULL, 1, NULL},
     {"random", "darts-cnn", "image", NULL, "20", random_darts_cnn_hp, NULL, 1, NULL},
-    {"random", "darts-rnn", "text", NULL, "20", random_hp, NULL, 0, NULL},
-    {"random", "enas-micro", "image", NULL, "20", random_hp, NULL, 0, NULL},
-    {"random", "enas-macro", "image", NULL, "20", random_hp, NULL, 0, NULL},
-    {"random", "enas-rnn", "text", NULL, "20", random_hp, NULL, 0, NULL},
+    {"random", "darts-rnn", "text", NULL, "20", random_darts_rnn_hp, NULL, 1, NULL},
+    {"random", "enas-micro", "image", NULL, "20", random_enas_micro_hp, NULL, 1, NULL},
+    {"random", "enas-macro", "image", NULL, "20", random_enas_macro_hp, NULL, 1, NULL},
+    {"random", "enas-rnn", "text", NULL, "20", random_enas_rnn_hp, NULL, 1, NULL},
     {"random", "nasrl-cnn", "image", NULL, "20", random_nasrl_cnn_hp, NULL, 1, NULL},
     {"random", "nasrl-rnn", "text", NULL, "20", random_nasrl_rnn_hp, NULL, 1, NULL},
     {"train", "fixed-cnn", "image", "3", NULL, train_image_hp, arch_fixed_cnn, 1, NULL},

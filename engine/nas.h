@@ -530,7 +530,11 @@ int nas_dataset_present(const char *name, const char *path);
  * C, layers, nodes for micro, dropout before the classifier) and the
  * forward of that one arc; genotype holds the arc as the reference's
  * fixed-arc string (space-separated ints, as the enas result's
- * "fixed_arc"); "parameters" counts only the weights the arc uses. */
+ * "fixed_arc"); "parameters" counts only the weights the arc uses. An
+ * ENAS language model (NAS_ARCH_ENAS_RNN): one fixed arc of the enas-rnn
+ * space (engine/search/enas_rnn.c: embedding and cell of `hidden` units,
+ * tied decoder, `nodes` nodes, dropout_e/x/h/o, dropout 0) trained from
+ * scratch, genotype its fixed-arc string as the enas-rnn result's. */
 typedef enum nas_arch_kind {
     NAS_ARCH_DEFAULT = 0,   /* the dataset's kind decides */
     NAS_ARCH_FIXED_CNN,
@@ -538,6 +542,7 @@ typedef enum nas_arch_kind {
     NAS_ARCH_DARTS_CNN,
     NAS_ARCH_DARTS_RNN,
     NAS_ARCH_ENAS_CNN,
+    NAS_ARCH_ENAS_RNN,
 } nas_arch_kind;
 
 #define NAS_MAX_BLOCKS 8
@@ -607,7 +612,14 @@ typedef struct nas_job_spec {
      * momentum 0.9, weight_decay 3e-4, grad_clip 5, no Nesterov, the
      * search's batch_size; augment as the train kind's default. */
     int final_epochs;
-    int final_C, final_layers; /* its network (16, 8 when final_epochs) */
+    int final_C, final_layers; /* its network (16, 8 when final_epochs).
+                                  enas-micro / enas-macro: the best sampled
+                                  arc trained the same way by the train kind
+                                  (NAS_ARCH_ENAS_CNN, optimizer in
+                                  engine/search/enas_final.c); final_C /
+                                  final_layers 0 take the search's C /
+                                  layers, and an enas-macro arc fixes its
+                                  layers (final_layers 0 or the search's) */
     /* darts-rnn (search_space "darts-rnn" on a text dataset; defaults of
      * quark0/darts rnn/train_search.py when search_space is set to it
      * before nas_job_spec_defaults): embed 300, hidden 300 (the decoder is

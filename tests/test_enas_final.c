@@ -245,3 +245,108 @@ Test(enas_final, bad_final_fields_name_the_field)
     s.final_layers = 65;
     refused(s, "final_layers");
 }
+
+/* ------------------------------------------------------------ enas-rnn */
+
+/* 1 search epoch, then 1 final epoch of the found cell in the enas-rnn
+ * language model, trained from scratch on the train split. */
+static nas_job_spec rnn_search_spec(const char *ckpt)
+{
+    nas_job_spec s = {.algorithm = "enas", .search_space = "enas-rnn",
+                      .dataset = "fortunes"};
+    nas_job_spec_defaults(&s);
+    s.nodes = 4;
+    s.hidden = 8;
+    s.bptt = 6;
+    s.batch_size = 16;
+    s.max_vocab = 300;
+    s.lr = 0.5f;
+    s.ctrl_hidden = 12;
+    s.ctrl_steps = 2;
+    s.ctrl_aggregate = 2;
+    s.final_samples = 3;
+    s.epochs = 1;
+    s.seed = 9;
+    s.final_epochs = 1;
+    s.checkpoint_path = ckpt;
+    s.resume = ckpt != NULL;
+    return s;
+}
+
+Test(enas_final, rnn_search_with_final_training_and_exact_resume)
+{
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/tmp/nas_enas_final_XXXXXX");
+    cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+    char ckpt[96];
+    snprintf(ckpt, sizeof(ckpt), "%s/job.ckpt", dir);
+
+    nas_job_spec s = rnn_search_spec(NULL);
+    stage_counts ca = {0}, cc = {0};
+    recorder a = {.metric_hook = count_stage, .user = &ca};
+    cr_assert_eq(recorder_run(&s, &a), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(a.nresult, 1);
+    cr_assert_str_eq(a.metric, "test_perplexity");
+    cr_assert(a.value > 1.0 && a.value < 1e4, "%g", a.value);
+    cr_assert(strstr(a.result_json, "\"final_training\":{\"dataset\":\"fortunes\","
+                                    "\"test_perplexity\":"), "%s", a.result_json);
+    cr_assert(strstr(strstr(a.result_json, "\"final_training\":"), "\"parameters\":"));
+    cr_assert(strncmp(a.result_arch, "{\"nodes\":", 9) == 0, "%s", a.result_arch);
+    cr_assert(ca.final >= 3 && ca.search >= 2, "%d %d", ca.final, ca.search);
+    int64_t total = a.last.step;
+    cr_assert(total > 3, "steps %lld", (long long)total);
+    cr_assert_eq(a.backwards, 0);
+
+    /* Shut down inside the final training, then resume: same result. */
+    s = rnn_search_spec(ckpt);
+    int64_t search_steps = total - (int64_t)num_of(strstr(a.result_json,
+                                                           "\"final_training\":"),
+                                                    "steps");
+    recorder b = {.stop_at = search_steps + 2, .stop_value = NAS_STOP_SHUTDOWN};
+    cr_assert_eq(recorder_run(&s, &b), NAS_ECANCELLED, "%s", nas_errmsg());
+    cr_assert_eq(b.nresult, 0);
+    recorder c = {.metric_hook = count_stage, .user = &cc};
+    cr_assert_eq(recorder_run(&s, &c), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(cc.search, 0, "the search is not redone");
+    cr_assert(c.value == a.value, "%.17g vs %.17g", c.value, a.value);
+    const char *fa = strstr(a.result_json, "\"final_training\":");
+    const char *fc = strstr(c.result_json, "\"final_training\":");
+    const char *ea = strstr(fa, ",\"seconds\":"), *ec = strstr(fc, ",\"seconds\":");
+    cr_assert(ea - fa == ec - fc && memcmp(fa, fc, (size_t)(ea - fa)) == 0,
+              "final results differ:\n%s\n%s", a.result_json, c.result_json);
+    recorder_done(&a);
+    recorder_done(&b);
+    recorder_done(&c);
+    unlink(ckpt);
+    rmdir(dir);
+}
+
+Test(enas_final, train_kind_on_a_fixed_rnn_arc)
+{
+    nas_job_spec s = {.dataset = "fortunes", .arch = NAS_ARCH_ENAS_RNN,
+                      .search_space = "enas-rnn"};
+    nas_job_spec_defaults(&s);
+    snprintf(s.genotype, sizeof(s.genotype), "0 0 1 1 2 0 3");
+    s.nodes = 4;
+    s.hidden = s.embed = 8;
+    s.bptt = 6;
+    s.batch_size = 16;
+    s.max_vocab = 300;
+    s.epochs = 1;
+    s.dropout = 0.0f;
+    s.seed = 2;
+    recorder r = {0};
+    cr_assert_eq(recorder_run(&s, &r), NAS_OK, "%s", nas_errmsg());
+    cr_assert_str_eq(r.metric, "test_perplexity");
+    cr_assert(strstr(r.result_arch, "{\"space\":\"enas-rnn\",\"arc\":{\"nodes\":"), "%s",
+              r.result_arch);
+    recorder_done(&r);
+    /* node 2 cannot read node 2; 6 ints are too few */
+    snprintf(s.genotype, sizeof(s.genotype), "0 0 1 2 2 0 3");
+    refused(s, "genotype");
+    snprintf(s.genotype, sizeof(s.genotype), "0 0 1 1 2 0");
+    refused(s, "genotype");
+    snprintf(s.genotype, sizeof(s.genotype), "0 0 1 1 2 0 3");
+    s.dropout_h = 1.5f;
+    refused(s, "dropout_h");
+}

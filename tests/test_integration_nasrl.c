@@ -8,8 +8,11 @@
  * accuracy, one architecture row per sampled child (decisions, reward,
  * metrics), the controller's metrics per update (nas-rl), and progress
  * at 1; and a nas-rl search of a nasrl-rnn cell on the fortunes corpus.
- * Then what the API refuses: 501 for a space random does not sample yet
- * and for final training after nas-rl, 400 naming the field for a bad
+ * Random searches over enas-micro, enas-macro (each sampled arc trained
+ * from scratch, the best with its arc JSON), darts-rnn (each cell a
+ * language model on the fortunes corpus, reward 80 / perplexity^2) and
+ * enas-rnn (reward 80 / perplexity).
+ * Then what the API refuses: 501 for final training after nas-rl, 400 naming the field for a bad
  * spec.
  *
  * The one design decision to know: the spaces are kept tiny (2 layers,
@@ -287,9 +290,6 @@ Test(nasrl, searches_end_succeeded_with_a_valid_result)
 
     /* What is refused. */
     refused(d.port,
-            "{\"algorithm\":\"random\",\"search_space\":\"enas-micro\",\"dataset\":\"synthetic\"}",
-            501, "/search_space");
-    refused(d.port,
             "{\"algorithm\":\"nas-rl\",\"dataset\":\"synthetic\",\"final_training\":"
             "{\"enabled\":true}}",
             501, "/final_training/enabled");
@@ -303,6 +303,102 @@ Test(nasrl, searches_end_succeeded_with_a_valid_result)
             400, "/hyperparameters/start_layers");
     refused(d.port, "{\"algorithm\":\"nas-rl\",\"dataset\":\"fortunes\"}", 400, "/dataset");
 
+    int status = nasd_stop(&d, STOP_MS);
+    cr_assert_eq(status, 0, "nasd exited with %d after SIGTERM", status);
+    PASS();
+}
+
+/* random over the ENAS CNN spaces: tiny networks (C 4), 3 arcs each. */
+static void check_enas_random(int port, const char *id, const char *space, const char *key)
+{
+    json_t *job = wait_final(port, id);
+    cr_assert_str_eq(str_at(job, "state"), "succeeded", "%s: %s", space, text_of(job));
+    json_decref(job);
+    json_t *res = get_sub(port, id, "result");
+    cr_assert_str_eq(str_at(res, "metric"), "val_accuracy", "%s: %s", space, text_of(res));
+    double v = json_number_value(at(res, "value"));
+    cr_assert(v > 0.0 && v <= 1.0, "%s: val_accuracy %g", space, v);
+    cr_assert(json_is_array(json_object_get(at(res, "architecture"), key)), "%s: %s", space,
+              text_of(res));
+    cr_assert_str_eq(str_at(res, "details.search_space"), space, "%s", text_of(res));
+    json_t *page = get_sub(port, id, "architectures"), *row;
+    size_t i;
+    double best = -1.0;
+    cr_assert_eq(json_array_size(json_object_get(page, "architectures")), 3);
+    json_array_foreach(json_object_get(page, "architectures"), i, row)
+    {
+        cr_assert(json_is_array(json_object_get(at(row, "arch"), key)), "%s row %zu: %s",
+                  space, i, text_of(row));
+        cr_assert(json_number_value(at(at(row, "metrics"), "parameters")) > 0, "%s", text_of(row));
+        double r = json_number_value(at(row, "reward"));
+        if (r > best) best = r;
+    }
+    cr_assert(fabs(best - v) < 1e-9, "%s: best row %g, result %g", space, best, v);
+    json_decref(page);
+    json_decref(res);
+}
+
+Test(nasrl, random_over_enas_and_darts_spaces_succeeds)
+{
+    nasd_proc d;
+    char dir[PATH_MAX], micro[33], macro[33];
+    cr_assert_eq(nasd_mkdtemp(dir, sizeof(dir)), 0);
+    cr_assert_eq(nasd_start(&d, dir, flags, START_MS), 0, "nasd did not start");
+    submit(d.port,
+           "{\"algorithm\":\"random\",\"search_space\":\"enas-micro\",\"dataset\":\"synthetic\","
+           "\"seed\":5,\"budget\":{\"max_architectures\":3},\"hyperparameters\":{"
+           "\"child_epochs\":1,\"batch_size\":50,\"parallel_children\":2,\"C\":4,"
+           "\"layers\":1,\"nodes\":3,\"max_examples\":500}}",
+           micro);
+    submit(d.port,
+           "{\"algorithm\":\"random\",\"search_space\":\"enas-macro\",\"dataset\":\"synthetic\","
+           "\"seed\":5,\"budget\":{\"max_architectures\":3},\"hyperparameters\":{"
+           "\"child_epochs\":1,\"batch_size\":50,\"parallel_children\":2,\"C\":4,"
+           "\"layers\":3,\"max_examples\":500}}",
+           macro);
+    /* darts-rnn: a tiny language model per cell on the fortunes corpus */
+    char rnn[33];
+    submit(d.port,
+           "{\"algorithm\":\"random\",\"search_space\":\"darts-rnn\",\"dataset\":\"fortunes\","
+           "\"seed\":5,\"budget\":{\"max_architectures\":2},\"hyperparameters\":{"
+           "\"child_epochs\":1,\"batch_size\":10,\"parallel_children\":2,\"embed\":8,"
+           "\"hidden\":8,\"bptt\":8,\"max_vocab\":200}}",
+           rnn);
+    char ernn[33];
+    submit(d.port,
+           "{\"algorithm\":\"random\",\"search_space\":\"enas-rnn\",\"dataset\":\"fortunes\","
+           "\"seed\":5,\"budget\":{\"max_architectures\":2},\"hyperparameters\":{"
+           "\"child_epochs\":1,\"batch_size\":10,\"parallel_children\":2,\"nodes\":4,"
+           "\"hidden\":8,\"bptt\":8,\"max_vocab\":200}}",
+           ernn);
+    check_enas_random(d.port, micro, "enas-micro", "normal");
+    check_enas_random(d.port, macro, "enas-macro", "layers");
+
+    json_t *job = wait_final(d.port, rnn);
+    cr_assert_str_eq(str_at(job, "state"), "succeeded", "darts-rnn: %s", text_of(job));
+    json_decref(job);
+    json_t *res = get_sub(d.port, rnn, "result");
+    cr_assert_str_eq(str_at(res, "metric"), "val_perplexity", "%s", text_of(res));
+    double ppl = json_number_value(at(res, "value"));
+    cr_assert(ppl > 1.0 && ppl < 1e4, "%s", text_of(res));
+    json_t *rec = at(res, "architecture.recurrent");
+    cr_assert(json_is_array(rec) && json_array_size(rec) == 8, "%s", text_of(res));
+    cr_assert(fabs(json_number_value(at(res, "details.reward")) - 80.0 / (ppl * ppl)) <
+                  1e-9 * 80.0 / (ppl * ppl), "%s", text_of(res));
+    json_decref(res);
+
+    /* enas-rnn: the arc JSON of the space, reward 80 / ppl */
+    job = wait_final(d.port, ernn);
+    cr_assert_str_eq(str_at(job, "state"), "succeeded", "enas-rnn: %s", text_of(job));
+    json_decref(job);
+    res = get_sub(d.port, ernn, "result");
+    cr_assert_str_eq(str_at(res, "metric"), "val_perplexity", "%s", text_of(res));
+    ppl = json_number_value(at(res, "value"));
+    cr_assert(ppl > 1.0 && ppl < 1e4, "%s", text_of(res));
+    cr_assert_eq(json_array_size(at(res, "architecture.nodes")), 4, "%s", text_of(res));
+    cr_assert(fabs(json_number_value(at(res, "details.reward")) - 80.0 / ppl) < 1e-9 * 80.0 / ppl,
+              "%s", text_of(res));
+    json_decref(res);
     int status = nasd_stop(&d, STOP_MS);
     cr_assert_eq(status, 0, "nasd exited with %d after SIGTERM", status);
     PASS();

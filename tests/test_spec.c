@@ -334,16 +334,59 @@ Test(spec, names_must_be_short_and_printable)
 Test(spec, implemented_is_501_for_what_is_not_built)
 {
     api_problem e = {0};
-    json_t *s = ok("{\"algorithm\":\"random\",\"search_space\":\"enas-micro\"}");
+    /* Every space of every algorithm runs now (random samples all seven,
+     * issue #6); what is not built is final training of some spaces. */
+    static const char *const spaces[] = {"nasrl-cnn",  "nasrl-rnn",  "darts-cnn", "darts-rnn",
+                                         "enas-micro", "enas-macro", "enas-rnn"};
+    char body[160];
+    json_t *s;
+    for (size_t k = 0; k < sizeof(spaces) / sizeof(spaces[0]); k++) {
+        snprintf(body, sizeof(body), "{\"algorithm\":\"random\",\"search_space\":\"%s\"}",
+                 spaces[k]);
+        s = ok(body);
+        cr_assert_eq(api_spec_implemented(s, &e), 0, "random %s: %s", spaces[k], e.detail);
+        json_decref(s);
+    }
+    s = ok("{\"algorithm\":\"nas-rl\",\"final_training\":{\"enabled\":true}}");
     cr_assert_eq(api_spec_implemented(s, &e), -1);
     cr_assert_eq(e.status, 501);
     cr_assert_str_eq(e.type, "not-implemented");
-    cr_assert_str_eq(e.pointer, "/search_space");
-    cr_assert_str_eq(e.detail, "search space \"enas-micro\" of algorithm \"random\" is not "
-                               "implemented in this version of nasd yet; available: darts-cnn, "
-                               "nasrl-cnn, nasrl-rnn");
+    cr_assert_str_eq(e.pointer, "/final_training/enabled");
     api_problem_clear(&e);
     json_decref(s);
+    s = ok("{\"algorithm\":\"random\",\"search_space\":\"enas-rnn\",\"dataset\":"
+           "\"fortunes\",\"hyperparameters\":{\"nodes\":4,\"dropout_h\":0.5}}");
+    cr_assert_eq(api_spec_implemented(s, &e), 0, "%s", e.detail);
+    {
+        nas_job_spec js;
+        cr_assert_eq(api_spec_to_engine(s, NULL, 1, &js, &e), 0, "%s", e.detail);
+        cr_assert(js.nodes == 4 && js.dropout_h == 0.5f && js.hidden == 720 &&
+                  js.lr == 0.25f && js.reward_c == 80.0f);
+    }
+    json_decref(s);
+    /* random over the ENAS CNN spaces: their network keys reach the engine. */
+    {
+        nas_job_spec js;
+        s = ok("{\"algorithm\":\"random\",\"search_space\":\"enas-micro\","
+               "\"hyperparameters\":{\"C\":8,\"layers\":2,\"nodes\":3,\"dropout\":0.25}}");
+        cr_assert_eq(api_spec_implemented(s, &e), 0, "%s", e.detail);
+        cr_assert_eq(api_spec_to_engine(s, NULL, 1, &js, &e), 0, "%s", e.detail);
+        cr_assert(js.C == 8 && js.layers == 2 && js.nodes == 3 && js.dropout == 0.25f);
+        cr_assert(js.lr == 0.05f && js.nesterov == 1 && js.grad_clip == 5.0f);
+        json_decref(s);
+        s = ok("{\"algorithm\":\"random\",\"search_space\":\"enas-macro\"}");
+        cr_assert_eq(api_spec_to_engine(s, NULL, 1, &js, &e), 0, "%s", e.detail);
+        cr_assert(js.C == 36 && js.layers == 12 && js.nodes == 0);
+        json_decref(s);
+        s = ok("{\"algorithm\":\"random\",\"search_space\":\"darts-rnn\",\"dataset\":"
+               "\"fortunes\",\"hyperparameters\":{\"embed\":16,\"dropout_i\":0.1,"
+               "\"reward_c\":40}}");
+        cr_assert_eq(api_spec_implemented(s, &e), 0, "%s", e.detail);
+        cr_assert_eq(api_spec_to_engine(s, NULL, 1, &js, &e), 0, "%s", e.detail);
+        cr_assert(js.embed == 16 && js.hidden == 300 && js.bptt == 35 && js.lr == 20.0f);
+        cr_assert(js.dropout_input == 0.1f && js.dropout == 0.75f && js.reward_c == 40.0f);
+        json_decref(s);
+    }
 
     /* nas-rl runs on both of its spaces (issue #6). */
     s = ok("{\"algorithm\":\"nas-rl\"}");
@@ -361,15 +404,12 @@ Test(spec, implemented_is_501_for_what_is_not_built)
     cr_assert_eq(api_spec_implemented(s, &e), 0);
     json_decref(s);
 
-    /* random samples darts-cnn and nasrl-cnn architectures, not yet the
-     * recurrent spaces. */
+    /* random samples darts-cnn and darts-rnn too. */
     s = ok("{\"algorithm\":\"random\",\"search_space\":\"darts-cnn\"}");
     cr_assert_eq(api_spec_implemented(s, &e), 0);
     json_decref(s);
     s = ok("{\"algorithm\":\"random\",\"search_space\":\"darts-rnn\"}");
-    cr_assert_eq(api_spec_implemented(s, &e), -1);
-    cr_assert_str_eq(e.pointer, "/search_space");
-    api_problem_clear(&e);
+    cr_assert_eq(api_spec_implemented(s, &e), 0);
     json_decref(s);
 
     /* Final training runs for both darts spaces. */
@@ -467,7 +507,25 @@ Test(spec, to_engine_fills_the_train_struct)
     cr_assert_float_eq(js.ctrl_skip_target, 0.4f, 1e-7);
     cr_assert_float_eq(js.ctrl_skip_weight, 0.8f, 1e-7);
     json_decref(s);
-    s = ok("{\"algorithm\":\"enas\",\"final_training\":{\"enabled\":true}}");
+    /* final training: enas-micro takes epochs, C and layers; enas-macro
+     * epochs and C (its arc fixes the layers); enas-rnn epochs; nas-rl's
+     * is 501. */
+    s = ok("{\"algorithm\":\"enas\",\"final_training\":{\"enabled\":true,\"epochs\":2,"
+           "\"C\":12,\"layers\":5}}");
+    cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), 0, "%s", e.detail);
+    cr_assert(js.final_epochs == 2 && js.final_C == 12 && js.final_layers == 5);
+    json_decref(s);
+    s = ok("{\"algorithm\":\"enas\",\"search_space\":\"enas-macro\",\"final_training\":"
+           "{\"enabled\":true,\"epochs\":2,\"C\":12,\"layers\":5}}");
+    cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), 0, "%s", e.detail);
+    cr_assert(js.final_epochs == 2 && js.final_C == 12 && js.final_layers == 0);
+    json_decref(s);
+    s = ok("{\"algorithm\":\"enas\",\"search_space\":\"enas-rnn\",\"final_training\":"
+           "{\"enabled\":true,\"epochs\":3}}");
+    cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), 0, "%s", e.detail);
+    cr_assert(js.final_epochs == 3 && js.final_C == 0);
+    json_decref(s);
+    s = ok("{\"algorithm\":\"nas-rl\",\"final_training\":{\"enabled\":true}}");
     cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), -1);
     cr_assert_eq(e.status, 501);
     cr_assert_str_eq(e.pointer, "/final_training/enabled");

@@ -187,6 +187,10 @@ static int check_arch(const nas_job_spec *s, const nas_dataset_desc *d)
         int rc = nas__darts_genotype_parse(s->genotype, &gt);
         return rc < 0 ? rc : nas__darts_check_cfg(&cfg);
     }
+    if (s->arch == NAS_ARCH_ENAS_RNN) {   /* search/enas_final.c */
+        char text[sizeof(((nas__job *)0)->spec_text)] = "";
+        return nas__enas_fixed_rnn_check(s, d, text, sizeof(text));
+    }
     if (s->arch == NAS_ARCH_ENAS_CNN) {   /* search/enas_final.c */
         char text[sizeof(((nas__job *)0)->spec_text)] = "";
         return nas__enas_fixed_check(s, d, text, sizeof(text));
@@ -239,6 +243,8 @@ static void make_spec_text(nas__job *j)
             s->C, s->layers, tok, s->augment);
     } else if (s->arch == NAS_ARCH_ENAS_CNN) {
         NAS_ASSERT(nas__enas_fixed_check(s, j->desc, b, cap) == NAS_OK);
+    } else if (s->arch == NAS_ARCH_ENAS_RNN) {
+        NAS_ASSERT(nas__enas_fixed_rnn_check(s, j->desc, b, cap) == NAS_OK);
     } else if (s->arch == NAS_ARCH_FIXED_CNN) {
         put(b, cap, " arch=fixed-cnn channels=");
         for (int i = 0; i < s->nblocks; i++)

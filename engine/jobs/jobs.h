@@ -156,6 +156,20 @@ int nas__job_load_corpus(const nas__job *j, nas_corpus **out);
 
 int nas__train_image(nas__job *j);
 int nas__train_text(nas__job *j);
+/* Random search's darts-rnn children (search/random_job.c): the language
+ * model of t (a train spec, validated here) trained from scratch for
+ * t->epochs on corpus' train split (borrowed: the caller's, its vocabulary
+ * whatever t says) exactly as the train kind trains it, with nothing
+ * reported or checkpointed; scored on the valid split after every epoch.
+ * should_stop(ctx) (may be NULL) between steps: NAS_ECANCELLED. */
+typedef struct nas__text_child {
+    double val_perplexity, train_loss;   /* after the last epoch */
+    size_t parameters;
+    int epochs;
+} nas__text_child;
+int nas__train_text_child(const nas_job_spec *t, nas_corpus *corpus,
+                          int (*should_stop)(void *ctx), void *ctx,
+                          nas__text_child *out);
 
 /* ------------------------------------------------ search/darts_job.c */
 
@@ -228,6 +242,7 @@ int nas__enas_final_end(nas__job *j, nas__enas_final_cap *cap, int rc);
  * decision against the space's controller program; NAS_EINVAL names
  * "genotype". arc has room for the program's decisions (nas__enas_arc_len). */
 struct nas_enas_space;
+#define NAS__ENAS_MAX_DECISIONS 512   /* of an arc that is parsed or sampled */
 int nas__enas_arc_len(const struct nas_enas_space *sp, void *self);
 /* The number of values of each decision (CHOICE: its options, PICK: the
  * anchors it picks among, a SKIPS bit: 2) into hi[cap]; the count, or
@@ -236,6 +251,17 @@ int nas__enas_arc_ranges(const struct nas_enas_space *sp, void *self,
                          int *hi, int cap);
 int nas__enas_arc_parse(const struct nas_enas_space *sp, void *self,
                         const char *text, int *arc);
+/* enas-rnn: the fixed-arc string (its ints in arc order) into arc
+ * (nas__enas_rnn_arc_len ints), checked; NAS_EINVAL names "genotype". */
+struct nas__enas_rnn;
+int nas__enas_fixed_rnn_arc(const struct nas__enas_rnn *n, const char *text,
+                            int *arc);
+/* train kind, NAS_ARCH_ENAS_RNN: validates nodes, hidden, bptt,
+ * max_vocab, the dropouts and the fixed arc in genotype, and appends the
+ * spec text's architecture part to buf. */
+int nas__enas_fixed_rnn_check(const nas_job_spec *s,
+                              const nas_dataset_desc *d, char *buf,
+                              size_t cap);
 /* The space named name (enas-micro, enas-macro) or NULL. */
 const struct nas_enas_space *nas__enas_space_find(const char *name);
 /* train kind, NAS_ARCH_ENAS_CNN: validates search_space, C, layers, nodes

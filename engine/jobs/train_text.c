@@ -7,7 +7,10 @@
  * The recurrent part is either LSTM layers or, for NAS_ARCH_DARTS_RNN, the
  * discrete cell of a darts-rnn genotype (search/darts_rnn_net.c: one layer,
  * a state h only, dropout_input on the embeddings and dropout on the cell
- * outputs); embedding, decoder, loop and reports are the same.
+ * outputs); embedding, decoder, loop and reports are the same. For
+ * NAS_ARCH_ENAS_RNN it is the whole model of one fixed enas-rnn arc
+ * (search/enas_rnn.c: its own embedding, cell and tied decoder, the
+ * dropouts dropout_e/x/h/o); the loop and reports are the same.
  *
  * The one design decision to know: the hidden state carried from one BPTT
  * chunk to the next lives in the parameter store as NAS_GROUP_STATE
@@ -18,6 +21,7 @@
  */
 #include "jobs.h"
 #include "search/darts.h"
+#include "search/enas_rnn.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -34,6 +38,9 @@ typedef struct lm {
     float dropout, dropout_in;   /* outputs; embeddings */
     int darts;                   /* the cell of a darts-rnn genotype */
     nas__darts_rnn_fixed cell;
+    nas__enas_rnn *enas;         /* NAS_ARCH_ENAS_RNN: the model, */
+    int *arc;                    /* its fixed arc */
+    nas_enas_rnn_drop drop;
 } lm;
 
 typedef nas__stream stream;
@@ -51,6 +58,7 @@ typedef struct run {
     int64_t spe, total;
     nas__job_pos pos;    /* last_acc holds the validation perplexity */
     double t0, tokens;   /* the epoch's start and tokens trained on */
+    int borrowed;        /* corpus is the caller's (nas__train_text_child) */
 } run;
 
 /* ----------------------------------------------------------------- net */
@@ -77,6 +85,24 @@ static int declare(run *r)
     n->dropout = s->dropout;
     n->dropout_in = s->dropout;
     n->darts = s->arch == NAS_ARCH_DARTS_RNN;
+    if (s->arch == NAS_ARCH_ENAS_RNN) {   /* validated by job.c */
+        nas_enas_rnn_cfg cfg = {.vocab = n->vocab, .hidden = H,
+                                .nodes = s->nodes};
+        int rc = nas__enas_rnn_declare(p, &cfg, &n->enas);
+        if (rc < 0)
+            return rc;
+        int len = nas__enas_rnn_arc_len(n->enas);
+        if (!(n->arc = calloc((size_t)len, sizeof(int))))
+            return nas_fail(NAS_ENOMEM, "train: out of memory");
+        if ((rc = nas__enas_fixed_rnn_arc(n->enas, s->genotype, n->arc)) < 0)
+            return rc;
+        n->layers = 1;
+        n->carry_c[0] = -1;
+        n->drop = (nas_enas_rnn_drop){s->dropout_e, s->dropout_x,
+                                      s->dropout_h, s->dropout_o};
+        n->carry_h[0] = add(p, "carry.h.0", S, NAS_INIT_ZERO, 0.0f, 2, B, H);
+        return n->carry_h[0] < 0 ? n->carry_h[0] : NAS_OK;
+    }
     if ((n->emb = add(p, "embed.w", W, NAS_INIT_UNIFORM, 0.1f, 2, n->vocab,
                       s->embed)) < 0)
         return n->emb;
@@ -128,6 +154,12 @@ static nas_tensor *chunk_loss(run *r, const int32_t *rows, int T, int bsz,
     nas_params *p = r->p;
     const lm *n = &r->net;
     int H = n->hidden, shape[2] = {bsz, H};
+    if (n->enas) {   /* dropout only when the graph trains */
+        nas_enas_rnn_chunk ch = {.rows = rows, .T = T, .bsz = bsz,
+                                 .h = h[0]};
+        return nas__enas_rnn_loss(g, p, n->enas, n->arc, &ch, h[0],
+                                  &n->drop);
+    }
     nas_tensor *hs[MAX_LAYERS], *cs[MAX_LAYERS];
     for (int l = 0; l < n->layers; l++) {
         hs[l] = nas_tensor_new(g, 2, shape);
@@ -218,7 +250,7 @@ static int eval_stream(const int32_t *ids, int n, const char *what,
 static int setup(run *r)
 {
     const nas_job_spec *s = &r->j->spec;
-    int rc = nas__job_load_corpus(r->j, &r->corpus);
+    int rc = r->corpus ? NAS_OK : nas__job_load_corpus(r->j, &r->corpus);
     if (rc < 0)
         return rc;
     nas_corpus *c = r->corpus;
@@ -267,7 +299,10 @@ static void teardown(run *r)
     free(r->eval_state);
     nas_graph_free(r->g);
     nas_params_free(r->p);
-    nas_corpus_free(r->corpus);
+    nas__enas_rnn_free(r->net.enas);
+    free(r->net.arc);
+    if (!r->borrowed)
+        nas_corpus_free(r->corpus);
 }
 
 /* ---------------------------------------------------------------- loop */
@@ -276,8 +311,9 @@ static void carry(run *r, float **h, float **c)
 {
     for (int l = 0; l < r->net.layers; l++) {
         h[l] = nas_params_get(r->p, r->net.carry_h[l])->data;
-        c[l] = r->net.darts ? NULL
-                            : nas_params_get(r->p, r->net.carry_c[l])->data;
+        c[l] = r->net.carry_c[l] < 0   /* darts-rnn, enas-rnn: h only */
+                   ? NULL
+                   : nas_params_get(r->p, r->net.carry_c[l])->data;
     }
 }
 
@@ -340,6 +376,18 @@ static int epoch_end(void *ctx)
     return NAS_OK;
 }
 
+static void zero_carry(run *r)
+{
+    float *h[MAX_LAYERS], *c[MAX_LAYERS];
+    carry(r, h, c);
+    for (int l = 0; l < r->net.layers; l++) {
+        size_t n = (size_t)r->train.bsz * r->net.hidden * sizeof(float);
+        memset(h[l], 0, n);
+        if (c[l])
+            memset(c[l], 0, n);
+    }
+}
+
 /* One epoch from pos.step: NAS_OK at its end, NAS__STOP_TIME, or
  * NAS_ECANCELLED (after the shutdown checkpoint). */
 static int run_epoch(void *ctx)
@@ -347,16 +395,8 @@ static int run_epoch(void *ctx)
     run *r = ctx;
     nas__job *j = r->j;
     nas__job_pos *pos = &r->pos;
-    if (pos->step == 0) {   /* every epoch starts from a zero state */
-        float *h[MAX_LAYERS], *c[MAX_LAYERS];
-        carry(r, h, c);
-        for (int l = 0; l < r->net.layers; l++) {
-            size_t n = (size_t)r->train.bsz * r->net.hidden * sizeof(float);
-            memset(h[l], 0, n);
-            if (c[l])
-                memset(c[l], 0, n);
-        }
-    }
+    if (pos->step == 0)   /* every epoch starts from a zero state */
+        zero_carry(r);
     r->t0 = nas__job_now();
     r->tokens = 0;
     return nas__job_run_epoch(j, r->p, &r->op_rng, pos, r->spe, r->total,
@@ -374,6 +414,16 @@ static int report_result(run *r, int by_time, double test_ppl)
         nas__darts_rnn_genotype_members(&r->net.cell.gt, &arch);
         nas__json_buf_puts(&arch, ",\"space\":\"darts-rnn\"");
         nas__json_num(&arch, 0, "dropout_input", s->dropout_input);
+    } else if (r->net.enas) {
+        nas__json_buf_puts(&arch, "{\"space\":\"enas-rnn\",\"arc\":");
+        nas__enas_rnn_arc_json(r->net.enas, r->net.arc, &arch);
+        nas__json_buf_puts(&arch, ",\"fixed_arc\":");
+        nas__json_buf_str(&arch, s->genotype, "");
+        nas__json_num(&arch, 0, "nodes", s->nodes);
+        nas__json_num(&arch, 0, "dropout_e", s->dropout_e);
+        nas__json_num(&arch, 0, "dropout_x", s->dropout_x);
+        nas__json_num(&arch, 0, "dropout_h", s->dropout_h);
+        nas__json_num(&arch, 0, "dropout_o", s->dropout_o);
     } else {
         nas__json_buf_puts(&arch, "{\"space\":\"lstm-lm\"");
         nas__json_num(&arch, 0, "layers", s->layers);
@@ -398,7 +448,15 @@ static int report_result(run *r, int by_time, double test_ppl)
     nas__job_json_steps(&res, &r->pos, r->spe);
     nas__json_num(&res, 0, "vocab", r->net.vocab);
     nas__json_num(&res, 0, "train_tokens", r->corpus->ntrain);
-    nas__job_json_stop(&res, r->p, by_time);
+    if (r->net.enas) {   /* only the weights the arc uses */
+        nas__json_num(&res, 0, "parameters",
+                      (double)nas__enas_rnn_arc_params(r->net.enas, r->p,
+                                                       r->net.arc));
+        nas__json_buf_puts(&res, by_time ? ",\"stopped_by\":\"max_seconds\""
+                                         : ",\"stopped_by\":\"epochs\"");
+    } else {
+        nas__job_json_stop(&res, r->p, by_time);
+    }
     nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
     nas__json_buf_puts(&res, "}");
 
@@ -420,6 +478,39 @@ int nas__train_text(nas__job *j)
     if (r.pos.global_step == 0)   /* stopped before any step */
         r.pos.last_acc = evaluate(&r, &r.valid);
     rc = report_result(&r, by_time, evaluate(&r, &r.test));
+fail:
+    teardown(&r);
+    return rc;
+}
+
+int nas__train_text_child(const nas_job_spec *t, nas_corpus *corpus,
+                          int (*should_stop)(void *ctx), void *ctx,
+                          nas__text_child *out)
+{
+    nas__job sub;
+    memset(out, 0, sizeof(*out));
+    int rc = nas__job_prepare(&sub, t, NULL, NULL);
+    if (rc < 0)
+        return rc;
+    sub.t0 = nas__job_now();
+    run r = {.j = &sub, .corpus = corpus, .borrowed = 1};
+    if ((rc = setup(&r)) < 0)
+        goto fail;
+    out->parameters = nas__job_param_count(r.p);
+    for (int e = 0; e < t->epochs; e++) {
+        zero_carry(&r);
+        for (int64_t k = 0; k < r.spe; k++) {
+            if (should_stop && should_stop(ctx)) {
+                rc = NAS_ECANCELLED;
+                goto fail;
+            }
+            train_step(&r);
+        }
+        out->train_loss = r.pos.seen > 0 ? r.pos.loss_sum / r.pos.seen : 0.0;
+        out->val_perplexity = evaluate(&r, &r.valid);
+        out->epochs = e + 1;
+        nas__job_next_epoch(&r.pos);
+    }
 fail:
     teardown(&r);
     return rc;

@@ -63,8 +63,8 @@ static void put_plane(const float *src, int rows, int cols, float *dst,
                       int wd, int top, int left)
 {
     for (int i = 0; i < rows; i++)
-        copy_row(dst + (size_t)(i + top) * wd + left, src + (size_t)i * cols,
-                 cols);
+        memcpy(dst + (size_t)(i + top) * wd + left, src + (size_t)i * cols,
+               (size_t)cols * sizeof(float));
 }
 
 /* Stride-1 im2col through a zero-padded copy of each channel plane (pbuf,
@@ -202,7 +202,8 @@ static void dense_fwd_range(void *arg, int i0, int i1)
     const conv_shape *s = c->s;
     int cig = s->ci / s->groups, cog = s->co / s->groups;
     int kk = cig * s->k * s->k, hw = s->ho * s->wo;
-    float *col = c->cols + (size_t)chunk_of(c, i0) * c->chunk_size;
+    /* No column buffer for a pointwise conv: NULL + 0 is undefined. */
+    float *col = c->cols ? c->cols + (size_t)chunk_of(c, i0) * c->chunk_size : NULL;
     for (int n = i0; n < i1; n++)
         for (int gi = 0; gi < s->groups; gi++) {
             const float *xg = c->x + ((size_t)n * s->ci + (size_t)gi * cig) * s->h * s->w;
@@ -225,7 +226,7 @@ static void dense_bwd_range(void *arg, int i0, int i1)
     int cig = s->ci / s->groups, cog = s->co / s->groups;
     int kk = cig * s->k * s->k, hw = s->ho * s->wo;
     int ch = chunk_of(c, i0);
-    float *col = c->cols + (size_t)ch * c->chunk_size;
+    float *col = c->cols ? c->cols + (size_t)ch * c->chunk_size : NULL;
     float *dw = c->dw ? c->dw + (size_t)ch * c->dw_size : NULL;
     for (int n = i0; n < i1; n++)
         for (int gi = 0; gi < s->groups; gi++) {

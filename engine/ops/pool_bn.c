@@ -11,9 +11,10 @@
  * window is the same 9 taps with no clipping in the inner loops; taps are
  * visited in the row-major order of pool.c and padding never wins a max
  * nor changes a sum, so the numbers are those of nas_maxpool2d /
- * nas_avgpool2d followed by nas_batchnorm. Work is split over channels
- * (a channel's statistics span all images), so it is deterministic for
- * any thread count.
+ * nas_avgpool2d followed by nas_batchnorm (average pooling multiplies by
+ * 1 / count where pool.c divides: the same within rounding). Work is split
+ * over channels (a channel's statistics span all images), so it is
+ * deterministic for any thread count.
  */
 #include "internal.h"
 
@@ -30,6 +31,7 @@ typedef struct {
     const float *dy;     /* output gradient (backward) */
     float *dx;           /* input gradient, or NULL */
     int32_t *arg;        /* max: argmax per output, index in the x plane */
+    float *inv;          /* avg: 1 / pixels in the window, per output */
     float *mean, *rstd;  /* per channel */
     nas_tensor *rm, *rv; /* running statistics, or NULL */
     float momentum, eps;
@@ -121,17 +123,32 @@ row_taps(const float *restrict b, int wp, int st, int wo, int max, int base,
     }
 }
 
+/* n floats from src to dst: image rows are short (7..32 floats), a memcpy
+ * call or a scalar loop per row costs more than the row (AVX-512: 16-float
+ * moves, the tail masked). */
+static inline void copy_row(float *restrict dst, const float *restrict src,
+                            int n)
+{
+#if defined(__AVX512F__)
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, src + i));
+    }
+#else
+    memcpy(dst, src, (size_t)n * sizeof(float));
+#endif
+}
+
 /* Pool one plane x (h, w) into y (ho, wo) through the padded plane p. */
 static void pool_plane(const pb_ctx *c, const float *x, float *y, int32_t *arg,
                        float *p)
 {
     const int wp = c->wp, st = c->stride, wo = c->wo;
-    for (int r = 0; r < c->h; r++) {
-        float *restrict dst = p + (size_t)(r + 1) * wp + 1;
-        const float *restrict src = x + (size_t)r * c->w;
-        for (int j = 0; j < c->w; j++)
-            dst[j] = src[j];
-    }
+    for (int r = 0; r < c->h; r++)
+        copy_row(p + (size_t)(r + 1) * wp + 1, x + (size_t)r * c->w, c->w);
     for (int oh = 0; oh < c->ho; oh++) {
         const float *b = p + (size_t)oh * st * wp;
         float *yr = y + (size_t)oh * wo;
@@ -153,9 +170,9 @@ static void pool_plane(const pb_ctx *c, const float *x, float *y, int32_t *arg,
                     ar[ow] = ta[2 * ow];
         }
         if (!c->max) {
-            const float rows = (float)span(oh, st, c->h);
+            const float *restrict iv = c->inv + (size_t)oh * wo;
             for (int ow = 0; ow < wo; ow++)
-                yr[ow] /= rows * (float)span(ow, st, c->w);
+                yr[ow] *= iv[ow];
         }
     }
 }
@@ -225,8 +242,9 @@ static void pb_fwd_range(void *arg, int c0, int c1)
     }
 }
 
-/* dx plane (h, w) += pooling backward of dz (ho, wo). */
-static void unpool_plane(const pb_ctx *c, const float *dz, const int32_t *arg,
+/* dx plane (h, w) += pooling backward of dz (ho, wo); avg scales dz in
+ * place. */
+static void unpool_plane(const pb_ctx *c, float *dz, const int32_t *arg,
                          float *dx, float *p)
 {
     const size_t out = (size_t)c->ho * c->wo;
@@ -237,16 +255,21 @@ static void unpool_plane(const pb_ctx *c, const float *dz, const int32_t *arg,
     }
     const int wp = c->wp, st = c->stride, wo = c->wo;
     fill(p, (size_t)c->hp * wp, 0.0f);
+    for (size_t i = 0; i < out; i++)
+        dz[i] *= c->inv[i];
+    /* Tap by tap over a row: contiguous adds for stride 1. */
     for (int oh = 0; oh < c->ho; oh++) {
-        float *b = p + (size_t)oh * st * wp;
-        const float *dr = dz + (size_t)oh * wo;
-        const float rows = (float)span(oh, st, c->h);
-        for (int ow = 0; ow < wo; ow++) {
-            float v = dr[ow] / (rows * (float)span(ow, st, c->w));
-            for (int kh = 0; kh < 3; kh++)
-                for (int kw = 0; kw < 3; kw++)
-                    b[(size_t)kh * wp + ow * st + kw] += v;
-        }
+        const float *restrict dr = dz + (size_t)oh * wo;
+        for (int kh = 0; kh < 3; kh++)
+            for (int kw = 0; kw < 3; kw++) {
+                float *restrict b = p + (size_t)(oh * st + kh) * wp + kw;
+                if (st == 1)
+                    for (int ow = 0; ow < wo; ow++)
+                        b[ow] += dr[ow];
+                else
+                    for (int ow = 0; ow < wo; ow++)
+                        b[(size_t)ow * st] += dr[ow];
+            }
     }
     for (int r = 0; r < c->h; r++)
         nas__add_to(dx + (size_t)r * c->w, p + (size_t)(r + 1) * wp + 1,
@@ -314,6 +337,15 @@ static pb_ctx ctx_of(nas_graph *g, const nas_tensor *x, int max, int stride)
         c.scratch_size = (size_t)c.hp * c.wp + 4 * BLK + 2 * (2 * (size_t)c.wo + BLK);
     c.scratch = nas_arena_alloc(g->arena,
                                 c.scratch_size * (size_t)c.nchunks * sizeof(float));
+    if (!max) {
+        /* A multiply per output instead of a divide (count_include_pad
+         * false: borders count fewer pixels). */
+        c.inv = nas_arena_alloc(g->arena, (size_t)c.ho * c.wo * sizeof(float));
+        for (int oh = 0; oh < c.ho; oh++)
+            for (int ow = 0; ow < c.wo; ow++)
+                c.inv[(size_t)oh * c.wo + ow] =
+                    1.0f / (float)(span(oh, stride, c.h) * span(ow, stride, c.w));
+    }
     return c;
 }
 

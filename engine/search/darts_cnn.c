@@ -463,10 +463,16 @@ static void edge_ops(const edge_ctx *c, nas_tensor *xs, int update,
 static void seed_bwd(nas_graph *g, nas_node *nd)
 {
     const float *coef = nd->pa[0], *dy = nd->pa[1];
-    for (int k = 0; k < nd->nlist; k++)
-        if (nas__want(g, nd->list[k]))
-            nas__axpy(nd->list[k]->grad, dy, coef[k],
-                      nas_tensor_numel(nd->list[k]));
+    if (nd->nlist == 0)
+        return;
+    /* Block by block, so a block of dy stays in L1 across the ops. */
+    size_t n = nas_tensor_numel(nd->list[0]);
+    for (size_t i0 = 0; i0 < n; i0 += 2048) {
+        size_t m = n - i0 < 2048 ? n - i0 : 2048;
+        for (int k = 0; k < nd->nlist; k++)
+            if (nas__want(g, nd->list[k]))
+                nas__axpy(nd->list[k]->grad + i0, dy + i0, coef[k], m);
+    }
 }
 
 static nas_tensor *seed(nas_graph *g, nas_tensor **xs, int n,
@@ -488,13 +494,15 @@ static nas_tensor *seed(nas_graph *g, nas_tensor **xs, int n,
     return y;
 }
 
+enum { DOT_BLOCK = 1024 };
+
 /* sum over i < n of a[i] b[i], in double over float blocks (an alpha
  * gradient sums a whole feature map). */
 static double dot(const float *a, const float *b, size_t n)
 {
     double acc = 0.0;
-    for (size_t i0 = 0; i0 < n; i0 += 1024) {
-        size_t i1 = i0 + 1024 < n ? i0 + 1024 : n;
+    for (size_t i0 = 0; i0 < n; i0 += DOT_BLOCK) {
+        size_t i1 = i0 + DOT_BLOCK < n ? i0 + DOT_BLOCK : n;
         float part = 0.0f;
 #pragma omp simd reduction(+ : part)
         for (size_t i = i0; i < i1; i++)
@@ -523,9 +531,18 @@ static void edge_bwd(nas_graph *g, nas_node *nd)
     edge_ops(c, xs, 0, outs);
     const float *wr = w->data + c->widx;
     size_t n = nas_tensor_numel(y);
-    if (want_w)
+    if (want_w) {
+        /* dot(dy, op_k(x)) for the seven ops, block by block so the block
+         * of dy stays in L1 (the same sums as seven dot() calls) */
+        double acc[NAS_DARTS_NPRIM] = {0};
+        for (size_t i0 = 0; i0 < n; i0 += DOT_BLOCK) {
+            size_t m = n - i0 < DOT_BLOCK ? n - i0 : DOT_BLOCK;
+            for (int k = 1; k < NAS_DARTS_NPRIM; k++)
+                acc[k] += dot(y->grad + i0, outs[k]->data + i0, m);
+        }
         for (int k = 1; k < NAS_DARTS_NPRIM; k++)
-            w->grad[c->widx + k] += (float)dot(y->grad, outs[k]->data, n);
+            w->grad[c->widx + k] += (float)acc[k];
+    }
     if (mask) {
         nas_tensor *loss = seed(sg, outs + 1, NAS_DARTS_NPRIM - 1, wr + 1,
                                 y->grad);
@@ -550,15 +567,22 @@ static nas_tensor *edge_fwd(const fwd *f, nas_graph *sg, const darts_op *ops,
     if (g->grad_enabled)
         y->groups |= NAS_MASK(NAS_GROUP_WEIGHTS);
     size_t n = nas_tensor_numel(y);
-    for (int k = 1; k < NAS_DARTS_NPRIM; k++) {
+    for (int k = 1; k < NAS_DARTS_NPRIM; k++)
         NAS_ASSERT(nas_tensor_same_shape(outs[k], y));
-        float a = w->data[widx + k];
-        const float *o = outs[k]->data;
-        if (k == 1)
-            for (size_t i = 0; i < n; i++)
-                y->data[i] = a * o[i];
-        else
-            nas__axpy(y->data, o, a, n);
+    /* Block by block, so a block of y stays in L1 across the seven terms
+     * (the same sums, in the same order, as whole-map passes). */
+    for (size_t i0 = 0; i0 < n; i0 += 2048) {
+        size_t m = n - i0 < 2048 ? n - i0 : 2048;
+        float *yb = y->data + i0;
+        for (int k = 1; k < NAS_DARTS_NPRIM; k++) {
+            float a = w->data[widx + k];
+            const float *o = outs[k]->data + i0;
+            if (k == 1)
+                for (size_t i = 0; i < m; i++)
+                    yb[i] = a * o[i];
+            else
+                nas__axpy(yb, o, a, m);
+        }
     }
     nas_graph_reset(sg);
     nas_node *nd = nas__record(g, edge_bwd, y, in, 2);

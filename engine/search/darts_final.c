@@ -209,7 +209,8 @@ int nas__final_run(nas__job *j, const char *prefix, nas__final_spec_fn fn,
     int rc = fn(j, so, resume, &t);
     if (rc < 0)
         return rc;
-    int text = t.arch == NAS_ARCH_DARTS_RNN || t.arch == NAS_ARCH_LSTM_LM;
+    int text = t.arch == NAS_ARCH_DARTS_RNN || t.arch == NAS_ARCH_LSTM_LM ||
+               t.arch == NAS_ARCH_ENAS_RNN;
     fwd_ctx f = {.parent = j, .epoch_off = so->epochs,
                  .step_off = so->steps};
     nas_job_reporter rep = {&f, on_progress, on_metric, on_arch, on_ckpt,

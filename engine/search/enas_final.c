@@ -34,6 +34,7 @@
  */
 #include "jobs/jobs.h"
 #include "search/enas.h"
+#include "search/enas_rnn.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -43,7 +44,7 @@
 
 #define BAD(field, ...) nas_fail(NAS_EINVAL, field ": " __VA_ARGS__)
 
-enum { MAX_TOKENS = 512 };
+enum { MAX_TOKENS = NAS__ENAS_MAX_DECISIONS };
 
 const nas_enas_space *nas__enas_space_find(const char *name)
 {
@@ -80,6 +81,16 @@ static int decisions(const nas_enas_space *sp, void *self, int *hi)
 int nas__enas_arc_len(const struct nas_enas_space *sp, void *self)
 {
     return decisions(sp, self, NULL);
+}
+
+int nas__enas_arc_ranges(const struct nas_enas_space *sp, void *self,
+                         int *hi, int cap)
+{
+    int n = decisions(sp, self, NULL);
+    if (n > cap || n > MAX_TOKENS)
+        return nas_fail(NAS_EINVAL, "%s: %d decisions, more than %d",
+                        sp->name, n, cap < MAX_TOKENS ? cap : MAX_TOKENS);
+    return decisions(sp, self, hi);
 }
 
 /* Splits text at spaces into ints; the count, or -1 when a token is not
@@ -217,11 +228,107 @@ fail:
     return rc;
 }
 
+/* ------------------------------------------------------------ enas-rnn */
+
+int nas__enas_fixed_rnn_arc(const struct nas__enas_rnn *n, const char *text,
+                            int *arc)
+{
+    long got[MAX_TOKENS];
+    int len = nas__enas_rnn_arc_len(n);
+    int ng = tokens(text, got, MAX_TOKENS);
+    if (ng < 0)
+        return BAD("genotype", "\"%.64s\" is not an enas-rnn fixed arc "
+                   "(space-separated non-negative ints)", text);
+    if (ng != len)
+        return BAD("genotype", "%d ints, an enas-rnn fixed arc of %d nodes "
+                   "has %d", ng, nas__enas_rnn_cfg_of(n)->nodes, len);
+    for (int k = 0; k < len; k++)
+        arc[k] = got[k] > 1000 ? 1000 : (int)got[k];
+    int rc = nas__enas_rnn_check_arc(n, arc);
+    if (rc < 0) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%s", nas_errmsg());
+        return nas_fail(rc, "genotype: %s", msg);
+    }
+    return NAS_OK;
+}
+
+int nas__enas_fixed_rnn_check(const nas_job_spec *s,
+                              const nas_dataset_desc *d, char *buf,
+                              size_t cap)
+{
+    if (strcmp(d->kind, "text") != 0)
+        return BAD("arch", "the enas-rnn model needs a text dataset, %s is "
+                   "%s", d->name, d->kind);
+    if (memchr(s->genotype, '\0', sizeof(s->genotype)) == NULL)
+        return BAD("genotype", "longer than %d bytes", NAS_GENOTYPE_MAX - 1);
+    if (s->nodes < 2 || s->nodes > NAS_ENAS_RNN_MAX_NODES)
+        return BAD("nodes", "%d is outside [2, %d]", s->nodes,
+                   NAS_ENAS_RNN_MAX_NODES);
+    if (s->hidden < 1 || s->hidden > 4096)
+        return BAD("hidden", "%d is outside [1, 4096]", s->hidden);
+    if (s->bptt < 1 || s->bptt > 10000)
+        return BAD("bptt", "%d is outside [1, 10000]", s->bptt);
+    if (s->max_vocab < 0 || s->max_vocab == 1)
+        return BAD("max_vocab", "%d must be 0 (no cap) or >= 2",
+                   s->max_vocab);
+    const float dr[4] = {s->dropout_e, s->dropout_x, s->dropout_h,
+                         s->dropout_o};
+    static const char *const names[4] = {"dropout_e", "dropout_x",
+                                         "dropout_h", "dropout_o"};
+    for (int k = 0; k < 4; k++)
+        if (!(dr[k] >= 0.0f && dr[k] < 1.0f))
+            return nas_fail(NAS_EINVAL, "%s: %g must be in [0, 1)", names[k],
+                            (double)dr[k]);
+    if (s->dropout != 0.0f)
+        return BAD("dropout", "%g: the enas-rnn model has dropout_e/x/h/o "
+                   "instead; must be 0", (double)s->dropout);
+    nas_enas_rnn_cfg cfg = {.vocab = 2, .hidden = s->hidden,
+                            .nodes = s->nodes};
+    nas_params *p = nas_params_new();
+    nas__enas_rnn *n = NULL;
+    int *arc = NULL;
+    if (!p)
+        return nas_fail(NAS_ENOMEM, "train: out of memory");
+    int rc = nas__enas_rnn_declare(p, &cfg, &n);
+    if (rc < 0)
+        goto fail;
+    int len = nas__enas_rnn_arc_len(n);
+    if (!(arc = calloc((size_t)len, sizeof(int)))) {
+        rc = nas_fail(NAS_ENOMEM, "train: out of memory");
+        goto fail;
+    }
+    if ((rc = nas__enas_fixed_rnn_arc(n, s->genotype, arc)) < 0)
+        goto fail;
+    size_t l = strlen(buf);
+    snprintf(buf + l, cap - l, " arch=enas-rnn nodes=%d hidden=%d bptt=%d "
+             "max_vocab=%d dropout_e=%.9g dropout_x=%.9g dropout_h=%.9g "
+             "dropout_o=%.9g arc=", s->nodes, s->hidden, s->bptt,
+             s->max_vocab, (double)s->dropout_e, (double)s->dropout_x,
+             (double)s->dropout_h, (double)s->dropout_o);
+    for (int k = 0; k < len; k++) {
+        l = strlen(buf);
+        snprintf(buf + l, cap - l, "%s%d", k ? "," : "", arc[k]);
+    }
+    if (strlen(buf) + 1 >= cap)
+        rc = BAD("genotype", "the spec text is longer than %zu bytes", cap);
+fail:
+    free(arc);
+    nas__enas_rnn_free(n);
+    nas_params_free(p);
+    return rc;
+}
+
 /* ------------------------------------------------- the final training */
 
 static int is_macro(const nas_job_spec *s)
 {
     return s->search_space && strcmp(s->search_space, "enas-macro") == 0;
+}
+
+static int is_rnn(const nas_job_spec *s)
+{
+    return s->search_space && strcmp(s->search_space, "enas-rnn") == 0;
 }
 
 /* The final network's channels and layers (0: the search's). */
@@ -241,7 +348,7 @@ int nas__enas_final_check(nas__job *j)
     if (s->final_epochs < 0 || s->final_epochs > 100000)
         return BAD("final_epochs", "%d is outside [0, 100000] (0: off)",
                    s->final_epochs);
-    if (s->final_epochs == 0)
+    if (s->final_epochs == 0 || is_rnn(s))   /* enas-rnn: the search's model */
         return NAS_OK;
     if (s->final_C < 0 || s->final_C > 1024)
         return BAD("final_C", "%d is outside [1, 1024] (0: the search's C)",
@@ -266,9 +373,13 @@ int nas__enas_final_check(nas__job *j)
         return nas_fail(NAS_ENOMEM, "enas: out of memory");
     }
     int rc = sp->declare(p, &cfg, &self);
+    int n = rc == NAS_OK ? nas__enas_arc_len(sp, self) : 0;
     if (self)
         sp->free(self);
     nas_params_free(p);
+    if (n > MAX_TOKENS)
+        return BAD("layers", "%d: the final training takes arcs of at most %d "
+                   "decisions, this one has %d", s->layers, MAX_TOKENS, n);
     if (rc < 0) {
         char msg[300];
         snprintf(msg, sizeof(msg), "%s", nas_errmsg());
@@ -327,6 +438,43 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so,
     }
     strcpy(t->genotype, arc);
     free(arc);
+    if (is_rnn(s)) {
+        /* The search's model and child training: its loss is summed over
+         * the BPTT steps, the train kind's averaged, so lr x bptt and
+         * clip / bptt give the same steps on whole chunks. */
+        t->arch = NAS_ARCH_ENAS_RNN;
+        nas_job_spec_defaults(t);   /* arch set first: text defaults */
+        t->search_space = s->search_space;
+        t->data_path = s->data_path;
+        t->epochs = s->final_epochs;
+        t->seed = s->seed;
+        t->threads = s->threads;
+        t->batch_size = s->batch_size;
+        t->nodes = s->nodes;
+        t->hidden = t->embed = s->hidden;
+        t->layers = 1;
+        t->bptt = s->bptt;
+        t->max_vocab = s->max_vocab;
+        t->lr = s->lr * (float)s->bptt;
+        t->lr_min = 0.0f;
+        t->momentum = 0.0f;
+        t->nesterov = 0;
+        t->weight_decay = s->weight_decay;
+        t->grad_clip = s->grad_clip / (float)s->bptt;
+        t->dropout = 0.0f;
+        t->dropout_e = s->dropout_e;
+        t->dropout_x = s->dropout_x;
+        t->dropout_h = s->dropout_h;
+        t->dropout_o = s->dropout_o;
+        t->augment = 0;
+        if (s->max_seconds > 0) {
+            double left = s->max_seconds - so->seconds;
+            t->max_seconds = left > 1e-3 ? left : 1e-3;
+        }
+        t->checkpoint_path = s->checkpoint_path;
+        t->resume = resume;
+        return NAS_OK;
+    }
     t->search_space = s->search_space;
     t->data_path = s->data_path;
     t->epochs = s->final_epochs;

@@ -104,9 +104,10 @@ int nas__enas_rnn_job_prepare(nas__job *j)
         return BAD("dropout", "%g: enas-rnn has dropout_e, dropout_x, "
                    "dropout_h and dropout_o instead; must be 0",
                    (double)s->dropout);
-    if (s->final_epochs)
-        return BAD("final_epochs", "final training is not implemented for "
-                   "enas-rnn; must be 0");
+    /* ---- final training (search/enas_final.c) */
+    if ((rc = nas__enas_final_check(j)) < 0)
+        return rc;
+    /* ---- end final training */
     if (s->nodes < 2 || s->nodes > NAS_ENAS_RNN_MAX_NODES)
         return BAD("nodes", "%d is outside [2, %d]", s->nodes,
                    NAS_ENAS_RNN_MAX_NODES);
@@ -679,8 +680,16 @@ fail:
 
 int nas__enas_rnn_job(nas__job *j)
 {
+    /* ---- final training (search/enas_final.c): a resume inside it runs
+     * only it; otherwise the search's result is captured for it */
+    nas__enas_final_cap cap;
+    int done;
+    int rc = nas__enas_final_begin(j, &cap, &done);
+    if (rc < 0 || done)
+        return rc;
+    /* ---- end final training */
     run r = {.j = j};
-    int rc = setup(&r);
+    rc = setup(&r);
     if (rc < 0)
         goto fail;
     int by_time;
@@ -690,5 +699,5 @@ int nas__enas_rnn_job(nas__job *j)
     rc = report_result(&r, by_time);
 fail:
     teardown(&r);
-    return rc;
+    return nas__enas_final_end(j, &cap, rc);   /* final training */
 }

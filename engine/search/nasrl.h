@@ -176,6 +176,10 @@ typedef struct nas__nasrl_space {
 
 extern const nas__nasrl_space nas__nasrl_cnn_space;      /* nasrl_cnn.c */
 extern const nas__nasrl_space nas__random_darts_cnn_space; /* random_job.c */
+extern const nas__nasrl_space nas__random_enas_micro_space; /* random_job.c */
+extern const nas__nasrl_space nas__random_enas_macro_space; /* random_job.c */
+extern const nas__nasrl_space nas__random_darts_rnn_space;  /* random_job.c */
+extern const nas__nasrl_space nas__random_enas_rnn_space;   /* random_job.c */
 extern const nas__nasrl_space nas__nasrl_rnn_space;      /* nasrl_rnn.c */
 /* The space of s->search_space (a validated spec). */
 const nas__nasrl_space *nas__nasrl_space_of(const nas_job_spec *s);

@@ -487,6 +487,14 @@ const nas__nasrl_space *nas__nasrl_space_of(const nas_job_spec *s)
 {
     if (strcmp(s->search_space, "darts-cnn") == 0)
         return &nas__random_darts_cnn_space;
+    if (strcmp(s->search_space, "enas-micro") == 0)   /* random only */
+        return &nas__random_enas_micro_space;
+    if (strcmp(s->search_space, "enas-macro") == 0)
+        return &nas__random_enas_macro_space;
+    if (strcmp(s->search_space, "darts-rnn") == 0)   /* random only */
+        return &nas__random_darts_rnn_space;
+    if (strcmp(s->search_space, "enas-rnn") == 0)   /* random only */
+        return &nas__random_enas_rnn_space;
     if (strcmp(s->search_space, "nasrl-rnn") == 0)
         return &nas__nasrl_rnn_space;
     return &nas__nasrl_cnn_space;

@@ -75,6 +75,23 @@ void nas__nasrl_job_defaults(nas_job_spec *s)
         controller_defaults(s, 0.0005f);
         return;
     }
+    if (strcmp(s->search_space, "enas-rnn") == 0) {
+        /* the enas-rnn search's child training (random_job.c) */
+        SET0(s->batch_size, 20);
+        SET0(s->lr, 0.25f);
+        SET0(s->nodes, 12);
+        SET0(s->hidden, 720);
+        SET0(s->bptt, 35);
+        SET0(s->max_vocab, 10000);
+        SET0(s->weight_decay, 1e-7f);
+        SET0(s->grad_clip, 10.0f);
+        SET0(s->dropout_e, 0.25f);
+        SET0(s->dropout_x, 0.75f);
+        SET0(s->dropout_h, 0.25f);
+        SET0(s->dropout_o, 0.75f);
+        SET0(s->reward_c, 80.0f);
+        return;
+    }
     if (strcmp(s->search_space, "darts-rnn") == 0) {
         /* darts-rnn's final training (search/darts_final.c) on the
          * darts-rnn search's model defaults; batch 64 as the reference's
@@ -152,9 +169,35 @@ static int check_list(const char *name, const int *v, int n, int cap,
 }
 
 
+/* random over enas-rnn: the language model of each arc. */
+static int check_enas_rnn(const nas_job_spec *s)
+{
+    if (s->nodes < 2 || s->nodes > 64)
+        return BAD("nodes", "%d is outside [2, 64]", s->nodes);
+    if (s->hidden < 1 || s->hidden > 4096)
+        return BAD("hidden", "%d is outside [1, 4096]", s->hidden);
+    if (s->bptt < 1 || s->bptt > 1000)
+        return BAD("bptt", "%d is outside [1, 1000]", s->bptt);
+    if (s->max_vocab < 0 || s->max_vocab == 1)
+        return BAD("max_vocab", "%d must be 0 (no cap) or >= 2", s->max_vocab);
+    const float d[4] = {s->dropout_e, s->dropout_x, s->dropout_h,
+                        s->dropout_o};
+    static const char *const names[4] = {"dropout_e", "dropout_x",
+                                         "dropout_h", "dropout_o"};
+    for (int k = 0; k < 4; k++)
+        if (!(d[k] >= 0.0f && d[k] < 1.0f))
+            return nas_fail(NAS_EINVAL, "%s: %g must be in [0, 1)", names[k],
+                            (double)d[k]);
+    if (!(s->reward_c > 0.0f && isfinite(s->reward_c)))
+        return BAD("reward_c", "%g must be > 0", (double)s->reward_c);
+    return NAS_OK;
+}
+
 /* random over darts-rnn: the language model of each cell. */
 static int check_darts_rnn(const nas_job_spec *s)
 {
+    if (strcmp(s->search_space, "enas-rnn") == 0)
+        return check_enas_rnn(s);
     if (s->embed < 1 || s->embed > 4096)
         return BAD("embed", "%d is outside [1, 4096]", s->embed);
     if (s->hidden < 1 || s->hidden > 4096)
@@ -211,14 +254,16 @@ static int check(const nas__job *j, int controller)
     int rnn = strcmp(s->search_space, "nasrl-rnn") == 0;
     int enas = strcmp(s->search_space, "enas-micro") == 0 ||
                strcmp(s->search_space, "enas-macro") == 0;
-    int drnn = strcmp(s->search_space, "darts-rnn") == 0;
+    int drnn = strcmp(s->search_space, "darts-rnn") == 0 ||
+               strcmp(s->search_space, "enas-rnn") == 0;
     if (strcmp(s->search_space, "nasrl-cnn") != 0 && !rnn &&
         (controller || (!darts && !enas && !drnn)))
         return BAD("search_space", "\"%s\" is not implemented for %s in this "
                    "engine (only \"nasrl-cnn\", \"nasrl-rnn\"%s)",
                    s->search_space, j->kind,
                    controller ? "" : ", \"darts-cnn\", \"darts-rnn\", "
-                                     "\"enas-micro\" and \"enas-macro\"");
+                                     "\"enas-micro\", \"enas-macro\" and "
+                                     "\"enas-rnn\"");
     if (strcmp(j->desc->kind, rnn || drnn ? "text" : "image") != 0)
         return BAD("dataset", "%s needs %s dataset, %s is %s",
                    s->search_space, rnn || drnn ? "a text" : "an image",
@@ -359,6 +404,15 @@ static void spec_text(nas__job *j, int controller)
         (double)s->grad_clip, s->max_examples);
     if (strcmp(s->search_space, "darts-cnn") == 0) {
         put(b, cap, " C=%d layers=%d", s->C, s->layers);
+        return;
+    }
+    if (strcmp(s->search_space, "enas-rnn") == 0) {
+        put(b, cap, " nodes=%d hidden=%d bptt=%d max_vocab=%d dropout_e=%.9g "
+            "dropout_x=%.9g dropout_h=%.9g dropout_o=%.9g reward_c=%.9g",
+            s->nodes, s->hidden, s->bptt, s->max_vocab,
+            (double)s->dropout_e, (double)s->dropout_x,
+            (double)s->dropout_h, (double)s->dropout_o,
+            (double)s->reward_c);
         return;
     }
     if (strcmp(s->search_space, "darts-rnn") == 0) {
