@@ -8,8 +8,8 @@
  * one architecture row per epoch whose alpha softmax rows sum to 1 and
  * whose genotype is the one its alphas derive, the per-epoch metrics, and
  * an event stream that delivers the architecture of each epoch. Then what
- * the API still refuses for searches (501 for what is not built, the
- * 400s of a darts spec that does not fit its space), and a darts-rnn
+ * the API refuses for searches (the 400s of a darts spec that does not
+ * fit its space), and a darts-rnn
  * search whose genotype then trains as a language model (final_training).
  *
  * The one design decision to know: the searches are queued behind two
@@ -665,48 +665,13 @@ Test(darts, cnn_and_rnn_searches_of_both_orders_succeed_with_valid_genotypes)
 
 /* ======================================================== refusals */
 
-Test(darts, unbuilt_algorithms_and_misfit_specs_are_refused)
+Test(darts, misfit_specs_are_refused)
 {
     nasd_proc d;
     start(&d);
 
-    /* Each algorithm not built answers 501 at /algorithm, naming it and
-     * offering what is built, on a dataset of the right kind (so the 501
-     * is about the algorithm, not the data); a space not built of an
-     * algorithm that has a built one (random: darts-cnn, nasrl-cnn and
-     * nasrl-rnn) answers at
-     * /search_space, offering the built spaces. */
-    static const struct {
-        const char *algorithm, *space, *dataset, *pointer;
-    } unbuilt[] = {
-        {"random", "darts-rnn", "fortunes", "/search_space"},
-    };
-    for (size_t i = 0; i < sizeof(unbuilt) / sizeof(unbuilt[0]); i++) {
-        char body[256];
-        if (unbuilt[i].space)
-            snprintf(body, sizeof(body),
-                     "{\"algorithm\":\"%s\",\"search_space\":\"%s\",\"dataset\":\"%s\"}",
-                     unbuilt[i].algorithm, unbuilt[i].space, unbuilt[i].dataset);
-        else
-            snprintf(body, sizeof(body), "{\"algorithm\":\"%s\",\"dataset\":\"%s\"}",
-                     unbuilt[i].algorithm, unbuilt[i].dataset);
-        json_t *p = post_problem(d.port, body, 501, "not-implemented", unbuilt[i].pointer);
-        char quoted[32];
-        snprintf(quoted, sizeof(quoted), "\"%s\"", unbuilt[i].algorithm);
-        cr_assert(strstr(str_at(p, "detail"), quoted), "%s: detail %s", body, str_at(p, "detail"));
-        json_t *allowed = at(p, "allowed");
-        int darts = 0;
-        size_t k;
-        json_t *a;
-        json_array_foreach(allowed, k, a) darts |= !strcmp(json_string_value(a), "darts");
-        if (!strcmp(unbuilt[i].pointer, "/algorithm"))
-            cr_assert(darts, "%s: allowed %s lacks darts", body, text_of(allowed));
-        else
-            cr_assert(json_array_size(allowed) > 0 && !darts, "%s: allowed %s", body,
-                      text_of(allowed));
-        json_decref(p);
-    }
-
+    /* Every algorithm and space is built now; what is not (final_training
+     * after enas-rnn or nas-rl) is tested with those kinds. */
     /* A darts spec that does not fit its space: 400 at the field. */
     json_decref(post_problem(
         d.port, "{\"algorithm\":\"darts\",\"search_space\":\"darts-cnn\",\"dataset\":\"fortunes\"}",
