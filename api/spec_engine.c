@@ -456,8 +456,7 @@ int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
     if (!strcmp(out->algorithm, "darts"))
         bad |= darts_to_engine(spec, hp, out);
     else if (!strcmp(out->algorithm, "enas") && is_enas_rnn(spec))
-        bad |= enas_rnn_to_engine(hp, out);
-        bad |= enas_rnn_final_to_engine(spec, out);
+        bad |= enas_rnn_to_engine(hp, out) | enas_rnn_final_to_engine(spec, out);
     else if (!strcmp(out->algorithm, "enas"))
         bad |= enas_to_engine(spec, hp, out);
     else if (!strcmp(out->algorithm, "train"))

@@ -427,7 +427,11 @@ const field api__spec_final_training_fields[] = {
                            "search's layers, which its arc fixes), the search's dropout, "
                            "SGD Nesterov lr 0.05 cosine to 0, momentum 0.9, weight decay "
                            "2e-4 (macro 1e-4), grad clip 5 (macro none), the search's "
-                           "batch_size; enas-rnn: not implemented (501). Its metrics are "
+                           "batch_size; enas-rnn: the best sampled cell in the search's "
+                           "language model (nodes, hidden, bptt, dropouts), SGD on the "
+                           "mean token loss with lr x bptt cosine to 0 and clip / bptt "
+                           "(the search sums the loss over the BPTT steps); C and layers "
+                           "do not apply. Its metrics are "
                            "named final.<metric>, epochs and steps counted on from the "
                            "search's"),
     I_("epochs", 1, 100000, "10", NULL),

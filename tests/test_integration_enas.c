@@ -329,12 +329,10 @@ Test(enas, final_training_and_bad_fields_are_refused, .timeout = 60)
 {
     nasd_proc d;
     start(&d);
-    /* enas-micro/macro final training runs (test_integration_enas_final.c);
-     * enas-rnn's is not implemented. */
-    refused(d.port,
-            "{\"algorithm\":\"enas\",\"search_space\":\"enas-rnn\","
-            "\"final_training\":{\"enabled\":true}}", 501,
-            "/final_training/enabled");
+    /* enas' final training runs (test_integration_enas_final.c); nas-rl's
+     * is not implemented. */
+    refused(d.port, "{\"algorithm\":\"nas-rl\",\"final_training\":{\"enabled\":true}}",
+            501, "/final_training/enabled");
     refused(d.port,
             "{\"algorithm\":\"enas\",\"hyperparameters\":{\"controller_aggregate\":0}}", 400,
             "/hyperparameters/controller_aggregate");

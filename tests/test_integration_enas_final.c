@@ -3,7 +3,8 @@
  * #5, "with final_training, train it from scratch through the train stage
  * and report test accuracy"): a real nasd runs a tiny enas-micro search
  * and a tiny enas-macro one on the synthetic data, each with
- * final_training; each must end `succeeded` with the test accuracy of the
+ * final_training, and a tiny enas-rnn one on the fortunes corpus (test
+ * perplexity); each must end `succeeded` with the test metric of the
  * found arc as its headline, the search's result (the arc JSON, the
  * reference's fixed-arc string, its val accuracy) with "final_training"
  * (the train kind's result on that arc, trained from scratch) in the
@@ -226,15 +227,45 @@ static void check_final(int port, const char *id, const char *arc_key)
     json_decref(metrics);
 }
 
-Test(enas_final, micro_and_macro_searches_then_final_training, .timeout = 120)
+Test(enas_final, micro_macro_and_rnn_searches_then_final_training, .timeout = 120)
 {
     nasd_proc d;
     start(&d);
-    char micro[33], macro[33];
+    char micro[33], macro[33], rnn[33];
     search_then_final(d.port, "enas-micro", "\"nodes\":3,", micro);
     search_then_final(d.port, "enas-macro", "", macro);
+    submit(d.port,
+           "{\"algorithm\":\"enas\",\"search_space\":\"enas-rnn\",\"dataset\":\"fortunes\","
+           "\"budget\":{\"epochs\":1},\"hyperparameters\":{\"nodes\":4,\"hidden\":8,"
+           "\"bptt\":6,\"batch_size\":16,\"lstm_size\":12,\"controller_steps\":2,"
+           "\"controller_aggregate\":2,\"final_samples\":3},"
+           "\"final_training\":{\"enabled\":true,\"epochs\":1},\"seed\":6}",
+           rnn);
     check_final(d.port, micro, "normal");
     check_final(d.port, macro, "layers");
+
+    /* enas-rnn: the cell in the search's language model, test perplexity */
+    json_decref(wait_job(d.port, rnn, "succeeded"));
+    json_t *res = get_sub(d.port, rnn, "result");
+    cr_assert_str_eq(str_at(res, "metric"), "test_perplexity", "%s", text_of(res));
+    double v = json_number_value(at(res, "value"));
+    cr_assert(isfinite(v) && v > 1.0, "test perplexity %g", v);
+    cr_assert(json_is_array(at(res, "architecture.nodes")), "%s", text_of(res));
+    cr_assert(json_number_value(at(res, "details.final_training.test_perplexity")) == v,
+              "%s", text_of(at(res, "details")));
+    json_decref(res);
+    json_t *metrics = get_sub(d.port, rnn, "metrics"), *m;
+    size_t i;
+    int seen = 0;
+    json_array_foreach(json_object_get(metrics, "metrics"), i, m) {
+        const char *name = str_at(m, "name");
+        if (name && !strcmp(name, "final.val_perplexity")) {
+            seen++;
+            cr_assert_eq(int_at(m, "epoch"), 2, "%s", text_of(m));
+        }
+    }
+    cr_assert_eq(seen, 1, "one final.val_perplexity: %s", text_of(metrics));
+    json_decref(metrics);
     stop_ok(&d);
     PASS();
 }

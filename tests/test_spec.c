@@ -879,13 +879,12 @@ Test(spec, to_engine_fills_the_enas_rnn_struct)
     cr_assert_float_eq(js.reward_c, 80.0f, 1e-7);
     json_decref(s);
 
-    /* Its final training is not built. */
+    /* Its final training runs (epochs; the search's model is kept). */
     s = ok("{\"algorithm\":\"enas\",\"search_space\":\"enas-rnn\","
-           "\"final_training\":{\"enabled\":true}}");
-    cr_assert_eq(api_spec_implemented(s, &e), -1);
-    cr_assert_eq(e.status, 501);
-    cr_assert_str_eq(e.pointer, "/final_training/enabled");
-    api_problem_clear(&e);
+           "\"final_training\":{\"enabled\":true,\"epochs\":2}}");
+    cr_assert_eq(api_spec_implemented(s, &e), 0, "%s", e.detail);
+    cr_assert_eq(api_spec_to_engine(s, NULL, 1, &js, &e), 0, "%s", e.detail);
+    cr_assert_eq(js.final_epochs, 2);
     json_decref(s);
 }
 
