@@ -219,8 +219,9 @@ int nas__final_resume(nas__job *j, const char *prefix, nas__final_spec_fn fn);
 
 /* ----------------------------------------------- search/enas_final.c */
 
-/* Validates final_epochs, final_C and final_layers of an enas-micro or
- * enas-macro job and sets the progress totals of the final training. */
+/* Validates final_epochs, final_C and final_layers of an enas job (enas-rnn:
+ * final_epochs only) and sets the progress totals of the final training
+ * (image datasets; a text corpus' size is known only once loaded). */
 int nas__enas_final_check(nas__job *j);
 /* Before the search: when j resumes inside its final training, runs it
  * to the end (*done = 1, its code returned); otherwise, with final

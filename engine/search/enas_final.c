@@ -1,9 +1,11 @@
 /*
- * enas_final.c - enas' final training over the CNN spaces (enas-micro,
- * enas-macro), and what the train kind needs to train one fixed ENAS arc
- * from scratch (NAS_ARCH_ENAS_CNN, see nas.h): the space by name, the
- * fixed-arc string parsed back into the space's decisions, validation and
- * spec text.
+ * enas_final.c - enas' final training (enas-micro, enas-macro and
+ * enas-rnn), and what the train kind needs to train one fixed ENAS arc
+ * from scratch (NAS_ARCH_ENAS_CNN, NAS_ARCH_ENAS_RNN, see nas.h): the
+ * space by name, the fixed-arc string parsed back into the space's
+ * decisions, validation and spec text. enas-rnn's final training keeps
+ * the search's model (nodes, hidden, bptt, dropouts) and its child
+ * training (see final_spec); the CNN spaces' is described below.
  *
  * The final training is darts' (darts_final.c, nas__final_run): a train
  * job run inside the enas job, metrics "final.*", epochs and steps counted
