@@ -24,6 +24,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 /* ---------------------------------------------------------------- state */
@@ -359,36 +360,50 @@ static void *child_main(void *arg)
     return NULL;
 }
 
-/* Trains the children marked `train`, wave by wave, each on a thread. */
+/* The children of one batch to train and the next one to hand out: each
+ * of the `wave` workers (the calling thread is one of them) takes the
+ * next untrained child as soon as it is free, so a short child does not
+ * leave its core idle until the longest of its wave ends. A child's
+ * numbers depend only on its decisions, the job's seed and its thread
+ * share, never on which worker trains it. */
+typedef struct queue {
+    child *ch;
+    const int *idx;
+    int n;
+    _Atomic int next;
+} queue;
+
+static void *worker_main(void *arg)
+{
+    queue *q = arg;
+    for (int k; (k = atomic_fetch_add(&q->next, 1)) < q->n;)
+        child_main(&q->ch[q->idx[k]]);
+    return NULL;
+}
+
+/* Trains the children marked `train` on up to `wave` threads at once. */
 static int train_children(search *s, child *ch, int m)
 {
     int idx[256], n = 0;
     for (int i = 0; i < m; i++)
         if (ch[i].train)
             idx[n++] = i;
-    for (int w0 = 0; w0 < n; w0 += s->wave) {
-        int w1 = w0 + s->wave < n ? w0 + s->wave : n;
-        pthread_t th[256];
-        int started[256] = {0};
-        for (int k = w0; k < w1; k++) {
-            child *c = &ch[idx[k]];
-            if (k + 1 == w1) {   /* the last of the wave on this thread */
-                child_main(c);
-                nas_set_threads(s->j->spec.threads);
-            } else if (pthread_create(&th[k - w0], NULL, child_main, c) == 0) {
-                started[k - w0] = 1;
-            } else {
-                child_main(c);   /* no thread: train it here, serially */
-                nas_set_threads(s->j->spec.threads);
-            }
-        }
-        for (int k = w0; k < w1; k++)
-            if (started[k - w0])
-                pthread_join(th[k - w0], NULL);
-        for (int k = w0; k < w1; k++)
-            if (ch[idx[k]].rc < 0)
-                return nas_fail(ch[idx[k]].rc, "%s", ch[idx[k]].err);
+    queue q = {ch, idx, n, 0};
+    int workers = s->wave < n ? s->wave : n;
+    pthread_t th[256];
+    int started = 0;
+    for (int w = 1; w < workers; w++) {
+        if (pthread_create(&th[started], NULL, worker_main, &q) != 0)
+            break;   /* fewer threads: the others take more children */
+        started++;
     }
+    worker_main(&q);
+    nas_set_threads(s->j->spec.threads);
+    for (int w = 0; w < started; w++)
+        pthread_join(th[w], NULL);
+    for (int k = 0; k < n; k++)
+        if (ch[idx[k]].rc < 0)
+            return nas_fail(ch[idx[k]].rc, "%s", ch[idx[k]].err);
     return NAS_OK;
 }
 
