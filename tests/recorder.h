@@ -37,6 +37,9 @@ struct recorder {
     int backwards;            /* reports whose step is below the one before */
     int64_t last_ckpt_step;
     double reward;            /* of the last architecture */
+    double reward_sum;        /* over every architecture */
+    char names[32][32];       /* distinct metric names, in order seen */
+    int nnames;
     char metric[32];          /* the result's headline */
     double value;
     char *arch_json, *arch_metrics, *result_arch, *result_json;
@@ -44,6 +47,8 @@ struct recorder {
     void (*metric_hook)(recorder *r, int epoch, int64_t step,
                         const char *name, double value);
     void (*ckpt_hook)(recorder *r, const char *path, int64_t step);
+    void (*arch_hook)(recorder *r, const char *arch, double reward,
+                      const char *metrics);
     void *user;
 };
 
@@ -69,6 +74,11 @@ static void rec_metric(void *ctx, int epoch, int64_t step, const char *name,
     recorder *r = ctx;
     r->nmetric++;
     cr_assert(isfinite(value), "%s = %g", name, value);
+    int k = 0;
+    while (k < r->nnames && strcmp(r->names[k], name) != 0)
+        k++;
+    if (k == r->nnames && k < 32)
+        snprintf(r->names[r->nnames++], sizeof(r->names[0]), "%s", name);
     if (r->metric_hook)
         r->metric_hook(r, epoch, step, name, value);
 }
@@ -81,10 +91,13 @@ static void rec_arch(void *ctx, const char *arch, double reward,
     cr_assert(!metrics || metrics[0] == '{', "metrics %s", metrics);
     r->narch++;
     r->reward = reward;
+    r->reward_sum += reward;
     free(r->arch_json);
     free(r->arch_metrics);
     r->arch_json = strdup(arch);
     r->arch_metrics = metrics ? strdup(metrics) : NULL;
+    if (r->arch_hook)
+        r->arch_hook(r, arch, reward, metrics);
 }
 
 static void rec_ckpt(void *ctx, const char *path, int64_t step)
@@ -127,6 +140,15 @@ static inline int recorder_run(const nas_job_spec *s, recorder *r)
 {
     nas_job_reporter rep = recorder_reporter(r);
     return nas_job_run(s, &rep, &r->stop);
+}
+
+/* 1 when the job reported a metric of this name. */
+static inline int recorder_saw(const recorder *r, const char *name)
+{
+    for (int k = 0; k < r->nnames; k++)
+        if (strcmp(r->names[k], name) == 0)
+            return 1;
+    return 0;
 }
 
 static inline void recorder_done(recorder *r)

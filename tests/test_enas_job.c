@@ -22,98 +22,17 @@
 #include <unistd.h>
 
 #include "nas.h"
+#include "recorder.h"
 
-typedef struct recorder {
-    _Atomic int stop;
-    int64_t stop_at;
-    int stop_value;
-    int nprogress, narch, nckpt, nresult, nmetric;
-    int64_t last_step, last_ckpt_step;
-    double value, reward_sum;
-    char metric[32];
-    char seen[16][24];        /* metric names seen */
-    int nseen;
-    char *arch_json, *arch_metrics, *result_arch, *result_json;
-} recorder;
-
-static void on_progress(void *ctx, const nas_job_progress *p)
+/* Every reward is an accuracy (recorder.h's architecture hook). */
+static void reward_in_range(recorder *r, const char *arch, double reward,
+                            const char *metrics)
 {
-    recorder *r = ctx;
-    r->nprogress++;
-    r->last_step = p->step;
-    if (r->stop_at > 0 && p->step == r->stop_at)
-        atomic_store(&r->stop, r->stop_value);
-}
-
-static void on_metric(void *ctx, int epoch, int64_t step, const char *name,
-                      double value)
-{
-    recorder *r = ctx;
-    r->nmetric++;
-    cr_assert(isfinite(value), "%s = %g", name, value);
-    for (int k = 0; k < r->nseen; k++)
-        if (strcmp(r->seen[k], name) == 0)
-            return;
-    cr_assert(r->nseen < 16);
-    snprintf(r->seen[r->nseen++], 24, "%s", name);
-}
-
-static void on_arch(void *ctx, const char *arch, double reward,
-                    const char *metrics)
-{
-    recorder *r = ctx;
-    r->narch++;
+    (void)r, (void)arch, (void)metrics;
     cr_assert(reward >= 0.0 && reward <= 1.0, "reward %g", reward);
-    r->reward_sum += reward;
-    free(r->arch_json);
-    free(r->arch_metrics);
-    r->arch_json = strdup(arch);
-    r->arch_metrics = strdup(metrics);
 }
 
-static void on_ckpt(void *ctx, const char *path, int64_t step)
-{
-    recorder *r = ctx;
-    r->nckpt++;
-    r->last_ckpt_step = step;
-    cr_assert(access(path, R_OK) == 0, "checkpoint %s is not there", path);
-}
-
-static void on_result(void *ctx, const char *arch, const char *metric,
-                      double value, const char *json)
-{
-    recorder *r = ctx;
-    r->nresult++;
-    snprintf(r->metric, sizeof(r->metric), "%s", metric);
-    r->value = value;
-    free(r->result_arch);
-    free(r->result_json);
-    r->result_arch = strdup(arch);
-    r->result_json = strdup(json);
-}
-
-static void recorder_done(recorder *r)
-{
-    free(r->arch_json);
-    free(r->arch_metrics);
-    free(r->result_arch);
-    free(r->result_json);
-}
-
-static int run(const nas_job_spec *s, recorder *r)
-{
-    nas_job_reporter rep = {r, on_progress, on_metric, on_arch, on_ckpt,
-                            on_result, NULL};
-    return nas_job_run(s, &rep, &r->stop);
-}
-
-static int saw(const recorder *r, const char *name)
-{
-    for (int k = 0; k < r->nseen; k++)
-        if (strcmp(r->seen[k], name) == 0)
-            return 1;
-    return 0;
-}
+#define RECORDER {.arch_hook = reward_in_range}
 
 static nas_job_spec tiny_spec(const char *space, int epochs)
 {
@@ -207,19 +126,19 @@ static int count_ints(const char *s)
 
 Test(enas_job, micro_search_runs_to_a_valid_result, .timeout = 120)
 {
-    recorder r = {0};
+    recorder r = RECORDER;
     nas_job_spec s = tiny_spec("enas-micro", 2);
-    int rc = run(&s, &r);
+    int rc = recorder_run(&s, &r);
     cr_assert_eq(rc, NAS_OK, "%s: %s", nas_strerror(rc), nas_errmsg());
     /* 2 weight steps + 2 controller updates per epoch. */
     cr_assert_eq(r.nprogress, 8);
-    cr_assert_eq(r.last_step, 8);
+    cr_assert_eq(r.last.step, 8);
     cr_assert_eq(r.narch, 2 * 2 * 2, "every controller child is a row");
     const char *want[] = {"train_loss", "train_accuracy", "val_accuracy",
                           "lr", "controller_loss", "controller_entropy",
                           "baseline", "reward"};
     for (int k = 0; k < 8; k++)
-        cr_assert(saw(&r, want[k]), "no %s metric", want[k]);
+        cr_assert(recorder_saw(&r, want[k]), "no %s metric", want[k]);
     cr_assert_eq(r.nmetric, 2 * 8, "each once per epoch");
     cr_assert(strncmp(r.arch_metrics, "{\"epoch\":2,\"step\":8,", 20) == 0,
               "%s", r.arch_metrics);
@@ -243,9 +162,9 @@ Test(enas_job, micro_search_runs_to_a_valid_result, .timeout = 120)
 
 Test(enas_job, macro_search_runs_to_a_valid_result, .timeout = 120)
 {
-    recorder r = {0};
+    recorder r = RECORDER;
     nas_job_spec s = tiny_spec("enas-macro", 1);
-    int rc = run(&s, &r);
+    int rc = recorder_run(&s, &r);
     cr_assert_eq(rc, NAS_OK, "%s: %s", nas_strerror(rc), nas_errmsg());
     cr_assert_eq(r.nprogress, 4);
     cr_assert_eq(r.narch, 4);
@@ -263,23 +182,23 @@ static void resume_case(int64_t at, int rows_before)
     char *pa = path_in(dir, "a.ckpt"), *pb = path_in(dir, "b.ckpt");
     nas_job_spec s = tiny_spec("enas-micro", 2);
 
-    recorder a = {0};
+    recorder a = RECORDER;
     s.checkpoint_path = pa;
-    cr_assert_eq(run(&s, &a), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(recorder_run(&s, &a), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(a.nckpt, 2, "one checkpoint per epoch");
 
-    recorder b = {0};
+    recorder b = RECORDER;
     b.stop_at = at;
     b.stop_value = NAS_STOP_SHUTDOWN;
     s.checkpoint_path = pb;
     s.resume = 1;
-    int rc = run(&s, &b);
+    int rc = recorder_run(&s, &b);
     cr_assert_eq(rc, NAS_ECANCELLED, "%s", nas_strerror(rc));
     cr_assert_eq(b.last_ckpt_step, at, "the shutdown checkpoint");
     cr_assert_eq(b.nresult, 0);
     cr_assert_eq(b.narch, rows_before);
-    recorder b2 = {0};
-    cr_assert_eq(run(&s, &b2), NAS_OK, "%s", nas_errmsg());
+    recorder b2 = RECORDER;
+    cr_assert_eq(recorder_run(&s, &b2), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(b2.nprogress, 8 - at, "only the remaining steps run");
     cr_assert_eq(b.narch + b2.narch, a.narch);
     cr_assert(fabs(b.reward_sum + b2.reward_sum - a.reward_sum) < 1e-12,
@@ -293,9 +212,9 @@ static void resume_case(int64_t at, int rows_before)
     free(db);
 
     /* Another spec's checkpoint is refused, naming the field. */
-    recorder c = {0};
+    recorder c = RECORDER;
     s.ctrl_aggregate = 3;
-    cr_assert_eq(run(&s, &c), NAS_EINVAL);
+    cr_assert_eq(recorder_run(&s, &c), NAS_EINVAL);
     cr_assert(strstr(nas_errmsg(), "controller_aggregate=2 there, "
                                    "controller_aggregate=3 here"),
               "%s", nas_errmsg());
