@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "http.h"
+#include "itest.h"
 #include "nasd_proc.h"
 
 /* Deadlines are generous: the suite also runs under ASan on 2 cores. They
@@ -45,20 +46,10 @@ static const char *const deterministic[] = {"--workers", "1", "--threads-per-job
 
 /* ------------------------------------------------------------- fixture */
 
-static int passed;
 
-static void begin_test(void)
-{
-    passed = 0;
-}
 
-static void finish_test(void)
-{
-    nasd_cleanup(!passed);
-}
 
 /* The last line of a test: its directories go, its logs stay quiet. */
-#define PASS() (passed = 1)
 
 TestSuite(nasd, .init = begin_test, .fini = finish_test);
 
@@ -105,28 +96,8 @@ static const char *train_spec(int epochs, int seed)
 
 /* ---------------------------------------------------------------- JSON */
 
-/* The value at a dotted path of object keys ("progress.step"), or NULL. */
-static json_t *at(json_t *o, const char *path)
-{
-    char key[64];
-    while (o && *path) {
-        size_t n = strcspn(path, ".");
-        snprintf(key, sizeof(key), "%.*s", (int)n, path);
-        o = json_object_get(o, key);
-        path += n + (path[n] == '.');
-    }
-    return o;
-}
 
-static const char *str_at(json_t *o, const char *path)
-{
-    return json_string_value(at(o, path));
-}
 
-static json_int_t int_at(json_t *o, const char *path)
-{
-    return json_integer_value(at(o, path));
-}
 
 /* -------------------------------------------------------------- requests */
 
@@ -235,10 +206,6 @@ typedef struct job_wait {
     json_t *job;         /* the last view */
 } job_wait;
 
-static int is_final(const char *st)
-{
-    return st && (!strcmp(st, "succeeded") || !strcmp(st, "failed") || !strcmp(st, "cancelled"));
-}
 
 /* 1 when the job is there, -1 when it ended in another state, else 0. */
 static int job_reached(void *ctx)

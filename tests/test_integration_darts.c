@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "http.h"
+#include "itest.h"
 #include "nasd_proc.h"
 
 /* Generous: the suite also runs under ASan on 2 cores. */
@@ -54,19 +55,9 @@ static const char long_job[] =
 
 /* ------------------------------------------------------------- fixture */
 
-static int passed;
 
-static void begin_test(void)
-{
-    passed = 0;
-}
 
-static void finish_test(void)
-{
-    nasd_cleanup(!passed);
-}
 
-#define PASS() (passed = 1)
 
 TestSuite(darts, .init = begin_test, .fini = finish_test);
 
@@ -85,38 +76,9 @@ static void stop_ok(nasd_proc *p)
 
 /* ---------------------------------------------------------------- JSON */
 
-/* The value at a dotted path of object keys ("details.order"), or NULL. */
-static json_t *at(json_t *o, const char *path)
-{
-    char key[64];
-    while (o && *path) {
-        size_t n = strcspn(path, ".");
-        snprintf(key, sizeof(key), "%.*s", (int)n, path);
-        o = json_object_get(o, key);
-        path += n + (path[n] == '.');
-    }
-    return o;
-}
 
-static const char *str_at(json_t *o, const char *path)
-{
-    return json_string_value(at(o, path));
-}
 
-static json_int_t int_at(json_t *o, const char *path)
-{
-    return json_integer_value(at(o, path));
-}
 
-/* JSON text of j for messages (static buffer, cut short). */
-static const char *text_of(const json_t *j)
-{
-    static char out[600];
-    char *t = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    snprintf(out, sizeof(out), "%s", t ? t : "(none)");
-    free(t);
-    return out;
-}
 
 /* -------------------------------------------------------------- requests */
 
@@ -205,10 +167,6 @@ typedef struct job_wait {
     json_t *job; /* the last view */
 } job_wait;
 
-static int is_final(const char *st)
-{
-    return st && (!strcmp(st, "succeeded") || !strcmp(st, "failed") || !strcmp(st, "cancelled"));
-}
 
 static int job_reached(void *ctx)
 {

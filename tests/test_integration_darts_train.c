@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "http.h"
+#include "itest.h"
 #include "nasd_proc.h"
 
 /* Generous: the suite also runs under ASan on 2 cores. */
@@ -39,29 +40,11 @@ static const char genotype[] =
     "[\"max_pool_3x3\",1],[\"max_pool_3x3\",0],[\"skip_connect\",2],[\"skip_connect\",2],"
     "[\"max_pool_3x3\",1]],\"reduce_concat\":[2,3,4,5]}";
 
-static int passed;
 
-static void begin_test(void)
-{
-    passed = 0;
-}
 
-static void finish_test(void)
-{
-    nasd_cleanup(!passed);
-}
 
 TestSuite(darts_train, .init = begin_test, .fini = finish_test);
 
-/* JSON text of j for messages (static buffer, cut short). */
-static const char *text_of(const json_t *j)
-{
-    static char out[600];
-    char *t = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    snprintf(out, sizeof(out), "%s", t ? t : "(none)");
-    free(t);
-    return out;
-}
 
 /* The JSON body of method path, which must answer `status`. */
 static json_t *call(int port, const char *method, const char *path, const char *body, int status)

@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "http.h"
+#include "itest.h"
 #include "nasd_proc.h"
 
 /* Generous: the suite also runs under ASan on 2 cores. */
@@ -35,17 +36,8 @@
 
 static const char *const flags[] = {"--workers", "2", "--threads-per-job", "1", NULL};
 
-static int passed;
 
-static void begin_test(void)
-{
-    passed = 0;
-}
 
-static void finish_test(void)
-{
-    nasd_cleanup(!passed);
-}
 
 TestSuite(enas, .init = begin_test, .fini = finish_test);
 
@@ -62,37 +54,9 @@ static void stop_ok(nasd_proc *p)
     cr_assert_eq(status, 0, "nasd exited with %d after SIGTERM", status);
 }
 
-/* The value at a dotted path of object keys, or NULL. */
-static json_t *at(json_t *o, const char *path)
-{
-    char key[64];
-    while (o && *path) {
-        size_t n = strcspn(path, ".");
-        snprintf(key, sizeof(key), "%.*s", (int)n, path);
-        o = json_object_get(o, key);
-        path += n + (path[n] == '.');
-    }
-    return o;
-}
 
-static const char *str_at(json_t *o, const char *path)
-{
-    return json_string_value(at(o, path));
-}
 
-static json_int_t int_at(json_t *o, const char *path)
-{
-    return json_integer_value(at(o, path));
-}
 
-static const char *text_of(const json_t *j)
-{
-    static char out[600];
-    char *t = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    snprintf(out, sizeof(out), "%s", t ? t : "(none)");
-    free(t);
-    return out;
-}
 
 static json_t *call(int port, const char *method, const char *path, const char *body, int status)
 {

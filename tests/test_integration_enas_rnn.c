@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "http.h"
+#include "itest.h"
 #include "nasd_proc.h"
 
 #define START_MS 15000
@@ -39,17 +40,8 @@
 
 static const char *const flags[] = {"--workers", "1", "--threads-per-job", "1", NULL};
 
-static int passed;
 
-static void begin_test(void)
-{
-    passed = 0;
-}
 
-static void finish_test(void)
-{
-    nasd_cleanup(!passed);
-}
 
 TestSuite(enas_rnn, .init = begin_test, .fini = finish_test);
 
@@ -60,31 +52,8 @@ static void start(nasd_proc *p)
     cr_assert_eq(nasd_start(p, dir, flags, START_MS), 0, "nasd did not start");
 }
 
-static json_t *at(json_t *o, const char *path)
-{
-    char key[64];
-    while (o && *path) {
-        size_t n = strcspn(path, ".");
-        snprintf(key, sizeof(key), "%.*s", (int)n, path);
-        o = json_object_get(o, key);
-        path += n + (path[n] == '.');
-    }
-    return o;
-}
 
-static const char *str_at(json_t *o, const char *path)
-{
-    return json_string_value(at(o, path));
-}
 
-static const char *text_of(const json_t *j)
-{
-    static char out[600];
-    char *t = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    snprintf(out, sizeof(out), "%s", t ? t : "(none)");
-    free(t);
-    return out;
-}
 
 static json_t *call(int port, const char *method, const char *path, const char *body,
                     int status)

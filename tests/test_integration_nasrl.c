@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "http.h"
+#include "itest.h"
 #include "nasd_proc.h"
 
 #define START_MS 15000
@@ -37,49 +38,14 @@
 
 static const char *const flags[] = {"--workers", "2", "--threads-per-job", "1", NULL};
 
-static int passed;
 
-static void begin_test(void)
-{
-    passed = 0;
-}
 
-static void finish_test(void)
-{
-    nasd_cleanup(!passed);
-}
 
-#define PASS() (passed = 1)
 
 TestSuite(nasrl, .init = begin_test, .fini = finish_test);
 
-/* ---------------------------------------------------------------- JSON */
 
-static json_t *at(json_t *o, const char *path)
-{
-    char key[64];
-    while (o && *path) {
-        size_t n = strcspn(path, ".");
-        snprintf(key, sizeof(key), "%.*s", (int)n, path);
-        o = json_object_get(o, key);
-        path += n + (path[n] == '.');
-    }
-    return o;
-}
 
-static const char *str_at(json_t *o, const char *path)
-{
-    return json_string_value(at(o, path));
-}
-
-static const char *text_of(const json_t *j)
-{
-    static char out[800];
-    char *t = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    snprintf(out, sizeof(out), "%s", t ? t : "(none)");
-    free(t);
-    return out;
-}
 
 static json_t *call(int port, const char *method, const char *path, const char *body, int status)
 {

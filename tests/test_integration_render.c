@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "http.h"
+#include "itest.h"
 #include "nasd_proc.h"
 
 #define START_MS 15000
@@ -47,17 +48,8 @@ static const char search[] =
     "\"budget\":{\"epochs\":2},\"hyperparameters\":{\"C\":4,\"layers\":3,\"batch_size\":8,"
     "\"max_examples\":64},\"seed\":3}";
 
-static int passed;
 
-static void begin_test(void)
-{
-    passed = 0;
-}
 
-static void finish_test(void)
-{
-    nasd_cleanup(!passed);
-}
 
 TestSuite(render, .init = begin_test, .fini = finish_test);
 
