@@ -32,6 +32,7 @@
 #include <jansson.h>
 
 #include "http.h"
+#include "itest.h"
 #include "nasd_proc.h"
 
 #define START_MS 15000
@@ -42,20 +43,6 @@ static const char small_job[] = "{\"algorithm\":\"train\",\"dataset\":\"syntheti
                                 ",\"budget\":{\"epochs\":1},\"seed\":1}";
 static const char long_job[] = "{\"algorithm\":\"train\",\"dataset\":\"synthetic\"," ARCH
                                ",\"budget\":{\"epochs\":1000},\"seed\":1}";
-
-static int passed;
-
-static void begin_test(void)
-{
-    passed = 0;
-}
-
-static void finish_test(void)
-{
-    nasd_cleanup(!passed);
-}
-
-#define PASS() (passed = 1)
 
 TestSuite(limits, .init = begin_test, .fini = finish_test);
 

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "http.h"
+#include "itest.h"
 #include "nasd_proc.h"
 
 #define START_MS 15000
@@ -29,20 +30,6 @@
 #define ARCH "\"architecture\":{\"space\":\"fixed-cnn\",\"channels\":[8,16],\"hidden\":32}"
 static const char long_job[] = "{\"algorithm\":\"train\",\"dataset\":\"synthetic\"," ARCH
                                ",\"budget\":{\"epochs\":1000},\"seed\":1}";
-
-static int passed;
-
-static void begin_test(void)
-{
-    passed = 0;
-}
-
-static void finish_test(void)
-{
-    nasd_cleanup(!passed);
-}
-
-#define PASS() (passed = 1)
 
 TestSuite(metrics, .init = begin_test, .fini = finish_test);
 
