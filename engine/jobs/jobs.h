@@ -204,6 +204,13 @@ int nas__darts_final_run(nas__job *j, const nas__darts_search_out *so,
 /* The search's outcome from a final-training checkpoint's metadata, then
  * nas__darts_final_run(resume = 1). */
 int nas__darts_final_resume(nas__job *j);
+/* A darts job's stages, for both spaces: straight back into the final
+ * training when the checkpoint says it was there; otherwise search(j,
+ * out), which reports its result itself or - when final training
+ * follows - hands it over in *out (out->arch set) after freeing its own
+ * memory, and then the final training. */
+int nas__darts_stages(nas__job *j,
+                      int (*search)(nas__job *j, nas__darts_search_out *out));
 /* The driver under both, shared with enas (search/enas_final.c): fn
  * writes the train kind's spec for the search's outcome (so->arch is the
  * search's result architecture JSON, so->res its result JSON); the

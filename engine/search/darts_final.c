@@ -321,3 +321,24 @@ int nas__darts_final_resume(nas__job *j)
 {
     return nas__final_resume(j, "darts", final_spec);
 }
+
+int nas__darts_stages(nas__job *j,
+                      int (*search)(nas__job *j, nas__darts_search_out *out))
+{
+    static const nas_kv search_meta[] = {{"job.stage", "search"}};
+    int stage = 0;
+    int rc = nas__darts_final_stage(j, &stage);
+    if (rc < 0)
+        return rc;
+    if (stage == 1)
+        return nas__darts_final_resume(j);
+    j->extra_meta = search_meta;
+    j->nextra = 1;
+    nas__darts_search_out out = {0};
+    rc = search(j, &out);
+    if (rc == NAS_OK && out.arch)
+        rc = nas__darts_final_run(j, &out, 0);
+    free(out.arch);
+    free(out.res);
+    return rc;
+}

@@ -468,20 +468,11 @@ fail:
     return rc;
 }
 
-int nas__darts_job(nas__job *j)
+/* The search: its result reported, or handed over in *out. */
+static int search(nas__job *j, search_out *out)
 {
-    static const nas_kv search_meta[] = {{"job.stage", "search"}};
-    int stage = 0;
-    int rc = nas__darts_final_stage(j, &stage);
-    if (rc < 0)
-        return rc;
-    if (stage == 1)
-        return nas__darts_final_resume(j);
-    j->extra_meta = search_meta;
-    j->nextra = 1;
-    search_out out = {0};
     run r = {.j = j};
-    rc = setup(&r);
+    int rc = setup(&r);
     if (rc < 0)
         goto fail;
     int by_time;
@@ -492,12 +483,13 @@ int nas__darts_job(nas__job *j)
      * searching anything, measures the val half again (deterministic). */
     if (!r.val_fresh)
         evaluate(&r);
-    rc = report_result(&r, by_time, &out);
+    rc = report_result(&r, by_time, out);
 fail:
     teardown(&r);   /* the supernet's memory goes before the final network's */
-    if (rc == NAS_OK && out.arch)
-        rc = nas__darts_final_run(j, &out, 0);
-    free(out.arch);
-    free(out.res);
     return rc;
+}
+
+int nas__darts_job(nas__job *j)
+{
+    return nas__darts_stages(j, search);
 }

@@ -401,20 +401,11 @@ fail:
     return rc;
 }
 
-int nas__darts_rnn_job(nas__job *j)
+/* The search: its result reported, or handed over in *out. */
+static int search(nas__job *j, nas__darts_search_out *out)
 {
-    static const nas_kv search_meta[] = {{"job.stage", "search"}};
-    int stage = 0;
-    int rc = nas__darts_final_stage(j, &stage);
-    if (rc < 0)
-        return rc;
-    if (stage == 1)
-        return nas__darts_final_resume(j);
-    j->extra_meta = search_meta;
-    j->nextra = 1;
-    nas__darts_search_out out = {0};
     run r = {.j = j};
-    rc = setup(&r);
+    int rc = setup(&r);
     if (rc < 0)
         goto fail;
     int by_time;
@@ -423,12 +414,13 @@ int nas__darts_rnn_job(nas__job *j)
         goto fail;
     if (!r.val_fresh)
         evaluate(&r);
-    rc = report_result(&r, by_time, &out);
+    rc = report_result(&r, by_time, out);
 fail:
     teardown(&r);   /* the search's memory goes before the final model's */
-    if (rc == NAS_OK && out.arch)
-        rc = nas__darts_final_run(j, &out, 0);
-    free(out.arch);
-    free(out.res);
     return rc;
+}
+
+int nas__darts_rnn_job(nas__job *j)
+{
+    return nas__darts_stages(j, search);
 }
