@@ -32,12 +32,6 @@ static int is_text(const nas_dataset_desc *d)
     return strcmp(d->kind, "text") == 0;
 }
 
-#define SET0(f, v) \
-    do { \
-        if (!(f)) \
-            (f) = (v); \
-    } while (0)
-
 static void image_defaults(nas_job_spec *s, const nas_dataset_desc *d)
 {
     SET0(s->arch, NAS_ARCH_FIXED_CNN);
@@ -98,8 +92,6 @@ void nas_job_spec_defaults(nas_job_spec *spec)
 }
 
 /* ---------------------------------------------------------- validation */
-
-#define BAD(field, ...) nas_fail(NAS_EINVAL, field ": " __VA_ARGS__)
 
 static int check_common(const nas_job_spec *s)
 {

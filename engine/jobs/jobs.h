@@ -21,6 +21,16 @@
 
 #include <stdatomic.h>
 
+/* The job files' two idioms: a field's default when it is still zero
+ * (see nas_job_spec_defaults), and a failure naming the field:
+ * return BAD("lr", "%g must be > 0", v). */
+#define SET0(f, v) \
+    do { \
+        if (!(f)) \
+            (f) = (v); \
+    } while (0)
+#define BAD(field, ...) nas_fail(NAS_EINVAL, field ": " __VA_ARGS__)
+
 /* What nas__job_check returns besides NAS_RUN and the nas_stop values. */
 #define NAS__STOP_TIME 3
 

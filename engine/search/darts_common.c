@@ -10,8 +10,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
-#define BAD(field, ...) nas_fail(NAS_EINVAL, field ": " __VA_ARGS__)
-
 int nas__darts_job_check_arch(const nas_job_spec *s)
 {
     if (!(s->arch_lr > 0.0f && s->arch_lr <= 1.0f))

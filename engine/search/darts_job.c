@@ -31,14 +31,6 @@
 
 /* ------------------------------------------------------ spec and text */
 
-#define SET0(f, v) \
-    do { \
-        if (!(f)) \
-            (f) = (v); \
-    } while (0)
-
-#define BAD(field, ...) nas_fail(NAS_EINVAL, field ": " __VA_ARGS__)
-
 void nas__darts_job_defaults(nas_job_spec *s)
 {
     if (s->search_space && strcmp(s->search_space, "darts-rnn") == 0) {

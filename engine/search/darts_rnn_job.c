@@ -31,14 +31,6 @@
 
 enum { EVAL_BSZ = 10 };
 
-#define SET0(f, v) \
-    do { \
-        if (!(f)) \
-            (f) = (v); \
-    } while (0)
-
-#define BAD(field, ...) nas_fail(NAS_EINVAL, field ": " __VA_ARGS__)
-
 void nas__darts_rnn_job_defaults(nas_job_spec *s)
 {
     SET0(s->epochs, 50);

@@ -44,8 +44,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BAD(field, ...) nas_fail(NAS_EINVAL, field ": " __VA_ARGS__)
-
 enum { MAX_TOKENS = NAS__ENAS_MAX_DECISIONS };
 
 const nas_enas_space *nas__enas_space_find(const char *name)

@@ -35,14 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SET0(f, v) \
-    do { \
-        if (!(f)) \
-            (f) = (v); \
-    } while (0)
-
-#define BAD(field, ...) nas_fail(NAS_EINVAL, field ": " __VA_ARGS__)
-
 static const nas_enas_space *find_space(const char *name)
 {
     static const nas_enas_space *const spaces[] = {&nas__enas_micro,

@@ -22,13 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define SET0(f, v) \
-    do { \
-        if (!(f)) \
-            (f) = (v); \
-    } while (0)
-#define BAD(field, ...) nas_fail(NAS_EINVAL, field ": " __VA_ARGS__)
-
 /* ------------------------------------------------------------ defaults */
 
 static void set_list(int *dst, int *n, const int *src, int count)
