@@ -84,14 +84,15 @@ async function api(path, opts = {}) {
 
 /* Every page of a cursor-paged list (?after=SEQ&limit=N), calling onPage
  * with each batch as it arrives. */
-async function pages(path, key, onPage, signal) {
-  let after = 0;
+/* Every item of a cursor-paged list from `after` on; returns the cursor
+ * after the last item, to go on from later. */
+async function pages(path, key, onPage, signal, after = 0) {
   for (;;) {
     const sep = path.includes('?') ? '&' : '?';
     const page = await api(`${path}${sep}after=${after}&limit=1000`, { signal });
     const items = page[key] || [];
     onPage(items);
-    if (page.next_after == null || items.length === 0) return;
+    if (page.next_after == null || items.length === 0) return after;
     after = page.next_after;
   }
 }
@@ -846,7 +847,13 @@ function jobPage(app, id) {
   }
 
   /* ---- live: the stream first (buffered), then the history, then the
-   * buffer (deduplicated), so nothing falls between the two. */
+   * buffer (deduplicated), so nothing falls between the two. The history
+   * is read only once nasd has the stream registered (its first event,
+   * the job's state, says so): an event published before that is in the
+   * history, one after it comes over the stream. After a reconnect, what
+   * was published while the stream was down is paged in from the
+   * cursors where the history stopped. */
+  let metricsAfter = 0, streamDropped = false;
   function onEvent(type, data) {
     if (!historyLoaded) { buffered.push([type, data]); return; }
     if (type === 'metric') addMetric(data);
@@ -861,12 +868,40 @@ function jobPage(app, id) {
     if (type === 'architecture') showArch();
   }
 
+  async function loadHistory() {
+    const archAfter = archs.length ? archs[archs.length - 1].seq : 0;
+    const [m] = await Promise.all([
+      pages(`${base}/metrics`, 'metrics', items => { items.forEach(addMetric); scheduleDraw(); }, ctl.signal, metricsAfter),
+      pages(`${base}/architectures`, 'architectures', items => { items.forEach(addArch); scheduleDraw(); }, ctl.signal, archAfter),
+    ]);
+    metricsAfter = m;
+  }
+
+  /* Resolves once nasd has registered the stream (or it failed). */
   function openStream() {
-    es = new EventSource(withToken(`${base}/events`));
-    for (const t of ['state', 'progress', 'metric', 'architecture'])
-      es.addEventListener(t, ev => { let d; try { d = JSON.parse(ev.data); } catch (e) { return; } onEvent(t, d); });
-    es.onopen = () => { $('#conn').textContent = 'live'; };
-    es.onerror = () => { $('#conn').textContent = es && es.readyState === 2 ? '' : 'reconnecting\u2026'; };
+    return new Promise(resolve => {
+      let registered = false;
+      const ready = () => { if (!registered) { registered = true; resolve(); } };
+      es = new EventSource(withToken(`${base}/events`));
+      for (const t of ['state', 'progress', 'metric', 'architecture'])
+        es.addEventListener(t, ev => {
+          ready();
+          let d; try { d = JSON.parse(ev.data); } catch (e) { return; }
+          onEvent(t, d);
+        });
+      es.onopen = () => {
+        $('#conn').textContent = 'live';
+        if (streamDropped && historyLoaded) {
+          streamDropped = false;
+          loadHistory().catch(e => { if (e.name !== 'AbortError') showError(`catching up failed: ${e.message}`); });
+        }
+      };
+      es.onerror = () => {
+        ready();
+        streamDropped = true;
+        $('#conn').textContent = es && es.readyState === 2 ? '' : 'reconnecting\u2026';
+      };
+    });
   }
 
   (async () => {
@@ -877,15 +912,13 @@ function jobPage(app, id) {
       return;
     }
     renderHeader();
-    if (!FINAL.has(job.state)) openStream();
     /* A finished job's result does not wait for its history (thousands
      * of architecture rows take a few pages). */
     if (job.state === 'succeeded' || job.result) loadResult();
+    if (!FINAL.has(job.state)) await openStream();
+    if (destroyed) return;
     try {
-      await Promise.all([
-        pages(`${base}/metrics`, 'metrics', items => { items.forEach(addMetric); scheduleDraw(); }, ctl.signal),
-        pages(`${base}/architectures`, 'architectures', items => { items.forEach(addArch); scheduleDraw(); }, ctl.signal),
-      ]);
+      await loadHistory();
     } catch (e) {
       if (e.name === 'AbortError') return;
       showError(`loading the history failed: ${e.message}`);

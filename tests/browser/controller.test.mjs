@@ -53,6 +53,8 @@ const ENAS_SPEC = {
   hyperparameters: { C: 4, layers: 1, nodes: 3, batch_size: 8, max_examples: 48, lstm_size: 16,
     controller_steps: ENAS_STEPS, controller_aggregate: ENAS_AGG, final_samples: 4 },
 };
+/* Keeps a worker busy until it is cancelled. */
+const BLOCKER_SPEC = Object.assign({}, ENAS_SPEC, { name: 'browser-blocker', budget: { epochs: 100000 } });
 /* As tests/test_integration_nasrl.c: 6 children, 2 per update. */
 const NASRL_ARCHS = 6;
 const NASRL_SPEC = {
@@ -147,8 +149,8 @@ before(async () => {
   page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   page.setDefaultTimeout(30000);
   page.on('pageerror', e => { pageErrors.push(e.message); logLines.push(`pageerror: ${e.message}\n`); });
-  /* Every count of architectures the page's table ever shows. */
-  await page.addInitScript(() => {
+  /* Every count of architectures each page's table ever shows. */
+  await page.context().addInitScript(() => {
     window.__rows = [];
     new MutationObserver(() => {
       const m = (document.querySelector('#arch-page')?.textContent || '').match(/\((\d+) architectures\)/);
@@ -243,8 +245,18 @@ test('an ENAS micro search: rows arrive live; rewards, baseline, entropy, sorted
   const what = 'enas-micro';
   /* Submitted now and opened at once: its rows arrive while it runs,
    * over the event stream. */
+  /* However fast the machine, it waits in the queue behind two blockers
+   * (one per worker) until the page has loaded its empty history. */
+  const blockers = [await submit(BLOCKER_SPEC), await submit(BLOCKER_SPEC)];
   ids.enas = await submit(ENAS_SPEC);
+  assert.equal((await apiJson(`/v1/jobs/${ids.enas}`)).body.state, 'queued');
   await page.goto(`${base}/#/job/${ids.enas}`);
+  await page.waitForFunction(() => document.querySelector('#app h2 [data-state]')?.dataset.state === 'queued');
+  await page.waitForFunction(() => (document.querySelector('#architectures')?.textContent || '').includes('None yet.'));
+  for (const b of blockers) {
+    const r = await apiJson(`/v1/jobs/${b}:cancel`, { method: 'POST' });
+    assert.ok(r.status === 200 || r.status === 202, `cancel ${b}: ${r.status} ${JSON.stringify(r.body)}`);
+  }
   await waitSucceeded(ids.enas);
   const all = (await apiJson(`/v1/jobs/${ids.enas}/architectures?limit=1000`)).body.architectures;
   assert.equal(all.length, ENAS_EPOCHS * ENAS_STEPS * ENAS_AGG, 'one row per controller child');
@@ -266,6 +278,36 @@ test('an ENAS micro search: rows arrive live; rewards, baseline, entropy, sorted
   assert.equal(await page.locator('#arch-table th[data-sort=epoch]').count(), 1, 'ENAS rows have an epoch');
   await shot('21-enas-micro-architecture');
   await checkAllDrawn(ids.enas, all, 'enas-micro');
+});
+
+/* Opened while the job runs, with the event stream's request held back
+ * (as a slow network might) until the job is a fifth done: the history
+ * and the stream together hold every row, none twice. */
+test('a page opened on a running search misses no row', async () => {
+  let id;
+  const delay = async route => {
+    for (let t = Date.now(); Date.now() - t < JOB_MS;) {
+      const { body } = await apiJson(`/v1/jobs/${id}`);
+      if (body.state !== 'queued' && body.state !== 'running') break;
+      if (body.progress && body.progress.fraction >= 0.2) break;
+      await new Promise(r => setTimeout(r, 20));
+    }
+    await route.continue().catch(() => {});
+  };
+  await page.route('**/events', delay);
+  id = await submit(ENAS_SPEC);
+  await page.evaluate(() => { window.__rows = []; });
+  await page.goto(`${base}/#/job/${id}`);
+  await waitSucceeded(id);
+  await page.unroute('**/events', delay);
+  const n = ENAS_EPOCHS * ENAS_STEPS * ENAS_AGG;
+  await page.waitForFunction(() => document.querySelector('#app h2 [data-state]')?.dataset.state === 'succeeded');
+  await page.waitForFunction(n => (document.querySelector('#arch-page')?.textContent || '').includes(`(${n} architectures)`), n);
+  const live = await page.evaluate(() => window.__rows);
+  console.log(`# rows the table showed: ${live.join(',')}`);
+  for (let i = 1; i < live.length; i++) assert.ok(live[i] > live[i - 1], `rows never go back: ${live.join(',')}`);
+  await page.waitForFunction(() => document.querySelector('#chart-reward')?.dataset.points);
+  assert.equal((await chartPoints('reward')).reward, n, 'one reward point per row');
 });
 
 test('a NAS-RL search: rewards, baseline, entropy, sorted table, network drawn', async () => {

@@ -156,6 +156,14 @@ test('a bad field gets the API\'s error inline, next to it', async () => {
 let jobId;
 
 test('a job submitted from the form runs live and ends with its cell drawn', async () => {
+  /* However fast the machine, the job waits in the queue behind this one
+   * (the only worker's) until its page is open. */
+  const blocker = await apiJson('/v1/jobs', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ algorithm: 'train', dataset: 'synthetic', name: 'blocker', budget: { epochs: 1000 },
+      architecture: { space: 'fixed-cnn', channels: [8, 16], hidden: 32 } }),
+  });
+  assert.equal(blocker.status, 202);
   await page.goto(base + '/');
   await page.waitForSelector('select[name=dataset] option[value=synthetic]', { state: 'attached' });
   await page.fill('input[name=name]', 'browser-darts');
@@ -171,6 +179,9 @@ test('a job submitted from the form runs live and ends with its cell drawn', asy
   assert.equal(stored.body.name, 'browser-darts');
   assert.equal(stored.body.spec.hyperparameters.max_examples, 960);
   assert.equal(stored.body.spec.budget.epochs, 1);
+  await page.waitForFunction(() => document.querySelector('#app h2 [data-state]')?.dataset.state === 'queued');
+  const cancelled = await apiJson(`/v1/jobs/${blocker.body.id}:cancel`, { method: 'POST' });
+  assert.equal(cancelled.status, 202, JSON.stringify(cancelled.body));
 
   /* Progress advances: the bar shows values strictly between 0 and 100
    * before it reaches 100. */
