@@ -72,6 +72,10 @@ static inline bool nas__want(const nas_graph *g, const nas_tensor *t)
 typedef void (*nas_range_fn)(void *ctx, int i0, int i1);
 void nas__parallel_for(int n, nas_range_fn fn, void *ctx);
 
+/* Zeroes n floats, split over the engine's threads when n is large (the
+ * gradient buffers of a training step's activations). */
+void nas__zero(float *p, size_t n);
+
 /* Makes sure OpenBLAS runs on 1 thread (the parallelism is the engine's);
  * the argument is ignored. */
 void nas__blas_threads(int n);

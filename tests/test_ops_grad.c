@@ -345,6 +345,153 @@ Test(ops, avgpool_excludes_padding)
     nas_graph_free(g);
 }
 
+/* Direct window loops over the clipped window: the independent reference
+ * of pool.c's separable passes. Max: value and the first maximum's index
+ * in row-major window order; avg: the window mean (padding excluded). */
+static void pool_ref(const float *x, int h, int w, int k, int st, int pad, int max,
+                     int ho, int wo, float *y, int *arg)
+{
+    for (int oh = 0; oh < ho; oh++)
+        for (int ow = 0; ow < wo; ow++) {
+            float best = 0.0f, sum = 0.0f;
+            int bi = -1, cnt = 0;
+            for (int ih = oh * st - pad; ih < oh * st - pad + k; ih++)
+                for (int iw = ow * st - pad; iw < ow * st - pad + k; iw++) {
+                    if (ih < 0 || iw < 0 || ih >= h || iw >= w)
+                        continue;
+                    float v = x[ih * w + iw];
+                    if (bi < 0 || v > best) {
+                        best = v;
+                        bi = ih * w + iw;
+                    }
+                    sum += v;
+                    cnt++;
+                }
+            y[oh * wo + ow] = max ? best : sum / (float)cnt;
+            arg[oh * wo + ow] = bi;
+        }
+}
+
+/* Forward against pool_ref (ties included: values on a coarse grid), and
+ * forward and backward bit-identical on 1 and 2 threads, on shapes big
+ * enough to be split over threads, with odd sizes and every border case. */
+Test(ops, pooling_matches_direct_loops)
+{
+    static const int cfg[][6] = {
+        /* n, c, h, w, k, stride (pad = k / 2 below, and 0) */
+        {8, 8, 32, 32, 3, 1}, {9, 8, 31, 33, 3, 2}, {6, 16, 28, 28, 3, 2},
+        {3, 5, 9, 33, 2, 2}, {4, 64, 16, 16, 3, 1}, {1, 3, 5, 4, 5, 3},
+    };
+    for (size_t ci = 0; ci < sizeof(cfg) / sizeof(cfg[0]); ci++)
+        for (int pad = 0; pad <= cfg[ci][4] / 2; pad += cfg[ci][4] / 2 ? cfg[ci][4] / 2 : 1)
+            for (int max = 0; max < 2; max++) {
+                const int *c = cfg[ci];
+                int k = c[4], st = c[5];
+                nas_tensor *x = leaf4(c[0], c[1], c[2], c[3], 1.0f, 0.0f);
+                size_t nx = nas_tensor_numel(x);
+                for (size_t i = 0; i < nx; i++)   /* ties: 9 distinct values */
+                    x->data[i] = (float)((int)(x->data[i] * 4.0f + 8.0f) % 9) - 4.0f;
+                float *out[2], *grad[2];
+                size_t ny = 0;
+                for (int t = 0; t < 2; t++) {
+                    nas_set_threads(t + 1);
+                    nas_graph *g = nas_graph_new(1 << 20);
+                    memset(x->grad, 0, nx * sizeof(float));
+                    nas_tensor *y = max ? nas_maxpool2d(g, x, k, st, pad)
+                                        : nas_avgpool2d(g, x, k, st, pad);
+                    ny = nas_tensor_numel(y);
+                    nas_tensor *w = nas_tensor_new(g, y->ndim, y->shape);
+                    for (size_t i = 0; i < ny; i++)
+                        w->data[i] = (float)(i % 7) - 3.0f;
+                    nas_graph_backward(g, nas_sum(g, nas_mul(g, y, w)), NAS_MASK_ALL);
+                    out[t] = malloc(ny * sizeof(float));
+                    grad[t] = malloc(nx * sizeof(float));
+                    memcpy(out[t], y->data, ny * sizeof(float));
+                    memcpy(grad[t], x->grad, nx * sizeof(float));
+                    if (t == 0) {
+                        /* Reference forward, and the backward it implies. */
+                        int ho = y->shape[2], wo = y->shape[3];
+                        size_t plane = (size_t)ho * wo, pin = (size_t)c[2] * c[3];
+                        float *ry = malloc(plane * sizeof(float));
+                        int *ra = malloc(plane * sizeof(int));
+                        float *rg = calloc(nx, sizeof(float));
+                        for (int p = 0; p < c[0] * c[1]; p++) {
+                            pool_ref(x->data + p * pin, c[2], c[3], k, st, pad, max, ho, wo,
+                                     ry, ra);
+                            for (size_t i = 0; i < plane; i++) {
+                                cr_assert_float_eq(y->data[p * plane + i], ry[i],
+                                                   1e-6f * (1.0f + fabsf(ry[i])),
+                                                   "cfg %zu pad %d max %d plane %d out %zu", ci,
+                                                   pad, max, p, i);
+                                float dy = w->data[p * plane + i];
+                                if (max) {
+                                    rg[p * pin + ra[i]] += dy;
+                                    continue;
+                                }
+                                int oh = (int)i / wo, ow = (int)i % wo, cnt = 0;
+                                for (int pass = 0; pass < 2; pass++)
+                                    for (int ih = oh * st - pad; ih < oh * st - pad + k; ih++)
+                                        for (int iw = ow * st - pad; iw < ow * st - pad + k; iw++) {
+                                            if (ih < 0 || iw < 0 || ih >= c[2] || iw >= c[3])
+                                                continue;
+                                            if (pass)
+                                                rg[p * pin + ih * c[3] + iw] += dy / (float)cnt;
+                                            else
+                                                cnt++;
+                                        }
+                            }
+                        }
+                        for (size_t i = 0; i < nx; i++)
+                            cr_assert_float_eq(x->grad[i], rg[i], 1e-5f * (1.0f + fabsf(rg[i])),
+                                               "cfg %zu pad %d max %d dx %zu: %g, want %g", ci,
+                                               pad, max, i, (double)x->grad[i], (double)rg[i]);
+                        free(ry);
+                        free(ra);
+                        free(rg);
+                    }
+                    nas_graph_free(g);
+                }
+                nas_set_threads(1);
+                cr_assert(memcmp(out[0], out[1], ny * sizeof(float)) == 0,
+                          "cfg %zu: 1 and 2 threads differ (forward)", ci);
+                cr_assert(memcmp(grad[0], grad[1], nx * sizeof(float)) == 0,
+                          "cfg %zu: 1 and 2 threads differ (backward)", ci);
+                for (int t = 0; t < 2; t++) {
+                    free(out[t]);
+                    free(grad[t]);
+                }
+            }
+}
+
+/* Activations big enough to be split over threads: the same numbers on 1
+ * and 2 threads as a direct loop. */
+Test(ops, activations_split_over_threads)
+{
+    nas_tensor *x = leaf4(4, 16, 40, 40, 2.0f, 0.0f);
+    size_t n = nas_tensor_numel(x);
+    for (int t = 1; t <= 2; t++) {
+        nas_set_threads(t);
+        nas_graph *g = nas_graph_new(1 << 20);
+        memset(x->grad, 0, n * sizeof(float));
+        nas_tensor *y = nas_relu(g, x);
+        nas_tensor *z = nas_tanh(g, y);
+        nas_tensor *w = nas_tensor_new(g, z->ndim, z->shape);
+        for (size_t i = 0; i < n; i++)
+            w->data[i] = (float)(i % 5) - 2.0f;
+        nas_graph_backward(g, nas_sum(g, nas_mul(g, z, w)), NAS_MASK_ALL);
+        for (size_t i = 0; i < n; i++) {
+            float r = x->data[i] > 0.0f ? x->data[i] : 0.0f;
+            cr_assert_eq(y->data[i], r, "relu %zu on %d threads", i, t);
+            cr_assert_eq(z->data[i], tanhf(r), "tanh %zu on %d threads", i, t);
+            float dz = w->data[i] * (1.0f - z->data[i] * z->data[i]);
+            cr_assert_float_eq(x->grad[i], x->data[i] > 0.0f ? dz : 0.0f, 1e-6f,
+                               "dx %zu on %d threads: %g", i, t, (double)x->grad[i]);
+        }
+        nas_graph_free(g);
+    }
+    nas_set_threads(1);
+}
+
 /* ---------------------------------------------------- elementwise */
 
 static nas_tensor *f_add(nas_graph *g, nas_tensor **in, void *c)

@@ -101,8 +101,11 @@ nas_node *nas__record(nas_graph *g, nas_bwd_fn bwd, nas_tensor *out,
 /* Make sure t has a gradient buffer when backward wants it. */
 static void prepare(nas_graph *g, nas_tensor *t)
 {
-    if (t && !t->grad && (t->groups & g->bwd_mask))
-        t->grad = nas_arena_zalloc(g->arena, nas_tensor_numel(t) * sizeof(float));
+    if (t && !t->grad && (t->groups & g->bwd_mask)) {
+        size_t n = nas_tensor_numel(t);
+        t->grad = nas_arena_alloc(g->arena, n * sizeof(float));
+        nas__zero(t->grad, n);
+    }
 }
 
 void nas_graph_backward(nas_graph *g, nas_tensor *loss, uint32_t group_mask)
@@ -115,8 +118,7 @@ void nas_graph_backward(nas_graph *g, nas_tensor *loss, uint32_t group_mask)
      * gradients; only leaves (parameters, nas_tensor_leaf) accumulate. */
     for (int k = 0; k < g->ntape; k++)
         if (g->tape[k]->out->grad)
-            memset(g->tape[k]->out->grad, 0,
-                   nas_tensor_numel(g->tape[k]->out) * sizeof(float));
+            nas__zero(g->tape[k]->out->grad, nas_tensor_numel(g->tape[k]->out));
     if (!loss->grad)
         loss->grad = nas_arena_zalloc(g->arena, sizeof(float));
     loss->grad[0] += 1.0f;

@@ -38,6 +38,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 void openblas_set_num_threads(int num_threads);
@@ -265,6 +266,34 @@ void nas__parallel_for(int n, nas_range_fn fn, void *ctx)
         pthread_mutex_unlock(&pool.mu);
     }
     pthread_mutex_unlock(&pool.region);
+}
+
+/* ---------------------------------------------------------- zeroing */
+
+enum { ZERO_BLOCK = 16384, ZERO_MIN_PARALLEL = 8 * ZERO_BLOCK };
+
+typedef struct {
+    float *p;
+    size_t n;
+} zero_ctx;
+
+static void zero_range(void *arg, int b0, int b1)
+{
+    const zero_ctx *z = arg;
+    size_t i0 = (size_t)b0 * ZERO_BLOCK, i1 = (size_t)b1 * ZERO_BLOCK;
+    if (i1 > z->n)
+        i1 = z->n;
+    memset(z->p + i0, 0, (i1 - i0) * sizeof(float));
+}
+
+void nas__zero(float *p, size_t n)
+{
+    if (n < ZERO_MIN_PARALLEL || nas_get_threads() < 2) {
+        memset(p, 0, n * sizeof(float));
+        return;
+    }
+    zero_ctx z = {p, n};
+    nas__parallel_for((int)((n + ZERO_BLOCK - 1) / ZERO_BLOCK), zero_range, &z);
 }
 
 /* ---------------------------------------------------------- sgemm */

@@ -22,118 +22,285 @@ static pool_shape shape_of(const nas_tensor *x, int k, int stride, int pad)
     return s;
 }
 
-/* Window of output (oh, ow) clipped to the image: rows [h0,h1), cols [w0,w1). */
-static inline void window(const pool_shape *s, int oh, int ow, int *h0,
-                          int *h1, int *w0, int *w1)
+/*
+ * Max and average pooling are separable: a window's max (sum) is the max
+ * (sum) over its rows of the row's max (sum) over its columns. Each plane
+ * is pooled along its rows into a scratch of h x wo (the window's columns
+ * for every output column), then down its columns; the unclipped outputs
+ * of both passes are shifted vector loops over a whole row, the clipped
+ * ones at the borders a short scalar loop. Max keeps the first maximum in
+ * row-major window order (first the earliest row holding the window's
+ * maximum, then the earliest column in it), as a direct scan would. Planes
+ * are independent: they are split over the engine's threads, and the
+ * numbers do not depend on the split.
+ */
+typedef struct {
+    pool_shape s;
+    int max;
+    const float *x, *dy;
+    float *y, *dx;
+    int32_t *arg;
+    float *scratch;   /* per chunk: 2 h wo floats + h wo ints */
+    int nchunks;
+} pool_ctx;
+
+/* Outputs [lo, hi) along a dimension have unclipped windows. */
+static void interior(int out, int in, int k, int stride, int pad, int *lo, int *hi)
 {
-    *h0 = oh * s->stride - s->pad;
-    *w0 = ow * s->stride - s->pad;
-    *h1 = *h0 + s->k < s->h ? *h0 + s->k : s->h;
-    *w1 = *w0 + s->k < s->w ? *w0 + s->k : s->w;
-    if (*h0 < 0)
-        *h0 = 0;
-    if (*w0 < 0)
-        *w0 = 0;
+    *lo = (pad + stride - 1) / stride;
+    *hi = in + pad - k < 0 ? 0 : (in + pad - k) / stride + 1;
+    if (*hi > out)
+        *hi = out;
+    if (*lo > *hi)
+        *lo = *hi;
 }
 
-static void maxpool_bwd(nas_graph *g, nas_node *nd)
+/* Clipped window [i0, i1) of output o along a dimension of length len. */
+static inline void clip(int o, int k, int stride, int pad, int len, int *i0, int *i1)
+{
+    *i0 = o * stride - pad;
+    *i1 = *i0 + k < len ? *i0 + k : len;
+    if (*i0 < 0)
+        *i0 = 0;
+}
+
+/* The number of columns in each output column's window. */
+static void col_counts(const pool_shape *s, float *cw)
+{
+    for (int ow = 0; ow < s->wo; ow++) {
+        int w0, w1;
+        clip(ow, s->k, s->stride, s->pad, s->w, &w0, &w1);
+        cw[ow] = (float)(w1 - w0);
+    }
+}
+
+/* Row pass of one input row r (w floats) into hr (wo floats): the max
+ * (with its column in hc) or the sum of each window's columns. */
+static void row_pass(const pool_shape *s, int max, int lo, int hi, const float *restrict r,
+                     float *restrict hr, int32_t *restrict hc)
+{
+    for (int ow = 0; ow < s->wo; ow++) {
+        if (ow == lo && hi > lo) {
+            ow = hi - 1;
+            continue;
+        }
+        int w0, w1;
+        clip(ow, s->k, s->stride, s->pad, s->w, &w0, &w1);
+        float v = r[w0];
+        int32_t c = w0;
+        for (int iw = w0 + 1; iw < w1; iw++) {
+            if (max && r[iw] > v) {
+                v = r[iw];
+                c = iw;
+            } else if (!max) {
+                v += r[iw];
+            }
+        }
+        hr[ow] = v;
+        if (max)
+            hc[ow] = c;
+    }
+    const int st = s->stride, off = -s->pad;
+    if (max) {
+        for (int ow = lo; ow < hi; ow++) {
+            hr[ow] = r[ow * st + off];
+            hc[ow] = ow * st + off;
+        }
+        for (int kw = 1; kw < s->k; kw++)
+            for (int ow = lo; ow < hi; ow++) {
+                float v = r[ow * st + off + kw];
+                int gt = v > hr[ow];
+                hc[ow] = gt ? ow * st + off + kw : hc[ow];
+                hr[ow] = gt ? v : hr[ow];
+            }
+    } else {
+        for (int ow = lo; ow < hi; ow++)
+            hr[ow] = r[ow * st + off];
+        for (int kw = 1; kw < s->k; kw++)
+            for (int ow = lo; ow < hi; ow++)
+                hr[ow] += r[ow * st + off + kw];
+    }
+}
+
+static void pool_fwd_range(void *arg, int p0, int p1)
+{
+    const pool_ctx *c = arg;
+    const pool_shape *s = &c->s;
+    int chunk = 0;
+    while (chunk + 1 < c->nchunks &&
+           p0 >= (int)((long)s->n * s->c * (chunk + 1) / c->nchunks))
+        chunk++;
+    float *hs = c->scratch + (size_t)chunk * 3 * s->h * s->wo;
+    int32_t *hc = (int32_t *)(hs + (size_t)s->h * s->wo);
+    float *cw = hs + (size_t)2 * s->h * s->wo;
+    col_counts(s, cw);
+    int lo, hi;
+    interior(s->wo, s->w, s->k, s->stride, s->pad, &lo, &hi);
+    for (int p = p0; p < p1; p++) {
+        const float *xp = c->x + (size_t)p * s->h * s->w;
+        float *yp = c->y + (size_t)p * s->ho * s->wo;
+        int32_t *ap = c->max ? c->arg + (size_t)p * s->ho * s->wo : NULL;
+        for (int ih = 0; ih < s->h; ih++)
+            row_pass(s, c->max, lo, hi, xp + (size_t)ih * s->w, hs + (size_t)ih * s->wo,
+                     hc + (size_t)ih * s->wo);
+        for (int oh = 0; oh < s->ho; oh++) {
+            int h0, h1;
+            clip(oh, s->k, s->stride, s->pad, s->h, &h0, &h1);
+            float *restrict yr = yp + (size_t)oh * s->wo;
+            const float *restrict r0 = hs + (size_t)h0 * s->wo;
+            if (c->max) {
+                int32_t *restrict ar = ap + (size_t)oh * s->wo;
+                const int32_t *restrict c0 = hc + (size_t)h0 * s->wo;
+                for (int ow = 0; ow < s->wo; ow++) {
+                    yr[ow] = r0[ow];
+                    ar[ow] = h0 * s->w + c0[ow];
+                }
+                for (int ih = h0 + 1; ih < h1; ih++) {
+                    const float *restrict ri = hs + (size_t)ih * s->wo;
+                    const int32_t *restrict ci = hc + (size_t)ih * s->wo;
+                    for (int ow = 0; ow < s->wo; ow++) {
+                        int gt = ri[ow] > yr[ow];
+                        ar[ow] = gt ? ih * s->w + ci[ow] : ar[ow];
+                        yr[ow] = gt ? ri[ow] : yr[ow];
+                    }
+                }
+            } else {
+                for (int ow = 0; ow < s->wo; ow++)
+                    yr[ow] = r0[ow];
+                for (int ih = h0 + 1; ih < h1; ih++) {
+                    const float *restrict ri = hs + (size_t)ih * s->wo;
+                    for (int ow = 0; ow < s->wo; ow++)
+                        yr[ow] += ri[ow];
+                }
+                const float rows = (float)(h1 - h0);
+                for (int ow = 0; ow < s->wo; ow++)
+                    yr[ow] /= rows * cw[ow];
+            }
+        }
+    }
+}
+
+static void pool_bwd_range(void *arg, int p0, int p1)
+{
+    const pool_ctx *c = arg;
+    const pool_shape *s = &c->s;
+    const size_t plane_out = (size_t)s->ho * s->wo, plane_in = (size_t)s->h * s->w;
+    if (c->max) {
+        for (int p = p0; p < p1; p++) {
+            float *dx = c->dx + (size_t)p * plane_in;
+            const float *dy = c->dy + (size_t)p * plane_out;
+            const int32_t *a = c->arg + (size_t)p * plane_out;
+            for (size_t i = 0; i < plane_out; i++)
+                dx[a[i]] += dy[i];
+        }
+        return;
+    }
+    int chunk = 0;
+    while (chunk + 1 < c->nchunks &&
+           p0 >= (int)((long)s->n * s->c * (chunk + 1) / c->nchunks))
+        chunk++;
+    /* The transpose of the forward: dy / count spread up the window's
+     * rows into gs (h x wo), then along each row's window columns. */
+    float *gs = c->scratch + (size_t)chunk * 3 * s->h * s->wo;
+    float *cw = gs + (size_t)2 * s->h * s->wo;
+    col_counts(s, cw);
+    int lo, hi;
+    interior(s->wo, s->w, s->k, s->stride, s->pad, &lo, &hi);
+    const int st = s->stride, off = -s->pad;
+    for (int p = p0; p < p1; p++) {
+        float *dxp = c->dx + (size_t)p * plane_in;
+        const float *dyp = c->dy + (size_t)p * plane_out;
+        memset(gs, 0, (size_t)s->h * s->wo * sizeof(float));
+        for (int oh = 0; oh < s->ho; oh++) {
+            int h0, h1;
+            clip(oh, s->k, s->stride, s->pad, s->h, &h0, &h1);
+            const float rows = (float)(h1 - h0);
+            const float *restrict dr = dyp + (size_t)oh * s->wo;
+            for (int ih = h0; ih < h1; ih++) {
+                float *restrict gr = gs + (size_t)ih * s->wo;
+                for (int ow = 0; ow < s->wo; ow++)
+                    gr[ow] += dr[ow] / (rows * cw[ow]);
+            }
+        }
+        for (int ih = 0; ih < s->h; ih++) {
+            const float *restrict gr = gs + (size_t)ih * s->wo;
+            float *restrict dr = dxp + (size_t)ih * s->w;
+            for (int kw = 0; kw < s->k; kw++)
+                for (int ow = lo; ow < hi; ow++)
+                    dr[ow * st + off + kw] += gr[ow];
+            for (int ow = 0; ow < s->wo; ow++) {
+                if (ow == lo && hi > lo) {
+                    ow = hi - 1;
+                    continue;
+                }
+                int w0, w1;
+                clip(ow, s->k, s->stride, s->pad, s->w, &w0, &w1);
+                for (int iw = w0; iw < w1; iw++)
+                    dr[iw] += gr[ow];
+            }
+        }
+    }
+}
+
+/* Planes over the engine's threads when there are enough pixels to pay
+ * for waking them. */
+static void pool_run(nas_graph *g, pool_ctx *c, nas_range_fn fn)
+{
+    int planes = c->s.n * c->s.c;
+    size_t pixels = (size_t)planes * c->s.h * c->s.w;
+    int t = pixels >= 65536 ? nas_get_threads() : 1;
+    c->nchunks = t < planes ? t : planes;
+    if (c->nchunks < 1)
+        c->nchunks = 1;
+    if (fn == pool_fwd_range || !c->max)
+        c->scratch = nas_arena_alloc(g->arena, (size_t)c->nchunks * 3 * c->s.h * c->s.wo *
+                                                   sizeof(float));
+    if (c->nchunks > 1)
+        nas__parallel_for(planes, fn, c);
+    else
+        fn(c, 0, planes);
+}
+
+static void pool_bwd(nas_graph *g, nas_node *nd)
 {
     nas_tensor *x = nd->in[0];
     if (!nas__want(g, x))
         return;
-    const int32_t *arg = nd->pa[0];
-    size_t nout = nas_tensor_numel(nd->out);
-    size_t plane_out = (size_t)nd->out->shape[2] * nd->out->shape[3];
-    size_t plane_in = (size_t)x->shape[2] * x->shape[3];
-    for (size_t i = 0; i < nout; i++)
-        x->grad[(i / plane_out) * plane_in + arg[i]] += nd->out->grad[i];
+    pool_ctx c = {.s = shape_of(x, nd->ia[0], nd->ia[1], nd->ia[2]), .max = nd->ia[3],
+                  .dy = nd->out->grad, .dx = x->grad, .arg = nd->pa[0]};
+    pool_run(g, &c, pool_bwd_range);
 }
 
-nas_tensor *nas_maxpool2d(nas_graph *g, nas_tensor *x, int k, int stride,
-                          int pad)
+static nas_tensor *pool(nas_graph *g, nas_tensor *x, int k, int stride, int pad, int max)
 {
     NAS_ASSERT(x->ndim == 4 && k >= 1 && stride >= 1 && pad >= 0 && 2 * pad < k + 1);
     pool_shape s = shape_of(x, k, stride, pad);
     NAS_ASSERT(s.ho > 0 && s.wo > 0);
     int shape[4] = {s.n, s.c, s.ho, s.wo};
     nas_tensor *y = nas__out(g, 4, shape, &x, 1);
-    int32_t *arg = nas_arena_alloc(g->arena, nas_tensor_numel(y) * sizeof(int32_t));
-    for (int p = 0; p < s.n * s.c; p++) {
-        const float *xp = x->data + (size_t)p * s.h * s.w;
-        float *yp = y->data + (size_t)p * s.ho * s.wo;
-        int32_t *ap = arg + (size_t)p * s.ho * s.wo;
-        for (int oh = 0; oh < s.ho; oh++)
-            for (int ow = 0; ow < s.wo; ow++) {
-                int h0, h1, w0, w1;
-                window(&s, oh, ow, &h0, &h1, &w0, &w1);
-                float best = -FLT_MAX;
-                int bi = h0 * s.w + w0;
-                for (int ih = h0; ih < h1; ih++)
-                    for (int iw = w0; iw < w1; iw++)
-                        if (xp[ih * s.w + iw] > best) {
-                            best = xp[ih * s.w + iw];
-                            bi = ih * s.w + iw;
-                        }
-                yp[oh * s.wo + ow] = best;
-                ap[oh * s.wo + ow] = bi;
-            }
-    }
-    nas_node *nd = nas__record(g, maxpool_bwd, y, &x, 1);
-    if (nd)
-        nd->pa[0] = arg;
-    return y;
-}
-
-static void avgpool_bwd(nas_graph *g, nas_node *nd)
-{
-    nas_tensor *x = nd->in[0];
-    if (!nas__want(g, x))
-        return;
-    pool_shape s = shape_of(x, nd->ia[0], nd->ia[1], nd->ia[2]);
-    for (int p = 0; p < s.n * s.c; p++) {
-        float *dx = x->grad + (size_t)p * s.h * s.w;
-        const float *dy = nd->out->grad + (size_t)p * s.ho * s.wo;
-        for (int oh = 0; oh < s.ho; oh++)
-            for (int ow = 0; ow < s.wo; ow++) {
-                int h0, h1, w0, w1;
-                window(&s, oh, ow, &h0, &h1, &w0, &w1);
-                float v = dy[oh * s.wo + ow] / (float)((h1 - h0) * (w1 - w0));
-                for (int ih = h0; ih < h1; ih++)
-                    for (int iw = w0; iw < w1; iw++)
-                        dx[ih * s.w + iw] += v;
-            }
-    }
-}
-
-nas_tensor *nas_avgpool2d(nas_graph *g, nas_tensor *x, int k, int stride,
-                          int pad)
-{
-    NAS_ASSERT(x->ndim == 4 && k >= 1 && stride >= 1 && pad >= 0 && 2 * pad < k + 1);
-    pool_shape s = shape_of(x, k, stride, pad);
-    NAS_ASSERT(s.ho > 0 && s.wo > 0);
-    int shape[4] = {s.n, s.c, s.ho, s.wo};
-    nas_tensor *y = nas__out(g, 4, shape, &x, 1);
-    for (int p = 0; p < s.n * s.c; p++) {
-        const float *xp = x->data + (size_t)p * s.h * s.w;
-        float *yp = y->data + (size_t)p * s.ho * s.wo;
-        for (int oh = 0; oh < s.ho; oh++)
-            for (int ow = 0; ow < s.wo; ow++) {
-                int h0, h1, w0, w1;
-                window(&s, oh, ow, &h0, &h1, &w0, &w1);
-                float sum = 0.0f;
-                for (int ih = h0; ih < h1; ih++)
-                    for (int iw = w0; iw < w1; iw++)
-                        sum += xp[ih * s.w + iw];
-                yp[oh * s.wo + ow] = sum / (float)((h1 - h0) * (w1 - w0));
-            }
-    }
-    nas_node *nd = nas__record(g, avgpool_bwd, y, &x, 1);
+    pool_ctx c = {.s = s, .max = max, .x = x->data, .y = y->data};
+    if (max)
+        c.arg = nas_arena_alloc(g->arena, nas_tensor_numel(y) * sizeof(int32_t));
+    pool_run(g, &c, pool_fwd_range);
+    nas_node *nd = nas__record(g, pool_bwd, y, &x, 1);
     if (nd) {
         nd->ia[0] = k;
         nd->ia[1] = stride;
         nd->ia[2] = pad;
+        nd->ia[3] = max;
+        nd->pa[0] = c.arg;
     }
     return y;
+}
+
+nas_tensor *nas_maxpool2d(nas_graph *g, nas_tensor *x, int k, int stride, int pad)
+{
+    return pool(g, x, k, stride, pad, 1);
+}
+
+nas_tensor *nas_avgpool2d(nas_graph *g, nas_tensor *x, int k, int stride, int pad)
+{
+    return pool(g, x, k, stride, pad, 0);
 }
 
 static void gap_bwd(nas_graph *g, nas_node *nd)
