@@ -221,10 +221,11 @@ int main(int argc, char **argv)
         printf("%s%d", i ? ", " : "", seps[o.warmup + i]);
     printf("], \"timed_steps\": %d, \"warmup\": %d, \"median_ms\": %.3f, "
            "\"min_ms\": %.3f, \"max_ms\": %.3f, \"cpu_util_median\": %.3f, "
-           "\"peak_rss_mb\": %.1f, \"arena_peak_mb\": %.1f}\n",
+           "\"peak_rss_mb\": %.1f, \"arena_peak_mb\": %.1f, \"scratch_peak_mb\": %.1f}\n",
            o.steps, o.warmup, 1e3 * median(tw, o.steps), 1e3 * mn, 1e3 * mx,
            median(util + o.warmup, o.steps), (double)ru.ru_maxrss / 1024.0,
-           (double)nas_arena_peak(nas_graph_arena(g)) / (1024.0 * 1024.0));
+           (double)nas_arena_peak(nas_graph_arena(g)) / (1024.0 * 1024.0),
+           (double)nas__enas_micro_scratch_peak(sp) / (1024.0 * 1024.0));
     free(wall);
     free(util);
     free(seps);

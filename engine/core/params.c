@@ -13,6 +13,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 typedef struct {
@@ -26,7 +27,8 @@ typedef struct {
 struct nas_params {
     param *v;
     int n, cap;
-    float *mem;                      /* 4 * total floats */
+    float *mem;                      /* 4 * total floats, 64-byte aligned */
+    void *mem_block;                 /* what calloc returned, for free */
     size_t total;
     size_t goff[NAS_GROUP_COUNT];    /* start of each group in a plane */
     size_t glen[NAS_GROUP_COUNT];
@@ -82,7 +84,7 @@ void nas_params_free(nas_params *p)
     for (int i = 0; i < p->n; i++)
         free((char *)p->v[i].t.name);
     free(p->v);
-    free(p->mem);
+    free(p->mem_block);
     free(p->index);
     free(p);
 }
@@ -172,10 +174,14 @@ int nas_params_alloc(nas_params *p, nas_rng *rng)
         p->glen[g] = off - p->goff[g];
     }
     p->total = off;
-    p->mem = aligned_alloc(64, (4 * off + 16) * sizeof(float));
-    if (!p->mem)
+    /* calloc, not aligned_alloc + memset: a big store comes zeroed from
+     * the kernel and its pages stay untouched until used, so the moment
+     * planes an optimizer never uses (SGD has no second moment) take no
+     * memory. */
+    p->mem_block = calloc(4 * off + 16 + 16, sizeof(float));
+    if (!p->mem_block)
         return nas_fail(NAS_ENOMEM, "parameter store: %zu floats", 4 * off);
-    memset(p->mem, 0, (4 * off + 16) * sizeof(float));
+    p->mem = (float *)(((uintptr_t)p->mem_block + 63) & ~(uintptr_t)63);
     for (int i = 0; i < p->n; i++) {
         param *q = &p->v[i];
         q->t.data = p->mem + q->offset;

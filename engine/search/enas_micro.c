@@ -100,10 +100,11 @@ typedef struct micro {
     nas_graph *scratch;
     int direct;             /* no recomputation: every op on the tape */
     /* Gradient buffers of the tensors that live inside one cell (its
-     * calibrated inputs and its nodes), one set per level, shared by the
-     * cells of that level: see "gradient pool" below. */
-    float *gpool[3][MAX_NODES + 2];
-    size_t gpool_n[3];
+     * calibrated inputs and its nodes), one set for all cells, each buffer
+     * as big as the largest level's map (gpool_cap floats); gpool_n is a
+     * level's map size: see "gradient pool" below. */
+    float *gpool[MAX_NODES + 2];
+    size_t gpool_cap, gpool_n[3];
 } micro;
 
 static sep_w *sep_of(const micro *m, const layer *l, int node, int slot,
@@ -224,9 +225,8 @@ static void micro_free(void *self)
             free(m->cells[i].sep);
     free(m->cells);
     free(m->prog);
-    for (int v = 0; v < 3; v++)
-        for (int k = 0; k < MAX_NODES + 2; k++)
-            free(m->gpool[v][k]);
+    for (int k = 0; k < MAX_NODES + 2; k++)
+        free(m->gpool[k]);
     nas_graph_free(m->scratch);
     free(m);
 }
@@ -653,7 +653,7 @@ static nas_tensor *cell_fwd(const micro *m, nas_graph *g, nas_params *p,
             if (t == s0 || t == s1 || !t->groups || t->grad)
                 continue;
             NAS_ASSERT(nas_tensor_numel(t) == zn);
-            t->grad = zero[nzero++] = m->gpool[l->level][i];
+            t->grad = zero[nzero++] = m->gpool[i];
         }
     }
     part c = {.kind = SUB_COMBINE, .l = l, .first = 0};
@@ -664,23 +664,32 @@ static nas_tensor *cell_fwd(const micro *m, nas_graph *g, nas_params *p,
     return chunk_run(m, g, p, &c, 1, ends, c.n, zero, nzero, zn);
 }
 
-/* The gradient pool of each level for batches of n (a failed allocation
- * leaves that level without a pool: the arena then serves as usual). */
+/* The gradient pool for batches of n. A cell's backward runs in one piece
+ * (its output chunk first, its calibrations last) before the previous
+ * cell's begins, whatever their levels, so one set of buffers serves
+ * every cell. A failed allocation leaves no pool: the arena then serves
+ * as usual. */
 static void ensure_pool(micro *m, int n)
 {
+    size_t cap = 0;
     for (int i = 0; i < m->ncells; i++) {
         const layer *l = &m->cells[i];
         size_t want = (size_t)n * l->c * l->hw * l->hw;
-        if (m->gpool_n[l->level] == want)
-            continue;
         m->gpool_n[l->level] = want;
-        for (int k = 0; k < m->cfg.nodes + 2; k++) {
-            free(m->gpool[l->level][k]);
-            m->gpool[l->level][k] = malloc(want * sizeof(float));
-            if (!m->gpool[l->level][k])
-                m->gpool_n[l->level] = 0;
-        }
+        if (want > cap)
+            cap = want;
     }
+    if (cap == m->gpool_cap)
+        return;
+    m->gpool_cap = cap;
+    for (int k = 0; k < m->cfg.nodes + 2; k++) {
+        free(m->gpool[k]);
+        m->gpool[k] = malloc(cap * sizeof(float));
+        if (!m->gpool[k])
+            m->gpool_cap = 0;
+    }
+    if (!m->gpool_cap)
+        memset(m->gpool_n, 0, sizeof(m->gpool_n));
 }
 
 static nas_tensor *micro_forward(void *self, nas_graph *g, nas_params *p,
@@ -716,6 +725,11 @@ static nas_tensor *micro_forward(void *self, nas_graph *g, nas_params *p,
 void nas__enas_micro_recompute(void *self, int on)
 {
     ((micro *)self)->direct = !on;
+}
+
+size_t nas__enas_micro_scratch_peak(void *self)
+{
+    return nas_arena_peak(nas_graph_arena(((micro *)self)->scratch));
 }
 
 /* ---------------------------------------------------------- describing */

@@ -13,5 +13,7 @@
  * times the memory). Same numbers either way. self: the space's state
  * from nas__enas_micro.declare. */
 void nas__enas_micro_recompute(void *self, int on);
+/* The most the scratch graph (one part's ops, recomputed) ever held. */
+size_t nas__enas_micro_scratch_peak(void *self);
 
 #endif
