@@ -85,6 +85,14 @@ void nas__blas_threads(int n);
 void nas__sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha,
                 const float *a, int lda, const float *b, int ldb, float beta, float *c,
                 int ldc);
+/* The per-image GEMMs of a pointwise convolution (ops/gemm_small.c), one
+ * small operand: C (m, n) = (or += when accumulate) op(A) (m, k) B (k, n),
+ * op(A) = A or A^T (trans_a); and C (m, n) += A (m, k) B^T with B (n, k).
+ * Row-major; cblas_sgemm without AVX-512. */
+void nas__gemm_small_nn(int trans_a, int m, int n, int k, const float *a, int lda,
+                        const float *b, int ldb, int accumulate, float *c, int ldc);
+void nas__gemm_small_nt_acc(int m, int n, int k, const float *a, int lda, const float *b,
+                            int ldb, float *c, int ldc);
 /* Joins the pool's threads (registered with atexit). */
 void nas__threads_shutdown(void);
 

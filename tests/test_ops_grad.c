@@ -120,6 +120,62 @@ Test(ops, conv_dense)
     check_conv(1, 2, 3, 20, 5, (conv_args){1, 4, 2, 1}, 1);  /* 16 + 4, dilated */
 }
 
+/* Pointwise convolutions run their per-image GEMMs in ops/gemm_small.c
+ * (tiles of 4 rows x 4 vectors of 16, dot-product tiles of 4 x 4):
+ * forward, dx and dw against direct loops in double, on channel counts
+ * and plane sizes that leave every kind of tail (1-3 rows, 1-3 vectors,
+ * a masked vector of 1-15 floats, K below and above 16). */
+Test(ops, conv_pointwise_tiles)
+{
+    static const int ch[] = {1, 3, 4, 5, 8, 9, 20};
+    static const int hws[] = {1, 4, 5, 7, 9, 11, 17};
+    for (size_t a = 0; a < sizeof(ch) / sizeof(ch[0]); a++)
+        for (size_t b = 0; b < sizeof(ch) / sizeof(ch[0]); b += 2)
+            for (size_t h = 0; h < sizeof(hws) / sizeof(hws[0]); h++) {
+                int ci = ch[a], co = ch[(a + b) % 7], hw = hws[h], n = 2, P = hw * hw;
+                nas_tensor *x = leaf4(n, ci, hw, hw, 1.0f, 0.0f);
+                nas_tensor *w = leaf4(co, ci, 1, 1, 0.5f, 0.0f);
+                memset(x->grad, 0, nas_tensor_numel(x) * sizeof(float));
+                memset(w->grad, 0, nas_tensor_numel(w) * sizeof(float));
+                nas_graph *g = nas_graph_new(1 << 20);
+                nas_tensor *y = nas_conv2d(g, x, w, NULL, 1, 0, 1, 1);
+                nas_tensor *dy = nas_tensor_new(g, 4, y->shape);
+                for (size_t i = 0; i < nas_tensor_numel(dy); i++)
+                    dy->data[i] = (float)((int)(i * 7 % 11) - 5) * 0.25f;
+                nas_graph_backward(g, nas_sum(g, nas_mul(g, y, dy)), NAS_MASK_ALL);
+                for (int i = 0; i < n; i++)
+                    for (int p = 0; p < P; p++) {
+                        for (int o = 0; o < co; o++) {
+                            double r = 0.0;
+                            for (int c = 0; c < ci; c++)
+                                r += (double)w->data[o * ci + c] * x->data[(i * ci + c) * P + p];
+                            cr_assert_float_eq(y->data[(i * co + o) * P + p], r,
+                                               1e-5 * (1.0 + fabs(r)),
+                                               "y ci %d co %d hw %d", ci, co, hw);
+                        }
+                        for (int c = 0; c < ci; c++) {
+                            double r = 0.0;
+                            for (int o = 0; o < co; o++)
+                                r += (double)w->data[o * ci + c] * dy->data[(i * co + o) * P + p];
+                            cr_assert_float_eq(x->grad[(i * ci + c) * P + p], r,
+                                               1e-5 * (1.0 + fabs(r)),
+                                               "dx ci %d co %d hw %d", ci, co, hw);
+                        }
+                    }
+                for (int o = 0; o < co; o++)
+                    for (int c = 0; c < ci; c++) {
+                        double r = 0.0;
+                        for (int i = 0; i < n; i++)
+                            for (int p = 0; p < P; p++)
+                                r += (double)dy->data[(i * co + o) * P + p] *
+                                     x->data[(i * ci + c) * P + p];
+                        cr_assert_float_eq(w->grad[o * ci + c], r, 1e-4 * (1.0 + fabs(r)),
+                                           "dw ci %d co %d hw %d", ci, co, hw);
+                    }
+                nas_graph_free(g);
+            }
+}
+
 Test(ops, conv_grouped)
 {
     check_conv(2, 4, 6, 6, 3, (conv_args){1, 1, 1, 2}, 1);

@@ -214,8 +214,12 @@ static void dense_fwd_range(void *arg, int i0, int i1)
             }
             float *yg = c->y + ((size_t)n * s->co + (size_t)gi * cog) * hw;
             /* yg (cog, hw) = w_g (cog, kk) @ col (kk, hw) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cog, hw, kk,
-                        1.0f, c->w + (size_t)gi * cog * kk, kk, b, hw, 0.0f, yg, hw);
+            if (is_pointwise(s))
+                nas__gemm_small_nn(0, cog, hw, kk, c->w + (size_t)gi * cog * kk, kk, b, hw, 0,
+                                   yg, hw);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cog, hw, kk, 1.0f,
+                            c->w + (size_t)gi * cog * kk, kk, b, hw, 0.0f, yg, hw);
         }
 }
 
@@ -240,8 +244,12 @@ static void dense_bwd_range(void *arg, int i0, int i1)
                     b = col;
                 }
                 /* dw_g (cog, kk) += dy_g (cog, hw) @ col^T (hw, kk) */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cog, kk, hw,
-                            1.0f, dyg, hw, b, hw, 1.0f, dw + (size_t)gi * cog * kk, kk);
+                if (is_pointwise(s))
+                    nas__gemm_small_nt_acc(cog, kk, hw, dyg, hw, b, hw,
+                                           dw + (size_t)gi * cog * kk, kk);
+                else
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cog, kk, hw, 1.0f, dyg,
+                                hw, b, hw, 1.0f, dw + (size_t)gi * cog * kk, kk);
             }
             if (c->dx && c->wt) {
                 /* dx_g (cig, h*w) += wt_g (cig, cog*k*k) @ im2col(dy_g) */
@@ -254,8 +262,7 @@ static void dense_bwd_range(void *arg, int i0, int i1)
             } else if (c->dx) {
                 if (is_pointwise(s)) {
                     /* dx_g (kk, hw) += w_g^T (kk, cog) @ dy_g (cog, hw) */
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, hw, cog,
-                                1.0f, wg, kk, dyg, hw, 1.0f, c->dx + xoff, hw);
+                    nas__gemm_small_nn(1, kk, hw, cog, wg, kk, dyg, hw, 1, c->dx + xoff, hw);
                 } else {
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, hw, cog,
                                 1.0f, wg, kk, dyg, hw, 0.0f, col, hw);
