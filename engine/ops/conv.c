@@ -63,8 +63,7 @@ static void put_plane(const float *src, int rows, int cols, float *dst,
                       int wd, int top, int left)
 {
     for (int i = 0; i < rows; i++)
-        memcpy(dst + (size_t)(i + top) * wd + left, src + (size_t)i * cols,
-               (size_t)cols * sizeof(float));
+        copy_row(dst + (size_t)(i + top) * wd + left, src + (size_t)i * cols, cols);
 }
 
 /* Stride-1 im2col through a zero-padded copy of each channel plane (pbuf,
