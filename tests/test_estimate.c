@@ -458,6 +458,21 @@ Test(estimate, whole_job_parts_and_unknown_kinds)
                        .dataset = "synthetic"};
     nas_job_memory men = estimate(&en);
     cr_expect(!men.exact_model && men.params > 0 && men.activations > 0);
+    /* Its final training at three times the channels and more cells is
+     * the larger part of the job; at the search's size it adds nothing. */
+    nas_job_spec enf = en;
+    enf.final_epochs = 1;
+    enf.final_C = 60;
+    enf.final_layers = 9;
+    nas_job_memory menf = estimate(&enf);
+    cr_expect(menf.params > 4 * men.params && menf.activations > 3 * men.activations,
+              "final training: %zu + %zu bytes, search %zu + %zu", menf.params,
+              menf.activations, men.params, men.activations);
+    nas_job_spec ens = en;
+    ens.final_epochs = 1;
+    nas_job_memory mens = estimate(&ens);
+    cr_expect_eq(mens.total, men.total, "final training at the search's size: %zu vs %zu",
+                 mens.total, men.total);
     /* A kind not modelled yet gets the conservative figure. */
     nas_job_spec e = {.algorithm = "random", .search_space = "darts-cnn",
                       .dataset = "synthetic"};

@@ -351,6 +351,23 @@ int nas_job_estimate_memory_parts(const nas_job_spec *spec, nas_job_memory *out)
         /* Weights exact, activations bounded (see est_enas_cnn). */
         out->exact_model = !image;
         rc = image ? est_enas_cnn(&s, d, out) : est_enas_rnn(&s, out);
+        /* The CNN spaces' final training runs after the search, in its
+         * place, at final_C channels and (micro) final_layers cells: the
+         * space declared at that size bounds the arc's weights, the same
+         * supernet bound its activations (enas-rnn's keeps the search's
+         * model; enas_final.c has the rules). */
+        if (rc == 0 && image && s.final_epochs > 0) {
+            nas_job_spec f = s;
+            int macro = s.search_space && strcmp(s.search_space, "enas-macro") == 0;
+            f.C = s.final_C ? s.final_C : s.C;
+            f.layers = macro || !s.final_layers ? s.layers : s.final_layers;
+            nas_job_memory fm = {0};
+            if (est_enas_cnn(&f, d, &fm) == 0 &&
+                fm.params + fm.activations > out->params + out->activations) {
+                out->params = fm.params;
+                out->activations = fm.activations;
+            }
+        }
     } else {
         /* nas-rl, random: not modelled yet; see nas.h. */
         out->exact_model = 0;
