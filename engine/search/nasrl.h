@@ -111,6 +111,14 @@ typedef struct nas_nasrl_train_cfg {
     void *stop_ctx;
 } nas_nasrl_train_cfg;
 
+/* A child's optimizer: SGD with cfg's momentum, weight decay, Nesterov. */
+nas_sgd nas__nasrl_sgd(const nas_nasrl_train_cfg *cfg);
+/* One training step of a child on `loss`: gradients of the weights,
+ * clipped when cfg says, then SGD at the cosine rate from cfg->lr to 0
+ * over `total` steps. */
+void nas__nasrl_sgd_step(const nas_nasrl_train_cfg *cfg, nas_graph *g, nas_params *p,
+                         nas_tensor *loss, nas_sgd *sgd, int64_t total);
+
 typedef struct nas_nasrl_child {
     double reward, val_metric, train_loss, seconds;   /* val_metric: the
                               space's metric (accuracy or perplexity) */

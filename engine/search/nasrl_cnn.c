@@ -227,6 +227,24 @@ nas_tensor *nas__nasrl_net_forward(nas_graph *g, nas_params *p,
 #undef P
 }
 
+
+nas_sgd nas__nasrl_sgd(const nas_nasrl_train_cfg *cfg)
+{
+    return (nas_sgd){.lr = cfg->lr, .momentum = cfg->momentum,
+                     .weight_decay = cfg->weight_decay, .nesterov = cfg->nesterov};
+}
+
+void nas__nasrl_sgd_step(const nas_nasrl_train_cfg *cfg, nas_graph *g, nas_params *p,
+                         nas_tensor *loss, nas_sgd *sgd, int64_t total)
+{
+    nas_params_zero_grad(p, NAS_MASK(NAS_GROUP_WEIGHTS));
+    nas_graph_backward(g, loss, NAS_MASK(NAS_GROUP_WEIGHTS));
+    if (cfg->grad_clip > 0.0f)
+        nas_clip_grad_norm(p, NAS_GROUP_WEIGHTS, cfg->grad_clip);
+    sgd->lr = nas_cosine_lr(cfg->lr, 0.0f, sgd->steps, total);
+    nas_sgd_step(sgd, p, NAS_GROUP_WEIGHTS);
+}
+
 /* ------------------------------------------------------------ training */
 
 typedef struct child_run {
@@ -295,9 +313,7 @@ int nas__nasrl_train_model(const nas__nasrl_model *m,
     if ((rc = nas_params_alloc(r.p, &init)) < 0)
         goto fail;
     out->parameters = nas__job_param_count(r.p);
-    nas_sgd sgd = {.lr = cfg->lr, .momentum = cfg->momentum,
-                   .weight_decay = cfg->weight_decay,
-                   .nesterov = cfg->nesterov};
+    nas_sgd sgd = nas__nasrl_sgd(cfg);
     int64_t total = spe * cfg->epochs;
     for (int e = 0; e < cfg->epochs; e++) {
         double loss_sum = 0.0;
@@ -316,12 +332,7 @@ int nas__nasrl_train_model(const nas__nasrl_model *m,
                               x->data, r.y);
             nas_tensor *lg = m->forward(m->self, r.g, r.p, x);
             nas_tensor *loss = nas_cross_entropy(r.g, lg, r.y);
-            nas_params_zero_grad(r.p, NAS_MASK(NAS_GROUP_WEIGHTS));
-            nas_graph_backward(r.g, loss, NAS_MASK(NAS_GROUP_WEIGHTS));
-            if (cfg->grad_clip > 0.0f)
-                nas_clip_grad_norm(r.p, NAS_GROUP_WEIGHTS, cfg->grad_clip);
-            sgd.lr = nas_cosine_lr(cfg->lr, 0.0f, sgd.steps, total);
-            nas_sgd_step(&sgd, r.p, NAS_GROUP_WEIGHTS);
+            nas__nasrl_sgd_step(cfg, r.g, r.p, loss, &sgd, total);
             loss_sum += loss->data[0];
         }
         out->train_loss = loss_sum / (double)spe;

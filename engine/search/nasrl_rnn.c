@@ -310,9 +310,7 @@ static int rnn_train(const nas_job_spec *s, const int *dec, int n,
     nas_graph_set_rng(g, &drop);
     out->parameters = nas__job_param_count(p);
     int64_t spe = (trows - 2) / bptt + 1, total = spe * cfg->epochs;
-    nas_sgd sgd = {.lr = cfg->lr, .momentum = cfg->momentum,
-                   .weight_decay = cfg->weight_decay,
-                   .nesterov = cfg->nesterov};
+    nas_sgd sgd = nas__nasrl_sgd(cfg);
     float *h = state, *c = state + (size_t)bsz * m.H;
     float *eh = c + (size_t)bsz * m.H, *ec = eh + (size_t)ebsz * m.H;
     for (int e = 0; e < cfg->epochs; e++) {
@@ -328,12 +326,7 @@ static int rnn_train(const nas_job_spec *s, const int *dec, int n,
             nas_graph_reset(g);
             nas_tensor *loss = chunk_loss(g, p, &m, train + (size_t)i * bsz,
                                           T, bsz, h, c, s->dropout);
-            nas_params_zero_grad(p, NAS_MASK(NAS_GROUP_WEIGHTS));
-            nas_graph_backward(g, loss, NAS_MASK(NAS_GROUP_WEIGHTS));
-            if (cfg->grad_clip > 0.0f)
-                nas_clip_grad_norm(p, NAS_GROUP_WEIGHTS, cfg->grad_clip);
-            sgd.lr = nas_cosine_lr(cfg->lr, 0.0f, sgd.steps, total);
-            nas_sgd_step(&sgd, p, NAS_GROUP_WEIGHTS);
+            nas__nasrl_sgd_step(cfg, g, p, loss, &sgd, total);
             loss_sum += loss->data[0];
         }
         out->train_loss = steps ? loss_sum / steps : 0.0;

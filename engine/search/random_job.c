@@ -595,9 +595,7 @@ static int ernn_train(const nas_job_spec *s, const int *dec, int n,
     const nas_enas_rnn_drop dr = {s->dropout_e, s->dropout_x, s->dropout_h,
                                   s->dropout_o};
     int64_t spe = (trows - 2) / bptt + 1, total = spe * cfg->epochs;
-    nas_sgd sgd = {.lr = cfg->lr, .momentum = cfg->momentum,
-                   .weight_decay = cfg->weight_decay,
-                   .nesterov = cfg->nesterov};
+    nas_sgd sgd = nas__nasrl_sgd(cfg);
     for (int e = 0; e < cfg->epochs; e++) {
         double loss_sum = 0.0;
         int steps = 0;
@@ -612,15 +610,9 @@ static int ernn_train(const nas_job_spec *s, const int *dec, int n,
             nas_enas_rnn_chunk c = {.rows = train + (size_t)i * bsz, .T = T,
                                     .bsz = bsz, .h = h};
             nas_tensor *loss = nas__enas_rnn_loss(g, p, net, dec, &c, h, &dr);
-            nas_params_zero_grad(p, NAS_MASK(NAS_GROUP_WEIGHTS));
             /* summed over the steps, averaged over the batch, as the
              * enas-rnn search trains its children */
-            nas_graph_backward(g, nas_scale(g, loss, (float)T),
-                               NAS_MASK(NAS_GROUP_WEIGHTS));
-            if (cfg->grad_clip > 0.0f)
-                nas_clip_grad_norm(p, NAS_GROUP_WEIGHTS, cfg->grad_clip);
-            sgd.lr = nas_cosine_lr(cfg->lr, 0.0f, sgd.steps, total);
-            nas_sgd_step(&sgd, p, NAS_GROUP_WEIGHTS);
+            nas__nasrl_sgd_step(cfg, g, p, nas_scale(g, loss, (float)T), &sgd, total);
             loss_sum += loss->data[0];
         }
         out->train_loss = steps ? loss_sum / steps : 0.0;
