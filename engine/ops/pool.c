@@ -75,9 +75,12 @@ static void col_counts(const pool_shape *s, float *cw)
 }
 
 /* Row pass of one input row r (w floats) into hr (wo floats): the max
- * (with its column in hc) or the sum of each window's columns. */
-static void row_pass(const pool_shape *s, int max, int lo, int hi, const float *restrict r,
-                     float *restrict hr, int32_t *restrict hc)
+ * (with its column in hc) or the sum of each window's columns. st is the
+ * stride, a constant where inlined for stride 1 (the interior loops are
+ * then contiguous vector loops). */
+static inline __attribute__((always_inline)) void
+row_pass_st(const pool_shape *s, const int st, int max, int lo, int hi,
+            const float *restrict r, float *restrict hr, int32_t *restrict hc)
 {
     for (int ow = 0; ow < s->wo; ow++) {
         if (ow == lo && hi > lo) {
@@ -100,7 +103,7 @@ static void row_pass(const pool_shape *s, int max, int lo, int hi, const float *
         if (max)
             hc[ow] = c;
     }
-    const int st = s->stride, off = -s->pad;
+    const int off = -s->pad;
     if (max) {
         for (int ow = lo; ow < hi; ow++) {
             hr[ow] = r[ow * st + off];
@@ -120,6 +123,15 @@ static void row_pass(const pool_shape *s, int max, int lo, int hi, const float *
             for (int ow = lo; ow < hi; ow++)
                 hr[ow] += r[ow * st + off + kw];
     }
+}
+
+static void row_pass(const pool_shape *s, int max, int lo, int hi, const float *restrict r,
+                     float *restrict hr, int32_t *restrict hc)
+{
+    if (s->stride == 1)
+        row_pass_st(s, 1, max, lo, hi, r, hr, hc);
+    else
+        row_pass_st(s, s->stride, max, lo, hi, r, hr, hc);
 }
 
 static void pool_fwd_range(void *arg, int p0, int p1)
