@@ -41,10 +41,11 @@
  * buffers). The arena then holds ~8 maps per cell and their gradients,
  * plus one branch's intermediates, for the price of a second forward.
  * The gradients of what lives inside one cell (its calibrated inputs and
- * its nodes) come from a pool per resolution level instead of the arena:
- * a cell's backward runs in one piece, so the cells of a level can take
- * turns with the same buffers (the cell's output chunk, the first of the
- * cell to run backward, clears them). So one space runs one tape at a
+ * its nodes) come from one pool instead of the arena, each buffer the
+ * size of the largest level's map: a cell's backward runs in one piece,
+ * so all cells, whatever their level, can take turns with the same
+ * buffers (the cell's output chunk, the first of the cell to run
+ * backward, clears them). So one space runs one tape at a
  * time: a forward with a tape must be followed by its backward (or a
  * graph reset) before the next forward with a tape.
  */
@@ -641,7 +642,7 @@ static nas_tensor *cell_fwd(const micro *m, nas_graph *g, nas_params *p,
         st[j + 2] = chunk_run(m, g, p, parts, 2, xs, 2, NULL, 0, 0);
     }
     /* The gradient pool: the tensors made in this cell and used only
-     * here take their gradient buffers from the level's pool; the cell's
+     * here take their gradient buffers from the pool; the cell's
      * output chunk, the first of the cell to run backward, clears them. */
     float *zero[MAX_NODES + 2];
     int nzero = 0;
