@@ -71,6 +71,22 @@ static inline bool nas__want(const nas_graph *g, const nas_tensor *t)
  * by the same code whatever the split, and no reductions cross chunks). */
 typedef void (*nas_range_fn)(void *ctx, int i0, int i1);
 void nas__parallel_for(int n, nas_range_fn fn, void *ctx);
+/* Which of the t chunks of nas__parallel_for(n, ...) starts at i0 (chunk
+ * k is [n k / t, n (k + 1) / t)): the index of the caller's scratch. */
+static inline int nas__chunk_of(int n, int t, int i0)
+{
+    for (int k = t - 1; k > 0; k--)
+        if (i0 >= (int)((long)n * k / t))
+            return k;
+    return 0;
+}
+/* fn(ctx, i0, i1) over [0, n) elementwise work: long spans (n >= 65536)
+ * are cut into blocks of 4096 and split over the engine's threads, short
+ * ones run on the caller, where waking a worker would cost more than the
+ * loop. For work whose every index is computed alone (the numbers do not
+ * depend on the split). */
+typedef void (*nas_span_fn)(void *ctx, size_t i0, size_t i1);
+void nas__parallel_span(size_t n, nas_span_fn fn, void *ctx);
 
 /* Zeroes n floats, split over the engine's threads when n is large (the
  * gradient buffers of a training step's activations). */

@@ -268,32 +268,42 @@ void nas__parallel_for(int n, nas_range_fn fn, void *ctx)
     pthread_mutex_unlock(&pool.region);
 }
 
-/* ---------------------------------------------------------- zeroing */
+/* ------------------------------------------------ elementwise spans */
 
-enum { ZERO_BLOCK = 16384, ZERO_MIN_PARALLEL = 8 * ZERO_BLOCK };
+enum { SPAN_BLOCK = 4096, SPAN_MIN_PARALLEL = 16 * SPAN_BLOCK };
 
 typedef struct {
-    float *p;
+    nas_span_fn fn;
+    void *ctx;
     size_t n;
-} zero_ctx;
+} span_ctx;
 
-static void zero_range(void *arg, int b0, int b1)
+static void span_range(void *arg, int b0, int b1)
 {
-    const zero_ctx *z = arg;
-    size_t i0 = (size_t)b0 * ZERO_BLOCK, i1 = (size_t)b1 * ZERO_BLOCK;
-    if (i1 > z->n)
-        i1 = z->n;
-    memset(z->p + i0, 0, (i1 - i0) * sizeof(float));
+    const span_ctx *sp = arg;
+    size_t i1 = (size_t)b1 * SPAN_BLOCK;
+    sp->fn(sp->ctx, (size_t)b0 * SPAN_BLOCK, i1 < sp->n ? i1 : sp->n);
+}
+
+void nas__parallel_span(size_t n, nas_span_fn fn, void *ctx)
+{
+    if (n < SPAN_MIN_PARALLEL || nas_get_threads() < 2) {
+        if (n > 0)
+            fn(ctx, 0, n);
+        return;
+    }
+    span_ctx sp = {fn, ctx, n};
+    nas__parallel_for((int)((n + SPAN_BLOCK - 1) / SPAN_BLOCK), span_range, &sp);
+}
+
+static void zero_span(void *p, size_t i0, size_t i1)
+{
+    memset((float *)p + i0, 0, (i1 - i0) * sizeof(float));
 }
 
 void nas__zero(float *p, size_t n)
 {
-    if (n < ZERO_MIN_PARALLEL || nas_get_threads() < 2) {
-        memset(p, 0, n * sizeof(float));
-        return;
-    }
-    zero_ctx z = {p, n};
-    nas__parallel_for((int)((n + ZERO_BLOCK - 1) / ZERO_BLOCK), zero_range, &z);
+    nas__parallel_span(n, zero_span, p);
 }
 
 /* ---------------------------------------------------------- sgemm */

@@ -9,26 +9,17 @@
 
 enum act { ACT_RELU, ACT_TANH, ACT_SIGMOID, ACT_IDENTITY };
 
-/* Maps of a few hundred thousand floats (a DARTS or ENAS cell's
- * activations) are split over the engine's threads in blocks of BLOCK
- * floats; smaller ones run on the caller, where waking a worker would cost
- * more than the loop. Each element is computed alone, so the numbers do
- * not depend on the split. */
-enum { BLOCK = 4096, MIN_PARALLEL = 16 * BLOCK };
-
+/* Elementwise, so split over the engine's threads for large maps
+ * (nas__parallel_span). */
 typedef struct {
     enum act a;
-    size_t n;
     const float *x, *y, *dy;   /* forward: x; backward: y and dy */
     float *out;                /* forward: y; backward: dx */
 } act_ctx;
 
-static void act_fwd_range(void *arg, int b0, int b1)
+static void act_fwd_span(void *arg, size_t i0, size_t i1)
 {
     const act_ctx *c = arg;
-    size_t i0 = (size_t)b0 * BLOCK, i1 = (size_t)b1 * BLOCK;
-    if (i1 > c->n)
-        i1 = c->n;
     const float *restrict xv = c->x;
     float *restrict yv = c->out;
     switch (c->a) {
@@ -49,12 +40,9 @@ static void act_fwd_range(void *arg, int b0, int b1)
     }
 }
 
-static void act_bwd_range(void *arg, int b0, int b1)
+static void act_bwd_span(void *arg, size_t i0, size_t i1)
 {
     const act_ctx *c = arg;
-    size_t i0 = (size_t)b0 * BLOCK, i1 = (size_t)b1 * BLOCK;
-    if (i1 > c->n)
-        i1 = c->n;
     const float *restrict yv = c->y, *restrict dy = c->dy;
     float *restrict dx = c->out;
     switch (c->a) {
@@ -75,30 +63,20 @@ static void act_bwd_range(void *arg, int b0, int b1)
     }
 }
 
-static void run(act_ctx *c, nas_range_fn fn)
-{
-    int blocks = (int)((c->n + BLOCK - 1) / BLOCK);
-    if (c->n < MIN_PARALLEL)
-        fn(c, 0, blocks);
-    else
-        nas__parallel_for(blocks, fn, c);
-}
-
 static void act_bwd(nas_graph *g, nas_node *nd)
 {
     nas_tensor *x = nd->in[0], *y = nd->out;
     if (!nas__want(g, x))
         return;
-    act_ctx c = {.a = (enum act)nd->ia[0], .n = nas_tensor_numel(x), .y = y->data,
-                 .dy = y->grad, .out = x->grad};
-    run(&c, act_bwd_range);
+    act_ctx c = {.a = (enum act)nd->ia[0], .y = y->data, .dy = y->grad, .out = x->grad};
+    nas__parallel_span(nas_tensor_numel(x), act_bwd_span, &c);
 }
 
 static nas_tensor *act(nas_graph *g, nas_tensor *x, enum act a)
 {
     nas_tensor *y = nas__out(g, x->ndim, x->shape, &x, 1);
-    act_ctx c = {.a = a, .n = nas_tensor_numel(x), .x = x->data, .out = y->data};
-    run(&c, act_fwd_range);
+    act_ctx c = {.a = a, .x = x->data, .out = y->data};
+    nas__parallel_span(nas_tensor_numel(x), act_fwd_span, &c);
     nas_node *nd = nas__record(g, act_bwd, y, &x, 1);
     if (nd)
         nd->ia[0] = a;

@@ -188,11 +188,7 @@ typedef struct {
 
 static int chunk_of(const dense_ctx *c, int i0)
 {
-    /* nas__parallel_for gives chunk k the range starting at n*k/t. */
-    for (int k = c->nchunks - 1; k > 0; k--)
-        if (i0 >= (int)((long)c->s->n * k / c->nchunks))
-            return k;
-    return 0;
+    return nas__chunk_of(c->s->n, c->nchunks, i0);
 }
 
 static void dense_fwd_range(void *arg, int i0, int i1)
@@ -379,10 +375,7 @@ typedef struct {
 
 static int dw_chunk(const dw_ctx *c, int i0)
 {
-    for (int k = c->nchunks - 1; k > 0; k--)
-        if (i0 >= (int)((long)c->total * k / c->nchunks))
-            return k;
-    return 0;
+    return nas__chunk_of(c->total, c->nchunks, i0);
 }
 
 /* out[i] = sum_t wt[t] * in[i + off[t]], i < n; kk known at compile time

@@ -138,10 +138,7 @@ static void pool_fwd_range(void *arg, int p0, int p1)
 {
     const pool_ctx *c = arg;
     const pool_shape *s = &c->s;
-    int chunk = 0;
-    while (chunk + 1 < c->nchunks &&
-           p0 >= (int)((long)s->n * s->c * (chunk + 1) / c->nchunks))
-        chunk++;
+    int chunk = nas__chunk_of(s->n * s->c, c->nchunks, p0);
     float *hs = c->scratch + (size_t)chunk * 3 * s->h * s->wo;
     int32_t *hc = (int32_t *)(hs + (size_t)s->h * s->wo);
     float *cw = hs + (size_t)2 * s->h * s->wo;
@@ -207,10 +204,7 @@ static void pool_bwd_range(void *arg, int p0, int p1)
         }
         return;
     }
-    int chunk = 0;
-    while (chunk + 1 < c->nchunks &&
-           p0 >= (int)((long)s->n * s->c * (chunk + 1) / c->nchunks))
-        chunk++;
+    int chunk = nas__chunk_of(s->n * s->c, c->nchunks, p0);
     /* The transpose of the forward: dy / count spread up the window's
      * rows into gs (h x wo), then along each row's window columns. */
     float *gs = c->scratch + (size_t)chunk * 3 * s->h * s->wo;

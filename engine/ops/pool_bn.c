@@ -43,10 +43,7 @@ typedef struct {
 
 static int pb_chunk(const pb_ctx *c, int i0)
 {
-    for (int k = c->nchunks - 1; k > 0; k--)
-        if (i0 >= (int)((long)c->c * k / c->nchunks))
-            return k;
-    return 0;
+    return nas__chunk_of(c->c, c->nchunks, i0);
 }
 
 /* Valid rows (cols) of the window of output o: 1 at a border, else 3. */
