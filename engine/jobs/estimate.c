@@ -358,9 +358,7 @@ int nas_job_estimate_memory_parts(const nas_job_spec *spec, nas_job_memory *out)
          * model; enas_final.c has the rules). */
         if (rc == 0 && image && s.final_epochs > 0) {
             nas_job_spec f = s;
-            int macro = s.search_space && strcmp(s.search_space, "enas-macro") == 0;
-            f.C = s.final_C ? s.final_C : s.C;
-            f.layers = macro || !s.final_layers ? s.layers : s.final_layers;
+            nas__enas_final_size(&s, &f.C, &f.layers);
             nas_job_memory fm = {0};
             if (est_enas_cnn(&f, d, &fm) == 0 &&
                 fm.params + fm.activations > out->params + out->activations) {

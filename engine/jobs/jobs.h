@@ -240,6 +240,10 @@ int nas__final_resume(nas__job *j, const char *prefix, nas__final_spec_fn fn);
  * final_epochs only) and sets the progress totals of the final training
  * (image datasets; a text corpus' size is known only once loaded). */
 int nas__enas_final_check(nas__job *j);
+/* The channels and layers of an enas-micro / enas-macro final network
+ * (final_C, final_layers, or the search's; a macro arc fixes its layers):
+ * for the final training and the memory estimate alike. */
+void nas__enas_final_size(const nas_job_spec *s, int *C, int *layers);
 /* Before the search: when j resumes inside its final training, runs it
  * to the end (*done = 1, its code returned); otherwise, with final
  * training asked for, routes j's result reporter into *cap so that the

@@ -342,6 +342,12 @@ static int final_layers(const nas_job_spec *s)
     return is_macro(s) || !s->final_layers ? s->layers : s->final_layers;
 }
 
+void nas__enas_final_size(const nas_job_spec *s, int *C, int *layers)
+{
+    *C = final_C(s);
+    *layers = final_layers(s);
+}
+
 int nas__enas_final_check(nas__job *j)
 {
     const nas_job_spec *s = &j->spec;
