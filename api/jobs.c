@@ -13,6 +13,7 @@
 #include "spec.h"
 
 #include <errno.h>
+#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -330,10 +331,11 @@ void api_jobs_delete(api_req *rq, api_resp *rs, const char *id)
     }
     unlink_checkpoint(ckpt);
     free(ckpt);
-    /* The checkpoint of a job that never reported one still has its place. */
+    /* The engine's own file, and any kept file a crash left unrecorded. */
     char path[PATH_MAX + 64];
     snprintf(path, sizeof(path), "%s/%s.safetensors", s->ckpt_dir, id);
     unlink_checkpoint(path);
+    nd_ckpt_remove_stale(s->ckpt_dir, id, NULL);
     nd_log_job(ND_LOG_INFO, id, "job %s deleted", id);
     rs->status = 204;
 }
@@ -451,7 +453,8 @@ void api_jobs_events(api_req *rq, api_resp *rs, const char *id)
     }
     const char *st = json_string_value(json_object_get(job, "state"));
     int final = st && strcmp(st, "queued") != 0 && strcmp(st, "running") != 0;
-    rs->mhd = nd_events_open(s, rq->conn, id, "state", decorate(job), final);
+    const char *last = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Last-Event-ID");
+    rs->mhd = nd_events_open(s, rq->conn, id, "state", decorate(job), final, last);
     json_decref(job);
     if (!rs->mhd) {
         api_failf(rs, 500, API_PROBLEM_INTERNAL, "", "cannot open an event stream");

@@ -71,6 +71,9 @@ static const opt opts[] = {
      "largest epochs of a job (budget, final training, children); 0: no cap (default 0)"},
     {"max-job-seconds", T_INT, OFF(max_job_seconds), 0, 100000000,
      "largest budget.max_seconds, also given to jobs without one; 0: no cap (default 0)"},
+    {"max-attempts", T_INT, OFF(max_attempts), 1, 1000,
+     "times nasd may die (no clean stop) while a job runs before the job fails instead of "
+     "being requeued (default 3)"},
     {"max-job-memory", T_INT, OFF(max_job_memory_mib), 0, 1 << 30,
      "largest estimated peak memory of a job in MiB; 0: half the RAM (default 0)"},
 };
@@ -106,6 +109,7 @@ static void defaults(nd_config *c)
     c->threads_per_job = 0;   /* derived below */
     c->max_body = 1 << 20;
     c->max_streams = 64;
+    c->max_attempts = 3;
     c->max_connections = 1024;
     c->connection_timeout = 60;
     c->heartbeat_seconds = 15;

@@ -66,6 +66,10 @@ enum st_id {
     ST_CLAIM_PICK, ST_CLAIM_SET, ST_FINISH,
     ST_CANCEL_QUEUED, ST_CANCEL_RUNNING, ST_JOB_DELETE,
     ST_REQUEUE_CANCELLED, ST_REQUEUE, ST_QUEUE_LENGTH, ST_COUNT_STATES,
+    ST_CLAIM_CLEAN, ST_REWIND_METRICS, ST_REWIND_ARCHS, ST_REWIND_RESULT,
+    ST_REWIND_LATEST_DEL, ST_REWIND_LATEST_ADD, ST_STOPPED_CLEAN,
+    ST_REQUEUE_FAIL, ST_SEQ_EXISTS_METRIC, ST_SEQ_EXISTS_ARCH,
+    ST_SEQ_BEFORE_METRIC, ST_SEQ_BEFORE_ARCH, ST_SEQ_MAX,
     ST_PROGRESS, ST_METRIC_ADD, ST_ARCH_ADD, ST_CHECKPOINT, ST_RESULT_SET,
     ST_METRICS_LIST, ST_ARCH_LIST, ST_RESULT_GET,
     ST_DATASET_UPSERT, ST_DATASET_LIST,
@@ -91,12 +95,57 @@ static const char *const st_sql[] = {
         " state, created_at, updated_at, idempotency_key, request_hash)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?8, ?9)",
     [ST_CLAIM_PICK] =
-        "SELECT seq, id, spec, checkpoint_path, checkpoint_step, attempt"
+        "SELECT seq, id, spec, checkpoint_path, checkpoint_step, attempt,"
+        " ckpt_metric_seq, ckpt_arch_seq"
         " FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1",
     [ST_CLAIM_SET] =
         "UPDATE jobs SET state = 'running', attempt = attempt + 1,"
-        " started_at = coalesce(started_at, ?2), updated_at = ?2"
-        " WHERE seq = ?1",
+        " started_at = coalesce(started_at, ?2), updated_at = ?2,"
+        " clean_stop = 0 WHERE seq = ?1",
+    /* The rewind of a claim: what the job reported after the checkpoint
+     * it resumes from (?2: metrics, ?3: architectures) goes. */
+    [ST_CLAIM_CLEAN] =
+        "UPDATE jobs SET progress = NULL WHERE id = ?1",
+    [ST_REWIND_METRICS] =
+        "DELETE FROM metrics WHERE job_id = ?1 AND seq > ?2",
+    [ST_REWIND_ARCHS] =
+        "DELETE FROM architectures WHERE job_id = ?1 AND seq > ?2",
+    [ST_REWIND_RESULT] = "DELETE FROM results WHERE job_id = ?1",
+    [ST_REWIND_LATEST_DEL] = "DELETE FROM metric_latest WHERE job_id = ?1",
+    [ST_REWIND_LATEST_ADD] =
+        "INSERT INTO metric_latest (job_id, name, value, epoch, step, t)"
+        " SELECT job_id, name, value, epoch, step, t FROM metrics m"
+        " WHERE job_id = ?1 AND seq = (SELECT max(seq) FROM metrics"
+        "  WHERE job_id = ?1 AND name = m.name)",
+    [ST_STOPPED_CLEAN] =
+        "UPDATE jobs SET clean_stop = 1 WHERE id = ?1 AND state = 'running'",
+    /* Jobs that were running when nasd died (no clean stop) count a
+     * crash; at the cap they fail instead of being requeued. */
+    [ST_REQUEUE_FAIL] =
+        "UPDATE jobs SET crashes = crashes + 1 - clean_stop, clean_stop = 0,"
+        " state = CASE WHEN crashes + 1 - clean_stop >= ?2 THEN 'failed'"
+        "  ELSE state END,"
+        " error = CASE WHEN crashes + 1 - clean_stop >= ?2 THEN printf("
+        "  'nasd stopped without a clean shutdown while this job ran, %d"
+        " time(s) (the max-attempts setting is %d): the job may be what"
+        " brings nasd down (e.g. out of memory), so it is not run again',"
+        "  crashes + 1 - clean_stop, ?2) ELSE error END,"
+        " finished_at = CASE WHEN crashes + 1 - clean_stop >= ?2 THEN ?1"
+        "  ELSE finished_at END,"
+        " updated_at = ?1 WHERE state = 'running' AND cancel_requested = 0",
+    [ST_SEQ_EXISTS_METRIC] =
+        "SELECT 1 FROM metrics WHERE seq = ?2 AND job_id = ?1",
+    [ST_SEQ_EXISTS_ARCH] =
+        "SELECT 1 FROM architectures WHERE seq = ?2 AND job_id = ?1",
+    [ST_SEQ_BEFORE_METRIC] =
+        "SELECT coalesce(max(seq), 0) FROM metrics WHERE job_id = ?1"
+        " AND seq < ?2",
+    [ST_SEQ_BEFORE_ARCH] =
+        "SELECT coalesce(max(seq), 0) FROM architectures WHERE job_id = ?1"
+        " AND seq < ?2",
+    [ST_SEQ_MAX] =
+        "SELECT coalesce((SELECT max(seq) FROM metrics WHERE job_id = ?1), 0),"
+        " coalesce((SELECT max(seq) FROM architectures WHERE job_id = ?1), 0)",
     [ST_FINISH] =
         "UPDATE jobs SET state = ?2, error = ?3, finished_at = ?4,"
         " updated_at = ?4 WHERE id = ?1 AND state IN ('queued', 'running')",
@@ -125,7 +174,12 @@ static const char *const st_sql[] = {
         " VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_CHECKPOINT] =
         "UPDATE jobs SET checkpoint_path = ?2, checkpoint_step = ?3,"
-        " updated_at = ?4 WHERE id = ?1",
+        " updated_at = ?4,"
+        " ckpt_metric_seq = coalesce((SELECT max(seq) FROM metrics"
+        "  WHERE job_id = ?1), 0),"
+        " ckpt_arch_seq = coalesce((SELECT max(seq) FROM architectures"
+        "  WHERE job_id = ?1), 0)"
+        " WHERE id = ?1",
     [ST_RESULT_SET] =
         "INSERT INTO results (job_id, architecture, metric, value, result, t)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (job_id) DO UPDATE SET"
@@ -1128,17 +1182,53 @@ int nd_db_job_list(nd_db *db, const char *state, int page_size,
                      "next_page_token", next_token, page_out);
 }
 
+/* exec_bound() of one of the rewind statements (?1 the job, ?2 a seq
+ * when the statement has it); adds the rows it changed to *rows. */
+static int rewind_exec(nd_db *db, enum st_id which, const char *id,
+                       int64_t after, int *rows)
+{
+    sqlite3_stmt *s = db->st[which];
+    int bind_rc = bind_text(s, 1, id);
+    if (sqlite3_bind_parameter_count(s) >= 2)
+        bind_rc |= sqlite3_bind_int64(s, 2, after);
+    int rc = exec_bound(db, s, bind_rc);
+    if (rc == 0 && rows)
+        *rows += sqlite3_changes(db->conn);
+    return rc;
+}
+
+/* The job's history back to its checkpoint (inside the claim's
+ * transaction). */
+static int rewind_job(nd_db *db, const char *id, nd_db_rewind *rw)
+{
+    int rc, rows = 0;
+    if ((rc = rewind_exec(db, ST_REWIND_METRICS, id, rw->metrics_after, &rows)) < 0 ||
+        (rc = rewind_exec(db, ST_REWIND_ARCHS, id, rw->archs_after, &rows)) < 0 ||
+        (rc = rewind_exec(db, ST_REWIND_RESULT, id, 0, &rows)) < 0 ||
+        (rc = rewind_exec(db, ST_CLAIM_CLEAN, id, 0, NULL)) < 0)
+        return rc;
+    rw->rows = rows;
+    if (rows > 0 &&
+        ((rc = rewind_exec(db, ST_REWIND_LATEST_DEL, id, 0, NULL)) < 0 ||
+         (rc = rewind_exec(db, ST_REWIND_LATEST_ADD, id, 0, NULL)) < 0))
+        return rc;
+    return 0;
+}
+
 int nd_db_job_claim(nd_db *db, char id[33], char **spec_json,
                     char **checkpoint_path, int64_t *checkpoint_step,
-                    int *attempt)
+                    int *attempt, nd_db_rewind *rewind)
 {
     sqlite3_stmt *s = db->st[ST_CLAIM_PICK];
     int rc, step, oom = 0;
     int64_t seq;
+    nd_db_rewind rw = {0};
     id[0] = '\0';
     *spec_json = *checkpoint_path = NULL;
     *checkpoint_step = 0;
     *attempt = 0;
+    if (rewind)
+        memset(rewind, 0, sizeof *rewind);
     rc = tx_begin(db);
     if (rc < 0)
         return rc;
@@ -1158,6 +1248,12 @@ int nd_db_job_claim(nd_db *db, char id[33], char **spec_json,
     *checkpoint_path = dup_column(s, 3, &oom);
     *checkpoint_step = sqlite3_column_int64(s, 4);
     *attempt = sqlite3_column_int(s, 5) + 1;
+    /* Without a checkpoint the job starts afresh: all its rows go. */
+    if (*checkpoint_path) {
+        rw.metrics_after = sqlite3_column_int64(s, 6);
+        rw.archs_after = sqlite3_column_int64(s, 7);
+        rw.step = *checkpoint_step;
+    }
     st_done(s);
     if (oom || !*spec_json) {
         rc = nomem(db);
@@ -1166,6 +1262,8 @@ int nd_db_job_claim(nd_db *db, char id[33], char **spec_json,
     s = db->st[ST_CLAIM_SET];
     rc = exec_bound(db, s, sqlite3_bind_int64(s, 1, seq) |
                     sqlite3_bind_double(s, 2, now_seconds()));
+    if (rc == 0)
+        rc = rewind_job(db, id, &rw);
 fail:
     st_done(s);
     rc = tx_end(db, rc);
@@ -1174,7 +1272,8 @@ fail:
         free(*checkpoint_path);
         *spec_json = *checkpoint_path = NULL;
         id[0] = '\0';
-    }
+    } else if (rewind)
+        *rewind = rw;
     return rc;
 }
 
@@ -1269,12 +1368,22 @@ fail:
     return rc;
 }
 
-int nd_db_requeue_running(nd_db *db, int *requeued, int *cancelled)
+int nd_db_job_stopped_clean(nd_db *db, const char *id)
+{
+    view_drop(db, id);
+    sqlite3_stmt *s = db->st[ST_STOPPED_CLEAN];
+    return exec_bound(db, s, bind_text(s, 1, id));
+}
+
+int nd_db_requeue_running(nd_db *db, int max_attempts, int *requeued,
+                          int *cancelled, int *failed)
 {
     view_drop_all(db);
     sqlite3_stmt *s = db->st[ST_REQUEUE_CANCELLED];
-    int rc, n_cancelled = 0, n_requeued = 0;
+    int rc, n_cancelled = 0, n_requeued = 0, n_seen = 0;
     double t = now_seconds();
+    if (max_attempts < 1)
+        return ND_DB_INVAL;
     rc = tx_begin(db);
     if (rc < 0)
         return rc;
@@ -1282,6 +1391,12 @@ int nd_db_requeue_running(nd_db *db, int *requeued, int *cancelled)
     if (rc < 0)
         goto fail;
     n_cancelled = sqlite3_changes(db->conn);
+    s = db->st[ST_REQUEUE_FAIL];
+    rc = exec_bound(db, s, sqlite3_bind_double(s, 1, t) |
+                    sqlite3_bind_int(s, 2, max_attempts));
+    if (rc < 0)
+        goto fail;
+    n_seen = sqlite3_changes(db->conn);
     s = db->st[ST_REQUEUE];
     rc = exec_bound(db, s, sqlite3_bind_double(s, 1, t));
     if (rc < 0)
@@ -1294,6 +1409,8 @@ fail:
         *requeued = n_requeued;
     if (rc == 0 && cancelled)
         *cancelled = n_cancelled;
+    if (rc == 0 && failed)
+        *failed = n_seen - n_requeued;
     return rc;
 }
 
@@ -1375,15 +1492,20 @@ int nd_db_progress_set(nd_db *db, const char *id, const char *progress_json)
 }
 
 int nd_db_metric_add(nd_db *db, const char *id, int epoch, int64_t step,
-                     const char *name, double value, double t)
+                     const char *name, double value, double t,
+                     int64_t *seq_out)
 {
     view_drop(db, id);
     sqlite3_stmt *s = db->st[ST_METRIC_ADD];
-    return exec_bound(db, s, bind_text(s, 1, id) |
-                      sqlite3_bind_int(s, 2, epoch) |
-                      sqlite3_bind_int64(s, 3, step) | bind_text(s, 4, name) |
-                      sqlite3_bind_double(s, 5, value) |
-                      sqlite3_bind_double(s, 6, t));
+    int rc = exec_bound(db, s, bind_text(s, 1, id) |
+                        sqlite3_bind_int(s, 2, epoch) |
+                        sqlite3_bind_int64(s, 3, step) |
+                        bind_text(s, 4, name) |
+                        sqlite3_bind_double(s, 5, value) |
+                        sqlite3_bind_double(s, 6, t));
+    if (rc == 0 && seq_out)
+        *seq_out = sqlite3_last_insert_rowid(db->conn);
+    return rc;
 }
 
 int nd_db_arch_add(nd_db *db, const char *id, const char *arch_json,
@@ -1478,6 +1600,69 @@ int nd_db_arch_list(nd_db *db, const char *id, int64_t after_seq,
 {
     return series_list(db, ST_ARCH_LIST, "architectures", arch_row, id,
                        after_seq, limit, out);
+}
+
+/* One row of one or two int64 columns from statement which, bound to
+ * (id, arg). *found is 0 when the statement returned no row. */
+static int query_int64(nd_db *db, enum st_id which, const char *id,
+                       int64_t arg, int64_t *a, int64_t *b, int *found)
+{
+    sqlite3_stmt *s = db->st[which];
+    int bind_rc = bind_text(s, 1, id);
+    if (sqlite3_bind_parameter_count(s) >= 2)
+        bind_rc |= sqlite3_bind_int64(s, 2, arg);
+    if (bind_rc != SQLITE_OK) {
+        st_done(s);
+        return sql_fail(db);
+    }
+    int step = sqlite3_step(s), rc = 0;
+    *found = step == SQLITE_ROW;
+    if (step == SQLITE_ROW) {
+        if (a)
+            *a = sqlite3_column_int64(s, 0);
+        if (b)
+            *b = sqlite3_column_int64(s, 1);
+    } else if (step != SQLITE_DONE)
+        rc = sql_fail(db);
+    st_done(s);
+    return rc;
+}
+
+/* One cursor: kept when its row exists, else moved back. */
+static int cursor_fix(nd_db *db, enum st_id exists, enum st_id before,
+                      const char *id, int64_t *cursor, int *rewound)
+{
+    int found = 0, rc;
+    if (*cursor <= 0)
+        return 0;
+    if ((rc = query_int64(db, exists, id, *cursor, NULL, NULL, &found)) < 0 || found)
+        return rc;
+    if ((rc = query_int64(db, before, id, *cursor, cursor, NULL, &found)) < 0)
+        return rc;
+    *rewound = 1;
+    return 0;
+}
+
+int nd_db_cursor_check(nd_db *db, const char *id, int64_t *metrics,
+                       int64_t *archs, int *rewound)
+{
+    int rc, state;
+    *rewound = 0;
+    if ((rc = nd_db_job_state(db, id, &state)) < 0)
+        return rc;
+    if ((rc = cursor_fix(db, ST_SEQ_EXISTS_METRIC, ST_SEQ_BEFORE_METRIC, id,
+                         metrics, rewound)) < 0)
+        return rc;
+    return cursor_fix(db, ST_SEQ_EXISTS_ARCH, ST_SEQ_BEFORE_ARCH, id, archs,
+                      rewound);
+}
+
+int nd_db_cursor_now(nd_db *db, const char *id, int64_t *metrics,
+                     int64_t *archs)
+{
+    int found = 0;
+    *metrics = *archs = 0;
+    return query_int64(db, ST_SEQ_MAX, id, 0, metrics, archs, &found);
 }
 
 int nd_db_result_get(nd_db *db, const char *id, json_t **out)

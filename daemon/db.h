@@ -144,13 +144,27 @@ int nd_db_job_state(nd_db *db, const char *id, int *state_out);
 int nd_db_job_list(nd_db *db, const char *state, int page_size,
                    const char *page_token, json_t **page_out);
 
+/* What a claim removed from a job's history: the rows it reported after
+ * the checkpoint it resumes from (all of them when it has none), which the
+ * resumed run reports again. Rows with seq > metrics_after or >
+ * archs_after are gone; rows is how many went (metrics, architectures and
+ * a result together); step is the checkpoint's. */
+typedef struct nd_db_rewind {
+    int64_t metrics_after, archs_after, step;
+    int rows;
+} nd_db_rewind;
+
 /* The oldest queued job becomes running (attempt + 1, started_at set on
  * its first run), committed. Out: its id, spec (malloc'd), checkpoint path
  * (malloc'd, NULL when none) and step (0 when none), attempt (1 on the
- * first run). ND_DB_NOTFOUND when nothing is queued. */
+ * first run). In the same transaction the job's history goes back to its
+ * checkpoint (nd_db_rewind above, in *rewind when not NULL): the metrics,
+ * architectures and result reported after it are deleted, the latest
+ * metric values recomputed and the progress cleared, so a resumed job
+ * reports each row once. ND_DB_NOTFOUND when nothing is queued. */
 int nd_db_job_claim(nd_db *db, char id[33], char **spec_json,
                     char **checkpoint_path, int64_t *checkpoint_step,
-                    int *attempt);
+                    int *attempt, nd_db_rewind *rewind);
 
 /* A queued or running job ends in state (ND_DB_SUCCEEDED, ND_DB_FAILED or
  * ND_DB_CANCELLED, else ND_DB_INVAL) with error (NULL: none); finished_at
@@ -169,10 +183,17 @@ int nd_db_job_cancel(nd_db *db, const char *id, int *state_out);
  * checkpoint path to unlink (malloc'd) or NULL; it may be NULL itself. */
 int nd_db_job_delete(nd_db *db, const char *id, char **checkpoint_path_out);
 
+/* A running job stops cleanly (it checkpointed for a shutdown and stays
+ * running until the next start requeues it): that requeue is no crash. */
+int nd_db_job_stopped_clean(nd_db *db, const char *id);
+
 /* At startup: running jobs go back to queued (keeping their checkpoint,
  * attempt and position in the queue), except those with cancel_requested,
- * which become cancelled. Either out-pointer may be NULL. */
-int nd_db_requeue_running(nd_db *db, int *requeued, int *cancelled);
+ * which become cancelled, and those nasd has now died under max_attempts
+ * times without a clean stop (nd_db_job_stopped_clean), which fail with
+ * an error saying so. Each out-pointer may be NULL. */
+int nd_db_requeue_running(nd_db *db, int max_attempts, int *requeued,
+                          int *cancelled, int *failed);
 
 int nd_db_queue_length(nd_db *db, int *n);
 /* counts[state] for every state. */
@@ -191,8 +212,10 @@ int nd_db_rollback(nd_db *db);
 /* Each returns ND_DB_NOTFOUND for an unknown job. JSON texts are stored
  * as given. Non-finite values are stored and shown as null. */
 int nd_db_progress_set(nd_db *db, const char *id, const char *progress_json);
+/* seq_out (may be NULL) is the metric's seq, its cursor. */
 int nd_db_metric_add(nd_db *db, const char *id, int epoch, int64_t step,
-                     const char *name, double value, double t);
+                     const char *name, double value, double t,
+                     int64_t *seq_out);
 /* seq_out (may be NULL) is the architecture's seq, its cursor. */
 int nd_db_arch_add(nd_db *db, const char *id, const char *arch_json,
                    double reward, const char *metrics_json, double t,
@@ -217,6 +240,16 @@ int nd_db_metrics_list(nd_db *db, const char *id, int64_t after_seq,
  *  "next_after": seq | null}, like nd_db_metrics_list. */
 int nd_db_arch_list(nd_db *db, const char *id, int64_t after_seq,
                     int limit, json_t **out);
+/* The cursors of a client that has seen a job's rows up to metric seq
+ * *metrics and architecture seq *archs (0: none), made good: a cursor
+ * whose row a rewind deleted moves back to the last row before it that
+ * still exists, and *rewound says whether either moved (the client holds
+ * rows that are gone and must drop those after the new cursors). */
+int nd_db_cursor_check(nd_db *db, const char *id, int64_t *metrics,
+                       int64_t *archs, int *rewound);
+/* The largest metric and architecture seq of a job (0: none). */
+int nd_db_cursor_now(nd_db *db, const char *id, int64_t *metrics,
+                     int64_t *archs);
 /* {architecture, metric, value, details, t}; ND_DB_NOTFOUND when the job
  * is unknown or has no result yet (nd_db_job_state tells which). */
 int nd_db_result_get(nd_db *db, const char *id, json_t **out);

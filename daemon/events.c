@@ -9,15 +9,32 @@
  * noticed (its write fails, MHD frees the response, the slot is freed).
  * A stream that cannot keep up (over 1 MiB queued) is closed rather than
  * letting one slow client grow the daemon's memory.
+ *
+ * Every event carries `id: M-A`, the largest metric and architecture seq
+ * the client has been sent (or the job had when the stream opened: what
+ * came before is the history, read from the API). Seqs are never reused
+ * (schema/0002), so the cursor only grows. A client reconnecting with
+ * Last-Event-ID gets exactly what it missed: first a `rewind` event when
+ * rows it holds were removed since (a job resumed from an earlier
+ * checkpoint, daemon/db.c), then the rows after its cursor, read from the
+ * database a page at a time as the connection drains, and only then the
+ * live events. While it replays, live rows are skipped: they are committed
+ * before they are published, so the replay reads them.
  */
 #include "nd.h"
 
+#include "db.h"
+
+#include <inttypes.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define STREAM_MAX_QUEUED (1u << 20)
+/* Rows read from the database per replay page. */
+#define REPLAY_METRICS 256
+#define REPLAY_ARCHS 64
 
 typedef struct stream {
     struct stream *prev, *next;
@@ -28,6 +45,9 @@ typedef struct stream {
     size_t len, off, cap;
     int closing;     /* send what is queued, then end */
     int suspended;
+    int64_t cur_m, cur_a;   /* the cursor: largest seqs sent */
+    int replaying;          /* rows after the cursor still to read */
+    int replay_archs;       /* metrics done, architectures next */
 } stream;
 
 typedef struct nd_events {
@@ -47,8 +67,6 @@ static void resume(stream *st)
 
 static void append(stream *st, const char *data, size_t n)
 {
-    if (st->closing)
-        return;
     if (st->len - st->off + n > STREAM_MAX_QUEUED) {
         nd_log(ND_LOG_WARN, "event stream of job %s fell behind; closing it", st->id);
         st->closing = 1;
@@ -78,14 +96,61 @@ static void append_event(stream *st, const char *event, json_t *data)
     char *text = json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(15));
     if (!text)
         return;
-    size_t n = strlen(text) + strlen(event) + 32;
+    size_t n = strlen(text) + strlen(event) + 80;
     char *msg = malloc(n);
     if (msg) {
-        int m = snprintf(msg, n, "event: %s\ndata: %s\n\n", event, text);
+        int m = snprintf(msg, n, "id: %" PRId64 "-%" PRId64 "\nevent: %s\ndata: %s\n\n",
+                         st->cur_m, st->cur_a, event, text);
         append(st, msg, (size_t)m);
         free(msg);
     }
     free(text);
+}
+
+/* A row's seq moves the cursor on (it only grows). */
+static void advance(stream *st, int is_metric, json_int_t seq)
+{
+    int64_t *c = is_metric ? &st->cur_m : &st->cur_a;
+    if (seq > *c)
+        *c = seq;
+}
+
+/* The next page of rows after the cursor, as events; replaying ends when
+ * both tables have none left. */
+static void replay_page(stream *st)
+{
+    nd_db *db = st->srv->db;
+    json_t *page = NULL, *row;
+    size_t i;
+    while (st->replaying && st->off == st->len) {
+        int archs = st->replay_archs;
+        int rc = archs ? nd_db_arch_list(db, st->id, st->cur_a, REPLAY_ARCHS, &page)
+                       : nd_db_metrics_list(db, st->id, st->cur_m, REPLAY_METRICS, &page);
+        if (rc != 0) {
+            /* The job was deleted, or the database failed: end here. */
+            st->replaying = 0;
+            st->closing = 1;
+            break;
+        }
+        json_t *rows = json_object_get(page, archs ? "architectures" : "metrics");
+        json_array_foreach(rows, i, row)
+        {
+            advance(st, !archs, json_integer_value(json_object_get(row, "seq")));
+            if (archs) {
+                /* The live event's shape: "architecture", not "arch". */
+                json_object_set(row, "architecture", json_object_get(row, "arch"));
+                json_object_del(row, "arch");
+            }
+            append_event(st, archs ? "architecture" : "metric", row);
+        }
+        if (json_is_null(json_object_get(page, "next_after"))) {
+            if (archs)
+                st->replaying = 0;
+            else
+                st->replay_archs = 1;
+        }
+        json_decref(page);
+    }
 }
 
 static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
@@ -96,6 +161,11 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
         memcpy(buf, st->buf + st->off, n);
         st->off += n;
         return (ssize_t)n;
+    }
+    if (st->replaying) {
+        replay_page(st);
+        if (st->off < st->len)
+            return reader(cls, pos, buf, max);
     }
     if (st->closing)
         return MHD_CONTENT_READER_END_OF_STREAM;
@@ -124,7 +194,8 @@ static void on_heartbeat(uv_timer_t *t)
     nd_server *s = t->data;
     static const char hb[] = ": heartbeat\n\n";
     for (stream *st = s->events->head; st; st = st->next)
-        append(st, hb, sizeof(hb) - 1);
+        if (!st->closing)
+            append(st, hb, sizeof(hb) - 1);
 }
 
 int nd_events_init(nd_server *s)
@@ -154,8 +225,22 @@ void nd_events_free(nd_server *s)
     s->events = NULL;
 }
 
+/* "M-A" as sent in id: lines; 0 when text is not one. */
+static int parse_cursor(const char *text, int64_t *m, int64_t *a)
+{
+    long long x, y;
+    int n = 0;
+    if (!text || sscanf(text, "%lld-%lld%n", &x, &y, &n) != 2 || text[n] != '\0' || x < 0 ||
+        y < 0)
+        return 0;
+    *m = x;
+    *a = y;
+    return 1;
+}
+
 struct MHD_Response *nd_events_open(nd_server *s, struct MHD_Connection *conn, const char *id,
-                                    const char *first_event, json_t *first_data, int final)
+                                    const char *first_event, json_t *first_data, int final,
+                                    const char *last_event_id)
 {
     stream *st = calloc(1, sizeof(*st));
     if (!st)
@@ -163,6 +248,17 @@ struct MHD_Response *nd_events_open(nd_server *s, struct MHD_Connection *conn, c
     st->srv = s;
     st->conn = conn;
     snprintf(st->id, sizeof(st->id), "%s", id);
+    int rewound = 0;
+    if (parse_cursor(last_event_id, &st->cur_m, &st->cur_a)) {
+        if (nd_db_cursor_check(s->db, id, &st->cur_m, &st->cur_a, &rewound) != 0) {
+            free(st);
+            return NULL;
+        }
+        st->replaying = 1;
+    } else if (nd_db_cursor_now(s->db, id, &st->cur_m, &st->cur_a) != 0) {
+        free(st);
+        return NULL;
+    }
     struct MHD_Response *r =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, reader, st, free_stream);
     if (!r) {
@@ -179,6 +275,13 @@ struct MHD_Response *nd_events_open(nd_server *s, struct MHD_Connection *conn, c
     static const char retry[] = "retry: 3000\n\n";
     append(st, retry, sizeof(retry) - 1);
     append_event(st, first_event, first_data);
+    if (rewound) {
+        json_t *rw = json_pack("{s:I,s:I}", "metrics_after", (json_int_t)st->cur_m,
+                               "architectures_after", (json_int_t)st->cur_a);
+        if (rw)
+            append_event(st, "rewind", rw);
+        json_decref(rw);
+    }
     if (final)
         st->closing = 1;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
@@ -189,15 +292,25 @@ struct MHD_Response *nd_events_open(nd_server *s, struct MHD_Connection *conn, c
 
 void nd_events_publish(nd_server *s, const char *id, const char *event, json_t *data)
 {
-    for (stream *st = s->events->head; st; st = st->next)
-        if (strcmp(st->id, id) == 0)
-            append_event(st, event, data);
+    int is_metric = strcmp(event, "metric") == 0;
+    int is_row = is_metric || strcmp(event, "architecture") == 0;
+    json_int_t seq = is_row ? json_integer_value(json_object_get(data, "seq")) : 0;
+    for (stream *st = s->events->head; st; st = st->next) {
+        if (st->closing || strcmp(st->id, id) != 0)
+            continue;
+        /* Replaying: the row is in the database, after the cursor. */
+        if (is_row && st->replaying)
+            continue;
+        if (is_row)
+            advance(st, is_metric, seq);
+        append_event(st, event, data);
+    }
 }
 
 void nd_events_close_job(nd_server *s, const char *id, json_t *data)
 {
     for (stream *st = s->events->head; st; st = st->next)
-        if (strcmp(st->id, id) == 0) {
+        if (strcmp(st->id, id) == 0 && !st->closing) {
             append_event(st, "state", data);
             st->closing = 1;
             resume(st);

@@ -99,8 +99,8 @@ int main(int argc, char **argv)
         nd_log(ND_LOG_ERROR, "database %s: %s", s->db_path, err);
         return 1;
     }
-    int requeued = 0, cancelled = 0;
-    if (nd_db_requeue_running(s->db, &requeued, &cancelled) != 0) {
+    int requeued = 0, cancelled = 0, failed = 0;
+    if (nd_db_requeue_running(s->db, s->cfg.max_attempts, &requeued, &cancelled, &failed) != 0) {
         nd_log(ND_LOG_ERROR, "recovery failed: %s", nd_db_errmsg(s->db));
         nd_db_close(s->db);
         return 1;
@@ -108,6 +108,11 @@ int main(int argc, char **argv)
     if (requeued || cancelled)
         nd_log(ND_LOG_INFO, "recovery: %d interrupted job(s) requeued, %d cancelled", requeued,
                cancelled);
+    if (failed)
+        nd_log(ND_LOG_WARN,
+               "recovery: %d job(s) failed: nasd died under each of them %d time(s) "
+               "(max-attempts)",
+               failed, s->cfg.max_attempts);
 
     s->loop = uv_default_loop();
     log_datasets(s);

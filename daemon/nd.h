@@ -55,6 +55,7 @@ typedef struct nd_config {
     int max_job_epochs;            /* budget.epochs cap; 0: none */
     int max_job_seconds;           /* budget.max_seconds cap; 0: none */
     int max_job_memory_mib;        /* estimated peak memory cap; 0: half the RAM */
+    int max_attempts;              /* crashes under a job before it fails */
 } nd_config;
 
 /* Defaults, then the config file (when --config is given), then the other
@@ -74,6 +75,36 @@ void nd_log_job(int level, const char *job_id, const char *fmt, ...)
  * ($JOURNAL_STREAM names stderr's device:inode), else stderr. */
 enum { ND_LOG_TO_AUTO, ND_LOG_TO_STDERR, ND_LOG_TO_JOURNAL };
 void nd_log_set_target(int target);
+
+/* ---------------------------------------------- checkpoint files (ckpt.c) */
+
+/* Worker side, in the engine's checkpoint callback: moves the checkpoint
+ * the engine just made durable at engine_path to a name of its own beside
+ * it (in out), so that the engine's next write cannot replace the file the
+ * database is about to record. -1 (errno) when it could not. */
+int nd_ckpt_keep(const char *engine_path, char *out, size_t n);
+/* Loop side, at a claim: the engine's path of job id in dir (into
+ * engine_path) holds exactly the recorded checkpoint (NULL: none, the job
+ * starts afresh) and every other kept file of the job is removed. -1 with
+ * a reason in why when the recorded file is missing or a file operation
+ * failed. */
+int nd_ckpt_prepare(const char *dir, const char *id, const char *recorded, char *engine_path,
+                    size_t n, char *why, size_t whylen);
+/* Removes job id's kept checkpoint files in dir except keep (may be NULL). */
+void nd_ckpt_remove_stale(const char *dir, const char *id, const char *keep);
+
+/* ------------------------------------- test crash points (crash.c) */
+
+/* Reads NASD_TEST_CRASH (nothing happens without it). */
+void nd_crash_init(void);
+/* The loop is about to apply an event of job `job` named `name` (may be
+ * NULL) (kind "ckpt",
+ * "progress", "arch" or "metric", step where it has one): 0 to go on, 1
+ * when the armed point is this event and `before` (commit what came
+ * before, then nd_crash_now), 2 when `after` (apply it, commit, crash). */
+int nd_crash_check(const char *job, const char *name, const char *kind, int64_t step);
+/* Logs the crash point to stderr and SIGKILLs this process. */
+void nd_crash_now(void);
 
 /* --------------------------------------------------------------- server */
 
@@ -177,12 +208,20 @@ struct MHD_Response;
 
 int nd_events_init(nd_server *s);
 /* A new stream of job id whose first event is (first_event, first_data);
- * final: the job has ended, close after that event. NULL on OOM. */
+ * final: the job has ended, close after that event (and after the replay).
+ * last_event_id: the client's Last-Event-ID header (may be NULL): when it
+ * is a cursor this stream sent, the rows after it are replayed first (with
+ * a `rewind` event before them when rows the client has were removed).
+ * NULL on OOM or a database failure. */
 struct MHD_Response *nd_events_open(nd_server *s, struct MHD_Connection *conn, const char *id,
-                                    const char *first_event, json_t *first_data, int final);
+                                    const char *first_event, json_t *first_data, int final,
+                                    const char *last_event_id);
 void nd_events_free(nd_server *s);
 /* Publish an event of job `id` to its open streams: `event` is the SSE
- * event name, data a JSON object (borrowed). */
+ * event name, data a JSON object (borrowed). "metric" and "architecture"
+ * events are rows: their data has the row's "seq" and they are published
+ * only once committed. "rewind" tells clients to drop the rows after
+ * {"metrics_after", "architectures_after"}. */
 void nd_events_publish(nd_server *s, const char *id, const char *event,
                        json_t *data);
 /* The job ended: streams of it send `data` as a final "state" event and

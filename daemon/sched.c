@@ -18,6 +18,8 @@
 #include "api.h"
 #include "db.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -59,6 +61,9 @@ typedef struct slot {
     json_t *spec;
     nas_job_spec es;
     char ckpt_path[PATH_MAX + 64];
+    /* Loop side: the checkpoint file the database records for the job
+     * (daemon/ckpt.c), "" when none. */
+    char ckpt_recorded[PATH_MAX + 96];
     char data_path[PATH_MAX];   /* the spec's data_path, resolved; "" if none */
     _Atomic int stop;
     /* Loop side. */
@@ -180,11 +185,20 @@ static void rep_arch(void *ctx, const char *arch, double reward, const char *met
 
 static void rep_ckpt(void *ctx, const char *path, int64_t step)
 {
-    beat(ctx);
+    slot *sl = ctx;
+    beat(sl);
     ev *e = new_ev(EV_CKPT);
-    e->a = dup_or_null(path);
+    /* The file the database will record, out of the engine's way. */
+    char kept[PATH_MAX + 96];
+    if (nd_ckpt_keep(path, kept, sizeof(kept)) == 0)
+        e->a = strdup(kept);
+    else {
+        nd_log_job(ND_LOG_WARN, sl->id, "job %s: cannot keep checkpoint %s: %s", sl->id, path,
+                   strerror(errno));
+        e->a = dup_or_null(path);
+    }
     e->step = step;
-    push(ctx, e);
+    push(sl, e);
 }
 
 static void rep_result(void *ctx, const char *arch, const char *metric, double value,
@@ -274,23 +288,33 @@ static void apply(nd_server *s, ev *e)
         name = "progress";
         break;
     }
-    case EV_METRIC:
-        nd_db_metric_add(db, e->id, e->epoch, e->step, e->a, e->x, e->t);
-        pub = json_pack("{s:i,s:I,s:s,s:f}", "epoch", e->epoch, "step", (json_int_t)e->step,
-                        "name", e->a, "value", e->x);
+    case EV_METRIC: {
+        int64_t seq = 0;
+        if (nd_db_metric_add(db, e->id, e->epoch, e->step, e->a, e->x, e->t, &seq) == 0)
+            pub = json_pack("{s:I,s:i,s:I,s:s,s:f}", "seq", (json_int_t)seq, "epoch", e->epoch,
+                            "step", (json_int_t)e->step, "name", e->a, "value", e->x);
         name = "metric";
         break;
+    }
     case EV_ARCH: {
         int64_t seq = 0;
-        nd_db_arch_add(db, e->id, e->a, e->x, e->b, e->t, &seq);
-        pub = json_pack("{s:I,s:o,s:f,s:o}", "seq", (json_int_t)seq, "architecture",
+        if (nd_db_arch_add(db, e->id, e->a, e->x, e->b, e->t, &seq) == 0)
+            pub = json_pack("{s:I,s:o,s:f,s:o}", "seq", (json_int_t)seq, "architecture",
                         parse_or_null(e->a), "reward", e->x, "metrics", parse_or_null(e->b));
         name = "architecture";
         break;
     }
-    case EV_CKPT:
-        nd_db_checkpoint_set(db, e->id, e->a, e->step);
+    case EV_CKPT: {
+        /* The file recorded until now goes once this one is committed. */
+        slot *sl = &s->sched->slots[e->slot];
+        if (nd_db_checkpoint_set(db, e->id, e->a, e->step) == 0) {
+            if (sl->ckpt_recorded[0] && strcmp(sl->ckpt_recorded, e->a) != 0 &&
+                strcmp(sl->ckpt_recorded, sl->ckpt_path) != 0)
+                e->b = strdup(sl->ckpt_recorded);
+            snprintf(sl->ckpt_recorded, sizeof(sl->ckpt_recorded), "%s", e->a);
+        }
         break;
+    }
     case EV_RESULT:
         nd_db_result_set(db, e->id, e->a, e->b, e->x, e->c);
         break;
@@ -324,7 +348,11 @@ static void finish(nd_server *s, ev *e)
     int stop = atomic_load(&sl->stop);
     if (e->rc == NAS_ECANCELLED && stop == NAS_STOP_SHUTDOWN) {
         /* Left `running` on purpose: the next start requeues it and the
-         * engine resumes from the checkpoint it just wrote. */
+         * engine resumes from the checkpoint it just wrote. A clean stop,
+         * which the next start does not count as a crash. */
+        if (nd_db_job_stopped_clean(s->db, sl->id) != 0)
+            nd_log_job(ND_LOG_ERROR, sl->id, "job %s: cannot record its clean stop: %s", sl->id,
+                       nd_db_errmsg(s->db));
         nd_log_job(ND_LOG_INFO, sl->id, "job %s checkpointed for shutdown", sl->id);
     } else {
         int st = e->rc == 0 ? ND_DB_SUCCEEDED
@@ -342,6 +370,24 @@ static void finish(nd_server *s, ev *e)
     sl->spec = NULL;
     sl->busy = 0;
     nd_notify_status(s);
+}
+
+/* Test crash points (daemon/crash.c). */
+static int crash_check(const nd_sched *sc, const ev *e)
+{
+    static const char *const kinds[] = {[EV_PROGRESS] = "progress", [EV_METRIC] = "metric",
+                                        [EV_ARCH] = "arch", [EV_CKPT] = "ckpt"};
+    if (e->kind > EV_CKPT || !kinds[e->kind])
+        return 0;
+    const char *name = json_string_value(json_object_get(sc->slots[e->slot].spec, "name"));
+    return nd_crash_check(e->id, name, kinds[e->kind],
+                          e->kind == EV_PROGRESS ? e->prog.step : e->step);
+}
+
+static void crash_now(nd_server *s)
+{
+    nd_db_commit(s->db);
+    nd_crash_now();
 }
 
 static int busy_count(const nd_sched *sc)
@@ -377,15 +423,24 @@ static void on_inbox(uv_async_t *a)
         }
         if (e->kind == EV_DONE)
             done = 1;
-        else if (batch)
+        else if (batch) {
+            int crash = crash_check(sc, e);
+            if (crash == 1)
+                crash_now(s);
             apply(s, e);
+            if (crash == 2)
+                crash_now(s);
+        }
     }
-    if (batch && nd_db_commit(s->db) != 0)
+    int committed = batch && nd_db_commit(s->db) == 0;
+    if (batch && !committed)
         nd_log(ND_LOG_ERROR, "inbox: COMMIT failed: %s", nd_db_errmsg(s->db));
     for (ev *e = list, *next; e; e = next) {
         next = e->next;
         if (e->kind == EV_DONE)
             finish(s, e);
+        else if (e->kind == EV_CKPT && committed && e->b && unlink(e->b) != 0 && errno != ENOENT)
+            nd_log_job(ND_LOG_WARN, e->id, "cannot remove %s: %s", e->b, strerror(errno));
         free(e->a);
         free(e->b);
         free(e->c);
@@ -422,32 +477,61 @@ static int resolve_data_path(nd_server *s, slot *sl, char *why, size_t n)
     return rc;
 }
 
+/* A claimed job that cannot run ends failed with why. */
+static void fail_claimed(nd_server *s, slot *sl, const char *why)
+{
+    nd_log_job(ND_LOG_ERROR, sl->id, "job %s: %s", sl->id, why);
+    nd_db_job_finish(s->db, sl->id, ND_DB_FAILED, why);
+    publish_state(s, sl->id, 1);
+    json_decref(sl->spec);
+    sl->spec = NULL;
+}
+
+/* Streams that sent rows the claim removed are told to drop them. */
+static void publish_rewind(nd_server *s, const char *id, const nd_db_rewind *rw)
+{
+    nd_log_job(ND_LOG_INFO, id,
+               "job %s: %d row(s) reported after its checkpoint (step %" PRId64
+               ") removed; the resumed run reports them again",
+               id, rw->rows, rw->step);
+    json_t *data = json_pack("{s:I,s:I,s:I}", "step", (json_int_t)rw->step, "metrics_after",
+                             (json_int_t)rw->metrics_after, "architectures_after",
+                             (json_int_t)rw->archs_after);
+    if (data)
+        nd_events_publish(s, id, "rewind", data);
+    json_decref(data);
+}
+
 static int assign(nd_server *s, slot *sl)
 {
     char *spec_text = NULL, *ckpt = NULL;
     int64_t ckpt_step = 0;
     int attempt = 0;
-    int rc = nd_db_job_claim(s->db, sl->id, &spec_text, &ckpt, &ckpt_step, &attempt);
+    nd_db_rewind rw;
+    int rc = nd_db_job_claim(s->db, sl->id, &spec_text, &ckpt, &ckpt_step, &attempt, &rw);
     if (rc == ND_DB_NOTFOUND)
         return 0;
     if (rc != 0) {
         nd_log(ND_LOG_ERROR, "claim failed: %s", nd_db_errmsg(s->db));
         return 0;
     }
+    if (rw.rows > 0)
+        publish_rewind(s, sl->id, &rw);
     json_error_t jerr;
     sl->spec = json_loads(spec_text, 0, &jerr);
     free(spec_text);
+    char why[PATH_MAX + 256] = "";
+    snprintf(sl->ckpt_recorded, sizeof(sl->ckpt_recorded), "%s", ckpt ? ckpt : "");
+    int prepared = nd_ckpt_prepare(s->ckpt_dir, sl->id, ckpt, sl->ckpt_path,
+                                   sizeof(sl->ckpt_path), why, sizeof(why));
     free(ckpt);
-    snprintf(sl->ckpt_path, sizeof(sl->ckpt_path), "%s/%s.safetensors", s->ckpt_dir, sl->id);
-    char why[256] = "";
+    if (prepared != 0) {
+        fail_claimed(s, sl, why);
+        return 1;   /* try the next one */
+    }
     if (!sl->spec || api_spec_engine(sl->spec, &s->cfg, &sl->es, why, sizeof(why)) != 0 ||
         resolve_data_path(s, sl, why, sizeof(why)) != 0) {
-        nd_log_job(ND_LOG_ERROR, sl->id, "job %s: stored spec unusable: %s", sl->id,
-                   sl->spec ? why : jerr.text);
-        nd_db_job_finish(s->db, sl->id, ND_DB_FAILED, sl->spec ? why : "stored spec is not JSON");
-        publish_state(s, sl->id, 1);
-        json_decref(sl->spec);
-        sl->spec = NULL;
+        fail_claimed(s, sl, sl->spec ? why : "stored spec is not JSON");
         return 1;   /* try the next one */
     }
     sl->es.checkpoint_path = sl->ckpt_path;
@@ -545,6 +629,7 @@ int nd_sched_start(nd_server *s)
         return -1;
     sc->srv = s;
     sc->n = s->cfg.workers;
+    nd_crash_init();
     sc->slots = calloc((size_t)sc->n, sizeof(slot));
     if (!sc->slots) {
         free(sc);

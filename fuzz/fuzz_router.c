@@ -57,13 +57,13 @@ static void seed_jobs(nd_server *s)
     int attempt;
     if (nd_db_job_insert(s->db, "00000000000000000000000000000001", "done", "train", NULL,
                          "synthetic", spec, NULL, NULL, NULL) ||
-        nd_db_job_claim(s->db, id, &spec_out, &ckpt, &step, &attempt))
+        nd_db_job_claim(s->db, id, &spec_out, &ckpt, &step, &attempt, NULL))
         die("cannot seed a job");
     free(spec_out);
     free(ckpt);
     if (nd_db_begin(s->db) ||
         nd_db_progress_set(s->db, id, "{\"epoch\":1,\"epochs\":1,\"step\":4,\"steps\":4}") ||
-        nd_db_metric_add(s->db, id, 1, 4, "train_loss", 0.5, 1.0) ||
+        nd_db_metric_add(s->db, id, 1, 4, "train_loss", 0.5, 1.0, NULL) ||
         nd_db_arch_add(s->db, id, "{\"space\":\"fixed-cnn\"}", 0.9, "{}", 1.0, NULL) ||
         nd_db_result_set(s->db, id, "{\"space\":\"fixed-cnn\"}", "test_accuracy", 0.9, "{}") ||
         nd_db_job_finish(s->db, id, ND_DB_SUCCEEDED, NULL) || nd_db_commit(s->db))

@@ -307,6 +307,20 @@ int nasd_stop(nasd_proc *p, int timeout_ms)
     return status;
 }
 
+int nasd_wait_exit(nasd_proc *p, int timeout_ms)
+{
+    if (p->pid <= 0)
+        return -1;
+    int64_t deadline = now_ms() + scaled(timeout_ms);
+    int status;
+    while (!reaped(p, &status)) {
+        if (now_ms() >= deadline)
+            return -1;
+        sleep_ms(10);
+    }
+    return status;
+}
+
 void nasd_kill9(nasd_proc *p)
 {
     if (p->pid <= 0)

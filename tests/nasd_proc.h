@@ -38,6 +38,10 @@ int nasd_start(nasd_proc *p, const char *dir, const char *const *args, int timeo
  * status (0..255), 128 + N when signal N ended it, or -1 when it did not
  * exit in time (it is then killed with SIGKILL). */
 int nasd_stop(nasd_proc *p, int timeout_ms);
+/* Waits up to timeout_ms for nasd to exit by itself (a test crash
+ * point): its status as nasd_stop's, or -1 when it still runs then (it is
+ * left running). */
+int nasd_wait_exit(nasd_proc *p, int timeout_ms);
 /* SIGKILL and reap: a crash as far as nasd can tell. */
 void nasd_kill9(nasd_proc *p);
 

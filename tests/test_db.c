@@ -82,7 +82,7 @@ static void claim(char id[33])
     char *spec = NULL, *ckpt = NULL;
     int64_t step;
     int attempt;
-    cr_assert_eq(nd_db_job_claim(db, id, &spec, &ckpt, &step, &attempt), 0);
+    cr_assert_eq(nd_db_job_claim(db, id, &spec, &ckpt, &step, &attempt, NULL), 0);
     free(spec);
     free(ckpt);
 }
@@ -218,7 +218,7 @@ Test(db, unknown_id_is_not_found)
     cr_assert_eq(nd_db_result_get(db, "nope", &out), ND_DB_NOTFOUND);
     cr_assert_eq(nd_db_progress_set(db, "nope", "{}"), ND_DB_NOTFOUND);
     cr_assert_eq(nd_db_checkpoint_set(db, "nope", "/x", 1), ND_DB_NOTFOUND);
-    cr_assert_eq(nd_db_metric_add(db, "nope", 1, 1, "loss", 1.0, 1.0),
+    cr_assert_eq(nd_db_metric_add(db, "nope", 1, 1, "loss", 1.0, 1.0, NULL),
                  ND_DB_NOTFOUND);
     cr_assert_eq(nd_db_arch_add(db, "nope", "{}", 1.0, NULL, 1.0, NULL),
                  ND_DB_NOTFOUND);
@@ -319,7 +319,7 @@ Test(db, claim_takes_oldest_once)
     cr_assert_eq(nd_db_queue_length(db, &n), 0);
     cr_assert_eq(n, 2);
 
-    cr_assert_eq(nd_db_job_claim(db, got, &spec, &ckpt, &step, &attempt), 0);
+    cr_assert_eq(nd_db_job_claim(db, got, &spec, &ckpt, &step, &attempt, NULL), 0);
     cr_assert_str_eq(got, a);
     cr_assert_str_eq(spec, "{\"algorithm\":\"train\",\"seed\":1}");
     cr_assert_null(ckpt);
@@ -327,11 +327,11 @@ Test(db, claim_takes_oldest_once)
     cr_assert_eq(attempt, 1);
     free(spec);
 
-    cr_assert_eq(nd_db_job_claim(db, got, &spec, &ckpt, &step, &attempt), 0);
+    cr_assert_eq(nd_db_job_claim(db, got, &spec, &ckpt, &step, &attempt, NULL), 0);
     cr_assert_str_eq(got, b);
     free(spec);
 
-    cr_assert_eq(nd_db_job_claim(db, got, &spec, &ckpt, &step, &attempt),
+    cr_assert_eq(nd_db_job_claim(db, got, &spec, &ckpt, &step, &attempt, NULL),
                  ND_DB_NOTFOUND);
     cr_assert_null(spec);
     cr_assert_eq(nd_db_queue_length(db, &n), 0);
@@ -400,8 +400,8 @@ Test(db, delete_refused_while_active_and_cascades)
     cr_assert_null(ckpt);
 
     cr_assert_eq(nd_db_begin(db), 0);
-    cr_assert_eq(nd_db_metric_add(db, id, 1, 10, "train_loss", 2.5, 1.0), 0);
-    cr_assert_eq(nd_db_metric_add(db, other, 1, 10, "train_loss", 2.5, 1.0),
+    cr_assert_eq(nd_db_metric_add(db, id, 1, 10, "train_loss", 2.5, 1.0, NULL), 0);
+    cr_assert_eq(nd_db_metric_add(db, other, 1, 10, "train_loss", 2.5, 1.0, NULL),
                  0);
     cr_assert_eq(nd_db_arch_add(db, id, "{\"ops\":[1]}", 0.5, NULL, 1.0,
                                 NULL), 0);
@@ -449,14 +449,14 @@ Test(db, requeue_running_honours_cancel_requested)
 
     nd_db_close(db);        /* as after a crash: a and b still running */
     open_db();
-    cr_assert_eq(nd_db_requeue_running(db, &requeued, &cancelled), 0);
+    cr_assert_eq(nd_db_requeue_running(db, 3, &requeued, &cancelled, NULL), 0);
     cr_assert_eq(requeued, 1);
     cr_assert_eq(cancelled, 1);
     cr_assert_eq(nd_db_job_state(db, b, &state), 0);
     cr_assert_eq(state, ND_DB_CANCELLED);
 
     /* a goes before c, which was queued after it, and resumes. */
-    cr_assert_eq(nd_db_job_claim(db, got, &spec, &ckpt, &step, &attempt), 0);
+    cr_assert_eq(nd_db_job_claim(db, got, &spec, &ckpt, &step, &attempt, NULL), 0);
     cr_assert_str_eq(got, a);
     cr_assert_str_eq(ckpt, "/ck/a");
     cr_assert_eq(step, 123);
@@ -484,12 +484,12 @@ Test(db, metrics_paging_and_latest)
     cr_assert_eq(nd_db_begin(db), 0);
     for (int e = 1; e <= 3; e++) {
         cr_assert_eq(nd_db_metric_add(db, id, e, e * 100, "train_loss",
-                                      3.0 - e, 1795000000.0 + e), 0);
+                                      3.0 - e, 1795000000.0 + e, NULL), 0);
         cr_assert_eq(nd_db_metric_add(db, id, e, e * 100, "val_accuracy",
-                                      e / 10.0, 1795000000.0 + e), 0);
+                                      e / 10.0, 1795000000.0 + e, NULL), 0);
     }
     cr_assert_eq(nd_db_metric_add(db, id, 3, 300, "diverged", NAN,
-                                  1795000000.4567), 0);
+                                  1795000000.4567, NULL), 0);
     cr_assert_eq(nd_db_commit(db), 0);
 
     /* 7 rows in pages of 3. */
@@ -676,7 +676,7 @@ Test(db, batch_rollback_discards_events)
     json_t *out = NULL;
     add_job(id, NULL);
     cr_assert_eq(nd_db_begin(db), 0);
-    cr_assert_eq(nd_db_metric_add(db, id, 1, 1, "train_loss", 1.0, 1.0), 0);
+    cr_assert_eq(nd_db_metric_add(db, id, 1, 1, "train_loss", 1.0, 1.0, NULL), 0);
     cr_assert_eq(nd_db_rollback(db), 0);
     cr_assert_eq(nd_db_metrics_list(db, id, 0, 0, &out), 0);
     cr_assert_eq(json_array_size(json_object_get(out, "metrics")), 0);
@@ -817,7 +817,7 @@ Test(db, memo_is_dropped_by_every_write)
         cr_assert_not_null(nd_db_job_memo(db, id, &len));
         cr_assert_eq(nd_db_begin(db), 0);
         int rc = k == 0   ? nd_db_progress_set(db, id, "{\"step\":2}")
-                 : k == 1 ? nd_db_metric_add(db, id, 1, 2, "train_loss", 0.5, 1.0)
+                 : k == 1 ? nd_db_metric_add(db, id, 1, 2, "train_loss", 0.5, 1.0, NULL)
                  : k == 2 ? nd_db_arch_add(db, id, "{}", 0.5, NULL, 1.0, NULL)
                           : nd_db_checkpoint_set(db, id, "/tmp/x", 3);
         cr_assert_eq(rc, 0, "write %d: %s", k, nd_db_errmsg(db));

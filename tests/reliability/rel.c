@@ -267,3 +267,188 @@ int rel_db_check(const char *dir, const char *when)
     sqlite3_close(db);
     return rows;
 }
+
+int64_t rel_db_ckpt_step(const char *dir, const char *id)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/nasd.db", dir);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+    cr_assert_eq(rc, SQLITE_OK, "cannot open %s read-only", path);
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_stmt *st = NULL;
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT coalesce(checkpoint_step, 0) FROM jobs WHERE id = ?1"
+                            " AND checkpoint_path IS NOT NULL",
+                            -1, &st, NULL);
+    cr_assert_eq(rc, SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int64_t step = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return step;
+}
+
+/* ------------------------------------------------------------ the jobs */
+
+void rel_job_spec(rel_jobrun *j, int seed)
+{
+    switch (j->kind) {
+    case REL_TRAIN:
+        snprintf(j->spec, sizeof(j->spec),
+                 "{\"algorithm\":\"train\",\"dataset\":\"synthetic\",\"architecture\":{\"space\":"
+                 "\"fixed-cnn\",\"channels\":[8,16],\"hidden\":32},\"budget\":{\"epochs\":%d},"
+                 "\"seed\":%d}",
+                 j->epochs, seed);
+        /* train_loss, train_accuracy, test_accuracy, images_per_second, lr
+         * per epoch; the trained network as the one architecture row. */
+        j->metrics = 5 * j->epochs;
+        j->archs = 1;
+        j->search_steps = 0;
+        snprintf(j->name, sizeof(j->name), "train");
+        break;
+    case REL_DARTS:
+        /* 3 search epochs of 12 steps (192 examples, half for alpha,
+         * batch 8), then 2 final-training epochs of 250 steps (2000
+         * synthetic images): a kill can fall in either stage. */
+        snprintf(j->spec, sizeof(j->spec),
+                 "{\"algorithm\":\"darts\",\"search_space\":\"darts-cnn\",\"dataset\":"
+                 "\"synthetic\",\"budget\":{\"epochs\":3},\"hyperparameters\":{\"order\":1,"
+                 "\"C\":4,\"layers\":3,\"batch_size\":8,\"max_examples\":192},"
+                 "\"final_training\":{\"enabled\":true,\"epochs\":2,\"C\":4,\"layers\":3},"
+                 "\"seed\":%d}",
+                 seed);
+        j->epochs = 5;
+        /* Search: train_loss, train_accuracy, val_loss, val_accuracy, lr
+         * and a genotype row per epoch; final training: five final.*
+         * metrics per epoch and the trained network's row. */
+        j->metrics = 5 * 3 + 5 * 2;
+        j->archs = 3 + 1;
+        j->search_steps = 36;
+        snprintf(j->name, sizeof(j->name), "darts");
+        break;
+    case REL_ENAS:
+        /* Per epoch 6 shared-weight steps and 2 controller updates of 3
+         * children each. */
+        snprintf(j->spec, sizeof(j->spec),
+                 "{\"algorithm\":\"enas\",\"search_space\":\"enas-micro\",\"dataset\":"
+                 "\"synthetic\",\"budget\":{\"epochs\":%d},\"hyperparameters\":{\"C\":4,"
+                 "\"layers\":1,\"nodes\":3,\"batch_size\":8,\"max_examples\":96,"
+                 "\"lstm_size\":16,\"controller_steps\":2,\"controller_aggregate\":3,"
+                 "\"final_samples\":4},\"seed\":%d}",
+                 j->epochs, seed);
+        /* baseline, controller_entropy, controller_loss, lr, reward,
+         * train_accuracy, train_loss, val_accuracy per epoch; a row per
+         * controller child. */
+        j->metrics = 8 * j->epochs;
+        j->archs = 2 * 3 * j->epochs;
+        j->search_steps = 0;
+        snprintf(j->name, sizeof(j->name), "enas");
+        break;
+    case REL_NASRL:
+        /* epochs here: controller updates of 2 children each. */
+        snprintf(j->spec, sizeof(j->spec),
+                 "{\"algorithm\":\"nas-rl\",\"search_space\":\"nasrl-cnn\",\"dataset\":"
+                 "\"synthetic\",\"budget\":{\"max_architectures\":%d},\"hyperparameters\":{"
+                 "\"max_examples\":200,\"children_per_update\":2,\"child_epochs\":1},"
+                 "\"seed\":%d}",
+                 2 * j->epochs, seed);
+        /* baseline, controller_entropy, controller_loss, reward_mean per
+         * update; a row per child. */
+        j->metrics = 4 * j->epochs;
+        j->archs = 2 * j->epochs;
+        j->search_steps = 0;
+        snprintf(j->name, sizeof(j->name), "nas-rl");
+        break;
+    }
+}
+
+void rel_submit(int port, rel_jobrun *j, int seed)
+{
+    rel_job_spec(j, seed);
+    /* Named, so that a crash point can name the job before it exists. */
+    char named[sizeof(j->spec)];
+    snprintf(j->label, sizeof(j->label), "%s-%d", j->name, seed);
+    int n = snprintf(named, sizeof(named), "{\"name\":\"%s\",%s", j->label, j->spec + 1);
+    cr_assert(n > 0 && (size_t)n < sizeof(named));
+    memcpy(j->spec, named, (size_t)n + 1);
+    int status = rel_post_job(port, j->spec, NULL, j->id);
+    cr_assert_eq(status, 202, "POST %s: %d", j->spec, status);
+}
+
+/* The rows of one series of job id (owned array), all pages. */
+static json_t *all_rows(int port, const char *id, const char *series)
+{
+    json_t *rows = json_array();
+    json_int_t after = 0;
+    for (;;) {
+        char path[160];
+        snprintf(path, sizeof(path), "/v1/jobs/%s/%s?limit=1000&after=%lld", id, series,
+                 (long long)after);
+        json_t *page = rel_get(port, path);
+        json_array_extend(rows, json_object_get(page, series));
+        json_t *next = json_object_get(page, "next_after");
+        int more = json_is_integer(next);
+        after = json_integer_value(next);
+        json_decref(page);
+        if (!more)
+            return rows;
+    }
+}
+
+void rel_check_history(int port, const rel_jobrun *j)
+{
+    json_t *m = all_rows(port, j->id, "metrics"), *row, *other;
+    size_t i, k;
+    json_array_foreach(m, i, row)
+    {
+        for (k = i + 1; k < json_array_size(m); k++) {
+            other = json_array_get(m, k);
+            cr_assert(!(rel_int(row, "epoch") == rel_int(other, "epoch") &&
+                        rel_int(row, "step") == rel_int(other, "step") &&
+                        !strcmp(rel_str(row, "name"), rel_str(other, "name"))),
+                      "job %s (%s): metric %s of epoch %lld, step %lld is there twice (seq %lld "
+                      "and %lld)",
+                      j->id, j->name, rel_str(row, "name"), (long long)rel_int(row, "epoch"),
+                      (long long)rel_int(row, "step"), (long long)rel_int(row, "seq"),
+                      (long long)rel_int(other, "seq"));
+        }
+    }
+    cr_assert_eq((int)json_array_size(m), j->metrics, "job %s (%s): %zu metric rows, want %d",
+                 j->id, j->name, json_array_size(m), j->metrics);
+    /* Every epoch's train_loss once (nas-rl reports none; darts' final
+     * training reports final.train_loss, covered by the count above). */
+    int epochs = j->kind == REL_NASRL ? 0 : j->kind == REL_DARTS ? 3 : j->epochs;
+    for (int e = 1; e <= epochs; e++) {
+        int n = 0;
+        json_array_foreach(m, i, row) n +=
+            rel_int(row, "epoch") == e && !strcmp(rel_str(row, "name"), "train_loss");
+        cr_assert_eq(n, 1, "job %s (%s): epoch %d has %d train_loss values", j->id, j->name, e,
+                     n);
+    }
+    json_decref(m);
+    json_t *a = all_rows(port, j->id, "architectures");
+    cr_assert_eq((int)json_array_size(a), j->archs,
+                 "job %s (%s): %zu architecture rows, want %d (one per sampled or derived "
+                 "architecture)",
+                 j->id, j->name, json_array_size(a), j->archs);
+    /* ENAS children are numbered: each (epoch, controller step, child)
+     * once. */
+    json_array_foreach(a, i, row)
+    {
+        if (j->kind != REL_ENAS)
+            break;
+        for (k = i + 1; k < json_array_size(a); k++) {
+            other = json_array_get(a, k);
+            cr_assert(!(rel_int(row, "metrics.epoch") == rel_int(other, "metrics.epoch") &&
+                        rel_int(row, "metrics.controller_step") ==
+                            rel_int(other, "metrics.controller_step") &&
+                        rel_int(row, "metrics.child") == rel_int(other, "metrics.child")),
+                      "job %s (enas): child %lld of controller step %lld, epoch %lld twice",
+                      j->id, (long long)rel_int(row, "metrics.child"),
+                      (long long)rel_int(row, "metrics.controller_step"),
+                      (long long)rel_int(row, "metrics.epoch"));
+        }
+    }
+    json_decref(a);
+}

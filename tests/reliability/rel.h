@@ -81,4 +81,36 @@ char *rel_read_from(const char *path, off_t from);
  * names the moment in the message. Returns the number of job rows. */
 int rel_db_check(const char *dir, const char *when);
 
+/* The checkpoint step the database records for job id (0: none), read
+ * from the file while no nasd holds it. */
+int64_t rel_db_ckpt_step(const char *dir, const char *id);
+
+/* ------------------------------------------------------------ the jobs */
+
+/* The four kinds of job the crash tests run, small enough for seconds,
+ * each with the rows an uninterrupted run reports (counted from what each
+ * kind reports per epoch, update or child: see rel.c). */
+enum rel_kind { REL_TRAIN, REL_DARTS, REL_ENAS, REL_NASRL };
+
+typedef struct rel_jobrun {
+    enum rel_kind kind;
+    int epochs;          /* set before rel_submit: train and enas epochs,
+                            nas-rl controller updates (darts: 3 + 2 fixed) */
+    char id[33];
+    char name[16];       /* the kind, for messages */
+    char label[32];      /* the job's name: NAME-SEED */
+    char spec[1024];
+    int metrics, archs;  /* rows of an uninterrupted run */
+    int64_t search_steps;   /* darts: steps before the final training */
+} rel_jobrun;
+
+/* Fills j's spec and expected rows from j->kind and j->epochs. */
+void rel_job_spec(rel_jobrun *j, int seed);
+/* rel_job_spec, then POST it named j->label (must be 202). */
+void rel_submit(int port, rel_jobrun *j, int seed);
+/* Exactly once: no metric row twice (same name, epoch and step), every
+ * epoch's train loss once, and exactly the metric and architecture rows
+ * an uninterrupted run reports (ENAS children each once by number). */
+void rel_check_history(int port, const rel_jobrun *j);
+
 #endif
