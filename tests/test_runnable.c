@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
@@ -231,24 +230,31 @@ static void try_object(int port, const combo *c, const char *obj, json_t *schema
     }
 }
 
+typedef struct waiting {
+    int port;
+    char path[96];
+    char state[32];
+} waiting;
+
+/* For nasd_wait_for: the blocker job left the queue (running, or over). */
+static int left_queue(void *ctx)
+{
+    waiting *b = ctx;
+    http_resp r;
+    if (http_get(b->port, b->path, &r) != 0) return 0;
+    json_t *j = http_json(&r);
+    snprintf(b->state, sizeof b->state, "%s", str_at(j, "state") ? str_at(j, "state") : "");
+    json_decref(j);
+    http_resp_free(&r);
+    return b->state[0] && strcmp(b->state, "queued") != 0;
+}
+
 static void wait_running(int port, const char *id)
 {
-    char path[96];
-    snprintf(path, sizeof path, "/v1/jobs/%s", id);
-    for (int i = 0;; i++) {
-        http_resp r;
-        cr_assert_eq(http_get(port, path, &r), 0, "%s", http_errmsg());
-        json_t *j = http_json(&r);
-        const char *st = str_at(j, "state");
-        int running = st && !strcmp(st, "running");
-        cr_assert(!is_final(st), "the blocker job ended: %s", text_of(j));
-        json_decref(j);
-        http_resp_free(&r);
-        if (running) return;
-        cr_assert(i < RUNNING_MS / 20, "the blocker job never started");
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    waiting b = {.port = port};
+    snprintf(b.path, sizeof b.path, "/v1/jobs/%s", id);
+    cr_assert(nasd_wait_for(RUNNING_MS, left_queue, &b), "the blocker job never started");
+    cr_assert_str_eq(b.state, "running", "the blocker job is %s, not running", b.state);
 }
 
 Test(runnable, every_bound_the_api_accepts_the_engine_prepares, .timeout = 600)
