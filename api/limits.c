@@ -133,6 +133,23 @@ int api_check_job_caps(api_req *rq, api_resp *rs, json_t *spec)
     if (cap_int(rs, hp, "child_epochs", "/hyperparameters/child_epochs", "max-job-epochs",
                 cfg->max_job_epochs))
         return -1;
+    /* The architectures a job samples and trains: a product of counts for
+     * enas, so each field's own range does not bound it. */
+    json_int_t archs = json_integer_value(json_object_get(budget, "max_architectures"));
+    const char *aptr = "/budget/max_architectures";
+    if (json_is_integer(json_object_get(hp, "controller_steps"))) {
+        archs = json_integer_value(json_object_get(budget, "epochs")) *
+                json_integer_value(json_object_get(hp, "controller_steps")) *
+                json_integer_value(json_object_get(hp, "controller_aggregate"));
+        aptr = "/hyperparameters/controller_steps";
+    }
+    if (cfg->max_job_architectures > 0 && archs > cfg->max_job_architectures) {
+        api_fail_limit(rs, 400, aptr, "max-job-architectures", cfg->max_job_architectures,
+                       "the job samples %lld architectures (enas: epochs x controller_steps x "
+                       "controller_aggregate), over the limit of %d (max-job-architectures)",
+                       (long long)archs, cfg->max_job_architectures);
+        return -1;
+    }
     if (cfg->max_job_seconds > 0) {
         json_t *v = json_object_get(budget, "max_seconds");
         double secs = json_number_value(v);

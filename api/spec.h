@@ -39,12 +39,13 @@
 int api_spec_normalize(const char *body, size_t len, uint64_t default_seed,
                        json_t **spec_out, api_problem *err);
 
-/* 0 when the engine can run the normalized spec (algorithm "train", and
- * "darts" on "darts-cnn" (final_training too) and "darts-rnn" (without
- * final_training)), else -1
- * with 501 not-implemented: pointer /algorithm or /search_space naming
- * what is missing, "allowed" what can run instead; or pointer
- * /final_training/enabled, "final_training is not implemented yet". */
+/* 0 when the engine can run the normalized spec, else -1 with either
+ * 501 not-implemented (an algorithm, search space or final training this
+ * version does not run: pointer /algorithm, /search_space or
+ * /final_training/enabled, "allowed" what can run instead) or 400
+ * invalid-field when the engine's own preparation checks
+ * (nas_job_validate) refuse the converted spec: pointer the field the
+ * engine names. So a job the API acknowledges gets past its preparation. */
 int api_spec_implemented(const json_t *spec, api_problem *err);
 
 /* Where the datasets' files are, from the daemon's config. NULL: the
@@ -57,8 +58,9 @@ typedef struct api_spec_paths {
 } api_spec_paths;
 
 /* Fills *out for the engine from a normalized `train` or `darts` spec
- * (paths may be NULL). threads: hyperparameters.threads, or
- * default_threads when null; darts' arch_betas become arch_beta1/2 and a
+ * (paths may be NULL). threads: hyperparameters.threads when it is lower
+ * than default_threads (the operator's --threads-per-job caps it), else
+ * default_threads; darts' arch_betas become arch_beta1/2 and a
  * null max_examples 0 (all); a train darts-cnn genotype becomes compact
  * JSON text in out->genotype (normalize refused any that would not fit). The string members of *out (algorithm,
  * search_space, dataset) point into `spec` and

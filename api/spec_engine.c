@@ -1,11 +1,16 @@
 /*
  * spec_engine.c - the engine's view of a normalized spec: whether this
- * version can run it (501 otherwise) and its conversion to nas_job_spec.
+ * version can run it (501 otherwise), whether the engine's own checks
+ * pass (400 otherwise) and its conversion to nas_job_spec.
  *
  * The one design decision to know: conversion trusts normalization. It
  * reads the stored spec's already-checked values without re-validating
  * them, and any value missing or of the wrong type means the spec was not
- * normalized, which is a 500, never a 400.
+ * normalized, which is a 500, never a 400. What the API acknowledges the
+ * engine must run, so before a job is stored the converted spec goes
+ * through the engine's own preparation checks (nas_job_validate): a
+ * range the tables allow but the engine refuses becomes a 400 naming the
+ * field here, never a job that fails once it starts.
  */
 #include "spec_internal.h"
 
@@ -42,7 +47,9 @@ static int not_implemented(const char *ptr, const char *what, const char **avail
     return -1;
 }
 
-int api_spec_implemented(const json_t *spec, api_problem *err)
+/* Whether this version runs (algorithm, search space, final training) at
+ * all: the 501s. */
+static int runs_here(const json_t *spec, api_problem *err)
 {
     const char *algorithm = json_string_value(json_object_get(spec, "algorithm"));
     const char *space = json_string_value(json_object_get(spec, "search_space"));
@@ -302,6 +309,17 @@ static int enas_to_engine(const json_t *spec, const json_t *hp, nas_job_spec *ou
     return bad;
 }
 
+/* hyperparameters.threads asks for fewer threads than the operator's
+ * --threads-per-job, never for more: the configured value is the cap, and
+ * null takes it. */
+static int job_threads(const json_t *hp, int configured)
+{
+    const json_t *v = json_object_get(hp, "threads");
+    if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) < configured)
+        return (int)json_integer_value(v);
+    return configured;
+}
+
 /* An int list of at most cap values into dst, its length into *n. */
 static int get_int_list(const json_t *obj, const char *key, int *dst, int cap, int *n)
 {
@@ -352,9 +370,7 @@ static int nasrl_to_engine(const json_t *spec, const json_t *hp, int default_thr
     v = json_object_get(spec, "seed");
     bad |= !json_is_integer(v);
     out->seed = (uint64_t)json_integer_value(v);
-    out->threads = default_threads;
-    if (json_is_integer(json_object_get(hp, "threads")))
-        bad |= get_int(hp, "threads", &out->threads);
+    out->threads = job_threads(hp, default_threads);
     bad |= get_int(hp, "batch_size", &out->batch_size);
     bad |= get_int(hp, "child_epochs", &out->child_epochs);
     v = json_object_get(hp, "max_examples");   /* the image spaces */
@@ -441,7 +457,7 @@ int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
     int bad = 0;
 
     memset(out, 0, sizeof *out);
-    if (api_spec_implemented(spec, err)) return -1;
+    if (runs_here(spec, err)) return -1;
     out->algorithm = json_string_value(json_object_get(spec, "algorithm"));
     out->dataset = json_string_value(json_object_get(spec, "dataset"));
     ds = out->dataset ? api__spec_dataset_by_name(out->dataset) : NULL;
@@ -482,12 +498,66 @@ int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
         bad |= get_float(hp, "momentum", &out->momentum);
     bad |= get_float(hp, "weight_decay", &out->weight_decay);
     bad |= get_float(hp, "grad_clip", &out->grad_clip);
-    out->threads = default_threads;
-    if (json_is_integer(json_object_get(hp, "threads")))
-        bad |= get_int(hp, "threads", &out->threads);
+    out->threads = job_threads(hp, default_threads);
     if (!bad) return 0;
 fail:
     memset(out, 0, sizeof *out);
     return api_problem_set(err, 0, API_PROBLEM_INTERNAL, NULL,
                            "the stored spec is not a normalized spec the engine runs");
+}
+
+/* The JSON pointer of the spec value an engine error names ("momentum:
+ * 1 must be in [0, 1)" -> /hyperparameters/momentum). The engine names
+ * fields as the API does except for the few below; any other name is
+ * looked for in the spec's objects in the order a field is most likely
+ * to live there. "" when it names nothing the spec has. */
+static void engine_pointer(const json_t *spec, const char *msg, char out[PTR_MAX])
+{
+    static const struct { const char *engine, *ptr; } alias[] = {
+        {"final_epochs", "/final_training/epochs"},
+        {"final_C", "/final_training/C"},
+        {"final_layers", "/final_training/layers"},
+        {"arch_beta1", "/hyperparameters/arch_betas/0"},
+        {"arch_beta2", "/hyperparameters/arch_betas/1"},
+        {"dropout_input", "/hyperparameters/dropout_i"},
+        {"nblocks", "/architecture/channels"},
+        {"channels", "/architecture/channels"},
+        {"genotype", "/architecture/genotype"},
+    };
+    static const char *const objects[] = {"hyperparameters", "architecture", "budget",
+                                          "final_training"};
+    char name[64];
+    size_t n = strcspn(msg, ":.[ ");
+    out[0] = '\0';
+    if (n == 0 || n >= sizeof name) return;
+    memcpy(name, msg, n);
+    name[n] = '\0';
+    for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++)
+        if (!strcmp(alias[i].engine, name)) {
+            snprintf(out, PTR_MAX, "%s", alias[i].ptr);
+            return;
+        }
+    for (size_t i = 0; i < sizeof objects / sizeof objects[0]; i++) {
+        const json_t *o = json_object_get(spec, objects[i]);
+        if (json_is_object(o) && json_object_get(o, name)) {
+            char parent[PTR_MAX];
+            snprintf(parent, sizeof parent, "/%s", objects[i]);
+            api__spec_child_ptr(out, parent, name);
+            return;
+        }
+    }
+    const char *top = strcmp(name, "arch") ? name : "architecture";
+    if (json_object_get(spec, top)) api__spec_child_ptr(out, "", top);
+}
+
+int api_spec_implemented(const json_t *spec, api_problem *err)
+{
+    nas_job_spec es;
+    char ptr[PTR_MAX];
+    if (api_spec_to_engine(spec, NULL, 1, &es, err)) return -1;
+    if (nas_job_validate(&es) == NAS_OK) return 0;
+    engine_pointer(spec, nas_errmsg(), ptr);
+    return api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr,
+                           "%s is refused by the engine (%s)", *ptr ? ptr : "the job",
+                           nas_errmsg());
 }

@@ -68,6 +68,8 @@ typedef struct field {
 #define I_(n, lo, hi, d, doc) {n, T_INT, lo, hi, 0, NULL, d, 0, 0, doc, NULL, NULL}
 #define IN_(n, lo, hi, d, doc) {n, T_INT, lo, hi, F_NULLABLE, NULL, d, 0, 0, doc, NULL, NULL}
 #define N_(n, lo, hi, d, doc) {n, T_NUM, lo, hi, 0, NULL, d, 0, 0, doc, NULL, NULL}
+/* [lo, hi): rates the engine needs below hi (momentum, weight decay). */
+#define NX_(n, lo, hi, d, doc) {n, T_NUM, lo, hi, F_EXCL_MAX, NULL, d, 0, 0, doc, NULL, NULL}
 #define NP_(n, hi, d, doc) {n, T_NUM, 0, hi, F_EXCL_MIN, NULL, d, 0, 0, doc, NULL, NULL}
 #define NNULL_(n, lo, hi, d, doc) {n, T_NUM, lo, hi, F_NULLABLE, NULL, d, 0, 0, doc, NULL, NULL}
 #define B_(n, d, doc) {n, T_BOOL, 0, 0, 0, NULL, d, 0, 0, doc, NULL, NULL}
@@ -75,8 +77,9 @@ typedef struct field {
 #define CS_(n, ch, d, doc) {n, T_STR, 0, 0, 0, ch, d, 0, 0, doc, NULL, NULL}
 #define IL_(n, lo, hi, k0, k1, d, doc) {n, T_INT_LIST, lo, hi, 0, NULL, d, k0, k1, doc, NULL, NULL}
 #define NL_(n, lo, hi, k, d, doc) {n, T_NUM_LIST, lo, hi, F_EXCL_MAX, NULL, d, k, k, doc, NULL, NULL}
-#define THREADS_ IN_("threads", 1, 1024, "null", \
-                     "engine threads for this job; null: the daemon's --threads-per-job")
+#define THREADS_ IN_("threads", 1, 64, "null", \
+                     "engine threads for this job, at most the daemon's --threads-per-job " \
+                     "(a larger value is lowered to it); null: --threads-per-job")
 #define END_ {NULL, T_INT, 0, 0, 0, NULL, NULL, 0, 0, NULL, NULL, NULL}
 
 typedef struct space_row {

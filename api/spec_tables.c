@@ -33,8 +33,8 @@ static const field train_image_hp[] = {
     I_("batch_size", 1, 4096, "64", NULL),
     NP_("lr", 100, "0.02", "peak learning rate; cosine decay to lr_min over the job"),
     N_("lr_min", 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),
-    N_("momentum", 0, 1, "0.9", NULL),
-    N_("weight_decay", 0, 1, "0.0005", NULL),
+    NX_("momentum", 0, 1, "0.9", NULL),
+    NX_("weight_decay", 0, 1, "0.0005", NULL),
     N_("grad_clip", 0, 1e6, "0", "global L2 norm clip; 0: off"),
     {"dropout", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0", 0, 0, "before the last layer", NULL, NULL},
     B_("nesterov", "true", NULL),
@@ -47,8 +47,8 @@ static const field train_text_hp[] = {
     I_("batch_size", 1, 4096, "20", NULL),
     NP_("lr", 100, "20", "peak learning rate; cosine decay to lr_min over the job"),
     N_("lr_min", 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),
-    N_("momentum", 0, 1, "0", NULL),
-    N_("weight_decay", 0, 1, "0", NULL),
+    NX_("momentum", 0, 1, "0", NULL),
+    NX_("weight_decay", 0, 1, "0", NULL),
     N_("grad_clip", 0, 1e6, "0.25", "global L2 norm clip; 0: off"),
     {"dropout", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.2", 0, 0,
      "on embeddings and LSTM outputs", NULL, NULL},
@@ -65,12 +65,12 @@ static const field darts_cnn_hp[] = {
     NP_("lr", 100, "0.025", "weight SGD learning rate, cosine to lr_min over the epochs "
                             "(set once per epoch)"),
     N_("lr_min", 0, 100, "0.001", "final weight learning rate (<= lr)"),
-    N_("momentum", 0, 1, "0.9", "weight SGD momentum"),
-    N_("weight_decay", 0, 1, "0.0003", "weight SGD L2 weight decay"),
+    NX_("momentum", 0, 1, "0.9", "weight SGD momentum"),
+    NX_("weight_decay", 0, 1, "0.0003", "weight SGD L2 weight decay"),
     N_("grad_clip", 0, 1e6, "5", "global L2 norm clip of the weight gradient; 0: off"),
     NP_("arch_lr", 1, "0.0003", "Adam learning rate of alpha"),
     NL_("arch_betas", 0, 1, 2, "[0.5,0.999]", "Adam betas of alpha"),
-    N_("arch_weight_decay", 0, 1, "0.001", "Adam L2 weight decay of alpha"),
+    NX_("arch_weight_decay", 0, 1, "0.001", "Adam L2 weight decay of alpha"),
     {"train_portion", T_NUM, 0, 1, F_EXCL_MIN | F_EXCL_MAX, NULL, "0.5", 0, 0,
      "share of the training set (split by a shuffle drawn from the seed) that trains "
      "w; the rest trains alpha and gives the per-epoch val_loss and val_accuracy", NULL, NULL},
@@ -92,8 +92,8 @@ static const field darts_rnn_hp[] = {
     NNULL_("lr_min", 0, 100, "null", "final weight learning rate, cosine from lr over the "
                                      "epochs (set once per epoch); null: lr, constant like "
                                      "the reference"),
-    N_("momentum", 0, 1, "0", "weight SGD momentum"),
-    N_("weight_decay", 0, 1, "5e-07", NULL),
+    NX_("momentum", 0, 1, "0", "weight SGD momentum"),
+    NX_("weight_decay", 0, 1, "5e-07", NULL),
     N_("grad_clip", 0, 1e6, "0.25", "global L2 norm clip of the weight gradient, also "
                                     "applied in the unrolled step as in the reference; 0: off"),
     {"dropout", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.75", 0, 0,
@@ -104,7 +104,7 @@ static const field darts_rnn_hp[] = {
      "on the embeddings, in the weight step only", NULL, NULL},
     NP_("arch_lr", 1, "0.003", "Adam learning rate of alpha"),
     NL_("arch_betas", 0, 1, 2, "[0.9,0.999]", "Adam betas of alpha"),
-    N_("arch_weight_decay", 0, 1, "0.001", "Adam L2 weight decay of alpha"),
+    NX_("arch_weight_decay", 0, 1, "0.001", "Adam L2 weight decay of alpha"),
     THREADS_, END_,
 };
 
@@ -118,16 +118,16 @@ static const field darts_rnn_hp[] = {
     {"baseline_decay", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.99", 0, 0,                \
      "decay of the reward moving average (baseline)", NULL, NULL}
 
-#define ENAS_CNN_(bs, c, l, wd, ctl_lr, tanh_c, steps, agg)                          \
+#define ENAS_CNN_(bs, cmin, c, l, wd, ctl_lr, tanh_c, steps, agg)                    \
     I_("batch_size", 1, 4096, bs, NULL),                                              \
-    I_("C", 1, 1024, c, "output channels of the first layer"),                        \
+    I_("C", cmin, 1024, c, "output channels of the first layer"),                     \
     I_("layers", 1, 64, l, NULL),                                                     \
     NP_("lr", 100, "0.05", "shared-weight SGD lr, cosine with restarts to lr_min"),   \
     N_("lr_min", 0, 100, "0.0005", NULL),                                             \
     I_("lr_t0", 1, 10000, "10", "epochs of the first cosine period"),                 \
     I_("lr_t_mul", 1, 100, "2", "growth of each following period"),                   \
-    N_("momentum", 0, 1, "0.9", NULL),                                                \
-    N_("weight_decay", 0, 1, wd, NULL),                                               \
+    NX_("momentum", 0, 1, "0.9", NULL),                                                \
+    NX_("weight_decay", 0, 1, wd, NULL),                                               \
     N_("grad_clip", 0, 1e6, "5", "global L2 norm clip; 0: off"),                      \
     {"dropout", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.1", 0, 0, "before the classifier", NULL, NULL}, \
     CONTROLLER_("64", ctl_lr, "0.0001", tanh_c, "1"),                                 \
@@ -141,7 +141,7 @@ static const field darts_rnn_hp[] = {
         "training set")
 
 static const field enas_micro_hp[] = {
-    ENAS_CNN_("160", "20", "6", "0.0001", "0.0035", "1.1", "30", "10"),
+    ENAS_CNN_("160", 1, "20", "6", "0.0001", "0.0035", "1.1", "30", "10"),
     I_("nodes", 2, 16, "5", "nodes per cell (B)"),
     {"drop_path", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.4", 0, 0,
      "drop-path probability of the reference's fixed-architecture training; "
@@ -151,7 +151,7 @@ static const field enas_micro_hp[] = {
 };
 
 static const field enas_macro_hp[] = {
-    ENAS_CNN_("128", "36", "12", "0.00025", "0.001", "1.5", "50", "20"),
+    ENAS_CNN_("128", 2, "36", "12", "0.00025", "0.001", "1.5", "50", "20"),
     N_("skip_target", 0, 1, "0.4", "target skip probability"),
     N_("skip_weight", 0, 100, "0.8", "weight of the KL skip penalty"),
     THREADS_, END_,
@@ -169,7 +169,7 @@ static const field enas_rnn_hp[] = {
     I_("lr_decay_start", 0, 100000, "12", "epoch from which lr decays"),
     {"lr_decay_rate", T_NUM, 0, 1, F_EXCL_MIN, NULL, "0.95", 0, 0, "per epoch", NULL, NULL},
     N_("lr_min", 0, 100, "0.0005", NULL),
-    N_("weight_decay", 0, 1, "1e-07", NULL),
+    NX_("weight_decay", 0, 1, "1e-07", NULL),
     N_("grad_clip", 0, 1e6, "10", NULL),
     {"dropout_e", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.25", 0, 0,
      "drops whole embedding vectors (a word at a step); the reference's extra zeroing of "
@@ -206,9 +206,9 @@ static const field enas_rnn_hp[] = {
 
 /* The nasrl-cnn child and its space, for nas-rl and random alike. */
 #define NASRL_CNN_SPACE_                                                               \
-    N_("momentum", 0, 1, "0.9", NULL),                                                \
+    NX_("momentum", 0, 1, "0.9", NULL),                                                \
     B_("nesterov", "true", NULL),                                                     \
-    N_("weight_decay", 0, 1, "0.0001", NULL),                                        \
+    NX_("weight_decay", 0, 1, "0.0001", NULL),                                        \
     I_("start_layers", 1, 64, "6", "child depth at the start"),                        \
     I_("max_layers", 1, 64, "15", "child depth limit (>= start_layers)"),             \
     I_("layers_step", 0, 64, "2", "layers added at each growth"),                      \
@@ -271,7 +271,7 @@ static const field random_enas_rnn_hp[] = {
     I_("hidden", 1, 4096, "720", "embedding and cell size (tied decoder)"),
     I_("bptt", 1, 1000, "35", NULL),
     I_("max_vocab", 0, 1000000, "10000", "most frequent words kept; 0: all"),
-    N_("weight_decay", 0, 1, "1e-07", NULL),
+    NX_("weight_decay", 0, 1, "1e-07", NULL),
     N_("grad_clip", 0, 1e6, "10", NULL),
     {"dropout_e", T_NUM, 0, 1, F_EXCL_MAX, NULL, "0.25", 0, 0, "embedding vectors", NULL,
      NULL},
@@ -318,7 +318,8 @@ static const field random_enas_micro_hp[] = {
 
 static const field random_enas_macro_hp[] = {
     RANDOM_ENAS_COMMON_,
-    I_("C", 1, 1024, "36", "channels of every layer"),
+    I_("C", 2, 1024, "36", "channels of every layer (even: a factorized reduction "
+                           "halves them)"),
     I_("layers", 1, 31, "12", "layers (each an op and skips)"),
     NASRL_MAX_EXAMPLES_,
     THREADS_, END_,
@@ -380,8 +381,8 @@ static const field train_darts_hp[] = {
     I_("batch_size", 1, 4096, "64", NULL),
     NP_("lr", 100, "0.025", "peak learning rate; cosine decay to lr_min over the job"),
     N_("lr_min", 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),
-    N_("momentum", 0, 1, "0.9", NULL),
-    N_("weight_decay", 0, 1, "0.0003", NULL),
+    NX_("momentum", 0, 1, "0.9", NULL),
+    NX_("weight_decay", 0, 1, "0.0003", NULL),
     N_("grad_clip", 0, 1e6, "5", "global L2 norm clip; 0: off"),
     {"dropout", T_NUM, 0, 1, 0, NULL, "null", 0, 0, NULL,
      "does not apply to a darts-cnn network (no dropout layer; the reference's drop "
@@ -435,7 +436,8 @@ const field api__spec_final_training_fields[] = {
                            "named final.<metric>, epochs and steps counted on from the "
                            "search's"),
     I_("epochs", 1, 100000, "10", NULL),
-    I_("C", 1, 1024, "16", "initial channels of the trained network"),
+    I_("C", 2, 1024, "16", "initial channels of the trained network (even for enas-macro: "
+                           "a factorized reduction halves them)"),
     I_("layers", 1, 64, "8", "cells of the trained network"),
     END_,
 };

@@ -74,6 +74,9 @@ static const opt opts[] = {
     {"max-attempts", T_INT, OFF(max_attempts), 1, 1000,
      "times nasd may die (no clean stop) while a job runs before the job fails instead of "
      "being requeued (default 3)"},
+    {"max-job-architectures", T_INT, OFF(max_job_architectures), 0, 100000000,
+     "most architectures one job samples and trains (nas-rl and random: budget.max_architectures; "
+     "enas: epochs x controller_steps x controller_aggregate); 0: no cap (default 1000000)"},
     {"max-job-memory", T_INT, OFF(max_job_memory_mib), 0, 1 << 30,
      "largest estimated peak memory of a job in MiB; 0: half the RAM (default 0)"},
 };
@@ -118,6 +121,7 @@ static void defaults(nd_config *c)
     c->max_json_depth = 32;
     c->max_connections_per_ip = 64;
     c->max_queued = 1000;
+    c->max_job_architectures = 1000000;
 }
 
 static int parse_listen(nd_config *c, const char *v, const char *where)

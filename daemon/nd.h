@@ -54,6 +54,7 @@ typedef struct nd_config {
     int max_queued;                /* queued jobs before POST /v1/jobs is 429 */
     int max_job_epochs;            /* budget.epochs cap; 0: none */
     int max_job_seconds;           /* budget.max_seconds cap; 0: none */
+    int max_job_architectures;     /* architectures one job samples; 0: none */
     int max_job_memory_mib;        /* estimated peak memory cap; 0: half the RAM */
     int max_attempts;              /* crashes under a job before it fails */
 } nd_config;

@@ -701,6 +701,15 @@ void nas_job_spec_defaults(nas_job_spec *spec);
  * count is process-wide for now. */
 int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
                 const _Atomic int *stop);
+/* The checks nas_job_run makes before it loads anything, alone: NAS_OK
+ * when the spec passes them (the job gets past its preparation), else
+ * NAS_EINVAL with nas_errmsg() "field: why", the field named as the API
+ * names it where the two differ only by prefix (final_C, arch_beta1,
+ * dropout_input, nblocks). Loads no data, allocates no network and
+ * touches no file: what the daemon calls before it acknowledges a job.
+ * What depends on the data (a batch larger than the split, a corpus too
+ * short for its columns) is only known when the job runs. */
+int nas_job_validate(const nas_job_spec *spec);
 
 /* An estimate of a job's peak memory from its spec alone, before it is
  * queued (engine/jobs/estimate.c): nothing is allocated or run. The parts:

@@ -13,6 +13,7 @@
  * change: a job run beside others ends with the same numbers as alone.
  */
 #include "nas.h"
+#include "scale.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,6 +26,7 @@ typedef struct run {
     nas_job_spec spec;
     _Atomic int stop;
     _Atomic long long steps;    /* progress seen, read by the stopper */
+    _Atomic int done;           /* nas_job_run returned */
     int rc;
     double value;
     char metric[32];
@@ -34,6 +36,10 @@ typedef struct run {
 } run;
 
 static int failures;
+
+/* How long the stopper waits for the job to reach its step (a few
+ * seconds are enough on a quiet machine). */
+#define STOP_WAIT_MS 120000
 
 #define CHECK(cond, ...)                                                                          \
     do {                                                                                          \
@@ -72,6 +78,7 @@ static void *run_main(void *arg)
     nas_job_reporter rep = {r, on_progress, NULL, NULL, on_checkpoint, on_result, NULL};
     r->rc = nas_job_run(&r->spec, &rep, &r->stop);
     snprintf(r->err, sizeof(r->err), "%s", r->rc ? nas_errmsg() : "");
+    atomic_store(&r->done, 1);
     return NULL;
 }
 
@@ -167,8 +174,15 @@ int main(void)
     stopped.spec.resume = 1;
     pthread_t job;
     CHECK(pthread_create(&job, NULL, run_main, &stopped) == 0, "pthread_create");
-    while (atomic_load(&stopped.steps) < 40)
+    /* Until step 40, the job's end (a failure) or a deadline: never a
+     * wait without one. */
+    int64_t deadline = test_now_ms() + test_scaled_ms(STOP_WAIT_MS);
+    while (atomic_load(&stopped.steps) < 40 && !atomic_load(&stopped.done) &&
+           test_now_ms() < deadline)
         usleep(1000);
+    CHECK(atomic_load(&stopped.steps) >= 40, "the job to stop made %lld steps in %d ms%s",
+          (long long)atomic_load(&stopped.steps), test_scaled_ms(STOP_WAIT_MS),
+          atomic_load(&stopped.done) ? " and ended" : "");
     atomic_store(&stopped.stop, NAS_STOP_SHUTDOWN);
     pthread_join(job, NULL);
     CHECK(stopped.rc == NAS_ECANCELLED, "stopped job: rc %d: %s", stopped.rc, stopped.err);

@@ -34,6 +34,7 @@
 #include "http.h"
 #include "itest.h"
 #include "nasd_proc.h"
+#include "scale.h"
 
 #define START_MS 15000
 #define STOP_MS 30000
@@ -79,6 +80,12 @@ static int status_of(int port, const char *method, const char *path, const char 
     int st = r.status;
     http_resp_free(&r);
     return st;
+}
+
+/* For nasd_wait_for (scaled deadline): /healthz answers 200 again. */
+static int healthz_ok(void *port)
+{
+    return status_of(*(int *)port, "GET", "/healthz", NULL, NULL) == 200;
 }
 
 /* r must be a problem of `status` and `slug`; returns its body (owned). */
@@ -264,7 +271,7 @@ static int warns_on_any_address(const char *dir, const char *token_file)
         if (strstr(text, "listening on"))
             break;
         clock_gettime(CLOCK_MONOTONIC, &t);
-        if (t.tv_sec - t0.tv_sec > START_MS / 1000)
+        if (t.tv_sec - t0.tv_sec > test_scaled_ms(START_MS) / 1000)
             break;
         usleep(10000);
     }
@@ -381,8 +388,7 @@ Test(limits, connections_per_ip_and_in_total)
     close(fds[2]);
     close(fds[1]);
     /* Back under the limit: served again. */
-    for (int i = 0; i < 200 && status_of(d.port, "GET", "/healthz", NULL, NULL) != 200; i++)
-        usleep(10000);
+    nasd_wait_for(2000, healthz_ok, &d.port);
     cr_assert_eq(status_of(d.port, "GET", "/healthz", NULL, NULL), 200);
     close(fds[0]);
     cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
@@ -397,8 +403,7 @@ Test(limits, connections_per_ip_and_in_total)
     http_resp_free(&r);
     for (int i = 0; i < 4; i++)
         close(fds[i]);
-    for (int i = 0; i < 200 && status_of(d.port, "GET", "/healthz", NULL, NULL) != 200; i++)
-        usleep(10000);
+    nasd_wait_for(2000, healthz_ok, &d.port);
     cr_assert_eq(status_of(d.port, "GET", "/healthz", NULL, NULL), 200);
     cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
     PASS();

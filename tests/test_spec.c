@@ -901,3 +901,60 @@ Test(spec, problem_body_survives_invalid_utf8_in_the_detail)
     json_decref(body);
     api_problem_clear(&e);
 }
+
+Test(spec, threads_never_exceed_the_configured_threads_per_job)
+{
+    api_problem e = {0};
+    nas_job_spec js;
+    /* Fewer than --threads-per-job: as asked. */
+    json_t *s = ok("{\"algorithm\":\"train\",\"dataset\":\"synthetic\","
+                   "\"hyperparameters\":{\"threads\":1}}");
+    cr_assert_eq(api_spec_to_engine(s, NULL, 4, &js, &e), 0, "%s", e.detail);
+    cr_assert_eq(js.threads, 1);
+    json_decref(s);
+    /* More: lowered to it (train and the nas-rl/random conversion alike). */
+    s = ok("{\"algorithm\":\"train\",\"dataset\":\"synthetic\","
+           "\"hyperparameters\":{\"threads\":64}}");
+    cr_assert_eq(api_spec_to_engine(s, NULL, 4, &js, &e), 0, "%s", e.detail);
+    cr_assert_eq(js.threads, 4);
+    json_decref(s);
+    s = ok("{\"algorithm\":\"random\",\"search_space\":\"nasrl-cnn\",\"dataset\":\"synthetic\","
+           "\"hyperparameters\":{\"threads\":64}}");
+    cr_assert_eq(api_spec_to_engine(s, NULL, 2, &js, &e), 0, "%s", e.detail);
+    cr_assert_eq(js.threads, 2);
+    json_decref(s);
+    /* Over the engine's 64: refused by the table, naming the field. */
+    api_problem p = fails("{\"algorithm\":\"train\",\"hyperparameters\":{\"threads\":65}}", 400,
+                          "invalid-field", "/hyperparameters/threads");
+    api_problem_clear(&p);
+}
+
+Test(spec, the_engine_refusal_is_a_400_naming_the_field)
+{
+    /* Rates the engine needs below 1 are refused by the tables... */
+    api_problem p = fails("{\"algorithm\":\"train\",\"dataset\":\"synthetic\","
+                          "\"hyperparameters\":{\"momentum\":1}}",
+                          400, "invalid-field", "/hyperparameters/momentum");
+    api_problem_clear(&p);
+    p = fails("{\"algorithm\":\"train\",\"dataset\":\"synthetic\","
+              "\"hyperparameters\":{\"weight_decay\":1}}",
+              400, "invalid-field", "/hyperparameters/weight_decay");
+    api_problem_clear(&p);
+    /* ...and what only the engine knows (an odd enas-macro C) by its own
+     * preparation, through api_spec_implemented, with the field's pointer. */
+    api_problem e = {0};
+    json_t *s = ok("{\"algorithm\":\"enas\",\"search_space\":\"enas-macro\","
+                   "\"dataset\":\"synthetic\",\"hyperparameters\":{\"C\":3}}");
+    cr_assert_eq(api_spec_implemented(s, &e), -1);
+    cr_assert_eq(e.status, 400);
+    cr_assert_str_eq(e.pointer, "/hyperparameters/C", "%s", e.detail);
+    cr_assert(strstr(e.detail, "even"), "%s", e.detail);
+    api_problem_clear(&e);
+    json_decref(s);
+    s = ok("{\"algorithm\":\"enas\",\"search_space\":\"enas-macro\",\"dataset\":\"synthetic\","
+           "\"final_training\":{\"enabled\":true,\"C\":5}}");
+    cr_assert_eq(api_spec_implemented(s, &e), -1);
+    cr_assert_str_eq(e.pointer, "/final_training/C", "%s", e.detail);
+    api_problem_clear(&e);
+    json_decref(s);
+}

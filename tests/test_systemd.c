@@ -46,13 +46,18 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Generous deadlines: the suite also runs under ASan on 2 busy cores. */
-#define START_MS 20000
-#define STOP_MS 30000
-#define EVENT_MS 15000
-/* The watchdog interval given to nasd: pings every 0.5 s, and a worker
- * without a step for 1 s is stuck. */
-#define WATCHDOG_USEC 1000000
+#include "scale.h"
+
+/* Generous deadlines: the suite also runs under ASan on 2 busy cores.
+ * Every deadline, sleep and window here is times NASD_TEST_TIMEOUT_SCALE
+ * (tests/scale.h). */
+#define START_MS test_scaled_ms(20000)
+#define STOP_MS test_scaled_ms(30000)
+#define EVENT_MS test_scaled_ms(15000)
+/* The watchdog interval given to nasd, WD_S seconds (1 times the scale):
+ * pings every WD_S / 2, and a worker without a step for WD_S is stuck. */
+#define WD_S test_timeout_scale()
+#define WATCHDOG_USEC (1000000LL * WD_S)
 
 #define ARCH "\"architecture\":{\"space\":\"fixed-cnn\",\"channels\":[8,16],\"hidden\":32}"
 /* Long enough to freeze and to interrupt; never run to its end. */
@@ -432,7 +437,7 @@ Test(systemd, notify_protocol)
     sink *k = &notify_sink;
     sink_open(k, dir, "notify");
     snprintf(env_sock, sizeof(env_sock), "NOTIFY_SOCKET=%.107s", k->path);
-    snprintf(env_wd, sizeof(env_wd), "WATCHDOG_USEC=%d", WATCHDOG_USEC);
+    snprintf(env_wd, sizeof(env_wd), "WATCHDOG_USEC=%lld", WATCHDOG_USEC);
     const char *const env[] = {env_sock, env_wd, NULL};
     /* clang-format off */
     const char *const argv[] = {nasd_bin(), "--listen", "127.0.0.1:0", "--state-dir", dir,
@@ -458,10 +463,11 @@ Test(systemd, notify_protocol)
 
     /* Pings at half the interval while nothing runs. */
     double t0 = now_s();
-    int p1 = sink_wait1(k, ready + 1, 3000, "WATCHDOG=1");
-    cr_assert(p1 >= 0, "no WATCHDOG=1 within 3 s of READY=1");
-    cr_assert(sink_wait1(k, p1 + 1, 3000, "WATCHDOG=1") >= 0, "only one WATCHDOG=1");
-    cr_assert(now_s() - t0 < 3.0, "two pings took %.1f s at a 0.5 s period", now_s() - t0);
+    int p1 = sink_wait1(k, ready + 1, 3000 * WD_S, "WATCHDOG=1");
+    cr_assert(p1 >= 0, "no WATCHDOG=1 within %d s of READY=1", 3 * WD_S);
+    cr_assert(sink_wait1(k, p1 + 1, 3000 * WD_S, "WATCHDOG=1") >= 0, "only one WATCHDOG=1");
+    cr_assert(now_s() - t0 < 3.0 * WD_S, "two pings took %.1f s at a %.1f s period",
+              now_s() - t0, 0.5 * WD_S);
 
     /* STATUS= follows the queue: one running, then one queued behind it. */
     char id1[64], id2[64];
@@ -500,34 +506,37 @@ Test(systemd, notify_protocol)
     }
 
     /* A stuck worker: its thread frozen, the loop still answering. After
-     * the 1 s stall limit and one 0.5 s period (plus 1 s for a slow
-     * reader), no more pings. A freeze that caught the worker inside a
+     * the stall limit (WD_S) and one period (WD_S / 2), plus WD_S for a
+     * slow reader, no more pings. A freeze that caught the worker inside a
      * lock the loop also takes (stderr's, while it logs an epoch) stops
      * the loop too: thaw and try again. */
-    cr_assert(file_contains(log, "while workers step at least every 1 s"),
-              "nasd did not take the 1 s watchdog interval as its stall limit");
+    char stall_line[64];
+    snprintf(stall_line, sizeof(stall_line), "while workers step at least every %d s", WD_S);
+    cr_assert(file_contains(log, stall_line),
+              "nasd did not take the %d s watchdog interval as its stall limit", WD_S);
     double stuck = 0, checked = 0;
     for (int attempt = 0; attempt < 5 && !stuck; attempt++) {
         cr_assert_eq(freeze_job(pid), 0, "ptrace of nasd-worker-0's threads: %s", strerror(errno));
         double t = now_s();
-        sink_read(k, 5000);
+        sink_read(k, 5000 * WD_S);
         checked = now_s();
         if (loop_answers(port)) {
             stuck = t;
         } else {
             thaw_job();
-            sink_read(k, 1500);
+            sink_read(k, 1500 * WD_S);
         }
     }
     cr_assert(stuck > 0, "the loop stopped whenever the worker was frozen");
-    int late = sink_count(k, "WATCHDOG=1", stuck + 2.5, checked);
-    cr_assert_eq(late, 0, "%d WATCHDOG=1 ping(s) more than 2.5 s into a stuck worker", late);
+    int late = sink_count(k, "WATCHDOG=1", stuck + 2.5 * WD_S, checked);
+    cr_assert_eq(late, 0, "%d WATCHDOG=1 ping(s) more than %.1f s into a stuck worker", late,
+                 2.5 * WD_S);
     cr_assert(file_contains(log, "watchdog pings stop"), "nasd did not say why pings stopped");
 
     /* Thawed, the worker steps again and the pings come back. */
     thaw_job();
     double thawed = now_s();
-    int back = sink_wait1(k, k->n, 5000, "WATCHDOG=1");
+    int back = sink_wait1(k, k->n, 5000 * WD_S, "WATCHDOG=1");
     cr_assert(back >= 0 && k->at[back] >= thawed, "no WATCHDOG=1 after the worker was thawed");
     cr_assert(file_contains(log, "watchdog pings resume"));
 
@@ -573,7 +582,7 @@ Test(systemd, no_ready_without_listening)
         sink_read(k, 50);
         rc = wait_exit(pid, 0);
     }
-    sink_read(k, 200);
+    sink_read(k, test_scaled_ms(200));
     close(taken);
     cr_assert(rc > 0, "nasd on a taken port: exit status %d", rc);
     for (int i = 0; i < k->n; i++)
@@ -738,7 +747,7 @@ Test(systemd, log_target_and_level)
         rc = wait_exit(pid, 0);
     }
     cr_assert_eq(rc, 0, "nasd exited with %d after SIGTERM", rc);
-    sink_read(k, 100);
+    sink_read(k, test_scaled_ms(100));
     cr_assert_eq(k->n, 0, "--log-target stderr, yet %d journal entries: %s", k->n,
                  k->n ? k->msg[0] : "");
     cr_assert(file_contains(log, "nasd warn: token file"), "no warning on stderr");

@@ -324,6 +324,12 @@ int nas__job_prepare(nas__job *j, const nas_job_spec *spec,
     return rc;
 }
 
+int nas_job_validate(const nas_job_spec *spec)
+{
+    nas__job j;
+    return nas__job_prepare(&j, spec, NULL, NULL);
+}
+
 int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
                 const _Atomic int *stop)
 {

@@ -124,6 +124,28 @@ static int check_ctrl(const nas_job_spec *s)
     return NAS_OK;
 }
 
+/* The shared network's own rules (enas-macro: C even; the layers and
+ * nodes the space holds), checked by declaring it into a store that is
+ * never allocated: cheap, and the same code the run declares with. */
+static int check_space(const nas__job *j)
+{
+    const nas_job_spec *s = &j->spec;
+    const nas_enas_space *sp = find_space(s->search_space);
+    nas_enas_cfg cfg = {.C = s->C, .layers = s->layers, .nodes = s->nodes,
+                        .in_c = j->desc->c, .h = j->desc->h, .w = j->desc->w,
+                        .classes = j->desc->classes, .dropout = s->dropout,
+                        .drop_path = s->drop_path};
+    nas_params *p = nas_params_new();
+    void *self = NULL;
+    if (!p)
+        return nas_fail(NAS_ENOMEM, "enas: out of memory");
+    int rc = sp->declare(p, &cfg, &self);
+    if (self)
+        sp->free(self);
+    nas_params_free(p);
+    return rc;
+}
+
 int nas__enas_job_prepare(nas__job *j)
 {
     nas_job_spec *s = &j->spec;
@@ -155,7 +177,7 @@ int nas__enas_job_prepare(nas__job *j)
         return BAD("max_examples", "%d must be >= 0 (0: all)",
                    s->max_examples);
     int rc = check_ctrl(s);
-    if (rc < 0)
+    if (rc < 0 || (rc = check_space(j)) < 0)
         return rc;
     /* ---- final training (search/enas_final.c): final_epochs, final_C,
      * final_layers */

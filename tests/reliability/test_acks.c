@@ -170,7 +170,9 @@ Test(acks, kill9_while_clients_post_then_retry)
         cl[c].stop = &stop;
         cr_assert_eq(pthread_create(&th[c], NULL, client_main, &cl[c]), 0);
     }
-    rel_sleep_ms(rel_rand(100, 600));
+    /* The kill comes 100-600 ms in (times NASD_TEST_TIMEOUT_SCALE: a
+     * slower nasd needs longer to acknowledge the same POSTs). */
+    rel_sleep_ms(rel_rand(100, 600) * rel_scale());
     nasd_kill9(&d);
     atomic_store(&stop, 1);
     for (int c = 0; c < CLIENTS; c++)
