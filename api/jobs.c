@@ -444,11 +444,20 @@ void api_jobs_events(api_req *rq, api_resp *rs, const char *id)
         not_found(rs, id);
         return;
     }
-    if (nd_events_count(s) >= s->cfg.max_streams) {
+    long cap = 0;
+    const char *full = nd_events_full(s, rq->conn, &cap);
+    if (full) {
         json_decref(job);
         rs->retry_after = 5;
         api_failf(rs, 429, API_PROBLEM_TOO_MANY_STREAMS, "",
-                  "all %d event streams are in use; retry later", s->cfg.max_streams);
+                  strcmp(full, "max-streams") == 0
+                      ? "all %ld event streams are in use (%s); retry later"
+                      : "this client has %ld event streams open, its limit (%s); retry later",
+                  cap, full);
+        if (rs->json) {
+            json_object_set_new(rs->json, "limit_name", json_string(full));
+            json_object_set_new(rs->json, "limit", json_integer(cap));
+        }
         return;
     }
     const char *st = json_string_value(json_object_get(job, "state"));

@@ -32,6 +32,10 @@ static const struct problem_row {
     [API_PROBLEM_INTERNAL] = {"internal", 500, "Internal server error"},
     [API_PROBLEM_UNAUTHORIZED] = {"unauthorized", 401, "Authentication required"},
     [API_PROBLEM_LIMIT_EXCEEDED] = {"limit-exceeded", 400, "Over a configured limit"},
+    [API_PROBLEM_FORBIDDEN] = {"forbidden-origin", 403, "Request from another site"},
+    [API_PROBLEM_MISDIRECTED] = {"misdirected-request", 421, "Host is not this server"},
+    [API_PROBLEM_UNSUPPORTED_MEDIA_TYPE] = {"unsupported-media-type", 415,
+                                            "Unsupported Content-Type"},
 };
 
 static_assert(sizeof problem_rows / sizeof problem_rows[0] == API_PROBLEM_COUNT_,

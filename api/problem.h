@@ -39,6 +39,9 @@ typedef enum api_problem_kind {
     API_PROBLEM_LIMIT_EXCEEDED,       /* 400/413/429/503: a configured limit; the
                                          body names it ("limit_name") and its
                                          value ("limit") */
+    API_PROBLEM_FORBIDDEN,            /* 403: a cross-site Origin (issue #22) */
+    API_PROBLEM_MISDIRECTED,          /* 421: a Host that is not nasd's name */
+    API_PROBLEM_UNSUPPORTED_MEDIA_TYPE, /* 415: a body of another Content-Type */
     API_PROBLEM_COUNT_
 } api_problem_kind;
 

@@ -123,13 +123,18 @@ int nd_auth_load(nd_server *s)
         nd_log(ND_LOG_INFO, "API tokens: %d from %s; /v1 and /metrics need "
                             "\"Authorization: Bearer TOKEN\"",
                a->n, path);
-    } else if (!is_loopback(s->cfg.listen_host)) {
-        nd_log(ND_LOG_WARN, "listening on %s, which is not a loopback address, without an "
-                            "API token: anyone who can reach it can submit jobs "
-                            "(set token-file)",
-               s->cfg.listen_host);
     }
     return 0;
+}
+
+void nd_auth_warn_if_open(const nd_server *s)
+{
+    if (nd_auth_required(s) || is_loopback(s->cfg.listen_host))
+        return;
+    nd_log(ND_LOG_WARN, "listening on %s, which is not a loopback address, without an "
+                        "API token: anyone who can reach it can submit jobs "
+                        "(set token-file)",
+           s->cfg.listen_host);
 }
 
 void nd_auth_free(nd_server *s)

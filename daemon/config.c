@@ -18,7 +18,7 @@
 #define NASD_WEB_DIR "web"
 #endif
 
-enum opt_type { T_LISTEN, T_PATH, T_INT, T_SIZE, T_LEVEL, T_TARGET };
+enum opt_type { T_LISTEN, T_PATH, T_INT, T_SIZE, T_LEVEL, T_TARGET, T_LIST };
 
 typedef struct {
     const char *key;
@@ -79,6 +79,14 @@ static const opt opts[] = {
      "enas: epochs x controller_steps x controller_aggregate); 0: no cap (default 1000000)"},
     {"max-job-memory", T_INT, OFF(max_job_memory_mib), 0, 1 << 30,
      "largest estimated peak memory of a job in MiB; 0: half the RAM (default 0)"},
+    {"allowed-hosts", T_LIST, OFF(allowed_hosts), 0, 0,
+     "Host header names accepted besides localhost, 127.0.0.1, [::1] and the listening "
+     "address, separated by commas; * accepts any (default none)"},
+    {"allowed-origins", T_LIST, OFF(allowed_origins), 0, 0,
+     "Origins (scheme://host[:port]) that may POST and DELETE besides nasd's own, "
+     "separated by commas; * allows any (default none)"},
+    {"max-streams-per-client", T_INT, OFF(max_streams_per_client), 1, 100000,
+     "concurrent event streams from one client address (default 16)"},
 };
 #undef OFF
 
@@ -122,6 +130,7 @@ static void defaults(nd_config *c)
     c->max_connections_per_ip = 64;
     c->max_queued = 1000;
     c->max_job_architectures = 1000000;
+    c->max_streams_per_client = 16;
 }
 
 static int parse_listen(nd_config *c, const char *v, const char *where)
@@ -158,6 +167,14 @@ static int set(nd_config *c, const opt *o, const char *v, const char *where)
             return -1;
         }
         snprintf(field, PATH_MAX, "%s", v);
+        return 0;
+    case T_LIST:
+        if (strlen(v) >= ND_LIST_MAX) {
+            fprintf(stderr, "nasd: %s: %s must be shorter than %d bytes\n", where, o->key,
+                    ND_LIST_MAX);
+            return -1;
+        }
+        snprintf(field, ND_LIST_MAX, "%s", v);
         return 0;
     case T_INT:
     case T_SIZE: {

@@ -8,15 +8,31 @@
  * (per IP) or 503 (in total) with "Connection: close". Counts live in a
  * small chained hash table keyed by the client address; the loop thread
  * is the only one that touches it (MHD runs in the loop).
+ *
+ * Two more things are decided here because they are per connection. A
+ * connection whose socket's descriptor number is near the process's file
+ * limit is over "open-files" (503): descriptors are handed out lowest
+ * first, so a high number means nearly all are in use, and the reserve
+ * left is for the database, checkpoints and datasets. And a connection
+ * gets connection_timeout seconds to deliver a request's headers, counted
+ * from its start or from the end of its previous request: MHD's own
+ * timeout restarts at every byte, so headers sent a byte at a time would
+ * hold a connection for ever. nd_limits_sweep shuts such a socket down
+ * (shutdown(2), not close: MHD still owns the descriptor and closes it
+ * when it reads the end of the stream).
  */
 #include "conn_limits.h"
 
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define BUCKETS 1024
+/* Descriptors kept free for everything but connections. */
+#define FD_RESERVE 32
 
 typedef struct ip_entry {
     struct ip_entry *next;
@@ -25,20 +41,41 @@ typedef struct ip_entry {
 } ip_entry;
 
 typedef struct conn_rec {
+    struct conn_rec *prev, *next;
+    struct MHD_Connection *conn;
     ip_entry *ip;
     const char *over;         /* the limit it is over, or NULL */
     long value;
+    int in_request;           /* its request's headers have arrived */
+    int cut;                  /* shut down by the header deadline */
+    double waiting_since;     /* monotonic seconds it began to wait for headers */
 } conn_rec;
 
 typedef struct nd_limits {
     ip_entry *buckets[BUCKETS];
+    conn_rec *conns;
     int open;
+    long fd_limit;            /* RLIMIT_NOFILE's soft limit; 0: none known */
+    double last_sweep;
 } nd_limits;
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 int nd_limits_init(nd_server *s)
 {
-    s->limits = calloc(1, sizeof(nd_limits));
-    return s->limits ? 0 : -1;
+    nd_limits *l = calloc(1, sizeof(nd_limits));
+    if (!l)
+        return -1;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        l->fd_limit = (long)rl.rlim_cur;
+    s->limits = l;
+    return 0;
 }
 
 void nd_limits_free(nd_server *s)
@@ -65,6 +102,13 @@ static void key_of(const struct sockaddr *sa, unsigned char key[17])
         memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
     else if (sa->sa_family == AF_INET6)
         memcpy(key + 1, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+}
+
+void nd_limits_client_key(struct MHD_Connection *conn, unsigned char key[ND_CLIENT_KEY_LEN])
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    key_of(ci ? ci->client_addr : NULL, key);
 }
 
 static unsigned hash_of(const unsigned char key[17])
@@ -107,7 +151,18 @@ void nd_limits_notify(void *cls, struct MHD_Connection *conn, void **socket_cont
         e->count++;
         l->open++;
         c->ip = e;
-        if (l->open > s->cfg.max_connections) {
+        c->conn = conn;
+        c->waiting_since = mono_now();
+        c->next = l->conns;
+        if (l->conns)
+            l->conns->prev = c;
+        l->conns = c;
+        const union MHD_ConnectionInfo *fi =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (fi && l->fd_limit > 0 && (long)fi->connect_fd >= l->fd_limit - FD_RESERVE) {
+            c->over = "open-files";
+            c->value = l->fd_limit;
+        } else if (l->open > s->cfg.max_connections) {
             c->over = "max-connections";
             c->value = s->cfg.max_connections;
         } else if (e->count > s->cfg.max_connections_per_ip) {
@@ -122,6 +177,12 @@ void nd_limits_notify(void *cls, struct MHD_Connection *conn, void **socket_cont
         return;
     *socket_context = NULL;
     l->open--;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
     ip_entry *e = c->ip;
     free(c);
     if (--e->count > 0)
@@ -135,12 +196,17 @@ void nd_limits_notify(void *cls, struct MHD_Connection *conn, void **socket_cont
         }
 }
 
+static conn_rec *rec_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
 const char *nd_limits_over(nd_server *s, struct MHD_Connection *conn, long *value)
 {
     (void)s;
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    const conn_rec *c = ci ? ci->socket_context : NULL;
+    const conn_rec *c = rec_of(conn);
     if (!c || !c->over)
         return NULL;
     *value = c->value;
@@ -150,4 +216,44 @@ const char *nd_limits_over(nd_server *s, struct MHD_Connection *conn, long *valu
 int nd_limits_open(const nd_server *s)
 {
     return s->limits ? s->limits->open : 0;
+}
+
+void nd_limits_request_begins(nd_server *s, struct MHD_Connection *conn)
+{
+    conn_rec *c = s->limits ? rec_of(conn) : NULL;
+    if (c)
+        c->in_request = 1;
+}
+
+void nd_limits_request_ends(nd_server *s, struct MHD_Connection *conn)
+{
+    conn_rec *c = s->limits ? rec_of(conn) : NULL;
+    if (c) {
+        c->in_request = 0;
+        c->waiting_since = mono_now();
+    }
+}
+
+void nd_limits_sweep(nd_server *s)
+{
+    nd_limits *l = s->limits;
+    if (!l)
+        return;
+    double now = mono_now();
+    if (now - l->last_sweep < 0.25)
+        return;
+    l->last_sweep = now;
+    for (conn_rec *c = l->conns; c; c = c->next) {
+        if (c->in_request || c->cut || now - c->waiting_since <= s->cfg.connection_timeout)
+            continue;
+        const union MHD_ConnectionInfo *fi =
+            MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!fi)
+            continue;
+        c->cut = 1;
+        shutdown(fi->connect_fd, SHUT_RDWR);
+        nd_log(ND_LOG_DEBUG, "http: a connection sent no complete request headers in %d s "
+                             "(connection-timeout); closing it",
+               s->cfg.connection_timeout);
+    }
 }

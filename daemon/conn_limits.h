@@ -20,9 +20,21 @@ void nd_limits_free(nd_server *s);
 void nd_limits_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                       enum MHD_ConnectionNotificationCode code);
 /* The config key of the limit conn is over ("max-connections",
- * "max-connections-per-ip") with its value in *value, or NULL. */
+ * "max-connections-per-ip", or "open-files" when its descriptor is near
+ * RLIMIT_NOFILE) with its value in *value, or NULL. */
 const char *nd_limits_over(nd_server *s, struct MHD_Connection *conn, long *value);
+/* The client address of conn as a key for per-client counts: its family
+ * byte and up to 16 address bytes. */
+#define ND_CLIENT_KEY_LEN 17
+void nd_limits_client_key(struct MHD_Connection *conn, unsigned char key[ND_CLIENT_KEY_LEN]);
 /* Connections open now. */
 int nd_limits_open(const nd_server *s);
+/* conn's request headers have arrived / its request is over (it waits
+ * for the next one's headers from now on). */
+void nd_limits_request_begins(nd_server *s, struct MHD_Connection *conn);
+void nd_limits_request_ends(nd_server *s, struct MHD_Connection *conn);
+/* Shut down the connections that have waited longer than
+ * connection_timeout for a request's headers (at most every 250 ms). */
+void nd_limits_sweep(nd_server *s);
 
 #endif

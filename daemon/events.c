@@ -21,6 +21,7 @@
  * live events. While it replays, live rows are skipped: they are committed
  * before they are published, so the replay reads them.
  */
+#include "conn_limits.h"
 #include "nd.h"
 
 #include "db.h"
@@ -41,6 +42,7 @@ typedef struct stream {
     nd_server *srv;
     struct MHD_Connection *conn;
     char id[33];
+    unsigned char client[ND_CLIENT_KEY_LEN];   /* its client's address */
     char *buf;
     size_t len, off, cap;
     int closing;     /* send what is queued, then end */
@@ -259,6 +261,7 @@ struct MHD_Response *nd_events_open(nd_server *s, struct MHD_Connection *conn, c
         free(st);
         return NULL;
     }
+    nd_limits_client_key(conn, st->client);
     struct MHD_Response *r =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, reader, st, free_stream);
     if (!r) {
@@ -330,4 +333,23 @@ void nd_events_close_all(nd_server *s)
 int nd_events_count(const nd_server *s)
 {
     return s->events ? s->events->count : 0;
+}
+
+const char *nd_events_full(const nd_server *s, struct MHD_Connection *conn, long *value)
+{
+    if (nd_events_count(s) >= s->cfg.max_streams) {
+        *value = s->cfg.max_streams;
+        return "max-streams";
+    }
+    /* One client may not take every stream (the cap above is global). */
+    unsigned char key[ND_CLIENT_KEY_LEN];
+    nd_limits_client_key(conn, key);
+    int mine = 0;
+    for (const stream *st = s->events ? s->events->head : NULL; st; st = st->next)
+        mine += memcmp(st->client, key, sizeof(key)) == 0;
+    if (mine >= s->cfg.max_streams_per_client) {
+        *value = s->cfg.max_streams_per_client;
+        return "max-streams-per-client";
+    }
+    return NULL;
 }

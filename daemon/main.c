@@ -78,6 +78,9 @@ int main(int argc, char **argv)
     nd_log_set_level(s->cfg.log_level);
     nd_log_set_target(s->cfg.log_target);
     signal(SIGPIPE, SIG_IGN);
+    /* The database, checkpoints and logs are the user's alone, whatever
+     * the caller's umask (nasd.service sets UMask=0077 too). */
+    umask(077);
 
     if ((size_t)snprintf(s->db_path, sizeof(s->db_path), "%s/nasd.db", s->cfg.state_dir) >=
             sizeof(s->db_path) ||

@@ -24,6 +24,8 @@
 
 /* ------------------------------------------------------------- config */
 
+#define ND_LIST_MAX 1024           /* bytes of a list setting */
+
 typedef struct nd_config {
     char listen_host[64];
     int listen_port;               /* 0: an ephemeral port */
@@ -57,6 +59,13 @@ typedef struct nd_config {
     int max_job_architectures;     /* architectures one job samples; 0: none */
     int max_job_memory_mib;        /* estimated peak memory cap; 0: half the RAM */
     int max_attempts;              /* crashes under a job before it fails */
+    /* Browsers (issue #22; daemon/http.c). Lists are separated by commas
+     * or blanks. */
+    char allowed_hosts[ND_LIST_MAX];      /* Host names besides localhost, 127.0.0.1,
+                                      [::1] and the listening address; "*": any */
+    char allowed_origins[ND_LIST_MAX];    /* Origins that may POST and DELETE besides
+                                      nasd's own; "*": any */
+    int max_streams_per_client;    /* event streams of one client address */
 } nd_config;
 
 /* Defaults, then the config file (when --config is given), then the other
@@ -154,6 +163,10 @@ void nd_http_stop(nd_server *s);
  * listens on a non-loopback address without one. 0, or -1 after logging
  * why (an unreadable or empty token file). */
 int nd_auth_load(nd_server *s);
+/* Warns when the address nasd actually listens on (s->cfg.listen_host once
+ * the socket is bound or passed by systemd) is not loopback and no token
+ * is configured. */
+void nd_auth_warn_if_open(const nd_server *s);
 void nd_auth_free(nd_server *s);
 /* 1 when requests to /v1 and /metrics need a token. */
 int nd_auth_required(const nd_server *s);
@@ -231,5 +244,9 @@ void nd_events_close_job(nd_server *s, const char *id, json_t *data);
 /* Close every stream (shutdown). */
 void nd_events_close_all(nd_server *s);
 int nd_events_count(const nd_server *s);
+/* Whether a new stream for conn would be over a cap: the cap's config key
+ * ("max-streams", or "max-streams-per-client" for conn's client address)
+ * with its value in *value, or NULL. */
+const char *nd_events_full(const nd_server *s, struct MHD_Connection *conn, long *value);
 
 #endif

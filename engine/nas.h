@@ -723,10 +723,12 @@ int nas_job_validate(const nas_job_spec *spec);
  * and a fixed base (code, BLAS and thread buffers). enas: the shared
  * weights exactly; enas-rnn's activations a model (one measured run),
  * the CNN spaces' bounded by the DARTS supernet's of the same C, layers
- * and batch (exact_model 0). Kinds it cannot model yet (nas-rl, random)
- * get a conservative figure: the DARTS supernet's (image) or darts-rnn's
- * (text) for the spec's channels, cells and batch, times
- * children_per_update for random. */
+ * and batch (exact_model 0). nas-rl and random (exact_model 0): the
+ * largest child of the space, times the children that train at once
+ * (children_per_update, at most threads): for nasrl-cnn max_layers layers
+ * of the largest filters at full resolution, each fed by every earlier
+ * layer; for the other spaces the DARTS supernet's (image) or darts-rnn's
+ * (text) for the spec's channels, cells and batch. */
 typedef struct nas_job_memory {
     size_t params, activations, data, base;
     size_t total;            /* the sum */

@@ -485,3 +485,42 @@ Test(estimate, whole_job_parts_and_unknown_kinds)
     cr_expect_eq(nas_job_estimate_memory(&bad, &b), NAS_EINVAL);
     cr_expect_eq(b, 0);
 }
+
+/* nas-rl and random over nasrl-cnn: the largest child the space allows,
+ * times the children that train at once (issue #22: a space of 1024
+ * filters, 64 layers of 15x15 kernels was estimated as the default). */
+Test(estimate, nasrl_cnn_sizes_the_largest_child)
+{
+    nas_job_spec def = {.algorithm = "nas-rl", .dataset = "fashion-mnist"};
+    nas_job_memory md = estimate(&def);
+    cr_expect(!md.exact_model);
+    nas_job_spec big = {.algorithm = "nas-rl", .dataset = "fashion-mnist",
+                        .num_filters = {1024}, .nnum_filters = 1,
+                        .filter_heights = {15}, .nfilter_heights = 1,
+                        .filter_widths = {15}, .nfilter_widths = 1,
+                        .start_layers = 64, .max_layers = 64,
+                        .children_per_update = 256, .threads = 1};
+    nas_job_memory mb = estimate(&big);
+    /* One child's forward outputs alone: 64 layers x 1024 x 28 x 28 x
+     * the batch, in floats. */
+    nas_job_spec dflt = big;
+    nas_job_spec_defaults(&dflt);
+    double forward = 64.0 * 1024 * 28 * 28 * dflt.batch_size * 4;
+    cr_expect(mb.activations >= forward, "%zu bytes < %.0f", mb.activations, forward);
+    cr_expect(mb.total > 20 * md.total, "big %zu, default %zu", mb.total, md.total);
+    /* Children trained at once multiply it. */
+    nas_job_spec par = big;
+    par.threads = 8;
+    nas_job_memory mp = estimate(&par);
+    cr_expect(mp.activations >= 7 * mb.activations, "%zu vs %zu", mp.activations,
+              mb.activations);
+    /* random over the same space is sized the same way. */
+    nas_job_spec rnd = big;
+    rnd.algorithm = "random";
+    cr_expect_eq(estimate(&rnd).total, mb.total);
+    /* A larger filter count alone moves it. */
+    nas_job_spec wide = def;
+    wide.num_filters[0] = 512;
+    wide.nnum_filters = 1;
+    cr_expect(estimate(&wide).total > md.total);
+}

@@ -181,11 +181,11 @@ static void check_token_rules(int port, const char *good)
     cr_assert_eq(status_of(port, "GET", "/v1/jobs", hdr, NULL), 200);
     cr_assert_eq(status_of(port, "GET", "/metrics", hdr, NULL), 200);
     cr_assert_eq(status_of(port, "POST", "/v1/jobs", hdr, small_job), 202);
-    /* As ?access_token= (RFC 6750 2.3), for EventSource, which cannot
-     * send headers. */
+    /* ?access_token= (RFC 6750 2.3) is only for event streams and
+     * drawings (tests/test_security.c), not for a list. */
     char q[256];
     snprintf(q, sizeof q, "/v1/jobs?access_token=%s", good);
-    cr_assert_eq(status_of(port, "GET", q, NULL, NULL), 200);
+    cr_assert_eq(status_of(port, "GET", q, NULL, NULL), 401);
     cr_assert_eq(status_of(port, "GET", "/v1/jobs?access_token=nope", NULL, NULL), 401);
     /* /healthz and the dashboard's static files stay open. */
     cr_assert_eq(status_of(port, "GET", "/healthz", NULL, NULL), 200);

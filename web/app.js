@@ -57,6 +57,26 @@ function withToken(url) {
   return `${url}${url.includes('?') ? '&' : '?'}access_token=${encodeURIComponent(t)}`;
 }
 
+/* A link to an API URL that opens in a new tab. With a token it is
+ * fetched with the header and shown from a blob: nasd takes
+ * ?access_token= only for event streams and drawings, and a token in a
+ * URL would stay in the history. */
+function apiLink(url, label) {
+  return h('a', {
+    href: url, target: '_blank', rel: 'noreferrer',
+    onclick: ev => {
+      const t = token();
+      if (!t) return;
+      ev.preventDefault();
+      const w = window.open('', '_blank');
+      fetch(url, { headers: { Authorization: `Bearer ${t}` } })
+        .then(r => r.blob())
+        .then(b => { if (w) w.location = URL.createObjectURL(b); })
+        .catch(() => { if (w) w.close(); });
+    },
+  }, label);
+}
+
 let tokenDeclined = false;   /* asked once per page load, not on every poll */
 
 function askToken(why) {
@@ -660,7 +680,7 @@ function jobPage(app, id) {
         finished
           ? h('button', { class: 'danger', onclick: () => { if (confirm('Delete this job?')) act('DELETE', base, () => { location.hash = '#/'; }); } }, 'delete')
           : h('button', { onclick: () => act('POST', `${base}:cancel`) }, 'cancel'),
-        h('a', { href: withToken(base), target: '_blank' }, 'JSON')),
+        apiLink(base, 'JSON')),
       h('dl', { class: 'kv' },
         h('dt', null, 'id'), h('dd', { class: 'mono' }, job.id),
         h('dt', null, 'algorithm'), h('dd', null, `${job.algorithm}${job.search_space ? ' on ' + job.search_space : ''}, dataset ${job.dataset}`),
@@ -693,9 +713,9 @@ function jobPage(app, id) {
     resultBox.replaceChildren(
       h('h3', null, 'Result: the final architecture'),
       h('p', null, res.metric ? `${res.metric} ${fmtNum(res.value)}` : '', '  ',
-        h('a', { href: withToken(`${base}/result?format=svg`), target: '_blank' }, 'SVG'), ' \u00b7 ',
-        h('a', { href: withToken(`${base}/result?format=dot`), target: '_blank' }, 'DOT'), ' \u00b7 ',
-        h('a', { href: withToken(`${base}/result`), target: '_blank' }, 'JSON')),
+        apiLink(`${base}/result?format=svg`, 'SVG'), ' \u00b7 ',
+        apiLink(`${base}/result?format=dot`, 'DOT'), ' \u00b7 ',
+        apiLink(`${base}/result`, 'JSON')),
       img,
       h('details', null, h('summary', null, 'architecture JSON'), h('pre', null, JSON.stringify(res.architecture, null, 2))));
     resultBox.classList.remove('hidden');
@@ -838,9 +858,9 @@ function jobPage(app, id) {
     archDetail.replaceChildren(
       h('h3', null, `Architecture ${seq}`, a.reward != null ? ` \u2014 reward ${fmtNum(a.reward)}` : '', ' ',
         h('button', { onclick: () => { setParams({ arch: null }); renderArchTable(); showArch(); } }, 'close')),
-      h('p', null, h('a', { href: withToken(`${url}?format=svg`), target: '_blank' }, 'SVG'), ' \u00b7 ',
-        h('a', { href: withToken(`${url}?format=dot`), target: '_blank' }, 'DOT'), ' \u00b7 ',
-        h('a', { href: withToken(url), target: '_blank' }, 'JSON')),
+      h('p', null, apiLink(`${url}?format=svg`, 'SVG'), ' \u00b7 ',
+        apiLink(`${url}?format=dot`, 'DOT'), ' \u00b7 ',
+        apiLink(url, 'JSON')),
       img,
       h('details', null, h('summary', null, 'JSON and metrics'), h('pre', null, JSON.stringify({ architecture: a.arch, metrics: m }, null, 2))));
     archDetail.classList.remove('hidden');
@@ -853,7 +873,31 @@ function jobPage(app, id) {
    * history, one after it comes over the stream. After a reconnect, what
    * was published while the stream was down is paged in from the
    * cursors where the history stopped. */
-  let metricsAfter = 0, streamDropped = false;
+  let metricsAfter = 0, streamDropped = false, pollTimer = null;
+
+  /* When nasd refuses the stream (429: its streams, or this client's, are
+   * all taken) EventSource gives up for good: poll the job and its
+   * history instead until it ends. */
+  function startPolling() {
+    if (pollTimer || destroyed) return;
+    $('#conn').textContent = 'polling';
+    pollTimer = setInterval(async () => {
+      try {
+        job = await api(base, { signal: ctl.signal });
+        renderHeader();
+        if (historyLoaded) await loadHistory();
+        scheduleDraw();
+        if (FINAL.has(job.state)) {
+          clearInterval(pollTimer);
+          pollTimer = null;
+          $('#conn').textContent = '';
+          reloadJob();
+        }
+      } catch (e) {
+        if (e.name === 'AbortError') { clearInterval(pollTimer); pollTimer = null; }
+      }
+    }, 5000);
+  }
   function onEvent(type, data) {
     if (!historyLoaded) { buffered.push([type, data]); return; }
     if (type === 'metric') addMetric(data);
@@ -900,6 +944,7 @@ function jobPage(app, id) {
         ready();
         streamDropped = true;
         $('#conn').textContent = es && es.readyState === 2 ? '' : 'reconnecting\u2026';
+        if (es && es.readyState === 2 && job && !FINAL.has(job.state)) startPolling();
       };
     });
   }
@@ -934,6 +979,7 @@ function jobPage(app, id) {
     destroy() {
       destroyed = true;
       ctl.abort();
+      if (pollTimer) clearInterval(pollTimer);
       if (es) es.close();
       for (const c of Object.values(chartObjs)) c.destroy();
       rewardChart.destroy();

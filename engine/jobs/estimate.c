@@ -19,6 +19,7 @@
 #include "search/enas.h"
 #include "search/enas_rnn.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -297,6 +298,56 @@ static int est_enas_rnn(const nas_job_spec *s, nas_job_memory *m)
     return 0;
 }
 
+/* ------------------------------------------------------------ nasrl-cnn */
+
+static int max_of(const int *v, int n)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (v[i] > m)
+            m = v[i];
+    return m;
+}
+
+/* The largest child the nasrl-cnn controller can sample: max_layers
+ * layers (the search grows to it), each of the largest filter height,
+ * width and count, at stride 1 (the full image: every stride choice may
+ * be 1), each fed by the depth-concat of every earlier layer (skips may
+ * join them all; nasrl_cnn.c). Per layer as a fixed CNN's block: its
+ * output, BN and ReLU with their gradients (K_CNN_BLOCK), its input
+ * concat and that one's gradient, and its two im2col matrices of one
+ * image (forward and backward: conv_rect.c takes them from the arena,
+ * which keeps them to the end of the step). A
+ * bound, not a model: the caller marks it so and multiplies it by the
+ * children that train at once. In doubles: a spec may ask for sizes
+ * that overflow size_t arithmetic. */
+static int est_nasrl_cnn(const nas_job_spec *s, const nas_dataset_desc *d, double *params,
+                         double *act)
+{
+    int L = s->max_layers > s->start_layers ? s->max_layers : s->start_layers;
+    int fh = max_of(s->filter_heights, s->nfilter_heights);
+    int fw = max_of(s->filter_widths, s->nfilter_widths);
+    int F = max_of(s->num_filters, s->nnum_filters);
+    if (L < 1 || fh < 1 || fw < 1 || F < 1)
+        return nas_fail(NAS_EINVAL, "estimate: a nasrl-cnn space without layers or filter "
+                                    "choices cannot be estimated");
+    double B = s->batch_size, hw = (double)d->h * d->w;
+    *params = 0;
+    *act = B * d->c * hw;
+    for (int i = 0; i < L; i++) {
+        double cin = i ? (double)i * F : d->c;
+        *params += F * cin * fh * fw + 16.0 * 5;   /* conv, BN (16-float aligned) */
+        *act += K_CNN_BLOCK * B * F * hw + 2.0 * B * cin * hw + K_CNN_IM2COL * cin * fh * fw * hw;
+    }
+    *params += (double)L * F * d->classes + d->classes;
+    return NAS_OK;
+}
+
+static size_t clamp_bytes(double b)
+{
+    return b >= (double)(SIZE_MAX / 2) ? SIZE_MAX / 2 : (size_t)b;
+}
+
 /* --------------------------------------------------------------- driver */
 
 int nas_job_estimate_memory_parts(const nas_job_spec *spec, nas_job_memory *out)
@@ -367,10 +418,19 @@ int nas_job_estimate_memory_parts(const nas_job_spec *spec, nas_job_memory *out)
             }
         }
     } else {
-        /* nas-rl, random: not modelled yet; see nas.h. */
+        /* nas-rl, random: the largest child times the children that
+         * train at once (nasrl_job.c: children_per_update, at most one
+         * per thread); see nas.h. */
         out->exact_model = 0;
         int C = s.C > 0 ? s.C : 16, L = s.layers > 0 ? s.layers : 8;
-        if (image) {
+        const char *space = s.search_space ? s.search_space : "nasrl-cnn";
+        if (image && strcmp(space, "nasrl-cnn") == 0) {
+            double p = 0, a = 0;
+            rc = est_nasrl_cnn(&s, d, &p, &a);
+            /* a parameter, its gradient and two moments */
+            out->params = clamp_bytes(p * 16.0);
+            out->activations = clamp_bytes(a * 4.0);
+        } else if (image) {
             rc = est_darts_supernet(&s, d, C, L > 20 ? 20 : L, s.batch_size, out);
         } else {
             if (!s.hidden)
@@ -381,15 +441,19 @@ int nas_job_estimate_memory_parts(const nas_job_spec *spec, nas_job_memory *out)
                 s.bptt = 35;
             rc = est_darts_rnn(&s, out);
         }
-        int par = s.children_per_update > 1 && strcmp(algo, "random") == 0
-                      ? s.children_per_update : 1;
-        out->activations *= (size_t)par;
+        /* Each child has its own parameter store and arena. */
+        int par = s.children_per_update > 1 ? s.children_per_update : 1;
+        if (s.threads > 0 && s.threads < par)
+            par = s.threads;
+        out->params = clamp_bytes((double)out->params * par);
+        out->activations = clamp_bytes((double)out->activations * par);
     }
     if (rc < 0)
         return rc;
     out->data = image ? image_data_bytes(d) : text_data_bytes(&s, d);
     out->base = BASE_BYTES;
-    out->total = out->params + out->activations + out->data + out->base;
+    out->total = clamp_bytes((double)out->params + (double)out->activations +
+                             (double)out->data + (double)out->base);
     return NAS_OK;
 }
 
