@@ -724,17 +724,34 @@ function jobPage(app, id) {
   /* ---- data in */
   function addMetric(m) {
     let s = metrics.get(m.name);
-    if (!s) { s = { xs: [], ys: [], seen: new Set() }; metrics.set(m.name, s); }
+    if (!s) { s = { xs: [], ys: [], qs: [], ks: [], seen: new Set() }; metrics.set(m.name, s); }
     const key = `${m.step}/${m.epoch}`;
     if (s.seen.has(key) || m.value == null) return;
     s.seen.add(key);
-    const x = m.step != null ? m.step : m.epoch;
+    const x = m.step != null ? m.step : m.epoch, q = m.seq != null ? m.seq : 0;
     /* Points arrive in order; keep xs sorted all the same. */
     if (s.xs.length && x < s.xs[s.xs.length - 1]) {
       let i = s.xs.length;
       while (i > 0 && s.xs[i - 1] > x) i--;
-      s.xs.splice(i, 0, x); s.ys.splice(i, 0, m.value);
-    } else { s.xs.push(x); s.ys.push(m.value); }
+      s.xs.splice(i, 0, x); s.ys.splice(i, 0, m.value); s.qs.splice(i, 0, q); s.ks.splice(i, 0, key);
+    } else { s.xs.push(x); s.ys.push(m.value); s.qs.push(q); s.ks.push(key); }
+  }
+
+  /* nasd took back the rows after these cursors (a job resumed from an
+   * earlier checkpoint after a crash; it reports them again): drop them. */
+  function rewind(d) {
+    const ma = d.metrics_after, aa = d.architectures_after;
+    for (const [name, s] of metrics) {
+      const keep = s.qs.map(q => q <= ma), kept = (_, i) => keep[i];
+      s.xs = s.xs.filter(kept); s.ys = s.ys.filter(kept); s.qs = s.qs.filter(kept); s.ks = s.ks.filter(kept);
+      /* A rerun reports the same step/epoch keys again. */
+      s.seen = new Set(s.ks);
+      if (!s.xs.length) metrics.delete(name);
+    }
+    for (let i = archs.length - 1; i >= 0; i--)
+      if (archs[i].seq > aa) { archSeqs.delete(archs[i].seq); archs.splice(i, 1); }
+    if (metricsAfter > ma) metricsAfter = ma;
+    scheduleDraw();
   }
 
   function addArch(a) {
@@ -870,10 +887,11 @@ function jobPage(app, id) {
    * buffer (deduplicated), so nothing falls between the two. The history
    * is read only once nasd has the stream registered (its first event,
    * the job's state, says so): an event published before that is in the
-   * history, one after it comes over the stream. After a reconnect, what
-   * was published while the stream was down is paged in from the
-   * cursors where the history stopped. */
-  let metricsAfter = 0, streamDropped = false, pollTimer = null;
+   * history, one after it comes over the stream. After a reconnect the
+   * browser sends Last-Event-ID (nasd's cursor) and nasd replays what was
+   * published while the stream was down, after a `rewind` event when a
+   * crash took rows back. */
+  let metricsAfter = 0, pollTimer = null;
 
   /* When nasd refuses the stream (429: its streams, or this client's, are
    * all taken) EventSource gives up for good: poll the job and its
@@ -900,6 +918,7 @@ function jobPage(app, id) {
   }
   function onEvent(type, data) {
     if (!historyLoaded) { buffered.push([type, data]); return; }
+    if (type === 'rewind') { rewind(data); renderArchTable(); return; }
     if (type === 'metric') addMetric(data);
     else if (type === 'architecture') addArch(data);
     else if (type === 'progress' && job) { job = Object.assign({}, job, { progress: data }); renderHeader(); return; }
@@ -927,22 +946,15 @@ function jobPage(app, id) {
       let registered = false;
       const ready = () => { if (!registered) { registered = true; resolve(); } };
       es = new EventSource(withToken(`${base}/events`));
-      for (const t of ['state', 'progress', 'metric', 'architecture'])
+      for (const t of ['state', 'progress', 'metric', 'architecture', 'rewind'])
         es.addEventListener(t, ev => {
           ready();
           let d; try { d = JSON.parse(ev.data); } catch (e) { return; }
           onEvent(t, d);
         });
-      es.onopen = () => {
-        $('#conn').textContent = 'live';
-        if (streamDropped && historyLoaded) {
-          streamDropped = false;
-          loadHistory().catch(e => { if (e.name !== 'AbortError') showError(`catching up failed: ${e.message}`); });
-        }
-      };
+      es.onopen = () => { $('#conn').textContent = 'live'; };
       es.onerror = () => {
         ready();
-        streamDropped = true;
         $('#conn').textContent = es && es.readyState === 2 ? '' : 'reconnecting\u2026';
         if (es && es.readyState === 2 && job && !FINAL.has(job.state)) startPolling();
       };
