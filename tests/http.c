@@ -434,9 +434,16 @@ struct sse {
     conn c;
     char *text; /* decoded body not parsed yet: [0, len) */
     size_t len, cap;
+    char last_id[128];   /* the last id: field seen (EventSource's) */
 };
 
 int sse_open(int port, const char *path, int timeout_ms, sse **out, http_resp *resp)
+{
+    return sse_open_with(port, path, NULL, timeout_ms, out, resp);
+}
+
+int sse_open_with(int port, const char *path, const char *last_event_id, int timeout_ms,
+                  sse **out, http_resp *resp)
 {
     *out = NULL;
     http_resp local;
@@ -446,8 +453,11 @@ int sse_open(int port, const char *path, int timeout_ms, sse **out, http_resp *r
     if (!s)
         return fail("out of memory");
     size_t len;
-    char *req =
-        build_request(port, "GET", path, NULL, "Accept: text/event-stream\r\n", NULL, 0, &len);
+    char hdrs[256];
+    snprintf(hdrs, sizeof(hdrs), "Accept: text/event-stream\r\n%s%s%s",
+             last_event_id ? "Last-Event-ID: " : "", last_event_id ? last_event_id : "",
+             last_event_id ? "\r\n" : "");
+    char *req = build_request(port, "GET", path, NULL, hdrs, NULL, 0, &len);
     if (!req || conn_open(&s->c, port, timeout_ms)) {
         free(req);
         free(s);
@@ -516,6 +526,8 @@ int sse_next(sse *s, int timeout_ms, char *event, size_t n, json_t **data)
                 value++;
             if (strcmp(line, "event") == 0) {
                 snprintf(name, sizeof(name), "%s", value);
+            } else if (strcmp(line, "id") == 0) {
+                snprintf(s->last_id, sizeof(s->last_id), "%s", value);
             } else if (strcmp(line, "data") == 0) {
                 size_t vl = strlen(value);
                 char *p = realloc(payload, plen + vl + 2);
@@ -560,6 +572,11 @@ int sse_next(sse *s, int timeout_ms, char *event, size_t n, json_t **data)
     }
     free(payload);
     return rc;
+}
+
+const char *sse_last_id(const sse *s)
+{
+    return s->last_id;
 }
 
 void sse_close(sse *s)

@@ -54,7 +54,7 @@ const ENAS_SPEC = {
     controller_steps: ENAS_STEPS, controller_aggregate: ENAS_AGG, final_samples: 4 },
 };
 /* Keeps a worker busy until it is cancelled. */
-const BLOCKER_SPEC = Object.assign({}, ENAS_SPEC, { name: 'browser-blocker', budget: { epochs: 100000 } });
+const BLOCKER_SPEC = Object.assign({}, ENAS_SPEC, { name: 'browser-blocker', budget: { epochs: 40000 } });
 /* As tests/test_integration_nasrl.c: 6 children, 2 per update. */
 const NASRL_ARCHS = 6;
 const NASRL_SPEC = {

@@ -286,7 +286,7 @@ test('with a token, the dashboard asks for it once and then works', async () => 
      * (EventSource, ?access_token=) connects and it ends drawn. */
     const res = await fetch(tbase + '/v1/jobs', {
       method: 'POST',
-      headers: { Authorization: 'Bearer secret-token-for-the-browser-test' },
+      headers: { Authorization: 'Bearer secret-token-for-the-browser-test', 'Content-Type': 'application/json' },
       body: `{"algorithm":"darts","dataset":"synthetic","budget":{"epochs":1},"hyperparameters":${TINY_HP},"seed":3}`,
     });
     assert.equal(res.status, 202);
