@@ -180,10 +180,24 @@ int api_check_job_caps(api_req *rq, api_resp *rs, json_t *spec)
     size_t bytes = 0, limit = api_job_memory_limit(cfg);
     if (nas_job_estimate_memory(&es, &bytes) != 0 || bytes <= limit)
         return 0;
-    api_fail_limit(rs, 400, "", "max-job-memory", (double)(limit >> 20),
+    /* nas-rl and random train children side by side, each its own
+     * network: fewer at once is the first thing to change. */
+    int rl = es.algorithm && !strcmp(es.algorithm, "nas-rl");
+    int parallel = rl || (es.algorithm && !strcmp(es.algorithm, "random"));
+    const char *field = rl ? "children_per_update" : "parallel_children";
+    char ptr[64];
+    snprintf(ptr, sizeof(ptr), "/hyperparameters/%s", field);
+    char hint[256];
+    snprintf(hint, sizeof(hint),
+             "train fewer children at once (hyperparameters.%s or threads), or make the "
+             "space's largest network, the batch or the dataset smaller",
+             field);
+    api_fail_limit(rs, 400, parallel ? ptr : "",
+                   "max-job-memory", (double)(limit >> 20),
                    "the job's estimated peak memory is %zu MiB, over the limit of %zu MiB "
-                   "(max-job-memory); make the batch, the network or the dataset smaller",
-                   (bytes + (1u << 20) - 1) >> 20, limit >> 20);
+                   "(max-job-memory); %s",
+                   (bytes + (1u << 20) - 1) >> 20, limit >> 20,
+                   parallel ? hint : "make the batch, the network or the dataset smaller");
     if (rs->json)
         json_object_set_new(rs->json, "estimate_bytes", json_integer((json_int_t)bytes));
     return -1;
