@@ -346,12 +346,14 @@ void rel_job_spec(rel_jobrun *j, int seed)
         snprintf(j->name, sizeof(j->name), "enas");
         break;
     case REL_NASRL:
-        /* epochs here: controller updates of 2 children each. */
+        /* epochs here: controller updates of 2 children each. Children
+         * of 3 layers (not the default 6 to 15): an update takes about a
+         * second, so that many of the soak's kills fall after one ended. */
         snprintf(j->spec, sizeof(j->spec),
                  "{\"algorithm\":\"nas-rl\",\"search_space\":\"nasrl-cnn\",\"dataset\":"
                  "\"synthetic\",\"budget\":{\"max_architectures\":%d},\"hyperparameters\":{"
-                 "\"max_examples\":200,\"children_per_update\":2,\"child_epochs\":1},"
-                 "\"seed\":%d}",
+                 "\"max_examples\":200,\"children_per_update\":2,\"child_epochs\":1,"
+                 "\"start_layers\":3,\"max_layers\":3},\"seed\":%d}",
                  2 * j->epochs, seed);
         /* baseline, controller_entropy, controller_loss, reward_mean per
          * update; a row per child. */
