@@ -292,7 +292,10 @@ int nd_config_load(nd_config *cfg, int argc, char **argv)
             return 1;
         }
         if (strcmp(argv[i], "--version") == 0) {
-            printf("nasd %s\n", ND_VERSION);
+            if (nd_git_describe[0])
+                printf("nasd %s (git %s)\n", ND_VERSION, nd_git_describe);
+            else
+                printf("nasd %s\n", ND_VERSION);
             return 1;
         }
         if (strcmp(argv[i], "--config") == 0) {
