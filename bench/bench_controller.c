@@ -20,7 +20,7 @@
  * Prints one JSON line with the reference's field names (median_ms,
  * min_ms, max_ms, weights, ...).
  */
-#include "search/controller.h"
+#include "search/controller/controller.h"
 
 #include <stdio.h>
 #include <stdlib.h>

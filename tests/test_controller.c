@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "search/controller.h"
+#include "search/controller/controller.h"
 
 typedef struct {
     nas_params *p;

@@ -29,7 +29,7 @@
 
 #include "nas.h"
 #include "recorder.h"
-#include "search/darts.h"
+#include "search/darts/darts.h"
 
 static const char *const DARTS_V2 =
     "{\"normal\": [[\"sep_conv_3x3\", 0], [\"sep_conv_3x3\", 1], "

@@ -23,7 +23,7 @@
  * final evaluation before starting the final training afresh.
  */
 #include "jobs/jobs.h"
-#include "search/darts.h"
+#include "search/darts/darts.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -21,7 +21,7 @@
  * own and never touches the test set.
  */
 #include "jobs/jobs.h"
-#include "search/darts.h"
+#include "search/darts/darts.h"
 
 #include <inttypes.h>
 #include <math.h>

@@ -27,7 +27,7 @@
  * sums). So a resume from any checkpoint continues exactly.
  */
 #include "jobs/jobs.h"
-#include "search/enas.h"
+#include "search/enas/enas.h"
 
 #include <inttypes.h>
 #include <math.h>

@@ -29,7 +29,7 @@
  * checkpoint: the baseline and the epoch's best child so far.
  */
 #include "jobs/jobs.h"
-#include "search/enas_rnn.h"
+#include "search/enas/enas_rnn.h"
 
 #include <errno.h>
 #include <inttypes.h>

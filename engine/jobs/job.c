@@ -14,7 +14,7 @@
  * hide the real cause).
  */
 #include "jobs.h"
-#include "search/darts.h"
+#include "search/darts/darts.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -19,7 +19,7 @@
  * its Adam moments, baseline, cache, sampling rng) resumes exactly.
  */
 #include "jobs/jobs.h"
-#include "search/nasrl.h"
+#include "search/nasrl/nasrl.h"
 
 #include <inttypes.h>
 #include <math.h>

@@ -11,10 +11,10 @@
  * and goes on exactly where it stopped.
  */
 #include "jobs/jobs.h"
-#include "search/darts.h"
-#include "search/nasrl.h"
-#include "search/controller.h"
-#include "search/enas.h"
+#include "search/darts/darts.h"
+#include "search/nasrl/nasrl.h"
+#include "search/controller/controller.h"
+#include "search/enas/enas.h"
 
 #include <inttypes.h>
 #include <math.h>

@@ -44,11 +44,11 @@
  * differ only in where the decisions come from.
  */
 #include "jobs/jobs.h"
-#include "search/darts.h"
-#include "search/nasrl.h"
+#include "search/darts/darts.h"
+#include "search/nasrl/nasrl.h"
 
-#include "search/enas.h"
-#include "search/enas_rnn.h"
+#include "search/enas/enas.h"
+#include "search/enas/enas_rnn.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -13,8 +13,8 @@
  * same sums as one that never stopped, and ends with identical bits.
  */
 #include "jobs.h"
-#include "search/darts.h"
-#include "search/enas.h"
+#include "search/darts/darts.h"
+#include "search/enas/enas.h"
 
 #include <inttypes.h>
 #include <math.h>

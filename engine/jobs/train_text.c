@@ -20,8 +20,8 @@
  * the weights, so a resumed run continues from the exact state.
  */
 #include "jobs.h"
-#include "search/darts.h"
-#include "search/enas_rnn.h"
+#include "search/darts/darts.h"
+#include "search/enas/enas_rnn.h"
 
 #include <inttypes.h>
 #include <math.h>

@@ -17,7 +17,7 @@
 
 #include "internal.h"
 #include "core/json.h"
-#include "search/controller.h"
+#include "search/controller/controller.h"
 
 typedef struct nas_enas_cfg {
     int C;              /* channels of the first layer / cell */

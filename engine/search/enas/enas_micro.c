@@ -49,7 +49,7 @@
  * time: a forward with a tape must be followed by its backward (or a
  * graph reset) before the next forward with a tape.
  */
-#include "search/enas_micro.h"
+#include "search/enas/enas_micro.h"
 
 #include <math.h>
 #include <stdarg.h>

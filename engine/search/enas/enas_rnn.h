@@ -17,7 +17,7 @@
 
 #include "internal.h"
 #include "core/json.h"
-#include "search/controller.h"
+#include "search/controller/controller.h"
 
 #define NAS_ENAS_RNN_MAX_NODES 64
 

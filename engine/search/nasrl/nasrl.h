@@ -20,7 +20,7 @@
 
 #include "internal.h"
 #include "core/json.h"
-#include "search/controller.h"
+#include "search/controller/controller.h"
 
 #include <stdatomic.h>
 

@@ -14,7 +14,7 @@
  * largest before the depth concat.
  */
 #include "jobs/jobs.h"
-#include "search/nasrl.h"
+#include "search/nasrl/nasrl.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -24,7 +24,7 @@
  * between chunks of an epoch).
  */
 #include "jobs/jobs.h"
-#include "search/nasrl.h"
+#include "search/nasrl/nasrl.h"
 
 #include <math.h>
 #include <stdio.h>
