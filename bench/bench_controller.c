@@ -1,7 +1,8 @@
 /*
  * bench_controller.c - time one controller update (sample an architecture
- * + REINFORCE backward + Adam step) of engine/search/controller.c, the
- * counterpart of ../shared/peer/enas_ref.py --part controller.
+ * + REINFORCE backward + Adam step) of
+ * engine/search/controller/controller.c, the counterpart of
+ * ../shared/peer/enas_ref.py --part controller.
  *
  *   bench/bench_controller [--program micro|rnn] [--lstm-size N]
  *                          [--nodes B] [--steps 200] [--warmup 20]

@@ -444,9 +444,9 @@ int nas_batchify(const int32_t *ids, int n, int bsz, int32_t **out,
  * called on the job's thread; the daemon queues them to its loop) and
  * checks `stop` between steps. Kinds so far: `train` (a fixed network,
  * including a DARTS genotype's) and `darts` over the `darts-cnn` search
- * space (engine/search/darts_job.c, its final training darts_final.c)
- * and the `darts-rnn` one (engine/search/darts_rnn_job.c); `enas` over
- * `enas-micro` and `enas-macro` (engine/search/enas_job.c; search_space
+ * space (engine/jobs/darts_job.c, its final training darts_final.c)
+ * and the `darts-rnn` one (engine/jobs/darts_rnn_job.c); `enas` over
+ * `enas-micro` and `enas-macro` (engine/jobs/enas_job.c; search_space
  * NULL: enas-micro);
  * the other search algorithms (enas, nas-rl, random) add theirs here. */
 
@@ -526,13 +526,13 @@ int nas_dataset_present(const char *name, const char *path);
  * on the cell outputs and dropout_input on the embeddings). An ENAS child
  * for images (NAS_ARCH_ENAS_CNN): one fixed arc of the enas-micro or
  * enas-macro space (search_space) trained from scratch: a fresh store
- * with the space's weights (engine/search/enas_micro.c, enas_macro.c:
+ * with the space's weights (engine/search/enas/enas_micro.c, enas_macro.c:
  * C, layers, nodes for micro, dropout before the classifier) and the
  * forward of that one arc; genotype holds the arc as the reference's
  * fixed-arc string (space-separated ints, as the enas result's
  * "fixed_arc"); "parameters" counts only the weights the arc uses. An
  * ENAS language model (NAS_ARCH_ENAS_RNN): one fixed arc of the enas-rnn
- * space (engine/search/enas_rnn.c: embedding and cell of `hidden` units,
+ * space (engine/search/enas/enas_rnn.c: embedding and cell of `hidden` units,
  * tied decoder, `nodes` nodes, dropout_e/x/h/o, dropout 0) trained from
  * scratch, genotype its fixed-arc string as the enas-rnn result's. */
 typedef enum nas_arch_kind {
@@ -616,7 +616,7 @@ typedef struct nas_job_spec {
                                   enas-micro / enas-macro: the best sampled
                                   arc trained the same way by the train kind
                                   (NAS_ARCH_ENAS_CNN, optimizer in
-                                  engine/search/enas_final.c); final_C /
+                                  engine/jobs/enas_final.c); final_C /
                                   final_layers 0 take the search's C /
                                   layers, and an enas-macro arc fixes its
                                   layers (final_layers 0 or the search's) */
@@ -631,9 +631,9 @@ typedef struct nas_job_spec {
      * valid split, as in the reference; val_perplexity is measured on the
      * valid split. C, layers, train_portion and max_examples do not apply. */
     float dropout_input;       /* darts-rnn: on the embeddings (0.2) */
-    /* ---- the controller (engine/search/controller.h) of enas (#5) and
-     * nas-rl (#6); API names in parentheses, defaults per space in
-     * api/spec_tables.c and set by each kind's _defaults */
+    /* ---- the controller (engine/search/controller/controller.h) of enas
+     * (#5) and nas-rl (#6); API names in parentheses, defaults per space
+     * in api/spec_tables.c and set by each kind's _defaults */
     int ctrl_hidden;           /* lstm_size */
     int ctrl_layers;           /* lstm_layers (enas: 1) */
     float ctrl_lr;             /* controller_lr (Adam) */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "gradcheck.h"
+#include "jobs/jobs.h"
 #include "search/controller/controller.h"
 #include "search/darts/darts.h"
 #include "search/nasrl/nasrl.h"
