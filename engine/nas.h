@@ -442,13 +442,15 @@ int nas_batchify(const int32_t *ids, int n, int bsz, int32_t **out,
 /* A job is what the daemon runs on a worker thread: one algorithm over
  * one dataset within a budget. The engine reports through callbacks (all
  * called on the job's thread; the daemon queues them to its loop) and
- * checks `stop` between steps. Kinds so far: `train` (a fixed network,
- * including a DARTS genotype's) and `darts` over the `darts-cnn` search
- * space (engine/jobs/darts_job.c, its final training darts_final.c)
- * and the `darts-rnn` one (engine/jobs/darts_rnn_job.c); `enas` over
- * `enas-micro` and `enas-macro` (engine/jobs/enas_job.c; search_space
- * NULL: enas-micro);
- * the other search algorithms (enas, nas-rl, random) add theirs here. */
+ * checks `stop` between steps. The kinds, all in engine/jobs/: `train` (a
+ * fixed CNN, an LSTM language model, or the network of a DARTS genotype
+ * or of an ENAS arc; train_image.c, train_text.c); `darts` over
+ * `darts-cnn` (darts_job.c) and `darts-rnn` (darts_rnn_job.c), with final
+ * training (darts_final.c); `enas` over `enas-micro`, `enas-macro`
+ * (enas_job.c) and `enas-rnn` (enas_rnn_job.c), with final training
+ * (enas_final.c); `nas-rl` over `nasrl-cnn` and `nasrl-rnn`
+ * (nasrl_job.c); `random` over those two and the five darts and enas
+ * spaces (random_job.c), the baseline. */
 
 enum nas_stop {
     NAS_RUN = 0,
@@ -549,9 +551,14 @@ typedef enum nas_arch_kind {
 #define NAS_GENOTYPE_MAX 1024   /* bytes of nas_job_spec.genotype, NUL included */
 
 typedef struct nas_job_spec {
-    const char *algorithm;     /* "train" or "darts" (NULL: "train") */
-    const char *search_space;  /* darts: "darts-cnn" or "darts-rnn" (NULL:
-                                  "darts-cnn") */
+    const char *algorithm;     /* "train", "darts", "enas", "nas-rl" or
+                                  "random" (NULL: "train") */
+    const char *search_space;  /* darts: "darts-cnn" (NULL) or "darts-rnn";
+                                  enas: "enas-micro" (NULL), "enas-macro"
+                                  or "enas-rnn"; nas-rl: "nasrl-cnn"
+                                  (NULL) or "nasrl-rnn"; random: any of
+                                  these seven (NULL: "nasrl-cnn"); train:
+                                  the space of an ENAS arc */
     const char *dataset;       /* a nas_datasets() name */
     const char *data_path;     /* NULL: the dataset's default path */
     nas_arch_kind arch;
@@ -679,13 +686,15 @@ typedef struct nas_job_spec {
     int resume;                /* continue from checkpoint_path when it exists */
 } nas_job_spec;
 
-/* Defaults of the job's kind (spec->algorithm: NULL or "train", or
- * "darts"), written into spec (dataset must be set; an unknown dataset
- * leaves spec unchanged). Every field that is zero gets its default for
- * the kind and the dataset's kind (the values in parentheses above),
- * including fields for which zero is a valid choice (momentum, dropout,
- * nesterov, ...): call it first on a spec zeroed except for dataset, then
- * set what the user gave. Strings, seed, max_seconds and the checkpoint
+/* Defaults of the job's kind (spec->algorithm; NULL becomes "train") and
+ * search space, written into spec (dataset must be set; an unknown
+ * dataset leaves spec unchanged). Every field that is zero gets its
+ * default for the kind, the space and the dataset's kind (the values in
+ * parentheses above), including fields for which zero is a valid choice
+ * (momentum, dropout, nesterov, ...): call it first on a spec zeroed
+ * except for dataset (and algorithm, search_space), then set what the
+ * user gave. The enas, nas-rl and random kinds fill in a NULL
+ * search_space; the other strings, seed, max_seconds and the checkpoint
  * fields are left alone. */
 void nas_job_spec_defaults(nas_job_spec *spec);
 /* Runs the job to the end, reporting as it goes. Returns NAS_OK,
