@@ -4,9 +4,9 @@
  * reports: architectures, metrics, results, checkpoint headers and
  * metadata (the searches and job kinds, about 25 files). The reader parses
  * the engine's own texts back: safetensors checkpoint headers and their
- * metadata (core/checkpoint.c, jobs/job.c) and, until genotypes travel as
- * typed structures (issue #13 part 5), DARTS genotypes
- * (search/darts/darts_net.c, darts_rnn_net.c).
+ * metadata (checkpoint.c, and the job kinds' metadata reader in job.c)
+ * and, until genotypes travel as typed structures (issue #13 part 5),
+ * DARTS genotypes (the darts search's darts_net.c and darts_rnn_net.c).
  *
  * Why not Jansson, which the API links: the engine only writes texts (a
  * string builder, no tree) and reads back its own files, and the reader
