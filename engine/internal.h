@@ -1,6 +1,8 @@
 /*
  * internal.h - what the engine's own files share and users never see: the
- * graph and tape layout, the op recording helpers and small kernels.
+ * graph and tape layout, the op recording helpers, small kernels and ops
+ * only the engine uses, and a few helpers every layer may call (a clock,
+ * an argmax, the size of the weights).
  *
  * An op is two functions: the forward computes its output from the arena
  * and, when the graph records, pushes a node {backward fn, inputs, output,

@@ -137,7 +137,7 @@ int nas__nasrl_cnn_train(const nas_nasrl_arc *a,
 
 /* ------------------------------------- a space, for the job loop */
 
-/* What the loop of nasrl_job.c needs of a space: decisions of an
+/* What the loop of jobs/nasrl_job.c needs of a space: decisions of an
  * architecture with `layers` layers (spaces without growth ignore it),
  * uniform sampling, the JSON of a decision list (validating it), the
  * training of its child, and its layer count (for the metrics; 0 when
