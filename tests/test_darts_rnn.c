@@ -27,7 +27,7 @@
 #include "gradcheck.h"
 #include "recorder.h"
 #include "jobs/jobs.h"
-#include "search/darts.h"
+#include "search/darts/darts.h"
 
 /* ------------------------------------------------------------ mixed op */
 

@@ -25,7 +25,7 @@
 
 #include "jobs/jobs.h"
 #include "recorder.h"
-#include "search/enas_rnn.h"
+#include "search/enas/enas_rnn.h"
 
 #define FORTUNES "/usr/share/games/fortunes/fortunes"
 

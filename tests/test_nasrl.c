@@ -17,9 +17,10 @@
 #include <unistd.h>
 
 #include "gradcheck.h"
-#include "search/controller.h"
-#include "search/darts.h"
-#include "search/nasrl.h"
+#include "jobs/jobs.h"
+#include "search/controller/controller.h"
+#include "search/darts/darts.h"
+#include "search/nasrl/nasrl.h"
 
 /* ------------------------------------------------------------- helpers */
 

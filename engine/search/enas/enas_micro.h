@@ -5,7 +5,7 @@
 #ifndef NAS_SEARCH_ENAS_MICRO_H
 #define NAS_SEARCH_ENAS_MICRO_H
 
-#include "search/enas.h"
+#include "search/enas/enas.h"
 
 /* on (the default): the stem, calibrations, nodes and cell outputs keep
  * only their inputs and outputs on the tape and recompute their ops in

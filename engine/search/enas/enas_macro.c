@@ -45,7 +45,7 @@
  * the running ones only when update_stats is set, eval mode reads them.
  * Weights are initialised He-normal like the reference's create_weight.
  */
-#include "search/enas.h"
+#include "search/enas/enas.h"
 
 #include <math.h>
 #include <stdarg.h>

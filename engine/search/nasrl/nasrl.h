@@ -1,10 +1,12 @@
 /*
- * nasrl.h - NAS with RL (Zoph & Le 2017) and the random-search baseline:
- * the nasrl-cnn space (nasrl_cnn.c: the controller's program, the
- * decoding of its decisions into a child network, the child's training
- * from scratch), the nasrl-rnn space (nasrl_rnn.c), random's darts-cnn
- * genotypes (random_job.c), the job spec (nasrl_spec.c) and the search
- * loop both kinds share (nasrl_job.c). Internal to the engine.
+ * nasrl.h - the search spaces of NAS with RL (Zoph & Le 2017): the
+ * nasrl-cnn space (nasrl_cnn.c: the controller's program, the decoding of
+ * its decisions into a child network, the child's training from scratch),
+ * the nasrl-rnn space (nasrl_rnn.c), and the interface of a space
+ * (nas__nasrl_space) through which the search loop of the nas-rl and
+ * random job kinds (jobs/nasrl_job.c, jobs/random_job.c, whose spaces over
+ * the other searches' networks live there) drives them. Internal to the
+ * engine.
  *
  * The one design decision to know: an architecture is the controller's
  * decision list (ints, controller.h), and everything else (the layer
@@ -20,26 +22,9 @@
 
 #include "internal.h"
 #include "core/json.h"
-#include "search/controller.h"
+#include "search/controller/controller.h"
 
 #include <stdatomic.h>
-
-/* ------------------------------------------------- ops (conv_rect.c) */
-
-/* x (N,Ci,H,W), w (Co,Ci,KH,KW) -> (N,Co,ho,wo): a dense convolution with
- * a rectangular kernel, stride, pad_top / pad_left zero rows / columns
- * before the plane (taps beyond the plane read zero). No bias. */
-nas_tensor *nas__conv2d_rect(nas_graph *g, nas_tensor *x, nas_tensor *w,
-                             int stride, int pad_top, int pad_left, int ho,
-                             int wo);
-/* TensorFlow "SAME": *out = ceil(in / stride), *pad_before = half of the
- * padding the kernel needs (the odd unit after). */
-void nas__same_pad(int in, int k, int stride, int *out, int *pad_before);
-nas_tensor *nas__conv2d_same(nas_graph *g, nas_tensor *x, nas_tensor *w,
-                             int stride);
-/* x (N,C,H,W) -> (N,C,ho,wo), centred (the odd row / column after), the
- * border zero; x itself when the size is already that. */
-nas_tensor *nas__zero_pad(nas_graph *g, nas_tensor *x, int ho, int wo);
 
 /* ------------------------------------------- the nasrl-cnn space */
 
@@ -152,7 +137,7 @@ int nas__nasrl_cnn_train(const nas_nasrl_arc *a,
 
 /* ------------------------------------- a space, for the job loop */
 
-/* What the loop of nasrl_job.c needs of a space: decisions of an
+/* What the loop of jobs/nasrl_job.c needs of a space: decisions of an
  * architecture with `layers` layers (spaces without growth ignore it),
  * uniform sampling, the JSON of a decision list (validating it), the
  * training of its child, and its layer count (for the metrics; 0 when
@@ -183,13 +168,6 @@ typedef struct nas__nasrl_space {
 } nas__nasrl_space;
 
 extern const nas__nasrl_space nas__nasrl_cnn_space;      /* nasrl_cnn.c */
-extern const nas__nasrl_space nas__random_darts_cnn_space; /* random_job.c */
-extern const nas__nasrl_space nas__random_enas_micro_space; /* random_job.c */
-extern const nas__nasrl_space nas__random_enas_macro_space; /* random_job.c */
-extern const nas__nasrl_space nas__random_darts_rnn_space;  /* random_job.c */
-extern const nas__nasrl_space nas__random_enas_rnn_space;   /* random_job.c */
 extern const nas__nasrl_space nas__nasrl_rnn_space;      /* nasrl_rnn.c */
-/* The space of s->search_space (a validated spec). */
-const nas__nasrl_space *nas__nasrl_space_of(const nas_job_spec *s);
 
 #endif

@@ -35,8 +35,8 @@
  * (the string must be a permutation of the decisions, which is checked).
  */
 #include "jobs/jobs.h"
-#include "search/enas.h"
-#include "search/enas_rnn.h"
+#include "search/enas/enas.h"
+#include "search/enas/enas_rnn.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -23,7 +23,7 @@
  * final evaluation before starting the final training afresh.
  */
 #include "jobs/jobs.h"
-#include "search/darts.h"
+#include "search/darts/darts.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -242,7 +242,7 @@ int nas__final_run(nas__job *j, const char *prefix, nas__final_spec_fn fn,
     sub.extra_meta = meta;
     sub.nextra = (int)(sizeof(meta) / sizeof(meta[0]));
     nas__job_log(j, "final training: %s", sub.spec_text);
-    sub.t0 = nas__job_now();
+    sub.t0 = nas__now();
     rc = text ? nas__train_text(&sub) : nas__train_image(&sub);
     if (rc == NAS_OK && !f.res)
         rc = nas_fail(NAS_EINVAL, "final training: no result");

@@ -29,7 +29,7 @@
  * checkpoint: the baseline and the epoch's best child so far.
  */
 #include "jobs/jobs.h"
-#include "search/enas_rnn.h"
+#include "search/enas/enas_rnn.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -96,7 +96,7 @@ int nas__enas_rnn_job_prepare(nas__job *j)
         return BAD("dropout", "%g: enas-rnn has dropout_e, dropout_x, "
                    "dropout_h and dropout_o instead; must be 0",
                    (double)s->dropout);
-    /* ---- final training (search/enas_final.c) */
+    /* ---- final training (jobs/enas_final.c) */
     if ((rc = nas__enas_final_check(j)) < 0)
         return rc;
     /* ---- end final training */
@@ -368,7 +368,7 @@ static int setup(run *r)
                  "tokens; %" PRId64 " train chunks + %d controller updates "
                  "per epoch; %zu shared weights", j->desc->name,
                  c->vocab_size, c->ntrain, c->nvalid, r->ntrain,
-                 s->ctrl_steps, nas__job_param_count(r->p));
+                 s->ctrl_steps, nas__params_weights_numel(r->p));
     return NAS_OK;
 }
 
@@ -672,7 +672,7 @@ fail:
 
 int nas__enas_rnn_job(nas__job *j)
 {
-    /* ---- final training (search/enas_final.c): a resume inside it runs
+    /* ---- final training (jobs/enas_final.c): a resume inside it runs
      * only it; otherwise the search's result is captured for it */
     nas__enas_final_cap cap;
     int done;

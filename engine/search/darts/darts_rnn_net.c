@@ -15,7 +15,7 @@
  * dropouts inside the cell are not applied; the train kind's dropout on
  * the embeddings and on the cell outputs is.
  */
-#include "search/darts.h"
+#include "search/darts/darts.h"
 #include "core/json.h"
 
 #include <stdio.h>

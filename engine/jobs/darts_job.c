@@ -21,7 +21,7 @@
  * own and never touches the test set.
  */
 #include "jobs/jobs.h"
-#include "search/darts.h"
+#include "search/darts/darts.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -276,7 +276,7 @@ static void evaluate(run *r)
         nas_tensor *logits = nas__darts_forward(r->g, r->p, r->net, x, 0);
         for (int i = 0; i < n; i++) {
             const float *row = logits->data + (size_t)i * k;
-            int best = nas__job_argmax(row, k);
+            int best = nas__argmax(row, k);
             double z = 0.0;
             for (int c = 0; c < k; c++)
                 z += exp((double)row[c] - row[best]);

@@ -5,7 +5,7 @@
  * or resume of the position, and the pieces of the epoch and result JSON.
  */
 #include "jobs/jobs.h"
-#include "search/darts.h"
+#include "search/darts/darts.h"
 
 #include <inttypes.h>
 #include <stdlib.h>

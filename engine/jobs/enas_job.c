@@ -27,7 +27,7 @@
  * sums). So a resume from any checkpoint continues exactly.
  */
 #include "jobs/jobs.h"
-#include "search/enas.h"
+#include "search/enas/enas.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -179,7 +179,7 @@ int nas__enas_job_prepare(nas__job *j)
     int rc = check_ctrl(s);
     if (rc < 0 || (rc = check_space(j)) < 0)
         return rc;
-    /* ---- final training (search/enas_final.c): final_epochs, final_C,
+    /* ---- final training (jobs/enas_final.c): final_epochs, final_C,
      * final_layers */
     if ((rc = nas__enas_final_check(j)) < 0)
         return rc;
@@ -485,7 +485,7 @@ static int score(run *r, const int *order, int b)
     nas_tensor *y = r->sp->forward(r->self, r->g, r->p, r->arc, x, 0);
     int correct = 0;
     for (int i = 0; i < bs; i++)
-        correct += nas__job_argmax(y->data + (size_t)i * d->classes,
+        correct += nas__argmax(y->data + (size_t)i * d->classes,
                                    d->classes) == r->yb[i];
     nas_graph_reset(r->g);
     nas_graph_set_training(r->g, 1);
@@ -505,7 +505,7 @@ static void weight_step(run *r)
     nas_tensor *y = r->sp->forward(r->self, r->g, r->p, r->arc, x, 1);
     nas_tensor *loss = nas_cross_entropy(r->g, y, r->yb);
     for (int i = 0; i < bs; i++)
-        r->pos.correct += nas__job_argmax(y->data + (size_t)i * d->classes,
+        r->pos.correct += nas__argmax(y->data + (size_t)i * d->classes,
                                           d->classes) == r->yb[i];
     r->pos.loss_sum += loss->data[0];
     r->pos.seen += bs;
@@ -713,7 +713,7 @@ static int report_result(run *r, int by_time)
 
 int nas__enas_job(nas__job *j)
 {
-    /* ---- final training (search/enas_final.c): a resume inside it runs
+    /* ---- final training (jobs/enas_final.c): a resume inside it runs
      * only it; otherwise the search's result is captured for it */
     nas__enas_final_cap cap;
     int done;

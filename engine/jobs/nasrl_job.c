@@ -19,7 +19,7 @@
  * its Adam moments, baseline, cache, sampling rng) resumes exactly.
  */
 #include "jobs/jobs.h"
-#include "search/nasrl.h"
+#include "search/nasrl/nasrl.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -449,7 +449,7 @@ static void progress(search *s)
     };
     int64_t fresh = done - j->step0;
     if (fresh > 0)
-        p.eta_seconds = (nas__job_now() - j->t0) / (double)fresh *
+        p.eta_seconds = (nas__now() - j->t0) / (double)fresh *
                         (double)(total - done);
     j->rep.progress(j->rep.ctx, &p);
 }
@@ -679,7 +679,7 @@ int nas__nasrl_search(nas__job *j)
         rc = nas_fail(NAS_ENOMEM, "nasrl: out of memory");
         goto fail;
     }
-    j->t0 = nas__job_now();
+    j->t0 = nas__now();
     j->elapsed0 = s.pos.elapsed;
     j->step0 = s.pos.global_step;
     while (s.pos.global_step < sp->max_architectures) {

@@ -1,8 +1,8 @@
 /*
  * enas.h - ENAS (Pham et al. 2018) over image data: the interface every
  * CNN search space implements (enas_micro.c, enas_macro.c) and the job
- * loop runs (enas_job.c). Internal to the engine. The recurrent space
- * (enas_rnn.c, enas_rnn_job.c) has its own loop over text.
+ * loop runs (jobs/enas_job.c). Internal to the engine. The recurrent
+ * space (enas_rnn.c, jobs/enas_rnn_job.c) has its own loop over text.
  *
  * The one design decision to know: one parameter store holds every op of
  * every node or layer (group NAS_GROUP_WEIGHTS; BN running statistics
@@ -17,7 +17,7 @@
 
 #include "internal.h"
 #include "core/json.h"
-#include "search/controller.h"
+#include "search/controller/controller.h"
 
 typedef struct nas_enas_cfg {
     int C;              /* channels of the first layer / cell */

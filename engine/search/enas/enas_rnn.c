@@ -34,7 +34,7 @@
  * edges on the tape (one linear map per node and step), so a backward
  * reaches exactly the weights that child used.
  */
-#include "search/enas_rnn.h"
+#include "search/enas/enas_rnn.h"
 
 #include <assert.h>
 #include <math.h>

@@ -23,8 +23,8 @@
  * input and output, linear decoder, truncated BPTT with the state carried
  * between chunks of an epoch).
  */
-#include "jobs/jobs.h"
-#include "search/nasrl.h"
+#include "internal.h"
+#include "search/nasrl/nasrl.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -278,7 +278,7 @@ static int rnn_train(const nas_job_spec *s, const int *dec, int n,
     const nas_corpus *cp = d->corpus;
     int rc = rnn_check(s, dec, n), bsz = cfg->batch_size, bptt = s->bptt;
     int ebsz = cp->nvalid / 2 < 10 ? cp->nvalid / 2 : 10, trows = 0, vrows = 0;
-    double t0 = nas__job_now();
+    double t0 = nas__now();
     memset(out, 0, sizeof(*out));
     if (rc < 0)
         return rc;
@@ -308,7 +308,7 @@ static int rnn_train(const nas_job_spec *s, const int *dec, int n,
     if ((rc = nas_params_alloc(p, &init)) < 0)
         goto fail;
     nas_graph_set_rng(g, &drop);
-    out->parameters = nas__job_param_count(p);
+    out->parameters = nas__params_weights_numel(p);
     int64_t spe = (trows - 2) / bptt + 1, total = spe * cfg->epochs;
     nas_sgd sgd = nas__nasrl_sgd(cfg);
     float *h = state, *c = state + (size_t)bsz * m.H;
@@ -337,7 +337,7 @@ static int rnn_train(const nas_job_spec *s, const int *dec, int n,
         out->epochs = e + 1;
     }
     out->reward = s->reward_c / (out->val_metric * out->val_metric);
-    out->seconds = nas__job_now() - t0;
+    out->seconds = nas__now() - t0;
 fail:
     free(train);
     free(valid);

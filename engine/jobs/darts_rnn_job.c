@@ -21,7 +21,7 @@
  * zero at every epoch, as in the reference.
  */
 #include "jobs/jobs.h"
-#include "search/darts.h"
+#include "search/darts/darts.h"
 
 #include <inttypes.h>
 #include <math.h>

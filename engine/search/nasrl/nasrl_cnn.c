@@ -13,8 +13,8 @@
  * stride shrinks it; inputs of different planes are zero-padded to the
  * largest before the depth concat.
  */
-#include "jobs/jobs.h"
-#include "search/nasrl.h"
+#include "internal.h"
+#include "search/nasrl/nasrl.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -274,7 +274,7 @@ static double child_eval(child_run *r)
         nas_tensor *lg = r->m->forward(r->m->self, r->g, r->p, x);
         int k = v->classes;
         for (int i = 0; i < n; i++)
-            correct += nas__job_argmax(lg->data + (size_t)i * k, k) == r->y[i];
+            correct += nas__argmax(lg->data + (size_t)i * k, k) == r->y[i];
     }
     nas_graph_reset(r->g);
     nas_graph_set_training(r->g, 1);
@@ -289,7 +289,7 @@ int nas__nasrl_train_model(const nas__nasrl_model *m,
 {
     child_run r = {.cfg = cfg, .train = train, .val = val, .m = m};
     int bs = cfg->batch_size, rc = NAS_OK;
-    double t0 = nas__job_now(), accs[5] = {0};
+    double t0 = nas__now(), accs[5] = {0};
     int64_t spe = train->n / bs;
     memset(out, 0, sizeof(*out));
     nas_set_threads(cfg->threads);
@@ -312,7 +312,7 @@ int nas__nasrl_train_model(const nas__nasrl_model *m,
     nas_rng_seed(&data, cfg->seed ^ 0x646174612d726e67ull);
     if ((rc = nas_params_alloc(r.p, &init)) < 0)
         goto fail;
-    out->parameters = nas__job_param_count(r.p);
+    out->parameters = nas__params_weights_numel(r.p);
     nas_sgd sgd = nas__nasrl_sgd(cfg);
     int64_t total = spe * cfg->epochs;
     for (int e = 0; e < cfg->epochs; e++) {
@@ -349,7 +349,7 @@ int nas__nasrl_train_model(const nas__nasrl_model *m,
     } else {
         out->reward = out->val_metric;
     }
-    out->seconds = nas__job_now() - t0;
+    out->seconds = nas__now() - t0;
 fail:
     free(r.order);
     free(r.idx);

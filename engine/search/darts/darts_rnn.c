@@ -36,7 +36,7 @@
  * one node and one (B,H) output per edge and step, and backward recomputes
  * the four activations from the saved linear map.
  */
-#include "search/darts.h"
+#include "search/darts/darts.h"
 #include "core/json.h"
 
 #include <assert.h>

@@ -19,7 +19,7 @@
  * autograd.grad(loss, alphas) still walks the whole graph, and the
  * reference's first-order step fills the weight gradients as well.
  */
-#include "search/darts.h"
+#include "search/darts/darts.h"
 
 #include <stdlib.h>
 

@@ -18,7 +18,7 @@
  * The op builders (declare_op, apply) also build the discrete network of
  * a genotype (darts_net.c), with affine BNs and plain pools there.
  */
-#include "search/darts.h"
+#include "search/darts/darts.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -12,7 +12,7 @@
  * the per-anchor Bernoulli statistics of SKIPS (log-probability, entropy,
  * KL to the target), each one tape node instead of a dozen.
  */
-#include "search/controller.h"
+#include "search/controller/controller.h"
 
 #include <float.h>
 #include <math.h>

@@ -9,9 +9,9 @@
  * search's train split and scored on its validation split).
  *
  * enas-micro and enas-macro (here too): an arc of the ENAS space
- * (engine/search/enas.h) trained from scratch as enas' final training
+ * (engine/search/enas/enas.h) trained from scratch as enas' final training
  * trains one (a fresh store with the space's weights, the forward of that
- * one arc; search/enas_final.c), on the train split, scored on the
+ * one arc; jobs/enas_final.c), on the train split, scored on the
  * validation split; its "parameters" are the arc's (arc_params).
  *
  * darts-rnn (here too): a recurrent cell of 8 nodes, each with an earlier
@@ -24,7 +24,7 @@
  *
  * enas-rnn (here too): a cell of the ENAS recurrent space (node 0 an
  * activation, node i an earlier node and an activation) as one fixed arc
- * of search/enas_rnn.c's language model, trained from scratch on the
+ * of search/enas/enas_rnn.c's language model, trained from scratch on the
  * train split as the enas-rnn search trains its shared weights (SGD on
  * the loss summed over the BPTT steps and averaged over the batch, its
  * lr, weight decay, clip and dropouts; cosine lr to 0 over the child's
@@ -44,11 +44,11 @@
  * differ only in where the decisions come from.
  */
 #include "jobs/jobs.h"
-#include "search/darts.h"
-#include "search/nasrl.h"
+#include "search/darts/darts.h"
+#include "search/nasrl/nasrl.h"
 
-#include "search/enas.h"
-#include "search/enas_rnn.h"
+#include "search/enas/enas.h"
+#include "search/enas/enas_rnn.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -420,7 +420,7 @@ static int rnn_train(const nas_job_spec *s, const int *dec, int n,
                      const nas_nasrl_train_cfg *cfg, const nas__nasrl_data *d,
                      nas_nasrl_child *out)
 {
-    double t0 = nas__job_now();
+    double t0 = nas__now();
     memset(out, 0, sizeof(*out));
     nas_json_buf b = {0};
     int rc = rnn_json(s, dec, n, &b);
@@ -463,7 +463,7 @@ static int rnn_train(const nas_job_spec *s, const int *dec, int n,
     out->train_loss = c.train_loss;
     out->parameters = c.parameters;
     out->epochs = c.epochs;
-    out->seconds = nas__job_now() - t0;
+    out->seconds = nas__now() - t0;
     return NAS_OK;
 }
 
@@ -564,7 +564,7 @@ static int ernn_train(const nas_job_spec *s, const int *dec, int n,
     const nas_corpus *cp = d->corpus;
     int bsz = cfg->batch_size, bptt = s->bptt, H = s->hidden;
     int ebsz = cp->nvalid / 2 < 10 ? cp->nvalid / 2 : 10, trows = 0, vrows = 0;
-    double t0 = nas__job_now();
+    double t0 = nas__now();
     memset(out, 0, sizeof(*out));
     if (cp->ntrain < 2 * bsz || ebsz < 1)
         return nas_fail(NAS_EINVAL, "batch_size: %d columns need %d training "
@@ -623,7 +623,7 @@ static int ernn_train(const nas_job_spec *s, const int *dec, int n,
         out->reward = s->reward_c / ppl;
         out->epochs = e + 1;
     }
-    out->seconds = nas__job_now() - t0;
+    out->seconds = nas__now() - t0;
 fail:
     nas__enas_rnn_free(net);
     nas_graph_free(g);

@@ -1,9 +1,9 @@
 /*
  * enas_rnn.h - the ENAS recurrent search space (enas-rnn, Pham et al.
  * 2018): a language model whose recurrent cell is a child sampled by the
- * controller from one shared store (enas_rnn.c), and the job that
+ * controller from one shared store (enas_rnn.c), and what the job that
  * alternates shared-weight training and controller training over a text
- * corpus (enas_rnn_job.c). Internal to the engine.
+ * corpus (jobs/enas_rnn_job.c) needs of it. Internal to the engine.
  *
  * The one design decision to know: a child is the controller's int array
  * (the reference's fixed-arc layout): arc[0] the activation of node 0,
@@ -17,7 +17,7 @@
 
 #include "internal.h"
 #include "core/json.h"
-#include "search/controller.h"
+#include "search/controller/controller.h"
 
 #define NAS_ENAS_RNN_MAX_NODES 64
 

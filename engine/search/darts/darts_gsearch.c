@@ -14,7 +14,7 @@
  * plus the option of the reference's rnn architect to clip grad_w before
  * the virtual step and v at w' to the weight optimizer's clip norm.
  */
-#include "search/darts.h"
+#include "search/darts/darts.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -11,10 +11,10 @@
  * and goes on exactly where it stopped.
  */
 #include "jobs/jobs.h"
-#include "search/darts.h"
-#include "search/nasrl.h"
-#include "search/controller.h"
-#include "search/enas.h"
+#include "search/darts/darts.h"
+#include "search/nasrl/nasrl.h"
+#include "search/controller/controller.h"
+#include "search/enas/enas.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -86,7 +86,7 @@ void nas__nasrl_job_defaults(nas_job_spec *s)
         return;
     }
     if (strcmp(s->search_space, "darts-rnn") == 0) {
-        /* darts-rnn's final training (search/darts_final.c) on the
+        /* darts-rnn's final training (jobs/darts_final.c) on the
          * darts-rnn search's model defaults; batch 64 as the reference's
          * rnn train.py */
         SET0(s->batch_size, 64);
@@ -105,7 +105,7 @@ void nas__nasrl_job_defaults(nas_job_spec *s)
     SET0(s->batch_size, 64);
     if (strcmp(s->search_space, "enas-micro") == 0 ||
         strcmp(s->search_space, "enas-macro") == 0) {
-        /* enas' final training (search/enas_final.c) on the search's
+        /* enas' final training (jobs/enas_final.c) on the search's
          * network defaults (random_job.c) */
         int macro = strcmp(s->search_space, "enas-macro") == 0;
         SET0(s->C, macro ? 36 : 20);

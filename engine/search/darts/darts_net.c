@@ -13,7 +13,7 @@
  * there). So the parameter count equals the reference's without the
  * auxiliary head: 3,349,342 for DARTS_V2 at C 36, 20 layers, 10 classes.
  */
-#include "search/darts.h"
+#include "search/darts/darts.h"
 #include "core/json.h"
 
 #include <math.h>

@@ -8,7 +8,7 @@
  * only the softmax makes rows comparable. Ties go the reference's way
  * (a stable sort of the edges, the first maximal op of a row).
  */
-#include "search/darts.h"
+#include "search/darts/darts.h"
 #include "core/json.h"
 
 #include <math.h>
