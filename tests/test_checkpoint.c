@@ -20,15 +20,9 @@
 #include <unistd.h>
 
 #include "nas.h"
+#include "tmpdir.h"
 
 /* ------------------------------------------------------------ helpers */
-
-static char *tmpdir_new(void)
-{
-    char *d = strdup("/tmp/nas_ckpt_XXXXXX");
-    cr_assert(d && mkdtemp(d), "mkdtemp: %s", strerror(errno));
-    return d;
-}
 
 static int dir_count(const char *dir, const char *needle)
 {
@@ -41,31 +35,6 @@ static int dir_count(const char *dir, const char *needle)
             n++;
     closedir(d);
     return n;
-}
-
-static void tmpdir_free(char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[512];
-    while (d && (e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        if (unlink(path) != 0)
-            rmdir(path);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-    free(dir);
-}
-
-static char *path_in(const char *dir, const char *name)
-{
-    char *p = malloc(strlen(dir) + strlen(name) + 2);
-    sprintf(p, "%s/%s", dir, name);
-    return p;
 }
 
 static unsigned char *read_all(const char *path, size_t *n)
@@ -168,7 +137,7 @@ static int same_store(nas_params *p, const float *snap, size_t len)
 
 Test(checkpoint, round_trip_bit_exact)
 {
-    char *dir = tmpdir_new(), *path = path_in(dir, "ck.safetensors");
+    char *dir = tmpdir_new("nas_ckpt"), *path = path_in(dir, "ck.safetensors");
     nas_params *a = make_store(1), *b = make_store(2);
     nas_rng ra, rb;
     nas_rng_seed(&ra, 77);
@@ -213,12 +182,12 @@ Test(checkpoint, round_trip_bit_exact)
     nas_params_free(a);
     nas_params_free(b);
     free(path);
-    tmpdir_free(dir);
+    rm_dir(dir);
 }
 
 Test(checkpoint, no_metadata_no_rng)
 {
-    char *dir = tmpdir_new(), *path = path_in(dir, "ck.safetensors");
+    char *dir = tmpdir_new("nas_ckpt"), *path = path_in(dir, "ck.safetensors");
     nas_params *a = make_store(1), *b = make_store(2);
     cr_assert_eq(nas_ckpt_save(path, a, NULL, NULL, 0), NAS_OK);
     nas_kv *got = (nas_kv *)1;
@@ -250,7 +219,7 @@ Test(checkpoint, no_metadata_no_rng)
     nas_params_free(b);
     nas_params_free(c);
     free(path);
-    tmpdir_free(dir);
+    rm_dir(dir);
 }
 
 /* --------------------------------------------------- the file format */
@@ -295,7 +264,7 @@ static void find_entry(const char *hdr, const char *name, const char *dt,
 
 Test(checkpoint, file_is_valid_safetensors)
 {
-    char *dir = tmpdir_new(), *path = path_in(dir, "ck.safetensors");
+    char *dir = tmpdir_new("nas_ckpt"), *path = path_in(dir, "ck.safetensors");
     nas_params *a = make_store(1);
     nas_rng r;
     nas_rng_seed(&r, 3);
@@ -362,14 +331,14 @@ Test(checkpoint, file_is_valid_safetensors)
     free(f);
     nas_params_free(a);
     free(path);
-    tmpdir_free(dir);
+    rm_dir(dir);
 }
 
 /* ------------------------------------------------------ atomic write */
 
 Test(checkpoint, atomic_write)
 {
-    char *dir = tmpdir_new(), *path = path_in(dir, "ck.safetensors");
+    char *dir = tmpdir_new("nas_ckpt"), *path = path_in(dir, "ck.safetensors");
     nas_params *a = make_store(1), *b = make_store(2);
     cr_assert_eq(nas_ckpt_save(path, a, NULL, NULL, 0), NAS_OK);
     cr_expect_eq(dir_count(dir, NULL), 1);
@@ -410,12 +379,12 @@ Test(checkpoint, atomic_write)
     nas_params_free(b);
     nas_params_free(c);
     free(path);
-    tmpdir_free(dir);
+    rm_dir(dir);
 }
 
 Test(checkpoint, save_refuses_bad_arguments)
 {
-    char *dir = tmpdir_new(), *path = path_in(dir, "ck.safetensors");
+    char *dir = tmpdir_new("nas_ckpt"), *path = path_in(dir, "ck.safetensors");
     nas_params *a = make_store(1);
     const nas_kv dup[] = {{"k", "1"}, {"k", "2"}};
     cr_expect_eq(nas_ckpt_save(path, a, NULL, dup, 2), NAS_EINVAL);
@@ -433,7 +402,7 @@ Test(checkpoint, save_refuses_bad_arguments)
     nas_params_free(p);
     nas_params_free(a);
     free(path);
-    tmpdir_free(dir);
+    rm_dir(dir);
 }
 
 /* ---------------------------------------------------- malformed files */
@@ -597,7 +566,7 @@ static const bad_case cases[] = {
 
 Test(checkpoint, malformed_files)
 {
-    char *dir = tmpdir_new(), *path = path_in(dir, "bad.safetensors");
+    char *dir = tmpdir_new("nas_ckpt"), *path = path_in(dir, "bad.safetensors");
     static char hdr[4096];
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         const bad_case *k = &cases[c];
@@ -639,12 +608,12 @@ Test(checkpoint, malformed_files)
         nas_params_free(p);
     }
     free(path);
-    tmpdir_free(dir);
+    rm_dir(dir);
 }
 
 Test(checkpoint, escapes_decode)
 {
-    char *dir = tmpdir_new(), *path = path_in(dir, "ck.safetensors");
+    char *dir = tmpdir_new("nas_ckpt"), *path = path_in(dir, "ck.safetensors");
     char hdr[4096];
     good_header(hdr, 1);
     replace(hdr, "\"step\":\"7\"",
@@ -665,12 +634,12 @@ Test(checkpoint, escapes_decode)
     cr_expect(memcmp(nas_params_get(p, 0)->data, want, 4) == 0);
     nas_params_free(p);
     free(path);
-    tmpdir_free(dir);
+    rm_dir(dir);
 }
 
 Test(checkpoint, nesting_depth_is_bounded)
 {
-    char *dir = tmpdir_new(), *path = path_in(dir, "ck.safetensors");
+    char *dir = tmpdir_new("nas_ckpt"), *path = path_in(dir, "ck.safetensors");
     static const int depth[2] = {40, 100000};
     for (int c = 0; c < 2; c++) {
         size_t d = (size_t)depth[c];
@@ -697,13 +666,13 @@ Test(checkpoint, nesting_depth_is_bounded)
         free(hdr);
     }
     free(path);
-    tmpdir_free(dir);
+    rm_dir(dir);
 }
 
 /* Failures found before the JSON: length field and the file itself. */
 Test(checkpoint, bad_length_and_missing_file)
 {
-    char *dir = tmpdir_new(), *path = path_in(dir, "bad.safetensors");
+    char *dir = tmpdir_new("nas_ckpt"), *path = path_in(dir, "bad.safetensors");
     nas_params *p = small_store(1);
     size_t n;
     float *snap = snapshot(p, &n);
@@ -744,14 +713,14 @@ Test(checkpoint, bad_length_and_missing_file)
     free(snap);
     nas_params_free(p);
     free(path);
-    tmpdir_free(dir);
+    rm_dir(dir);
 }
 
 /* ---------------------------------------------------------- fuzzing */
 
 Test(checkpoint, truncated_at_every_length)
 {
-    char *dir = tmpdir_new(), *path = path_in(dir, "ck.safetensors");
+    char *dir = tmpdir_new("nas_ckpt"), *path = path_in(dir, "ck.safetensors");
     char *cut = path_in(dir, "cut.safetensors");
     nas_params *a = make_store(1), *b = make_store(2);
     nas_rng r;
@@ -794,12 +763,12 @@ Test(checkpoint, truncated_at_every_length)
     nas_params_free(b);
     free(cut);
     free(path);
-    tmpdir_free(dir);
+    rm_dir(dir);
 }
 
 Test(checkpoint, random_header_bytes)
 {
-    char *dir = tmpdir_new(), *path = path_in(dir, "ck.safetensors");
+    char *dir = tmpdir_new("nas_ckpt"), *path = path_in(dir, "ck.safetensors");
     char *mut = path_in(dir, "mut.safetensors");
     nas_params *a = make_store(1), *b = make_store(2);
     nas_rng r, fuzz;
@@ -858,5 +827,5 @@ Test(checkpoint, random_header_bytes)
     nas_params_free(b);
     free(mut);
     free(path);
-    tmpdir_free(dir);
+    rm_dir(dir);
 }
