@@ -29,18 +29,6 @@
 
 #include "rel.h"
 
-static int passed;
-
-static void begin_test(void)
-{
-    passed = 0;
-}
-
-static void finish_test(void)
-{
-    nasd_cleanup(!passed);
-}
-
 TestSuite(soak, .init = begin_test, .fini = finish_test);
 
 /* Every kill is a crash under each running job: the most attempts the
@@ -95,7 +83,7 @@ static int queued_jobs(int port)
     json_t *all = rel_all_jobs(port), *v;
     size_t i;
     int n = 0;
-    json_array_foreach(all, i, v) n += !strcmp(rel_str(v, "state"), "queued");
+    json_array_foreach(all, i, v) n += !strcmp(str_at(v, "state"), "queued");
     json_decref(all);
     return n;
 }
@@ -192,7 +180,7 @@ Test(soak, kill9_at_random_moments, .timeout = 0)
     uint64_t seed = rel_seed("soak kill9_at_random_moments");
     int rounds = rel_env_int("NASD_RELIABILITY_ROUNDS", 200);
     cr_assert(rounds >= 1 && rounds <= 100000, "NASD_RELIABILITY_ROUNDS=%d", rounds);
-    int64_t t0 = rel_now_ms();
+    int64_t t0 = test_now_ms();
     soak s = {0};
     s.cap = 4 * (rounds / WAVE + 2);
     s.jobs = calloc((size_t)s.cap, sizeof(*s.jobs));
@@ -217,7 +205,7 @@ Test(soak, kill9_at_random_moments, .timeout = 0)
         }
         /* Now and then a kill right after the restart (recovery, a
          * claim), otherwise somewhere in the jobs' epochs and updates. */
-        int delay = rel_scale() * (rel_rand(0, 3) == 0 ? rel_rand(0, 60) : rel_rand(100, 1200));
+        int delay = test_timeout_scale() * (rel_rand(0, 3) == 0 ? rel_rand(0, 60) : rel_rand(100, 1200));
         rel_sleep_ms(delay);
         nasd_kill9(&d);
 
@@ -238,10 +226,10 @@ Test(soak, kill9_at_random_moments, .timeout = 0)
     int rows_checked = 0, count[4] = {0};
     for (int i = 0; i < s.njobs; i++) {
         const rel_jobrun *j = &s.jobs[i].r;
-        json_t *v = rel_wait_final(d.port, j->id, REL_JOB_MS * 4);
-        cr_assert_str_eq(rel_str(v, "state"), "succeeded", "job %s (%s) ended %s: %s", j->id,
-                         j->name, rel_str(v, "state"),
-                         rel_str(v, "error") ? rel_str(v, "error") : "");
+        json_t *v = wait_job(d.port, j->id, NULL, REL_JOB_MS * 4);
+        cr_assert_str_eq(str_at(v, "state"), "succeeded", "job %s (%s) ended %s: %s", j->id,
+                         j->name, str_at(v, "state"),
+                         str_at(v, "error") ? str_at(v, "error") : "");
         json_decref(v);
         rel_check_history(d.port, j);
         rows_checked += j->metrics + j->archs;
@@ -253,7 +241,7 @@ Test(soak, kill9_at_random_moments, .timeout = 0)
         int seen = 0;
         size_t k;
         json_t *v;
-        json_array_foreach(all, k, v) seen += strcmp(rel_str(v, "id"), s.jobs[i].r.id) == 0;
+        json_array_foreach(all, k, v) seen += strcmp(str_at(v, "id"), s.jobs[i].r.id) == 0;
         lost += seen == 0;
         dups += seen > 1 ? seen - 1 : 0;
     }
@@ -274,10 +262,10 @@ Test(soak, kill9_at_random_moments, .timeout = 0)
             "times, %.1f s\n",
             seed, rounds, s.njobs, count[REL_TRAIN], count[REL_DARTS], count[REL_ENAS],
             count[REL_NASRL], waves, skipped, s.resumes, s.fresh, rows_checked, dups, lost,
-            rounds + 1, (double)(rel_now_ms() - t0) / 1000.0);
+            rounds + 1, (double)(test_now_ms() - t0) / 1000.0);
     cr_assert_eq(dups, 0, "%d duplicates", dups);
     cr_assert_eq(lost, 0, "%d acknowledged jobs are not listed", lost);
     cr_assert(s.resumes > 0, "no job resumed from a checkpoint in %d kills", rounds);
     free(s.jobs);
-    passed = 1;
+    PASS();
 }
