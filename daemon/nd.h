@@ -62,6 +62,8 @@ typedef struct nd_config {
     int max_job_architectures;     /* architectures one job samples; 0: none */
     int max_job_memory_mib;        /* estimated peak memory cap; 0: half the RAM */
     int max_attempts;              /* crashes under a job before it fails */
+    int retain_jobs;               /* finished jobs kept (newest); 0: all */
+    int retain_days;               /* finished jobs older are removed; 0: never */
     /* Browsers (issue #22; daemon/http.c). Lists are separated by commas
      * or blanks. */
     char allowed_hosts[ND_LIST_MAX];      /* Host names besides localhost, 127.0.0.1,
@@ -134,6 +136,7 @@ typedef struct nd_server {
     uv_poll_t mhd_poll;
     uv_timer_t mhd_timer;
     uv_signal_t sig_term, sig_int;
+    uv_timer_t retention_timer;    /* daemon/retention.c */
     struct nd_db *db;
     struct nd_sched *sched;
     struct nd_events *events;
@@ -177,6 +180,14 @@ int nd_auth_required(const nd_server *s);
  * with T one of the tokens; compared in constant time. */
 int nd_auth_check(const nd_server *s, const char *authorization);
 /* Connection accounting: daemon/conn_limits.h. */
+
+/* ---------------------------------------------- retention (retention.c) */
+
+/* Prunes finished jobs now (retain-jobs, retain-days): how many went, or -1. */
+int nd_retention_run(nd_server *s);
+/* Prunes now and then every hour; stop closes the timer (shutdown). */
+int nd_retention_start(nd_server *s);
+void nd_retention_stop(nd_server *s);
 
 /* ------------------------------------------------------------ scheduler */
 
