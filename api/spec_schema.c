@@ -20,7 +20,7 @@ static json_t *field_schema(const field *f)
         [T_STR] = "string", [T_INT_LIST] = "array", [T_NUM_LIST] = "array",
         [T_CUSTOM] = NULL,
     };
-    json_t *s = f->type == T_CUSTOM && !f->na ? f->custom->schema(f) : json_object();
+    json_t *s = f->type == T_CUSTOM && !f->na ? api__spec_custom(f)->schema(f) : json_object();
     json_t *item = s, *range;
 
     if (!s) return NULL;
@@ -87,11 +87,11 @@ static json_t *row_schema(const space_row *r)
 {
     char why[160];
     field budget[4];
-    json_t *props = json_object(), *ds = api__spec_datasets_of_kind(r->kind);
+    json_t *props = json_object(), *ds = api__spec_datasets_of_kind(r->data_kind);
 
     api__spec_budget_fields(r, budget, why, sizeof why);
     json_object_set_new(props, "dataset", json_pack("{s:o,s:s}", "enum", ds, "default",
-                                                     api__spec_default_dataset(r->kind)));
+                                                     api__spec_default_dataset(r->data_kind)));
     json_object_set_new(props, "budget", api__spec_object_schema(budget));
     json_object_set_new(props, "hyperparameters", api__spec_object_schema(r->hp));
     if (r->arch)
@@ -117,19 +117,22 @@ static json_t *train_schema(void)
     json_t *rules = json_array();
     const char *def_kind = api__spec_dataset_rows[0].kind;
 
-    for (size_t i = 0; i < API__SPEC_N_SPACE_ROWS; i++) {
-        const space_row *r = &api__spec_space_rows[i];
-        const space_row *first = api__spec_find_row_of_kind("train", r->kind);
+    size_t nrows;
+    const space_row *rows = api__spec_rows(&nrows);
+
+    for (size_t i = 0; i < nrows; i++) {
+        const space_row *r = &rows[i];
+        const space_row *first = api__spec_find_row_of_kind("train", r->data_kind);
         json_t *cond, *others = json_array();
         if (strcmp(r->algorithm, "train")) continue;
         cond = json_pack("{s:{s:{s:o}}}", "properties", "dataset", "enum",
-                         api__spec_datasets_of_kind(r->kind));
-        if (strcmp(r->kind, def_kind)) json_object_set_new(cond, "required",
+                         api__spec_datasets_of_kind(r->data_kind));
+        if (strcmp(r->data_kind, def_kind)) json_object_set_new(cond, "required",
                                                            json_pack("[s]", "dataset"));
-        for (size_t k = 0; r == first && k < API__SPEC_N_SPACE_ROWS; k++)
-            if (!strcmp(api__spec_space_rows[k].algorithm, "train") &&
-                &api__spec_space_rows[k] != r && !strcmp(api__spec_space_rows[k].kind, r->kind))
-                json_array_append_new(others, json_string(api__spec_space_rows[k].space));
+        for (size_t k = 0; r == first && k < nrows; k++)
+            if (!strcmp(rows[k].algorithm, "train") && &rows[k] != r &&
+                !strcmp(rows[k].data_kind, r->data_kind))
+                json_array_append_new(others, json_string(rows[k].space));
         if (r != first)
             cond = json_pack("{s:[o,o]}", "allOf", cond,
                              arch_space_in(json_pack("[s]", r->space)));
@@ -178,7 +181,7 @@ json_t *api_spec_schema(void)
                                                "then", strcmp(a, "train") ? search_schema(a)
                                                                           : train_schema()));
     }
-    ft = api__spec_object_schema(api__spec_final_training_fields);
+    ft = api__spec_object_schema(nas_spec_final_fields());
     json_object_set_new(ft, "type", json_pack("[ss]", "object", "null"));
     props = json_pack(
         "{s:{s:o,s:s,s:s},"
