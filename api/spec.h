@@ -81,4 +81,13 @@ void api_spec_hash(const char *body, size_t len, char out[API_SPEC_HASH_SIZE]);
  * as api_spec_normalize (new reference; NULL when out of memory). */
 json_t *api_spec_schema(void);
 
+/* GET /v1/search-spaces, from the engine's one table: every algorithm
+ * ("default_space", "space_in": search_space or architecture.space) and
+ * its spaces, each with its doc, data kind, datasets, defaults that
+ * depend on the dataset and the object schema of every object it reads
+ * ("fields": budget, hyperparameters, architecture for train,
+ * final_training where there is one), and the seed's range (new
+ * reference; NULL when out of memory). */
+json_t *api_spec_search_spaces(void);
+
 #endif

@@ -229,3 +229,71 @@ json_t *api_spec_schema(void)
                        "properties", props, "allOf", rules);
     return schema;
 }
+
+/* One (algorithm, space) row for GET /v1/search-spaces: its data, its
+ * doc, and each object of the spec it reads as an object schema (every
+ * field with type, range, default and doc). */
+static json_t *space_doc(const space_row *r)
+{
+    char why[160];
+    field budget[4];
+    json_t *objs = json_object(), *dd = json_object();
+
+    api__spec_budget_fields(r, budget, why, sizeof why);
+    json_object_set_new(objs, "budget", api__spec_object_schema(budget));
+    json_object_set_new(objs, "hyperparameters", api__spec_object_schema(r->hp));
+    if (r->arch) json_object_set_new(objs, "architecture", api__spec_object_schema(r->arch));
+    if (r->final_fields) {
+        json_t *props = json_object();
+        const field *fs = nas_spec_final_fields();
+        json_t *all = api__spec_object_schema(fs);
+        for (unsigned i = 0; fs[i].name; i++)   /* only what this space reads */
+            if (r->final_fields & (1u << i))
+                json_object_set(props, fs[i].name,
+                                json_object_get(json_object_get(all, "properties"), fs[i].name));
+        json_object_set_new(objs, "final_training",
+                            json_pack("{s:s,s:o}", "type", "object", "properties", props));
+        json_decref(all);
+    }
+    for (size_t i = 0; i < API__SPEC_N_DATASET_DEFAULTS; i++) {
+        const struct dataset_default *d = &api__spec_dataset_defaults[i];
+        const struct dataset_row *ds = api__spec_dataset_by_name(d->dataset);
+        json_t *o;
+        if (strcmp(d->algorithm, r->algorithm) || !ds || strcmp(ds->kind, r->data_kind) ||
+            !nas_spec_field_find(r->hp, d->key) || nas_spec_field_find(r->hp, d->key)->na)
+            continue;
+        if (!(o = json_object_get(dd, d->dataset)))
+            json_object_set_new(dd, d->dataset, o = json_object());
+        json_object_set_new(o, d->key, json_loads(d->value, JSON_DECODE_ANY, NULL));
+    }
+    return json_pack("{s:s,s:s,s:s,s:o,s:s,s:o,s:o}", "name", r->space, "doc", r->doc,
+                     "data_kind", r->data_kind, "datasets",
+                     api__spec_datasets_of_kind(r->data_kind), "default_dataset",
+                     api__spec_default_dataset(r->data_kind), "dataset_defaults", dd,
+                     "fields", objs);
+}
+
+json_t *api_spec_search_spaces(void)
+{
+    json_t *algos = json_array();
+    size_t nrows;
+    const space_row *rows = api__spec_rows(&nrows);
+
+    for (size_t i = 0; i < API__SPEC_N_ALGOS; i++) {
+        const char *a = api__spec_algo_rows[i].name;
+        const space_row *first = api__spec_find_row(a, NULL);
+        json_t *spaces = json_array();
+        if (!first) continue;
+        for (size_t k = 0; k < nrows; k++)
+            if (!strcmp(rows[k].algorithm, a)) json_array_append_new(spaces, space_doc(&rows[k]));
+        json_array_append_new(algos,
+                              json_pack("{s:s,s:s,s:s,s:o}", "name", a, "space_in",
+                                        strcmp(a, "train") ? "search_space"
+                                                           : "architecture.space",
+                                        "default_space", first->space, "spaces", spaces));
+    }
+    return json_pack("{s:s,s:o,s:{s:s,s:i,s:I,s:s}}", "default_algorithm",
+                     api__spec_algo_rows[0].name, "algorithms", algos, "seed", "type",
+                     "integer", "minimum", 0, "maximum", (json_int_t)API_SPEC_SEED_MAX,
+                     "description", "default: drawn at random by nasd and stored in the job");
+}
