@@ -68,6 +68,69 @@ typedef struct nas__job {
     int after_epochs;       /* progress totals so that they do not jump */
 } nas__job;
 
+/* -------------------------------------------------------------- kinds.c */
+
+/* One row per job kind (kinds.c): everything job.c and estimate.c do
+ * that depends on the kind goes through it. */
+typedef struct nas__kind {
+    const char *algorithm;
+    const char *space;           /* NULL: every space of the algorithm */
+    const char *default_space;   /* the engine's when search_space is NULL */
+    int common_checks;           /* prepare runs the shared checks first */
+    /* What no row of the spec table holds (spec_table.c gives the rest),
+     * into the fields still zero. */
+    void (*defaults)(nas_job_spec *s);
+    /* Checks the spec (NAS_EINVAL naming the field) and writes the spec
+     * text; data_path and desc are resolved. */
+    int (*prepare)(nas__job *j);
+    int (*run)(nas__job *j);
+    /* The memory of the run (estimate.c); s has its defaults. */
+    int (*estimate)(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
+    /* The final training that runs after the search in its place, when
+     * s->final_epochs: raises out to its figure if larger. NULL: none. */
+    void (*estimate_final)(const nas_job_spec *s, const nas_dataset_desc *d,
+                           nas_job_memory *out);
+} nas__kind;
+
+/* The kind of (algorithm (NULL: train), space): the row of that space,
+ * the algorithm's row for every space, or the algorithm's first row when
+ * the space is NULL or unknown (its prepare names it). NULL for an
+ * unknown algorithm. */
+const nas__kind *nas__kind_of(const char *algorithm, const char *space);
+/* "train, darts, enas, nas-rl, random": the algorithms, for messages. */
+void nas__kind_names(char *out, size_t cap);
+
+/* The train kind (job.c). */
+void nas__train_defaults(nas_job_spec *s);
+int nas__train_prepare(nas__job *j);
+
+/* The estimates per kind (estimate.c). */
+int nas__estimate_train(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
+int nas__estimate_darts_cnn(nas_job_spec *s, const nas_dataset_desc *d,
+                            nas_job_memory *out);
+int nas__estimate_darts_rnn(nas_job_spec *s, const nas_dataset_desc *d,
+                            nas_job_memory *out);
+int nas__estimate_enas_cnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
+int nas__estimate_enas_rnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
+int nas__estimate_nasrl(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
+void nas__estimate_darts_final(const nas_job_spec *s, const nas_dataset_desc *d,
+                               nas_job_memory *out);
+void nas__estimate_enas_final(const nas_job_spec *s, const nas_dataset_desc *d,
+                              nas_job_memory *out);
+
+/* --------------------------------------------------------- spec_table.c */
+
+/* The row of the engine's table a spec runs under: (algorithm,
+ * search_space; NULL: the algorithm's first), or for train the row of
+ * its architecture on data of data_kind (NAS_ARCH_DEFAULT: that kind's
+ * first). NULL when the table has none (a train spec of an architecture
+ * only the searches build: enas-cnn, enas-rnn, darts-rnn networks). */
+const nas_spec_space *nas__spec_row_of(const nas_job_spec *s,
+                                       const char *data_kind);
+/* Every default of the row (its fields, fixed values and budget) into
+ * the fields of s that are still zero. */
+void nas__spec_defaults(nas_job_spec *s, const nas_spec_space *row);
+
 /* ---------------------------------------------------------------- job.c */
 
 /* Validates spec into j (defaults resolved, spec text written) without

@@ -29,6 +29,7 @@
 #include <assert.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 #define OFF_(m) ((int)offsetof(nas_job_spec, m))
 #define ROW_(n, m, t, lo, hi, fl, ch, d_, doc_)                                        \
@@ -600,5 +601,92 @@ const nas_spec_field *nas_spec_field_find(const nas_spec_field *fs, const char *
     for (; fs && fs->name; fs++)
         if (strcmp(fs->name, name) == 0)
             return fs;
+    return NULL;
+}
+
+/* ------------------------------------------------- the engine's readers */
+
+/* The index of the JSON string def among the JSON array text choices
+ * (no comma inside a choice), or -1. */
+static int choice_index(const char *choices, const char *def)
+{
+    const char *at = choices && def ? strstr(choices, def) : NULL;
+    int idx = 0;
+    if (!at)
+        return -1;
+    for (const char *c = choices; c < at; c++)
+        idx += *c == ',';
+    return idx;
+}
+
+/* One row's default into s when the field is still zero (SET0). */
+static void set_default(nas_job_spec *s, const nas_spec_field *f)
+{
+    char *at = (char *)s + f->off;
+    if (f->off < 0 || f->na || !f->def || strcmp(f->def, "null") == 0)
+        return;
+    switch (f->type) {
+    case NAS_SPEC_INT:
+        SET0(*(int *)(void *)at, (int)strtol(f->def, NULL, 10));
+        break;
+    case NAS_SPEC_NUM:
+        if (f->flags & NAS_SPEC_DOUBLE)
+            SET0(*(double *)(void *)at, strtod(f->def, NULL));
+        else
+            SET0(*(float *)(void *)at, (float)strtod(f->def, NULL));
+        break;
+    case NAS_SPEC_BOOL:
+        SET0(*(int *)(void *)at, strcmp(f->def, "true") == 0);
+        break;
+    case NAS_SPEC_STR:
+        SET0(*(int *)(void *)at, choice_index(f->choices, f->def));
+        break;
+    case NAS_SPEC_INT_LIST: {
+        int *n = (int *)(void *)((char *)s + f->count_off);
+        const char *p = f->def + 1;   /* after '[' */
+        char *end;
+        if (*n)
+            break;
+        while (*n < f->max_items && (((int *)(void *)at)[*n] =
+                                         (int)strtol(p, &end, 10), end != p)) {
+            (*n)++;
+            p = end + strspn(end, ", ");
+        }
+        break;
+    }
+    case NAS_SPEC_NUM_LIST: {
+        const char *p = f->def + 1;
+        char *end;
+        for (int i = 0; i < f->max_items; i++, p = end + strspn(end, ", "))
+            SET0(((float *)(void *)at)[i], (float)strtod(p, &end));
+        break;
+    }
+    case NAS_SPEC_CUSTOM:   /* a genotype is the caller's to give */
+        break;
+    }
+}
+
+void nas__spec_defaults(nas_job_spec *s, const nas_spec_space *row)
+{
+    const nas_spec_field *tabs[3] = {row->hp, row->arch, row->fixed};
+    for (int t = 0; t < 3; t++)
+        for (const nas_spec_field *f = tabs[t]; f && f->name; f++)
+            set_default(s, f);
+    if (row->epochs)
+        SET0(s->epochs, (int)strtol(row->epochs, NULL, 10));
+    if (row->max_arch)
+        SET0(s->max_architectures, (int)strtol(row->max_arch, NULL, 10));
+}
+
+const nas_spec_space *nas__spec_row_of(const nas_job_spec *s, const char *data_kind)
+{
+    const char *algorithm = s->algorithm ? s->algorithm : "train";
+    if (strcmp(algorithm, "train") != 0)
+        return nas_spec_space_find(algorithm, s->search_space);
+    for (int i = 0; i < NSPACES; i++)   /* train: by architecture and data */
+        if (strcmp(spaces[i].algorithm, "train") == 0 &&
+            strcmp(spaces[i].data_kind, data_kind) == 0 &&
+            (s->arch == NAS_ARCH_DEFAULT || s->arch == spaces[i].arch_kind))
+            return &spaces[i];
     return NULL;
 }

@@ -31,6 +31,8 @@
 
 /* ------------------------------------------------------ spec and text */
 
+/* What the spec table (engine/jobs/spec_table.c, applied first by
+ * nas_job_spec_defaults) does not hold: the final training's network. */
 void nas__darts_job_defaults(nas_job_spec *s)
 {
     if (s->search_space && strcmp(s->search_space, "darts-rnn") == 0) {
@@ -39,21 +41,6 @@ void nas__darts_job_defaults(nas_job_spec *s)
     }
     SET0(s->final_C, 16);
     SET0(s->final_layers, 8);
-    SET0(s->epochs, 50);
-    SET0(s->batch_size, 64);
-    SET0(s->C, 16);
-    SET0(s->layers, 8);
-    SET0(s->order, 1);
-    SET0(s->lr, 0.025f);
-    SET0(s->lr_min, 0.001f);
-    SET0(s->momentum, 0.9f);
-    SET0(s->weight_decay, 3e-4f);
-    SET0(s->grad_clip, 5.0f);
-    SET0(s->arch_lr, 3e-4f);
-    SET0(s->arch_beta1, 0.5f);
-    SET0(s->arch_beta2, 0.999f);
-    SET0(s->arch_weight_decay, 1e-3f);
-    SET0(s->train_portion, 0.5f);
 }
 
 int nas__darts_job_prepare(nas__job *j)

@@ -52,41 +52,12 @@ static int is_macro(const nas_job_spec *s)
 
 /* ---------------------------------------------------------------- spec */
 
+/* Every default of enas-micro and enas-macro is a row of the spec table
+ * (engine/jobs/spec_table.c), applied by nas_job_spec_defaults; the
+ * space is the one thing left. */
 void nas__enas_job_defaults(nas_job_spec *s)
 {
-    int macro = is_macro(s);
     SET0(s->search_space, "enas-micro");
-    SET0(s->epochs, macro ? 310 : 150);
-    SET0(s->batch_size, macro ? 128 : 160);
-    SET0(s->C, macro ? 36 : 20);
-    SET0(s->layers, macro ? 12 : 6);
-    SET0(s->lr, 0.05f);
-    SET0(s->lr_min, 0.0005f);
-    SET0(s->lr_t0, 10);
-    SET0(s->lr_t_mul, 2);
-    SET0(s->momentum, 0.9f);
-    SET0(s->nesterov, 1);
-    SET0(s->weight_decay, macro ? 2.5e-4f : 1e-4f);
-    SET0(s->grad_clip, 5.0f);
-    SET0(s->dropout, 0.1f);
-    SET0(s->ctrl_hidden, 64);
-    SET0(s->ctrl_layers, 1);
-    SET0(s->ctrl_lr, macro ? 0.001f : 0.0035f);
-    SET0(s->ctrl_entropy_weight, 1e-4f);
-    SET0(s->ctrl_tanh, macro ? 1.5f : 1.1f);
-    SET0(s->ctrl_temperature, 1.0f);
-    SET0(s->ctrl_baseline_decay, 0.99f);
-    SET0(s->ctrl_op_tanh_reduce, 2.5f);
-    SET0(s->ctrl_steps, macro ? 50 : 30);
-    SET0(s->ctrl_aggregate, macro ? 20 : 10);
-    SET0(s->final_samples, 100);
-    if (macro) {
-        SET0(s->ctrl_skip_target, 0.4f);
-        SET0(s->ctrl_skip_weight, 0.8f);
-    } else {
-        SET0(s->nodes, 5);
-        SET0(s->drop_path, 0.4f);
-    }
 }
 
 int nas__enas_check_controller(const nas_job_spec *s)
