@@ -657,8 +657,10 @@ static void set_default(nas_job_spec *s, const nas_spec_field *f)
     case NAS_SPEC_NUM_LIST: {
         const char *p = f->def + 1;
         char *end;
-        for (int i = 0; i < f->max_items; i++, p = end + strspn(end, ", "))
-            SET0(((float *)(void *)at)[i], (float)strtod(p, &end));
+        for (int i = 0; i < f->max_items; i++, p = end + strspn(end, ", ")) {
+            float v = (float)strtod(p, &end);
+            SET0(((float *)(void *)at)[i], v);
+        }
         break;
     }
     case NAS_SPEC_CUSTOM:   /* a genotype is the caller's to give */
