@@ -3,7 +3,8 @@
  * generic walker that validates an object against a field table, and the
  * request hash.
  *
- * The one design decision to know: every rule is data (spec_tables.c);
+ * The one design decision to know: every rule is data (the engine's
+ * job-spec table, engine/jobs/spec_table.c);
  * this file holds no per-algorithm code. normalize() picks the space row
  * from algorithm, search_space (or, for train, architecture.space) and the
  * dataset's kind, then runs one generic walker (api__spec_normalize_object)

@@ -6,7 +6,8 @@
  * The one design decision to know: the stored spec is the FULL normalized
  * spec, every default written out, so a job row documents exactly what ran
  * and re-submitting it reproduces the job. All rules (keys, types, ranges,
- * choices, defaults) live in tables in spec_tables.c keyed by (algorithm, space);
+ * choices, defaults) live in the engine's one job-spec table
+ * (engine/jobs/spec_table.c) keyed by (algorithm, space);
  * api_spec_schema() derives schema/job-spec.schema.json from the same
  * tables and a test checks that the checked-in file still matches.
  *

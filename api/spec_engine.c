@@ -4,8 +4,9 @@
  * pass (400 otherwise) and its conversion to nas_job_spec.
  *
  * The one design decision to know: conversion trusts normalization. It
- * reads the stored spec's already-checked values without re-validating
- * them, and any value missing or of the wrong type means the spec was not
+ * walks the engine's job-spec table and stores every value through its
+ * row's offset into nas_job_spec (no key is named here), without
+ * re-validating it, and any value missing or of the wrong type means the spec was not
  * normalized, which is a 500, never a 400. What the API acknowledges the
  * engine must run, so before a job is stored the converted spec goes
  * through the engine's own preparation checks (nas_job_validate): a

@@ -3,7 +3,8 @@
  * row types of the rule tables, the tables themselves, the queries over
  * them and the generic walker that validates an object against a table.
  *
- * The one design decision to know: the rules are data (spec_tables.c) and
+ * The one design decision to know: the rules are data (the engine's
+ * job-spec table, engine/jobs/spec_table.c, with spec_tables.c's few) and
  * everything else reads them through these declarations - the walker and
  * the driver (spec.c), the engine conversion (spec_engine.c), the DARTS
  * genotype type (spec_genotype.c) and the JSON Schema printer

@@ -1,6 +1,7 @@
 /*
  * spec_schema.c - api_spec_schema(): the JSON Schema (2020-12) of the job
- * spec, printed from the rule tables of spec_tables.c.
+ * spec, printed from the engine's job-spec table (engine/jobs/spec_table.c);
+ * and the document of GET /v1/search-spaces, printed from the same rows.
  *
  * The one design decision to know: the schema is derived, never written
  * by hand. Each field table becomes an object schema and each space row an

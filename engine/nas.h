@@ -633,7 +633,7 @@ typedef struct nas_job_spec {
     float dropout_input;       /* darts-rnn: on the embeddings (0.2) */
     /* ---- the controller (engine/search/controller.h) of enas (#5) and
      * nas-rl (#6); API names in parentheses, defaults per space in
-     * api/spec_tables.c and set by each kind's _defaults */
+     * engine/jobs/spec_table.c, applied by nas_job_spec_defaults */
     int ctrl_hidden;           /* lstm_size */
     int ctrl_layers;           /* lstm_layers (enas: 1) */
     float ctrl_lr;             /* controller_lr (Adam) */
@@ -682,7 +682,9 @@ typedef struct nas_job_spec {
 /* Defaults of the job's kind (spec->algorithm: NULL or "train", or
  * "darts"), written into spec (dataset must be set; an unknown dataset
  * leaves spec unchanged). Every field that is zero gets its default for
- * the kind and the dataset's kind (the values in parentheses above),
+ * the kind and the dataset's kind: the job-spec table's row of (algorithm,
+ * search_space; for train, arch) first (nas_spec_spaces), then what only
+ * the kind knows (the values in parentheses above),
  * including fields for which zero is a valid choice (momentum, dropout,
  * nesterov, ...): call it first on a spec zeroed except for dataset, then
  * set what the user gave. Strings, seed, max_seconds and the checkpoint

@@ -130,6 +130,12 @@ const nas_spec_space *nas__spec_row_of(const nas_job_spec *s,
 /* Every default of the row (its fields, fixed values and budget) into
  * the fields of s that are still zero. */
 void nas__spec_defaults(nas_job_spec *s, const nas_spec_space *row);
+/* The values of s against the type and range of the row's
+ * hyperparameters named in names (NULL-terminated; NULL: every one the
+ * row stores): NAS_EINVAL "name: why" with the API's name, or NAS_OK. A
+ * kind lists the fields whose range it takes from the table. */
+int nas__spec_check(const nas_job_spec *s, const nas_spec_space *row,
+                    const char *const *names);
 
 /* ---------------------------------------------------------------- job.c */
 

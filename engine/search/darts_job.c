@@ -61,18 +61,11 @@ int nas__darts_job_prepare(nas__job *j)
     if (s->dropout != 0.0f || s->nesterov || s->augment)
         return BAD("dropout", "dropout, nesterov and augment do not apply "
                    "to darts-cnn and must be 0");
-    if (s->order != 1 && s->order != 2)
-        return BAD("order", "%d must be 1 or 2", s->order);
-    if (s->C < 1 || s->C > 1024)
-        return BAD("C", "%d is outside [1, 1024]", s->C);
-    if (s->layers < 1 || s->layers > 64)
-        return BAD("layers", "%d is outside [1, 64]", s->layers);
-    int rc = nas__darts_job_check_arch(s);
-    if (rc < 0)
+    /* Their ranges: the spec table's darts-cnn rows. */
+    static const char *const keys[] = {"order", "C", "layers", "train_portion", NULL};
+    int rc = nas__spec_check(s, nas_spec_space_find("darts", "darts-cnn"), keys);
+    if (rc < 0 || (rc = nas__darts_job_check_arch(s)) < 0)
         return rc;
-    if (!(s->train_portion > 0.0f && s->train_portion < 1.0f))
-        return BAD("train_portion", "%g must be in (0, 1)",
-                   (double)s->train_portion);
     if (s->max_examples < 0)
         return BAD("max_examples", "%d must be >= 0 (0: all)",
                    s->max_examples);

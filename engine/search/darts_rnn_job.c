@@ -50,23 +50,17 @@ int nas__darts_rnn_job_prepare(nas__job *j)
     if (s->nesterov || s->augment)
         return BAD("nesterov", "nesterov and augment do not apply to "
                    "darts-rnn and must be 0");
-    if (s->order != 1 && s->order != 2)
-        return BAD("order", "%d must be 1 or 2", s->order);
-    if (s->embed < 1 || s->embed > 4096)
-        return BAD("embed", "%d is outside [1, 4096]", s->embed);
-    if (s->hidden < 1 || s->hidden > 4096)
-        return BAD("hidden", "%d is outside [1, 4096]", s->hidden);
-    if (s->bptt < 1 || s->bptt > 1000)
-        return BAD("bptt", "%d is outside [1, 1000]", s->bptt);
+    /* Their ranges: the spec table's darts-rnn rows. */
+    static const char *const keys[] = {"order", "embed", "hidden", "bptt", "dropout_i", NULL};
+    int rc = nas__spec_check(s, nas_spec_space_find("darts", "darts-rnn"), keys);
+    if (rc < 0)
+        return rc;
     if (s->max_vocab < 0)
         return BAD("max_vocab", "%d must be >= 0 (0: all)", s->max_vocab);
-    if (!(s->dropout_input >= 0.0f && s->dropout_input < 1.0f))
-        return BAD("dropout_input", "%g must be in [0, 1)",
-                   (double)s->dropout_input);
     if (s->final_epochs < 0 || s->final_epochs > 100000)
         return BAD("final_epochs", "%d is outside [0, 100000] (0: off)",
                    s->final_epochs);
-    int rc = nas__darts_job_check_arch(s);
+    rc = nas__darts_job_check_arch(s);
     if (rc < 0)
         return rc;
     snprintf(j->spec_text, sizeof(j->spec_text),

@@ -65,16 +65,12 @@ int nas__enas_check_controller(const nas_job_spec *s)
     int rc = nas__ctrl_check_spec(s);
     if (rc < 0)
         return rc;
-    if (s->ctrl_steps < 1 || s->ctrl_steps > 100000)
-        return BAD("controller_steps", "%d is outside [1, 100000]",
-                   s->ctrl_steps);
-    if (s->ctrl_aggregate < 1 || s->ctrl_aggregate > 1000)
-        return BAD("controller_aggregate", "%d is outside [1, 1000]",
-                   s->ctrl_aggregate);
-    if (s->final_samples < 1 || s->final_samples > 100000)
-        return BAD("final_samples", "%d is outside [1, 100000]",
-                   s->final_samples);
-    return NAS_OK;
+    /* Their ranges: the spec table's rows of the space. */
+    static const char *const keys[] = {"controller_steps", "controller_aggregate",
+                                       "final_samples", NULL};
+    const nas_spec_space *row = nas_spec_space_find("enas", s->search_space);
+    NAS_ASSERT(row && "an enas space of the spec table");
+    return nas__spec_check(s, row, keys);
 }
 
 /* The CNN spaces' own controller keys. */
@@ -83,16 +79,9 @@ static int check_ctrl(const nas_job_spec *s)
     int rc = nas__enas_check_controller(s);
     if (rc < 0)
         return rc;
-    if (!(s->ctrl_op_tanh_reduce >= 1.0f && s->ctrl_op_tanh_reduce <= 100.0f))
-        return BAD("op_tanh_reduce", "%g must be in [1, 100]",
-                   (double)s->ctrl_op_tanh_reduce);
-    if (!(s->ctrl_skip_target >= 0.0f && s->ctrl_skip_target <= 1.0f))
-        return BAD("skip_target", "%g must be in [0, 1]",
-                   (double)s->ctrl_skip_target);
-    if (!(s->ctrl_skip_weight >= 0.0f && s->ctrl_skip_weight <= 100.0f))
-        return BAD("skip_weight", "%g must be in [0, 100]",
-                   (double)s->ctrl_skip_weight);
-    return NAS_OK;
+    static const char *const keys[] = {"op_tanh_reduce", "skip_target", "skip_weight",
+                                       NULL};   /* the last two: enas-macro */
+    return nas__spec_check(s, nas_spec_space_find("enas", s->search_space), keys);
 }
 
 /* The shared network's own rules (enas-macro: C even; the layers and
@@ -134,20 +123,17 @@ int nas__enas_job_prepare(nas__job *j)
         return BAD("augment", "not implemented for enas; must be 0");
     if (s->C < 1 || s->C > 1024)
         return BAD("C", "%d is outside [1, 1024]", s->C);
-    if (s->layers < 1 || s->layers > 64)
-        return BAD("layers", "%d is outside [1, 64]", s->layers);
-    if (!is_macro(s) && (s->nodes < 2 || s->nodes > 16))
-        return BAD("nodes", "%d is outside [2, 16]", s->nodes);
-    if (!(s->drop_path >= 0.0f && s->drop_path < 1.0f))
-        return BAD("drop_path", "%g must be in [0, 1)", (double)s->drop_path);
-    if (s->lr_t0 < 1 || s->lr_t0 > 10000)
-        return BAD("lr_t0", "%d is outside [1, 10000]", s->lr_t0);
-    if (s->lr_t_mul < 1 || s->lr_t_mul > 100)
-        return BAD("lr_t_mul", "%d is outside [1, 100]", s->lr_t_mul);
+    /* The ranges of these: the spec table's rows of the space (nodes and
+     * drop_path: enas-micro). */
+    static const char *const keys[] = {"layers", "nodes", "drop_path", "lr_t0", "lr_t_mul",
+                                       NULL};
+    int rc = nas__spec_check(s, nas_spec_space_find("enas", s->search_space), keys);
+    if (rc < 0)
+        return rc;
     if (s->max_examples < 0)
         return BAD("max_examples", "%d must be >= 0 (0: all)",
                    s->max_examples);
-    int rc = check_ctrl(s);
+    rc = check_ctrl(s);
     if (rc < 0 || (rc = check_space(j)) < 0)
         return rc;
     /* ---- final training (search/enas_final.c): final_epochs, final_C,
