@@ -180,7 +180,9 @@ static int store(const field *f, const json_t *v, nas_job_spec *out)
 }
 
 /* Every row of fs that the object holds into out; mask (bit i for row i)
- * limits which rows are read. Non-zero when a normalized value is missing. */
+ * limits which rows are read. A key the object lacks takes the row's
+ * default (a job stored before the row was added), so adding a row never
+ * strands a stored job. Non-zero when a required value is missing. */
 static int store_object(const field *fs, unsigned mask, const json_t *obj, nas_job_spec *out)
 {
     int bad = 0;
@@ -189,10 +191,19 @@ static int store_object(const field *fs, unsigned mask, const json_t *obj, nas_j
     for (f = fs; f->name; f++, i++) {
         const json_t *v = json_object_get(obj, f->name);
         if (!(mask & (1u << i)) || f->off < 0 || f->na) continue;
+        if (!v && f->def && json_is_object(obj)) {
+            /* A spec stored before the row existed: it ran with the default. */
+            json_t *d = json_loads(f->def, JSON_DECODE_ANY, NULL);
+            bad |= !d || store(f, d, out);
+            json_decref(d);
+            continue;
+        }
         bad |= !v || store(f, v, out);
     }
     for (f = fs; f->name; f++)   /* null taking another field's value */
-        if (f->null_off >= 0 && f->off >= 0 && json_is_null(json_object_get(obj, f->name)))
+        if (f->null_off >= 0 && f->off >= 0 &&
+            (json_is_null(json_object_get(obj, f->name)) ||
+             (!json_object_get(obj, f->name) && f->def && !strcmp(f->def, "null"))))
             *(float *)(void *)((char *)out + f->off) =
                 *(const float *)(const void *)((const char *)out + f->null_off);
     return bad;
