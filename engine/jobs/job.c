@@ -78,7 +78,8 @@ void nas_job_spec_defaults(nas_job_spec *spec)
         if (row)
             nas__spec_defaults(spec, row);
     }
-    k->defaults(spec);
+    if (k->defaults)
+        k->defaults(spec);
 }
 
 /* ---------------------------------------------------------- validation */

@@ -78,7 +78,7 @@ typedef struct nas__kind {
     const char *default_space;   /* the engine's when search_space is NULL */
     int common_checks;           /* prepare runs the shared checks first */
     /* What no row of the spec table holds (spec_table.c gives the rest),
-     * into the fields still zero. */
+     * into the fields still zero; NULL: nothing. */
     void (*defaults)(nas_job_spec *s);
     /* Checks the spec (NAS_EINVAL naming the field) and writes the spec
      * text; data_path and desc are resolved. */
@@ -416,9 +416,8 @@ int nas__enas_check_controller(const nas_job_spec *s);
 
 /* ------------------------------------------- search/enas_rnn_job.c */
 
-/* The enas-rnn defaults (api/spec_tables.c enas_rnn_hp, i.e. the
- * reference's ptb_search.sh) into the zero fields of s. */
-void nas__enas_rnn_job_defaults(nas_job_spec *s);
+/* (Its defaults, the reference's ptb_search.sh, are all rows of the
+ * spec table: engine/jobs/spec_table.c enas_rnn_hp.) */
 /* Validates the enas-rnn fields and writes j->spec_text. */
 int nas__enas_rnn_job_prepare(nas__job *j);
 /* Runs the enas-rnn search; the same contract as nas_job_run. */

@@ -39,7 +39,7 @@ static const nas__kind kinds[] = {
      nas__enas_job, nas__estimate_enas_cnn, nas__estimate_enas_final},
     {"enas", "enas-macro", "enas-micro", 1, nas__enas_job_defaults, nas__enas_job_prepare,
      nas__enas_job, nas__estimate_enas_cnn, nas__estimate_enas_final},
-    {"enas", "enas-rnn", "enas-micro", 1, nas__enas_rnn_job_defaults,
+    {"enas", "enas-rnn", "enas-micro", 1, NULL,
      nas__enas_rnn_job_prepare, nas__enas_rnn_job, nas__estimate_enas_rnn, NULL},
     {"nas-rl", NULL, "nasrl-cnn", 0, nas__nasrl_job_defaults, nas__nasrl_job_prepare,
      nas__nasrl_search, nas__estimate_nasrl, NULL},

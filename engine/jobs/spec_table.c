@@ -222,6 +222,8 @@ static const nas_spec_field enas_rnn_hp[] = {
     I_(hidden, 1, 4096, "720", "embedding and cell size; the decoder is the embedding "
                                  "transposed, without bias, as in the reference"),
     I_(bptt, 1, 1000, "35", NULL),
+    I_(max_vocab, 0, 1000000, "0", "most frequent words kept; 0: all (the reference's PTB "
+                                   "vocabulary is whole)"),
     NP_(lr, 100, "0.25", "shared-weight SGD learning rate (no momentum); the loss is "
                            "summed over the BPTT steps and averaged over the batch, as in "
                            "the reference"),

@@ -40,14 +40,6 @@
 
 enum { EVAL_BSZ = 10 };
 
-/* What the spec table (engine/jobs/spec_table.c, applied first by
- * nas_job_spec_defaults) does not hold: the vocabulary cap, which the
- * API does not set for enas-rnn (0 there: no cap). */
-void nas__enas_rnn_job_defaults(nas_job_spec *s)
-{
-    SET0(s->max_vocab, 10000);
-}
-
 static int check_drop(const char *name, float p)
 {
     if (!(p >= 0.0f && p < 1.0f))
