@@ -398,9 +398,10 @@ int nas__darts_rnn_job(nas__job *j);
 
 /* ----------------------------------------------- search/enas_job.c */
 
-/* The enas defaults of the CNN spaces (api/spec_tables.c enas_micro_hp /
- * enas_macro_hp, i.e. the reference's cifar10_{micro,macro}_search.sh;
- * search_space NULL: enas-micro) into the zero fields of s. */
+/* The enas defaults of the CNN spaces that are no row of the spec table
+ * (engine/jobs/spec_table.c enas_micro_hp / enas_macro_hp hold the
+ * reference's cifar10_{micro,macro}_search.sh): search_space NULL is
+ * enas-micro. */
 void nas__enas_job_defaults(nas_job_spec *s);
 /* Validates the enas fields of an enas-micro or enas-macro job (the
  * shared ones are checked by job.c) and writes j->spec_text. */
@@ -425,8 +426,10 @@ int nas__enas_rnn_job(nas__job *j);
 
 /* ------------------ search/nasrl_spec.c, nasrl_job.c, random_job.c */
 
-/* The nas-rl and random defaults per search space (api/spec_tables.c
- * nasrl_cnn_hp, nasrl_rnn_hp, random_*_hp) into the zero fields of s. */
+/* The nas-rl and random defaults per search space into the zero fields
+ * of s, after the spec table's rows (engine/jobs/spec_table.c
+ * nasrl_cnn_hp, nasrl_rnn_hp, random_*_hp): the child training of the
+ * sampled space, which random's few keys leave to it. */
 void nas__nasrl_job_defaults(nas_job_spec *s);
 /* Validates the nas-rl / random fields (the shared ones too) and writes
  * j->spec_text. */
