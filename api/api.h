@@ -69,6 +69,7 @@ void api_jobs_architectures(api_req *rq, api_resp *rs, const char *id);
 void api_jobs_result(api_req *rq, api_resp *rs, const char *id);
 void api_jobs_events(api_req *rq, api_resp *rs, const char *id);
 void api_datasets_list(api_req *rq, api_resp *rs);
+void api_search_spaces_list(api_req *rq, api_resp *rs);   /* api/search_spaces.c */
 void api_static_get(api_req *rq, api_resp *rs);
 void api_openapi_get(api_req *rq, api_resp *rs);
 void api_healthz(api_req *rq, api_resp *rs);

@@ -35,6 +35,7 @@ static const route routes[] = {
     {"/metrics", NULL, api_metrics_get, NULL, NULL, NULL, NULL, NULL, NULL},
     {"/v1/openapi.json", NULL, api_openapi_get, NULL, NULL, NULL, NULL, NULL, NULL},
     {"/v1/datasets", NULL, api_datasets_list, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"/v1/search-spaces", NULL, api_search_spaces_list, NULL, NULL, NULL, NULL, NULL, NULL},
     {"/v1/jobs", NULL, api_jobs_list, api_jobs_create, NULL, NULL, NULL, NULL,
      "application/json"},
     {"/v1/jobs/", "", NULL, NULL, NULL, api_jobs_get, NULL, api_jobs_delete, NULL},

@@ -3,7 +3,8 @@
  * generic walker that validates an object against a field table, and the
  * request hash.
  *
- * The one design decision to know: every rule is data (spec_tables.c);
+ * The one design decision to know: every rule is data (the engine's
+ * job-spec table, engine/jobs/spec_table.c);
  * this file holds no per-algorithm code. normalize() picks the space row
  * from algorithm, search_space (or, for train, architecture.space) and the
  * dataset's kind, then runs one generic walker (api__spec_normalize_object)
@@ -158,7 +159,7 @@ static const char *type_want(const field *f)
         [T_STR] = "a string", [T_INT_LIST] = "an array of integers",
         [T_NUM_LIST] = "an array of numbers", [T_CUSTOM] = NULL,
     };
-    return f->type == T_CUSTOM ? f->custom->want : want[f->type];
+    return f->type == T_CUSTOM ? api__spec_custom(f)->want : want[f->type];
 }
 
 /* One scalar number against f's type and range; *x gets its value. */
@@ -267,7 +268,7 @@ static int check_value(const field *f, const json_t *v, const char *ptr, json_t 
         break;
     }
     case T_CUSTOM:
-        if (f->custom->check(f, v, ptr, out, err)) return -1;
+        if (api__spec_custom(f)->check(f, v, ptr, out, err)) return -1;
         break;
     }
     if (!*out) return api__spec_oom(err);
@@ -452,8 +453,8 @@ static int kind_mismatch(const space_row *row, const char *dataset, const char *
     int train = !strcmp(row->algorithm, "train");
     api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, "/dataset",
                     "dataset \"%s\" holds %s data but %s \"%s\" needs %s data", dataset,
-                    dkind, train ? "architecture" : "search space", row->space, row->kind);
-    api_problem_set_allowed(err, api__spec_datasets_of_kind(row->kind));
+                    dkind, train ? "architecture" : "search space", row->space, row->data_kind);
+    api_problem_set_allowed(err, api__spec_datasets_of_kind(row->data_kind));
     return -1;
 }
 
@@ -537,7 +538,7 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
     for (n = 0; n < API__SPEC_N_DATASETS; n++)
         names[n] = api__spec_dataset_rows[n].name;
     if (pick_name(json_object_get(in, "dataset"), names, n,
-                  api__spec_default_dataset(row ? row->kind : api__spec_dataset_rows[0].kind),
+                  api__spec_default_dataset(row ? row->data_kind : api__spec_dataset_rows[0].kind),
                   "/dataset", &idx, err))
         return -1;
     ds = &api__spec_dataset_rows[idx];
@@ -545,7 +546,7 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
     if (!row) row = api__spec_find_row_of_kind("train", ds->kind);
     if (!row) return api_problem_set(err, 0, API_PROBLEM_INTERNAL, NULL, "no row for %s",
                                      dataset);
-    if (strcmp(row->kind, ds->kind)) return kind_mismatch(row, dataset, ds->kind, err);
+    if (strcmp(row->data_kind, ds->kind)) return kind_mismatch(row, dataset, ds->kind, err);
 
     if (json_object_set_new(out, "algorithm", json_string(algorithm)) ||
         json_object_set_new(out, "search_space", train ? json_null() : json_string(row->space)) ||
@@ -584,7 +585,9 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
             return api__spec_oom(err);
     }
     if (check_ordered_pairs(sub, err)) return -1;
-    if (row->check && row->check(out, err)) return -1;
+    /* The one rule across fields: a darts-cnn network's reductions. */
+    if (row->arch_kind == NAS_ARCH_DARTS_CNN && api__spec_darts_reductions_fit(out, err))
+        return -1;
 
     v = json_object_get(in, "final_training");
     if (train) {
@@ -596,7 +599,7 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
     } else {
         if (!(sub = json_object())) return api__spec_oom(err);
         json_object_set_new(out, "final_training", sub);
-        if (api__spec_normalize_object(api__spec_final_training_fields, json_is_null(v) ? NULL : v,
+        if (api__spec_normalize_object(nas_spec_final_fields(), json_is_null(v) ? NULL : v,
                                        "/final_training", sub, err))
             return -1;
     }

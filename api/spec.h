@@ -6,7 +6,8 @@
  * The one design decision to know: the stored spec is the FULL normalized
  * spec, every default written out, so a job row documents exactly what ran
  * and re-submitting it reproduces the job. All rules (keys, types, ranges,
- * choices, defaults) live in tables in spec_tables.c keyed by (algorithm, space);
+ * choices, defaults) live in the engine's one job-spec table
+ * (engine/jobs/spec_table.c) keyed by (algorithm, space);
  * api_spec_schema() derives schema/job-spec.schema.json from the same
  * tables and a test checks that the checked-in file still matches.
  *
@@ -80,5 +81,14 @@ void api_spec_hash(const char *body, size_t len, char out[API_SPEC_HASH_SIZE]);
 /* The JSON Schema (2020-12) of the job spec, built from the same tables
  * as api_spec_normalize (new reference; NULL when out of memory). */
 json_t *api_spec_schema(void);
+
+/* GET /v1/search-spaces, from the engine's one table: every algorithm
+ * ("default_space", "space_in": search_space or architecture.space) and
+ * its spaces, each with its doc, data kind, datasets, defaults that
+ * depend on the dataset and the object schema of every object it reads
+ * ("fields": budget, hyperparameters, architecture for train,
+ * final_training where there is one), and the seed's range (new
+ * reference; NULL when out of memory). */
+json_t *api_spec_search_spaces(void);
 
 #endif

@@ -32,8 +32,13 @@ static json_t *cell_schema(const field *f);
 static const custom_type darts_cell = {"an array of [op, input] pairs", check_cell,
                                        cell_schema};
 
-#define CELL_(n, doc) {n, T_CUSTOM, 0, 0, 0, NULL, NULL, 0, 0, doc, NULL, &darts_cell}
-#define CONCAT_(n, doc) {n, T_INT_LIST, 2, 5, F_UNIQUE, NULL, "[2,3,4,5]", 1, 4, doc, NULL, NULL}
+#define CELL_(n, doc_)                                                                 \
+    {.name = n, .type = T_CUSTOM, .doc = doc_, .custom = &darts_cell, .off = -1,        \
+     .count_off = -1, .null_off = -1}
+#define CONCAT_(n, doc_)                                                               \
+    {.name = n, .type = T_INT_LIST, .min = 2, .max = 5, .flags = F_UNIQUE,              \
+     .def = "[2,3,4,5]", .min_items = 1, .max_items = 4, .doc = doc_, .off = -1,        \
+     .count_off = -1, .null_off = -1}
 
 static const field genotype_fields[] = {
     CELL_("normal", "the normal cell: 8 [op, input] pairs, two per node; entries 2k and "
@@ -112,7 +117,7 @@ static int check_cell(const field *f, const json_t *v, const char *ptr, json_t *
     size_t i, n = json_array_size(v);
     json_t *pair = NULL;
 
-    if (!json_is_array(v)) return api__spec_type_error(ptr, f->custom->want, v, err);
+    if (!json_is_array(v)) return api__spec_type_error(ptr, api__spec_custom(f)->want, v, err);
     if (n != 2 * DARTS_NODES) {
         api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr,
                         "%s must have %d [op, input] pairs (two per node), not %zu", ptr,
@@ -142,7 +147,7 @@ static int check_genotype(const field *f, const json_t *v, const char *ptr, json
     char *text;
     size_t len;
 
-    if (!json_is_object(v)) return api__spec_type_error(ptr, f->custom->want, v, err);
+    if (!json_is_object(v)) return api__spec_type_error(ptr, api__spec_custom(f)->want, v, err);
     if (!(*out = json_object())) return api__spec_oom(err);
     if (api__spec_normalize_object(genotype_fields, v, ptr, *out, err)) goto fail;
     if (!(text = json_dumps(*out, JSON_COMPACT))) {

@@ -3,7 +3,8 @@
  * row types of the rule tables, the tables themselves, the queries over
  * them and the generic walker that validates an object against a table.
  *
- * The one design decision to know: the rules are data (spec_tables.c) and
+ * The one design decision to know: the rules are data (the engine's
+ * job-spec table, engine/jobs/spec_table.c, with spec_tables.c's few) and
  * everything else reads them through these declarations - the walker and
  * the driver (spec.c), the engine conversion (spec_engine.c), the DARTS
  * genotype type (spec_genotype.c) and the JSON Schema printer
@@ -21,79 +22,52 @@
 #include "problem.h"
 #include "spec.h"
 
+#include "nas.h"
+
 #define PTR_MAX 256
 #define NO_MAX INFINITY
 #define NAME_MAX_CHARS 128
 
 /* ------------------------------------------------------------ the tables */
 
-enum ftype { T_INT, T_NUM, T_BOOL, T_STR, T_INT_LIST, T_NUM_LIST, T_CUSTOM };
+/* A field and a (algorithm, space) row are the engine's (nas.h,
+ * engine/jobs/spec_table.c): the one table of the job spec. The API adds
+ * the walker, the errors and the schema printer over them, and its own
+ * few tables below (genotype cells, the seed). */
+typedef nas_spec_field field;
+typedef nas_spec_space space_row;
 
-enum {
-    F_NULLABLE = 1,   /* null is a valid value (and may be the default) */
-    F_EXCL_MIN = 2,   /* value > min rather than >= min */
-    F_EXCL_MAX = 4,   /* value < max rather than <= max */
-    F_UNIQUE = 8,     /* lists: no value twice */
-    F_EXPLAIN = 16,   /* a range error quotes the doc: it says why */
-};
+#define T_INT NAS_SPEC_INT
+#define T_NUM NAS_SPEC_NUM
+#define T_BOOL NAS_SPEC_BOOL
+#define T_STR NAS_SPEC_STR
+#define T_INT_LIST NAS_SPEC_INT_LIST
+#define T_NUM_LIST NAS_SPEC_NUM_LIST
+#define T_CUSTOM NAS_SPEC_CUSTOM
 
-struct field;
+#define F_NULLABLE NAS_SPEC_NULLABLE
+#define F_EXCL_MIN NAS_SPEC_EXCL_MIN
+#define F_EXCL_MAX NAS_SPEC_EXCL_MAX
+#define F_UNIQUE NAS_SPEC_UNIQUE
+#define F_EXPLAIN NAS_SPEC_EXPLAIN
 
 /* A value no scalar or list rule describes (a DARTS genotype, one of its
  * cells): a function validates it and writes the normalized value, and
  * another prints its JSON Schema (without default and description, which
- * come from the field like any other). */
-typedef struct custom_type {
+ * come from the field like any other). The engine's NAS_SPEC_CUSTOM rows
+ * leave `custom` NULL: theirs is the DARTS genotype (api__spec_custom). */
+typedef struct nas_spec_custom {
     const char *want;   /* for type errors: "an object" */
-    int (*check)(const struct field *f, const json_t *v, const char *ptr, json_t **out,
+    int (*check)(const field *f, const json_t *v, const char *ptr, json_t **out,
                  api_problem *err);
-    json_t *(*schema)(const struct field *f);
+    json_t *(*schema)(const field *f);
 } custom_type;
 
-typedef struct field {
-    const char *name;
-    enum ftype type;
-    double min, max;          /* the value, or each element of a list */
-    int flags;
-    const char *choices;      /* JSON array text of the allowed values, or NULL */
-    const char *def;          /* JSON text of the default */
-    int min_items, max_items; /* lists */
-    const char *doc;
-    const char *na;           /* non-NULL: the field does not apply here (why);
-                                 it must be null or absent and becomes null */
-    const custom_type *custom;   /* T_CUSTOM */
-} field;
-/* A field whose def is NULL (and that applies) is required. */
-
-#define I_(n, lo, hi, d, doc) {n, T_INT, lo, hi, 0, NULL, d, 0, 0, doc, NULL, NULL}
-#define IN_(n, lo, hi, d, doc) {n, T_INT, lo, hi, F_NULLABLE, NULL, d, 0, 0, doc, NULL, NULL}
-#define N_(n, lo, hi, d, doc) {n, T_NUM, lo, hi, 0, NULL, d, 0, 0, doc, NULL, NULL}
-/* [lo, hi): rates the engine needs below hi (momentum, weight decay). */
-#define NX_(n, lo, hi, d, doc) {n, T_NUM, lo, hi, F_EXCL_MAX, NULL, d, 0, 0, doc, NULL, NULL}
-#define NP_(n, hi, d, doc) {n, T_NUM, 0, hi, F_EXCL_MIN, NULL, d, 0, 0, doc, NULL, NULL}
-#define NNULL_(n, lo, hi, d, doc) {n, T_NUM, lo, hi, F_NULLABLE, NULL, d, 0, 0, doc, NULL, NULL}
-#define B_(n, d, doc) {n, T_BOOL, 0, 0, 0, NULL, d, 0, 0, doc, NULL, NULL}
-#define CI_(n, ch, d, doc) {n, T_INT, 0, 0, 0, ch, d, 0, 0, doc, NULL, NULL}
-#define CS_(n, ch, d, doc) {n, T_STR, 0, 0, 0, ch, d, 0, 0, doc, NULL, NULL}
-#define IL_(n, lo, hi, k0, k1, d, doc) {n, T_INT_LIST, lo, hi, 0, NULL, d, k0, k1, doc, NULL, NULL}
-#define NL_(n, lo, hi, k, d, doc) {n, T_NUM_LIST, lo, hi, F_EXCL_MAX, NULL, d, k, k, doc, NULL, NULL}
-#define THREADS_ IN_("threads", 1, 64, "null", \
-                     "engine threads for this job, at most the daemon's --threads-per-job " \
-                     "(a larger value is lowered to it); null: --threads-per-job")
-#define END_ {NULL, T_INT, 0, 0, 0, NULL, NULL, 0, 0, NULL, NULL, NULL}
-
-typedef struct space_row {
-    const char *algorithm;
-    const char *space;      /* search_space; for train, architecture.space */
-    const char *kind;       /* the data it needs: "image" or "text" */
-    const char *epochs;     /* budget.epochs default; NULL: does not apply */
-    const char *max_arch;   /* budget.max_architectures default; NULL: n/a */
-    const field *hp;
-    const field *arch;      /* train only: the architecture's fields */
-    int implemented;        /* 0: the API accepts it but answers 501 */
-    /* Rules across fields, run on the normalized spec (or NULL). */
-    int (*check)(const json_t *spec, api_problem *err);
-} space_row;
+/* The API's own rows: not stored through an offset. */
+#define I_(n, lo, hi, d, doc_)                                                         \
+    {.name = n, .type = T_INT, .min = lo, .max = hi, .def = d, .doc = doc_, .off = -1, \
+     .count_off = -1, .null_off = -1}
+#define END_ {.name = NULL}
 
 struct algo_row {
     const char *name;
@@ -111,20 +85,21 @@ struct dataset_default {
     const char *algorithm, *dataset, *key, *value;
 };
 
-/* The tables (spec_tables.c) and their lengths, which a static_assert
- * there keeps in step with the tables. */
-#define API__SPEC_N_SPACE_ROWS 17
+/* The API's tables (spec_tables.c) and their lengths, which a
+ * static_assert there keeps in step with the tables. */
 #define API__SPEC_N_ALGOS 5
 #define API__SPEC_N_DATASETS 5
 #define API__SPEC_N_DATASET_DEFAULTS 1
-extern const space_row api__spec_space_rows[];
 extern const struct algo_row api__spec_algo_rows[];
 extern const struct dataset_row api__spec_dataset_rows[];
 extern const struct dataset_default api__spec_dataset_defaults[];
-extern const field api__spec_final_training_fields[];
 
 /* ------------------------------------------ queries over the tables */
 
+/* The engine's (algorithm, space) rows, *n of them. */
+const space_row *api__spec_rows(size_t *n);
+/* The custom type of a T_CUSTOM field. */
+const custom_type *api__spec_custom(const field *f);
 const struct dataset_row *api__spec_dataset_by_name(const char *name);
 /* The first dataset of a kind. */
 const char *api__spec_default_dataset(const char *kind);

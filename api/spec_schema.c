@@ -1,6 +1,7 @@
 /*
  * spec_schema.c - api_spec_schema(): the JSON Schema (2020-12) of the job
- * spec, printed from the rule tables of spec_tables.c.
+ * spec, printed from the engine's job-spec table (engine/jobs/spec_table.c);
+ * and the document of GET /v1/search-spaces, printed from the same rows.
  *
  * The one design decision to know: the schema is derived, never written
  * by hand. Each field table becomes an object schema and each space row an
@@ -20,7 +21,7 @@ static json_t *field_schema(const field *f)
         [T_STR] = "string", [T_INT_LIST] = "array", [T_NUM_LIST] = "array",
         [T_CUSTOM] = NULL,
     };
-    json_t *s = f->type == T_CUSTOM && !f->na ? f->custom->schema(f) : json_object();
+    json_t *s = f->type == T_CUSTOM && !f->na ? api__spec_custom(f)->schema(f) : json_object();
     json_t *item = s, *range;
 
     if (!s) return NULL;
@@ -87,11 +88,11 @@ static json_t *row_schema(const space_row *r)
 {
     char why[160];
     field budget[4];
-    json_t *props = json_object(), *ds = api__spec_datasets_of_kind(r->kind);
+    json_t *props = json_object(), *ds = api__spec_datasets_of_kind(r->data_kind);
 
     api__spec_budget_fields(r, budget, why, sizeof why);
     json_object_set_new(props, "dataset", json_pack("{s:o,s:s}", "enum", ds, "default",
-                                                     api__spec_default_dataset(r->kind)));
+                                                     api__spec_default_dataset(r->data_kind)));
     json_object_set_new(props, "budget", api__spec_object_schema(budget));
     json_object_set_new(props, "hyperparameters", api__spec_object_schema(r->hp));
     if (r->arch)
@@ -117,19 +118,22 @@ static json_t *train_schema(void)
     json_t *rules = json_array();
     const char *def_kind = api__spec_dataset_rows[0].kind;
 
-    for (size_t i = 0; i < API__SPEC_N_SPACE_ROWS; i++) {
-        const space_row *r = &api__spec_space_rows[i];
-        const space_row *first = api__spec_find_row_of_kind("train", r->kind);
+    size_t nrows;
+    const space_row *rows = api__spec_rows(&nrows);
+
+    for (size_t i = 0; i < nrows; i++) {
+        const space_row *r = &rows[i];
+        const space_row *first = api__spec_find_row_of_kind("train", r->data_kind);
         json_t *cond, *others = json_array();
         if (strcmp(r->algorithm, "train")) continue;
         cond = json_pack("{s:{s:{s:o}}}", "properties", "dataset", "enum",
-                         api__spec_datasets_of_kind(r->kind));
-        if (strcmp(r->kind, def_kind)) json_object_set_new(cond, "required",
+                         api__spec_datasets_of_kind(r->data_kind));
+        if (strcmp(r->data_kind, def_kind)) json_object_set_new(cond, "required",
                                                            json_pack("[s]", "dataset"));
-        for (size_t k = 0; r == first && k < API__SPEC_N_SPACE_ROWS; k++)
-            if (!strcmp(api__spec_space_rows[k].algorithm, "train") &&
-                &api__spec_space_rows[k] != r && !strcmp(api__spec_space_rows[k].kind, r->kind))
-                json_array_append_new(others, json_string(api__spec_space_rows[k].space));
+        for (size_t k = 0; r == first && k < nrows; k++)
+            if (!strcmp(rows[k].algorithm, "train") && &rows[k] != r &&
+                !strcmp(rows[k].data_kind, r->data_kind))
+                json_array_append_new(others, json_string(rows[k].space));
         if (r != first)
             cond = json_pack("{s:[o,o]}", "allOf", cond,
                              arch_space_in(json_pack("[s]", r->space)));
@@ -178,7 +182,7 @@ json_t *api_spec_schema(void)
                                                "then", strcmp(a, "train") ? search_schema(a)
                                                                           : train_schema()));
     }
-    ft = api__spec_object_schema(api__spec_final_training_fields);
+    ft = api__spec_object_schema(nas_spec_final_fields());
     json_object_set_new(ft, "type", json_pack("[ss]", "object", "null"));
     props = json_pack(
         "{s:{s:o,s:s,s:s},"
@@ -225,4 +229,72 @@ json_t *api_spec_schema(void)
                        "type", "object", "additionalProperties", 0,
                        "properties", props, "allOf", rules);
     return schema;
+}
+
+/* One (algorithm, space) row for GET /v1/search-spaces: its data, its
+ * doc, and each object of the spec it reads as an object schema (every
+ * field with type, range, default and doc). */
+static json_t *space_doc(const space_row *r)
+{
+    char why[160];
+    field budget[4];
+    json_t *objs = json_object(), *dd = json_object();
+
+    api__spec_budget_fields(r, budget, why, sizeof why);
+    json_object_set_new(objs, "budget", api__spec_object_schema(budget));
+    json_object_set_new(objs, "hyperparameters", api__spec_object_schema(r->hp));
+    if (r->arch) json_object_set_new(objs, "architecture", api__spec_object_schema(r->arch));
+    if (r->final_fields) {
+        json_t *props = json_object();
+        const field *fs = nas_spec_final_fields();
+        json_t *all = api__spec_object_schema(fs);
+        for (unsigned i = 0; fs[i].name; i++)   /* only what this space reads */
+            if (r->final_fields & (1u << i))
+                json_object_set(props, fs[i].name,
+                                json_object_get(json_object_get(all, "properties"), fs[i].name));
+        json_object_set_new(objs, "final_training",
+                            json_pack("{s:s,s:o}", "type", "object", "properties", props));
+        json_decref(all);
+    }
+    for (size_t i = 0; i < API__SPEC_N_DATASET_DEFAULTS; i++) {
+        const struct dataset_default *d = &api__spec_dataset_defaults[i];
+        const struct dataset_row *ds = api__spec_dataset_by_name(d->dataset);
+        json_t *o;
+        if (strcmp(d->algorithm, r->algorithm) || !ds || strcmp(ds->kind, r->data_kind) ||
+            !nas_spec_field_find(r->hp, d->key) || nas_spec_field_find(r->hp, d->key)->na)
+            continue;
+        if (!(o = json_object_get(dd, d->dataset)))
+            json_object_set_new(dd, d->dataset, o = json_object());
+        json_object_set_new(o, d->key, json_loads(d->value, JSON_DECODE_ANY, NULL));
+    }
+    return json_pack("{s:s,s:s,s:s,s:o,s:s,s:o,s:o}", "name", r->space, "doc", r->doc,
+                     "data_kind", r->data_kind, "datasets",
+                     api__spec_datasets_of_kind(r->data_kind), "default_dataset",
+                     api__spec_default_dataset(r->data_kind), "dataset_defaults", dd,
+                     "fields", objs);
+}
+
+json_t *api_spec_search_spaces(void)
+{
+    json_t *algos = json_array();
+    size_t nrows;
+    const space_row *rows = api__spec_rows(&nrows);
+
+    for (size_t i = 0; i < API__SPEC_N_ALGOS; i++) {
+        const char *a = api__spec_algo_rows[i].name;
+        const space_row *first = api__spec_find_row(a, NULL);
+        json_t *spaces = json_array();
+        if (!first) continue;
+        for (size_t k = 0; k < nrows; k++)
+            if (!strcmp(rows[k].algorithm, a)) json_array_append_new(spaces, space_doc(&rows[k]));
+        json_array_append_new(algos,
+                              json_pack("{s:s,s:s,s:s,s:o}", "name", a, "space_in",
+                                        strcmp(a, "train") ? "search_space"
+                                                           : "architecture.space",
+                                        "default_space", first->space, "spaces", spaces));
+    }
+    return json_pack("{s:s,s:o,s:{s:s,s:i,s:I,s:s}}", "default_algorithm",
+                     api__spec_algo_rows[0].name, "algorithms", algos, "seed", "type",
+                     "integer", "minimum", 0, "maximum", (json_int_t)API_SPEC_SEED_MAX,
+                     "description", "default: drawn at random by nasd and stored in the job");
 }

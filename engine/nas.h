@@ -640,7 +640,7 @@ typedef struct nas_job_spec {
     float dropout_input;       /* darts-rnn: on the embeddings (0.2) */
     /* ---- the controller (engine/search/controller/controller.h) of enas
      * (#5) and nas-rl (#6); API names in parentheses, defaults per space
-     * in api/spec_tables.c and set by each kind's _defaults */
+     * in engine/jobs/spec_table.c, applied by nas_job_spec_defaults */
     int ctrl_hidden;           /* lstm_size */
     int ctrl_layers;           /* lstm_layers (enas: 1) */
     float ctrl_lr;             /* controller_lr (Adam) */
@@ -689,12 +689,14 @@ typedef struct nas_job_spec {
 /* Defaults of the job's kind (spec->algorithm; NULL becomes "train") and
  * search space, written into spec (dataset must be set; an unknown
  * dataset leaves spec unchanged). Every field that is zero gets its
- * default for the kind, the space and the dataset's kind (the values in
- * parentheses above), including fields for which zero is a valid choice
- * (momentum, dropout, nesterov, ...): call it first on a spec zeroed
- * except for dataset (and algorithm, search_space), then set what the
- * user gave. The enas, nas-rl and random kinds fill in a NULL
- * search_space; the other strings, seed, max_seconds and the checkpoint
+ * default for the kind and the dataset's kind: the job-spec table's row of
+ * (algorithm, search_space; for train, arch) first (nas_spec_spaces), then
+ * what only the kind knows (the values in parentheses above), including
+ * fields for which zero is a valid choice (momentum, dropout, nesterov,
+ * ...): call it first on a spec zeroed except for dataset (and algorithm,
+ * search_space), then set what the user gave. The enas, nas-rl and random
+ * kinds fill in a NULL search_space; the other strings, seed, max_seconds
+ * and the checkpoint
  * fields are left alone. */
 void nas_job_spec_defaults(nas_job_spec *spec);
 /* Runs the job to the end, reporting as it goes. Returns NAS_OK,
@@ -719,6 +721,95 @@ int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
  * What depends on the data (a batch larger than the split, a corpus too
  * short for its columns) is only known when the job runs. */
 int nas_job_validate(const nas_job_spec *spec);
+
+/* ------------------------------------------------------ job-spec table */
+
+/* One row per job-spec field, per (algorithm, search space): its name as
+ * the API spells it, type, range, default, one line of doc and where it
+ * goes in nas_job_spec (engine/jobs/spec_table.c, modelled on PostgreSQL's
+ * guc_tables.c). The engine's defaults and range checks, the API's
+ * normalization and problem+json errors, its conversion to nas_job_spec,
+ * the JSON Schema, the OpenAPI description and GET /v1/search-spaces all
+ * read these rows: a new hyperparameter is one row. */
+typedef enum nas_spec_type {
+    NAS_SPEC_INT,        /* int at off */
+    NAS_SPEC_NUM,        /* float at off (double for budget.max_seconds) */
+    NAS_SPEC_BOOL,       /* int 0/1 at off */
+    NAS_SPEC_STR,        /* one of choices; the engine stores its index */
+    NAS_SPEC_INT_LIST,   /* int array at off, its length at count_off */
+    NAS_SPEC_NUM_LIST,   /* max_items consecutive floats at off */
+    NAS_SPEC_CUSTOM,     /* a value no rule above describes (a DARTS
+                            genotype): its reader validates it (the API:
+                            api/spec_genotype.c); text at off */
+} nas_spec_type;
+
+enum {
+    NAS_SPEC_NULLABLE = 1,   /* null is a valid value (and may be the default) */
+    NAS_SPEC_EXCL_MIN = 2,   /* value > min rather than >= min */
+    NAS_SPEC_EXCL_MAX = 4,   /* value < max rather than <= max */
+    NAS_SPEC_UNIQUE = 8,     /* lists: no value twice */
+    NAS_SPEC_EXPLAIN = 16,   /* a range error quotes the doc: it says why */
+    NAS_SPEC_DOUBLE = 32,    /* NAS_SPEC_NUM stored as a double */
+};
+
+struct nas_spec_custom;   /* defined by the reader of NAS_SPEC_CUSTOM rows */
+
+typedef struct nas_spec_field {
+    const char *name;         /* the API's key; NULL ends a table */
+    nas_spec_type type;
+    double min, max;          /* the value, or each element of a list */
+    int flags;
+    const char *choices;      /* JSON array text of the allowed values, or NULL */
+    const char *def;          /* JSON text of the default; NULL: required */
+    int min_items, max_items; /* lists */
+    const char *doc;
+    const char *na;           /* non-NULL: does not apply here (why); must be
+                                 null or absent */
+    const struct nas_spec_custom *custom;   /* NAS_SPEC_CUSTOM in a reader's
+                                 own tables; NULL in the engine's */
+    int off;                  /* offsetof in nas_job_spec; -1: not stored */
+    int count_off;            /* INT_LIST: offsetof its int count */
+    int null_off;             /* NULLABLE: null takes the value of the field
+                                 at this offset (darts-rnn lr_min: lr);
+                                 -1: null is 0 */
+} nas_spec_field;
+
+/* One row per (algorithm, search space) - for `train`, per architecture
+ * space - with the data it needs and its fields. */
+typedef struct nas_spec_space {
+    const char *algorithm;
+    const char *space;        /* search_space; for train, architecture.space */
+    const char *data_kind;    /* "image" or "text" */
+    const char *epochs;       /* budget.epochs default (JSON); NULL: n/a */
+    const char *max_arch;     /* budget.max_architectures default; NULL: n/a */
+    const nas_spec_field *hp; /* hyperparameters */
+    const nas_spec_field *arch;   /* train only: the architecture's fields */
+    const nas_spec_field *fixed;  /* engine values that are no key (def
+                                     applies): enas' Nesterov momentum and
+                                     one-layer controller; or NULL */
+    nas_arch_kind arch_kind;  /* train only */
+    unsigned final_fields;    /* final_training fields the engine reads, bit
+                                 i for nas_spec_final_fields()[i]; 0: no
+                                 final training */
+    int engine_defaults;      /* 1: nas_job_spec_defaults fills what the
+                                 rows leave (nas-rl, random) */
+    const char *doc;          /* one line: what it is, where it comes from */
+} nas_spec_space;
+
+/* The rows, *n of them; the first row of an algorithm is its default
+ * space, and for train the first row of a data kind that kind's default
+ * architecture. */
+const nas_spec_space *nas_spec_spaces(int *n);
+/* The row of (algorithm, space); space NULL: the algorithm's first. */
+const nas_spec_space *nas_spec_space_find(const char *algorithm,
+                                          const char *space);
+/* The budget's fields (epochs, max_seconds, max_architectures) and the
+ * final training's (enabled, epochs, C, layers), ended by a NULL name. */
+const nas_spec_field *nas_spec_budget_fields(void);
+const nas_spec_field *nas_spec_final_fields(void);
+/* The row named name in a table, or NULL. */
+const nas_spec_field *nas_spec_field_find(const nas_spec_field *fs,
+                                          const char *name);
 
 /* An estimate of a job's peak memory from its spec alone, before it is
  * queued (engine/jobs/estimate.c): nothing is allocated or run. The parts:

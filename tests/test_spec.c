@@ -958,3 +958,57 @@ Test(spec, the_engine_refusal_is_a_400_naming_the_field)
     api_problem_clear(&e);
     json_decref(s);
 }
+
+/* GET /v1/search-spaces and normalization read the same rows: every row
+ * of the engine's table is served, and the defaults it serves are the
+ * ones a normalized spec of that space holds. */
+Test(search_spaces, serve_every_row_with_the_defaults_normalize_writes)
+{
+    json_t *doc = api_spec_search_spaces(), *algo, *space, *f;
+    size_t i, k;
+    int n = 0, nrows;
+    const char *key;
+
+    cr_assert(doc);
+    nas_spec_spaces(&nrows);
+    json_array_foreach(json_object_get(doc, "algorithms"), i, algo) {
+        const char *a = json_string_value(json_object_get(algo, "name"));
+        int train = !strcmp(json_string_value(json_object_get(algo, "space_in")),
+                            "architecture.space");
+        json_array_foreach(json_object_get(algo, "spaces"), k, space) {
+            const char *s = json_string_value(json_object_get(space, "name"));
+            const char *ds = json_string_value(json_object_get(space, "default_dataset"));
+            json_t *fields = json_object_get(space, "fields");
+            char body[256];
+            snprintf(body, sizeof body,
+                     train ? "{\"algorithm\":\"%s\",\"architecture\":{\"space\":\"%s\"},"
+                             "\"dataset\":\"%s\"}"
+                           : "{\"algorithm\":\"%s\",\"search_space\":\"%s\",\"dataset\":\"%s\"}",
+                     a, s, ds);
+            json_t *spec = ok(body);
+            static const char *const objs[] = {"budget", "hyperparameters", "architecture"};
+            for (int o = 0; o < 3; o++) {
+                json_t *props = json_object_get(json_object_get(fields, objs[o]), "properties");
+                json_t *got = json_object_get(spec, objs[o]);
+                cr_assert_eq(json_object_size(props), json_object_size(got), "%s %s", body,
+                             objs[o]);
+                json_object_foreach(props, key, f) {
+                    json_t *def = json_object_get(f, "default");
+                    json_t *v = json_object_get(got, key);
+                    cr_assert(v, "%s: %s.%s served, not normalized", body, objs[o], key);
+                    if (def)
+                        cr_assert(json_equal(def, v) ||
+                                      (json_is_number(def) && json_is_number(v) &&
+                                       json_number_value(def) == json_number_value(v)),
+                                  "%s: %s.%s default differs", body, objs[o], key);
+                    else
+                        cr_assert(json_is_null(v), "%s: %s.%s", body, objs[o], key);
+                }
+            }
+            json_decref(spec);
+            n++;
+        }
+    }
+    cr_assert_eq(n, nrows, "every (algorithm, space) row is served");
+    json_decref(doc);
+}

@@ -205,14 +205,14 @@ function route() {
 window.addEventListener('hashchange', route);
 window.addEventListener('DOMContentLoaded', route);
 
-/* The OpenAPI description, for the submit form's choices and defaults. */
-let specSchemaPromise = null;
-function specSchema() {
-  if (!specSchemaPromise)
-    specSchemaPromise = api('/v1/openapi.json')
-      .then(doc => (doc.components && doc.components.schemas && doc.components.schemas.JobSpec) || {})
-      .catch(() => ({}));
-  return specSchemaPromise;
+/* GET /v1/search-spaces: every algorithm, its spaces, their datasets and
+ * every field with type, range, default and doc (the engine's one
+ * job-spec table), for the submit form. */
+let searchSpacesPromise = null;
+function searchSpaces() {
+  if (!searchSpacesPromise)
+    searchSpacesPromise = api('/v1/search-spaces').catch(() => ({ algorithms: [] }));
+  return searchSpacesPromise;
 }
 
 /* ============================================================ jobs page */
@@ -286,73 +286,150 @@ function jobsPage(app) {
   return { destroy() { destroyed = true; clearTimeout(timer); } };
 }
 
-/* The submit form. Fields left empty are not sent, so the server fills in
- * its defaults (shown as placeholders and hints, from the OpenAPI
- * description); its problem+json errors are shown next to the field their
- * JSON pointer names. */
+/* The submit form, built from GET /v1/search-spaces. Fields left empty
+ * are not sent, so the server fills in its defaults (shown as
+ * placeholders); choosing an algorithm and a space lists that space's
+ * datasets and one input per field of its hyperparameters (architecture
+ * for train, final training where there is one), each with its range and
+ * doc. The JSON box is for what is easier typed whole; its keys win. The
+ * server's problem+json errors are shown next to the field their JSON
+ * pointer names. */
 function submitForm() {
   const fields = [
     { name: 'name', ptr: '/name', label: 'name', type: 'text', hint: 'default: ALGORITHM-DATASET' },
-    { name: 'algorithm', ptr: '/algorithm', label: 'algorithm', type: 'select', schema: s => s.properties && s.properties.algorithm },
-    { name: 'search_space', ptr: '/search_space', label: 'search space', type: 'select', empty: '(the algorithm\u2019s default)', schema: s => s.properties && s.properties.search_space },
-    { name: 'dataset', ptr: '/dataset', label: 'dataset', type: 'select', empty: '(default for the space)', schema: s => s.properties && s.properties.dataset },
-    { name: 'epochs', ptr: '/budget/epochs', label: 'budget: epochs', type: 'number', schema: s => s.properties && s.properties.budget && s.properties.budget.properties && s.properties.budget.properties.epochs },
-    { name: 'max_seconds', ptr: '/budget/max_seconds', label: 'budget: max seconds', type: 'number', schema: s => s.properties && s.properties.budget && s.properties.budget.properties && s.properties.budget.properties.max_seconds },
-    { name: 'max_architectures', ptr: '/budget/max_architectures', label: 'budget: max architectures', type: 'number', schema: s => s.properties && s.properties.budget && s.properties.budget.properties && s.properties.budget.properties.max_architectures },
+    { name: 'algorithm', ptr: '/algorithm', label: 'algorithm', type: 'select' },
+    { name: 'search_space', ptr: '/search_space', label: 'search space', type: 'select' },
+    { name: 'dataset', ptr: '/dataset', label: 'dataset', type: 'select' },
+    { name: 'epochs', ptr: '/budget/epochs', label: 'budget: epochs', type: 'number' },
+    { name: 'max_seconds', ptr: '/budget/max_seconds', label: 'budget: max seconds', type: 'number' },
+    { name: 'max_architectures', ptr: '/budget/max_architectures', label: 'budget: max architectures', type: 'number' },
     { name: 'seed', ptr: '/seed', label: 'seed', type: 'number', hint: 'default: drawn at random (stored with the job)' },
-    { name: 'hyperparameters', ptr: '/hyperparameters', label: 'hyperparameters (JSON object)', type: 'textarea', wide: true, hint: 'e.g. {"C": 4, "layers": 3, "batch_size": 8, "max_examples": 64}; keys and defaults per algorithm: see the API description' },
+    { name: 'hyperparameters', ptr: '/hyperparameters', label: 'hyperparameters (JSON object; its keys win over the fields below)', type: 'textarea', wide: true, hint: 'e.g. {"C": 4, "layers": 3, "batch_size": 8, "max_examples": 64}' },
   ];
   const form = h('form', { class: 'submit', id: 'submit-form', novalidate: true });
   const formError = h('div', { class: 'form-error', role: 'alert', id: 'form-error' });
   const inputs = {};
-  for (const f of fields) {
+  function addField(f, parent) {
     let input;
     if (f.type === 'select') input = h('select', { name: f.name });
     else if (f.type === 'textarea') input = h('textarea', { name: f.name, placeholder: '{}' });
-    else input = h('input', { name: f.name, type: f.type === 'number' ? 'text' : 'text', inputmode: f.type === 'number' ? 'numeric' : null });
+    else input = h('input', { name: f.name, type: 'text', inputmode: f.type === 'number' ? 'decimal' : null });
     inputs[f.name] = input;
     f.hintEl = h('span', { class: 'hint' }, f.hint || '');
     f.errEl = h('span', { class: 'field-error', 'data-pointer': f.ptr, id: `err-${f.name}` });
     input.setAttribute('aria-describedby', f.errEl.id);
-    form.append(h('label', { class: f.wide ? 'wide' : null }, f.label, input, f.hintEl, f.errEl));
+    f.labelEl = h('label', { class: f.wide ? 'wide' : null }, f.label, input, f.hintEl, f.errEl);
+    parent.append(f.labelEl);
+    return input;
   }
+  for (const f of fields) addField(f, form);
+  /* The fields of the chosen space, rebuilt when it changes. */
+  const spaceFields = h('div', { class: 'space-fields wide', id: 'space-fields' });
+  form.append(spaceFields);
+  let dynamic = [];
   const submit = h('button', { class: 'primary', type: 'submit' }, 'Submit');
   form.append(h('div', { class: 'actions' }, submit, formError));
 
-  specSchema().then(schema => {
-    for (const f of fields) {
-      const s = f.schema && f.schema(schema);
-      if (!s) continue;
-      const input = inputs[f.name];
+  let doc = { algorithms: [] };
+  const algoOf = name => doc.algorithms.find(a => a.name === name) || doc.algorithms[0];
+  const spaceOf = () => {
+    const a = algoOf(inputs.algorithm.value);
+    if (!a) return null;
+    return a.spaces.find(s => s.name === inputs.search_space.value) ||
+      a.spaces.find(s => s.name === a.default_space) || a.spaces[0];
+  };
+  const present = new Map();
+  const show = v => (v === null || v === undefined ? 'null' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  function range(s) {
+    const item = s.items || s;
+    const lo = item.minimum !== undefined ? `[${item.minimum}` : item.exclusiveMinimum !== undefined ? `(${item.exclusiveMinimum}` : null;
+    const hi = item.maximum !== undefined ? `${item.maximum}]` : item.exclusiveMaximum !== undefined ? `${item.exclusiveMaximum})` : null;
+    if (item.enum) return `one of ${item.enum.map(show).join(', ')}`;
+    return lo || hi ? `${lo || '(-inf'}, ${hi || 'inf)'}` : '';
+  }
+  /* One object's fields: a select for booleans and choices, a text input
+   * (JSON or plain text) for the rest. */
+  function objectFields(obj, schema) {
+    const props = (schema && schema.properties) || {};
+    const group = h('fieldset', { class: 'space-object', 'data-object': obj }, h('legend', null, obj));
+    for (const [key, s] of Object.entries(props)) {
+      const t = Array.isArray(s.type) ? s.type.filter(x => x !== 'null')[0] : s.type;
+      if (t === 'null') continue;   /* does not apply here */
+      const f = { name: `${obj}.${key}`, obj, key, ptr: `/${obj}/${key}`, label: key,
+        type: t === 'boolean' || s.enum ? 'select' : 'text', schema: s,
+        hint: [range(s), s.description].filter(Boolean).join('; ') };
+      const input = addField(f, group);
       if (f.type === 'select') {
-        const opts = (s.enum || []).filter(v => v != null);
-        if (f.empty) input.append(h('option', { value: '' }, f.empty));
-        for (const v of opts) input.append(h('option', { value: v }, v + (v === s.default ? ' (default)' : '')));
-        if (s.default != null) input.value = s.default;
-      } else if (s.default != null) {
-        input.placeholder = `default: ${s.default}`;
+        input.append(h('option', { value: '' }, `(default: ${show(s.default)})`));
+        for (const v of s.enum || [true, false]) input.append(h('option', { value: JSON.stringify(v) }, show(v)));
+      } else if (s.default !== undefined) {
+        input.placeholder = `default: ${show(s.default)}`;
       }
-      if (!f.hint && s.description) f.hintEl.textContent = s.description.split('\n').join(' ');
-      else if (!f.hint && s.default != null) f.hintEl.textContent = `default: ${s.default}`;
+      dynamic.push(f);
     }
-    if (inputs.epochs && !inputs.epochs.placeholder) inputs.epochs.placeholder = 'default: per algorithm';
-  });
-  /* Datasets that are not on this machine are marked. */
-  api('/v1/datasets').then(d => {
-    const present = new Map((d.datasets || []).map(x => [x.name, x.present]));
-    for (const o of inputs.dataset.options)
-      if (o.value && present.get(o.value) === false) o.textContent = `${o.value} (not installed)`;
-  }).catch(() => {});
+    return group;
+  }
+  function fillDatasets(space) {
+    const sel = inputs.dataset, keep = sel.value;
+    sel.replaceChildren(h('option', { value: '' }, `(default: ${space ? space.default_dataset : '?'})`));
+    for (const d of (space && space.datasets) || [])
+      sel.append(h('option', { value: d }, d + (present.get(d) === false ? ' (not installed)' : '')));
+    if ([...sel.options].some(o => o.value === keep)) sel.value = keep;
+  }
+  function fillSpace() {
+    const space = spaceOf();
+    fillDatasets(space);
+    for (const f of dynamic) delete inputs[f.name];
+    dynamic = [];
+    spaceFields.replaceChildren();
+    if (!space) return;
+    spaceFields.append(h('p', { class: 'hint' }, space.doc));
+    for (const obj of ['architecture', 'hyperparameters', 'final_training'])
+      if (space.fields[obj]) spaceFields.append(objectFields(obj, space.fields[obj]));
+    for (const n of ['epochs', 'max_architectures']) {
+      const s = space.fields.budget && space.fields.budget.properties[n];
+      inputs[n].placeholder = s && s.default != null ? `default: ${s.default}` : 'does not apply';
+    }
+  }
+  function fillAlgorithm() {
+    const a = algoOf(inputs.algorithm.value), sel = inputs.search_space;
+    sel.replaceChildren(h('option', { value: '' }, `(default: ${a ? a.default_space : '?'})`));
+    for (const s of (a && a.spaces) || []) sel.append(h('option', { value: s.name }, s.name));
+    fillSpace();
+  }
+  /* "darts 50, enas 150/310/100, ...": a budget field's default per algorithm. */
+  function budgetHint(key) {
+    return 'default: ' + doc.algorithms.map(a => {
+      const v = [...new Set(a.spaces.map(s => s.fields.budget && s.fields.budget.properties[key])
+        .filter(s => s && s.default != null).map(s => s.default))];
+      return v.length ? `${a.name} ${v.join('/')}` : null;
+    }).filter(Boolean).join(', ') + '; null for the others';
+  }
 
+  Promise.all([searchSpaces(), api('/v1/datasets').catch(() => ({}))]).then(([d, ds]) => {
+    doc = d && d.algorithms ? d : doc;
+    for (const x of (ds && ds.datasets) || []) present.set(x.name, x.present);
+    for (const a of doc.algorithms)
+      inputs.algorithm.append(h('option', { value: a.name }, a.name + (a.name === doc.default_algorithm ? ' (default)' : '')));
+    if (doc.default_algorithm) inputs.algorithm.value = doc.default_algorithm;
+    fields.find(f => f.name === 'epochs').hintEl.textContent = budgetHint('epochs');
+    fields.find(f => f.name === 'max_architectures').hintEl.textContent = budgetHint('max_architectures');
+    fields.find(f => f.name === 'max_seconds').hintEl.textContent = 'wall-clock limit; default: 0 (none)';
+    fillAlgorithm();
+  });
+  inputs.algorithm.addEventListener('change', fillAlgorithm);
+  inputs.search_space.addEventListener('change', fillSpace);
+
+  const allFields = () => fields.concat(dynamic);
   function clearErrors() {
     formError.textContent = '';
-    for (const f of fields) { f.errEl.textContent = ''; inputs[f.name].removeAttribute('aria-invalid'); }
+    for (const f of allFields()) { f.errEl.textContent = ''; f.labelEl.querySelector('input,select,textarea').removeAttribute('aria-invalid'); }
   }
 
   function showProblem(p) {
     const ptr = p.pointer || '';
     let best = null;
-    for (const f of fields)
+    for (const f of allFields())
       if (ptr === f.ptr || ptr.startsWith(f.ptr + '/'))
         if (!best || f.ptr.length > best.ptr.length) best = f;
     let msg = p.detail || p.title || 'error';
@@ -362,9 +439,10 @@ function submitForm() {
       if (parts.length) msg += ` (${parts.join(', ')})`;
     }
     if (best) {
+      const input = best.labelEl.querySelector('input,select,textarea');
       best.errEl.textContent = msg;
-      inputs[best.name].setAttribute('aria-invalid', 'true');
-      inputs[best.name].focus();
+      input.setAttribute('aria-invalid', 'true');
+      input.focus();
     } else {
       formError.textContent = msg;
     }
@@ -375,15 +453,29 @@ function submitForm() {
     clearErrors();
     const spec = {};
     const val = n => inputs[n].value.trim();
+    const parse = v => { try { return JSON.parse(v); } catch (e) { return v; } };
     for (const n of ['name', 'algorithm', 'search_space', 'dataset'])
       if (val(n)) spec[n] = val(n);
+    /* train's space is its architecture's */
+    const a = algoOf(inputs.algorithm.value);
+    if (a && a.space_in === 'architecture.space' && spec.search_space) {
+      spec.architecture = { space: spec.search_space };
+      delete spec.search_space;
+    }
     const budget = {};
     for (const n of ['epochs', 'max_seconds', 'max_architectures'])
       if (val(n)) budget[n] = Number.isNaN(Number(val(n))) ? val(n) : Number(val(n));
     if (Object.keys(budget).length) spec.budget = budget;
     if (val('seed')) spec.seed = Number.isNaN(Number(val('seed'))) ? val('seed') : Number(val('seed'));
+    for (const f of dynamic) {
+      const v = inputs[f.name].value.trim();
+      if (!v) continue;
+      spec[f.obj] = spec[f.obj] || {};
+      spec[f.obj][f.key] = parse(v);
+    }
+    if (spec.final_training && spec.final_training.enabled === undefined) spec.final_training.enabled = true;
     if (val('hyperparameters')) {
-      try { spec.hyperparameters = JSON.parse(val('hyperparameters')); } catch (e) {
+      try { spec.hyperparameters = Object.assign(spec.hyperparameters || {}, JSON.parse(val('hyperparameters'))); } catch (e) {
         showProblem({ pointer: '/hyperparameters', detail: `not valid JSON: ${e.message}` });
         return;
       }

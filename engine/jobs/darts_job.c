@@ -31,6 +31,8 @@
 
 /* ------------------------------------------------------ spec and text */
 
+/* What the spec table (engine/jobs/spec_table.c, applied first by
+ * nas_job_spec_defaults) does not hold: the final training's network. */
 void nas__darts_job_defaults(nas_job_spec *s)
 {
     if (s->search_space && strcmp(s->search_space, "darts-rnn") == 0) {
@@ -39,21 +41,6 @@ void nas__darts_job_defaults(nas_job_spec *s)
     }
     SET0(s->final_C, 16);
     SET0(s->final_layers, 8);
-    SET0(s->epochs, 50);
-    SET0(s->batch_size, 64);
-    SET0(s->C, 16);
-    SET0(s->layers, 8);
-    SET0(s->order, 1);
-    SET0(s->lr, 0.025f);
-    SET0(s->lr_min, 0.001f);
-    SET0(s->momentum, 0.9f);
-    SET0(s->weight_decay, 3e-4f);
-    SET0(s->grad_clip, 5.0f);
-    SET0(s->arch_lr, 3e-4f);
-    SET0(s->arch_beta1, 0.5f);
-    SET0(s->arch_beta2, 0.999f);
-    SET0(s->arch_weight_decay, 1e-3f);
-    SET0(s->train_portion, 0.5f);
 }
 
 int nas__darts_job_prepare(nas__job *j)
@@ -74,18 +61,11 @@ int nas__darts_job_prepare(nas__job *j)
     if (s->dropout != 0.0f || s->nesterov || s->augment)
         return BAD("dropout", "dropout, nesterov and augment do not apply "
                    "to darts-cnn and must be 0");
-    if (s->order != 1 && s->order != 2)
-        return BAD("order", "%d must be 1 or 2", s->order);
-    if (s->C < 1 || s->C > 1024)
-        return BAD("C", "%d is outside [1, 1024]", s->C);
-    if (s->layers < 1 || s->layers > 64)
-        return BAD("layers", "%d is outside [1, 64]", s->layers);
-    int rc = nas__darts_job_check_arch(s);
-    if (rc < 0)
+    /* Their ranges: the spec table's darts-cnn rows. */
+    static const char *const keys[] = {"order", "C", "layers", "train_portion", NULL};
+    int rc = nas__spec_check(s, nas_spec_space_find("darts", "darts-cnn"), keys);
+    if (rc < 0 || (rc = nas__darts_job_check_arch(s)) < 0)
         return rc;
-    if (!(s->train_portion > 0.0f && s->train_portion < 1.0f))
-        return BAD("train_portion", "%g must be in (0, 1)",
-                   (double)s->train_portion);
     if (s->max_examples < 0)
         return BAD("max_examples", "%d must be >= 0 (0: all)",
                    s->max_examples);

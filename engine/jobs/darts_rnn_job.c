@@ -31,25 +31,11 @@
 
 enum { EVAL_BSZ = 10 };
 
+/* What the spec table (engine/jobs/spec_table.c, applied first by
+ * nas_job_spec_defaults) does not hold: its lr_min is null there, the lr. */
 void nas__darts_rnn_job_defaults(nas_job_spec *s)
 {
-    SET0(s->epochs, 50);
-    SET0(s->batch_size, 256);
-    SET0(s->embed, 300);
-    SET0(s->hidden, 300);
-    SET0(s->bptt, 35);
-    SET0(s->max_vocab, 10000);
-    SET0(s->order, 1);
-    SET0(s->lr, 20.0f);
     SET0(s->lr_min, s->lr);   /* the reference keeps the lr constant */
-    SET0(s->weight_decay, 5e-7f);
-    SET0(s->grad_clip, 0.25f);
-    SET0(s->dropout, 0.75f);
-    SET0(s->dropout_input, 0.2f);
-    SET0(s->arch_lr, 3e-3f);
-    SET0(s->arch_beta1, 0.9f);
-    SET0(s->arch_beta2, 0.999f);
-    SET0(s->arch_weight_decay, 1e-3f);
 }
 
 int nas__darts_rnn_job_prepare(nas__job *j)
@@ -64,23 +50,17 @@ int nas__darts_rnn_job_prepare(nas__job *j)
     if (s->nesterov || s->augment)
         return BAD("nesterov", "nesterov and augment do not apply to "
                    "darts-rnn and must be 0");
-    if (s->order != 1 && s->order != 2)
-        return BAD("order", "%d must be 1 or 2", s->order);
-    if (s->embed < 1 || s->embed > 4096)
-        return BAD("embed", "%d is outside [1, 4096]", s->embed);
-    if (s->hidden < 1 || s->hidden > 4096)
-        return BAD("hidden", "%d is outside [1, 4096]", s->hidden);
-    if (s->bptt < 1 || s->bptt > 1000)
-        return BAD("bptt", "%d is outside [1, 1000]", s->bptt);
+    /* Their ranges: the spec table's darts-rnn rows. */
+    static const char *const keys[] = {"order", "embed", "hidden", "bptt", "dropout_i", NULL};
+    int rc = nas__spec_check(s, nas_spec_space_find("darts", "darts-rnn"), keys);
+    if (rc < 0)
+        return rc;
     if (s->max_vocab < 0)
         return BAD("max_vocab", "%d must be >= 0 (0: all)", s->max_vocab);
-    if (!(s->dropout_input >= 0.0f && s->dropout_input < 1.0f))
-        return BAD("dropout_input", "%g must be in [0, 1)",
-                   (double)s->dropout_input);
     if (s->final_epochs < 0 || s->final_epochs > 100000)
         return BAD("final_epochs", "%d is outside [0, 100000] (0: off)",
                    s->final_epochs);
-    int rc = nas__darts_job_check_arch(s);
+    rc = nas__darts_job_check_arch(s);
     if (rc < 0)
         return rc;
     snprintf(j->spec_text, sizeof(j->spec_text),

@@ -52,41 +52,12 @@ static int is_macro(const nas_job_spec *s)
 
 /* ---------------------------------------------------------------- spec */
 
+/* Every default of enas-micro and enas-macro is a row of the spec table
+ * (engine/jobs/spec_table.c), applied by nas_job_spec_defaults; the
+ * space is the one thing left. */
 void nas__enas_job_defaults(nas_job_spec *s)
 {
-    int macro = is_macro(s);
     SET0(s->search_space, "enas-micro");
-    SET0(s->epochs, macro ? 310 : 150);
-    SET0(s->batch_size, macro ? 128 : 160);
-    SET0(s->C, macro ? 36 : 20);
-    SET0(s->layers, macro ? 12 : 6);
-    SET0(s->lr, 0.05f);
-    SET0(s->lr_min, 0.0005f);
-    SET0(s->lr_t0, 10);
-    SET0(s->lr_t_mul, 2);
-    SET0(s->momentum, 0.9f);
-    SET0(s->nesterov, 1);
-    SET0(s->weight_decay, macro ? 2.5e-4f : 1e-4f);
-    SET0(s->grad_clip, 5.0f);
-    SET0(s->dropout, 0.1f);
-    SET0(s->ctrl_hidden, 64);
-    SET0(s->ctrl_layers, 1);
-    SET0(s->ctrl_lr, macro ? 0.001f : 0.0035f);
-    SET0(s->ctrl_entropy_weight, 1e-4f);
-    SET0(s->ctrl_tanh, macro ? 1.5f : 1.1f);
-    SET0(s->ctrl_temperature, 1.0f);
-    SET0(s->ctrl_baseline_decay, 0.99f);
-    SET0(s->ctrl_op_tanh_reduce, 2.5f);
-    SET0(s->ctrl_steps, macro ? 50 : 30);
-    SET0(s->ctrl_aggregate, macro ? 20 : 10);
-    SET0(s->final_samples, 100);
-    if (macro) {
-        SET0(s->ctrl_skip_target, 0.4f);
-        SET0(s->ctrl_skip_weight, 0.8f);
-    } else {
-        SET0(s->nodes, 5);
-        SET0(s->drop_path, 0.4f);
-    }
 }
 
 int nas__enas_check_controller(const nas_job_spec *s)
@@ -94,16 +65,12 @@ int nas__enas_check_controller(const nas_job_spec *s)
     int rc = nas__ctrl_check_spec(s);
     if (rc < 0)
         return rc;
-    if (s->ctrl_steps < 1 || s->ctrl_steps > 100000)
-        return BAD("controller_steps", "%d is outside [1, 100000]",
-                   s->ctrl_steps);
-    if (s->ctrl_aggregate < 1 || s->ctrl_aggregate > 1000)
-        return BAD("controller_aggregate", "%d is outside [1, 1000]",
-                   s->ctrl_aggregate);
-    if (s->final_samples < 1 || s->final_samples > 100000)
-        return BAD("final_samples", "%d is outside [1, 100000]",
-                   s->final_samples);
-    return NAS_OK;
+    /* Their ranges: the spec table's rows of the space. */
+    static const char *const keys[] = {"controller_steps", "controller_aggregate",
+                                       "final_samples", NULL};
+    const nas_spec_space *row = nas_spec_space_find("enas", s->search_space);
+    NAS_ASSERT(row && "an enas space of the spec table");
+    return nas__spec_check(s, row, keys);
 }
 
 /* The CNN spaces' own controller keys. */
@@ -112,16 +79,9 @@ static int check_ctrl(const nas_job_spec *s)
     int rc = nas__enas_check_controller(s);
     if (rc < 0)
         return rc;
-    if (!(s->ctrl_op_tanh_reduce >= 1.0f && s->ctrl_op_tanh_reduce <= 100.0f))
-        return BAD("op_tanh_reduce", "%g must be in [1, 100]",
-                   (double)s->ctrl_op_tanh_reduce);
-    if (!(s->ctrl_skip_target >= 0.0f && s->ctrl_skip_target <= 1.0f))
-        return BAD("skip_target", "%g must be in [0, 1]",
-                   (double)s->ctrl_skip_target);
-    if (!(s->ctrl_skip_weight >= 0.0f && s->ctrl_skip_weight <= 100.0f))
-        return BAD("skip_weight", "%g must be in [0, 100]",
-                   (double)s->ctrl_skip_weight);
-    return NAS_OK;
+    static const char *const keys[] = {"op_tanh_reduce", "skip_target", "skip_weight",
+                                       NULL};   /* the last two: enas-macro */
+    return nas__spec_check(s, nas_spec_space_find("enas", s->search_space), keys);
 }
 
 /* The shared network's own rules (enas-macro: C even; the layers and
@@ -163,20 +123,17 @@ int nas__enas_job_prepare(nas__job *j)
         return BAD("augment", "not implemented for enas; must be 0");
     if (s->C < 1 || s->C > 1024)
         return BAD("C", "%d is outside [1, 1024]", s->C);
-    if (s->layers < 1 || s->layers > 64)
-        return BAD("layers", "%d is outside [1, 64]", s->layers);
-    if (!is_macro(s) && (s->nodes < 2 || s->nodes > 16))
-        return BAD("nodes", "%d is outside [2, 16]", s->nodes);
-    if (!(s->drop_path >= 0.0f && s->drop_path < 1.0f))
-        return BAD("drop_path", "%g must be in [0, 1)", (double)s->drop_path);
-    if (s->lr_t0 < 1 || s->lr_t0 > 10000)
-        return BAD("lr_t0", "%d is outside [1, 10000]", s->lr_t0);
-    if (s->lr_t_mul < 1 || s->lr_t_mul > 100)
-        return BAD("lr_t_mul", "%d is outside [1, 100]", s->lr_t_mul);
+    /* The ranges of these: the spec table's rows of the space (nodes and
+     * drop_path: enas-micro). */
+    static const char *const keys[] = {"layers", "nodes", "drop_path", "lr_t0", "lr_t_mul",
+                                       NULL};
+    int rc = nas__spec_check(s, nas_spec_space_find("enas", s->search_space), keys);
+    if (rc < 0)
+        return rc;
     if (s->max_examples < 0)
         return BAD("max_examples", "%d must be >= 0 (0: all)",
                    s->max_examples);
-    int rc = check_ctrl(s);
+    rc = check_ctrl(s);
     if (rc < 0 || (rc = check_space(j)) < 0)
         return rc;
     /* ---- final training (jobs/enas_final.c): final_epochs, final_C,

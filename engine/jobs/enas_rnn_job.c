@@ -40,37 +40,6 @@
 
 enum { EVAL_BSZ = 10 };
 
-void nas__enas_rnn_job_defaults(nas_job_spec *s)
-{
-    SET0(s->epochs, 100);
-    SET0(s->batch_size, 20);
-    SET0(s->nodes, 12);
-    SET0(s->hidden, 720);
-    SET0(s->bptt, 35);
-    SET0(s->max_vocab, 10000);
-    SET0(s->lr, 0.25f);
-    SET0(s->lr_decay_start, 12);
-    SET0(s->lr_decay_rate, 0.95f);
-    SET0(s->lr_min, 0.0005f);
-    SET0(s->weight_decay, 1e-7f);
-    SET0(s->grad_clip, 10.0f);
-    SET0(s->dropout_e, 0.25f);
-    SET0(s->dropout_x, 0.75f);
-    SET0(s->dropout_h, 0.25f);
-    SET0(s->dropout_o, 0.75f);
-    SET0(s->ctrl_hidden, 100);
-    SET0(s->ctrl_layers, 1);
-    SET0(s->ctrl_lr, 0.001f);
-    SET0(s->ctrl_entropy_weight, 0.001f);
-    SET0(s->ctrl_tanh, 2.5f);
-    SET0(s->ctrl_temperature, 5.0f);
-    SET0(s->ctrl_baseline_decay, 0.99f);
-    SET0(s->ctrl_steps, 100);
-    SET0(s->ctrl_aggregate, 10);
-    SET0(s->reward_c, 80.0f);
-    SET0(s->final_samples, 100);
-}
-
 static int check_drop(const char *name, float p)
 {
     if (!(p >= 0.0f && p < 1.0f))

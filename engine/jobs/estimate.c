@@ -348,6 +348,118 @@ static size_t clamp_bytes(double b)
     return b >= (double)(SIZE_MAX / 2) ? SIZE_MAX / 2 : (size_t)b;
 }
 
+/* ------------------------------------------------------ one per kind */
+
+int nas__estimate_train(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out)
+{
+    if (strcmp(d->kind, "image") != 0)
+        est_lstm_lm(s, d, out);
+    else if (s->arch == NAS_ARCH_DARTS_CNN)
+        return est_darts_fixed(s, d, s->C, s->layers, s->batch_size, s->genotype, out);
+    else
+        est_fixed_cnn(s, d, out);
+    return 0;
+}
+
+int nas__estimate_darts_cnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out)
+{
+    return est_darts_supernet(s, d, s->C, s->layers, s->batch_size, out);
+}
+
+/* The final training runs after the search, in its place. */
+void nas__estimate_darts_final(const nas_job_spec *s, const nas_dataset_desc *d,
+                               nas_job_memory *out)
+{
+    nas_job_memory f = {0};
+    int C = s->final_C ? s->final_C : 16, L = s->final_layers ? s->final_layers : 8;
+    /* The genotype is not known yet: its every op a 5x5 separable
+     * convolution is the largest it can be. */
+    static const char all_sep[] =
+        "{\"normal\":[[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1],"
+        "[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1],[\"sep_conv_5x5\",0],"
+        "[\"sep_conv_5x5\",1],[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1]],"
+        "\"reduce\":[[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1],"
+        "[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1],[\"sep_conv_5x5\",0],"
+        "[\"sep_conv_5x5\",1],[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1]]}";
+    if (est_darts_fixed(s, d, C, L, s->batch_size, all_sep, &f) == 0 &&
+        f.params + f.activations > out->params + out->activations) {
+        out->params = f.params;
+        out->activations = f.activations;
+    }
+}
+
+int nas__estimate_darts_rnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out)
+{
+    (void)d;
+    return est_darts_rnn(s, out);
+}
+
+/* Weights exact, activations bounded (see est_enas_cnn). */
+int nas__estimate_enas_cnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out)
+{
+    out->exact_model = 0;
+    return est_enas_cnn(s, d, out);
+}
+
+/* The CNN spaces' final training runs after the search, in its place, at
+ * final_C channels and (micro) final_layers cells: the space declared at
+ * that size bounds the arc's weights, the same supernet bound its
+ * activations (enas-rnn's keeps the search's model; enas_final.c has the
+ * rules). */
+void nas__estimate_enas_final(const nas_job_spec *s, const nas_dataset_desc *d,
+                              nas_job_memory *out)
+{
+    nas_job_spec f = *s;
+    nas__enas_final_size(s, &f.C, &f.layers);
+    nas_job_memory fm = {0};
+    if (est_enas_cnn(&f, d, &fm) == 0 &&
+        fm.params + fm.activations > out->params + out->activations) {
+        out->params = fm.params;
+        out->activations = fm.activations;
+    }
+}
+
+int nas__estimate_enas_rnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out)
+{
+    (void)d;
+    return est_enas_rnn(s, out);
+}
+
+/* nas-rl, random: the largest child times the children that train at
+ * once (nasrl_job.c: children_per_update, at most one per thread); see
+ * nas.h. */
+int nas__estimate_nasrl(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out)
+{
+    int image = strcmp(d->kind, "image") == 0, rc;
+    out->exact_model = 0;
+    int C = s->C > 0 ? s->C : 16, L = s->layers > 0 ? s->layers : 8;
+    const char *space = s->search_space ? s->search_space : "nasrl-cnn";
+    if (image && strcmp(space, "nasrl-cnn") == 0) {
+        double p = 0, a = 0;
+        rc = est_nasrl_cnn(s, d, &p, &a);
+        /* a parameter, its gradient and two moments */
+        out->params = clamp_bytes(p * 16.0);
+        out->activations = clamp_bytes(a * 4.0);
+    } else if (image) {
+        rc = est_darts_supernet(s, d, C, L > 20 ? 20 : L, s->batch_size, out);
+    } else {
+        if (!s->hidden)
+            s->hidden = 300;
+        if (!s->embed)
+            s->embed = s->hidden;
+        if (!s->bptt)
+            s->bptt = 35;
+        rc = est_darts_rnn(s, out);
+    }
+    /* Each child has its own parameter store and arena. */
+    int par = s->children_per_update > 1 ? s->children_per_update : 1;
+    if (s->threads > 0 && s->threads < par)
+        par = s->threads;
+    out->params = clamp_bytes((double)out->params * par);
+    out->activations = clamp_bytes((double)out->activations * par);
+    return rc;
+}
+
 /* --------------------------------------------------------------- driver */
 
 int nas_job_estimate_memory_parts(const nas_job_spec *spec, nas_job_memory *out)
@@ -361,93 +473,15 @@ int nas_job_estimate_memory_parts(const nas_job_spec *spec, nas_job_memory *out)
     nas_job_spec s = *spec;
     nas_job_spec_defaults(&s);
     int image = strcmp(d->kind, "image") == 0;
-    const char *algo = s.algorithm ? s.algorithm : "train";
-    int rc = 0;
+    const nas__kind *k = nas__kind_of(s.algorithm, s.search_space);
     out->exact_model = 1;
     if (s.batch_size < 1)
         return nas_fail(NAS_EINVAL, "estimate: batch_size %d", s.batch_size);
-    if (strcmp(algo, "train") == 0) {
-        if (!image)
-            est_lstm_lm(&s, d, out);
-        else if (s.arch == NAS_ARCH_DARTS_CNN)
-            rc = est_darts_fixed(&s, d, s.C, s.layers, s.batch_size, s.genotype, out);
-        else
-            est_fixed_cnn(&s, d, out);
-    } else if (strcmp(algo, "darts") == 0) {
-        if (image) {
-            rc = est_darts_supernet(&s, d, s.C, s.layers, s.batch_size, out);
-            /* The final training runs after the search, in its place. */
-            if (rc == 0 && s.final_epochs > 0) {
-                nas_job_memory f = {0};
-                int C = s.final_C ? s.final_C : 16, L = s.final_layers ? s.final_layers : 8;
-                /* The genotype is not known yet: its every op a 5x5
-                 * separable convolution is the largest it can be. */
-                static const char all_sep[] =
-                    "{\"normal\":[[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1],"
-                    "[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1],[\"sep_conv_5x5\",0],"
-                    "[\"sep_conv_5x5\",1],[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1]],"
-                    "\"reduce\":[[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1],"
-                    "[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1],[\"sep_conv_5x5\",0],"
-                    "[\"sep_conv_5x5\",1],[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1]]}";
-                if (est_darts_fixed(&s, d, C, L, s.batch_size, all_sep, &f) == 0 &&
-                    f.params + f.activations > out->params + out->activations) {
-                    out->params = f.params;
-                    out->activations = f.activations;
-                }
-            }
-        } else {
-            rc = est_darts_rnn(&s, out);
-        }
-    } else if (strcmp(algo, "enas") == 0) {
-        /* Weights exact, activations bounded (see est_enas_cnn). */
-        out->exact_model = !image;
-        rc = image ? est_enas_cnn(&s, d, out) : est_enas_rnn(&s, out);
-        /* The CNN spaces' final training runs after the search, in its
-         * place, at final_C channels and (micro) final_layers cells: the
-         * space declared at that size bounds the arc's weights, the same
-         * supernet bound its activations (enas-rnn's keeps the search's
-         * model; enas_final.c has the rules). */
-        if (rc == 0 && image && s.final_epochs > 0) {
-            nas_job_spec f = s;
-            nas__enas_final_size(&s, &f.C, &f.layers);
-            nas_job_memory fm = {0};
-            if (est_enas_cnn(&f, d, &fm) == 0 &&
-                fm.params + fm.activations > out->params + out->activations) {
-                out->params = fm.params;
-                out->activations = fm.activations;
-            }
-        }
-    } else {
-        /* nas-rl, random: the largest child times the children that
-         * train at once (nasrl_job.c: children_per_update, at most one
-         * per thread); see nas.h. */
-        out->exact_model = 0;
-        int C = s.C > 0 ? s.C : 16, L = s.layers > 0 ? s.layers : 8;
-        const char *space = s.search_space ? s.search_space : "nasrl-cnn";
-        if (image && strcmp(space, "nasrl-cnn") == 0) {
-            double p = 0, a = 0;
-            rc = est_nasrl_cnn(&s, d, &p, &a);
-            /* a parameter, its gradient and two moments */
-            out->params = clamp_bytes(p * 16.0);
-            out->activations = clamp_bytes(a * 4.0);
-        } else if (image) {
-            rc = est_darts_supernet(&s, d, C, L > 20 ? 20 : L, s.batch_size, out);
-        } else {
-            if (!s.hidden)
-                s.hidden = 300;
-            if (!s.embed)
-                s.embed = s.hidden;
-            if (!s.bptt)
-                s.bptt = 35;
-            rc = est_darts_rnn(&s, out);
-        }
-        /* Each child has its own parameter store and arena. */
-        int par = s.children_per_update > 1 ? s.children_per_update : 1;
-        if (s.threads > 0 && s.threads < par)
-            par = s.threads;
-        out->params = clamp_bytes((double)out->params * par);
-        out->activations = clamp_bytes((double)out->activations * par);
-    }
+    if (!k)
+        return nas_fail(NAS_EINVAL, "estimate: unknown algorithm %s", s.algorithm);
+    int rc = k->estimate(&s, d, out);
+    if (rc == 0 && k->estimate_final && s.final_epochs > 0)
+        k->estimate_final(&s, d, out);
     if (rc < 0)
         return rc;
     out->data = image ? image_data_bytes(d) : text_data_bytes(&s, d);

@@ -32,39 +32,27 @@ static int is_text(const nas_dataset_desc *d)
     return strcmp(d->kind, "text") == 0;
 }
 
-static void image_defaults(nas_job_spec *s, const nas_dataset_desc *d)
+/* The train kind: the table's row of its architecture (fixed-cnn and
+ * lstm-lm by default; an architecture only the searches build takes its
+ * data kind's first row), then what no row of the table holds: a DARTS
+ * network's C and layers when arch is set to it later, and augment's
+ * default on cifar10. */
+void nas__train_defaults(nas_job_spec *s)
 {
-    SET0(s->arch, NAS_ARCH_FIXED_CNN);
-    SET0(s->C, 16);       /* the DARTS network's, when arch is set to it */
-    SET0(s->layers, 8);
-    if (!s->nblocks) {
-        s->nblocks = 2;
-        s->channels[0] = 32;
-        s->channels[1] = 64;
+    const nas_dataset_desc *d = nas_dataset_find(s->dataset);
+    const nas_spec_space *row = nas__spec_row_of(s, d->kind);
+    if (!row) {
+        nas_job_spec first = {.algorithm = "train"};
+        row = nas__spec_row_of(&first, d->kind);
     }
-    SET0(s->hidden, 128);
-    SET0(s->epochs, 3);
-    SET0(s->batch_size, 64);
-    SET0(s->lr, 0.02f);
-    SET0(s->momentum, 0.9f);
-    SET0(s->weight_decay, 5e-4f);
-    SET0(s->nesterov, 1);
+    NAS_ASSERT(row && "a train row per data kind");
+    SET0(s->arch, row->arch_kind);
+    nas__spec_defaults(s, row);
+    if (is_text(d))
+        return;
+    SET0(s->C, 16);
+    SET0(s->layers, 8);
     SET0(s->augment, strcmp(d->name, "cifar10") == 0);
-}
-
-static void text_defaults(nas_job_spec *s)
-{
-    SET0(s->arch, NAS_ARCH_LSTM_LM);
-    SET0(s->hidden, 128);
-    SET0(s->embed, 128);
-    SET0(s->layers, 1);
-    SET0(s->bptt, 35);
-    SET0(s->max_vocab, 10000);
-    SET0(s->epochs, 4);
-    SET0(s->batch_size, 20);
-    SET0(s->lr, 20.0f);
-    SET0(s->grad_clip, 0.25f);
-    SET0(s->dropout, 0.2f);
 }
 
 void nas_job_spec_defaults(nas_job_spec *spec)
@@ -75,20 +63,23 @@ void nas_job_spec_defaults(nas_job_spec *spec)
         return;
     SET0(spec->algorithm, "train");
     SET0(spec->threads, 1);
-    if (strcmp(spec->algorithm, "enas") == 0 && spec->search_space &&
-        strcmp(spec->search_space, "enas-rnn") == 0)
-        nas__enas_rnn_job_defaults(spec);
-    else if (strcmp(spec->algorithm, "enas") == 0)
-        nas__enas_job_defaults(spec);
-    else if (strcmp(spec->algorithm, "nas-rl") == 0 ||
-             strcmp(spec->algorithm, "random") == 0)
-        nas__nasrl_job_defaults(spec);
-    else if (strcmp(spec->algorithm, "darts") == 0)
-        nas__darts_job_defaults(spec);
-    else if (is_text(d))
-        text_defaults(spec);
-    else
-        image_defaults(spec, d);
+    const nas__kind *k = nas__kind_of(spec->algorithm, spec->search_space);
+    if (!k)
+        return;
+    if (strcmp(k->algorithm, "train") != 0) {
+        /* The table's row first, then what only the kind knows. */
+        nas_job_spec key = *spec;
+        SET0(key.search_space, k->default_space);
+        const nas_spec_space *row = nas__spec_row_of(&key, d->kind);
+        if (!row && k->space) {   /* a space the kind does not know: its prepare says so */
+            key.search_space = k->default_space;
+            row = nas__spec_row_of(&key, d->kind);
+        }
+        if (row)
+            nas__spec_defaults(spec, row);
+    }
+    if (k->defaults)
+        k->defaults(spec);
 }
 
 /* ---------------------------------------------------------- validation */
@@ -286,16 +277,13 @@ int nas__job_prepare(nas__job *j, const nas_job_spec *spec,
         j->rep = *rep;
     j->stop = stop;
     j->kind = spec->algorithm ? spec->algorithm : "train";
-    int darts = strcmp(j->kind, "darts") == 0;
-    int enas_rnn = strcmp(j->kind, "enas") == 0 && spec->search_space &&
-                   strcmp(spec->search_space, "enas-rnn") == 0;
-    int nasrl = strcmp(j->kind, "nas-rl") == 0 ||
-                strcmp(j->kind, "random") == 0;
-    int enas_cnn = strcmp(j->kind, "enas") == 0 && !enas_rnn;
-    if (!darts && !enas_rnn && !enas_cnn && !nasrl &&
-        strcmp(j->kind, "train") != 0)
+    const nas__kind *k = nas__kind_of(j->kind, spec->search_space);
+    if (!k) {
+        char names[96];
+        nas__kind_names(names, sizeof(names));
         return BAD("algorithm", "\"%s\" is not a job kind of this engine "
-                   "(train, darts, enas, nas-rl, random)", spec->algorithm);
+                   "(%s)", spec->algorithm, names);
+    }
     if (!spec->dataset)
         return BAD("dataset", "missing");
     j->desc = nas_dataset_find(spec->dataset);
@@ -304,17 +292,19 @@ int nas__job_prepare(nas__job *j, const nas_job_spec *spec,
                    "cifar10, synthetic, fortunes, ptb)", spec->dataset);
     if (!j->spec.data_path)
         j->spec.data_path = j->desc->default_path;
-    if (nasrl)
-        return nas__nasrl_job_prepare(j);   /* its own checks, spec text */
-    int rc = check_common(&j->spec);
-    if (rc < 0)
-        return rc;
-    if (darts)
-        return nas__darts_job_prepare(j);   /* checks, writes the spec text */
-    if (enas_rnn)
-        return nas__enas_rnn_job_prepare(j);
-    if (enas_cnn)
-        return nas__enas_job_prepare(j);   /* enas-micro, enas-macro */
+    if (k->common_checks) {
+        int rc = check_common(&j->spec);
+        if (rc < 0)
+            return rc;
+    }
+    return k->prepare(j);
+}
+
+/* The train kind's checks (its architecture's, after the shared ones)
+ * and its spec text. */
+int nas__train_prepare(nas__job *j)
+{
+    int rc;
     if (j->spec.arch == NAS_ARCH_DEFAULT)
         j->spec.arch = is_text(j->desc) ? NAS_ARCH_LSTM_LM
                                         : NAS_ARCH_FIXED_CNN;
@@ -340,24 +330,7 @@ int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
     nas_set_threads(j.spec.threads);
     j.t0 = nas__now();
     nas__job_log(&j, "%s: %s", j.kind, j.spec_text);
-    if (strcmp(j.kind, "nas-rl") == 0)
-        return nas__nasrl_search(&j);
-    if (strcmp(j.kind, "random") == 0)
-        return nas__random_job(&j);
-    if (strcmp(j.kind, "enas") == 0 &&
-        strcmp(j.spec.search_space, "enas-rnn") == 0)
-        return nas__enas_rnn_job(&j);
-    if (strcmp(j.kind, "enas") == 0)
-        return nas__enas_job(&j);
-    if (strcmp(j.kind, "darts") == 0 &&
-        strcmp(j.spec.search_space, "darts-rnn") == 0)
-        return nas__darts_rnn_job(&j);
-    if (strcmp(j.kind, "darts") == 0)
-        return nas__darts_job(&j);
-    if (j.spec.arch == NAS_ARCH_FIXED_CNN ||
-        j.spec.arch == NAS_ARCH_DARTS_CNN || j.spec.arch == NAS_ARCH_ENAS_CNN)
-        return nas__train_image(&j);
-    return nas__train_text(&j);
+    return nas__kind_of(j.kind, j.spec.search_space)->run(&j);
 }
 
 /* ----------------------------------------------------------- reporting */

@@ -68,6 +68,75 @@ typedef struct nas__job {
     int after_epochs;       /* progress totals so that they do not jump */
 } nas__job;
 
+/* -------------------------------------------------------------- kinds.c */
+
+/* One row per job kind (kinds.c): everything job.c and estimate.c do
+ * that depends on the kind goes through it. */
+typedef struct nas__kind {
+    const char *algorithm;
+    const char *space;           /* NULL: every space of the algorithm */
+    const char *default_space;   /* the engine's when search_space is NULL */
+    int common_checks;           /* prepare runs the shared checks first */
+    /* What no row of the spec table holds (spec_table.c gives the rest),
+     * into the fields still zero; NULL: nothing. */
+    void (*defaults)(nas_job_spec *s);
+    /* Checks the spec (NAS_EINVAL naming the field) and writes the spec
+     * text; data_path and desc are resolved. */
+    int (*prepare)(nas__job *j);
+    int (*run)(nas__job *j);
+    /* The memory of the run (estimate.c); s has its defaults. */
+    int (*estimate)(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
+    /* The final training that runs after the search in its place, when
+     * s->final_epochs: raises out to its figure if larger. NULL: none. */
+    void (*estimate_final)(const nas_job_spec *s, const nas_dataset_desc *d,
+                           nas_job_memory *out);
+} nas__kind;
+
+/* The kind of (algorithm (NULL: train), space): the row of that space,
+ * the algorithm's row for every space, or the algorithm's first row when
+ * the space is NULL or unknown (its prepare names it). NULL for an
+ * unknown algorithm. */
+const nas__kind *nas__kind_of(const char *algorithm, const char *space);
+/* "train, darts, enas, nas-rl, random": the algorithms, for messages. */
+void nas__kind_names(char *out, size_t cap);
+
+/* The train kind (job.c). */
+void nas__train_defaults(nas_job_spec *s);
+int nas__train_prepare(nas__job *j);
+
+/* The estimates per kind (estimate.c). */
+int nas__estimate_train(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
+int nas__estimate_darts_cnn(nas_job_spec *s, const nas_dataset_desc *d,
+                            nas_job_memory *out);
+int nas__estimate_darts_rnn(nas_job_spec *s, const nas_dataset_desc *d,
+                            nas_job_memory *out);
+int nas__estimate_enas_cnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
+int nas__estimate_enas_rnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
+int nas__estimate_nasrl(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
+void nas__estimate_darts_final(const nas_job_spec *s, const nas_dataset_desc *d,
+                               nas_job_memory *out);
+void nas__estimate_enas_final(const nas_job_spec *s, const nas_dataset_desc *d,
+                              nas_job_memory *out);
+
+/* --------------------------------------------------------- spec_table.c */
+
+/* The row of the engine's table a spec runs under: (algorithm,
+ * search_space; NULL: the algorithm's first), or for train the row of
+ * its architecture on data of data_kind (NAS_ARCH_DEFAULT: that kind's
+ * first). NULL when the table has none (a train spec of an architecture
+ * only the searches build: enas-cnn, enas-rnn, darts-rnn networks). */
+const nas_spec_space *nas__spec_row_of(const nas_job_spec *s,
+                                       const char *data_kind);
+/* Every default of the row (its fields, fixed values and budget) into
+ * the fields of s that are still zero. */
+void nas__spec_defaults(nas_job_spec *s, const nas_spec_space *row);
+/* The values of s against the type and range of the row's
+ * hyperparameters named in names (NULL-terminated; NULL: every one the
+ * row stores): NAS_EINVAL "name: why" with the API's name, or NAS_OK. A
+ * kind lists the fields whose range it takes from the table. */
+int nas__spec_check(const nas_job_spec *s, const nas_spec_space *row,
+                    const char *const *names);
+
 /* ---------------------------------------------------------------- job.c */
 
 /* Validates spec into j (defaults resolved, spec text written) without
@@ -325,9 +394,10 @@ int nas__darts_rnn_job(nas__job *j);
 
 /* ----------------------------------------------- jobs/enas_job.c */
 
-/* The enas defaults of the CNN spaces (api/spec_tables.c enas_micro_hp /
- * enas_macro_hp, i.e. the reference's cifar10_{micro,macro}_search.sh;
- * search_space NULL: enas-micro) into the zero fields of s. */
+/* The enas defaults of the CNN spaces that are no row of the spec table
+ * (engine/jobs/spec_table.c enas_micro_hp / enas_macro_hp hold the
+ * reference's cifar10_{micro,macro}_search.sh): search_space NULL is
+ * enas-micro. */
 void nas__enas_job_defaults(nas_job_spec *s);
 /* Validates the enas fields of an enas-micro or enas-macro job (the
  * shared ones are checked by job.c) and writes j->spec_text. */
@@ -343,9 +413,8 @@ int nas__enas_check_controller(const nas_job_spec *s);
 
 /* ------------------------------------------- jobs/enas_rnn_job.c */
 
-/* The enas-rnn defaults (api/spec_tables.c enas_rnn_hp, i.e. the
- * reference's ptb_search.sh) into the zero fields of s. */
-void nas__enas_rnn_job_defaults(nas_job_spec *s);
+/* (Its defaults, the reference's ptb_search.sh, are all rows of the
+ * spec table: engine/jobs/spec_table.c enas_rnn_hp.) */
 /* Validates the enas-rnn fields and writes j->spec_text. */
 int nas__enas_rnn_job_prepare(nas__job *j);
 /* Runs the enas-rnn search; the same contract as nas_job_run. */
@@ -353,8 +422,10 @@ int nas__enas_rnn_job(nas__job *j);
 
 /* ------------------ jobs/nasrl_spec.c, nasrl_job.c, random_job.c */
 
-/* The nas-rl and random defaults per search space (api/spec_tables.c
- * nasrl_cnn_hp, nasrl_rnn_hp, random_*_hp) into the zero fields of s. */
+/* The nas-rl and random defaults per search space into the zero fields
+ * of s, after the spec table's rows (engine/jobs/spec_table.c
+ * nasrl_cnn_hp, nasrl_rnn_hp, random_*_hp): the child training of the
+ * sampled space, which random's few keys leave to it. */
 void nas__nasrl_job_defaults(nas_job_spec *s);
 /* Validates the nas-rl / random fields (the shared ones too) and writes
  * j->spec_text. */

@@ -1,7 +1,8 @@
 /*
  * nasrl_spec.c - the job spec of the `nas-rl` and `random` kinds: their
- * defaults (api/spec_tables.c nasrl_cnn_hp, random_nasrl_cnn_hp,
- * random_darts_cnn_hp), the validation of every field they read (each
+ * defaults beyond the spec table's rows (engine/jobs/spec_table.c
+ * nasrl_cnn_hp, random_*_hp: the sampled space's child training), the
+ * validation of every field they read (each
  * error names the field and what is allowed) and the canonical spec text
  * a checkpoint carries.
  *

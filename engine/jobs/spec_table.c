@@ -1,0 +1,791 @@
+/*
+ * spec_table.c - the one table of the job spec: per (algorithm, search
+ * space) - for `train`, per architecture space - every field with its
+ * name as the API spells it, type, range, default, one line of doc and
+ * where it goes in nas_job_spec; the budget's and the final training's
+ * fields; and the rows that tie each table to its data kind and budget
+ * defaults.
+ *
+ * The one design decision to know: this is the only place a job-spec
+ * field is written down (PostgreSQL's guc_tables.c). The API walks these
+ * rows to validate and normalize a request and to convert it into a
+ * nas_job_spec through the offsets (api/spec*.c), prints them as the JSON
+ * Schema (schema/job-spec.schema.json), the OpenAPI description and GET
+ * /v1/search-spaces; the engine's nas_job_validate checks every row's
+ * range (spec_check.c). Adding a hyperparameter is adding a row here (and
+ * its member in nas_job_spec when it is new to the engine).
+ *
+ * Defaults and where they come from (also in the schema's descriptions):
+ * darts: Liu et al. 2019 and quark0/darts train_search.py (cnn and rnn);
+ * enas: melodyguan/enas scripts/cifar10_{micro,macro}_search.sh and
+ * ptb_search.sh; nas-rl: Zoph & Le 2017, scaled for one CPU box where the
+ * paper's value would take weeks (children train 5 epochs, not 50; 100
+ * architectures, not 12,800); train: the engine's nas_job_spec defaults,
+ * and on a darts-cnn genotype quark0/darts train.py (as darts' final
+ * training).
+ */
+#include "jobs.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#define OFF_(m) ((int)offsetof(nas_job_spec, m))
+#define ROW_(n, m, t, lo, hi, fl, ch, d_, doc_)                                        \
+    {.name = n, .type = t, .min = lo, .max = hi, .flags = fl, .choices = ch, .def = d_,  \
+     .doc = doc_, .off = OFF_(m), .count_off = -1, .null_off = -1}
+/* A row not stored in nas_job_spec (the API reads it: threads, a space). */
+#define ROW0_(n, t, lo, hi, fl, d_, doc_)                                               \
+    {.name = n, .type = t, .min = lo, .max = hi, .flags = fl, .def = d_, .doc = doc_,    \
+     .off = -1, .count_off = -1, .null_off = -1}
+#define I_(m, lo, hi, d_, doc_) ROW_(#m, m, NAS_SPEC_INT, lo, hi, 0, NULL, d_, doc_)
+#define AS_I_(n, m, lo, hi, d_, doc_) ROW_(n, m, NAS_SPEC_INT, lo, hi, 0, NULL, d_, doc_)
+/* null: 0 in the engine (max_examples: all) */
+#define IN_(m, lo, hi, d_, doc_)                                                         \
+    ROW_(#m, m, NAS_SPEC_INT, lo, hi, NAS_SPEC_NULLABLE, NULL, d_, doc_)
+#define N_(m, lo, hi, d_, doc_) ROW_(#m, m, NAS_SPEC_NUM, lo, hi, 0, NULL, d_, doc_)
+#define AS_N_(n, m, lo, hi, d_, doc_) ROW_(n, m, NAS_SPEC_NUM, lo, hi, 0, NULL, d_, doc_)
+/* [lo, hi): rates the engine needs below hi (momentum, weight decay, dropout). */
+#define NX_(m, lo, hi, d_, doc_)                                                         \
+    ROW_(#m, m, NAS_SPEC_NUM, lo, hi, NAS_SPEC_EXCL_MAX, NULL, d_, doc_)
+#define AS_NX_(n, m, lo, hi, d_, doc_)                                                   \
+    ROW_(n, m, NAS_SPEC_NUM, lo, hi, NAS_SPEC_EXCL_MAX, NULL, d_, doc_)
+/* (0, hi]: learning rates and other strictly positive numbers. */
+#define NP_(m, hi, d_, doc_) ROW_(#m, m, NAS_SPEC_NUM, 0, hi, NAS_SPEC_EXCL_MIN, NULL, d_, doc_)
+#define AS_NP_(n, m, hi, d_, doc_)                                                       \
+    ROW_(n, m, NAS_SPEC_NUM, 0, hi, NAS_SPEC_EXCL_MIN, NULL, d_, doc_)
+#define NNULL_(m, lo, hi, d_, doc_)                                                      \
+    ROW_(#m, m, NAS_SPEC_NUM, lo, hi, NAS_SPEC_NULLABLE, NULL, d_, doc_)
+#define B_(m, d_, doc_) ROW_(#m, m, NAS_SPEC_BOOL, 0, 0, 0, NULL, d_, doc_)
+#define CI_(m, ch, d_, doc_) ROW_(#m, m, NAS_SPEC_INT, 0, 0, 0, ch, d_, doc_)
+/* A string among choices; the engine gets its index at off (-1: none). */
+#define CS_(n, off_, ch, d_, doc_)                                                       \
+    {.name = n, .type = NAS_SPEC_STR, .choices = ch, .def = d_, .doc = doc_, .off = off_,  \
+     .count_off = -1, .null_off = -1}
+/* An int list into m, its length into count. */
+#define LIST_(n, m, count, lo, hi, k0, k1, d_, doc_)                                     \
+    {.name = n, .type = NAS_SPEC_INT_LIST, .min = lo, .max = hi, .def = d_,              \
+     .min_items = k0, .max_items = k1, .doc = doc_, .off = OFF_(m),                      \
+     .count_off = OFF_(count), .null_off = -1}
+#define IL_(m, lo, hi, k0, k1, d_, doc_) LIST_(#m, m, n##m, lo, hi, k0, k1, d_, doc_)
+/* k floats in [lo, hi): arch_betas into arch_beta1 and arch_beta2. */
+#define NL_(m, lo, hi, k, d_, doc_)                                                      \
+    {.name = #m, .type = NAS_SPEC_NUM_LIST, .min = lo, .max = hi,                        \
+     .flags = NAS_SPEC_EXCL_MAX, .def = d_, .min_items = k, .max_items = k,              \
+     .doc = doc_, .off = OFF_(arch_beta1), .count_off = -1, .null_off = -1}
+/* threads is capped by the daemon's --threads-per-job: the API reads it. */
+#define THREADS_                                                                         \
+    ROW0_("threads", NAS_SPEC_INT, 1, 64, NAS_SPEC_NULLABLE, "null",                   \
+          "engine threads for this job, at most the daemon's --threads-per-job "          \
+          "(a larger value is lowered to it); null: --threads-per-job")
+#define END_ {.name = NULL}
+
+static_assert(offsetof(nas_job_spec, arch_beta2) ==
+                  offsetof(nas_job_spec, arch_beta1) + sizeof(float),
+              "arch_betas are two consecutive floats");
+
+static const nas_spec_field train_image_hp[] = {
+    I_(batch_size, 1, 4096, "64", NULL),
+    NP_(lr, 100, "0.02", "peak learning rate; cosine decay to lr_min over the job"),
+    N_(lr_min, 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),
+    NX_(momentum, 0, 1, "0.9", NULL),
+    NX_(weight_decay, 0, 1, "0.0005", NULL),
+    N_(grad_clip, 0, 1e6, "0", "global L2 norm clip; 0: off"),
+    NX_(dropout, 0, 1, "0", "before the last layer"),
+    B_(nesterov, "true", NULL),
+    B_(augment, "false", "random crop, plus flip except on fashion-mnist and synthetic; "
+                           "default true on cifar10, false otherwise"),
+    THREADS_, END_,
+};
+
+static const nas_spec_field train_text_hp[] = {
+    I_(batch_size, 1, 4096, "20", NULL),
+    NP_(lr, 100, "20", "peak learning rate; cosine decay to lr_min over the job"),
+    N_(lr_min, 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),
+    NX_(momentum, 0, 1, "0", NULL),
+    NX_(weight_decay, 0, 1, "0", NULL),
+    N_(grad_clip, 0, 1e6, "0.25", "global L2 norm clip; 0: off"),
+    NX_(dropout, 0, 1, "0.2",
+     "on embeddings and LSTM outputs"),
+    B_(nesterov, "false", NULL),
+    ROW_("augment", augment, NAS_SPEC_BOOL, 0, 0, 0, "[false]", "false", "images only"),
+    THREADS_, END_,
+};
+
+static const nas_spec_field darts_cnn_hp[] = {
+    I_(batch_size, 1, 4096, "64", "images per batch, for w and for alpha alike"),
+    I_(C, 1, 1024, "16", "initial channels (the stem has 3C)"),
+    I_(layers, 1, 64, "8", "cells; reduction cells at 1/3 and 2/3 of the depth"),
+    CI_(order, "[1,2]", "1", "1: first-order, 2: second-order (unrolled) alpha gradient"),
+    NP_(lr, 100, "0.025", "weight SGD learning rate, cosine to lr_min over the epochs "
+                            "(set once per epoch)"),
+    N_(lr_min, 0, 100, "0.001", "final weight learning rate (<= lr)"),
+    NX_(momentum, 0, 1, "0.9", "weight SGD momentum"),
+    NX_(weight_decay, 0, 1, "0.0003", "weight SGD L2 weight decay"),
+    N_(grad_clip, 0, 1e6, "5", "global L2 norm clip of the weight gradient; 0: off"),
+    NP_(arch_lr, 1, "0.0003", "Adam learning rate of alpha"),
+    NL_(arch_betas, 0, 1, 2, "[0.5,0.999]", "Adam betas of alpha"),
+    NX_(arch_weight_decay, 0, 1, "0.001", "Adam L2 weight decay of alpha"),
+    ROW_("train_portion", train_portion, NAS_SPEC_NUM, 0, 1, NAS_SPEC_EXCL_MIN | NAS_SPEC_EXCL_MAX, NULL, "0.5",
+     "share of the training set (split by a shuffle drawn from the seed) that trains "
+     "w; the rest trains alpha and gives the per-epoch val_loss and val_accuracy"),
+    IN_(max_examples, 2, 100000000, "null",
+        "search on a random subset (drawn from the seed) of this many training "
+        "examples, split by train_portion; null: the whole training set"),
+    THREADS_, END_,
+};
+
+static const nas_spec_field darts_rnn_hp[] = {
+    I_(batch_size, 1, 4096, "256", "columns of the BPTT batches, for w and for alpha alike"),
+    CI_(order, "[1,2]", "1", "1: first-order, 2: second-order (unrolled) alpha gradient"),
+    I_(embed, 1, 4096, "300", "embedding size; the decoder is tied to the embedding "
+                                "when embed == hidden (the reference always ties)"),
+    I_(hidden, 1, 4096, "300", "recurrent cell size"),
+    I_(bptt, 1, 1000, "35", "BPTT length in tokens (fixed; the reference varies it)"),
+    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
+    NP_(lr, 100, "20", "weight SGD learning rate"),
+    {.name = "lr_min", .type = NAS_SPEC_NUM, .min = 0, .max = 100, .flags = NAS_SPEC_NULLABLE,
+     .def = "null", .doc = "final weight learning rate, cosine from lr over the epochs (set "
+                           "once per epoch); null: lr, constant like the reference",
+     .off = OFF_(lr_min), .count_off = -1, .null_off = OFF_(lr)},
+    NX_(momentum, 0, 1, "0", "weight SGD momentum"),
+    NX_(weight_decay, 0, 1, "5e-07", NULL),
+    N_(grad_clip, 0, 1e6, "0.25", "global L2 norm clip of the weight gradient, also "
+                                    "applied in the unrolled step as in the reference; 0: off"),
+    NX_(dropout, 0, 1, "0.75",
+     "on the cell outputs before the decoder, in the weight step only (the reference's "
+     "dropout; its dropout_h, dropout_x and dropout_e and the activation regularizers "
+     "are not implemented)"),
+    AS_NX_("dropout_i", dropout_input, 0, 1, "0.2",
+     "on the embeddings, in the weight step only"),
+    NP_(arch_lr, 1, "0.003", "Adam learning rate of alpha"),
+    NL_(arch_betas, 0, 1, 2, "[0.9,0.999]", "Adam betas of alpha"),
+    NX_(arch_weight_decay, 0, 1, "0.001", "Adam L2 weight decay of alpha"),
+    THREADS_, END_,
+};
+
+/* Controller keys shared by ENAS and NAS-RL, per space below. */
+#define CONTROLLER_(lstm, lr, ent, tanh_c, temp)                                  \
+    AS_I_("lstm_size", ctrl_hidden, 1, 1024, lstm, "controller LSTM hidden size"), \
+    AS_NP_("controller_lr", ctrl_lr, 1, lr, "controller Adam learning rate"),     \
+    AS_N_("entropy_weight", ctrl_entropy_weight, 0, 1, ent,                       \
+          "entropy bonus of the REINFORCE loss"),                                 \
+    ROW_("tanh_constant", ctrl_tanh, NAS_SPEC_NUM, 0, 100, NAS_SPEC_NULLABLE, NULL, \
+         tanh_c, "logits -> c * tanh(logits); null: off"),                        \
+    AS_NP_("temperature", ctrl_temperature, 100, temp, "logits are divided by it first"), \
+    AS_NX_("baseline_decay", ctrl_baseline_decay, 0, 1, "0.99",                   \
+           "decay of the reward moving average (baseline)")
+
+#define ENAS_CNN_(bs, cmin, c, l, wd, ctl_lr, tanh_c, steps, agg)                    \
+    I_(batch_size, 1, 4096, bs, NULL),                                              \
+    I_(C, cmin, 1024, c, "output channels of the first layer"),                     \
+    I_(layers, 1, 64, l, NULL),                                                     \
+    NP_(lr, 100, "0.05", "shared-weight SGD lr, cosine with restarts to lr_min"),   \
+    N_(lr_min, 0, 100, "0.0005", NULL),                                             \
+    I_(lr_t0, 1, 10000, "10", "epochs of the first cosine period"),                 \
+    I_(lr_t_mul, 1, 100, "2", "growth of each following period"),                   \
+    NX_(momentum, 0, 1, "0.9", NULL),                                                \
+    NX_(weight_decay, 0, 1, wd, NULL),                                               \
+    N_(grad_clip, 0, 1e6, "5", "global L2 norm clip; 0: off"),                      \
+    NX_(dropout, 0, 1, "0.1", "before the classifier"), \
+    CONTROLLER_("64", ctl_lr, "0.0001", tanh_c, "1"),                                 \
+    AS_N_("op_tanh_reduce", ctrl_op_tanh_reduce, 1, 100, "2.5", "op logits use tanh_constant / this"),        \
+    AS_I_("controller_steps", ctrl_steps, 1, 100000, steps, "controller updates per epoch"),         \
+    AS_I_("controller_aggregate", ctrl_aggregate, 1, 1000, agg, "sampled children per update"),          \
+    I_(final_samples, 1, 100000, "100", "architectures sampled to pick the result"), \
+    IN_(max_examples, 2, 100000000, "null",                                         \
+        "search on a random subset (drawn from the seed) of this many training "      \
+        "examples, split in halves (weights, controller rewards); null: the whole "   \
+        "training set")
+
+static const nas_spec_field enas_micro_hp[] = {
+    ENAS_CNN_("160", 1, "20", "6", "0.0001", "0.0035", "1.1", "30", "10"),
+    I_(nodes, 2, 16, "5", "nodes per cell (B)"),
+    NX_(drop_path, 0, 1, "0.4",
+     "drop-path probability of the reference's fixed-architecture training; "
+     "like the reference's search, the search does not apply it (and final "
+     "training is not implemented for enas yet)"),
+    THREADS_, END_,
+};
+
+static const nas_spec_field enas_macro_hp[] = {
+    ENAS_CNN_("128", 2, "36", "12", "0.00025", "0.001", "1.5", "50", "20"),
+    AS_N_("skip_target", ctrl_skip_target, 0, 1, "0.4", "target skip probability"),
+    AS_N_("skip_weight", ctrl_skip_weight, 0, 100, "0.8", "weight of the KL skip penalty"),
+    THREADS_, END_,
+};
+
+static const nas_spec_field enas_rnn_hp[] = {
+    I_(batch_size, 1, 4096, "20", NULL),
+    I_(nodes, 2, 64, "12", "nodes of the recurrent cell"),
+    I_(hidden, 1, 4096, "720", "embedding and cell size; the decoder is the embedding "
+                                 "transposed, without bias, as in the reference"),
+    I_(bptt, 1, 1000, "35", NULL),
+    I_(max_vocab, 0, 1000000, "0", "most frequent words kept; 0: all (the reference's PTB "
+                                   "vocabulary is whole)"),
+    NP_(lr, 100, "0.25", "shared-weight SGD learning rate (no momentum); the loss is "
+                           "summed over the BPTT steps and averaged over the batch, as in "
+                           "the reference"),
+    I_(lr_decay_start, 0, 100000, "12", "epoch from which lr decays"),
+    NP_(lr_decay_rate, 1, "0.95", "per epoch"),
+    N_(lr_min, 0, 100, "0.0005", NULL),
+    NX_(weight_decay, 0, 1, "1e-07", NULL),
+    N_(grad_clip, 0, 1e6, "10", NULL),
+    NX_(dropout_e, 0, 1, "0.25",
+     "drops whole embedding vectors (a word at a step); the reference's extra zeroing of "
+     "a word repeated in a row is not implemented"),
+    NX_(dropout_x, 0, 1, "0.75",
+     "cell input, one mask per BPTT chunk"),
+    NX_(dropout_h, 0, 1, "0.25",
+     "the state entering each node, one mask per BPTT chunk"),
+    NX_(dropout_o, 0, 1, "0.75",
+     "cell outputs before the decoder, one mask per BPTT chunk (the TF reference draws "
+     "this mask but never applies it)"),
+    CONTROLLER_("100", "0.001", "0.001", "2.5", "5"),
+    AS_I_("controller_steps", ctrl_steps, 1, 100000, "100", "controller updates per epoch"),
+    AS_I_("controller_aggregate", ctrl_aggregate, 1, 1000, "10", "sampled children per update"),
+    NP_(reward_c, 1e6, "80", "reward = reward_c / validation perplexity"),
+    I_(final_samples, 1, 100000, "100", "architectures sampled to pick the result"),
+    THREADS_, END_,
+};
+
+#define NASRL_COMMON_(bs_, lr_, ctl_lr_)                                                  \
+    I_(batch_size, 1, 4096, bs_, NULL),                                               \
+    I_(child_epochs, 1, 10000, "5", "epochs each child trains (paper: 50 CNN, 35 RNN)"), \
+    I_(children_per_update, 1, 256, "4", "children trained concurrently per update"), \
+    NP_(lr, 100, lr_, "child SGD learning rate"),                                     \
+    AS_I_("lstm_layers", ctrl_layers, 1, 4, "2", "controller LSTM layers"),                            \
+    CONTROLLER_("35", ctl_lr_, "0", "null", "1")
+
+/* The children's data: the first max_examples training images, the last
+ * tenth of them for the reward. */
+#define NASRL_MAX_EXAMPLES_                                                            \
+    IN_(max_examples, 2, 100000000, "null",                                          \
+        "use the first this many training examples (the children train on 90% of "   \
+        "them and are scored on the last 10%); null: the whole training set")
+
+/* The nasrl-cnn child and its space, for nas-rl and random alike. */
+#define NASRL_CNN_SPACE_                                                               \
+    NX_(momentum, 0, 1, "0.9", NULL),                                                \
+    B_(nesterov, "true", NULL),                                                     \
+    NX_(weight_decay, 0, 1, "0.0001", NULL),                                        \
+    I_(start_layers, 1, 64, "6", "child depth at the start"),                        \
+    I_(max_layers, 1, 64, "15", "child depth limit (>= start_layers)"),             \
+    I_(layers_step, 0, 64, "2", "layers added at each growth"),                      \
+    I_(grow_every, 1, 1000000, "1600", "architectures between growths"),             \
+    IL_(filter_heights, 1, 15, 1, 8, "[1,3,5,7]", NULL),                             \
+    IL_(filter_widths, 1, 15, 1, 8, "[1,3,5,7]", NULL),                              \
+    IL_(num_filters, 1, 1024, 1, 8, "[24,36,48,64]", NULL),                          \
+    IL_(strides, 1, 3, 1, 3, "[1,2,3]", "choices when search_strides"),              \
+    B_(search_strides, "false", "also choose a stride per layer"),                   \
+    CS_("reward", OFF_(reward_cube), "[\"accuracy\",\"cube-best-last5\"]", "\"accuracy\"",                 \
+        "validation accuracy, or the cube of the best of the last 5 epochs (paper)"),  \
+    NASRL_MAX_EXAMPLES_
+
+static const nas_spec_field nasrl_cnn_hp[] = {
+    NASRL_COMMON_("64", "0.1", "0.0006"),
+    NASRL_CNN_SPACE_,
+    THREADS_, END_,
+};
+
+/* The nasrl-rnn child (a language model on the cell), for nas-rl and
+ * random alike. */
+#define NASRL_RNN_SPACE_                                                               \
+    CI_(tree_base, "[2,4,8]", "8", "leaves of the cell's combination tree"),         \
+    I_(embed, 1, 4096, "200", NULL),                                                 \
+    I_(hidden, 1, 4096, "200", NULL),                                                \
+    I_(bptt, 1, 1000, "35", NULL),                                                   \
+    N_(grad_clip, 0, 1e6, "0.25", NULL),                                             \
+    NX_(dropout, 0, 1, "0.2",                            \
+     "on the embeddings and the cell outputs"),                            \
+    NP_(reward_c, 1e6, "80", "reward = reward_c / validation perplexity^2")
+
+static const nas_spec_field nasrl_rnn_hp[] = {
+    NASRL_COMMON_("20", "20", "0.0005"),
+    NASRL_RNN_SPACE_,
+    THREADS_, END_,
+};
+
+/* random over nasrl-rnn: the children of nas-rl's. */
+static const nas_spec_field random_nasrl_rnn_hp[] = {
+    I_(batch_size, 1, 4096, "20", NULL),
+    I_(child_epochs, 1, 10000, "5", "epochs each sampled cell trains"),
+    AS_I_("parallel_children", children_per_update, 1, 256, "4", "architectures trained concurrently"),
+    NP_(lr, 100, "20", "child SGD learning rate"),
+    NASRL_RNN_SPACE_,
+    THREADS_, END_,
+};
+
+/* random over enas-rnn: each arc (node 0 an activation, node i an earlier
+ * node and an activation) trains from scratch as one fixed cell of the
+ * enas-rnn language model as the enas-rnn search trains its children (SGD
+ * on the loss summed over the BPTT steps, cosine to 0), scored on the
+ * valid split; reward reward_c / perplexity as enas-rnn's. */
+static const nas_spec_field random_enas_rnn_hp[] = {
+    I_(batch_size, 1, 4096, "20", NULL),
+    I_(child_epochs, 1, 10000, "5", "epochs each sampled cell trains"),
+    AS_I_("parallel_children", children_per_update, 1, 256, "4", "architectures trained concurrently"),
+    NP_(lr, 100, "0.25", "child SGD learning rate; the loss is summed over the BPTT "
+                           "steps and averaged over the batch, as in enas-rnn's search"),
+    I_(nodes, 2, 64, "12", "nodes of the recurrent cell"),
+    I_(hidden, 1, 4096, "720", "embedding and cell size (tied decoder)"),
+    I_(bptt, 1, 1000, "35", NULL),
+    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
+    NX_(weight_decay, 0, 1, "1e-07", NULL),
+    N_(grad_clip, 0, 1e6, "10", NULL),
+    NX_(dropout_e, 0, 1, "0.25", "embedding vectors"),
+    NX_(dropout_x, 0, 1, "0.75", "cell input"),
+    NX_(dropout_h, 0, 1, "0.25", "state entering each node"),
+    NX_(dropout_o, 0, 1, "0.75", "cell outputs"),
+    NP_(reward_c, 1e6, "80", "reward = reward_c / validation perplexity"),
+    THREADS_, END_,
+};
+
+/* random over darts-cnn: each genotype trains like darts' final training
+ * (SGD lr 0.025 cosine to 0, momentum 0.9, weight decay 3e-4, grad clip
+ * 5), on the train split, scored on the validation split. */
+static const nas_spec_field random_darts_cnn_hp[] = {
+    I_(batch_size, 1, 4096, "64", NULL),
+    I_(child_epochs, 1, 10000, "5", "epochs each sampled genotype trains"),
+    AS_I_("parallel_children", children_per_update, 1, 256, "4", "architectures trained concurrently"),
+    I_(C, 1, 1024, "16", "initial channels of each sampled network (the stem has 3C)"),
+    I_(layers, 3, 64, "8", "cells of each sampled network; reductions at 1/3 and 2/3"),
+    NASRL_MAX_EXAMPLES_,
+    THREADS_, END_,
+};
+
+/* random over enas-micro / enas-macro: each arc trains from scratch like
+ * enas' final training (search/enas_final.c: SGD Nesterov lr 0.05 cosine
+ * to 0, momentum 0.9, weight decay 2e-4 / 1e-4, grad clip 5 / none), on
+ * the train split, scored on the validation split. */
+#define RANDOM_ENAS_COMMON_                                                            \
+    I_(batch_size, 1, 4096, "64", NULL),                                             \
+    I_(child_epochs, 1, 10000, "5", "epochs each sampled arc trains"),               \
+    AS_I_("parallel_children", children_per_update, 1, 256, "4", "architectures trained concurrently"),        \
+    NX_(dropout, 0, 1, "0.1",                            \
+     "before the classifier")
+
+static const nas_spec_field random_enas_micro_hp[] = {
+    RANDOM_ENAS_COMMON_,
+    I_(C, 1, 1024, "20", "channels of the first cells (the stem has 3C)"),
+    I_(layers, 1, 64, "6", "normal cells per stack (layers + 2 cells)"),
+    I_(nodes, 2, 16, "5", "nodes per cell (B)"),
+    NASRL_MAX_EXAMPLES_,
+    THREADS_, END_,
+};
+
+static const nas_spec_field random_enas_macro_hp[] = {
+    RANDOM_ENAS_COMMON_,
+    I_(C, 2, 1024, "36", "channels of every layer (even: a factorized reduction "
+                           "halves them)"),
+    I_(layers, 1, 31, "12", "layers (each an op and skips)"),
+    NASRL_MAX_EXAMPLES_,
+    THREADS_, END_,
+};
+
+/* random over darts-rnn: each cell (per node an earlier node and one of
+ * tanh, relu, sigmoid, identity) trains from scratch in the train kind's
+ * darts-rnn language model like darts-rnn's final training (SGD lr 20
+ * cosine to 0, weight decay 8e-7, grad clip 0.25), scored on the valid
+ * split; reward reward_c / perplexity^2 as nasrl-rnn's. */
+static const nas_spec_field random_darts_rnn_hp[] = {
+    I_(batch_size, 1, 4096, "64", NULL),
+    I_(child_epochs, 1, 10000, "5", "epochs each sampled cell trains"),
+    AS_I_("parallel_children", children_per_update, 1, 256, "4", "architectures trained concurrently"),
+    I_(embed, 1, 4096, "300", NULL),
+    I_(hidden, 1, 4096, "300", NULL),
+    I_(bptt, 1, 1000, "35", NULL),
+    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
+    NX_(dropout, 0, 1, "0.75", "on the cell outputs"),
+    AS_NX_("dropout_i", dropout_input, 0, 1, "0.2", "on the embeddings"),
+    NP_(reward_c, 1e6, "80", "reward = reward_c / validation perplexity^2"),
+    THREADS_, END_,
+};
+
+/* random over nasrl-cnn: the children and the space of nas-rl's. */
+static const nas_spec_field random_nasrl_cnn_hp[] = {
+    I_(batch_size, 1, 4096, "64", NULL),
+    I_(child_epochs, 1, 10000, "5", "epochs each sampled architecture trains"),
+    AS_I_("parallel_children", children_per_update, 1, 256, "4", "architectures trained concurrently"),
+    NP_(lr, 100, "0.1", "child SGD learning rate"),
+    NASRL_CNN_SPACE_,
+    THREADS_, END_,
+};
+
+static const nas_spec_field arch_fixed_cnn[] = {
+    CS_("space", -1, "[\"fixed-cnn\"]", "\"fixed-cnn\"", NULL),
+    LIST_("channels", channels, nblocks, 1, 1024, 1, NAS_MAX_BLOCKS, "[32,64]",
+        "conv3x3-BN-ReLU blocks (each followed by maxpool 3x3/2)"),
+    I_(hidden, 1, 4096, "128", "classifier hidden units"),
+    END_,
+};
+
+static const nas_spec_field arch_lstm_lm[] = {
+    CS_("space", -1, "[\"lstm-lm\"]", "\"lstm-lm\"", NULL),
+    I_(embed, 1, 4096, "128", NULL),
+    I_(hidden, 1, 4096, "128", NULL),
+    I_(layers, 1, 4, "1", NULL),
+    I_(bptt, 1, 1000, "35", NULL),
+    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
+    END_,
+};
+
+/* train on a darts-cnn genotype: the optimizer of the reference's
+ * train.py, as the darts search's final training uses it (the reference's
+ * batch size is 96; 64 here like the search's). */
+static const nas_spec_field train_darts_hp[] = {
+    I_(batch_size, 1, 4096, "64", NULL),
+    NP_(lr, 100, "0.025", "peak learning rate; cosine decay to lr_min over the job"),
+    N_(lr_min, 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),
+    NX_(momentum, 0, 1, "0.9", NULL),
+    NX_(weight_decay, 0, 1, "0.0003", NULL),
+    N_(grad_clip, 0, 1e6, "5", "global L2 norm clip; 0: off"),
+    {.name = "dropout", .type = NAS_SPEC_NUM, .min = 0, .max = 1, .def = "null",
+     .na = "does not apply to a darts-cnn network (no dropout layer; the reference's drop "
+           "path is not implemented)",
+     .off = -1, .count_off = -1, .null_off = -1},
+    B_(nesterov, "false", NULL),
+    B_(augment, "false", "random crop, plus flip except on fashion-mnist and synthetic; "
+                           "default true on cifar10, false otherwise"),
+    THREADS_, END_,
+};
+
+/* DARTS_V2 of the paper (Liu et al. 2019; quark0/darts genotypes.py). */
+#define DARTS_V2_                                                                           \
+    "{\"normal\":[[\"sep_conv_3x3\",0],[\"sep_conv_3x3\",1],[\"sep_conv_3x3\",0],"            \
+    "[\"sep_conv_3x3\",1],[\"sep_conv_3x3\",1],[\"skip_connect\",0],[\"skip_connect\",0],"    \
+    "[\"dil_conv_3x3\",2]],\"normal_concat\":[2,3,4,5],"                                      \
+    "\"reduce\":[[\"max_pool_3x3\",0],[\"max_pool_3x3\",1],[\"skip_connect\",2],"             \
+    "[\"max_pool_3x3\",1],[\"max_pool_3x3\",0],[\"skip_connect\",2],[\"skip_connect\",2],"    \
+    "[\"max_pool_3x3\",1]],\"reduce_concat\":[2,3,4,5]}"
+
+static const nas_spec_field arch_darts_cnn[] = {
+    CS_("space", -1, "[\"darts-cnn\"]", "\"darts-cnn\"", NULL),
+    ROW_("genotype", genotype, NAS_SPEC_CUSTOM, 0, 0, 0, NULL, DARTS_V2_,
+         "the cells, as the result architecture of a darts-cnn search gives them; "
+         "default: DARTS_V2 of the paper"),
+    I_(C, 1, 1024, "16", "initial channels (the stem has 3C)"),
+    ROW_("layers", layers, NAS_SPEC_INT, 3, 64, NAS_SPEC_EXPLAIN, NULL, "8",
+         "cells; cells layers/3 and 2 layers/3 are the reduction cells: 3 or more give a "
+         "normal cell and two distinct reductions"),
+    END_,
+};
+
+static const nas_spec_field final_fields[] = {
+    ROW0_("enabled", NAS_SPEC_BOOL, 0, 0, 0, "false",
+         "train the found architecture from scratch on the whole "
+                           "training set after the search and report its test accuracy "
+                           "(test perplexity for text). darts-cnn: SGD lr 0.025 cosine to "
+                           "0, momentum 0.9, weight decay 3e-4, grad clip 5, the search's "
+                           "batch_size; no drop path, no auxiliary head. darts-rnn: the "
+                           "derived cell in the search's language model (embed, hidden, "
+                           "bptt, dropouts), SGD lr 20 cosine to 0, weight decay 8e-7, "
+                           "grad clip 0.25; C and layers do not apply. enas-micro, "
+                           "enas-macro: the best sampled arc in the space's network (C "
+                           "channels; micro: layers normal cells per stack, macro: the "
+                           "search's layers, which its arc fixes), the search's dropout, "
+                           "SGD Nesterov lr 0.05 cosine to 0, momentum 0.9, weight decay "
+                           "2e-4 (macro 1e-4), grad clip 5 (macro none), the search's "
+                           "batch_size; enas-rnn: the best sampled cell in the search's "
+                           "language model (nodes, hidden, bptt, dropouts), SGD on the "
+                           "mean token loss with lr x bptt cosine to 0 and clip / bptt "
+                           "(the search sums the loss over the BPTT steps); C and layers "
+                           "do not apply. Its metrics are "
+                           "named final.<metric>, epochs and steps counted on from the "
+                           "search's"),
+    AS_I_("epochs", final_epochs, 1, 100000, "10", NULL),
+    AS_I_("C", final_C, 2, 1024, "16", "initial channels of the trained network (even for enas-macro: "
+                           "a factorized reduction halves them)"),
+    AS_I_("layers", final_layers, 1, 64, "8", "cells of the trained network"),
+    END_,
+};
+
+/* Engine values that are no key of the API. */
+static const nas_spec_field enas_cnn_fixed[] = {
+    B_(nesterov, "true", "the reference's momentum is Nesterov's"),
+    AS_I_("lstm_layers", ctrl_layers, 1, 1, "1", "the reference's controller has one layer"),
+    END_,
+};
+
+static const nas_spec_field enas_rnn_fixed[] = {
+    AS_I_("lstm_layers", ctrl_layers, 1, 1, "1", "the reference's controller has one layer"),
+    END_,
+};
+
+static const nas_spec_field budget_fields[] = {
+    I_(epochs, 1, 100000, NULL, "training epochs (search or train)"),
+    ROW_("max_seconds", max_seconds, NAS_SPEC_NUM, 0, INFINITY, NAS_SPEC_DOUBLE, NULL, "0",
+         "wall-clock limit; 0: none"),
+    I_(max_architectures, 1, 1000000, NULL, "architectures to sample and train"),
+    END_,
+};
+
+/* Bits of final_fields: which of final_fields[] the engine reads. */
+#define FT_ALL 0xfu          /* enabled, epochs, C, layers */
+#define FT_NO_LAYERS 0x7u    /* enas-macro: its arc fixes the layers */
+#define FT_EPOCHS 0x3u       /* the text spaces keep the search's model */
+
+#define SPACE_(a, sp, kind, ep, ma, hp_, arch_, ak, fixed_, ft, engdef, doc_)             \
+    {.algorithm = a, .space = sp, .data_kind = kind, .epochs = ep, .max_arch = ma,       \
+     .hp = hp_, .arch = arch_, .arch_kind = ak, .fixed = fixed_, .final_fields = ft,     \
+     .engine_defaults = engdef, .doc = doc_}
+
+/* The first row of an algorithm holds its default space; for train, the
+ * first row of a data kind is that kind's default architecture. */
+static const nas_spec_space spaces[] = {
+    SPACE_("darts", "darts-cnn", "image", "50", NULL, darts_cnn_hp, NULL, 0, NULL, FT_ALL, 0,
+           "DARTS over the CNN cell space (Liu et al. 2019)"),
+    SPACE_("darts", "darts-rnn", "text", "50", NULL, darts_rnn_hp, NULL, 0, NULL, FT_EPOCHS, 0,
+           "DARTS over the recurrent cell space (Liu et al. 2019)"),
+    SPACE_("enas", "enas-micro", "image", "150", NULL, enas_micro_hp, NULL, 0, enas_cnn_fixed,
+           FT_ALL, 0, "ENAS over cells (Pham et al. 2018, micro search space)"),
+    SPACE_("enas", "enas-macro", "image", "310", NULL, enas_macro_hp, NULL, 0, enas_cnn_fixed,
+           FT_NO_LAYERS, 0, "ENAS over whole networks (Pham et al. 2018, macro search space)"),
+    SPACE_("enas", "enas-rnn", "text", "100", NULL, enas_rnn_hp, NULL, 0, enas_rnn_fixed,
+           FT_EPOCHS, 0, "ENAS over recurrent cells (Pham et al. 2018, Penn Treebank)"),
+    SPACE_("nas-rl", "nasrl-cnn", "image", NULL, "100", nasrl_cnn_hp, NULL, 0, NULL, 0, 1,
+           "REINFORCE over CNN layer stacks (Zoph & Le 2017)"),
+    SPACE_("nas-rl", "nasrl-rnn", "text", NULL, "100", nasrl_rnn_hp, NULL, 0, NULL, 0, 1,
+           "REINFORCE over recurrent cells as combination trees (Zoph & Le 2017)"),
+    SPACE_("random", "darts-cnn", "image", NULL, "20", random_darts_cnn_hp, NULL, 0, NULL, 0,
+           1, "random genotypes of the darts-cnn space, each trained from scratch"),
+    SPACE_("random", "darts-rnn", "text", NULL, "20", random_darts_rnn_hp, NULL, 0, NULL, 0, 1,
+           "random cells of the darts-rnn space, each trained from scratch"),
+    SPACE_("random", "enas-micro", "image", NULL, "20", random_enas_micro_hp, NULL, 0, NULL,
+           0, 1, "random arcs of the enas-micro space, each trained from scratch"),
+    SPACE_("random", "enas-macro", "image", NULL, "20", random_enas_macro_hp, NULL, 0, NULL,
+           0, 1, "random arcs of the enas-macro space, each trained from scratch"),
+    SPACE_("random", "enas-rnn", "text", NULL, "20", random_enas_rnn_hp, NULL, 0, NULL, 0, 1,
+           "random arcs of the enas-rnn space, each trained from scratch"),
+    SPACE_("random", "nasrl-cnn", "image", NULL, "20", random_nasrl_cnn_hp, NULL, 0, NULL, 0,
+           1, "random layer stacks of the nasrl-cnn space, each trained from scratch"),
+    SPACE_("random", "nasrl-rnn", "text", NULL, "20", random_nasrl_rnn_hp, NULL, 0, NULL, 0, 1,
+           "random cells of the nasrl-rnn space, each trained from scratch"),
+    SPACE_("train", "fixed-cnn", "image", "3", NULL, train_image_hp, arch_fixed_cnn,
+           NAS_ARCH_FIXED_CNN, NULL, 0, 0, "train a fixed CNN (conv-BN-ReLU blocks)"),
+    SPACE_("train", "lstm-lm", "text", "4", NULL, train_text_hp, arch_lstm_lm,
+           NAS_ARCH_LSTM_LM, NULL, 0, 0, "train an LSTM language model"),
+    SPACE_("train", "darts-cnn", "image", "3", NULL, train_darts_hp, arch_darts_cnn,
+           NAS_ARCH_DARTS_CNN, NULL, 0, 0,
+           "train the network of a darts-cnn genotype (quark0/darts train.py)"),
+};
+
+#define NSPACES ((int)(sizeof spaces / sizeof spaces[0]))
+
+const nas_spec_space *nas_spec_spaces(int *n)
+{
+    *n = NSPACES;
+    return spaces;
+}
+
+const nas_spec_space *nas_spec_space_find(const char *algorithm, const char *space)
+{
+    for (int i = 0; algorithm && i < NSPACES; i++)
+        if (strcmp(spaces[i].algorithm, algorithm) == 0 &&
+            (!space || strcmp(spaces[i].space, space) == 0))
+            return &spaces[i];
+    return NULL;
+}
+
+const nas_spec_field *nas_spec_budget_fields(void)
+{
+    return budget_fields;
+}
+
+const nas_spec_field *nas_spec_final_fields(void)
+{
+    return final_fields;
+}
+
+const nas_spec_field *nas_spec_field_find(const nas_spec_field *fs, const char *name)
+{
+    for (; fs && fs->name; fs++)
+        if (strcmp(fs->name, name) == 0)
+            return fs;
+    return NULL;
+}
+
+/* ------------------------------------------------- the engine's readers */
+
+/* The index of the JSON string def among the JSON array text choices
+ * (no comma inside a choice), or -1. */
+static int choice_index(const char *choices, const char *def)
+{
+    const char *at = choices && def ? strstr(choices, def) : NULL;
+    int idx = 0;
+    if (!at)
+        return -1;
+    for (const char *c = choices; c < at; c++)
+        idx += *c == ',';
+    return idx;
+}
+
+/* One row's default into s when the field is still zero (SET0). */
+static void set_default(nas_job_spec *s, const nas_spec_field *f)
+{
+    char *at = (char *)s + f->off;
+    if (f->off < 0 || f->na || !f->def || strcmp(f->def, "null") == 0)
+        return;
+    switch (f->type) {
+    case NAS_SPEC_INT:
+        SET0(*(int *)(void *)at, (int)strtol(f->def, NULL, 10));
+        break;
+    case NAS_SPEC_NUM:
+        if (f->flags & NAS_SPEC_DOUBLE)
+            SET0(*(double *)(void *)at, strtod(f->def, NULL));
+        else
+            SET0(*(float *)(void *)at, (float)strtod(f->def, NULL));
+        break;
+    case NAS_SPEC_BOOL:
+        SET0(*(int *)(void *)at, strcmp(f->def, "true") == 0);
+        break;
+    case NAS_SPEC_STR:
+        SET0(*(int *)(void *)at, choice_index(f->choices, f->def));
+        break;
+    case NAS_SPEC_INT_LIST: {
+        int *n = (int *)(void *)((char *)s + f->count_off);
+        const char *p = f->def + 1;   /* after '[' */
+        char *end;
+        if (*n)
+            break;
+        while (*n < f->max_items && (((int *)(void *)at)[*n] =
+                                         (int)strtol(p, &end, 10), end != p)) {
+            (*n)++;
+            p = end + strspn(end, ", ");
+        }
+        break;
+    }
+    case NAS_SPEC_NUM_LIST: {
+        const char *p = f->def + 1;
+        char *end;
+        for (int i = 0; i < f->max_items; i++, p = end + strspn(end, ", ")) {
+            float v = (float)strtod(p, &end);
+            SET0(((float *)(void *)at)[i], v);
+        }
+        break;
+    }
+    case NAS_SPEC_CUSTOM:   /* a genotype is the caller's to give */
+        break;
+    }
+}
+
+void nas__spec_defaults(nas_job_spec *s, const nas_spec_space *row)
+{
+    const nas_spec_field *tabs[3] = {row->hp, row->arch, row->fixed};
+    for (int t = 0; t < 3; t++)
+        for (const nas_spec_field *f = tabs[t]; f && f->name; f++)
+            set_default(s, f);
+    if (row->epochs)
+        SET0(s->epochs, (int)strtol(row->epochs, NULL, 10));
+    if (row->max_arch)
+        SET0(s->max_architectures, (int)strtol(row->max_arch, NULL, 10));
+}
+
+const nas_spec_space *nas__spec_row_of(const nas_job_spec *s, const char *data_kind)
+{
+    const char *algorithm = s->algorithm ? s->algorithm : "train";
+    if (strcmp(algorithm, "train") != 0)
+        return nas_spec_space_find(algorithm, s->search_space);
+    for (int i = 0; i < NSPACES; i++)   /* train: by architecture and data */
+        if (strcmp(spaces[i].algorithm, "train") == 0 &&
+            strcmp(spaces[i].data_kind, data_kind) == 0 &&
+            (s->arch == NAS_ARCH_DEFAULT || s->arch == spaces[i].arch_kind))
+            return &spaces[i];
+    return NULL;
+}
+
+/* Whether int v is one of the JSON array text choices. */
+static int int_choice(const char *choices, int v)
+{
+    const char *p = choices + 1;
+    char *end;
+    for (long x = strtol(p, &end, 10); end != p; x = strtol(p, &end, 10)) {
+        if (x == v)
+            return 1;
+        p = end + strspn(end, ", ");
+    }
+    return 0;
+}
+
+static int check_number(const nas_spec_field *f, double v, int integer)
+{
+    int lo_ok = f->flags & NAS_SPEC_EXCL_MIN ? v > f->min : v >= f->min;
+    int hi_ok = f->flags & NAS_SPEC_EXCL_MAX ? v < f->max : v <= f->max;
+    if (lo_ok && hi_ok && isfinite(v))
+        return NAS_OK;
+    if (integer)
+        return nas_fail(NAS_EINVAL, "%s: %d is outside [%.17g, %.17g]", f->name, (int)v,
+                        f->min, f->max);
+    return nas_fail(NAS_EINVAL, "%s: %g must be in %c%.17g, %.17g%c", f->name, v,
+                    f->flags & NAS_SPEC_EXCL_MIN ? '(' : '[', f->min, f->max,
+                    f->flags & NAS_SPEC_EXCL_MAX ? ')' : ']');
+}
+
+/* One row's value in s against its type and range. */
+static int check_field(const nas_job_spec *s, const nas_spec_field *f)
+{
+    const char *at = (const char *)s + f->off;
+    switch (f->type) {
+    case NAS_SPEC_INT: {
+        int v = *(const int *)(const void *)at;
+        if (v == 0 && (f->flags & NAS_SPEC_NULLABLE))
+            return NAS_OK;   /* null */
+        if (f->choices)
+            return int_choice(f->choices, v)
+                       ? NAS_OK
+                       : nas_fail(NAS_EINVAL, "%s: %d must be one of %s", f->name, v,
+                                  f->choices);
+        return check_number(f, v, 1);
+    }
+    case NAS_SPEC_NUM:
+        return check_number(f, f->flags & NAS_SPEC_DOUBLE
+                                   ? *(const double *)(const void *)at
+                                   : (double)*(const float *)(const void *)at, 0);
+    case NAS_SPEC_BOOL: {
+        int v = *(const int *)(const void *)at;
+        return v == 0 || v == 1 ? NAS_OK
+                                : nas_fail(NAS_EINVAL, "%s: %d must be 0 or 1", f->name, v);
+    }
+    case NAS_SPEC_INT_LIST: {
+        int n = *(const int *)(const void *)((const char *)s + f->count_off);
+        if (n < f->min_items || n > f->max_items)
+            return nas_fail(NAS_EINVAL, "%s: %d values, allowed %d to %d", f->name, n,
+                            f->min_items, f->max_items);
+        for (int i = 0; i < n; i++) {
+            int v = ((const int *)(const void *)at)[i];
+            if (v < f->min || v > f->max)
+                return nas_fail(NAS_EINVAL, "%s: value %d is %d, outside [%.17g, %.17g]",
+                                f->name, i, v, f->min, f->max);
+        }
+        return NAS_OK;
+    }
+    case NAS_SPEC_NUM_LIST:
+        for (int i = 0; i < f->max_items; i++) {
+            int rc = check_number(f, ((const float *)(const void *)at)[i], 0);
+            if (rc < 0)
+                return rc;
+        }
+        return NAS_OK;
+    case NAS_SPEC_STR:
+    case NAS_SPEC_CUSTOM:   /* an index the engine set; a genotype its parser checks */
+        return NAS_OK;
+    }
+    return NAS_OK;
+}
+
+int nas__spec_check(const nas_job_spec *s, const nas_spec_space *row,
+                    const char *const *names)
+{
+    for (const nas_spec_field *f = row->hp; f->name; f++) {
+        int wanted = !names;
+        for (const char *const *n = names; n && *n && !wanted; n++)
+            wanted = strcmp(*n, f->name) == 0;
+        if (!wanted || f->off < 0 || f->na)
+            continue;
+        int rc = check_field(s, f);
+        if (rc < 0)
+            return rc;
+    }
+    return NAS_OK;
+}
