@@ -619,6 +619,11 @@ typedef struct nas_job_spec {
      * momentum 0.9, weight_decay 3e-4, grad_clip 5, no Nesterov, the
      * search's batch_size; augment as the train kind's default. */
     int final_epochs;
+    double final_max_seconds;  /* final_training.max_seconds: the final
+                                  training's own wall-clock limit; 0: none.
+                                  budget.max_seconds bounds the search
+                                  stage alone: a search it cuts short is
+                                  still followed by the final training */
     int final_C, final_layers; /* its network (16, 8 when final_epochs).
                                   enas-micro / enas-macro: the best sampled
                                   arc trained the same way by the train kind

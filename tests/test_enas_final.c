@@ -351,19 +351,21 @@ Test(enas_final, train_kind_on_a_fixed_rnn_arc)
     refused(s, "dropout_h");
 }
 
-Test(enas_final, search_out_of_time_skips_the_final_training)
+Test(enas_final, search_out_of_time_still_gets_its_final_training)
 {
-    /* max_seconds spent by the search: its own result, final training
-     * skipped (and said so), the headline the search's val_accuracy. */
+    /* max_seconds bounds the search alone (#20): a search it cuts short
+     * is still followed by the final training, whose test accuracy is the
+     * headline; the result says the search stopped by time. */
     nas_job_spec s = search_spec(NULL);
     s.max_seconds = 1e-6;
     stage_counts cs = {0};
     recorder r = {.metric_hook = count_stage, .user = &cs};
     cr_assert_eq(recorder_run(&s, &r), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(r.nresult, 1);
-    cr_assert_str_eq(r.metric, "val_accuracy");
+    cr_assert_str_eq(r.metric, "test_accuracy");
     cr_assert(strstr(r.result_json, "\"stopped_by\":\"max_seconds\""), "%s", r.result_json);
-    cr_assert(strstr(r.result_json, "\"final_training\":{\"skipped\":"), "%s", r.result_json);
-    cr_assert_eq(cs.final, 0);
+    cr_assert(strstr(r.result_json, "\"final_training\":{"), "%s", r.result_json);
+    cr_assert(!strstr(r.result_json, "\"skipped\""), "%s", r.result_json);
+    cr_assert(cs.final > 0, "no final-training metric");
     recorder_done(&r);
 }

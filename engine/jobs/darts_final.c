@@ -127,7 +127,7 @@ static int is_rnn(const nas__job *j)
 
 /* The train kind's spec for the genotype: the reference's train.py
  * optimizer (see nas.h), the darts job's dataset, seed, threads, batch
- * size and checkpoint path, and what is left of max_seconds. darts-rnn:
+ * size and checkpoint path, and final_training.max_seconds. darts-rnn:
  * the search's embed, hidden, bptt, vocabulary and dropouts, SGD lr 20
  * cosine to 0 (the reference starts at 20 and later switches to averaged
  * SGD, which is not implemented), weight decay 8e-7 and clip 0.25 as the
@@ -172,10 +172,7 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so,
     }
     t->lr_min = 0.0f;
     t->nesterov = 0;
-    if (s->max_seconds > 0) {
-        double left = s->max_seconds - so->seconds;
-        t->max_seconds = left > 1e-3 ? left : 1e-3;
-    }
+    t->max_seconds = s->final_max_seconds;   /* its own limit, not the search's */
     t->checkpoint_path = s->checkpoint_path;
     t->resume = resume;
     return NAS_OK;

@@ -174,6 +174,7 @@ static int setup(run *r)
     r->total = r->spe * s->epochs;
     if (s->final_epochs > 0) {   /* the final training, on the whole set */
         j->after_epochs = s->final_epochs;
+        j->after_max_seconds = s->final_max_seconds;
         j->after_steps = (int64_t)(r->data->n / s->batch_size) *
                          s->final_epochs;
     }
@@ -393,7 +394,9 @@ static int report_result(run *r, int stopped_by_time, search_out *out)
 {
     nas__job *j = r->j;
     const nas_job_spec *s = &j->spec;
-    int final = s->final_epochs > 0 && !stopped_by_time;
+    /* budget.max_seconds bounds the search alone: the final training
+     * asked for runs after a search it cut short too. */
+    int final = s->final_epochs > 0;
     char *arch = NULL, *text = NULL;
     char *alpha = nas__darts_alpha_json(alpha_of(r, 0), alpha_of(r, 1));
     nas_json_buf res = {0};
@@ -413,9 +416,6 @@ static int report_result(run *r, int stopped_by_time, search_out *out)
     nas__json_num(&res, 0, "val_examples", r->nva);
     nas__job_json_steps(&res, &r->pos, r->spe);
     nas__job_json_stop(&res, r->p, stopped_by_time);
-    if (s->final_epochs > 0 && stopped_by_time)
-        nas__json_buf_puts(&res, ",\"final_training\":{\"skipped\":\"the "
-                                 "search spent max_seconds\"}");
     double seconds = nas__job_elapsed(j);
     nas__json_num(&res, 0, "seconds", seconds);
     nas__json_buf_puts(&res, "}");
@@ -427,7 +427,8 @@ static int report_result(run *r, int stopped_by_time, search_out *out)
     if (final) {
         *out = (search_out){.arch = arch, .res = res.s,
                             .steps = r->pos.global_step,
-                            .epochs = s->epochs, .seconds = seconds};
+                            .epochs = nas__job_epochs_done(j, &r->pos),
+                            .seconds = seconds};
         arch = res.s = NULL;
     } else if (j->rep.result) {
         j->rep.result(j->rep.ctx, arch, "val_accuracy", r->val_acc, res.s);

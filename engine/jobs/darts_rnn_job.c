@@ -126,6 +126,7 @@ static int setup(run *r)
     r->total = r->spe * s->epochs;
     if (s->final_epochs > 0) {   /* the final training: the same stream */
         j->after_epochs = s->final_epochs;
+        j->after_max_seconds = s->final_max_seconds;
         j->after_steps = r->spe * s->final_epochs;
     }
     r->p = nas_params_new();
@@ -322,7 +323,7 @@ static int report_result(run *r, int stopped_by_time,
                          nas__darts_search_out *out)
 {
     nas__job *j = r->j;
-    int final = j->spec.final_epochs > 0 && !stopped_by_time;
+    int final = j->spec.final_epochs > 0;   /* after a cut search too */
     char *arch = NULL, *text = NULL;
     char *alpha = nas__darts_rnn_alpha_json(alpha_of(r));
     nas_json_buf res = {0};
@@ -345,9 +346,6 @@ static int report_result(run *r, int stopped_by_time,
     nas__json_num(&res, 0, "val_tokens", r->corpus->nvalid);
     nas__job_json_steps(&res, &r->pos, r->spe);
     nas__job_json_stop(&res, r->p, stopped_by_time);
-    if (j->spec.final_epochs > 0 && stopped_by_time)
-        nas__json_buf_puts(&res, ",\"final_training\":{\"skipped\":\"the "
-                                 "search spent max_seconds\"}");
     double seconds = nas__job_elapsed(j);
     nas__json_num(&res, 0, "seconds", seconds);
     nas__json_buf_puts(&res, "}");
@@ -359,7 +357,7 @@ static int report_result(run *r, int stopped_by_time,
     if (final) {
         *out = (nas__darts_search_out){.arch = arch, .res = res.s,
                                        .steps = r->pos.global_step,
-                                       .epochs = j->spec.epochs,
+                                       .epochs = nas__job_epochs_done(j, &r->pos),
                                        .seconds = seconds};
         arch = res.s = NULL;
     } else if (j->rep.result) {

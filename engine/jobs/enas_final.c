@@ -40,6 +40,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -393,6 +394,7 @@ int nas__enas_final_check(nas__job *j)
     }
     if (j->desc->train_size > 0) {   /* the progress totals */
         j->after_epochs = s->final_epochs;
+        j->after_max_seconds = s->final_max_seconds;
         j->after_steps = (int64_t)(j->desc->train_size / s->batch_size) *
                          s->final_epochs;
     }
@@ -473,10 +475,7 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so,
         t->dropout_h = s->dropout_h;
         t->dropout_o = s->dropout_o;
         t->augment = 0;
-        if (s->max_seconds > 0) {
-            double left = s->max_seconds - so->seconds;
-            t->max_seconds = left > 1e-3 ? left : 1e-3;
-        }
+        t->max_seconds = s->final_max_seconds;   /* its own limit */
         t->checkpoint_path = s->checkpoint_path;
         t->resume = resume;
         return NAS_OK;
@@ -498,10 +497,7 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so,
     t->weight_decay = macro ? 1e-4f : 2e-4f;
     t->grad_clip = macro ? 0.0f : 5.0f;
     t->augment = 0;
-    if (s->max_seconds > 0) {
-        double left = s->max_seconds - so->seconds;
-        t->max_seconds = left > 1e-3 ? left : 1e-3;
-    }
+    t->max_seconds = s->final_max_seconds;   /* its own limit */
     t->checkpoint_path = s->checkpoint_path;
     t->resume = resume;
     return NAS_OK;
@@ -577,29 +573,6 @@ int nas__enas_final_begin(nas__job *j, nas__enas_final_cap *cap, int *done)
     return NAS_OK;
 }
 
-/* The search's result with final_training skipped (the search spent
- * max_seconds), reported as the job's. */
-static int report_skipped(nas__job *j, const nas__enas_final_cap *cap)
-{
-    const char *cut = strstr(cap->res, ",\"seconds\":");
-    size_t keep = cut ? (size_t)(cut - cap->res) : strlen(cap->res) - 1;
-    nas_json_buf b = {0};
-    nas__json_buf_put(&b, cap->res, keep);
-    nas__json_buf_puts(&b, ",\"final_training\":{\"skipped\":\"the search "
-                           "spent max_seconds\"}");
-    nas__json_buf_puts(&b, cut ? cut : "}");
-    if (b.oom) {
-        free(b.s);
-        return nas_fail(NAS_ENOMEM, "enas: result: out of memory");
-    }
-    double acc = 0.0;
-    json_num(cap->res, "val_accuracy", &acc);
-    if (j->rep.result)
-        j->rep.result(j->rep.ctx, cap->arch, "val_accuracy", acc, b.s);
-    free(b.s);
-    return NAS_OK;
-}
-
 int nas__enas_final_end(nas__job *j, nas__enas_final_cap *cap, int rc)
 {
     if (!cap->active)
@@ -615,14 +588,11 @@ int nas__enas_final_end(nas__job *j, nas__enas_final_cap *cap, int rc)
             json_num(cap->res, "seconds", &seconds) < 0)
             rc = nas_fail(NAS_EFORMAT, "enas: the search's result lacks "
                           "steps, epochs or seconds");
-        else if (strstr(cap->res, "\"stopped_by\":\"max_seconds\""))
-            rc = report_skipped(j, cap);
-        else {
+        else {   /* after a search cut short by max_seconds too */
             nas__darts_search_out so = {.arch = cap->arch, .res = cap->res,
                                         .steps = (int64_t)steps,
-                                        .epochs = j->spec.epochs,
+                                        .epochs = (int)ceil(epochs),
                                         .seconds = seconds};
-            (void)epochs;
             rc = nas__final_run(j, "enas", final_spec, &so, 0);
         }
     }

@@ -389,12 +389,38 @@ int nas__job_epochs(nas__job *j, const nas__job_pos *pos,
             *by_time = 1;
             nas__job_log(j, "max_seconds (%g) spent: stopping at step %" PRId64,
                          j->spec.max_seconds, pos->global_step);
+            nas__job_progress_cut(j, pos);
             break;
         }
         if (rc < 0)
             return rc;
     }
     return NAS_OK;
+}
+
+int nas__job_epochs_done(const nas__job *j, const nas__job_pos *pos)
+{
+    int e = pos->step > 0 ? pos->epoch : pos->epoch - 1;   /* begun ones */
+    return e > j->spec.epochs ? j->spec.epochs : e < 0 ? 0 : e;
+}
+
+void nas__job_progress_cut(const nas__job *j, const nas__job_pos *pos)
+{
+    if (!j->rep.progress)
+        return;
+    /* This stage is over at its epoch in progress; what follows (final
+     * training) keeps its own steps and epochs. */
+    int64_t steps = pos->global_step + j->after_steps;
+    int epoch = nas__job_epochs_done(j, pos);
+    nas_job_progress p = {
+        .epoch = epoch,
+        .epochs = epoch + j->after_epochs,
+        .step = pos->global_step,
+        .steps = steps,
+        .fraction = steps > 0 ? (double)pos->global_step / (double)steps : 1.0,
+        .eta_seconds = j->after_steps ? -1.0 : 0.0,
+    };
+    j->rep.progress(j->rep.ctx, &p);
 }
 
 void nas__job_progress(const nas__job *j, const nas__job_pos *pos,
@@ -415,7 +441,16 @@ void nas__job_progress(const nas__job *j, const nas__job_pos *pos,
     int64_t done = pos->global_step - j->step0;
     if (done > 0) {   /* at this stage's pace (a later one may differ) */
         double per_step = (nas__now() - j->t0) / (double)done;
-        p.eta_seconds = per_step * (double)(steps - pos->global_step);
+        double here = per_step * (double)(total_steps - pos->global_step);
+        double after = per_step * (double)j->after_steps;
+        /* A stage with a time limit ends by it at the latest. */
+        if (j->spec.max_seconds > 0) {
+            double left = j->spec.max_seconds - nas__job_elapsed(j);
+            here = left < here ? (left > 0 ? left : 0) : here;
+        }
+        if (j->after_max_seconds > 0 && j->after_max_seconds < after)
+            after = j->after_max_seconds;
+        p.eta_seconds = here + after;
     }
     j->rep.progress(j->rep.ctx, &p);
 }

@@ -66,6 +66,8 @@ typedef struct nas__job {
     int64_t after_steps;    /* steps and epochs of a stage that follows this
                                one (darts' final training), counted in the */
     int after_epochs;       /* progress totals so that they do not jump */
+    double after_max_seconds;   /* that stage's own time limit (0: none),
+                                   for the ETA */
 } nas__job;
 
 /* -------------------------------------------------------------- kinds.c */
@@ -160,6 +162,12 @@ int nas__job_between_steps(nas__job *j, nas_params *p, const nas_rng *op_rng,
                            nas__job_pos *pos);
 void nas__job_progress(const nas__job *j, const nas__job_pos *pos,
                        int64_t total_steps);
+/* The epochs a stage has begun (the last one maybe cut short), at most
+ * spec.epochs: what a following stage's epoch numbers count on from. */
+int nas__job_epochs_done(const nas__job *j, const nas__job_pos *pos);
+/* The progress of a stage its max_seconds cut short: its totals become
+ * what it did (plus the stages after it), so the job still ends at 1. */
+void nas__job_progress_cut(const nas__job *j, const nas__job_pos *pos);
 /* The epochs of a run, from pos->epoch through spec.epochs: starts the
  * clock (j->t0), calls run_epoch(ctx) once per epoch (it moves *pos on)
  * and stops early when it returns NAS__STOP_TIME (logged, *by_time = 1)

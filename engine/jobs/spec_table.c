@@ -498,6 +498,11 @@ static const nas_spec_field final_fields[] = {
     AS_I_("C", final_C, 2, 1024, "16", "initial channels of the trained network (even for enas-macro: "
                            "a factorized reduction halves them)"),
     AS_I_("layers", final_layers, 1, 64, "8", "cells of the trained network"),
+    ROW_("max_seconds", final_max_seconds, NAS_SPEC_NUM, 0, INFINITY, NAS_SPEC_DOUBLE, NULL,
+         "0", "wall-clock limit of the final training; 0: none. budget.max_seconds bounds "
+              "the search alone: a search it cuts short is still followed by this training, "
+              "and a training this cuts short still reports its test metric, with "
+              "final_training.stopped_by \"max_seconds\" in the result"),
     END_,
 };
 
@@ -516,15 +521,17 @@ static const nas_spec_field enas_rnn_fixed[] = {
 static const nas_spec_field budget_fields[] = {
     I_(epochs, 1, 100000, NULL, "training epochs (search or train)"),
     ROW_("max_seconds", max_seconds, NAS_SPEC_NUM, 0, INFINITY, NAS_SPEC_DOUBLE, NULL, "0",
-         "wall-clock limit; 0: none"),
+         "wall-clock limit of the search (or of a train job); 0: none. A search it cuts "
+         "short ends with its result so far and, when final_training is enabled, still "
+         "runs the final training (final_training.max_seconds bounds that)"),
     I_(max_architectures, 1, 1000000, NULL, "architectures to sample and train"),
     END_,
 };
 
 /* Bits of final_fields: which of final_fields[] the engine reads. */
-#define FT_ALL 0xfu          /* enabled, epochs, C, layers */
-#define FT_NO_LAYERS 0x7u    /* enas-macro: its arc fixes the layers */
-#define FT_EPOCHS 0x3u       /* the text spaces keep the search's model */
+#define FT_ALL 0x1fu         /* enabled, epochs, C, layers, max_seconds */
+#define FT_NO_LAYERS 0x17u   /* enas-macro: its arc fixes the layers */
+#define FT_EPOCHS 0x13u      /* the text spaces keep the search's model */
 
 #define SPACE_(a, sp, kind, ep, ma, hp_, arch_, ak, fixed_, ft, engdef, doc_)             \
     {.algorithm = a, .space = sp, .data_kind = kind, .epochs = ep, .max_arch = ma,       \
