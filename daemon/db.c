@@ -72,7 +72,6 @@ enum st_id {
     ST_SEQ_BEFORE_METRIC, ST_SEQ_BEFORE_ARCH, ST_SEQ_MAX,
     ST_PROGRESS, ST_METRIC_ADD, ST_ARCH_ADD, ST_CHECKPOINT, ST_RESULT_SET,
     ST_METRICS_LIST, ST_ARCH_LIST, ST_RESULT_GET,
-    ST_DATASET_UPSERT, ST_DATASET_LIST,
     ST_COUNT
 };
 
@@ -194,15 +193,6 @@ static const char *const st_sql[] = {
     [ST_RESULT_GET] =
         "SELECT architecture, metric, value, result, t FROM results"
         " WHERE job_id = ?1",
-    [ST_DATASET_UPSERT] =
-        "INSERT INTO datasets (name, kind, path, present, info, updated_at)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (name) DO UPDATE SET"
-        " kind = excluded.kind, path = excluded.path,"
-        " present = excluded.present, info = excluded.info,"
-        " updated_at = excluded.updated_at",
-    [ST_DATASET_LIST] =
-        "SELECT name, kind, path, present, info, updated_at FROM datasets"
-        " ORDER BY name",
 };
 static_assert(sizeof st_sql / sizeof st_sql[0] == ST_COUNT,
               "st_sql[] and enum st_id out of step");
@@ -1677,68 +1667,5 @@ int nd_db_result_get(nd_db *db, const char *id, json_t **out)
             rc = nomem(db);
     }
     st_done(s);
-    return rc;
-}
-
-/* --------------------------------------------------------- datasets */
-
-int nd_db_dataset_upsert(nd_db *db, const char *name, const char *kind,
-                         const char *path, int present,
-                         const char *info_json)
-{
-    sqlite3_stmt *s = db->st[ST_DATASET_UPSERT];
-    return exec_bound(db, s, bind_text(s, 1, name) | bind_text(s, 2, kind) |
-                      bind_text(s, 3, path) |
-                      sqlite3_bind_int(s, 4, present ? 1 : 0) |
-                      bind_text(s, 5, info_json) |
-                      sqlite3_bind_double(s, 6, now_seconds()));
-}
-
-int nd_db_dataset_list(nd_db *db, json_t **out)
-{
-    sqlite3_stmt *s = db->st[ST_DATASET_LIST];
-    json_t *page = json_object(), *items = json_array(), *o = NULL;
-    int rc = 0, step;
-    *out = NULL;
-    if (!page || !items) {
-        rc = nomem(db);
-        goto fail;
-    }
-    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        static const struct field f[] = {
-            {"name", col_text}, {"kind", col_text}, {"path", col_text},
-            {"present", col_bool}, {"info", col_json},
-            {"updated_at", col_time},
-        };
-        o = fields_json(s, 0, f, NFIELDS(f));
-        if (!o) {
-            rc = nomem(db);
-            goto fail;
-        }
-        /* json_array_append_new takes o even when it fails. */
-        int bad = json_array_append_new(items, o);
-        o = NULL;
-        if (bad) {
-            rc = nomem(db);
-            goto fail;
-        }
-    }
-    if (step != SQLITE_DONE) {
-        rc = sql_fail(db);
-        goto fail;
-    }
-    if (put(page, "datasets", items)) {
-        items = NULL;
-        rc = nomem(db);
-        goto fail;
-    }
-    items = NULL;
-    *out = page;
-    page = NULL;
-fail:
-    st_done(s);
-    json_decref(o);
-    json_decref(items);
-    json_decref(page);
     return rc;
 }

@@ -254,14 +254,4 @@ int nd_db_cursor_now(nd_db *db, const char *id, int64_t *metrics,
  * is unknown or has no result yet (nd_db_job_state tells which). */
 int nd_db_result_get(nd_db *db, const char *id, json_t **out);
 
-/* ------------------------------------------------------- datasets */
-
-/* info_json may be NULL. */
-int nd_db_dataset_upsert(nd_db *db, const char *name, const char *kind,
-                         const char *path, int present,
-                         const char *info_json);
-/* {"datasets": [{name, kind, path, present, info, updated_at}, ...]}
- * by name. */
-int nd_db_dataset_list(nd_db *db, json_t **out);
-
 #endif

@@ -62,7 +62,6 @@ static void log_datasets(nd_server *s)
         int present = nas_dataset_present(d->name, path);
         if (!path)
             path = d->default_path ? d->default_path : "";
-        nd_db_dataset_upsert(s->db, d->name, d->kind, path, present, NULL);
         nd_log(ND_LOG_DEBUG, "dataset %s: %s%s", d->name, present ? "present" : "missing",
                *path ? "" : " (no path configured)");
     }

@@ -123,8 +123,11 @@ Test(db, migrations_apply_and_reopen_is_idempotent)
     cr_assert_eq(raw_count("PRAGMA user_version", NULL), last);
     cr_assert_eq(raw_count("SELECT count(*) FROM sqlite_master WHERE name IN"
                            " ('jobs', 'metrics', 'metric_latest',"
-                           " 'architectures', 'results', 'datasets')", NULL),
-                 6);
+                           " 'architectures', 'results')", NULL),
+                 5);
+    /* 0003 dropped the table nothing read. */
+    cr_assert_eq(raw_count("SELECT count(*) FROM sqlite_master WHERE name ="
+                           " 'datasets'", NULL), 0);
     char id[33];
     add_job(id, "kept");
     nd_db_close(db);
@@ -697,28 +700,6 @@ Test(db, counts_by_state)
     cr_assert_eq(counts[ND_DB_RUNNING], 1);
     cr_assert_eq(counts[ND_DB_CANCELLED], 1);
     cr_assert_eq(counts[ND_DB_SUCCEEDED] + counts[ND_DB_FAILED], 0);
-}
-
-Test(db, datasets_upsert_and_list)
-{
-    json_t *out = NULL;
-    cr_assert_eq(nd_db_dataset_upsert(db, "synthetic", "image", NULL, 1,
-                                      "{\"c\":1,\"h\":8,\"w\":8}"), 0);
-    cr_assert_eq(nd_db_dataset_upsert(db, "cifar10", "image", "/d/c", 0,
-                                      NULL), 0);
-    cr_assert_eq(nd_db_dataset_upsert(db, "cifar10", "image", "/d/c10", 1,
-                                      "{\"classes\":10}"), 0);
-    cr_assert_eq(nd_db_dataset_list(db, &out), 0);
-    json_t *items = json_object_get(out, "datasets");
-    cr_assert_eq(json_array_size(items), 2);
-    json_t *c10 = json_array_get(items, 0);
-    cr_assert_str_eq(str_of(c10, "name"), "cifar10");
-    cr_assert_str_eq(str_of(c10, "path"), "/d/c10");
-    cr_assert(json_is_true(json_object_get(c10, "present")));
-    cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(c10, "info"), "classes")), 10);
-    cr_assert(matches_time(str_of(c10, "updated_at")));
-    json_decref(out);
 }
 
 Test(db, new_ids_are_hex_and_differ)
