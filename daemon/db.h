@@ -1,7 +1,9 @@
 /*
- * db.h - nasd's database: the job queue, the events jobs report (metrics,
- * architectures, results, checkpoints, progress) and the dataset table,
- * in one SQLite file under the state directory.
+ * db.h - nasd's database: the job queue and the events jobs report
+ * (metrics, architectures, results, checkpoints, progress), in one SQLite
+ * file under the state directory. Implemented by db.c (connection,
+ * migrations, statements), db_queue.c (queue, claims, idempotency, event
+ * writes) and db_views.c (JSON views and their cache).
  *
  * The one design decision to know: an nd_db is the one SQLite connection
  * to the file (held with an exclusive lock), and only the loop thread
