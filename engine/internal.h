@@ -112,6 +112,11 @@ void nas__gemm_small_nt_acc(int m, int n, int k, const float *a, int lda, const 
 /* Joins the pool's threads (registered with atexit). */
 void nas__threads_shutdown(void);
 
+/* The string metadata value `key` of the checkpoint at path, read without
+ * reading any tensor (core/ckpt_header.c); *out malloc'd, NULL when the
+ * key is absent. */
+int nas__ckpt_meta(const char *path, const char *key, char **out);
+
 static inline void nas__axpy(float *restrict y, const float *restrict x,
                              float a, size_t n)
 {

@@ -75,9 +75,6 @@ typedef struct nas__job {
  * (darts' final training runs the train kind). */
 int nas__job_prepare(nas__job *j, const nas_job_spec *spec,
                      const nas_job_reporter *rep, const _Atomic int *stop);
-/* The string metadata value `key` of the checkpoint at path, read without
- * loading any tensor; *out malloc'd, NULL when the key is absent. */
-int nas__job_ckpt_meta(const char *path, const char *key, char **out);
 
 double nas__job_now(void);
 /* Training seconds of the whole job so far (across resumes). */
