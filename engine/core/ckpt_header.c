@@ -393,6 +393,8 @@ fail:
 
 /* ========================================================== metadata */
 
+/* Reads the length field and the header only, and of the header only the
+ * metadata: a resume checks the spec before it reads any tensor. */
 int nas__ckpt_meta(const char *path, const char *want_key, char **spec)
 {
     *spec = NULL;
@@ -425,16 +427,15 @@ int nas__ckpt_meta(const char *path, const char *want_key, char **spec)
                 goto fail;
             continue;
         }
-        int mfirst = 1;
-        if ((rc = nas__json_expect(&js, '{', "a metadata object")) < 0)
+        /* The same reader as a load's: one idea of what metadata is. */
+        ck_header h = {0};
+        rc = parse_meta(&js, &h);
+        const char *v = rc < 0 ? NULL : nas_kv_get(h.meta, h.nmeta, want_key);
+        if (v && !(*spec = strdup(v)))
+            rc = nas_fail(NAS_ENOMEM, "%s: metadata", path);
+        nas__ckpt_header_free(&h);
+        if (rc < 0)
             goto fail;
-        while ((rc = nas__json_member(&js, &mfirst, &key)) == 1) {
-            int want = strcmp(key, want_key) == 0 && !*spec;
-            free(key);
-            rc = want ? nas__json_string(&js, spec) : nas__json_skip(&js, 2);
-            if (rc < 0)
-                goto fail;
-        }
         break;
     }
     if (rc < 0)
