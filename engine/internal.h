@@ -92,9 +92,6 @@ void nas__parallel_span(size_t n, nas_span_fn fn, void *ctx);
  * gradient buffers of a training step's activations). */
 void nas__zero(float *p, size_t n);
 
-/* Makes sure OpenBLAS runs on 1 thread (the parallelism is the engine's);
- * the argument is ignored. */
-void nas__blas_threads(int n);
 /* Row-major C = alpha op(A) op(B) + beta C, split over the calling
  * thread's engine threads in column (or row) blocks; same numbers for a
  * given thread count. */
