@@ -184,6 +184,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return answer(s, conn, rc, &rc->early);
         return MHD_YES;
     }
+    rc->rq.method = method;   /* as each call passes them */
+    rc->rq.conn = conn;
     if (rc->answered) {
         *upload_size = 0;
         return MHD_YES;
