@@ -200,7 +200,7 @@ void api_metrics_get(api_req *rq, api_resp *rs)
     int counts[ND_DB_STATE_COUNT] = {0};
     int db_ok = nd_db_count_by_state(s->db, counts) == 0;
     family(f, "nasd_build_info", "gauge", "nasd's version (always 1).");
-    fprintf(f, "nasd_build_info{version=\"%s\"} 1\n", ND_VERSION);
+    fprintf(f, "nasd_build_info{version=\"%s\",git=\"%s\"} 1\n", ND_VERSION, nd_git_describe);
     family(f, "nasd_database_up", "gauge", "1 when the database answered this scrape.");
     fprintf(f, "nasd_database_up %d\n", db_ok);
     family(f, "nasd_jobs", "gauge", "Jobs in the database by state.");

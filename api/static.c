@@ -94,8 +94,9 @@ void api_healthz(api_req *rq, api_resp *rs)
     nd_server *s = rq->srv;
     int counts[5] = {0};
     int ok = nd_db_count_by_state(s->db, counts) == 0;
-    json_t *body = json_pack("{s:s,s:s,s:{s:i,s:i},s:{s:i,s:i},s:i}", "status",
-                             ok ? "ok" : "degraded", "version", ND_VERSION, "jobs", "queued",
+    json_t *body = json_pack("{s:s,s:s,s:s,s:{s:i,s:i},s:{s:i,s:i},s:i}", "status",
+                             ok ? "ok" : "degraded", "version", ND_VERSION, "git",
+                             nd_git_describe, "jobs", "queued",
                              counts[0], "running", counts[1], "workers", "busy",
                              nd_sched_busy(s), "total", s->cfg.workers, "streams",
                              nd_events_count(s));

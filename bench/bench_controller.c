@@ -1,7 +1,8 @@
 /*
  * bench_controller.c - time one controller update (sample an architecture
- * + REINFORCE backward + Adam step) of engine/search/controller.c, the
- * counterpart of ../shared/peer/enas_ref.py --part controller.
+ * + REINFORCE backward + Adam step) of
+ * engine/search/controller/controller.c, the counterpart of
+ * ../shared/peer/enas_ref.py --part controller.
  *
  *   bench/bench_controller [--program micro|rnn] [--lstm-size N]
  *                          [--nodes B] [--steps 200] [--warmup 20]
@@ -20,7 +21,7 @@
  * Prints one JSON line with the reference's field names (median_ms,
  * min_ms, max_ms, weights, ...).
  */
-#include "search/controller.h"
+#include "search/controller/controller.h"
 
 #include <stdio.h>
 #include <stdlib.h>

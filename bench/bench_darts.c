@@ -17,7 +17,7 @@
  * arch_median_ms, weight_median_ms, cpu_util_median, peak_rss_mb, ...)
  * plus arena_peak_mb, the high-water mark of the step arena.
  */
-#include "search/darts.h"
+#include "search/darts/darts.h"
 
 #include <math.h>
 #include <stdio.h>

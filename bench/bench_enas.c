@@ -18,7 +18,7 @@
  * ru_maxrss of the whole process. Prints one JSON line with the
  * reference's field names plus arena_peak_mb.
  */
-#include "search/enas_micro.h"
+#include "search/enas/enas_micro.h"
 
 #include <math.h>
 #include <stdio.h>

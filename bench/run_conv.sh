@@ -42,7 +42,8 @@ if [ -z "${BENCH_CONV:-}" ]; then
           $top/engine/core/threads.c $top/engine/nn/lstm.c $(ls "$top"/engine/ops/*.c)"
     stale=0
     [ -x "$bin" ] || stale=1
-    for f in $srcs "$top/bench/bench_conv.c" "$top/engine/nas.h" "$top/engine/internal.h"; do
+    for f in $srcs "$top"/engine/ops/*.h "$top/bench/bench_conv.c" "$top/engine/nas.h" \
+             "$top/engine/internal.h"; do
         [ "$f" -nt "$bin" ] && stale=1
     done
     if [ $stale = 1 ]; then

@@ -77,6 +77,12 @@ static const opt opts[] = {
     {"max-job-architectures", T_INT, OFF(max_job_architectures), 0, 100000000,
      "most architectures one job samples and trains (nas-rl and random: budget.max_architectures; "
      "enas: epochs x controller_steps x controller_aggregate); 0: no cap (default 1000000)"},
+    {"retain-jobs", T_INT, OFF(retain_jobs), 0, 100000000,
+     "finished jobs kept, the newest; older ones are deleted with their files; 0: all "
+     "(default 10000)"},
+    {"retain-days", T_INT, OFF(retain_days), 0, 36500,
+     "finished jobs older than this many days are deleted with their files; 0: never "
+     "(default 0)"},
     {"max-job-memory", T_INT, OFF(max_job_memory_mib), 0, 1 << 30,
      "largest estimated peak memory of a job in MiB; 0: half the RAM (default 0)"},
     {"allowed-hosts", T_LIST, OFF(allowed_hosts), 0, 0,
@@ -121,6 +127,7 @@ static void defaults(nd_config *c)
     c->max_body = 1 << 20;
     c->max_streams = 64;
     c->max_attempts = 3;
+    c->retain_jobs = 10000;
     c->max_connections = 1024;
     c->connection_timeout = 60;
     c->heartbeat_seconds = 15;
@@ -292,7 +299,10 @@ int nd_config_load(nd_config *cfg, int argc, char **argv)
             return 1;
         }
         if (strcmp(argv[i], "--version") == 0) {
-            printf("nasd %s\n", ND_VERSION);
+            if (nd_git_describe[0])
+                printf("nasd %s (git %s)\n", ND_VERSION, nd_git_describe);
+            else
+                printf("nasd %s\n", ND_VERSION);
             return 1;
         }
         if (strcmp(argv[i], "--config") == 0) {

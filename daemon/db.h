@@ -256,4 +256,16 @@ int nd_db_cursor_now(nd_db *db, const char *id, int64_t *metrics,
  * is unknown or has no result yet (nd_db_job_state tells which). */
 int nd_db_result_get(nd_db *db, const char *id, json_t **out);
 
+/* ------------------------------------------------------ retention */
+
+/* Deletes finished jobs (succeeded, failed, cancelled) that finished
+ * before `before` (unix seconds; <= 0: no age limit) or are not among the
+ * newest `keep` finished ones (<= 0: no count limit), with their rows, in
+ * one transaction; then calls removed(ctx, id, checkpoint path or NULL)
+ * for each, for the caller to remove its files. *count: how many went.
+ * Not inside a batch (ND_DB_INVAL). */
+int nd_db_prune(nd_db *db, int keep, double before,
+                void (*removed)(void *ctx, const char *id, const char *ckpt),
+                void *ctx, int *count);
+
 #endif

@@ -2,7 +2,7 @@
  * db_queue.c - the job queue in SQLite: insert (with its Idempotency-Key),
  * claim, finish, cancel, delete, the requeue at start, and the rows a
  * running job reports (progress, metrics, architectures, checkpoints,
- * results).
+ * results), and the prune of finished jobs (retention).
  *
  * The one design decision to know: a claim is exactly-once for the rows a
  * job reports. A checkpoint records the largest metric and architecture
@@ -460,3 +460,80 @@ int nd_db_result_set(nd_db *db, const char *id, const char *arch_json,
                       sqlite3_bind_double(s, 6, now_seconds()));
 }
 
+/* ------------------------------------------------------- retention */
+
+int nd_db_prune(nd_db *db, int keep, double before,
+                void (*removed)(void *ctx, const char *id, const char *ckpt),
+                void *ctx, int *count)
+{
+    /* Rare (at start and hourly): prepared here, not kept. */
+    static const char pick[] =
+        "SELECT id, checkpoint_path FROM jobs"
+        " WHERE state IN ('succeeded', 'failed', 'cancelled')"
+        " AND ((?1 > 0 AND finished_at < ?1) OR (?2 > 0 AND seq NOT IN ("
+        "  SELECT seq FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled')"
+        "  ORDER BY seq DESC LIMIT ?2)))";
+    sqlite3_stmt *s = NULL, *del = NULL;
+    char **ids = NULL, **paths = NULL;
+    int n = 0, cap = 0, rc, step, oom = 0;
+    *count = 0;
+    if (db->batch)
+        return ND_DB_INVAL;
+    rc = nd__db_tx_begin(db);
+    if (rc < 0)
+        return rc;
+    if (sqlite3_prepare_v2(db->conn, pick, -1, &s, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db->conn, "DELETE FROM jobs WHERE id = ?1", -1, &del,
+                           NULL) != SQLITE_OK) {
+        rc = nd__db_fail(db);
+        goto fail;
+    }
+    sqlite3_bind_double(s, 1, before);
+    sqlite3_bind_int(s, 2, keep);
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **a = realloc(ids, (size_t)cap * sizeof *a);
+            char **b = a ? realloc(paths, (size_t)cap * sizeof *b) : NULL;
+            if (a)
+                ids = a;
+            if (b)
+                paths = b;
+            if (!a || !b) {
+                rc = nd__db_nomem(db);
+                goto fail;
+            }
+        }
+        ids[n] = nd__db_dup_column(s, 0, &oom);
+        paths[n] = nd__db_dup_column(s, 1, &oom);
+        n++;
+        if (oom) {
+            rc = nd__db_nomem(db);
+            goto fail;
+        }
+    }
+    if (step != SQLITE_DONE) {
+        rc = nd__db_fail(db);
+        goto fail;
+    }
+    for (int i = 0; i < n && rc == 0; i++) {
+        nd__db_view_drop(db, ids[i]);
+        sqlite3_reset(del);
+        rc = nd__db_exec_bound(db, del, bind_text(del, 1, ids[i]));
+    }
+fail:
+    sqlite3_finalize(s);
+    sqlite3_finalize(del);
+    rc = nd__db_tx_end(db, rc);
+    for (int i = 0; i < n; i++) {
+        if (rc == 0 && removed)
+            removed(ctx, ids[i], paths[i]);
+        free(ids[i]);
+        free(paths[i]);
+    }
+    free(ids);
+    free(paths);
+    if (rc == 0)
+        *count = n;
+    return rc;
+}

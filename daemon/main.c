@@ -40,6 +40,7 @@ static void finish_shutdown(nd_server *s)
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);
     nd_notify_close(s);
+    nd_retention_stop(s);
     nd_sched_free(s);
     nd_log(ND_LOG_INFO, "stopped");
 }
@@ -124,7 +125,8 @@ int main(int argc, char **argv)
      * API's (api/app.c). */
     s->app = &api_app;
     log_datasets(s);
-    if (nd_events_init(s) || nd_sched_start(s) || nd_http_start(s) || nd_notify_init(s)) {
+    if (nd_events_init(s) || nd_retention_start(s) || nd_sched_start(s) || nd_http_start(s) ||
+        nd_notify_init(s)) {
         nd_log(ND_LOG_ERROR, "start-up failed");
         return 1;
     }

@@ -1,6 +1,8 @@
 /*
  * internal.h - what the engine's own files share and users never see: the
- * graph and tape layout, the op recording helpers and small kernels.
+ * graph and tape layout, the op recording helpers, small kernels and ops
+ * only the engine uses, and a few helpers every layer may call (a clock,
+ * an argmax, the size of the weights).
  *
  * An op is two functions: the forward computes its output from the arena
  * and, when the graph records, pushes a node {backward fn, inputs, output,
@@ -17,6 +19,7 @@
 
 #include <stdbool.h>
 #include <string.h>
+#include <time.h>
 
 #define NAS_NODE_MAXIN 4
 
@@ -106,6 +109,23 @@ void nas__gemm_small_nn(int trans_a, int m, int n, int k, const float *a, int ld
                         const float *b, int ldb, int accumulate, float *c, int ldc);
 void nas__gemm_small_nt_acc(int m, int n, int k, const float *a, int lda, const float *b,
                             int ldb, float *c, int ldc);
+/* ops/conv_rect.c: the ops of NAS with RL's children, internal because
+ * only the nasrl-cnn space needs them.
+ * x (N,Ci,H,W), w (Co,Ci,KH,KW) -> (N,Co,ho,wo): a dense convolution with
+ * a rectangular kernel, stride, pad_top / pad_left zero rows / columns
+ * before the plane (taps beyond the plane read zero). No bias. */
+nas_tensor *nas__conv2d_rect(nas_graph *g, nas_tensor *x, nas_tensor *w,
+                             int stride, int pad_top, int pad_left, int ho,
+                             int wo);
+/* TensorFlow "SAME": *out = ceil(in / stride), *pad_before = half of the
+ * padding the kernel needs (the odd unit after). */
+void nas__same_pad(int in, int k, int stride, int *out, int *pad_before);
+nas_tensor *nas__conv2d_same(nas_graph *g, nas_tensor *x, nas_tensor *w,
+                             int stride);
+/* x (N,C,H,W) -> (N,C,ho,wo), centred (the odd row / column after), the
+ * border zero; x itself when the size is already that. */
+nas_tensor *nas__zero_pad(nas_graph *g, nas_tensor *x, int ho, int wo);
+
 /* Joins the pool's threads (registered with atexit). */
 void nas__threads_shutdown(void);
 
@@ -120,6 +140,28 @@ static inline void nas__axpy(float *restrict y, const float *restrict x,
     for (size_t i = 0; i < n; i++)
         y[i] += a * x[i];
 }
+
+/* Seconds on the monotonic clock (for rates, ETAs and time budgets). */
+static inline double nas__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The index of the first largest of v[0, n) (a row of logits). */
+static inline int nas__argmax(const float *v, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best])
+            best = i;
+    return best;
+}
+
+/* Floats of the tensors in the weights group (the trained parameters,
+ * a network's "parameters" count; core/params.c). */
+size_t nas__params_weights_numel(nas_params *p);
 
 static inline void nas__add_to(float *restrict y, const float *restrict x,
                                size_t n)

@@ -442,13 +442,15 @@ int nas_batchify(const int32_t *ids, int n, int bsz, int32_t **out,
 /* A job is what the daemon runs on a worker thread: one algorithm over
  * one dataset within a budget. The engine reports through callbacks (all
  * called on the job's thread; the daemon queues them to its loop) and
- * checks `stop` between steps. Kinds so far: `train` (a fixed network,
- * including a DARTS genotype's) and `darts` over the `darts-cnn` search
- * space (engine/search/darts_job.c, its final training darts_final.c)
- * and the `darts-rnn` one (engine/search/darts_rnn_job.c); `enas` over
- * `enas-micro` and `enas-macro` (engine/search/enas_job.c; search_space
- * NULL: enas-micro);
- * the other search algorithms (enas, nas-rl, random) add theirs here. */
+ * checks `stop` between steps. The kinds, all in engine/jobs/: `train` (a
+ * fixed CNN, an LSTM language model, or the network of a DARTS genotype
+ * or of an ENAS arc; train_image.c, train_text.c); `darts` over
+ * `darts-cnn` (darts_job.c) and `darts-rnn` (darts_rnn_job.c), with final
+ * training (darts_final.c); `enas` over `enas-micro`, `enas-macro`
+ * (enas_job.c) and `enas-rnn` (enas_rnn_job.c), with final training
+ * (enas_final.c); `nas-rl` over `nasrl-cnn` and `nasrl-rnn`
+ * (nasrl_job.c); `random` over those two and the five darts and enas
+ * spaces (random_job.c), the baseline. */
 
 enum nas_stop {
     NAS_RUN = 0,
@@ -526,13 +528,13 @@ int nas_dataset_present(const char *name, const char *path);
  * on the cell outputs and dropout_input on the embeddings). An ENAS child
  * for images (NAS_ARCH_ENAS_CNN): one fixed arc of the enas-micro or
  * enas-macro space (search_space) trained from scratch: a fresh store
- * with the space's weights (engine/search/enas_micro.c, enas_macro.c:
+ * with the space's weights (engine/search/enas/enas_micro.c, enas_macro.c:
  * C, layers, nodes for micro, dropout before the classifier) and the
  * forward of that one arc; genotype holds the arc as the reference's
  * fixed-arc string (space-separated ints, as the enas result's
  * "fixed_arc"); "parameters" counts only the weights the arc uses. An
  * ENAS language model (NAS_ARCH_ENAS_RNN): one fixed arc of the enas-rnn
- * space (engine/search/enas_rnn.c: embedding and cell of `hidden` units,
+ * space (engine/search/enas/enas_rnn.c: embedding and cell of `hidden` units,
  * tied decoder, `nodes` nodes, dropout_e/x/h/o, dropout 0) trained from
  * scratch, genotype its fixed-arc string as the enas-rnn result's. */
 typedef enum nas_arch_kind {
@@ -549,9 +551,14 @@ typedef enum nas_arch_kind {
 #define NAS_GENOTYPE_MAX 1024   /* bytes of nas_job_spec.genotype, NUL included */
 
 typedef struct nas_job_spec {
-    const char *algorithm;     /* "train" or "darts" (NULL: "train") */
-    const char *search_space;  /* darts: "darts-cnn" or "darts-rnn" (NULL:
-                                  "darts-cnn") */
+    const char *algorithm;     /* "train", "darts", "enas", "nas-rl" or
+                                  "random" (NULL: "train") */
+    const char *search_space;  /* darts: "darts-cnn" (NULL) or "darts-rnn";
+                                  enas: "enas-micro" (NULL), "enas-macro"
+                                  or "enas-rnn"; nas-rl: "nasrl-cnn"
+                                  (NULL) or "nasrl-rnn"; random: any of
+                                  these seven (NULL: "nasrl-cnn"); train:
+                                  the space of an ENAS arc */
     const char *dataset;       /* a nas_datasets() name */
     const char *data_path;     /* NULL: the dataset's default path */
     nas_arch_kind arch;
@@ -616,7 +623,7 @@ typedef struct nas_job_spec {
                                   enas-micro / enas-macro: the best sampled
                                   arc trained the same way by the train kind
                                   (NAS_ARCH_ENAS_CNN, optimizer in
-                                  engine/search/enas_final.c); final_C /
+                                  engine/jobs/enas_final.c); final_C /
                                   final_layers 0 take the search's C /
                                   layers, and an enas-macro arc fixes its
                                   layers (final_layers 0 or the search's) */
@@ -631,9 +638,9 @@ typedef struct nas_job_spec {
      * valid split, as in the reference; val_perplexity is measured on the
      * valid split. C, layers, train_portion and max_examples do not apply. */
     float dropout_input;       /* darts-rnn: on the embeddings (0.2) */
-    /* ---- the controller (engine/search/controller.h) of enas (#5) and
-     * nas-rl (#6); API names in parentheses, defaults per space in
-     * api/spec_tables.c and set by each kind's _defaults */
+    /* ---- the controller (engine/search/controller/controller.h) of enas
+     * (#5) and nas-rl (#6); API names in parentheses, defaults per space
+     * in api/spec_tables.c and set by each kind's _defaults */
     int ctrl_hidden;           /* lstm_size */
     int ctrl_layers;           /* lstm_layers (enas: 1) */
     float ctrl_lr;             /* controller_lr (Adam) */
@@ -679,13 +686,15 @@ typedef struct nas_job_spec {
     int resume;                /* continue from checkpoint_path when it exists */
 } nas_job_spec;
 
-/* Defaults of the job's kind (spec->algorithm: NULL or "train", or
- * "darts"), written into spec (dataset must be set; an unknown dataset
- * leaves spec unchanged). Every field that is zero gets its default for
- * the kind and the dataset's kind (the values in parentheses above),
- * including fields for which zero is a valid choice (momentum, dropout,
- * nesterov, ...): call it first on a spec zeroed except for dataset, then
- * set what the user gave. Strings, seed, max_seconds and the checkpoint
+/* Defaults of the job's kind (spec->algorithm; NULL becomes "train") and
+ * search space, written into spec (dataset must be set; an unknown
+ * dataset leaves spec unchanged). Every field that is zero gets its
+ * default for the kind, the space and the dataset's kind (the values in
+ * parentheses above), including fields for which zero is a valid choice
+ * (momentum, dropout, nesterov, ...): call it first on a spec zeroed
+ * except for dataset (and algorithm, search_space), then set what the
+ * user gave. The enas, nas-rl and random kinds fill in a NULL
+ * search_space; the other strings, seed, max_seconds and the checkpoint
  * fields are left alone. */
 void nas_job_spec_defaults(nas_job_spec *spec);
 /* Runs the job to the end, reporting as it goes. Returns NAS_OK,

@@ -1,31 +1,26 @@
 /*
- * http.c - the integration tests' HTTP/1.1 client over POSIX sockets.
+ * http.c - the integration tests' HTTP client on libcurl.
  *
- * The one design decision to know: a connection keeps one receive buffer
- * and one deadline, and every read goes through conn_fill, which polls
- * with what is left of the deadline. The head is read line by line, the
- * body through body_read, which undoes chunked transfer coding (or counts
- * down Content-Length, or reads to EOF) so that the whole-response reader
- * and the event-stream reader share it.
+ * The one design decision to know: a request is one easy handle whose
+ * header and write callbacks fill growing buffers; an event stream is the
+ * same handle driven by a multi handle, so that sse_next can wait for the
+ * next event with a deadline of its own while curl keeps the connection
+ * (and undoes the chunked coding) for it.
  */
 #include "http.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
+#include <curl/curl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
-#include <unistd.h>
 
-static _Thread_local char errbuf[256];
+#include "scale.h"
+
+static _Thread_local char errbuf[CURL_ERROR_SIZE + 256];
 
 const char *http_errmsg(void)
 {
@@ -42,212 +37,201 @@ static int fail(const char *fmt, ...)
     return -1;
 }
 
-static int64_t now_ms(void)
+/* curl_global_init is not thread-safe in every libcurl: once, whichever
+ * thread of a test asks first. */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* Every timeout times NASD_TEST_TIMEOUT_SCALE (default 1): tests/tsan.sh
- * runs the tests against a ThreadSanitizer nasd, 5-15 times slower. */
-static int scaled(int timeout_ms)
+/* -------------------------------------------------------------- buffers */
+
+typedef struct growbuf {
+    char *p; /* NUL-terminated once anything was added */
+    size_t len, cap;
+} growbuf;
+
+static int buf_add(growbuf *b, const char *d, size_t n)
 {
-    const char *v = getenv("NASD_TEST_TIMEOUT_SCALE");
-    int k = v ? atoi(v) : 1;
-    return k > 1 && timeout_ms < INT32_MAX / k ? timeout_ms * k : timeout_ms;
-}
-
-/* ------------------------------------------------------------ connection */
-
-enum body_mode { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_EOF };
-
-typedef struct conn {
-    int fd;
-    char *buf; /* received bytes; [off, len) not consumed yet */
-    size_t off, len, cap;
-    int64_t deadline; /* monotonic ms */
-    enum body_mode mode;
-    uint64_t left;  /* BODY_LENGTH: bytes to go; BODY_CHUNKED: of this chunk */
-    int chunk_crlf; /* BODY_CHUNKED: a chunk's CRLF is still to read */
-    int body_done;
-} conn;
-
-static int conn_open(conn *c, int port, int timeout_ms)
-{
-    memset(c, 0, sizeof(*c));
-    timeout_ms = scaled(timeout_ms);
-    c->deadline = now_ms() + timeout_ms;
-    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (c->fd < 0)
-        return fail("socket: %s", strerror(errno));
-    /* Bounds connect and send; reads are bounded by poll. */
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(c->fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        int e = errno;
-        close(c->fd);
-        c->fd = -1;
-        return fail("connect to 127.0.0.1:%d: %s", port, strerror(e));
-    }
-    return 0;
-}
-
-static void conn_close(conn *c)
-{
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
-    free(c->buf);
-    c->buf = NULL;
-}
-
-/* Sends everything; -1 when the peer stopped reading (the caller may still
- * read the answer it sent first, e.g. a 413). */
-static int conn_send(conn *c, const char *data, size_t len)
-{
-    while (len) {
-        ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return fail("send: %s", n < 0 ? strerror(errno) : "nothing sent");
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Reads what has arrived (waiting until the deadline): bytes read, 0 at
- * EOF, -1 on timeout or error. */
-static int conn_fill(conn *c)
-{
-    if (c->off == c->len) {
-        c->off = c->len = 0;
-    } else if (c->off > c->cap / 2) {
-        memmove(c->buf, c->buf + c->off, c->len - c->off);
-        c->len -= c->off;
-        c->off = 0;
-    }
-    if (c->cap - c->len < 4096) {
-        size_t cap = c->cap ? c->cap * 2 : 16384;
-        char *b = realloc(c->buf, cap);
-        if (!b)
-            return fail("out of memory");
-        c->buf = b;
-        c->cap = cap;
-    }
-    for (;;) {
-        int64_t left = c->deadline - now_ms();
-        if (left <= 0)
-            return fail("timed out waiting for the server");
-        struct pollfd p = {c->fd, POLLIN, 0};
-        int r = poll(&p, 1, (int)left);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return fail("poll: %s", strerror(errno));
-        if (r == 0)
-            return fail("timed out waiting for the server");
-        ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return fail("recv: %s", strerror(errno));
-        c->len += (size_t)n;
-        return (int)n;
-    }
-}
-
-/* The next line (CRLF or LF stripped, NUL-terminated in place) or NULL at
- * EOF, timeout or error. */
-static char *conn_line(conn *c)
-{
-    for (;;) {
-        char *start = c->buf + c->off;
-        char *nl = c->len > c->off ? memchr(start, '\n', c->len - c->off) : NULL;
-        if (nl) {
-            c->off = (size_t)(nl - c->buf) + 1;
-            if (nl > start && nl[-1] == '\r')
-                nl--;
-            *nl = '\0';
-            return start;
-        }
-        int n = conn_fill(c);
-        if (n <= 0) {
-            if (n == 0)
-                fail("the server closed the connection mid-line");
-            return NULL;
-        }
-    }
-}
-
-/* Copies up to max buffered bytes (reading when none are); 0 at EOF. */
-static int conn_take(conn *c, char *dst, size_t max)
-{
-    if (c->off == c->len) {
-        int n = conn_fill(c);
-        if (n <= 0)
-            return n;
-    }
-    size_t n = c->len - c->off < max ? c->len - c->off : max;
-    memcpy(dst, c->buf + c->off, n);
-    c->off += n;
-    return (int)n;
-}
-
-/* Up to max bytes of the body, decoded: > 0 bytes, 0 at its end, -1 on
- * error or timeout. */
-static int body_read(conn *c, char *dst, size_t max)
-{
-    if (c->body_done || c->mode == BODY_NONE)
-        return 0;
-    if (c->mode == BODY_EOF) {
-        int n = conn_take(c, dst, max);
-        if (n == 0)
-            c->body_done = 1;
-        return n;
-    }
-    if (c->mode == BODY_CHUNKED && c->left == 0) {
-        if (c->chunk_crlf) {
-            char *l = conn_line(c);
-            if (!l || *l)
-                return l ? fail("chunk not followed by CRLF") : -1;
-            c->chunk_crlf = 0;
-        }
-        char *l = conn_line(c), *end;
-        if (!l)
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p)
             return -1;
-        errno = 0;
-        unsigned long long size = strtoull(l, &end, 16);
-        if (end == l || errno || (*end && *end != ';'))
-            return fail("bad chunk size line '%.40s'", l);
-        if (size == 0) {
-            /* Trailer fields up to the empty line. */
-            while ((l = conn_line(c)) && *l)
-                ;
-            if (!l)
-                return -1;
-            c->body_done = 1;
-            return 0;
-        }
-        c->left = size;
-        c->chunk_crlf = 1;
+        b->p = p;
+        b->cap = cap;
     }
-    if (c->mode == BODY_LENGTH && c->left == 0) {
-        c->body_done = 1;
-        return 0;
+    memcpy(b->p + b->len, d, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+/* ------------------------------------------------------------- transfers */
+
+typedef struct xfer {
+    CURL *h;
+    struct curl_slist *hdrs;
+    growbuf head;      /* the last response's status and header lines, '\n'-ended */
+    growbuf body;      /* what the write callback got */
+    int status;    /* of the status line in head */
+    int head_done; /* a final (non-1xx) head is complete */
+    int oom;
+    char err[CURL_ERROR_SIZE];
+} xfer;
+
+static size_t on_header(char *d, size_t size, size_t n, void *ctx)
+{
+    xfer *x = ctx;
+    size_t len = size * n, l = len;
+    while (l && (d[l - 1] == '\n' || d[l - 1] == '\r'))
+        l--;
+    if (l >= 5 && strncmp(d, "HTTP/", 5) == 0) {
+        /* A new status line: an interim 1xx head before it is forgotten. */
+        x->head.len = 0;
+        x->status = 0;
+        sscanf(d, "HTTP/%*s %d", &x->status);
     }
-    size_t want = c->left < max ? (size_t)c->left : max;
-    int n = conn_take(c, dst, want);
-    if (n == 0)
-        return fail("the server closed the connection %llu bytes before the body's end",
-                    (unsigned long long)c->left);
-    if (n > 0)
-        c->left -= (uint64_t)n;
-    return n;
+    if (l == 0) {
+        x->head_done = x->status >= 200;
+        return len;
+    }
+    if (buf_add(&x->head, d, l) || buf_add(&x->head, "\n", 1))
+        x->oom = 1;
+    return x->oom ? 0 : len;
+}
+
+static size_t on_body(char *d, size_t size, size_t n, void *ctx)
+{
+    xfer *x = ctx;
+    if (buf_add(&x->body, d, size * n))
+        x->oom = 1;
+    return x->oom ? 0 : size * n;
+}
+
+/* Whether the caller's header lines name header `name`. */
+static int names_header(const char *headers, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = headers; p && *p;) {
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':')
+            return 1;
+        p = strchr(p, '\n');
+        p = p ? p + 1 : NULL;
+    }
+    return 0;
+}
+
+static int add_header(xfer *x, const char *line, size_t n)
+{
+    char tmp[2048];
+    if (n >= sizeof(tmp))
+        return fail("a header line of %zu bytes", n);
+    memcpy(tmp, line, n);
+    tmp[n] = '\0';
+    struct curl_slist *l = curl_slist_append(x->hdrs, tmp);
+    if (!l)
+        return fail("out of memory");
+    x->hdrs = l;
+    return 0;
+}
+
+static void xfer_free(xfer *x)
+{
+    if (x->h)
+        curl_easy_cleanup(x->h);
+    curl_slist_free_all(x->hdrs);
+    free(x->head.p);
+    free(x->body.p);
+    memset(x, 0, sizeof(*x));
+}
+
+/* A handle for one request (see http_request); timeout_ms bounds the
+ * whole transfer when > 0, else only the connection. */
+static int xfer_init(xfer *x, int port, const char *method, const char *path, const char *headers,
+                     const char *body, size_t body_len, int timeout_ms)
+{
+    memset(x, 0, sizeof(*x));
+    pthread_once(&curl_once, curl_init_once);
+    x->h = curl_easy_init();
+    if (!x->h)
+        return fail("curl_easy_init failed");
+    /* The caller's header lines, then the defaults they did not replace.
+     * "Expect:" keeps curl from waiting for a 100 Continue before a body,
+     * as a browser or a plain client does not. */
+    for (const char *p = headers; p && *p;) {
+        const char *eol = strstr(p, "\r\n");
+        size_t n = eol ? (size_t)(eol - p) : strlen(p);
+        if (n && add_header(x, p, n))
+            return -1;
+        p += n + (eol ? 2 : 0);
+    }
+    static const char *const defaults[][2] = {{"Connection", "Connection: close"},
+                                              {"Expect", "Expect:"}};
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+        if (!names_header(headers, defaults[i][0]) &&
+            add_header(x, defaults[i][1], strlen(defaults[i][1])))
+            return -1;
+    if (body && !names_header(headers, "Content-Type") &&
+        add_header(x, "Content-Type: application/json", 30))
+        return -1;
+
+    char url[4096];
+    if ((size_t)snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path) >= sizeof(url))
+        return fail("a path of %zu bytes", strlen(path));
+    CURL *h = x->h;
+    int scaled = timeout_ms > 0 ? test_scaled_ms(timeout_ms) : test_scaled_ms(HTTP_TIMEOUT_MS);
+    CURLcode rc = CURLE_OK;
+#define SET(opt, v) (rc = rc ? rc : curl_easy_setopt(h, opt, v))
+    SET(CURLOPT_URL, url);
+    SET(CURLOPT_PATH_AS_IS, 1L);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_PROXY, "");
+    SET(CURLOPT_ERRORBUFFER, x->err);
+    SET(CURLOPT_HTTPHEADER, x->hdrs);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, x);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, x);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)scaled);
+    if (timeout_ms > 0)
+        SET(CURLOPT_TIMEOUT_MS, (long)scaled);
+    if (strcmp(method, "HEAD") == 0)
+        SET(CURLOPT_NOBODY, 1L);
+    else if (strcmp(method, "GET") != 0 || body)
+        SET(CURLOPT_CUSTOMREQUEST, method);
+    if (body) {
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        SET(CURLOPT_POSTFIELDS, body);
+    }
+#undef SET
+    if (rc)
+        return fail("curl_easy_setopt: %s", curl_easy_strerror(rc));
+    return 0;
+}
+
+/* Moves the transfer's response into out (whose body is "" when none). */
+static int xfer_take(xfer *x, http_resp *out)
+{
+    if (buf_add(&x->head, "", 0) || buf_add(&x->body, "", 0))
+        return fail("out of memory");
+    out->status = x->status;
+    out->head = x->head.p;
+    out->body = x->body.p;
+    out->body_len = x->body.len;
+    memset(&x->head, 0, sizeof(x->head));
+    memset(&x->body, 0, sizeof(x->body));
+    return 0;
+}
+
+static int xfer_failed(xfer *x, CURLcode rc, const char *method, const char *path)
+{
+    if (x->oom)
+        return fail("%s %s: out of memory", method, path);
+    return fail("%s %s: %s", method, path, x->err[0] ? x->err : curl_easy_strerror(rc));
 }
 
 /* ------------------------------------------------------------- responses */
@@ -290,130 +274,22 @@ void http_resp_free(http_resp *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* Reads the status line and headers into out->head and sets the body mode. */
-static int read_head(conn *c, int head_request, http_resp *out)
-{
-    size_t hlen = 0, hcap = 1024;
-    char *head = malloc(hcap);
-    if (!head)
-        return fail("out of memory");
-    head[0] = '\0';
-    for (int i = 0;; i++) {
-        char *l = conn_line(c);
-        if (!l) {
-            free(head);
-            return -1;
-        }
-        if (!*l)
-            break;
-        size_t ll = strlen(l);
-        if (hlen + ll + 2 > hcap) {
-            hcap = (hlen + ll + 2) * 2;
-            char *h = realloc(head, hcap);
-            if (!h) {
-                free(head);
-                return fail("out of memory");
-            }
-            head = h;
-        }
-        memcpy(head + hlen, l, ll);
-        hlen += ll;
-        head[hlen++] = '\n';
-        head[hlen] = '\0';
-        if (i == 0 && (sscanf(l, "HTTP/1.%*d %d", &out->status) != 1 || out->status < 100)) {
-            free(head);
-            return fail("bad status line '%.60s'", l);
-        }
-    }
-    out->head = head;
-    char v[64];
-    if (head_request || out->status == 204 || out->status == 304 || out->status < 200) {
-        c->mode = BODY_NONE;
-    } else if (http_header(out, "Transfer-Encoding", v, sizeof(v)) &&
-               strcasecmp(v, "chunked") == 0) {
-        c->mode = BODY_CHUNKED;
-    } else if (http_header(out, "Content-Length", v, sizeof(v))) {
-        c->mode = BODY_LENGTH;
-        c->left = strtoull(v, NULL, 10);
-    } else {
-        c->mode = BODY_EOF;
-    }
-    return 0;
-}
-
-static int read_body(conn *c, http_resp *out)
-{
-    size_t cap = 4096;
-    out->body = malloc(cap);
-    if (!out->body)
-        return fail("out of memory");
-    out->body_len = 0;
-    for (;;) {
-        if (cap - out->body_len < 4097) {
-            cap *= 2;
-            char *b = realloc(out->body, cap);
-            if (!b)
-                return fail("out of memory");
-            out->body = b;
-        }
-        int n = body_read(c, out->body + out->body_len, cap - out->body_len - 1);
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        out->body_len += (size_t)n;
-    }
-    out->body[out->body_len] = '\0';
-    return 0;
-}
-
-int http_request_raw(int port, const char *request, size_t len, int timeout_ms, http_resp *out)
-{
-    memset(out, 0, sizeof(*out));
-    conn c;
-    if (conn_open(&c, port, timeout_ms))
-        return -1;
-    /* A server that answers before reading the whole body (413) may stop
-     * reading: its answer is what matters, so read it anyway. */
-    (void)conn_send(&c, request, len);
-    int rc = read_head(&c, strncmp(request, "HEAD ", 5) == 0, out);
-    if (rc == 0)
-        rc = read_body(&c, out);
-    conn_close(&c);
-    if (rc)
-        http_resp_free(out);
-    return rc;
-}
-
-static char *build_request(int port, const char *method, const char *path, const char *headers,
-                           const char *extra, const char *body, size_t body_len, size_t *len)
-{
-    char cl[48] = "";
-    if (body)
-        snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", body_len);
-    const char *fmt = "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n%s%s%s\r\n";
-    int n = snprintf(NULL, 0, fmt, method, path, port, headers ? headers : "", extra, cl);
-    char *req = n >= 0 ? malloc((size_t)n + 1 + body_len) : NULL;
-    if (!req)
-        return NULL;
-    snprintf(req, (size_t)n + 1, fmt, method, path, port, headers ? headers : "", extra, cl);
-    if (body)
-        memcpy(req + n, body, body_len);
-    *len = (size_t)n + (body ? body_len : 0);
-    return req;
-}
-
 int http_request(int port, const char *method, const char *path, const char *headers,
                  const char *body, size_t body_len, int timeout_ms, http_resp *out)
 {
-    size_t len;
-    char *req = build_request(port, method, path, headers, "", body, body_len, &len);
-    if (!req) {
-        memset(out, 0, sizeof(*out));
-        return fail("out of memory");
+    memset(out, 0, sizeof(*out));
+    xfer x;
+    int rc = xfer_init(&x, port, method, path, headers, body, body_len,
+                       timeout_ms > 0 ? timeout_ms : HTTP_TIMEOUT_MS);
+    if (rc == 0) {
+        CURLcode cc = curl_easy_perform(x.h);
+        if (cc != CURLE_OK || x.oom || !x.head_done)
+            rc = cc != CURLE_OK || x.oom ? xfer_failed(&x, cc, method, path)
+                                         : fail("%s %s: no response", method, path);
+        else
+            rc = xfer_take(&x, out);
     }
-    int rc = http_request_raw(port, req, len, timeout_ms, out);
-    free(req);
+    xfer_free(&x);
     return rc;
 }
 
@@ -431,11 +307,46 @@ int http_send(int port, const char *method, const char *path, const char *body, 
 /* --------------------------------------------------------------- events */
 
 struct sse {
-    conn c;
-    char *text; /* decoded body not parsed yet: [0, len) */
-    size_t len, cap;
-    char last_id[128];   /* the last id: field seen (EventSource's) */
+    xfer x;       /* x.body: the stream's text not parsed yet */
+    CURLM *m;
+    int done;     /* the transfer is over, with result */
+    CURLcode result;
+    char last_id[128]; /* the last id: field seen (EventSource's) */
 };
+
+/* Lets curl move the stream on, waiting at most until deadline: 0, or -1
+ * when the deadline passed. */
+static int pump(sse *s, int64_t deadline)
+{
+    int running = 0;
+    CURLMcode mc = curl_multi_perform(s->m, &running);
+    if (mc != CURLM_OK)
+        return fail("curl_multi_perform: %s", curl_multi_strerror(mc));
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(s->m, &left)))
+        if (msg->msg == CURLMSG_DONE) {
+            s->done = 1;
+            s->result = msg->data.result;
+        }
+    if (s->done)
+        return 0;
+    int64_t wait = deadline - test_now_ms();
+    if (wait <= 0)
+        return fail("timed out waiting for the server");
+    mc = curl_multi_poll(s->m, NULL, 0, wait < 1000 ? (int)wait : 1000, NULL);
+    return mc == CURLM_OK ? 0 : fail("curl_multi_poll: %s", curl_multi_strerror(mc));
+}
+
+static void sse_free(sse *s)
+{
+    if (s->m && s->x.h)
+        curl_multi_remove_handle(s->m, s->x.h);
+    xfer_free(&s->x);
+    if (s->m)
+        curl_multi_cleanup(s->m);
+    free(s);
+}
 
 int sse_open(int port, const char *path, int timeout_ms, sse **out, http_resp *resp)
 {
@@ -446,51 +357,61 @@ int sse_open_with(int port, const char *path, const char *last_event_id, int tim
                   sse **out, http_resp *resp)
 {
     *out = NULL;
-    http_resp local;
-    http_resp *r = resp ? resp : &local;
-    memset(r, 0, sizeof(*r));
+    if (resp)
+        memset(resp, 0, sizeof(*resp));
     sse *s = calloc(1, sizeof(*s));
     if (!s)
         return fail("out of memory");
-    size_t len;
     char hdrs[256];
     snprintf(hdrs, sizeof(hdrs), "Accept: text/event-stream\r\n%s%s%s",
              last_event_id ? "Last-Event-ID: " : "", last_event_id ? last_event_id : "",
              last_event_id ? "\r\n" : "");
-    char *req = build_request(port, "GET", path, NULL, hdrs, NULL, 0, &len);
-    if (!req || conn_open(&s->c, port, timeout_ms)) {
-        free(req);
-        free(s);
-        return req ? -1 : fail("out of memory");
+    int64_t deadline = test_now_ms() + test_scaled_ms(timeout_ms);
+    int status = -1;
+    /* No whole-transfer timeout: the stream lives until the job ends. */
+    if (xfer_init(&s->x, port, "GET", path, hdrs, NULL, 0, 0) != 0)
+        goto done;
+    s->m = curl_multi_init();
+    if (!s->m || curl_multi_add_handle(s->m, s->x.h) != CURLM_OK) {
+        fail("curl_multi_init failed");
+        goto done;
     }
-    int rc = conn_send(&s->c, req, len);
-    free(req);
-    if (rc == 0)
-        rc = read_head(&s->c, 0, r);
-    if (rc == 0 && r->status == 200) {
-        if (!resp)
-            http_resp_free(r);
+    while (!s->x.head_done && !s->done)
+        if (pump(s, deadline))
+            goto done;
+    if (s->x.head_done && s->x.status == 200) {
+        if (resp && buf_add(&s->x.head, "", 0) == 0) {
+            resp->status = 200;
+            resp->head = strdup(s->x.head.p);
+        }
         *out = s;
         return 200;
     }
-    if (rc == 0)
-        rc = read_body(&s->c, r);
-    int status = rc == 0 ? r->status : -1;
-    conn_close(&s->c);
-    free(s);
-    if (!resp || rc)
-        http_resp_free(r);
+    /* Another answer: read it whole. */
+    while (!s->done)
+        if (pump(s, deadline))
+            goto done;
+    if (s->result != CURLE_OK || !s->x.head_done) {
+        xfer_failed(&s->x, s->result, "GET", path);
+        goto done;
+    }
+    status = s->x.status;
+    if (resp && xfer_take(&s->x, resp))
+        status = -1;
+done:
+    sse_free(s);
     return status;
 }
 
-/* Takes one line out of s->text, or returns NULL when none is complete. */
-static char *next_line(sse *s, size_t *used)
+/* Takes one line out of the text at *used, or returns NULL when none is
+ * complete. */
+static char *next_line(growbuf *t, size_t *used)
 {
-    char *nl = s->len ? memchr(s->text + *used, '\n', s->len - *used) : NULL;
+    char *nl = t->len > *used ? memchr(t->p + *used, '\n', t->len - *used) : NULL;
     if (!nl)
         return NULL;
-    char *line = s->text + *used;
-    *used = (size_t)(nl - s->text) + 1;
+    char *line = t->p + *used;
+    *used = (size_t)(nl - t->p) + 1;
     if (nl > line && nl[-1] == '\r')
         nl--;
     *nl = '\0';
@@ -500,20 +421,19 @@ static char *next_line(sse *s, size_t *used)
 int sse_next(sse *s, int timeout_ms, char *event, size_t n, json_t **data)
 {
     *data = NULL;
-    s->c.deadline = now_ms() + scaled(timeout_ms);
+    int64_t deadline = test_now_ms() + test_scaled_ms(timeout_ms);
     char name[64] = "";
-    char *payload = NULL;
-    size_t plen = 0;
+    growbuf payload = {0};
     int rc = -1;
     for (;;) {
         size_t used = 0;
         char *line;
         int dispatched = 0;
-        while (!dispatched && (line = next_line(s, &used))) {
+        while (!dispatched && (line = next_line(&s->x.body, &used))) {
             if (!*line) {
                 /* A blank line ends an event; one with neither name nor
                  * data (after comments only) is not one. */
-                dispatched = payload || name[0];
+                dispatched = payload.p || name[0];
                 continue;
             }
             if (line[0] == ':')
@@ -529,48 +449,33 @@ int sse_next(sse *s, int timeout_ms, char *event, size_t n, json_t **data)
             } else if (strcmp(line, "id") == 0) {
                 snprintf(s->last_id, sizeof(s->last_id), "%s", value);
             } else if (strcmp(line, "data") == 0) {
-                size_t vl = strlen(value);
-                char *p = realloc(payload, plen + vl + 2);
-                if (!p) {
-                    free(payload);
-                    return fail("out of memory");
+                if ((payload.p && buf_add(&payload, "\n", 1)) ||
+                    buf_add(&payload, value, strlen(value))) {
+                    rc = fail("out of memory");
+                    goto out;
                 }
-                payload = p;
-                if (plen)
-                    payload[plen++] = '\n';
-                memcpy(payload + plen, value, vl);
-                plen += vl;
-                payload[plen] = '\0';
             }
         }
         if (used) {
-            memmove(s->text, s->text + used, s->len - used);
-            s->len -= used;
+            memmove(s->x.body.p, s->x.body.p + used, s->x.body.len - used);
+            s->x.body.len -= used;
         }
         if (dispatched) {
             snprintf(event, n, "%s", name[0] ? name : "message");
-            *data = payload ? json_loadb(payload, plen, 0, NULL) : NULL;
+            *data = payload.p ? json_loadb(payload.p, payload.len, 0, NULL) : NULL;
             rc = 1;
             break;
         }
-        if (s->cap - s->len < 4096) {
-            size_t cap = s->cap ? s->cap * 2 : 16384;
-            char *t = realloc(s->text, cap);
-            if (!t) {
-                rc = fail("out of memory");
-                break;
-            }
-            s->text = t;
-            s->cap = cap;
-        }
-        int got = body_read(&s->c, s->text + s->len, s->cap - s->len);
-        if (got <= 0) {
-            rc = got;
+        if (s->done) {
+            rc = s->result == CURLE_OK && !s->x.oom ? 0 : xfer_failed(&s->x, s->result, "GET",
+                                                                      "(event stream)");
             break;
         }
-        s->len += (size_t)got;
+        if (pump(s, deadline))
+            break;
     }
-    free(payload);
+out:
+    free(payload.p);
     return rc;
 }
 
@@ -581,9 +486,6 @@ const char *sse_last_id(const sse *s)
 
 void sse_close(sse *s)
 {
-    if (!s)
-        return;
-    conn_close(&s->c);
-    free(s->text);
-    free(s);
+    if (s)
+        sse_free(s);
 }

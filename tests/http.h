@@ -1,12 +1,13 @@
 /*
- * http.h - a tiny HTTP/1.1 client for the integration tests: one request
- * per connection over a loopback socket, and a reader of server-sent
- * event streams.
+ * http.h - the integration tests' HTTP client, on libcurl: one request per
+ * connection to a loopback port, and a reader of server-sent event
+ * streams. (Requests malformed on purpose go through tests/rawsock.h.)
  *
- * The one design decision to know: every call takes a timeout and gives
- * up when it passes (a hung daemon fails the test instead of hanging it),
- * and the client speaks only what nasd's tests need: Content-Length or
- * chunked bodies, "Connection: close", no redirects, no TLS.
+ * The one design decision to know: every call takes a timeout, scaled by
+ * NASD_TEST_TIMEOUT_SCALE, and gives up when it passes (a hung daemon
+ * fails the test instead of hanging it). Requests say "Connection: close"
+ * and a body is sent as application/json unless the caller's headers name
+ * another Content-Type, so the tests speak to nasd as curl --json does.
  *
  * Ownership: an http_resp owns its head and body (http_resp_free);
  * http_json returns a new reference; an sse stream is freed by sse_close.
@@ -28,15 +29,17 @@ typedef struct http_resp {
 } http_resp;
 
 /* One request to 127.0.0.1:port on a new connection. headers: extra header
- * lines, each ending in "\r\n", or NULL; body may be NULL (no body). The
- * request carries Content-Length when body is non-NULL. Returns 0 with out
- * filled, or -1 (refused, timed out, malformed) with http_errmsg(); out is
- * then empty but may still be passed to http_resp_free. */
+ * lines, each ending in "\r\n", or NULL; one of them replaces the client's
+ * own header of that name (Host, Content-Type, Connection), and one with
+ * no value ("Content-Type:\r\n") leaves it out. "Transfer-Encoding:
+ * chunked" sends the body chunked. body may be NULL (no body); otherwise
+ * the request carries Content-Length and, unless headers name another,
+ * Content-Type: application/json. The path is sent as it is (no dot
+ * segments removed). Returns 0 with out filled, or -1 (refused, timed
+ * out, malformed) with http_errmsg(); out is then empty but may still be
+ * passed to http_resp_free. */
 int http_request(int port, const char *method, const char *path, const char *headers,
                  const char *body, size_t body_len, int timeout_ms, http_resp *out);
-/* The same with a raw request: everything after the request line's
- * headers is the caller's (e.g. a chunked body); sent as given. */
-int http_request_raw(int port, const char *request, size_t len, int timeout_ms, http_resp *out);
 
 /* GET, or POST/PUT/... of a NUL-terminated body, with HTTP_TIMEOUT_MS. */
 int http_get(int port, const char *path, http_resp *out);

@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +22,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "scale.h"
+#include "tmpdir.h"
 
 #define MAX_CHILDREN 16
 #define MAX_DIRS 16
@@ -35,13 +37,6 @@ static struct child {
 static char dirs[MAX_DIRS][PATH_MAX];
 static int ndirs;
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -49,23 +44,14 @@ static void sleep_ms(int ms)
         ;
 }
 
-/* Every deadline times NASD_TEST_TIMEOUT_SCALE (default 1): tests/tsan.sh
- * runs the tests against a ThreadSanitizer nasd, 5-15 times slower. */
-static int scaled(int timeout_ms)
-{
-    const char *v = getenv("NASD_TEST_TIMEOUT_SCALE");
-    int k = v ? atoi(v) : 1;
-    return k > 1 && timeout_ms < INT32_MAX / k ? timeout_ms * k : timeout_ms;
-}
-
 int nasd_wait_for(int timeout_ms, int (*cond)(void *ctx), void *ctx)
 {
-    int64_t deadline = now_ms() + scaled(timeout_ms);
+    int64_t deadline = test_now_ms() + test_scaled_ms(timeout_ms);
     for (;;) {
         int r = cond(ctx);
         if (r)
             return r;
-        if (now_ms() >= deadline)
+        if (test_now_ms() >= deadline)
             return 0;
         sleep_ms(10);
     }
@@ -107,13 +93,6 @@ int nasd_mkdtemp(char *out, size_t n)
     return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* The last `max` bytes of a log, to stderr. */
 static void show_log(const char *log, size_t max)
 {
@@ -152,7 +131,7 @@ void nasd_cleanup(int failed)
         if (failed)
             fprintf(stderr, "kept the state directory %s\n", dirs[i]);
         else
-            nftw(dirs[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+            tmpdir_remove(dirs[i]);
     }
     ndirs = 0;
 }
@@ -263,7 +242,7 @@ int nasd_start(nasd_proc *p, const char *dir, const char *const *args, int timeo
     p->pid = pid;
     set_pid(p->log, pid);
 
-    int64_t deadline = now_ms() + scaled(timeout_ms);
+    int64_t deadline = test_now_ms() + test_scaled_ms(timeout_ms);
     static const char tag[] = "listening on http://127.0.0.1:";
     for (;;) {
         char *log = read_log(p->log, from);
@@ -279,7 +258,7 @@ int nasd_start(nasd_proc *p, const char *dir, const char *const *args, int timeo
             show_log(p->log, 6000);
             return -1;
         }
-        if (now_ms() >= deadline) {
+        if (test_now_ms() >= deadline) {
             fprintf(stderr, "nasd_start: no listening line within %d ms\n", timeout_ms);
             nasd_kill9(p);
             show_log(p->log, 6000);
@@ -294,10 +273,10 @@ int nasd_stop(nasd_proc *p, int timeout_ms)
     if (p->pid <= 0)
         return -1;
     kill(p->pid, SIGTERM);
-    int64_t deadline = now_ms() + scaled(timeout_ms);
+    int64_t deadline = test_now_ms() + test_scaled_ms(timeout_ms);
     int status;
     while (!reaped(p, &status)) {
-        if (now_ms() >= deadline) {
+        if (test_now_ms() >= deadline) {
             fprintf(stderr, "nasd_stop: nasd did not exit within %d ms of SIGTERM\n", timeout_ms);
             nasd_kill9(p);
             return -1;
@@ -311,10 +290,10 @@ int nasd_wait_exit(nasd_proc *p, int timeout_ms)
 {
     if (p->pid <= 0)
         return -1;
-    int64_t deadline = now_ms() + scaled(timeout_ms);
+    int64_t deadline = test_now_ms() + test_scaled_ms(timeout_ms);
     int status;
     while (!reaped(p, &status)) {
-        if (now_ms() >= deadline)
+        if (test_now_ms() >= deadline)
             return -1;
         sleep_ms(10);
     }

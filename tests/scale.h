@@ -1,7 +1,7 @@
 /*
- * scale.h - NASD_TEST_TIMEOUT_SCALE for the tests that do not go through
- * tests/nasd_proc.c or tests/http.c (which scale their own deadlines):
- * every sleep and deadline of a test is multiplied by it, so one variable
+ * scale.h - NASD_TEST_TIMEOUT_SCALE: every sleep and deadline of a test
+ * (and of tests/nasd_proc.c, tests/http.c and tests/rawsock.c, which
+ * scale the ones they are given) is multiplied by it, so one variable
  * stretches a whole run on a slower build (tests/tsan.sh sets 10).
  */
 #ifndef NAS_TESTS_SCALE_H

@@ -16,12 +16,7 @@
 
 #include <jansson.h>
 
-#include "http.h"
 #include "itest.h"
-#include "nasd_proc.h"
-
-#define START_MS 15000
-#define STOP_MS 30000
 
 TestSuite(caps, .init = begin_test, .fini = finish_test);
 
@@ -67,7 +62,7 @@ Test(caps, max_job_architectures_bounds_every_count)
     cr_assert_eq(nasd_mkdtemp(dir, sizeof dir), 0);
     const char *args[] = {"--workers", "1", "--threads-per-job", "1",
                           "--max-job-architectures", "200", NULL};
-    cr_assert_eq(nasd_start(&p, dir, args, START_MS), 0, "nasd did not start");
+    cr_assert_eq(nasd_start(&p, dir, args, ITEST_START_MS), 0, "nasd did not start");
 
     /* nas-rl and random: budget.max_architectures. */
     refused(p.port,
@@ -98,7 +93,7 @@ Test(caps, max_job_architectures_bounds_every_count)
             "{\"algorithm\":\"enas\",\"search_space\":\"enas-rnn\",\"dataset\":\"fortunes\","
             "\"budget\":{\"epochs\":1},\"hyperparameters\":{\"controller_steps\":1000}}",
             "max-job-architectures", 200, "/hyperparameters/controller_steps");
-    cr_assert_eq(nasd_stop(&p, STOP_MS), 0);
+    cr_assert_eq(nasd_stop(&p, ITEST_STOP_MS), 0);
     PASS();
 }
 
@@ -112,7 +107,7 @@ Test(caps, the_shipped_config_caps_epochs_seconds_and_architectures)
     nasd_proc p;
     /* The file's listen and state-dir give way to nasd_start's flags. */
     const char *args[] = {"--config", conf, "--threads-per-job", "1", NULL};
-    cr_assert_eq(nasd_start(&p, dir, args, START_MS), 0, "nasd did not start with %s", conf);
+    cr_assert_eq(nasd_start(&p, dir, args, ITEST_START_MS), 0, "nasd did not start with %s", conf);
     refused(p.port, "{\"algorithm\":\"train\",\"dataset\":\"synthetic\",\"budget\":{\"epochs\":1001}}",
             "max-job-epochs", 1000, "/budget/epochs");
     refused(p.port,
@@ -131,6 +126,6 @@ Test(caps, the_shipped_config_caps_epochs_seconds_and_architectures)
                  202, "%s", text_of(j));
     cr_assert_eq(json_number_value(at(j, "spec.budget.max_seconds")), 604800.0, "%s", text_of(j));
     json_decref(j);
-    cr_assert_eq(nasd_stop(&p, STOP_MS), 0);
+    cr_assert_eq(nasd_stop(&p, ITEST_STOP_MS), 0);
     PASS();
 }

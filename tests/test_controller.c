@@ -1,10 +1,10 @@
 /*
  * test_controller.c - the LSTM controller of ENAS / NAS-RL
- * (engine/search/controller.h): gradients against finite differences on a
- * program with every step kind, a golden check of one decision's
- * probabilities computed independently here, sampling frequencies,
- * REINFORCE convergence on a toy reward, the baseline and loss formulas,
- * and the rejection of malformed programs.
+ * (engine/search/controller/controller.h): gradients against finite
+ * differences on a program with every step kind, a golden check of one
+ * decision's probabilities computed independently here, sampling
+ * frequencies, REINFORCE convergence on a toy reward, the baseline and
+ * loss formulas, and the rejection of malformed programs.
  *
  * The one design decision to know: the gradient check perturbs the
  * controller's parameters in the store (not leaves of a test graph) and
@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "search/controller.h"
+#include "search/controller/controller.h"
 
 typedef struct {
     nas_params *p;

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "jobs/jobs.h"
-#include "search/darts.h"
+#include "search/darts/darts.h"
 
 /* ------------------------------------------------------------- fixture */
 

@@ -23,6 +23,7 @@
 
 #include "nas.h"
 #include "recorder.h"
+#include "tmpdir.h"
 
 /* ------------------------------------------------------------ recorder */
 
@@ -70,28 +71,6 @@ static nas_job_spec tiny_spec(int order, int epochs)
     s.seed = 11;
     s.threads = 1;
     return s;
-}
-
-static char *tmpdir_new(void)
-{
-    char *d = strdup("/tmp/nas_darts_job_XXXXXX");
-    cr_assert(d && mkdtemp(d), "mkdtemp: %s", strerror(errno));
-    return d;
-}
-
-static void rm_dir(char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    cr_assert(system(cmd) == 0);
-    free(dir);
-}
-
-static char *path_in(const char *dir, const char *name)
-{
-    char *p = malloc(strlen(dir) + strlen(name) + 2);
-    sprintf(p, "%s/%s", dir, name);
-    return p;
 }
 
 /* Checks one cell kind of a genotype in the reference's structure: 8
@@ -265,7 +244,7 @@ Test(darts_job, second_order_search_reports, .timeout = 60)
 
 Test(darts_job, resume_after_shutdown_mid_epoch_is_exact, .timeout = 60)
 {
-    char *dir = tmpdir_new();
+    char *dir = tmpdir_new("nas_darts_job");
     char *pa = path_in(dir, "a.ckpt"), *pb = path_in(dir, "b.ckpt");
     nas_job_spec s = tiny_spec(1, 2);
 

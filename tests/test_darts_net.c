@@ -1,6 +1,6 @@
 /*
  * test_darts_net.c - the discrete DARTS network built from a genotype
- * (engine/search/darts_net.c), the train kind on it, and darts' final
+ * (engine/search/darts/darts_net.c), the train kind on it, and darts' final
  * training.
  *
  * Golden number: the parameter count of the reference's DARTS_V2 genotype
@@ -29,7 +29,7 @@
 
 #include "nas.h"
 #include "recorder.h"
-#include "search/darts.h"
+#include "search/darts/darts.h"
 
 static const char *const DARTS_V2 =
     "{\"normal\": [[\"sep_conv_3x3\", 0], [\"sep_conv_3x3\", 1], "

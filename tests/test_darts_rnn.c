@@ -26,8 +26,9 @@
 
 #include "gradcheck.h"
 #include "recorder.h"
+#include "tmpdir.h"
 #include "jobs/jobs.h"
-#include "search/darts.h"
+#include "search/darts/darts.h"
 
 /* ------------------------------------------------------------ mixed op */
 
@@ -564,21 +565,6 @@ Test(darts_rnn, derived_genotype_parse)
 /* ----------------------------------------------------------------- job */
 
 
-static char *make_dir(void)
-{
-    char *d = strdup("/tmp/test_darts_rnn.XXXXXX");
-    cr_assert(d && mkdtemp(d), "mkdtemp: %s", strerror(errno));
-    return d;
-}
-
-static void rm_dir(char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    cr_assert(system(cmd) == 0);
-    free(dir);
-}
-
 /* A PTB-layout corpus of a 12-word language in which a word is mostly
  * followed by the next one, so there is something to learn. */
 static void write_corpus(const char *dir)
@@ -646,7 +632,7 @@ static void assert_valid_genotype(const char *arch)
 
 Test(darts_rnn, tiny_search_each_order, .timeout = 60)
 {
-    char *dir = make_dir();
+    char *dir = tmpdir_new("test_darts_rnn");
     write_corpus(dir);
     for (int order = 1; order <= 2; order++) {
         recorder r = {0};
@@ -679,7 +665,7 @@ static char *strip_seconds(const char *json)
 
 Test(darts_rnn, shutdown_and_resume_is_exact, .timeout = 60)
 {
-    char *dir = make_dir();
+    char *dir = tmpdir_new("test_darts_rnn");
     write_corpus(dir);
     char pa[600], pb[600];
     snprintf(pa, sizeof(pa), "%s/a.ckpt", dir);
@@ -734,7 +720,7 @@ Test(darts_rnn, shutdown_and_resume_is_exact, .timeout = 60)
  * same bits as an uninterrupted run. */
 Test(darts_rnn, search_then_final_training, .timeout = 60)
 {
-    char *dir = make_dir();
+    char *dir = tmpdir_new("test_darts_rnn");
     write_corpus(dir);
     char pa[600], pb[600];
     snprintf(pa, sizeof(pa), "%s/a.ckpt", dir);

@@ -811,3 +811,43 @@ Test(db, memo_is_dropped_by_every_write)
     cr_assert_eq(nd_db_job_cancel(db, id, &state), 0);
     cr_assert_null(nd_db_job_memo(db, id, &len), "cancel drops the memo");
 }
+
+/* Retention (#22): finished jobs beyond the newest `keep` or finished
+ * before a time go, with their rows; queued and running ones never. */
+Test(db, prune_keeps_the_newest_finished_and_never_active_jobs)
+{
+    char ids[5][33], got[33];
+    char *spec = NULL, *ckpt = NULL;
+    int64_t step;
+    int attempt, n = -1;
+    for (int i = 0; i < 5; i++) {
+        cr_assert_eq(nd_db_new_id(ids[i]), 0);
+        cr_assert_eq(nd_db_job_insert(db, ids[i], NULL, "train", NULL, "synthetic", "{}", NULL,
+                                      NULL, NULL),
+                     0);
+    }
+    /* 0..2 finish, 3 runs, 4 stays queued. */
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(nd_db_job_claim(db, got, &spec, &ckpt, &step, &attempt, NULL), 0);
+        free(spec);
+        free(ckpt);
+        if (i < 3) {
+            cr_assert_eq(nd_db_metric_add(db, got, 1, 1, "train_loss", 1.0, 1.0, NULL), 0);
+            cr_assert_eq(nd_db_job_finish(db, got, ND_DB_SUCCEEDED, NULL), 0);
+        }
+    }
+    cr_assert_eq(nd_db_prune(db, 2, 0, NULL, NULL, &n), 0);
+    cr_assert_eq(n, 1, "pruned %d, want the oldest finished job only", n);
+    int state;
+    cr_assert_eq(nd_db_job_state(db, ids[0], &state), ND_DB_NOTFOUND);
+    for (int i = 1; i < 5; i++)
+        cr_assert_eq(nd_db_job_state(db, ids[i], &state), 0, "job %d went", i);
+    /* By age: everything finished before a time far ahead goes; the
+     * running and the queued job stay. */
+    cr_assert_eq(nd_db_prune(db, 0, 4e9, NULL, NULL, &n), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(nd_db_job_state(db, ids[3], &state), 0);
+    cr_assert_eq(state, ND_DB_RUNNING);
+    cr_assert_eq(nd_db_job_state(db, ids[4], &state), 0);
+    cr_assert_eq(state, ND_DB_QUEUED);
+}

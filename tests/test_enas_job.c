@@ -23,6 +23,7 @@
 
 #include "nas.h"
 #include "recorder.h"
+#include "tmpdir.h"
 
 /* Every reward is an accuracy (recorder.h's architecture hook). */
 static void reward_in_range(recorder *r, const char *arch, double reward,
@@ -52,28 +53,6 @@ static nas_job_spec tiny_spec(const char *space, int epochs)
     s.seed = 5;
     s.threads = 1;
     return s;
-}
-
-static char *tmpdir_new(void)
-{
-    char *d = strdup("/tmp/nas_enas_job_XXXXXX");
-    cr_assert(d && mkdtemp(d), "mkdtemp: %s", strerror(errno));
-    return d;
-}
-
-static void rm_dir(char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    cr_assert(system(cmd) == 0);
-    free(dir);
-}
-
-static char *path_in(const char *dir, const char *name)
-{
-    char *p = malloc(strlen(dir) + strlen(name) + 2);
-    sprintf(p, "%s/%s", dir, name);
-    return p;
 }
 
 /* The data section of a safetensors file (the header holds times). */
@@ -178,7 +157,7 @@ Test(enas_job, macro_search_runs_to_a_valid_result, .timeout = 120)
 /* Shut down after step `at` of a 2-epoch run, resume, compare. */
 static void resume_case(int64_t at, int rows_before)
 {
-    char *dir = tmpdir_new();
+    char *dir = tmpdir_new("nas_enas_job");
     char *pa = path_in(dir, "a.ckpt"), *pb = path_in(dir, "b.ckpt");
     nas_job_spec s = tiny_spec("enas-micro", 2);
 

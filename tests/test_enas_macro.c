@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "search/enas.h"
+#include "search/enas/enas.h"
 
 static const char *const ops[] = {
     "conv_3x3", "sep_conv_3x3", "conv_5x5", "sep_conv_5x5", "avg_pool_3x3",

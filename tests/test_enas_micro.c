@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "search/enas_micro.h"
+#include "search/enas/enas_micro.h"
 
 static const char *const OPS[5] = {"sep_conv_3x3", "sep_conv_5x5",
                                    "avg_pool_3x3", "max_pool_3x3",

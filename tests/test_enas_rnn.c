@@ -25,7 +25,8 @@
 
 #include "jobs/jobs.h"
 #include "recorder.h"
-#include "search/enas_rnn.h"
+#include "tmpdir.h"
+#include "search/enas/enas_rnn.h"
 
 #define FORTUNES "/usr/share/games/fortunes/fortunes"
 
@@ -455,26 +456,11 @@ static char *strip_seconds(const char *json)
     return s;
 }
 
-static char *make_dir(void)
-{
-    char *d = strdup("/tmp/test_enas_rnn.XXXXXX");
-    cr_assert(d && mkdtemp(d), "mkdtemp: %s", strerror(errno));
-    return d;
-}
-
-static void rm_dir(char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    cr_assert(system(cmd) == 0);
-    free(dir);
-}
-
 Test(enas_rnn, shutdowns_and_resumes_are_exact, .timeout = 60)
 {
     if (access(FORTUNES, R_OK) != 0)
         cr_skip_test(FORTUNES " missing (Debian package fortunes-min)");
-    char *dir = make_dir();
+    char *dir = tmpdir_new("test_enas_rnn");
     char pa[600], pb[600];
     snprintf(pa, sizeof(pa), "%s/a.ckpt", dir);
     snprintf(pb, sizeof(pb), "%s/b.ckpt", dir);

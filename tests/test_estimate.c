@@ -18,8 +18,8 @@
 #include <string.h>
 
 #include "jobs/jobs.h"
-#include "search/darts.h"
-#include "search/enas_rnn.h"
+#include "search/darts/darts.h"
+#include "search/enas/enas_rnn.h"
 
 #define RATIO_MAX 3.0
 

@@ -28,13 +28,9 @@
 
 #include <jansson.h>
 
-#include "http.h"
 #include "itest.h"
-#include "nasd_proc.h"
 
 /* Generous: the suite also runs under ASan on 2 cores. */
-#define START_MS 15000
-#define STOP_MS 30000
 #define JOB_MS 60000
 #define EVENT_MS 20000
 
@@ -55,139 +51,28 @@ static const char long_job[] =
 
 /* ------------------------------------------------------------- fixture */
 
-
-
-
-
 TestSuite(darts, .init = begin_test, .fini = finish_test);
 
-static void start(nasd_proc *p)
+/* ------------------------------------------------------------- problems */
+
+/* problem() (tests/itest.h) that also names pointer. */
+static json_t *problem_at(const http_resp *r, int status, const char *slug, const char *pointer)
 {
-    char dir[PATH_MAX];
-    cr_assert_eq(nasd_mkdtemp(dir, sizeof(dir)), 0);
-    cr_assert_eq(nasd_start(p, dir, flags, START_MS), 0, "nasd did not start");
-}
-
-static void stop_ok(nasd_proc *p)
-{
-    int status = nasd_stop(p, STOP_MS);
-    cr_assert_eq(status, 0, "nasd exited with %d after SIGTERM", status);
-}
-
-/* ---------------------------------------------------------------- JSON */
-
-
-
-
-
-/* -------------------------------------------------------------- requests */
-
-static void request(int port, const char *method, const char *path, const char *body, http_resp *r)
-{
-    int rc =
-        http_request(port, method, path, NULL, body, body ? strlen(body) : 0, HTTP_TIMEOUT_MS, r);
-    cr_assert_eq(rc, 0, "%s %s: %s", method, path, http_errmsg());
-}
-
-/* The JSON body of method path, which must answer `status`. */
-static json_t *call(int port, const char *method, const char *path, const char *body, int status)
-{
-    http_resp r;
-    request(port, method, path, body, &r);
-    cr_assert_eq(r.status, status, "%s %s: %d, expected %d: %s", method, path, r.status, status,
-                 r.body);
-    json_t *j = http_json(&r);
-    cr_assert(j, "%s %s: the body is not JSON: %s", method, path, r.body);
-    http_resp_free(&r);
-    return j;
-}
-
-/* POST /v1/jobs, which must answer 202; the job's id goes to id. */
-static void submit(int port, const char *spec, char id[33])
-{
-    json_t *job = call(port, "POST", "/v1/jobs", spec, 202);
-    const char *jid = str_at(job, "id");
-    cr_assert(jid && strlen(jid) == 32, "no job id: %s", text_of(job));
-    snprintf(id, 33, "%s", jid);
-    json_decref(job);
-}
-
-static json_t *get_sub(int port, const char *id, const char *what)
-{
-    char path[128];
-    snprintf(path, sizeof(path), "/v1/jobs/%s%s%s", id, *what ? "/" : "", what);
-    return call(port, "GET", path, NULL, 200);
-}
-
-static void cancel(int port, const char *id)
-{
-    char path[96];
-    snprintf(path, sizeof(path), "/v1/jobs/%s:cancel", id);
-    http_resp r;
-    request(port, "POST", path, NULL, &r);
-    cr_assert(r.status == 200 || r.status == 202, "POST %s: %d %s", path, r.status, r.body);
-    http_resp_free(&r);
-}
-
-/* A problem response: status, content type, RFC 9457 members, slug and
- * pointer. Returns the body (owned). */
-static json_t *problem(const http_resp *r, int status, const char *slug, const char *pointer)
-{
-    cr_assert_eq(r->status, status, "status %d, expected %d: %s", r->status, status, r->body);
-    char ct[128];
-    cr_assert(http_header(r, "Content-Type", ct, sizeof(ct)), "no Content-Type");
-    cr_assert_str_eq(ct, "application/problem+json");
-    json_t *p = http_json(r);
-    cr_assert(json_is_object(p), "problem body is not a JSON object: %s", r->body);
-    char type[96];
-    snprintf(type, sizeof(type), "urn:nasd:problem:%s", slug);
-    cr_assert_str_eq(str_at(p, "type") ? str_at(p, "type") : "", type, "%s", r->body);
-    cr_assert_eq(int_at(p, "status"), status, "%s", r->body);
-    cr_assert(str_at(p, "detail") && *str_at(p, "detail"), "no detail: %s", r->body);
+    json_t *p = problem(r, status, slug);
     cr_assert_str_eq(str_at(p, "pointer") ? str_at(p, "pointer") : "", pointer, "%s", r->body);
     return p;
 }
 
-static json_t *post_problem(int port, const char *body, int status, const char *slug,
-                            const char *pointer)
+static json_t *post_problem_at(int port, const char *body, int status, const char *slug,
+                               const char *pointer)
 {
     http_resp r;
-    request(port, "POST", "/v1/jobs", body, &r);
-    json_t *p = problem(&r, status, slug, pointer);
+    request(port, "POST", "/v1/jobs", NULL, body, &r);
+    json_t *p = problem_at(&r, status, slug, pointer);
     http_resp_free(&r);
     return p;
 }
 
-/* ----------------------------------------------------------------- waits */
-
-typedef struct job_wait {
-    int port;
-    const char *id;
-    const char *state;
-    json_t *job; /* the last view */
-} job_wait;
-
-
-static int job_reached(void *ctx)
-{
-    job_wait *w = ctx;
-    json_decref(w->job);
-    w->job = get_sub(w->port, w->id, "");
-    const char *st = str_at(w->job, "state");
-    if (st && !strcmp(st, w->state))
-        return 1;
-    return is_final(st) ? -1 : 0;
-}
-
-/* Polls job id until it is in state; returns its view then (owned). */
-static json_t *wait_job(int port, const char *id, const char *state)
-{
-    job_wait w = {port, id, state, NULL};
-    int r = nasd_wait_for(JOB_MS, job_reached, &w);
-    cr_assert_eq(r, 1, "job %s did not reach %s within %d ms: %s", id, state, JOB_MS,
-                 text_of(w.job));
-    return w.job;
-}
 
 /* ============================================================ genotypes */
 
@@ -485,7 +370,7 @@ static void check_search(int port, const search *s)
 {
     char where[128];
     const char *metric = is_rnn(s) ? "val_perplexity" : "val_accuracy";
-    json_t *job = wait_job(port, s->id, "succeeded");
+    json_t *job = wait_job(port, s->id, "succeeded", JOB_MS);
     cr_assert(json_is_null(at(job, "error")), "error: %s", text_of(at(job, "error")));
     cr_assert_eq(int_at(job, "progress.epoch"), EPOCHS);
     cr_assert(json_number_value(at(job, "progress.fraction")) == 1.0, "progress %s",
@@ -573,7 +458,7 @@ static void check_search(int port, const search *s)
 Test(darts, cnn_and_rnn_searches_of_both_orders_succeed_with_valid_genotypes)
 {
     nasd_proc d;
-    start(&d);
+    start_in(&d, NULL, flags, NULL);
     search searches[] = {
         {"darts-cnn", 1, ""},
         {"darts-cnn", 2, ""},
@@ -586,8 +471,8 @@ Test(darts, cnn_and_rnn_searches_of_both_orders_succeed_with_valid_genotypes)
     char b1[33], b2[33];
     submit(d.port, long_job, b1);
     submit(d.port, long_job, b2);
-    json_decref(wait_job(d.port, b1, "running"));
-    json_decref(wait_job(d.port, b2, "running"));
+    json_decref(wait_job(d.port, b1, "running", JOB_MS));
+    json_decref(wait_job(d.port, b2, "running", JOB_MS));
     for (size_t i = 0; i < n; i++) {
         submit(d.port, search_spec(&searches[i]), searches[i].id);
         json_t *job = get_sub(d.port, searches[i].id, "");
@@ -615,8 +500,8 @@ Test(darts, cnn_and_rnn_searches_of_both_orders_succeed_with_valid_genotypes)
 
     for (size_t i = 0; i < n; i++)
         check_search(d.port, &searches[i]);
-    json_decref(wait_job(d.port, b1, "cancelled"));
-    json_decref(wait_job(d.port, b2, "cancelled"));
+    json_decref(wait_job(d.port, b1, "cancelled", JOB_MS));
+    json_decref(wait_job(d.port, b2, "cancelled", JOB_MS));
     stop_ok(&d);
     PASS();
 }
@@ -626,35 +511,35 @@ Test(darts, cnn_and_rnn_searches_of_both_orders_succeed_with_valid_genotypes)
 Test(darts, misfit_specs_are_refused)
 {
     nasd_proc d;
-    start(&d);
+    start_in(&d, NULL, flags, NULL);
 
     /* Every algorithm and space is built now; what is not (final_training
      * after enas-rnn or nas-rl) is tested with those kinds. */
     /* A darts spec that does not fit its space: 400 at the field. */
-    json_decref(post_problem(
+    json_decref(post_problem_at(
         d.port, "{\"algorithm\":\"darts\",\"search_space\":\"darts-cnn\",\"dataset\":\"fortunes\"}",
         400, "invalid-field", "/dataset"));
-    json_decref(post_problem(
+    json_decref(post_problem_at(
         d.port,
         "{\"algorithm\":\"darts\",\"search_space\":\"darts-rnn\",\"dataset\":\"synthetic\"}", 400,
         "invalid-field", "/dataset"));
-    json_decref(post_problem(
+    json_decref(post_problem_at(
         d.port,
         "{\"algorithm\":\"darts\",\"search_space\":\"enas-micro\",\"dataset\":\"synthetic\"}", 400,
         "invalid-field", "/search_space"));
-    json_decref(post_problem(
+    json_decref(post_problem_at(
         d.port,
         "{\"algorithm\":\"darts\",\"dataset\":\"synthetic\",\"hyperparameters\":{\"order\":3}}",
         400, "invalid-field", "/hyperparameters/order"));
-    json_decref(post_problem(d.port,
+    json_decref(post_problem_at(d.port,
                              "{\"algorithm\":\"darts\",\"dataset\":\"synthetic\","
                              "\"hyperparameters\":{\"max_examples\":1}}",
                              400, "invalid-field", "/hyperparameters/max_examples"));
-    json_decref(post_problem(d.port,
+    json_decref(post_problem_at(d.port,
                              "{\"algorithm\":\"darts\",\"search_space\":\"darts-rnn\",\"dataset\":"
                              "\"fortunes\",\"hyperparameters\":{\"max_examples\":64}}",
                              400, "unknown-field", "/hyperparameters/max_examples"));
-    json_decref(post_problem(d.port,
+    json_decref(post_problem_at(d.port,
                              "{\"algorithm\":\"darts\",\"dataset\":\"synthetic\","
                              "\"architecture\":{\"space\":\"fixed-cnn\"}}",
                              400, "invalid-field", "/architecture"));
@@ -673,15 +558,15 @@ Test(darts, misfit_specs_are_refused)
            "\"hyperparameters\":{\"C\":4,\"layers\":3,\"batch_size\":16,\"max_examples\":16},"
            "\"seed\":1}",
            id);
-    json_t *job = wait_job(d.port, id, "failed");
+    json_t *job = wait_job(d.port, id, "failed", JOB_MS);
     const char *err = str_at(job, "error") ? str_at(job, "error") : str_at(job, "error.detail");
     cr_assert(err && strstr(err, "batch_size"), "error %s", text_of(at(job, "error")));
     json_decref(job);
     http_resp r;
     char path[96];
     snprintf(path, sizeof(path), "/v1/jobs/%s/result", id);
-    request(d.port, "GET", path, NULL, &r);
-    json_decref(problem(&r, 404, "not-found", ""));
+    request(d.port, "GET", path, NULL, NULL, &r);
+    json_decref(problem_at(&r, 404, "not-found", ""));
     http_resp_free(&r);
     stop_ok(&d);
     PASS();
@@ -694,7 +579,7 @@ Test(darts, misfit_specs_are_refused)
 Test(darts, rnn_search_then_final_training)
 {
     nasd_proc d;
-    start(&d);
+    start_in(&d, NULL, flags, NULL);
     static const char spec[] =
         "{\"algorithm\":\"darts\",\"search_space\":\"darts-rnn\",\"dataset\":\"fortunes\","
         "\"budget\":{\"epochs\":1},\"hyperparameters\":{\"embed\":8,\"hidden\":8,\"bptt\":8,"
@@ -702,7 +587,7 @@ Test(darts, rnn_search_then_final_training)
         "\"final_training\":{\"enabled\":true,\"epochs\":1},\"seed\":4}";
     char id[33];
     submit(d.port, spec, id);
-    json_decref(wait_job(d.port, id, "succeeded"));
+    json_decref(wait_job(d.port, id, "succeeded", JOB_MS));
 
     json_t *res = get_sub(d.port, id, "result");
     cr_assert_str_eq(str_at(res, "metric"), "test_perplexity");

@@ -20,13 +20,9 @@
 
 #include <jansson.h>
 
-#include "http.h"
 #include "itest.h"
-#include "nasd_proc.h"
 
 /* Generous: the suite also runs under ASan on 2 cores. */
-#define START_MS 15000
-#define STOP_MS 30000
 #define JOB_MS 120000
 
 static const char *const flags[] = {"--workers", "2", "--threads-per-job", "1", NULL};
@@ -40,66 +36,13 @@ static const char genotype[] =
     "[\"max_pool_3x3\",1],[\"max_pool_3x3\",0],[\"skip_connect\",2],[\"skip_connect\",2],"
     "[\"max_pool_3x3\",1]],\"reduce_concat\":[2,3,4,5]}";
 
-
-
-
 TestSuite(darts_train, .init = begin_test, .fini = finish_test);
-
-
-/* The JSON body of method path, which must answer `status`. */
-static json_t *call(int port, const char *method, const char *path, const char *body, int status)
-{
-    http_resp r;
-    int rc = http_request(port, method, path, NULL, body, body ? strlen(body) : 0,
-                          HTTP_TIMEOUT_MS, &r);
-    cr_assert_eq(rc, 0, "%s %s: %s", method, path, http_errmsg());
-    cr_assert_eq(r.status, status, "%s %s: %d, expected %d: %s", method, path, r.status, status,
-                 r.body);
-    json_t *j = http_json(&r);
-    cr_assert(j, "%s %s: the body is not JSON: %s", method, path, r.body);
-    http_resp_free(&r);
-    return j;
-}
-
-/* POST /v1/jobs (202); the job's id goes to id. */
-static void submit(int port, const char *spec, char id[33])
-{
-    json_t *job = call(port, "POST", "/v1/jobs", spec, 202);
-    const char *jid = json_string_value(json_object_get(job, "id"));
-    cr_assert(jid && strlen(jid) == 32, "no job id: %s", text_of(job));
-    snprintf(id, 33, "%s", jid);
-    json_decref(job);
-}
-
-typedef struct job_wait {
-    int port;
-    const char *id;
-    json_t *job; /* the last view */
-} job_wait;
-
-static int job_finished(void *ctx)
-{
-    job_wait *w = ctx;
-    char path[96];
-    snprintf(path, sizeof(path), "/v1/jobs/%s", w->id);
-    json_decref(w->job);
-    w->job = call(w->port, "GET", path, NULL, 200);
-    const char *st = json_string_value(json_object_get(w->job, "state"));
-    return st && (!strcmp(st, "succeeded") || !strcmp(st, "failed") || !strcmp(st, "cancelled"));
-}
 
 /* Waits for job id to succeed; returns its result (owned). */
 static json_t *result_of(int port, const char *id)
 {
-    job_wait w = {port, id, NULL};
-    char path[96];
-    cr_assert_eq(nasd_wait_for(JOB_MS, job_finished, &w), 1, "job %s did not end within %d ms",
-                 id, JOB_MS);
-    cr_assert_str_eq(json_string_value(json_object_get(w.job, "state")), "succeeded", "%s",
-                     text_of(w.job));
-    json_decref(w.job);
-    snprintf(path, sizeof(path), "/v1/jobs/%s/result", id);
-    return call(port, "GET", path, NULL, 200);
+    json_decref(wait_job(port, id, "succeeded", JOB_MS));
+    return get_sub(port, id, "result");
 }
 
 /* A tiny train job on the darts-cnn network of genotype g (JSON text). */
@@ -133,7 +76,7 @@ Test(darts_train, a_genotype_trains_and_a_search_result_pastes_into_train)
     char dir[PATH_MAX], spec[2048], train_id[33], search_id[33], pasted_id[33];
     nasd_proc d;
     cr_assert_eq(nasd_mkdtemp(dir, sizeof(dir)), 0);
-    cr_assert_eq(nasd_start(&d, dir, flags, START_MS), 0, "nasd did not start");
+    cr_assert_eq(nasd_start(&d, dir, flags, ITEST_START_MS), 0, "nasd did not start");
 
     /* A genotype given in the spec, and a search beside it. */
     train_spec(spec, sizeof(spec), genotype);
@@ -164,7 +107,7 @@ Test(darts_train, a_genotype_trains_and_a_search_result_pastes_into_train)
     json_decref(pasted);
     json_decref(res);
 
-    int status = nasd_stop(&d, STOP_MS);
+    int status = nasd_stop(&d, ITEST_STOP_MS);
     cr_assert_eq(status, 0, "nasd exited with %d after SIGTERM", status);
-    passed = 1;
+    PASS();
 }

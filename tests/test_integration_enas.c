@@ -21,13 +21,9 @@
 
 #include <jansson.h>
 
-#include "http.h"
 #include "itest.h"
-#include "nasd_proc.h"
 
 /* Generous: the suite also runs under ASan on 2 cores. */
-#define START_MS 15000
-#define STOP_MS 30000
 #define JOB_MS 60000
 
 #define EPOCHS 2
@@ -36,82 +32,7 @@
 
 static const char *const flags[] = {"--workers", "2", "--threads-per-job", "1", NULL};
 
-
-
-
 TestSuite(enas, .init = begin_test, .fini = finish_test);
-
-static void start(nasd_proc *p)
-{
-    char dir[PATH_MAX];
-    cr_assert_eq(nasd_mkdtemp(dir, sizeof(dir)), 0);
-    cr_assert_eq(nasd_start(p, dir, flags, START_MS), 0, "nasd did not start");
-}
-
-static void stop_ok(nasd_proc *p)
-{
-    int status = nasd_stop(p, STOP_MS);
-    cr_assert_eq(status, 0, "nasd exited with %d after SIGTERM", status);
-}
-
-
-
-
-
-static json_t *call(int port, const char *method, const char *path, const char *body, int status)
-{
-    http_resp r;
-    int rc =
-        http_request(port, method, path, NULL, body, body ? strlen(body) : 0, HTTP_TIMEOUT_MS, &r);
-    cr_assert_eq(rc, 0, "%s %s: %s", method, path, http_errmsg());
-    cr_assert_eq(r.status, status, "%s %s: %d, expected %d: %s", method, path, r.status, status,
-                 r.body);
-    json_t *j = http_json(&r);
-    cr_assert(j, "%s %s: the body is not JSON: %s", method, path, r.body);
-    http_resp_free(&r);
-    return j;
-}
-
-static void submit(int port, const char *spec, char id[33])
-{
-    json_t *job = call(port, "POST", "/v1/jobs", spec, 202);
-    const char *jid = str_at(job, "id");
-    cr_assert(jid && strlen(jid) == 32, "no job id: %s", text_of(job));
-    snprintf(id, 33, "%s", jid);
-    json_decref(job);
-}
-
-static json_t *get_sub(int port, const char *id, const char *what)
-{
-    char path[160];
-    snprintf(path, sizeof(path), "/v1/jobs/%s%s%s", id, *what ? "/" : "", what);
-    return call(port, "GET", path, NULL, 200);
-}
-
-typedef struct job_wait {
-    int port;
-    const char *id;
-    json_t *job;
-} job_wait;
-
-static int job_done(void *ctx)
-{
-    job_wait *w = ctx;
-    json_decref(w->job);
-    w->job = get_sub(w->port, w->id, "");
-    const char *st = str_at(w->job, "state");
-    if (st && !strcmp(st, "succeeded"))
-        return 1;
-    return st && (!strcmp(st, "failed") || !strcmp(st, "cancelled")) ? -1 : 0;
-}
-
-static json_t *wait_succeeded(int port, const char *id)
-{
-    job_wait w = {port, id, NULL};
-    int r = nasd_wait_for(JOB_MS, job_done, &w);
-    cr_assert_eq(r, 1, "job %s did not succeed within %d ms: %s", id, JOB_MS, text_of(w.job));
-    return w.job;
-}
 
 /* ------------------------------------------------------------ checks */
 
@@ -182,7 +103,7 @@ static void check_search(int port, const char *id, const char *space)
 {
     int micro = !strcmp(space, "enas-micro");
     char where[96];
-    json_t *job = wait_succeeded(port, id);
+    json_t *job = wait_job(port, id, "succeeded", JOB_MS);
     cr_assert(json_is_null(at(job, "error")), "error: %s", text_of(at(job, "error")));
     cr_assert_eq(int_at(job, "progress.epoch"), EPOCHS);
     cr_assert(json_number_value(at(job, "progress.fraction")) == 1.0, "progress %s",
@@ -259,7 +180,7 @@ static void check_search(int port, const char *id, const char *space)
 Test(enas, micro_and_macro_searches_succeed_with_valid_architectures, .timeout = 240)
 {
     nasd_proc d;
-    start(&d);
+    start_in(&d, NULL, flags, NULL);
     char micro[33], macro[33];
     submit(d.port, spec_of("enas-micro"), micro);
     submit(d.port, spec_of("enas-macro"), macro);
@@ -270,7 +191,7 @@ Test(enas, micro_and_macro_searches_succeed_with_valid_architectures, .timeout =
     check_search(d.port, micro, "enas-micro");
     check_search(d.port, macro, "enas-macro");
     stop_ok(&d);
-    passed = 1;
+    PASS();
 }
 
 static void refused(int port, const char *body, int status, const char *pointer)
@@ -292,7 +213,7 @@ static void refused(int port, const char *body, int status, const char *pointer)
 Test(enas, final_training_and_bad_fields_are_refused, .timeout = 60)
 {
     nasd_proc d;
-    start(&d);
+    start_in(&d, NULL, flags, NULL);
     /* enas' final training runs (test_integration_enas_final.c); nas-rl's
      * is not implemented. */
     refused(d.port, "{\"algorithm\":\"nas-rl\",\"final_training\":{\"enabled\":true}}",
@@ -305,5 +226,5 @@ Test(enas, final_training_and_bad_fields_are_refused, .timeout = 60)
             "\"hyperparameters\":{\"nodes\":5}}",
             400, "/hyperparameters/nodes");
     stop_ok(&d);
-    passed = 1;
+    PASS();
 }

@@ -23,113 +23,22 @@
 
 #include <jansson.h>
 
-#include "http.h"
 #include "itest.h"
-#include "nasd_proc.h"
 
 /* Generous: the suite also runs under ASan on 2 cores. */
-#define START_MS 15000
-#define STOP_MS 30000
 #define JOB_MS 60000
 
 static const char *const flags[] = {"--workers", "2", "--threads-per-job", "1", NULL};
 
 /* ------------------------------------------------------------- fixture */
 
-
-
-
-
 TestSuite(enas_final, .init = begin_test, .fini = finish_test);
-
-static void start(nasd_proc *p)
-{
-    char dir[PATH_MAX];
-    cr_assert_eq(nasd_mkdtemp(dir, sizeof(dir)), 0);
-    cr_assert_eq(nasd_start(p, dir, flags, START_MS), 0, "nasd did not start");
-}
-
-static void stop_ok(nasd_proc *p)
-{
-    int status = nasd_stop(p, STOP_MS);
-    cr_assert_eq(status, 0, "nasd exited with %d after SIGTERM", status);
-}
 
 /* ---------------------------------------------------------------- JSON */
 
-
-
-
-
 /* -------------------------------------------------------------- requests */
 
-static void request(int port, const char *method, const char *path, const char *body, http_resp *r)
-{
-    int rc =
-        http_request(port, method, path, NULL, body, body ? strlen(body) : 0, HTTP_TIMEOUT_MS, r);
-    cr_assert_eq(rc, 0, "%s %s: %s", method, path, http_errmsg());
-}
-
-/* The JSON body of method path, which must answer `status`. */
-static json_t *call(int port, const char *method, const char *path, const char *body, int status)
-{
-    http_resp r;
-    request(port, method, path, body, &r);
-    cr_assert_eq(r.status, status, "%s %s: %d, expected %d: %s", method, path, r.status, status,
-                 r.body);
-    json_t *j = http_json(&r);
-    cr_assert(j, "%s %s: the body is not JSON: %s", method, path, r.body);
-    http_resp_free(&r);
-    return j;
-}
-
-/* POST /v1/jobs, which must answer 202; the job's id goes to id. */
-static void submit(int port, const char *spec, char id[33])
-{
-    json_t *job = call(port, "POST", "/v1/jobs", spec, 202);
-    const char *jid = str_at(job, "id");
-    cr_assert(jid && strlen(jid) == 32, "no job id: %s", text_of(job));
-    snprintf(id, 33, "%s", jid);
-    json_decref(job);
-}
-
-static json_t *get_sub(int port, const char *id, const char *what)
-{
-    char path[128];
-    snprintf(path, sizeof(path), "/v1/jobs/%s%s%s", id, *what ? "/" : "", what);
-    return call(port, "GET", path, NULL, 200);
-}
-
 /* ----------------------------------------------------------------- waits */
-
-typedef struct job_wait {
-    int port;
-    const char *id;
-    const char *state;
-    json_t *job; /* the last view */
-} job_wait;
-
-
-static int job_reached(void *ctx)
-{
-    job_wait *w = ctx;
-    json_decref(w->job);
-    w->job = get_sub(w->port, w->id, "");
-    const char *st = str_at(w->job, "state");
-    if (st && !strcmp(st, w->state))
-        return 1;
-    return is_final(st) ? -1 : 0;
-}
-
-/* Polls job id until it is in state; returns its view then (owned). */
-static json_t *wait_job(int port, const char *id, const char *state)
-{
-    job_wait w = {port, id, state, NULL};
-    int r = nasd_wait_for(JOB_MS, job_reached, &w);
-    cr_assert_eq(r, 1, "job %s did not reach %s within %d ms: %s", id, state, JOB_MS,
-                 text_of(w.job));
-    return w.job;
-}
 
 /* ============================================================== tests */
 
@@ -152,7 +61,7 @@ static void search_then_final(int port, const char *space, const char *extra,
 
 static void check_final(int port, const char *id, const char *arc_key)
 {
-    json_decref(wait_job(port, id, "succeeded"));
+    json_decref(wait_job(port, id, "succeeded", JOB_MS));
     json_t *res = get_sub(port, id, "result");
     cr_assert_str_eq(str_at(res, "metric"), "test_accuracy", "%s", text_of(res));
     double v = json_number_value(at(res, "value"));
@@ -188,7 +97,7 @@ static void check_final(int port, const char *id, const char *arc_key)
 Test(enas_final, micro_macro_and_rnn_searches_then_final_training, .timeout = 120)
 {
     nasd_proc d;
-    start(&d);
+    start_in(&d, NULL, flags, NULL);
     char micro[33], macro[33], rnn[33];
     search_then_final(d.port, "enas-micro", "\"nodes\":3,", micro);
     search_then_final(d.port, "enas-macro", "", macro);
@@ -203,7 +112,7 @@ Test(enas_final, micro_macro_and_rnn_searches_then_final_training, .timeout = 12
     check_final(d.port, macro, "layers");
 
     /* enas-rnn: the cell in the search's language model, test perplexity */
-    json_decref(wait_job(d.port, rnn, "succeeded"));
+    json_decref(wait_job(d.port, rnn, "succeeded", JOB_MS));
     json_t *res = get_sub(d.port, rnn, "result");
     cr_assert_str_eq(str_at(res, "metric"), "test_perplexity", "%s", text_of(res));
     double v = json_number_value(at(res, "value"));

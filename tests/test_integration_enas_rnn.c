@@ -24,12 +24,8 @@
 
 #include <jansson.h>
 
-#include "http.h"
 #include "itest.h"
-#include "nasd_proc.h"
 
-#define START_MS 15000
-#define STOP_MS 30000
 #define JOB_MS 60000
 
 #define FORTUNES "/usr/share/games/fortunes/fortunes"
@@ -40,59 +36,7 @@
 
 static const char *const flags[] = {"--workers", "1", "--threads-per-job", "1", NULL};
 
-
-
-
 TestSuite(enas_rnn, .init = begin_test, .fini = finish_test);
-
-static void start(nasd_proc *p)
-{
-    char dir[PATH_MAX];
-    cr_assert_eq(nasd_mkdtemp(dir, sizeof(dir)), 0);
-    cr_assert_eq(nasd_start(p, dir, flags, START_MS), 0, "nasd did not start");
-}
-
-
-
-
-static json_t *call(int port, const char *method, const char *path, const char *body,
-                    int status)
-{
-    http_resp r;
-    int rc = http_request(port, method, path, NULL, body, body ? strlen(body) : 0,
-                          HTTP_TIMEOUT_MS, &r);
-    cr_assert_eq(rc, 0, "%s %s: %s", method, path, http_errmsg());
-    cr_assert_eq(r.status, status, "%s %s: %d, expected %d: %s", method, path, r.status,
-                 status, r.body);
-    json_t *j = http_json(&r);
-    cr_assert(j, "%s %s: the body is not JSON: %s", method, path, r.body);
-    http_resp_free(&r);
-    return j;
-}
-
-static json_t *get_sub(int port, const char *id, const char *what)
-{
-    char path[128];
-    snprintf(path, sizeof(path), "/v1/jobs/%s%s%s", id, *what ? "/" : "", what);
-    return call(port, "GET", path, NULL, 200);
-}
-
-typedef struct job_wait {
-    int port;
-    const char *id;
-    json_t *job;
-} job_wait;
-
-static int job_done(void *ctx)
-{
-    job_wait *w = ctx;
-    json_decref(w->job);
-    w->job = get_sub(w->port, w->id, "");
-    const char *st = str_at(w->job, "state");
-    if (st && !strcmp(st, "succeeded"))
-        return 1;
-    return st && (!strcmp(st, "failed") || !strcmp(st, "cancelled")) ? -1 : 0;
-}
 
 /* A cell: N nodes, node 0 without input, node i from an earlier node with
  * a known activation, the output exactly the loose ends. The decisions go
@@ -143,20 +87,14 @@ Test(enas_rnn, a_short_search_on_fortunes_succeeds_with_a_valid_cell, .timeout =
     if (access(FORTUNES, R_OK) != 0)
         cr_skip_test(FORTUNES " missing (Debian package fortunes-min)");
     nasd_proc d;
-    start(&d);
-    json_t *job = call(d.port, "POST", "/v1/jobs", spec, 202);
+    start_in(&d, NULL, flags, NULL);
     char id[33];
-    snprintf(id, sizeof(id), "%s", str_at(job, "id") ? str_at(job, "id") : "");
-    cr_assert_eq(strlen(id), 32, "%s", text_of(job));
+    submit(d.port, spec, id);
+    json_t *job = wait_job(d.port, id, "succeeded", JOB_MS);
+    cr_assert(json_is_null(at(job, "error")), "%s", text_of(at(job, "error")));
+    cr_assert(json_number_value(at(job, "progress.fraction")) == 1.0, "%s",
+              text_of(at(job, "progress")));
     json_decref(job);
-
-    job_wait w = {d.port, id, NULL};
-    int r = nasd_wait_for(JOB_MS, job_done, &w);
-    cr_assert_eq(r, 1, "job did not succeed: %s", text_of(w.job));
-    cr_assert(json_is_null(at(w.job, "error")), "%s", text_of(at(w.job, "error")));
-    cr_assert(json_number_value(at(w.job, "progress.fraction")) == 1.0, "%s",
-              text_of(at(w.job, "progress")));
-    json_decref(w.job);
 
     /* The result: a valid cell, its fixed-arc string, a finite perplexity. */
     json_t *res = get_sub(d.port, id, "result");
@@ -228,6 +166,6 @@ Test(enas_rnn, a_short_search_on_fortunes_succeeds_with_a_valid_cell, .timeout =
     cr_assert_str_eq(str_at(p, "pointer"), "/hyperparameters/nodes", "%s", text_of(p));
     json_decref(p);
 
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
-    passed = 1;
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
+    PASS();
 }

@@ -28,54 +28,13 @@
 
 #include <jansson.h>
 
-#include "http.h"
 #include "itest.h"
-#include "nasd_proc.h"
 
-#define START_MS 15000
-#define STOP_MS 30000
 #define JOB_MS 90000
 
 static const char *const flags[] = {"--workers", "2", "--threads-per-job", "1", NULL};
 
-
-
-
-
 TestSuite(nasrl, .init = begin_test, .fini = finish_test);
-
-
-
-
-static json_t *call(int port, const char *method, const char *path, const char *body, int status)
-{
-    http_resp r;
-    int rc =
-        http_request(port, method, path, NULL, body, body ? strlen(body) : 0, HTTP_TIMEOUT_MS, &r);
-    cr_assert_eq(rc, 0, "%s %s: %s", method, path, http_errmsg());
-    cr_assert_eq(r.status, status, "%s %s: %d, expected %d: %s", method, path, r.status, status,
-                 r.body);
-    json_t *j = http_json(&r);
-    cr_assert(j, "%s %s: the body is not JSON: %s", method, path, r.body);
-    http_resp_free(&r);
-    return j;
-}
-
-static json_t *get_sub(int port, const char *id, const char *what)
-{
-    char path[128];
-    snprintf(path, sizeof(path), "/v1/jobs/%s%s%s", id, *what ? "/" : "", what);
-    return call(port, "GET", path, NULL, 200);
-}
-
-static void submit(int port, const char *spec, char id[33])
-{
-    json_t *job = call(port, "POST", "/v1/jobs", spec, 202);
-    const char *jid = str_at(job, "id");
-    cr_assert(jid && strlen(jid) == 32, "no job id: %s", text_of(job));
-    snprintf(id, 33, "%s", jid);
-    json_decref(job);
-}
 
 /* A problem+json answer with status and pointer. */
 static void refused(int port, const char *body, int status, const char *pointer)
@@ -85,30 +44,6 @@ static void refused(int port, const char *body, int status, const char *pointer)
                      text_of(p));
     cr_assert(str_at(p, "detail") && *str_at(p, "detail"), "%s: no detail", body);
     json_decref(p);
-}
-
-typedef struct job_wait {
-    int port;
-    const char *id;
-    json_t *job;
-} job_wait;
-
-static int job_done(void *ctx)
-{
-    job_wait *w = ctx;
-    json_decref(w->job);
-    w->job = get_sub(w->port, w->id, "");
-    const char *st = str_at(w->job, "state");
-    return st && (!strcmp(st, "succeeded") || !strcmp(st, "failed") ||
-                  !strcmp(st, "cancelled"));
-}
-
-static json_t *wait_final(int port, const char *id)
-{
-    job_wait w = {port, id, NULL};
-    cr_assert_eq(nasd_wait_for(JOB_MS, job_done, &w), 1, "job %s did not end within %d ms: %s",
-                 id, JOB_MS, text_of(w.job));
-    return w.job;
 }
 
 /* --------------------------------------------------------- the checks */
@@ -144,7 +79,7 @@ static void check_arch(json_t *a, int n, const char *where)
 static void check_search(int port, const char *id, const char *algorithm, int archs)
 {
     char where[96];
-    json_t *job = wait_final(port, id);
+    json_t *job = wait_job(port, id, NULL, JOB_MS);
     cr_assert_str_eq(str_at(job, "state"), "succeeded", "%s: %s", algorithm, text_of(job));
     cr_assert(json_number_value(at(job, "progress.fraction")) == 1.0, "%s: progress %s",
               algorithm, text_of(at(job, "progress")));
@@ -199,7 +134,7 @@ Test(nasrl, searches_end_succeeded_with_a_valid_result)
     nasd_proc d;
     char dir[PATH_MAX], spec[1024], rl[33], rnd[33], rnn[33];
     cr_assert_eq(nasd_mkdtemp(dir, sizeof(dir)), 0);
-    cr_assert_eq(nasd_start(&d, dir, flags, START_MS), 0, "nasd did not start");
+    cr_assert_eq(nasd_start(&d, dir, flags, ITEST_START_MS), 0, "nasd did not start");
 
     snprintf(spec, sizeof(spec),
              "{\"algorithm\":\"nas-rl\",\"dataset\":\"synthetic\",\"seed\":5,"
@@ -240,7 +175,7 @@ Test(nasrl, searches_end_succeeded_with_a_valid_result)
     check_search(d.port, rnd, "random", 3);
 
     /* nasrl-rnn: the cell JSON, perplexity, reward 80 / ppl^2 */
-    json_t *job = wait_final(d.port, rnn);
+    json_t *job = wait_job(d.port, rnn, NULL, JOB_MS);
     cr_assert_str_eq(str_at(job, "state"), "succeeded", "nasrl-rnn: %s", text_of(job));
     json_decref(job);
     json_t *res = get_sub(d.port, rnn, "result");
@@ -269,7 +204,7 @@ Test(nasrl, searches_end_succeeded_with_a_valid_result)
             400, "/hyperparameters/start_layers");
     refused(d.port, "{\"algorithm\":\"nas-rl\",\"dataset\":\"fortunes\"}", 400, "/dataset");
 
-    int status = nasd_stop(&d, STOP_MS);
+    int status = nasd_stop(&d, ITEST_STOP_MS);
     cr_assert_eq(status, 0, "nasd exited with %d after SIGTERM", status);
     PASS();
 }
@@ -277,7 +212,7 @@ Test(nasrl, searches_end_succeeded_with_a_valid_result)
 /* random over the ENAS CNN spaces: tiny networks (C 4), 3 arcs each. */
 static void check_enas_random(int port, const char *id, const char *space, const char *key)
 {
-    json_t *job = wait_final(port, id);
+    json_t *job = wait_job(port, id, NULL, JOB_MS);
     cr_assert_str_eq(str_at(job, "state"), "succeeded", "%s: %s", space, text_of(job));
     json_decref(job);
     json_t *res = get_sub(port, id, "result");
@@ -309,7 +244,7 @@ Test(nasrl, random_over_enas_and_darts_spaces_succeeds)
     nasd_proc d;
     char dir[PATH_MAX], micro[33], macro[33];
     cr_assert_eq(nasd_mkdtemp(dir, sizeof(dir)), 0);
-    cr_assert_eq(nasd_start(&d, dir, flags, START_MS), 0, "nasd did not start");
+    cr_assert_eq(nasd_start(&d, dir, flags, ITEST_START_MS), 0, "nasd did not start");
     submit(d.port,
            "{\"algorithm\":\"random\",\"search_space\":\"enas-micro\",\"dataset\":\"synthetic\","
            "\"seed\":5,\"budget\":{\"max_architectures\":3},\"hyperparameters\":{"
@@ -340,7 +275,7 @@ Test(nasrl, random_over_enas_and_darts_spaces_succeeds)
     check_enas_random(d.port, micro, "enas-micro", "normal");
     check_enas_random(d.port, macro, "enas-macro", "layers");
 
-    json_t *job = wait_final(d.port, rnn);
+    json_t *job = wait_job(d.port, rnn, NULL, JOB_MS);
     cr_assert_str_eq(str_at(job, "state"), "succeeded", "darts-rnn: %s", text_of(job));
     json_decref(job);
     json_t *res = get_sub(d.port, rnn, "result");
@@ -354,7 +289,7 @@ Test(nasrl, random_over_enas_and_darts_spaces_succeeds)
     json_decref(res);
 
     /* enas-rnn: the arc JSON of the space, reward 80 / ppl */
-    job = wait_final(d.port, ernn);
+    job = wait_job(d.port, ernn, NULL, JOB_MS);
     cr_assert_str_eq(str_at(job, "state"), "succeeded", "enas-rnn: %s", text_of(job));
     json_decref(job);
     res = get_sub(d.port, ernn, "result");
@@ -365,7 +300,7 @@ Test(nasrl, random_over_enas_and_darts_spaces_succeeds)
     cr_assert(fabs(json_number_value(at(res, "details.reward")) - 80.0 / ppl) < 1e-9 * 80.0 / ppl,
               "%s", text_of(res));
     json_decref(res);
-    int status = nasd_stop(&d, STOP_MS);
+    int status = nasd_stop(&d, ITEST_STOP_MS);
     cr_assert_eq(status, 0, "nasd exited with %d after SIGTERM", status);
     PASS();
 }

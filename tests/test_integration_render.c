@@ -23,12 +23,8 @@
 
 #include <jansson.h>
 
-#include "http.h"
 #include "itest.h"
-#include "nasd_proc.h"
 
-#define START_MS 15000
-#define STOP_MS 30000
 #define JOB_MS 60000
 
 static const char *const flags[] = {"--workers", "1", "--threads-per-job", "1", NULL};
@@ -48,9 +44,6 @@ static const char search[] =
     "\"budget\":{\"epochs\":2},\"hyperparameters\":{\"C\":4,\"layers\":3,\"batch_size\":8,"
     "\"max_examples\":64},\"seed\":3}";
 
-
-
-
 TestSuite(render, .init = begin_test, .fini = finish_test);
 
 /* ------------------------------------------------------------- helpers */
@@ -61,75 +54,11 @@ static void get(int port, const char *path, http_resp *r)
     cr_assert_eq(rc, 0, "GET %s: %s", path, http_errmsg());
 }
 
-static json_t *call(int port, const char *method, const char *path, const char *body, int status)
-{
-    http_resp r;
-    int rc = http_request(port, method, path, NULL, body, body ? strlen(body) : 0,
-                          HTTP_TIMEOUT_MS, &r);
-    cr_assert_eq(rc, 0, "%s %s: %s", method, path, http_errmsg());
-    cr_assert_eq(r.status, status, "%s %s: %d, expected %d: %s", method, path, r.status, status,
-                 r.body);
-    json_t *j = http_json(&r);
-    cr_assert(j, "%s %s: not JSON: %s", method, path, r.body);
-    http_resp_free(&r);
-    return j;
-}
-
-static void submit(int port, const char *spec, char id[33])
-{
-    json_t *job = call(port, "POST", "/v1/jobs", spec, 202);
-    const char *jid = json_string_value(json_object_get(job, "id"));
-    cr_assert(jid && strlen(jid) == 32);
-    snprintf(id, 33, "%s", jid);
-    json_decref(job);
-}
-
 static void content_type_is(const http_resp *r, const char *want)
 {
     char ct[128];
     cr_assert(http_header(r, "Content-Type", ct, sizeof(ct)), "no Content-Type");
     cr_assert_str_eq(ct, want);
-}
-
-/* A problem+json answer of status and slug; returns the body (owned). */
-static json_t *problem(const http_resp *r, int status, const char *slug)
-{
-    cr_assert_eq(r->status, status, "status %d, expected %d: %s", r->status, status, r->body);
-    content_type_is(r, "application/problem+json");
-    json_t *p = http_json(r);
-    char type[96];
-    snprintf(type, sizeof(type), "urn:nasd:problem:%s", slug);
-    cr_assert_str_eq(json_string_value(json_object_get(p, "type")), type, "%s", r->body);
-    return p;
-}
-
-typedef struct job_wait {
-    int port;
-    const char *id, *state;
-    char last[32];
-} job_wait;
-
-static int reached(void *ctx)
-{
-    job_wait *w = ctx;
-    char path[64];
-    snprintf(path, sizeof(path), "/v1/jobs/%s", w->id);
-    json_t *job = call(w->port, "GET", path, NULL, 200);
-    const char *st = json_string_value(json_object_get(job, "state"));
-    snprintf(w->last, sizeof(w->last), "%s", st ? st : "?");
-    json_decref(job);
-    if (!strcmp(w->last, w->state))
-        return 1;
-    return !strcmp(w->last, "succeeded") || !strcmp(w->last, "failed") ||
-                   !strcmp(w->last, "cancelled")
-               ? -1
-               : 0;
-}
-
-static void wait_state(int port, const char *id, const char *state)
-{
-    job_wait w = {port, id, state, ""};
-    cr_assert_eq(nasd_wait_for(JOB_MS, reached, &w), 1, "job %s: %s, not %s", id, w.last, state);
 }
 
 static int count(const char *hay, const char *needle)
@@ -190,7 +119,7 @@ Test(render, result_and_architectures_drawn)
     nasd_proc d;
     char dir[PATH_MAX], blocker[33], id[33], path[160];
     cr_assert_eq(nasd_mkdtemp(dir, sizeof(dir)), 0);
-    cr_assert_eq(nasd_start(&d, dir, flags, START_MS), 0, "nasd did not start");
+    cr_assert_eq(nasd_start(&d, dir, flags, ITEST_START_MS), 0, "nasd did not start");
     submit(d.port, long_job, blocker);
     wait_state(d.port, blocker, "running");
     submit(d.port, search, id);
@@ -294,6 +223,6 @@ Test(render, result_and_architectures_drawn)
     cr_assert_eq(r.status, 405, "DELETE %s: %d", path, r.status);
     http_resp_free(&r);
 
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
-    passed = 1;
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
+    PASS();
 }

@@ -24,6 +24,7 @@
 
 #include "nas.h"
 #include "recorder.h"
+#include "tmpdir.h"
 
 /* ------------------------------------------------------------ recorder */
 
@@ -71,28 +72,6 @@ static void copy_ckpt(recorder *r, const char *path, int64_t step)
 #define RECORDER(x) {.metric_hook = test_metric, .ckpt_hook = copy_ckpt, .user = (x)}
 
 /* ------------------------------------------------------------- helpers */
-
-static char *tmpdir_new(void)
-{
-    char *d = strdup("/tmp/nas_jobs_XXXXXX");
-    cr_assert(d && mkdtemp(d), "mkdtemp: %s", strerror(errno));
-    return d;
-}
-
-static void rm_dir(char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    cr_assert(system(cmd) == 0);
-    free(dir);
-}
-
-static char *path_in(const char *dir, const char *name)
-{
-    char *p = malloc(strlen(dir) + strlen(name) + 2);
-    sprintf(p, "%s/%s", dir, name);
-    return p;
-}
 
 /* A small synthetic job: 31 steps per epoch, about a second under ASan. */
 static nas_job_spec small_spec(int epochs)
@@ -189,7 +168,7 @@ Test(jobs, synthetic_learns_and_reports)
 
 Test(jobs, same_seed_same_numbers)
 {
-    char *dir = tmpdir_new();
+    char *dir = tmpdir_new("nas_jobs");
     char *pa = path_in(dir, "a.ckpt"), *pb = path_in(dir, "b.ckpt");
     extra x_a = {.copy_at = 0}, x_b = {.copy_at = 0};
     recorder a = RECORDER(&x_a), b = RECORDER(&x_b);
@@ -220,7 +199,7 @@ Test(jobs, same_seed_same_numbers)
 
 Test(jobs, resume_after_shutdown_mid_epoch_is_exact)
 {
-    char *dir = tmpdir_new();
+    char *dir = tmpdir_new("nas_jobs");
     char *pa = path_in(dir, "a.ckpt"), *pb = path_in(dir, "b.ckpt");
     char *pc = path_in(dir, "epoch1.ckpt");
     nas_job_spec s = small_spec(2);
@@ -281,7 +260,7 @@ Test(jobs, resume_after_shutdown_mid_epoch_is_exact)
 
 Test(jobs, cancel_stops_without_checkpoint)
 {
-    char *dir = tmpdir_new();
+    char *dir = tmpdir_new("nas_jobs");
     char *pa = path_in(dir, "a.ckpt");
     extra x_r = {.copy_at = 0};
     recorder r = RECORDER(&x_r);
@@ -301,7 +280,7 @@ Test(jobs, cancel_stops_without_checkpoint)
 
 Test(jobs, checkpoint_of_another_spec_is_refused)
 {
-    char *dir = tmpdir_new();
+    char *dir = tmpdir_new("nas_jobs");
     char *pa = path_in(dir, "a.ckpt");
     extra x_r = {.copy_at = 0};
     recorder r = RECORDER(&x_r);
@@ -479,7 +458,7 @@ static nas_job_spec text_spec(const char *dir, int epochs)
 
 Test(jobs, ptb_layout_text_job_learns_and_resumes)
 {
-    char *dir = tmpdir_new();
+    char *dir = tmpdir_new("nas_jobs");
     write_corpus(dir);
     char *pa = path_in(dir, "a.ckpt"), *pb = path_in(dir, "b.ckpt");
     nas_job_spec s = text_spec(dir, 6);

@@ -14,16 +14,13 @@
  */
 #include <criterion/criterion.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -31,13 +28,10 @@
 
 #include <jansson.h>
 
-#include "http.h"
 #include "itest.h"
-#include "nasd_proc.h"
+#include "rawsock.h"
 #include "scale.h"
 
-#define START_MS 15000
-#define STOP_MS 30000
 
 #define ARCH "\"architecture\":{\"space\":\"fixed-cnn\",\"channels\":[8,16],\"hidden\":32}"
 static const char small_job[] = "{\"algorithm\":\"train\",\"dataset\":\"synthetic\"," ARCH
@@ -47,63 +41,10 @@ static const char long_job[] = "{\"algorithm\":\"train\",\"dataset\":\"synthetic
 
 TestSuite(limits, .init = begin_test, .fini = finish_test);
 
-/* A daemon in dir (a fresh one when dir is NULL) with one worker of one
- * thread, then extra (NULL-terminated). */
-static void start_in(nasd_proc *p, const char *dir, const char *const *extra)
-{
-    char own[PATH_MAX];
-    if (!dir) {
-        cr_assert_eq(nasd_mkdtemp(own, sizeof(own)), 0);
-        dir = own;
-    }
-    const char *args[24] = {"--workers", "1", "--threads-per-job", "1"};
-    int n = 4;
-    for (int i = 0; extra && extra[i] && n < 23; i++)
-        args[n++] = extra[i];
-    args[n] = NULL;
-    cr_assert_eq(nasd_start(p, dir, args, START_MS), 0, "nasd did not start");
-}
-
-static void request(int port, const char *method, const char *path, const char *headers,
-                    const char *body, http_resp *r)
-{
-    int rc = http_request(port, method, path, headers, body, body ? strlen(body) : 0,
-                          HTTP_TIMEOUT_MS, r);
-    cr_assert_eq(rc, 0, "%s %s: %s", method, path, http_errmsg());
-}
-
-static int status_of(int port, const char *method, const char *path, const char *headers,
-                     const char *body)
-{
-    http_resp r;
-    request(port, method, path, headers, body, &r);
-    int st = r.status;
-    http_resp_free(&r);
-    return st;
-}
-
 /* For nasd_wait_for (scaled deadline): /healthz answers 200 again. */
 static int healthz_ok(void *port)
 {
-    return status_of(*(int *)port, "GET", "/healthz", NULL, NULL) == 200;
-}
-
-/* r must be a problem of `status` and `slug`; returns its body (owned). */
-static json_t *problem(const http_resp *r, int status, const char *slug)
-{
-    cr_assert_eq(r->status, status, "status %d, expected %d: %s", r->status, status, r->body);
-    char ct[128] = "";
-    cr_assert(http_header(r, "Content-Type", ct, sizeof(ct)));
-    cr_assert_str_eq(ct, "application/problem+json");
-    json_t *p = http_json(r);
-    cr_assert(json_is_object(p), "%s", r->body);
-    char type[96];
-    snprintf(type, sizeof(type), "urn:nasd:problem:%s", slug);
-    const char *t = json_string_value(json_object_get(p, "type"));
-    cr_assert_str_eq(t ? t : "", type, "%s", r->body);
-    cr_assert_eq(json_integer_value(json_object_get(p, "status")), status);
-    cr_assert(json_string_value(json_object_get(p, "detail")), "%s", r->body);
-    return p;
+    return status_of(*(int *)port, "GET", "/healthz", NULL, NULL, NULL) == 200;
 }
 
 /* A problem of slug naming limit_name = value. */
@@ -136,15 +77,6 @@ static json_t *post_limit(int port, const char *body, int status, const char *li
     return p;
 }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    cr_assert(f, "%s: %s", path, strerror(errno));
-    fputs(text, f);
-    fclose(f);
-    chmod(path, 0600);
-}
-
 /* ------------------------------------------------------------- tokens */
 
 static void check_token_rules(int port, const char *good)
@@ -174,22 +106,22 @@ static void check_token_rules(int port, const char *good)
         http_resp_free(&r);
     }
     /* POST without a token is refused before its body is read. */
-    cr_assert_eq(status_of(port, "POST", "/v1/jobs", NULL, small_job), 401);
-    cr_assert_eq(status_of(port, "GET", "/metrics", NULL, NULL), 401);
+    cr_assert_eq(status_of(port, "POST", "/v1/jobs", NULL, small_job, NULL), 401);
+    cr_assert_eq(status_of(port, "GET", "/metrics", NULL, NULL, NULL), 401);
     /* The right token opens /v1 and /metrics. */
     snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", good);
-    cr_assert_eq(status_of(port, "GET", "/v1/jobs", hdr, NULL), 200);
-    cr_assert_eq(status_of(port, "GET", "/metrics", hdr, NULL), 200);
-    cr_assert_eq(status_of(port, "POST", "/v1/jobs", hdr, small_job), 202);
+    cr_assert_eq(status_of(port, "GET", "/v1/jobs", hdr, NULL, NULL), 200);
+    cr_assert_eq(status_of(port, "GET", "/metrics", hdr, NULL, NULL), 200);
+    cr_assert_eq(status_of(port, "POST", "/v1/jobs", hdr, small_job, NULL), 202);
     /* ?access_token= (RFC 6750 2.3) is only for event streams and
      * drawings (tests/test_security.c), not for a list. */
     char q[256];
     snprintf(q, sizeof q, "/v1/jobs?access_token=%s", good);
-    cr_assert_eq(status_of(port, "GET", q, NULL, NULL), 401);
-    cr_assert_eq(status_of(port, "GET", "/v1/jobs?access_token=nope", NULL, NULL), 401);
+    cr_assert_eq(status_of(port, "GET", q, NULL, NULL, NULL), 401);
+    cr_assert_eq(status_of(port, "GET", "/v1/jobs?access_token=nope", NULL, NULL, NULL), 401);
     /* /healthz and the dashboard's static files stay open. */
-    cr_assert_eq(status_of(port, "GET", "/healthz", NULL, NULL), 200);
-    cr_assert_neq(status_of(port, "GET", "/", NULL, NULL), 401);
+    cr_assert_eq(status_of(port, "GET", "/healthz", NULL, NULL, NULL), 200);
+    cr_assert_neq(status_of(port, "GET", "/", NULL, NULL, NULL), 401);
 }
 
 Test(limits, token_file)
@@ -200,13 +132,13 @@ Test(limits, token_file)
     write_file(path, "# the API tokens\n\nfirst-token-0123456789\n  second-token-abcdef  \n");
     nasd_proc d;
     const char *args[] = {"--token-file", path, NULL};
-    start_in(&d, dir, args);
+    start_in(&d, dir, itest_one_worker, args);
     check_token_rules(d.port, "second-token-abcdef");
     char hdr[128];
     snprintf(hdr, sizeof hdr, "Authorization: Bearer first-token-0123456789\r\n");
-    cr_assert_eq(status_of(d.port, "GET", "/v1/datasets", hdr, NULL), 200);
+    cr_assert_eq(status_of(d.port, "GET", "/v1/datasets", hdr, NULL, NULL), 200);
     cr_assert(nasd_log_contains(&d, "API tokens: 2 from"));
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
     PASS();
 }
 
@@ -219,10 +151,10 @@ Test(limits, token_from_systemd_credential)
     write_file(path, "credential-token-42\n");
     setenv("CREDENTIALS_DIRECTORY", cred, 1);
     nasd_proc d;
-    start_in(&d, dir, NULL);
+    start_in(&d, dir, itest_one_worker, NULL);
     unsetenv("CREDENTIALS_DIRECTORY");
     check_token_rules(d.port, "credential-token-42");
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
     PASS();
 }
 
@@ -234,7 +166,7 @@ Test(limits, bad_token_file_stops_the_start)
     write_file(path, "# no token here\n\n");
     nasd_proc d;
     const char *args[] = {"--workers", "1", "--token-file", path, NULL};
-    cr_assert_neq(nasd_start(&d, dir, args, START_MS), 0, "nasd started without a token");
+    cr_assert_neq(nasd_start(&d, dir, args, ITEST_START_MS), 0, "nasd started without a token");
     PASS();
 }
 
@@ -271,7 +203,7 @@ static int warns_on_any_address(const char *dir, const char *token_file)
         if (strstr(text, "listening on"))
             break;
         clock_gettime(CLOCK_MONOTONIC, &t);
-        if (t.tv_sec - t0.tv_sec > test_scaled_ms(START_MS) / 1000)
+        if (t.tv_sec - t0.tv_sec > test_scaled_ms(ITEST_START_MS) / 1000)
             break;
         usleep(10000);
     }
@@ -292,9 +224,9 @@ Test(limits, warning_on_a_non_loopback_address_without_a_token)
     cr_assert(!warns_on_any_address(dir, path));
     /* And not on loopback, the default. */
     nasd_proc d;
-    start_in(&d, dir, NULL);
+    start_in(&d, dir, itest_one_worker, NULL);
     cr_assert(!nasd_log_contains(&d, "without an API token"));
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
     PASS();
 }
 
@@ -316,7 +248,7 @@ Test(limits, body_size_and_json_depth)
 {
     nasd_proc d;
     const char *args[] = {"--max-body", "4096", "--max-json-depth", "8", NULL};
-    start_in(&d, NULL, args);
+    start_in(&d, NULL, itest_one_worker, args);
     char *big = malloc(5001);
     memset(big, ' ', 5000);
     big[0] = '{';
@@ -337,10 +269,10 @@ Test(limits, body_size_and_json_depth)
     /* Brackets inside strings do not count. */
     const char quoted[] = "{\"name\":\"[[[[[[[[[[[[{{{{{{{{{{\\\"]]]]\",\"algorithm\":\"train\","
                           "\"dataset\":\"synthetic\"," ARCH ",\"budget\":{\"epochs\":1}}";
-    cr_assert_eq(status_of(d.port, "POST", "/v1/jobs", NULL, quoted), 202);
+    cr_assert_eq(status_of(d.port, "POST", "/v1/jobs", NULL, quoted, NULL), 202);
     free(deep);
     free(ok);
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
     PASS();
 }
 
@@ -348,11 +280,8 @@ Test(limits, body_size_and_json_depth)
 
 static int connect_idle(int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert(fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0, "connect: %s",
-              strerror(errno));
+    int fd = raw_connect(port, HTTP_TIMEOUT_MS);
+    cr_assert(fd >= 0, "connect: %s", strerror(errno));
     return fd;
 }
 
@@ -371,7 +300,7 @@ Test(limits, connections_per_ip_and_in_total)
 {
     nasd_proc d;
     const char *args[] = {"--max-connections-per-ip", "3", "--max-connections", "5", NULL};
-    start_in(&d, NULL, args);
+    start_in(&d, NULL, itest_one_worker, args);
     int fds[8];
     fds[0] = connect_idle(d.port);
     fds[1] = connect_idle(d.port);
@@ -389,13 +318,13 @@ Test(limits, connections_per_ip_and_in_total)
     close(fds[1]);
     /* Back under the limit: served again. */
     nasd_wait_for(2000, healthz_ok, &d.port);
-    cr_assert_eq(status_of(d.port, "GET", "/healthz", NULL, NULL), 200);
+    cr_assert_eq(status_of(d.port, "GET", "/healthz", NULL, NULL, NULL), 200);
     close(fds[0]);
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
 
     /* In total: five from this address is over neither... */
     const char *args2[] = {"--max-connections-per-ip", "100", "--max-connections", "4", NULL};
-    start_in(&d, NULL, args2);
+    start_in(&d, NULL, itest_one_worker, args2);
     for (int i = 0; i < 4; i++)
         fds[i] = connect_idle(d.port);
     request(d.port, "GET", "/healthz", NULL, NULL, &r);
@@ -404,8 +333,8 @@ Test(limits, connections_per_ip_and_in_total)
     for (int i = 0; i < 4; i++)
         close(fds[i]);
     nasd_wait_for(2000, healthz_ok, &d.port);
-    cr_assert_eq(status_of(d.port, "GET", "/healthz", NULL, NULL), 200);
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    cr_assert_eq(status_of(d.port, "GET", "/healthz", NULL, NULL, NULL), 200);
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
     PASS();
 }
 
@@ -413,7 +342,7 @@ Test(limits, idle_connection_timeout)
 {
     nasd_proc d;
     const char *args[] = {"--connection-timeout", "1", NULL};
-    start_in(&d, NULL, args);
+    start_in(&d, NULL, itest_one_worker, args);
     int fd = connect_idle(d.port);
     /* The server closes it: read returns 0 well before our deadline. */
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -421,7 +350,7 @@ Test(limits, idle_connection_timeout)
     char c;
     cr_assert_eq(read(fd, &c, 1), 0);
     close(fd);
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
     PASS();
 }
 
@@ -444,10 +373,10 @@ Test(limits, queue_full_is_429_with_retry_after)
 {
     nasd_proc d;
     const char *args[] = {"--max-queued", "2", NULL};
-    start_in(&d, NULL, args);
-    cr_assert_eq(status_of(d.port, "POST", "/v1/jobs", NULL, long_job), 202);
+    start_in(&d, NULL, itest_one_worker, args);
+    cr_assert_eq(status_of(d.port, "POST", "/v1/jobs", NULL, long_job, NULL), 202);
     cr_assert(nasd_wait_for(30000, job_running, &d.port), "the first job did not start");
-    cr_assert_eq(status_of(d.port, "POST", "/v1/jobs", NULL, long_job), 202);
+    cr_assert_eq(status_of(d.port, "POST", "/v1/jobs", NULL, long_job, NULL), 202);
     http_resp r;
     request(d.port, "POST", "/v1/jobs", "Idempotency-Key: k-full\r\n", long_job, &r);
     cr_assert_eq(r.status, 202, "%s", r.body);
@@ -468,7 +397,7 @@ Test(limits, queue_full_is_429_with_retry_after)
     cr_assert(http_header(&r, "Location", loc2, sizeof loc2));
     cr_assert_str_eq(loc, loc2);
     http_resp_free(&r);
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
     PASS();
 }
 
@@ -479,7 +408,7 @@ Test(limits, per_job_caps)
     nasd_proc d;
     const char *args[] = {"--max-job-epochs", "5", "--max-job-seconds", "60",
                           "--max-job-memory", "300", NULL};
-    start_in(&d, NULL, args);
+    start_in(&d, NULL, itest_one_worker, args);
     char spec[1024];
     snprintf(spec, sizeof spec,
              "{\"algorithm\":\"train\",\"dataset\":\"synthetic\"," ARCH
@@ -533,8 +462,8 @@ Test(limits, per_job_caps)
              "{\"algorithm\":\"darts\",\"dataset\":\"synthetic\",\"budget\":{\"epochs\":1},"
              "\"hyperparameters\":{\"C\":64,\"layers\":8,\"batch_size\":256}}");
     json_decref(post_limit(d.port, spec, 400, "max-job-memory", 300));
-    cr_assert_eq(status_of(d.port, "POST", "/v1/jobs", NULL, small_job), 202);
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    cr_assert_eq(status_of(d.port, "POST", "/v1/jobs", NULL, small_job, NULL), 202);
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
     PASS();
 }
 
@@ -576,7 +505,7 @@ Test(limits, data_path_confined_to_the_datasets_folder)
     snprintf(path, sizeof path, "%s/datasets/inside", dir);
     cr_assert_eq(symlink("mine", path), 0);
     nasd_proc d;
-    start_in(&d, dir, NULL);
+    start_in(&d, dir, itest_one_worker, NULL);
     json_t *p;
     p = post_path(d.port, "synthetic", "../nasd.db", 400, "invalid-field");
     cr_assert(strstr(json_string_value(json_object_get(p, "detail")), ".."));
@@ -604,6 +533,6 @@ Test(limits, data_path_confined_to_the_datasets_folder)
               r.body);
     json_decref(p);
     http_resp_free(&r);
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
     PASS();
 }

@@ -20,26 +20,13 @@
 
 #include <jansson.h>
 
-#include "http.h"
 #include "itest.h"
-#include "nasd_proc.h"
-
-#define START_MS 15000
-#define STOP_MS 30000
 
 #define ARCH "\"architecture\":{\"space\":\"fixed-cnn\",\"channels\":[8,16],\"hidden\":32}"
 static const char long_job[] = "{\"algorithm\":\"train\",\"dataset\":\"synthetic\"," ARCH
                                ",\"budget\":{\"epochs\":1000},\"seed\":1}";
 
 TestSuite(metrics, .init = begin_test, .fini = finish_test);
-
-static void start(nasd_proc *p)
-{
-    char dir[PATH_MAX];
-    cr_assert_eq(nasd_mkdtemp(dir, sizeof(dir)), 0);
-    const char *args[] = {"--workers", "1", "--threads-per-job", "1", NULL};
-    cr_assert_eq(nasd_start(p, dir, args, START_MS), 0, "nasd did not start");
-}
 
 /* The exposition text (malloc'd). */
 static char *scrape(int port)
@@ -73,17 +60,6 @@ static int has_family(const char *text, const char *name, const char *type)
     return strstr(text, line) != NULL;
 }
 
-static int status_of(int port, const char *method, const char *path, const char *body)
-{
-    http_resp r;
-    int rc = http_request(port, method, path, NULL, body, body ? strlen(body) : 0,
-                          HTTP_TIMEOUT_MS, &r);
-    cr_assert_eq(rc, 0, "%s %s: %s", method, path, http_errmsg());
-    int st = r.status;
-    http_resp_free(&r);
-    return st;
-}
-
 /* promtool check metrics on text: its exit status (127: not installed). */
 static int promtool(const char *text, char *out, size_t n)
 {
@@ -107,7 +83,7 @@ static int promtool(const char *text, char *out, size_t n)
 Test(metrics, families_counters_histograms_and_promtool)
 {
     nasd_proc d;
-    start(&d);
+    start_in(&d, NULL, itest_one_worker, NULL);
     char *t0 = scrape(d.port);
     static const char *const gauges[] = {"nasd_jobs", "nasd_queue_length", "nasd_workers",
                                          "nasd_workers_busy", "nasd_job_steps_per_second",
@@ -127,11 +103,11 @@ Test(metrics, families_counters_histograms_and_promtool)
     const char *hz = "nasd_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"}";
     double before = sample(t0, hz);
     for (int i = 0; i < 5; i++)
-        cr_assert_eq(status_of(d.port, "GET", "/healthz", NULL), 200);
-    cr_assert_eq(status_of(d.port, "GET", "/v1/jobs/0123456789abcdef0123456789abcdef", NULL),
+        cr_assert_eq(status_of(d.port, "GET", "/healthz", NULL, NULL, NULL), 200);
+    cr_assert_eq(status_of(d.port, "GET", "/v1/jobs/0123456789abcdef0123456789abcdef", NULL, NULL, NULL),
                  404);
-    cr_assert_eq(status_of(d.port, "DELETE", "/v1/jobs", NULL), 405);
-    cr_assert_eq(status_of(d.port, "POST", "/v1/jobs", "{\"budget\":{\"epoch\":1}}"), 400);
+    cr_assert_eq(status_of(d.port, "DELETE", "/v1/jobs", NULL, NULL, NULL), 405);
+    cr_assert_eq(status_of(d.port, "POST", "/v1/jobs", NULL, "{\"budget\":{\"epoch\":1}}", NULL), 400);
     char *t1 = scrape(d.port);
     cr_assert_eq(sample(t1, hz), (before < 0 ? 0 : before) + 5, "%s", t1);
     cr_assert_eq(sample(t1, "nasd_http_requests_total{route=\"/v1/jobs/{id}\",method=\"GET\","
@@ -172,7 +148,7 @@ Test(metrics, families_counters_histograms_and_promtool)
     cr_assert_eq(rc, 0, "promtool check metrics: %s\n%s", out, t1);
     free(t0);
     free(t1);
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
     PASS();
 }
 
@@ -193,7 +169,7 @@ static int positive(void *ctx)
 Test(metrics, job_gauges_follow_a_job)
 {
     nasd_proc d;
-    start(&d);
+    start_in(&d, NULL, itest_one_worker, NULL);
     http_resp r;
     cr_assert_eq(http_send(d.port, "POST", "/v1/jobs", long_job, &r), 0);
     cr_assert_eq(r.status, 202, "%s", r.body);
@@ -202,7 +178,7 @@ Test(metrics, job_gauges_follow_a_job)
     snprintf(id, sizeof id, "%s", json_string_value(json_object_get(job, "id")));
     json_decref(job);
     http_resp_free(&r);
-    cr_assert_eq(status_of(d.port, "POST", "/v1/jobs", long_job), 202);
+    cr_assert_eq(status_of(d.port, "POST", "/v1/jobs", NULL, long_job, NULL), 202);
 
     /* It runs and reports steps: its steps per second become positive. */
     watch w = {d.port, ""};
@@ -223,7 +199,7 @@ Test(metrics, job_gauges_follow_a_job)
     /* Cancelled: it leaves the running gauges. */
     char path[96];
     snprintf(path, sizeof path, "/v1/jobs/%s:cancel", id);
-    cr_assert_eq(status_of(d.port, "POST", path, ""), 202);
+    cr_assert_eq(status_of(d.port, "POST", path, NULL, "", NULL), 202);
     snprintf(w.series, sizeof w.series, "nasd_jobs{state=\"cancelled\"}");
     cr_assert(nasd_wait_for(60000, positive, &w), "the job was not cancelled");
     t = scrape(d.port);
@@ -231,6 +207,6 @@ Test(metrics, job_gauges_follow_a_job)
     cr_assert_eq(sample(t, w.series), 1);
     cr_assert_eq(sample(t, step), -1, "a finished job is still a running one:\n%s", t);
     free(t);
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
     PASS();
 }

@@ -36,12 +36,10 @@
 
 #include <jansson.h>
 
-#include "http.h"
 #include "itest.h"
-#include "nasd_proc.h"
+#include "rawsock.h"
+#include "scale.h"
 
-#define START_MS 15000
-#define STOP_MS 30000
 
 #define ARCH "\"architecture\":{\"space\":\"fixed-cnn\",\"channels\":[8,16],\"hidden\":32}"
 static const char small_job[] = "{\"algorithm\":\"train\",\"dataset\":\"synthetic\"," ARCH
@@ -51,85 +49,11 @@ static const char long_job[] = "{\"algorithm\":\"train\",\"dataset\":\"synthetic
 
 TestSuite(security, .init = begin_test, .fini = finish_test);
 
-static int scaled(int ms)
+/* r must be a problem of status and slug (tests/itest.h); frees r. */
+static void refused_as(http_resp *r, int status, const char *slug)
 {
-    const char *v = getenv("NASD_TEST_TIMEOUT_SCALE");
-    int k = v ? atoi(v) : 1;
-    return k > 1 ? ms * k : ms;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void start_in(nasd_proc *p, const char *dir, const char *const *extra)
-{
-    char own[PATH_MAX];
-    if (!dir) {
-        cr_assert_eq(nasd_mkdtemp(own, sizeof(own)), 0);
-        dir = own;
-    }
-    const char *args[24] = {"--workers", "1", "--threads-per-job", "1"};
-    int n = 4;
-    for (int i = 0; extra && extra[i] && n < 23; i++)
-        args[n++] = extra[i];
-    args[n] = NULL;
-    cr_assert_eq(nasd_start(p, dir, args, START_MS), 0, "nasd did not start");
-}
-
-static int status_of(int port, const char *method, const char *path, const char *headers,
-                     const char *body, http_resp *keep)
-{
-    http_resp r;
-    int rc = http_request(port, method, path, headers, body, body ? strlen(body) : 0,
-                          HTTP_TIMEOUT_MS, &r);
-    cr_assert_eq(rc, 0, "%s %s: %s", method, path, http_errmsg());
-    int st = r.status;
-    if (keep)
-        *keep = r;
-    else
-        http_resp_free(&r);
-    return st;
-}
-
-/* r must be a problem+json of status and slug; frees r. */
-static void expect_problem(http_resp *r, int status, const char *slug)
-{
-    cr_assert_eq(r->status, status, "status %d, expected %d: %s", r->status, status, r->body);
-    char ct[128] = "";
-    cr_assert(http_header(r, "Content-Type", ct, sizeof(ct)));
-    cr_assert_str_eq(ct, "application/problem+json");
-    json_t *p = http_json(r);
-    char type[96];
-    snprintf(type, sizeof(type), "urn:nasd:problem:%s", slug);
-    const char *t = json_string_value(json_object_get(p, "type"));
-    cr_assert_str_eq(t ? t : "", type, "%s", r->body);
-    json_decref(p);
+    json_decref(problem(r, status, slug));
     http_resp_free(r);
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    cr_assert(f, "%s: %s", path, strerror(errno));
-    fputs(text, f);
-    fclose(f);
-    chmod(path, 0600);
-}
-
-/* A job id from a 202. */
-static void submit(int port, const char *job, const char *headers, char id[33])
-{
-    http_resp r;
-    cr_assert_eq(status_of(port, "POST", "/v1/jobs", headers, job, &r), 202, "%s", r.body);
-    json_t *j = http_json(&r);
-    snprintf(id, 33, "%s", str_at(j, "id") ? str_at(j, "id") : "");
-    json_decref(j);
-    http_resp_free(&r);
-    cr_assert_eq(strlen(id), 32);
 }
 
 /* ------------------------------------------------- pages of other sites */
@@ -137,90 +61,70 @@ static void submit(int port, const char *job, const char *headers, char id[33])
 Test(security, other_sites_pages_and_dns_rebinding)
 {
     nasd_proc d;
-    start_in(&d, NULL, NULL);
+    start_in(&d, NULL, itest_one_worker, NULL);
     char h[256], id[33];
     http_resp r;
     /* The probes of the issue: a simple cross-origin POST (text/plain,
      * Origin of another site), a form-encoded body, a rebound Host. */
     status_of(d.port, "POST", "/v1/jobs",
               "Content-Type: text/plain\r\nOrigin: http://evil.example\r\n", small_job, &r);
-    expect_problem(&r, 403, "forbidden-origin");
+    refused_as(&r, 403, "forbidden-origin");
     status_of(d.port, "POST", "/v1/jobs",
               "Content-Type: application/x-www-form-urlencoded\r\n", small_job, &r);
-    expect_problem(&r, 415, "unsupported-media-type");
+    refused_as(&r, 415, "unsupported-media-type");
     status_of(d.port, "POST", "/v1/jobs", "Content-Type: text/plain\r\n", small_job, &r);
-    expect_problem(&r, 415, "unsupported-media-type");
+    refused_as(&r, 415, "unsupported-media-type");
+    /* A rebound Host: another name, or this address with another port. */
     snprintf(h, sizeof h, "Host: evil.example:%d\r\n", d.port);
-    http_resp_free(&r);
-    /* http_request sends its own Host first; a second one is refused by
-     * MHD or read as the first: build the request by hand instead. */
-    char req[2048];
-    snprintf(req, sizeof req, "GET /v1/jobs HTTP/1.1\r\nHost: evil.example:%d\r\n"
-                              "Connection: close\r\n\r\n", d.port);
-    cr_assert_eq(http_request_raw(d.port, req, strlen(req), HTTP_TIMEOUT_MS, &r), 0);
-    expect_problem(&r, 421, "misdirected-request");
-    snprintf(req, sizeof req, "GET /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                              "Connection: close\r\n\r\n", d.port + 1 > 65535 ? 1 : d.port + 1);
-    cr_assert_eq(http_request_raw(d.port, req, strlen(req), HTTP_TIMEOUT_MS, &r), 0);
-    expect_problem(&r, 421, "misdirected-request");
+    status_of(d.port, "GET", "/v1/jobs", h, NULL, &r);
+    refused_as(&r, 421, "misdirected-request");
+    snprintf(h, sizeof h, "Host: 127.0.0.1:%d\r\n", d.port + 1 > 65535 ? 1 : d.port + 1);
+    status_of(d.port, "GET", "/v1/jobs", h, NULL, &r);
+    refused_as(&r, 421, "misdirected-request");
     /* What must keep working: curl (no Origin, JSON or no type), the
      * dashboard from http://127.0.0.1:PORT and http://localhost:PORT,
      * [::1] as a name, /healthz under any name. */
-    submit(d.port, small_job, NULL, id);
-    submit(d.port, small_job, "Content-Type: application/json; charset=utf-8\r\n", id);
+    json_decref(submit_with(d.port, small_job, "Content-Type:\r\n", id)); /* none sent */
+    json_decref(submit_with(d.port, small_job, NULL, id));                 /* application/json */
+    json_decref(
+        submit_with(d.port, small_job, "Content-Type: application/json; charset=utf-8\r\n", id));
     snprintf(h, sizeof h, "Content-Type: application/json\r\nOrigin: http://127.0.0.1:%d\r\n",
              d.port);
-    submit(d.port, small_job, h, id);
+    json_decref(submit_with(d.port, small_job, h, id));
     const char *names[] = {"localhost", "[::1]", "127.0.0.1"};
     for (int i = 0; i < 3; i++) {
-        char body[1024];
-        snprintf(body, sizeof body, "%s", small_job);
-        snprintf(req, sizeof req,
-                 "POST /v1/jobs HTTP/1.1\r\nHost: %s:%d\r\nOrigin: http://%s:%d\r\n"
-                 "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-                 "Connection: close\r\n\r\n%s",
-                 names[i], d.port, names[i], d.port, strlen(body), body);
-        cr_assert_eq(http_request_raw(d.port, req, strlen(req), HTTP_TIMEOUT_MS, &r), 0);
-        cr_assert_eq(r.status, 202, "%s: %d %s", names[i], r.status, r.body);
-        http_resp_free(&r);
+        snprintf(h, sizeof h, "Host: %s:%d\r\nOrigin: http://%s:%d\r\n", names[i], d.port,
+                 names[i], d.port);
+        json_decref(submit_with(d.port, small_job, h, id));
     }
-    snprintf(req, sizeof req, "GET /healthz HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n");
-    cr_assert_eq(http_request_raw(d.port, req, strlen(req), HTTP_TIMEOUT_MS, &r), 0);
-    cr_assert_eq(r.status, 200);
-    http_resp_free(&r);
+    cr_assert_eq(status_of(d.port, "GET", "/healthz", "Host: probe\r\n", NULL, NULL), 200);
     /* DELETE and :cancel from another site's page. */
     snprintf(h, sizeof h, "/v1/jobs/%s:cancel", id);
     status_of(d.port, "POST", h, "Origin: http://evil.example\r\n", NULL, &r);
-    expect_problem(&r, 403, "forbidden-origin");
+    refused_as(&r, 403, "forbidden-origin");
     snprintf(h, sizeof h, "/v1/jobs/%s", id);
     status_of(d.port, "DELETE", h, "Origin: null\r\n", NULL, &r);
-    expect_problem(&r, 403, "forbidden-origin");
+    refused_as(&r, 403, "forbidden-origin");
     /* A GET from another site changes nothing and is not readable there. */
     cr_assert_eq(status_of(d.port, "GET", "/v1/jobs", "Origin: http://evil.example\r\n", NULL,
                            NULL),
                  200);
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
 
     /* The settings that let a proxy's name and another site in. */
     const char *const more[] = {"--allowed-hosts", "nasd.example, other.example:8443",
                                 "--allowed-origins", "https://ui.example", NULL};
-    start_in(&d, NULL, more);
-    snprintf(req, sizeof req, "GET /v1/jobs HTTP/1.1\r\nHost: nasd.example\r\n"
-                              "Connection: close\r\n\r\n");
-    cr_assert_eq(http_request_raw(d.port, req, strlen(req), HTTP_TIMEOUT_MS, &r), 0);
-    cr_assert_eq(r.status, 200, "%s", r.body);
-    http_resp_free(&r);
-    snprintf(req, sizeof req, "GET /v1/jobs HTTP/1.1\r\nHost: other.example:8443\r\n"
-                              "Connection: close\r\n\r\n");
-    cr_assert_eq(http_request_raw(d.port, req, strlen(req), HTTP_TIMEOUT_MS, &r), 0);
-    cr_assert_eq(r.status, 200, "%s", r.body);
-    http_resp_free(&r);
-    submit(d.port, small_job, "Content-Type: application/json\r\nOrigin: https://ui.example\r\n",
-           id);
+    start_in(&d, NULL, itest_one_worker, more);
+    cr_assert_eq(status_of(d.port, "GET", "/v1/jobs", "Host: nasd.example\r\n", NULL, NULL), 200);
+    cr_assert_eq(
+        status_of(d.port, "GET", "/v1/jobs", "Host: other.example:8443\r\n", NULL, NULL), 200);
+    json_decref(submit_with(d.port, small_job,
+                            "Content-Type: application/json\r\nOrigin: https://ui.example\r\n",
+                            id));
     status_of(d.port, "POST", "/v1/jobs",
               "Content-Type: application/json\r\nOrigin: https://evil.example\r\n", small_job, &r);
-    expect_problem(&r, 403, "forbidden-origin");
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    refused_as(&r, 403, "forbidden-origin");
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
     PASS();
 }
 
@@ -234,28 +138,28 @@ Test(security, token_covers_the_dispatched_path_and_query_tokens_only_on_reads)
     write_file(tokens, "T0ken\n");
     const char *const args[] = {"--token-file", tokens, NULL};
     nasd_proc d;
-    start_in(&d, dir, args);
+    start_in(&d, dir, itest_one_worker, args);
     http_resp r;
     const char *auth = "Authorization: Bearer T0ken\r\n";
     /* MHD decodes %3F to '?', and the path is cut there for routing. */
     const char *sneaky[] = {"/metrics%3F", "/metrics%3Fx=1", "/v1/jobs%3F", "/v1/jobs%3F/x"};
     for (int i = 0; i < 4; i++) {
         status_of(d.port, "GET", sneaky[i], NULL, NULL, &r);
-        expect_problem(&r, 401, "unauthorized");
+        refused_as(&r, 401, "unauthorized");
     }
     cr_assert_eq(status_of(d.port, "GET", "/metrics%3F", auth, NULL, NULL), 200);
     /* ?access_token= changes nothing and lists nothing. */
     status_of(d.port, "POST", "/v1/jobs?access_token=T0ken", NULL, small_job, &r);
-    expect_problem(&r, 401, "unauthorized");
+    refused_as(&r, 401, "unauthorized");
     status_of(d.port, "GET", "/v1/jobs?access_token=T0ken", NULL, NULL, &r);
-    expect_problem(&r, 401, "unauthorized");
-    submit(d.port, long_job, auth, id);
+    refused_as(&r, 401, "unauthorized");
+    json_decref(submit_with(d.port, long_job, auth, id));
     snprintf(path, sizeof path, "/v1/jobs/%s?access_token=T0ken", id);
     status_of(d.port, "GET", path, NULL, NULL, &r);
-    expect_problem(&r, 401, "unauthorized");
+    refused_as(&r, 401, "unauthorized");
     snprintf(path, sizeof path, "/v1/jobs/%s:cancel?access_token=T0ken", id);
     status_of(d.port, "POST", path, NULL, NULL, &r);
-    expect_problem(&r, 401, "unauthorized");
+    refused_as(&r, 401, "unauthorized");
     /* It does open an event stream and fetch a drawing. */
     snprintf(path, sizeof path, "/v1/jobs/%s/result?format=svg&access_token=T0ken", id);
     cr_assert_eq(status_of(d.port, "GET", path, NULL, NULL, NULL), 409);
@@ -279,9 +183,9 @@ Test(security, event_streams_per_client)
 {
     const char *const args[] = {"--max-streams-per-client", "2", NULL};
     nasd_proc d;
-    start_in(&d, NULL, args);
+    start_in(&d, NULL, itest_one_worker, args);
     char id[33], path[128];
-    submit(d.port, long_job, NULL, id);
+    json_decref(submit_with(d.port, long_job, NULL, id));
     snprintf(path, sizeof path, "/v1/jobs/%s/events", id);
     sse *a = NULL, *b = NULL, *c = NULL;
     http_resp r;
@@ -295,10 +199,10 @@ Test(security, event_streams_per_client)
     http_resp_free(&r);
     /* A stream that closes gives its place back. */
     sse_close(a);
-    int64_t deadline = now_ms() + scaled(10000);
+    int64_t deadline = test_now_ms() + test_scaled_ms(10000);
     int st;
     while ((st = sse_open(d.port, path, HTTP_TIMEOUT_MS, &c, NULL)) == 429 &&
-           now_ms() < deadline)
+           test_now_ms() < deadline)
         usleep(20000);
     cr_assert_eq(st, 200);
     sse_close(b);
@@ -313,31 +217,13 @@ Test(security, event_streams_per_client)
  * reading it), then reads to the end. Returns the bytes read (owned). */
 static char *write_all_then_read(int port, const char *req, size_t len)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert(fd >= 0);
-    struct timeval tv = {scaled(10000) / 1000, 0};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    for (size_t off = 0; off < len;) {
-        ssize_t n = send(fd, req + off, len - off, MSG_NOSIGNAL);
-        cr_assert(n > 0, "the body was cut off after %zu of %zu bytes: %s", off, len,
-                  strerror(errno));
-        off += (size_t)n;
-    }
-    size_t cap = 65536, got = 0;
-    char *out = malloc(cap);
-    for (;;) {
-        ssize_t n = recv(fd, out + got, cap - got - 1, 0);
-        cr_assert(n >= 0, "reading the answer: %s (after %zu bytes)", strerror(errno), got);
-        if (n == 0)
-            break;
-        got += (size_t)n;
-        cr_assert(got < cap - 1, "an answer of over 64 KiB");
-    }
-    out[got] = '\0';
+    int fd = raw_connect(port, 10000);
+    cr_assert(fd >= 0, "connect: %s", strerror(errno));
+    size_t sent = raw_send_all(fd, req, len);
+    cr_assert_eq(sent, len, "the body was cut off after %zu of %zu bytes: %s", sent, len,
+                 strerror(errno));
+    char *out = raw_read_all(fd, 65536, NULL);
+    cr_assert(out, "reading the answer: %s", strerror(errno));
     close(fd);
     return out;
 }
@@ -350,7 +236,7 @@ Test(security, refusals_before_the_body_reach_a_client_that_writes_first)
     write_file(tokens, "T0ken\n");
     const char *const args[] = {"--token-file", tokens, NULL};
     nasd_proc d;
-    start_in(&d, dir, args);
+    start_in(&d, dir, itest_one_worker, args);
     size_t body = (size_t)2 << 20;
     char head[512];
     int hn = snprintf(head, sizeof head,
@@ -382,7 +268,7 @@ Test(security, refusals_before_the_body_reach_a_client_that_writes_first)
         free(ans);
     }
     free(req);
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
     PASS();
 }
 
@@ -390,11 +276,8 @@ Test(security, refusals_before_the_body_reach_a_client_that_writes_first)
 
 static int connect_nb(int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert(fd >= 0, "socket: %s", strerror(errno));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0, "%s", strerror(errno));
+    int fd = raw_connect(port, 10000);
+    cr_assert(fd >= 0, "connect: %s", strerror(errno));
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     return fd;
 }
@@ -412,8 +295,8 @@ static int flood_then_close(int port, int n, int answered, const char *limit_nam
         fds[i] = connect_nb(port);
         cr_assert_eq(send(fds[i], req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
     }
-    int64_t deadline = now_ms() + scaled(10000);
-    while (count < answered && now_ms() < deadline) {
+    int64_t deadline = test_now_ms() + test_scaled_ms(10000);
+    while (count < answered && test_now_ms() < deadline) {
         for (int i = 0; i < n; i++) {
             char buf[4096];
             if (done[i])
@@ -439,15 +322,15 @@ static int flood_then_close(int port, int n, int answered, const char *limit_nam
  * ones is an answer too), and soon with a 200. */
 static void still_accepting(int port)
 {
-    int64_t deadline = now_ms() + scaled(10000);
+    int64_t deadline = test_now_ms() + test_scaled_ms(10000);
     int status;
     do {
         http_resp r;
-        int rc = http_request(port, "GET", "/healthz", NULL, NULL, 0, scaled(5000), &r);
+        int rc = http_request(port, "GET", "/healthz", NULL, NULL, 0, test_scaled_ms(5000), &r);
         cr_assert_eq(rc, 0, "nasd stopped accepting: %s", http_errmsg());
         status = r.status;
         http_resp_free(&r);
-    } while (status != 200 && now_ms() < deadline && usleep(20000) == 0);
+    } while (status != 200 && test_now_ms() < deadline && usleep(20000) == 0);
     cr_assert_eq(status, 200);
 }
 
@@ -455,14 +338,14 @@ Test(security, no_wedge_at_the_connection_cap)
 {
     const char *const args[] = {"--max-connections", "4", NULL};
     nasd_proc d;
-    start_in(&d, NULL, args);
+    start_in(&d, NULL, itest_one_worker, args);
     /* MHD's own cap is 4 + 16: it accepts 20 and stops watching the
      * listening socket; two wait in the backlog. */
     for (int i = 0; i < 5; i++) {
         flood_then_close(d.port, 22, 20, NULL);
         still_accepting(d.port);
     }
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
     PASS();
 }
 
@@ -477,7 +360,7 @@ Test(security, file_limit_is_a_503_and_no_wedge)
     char dir[PATH_MAX];
     cr_assert_eq(nasd_mkdtemp(dir, sizeof(dir)), 0);
     const char *const args[] = {"--workers", "1", "--threads-per-job", "1", NULL};
-    int rc = nasd_start(&d, dir, args, START_MS);
+    int rc = nasd_start(&d, dir, args, ITEST_START_MS);
     setrlimit(RLIMIT_NOFILE, &old);
     cr_assert_eq(rc, 0);
     int named = 0;
@@ -486,7 +369,7 @@ Test(security, file_limit_is_a_503_and_no_wedge)
         still_accepting(d.port);
     }
     cr_assert(named > 0, "no 503 named the file limit");
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
     PASS();
 }
 
@@ -496,12 +379,12 @@ Test(security, request_headers_have_a_deadline)
 {
     const char *const args[] = {"--connection-timeout", "2", NULL};
     nasd_proc d;
-    start_in(&d, NULL, args);
+    start_in(&d, NULL, itest_one_worker, args);
     int fd = connect_nb(d.port);
     const char *req = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
-    int64_t t0 = now_ms(), deadline = t0 + scaled(12000);
+    int64_t t0 = test_now_ms(), deadline = t0 + test_scaled_ms(12000);
     int closed = 0;
-    for (size_t i = 0; now_ms() < deadline; i++) {
+    for (size_t i = 0; test_now_ms() < deadline; i++) {
         char c = i < strlen(req) ? req[i] : 'a';
         if (send(fd, &c, 1, MSG_NOSIGNAL) != 1) {
             closed = 1;
@@ -518,9 +401,9 @@ Test(security, request_headers_have_a_deadline)
     }
     close(fd);
     cr_assert(closed, "a connection sending headers a byte a second was open after %lld ms",
-              (long long)(now_ms() - t0));
+              (long long)(test_now_ms() - t0));
     still_accepting(d.port);
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
     PASS();
 }
 
@@ -533,14 +416,14 @@ Test(security, state_is_private_whatever_the_umask)
     char dir[PATH_MAX], db[PATH_MAX + 16];
     cr_assert_eq(nasd_mkdtemp(dir, sizeof(dir)), 0);
     const char *const args[] = {"--workers", "1", "--threads-per-job", "1", NULL};
-    int rc = nasd_start(&d, dir, args, START_MS);
+    int rc = nasd_start(&d, dir, args, ITEST_START_MS);
     umask(old);
     cr_assert_eq(rc, 0);
     snprintf(db, sizeof db, "%s/nasd.db", dir);
     struct stat st;
     cr_assert_eq(stat(db, &st), 0);
     cr_assert_eq(st.st_mode & 077, 0, "nasd.db has mode %o", (unsigned)(st.st_mode & 0777));
-    cr_assert_eq(nasd_stop(&d, STOP_MS), 0);
+    cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
     PASS();
 }
 
@@ -573,8 +456,8 @@ Test(security, warning_names_the_socket_systemd_passed)
     }
     close(ls);
     char text[8192] = "";
-    int64_t deadline = now_ms() + scaled(START_MS);
-    while (now_ms() < deadline) {
+    int64_t deadline = test_now_ms() + test_scaled_ms(ITEST_START_MS);
+    while (test_now_ms() < deadline) {
         FILE *f = fopen(log, "r");
         size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
         text[n] = '\0';

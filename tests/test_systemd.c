@@ -24,8 +24,7 @@
  */
 #include <criterion/criterion.h>
 
-#include "http.h"
-#include "nasd_proc.h"
+#include "itest.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -70,7 +69,6 @@ static struct {
     pid_t pid;
     char log[PATH_MAX + 16];
 } kids[8];
-static int passed;
 /* The nasd threads this test holds stopped: they must be let go before
  * their process is killed, or the kill's waitpid never returns (a traced
  * thread's exit waits for its tracer). */
@@ -79,10 +77,6 @@ static int nfrozen;
 
 static void thaw_job(void);
 
-static void begin_test(void)
-{
-    passed = 0;
-}
 
 static void show_log(const char *log)
 {
@@ -98,7 +92,8 @@ static void show_log(const char *log)
     fclose(f);
 }
 
-static void finish_test(void)
+/* finish_test (tests/itest.h) once this file's own children are gone. */
+static void finish_systemd_test(void)
 {
     thaw_job();
     for (size_t i = 0; i < sizeof(kids) / sizeof(kids[0]); i++) {
@@ -106,15 +101,15 @@ static void finish_test(void)
             kill(kids[i].pid, SIGKILL);
             waitpid(kids[i].pid, NULL, 0);
         }
-        if (!passed && kids[i].log[0])
+        if (!itest_passed && kids[i].log[0])
             show_log(kids[i].log);
         kids[i].pid = 0;
         kids[i].log[0] = '\0';
     }
-    nasd_cleanup(!passed);
+    finish_test();
 }
 
-TestSuite(systemd, .init = begin_test, .fini = finish_test);
+TestSuite(systemd, .init = begin_test, .fini = finish_systemd_test);
 
 static double now_s(void)
 {
@@ -344,20 +339,6 @@ static int healthz(int port)
     return status;
 }
 
-/* POST /v1/jobs: the new job's id (copied into id), asserting a 202. */
-static void submit(int port, const char *spec, char id[64])
-{
-    http_resp r;
-    cr_assert_eq(http_send(port, "POST", "/v1/jobs", spec, &r), 0, "POST: %s", http_errmsg());
-    cr_assert_eq(r.status, 202, "POST /v1/jobs: %d %s", r.status, r.body);
-    json_t *j = http_json(&r);
-    const char *s = json_string_value(json_object_get(j, "id"));
-    cr_assert(s, "no id in %s", r.body);
-    snprintf(id, 64, "%s", s);
-    json_decref(j);
-    http_resp_free(&r);
-}
-
 /* The threads of pid whose name (comm) is `name`, up to max: how many.
  * A worker's name is inherited by the threads its job starts. */
 static int threads_named(pid_t pid, const char *name, pid_t *out, int max)
@@ -418,8 +399,7 @@ static void thaw_job(void)
 static int loop_answers(int port)
 {
     http_resp r;
-    static const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    int ok = http_request_raw(port, req, sizeof(req) - 1, 2000, &r) == 0 && r.status == 200;
+    int ok = http_request(port, "GET", "/healthz", NULL, NULL, 0, 2000, &r) == 0 && r.status == 200;
     http_resp_free(&r);
     return ok;
 }
@@ -470,7 +450,7 @@ Test(systemd, notify_protocol)
               now_s() - t0, 0.5 * WD_S);
 
     /* STATUS= follows the queue: one running, then one queued behind it. */
-    char id1[64], id2[64];
+    char id1[33], id2[33];
     int mark = k->n;
     submit(port, long_job, id1);
     int s1 = sink_wait1(k, mark, EVENT_MS, "STATUS=0 job(s) queued, 1 running");
@@ -555,7 +535,7 @@ Test(systemd, notify_protocol)
     cr_assert_eq(rc, 0, "nasd exited with %d after SIGTERM", rc);
     cr_assert(file_contains(log, "checkpointed for shutdown"));
     sink_close(k);
-    passed = 1;
+    PASS();
 }
 
 /* No READY=1 when nasd cannot listen: it must exit non-zero instead. */
@@ -589,7 +569,7 @@ Test(systemd, no_ready_without_listening)
         cr_assert(!strstr(k->msg[i], "READY=1"), "READY=1 although the listen failed: %s",
                   k->msg[i]);
     sink_close(k);
-    passed = 1;
+    PASS();
 }
 
 /* systemd-socket-activate listens and starts nasd on the first
@@ -627,7 +607,7 @@ Test(systemd, socket_activation)
     kill(pid, SIGTERM);
     int rc = wait_exit(pid, STOP_MS);
     cr_assert_eq(rc, 0, "nasd exited with %d after SIGTERM", rc);
-    passed = 1;
+    PASS();
 }
 
 /* Under systemd (JOURNAL_STREAM names stderr) lines are journal entries
@@ -693,7 +673,7 @@ Test(systemd, journal)
     cr_assert(port > 0);
     cr_assert(sink_wait1(k, 0, 100, "\nPRIORITY=7\n") >= 0, "--log-level debug: no debug entry");
 
-    char id[64], job_id[96], started[96];
+    char id[33], job_id[96], started[96];
     submit(port,
            "{\"algorithm\":\"train\",\"dataset\":\"synthetic\"," ARCH
            ",\"budget\":{\"epochs\":1},\"seed\":2}",
@@ -714,7 +694,7 @@ Test(systemd, journal)
     cr_assert_eq(rc, 0, "nasd exited with %d after SIGTERM", rc);
     cr_assert(sink_wait1(k, 0, 0, "MESSAGE=stopped") >= 0, "no 'stopped' entry");
     sink_close(k);
-    passed = 1;
+    PASS();
 }
 
 /* --log-target stderr wins over a JOURNAL_STREAM that names stderr, and
@@ -755,5 +735,5 @@ Test(systemd, log_target_and_level)
     cr_assert(!file_contains(log, "listening on"), "--log-level warning, yet the info line");
     sink_close(n);
     sink_close(k);
-    passed = 1;
+    PASS();
 }

@@ -5,11 +5,12 @@
 # What runs under TSan, exactly:
 #  1. nasd, built with --enable-tsan in $TSAN_BUILD_DIR (default
 #     build-tsan/), driven by every test program of the suite that starts
-#     a daemon (those whose source includes tests/nasd_proc.h or
-#     tests/reliability/rel.h: the integration, limits, metrics, systemd and
-#     reliability tests), except those matching $TSAN_SKIP (default: the
-#     integration tests of the search algorithms, darts, enas and nas-rl,
-#     whose time is the searches themselves: 10-15x slower under TSan; the
+#     a daemon (those whose source includes tests/nasd_proc.h,
+#     tests/itest.h or tests/reliability/rel.h: the integration, limits,
+#     metrics, systemd and reliability tests), except those matching
+#     $TSAN_SKIP (default: the integration tests of the search
+#     algorithms, darts, enas and nas-rl, whose time is the searches
+#     themselves: 10-15x slower under TSan; the
 #     daemon's threads are the same for every job kind, and 2. runs a DARTS
 #     job on threads). Those programs are Criterion programs built
 #     without TSan in $BUILD_DIR (default build/), because Criterion's
@@ -57,7 +58,7 @@ all=$(printf 'print-test-progs:\n\t@echo $(TEST_PROGS)\n' |
     make -s -C "$build" -f Makefile -f - print-test-progs)
 daemon_tests=()
 for p in $all; do
-    if grep -qE '#include "(\.\./)?(nasd_proc|rel)\.h"' "$top/$p.c" 2>/dev/null; then
+    if grep -qE '#include "(\.\./)?(nasd_proc|itest|rel)\.h"' "$top/$p.c" 2>/dev/null; then
         if [ -n "$skip" ] && [[ $p =~ $skip ]]; then
             echo "not under TSan (TSAN_SKIP): $p"
             continue

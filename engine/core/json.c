@@ -1,7 +1,6 @@
 /*
- * json.c - a small strict JSON reader and writer for the engine's own
- * files (safetensors checkpoint headers), so the engine needs no JSON
- * library.
+ * json.c - the engine's small strict JSON reader and writer (json.h says
+ * who uses them and why the engine does not link Jansson).
  *
  * The one design decision to know: the reader is a cursor, not a tree.
  * Callers walk the shape they expect and decode only the strings they

@@ -1,7 +1,21 @@
 /*
  * json.h - the engine's small strict JSON reader and writer, internal to
- * the engine (safetensors checkpoints are its one user; the engine links
- * no JSON library).
+ * the engine. The writer (nas_json_buf) builds every JSON text the engine
+ * reports: architectures, metrics, results, checkpoint headers and
+ * metadata (the searches and job kinds, about 25 files). The reader parses
+ * the engine's own texts back: safetensors checkpoint headers and their
+ * metadata (checkpoint.c, and the job kinds' metadata reader in job.c)
+ * and, until genotypes travel as typed structures (issue #13 part 5),
+ * DARTS genotypes (the darts search's darts_net.c and darts_rnn_net.c).
+ *
+ * Why not Jansson, which the API links: the engine only writes texts (a
+ * string builder, no tree) and reads back its own files, and the reader
+ * is the loader of checkpoint files from disk (fuzz/fuzz_ckpt.c): it
+ * walks the shape it expects without building a tree, bounds nesting,
+ * and names the byte offset of every error, syntax or shape. So the
+ * engine links BLAS and zlib only (nas-train, the benchmarks and the
+ * fuzzers of its loaders need nothing else), and what users send is
+ * parsed once, by the API, with Jansson.
  *
  * The reader is a cursor over text in memory, not a tree: the caller walks
  * the document it expects with nas__json_member / nas__json_element and

@@ -251,6 +251,15 @@ size_t nas_params_total(const nas_params *p)
     return p->total;
 }
 
+size_t nas__params_weights_numel(nas_params *p)
+{
+    size_t n = 0;
+    for (int i = 0; i < nas_params_count(p); i++)
+        if (nas_params_group_of(p, i) == NAS_GROUP_WEIGHTS)
+            n += nas_tensor_numel(nas_params_get(p, i));
+    return n;
+}
+
 void nas_params_zero_grad(nas_params *p, uint32_t group_mask)
 {
     for (int g = 0; g < NAS_GROUP_COUNT; g++) {

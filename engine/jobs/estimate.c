@@ -15,9 +15,9 @@
  * the estimate stays at or above the real peak and within 3x of it.
  */
 #include "jobs.h"
-#include "search/darts.h"
-#include "search/enas.h"
-#include "search/enas_rnn.h"
+#include "search/darts/darts.h"
+#include "search/enas/enas.h"
+#include "search/enas/enas_rnn.h"
 
 #include <stdint.h>
 #include <stdio.h>

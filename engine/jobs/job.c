@@ -1,7 +1,7 @@
 /*
  * job.c - what every job kind shares: dispatch of nas_job_run to the
- * kind (train: train_image.c / train_text.c; darts: search/darts_job.c
- * and search/darts_rnn_job.c), the `train` kind's defaults and validation,
+ * kind (train: train_image.c / train_text.c; darts: jobs/darts_job.c
+ * and jobs/darts_rnn_job.c), the `train` kind's defaults and validation,
  * reporting helpers, the stop/budget check, and checkpoints of a run's
  * position.
  *
@@ -14,7 +14,7 @@
  * hide the real cause).
  */
 #include "jobs.h"
-#include "search/darts.h"
+#include "search/darts/darts.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -179,11 +179,11 @@ static int check_arch(const nas_job_spec *s, const nas_dataset_desc *d)
         int rc = nas__darts_genotype_parse(s->genotype, &gt);
         return rc < 0 ? rc : nas__darts_check_cfg(&cfg);
     }
-    if (s->arch == NAS_ARCH_ENAS_RNN) {   /* search/enas_final.c */
+    if (s->arch == NAS_ARCH_ENAS_RNN) {   /* jobs/enas_final.c */
         char text[sizeof(((nas__job *)0)->spec_text)] = "";
         return nas__enas_fixed_rnn_check(s, d, text, sizeof(text));
     }
-    if (s->arch == NAS_ARCH_ENAS_CNN) {   /* search/enas_final.c */
+    if (s->arch == NAS_ARCH_ENAS_CNN) {   /* jobs/enas_final.c */
         char text[sizeof(((nas__job *)0)->spec_text)] = "";
         return nas__enas_fixed_check(s, d, text, sizeof(text));
     }
@@ -338,7 +338,7 @@ int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
     if (rc < 0)
         return rc;
     nas_set_threads(j.spec.threads);
-    j.t0 = nas__job_now();
+    j.t0 = nas__now();
     nas__job_log(&j, "%s: %s", j.kind, j.spec_text);
     if (strcmp(j.kind, "nas-rl") == 0)
         return nas__nasrl_search(&j);
@@ -362,16 +362,9 @@ int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
 
 /* ----------------------------------------------------------- reporting */
 
-double nas__job_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 double nas__job_elapsed(const nas__job *j)
 {
-    return j->elapsed0 + (nas__job_now() - j->t0);
+    return j->elapsed0 + (nas__now() - j->t0);
 }
 
 int nas__job_check(const nas__job *j)
@@ -415,7 +408,7 @@ int nas__job_between_steps(nas__job *j, nas_params *p, const nas_rng *op_rng,
 int nas__job_epochs(nas__job *j, const nas__job_pos *pos,
                     int (*run_epoch)(void *ctx), void *ctx, int *by_time)
 {
-    j->t0 = nas__job_now();
+    j->t0 = nas__now();
     *by_time = 0;
     while (pos->epoch <= j->spec.epochs) {
         int rc = run_epoch(ctx);
@@ -448,7 +441,7 @@ void nas__job_progress(const nas__job *j, const nas__job_pos *pos,
     };
     int64_t done = pos->global_step - j->step0;
     if (done > 0) {   /* at this stage's pace (a later one may differ) */
-        double per_step = (nas__job_now() - j->t0) / (double)done;
+        double per_step = (nas__now() - j->t0) / (double)done;
         p.eta_seconds = per_step * (double)(steps - pos->global_step);
     }
     j->rep.progress(j->rep.ctx, &p);
@@ -484,24 +477,6 @@ void nas__json_num(nas_json_buf *b, int first, const char *name, double v)
     else
         snprintf(t, sizeof(t), ":null");
     nas__json_buf_puts(b, t);
-}
-
-size_t nas__job_param_count(nas_params *p)
-{
-    size_t n = 0;
-    for (int i = 0; i < nas_params_count(p); i++)
-        if (nas_params_group_of(p, i) == NAS_GROUP_WEIGHTS)
-            n += nas_tensor_numel(nas_params_get(p, i));
-    return n;
-}
-
-int nas__job_argmax(const float *v, int n)
-{
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[best])
-            best = i;
-    return best;
 }
 
 /* --------------------------------------------------------- checkpoints */
@@ -801,7 +776,7 @@ void nas__job_json_steps(nas_json_buf *res, const nas__job_pos *pos,
 
 void nas__job_json_stop(nas_json_buf *res, nas_params *p, int by_time)
 {
-    nas__json_num(res, 0, "parameters", (double)nas__job_param_count(p));
+    nas__json_num(res, 0, "parameters", (double)nas__params_weights_numel(p));
     nas__json_buf_puts(res, by_time ? ",\"stopped_by\":\"max_seconds\""
                                     : ",\"stopped_by\":\"epochs\"");
 }

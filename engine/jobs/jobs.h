@@ -76,7 +76,6 @@ typedef struct nas__job {
 int nas__job_prepare(nas__job *j, const nas_job_spec *spec,
                      const nas_job_reporter *rep, const _Atomic int *stop);
 
-double nas__job_now(void);
 /* Training seconds of the whole job so far (across resumes). */
 double nas__job_elapsed(const nas__job *j);
 /* Between steps: NAS_RUN, NAS_STOP_CANCEL, NAS_STOP_SHUTDOWN or
@@ -114,9 +113,6 @@ int nas__job_resume(nas__job *j, nas_params *p, nas_rng *op_rng,
 /* Appends "name":value (a JSON number, null when not finite) after a comma
  * unless first. */
 void nas__json_num(nas_json_buf *b, int first, const char *name, double v);
-/* Floats in the weights group (the trained parameters). */
-size_t nas__job_param_count(nas_params *p);
-int nas__job_argmax(const float *v, int n);
 
 /* One epoch from pos->step: step(ctx) per step between the checks of
  * nas__job_between_steps, then end(ctx) unless nothing was done, then the
@@ -163,7 +159,7 @@ int nas__job_load_corpus(const nas__job *j, nas_corpus **out);
 
 int nas__train_image(nas__job *j);
 int nas__train_text(nas__job *j);
-/* Random search's darts-rnn children (search/random_job.c): the language
+/* Random search's darts-rnn children (jobs/random_job.c): the language
  * model of t (a train spec, validated here) trained from scratch for
  * t->epochs on corpus' train split (borrowed: the caller's, its vocabulary
  * whatever t says) exactly as the train kind trains it, with nothing
@@ -178,7 +174,7 @@ int nas__train_text_child(const nas_job_spec *t, nas_corpus *corpus,
                           int (*should_stop)(void *ctx), void *ctx,
                           nas__text_child *out);
 
-/* ------------------------------------------------ search/darts_job.c */
+/* ------------------------------------------------ jobs/darts_job.c */
 
 /* The darts kind's defaults (see nas.h) into the zero fields of s. */
 void nas__darts_job_defaults(nas_job_spec *s);
@@ -189,7 +185,7 @@ int nas__darts_job_prepare(nas__job *j);
  * same contract as nas_job_run. */
 int nas__darts_job(nas__job *j);
 
-/* --------------------------------------------- search/darts_final.c */
+/* --------------------------------------------- jobs/darts_final.c */
 
 /* What the final training needs of the search: its genotype (the result
  * architecture) and result JSON (malloc'd), its size in steps and epochs,
@@ -218,7 +214,7 @@ int nas__darts_final_resume(nas__job *j);
  * memory, and then the final training. */
 int nas__darts_stages(nas__job *j,
                       int (*search)(nas__job *j, nas__darts_search_out *out));
-/* The driver under both, shared with enas (search/enas_final.c): fn
+/* The driver under both, shared with enas (jobs/enas_final.c): fn
  * writes the train kind's spec for the search's outcome (so->arch is the
  * search's result architecture JSON, so->res its result JSON); the
  * checkpoint metadata keys are "<prefix>.spec", "<prefix>.genotype", ...
@@ -231,7 +227,7 @@ int nas__final_run(nas__job *j, const char *prefix, nas__final_spec_fn fn,
                    const nas__darts_search_out *so, int resume);
 int nas__final_resume(nas__job *j, const char *prefix, nas__final_spec_fn fn);
 
-/* ----------------------------------------------- search/enas_final.c */
+/* ----------------------------------------------- jobs/enas_final.c */
 
 /* Validates final_epochs, final_C and final_layers of an enas job (enas-rnn:
  * final_epochs only) and sets the progress totals of the final training
@@ -289,7 +285,7 @@ const struct nas_enas_space *nas__enas_space_find(const char *name);
 int nas__enas_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d,
                           char *buf, size_t cap);
 
-/* ------------------------------------------- search/darts_common.c */
+/* ------------------------------------------- jobs/darts_common.c */
 
 struct nas_darts_hp;
 /* Validates arch_lr, arch_beta1, arch_beta2 and arch_weight_decay. */
@@ -315,7 +311,7 @@ void nas__darts_job_result_head(nas_json_buf *res, const char *space,
                                 const nas__job *j, const char *text,
                                 const char *alpha);
 
-/* ------------------------------------------- search/darts_rnn_job.c */
+/* ------------------------------------------- jobs/darts_rnn_job.c */
 
 /* The darts-rnn defaults (see nas.h) into the zero fields of s. */
 void nas__darts_rnn_job_defaults(nas_job_spec *s);
@@ -324,7 +320,7 @@ int nas__darts_rnn_job_prepare(nas__job *j);
 /* Runs the darts-rnn search; the same contract as nas_job_run. */
 int nas__darts_rnn_job(nas__job *j);
 
-/* ----------------------------------------------- search/enas_job.c */
+/* ----------------------------------------------- jobs/enas_job.c */
 
 /* The enas defaults of the CNN spaces (api/spec_tables.c enas_micro_hp /
  * enas_macro_hp, i.e. the reference's cifar10_{micro,macro}_search.sh;
@@ -342,7 +338,7 @@ int nas__enas_job(nas__job *j);
  * final_samples), naming the API key. */
 int nas__enas_check_controller(const nas_job_spec *s);
 
-/* ------------------------------------------- search/enas_rnn_job.c */
+/* ------------------------------------------- jobs/enas_rnn_job.c */
 
 /* The enas-rnn defaults (api/spec_tables.c enas_rnn_hp, i.e. the
  * reference's ptb_search.sh) into the zero fields of s. */
@@ -352,7 +348,7 @@ int nas__enas_rnn_job_prepare(nas__job *j);
 /* Runs the enas-rnn search; the same contract as nas_job_run. */
 int nas__enas_rnn_job(nas__job *j);
 
-/* ------------------ search/nasrl_spec.c, nasrl_job.c, random_job.c */
+/* ------------------ jobs/nasrl_spec.c, nasrl_job.c, random_job.c */
 
 /* The nas-rl and random defaults per search space (api/spec_tables.c
  * nasrl_cnn_hp, nasrl_rnn_hp, random_*_hp) into the zero fields of s. */
@@ -366,5 +362,16 @@ int nas__nasrl_job_prepare(nas__job *j);
 int nas__nasrl_search(nas__job *j);
 /* The random kind (the loop above with uniform samples). */
 int nas__random_job(nas__job *j);
+/* The spaces of the loop: nasrl-cnn and nasrl-rnn are the search's
+ * (search/nasrl/nasrl.h); random's spaces over the networks of the other
+ * searches are random_job.c's. */
+struct nas__nasrl_space;
+extern const struct nas__nasrl_space nas__random_darts_cnn_space;
+extern const struct nas__nasrl_space nas__random_enas_micro_space;
+extern const struct nas__nasrl_space nas__random_enas_macro_space;
+extern const struct nas__nasrl_space nas__random_darts_rnn_space;
+extern const struct nas__nasrl_space nas__random_enas_rnn_space;
+/* The space of s->search_space (a validated spec). */
+const struct nas__nasrl_space *nas__nasrl_space_of(const nas_job_spec *s);
 
 #endif

@@ -1,10 +1,12 @@
 /*
  * train_image.c - the `train` job on an image dataset: a fixed CNN
  * (conv3x3-BN-ReLU blocks with max pooling, then linear-ReLU-[dropout]-
- * linear), the discrete network of a DARTS genotype (search/darts_net.c)
- * or one fixed arc of an ENAS CNN space (search/enas_micro.c,
- * enas_macro.c; the arc parsed by search/enas_final.c) trained with SGD (Nesterov momentum, weight decay, cosine schedule over
- * the whole job), evaluated on the test set every epoch.
+ * linear), the discrete network of a DARTS genotype
+ * (search/darts/darts_net.c) or one fixed arc of an ENAS CNN space
+ * (search/enas/enas_micro.c, enas_macro.c; the arc parsed by
+ * jobs/enas_final.c) trained with SGD (Nesterov momentum, weight decay,
+ * cosine schedule over the whole job), evaluated on the test set every
+ * epoch.
  *
  * The one design decision to know: an epoch's order is a fresh shuffle of
  * 0..n-1 drawn from the data rng saved at the start of the epoch, and the
@@ -13,8 +15,8 @@
  * same sums as one that never stopped, and ends with identical bits.
  */
 #include "jobs.h"
-#include "search/darts.h"
-#include "search/enas.h"
+#include "search/darts/darts.h"
+#include "search/enas/enas.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -195,7 +197,7 @@ static double evaluate(run *r)
         nas_dataset_batch(t, idx, n, NULL, NULL, x->data, y);
         nas_tensor *logits = forward(r->g, r->p, &r->net, x, 0);
         for (int i = 0; i < n; i++)
-            correct += nas__job_argmax(logits->data + (size_t)i * r->net.classes,
+            correct += nas__argmax(logits->data + (size_t)i * r->net.classes,
                                        r->net.classes) == y[i];
     }
     nas_graph_reset(r->g);
@@ -286,7 +288,7 @@ static void train_step(run *r)
     r->pos.loss_sum += loss->data[0];
     for (int i = 0; i < bs; i++)
         r->pos.correct +=
-            nas__job_argmax(logits->data + (size_t)i * k, k) == r->y[i];
+            nas__argmax(logits->data + (size_t)i * k, k) == r->y[i];
     r->pos.seen += bs;
     r->pos.step++;
     r->pos.global_step++;
@@ -328,7 +330,7 @@ static void epoch_step(void *ctx)
 static int epoch_end(void *ctx)
 {
     run *r = ctx;
-    end_epoch(r, nas__job_now() - r->t0, r->images);
+    end_epoch(r, nas__now() - r->t0, r->images);
     return NAS_OK;
 }
 
@@ -343,7 +345,7 @@ static int run_epoch(void *ctx)
     for (int i = 0; i < r->train->n; i++)
         r->order[i] = i;
     nas_rng_shuffle(&r->data_rng, r->order, r->train->n);
-    r->t0 = nas__job_now();
+    r->t0 = nas__now();
     r->images = 0;
     return nas__job_run_epoch(j, r->p, &r->op_rng, pos, r->spe, r->total,
                               epoch_step, epoch_end, r);

@@ -5,11 +5,11 @@
  * reporting validation perplexity per epoch and test perplexity at the end.
  *
  * The recurrent part is either LSTM layers or, for NAS_ARCH_DARTS_RNN, the
- * discrete cell of a darts-rnn genotype (search/darts_rnn_net.c: one layer,
- * a state h only, dropout_input on the embeddings and dropout on the cell
- * outputs); embedding, decoder, loop and reports are the same. For
+ * discrete cell of a darts-rnn genotype (search/darts/darts_rnn_net.c:
+ * one layer, a state h only, dropout_input on the embeddings and dropout
+ * on the cell outputs); embedding, decoder, loop and reports are the same. For
  * NAS_ARCH_ENAS_RNN it is the whole model of one fixed enas-rnn arc
- * (search/enas_rnn.c: its own embedding, cell and tied decoder, the
+ * (search/enas/enas_rnn.c: its own embedding, cell and tied decoder, the
  * dropouts dropout_e/x/h/o); the loop and reports are the same.
  *
  * The one design decision to know: the hidden state carried from one BPTT
@@ -20,8 +20,8 @@
  * the weights, so a resumed run continues from the exact state.
  */
 #include "jobs.h"
-#include "search/darts.h"
-#include "search/enas_rnn.h"
+#include "search/darts/darts.h"
+#include "search/enas/enas_rnn.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -372,7 +372,7 @@ static void epoch_step(void *ctx)
 static int epoch_end(void *ctx)
 {
     run *r = ctx;
-    end_epoch(r, nas__job_now() - r->t0, r->tokens);
+    end_epoch(r, nas__now() - r->t0, r->tokens);
     return NAS_OK;
 }
 
@@ -397,7 +397,7 @@ static int run_epoch(void *ctx)
     nas__job_pos *pos = &r->pos;
     if (pos->step == 0)   /* every epoch starts from a zero state */
         zero_carry(r);
-    r->t0 = nas__job_now();
+    r->t0 = nas__now();
     r->tokens = 0;
     return nas__job_run_epoch(j, r->p, &r->op_rng, pos, r->spe, r->total,
                               epoch_step, epoch_end, r);
@@ -492,11 +492,11 @@ int nas__train_text_child(const nas_job_spec *t, nas_corpus *corpus,
     int rc = nas__job_prepare(&sub, t, NULL, NULL);
     if (rc < 0)
         return rc;
-    sub.t0 = nas__job_now();
+    sub.t0 = nas__now();
     run r = {.j = &sub, .corpus = corpus, .borrowed = 1};
     if ((rc = setup(&r)) < 0)
         goto fail;
-    out->parameters = nas__job_param_count(r.p);
+    out->parameters = nas__params_weights_numel(r.p);
     for (int e = 0; e < t->epochs; e++) {
         zero_carry(&r);
         for (int64_t k = 0; k < r.spe; k++) {

@@ -14,7 +14,6 @@
  * after image, so the sums do not depend on the thread count's split.
  */
 #include "internal.h"
-#include "search/nasrl.h"
 
 typedef struct {
     int n, ci, h, w, co, kh, kw, stride, pt, pl, ho, wo;

@@ -24,23 +24,13 @@
  * with what the API says; every wait is a condition with a deadline.
  * Screenshots go to $SCREENSHOT_DIR, each named in the log.
  *
- * Environment: NASD (the nasd binary, required), CHROMIUM (default
- * /usr/bin/chromium), SCREENSHOT_DIR, NASD_WEB_DIR (default ../../web).
+ * Environment: as tests/browser/common.mjs (NASD, CHROMIUM,
+ * SCREENSHOT_DIR, NASD_WEB_DIR).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { startNasd, stopNasd, openBrowser, shot as shotOf, apiJson as api, submitJob } from './common.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const NASD = process.env.NASD;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const WEB = process.env.NASD_WEB_DIR || resolve(here, '../../web');
-const SHOTS = process.env.SCREENSHOT_DIR || join(here, 'screenshots');
 const JOB_MS = 90000;
 
 /* As tests/test_integration_enas.c, longer, to be watched live: 30
@@ -73,49 +63,13 @@ const RANDOM_SPEC = {
     filter_widths: [1, 3], num_filters: [4, 6], max_examples: 1000 },
 };
 
-let nasd, base, stateDir, browser, page;
+let nasd, base, browser, page;
+const shot = name => shotOf(page, name);
+const apiJson = (path, opts) => api(base, path, opts);
+const submit = spec => submitJob(base, spec);
 const logLines = [];
 const pageErrors = [];
 const ids = {};
-
-function startNasd() {
-  stateDir = mkdtempSync(join(tmpdir(), 'nasd-browser-ctrl-'));
-  return new Promise((resolveStart, reject) => {
-    const args = ['--listen', '127.0.0.1:0', '--state-dir', stateDir, '--workers', '2',
-      '--threads-per-job', '1', '--web-dir', WEB];
-    nasd = spawn(NASD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const timer = setTimeout(() => reject(new Error(`nasd did not start:\n${logLines.join('')}`)), 20000);
-    const onData = chunk => {
-      logLines.push(chunk.toString());
-      const m = logLines.join('').match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m && !base) {
-        base = m[1];
-        clearTimeout(timer);
-        resolveStart();
-      }
-    };
-    nasd.stdout.on('data', onData);
-    nasd.stderr.on('data', onData);
-    nasd.on('exit', code => { if (!base) { clearTimeout(timer); reject(new Error(`nasd exited with ${code}:\n${logLines.join('')}`)); } });
-  });
-}
-
-async function shot(name) {
-  const path = join(SHOTS, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  console.log(`# screenshot: ${path}`);
-}
-
-async function apiJson(path, opts) {
-  const res = await fetch(base + path, opts);
-  return { status: res.status, body: await res.json().catch(() => null) };
-}
-
-async function submit(spec) {
-  const r = await apiJson('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(spec) });
-  assert.equal(r.status, 202, JSON.stringify(r.body));
-  return r.body.id;
-}
 
 async function waitSucceeded(id) {
   const deadline = Date.now() + JOB_MS;
@@ -137,17 +91,12 @@ async function chartPoints(id) {
 const imgDrawn = sel => page.waitForFunction(s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth > 100; }, sel);
 
 before(async () => {
-  assert.ok(NASD, 'set NASD to the nasd binary');
-  mkdirSync(SHOTS, { recursive: true });
-  console.log(`# screenshots are written to ${SHOTS}`);
-  await startNasd();
+  nasd = await startNasd({ workers: 2, prefix: 'nasd-browser-ctrl-', logLines });
+  base = nasd.base;
   /* These run while the browser starts (two workers). */
   ids.nasrl = await submit(NASRL_SPEC);
   ids.random = await submit(RANDOM_SPEC);
-  const root = typeof process.getuid === 'function' && process.getuid() === 0;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: root ? ['--no-sandbox'] : [] });
-  page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-  page.setDefaultTimeout(30000);
+  ({ browser, page } = await openBrowser());
   page.on('pageerror', e => { pageErrors.push(e.message); logLines.push(`pageerror: ${e.message}\n`); });
   /* Every count of architectures each page's table ever shows. */
   await page.context().addInitScript(() => {
@@ -161,15 +110,7 @@ before(async () => {
 
 after(async () => {
   if (browser) await browser.close();
-  if (nasd && nasd.exitCode == null) {
-    nasd.kill('SIGTERM');
-    await new Promise(r => {
-      const t = setTimeout(() => { nasd.kill('SIGKILL'); r(); }, 20000);
-      nasd.on('exit', () => { clearTimeout(t); r(); });
-    });
-  }
-  if (process.exitCode && process.exitCode !== 0) console.log(logLines.join(''));
-  else if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+  await stopNasd(nasd, logLines);
 });
 
 /* The job's page once it has succeeded: the header says so and the table

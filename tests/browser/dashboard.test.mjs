@@ -18,77 +18,32 @@
  * $SCREENSHOT_DIR (run.sh: BUILD/tests/browser/screenshots), printed at
  * the start.
  *
- * Environment: NASD (the nasd binary, required), CHROMIUM (default
- * /usr/bin/chromium), SCREENSHOT_DIR, NASD_WEB_DIR (default ../../web).
+ * Environment: as tests/browser/common.mjs (NASD, CHROMIUM,
+ * SCREENSHOT_DIR, NASD_WEB_DIR).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+import { startNasd, stopNasd, openBrowser, shot as shotOf, apiJson as api } from './common.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const NASD = process.env.NASD;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const WEB = process.env.NASD_WEB_DIR || resolve(here, '../../web');
-const SHOTS = process.env.SCREENSHOT_DIR || join(here, 'screenshots');
 const JOB_MS = 120000;
 
 /* Big enough to take a few seconds (tens of progress events), small
  * enough for a 2-core machine: darts-cnn, C 4, 3 cells, 1 epoch. */
 const TINY_HP = '{"C": 4, "layers": 3, "batch_size": 8, "max_examples": 960}';
 
-let nasd, base, stateDir, browser, page;
+let nasd, base, browser, page;
+const shot = name => shotOf(page, name);
+const apiJson = (path, opts) => api(base, path, opts);
 const foreign = [];
 const logLines = [];
 
-function startNasd() {
-  stateDir = mkdtempSync(join(tmpdir(), 'nasd-browser-'));
-  return new Promise((resolveStart, reject) => {
-    const args = ['--listen', '127.0.0.1:0', '--state-dir', stateDir, '--workers', '1',
-      '--threads-per-job', '1', '--web-dir', WEB];
-    nasd = spawn(NASD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const timer = setTimeout(() => reject(new Error(`nasd did not start:\n${logLines.join('')}`)), 20000);
-    const onData = chunk => {
-      const text = chunk.toString();
-      logLines.push(text);
-      const m = text.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m && !base) {
-        base = m[1];
-        clearTimeout(timer);
-        resolveStart();
-      }
-    };
-    nasd.stdout.on('data', onData);
-    nasd.stderr.on('data', onData);
-    nasd.on('exit', code => { if (!base) { clearTimeout(timer); reject(new Error(`nasd exited with ${code}:\n${logLines.join('')}`)); } });
-  });
-}
-
-async function shot(name) {
-  const path = join(SHOTS, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  console.log(`# screenshot: ${path}`);
-}
-
-async function apiJson(path, opts) {
-  const res = await fetch(base + path, opts);
-  return { status: res.status, body: await res.json().catch(() => null) };
-}
-
 before(async () => {
-  assert.ok(NASD, 'set NASD to the nasd binary');
-  mkdirSync(SHOTS, { recursive: true });
-  console.log(`# screenshots are written to ${SHOTS}`);
-  await startNasd();
-  const root = typeof process.getuid === 'function' && process.getuid() === 0;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: root ? ['--no-sandbox'] : [] });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  page = await context.newPage();
-  page.setDefaultTimeout(30000);
+  nasd = await startNasd({ workers: 1, prefix: 'nasd-browser-', logLines });
+  base = nasd.base;
+  ({ browser, page } = await openBrowser());
   page.on('request', req => {
     const u = new URL(req.url());
     if (u.protocol !== 'data:' && u.origin !== base) foreign.push(req.url());
@@ -108,15 +63,7 @@ before(async () => {
 
 after(async () => {
   if (browser) await browser.close();
-  if (nasd && nasd.exitCode == null) {
-    nasd.kill('SIGTERM');
-    await new Promise(r => {
-      const t = setTimeout(() => { nasd.kill('SIGKILL'); r(); }, 20000);
-      nasd.on('exit', () => { clearTimeout(t); r(); });
-    });
-  }
-  if (process.exitCode && process.exitCode !== 0) console.log(logLines.join(''));
-  else if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+  await stopNasd(nasd, logLines);
 });
 
 test('the jobs page loads with the submit form and its defaults', async () => {
@@ -256,19 +203,9 @@ test('with a token, the dashboard asks for it once and then works', async () => 
   const tokenFile = join(dir, 'tokens');
   writeFileSync(tokenFile, 'secret-token-for-the-browser-test\n');
   const lines = [];
-  const proc = spawn(NASD, ['--listen', '127.0.0.1:0', '--state-dir', join(dir, 'state'),
-    '--workers', '1', '--threads-per-job', '1', '--web-dir', WEB, '--token-file', tokenFile],
-  { stdio: ['ignore', 'pipe', 'pipe'] });
-  const tbase = await new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`token nasd did not start:\n${lines.join('')}`)), 20000);
-    const onData = chunk => {
-      lines.push(chunk.toString());
-      const m = lines.join('').match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) { clearTimeout(timer); ok(m[1]); }
-    };
-    proc.stdout.on('data', onData);
-    proc.stderr.on('data', onData);
-  });
+  const tnasd = await startNasd({ workers: 1, prefix: 'nasd-browser-token-state-', logLines: lines,
+    extra: ['--token-file', tokenFile] });
+  const tbase = tnasd.base;
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const tpage = await ctx.newPage();
   tpage.setDefaultTimeout(30000);
@@ -296,12 +233,10 @@ test('with a token, the dashboard asks for it once and then works', async () => 
     await tpage.waitForFunction(() => document.querySelector('#result-svg').naturalWidth > 0);
     assert.equal(prompts, 1, 'not asked again');
     assert.deepEqual(unauthorized.slice(early), [], 'every later request carried the token');
-    await tpage.screenshot({ path: join(SHOTS, '07-token.png'), fullPage: true });
-    console.log(`# screenshot: ${join(SHOTS, '07-token.png')}`);
+    await shotOf(tpage, '07-token');
   } finally {
     await ctx.close();
-    proc.kill('SIGTERM');
-    await new Promise(r => { const t = setTimeout(() => { proc.kill('SIGKILL'); r(); }, 20000); proc.on('exit', () => { clearTimeout(t); r(); }); });
+    await stopNasd(tnasd, lines);
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -44,19 +44,6 @@ int rel_env_int(const char *name, int dflt)
     return *end ? dflt : (int)n;
 }
 
-int rel_scale(void)
-{
-    int k = rel_env_int("NASD_TEST_TIMEOUT_SCALE", 1);
-    return k > 1 && k < 1000 ? k : 1;
-}
-
-int64_t rel_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 uint64_t rel_seed(const char *what)
 {
     const char *v = getenv("NASD_RELIABILITY_SEED");
@@ -91,48 +78,7 @@ void rel_sleep_ms(int ms)
 
 /* --------------------------------------------------------------- JSON */
 
-json_t *rel_at(json_t *o, const char *path)
-{
-    char key[64];
-    while (o && *path) {
-        size_t n = strcspn(path, ".");
-        snprintf(key, sizeof(key), "%.*s", (int)n, path);
-        o = json_object_get(o, key);
-        path += n + (path[n] == '.');
-    }
-    return o;
-}
-
-const char *rel_str(json_t *o, const char *path)
-{
-    return json_string_value(rel_at(o, path));
-}
-
-json_int_t rel_int(json_t *o, const char *path)
-{
-    return json_integer_value(rel_at(o, path));
-}
-
 /* -------------------------------------------------------------- HTTP */
-
-json_t *rel_get(int port, const char *path)
-{
-    http_resp r;
-    int rc = http_request(port, "GET", path, NULL, NULL, 0, HTTP_TIMEOUT_MS, &r);
-    cr_assert_eq(rc, 0, "GET %s: %s", path, http_errmsg());
-    cr_assert_eq(r.status, 200, "GET %s: %d %s", path, r.status, r.body);
-    json_t *j = http_json(&r);
-    cr_assert(j, "GET %s: not JSON: %s", path, r.body);
-    http_resp_free(&r);
-    return j;
-}
-
-json_t *rel_job(int port, const char *id)
-{
-    char path[96];
-    snprintf(path, sizeof(path), "/v1/jobs/%s", id);
-    return rel_get(port, path);
-}
 
 int rel_post_job(int port, const char *body, const char *headers, char id[33])
 {
@@ -145,7 +91,7 @@ int rel_post_job(int port, const char *body, const char *headers, char id[33])
     int status = r.status;
     if (status == 202) {
         json_t *job = http_json(&r);
-        const char *jid = rel_str(job, "id");
+        const char *jid = str_at(job, "id");
         cr_assert(jid && strlen(jid) == 32, "202 without a job id: %s", r.body);
         snprintf(id, 33, "%s", jid);
         char loc[160], want[64];
@@ -168,9 +114,9 @@ json_t *rel_all_jobs(int port)
             snprintf(path, sizeof(path), "/v1/jobs?page_size=200&page_token=%s", token);
         else
             snprintf(path, sizeof(path), "/v1/jobs?page_size=200");
-        json_t *page = rel_get(port, path);
+        json_t *page = call(port, "GET", path, NULL, 200);
         json_array_extend(all, json_object_get(page, "jobs"));
-        const char *next = rel_str(page, "next_page_token");
+        const char *next = str_at(page, "next_page_token");
         if (!next) {
             json_decref(page);
             return all;
@@ -178,31 +124,6 @@ json_t *rel_all_jobs(int port)
         snprintf(token, sizeof(token), "%s", next);
         json_decref(page);
     }
-}
-
-typedef struct final_wait {
-    int port;
-    const char *id;
-    json_t *job;
-} final_wait;
-
-static int is_final(void *ctx)
-{
-    final_wait *w = ctx;
-    json_decref(w->job);
-    w->job = rel_job(w->port, w->id);
-    const char *st = rel_str(w->job, "state");
-    return st && strcmp(st, "queued") != 0 && strcmp(st, "running") != 0;
-}
-
-json_t *rel_wait_final(int port, const char *id, int timeout_ms)
-{
-    final_wait w = {port, id, NULL};
-    int done = nasd_wait_for(timeout_ms, is_final, &w);
-    char *text = json_dumps(w.job, JSON_COMPACT);
-    cr_assert(done, "job %s did not finish within %d ms: %s", id, timeout_ms, text);
-    free(text);
-    return w.job;
 }
 
 /* --------------------------------------------------------------- log */
@@ -346,12 +267,14 @@ void rel_job_spec(rel_jobrun *j, int seed)
         snprintf(j->name, sizeof(j->name), "enas");
         break;
     case REL_NASRL:
-        /* epochs here: controller updates of 2 children each. */
+        /* epochs here: controller updates of 2 children each. Children
+         * of 3 layers (not the default 6 to 15): an update takes about a
+         * second, so that many of the soak's kills fall after one ended. */
         snprintf(j->spec, sizeof(j->spec),
                  "{\"algorithm\":\"nas-rl\",\"search_space\":\"nasrl-cnn\",\"dataset\":"
                  "\"synthetic\",\"budget\":{\"max_architectures\":%d},\"hyperparameters\":{"
-                 "\"max_examples\":200,\"children_per_update\":2,\"child_epochs\":1},"
-                 "\"seed\":%d}",
+                 "\"max_examples\":200,\"children_per_update\":2,\"child_epochs\":1,"
+                 "\"start_layers\":3,\"max_layers\":3},\"seed\":%d}",
                  2 * j->epochs, seed);
         /* baseline, controller_entropy, controller_loss, reward_mean per
          * update; a row per child. */
@@ -385,7 +308,7 @@ static json_t *all_rows(int port, const char *id, const char *series)
         char path[160];
         snprintf(path, sizeof(path), "/v1/jobs/%s/%s?limit=1000&after=%lld", id, series,
                  (long long)after);
-        json_t *page = rel_get(port, path);
+        json_t *page = call(port, "GET", path, NULL, 200);
         json_array_extend(rows, json_object_get(page, series));
         json_t *next = json_object_get(page, "next_after");
         int more = json_is_integer(next);
@@ -404,14 +327,14 @@ void rel_check_history(int port, const rel_jobrun *j)
     {
         for (k = i + 1; k < json_array_size(m); k++) {
             other = json_array_get(m, k);
-            cr_assert(!(rel_int(row, "epoch") == rel_int(other, "epoch") &&
-                        rel_int(row, "step") == rel_int(other, "step") &&
-                        !strcmp(rel_str(row, "name"), rel_str(other, "name"))),
+            cr_assert(!(int_at(row, "epoch") == int_at(other, "epoch") &&
+                        int_at(row, "step") == int_at(other, "step") &&
+                        !strcmp(str_at(row, "name"), str_at(other, "name"))),
                       "job %s (%s): metric %s of epoch %lld, step %lld is there twice (seq %lld "
                       "and %lld)",
-                      j->id, j->name, rel_str(row, "name"), (long long)rel_int(row, "epoch"),
-                      (long long)rel_int(row, "step"), (long long)rel_int(row, "seq"),
-                      (long long)rel_int(other, "seq"));
+                      j->id, j->name, str_at(row, "name"), (long long)int_at(row, "epoch"),
+                      (long long)int_at(row, "step"), (long long)int_at(row, "seq"),
+                      (long long)int_at(other, "seq"));
         }
     }
     cr_assert_eq((int)json_array_size(m), j->metrics, "job %s (%s): %zu metric rows, want %d",
@@ -422,7 +345,7 @@ void rel_check_history(int port, const rel_jobrun *j)
     for (int e = 1; e <= epochs; e++) {
         int n = 0;
         json_array_foreach(m, i, row) n +=
-            rel_int(row, "epoch") == e && !strcmp(rel_str(row, "name"), "train_loss");
+            int_at(row, "epoch") == e && !strcmp(str_at(row, "name"), "train_loss");
         cr_assert_eq(n, 1, "job %s (%s): epoch %d has %d train_loss values", j->id, j->name, e,
                      n);
     }
@@ -440,14 +363,14 @@ void rel_check_history(int port, const rel_jobrun *j)
             break;
         for (k = i + 1; k < json_array_size(a); k++) {
             other = json_array_get(a, k);
-            cr_assert(!(rel_int(row, "metrics.epoch") == rel_int(other, "metrics.epoch") &&
-                        rel_int(row, "metrics.controller_step") ==
-                            rel_int(other, "metrics.controller_step") &&
-                        rel_int(row, "metrics.child") == rel_int(other, "metrics.child")),
+            cr_assert(!(int_at(row, "metrics.epoch") == int_at(other, "metrics.epoch") &&
+                        int_at(row, "metrics.controller_step") ==
+                            int_at(other, "metrics.controller_step") &&
+                        int_at(row, "metrics.child") == int_at(other, "metrics.child")),
                       "job %s (enas): child %lld of controller step %lld, epoch %lld twice",
-                      j->id, (long long)rel_int(row, "metrics.child"),
-                      (long long)rel_int(row, "metrics.controller_step"),
-                      (long long)rel_int(row, "metrics.epoch"));
+                      j->id, (long long)int_at(row, "metrics.child"),
+                      (long long)int_at(row, "metrics.controller_step"),
+                      (long long)int_at(row, "metrics.epoch"));
         }
     }
     json_decref(a);

@@ -20,8 +20,8 @@
 
 #include <jansson.h>
 
-#include "../http.h"
-#include "../nasd_proc.h"
+#include "../itest.h"
+#include "../scale.h"
 
 /* Generous bounds: the suite also runs under ASan and against a TSan nasd
  * on 2 shared cores. They bound waits, not the schedule. */
@@ -38,34 +38,16 @@ uint64_t rel_seed(const char *what);
 int rel_rand(int lo, int hi);
 /* An integer from the environment, or dflt when unset or not a number. */
 int rel_env_int(const char *name, int dflt);
-/* NASD_TEST_TIMEOUT_SCALE (default 1), which tests/nasd_proc.c and
- * tests/http.c apply to every deadline: the kill schedule stretches by it
- * too, so that a slower (sanitized) nasd still reaches its checkpoints. */
-int rel_scale(void);
 void rel_sleep_ms(int ms);
-int64_t rel_now_ms(void);
-
-/* --------------------------------------------------------------- JSON */
-
-/* The value at a dotted path of object keys ("progress.step"), or NULL. */
-json_t *rel_at(json_t *o, const char *path);
-const char *rel_str(json_t *o, const char *path);
-json_int_t rel_int(json_t *o, const char *path);
 
 /* -------------------------------------------------------------- HTTP */
 
-/* GET path: must answer 200 with JSON (owned). */
-json_t *rel_get(int port, const char *path);
-/* GET /v1/jobs/{id} (owned). */
-json_t *rel_job(int port, const char *id);
 /* POST /v1/jobs with body and optional extra header lines. Returns the
  * HTTP status (id filled on 202), or -1 when no answer came (the daemon
  * died under the request). */
 int rel_post_job(int port, const char *body, const char *headers, char id[33]);
 /* Every job, walking the list's pages (owned array of job objects). */
 json_t *rel_all_jobs(int port);
-/* Polls until job id is final; returns its view (owned). */
-json_t *rel_wait_final(int port, const char *id, int timeout_ms);
 
 /* --------------------------------------------------------------- log */
 

@@ -22,18 +22,6 @@
 
 #include "rel.h"
 
-static int passed;
-
-static void begin_test(void)
-{
-    passed = 0;
-}
-
-static void finish_test(void)
-{
-    nasd_cleanup(!passed);
-}
-
 TestSuite(acks, .init = begin_test, .fini = finish_test);
 
 static const char *const flags[] = {"--workers", "1", "--threads-per-job", "1", NULL};
@@ -61,11 +49,11 @@ static void check_listed(int port, char (*ids)[33], const int *seeds, int n, int
         json_t *v;
         json_array_foreach(all, k, v)
         {
-            if (strcmp(rel_str(v, "id"), ids[i]) != 0)
+            if (strcmp(str_at(v, "id"), ids[i]) != 0)
                 continue;
             seen++;
-            cr_assert_eq(rel_int(v, "spec.seed"), seeds[i], "job %s has seed %lld, sent %d",
-                         ids[i], (long long)rel_int(v, "spec.seed"), seeds[i]);
+            cr_assert_eq(int_at(v, "spec.seed"), seeds[i], "job %s has seed %lld, sent %d",
+                         ids[i], (long long)int_at(v, "spec.seed"), seeds[i]);
         }
         cr_assert_eq(seen, 1, "acknowledged job %s is listed %d times", ids[i], seen);
     }
@@ -109,7 +97,7 @@ Test(acks, kill9_right_after_a_stream_of_202s)
     cr_assert_eq(status, 0, "nasd exited with %d after SIGTERM", status);
     rel_db_check(dir, "at the end");
     fprintf(stderr, "kill9_right_after_202s: 3 kills, %d acknowledged jobs, all there once\n", n);
-    passed = 1;
+    PASS();
 }
 
 /* ------------------------------------------- POSTs cut off by a kill */
@@ -172,7 +160,7 @@ Test(acks, kill9_while_clients_post_then_retry)
     }
     /* The kill comes 100-600 ms in (times NASD_TEST_TIMEOUT_SCALE: a
      * slower nasd needs longer to acknowledge the same POSTs). */
-    rel_sleep_ms(rel_rand(100, 600) * rel_scale());
+    rel_sleep_ms(rel_rand(100, 600) * test_timeout_scale());
     nasd_kill9(&d);
     atomic_store(&stop, 1);
     for (int c = 0; c < CLIENTS; c++)
@@ -216,7 +204,7 @@ Test(acks, kill9_while_clients_post_then_retry)
             "kill9_while_clients_post: %d clients, %d acknowledged, %d cut off by the kill "
             "(%d of them stored before it), all there once after the retries\n",
             CLIENTS, acked, cut, rows - acked);
-    passed = 1;
+    PASS();
 }
 
 /* -------------------------------------- concurrent retries of one POST */
@@ -317,5 +305,5 @@ Test(acks, concurrent_retries_with_one_key_make_one_job)
     fprintf(stderr, "concurrent_retries: %d keys x %d clients at once, twice (before and after a "
                     "kill -9): one job per key\n",
             KEYS, RETRIERS);
-    passed = 1;
+    PASS();
 }

@@ -38,20 +38,14 @@
 
 #include "rel.h"
 
-static int passed;
-
-static void begin_test(void)
-{
-    passed = 0;
-}
-
-static void finish_test(void)
+/* finish_test (tests/itest.h) once the crash point is no longer asked for. */
+static void finish_crash_test(void)
 {
     unsetenv("NASD_TEST_CRASH");
-    nasd_cleanup(!passed);
+    finish_test();
 }
 
-TestSuite(reliability, .init = begin_test, .fini = finish_test);
+TestSuite(reliability, .init = begin_test, .fini = finish_crash_test);
 
 /* Every kill is a crash under the running job: no cap on them here. */
 static const char *const flags[] = {"--workers",      "1", "--threads-per-job", "1",
@@ -125,7 +119,7 @@ static void check_start(const char *seg, const rel_jobrun *j, int64_t want, int 
 
 Test(reliability, crash_points_lose_and_repeat_nothing)
 {
-    int64_t t0 = rel_now_ms();
+    int64_t t0 = test_now_ms();
     char dir[PATH_MAX];
     cr_assert_eq(nasd_mkdtemp(dir, sizeof(dir)), 0);
     rel_jobrun jobs[NJOBS] = {
@@ -164,10 +158,10 @@ Test(reliability, crash_points_lose_and_repeat_nothing)
     seg[NROUNDS] = rel_file_size(d.log);
     cr_assert_eq(nasd_start(&d, dir, flags, REL_START_MS), 0, "nasd did not restart");
     for (int i = 0; i < NJOBS; i++) {
-        json_t *v = rel_wait_final(d.port, jobs[i].id, REL_JOB_MS);
-        cr_assert_str_eq(rel_str(v, "state"), "succeeded", "job %s (%s) ended %s: %s",
-                         jobs[i].id, jobs[i].name, rel_str(v, "state"),
-                         rel_str(v, "error") ? rel_str(v, "error") : "");
+        json_t *v = wait_job(d.port, jobs[i].id, NULL, REL_JOB_MS);
+        cr_assert_str_eq(str_at(v, "state"), "succeeded", "job %s (%s) ended %s: %s",
+                         jobs[i].id, jobs[i].name, str_at(v, "state"),
+                         str_at(v, "error") ? str_at(v, "error") : "");
         json_decref(v);
         rel_check_history(d.port, &jobs[i]);
     }
@@ -200,8 +194,8 @@ Test(reliability, crash_points_lose_and_repeat_nothing)
     fprintf(stderr,
             "crash_points: %d crashes at named points, %d jobs (all succeeded, every row once), "
             "%d rewinds, integrity ok %d times, %.1f s\n",
-            NROUNDS, NJOBS, rewinds, NROUNDS + 1, (double)(rel_now_ms() - t0) / 1000.0);
-    passed = 1;
+            NROUNDS, NJOBS, rewinds, NROUNDS + 1, (double)(test_now_ms() - t0) / 1000.0);
+    PASS();
 }
 
 /* ------------------------------------------- an event stream across a crash */
@@ -240,15 +234,15 @@ static int follow(sse *s, held *h)
     int final = 0;
     while (sse_next(s, REL_JOB_MS, name, sizeof(name), &data) == 1) {
         if (!strcmp(name, "metric"))
-            hold(h->m, &h->nm, rel_int(data, "seq"));
+            hold(h->m, &h->nm, int_at(data, "seq"));
         else if (!strcmp(name, "architecture"))
-            hold(h->a, &h->na, rel_int(data, "seq"));
+            hold(h->a, &h->na, int_at(data, "seq"));
         else if (!strcmp(name, "rewind")) {
-            drop_after(h->m, &h->nm, rel_int(data, "metrics_after"));
-            drop_after(h->a, &h->na, rel_int(data, "architectures_after"));
+            drop_after(h->m, &h->nm, int_at(data, "metrics_after"));
+            drop_after(h->a, &h->na, int_at(data, "architectures_after"));
             h->rewinds++;
         } else if (!strcmp(name, "state")) {
-            const char *st = rel_str(data, "state");
+            const char *st = str_at(data, "state");
             final = st && strcmp(st, "queued") && strcmp(st, "running");
         }
         json_decref(data);
@@ -349,8 +343,8 @@ Test(reliability, a_stream_resumed_after_a_crash_holds_exactly_the_rows)
     sse_close(s);
     cr_assert_eq(b.rewinds, 1, "client b got %d rewind events, want 1", b.rewinds);
 
-    json_t *v = rel_wait_final(d.port, j.id, REL_JOB_MS);
-    cr_assert_str_eq(rel_str(v, "state"), "succeeded");
+    json_t *v = wait_job(d.port, j.id, NULL, REL_JOB_MS);
+    cr_assert_str_eq(str_at(v, "state"), "succeeded");
     json_decref(v);
     rel_check_history(d.port, &j);
     cr_assert_eq(nasd_stop(&d, REL_STOP_MS), 0);
@@ -365,5 +359,5 @@ Test(reliability, a_stream_resumed_after_a_crash_holds_exactly_the_rows)
             "stream across a crash: client a %d rewind(s), client b %d; both hold the job's %d "
             "metric and %d architecture rows\n",
             a.rewinds, b.rewinds, after.nm, after.na);
-    passed = 1;
+    PASS();
 }

@@ -1,0 +1,487 @@
+/*
+ * darts_job.c - the `darts` job kind over the darts-cnn search space (the
+ * darts-rnn space has its own file, darts_rnn_job.c, entered from here): the
+ * training set split in two by a seeded shuffle (train_portion of it for
+ * the weights w, the rest - "val" - for alpha), `epochs` epochs of search
+ * steps (darts_search.c) with the weight lr cosine-annealed per epoch like
+ * the reference's CosineAnnealingLR, and per epoch the metrics, the
+ * softmax of alpha and the derived genotype as an architecture row.
+ *
+ * The one design decision to know: a search step is a pure function of
+ * the store (weights, alphas, BN statistics, the SGD momentum buffers and
+ * the Adam moments), the two optimizers' step counts and the two batches,
+ * and the batches are a pure function of the position (the epoch's data
+ * rng, from which both halves are reshuffled at the start of the epoch,
+ * and the step inside it). So the train kind's checkpoint of the position
+ * (jobs.h) plus the Adam step count is all an exact resume needs; the
+ * epoch-end evaluation runs in eval mode over the whole val half in split
+ * order and is deterministic, so it is simply redone when needed. The val
+ * metrics are measured on the same half that trains alpha, as in the
+ * reference's infer(valid_queue): a search has no held-out data of its
+ * own and never touches the test set.
+ */
+#include "jobs/jobs.h"
+#include "search/darts/darts.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------ spec and text */
+
+void nas__darts_job_defaults(nas_job_spec *s)
+{
+    if (s->search_space && strcmp(s->search_space, "darts-rnn") == 0) {
+        nas__darts_rnn_job_defaults(s);
+        return;
+    }
+    SET0(s->final_C, 16);
+    SET0(s->final_layers, 8);
+    SET0(s->epochs, 50);
+    SET0(s->batch_size, 64);
+    SET0(s->C, 16);
+    SET0(s->layers, 8);
+    SET0(s->order, 1);
+    SET0(s->lr, 0.025f);
+    SET0(s->lr_min, 0.001f);
+    SET0(s->momentum, 0.9f);
+    SET0(s->weight_decay, 3e-4f);
+    SET0(s->grad_clip, 5.0f);
+    SET0(s->arch_lr, 3e-4f);
+    SET0(s->arch_beta1, 0.5f);
+    SET0(s->arch_beta2, 0.999f);
+    SET0(s->arch_weight_decay, 1e-3f);
+    SET0(s->train_portion, 0.5f);
+}
+
+int nas__darts_job_prepare(nas__job *j)
+{
+    nas_job_spec *s = &j->spec;
+    const char *space = s->search_space ? s->search_space : "darts-cnn";
+    if (strcmp(space, "darts-rnn") == 0)
+        return nas__darts_rnn_job_prepare(j);
+    if (strcmp(space, "darts-cnn") != 0)
+        return BAD("search_space", "unknown \"%s\" for darts (known: "
+                   "darts-cnn, darts-rnn)", space);
+    s->search_space = "darts-cnn";
+    if (strcmp(j->desc->kind, "image") != 0)
+        return BAD("dataset", "darts-cnn needs an image dataset, %s is %s",
+                   j->desc->name, j->desc->kind);
+    if (s->arch != NAS_ARCH_DEFAULT)
+        return BAD("arch", "does not apply to darts (it searches for one)");
+    if (s->dropout != 0.0f || s->nesterov || s->augment)
+        return BAD("dropout", "dropout, nesterov and augment do not apply "
+                   "to darts-cnn and must be 0");
+    if (s->order != 1 && s->order != 2)
+        return BAD("order", "%d must be 1 or 2", s->order);
+    if (s->C < 1 || s->C > 1024)
+        return BAD("C", "%d is outside [1, 1024]", s->C);
+    if (s->layers < 1 || s->layers > 64)
+        return BAD("layers", "%d is outside [1, 64]", s->layers);
+    int rc = nas__darts_job_check_arch(s);
+    if (rc < 0)
+        return rc;
+    if (!(s->train_portion > 0.0f && s->train_portion < 1.0f))
+        return BAD("train_portion", "%g must be in (0, 1)",
+                   (double)s->train_portion);
+    if (s->max_examples < 0)
+        return BAD("max_examples", "%d must be >= 0 (0: all)",
+                   s->max_examples);
+    if (s->final_epochs < 0 || s->final_epochs > 100000)
+        return BAD("final_epochs", "%d is outside [0, 100000] (0: off)",
+                   s->final_epochs);
+    if (s->final_epochs > 0) {
+        if (s->final_C < 1 || s->final_C > 1024)
+            return BAD("final_C", "%d is outside [1, 1024]", s->final_C);
+        if (s->final_layers < 1 || s->final_layers > 64)
+            return BAD("final_layers", "%d is outside [1, 64]",
+                       s->final_layers);
+        nas_darts_cfg fc = {.C = s->final_C, .layers = s->final_layers,
+                            .in_c = j->desc->c, .h = j->desc->h,
+                            .w = j->desc->w, .classes = j->desc->classes};
+        rc = nas__darts_check_cfg(&fc);
+        if (rc < 0) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "%s", nas_errmsg());
+            return nas_fail(rc, "final_%s", msg);
+        }
+    }
+    /* Only the fields that change the numbers (see job.c); floats as
+     * %.9g tell any two floats apart. */
+    snprintf(j->spec_text, sizeof(j->spec_text),
+             "kind=darts space=darts-cnn dataset=%s C=%d layers=%d order=%d "
+             "epochs=%d seed=%" PRIu64 " batch_size=%d max_examples=%d "
+             "train_portion=%.9g lr=%.9g lr_min=%.9g momentum=%.9g "
+             "weight_decay=%.9g grad_clip=%.9g arch_lr=%.9g arch_beta1=%.9g "
+             "arch_beta2=%.9g arch_weight_decay=%.9g",
+             j->desc->name, s->C, s->layers, s->order, s->epochs, s->seed,
+             s->batch_size, s->max_examples, (double)s->train_portion,
+             (double)s->lr, (double)s->lr_min, (double)s->momentum,
+             (double)s->weight_decay, (double)s->grad_clip,
+             (double)s->arch_lr, (double)s->arch_beta1,
+             (double)s->arch_beta2, (double)s->arch_weight_decay);
+    return NAS_OK;
+}
+
+/* ----------------------------------------------------------------- run */
+
+typedef struct run {
+    nas__job *j;
+    nas_dataset *data;        /* the dataset's training set */
+    int *tr, *va;             /* the seeded split: w half, alpha half */
+    int ntr, nva;
+    int *tr_order, *va_order; /* this epoch's shuffles of tr and va */
+    float *xt, *xv;           /* one batch of each half */
+    int32_t *yt, *yv;
+    nas_params *p;
+    nas_graph *g;
+    nas__darts_net *net;
+    nas_darts_cfg cfg;
+    nas__darts_search s;
+    int searching;            /* s is initialised */
+    nas_rng op_rng;           /* no op draws randomness: kept for the format */
+    nas_rng data_rng;         /* the epoch's data rng, after the shuffles */
+    int64_t spe, total;       /* steps per epoch, over the job */
+    nas__job_pos pos;
+    float lr;                 /* the weight lr of the epoch in progress */
+    double val_loss, val_acc;
+    int val_fresh;            /* val_* are of the current weights */
+} run;
+
+/* The first max_examples (0: all) of a seeded permutation of the
+ * training set, train_portion of them (rounded down, like the
+ * reference's split) for w and the rest for alpha. */
+static int split(run *r)
+{
+    const nas_job_spec *s = &r->j->spec;
+    int n = r->data->n;
+    int use = s->max_examples > 0 && s->max_examples < n ? s->max_examples
+                                                         : n;
+    int *perm = malloc((size_t)n * sizeof(int));
+    if (!perm)
+        return nas_fail(NAS_ENOMEM, "darts: out of memory");
+    for (int i = 0; i < n; i++)
+        perm[i] = i;
+    nas_rng rng;
+    nas_rng_seed(&rng, s->seed ^ 0x73706c69742d726eull);
+    nas_rng_shuffle(&rng, perm, n);
+    r->ntr = (int)floor((double)s->train_portion * use);
+    r->nva = use - r->ntr;
+    r->tr = perm;
+    r->va = perm + r->ntr;
+    if (r->ntr < s->batch_size || r->nva < s->batch_size)
+        return nas_fail(NAS_EINVAL, "batch_size: %d is larger than a half "
+                        "of the split (%d examples for w, %d for alpha; "
+                        "train_portion %g of %d)", s->batch_size, r->ntr,
+                        r->nva, (double)s->train_portion, use);
+    return NAS_OK;
+}
+
+static int setup(run *r)
+{
+    nas__job *j = r->j;
+    const nas_job_spec *s = &j->spec;
+    nas_dataset *test = NULL;
+    int rc = nas__job_load_images(j, &r->data, &test);
+    nas_dataset_free(test);   /* a search never looks at it */
+    if (rc < 0)
+        return rc;
+    if ((rc = split(r)) < 0)
+        return rc;
+    r->spe = r->ntr / s->batch_size;   /* the last partial batch is dropped */
+    r->total = r->spe * s->epochs;
+    if (s->final_epochs > 0) {   /* the final training, on the whole set */
+        j->after_epochs = s->final_epochs;
+        j->after_steps = (int64_t)(r->data->n / s->batch_size) *
+                         s->final_epochs;
+    }
+    const nas_dataset *d = r->data;
+    size_t img = (size_t)d->c * d->h * d->w, bs = (size_t)s->batch_size;
+    r->tr_order = malloc((size_t)r->ntr * sizeof(int));
+    r->va_order = malloc((size_t)r->nva * sizeof(int));
+    r->xt = malloc(bs * img * sizeof(float));
+    r->xv = malloc(bs * img * sizeof(float));
+    r->yt = malloc(bs * sizeof(int32_t));
+    r->yv = malloc(bs * sizeof(int32_t));
+    r->p = nas_params_new();
+    r->g = nas_graph_new(0);
+    if (!r->tr_order || !r->va_order || !r->xt || !r->xv || !r->yt ||
+        !r->yv || !r->p || !r->g)
+        return nas_fail(NAS_ENOMEM, "darts: out of memory");
+    r->cfg = (nas_darts_cfg){.C = s->C, .layers = s->layers, .in_c = d->c,
+                             .h = d->h, .w = d->w, .classes = d->classes};
+    if ((rc = nas__darts_declare(r->p, &r->cfg, &r->net)) < 0)
+        return rc;
+    nas_rng init;
+    nas_rng_seed(&init, s->seed);
+    if ((rc = nas_params_alloc(r->p, &init)) < 0)
+        return rc;
+    nas_darts_hp hp;
+    nas__darts_job_hp(s, &hp);
+    if ((rc = nas__darts_search_init(&r->s, r->p, r->g, r->net, &r->cfg,
+                                     &hp)) < 0)
+        return rc;
+    r->searching = 1;
+    if ((rc = nas__darts_job_resume(j, r->p, &r->op_rng, r->spe,
+                                    &r->pos)) < 0)
+        return rc;
+    r->s.sgd.steps = r->pos.sgd_steps;
+    r->s.adam.steps = r->pos.adam_steps;
+    return NAS_OK;
+}
+
+static void teardown(run *r)
+{
+    if (r->searching)
+        nas__darts_search_free(&r->s);
+    nas__darts_net_free(r->net);
+    nas_graph_free(r->g);
+    nas_params_free(r->p);
+    free(r->tr);   /* the whole permutation; va points into it */
+    free(r->tr_order);
+    free(r->va_order);
+    free(r->xt);
+    free(r->xv);
+    free(r->yt);
+    free(r->yv);
+    nas_dataset_free(r->data);
+}
+
+static const float *alpha_of(run *r, int reduce)
+{
+    return nas_params_get(r->p, nas__darts_alpha(r->net, reduce))->data;
+}
+
+/* ---------------------------------------------------------- evaluation */
+
+/* Loss and accuracy of the supernet over the whole val half in split
+ * order, eval mode (BN running statistics), in batches of batch_size so
+ * that it needs no more memory than a step. The loss is summed in double
+ * from the logits. */
+static void evaluate(run *r)
+{
+    const nas_dataset *d = r->data;
+    int bs = r->j->spec.batch_size, k = r->cfg.classes;
+    double loss = 0.0;
+    long correct = 0;
+    nas_graph_set_training(r->g, 0);
+    nas_graph_set_grad(r->g, 0);
+    for (int s = 0; s < r->nva; s += bs) {
+        int n = r->nva - s < bs ? r->nva - s : bs;
+        nas_graph_reset(r->g);
+        nas_tensor *x = nas_tensor_new4(r->g, n, d->c, d->h, d->w);
+        nas_dataset_batch(d, r->va + s, n, NULL, NULL, x->data, r->yv);
+        nas_tensor *logits = nas__darts_forward(r->g, r->p, r->net, x, 0);
+        for (int i = 0; i < n; i++) {
+            const float *row = logits->data + (size_t)i * k;
+            int best = nas__argmax(row, k);
+            double z = 0.0;
+            for (int c = 0; c < k; c++)
+                z += exp((double)row[c] - row[best]);
+            loss += log(z) + row[best] - row[r->yv[i]];
+            correct += best == r->yv[i];
+        }
+    }
+    nas_graph_reset(r->g);
+    nas_graph_set_training(r->g, 1);
+    nas_graph_set_grad(r->g, 1);
+    r->val_loss = loss / r->nva;
+    r->val_acc = (double)correct / r->nva;
+    r->val_fresh = 1;
+}
+
+/* ---------------------------------------------------------------- loop */
+
+/* The epoch's order of both halves from its data rng: w half first. */
+static void shuffle_halves(run *r)
+{
+    r->data_rng = r->pos.data_rng;
+    memcpy(r->tr_order, r->tr, (size_t)r->ntr * sizeof(int));
+    memcpy(r->va_order, r->va, (size_t)r->nva * sizeof(int));
+    nas_rng_shuffle(&r->data_rng, r->tr_order, r->ntr);
+    nas_rng_shuffle(&r->data_rng, r->va_order, r->nva);
+}
+
+/* Step k of an epoch takes the k-th batch of the w half and of the alpha
+ * half; when the alpha half has fewer whole batches (train_portion above
+ * 0.5) its batches come round again. */
+static void search_step(void *ctx)
+{
+    run *r = ctx;
+    const nas_job_spec *s = &r->j->spec;
+    const nas_dataset *d = r->data;
+    int bs = s->batch_size;
+    int64_t k = r->pos.step, vk = k % (r->nva / bs);
+    nas_dataset_batch(d, r->tr_order + k * bs, bs, NULL, NULL, r->xt, r->yt);
+    nas_dataset_batch(d, r->va_order + vk * bs, bs, NULL, NULL, r->xv, r->yv);
+    nas_darts_batch bt = {r->xt, r->yt, bs}, bv = {r->xv, r->yv, bs};
+    nas_darts_stats st;
+    nas__darts_step(&r->s, &bt, &bv, r->lr, &st);
+    r->pos.loss_sum += st.train_loss;
+    r->pos.correct += st.train_correct;
+    r->pos.seen += bs;
+    r->pos.step++;
+    r->pos.global_step++;
+    r->pos.sgd_steps = r->s.sgd.steps;
+    r->pos.adam_steps = r->s.adam.steps;
+    r->val_fresh = 0;
+}
+
+/* {"epoch":e,"step":..,"train_loss":..,...,"alpha":{"ops":[..],
+ * "normal":[[..] x 14],"reduce":[..]}}: malloc'd, NULL when out of
+ * memory. */
+static char *epoch_metrics(run *r, int epoch)
+{
+    return nas__darts_job_epoch_json(
+        nas__darts_alpha_json(alpha_of(r, 0), alpha_of(r, 1)), epoch,
+        &r->pos, "train_accuracy", "val_accuracy", r->val_loss, r->val_acc,
+        r->lr);
+}
+
+/* The genotype of the current alphas as JSON and as Genotype(...) text
+ * (either out-pointer may be NULL); malloc'd. */
+static int genotype(run *r, char **json, char **text)
+{
+    nas_darts_gene gn, gr;
+    nas__darts_derive(alpha_of(r, 0), &gn);
+    nas__darts_derive(alpha_of(r, 1), &gr);
+    if (json && !(*json = nas__darts_genotype_json(&gn, &gr)))
+        return NAS_ENOMEM;
+    if (text && !(*text = nas__darts_genotype_text(&gn, &gr)))
+        return NAS_ENOMEM;
+    return NAS_OK;
+}
+
+/* Reports the epoch (whole or cut short by the budget) and moves the
+ * position to the start of the next one. */
+static int end_epoch(void *ctx)
+{
+    run *r = ctx;
+    nas__job *j = r->j;
+    nas__job_pos *pos = &r->pos;
+    int e = pos->epoch;
+    evaluate(r);
+    pos->last_loss = pos->step ? pos->loss_sum / (double)pos->step : 0.0;
+    pos->last_acc = pos->seen > 0 ? pos->correct / pos->seen : 0.0;
+    nas__job_metric(j, e, pos->global_step, "train_loss", pos->last_loss);
+    nas__job_metric(j, e, pos->global_step, "train_accuracy", pos->last_acc);
+    nas__job_metric(j, e, pos->global_step, "val_loss", r->val_loss);
+    nas__job_metric(j, e, pos->global_step, "val_accuracy", r->val_acc);
+    nas__job_metric(j, e, pos->global_step, "lr", r->lr);
+    char *arch = NULL, *met = NULL;
+    int rc = genotype(r, &arch, NULL);
+    if (rc == NAS_OK && !(met = epoch_metrics(r, e)))
+        rc = NAS_ENOMEM;
+    if (rc == NAS_OK && j->rep.architecture)
+        j->rep.architecture(j->rep.ctx, arch, r->val_acc, met);
+    if (rc == NAS_OK)
+        nas__job_log(j, "epoch %d/%d: train loss %.4f, train accuracy %.4f, "
+                     "val loss %.4f, val accuracy %.4f; %s", e,
+                     j->spec.epochs, pos->last_loss, pos->last_acc,
+                     r->val_loss, r->val_acc, arch);
+    free(arch);
+    free(met);
+    if (rc < 0)
+        return nas_fail(rc, "darts: epoch %d report: out of memory", e);
+    nas__job_next_epoch(pos);
+    pos->data_rng = r->data_rng;
+    return NAS_OK;
+}
+
+/* One epoch from pos.step. Returns NAS_OK at its end (after its
+ * checkpoint), NAS__STOP_TIME, or a negative error (NAS_ECANCELLED after
+ * a cancel or the shutdown checkpoint). */
+static int run_epoch(void *ctx)
+{
+    run *r = ctx;
+    nas__job *j = r->j;
+    const nas_job_spec *s = &j->spec;
+    nas__job_pos *pos = &r->pos;
+    shuffle_halves(r);
+    r->lr = nas_cosine_lr(s->lr, s->lr_min, pos->epoch - 1, s->epochs);
+    return nas__job_run_epoch(j, r->p, &r->op_rng, pos, r->spe, r->total,
+                              search_step, end_epoch, r);
+}
+
+typedef nas__darts_search_out search_out;
+
+/* Reports the search's result, or - when final training follows - hands
+ * it over in *out instead (out->arch set). */
+static int report_result(run *r, int stopped_by_time, search_out *out)
+{
+    nas__job *j = r->j;
+    const nas_job_spec *s = &j->spec;
+    int final = s->final_epochs > 0 && !stopped_by_time;
+    char *arch = NULL, *text = NULL;
+    char *alpha = nas__darts_alpha_json(alpha_of(r, 0), alpha_of(r, 1));
+    nas_json_buf res = {0};
+    int rc = genotype(r, &arch, &text);
+    if (rc < 0 || !alpha) {
+        rc = nas_fail(NAS_ENOMEM, "darts: result: out of memory");
+        goto fail;
+    }
+    nas__darts_job_result_head(&res, "darts-cnn", j, text, alpha);
+    nas__json_num(&res, 0, "val_accuracy", r->val_acc);
+    nas__json_num(&res, 0, "val_loss", r->val_loss);
+    nas__json_num(&res, 0, "train_loss", r->pos.last_loss);
+    nas__json_num(&res, 0, "train_accuracy", r->pos.last_acc);
+    nas__json_buf_puts(&res, ",\"val_data\":\"the alpha half of the training "
+                             "set; a search does not use the test set\"");
+    nas__json_num(&res, 0, "train_examples", r->ntr);
+    nas__json_num(&res, 0, "val_examples", r->nva);
+    nas__job_json_steps(&res, &r->pos, r->spe);
+    nas__job_json_stop(&res, r->p, stopped_by_time);
+    if (s->final_epochs > 0 && stopped_by_time)
+        nas__json_buf_puts(&res, ",\"final_training\":{\"skipped\":\"the "
+                                 "search spent max_seconds\"}");
+    double seconds = nas__job_elapsed(j);
+    nas__json_num(&res, 0, "seconds", seconds);
+    nas__json_buf_puts(&res, "}");
+    if (res.oom) {
+        rc = nas_fail(NAS_ENOMEM, "darts: result: out of memory");
+        goto fail;
+    }
+    nas__job_log(j, "result: %s, val accuracy %.4f", text, r->val_acc);
+    if (final) {
+        *out = (search_out){.arch = arch, .res = res.s,
+                            .steps = r->pos.global_step,
+                            .epochs = s->epochs, .seconds = seconds};
+        arch = res.s = NULL;
+    } else if (j->rep.result) {
+        j->rep.result(j->rep.ctx, arch, "val_accuracy", r->val_acc, res.s);
+    }
+fail:
+    free(arch);
+    free(text);
+    free(alpha);
+    free(res.s);
+    return rc;
+}
+
+/* The search: its result reported, or handed over in *out. */
+static int search(nas__job *j, search_out *out)
+{
+    run r = {.j = j};
+    int rc = setup(&r);
+    if (rc < 0)
+        goto fail;
+    int by_time;
+    rc = nas__job_epochs(j, &r.pos, run_epoch, &r, &by_time);
+    if (rc < 0)
+        goto fail;
+    /* A run resumed after its last epoch, or stopped by the budget before
+     * searching anything, measures the val half again (deterministic). */
+    if (!r.val_fresh)
+        evaluate(&r);
+    rc = report_result(&r, by_time, out);
+fail:
+    teardown(&r);   /* the supernet's memory goes before the final network's */
+    return rc;
+}
+
+int nas__darts_job(nas__job *j)
+{
+    return nas__darts_stages(j, search);
+}

@@ -1,0 +1,19 @@
+/*
+ * enas_micro.h - what the micro space (enas_micro.c) offers beyond the
+ * nas_enas_space interface of enas.h; internal to the engine.
+ */
+#ifndef NAS_SEARCH_ENAS_MICRO_H
+#define NAS_SEARCH_ENAS_MICRO_H
+
+#include "search/enas/enas.h"
+
+/* on (the default): the stem, calibrations, nodes and cell outputs keep
+ * only their inputs and outputs on the tape and recompute their ops in
+ * backward (low memory); off: every op stays on the tape (faster, several
+ * times the memory). Same numbers either way. self: the space's state
+ * from nas__enas_micro.declare. */
+void nas__enas_micro_recompute(void *self, int on);
+/* The most the scratch graph (one part's ops, recomputed) ever held. */
+size_t nas__enas_micro_scratch_peak(void *self);
+
+#endif

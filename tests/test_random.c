@@ -1,0 +1,376 @@
+/*
+ * test_random.c - the random-search baseline over the spaces it shares
+ * with DARTS and ENAS (darts-cnn, enas-micro, enas-macro, darts-rnn,
+ * enas-rnn): every sampled architecture is valid, each decision is
+ * uniform (chi-square tests), and a short search of each runs to a result
+ * that is its best child. (Random search over nasrl-cnn, and NAS with RL
+ * itself: tests/test_nasrl.c.)
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "job_seen.h"
+#include "jobs/jobs.h"
+#include "nas.h"
+#include "search/controller/controller.h"
+#include "search/darts/darts.h"
+#include "search/nasrl/nasrl.h"
+
+/* ------------------------------------------------- random on darts-cnn */
+
+Test(nasrl_random, darts_genotypes_are_uniform_and_valid)
+{
+    /* Node 3's two inputs: an unordered pair of {0..4}, 10 pairs equally
+     * likely; its first op uniform over 7. Every sample is a genotype the
+     * DARTS parser takes. */
+    nas_job_spec s;
+    memset(&s, 0, sizeof(s));
+    s.algorithm = "random";
+    s.dataset = "synthetic";
+    s.search_space = "darts-cnn";
+    nas_job_spec_defaults(&s);
+    const nas__nasrl_space *sp = nas__nasrl_space_of(&s);
+    cr_assert_str_eq(sp->name, "darts-cnn");
+    int n = sp->arc_len(&s, 0), dec[64];
+    cr_assert_eq(n, 32);
+    enum { N = 7000 };
+    long pair[5][5] = {{0}}, op[7] = {0};
+    nas_rng r;
+    nas_rng_seed(&r, 8);
+    for (int i = 0; i < N; i++) {
+        sp->sample_uniform(&s, 0, &r, dec);
+        const int *d = dec + 12;   /* normal cell, node 3 */
+        int a = d[0], b = d[2] + (d[2] >= d[0]);
+        cr_assert(a != b && a < 5 && b < 5);
+        pair[a < b ? a : b][a < b ? b : a]++;
+        op[d[1]]++;
+        if (i < 50) {
+            nas_json_buf jb = {0};
+            cr_assert_eq(sp->arc_json(&s, dec, n, &jb), NAS_OK);
+            nas_darts_genotype gt;
+            cr_assert_eq(nas__darts_genotype_parse(jb.s, &gt), NAS_OK, "%s: %s",
+                         jb.s, nas_errmsg());
+            free(jb.s);
+        }
+    }
+    double chi = 0.0;
+    for (int a = 0; a < 5; a++)
+        for (int b = a + 1; b < 5; b++)
+            chi += (pair[a][b] - N / 10.0) * (pair[a][b] - N / 10.0) / (N / 10.0);
+    cr_expect(chi < 27.88, "input pair chi2 %g (9 dof)", chi);
+    chi = 0.0;
+    for (int k = 0; k < 7; k++)
+        chi += (op[k] - N / 7.0) * (op[k] - N / 7.0) / (N / 7.0);
+    cr_expect(chi < 22.46, "op chi2 %g (6 dof)", chi);
+}
+
+Test(nasrl_random, darts_cnn_search_runs)
+{
+    nas_job_spec s;
+    memset(&s, 0, sizeof(s));
+    s.algorithm = "random";
+    s.dataset = "synthetic";
+    s.search_space = "darts-cnn";
+    nas_job_spec_defaults(&s);
+    s.C = 4;
+    s.layers = 3;
+    s.child_epochs = 1;
+    s.batch_size = 100;
+    s.max_architectures = 2;
+    s.children_per_update = 2;
+    s.threads = 2;
+    s.seed = 4;
+    seen sn = {0};
+    nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch,
+                            .result = on_result};
+    cr_assert_eq(nas_job_run(&s, &rep, NULL), NAS_OK, "%s", nas_errmsg());
+    cr_expect_eq(sn.archs, 2);
+    cr_expect_eq(sn.results, 1);
+    cr_expect(strstr(sn.result_arch, "{\"normal\":[[") == sn.result_arch, "%s",
+              sn.result_arch);
+    cr_expect(sn.value >= 0.0 && sn.value <= 1.0);
+    cr_expect(sn.value == (sn.reward[0] > sn.reward[1] ? sn.reward[0] : sn.reward[1]));
+}
+
+
+/* ------------------------------------------- random over the ENAS spaces */
+
+static nas_job_spec enas_random(const char *space)
+{
+    nas_job_spec s;
+    memset(&s, 0, sizeof(s));
+    s.algorithm = "random";
+    s.dataset = "synthetic";
+    s.search_space = space;
+    nas_job_spec_defaults(&s);
+    s.C = 4;
+    s.layers = strcmp(space, "enas-macro") == 0 ? 3 : 1;
+    if (strcmp(space, "enas-micro") == 0)
+        s.nodes = 3;
+    return s;
+}
+
+static double chi2(const long *obs, int k, double n)
+{
+    double chi = 0.0;
+    for (int i = 0; i < k; i++)
+        chi += (obs[i] - n / k) * (obs[i] - n / k) / (n / k);
+    return chi;
+}
+
+Test(nasrl_random, enas_micro_arcs_are_uniform_and_valid)
+{
+    /* 3 nodes per cell, decisions per node (in1, in2, op1, op2): node 2 of
+     * the normal cell picks among 4 inputs, its ops among 5; node 0 of
+     * the reduction cell among 2 inputs. Critical values at p = 0.001. */
+    nas_job_spec s = enas_random("enas-micro");
+    const nas__nasrl_space *sp = nas__nasrl_space_of(&s);
+    cr_assert_str_eq(sp->name, "enas-micro");
+    int n = sp->arc_len(&s, 0), dec[64];
+    cr_assert_eq(n, 2 * 3 * 4);
+    enum { N = 6000 };
+    long in2[4] = {0}, op2[5] = {0}, in0[2] = {0}, op0r[5] = {0};
+    nas_rng r;
+    nas_rng_seed(&r, 9);
+    for (int i = 0; i < N; i++) {
+        sp->sample_uniform(&s, 0, &r, dec);
+        in2[dec[8]]++;
+        op2[dec[11]]++;
+        in0[dec[12 + 1]]++;
+        op0r[dec[12 + 2]]++;
+        if (i < 30) {
+            nas_json_buf jb = {0};
+            cr_assert_eq(sp->arc_json(&s, dec, n, &jb), NAS_OK, "%s", nas_errmsg());
+            cr_assert(strncmp(jb.s, "{\"normal\":[{\"inputs\":[", 22) == 0, "%s", jb.s);
+            free(jb.s);
+        }
+    }
+    cr_expect(chi2(in2, 4, N) < 16.27, "input chi2 %g (3 dof)", chi2(in2, 4, N));
+    cr_expect(chi2(op2, 5, N) < 18.47, "op chi2 %g (4 dof)", chi2(op2, 5, N));
+    cr_expect(chi2(in0, 2, N) < 10.83, "input chi2 %g (1 dof)", chi2(in0, 2, N));
+    cr_expect(chi2(op0r, 5, N) < 18.47, "op chi2 %g (4 dof)", chi2(op0r, 5, N));
+    /* A decision out of its range is refused. */
+    dec[8] = 4;
+    nas_json_buf jb = {0};
+    cr_assert_eq(sp->arc_json(&s, dec, n, &jb), NAS_EINVAL);
+    free(jb.s);
+}
+
+Test(nasrl_random, enas_macro_arcs_are_uniform_and_valid)
+{
+    /* 3 layers: op; op, 1 skip bit; op, 2 skip bits. Layer 2's op is
+     * uniform over 6, each of its skip bits a fair coin, independently. */
+    nas_job_spec s = enas_random("enas-macro");
+    const nas__nasrl_space *sp = nas__nasrl_space_of(&s);
+    cr_assert_str_eq(sp->name, "enas-macro");
+    int n = sp->arc_len(&s, 0), dec[16];
+    cr_assert_eq(n, 6);
+    enum { N = 6000 };
+    long op[6] = {0}, bits[4] = {0};
+    nas_rng r;
+    nas_rng_seed(&r, 10);
+    for (int i = 0; i < N; i++) {
+        sp->sample_uniform(&s, 0, &r, dec);
+        op[dec[3]]++;
+        bits[dec[4] * 2 + dec[5]]++;
+        if (i < 30) {
+            nas_json_buf jb = {0};
+            cr_assert_eq(sp->arc_json(&s, dec, n, &jb), NAS_OK, "%s", nas_errmsg());
+            free(jb.s);
+        }
+    }
+    cr_expect(chi2(op, 6, N) < 20.52, "op chi2 %g (5 dof)", chi2(op, 6, N));
+    cr_expect(chi2(bits, 4, N) < 16.27, "skip pairs chi2 %g (3 dof)", chi2(bits, 4, N));
+}
+
+Test(nasrl_random, enas_micro_search_runs)
+{
+    nas_job_spec s = enas_random("enas-micro");
+    s.child_epochs = 1;
+    s.batch_size = 50;
+    s.max_architectures = 2;
+    s.children_per_update = 2;
+    s.threads = 2;
+    s.seed = 4;
+    seen sn = {0};
+    nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch,
+                            .result = on_result};
+    cr_assert_eq(nas_job_run(&s, &rep, NULL), NAS_OK, "%s", nas_errmsg());
+    cr_expect_eq(sn.archs, 2);
+    cr_expect_eq(sn.results, 1);
+    cr_expect(strstr(sn.result_arch, "{\"normal\":[{\"inputs\":[") == sn.result_arch,
+              "%s", sn.result_arch);
+    cr_expect(sn.value == (sn.reward[0] > sn.reward[1] ? sn.reward[0] : sn.reward[1]));
+
+    /* The network's fields are checked by name. */
+    s = enas_random("enas-micro");
+    s.nodes = 1;
+    cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
+    cr_assert(strncmp(nas_errmsg(), "nodes:", 6) == 0, "%s", nas_errmsg());
+    s = enas_random("enas-macro");
+    s.C = -1;
+    cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
+    cr_assert(strncmp(nas_errmsg(), "C:", 2) == 0, "%s", nas_errmsg());
+}
+
+/* ------------------------------------------------ random over darts-rnn */
+
+static nas_job_spec darts_rnn_random(void)
+{
+    nas_job_spec s;
+    memset(&s, 0, sizeof(s));
+    s.algorithm = "random";
+    s.dataset = "fortunes";
+    s.search_space = "darts-rnn";
+    nas_job_spec_defaults(&s);
+    s.embed = s.hidden = 8;
+    s.bptt = 8;
+    s.max_vocab = 200;
+    s.batch_size = 10;
+    s.child_epochs = 1;
+    s.seed = 6;
+    return s;
+}
+
+Test(nasrl_random, darts_rnn_cells_are_uniform_and_valid)
+{
+    /* Node 4 (1-based) takes s0 or nodes 1..3 (4 choices), its op one of
+     * tanh, relu, sigmoid, identity; node 1 always s0. Every sample is a
+     * genotype the darts-rnn parser takes. */
+    nas_job_spec s = darts_rnn_random();
+    const nas__nasrl_space *sp = nas__nasrl_space_of(&s);
+    cr_assert_str_eq(sp->name, "darts-rnn");
+    int n = sp->arc_len(&s, 0), dec[32];
+    cr_assert_eq(n, 16);
+    enum { N = 6000 };
+    long from[4] = {0}, op[4] = {0}, last[8] = {0};
+    nas_rng r;
+    nas_rng_seed(&r, 11);
+    for (int i = 0; i < N; i++) {
+        sp->sample_uniform(&s, 0, &r, dec);
+        cr_assert_eq(dec[0], 0);
+        from[dec[6]]++;
+        op[dec[7]]++;
+        last[dec[14]]++;
+        if (i < 30) {
+            nas_json_buf jb = {0};
+            cr_assert_eq(sp->arc_json(&s, dec, n, &jb), NAS_OK, "%s", nas_errmsg());
+            nas_darts_rnn_genotype gt;
+            cr_assert_eq(nas__darts_rnn_genotype_parse(jb.s, &gt), NAS_OK, "%s: %s", jb.s,
+                         nas_errmsg());
+            cr_assert_eq(gt.from[3], dec[6]);
+            free(jb.s);
+        }
+    }
+    cr_expect(chi2(from, 4, N) < 16.27, "input chi2 %g (3 dof)", chi2(from, 4, N));
+    cr_expect(chi2(op, 4, N) < 16.27, "op chi2 %g (3 dof)", chi2(op, 4, N));
+    cr_expect(chi2(last, 8, N) < 24.32, "node 8 input chi2 %g (7 dof)", chi2(last, 8, N));
+}
+
+Test(nasrl_random, darts_rnn_search_runs)
+{
+    nas_job_spec s = darts_rnn_random();
+    s.max_architectures = 2;
+    s.children_per_update = 2;
+    s.threads = 2;
+    seen sn = {0};
+    nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch,
+                            .result = on_result_any};
+    cr_assert_eq(nas_job_run(&s, &rep, NULL), NAS_OK, "%s", nas_errmsg());
+    cr_expect_eq(sn.archs, 2);
+    cr_expect_eq(sn.results, 1);
+    cr_expect(strncmp(sn.result_arch, "{\"recurrent\": [[", 16) == 0, "%s", sn.result_arch);
+    cr_expect(sn.value > 1.0 && isfinite(sn.value), "val perplexity %g", sn.value);
+    /* reward = 80 / ppl^2 of the best (lowest perplexity) cell */
+    double best = sn.reward[0] > sn.reward[1] ? sn.reward[0] : sn.reward[1];
+    cr_expect(fabs(best - 80.0 / (sn.value * sn.value)) < 1e-9 * best, "%g vs %g", best,
+              80.0 / (sn.value * sn.value));
+
+    s = darts_rnn_random();
+    s.dropout_input = 1.0f;
+    cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
+    cr_assert(strncmp(nas_errmsg(), "dropout_i:", 10) == 0, "%s", nas_errmsg());
+}
+
+/* ------------------------------------------------- random over enas-rnn */
+
+static nas_job_spec enas_rnn_random(void)
+{
+    nas_job_spec s;
+    memset(&s, 0, sizeof(s));
+    s.algorithm = "random";
+    s.dataset = "fortunes";
+    s.search_space = "enas-rnn";
+    nas_job_spec_defaults(&s);
+    s.nodes = 4;
+    s.hidden = 8;
+    s.bptt = 8;
+    s.max_vocab = 200;
+    s.batch_size = 10;
+    s.child_epochs = 1;
+    s.seed = 6;
+    return s;
+}
+
+Test(nasrl_random, enas_rnn_arcs_are_uniform_and_valid)
+{
+    /* 4 nodes: node 0's activation, then per node i its input in [0, i)
+     * and activation; node 3 picks among 3 inputs. */
+    nas_job_spec s = enas_rnn_random();
+    const nas__nasrl_space *sp = nas__nasrl_space_of(&s);
+    cr_assert_str_eq(sp->name, "enas-rnn");
+    int n = sp->arc_len(&s, 0), dec[16];
+    cr_assert_eq(n, 7);
+    enum { N = 6000 };
+    long act0[4] = {0}, in3[3] = {0}, act3[4] = {0};
+    nas_rng r;
+    nas_rng_seed(&r, 12);
+    for (int i = 0; i < N; i++) {
+        sp->sample_uniform(&s, 0, &r, dec);
+        cr_assert_eq(dec[1], 0, "node 1 reads node 0");
+        act0[dec[0]]++;
+        in3[dec[5]]++;
+        act3[dec[6]]++;
+        if (i < 30) {
+            nas_json_buf jb = {0};
+            cr_assert_eq(sp->arc_json(&s, dec, n, &jb), NAS_OK, "%s", nas_errmsg());
+            cr_assert(strncmp(jb.s, "{\"nodes\":", 9) == 0, "%s", jb.s);
+            free(jb.s);
+        }
+    }
+    cr_expect(chi2(act0, 4, N) < 16.27, "activation chi2 %g (3 dof)", chi2(act0, 4, N));
+    cr_expect(chi2(in3, 3, N) < 13.82, "input chi2 %g (2 dof)", chi2(in3, 3, N));
+    cr_expect(chi2(act3, 4, N) < 16.27, "activation chi2 %g (3 dof)", chi2(act3, 4, N));
+    dec[5] = 3;   /* node 3 cannot read itself */
+    nas_json_buf jb = {0};
+    cr_assert_eq(sp->arc_json(&s, dec, n, &jb), NAS_EINVAL);
+    free(jb.s);
+}
+
+Test(nasrl_random, enas_rnn_search_runs)
+{
+    nas_job_spec s = enas_rnn_random();
+    s.max_architectures = 2;
+    s.children_per_update = 2;
+    s.threads = 2;
+    seen sn = {0};
+    nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch,
+                            .result = on_result_any};
+    cr_assert_eq(nas_job_run(&s, &rep, NULL), NAS_OK, "%s", nas_errmsg());
+    cr_expect_eq(sn.archs, 2);
+    cr_expect_eq(sn.results, 1);
+    cr_expect(strncmp(sn.result_arch, "{\"nodes\":", 9) == 0, "%s", sn.result_arch);
+    cr_expect(sn.value > 1.0 && isfinite(sn.value), "val perplexity %g", sn.value);
+    double best = sn.reward[0] > sn.reward[1] ? sn.reward[0] : sn.reward[1];
+    cr_expect(fabs(best - 80.0 / sn.value) < 1e-9 * best, "reward %g vs 80/ppl %g", best,
+              80.0 / sn.value);
+
+    s = enas_rnn_random();
+    s.dropout_h = 1.0f;
+    cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
+    cr_assert(strncmp(nas_errmsg(), "dropout_h:", 10) == 0, "%s", nas_errmsg());
+}
