@@ -6,6 +6,15 @@
  * read and size-checked by the HTTP bridge) and fill an api_resp; the
  * bridge turns it into a libmicrohttpd response. Handlers never block:
  * they read and write SQLite (fast, local) and touch in-memory state.
+ *
+ * Layers: api/ sits on the daemon. It includes daemon/nd.h, db.h and
+ * conn_limits.h (the server, its database, scheduler, event streams and
+ * connection counts) and the engine's nas.h; nothing in daemon/ includes
+ * a header of api/. The daemon reaches the API only through api_app
+ * (app.c), the nd_app of callbacks main.c hands it: the router, the gate
+ * before a request's body, the count of every answer and the engine spec
+ * of a claimed job. api_req and api_resp are the daemon's nd_request and
+ * nd_response under the names the handlers use.
  */
 #ifndef API_H
 #define API_H
@@ -15,32 +24,11 @@
 #include "nd.h"
 #include "problem.h"
 
-struct MHD_Connection;
-struct MHD_Response;
+typedef nd_request api_req;
+typedef nd_response api_resp;
 
-typedef struct api_req {
-    nd_server *srv;
-    struct MHD_Connection *conn;
-    const char *method;
-    const char *path;          /* without the query string */
-    const char *body;          /* NUL-terminated copy, may be NULL */
-    size_t body_len;
-} api_req;
-
-typedef struct api_resp {
-    int status;
-    json_t *json;              /* body as JSON (owned), or NULL */
-    const char *content_type;  /* default application/json */
-    char *raw;                 /* or a raw body (owned when raw_free) */
-    size_t raw_len;
-    int raw_free;
-    int raw_copy;              /* copy raw when sending (it may not live on) */
-    char location[160];
-    char allow[64];
-    int retry_after;           /* seconds; 0: no header */
-    int close_connection;      /* send "Connection: close" */
-    struct MHD_Response *mhd;  /* a ready response (event streams) */
-} api_resp;
+/* What main.c hands the daemon (nd_server.app): app.c. */
+extern const nd_app api_app;
 
 /* Route, run the handler, fill rs (always: unknown routes give 404 and
  * wrong methods 405 with Allow). */
@@ -74,9 +62,6 @@ void api_static_get(api_req *rq, api_resp *rs);
 void api_openapi_get(api_req *rq, api_resp *rs);
 void api_healthz(api_req *rq, api_resp *rs);
 
-/* Dataset location from the config ("" in the config: NULL, the engine's
- * default). */
-const char *api_dataset_path(const nd_config *cfg, const char *dataset);
 /* The engine's view of a stored (normalised) spec; strings point into
  * spec, which must outlive es. Non-zero with a reason when it cannot run. */
 int api_spec_engine(const json_t *spec, const nd_config *cfg, nas_job_spec *es, char *why,

@@ -10,7 +10,7 @@ void api_datasets_list(api_req *rq, api_resp *rs)
     const nd_config *cfg = &rq->srv->cfg;
     json_t *list = json_array();
     for (const nas_dataset_desc *d = nas_datasets(); d->name; d++) {
-        const char *path = api_dataset_path(cfg, d->name);
+        const char *path = nd_config_dataset_path(cfg, d->name);
         int present = nas_dataset_present(d->name, path);
         if (!path)
             path = d->default_path;

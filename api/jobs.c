@@ -58,24 +58,10 @@ static uint64_t random_seed(void)
     return v % API_SPEC_SEED_MAX;
 }
 
-const char *api_dataset_path(const nd_config *cfg, const char *dataset)
-{
-    const char *p = NULL;
-    if (strcmp(dataset, "fashion-mnist") == 0)
-        p = cfg->fashion_mnist_dir;
-    else if (strcmp(dataset, "cifar10") == 0)
-        p = cfg->cifar10_dir;
-    else if (strcmp(dataset, "fortunes") == 0)
-        p = cfg->fortunes_path;
-    else if (strcmp(dataset, "ptb") == 0)
-        p = cfg->ptb_dir;
-    return p && *p ? p : NULL;
-}
-
 static api_spec_paths paths_of(const nd_config *cfg)
 {
-    api_spec_paths p = {api_dataset_path(cfg, "fashion-mnist"), api_dataset_path(cfg, "cifar10"),
-                        api_dataset_path(cfg, "ptb"), api_dataset_path(cfg, "fortunes")};
+    api_spec_paths p = {nd_config_dataset_path(cfg, "fashion-mnist"), nd_config_dataset_path(cfg, "cifar10"),
+                        nd_config_dataset_path(cfg, "ptb"), nd_config_dataset_path(cfg, "fortunes")};
     return p;
 }
 
@@ -97,7 +83,7 @@ static int check_dataset(api_req *rq, api_resp *rs, const json_t *spec)
     const char *name = json_string_value(json_object_get(spec, "dataset"));
     if (!name)
         return 0;
-    const char *path = api_dataset_path(&rq->srv->cfg, name);
+    const char *path = nd_config_dataset_path(&rq->srv->cfg, name);
     char own[PATH_MAX];   /* the spec's data_path, confined (api/limits.c) */
     api_problem dp = {0};
     if (api_spec_data_path(spec, &rq->srv->cfg, own, sizeof(own), &dp) == 0 && own[0])

@@ -23,7 +23,7 @@
 #include <string.h>
 
 static const char *const route_names[] = {
-    "/healthz", "/metrics", "/v1/openapi.json", "/v1/datasets", "/v1/jobs",
+    "/healthz", "/metrics", "/v1/openapi.json", "/v1/datasets", "/v1/search-spaces", "/v1/jobs",
     "/v1/jobs/{id}", "/v1/jobs/{id}:cancel", "/v1/jobs/{id}/metrics",
     "/v1/jobs/{id}/architectures", "/v1/jobs/{id}/architectures/{n}",
     "/v1/jobs/{id}/result", "/v1/jobs/{id}/events", "static", "other",
@@ -60,6 +60,12 @@ typedef struct api_metrics {
     unsigned long long refused[N_LIMITS];
 } api_metrics;
 
+/* The counters are the API's state in the server (nd_server.app_data). */
+static api_metrics *metrics_of(const nd_server *s)
+{
+    return s->app_data;
+}
+
 int api_metrics_init(nd_server *s)
 {
     api_metrics *m = calloc(1, sizeof(*m));
@@ -70,17 +76,18 @@ int api_metrics_init(nd_server *s)
         free(m);
         return -1;
     }
-    s->metrics = m;
+    s->app_data = m;
     return 0;
 }
 
 void api_metrics_free(nd_server *s)
 {
-    if (!s->metrics)
+    api_metrics *m = metrics_of(s);
+    if (!m)
         return;
-    free(s->metrics->requests);
-    free(s->metrics);
-    s->metrics = NULL;
+    free(m->requests);
+    free(m);
+    s->app_data = NULL;
 }
 
 static int is_hex32(const char *p)
@@ -91,7 +98,7 @@ static int is_hex32(const char *p)
 const char *api_route_name(const char *path)
 {
     static const char *const fixed[] = {"/healthz", "/metrics", "/v1/openapi.json",
-                                        "/v1/datasets", "/v1/jobs"};
+                                        "/v1/datasets", "/v1/search-spaces", "/v1/jobs"};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (strcmp(path, fixed[i]) == 0)
             return fixed[i];
@@ -129,7 +136,7 @@ static size_t index_of(const char *const *names, size_t n, const char *name)
 void api_metrics_observe(nd_server *s, const char *route, const char *method, int status,
                          double seconds)
 {
-    api_metrics *m = s->metrics;
+    api_metrics *m = metrics_of(s);
     if (!m)
         return;
     size_t r = index_of(route_names, N_ROUTES, route);
@@ -148,11 +155,12 @@ void api_metrics_observe(nd_server *s, const char *route, const char *method, in
 
 void api_metrics_refused(nd_server *s, const char *limit_name)
 {
-    if (!s->metrics || !limit_name)
+    api_metrics *m = metrics_of(s);
+    if (!m || !limit_name)
         return;
     for (size_t i = 0; i < N_LIMITS; i++)
         if (strcmp(limit_names[i], limit_name) == 0)
-            s->metrics->refused[i]++;
+            m->refused[i]++;
 }
 
 static void family(FILE *f, const char *name, const char *type, const char *help)
@@ -170,7 +178,7 @@ static void running_job(void *ctx, const char *id, int64_t step, double steps_pe
 void api_metrics_get(api_req *rq, api_resp *rs)
 {
     nd_server *s = rq->srv;
-    api_metrics *m = s->metrics;
+    api_metrics *m = metrics_of(s);
     char *text = NULL, *rates = NULL, *steps = NULL;
     size_t len = 0, rlen = 0, slen = 0;
     FILE *f = open_memstream(&text, &len);

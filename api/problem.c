@@ -62,10 +62,6 @@ static const struct problem_row *row_of(api_problem_kind kind)
     return &problem_rows[kind];
 }
 
-const char *api_problem_slug(api_problem_kind kind) { return row_of(kind)->slug; }
-int api_problem_default_status(api_problem_kind kind) { return row_of(kind)->status; }
-const char *api_problem_title(api_problem_kind kind) { return row_of(kind)->title; }
-
 int api_problem_vset(api_problem *p, int status, api_problem_kind kind,
                      const char *pointer, const char *fmt, va_list ap)
 {

@@ -56,11 +56,6 @@ typedef struct api_problem {
     int line, column;           /* invalid JSON position (1-based), 0 if n/a */
 } api_problem;
 
-/* The slug, default status and title of a kind. */
-const char *api_problem_slug(api_problem_kind kind);
-int api_problem_default_status(api_problem_kind kind);
-const char *api_problem_title(api_problem_kind kind);
-
 /* Sets p to a problem of `kind` (its previous `allowed` is released, line
  * and column are reset). status 0 takes the kind's default; pointer may be
  * NULL. The detail is printf-formatted and truncated to fit. Returns -1,

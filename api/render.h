@@ -51,17 +51,17 @@ int api_render_text(const char *text, size_t len, api_render_format fmt, char **
 
 /* ---------------------------------------------------------------- HTTP */
 
-struct api_req;
-struct api_resp;
+struct nd_request;
+struct nd_response;
 
 /* The ?format= of a request: 0 with *fmt set (JSON when absent), or -1
  * with rs filled (400 naming the parameter and the allowed values). */
-int api_render_query(struct api_req *rq, struct api_resp *rs, api_render_format *fmt);
+int api_render_query(struct nd_request *rq, struct nd_response *rs, api_render_format *fmt);
 /* Fills rs with the drawing of arch (200), or a problem: 422 when arch is
  * not something nasd can draw. */
-void api_render_reply(struct api_resp *rs, const json_t *arch, api_render_format fmt);
+void api_render_reply(struct nd_response *rs, const json_t *arch, api_render_format fmt);
 /* GET /v1/jobs/{id}/architectures/{seq}[?format=json|svg|dot]: one stored
  * architecture row, or its drawing. */
-void api_jobs_architecture_get(struct api_req *rq, struct api_resp *rs, const char *id);
+void api_jobs_architecture_get(struct nd_request *rq, struct nd_response *rs, const char *id);
 
 #endif

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 /* The OpenAPI description as JSON, generated from schema/openapi.yaml at
- * build time (daemon/openapi_json.c). */
-extern const char nd_openapi_json[];
+ * build time (api/openapi_json.c). */
+extern const char api_openapi_json[];
 
 static const struct {
     const char *ext, *type;
@@ -83,8 +83,8 @@ void api_static_get(api_req *rq, api_resp *rs)
 void api_openapi_get(api_req *rq, api_resp *rs)
 {
     rs->status = 200;
-    rs->raw = (char *)nd_openapi_json;
-    rs->raw_len = strlen(nd_openapi_json);
+    rs->raw = (char *)api_openapi_json;
+    rs->raw_len = strlen(api_openapi_json);
     rs->raw_free = 0;
     rs->content_type = "application/json";
 }

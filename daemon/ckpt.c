@@ -6,7 +6,7 @@
  * to <checkpoints>/<id>.safetensors (tmp file, fsync, rename) and only
  * reads it when a run starts. The database records a checkpoint only once
  * the loop has committed it, and with it the cursors of the rows reported
- * so far (daemon/db.c); a kill can fall between the engine's rename and
+ * so far (daemon/db_queue.c); a kill can fall between the engine's rename and
  * that commit. So the worker, in the engine's checkpoint callback, moves
  * the fresh file to a name of its own (<id>.k<unique>.safetensors) before
  * the loop hears of it, and a claim hands the engine exactly the recorded

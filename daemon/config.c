@@ -357,3 +357,17 @@ int nd_config_load(nd_config *cfg, int argc, char **argv)
     }
     return 0;
 }
+
+const char *nd_config_dataset_path(const nd_config *cfg, const char *dataset)
+{
+    const char *p = NULL;
+    if (strcmp(dataset, "fashion-mnist") == 0)
+        p = cfg->fashion_mnist_dir;
+    else if (strcmp(dataset, "cifar10") == 0)
+        p = cfg->cifar10_dir;
+    else if (strcmp(dataset, "fortunes") == 0)
+        p = cfg->fortunes_path;
+    else if (strcmp(dataset, "ptb") == 0)
+        p = cfg->ptb_dir;
+    return p && *p ? p : NULL;
+}

@@ -1,7 +1,9 @@
 /*
- * db.h - nasd's database: the job queue, the events jobs report (metrics,
- * architectures, results, checkpoints, progress) and the dataset table,
- * in one SQLite file under the state directory.
+ * db.h - nasd's database: the job queue and the events jobs report
+ * (metrics, architectures, results, checkpoints, progress), in one SQLite
+ * file under the state directory. Implemented by db.c (connection,
+ * migrations, statements), db_queue.c (queue, claims, idempotency, event
+ * writes) and db_views.c (JSON views and their cache).
  *
  * The one design decision to know: an nd_db is the one SQLite connection
  * to the file (held with an exclusive lock), and only the loop thread
@@ -265,15 +267,5 @@ int nd_db_result_get(nd_db *db, const char *id, json_t **out);
 int nd_db_prune(nd_db *db, int keep, double before,
                 void (*removed)(void *ctx, const char *id, const char *ckpt),
                 void *ctx, int *count);
-
-/* ------------------------------------------------------- datasets */
-
-/* info_json may be NULL. */
-int nd_db_dataset_upsert(nd_db *db, const char *name, const char *kind,
-                         const char *path, int present,
-                         const char *info_json);
-/* {"datasets": [{name, kind, path, present, info, updated_at}, ...]}
- * by name. */
-int nd_db_dataset_list(nd_db *db, json_t **out);
 
 #endif

@@ -16,7 +16,7 @@
  * (schema/0002), so the cursor only grows. A client reconnecting with
  * Last-Event-ID gets exactly what it missed: first a `rewind` event when
  * rows it holds were removed since (a job resumed from an earlier
- * checkpoint, daemon/db.c), then the rows after its cursor, read from the
+ * checkpoint, daemon/db_queue.c), then the rows after its cursor, read from the
  * database a page at a time as the connection drains, and only then the
  * live events. While it replays, live rows are skipped: they are committed
  * before they are published, so the replay reads them.

@@ -7,19 +7,18 @@
  * of MHD's own exists, so handlers run on the loop thread, next to the
  * database connection and the scheduler they use.
  *
- * A request body is collected here up to cfg.max_body (413 as soon as the
- * Content-Length or the bytes received say it is over), then the complete
- * request goes to api_dispatch.
- *
- * Before any route runs, a request passes the gate of refuse_early: the
- * connection limits, the Host header (DNS rebinding), the Origin of a
- * request that changes something (other sites' pages in the user's
- * browser) and the bearer token, each decided on the path that will be
- * dispatched. A refusal is sent once the body has been read and dropped
+ * What a request means is not this file's business: it carries requests
+ * to the application that main.c put in s->app (nasd's API) and its
+ * answers back, the way MHD hands requests to an access handler. When a
+ * request's headers have come, app->admit decides whether it may go on
+ * (the gate: limits, Host, Origin, token); its body is then collected up
+ * to cfg.max_body (app->too_large as soon as the Content-Length or the
+ * bytes received say it is over), and the complete request goes to
+ * app->handle. A refusal is sent once the body has been read and dropped
  * (within bounds), so that the client reads it instead of a reset.
  */
-#include "api.h"
 #include "conn_limits.h"
+#include "nd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,7 +29,6 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -46,9 +44,11 @@ typedef struct req_ctx {
     size_t len, cap;
     int refused;      /* `early` holds the answer; the body is discarded */
     int answered;     /* a response is queued */
-    api_resp early;
+    nd_response early;
     size_t discarded;
     double t0;        /* monotonic seconds of its first byte (metrics) */
+    char path[1024];  /* what is dispatched: decoded, without the query */
+    nd_request rq;
 } req_ctx;
 
 static double mono_now(void)
@@ -64,9 +64,8 @@ static void add_header(struct MHD_Response *r, const char *k, const char *v)
         nd_log(ND_LOG_WARN, "could not add header %s", k);
 }
 
-/* Turn an api_resp into a queued MHD response; frees what rs owns. api:
- * an API answer (/v1, /metrics, /healthz), which no cache keeps. */
-static enum MHD_Result send_resp(struct MHD_Connection *conn, api_resp *rs, int api)
+/* Turn an nd_response into a queued MHD response; frees what rs owns. */
+static enum MHD_Result send_resp(struct MHD_Connection *conn, nd_response *rs)
 {
     struct MHD_Response *r = rs->mhd;
     if (!r) {
@@ -118,194 +117,22 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, api_resp *rs, int 
     if (rs->close_connection)
         add_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     /* A URL may carry ?access_token= (event streams, drawings): no page
-     * of nasd's tells another site where it came from, and no cache
-     * keeps an API answer. */
+     * of nasd's tells another site where it came from. */
     add_header(r, "Referrer-Policy", "no-referrer");
-    if (api && !MHD_get_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL))
+    if (rs->no_store && !MHD_get_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL))
         add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     enum MHD_Result ok = MHD_queue_response(conn, (unsigned)rs->status, r);
     MHD_destroy_response(r);
     return ok;
 }
 
-/* Counts the response for /metrics, then sends it. */
+/* Shows the response to the application (its counters), then sends it. */
 static enum MHD_Result answer(nd_server *s, struct MHD_Connection *conn, req_ctx *rc,
-                              const char *path, const char *method, api_resp *rs)
+                              nd_response *rs)
 {
-    const char *route = api_route_name(path);
-    if (rs->json && rs->status >= 400)
-        api_metrics_refused(s, json_string_value(json_object_get(rs->json, "limit_name")));
-    api_metrics_observe(s, route, method, rs->status, mono_now() - rc->t0);
+    s->app->answered(&rc->rq, rs, mono_now() - rc->t0);
     rc->answered = 1;
-    return send_resp(conn, rs, strcmp(route, "static") != 0);
-}
-
-static void too_large(nd_server *s, api_resp *rs)
-{
-    api_failf(rs, 413, API_PROBLEM_BODY_TOO_LARGE, "",
-              "the request body is over the limit of %zu bytes (max-body)", s->cfg.max_body);
-    json_object_set_new(rs->json, "limit", json_integer((json_int_t)s->cfg.max_body));
-    json_object_set_new(rs->json, "limit_name", json_string("max-body"));
-}
-
-/* 1 when word (n bytes) is in list (separated by commas or blanks),
- * compared without case; "*" in the list matches anything. */
-static int in_list(const char *list, const char *word, size_t n)
-{
-    const char *p = list;
-    while (*p) {
-        p += strspn(p, ", \t");
-        size_t k = strcspn(p, ", \t");
-        if ((k == 1 && *p == '*') || (k == n && k && strncasecmp(p, word, n) == 0))
-            return 1;
-        p += k;
-    }
-    return 0;
-}
-
-/* 1 when host (a Host header's value) names nasd: localhost, 127.0.0.1,
- * [::1] or the address it listens on, with its port or none, or a name
- * of allowed-hosts (with any port, or exactly as listed). Anything else
- * is a name that resolved to this machine without being its name: DNS
- * rebinding, where a page of evil.example, now resolving to 127.0.0.1,
- * would be same-origin with nasd. */
-static int host_allowed(const nd_server *s, const char *host)
-{
-    size_t n;
-    const char *port;
-    if (host[0] == '[') {
-        const char *rb = strchr(host, ']');
-        if (!rb)
-            return 0;
-        n = (size_t)(rb + 1 - host);
-        port = rb[1] == ':' ? rb + 2 : rb[1] ? "" : NULL;
-    } else {
-        const char *colon = strchr(host, ':');
-        n = colon ? (size_t)(colon - host) : strlen(host);
-        port = colon ? colon + 1 : NULL;
-    }
-    if (in_list(s->cfg.allowed_hosts, host, strlen(host)) ||
-        in_list(s->cfg.allowed_hosts, host, n))
-        return 1;
-    if (port) {
-        char *end;
-        long p = strtol(port, &end, 10);
-        if (!*port || *end || p != s->bound_port)
-            return 0;
-    }
-    char own[80];
-    int v6 = strchr(s->cfg.listen_host, ':') != NULL;
-    snprintf(own, sizeof(own), v6 ? "[%s]" : "%s", s->cfg.listen_host);
-    int wildcard = strcmp(s->cfg.listen_host, "0.0.0.0") == 0 || strcmp(s->cfg.listen_host, "::") == 0;
-    return in_list("localhost,127.0.0.1,[::1]", host, n) ||
-           (!wildcard && strlen(own) == n && strncasecmp(own, host, n) == 0);
-}
-
-/* 1 when a request from origin may change things: nasd's own origin (the
- * scheme, then the Host the request was sent to, which host_allowed has
- * checked) or one of allowed-origins. */
-static int origin_allowed(const nd_server *s, const char *origin, const char *host)
-{
-    if (in_list(s->cfg.allowed_origins, origin, strlen(origin)))
-        return 1;
-    if (!host)
-        return 0;
-    const char *rest = strncasecmp(origin, "http://", 7) == 0    ? origin + 7
-                       : strncasecmp(origin, "https://", 8) == 0 ? origin + 8
-                                                                  : NULL;
-    return rest && strcasecmp(rest, host) == 0;
-}
-
-/* Whether ?access_token= may stand for the header: only where a browser
- * cannot send one (EventSource, <img src>), so GET of an event stream or
- * a drawing (?format=svg or dot), which change nothing. */
-static int query_token_allowed(struct MHD_Connection *conn, const char *path,
-                               const char *method)
-{
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return 0;
-    const char *route = api_route_name(path);
-    if (strcmp(route, "/v1/jobs/{id}/events") == 0)
-        return 1;
-    const char *fmt = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "format");
-    return fmt && strcmp(fmt, "json") != 0 &&
-           (strcmp(route, "/v1/jobs/{id}/result") == 0 ||
-            strcmp(route, "/v1/jobs/{id}/architectures/{n}") == 0);
-}
-
-/* What every request meets before its body is read, in this order: the
- * connection limits (decided when the connection opened), the Host
- * header, the Origin of a request that changes things, and the bearer
- * token on /v1 and /metrics. path is the path that will be dispatched
- * (decoded, without the query), so what is authorized is what runs.
- * 1 when rs holds the refusal. */
-static int refuse_early(nd_server *s, struct MHD_Connection *conn, const char *path,
-                        const char *method, api_resp *rs)
-{
-    long value = 0;
-    const char *over = nd_limits_over(s, conn, &value);
-    if (over) {
-        int per_ip = strcmp(over, "max-connections-per-ip") == 0;
-        int files = strcmp(over, "open-files") == 0;
-        rs->retry_after = 1;
-        rs->close_connection = 1;
-        api_fail_limit(rs, per_ip ? 429 : 503, "", over, (double)value,
-                       per_ip  ? "this client has more than %ld connections open (%s)"
-                       : files ? "nasd is near its limit of %ld open files (%s, LimitNOFILE)"
-                               : "nasd has more than %ld connections open (%s)",
-                       value, over);
-        return 1;
-    }
-    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-    /* /healthz tells nothing and is what probes ask under any name. */
-    if (host && strcmp(path, "/healthz") != 0 && !host_allowed(s, host)) {
-        rs->close_connection = 1;
-        api_failf(rs, 421, API_PROBLEM_MISDIRECTED, "",
-                  "Host \"%.200s\" is not a name of this nasd (localhost, 127.0.0.1, [::1] "
-                  "with port %d; allowed-hosts)",
-                  host, s->bound_port);
-        return 1;
-    }
-    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    int safe = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
-               strcmp(method, "OPTIONS") == 0;
-    if (origin && !safe && !origin_allowed(s, origin, host)) {
-        api_failf(rs, 403, API_PROBLEM_FORBIDDEN, "",
-                  "a %s from the page of another site (Origin \"%.200s\") is refused; "
-                  "allowed-origins lists the sites that may",
-                  method, origin);
-        return 1;
-    }
-    int needs_token = strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0 ||
-                      strcmp(path, "/metrics") == 0;
-    if (!needs_token || !nd_auth_required(s))
-        return 0;
-    const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                    MHD_HTTP_HEADER_AUTHORIZATION);
-    /* RFC 6750 2.3: the token as ?access_token=, for a browser's
-     * EventSource and <img>, which cannot send headers. */
-    const char *query = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "access_token");
-    if (!given && query && !query_token_allowed(conn, path, method)) {
-        api_failf(rs, 401, API_PROBLEM_UNAUTHORIZED, "",
-                  "?access_token= is accepted only on GET of an event stream or a drawing "
-                  "(?format=svg or dot); send \"Authorization: Bearer TOKEN\"");
-        return 1;
-    }
-    char bearer[600];
-    if (!given && query && strlen(query) < sizeof(bearer) - 8) {
-        snprintf(bearer, sizeof(bearer), "Bearer %s", query);
-        given = bearer;
-    }
-    int ok = nd_auth_check(s, given);
-    explicit_bzero(bearer, sizeof(bearer));
-    if (!ok) {
-        api_failf(rs, 401, API_PROBLEM_UNAUTHORIZED, "",
-                  given ? "the bearer token is not one of nasd's tokens (token-file)"
-                        : "this endpoint needs \"Authorization: Bearer TOKEN\" (or, for an "
-                          "event stream or a drawing, ?access_token=TOKEN; token-file)");
-        return 1;
-    }
-    return 0;
+    return send_resp(conn, rs);
 }
 
 /* Whether the request announces a body: then a refusal waits for it. */
@@ -329,34 +156,36 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     nd_server *s = cls;
     req_ctx *rc = *con_cls;
-    /* The path that is dispatched: MHD has decoded url, so a %3F in it is
-     * a '?' by now, and everything from there on is cut off. */
-    char path[1024];
-    snprintf(path, sizeof(path), "%s", url);
-    char *q = strchr(path, '?');
-    if (q)
-        *q = '\0';
     if (!rc) {
         rc = calloc(1, sizeof(*rc));
         if (!rc)
             return MHD_NO;
         *con_cls = rc;
         rc->t0 = mono_now();
+        /* MHD has decoded url, so a %3F in it is a '?' by now, and
+         * everything from there on is cut off. */
+        snprintf(rc->path, sizeof(rc->path), "%s", url);
+        char *q = strchr(rc->path, '?');
+        if (q)
+            *q = '\0';
+        rc->rq = (nd_request){s, conn, method, rc->path, NULL, 0};
         nd_limits_request_begins(s, conn);
-        if (refuse_early(s, conn, path, method, &rc->early)) {
+        if (s->app->admit(&rc->rq, &rc->early)) {
             rc->refused = 1;
         } else {
             const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                          MHD_HTTP_HEADER_CONTENT_LENGTH);
             if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body) {
                 rc->refused = 1;
-                too_large(s, &rc->early);
+                s->app->too_large(&rc->rq, &rc->early);
             }
         }
         if (rc->refused && !has_body(conn))
-            return answer(s, conn, rc, path, method, &rc->early);
+            return answer(s, conn, rc, &rc->early);
         return MHD_YES;
     }
+    rc->rq.method = method;   /* as each call passes them */
+    rc->rq.conn = conn;
     if (rc->answered) {
         *upload_size = 0;
         return MHD_YES;
@@ -364,7 +193,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_size) {
         if (!rc->refused && rc->len + *upload_size > s->cfg.max_body) {
             rc->refused = 1;
-            too_large(s, &rc->early);
+            s->app->too_large(&rc->rq, &rc->early);
             free(rc->body);
             rc->body = NULL;
         }
@@ -373,7 +202,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             *upload_size = 0;
             if (rc->discarded > LINGER_BYTES || mono_now() - rc->t0 > LINGER_SECONDS) {
                 rc->early.close_connection = 1;
-                return answer(s, conn, rc, path, method, &rc->early);
+                return answer(s, conn, rc, &rc->early);
             }
             return MHD_YES;
         }
@@ -394,11 +223,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (rc->refused)
-        return answer(s, conn, rc, path, method, &rc->early);
-    api_req rq = {s, conn, method, path, rc->body, rc->len};
-    api_resp rs = {0};
-    api_dispatch(&rq, &rs);
-    return answer(s, conn, rc, path, method, &rs);
+        return answer(s, conn, rc, &rc->early);
+    rc->rq.body = rc->body;
+    rc->rq.body_len = rc->len;
+    nd_response rs = {0};
+    s->app->handle(&rc->rq, &rs);
+    return answer(s, conn, rc, &rs);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -488,7 +318,7 @@ int nd_http_start(nd_server *s)
         nd_log(ND_LOG_ERROR, "listen: '%s' is not an IPv4 or IPv6 address", s->cfg.listen_host);
         return -1;
     }
-    if (nd_auth_load(s) || nd_limits_init(s) || api_metrics_init(s))
+    if (nd_auth_load(s) || nd_limits_init(s) || s->app->start(s))
         return -1;
     /* Socket activation (nasd.socket): systemd's listening socket instead
      * of one bound here; --listen then only names the default. */
@@ -576,6 +406,6 @@ void nd_http_stop(nd_server *s)
     MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
     nd_limits_free(s);
-    api_metrics_free(s);
+    s->app->stop(s);
     nd_auth_free(s);
 }

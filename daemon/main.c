@@ -7,6 +7,9 @@
  * listen. Shutdown on SIGTERM/SIGINT: stop accepting connections, ask
  * every worker to checkpoint and stop, and when the last one has, close
  * the streams, MHD and every libuv handle, so that uv_loop_close returns 0.
+ *
+ * The one file of daemon/ that includes api/: it hands the daemon its
+ * application, api_app (see nd.h on the layers).
  */
 #include "api.h"
 #include "db.h"
@@ -59,11 +62,10 @@ static void on_signal(uv_signal_t *h, int signum)
 static void log_datasets(nd_server *s)
 {
     for (const nas_dataset_desc *d = nas_datasets(); d->name; d++) {
-        const char *path = api_dataset_path(&s->cfg, d->name);
+        const char *path = nd_config_dataset_path(&s->cfg, d->name);
         int present = nas_dataset_present(d->name, path);
         if (!path)
             path = d->default_path ? d->default_path : "";
-        nd_db_dataset_upsert(s->db, d->name, d->kind, path, present, NULL);
         nd_log(ND_LOG_DEBUG, "dataset %s: %s%s", d->name, present ? "present" : "missing",
                *path ? "" : " (no path configured)");
     }
@@ -119,6 +121,9 @@ int main(int argc, char **argv)
                failed, s->cfg.max_attempts);
 
     s->loop = uv_default_loop();
+    /* The daemon carries requests and runs jobs; what they mean is the
+     * API's (api/app.c). */
+    s->app = &api_app;
     log_datasets(s);
     if (nd_events_init(s) || nd_retention_start(s) || nd_sched_start(s) || nd_http_start(s) ||
         nd_notify_init(s)) {

@@ -8,6 +8,15 @@
  * comment marks as shared. Workers talk to the loop only through the
  * scheduler's inbox (mutex-protected queue + uv_async_send); the loop
  * talks to a worker only through its atomic stop flag.
+ *
+ * Layers: daemon/ is the lower layer and includes only its own headers
+ * (nd.h, db.h, conn_limits.h) and the engine's nas.h. It knows nothing of
+ * api/: what a request means, the gate it meets first and how a stored
+ * spec becomes the engine's job reach it as the callbacks of an nd_app
+ * (below), the way libmicrohttpd takes its access handler. api/ includes
+ * nd.h and db.h and fills an nd_app (api_app, api/app.c); main.c, the one
+ * file that includes both, hands it to the server. The build enforces it:
+ * daemon/libnasd.a is compiled without api/ on the include path.
  */
 #ifndef ND_H
 #define ND_H
@@ -77,6 +86,9 @@ typedef struct nd_config {
  * flags. Returns 0, 1 after printing --help/--version (exit 0), or -1
  * after printing what is wrong (exit 2). */
 int nd_config_load(nd_config *cfg, int argc, char **argv);
+/* The configured location of a dataset of the engine's ("" in the config,
+ * or a dataset without a setting: NULL, the engine's default). */
+const char *nd_config_dataset_path(const nd_config *cfg, const char *dataset);
 
 /* ---------------------------------------------------------------- log */
 
@@ -127,9 +139,70 @@ struct nd_db;
 struct nd_sched;
 struct nd_events;
 struct MHD_Daemon;
+struct MHD_Connection;
+struct MHD_Response;
+typedef struct nd_server nd_server;
 
-typedef struct nd_server {
+/* A complete request as the HTTP bridge hands it on: the body has been
+ * read and size-checked (cfg.max_body). */
+typedef struct nd_request {
+    nd_server *srv;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;          /* decoded, without the query string */
+    const char *body;          /* NUL-terminated copy, may be NULL */
+    size_t body_len;
+} nd_request;
+
+/* An answer, which the bridge turns into a libmicrohttpd response. */
+typedef struct nd_response {
+    int status;
+    json_t *json;              /* body as JSON (owned), or NULL */
+    const char *content_type;  /* default application/json */
+    char *raw;                 /* or a raw body (owned when raw_free) */
+    size_t raw_len;
+    int raw_free;
+    int raw_copy;              /* copy raw when sending (it may not live on) */
+    char location[160];
+    char allow[64];
+    int retry_after;           /* seconds; 0: no header */
+    int close_connection;      /* send "Connection: close" */
+    int no_store;              /* send "Cache-Control: no-store" unless the
+                                  response has a Cache-Control already */
+    struct MHD_Response *mhd;  /* a ready response (event streams) */
+} nd_response;
+
+/* What the daemon runs but does not define: the application (nasd's API,
+ * api/app.c) that main.c hands it in nd_server.app. Every callback runs
+ * on the loop thread. */
+typedef struct nd_app {
+    /* Before listening, and after MHD has stopped: the application's own
+     * state (in nd_server.app_data). start returns 0, or -1 after logging. */
+    int (*start)(nd_server *s);
+    void (*stop)(nd_server *s);
+    /* A request's headers have come (its body has not): 0 to read the
+     * body and go on, 1 when rs holds a refusal, which is sent once the
+     * body has been read and dropped (within bounds). */
+    int (*admit)(nd_request *rq, nd_response *rs);
+    /* The body is over cfg.max_body: fill rs with the refusal. */
+    void (*too_large)(nd_request *rq, nd_response *rs);
+    /* The complete request: fill rs, always (the router). */
+    void (*handle)(nd_request *rq, nd_response *rs);
+    /* rs is about to be sent, `seconds` after the request's first byte
+     * (counters; the application may still set rs's headers). */
+    void (*answered)(nd_request *rq, nd_response *rs, double seconds);
+    /* The scheduler claimed a job: its engine spec from the stored spec
+     * (strings point into spec, which outlives es), with a data_path
+     * resolved into data_path (n bytes) when it has one. 0, or -1 with
+     * the reason in why. */
+    int (*job_spec)(nd_server *s, const json_t *spec, nas_job_spec *es, char *data_path,
+                    size_t n, char *why, size_t whylen);
+} nd_app;
+
+struct nd_server {
     nd_config cfg;
+    const nd_app *app;             /* set before nd_http_start and nd_sched_start */
+    void *app_data;                /* the application's own (api/: /metrics counters) */
     uv_loop_t *loop;
     struct MHD_Daemon *mhd;
     int bound_port;
@@ -146,11 +219,11 @@ typedef struct nd_server {
     char ckpt_dir[PATH_MAX + 16];
     struct nd_auth *auth;          /* bearer tokens (daemon/auth.c) */
     struct nd_limits *limits;      /* connection counts (daemon/conn_limits.c) */
-    struct api_metrics *metrics;   /* /metrics counters (api/metrics.c) */
     struct nd_notify *notify;      /* systemd notifications (daemon/notify.c) */
-} nd_server;
+};
 
-/* Start listening (MHD in external-epoll mode, driven by the loop). */
+/* Start listening (MHD in external-epoll mode, driven by the loop);
+ * requests go to s->app. */
 int nd_http_start(nd_server *s);
 /* Run MHD now (after resuming a connection, say) and re-arm its timer. */
 void nd_http_kick(nd_server *s);
@@ -230,9 +303,6 @@ void nd_sched_foreach_running(const nd_server *s,
                               void *ctx);
 
 /* ------------------------------------------------------- event streams */
-
-struct MHD_Connection;
-struct MHD_Response;
 
 int nd_events_init(nd_server *s);
 /* A new stream of job id whose first event is (first_event, first_data);

@@ -13,10 +13,8 @@
  * Lock order: slot->mu, then sched->inbox_mu; a thread holding inbox_mu
  * never takes a slot lock.
  */
-#include "nd.h"
-
-#include "api.h"
 #include "db.h"
+#include "nd.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -459,23 +457,7 @@ static void on_inbox(uv_async_t *a)
     }
 }
 
-/* ------------------------------------------------------- loop side: API */
-
-/* The spec's data_path, checked again now (a symbolic link may have
- * changed since the job was accepted) and handed to the engine. */
-static int resolve_data_path(nd_server *s, slot *sl, char *why, size_t n)
-{
-    api_problem p = {0};
-    int rc = api_spec_data_path(sl->spec, &s->cfg, sl->data_path, sizeof(sl->data_path), &p);
-    if (rc != 0) {
-        size_t k = strnlen(p.detail, n - 1);
-        memcpy(why, p.detail, k);
-        why[k] = '\0';
-    } else if (sl->data_path[0])
-        sl->es.data_path = sl->data_path;
-    api_problem_clear(&p);
-    return rc;
-}
+/* ------------------------------------------------------ loop side: claims */
 
 /* A claimed job that cannot run ends failed with why. */
 static void fail_claimed(nd_server *s, slot *sl, const char *why)
@@ -529,8 +511,10 @@ static int assign(nd_server *s, slot *sl)
         fail_claimed(s, sl, why);
         return 1;   /* try the next one */
     }
-    if (!sl->spec || api_spec_engine(sl->spec, &s->cfg, &sl->es, why, sizeof(why)) != 0 ||
-        resolve_data_path(s, sl, why, sizeof(why)) != 0) {
+    /* The application (api/app.c) turns the stored spec into the
+     * engine's, with its data_path checked again now. */
+    if (!sl->spec || s->app->job_spec(s, sl->spec, &sl->es, sl->data_path,
+                                      sizeof(sl->data_path), why, sizeof(why)) != 0) {
         fail_claimed(s, sl, sl->spec ? why : "stored spec is not JSON");
         return 1;   /* try the next one */
     }

@@ -95,9 +95,6 @@ void nas__parallel_span(size_t n, nas_span_fn fn, void *ctx);
  * gradient buffers of a training step's activations). */
 void nas__zero(float *p, size_t n);
 
-/* Makes sure OpenBLAS runs on 1 thread (the parallelism is the engine's);
- * the argument is ignored. */
-void nas__blas_threads(int n);
 /* Row-major C = alpha op(A) op(B) + beta C, split over the calling
  * thread's engine threads in column (or row) blocks; same numbers for a
  * given thread count. */
@@ -131,6 +128,11 @@ nas_tensor *nas__zero_pad(nas_graph *g, nas_tensor *x, int ho, int wo);
 
 /* Joins the pool's threads (registered with atexit). */
 void nas__threads_shutdown(void);
+
+/* The string metadata value `key` of the checkpoint at path, read without
+ * reading any tensor (core/ckpt_header.c); *out malloc'd, NULL when the
+ * key is absent. */
+int nas__ckpt_meta(const char *path, const char *key, char **out);
 
 static inline void nas__axpy(float *restrict y, const float *restrict x,
                              float a, size_t n)

@@ -111,6 +111,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         die(err);
     seed_jobs(s);
     s->loop = uv_default_loop();
+    s->app = &api_app;
     if (nd_events_init(s) || nd_http_start(s))
         die("start-up failed");
     fprintf(stderr, "fuzz_router: state in %s, MHD on port %d (not used)\n", dir, s->bound_port);

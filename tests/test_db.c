@@ -1,121 +1,16 @@
 /*
- * test_db.c - the database layer (daemon/db.c) on a real SQLite file:
- * migrations, the job lifecycle, idempotency, paging, events, durability.
+ * test_db.c - the database layer (daemon/db.c, db_queue.c) on a real
+ * SQLite file: migrations, the job lifecycle, idempotency, paging, events,
+ * durability, retention. The JSON views and their cache: test_db_views.c.
  *
  * The one design decision to know: every test opens a fresh database in
  * its own mkdtemp directory and checks behaviour only through db.h, except
  * where the point is what is on disk (schema version, cascaded rows): there
  * a second, plain sqlite3 connection looks at the file. Nothing is timed.
  */
-#include <criterion/criterion.h>
-
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <sqlite3.h>
-
-#include "db.h"
-
-static char dir[64];
-static char path[128];
-static nd_db *db;
-
-static void open_db(void)
-{
-    char err[256] = "";
-    int rc = nd_db_open(path, &db, err, sizeof err);
-    cr_assert_eq(rc, 0, "open: %s (%s)", nd_db_strerror(rc), err);
-}
-
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/test_db.XXXXXX");
-    cr_assert(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/nasd.db", dir);
-    open_db();
-}
-
-static void teardown(void)
-{
-    char p[160];
-    nd_db_close(db);
-    db = NULL;
-    unlink(path);
-    snprintf(p, sizeof p, "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", path);
-    unlink(p);
-    rmdir(dir);
-}
+#include "db_fixture.h"
 
 TestSuite(db, .init = setup, .fini = teardown);
-
-/* A job with a fresh id and a small spec; id receives it. */
-static void add_job(char id[33], const char *name)
-{
-    cr_assert_eq(nd_db_new_id(id), 0);
-    cr_assert_eq(nd_db_job_insert(db, id, name, "train", NULL, "synthetic",
-                                  "{\"algorithm\":\"train\",\"seed\":1}",
-                                  NULL, NULL, NULL), 0,
-                 "%s", nd_db_errmsg(db));
-}
-
-static json_t *get_job(const char *id)
-{
-    json_t *job = NULL;
-    cr_assert_eq(nd_db_job_get(db, id, &job), 0, "%s", nd_db_errmsg(db));
-    cr_assert(json_is_object(job));
-    return job;
-}
-
-static const char *str_of(json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
-}
-
-static void claim(char id[33])
-{
-    char *spec = NULL, *ckpt = NULL;
-    int64_t step;
-    int attempt;
-    cr_assert_eq(nd_db_job_claim(db, id, &spec, &ckpt, &step, &attempt, NULL), 0);
-    free(spec);
-    free(ckpt);
-}
-
-/* A count from the file through a separate connection, with db closed
- * meanwhile (it holds the file exclusively). */
-static int raw_count(const char *sql, const char *id)
-{
-    sqlite3 *c;
-    sqlite3_stmt *s;
-    nd_db_close(db);
-    db = NULL;
-    cr_assert_eq(sqlite3_open(path, &c), SQLITE_OK);
-    cr_assert_eq(sqlite3_prepare_v2(c, sql, -1, &s, NULL), SQLITE_OK,
-                 "%s", sqlite3_errmsg(c));
-    if (id)
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
-    int n = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(c);
-    open_db();
-    return n;
-}
-
-static int matches_time(const char *t)
-{
-    int y, mo, d, h, mi, s, ms;
-    char z;
-    return t && strlen(t) == 24 &&
-           sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h, &mi,
-                  &s, &ms, &z) == 8 && z == 'Z' && y >= 2020;
-}
 
 Test(db, migrations_apply_and_reopen_is_idempotent)
 {
@@ -123,8 +18,11 @@ Test(db, migrations_apply_and_reopen_is_idempotent)
     cr_assert_eq(raw_count("PRAGMA user_version", NULL), last);
     cr_assert_eq(raw_count("SELECT count(*) FROM sqlite_master WHERE name IN"
                            " ('jobs', 'metrics', 'metric_latest',"
-                           " 'architectures', 'results', 'datasets')", NULL),
-                 6);
+                           " 'architectures', 'results')", NULL),
+                 5);
+    /* 0003 dropped the table nothing read. */
+    cr_assert_eq(raw_count("SELECT count(*) FROM sqlite_master WHERE name ="
+                           " 'datasets'", NULL), 0);
     char id[33];
     add_job(id, "kept");
     nd_db_close(db);
@@ -471,176 +369,6 @@ Test(db, requeue_running_honours_cancel_requested)
     json_decref(job);
 }
 
-Test(db, metrics_paging_and_latest)
-{
-    char id[33];
-    json_t *out = NULL;
-    add_job(id, NULL);
-    cr_assert_eq(nd_db_metrics_list(db, id, 0, 10, &out), 0);
-    cr_assert_eq(json_array_size(json_object_get(out, "metrics")), 0);
-    cr_assert(json_is_null(json_object_get(out, "next_after")));
-    json_decref(out);
-
-    cr_assert_eq(nd_db_begin(db), 0);
-    for (int e = 1; e <= 3; e++) {
-        cr_assert_eq(nd_db_metric_add(db, id, e, e * 100, "train_loss",
-                                      3.0 - e, 1795000000.0 + e, NULL), 0);
-        cr_assert_eq(nd_db_metric_add(db, id, e, e * 100, "val_accuracy",
-                                      e / 10.0, 1795000000.0 + e, NULL), 0);
-    }
-    cr_assert_eq(nd_db_metric_add(db, id, 3, 300, "diverged", NAN,
-                                  1795000000.4567, NULL), 0);
-    cr_assert_eq(nd_db_commit(db), 0);
-
-    /* 7 rows in pages of 3. */
-    int64_t after = 0;
-    int total = 0, pages = 0;
-    for (;;) {
-        cr_assert_eq(nd_db_metrics_list(db, id, after, 3, &out), 0);
-        json_t *items = json_object_get(out, "metrics");
-        for (size_t k = 0; k < json_array_size(items); k++) {
-            json_t *m = json_array_get(items, k);
-            int64_t seq = json_integer_value(json_object_get(m, "seq"));
-            cr_assert_gt(seq, after);
-            after = seq;
-            total++;
-            cr_assert(matches_time(str_of(m, "t")));
-            if (total == 7)   /* the NaN row: null, and its time */
-                cr_assert_str_eq(str_of(m, "t"),
-                                 "2026-11-18T11:06:40.457Z");
-            if (total == 7)
-                cr_assert(json_is_null(json_object_get(m, "value")));
-        }
-        pages++;
-        json_t *next = json_object_get(out, "next_after");
-        if (json_is_null(next)) {
-            json_decref(out);
-            break;
-        }
-        cr_assert_eq(json_integer_value(next), after);
-        json_decref(out);
-    }
-    cr_assert_eq(total, 7);
-    cr_assert_eq(pages, 3);
-
-    json_t *job = get_job(id);
-    json_t *metrics = json_object_get(job, "metrics");
-    cr_assert_eq(json_object_size(metrics), 3);
-    json_t *loss = json_object_get(metrics, "train_loss");
-    cr_assert_float_eq(json_real_value(json_object_get(loss, "value")), 0.0,
-                       1e-12);
-    cr_assert_eq(json_integer_value(json_object_get(loss, "epoch")), 3);
-    cr_assert_eq(json_integer_value(json_object_get(loss, "step")), 300);
-    cr_assert(json_is_null(json_object_get(
-        json_object_get(metrics, "diverged"), "value")));
-    json_decref(job);
-}
-
-Test(db, architectures_paging_and_best)
-{
-    char id[33];
-    int64_t seqs[4];
-    double rewards[4] = {0.1, 0.9, 0.5, NAN};
-    json_t *out = NULL;
-    add_job(id, NULL);
-    for (int i = 0; i < 4; i++) {
-        char arch[32];
-        snprintf(arch, sizeof arch, "{\"n\":%d}", i);
-        cr_assert_eq(nd_db_arch_add(db, id, arch, rewards[i],
-                                    "{\"params\":10}", 1.0 + i, &seqs[i]),
-                     0);
-        if (i > 0)
-            cr_assert_gt(seqs[i], seqs[i - 1]);
-    }
-    json_t *job = get_job(id);
-    json_t *best = json_object_get(job, "best_architecture");
-    cr_assert(json_is_object(best));
-    cr_assert_eq(json_integer_value(json_object_get(best, "seq")), seqs[1]);
-    cr_assert_float_eq(json_real_value(json_object_get(best, "reward")), 0.9,
-                       1e-12);
-    cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(best, "arch"), "n")), 1);
-    cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(best, "metrics"), "params")), 10);
-    json_decref(job);
-
-    cr_assert_eq(nd_db_arch_list(db, id, seqs[0], 2, &out), 0);
-    json_t *items = json_object_get(out, "architectures");
-    cr_assert_eq(json_array_size(items), 2);
-    cr_assert_eq(json_integer_value(json_object_get(json_array_get(items, 0),
-                                                    "seq")), seqs[1]);
-    cr_assert_eq(json_integer_value(json_object_get(out, "next_after")),
-                 seqs[2]);
-    json_decref(out);
-    cr_assert_eq(nd_db_arch_list(db, id, seqs[2], 2, &out), 0);
-    items = json_object_get(out, "architectures");
-    cr_assert_eq(json_array_size(items), 1);
-    cr_assert(json_is_null(json_object_get(json_array_get(items, 0),
-                                           "reward")));
-    cr_assert(json_is_null(json_object_get(out, "next_after")));
-    json_decref(out);
-}
-
-Test(db, result_set_get_and_in_job)
-{
-    char id[33];
-    json_t *out = NULL;
-    add_job(id, NULL);
-    cr_assert_eq(nd_db_result_get(db, id, &out), ND_DB_NOTFOUND);
-    cr_assert_eq(nd_db_result_set(db, id, "{\"normal\":[]}", "test_accuracy",
-                                  0.25, NULL), 0);
-    cr_assert_eq(nd_db_result_set(db, id, "{\"normal\":[1]}",
-                                  "test_accuracy", 0.75, "{\"epochs\":2}"),
-                 0);
-    cr_assert_eq(nd_db_result_get(db, id, &out), 0);
-    cr_assert_str_eq(str_of(out, "metric"), "test_accuracy");
-    cr_assert_float_eq(json_real_value(json_object_get(out, "value")), 0.75,
-                       1e-12);
-    cr_assert_eq(json_array_size(json_object_get(
-                     json_object_get(out, "architecture"), "normal")), 1);
-    cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(out, "details"), "epochs")), 2);
-    json_decref(out);
-    json_t *job = get_job(id);
-    cr_assert_str_eq(str_of(json_object_get(job, "result"), "metric"),
-                     "test_accuracy");
-    json_decref(job);
-}
-
-Test(db, malformed_json_columns_become_null)
-{
-    char id[33];
-    add_job(id, NULL);
-    cr_assert_eq(nd_db_progress_set(db, id, "{\"epoch\": 1,"), 0);
-    cr_assert_eq(nd_db_arch_add(db, id, "not json", 1.0, "[", 1.0, NULL), 0);
-    json_t *job = get_job(id);
-    cr_assert(json_is_null(json_object_get(job, "progress")));
-    json_t *best = json_object_get(job, "best_architecture");
-    cr_assert(json_is_null(json_object_get(best, "arch")));
-    cr_assert(json_is_null(json_object_get(best, "metrics")));
-    json_decref(job);
-
-    /* A spec broken behind nasd's back. */
-    sqlite3 *c;
-    nd_db_close(db);
-    db = NULL;
-    cr_assert_eq(sqlite3_open(path, &c), SQLITE_OK);
-    sqlite3_busy_timeout(c, 5000);
-    cr_assert_eq(sqlite3_exec(c, "UPDATE jobs SET spec = '{{{'", NULL, NULL,
-                              NULL), SQLITE_OK);
-    sqlite3_close(c);
-    open_db();
-    job = get_job(id);
-    cr_assert(json_is_null(json_object_get(job, "spec")));
-    json_decref(job);
-
-    cr_assert_eq(nd_db_progress_set(db, id, "{\"epoch\":2,\"epochs\":5}"), 0);
-    job = get_job(id);
-    cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(job, "progress"), "epochs")), 5);
-    json_decref(job);
-}
-
 Test(db, committed_job_survives_process_exit)
 {
     char id[33];
@@ -699,28 +427,6 @@ Test(db, counts_by_state)
     cr_assert_eq(counts[ND_DB_SUCCEEDED] + counts[ND_DB_FAILED], 0);
 }
 
-Test(db, datasets_upsert_and_list)
-{
-    json_t *out = NULL;
-    cr_assert_eq(nd_db_dataset_upsert(db, "synthetic", "image", NULL, 1,
-                                      "{\"c\":1,\"h\":8,\"w\":8}"), 0);
-    cr_assert_eq(nd_db_dataset_upsert(db, "cifar10", "image", "/d/c", 0,
-                                      NULL), 0);
-    cr_assert_eq(nd_db_dataset_upsert(db, "cifar10", "image", "/d/c10", 1,
-                                      "{\"classes\":10}"), 0);
-    cr_assert_eq(nd_db_dataset_list(db, &out), 0);
-    json_t *items = json_object_get(out, "datasets");
-    cr_assert_eq(json_array_size(items), 2);
-    json_t *c10 = json_array_get(items, 0);
-    cr_assert_str_eq(str_of(c10, "name"), "cifar10");
-    cr_assert_str_eq(str_of(c10, "path"), "/d/c10");
-    cr_assert(json_is_true(json_object_get(c10, "present")));
-    cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(c10, "info"), "classes")), 10);
-    cr_assert(matches_time(str_of(c10, "updated_at")));
-    json_decref(out);
-}
-
 Test(db, new_ids_are_hex_and_differ)
 {
     char a[33], b[33];
@@ -752,87 +458,6 @@ Test(db, second_open_is_refused_while_open)
     cr_assert(strstr(err, "another nasd"), "%s", err);
 }
 
-Test(db, job_views_are_copies_and_follow_writes)
-{
-    char id[33];
-    add_job(id, "v");
-    json_t *a = get_job(id);
-    cr_assert_eq(json_object_set_new(a, "links", json_object()), 0);
-    json_object_del(a, "state");
-    json_t *b = get_job(id);
-    cr_assert_null(json_object_get(b, "links"));
-    cr_assert_str_eq(str_of(b, "state"), "queued");
-    json_decref(a);
-    json_decref(b);
-    int state;
-    cr_assert_eq(nd_db_job_cancel(db, id, &state), 0);
-    b = get_job(id);
-    cr_assert_str_eq(str_of(b, "state"), "cancelled");
-    json_decref(b);
-}
-
-Test(db, a_view_read_inside_a_rolled_back_batch_is_not_kept)
-{
-    char id[33];
-    add_job(id, NULL);
-    cr_assert_eq(nd_db_begin(db), 0);
-    cr_assert_eq(nd_db_progress_set(db, id, "{\"epoch\":9}"), 0);
-    json_t *job = get_job(id);
-    cr_assert(json_is_object(json_object_get(job, "progress")));
-    json_decref(job);
-    cr_assert_eq(nd_db_rollback(db), 0);
-    job = get_job(id);
-    cr_assert(json_is_null(json_object_get(job, "progress")));
-    json_decref(job);
-}
-
-/* The API's response memo lives beside the cached view and goes with it:
- * every kind of write to the job drops it, so a served body is never
- * older than the job. */
-Test(db, memo_is_dropped_by_every_write)
-{
-    char id[33], other[33];
-    size_t len = 0;
-    add_job(id, "m");
-    add_job(other, "o");
-    cr_assert_null(nd_db_job_memo(db, id, &len), "no view yet");
-    nd_db_job_memo_set(db, id, "x", 1);
-    cr_assert_null(nd_db_job_memo(db, id, &len), "set without a view is ignored");
-
-    json_decref(get_job(id));
-    nd_db_job_memo_set(db, id, "body-1", 6);
-    const char *m = nd_db_job_memo(db, id, &len);
-    cr_assert(m && len == 6 && memcmp(m, "body-1", 6) == 0);
-
-    /* A write to another job leaves this memo alone. */
-    cr_assert_eq(nd_db_begin(db), 0);
-    cr_assert_eq(nd_db_progress_set(db, other, "{\"step\":1}"), 0);
-    cr_assert_eq(nd_db_commit(db), 0);
-    cr_assert_not_null(nd_db_job_memo(db, id, &len));
-
-    /* Each write to the job drops it. */
-    for (int k = 0; k < 4; k++) {
-        json_decref(get_job(id));
-        nd_db_job_memo_set(db, id, "body", 4);
-        cr_assert_not_null(nd_db_job_memo(db, id, &len));
-        cr_assert_eq(nd_db_begin(db), 0);
-        int rc = k == 0   ? nd_db_progress_set(db, id, "{\"step\":2}")
-                 : k == 1 ? nd_db_metric_add(db, id, 1, 2, "train_loss", 0.5, 1.0, NULL)
-                 : k == 2 ? nd_db_arch_add(db, id, "{}", 0.5, NULL, 1.0, NULL)
-                          : nd_db_checkpoint_set(db, id, "/tmp/x", 3);
-        cr_assert_eq(rc, 0, "write %d: %s", k, nd_db_errmsg(db));
-        cr_assert_eq(nd_db_commit(db), 0);
-        cr_assert_null(nd_db_job_memo(db, id, &len), "write %d must drop the memo", k);
-    }
-    json_decref(get_job(id));
-    nd_db_job_memo_set(db, id, "body", 4);
-    int state;
-    cr_assert_eq(nd_db_job_cancel(db, id, &state), 0);
-    cr_assert_null(nd_db_job_memo(db, id, &len), "cancel drops the memo");
-}
-
-/* Retention (#22): finished jobs beyond the newest `keep` or finished
- * before a time go, with their rows; queued and running ones never. */
 Test(db, prune_keeps_the_newest_finished_and_never_active_jobs)
 {
     char ids[5][33], got[33];

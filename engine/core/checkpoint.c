@@ -1,6 +1,7 @@
 /*
  * checkpoint.c - the parameter store (data and optimizer moments), the RNG
- * state and string metadata as one safetensors file, written atomically.
+ * state and string metadata as one safetensors file, written atomically,
+ * and loaded back into a store (the header's reader is ckpt_header.c).
  *
  * The one design decision to know: a load validates the whole file before
  * it touches anything. The file is read into memory, its JSON header goes
@@ -10,7 +11,7 @@
  * failed load leaves the store, the RNG and the caller's metadata exactly
  * as they were.
  */
-#include "internal.h"
+#include "ckpt_internal.h"
 #include "json.h"
 
 #include <errno.h>
@@ -24,61 +25,10 @@
 #error "checkpoint.c copies tensors in host order: little-endian only"
 #endif
 
-#define CK_MAX_HEADER 100000000ull   /* 100 MB, the reference's limit */
-#define CK_MAX_DIMS 8
-#define CK_META "__metadata__"
-#define CK_RNG "rng.state"
-
-static const struct {
-    const char *name;
-    unsigned size;
-} dtypes[] = {
-    {"BOOL", 1}, {"U8", 1}, {"I8", 1}, {"F8_E5M2", 1}, {"F8_E4M3", 1},
-    {"I16", 2}, {"U16", 2}, {"F16", 2}, {"BF16", 2}, {"I32", 4},
-    {"U32", 4}, {"F32", 4}, {"I64", 8}, {"U64", 8}, {"F64", 8},
-};
-enum { DT_COUNT = sizeof(dtypes) / sizeof(dtypes[0]) };
-
-static int dtype_find(const char *name)
-{
-    for (int i = 0; i < DT_COUNT; i++)
-        if (strcmp(dtypes[i].name, name) == 0)
-            return i;
-    return -1;
-}
-
 static int has_suffix(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-static int cmp_str_ptr(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The first key that appears twice among n keys, or NULL. *oom set when
- * the scratch array cannot be allocated. */
-static const char *duplicate_key(const nas_kv *kv, int n, int *oom)
-{
-    const char *dup = NULL;
-    *oom = 0;
-    if (n < 2)
-        return NULL;
-    const char **keys = malloc((size_t)n * sizeof(*keys));
-    if (!keys) {
-        *oom = 1;
-        return NULL;
-    }
-    for (int i = 0; i < n; i++)
-        keys[i] = kv[i].key;
-    qsort(keys, (size_t)n, sizeof(*keys), cmp_str_ptr);
-    for (int i = 1; i < n && !dup; i++)
-        if (strcmp(keys[i - 1], keys[i]) == 0)
-            dup = keys[i];
-    free(keys);
-    return dup;
 }
 
 /* ================================================================ save */
@@ -124,7 +74,7 @@ static int check_save_args(const char *path, nas_params *p,
                             path, i);
     }
     int oom;
-    const char *dup = duplicate_key(meta, nmeta, &oom);
+    const char *dup = nas__ckpt_duplicate_key(meta, nmeta, &oom);
     if (oom)
         return nas_fail(NAS_ENOMEM, "%s: checkpoint header", path);
     if (dup)
@@ -305,348 +255,6 @@ fail:
 /* ================================================================ load */
 
 typedef struct {
-    char *name;
-    int dtype;
-    int ndim;
-    uint64_t shape[CK_MAX_DIMS];
-    uint64_t begin, end;
-} ck_entry;
-
-/* A parsed header: the entries in file order, the metadata (owned
- * strings, with a {NULL, NULL} sentinel) and the data section. */
-typedef struct {
-    ck_entry *e;
-    int n, cap;
-    nas_kv *meta;
-    int nmeta, capmeta;
-    int have_meta;
-    const unsigned char *data;
-    uint64_t data_len;
-} ck_header;
-
-static void header_free(ck_header *h)
-{
-    for (int i = 0; i < h->n; i++)
-        free(h->e[i].name);
-    free(h->e);
-    nas_kv_free(h->meta, h->nmeta);
-}
-
-/* An array of unsigned integers into v[0, max), count in *n. */
-static int read_uint_array(nas_json *j, uint64_t *v, int max, int *n,
-                           const char *tensor, const char *field)
-{
-    int r, first = 1;
-    *n = 0;
-    if ((r = nas__json_expect(j, '[', "expected an array")))
-        return r;
-    while ((r = nas__json_element(j, &first)) == 1) {
-        if (*n == max)
-            return nas__json_bad(j, "tensor \"%s\": %s has more than %d "
-                                 "entries", tensor, field, max);
-        if ((r = nas__json_uint(j, &v[(*n)++])))
-            return r;
-    }
-    return r;
-}
-
-static int parse_meta(nas_json *j, ck_header *h)
-{
-    int r, first = 1;
-    char *key = NULL, *val = NULL;
-    if (h->have_meta)
-        return nas__json_bad(j, "duplicate " CK_META);
-    h->have_meta = 1;
-    if ((r = nas__json_expect(j, '{', "expected an object for " CK_META)))
-        return r;
-    while ((r = nas__json_member(j, &first, &key)) == 1) {
-        if (nas__json_peek(j) != '"') {
-            r = nas__json_bad(j, CK_META " value of \"%s\" is not a string",
-                              key);
-            goto fail;
-        }
-        if ((r = nas__json_string(j, &val)))
-            goto fail;
-        if (h->nmeta + 1 >= h->capmeta) {
-            int cap = h->capmeta ? 2 * h->capmeta : 8;
-            nas_kv *m = realloc(h->meta, (size_t)cap * sizeof(*m));
-            if (!m) {
-                r = nas_fail(NAS_ENOMEM, "%s: metadata", j->path);
-                goto fail;
-            }
-            h->meta = m;
-            h->capmeta = cap;
-        }
-        h->meta[h->nmeta].key = key;
-        h->meta[h->nmeta].value = val;
-        h->nmeta++;
-        h->meta[h->nmeta].key = h->meta[h->nmeta].value = NULL;
-        key = val = NULL;
-    }
-fail:
-    free(key);
-    free(val);
-    return r;
-}
-
-/* One tensor's object; checks that it is complete and fits the data. */
-static int parse_tensor(nas_json *j, ck_header *h, ck_entry *e)
-{
-    int r, first = 1, has_dtype = 0, has_shape = 0, has_offs = 0, noff;
-    char *key = NULL, *val = NULL;
-    uint64_t offs[2];
-    size_t at = j->pos;
-    if ((r = nas__json_expect(j, '{', "expected an object for a tensor")))
-        return r;
-    while ((r = nas__json_member(j, &first, &key)) == 1) {
-        int *seen = strcmp(key, "dtype") == 0          ? &has_dtype
-                    : strcmp(key, "shape") == 0        ? &has_shape
-                    : strcmp(key, "data_offsets") == 0 ? &has_offs
-                                                       : NULL;
-        if (seen && *seen) {
-            r = nas__json_bad(j, "tensor \"%s\": duplicate %s", e->name,
-                              key);
-            goto fail;
-        }
-        if (seen)
-            *seen = 1;
-        if (seen == &has_dtype) {
-            if ((r = nas__json_string(j, &val)))
-                goto fail;
-            if ((e->dtype = dtype_find(val)) < 0) {
-                r = nas__json_bad(j, "tensor \"%s\": unknown dtype \"%s\"",
-                                  e->name, val);
-                goto fail;
-            }
-            free(val);
-            val = NULL;
-        } else if (seen == &has_shape) {
-            r = read_uint_array(j, e->shape, CK_MAX_DIMS, &e->ndim, e->name,
-                                "shape");
-        } else if (seen == &has_offs) {
-            r = read_uint_array(j, offs, 2, &noff, e->name, "data_offsets");
-            if (!r && noff != 2)
-                r = nas__json_bad(j, "tensor \"%s\": data_offsets needs 2 "
-                                  "entries", e->name);
-        } else {
-            r = nas__json_skip(j, 3);
-        }
-        free(key);
-        key = NULL;
-        if (r)
-            goto fail;
-    }
-    if (r)
-        goto fail;
-    size_t after = j->pos;
-    j->pos = at;   /* report the problems below at the tensor's start */
-    if (!has_dtype || !has_shape || !has_offs) {
-        r = nas__json_bad(j, "tensor \"%s\" has no %s", e->name,
-                          !has_dtype   ? "dtype"
-                          : !has_shape ? "shape"
-                                       : "data_offsets");
-        goto fail;
-    }
-    e->begin = offs[0];
-    e->end = offs[1];
-    if (e->begin > e->end) {
-        r = nas__json_bad(j, "tensor \"%s\": data_offsets begin %llu > end "
-                          "%llu", e->name, (unsigned long long)e->begin,
-                          (unsigned long long)e->end);
-        goto fail;
-    }
-    if (e->end > h->data_len) {
-        r = nas__json_bad(j, "tensor \"%s\": data_offsets [%llu, %llu] "
-                          "outside the data section of %llu bytes", e->name,
-                          (unsigned long long)e->begin,
-                          (unsigned long long)e->end,
-                          (unsigned long long)h->data_len);
-        goto fail;
-    }
-    uint64_t bytes = dtypes[e->dtype].size;
-    for (int i = 0; i < e->ndim; i++) {
-        if (e->shape[i] && bytes > UINT64_MAX / e->shape[i]) {
-            r = nas__json_bad(j, "tensor \"%s\": shape overflows", e->name);
-            goto fail;
-        }
-        bytes *= e->shape[i];
-    }
-    if (bytes != e->end - e->begin) {
-        r = nas__json_bad(j, "tensor \"%s\": shape and dtype make %llu "
-                          "bytes but data_offsets give %llu", e->name,
-                          (unsigned long long)bytes,
-                          (unsigned long long)(e->end - e->begin));
-        goto fail;
-    }
-    j->pos = after;
-    r = 0;
-fail:
-    free(key);
-    free(val);
-    return r;
-}
-
-typedef struct {
-    uint64_t begin, end;
-    int index;
-} span;
-
-static int cmp_span(const void *a, const void *b)
-{
-    const span *x = a, *y = b;
-    if (x->begin != y->begin)
-        return x->begin < y->begin ? -1 : 1;
-    return x->end < y->end ? -1 : x->end > y->end;
-}
-
-/* The tensors must tile the data section exactly: no gap, no overlap,
- * nothing after the last one (like the reference implementation). */
-static int check_layout(const char *path, ck_header *h)
-{
-    int err = NAS_OK;
-    span *order = malloc(((size_t)h->n + 1) * sizeof(*order));
-    if (!order)
-        return nas_fail(NAS_ENOMEM, "%s: checkpoint", path);
-    for (int i = 0; i < h->n; i++)
-        order[i] = (span){h->e[i].begin, h->e[i].end, i};
-    qsort(order, (size_t)h->n, sizeof(*order), cmp_span);
-    uint64_t at = 0;
-    for (int i = 0; i < h->n; i++) {
-        const ck_entry *e = &h->e[order[i].index];
-        if (e->begin != at) {
-            err = nas_fail(NAS_EFORMAT, "%s: tensor \"%s\" starts at byte "
-                           "%llu of the data section, expected %llu (%s)",
-                           path, e->name, (unsigned long long)e->begin,
-                           (unsigned long long)at,
-                           e->begin < at ? "overlap" : "gap");
-            goto fail;
-        }
-        at = e->end;
-    }
-    if (at != h->data_len) {
-        err = nas_fail(NAS_EFORMAT, "%s: data section is %llu bytes but the "
-                       "tensors cover %llu", path,
-                       (unsigned long long)h->data_len,
-                       (unsigned long long)at);
-        goto fail;
-    }
-fail:
-    free(order);
-    return err;
-}
-
-/* Length field, JSON header, per-tensor checks and the layout. */
-static int parse_header(const char *path, const unsigned char *buf,
-                        size_t size, ck_header *h)
-{
-    int r, first = 1;
-    char *key = NULL;
-    if (size < 8)
-        return nas_fail(NAS_EFORMAT, "%s: file is %zu bytes, too short "
-                        "for a safetensors header", path, size);
-    uint64_t hlen = 0;
-    for (int k = 0; k < 8; k++)
-        hlen |= (uint64_t)buf[k] << (8 * k);
-    if (hlen > CK_MAX_HEADER)
-        return nas_fail(NAS_EFORMAT, "%s: header length %llu is absurd "
-                        "(limit %llu)", path, (unsigned long long)hlen,
-                        CK_MAX_HEADER);
-    if (hlen > size - 8)
-        return nas_fail(NAS_EFORMAT, "%s: header length %llu exceeds the "
-                        "%zu bytes after the length field", path,
-                        (unsigned long long)hlen, size - 8);
-    h->data = buf + 8 + hlen;
-    h->data_len = size - 8 - hlen;
-    nas_json j = {.path = path, .what = "header", .base = 8,
-                  .s = (const char *)buf + 8, .n = (size_t)hlen, .pos = 0};
-    if ((r = nas__json_expect(&j, '{', "header must be a JSON object")))
-        return r;
-    while ((r = nas__json_member(&j, &first, &key)) == 1) {
-        if (strcmp(key, CK_META) == 0) {
-            r = parse_meta(&j, h);
-        } else {
-            if (h->n == h->cap) {
-                int cap = h->cap ? 2 * h->cap : 64;
-                ck_entry *e = realloc(h->e, (size_t)cap * sizeof(*e));
-                if (!e) {
-                    r = nas_fail(NAS_ENOMEM, "%s: checkpoint", path);
-                    goto fail;
-                }
-                h->e = e;
-                h->cap = cap;
-            }
-            ck_entry *e = &h->e[h->n++];
-            memset(e, 0, sizeof(*e));
-            e->name = key;
-            key = NULL;
-            r = parse_tensor(&j, h, e);
-        }
-        free(key);
-        key = NULL;
-        if (r)
-            goto fail;
-    }
-    if (r)
-        goto fail;
-    if (nas__json_peek(&j) >= 0) {
-        r = nas__json_syntax(&j, "trailing characters after the header "
-                                 "object");
-        goto fail;
-    }
-    int oom;
-    const char *dup = duplicate_key(h->meta, h->nmeta, &oom);
-    if (oom || dup) {
-        r = oom ? nas_fail(NAS_ENOMEM, "%s: checkpoint", path)
-                : nas_fail(NAS_EFORMAT, "%s: duplicate metadata key \"%s\"",
-                           path, dup);
-        goto fail;
-    }
-    r = check_layout(path, h);
-fail:
-    free(key);
-    return r;
-}
-
-static int read_file(const char *path, unsigned char **out, size_t *size)
-{
-    int err = NAS_OK;
-    unsigned char *buf = NULL;
-    struct stat st;
-    FILE *f = fopen(path, "rb");
-    if (!f || fstat(fileno(f), &st) != 0) {
-        err = nas_fail(NAS_EIO, "%s: cannot open checkpoint: %s", path,
-                       strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        err = nas_fail(NAS_EIO, "%s: not a regular file", path);
-        goto fail;
-    }
-    size_t n = (size_t)st.st_size;
-    buf = malloc(n ? n : 1);
-    if (!buf) {
-        err = nas_fail(NAS_ENOMEM, "%s: %zu bytes", path, n);
-        goto fail;
-    }
-    if (fread(buf, 1, n, f) != n) {
-        err = ferror(f) ? nas_fail(NAS_EIO, "%s: cannot read: %s", path,
-                                   strerror(errno))
-                        : nas_fail(NAS_EIO, "%s: file shrank while read",
-                                   path);
-        goto fail;
-    }
-    fclose(f);
-    *out = buf;
-    *size = n;
-    return NAS_OK;
-fail:
-    if (f)
-        fclose(f);
-    free(buf);
-    return err;
-}
-
-typedef struct {
     const char *name;
     int index;
 } name_index;
@@ -691,7 +299,7 @@ static int match_store(const char *path, const ck_header *h, nas_params *p,
         int s = -1, kind = 0;
         if (strcmp(e->name, CK_RNG) == 0) {
             s = rng_slot;
-            if (e->dtype != dtype_find("U64") || e->ndim != 1 ||
+            if (e->dtype != nas__ckpt_dtype_find("U64") || e->ndim != 1 ||
                 e->shape[0] != 4) {
                 err = nas_fail(NAS_EFORMAT, "%s: " CK_RNG " must be U64 "
                                "with shape [4]", path);
@@ -720,10 +328,10 @@ static int match_store(const char *path, const ck_header *h, nas_params *p,
             }
             s = 3 * hit->index + kind;
             const nas_tensor *t = nas_params_get(p, hit->index);
-            if (e->dtype != dtype_find("F32")) {
+            if (e->dtype != nas__ckpt_dtype_find("F32")) {
                 err = nas_fail(NAS_EFORMAT, "%s: tensor \"%s\" has dtype "
                                "%s, expected F32", path, e->name,
-                               dtypes[e->dtype].name);
+                               nas__ckpt_dtype_name(e->dtype));
                 goto fail;
             }
             int same = e->ndim == t->ndim;
@@ -791,10 +399,10 @@ int nas_ckpt_load(const char *path, nas_params *p, nas_rng *rng,
         *meta_out = NULL;
     if (nmeta_out)
         *nmeta_out = 0;
-    int err = read_file(path, &buf, &size);
+    int err = nas__ckpt_read_file(path, &buf, &size);
     if (err)
         goto fail;
-    if ((err = parse_header(path, buf, size, &h)))
+    if ((err = nas__ckpt_parse_header(path, buf, size, &h)))
         goto fail;
     slot = malloc((3 * (size_t)np + 1) * sizeof(int));
     if (!slot) {
@@ -839,26 +447,7 @@ int nas_ckpt_load(const char *path, nas_params *p, nas_rng *rng,
     }
 fail:
     free(slot);
-    header_free(&h);
+    nas__ckpt_header_free(&h);
     free(buf);
     return err;
-}
-
-void nas_kv_free(nas_kv *kv, int n)
-{
-    if (!kv)
-        return;
-    for (int i = 0; i < n; i++) {
-        free((char *)kv[i].key);
-        free((char *)kv[i].value);
-    }
-    free(kv);
-}
-
-const char *nas_kv_get(const nas_kv *kv, int n, const char *key)
-{
-    for (int i = 0; kv && i < n; i++)
-        if (strcmp(kv[i].key, key) == 0)
-            return kv[i].value;
-    return NULL;
 }

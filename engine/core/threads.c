@@ -77,13 +77,6 @@ int nas_get_threads(void)
     return n_threads;
 }
 
-void nas__blas_threads(int n)
-{
-    /* Kept for callers of the old interface: OpenBLAS stays at 1 thread. */
-    (void)n;
-    pthread_once(&blas_once, blas_single);
-}
-
 static struct {
     pthread_mutex_t region;   /* held by the thread whose region runs */
     pthread_mutex_t mu;

@@ -41,7 +41,7 @@ int nas__darts_final_stage(const nas__job *j, int *stage)
     if (access(path, F_OK) != 0 && errno == ENOENT)
         return NAS_OK;
     char *v = NULL;
-    int rc = nas__job_ckpt_meta(path, "job.stage", &v);
+    int rc = nas__ckpt_meta(path, "job.stage", &v);
     if (rc == NAS_OK)
         *stage = v && strcmp(v, "final") == 0;
     free(v);
@@ -273,7 +273,7 @@ static int meta(const char *path, const char *prefix, const char *name,
 {
     char key[48];
     snprintf(key, sizeof(key), "%s.%s", prefix, name);
-    int rc = nas__job_ckpt_meta(path, key, out);
+    int rc = nas__ckpt_meta(path, key, out);
     if (rc == NAS_OK && !*out)
         rc = nas_fail(NAS_EFORMAT, "%s: final-training checkpoint without "
                       "%s", path, key);

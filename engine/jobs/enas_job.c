@@ -267,7 +267,7 @@ static void update_meta(run *r)
 static int get_meta(run *r, int k, double *d, int64_t *i)
 {
     char *v = NULL;
-    int rc = nas__job_ckpt_meta(r->j->spec.checkpoint_path, meta_keys[k], &v);
+    int rc = nas__ckpt_meta(r->j->spec.checkpoint_path, meta_keys[k], &v);
     if (rc < 0)
         return rc;
     int ok = v != NULL;

@@ -245,7 +245,7 @@ static int resume(run *r)
     const char *keys[NMETA] = {"enas.baseline", "enas.best"};
     for (int k = 0; k < NMETA; k++) {
         char *v = NULL;
-        if ((rc = nas__job_ckpt_meta(s->checkpoint_path, keys[k], &v)) < 0)
+        if ((rc = nas__ckpt_meta(s->checkpoint_path, keys[k], &v)) < 0)
             return rc;
         if (!v)
             return nas_fail(NAS_EFORMAT, "%s: no %s metadata",

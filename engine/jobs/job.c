@@ -565,66 +565,6 @@ int nas__job_save(nas__job *j, nas_params *p, const nas_rng *op_rng,
     return NAS_OK;
 }
 
-int nas__job_ckpt_meta(const char *path, const char *want_key, char **spec)
-{
-    *spec = NULL;
-    unsigned char len8[8];
-    char *hdr = NULL;
-    int rc = NAS_OK;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return nas_fail(NAS_EIO, "%s: cannot open: %s", path,
-                        strerror(errno));
-    uint64_t n = 0;
-    if (fread(len8, 1, 8, f) != 8)
-        goto bad;
-    for (int k = 0; k < 8; k++)
-        n |= (uint64_t)len8[k] << (8 * k);
-    if (n < 2 || n > 100000000ull || !(hdr = malloc(n)))
-        goto bad;
-    if (fread(hdr, 1, n, f) != n)
-        goto bad;
-    nas_json js = {.path = path, .what = "header", .base = 8, .s = hdr, .n = n};
-    int first = 1;
-    char *key = NULL;
-    if ((rc = nas__json_expect(&js, '{', "a header object")) < 0)
-        goto fail;
-    while ((rc = nas__json_member(&js, &first, &key)) == 1) {
-        int meta = strcmp(key, "__metadata__") == 0;
-        free(key);
-        if (!meta) {
-            if ((rc = nas__json_skip(&js, 1)) < 0)
-                goto fail;
-            continue;
-        }
-        int mfirst = 1;
-        if ((rc = nas__json_expect(&js, '{', "a metadata object")) < 0)
-            goto fail;
-        while ((rc = nas__json_member(&js, &mfirst, &key)) == 1) {
-            int want = strcmp(key, want_key) == 0 && !*spec;
-            free(key);
-            rc = want ? nas__json_string(&js, spec) : nas__json_skip(&js, 2);
-            if (rc < 0)
-                goto fail;
-        }
-        break;
-    }
-    if (rc < 0)
-        goto fail;
-    fclose(f);
-    free(hdr);
-    return NAS_OK;
-
-bad:
-    rc = nas_fail(NAS_EFORMAT, "%s: not a checkpoint (bad header)", path);
-fail:
-    fclose(f);
-    free(hdr);
-    free(*spec);
-    *spec = NULL;
-    return rc;
-}
-
 /* The value of key in "k=v k=v ..." text: *vlen bytes at the result, or
  * NULL when the key is absent. */
 static const char *find_value(const char *text, const char *key, size_t klen,
@@ -665,7 +605,7 @@ static void first_difference(const char *theirs, const char *ours,
 static int check_spec(const nas__job *j, const char *path)
 {
     char *theirs = NULL;
-    int rc = nas__job_ckpt_meta(path, "job.spec", &theirs);
+    int rc = nas__ckpt_meta(path, "job.spec", &theirs);
     if (rc < 0)
         return rc;
     if (!theirs)

@@ -146,9 +146,6 @@ int nas__spec_check(const nas_job_spec *s, const nas_spec_space *row,
  * (darts' final training runs the train kind). */
 int nas__job_prepare(nas__job *j, const nas_job_spec *spec,
                      const nas_job_reporter *rep, const _Atomic int *stop);
-/* The string metadata value `key` of the checkpoint at path, read without
- * loading any tensor; *out malloc'd, NULL when the key is absent. */
-int nas__job_ckpt_meta(const char *path, const char *key, char **out);
 
 /* Training seconds of the whole job so far (across resumes). */
 double nas__job_elapsed(const nas__job *j);

@@ -203,7 +203,7 @@ static int save(search *s)
 
 static int get_meta(const char *path, const char *key, char **out)
 {
-    int rc = nas__job_ckpt_meta(path, key, out);
+    int rc = nas__ckpt_meta(path, key, out);
     if (rc == NAS_OK && !*out)
         rc = nas_fail(NAS_EFORMAT, "%s: %s missing", path, key);
     return rc;
