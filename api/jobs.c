@@ -393,6 +393,22 @@ void api_jobs_architectures(api_req *rq, api_resp *rs, const char *id)
     list_after(rq, rs, id, nd_db_arch_list);
 }
 
+/* The result's architecture names the space it belongs to, first: what
+ * GET .../result serves is what a train job takes as its architecture
+ * (api/spec_arch.c), pasted unchanged. A search's space is its
+ * search_space; a train job's architecture names its own. */
+static void with_space(json_t *res, const json_t *job)
+{
+    json_t *arch = json_object_get(res, "architecture"), *out, *v;
+    const json_t *space = json_object_get(json_object_get(job, "spec"), "search_space");
+    const char *key;
+    if (!json_is_object(arch) || json_object_get(arch, "space") || !json_is_string(space) ||
+        !(out = json_pack("{s:O}", "space", space)))
+        return;
+    json_object_foreach(arch, key, v) json_object_set(out, key, v);
+    json_object_set_new(res, "architecture", out);
+}
+
 void api_jobs_result(api_req *rq, api_resp *rs, const char *id)
 {
     json_t *job = NULL, *res = NULL;
@@ -413,6 +429,7 @@ void api_jobs_result(api_req *rq, api_resp *rs, const char *id)
         json_decref(job);
         return;
     }
+    with_space(res, job);
     json_decref(job);
     if (fmt != API_RENDER_JSON) {
         api_render_reply(rs, json_object_get(res, "architecture"), fmt);

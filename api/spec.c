@@ -556,9 +556,10 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
     if (train) {
         if (!(sub = json_object())) return api__spec_oom(err);
         json_object_set_new(out, "architecture", sub);
-        if (api__spec_normalize_object(row->arch, json_object_get(in, "architecture"),
-                                       "/architecture", sub, err))
-            return -1;
+        json_t *arch = api__spec_arch_fold(row, json_object_get(in, "architecture"));
+        int rc = api__spec_normalize_object(row->arch, arch, "/architecture", sub, err);
+        json_decref(arch);
+        if (rc) return -1;
     } else if (json_object_set_new(out, "architecture", json_null())) {
         return api__spec_oom(err);
     }

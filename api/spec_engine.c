@@ -96,17 +96,6 @@ static int runs_here(const json_t *spec, api_problem *err)
                            "space (only %s)", list);
 }
 
-/* The genotype as compact JSON into the engine's buffer; -1 when it does
- * not fit (normalize refused such a genotype already). */
-static int genotype_to_engine(const json_t *g, char out[NAS_GENOTYPE_MAX])
-{
-    char *text = json_is_object(g) ? json_dumps(g, JSON_COMPACT) : NULL;
-    int rc = text && strlen(text) < NAS_GENOTYPE_MAX ? 0 : -1;
-    if (!rc) memcpy(out, text, strlen(text) + 1);
-    free(text);
-    return rc;
-}
-
 /* The index of string v among the JSON array text choices, or -1. */
 static int choice_index(const char *choices, const json_t *v)
 {
@@ -173,8 +162,8 @@ static int store(const field *f, const json_t *v, nas_job_spec *out)
             ((float *)(void *)at)[i] = (float)json_number_value(e);
         }
         return 0;
-    case T_CUSTOM:
-        return genotype_to_engine(v, at);
+    case T_CUSTOM:   /* the architecture's genotype: api__spec_arch_to_engine */
+        return 0;
     }
     return -1;
 }
@@ -241,6 +230,7 @@ int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
     if (row->arch) {
         out->arch = row->arch_kind;
         bad |= store_object(row->arch, ~0u, json_object_get(spec, "architecture"), out);
+        bad |= api__spec_arch_to_engine(row, json_object_get(spec, "architecture"), out) != 0;
     } else {
         out->search_space = row->space;
     }

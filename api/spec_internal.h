@@ -147,6 +147,18 @@ extern const custom_type api__spec_darts_genotype;
 /* The engine's rule: the reduction cells must halve maps with even sides. */
 int api__spec_darts_reductions_fit(const json_t *spec, api_problem *err);
 
+/* ---------------------------------------- train architectures (spec_arch.c) */
+
+/* For train: an architecture as a search serves it (its cell's or arc's
+ * keys beside "space" and the size keys) with those keys gathered under
+ * "genotype"; the architecture itself when it has "genotype" already or
+ * the row has none. New reference; NULL when out of memory. */
+json_t *api__spec_arch_fold(const space_row *row, const json_t *arch);
+/* The normalized architecture's genotype into the engine's spec (compact
+ * JSON, or an ENAS arc's fixed-arc ints with the search_space, nodes or
+ * layers it fixes); -1 when it is not a normalized genotype. */
+int api__spec_arch_to_engine(const space_row *row, const json_t *arch, nas_job_spec *out);
+
 /* -------------------------------------------------- schema (spec_schema.c) */
 
 /* {"type": "object", "properties": ..} of a field table, new object. */

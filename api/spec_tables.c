@@ -79,11 +79,6 @@ const space_row *api__spec_rows(size_t *n)
     return rows;
 }
 
-const custom_type *api__spec_custom(const field *f)
-{
-    return f->custom ? f->custom : &api__spec_darts_genotype;
-}
-
 const space_row *api__spec_find_row(const char *algorithm, const char *space)
 {
     return nas_spec_space_find(algorithm, space);

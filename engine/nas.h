@@ -727,6 +727,13 @@ int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
  * short for its columns) is only known when the job runs. */
 int nas_job_validate(const nas_job_spec *spec);
 
+/* The names an architecture of search space `space` spells its choices
+ * with, in the order of the engine's decision values (enas-micro and
+ * enas-macro: ops; enas-rnn: activations), *n of them: what turns an arc
+ * as a search serves it into the fixed-arc ints the train kind takes.
+ * NULL (*n = 0) for another space. */
+const char *const *nas_arch_choice_names(const char *space, int *n);
+
 /* ------------------------------------------------------ job-spec table */
 
 /* One row per job-spec field, per (algorithm, search space): its name as

@@ -120,6 +120,8 @@ static int check_common(const nas_job_spec *s)
 
 static int check_arch(const nas_job_spec *s, const nas_dataset_desc *d)
 {
+    if (s->max_examples < 0 || s->max_examples == 1)
+        return BAD("max_examples", "%d must be 0 (all) or >= 2", s->max_examples);
     if (s->arch == NAS_ARCH_LSTM_LM || s->arch == NAS_ARCH_DARTS_RNN) {
         if (!is_text(d))
             return BAD("arch", "the %s language model needs a text "
@@ -252,6 +254,8 @@ static void make_spec_text(nas__job *j)
         (double)s->lr, (double)s->lr_min, (double)s->momentum,
         (double)s->weight_decay, (double)s->grad_clip, (double)s->dropout,
         s->nesterov);
+    if (s->max_examples > 0)   /* absent when 0: older checkpoints still match */
+        put(b, cap, " max_examples=%d", s->max_examples);
 }
 
 static uint64_t fnv1a(const char *s)

@@ -85,6 +85,13 @@ static_assert(offsetof(nas_job_spec, arch_beta2) ==
                   offsetof(nas_job_spec, arch_beta1) + sizeof(float),
               "arch_betas are two consecutive floats");
 
+/* The image train rows read max_examples like the searches: the first
+ * this many training images (the test set stays whole). */
+#define TRAIN_MAX_EXAMPLES_                                                               \
+    IN_(max_examples, 2, 100000000, "null",                                               \
+        "train on the first this many training images (the test set stays whole); "     \
+        "null: the whole training set")
+
 static const nas_spec_field train_image_hp[] = {
     I_(batch_size, 1, 4096, "64", NULL),
     NP_(lr, 100, "0.02", "peak learning rate; cosine decay to lr_min over the job"),
@@ -96,6 +103,7 @@ static const nas_spec_field train_image_hp[] = {
     B_(nesterov, "true", NULL),
     B_(augment, "false", "random crop, plus flip except on fashion-mnist and synthetic; "
                            "default true on cifar10, false otherwise"),
+    TRAIN_MAX_EXAMPLES_,
     THREADS_, END_,
 };
 
@@ -448,6 +456,7 @@ static const nas_spec_field train_darts_hp[] = {
     B_(nesterov, "false", NULL),
     B_(augment, "false", "random crop, plus flip except on fashion-mnist and synthetic; "
                            "default true on cifar10, false otherwise"),
+    TRAIN_MAX_EXAMPLES_,
     THREADS_, END_,
 };
 
@@ -469,6 +478,128 @@ static const nas_spec_field arch_darts_cnn[] = {
     ROW_("layers", layers, NAS_SPEC_INT, 3, 64, NAS_SPEC_EXPLAIN, NULL, "8",
          "cells; cells layers/3 and 2 layers/3 are the reduction cells: 3 or more give a "
          "normal cell and two distinct reductions"),
+    END_,
+};
+
+/* train on a darts-rnn cell: the optimizer of darts-rnn's final training
+ * (darts_final.c, the reference's rnn/train.py: SGD lr 20, clip 0.25). */
+static const nas_spec_field train_darts_rnn_hp[] = {
+    I_(batch_size, 1, 4096, "64", NULL),
+    NP_(lr, 100, "20", "peak learning rate; cosine decay to lr_min over the job"),
+    N_(lr_min, 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),
+    NX_(momentum, 0, 1, "0", NULL),
+    NX_(weight_decay, 0, 1, "8e-07", NULL),
+    N_(grad_clip, 0, 1e6, "0.25", "global L2 norm clip; 0: off"),
+    NX_(dropout, 0, 1, "0.75", "on the cell outputs"),
+    AS_NX_("dropout_i", dropout_input, 0, 1, "0.2", "on the embeddings"),
+    B_(nesterov, "false", NULL),
+    ROW_("augment", augment, NAS_SPEC_BOOL, 0, 0, 0, "[false]", "false", "images only"),
+    THREADS_, END_,
+};
+
+/* A search's result architecture trains as it is served: the keys of the
+ * cell (or arc) sit in the architecture object beside "space" and the
+ * size keys, and the API gathers them into "genotype" (api/spec_arch.c),
+ * which is also accepted as such. */
+#define GENOTYPE_(def_, doc_)                                                              \
+    ROW_("genotype", genotype, NAS_SPEC_CUSTOM, 0, 0, 0, NULL, def_, doc_)
+
+/* The defaults: DARTS_V2's recurrent cell (quark0/darts genotypes.py) and
+ * the reference ENAS scripts' fixed arcs (cifar10_micro_final.sh,
+ * ptb_final.sh); for enas-macro a small 6-layer arc (the reference's
+ * 24-layer one is a network of hours). */
+#define DARTS_V2_RNN_                                                                      \
+    "{\"recurrent\":[[\"sigmoid\",0],[\"relu\",1],[\"relu\",1],[\"identity\",1],"              \
+    "[\"tanh\",2],[\"sigmoid\",5],[\"tanh\",3],[\"relu\",5]],\"concat\":[1,2,3,4,5,6,7,8]}"
+#define ENAS_MICRO_FINAL_                                                                  \
+    "\"0 2 0 0 0 4 0 1 1 4 1 1 1 0 0 1 0 2 1 1 1 0 1 0 0 3 0 2 1 1 3 1 1 0 0 4 0 3 1 1\""
+#define ENAS_MACRO_SMALL_ "\"0 1 0 2 1 0 3 0 1 0 0 1 0 0 1 1 0 0 1 0 1\""
+#define ENAS_RNN_FINAL_ "\"0 0 0 1 1 2 1 2 0 2 0 5 1 1 0 6 1 8 1 8 1 8 1\""
+
+static const nas_spec_field arch_darts_rnn[] = {
+    CS_("space", -1, "[\"darts-rnn\"]", "\"darts-rnn\"", NULL),
+    GENOTYPE_(DARTS_V2_RNN_,
+              "the cell, as the result architecture of a darts-rnn search gives it: "
+              "{\"recurrent\": [[op, input] x 8], \"concat\": [..]}; default: DARTS_V2"),
+    I_(embed, 1, 4096, "300", NULL),
+    I_(hidden, 1, 4096, "300", "cell units (the decoder is tied to the embedding when "
+                               "they are equal)"),
+    I_(bptt, 1, 1000, "35", NULL),
+    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
+    END_,
+};
+
+/* The language models of a darts-rnn or enas-rnn cell have one cell. */
+static const nas_spec_field train_rnn_cell_fixed[] = {
+    AS_I_("layers", layers, 1, 1, "1", "one recurrent cell"),
+    END_,
+};
+
+/* train on an enas-micro / enas-macro arc: the optimizer of enas' final
+ * training (enas_final.c). */
+#define TRAIN_ENAS_CNN_HP_(wd, clip)                                                       \
+    I_(batch_size, 1, 4096, "64", NULL),                                                   \
+    NP_(lr, 100, "0.05", "peak learning rate; cosine decay to lr_min over the job"),       \
+    N_(lr_min, 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),         \
+    NX_(momentum, 0, 1, "0.9", NULL),                                                      \
+    NX_(weight_decay, 0, 1, wd, NULL),                                                     \
+    N_(grad_clip, 0, 1e6, clip, "global L2 norm clip; 0: off"),                            \
+    NX_(dropout, 0, 1, "0.1", "before the classifier"),                                     \
+    B_(nesterov, "true", NULL),                                                            \
+    B_(augment, "false", "random crop, plus flip except on fashion-mnist and synthetic; "  \
+                         "default true on cifar10, false otherwise"),                      \
+    TRAIN_MAX_EXAMPLES_, THREADS_, END_
+
+static const nas_spec_field train_enas_micro_hp[] = {TRAIN_ENAS_CNN_HP_("0.0002", "5")};
+static const nas_spec_field train_enas_macro_hp[] = {TRAIN_ENAS_CNN_HP_("0.0001", "0")};
+
+static const nas_spec_field arch_enas_micro[] = {
+    CS_("space", -1, "[\"enas-micro\"]", "\"enas-micro\"", NULL),
+    GENOTYPE_(ENAS_MICRO_FINAL_,
+              "the cells, as the result architecture of an enas-micro search gives them: "
+              "{\"normal\": [{\"inputs\": [i, j], \"ops\": [a, b]} per node], \"reduce\": "
+              "[..]} (the concat lists are derived), or the reference's fixed-arc string; "
+              "default: the reference's cifar10_micro_final.sh arc"),
+    I_(C, 1, 1024, "20", "channels of the first cell"),
+    I_(layers, 1, 64, "2", "normal cells per stack"),
+    END_,
+};
+
+static const nas_spec_field arch_enas_macro[] = {
+    CS_("space", -1, "[\"enas-macro\"]", "\"enas-macro\"", NULL),
+    GENOTYPE_(ENAS_MACRO_SMALL_,
+              "the network, as the result architecture of an enas-macro search gives it: "
+              "{\"layers\": [{\"op\": o, \"skips\": [..]} per layer]}, or the reference's "
+              "fixed-arc string; it fixes the number of layers; default: a 6-layer arc"),
+    I_(C, 2, 1024, "36", "channels of the first layer"),
+    END_,
+};
+
+/* train on an enas-rnn arc: the optimizer of enas-rnn's final training. */
+static const nas_spec_field train_enas_rnn_hp[] = {
+    I_(batch_size, 1, 4096, "20", NULL),
+    NP_(lr, 1000, "8.75", "peak learning rate on the mean token loss (the search's lr x "
+                          "bptt); cosine decay to lr_min over the job"),
+    N_(lr_min, 0, 1000, "0", "final learning rate of the cosine schedule (<= lr)"),
+    NX_(weight_decay, 0, 1, "1e-07", NULL),
+    N_(grad_clip, 0, 1e6, "0.286", "global L2 norm clip; 0: off"),
+    NX_(dropout_e, 0, 1, "0.25", "drops whole embedding vectors"),
+    NX_(dropout_x, 0, 1, "0.75", "cell input, one mask per BPTT chunk"),
+    NX_(dropout_h, 0, 1, "0.25", "the state entering each node, one mask per BPTT chunk"),
+    NX_(dropout_o, 0, 1, "0.75", "cell outputs before the decoder, one mask per chunk"),
+    THREADS_, END_,
+};
+
+static const nas_spec_field arch_enas_rnn[] = {
+    CS_("space", -1, "[\"enas-rnn\"]", "\"enas-rnn\"", NULL),
+    GENOTYPE_(ENAS_RNN_FINAL_,
+              "the cell, as the result architecture of an enas-rnn search gives it: "
+              "{\"nodes\": [{\"input\": i, \"activation\": a} per node], \"output\": [..]}, "
+              "or the reference's fixed-arc string; default: the reference's ptb_final.sh "
+              "arc"),
+    I_(hidden, 1, 4096, "720", "embedding and cell units (the decoder is tied)"),
+    I_(bptt, 1, 1000, "35", NULL),
+    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
     END_,
 };
 
@@ -576,6 +707,16 @@ static const nas_spec_space spaces[] = {
     SPACE_("train", "darts-cnn", "image", "3", NULL, train_darts_hp, arch_darts_cnn,
            NAS_ARCH_DARTS_CNN, NULL, 0, 0,
            "train the network of a darts-cnn genotype (quark0/darts train.py)"),
+    SPACE_("train", "darts-rnn", "text", "4", NULL, train_darts_rnn_hp, arch_darts_rnn,
+           NAS_ARCH_DARTS_RNN, train_rnn_cell_fixed, 0, 0,
+           "train the language model of a darts-rnn cell (quark0/darts rnn/train.py)"),
+    SPACE_("train", "enas-micro", "image", "3", NULL, train_enas_micro_hp, arch_enas_micro,
+           NAS_ARCH_ENAS_CNN, NULL, 0, 0, "train the network of an enas-micro arc"),
+    SPACE_("train", "enas-macro", "image", "3", NULL, train_enas_macro_hp, arch_enas_macro,
+           NAS_ARCH_ENAS_CNN, NULL, 0, 0, "train the network of an enas-macro arc"),
+    SPACE_("train", "enas-rnn", "text", "4", NULL, train_enas_rnn_hp, arch_enas_rnn,
+           NAS_ARCH_ENAS_RNN, train_rnn_cell_fixed, 0, 0,
+           "train the language model of an enas-rnn arc"),
 };
 
 #define NSPACES ((int)(sizeof spaces / sizeof spaces[0]))
@@ -697,7 +838,9 @@ const nas_spec_space *nas__spec_row_of(const nas_job_spec *s, const char *data_k
     for (int i = 0; i < NSPACES; i++)   /* train: by architecture and data */
         if (strcmp(spaces[i].algorithm, "train") == 0 &&
             strcmp(spaces[i].data_kind, data_kind) == 0 &&
-            (s->arch == NAS_ARCH_DEFAULT || s->arch == spaces[i].arch_kind))
+            (s->arch == NAS_ARCH_DEFAULT || s->arch == spaces[i].arch_kind) &&
+            (s->arch != NAS_ARCH_ENAS_CNN || !s->search_space ||
+             strcmp(s->search_space, spaces[i].space) == 0))
             return &spaces[i];
     return NULL;
 }

@@ -215,6 +215,10 @@ static int setup(run *r)
     int rc = nas__job_load_images(r->j, &r->train, &r->test);
     if (rc < 0)
         return rc;
+    /* max_examples: the first this many images, as nas-rl's children take
+     * them (the normalisation stays that of the whole set). */
+    if (s->max_examples > 0 && s->max_examples < r->train->n)
+        r->train->n = s->max_examples;
     r->spe = r->train->n / s->batch_size;   /* the last partial batch is dropped */
     if (r->spe < 1)
         return nas_fail(NAS_EINVAL, "batch_size: %d is larger than the %d "

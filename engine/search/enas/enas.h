@@ -51,6 +51,11 @@ typedef struct nas_enas_space {
     size_t (*arc_params)(void *self, nas_params *p, const int *arc);
 } nas_enas_space;
 
+/* The names of the ops of each space, indexed by the arc's op decisions
+ * (what the arc JSON spells them with): 5 micro ops, 6 macro ops. */
+extern const char *const nas__enas_micro_op_names[5];
+extern const char *const nas__enas_macro_op_names[6];
+
 extern const nas_enas_space nas__enas_micro;
 extern const nas_enas_space nas__enas_macro;
 

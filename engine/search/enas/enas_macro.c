@@ -54,11 +54,11 @@
 
 enum { OP_CONV3, OP_SEP3, OP_CONV5, OP_SEP5, OP_AVG, OP_MAX, NOPS };
 
-static const char *const op_names[NOPS] = {
+const char *const nas__enas_macro_op_names[NOPS] = {
     "conv_3x3", "sep_conv_3x3", "conv_5x5", "sep_conv_5x5", "avg_pool_3x3",
     "max_pool_3x3",
 };
-_Static_assert(sizeof(op_names) / sizeof(op_names[0]) == NOPS,
+_Static_assert(sizeof(nas__enas_macro_op_names) / sizeof(nas__enas_macro_op_names[0]) == NOPS,
                "one name per macro op");
 
 #define BN_MOMENTUM 0.1f
@@ -185,7 +185,7 @@ static int declare_weights(macro *m, decl *d)
     for (int l = 0; l < L; l++) {
         for (int o = 0; o < NOPS; o++) {
             opw *op = &m->ops[l * NOPS + o];
-            const char *nm = op_names[o];
+            const char *nm = nas__enas_macro_op_names[o];
             int k = o == OP_CONV3 || o == OP_SEP3 ? 3 : 5;
             op->w = op->dw = op->pw = -1;
             op->bn = no_bn;
@@ -425,7 +425,7 @@ static void macro_arc_json(void *self, const int *arc, nas_json_buf *b)
     for (int l = 0; l < m->L; l++) {
         const int *a = arc + layer_at(l);
         nas__json_buf_puts(b, l ? ", {\"op\": " : "{\"op\": ");
-        nas__json_buf_str(b, op_names[a[0]], "");
+        nas__json_buf_str(b, nas__enas_macro_op_names[a[0]], "");
         nas__json_buf_puts(b, ", \"skips\": [");
         int first = 1;
         for (int i = 0; i < l; i++) {

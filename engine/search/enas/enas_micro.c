@@ -45,7 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static const char *const op_names[NOPS] = {
+const char *const nas__enas_micro_op_names[NOPS] = {
     "sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3",
     "identity",
 };
@@ -116,7 +116,7 @@ static void declare_cell(decl *d, micro *m, layer *l, int li)
                     for (int st = 0; st < 2; st++) {
                         snprintf(pre, sizeof(pre),
                                  "micro.cell.%d.node.%d.%c.in%d.%s.%d", li, j,
-                                 s ? 'y' : 'x', in, op_names[op], st);
+                                 s ? 'y' : 'x', in, nas__enas_micro_op_names[op], st);
                         w->dw[st] = conv_w(d, c, 1, k, pre, "dw");
                         w->pw[st] = conv_w(d, c, c, 1, pre, "pw");
                         w->gamma[st] = bn_w(d, c, pre);
@@ -313,9 +313,9 @@ static void cell_json(const micro *m, const int *arc, int reduce,
         nas__json_buf_puts(b, ",");
         put_int(b, in[1]);
         nas__json_buf_puts(b, "],\"ops\":[\"");
-        nas__json_buf_puts(b, op_names[op[0]]);
+        nas__json_buf_puts(b, nas__enas_micro_op_names[op[0]]);
         nas__json_buf_puts(b, "\",\"");
-        nas__json_buf_puts(b, op_names[op[1]]);
+        nas__json_buf_puts(b, nas__enas_micro_op_names[op[1]]);
         nas__json_buf_puts(b, "\"]}");
     }
     nas__json_buf_puts(b, reduce ? "],\"reduce_concat\":["
