@@ -55,6 +55,7 @@ void api_jobs_cancel(api_req *rq, api_resp *rs, const char *id);
 void api_jobs_metrics(api_req *rq, api_resp *rs, const char *id);
 void api_jobs_architectures(api_req *rq, api_resp *rs, const char *id);
 void api_jobs_result(api_req *rq, api_resp *rs, const char *id);
+void api_jobs_model(api_req *rq, api_resp *rs, const char *id);
 void api_jobs_events(api_req *rq, api_resp *rs, const char *id);
 void api_datasets_list(api_req *rq, api_resp *rs);
 void api_search_spaces_list(api_req *rq, api_resp *rs);   /* api/search_spaces.c */

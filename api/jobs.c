@@ -13,11 +13,14 @@
 #include "spec.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *const states[] = {"queued", "running", "succeeded", "failed", "cancelled"};
@@ -322,6 +325,7 @@ void api_jobs_delete(api_req *rq, api_resp *rs, const char *id)
     snprintf(path, sizeof(path), "%s/%s.safetensors", s->ckpt_dir, id);
     unlink_checkpoint(path);
     nd_ckpt_remove_stale(s->ckpt_dir, id, NULL);
+    nd_model_remove(s->model_dir, id);
     nd_log_job(ND_LOG_INFO, id, "job %s deleted", id);
     rs->status = 204;
 }
@@ -437,6 +441,48 @@ void api_jobs_result(api_req *rq, api_resp *rs, const char *id)
         return;
     }
     api_json(rs, 200, res);
+}
+
+/* The trained network as safetensors (engine/jobs/model.c writes it when
+ * the job's network has its test metric): streamed from the file, 409
+ * while the job may still write it, 404 when it has none (a search
+ * without final training, a failed or cancelled job). */
+void api_jobs_model(api_req *rq, api_resp *rs, const char *id)
+{
+    json_t *job = NULL;
+    char path[PATH_MAX + 64], disp[96];
+    struct stat st;
+    int fd;
+    if (nd_db_job_get(rq->srv->db, id, &job) != 0) {
+        not_found(rs, id);
+        return;
+    }
+    const char *state = json_string_value(json_object_get(job, "state"));
+    if (state && (strcmp(state, "queued") == 0 || strcmp(state, "running") == 0)) {
+        api_failf(rs, 409, API_PROBLEM_CONFLICT, "",
+                  "job %s is %s: its model is written when it succeeds", id, state);
+        json_decref(job);
+        return;
+    }
+    int ok = state && strcmp(state, "succeeded") == 0;
+    json_decref(job);
+    if (!ok || nd_model_path(rq->srv->model_dir, id, path, sizeof(path)) != 0 ||
+        (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        api_failf(rs, 404, API_PROBLEM_NOT_FOUND, "",
+                  "job %s has no model: only a train job or a search with final_training "
+                  "that succeeded keeps its trained network", id);
+        return;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        !(rs->mhd = MHD_create_response_from_fd((uint64_t)st.st_size, fd))) {
+        close(fd);
+        api_failf(rs, 500, API_PROBLEM_INTERNAL, "", "cannot read the model of job %s", id);
+        return;
+    }
+    snprintf(disp, sizeof(disp), "attachment; filename=\"%s.safetensors\"", id);
+    MHD_add_response_header(rs->mhd, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+    MHD_add_response_header(rs->mhd, "Content-Disposition", disp);
+    rs->status = 200;
 }
 
 void api_jobs_events(api_req *rq, api_resp *rs, const char *id)

@@ -26,7 +26,7 @@ static const char *const route_names[] = {
     "/healthz", "/metrics", "/v1/openapi.json", "/v1/datasets", "/v1/search-spaces", "/v1/jobs",
     "/v1/jobs/{id}", "/v1/jobs/{id}:cancel", "/v1/jobs/{id}/metrics",
     "/v1/jobs/{id}/architectures", "/v1/jobs/{id}/architectures/{n}",
-    "/v1/jobs/{id}/result", "/v1/jobs/{id}/events", "static", "other",
+    "/v1/jobs/{id}/result", "/v1/jobs/{id}/model", "/v1/jobs/{id}/events", "static", "other",
 };
 #define N_ROUTES (sizeof route_names / sizeof route_names[0])
 
@@ -110,6 +110,7 @@ const char *api_route_name(const char *path)
             {"/metrics", "/v1/jobs/{id}/metrics"},
             {"/architectures", "/v1/jobs/{id}/architectures"},
             {"/result", "/v1/jobs/{id}/result"},
+            {"/model", "/v1/jobs/{id}/model"},
             {"/events", "/v1/jobs/{id}/events"},
         };
         for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)

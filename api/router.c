@@ -44,6 +44,7 @@ static const route routes[] = {
     {"/v1/jobs/", "/architectures", NULL, NULL, NULL, api_jobs_architectures, NULL, NULL, NULL},
     {"/v1/jobs/", "/architectures/", NULL, NULL, NULL, api_jobs_architecture_get, NULL, NULL, NULL},
     {"/v1/jobs/", "/result", NULL, NULL, NULL, api_jobs_result, NULL, NULL, NULL},
+    {"/v1/jobs/", "/model", NULL, NULL, NULL, api_jobs_model, NULL, NULL, NULL},
     {"/v1/jobs/", "/events", NULL, NULL, NULL, api_jobs_events, NULL, NULL, NULL},
 };
 

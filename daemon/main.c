@@ -88,11 +88,13 @@ int main(int argc, char **argv)
     if ((size_t)snprintf(s->db_path, sizeof(s->db_path), "%s/nasd.db", s->cfg.state_dir) >=
             sizeof(s->db_path) ||
         (size_t)snprintf(s->ckpt_dir, sizeof(s->ckpt_dir), "%s/checkpoints", s->cfg.state_dir) >=
-            sizeof(s->ckpt_dir)) {
+            sizeof(s->ckpt_dir) ||
+        (size_t)snprintf(s->model_dir, sizeof(s->model_dir), "%s/models", s->cfg.state_dir) >=
+            sizeof(s->model_dir)) {
         nd_log(ND_LOG_ERROR, "state-dir is too long");
         return 2;
     }
-    if (make_dir(s->cfg.state_dir) || make_dir(s->ckpt_dir))
+    if (make_dir(s->cfg.state_dir) || make_dir(s->ckpt_dir) || make_dir(s->model_dir))
         return 1;
     /* Where a job's data_path may point (api/limits.c confines it here). */
     char datasets[PATH_MAX + 16];

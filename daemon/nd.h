@@ -119,6 +119,12 @@ int nd_ckpt_prepare(const char *dir, const char *id, const char *recorded, char 
                     size_t n, char *why, size_t whylen);
 /* Removes job id's kept checkpoint files in dir except keep (may be NULL). */
 void nd_ckpt_remove_stale(const char *dir, const char *id, const char *keep);
+/* A job's model file (issue #14): <model_dir>/<id>.safetensors, which the
+ * engine writes when the job's network has its test metric (jobs/model.c)
+ * and which GET /v1/jobs/{id}/model serves. nd_model_path returns -1 when
+ * it does not fit n; nd_model_remove unlinks it (a missing file is fine). */
+int nd_model_path(const char *model_dir, const char *id, char *out, size_t n);
+void nd_model_remove(const char *model_dir, const char *id);
 
 /* ------------------------------------- test crash points (crash.c) */
 
@@ -217,6 +223,7 @@ struct nd_server {
     int kick_again;                /* nd_http_kick_soon during an MHD_run */
     char db_path[PATH_MAX + 16];
     char ckpt_dir[PATH_MAX + 16];
+    char model_dir[PATH_MAX + 16];   /* <state>/models: trained networks */
     struct nd_auth *auth;          /* bearer tokens (daemon/auth.c) */
     struct nd_limits *limits;      /* connection counts (daemon/conn_limits.c) */
     struct nd_notify *notify;      /* systemd notifications (daemon/notify.c) */

@@ -31,6 +31,7 @@ static void remove_files(void *ctx, const char *id, const char *ckpt)
     if (unlink(path) != 0 && errno != ENOENT)
         nd_log_job(ND_LOG_WARN, id, "cannot remove %s: %s", path, strerror(errno));
     nd_ckpt_remove_stale(s->ckpt_dir, id, NULL);
+    nd_model_remove(s->model_dir, id);
 }
 
 int nd_retention_run(nd_server *s)

@@ -59,6 +59,7 @@ typedef struct slot {
     json_t *spec;
     nas_job_spec es;
     char ckpt_path[PATH_MAX + 64];
+    char model_path[PATH_MAX + 64];   /* where the engine writes the network */
     /* Loop side: the checkpoint file the database records for the job
      * (daemon/ckpt.c), "" when none. */
     char ckpt_recorded[PATH_MAX + 96];
@@ -520,6 +521,8 @@ static int assign(nd_server *s, slot *sl)
     }
     sl->es.checkpoint_path = sl->ckpt_path;
     sl->es.resume = 1;
+    if (nd_model_path(s->model_dir, sl->id, sl->model_path, sizeof(sl->model_path)) == 0)
+        sl->es.model_path = sl->model_path;
     nd_log_job(ND_LOG_INFO, sl->id, "job %s started (attempt %d%s)", sl->id, attempt,
                ckpt_step > 0 ? ", resuming from its checkpoint" : "");
     atomic_store(&sl->stop, NAS_RUN);

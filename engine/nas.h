@@ -357,6 +357,12 @@ typedef struct nas_kv {
 
 int nas_ckpt_save(const char *path, nas_params *p, const nas_rng *rng,
                   const nas_kv *meta, int nmeta);
+/* A model file: the same safetensors format holding only the data of the
+ * parameters of the groups in `groups` (bit g for group g) whose names do
+ * not start with skip_prefix (NULL: none skipped), no moments, no RNG,
+ * and the metadata. Written atomically too. */
+int nas_model_save(const char *path, nas_params *p, uint32_t groups,
+                   const char *skip_prefix, const nas_kv *meta, int nmeta);
 /* Loads into an allocated store of the same layout; every parameter must
  * be present with its shape. meta_out (may be NULL) receives a malloc'd
  * array of malloc'd pairs, freed with nas_kv_free. */
@@ -688,6 +694,9 @@ typedef struct nas_job_spec {
     int tree_base;             /* nasrl-rnn: 2, 4 or 8 */
     /* ---- end nas-rl and random */
     const char *checkpoint_path;   /* where to write checkpoints; NULL: none */
+    const char *model_path;    /* where a job that trains a network (train,
+                                  final training) writes it when it
+                                  succeeds: engine/jobs/model.c; NULL: none */
     int resume;                /* continue from checkpoint_path when it exists */
 } nas_job_spec;
 

@@ -6,8 +6,8 @@
  * each must end `succeeded` with an architecture of its space's structure,
  * one architecture row with a reward per controller child, the per-epoch
  * metrics of the shared weights and of the controller, and the reference's
- * fixed-arc string in the result. Then what the API refuses for enas:
- * final_training (501) and a field out of range (400 naming it).
+ * fixed-arc string in the result. Then what the API refuses for enas: a
+ * field out of range (400 naming it).
  *
  * Waits poll with deadlines, never a fixed sleep.
  */
@@ -214,10 +214,8 @@ Test(enas, final_training_and_bad_fields_are_refused, .timeout = 60)
 {
     nasd_proc d;
     start_in(&d, NULL, flags, NULL);
-    /* enas' final training runs (test_integration_enas_final.c); nas-rl's
-     * is not implemented. */
-    refused(d.port, "{\"algorithm\":\"nas-rl\",\"final_training\":{\"enabled\":true}}",
-            501, "/final_training/enabled");
+    /* enas' final training runs (test_integration_enas_final.c), and
+     * nas-rl's (test_integration_model.c). */
     refused(d.port,
             "{\"algorithm\":\"enas\",\"hyperparameters\":{\"controller_aggregate\":0}}", 400,
             "/hyperparameters/controller_aggregate");

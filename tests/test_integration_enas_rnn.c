@@ -7,8 +7,8 @@
  * output lists exactly the loose ends), the reference's fixed-arc string
  * of that same cell, one architecture row with a reward per sampled
  * controller-phase child, and the controller's and the epoch's metrics.
- * Then what the API refuses: final_training after nas-rl (501) and
- * enas-rnn hyperparameters out of range (400 naming the field).
+ * Then what the API refuses: enas-rnn hyperparameters out of range (400
+ * naming the field).
  *
  * The one design decision to know: the sizes are tiny (hidden 8, 4 nodes,
  * 2 epochs of 2 controller updates) so the run takes about a second, also
@@ -152,14 +152,9 @@ Test(enas_rnn, a_short_search_on_fortunes_succeeds_with_a_valid_cell, .timeout =
         cr_assert_eq(seen[k], want_n[k], "%s: %d values", names[k], seen[k]);
     json_decref(metrics);
 
-    /* What is not built answers 501; what is out of range, 400. */
-    /* (enas-rnn's final training runs: test_integration_enas_final.c) */
+    /* What is out of range is a 400. (enas-rnn's final training runs:
+     * test_integration_enas_final.c) */
     json_t *p = call(d.port, "POST", "/v1/jobs",
-                     "{\"algorithm\":\"nas-rl\",\"final_training\":{\"enabled\":true}}",
-                     501);
-    cr_assert_str_eq(str_at(p, "pointer"), "/final_training/enabled", "%s", text_of(p));
-    json_decref(p);
-    p = call(d.port, "POST", "/v1/jobs",
              "{\"algorithm\":\"enas\",\"search_space\":\"enas-rnn\","
              "\"hyperparameters\":{\"nodes\":1}}",
              400);

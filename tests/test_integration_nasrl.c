@@ -12,8 +12,7 @@
  * from scratch, the best with its arc JSON), darts-rnn (each cell a
  * language model on the fortunes corpus, reward 80 / perplexity^2) and
  * enas-rnn (reward 80 / perplexity).
- * Then what the API refuses: 501 for final training after nas-rl, 400 naming the field for a bad
- * spec.
+ * Then what the API refuses: 400 naming the field for a bad spec.
  *
  * The one design decision to know: the spaces are kept tiny (2 layers,
  * 1x1 / 3x3 kernels, 4 or 6 filters) so each search takes a few seconds
@@ -189,11 +188,7 @@ Test(nasrl, searches_end_succeeded_with_a_valid_result)
                   1e-9 * 80.0 / (ppl * ppl), "%s", text_of(res));
     json_decref(res);
 
-    /* What is refused. */
-    refused(d.port,
-            "{\"algorithm\":\"nas-rl\",\"dataset\":\"synthetic\",\"final_training\":"
-            "{\"enabled\":true}}",
-            501, "/final_training/enabled");
+    /* What is refused (final training runs: test_integration_model.c). */
     refused(d.port,
             "{\"algorithm\":\"nas-rl\",\"dataset\":\"synthetic\",\"hyperparameters\":"
             "{\"num_filters\":[0]}}",

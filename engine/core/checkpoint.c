@@ -96,9 +96,24 @@ static int check_save_args(const char *path, nas_params *p,
 
 /* The JSON header, padded with spaces to a multiple of 8 bytes. Data
  * layout: the RNG state first (so it is 8-aligned), then every parameter
- * in index order as data, m1, m2. */
+ * in index order as data, m1, m2. A model file (groups != 0) holds only
+ * the data of the parameters of those groups (bit g for group g). */
+typedef struct {
+    uint32_t groups;    /* 0: a checkpoint (everything, with moments) */
+    const char *skip;   /* a model file leaves out names with this prefix */
+} file_sel;
+
+static int selected(nas_params *p, int i, const file_sel *sel)
+{
+    const char *name = nas_params_get(p, i)->name;
+    return !sel->groups ||
+           ((sel->groups & (1u << nas_params_group_of(p, i))) &&
+            !(sel->skip && strncmp(name, sel->skip, strlen(sel->skip)) == 0));
+}
+
 static int build_header(const char *path, nas_json_buf *b, nas_params *p,
-                        const nas_rng *rng, const nas_kv *meta, int nmeta)
+                        const nas_rng *rng, const nas_kv *meta, int nmeta,
+                        const file_sel *sel)
 {
     uint64_t off = 0;
     nas__json_buf_puts(b, "{\"" CK_META "\":{");
@@ -118,7 +133,9 @@ static int build_header(const char *path, nas_json_buf *b, nas_params *p,
     for (int i = 0; i < nas_params_count(p); i++) {
         const nas_tensor *t = nas_params_get(p, i);
         uint64_t bytes = (uint64_t)nas_tensor_numel(t) * sizeof(float);
-        for (int k = 0; k < 3; k++, off += bytes)
+        if (!selected(p, i, sel))
+            continue;
+        for (int k = 0; k < (sel->groups ? 1 : 3); k++, off += bytes)
             put_tensor(b, t->name, suffix[k], "F32", t, off, off + bytes);
     }
     nas__json_buf_put(b, "}", 1);
@@ -158,7 +175,8 @@ static int write_all(FILE *f, const void *data, size_t bytes)
     return fwrite(data, 1, bytes, f) == bytes ? 0 : -1;
 }
 
-static int write_data(FILE *f, nas_params *p, const nas_rng *rng)
+static int write_data(FILE *f, nas_params *p, const nas_rng *rng,
+                      const file_sel *sel)
 {
     if (rng) {
         unsigned char le[32];
@@ -171,6 +189,11 @@ static int write_data(FILE *f, nas_params *p, const nas_rng *rng)
     for (int i = 0; i < nas_params_count(p); i++) {
         const nas_tensor *t = nas_params_get(p, i);
         size_t bytes = nas_tensor_numel(t) * sizeof(float);
+        if (sel->groups) {
+            if (selected(p, i, sel) && write_all(f, t->data, bytes))
+                return -1;
+            continue;
+        }
         if (write_all(f, t->data, bytes) ||
             write_all(f, nas_params_moment1(p, i), bytes) ||
             write_all(f, nas_params_moment2(p, i), bytes))
@@ -179,8 +202,8 @@ static int write_data(FILE *f, nas_params *p, const nas_rng *rng)
     return 0;
 }
 
-int nas_ckpt_save(const char *path, nas_params *p, const nas_rng *rng,
-                  const nas_kv *meta, int nmeta)
+static int save_file(const char *path, nas_params *p, const nas_rng *rng,
+                     const nas_kv *meta, int nmeta, const file_sel *sel)
 {
     nas_json_buf hdr = {0};
     char *tmp = NULL;
@@ -190,7 +213,7 @@ int nas_ckpt_save(const char *path, nas_params *p, const nas_rng *rng,
     int err = check_save_args(path, p, meta, nmeta);
     if (err)
         goto fail;
-    err = build_header(path, &hdr, p, rng, meta, nmeta);
+    err = build_header(path, &hdr, p, rng, meta, nmeta, sel);
     if (err)
         goto fail;
 
@@ -212,7 +235,7 @@ int nas_ckpt_save(const char *path, nas_params *p, const nas_rng *rng,
     }
     made_tmp = 1;
     if (write_all(f, len_le, 8) || write_all(f, hdr.s, hdr.len) ||
-        write_data(f, p, rng) || fflush(f) != 0) {
+        write_data(f, p, rng, sel) || fflush(f) != 0) {
         what = "write";
         goto fail;
     }
@@ -250,6 +273,21 @@ fail:
     free(tmp);
     free(hdr.s);
     return err;
+}
+
+int nas_ckpt_save(const char *path, nas_params *p, const nas_rng *rng,
+                  const nas_kv *meta, int nmeta)
+{
+    file_sel all = {0, NULL};
+    return save_file(path, p, rng, meta, nmeta, &all);
+}
+
+int nas_model_save(const char *path, nas_params *p, uint32_t groups,
+                   const char *skip_prefix, const nas_kv *meta, int nmeta)
+{
+    NAS_ASSERT(groups && "a model file holds some group");
+    file_sel sel = {groups, skip_prefix};
+    return save_file(path, p, NULL, meta, nmeta, &sel);
 }
 
 /* ================================================================ load */

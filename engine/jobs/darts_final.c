@@ -174,6 +174,7 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so,
     t->nesterov = 0;
     t->max_seconds = s->final_max_seconds;   /* its own limit, not the search's */
     t->checkpoint_path = s->checkpoint_path;
+    t->model_path = s->model_path;
     t->resume = resume;
     return NAS_OK;
 }

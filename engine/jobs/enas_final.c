@@ -477,6 +477,7 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so,
         t->augment = 0;
         t->max_seconds = s->final_max_seconds;   /* its own limit */
         t->checkpoint_path = s->checkpoint_path;
+        t->model_path = s->model_path;
         t->resume = resume;
         return NAS_OK;
     }
@@ -499,6 +500,7 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so,
     t->augment = 0;
     t->max_seconds = s->final_max_seconds;   /* its own limit */
     t->checkpoint_path = s->checkpoint_path;
+    t->model_path = s->model_path;
     t->resume = resume;
     return NAS_OK;
 }

@@ -213,6 +213,23 @@ int nas__job_report(nas__job *j, nas_json_buf *arch, nas_json_buf *res,
                     nas_json_buf *met, double reward, const char *name,
                     double value);
 
+/* -------------------------------------------------------------- model.c */
+
+/* What a model file says of its network besides the job's spec. */
+typedef struct nas__model_info {
+    const char *arch_json;       /* the architecture the result names */
+    const char *metric;          /* the test metric's name */
+    double value;
+    const nas_dataset *train;    /* images: the normalisation (or NULL) */
+    const nas_corpus *corpus;    /* text: the vocabulary (or NULL) */
+} nas__model_info;
+
+/* Writes the trained network in p (weights and batch-norm statistics) to
+ * j->spec.model_path with its metadata (model.c says which); NAS_OK
+ * without a path. */
+int nas__job_save_model(const nas__job *j, nas_params *p,
+                        const nas__model_info *m);
+
 /* ----------------------------------------------------------- datasets.c */
 
 /* A token stream batchified as rows of bsz ids (nas_batchify). */

@@ -663,6 +663,9 @@ static const nas_spec_field budget_fields[] = {
 #define FT_ALL 0x1fu         /* enabled, epochs, C, layers, max_seconds */
 #define FT_NO_LAYERS 0x17u   /* enas-macro: its arc fixes the layers */
 #define FT_EPOCHS 0x13u      /* the text spaces keep the search's model */
+#define FT_CHILD 0x03u       /* nas-rl, random: the best child trained by its
+                                space's own child training for epochs (no
+                                time limit of its own yet) */
 
 #define SPACE_(a, sp, kind, ep, ma, hp_, arch_, ak, fixed_, ft, engdef, doc_)             \
     {.algorithm = a, .space = sp, .data_kind = kind, .epochs = ep, .max_arch = ma,       \
@@ -682,23 +685,23 @@ static const nas_spec_space spaces[] = {
            FT_NO_LAYERS, 0, "ENAS over whole networks (Pham et al. 2018, macro search space)"),
     SPACE_("enas", "enas-rnn", "text", "100", NULL, enas_rnn_hp, NULL, 0, enas_rnn_fixed,
            FT_EPOCHS, 0, "ENAS over recurrent cells (Pham et al. 2018, Penn Treebank)"),
-    SPACE_("nas-rl", "nasrl-cnn", "image", NULL, "100", nasrl_cnn_hp, NULL, 0, NULL, 0, 1,
+    SPACE_("nas-rl", "nasrl-cnn", "image", NULL, "100", nasrl_cnn_hp, NULL, 0, NULL, FT_CHILD, 1,
            "REINFORCE over CNN layer stacks (Zoph & Le 2017)"),
-    SPACE_("nas-rl", "nasrl-rnn", "text", NULL, "100", nasrl_rnn_hp, NULL, 0, NULL, 0, 1,
+    SPACE_("nas-rl", "nasrl-rnn", "text", NULL, "100", nasrl_rnn_hp, NULL, 0, NULL, FT_CHILD, 1,
            "REINFORCE over recurrent cells as combination trees (Zoph & Le 2017)"),
-    SPACE_("random", "darts-cnn", "image", NULL, "20", random_darts_cnn_hp, NULL, 0, NULL, 0,
+    SPACE_("random", "darts-cnn", "image", NULL, "20", random_darts_cnn_hp, NULL, 0, NULL, FT_CHILD,
            1, "random genotypes of the darts-cnn space, each trained from scratch"),
-    SPACE_("random", "darts-rnn", "text", NULL, "20", random_darts_rnn_hp, NULL, 0, NULL, 0, 1,
+    SPACE_("random", "darts-rnn", "text", NULL, "20", random_darts_rnn_hp, NULL, 0, NULL, FT_CHILD, 1,
            "random cells of the darts-rnn space, each trained from scratch"),
     SPACE_("random", "enas-micro", "image", NULL, "20", random_enas_micro_hp, NULL, 0, NULL,
-           0, 1, "random arcs of the enas-micro space, each trained from scratch"),
+           FT_CHILD, 1, "random arcs of the enas-micro space, each trained from scratch"),
     SPACE_("random", "enas-macro", "image", NULL, "20", random_enas_macro_hp, NULL, 0, NULL,
-           0, 1, "random arcs of the enas-macro space, each trained from scratch"),
-    SPACE_("random", "enas-rnn", "text", NULL, "20", random_enas_rnn_hp, NULL, 0, NULL, 0, 1,
+           FT_CHILD, 1, "random arcs of the enas-macro space, each trained from scratch"),
+    SPACE_("random", "enas-rnn", "text", NULL, "20", random_enas_rnn_hp, NULL, 0, NULL, FT_CHILD, 1,
            "random arcs of the enas-rnn space, each trained from scratch"),
-    SPACE_("random", "nasrl-cnn", "image", NULL, "20", random_nasrl_cnn_hp, NULL, 0, NULL, 0,
+    SPACE_("random", "nasrl-cnn", "image", NULL, "20", random_nasrl_cnn_hp, NULL, 0, NULL, FT_CHILD,
            1, "random layer stacks of the nasrl-cnn space, each trained from scratch"),
-    SPACE_("random", "nasrl-rnn", "text", NULL, "20", random_nasrl_rnn_hp, NULL, 0, NULL, 0, 1,
+    SPACE_("random", "nasrl-rnn", "text", NULL, "20", random_nasrl_rnn_hp, NULL, 0, NULL, FT_CHILD, 1,
            "random cells of the nasrl-rnn space, each trained from scratch"),
     SPACE_("train", "fixed-cnn", "image", "3", NULL, train_image_hp, arch_fixed_cnn,
            NAS_ARCH_FIXED_CNN, NULL, 0, 0, "train a fixed CNN (conv-BN-ReLU blocks)"),

@@ -420,6 +420,16 @@ static int report_result(run *r, int stopped_by_time)
     nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
     nas__json_buf_puts(&res, "}");
 
+    if (!arch.oom) {
+        nas__model_info m = {arch.s, "test_accuracy", r->test_acc, r->train, NULL};
+        int rc = nas__job_save_model(j, r->p, &m);
+        if (rc < 0) {
+            free(arch.s);
+            free(res.s);
+            free(met.s);
+            return rc;
+        }
+    }
     return nas__job_report(j, &arch, &res, &met, r->test_acc,
                            "test_accuracy", r->test_acc);
 }

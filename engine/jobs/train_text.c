@@ -460,6 +460,16 @@ static int report_result(run *r, int by_time, double test_ppl)
     nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
     nas__json_buf_puts(&res, "}");
 
+    if (!arch.oom) {
+        nas__model_info m = {arch.s, "test_perplexity", test_ppl, NULL, r->corpus};
+        int rc = nas__job_save_model(j, r->p, &m);
+        if (rc < 0) {
+            free(arch.s);
+            free(res.s);
+            free(met.s);
+            return rc;
+        }
+    }
     /* The reward of ENAS' language model search: 80 / perplexity. */
     return nas__job_report(j, &arch, &res, &met, 80.0 / test_ppl,
                            "test_perplexity", test_ppl);

@@ -83,6 +83,7 @@ nas_tensor *nas__nasrl_net_forward(nas_graph *g, nas_params *p,
                                    const nas_nasrl_net *net, nas_tensor *x);
 
 /* Training a child from scratch. */
+struct nas_nasrl_child;
 typedef struct nas_nasrl_train_cfg {
     int epochs, batch_size, threads;
     float lr, momentum, weight_decay, grad_clip;   /* grad_clip 0: off */
@@ -94,6 +95,12 @@ typedef struct nas_nasrl_train_cfg {
      * NULL. Called between steps from the child's thread. */
     int (*should_stop)(void *ctx);
     void *stop_ctx;
+    /* Called once when the child has trained its epochs and out is
+     * filled, with its parameter store (the network alone); a negative
+     * return is the training's. May be NULL. A final training keeps its
+     * network this way (jobs/nasrl_job.c). */
+    int (*keep)(void *ctx, nas_params *p, const struct nas_nasrl_child *out);
+    void *keep_ctx;
 } nas_nasrl_train_cfg;
 
 /* A child's optimizer: SGD with cfg's momentum, weight decay, Nesterov. */

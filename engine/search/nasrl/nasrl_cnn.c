@@ -350,6 +350,8 @@ int nas__nasrl_train_model(const nas__nasrl_model *m,
         out->reward = out->val_metric;
     }
     out->seconds = nas__now() - t0;
+    if (cfg->keep)
+        rc = cfg->keep(cfg->keep_ctx, r.p, out);
 fail:
     free(r.order);
     free(r.idx);

@@ -338,6 +338,8 @@ static int rnn_train(const nas_job_spec *s, const int *dec, int n,
     }
     out->reward = s->reward_c / (out->val_metric * out->val_metric);
     out->seconds = nas__now() - t0;
+    if (cfg->keep)
+        rc = cfg->keep(cfg->keep_ctx, p, out);
 fail:
     free(train);
     free(valid);
