@@ -404,8 +404,11 @@ void api_jobs_architectures(api_req *rq, api_resp *rs, const char *id)
 static void with_space(json_t *res, const json_t *job)
 {
     json_t *arch = json_object_get(res, "architecture"), *out, *v;
-    const json_t *space = json_object_get(json_object_get(job, "spec"), "search_space");
+    const json_t *spec = json_object_get(job, "spec");
+    const json_t *space = json_object_get(spec, "search_space");
     const char *key;
+    if (!json_is_string(space))
+        space = json_object_get(json_object_get(spec, "architecture"), "space");
     if (!json_is_object(arch) || json_object_get(arch, "space") || !json_is_string(space) ||
         !(out = json_pack("{s:O}", "space", space)))
         return;

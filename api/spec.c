@@ -420,8 +420,8 @@ static int check_ordered_pairs(const json_t *hp, api_problem *err)
 /* For train: the architecture space given in the body, or NULL. */
 static int train_arch_row(const json_t *arch, const space_row **row, api_problem *err)
 {
-    const char *trainable[8], *searchable[16];
-    size_t nt = api__spec_space_names("train", trainable, 8), ns, idx;
+    const char *trainable[16], *searchable[16];
+    size_t nt = api__spec_space_names("train", trainable, 16), ns, idx;
     const json_t *sp;
 
     *row = NULL;

@@ -11,8 +11,9 @@
  * moves the keys of the space's cell or arc into "genotype", and each
  * space's genotype type reads exactly the structure that space's search
  * reports (the engine's arc_json writers). The engine takes an ENAS arc as
- * the reference's fixed-arc string (ints), so an arc object is turned into
- * that string here, with the names the engine spells the choices with
+ * the reference's fixed-arc string and a NAS-RL architecture as ints too
+ * (engine/jobs/nasrl_train.c), so an arc object is turned into ints here,
+ * with the names the engine spells the choices with
  * (nas_arch_choice_names): nothing is listed twice. The engine checks the
  * ints decision by decision when the API asks it to validate the spec
  * before the 202 (api_spec_implemented), so a wrong arc is a 400.
@@ -42,6 +43,8 @@ static const struct {
     {"enas-micro", {"normal", "normal_concat", "reduce", "reduce_concat"}},
     {"enas-macro", {"layers"}},
     {"enas-rnn", {"nodes", "output"}},
+    {"nasrl-cnn", {"layers"}},
+    {"nasrl-rnn", {"base", "nodes", "cell_inject", "cell_output"}},
 };
 
 static int served_key(const char *space, const char *key)
@@ -83,7 +86,7 @@ json_t *api__spec_arch_fold(const space_row *row, const json_t *arch)
     return out;
 }
 
-/* ------------------------------------------------- ENAS arcs to ints */
+/* ------------------------------------- ENAS and NAS-RL arcs to ints */
 
 typedef struct ints {
     char text[NAS_GENOTYPE_MAX];
@@ -99,10 +102,10 @@ static void put_int(ints *b, long v)
 }
 
 /* The index of name among the engine's names for space, or -1. */
-static long name_index(const char *space, const json_t *name)
+static long name_index(const char *space, const char *what, const json_t *name)
 {
     int n = 0;
-    const char *const *names = nas_arch_choice_names(space, &n);
+    const char *const *names = nas_arch_choice_names(space, what, &n);
     for (int i = 0; json_is_string(name) && i < n; i++)
         if (!strcmp(names[i], json_string_value(name))) return i;
     return -1;
@@ -128,12 +131,12 @@ static int bad(api_problem *err, const char *ptr, const char *fmt, const char *w
     return api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr, "%s %s", ptr, msg);
 }
 
-static int choice(const char *space, const json_t *v, const char *ptr, ints *b,
-                  api_problem *err)
+static int choice(const char *space, const char *what, const json_t *v, const char *ptr,
+                  ints *b, api_problem *err)
 {
     int n = 0;
-    const char *const *names = nas_arch_choice_names(space, &n);
-    long k = name_index(space, v);
+    const char *const *names = nas_arch_choice_names(space, what, &n);
+    long k = name_index(space, what, v);
     if (k >= 0) {
         put_int(b, k);
         return 0;
@@ -180,7 +183,7 @@ static int micro_ints(const json_t *g, const char *ptr, ints *b, int *nodes, api
                 put_int(b, x);
                 api__spec_child_ptr(t, q, "ops");
                 at(r, t, k, NULL);
-                if (choice("enas-micro", json_array_get(op, k), r, b, err)) return -1;
+                if (choice("enas-micro", "op", json_array_get(op, k), r, b, err)) return -1;
             }
         }
     }
@@ -203,7 +206,7 @@ static int macro_ints(const json_t *g, const char *ptr, ints *b, int *layers, ap
         unsigned char bits[64] = {0};
         size_t k;
         at(q, p, i, "op");
-        if (choice("enas-macro", json_object_get(l, "op"), q, b, err)) return -1;
+        if (choice("enas-macro", "op", json_object_get(l, "op"), q, b, err)) return -1;
         at(q, p, i, "skips");
         if (!json_is_array(skips)) return bad(err, q, "must be %s", "an array");
         json_array_foreach(skips, k, s) {
@@ -241,8 +244,82 @@ static int rnn_ints(const json_t *g, const char *ptr, ints *b, int *nodes, api_p
             put_int(b, x);
         }
         at(q, p, i, "activation");
-        if (choice("enas-rnn", json_object_get(n, "activation"), q, b, err)) return -1;
+        if (choice("enas-rnn", "activation", json_object_get(n, "activation"), q, b, err)) return -1;
     }
+    return 0;
+}
+
+/* nasrl-cnn: the layer count, then per layer fh fw filters stride and
+ * its inputs (their count first). */
+static int nasrl_cnn_ints(const json_t *g, const char *ptr, ints *b, int *size,
+                          api_problem *err)
+{
+    static const char *const keys[] = {"filter_height", "filter_width", "filters", "stride"};
+    const json_t *ls = json_object_get(g, "layers"), *l, *in;
+    char p[PTR_MAX], q[PTR_MAX];
+    size_t i, k;
+    api__spec_child_ptr(p, ptr, "layers");
+    if (!json_is_array(ls) || json_array_size(ls) < 1 || json_array_size(ls) > 64)
+        return bad(err, p, "must be %s", "an array of 1..64 layers");
+    *size = (int)json_array_size(ls);
+    put_int(b, *size);
+    json_array_foreach(ls, i, l) {
+        long x = 0;
+        for (k = 0; k < 4; k++) {
+            at(q, p, i, keys[k]);
+            if (small_int(json_object_get(l, keys[k]), q, 1, err, &x)) return -1;
+            put_int(b, x);
+        }
+        at(q, p, i, "inputs");
+        in = json_object_get(l, "inputs");
+        if (!json_is_array(in)) return bad(err, q, "must be %s", "an array of earlier layers");
+        put_int(b, (long)json_array_size(in));
+        json_array_foreach(in, k, l) {
+            char r[PTR_MAX];
+            at(r, q, k, NULL);
+            if (small_int(l, r, 0, err, &x)) return -1;
+            put_int(b, x);
+        }
+    }
+    return 0;
+}
+
+/* nasrl-rnn: per node its combination and activation, then the cell
+ * inject's node, combination and activation, then the cell output; *size
+ * the tree's base. */
+static int nasrl_rnn_ints(const json_t *g, const char *ptr, ints *b, int *size,
+                          api_problem *err)
+{
+    const json_t *ns = json_object_get(g, "nodes"), *n, *inj = json_object_get(g, "cell_inject");
+    char p[PTR_MAX], q[PTR_MAX];
+    long x = 0;
+    size_t i;
+    api__spec_child_ptr(p, ptr, "base");
+    if (small_int(json_object_get(g, "base"), p, 2, err, &x)) return -1;
+    *size = (int)x;
+    api__spec_child_ptr(p, ptr, "nodes");
+    if (!json_is_array(ns) || (long)json_array_size(ns) != 2 * x - 1)
+        return bad(err, p, "must be %s", "an array of 2 base - 1 nodes");
+    json_array_foreach(ns, i, n) {
+        at(q, p, i, "combine");
+        if (choice("nasrl-rnn", "combine", json_object_get(n, "combine"), q, b, err)) return -1;
+        at(q, p, i, "activation");
+        if (choice("nasrl-rnn", "activation", json_object_get(n, "activation"), q, b, err))
+            return -1;
+    }
+    api__spec_child_ptr(p, ptr, "cell_inject");
+    if (!json_is_object(inj)) return bad(err, p, "must be %s", "an object");
+    api__spec_child_ptr(q, p, "node");
+    if (small_int(json_object_get(inj, "node"), q, 0, err, &x)) return -1;
+    put_int(b, x);
+    api__spec_child_ptr(q, p, "combine");
+    if (choice("nasrl-rnn", "combine", json_object_get(inj, "combine"), q, b, err)) return -1;
+    api__spec_child_ptr(q, p, "activation");
+    if (choice("nasrl-rnn", "activation", json_object_get(inj, "activation"), q, b, err))
+        return -1;
+    api__spec_child_ptr(p, ptr, "cell_output");
+    if (small_int(json_object_get(g, "cell_output"), p, 0, err, &x)) return -1;
+    put_int(b, x);
     return 0;
 }
 
@@ -277,6 +354,8 @@ static int enas_ints(const char *space, const json_t *g, const char *ptr, ints *
         b->len = (size_t)snprintf(b->text, sizeof b->text, "%s", json_string_value(g));
         if (!strcmp(space, "enas-micro")) *size = n / 8;
         else if (!strcmp(space, "enas-rnn")) *size = (n + 1) / 2;
+        else if (!strcmp(space, "nasrl-cnn")) *size = 0;   /* the ints say */
+        else if (!strcmp(space, "nasrl-rnn")) *size = ((n - 4) / 2 + 1) / 2;
         else {
             for (L = 1; L + L * (L - 1) / 2 < n; L++)
                 ;
@@ -285,11 +364,13 @@ static int enas_ints(const char *space, const json_t *g, const char *ptr, ints *
         return 0;
     }
     if (!json_is_object(g))
-        return bad(err, ptr, "must be %s", "the architecture an ENAS search serves, or its "
-                                          "fixed-arc string");
+        return bad(err, ptr, "must be %s", "the architecture a search serves, or its "
+                                          "decisions as a string of ints");
     int rc = !strcmp(space, "enas-micro")   ? micro_ints(g, ptr, b, size, err)
              : !strcmp(space, "enas-macro") ? macro_ints(g, ptr, b, size, err)
-                                            : rnn_ints(g, ptr, b, size, err);
+             : !strcmp(space, "enas-rnn")   ? rnn_ints(g, ptr, b, size, err)
+             : !strcmp(space, "nasrl-cnn")  ? nasrl_cnn_ints(g, ptr, b, size, err)
+                                            : nasrl_rnn_ints(g, ptr, b, size, err);
     if (rc) return -1;
     if (b->overflow)
         return bad(err, ptr, "is too long: its fixed-arc string must fit %s",
@@ -329,7 +410,7 @@ static json_t *enas_schema(const field *f)
 }
 
 static const custom_type enas_genotype = {
-    "the architecture an ENAS search serves (an object) or its fixed-arc string",
+    "the architecture a search serves (an object) or its decisions as a string of ints",
     check_enas, enas_schema};
 
 /* darts-rnn: {"recurrent": [[op, input] x 8], "concat": [..]}; the engine
@@ -374,7 +455,8 @@ const custom_type *api__spec_custom(const field *f)
     const char *space;
     if (f->custom) return f->custom;
     space = space_of(f);
-    if (space && !strncmp(space, "enas-", 5)) return &enas_genotype;
+    if (space && (!strncmp(space, "enas-", 5) || !strncmp(space, "nasrl-", 6)))
+        return &enas_genotype;
     if (space && !strcmp(space, "darts-rnn")) return &darts_rnn_genotype;
     return &api__spec_darts_genotype;
 }
@@ -389,7 +471,7 @@ int api__spec_arch_to_engine(const space_row *row, const json_t *arch, nas_job_s
     int size = 0;
 
     if (!g) return names_field(row->arch, "genotype") ? -1 : 0;
-    if (strncmp(row->space, "enas-", 5) != 0) {
+    if (strncmp(row->space, "enas-", 5) != 0 && strncmp(row->space, "nasrl-", 6) != 0) {
         char *text = json_is_object(g) ? json_dumps(g, JSON_COMPACT) : NULL;
         int rc = text && strlen(text) < NAS_GENOTYPE_MAX ? 0 : -1;
         if (!rc) memcpy(out->genotype, text, strlen(text) + 1);
@@ -401,6 +483,11 @@ int api__spec_arch_to_engine(const space_row *row, const json_t *arch, nas_job_s
         return -1;
     }
     memcpy(out->genotype, b.text, b.len + 1);
+    if (!strcmp(row->space, "nasrl-rnn")) {
+        out->tree_base = size;
+        return 0;
+    }
+    if (!strcmp(row->space, "nasrl-cnn")) return 0;
     out->search_space = row->space;
     if (!strcmp(row->space, "enas-macro")) {
         out->layers = size;

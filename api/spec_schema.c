@@ -195,8 +195,8 @@ json_t *api_spec_schema(void)
         " s:{s:s,s:i,s:I,s:s},"
         " s:{s:s,s:i,s:i,s:s,s:s}}",
         "algorithm", "enum", algos, "default", api__spec_algo_rows[0].name,
-        "description", "what to run; implemented: train, and darts on darts-cnn "
-                       "and darts-rnn (others: 501)",
+        "description", "what to run: a search (darts, enas, nas-rl, random) or train, "
+                       "which trains an architecture (any search's result as served)",
         "search_space", "enum", all_spaces,
         "description", "per algorithm; the algorithm's first space by default; null for train",
         "dataset", "enum", api__spec_datasets_of_kind(NULL),

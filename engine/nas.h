@@ -551,6 +551,8 @@ typedef enum nas_arch_kind {
     NAS_ARCH_DARTS_RNN,
     NAS_ARCH_ENAS_CNN,
     NAS_ARCH_ENAS_RNN,
+    NAS_ARCH_NASRL_CNN,     /* a nasrl-cnn layer stack (jobs/nasrl_train.c) */
+    NAS_ARCH_NASRL_RNN,     /* a nasrl-rnn cell's language model (same) */
 } nas_arch_kind;
 
 #define NAS_MAX_BLOCKS 8
@@ -736,12 +738,14 @@ int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
  * short for its columns) is only known when the job runs. */
 int nas_job_validate(const nas_job_spec *spec);
 
-/* The names an architecture of search space `space` spells its choices
- * with, in the order of the engine's decision values (enas-micro and
- * enas-macro: ops; enas-rnn: activations), *n of them: what turns an arc
- * as a search serves it into the fixed-arc ints the train kind takes.
- * NULL (*n = 0) for another space. */
-const char *const *nas_arch_choice_names(const char *space, int *n);
+/* The names an architecture of search space `space` spells the choices
+ * `what` with, in the order of the engine's decision values: "op"
+ * (enas-micro, enas-macro), "activation" (enas-rnn, nasrl-rnn), "combine"
+ * (nasrl-rnn); *n of them. What turns an architecture as a search serves
+ * it into the decision ints the train kind takes. NULL (*n = 0) for
+ * another pair. */
+const char *const *nas_arch_choice_names(const char *space, const char *what,
+                                         int *n);
 
 /* ------------------------------------------------------ job-spec table */
 

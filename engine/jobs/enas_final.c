@@ -604,22 +604,3 @@ int nas__enas_final_end(nas__job *j, nas__enas_final_cap *cap, int rc)
     return rc;
 }
 
-const char *const *nas_arch_choice_names(const char *space, int *n)
-{
-    *n = 0;
-    if (!space)
-        return NULL;
-    if (strcmp(space, "enas-micro") == 0) {
-        *n = 5;
-        return nas__enas_micro_op_names;
-    }
-    if (strcmp(space, "enas-macro") == 0) {
-        *n = 6;
-        return nas__enas_macro_op_names;
-    }
-    if (strcmp(space, "enas-rnn") == 0) {
-        *n = NAS_ENAS_RNN_NACT;
-        return nas__enas_rnn_act_names;
-    }
-    return NULL;
-}

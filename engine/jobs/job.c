@@ -180,6 +180,10 @@ static int check_arch(const nas_job_spec *s, const nas_dataset_desc *d)
         char text[sizeof(((nas__job *)0)->spec_text)] = "";
         return nas__enas_fixed_check(s, d, text, sizeof(text));
     }
+    if (s->arch == NAS_ARCH_NASRL_CNN || s->arch == NAS_ARCH_NASRL_RNN) {
+        char text[sizeof(((nas__job *)0)->spec_text)] = "";
+        return nas__nasrl_fixed_check(s, d, text, sizeof(text));
+    }
     if (s->arch != NAS_ARCH_FIXED_CNN)
         return BAD("arch", "unknown architecture kind %d", (int)s->arch);
     if (is_text(d))
@@ -230,6 +234,8 @@ static void make_spec_text(nas__job *j)
         NAS_ASSERT(nas__enas_fixed_check(s, j->desc, b, cap) == NAS_OK);
     } else if (s->arch == NAS_ARCH_ENAS_RNN) {
         NAS_ASSERT(nas__enas_fixed_rnn_check(s, j->desc, b, cap) == NAS_OK);
+    } else if (s->arch == NAS_ARCH_NASRL_CNN || s->arch == NAS_ARCH_NASRL_RNN) {
+        NAS_ASSERT(nas__nasrl_fixed_check(s, j->desc, b, cap) == NAS_OK);
     } else if (s->arch == NAS_ARCH_FIXED_CNN) {
         put(b, cap, " arch=fixed-cnn channels=");
         for (int i = 0; i < s->nblocks; i++)

@@ -249,6 +249,15 @@ int nas__job_load_images(const nas__job *j, nas_dataset **train,
                          nas_dataset **test);
 int nas__job_load_corpus(const nas__job *j, nas_corpus **out);
 
+/* ------------------------------------------------------ nasrl_train.c */
+
+/* train kind, NAS_ARCH_NASRL_CNN / NAS_ARCH_NASRL_RNN: validates the
+ * architecture (genotype's ints) for dataset d and appends the spec
+ * text's architecture part to buf; runs the job. */
+int nas__nasrl_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d,
+                           char *buf, size_t cap);
+int nas__train_nasrl(nas__job *j);
+
 /* ------------------------------------------------- train_image/text.c */
 
 int nas__train_image(nas__job *j);

@@ -19,6 +19,8 @@
 
 static int train_kind_run(nas__job *j)
 {
+    if (j->spec.arch == NAS_ARCH_NASRL_CNN || j->spec.arch == NAS_ARCH_NASRL_RNN)
+        return nas__train_nasrl(j);
     if (j->spec.arch == NAS_ARCH_FIXED_CNN || j->spec.arch == NAS_ARCH_DARTS_CNN ||
         j->spec.arch == NAS_ARCH_ENAS_CNN)
         return nas__train_image(j);

@@ -603,6 +603,50 @@ static const nas_spec_field arch_enas_rnn[] = {
     END_,
 };
 
+/* train on a nasrl-cnn layer stack or a nasrl-rnn cell: the child
+ * training of nas-rl's search (search/nasrl/), its defaults. */
+static const nas_spec_field train_nasrl_cnn_hp[] = {
+    I_(batch_size, 1, 4096, "64", NULL),
+    NP_(lr, 100, "0.1", "peak learning rate; cosine decay to 0 over the job"),
+    NX_(momentum, 0, 1, "0.9", NULL),
+    NX_(weight_decay, 0, 1, "0.0001", NULL),
+    B_(nesterov, "true", NULL),
+    TRAIN_MAX_EXAMPLES_, THREADS_, END_,
+};
+
+#define NASRL_CNN_DEFAULT_ "\"2 3 3 24 1 0 3 3 36 1 1 0\""
+static const nas_spec_field arch_nasrl_cnn[] = {
+    CS_("space", -1, "[\"nasrl-cnn\"]", "\"nasrl-cnn\"", NULL),
+    GENOTYPE_(NASRL_CNN_DEFAULT_,
+              "the network, as the result architecture of a nasrl-cnn search gives it: "
+              "{\"layers\": [{\"filter_height\", \"filter_width\", \"filters\", \"stride\", "
+              "\"inputs\"} per layer]}; default: two 3x3 layers of 24 and 36 filters"),
+    END_,
+};
+
+static const nas_spec_field train_nasrl_rnn_hp[] = {
+    I_(batch_size, 1, 4096, "20", NULL),
+    NP_(lr, 100, "20", "peak learning rate; cosine decay to 0 over the job"),
+    N_(grad_clip, 0, 1e6, "0.25", "global L2 norm clip; 0: off"),
+    NX_(dropout, 0, 1, "0.2", "on the embeddings and the cell outputs"),
+    THREADS_, END_,
+};
+
+#define NASRL_RNN_DEFAULT_ "\"0 1 0 1 0 0 0 0 1 0\""
+static const nas_spec_field arch_nasrl_rnn[] = {
+    CS_("space", -1, "[\"nasrl-rnn\"]", "\"nasrl-rnn\"", NULL),
+    GENOTYPE_(NASRL_RNN_DEFAULT_,
+              "the cell, as the result architecture of a nasrl-rnn search gives it: "
+              "{\"base\": B, \"nodes\": [{\"combine\", \"activation\"} per node], "
+              "\"cell_inject\": {\"node\", \"combine\", \"activation\"}, \"cell_output\": m}; "
+              "default: a base-2 tree of tanh leaves added and an identity root"),
+    I_(embed, 1, 4096, "200", NULL),
+    I_(hidden, 1, 4096, "200", NULL),
+    I_(bptt, 1, 1000, "35", NULL),
+    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
+    END_,
+};
+
 static const nas_spec_field final_fields[] = {
     ROW0_("enabled", NAS_SPEC_BOOL, 0, 0, 0, "false",
          "train the found architecture from scratch on the whole "
@@ -720,6 +764,12 @@ static const nas_spec_space spaces[] = {
     SPACE_("train", "enas-rnn", "text", "4", NULL, train_enas_rnn_hp, arch_enas_rnn,
            NAS_ARCH_ENAS_RNN, train_rnn_cell_fixed, 0, 0,
            "train the language model of an enas-rnn arc"),
+    SPACE_("train", "nasrl-cnn", "image", "3", NULL, train_nasrl_cnn_hp, arch_nasrl_cnn,
+           NAS_ARCH_NASRL_CNN, NULL, 0, 0,
+           "train a nasrl-cnn layer stack as nas-rl trains its children"),
+    SPACE_("train", "nasrl-rnn", "text", "4", NULL, train_nasrl_rnn_hp, arch_nasrl_rnn,
+           NAS_ARCH_NASRL_RNN, NULL, 0, 0,
+           "train the language model of a nasrl-rnn cell as nas-rl trains its children"),
 };
 
 #define NSPACES ((int)(sizeof spaces / sizeof spaces[0]))

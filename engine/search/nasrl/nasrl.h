@@ -174,6 +174,11 @@ typedef struct nas__nasrl_space {
     int (*layers)(const nas_job_spec *s, const int *dec, int n);
 } nas__nasrl_space;
 
+/* The names of a nasrl-rnn node's combinations (2) and activations (4),
+ * indexed by its decisions (what the cell's JSON spells them with). */
+extern const char *const nas__nasrl_rnn_comb_names[2];
+extern const char *const nas__nasrl_rnn_act_names[4];
+
 extern const nas__nasrl_space nas__nasrl_cnn_space;      /* nasrl_cnn.c */
 extern const nas__nasrl_space nas__nasrl_rnn_space;      /* nasrl_rnn.c */
 

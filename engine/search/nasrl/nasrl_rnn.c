@@ -33,8 +33,8 @@
 enum { HEAD_COMB, HEAD_ACT, HEAD_NODE };
 enum { NCOMB = 2, NACT = 4, MAX_BASE = 8, MAX_NODES = 2 * MAX_BASE - 1 };
 
-static const char *const comb_names[NCOMB] = {"add", "mul"};
-static const char *const act_names[NACT] = {"identity", "tanh", "sigmoid",
+const char *const nas__nasrl_rnn_comb_names[NCOMB] = {"add", "mul"};
+const char *const nas__nasrl_rnn_act_names[NACT] = {"identity", "tanh", "sigmoid",
                                             "relu"};
 
 static int nodes_of(const nas_job_spec *s)
@@ -126,13 +126,13 @@ static int rnn_json(const nas_job_spec *s, const int *dec, int n,
         }
         snprintf(t, sizeof(t), "%s{\"inputs\":%s,\"combine\":\"%s\","
                  "\"activation\":\"%s\"}", k ? "," : "", in,
-                 comb_names[dec[2 * k]], act_names[dec[2 * k + 1]]);
+                 nas__nasrl_rnn_comb_names[dec[2 * k]], nas__nasrl_rnn_act_names[dec[2 * k + 1]]);
         nas__json_buf_puts(b, t);
     }
     const int *tail = dec + 2 * nodes;
     snprintf(t, sizeof(t), "],\"cell_inject\":{\"node\":%d,\"combine\":\"%s\","
              "\"activation\":\"%s\"},\"cell_output\":%d}", tail[0],
-             comb_names[tail[1]], act_names[tail[2]], tail[3]);
+             nas__nasrl_rnn_comb_names[tail[1]], nas__nasrl_rnn_act_names[tail[2]], tail[3]);
     nas__json_buf_puts(b, t);
     return b->oom ? nas_fail(NAS_ENOMEM, "nasrl-rnn: json") : NAS_OK;
 }
