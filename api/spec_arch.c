@@ -26,6 +26,9 @@
 
 /* ------------------------------------------------------------- folding */
 
+/* Only train rows fold; a served key always gathers unless a fixed-arc
+ * string stands for the arc (a train job's ENAS result). */
+
 static int names_field(const field *fs, const char *key)
 {
     for (; fs && fs->name; fs++)
@@ -56,26 +59,56 @@ static int served_key(const char *space, const char *key)
     return 0;
 }
 
+/* What a train job's result architecture reports for the record besides
+ * what its table takes: the dataset's classes or vocabulary, an ENAS arc
+ * both as JSON ("arc") and as the fixed-arc string (taken as the
+ * genotype) with the nodes it fixes, and the hyperparameters it trained
+ * with (a train job takes those under /hyperparameters). Dropped when
+ * such an architecture is pasted; any other unknown key is still a 400. */
+static int record_key(const space_row *row, const char *key, const json_t *v)
+{
+    static const char *const always[] = {"classes", "vocab", "arc", "fixed_arc",
+                                         "dropout", "dropout_input"};
+    if (names_field(row->arch, key)) return 0;
+    for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
+        if (!strcmp(always[i], key)) return 1;
+    if (names_field(row->hp, key)) return 1;
+    /* nodes fixed by an ENAS arc; enas-rnn's embedding is its hidden size;
+     * an enas-macro train result's layer count is its arc's */
+    return json_is_integer(v) && (!strcmp(key, "nodes") || !strcmp(key, "embed") ||
+                                  !strcmp(key, "layers"));
+}
+
 json_t *api__spec_arch_fold(const space_row *row, const json_t *arch)
 {
     const char *key;
     json_t *v, *out, *g;
+    const json_t *fixed = json_object_get(arch, "fixed_arc");
 
-    if (!row || !json_is_object(arch) || !names_field(row->arch, "genotype") ||
+    if (!row || !json_is_object(arch)) return json_incref((json_t *)arch);
+    if (!json_is_string(fixed) || !names_field(row->arch, "genotype") ||
         json_object_get(arch, "genotype"))
-        return json_incref((json_t *)arch);
+        fixed = NULL;   /* no fixed-arc string stands for the arc */
     if (!(out = json_object()) || !(g = json_object())) {
         json_decref(out);
         return NULL;
     }
+    if (fixed && json_object_set(out, "genotype", (json_t *)fixed)) {
+        json_decref(out);
+        json_decref(g);
+        return NULL;
+    }
     json_object_foreach((json_t *)arch, key, v) {
-        if (json_object_set(served_key(row->space, key) ? g : out, key, v)) {
+        int gather = names_field(row->arch, "genotype") && !json_object_get(arch, "genotype") &&
+                     served_key(row->space, key);
+        if (record_key(row, key, v) && !(gather && !fixed)) continue;
+        if (json_object_set(gather && !fixed ? g : out, key, v)) {
             json_decref(out);
             json_decref(g);
             return NULL;
         }
     }
-    if (json_object_size(g) == 0) {
+    if (json_object_size(g) == 0 || json_object_get(out, "genotype")) {
         json_decref(g);
         return out;
     }
