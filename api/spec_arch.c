@@ -86,6 +86,18 @@ json_t *api__spec_arch_fold(const space_row *row, const json_t *arch)
     const json_t *fixed = json_object_get(arch, "fixed_arc");
 
     if (!row || !json_is_object(arch)) return json_incref((json_t *)arch);
+    /* The recipe before results named their space pasted the whole served
+     * architecture as the genotype: its "space" there is the row's. */
+    json_t *gt = json_object_get(arch, "genotype");
+    const char *gsp = json_string_value(json_object_get(gt, "space"));
+    if (gsp && !strcmp(gsp, row->space)) {
+        json_t *copy = json_deep_copy(arch);
+        json_t *inner = json_object_get(copy, "genotype");
+        json_object_del(inner, "space");
+        json_t *folded = copy ? api__spec_arch_fold(row, copy) : NULL;
+        json_decref(copy);
+        return folded;
+    }
     if (!json_is_string(fixed) || !names_field(row->arch, "genotype") ||
         json_object_get(arch, "genotype"))
         fixed = NULL;   /* no fixed-arc string stands for the arc */

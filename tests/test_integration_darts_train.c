@@ -103,6 +103,10 @@ Test(darts_train, a_genotype_trains_and_a_search_result_pastes_into_train)
     free(text);
     submit(d.port, spec, pasted_id);
     json_t *pasted = result_of(d.port, pasted_id);
+    /* the served architecture names its space (issue #14); the genotype
+     * the train job keeps is the cells */
+    cr_assert_str_eq(str_at(found, "space"), "darts-cnn", "%s", text_of(found));
+    json_object_del(found, "space");
     check_train_result(pasted, found, "pasted search result");
     json_decref(pasted);
     json_decref(res);
