@@ -267,7 +267,10 @@ int nas__train_text(nas__job *j);
  * t->epochs on corpus' train split (borrowed: the caller's, its vocabulary
  * whatever t says) exactly as the train kind trains it, with nothing
  * reported or checkpointed; scored on the valid split after every epoch.
- * should_stop(ctx) (may be NULL) between steps: NAS_ECANCELLED. */
+ * should_stop(ctx) (may be NULL) between steps: NAS_ECANCELLED. keep
+ * (may be NULL) is called once after the last epoch with the network's
+ * store and *out filled (a final training keeps the network so); its
+ * error is returned. */
 typedef struct nas__text_child {
     double val_perplexity, train_loss;   /* after the last epoch */
     size_t parameters;
@@ -275,7 +278,9 @@ typedef struct nas__text_child {
 } nas__text_child;
 int nas__train_text_child(const nas_job_spec *t, nas_corpus *corpus,
                           int (*should_stop)(void *ctx), void *ctx,
-                          nas__text_child *out);
+                          int (*keep)(void *keep_ctx, nas_params *p,
+                                      const nas__text_child *c),
+                          void *keep_ctx, nas__text_child *out);
 
 /* ------------------------------------------------ jobs/darts_job.c */
 

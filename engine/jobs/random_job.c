@@ -416,6 +416,35 @@ static int rnn_json(const nas_job_spec *s, const int *dec, int n,
     return b->oom ? nas_fail(NAS_ENOMEM, "darts-rnn: genotype") : NAS_OK;
 }
 
+/* A darts-rnn child's outcome as the loop counts it. */
+static void child_of(const nas_job_spec *s, const nas__text_child *c, double t0,
+                     nas_nasrl_child *out)
+{
+    double ppl = isfinite(c->val_perplexity) ? c->val_perplexity : 1e30;
+    out->val_metric = ppl;   /* a diverged child: reward ~0, never NaN */
+    out->reward = s->reward_c / (ppl * ppl);
+    out->train_loss = c->train_loss;
+    out->parameters = c->parameters;
+    out->epochs = c->epochs;
+    out->seconds = nas__now() - t0;
+}
+
+/* The final training keeps its network (cfg->keep) through the text
+ * child's hook. */
+typedef struct rnn_keep {
+    const nas_job_spec *s;
+    const nas_nasrl_train_cfg *cfg;
+    double t0;
+} rnn_keep;
+
+static int keep_rnn(void *ctx, nas_params *p, const nas__text_child *c)
+{
+    const rnn_keep *k = ctx;
+    nas_nasrl_child out = {0};
+    child_of(k->s, c, k->t0, &out);
+    return k->cfg->keep(k->cfg->keep_ctx, p, &out);
+}
+
 static int rnn_train(const nas_job_spec *s, const int *dec, int n,
                      const nas_nasrl_train_cfg *cfg, const nas__nasrl_data *d,
                      nas_nasrl_child *out)
@@ -453,17 +482,13 @@ static int rnn_train(const nas_job_spec *s, const int *dec, int n,
     t.dropout_input = s->dropout_input;
     nas_set_threads(cfg->threads);
     nas__text_child c;
+    rnn_keep k = {s, cfg, t0};
     rc = nas__train_text_child(&t, d->corpus, cfg->should_stop,
-                               cfg->stop_ctx, &c);
+                               cfg->stop_ctx, cfg->keep ? keep_rnn : NULL, &k,
+                               &c);
     if (rc < 0)
         return rc;
-    double ppl = isfinite(c.val_perplexity) ? c.val_perplexity : 1e30;
-    out->val_metric = ppl;   /* a diverged child: reward ~0, never NaN */
-    out->reward = s->reward_c / (ppl * ppl);
-    out->train_loss = c.train_loss;
-    out->parameters = c.parameters;
-    out->epochs = c.epochs;
-    out->seconds = nas__now() - t0;
+    child_of(s, &c, t0, out);
     return NAS_OK;
 }
 
@@ -624,6 +649,8 @@ static int ernn_train(const nas_job_spec *s, const int *dec, int n,
         out->epochs = e + 1;
     }
     out->seconds = nas__now() - t0;
+    if (cfg->keep)
+        rc = cfg->keep(cfg->keep_ctx, p, out);
 fail:
     nas__enas_rnn_free(net);
     nas_graph_free(g);

@@ -495,7 +495,9 @@ fail:
 
 int nas__train_text_child(const nas_job_spec *t, nas_corpus *corpus,
                           int (*should_stop)(void *ctx), void *ctx,
-                          nas__text_child *out)
+                          int (*keep)(void *keep_ctx, nas_params *p,
+                                      const nas__text_child *c),
+                          void *keep_ctx, nas__text_child *out)
 {
     nas__job sub;
     memset(out, 0, sizeof(*out));
@@ -521,6 +523,8 @@ int nas__train_text_child(const nas_job_spec *t, nas_corpus *corpus,
         out->epochs = e + 1;
         nas__job_next_epoch(&r.pos);
     }
+    if (keep)
+        rc = keep(keep_ctx, r.p, out);
 fail:
     teardown(&r);
     return rc;
