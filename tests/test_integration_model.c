@@ -11,7 +11,8 @@
  *     their headline;
  *   - GET /v1/jobs/ID/model serves safetensors: the 8-byte header length,
  *     a JSON header whose tensors tile the data exactly, the metadata keys,
- *     tensor names and shapes of the fixed CNN the spec describes; 409
+ *     tensor names and shapes of the fixed CNN the spec describes, its
+ *     weights byte for byte those of the job's last checkpoint; 409
  *     while a job runs, 404 for a search without final training; DELETE
  *     of the job removes the file.
  *
@@ -23,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -270,12 +273,13 @@ static json_t *parse_safetensors(const http_resp *r)
     cr_assert(8 + n <= r->body_len, "header of %llu bytes", (unsigned long long)n);
     json_error_t e;
     json_t *h = json_loadb(r->body + 8, (size_t)n, 0, &e);
+    json_object_set_new(h, "__data_start__", json_integer((json_int_t)(8 + n)));
     cr_assert(h, "header: %s", e.text);
     const char *name;
     json_t *t;
     uint64_t covered = 0, data = r->body_len - 8 - n;
     json_object_foreach(h, name, t) {
-        if (!strcmp(name, "__metadata__")) continue;
+        if (!strncmp(name, "__", 2)) continue;
         cr_assert_str_eq(str_at(t, "dtype"), "F32", "%s", name);
         uint64_t numel = 1, b = json_integer_value(json_array_get(at(t, "data_offsets"), 0)),
                  e2 = json_integer_value(json_array_get(at(t, "data_offsets"), 1));
@@ -323,7 +327,7 @@ Test(model, the_trained_network_is_a_safetensors_file, .timeout = 300)
     cr_assert(strstr(r.head, "application/octet-stream"), "%s", r.head);
     cr_assert(strstr(r.head, "attachment"), "%s", r.head);
     json_t *h = parse_safetensors(&r);
-    http_resp_free(&r);
+    const char *model_body = r.body;
 
     /* the network the spec describes, and nothing of the optimizer */
     static const struct { const char *name; int shape[4], ndim; } want[] = {
@@ -342,6 +346,50 @@ Test(model, the_trained_network_is_a_safetensors_file, .timeout = 300)
     const char *name;
     json_t *t;
     json_object_foreach(h, name, t) cr_assert(!strchr(name, '#'), "moment %s in a model", name);
+
+    /* The weights are the trained ones: byte for byte those of the job's
+     * last checkpoint (written at the end of its last epoch, before the
+     * test set was scored with them). */
+    {
+        char ckpt[PATH_MAX + 512] = "";
+        DIR *dir;
+        struct dirent *de;
+        snprintf(ckpt, sizeof(ckpt), "%s/checkpoints", d.dir);
+        cr_assert((dir = opendir(ckpt)), "%s", ckpt);
+        while ((de = readdir(dir)))
+            if (!strncmp(de->d_name, id, 32)) {
+                snprintf(ckpt, sizeof(ckpt), "%s/checkpoints/%s", d.dir, de->d_name);
+                break;
+            }
+        closedir(dir);
+        FILE *f = fopen(ckpt, "rb");
+        cr_assert(f, "no checkpoint of %s in %s", id, ckpt);
+        fseek(f, 0, SEEK_END);
+        long len = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        http_resp c = {.body = malloc((size_t)len + 1), .body_len = (size_t)len};
+        cr_assert(fread(c.body, 1, (size_t)len, f) == (size_t)len);
+        fclose(f);
+        uint64_t cn = le64((const unsigned char *)c.body);
+        json_t *ch = json_loadb(c.body + 8, (size_t)cn, 0, NULL);
+        cr_assert(ch, "checkpoint header");
+        size_t compared = 0;
+        json_object_foreach(h, name, t) {
+            if (!strncmp(name, "__", 2)) continue;
+            json_t *ct = json_object_get(ch, name);
+            cr_assert(ct, "%s is not in the checkpoint", name);
+            json_int_t mb = json_integer_value(json_array_get(at(t, "data_offsets"), 0));
+            json_int_t me = json_integer_value(json_array_get(at(t, "data_offsets"), 1));
+            json_int_t cb = json_integer_value(json_array_get(at(ct, "data_offsets"), 0));
+            cr_assert(!memcmp(model_body + int_at(h, "__data_start__") + mb,
+                              c.body + 8 + cn + cb, (size_t)(me - mb)),
+                      "%s differs from the checkpoint's", name);
+            compared++;
+        }
+        cr_assert(compared >= 5);
+        json_decref(ch);
+        free(c.body);
+    }
     cr_assert_null(json_object_get(h, "rng.state"));
 
     json_t *meta = json_object_get(h, "__metadata__");
@@ -364,6 +412,7 @@ Test(model, the_trained_network_is_a_safetensors_file, .timeout = 300)
     cr_assert_str_eq(str_at(arch, "space"), "fixed-cnn");
     json_decref(arch);
     json_decref(h);
+    http_resp_free(&r);
 
     /* a search without final training has no model */
     submit(d.port,
