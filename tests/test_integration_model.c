@@ -20,12 +20,12 @@
  */
 #include <criterion/criterion.h>
 
+#include <dirent.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
-#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -322,6 +322,10 @@ Test(model, the_trained_network_is_a_safetensors_file, .timeout = 300)
     json_t *job = succeeded(d.port, id);
     double acc = json_number_value(at(job, "result.value"));
     json_decref(job);
+    /* max_examples: 600 images, batch 64: 9 steps an epoch */
+    json_t *res = get_sub(d.port, id, "result");
+    cr_assert_eq(int_at(res, "details.steps"), 18, "%s", text_of(res));
+    json_decref(res);
     request(d.port, "GET", path, NULL, NULL, &r);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert(strstr(r.head, "application/octet-stream"), "%s", r.head);
