@@ -67,6 +67,10 @@ typedef struct search {
     nas_kv meta[4];
     int share, wave;      /* engine threads per child, children at once */
     int by_time;
+    int64_t final_steps;  /* of the final training (0: none), counted in
+                             the progress after the architectures */
+    int64_t final_done;
+    double final_t0;
 } search;
 
 static uint64_t dec_hash(const int *dec, int n)
@@ -283,6 +287,13 @@ static int setup(search *s)
                             : load_images(s);
     if (rc < 0)
         return rc;
+    if (sp->final_epochs > 0 && sp->batch_size > 0) {   /* the whole set */
+        int64_t per = s->space->text
+                          ? s->data.corpus->ntrain / sp->batch_size /
+                                (sp->bptt > 0 ? sp->bptt : 1)
+                          : (int64_t)j->desc->train_size / sp->batch_size;
+        s->final_steps = (per > 0 ? per : 1) * sp->final_epochs;
+    }
     s->p = nas_params_new();
     s->g = nas_graph_new(0);
     if (!s->p || !s->g)
@@ -442,16 +453,23 @@ static void progress(search *s)
     nas__job *j = s->j;
     if (!j->rep.progress)
         return;
-    int64_t done = s->pos.global_step, total = j->spec.max_architectures;
+    int64_t archs = j->spec.max_architectures;
+    int64_t done = s->pos.global_step + s->final_done;
+    int64_t total = archs + s->final_steps;
+    if (done > total)
+        done = total;
     nas_job_progress p = {
         .epoch = 1, .epochs = 1, .step = done, .steps = total,
         .fraction = total > 0 ? (double)done / (double)total : 1.0,
         .eta_seconds = -1.0,
     };
-    int64_t fresh = done - j->step0;
-    if (fresh > 0)
-        p.eta_seconds = (nas__now() - j->t0) / (double)fresh *
+    int64_t fresh = s->pos.global_step - j->step0;
+    if (s->final_done > 0)   /* the final training's own pace */
+        p.eta_seconds = (nas__now() - s->final_t0) / (double)s->final_done *
                         (double)(total - done);
+    else if (fresh > 0 && !s->final_steps)   /* a final training: unknown */
+        p.eta_seconds = (nas__now() - j->t0) / (double)fresh *
+                        (double)(archs - s->pos.global_step);
     j->rep.progress(j->rep.ctx, &p);
 }
 
@@ -624,7 +642,11 @@ static int update(search *s, int *decbuf, child *ch)
 
 static int final_should_stop(void *ctx)
 {
-    const nas__job *j = ctx;
+    search *s = ctx;
+    const nas__job *j = s->j;
+    if (s->final_done < s->final_steps)
+        s->final_done++;
+    progress(s);   /* the receiver throttles */
     return j->stop && atomic_load(j->stop) != NAS_RUN;
 }
 
@@ -687,20 +709,25 @@ static int final_training(search *s, const cached *best, const char *arch_json,
         .weight_decay = sp->weight_decay, .nesterov = sp->nesterov,
         .grad_clip = sp->grad_clip, .reward_cube = sp->reward_cube,
         .seed = sp->seed ^ dec_hash(best->dec, best->n) ^ 0x66696e616c000000ull,
-        .should_stop = final_should_stop, .stop_ctx = j,
+        .should_stop = final_should_stop, .stop_ctx = s,
         .keep = keep_model,
     };
     final_keep keep = {j, arch_json, &d};
     cfg.keep_ctx = &keep;
     double t0 = nas__now();
+    s->final_t0 = t0;
     nas__job_log(j, "%s: final training of the best architecture for %d "
                  "epochs", j->kind, sp->final_epochs);
     rc = s->space->train(sp, best->dec, best->n, &cfg, &d, out);
     nas_set_threads(sp->threads);
     *seconds = nas__now() - t0;
+    if (rc == NAS_OK) {   /* the job ends at 1 */
+        s->final_done = s->final_steps;
+        progress(s);
+    }
     if (rc == NAS_ECANCELLED)
         rc = nas_fail(NAS_ECANCELLED, "%s: %s during the final training",
-                      j->kind, final_should_stop(j) && atomic_load(j->stop) ==
+                      j->kind, j->stop && atomic_load(j->stop) ==
                       NAS_STOP_SHUTDOWN ? "shut down" : "cancelled");
     nas_dataset_free(d.train);
     nas_dataset_free(d.val);
