@@ -13,8 +13,11 @@ bin=$1; out=$2; port=$3
 dir=$(mktemp -d)
 $bin --listen 127.0.0.1:$port --state-dir $dir --workers 1 --threads-per-job 1 > $dir/log 2>&1 &
 pid=$!
-sleep 0.5
 P=127.0.0.1:$port
+for i in $(seq 1 300); do   # up to 30 s for nasd to listen
+    curl -sf $P/healthz >/dev/null 2>&1 && break
+    sleep 0.1
+done
 ids=""
 for spec in \
  '{"algorithm":"darts","search_space":"darts-cnn","dataset":"synthetic","budget":{"epochs":2},"hyperparameters":{"order":2,"C":4,"layers":3,"batch_size":8,"max_examples":96},"final_training":{"enabled":true,"epochs":1,"C":4,"layers":3},"seed":7}' \
