@@ -177,16 +177,27 @@ static int check_arch(const nas_job_spec *s, const nas_dataset_desc *d)
     if (is_text(d))
         return BAD("arch", "the fixed CNN needs an image dataset, %s is "
                    "text", d->name);
-    if (s->nblocks < 1 || s->nblocks > NAS_MAX_BLOCKS)
-        return BAD("nblocks", "%d is outside [1, %d]", s->nblocks,
-                   NAS_MAX_BLOCKS);
-    for (int i = 0; i < s->nblocks; i++)
-        if (s->channels[i] < 1 || s->channels[i] > 4096)
-            return BAD("channels", "block %d has %d, outside [1, 4096]", i,
-                       s->channels[i]);
-    if (s->hidden < 1 || s->hidden > 65536)
-        return BAD("hidden", "%d is outside [1, 65536]", s->hidden);
-    return NAS_OK;
+    return NAS_OK;   /* channels and hidden: its row (check_table) */
+}
+
+/* The train row's keys against the spec table (engine/jobs/spec_table.c):
+ * the optimizer's and, for fixed-cnn and lstm-lm, the architecture's. A
+ * darts-cnn network's C and layers stay the network's own check
+ * (nas__darts_check_cfg): final training gives it final_training.layers,
+ * which may be fewer than the train row's 3. The networks only the
+ * searches build (enas-cnn, enas-rnn, darts-rnn) have no row: the shared
+ * checks and check_arch bound them. */
+static int check_table(const nas_job_spec *s, const nas_dataset_desc *d)
+{
+    const nas_spec_space *row = nas__spec_row_of(s, d->kind);
+    if (!row)
+        return NAS_OK;
+    int rc = nas__spec_check(s, row, NULL);
+    if (rc < 0 || s->arch == NAS_ARCH_DARTS_CNN)
+        return rc;
+    nas_spec_space arch = *row;   /* nas__spec_check reads a row's hp */
+    arch.hp = row->arch;
+    return nas__spec_check(s, &arch, NULL);
 }
 
 /* ------------------------------------------------------------ spec text */
@@ -293,6 +304,8 @@ int nas__train_prepare(nas__job *j)
         j->spec.arch = is_text(j->desc) ? NAS_ARCH_LSTM_LM
                                         : NAS_ARCH_FIXED_CNN;
     rc = check_arch(&j->spec, j->desc);
+    if (rc == NAS_OK)
+        rc = check_table(&j->spec, j->desc);
     if (rc == NAS_OK)
         make_spec_text(j);
     return rc;
