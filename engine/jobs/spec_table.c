@@ -203,9 +203,9 @@ static const nas_spec_field enas_micro_hp[] = {
     ENAS_CNN_("160", 1, "20", "6", "0.0001", "0.0035", "1.1", "30", "10"),
     I_(nodes, 2, 16, "5", "nodes per cell (B)"),
     NX_(drop_path, 0, 1, "0.4",
-     "drop-path probability of the reference's fixed-architecture training; "
-     "like the reference's search, the search does not apply it (and final "
-     "training is not implemented for enas yet)"),
+     "drop-path probability of the reference's fixed-architecture training; neither the "
+     "search (like the reference's) nor final_training applies it (an enas-micro child "
+     "has no drop path)"),
     THREADS_, END_,
 };
 
@@ -356,7 +356,7 @@ static const nas_spec_field random_darts_cnn_hp[] = {
 };
 
 /* random over enas-micro / enas-macro: each arc trains from scratch like
- * enas' final training (search/enas_final.c: SGD Nesterov lr 0.05 cosine
+ * enas' final training (jobs/enas_final.c: SGD Nesterov lr 0.05 cosine
  * to 0, momentum 0.9, weight decay 2e-4 / 1e-4, grad clip 5 / none), on
  * the train split, scored on the validation split. */
 #define RANDOM_ENAS_COMMON_                                                            \
