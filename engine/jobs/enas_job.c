@@ -198,7 +198,7 @@ typedef struct run {
     const nas_enas_space *sp;
     void *self;
     nas_dataset *data;
-    int *tr, *va;             /* the seeded split: weights half, val half */
+    int *tr, *va;             /* the seeded split: weights, val */
     int ntr, nva, nvb;        /* nvb: whole val batches */
     int *tr_order, *va_order; /* this epoch's shuffles */
     float *xb;
@@ -543,7 +543,7 @@ static void step(void *ctx)
     update_meta(r);
 }
 
-/* The epoch's order of both halves from its data rng: weights half
+/* The epoch's order of both parts from its data rng: weights part
  * first. */
 static void shuffle_halves(run *r)
 {
