@@ -92,15 +92,25 @@ int api_spec_data_path(const json_t *spec, const nd_config *cfg, char *out, size
 /* /metrics (api/metrics.c): the Prometheus text exposition. */
 int api_metrics_init(nd_server *s);
 void api_metrics_free(nd_server *s);
-/* One answered request: its route pattern (api_route_name), method,
- * status and seconds from its first byte to its response. */
-void api_metrics_observe(nd_server *s, const char *route, const char *method, int status,
+/* One answered request: its route (api_route_of), method, status and
+ * seconds from its first byte to its response. */
+void api_metrics_observe(nd_server *s, size_t route, const char *method, int status,
                          double seconds);
 /* A refusal by a limit (its config key). */
 void api_metrics_refused(nd_server *s, const char *limit_name);
 void api_metrics_get(api_req *rq, api_resp *rs);
-/* The route pattern of a path for labels ("/v1/jobs/{id}", "static",
- * "unknown"): never the raw path, so label values stay few. */
+
+/* The route table (api/router.c) as labels: each row by its pattern
+ * ("/v1/jobs/{id}"), then "static" (a path outside /v1 that no row
+ * matches: the web root's) and "other" (any other path), never the raw
+ * path, so label values stay few. Routes are numbered 0 to
+ * api_route_count() - 1. */
+size_t api_route_count(void);
+size_t api_route_of(const char *path);
+const char *api_route_label(size_t route);
+/* api_route_label(api_route_of(path)) */
 const char *api_route_name(const char *path);
+/* The Allow header of a row ("GET, HEAD, POST"); route < the rows. */
+void api_route_allow(size_t route, char *out, size_t n);
 
 #endif

@@ -197,11 +197,11 @@ static int admit(api_req *rq, api_resp *rs)
 static void answered(api_req *rq, api_resp *rs, double seconds)
 {
     nd_server *s = rq->srv;
-    const char *route = api_route_name(rq->path);
+    size_t route = api_route_of(rq->path);
     if (rs->json && rs->status >= 400)
         api_metrics_refused(s, json_string_value(json_object_get(rs->json, "limit_name")));
     api_metrics_observe(s, route, rq->method, rs->status, seconds);
-    rs->no_store = strcmp(route, "static") != 0;
+    rs->no_store = strcmp(api_route_label(route), "static") != 0;
 }
 
 /* The engine's job of a claimed job's stored spec, its data_path checked

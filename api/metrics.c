@@ -9,10 +9,11 @@
  * with a latency histogram per route, and refusals by limit.
  *
  * The one design decision to know: request labels are route patterns
- * ("/v1/jobs/{id}/events"), fixed methods and status codes, never raw
- * paths, so no client can grow the label set; the counters live in small
- * fixed tables that only the loop thread touches (handlers and MHD run
- * there), so there are no locks and no allocation per request.
+ * ("/v1/jobs/{id}/events", the rows of api/router.c's table), fixed
+ * methods and status codes, never raw paths, so no client can grow the
+ * label set; the counters live in small tables, sized once from the route
+ * table, that only the loop thread touches (handlers and MHD run there),
+ * so there are no locks and no allocation per request.
  */
 #include "api.h"
 #include "db.h"
@@ -21,14 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *const route_names[] = {
-    "/healthz", "/metrics", "/v1/openapi.json", "/v1/datasets", "/v1/search-spaces", "/v1/jobs",
-    "/v1/jobs/{id}", "/v1/jobs/{id}:cancel", "/v1/jobs/{id}/metrics",
-    "/v1/jobs/{id}/architectures", "/v1/jobs/{id}/architectures/{n}",
-    "/v1/jobs/{id}/result", "/v1/jobs/{id}/model", "/v1/jobs/{id}/events", "static", "other",
-};
-#define N_ROUTES (sizeof route_names / sizeof route_names[0])
 
 static const char *const method_names[] = {"GET", "HEAD", "POST", "DELETE", "PUT", "PATCH",
                                            "OPTIONS", "other"};
@@ -54,9 +47,10 @@ typedef struct histogram {
 } histogram;
 
 typedef struct api_metrics {
-    /* requests[route][method][status - 100], status 100..599 */
+    /* requests[route][method][status - 100], status 100..599; routes are
+     * api_route_of's, the rows of the route table and two more. */
     unsigned long long (*requests)[N_METHODS][MAX_STATUS - 100];
-    histogram latency[N_ROUTES];
+    histogram *latency;   /* per route */
     unsigned long long refused[N_LIMITS];
 } api_metrics;
 
@@ -71,8 +65,11 @@ int api_metrics_init(nd_server *s)
     api_metrics *m = calloc(1, sizeof(*m));
     if (!m)
         return -1;
-    m->requests = calloc(N_ROUTES, sizeof(*m->requests));
-    if (!m->requests) {
+    m->requests = calloc(api_route_count(), sizeof(*m->requests));
+    m->latency = calloc(api_route_count(), sizeof(*m->latency));
+    if (!m->requests || !m->latency) {
+        free(m->requests);
+        free(m->latency);
         free(m);
         return -1;
     }
@@ -86,44 +83,9 @@ void api_metrics_free(nd_server *s)
     if (!m)
         return;
     free(m->requests);
+    free(m->latency);
     free(m);
     s->app_data = NULL;
-}
-
-static int is_hex32(const char *p)
-{
-    return strspn(p, "0123456789abcdef") >= 32;
-}
-
-const char *api_route_name(const char *path)
-{
-    static const char *const fixed[] = {"/healthz", "/metrics", "/v1/openapi.json",
-                                        "/v1/datasets", "/v1/search-spaces", "/v1/jobs"};
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        if (strcmp(path, fixed[i]) == 0)
-            return fixed[i];
-    if (strncmp(path, "/v1/jobs/", 9) == 0 && is_hex32(path + 9)) {
-        const char *rest = path + 9 + 32;
-        static const char *const sub[][2] = {
-            {"", "/v1/jobs/{id}"},
-            {":cancel", "/v1/jobs/{id}:cancel"},
-            {"/metrics", "/v1/jobs/{id}/metrics"},
-            {"/architectures", "/v1/jobs/{id}/architectures"},
-            {"/result", "/v1/jobs/{id}/result"},
-            {"/model", "/v1/jobs/{id}/model"},
-            {"/events", "/v1/jobs/{id}/events"},
-        };
-        for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
-            if (strcmp(rest, sub[i][0]) == 0)
-                return sub[i][1];
-        if (strncmp(rest, "/architectures/", 15) == 0 && rest[15] &&
-            strspn(rest + 15, "0123456789") == strlen(rest + 15))
-            return "/v1/jobs/{id}/architectures/{n}";
-        return "other";
-    }
-    if (strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0)
-        return "other";
-    return "static";
 }
 
 static size_t index_of(const char *const *names, size_t n, const char *name)
@@ -134,13 +96,12 @@ static size_t index_of(const char *const *names, size_t n, const char *name)
     return n - 1;   /* the last entry is "other" */
 }
 
-void api_metrics_observe(nd_server *s, const char *route, const char *method, int status,
+void api_metrics_observe(nd_server *s, size_t r, const char *method, int status,
                          double seconds)
 {
     api_metrics *m = metrics_of(s);
-    if (!m)
+    if (!m || r >= api_route_count())
         return;
-    size_t r = index_of(route_names, N_ROUTES, route);
     size_t k = index_of(method_names, N_METHODS, method);
     if (status >= 100 && status < MAX_STATUS)
         m->requests[r][k][status - 100]++;
@@ -236,19 +197,19 @@ void api_metrics_get(api_req *rq, api_resp *rs)
 
     family(f, "nasd_http_requests_total", "counter",
            "HTTP requests answered, by route pattern, method and status.");
-    for (size_t r = 0; r < N_ROUTES; r++)
+    for (size_t r = 0; r < api_route_count(); r++)
         for (size_t k = 0; k < N_METHODS; k++)
             for (int st = 0; st < MAX_STATUS - 100; st++)
                 if (m->requests[r][k][st])
                     fprintf(f,
                             "nasd_http_requests_total{route=\"%s\",method=\"%s\",status=\"%d\"} "
                             "%llu\n",
-                            route_names[r], method_names[k], st + 100, m->requests[r][k][st]);
+                            api_route_label(r), method_names[k], st + 100, m->requests[r][k][st]);
 
     family(f, "nasd_http_request_duration_seconds", "histogram",
            "Seconds from a request's first byte to its response being queued, by route "
            "pattern.");
-    for (size_t r = 0; r < N_ROUTES; r++) {
+    for (size_t r = 0; r < api_route_count(); r++) {
         const histogram *h = &m->latency[r];
         if (!h->count)
             continue;
@@ -256,14 +217,14 @@ void api_metrics_get(api_req *rq, api_resp *rs)
         for (size_t b = 0; b < N_BUCKETS; b++) {
             cum += h->le[b];
             fprintf(f, "nasd_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
-                    route_names[r], buckets[b], cum);
+                    api_route_label(r), buckets[b], cum);
         }
         fprintf(f, "nasd_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
-                route_names[r], h->count);
-        fprintf(f, "nasd_http_request_duration_seconds_sum{route=\"%s\"} %.9g\n", route_names[r],
+                api_route_label(r), h->count);
+        fprintf(f, "nasd_http_request_duration_seconds_sum{route=\"%s\"} %.9g\n", api_route_label(r),
                 h->sum);
         fprintf(f, "nasd_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-                route_names[r], h->count);
+                api_route_label(r), h->count);
     }
 
     family(f, "nasd_limit_refusals_total", "counter",

@@ -4,7 +4,8 @@
  * A route is a path pattern (with `{id}` for a job id, which must be 32
  * lowercase hex characters) and its handlers per method; a path that
  * matches with a method that has no handler gets 405 with an Allow header
- * built from the same row, so the table is the only place a route is
+ * built from the same row, and /metrics labels a request with the pattern
+ * of the row its path matched, so the table is the only place a route is
  * written. The row also names the media type its POST body must have:
  * a body of another Content-Type is a 415, so that a page of another
  * site cannot send one as a "simple" request (text/plain, a form) that
@@ -23,59 +24,93 @@ typedef void (*h_plain)(api_req *, api_resp *);
 typedef void (*h_id)(api_req *, api_resp *, const char *);
 
 typedef struct {
-    const char *prefix;   /* path up to {id}, or the whole path */
-    const char *suffix;   /* after {id}; NULL: no id in this route */
+    /* The path, with {id} for a job id (32 lowercase hex characters, given
+     * to the *_id handlers) and {n} for 1-18 digits (which the handler reads
+     * from the path itself). The pattern is also the route's label in
+     * /metrics (api_route_name), and the OpenAPI document has one path
+     * per pattern (tests/test_routes.c). */
+    const char *pattern;
     h_plain get, post, del;
     h_id get_id, post_id, del_id;
     const char *body_type; /* media type of a POST body; NULL: no body read */
 } route;
 
 static const route routes[] = {
-    {"/healthz", NULL, api_healthz, NULL, NULL, NULL, NULL, NULL, NULL},
-    {"/metrics", NULL, api_metrics_get, NULL, NULL, NULL, NULL, NULL, NULL},
-    {"/v1/openapi.json", NULL, api_openapi_get, NULL, NULL, NULL, NULL, NULL, NULL},
-    {"/v1/datasets", NULL, api_datasets_list, NULL, NULL, NULL, NULL, NULL, NULL},
-    {"/v1/search-spaces", NULL, api_search_spaces_list, NULL, NULL, NULL, NULL, NULL, NULL},
-    {"/v1/jobs", NULL, api_jobs_list, api_jobs_create, NULL, NULL, NULL, NULL,
-     "application/json"},
-    {"/v1/jobs/", "", NULL, NULL, NULL, api_jobs_get, NULL, api_jobs_delete, NULL},
-    {"/v1/jobs/", ":cancel", NULL, NULL, NULL, NULL, api_jobs_cancel, NULL, NULL},
-    {"/v1/jobs/", "/metrics", NULL, NULL, NULL, api_jobs_metrics, NULL, NULL, NULL},
-    {"/v1/jobs/", "/architectures", NULL, NULL, NULL, api_jobs_architectures, NULL, NULL, NULL},
-    {"/v1/jobs/", "/architectures/", NULL, NULL, NULL, api_jobs_architecture_get, NULL, NULL, NULL},
-    {"/v1/jobs/", "/result", NULL, NULL, NULL, api_jobs_result, NULL, NULL, NULL},
-    {"/v1/jobs/", "/model", NULL, NULL, NULL, api_jobs_model, NULL, NULL, NULL},
-    {"/v1/jobs/", "/events", NULL, NULL, NULL, api_jobs_events, NULL, NULL, NULL},
+    {"/healthz", api_healthz, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"/metrics", api_metrics_get, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"/v1/openapi.json", api_openapi_get, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"/v1/datasets", api_datasets_list, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"/v1/search-spaces", api_search_spaces_list, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"/v1/jobs", api_jobs_list, api_jobs_create, NULL, NULL, NULL, NULL, "application/json"},
+    {"/v1/jobs/{id}", NULL, NULL, NULL, api_jobs_get, NULL, api_jobs_delete, NULL},
+    {"/v1/jobs/{id}:cancel", NULL, NULL, NULL, NULL, api_jobs_cancel, NULL, NULL},
+    {"/v1/jobs/{id}/metrics", NULL, NULL, NULL, api_jobs_metrics, NULL, NULL, NULL},
+    {"/v1/jobs/{id}/architectures", NULL, NULL, NULL, api_jobs_architectures, NULL, NULL, NULL},
+    {"/v1/jobs/{id}/architectures/{n}", NULL, NULL, NULL, api_jobs_architecture_get, NULL, NULL,
+     NULL},
+    {"/v1/jobs/{id}/result", NULL, NULL, NULL, api_jobs_result, NULL, NULL, NULL},
+    {"/v1/jobs/{id}/model", NULL, NULL, NULL, api_jobs_model, NULL, NULL, NULL},
+    {"/v1/jobs/{id}/events", NULL, NULL, NULL, api_jobs_events, NULL, NULL, NULL},
 };
+#define N_ROUTES (sizeof routes / sizeof routes[0])
 
-/* Match path against r; for an id route copy the id into id[33]. */
-static int match(const route *r, const char *path, char id[33])
+/* Whether path matches pattern; for an {id} copy the id into id[33]. */
+static int match(const char *pattern, const char *path, char id[33])
 {
-    size_t pl = strlen(r->prefix);
-    if (!r->suffix)
-        return strcmp(path, r->prefix) == 0;
-    if (strncmp(path, r->prefix, pl) != 0)
-        return 0;
-    const char *p = path + pl;
-    size_t n = strspn(p, "0123456789abcdef");
-    size_t sl = strlen(r->suffix);
-    if (n != 32)
-        return 0;
-    if (sl && r->suffix[sl - 1] == '/') {
-        /* "{id}/name/{n}": n is 1-18 digits, which the handler reads
-         * from the path itself. */
-        if (strncmp(p + 32, r->suffix, sl) != 0)
+    const char *p = path, *q = pattern, *job = NULL;
+    while (*q) {
+        if (strncmp(q, "{id}", 4) == 0) {
+            if (strspn(p, "0123456789abcdef") != 32)
+                return 0;
+            job = p;
+            p += 32;
+            q += 4;
+        } else if (strncmp(q, "{n}", 3) == 0) {
+            size_t d = strspn(p, "0123456789");
+            if (d == 0 || d > 18)
+                return 0;
+            p += d;
+            q += 3;
+        } else if (*q++ != *p++) {
             return 0;
-        const char *q = p + 32 + sl;
-        size_t d = strspn(q, "0123456789");
-        if (d == 0 || d > 18 || q[d] != '\0')
-            return 0;
-    } else if (strcmp(p + 32, r->suffix) != 0) {
-        return 0;
+        }
     }
-    memcpy(id, p, 32);
-    id[32] = '\0';
+    if (*p != '\0')
+        return 0;
+    if (job) {
+        memcpy(id, job, 32);
+        id[32] = '\0';
+    }
     return 1;
+}
+
+/* Rows, then the two labels of paths no row matches. */
+size_t api_route_count(void)
+{
+    return N_ROUTES + 2;
+}
+
+const char *api_route_label(size_t i)
+{
+    NAS_ASSERT(i < N_ROUTES + 2 && "a route index from api_route_of");
+    return i < N_ROUTES ? routes[i].pattern : i == N_ROUTES ? "static" : "other";
+}
+
+size_t api_route_of(const char *path)
+{
+    char id[33];
+    for (size_t i = 0; i < N_ROUTES; i++)
+        if (match(routes[i].pattern, path, id))
+            return i;
+    /* Everything outside /v1 is the web root's. */
+    if (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0)
+        return N_ROUTES;
+    return N_ROUTES + 1;
+}
+
+const char *api_route_name(const char *path)
+{
+    return api_route_label(api_route_of(path));
 }
 
 static void allow_header(const route *r, char *out, size_t n)
@@ -90,6 +125,12 @@ static void allow_header(const route *r, char *out, size_t n)
     size_t l = strlen(out);
     if (l >= 2)
         out[l - 2] = '\0';
+}
+
+void api_route_allow(size_t i, char *out, size_t n)
+{
+    NAS_ASSERT(i < N_ROUTES && "a row of the route table");
+    allow_header(&routes[i], out, n);
 }
 
 /* 0 when the request's Content-Type is r's body type (parameters such as
@@ -119,9 +160,9 @@ void api_dispatch(api_req *rq, api_resp *rs)
     const char *m = rq->method;
     int is_get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
     int is_post = strcmp(m, "POST") == 0, is_del = strcmp(m, "DELETE") == 0;
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+    for (size_t i = 0; i < N_ROUTES; i++) {
         const route *r = &routes[i];
-        if (!match(r, rq->path, id))
+        if (!match(r->pattern, rq->path, id))
             continue;
         if (is_get && r->get)
             return r->get(rq, rs);

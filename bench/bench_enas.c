@@ -122,9 +122,9 @@ static int sample(const nas_ctrl_step *prog, int n, nas_rng *r, double sep,
 {
     int k = 0, seps = 0;
     for (int i = 0; i < n; i++) {
-        if (prog[i].kind == NAS_CTRL_PICK) {
+        if (nas_ctrl_kind(&prog[i]) == NAS_CTRL_PICK) {
             arc[k++] = (int)nas_rng_below(r, (uint32_t)prog[i].n);
-        } else if (prog[i].kind == NAS_CTRL_CHOICE) {
+        } else if (nas_ctrl_kind(&prog[i]) == NAS_CTRL_CHOICE) {
             /* ops 0, 1: sep_conv_3x3, sep_conv_5x5; 2..4 the others */
             int s = nas_rng_uniform(r) < sep;
             arc[k++] = s ? (int)nas_rng_below(r, 2)

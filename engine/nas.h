@@ -615,7 +615,8 @@ typedef struct nas_job_spec {
     float arch_lr;             /* Adam on alpha (3e-4) */
     float arch_beta1, arch_beta2;   /* (0.5, 0.999) */
     float arch_weight_decay;   /* (1e-3) */
-    float train_portion;       /* share of the examples for w (0.5) */
+    float train_portion;       /* share of the examples for w (darts 0.5,
+                                  enas CNN 0.9) */
     int max_examples;          /* use a seeded random subset of this many
                                   training examples before the split; 0: all
                                   (0) */
@@ -667,8 +668,8 @@ typedef struct nas_job_spec {
     /* ---- enas (#5): fields of the enas kind (engine/search/enas*.c);
      * C, layers, batch_size, lr, lr_min, momentum, weight_decay,
      * grad_clip, dropout, bptt, hidden, epochs, final_* are shared above;
-     * enas-micro/macro also read max_examples (the subset they split in
-     * halves: weights, controller rewards) and nesterov (1) */
+     * enas-micro/macro also read max_examples and train_portion (0.9:
+     * weights, the rest controller rewards) and nesterov (1) */
     int ctrl_steps;            /* controller_steps: updates per epoch */
     int ctrl_aggregate;        /* controller_aggregate: children per update */
     int final_samples;         /* architectures sampled for the result (100) */

@@ -8,8 +8,9 @@ With the job-spec schema (generated from the engine's one job-spec table,
 engine/jobs/spec_table.c, and kept in step by a test), the hyperparameters
 of each algorithm and search space become a real schema,
 components.schemas.Hyperparameters-<algorithm>-<space> (every key with its
-type, range, default and description), and JobSpec's `hyperparameters` an
-anyOf of them: nothing of them is written by hand in the YAML."""
+type, range, default and description), JobSpec's `hyperparameters` an
+anyOf of them and its `final_training` the schema's: nothing of them is
+written by hand in the YAML."""
 import json
 import sys
 
@@ -38,9 +39,13 @@ if len(sys.argv) > 3:
         name = "Hyperparameters-%s-%s" % (algo, space)
         schemas[name] = dict(hp, title="hyperparameters of %s over %s" % (algo, space))
         refs.append({"$ref": "#/components/schemas/" + name})
-    hp = schemas["JobSpec"]["properties"]["hyperparameters"]
+    props = schemas["JobSpec"]["properties"]
+    hp = props["hyperparameters"]
     hp.pop("type", None)
     hp["anyOf"] = refs + [{"type": "null"}]
+    # final_training's keys are the table's too (the same for every space).
+    props["final_training"] = dict(spec["properties"]["final_training"],
+                                   description=props["final_training"]["description"])
 text = json.dumps(doc, separators=(",", ":"), ensure_ascii=True)
 out = ['/* Generated from %s by schema/yaml2c.py: do not edit. */' % sys.argv[1],
        "const char %s[] =" % sys.argv[2]]

@@ -1,9 +1,11 @@
 /*
  * test_controller.c - the LSTM controller of ENAS / NAS-RL
  * (engine/search/controller/controller.h): gradients against finite
- * differences on a program with every step kind, a golden check of one
- * decision's probabilities computed independently here, sampling
- * frequencies, REINFORCE convergence on a toy reward, the baseline and
+ * differences on a program with every step kind (and one with every
+ * flag and ENAS option), a golden check of one decision's probabilities
+ * and an independent double-precision sampler for whole programs,
+ * sampling frequencies (CHOICE, ENAS's sigmoid(2 l) skips, the locality
+ * prior of PICK), REINFORCE convergence on a toy reward, the baseline and
  * loss formulas, and the rejection of malformed programs.
  *
  * The one design decision to know: the gradient check perturbs the
@@ -20,86 +22,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "search/controller/controller.h"
-
-typedef struct {
-    nas_params *p;
-    nas_ctrl *c;
-    nas_graph *g;
-} fix;
-
-static void fix_make(fix *f, const nas_ctrl_cfg *cfg, uint64_t seed,
-                     float scale)
-{
-    nas_rng r;
-    nas_rng_seed(&r, seed);
-    f->p = nas_params_new();
-    cr_assert_eq(nas_ctrl_declare(f->p, "ctrl", cfg, &f->c), NAS_OK, "%s",
-                 nas_errmsg());
-    cr_assert_eq(nas_params_alloc(f->p, &r), NAS_OK);
-    if (scale > 0.0f) {
-        for (int i = 0; i < nas_params_count(f->p); i++) {
-            nas_tensor *t = nas_params_get(f->p, i);
-            for (size_t k = 0; k < nas_tensor_numel(t); k++)
-                t->data[k] = scale * (2.0f * nas_rng_uniform(&r) - 1.0f);
-        }
-    }
-    f->g = nas_graph_new(1 << 20);
-}
-
-static void fix_free(fix *f)
-{
-    nas_graph_free(f->g);
-    nas_ctrl_free(f->c);
-    nas_params_free(f->p);
-}
-
-/* Every step kind, a CHOICE with fewer options than its head, SKIPS with
- * none, one and two taken, and a RESET in the middle. */
-static const nas_ctrl_step all_kinds[] = {
-    {NAS_CTRL_ANCHOR, 0, 0},
-    {NAS_CTRL_ANCHOR, 0, 0},
-    {NAS_CTRL_PICK, 0, 2},
-    {NAS_CTRL_CHOICE, 0, 5},
-    {NAS_CTRL_CHOICE, 1, 3},
-    {NAS_CTRL_SKIPS, 0, 2},
-    {NAS_CTRL_ANCHOR, 0, 0},
-    {NAS_CTRL_PICK, 0, 3},
-    {NAS_CTRL_SKIPS, 0, 3},
-    {NAS_CTRL_SKIPS, 0, 1},
-    {NAS_CTRL_RESET, 0, 0},
-    {NAS_CTRL_ANCHOR, 0, 0},
-    {NAS_CTRL_CHOICE, 0, 5},
-    {NAS_CTRL_PICK, 0, 1},
-    {NAS_CTRL_ANCHOR, 0, 0},
-};
-#define ALL_KINDS_N ((int)(sizeof(all_kinds) / sizeof(all_kinds[0])))
-/* PICK, CHOICE, CHOICE, SKIPS(2), PICK, SKIPS(3), SKIPS(1), CHOICE, PICK */
-static const int all_kinds_arc[] = {1, 3, 2, 1, 1, 2, 0, 1, 0, 0, 4, 0};
-
-static nas_ctrl_cfg small_cfg(int layers)
-{
-    nas_ctrl_cfg cfg = {0};
-    cfg.hidden = 6;
-    cfg.lstm_layers = layers;
-    cfg.nheads = 2;
-    cfg.head_size[0] = 5;
-    cfg.head_size[1] = 4;
-    cfg.temperature = 1.5f;
-    cfg.tanh_c = 1.7f;
-    cfg.choice_tanh_reduce = 2.5f;
-    cfg.skip_target = 0.4f;
-    return cfg;
-}
-
-enum { OUT_LOGP, OUT_ENT, OUT_PEN };
+#include "ctrl_fixture.h"
+static const nas_ctrl_step *grad_prog = all_kinds;
 
 static double run_forced(fix *f, int which, int record, nas_ctrl_out *o)
 {
     int arc[32];
     nas_graph_reset(f->g);
     nas_graph_set_grad(f->g, record);
-    cr_assert_eq(nas_ctrl_run(f->c, f->g, f->p, all_kinds, ALL_KINDS_N, NULL,
+    cr_assert_eq(nas_ctrl_run(f->c, f->g, f->p, grad_prog, ALL_KINDS_N, NULL,
                               all_kinds_arc, arc, o), NAS_OK, "%s", nas_errmsg());
     nas_graph_set_grad(f->g, 1);
     cr_assert_eq(memcmp(arc, all_kinds_arc, sizeof(all_kinds_arc)), 0);
@@ -113,12 +44,13 @@ static double run_forced(fix *f, int which, int record, nas_ctrl_out *o)
  * dividing by 2h; curvature at this h adds ~h^2 ~ 1e-4. Hence atol 5e-4,
  * and at least an eighth of the gradients must be above 1e-3 for the
  * check to mean something. */
-static void check_grad(int layers)
+static void check_grad(int layers, int enas)
 {
-    nas_ctrl_cfg cfg = small_cfg(layers);
+    nas_ctrl_cfg cfg = enas ? enas_cfg(layers) : small_cfg(layers);
+    grad_prog = enas ? all_flags : all_kinds;
     fix f;
     fix_make(&f, &cfg, 11 + (uint64_t)layers, 0.5f);
-    cr_assert_eq(nas_ctrl_arc_len(f.c, all_kinds, ALL_KINDS_N),
+    cr_assert_eq(nas_ctrl_arc_len(f.c, grad_prog, ALL_KINDS_N),
                  (int)(sizeof(all_kinds_arc) / sizeof(int)));
     const double h = 1e-2, atol = 5e-4, rtol = 1e-2;
     for (int which = OUT_LOGP; which <= OUT_PEN; which++) {
@@ -180,12 +112,24 @@ static void check_grad(int layers)
 
 Test(controller, gradients_match_fd_one_layer, .timeout = 60)
 {
-    check_grad(1);
+    check_grad(1, 0);
 }
 
 Test(controller, gradients_match_fd_two_layers, .timeout = 60)
 {
-    check_grad(2);
+    check_grad(2, 0);
+}
+
+/* The ENAS options add terms to every output: the learned bias, the
+ * locality prior, the doubled skip logit, the pushed and zero anchors. */
+Test(controller, gradients_match_fd_enas_options, .timeout = 60)
+{
+    check_grad(1, 1);
+}
+
+Test(controller, gradients_match_fd_enas_options_two_layers, .timeout = 60)
+{
+    check_grad(2, 1);
 }
 
 Test(controller, forced_arc_reproduces_sample)
@@ -326,8 +270,6 @@ Test(controller, choice_frequencies_match_softmax, .timeout = 60)
     fix_free(&f);
 }
 
-/* Runs REINFORCE with the reference's optimizer (Adam lr 0.0035, betas
- * (0, 0.999), eps 1e-3) for `iters` updates of reward(arc). */
 static void train_toy(fix *f, const nas_ctrl_step *prog, int nsteps,
                       double (*reward)(const int *arc), float entropy_weight,
                       float skip_weight, int iters)
@@ -527,6 +469,14 @@ Test(controller, arc_len_rejects_malformed_programs)
                                          {NAS_CTRL_RESET, 0, 0},
                                          {NAS_CTRL_PICK, 0, 1}};
     const nas_ctrl_step bad_kind[] = {{42, 0, 0}};
+    const nas_ctrl_step bad_flag[] = {{NAS_CTRL_CHOICE | NAS_CTRL_PUSH, 0, 1}};
+    const nas_ctrl_step no_fixed[] = {{NAS_CTRL_CHOICE | NAS_CTRL_FIXED_BIAS, 0, 1}};
+    const nas_ctrl_step pushed[] = {{NAS_CTRL_ANCHOR, 0, 0},
+                                    {NAS_CTRL_PICK | NAS_CTRL_PUSH, 0, 1},
+                                    {NAS_CTRL_SKIPS, 0, 2}};
+    cr_assert_eq(nas_ctrl_arc_len(f.c, bad_flag, 1), NAS_EINVAL);
+    cr_assert_eq(nas_ctrl_arc_len(f.c, no_fixed, 1), NAS_EINVAL);
+    cr_assert_eq(nas_ctrl_arc_len(f.c, pushed, 3), 3);
     cr_assert_eq(nas_ctrl_arc_len(f.c, pick0, 1), NAS_EINVAL);
     cr_assert_eq(nas_ctrl_arc_len(f.c, skips_over, 2), NAS_EINVAL);
     cr_assert_eq(nas_ctrl_arc_len(f.c, bad_head, 1), NAS_EINVAL);

@@ -35,12 +35,13 @@ static const char *const names[5] = {"train_loss", "train_accuracy",
 typedef struct named {
     int n[5];
     double last_val_acc;
+    double lr[8];   /* the lr reported in epoch 1..7 */
 } named;
 
 static void count_named(recorder *r, int epoch, int64_t step, const char *name,
                         double value)
 {
-    (void)epoch, (void)step;
+    (void)step;
     named *m = r->user;
     int k = 0;
     while (k < 5 && strcmp(names[k], name) != 0)
@@ -49,6 +50,8 @@ static void count_named(recorder *r, int epoch, int64_t step, const char *name,
     m->n[k]++;
     if (k == 3)
         m->last_val_acc = value;
+    if (k == 4 && epoch >= 1 && epoch < 8)
+        m->lr[epoch] = value;
 }
 
 /* A recorder counting the metrics by name into *m. */
@@ -227,6 +230,11 @@ Test(darts_job, first_order_search_reports, .timeout = 60)
     cr_assert_eq(rc, NAS_OK, "%s: %s", nas_strerror(rc), nas_errmsg());
     check_finished(&r, 2, 1);
     cr_assert_eq(r.nckpt, 0, "no checkpoint_path: no checkpoint");
+    /* The reference steps CosineAnnealingLR before each epoch: of 2, the
+     * first runs at the half-way point, the last at lr_min. */
+    double mid = s.lr_min + (s.lr - s.lr_min) * 0.5;
+    cr_assert_float_eq(m_r.lr[1], mid, 1e-6, "epoch 1 lr %g", m_r.lr[1]);
+    cr_assert_float_eq(m_r.lr[2], s.lr_min, 1e-6, "epoch 2 lr %g", m_r.lr[2]);
     cr_log_info("order 1: %s, val accuracy %.3f", r.result_arch, r.value);
     recorder_done(&r);
 }

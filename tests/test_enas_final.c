@@ -150,6 +150,7 @@ static nas_job_spec search_spec(const char *ckpt)
     s.nodes = 3;
     s.batch_size = 16;
     s.max_examples = 32;
+    s.train_portion = 0.5f;
     s.ctrl_steps = 2;
     s.ctrl_aggregate = 2;
     s.final_samples = 3;

@@ -45,6 +45,7 @@ static nas_job_spec tiny_spec(const char *space, int epochs)
     s.nodes = 3;
     s.batch_size = 8;
     s.max_examples = 32;
+    s.train_portion = 0.5f;
     s.ctrl_steps = 2;
     s.ctrl_aggregate = 2;
     s.final_samples = 3;
@@ -107,6 +108,9 @@ Test(enas_job, micro_search_runs_to_a_valid_result, .timeout = 120)
 {
     recorder r = RECORDER;
     nas_job_spec s = tiny_spec("enas-micro", 2);
+    /* train_portion splits the examples: 16 of 24 train the weights. */
+    s.max_examples = 24;
+    s.train_portion = 0.667f;
     int rc = recorder_run(&s, &r);
     cr_assert_eq(rc, NAS_OK, "%s: %s", nas_strerror(rc), nas_errmsg());
     /* 2 weight steps + 2 controller updates per epoch. */
@@ -134,7 +138,8 @@ Test(enas_job, micro_search_runs_to_a_valid_result, .timeout = 120)
     cr_assert(fa, "%s", r.result_json);
     cr_assert_eq(count_ints(fa + 13), 8 * 3, "4 ints per node, 2 cells");
     cr_assert(strstr(r.result_json, "\"stopped_by\":\"epochs\""));
-    cr_assert(strstr(r.result_json, "\"train_examples\":16,"));
+    cr_assert(strstr(r.result_json, "\"train_examples\":16,"), "%s", r.result_json);
+    cr_assert(strstr(r.result_json, "\"val_examples\":8,"), "%s", r.result_json);
     cr_assert_eq(r.nckpt, 0, "no checkpoint_path: no checkpoint");
     recorder_done(&r);
 }
@@ -232,8 +237,14 @@ Test(enas_job, defaults_are_the_reference_scripts)
               s.layers == 6 && s.nodes == 5);
     cr_assert(s.lr == 0.05f && s.lr_min == 0.0005f && s.lr_t0 == 10 &&
               s.lr_t_mul == 2 && s.momentum == 0.9f && s.nesterov == 1 &&
-              s.weight_decay == 1e-4f && s.grad_clip == 5.0f &&
               s.dropout == 0.1f);
+    /* The reference trains the shared weights on 45,000 of CIFAR-10's
+     * 50,000 images, with l2_reg 1e-4 in the loss (a gradient of
+     * 2e-4 w) and no clip (its clip_mode "norm" keeps the unclipped
+     * gradient). */
+    cr_assert(s.train_portion == 0.9f && s.weight_decay == 2e-4f &&
+              s.grad_clip == 0.0f, "train_portion %g weight_decay %g grad_clip %g",
+              (double)s.train_portion, (double)s.weight_decay, (double)s.grad_clip);
     cr_assert(s.ctrl_hidden == 64 && s.ctrl_lr == 0.0035f &&
               s.ctrl_entropy_weight == 1e-4f && s.ctrl_tanh == 1.1f &&
               s.ctrl_op_tanh_reduce == 2.5f && s.ctrl_steps == 30 &&
@@ -246,7 +257,8 @@ Test(enas_job, defaults_are_the_reference_scripts)
               m.layers == 12 && m.ctrl_lr == 0.001f && m.ctrl_tanh == 1.5f &&
               m.ctrl_steps == 50 && m.ctrl_aggregate == 20 &&
               m.ctrl_skip_target == 0.4f && m.ctrl_skip_weight == 0.8f &&
-              m.weight_decay == 2.5e-4f);
+              m.weight_decay == 5e-4f && m.train_portion == 0.9f &&
+              m.grad_clip == 0.0f);
 }
 
 static void refused(nas_job_spec s, const char *prefix)

@@ -83,12 +83,18 @@ Test(enas_macro, random_children_shapes_and_program, .timeout = 60)
     const nas_ctrl_step *prog = nas__enas_macro.program(f.self, &n, &cc);
     cr_assert_eq(cc.nheads, 1);
     cr_assert_eq(cc.head_size[0], 6);
-    /* Per layer CHOICE, SKIPS (l > 0), ANCHOR. */
-    cr_assert_eq(n, 3 * 6 - 1);
+    /* As general_controller.py: per layer CHOICE, then one LSTM step whose
+     * state queries the earlier anchors for the skips (l > 0) and becomes
+     * the layer's anchor; the skips are drawn from softmax([-l, l]). */
+    cr_assert_eq(n, 2 * 6);
+    cr_assert(cc.skip_softmax);
     cr_assert_eq(prog[0].kind, NAS_CTRL_CHOICE);
     cr_assert_eq(prog[1].kind, NAS_CTRL_ANCHOR);
-    cr_assert_eq(prog[3].kind, NAS_CTRL_SKIPS);
+    cr_assert_eq(prog[2].kind, NAS_CTRL_CHOICE);
+    cr_assert_eq(prog[3].kind, NAS_CTRL_SKIPS | NAS_CTRL_PUSH);
     cr_assert_eq(prog[3].n, 1);
+    cr_assert_eq(prog[11].kind, NAS_CTRL_SKIPS | NAS_CTRL_PUSH);
+    cr_assert_eq(prog[11].n, 5);
     nas_ctrl_cfg ctrl = cc;
     ctrl.hidden = 8;
     ctrl.lstm_layers = 1;

@@ -51,8 +51,15 @@ static void fix_init(fix *f, nas_enas_cfg cfg, uint64_t seed)
     cr_assert_eq(cc.nheads, 1);
     cr_assert_eq(cc.head_size[0], 5);
     for (int i = 0; i < f->nprog; i++)
-        f->arc_len += f->prog[i].kind == NAS_CTRL_PICK ||
-                      f->prog[i].kind == NAS_CTRL_CHOICE;
+        f->arc_len += nas_ctrl_kind(&f->prog[i]) == NAS_CTRL_PICK ||
+                      nas_ctrl_kind(&f->prog[i]) == NAS_CTRL_CHOICE;
+    /* micro_controller.py's biases: b_soft learned from [10, 10, 0, 0, 0],
+     * b_soft_no_learn on the normal cell's ops. */
+    static const float b_soft[5] = {10, 10, 0, 0, 0};
+    static const float fixed[5] = {0.25f, 0.25f, -0.25f, -0.25f, -0.25f};
+    cr_assert(cc.head_bias[0] && cc.head_fixed_bias[0]);
+    cr_assert_eq(memcmp(cc.head_bias[0], b_soft, sizeof(b_soft)), 0);
+    cr_assert_eq(memcmp(cc.head_fixed_bias[0], fixed, sizeof(fixed)), 0);
     nas_rng_seed(&f->drop, 5);
     nas_graph_set_rng(f->g, &f->drop);
 }
@@ -70,7 +77,7 @@ static void random_arc(const fix *f, nas_rng *r, int *arc)
     int k = 0, anchors = 0;
     for (int i = 0; i < f->nprog; i++) {
         const nas_ctrl_step *s = &f->prog[i];
-        switch (s->kind) {
+        switch (nas_ctrl_kind(s)) {
         case NAS_CTRL_PICK:
             cr_assert(s->n >= 1 && s->n <= anchors);
             arc[k++] = (int)nas_rng_below(r, (uint32_t)s->n);
@@ -124,6 +131,19 @@ Test(enas_micro, program_and_shapes_of_random_children)
         fix_init(&f, cfg, (uint64_t)layers);
         /* Two cells of B nodes, 4 decisions each. */
         cr_assert_eq(f.arc_len, 8 * cfg.nodes);
+        /* As micro_controller.py: the cell inputs' anchors feed zeros, the
+         * normal cell's ops have the fixed bias, and the reduction cell's
+         * sampler continues from the normal cell's state. */
+        int B = cfg.nodes, cell1 = 2 + 5 * B;
+        cr_assert_eq(f.nprog, 2 * cell1 + 1);
+        for (int c = 0; c < 2; c++) {
+            int at = c ? cell1 + 1 : 0;
+            cr_assert_eq(f.prog[at].kind, NAS_CTRL_ANCHOR | NAS_CTRL_ZERO_VALUE);
+            cr_assert_eq(f.prog[at + 1].kind, NAS_CTRL_ANCHOR | NAS_CTRL_ZERO_VALUE);
+            cr_assert_eq(f.prog[at + 4].kind,
+                         NAS_CTRL_CHOICE | (c ? 0 : NAS_CTRL_FIXED_BIAS));
+        }
+        cr_assert_eq(f.prog[cell1].kind, NAS_CTRL_RESET | NAS_CTRL_KEEP_STATE);
         nas_rng r;
         nas_rng_seed(&r, 100 + (uint64_t)layers);
         int *arc = malloc((size_t)f.arc_len * sizeof(int));

@@ -154,6 +154,28 @@ Test(enas_rnn, random_children_have_the_right_shapes)
     }
 }
 
+/* The controller program of ptb_enas_controller.py: node i's input is
+ * picked by the step that becomes node i's anchor, under the locality
+ * prior -(i - j)^2 / 12. */
+Test(enas_rnn, controller_program_is_the_reference_sampler)
+{
+    tiny t;
+    tiny_init(&t, 5, 4, 4, 1, 0.0f);
+    nas_ctrl_cfg cc = {0};
+    int n;
+    const nas_ctrl_step *prog = nas__enas_rnn_program(t.net, &n, &cc);
+    cr_assert_eq(n, 2 * 4);
+    cr_assert_float_eq(cc.locality, 12.0f, 0.0f);
+    cr_assert_eq(prog[0].kind, NAS_CTRL_ANCHOR);
+    cr_assert_eq(prog[1].kind, NAS_CTRL_CHOICE);
+    for (int i = 1; i < 4; i++) {
+        cr_assert_eq(prog[2 * i].kind, NAS_CTRL_PICK | NAS_CTRL_PUSH);
+        cr_assert_eq(prog[2 * i].n, i);
+        cr_assert_eq(prog[2 * i + 1].kind, NAS_CTRL_CHOICE);
+    }
+    tiny_free(&t);
+}
+
 Test(enas_rnn, arc_json_and_fixed_arc_string)
 {
     tiny t;

@@ -49,7 +49,8 @@ Test(budget, a_search_cut_by_max_seconds_still_gets_its_final_training)
     submit(d.port,
            "{\"algorithm\":\"enas\",\"dataset\":\"synthetic\",\"budget\":{\"epochs\":100000,"
            "\"max_seconds\":0.5},\"hyperparameters\":{\"C\":4,\"layers\":1,\"nodes\":3,"
-           "\"batch_size\":8,\"max_examples\":48,\"lstm_size\":16,\"controller_steps\":1,"
+           "\"batch_size\":8,\"max_examples\":48,\"train_portion\":0.5,\"lstm_size\":16,"
+           "\"controller_steps\":1,"
            "\"controller_aggregate\":2,\"final_samples\":2},\"final_training\":{\"enabled\":"
            "true,\"epochs\":1,\"C\":4,\"layers\":1},\"seed\":3}",
            enas);
@@ -73,7 +74,7 @@ Test(budget, a_final_training_cut_by_its_own_max_seconds_says_so)
     submit(d.port,
            "{\"algorithm\":\"enas\",\"dataset\":\"synthetic\",\"budget\":{\"epochs\":1},"
            "\"hyperparameters\":{\"C\":4,\"layers\":1,\"nodes\":3,\"batch_size\":8,"
-           "\"max_examples\":48,\"lstm_size\":16,\"controller_steps\":1,"
+           "\"max_examples\":48,\"train_portion\":0.5,\"lstm_size\":16,\"controller_steps\":1,"
            "\"controller_aggregate\":2,\"final_samples\":2},\"final_training\":{\"enabled\":"
            "true,\"epochs\":100000,\"C\":4,\"layers\":1,\"max_seconds\":0.5},\"seed\":3}",
            enas);

@@ -92,7 +92,7 @@ static const char *spec_of(const char *space)
     snprintf(spec, sizeof(spec),
              "{\"algorithm\":\"enas\",\"search_space\":\"%s\",\"dataset\":\"synthetic\","
              "\"budget\":{\"epochs\":%d},\"hyperparameters\":{\"C\":4,\"layers\":%d,%s"
-             "\"batch_size\":8,\"max_examples\":48,\"lstm_size\":16,\"controller_steps\":%d,"
+             "\"batch_size\":8,\"max_examples\":48,\"train_portion\":0.5,\"lstm_size\":16,\"controller_steps\":%d,"
              "\"controller_aggregate\":%d,\"final_samples\":4},\"seed\":3}",
              space, EPOCHS, strcmp(space, "enas-micro") ? 3 : 1,
              strcmp(space, "enas-micro") ? "" : "\"nodes\":3,", CTRL_STEPS, AGGREGATE);

@@ -51,7 +51,7 @@ static void search_then_final(int port, const char *space, const char *extra,
     snprintf(spec, sizeof(spec),
              "{\"algorithm\":\"enas\",\"search_space\":\"%s\",\"dataset\":\"synthetic\","
              "\"budget\":{\"epochs\":1},\"hyperparameters\":{\"C\":4,\"layers\":%d,%s"
-             "\"batch_size\":8,\"max_examples\":48,\"lstm_size\":16,"
+             "\"batch_size\":8,\"max_examples\":48,\"train_portion\":0.5,\"lstm_size\":16,"
              "\"controller_steps\":2,\"controller_aggregate\":2,\"final_samples\":3},"
              "\"final_training\":{\"enabled\":true,\"epochs\":1,\"C\":4,\"layers\":1},"
              "\"seed\":6}",

@@ -121,13 +121,13 @@ static const search_case cases[] = {
     {"enas-micro", "synthetic",
      "{\"algorithm\":\"enas\",\"search_space\":\"enas-micro\",\"dataset\":\"synthetic\","
      "\"seed\":5,\"budget\":{\"epochs\":1},\"hyperparameters\":{\"C\":4,\"layers\":1,"
-     "\"nodes\":3,\"batch_size\":16,\"max_examples\":64,\"lstm_size\":16,"
+     "\"nodes\":3,\"batch_size\":16,\"max_examples\":200,\"lstm_size\":16,"
      "\"controller_steps\":1,\"controller_aggregate\":1,\"final_samples\":2}}",
      "\"batch_size\":50,\"max_examples\":200", "test_accuracy"},
     {"enas-macro", "synthetic",
      "{\"algorithm\":\"enas\",\"search_space\":\"enas-macro\",\"dataset\":\"synthetic\","
      "\"seed\":5,\"budget\":{\"epochs\":1},\"hyperparameters\":{\"C\":4,\"layers\":3,"
-     "\"batch_size\":16,\"max_examples\":64,\"lstm_size\":16,\"controller_steps\":1,"
+     "\"batch_size\":16,\"max_examples\":200,\"lstm_size\":16,\"controller_steps\":1,"
      "\"controller_aggregate\":1,\"final_samples\":2}}",
      "\"batch_size\":50,\"max_examples\":200", "test_accuracy"},
     {"enas-rnn", "fortunes",

@@ -4,15 +4,17 @@
  * training set split in two by a seeded shuffle (train_portion of it for
  * the weights w, the rest - "val" - for alpha), `epochs` epochs of search
  * steps (darts_search.c) with the weight lr cosine-annealed per epoch like
- * the reference's CosineAnnealingLR, and per epoch the metrics, the
+ * the reference's CosineAnnealingLR (stepped before each epoch, so the
+ * first epoch is already one step down and the last runs at lr_min), a
+ * fresh random alpha batch each step, and per epoch the metrics, the
  * softmax of alpha and the derived genotype as an architecture row.
  *
  * The one design decision to know: a search step is a pure function of
  * the store (weights, alphas, BN statistics, the SGD momentum buffers and
  * the Adam moments), the two optimizers' step counts and the two batches,
  * and the batches are a pure function of the position (the epoch's data
- * rng, from which both halves are reshuffled at the start of the epoch,
- * and the step inside it). So the train kind's checkpoint of the position
+ * rng, from which the w half is reshuffled at the start of the epoch, the
+ * step inside it, and the global step that seeds the alpha batch). So the train kind's checkpoint of the position
  * (jobs.h) plus the Adam step count is all an exact resume needs; the
  * epoch-end evaluation runs in eval mode over the whole val half in split
  * order and is deterministic, so it is simply redone when needed. The val
@@ -112,7 +114,8 @@ typedef struct run {
     nas_dataset *data;        /* the dataset's training set */
     int *tr, *va;             /* the seeded split: w half, alpha half */
     int ntr, nva;
-    int *tr_order, *va_order; /* this epoch's shuffles of tr and va */
+    int *tr_order;            /* this epoch's shuffle of tr */
+    int *vb;                  /* the step's alpha batch (indices) */
     float *xt, *xv;           /* one batch of each half */
     int32_t *yt, *yv;
     nas_params *p;
@@ -181,14 +184,14 @@ static int setup(run *r)
     const nas_dataset *d = r->data;
     size_t img = (size_t)d->c * d->h * d->w, bs = (size_t)s->batch_size;
     r->tr_order = malloc((size_t)r->ntr * sizeof(int));
-    r->va_order = malloc((size_t)r->nva * sizeof(int));
+    r->vb = malloc(bs * sizeof(int));
     r->xt = malloc(bs * img * sizeof(float));
     r->xv = malloc(bs * img * sizeof(float));
     r->yt = malloc(bs * sizeof(int32_t));
     r->yv = malloc(bs * sizeof(int32_t));
     r->p = nas_params_new();
     r->g = nas_graph_new(0);
-    if (!r->tr_order || !r->va_order || !r->xt || !r->xv || !r->yt ||
+    if (!r->tr_order || !r->vb || !r->xt || !r->xv || !r->yt ||
         !r->yv || !r->p || !r->g)
         return nas_fail(NAS_ENOMEM, "darts: out of memory");
     r->cfg = (nas_darts_cfg){.C = s->C, .layers = s->layers, .in_c = d->c,
@@ -222,7 +225,7 @@ static void teardown(run *r)
     nas_params_free(r->p);
     free(r->tr);   /* the whole permutation; va points into it */
     free(r->tr_order);
-    free(r->va_order);
+    free(r->vb);
     free(r->xt);
     free(r->xv);
     free(r->yt);
@@ -275,28 +278,47 @@ static void evaluate(run *r)
 
 /* ---------------------------------------------------------------- loop */
 
-/* The epoch's order of both halves from its data rng: w half first. */
+/* The epoch's order of the w half from its data rng. */
 static void shuffle_halves(run *r)
 {
     r->data_rng = r->pos.data_rng;
     memcpy(r->tr_order, r->tr, (size_t)r->ntr * sizeof(int));
-    memcpy(r->va_order, r->va, (size_t)r->nva * sizeof(int));
     nas_rng_shuffle(&r->data_rng, r->tr_order, r->ntr);
-    nas_rng_shuffle(&r->data_rng, r->va_order, r->nva);
 }
 
-/* Step k of an epoch takes the k-th batch of the w half and of the alpha
- * half; when the alpha half has fewer whole batches (train_portion above
- * 0.5) its batches come round again. */
+/* The alpha batch of the job's global step g: bs distinct examples of the
+ * alpha half drawn afresh, as the reference's next(iter(search_queue))
+ * draws a new random batch every step. Its rng is seeded by (seed, g), so
+ * the batch is a function of the position and a resume redraws it. */
+static void alpha_batch(run *r, int64_t g, int bs)
+{
+    nas_rng vr;
+    nas_rng_seed(&vr, r->j->spec.seed ^ 0x616c7068612d6274ull ^
+                          ((uint64_t)g * 0x9e3779b97f4a7c15ull));
+    for (int i = 0; i < bs; i++) {
+        int k, dup;
+        do {
+            k = r->va[nas_rng_below(&vr, (uint32_t)r->nva)];
+            dup = 0;
+            for (int q = 0; q < i && !dup; q++)
+                dup = r->vb[q] == k;
+        } while (dup);
+        r->vb[i] = k;
+    }
+}
+
+/* Step k of an epoch takes the k-th batch of the w half and a fresh
+ * random batch of the alpha half. */
 static void search_step(void *ctx)
 {
     run *r = ctx;
     const nas_job_spec *s = &r->j->spec;
     const nas_dataset *d = r->data;
     int bs = s->batch_size;
-    int64_t k = r->pos.step, vk = k % (r->nva / bs);
+    int64_t k = r->pos.step;
     nas_dataset_batch(d, r->tr_order + k * bs, bs, NULL, NULL, r->xt, r->yt);
-    nas_dataset_batch(d, r->va_order + vk * bs, bs, NULL, NULL, r->xv, r->yv);
+    alpha_batch(r, r->pos.global_step, bs);
+    nas_dataset_batch(d, r->vb, bs, NULL, NULL, r->xv, r->yv);
     nas_darts_batch bt = {r->xt, r->yt, bs}, bv = {r->xv, r->yv, bs};
     nas_darts_stats st;
     nas__darts_step(&r->s, &bt, &bv, r->lr, &st);
@@ -381,7 +403,9 @@ static int run_epoch(void *ctx)
     const nas_job_spec *s = &j->spec;
     nas__job_pos *pos = &r->pos;
     shuffle_halves(r);
-    r->lr = nas_cosine_lr(s->lr, s->lr_min, pos->epoch - 1, s->epochs);
+    /* The reference steps CosineAnnealingLR before its epoch: epoch e
+     * (1-based) trains at the schedule's point e, the last at lr_min. */
+    r->lr = nas_cosine_lr(s->lr, s->lr_min, pos->epoch, s->epochs);
     return nas__job_run_epoch(j, r->p, &r->op_rng, pos, r->spe, r->total,
                               search_step, end_epoch, r);
 }

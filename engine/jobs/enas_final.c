@@ -68,13 +68,12 @@ static int decisions(const nas_enas_space *sp, void *self, int *hi)
     const nas_ctrl_step *prog = sp->program(self, &n, &cc);
     for (int i = 0; i < n; i++) {
         const nas_ctrl_step *st = &prog[i];
-        int m = st->kind == NAS_CTRL_SKIPS ? st->n
-                : st->kind == NAS_CTRL_CHOICE || st->kind == NAS_CTRL_PICK
-                    ? 1
-                    : 0;
+        int kind = nas_ctrl_kind(st);
+        int m = kind == NAS_CTRL_SKIPS ? st->n
+                : kind == NAS_CTRL_CHOICE || kind == NAS_CTRL_PICK ? 1 : 0;
         for (int t = 0; t < m; t++, k++)
             if (hi && k < MAX_TOKENS)
-                hi[k] = st->kind == NAS_CTRL_SKIPS ? 2 : st->n;
+                hi[k] = kind == NAS_CTRL_SKIPS ? 2 : st->n;
     }
     return k;
 }

@@ -176,7 +176,7 @@ void nas__job_metric(const nas__job *j, int epoch, int64_t step,
 void nas__job_log(const nas__job *j, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Saves store + op rng + position at spec.checkpoint_path (a no-op
+/* job_ckpt.c. Saves store + op rng + position at spec.checkpoint_path (a no-op
  * returning NAS_OK without a path) and reports it once durable. */
 int nas__job_save(nas__job *j, nas_params *p, const nas_rng *op_rng,
                   nas__job_pos *pos);

@@ -194,31 +194,31 @@ static const nas_spec_field darts_rnn_hp[] = {
     I_(lr_t0, 1, 10000, "10", "epochs of the first cosine period"),                 \
     I_(lr_t_mul, 1, 100, "2", "growth of each following period"),                   \
     NX_(momentum, 0, 1, "0.9", NULL),                                                \
-    NX_(weight_decay, 0, 1, wd, NULL),                                               \
-    N_(grad_clip, 0, 1e6, "5", "global L2 norm clip; 0: off"),                      \
+    NX_(weight_decay, 0, 1, wd, "SGD weight decay: twice the reference's l2_reg"), \
+    N_(grad_clip, 0, 1e6, "0", "global L2 norm clip; 0: off (as the reference)"),   \
     NX_(dropout, 0, 1, "0.1", "before the classifier"), \
     CONTROLLER_("64", ctl_lr, "0.0001", tanh_c, "1"),                                 \
     AS_N_("op_tanh_reduce", ctrl_op_tanh_reduce, 1, 100, "2.5", "op logits use tanh_constant / this"),        \
     AS_I_("controller_steps", ctrl_steps, 1, 100000, steps, "controller updates per epoch"),         \
     AS_I_("controller_aggregate", ctrl_aggregate, 1, 1000, agg, "sampled children per update"),          \
     I_(final_samples, 1, 100000, "100", "architectures sampled to pick the result"), \
-    IN_(max_examples, 2, 100000000, "null",                                         \
-        "search on a random subset (drawn from the seed) of this many training "      \
-        "examples, split in halves (weights, controller rewards); null: the whole "   \
-        "training set")
+    ROW_("train_portion", train_portion, NAS_SPEC_NUM, 0, 1, NAS_SPEC_EXCL_MIN | NAS_SPEC_EXCL_MAX, \
+         NULL, "0.9", "share of the examples that trains the weights; the rest scores children"), \
+    IN_(max_examples, 2, 100000000, "null", "search on a random subset (drawn from the seed) " \
+        "of this many training examples, split by train_portion; null: all of them")
 
 static const nas_spec_field enas_micro_hp[] = {
-    ENAS_CNN_("160", 1, "20", "6", "0.0001", "0.0035", "1.1", "30", "10"),
+    ENAS_CNN_("160", 1, "20", "6", "0.0002", "0.0035", "1.1", "30", "10"),
     I_(nodes, 2, 16, "5", "nodes per cell (B)"),
     NX_(drop_path, 0, 1, "0.4",
-     "drop-path probability of the reference's fixed-architecture training; "
-     "like the reference's search, the search does not apply it (and final "
-     "training is not implemented for enas yet)"),
+     "drop-path probability of the reference's fixed-architecture training; neither the "
+     "search (like the reference's) nor final_training applies it (an enas-micro child "
+     "has no drop path)"),
     THREADS_, END_,
 };
 
 static const nas_spec_field enas_macro_hp[] = {
-    ENAS_CNN_("128", 2, "36", "12", "0.00025", "0.001", "1.5", "50", "20"),
+    ENAS_CNN_("128", 2, "36", "12", "0.0005", "0.001", "1.5", "50", "20"),
     AS_N_("skip_target", ctrl_skip_target, 0, 1, "0.4", "target skip probability"),
     AS_N_("skip_weight", ctrl_skip_weight, 0, 100, "0.8", "weight of the KL skip penalty"),
     THREADS_, END_,
@@ -364,7 +364,7 @@ static const nas_spec_field random_darts_cnn_hp[] = {
 };
 
 /* random over enas-micro / enas-macro: each arc trains from scratch like
- * enas' final training (search/enas_final.c: SGD Nesterov lr 0.05 cosine
+ * enas' final training (jobs/enas_final.c: SGD Nesterov lr 0.05 cosine
  * to 0, momentum 0.9, weight decay 2e-4 / 1e-4, grad clip 5 / none), on
  * the train split, scored on the validation split. */
 #define RANDOM_ENAS_COMMON_                                                            \

@@ -40,7 +40,7 @@ const ENAS_EPOCHS = 30, ENAS_STEPS = 10, ENAS_AGG = 2;
 const ENAS_SPEC = {
   name: 'browser-enas-micro', algorithm: 'enas', search_space: 'enas-micro', dataset: 'synthetic', seed: 3,
   budget: { epochs: ENAS_EPOCHS },
-  hyperparameters: { C: 4, layers: 1, nodes: 3, batch_size: 8, max_examples: 48, lstm_size: 16,
+  hyperparameters: { C: 4, layers: 1, nodes: 3, batch_size: 8, max_examples: 48, train_portion: 0.5, lstm_size: 16,
     controller_steps: ENAS_STEPS, controller_aggregate: ENAS_AGG, final_samples: 4 },
 };
 /* Keeps a worker busy until it is cancelled. */

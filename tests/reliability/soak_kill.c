@@ -204,8 +204,13 @@ Test(soak, kill9_at_random_moments, .timeout = 0)
             }
         }
         /* Now and then a kill right after the restart (recovery, a
-         * claim), otherwise somewhere in the jobs' epochs and updates. */
-        int delay = test_timeout_scale() * (rel_rand(0, 3) == 0 ? rel_rand(0, 60) : rel_rand(100, 1200));
+         * claim), one time in eight a long run (jobs reach checkpoints and
+         * finish, so later kills interrupt resumed runs), otherwise
+         * somewhere in the jobs' epochs and updates. */
+        int pick = rel_rand(0, 7);
+        int delay = test_timeout_scale() * (pick < 2   ? rel_rand(0, 60)
+                                            : pick == 7 ? rel_rand(2000, 5000)
+                                                        : rel_rand(100, 1200));
         rel_sleep_ms(delay);
         nasd_kill9(&d);
 

@@ -18,6 +18,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define MAX_LSTM_LAYERS 8
 
@@ -26,6 +27,7 @@ struct nas_ctrl {
     int wx[MAX_LSTM_LAYERS], wh[MAX_LSTM_LAYERS], b[MAX_LSTM_LAYERS];
     int g_emb;
     int head_w[NAS_CTRL_MAX_HEADS], head_emb[NAS_CTRL_MAX_HEADS];
+    int head_b[NAS_CTRL_MAX_HEADS];    /* -1: the head has no bias */
     int w_prev, w_curr, v;
 };
 
@@ -71,6 +73,8 @@ int nas_ctrl_declare(nas_params *p, const char *prefix,
         return nas_fail(NAS_EINVAL, "tanh_c: must be >= 0");
     if (!(cfg->choice_tanh_reduce >= 0.0f) || !isfinite(cfg->choice_tanh_reduce))
         return nas_fail(NAS_EINVAL, "choice_tanh_reduce: must be >= 0");
+    if (!(cfg->locality >= 0.0f) || !isfinite(cfg->locality))
+        return nas_fail(NAS_EINVAL, "locality: must be >= 0");
     /* 0 stands for the reference's 0.4 (spaces without SKIPS leave it 0). */
     if (!(cfg->skip_target >= 0.0f && cfg->skip_target < 1.0f))
         return nas_fail(NAS_EINVAL, "skip_target: must be in (0, 1)");
@@ -105,6 +109,15 @@ int nas_ctrl_declare(nas_params *p, const char *prefix,
         if ((r = add_param(p, prefix, what, cfg->head_size[k], H,
                            &c->head_emb[k])) < 0)
             goto fail;
+        c->head_b[k] = -1;
+        if (cfg->head_bias[k]) {
+            char name[256];
+            snprintf(name, sizeof(name), "%s.head.%d.b", prefix, k);
+            if ((r = nas_params_add(p, name, NAS_GROUP_CONTROLLER, NAS_INIT_ZERO,
+                                    0.0f, 1, &cfg->head_size[k])) < 0)
+                goto fail;
+            c->head_b[k] = r;
+        }
     }
     if ((r = add_param(p, prefix, "att.w_prev", H, H, &c->w_prev)) < 0 ||
         (r = add_param(p, prefix, "att.w_curr", H, H, &c->w_curr)) < 0 ||
@@ -129,7 +142,16 @@ int nas_ctrl_arc_len(const nas_ctrl *c, const nas_ctrl_step *prog, int n)
     int len = 0, anchors = 0;
     for (int i = 0; i < n; i++) {
         const nas_ctrl_step *s = &prog[i];
-        switch (s->kind) {
+        int kind = nas_ctrl_kind(s), flags = s->kind & ~NAS_CTRL_KIND_MASK;
+        int allowed = kind == NAS_CTRL_PICK || kind == NAS_CTRL_SKIPS
+                          ? NAS_CTRL_PUSH
+                      : kind == NAS_CTRL_ANCHOR ? NAS_CTRL_ZERO_VALUE
+                      : kind == NAS_CTRL_RESET  ? NAS_CTRL_KEEP_STATE
+                      : kind == NAS_CTRL_CHOICE ? NAS_CTRL_FIXED_BIAS : 0;
+        if (flags & ~allowed)
+            return nas_fail(NAS_EINVAL, "controller program step %d: flags "
+                            "0x%x on a step of kind %d", i, flags, kind);
+        switch (kind) {
         case NAS_CTRL_CHOICE:
             if (s->head < 0 || s->head >= c->cfg.nheads)
                 return nas_fail(NAS_EINVAL, "controller program step %d: "
@@ -138,6 +160,10 @@ int nas_ctrl_arc_len(const nas_ctrl *c, const nas_ctrl_step *prog, int n)
                 return nas_fail(NAS_EINVAL, "controller program step %d: "
                                 "%d options, head %d has %d", i, s->n,
                                 s->head, c->cfg.head_size[s->head]);
+            if ((flags & NAS_CTRL_FIXED_BIAS) &&
+                !c->cfg.head_fixed_bias[s->head])
+                return nas_fail(NAS_EINVAL, "controller program step %d: a "
+                                "fixed bias, head %d has none", i, s->head);
             len++;
             break;
         case NAS_CTRL_PICK:
@@ -145,7 +171,8 @@ int nas_ctrl_arc_len(const nas_ctrl *c, const nas_ctrl_step *prog, int n)
             if (s->n < 1 || s->n > anchors)
                 return nas_fail(NAS_EINVAL, "controller program step %d: "
                                 "over %d anchors, %d pushed", i, s->n, anchors);
-            len += s->kind == NAS_CTRL_PICK ? 1 : s->n;
+            len += kind == NAS_CTRL_PICK ? 1 : s->n;
+            anchors += (flags & NAS_CTRL_PUSH) != 0;
             break;
         case NAS_CTRL_ANCHOR:
             anchors++;
@@ -387,6 +414,15 @@ static nas_tensor *bern_stat(nas_graph *g, nas_tensor *x, const int *s,
 
 /* ------------------------------------------------------------ running */
 
+/* A (1, n) tensor holding v (no gradient). */
+static nas_tensor *const_row(nas_graph *g, const float *v, int n)
+{
+    int shape[2] = {1, n};
+    nas_tensor *t = nas_tensor_zeros(g, 2, shape);
+    memcpy(t->data, v, (size_t)n * sizeof(float));
+    return t;
+}
+
 /* logits / temperature, then c * tanh(.) when c > 0. */
 static nas_tensor *shape_logits(nas_graph *g, const nas_ctrl_cfg *cfg,
                                 nas_tensor *x, float c)
@@ -454,9 +490,10 @@ int nas_ctrl_run(nas_ctrl *c, nas_graph *g, nas_params *p,
 
     int nanch_max = 0, nterms = 0, nmax = 1;
     for (int i = 0; i < nsteps; i++) {
-        nanch_max += prog[i].kind == NAS_CTRL_ANCHOR;
-        nterms += prog[i].kind <= NAS_CTRL_SKIPS;
-        if (prog[i].kind <= NAS_CTRL_SKIPS && prog[i].n > nmax)
+        int kind = nas_ctrl_kind(&prog[i]);
+        nanch_max += kind == NAS_CTRL_ANCHOR || (prog[i].kind & NAS_CTRL_PUSH);
+        nterms += kind <= NAS_CTRL_SKIPS;
+        if (kind <= NAS_CTRL_SKIPS && prog[i].n > nmax)
             nmax = prog[i].n;
     }
     nas_arena *a = g->arena;
@@ -466,6 +503,7 @@ int nas_ctrl_run(nas_ctrl *c, nas_graph *g, nas_params *p,
     terms tent = {nas_arena_alloc(a, (size_t)(nterms + 1) * sizeof(nas_tensor *)), 0};
     terms tpen = {nas_arena_alloc(a, (size_t)(nterms + 1) * sizeof(nas_tensor *)), 0};
     double *lp = nas_arena_alloc(a, (size_t)nmax * sizeof(double));
+    float *bias = nas_arena_alloc(a, (size_t)nmax * sizeof(float));
     if (!arc)
         arc = nas_arena_alloc(a, (size_t)(len + 1) * sizeof(int));
     nas_tensor *h[MAX_LSTM_LAYERS], *cs[MAX_LSTM_LAYERS];
@@ -479,9 +517,11 @@ int nas_ctrl_run(nas_ctrl *c, nas_graph *g, nas_params *p,
 
     for (int i = 0; i < nsteps; i++) {
         const nas_ctrl_step *s = &prog[i];
-        if (s->kind == NAS_CTRL_RESET) {
-            for (int l = 0; l < L; l++)
-                h[l] = cs[l] = zero;
+        int kind = nas_ctrl_kind(s), flags = s->kind & ~NAS_CTRL_KIND_MASK;
+        if (kind == NAS_CTRL_RESET) {
+            if (!(flags & NAS_CTRL_KEEP_STATE))
+                for (int l = 0; l < L; l++)
+                    h[l] = cs[l] = zero;
             nanch = 0;
             x = g_emb;
             continue;
@@ -492,24 +532,45 @@ int nas_ctrl_run(nas_ctrl *c, nas_graph *g, nas_params *p,
             in = h[l];
         }
         nas_tensor *top = h[L - 1];
-        if (s->kind == NAS_CTRL_ANCHOR) {
-            anch[nanch] = top;
+        if (kind == NAS_CTRL_ANCHOR) {
+            anch[nanch] = flags & NAS_CTRL_ZERO_VALUE ? zero : top;
             keys[nanch++] = rowlin(g, top, w_prev, NULL);
             x = g_emb;
             continue;
         }
         nas_tensor *logits;
-        if (s->kind == NAS_CTRL_CHOICE) {
-            logits = rowlin(g, top, nas_params_get(p, c->head_w[s->head]), NULL);
-            if (s->n < cfg->head_size[s->head])
+        if (kind == NAS_CTRL_CHOICE) {
+            int hd = s->head;
+            logits = rowlin(g, top, nas_params_get(p, c->head_w[hd]),
+                            c->head_b[hd] >= 0 ? nas_params_get(p, c->head_b[hd])
+                                               : NULL);
+            if (cfg->head_bias[hd])
+                logits = nas_add(g, logits, const_row(g, cfg->head_bias[hd],
+                                                      cfg->head_size[hd]));
+            if (s->n < cfg->head_size[hd])
                 logits = nas_narrow(g, logits, 0, s->n);
             logits = shape_logits(g, cfg, logits, choice_c);
+            if (flags & NAS_CTRL_FIXED_BIAS)
+                logits = nas_add(g, logits, const_row(g, cfg->head_fixed_bias[hd],
+                                                      s->n));
         } else {
             nas_tensor *q = rowlin(g, top, w_curr, NULL);
             logits = shape_logits(g, cfg, attention(g, keys, s->n, q, v),
                                   cfg->tanh_c);
+            if (kind == NAS_CTRL_PICK && cfg->locality > 0.0f) {
+                for (int j = 0; j < s->n; j++)
+                    bias[j] = -(float)((s->n - j) * (s->n - j)) / cfg->locality;
+                logits = nas_add(g, logits, const_row(g, bias, s->n));
+            }
         }
-        if (s->kind == NAS_CTRL_SKIPS) {
+        /* This step's state becomes an anchor once it has queried the
+         * earlier ones. */
+        nas_tensor *push = flags & NAS_CTRL_PUSH ? top : NULL;
+        if (kind == NAS_CTRL_SKIPS) {
+            /* softmax([-l, l]) is Bernoulli(sigmoid(2 l)); the reference's
+             * KL stays that of sigmoid(l). */
+            nas_tensor *draw = cfg->skip_softmax ? nas_scale(g, logits, 2.0f)
+                                                 : logits;
             int *sk = nas_arena_alloc(a, (size_t)s->n * sizeof(int));
             int taken = 0;
             for (int j = 0; j < s->n; j++) {
@@ -519,15 +580,15 @@ int nas_ctrl_run(nas_ctrl *c, nas_graph *g, nas_params *p,
                                         "skip is 0 or 1", pos + j, force[pos + j]);
                     sk[j] = force[pos + j];
                 } else {
-                    double pj = 1.0 / (1.0 + exp(-(double)logits->data[j]));
+                    double pj = 1.0 / (1.0 + exp(-(double)draw->data[j]));
                     sk[j] = (double)nas_rng_uniform(rng) < pj;
                 }
                 arc[pos + j] = sk[j];
                 taken += sk[j];
             }
             pos += s->n;
-            tlogp.v[tlogp.n++] = bern_stat(g, logits, sk, BERN_LOGP, cfg->skip_target);
-            tent.v[tent.n++] = bern_stat(g, logits, sk, BERN_ENT, cfg->skip_target);
+            tlogp.v[tlogp.n++] = bern_stat(g, draw, sk, BERN_LOGP, cfg->skip_target);
+            tent.v[tent.n++] = bern_stat(g, draw, sk, BERN_ENT, cfg->skip_target);
             tpen.v[tpen.n++] = bern_stat(g, logits, sk, BERN_KL, cfg->skip_target);
             out->skip_count += taken;
             out->skip_total += s->n;
@@ -540,6 +601,10 @@ int nas_ctrl_run(nas_ctrl *c, nas_graph *g, nas_params *p,
                         sel[k++] = anch[j];
                 x = taken == 1 ? sel[0] : nas_sum_n(g, sel, taken);
                 x = nas_scale(g, x, 1.0f / (1.0f + (float)taken));
+            }
+            if (push) {
+                anch[nanch] = push;
+                keys[nanch++] = rowlin(g, push, w_prev, NULL);
             }
             continue;
         }
@@ -557,14 +622,23 @@ int nas_ctrl_run(nas_ctrl *c, nas_graph *g, nas_params *p,
         int32_t label = k;
         tlogp.v[tlogp.n++] = nas_scale(g, nas_cross_entropy(g, logits, &label), -1.0f);
         tent.v[tent.n++] = softmax_entropy(g, logits, lp);
-        if (s->kind == NAS_CTRL_CHOICE)
+        if (kind == NAS_CTRL_CHOICE) {
             x = nas_embedding(g, nas_params_get(p, c->head_emb[s->head]), &label, 1);
-        else
+        } else {
             x = anch[k];
+            if (cfg->locality > 0.0f)
+                x = nas_scale(g, x, 1.0f / (0.1f + (float)(s->n - k)));
+        }
+        if (push) {
+            anch[nanch] = push;
+            keys[nanch++] = rowlin(g, push, w_prev, NULL);
+        }
     }
     out->logp = terms_sum(g, &tlogp);
     out->entropy = terms_sum(g, &tent);
     out->skip_penalty = terms_sum(g, &tpen);
+    if (tpen.n > 1)
+        out->skip_penalty = nas_scale(g, out->skip_penalty, 1.0f / (float)tpen.n);
     return NAS_OK;
 }
 

@@ -17,17 +17,45 @@
  *                    score_j = v^T tanh(W_prev a_j + W_curr h), / temperature,
  *                    tanh_c * tanh(.); softmax, sample one; the next input
  *                    is the chosen anchor's hidden state a_j.
- *   SKIPS(n)         the same scores, each through a sigmoid: an independent
- *                    0/1 per anchor j < n (1: j feeds the current layer);
- *                    the next input is sum_j s_j a_j / (1 + sum_j s_j). Adds
- *                    KL(Bernoulli(p_j) || Bernoulli(skip_target)) summed
- *                    over j to the skip penalty, and the skips taken to
- *                    skip_count.
+ *   SKIPS(n)         the same scores l_j, one independent 0/1 per anchor
+ *                    j < n (1: j feeds the current layer). With
+ *                    cfg.skip_softmax (ENAS, general_controller.py) the
+ *                    skip is drawn from softmax([-l_j, l_j]), i.e.
+ *                    P(1) = sigmoid(2 l_j), and the KL term is the
+ *                    reference's, of sigmoid(l_j); without it (NAS-RL's
+ *                    paper) P(1) = sigmoid(l_j) and the KL of that. The
+ *                    next input is sum_j s_j a_j / (1 + sum_j s_j). Adds
+ *                    KL(Bernoulli(.) || Bernoulli(skip_target)) summed
+ *                    over j as one term of the skip penalty, which is the
+ *                    mean of these terms over the program's SKIPS steps
+ *                    (the reference's reduce_mean over layers), and the
+ *                    skips taken to skip_count.
  *   ANCHOR           no decision: h is pushed as the next anchor a_k (its
  *                    W_prev a_k kept), and the next input is g_emb.
  *   RESET            no LSTM step: state to zeros, anchors cleared, next
- *                    input g_emb (the second cell of enas-micro starts
- *                    afresh, as in the reference).
+ *                    input g_emb.
+ *
+ * Flags, OR'ed into a step's kind (nas_ctrl_kind() strips them), adapt
+ * a step to a reference's sampler:
+ *   NAS_CTRL_PUSH        PICK, SKIPS: after deciding, h is also pushed as
+ *                        the next anchor (ENAS macro and recurrent: the
+ *                        step that queries the earlier anchors is the one
+ *                        whose state becomes the new anchor).
+ *   NAS_CTRL_ZERO_VALUE  ANCHOR: the anchor's key is W_prev h as usual,
+ *                        but a PICK of it feeds zeros as the next input
+ *                        (ENAS micro's two cell inputs).
+ *   NAS_CTRL_KEEP_STATE  RESET: anchors cleared and next input g_emb, but
+ *                        the LSTM state carries on (ENAS micro: the
+ *                        reduction cell's sampler continues from the
+ *                        normal cell's last state).
+ *   NAS_CTRL_FIXED_BIAS  CHOICE: adds cfg.head_fixed_bias[head] after the
+ *                        tanh (ENAS micro's normal cell, b_soft_no_learn).
+ * cfg.head_bias[k] (NULL: none) gives head k a learned bias initialised to
+ * those values (ENAS micro's b_soft = [10, 10, 0, 0, 0]), added before the
+ * temperature. cfg.locality > 0 (ENAS recurrent, ptb_enas_controller.py:
+ * 12) subtracts (n - j)^2 / locality from PICK(n)'s logit of anchor j
+ * after the tanh, and divides the chosen anchor's state by 0.1 + n - j
+ * before it is fed as the next input.
  *
  * The program starts as if after a RESET. The decisions are written to an
  * int array, in program order: CHOICE and PICK one int each, SKIPS n ints
@@ -37,7 +65,10 @@
  * "<prefix>.lstm.<l>.wx|wh|b", "<prefix>.g_emb", "<prefix>.head.<k>.w"
  * (n_k x H), "<prefix>.head.<k>.emb" (n_k x H), "<prefix>.att.w_prev",
  * "<prefix>.att.w_curr" (H x H), "<prefix>.att.v" (1 x H); all initialised
- * U(-0.1, 0.1) as in the ENAS reference. So the controller is saved and
+ * U(-0.1, 0.1) as in the ENAS reference; and for a head with a learned
+ * bias "<prefix>.head.<k>.b" (n_k), zero-initialised: it holds the bias's
+ * change from cfg.head_bias[k], so the store needs no special initialiser
+ * and the gradient and Adam steps are those of the bias itself. So the controller is saved and
  * restored by the store's checkpoint, with its Adam moments.
  */
 #ifndef NAS_SEARCH_CONTROLLER_H
@@ -53,13 +84,27 @@ enum nas_ctrl_kind {
     NAS_CTRL_RESET,
 };
 
+enum nas_ctrl_flag {
+    NAS_CTRL_PUSH = 1 << 8,
+    NAS_CTRL_ZERO_VALUE = 1 << 9,
+    NAS_CTRL_KEEP_STATE = 1 << 10,
+    NAS_CTRL_FIXED_BIAS = 1 << 11,
+};
+#define NAS_CTRL_KIND_MASK 0xff
+
 typedef struct nas_ctrl_step {
-    int kind;       /* enum nas_ctrl_kind */
+    int kind;       /* enum nas_ctrl_kind | enum nas_ctrl_flag bits */
     int head;       /* CHOICE: which head (0..nheads-1) */
     int n;          /* CHOICE: options (<= the head's size; a head may be
                        used with fewer, e.g. a shorter list); PICK, SKIPS:
                        anchors considered (1..anchors pushed so far) */
 } nas_ctrl_step;
+
+/* The step's enum nas_ctrl_kind without its flags. */
+static inline int nas_ctrl_kind(const nas_ctrl_step *s)
+{
+    return s->kind & NAS_CTRL_KIND_MASK;
+}
 
 #define NAS_CTRL_MAX_HEADS 16
 
@@ -73,6 +118,10 @@ typedef struct nas_ctrl_cfg {
     float choice_tanh_reduce;   /* CHOICE logits use tanh_c / this (ENAS
                                micro: 2.5); 0 or 1: same as attention */
     float skip_target;      /* SKIPS: the KL penalty's target (0.4) */
+    int skip_softmax;       /* SKIPS drawn from softmax([-l, l]) (ENAS) */
+    float locality;         /* PICK's locality prior (ENAS rnn 12); 0: off */
+    const float *head_bias[NAS_CTRL_MAX_HEADS];       /* NULL: no bias */
+    const float *head_fixed_bias[NAS_CTRL_MAX_HEADS]; /* NAS_CTRL_FIXED_BIAS */
 } nas_ctrl_cfg;
 
 typedef struct nas_ctrl nas_ctrl;
@@ -92,7 +141,8 @@ int nas_ctrl_arc_len(const nas_ctrl *c, const nas_ctrl_step *prog, int n);
 typedef struct nas_ctrl_out {
     nas_tensor *logp;       /* (1): sum over decisions of log pi(a_t) */
     nas_tensor *entropy;    /* (1): sum over decisions of H(pi_t) */
-    nas_tensor *skip_penalty;   /* (1): summed KL of SKIPS (0 if none) */
+    nas_tensor *skip_penalty;   /* (1): KL of SKIPS, mean over the SKIPS
+                                   steps of each step's sum (0 if none) */
     int skip_count;         /* skips taken */
     int skip_total;         /* skips considered */
 } nas_ctrl_out;

@@ -25,14 +25,15 @@
  * Only the outputs that a later layer still reads are reduced. Then
  * global average pooling, dropout and a linear layer without bias.
  *
- * Controller program, per layer: CHOICE of 6 ops (head 0), then for
- * l > 0 SKIPS over the l anchors of the earlier layers, then ANCHOR. The
- * arc is the reference's fixed-arc layout: per layer the op id followed by
- * l skip bits. One difference from general_controller.py: there the skip
- * decision and the layer's anchor share one LSTM step and the next layer
- * starts from the skip-weighted anchors; here ANCHOR is a step of its own
- * (the controller's contract), fed with that same skip-weighted input, and
- * the next layer starts from g_emb.
+ * Controller program, per layer, as general_controller.py: CHOICE of 6
+ * ops (head 0), then one LSTM step that for l > 0 draws the skips over
+ * the l anchors of the earlier layers and becomes the layer's anchor
+ * (SKIPS | PUSH; the next layer starts from the skip-weighted anchors),
+ * and for layer 0 is a plain ANCHOR (the next layer starts from g_emb).
+ * The skips are drawn from softmax([-l, l]) (cfg skip_softmax), i.e.
+ * P(skip) = sigmoid(2 l), and the KL penalty is averaged over the layers.
+ * The arc is the reference's fixed-arc layout: per layer the op id
+ * followed by l skip bits.
  *
  * The one design decision to know: every (layer, op) has its own weights
  * ("macro.layer.3.sep_conv_5x5.dw", "...inp.w", ...), every reduction
@@ -170,8 +171,10 @@ static void build_program(macro *m)
         m->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_CHOICE, .head = 0,
                                        .n = NOPS};
         if (l > 0)
-            m->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_SKIPS, .n = l};
-        m->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_ANCHOR};
+            m->prog[k++] = (nas_ctrl_step){
+                .kind = NAS_CTRL_SKIPS | NAS_CTRL_PUSH, .n = l};
+        else
+            m->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_ANCHOR};
     }
     m->nprog = k;
 }
@@ -294,6 +297,7 @@ static const nas_ctrl_step *macro_program(void *self, int *nsteps,
     *nsteps = m->nprog;
     ctrl->nheads = 1;
     ctrl->head_size[0] = NOPS;
+    ctrl->skip_softmax = 1;
     return m->prog;
 }
 

@@ -130,26 +130,41 @@ static void declare_cell(decl *d, micro *m, layer *l, int li)
     l->final_gamma = bn_w(d, c, pre);
 }
 
+/* The controller's program, as micro_controller.py samples the two cells:
+ * each starts with two LSTM steps whose anchors are the cell inputs (keys
+ * from the LSTM, zeros as the next input when picked); per node two
+ * PICKs, two op CHOICEs (the normal cell's with the fixed bias
+ * b_soft_no_learn), and an ANCHOR; the reduction cell's sampler continues
+ * from the normal cell's LSTM state (RESET | KEEP_STATE). */
 static void build_program(micro *m)
 {
     int B = m->cfg.nodes, k = 0;
     for (int cell = 0; cell < 2; cell++) {
         if (cell)
-            m->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_RESET};
-        m->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_ANCHOR};
-        m->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_ANCHOR};
+            m->prog[k++] = (nas_ctrl_step){
+                .kind = NAS_CTRL_RESET | NAS_CTRL_KEEP_STATE};
+        for (int s = 0; s < 2; s++)
+            m->prog[k++] = (nas_ctrl_step){
+                .kind = NAS_CTRL_ANCHOR | NAS_CTRL_ZERO_VALUE};
         for (int j = 0; j < B; j++) {
             for (int s = 0; s < 2; s++)
                 m->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_PICK,
                                                .n = j + 2};
             for (int s = 0; s < 2; s++)
-                m->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_CHOICE,
-                                               .head = 0, .n = NOPS};
+                m->prog[k++] = (nas_ctrl_step){
+                    .kind = NAS_CTRL_CHOICE | (cell ? 0 : NAS_CTRL_FIXED_BIAS),
+                    .head = 0, .n = NOPS};
             m->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_ANCHOR};
         }
     }
     m->nprog = k;
 }
+
+/* micro_controller.py's op biases, in our op order (sep_conv_3x3,
+ * sep_conv_5x5, avg_pool_3x3, max_pool_3x3, identity, the reference's):
+ * b_soft is learned from this start, b_soft_no_learn fixed. */
+static const float b_soft[NOPS] = {10.0f, 10.0f, 0.0f, 0.0f, 0.0f};
+static const float b_soft_no_learn[NOPS] = {0.25f, 0.25f, -0.25f, -0.25f, -0.25f};
 
 static void micro_free(void *self)
 {
@@ -288,6 +303,8 @@ static const nas_ctrl_step *micro_program(void *self, int *nsteps,
     *nsteps = m->nprog;
     ctrl->nheads = 1;
     ctrl->head_size[0] = NOPS;
+    ctrl->head_bias[0] = b_soft;
+    ctrl->head_fixed_bias[0] = b_soft_no_learn;
     return m->prog;
 }
 

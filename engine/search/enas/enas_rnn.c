@@ -106,9 +106,11 @@ int nas__enas_rnn_declare(nas_params *p, const nas_enas_rnn_cfg *cfg,
     /* The controller program (see enas_rnn.h). */
     int k = 0;
     for (int i = 0; i < N; i++) {
-        n->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_ANCHOR};
         if (i > 0)
-            n->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_PICK, .n = i};
+            n->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_PICK | NAS_CTRL_PUSH,
+                                           .n = i};
+        else
+            n->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_ANCHOR};
         n->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_CHOICE, .head = 0,
                                        .n = NAS_ENAS_RNN_NACT};
     }
@@ -170,6 +172,7 @@ const nas_ctrl_step *nas__enas_rnn_program(nas__enas_rnn *n, int *nsteps,
 {
     ctrl->nheads = 1;
     ctrl->head_size[0] = NAS_ENAS_RNN_NACT;
+    ctrl->locality = 12.0f;     /* ptb_enas_controller.py: diff / 12.0 */
     *nsteps = n->nprog;
     return n->prog;
 }

@@ -54,8 +54,11 @@ const nas_enas_rnn_cfg *nas__enas_rnn_cfg_of(const nas__enas_rnn *n);
 int nas__enas_rnn_arc_len(const nas__enas_rnn *n);
 /* NAS_OK, or NAS_EINVAL naming the first bad entry. */
 int nas__enas_rnn_check_arc(const nas__enas_rnn *n, const int *arc);
-/* The controller program (owned by n): node 0 ANCHOR, CHOICE(0, 4); node
- * i ANCHOR, PICK(i), CHOICE(0, 4). Writes the one head into ctrl. */
+/* The controller program (owned by n), as ptb_enas_controller.py: node 0
+ * ANCHOR, CHOICE(0, 4); node i PICK(i) | PUSH (the step that picks node
+ * i's input is node i's anchor), CHOICE(0, 4). Writes the one head and
+ * the reference's locality prior (12: logits - (i - j)^2 / 12, the
+ * picked state divided by 0.1 + i - j) into ctrl. */
 const nas_ctrl_step *nas__enas_rnn_program(nas__enas_rnn *n, int *nsteps,
                                            nas_ctrl_cfg *ctrl);
 /* The loose ends of arc (nodes no other node uses), ascending; returns
