@@ -542,7 +542,12 @@ int nas_dataset_present(const char *name, const char *path);
  * ENAS language model (NAS_ARCH_ENAS_RNN): one fixed arc of the enas-rnn
  * space (engine/search/enas/enas_rnn.c: embedding and cell of `hidden` units,
  * tied decoder, `nodes` nodes, dropout_e/x/h/o, dropout 0) trained from
- * scratch, genotype its fixed-arc string as the enas-rnn result's. */
+ * scratch, genotype its fixed-arc string as the enas-rnn result's. A
+ * NAS-RL child (NAS_ARCH_NASRL_CNN, NAS_ARCH_NASRL_RNN): a nasrl-cnn layer
+ * stack or a nasrl-rnn cell's language model trained as nas-rl trains its
+ * children (engine/jobs/nasrl_train.c), genotype its ints: nasrl-cnn
+ * "L, then per layer fh fw filters stride k in_1 .. in_k", nasrl-rnn the
+ * space's decisions (tree_base from their count). */
 typedef enum nas_arch_kind {
     NAS_ARCH_DEFAULT = 0,   /* the dataset's kind decides */
     NAS_ARCH_FIXED_CNN,
@@ -582,7 +587,8 @@ typedef struct nas_job_spec {
                                   "reduce_concat": [..]} (concat lists
                                   optional); with C (16) and layers (8).
                                   NAS_ARCH_DARTS_RNN: {"recurrent": [[op,
-                                  input] x 8], "concat": [1..8]} */
+                                  input] x 8], "concat": [1..8]}.
+                                  ENAS and NAS-RL: ints (see above) */
     int epochs;                /* budget.epochs (image 3, text 4) */
     double max_seconds;        /* budget.max_seconds; 0: no limit. When it
                                   runs out, training stops between steps and
