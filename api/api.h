@@ -58,7 +58,7 @@ void api_jobs_result(api_req *rq, api_resp *rs, const char *id);
 void api_jobs_model(api_req *rq, api_resp *rs, const char *id);
 void api_jobs_events(api_req *rq, api_resp *rs, const char *id);
 void api_datasets_list(api_req *rq, api_resp *rs);
-void api_search_spaces_list(api_req *rq, api_resp *rs);   /* api/search_spaces.c */
+void api_search_spaces_list(api_req *rq, api_resp *rs); /* api/search_spaces.c */
 void api_static_get(api_req *rq, api_resp *rs);
 void api_openapi_get(api_req *rq, api_resp *rs);
 void api_healthz(api_req *rq, api_resp *rs);
@@ -75,8 +75,8 @@ void api_fail_limit(api_resp *rs, int status, const char *pointer, const char *l
                     double value, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* The deepest nesting of [ and { in a JSON text, counting up to max + 1. */
 int api_json_depth(const char *body, size_t len, int max);
-int api_check_depth(api_req *rq, api_resp *rs);   /* 400 max-json-depth */
-int api_check_queue(api_req *rq, api_resp *rs);   /* 429 max-queued, Retry-After */
+int api_check_depth(api_req *rq, api_resp *rs); /* 400 max-json-depth */
+int api_check_queue(api_req *rq, api_resp *rs); /* 429 max-queued, Retry-After */
 /* 400 max-job-epochs / max-job-seconds (naming the field) and
  * max-job-memory (with the estimate); a budget.max_seconds of 0 becomes
  * the max-job-seconds cap in spec. */

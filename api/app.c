@@ -66,8 +66,7 @@ static int host_allowed(const nd_server *s, const char *host)
         n = colon ? (size_t)(colon - host) : strlen(host);
         port = colon ? colon + 1 : NULL;
     }
-    if (in_list(s->cfg.allowed_hosts, host, strlen(host)) ||
-        in_list(s->cfg.allowed_hosts, host, n))
+    if (in_list(s->cfg.allowed_hosts, host, strlen(host)) || in_list(s->cfg.allowed_hosts, host, n))
         return 1;
     if (port) {
         char *end;
@@ -78,7 +77,8 @@ static int host_allowed(const nd_server *s, const char *host)
     char own[80];
     int v6 = strchr(s->cfg.listen_host, ':') != NULL;
     snprintf(own, sizeof(own), v6 ? "[%s]" : "%s", s->cfg.listen_host);
-    int wildcard = strcmp(s->cfg.listen_host, "0.0.0.0") == 0 || strcmp(s->cfg.listen_host, "::") == 0;
+    int wildcard =
+        strcmp(s->cfg.listen_host, "0.0.0.0") == 0 || strcmp(s->cfg.listen_host, "::") == 0;
     return in_list("localhost,127.0.0.1,[::1]", host, n) ||
            (!wildcard && strlen(own) == n && strncasecmp(own, host, n) == 0);
 }
@@ -94,15 +94,14 @@ static int origin_allowed(const nd_server *s, const char *origin, const char *ho
         return 0;
     const char *rest = strncasecmp(origin, "http://", 7) == 0    ? origin + 7
                        : strncasecmp(origin, "https://", 8) == 0 ? origin + 8
-                                                                  : NULL;
+                                                                 : NULL;
     return rest && strcasecmp(rest, host) == 0;
 }
 
 /* Whether ?access_token= may stand for the header: only where a browser
  * cannot send one (EventSource, <img src>), so GET of an event stream or
  * a drawing (?format=svg or dot), which change nothing. */
-static int query_token_allowed(struct MHD_Connection *conn, const char *path,
-                               const char *method)
+static int query_token_allowed(struct MHD_Connection *conn, const char *path, const char *method)
 {
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return 0;
@@ -151,8 +150,8 @@ static int admit(api_req *rq, api_resp *rs)
         return 1;
     }
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    int safe = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
-               strcmp(method, "OPTIONS") == 0;
+    int safe =
+        strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 || strcmp(method, "OPTIONS") == 0;
     if (origin && !safe && !origin_allowed(s, origin, host)) {
         api_failf(rs, 403, API_PROBLEM_FORBIDDEN, "",
                   "a %s from the page of another site (Origin \"%.200s\") is refused; "
@@ -160,12 +159,12 @@ static int admit(api_req *rq, api_resp *rs)
                   method, origin);
         return 1;
     }
-    int needs_token = strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0 ||
-                      strcmp(path, "/metrics") == 0;
+    int needs_token =
+        strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0 || strcmp(path, "/metrics") == 0;
     if (!needs_token || !nd_auth_required(s))
         return 0;
-    const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                    MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *given =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     /* RFC 6750 2.3: the token as ?access_token=, for a browser's
      * EventSource and <img>, which cannot send headers. */
     const char *query = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "access_token");
@@ -207,8 +206,8 @@ static void answered(api_req *rq, api_resp *rs, double seconds)
 /* The engine's job of a claimed job's stored spec, its data_path checked
  * again now (a symbolic link may have changed since the job was
  * accepted). */
-static int job_spec(nd_server *s, const json_t *spec, nas_job_spec *es, char *data_path,
-                    size_t n, char *why, size_t whylen)
+static int job_spec(nd_server *s, const json_t *spec, nas_job_spec *es, char *data_path, size_t n,
+                    char *why, size_t whylen)
 {
     if (api_spec_engine(spec, &s->cfg, es, why, whylen) != 0)
         return -1;

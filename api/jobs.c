@@ -47,8 +47,8 @@ static json_t *decorate(json_t *job)
         json_t *epochs = json_object_get(budget, "epochs");
         json_object_set_new(job, "progress",
                             json_pack("{s:i,s:O,s:i,s:n,s:f,s:n}", "epoch", 0, "epochs",
-                                      epochs ? epochs : json_null(), "step", 0, "steps",
-                                      "fraction", 0.0, "eta_seconds"));
+                                      epochs ? epochs : json_null(), "step", 0, "steps", "fraction",
+                                      0.0, "eta_seconds"));
     }
     return job;
 }
@@ -63,8 +63,9 @@ static uint64_t random_seed(void)
 
 static api_spec_paths paths_of(const nd_config *cfg)
 {
-    api_spec_paths p = {nd_config_dataset_path(cfg, "fashion-mnist"), nd_config_dataset_path(cfg, "cifar10"),
-                        nd_config_dataset_path(cfg, "ptb"), nd_config_dataset_path(cfg, "fortunes")};
+    api_spec_paths p = {nd_config_dataset_path(cfg, "fashion-mnist"),
+                        nd_config_dataset_path(cfg, "cifar10"), nd_config_dataset_path(cfg, "ptb"),
+                        nd_config_dataset_path(cfg, "fortunes")};
     return p;
 }
 
@@ -87,7 +88,7 @@ static int check_dataset(api_req *rq, api_resp *rs, const json_t *spec)
     if (!name)
         return 0;
     const char *path = nd_config_dataset_path(&rq->srv->cfg, name);
-    char own[PATH_MAX];   /* the spec's data_path, confined (api/limits.c) */
+    char own[PATH_MAX]; /* the spec's data_path, confined (api/limits.c) */
     api_problem dp = {0};
     if (api_spec_data_path(spec, &rq->srv->cfg, own, sizeof(own), &dp) == 0 && own[0])
         path = own;
@@ -178,8 +179,8 @@ done:
     json_decref(job);
 }
 
-static int parse_int_param(api_req *rq, api_resp *rs, const char *name, long lo, long hi,
-                           long dflt, long *out)
+static int parse_int_param(api_req *rq, api_resp *rs, const char *name, long lo, long hi, long dflt,
+                           long *out)
 {
     const char *v = api_query(rq, name);
     *out = dflt;
@@ -193,9 +194,9 @@ static int parse_int_param(api_req *rq, api_resp *rs, const char *name, long lo,
                   "query parameter %s must be an integer in [%ld, %ld], got \"%s\"", name, lo, hi,
                   v);
         json_object_set_new(rs->json, "parameter", json_string(name));
-        json_object_set_new(rs->json, "allowed",
-                            json_pack("{s:I,s:I}", "minimum", (json_int_t)lo, "maximum",
-                                      (json_int_t)hi));
+        json_object_set_new(
+            rs->json, "allowed",
+            json_pack("{s:I,s:I}", "minimum", (json_int_t)lo, "maximum", (json_int_t)hi));
         return -1;
     }
     *out = n;
@@ -215,9 +216,9 @@ void api_jobs_list(api_req *rq, api_resp *rs)
                       "failed, cancelled; got \"%s\"",
                       state);
             json_object_set_new(rs->json, "parameter", json_string("state"));
-            json_object_set_new(rs->json, "allowed",
-                                json_pack("[s,s,s,s,s]", states[0], states[1], states[2],
-                                          states[3], states[4]));
+            json_object_set_new(
+                rs->json, "allowed",
+                json_pack("[s,s,s,s,s]", states[0], states[1], states[2], states[3], states[4]));
             return;
         }
     }
@@ -355,7 +356,7 @@ void api_jobs_cancel(api_req *rq, api_resp *rs, const char *id)
         return;
     }
     if (st && strcmp(st, "running") == 0) {
-        nd_sched_cancel(s, id);   /* the worker stops at its next step */
+        nd_sched_cancel(s, id); /* the worker stops at its next step */
         api_json(rs, 202, decorate(job));
         return;
     }
@@ -431,8 +432,8 @@ void api_jobs_result(api_req *rq, api_resp *rs, const char *id)
         /* A drawing of a job still on its way is a 409: ask again later. */
         int later = fmt != API_RENDER_JSON && st &&
                     (strcmp(st, "queued") == 0 || strcmp(st, "running") == 0);
-        api_failf(rs, later ? 409 : 404, later ? API_PROBLEM_CONFLICT : API_PROBLEM_NOT_FOUND,
-                  "", "job %s has no result (it is %s)", id, st);
+        api_failf(rs, later ? 409 : 404, later ? API_PROBLEM_CONFLICT : API_PROBLEM_NOT_FOUND, "",
+                  "job %s has no result (it is %s)", id, st);
         json_decref(job);
         return;
     }
@@ -473,7 +474,8 @@ void api_jobs_model(api_req *rq, api_resp *rs, const char *id)
         (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
         api_failf(rs, 404, API_PROBLEM_NOT_FOUND, "",
                   "job %s has no model: only a train job or a search with final_training "
-                  "that succeeded keeps its trained network", id);
+                  "that succeeded keeps its trained network",
+                  id);
         return;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||

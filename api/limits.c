@@ -83,7 +83,7 @@ int api_check_queue(api_req *rq, api_resp *rs)
     nd_server *s = rq->srv;
     int counts[ND_DB_STATE_COUNT] = {0};
     if (nd_db_count_by_state(s->db, counts) != 0)
-        return 0;   /* the insert will report the database's trouble */
+        return 0; /* the insert will report the database's trouble */
     if (counts[ND_DB_QUEUED] < s->cfg.max_queued)
         return 0;
     /* A guess a client can live with: one worker slot frees up per
@@ -127,8 +127,7 @@ int api_check_job_caps(api_req *rq, api_resp *rs, json_t *spec)
     if (cap_int(rs, budget, "epochs", "/budget/epochs", "max-job-epochs", cfg->max_job_epochs))
         return -1;
     if (json_is_true(json_object_get(ft, "enabled")) &&
-        cap_int(rs, ft, "epochs", "/final_training/epochs", "max-job-epochs",
-                cfg->max_job_epochs))
+        cap_int(rs, ft, "epochs", "/final_training/epochs", "max-job-epochs", cfg->max_job_epochs))
         return -1;
     if (cap_int(rs, hp, "child_epochs", "/hyperparameters/child_epochs", "max-job-epochs",
                 cfg->max_job_epochs))
@@ -154,8 +153,7 @@ int api_check_job_caps(api_req *rq, api_resp *rs, json_t *spec)
         json_t *v = json_object_get(budget, "max_seconds");
         double secs = json_number_value(v);
         if (secs > cfg->max_job_seconds) {
-            api_fail_limit(rs, 400, "/budget/max_seconds", "max-job-seconds",
-                           cfg->max_job_seconds,
+            api_fail_limit(rs, 400, "/budget/max_seconds", "max-job-seconds", cfg->max_job_seconds,
                            "/budget/max_seconds is %g, over the limit of %d (max-job-seconds)",
                            secs, cfg->max_job_seconds);
             return -1;
@@ -174,7 +172,7 @@ int api_check_job_caps(api_req *rq, api_resp *rs, json_t *spec)
         return -1;
     }
     if (api_spec_engine(spec, cfg, &es, why, sizeof(why)) != 0)
-        return 0;   /* not runnable here: the caller's own checks answer */
+        return 0; /* not runnable here: the caller's own checks answer */
     if (path[0])
         es.data_path = path;
     size_t bytes = 0, limit = api_job_memory_limit(cfg);
@@ -192,8 +190,7 @@ int api_check_job_caps(api_req *rq, api_resp *rs, json_t *spec)
              "train fewer children at once (hyperparameters.%s or threads), or make the "
              "space's largest network, the batch or the dataset smaller",
              field);
-    api_fail_limit(rs, 400, parallel ? ptr : "",
-                   "max-job-memory", (double)(limit >> 20),
+    api_fail_limit(rs, 400, parallel ? ptr : "", "max-job-memory", (double)(limit >> 20),
                    "the job's estimated peak memory is %zu MiB, over the limit of %zu MiB "
                    "(max-job-memory); %s",
                    (bytes + (1u << 20) - 1) >> 20, limit >> 20,

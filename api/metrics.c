@@ -23,12 +23,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const method_names[] = {"GET", "HEAD", "POST", "DELETE", "PUT", "PATCH",
-                                           "OPTIONS", "other"};
+static const char *const method_names[] = {"GET", "HEAD",  "POST",    "DELETE",
+                                           "PUT", "PATCH", "OPTIONS", "other"};
 #define N_METHODS (sizeof method_names / sizeof method_names[0])
 
 static const char *const limit_names[] = {
-    "max-body", "max-json-depth", "max-connections", "max-connections-per-ip",
+    "max-body",   "max-json-depth", "max-connections", "max-connections-per-ip",
     "max-queued", "max-job-epochs", "max-job-seconds", "max-job-memory",
 };
 #define N_LIMITS (sizeof limit_names / sizeof limit_names[0])
@@ -41,7 +41,7 @@ static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 #define MAX_STATUS 600
 
 typedef struct histogram {
-    unsigned long long le[N_BUCKETS];   /* not cumulative here */
+    unsigned long long le[N_BUCKETS]; /* not cumulative here */
     unsigned long long count;
     double sum;
 } histogram;
@@ -50,7 +50,7 @@ typedef struct api_metrics {
     /* requests[route][method][status - 100], status 100..599; routes are
      * api_route_of's, the rows of the route table and two more. */
     unsigned long long (*requests)[N_METHODS][MAX_STATUS - 100];
-    histogram *latency;   /* per route */
+    histogram *latency; /* per route */
     unsigned long long refused[N_LIMITS];
 } api_metrics;
 
@@ -93,11 +93,10 @@ static size_t index_of(const char *const *names, size_t n, const char *name)
     for (size_t i = 0; i < n; i++)
         if (strcmp(names[i], name) == 0)
             return i;
-    return n - 1;   /* the last entry is "other" */
+    return n - 1; /* the last entry is "other" */
 }
 
-void api_metrics_observe(nd_server *s, size_t r, const char *method, int status,
-                         double seconds)
+void api_metrics_observe(nd_server *s, size_t r, const char *method, int status, double seconds)
 {
     api_metrics *m = metrics_of(s);
     if (!m || r >= api_route_count())
@@ -221,8 +220,8 @@ void api_metrics_get(api_req *rq, api_resp *rs)
         }
         fprintf(f, "nasd_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
                 api_route_label(r), h->count);
-        fprintf(f, "nasd_http_request_duration_seconds_sum{route=\"%s\"} %.9g\n", api_route_label(r),
-                h->sum);
+        fprintf(f, "nasd_http_request_duration_seconds_sum{route=\"%s\"} %.9g\n",
+                api_route_label(r), h->sum);
         fprintf(f, "nasd_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
                 api_route_label(r), h->count);
     }
@@ -230,8 +229,7 @@ void api_metrics_get(api_req *rq, api_resp *rs)
     family(f, "nasd_limit_refusals_total", "counter",
            "Requests refused by a configured limit, by the limit's config key.");
     for (size_t i = 0; i < N_LIMITS; i++)
-        fprintf(f, "nasd_limit_refusals_total{limit=\"%s\"} %llu\n", limit_names[i],
-                m->refused[i]);
+        fprintf(f, "nasd_limit_refusals_total{limit=\"%s\"} %llu\n", limit_names[i], m->refused[i]);
     fclose(f);
 
     rs->status = 200;

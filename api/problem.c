@@ -48,22 +48,27 @@ static void trim_partial_utf8(char *s)
     size_t n = strlen(s), i = n, need;
     unsigned char lead;
 
-    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) i--;
-    if (i == 0) return;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--;
+    if (i == 0)
+        return;
     lead = (unsigned char)s[i - 1];
-    if (lead < 0x80) return;
+    if (lead < 0x80)
+        return;
     need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
-    if (n - (i - 1) < need) s[i - 1] = '\0';
+    if (n - (i - 1) < need)
+        s[i - 1] = '\0';
 }
 
 static const struct problem_row *row_of(api_problem_kind kind)
 {
-    if ((unsigned)kind >= API_PROBLEM_COUNT_) kind = API_PROBLEM_INTERNAL;
+    if ((unsigned)kind >= API_PROBLEM_COUNT_)
+        kind = API_PROBLEM_INTERNAL;
     return &problem_rows[kind];
 }
 
-int api_problem_vset(api_problem *p, int status, api_problem_kind kind,
-                     const char *pointer, const char *fmt, va_list ap)
+int api_problem_vset(api_problem *p, int status, api_problem_kind kind, const char *pointer,
+                     const char *fmt, va_list ap)
 {
     const struct problem_row *r = row_of(kind);
 
@@ -78,8 +83,8 @@ int api_problem_vset(api_problem *p, int status, api_problem_kind kind,
     return -1;
 }
 
-int api_problem_set(api_problem *p, int status, api_problem_kind kind,
-                    const char *pointer, const char *fmt, ...)
+int api_problem_set(api_problem *p, int status, api_problem_kind kind, const char *pointer,
+                    const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -109,9 +114,11 @@ static json_t *utf8_string(const char *s)
     size_t i = 0, o = 0;
     while (i < n) {
         unsigned c = u[i];
-        size_t len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
-                                : c >= 0xf0 && c <= 0xf4                               ? 4
-                                                                                       : 0;
+        size_t len = c < 0x80                 ? 1
+                     : c >= 0xc2 && c <= 0xdf ? 2
+                     : c >= 0xe0 && c <= 0xef ? 3
+                     : c >= 0xf0 && c <= 0xf4 ? 4
+                                              : 0;
         int ok = len > 0 && i + len <= n;
         for (size_t k = 1; ok && k < len; k++)
             ok = (u[i + k] & 0xc0) == 0x80;
@@ -140,7 +147,8 @@ json_t *api_problem_json(const api_problem *p)
     char type[96];
     json_t *o = json_object();
 
-    if (!o) return NULL;
+    if (!o)
+        return NULL;
     snprintf(type, sizeof type, "%s%s", API_PROBLEM_TYPE_PREFIX,
              p->type ? p->type : row_of(API_PROBLEM_INTERNAL)->slug);
     if (json_object_set_new(o, "type", json_string(type)) ||
@@ -150,7 +158,8 @@ json_t *api_problem_json(const api_problem *p)
         goto fail;
     if (p->pointer[0] && json_object_set_new(o, "pointer", utf8_string(p->pointer)))
         goto fail;
-    if (p->allowed && json_object_set(o, "allowed", p->allowed)) goto fail;
+    if (p->allowed && json_object_set(o, "allowed", p->allowed))
+        goto fail;
     if (p->line > 0 && (json_object_set_new(o, "line", json_integer(p->line)) ||
                         json_object_set_new(o, "column", json_integer(p->column))))
         goto fail;

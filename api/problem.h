@@ -23,49 +23,47 @@
 #define API_PROBLEM_TYPE_PREFIX "urn:nasd:problem:"
 
 typedef enum api_problem_kind {
-    API_PROBLEM_INVALID_JSON,         /* 400: the body does not parse */
-    API_PROBLEM_INVALID_FIELD,        /* 400: wrong type, out of range, bad value */
-    API_PROBLEM_UNKNOWN_FIELD,        /* 400: a key the spec does not have */
-    API_PROBLEM_BODY_TOO_LARGE,       /* 413 */
-    API_PROBLEM_NOT_FOUND,            /* 404: unknown job or route */
-    API_PROBLEM_METHOD_NOT_ALLOWED,   /* 405 (the handler adds Allow) */
-    API_PROBLEM_IDEMPOTENCY_CONFLICT, /* 422: same key, another body */
-    API_PROBLEM_NOT_IMPLEMENTED,      /* 501: e.g. an algorithm not built yet */
-    API_PROBLEM_CONFLICT,             /* 409: e.g. deleting a running job */
-    API_PROBLEM_TOO_MANY_STREAMS,     /* 429: the event stream cap is reached */
-    API_PROBLEM_BAD_REQUEST,          /* 400: anything else the client got wrong */
-    API_PROBLEM_INTERNAL,             /* 500 */
-    API_PROBLEM_UNAUTHORIZED,         /* 401: no or a wrong bearer token */
-    API_PROBLEM_LIMIT_EXCEEDED,       /* 400/413/429/503: a configured limit; the
-                                         body names it ("limit_name") and its
-                                         value ("limit") */
-    API_PROBLEM_FORBIDDEN,            /* 403: a cross-site Origin (issue #22) */
-    API_PROBLEM_MISDIRECTED,          /* 421: a Host that is not nasd's name */
+    API_PROBLEM_INVALID_JSON,           /* 400: the body does not parse */
+    API_PROBLEM_INVALID_FIELD,          /* 400: wrong type, out of range, bad value */
+    API_PROBLEM_UNKNOWN_FIELD,          /* 400: a key the spec does not have */
+    API_PROBLEM_BODY_TOO_LARGE,         /* 413 */
+    API_PROBLEM_NOT_FOUND,              /* 404: unknown job or route */
+    API_PROBLEM_METHOD_NOT_ALLOWED,     /* 405 (the handler adds Allow) */
+    API_PROBLEM_IDEMPOTENCY_CONFLICT,   /* 422: same key, another body */
+    API_PROBLEM_NOT_IMPLEMENTED,        /* 501: e.g. an algorithm not built yet */
+    API_PROBLEM_CONFLICT,               /* 409: e.g. deleting a running job */
+    API_PROBLEM_TOO_MANY_STREAMS,       /* 429: the event stream cap is reached */
+    API_PROBLEM_BAD_REQUEST,            /* 400: anything else the client got wrong */
+    API_PROBLEM_INTERNAL,               /* 500 */
+    API_PROBLEM_UNAUTHORIZED,           /* 401: no or a wrong bearer token */
+    API_PROBLEM_LIMIT_EXCEEDED,         /* 400/413/429/503: a configured limit; the
+                                           body names it ("limit_name") and its
+                                           value ("limit") */
+    API_PROBLEM_FORBIDDEN,              /* 403: a cross-site Origin (issue #22) */
+    API_PROBLEM_MISDIRECTED,            /* 421: a Host that is not nasd's name */
     API_PROBLEM_UNSUPPORTED_MEDIA_TYPE, /* 415: a body of another Content-Type */
     API_PROBLEM_COUNT_
 } api_problem_kind;
 
 typedef struct api_problem {
-    int status;                 /* HTTP status; 0 while no problem is set */
-    const char *type;           /* short slug, e.g. "invalid-field" (static) */
+    int status;       /* HTTP status; 0 while no problem is set */
+    const char *type; /* short slug, e.g. "invalid-field" (static) */
     char title[128];
     char detail[512];
-    char pointer[256];          /* JSON pointer of the offending field, "" if none */
-    json_t *allowed;            /* optional, owned: array of allowed values, or
-                                   {"minimum": .., "maximum": ..}, or the known keys */
-    int line, column;           /* invalid JSON position (1-based), 0 if n/a */
+    char pointer[256]; /* JSON pointer of the offending field, "" if none */
+    json_t *allowed;   /* optional, owned: array of allowed values, or
+                          {"minimum": .., "maximum": ..}, or the known keys */
+    int line, column;  /* invalid JSON position (1-based), 0 if n/a */
 } api_problem;
 
 /* Sets p to a problem of `kind` (its previous `allowed` is released, line
  * and column are reset). status 0 takes the kind's default; pointer may be
  * NULL. The detail is printf-formatted and truncated to fit. Returns -1,
  * so that failure paths read `return api_problem_set(...)`. */
-int api_problem_set(api_problem *p, int status, api_problem_kind kind,
-                    const char *pointer, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-int api_problem_vset(api_problem *p, int status, api_problem_kind kind,
-                     const char *pointer, const char *fmt, va_list ap)
-    __attribute__((format(printf, 5, 0)));
+int api_problem_set(api_problem *p, int status, api_problem_kind kind, const char *pointer,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int api_problem_vset(api_problem *p, int status, api_problem_kind kind, const char *pointer,
+                     const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 /* Replaces p->allowed, taking over the caller's reference (NULL clears). */
 void api_problem_set_allowed(api_problem *p, json_t *allowed);
 

@@ -133,8 +133,8 @@ static int check_label(rerr *e, const json_t *v, const char *ptr)
 /* Edges from every node in `concat` (cell node indices offset by `base`;
  * concat values in [lo, hi]) to out; when concat is absent, from every
  * intermediate node that feeds no other (the loose ends). */
-static int connect_output(rerr *e, cell *c, const json_t *concat, const char *ptr, long lo,
-                          long hi, int base, int first_mid, int out, const char *label)
+static int connect_output(rerr *e, cell *c, const json_t *concat, const char *ptr, long lo, long hi,
+                          int base, int first_mid, int out, const char *label)
 {
     if (concat) {
         if (!json_is_array(concat) || json_array_size(concat) == 0)
@@ -199,8 +199,10 @@ static int read_darts_cell(rerr *e, drawing *d, const json_t *arch, const char *
         if (check_label(e, json_array_get(g, 0), p0))
             return -1;
         if (get_index(json_array_get(g, 1), &j) || j < 0 || j >= at + 2)
-            return fail(e, "%s/1 must be an input index in [0, %d] (the two cell inputs "
-                        "and the nodes before node %d)", ptr, at + 1, at);
+            return fail(e,
+                        "%s/1 must be an input index in [0, %d] (the two cell inputs "
+                        "and the nodes before node %d)",
+                        ptr, at + 1, at);
         if (add_edge(c, (int)j, 2 + at, json_string_value(json_array_get(g, 0))))
             return fail(e, "%s: too many edges", ptr);
     }
@@ -279,8 +281,7 @@ static int read_enas_cell(rerr *e, drawing *d, const json_t *arch, const char *k
         const json_t *in = json_object_get(nd, "inputs"), *ops = json_object_get(nd, "ops");
         if (!json_is_array(in) || !json_is_array(ops) || json_array_size(in) == 0 ||
             json_array_size(in) != json_array_size(ops))
-            return fail(e, "/%s/%zu must have \"inputs\" and \"ops\" arrays of one length", key,
-                        i);
+            return fail(e, "/%s/%zu must have \"inputs\" and \"ops\" arrays of one length", key, i);
         for (size_t k = 0; k < json_array_size(in); k++) {
             char ptr[64];
             long j;
@@ -339,8 +340,8 @@ static int read_enas_rnn(rerr *e, drawing *d, const json_t *arch)
             add_edge(c, base + (int)j, base + (int)i, a);
         }
     }
-    return connect_output(e, c, json_object_get(arch, "output"), "/output", 0, n - 1, base,
-                          base, out, "");
+    return connect_output(e, c, json_object_get(arch, "output"), "/output", 0, n - 1, base, base,
+                          out, "");
 }
 
 /* Layer lists: enas-macro [{"op", "skips": [j, ...]}] (layer i reads
@@ -370,8 +371,10 @@ static int read_layers(rerr *e, drawing *d, const json_t *arch, int nasrl)
             if (get_index(json_object_get(l, "filter_height"), &fh) || fh < 1 ||
                 get_index(json_object_get(l, "filter_width"), &fw) || fw < 1 ||
                 get_index(json_object_get(l, "filters"), &f) || f < 1)
-                return fail(e, "/layers/%zu needs positive integers filter_height, "
-                            "filter_width and filters", i);
+                return fail(e,
+                            "/layers/%zu needs positive integers filter_height, "
+                            "filter_width and filters",
+                            i);
             if (st && (get_index(st, &s) || s < 1))
                 return fail(e, "/layers/%zu/stride must be a positive integer", i);
             if (s > 1)
@@ -401,8 +404,8 @@ static int read_layers(rerr *e, drawing *d, const json_t *arch, int nasrl)
             if (stem)
                 j = -1;
             else if (get_index(v, &j) || j < 0 || j >= (long)i)
-                return fail(e, "/layers/%zu/%s/%zu must be a layer index in [%d, %zu)", i, key,
-                            k, nasrl ? 0 : -1, i);
+                return fail(e, "/layers/%zu/%s/%zu must be a layer index in [%d, %zu)", i, key, k,
+                            nasrl ? 0 : -1, i);
             if (!nasrl && j == (long)i - 1)
                 continue; /* the chain edge already joins them */
             if (add_edge(c, stem ? img : img + 1 + (int)j, me, nasrl ? "" : "skip"))
@@ -611,8 +614,8 @@ void api_jobs_architecture_get(api_req *rq, api_resp *rs, const char *id)
     if (!row || json_integer_value(json_object_get(row, "seq")) != seq) {
         json_decref(page);
         api_failf(rs, 404, API_PROBLEM_NOT_FOUND, "",
-                  "job %s has no architecture %lld (see GET /v1/jobs/%s/architectures)", id,
-                  seq, id);
+                  "job %s has no architecture %lld (see GET /v1/jobs/%s/architectures)", id, seq,
+                  id);
         return;
     }
     if (fmt == API_RENDER_JSON)

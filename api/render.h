@@ -21,9 +21,9 @@
 #include <jansson.h>
 
 typedef enum api_render_format {
-    API_RENDER_JSON,   /* no drawing: the resource as JSON */
-    API_RENDER_DOT,    /* text/vnd.graphviz */
-    API_RENDER_SVG,    /* image/svg+xml */
+    API_RENDER_JSON, /* no drawing: the resource as JSON */
+    API_RENDER_DOT,  /* text/vnd.graphviz */
+    API_RENDER_SVG,  /* image/svg+xml */
     API_RENDER_FORMAT_COUNT_
 } api_render_format;
 

@@ -24,7 +24,7 @@
 /* ------------------------------------------------------- the layout */
 
 #define FONT_PX 12
-#define CHAR_W 7.2   /* average advance of the sans-serif font at FONT_PX */
+#define CHAR_W 7.2 /* average advance of the sans-serif font at FONT_PX */
 #define NODE_H 28.0
 #define ROW_GAP 22.0
 #define PAD 16.0
@@ -378,9 +378,9 @@ static void write_svg_cell(sbuf *b, const cell *c, double y0)
         if (e->routed) {
             /* Source -> the label's left end, along the label, -> target. */
             double lw = text_w(e->label) + 8, l0 = e->lx - lw, dx = (l0 - x1) / 2;
-            put(b, "C%.1f,%.1f %.1f,%.1f %.1f,%.1f L%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f", x1 + dx,
-                y1, l0 - dx, e->ly, l0, e->ly, e->lx, e->ly, e->lx + 12, e->ly, x2 - 12, y2, x2,
-                y2);
+            put(b, "C%.1f,%.1f %.1f,%.1f %.1f,%.1f L%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f",
+                x1 + dx, y1, l0 - dx, e->ly, l0, e->ly, e->lx, e->ly, e->lx + 12, e->ly, x2 - 12,
+                y2, x2, y2);
         } else {
             double dx = (x2 - x1) / 2;
             put(b, "C%.1f,%.1f %.1f,%.1f %.1f,%.1f", x1 + dx, y1, x2 - dx, y2, x2, y2);
@@ -394,23 +394,27 @@ static void write_svg_cell(sbuf *b, const cell *c, double y0)
         if (!e->label[0])
             continue;
         double lw = text_w(e->label) + 8;
-        put(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"15\" rx=\"3\" fill=\"#fff\" "
-               "fill-opacity=\"0.9\"/>\n",
+        put(b,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"15\" rx=\"3\" fill=\"#fff\" "
+            "fill-opacity=\"0.9\"/>\n",
             e->lx - lw, e->ly - 7.5, lw);
-        put(b, "<text class=\"edge-label\" data-from=\"%d\" data-to=\"%d\" x=\"%.1f\" "
-               "y=\"%.1f\" text-anchor=\"middle\" font-size=\"11\" fill=\"#333\">",
+        put(b,
+            "<text class=\"edge-label\" data-from=\"%d\" data-to=\"%d\" x=\"%.1f\" "
+            "y=\"%.1f\" text-anchor=\"middle\" font-size=\"11\" fill=\"#333\">",
             e->from, e->to, e->lx - lw / 2, e->ly + 4);
         put_xml(b, e->label);
         put(b, "</text>\n");
     }
     for (int i = 0; i < c->nnodes; i++) {
         const node *n = &c->nodes[i];
-        put(b, "<g class=\"node %s\" data-node=\"%d\">", n->kind == NODE_INPUT ? "input"
-                                                         : n->kind == NODE_OUTPUT ? "output"
-                                                                                  : "mid",
+        put(b, "<g class=\"node %s\" data-node=\"%d\">",
+            n->kind == NODE_INPUT    ? "input"
+            : n->kind == NODE_OUTPUT ? "output"
+                                     : "mid",
             i);
-        put(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" rx=\"6\" "
-               "fill=\"%s\" stroke=\"#333\" stroke-width=\"1.2\"/>",
+        put(b,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" rx=\"6\" "
+            "fill=\"%s\" stroke=\"#333\" stroke-width=\"1.2\"/>",
             n->x - n->w / 2, n->y - n->h / 2, n->w, n->h, fill[n->kind]);
         put(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", n->x, n->y + 4);
         put_xml(b, n->label);
@@ -427,9 +431,10 @@ static void write_svg(sbuf *b, const drawing *d)
             w = d->cells[i]->width;
         h += d->cells[i]->height;
     }
-    put(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-           "viewBox=\"0 0 %.0f %.0f\" font-family=\"Helvetica, Arial, sans-serif\" "
-           "font-size=\"%d\" data-kind=\"%s\">\n",
+    put(b,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+        "viewBox=\"0 0 %.0f %.0f\" font-family=\"Helvetica, Arial, sans-serif\" "
+        "font-size=\"%d\" data-kind=\"%s\">\n",
         w, h, w, h, FONT_PX, d->kind);
     put(b, "<title>%s architecture</title>\n", d->kind);
     put(b, "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" "

@@ -32,10 +32,10 @@ typedef struct node {
 typedef struct edge {
     int from, to;
     char label[LABEL_MAX];
-    int parallel;   /* how many earlier edges join the same two nodes */
-    double lx, ly;  /* SVG: where the label's right end sits, before the target */
-    int routed;     /* SVG: runs through (lx, ly): labelled, or into a node with labels */
-    int laned;      /* SVG: skips ranks, so runs at y = lane up to x = lane_end */
+    int parallel;  /* how many earlier edges join the same two nodes */
+    double lx, ly; /* SVG: where the label's right end sits, before the target */
+    int routed;    /* SVG: runs through (lx, ly): labelled, or into a node with labels */
+    int laned;     /* SVG: skips ranks, so runs at y = lane up to x = lane_end */
     double lane, lane_end;
 } edge;
 
@@ -44,7 +44,7 @@ typedef struct cell {
     char title[48]; /* shown above the drawing */
     node nodes[MAX_NODES];
     int nnodes;
-    edge *edges;    /* MAX_EDGES */
+    edge *edges; /* MAX_EDGES */
     int nedges;
     double width, height; /* of the laid-out cell */
 } cell;

@@ -192,8 +192,7 @@ void api_dispatch(api_req *rq, api_resp *rs)
     }
     if (strncmp(rq->path, "/v1/jobs/", 9) == 0)
         api_failf(rs, 404, API_PROBLEM_NOT_FOUND, "",
-                  "no such job or route: %s (job ids are 32 lowercase hex characters)",
-                  rq->path);
+                  "no such job or route: %s (job ids are 32 lowercase hex characters)", rq->path);
     else
         api_failf(rs, 404, API_PROBLEM_NOT_FOUND, "", "no such route: %s", rq->path);
 }

@@ -30,8 +30,8 @@ static const struct ordered_pair {
 
 /* Top-level keys, in the order of the normalized spec. */
 static const char *const top_keys[] = {
-    "algorithm", "search_space", "dataset", "architecture", "budget",
-    "hyperparameters", "final_training", "seed", "name", "data_path",
+    "algorithm",       "search_space",   "dataset", "architecture", "budget",
+    "hyperparameters", "final_training", "seed",    "name",         "data_path",
 };
 #define N_TOP_KEYS (sizeof top_keys / sizeof top_keys[0])
 
@@ -59,10 +59,9 @@ void api__spec_child_ptr(char out[PTR_MAX], const char *parent, const char *key)
 const char *api__spec_json_kind(const json_t *v)
 {
     static const char *const names[] = {
-        [JSON_OBJECT] = "an object", [JSON_ARRAY] = "an array",
-        [JSON_STRING] = "a string", [JSON_INTEGER] = "a number",
-        [JSON_REAL] = "a number", [JSON_TRUE] = "a boolean",
-        [JSON_FALSE] = "a boolean", [JSON_NULL] = "null",
+        [JSON_OBJECT] = "an object", [JSON_ARRAY] = "an array", [JSON_STRING] = "a string",
+        [JSON_INTEGER] = "a number", [JSON_REAL] = "a number",  [JSON_TRUE] = "a boolean",
+        [JSON_FALSE] = "a boolean",  [JSON_NULL] = "null",
     };
     return v ? names[json_typeof(v)] : "nothing";
 }
@@ -70,8 +69,10 @@ const char *api__spec_json_kind(const json_t *v)
 /* A number as a person writes it: 1024, 0.001, 9007199254740992. */
 static void fmt_num(char *buf, size_t n, double x)
 {
-    if (x == floor(x) && fabs(x) < 1e17) snprintf(buf, n, "%.0f", x);
-    else snprintf(buf, n, "%.15g", x);
+    if (x == floor(x) && fabs(x) < 1e17)
+        snprintf(buf, n, "%.0f", x);
+    else
+        snprintf(buf, n, "%.15g", x);
 }
 
 static json_t *num_json(const field *f, double x)
@@ -84,7 +85,8 @@ static json_t *num_json(const field *f, double x)
 json_t *api__spec_range_json(const field *f)
 {
     json_t *r = json_object();
-    if (!r) return NULL;
+    if (!r)
+        return NULL;
     json_object_set_new(r, f->flags & F_EXCL_MIN ? "exclusiveMinimum" : "minimum",
                         num_json(f, f->min));
     if (isfinite(f->max))
@@ -109,13 +111,14 @@ static int range_error(const field *f, const char *ptr, api_problem *err)
     fmt_num(lo, sizeof lo, f->min);
     fmt_num(hi, sizeof hi, f->max);
     if (isfinite(f->max))
-        api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr, "%s must be %s %s and %s %s",
-                        ptr, f->flags & F_EXCL_MIN ? ">" : ">=", lo,
+        api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr, "%s must be %s %s and %s %s", ptr,
+                        f->flags & F_EXCL_MIN ? ">" : ">=", lo,
                         f->flags & F_EXCL_MAX ? "<" : "<=", hi);
     else
         api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr, "%s must be %s %s", ptr,
                         f->flags & F_EXCL_MIN ? ">" : ">=", lo);
-    if ((f->flags & F_EXPLAIN) && f->doc) api__spec_detail_append(err, " (%s)", f->doc);
+    if ((f->flags & F_EXPLAIN) && f->doc)
+        api__spec_detail_append(err, " (%s)", f->doc);
     api_problem_set_allowed(err, api__spec_range_json(f));
     return -1;
 }
@@ -126,7 +129,8 @@ static void list_text(const json_t *arr, char *buf, size_t n)
     size_t i, used = 0;
     json_t *v;
     buf[0] = '\0';
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         char *s = json_dumps(v, JSON_ENCODE_ANY);
         if (s && used < n)
             used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? ", " : "", s);
@@ -139,8 +143,8 @@ int api__spec_choice_error(json_t *choices, const char *ptr, const json_t *got, 
 {
     char list[320], *g = json_dumps(got, JSON_ENCODE_ANY);
     list_text(choices, list, sizeof list);
-    api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr, "%s must be one of %s; got %.64s",
-                    ptr, list, g ? g : "?");
+    api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr, "%s must be one of %s; got %.64s", ptr,
+                    list, g ? g : "?");
     free(g);
     api_problem_set_allowed(err, choices);
     return -1;
@@ -148,16 +152,20 @@ int api__spec_choice_error(json_t *choices, const char *ptr, const json_t *got, 
 
 int api__spec_type_error(const char *ptr, const char *want, const json_t *got, api_problem *err)
 {
-    return api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr, "%s must be %s, not %s",
-                           ptr, want, api__spec_json_kind(got));
+    return api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr, "%s must be %s, not %s", ptr,
+                           want, api__spec_json_kind(got));
 }
 
 static const char *type_want(const field *f)
 {
     static const char *const want[] = {
-        [T_INT] = "an integer", [T_NUM] = "a number", [T_BOOL] = "a boolean",
-        [T_STR] = "a string", [T_INT_LIST] = "an array of integers",
-        [T_NUM_LIST] = "an array of numbers", [T_CUSTOM] = NULL,
+        [T_INT] = "an integer",
+        [T_NUM] = "a number",
+        [T_BOOL] = "a boolean",
+        [T_STR] = "a string",
+        [T_INT_LIST] = "an array of integers",
+        [T_NUM_LIST] = "an array of numbers",
+        [T_CUSTOM] = NULL,
     };
     return f->type == T_CUSTOM ? api__spec_custom(f)->want : want[f->type];
 }
@@ -179,7 +187,8 @@ int api__spec_check_number(const field *f, int integer, const json_t *v, const c
     } else {
         return api__spec_type_error(ptr, integer ? "an integer" : "a number", v, err);
     }
-    if (f->choices) return 0;
+    if (f->choices)
+        return 0;
     if ((f->flags & F_EXCL_MIN ? *x <= f->min : *x < f->min) ||
         (isfinite(f->max) && (f->flags & F_EXCL_MAX ? *x >= f->max : *x > f->max)))
         return range_error(f, ptr, err);
@@ -196,8 +205,7 @@ static int check_value(const field *f, const json_t *v, const char *ptr, json_t 
     *out = NULL;
     if (f->na) {
         if (v && !json_is_null(v))
-            return api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr, "%s %s", ptr,
-                                   f->na);
+            return api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr, "%s %s", ptr, f->na);
         return (*out = json_null()) ? 0 : api__spec_oom(err);
     }
     if (!v && !f->def)
@@ -207,30 +215,36 @@ static int check_value(const field *f, const json_t *v, const char *ptr, json_t 
          * the same JSON types as a given value (5 for a number -> 5.0). */
         json_t *def = json_loads(f->def, JSON_DECODE_ANY, NULL);
         int rc;
-        if (!def) return api__spec_oom(err);
+        if (!def)
+            return api__spec_oom(err);
         rc = check_value(f, def, ptr, out, err);
         json_decref(def);
         return rc;
     }
     if (json_is_null(v)) {
-        if (f->flags & F_NULLABLE) return (*out = json_null()) ? 0 : api__spec_oom(err);
+        if (f->flags & F_NULLABLE)
+            return (*out = json_null()) ? 0 : api__spec_oom(err);
         return api__spec_type_error(ptr, type_want(f), v, err);
     }
     switch (f->type) {
     case T_INT:
-        if (api__spec_check_number(f, 1, v, ptr, &x, err)) return -1;
+        if (api__spec_check_number(f, 1, v, ptr, &x, err))
+            return -1;
         *out = json_integer((json_int_t)x);
         break;
     case T_NUM:
-        if (api__spec_check_number(f, 0, v, ptr, &x, err)) return -1;
+        if (api__spec_check_number(f, 0, v, ptr, &x, err))
+            return -1;
         *out = json_real(x);
         break;
     case T_BOOL:
-        if (!json_is_boolean(v)) return api__spec_type_error(ptr, "a boolean", v, err);
+        if (!json_is_boolean(v))
+            return api__spec_type_error(ptr, "a boolean", v, err);
         *out = json_incref((json_t *)v);
         break;
     case T_STR:
-        if (!json_is_string(v)) return api__spec_type_error(ptr, "a string", v, err);
+        if (!json_is_string(v))
+            return api__spec_type_error(ptr, "a string", v, err);
         *out = json_incref((json_t *)v);
         break;
     case T_INT_LIST:
@@ -238,16 +252,18 @@ static int check_value(const field *f, const json_t *v, const char *ptr, json_t 
         int integer = f->type == T_INT_LIST;
         size_t i, n = json_array_size(v);
         char eptr[PTR_MAX];
-        if (!json_is_array(v)) return api__spec_type_error(ptr, type_want(f), v, err);
+        if (!json_is_array(v))
+            return api__spec_type_error(ptr, type_want(f), v, err);
         if (n < (size_t)f->min_items || n > (size_t)f->max_items) {
             api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr,
-                            "%s must have %d to %d items, not %zu", ptr, f->min_items,
-                            f->max_items, n);
-            api_problem_set_allowed(err, json_pack("{s:i,s:i}", "minItems", f->min_items,
-                                                   "maxItems", f->max_items));
+                            "%s must have %d to %d items, not %zu", ptr, f->min_items, f->max_items,
+                            n);
+            api_problem_set_allowed(
+                err, json_pack("{s:i,s:i}", "minItems", f->min_items, "maxItems", f->max_items));
             return -1;
         }
-        if (!(*out = json_array())) return api__spec_oom(err);
+        if (!(*out = json_array()))
+            return api__spec_oom(err);
         for (i = 0; i < n; i++) {
             snprintf(eptr, sizeof eptr, "%s/%zu", ptr, i);
             if (api__spec_check_number(f, integer, json_array_get(v, i), eptr, &x, err)) {
@@ -257,26 +273,31 @@ static int check_value(const field *f, const json_t *v, const char *ptr, json_t 
             }
             json_array_append_new(*out, integer ? json_integer((json_int_t)x) : json_real(x));
             for (size_t k = 0; (f->flags & F_UNIQUE) && k < i; k++) {
-                if (!json_equal(json_array_get(*out, k), json_array_get(*out, i))) continue;
+                if (!json_equal(json_array_get(*out, k), json_array_get(*out, i)))
+                    continue;
                 json_decref(*out);
                 *out = NULL;
                 return api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, eptr,
-                                       "%s repeats %s/%zu: each value may appear once", eptr,
-                                       ptr, k);
+                                       "%s repeats %s/%zu: each value may appear once", eptr, ptr,
+                                       k);
             }
         }
         break;
     }
     case T_CUSTOM:
-        if (api__spec_custom(f)->check(f, v, ptr, out, err)) return -1;
+        if (api__spec_custom(f)->check(f, v, ptr, out, err))
+            return -1;
         break;
     }
-    if (!*out) return api__spec_oom(err);
+    if (!*out)
+        return api__spec_oom(err);
     if (f->choices) {
         json_t *ch = json_loads(f->choices, JSON_DECODE_ANY, NULL), *c;
         size_t i;
-        if (!ch) return api__spec_oom(err);
-        json_array_foreach(ch, i, c) {
+        if (!ch)
+            return api__spec_oom(err);
+        json_array_foreach(ch, i, c)
+        {
             if (json_equal(c, *out)) {
                 json_decref(ch);
                 return 0;
@@ -292,7 +313,8 @@ static int check_value(const field *f, const json_t *v, const char *ptr, json_t 
 static const field *find_field(const field *fs, const char *name)
 {
     for (; fs->name; fs++)
-        if (!strcmp(fs->name, name)) return fs;
+        if (!strcmp(fs->name, name))
+            return fs;
     return NULL;
 }
 
@@ -315,12 +337,15 @@ int api__spec_normalize_object(const field *fs, const json_t *in, const char *pt
     const char *key;
     json_t *v;
 
-    if (in && !json_is_object(in)) return api__spec_type_error(ptr, "an object", in, err);
-    json_object_foreach((json_t *)in, key, v) {
+    if (in && !json_is_object(in))
+        return api__spec_type_error(ptr, "an object", in, err);
+    json_object_foreach((json_t *)in, key, v)
+    {
         if (!find_field(fs, key)) {
             const char *names[64];
             size_t n = 0;
-            for (const field *f = fs; f->name && n < 64; f++) names[n++] = f->name;
+            for (const field *f = fs; f->name && n < 64; f++)
+                names[n++] = f->name;
             api__spec_child_ptr(cptr, ptr, key);
             return unknown_key(names, n, cptr, err);
         }
@@ -329,7 +354,8 @@ int api__spec_normalize_object(const field *fs, const json_t *in, const char *pt
         api__spec_child_ptr(cptr, ptr, f->name);
         if (check_value(f, in ? json_object_get(in, f->name) : NULL, cptr, &v, err))
             return -1;
-        if (json_object_set_new(out, f->name, v)) return api__spec_oom(err);
+        if (json_object_set_new(out, f->name, v))
+            return api__spec_oom(err);
     }
     return 0;
 }
@@ -342,7 +368,8 @@ static int pick_name(const json_t *v, const char *const *names, size_t n, const 
     json_t *choices;
 
     if (v && !json_is_null(v)) {
-        if (!json_is_string(v)) return api__spec_type_error(ptr, "a string", v, err);
+        if (!json_is_string(v))
+            return api__spec_type_error(ptr, "a string", v, err);
         s = json_string_value(v);
     }
     for (size_t i = 0; i < n; i++) {
@@ -351,8 +378,10 @@ static int pick_name(const json_t *v, const char *const *names, size_t n, const 
             return 0;
         }
     }
-    if (!(choices = json_array())) return api__spec_oom(err);
-    for (size_t i = 0; i < n; i++) json_array_append_new(choices, json_string(names[i]));
+    if (!(choices = json_array()))
+        return api__spec_oom(err);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(choices, json_string(names[i]));
     return api__spec_choice_error(choices, ptr, v, err);
 }
 
@@ -363,7 +392,8 @@ static unsigned utf8_next(const unsigned char **p)
     unsigned c = s[0];
     int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
     c &= extra ? 0x3Fu >> extra : 0x7Fu;
-    for (int i = 1; i <= extra && s[i]; i++) c = (c << 6) | (s[i] & 0x3Fu);
+    for (int i = 1; i <= extra && s[i]; i++)
+        c = (c << 6) | (s[i] & 0x3Fu);
     *p = s + 1 + extra;
     return c;
 }
@@ -373,22 +403,23 @@ static int check_name(const json_t *v, json_t **out, api_problem *err)
     const unsigned char *p;
     size_t chars = 0;
 
-    if (!json_is_string(v)) return api__spec_type_error("/name", "a string", v, err);
+    if (!json_is_string(v))
+        return api__spec_type_error("/name", "a string", v, err);
     p = (const unsigned char *)json_string_value(v);
     while (*p) {
         unsigned c = utf8_next(&p);
         if (c < 0x20 || (c >= 0x7F && c <= 0x9F))
             return api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, "/name",
                                    "/name must be printable: control character U+%04X "
-                                   "at character %zu", c, chars + 1);
+                                   "at character %zu",
+                                   c, chars + 1);
         chars++;
     }
     if (chars < 1 || chars > NAME_MAX_CHARS) {
         api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, "/name",
-                        "/name must be 1 to %d characters long, not %zu", NAME_MAX_CHARS,
-                        chars);
-        api_problem_set_allowed(err, json_pack("{s:i,s:i}", "minLength", 1, "maxLength",
-                                               NAME_MAX_CHARS));
+                        "/name must be 1 to %d characters long, not %zu", NAME_MAX_CHARS, chars);
+        api_problem_set_allowed(
+            err, json_pack("{s:i,s:i}", "minLength", 1, "maxLength", NAME_MAX_CHARS));
         return -1;
     }
     *out = json_incref((json_t *)v);
@@ -425,14 +456,18 @@ static int train_arch_row(const json_t *arch, const space_row **row, api_problem
     const json_t *sp;
 
     *row = NULL;
-    if (!arch || json_is_null(arch)) return 0;
-    if (!json_is_object(arch)) return api__spec_type_error("/architecture", "an object", arch, err);
+    if (!arch || json_is_null(arch))
+        return 0;
+    if (!json_is_object(arch))
+        return api__spec_type_error("/architecture", "an object", arch, err);
     sp = json_object_get(arch, "space");
-    if (!sp || json_is_null(sp)) return 0;
+    if (!sp || json_is_null(sp))
+        return 0;
     if (json_is_string(sp) && !api__spec_find_row("train", json_string_value(sp))) {
         ns = api__spec_space_names(NULL, searchable, 16);
         for (size_t i = 0; i < ns; i++) {
-            if (strcmp(searchable[i], json_string_value(sp))) continue;
+            if (strcmp(searchable[i], json_string_value(sp)))
+                continue;
             json_t *allowed = json_array();
             for (size_t j = 0; allowed && j < nt; j++)
                 json_array_append_new(allowed, json_string(trainable[j]));
@@ -442,7 +477,8 @@ static int train_arch_row(const json_t *arch, const space_row **row, api_problem
             return -1;
         }
     }
-    if (pick_name(sp, trainable, nt, NULL, "/architecture/space", &idx, err)) return -1;
+    if (pick_name(sp, trainable, nt, NULL, "/architecture/space", &idx, err))
+        return -1;
     *row = api__spec_find_row("train", trainable[idx]);
     return 0;
 }
@@ -452,8 +488,8 @@ static int kind_mismatch(const space_row *row, const char *dataset, const char *
 {
     int train = !strcmp(row->algorithm, "train");
     api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, "/dataset",
-                    "dataset \"%s\" holds %s data but %s \"%s\" needs %s data", dataset,
-                    dkind, train ? "architecture" : "search space", row->space, row->data_kind);
+                    "dataset \"%s\" holds %s data but %s \"%s\" needs %s data", dataset, dkind,
+                    train ? "architecture" : "search space", row->space, row->data_kind);
     api_problem_set_allowed(err, api__spec_datasets_of_kind(row->data_kind));
     return -1;
 }
@@ -465,7 +501,8 @@ static int check_data_path(const json_t *v, json_t *out, api_problem *err)
 {
     if (!v || json_is_null(v))
         return json_object_set_new(out, "data_path", json_null()) ? api__spec_oom(err) : 0;
-    if (!json_is_string(v)) return api__spec_type_error("/data_path", "a string or null", v, err);
+    if (!json_is_string(v))
+        return api__spec_type_error("/data_path", "a string or null", v, err);
     const char *p = json_string_value(v);
     size_t n = strlen(p);
     if (n == 0 || n > 1024 || p[0] == '/' || strlen(p) != json_string_length(v))
@@ -479,7 +516,8 @@ static int check_data_path(const json_t *v, json_t *out, api_problem *err)
                                    "data_path must not contain \"..\": it stays inside the "
                                    "state directory's datasets folder");
         c += k;
-        while (*c == '/') c++;
+        while (*c == '/')
+            c++;
     }
     return json_object_set(out, "data_path", (json_t *)v) ? api__spec_oom(err) : 0;
 }
@@ -496,7 +534,8 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
     field budget[4];
     int train;
 
-    json_object_foreach((json_t *)in, key, v) {
+    json_object_foreach((json_t *)in, key, v)
+    {
         for (idx = 0; idx < N_TOP_KEYS && strcmp(top_keys[idx], key); idx++)
             ;
         if (idx == N_TOP_KEYS) {
@@ -505,9 +544,9 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
         }
     }
 
-    for (n = 0; n < API__SPEC_N_ALGOS; n++) names[n] = api__spec_algo_rows[n].name;
-    if (pick_name(json_object_get(in, "algorithm"), names, n, names[0], "/algorithm", &idx,
-                  err))
+    for (n = 0; n < API__SPEC_N_ALGOS; n++)
+        names[n] = api__spec_algo_rows[n].name;
+    if (pick_name(json_object_get(in, "algorithm"), names, n, names[0], "/algorithm", &idx, err))
         return -1;
     algorithm = api__spec_algo_rows[idx].name;
     train = !strcmp(algorithm, "train");
@@ -521,16 +560,18 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
             api_problem_set_allowed(err, json_pack("[n]"));
             return -1;
         }
-        if (train_arch_row(json_object_get(in, "architecture"), &row, err)) return -1;
+        if (train_arch_row(json_object_get(in, "architecture"), &row, err))
+            return -1;
     } else {
         v = json_object_get(in, "architecture");
         if (v && !json_is_null(v))
             return api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, "/architecture",
                                    "architecture applies only to algorithm \"train\"; "
-                                   "\"%s\" searches for one", algorithm);
+                                   "\"%s\" searches for one",
+                                   algorithm);
         n = api__spec_space_names(algorithm, names, 32);
-        if (pick_name(json_object_get(in, "search_space"), names, n, names[0],
-                      "/search_space", &idx, err))
+        if (pick_name(json_object_get(in, "search_space"), names, n, names[0], "/search_space",
+                      &idx, err))
             return -1;
         row = api__spec_find_row(algorithm, names[idx]);
     }
@@ -543,10 +584,12 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
         return -1;
     ds = &api__spec_dataset_rows[idx];
     dataset = ds->name;
-    if (!row) row = api__spec_find_row_of_kind("train", ds->kind);
-    if (!row) return api_problem_set(err, 0, API_PROBLEM_INTERNAL, NULL, "no row for %s",
-                                     dataset);
-    if (strcmp(row->data_kind, ds->kind)) return kind_mismatch(row, dataset, ds->kind, err);
+    if (!row)
+        row = api__spec_find_row_of_kind("train", ds->kind);
+    if (!row)
+        return api_problem_set(err, 0, API_PROBLEM_INTERNAL, NULL, "no row for %s", dataset);
+    if (strcmp(row->data_kind, ds->kind))
+        return kind_mismatch(row, dataset, ds->kind, err);
 
     if (json_object_set_new(out, "algorithm", json_string(algorithm)) ||
         json_object_set_new(out, "search_space", train ? json_null() : json_string(row->space)) ||
@@ -554,24 +597,28 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
         return api__spec_oom(err);
 
     if (train) {
-        if (!(sub = json_object())) return api__spec_oom(err);
+        if (!(sub = json_object()))
+            return api__spec_oom(err);
         json_object_set_new(out, "architecture", sub);
         json_t *arch = api__spec_arch_fold(row, json_object_get(in, "architecture"));
         int rc = api__spec_normalize_object(row->arch, arch, "/architecture", sub, err);
         json_decref(arch);
-        if (rc) return -1;
+        if (rc)
+            return -1;
     } else if (json_object_set_new(out, "architecture", json_null())) {
         return api__spec_oom(err);
     }
 
     api__spec_budget_fields(row, budget, why, sizeof why);
-    if (!(sub = json_object())) return api__spec_oom(err);
+    if (!(sub = json_object()))
+        return api__spec_oom(err);
     json_object_set_new(out, "budget", sub);
     v = json_object_get(in, "budget");
     if (api__spec_normalize_object(budget, json_is_null(v) ? NULL : v, "/budget", sub, err))
         return -1;
 
-    if (!(sub = json_object())) return api__spec_oom(err);
+    if (!(sub = json_object()))
+        return api__spec_oom(err);
     json_object_set_new(out, "hyperparameters", sub);
     v = json_object_get(in, "hyperparameters");
     if (api__spec_normalize_object(row->hp, json_is_null(v) ? NULL : v, "/hyperparameters", sub,
@@ -585,7 +632,8 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
         if (json_object_set_new(sub, d->key, json_loads(d->value, JSON_DECODE_ANY, NULL)))
             return api__spec_oom(err);
     }
-    if (check_ordered_pairs(sub, err)) return -1;
+    if (check_ordered_pairs(sub, err))
+        return -1;
     /* The one rule across fields: a darts-cnn network's reductions. */
     if (row->arch_kind == NAS_ARCH_DARTS_CNN && api__spec_darts_reductions_fit(out, err))
         return -1;
@@ -598,7 +646,8 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
                                    "it is the final training");
         json_object_set_new(out, "final_training", json_null());
     } else {
-        if (!(sub = json_object())) return api__spec_oom(err);
+        if (!(sub = json_object()))
+            return api__spec_oom(err);
         json_object_set_new(out, "final_training", sub);
         if (api__spec_normalize_object(nas_spec_final_fields(), json_is_null(v) ? NULL : v,
                                        "/final_training", sub, err))
@@ -609,24 +658,28 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
              (unsigned long long)(default_seed & (API_SPEC_SEED_MAX - 1)));
     {
         const field seed = I_("seed", 0, (double)API_SPEC_SEED_MAX, seed_def, NULL);
-        if (check_value(&seed, json_object_get(in, "seed"), "/seed", &v, err)) return -1;
-        if (json_object_set_new(out, "seed", v)) return api__spec_oom(err);
+        if (check_value(&seed, json_object_get(in, "seed"), "/seed", &v, err))
+            return -1;
+        if (json_object_set_new(out, "seed", v))
+            return api__spec_oom(err);
     }
 
     v = json_object_get(in, "name");
     if (v && !json_is_null(v)) {
-        if (check_name(v, &v, err)) return -1;
+        if (check_name(v, &v, err))
+            return -1;
     } else {
         char name[64];
         snprintf(name, sizeof name, "%s-%s", algorithm, dataset);
         v = json_string(name);
     }
-    if (json_object_set_new(out, "name", v)) return api__spec_oom(err);
+    if (json_object_set_new(out, "name", v))
+        return api__spec_oom(err);
     return check_data_path(json_object_get(in, "data_path"), out, err);
 }
 
-int api_spec_normalize(const char *body, size_t len, uint64_t default_seed,
-                       json_t **spec_out, api_problem *err)
+int api_spec_normalize(const char *body, size_t len, uint64_t default_seed, json_t **spec_out,
+                       api_problem *err)
 {
     json_error_t je;
     json_t *in, *out;
@@ -634,7 +687,8 @@ int api_spec_normalize(const char *body, size_t len, uint64_t default_seed,
     *spec_out = NULL;
     in = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!in) {
-        if (json_error_code(&je) == json_error_out_of_memory) return api__spec_oom(err);
+        if (json_error_code(&je) == json_error_out_of_memory)
+            return api__spec_oom(err);
         api_problem_set(err, 0, API_PROBLEM_INVALID_JSON, NULL,
                         "invalid JSON at line %d, column %d: %s", je.line > 0 ? je.line : 1,
                         je.column > 0 ? je.column : 1, je.text);
@@ -673,7 +727,7 @@ static void fnv128_mul(uint64_t *hi, uint64_t *lo)
     uint64_t carry = (lh >> 32) + (low < ll);
 
     *lo = low;
-    *hi = h * 0x13bu + carry + (l << 24);   /* l * 2^88 lands in hi shifted by 24 */
+    *hi = h * 0x13bu + carry + (l << 24); /* l * 2^88 lands in hi shifted by 24 */
 }
 
 void api_spec_hash(const char *body, size_t len, char out[API_SPEC_HASH_SIZE])

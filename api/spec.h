@@ -37,8 +37,8 @@
  * known keys), 400 invalid-field (pointer; "allowed" a list of values or
  * {"minimum", "maximum"}), 500 internal (out of memory). A normalized spec
  * normalizes to itself. */
-int api_spec_normalize(const char *body, size_t len, uint64_t default_seed,
-                       json_t **spec_out, api_problem *err);
+int api_spec_normalize(const char *body, size_t len, uint64_t default_seed, json_t **spec_out,
+                       api_problem *err);
 
 /* 0 when the engine can run the normalized spec, else -1 with either
  * 501 not-implemented (an algorithm, search space or final training this
@@ -63,13 +63,12 @@ typedef struct api_spec_paths {
  * than default_threads (the operator's --threads-per-job caps it), else
  * default_threads; darts' arch_betas become arch_beta1/2 and a
  * null max_examples 0 (all); a train darts-cnn genotype becomes compact
- * JSON text in out->genotype (normalize refused any that would not fit). The string members of *out (algorithm,
- * search_space, dataset) point into `spec` and
- * data_path into `paths`: both must outlive *out. checkpoint_path and
- * resume are left NULL/0 for the caller. Errors: 501 for a spec the engine
- * cannot run, 500 when spec was not normalized. */
-int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
-                       int default_threads, nas_job_spec *out, api_problem *err);
+ * JSON text in out->genotype (normalize refused any that would not fit). The string members of *out
+ * (algorithm, search_space, dataset) point into `spec` and data_path into `paths`: both must
+ * outlive *out. checkpoint_path and resume are left NULL/0 for the caller. Errors: 501 for a spec
+ * the engine cannot run, 500 when spec was not normalized. */
+int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths, int default_threads,
+                       nas_job_spec *out, api_problem *err);
 
 /* Hash of the raw request body for Idempotency-Key matching: FNV-1a 128
  * (offset basis 6c62272e07bb014262b821756295c58d, prime 2^88 + 0x13b) as

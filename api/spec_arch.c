@@ -32,7 +32,8 @@
 static int names_field(const field *fs, const char *key)
 {
     for (; fs && fs->name; fs++)
-        if (!strcmp(fs->name, key)) return 1;
+        if (!strcmp(fs->name, key))
+            return 1;
     return 0;
 }
 
@@ -55,7 +56,8 @@ static int served_key(const char *space, const char *key)
     for (size_t i = 0; i < sizeof served_keys / sizeof served_keys[0]; i++)
         if (!strcmp(served_keys[i].space, space))
             for (size_t k = 0; served_keys[i].keys[k]; k++)
-                if (!strcmp(served_keys[i].keys[k], key)) return 1;
+                if (!strcmp(served_keys[i].keys[k], key))
+                    return 1;
     return 0;
 }
 
@@ -67,16 +69,19 @@ static int served_key(const char *space, const char *key)
  * such an architecture is pasted; any other unknown key is still a 400. */
 static int record_key(const space_row *row, const char *key, const json_t *v)
 {
-    static const char *const always[] = {"classes", "vocab", "arc", "fixed_arc",
-                                         "dropout", "dropout_input"};
-    if (names_field(row->arch, key)) return 0;
+    static const char *const always[] = {"classes",   "vocab",   "arc",
+                                         "fixed_arc", "dropout", "dropout_input"};
+    if (names_field(row->arch, key))
+        return 0;
     for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
-        if (!strcmp(always[i], key)) return 1;
-    if (names_field(row->hp, key)) return 1;
+        if (!strcmp(always[i], key))
+            return 1;
+    if (names_field(row->hp, key))
+        return 1;
     /* nodes fixed by an ENAS arc; enas-rnn's embedding is its hidden size;
      * an enas-macro train result's layer count is its arc's */
-    return json_is_integer(v) && (!strcmp(key, "nodes") || !strcmp(key, "embed") ||
-                                  !strcmp(key, "layers"));
+    return json_is_integer(v) &&
+           (!strcmp(key, "nodes") || !strcmp(key, "embed") || !strcmp(key, "layers"));
 }
 
 json_t *api__spec_arch_fold(const space_row *row, const json_t *arch)
@@ -85,7 +90,8 @@ json_t *api__spec_arch_fold(const space_row *row, const json_t *arch)
     json_t *v, *out, *g;
     const json_t *fixed = json_object_get(arch, "fixed_arc");
 
-    if (!row || !json_is_object(arch)) return json_incref((json_t *)arch);
+    if (!row || !json_is_object(arch))
+        return json_incref((json_t *)arch);
     /* The recipe before results named their space pasted the whole served
      * architecture as the genotype: its "space" there is the row's. */
     json_t *gt = json_object_get(arch, "genotype");
@@ -100,7 +106,7 @@ json_t *api__spec_arch_fold(const space_row *row, const json_t *arch)
     }
     if (!json_is_string(fixed) || !names_field(row->arch, "genotype") ||
         json_object_get(arch, "genotype"))
-        fixed = NULL;   /* no fixed-arc string stands for the arc */
+        fixed = NULL; /* no fixed-arc string stands for the arc */
     if (!(out = json_object()) || !(g = json_object())) {
         json_decref(out);
         return NULL;
@@ -110,10 +116,12 @@ json_t *api__spec_arch_fold(const space_row *row, const json_t *arch)
         json_decref(g);
         return NULL;
     }
-    json_object_foreach((json_t *)arch, key, v) {
+    json_object_foreach((json_t *)arch, key, v)
+    {
         int gather = names_field(row->arch, "genotype") && !json_object_get(arch, "genotype") &&
                      served_key(row->space, key);
-        if (record_key(row, key, v) && !(gather && !fixed)) continue;
+        if (record_key(row, key, v) && !(gather && !fixed))
+            continue;
         if (json_object_set(gather && !fixed ? g : out, key, v)) {
             json_decref(out);
             json_decref(g);
@@ -142,8 +150,10 @@ typedef struct ints {
 static void put_int(ints *b, long v)
 {
     int n = snprintf(b->text + b->len, sizeof b->text - b->len, "%s%ld", b->len ? " " : "", v);
-    if (n < 0 || (size_t)n >= sizeof b->text - b->len) b->overflow = 1;
-    else b->len += (size_t)n;
+    if (n < 0 || (size_t)n >= sizeof b->text - b->len)
+        b->overflow = 1;
+    else
+        b->len += (size_t)n;
 }
 
 /* The index of name among the engine's names for space, or -1. */
@@ -152,7 +162,8 @@ static long name_index(const char *space, const char *what, const json_t *name)
     int n = 0;
     const char *const *names = nas_arch_choice_names(space, what, &n);
     for (int i = 0; json_is_string(name) && i < n; i++)
-        if (!strcmp(names[i], json_string_value(name))) return i;
+        if (!strcmp(names[i], json_string_value(name)))
+            return i;
     return -1;
 }
 
@@ -176,8 +187,8 @@ static int bad(api_problem *err, const char *ptr, const char *fmt, const char *w
     return api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr, "%s %s", ptr, msg);
 }
 
-static int choice(const char *space, const char *what, const json_t *v, const char *ptr,
-                  ints *b, api_problem *err)
+static int choice(const char *space, const char *what, const json_t *v, const char *ptr, ints *b,
+                  api_problem *err)
 {
     int n = 0;
     const char *const *names = nas_arch_choice_names(space, what, &n);
@@ -187,7 +198,8 @@ static int choice(const char *space, const char *what, const json_t *v, const ch
         return 0;
     }
     json_t *allowed = json_array();
-    for (int i = 0; allowed && i < n; i++) json_array_append_new(allowed, json_string(names[i]));
+    for (int i = 0; allowed && i < n; i++)
+        json_array_append_new(allowed, json_string(names[i]));
     return api__spec_choice_error(allowed, ptr, v, err);
 }
 
@@ -213,7 +225,8 @@ static int micro_ints(const json_t *g, const char *ptr, ints *b, int *nodes, api
         if (c == 1 && (int)json_array_size(cell) != *nodes)
             return bad(err, p, "must have as many nodes as %s", "the normal cell");
         *nodes = (int)json_array_size(cell);
-        json_array_foreach(cell, i, node) {
+        json_array_foreach(cell, i, node)
+        {
             const json_t *in = json_object_get(node, "inputs"), *op = json_object_get(node, "ops");
             at(q, p, i, NULL);
             if (!json_is_array(in) || json_array_size(in) != 2 || !json_is_array(op) ||
@@ -224,11 +237,13 @@ static int micro_ints(const json_t *g, const char *ptr, ints *b, int *nodes, api
                 char r[PTR_MAX], t[PTR_MAX];
                 api__spec_child_ptr(t, q, "inputs");
                 at(r, t, k, NULL);
-                if (small_int(json_array_get(in, k), r, 0, err, &x)) return -1;
+                if (small_int(json_array_get(in, k), r, 0, err, &x))
+                    return -1;
                 put_int(b, x);
                 api__spec_child_ptr(t, q, "ops");
                 at(r, t, k, NULL);
-                if (choice("enas-micro", "op", json_array_get(op, k), r, b, err)) return -1;
+                if (choice("enas-micro", "op", json_array_get(op, k), r, b, err))
+                    return -1;
             }
         }
     }
@@ -246,25 +261,30 @@ static int macro_ints(const json_t *g, const char *ptr, ints *b, int *layers, ap
     if (!json_is_array(ls) || json_array_size(ls) < 1 || json_array_size(ls) > 64)
         return bad(err, p, "must be %s", "an array of 1..64 {\"op\": o, \"skips\": [..]}");
     *layers = (int)json_array_size(ls);
-    json_array_foreach(ls, i, l) {
+    json_array_foreach(ls, i, l)
+    {
         const json_t *skips = json_object_get(l, "skips"), *s;
         unsigned char bits[64] = {0};
         size_t k;
         at(q, p, i, "op");
-        if (choice("enas-macro", "op", json_object_get(l, "op"), q, b, err)) return -1;
+        if (choice("enas-macro", "op", json_object_get(l, "op"), q, b, err))
+            return -1;
         at(q, p, i, "skips");
-        if (!json_is_array(skips)) return bad(err, q, "must be %s", "an array");
-        json_array_foreach(skips, k, s) {
+        if (!json_is_array(skips))
+            return bad(err, q, "must be %s", "an array");
+        json_array_foreach(skips, k, s)
+        {
             long x = 0;
             char r[PTR_MAX];
             at(r, q, k, NULL);
-            if (small_int(s, r, -1, err, &x)) return -1;
+            if (small_int(s, r, -1, err, &x))
+                return -1;
             if (x + 1 >= (long)i)
-                return bad(err, r, "must name an earlier layer (%s)",
-                           "layer j is listed as j - 1");
+                return bad(err, r, "must name an earlier layer (%s)", "layer j is listed as j - 1");
             bits[x + 1] = 1;
         }
-        for (size_t j = 0; j < i; j++) put_int(b, bits[j]);
+        for (size_t j = 0; j < i; j++)
+            put_int(b, bits[j]);
     }
     return 0;
 }
@@ -278,26 +298,27 @@ static int rnn_ints(const json_t *g, const char *ptr, ints *b, int *nodes, api_p
     size_t i;
     api__spec_child_ptr(p, ptr, "nodes");
     if (!json_is_array(ns) || json_array_size(ns) < 2)
-        return bad(err, p, "must be %s",
-                   "an array of 2 or more {\"input\": i, \"activation\": a}");
+        return bad(err, p, "must be %s", "an array of 2 or more {\"input\": i, \"activation\": a}");
     *nodes = (int)json_array_size(ns);
-    json_array_foreach(ns, i, n) {
+    json_array_foreach(ns, i, n)
+    {
         if (i) {
             long x = 0;
             at(q, p, i, "input");
-            if (small_int(json_object_get(n, "input"), q, 0, err, &x)) return -1;
+            if (small_int(json_object_get(n, "input"), q, 0, err, &x))
+                return -1;
             put_int(b, x);
         }
         at(q, p, i, "activation");
-        if (choice("enas-rnn", "activation", json_object_get(n, "activation"), q, b, err)) return -1;
+        if (choice("enas-rnn", "activation", json_object_get(n, "activation"), q, b, err))
+            return -1;
     }
     return 0;
 }
 
 /* nasrl-cnn: the layer count, then per layer fh fw filters stride and
  * its inputs (their count first). */
-static int nasrl_cnn_ints(const json_t *g, const char *ptr, ints *b, int *size,
-                          api_problem *err)
+static int nasrl_cnn_ints(const json_t *g, const char *ptr, ints *b, int *size, api_problem *err)
 {
     static const char *const keys[] = {"filter_height", "filter_width", "filters", "stride"};
     const json_t *ls = json_object_get(g, "layers"), *l, *in;
@@ -308,21 +329,26 @@ static int nasrl_cnn_ints(const json_t *g, const char *ptr, ints *b, int *size,
         return bad(err, p, "must be %s", "an array of 1..64 layers");
     *size = (int)json_array_size(ls);
     put_int(b, *size);
-    json_array_foreach(ls, i, l) {
+    json_array_foreach(ls, i, l)
+    {
         long x = 0;
         for (k = 0; k < 4; k++) {
             at(q, p, i, keys[k]);
-            if (small_int(json_object_get(l, keys[k]), q, 1, err, &x)) return -1;
+            if (small_int(json_object_get(l, keys[k]), q, 1, err, &x))
+                return -1;
             put_int(b, x);
         }
         at(q, p, i, "inputs");
         in = json_object_get(l, "inputs");
-        if (!json_is_array(in)) return bad(err, q, "must be %s", "an array of earlier layers");
+        if (!json_is_array(in))
+            return bad(err, q, "must be %s", "an array of earlier layers");
         put_int(b, (long)json_array_size(in));
-        json_array_foreach(in, k, l) {
+        json_array_foreach(in, k, l)
+        {
             char r[PTR_MAX];
             at(r, q, k, NULL);
-            if (small_int(l, r, 0, err, &x)) return -1;
+            if (small_int(l, r, 0, err, &x))
+                return -1;
             put_int(b, x);
         }
     }
@@ -332,38 +358,44 @@ static int nasrl_cnn_ints(const json_t *g, const char *ptr, ints *b, int *size,
 /* nasrl-rnn: per node its combination and activation, then the cell
  * inject's node, combination and activation, then the cell output; *size
  * the tree's base. */
-static int nasrl_rnn_ints(const json_t *g, const char *ptr, ints *b, int *size,
-                          api_problem *err)
+static int nasrl_rnn_ints(const json_t *g, const char *ptr, ints *b, int *size, api_problem *err)
 {
     const json_t *ns = json_object_get(g, "nodes"), *n, *inj = json_object_get(g, "cell_inject");
     char p[PTR_MAX], q[PTR_MAX];
     long x = 0;
     size_t i;
     api__spec_child_ptr(p, ptr, "base");
-    if (small_int(json_object_get(g, "base"), p, 2, err, &x)) return -1;
+    if (small_int(json_object_get(g, "base"), p, 2, err, &x))
+        return -1;
     *size = (int)x;
     api__spec_child_ptr(p, ptr, "nodes");
     if (!json_is_array(ns) || (long)json_array_size(ns) != 2 * x - 1)
         return bad(err, p, "must be %s", "an array of 2 base - 1 nodes");
-    json_array_foreach(ns, i, n) {
+    json_array_foreach(ns, i, n)
+    {
         at(q, p, i, "combine");
-        if (choice("nasrl-rnn", "combine", json_object_get(n, "combine"), q, b, err)) return -1;
+        if (choice("nasrl-rnn", "combine", json_object_get(n, "combine"), q, b, err))
+            return -1;
         at(q, p, i, "activation");
         if (choice("nasrl-rnn", "activation", json_object_get(n, "activation"), q, b, err))
             return -1;
     }
     api__spec_child_ptr(p, ptr, "cell_inject");
-    if (!json_is_object(inj)) return bad(err, p, "must be %s", "an object");
+    if (!json_is_object(inj))
+        return bad(err, p, "must be %s", "an object");
     api__spec_child_ptr(q, p, "node");
-    if (small_int(json_object_get(inj, "node"), q, 0, err, &x)) return -1;
+    if (small_int(json_object_get(inj, "node"), q, 0, err, &x))
+        return -1;
     put_int(b, x);
     api__spec_child_ptr(q, p, "combine");
-    if (choice("nasrl-rnn", "combine", json_object_get(inj, "combine"), q, b, err)) return -1;
+    if (choice("nasrl-rnn", "combine", json_object_get(inj, "combine"), q, b, err))
+        return -1;
     api__spec_child_ptr(q, p, "activation");
     if (choice("nasrl-rnn", "activation", json_object_get(inj, "activation"), q, b, err))
         return -1;
     api__spec_child_ptr(p, ptr, "cell_output");
-    if (small_int(json_object_get(g, "cell_output"), p, 0, err, &x)) return -1;
+    if (small_int(json_object_get(g, "cell_output"), p, 0, err, &x))
+        return -1;
     put_int(b, x);
     return 0;
 }
@@ -376,9 +408,11 @@ static int count_ints(const char *s)
     while (*s) {
         char *end;
         s += strspn(s, " ");
-        if (!*s) break;
+        if (!*s)
+            break;
         (void)strtol(s, &end, 10);
-        if (end == s) return -1;
+        if (end == s)
+            return -1;
         n++;
         s = end;
     }
@@ -397,10 +431,14 @@ static int enas_ints(const char *space, const json_t *g, const char *ptr, ints *
         if (n < 1 || json_string_length(g) >= sizeof b->text)
             return bad(err, ptr, "must be %s", "a fixed-arc string of space-separated ints");
         b->len = (size_t)snprintf(b->text, sizeof b->text, "%s", json_string_value(g));
-        if (!strcmp(space, "enas-micro")) *size = n / 8;
-        else if (!strcmp(space, "enas-rnn")) *size = (n + 1) / 2;
-        else if (!strcmp(space, "nasrl-cnn")) *size = 0;   /* the ints say */
-        else if (!strcmp(space, "nasrl-rnn")) *size = ((n - 4) / 2 + 1) / 2;
+        if (!strcmp(space, "enas-micro"))
+            *size = n / 8;
+        else if (!strcmp(space, "enas-rnn"))
+            *size = (n + 1) / 2;
+        else if (!strcmp(space, "nasrl-cnn"))
+            *size = 0; /* the ints say */
+        else if (!strcmp(space, "nasrl-rnn"))
+            *size = ((n - 4) / 2 + 1) / 2;
         else {
             for (L = 1; L + L * (L - 1) / 2 < n; L++)
                 ;
@@ -409,14 +447,16 @@ static int enas_ints(const char *space, const json_t *g, const char *ptr, ints *
         return 0;
     }
     if (!json_is_object(g))
-        return bad(err, ptr, "must be %s", "the architecture a search serves, or its "
-                                          "decisions as a string of ints");
+        return bad(err, ptr, "must be %s",
+                   "the architecture a search serves, or its "
+                   "decisions as a string of ints");
     int rc = !strcmp(space, "enas-micro")   ? micro_ints(g, ptr, b, size, err)
              : !strcmp(space, "enas-macro") ? macro_ints(g, ptr, b, size, err)
              : !strcmp(space, "enas-rnn")   ? rnn_ints(g, ptr, b, size, err)
              : !strcmp(space, "nasrl-cnn")  ? nasrl_cnn_ints(g, ptr, b, size, err)
                                             : nasrl_rnn_ints(g, ptr, b, size, err);
-    if (rc) return -1;
+    if (rc)
+        return -1;
     if (b->overflow)
         return bad(err, ptr, "is too long: its fixed-arc string must fit %s",
                    "the engine's genotype (1023 bytes)");
@@ -433,7 +473,8 @@ static const char *space_of(const field *f)
     const space_row *rows = api__spec_rows(&n);
     for (size_t i = 0; i < n; i++)
         for (const field *a = rows[i].arch; a && a->name; a++)
-            if (a == f) return rows[i].space;
+            if (a == f)
+                return rows[i].space;
     return NULL;
 }
 
@@ -443,7 +484,8 @@ static int check_enas(const field *f, const json_t *v, const char *ptr, json_t *
     ints b;
     int size;
     const char *space = space_of(f);
-    if (!space || enas_ints(space, v, ptr, &b, &size, err)) return -1;
+    if (!space || enas_ints(space, v, ptr, &b, &size, err))
+        return -1;
     *out = json_incref((json_t *)v);
     return 0;
 }
@@ -455,8 +497,8 @@ static json_t *enas_schema(const field *f)
 }
 
 static const custom_type enas_genotype = {
-    "the architecture a search serves (an object) or its decisions as a string of ints",
-    check_enas, enas_schema};
+    "the architecture a search serves (an object) or its decisions as a string of ints", check_enas,
+    enas_schema};
 
 /* darts-rnn: {"recurrent": [[op, input] x 8], "concat": [..]}; the engine
  * checks the ops and inputs (nas_job_validate before the 202). */
@@ -467,18 +509,23 @@ static int check_darts_rnn(const field *f, const json_t *v, const char *ptr, jso
     char p[PTR_MAX], *text;
     size_t len;
     (void)f;
-    if (!json_is_object(v)) return api__spec_type_error(ptr, "an object", v, err);
+    if (!json_is_object(v))
+        return api__spec_type_error(ptr, "an object", v, err);
     api__spec_child_ptr(p, ptr, "recurrent");
     if (!json_is_array(rec) || json_array_size(rec) != 8)
         return bad(err, p, "must be %s", "8 [op, input] pairs");
-    if (!(*out = json_pack("{s:O}", "recurrent", rec))) return api__spec_oom(err);
-    if (!concat) concat = json_pack("[iiiiiiii]", 1, 2, 3, 4, 5, 6, 7, 8);
-    else json_incref((json_t *)concat);
+    if (!(*out = json_pack("{s:O}", "recurrent", rec)))
+        return api__spec_oom(err);
+    if (!concat)
+        concat = json_pack("[iiiiiiii]", 1, 2, 3, 4, 5, 6, 7, 8);
+    else
+        json_incref((json_t *)concat);
     json_object_set_new(*out, "concat", (json_t *)concat);
     text = json_dumps(*out, JSON_COMPACT);
     len = text ? strlen(text) : NAS_GENOTYPE_MAX;
     free(text);
-    if (len < NAS_GENOTYPE_MAX) return 0;
+    if (len < NAS_GENOTYPE_MAX)
+        return 0;
     json_decref(*out);
     *out = NULL;
     return bad(err, ptr, "is too long: its compact JSON must fit %s",
@@ -498,11 +545,13 @@ static const custom_type darts_rnn_genotype = {"an object", check_darts_rnn, dar
 const custom_type *api__spec_custom(const field *f)
 {
     const char *space;
-    if (f->custom) return f->custom;
+    if (f->custom)
+        return f->custom;
     space = space_of(f);
     if (space && (!strncmp(space, "enas-", 5) || !strncmp(space, "nasrl-", 6)))
         return &enas_genotype;
-    if (space && !strcmp(space, "darts-rnn")) return &darts_rnn_genotype;
+    if (space && !strcmp(space, "darts-rnn"))
+        return &darts_rnn_genotype;
     return &api__spec_darts_genotype;
 }
 
@@ -515,11 +564,13 @@ int api__spec_arch_to_engine(const space_row *row, const json_t *arch, nas_job_s
     ints b;
     int size = 0;
 
-    if (!g) return names_field(row->arch, "genotype") ? -1 : 0;
+    if (!g)
+        return names_field(row->arch, "genotype") ? -1 : 0;
     if (strncmp(row->space, "enas-", 5) != 0 && strncmp(row->space, "nasrl-", 6) != 0) {
         char *text = json_is_object(g) ? json_dumps(g, JSON_COMPACT) : NULL;
         int rc = text && strlen(text) < NAS_GENOTYPE_MAX ? 0 : -1;
-        if (!rc) memcpy(out->genotype, text, strlen(text) + 1);
+        if (!rc)
+            memcpy(out->genotype, text, strlen(text) + 1);
         free(text);
         return rc;
     }
@@ -532,7 +583,8 @@ int api__spec_arch_to_engine(const space_row *row, const json_t *arch, nas_job_s
         out->tree_base = size;
         return 0;
     }
-    if (!strcmp(row->space, "nasrl-cnn")) return 0;
+    if (!strcmp(row->space, "nasrl-cnn"))
+        return 0;
     out->search_space = row->space;
     if (!strcmp(row->space, "enas-macro")) {
         out->layers = size;

@@ -29,12 +29,10 @@ static int not_implemented(const char *ptr, const char *what, const char **avail
     json_t *allowed = json_array();
     for (size_t k = 0; k < n; k++) {
         json_array_append_new(allowed, json_string(avail[k]));
-        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", k ? ", " : "",
-                 avail[k]);
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", k ? ", " : "", avail[k]);
     }
     api_problem_set(err, 0, API_PROBLEM_NOT_IMPLEMENTED, ptr,
-                    "%s is not implemented in this version of nasd yet; available: %s", what,
-                    list);
+                    "%s is not implemented in this version of nasd yet; available: %s", what, list);
     api_problem_set_allowed(err, allowed);
     return -1;
 }
@@ -46,8 +44,7 @@ static const space_row *row_of(const json_t *spec)
     const char *algorithm = json_string_value(json_object_get(spec, "algorithm"));
     const char *space = json_string_value(json_object_get(spec, "search_space"));
     if (algorithm && !strcmp(algorithm, "train"))
-        space = json_string_value(
-            json_object_get(json_object_get(spec, "architecture"), "space"));
+        space = json_string_value(json_object_get(json_object_get(spec, "architecture"), "space"));
     return algorithm && space ? api__spec_find_row(algorithm, space) : NULL;
 }
 
@@ -64,10 +61,10 @@ static int runs_here(const json_t *spec, api_problem *err)
     size_t n = 0, i, nrows;
 
     for (i = 0; algorithm && i < API__SPEC_N_ALGOS; i++)
-        if (!strcmp(api__spec_algo_rows[i].name, algorithm)) break;
+        if (!strcmp(api__spec_algo_rows[i].name, algorithm))
+            break;
     if (!algorithm || i == API__SPEC_N_ALGOS)
-        return api_problem_set(err, 0, API_PROBLEM_INTERNAL, NULL,
-                               "spec has no known algorithm");
+        return api_problem_set(err, 0, API_PROBLEM_INTERNAL, NULL, "spec has no known algorithm");
     if (!api__spec_find_row(algorithm, NULL)) {
         for (size_t k = 0; k < API__SPEC_N_ALGOS; k++)
             if (api__spec_find_row(api__spec_algo_rows[k].name, NULL))
@@ -78,22 +75,29 @@ static int runs_here(const json_t *spec, api_problem *err)
     if (!row)
         return api_problem_set(err, 0, API_PROBLEM_INTERNAL, NULL,
                                "spec has no known search_space");
-    if (!json_is_true(json_object_get(ft, "enabled")) || row->final_fields) return 0;
+    if (!json_is_true(json_object_get(ft, "enabled")) || row->final_fields)
+        return 0;
     /* The spaces with a final training, named once each. */
     rows = api__spec_rows(&nrows);
     for (i = 0; i < nrows; i++) {
         size_t k;
-        if (!rows[i].final_fields) continue;
+        if (!rows[i].final_fields)
+            continue;
         for (k = 0; k < n && strcmp(avail[k], rows[i].space); k++)
             ;
-        if (k == n && n < sizeof avail / sizeof avail[0]) avail[n++] = rows[i].space;
+        if (k == n && n < sizeof avail / sizeof avail[0])
+            avail[n++] = rows[i].space;
     }
     for (i = 0; i < n; i++)
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
-                 i == 0 ? "" : i + 1 < n ? ", " : " and ", avail[i]);
+                 i == 0      ? ""
+                 : i + 1 < n ? ", "
+                             : " and ",
+                 avail[i]);
     return api_problem_set(err, 0, API_PROBLEM_NOT_IMPLEMENTED, "/final_training/enabled",
                            "final_training is not implemented yet for this search "
-                           "space (only %s)", list);
+                           "space (only %s)",
+                           list);
 }
 
 /* The index of string v among the JSON array text choices, or -1. */
@@ -102,7 +106,8 @@ static int choice_index(const char *choices, const json_t *v)
     json_t *ch = choices ? json_loads(choices, 0, NULL) : NULL, *c;
     size_t i;
     int idx = -1;
-    json_array_foreach(ch, i, c) if (json_equal(c, v)) {
+    json_array_foreach(ch, i, c) if (json_equal(c, v))
+    {
         idx = (int)i;
         break;
     }
@@ -120,50 +125,65 @@ static int store(const field *f, const json_t *v, nas_job_spec *out)
     const json_t *e;
     size_t i;
 
-    if (f->off < 0 || f->na) return 0;
+    if (f->off < 0 || f->na)
+        return 0;
     if (json_is_null(v) && (f->flags & F_NULLABLE)) {
-        if (f->type == T_INT) *(int *)(void *)at = 0;
-        else if (f->flags & NAS_SPEC_DOUBLE) *(double *)(void *)at = 0.0;
-        else *(float *)(void *)at = 0.0f;
+        if (f->type == T_INT)
+            *(int *)(void *)at = 0;
+        else if (f->flags & NAS_SPEC_DOUBLE)
+            *(double *)(void *)at = 0.0;
+        else
+            *(float *)(void *)at = 0.0f;
         return 0;
     }
     switch (f->type) {
     case T_INT:
-        if (!json_is_integer(v)) return -1;
+        if (!json_is_integer(v))
+            return -1;
         *(int *)(void *)at = (int)json_integer_value(v);
         return 0;
     case T_NUM:
-        if (!json_is_number(v)) return -1;
-        if (f->flags & NAS_SPEC_DOUBLE) *(double *)(void *)at = json_number_value(v);
-        else *(float *)(void *)at = (float)json_number_value(v);
+        if (!json_is_number(v))
+            return -1;
+        if (f->flags & NAS_SPEC_DOUBLE)
+            *(double *)(void *)at = json_number_value(v);
+        else
+            *(float *)(void *)at = (float)json_number_value(v);
         return 0;
     case T_BOOL:
-        if (!json_is_boolean(v)) return -1;
+        if (!json_is_boolean(v))
+            return -1;
         *(int *)(void *)at = json_is_true(v);
         return 0;
     case T_STR: {
         int idx = json_is_string(v) ? choice_index(f->choices, v) : -1;
-        if (idx < 0) return -1;
+        if (idx < 0)
+            return -1;
         *(int *)(void *)at = idx;
         return 0;
     }
     case T_INT_LIST:
-        if (!json_is_array(v) || json_array_size(v) > (size_t)f->max_items) return -1;
-        json_array_foreach(v, i, e) {
-            if (!json_is_integer(e)) return -1;
+        if (!json_is_array(v) || json_array_size(v) > (size_t)f->max_items)
+            return -1;
+        json_array_foreach(v, i, e)
+        {
+            if (!json_is_integer(e))
+                return -1;
             ((int *)(void *)at)[i] = (int)json_integer_value(e);
         }
         *(int *)(void *)((char *)out + f->count_off) = (int)json_array_size(v);
         return 0;
     case T_NUM_LIST:
-        if (!json_is_array(v) || json_array_size(v) != (size_t)f->max_items) return -1;
-        json_array_foreach(v, i, e) {
-            if (!json_is_number(e)) return -1;
+        if (!json_is_array(v) || json_array_size(v) != (size_t)f->max_items)
+            return -1;
+        json_array_foreach(v, i, e)
+        {
+            if (!json_is_number(e))
+                return -1;
             ((float *)(void *)at)[i] = (float)json_number_value(e);
         }
         return 0;
-    case T_CUSTOM:   /* the architecture's genotype: api__spec_arch_to_engine */
-        return 0;
+    case T_CUSTOM: /* the architecture's genotype: api__spec_arch_to_engine */ return 0;
     }
     return -1;
 }
@@ -179,7 +199,8 @@ static int store_object(const field *fs, unsigned mask, const json_t *obj, nas_j
     const field *f;
     for (f = fs; f->name; f++, i++) {
         const json_t *v = json_object_get(obj, f->name);
-        if (!(mask & (1u << i)) || f->off < 0 || f->na) continue;
+        if (!(mask & (1u << i)) || f->off < 0 || f->na)
+            continue;
         if (!v && f->def && json_is_object(obj)) {
             /* A spec stored before the row existed: it ran with the default. */
             json_t *d = json_loads(f->def, JSON_DECODE_ANY, NULL);
@@ -189,7 +210,7 @@ static int store_object(const field *fs, unsigned mask, const json_t *obj, nas_j
         }
         bad |= !v || store(f, v, out);
     }
-    for (f = fs; f->name; f++)   /* null taking another field's value */
+    for (f = fs; f->name; f++) /* null taking another field's value */
         if (f->null_off >= 0 && f->off >= 0 &&
             (json_is_null(json_object_get(obj, f->name)) ||
              (!json_object_get(obj, f->name) && f->def && !strcmp(f->def, "null"))))
@@ -209,8 +230,8 @@ static int job_threads(const json_t *hp, int configured)
     return configured;
 }
 
-int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
-                       int default_threads, nas_job_spec *out, api_problem *err)
+int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths, int default_threads,
+                       nas_job_spec *out, api_problem *err)
 {
     const json_t *hp = json_object_get(spec, "hyperparameters"), *v;
     const json_t *ft = json_object_get(spec, "final_training");
@@ -219,12 +240,14 @@ int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
     int bad = 0;
 
     memset(out, 0, sizeof *out);
-    if (runs_here(spec, err)) return -1;
+    if (runs_here(spec, err))
+        return -1;
     row = row_of(spec);
     out->algorithm = json_string_value(json_object_get(spec, "algorithm"));
     out->dataset = json_string_value(json_object_get(spec, "dataset"));
     ds = out->dataset ? api__spec_dataset_by_name(out->dataset) : NULL;
-    if (!ds || !out->algorithm || !row || !json_is_object(hp)) goto fail;
+    if (!ds || !out->algorithm || !row || !json_is_object(hp))
+        goto fail;
     if (paths && ds->path >= 0)
         out->data_path = *(const char *const *)((const char *)paths + ds->path);
     if (row->arch) {
@@ -237,7 +260,8 @@ int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
     /* nas-rl and random: the engine's defaults under the keys (random's
      * keys are few: the sampled space's child training keeps its nas-rl
      * defaults). */
-    if (row->engine_defaults) nas_job_spec_defaults(out);
+    if (row->engine_defaults)
+        nas_job_spec_defaults(out);
     for (const field *f = row->fixed; f && f->name; f++) {
         json_t *d = json_loads(f->def, JSON_DECODE_ANY, NULL);
         bad |= !d || store(f, d, out);
@@ -250,7 +274,8 @@ int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
         unsigned mask = 0;
         api__spec_budget_fields(row, budget, why, sizeof why);
         for (unsigned i = 0; budget[i].name; i++)
-            if (!budget[i].na) mask |= 1u << i;
+            if (!budget[i].na)
+                mask |= 1u << i;
         bad |= store_object(budget, mask, json_object_get(spec, "budget"), out);
     }
     if (json_is_true(json_object_get(ft, "enabled")))
@@ -259,7 +284,8 @@ int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths,
     bad |= !json_is_integer(v);
     out->seed = (uint64_t)json_integer_value(v);
     out->threads = job_threads(hp, default_threads);
-    if (!bad) return 0;
+    if (!bad)
+        return 0;
 fail:
     memset(out, 0, sizeof *out);
     return api_problem_set(err, 0, API_PROBLEM_INTERNAL, NULL,
@@ -273,7 +299,9 @@ fail:
  * to live there. "" when it names nothing the spec has. */
 static void engine_pointer(const json_t *spec, const char *msg, char out[PTR_MAX])
 {
-    static const struct { const char *engine, *ptr; } alias[] = {
+    static const struct {
+        const char *engine, *ptr;
+    } alias[] = {
         {"final_epochs", "/final_training/epochs"},
         {"final_C", "/final_training/C"},
         {"final_layers", "/final_training/layers"},
@@ -289,7 +317,8 @@ static void engine_pointer(const json_t *spec, const char *msg, char out[PTR_MAX
     char name[64];
     size_t n = strcspn(msg, ":.[ ");
     out[0] = '\0';
-    if (n == 0 || n >= sizeof name) return;
+    if (n == 0 || n >= sizeof name)
+        return;
     memcpy(name, msg, n);
     name[n] = '\0';
     for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++)
@@ -307,15 +336,18 @@ static void engine_pointer(const json_t *spec, const char *msg, char out[PTR_MAX
         }
     }
     const char *top = strcmp(name, "arch") ? name : "architecture";
-    if (json_object_get(spec, top)) api__spec_child_ptr(out, "", top);
+    if (json_object_get(spec, top))
+        api__spec_child_ptr(out, "", top);
 }
 
 int api_spec_implemented(const json_t *spec, api_problem *err)
 {
     nas_job_spec es;
     char ptr[PTR_MAX];
-    if (api_spec_to_engine(spec, NULL, 1, &es, err)) return -1;
-    if (nas_job_validate(&es) == NAS_OK) return 0;
+    if (api_spec_to_engine(spec, NULL, 1, &es, err))
+        return -1;
+    if (nas_job_validate(&es) == NAS_OK)
+        return 0;
     engine_pointer(spec, nas_errmsg(), ptr);
     return api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr,
                            "%s is refused by the engine (%s)", *ptr ? ptr : "the job",

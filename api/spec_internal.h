@@ -57,27 +57,31 @@ typedef nas_spec_space space_row;
  * come from the field like any other). The engine's NAS_SPEC_CUSTOM rows
  * leave `custom` NULL: theirs is the DARTS genotype (api__spec_custom). */
 typedef struct nas_spec_custom {
-    const char *want;   /* for type errors: "an object" */
-    int (*check)(const field *f, const json_t *v, const char *ptr, json_t **out,
-                 api_problem *err);
+    const char *want; /* for type errors: "an object" */
+    int (*check)(const field *f, const json_t *v, const char *ptr, json_t **out, api_problem *err);
     json_t *(*schema)(const field *f);
 } custom_type;
 
 /* The API's own rows: not stored through an offset. */
-#define I_(n, lo, hi, d, doc_)                                                         \
-    {.name = n, .type = T_INT, .min = lo, .max = hi, .def = d, .doc = doc_, .off = -1, \
-     .count_off = -1, .null_off = -1}
-#define END_ {.name = NULL}
+#define I_(n, lo, hi, d, doc_)                                                                     \
+    {                                                                                              \
+        .name = n, .type = T_INT, .min = lo, .max = hi, .def = d, .doc = doc_, .off = -1,          \
+        .count_off = -1, .null_off = -1                                                            \
+    }
+#define END_                                                                                       \
+    {                                                                                              \
+        .name = NULL                                                                               \
+    }
 
 struct algo_row {
     const char *name;
-    int issue;           /* the issue that brings it */
+    int issue; /* the issue that brings it */
 };
 
 struct dataset_row {
     const char *name;
     const char *kind;
-    ptrdiff_t path;      /* offset of its path in api_spec_paths; -1: none */
+    ptrdiff_t path; /* offset of its path in api_spec_paths; -1: none */
 };
 
 /* A default that depends on the dataset, not only on the row. */
@@ -128,17 +132,15 @@ json_t *api__spec_range_json(const field *f);
 void api__spec_detail_append(api_problem *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Takes over `choices`. Returns -1. */
-int api__spec_choice_error(json_t *choices, const char *ptr, const json_t *got,
-                           api_problem *err);
-int api__spec_type_error(const char *ptr, const char *want, const json_t *got,
-                         api_problem *err);
+int api__spec_choice_error(json_t *choices, const char *ptr, const json_t *got, api_problem *err);
+int api__spec_type_error(const char *ptr, const char *want, const json_t *got, api_problem *err);
 /* One scalar number against f's type and range; *x gets its value. */
-int api__spec_check_number(const field *f, int integer, const json_t *v, const char *ptr,
-                           double *x, api_problem *err);
+int api__spec_check_number(const field *f, int integer, const json_t *v, const char *ptr, double *x,
+                           api_problem *err);
 /* Validates object `in` (NULL: absent, all defaults) against the field
  * table fs and writes every field, given or default, into out. */
-int api__spec_normalize_object(const field *fs, const json_t *in, const char *ptr,
-                               json_t *out, api_problem *err);
+int api__spec_normalize_object(const field *fs, const json_t *in, const char *ptr, json_t *out,
+                               api_problem *err);
 
 /* ------------------------------------------- darts-cnn (spec_genotype.c) */
 

@@ -107,7 +107,8 @@ size_t api__spec_space_names(const char *algorithm, const char **names, size_t c
             continue;
         for (j = 0; j < n && strcmp(names[j], r->space); j++)
             ;
-        if (j == n && n < cap) names[n++] = r->space;
+        if (j == n && n < cap)
+            names[n++] = r->space;
     }
     return n;
 }

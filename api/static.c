@@ -23,10 +23,15 @@ extern const char api_openapi_json[];
 static const struct {
     const char *ext, *type;
 } types[] = {
-    {".html", "text/html; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
-    {".js", "text/javascript; charset=utf-8"}, {".json", "application/json"},
-    {".svg", "image/svg+xml"}, {".png", "image/png"}, {".ico", "image/x-icon"},
-    {".txt", "text/plain; charset=utf-8"}, {".map", "application/json"},
+    {".html", "text/html; charset=utf-8"},
+    {".css", "text/css; charset=utf-8"},
+    {".js", "text/javascript; charset=utf-8"},
+    {".json", "application/json"},
+    {".svg", "image/svg+xml"},
+    {".png", "image/png"},
+    {".ico", "image/x-icon"},
+    {".txt", "text/plain; charset=utf-8"},
+    {".map", "application/json"},
 };
 
 static const char *content_type(const char *path)
@@ -94,11 +99,10 @@ void api_healthz(api_req *rq, api_resp *rs)
     nd_server *s = rq->srv;
     int counts[5] = {0};
     int ok = nd_db_count_by_state(s->db, counts) == 0;
-    json_t *body = json_pack("{s:s,s:s,s:s,s:{s:i,s:i},s:{s:i,s:i},s:i}", "status",
-                             ok ? "ok" : "degraded", "version", ND_VERSION, "git",
-                             nd_git_describe, "jobs", "queued",
-                             counts[0], "running", counts[1], "workers", "busy",
-                             nd_sched_busy(s), "total", s->cfg.workers, "streams",
-                             nd_events_count(s));
+    json_t *body =
+        json_pack("{s:s,s:s,s:s,s:{s:i,s:i},s:{s:i,s:i},s:i}", "status", ok ? "ok" : "degraded",
+                  "version", ND_VERSION, "git", nd_git_describe, "jobs", "queued", counts[0],
+                  "running", counts[1], "workers", "busy", nd_sched_busy(s), "total",
+                  s->cfg.workers, "streams", nd_events_count(s));
     api_json(rs, ok ? 200 : 503, body);
 }

@@ -174,8 +174,8 @@ int main(int argc, char **argv)
            "\"decisions\": %d, \"weights\": %zu, \"timed_steps\": %d, "
            "\"warmup\": %d, \"median_ms\": %.4f, \"min_ms\": %.4f, "
            "\"max_ms\": %.4f, \"peak_rss_mb\": %.1f}\n",
-           program, cfg.hidden, nodes, n, len, weights, steps, warmup,
-           1e3 * med, 1e3 * t[0], 1e3 * t[steps - 1], ru.ru_maxrss / 1024.0);
+           program, cfg.hidden, nodes, n, len, weights, steps, warmup, 1e3 * med, 1e3 * t[0],
+           1e3 * t[steps - 1], ru.ru_maxrss / 1024.0);
     free(t);
     free(arc);
     free(prog);

@@ -34,7 +34,7 @@
 
 typedef struct {
     const char *name;
-    int k, dil, dw;   /* dw: depthwise (groups = C) */
+    int k, dil, dw; /* dw: depthwise (groups = C) */
 } op_def;
 
 typedef struct {
@@ -42,9 +42,8 @@ typedef struct {
 } cfg_def;
 
 static const op_def ops[] = {
-    {"conv1x1", 1, 1, 0},   {"conv3x3", 3, 1, 0},  {"conv5x5", 5, 1, 0},
-    {"dw3x3", 3, 1, 1},     {"dw5x5", 5, 1, 1},    {"dw3x3_dil2", 3, 2, 1},
-    {"dw5x5_dil2", 5, 2, 1},
+    {"conv1x1", 1, 1, 0}, {"conv3x3", 3, 1, 0},    {"conv5x5", 5, 1, 0},    {"dw3x3", 3, 1, 1},
+    {"dw5x5", 5, 1, 1},   {"dw3x3_dil2", 3, 2, 1}, {"dw5x5_dil2", 5, 2, 1},
 };
 static const cfg_def cfgs[] = {{8, 28, 32}, {16, 32, 64}};
 
@@ -121,15 +120,15 @@ static double run_gemm(gemm_case *gc, int bwd)
     double t0 = now_s();
     for (int i = 0; i < gc->times; i++) {
         /* y (m, n) = w (m, k) @ col (k, n) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f,
-                    gc->a, k, gc->b, n, 0.0f, gc->c, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, gc->a, k, gc->b, n,
+                    0.0f, gc->c, n);
         if (bwd) {
             /* dw (m, k) += dy (m, n) @ col^T (n, k) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, n, 1.0f,
-                        gc->c, n, gc->b, n, 1.0f, gc->dw, k);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, n, 1.0f, gc->c, n, gc->b, n,
+                        1.0f, gc->dw, k);
             /* dcol (k, n) = w^T (k, m) @ dy (m, n) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, n, m, 1.0f,
-                        gc->a, k, gc->c, n, 0.0f, gc->dcol, n);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, n, m, 1.0f, gc->a, k, gc->c, n,
+                        0.0f, gc->dcol, n);
         }
     }
     return now_s() - t0;
@@ -180,12 +179,10 @@ int main(int argc, char **argv)
            threads, reps, warmups);
     printf("the machine is shared: expect 10-30%% run-to-run noise; compare "
            "ratios within one run\n\n");
-    printf("%-16s %-12s %8s %8s %7s %7s | %-16s %8s %8s %7s | %6s %6s\n",
-           "config", "op", "fwd", "fwd+bwd", "GF/s", "GF/s", "sgemm M,K,N",
-           "fwd", "fwd+bwd", "GF/s", "ratio", "ratio");
-    printf("%-16s %-12s %8s %8s %7s %7s | %-16s %8s %8s %7s | %6s %6s\n", "",
-           "", "ms", "ms", "fwd", "f+b", "(x times)", "ms", "ms", "f+b", "fwd",
-           "f+b");
+    printf("%-16s %-12s %8s %8s %7s %7s | %-16s %8s %8s %7s | %6s %6s\n", "config", "op", "fwd",
+           "fwd+bwd", "GF/s", "GF/s", "sgemm M,K,N", "fwd", "fwd+bwd", "GF/s", "ratio", "ratio");
+    printf("%-16s %-12s %8s %8s %7s %7s | %-16s %8s %8s %7s | %6s %6s\n", "", "", "ms", "ms", "fwd",
+           "f+b", "(x times)", "ms", "ms", "f+b", "fwd", "f+b");
 
     char json[64][512];
     int njson = 0;
@@ -199,7 +196,7 @@ int main(int argc, char **argv)
         int xs[4] = {cf->batch, cf->c, cf->hw, cf->hw};
         nas_tensor *x = nas_tensor_leaf(hold, 4, xs, NAS_GROUP_INPUT);
         fill(x->data, nas_tensor_numel(x), &rng);
-        size_t ny = nas_tensor_numel(x);   /* stride 1, size-keeping pad */
+        size_t ny = nas_tensor_numel(x); /* stride 1, size-keeping pad */
         float *dy = nas_arena_alloc(nas_graph_arena(hold), ny * sizeof(float));
         fill(dy, ny, &rng);
         char cfgname[32];
@@ -216,11 +213,12 @@ int main(int argc, char **argv)
 
             int hw = cf->hw * cf->hw;
             gemm_case gc = {
-                .m = op->dw ? 1 : cf->c, .k = cig * op->k * op->k, .n = hw,
+                .m = op->dw ? 1 : cf->c,
+                .k = cig * op->k * op->k,
+                .n = hw,
                 .times = op->dw ? cf->batch * cf->c : cf->batch,
             };
-            size_t na = (size_t)gc.m * gc.k, nb = (size_t)gc.k * gc.n,
-                   nc = (size_t)gc.m * gc.n;
+            size_t na = (size_t)gc.m * gc.k, nb = (size_t)gc.k * gc.n, nc = (size_t)gc.m * gc.n;
             gc.a = malloc(na * sizeof(float));
             gc.b = malloc(nb * sizeof(float));
             gc.c = malloc(nc * sizeof(float));
@@ -243,8 +241,8 @@ int main(int argc, char **argv)
             snprintf(shape, sizeof(shape), "%d,%d,%d x%d", gc.m, gc.k, gc.n, gc.times);
             printf("%-16s %-12s %8.3f %8.3f %7.1f %7.1f | %-16s %8.3f %8.3f %7.1f | "
                    "%6.2f %6.2f\n",
-                   cfgname, op->name, 1e3 * fwd, 1e3 * fb, gf_f, gf_fb, shape,
-                   1e3 * gfwd, 1e3 * gfb, sg_fb, gf_f / sg_f, gf_fb / sg_fb);
+                   cfgname, op->name, 1e3 * fwd, 1e3 * fb, gf_f, gf_fb, shape, 1e3 * gfwd,
+                   1e3 * gfb, sg_fb, gf_f / sg_f, gf_fb / sg_fb);
             fflush(stdout);
             if (njson < 64)
                 snprintf(json[njson++], sizeof(json[0]),
@@ -257,11 +255,10 @@ int main(int argc, char **argv)
                          "\"sgemm_fb_ms\":%.4f,\"sgemm_fwd_gflops\":%.2f,"
                          "\"sgemm_fb_gflops\":%.2f,\"ratio_fwd\":%.3f,"
                          "\"ratio_fb\":%.3f}",
-                         threads, reps, cf->c, cf->hw, cf->batch, op->name, op->k,
-                         op->dil, op->dw ? "true" : "false", flop * 1e-6, 1e3 * fwd,
-                         1e3 * fb, gf_f, gf_fb, gc.m, gc.k, gc.n, gc.times,
-                         1e3 * gfwd, 1e3 * gfb, sg_f, sg_fb, gf_f / sg_f,
-                         gf_fb / sg_fb);
+                         threads, reps, cf->c, cf->hw, cf->batch, op->name, op->k, op->dil,
+                         op->dw ? "true" : "false", flop * 1e-6, 1e3 * fwd, 1e3 * fb, gf_f, gf_fb,
+                         gc.m, gc.k, gc.n, gc.times, 1e3 * gfwd, 1e3 * gfb, sg_f, sg_fb,
+                         gf_f / sg_f, gf_fb / sg_fb);
         }
         nas_graph_free(g);
         nas_graph_free(hold);

@@ -76,11 +76,11 @@ static int parse(int argc, char **argv, opts *o)
         const char *name;
         size_t off;
     } table[] = {
-        {"--C", offsetof(opts, C)},           {"--layers", offsetof(opts, layers)},
-        {"--batch", offsetof(opts, batch)},   {"--hw", offsetof(opts, hw)},
-        {"--in-ch", offsetof(opts, in_ch)},   {"--classes", offsetof(opts, classes)},
-        {"--order", offsetof(opts, order)},   {"--threads", offsetof(opts, threads)},
-        {"--steps", offsetof(opts, steps)},   {"--warmup", offsetof(opts, warmup)},
+        {"--C", offsetof(opts, C)},         {"--layers", offsetof(opts, layers)},
+        {"--batch", offsetof(opts, batch)}, {"--hw", offsetof(opts, hw)},
+        {"--in-ch", offsetof(opts, in_ch)}, {"--classes", offsetof(opts, classes)},
+        {"--order", offsetof(opts, order)}, {"--threads", offsetof(opts, threads)},
+        {"--steps", offsetof(opts, steps)}, {"--warmup", offsetof(opts, warmup)},
     };
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
@@ -92,8 +92,7 @@ static int parse(int argc, char **argv, opts *o)
             if (!strcmp(argv[i], table[k].name))
                 break;
         if (k == sizeof(table) / sizeof(table[0]) || i + 1 >= argc) {
-            fprintf(stderr, "bench_darts: unknown or incomplete option %s\n",
-                    argv[i]);
+            fprintf(stderr, "bench_darts: unknown or incomplete option %s\n", argv[i]);
             return -1;
         }
         *(int *)((char *)o + table[k].off) = atoi(argv[++i]);
@@ -110,8 +109,7 @@ static int parse(int argc, char **argv, opts *o)
 }
 
 /* randn images and uniform labels, like the reference's batch(). */
-static void fill_batch(nas_rng *r, float *x, int32_t *y, size_t nx, int n,
-                       int classes)
+static void fill_batch(nas_rng *r, float *x, int32_t *y, size_t nx, int n, int classes)
 {
     for (size_t i = 0; i < nx; i++)
         x[i] = nas_rng_normal(r);
@@ -121,19 +119,31 @@ static void fill_batch(nas_rng *r, float *x, int32_t *y, size_t nx, int n,
 
 int main(int argc, char **argv)
 {
-    opts o = {.C = 8, .layers = 5, .batch = 32, .hw = 28, .in_ch = 1,
-              .classes = 10, .order = 1, .threads = 1, .steps = 5,
-              .warmup = 1, .seed = 2};
+    opts o = {.C = 8,
+              .layers = 5,
+              .batch = 32,
+              .hw = 28,
+              .in_ch = 1,
+              .classes = 10,
+              .order = 1,
+              .threads = 1,
+              .steps = 5,
+              .warmup = 1,
+              .seed = 2};
     if (parse(argc, argv, &o) < 0)
         return 2;
     nas_set_threads(o.threads);
 
-    nas_darts_cfg cfg = {.C = o.C, .layers = o.layers, .in_c = o.in_ch,
-                         .h = o.hw, .w = o.hw, .classes = o.classes};
-    nas_darts_hp hp = {.order = o.order, .momentum = 0.9f,
-                       .weight_decay = 3e-4f, .grad_clip = 5.0f,
-                       .arch_lr = 3e-4f, .arch_beta1 = 0.5f,
-                       .arch_beta2 = 0.999f, .arch_weight_decay = 1e-3f};
+    nas_darts_cfg cfg = {
+        .C = o.C, .layers = o.layers, .in_c = o.in_ch, .h = o.hw, .w = o.hw, .classes = o.classes};
+    nas_darts_hp hp = {.order = o.order,
+                       .momentum = 0.9f,
+                       .weight_decay = 3e-4f,
+                       .grad_clip = 5.0f,
+                       .arch_lr = 3e-4f,
+                       .arch_beta1 = 0.5f,
+                       .arch_beta2 = 0.999f,
+                       .arch_weight_decay = 1e-3f};
     nas_params *p = nas_params_new();
     nas__darts_net *net = NULL;
     nas_rng rng;
@@ -176,8 +186,8 @@ int main(int argc, char **argv)
         nas__darts_step(&s, &train, &val, lr, &st);
         double t2 = now_s(), c2 = cpu_s();
         loss = st.train_loss;
-        fprintf(stderr, "step %d%s: %.1f ms loss %.4f\n", it,
-                it < o.warmup ? " (warm-up)" : "", 1e3 * (t2 - t0), loss);
+        fprintf(stderr, "step %d%s: %.1f ms loss %.4f\n", it, it < o.warmup ? " (warm-up)" : "",
+                1e3 * (t2 - t0), loss);
         if (it >= o.warmup) {
             int k = it - o.warmup;
             t_all[k] = t2 - t0;
@@ -212,13 +222,11 @@ int main(int argc, char **argv)
            "\"loadavg_start\": %.2f, \"loadavg_end\": %.2f, "
            "\"peak_rss_mb\": %.1f, \"arena_peak_mb\": %.1f, "
            "\"last_loss\": %.4f}\n",
-           o.C, o.layers, o.batch, o.hw, o.in_ch, o.order, o.threads, nw,
-           o.steps, o.warmup, 1e3 * all, 1e3 * minmax(t_all, o.steps, 0),
-           1e3 * minmax(t_all, o.steps, 1), 1e3 * arch,
-           1e3 * median(t_weight, o.steps), median(util, o.steps), load0[0],
-           load1[0], (double)ru.ru_maxrss / 1024.0,
-           (double)nas_arena_peak(nas_graph_arena(g)) / (1024.0 * 1024.0),
-           loss);
+           o.C, o.layers, o.batch, o.hw, o.in_ch, o.order, o.threads, nw, o.steps, o.warmup,
+           1e3 * all, 1e3 * minmax(t_all, o.steps, 0), 1e3 * minmax(t_all, o.steps, 1), 1e3 * arch,
+           1e3 * median(t_weight, o.steps), median(util, o.steps), load0[0], load1[0],
+           (double)ru.ru_maxrss / 1024.0,
+           (double)nas_arena_peak(nas_graph_arena(g)) / (1024.0 * 1024.0), loss);
     free(xt);
     free(xv);
     free(yt);

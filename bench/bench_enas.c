@@ -75,9 +75,17 @@ static void usage(void)
 
 static void parse(int argc, char **argv, opts *o)
 {
-    *o = (opts){.C = 20, .layers = 6, .nodes = 5, .batch = 64, .hw = 32,
-                .in_ch = 3, .threads = 1, .steps = 5, .warmup = 2,
-                .recompute = 1, .sep = 0.55};
+    *o = (opts){.C = 20,
+                .layers = 6,
+                .nodes = 5,
+                .batch = 64,
+                .hw = 32,
+                .in_ch = 3,
+                .threads = 1,
+                .steps = 5,
+                .warmup = 2,
+                .recompute = 1,
+                .sep = 0.55};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--no-recompute")) {
@@ -117,8 +125,7 @@ static void parse(int argc, char **argv, opts *o)
 }
 
 /* A child by walking the space's program; returns its sep convs. */
-static int sample(const nas_ctrl_step *prog, int n, nas_rng *r, double sep,
-                  int *arc)
+static int sample(const nas_ctrl_step *prog, int n, nas_rng *r, double sep, int *arc)
 {
     int k = 0, seps = 0;
     for (int i = 0; i < n; i++) {
@@ -127,8 +134,7 @@ static int sample(const nas_ctrl_step *prog, int n, nas_rng *r, double sep,
         } else if (nas_ctrl_kind(&prog[i]) == NAS_CTRL_CHOICE) {
             /* ops 0, 1: sep_conv_3x3, sep_conv_5x5; 2..4 the others */
             int s = nas_rng_uniform(r) < sep;
-            arc[k++] = s ? (int)nas_rng_below(r, 2)
-                         : 2 + (int)nas_rng_below(r, 3);
+            arc[k++] = s ? (int)nas_rng_below(r, 2) : 2 + (int)nas_rng_below(r, 3);
             seps += s;
         }
     }
@@ -140,9 +146,14 @@ int main(int argc, char **argv)
     opts o;
     parse(argc, argv, &o);
     nas_set_threads(o.threads);
-    nas_enas_cfg cfg = {.C = o.C, .layers = o.layers, .nodes = o.nodes,
-                        .in_c = o.in_ch, .h = o.hw, .w = o.hw,
-                        .classes = 10, .dropout = 0.1f};
+    nas_enas_cfg cfg = {.C = o.C,
+                        .layers = o.layers,
+                        .nodes = o.nodes,
+                        .in_c = o.in_ch,
+                        .h = o.hw,
+                        .w = o.hw,
+                        .classes = 10,
+                        .dropout = 0.1f};
     nas_params *p = nas_params_new();
     nas_graph *g = nas_graph_new(0);
     void *sp = NULL;
@@ -173,8 +184,7 @@ int main(int argc, char **argv)
     nas_graph_set_rng(g, &drop);
     nas_graph_set_training(g, 1);
     /* TF's l2 1e-4 * sum(w^2) as the reference's torch run has it. */
-    nas_sgd sgd = {.lr = 0.05f, .momentum = 0.9f, .weight_decay = 2e-4f,
-                   .nesterov = 1};
+    nas_sgd sgd = {.lr = 0.05f, .momentum = 0.9f, .weight_decay = 2e-4f, .nesterov = 1};
     int total = o.warmup + o.steps;
     double *wall = calloc((size_t)total, sizeof(double));
     double *util = calloc((size_t)total, sizeof(double));
@@ -197,9 +207,8 @@ int main(int argc, char **argv)
         util[it] = (c1 - c0) / ((t1 - t0) * o.threads);
         if (it == total - 1)
             used = nas__enas_micro.arc_params(sp, p, arc);
-        fprintf(stderr, "step %d%s: %.2f ms, loss %.4f\n", it,
-                it < o.warmup ? " (warm-up)" : "", 1e3 * wall[it],
-                (double)loss->data[0]);
+        fprintf(stderr, "step %d%s: %.2f ms, loss %.4f\n", it, it < o.warmup ? " (warm-up)" : "",
+                1e3 * wall[it], (double)loss->data[0]);
     }
     double *tw = wall + o.warmup, mn = tw[0], mx = tw[0];
     for (int i = 1; i < o.steps; i++) {
@@ -215,8 +224,8 @@ int main(int argc, char **argv)
            "\"batch\": %d, \"hw\": %d, \"aux\": false, \"recompute\": %s, "
            "\"weights\": %zu, \"child_weights_last\": %zu, "
            "\"sep_convs_per_arc\": [",
-           o.threads, o.C, o.layers, o.nodes, o.batch, o.hw,
-           o.recompute ? "true" : "false", nw, used);
+           o.threads, o.C, o.layers, o.nodes, o.batch, o.hw, o.recompute ? "true" : "false", nw,
+           used);
     for (int i = 0; i < o.steps; i++)
         printf("%s%d", i ? ", " : "", seps[o.warmup + i]);
     printf("], \"timed_steps\": %d, \"warmup\": %d, \"median_ms\": %.3f, "

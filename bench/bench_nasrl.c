@@ -65,14 +65,10 @@ int main(int argc, char **argv)
     const char *algorithm = "random", *data = NULL;
     int m = 1, threads = 2, children = 8, examples = 6000, epochs = 1;
     static const struct option opts[] = {
-        {"algorithm", required_argument, NULL, 'a'},
-        {"m", required_argument, NULL, 'm'},
-        {"threads", required_argument, NULL, 't'},
-        {"children", required_argument, NULL, 'n'},
-        {"examples", required_argument, NULL, 'x'},
-        {"epochs", required_argument, NULL, 'e'},
-        {"data", required_argument, NULL, 'd'},
-        {NULL, 0, NULL, 0},
+        {"algorithm", required_argument, NULL, 'a'}, {"m", required_argument, NULL, 'm'},
+        {"threads", required_argument, NULL, 't'},   {"children", required_argument, NULL, 'n'},
+        {"examples", required_argument, NULL, 'x'},  {"epochs", required_argument, NULL, 'e'},
+        {"data", required_argument, NULL, 'd'},      {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {

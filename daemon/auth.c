@@ -49,8 +49,8 @@ static int read_tokens(nd_auth *a, const char *path)
         lineno++;
         size_t n = strlen(line);
         if (n == sizeof(line) - 1 && line[n - 1] != '\n') {
-            nd_log(ND_LOG_ERROR, "token file %s:%d: a token is longer than %d bytes", path,
-                   lineno, MAX_TOKEN_LEN);
+            nd_log(ND_LOG_ERROR, "token file %s:%d: a token is longer than %d bytes", path, lineno,
+                   MAX_TOKEN_LEN);
             rc = -1;
             break;
         }
@@ -120,8 +120,9 @@ int nd_auth_load(nd_server *s)
     if (path) {
         if (read_tokens(a, path) != 0)
             return -1;
-        nd_log(ND_LOG_INFO, "API tokens: %d from %s; /v1 and /metrics need "
-                            "\"Authorization: Bearer TOKEN\"",
+        nd_log(ND_LOG_INFO,
+               "API tokens: %d from %s; /v1 and /metrics need "
+               "\"Authorization: Bearer TOKEN\"",
                a->n, path);
     }
     return 0;
@@ -131,9 +132,10 @@ void nd_auth_warn_if_open(const nd_server *s)
 {
     if (nd_auth_required(s) || is_loopback(s->cfg.listen_host))
         return;
-    nd_log(ND_LOG_WARN, "listening on %s, which is not a loopback address, without an "
-                        "API token: anyone who can reach it can submit jobs "
-                        "(set token-file)",
+    nd_log(ND_LOG_WARN,
+           "listening on %s, which is not a loopback address, without an "
+           "API token: anyone who can reach it can submit jobs "
+           "(set token-file)",
            s->cfg.listen_host);
 }
 

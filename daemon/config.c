@@ -35,7 +35,8 @@ static const opt opts[] = {
     {"workers", T_INT, OFF(workers), 1, 64, "jobs run at once (default 1)"},
     {"threads-per-job", T_INT, OFF(threads_per_job), 1, 64,
      "engine threads of one job (default: cores / workers)"},
-    {"max-body", T_SIZE, OFF(max_body), 1024, 1L << 30, "request body limit in bytes (default 1 MiB)"},
+    {"max-body", T_SIZE, OFF(max_body), 1024, 1L << 30,
+     "request body limit in bytes (default 1 MiB)"},
     {"max-streams", T_INT, OFF(max_streams), 1, 100000, "concurrent event streams (default 64)"},
     {"max-connections", T_INT, OFF(max_connections), 4, 100000,
      "concurrent connections (default 1024)"},
@@ -123,7 +124,7 @@ static void defaults(nd_config *c)
     c->listen_port = 8080;
     snprintf(c->state_dir, sizeof(c->state_dir), "var");
     c->workers = 1;
-    c->threads_per_job = 0;   /* derived below */
+    c->threads_per_job = 0; /* derived below */
     c->max_body = 1 << 20;
     c->max_streams = 64;
     c->max_attempts = 3;
@@ -165,8 +166,7 @@ static int set(nd_config *c, const opt *o, const char *v, const char *where)
 {
     char *field = (char *)c + o->offset;
     switch (o->type) {
-    case T_LISTEN:
-        return parse_listen(c, v, where);
+    case T_LISTEN: return parse_listen(c, v, where);
     case T_PATH:
         if (!*v || strlen(v) >= PATH_MAX) {
             fprintf(stderr, "nasd: %s: %s must be a path of 1..%d bytes\n", where, o->key,
@@ -205,8 +205,8 @@ static int set(nd_config *c, const opt *o, const char *v, const char *where)
                 *(int *)field = i;
                 return 0;
             }
-        fprintf(stderr, "nasd: %s: log-target must be auto, stderr or journal, got '%s'\n",
-                where, v);
+        fprintf(stderr, "nasd: %s: log-target must be auto, stderr or journal, got '%s'\n", where,
+                v);
         return -1;
     case T_LEVEL:
         if (strcasecmp(v, "warning") == 0) {
@@ -218,8 +218,8 @@ static int set(nd_config *c, const opt *o, const char *v, const char *where)
                 *(int *)field = i;
                 return 0;
             }
-        fprintf(stderr, "nasd: %s: log-level must be error, warn, info or debug, got '%s'\n",
-                where, v);
+        fprintf(stderr, "nasd: %s: log-level must be error, warn, info or debug, got '%s'\n", where,
+                v);
         return -1;
     }
     return -1;

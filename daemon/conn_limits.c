@@ -36,7 +36,7 @@
 
 typedef struct ip_entry {
     struct ip_entry *next;
-    unsigned char addr[17];   /* family byte + up to 16 address bytes */
+    unsigned char addr[17]; /* family byte + up to 16 address bytes */
     int count;
 } ip_entry;
 
@@ -44,18 +44,18 @@ typedef struct conn_rec {
     struct conn_rec *prev, *next;
     struct MHD_Connection *conn;
     ip_entry *ip;
-    const char *over;         /* the limit it is over, or NULL */
+    const char *over; /* the limit it is over, or NULL */
     long value;
-    int in_request;           /* its request's headers have arrived */
-    int cut;                  /* shut down by the header deadline */
-    double waiting_since;     /* monotonic seconds it began to wait for headers */
+    int in_request;       /* its request's headers have arrived */
+    int cut;              /* shut down by the header deadline */
+    double waiting_since; /* monotonic seconds it began to wait for headers */
 } conn_rec;
 
 typedef struct nd_limits {
     ip_entry *buckets[BUCKETS];
     conn_rec *conns;
     int open;
-    long fd_limit;            /* RLIMIT_NOFILE's soft limit; 0: none known */
+    long fd_limit; /* RLIMIT_NOFILE's soft limit; 0: none known */
     double last_sweep;
 } nd_limits;
 
@@ -129,7 +129,7 @@ void nd_limits_notify(void *cls, struct MHD_Connection *conn, void **socket_cont
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         conn_rec *c = calloc(1, sizeof(*c));
         if (!c)
-            return;   /* not counted; MHD's own caps still hold */
+            return; /* not counted; MHD's own caps still hold */
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         unsigned char key[17];
@@ -252,8 +252,9 @@ void nd_limits_sweep(nd_server *s)
             continue;
         c->cut = 1;
         shutdown(fi->connect_fd, SHUT_RDWR);
-        nd_log(ND_LOG_DEBUG, "http: a connection sent no complete request headers in %d s "
-                             "(connection-timeout); closing it",
+        nd_log(ND_LOG_DEBUG,
+               "http: a connection sent no complete request headers in %d s "
+               "(connection-timeout); closing it",
                s->cfg.connection_timeout);
     }
 }

@@ -44,8 +44,10 @@ void nd_crash_init(void)
         (strcmp(when, "before") && strcmp(when, "after")) ||
         (strcmp(cp.kind, "ckpt") && strcmp(cp.kind, "progress") && strcmp(cp.kind, "arch") &&
          strcmp(cp.kind, "metric"))) {
-        nd_log(ND_LOG_ERROR, "NASD_TEST_CRASH=%s: expected JOB-OR-NAME:ckpt|progress|arch|metric:N:"
-                             "before|after; ignored", v);
+        nd_log(ND_LOG_ERROR,
+               "NASD_TEST_CRASH=%s: expected JOB-OR-NAME:ckpt|progress|arch|metric:N:"
+               "before|after; ignored",
+               v);
         return;
     }
     cp.after = strcmp(when, "after") == 0;

@@ -36,15 +36,15 @@ void nd__db_abort(const char *file, int line, const char *what)
 
 /* The columns of a job view, in the order of enum job_col
  * (db_internal.h). */
-#define JOB_COLS \
-    "SELECT j.seq, j.id, j.name, j.algorithm, j.search_space, j.dataset," \
-    " j.state, j.spec, j.created_at, j.started_at, j.finished_at," \
-    " j.updated_at, j.attempt, j.error, j.progress, j.checkpoint_step," \
-    " j.cancel_requested, a.seq, a.arch, a.reward, a.metrics, a.t," \
-    " r.architecture, r.metric, r.value, r.result, r.t" \
-    " FROM jobs j" \
-    " LEFT JOIN architectures a ON a.seq = (SELECT b.seq FROM architectures b" \
-    "  WHERE b.job_id = j.id ORDER BY b.reward DESC, b.seq LIMIT 1)" \
+#define JOB_COLS                                                                                   \
+    "SELECT j.seq, j.id, j.name, j.algorithm, j.search_space, j.dataset,"                          \
+    " j.state, j.spec, j.created_at, j.started_at, j.finished_at,"                                 \
+    " j.updated_at, j.attempt, j.error, j.progress, j.checkpoint_step,"                            \
+    " j.cancel_requested, a.seq, a.arch, a.reward, a.metrics, a.t,"                                \
+    " r.architecture, r.metric, r.value, r.result, r.t"                                            \
+    " FROM jobs j"                                                                                 \
+    " LEFT JOIN architectures a ON a.seq = (SELECT b.seq FROM architectures b"                     \
+    "  WHERE b.job_id = j.id ORDER BY b.reward DESC, b.seq LIMIT 1)"                               \
     " LEFT JOIN results r ON r.job_id = j.id"
 
 static const char *const st_sql[] = {
@@ -53,130 +53,97 @@ static const char *const st_sql[] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_JOB_GET] = JOB_COLS " WHERE j.id = ?1",
     [ST_JOB_LIST] = JOB_COLS " WHERE j.seq < ?1 ORDER BY j.seq DESC LIMIT ?2",
-    [ST_JOB_LIST_STATE] = JOB_COLS
-        " WHERE j.state = ?3 AND j.seq < ?1 ORDER BY j.seq DESC LIMIT ?2",
-    [ST_METRIC_LATEST] =
-        "SELECT name, value, epoch, step FROM metric_latest"
-        " WHERE job_id = ?1 ORDER BY name",
+    [ST_JOB_LIST_STATE] =
+        JOB_COLS " WHERE j.state = ?3 AND j.seq < ?1 ORDER BY j.seq DESC LIMIT ?2",
+    [ST_METRIC_LATEST] = "SELECT name, value, epoch, step FROM metric_latest"
+                         " WHERE job_id = ?1 ORDER BY name",
     [ST_JOB_STATE] = "SELECT state, checkpoint_path FROM jobs WHERE id = ?1",
-    [ST_JOB_BY_IDEM] =
-        "SELECT id, request_hash FROM jobs WHERE idempotency_key = ?1",
-    [ST_JOB_INSERT] =
-        "INSERT INTO jobs (id, name, algorithm, search_space, dataset, spec,"
-        " state, created_at, updated_at, idempotency_key, request_hash)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?8, ?9)",
-    [ST_CLAIM_PICK] =
-        "SELECT seq, id, spec, checkpoint_path, checkpoint_step, attempt,"
-        " ckpt_metric_seq, ckpt_arch_seq"
-        " FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1",
-    [ST_CLAIM_SET] =
-        "UPDATE jobs SET state = 'running', attempt = attempt + 1,"
-        " started_at = coalesce(started_at, ?2), updated_at = ?2,"
-        " clean_stop = 0 WHERE seq = ?1",
+    [ST_JOB_BY_IDEM] = "SELECT id, request_hash FROM jobs WHERE idempotency_key = ?1",
+    [ST_JOB_INSERT] = "INSERT INTO jobs (id, name, algorithm, search_space, dataset, spec,"
+                      " state, created_at, updated_at, idempotency_key, request_hash)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?8, ?9)",
+    [ST_CLAIM_PICK] = "SELECT seq, id, spec, checkpoint_path, checkpoint_step, attempt,"
+                      " ckpt_metric_seq, ckpt_arch_seq"
+                      " FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1",
+    [ST_CLAIM_SET] = "UPDATE jobs SET state = 'running', attempt = attempt + 1,"
+                     " started_at = coalesce(started_at, ?2), updated_at = ?2,"
+                     " clean_stop = 0 WHERE seq = ?1",
     /* The rewind of a claim: what the job reported after the checkpoint
      * it resumes from (?2: metrics, ?3: architectures) goes. */
-    [ST_CLAIM_CLEAN] =
-        "UPDATE jobs SET progress = NULL WHERE id = ?1",
-    [ST_REWIND_METRICS] =
-        "DELETE FROM metrics WHERE job_id = ?1 AND seq > ?2",
-    [ST_REWIND_ARCHS] =
-        "DELETE FROM architectures WHERE job_id = ?1 AND seq > ?2",
+    [ST_CLAIM_CLEAN] = "UPDATE jobs SET progress = NULL WHERE id = ?1",
+    [ST_REWIND_METRICS] = "DELETE FROM metrics WHERE job_id = ?1 AND seq > ?2",
+    [ST_REWIND_ARCHS] = "DELETE FROM architectures WHERE job_id = ?1 AND seq > ?2",
     [ST_REWIND_RESULT] = "DELETE FROM results WHERE job_id = ?1",
     [ST_REWIND_LATEST_DEL] = "DELETE FROM metric_latest WHERE job_id = ?1",
-    [ST_REWIND_LATEST_ADD] =
-        "INSERT INTO metric_latest (job_id, name, value, epoch, step, t)"
-        " SELECT job_id, name, value, epoch, step, t FROM metrics m"
-        " WHERE job_id = ?1 AND seq = (SELECT max(seq) FROM metrics"
-        "  WHERE job_id = ?1 AND name = m.name)",
-    [ST_STOPPED_CLEAN] =
-        "UPDATE jobs SET clean_stop = 1 WHERE id = ?1 AND state = 'running'",
+    [ST_REWIND_LATEST_ADD] = "INSERT INTO metric_latest (job_id, name, value, epoch, step, t)"
+                             " SELECT job_id, name, value, epoch, step, t FROM metrics m"
+                             " WHERE job_id = ?1 AND seq = (SELECT max(seq) FROM metrics"
+                             "  WHERE job_id = ?1 AND name = m.name)",
+    [ST_STOPPED_CLEAN] = "UPDATE jobs SET clean_stop = 1 WHERE id = ?1 AND state = 'running'",
     /* Jobs that were running when nasd died (no clean stop) count a
      * crash; at the cap they fail instead of being requeued. */
-    [ST_REQUEUE_FAIL] =
-        "UPDATE jobs SET crashes = crashes + 1 - clean_stop, clean_stop = 0,"
-        " state = CASE WHEN crashes + 1 - clean_stop >= ?2 THEN 'failed'"
-        "  ELSE state END,"
-        " error = CASE WHEN crashes + 1 - clean_stop >= ?2 THEN printf("
-        "  'nasd stopped without a clean shutdown while this job ran, %d"
-        " time(s) (the max-attempts setting is %d): the job may be what"
-        " brings nasd down (e.g. out of memory), so it is not run again',"
-        "  crashes + 1 - clean_stop, ?2) ELSE error END,"
-        " finished_at = CASE WHEN crashes + 1 - clean_stop >= ?2 THEN ?1"
-        "  ELSE finished_at END,"
-        " updated_at = ?1 WHERE state = 'running' AND cancel_requested = 0",
-    [ST_SEQ_EXISTS_METRIC] =
-        "SELECT 1 FROM metrics WHERE seq = ?2 AND job_id = ?1",
-    [ST_SEQ_EXISTS_ARCH] =
-        "SELECT 1 FROM architectures WHERE seq = ?2 AND job_id = ?1",
-    [ST_SEQ_BEFORE_METRIC] =
-        "SELECT coalesce(max(seq), 0) FROM metrics WHERE job_id = ?1"
-        " AND seq < ?2",
-    [ST_SEQ_BEFORE_ARCH] =
-        "SELECT coalesce(max(seq), 0) FROM architectures WHERE job_id = ?1"
-        " AND seq < ?2",
-    [ST_SEQ_MAX] =
-        "SELECT coalesce((SELECT max(seq) FROM metrics WHERE job_id = ?1), 0),"
-        " coalesce((SELECT max(seq) FROM architectures WHERE job_id = ?1), 0)",
-    [ST_FINISH] =
-        "UPDATE jobs SET state = ?2, error = ?3, finished_at = ?4,"
-        " updated_at = ?4 WHERE id = ?1 AND state IN ('queued', 'running')",
-    [ST_CANCEL_QUEUED] =
-        "UPDATE jobs SET state = 'cancelled', finished_at = ?2,"
-        " updated_at = ?2 WHERE id = ?1 AND state = 'queued'",
-    [ST_CANCEL_RUNNING] =
-        "UPDATE jobs SET cancel_requested = 1, updated_at = ?2"
-        " WHERE id = ?1 AND state = 'running'",
+    [ST_REQUEUE_FAIL] = "UPDATE jobs SET crashes = crashes + 1 - clean_stop, clean_stop = 0,"
+                        " state = CASE WHEN crashes + 1 - clean_stop >= ?2 THEN 'failed'"
+                        "  ELSE state END,"
+                        " error = CASE WHEN crashes + 1 - clean_stop >= ?2 THEN printf("
+                        "  'nasd stopped without a clean shutdown while this job ran, %d"
+                        " time(s) (the max-attempts setting is %d): the job may be what"
+                        " brings nasd down (e.g. out of memory), so it is not run again',"
+                        "  crashes + 1 - clean_stop, ?2) ELSE error END,"
+                        " finished_at = CASE WHEN crashes + 1 - clean_stop >= ?2 THEN ?1"
+                        "  ELSE finished_at END,"
+                        " updated_at = ?1 WHERE state = 'running' AND cancel_requested = 0",
+    [ST_SEQ_EXISTS_METRIC] = "SELECT 1 FROM metrics WHERE seq = ?2 AND job_id = ?1",
+    [ST_SEQ_EXISTS_ARCH] = "SELECT 1 FROM architectures WHERE seq = ?2 AND job_id = ?1",
+    [ST_SEQ_BEFORE_METRIC] = "SELECT coalesce(max(seq), 0) FROM metrics WHERE job_id = ?1"
+                             " AND seq < ?2",
+    [ST_SEQ_BEFORE_ARCH] = "SELECT coalesce(max(seq), 0) FROM architectures WHERE job_id = ?1"
+                           " AND seq < ?2",
+    [ST_SEQ_MAX] = "SELECT coalesce((SELECT max(seq) FROM metrics WHERE job_id = ?1), 0),"
+                   " coalesce((SELECT max(seq) FROM architectures WHERE job_id = ?1), 0)",
+    [ST_FINISH] = "UPDATE jobs SET state = ?2, error = ?3, finished_at = ?4,"
+                  " updated_at = ?4 WHERE id = ?1 AND state IN ('queued', 'running')",
+    [ST_CANCEL_QUEUED] = "UPDATE jobs SET state = 'cancelled', finished_at = ?2,"
+                         " updated_at = ?2 WHERE id = ?1 AND state = 'queued'",
+    [ST_CANCEL_RUNNING] = "UPDATE jobs SET cancel_requested = 1, updated_at = ?2"
+                          " WHERE id = ?1 AND state = 'running'",
     [ST_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
-    [ST_REQUEUE_CANCELLED] =
-        "UPDATE jobs SET state = 'cancelled', finished_at = ?1,"
-        " updated_at = ?1 WHERE state = 'running' AND cancel_requested = 1",
-    [ST_REQUEUE] =
-        "UPDATE jobs SET state = 'queued', updated_at = ?1"
-        " WHERE state = 'running'",
+    [ST_REQUEUE_CANCELLED] = "UPDATE jobs SET state = 'cancelled', finished_at = ?1,"
+                             " updated_at = ?1 WHERE state = 'running' AND cancel_requested = 1",
+    [ST_REQUEUE] = "UPDATE jobs SET state = 'queued', updated_at = ?1"
+                   " WHERE state = 'running'",
     [ST_QUEUE_LENGTH] = "SELECT count(*) FROM jobs WHERE state = 'queued'",
     [ST_COUNT_STATES] = "SELECT state, count(*) FROM jobs GROUP BY state",
-    [ST_PROGRESS] =
-        "UPDATE jobs SET progress = ?2, updated_at = ?3 WHERE id = ?1",
-    [ST_METRIC_ADD] =
-        "INSERT INTO metrics (job_id, epoch, step, name, value, t)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_ARCH_ADD] =
-        "INSERT INTO architectures (job_id, arch, reward, metrics, t)"
-        " VALUES (?1, ?2, ?3, ?4, ?5)",
-    [ST_CHECKPOINT] =
-        "UPDATE jobs SET checkpoint_path = ?2, checkpoint_step = ?3,"
-        " updated_at = ?4,"
-        " ckpt_metric_seq = coalesce((SELECT max(seq) FROM metrics"
-        "  WHERE job_id = ?1), 0),"
-        " ckpt_arch_seq = coalesce((SELECT max(seq) FROM architectures"
-        "  WHERE job_id = ?1), 0)"
-        " WHERE id = ?1",
-    [ST_RESULT_SET] =
-        "INSERT INTO results (job_id, architecture, metric, value, result, t)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (job_id) DO UPDATE SET"
-        " architecture = excluded.architecture, metric = excluded.metric,"
-        " value = excluded.value, result = excluded.result, t = excluded.t",
-    [ST_METRICS_LIST] =
-        "SELECT seq, epoch, step, name, value, t FROM metrics"
-        " WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-    [ST_ARCH_LIST] =
-        "SELECT seq, arch, reward, metrics, t FROM architectures"
-        " WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-    [ST_RESULT_GET] =
-        "SELECT architecture, metric, value, result, t FROM results"
-        " WHERE job_id = ?1",
+    [ST_PROGRESS] = "UPDATE jobs SET progress = ?2, updated_at = ?3 WHERE id = ?1",
+    [ST_METRIC_ADD] = "INSERT INTO metrics (job_id, epoch, step, name, value, t)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_ARCH_ADD] = "INSERT INTO architectures (job_id, arch, reward, metrics, t)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_CHECKPOINT] = "UPDATE jobs SET checkpoint_path = ?2, checkpoint_step = ?3,"
+                      " updated_at = ?4,"
+                      " ckpt_metric_seq = coalesce((SELECT max(seq) FROM metrics"
+                      "  WHERE job_id = ?1), 0),"
+                      " ckpt_arch_seq = coalesce((SELECT max(seq) FROM architectures"
+                      "  WHERE job_id = ?1), 0)"
+                      " WHERE id = ?1",
+    [ST_RESULT_SET] = "INSERT INTO results (job_id, architecture, metric, value, result, t)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (job_id) DO UPDATE SET"
+                      " architecture = excluded.architecture, metric = excluded.metric,"
+                      " value = excluded.value, result = excluded.result, t = excluded.t",
+    [ST_METRICS_LIST] = "SELECT seq, epoch, step, name, value, t FROM metrics"
+                        " WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    [ST_ARCH_LIST] = "SELECT seq, arch, reward, metrics, t FROM architectures"
+                     " WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    [ST_RESULT_GET] = "SELECT architecture, metric, value, result, t FROM results"
+                      " WHERE job_id = ?1",
 };
-static_assert(sizeof st_sql / sizeof st_sql[0] == ST_COUNT,
-              "st_sql[] and enum st_id out of step");
+static_assert(sizeof st_sql / sizeof st_sql[0] == ST_COUNT, "st_sql[] and enum st_id out of step");
 
 /* ------------------------------------------------------------ names */
 
 static const char *const state_names[] = {
-    [ND_DB_QUEUED] = "queued",
-    [ND_DB_RUNNING] = "running",
-    [ND_DB_SUCCEEDED] = "succeeded",
-    [ND_DB_FAILED] = "failed",
-    [ND_DB_CANCELLED] = "cancelled",
+    [ND_DB_QUEUED] = "queued", [ND_DB_RUNNING] = "running",     [ND_DB_SUCCEEDED] = "succeeded",
+    [ND_DB_FAILED] = "failed", [ND_DB_CANCELLED] = "cancelled",
 };
 static_assert(sizeof state_names / sizeof state_names[0] == ND_DB_STATE_COUNT,
               "state_names[] and enum nd_db_job_state out of step");
@@ -257,8 +224,9 @@ int nd__db_fail(nd_db *db)
 {
     int ext = sqlite3_extended_errcode(db->conn);
     snprintf(db->err, sizeof db->err, "%s", sqlite3_errmsg(db->conn));
-    if ((ext & 0xff) == SQLITE_BUSY)    /* only another process can */
-        snprintf(db->err, sizeof db->err, "the database is locked by "
+    if ((ext & 0xff) == SQLITE_BUSY) /* only another process can */
+        snprintf(db->err, sizeof db->err,
+                 "the database is locked by "
                  "another process (another nasd on this state "
                  "directory?)");
     if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
@@ -366,8 +334,7 @@ static int configure(nd_db *db)
     rc = exec_sql(db, "PRAGMA locking_mode = EXCLUSIVE");
     if (rc < 0)
         goto fail;
-    if (sqlite3_prepare_v2(db->conn, "PRAGMA journal_mode = WAL", -1, &s,
-                           NULL) != SQLITE_OK ||
+    if (sqlite3_prepare_v2(db->conn, "PRAGMA journal_mode = WAL", -1, &s, NULL) != SQLITE_OK ||
         sqlite3_step(s) != SQLITE_ROW) {
         rc = nd__db_fail(db);
         goto fail;
@@ -376,7 +343,8 @@ static int configure(nd_db *db)
     if (!mode || strcmp(mode, "wal") != 0) {
         snprintf(db->err, sizeof db->err,
                  "cannot use WAL journal mode (got %s): is the state "
-                 "directory on a local file system?", mode ? mode : "?");
+                 "directory on a local file system?",
+                 mode ? mode : "?");
         rc = ND_DB_ERROR;
         goto fail;
     }
@@ -387,8 +355,7 @@ static int configure(nd_db *db)
     if (rc < 0)
         goto fail;
     if (fk != 1) {
-        snprintf(db->err, sizeof db->err,
-                 "this SQLite cannot enforce foreign keys");
+        snprintf(db->err, sizeof db->err, "this SQLite cannot enforce foreign keys");
         rc = ND_DB_ERROR;
     }
 fail:
@@ -410,7 +377,8 @@ static int migrate(nd_db *db)
     if (have > known) {
         snprintf(db->err, sizeof db->err,
                  "database schema version %d is newer than this nasd knows "
-                 "(%d): refusing to open it; use a newer nasd", have, known);
+                 "(%d): refusing to open it; use a newer nasd",
+                 have, known);
         rc = ND_DB_SCHEMA;
         goto fail;
     }
@@ -434,8 +402,7 @@ static int migrate(nd_db *db)
         if (rc < 0) {
             char why[sizeof db->err];
             snprintf(why, sizeof why, "%s", db->err);
-            snprintf(db->err, sizeof db->err, "migration %.40s: %.200s",
-                     m->name, why);
+            snprintf(db->err, sizeof db->err, "migration %.40s: %.200s", m->name, why);
             if (!sqlite3_get_autocommit(db->conn))
                 sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
             rc = ND_DB_SCHEMA;
@@ -458,8 +425,8 @@ int nd_db_open(const char *path, nd_db **out, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (sqlite3_open_v2(path, &db->conn, SQLITE_OPEN_READWRITE |
-                        SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+    if (sqlite3_open_v2(path, &db->conn,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         rc = db->conn ? nd__db_fail(db) : ND_DB_NOMEM;
         if (!db->conn)
@@ -474,8 +441,7 @@ int nd_db_open(const char *path, nd_db **out, char *err, size_t errlen)
         goto fail_msg;
     for (int i = 0; i < ST_COUNT; i++) {
         ND_DB_ASSERT(st_sql[i] && "a statement without SQL");
-        if (sqlite3_prepare_v3(db->conn, st_sql[i], -1,
-                               SQLITE_PREPARE_PERSISTENT, &db->st[i],
+        if (sqlite3_prepare_v3(db->conn, st_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &db->st[i],
                                NULL) != SQLITE_OK) {
             rc = nd__db_fail(db);
             goto fail_msg;
@@ -518,7 +484,7 @@ int nd_db_commit(nd_db *db)
     ND_DB_ASSERT(db->batch && "nd_db_commit without nd_db_begin");
     db->batch = 0;
     int rc = nd__db_tx_end(db, 0);
-    if (rc < 0)     /* views read inside the batch may be gone */
+    if (rc < 0) /* views read inside the batch may be gone */
         nd__db_view_drop_all(db);
     return rc;
 }
@@ -527,7 +493,6 @@ int nd_db_rollback(nd_db *db)
 {
     ND_DB_ASSERT(db->batch && "nd_db_rollback without nd_db_begin");
     db->batch = 0;
-    nd__db_view_drop_all(db);  /* views read inside the batch are gone */
+    nd__db_view_drop_all(db); /* views read inside the batch are gone */
     return nd__db_exec(db, db->st[ST_ROLLBACK]);
 }
-

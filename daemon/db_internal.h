@@ -19,35 +19,76 @@
 
 #include <sqlite3.h>
 
-#define ND_DB_ASSERT(cond) \
-    ((cond) ? (void)0 : nd__db_abort(__FILE__, __LINE__, #cond))
+#define ND_DB_ASSERT(cond) ((cond) ? (void)0 : nd__db_abort(__FILE__, __LINE__, #cond))
 
-void nd__db_abort(const char *file, int line, const char *what)
-    __attribute__((noreturn));
+void nd__db_abort(const char *file, int line, const char *what) __attribute__((noreturn));
 
 /* The columns of a job view (JOB_COLS in db.c), in order. */
 enum job_col {
-    JC_SEQ, JC_ID, JC_NAME, JC_ALGORITHM, JC_SEARCH_SPACE, JC_DATASET,
-    JC_STATE, JC_SPEC, JC_CREATED, JC_STARTED, JC_FINISHED, JC_UPDATED,
-    JC_ATTEMPT, JC_ERROR, JC_PROGRESS, JC_CKPT_STEP, JC_CANCEL,
-    JC_ARCH,        /* seq, arch, reward, metrics, t: as in ST_ARCH_LIST */
-    JC_RESULT = JC_ARCH + 5,   /* as in ST_RESULT_GET */
+    JC_SEQ,
+    JC_ID,
+    JC_NAME,
+    JC_ALGORITHM,
+    JC_SEARCH_SPACE,
+    JC_DATASET,
+    JC_STATE,
+    JC_SPEC,
+    JC_CREATED,
+    JC_STARTED,
+    JC_FINISHED,
+    JC_UPDATED,
+    JC_ATTEMPT,
+    JC_ERROR,
+    JC_PROGRESS,
+    JC_CKPT_STEP,
+    JC_CANCEL,
+    JC_ARCH,                 /* seq, arch, reward, metrics, t: as in ST_ARCH_LIST */
+    JC_RESULT = JC_ARCH + 5, /* as in ST_RESULT_GET */
 };
 
 /* The prepared statements; their SQL is st_sql[] in db.c. */
 enum st_id {
-    ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
-    ST_JOB_GET, ST_JOB_LIST, ST_JOB_LIST_STATE, ST_METRIC_LATEST,
-    ST_JOB_STATE, ST_JOB_BY_IDEM, ST_JOB_INSERT,
-    ST_CLAIM_PICK, ST_CLAIM_SET, ST_FINISH,
-    ST_CANCEL_QUEUED, ST_CANCEL_RUNNING, ST_JOB_DELETE,
-    ST_REQUEUE_CANCELLED, ST_REQUEUE, ST_QUEUE_LENGTH, ST_COUNT_STATES,
-    ST_CLAIM_CLEAN, ST_REWIND_METRICS, ST_REWIND_ARCHS, ST_REWIND_RESULT,
-    ST_REWIND_LATEST_DEL, ST_REWIND_LATEST_ADD, ST_STOPPED_CLEAN,
-    ST_REQUEUE_FAIL, ST_SEQ_EXISTS_METRIC, ST_SEQ_EXISTS_ARCH,
-    ST_SEQ_BEFORE_METRIC, ST_SEQ_BEFORE_ARCH, ST_SEQ_MAX,
-    ST_PROGRESS, ST_METRIC_ADD, ST_ARCH_ADD, ST_CHECKPOINT, ST_RESULT_SET,
-    ST_METRICS_LIST, ST_ARCH_LIST, ST_RESULT_GET,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_JOB_GET,
+    ST_JOB_LIST,
+    ST_JOB_LIST_STATE,
+    ST_METRIC_LATEST,
+    ST_JOB_STATE,
+    ST_JOB_BY_IDEM,
+    ST_JOB_INSERT,
+    ST_CLAIM_PICK,
+    ST_CLAIM_SET,
+    ST_FINISH,
+    ST_CANCEL_QUEUED,
+    ST_CANCEL_RUNNING,
+    ST_JOB_DELETE,
+    ST_REQUEUE_CANCELLED,
+    ST_REQUEUE,
+    ST_QUEUE_LENGTH,
+    ST_COUNT_STATES,
+    ST_CLAIM_CLEAN,
+    ST_REWIND_METRICS,
+    ST_REWIND_ARCHS,
+    ST_REWIND_RESULT,
+    ST_REWIND_LATEST_DEL,
+    ST_REWIND_LATEST_ADD,
+    ST_STOPPED_CLEAN,
+    ST_REQUEUE_FAIL,
+    ST_SEQ_EXISTS_METRIC,
+    ST_SEQ_EXISTS_ARCH,
+    ST_SEQ_BEFORE_METRIC,
+    ST_SEQ_BEFORE_ARCH,
+    ST_SEQ_MAX,
+    ST_PROGRESS,
+    ST_METRIC_ADD,
+    ST_ARCH_ADD,
+    ST_CHECKPOINT,
+    ST_RESULT_SET,
+    ST_METRICS_LIST,
+    ST_ARCH_LIST,
+    ST_RESULT_GET,
     ST_COUNT
 };
 
@@ -57,16 +98,16 @@ enum st_id {
 
 struct view {
     char id[33];
-    json_t *job;            /* NULL: empty slot */
-    char *memo;             /* the caller's text derived from job, or NULL */
+    json_t *job; /* NULL: empty slot */
+    char *memo;  /* the caller's text derived from job, or NULL */
     size_t memo_len;
 };
 
 struct nd_db {
     sqlite3 *conn;
     sqlite3_stmt *st[ST_COUNT];
-    int batch;              /* inside nd_db_begin() .. nd_db_commit() */
-    char err[256];          /* the last error, copied when it happened */
+    int batch;     /* inside nd_db_begin() .. nd_db_commit() */
+    char err[256]; /* the last error, copied when it happened */
     struct view views[VIEW_SLOTS];
 };
 

@@ -33,8 +33,7 @@ int nd_db_job_state(nd_db *db, const char *id, int *state_out)
 /* The job that idem_key names: 1 with its id in old_id when request_hash
  * matches the stored one (both NULL match), ND_DB_IDEM_CONFLICT when it
  * does not, 0 when no job has the key, < 0 on a database error. */
-static int idem_lookup(nd_db *db, const char *idem_key,
-                       const char *request_hash, char old_id[33])
+static int idem_lookup(nd_db *db, const char *idem_key, const char *request_hash, char old_id[33])
 {
     sqlite3_stmt *s = db->st[ST_JOB_BY_IDEM];
     if (bind_text(s, 1, idem_key) != SQLITE_OK) {
@@ -52,15 +51,13 @@ static int idem_lookup(nd_db *db, const char *idem_key,
         return rc;
     }
     const char *had = (const char *)sqlite3_column_text(s, 1);
-    int same = (!had && !request_hash) ||
-               (had && request_hash && strcmp(had, request_hash) == 0);
+    int same = (!had && !request_hash) || (had && request_hash && strcmp(had, request_hash) == 0);
     snprintf(old_id, 33, "%s", (const char *)sqlite3_column_text(s, 0));
     st_done(s);
     return same ? 1 : ND_DB_IDEM_CONFLICT;
 }
 
-int nd_db_job_by_idem(nd_db *db, const char *idem_key,
-                      const char *request_hash, json_t **job_out)
+int nd_db_job_by_idem(nd_db *db, const char *idem_key, const char *request_hash, json_t **job_out)
 {
     char old_id[33];
     *job_out = NULL;
@@ -71,11 +68,9 @@ int nd_db_job_by_idem(nd_db *db, const char *idem_key,
     return rc == 0 ? ND_DB_IDEM_SAME : rc;
 }
 
-int nd_db_job_insert(nd_db *db, const char *id, const char *name,
-                     const char *algorithm, const char *search_space,
-                     const char *dataset, const char *spec_json,
-                     const char *idem_key, const char *request_hash,
-                     json_t **job_out)
+int nd_db_job_insert(nd_db *db, const char *id, const char *name, const char *algorithm,
+                     const char *search_space, const char *dataset, const char *spec_json,
+                     const char *idem_key, const char *request_hash, json_t **job_out)
 {
     nd__db_view_drop(db, id);
     sqlite3_stmt *s = NULL;
@@ -98,11 +93,10 @@ int nd_db_job_insert(nd_db *db, const char *id, const char *name,
             goto fail;
     }
     s = db->st[ST_JOB_INSERT];
-    if (bind_text(s, 1, id) | bind_text(s, 2, name) |
-        bind_text(s, 3, algorithm) | bind_text(s, 4, search_space) |
-        bind_text(s, 5, dataset) | bind_text(s, 6, spec_json) |
-        sqlite3_bind_double(s, 7, now_seconds()) |
-        bind_text(s, 8, idem_key) | bind_text(s, 9, request_hash)) {
+    if (bind_text(s, 1, id) | bind_text(s, 2, name) | bind_text(s, 3, algorithm) |
+        bind_text(s, 4, search_space) | bind_text(s, 5, dataset) | bind_text(s, 6, spec_json) |
+        sqlite3_bind_double(s, 7, now_seconds()) | bind_text(s, 8, idem_key) |
+        bind_text(s, 9, request_hash)) {
         rc = nd__db_fail(db);
         goto fail;
     }
@@ -123,8 +117,7 @@ fail:
 
 /* nd__db_exec_bound() of one of the rewind statements (?1 the job, ?2 a seq
  * when the statement has it); adds the rows it changed to *rows. */
-static int rewind_exec(nd_db *db, enum st_id which, const char *id,
-                       int64_t after, int *rows)
+static int rewind_exec(nd_db *db, enum st_id which, const char *id, int64_t after, int *rows)
 {
     sqlite3_stmt *s = db->st[which];
     int bind_rc = bind_text(s, 1, id);
@@ -147,16 +140,14 @@ static int rewind_job(nd_db *db, const char *id, nd_db_rewind *rw)
         (rc = rewind_exec(db, ST_CLAIM_CLEAN, id, 0, NULL)) < 0)
         return rc;
     rw->rows = rows;
-    if (rows > 0 &&
-        ((rc = rewind_exec(db, ST_REWIND_LATEST_DEL, id, 0, NULL)) < 0 ||
-         (rc = rewind_exec(db, ST_REWIND_LATEST_ADD, id, 0, NULL)) < 0))
+    if (rows > 0 && ((rc = rewind_exec(db, ST_REWIND_LATEST_DEL, id, 0, NULL)) < 0 ||
+                     (rc = rewind_exec(db, ST_REWIND_LATEST_ADD, id, 0, NULL)) < 0))
         return rc;
     return 0;
 }
 
-int nd_db_job_claim(nd_db *db, char id[33], char **spec_json,
-                    char **checkpoint_path, int64_t *checkpoint_step,
-                    int *attempt, nd_db_rewind *rewind)
+int nd_db_job_claim(nd_db *db, char id[33], char **spec_json, char **checkpoint_path,
+                    int64_t *checkpoint_step, int *attempt, nd_db_rewind *rewind)
 {
     sqlite3_stmt *s = db->st[ST_CLAIM_PICK];
     int rc, step, oom = 0;
@@ -199,8 +190,8 @@ int nd_db_job_claim(nd_db *db, char id[33], char **spec_json,
         goto fail;
     }
     s = db->st[ST_CLAIM_SET];
-    rc = nd__db_exec_bound(db, s, sqlite3_bind_int64(s, 1, seq) |
-                    sqlite3_bind_double(s, 2, now_seconds()));
+    rc = nd__db_exec_bound(
+        db, s, sqlite3_bind_int64(s, 1, seq) | sqlite3_bind_double(s, 2, now_seconds()));
     if (rc == 0)
         rc = rewind_job(db, id, &rw);
 fail:
@@ -228,13 +219,11 @@ int nd_db_job_finish(nd_db *db, const char *id, int state, const char *error)
     nd__db_view_drop(db, id);
     sqlite3_stmt *s = db->st[ST_FINISH];
     int rc;
-    if (state != ND_DB_SUCCEEDED && state != ND_DB_FAILED &&
-        state != ND_DB_CANCELLED)
+    if (state != ND_DB_SUCCEEDED && state != ND_DB_FAILED && state != ND_DB_CANCELLED)
         return ND_DB_INVAL;
-    rc = nd__db_exec_bound(db, s, bind_text(s, 1, id) |
-                    bind_text(s, 2, nd_db_state_name(state)) |
-                    bind_text(s, 3, error) |
-                    sqlite3_bind_double(s, 4, now_seconds()));
+    rc = nd__db_exec_bound(db, s,
+                           bind_text(s, 1, id) | bind_text(s, 2, nd_db_state_name(state)) |
+                               bind_text(s, 3, error) | sqlite3_bind_double(s, 4, now_seconds()));
     if (rc == 0 && sqlite3_changes(db->conn) == 0)
         rc = not_active(db, id);
     return rc;
@@ -257,8 +246,7 @@ int nd_db_job_cancel(nd_db *db, const char *id, int *state_out)
         s = db->st[ST_CANCEL_RUNNING];
     if (!s)
         goto fail;
-    rc = nd__db_exec_bound(db, s, bind_text(s, 1, id) |
-                    sqlite3_bind_double(s, 2, now_seconds()));
+    rc = nd__db_exec_bound(db, s, bind_text(s, 1, id) | sqlite3_bind_double(s, 2, now_seconds()));
     if (rc == 0 && state == ND_DB_QUEUED)
         state = ND_DB_CANCELLED;
 fail:
@@ -314,8 +302,7 @@ int nd_db_job_stopped_clean(nd_db *db, const char *id)
     return nd__db_exec_bound(db, s, bind_text(s, 1, id));
 }
 
-int nd_db_requeue_running(nd_db *db, int max_attempts, int *requeued,
-                          int *cancelled, int *failed)
+int nd_db_requeue_running(nd_db *db, int max_attempts, int *requeued, int *cancelled, int *failed)
 {
     nd__db_view_drop_all(db);
     sqlite3_stmt *s = db->st[ST_REQUEUE_CANCELLED];
@@ -331,8 +318,8 @@ int nd_db_requeue_running(nd_db *db, int max_attempts, int *requeued,
         goto fail;
     n_cancelled = sqlite3_changes(db->conn);
     s = db->st[ST_REQUEUE_FAIL];
-    rc = nd__db_exec_bound(db, s, sqlite3_bind_double(s, 1, t) |
-                    sqlite3_bind_int(s, 2, max_attempts));
+    rc = nd__db_exec_bound(db, s,
+                           sqlite3_bind_double(s, 1, t) | sqlite3_bind_int(s, 2, max_attempts));
     if (rc < 0)
         goto fail;
     n_seen = sqlite3_changes(db->conn);
@@ -399,72 +386,64 @@ int nd_db_progress_set(nd_db *db, const char *id, const char *progress_json)
 {
     nd__db_view_drop(db, id);
     sqlite3_stmt *s = db->st[ST_PROGRESS];
-    return update_job(db, s, bind_text(s, 1, id) |
-                      bind_text(s, 2, progress_json) |
-                      sqlite3_bind_double(s, 3, now_seconds()));
+    return update_job(db, s,
+                      bind_text(s, 1, id) | bind_text(s, 2, progress_json) |
+                          sqlite3_bind_double(s, 3, now_seconds()));
 }
 
-int nd_db_metric_add(nd_db *db, const char *id, int epoch, int64_t step,
-                     const char *name, double value, double t,
-                     int64_t *seq_out)
+int nd_db_metric_add(nd_db *db, const char *id, int epoch, int64_t step, const char *name,
+                     double value, double t, int64_t *seq_out)
 {
     nd__db_view_drop(db, id);
     sqlite3_stmt *s = db->st[ST_METRIC_ADD];
-    int rc = nd__db_exec_bound(db, s, bind_text(s, 1, id) |
-                        sqlite3_bind_int(s, 2, epoch) |
-                        sqlite3_bind_int64(s, 3, step) |
-                        bind_text(s, 4, name) |
-                        sqlite3_bind_double(s, 5, value) |
-                        sqlite3_bind_double(s, 6, t));
+    int rc = nd__db_exec_bound(db, s,
+                               bind_text(s, 1, id) | sqlite3_bind_int(s, 2, epoch) |
+                                   sqlite3_bind_int64(s, 3, step) | bind_text(s, 4, name) |
+                                   sqlite3_bind_double(s, 5, value) | sqlite3_bind_double(s, 6, t));
     if (rc == 0 && seq_out)
         *seq_out = sqlite3_last_insert_rowid(db->conn);
     return rc;
 }
 
-int nd_db_arch_add(nd_db *db, const char *id, const char *arch_json,
-                   double reward, const char *metrics_json, double t,
-                   int64_t *seq_out)
+int nd_db_arch_add(nd_db *db, const char *id, const char *arch_json, double reward,
+                   const char *metrics_json, double t, int64_t *seq_out)
 {
     nd__db_view_drop(db, id);
     sqlite3_stmt *s = db->st[ST_ARCH_ADD];
-    int rc = nd__db_exec_bound(db, s, bind_text(s, 1, id) |
-                        bind_text(s, 2, arch_json) |
-                        sqlite3_bind_double(s, 3, reward) |
-                        bind_text(s, 4, metrics_json) |
-                        sqlite3_bind_double(s, 5, t));
+    int rc = nd__db_exec_bound(db, s,
+                               bind_text(s, 1, id) | bind_text(s, 2, arch_json) |
+                                   sqlite3_bind_double(s, 3, reward) |
+                                   bind_text(s, 4, metrics_json) | sqlite3_bind_double(s, 5, t));
     if (rc == 0 && seq_out)
         *seq_out = sqlite3_last_insert_rowid(db->conn);
     return rc;
 }
 
-int nd_db_checkpoint_set(nd_db *db, const char *id, const char *path,
-                         int64_t step)
+int nd_db_checkpoint_set(nd_db *db, const char *id, const char *path, int64_t step)
 {
     nd__db_view_drop(db, id);
     sqlite3_stmt *s = db->st[ST_CHECKPOINT];
-    return update_job(db, s, bind_text(s, 1, id) | bind_text(s, 2, path) |
-                      sqlite3_bind_int64(s, 3, step) |
-                      sqlite3_bind_double(s, 4, now_seconds()));
+    return update_job(db, s,
+                      bind_text(s, 1, id) | bind_text(s, 2, path) | sqlite3_bind_int64(s, 3, step) |
+                          sqlite3_bind_double(s, 4, now_seconds()));
 }
 
-int nd_db_result_set(nd_db *db, const char *id, const char *arch_json,
-                     const char *metric, double value,
-                     const char *result_json)
+int nd_db_result_set(nd_db *db, const char *id, const char *arch_json, const char *metric,
+                     double value, const char *result_json)
 {
     nd__db_view_drop(db, id);
     sqlite3_stmt *s = db->st[ST_RESULT_SET];
-    return nd__db_exec_bound(db, s, bind_text(s, 1, id) |
-                      bind_text(s, 2, arch_json) | bind_text(s, 3, metric) |
-                      sqlite3_bind_double(s, 4, value) |
-                      bind_text(s, 5, result_json) |
-                      sqlite3_bind_double(s, 6, now_seconds()));
+    return nd__db_exec_bound(db, s,
+                             bind_text(s, 1, id) | bind_text(s, 2, arch_json) |
+                                 bind_text(s, 3, metric) | sqlite3_bind_double(s, 4, value) |
+                                 bind_text(s, 5, result_json) |
+                                 sqlite3_bind_double(s, 6, now_seconds()));
 }
 
 /* ------------------------------------------------------- retention */
 
 int nd_db_prune(nd_db *db, int keep, double before,
-                void (*removed)(void *ctx, const char *id, const char *ckpt),
-                void *ctx, int *count)
+                void (*removed)(void *ctx, const char *id, const char *ckpt), void *ctx, int *count)
 {
     /* Rare (at start and hourly): prepared here, not kept. */
     static const char pick[] =
@@ -483,8 +462,8 @@ int nd_db_prune(nd_db *db, int keep, double before,
     if (rc < 0)
         return rc;
     if (sqlite3_prepare_v2(db->conn, pick, -1, &s, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db->conn, "DELETE FROM jobs WHERE id = ?1", -1, &del,
-                           NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(db->conn, "DELETE FROM jobs WHERE id = ?1", -1, &del, NULL) !=
+            SQLITE_OK) {
         rc = nd__db_fail(db);
         goto fail;
     }

@@ -21,7 +21,7 @@
 
 static struct view *view_of(nd_db *db, const char *id)
 {
-    uint32_t h = 2166136261u;           /* FNV-1a */
+    uint32_t h = 2166136261u; /* FNV-1a */
     for (const char *p = id; *p; p++)
         h = (h ^ (unsigned char)*p) * 16777619u;
     return &db->views[h % VIEW_SLOTS];
@@ -66,8 +66,7 @@ static json_t *col_json(sqlite3_stmt *s, int i)
     const char *t = (const char *)sqlite3_column_text(s, i);
     if (!t)
         return json_null();
-    json_t *v = json_loadb(t, (size_t)sqlite3_column_bytes(s, i),
-                           JSON_DECODE_ANY, NULL);
+    json_t *v = json_loadb(t, (size_t)sqlite3_column_bytes(s, i), JSON_DECODE_ANY, NULL);
     return v ? v : json_null();
 }
 
@@ -107,7 +106,7 @@ static json_t *time_json(double t)
     struct tm tm;
     if (!isfinite(t) || fabs(t) > 1e14)
         return json_null();
-    double x = t * 1000.0;     /* rounded to the nearest ms, no libm */
+    double x = t * 1000.0; /* rounded to the nearest ms, no libm */
     int64_t ms = (int64_t)(x >= 0 ? x + 0.5 : x - 0.5);
     int64_t sec = ms / 1000, frac = ms % 1000;
     if (frac < 0) {
@@ -160,12 +159,11 @@ struct field {
     const char *key;
     json_t *(*col)(sqlite3_stmt *s, int i);
 };
-#define NFIELDS(f) ((int)(sizeof (f) / sizeof (f)[0]))
+#define NFIELDS(f) ((int)(sizeof(f) / sizeof(f)[0]))
 
 /* Puts the n fields of columns base, base + 1, ... into o; nonzero when
  * any put failed. */
-static int put_fields(json_t *o, sqlite3_stmt *s, int base,
-                      const struct field *f, int n)
+static int put_fields(json_t *o, sqlite3_stmt *s, int base, const struct field *f, int n)
 {
     int bad = 0;
     for (int i = 0; i < n; i++)
@@ -174,8 +172,7 @@ static int put_fields(json_t *o, sqlite3_stmt *s, int base,
 }
 
 /* A new object of the n fields from column base; NULL on no memory. */
-static json_t *fields_json(sqlite3_stmt *s, int base, const struct field *f,
-                           int n)
+static json_t *fields_json(sqlite3_stmt *s, int base, const struct field *f, int n)
 {
     json_t *o = json_object();
     if (o && put_fields(o, s, base, f, n)) {
@@ -187,14 +184,14 @@ static json_t *fields_json(sqlite3_stmt *s, int base, const struct field *f,
 
 /* Columns seq, arch, reward, metrics, t. */
 static const struct field arch_fields[] = {
-    {"seq", col_int}, {"arch", col_json}, {"reward", col_real},
+    {"seq", col_int},      {"arch", col_json}, {"reward", col_real},
     {"metrics", col_json}, {"t", col_time},
 };
 
 /* Columns architecture, metric, value, result, t. */
 static const struct field result_fields[] = {
     {"architecture", col_json}, {"metric", col_text}, {"value", col_real},
-    {"details", col_json}, {"t", col_time},
+    {"details", col_json},      {"t", col_time},
 };
 
 static json_t *arch_json(sqlite3_stmt *s, int base)
@@ -235,7 +232,9 @@ static int latest_metrics(nd_db *db, const char *id, json_t **out)
     }
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         static const struct field f[] = {
-            {"value", col_real}, {"epoch", col_int}, {"step", col_int},
+            {"value", col_real},
+            {"epoch", col_int},
+            {"step", col_int},
         };
         const char *name = (const char *)sqlite3_column_text(s, 0);
         m = fields_json(s, 1, f, NFIELDS(f));
@@ -275,15 +274,13 @@ static int job_json(nd_db *db, sqlite3_stmt *s, json_t **out)
     }
     /* Columns JC_ID .. JC_PROGRESS, in order. */
     static const struct field f[] = {
-        {"id", col_text}, {"name", col_text}, {"algorithm", col_text},
-        {"search_space", col_text}, {"dataset", col_text},
-        {"state", col_text}, {"spec", col_json}, {"created_at", col_time},
-        {"started_at", col_time}, {"finished_at", col_time},
-        {"updated_at", col_time}, {"attempt", col_int}, {"error", col_text},
-        {"progress", col_json},
+        {"id", col_text},           {"name", col_text},       {"algorithm", col_text},
+        {"search_space", col_text}, {"dataset", col_text},    {"state", col_text},
+        {"spec", col_json},         {"created_at", col_time}, {"started_at", col_time},
+        {"finished_at", col_time},  {"updated_at", col_time}, {"attempt", col_int},
+        {"error", col_text},        {"progress", col_json},
     };
-    static_assert(JC_PROGRESS - JC_ID + 1 == NFIELDS(f),
-                  "job fields and enum job_col out of step");
+    static_assert(JC_PROGRESS - JC_ID + 1 == NFIELDS(f), "job fields and enum job_col out of step");
     bad |= put_fields(o, s, JC_ID, f, NFIELDS(f));
     if (sqlite3_column_type(s, JC_CKPT_STEP) == SQLITE_NULL) {
         v = json_null();
@@ -299,8 +296,7 @@ static int job_json(nd_db *db, sqlite3_stmt *s, json_t **out)
         rc = nd__db_nomem(db);
         goto fail;
     }
-    rc = latest_metrics(db, (const char *)sqlite3_column_text(s, JC_ID),
-                        &metrics);
+    rc = latest_metrics(db, (const char *)sqlite3_column_text(s, JC_ID), &metrics);
     if (rc < 0)
         goto fail;
     bad |= put(o, "metrics", metrics);
@@ -343,7 +339,7 @@ int nd_db_job_get(nd_db *db, const char *id, json_t **job_out)
     json_t *job = NULL;
     int rc = 0;
     *job_out = NULL;
-    if (strlen(id) != 32) {     /* the CHECK on jobs.id: cannot exist */
+    if (strlen(id) != 32) { /* the CHECK on jobs.id: cannot exist */
         rc = ND_DB_NOTFOUND;
         goto fail;
     }
@@ -378,7 +374,7 @@ void nd_db_job_memo_set(nd_db *db, const char *id, const char *text, size_t len)
 {
     struct view *v = view_of(db, id);
     if (!v->job || strcmp(v->id, id) != 0)
-        return;     /* no view to tie it to: nothing would drop it */
+        return; /* no view to tie it to: nothing would drop it */
     char *m = malloc(len + 1);
     if (!m)
         return;
@@ -412,11 +408,10 @@ static int token_parse(const char *token, int64_t *seq)
         return ND_DB_BADTOKEN;
     for (size_t i = 1; i < n; i++) {
         char c = token[i];
-        int d = c >= '0' && c <= '9' ? c - '0'
-              : c >= 'a' && c <= 'z' ? c - 'a' + 10 : -1;
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'z' ? c - 'a' + 10 : -1;
         if (d < 0)
             return ND_DB_BADTOKEN;
-        v = v * 36 + d;     /* 12 digits of base 36 fit in 63 bits */
+        v = v * 36 + d; /* 12 digits of base 36 fit in 63 bits */
     }
     if (v <= 0)
         return ND_DB_BADTOKEN;
@@ -433,10 +428,8 @@ typedef int row_fn(nd_db *db, sqlite3_stmt *s, json_t **out);
  * column seq_col: {key: [row(s), ... up to limit],
  * next_key: next(the seq of the last row shown) when there are more,
  * else null}. Resets s. */
-static int page_list(nd_db *db, sqlite3_stmt *s, int bind_rc, int limit,
-                     row_fn *row, int seq_col, const char *key,
-                     const char *next_key, json_t *(*next)(int64_t),
-                     json_t **out)
+static int page_list(nd_db *db, sqlite3_stmt *s, int bind_rc, int limit, row_fn *row, int seq_col,
+                     const char *key, const char *next_key, json_t *(*next)(int64_t), json_t **out)
 {
     json_t *page = NULL, *items = NULL, *item;
     int64_t last = 0;
@@ -494,8 +487,8 @@ static json_t *next_token(int64_t last)
     return json_string(token);
 }
 
-int nd_db_job_list(nd_db *db, const char *state, int page_size,
-                   const char *page_token, json_t **page_out)
+int nd_db_job_list(nd_db *db, const char *state, int page_size, const char *page_token,
+                   json_t **page_out)
 {
     int64_t before = INT64_MAX;
     *page_out = NULL;
@@ -505,11 +498,10 @@ int nd_db_job_list(nd_db *db, const char *state, int page_size,
         return ND_DB_INVAL;
     page_size = page_size <= 0 ? 50 : page_size > 1000 ? 1000 : page_size;
     sqlite3_stmt *s = db->st[state ? ST_JOB_LIST_STATE : ST_JOB_LIST];
-    int bind_rc = sqlite3_bind_int64(s, 1, before) |
-                  sqlite3_bind_int(s, 2, page_size + 1) |
+    int bind_rc = sqlite3_bind_int64(s, 1, before) | sqlite3_bind_int(s, 2, page_size + 1) |
                   (state ? bind_text(s, 3, state) : SQLITE_OK);
-    return page_list(db, s, bind_rc, page_size, job_json, JC_SEQ, "jobs",
-                     "next_page_token", next_token, page_out);
+    return page_list(db, s, bind_rc, page_size, job_json, JC_SEQ, "jobs", "next_page_token",
+                     next_token, page_out);
 }
 
 /* ------------------------------------------------------------ reads */
@@ -517,7 +509,7 @@ int nd_db_job_list(nd_db *db, const char *state, int page_size,
 static int metric_row(nd_db *db, sqlite3_stmt *s, json_t **out)
 {
     static const struct field f[] = {
-        {"seq", col_int}, {"epoch", col_int}, {"step", col_int},
+        {"seq", col_int},   {"epoch", col_int},  {"step", col_int},
         {"name", col_text}, {"value", col_real}, {"t", col_time},
     };
     *out = fields_json(s, 0, f, NFIELDS(f));
@@ -536,9 +528,8 @@ static json_t *next_after(int64_t last)
 }
 
 /* The cursor pages of the metrics and architectures of a job. */
-static int series_list(nd_db *db, enum st_id which, const char *key,
-                       row_fn *row, const char *id, int64_t after,
-                       int limit, json_t **out)
+static int series_list(nd_db *db, enum st_id which, const char *key, row_fn *row, const char *id,
+                       int64_t after, int limit, json_t **out)
 {
     sqlite3_stmt *s = db->st[which];
     int rc, state;
@@ -547,30 +538,25 @@ static int series_list(nd_db *db, enum st_id which, const char *key,
     if (rc < 0)
         return rc;
     limit = limit <= 0 ? 100 : limit > 1000 ? 1000 : limit;
-    int bind_rc = bind_text(s, 1, id) | sqlite3_bind_int64(s, 2, after) |
-                  sqlite3_bind_int(s, 3, limit + 1);
-    return page_list(db, s, bind_rc, limit, row, 0, key, "next_after",
-                     next_after, out);
+    int bind_rc =
+        bind_text(s, 1, id) | sqlite3_bind_int64(s, 2, after) | sqlite3_bind_int(s, 3, limit + 1);
+    return page_list(db, s, bind_rc, limit, row, 0, key, "next_after", next_after, out);
 }
 
-int nd_db_metrics_list(nd_db *db, const char *id, int64_t after_seq,
-                       int limit, json_t **out)
+int nd_db_metrics_list(nd_db *db, const char *id, int64_t after_seq, int limit, json_t **out)
 {
-    return series_list(db, ST_METRICS_LIST, "metrics", metric_row, id,
-                       after_seq, limit, out);
+    return series_list(db, ST_METRICS_LIST, "metrics", metric_row, id, after_seq, limit, out);
 }
 
-int nd_db_arch_list(nd_db *db, const char *id, int64_t after_seq,
-                    int limit, json_t **out)
+int nd_db_arch_list(nd_db *db, const char *id, int64_t after_seq, int limit, json_t **out)
 {
-    return series_list(db, ST_ARCH_LIST, "architectures", arch_row, id,
-                       after_seq, limit, out);
+    return series_list(db, ST_ARCH_LIST, "architectures", arch_row, id, after_seq, limit, out);
 }
 
 /* One row of one or two int64 columns from statement which, bound to
  * (id, arg). *found is 0 when the statement returned no row. */
-static int query_int64(nd_db *db, enum st_id which, const char *id,
-                       int64_t arg, int64_t *a, int64_t *b, int *found)
+static int query_int64(nd_db *db, enum st_id which, const char *id, int64_t arg, int64_t *a,
+                       int64_t *b, int *found)
 {
     sqlite3_stmt *s = db->st[which];
     int bind_rc = bind_text(s, 1, id);
@@ -594,8 +580,8 @@ static int query_int64(nd_db *db, enum st_id which, const char *id,
 }
 
 /* One cursor: kept when its row exists, else moved back. */
-static int cursor_fix(nd_db *db, enum st_id exists, enum st_id before,
-                      const char *id, int64_t *cursor, int *rewound)
+static int cursor_fix(nd_db *db, enum st_id exists, enum st_id before, const char *id,
+                      int64_t *cursor, int *rewound)
 {
     int found = 0, rc;
     if (*cursor <= 0)
@@ -608,22 +594,18 @@ static int cursor_fix(nd_db *db, enum st_id exists, enum st_id before,
     return 0;
 }
 
-int nd_db_cursor_check(nd_db *db, const char *id, int64_t *metrics,
-                       int64_t *archs, int *rewound)
+int nd_db_cursor_check(nd_db *db, const char *id, int64_t *metrics, int64_t *archs, int *rewound)
 {
     int rc, state;
     *rewound = 0;
     if ((rc = nd_db_job_state(db, id, &state)) < 0)
         return rc;
-    if ((rc = cursor_fix(db, ST_SEQ_EXISTS_METRIC, ST_SEQ_BEFORE_METRIC, id,
-                         metrics, rewound)) < 0)
+    if ((rc = cursor_fix(db, ST_SEQ_EXISTS_METRIC, ST_SEQ_BEFORE_METRIC, id, metrics, rewound)) < 0)
         return rc;
-    return cursor_fix(db, ST_SEQ_EXISTS_ARCH, ST_SEQ_BEFORE_ARCH, id, archs,
-                      rewound);
+    return cursor_fix(db, ST_SEQ_EXISTS_ARCH, ST_SEQ_BEFORE_ARCH, id, archs, rewound);
 }
 
-int nd_db_cursor_now(nd_db *db, const char *id, int64_t *metrics,
-                     int64_t *archs)
+int nd_db_cursor_now(nd_db *db, const char *id, int64_t *metrics, int64_t *archs)
 {
     int found = 0;
     *metrics = *archs = 0;

@@ -42,14 +42,14 @@ typedef struct stream {
     nd_server *srv;
     struct MHD_Connection *conn;
     char id[33];
-    unsigned char client[ND_CLIENT_KEY_LEN];   /* its client's address */
+    unsigned char client[ND_CLIENT_KEY_LEN]; /* its client's address */
     char *buf;
     size_t len, off, cap;
-    int closing;     /* send what is queued, then end */
+    int closing; /* send what is queued, then end */
     int suspended;
-    int64_t cur_m, cur_a;   /* the cursor: largest seqs sent */
-    int replaying;          /* rows after the cursor still to read */
-    int replay_archs;       /* metrics done, architectures next */
+    int64_t cur_m, cur_a; /* the cursor: largest seqs sent */
+    int replaying;        /* rows after the cursor still to read */
+    int replay_archs;     /* metrics done, architectures next */
 } stream;
 
 typedef struct nd_events {
@@ -101,8 +101,8 @@ static void append_event(stream *st, const char *event, json_t *data)
     size_t n = strlen(text) + strlen(event) + 80;
     char *msg = malloc(n);
     if (msg) {
-        int m = snprintf(msg, n, "id: %" PRId64 "-%" PRId64 "\nevent: %s\ndata: %s\n\n",
-                         st->cur_m, st->cur_a, event, text);
+        int m = snprintf(msg, n, "id: %" PRId64 "-%" PRId64 "\nevent: %s\ndata: %s\n\n", st->cur_m,
+                         st->cur_a, event, text);
         append(st, msg, (size_t)m);
         free(msg);
     }
@@ -232,8 +232,7 @@ static int parse_cursor(const char *text, int64_t *m, int64_t *a)
 {
     long long x, y;
     int n = 0;
-    if (!text || sscanf(text, "%lld-%lld%n", &x, &y, &n) != 2 || text[n] != '\0' || x < 0 ||
-        y < 0)
+    if (!text || sscanf(text, "%lld-%lld%n", &x, &y, &n) != 2 || text[n] != '\0' || x < 0 || y < 0)
         return 0;
     *m = x;
     *a = y;

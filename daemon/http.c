@@ -42,12 +42,12 @@
 typedef struct req_ctx {
     char *body;
     size_t len, cap;
-    int refused;      /* `early` holds the answer; the body is discarded */
-    int answered;     /* a response is queued */
+    int refused;  /* `early` holds the answer; the body is discarded */
+    int answered; /* a response is queued */
     nd_response early;
     size_t discarded;
-    double t0;        /* monotonic seconds of its first byte (metrics) */
-    char path[1024];  /* what is dispatched: decoded, without the query */
+    double t0;       /* monotonic seconds of its first byte (metrics) */
+    char path[1024]; /* what is dispatched: decoded, without the query */
     nd_request rq;
 } req_ctx;
 
@@ -80,8 +80,7 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, nd_response *rs)
                 body[n + 1] = '\0';
             }
             free(text);
-            r = MHD_create_response_from_buffer(body ? n + 1 : 0, body,
-                                                MHD_RESPMEM_MUST_FREE);
+            r = MHD_create_response_from_buffer(body ? n + 1 : 0, body, MHD_RESPMEM_MUST_FREE);
             if (!rs->content_type)
                 rs->content_type = "application/json";
         } else if (rs->raw) {
@@ -138,12 +137,11 @@ static enum MHD_Result answer(nd_server *s, struct MHD_Connection *conn, req_ctx
 /* Whether the request announces a body: then a refusal waits for it. */
 static int has_body(struct MHD_Connection *conn)
 {
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
-    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_EXPECT);
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
     /* A client that waits for "100 Continue" sends nothing more: answer. */
     if (expect)
         return 0;
@@ -151,8 +149,8 @@ static int has_body(struct MHD_Connection *conn)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
 {
     nd_server *s = cls;
     req_ctx *rc = *con_cls;
@@ -173,8 +171,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (s->app->admit(&rc->rq, &rc->early)) {
             rc->refused = 1;
         } else {
-            const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
+            const char *cl =
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
             if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body) {
                 rc->refused = 1;
                 s->app->too_large(&rc->rq, &rc->early);
@@ -184,7 +182,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return answer(s, conn, rc, &rc->early);
         return MHD_YES;
     }
-    rc->rq.method = method;   /* as each call passes them */
+    rc->rq.method = method; /* as each call passes them */
     rc->rq.conn = conn;
     if (rc->answered) {
         *upload_size = 0;
@@ -304,7 +302,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 int nd_http_start(nd_server *s)
 {
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->cfg.listen_port)};
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)s->cfg.listen_port)};
     struct sockaddr_in6 addr6 = {.sin6_family = AF_INET6,
                                  .sin6_port = htons((uint16_t)s->cfg.listen_port)};
     const struct sockaddr *sa;
@@ -345,9 +344,8 @@ int nd_http_start(nd_server *s)
         flags, (uint16_t)s->cfg.listen_port, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, where,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections + ND_LIMITS_SLACK,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)s->cfg.max_connections_per_ip + ND_LIMITS_SLACK,
-        MHD_OPTION_NOTIFY_CONNECTION, nd_limits_notify, s,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.connection_timeout,
+        (unsigned)s->cfg.max_connections_per_ip + ND_LIMITS_SLACK, MHD_OPTION_NOTIFY_CONNECTION,
+        nd_limits_notify, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.connection_timeout,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
     if (!s->mhd) {
@@ -361,9 +359,9 @@ int nd_http_start(nd_server *s)
     socklen_t blen = sizeof(bound);
     s->bound_port = s->cfg.listen_port;
     if (lf && getsockname(lf->listen_fd, (struct sockaddr *)&bound, &blen) == 0)
-        s->bound_port = ntohs(bound.ss_family == AF_INET6
-                                  ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                  : ((struct sockaddr_in *)&bound)->sin_port);
+        s->bound_port =
+            ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                              : ((struct sockaddr_in *)&bound)->sin_port);
     if (activated >= 0) {
         /* Name the address systemd listens on in the log lines. */
         const void *a = act.ss_family == AF_INET6

@@ -138,8 +138,9 @@ int main(int argc, char **argv)
     uv_signal_start(&s->sig_term, on_signal, SIGTERM);
     uv_signal_start(&s->sig_int, on_signal, SIGINT);
 
-    nd_log(ND_LOG_INFO, "nasd %s listening on http://%s:%d (state in %s, %d worker(s) x %d "
-                        "thread(s))",
+    nd_log(ND_LOG_INFO,
+           "nasd %s listening on http://%s:%d (state in %s, %d worker(s) x %d "
+           "thread(s))",
            ND_VERSION, s->cfg.listen_host, s->bound_port, s->cfg.state_dir, s->cfg.workers,
            s->cfg.threads_per_job);
     /* The database is open, recovery ran, the socket listens: ready. */

@@ -36,50 +36,50 @@ extern const char nd_git_describe[];
 
 /* ------------------------------------------------------------- config */
 
-#define ND_LIST_MAX 1024           /* bytes of a list setting */
+#define ND_LIST_MAX 1024 /* bytes of a list setting */
 
 typedef struct nd_config {
     char listen_host[64];
-    int listen_port;               /* 0: an ephemeral port */
+    int listen_port; /* 0: an ephemeral port */
     char state_dir[PATH_MAX];
-    int workers;                   /* concurrent jobs */
-    int threads_per_job;           /* engine threads of one job */
-    size_t max_body;               /* bytes of a request body */
-    int max_streams;               /* concurrent event streams */
+    int workers;         /* concurrent jobs */
+    int threads_per_job; /* engine threads of one job */
+    size_t max_body;     /* bytes of a request body */
+    int max_streams;     /* concurrent event streams */
     int max_connections;
-    int connection_timeout;        /* seconds idle before a connection closes */
-    int heartbeat_seconds;         /* SSE keep-alive comment period */
+    int connection_timeout; /* seconds idle before a connection closes */
+    int heartbeat_seconds;  /* SSE keep-alive comment period */
     char web_dir[PATH_MAX];
     /* Dataset locations; "" means the engine's default. */
     char fashion_mnist_dir[PATH_MAX];
     char cifar10_dir[PATH_MAX];
     char fortunes_path[PATH_MAX];
     char ptb_dir[PATH_MAX];
-    int log_level;                 /* ND_LOG_* */
-    int log_target;                /* ND_LOG_TO_* */
-    int stall_seconds;             /* a busy worker without a step for longer
-                                      stops the systemd watchdog; 0: its interval */
+    int log_level;     /* ND_LOG_* */
+    int log_target;    /* ND_LOG_TO_* */
+    int stall_seconds; /* a busy worker without a step for longer
+                          stops the systemd watchdog; 0: its interval */
     /* Access and limits (issue #8; daemon/auth.c, api/limits.c). */
-    char token_file[PATH_MAX];     /* bearer tokens, one per line; "": the
-                                      credential $CREDENTIALS_DIRECTORY/nasd-token
-                                      when present, else no token */
-    int max_json_depth;            /* nesting of a request body's JSON */
+    char token_file[PATH_MAX]; /* bearer tokens, one per line; "": the
+                                  credential $CREDENTIALS_DIRECTORY/nasd-token
+                                  when present, else no token */
+    int max_json_depth;        /* nesting of a request body's JSON */
     int max_connections_per_ip;
-    int max_queued;                /* queued jobs before POST /v1/jobs is 429 */
-    int max_job_epochs;            /* budget.epochs cap; 0: none */
-    int max_job_seconds;           /* budget.max_seconds cap; 0: none */
-    int max_job_architectures;     /* architectures one job samples; 0: none */
-    int max_job_memory_mib;        /* estimated peak memory cap; 0: half the RAM */
-    int max_attempts;              /* crashes under a job before it fails */
-    int retain_jobs;               /* finished jobs kept (newest); 0: all */
-    int retain_days;               /* finished jobs older are removed; 0: never */
+    int max_queued;            /* queued jobs before POST /v1/jobs is 429 */
+    int max_job_epochs;        /* budget.epochs cap; 0: none */
+    int max_job_seconds;       /* budget.max_seconds cap; 0: none */
+    int max_job_architectures; /* architectures one job samples; 0: none */
+    int max_job_memory_mib;    /* estimated peak memory cap; 0: half the RAM */
+    int max_attempts;          /* crashes under a job before it fails */
+    int retain_jobs;           /* finished jobs kept (newest); 0: all */
+    int retain_days;           /* finished jobs older are removed; 0: never */
     /* Browsers (issue #22; daemon/http.c). Lists are separated by commas
      * or blanks. */
-    char allowed_hosts[ND_LIST_MAX];      /* Host names besides localhost, 127.0.0.1,
-                                      [::1] and the listening address; "*": any */
-    char allowed_origins[ND_LIST_MAX];    /* Origins that may POST and DELETE besides
-                                      nasd's own; "*": any */
-    int max_streams_per_client;    /* event streams of one client address */
+    char allowed_hosts[ND_LIST_MAX];   /* Host names besides localhost, 127.0.0.1,
+                                   [::1] and the listening address; "*": any */
+    char allowed_origins[ND_LIST_MAX]; /* Origins that may POST and DELETE besides
+                                   nasd's own; "*": any */
+    int max_streams_per_client;        /* event streams of one client address */
 } nd_config;
 
 /* Defaults, then the config file (when --config is given), then the other
@@ -155,27 +155,27 @@ typedef struct nd_request {
     nd_server *srv;
     struct MHD_Connection *conn;
     const char *method;
-    const char *path;          /* decoded, without the query string */
-    const char *body;          /* NUL-terminated copy, may be NULL */
+    const char *path; /* decoded, without the query string */
+    const char *body; /* NUL-terminated copy, may be NULL */
     size_t body_len;
 } nd_request;
 
 /* An answer, which the bridge turns into a libmicrohttpd response. */
 typedef struct nd_response {
     int status;
-    json_t *json;              /* body as JSON (owned), or NULL */
-    const char *content_type;  /* default application/json */
-    char *raw;                 /* or a raw body (owned when raw_free) */
+    json_t *json;             /* body as JSON (owned), or NULL */
+    const char *content_type; /* default application/json */
+    char *raw;                /* or a raw body (owned when raw_free) */
     size_t raw_len;
     int raw_free;
-    int raw_copy;              /* copy raw when sending (it may not live on) */
+    int raw_copy; /* copy raw when sending (it may not live on) */
     char location[160];
     char allow[64];
-    int retry_after;           /* seconds; 0: no header */
-    int close_connection;      /* send "Connection: close" */
-    int no_store;              /* send "Cache-Control: no-store" unless the
-                                  response has a Cache-Control already */
-    struct MHD_Response *mhd;  /* a ready response (event streams) */
+    int retry_after;          /* seconds; 0: no header */
+    int close_connection;     /* send "Connection: close" */
+    int no_store;             /* send "Cache-Control: no-store" unless the
+                                 response has a Cache-Control already */
+    struct MHD_Response *mhd; /* a ready response (event streams) */
 } nd_response;
 
 /* What the daemon runs but does not define: the application (nasd's API,
@@ -201,29 +201,29 @@ typedef struct nd_app {
      * (strings point into spec, which outlives es), with a data_path
      * resolved into data_path (n bytes) when it has one. 0, or -1 with
      * the reason in why. */
-    int (*job_spec)(nd_server *s, const json_t *spec, nas_job_spec *es, char *data_path,
-                    size_t n, char *why, size_t whylen);
+    int (*job_spec)(nd_server *s, const json_t *spec, nas_job_spec *es, char *data_path, size_t n,
+                    char *why, size_t whylen);
 } nd_app;
 
 struct nd_server {
     nd_config cfg;
-    const nd_app *app;             /* set before nd_http_start and nd_sched_start */
-    void *app_data;                /* the application's own (api/: /metrics counters) */
+    const nd_app *app; /* set before nd_http_start and nd_sched_start */
+    void *app_data;    /* the application's own (api/: /metrics counters) */
     uv_loop_t *loop;
     struct MHD_Daemon *mhd;
     int bound_port;
     uv_poll_t mhd_poll;
     uv_timer_t mhd_timer;
     uv_signal_t sig_term, sig_int;
-    uv_timer_t retention_timer;    /* daemon/retention.c */
+    uv_timer_t retention_timer; /* daemon/retention.c */
     struct nd_db *db;
     struct nd_sched *sched;
     struct nd_events *events;
-    int stopping;                  /* a signal came: finishing up */
-    int kick_again;                /* nd_http_kick_soon during an MHD_run */
+    int stopping;   /* a signal came: finishing up */
+    int kick_again; /* nd_http_kick_soon during an MHD_run */
     char db_path[PATH_MAX + 16];
     char ckpt_dir[PATH_MAX + 16];
-    char model_dir[PATH_MAX + 16];   /* <state>/models: trained networks */
+    char model_dir[PATH_MAX + 16]; /* <state>/models: trained networks */
     struct nd_auth *auth;          /* bearer tokens (daemon/auth.c) */
     struct nd_limits *limits;      /* connection counts (daemon/conn_limits.c) */
     struct nd_notify *notify;      /* systemd notifications (daemon/notify.c) */
@@ -327,8 +327,7 @@ void nd_events_free(nd_server *s);
  * events are rows: their data has the row's "seq" and they are published
  * only once committed. "rewind" tells clients to drop the rows after
  * {"metrics_after", "architectures_after"}. */
-void nd_events_publish(nd_server *s, const char *id, const char *event,
-                       json_t *data);
+void nd_events_publish(nd_server *s, const char *id, const char *event, json_t *data);
 /* The job ended: streams of it send `data` as a final "state" event and
  * close. */
 void nd_events_close_job(nd_server *s, const char *id, json_t *data);

@@ -40,7 +40,7 @@ typedef struct ev {
     ev_kind kind;
     int slot;
     char id[33];
-    char *a, *b, *c;     /* strings (JSON texts, names, messages); owned */
+    char *a, *b, *c; /* strings (JSON texts, names, messages); owned */
     double x, t;
     int64_t step;
     int epoch, rc;
@@ -53,17 +53,17 @@ typedef struct slot {
     uv_thread_t thread;
     uv_mutex_t mu;
     uv_cond_t cv;
-    int assigned, quit;      /* under mu */
+    int assigned, quit; /* under mu */
     /* Set by the loop before assigning, read by the worker while it runs. */
     char id[33];
     json_t *spec;
     nas_job_spec es;
     char ckpt_path[PATH_MAX + 64];
-    char model_path[PATH_MAX + 64];   /* where the engine writes the network */
+    char model_path[PATH_MAX + 64]; /* where the engine writes the network */
     /* Loop side: the checkpoint file the database records for the job
      * (daemon/ckpt.c), "" when none. */
     char ckpt_recorded[PATH_MAX + 96];
-    char data_path[PATH_MAX];   /* the spec's data_path, resolved; "" if none */
+    char data_path[PATH_MAX]; /* the spec's data_path, resolved; "" if none */
     _Atomic int stop;
     /* Loop side. */
     int busy;
@@ -299,7 +299,7 @@ static void apply(nd_server *s, ev *e)
         int64_t seq = 0;
         if (nd_db_arch_add(db, e->id, e->a, e->x, e->b, e->t, &seq) == 0)
             pub = json_pack("{s:I,s:o,s:f,s:o}", "seq", (json_int_t)seq, "architecture",
-                        parse_or_null(e->a), "reward", e->x, "metrics", parse_or_null(e->b));
+                            parse_or_null(e->a), "reward", e->x, "metrics", parse_or_null(e->b));
         name = "architecture";
         break;
     }
@@ -314,11 +314,8 @@ static void apply(nd_server *s, ev *e)
         }
         break;
     }
-    case EV_RESULT:
-        nd_db_result_set(db, e->id, e->a, e->b, e->x, e->c);
-        break;
-    default:
-        break;
+    case EV_RESULT: nd_db_result_set(db, e->id, e->a, e->b, e->x, e->c); break;
+    default: break;
     }
     if (pub && name)
         nd_events_publish(s, e->id, name, pub);
@@ -354,13 +351,13 @@ static void finish(nd_server *s, ev *e)
                        nd_db_errmsg(s->db));
         nd_log_job(ND_LOG_INFO, sl->id, "job %s checkpointed for shutdown", sl->id);
     } else {
-        int st = e->rc == 0 ? ND_DB_SUCCEEDED
+        int st = e->rc == 0                ? ND_DB_SUCCEEDED
                  : e->rc == NAS_ECANCELLED ? ND_DB_CANCELLED
                                            : ND_DB_FAILED;
         const char *state = nd_db_state_name(st);
         if (nd_db_job_finish(s->db, sl->id, st, e->a) != 0)
-            nd_log_job(ND_LOG_ERROR, sl->id, "job %s: cannot record state %s: %s", sl->id,
-                       state, nd_db_errmsg(s->db));
+            nd_log_job(ND_LOG_ERROR, sl->id, "job %s: cannot record state %s: %s", sl->id, state,
+                       nd_db_errmsg(s->db));
         nd_log_job(e->rc == 0 || e->rc == NAS_ECANCELLED ? ND_LOG_INFO : ND_LOG_WARN, sl->id,
                    "job %s %s%s%s", sl->id, state, e->a ? ": " : "", e->a ? e->a : "");
         publish_state(s, sl->id, 1);
@@ -374,8 +371,8 @@ static void finish(nd_server *s, ev *e)
 /* Test crash points (daemon/crash.c). */
 static int crash_check(const nd_sched *sc, const ev *e)
 {
-    static const char *const kinds[] = {[EV_PROGRESS] = "progress", [EV_METRIC] = "metric",
-                                        [EV_ARCH] = "arch", [EV_CKPT] = "ckpt"};
+    static const char *const kinds[] = {
+        [EV_PROGRESS] = "progress", [EV_METRIC] = "metric", [EV_ARCH] = "arch", [EV_CKPT] = "ckpt"};
     if (e->kind > EV_CKPT || !kinds[e->kind])
         return 0;
     const char *name = json_string_value(json_object_get(sc->slots[e->slot].spec, "name"));
@@ -505,19 +502,19 @@ static int assign(nd_server *s, slot *sl)
     free(spec_text);
     char why[PATH_MAX + 256] = "";
     snprintf(sl->ckpt_recorded, sizeof(sl->ckpt_recorded), "%s", ckpt ? ckpt : "");
-    int prepared = nd_ckpt_prepare(s->ckpt_dir, sl->id, ckpt, sl->ckpt_path,
-                                   sizeof(sl->ckpt_path), why, sizeof(why));
+    int prepared = nd_ckpt_prepare(s->ckpt_dir, sl->id, ckpt, sl->ckpt_path, sizeof(sl->ckpt_path),
+                                   why, sizeof(why));
     free(ckpt);
     if (prepared != 0) {
         fail_claimed(s, sl, why);
-        return 1;   /* try the next one */
+        return 1; /* try the next one */
     }
     /* The application (api/app.c) turns the stored spec into the
      * engine's, with its data_path checked again now. */
-    if (!sl->spec || s->app->job_spec(s, sl->spec, &sl->es, sl->data_path,
-                                      sizeof(sl->data_path), why, sizeof(why)) != 0) {
+    if (!sl->spec || s->app->job_spec(s, sl->spec, &sl->es, sl->data_path, sizeof(sl->data_path),
+                                      why, sizeof(why)) != 0) {
         fail_claimed(s, sl, sl->spec ? why : "stored spec is not JSON");
-        return 1;   /* try the next one */
+        return 1; /* try the next one */
     }
     sl->es.checkpoint_path = sl->ckpt_path;
     sl->es.resume = 1;
@@ -526,7 +523,7 @@ static int assign(nd_server *s, slot *sl)
     nd_log_job(ND_LOG_INFO, sl->id, "job %s started (attempt %d%s)", sl->id, attempt,
                ckpt_step > 0 ? ", resuming from its checkpoint" : "");
     atomic_store(&sl->stop, NAS_RUN);
-    beat(sl);   /* before busy is seen: not the previous job's last beat */
+    beat(sl); /* before busy is seen: not the previous job's last beat */
     sl->busy = 1;
     sl->rate_step = 0;
     sl->rate_t = sl->steps_per_second = 0;

@@ -31,10 +31,10 @@ struct nas_node {
     nas_tensor *out;
     nas_tensor *in[NAS_NODE_MAXIN];
     int nin;
-    int ia[8];       /* saved integers (stride, pad, ...) */
-    float fa[4];     /* saved floats */
-    void *pa[4];     /* saved arena pointers (masks, stats, ...) */
-    nas_tensor **list;   /* variadic inputs (concat, sum_n) */
+    int ia[8];         /* saved integers (stride, pad, ...) */
+    float fa[4];       /* saved floats */
+    void *pa[4];       /* saved arena pointers (masks, stats, ...) */
+    nas_tensor **list; /* variadic inputs (concat, sum_n) */
     int nlist;
 };
 
@@ -45,24 +45,23 @@ struct nas_graph {
     int training;
     int grad_enabled;
     nas_rng *rng;
-    uint32_t bwd_mask;   /* groups asked for by the running backward */
+    uint32_t bwd_mask; /* groups asked for by the running backward */
 };
 
 /* Output tensor for an op over inputs: shape given, groups = OR of the
  * inputs' groups (0 when the graph does not record). */
-nas_tensor *nas__out(nas_graph *g, int ndim, const int *shape,
-                     nas_tensor *const *in, int nin);
+nas_tensor *nas__out(nas_graph *g, int ndim, const int *shape, nas_tensor *const *in, int nin);
 /* Push a node when recording and some input needs a gradient; returns the
  * node (to fill saved values) or NULL when nothing is recorded. */
-nas_node *nas__record(nas_graph *g, nas_bwd_fn bwd, nas_tensor *out,
-                      nas_tensor *const *in, int nin);
+nas_node *nas__record(nas_graph *g, nas_bwd_fn bwd, nas_tensor *out, nas_tensor *const *in,
+                      int nin);
 /* Ops over a variadic list (concat, sum_n): the output's groups come from
  * all of them, and the list is copied to the arena and kept on the node
  * (the fixed inputs of a node hold at most NAS_NODE_MAXIN). */
-nas_tensor *nas__list_out(nas_graph *g, int ndim, const int *shape,
-                          nas_tensor **xs, int n, nas_tensor ***kept);
-void nas__record_list(nas_graph *g, nas_bwd_fn fn, nas_tensor *y,
-                      nas_tensor **kept, int n, int ia0);
+nas_tensor *nas__list_out(nas_graph *g, int ndim, const int *shape, nas_tensor **xs, int n,
+                          nas_tensor ***kept);
+void nas__record_list(nas_graph *g, nas_bwd_fn fn, nas_tensor *y, nas_tensor **kept, int n,
+                      int ia0);
 /* True when backward must produce t's gradient; t->grad is then allocated. */
 static inline bool nas__want(const nas_graph *g, const nas_tensor *t)
 {
@@ -99,29 +98,26 @@ void nas__zero(float *p, size_t n);
  * thread's engine threads in column (or row) blocks; same numbers for a
  * given thread count. */
 void nas__sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha,
-                const float *a, int lda, const float *b, int ldb, float beta, float *c,
-                int ldc);
+                const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 /* The per-image GEMMs of a pointwise convolution (ops/gemm_small.c), one
  * small operand: C (m, n) = (or += when accumulate) op(A) (m, k) B (k, n),
  * op(A) = A or A^T (trans_a); and C (m, n) += A (m, k) B^T with B (n, k).
  * Row-major; cblas_sgemm without AVX-512. */
-void nas__gemm_small_nn(int trans_a, int m, int n, int k, const float *a, int lda,
-                        const float *b, int ldb, int accumulate, float *c, int ldc);
-void nas__gemm_small_nt_acc(int m, int n, int k, const float *a, int lda, const float *b,
-                            int ldb, float *c, int ldc);
+void nas__gemm_small_nn(int trans_a, int m, int n, int k, const float *a, int lda, const float *b,
+                        int ldb, int accumulate, float *c, int ldc);
+void nas__gemm_small_nt_acc(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                            float *c, int ldc);
 /* ops/conv_rect.c: the ops of NAS with RL's children, internal because
  * only the nasrl-cnn space needs them.
  * x (N,Ci,H,W), w (Co,Ci,KH,KW) -> (N,Co,ho,wo): a dense convolution with
  * a rectangular kernel, stride, pad_top / pad_left zero rows / columns
  * before the plane (taps beyond the plane read zero). No bias. */
-nas_tensor *nas__conv2d_rect(nas_graph *g, nas_tensor *x, nas_tensor *w,
-                             int stride, int pad_top, int pad_left, int ho,
-                             int wo);
+nas_tensor *nas__conv2d_rect(nas_graph *g, nas_tensor *x, nas_tensor *w, int stride, int pad_top,
+                             int pad_left, int ho, int wo);
 /* TensorFlow "SAME": *out = ceil(in / stride), *pad_before = half of the
  * padding the kernel needs (the odd unit after). */
 void nas__same_pad(int in, int k, int stride, int *out, int *pad_before);
-nas_tensor *nas__conv2d_same(nas_graph *g, nas_tensor *x, nas_tensor *w,
-                             int stride);
+nas_tensor *nas__conv2d_same(nas_graph *g, nas_tensor *x, nas_tensor *w, int stride);
 /* x (N,C,H,W) -> (N,C,ho,wo), centred (the odd row / column after), the
  * border zero; x itself when the size is already that. */
 nas_tensor *nas__zero_pad(nas_graph *g, nas_tensor *x, int ho, int wo);
@@ -134,8 +130,7 @@ void nas__threads_shutdown(void);
  * key is absent. */
 int nas__ckpt_meta(const char *path, const char *key, char **out);
 
-static inline void nas__axpy(float *restrict y, const float *restrict x,
-                             float a, size_t n)
+static inline void nas__axpy(float *restrict y, const float *restrict x, float a, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] += a * x[i];
@@ -163,8 +158,7 @@ static inline int nas__argmax(const float *v, int n)
  * a network's "parameters" count; core/params.c). */
 size_t nas__params_weights_numel(nas_params *p);
 
-static inline void nas__add_to(float *restrict y, const float *restrict x,
-                               size_t n)
+static inline void nas__add_to(float *restrict y, const float *restrict x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] += x[i];

@@ -39,12 +39,12 @@ extern "C" {
 
 enum {
     NAS_OK = 0,
-    NAS_ENOMEM = -1,   /* allocation failed */
-    NAS_EIO = -2,      /* read/write/open failed (errno kept in message) */
-    NAS_EFORMAT = -3,  /* a file is malformed: bad magic, truncated, ... */
-    NAS_EINVAL = -4,   /* an argument is out of range */
-    NAS_ENOTFOUND = -5, /* a named thing does not exist */
-    NAS_ESHAPE = -6,   /* shapes disagree (e.g. checkpoint vs model) */
+    NAS_ENOMEM = -1,     /* allocation failed */
+    NAS_EIO = -2,        /* read/write/open failed (errno kept in message) */
+    NAS_EFORMAT = -3,    /* a file is malformed: bad magic, truncated, ... */
+    NAS_EINVAL = -4,     /* an argument is out of range */
+    NAS_ENOTFOUND = -5,  /* a named thing does not exist */
+    NAS_ESHAPE = -6,     /* shapes disagree (e.g. checkpoint vs model) */
     NAS_ECANCELLED = -7, /* a job stopped because it was asked to */
     NAS_ECOUNT_ = 8
 };
@@ -54,13 +54,10 @@ const char *nas_strerror(int err);
 const char *nas_errmsg(void);
 /* Set the detail message (printf-style) and return err, for one-line
  * failure paths: return nas_fail(NAS_EFORMAT, "%s: truncated", path). */
-int nas_fail(int err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int nas_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-void nas__assert_fail(const char *expr, const char *file, int line)
-    __attribute__((noreturn));
-#define NAS_ASSERT(c) \
-    ((c) ? (void)0 : nas__assert_fail(#c, __FILE__, __LINE__))
+void nas__assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
+#define NAS_ASSERT(c) ((c) ? (void)0 : nas__assert_fail(#c, __FILE__, __LINE__))
 
 /* Number of threads the engine's kernels may use, for the calling thread
  * (default 1): a daemon job calls it on its own thread. OpenBLAS is kept
@@ -77,11 +74,11 @@ typedef struct nas_arena nas_arena;
  * the memory for the next step. Allocations are 64-byte aligned. */
 nas_arena *nas_arena_new(size_t chunk_bytes);
 void nas_arena_free(nas_arena *a);
-void *nas_arena_alloc(nas_arena *a, size_t bytes);   /* aborts when OOM */
+void *nas_arena_alloc(nas_arena *a, size_t bytes); /* aborts when OOM */
 void *nas_arena_zalloc(nas_arena *a, size_t bytes);
 void nas_arena_reset(nas_arena *a);
-size_t nas_arena_used(const nas_arena *a);   /* bytes handed out since reset */
-size_t nas_arena_peak(const nas_arena *a);   /* max of used over its life */
+size_t nas_arena_used(const nas_arena *a); /* bytes handed out since reset */
+size_t nas_arena_peak(const nas_arena *a); /* max of used over its life */
 
 /* ------------------------------------------------------------------ rng */
 
@@ -93,9 +90,9 @@ typedef struct nas_rng {
 
 void nas_rng_seed(nas_rng *r, uint64_t seed);
 uint64_t nas_rng_u64(nas_rng *r);
-uint32_t nas_rng_below(nas_rng *r, uint32_t n);   /* uniform in [0, n) */
-float nas_rng_uniform(nas_rng *r);                /* uniform in [0, 1) */
-float nas_rng_normal(nas_rng *r);                 /* N(0, 1) */
+uint32_t nas_rng_below(nas_rng *r, uint32_t n); /* uniform in [0, n) */
+float nas_rng_uniform(nas_rng *r);              /* uniform in [0, 1) */
+float nas_rng_normal(nas_rng *r);               /* N(0, 1) */
 void nas_rng_shuffle(nas_rng *r, int *v, int n);
 
 /* --------------------------------------------------------------- tensor */
@@ -105,11 +102,11 @@ void nas_rng_shuffle(nas_rng *r, int *v, int n);
 /* Parameter groups. A tensor's `groups` mask has bit g set when it depends
  * on a leaf of group g; backward limited to a mask skips everything else. */
 enum {
-    NAS_GROUP_WEIGHTS = 0,     /* network weights w */
-    NAS_GROUP_ARCH = 1,        /* architecture weights alpha (DARTS) */
-    NAS_GROUP_CONTROLLER = 2,  /* controller (ENAS, NAS-RL) */
-    NAS_GROUP_STATE = 3,       /* non-trained state: BN running stats */
-    NAS_GROUP_INPUT = 4,       /* inputs whose gradient is wanted (tests) */
+    NAS_GROUP_WEIGHTS = 0,    /* network weights w */
+    NAS_GROUP_ARCH = 1,       /* architecture weights alpha (DARTS) */
+    NAS_GROUP_CONTROLLER = 2, /* controller (ENAS, NAS-RL) */
+    NAS_GROUP_STATE = 3,      /* non-trained state: BN running stats */
+    NAS_GROUP_INPUT = 4,      /* inputs whose gradient is wanted (tests) */
     NAS_GROUP_COUNT = 5
 };
 #define NAS_MASK(g) (1u << (g))
@@ -122,8 +119,8 @@ typedef struct nas_tensor {
     int shape[NAS_MAXDIM];
     float *data;
     float *grad;
-    uint32_t groups;    /* leaves of which groups this tensor depends on */
-    const char *name;   /* parameters only */
+    uint32_t groups;  /* leaves of which groups this tensor depends on */
+    const char *name; /* parameters only */
 } nas_tensor;
 
 size_t nas_tensor_numel(const nas_tensor *t);
@@ -141,11 +138,11 @@ typedef struct nas_params nas_params;
 enum nas_init {
     NAS_INIT_ZERO,
     NAS_INIT_ONE,
-    NAS_INIT_NORMAL,      /* scale * N(0,1) */
-    NAS_INIT_UNIFORM,     /* U(-scale, scale) */
-    NAS_INIT_KAIMING,     /* PyTorch's default for conv/linear weights:
-                             U(-b, b), b = 1/sqrt(fan_in), fan_in = numel/dim0
-                             (scale multiplies b) */
+    NAS_INIT_NORMAL,  /* scale * N(0,1) */
+    NAS_INIT_UNIFORM, /* U(-scale, scale) */
+    NAS_INIT_KAIMING, /* PyTorch's default for conv/linear weights:
+                         U(-b, b), b = 1/sqrt(fan_in), fan_in = numel/dim0
+                         (scale multiplies b) */
     NAS_INIT_COUNT_
 };
 
@@ -155,9 +152,8 @@ enum nas_init {
  * from rng. Names are unique ("cells.3.edge.5.sep_conv_3x3.pw1.w"). */
 nas_params *nas_params_new(void);
 void nas_params_free(nas_params *p);
-int nas_params_add(nas_params *p, const char *name, int group,
-                   enum nas_init init, float scale, int ndim,
-                   const int *shape);
+int nas_params_add(nas_params *p, const char *name, int group, enum nas_init init, float scale,
+                   int ndim, const int *shape);
 int nas_params_alloc(nas_params *p, nas_rng *rng);
 int nas_params_count(const nas_params *p);
 nas_tensor *nas_params_get(nas_params *p, int index);
@@ -168,9 +164,9 @@ float *nas_params_moment1(nas_params *p, int index);
 float *nas_params_moment2(nas_params *p, int index);
 /* A whole group as flat arrays of n floats (any of the out-pointers may be
  * NULL). Empty group: n = 0. */
-void nas_params_group(nas_params *p, int group, float **data, float **grad,
-                      float **m1, float **m2, size_t *n);
-size_t nas_params_total(const nas_params *p);   /* floats over all groups */
+void nas_params_group(nas_params *p, int group, float **data, float **grad, float **m1, float **m2,
+                      size_t *n);
+size_t nas_params_total(const nas_params *p); /* floats over all groups */
 void nas_params_zero_grad(nas_params *p, uint32_t group_mask);
 
 /* --------------------------------------------------------- graph / tape */
@@ -181,7 +177,7 @@ typedef struct nas_graph nas_graph;
  * BN and active dropout; rng feeds dropout. */
 nas_graph *nas_graph_new(size_t arena_chunk_bytes);
 void nas_graph_free(nas_graph *g);
-void nas_graph_reset(nas_graph *g);   /* forget the tape, reset the arena */
+void nas_graph_reset(nas_graph *g); /* forget the tape, reset the arena */
 void nas_graph_set_training(nas_graph *g, int training);
 int nas_graph_training(const nas_graph *g);
 void nas_graph_set_rng(nas_graph *g, nas_rng *rng);
@@ -199,8 +195,7 @@ nas_tensor *nas_tensor_new4(nas_graph *g, int n, int c, int h, int w);
 nas_tensor *nas_tensor_zeros(nas_graph *g, int ndim, const int *shape);
 /* A leaf of group `group` with its own zeroed gradient (gradient checks,
  * inputs whose gradient is wanted). */
-nas_tensor *nas_tensor_leaf(nas_graph *g, int ndim, const int *shape,
-                            int group);
+nas_tensor *nas_tensor_leaf(nas_graph *g, int ndim, const int *shape, int group);
 
 /* ------------------------------------------------------------------ ops */
 
@@ -211,12 +206,10 @@ nas_tensor *nas_tensor_leaf(nas_graph *g, int ndim, const int *shape,
  * Ho = (H + 2 pad - dil (K-1) - 1) / stride + 1. groups == Ci == Co is the
  * depthwise case (direct loops); otherwise im2col + sgemm per image.
  * bias may be NULL. */
-nas_tensor *nas_conv2d(nas_graph *g, nas_tensor *x, nas_tensor *w,
-                       nas_tensor *bias, int stride, int pad, int dil,
-                       int groups);
+nas_tensor *nas_conv2d(nas_graph *g, nas_tensor *x, nas_tensor *w, nas_tensor *bias, int stride,
+                       int pad, int dil, int groups);
 /* y = x W^T + b: x (N,K), W (M,K), b (M) or NULL -> (N,M) */
-nas_tensor *nas_linear(nas_graph *g, nas_tensor *x, nas_tensor *w,
-                       nas_tensor *b);
+nas_tensor *nas_linear(nas_graph *g, nas_tensor *x, nas_tensor *w, nas_tensor *b);
 /* a (M,K) @ b (K,N) -> (M,N) */
 nas_tensor *nas_matmul(nas_graph *g, nas_tensor *a, nas_tensor *b);
 
@@ -224,9 +217,8 @@ nas_tensor *nas_matmul(nas_graph *g, nas_tensor *a, nas_tensor *b);
  * Training: batch statistics (biased variance to normalise), running stats
  * updated as r = (1-momentum) r + momentum stat (unbiased variance), like
  * PyTorch. Eval: running statistics. running_* may be NULL in training. */
-nas_tensor *nas_batchnorm(nas_graph *g, nas_tensor *x, nas_tensor *gamma,
-                          nas_tensor *beta, nas_tensor *running_mean,
-                          nas_tensor *running_var, float momentum,
+nas_tensor *nas_batchnorm(nas_graph *g, nas_tensor *x, nas_tensor *gamma, nas_tensor *beta,
+                          nas_tensor *running_mean, nas_tensor *running_var, float momentum,
                           float eps);
 
 nas_tensor *nas_relu(nas_graph *g, nas_tensor *x);
@@ -236,10 +228,8 @@ nas_tensor *nas_identity(nas_graph *g, nas_tensor *x);
 
 /* 2-d pooling, k x k window (k odd; 3 in DARTS/ENAS). Average pooling
  * excludes padding from the count (count_include_pad=False). */
-nas_tensor *nas_maxpool2d(nas_graph *g, nas_tensor *x, int k, int stride,
-                          int pad);
-nas_tensor *nas_avgpool2d(nas_graph *g, nas_tensor *x, int k, int stride,
-                          int pad);
+nas_tensor *nas_maxpool2d(nas_graph *g, nas_tensor *x, int k, int stride, int pad);
+nas_tensor *nas_avgpool2d(nas_graph *g, nas_tensor *x, int k, int stride, int pad);
 /* (N,C,H,W) -> (N,C) */
 nas_tensor *nas_global_avgpool(nas_graph *g, nas_tensor *x);
 
@@ -262,19 +252,16 @@ nas_tensor *nas_concat(nas_graph *g, nas_tensor **xs, int n);
 /* x[:, start:start+len] along dim 1. */
 nas_tensor *nas_narrow(nas_graph *g, nas_tensor *x, int start, int len);
 /* Same data in another shape (numel equal). */
-nas_tensor *nas_reshape(nas_graph *g, nas_tensor *x, int ndim,
-                        const int *shape);
+nas_tensor *nas_reshape(nas_graph *g, nas_tensor *x, int ndim, const int *shape);
 
 /* Along the last dim of a (rows, n) view. */
 nas_tensor *nas_softmax(nas_graph *g, nas_tensor *x);
 nas_tensor *nas_log_softmax(nas_graph *g, nas_tensor *x);
 /* Mean over the batch of -log softmax(logits)[label]; logits (N,K). */
-nas_tensor *nas_cross_entropy(nas_graph *g, nas_tensor *logits,
-                              const int32_t *labels);
+nas_tensor *nas_cross_entropy(nas_graph *g, nas_tensor *logits, const int32_t *labels);
 
 /* table (V,D), ids[n] -> (n, D) */
-nas_tensor *nas_embedding(nas_graph *g, nas_tensor *table,
-                          const int32_t *ids, int n);
+nas_tensor *nas_embedding(nas_graph *g, nas_tensor *table, const int32_t *ids, int n);
 /* Inverted dropout with drop probability p; identity when not training. */
 nas_tensor *nas_dropout(nas_graph *g, nas_tensor *x, float p);
 /* Zeros shaped like x, optionally strided like a pooling of stride s
@@ -293,9 +280,8 @@ nas_tensor *nas_shift(nas_graph *g, nas_tensor *x, int dh, int dw);
  * nas_avgpool2d(x, 3, stride, 1) (max = 0), no affine, running_mean,
  * running_var, momentum, eps) as one op that keeps only its output (and
  * the argmax for max): same forward numbers, stride 1 or 2. */
-nas_tensor *nas_pool_bn(nas_graph *g, nas_tensor *x, int max, int stride,
-                        nas_tensor *running_mean, nas_tensor *running_var,
-                        float momentum, float eps);
+nas_tensor *nas_pool_bn(nas_graph *g, nas_tensor *x, int max, int stride, nas_tensor *running_mean,
+                        nas_tensor *running_var, float momentum, float eps);
 
 /* ------------------------------------------------------------------ nn */
 
@@ -306,9 +292,8 @@ typedef struct nas_lstm_cell {
     nas_tensor *wx, *wh, *b;
 } nas_lstm_cell;
 
-void nas_lstm_cell_step(nas_graph *g, const nas_lstm_cell *cell,
-                        nas_tensor *x, nas_tensor *h, nas_tensor *c,
-                        nas_tensor **h_out, nas_tensor **c_out);
+void nas_lstm_cell_step(nas_graph *g, const nas_lstm_cell *cell, nas_tensor *x, nas_tensor *h,
+                        nas_tensor *c, nas_tensor **h_out, nas_tensor **c_out);
 
 /* ---------------------------------------------------------- optimizers */
 
@@ -355,19 +340,18 @@ typedef struct nas_kv {
     const char *value;
 } nas_kv;
 
-int nas_ckpt_save(const char *path, nas_params *p, const nas_rng *rng,
-                  const nas_kv *meta, int nmeta);
+int nas_ckpt_save(const char *path, nas_params *p, const nas_rng *rng, const nas_kv *meta,
+                  int nmeta);
 /* A model file: the same safetensors format holding only the data of the
  * parameters of the groups in `groups` (bit g for group g) whose names do
  * not start with skip_prefix (NULL: none skipped), no moments, no RNG,
  * and the metadata. Written atomically too. */
-int nas_model_save(const char *path, nas_params *p, uint32_t groups,
-                   const char *skip_prefix, const nas_kv *meta, int nmeta);
+int nas_model_save(const char *path, nas_params *p, uint32_t groups, const char *skip_prefix,
+                   const nas_kv *meta, int nmeta);
 /* Loads into an allocated store of the same layout; every parameter must
  * be present with its shape. meta_out (may be NULL) receives a malloc'd
  * array of malloc'd pairs, freed with nas_kv_free. */
-int nas_ckpt_load(const char *path, nas_params *p, nas_rng *rng,
-                  nas_kv **meta_out, int *nmeta_out);
+int nas_ckpt_load(const char *path, nas_params *p, nas_rng *rng, nas_kv **meta_out, int *nmeta_out);
 void nas_kv_free(nas_kv *kv, int n);
 const char *nas_kv_get(const nas_kv *kv, int n, const char *key);
 
@@ -381,36 +365,32 @@ const char *nas_kv_get(const nas_kv *kv, int n, const char *key);
 typedef struct nas_dataset {
     int n, c, h, w;
     int classes;
-    uint8_t *x;        /* n * c * h * w */
-    int32_t *y;        /* n */
-    float mean[4], std[4];   /* per channel, on the 0..1 scale */
+    uint8_t *x;            /* n * c * h * w */
+    int32_t *y;            /* n */
+    float mean[4], std[4]; /* per channel, on the 0..1 scale */
 } nas_dataset;
 
 void nas_dataset_free(nas_dataset *d);
 /* IDX images + labels, gzip or raw (MNIST, Fashion-MNIST). */
-int nas_idx_load(const char *images_path, const char *labels_path,
-                 nas_dataset **out);
+int nas_idx_load(const char *images_path, const char *labels_path, nas_dataset **out);
 /* CIFAR-10 binary batches: each record 1 label byte + 3072 pixel bytes. */
-int nas_cifar10_load(const char *const *paths, int npaths,
-                     nas_dataset **out);
+int nas_cifar10_load(const char *const *paths, int npaths, nas_dataset **out);
 /* Per-channel mean and std of the pixels (0..1 scale) into d->mean/std. */
 void nas_dataset_compute_stats(nas_dataset *d);
 /* Copy of examples [start, start+count) (count <= 0: to the end). */
-int nas_dataset_slice(const nas_dataset *d, int start, int count,
-                      nas_dataset **out);
+int nas_dataset_slice(const nas_dataset *d, int start, int count, nas_dataset **out);
 
 typedef struct nas_augment {
-    int crop_pad;     /* random crop after zero padding by this many (0: off) */
-    int hflip;        /* random horizontal flip */
+    int crop_pad; /* random crop after zero padding by this many (0: off) */
+    int hflip;    /* random horizontal flip */
 } nas_augment;
 
 /* Fill x (n, c, h, w) with normalised images idx[0..n) and y with labels;
  * aug may be NULL (no augmentation); rng needed when aug is on. Draws per
  * image, in this order: crop row offset and column offset (crop_pad > 0),
  * then the flip coin (hflip). */
-void nas_dataset_batch(const nas_dataset *d, const int *idx, int n,
-                       const nas_augment *aug, nas_rng *rng, float *x,
-                       int32_t *y);
+void nas_dataset_batch(const nas_dataset *d, const int *idx, int n, const nas_augment *aug,
+                       nas_rng *rng, float *x, int32_t *y);
 
 /* Text corpus for language modelling: ids of train/valid/test streams over
  * one vocabulary. Word level: tokens split on whitespace, "<eos>" after
@@ -418,7 +398,7 @@ void nas_dataset_batch(const nas_dataset *d, const int *idx, int n,
  * Character level: every byte a token, "<eos>" after every line. */
 typedef struct nas_corpus {
     int vocab_size;
-    char **vocab;           /* id -> token */
+    char **vocab; /* id -> token */
     int32_t *train, *valid, *test;
     int ntrain, nvalid, ntest;
 } nas_corpus;
@@ -428,20 +408,18 @@ enum nas_corpus_level { NAS_CORPUS_WORD, NAS_CORPUS_CHAR };
 /* Three text files, one sentence per line (PTB layout). The vocabulary is
  * built from train (max_vocab > 0 keeps the most frequent words). */
 int nas_corpus_load(const char *train, const char *valid, const char *test,
-                    enum nas_corpus_level level, int max_vocab,
-                    nas_corpus **out);
+                    enum nas_corpus_level level, int max_vocab, nas_corpus **out);
 /* A fortune(6) database (entries separated by "%" lines): each line of an
  * entry is a sentence; entries are dealt to train/valid/test 8:1:1 by
  * position (deterministic). */
-int nas_corpus_load_fortunes(const char *path, enum nas_corpus_level level,
-                             int max_vocab, nas_corpus **out);
+int nas_corpus_load_fortunes(const char *path, enum nas_corpus_level level, int max_vocab,
+                             nas_corpus **out);
 void nas_corpus_free(nas_corpus *c);
 
 /* Batchify a stream for BPTT: n tokens -> (steps, bsz) in column order
  * like the PTB example (token t of column b at out[t * bsz + b]), dropping
  * the remainder. *out malloc'd. */
-int nas_batchify(const int32_t *ids, int n, int bsz, int32_t **out,
-                 int *steps);
+int nas_batchify(const int32_t *ids, int n, int bsz, int32_t **out, int *steps);
 
 /* ----------------------------------------------------------------- jobs */
 
@@ -460,15 +438,15 @@ int nas_batchify(const int32_t *ids, int n, int bsz, int32_t **out,
 
 enum nas_stop {
     NAS_RUN = 0,
-    NAS_STOP_CANCEL = 1,    /* the user cancelled: stop, no checkpoint needed */
-    NAS_STOP_SHUTDOWN = 2,  /* the daemon stops: checkpoint now, then stop */
+    NAS_STOP_CANCEL = 1,   /* the user cancelled: stop, no checkpoint needed */
+    NAS_STOP_SHUTDOWN = 2, /* the daemon stops: checkpoint now, then stop */
 };
 
 typedef struct nas_job_progress {
-    int epoch, epochs;     /* epoch in progress, 1-based */
-    int64_t step, steps;   /* optimizer steps done / planned over the job */
-    double fraction;       /* 0..1 */
-    double eta_seconds;    /* < 0 when unknown */
+    int epoch, epochs;   /* epoch in progress, 1-based */
+    int64_t step, steps; /* optimizer steps done / planned over the job */
+    double fraction;     /* 0..1 */
+    double eta_seconds;  /* < 0 when unknown */
 } nas_job_progress;
 
 typedef struct nas_job_reporter {
@@ -477,12 +455,10 @@ typedef struct nas_job_reporter {
     void (*progress)(void *ctx, const nas_job_progress *p);
     /* A named scalar, e.g. "train_loss", "train_accuracy", "val_accuracy",
      * "test_accuracy", "val_perplexity", "images_per_second". */
-    void (*metric)(void *ctx, int epoch, int64_t step, const char *name,
-                   double value);
+    void (*metric)(void *ctx, int epoch, int64_t step, const char *name, double value);
     /* A sampled or derived architecture (JSON text) with its reward and
      * metrics (a JSON object text, may be NULL). */
-    void (*architecture)(void *ctx, const char *arch_json, double reward,
-                         const char *metrics_json);
+    void (*architecture)(void *ctx, const char *arch_json, double reward, const char *metrics_json);
     /* A checkpoint is durable at path (fsync'd and renamed); step is the
      * optimizer step it holds. Only then may the daemon record it. */
     void (*checkpoint)(void *ctx, const char *path, int64_t step);
@@ -492,8 +468,8 @@ typedef struct nas_job_reporter {
      * valid split: a search never touches the test set; "test_accuracy"
      * for darts-cnn with final training, measured by that training) and
      * a JSON object text with everything else worth keeping. */
-    void (*result)(void *ctx, const char *arch_json, const char *metric,
-                   double value, const char *result_json);
+    void (*result)(void *ctx, const char *arch_json, const char *metric, double value,
+                   const char *result_json);
     /* A line worth showing in the daemon's log. */
     void (*log)(void *ctx, const char *msg);
 } nas_job_reporter;
@@ -505,12 +481,12 @@ typedef struct nas_job_reporter {
  * seed (1x16x16, 10 classes, each a bar at its own row or column plus
  * noise) and needs no files. */
 typedef struct nas_dataset_desc {
-    const char *name;      /* "fashion-mnist", "cifar10", "synthetic", "fortunes", "ptb" */
-    const char *kind;      /* "image" or "text" */
-    const char *default_path;   /* NULL: must come from the config */
-    int c, h, w, classes;  /* image datasets; 0 for text */
-    int train_size, test_size;  /* examples (images) or 0 when it depends on files */
-    const char *package;   /* Debian package providing default_path, or NULL */
+    const char *name;          /* "fashion-mnist", "cifar10", "synthetic", "fortunes", "ptb" */
+    const char *kind;          /* "image" or "text" */
+    const char *default_path;  /* NULL: must come from the config */
+    int c, h, w, classes;      /* image datasets; 0 for text */
+    int train_size, test_size; /* examples (images) or 0 when it depends on files */
+    const char *package;       /* Debian package providing default_path, or NULL */
 } nas_dataset_desc;
 
 /* The table of known datasets, ending with a zeroed entry. */
@@ -549,65 +525,65 @@ int nas_dataset_present(const char *name, const char *path);
  * "L, then per layer fh fw filters stride k in_1 .. in_k", nasrl-rnn the
  * space's decisions (tree_base from their count). */
 typedef enum nas_arch_kind {
-    NAS_ARCH_DEFAULT = 0,   /* the dataset's kind decides */
+    NAS_ARCH_DEFAULT = 0, /* the dataset's kind decides */
     NAS_ARCH_FIXED_CNN,
     NAS_ARCH_LSTM_LM,
     NAS_ARCH_DARTS_CNN,
     NAS_ARCH_DARTS_RNN,
     NAS_ARCH_ENAS_CNN,
     NAS_ARCH_ENAS_RNN,
-    NAS_ARCH_NASRL_CNN,     /* a nasrl-cnn layer stack (jobs/nasrl_train.c) */
-    NAS_ARCH_NASRL_RNN,     /* a nasrl-rnn cell's language model (same) */
+    NAS_ARCH_NASRL_CNN, /* a nasrl-cnn layer stack (jobs/nasrl_train.c) */
+    NAS_ARCH_NASRL_RNN, /* a nasrl-rnn cell's language model (same) */
 } nas_arch_kind;
 
 #define NAS_MAX_BLOCKS 8
-#define NAS_GENOTYPE_MAX 1024   /* bytes of nas_job_spec.genotype, NUL included */
+#define NAS_GENOTYPE_MAX 1024 /* bytes of nas_job_spec.genotype, NUL included */
 
 typedef struct nas_job_spec {
-    const char *algorithm;     /* "train", "darts", "enas", "nas-rl" or
-                                  "random" (NULL: "train") */
-    const char *search_space;  /* darts: "darts-cnn" (NULL) or "darts-rnn";
-                                  enas: "enas-micro" (NULL), "enas-macro"
-                                  or "enas-rnn"; nas-rl: "nasrl-cnn"
-                                  (NULL) or "nasrl-rnn"; random: any of
-                                  these seven (NULL: "nasrl-cnn"); train:
-                                  the space of an ENAS arc */
-    const char *dataset;       /* a nas_datasets() name */
-    const char *data_path;     /* NULL: the dataset's default path */
+    const char *algorithm;    /* "train", "darts", "enas", "nas-rl" or
+                                 "random" (NULL: "train") */
+    const char *search_space; /* darts: "darts-cnn" (NULL) or "darts-rnn";
+                                 enas: "enas-micro" (NULL), "enas-macro"
+                                 or "enas-rnn"; nas-rl: "nasrl-cnn"
+                                 (NULL) or "nasrl-rnn"; random: any of
+                                 these seven (NULL: "nasrl-cnn"); train:
+                                 the space of an ENAS arc */
+    const char *dataset;      /* a nas_datasets() name */
+    const char *data_path;    /* NULL: the dataset's default path */
     nas_arch_kind arch;
-    int channels[NAS_MAX_BLOCKS], nblocks;   /* fixed CNN (32, 64) */
-    int hidden;                /* CNN classifier / LSTM hidden (128 / 128) */
-    int embed, layers, bptt;   /* LSTM LM (128, 1, 35); darts: layers is
-                                  the number of cells (8) */
-    int max_vocab;             /* LSTM LM: most frequent words kept (10000);
-                                  0 in nas_job_run: no cap */
-    char genotype[NAS_GENOTYPE_MAX];   /* NAS_ARCH_DARTS_CNN: the genotype as
-                                  JSON text, {"normal": [[op, input] x 8],
-                                  "normal_concat": [2,3,4,5], "reduce": [..],
-                                  "reduce_concat": [..]} (concat lists
-                                  optional); with C (16) and layers (8).
-                                  NAS_ARCH_DARTS_RNN: {"recurrent": [[op,
-                                  input] x 8], "concat": [1..8]}.
-                                  ENAS and NAS-RL: ints (see above) */
-    int epochs;                /* budget.epochs (image 3, text 4) */
-    double max_seconds;        /* budget.max_seconds; 0: no limit. When it
-                                  runs out, training stops between steps and
-                                  the job still evaluates and reports its
-                                  result ("stopped_by":"max_seconds") */
+    int channels[NAS_MAX_BLOCKS], nblocks; /* fixed CNN (32, 64) */
+    int hidden;                            /* CNN classifier / LSTM hidden (128 / 128) */
+    int embed, layers, bptt;               /* LSTM LM (128, 1, 35); darts: layers is
+                                              the number of cells (8) */
+    int max_vocab;                         /* LSTM LM: most frequent words kept (10000);
+                                              0 in nas_job_run: no cap */
+    char genotype[NAS_GENOTYPE_MAX];       /* NAS_ARCH_DARTS_CNN: the genotype as
+                                      JSON text, {"normal": [[op, input] x 8],
+                                      "normal_concat": [2,3,4,5], "reduce": [..],
+                                      "reduce_concat": [..]} (concat lists
+                                      optional); with C (16) and layers (8).
+                                      NAS_ARCH_DARTS_RNN: {"recurrent": [[op,
+                                      input] x 8], "concat": [1..8]}.
+                                      ENAS and NAS-RL: ints (see above) */
+    int epochs;                            /* budget.epochs (image 3, text 4) */
+    double max_seconds;                    /* budget.max_seconds; 0: no limit. When it
+                                              runs out, training stops between steps and
+                                              the job still evaluates and reports its
+                                              result ("stopped_by":"max_seconds") */
     uint64_t seed;
-    int threads;               /* engine threads for this job (1) */
-    int batch_size;            /* image 64, text 20 */
-    float lr, lr_min;          /* cosine from lr to lr_min over the whole job:
-                                  image 0.02 -> 0, text 20 -> 0 */
-    float momentum, weight_decay;   /* image 0.9, 5e-4; text 0, 0 */
-    float grad_clip;           /* global L2 norm; 0: off (image 0, text 0.25) */
-    float dropout;             /* image: before the last layer (0); text: on
-                                  embeddings and LSTM outputs (0.2) */
-    int nesterov;              /* image 1, text 0 */
-    int augment;               /* random crop (pad 4 on 32x32, 2 otherwise),
-                                  plus horizontal flip except on fashion-mnist
-                                  and synthetic (where sides matter); default
-                                  1 for cifar10, 0 for the others */
+    int threads;                  /* engine threads for this job (1) */
+    int batch_size;               /* image 64, text 20 */
+    float lr, lr_min;             /* cosine from lr to lr_min over the whole job:
+                                     image 0.02 -> 0, text 20 -> 0 */
+    float momentum, weight_decay; /* image 0.9, 5e-4; text 0, 0 */
+    float grad_clip;              /* global L2 norm; 0: off (image 0, text 0.25) */
+    float dropout;                /* image: before the last layer (0); text: on
+                                     embeddings and LSTM outputs (0.2) */
+    int nesterov;                 /* image 1, text 0 */
+    int augment;                  /* random crop (pad 4 on 32x32, 2 otherwise),
+                                     plus horizontal flip except on fashion-mnist
+                                     and synthetic (where sides matter); default
+                                     1 for cifar10, 0 for the others */
     /* darts (defaults of issue #4, i.e. the paper and quark0/darts
      * train_search.py; the shared fields above take darts defaults too:
      * epochs 50, batch_size 64, lr 0.025 -> lr_min 0.001 by epoch,
@@ -615,17 +591,17 @@ typedef struct nas_job_spec {
      * augment must stay 0). The training set is split by a seeded shuffle:
      * train_portion of it trains the weights w, the rest ("val") alpha and
      * the per-epoch val_loss / val_accuracy. */
-    int order;                 /* 1: first-order, 2: second-order alpha
-                                  gradient (1) */
-    int C;                     /* initial channels (16) */
-    float arch_lr;             /* Adam on alpha (3e-4) */
-    float arch_beta1, arch_beta2;   /* (0.5, 0.999) */
-    float arch_weight_decay;   /* (1e-3) */
-    float train_portion;       /* share of the examples for w (darts 0.5,
-                                  enas CNN 0.9) */
-    int max_examples;          /* use a seeded random subset of this many
-                                  training examples before the split; 0: all
-                                  (0) */
+    int order;                    /* 1: first-order, 2: second-order alpha
+                                     gradient (1) */
+    int C;                        /* initial channels (16) */
+    float arch_lr;                /* Adam on alpha (3e-4) */
+    float arch_beta1, arch_beta2; /* (0.5, 0.999) */
+    float arch_weight_decay;      /* (1e-3) */
+    float train_portion;          /* share of the examples for w (darts 0.5,
+                                     enas CNN 0.9) */
+    int max_examples;             /* use a seeded random subset of this many
+                                     training examples before the split; 0: all
+                                     (0) */
     /* darts-cnn final training: after the search, the derived genotype is
      * trained from scratch by the train kind (NAS_ARCH_DARTS_CNN) on the
      * whole training set for final_epochs and evaluated on the test set;
@@ -657,56 +633,56 @@ typedef struct nas_job_spec {
      * 1e-3. The weights train on the corpus' train split, alpha on its
      * valid split, as in the reference; val_perplexity is measured on the
      * valid split. C, layers, train_portion and max_examples do not apply. */
-    float dropout_input;       /* darts-rnn: on the embeddings (0.2) */
+    float dropout_input; /* darts-rnn: on the embeddings (0.2) */
     /* ---- the controller (engine/search/controller/controller.h) of enas
      * (#5) and nas-rl (#6); API names in parentheses, defaults per space
      * in engine/jobs/spec_table.c, applied by nas_job_spec_defaults */
-    int ctrl_hidden;           /* lstm_size */
-    int ctrl_layers;           /* lstm_layers (enas: 1) */
-    float ctrl_lr;             /* controller_lr (Adam) */
-    float ctrl_entropy_weight; /* entropy_weight */
-    float ctrl_tanh;           /* tanh_constant; 0: off (null in the API) */
-    float ctrl_temperature;    /* temperature */
-    float ctrl_baseline_decay; /* baseline_decay */
-    float ctrl_op_tanh_reduce; /* op_tanh_reduce (enas CNN spaces) */
-    float ctrl_skip_target, ctrl_skip_weight;   /* skip_target, skip_weight
-                                  (enas-macro) */
+    int ctrl_hidden;                          /* lstm_size */
+    int ctrl_layers;                          /* lstm_layers (enas: 1) */
+    float ctrl_lr;                            /* controller_lr (Adam) */
+    float ctrl_entropy_weight;                /* entropy_weight */
+    float ctrl_tanh;                          /* tanh_constant; 0: off (null in the API) */
+    float ctrl_temperature;                   /* temperature */
+    float ctrl_baseline_decay;                /* baseline_decay */
+    float ctrl_op_tanh_reduce;                /* op_tanh_reduce (enas CNN spaces) */
+    float ctrl_skip_target, ctrl_skip_weight; /* skip_target, skip_weight
+                                (enas-macro) */
     /* ---- enas (#5): fields of the enas kind (engine/search/enas*.c);
      * C, layers, batch_size, lr, lr_min, momentum, weight_decay,
      * grad_clip, dropout, bptt, hidden, epochs, final_* are shared above;
      * enas-micro/macro also read max_examples and train_portion (0.9:
      * weights, the rest controller rewards) and nesterov (1) */
-    int ctrl_steps;            /* controller_steps: updates per epoch */
-    int ctrl_aggregate;        /* controller_aggregate: children per update */
-    int final_samples;         /* architectures sampled for the result (100) */
-    int nodes;                 /* enas-micro B (5), enas-rnn N (12) */
-    float drop_path;           /* enas-micro */
-    int lr_t0, lr_t_mul;       /* enas CNN: cosine with warm restarts */
-    int lr_decay_start;        /* enas-rnn: epoch from which lr decays */
-    float lr_decay_rate;       /* enas-rnn: per epoch */
-    float dropout_e, dropout_x, dropout_h, dropout_o;   /* enas-rnn */
-    float reward_c;            /* enas-rnn: c / ppl; nasrl-rnn: c / ppl^2 */
+    int ctrl_steps;      /* controller_steps: updates per epoch */
+    int ctrl_aggregate;  /* controller_aggregate: children per update */
+    int final_samples;   /* architectures sampled for the result (100) */
+    int nodes;           /* enas-micro B (5), enas-rnn N (12) */
+    float drop_path;     /* enas-micro */
+    int lr_t0, lr_t_mul; /* enas CNN: cosine with warm restarts */
+    int lr_decay_start;  /* enas-rnn: epoch from which lr decays */
+    float lr_decay_rate; /* enas-rnn: per epoch */
+    float dropout_e, dropout_x, dropout_h, dropout_o; /* enas-rnn */
+    float reward_c;                                   /* enas-rnn: c / ppl; nasrl-rnn: c / ppl^2 */
     /* ---- end enas */
     /* ---- nas-rl and random (#6): fields of those kinds
      * (engine/search/nasrl*.c, random*.c) */
-    int max_architectures;     /* budget.max_architectures */
+    int max_architectures; /* budget.max_architectures */
     int child_epochs;
-    int children_per_update;   /* nas-rl; random: parallel_children */
-    int start_layers, max_layers, layers_step, grow_every;   /* nasrl-cnn */
+    int children_per_update;                               /* nas-rl; random: parallel_children */
+    int start_layers, max_layers, layers_step, grow_every; /* nasrl-cnn */
     int filter_heights[8], nfilter_heights;
     int filter_widths[8], nfilter_widths;
     int num_filters[8], nnum_filters;
     int strides[3], nstrides;
     int search_strides;
-    int reward_cube;           /* reward "cube-best-last5" (1) or
-                                  "accuracy" (0) */
-    int tree_base;             /* nasrl-rnn: 2, 4 or 8 */
+    int reward_cube; /* reward "cube-best-last5" (1) or
+                        "accuracy" (0) */
+    int tree_base;   /* nasrl-rnn: 2, 4 or 8 */
     /* ---- end nas-rl and random */
-    const char *checkpoint_path;   /* where to write checkpoints; NULL: none */
-    const char *model_path;    /* where a job that trains a network (train,
-                                  final training) writes it when it
-                                  succeeds: engine/jobs/model.c; NULL: none */
-    int resume;                /* continue from checkpoint_path when it exists */
+    const char *checkpoint_path; /* where to write checkpoints; NULL: none */
+    const char *model_path;      /* where a job that trains a network (train,
+                                    final training) writes it when it
+                                    succeeds: engine/jobs/model.c; NULL: none */
+    int resume;                  /* continue from checkpoint_path when it exists */
 } nas_job_spec;
 
 /* Defaults of the job's kind (spec->algorithm; NULL becomes "train") and
@@ -733,8 +709,7 @@ void nas_job_spec_defaults(nas_job_spec *spec);
  * from any checkpoint it wrote. stop may be NULL, rep or any callback in it
  * may be NULL. nas_set_threads(spec->threads) is called first: the thread
  * count is process-wide for now. */
-int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
-                const _Atomic int *stop);
+int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep, const _Atomic int *stop);
 /* The checks nas_job_run makes before it loads anything, alone: NAS_OK
  * when the spec passes them (the job gets past its preparation), else
  * NAS_EINVAL with nas_errmsg() "field: why", the field named as the API
@@ -751,8 +726,7 @@ int nas_job_validate(const nas_job_spec *spec);
  * (nasrl-rnn); *n of them. What turns an architecture as a search serves
  * it into the decision ints the train kind takes. NULL (*n = 0) for
  * another pair. */
-const char *const *nas_arch_choice_names(const char *space, const char *what,
-                                         int *n);
+const char *const *nas_arch_choice_names(const char *space, const char *what, int *n);
 
 /* ------------------------------------------------------ job-spec table */
 
@@ -764,68 +738,68 @@ const char *const *nas_arch_choice_names(const char *space, const char *what,
  * the JSON Schema, the OpenAPI description and GET /v1/search-spaces all
  * read these rows: a new hyperparameter is one row. */
 typedef enum nas_spec_type {
-    NAS_SPEC_INT,        /* int at off */
-    NAS_SPEC_NUM,        /* float at off (double for budget.max_seconds) */
-    NAS_SPEC_BOOL,       /* int 0/1 at off */
-    NAS_SPEC_STR,        /* one of choices; the engine stores its index */
-    NAS_SPEC_INT_LIST,   /* int array at off, its length at count_off */
-    NAS_SPEC_NUM_LIST,   /* max_items consecutive floats at off */
-    NAS_SPEC_CUSTOM,     /* a value no rule above describes (a DARTS
-                            genotype): its reader validates it (the API:
-                            api/spec_genotype.c); text at off */
+    NAS_SPEC_INT,      /* int at off */
+    NAS_SPEC_NUM,      /* float at off (double for budget.max_seconds) */
+    NAS_SPEC_BOOL,     /* int 0/1 at off */
+    NAS_SPEC_STR,      /* one of choices; the engine stores its index */
+    NAS_SPEC_INT_LIST, /* int array at off, its length at count_off */
+    NAS_SPEC_NUM_LIST, /* max_items consecutive floats at off */
+    NAS_SPEC_CUSTOM,   /* a value no rule above describes (a DARTS
+                          genotype): its reader validates it (the API:
+                          api/spec_genotype.c); text at off */
 } nas_spec_type;
 
 enum {
-    NAS_SPEC_NULLABLE = 1,   /* null is a valid value (and may be the default) */
-    NAS_SPEC_EXCL_MIN = 2,   /* value > min rather than >= min */
-    NAS_SPEC_EXCL_MAX = 4,   /* value < max rather than <= max */
-    NAS_SPEC_UNIQUE = 8,     /* lists: no value twice */
-    NAS_SPEC_EXPLAIN = 16,   /* a range error quotes the doc: it says why */
-    NAS_SPEC_DOUBLE = 32,    /* NAS_SPEC_NUM stored as a double */
+    NAS_SPEC_NULLABLE = 1, /* null is a valid value (and may be the default) */
+    NAS_SPEC_EXCL_MIN = 2, /* value > min rather than >= min */
+    NAS_SPEC_EXCL_MAX = 4, /* value < max rather than <= max */
+    NAS_SPEC_UNIQUE = 8,   /* lists: no value twice */
+    NAS_SPEC_EXPLAIN = 16, /* a range error quotes the doc: it says why */
+    NAS_SPEC_DOUBLE = 32,  /* NAS_SPEC_NUM stored as a double */
 };
 
-struct nas_spec_custom;   /* defined by the reader of NAS_SPEC_CUSTOM rows */
+struct nas_spec_custom; /* defined by the reader of NAS_SPEC_CUSTOM rows */
 
 typedef struct nas_spec_field {
-    const char *name;         /* the API's key; NULL ends a table */
+    const char *name; /* the API's key; NULL ends a table */
     nas_spec_type type;
-    double min, max;          /* the value, or each element of a list */
+    double min, max; /* the value, or each element of a list */
     int flags;
     const char *choices;      /* JSON array text of the allowed values, or NULL */
     const char *def;          /* JSON text of the default; NULL: required */
     int min_items, max_items; /* lists */
     const char *doc;
-    const char *na;           /* non-NULL: does not apply here (why); must be
-                                 null or absent */
-    const struct nas_spec_custom *custom;   /* NAS_SPEC_CUSTOM in a reader's
-                                 own tables; NULL in the engine's */
-    int off;                  /* offsetof in nas_job_spec; -1: not stored */
-    int count_off;            /* INT_LIST: offsetof its int count */
-    int null_off;             /* NULLABLE: null takes the value of the field
-                                 at this offset (darts-rnn lr_min: lr);
-                                 -1: null is 0 */
+    const char *na;                       /* non-NULL: does not apply here (why); must be
+                                             null or absent */
+    const struct nas_spec_custom *custom; /* NAS_SPEC_CUSTOM in a reader's
+                               own tables; NULL in the engine's */
+    int off;                              /* offsetof in nas_job_spec; -1: not stored */
+    int count_off;                        /* INT_LIST: offsetof its int count */
+    int null_off;                         /* NULLABLE: null takes the value of the field
+                                             at this offset (darts-rnn lr_min: lr);
+                                             -1: null is 0 */
 } nas_spec_field;
 
 /* One row per (algorithm, search space) - for `train`, per architecture
  * space - with the data it needs and its fields. */
 typedef struct nas_spec_space {
     const char *algorithm;
-    const char *space;        /* search_space; for train, architecture.space */
-    const char *data_kind;    /* "image" or "text" */
-    const char *epochs;       /* budget.epochs default (JSON); NULL: n/a */
-    const char *max_arch;     /* budget.max_architectures default; NULL: n/a */
-    const nas_spec_field *hp; /* hyperparameters */
-    const nas_spec_field *arch;   /* train only: the architecture's fields */
-    const nas_spec_field *fixed;  /* engine values that are no key (def
-                                     applies): enas' Nesterov momentum and
-                                     one-layer controller; or NULL */
-    nas_arch_kind arch_kind;  /* train only */
-    unsigned final_fields;    /* final_training fields the engine reads, bit
-                                 i for nas_spec_final_fields()[i]; 0: no
-                                 final training */
-    int engine_defaults;      /* 1: nas_job_spec_defaults fills what the
-                                 rows leave (nas-rl, random) */
-    const char *doc;          /* one line: what it is, where it comes from */
+    const char *space;           /* search_space; for train, architecture.space */
+    const char *data_kind;       /* "image" or "text" */
+    const char *epochs;          /* budget.epochs default (JSON); NULL: n/a */
+    const char *max_arch;        /* budget.max_architectures default; NULL: n/a */
+    const nas_spec_field *hp;    /* hyperparameters */
+    const nas_spec_field *arch;  /* train only: the architecture's fields */
+    const nas_spec_field *fixed; /* engine values that are no key (def
+                                    applies): enas' Nesterov momentum and
+                                    one-layer controller; or NULL */
+    nas_arch_kind arch_kind;     /* train only */
+    unsigned final_fields;       /* final_training fields the engine reads, bit
+                                    i for nas_spec_final_fields()[i]; 0: no
+                                    final training */
+    int engine_defaults;         /* 1: nas_job_spec_defaults fills what the
+                                    rows leave (nas-rl, random) */
+    const char *doc;             /* one line: what it is, where it comes from */
 } nas_spec_space;
 
 /* The rows, *n of them; the first row of an algorithm is its default
@@ -833,15 +807,13 @@ typedef struct nas_spec_space {
  * architecture. */
 const nas_spec_space *nas_spec_spaces(int *n);
 /* The row of (algorithm, space); space NULL: the algorithm's first. */
-const nas_spec_space *nas_spec_space_find(const char *algorithm,
-                                          const char *space);
+const nas_spec_space *nas_spec_space_find(const char *algorithm, const char *space);
 /* The budget's fields (epochs, max_seconds, max_architectures) and the
  * final training's (enabled, epochs, C, layers), ended by a NULL name. */
 const nas_spec_field *nas_spec_budget_fields(void);
 const nas_spec_field *nas_spec_final_fields(void);
 /* The row named name in a table, or NULL. */
-const nas_spec_field *nas_spec_field_find(const nas_spec_field *fs,
-                                          const char *name);
+const nas_spec_field *nas_spec_field_find(const nas_spec_field *fs, const char *name);
 
 /* An estimate of a job's peak memory from its spec alone, before it is
  * queued (engine/jobs/estimate.c): nothing is allocated or run. The parts:
@@ -863,8 +835,8 @@ const nas_spec_field *nas_spec_field_find(const nas_spec_field *fs,
  * (text) for the spec's channels, cells and batch. */
 typedef struct nas_job_memory {
     size_t params, activations, data, base;
-    size_t total;            /* the sum */
-    int exact_model;         /* 0: the conservative figure above */
+    size_t total;    /* the sum */
+    int exact_model; /* 0: the conservative figure above */
 } nas_job_memory;
 
 int nas_job_estimate_memory_parts(const nas_job_spec *spec, nas_job_memory *out);

@@ -103,8 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         capture(after);
         if (memcmp(before, after, total * sizeof(float)) != 0 ||
             memcmp(&rng, &rng_before, sizeof(rng)) != 0) {
-            fprintf(stderr, "a failed load (%s) changed the store or the rng\n",
-                    nas_errmsg());
+            fprintf(stderr, "a failed load (%s) changed the store or the rng\n", nas_errmsg());
             abort();
         }
         free(after);

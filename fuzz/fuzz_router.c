@@ -91,13 +91,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     char *dir = state_dir;
     const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
-    snprintf(state_dir, sizeof(state_dir), "%s/nasd-fuzz-router-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    snprintf(state_dir, sizeof(state_dir), "%s/nasd-fuzz-router-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(state_dir))
         die("mkdtemp failed");
     atexit(remove_state);
-    char *args[] = {"nasd",         "--listen",          "127.0.0.1:0",   "--state-dir", dir,
-                    "--log-level",  "error",             "--heartbeat-seconds", "1",
-                    "--max-body",   "65536",             NULL};
+    char *args[] = {"nasd", "--listen",    "127.0.0.1:0", "--state-dir",
+                    dir,    "--log-level", "error",       "--heartbeat-seconds",
+                    "1",    "--max-body",  "65536",       NULL};
     nd_server *s = &srv;
     if (nd_config_load(&s->cfg, (int)(sizeof(args) / sizeof(args[0])) - 1, args) != 0)
         die("config");
@@ -151,8 +152,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         die("socketpair");
     fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
-    struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = htons(40000),
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in peer = {
+        .sin_family = AF_INET, .sin_port = htons(40000), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (MHD_add_connection(srv.mhd, sv[1], (struct sockaddr *)&peer, sizeof(peer)) != MHD_YES) {
         close(sv[0]); /* MHD closed its end */
         return 0;

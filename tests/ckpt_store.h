@@ -55,17 +55,16 @@ static inline nas_params *make_store(uint64_t seed)
     } decl[] = {
         {"stem.conv.w", NAS_GROUP_WEIGHTS, 4, {8, 3, 3, 3}},
         {"stem.bn.gamma", NAS_GROUP_WEIGHTS, 1, {8}},
-        {"cells.0.edge.1.sep_conv_3x3.pw1.w", NAS_GROUP_WEIGHTS, 4,
-         {8, 8, 1, 1}},
+        {"cells.0.edge.1.sep_conv_3x3.pw1.w", NAS_GROUP_WEIGHTS, 4, {8, 8, 1, 1}},
         {"classifier.w", NAS_GROUP_WEIGHTS, 2, {10, 8}},
         {"alphas.normal", NAS_GROUP_ARCH, 2, {14, 8}},
         {"alphas.reduce", NAS_GROUP_ARCH, 2, {14, 8}},
         {"odd \"name\" \\ \xc3\xa9\t", NAS_GROUP_STATE, 1, {3}},
     };
     for (size_t i = 0; i < sizeof(decl) / sizeof(decl[0]); i++)
-        cr_assert_geq(nas_params_add(p, decl[i].name, decl[i].group,
-                                     NAS_INIT_NORMAL, 1.0f, decl[i].ndim,
-                                     decl[i].shape), 0);
+        cr_assert_geq(nas_params_add(p, decl[i].name, decl[i].group, NAS_INIT_NORMAL, 1.0f,
+                                     decl[i].ndim, decl[i].shape),
+                      0);
     cr_assert_eq(nas_params_alloc(p, &rng), NAS_OK);
     for (int k = 0; k < nas_params_count(p); k++) {
         size_t n = nas_tensor_numel(nas_params_get(p, k));

@@ -11,21 +11,18 @@
 
 #include "search/controller/controller.h"
 
-
 typedef struct {
     nas_params *p;
     nas_ctrl *c;
     nas_graph *g;
 } fix;
 
-static inline void fix_make(fix *f, const nas_ctrl_cfg *cfg, uint64_t seed,
-                     float scale)
+static inline void fix_make(fix *f, const nas_ctrl_cfg *cfg, uint64_t seed, float scale)
 {
     nas_rng r;
     nas_rng_seed(&r, seed);
     f->p = nas_params_new();
-    cr_assert_eq(nas_ctrl_declare(f->p, "ctrl", cfg, &f->c), NAS_OK, "%s",
-                 nas_errmsg());
+    cr_assert_eq(nas_ctrl_declare(f->p, "ctrl", cfg, &f->c), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(nas_params_alloc(f->p, &r), NAS_OK);
     if (scale > 0.0f) {
         for (int i = 0; i < nas_params_count(f->p); i++) {
@@ -47,21 +44,11 @@ static inline void fix_free(fix *f)
 /* Every step kind, a CHOICE with fewer options than its head, SKIPS with
  * none, one and two taken, and a RESET in the middle. */
 __attribute__((unused)) static const nas_ctrl_step all_kinds[] = {
-    {NAS_CTRL_ANCHOR, 0, 0},
-    {NAS_CTRL_ANCHOR, 0, 0},
-    {NAS_CTRL_PICK, 0, 2},
-    {NAS_CTRL_CHOICE, 0, 5},
-    {NAS_CTRL_CHOICE, 1, 3},
-    {NAS_CTRL_SKIPS, 0, 2},
-    {NAS_CTRL_ANCHOR, 0, 0},
-    {NAS_CTRL_PICK, 0, 3},
-    {NAS_CTRL_SKIPS, 0, 3},
-    {NAS_CTRL_SKIPS, 0, 1},
-    {NAS_CTRL_RESET, 0, 0},
-    {NAS_CTRL_ANCHOR, 0, 0},
-    {NAS_CTRL_CHOICE, 0, 5},
-    {NAS_CTRL_PICK, 0, 1},
-    {NAS_CTRL_ANCHOR, 0, 0},
+    {NAS_CTRL_ANCHOR, 0, 0}, {NAS_CTRL_ANCHOR, 0, 0}, {NAS_CTRL_PICK, 0, 2},
+    {NAS_CTRL_CHOICE, 0, 5}, {NAS_CTRL_CHOICE, 1, 3}, {NAS_CTRL_SKIPS, 0, 2},
+    {NAS_CTRL_ANCHOR, 0, 0}, {NAS_CTRL_PICK, 0, 3},   {NAS_CTRL_SKIPS, 0, 3},
+    {NAS_CTRL_SKIPS, 0, 1},  {NAS_CTRL_RESET, 0, 0},  {NAS_CTRL_ANCHOR, 0, 0},
+    {NAS_CTRL_CHOICE, 0, 5}, {NAS_CTRL_PICK, 0, 1},   {NAS_CTRL_ANCHOR, 0, 0},
 };
 #define ALL_KINDS_N ((int)(sizeof(all_kinds) / sizeof(all_kinds[0])))
 /* PICK, CHOICE, CHOICE, SKIPS(2), PICK, SKIPS(3), SKIPS(1), CHOICE, PICK */
@@ -119,6 +106,5 @@ static inline nas_ctrl_cfg enas_cfg(int layers)
 }
 
 enum { OUT_LOGP, OUT_ENT, OUT_PEN };
-
 
 #endif

@@ -57,9 +57,8 @@ static inline void add_job(char id[33], const char *name)
 {
     cr_assert_eq(nd_db_new_id(id), 0);
     cr_assert_eq(nd_db_job_insert(db, id, name, "train", NULL, "synthetic",
-                                  "{\"algorithm\":\"train\",\"seed\":1}",
-                                  NULL, NULL, NULL), 0,
-                 "%s", nd_db_errmsg(db));
+                                  "{\"algorithm\":\"train\",\"seed\":1}", NULL, NULL, NULL),
+                 0, "%s", nd_db_errmsg(db));
 }
 
 static json_t *get_job(const char *id)
@@ -94,8 +93,7 @@ static inline int raw_count(const char *sql, const char *id)
     nd_db_close(db);
     db = NULL;
     cr_assert_eq(sqlite3_open(path, &c), SQLITE_OK);
-    cr_assert_eq(sqlite3_prepare_v2(c, sql, -1, &s, NULL), SQLITE_OK,
-                 "%s", sqlite3_errmsg(c));
+    cr_assert_eq(sqlite3_prepare_v2(c, sql, -1, &s, NULL), SQLITE_OK, "%s", sqlite3_errmsg(c));
     if (id)
         sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
@@ -111,8 +109,8 @@ static inline int matches_time(const char *t)
     int y, mo, d, h, mi, s, ms;
     char z;
     return t && strlen(t) == 24 &&
-           sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h, &mi,
-                  &s, &ms, &z) == 8 && z == 'Z' && y >= 2020;
+           sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h, &mi, &s, &ms, &z) == 8 &&
+           z == 'Z' && y >= 2020;
 }
 
 #endif

@@ -28,7 +28,7 @@
 #define GC_H 1e-2
 #define GC_ATOL 3e-3
 #define GC_RTOL 1e-2
-#define GC_MAX_PER_INPUT 400   /* elements checked per input (sampled) */
+#define GC_MAX_PER_INPUT 400 /* elements checked per input (sampled) */
 
 typedef nas_tensor *(*gc_fn)(nas_graph *g, nas_tensor **in, void *ctx);
 
@@ -69,8 +69,8 @@ static inline double gc_loss(const nas_tensor *y, const float *w)
 /* Checks d L / d in[k] for every k; returns the number of mismatches and
  * reports each of the first few. `training` is the graph mode; the graph's
  * rng is reseeded before every forward so dropout draws the same mask. */
-static inline int gradcheck(const char *name, gc_fn f, void *ctx,
-                            nas_tensor **in, int nin, int training)
+static inline int gradcheck(const char *name, gc_fn f, void *ctx, nas_tensor **in, int nin,
+                            int training)
 {
     nas_graph *g = nas_graph_new(1 << 20);
     nas_rng dr, wr;
@@ -113,8 +113,8 @@ static inline int gradcheck(const char *name, gc_fn f, void *ctx,
             double tol = GC_ATOL + GC_RTOL * fmax(fabs(num), fabs(ana));
             if (!(fabs(num - ana) <= tol)) {
                 if (bad < 5)
-                    cr_log_error("%s: input %d elem %zu: analytic %.6g numeric %.6g",
-                                 name, k, i, ana, num);
+                    cr_log_error("%s: input %d elem %zu: analytic %.6g numeric %.6g", name, k, i,
+                                 ana, num);
                 bad++;
             }
         }

@@ -75,8 +75,8 @@ static int buf_add(growbuf *b, const char *d, size_t n)
 typedef struct xfer {
     CURL *h;
     struct curl_slist *hdrs;
-    growbuf head;      /* the last response's status and header lines, '\n'-ended */
-    growbuf body;      /* what the write callback got */
+    growbuf head;  /* the last response's status and header lines, '\n'-ended */
+    growbuf body;  /* what the write callback got */
     int status;    /* of the status line in head */
     int head_done; /* a final (non-1xx) head is complete */
     int oom;
@@ -307,9 +307,9 @@ int http_send(int port, const char *method, const char *path, const char *body, 
 /* --------------------------------------------------------------- events */
 
 struct sse {
-    xfer x;       /* x.body: the stream's text not parsed yet */
+    xfer x; /* x.body: the stream's text not parsed yet */
     CURLM *m;
-    int done;     /* the transfer is over, with result */
+    int done; /* the transfer is over, with result */
     CURLcode result;
     char last_id[128]; /* the last id: field seen (EventSource's) */
 };
@@ -353,8 +353,8 @@ int sse_open(int port, const char *path, int timeout_ms, sse **out, http_resp *r
     return sse_open_with(port, path, NULL, timeout_ms, out, resp);
 }
 
-int sse_open_with(int port, const char *path, const char *last_event_id, int timeout_ms,
-                  sse **out, http_resp *resp)
+int sse_open_with(int port, const char *path, const char *last_event_id, int timeout_ms, sse **out,
+                  http_resp *resp)
 {
     *out = NULL;
     if (resp)
@@ -467,8 +467,9 @@ int sse_next(sse *s, int timeout_ms, char *event, size_t n, json_t **data)
             break;
         }
         if (s->done) {
-            rc = s->result == CURLE_OK && !s->x.oom ? 0 : xfer_failed(&s->x, s->result, "GET",
-                                                                      "(event stream)");
+            rc = s->result == CURLE_OK && !s->x.oom
+                     ? 0
+                     : xfer_failed(&s->x, s->result, "GET", "(event stream)");
             break;
         }
         if (pump(s, deadline))

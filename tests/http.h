@@ -66,8 +66,8 @@ typedef struct sse sse;
 int sse_open(int port, const char *path, int timeout_ms, sse **out, http_resp *resp);
 /* sse_open sending Last-Event-ID: last_event_id when it is not NULL (a
  * client resuming a stream, as EventSource does on a reconnect). */
-int sse_open_with(int port, const char *path, const char *last_event_id, int timeout_ms,
-                  sse **out, http_resp *resp);
+int sse_open_with(int port, const char *path, const char *last_event_id, int timeout_ms, sse **out,
+                  http_resp *resp);
 /* The last id: field the stream has sent ("" before any). */
 const char *sse_last_id(const sse *s);
 /* The next event within timeout_ms: 1 with its name (copied into event,

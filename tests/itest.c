@@ -74,16 +74,16 @@ const char *text_of(const json_t *j)
 
 /* ------------------------------------------------------------ requests */
 
-void request(int port, const char *method, const char *path, const char *headers,
-             const char *body, http_resp *r)
+void request(int port, const char *method, const char *path, const char *headers, const char *body,
+             http_resp *r)
 {
     int rc = http_request(port, method, path, headers, body, body ? strlen(body) : 0,
                           HTTP_TIMEOUT_MS, r);
     cr_assert_eq(rc, 0, "%s %s: %s", method, path, http_errmsg());
 }
 
-int status_of(int port, const char *method, const char *path, const char *headers,
-              const char *body, http_resp *keep)
+int status_of(int port, const char *method, const char *path, const char *headers, const char *body,
+              http_resp *keep)
 {
     http_resp r;
     request(port, method, path, headers, body, &r);
@@ -128,8 +128,8 @@ json_t *problem(const http_resp *r, int status, const char *slug)
     return p;
 }
 
-json_t *expect_problem(int port, const char *method, const char *path, const char *body,
-                       int status, const char *slug)
+json_t *expect_problem(int port, const char *method, const char *path, const char *body, int status,
+                       const char *slug)
 {
     http_resp r;
     request(port, method, path, NULL, body, &r);

@@ -58,11 +58,11 @@ void write_file(const char *path, const char *text);
 
 /* method path with extra header lines (or NULL) and body (or NULL), which
  * must get an answer; r is the caller's. */
-void request(int port, const char *method, const char *path, const char *headers,
-             const char *body, http_resp *r);
+void request(int port, const char *method, const char *path, const char *headers, const char *body,
+             http_resp *r);
 /* The status of that answer; keep (when non-NULL) gets the answer. */
-int status_of(int port, const char *method, const char *path, const char *headers,
-              const char *body, http_resp *keep);
+int status_of(int port, const char *method, const char *path, const char *headers, const char *body,
+              http_resp *keep);
 /* The body of method path, which must answer `status` with a JSON body
  * (application/json, or application/problem+json for a status >= 400). */
 json_t *call(int port, const char *method, const char *path, const char *body, int status);
@@ -72,8 +72,8 @@ json_t *call(int port, const char *method, const char *path, const char *body, i
  * Returns the body. */
 json_t *problem(const http_resp *r, int status, const char *slug);
 /* problem() of the answer to method path with body. */
-json_t *expect_problem(int port, const char *method, const char *path, const char *body,
-                       int status, const char *slug);
+json_t *expect_problem(int port, const char *method, const char *path, const char *body, int status,
+                       const char *slug);
 /* problem() of POST /v1/jobs with body. */
 json_t *post_problem(int port, const char *body, int status, const char *slug);
 
@@ -126,8 +126,7 @@ const char *text_of(const json_t *j);
 
 static inline int is_final(const char *st)
 {
-    return st && (!strcmp(st, "succeeded") || !strcmp(st, "failed") ||
-                  !strcmp(st, "cancelled"));
+    return st && (!strcmp(st, "succeeded") || !strcmp(st, "failed") || !strcmp(st, "cancelled"));
 }
 
 #endif

@@ -22,8 +22,7 @@ typedef struct seen {
     char res[2048];
 } seen;
 
-static inline void on_arch(void *ctx, const char *arch, double reward,
-                    const char *met)
+static inline void on_arch(void *ctx, const char *arch, double reward, const char *met)
 {
     seen *s = ctx;
     (void)arch;
@@ -33,8 +32,8 @@ static inline void on_arch(void *ctx, const char *arch, double reward,
     s->cached += strstr(met, "\"cached\":true") != NULL;
 }
 
-static inline void on_result(void *ctx, const char *arch, const char *metric,
-                      double value, const char *res)
+static inline void on_result(void *ctx, const char *arch, const char *metric, double value,
+                             const char *res)
 {
     seen *s = ctx;
     cr_expect_str_eq(metric, "val_accuracy");
@@ -44,8 +43,8 @@ static inline void on_result(void *ctx, const char *arch, const char *metric,
     s->results++;
 }
 
-static inline void on_result_any(void *ctx, const char *arch, const char *metric,
-                          double value, const char *res)
+static inline void on_result_any(void *ctx, const char *arch, const char *metric, double value,
+                                 const char *res)
 {
     seen *s = ctx;
     cr_expect_str_eq(metric, "val_perplexity");

@@ -28,27 +28,25 @@ typedef struct recorder recorder;
 
 struct recorder {
     _Atomic int stop;
-    int64_t stop_at;          /* set stop to stop_value when progress reaches it */
+    int64_t stop_at; /* set stop to stop_value when progress reaches it */
     int stop_value;
     int nprogress, nmetric, narch, nckpt, nresult, nlog;
-    nas_job_progress first, last;   /* progress reports */
-    int totals_moved;         /* reports whose steps/epochs differ from the
-                                 report before */
-    int backwards;            /* reports whose step is below the one before */
+    nas_job_progress first, last; /* progress reports */
+    int totals_moved;             /* reports whose steps/epochs differ from the
+                                     report before */
+    int backwards;                /* reports whose step is below the one before */
     int64_t last_ckpt_step;
-    double reward;            /* of the last architecture */
-    double reward_sum;        /* over every architecture */
-    char names[32][32];       /* distinct metric names, in order seen */
+    double reward;      /* of the last architecture */
+    double reward_sum;  /* over every architecture */
+    char names[32][32]; /* distinct metric names, in order seen */
     int nnames;
-    char metric[32];          /* the result's headline */
+    char metric[32]; /* the result's headline */
     double value;
     char *arch_json, *arch_metrics, *result_arch, *result_json;
     /* Optional, called after the common bookkeeping. */
-    void (*metric_hook)(recorder *r, int epoch, int64_t step,
-                        const char *name, double value);
+    void (*metric_hook)(recorder *r, int epoch, int64_t step, const char *name, double value);
     void (*ckpt_hook)(recorder *r, const char *path, int64_t step);
-    void (*arch_hook)(recorder *r, const char *arch, double reward,
-                      const char *metrics);
+    void (*arch_hook)(recorder *r, const char *arch, double reward, const char *metrics);
     void *user;
 };
 
@@ -58,8 +56,7 @@ static void rec_progress(void *ctx, const nas_job_progress *p)
     if (r->nprogress == 0) {
         r->first = *p;
     } else {
-        r->totals_moved += p->steps != r->last.steps ||
-                           p->epochs != r->last.epochs;
+        r->totals_moved += p->steps != r->last.steps || p->epochs != r->last.epochs;
         r->backwards += p->step < r->last.step;
     }
     r->last = *p;
@@ -68,8 +65,7 @@ static void rec_progress(void *ctx, const nas_job_progress *p)
         atomic_store(&r->stop, r->stop_value);
 }
 
-static void rec_metric(void *ctx, int epoch, int64_t step, const char *name,
-                       double value)
+static void rec_metric(void *ctx, int epoch, int64_t step, const char *name, double value)
 {
     recorder *r = ctx;
     r->nmetric++;
@@ -83,8 +79,7 @@ static void rec_metric(void *ctx, int epoch, int64_t step, const char *name,
         r->metric_hook(r, epoch, step, name, value);
 }
 
-static void rec_arch(void *ctx, const char *arch, double reward,
-                     const char *metrics)
+static void rec_arch(void *ctx, const char *arch, double reward, const char *metrics)
 {
     recorder *r = ctx;
     cr_assert(arch && arch[0] == '{', "architecture %s", arch ? arch : "NULL");
@@ -110,8 +105,8 @@ static void rec_ckpt(void *ctx, const char *path, int64_t step)
         r->ckpt_hook(r, path, step);
 }
 
-static void rec_result(void *ctx, const char *arch, const char *metric,
-                       double value, const char *json)
+static void rec_result(void *ctx, const char *arch, const char *metric, double value,
+                       const char *json)
 {
     recorder *r = ctx;
     r->nresult++;
@@ -131,8 +126,7 @@ static void rec_log(void *ctx, const char *msg)
 
 static inline nas_job_reporter recorder_reporter(recorder *r)
 {
-    return (nas_job_reporter){r, rec_progress, rec_metric, rec_arch,
-                              rec_ckpt, rec_result, rec_log};
+    return (nas_job_reporter){r, rec_progress, rec_metric, rec_arch, rec_ckpt, rec_result, rec_log};
 }
 
 /* nas_job_run(s) reporting to r, stoppable through r->stop. */

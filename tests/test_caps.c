@@ -60,8 +60,8 @@ Test(caps, max_job_architectures_bounds_every_count)
     char dir[PATH_MAX];
     nasd_proc p;
     cr_assert_eq(nasd_mkdtemp(dir, sizeof dir), 0);
-    const char *args[] = {"--workers", "1", "--threads-per-job", "1",
-                          "--max-job-architectures", "200", NULL};
+    const char *args[] = {"--workers", "1", "--threads-per-job", "1", "--max-job-architectures",
+                          "200",       NULL};
     cr_assert_eq(nasd_start(&p, dir, args, ITEST_START_MS), 0, "nasd did not start");
 
     /* nas-rl and random: budget.max_architectures. */
@@ -108,11 +108,13 @@ Test(caps, the_shipped_config_caps_epochs_seconds_and_architectures)
     /* The file's listen and state-dir give way to nasd_start's flags. */
     const char *args[] = {"--config", conf, "--threads-per-job", "1", NULL};
     cr_assert_eq(nasd_start(&p, dir, args, ITEST_START_MS), 0, "nasd did not start with %s", conf);
-    refused(p.port, "{\"algorithm\":\"train\",\"dataset\":\"synthetic\",\"budget\":{\"epochs\":1001}}",
-            "max-job-epochs", 1000, "/budget/epochs");
     refused(p.port,
-            "{\"algorithm\":\"train\",\"dataset\":\"synthetic\",\"budget\":{\"max_seconds\":604801}}",
-            "max-job-seconds", 604800, "/budget/max_seconds");
+            "{\"algorithm\":\"train\",\"dataset\":\"synthetic\",\"budget\":{\"epochs\":1001}}",
+            "max-job-epochs", 1000, "/budget/epochs");
+    refused(
+        p.port,
+        "{\"algorithm\":\"train\",\"dataset\":\"synthetic\",\"budget\":{\"max_seconds\":604801}}",
+        "max-job-seconds", 604800, "/budget/max_seconds");
     /* 100 x 100 x 101 = 1,010,000 children, each count within its range. */
     refused(p.port,
             "{\"algorithm\":\"enas\",\"dataset\":\"synthetic\",\"budget\":{\"epochs\":100},"
@@ -120,10 +122,10 @@ Test(caps, the_shipped_config_caps_epochs_seconds_and_architectures)
             "max-job-architectures", 1000000, "/hyperparameters/controller_steps");
     /* A job without max_seconds gets the cap, and the stored spec says so. */
     json_t *j = NULL;
-    cr_assert_eq(post(p.port,
-                      "{\"algorithm\":\"train\",\"dataset\":\"synthetic\",\"budget\":{\"epochs\":1}}",
-                      &j),
-                 202, "%s", text_of(j));
+    cr_assert_eq(
+        post(p.port,
+             "{\"algorithm\":\"train\",\"dataset\":\"synthetic\",\"budget\":{\"epochs\":1}}", &j),
+        202, "%s", text_of(j));
     cr_assert_eq(json_number_value(at(j, "spec.budget.max_seconds")), 604800.0, "%s", text_of(j));
     json_decref(j);
     cr_assert_eq(nasd_stop(&p, ITEST_STOP_MS), 0);

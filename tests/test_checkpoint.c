@@ -37,7 +37,6 @@ static int dir_count(const char *dir, const char *needle)
     return n;
 }
 
-
 /* ------------------------------------------------------- round trip */
 
 Test(checkpoint, round_trip_bit_exact)
@@ -56,13 +55,11 @@ Test(checkpoint, round_trip_bit_exact)
                 "\xc3\xa9 \xf0\x9f\x98\x80"},
         {"", "empty key"},
     };
-    cr_assert_eq(nas_ckpt_save(path, a, &ra, meta, 4), NAS_OK, "%s",
-                 nas_errmsg());
+    cr_assert_eq(nas_ckpt_save(path, a, &ra, meta, 4), NAS_OK, "%s", nas_errmsg());
 
     nas_kv *got = NULL;
     int ngot = -1;
-    cr_assert_eq(nas_ckpt_load(path, b, &rb, &got, &ngot), NAS_OK, "%s",
-                 nas_errmsg());
+    cr_assert_eq(nas_ckpt_load(path, b, &rb, &got, &ngot), NAS_OK, "%s", nas_errmsg());
     size_t na, nb;
     float *sa = snapshot(a, &na), *sb = snapshot(b, &nb);
     cr_assert_eq(na, nb);
@@ -97,8 +94,7 @@ Test(checkpoint, no_metadata_no_rng)
     cr_assert_eq(nas_ckpt_save(path, a, NULL, NULL, 0), NAS_OK);
     nas_kv *got = (nas_kv *)1;
     int n = -1;
-    cr_assert_eq(nas_ckpt_load(path, b, NULL, &got, &n), NAS_OK, "%s",
-                 nas_errmsg());
+    cr_assert_eq(nas_ckpt_load(path, b, NULL, &got, &n), NAS_OK, "%s", nas_errmsg());
     cr_expect_eq(n, 0);
     cr_expect_not_null(got);
     nas_kv_free(got, n);
@@ -148,14 +144,12 @@ static void json_escape(const char *s, char *out)
 
 /* Finds "name":{"dtype":"<dt>","shape":[...],"data_offsets":[b,e]} in
  * the header and returns the shape text and offsets. */
-static void find_entry(const char *hdr, const char *name, const char *dt,
-                       char *shape, unsigned long long *b,
-                       unsigned long long *e)
+static void find_entry(const char *hdr, const char *name, const char *dt, char *shape,
+                       unsigned long long *b, unsigned long long *e)
 {
     char esc[256], key[300];
     json_escape(name, esc);
-    snprintf(key, sizeof(key), "\"%s\":{\"dtype\":\"%s\",\"shape\":[", esc,
-             dt);
+    snprintf(key, sizeof(key), "\"%s\":{\"dtype\":\"%s\",\"shape\":[", esc, dt);
     const char *at = strstr(hdr, key);
     cr_assert(at, "no entry %s", key);
     at += strlen(key);
@@ -163,8 +157,7 @@ static void find_entry(const char *hdr, const char *name, const char *dt,
     cr_assert(close);
     memcpy(shape, at, (size_t)(close - at));
     shape[close - at] = '\0';
-    cr_assert_eq(sscanf(close, "],\"data_offsets\":[%llu,%llu]}", b, e), 2,
-                 "offsets of %s", name);
+    cr_assert_eq(sscanf(close, "],\"data_offsets\":[%llu,%llu]}", b, e), 2, "offsets of %s", name);
 }
 
 Test(checkpoint, file_is_valid_safetensors)
@@ -212,8 +205,7 @@ Test(checkpoint, file_is_valid_safetensors)
     static const char *const suffix[3] = {"", "#m1", "#m2"};
     for (int k = 0; k < nas_params_count(a); k++) {
         nas_tensor *t = nas_params_get(a, k);
-        const float *src[3] = {t->data, nas_params_moment1(a, k),
-                               nas_params_moment2(a, k)};
+        const float *src[3] = {t->data, nas_params_moment1(a, k), nas_params_moment2(a, k)};
         char want[64] = "", name[256];
         for (int d = 0; d < t->ndim; d++)
             sprintf(want + strlen(want), "%s%d", d ? "," : "", t->shape[d]);

@@ -31,10 +31,9 @@ static nas_params *small_store(uint64_t seed)
     nas_params *p = nas_params_new();
     nas_rng r;
     nas_rng_seed(&r, seed);
-    cr_assert_geq(nas_params_add(p, "w", NAS_GROUP_WEIGHTS, NAS_INIT_NORMAL,
-                                 1, 2, (int[]){2, 3}), 0);
-    cr_assert_geq(nas_params_add(p, "b", NAS_GROUP_ARCH, NAS_INIT_NORMAL, 1,
-                                 1, (int[]){3}), 0);
+    cr_assert_geq(nas_params_add(p, "w", NAS_GROUP_WEIGHTS, NAS_INIT_NORMAL, 1, 2, (int[]){2, 3}),
+                  0);
+    cr_assert_geq(nas_params_add(p, "b", NAS_GROUP_ARCH, NAS_INIT_NORMAL, 1, 1, (int[]){3}), 0);
     cr_assert_eq(nas_params_alloc(p, &r), NAS_OK);
     for (int k = 0; k < 2; k++)
         for (size_t i = 0; i < nas_tensor_numel(nas_params_get(p, k)); i++) {
@@ -56,8 +55,9 @@ static void good_header(char *out, int with_rng)
     const char *names[6] = {"w", "w#m1", "w#m2", "b", "b#m1", "b#m2"};
     for (int i = 0; i < 6; i++) {
         int bytes = i < 3 ? 24 : 12;
-        out += sprintf(out, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%s],"
-                            "\"data_offsets\":[%d,%d]}",
+        out += sprintf(out,
+                       ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%s],"
+                       "\"data_offsets\":[%d,%d]}",
                        names[i], i < 3 ? "2,3" : "3", off, off + bytes);
         off += bytes;
     }
@@ -76,8 +76,7 @@ static void replace(char *s, const char *from, const char *to)
     memcpy(at, to, lt);
 }
 
-static void write_ckpt(const char *path, const char *hdr, size_t data_len,
-                       int zero_rng)
+static void write_ckpt(const char *path, const char *hdr, size_t data_len, int zero_rng)
 {
     size_t hl = strlen(hdr), padded = (hl + 7) / 8 * 8;
     size_t size = 8 + padded + data_len;
@@ -93,9 +92,9 @@ static void write_ckpt(const char *path, const char *hdr, size_t data_len,
 }
 
 typedef struct {
-    const char *from, *to;   /* edit of the good header (NULL: none) */
-    int data_delta;          /* bytes added to / removed from the data */
-    int with_rng;            /* header (and the load) with rng.state */
+    const char *from, *to; /* edit of the good header (NULL: none) */
+    int data_delta;        /* bytes added to / removed from the data */
+    int with_rng;          /* header (and the load) with rng.state */
     int zero_rng;
     int expect;
     const char *msg1, *msg2; /* both must be in nas_errmsg() */
@@ -105,81 +104,72 @@ static const bad_case cases[] = {
     /* Positive controls: the good file, and legal JSON variations. */
     {NULL, NULL, 0, 1, 0, 0, NULL, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL, NULL},
-    {"\"w\":{\"dtype\"", "\"w\" : { \"extra\":{\"a\":[1,-2.5e3,null,true,"
-     "false,{}],\"s\":\"\\u00e9\\ud83d\\ude00\"}, \"dtype\"", 0, 1, 0, 0,
-     NULL, NULL},
-    {"\"step\":\"7\"", "\"step\":\"\\u00e9\\ud83d\\ude00\\n\"", 0, 1, 0, 0,
-     NULL, NULL},
+    {"\"w\":{\"dtype\"",
+     "\"w\" : { \"extra\":{\"a\":[1,-2.5e3,null,true,"
+     "false,{}],\"s\":\"\\u00e9\\ud83d\\ude00\"}, \"dtype\"",
+     0, 1, 0, 0, NULL, NULL},
+    {"\"step\":\"7\"", "\"step\":\"\\u00e9\\ud83d\\ude00\\n\"", 0, 1, 0, 0, NULL, NULL},
     /* Not JSON. */
-    {"\"w\":{", "\"w\" {", 0, 1, 0, NAS_EFORMAT, "not valid JSON",
-     "at byte 96 of the header"},
-    {"\"data_offsets\":[0,32]}", "\"data_offsets\":[0,32],}", 0, 1, 0,
-     NAS_EFORMAT, "not valid JSON", "expected a string"},
-    {"{\"__metadata__\"", "[{\"__metadata__\"", 0, 1, 0, NAS_EFORMAT,
-     "not valid JSON", "at byte 0"},
-    {"\"step\":\"7\"", "\"step\":\"7", 0, 1, 0, NAS_EFORMAT,
-     "not valid JSON", "expected ',' or '}'"},
-    {"\"step\":", "\"step\" ", 0, 1, 0, NAS_EFORMAT, "not valid JSON",
-     "expected ':'"},
-    {"\"step\":\"7\"", "\"step\":\"\\ud83d\"", 0, 1, 0, NAS_EFORMAT,
-     "not valid JSON", "surrogate"},
-    {"\"step\":\"7\"", "\"step\":\"a\\u0000\"", 0, 1, 0, NAS_EFORMAT,
-     "not valid JSON", "\\u0000"},
-    {"\"step\":\"7\"", "\"step\":\"\\x\"", 0, 1, 0, NAS_EFORMAT,
-     "not valid JSON", "escape"},
-    {"\"step\":\"7\"", "\"step\":\"\xc3\x28\"", 0, 1, 0, NAS_EFORMAT,
-     "not valid JSON", "UTF-8"},
-    {"\"step\":\"7\"", "\"step\":\"a\nb\"", 0, 1, 0, NAS_EFORMAT,
-     "not valid JSON", "control"},
-    {"[56,80]", "[056,80]", 0, 1, 0, NAS_EFORMAT, "not valid JSON",
-     "leading zero"},
+    {"\"w\":{", "\"w\" {", 0, 1, 0, NAS_EFORMAT, "not valid JSON", "at byte 96 of the header"},
+    {"\"data_offsets\":[0,32]}", "\"data_offsets\":[0,32],}", 0, 1, 0, NAS_EFORMAT,
+     "not valid JSON", "expected a string"},
+    {"{\"__metadata__\"", "[{\"__metadata__\"", 0, 1, 0, NAS_EFORMAT, "not valid JSON",
+     "at byte 0"},
+    {"\"step\":\"7\"", "\"step\":\"7", 0, 1, 0, NAS_EFORMAT, "not valid JSON",
+     "expected ',' or '}'"},
+    {"\"step\":", "\"step\" ", 0, 1, 0, NAS_EFORMAT, "not valid JSON", "expected ':'"},
+    {"\"step\":\"7\"", "\"step\":\"\\ud83d\"", 0, 1, 0, NAS_EFORMAT, "not valid JSON", "surrogate"},
+    {"\"step\":\"7\"", "\"step\":\"a\\u0000\"", 0, 1, 0, NAS_EFORMAT, "not valid JSON", "\\u0000"},
+    {"\"step\":\"7\"", "\"step\":\"\\x\"", 0, 1, 0, NAS_EFORMAT, "not valid JSON", "escape"},
+    {"\"step\":\"7\"", "\"step\":\"\xc3\x28\"", 0, 1, 0, NAS_EFORMAT, "not valid JSON", "UTF-8"},
+    {"\"step\":\"7\"", "\"step\":\"a\nb\"", 0, 1, 0, NAS_EFORMAT, "not valid JSON", "control"},
+    {"[56,80]", "[056,80]", 0, 1, 0, NAS_EFORMAT, "not valid JSON", "leading zero"},
     {"}}", "}} x", 0, 1, 0, NAS_EFORMAT, "not valid JSON", "trailing"},
     /* JSON, but not a valid safetensors header. */
-    {"\"w\":{\"dtype\":\"F32\",", "\"w\":{", 0, 1, 0, NAS_EFORMAT,
-     "\"w\"", "no dtype"},
-    {"\"w#m1\":{\"dtype\":\"F32\",\"shape\":[2,3],", "\"w#m1\":{\"dtype\":"
-     "\"F32\",", 0, 1, 0, NAS_EFORMAT, "\"w#m1\"", "no shape"},
-    {",\"data_offsets\":[56,80]", "", 0, 1, 0, NAS_EFORMAT, "\"w#m1\"",
-     "no data_offsets"},
-    {"\"w\":{\"dtype\":\"F32\"", "\"w\":{\"dtype\":\"F33\"", 0, 1, 0,
-     NAS_EFORMAT, "unknown dtype", "F33"},
-    {"[128,140]", "[128,144]", 0, 1, 0, NAS_EFORMAT, "\"b#m2\"",
-     "outside the data section"},
+    {"\"w\":{\"dtype\":\"F32\",", "\"w\":{", 0, 1, 0, NAS_EFORMAT, "\"w\"", "no dtype"},
+    {"\"w#m1\":{\"dtype\":\"F32\",\"shape\":[2,3],",
+     "\"w#m1\":{\"dtype\":"
+     "\"F32\",",
+     0, 1, 0, NAS_EFORMAT, "\"w#m1\"", "no shape"},
+    {",\"data_offsets\":[56,80]", "", 0, 1, 0, NAS_EFORMAT, "\"w#m1\"", "no data_offsets"},
+    {"\"w\":{\"dtype\":\"F32\"", "\"w\":{\"dtype\":\"F33\"", 0, 1, 0, NAS_EFORMAT, "unknown dtype",
+     "F33"},
+    {"[128,140]", "[128,144]", 0, 1, 0, NAS_EFORMAT, "\"b#m2\"", "outside the data section"},
     {"[32,56]", "[56,32]", 0, 1, 0, NAS_EFORMAT, "\"w\"", "begin 56 > end"},
     {"[32,56]", "[32,52]", 0, 1, 0, NAS_EFORMAT, "\"w\"", "24 bytes"},
     {"[32,56]", "[-32,56]", 0, 1, 0, NAS_EFORMAT, "non-negative", NULL},
     {"[32,56]", "[32.0,56]", 0, 1, 0, NAS_EFORMAT, "integer", NULL},
     {"[32,56]", "[32,56,80]", 0, 1, 0, NAS_EFORMAT, "data_offsets", "2"},
-    {"[32,56]", "[32,18446744073709551616]", 0, 1, 0, NAS_EFORMAT,
-     "too large", NULL},
-    {"\"shape\":[2,3]", "\"shape\":[2,3,1,1,1,1,1,1,1]", 0, 1, 0,
-     NAS_EFORMAT, "shape", "more than"},
-    {NULL, NULL, 8, 1, 0, NAS_EFORMAT, "data section is 148 bytes",
-     "cover 140"},
+    {"[32,56]", "[32,18446744073709551616]", 0, 1, 0, NAS_EFORMAT, "too large", NULL},
+    {"\"shape\":[2,3]", "\"shape\":[2,3,1,1,1,1,1,1,1]", 0, 1, 0, NAS_EFORMAT, "shape",
+     "more than"},
+    {NULL, NULL, 8, 1, 0, NAS_EFORMAT, "data section is 148 bytes", "cover 140"},
     {NULL, NULL, -4, 1, 0, NAS_EFORMAT, "\"b#m2\"", "outside"},
     {"[116,128]", "[112,124]", 0, 1, 0, NAS_EFORMAT, "\"b#m1\"", "overlap"},
-    {"\"step\":\"7\"", "\"step\":7", 0, 1, 0, NAS_EFORMAT, "\"step\"",
-     "not a string"},
+    {"\"step\":\"7\"", "\"step\":7", 0, 1, 0, NAS_EFORMAT, "\"step\"", "not a string"},
     {"\"step\":\"7\"", "\"step\":\"7\",\"step\":\"8\"", 0, 1, 0, NAS_EFORMAT,
      "duplicate metadata key", "step"},
-    {"\"b#m2\"", "\"b#m1\"", 0, 1, 0, NAS_EFORMAT, "duplicate tensor",
-     "b#m1"},
-    {"\"w\":{\"dtype\":\"F32\"", "\"w\":{\"dtype\":\"I32\"", 0, 1, 0,
-     NAS_EFORMAT, "\"w\"", "dtype I32"},
-    {"\"dtype\":\"U64\"", "\"dtype\":\"F64\"", 0, 1, 0, NAS_EFORMAT,
-     "rng.state", "U64"},
+    {"\"b#m2\"", "\"b#m1\"", 0, 1, 0, NAS_EFORMAT, "duplicate tensor", "b#m1"},
+    {"\"w\":{\"dtype\":\"F32\"", "\"w\":{\"dtype\":\"I32\"", 0, 1, 0, NAS_EFORMAT, "\"w\"",
+     "dtype I32"},
+    {"\"dtype\":\"U64\"", "\"dtype\":\"F64\"", 0, 1, 0, NAS_EFORMAT, "rng.state", "U64"},
     {NULL, NULL, 0, 1, 1, NAS_EFORMAT, "rng.state", "all zero"},
     /* Valid file, wrong model. */
-    {",\"b#m2\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[128,140]}",
-     "", -12, 1, 0, NAS_ENOTFOUND, "\"b#m2\"", "missing"},
+    {",\"b#m2\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[128,140]}", "", -12, 1, 0,
+     NAS_ENOTFOUND, "\"b#m2\"", "missing"},
     {NULL, NULL, 0, 0, 0, NAS_ENOTFOUND, "rng.state", "missing"},
-    {"\"w\":{\"dtype\":\"F32\",\"shape\":[2,3]", "\"w\":{\"dtype\":\"F32\","
-     "\"shape\":[3,2]", 0, 1, 0, NAS_ESHAPE, "[3,2] in the file",
-     "[2,3] in the model"},
-    {"\"w\":{\"dtype\":\"F32\",\"shape\":[2,3]", "\"w\":{\"dtype\":\"F32\","
-     "\"shape\":[6]", 0, 1, 0, NAS_ESHAPE, "[6]", "[2,3]"},
-    {"}}", "},\"z\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[140,"
-     "144]}}", 4, 1, 0, NAS_ESHAPE, "unexpected tensor", "\"z\""},
+    {"\"w\":{\"dtype\":\"F32\",\"shape\":[2,3]",
+     "\"w\":{\"dtype\":\"F32\","
+     "\"shape\":[3,2]",
+     0, 1, 0, NAS_ESHAPE, "[3,2] in the file", "[2,3] in the model"},
+    {"\"w\":{\"dtype\":\"F32\",\"shape\":[2,3]",
+     "\"w\":{\"dtype\":\"F32\","
+     "\"shape\":[6]",
+     0, 1, 0, NAS_ESHAPE, "[6]", "[2,3]"},
+    {"}}",
+     "},\"z\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[140,"
+     "144]}}",
+     4, 1, 0, NAS_ESHAPE, "unexpected tensor", "\"z\""},
 };
 
 Test(checkpoint, malformed_files)
@@ -195,8 +185,7 @@ Test(checkpoint, malformed_files)
         good_header(hdr, file_rng);
         if (k->from)
             replace(hdr, k->from, k->to);
-        write_ckpt(path, hdr, (size_t)((file_rng ? GOOD_DATA : 108) +
-                                       k->data_delta), k->zero_rng);
+        write_ckpt(path, hdr, (size_t)((file_rng ? GOOD_DATA : 108) + k->data_delta), k->zero_rng);
         nas_params *p = small_store(1);
         size_t n;
         float *snap = snapshot(p, &n);
@@ -206,17 +195,20 @@ Test(checkpoint, malformed_files)
         nas_kv *meta = (nas_kv *)1;
         int nmeta = -1;
         int err = nas_ckpt_load(path, p, load_rng ? &r : NULL, &meta, &nmeta);
-        cr_expect_eq(err, k->expect, "case %zu: %d (%s)", c, err,
-                     nas_errmsg());
+        cr_expect_eq(err, k->expect, "case %zu: %d (%s)", c, err, nas_errmsg());
         if (err == 0) {
             nas_kv_free(meta, nmeta);
         } else {
             const char *m = nas_errmsg();
             cr_expect(strstr(m, path), "case %zu: no path in: %s", c, m);
-            cr_expect(!k->msg1 || strstr(m, k->msg1), "case %zu: no '%s' in "
-                      "%s", c, k->msg1, m);
-            cr_expect(!k->msg2 || strstr(m, k->msg2), "case %zu: no '%s' in "
-                      "%s", c, k->msg2, m);
+            cr_expect(!k->msg1 || strstr(m, k->msg1),
+                      "case %zu: no '%s' in "
+                      "%s",
+                      c, k->msg1, m);
+            cr_expect(!k->msg2 || strstr(m, k->msg2),
+                      "case %zu: no '%s' in "
+                      "%s",
+                      c, k->msg2, m);
             cr_expect(same_store(p, snap, n), "case %zu: store changed", c);
             cr_expect(memcmp(&r, &r0, sizeof(r)) == 0, "case %zu: rng", c);
             cr_expect_null(meta, "case %zu", c);
@@ -234,18 +226,15 @@ Test(checkpoint, escapes_decode)
     char *dir = tmpdir_new("nas_ckpt"), *path = path_in(dir, "ck.safetensors");
     char hdr[4096];
     good_header(hdr, 1);
-    replace(hdr, "\"step\":\"7\"",
-            "\"st\\u0065p\":\"\\u00e9\\ud83d\\ude00\\n\\t\\/\\\"\"");
+    replace(hdr, "\"step\":\"7\"", "\"st\\u0065p\":\"\\u00e9\\ud83d\\ude00\\n\\t\\/\\\"\"");
     write_ckpt(path, hdr, GOOD_DATA, 0);
     nas_params *p = small_store(1);
     nas_rng r;
     nas_kv *meta;
     int n;
-    cr_assert_eq(nas_ckpt_load(path, p, &r, &meta, &n), NAS_OK, "%s",
-                 nas_errmsg());
+    cr_assert_eq(nas_ckpt_load(path, p, &r, &meta, &n), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(n, 1);
-    cr_expect_str_eq(nas_kv_get(meta, n, "step"),
-                     "\xc3\xa9\xf0\x9f\x98\x80\n\t/\"");
+    cr_expect_str_eq(nas_kv_get(meta, n, "step"), "\xc3\xa9\xf0\x9f\x98\x80\n\t/\"");
     nas_kv_free(meta, n);
     /* The data went where the offsets say: w[0] is bytes 32..35. */
     unsigned char want[4] = {32 * 7 + 1, 33 * 7 + 1, 34 * 7 + 1, 35 * 7 + 1};
@@ -302,22 +291,18 @@ Test(checkpoint, bad_length_and_missing_file)
     } raw[] = {
         {{0}, 0, NAS_EFORMAT, "too short"},
         {{1, 2, 3, 4, 5}, 5, NAS_EFORMAT, "too short"},
-        {{0}, 8, NAS_EFORMAT, "not valid JSON"},   /* length 0 */
-        {{0x00, 0xc2, 0xeb, 0x0b, 0, 0, 0, 0, '{', '}'}, 10, NAS_EFORMAT,
-         "absurd"},   /* 200 MB */
-        {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, '{', '}'}, 10,
-         NAS_EFORMAT, "absurd"},
-        {{0xe8, 0x03, 0, 0, 0, 0, 0, 0, '{', '}'}, 10, NAS_EFORMAT,
-         "exceeds"},   /* 1000 */
+        {{0}, 8, NAS_EFORMAT, "not valid JSON"},                                     /* length 0 */
+        {{0x00, 0xc2, 0xeb, 0x0b, 0, 0, 0, 0, '{', '}'}, 10, NAS_EFORMAT, "absurd"}, /* 200 MB */
+        {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, '{', '}'}, 10, NAS_EFORMAT, "absurd"},
+        {{0xe8, 0x03, 0, 0, 0, 0, 0, 0, '{', '}'}, 10, NAS_EFORMAT, "exceeds"}, /* 1000 */
         {{2, 0, 0, 0, 0, 0, 0, 0, '{', '}'}, 10, NAS_ENOTFOUND, "\"w\""},
     };
     for (size_t c = 0; c < sizeof(raw) / sizeof(raw[0]); c++) {
         write_all(path, raw[c].bytes, raw[c].len);
-        cr_expect_eq(nas_ckpt_load(path, p, NULL, NULL, NULL),
-                     raw[c].expect, "case %zu: %s", c, nas_errmsg());
+        cr_expect_eq(nas_ckpt_load(path, p, NULL, NULL, NULL), raw[c].expect, "case %zu: %s", c,
+                     nas_errmsg());
         cr_expect(strstr(nas_errmsg(), path), "%s", nas_errmsg());
-        cr_expect(strstr(nas_errmsg(), raw[c].msg), "case %zu: %s", c,
-                  nas_errmsg());
+        cr_expect(strstr(nas_errmsg(), raw[c].msg), "case %zu: %s", c, nas_errmsg());
         cr_expect(same_store(p, snap, n));
     }
     char *missing = path_in(dir, "missing.safetensors");

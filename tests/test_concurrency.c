@@ -25,8 +25,8 @@
 typedef struct run {
     nas_job_spec spec;
     _Atomic int stop;
-    _Atomic long long steps;    /* progress seen, read by the stopper */
-    _Atomic int done;           /* nas_job_run returned */
+    _Atomic long long steps; /* progress seen, read by the stopper */
+    _Atomic int done;        /* nas_job_run returned */
     int rc;
     double value;
     char metric[32];
@@ -41,14 +41,14 @@ static int failures;
  * seconds are enough on a quiet machine). */
 #define STOP_WAIT_MS 120000
 
-#define CHECK(cond, ...)                                                                          \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                  \
-            fprintf(stderr, __VA_ARGS__);                                                         \
-            fputc('\n', stderr);                                                                  \
-            failures++;                                                                           \
-        }                                                                                         \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+            failures++;                                                                            \
+        }                                                                                          \
     } while (0)
 
 static void on_progress(void *ctx, const nas_job_progress *p)
@@ -152,8 +152,8 @@ int main(void)
     for (int i = 0; i < 2; i++) {
         strip_seconds(r[i].result);
         CHECK(r[i].value == alone.value && !strcmp(r[i].result, alone.result),
-              "job %d beside others: %s %.17g, alone %.17g\n  %s\n  %s", i, r[i].metric,
-              r[i].value, alone.value, r[i].result, alone.result);
+              "job %d beside others: %s %.17g, alone %.17g\n  %s\n  %s", i, r[i].metric, r[i].value,
+              alone.value, r[i].result, alone.result);
     }
     CHECK(!strcmp(r[2].metric, "val_accuracy"), "darts metric %s", r[2].metric);
 
@@ -193,8 +193,8 @@ int main(void)
     CHECK(stopped.rc == NAS_OK, "resumed job: %s", stopped.err);
     strip_seconds(stopped.result);
     CHECK(stopped.value == ref.value && !strcmp(stopped.result, ref.result),
-          "resumed (stopped at step %lld): %.17g, uninterrupted %.17g\n  %s\n  %s",
-          (long long)at, stopped.value, ref.value, stopped.result, ref.result);
+          "resumed (stopped at step %lld): %.17g, uninterrupted %.17g\n  %s\n  %s", (long long)at,
+          stopped.value, ref.value, stopped.result, ref.result);
     unlink(ckpt);
     rmdir(dir);
     free(r);

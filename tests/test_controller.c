@@ -30,12 +30,12 @@ static double run_forced(fix *f, int which, int record, nas_ctrl_out *o)
     int arc[32];
     nas_graph_reset(f->g);
     nas_graph_set_grad(f->g, record);
-    cr_assert_eq(nas_ctrl_run(f->c, f->g, f->p, grad_prog, ALL_KINDS_N, NULL,
-                              all_kinds_arc, arc, o), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(
+        nas_ctrl_run(f->c, f->g, f->p, grad_prog, ALL_KINDS_N, NULL, all_kinds_arc, arc, o), NAS_OK,
+        "%s", nas_errmsg());
     nas_graph_set_grad(f->g, 1);
     cr_assert_eq(memcmp(arc, all_kinds_arc, sizeof(all_kinds_arc)), 0);
-    nas_tensor *t = which == OUT_LOGP ? o->logp
-                    : which == OUT_ENT ? o->entropy : o->skip_penalty;
+    nas_tensor *t = which == OUT_LOGP ? o->logp : which == OUT_ENT ? o->entropy : o->skip_penalty;
     return t->data[0];
 }
 
@@ -57,8 +57,7 @@ static void check_grad(int layers, int enas)
         nas_ctrl_out o;
         nas_params_zero_grad(f.p, NAS_MASK_ALL);
         run_forced(&f, which, 1, &o);
-        nas_tensor *y = which == OUT_LOGP ? o.logp
-                        : which == OUT_ENT ? o.entropy : o.skip_penalty;
+        nas_tensor *y = which == OUT_LOGP ? o.logp : which == OUT_ENT ? o.entropy : o.skip_penalty;
         nas_graph_backward(f.g, y, NAS_MASK(NAS_GROUP_CONTROLLER));
         int bad = 0, nonzero = 0, checked = 0;
         double gmax = 0.0;
@@ -80,8 +79,8 @@ static void check_grad(int layers, int enas)
                 gmax = fmax(gmax, fabs(ana));
                 if (!(fabs(num - ana) <= atol + rtol * fmax(fabs(num), fabs(ana)))) {
                     if (bad < 8)
-                        cr_log_error("output %d, %s[%zu]: analytic %.6g numeric %.6g",
-                                     which, t->name, k, ana, num);
+                        cr_log_error("output %d, %s[%zu]: analytic %.6g numeric %.6g", which,
+                                     t->name, k, ana, num);
                     bad++;
                 }
             }
@@ -91,10 +90,11 @@ static void check_grad(int layers, int enas)
             if (which != OUT_PEN)
                 cr_expect(touched, "output %d: %s has no gradient", which, t->name);
         }
-        cr_expect_eq(bad, 0, "output %d: %d of %d elements differ", which, bad,
-                     checked);
-        cr_expect_gt(nonzero, checked / 8, "output %d: only %d of %d gradients "
-                     "are non-negligible (max %g)", which, nonzero, checked, gmax);
+        cr_expect_eq(bad, 0, "output %d: %d of %d elements differ", which, bad, checked);
+        cr_expect_gt(nonzero, checked / 8,
+                     "output %d: only %d of %d gradients "
+                     "are non-negligible (max %g)",
+                     which, nonzero, checked, gmax);
     }
     /* The penalty reaches the attention and the LSTM. */
     nas_ctrl_out o;
@@ -144,8 +144,8 @@ Test(controller, forced_arc_reproduces_sample)
         int arc[32], arc2[32];
         nas_ctrl_out a, b;
         nas_graph_reset(f.g);
-        cr_assert_eq(nas_ctrl_run(f.c, f.g, f.p, all_kinds, ALL_KINDS_N, &r,
-                                  NULL, arc, &a), NAS_OK);
+        cr_assert_eq(nas_ctrl_run(f.c, f.g, f.p, all_kinds, ALL_KINDS_N, &r, NULL, arc, &a),
+                     NAS_OK);
         float lp = a.logp->data[0], en = a.entropy->data[0];
         float pen = a.skip_penalty->data[0];
         cr_assert_lt(lp, 0.0f);
@@ -154,8 +154,8 @@ Test(controller, forced_arc_reproduces_sample)
         seen_skip |= a.skip_count > 0;
         seen_noskip |= a.skip_count < a.skip_total;
         nas_graph_reset(f.g);
-        cr_assert_eq(nas_ctrl_run(f.c, f.g, f.p, all_kinds, ALL_KINDS_N, NULL,
-                                  arc, arc2, &b), NAS_OK);
+        cr_assert_eq(nas_ctrl_run(f.c, f.g, f.p, all_kinds, ALL_KINDS_N, NULL, arc, arc2, &b),
+                     NAS_OK);
         cr_assert_eq(memcmp(arc, arc2, 12 * sizeof(int)), 0);
         cr_assert_eq(b.logp->data[0], lp);
         cr_assert_eq(b.entropy->data[0], en);
@@ -169,13 +169,13 @@ Test(controller, forced_arc_reproduces_sample)
     bad[1] = 5;
     nas_ctrl_out o;
     nas_graph_reset(f.g);
-    cr_assert_eq(nas_ctrl_run(f.c, f.g, f.p, all_kinds, ALL_KINDS_N, NULL, bad,
-                              NULL, &o), NAS_EINVAL);
+    cr_assert_eq(nas_ctrl_run(f.c, f.g, f.p, all_kinds, ALL_KINDS_N, NULL, bad, NULL, &o),
+                 NAS_EINVAL);
     bad[1] = 3;
     bad[3] = 2;
     nas_graph_reset(f.g);
-    cr_assert_eq(nas_ctrl_run(f.c, f.g, f.p, all_kinds, ALL_KINDS_N, NULL, bad,
-                              NULL, &o), NAS_EINVAL);
+    cr_assert_eq(nas_ctrl_run(f.c, f.g, f.p, all_kinds, ALL_KINDS_N, NULL, bad, NULL, &o),
+                 NAS_EINVAL);
     fix_free(&f);
 }
 
@@ -186,8 +186,7 @@ static float sigm(float x)
 
 /* The probabilities of a first CHOICE, computed here from the parameters:
  * one LSTM step from zero state on g_emb, logits W h / T, c tanh(.). */
-static void choice_probs(nas_params *p, const nas_ctrl_cfg *cfg, int n,
-                         double *prob)
+static void choice_probs(nas_params *p, const nas_ctrl_cfg *cfg, int n, double *prob)
 {
     int H = cfg->hidden;
     float *wx = nas_params_find(p, "ctrl.lstm.0.wx")->data;
@@ -250,7 +249,7 @@ Test(controller, choice_frequencies_match_softmax, .timeout = 60)
         nas_graph_set_grad(f.g, 0);
         cr_assert_eq(nas_ctrl_run(f.c, f.g, f.p, prog, 1, &r, NULL, arc, &o), NAS_OK);
         count[arc[0]]++;
-        if (t < 50) {   /* logp and entropy against the independent numbers */
+        if (t < 50) { /* logp and entropy against the independent numbers */
             double H = 0;
             for (int i = 0; i < 5; i++)
                 H -= prob[i] * log(prob[i]);
@@ -264,15 +263,17 @@ Test(controller, choice_frequencies_match_softmax, .timeout = 60)
         chi2 += (count[i] - e) * (count[i] - e) / e;
     }
     /* 4 degrees of freedom: P(chi2 > 18.47) = 0.001. */
-    cr_assert_lt(chi2, 18.47, "chi2 %.2f: counts %d %d %d %d %d, p %.3f %.3f "
-                 "%.3f %.3f %.3f", chi2, count[0], count[1], count[2], count[3],
-                 count[4], prob[0], prob[1], prob[2], prob[3], prob[4]);
+    cr_assert_lt(chi2, 18.47,
+                 "chi2 %.2f: counts %d %d %d %d %d, p %.3f %.3f "
+                 "%.3f %.3f %.3f",
+                 chi2, count[0], count[1], count[2], count[3], count[4], prob[0], prob[1], prob[2],
+                 prob[3], prob[4]);
     fix_free(&f);
 }
 
 static void train_toy(fix *f, const nas_ctrl_step *prog, int nsteps,
-                      double (*reward)(const int *arc), float entropy_weight,
-                      float skip_weight, int iters)
+                      double (*reward)(const int *arc), float entropy_weight, float skip_weight,
+                      int iters)
 {
     nas_reinforce rf = {0};
     rf.entropy_weight = entropy_weight;
@@ -285,8 +286,7 @@ static void train_toy(fix *f, const nas_ctrl_step *prog, int nsteps,
         int arc[16];
         nas_ctrl_out o;
         nas_graph_reset(f->g);
-        cr_assert_eq(nas_ctrl_run(f->c, f->g, f->p, prog, nsteps, &r, NULL, arc, &o),
-                     NAS_OK);
+        cr_assert_eq(nas_ctrl_run(f->c, f->g, f->p, prog, nsteps, &r, NULL, arc, &o), NAS_OK);
         double R = reward(arc);
         nas_reinforce_baseline(&rf, R);
         nas_graph_backward(f->g, nas_reinforce_loss(f->g, &rf, &o, R, 1.0f),
@@ -298,9 +298,8 @@ static void train_toy(fix *f, const nas_ctrl_step *prog, int nsteps,
 
 /* One CHOICE of 5 (reward for option 3) and one PICK of 3 anchors. */
 static const nas_ctrl_step toy_prog[] = {
-    {NAS_CTRL_ANCHOR, 0, 0}, {NAS_CTRL_ANCHOR, 0, 0},
-    {NAS_CTRL_ANCHOR, 0, 0}, {NAS_CTRL_CHOICE, 0, 5},
-    {NAS_CTRL_PICK, 0, 3},
+    {NAS_CTRL_ANCHOR, 0, 0}, {NAS_CTRL_ANCHOR, 0, 0}, {NAS_CTRL_ANCHOR, 0, 0},
+    {NAS_CTRL_CHOICE, 0, 5}, {NAS_CTRL_PICK, 0, 3},
 };
 static int toy_pick;
 
@@ -338,10 +337,9 @@ Test(controller, reinforce_learns_toy_reward, .timeout = 60)
             const int best[] = {3, pick};
             nas_ctrl_out o;
             nas_graph_reset(f.g);
-            cr_assert_eq(nas_ctrl_run(f.c, f.g, f.p, toy_prog, 5, NULL, best, NULL, &o),
-                         NAS_OK);
-            cr_expect_gt(o.logp->data[0], logf(0.8f), "pick %d seed %d: P(best arc) = %g",
-                         pick, (int)seed, expf(o.logp->data[0]));
+            cr_assert_eq(nas_ctrl_run(f.c, f.g, f.p, toy_prog, 5, NULL, best, NULL, &o), NAS_OK);
+            cr_expect_gt(o.logp->data[0], logf(0.8f), "pick %d seed %d: P(best arc) = %g", pick,
+                         (int)seed, expf(o.logp->data[0]));
             fix_free(&f);
         }
 }
@@ -349,7 +347,8 @@ Test(controller, reinforce_learns_toy_reward, .timeout = 60)
 /* SKIPS: a reward for taking the one anchor is learnt; with no reward at
  * all, the KL penalty alone pulls the skip probability to its target. */
 static const nas_ctrl_step skip_prog[] = {
-    {NAS_CTRL_ANCHOR, 0, 0}, {NAS_CTRL_SKIPS, 0, 1},
+    {NAS_CTRL_ANCHOR, 0, 0},
+    {NAS_CTRL_SKIPS, 0, 1},
 };
 
 static double skip_reward(const int *arc)
@@ -381,11 +380,9 @@ Test(controller, reinforce_learns_skips_and_penalty, .timeout = 60)
         fix_make(&f, &cfg, 9, 0.5f);
         train_toy(&f, skip_prog, 2, no_reward, 0.0f, 0.8f, 800);
         nas_graph_reset(f.g);
-        cr_assert_eq(nas_ctrl_run(f.c, f.g, f.p, skip_prog, 2, NULL, take, NULL, &o),
-                     NAS_OK);
-        cr_expect_float_eq(expf(o.logp->data[0]), cfg.skip_target, 0.05,
-                           "P(skip) = %g, target %g", expf(o.logp->data[0]),
-                           cfg.skip_target);
+        cr_assert_eq(nas_ctrl_run(f.c, f.g, f.p, skip_prog, 2, NULL, take, NULL, &o), NAS_OK);
+        cr_expect_float_eq(expf(o.logp->data[0]), cfg.skip_target, 0.05, "P(skip) = %g, target %g",
+                           expf(o.logp->data[0]), cfg.skip_target);
         cr_expect_lt(o.skip_penalty->data[0], 5e-3);
         fix_free(&f);
     }
@@ -459,21 +456,18 @@ Test(controller, arc_len_rejects_malformed_programs)
     fix f;
     fix_make(&f, &cfg, 1, 0.0f);
     const nas_ctrl_step pick0[] = {{NAS_CTRL_PICK, 0, 1}};
-    const nas_ctrl_step skips_over[] = {{NAS_CTRL_ANCHOR, 0, 0},
-                                        {NAS_CTRL_SKIPS, 0, 2}};
+    const nas_ctrl_step skips_over[] = {{NAS_CTRL_ANCHOR, 0, 0}, {NAS_CTRL_SKIPS, 0, 2}};
     const nas_ctrl_step bad_head[] = {{NAS_CTRL_CHOICE, 2, 1}};
     const nas_ctrl_step neg_head[] = {{NAS_CTRL_CHOICE, -1, 1}};
     const nas_ctrl_step too_many[] = {{NAS_CTRL_CHOICE, 1, 5}};
     const nas_ctrl_step zero_opts[] = {{NAS_CTRL_CHOICE, 0, 0}};
-    const nas_ctrl_step after_reset[] = {{NAS_CTRL_ANCHOR, 0, 0},
-                                         {NAS_CTRL_RESET, 0, 0},
-                                         {NAS_CTRL_PICK, 0, 1}};
+    const nas_ctrl_step after_reset[] = {
+        {NAS_CTRL_ANCHOR, 0, 0}, {NAS_CTRL_RESET, 0, 0}, {NAS_CTRL_PICK, 0, 1}};
     const nas_ctrl_step bad_kind[] = {{42, 0, 0}};
     const nas_ctrl_step bad_flag[] = {{NAS_CTRL_CHOICE | NAS_CTRL_PUSH, 0, 1}};
     const nas_ctrl_step no_fixed[] = {{NAS_CTRL_CHOICE | NAS_CTRL_FIXED_BIAS, 0, 1}};
-    const nas_ctrl_step pushed[] = {{NAS_CTRL_ANCHOR, 0, 0},
-                                    {NAS_CTRL_PICK | NAS_CTRL_PUSH, 0, 1},
-                                    {NAS_CTRL_SKIPS, 0, 2}};
+    const nas_ctrl_step pushed[] = {
+        {NAS_CTRL_ANCHOR, 0, 0}, {NAS_CTRL_PICK | NAS_CTRL_PUSH, 0, 1}, {NAS_CTRL_SKIPS, 0, 2}};
     cr_assert_eq(nas_ctrl_arc_len(f.c, bad_flag, 1), NAS_EINVAL);
     cr_assert_eq(nas_ctrl_arc_len(f.c, no_fixed, 1), NAS_EINVAL);
     cr_assert_eq(nas_ctrl_arc_len(f.c, pushed, 3), 3);
@@ -489,15 +483,16 @@ Test(controller, arc_len_rejects_malformed_programs)
     /* Well-formed ones count their ints; running a malformed one fails. */
     cr_assert_eq(nas_ctrl_arc_len(f.c, skips_over, 1), 0);
     cr_assert_eq(nas_ctrl_arc_len(f.c, too_many, 0), 0);
-    const nas_ctrl_step ok[] = {{NAS_CTRL_ANCHOR, 0, 0}, {NAS_CTRL_ANCHOR, 0, 0},
-                                {NAS_CTRL_SKIPS, 0, 2}, {NAS_CTRL_CHOICE, 1, 4},
+    const nas_ctrl_step ok[] = {{NAS_CTRL_ANCHOR, 0, 0},
+                                {NAS_CTRL_ANCHOR, 0, 0},
+                                {NAS_CTRL_SKIPS, 0, 2},
+                                {NAS_CTRL_CHOICE, 1, 4},
                                 {NAS_CTRL_PICK, 0, 2}};
     cr_assert_eq(nas_ctrl_arc_len(f.c, ok, 5), 4);
     nas_ctrl_out o;
     nas_rng r;
     nas_rng_seed(&r, 1);
-    cr_assert_eq(nas_ctrl_run(f.c, f.g, f.p, pick0, 1, &r, NULL, NULL, &o),
-                 NAS_EINVAL);
+    cr_assert_eq(nas_ctrl_run(f.c, f.g, f.p, pick0, 1, &r, NULL, NULL, &o), NAS_EINVAL);
     fix_free(&f);
 
     /* Bad configurations name their field. */

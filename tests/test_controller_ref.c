@@ -65,8 +65,8 @@ static double kl_ref(double p, double t)
 
 enum { RH = 16, RA = 16 };
 
-static ref_out ref_run(nas_params *p, const nas_ctrl_cfg *cfg,
-                       const nas_ctrl_step *prog, int n, const int *arc)
+static ref_out ref_run(nas_params *p, const nas_ctrl_cfg *cfg, const nas_ctrl_step *prog, int n,
+                       const int *arc)
 {
     int H = cfg->hidden;
     cr_assert(H <= RH && cfg->lstm_layers == 1);
@@ -193,21 +193,20 @@ static ref_out ref_run(nas_params *p, const nas_ctrl_cfg *cfg,
     return o;
 }
 
-static void expect_ref(fix *f, const nas_ctrl_cfg *cfg, const nas_ctrl_step *prog,
-                       int n, const int *arc, const char *what)
+static void expect_ref(fix *f, const nas_ctrl_cfg *cfg, const nas_ctrl_step *prog, int n,
+                       const int *arc, const char *what)
 {
     nas_ctrl_out o;
     nas_graph_reset(f->g);
-    cr_assert_eq(nas_ctrl_run(f->c, f->g, f->p, prog, n, NULL, arc, NULL, &o),
-                 NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(nas_ctrl_run(f->c, f->g, f->p, prog, n, NULL, arc, NULL, &o), NAS_OK, "%s",
+                 nas_errmsg());
     ref_out r = ref_run(f->p, cfg, prog, n, arc);
     double got[3] = {o.logp->data[0], o.entropy->data[0], o.skip_penalty->data[0]};
     double want[3] = {r.logp, r.ent, r.pen};
     const char *name[3] = {"logp", "entropy", "skip_penalty"};
     for (int k = 0; k < 3; k++)
         cr_expect(fabs(got[k] - want[k]) <= 1e-4 + 1e-4 * fabs(want[k]),
-                  "%s: %s %.7g, the independent sampler %.7g", what, name[k],
-                  got[k], want[k]);
+                  "%s: %s %.7g, the independent sampler %.7g", what, name[k], got[k], want[k]);
 }
 
 /* Every step kind and flag against the independent sampler: with the ENAS
@@ -223,8 +222,7 @@ Test(controller, outputs_match_an_independent_sampler)
         fix f;
         fix_make(&f, &cfg, 21, 0.5f);
         const nas_ctrl_step *prog = enas ? all_flags : all_kinds;
-        expect_ref(&f, &cfg, prog, ALL_KINDS_N, all_kinds_arc,
-                   enas ? "ENAS options" : "plain");
+        expect_ref(&f, &cfg, prog, ALL_KINDS_N, all_kinds_arc, enas ? "ENAS options" : "plain");
         /* Other decisions of the same program. */
         int arc[12];
         nas_rng r;
@@ -232,8 +230,7 @@ Test(controller, outputs_match_an_independent_sampler)
         for (int t = 0; t < 5; t++) {
             nas_ctrl_out o;
             nas_graph_reset(f.g);
-            cr_assert_eq(nas_ctrl_run(f.c, f.g, f.p, prog, ALL_KINDS_N, &r, NULL,
-                                      arc, &o), NAS_OK);
+            cr_assert_eq(nas_ctrl_run(f.c, f.g, f.p, prog, ALL_KINDS_N, &r, NULL, arc, &o), NAS_OK);
             expect_ref(&f, &cfg, prog, ALL_KINDS_N, arc, "sampled arc");
         }
         fix_free(&f);
@@ -242,8 +239,7 @@ Test(controller, outputs_match_an_independent_sampler)
 
 /* Draws of one decision against the independent sampler's probabilities:
  * a chi-square test at P = 0.001 over nopt options. */
-static void check_draws(fix *f, const nas_ctrl_cfg *cfg,
-                        const nas_ctrl_step *prog, int n, int nopt,
+static void check_draws(fix *f, const nas_ctrl_cfg *cfg, const nas_ctrl_step *prog, int n, int nopt,
                         double crit)
 {
     double prob[8];
@@ -261,8 +257,7 @@ static void check_draws(fix *f, const nas_ctrl_cfg *cfg,
         nas_ctrl_out o;
         nas_graph_reset(f->g);
         nas_graph_set_grad(f->g, 0);
-        cr_assert_eq(nas_ctrl_run(f->c, f->g, f->p, prog, n, &r, NULL, arc, &o),
-                     NAS_OK);
+        cr_assert_eq(nas_ctrl_run(f->c, f->g, f->p, prog, n, &r, NULL, arc, &o), NAS_OK);
         count[arc[0]]++;
     }
     nas_graph_set_grad(f->g, 1);
@@ -271,8 +266,8 @@ static void check_draws(fix *f, const nas_ctrl_cfg *cfg,
         double e = DRAWS * prob[a];
         chi2 += (count[a] - e) * (count[a] - e) / e;
     }
-    cr_expect_lt(chi2, crit, "chi2 %.2f: %d of %d draws took option 0, p %.4f",
-                 chi2, count[0], DRAWS, prob[0]);
+    cr_expect_lt(chi2, crit, "chi2 %.2f: %d of %d draws took option 0, p %.4f", chi2, count[0],
+                 DRAWS, prob[0]);
 }
 
 /* ENAS draws a skip from softmax([-l, l]): P(skip) = sigmoid(2 l), not
@@ -308,10 +303,11 @@ Test(controller, skip_draws_follow_sigmoid_2l, .timeout = 60)
  * towards the latest anchors. */
 Test(controller, pick_draws_follow_locality_prior, .timeout = 60)
 {
-    const nas_ctrl_step prog[] = {
-        {NAS_CTRL_ANCHOR, 0, 0}, {NAS_CTRL_ANCHOR, 0, 0},
-        {NAS_CTRL_ANCHOR, 0, 0}, {NAS_CTRL_ANCHOR, 0, 0},
-        {NAS_CTRL_PICK, 0, 4}};
+    const nas_ctrl_step prog[] = {{NAS_CTRL_ANCHOR, 0, 0},
+                                  {NAS_CTRL_ANCHOR, 0, 0},
+                                  {NAS_CTRL_ANCHOR, 0, 0},
+                                  {NAS_CTRL_ANCHOR, 0, 0},
+                                  {NAS_CTRL_PICK, 0, 4}};
     nas_ctrl_cfg cfg = small_cfg(1);
     cfg.hidden = 16;
     cfg.tanh_c = 2.5f;
@@ -320,8 +316,7 @@ Test(controller, pick_draws_follow_locality_prior, .timeout = 60)
     fix f;
     fix_make(&f, &cfg, 41, 0.5f);
     int a0[1] = {0}, a3[1] = {3};
-    cr_assert_lt(ref_run(f.p, &cfg, prog, 5, a0).logp,
-                 ref_run(f.p, &cfg, prog, 5, a3).logp - 0.5);
+    cr_assert_lt(ref_run(f.p, &cfg, prog, 5, a0).logp, ref_run(f.p, &cfg, prog, 5, a3).logp - 0.5);
     /* 3 degrees of freedom: P(chi2 > 16.27) = 0.001. */
     check_draws(&f, &cfg, prog, 5, 4, 16.27);
     fix_free(&f);

@@ -34,14 +34,17 @@ typedef struct fix {
 
 static nas_darts_hp default_hp(int order)
 {
-    return (nas_darts_hp){.order = order, .momentum = 0.9f,
-                          .weight_decay = 3e-4f, .grad_clip = 5.0f,
-                          .arch_lr = 3e-4f, .arch_beta1 = 0.5f,
-                          .arch_beta2 = 0.999f, .arch_weight_decay = 1e-3f};
+    return (nas_darts_hp){.order = order,
+                          .momentum = 0.9f,
+                          .weight_decay = 3e-4f,
+                          .grad_clip = 5.0f,
+                          .arch_lr = 3e-4f,
+                          .arch_beta1 = 0.5f,
+                          .arch_beta2 = 0.999f,
+                          .arch_weight_decay = 1e-3f};
 }
 
-static void fix_init(fix *f, const nas_darts_cfg *cfg, int order,
-                     uint64_t seed)
+static void fix_init(fix *f, const nas_darts_cfg *cfg, int order, uint64_t seed)
 {
     memset(f, 0, sizeof(*f));
     f->cfg = *cfg;
@@ -49,13 +52,11 @@ static void fix_init(fix *f, const nas_darts_cfg *cfg, int order,
     f->p = nas_params_new();
     f->g = nas_graph_new(1 << 20);
     cr_assert(f->p && f->g);
-    cr_assert_eq(nas__darts_declare(f->p, cfg, &f->net), NAS_OK, "%s",
-                 nas_errmsg());
+    cr_assert_eq(nas__darts_declare(f->p, cfg, &f->net), NAS_OK, "%s", nas_errmsg());
     nas_rng r;
     nas_rng_seed(&r, seed);
     cr_assert_eq(nas_params_alloc(f->p, &r), NAS_OK);
-    cr_assert_eq(nas__darts_search_init(&f->s, f->p, f->g, f->net, cfg,
-                                        &f->hp), NAS_OK);
+    cr_assert_eq(nas__darts_search_init(&f->s, f->p, f->g, f->net, cfg, &f->hp), NAS_OK);
 }
 
 static void fix_free(fix *f)
@@ -72,8 +73,7 @@ typedef struct batch {
     nas_darts_batch b;
 } batch;
 
-static void batch_random(batch *b, const nas_darts_cfg *c, int n,
-                         nas_rng *r)
+static void batch_random(batch *b, const nas_darts_cfg *c, int n, nas_rng *r)
 {
     size_t m = (size_t)n * c->in_c * c->h * c->w;
     b->x = malloc(m * sizeof(float));
@@ -106,8 +106,7 @@ static float *arch_grad(fix *f)
 }
 
 /* The tiny supernet: 3 cells (reductions at 1 and 2), 8x8 maps. */
-static const nas_darts_cfg tiny = {.C = 2, .layers = 3, .in_c = 2, .h = 8,
-                                   .w = 8, .classes = 3};
+static const nas_darts_cfg tiny = {.C = 2, .layers = 3, .in_c = 2, .h = 8, .w = 8, .classes = 3};
 
 /* -------------------------------------------------------------- layout */
 
@@ -126,8 +125,7 @@ Test(darts, supernet_layout)
                    "stride-1 edges of a reduction cell are identities");
     cr_assert(nas_params_find(f.p, "cells.2.pre0.conv1.w"));
     cr_assert(nas_params_find(f.p, "cells.0.pre0.conv.w"));
-    nas_tensor *bn = nas_params_find(f.p,
-                                     "cells.0.edge.13.max_pool_3x3.bn.running_var");
+    nas_tensor *bn = nas_params_find(f.p, "cells.0.edge.13.max_pool_3x3.bn.running_var");
     cr_assert(bn);
     cr_expect_eq(bn->groups, NAS_MASK(NAS_GROUP_STATE));
     nas_tensor *a = nas_params_find(f.p, "alpha.reduce");
@@ -162,7 +160,7 @@ Test(darts, supernet_layout)
 Test(darts, odd_reduction_refused)
 {
     nas_darts_cfg c = tiny;
-    c.h = c.w = 6;   /* 6 -> 3 -> a 3x3 map cannot be halved */
+    c.h = c.w = 6; /* 6 -> 3 -> a 3x3 map cannot be halved */
     nas_params *p = nas_params_new();
     nas__darts_net *n = NULL;
     cr_expect_eq(nas__darts_declare(p, &c, &n), NAS_EINVAL);
@@ -192,16 +190,14 @@ static double ce_double(const nas_tensor *logits, const int32_t *y)
 
 static nas_tensor *input(fix *f, const nas_darts_batch *b)
 {
-    nas_tensor *x = nas_tensor_new4(f->g, b->n, f->cfg.in_c, f->cfg.h,
-                                    f->cfg.w);
+    nas_tensor *x = nas_tensor_new4(f->g, b->n, f->cfg.in_c, f->cfg.h, f->cfg.w);
     memcpy(x->data, b->x, nas_tensor_numel(x) * sizeof(float));
     return x;
 }
 
 /* The unrolled objective J(alpha) at the store's current alpha; the
  * weights are restored bit for bit afterwards. */
-static double unrolled(fix *f, const nas_darts_batch *tr,
-                       const nas_darts_batch *va, float xi)
+static double unrolled(fix *f, const nas_darts_batch *tr, const nas_darts_batch *va, float xi)
 {
     float *w, *gw, *buf;
     size_t nw;
@@ -211,8 +207,7 @@ static double unrolled(fix *f, const nas_darts_batch *tr,
     nas_graph_reset(f->g);
     nas_tensor *logits = nas__darts_forward(f->g, f->p, f->net, input(f, tr), 0);
     nas_params_zero_grad(f->p, NAS_MASK(NAS_GROUP_WEIGHTS));
-    nas_graph_backward(f->g, nas_cross_entropy(f->g, logits, tr->y),
-                       NAS_MASK(NAS_GROUP_WEIGHTS));
+    nas_graph_backward(f->g, nas_cross_entropy(f->g, logits, tr->y), NAS_MASK(NAS_GROUP_WEIGHTS));
     float mu = f->s.sgd.steps > 0 ? f->hp.momentum : 0.0f;
     for (size_t i = 0; i < nw; i++)
         w[i] = w0[i] - xi * (mu * buf[i] + gw[i] + f->hp.weight_decay * w0[i]);
@@ -231,9 +226,8 @@ static double unrolled(fix *f, const nas_darts_batch *tr,
  * four one-step differences over [-2h, 2h]. J is only piecewise smooth (a
  * ReLU or max-pool kink crossed by the train pass makes grad_w L_train,
  * hence w' and J, jump), and a jump spoils at most one of the four. */
-static double fd_slope(fix *f, const nas_darts_batch *tr,
-                       const nas_darts_batch *va, float xi, float *alpha,
-                       int k, double h)
+static double fd_slope(fix *f, const nas_darts_batch *tr, const nas_darts_batch *va, float xi,
+                       float *alpha, int k, double h)
 {
     float a0 = alpha[k];
     double j[5], d[4];
@@ -243,9 +237,9 @@ static double fd_slope(fix *f, const nas_darts_batch *tr,
     }
     alpha[k] = a0;
     for (int t = 0; t < 4; t++)
-        d[t] = (j[t + 1] - j[t]) / ((double)(float)(a0 + (t - 1) * h) -
-                                    (double)(float)(a0 + (t - 2) * h));
-    for (int x = 0; x < 4; x++)   /* sort the four */
+        d[t] = (j[t + 1] - j[t]) /
+               ((double)(float)(a0 + (t - 1) * h) - (double)(float)(a0 + (t - 2) * h));
+    for (int x = 0; x < 4; x++) /* sort the four */
         for (int y = x + 1; y < 4; y++)
             if (d[y] < d[x]) {
                 double t = d[x];
@@ -304,8 +298,8 @@ Test(darts, second_order_matches_unrolled_fd, .timeout = 60)
     memcpy(ours, arch_grad(&f), na * sizeof(float));
 
     /* A spread of entries over both matrices and all op columns. */
-    const int pick[] = {3, 12, 21, 38, 47, 60, 77, 94, 101, 119, 125, 140,
-                        158, 163, 181, 196, 210, 223};
+    const int pick[] = {3,   12,  21,  38,  47,  60,  77,  94,  101,
+                        119, 125, 140, 158, 163, 181, 196, 210, 223};
     const int npick = (int)(sizeof(pick) / sizeof(pick[0]));
     int good = 0;
     double err_ours = 0.0, err_first = 0.0;
@@ -313,16 +307,15 @@ Test(darts, second_order_matches_unrolled_fd, .timeout = 60)
         int k = pick[t];
         double fd = fd_slope(&f, &tr.b, &va.b, xi, alpha, k, 5e-5);
         double tol = HG_ATOL + HG_RTOL * fabs(fd);
-        cr_log_info("alpha[%3d]: ours %+.5e fd %+.5e (dalpha %+.5e, xi*Hv %+.5e)",
-                    k, ours[k], fd, dalpha[k], xi * hv[k]);
+        cr_log_info("alpha[%3d]: ours %+.5e fd %+.5e (dalpha %+.5e, xi*Hv %+.5e)", k, ours[k], fd,
+                    dalpha[k], xi * hv[k]);
         good += fabs(ours[k] - fd) <= tol;
         err_ours += fabs(ours[k] - fd);
         err_first += fabs(dalpha[k] - fd);
     }
-    cr_log_info("%d/%d within tolerance; sum |err| ours %.4g, dalpha alone %.4g",
-                good, npick, err_ours, err_first);
-    cr_expect_geq(4 * good, 3 * npick, "%d of %d entries within tolerance",
-                  good, npick);
+    cr_log_info("%d/%d within tolerance; sum |err| ours %.4g, dalpha alone %.4g", good, npick,
+                err_ours, err_first);
+    cr_expect_geq(4 * good, 3 * npick, "%d of %d entries within tolerance", good, npick);
     cr_expect_lt(2 * err_ours, err_first,
                  "the -xi H v term must bring ours closer than dalpha alone");
     free(dalpha);
@@ -358,8 +351,7 @@ Test(darts, xi_zero_is_first_order)
     cr_expect_eq(l1, l2);
     cr_expect_eq(memcmp(first, arch_grad(&f), na * sizeof(float)), 0,
                  "xi = 0: the second-order gradient is the first-order one");
-    cr_expect_eq(memcmp(w_before, w, nw * sizeof(float)), 0,
-                 "the weights are restored exactly");
+    cr_expect_eq(memcmp(w_before, w, nw * sizeof(float)), 0, "the weights are restored exactly");
     double nrm = 0.0;
     for (size_t i = 0; i < na; i++)
         nrm += fabs(first[i]);
@@ -376,7 +368,7 @@ Test(darts, xi_zero_is_first_order)
 Test(darts, derivation_on_handmade_alphas)
 {
     float a[NAS_DARTS_EDGES * NAS_DARTS_NPRIM] = {0};
-#define SET(e, op, v) a[(e) * NAS_DARTS_NPRIM + (op)] = (v)
+#define SET(e, op, v) a[(e)*NAS_DARTS_NPRIM + (op)] = (v)
     /* Node 0 (edges 0, 1): `none` is ignored however strong it is. */
     SET(0, NAS_DARTS_NONE, 9.0f);
     SET(0, NAS_DARTS_SEP_CONV_3X3, 1.0f);
@@ -408,22 +400,22 @@ Test(darts, derivation_on_handmade_alphas)
         for (int t = 0; t < 2; t++) {
             cr_expect_eq(g.op[j][t], op[j][t], "node %d pick %d: op %s", j, t,
                          nas__darts_prim_names[g.op[j][t]]);
-            cr_expect_eq(g.from[j][t], from[j][t], "node %d pick %d: from %d",
-                         j, t, g.from[j][t]);
+            cr_expect_eq(g.from[j][t], from[j][t], "node %d pick %d: from %d", j, t, g.from[j][t]);
         }
     char *json = nas__darts_genotype_json(&g, &g);
     char *text = nas__darts_genotype_text(&g, &g);
     cr_assert(json && text);
-    cr_expect_str_eq(json,
-        "{\"normal\": [[\"skip_connect\", 1], [\"sep_conv_3x3\", 0], "
-        "[\"sep_conv_5x5\", 2], [\"max_pool_3x3\", 0], [\"avg_pool_3x3\", 0], "
-        "[\"skip_connect\", 3], [\"max_pool_3x3\", 0], [\"max_pool_3x3\", 1]], "
-        "\"normal_concat\": [2, 3, 4, 5], \"reduce\": [[\"skip_connect\", 1], "
-        "[\"sep_conv_3x3\", 0], [\"sep_conv_5x5\", 2], [\"max_pool_3x3\", 0], "
-        "[\"avg_pool_3x3\", 0], [\"skip_connect\", 3], [\"max_pool_3x3\", 0], "
-        "[\"max_pool_3x3\", 1]], \"reduce_concat\": [2, 3, 4, 5]}");
-    cr_expect(strncmp(text, "Genotype(normal=[('skip_connect', 1), "
-                            "('sep_conv_3x3', 0), ('sep_conv_5x5', 2)", 75) == 0,
+    cr_expect_str_eq(json, "{\"normal\": [[\"skip_connect\", 1], [\"sep_conv_3x3\", 0], "
+                           "[\"sep_conv_5x5\", 2], [\"max_pool_3x3\", 0], [\"avg_pool_3x3\", 0], "
+                           "[\"skip_connect\", 3], [\"max_pool_3x3\", 0], [\"max_pool_3x3\", 1]], "
+                           "\"normal_concat\": [2, 3, 4, 5], \"reduce\": [[\"skip_connect\", 1], "
+                           "[\"sep_conv_3x3\", 0], [\"sep_conv_5x5\", 2], [\"max_pool_3x3\", 0], "
+                           "[\"avg_pool_3x3\", 0], [\"skip_connect\", 3], [\"max_pool_3x3\", 0], "
+                           "[\"max_pool_3x3\", 1]], \"reduce_concat\": [2, 3, 4, 5]}");
+    cr_expect(strncmp(text,
+                      "Genotype(normal=[('skip_connect', 1), "
+                      "('sep_conv_3x3', 0), ('sep_conv_5x5', 2)",
+                      75) == 0,
               "%s", text);
     cr_expect(strstr(text, "normal_concat=range(2, 6), reduce=[") != NULL);
     free(json);
@@ -435,8 +427,7 @@ Test(darts, derivation_on_handmade_alphas)
 /* Runs `steps` search steps on the synthetic dataset (train half for w,
  * val half for alpha); returns the genotype JSON, alphas copied to
  * alpha_out (na floats). */
-static char *short_search(int order, int steps, uint64_t seed,
-                          float *alpha_out, float *alpha_init,
+static char *short_search(int order, int steps, uint64_t seed, float *alpha_out, float *alpha_init,
                           double *first_loss, double *last_loss)
 {
     nas__job j = {0};
@@ -445,8 +436,7 @@ static char *short_search(int order, int steps, uint64_t seed,
     j.desc = nas_dataset_find("synthetic");
     nas_dataset *train, *test;
     cr_assert_eq(nas__job_load_images(&j, &train, &test), NAS_OK);
-    nas_darts_cfg cfg = {.C = 4, .layers = 3, .in_c = 1, .h = 16, .w = 16,
-                         .classes = 10};
+    nas_darts_cfg cfg = {.C = 4, .layers = 3, .in_c = 1, .h = 16, .w = 16, .classes = 10};
     fix f;
     fix_init(&f, &cfg, order, seed);
     size_t na;
@@ -480,8 +470,7 @@ static char *short_search(int order, int steps, uint64_t seed,
     memcpy(alpha_out, alpha, na * sizeof(float));
     nas_darts_gene gn, gr;
     nas__darts_derive(alpha, &gn);
-    nas__darts_derive(nas_params_get(f.p, nas__darts_alpha(f.net, 1))->data,
-                      &gr);
+    nas__darts_derive(nas_params_get(f.p, nas__darts_alpha(f.net, 1))->data, &gr);
     for (int jn = 0; jn < NAS_DARTS_NODES; jn++)
         for (int t = 0; t < 2; t++) {
             cr_assert(gn.op[jn][t] > 0 && gn.op[jn][t] < NAS_DARTS_NPRIM);
@@ -510,8 +499,7 @@ Test(darts, short_search_moves_alpha, .timeout = 60)
     /* Adam moves each entry by up to ~lr = 3e-4 per step. */
     cr_expect(moved > 1e-3, "alpha moved by at most %g", moved);
     cr_expect(l1 < l0, "the training loss went down: %g -> %g", l0, l1);
-    cr_log_info("first-order: loss %.4f -> %.4f, max |d alpha| %.3g, %s", l0,
-                l1, moved, g);
+    cr_log_info("first-order: loss %.4f -> %.4f, max |d alpha| %.3g, %s", l0, l1, moved, g);
     cr_expect(strncmp(g, "{\"normal\": [[\"", 14) == 0, "%s", g);
     free(g);
 }

@@ -27,19 +27,18 @@
 
 /* ------------------------------------------------------------ recorder */
 
-static const char *const names[5] = {"train_loss", "train_accuracy",
-                                     "val_loss", "val_accuracy", "lr"};
+static const char *const names[5] = {"train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                                     "lr"};
 
 /* The search's metrics by name (recorder.h's metric hook): each must be
  * one of names[], counted per name; the last val_accuracy kept. */
 typedef struct named {
     int n[5];
     double last_val_acc;
-    double lr[8];   /* the lr reported in epoch 1..7 */
+    double lr[8]; /* the lr reported in epoch 1..7 */
 } named;
 
-static void count_named(recorder *r, int epoch, int64_t step, const char *name,
-                        double value)
+static void count_named(recorder *r, int epoch, int64_t step, const char *name, double value)
 {
     (void)step;
     named *m = r->user;
@@ -55,8 +54,10 @@ static void count_named(recorder *r, int epoch, int64_t step, const char *name,
 }
 
 /* A recorder counting the metrics by name into *m. */
-#define RECORDER(m) {.metric_hook = count_named, .user = (m)}
-
+#define RECORDER(m)                                                                                \
+    {                                                                                              \
+        .metric_hook = count_named, .user = (m)                                                    \
+    }
 
 /* ------------------------------------------------------------- helpers */
 
@@ -88,27 +89,23 @@ static void check_cell(const char *json, const char *kind)
     const char *p = strstr(json, key);
     cr_assert(p, "%s: no %s", json, key);
     p += strlen(key);
-    static const char *const ops[] = {"max_pool_3x3", "avg_pool_3x3",
-                                      "skip_connect", "sep_conv_3x3",
-                                      "sep_conv_5x5", "dil_conv_3x3",
+    static const char *const ops[] = {"max_pool_3x3", "avg_pool_3x3", "skip_connect",
+                                      "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3",
                                       "dil_conv_5x5"};
     int from[8];
     for (int e = 0; e < 8; e++) {
         char op[32];
         int used = 0;
-        cr_assert(sscanf(p, "[\"%31[a-z0-9_]\", %d]%n", op, &from[e],
-                         &used) == 2 && used > 0,
+        cr_assert(sscanf(p, "[\"%31[a-z0-9_]\", %d]%n", op, &from[e], &used) == 2 && used > 0,
                   "%s: entry %d of %s unreadable at %.20s", json, e, kind, p);
         int known = 0;
         for (int k = 0; k < 7; k++)
             known |= strcmp(op, ops[k]) == 0;
         cr_assert(known, "%s: op %s", kind, op);
         int node = e / 2;
-        cr_assert(from[e] >= 0 && from[e] < node + 2, "%s: entry %d from %d",
-                  kind, e, from[e]);
+        cr_assert(from[e] >= 0 && from[e] < node + 2, "%s: entry %d from %d", kind, e, from[e]);
         if (e % 2)
-            cr_assert_neq(from[e], from[e - 1], "%s: node %d twice", kind,
-                          node);
+            cr_assert_neq(from[e], from[e - 1], "%s: node %d twice", kind, node);
         p += used;
         if (e < 7) {
             cr_assert(strncmp(p, ", ", 2) == 0);
@@ -155,8 +152,7 @@ static void assert_same_result(const recorder *a, const recorder *b)
     const char *cb = strstr(b->result_json, ",\"seconds\"");
     cr_assert(ca && cb);
     cr_assert(ca - a->result_json == cb - b->result_json &&
-                  memcmp(a->result_json, b->result_json,
-                         (size_t)(ca - a->result_json)) == 0,
+                  memcmp(a->result_json, b->result_json, (size_t)(ca - a->result_json)) == 0,
               "results differ:\n%s\n%s", a->result_json, b->result_json);
     cr_assert_str_eq(a->result_arch, b->result_arch);
 }
@@ -168,23 +164,19 @@ static void check_finished(const recorder *r, int epochs, int order)
     cr_assert_eq(r->last.step, 2 * epochs);
     cr_assert_eq(r->last.steps, 2 * epochs);
     for (int k = 0; k < 5; k++)
-        cr_assert_eq(((named *)r->user)->n[k], epochs, "%s once per epoch",
-                     names[k]);
+        cr_assert_eq(((named *)r->user)->n[k], epochs, "%s once per epoch", names[k]);
     cr_assert_eq(r->narch, epochs, "an architecture row per epoch");
     cr_assert_eq(r->nresult, 1);
     cr_assert_str_eq(r->metric, "val_accuracy");
     cr_assert(r->value >= 0.0 && r->value <= 1.0);
-    cr_assert(r->value == ((named *)r->user)->last_val_acc &&
-              r->value == r->reward);
+    cr_assert(r->value == ((named *)r->user)->last_val_acc && r->value == r->reward);
     check_genotype(r->result_arch);
-    cr_assert_str_eq(r->arch_json, r->result_arch,
-                     "the last row is the final genotype");
+    cr_assert_str_eq(r->arch_json, r->result_arch, "the last row is the final genotype");
     /* The row's metrics carry the epoch and the softmax of alpha: 14 rows
      * of 8 per cell kind. */
     char ep[32];
     snprintf(ep, sizeof(ep), "{\"epoch\":%d,", epochs);
-    cr_assert(strncmp(r->arch_metrics, ep, strlen(ep)) == 0, "%s",
-              r->arch_metrics);
+    cr_assert(strncmp(r->arch_metrics, ep, strlen(ep)) == 0, "%s", r->arch_metrics);
     const char *a = strstr(r->arch_metrics, "\"alpha\":{");
     cr_assert(a, "%s", r->arch_metrics);
     cr_assert(strstr(a, "\"normal\":[[") && strstr(a, "\"reduce\":[["));
@@ -208,8 +200,7 @@ static void check_finished(const recorder *r, int epochs, int order)
             q++;
     }
     cr_assert_eq(rows, 14, "14 edges");
-    cr_assert(strstr(r->result_json, "\"genotype\":\"Genotype(normal=[('"),
-              "%s", r->result_json);
+    cr_assert(strstr(r->result_json, "\"genotype\":\"Genotype(normal=[('"), "%s", r->result_json);
     cr_assert(strstr(r->result_json, "reduce_concat=range(2, 6))\""));
     cr_assert(strstr(r->result_json, "\"alpha\":{\"ops\":[\"none\""));
     char o[16];
@@ -293,8 +284,7 @@ Test(darts_job, resume_after_shutdown_mid_epoch_is_exact, .timeout = 60)
     recorder c = RECORDER(&m_c);
     s.order = 2;
     cr_assert_eq(recorder_run(&s, &c), NAS_EINVAL);
-    cr_assert(strstr(nas_errmsg(), "order=1 there, order=2 here"), "%s",
-              nas_errmsg());
+    cr_assert(strstr(nas_errmsg(), "order=1 there, order=2 here"), "%s", nas_errmsg());
     cr_assert_eq(c.nprogress, 0);
 
     recorder_done(&a);
@@ -325,7 +315,7 @@ Test(darts_job, max_seconds_still_reports)
     named m_r = {.last_val_acc = 0};
     recorder r = RECORDER(&m_r);
     nas_job_spec s = tiny_spec(1, 2);
-    s.max_seconds = 1e-9;   /* spent before the first step */
+    s.max_seconds = 1e-9; /* spent before the first step */
     cr_assert_eq(recorder_run(&s, &r), NAS_OK, "%s", nas_errmsg());
     /* One progress report: the cut, whose totals are what it did (#20). */
     cr_assert_eq(r.nprogress, 1);
@@ -341,12 +331,11 @@ Test(darts_job, defaults_are_the_papers)
 {
     nas_job_spec s = {.algorithm = "darts", .dataset = "cifar10"};
     nas_job_spec_defaults(&s);
-    cr_assert(s.epochs == 50 && s.batch_size == 64 && s.C == 16 &&
-              s.layers == 8 && s.order == 1);
+    cr_assert(s.epochs == 50 && s.batch_size == 64 && s.C == 16 && s.layers == 8 && s.order == 1);
     cr_assert(s.lr == 0.025f && s.lr_min == 0.001f && s.momentum == 0.9f &&
               s.weight_decay == 3e-4f && s.grad_clip == 5.0f);
-    cr_assert(s.arch_lr == 3e-4f && s.arch_beta1 == 0.5f &&
-              s.arch_beta2 == 0.999f && s.arch_weight_decay == 1e-3f);
+    cr_assert(s.arch_lr == 3e-4f && s.arch_beta1 == 0.5f && s.arch_beta2 == 0.999f &&
+              s.arch_weight_decay == 1e-3f);
     cr_assert(s.train_portion == 0.5f && s.max_examples == 0);
     cr_assert(s.augment == 0 && s.nesterov == 0 && s.dropout == 0.0f,
               "the train kind's image defaults do not leak in");
@@ -357,8 +346,7 @@ static void refused(nas_job_spec s, const char *prefix)
 {
     int rc = nas_job_run(&s, NULL, NULL);
     cr_assert_eq(rc, NAS_EINVAL, "%s: %s", prefix, nas_strerror(rc));
-    cr_assert(strncmp(nas_errmsg(), prefix, strlen(prefix)) == 0, "%s",
-              nas_errmsg());
+    cr_assert(strncmp(nas_errmsg(), prefix, strlen(prefix)) == 0, "%s", nas_errmsg());
 }
 
 Test(darts_job, bad_specs_are_refused)
@@ -384,7 +372,7 @@ Test(darts_job, bad_specs_are_refused)
     s.nesterov = 1;
     refused(s, "dropout:");
     s = tiny_spec(1, 1);
-    s.batch_size = 9;    /* 8 examples per half */
+    s.batch_size = 9; /* 8 examples per half */
     refused(s, "batch_size:");
     s = tiny_spec(1, 1);
     s.layers = 65;

@@ -72,14 +72,11 @@ static size_t weight_count(nas_params *p)
 Test(darts_net, darts_v2_parameter_count_matches_reference)
 {
     nas_darts_genotype gt;
-    cr_assert_eq(nas__darts_genotype_parse(DARTS_V2, &gt), NAS_OK, "%s",
-                 nas_errmsg());
-    nas_darts_cfg cfg = {.C = 36, .layers = 20, .in_c = 3, .h = 32, .w = 32,
-                         .classes = 10};
+    cr_assert_eq(nas__darts_genotype_parse(DARTS_V2, &gt), NAS_OK, "%s", nas_errmsg());
+    nas_darts_cfg cfg = {.C = 36, .layers = 20, .in_c = 3, .h = 32, .w = 32, .classes = 10};
     nas_params *p = nas_params_new();
     nas__darts_fixed *n;
-    cr_assert_eq(nas__darts_fixed_declare(p, &cfg, &gt, &n), NAS_OK, "%s",
-                 nas_errmsg());
+    cr_assert_eq(nas__darts_fixed_declare(p, &cfg, &gt, &n), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(weight_count(p), 3349342u);
     nas__darts_fixed_free(n);
     nas_params_free(p);
@@ -88,16 +85,13 @@ Test(darts_net, darts_v2_parameter_count_matches_reference)
 Test(darts_net, forward_shapes_and_concat)
 {
     nas_darts_genotype gt;
-    cr_assert_eq(nas__darts_genotype_parse(SMOOTH, &gt), NAS_OK, "%s",
-                 nas_errmsg());
+    cr_assert_eq(nas__darts_genotype_parse(SMOOTH, &gt), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(gt.n_normal_concat, 2);
     cr_assert_eq(gt.n_reduce_concat, 4, "absent concat: [2, 3, 4, 5]");
-    nas_darts_cfg cfg = {.C = 3, .layers = 4, .in_c = 1, .h = 16, .w = 16,
-                         .classes = 7};
+    nas_darts_cfg cfg = {.C = 3, .layers = 4, .in_c = 1, .h = 16, .w = 16, .classes = 7};
     nas_params *p = nas_params_new();
     nas__darts_fixed *n;
-    cr_assert_eq(nas__darts_fixed_declare(p, &cfg, &gt, &n), NAS_OK, "%s",
-                 nas_errmsg());
+    cr_assert_eq(nas__darts_fixed_declare(p, &cfg, &gt, &n), NAS_OK, "%s", nas_errmsg());
     nas_rng rng;
     nas_rng_seed(&rng, 5);
     cr_assert_eq(nas_params_alloc(p, &rng), NAS_OK);
@@ -134,7 +128,8 @@ Test(darts_net, genotype_errors_name_the_field)
         {"{\"normal\": [[\"none\", 0]]}", "genotype.normal[0][0]: unknown op"},
         {"{\"normal\": [[\"sep_conv_3x3\", 2]]}", "genotype.normal[0][1]"},
         {"{\"normal\": [[\"sep_conv_3x3\", 0], [\"sep_conv_3x3\", 1], "
-         "[\"sep_conv_3x3\", 3]]}", "genotype.normal[2][1]: input 3"},
+         "[\"sep_conv_3x3\", 3]]}",
+         "genotype.normal[2][1]: input 3"},
         {"{\"reduce_concat\": [1]}", "genotype.reduce_concat[0]"},
         {"{\"normal_concat\": [2, 2]}", "genotype.normal_concat[1]"},
         {"{\"cells\": 3}", "genotype.cells"},
@@ -143,10 +138,8 @@ Test(darts_net, genotype_errors_name_the_field)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         nas_darts_genotype gt;
-        cr_assert_eq(nas__darts_genotype_parse(bad[i].text, &gt), NAS_EINVAL,
-                     "%s", bad[i].text);
-        cr_assert(strstr(nas_errmsg(), bad[i].want), "%s -> %s", bad[i].text,
-                  nas_errmsg());
+        cr_assert_eq(nas__darts_genotype_parse(bad[i].text, &gt), NAS_EINVAL, "%s", bad[i].text);
+        cr_assert(strstr(nas_errmsg(), bad[i].want), "%s -> %s", bad[i].text, nas_errmsg());
     }
     /* The dump reads back to the same genotype. */
     nas_darts_genotype a, b;
@@ -178,8 +171,7 @@ static double net_loss(gc_net *c, nas_graph *g, const float *R, int grad)
         nas_tensor *rt = nas_tensor_new(g, y->ndim, y->shape);
         memcpy(rt->data, R, nas_tensor_numel(y) * sizeof(float));
         nas_params_zero_grad(c->p, NAS_MASK(NAS_GROUP_WEIGHTS));
-        nas_graph_backward(g, nas_sum(g, nas_mul(g, y, rt)),
-                           NAS_MASK(NAS_GROUP_WEIGHTS));
+        nas_graph_backward(g, nas_sum(g, nas_mul(g, y, rt)), NAS_MASK(NAS_GROUP_WEIGHTS));
     }
     return l;
 }
@@ -188,8 +180,7 @@ Test(darts_net, gradient_check_of_sampled_parameters)
 {
     nas_darts_genotype gt;
     cr_assert_eq(nas__darts_genotype_parse(SMOOTH, &gt), NAS_OK);
-    nas_darts_cfg cfg = {.C = 2, .layers = 3, .in_c = 1, .h = 8, .w = 8,
-                         .classes = 3};
+    nas_darts_cfg cfg = {.C = 2, .layers = 3, .in_c = 1, .h = 8, .w = 8, .classes = 3};
     gc_net c = {.p = nas_params_new()};
     cr_assert_eq(nas__darts_fixed_declare(c.p, &cfg, &gt, &c.n), NAS_OK);
     nas_rng rng;
@@ -246,15 +237,13 @@ Test(darts_net, gradient_check_of_sampled_parameters)
             double num = (lp - lm) / (2 * h);
             checked++;
             if (!(fabs(num - ana) <= 2e-3 + 2e-2 * fmax(fabs(num), fabs(ana)))) {
-                cr_log_info("%s[%zu]: analytic %.6g numeric %.6g", names[k],
-                             i, ana, num);
+                cr_log_info("%s[%zu]: analytic %.6g numeric %.6g", names[k], i, ana, num);
                 bad++;
             }
         }
     }
     /* A kink crossed now and then is tolerated, a wrong gradient is not. */
-    cr_assert(bad <= checked / 16, "%d of %d gradient mismatches", bad,
-              checked);
+    cr_assert(bad <= checked / 16, "%d of %d gradient mismatches", bad, checked);
     nas_graph_free(g);
     nas_graph_free(xg);
     nas__darts_fixed_free(c.n);
@@ -269,8 +258,7 @@ typedef struct stage_counts {
     int final, search;
 } stage_counts;
 
-static void count_stage(recorder *r, int epoch, int64_t step, const char *name,
-                        double value)
+static void count_stage(recorder *r, int epoch, int64_t step, const char *name, double value)
 {
     (void)epoch, (void)step, (void)value;
     stage_counts *c = r->user;
@@ -279,7 +267,6 @@ static void count_stage(recorder *r, int epoch, int64_t step, const char *name,
     else
         c->search++;
 }
-
 
 Test(darts_net, train_job_on_a_genotype)
 {
@@ -297,20 +284,19 @@ Test(darts_net, train_job_on_a_genotype)
     cr_assert_eq(r.nresult, 1);
     cr_assert_str_eq(r.metric, "test_accuracy");
     cr_assert(r.value >= 0.0 && r.value <= 1.0);
-    cr_assert(strncmp(r.result_arch, "{\"space\":\"darts-cnn\",\"genotype\":"
-                      "{\"normal\":[[\"sep_conv_3x3\",0],", 60) == 0, "%s",
-              r.result_arch);
-    cr_assert(strstr(r.result_arch, "\"C\":2,\"layers\":3"), "%s",
-              r.result_arch);
+    cr_assert(strncmp(r.result_arch,
+                      "{\"space\":\"darts-cnn\",\"genotype\":"
+                      "{\"normal\":[[\"sep_conv_3x3\",0],",
+                      60) == 0,
+              "%s", r.result_arch);
+    cr_assert(strstr(r.result_arch, "\"C\":2,\"layers\":3"), "%s", r.result_arch);
     recorder_done(&r);
 
     /* Bad genotypes are refused before anything runs, naming the field. */
-    snprintf(s.genotype, sizeof(s.genotype),
-             "{\"normal\": [[\"conv_7x7\", 0]], \"reduce\": []}");
+    snprintf(s.genotype, sizeof(s.genotype), "{\"normal\": [[\"conv_7x7\", 0]], \"reduce\": []}");
     recorder r2 = {0};
     cr_assert_eq(recorder_run(&s, &r2), NAS_EINVAL);
-    cr_assert(strstr(nas_errmsg(), "genotype.normal[0][0]"), "%s",
-              nas_errmsg());
+    cr_assert(strstr(nas_errmsg(), "genotype.normal[0][0]"), "%s", nas_errmsg());
     recorder_done(&r2);
 }
 
@@ -369,8 +355,7 @@ Test(darts_net, darts_final_training_and_exact_resume)
     cr_assert_eq(a.nresult, 1);
     cr_assert_str_eq(a.metric, "test_accuracy");
     cr_assert(a.value >= 0.0 && a.value <= 1.0);
-    cr_assert(strstr(a.result_json, "\"val_accuracy\":"), "%s",
-              a.result_json);
+    cr_assert(strstr(a.result_json, "\"val_accuracy\":"), "%s", a.result_json);
     char want[64];
     snprintf(want, sizeof(want), "\"final_training\":{\"dataset\"");
     cr_assert(strstr(a.result_json, want), "%s", a.result_json);
@@ -378,11 +363,11 @@ Test(darts_net, darts_final_training_and_exact_resume)
     cr_assert(ca.final >= 4 && ca.search >= 5);
     cr_assert_eq(a.last.step, 2 + 500);
     cr_assert_eq(a.backwards, 0, "steps go forward");
-    cr_assert_eq(a.first.steps, 2 + 500, "the totals count the final training "
+    cr_assert_eq(a.first.steps, 2 + 500,
+                 "the totals count the final training "
                  "from the first report on");
     cr_assert_eq(a.totals_moved, 0, "progress totals changed mid-job");
-    cr_assert(strncmp(a.result_arch, "{\"normal\": [[", 13) == 0, "%s",
-              a.result_arch);
+    cr_assert(strncmp(a.result_arch, "{\"normal\": [[", 13) == 0, "%s", a.result_arch);
 
     /* Shut down inside the final training, then resume: same result. */
     s = final_spec(ckpt);
@@ -399,15 +384,13 @@ Test(darts_net, darts_final_training_and_exact_resume)
      * final training on, and the search part up to its seconds. */
     const char *fa = strstr(a.result_json, "\"final_training\":");
     const char *fc = strstr(c.result_json, "\"final_training\":");
-    cr_assert(na - (size_t)(fa - a.result_json) ==
-                      nc - (size_t)(fc - c.result_json) &&
+    cr_assert(na - (size_t)(fa - a.result_json) == nc - (size_t)(fc - c.result_json) &&
                   memcmp(fa, fc, na - (size_t)(fa - a.result_json)) == 0,
               "final results differ:\n%s\n%s", a.result_json, c.result_json);
     const char *sa = strstr(a.result_json, ",\"seconds\""),
                *sc = strstr(c.result_json, ",\"seconds\"");
     cr_assert(sa - a.result_json == sc - c.result_json &&
-              memcmp(a.result_json, c.result_json,
-                     (size_t)(sa - a.result_json)) == 0);
+              memcmp(a.result_json, c.result_json, (size_t)(sa - a.result_json)) == 0);
     cr_assert_str_eq(a.result_arch, c.result_arch);
     recorder_done(&a);
     recorder_done(&b);

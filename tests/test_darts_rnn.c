@@ -38,19 +38,17 @@ static nas_tensor *mixed_fn(nas_graph *g, nas_tensor **in, void *ctx)
 }
 
 /* The same edge from plain ops: sum_k p_k (s + sig(c) (f_k(h) - s)). */
-static nas_tensor *mixed_composed(nas_graph *g, nas_tensor *s, nas_tensor *ch,
-                                  nas_tensor *probs, int edge)
+static nas_tensor *mixed_composed(nas_graph *g, nas_tensor *s, nas_tensor *ch, nas_tensor *probs,
+                                  int edge)
 {
     int H = s->shape[1];
     nas_tensor *c = nas_sigmoid(g, nas_narrow(g, ch, 0, H));
     nas_tensor *h = nas_narrow(g, ch, H, H);
-    nas_tensor *f[4] = {nas_tanh(g, h), nas_relu(g, h), nas_sigmoid(g, h),
-                        nas_identity(g, h)};
+    nas_tensor *f[4] = {nas_tanh(g, h), nas_relu(g, h), nas_sigmoid(g, h), nas_identity(g, h)};
     nas_tensor *terms[4];
     for (int k = 0; k < 4; k++) {
         nas_tensor *u = nas_add(g, s, nas_mul(g, c, nas_sub(g, f[k], s)));
-        terms[k] = nas_scale_by(g, u, probs,
-                                edge * NAS_DARTS_RNN_NPRIM + k + 1);
+        terms[k] = nas_scale_by(g, u, probs, edge * NAS_DARTS_RNN_NPRIM + k + 1);
     }
     return nas_sum_n(g, terms, 4);
 }
@@ -68,15 +66,15 @@ Test(darts_rnn, mixed_op_matches_composition_and_fd)
         nas_tensor_leaf(g, 2, sp, NAS_GROUP_INPUT),
     };
     gc_fill(in[0], &r, 1.5f, 0.0f);
-    gc_fill(in[1], &r, 2.0f, 0.05f);   /* relu kinks >= 0.05 > 2h away */
-    gc_fill(in[2], &r, 1.0f, 0.0f);    /* any weights: the op is linear in p */
+    gc_fill(in[1], &r, 2.0f, 0.05f); /* relu kinks >= 0.05 > 2h away */
+    gc_fill(in[2], &r, 1.0f, 0.0f);  /* any weights: the op is linear in p */
 
     /* Forward equals the composition (same float ops up to reassociation). */
     nas_tensor *a = nas__darts_rnn_mixed(g, in[0], in[1], in[2], edge);
     nas_tensor *b = mixed_composed(g, in[0], in[1], in[2], edge);
     for (size_t i = 0; i < nas_tensor_numel(a); i++)
-        cr_expect(fabsf(a->data[i] - b->data[i]) <= 1e-5f, "%zu: %g vs %g", i,
-                  a->data[i], b->data[i]);
+        cr_expect(fabsf(a->data[i] - b->data[i]) <= 1e-5f, "%zu: %g vs %g", i, a->data[i],
+                  b->data[i]);
 
     /* Gradients of s, ch and probs (row `edge`; the other row and `none`
      * get exactly zero) within gradcheck.h's tolerances. */
@@ -131,8 +129,7 @@ static double chunk_loss(tiny *t, const nas_darts_rnn_chunk *c)
 {
     nas_graph_reset(t->g);
     nas_graph_set_grad(t->g, 0);
-    double l =
-        nas__darts_rnn_loss(t->g, t->p, t->net, c, NULL, 0, 0, 0)->data[0];
+    double l = nas__darts_rnn_loss(t->g, t->p, t->net, c, NULL, 0, 0, 0)->data[0];
     nas_graph_set_grad(t->g, 1);
     return l;
 }
@@ -192,7 +189,8 @@ Test(darts_rnn, cell_gradient_matches_fd, .timeout = 60)
             if (!(fabs(num - a) <= 5e-4 + 2e-2 * fmax(fabs(num), fabs(a)))) {
                 if (bad++ < 5)
                     cr_log_error("group %d elem %zu: analytic %.6g numeric "
-                                 "%.6g", groups[gi], i, a, num);
+                                 "%.6g",
+                                 groups[gi], i, a, num);
             }
         }
         free(ana);
@@ -209,33 +207,33 @@ Test(darts_rnn, derivation_on_handmade_alphas)
     float a[NAS_DARTS_RNN_EDGES][NAS_DARTS_RNN_NPRIM] = {{0}};
     /* Columns: none, tanh, relu, sigmoid, identity. Node j's edges start
      * at j (j - 1) / 2 (j = 1..8), from nodes 0..j-1. */
-    a[0][2] = 2;                  /* node 1: relu from 0 */
-    a[2][3] = 2;                  /* node 2: sigmoid from 1 */
-    a[3][0] = 9;                  /* node 3: a huge `none` does not count, */
-    a[4][4] = 1;                  /* identity from 1 wins */
-    a[6][0] = 5, a[6][1] = 3;     /* node 4: tanh 3 under none 5 is p 0.12, */
-    a[7][1] = 1;                  /* tanh 1 alone is p 0.41: from 1 */
-                                  /* node 5: all equal, tanh from 0 */
-    a[20][2] = 1.5f;              /* node 6: relu from 5 */
-    a[24][3] = 1, a[24][4] = 1;   /* node 7: a tie of ops, the first: sigmoid */
-    a[30][4] = 3, a[35][4] = 3;   /* node 8: a tie of nodes, the lower: 2 */
+    a[0][2] = 2;                /* node 1: relu from 0 */
+    a[2][3] = 2;                /* node 2: sigmoid from 1 */
+    a[3][0] = 9;                /* node 3: a huge `none` does not count, */
+    a[4][4] = 1;                /* identity from 1 wins */
+    a[6][0] = 5, a[6][1] = 3;   /* node 4: tanh 3 under none 5 is p 0.12, */
+    a[7][1] = 1;                /* tanh 1 alone is p 0.41: from 1 */
+                                /* node 5: all equal, tanh from 0 */
+    a[20][2] = 1.5f;            /* node 6: relu from 5 */
+    a[24][3] = 1, a[24][4] = 1; /* node 7: a tie of ops, the first: sigmoid */
+    a[30][4] = 3, a[35][4] = 3; /* node 8: a tie of nodes, the lower: 2 */
     nas_darts_rnn_gene g;
     nas__darts_rnn_derive(&a[0][0], &g);
     char *json = nas__darts_rnn_genotype_json(&g);
     char *text = nas__darts_rnn_genotype_text(&g);
-    cr_expect_str_eq(json,
-                     "{\"recurrent\": [[\"relu\", 0], [\"sigmoid\", 1], "
-                     "[\"identity\", 1], [\"tanh\", 1], [\"tanh\", 0], "
-                     "[\"relu\", 5], [\"sigmoid\", 3], [\"identity\", 2]], "
-                     "\"concat\": [1, 2, 3, 4, 5, 6, 7, 8]}");
-    cr_expect_str_eq(text,
-                     "Genotype(recurrent=[('relu', 0), ('sigmoid', 1), "
-                     "('identity', 1), ('tanh', 1), ('tanh', 0), ('relu', 5), "
-                     "('sigmoid', 3), ('identity', 2)], concat=range(1, 9))");
+    cr_expect_str_eq(json, "{\"recurrent\": [[\"relu\", 0], [\"sigmoid\", 1], "
+                           "[\"identity\", 1], [\"tanh\", 1], [\"tanh\", 0], "
+                           "[\"relu\", 5], [\"sigmoid\", 3], [\"identity\", 2]], "
+                           "\"concat\": [1, 2, 3, 4, 5, 6, 7, 8]}");
+    cr_expect_str_eq(text, "Genotype(recurrent=[('relu', 0), ('sigmoid', 1), "
+                           "('identity', 1), ('tanh', 1), ('tanh', 0), ('relu', 5), "
+                           "('sigmoid', 3), ('identity', 2)], concat=range(1, 9))");
     char *alpha = nas__darts_rnn_alpha_json(&a[0][0]);
-    cr_expect(strncmp(alpha, "{\"ops\":[\"none\",\"tanh\",\"relu\",\"sigmoid\","
-                             "\"identity\"],\"recurrent\":[[", 64) == 0, "%s",
-              alpha);
+    cr_expect(strncmp(alpha,
+                      "{\"ops\":[\"none\",\"tanh\",\"relu\",\"sigmoid\","
+                      "\"identity\"],\"recurrent\":[[",
+                      64) == 0,
+              "%s", alpha);
     free(json);
     free(text);
     free(alpha);
@@ -249,19 +247,22 @@ Test(darts_rnn, xi_zero_is_first_order)
     tiny t;
     tiny_init(&t, V, H, 9, 0.5f);
     nas__darts_rnn_model m = {t.p, t.net, 0.2f, 0.3f};
-    nas_darts_hp hp = {.order = 2, .grad_clip = 0.25f, .weight_decay = 5e-7f,
-                       .arch_lr = 3e-3f, .arch_beta1 = 0.9f,
-                       .arch_beta2 = 0.999f, .arch_weight_decay = 1e-3f};
+    nas_darts_hp hp = {.order = 2,
+                       .grad_clip = 0.25f,
+                       .weight_decay = 5e-7f,
+                       .arch_lr = 3e-3f,
+                       .arch_beta1 = 0.9f,
+                       .arch_beta2 = 0.999f,
+                       .arch_weight_decay = 1e-3f};
     nas__darts_gsearch s;
-    cr_assert_eq(nas__darts_gsearch_init(&s, t.p, t.g,
-                                         nas__darts_rnn_pass_loss, &m, &hp,
-                                         1), NAS_OK);
+    cr_assert_eq(nas__darts_gsearch_init(&s, t.p, t.g, nas__darts_rnn_pass_loss, &m, &hp, 1),
+                 NAS_OK);
     int32_t rt[(T + 1) * BSZ], rv[(T + 1) * BSZ];
     random_ids(rt, (T + 1) * BSZ, V, &t.rng);
     random_ids(rv, (T + 1) * BSZ, V, &t.rng);
     float ht[BSZ * H] = {0}, hv[BSZ * H] = {0}, hv0[BSZ * H];
     nas_darts_rnn_chunk tr = {rt, T, BSZ, ht}, va = {rv, T, BSZ, hv};
-    nas__darts_gsearch_step(&s, &tr, &va, 20.0f, NULL);   /* states move */
+    nas__darts_gsearch_step(&s, &tr, &va, 20.0f, NULL); /* states move */
 
     float *w, *ga;
     size_t nw, na;
@@ -273,13 +274,12 @@ Test(darts_rnn, xi_zero_is_first_order)
     memcpy(hv0, hv, sizeof(hv));
     double l1 = nas__darts_gsearch_arch_grad(&s, &tr, &va, 1, 0.0f, NULL);
     memcpy(first, ga, na * sizeof(float));
-    memcpy(hv, hv0, sizeof(hv));   /* the val pass carried the val state */
+    memcpy(hv, hv0, sizeof(hv)); /* the val pass carried the val state */
     double l2 = nas__darts_gsearch_arch_grad(&s, &tr, &va, 2, 0.0f, NULL);
     cr_expect_eq(l1, l2);
     cr_expect_eq(memcmp(first, ga, na * sizeof(float)), 0,
                  "xi = 0: the second-order gradient is the first-order one");
-    cr_expect_eq(memcmp(w_before, w, nw * sizeof(float)), 0,
-                 "the weights are restored exactly");
+    cr_expect_eq(memcmp(w_before, w, nw * sizeof(float)), 0, "the weights are restored exactly");
     double nrm = 0.0;
     for (size_t i = 0; i < na; i++)
         nrm += fabs(first[i]);
@@ -311,10 +311,8 @@ Test(darts_rnn, xi_zero_is_first_order)
  * first-order part alone misses by up to 8e-4), and ours must fit at
  * least twice as well as the first-order part alone.
  */
-static double rnn_unrolled(tiny *t, const nas__darts_rnn_model *m,
-                           const nas__darts_gsearch *s,
-                           const nas_darts_rnn_chunk *tr,
-                           nas_darts_rnn_chunk *va, const float *hv0,
+static double rnn_unrolled(tiny *t, const nas__darts_rnn_model *m, const nas__darts_gsearch *s,
+                           const nas_darts_rnn_chunk *tr, nas_darts_rnn_chunk *va, const float *hv0,
                            size_t hlen, float xi)
 {
     float *w, *gw, *buf;
@@ -323,8 +321,7 @@ static double rnn_unrolled(tiny *t, const nas__darts_rnn_model *m,
     float *w0 = malloc(nw * sizeof(float));
     memcpy(w0, w, nw * sizeof(float));
     nas_graph_reset(t->g);
-    nas_tensor *l = nas__darts_rnn_pass_loss((void *)m, t->g, tr,
-                                             NAS__DARTS_PASS_UNROLL);
+    nas_tensor *l = nas__darts_rnn_pass_loss((void *)m, t->g, tr, NAS__DARTS_PASS_UNROLL);
     nas_params_zero_grad(t->p, NAS_MASK(NAS_GROUP_WEIGHTS));
     nas_graph_backward(t->g, l, NAS_MASK(NAS_GROUP_WEIGHTS));
     float mu = s->sgd.steps > 0 ? s->hp.momentum : 0.0f;
@@ -333,8 +330,7 @@ static double rnn_unrolled(tiny *t, const nas__darts_rnn_model *m,
     nas_graph_reset(t->g);
     nas_graph_set_grad(t->g, 0);
     memcpy(va->h, hv0, hlen * sizeof(float));
-    double loss = nas__darts_rnn_pass_loss((void *)m, t->g, va,
-                                           NAS__DARTS_PASS_VAL)->data[0];
+    double loss = nas__darts_rnn_pass_loss((void *)m, t->g, va, NAS__DARTS_PASS_VAL)->data[0];
     nas_graph_set_grad(t->g, 1);
     nas_graph_reset(t->g);
     memcpy(va->h, hv0, hlen * sizeof(float));
@@ -355,14 +351,18 @@ Test(darts_rnn, second_order_matches_unrolled_fd, .timeout = 60)
     tiny t;
     tiny_init(&t, V, H, 21, 0.5f);
     nas__darts_rnn_model m = {t.p, t.net, 0.2f, 0.3f};
-    nas_darts_hp hp = {.order = 2, .momentum = 0.9f, .grad_clip = 0.0f,
-                       .weight_decay = 5e-7f, .arch_lr = 3e-3f,
-                       .arch_beta1 = 0.9f, .arch_beta2 = 0.999f,
-                       .arch_weight_decay = 1e-3f, .fd_r = 1e-4f};
+    nas_darts_hp hp = {.order = 2,
+                       .momentum = 0.9f,
+                       .grad_clip = 0.0f,
+                       .weight_decay = 5e-7f,
+                       .arch_lr = 3e-3f,
+                       .arch_beta1 = 0.9f,
+                       .arch_beta2 = 0.999f,
+                       .arch_weight_decay = 1e-3f,
+                       .fd_r = 1e-4f};
     nas__darts_gsearch s;
-    cr_assert_eq(nas__darts_gsearch_init(&s, t.p, t.g,
-                                         nas__darts_rnn_pass_loss, &m, &hp,
-                                         1), NAS_OK);
+    cr_assert_eq(nas__darts_gsearch_init(&s, t.p, t.g, nas__darts_rnn_pass_loss, &m, &hp, 1),
+                 NAS_OK);
     int32_t rt[(T + 1) * BSZ], rv[(T + 1) * BSZ];
     random_ids(rt, (T + 1) * BSZ, V, &t.rng);
     random_ids(rv, (T + 1) * BSZ, V, &t.rng);
@@ -384,8 +384,7 @@ Test(darts_rnn, second_order_matches_unrolled_fd, .timeout = 60)
     memcpy(ours, ga, na * sizeof(float));
     memcpy(hv, hv0, sizeof(hv));
 
-    const int pick[] = {1, 7, 13, 24, 32, 48, 56, 71, 89, 103, 117, 132,
-                        146, 151, 168, 179};
+    const int pick[] = {1, 7, 13, 24, 32, 48, 56, 71, 89, 103, 117, 132, 146, 151, 168, 179};
     const int npick = (int)(sizeof(pick) / sizeof(pick[0]));
     const double h = 2e-3;
     int good = 0;
@@ -400,21 +399,20 @@ Test(darts_rnn, second_order_matches_unrolled_fd, .timeout = 60)
         }
         alpha[k] = a0;
         for (int u = 0; u < 4; u++)
-            d[u] = (j[u + 1] - j[u]) / ((double)(float)(a0 + (u - 1) * h) -
-                                        (double)(float)(a0 + (u - 2) * h));
+            d[u] = (j[u + 1] - j[u]) /
+                   ((double)(float)(a0 + (u - 1) * h) - (double)(float)(a0 + (u - 2) * h));
         qsort(d, 4, sizeof(double), cmp_double);
         double fd = (d[1] + d[2]) / 2;
         double tol = 1e-4 + 0.1 * fabs(fd);
-        cr_log_info("alpha[%3d]: ours %+.5e fd %+.5e (dalpha %+.5e, xi*Hv %+.5e)",
-                    k, ours[k], fd, dalpha[k], xi * hvp[k]);
+        cr_log_info("alpha[%3d]: ours %+.5e fd %+.5e (dalpha %+.5e, xi*Hv %+.5e)", k, ours[k], fd,
+                    dalpha[k], xi * hvp[k]);
         good += fabs(ours[k] - fd) <= tol;
         err_ours += fabs(ours[k] - fd);
         err_first += fabs(dalpha[k] - fd);
     }
-    cr_log_info("%d/%d within tolerance; sum |err| ours %.4g, dalpha alone %.4g",
-                good, npick, err_ours, err_first);
-    cr_expect_geq(4 * good, 3 * npick, "%d of %d entries within tolerance",
-                  good, npick);
+    cr_log_info("%d/%d within tolerance; sum |err| ours %.4g, dalpha alone %.4g", good, npick,
+                err_ours, err_first);
+    cr_expect_geq(4 * good, 3 * npick, "%d of %d entries within tolerance", good, npick);
     cr_expect_lt(2 * err_ours, err_first,
                  "the -xi H v term must bring ours closer than dalpha alone");
     free(dalpha);
@@ -443,7 +441,10 @@ static nas_tensor *fixed_fn(nas_graph *g, nas_tensor **in, void *ctx)
     return nas__darts_rnn_fixed_step(g, c->p, c->n, in[0], in[1]);
 }
 
-static double sigm(double v) { return 1.0 / (1.0 + exp(-v)); }
+static double sigm(double v)
+{
+    return 1.0 / (1.0 + exp(-v));
+}
 
 static double act(int op, double v)
 {
@@ -459,8 +460,7 @@ Test(darts_rnn, derived_cell_matches_direct_loops_and_fd)
 {
     enum { B = 2, E = 3, H = 4 };
     nas_darts_rnn_genotype gt;
-    cr_assert_eq(nas__darts_rnn_genotype_parse(HAND_GT, &gt), NAS_OK, "%s",
-                 nas_errmsg());
+    cr_assert_eq(nas__darts_rnn_genotype_parse(HAND_GT, &gt), NAS_OK, "%s", nas_errmsg());
     nas_params *p = nas_params_new();
     nas__darts_rnn_fixed n;
     cr_assert_eq(nas__darts_rnn_fixed_declare(p, E, H, &gt, &n), NAS_OK);
@@ -470,7 +470,7 @@ Test(darts_rnn, derived_cell_matches_direct_loops_and_fd)
     float *w;
     size_t nw;
     nas_params_group(p, NAS_GROUP_WEIGHTS, &w, NULL, NULL, NULL, &nw);
-    for (size_t i = 0; i < nw; i++)   /* far from the near-linear init */
+    for (size_t i = 0; i < nw; i++) /* far from the near-linear init */
         w[i] = (2.0f * nas_rng_uniform(&r) - 1.0f) * 0.9f;
 
     nas_graph *g = nas_graph_new(1 << 20);
@@ -493,8 +493,7 @@ Test(darts_rnn, derived_cell_matches_direct_loops_and_fd)
                 ch[o] += (double)w0[o * (E + H) + E + i] * h->data[b * H + i];
         }
         for (int k = 0; k < H; k++)
-            st[0][k] = h->data[b * H + k] +
-                       sigm(ch[k]) * (tanh(ch[H + k]) - h->data[b * H + k]);
+            st[0][k] = h->data[b * H + k] + sigm(ch[k]) * (tanh(ch[H + k]) - h->data[b * H + k]);
         for (int j = 0; j < NAS_DARTS_RNN_NODES; j++) {
             const float *ws = nas_params_get(p, n.ws[j])->data;
             const double *src = st[gt.from[j]];
@@ -504,19 +503,17 @@ Test(darts_rnn, derived_cell_matches_direct_loops_and_fd)
                     ch[o] += (double)ws[o * H + i] * src[i];
             }
             for (int k = 0; k < H; k++)
-                st[j + 1][k] = src[k] + sigm(ch[k]) *
-                                            (act(gt.op[j], ch[H + k]) - src[k]);
+                st[j + 1][k] = src[k] + sigm(ch[k]) * (act(gt.op[j], ch[H + k]) - src[k]);
         }
         for (int k = 0; k < H; k++) {
             double mean = (st[2][k] + st[5][k] + st[7][k] + st[8][k]) / 4.0;
-            cr_expect(fabs(y->data[b * H + k] - mean) < 1e-5, "b %d k %d: %g vs %g",
-                      b, k, y->data[b * H + k], mean);
+            cr_expect(fabs(y->data[b * H + k] - mean) < 1e-5, "b %d k %d: %g vs %g", b, k,
+                      y->data[b * H + k], mean);
         }
     }
     /* Gradients of x, h and the weights of the first and the last node. */
     fixed_ctx c = {p, &n};
-    nas_tensor *in[4] = {x, h, nas_params_get(p, n.w0),
-                         nas_params_get(p, n.ws[7])};
+    nas_tensor *in[4] = {x, h, nas_params_get(p, n.w0), nas_params_get(p, n.ws[7])};
     cr_expect_eq(gradcheck("darts_rnn_fixed", fixed_fn, &c, in, 4, 1), 0);
     nas_graph_free(g);
     nas_params_free(p);
@@ -534,12 +531,16 @@ Test(darts_rnn, derived_genotype_parse)
     cr_expect_str_eq(tok, "tanh/0,relu/1,sigmoid/0,identity/2,tanh/4,relu/3,"
                           "sigmoid/6,identity/5/2.5.7.8");
     /* concat defaults to all eight nodes */
-    cr_assert_eq(nas__darts_rnn_genotype_parse(
-                     "{\"recurrent\":[[\"tanh\",0],[\"tanh\",1],[\"tanh\",2],"
-                     "[\"tanh\",3],[\"tanh\",4],[\"tanh\",5],[\"tanh\",6],"
-                     "[\"tanh\",7]]}", &gt), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(
+        nas__darts_rnn_genotype_parse("{\"recurrent\":[[\"tanh\",0],[\"tanh\",1],[\"tanh\",2],"
+                                      "[\"tanh\",3],[\"tanh\",4],[\"tanh\",5],[\"tanh\",6],"
+                                      "[\"tanh\",7]]}",
+                                      &gt),
+        NAS_OK, "%s", nas_errmsg());
     cr_expect_eq(gt.nconcat, 8);
-    static const struct { const char *text, *msg; } bad[] = {
+    static const struct {
+        const char *text, *msg;
+    } bad[] = {
         {"", "missing"},
         {"{\"concat\":[1]}", "genotype.recurrent: missing"},
         {"{\"recurrent\":[[\"tanh\",0]]}", "1 entries, must be 8"},
@@ -555,23 +556,20 @@ Test(darts_rnn, derived_genotype_parse)
          "text after"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        cr_expect_eq(nas__darts_rnn_genotype_parse(bad[i].text, &gt),
-                     NAS_EINVAL, "%s", bad[i].text);
-        cr_expect(strstr(nas_errmsg(), bad[i].msg), "%s: %s", bad[i].text,
-                  nas_errmsg());
+        cr_expect_eq(nas__darts_rnn_genotype_parse(bad[i].text, &gt), NAS_EINVAL, "%s",
+                     bad[i].text);
+        cr_expect(strstr(nas_errmsg(), bad[i].msg), "%s: %s", bad[i].text, nas_errmsg());
     }
 }
 
 /* ----------------------------------------------------------------- job */
 
-
 /* A PTB-layout corpus of a 12-word language in which a word is mostly
  * followed by the next one, so there is something to learn. */
 static void write_corpus(const char *dir)
 {
-    static const char *const words[12] = {
-        "the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to",
-        "big", "house"};
+    static const char *const words[12] = {"the", "cat", "sat", "on", "a",   "mat",
+                                          "and", "dog", "ran", "to", "big", "house"};
     const char *files[3] = {"ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"};
     const int lines[3] = {60, 24, 24};
     nas_rng r;
@@ -585,8 +583,7 @@ static void write_corpus(const char *dir)
             int w = (int)nas_rng_below(&r, 12), n = 3 + (int)nas_rng_below(&r, 6);
             for (int k = 0; k < n; k++) {
                 fprintf(fp, " %s", words[w]);
-                w = nas_rng_uniform(&r) < 0.7f ? (w + 1) % 12
-                                               : (int)nas_rng_below(&r, 12);
+                w = nas_rng_uniform(&r) < 0.7f ? (w + 1) % 12 : (int)nas_rng_below(&r, 12);
             }
             fputs(" \n", fp);
         }
@@ -596,8 +593,7 @@ static void write_corpus(const char *dir)
 
 static nas_job_spec tiny_spec(const char *dir, int order, int epochs)
 {
-    nas_job_spec s = {.algorithm = "darts", .search_space = "darts-rnn",
-                      .dataset = "ptb"};
+    nas_job_spec s = {.algorithm = "darts", .search_space = "darts-rnn", .dataset = "ptb"};
     nas_job_spec_defaults(&s);
     s.data_path = dir;
     s.order = order;
@@ -615,8 +611,7 @@ static nas_job_spec tiny_spec(const char *dir, int order, int epochs)
 static void assert_valid_genotype(const char *arch)
 {
     cr_assert(strncmp(arch, "{\"recurrent\": [[", 16) == 0, "%s", arch);
-    cr_assert(strstr(arch, "], \"concat\": [1, 2, 3, 4, 5, 6, 7, 8]}"), "%s",
-              arch);
+    cr_assert(strstr(arch, "], \"concat\": [1, 2, 3, 4, 5, 6, 7, 8]}"), "%s", arch);
     /* Node j's input is an earlier node and its op is not none. */
     const char *q = arch;
     for (int j = 1; j <= NAS_DARTS_RNN_NODES; j++) {
@@ -645,10 +640,9 @@ Test(darts_rnn, tiny_search_each_order, .timeout = 60)
         cr_assert(isfinite(r.value) && r.value > 1.0 && r.value < 100.0,
                   "perplexity %g of a 13-token vocabulary", r.value);
         assert_valid_genotype(r.result_arch);
-        cr_assert(strstr(r.result_json, "\"genotype\":\"Genotype(recurrent=["),
-                  "%s", r.result_json);
-        cr_assert(strstr(r.arch_metrics, "\"recurrent\":[["), "%s",
-                  r.arch_metrics);
+        cr_assert(strstr(r.result_json, "\"genotype\":\"Genotype(recurrent=["), "%s",
+                  r.result_json);
+        cr_assert(strstr(r.arch_metrics, "\"recurrent\":[["), "%s", r.arch_metrics);
         recorder_done(&r);
     }
     rm_dir(dir);
@@ -693,8 +687,8 @@ Test(darts_rnn, shutdown_and_resume_is_exact, .timeout = 60)
     cr_assert_eq(recorder_run(&s, &b2), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(b2.nprogress, spe - 2, "only the remaining steps run");
     cr_assert_eq(b2.nresult, 1);
-    cr_assert_eq(memcmp(&a.value, &b2.value, sizeof(double)), 0,
-                 "val perplexity %.17g vs %.17g", a.value, b2.value);
+    cr_assert_eq(memcmp(&a.value, &b2.value, sizeof(double)), 0, "val perplexity %.17g vs %.17g",
+                 a.value, b2.value);
     char *ja = strip_seconds(a.result_json), *jb = strip_seconds(b2.result_json);
     cr_assert_str_eq(ja, jb, "same genotype, alphas and losses");
     cr_assert_str_eq(a.arch_metrics, b2.arch_metrics);
@@ -705,8 +699,7 @@ Test(darts_rnn, shutdown_and_resume_is_exact, .timeout = 60)
     recorder c = {0};
     s.hidden = s.embed = 7;
     cr_assert_eq(recorder_run(&s, &c), NAS_EINVAL);
-    cr_assert(strstr(nas_errmsg(), "embed=6 there, embed=7 here"), "%s",
-              nas_errmsg());
+    cr_assert(strstr(nas_errmsg(), "embed=6 there, embed=7 here"), "%s", nas_errmsg());
     recorder_done(&a);
     recorder_done(&b);
     recorder_done(&b2);
@@ -736,12 +729,9 @@ Test(darts_rnn, search_then_final_training, .timeout = 60)
     cr_assert(isfinite(a.value) && a.value > 1.0 && a.value < 100.0,
               "test perplexity %g of a 13-token vocabulary", a.value);
     assert_valid_genotype(a.result_arch);
-    cr_assert(strstr(a.result_json, "\"final_training\":{"), "%s",
-              a.result_json);
-    cr_assert(strstr(a.result_json, "\"search_seconds\":"), "%s",
-              a.result_json);
-    cr_assert(strstr(a.arch_json, "\"space\":\"darts-rnn\""), "%s",
-              a.arch_json);
+    cr_assert(strstr(a.result_json, "\"final_training\":{"), "%s", a.result_json);
+    cr_assert(strstr(a.result_json, "\"search_seconds\":"), "%s", a.result_json);
+    cr_assert(strstr(a.arch_json, "\"space\":\"darts-rnn\""), "%s", a.arch_json);
     cr_assert_eq(a.nckpt, 3, "one search epoch, two final epochs");
     int64_t total = a.last_ckpt_step;
     /* The progress totals include the final training from the start. */
@@ -760,8 +750,8 @@ Test(darts_rnn, search_then_final_training, .timeout = 60)
     recorder b2 = {0};
     cr_assert_eq(recorder_run(&s, &b2), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(b2.nprogress, 1, "only the last step runs again");
-    cr_assert_eq(memcmp(&a.value, &b2.value, sizeof(double)), 0,
-                 "test perplexity %.17g vs %.17g", a.value, b2.value);
+    cr_assert_eq(memcmp(&a.value, &b2.value, sizeof(double)), 0, "test perplexity %.17g vs %.17g",
+                 a.value, b2.value);
     cr_assert_str_eq(a.result_arch, b2.result_arch);
     recorder_done(&a);
     recorder_done(&b);
@@ -771,8 +761,7 @@ Test(darts_rnn, search_then_final_training, .timeout = 60)
 
 Test(darts_rnn, defaults_and_bad_specs)
 {
-    nas_job_spec s = {.algorithm = "darts", .search_space = "darts-rnn",
-                      .dataset = "ptb"};
+    nas_job_spec s = {.algorithm = "darts", .search_space = "darts-rnn", .dataset = "ptb"};
     nas_job_spec_defaults(&s);
     cr_expect_eq(s.batch_size, 256);
     cr_expect_eq(s.embed, 300);

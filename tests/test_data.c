@@ -44,9 +44,8 @@ static size_t put_be32(uint8_t *p, uint32_t v)
 }
 
 /* IDX images file bytes into buf (large enough); returns the length. */
-static size_t idx_images(uint8_t *buf, uint32_t magic, uint32_t n,
-                         uint32_t rows, uint32_t cols, const uint8_t *px,
-                         size_t npx)
+static size_t idx_images(uint8_t *buf, uint32_t magic, uint32_t n, uint32_t rows, uint32_t cols,
+                         const uint8_t *px, size_t npx)
 {
     size_t k = put_be32(buf, magic);
     k += put_be32(buf + k, n);
@@ -57,8 +56,7 @@ static size_t idx_images(uint8_t *buf, uint32_t magic, uint32_t n,
     return k + npx;
 }
 
-static size_t idx_labels(uint8_t *buf, uint32_t magic, uint32_t n,
-                         const uint8_t *lab, size_t nlab)
+static size_t idx_labels(uint8_t *buf, uint32_t magic, uint32_t n, const uint8_t *lab, size_t nlab)
 {
     size_t k = put_be32(buf, magic);
     k += put_be32(buf + k, n);
@@ -91,9 +89,8 @@ static nas_dataset *make_ds(int n, int c, int h, int w)
 /* ---------------------------------------------------------------- IDX */
 
 /* Three 2x3 images and labels 0, 4, 2: the good-file fixture. */
-static const uint8_t small_px[18] = {0,   10,  20,  30,  40,  50,
-                                     255, 254, 253, 1,   2,   3,
-                                     128, 64,  32,  16,  8,   4};
+static const uint8_t small_px[18] = {0, 10, 20, 30,  40, 50, 255, 254, 253,
+                                     1, 2,  3,  128, 64, 32, 16,  8,   4};
 static const uint8_t small_lab[3] = {0, 4, 2};
 
 static void write_small_idx(const char *img, const char *lab, int gz)
@@ -130,8 +127,7 @@ Test(idx, raw_file_loads)
 {
     nas_dataset *d = NULL;
     write_small_idx(tpath("img"), tpath("lab"), 0);
-    cr_assert_eq(nas_idx_load(tpath("img"), tpath("lab"), &d), NAS_OK,
-                 "%s", nas_errmsg());
+    cr_assert_eq(nas_idx_load(tpath("img"), tpath("lab"), &d), NAS_OK, "%s", nas_errmsg());
     check_small(d);
     nas_dataset_free(d);
 }
@@ -140,8 +136,7 @@ Test(idx, gzip_file_loads_the_same)
 {
     nas_dataset *d = NULL;
     write_small_idx(tpath("img.gz"), tpath("lab.gz"), 1);
-    cr_assert_eq(nas_idx_load(tpath("img.gz"), tpath("lab.gz"), &d), NAS_OK,
-                 "%s", nas_errmsg());
+    cr_assert_eq(nas_idx_load(tpath("img.gz"), tpath("lab.gz"), &d), NAS_OK, "%s", nas_errmsg());
     check_small(d);
     nas_dataset_free(d);
 }
@@ -151,8 +146,7 @@ Test(idx, bad_image_magic)
     uint8_t buf[64];
     nas_dataset *d = (nas_dataset *)1;
     write_small_idx(tpath("img"), tpath("lab"), 0);
-    write_raw(tpath("bad"), buf, idx_images(buf, 0x804, 3, 2, 3, small_px,
-                                            18));
+    write_raw(tpath("bad"), buf, idx_images(buf, 0x804, 3, 2, 3, small_px, 18));
     int rc = nas_idx_load(tpath("bad"), tpath("lab"), &d);
     expect_fail(rc, NAS_EFORMAT, tpath("bad"), "bad magic 0x00000804");
     cr_assert_null(d);
@@ -259,11 +253,9 @@ Test(idx, lying_header_is_truncated)
     uint8_t buf[64];
     nas_dataset *d = NULL;
     write_small_idx(tpath("img"), tpath("lab"), 0);
-    write_raw(tpath("big"), buf,
-              idx_images(buf, 0x803, 0x7fffffff, 28, 28, small_px, 18));
+    write_raw(tpath("big"), buf, idx_images(buf, 0x803, 0x7fffffff, 28, 28, small_px, 18));
     uint8_t lab[8];
-    write_raw(tpath("blab"), lab, idx_labels(lab, 0x801, 0x7fffffff, NULL,
-                                             0));
+    write_raw(tpath("blab"), lab, idx_labels(lab, 0x801, 0x7fffffff, NULL, 0));
     int rc = nas_idx_load(tpath("big"), tpath("blab"), &d);
     expect_fail(rc, NAS_EFORMAT, tpath("big"), "truncated");
     cr_assert_null(d);
@@ -319,8 +311,7 @@ static int fashion_path(char *buf, size_t len, const char *name)
 static void check_fashion(const char *img, const char *lab, int n)
 {
     char ip[1024], lp[1024];
-    if (!fashion_path(ip, sizeof(ip), img) ||
-        !fashion_path(lp, sizeof(lp), lab))
+    if (!fashion_path(ip, sizeof(ip), img) || !fashion_path(lp, sizeof(lp), lab))
         cr_skip_test("Fashion-MNIST not found (%s)", ip);
     nas_dataset *d = NULL;
     cr_assert_eq(nas_idx_load(ip, lp, &d), NAS_OK, "%s", nas_errmsg());
@@ -345,14 +336,12 @@ static void check_fashion(const char *img, const char *lab, int n)
 
 Test(fashion_mnist, train_set)
 {
-    check_fashion("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                  60000);
+    check_fashion("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", 60000);
 }
 
 Test(fashion_mnist, test_set)
 {
-    check_fashion("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
-                  10000);
+    check_fashion("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", 10000);
 }
 
 /* -------------------------------------------------------------- CIFAR */
@@ -371,8 +360,7 @@ static void write_cifar(const char *path, int first, int n)
 {
     uint8_t *buf = malloc((size_t)n * REC + 1);
     for (int r = 0; r < n; r++)
-        cifar_record(buf + (size_t)r * REC, first + r,
-                     (uint8_t)((first + r) % 10));
+        cifar_record(buf + (size_t)r * REC, first + r, (uint8_t)((first + r) % 10));
     write_raw(path, buf, (size_t)n * REC);
     free(buf);
 }
@@ -494,8 +482,7 @@ Test(dataset, batch_normalises_and_picks_indices)
             int ch = k / 4;
             double v = d->x[idx[i] * 12 + k] / 255.0;
             double want = (v - mean[ch]) / sd[ch];
-            cr_assert_float_eq(x[i * 12 + k], want, 1e-6, "image %d px %d",
-                               i, k);
+            cr_assert_float_eq(x[i * 12 + k], want, 1e-6, "image %d px %d", i, k);
         }
     }
     nas_dataset_free(d);
@@ -539,8 +526,8 @@ Test(dataset, crop_and_flip_exact_positions)
                 int sr = row + dy, sc = (flip ? 4 - col : col) + dx;
                 int in = sr >= 0 && sr < 5 && sc >= 0 && sc < 5;
                 float want = norm(d, in ? 10 + sr * 5 + sc : 0);
-                cr_assert_float_eq(x[row * 5 + col], want, 1e-6,
-                                   "seed %d (%d,%d)", (int)seed, row, col);
+                cr_assert_float_eq(x[row * 5 + col], want, 1e-6, "seed %d (%d,%d)", (int)seed, row,
+                                   col);
             }
     }
     cr_assert(seen_flip[0] && seen_flip[1]);

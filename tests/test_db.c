@@ -18,11 +18,14 @@ Test(db, migrations_apply_and_reopen_is_idempotent)
     cr_assert_eq(raw_count("PRAGMA user_version", NULL), last);
     cr_assert_eq(raw_count("SELECT count(*) FROM sqlite_master WHERE name IN"
                            " ('jobs', 'metrics', 'metric_latest',"
-                           " 'architectures', 'results')", NULL),
+                           " 'architectures', 'results')",
+                           NULL),
                  5);
     /* 0003 dropped the table nothing read. */
     cr_assert_eq(raw_count("SELECT count(*) FROM sqlite_master WHERE name ="
-                           " 'datasets'", NULL), 0);
+                           " 'datasets'",
+                           NULL),
+                 0);
     char id[33];
     add_job(id, "kept");
     nd_db_close(db);
@@ -53,8 +56,7 @@ Test(db, newer_schema_is_refused)
     nd_db_close(db);
     db = NULL;
     cr_assert_eq(sqlite3_open(path, &c), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(c, "PRAGMA user_version = 9999", NULL, NULL,
-                              NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(c, "PRAGMA user_version = 9999", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(c);
     cr_assert_eq(nd_db_open(path, &db, err, sizeof err), ND_DB_SCHEMA);
     cr_assert_null(db);
@@ -66,9 +68,9 @@ Test(db, insert_then_get)
     char id[33];
     json_t *job = NULL;
     cr_assert_eq(nd_db_new_id(id), 0);
-    cr_assert_eq(nd_db_job_insert(db, id, "first", "darts", "darts-cnn",
-                                  "cifar10", "{\"seed\":7,\"budget\":{}}",
-                                  NULL, NULL, &job), 0);
+    cr_assert_eq(nd_db_job_insert(db, id, "first", "darts", "darts-cnn", "cifar10",
+                                  "{\"seed\":7,\"budget\":{}}", NULL, NULL, &job),
+                 0);
     cr_assert_str_eq(str_of(job, "id"), id);
     cr_assert_str_eq(str_of(job, "state"), "queued");
     json_decref(job);
@@ -81,8 +83,7 @@ Test(db, insert_then_get)
     json_t *spec = json_object_get(job, "spec");
     cr_assert(json_is_object(spec));
     cr_assert_eq(json_integer_value(json_object_get(spec, "seed")), 7);
-    cr_assert(matches_time(str_of(job, "created_at")), "%s",
-              str_of(job, "created_at"));
+    cr_assert(matches_time(str_of(job, "created_at")), "%s", str_of(job, "created_at"));
     cr_assert(matches_time(str_of(job, "updated_at")));
     cr_assert(json_is_null(json_object_get(job, "started_at")));
     cr_assert(json_is_null(json_object_get(job, "finished_at")));
@@ -102,26 +103,20 @@ Test(db, unknown_id_is_not_found)
     json_t *out = (json_t *)1;
     int state;
     char *path_out = NULL;
-    cr_assert_eq(nd_db_job_get(db, "0123456789abcdef0123456789abcdef",
-                               &out), ND_DB_NOTFOUND);
+    cr_assert_eq(nd_db_job_get(db, "0123456789abcdef0123456789abcdef", &out), ND_DB_NOTFOUND);
     cr_assert_null(out);
     cr_assert_eq(nd_db_job_state(db, "nope", &state), ND_DB_NOTFOUND);
     cr_assert_eq(nd_db_job_cancel(db, "nope", &state), ND_DB_NOTFOUND);
     cr_assert_eq(nd_db_job_delete(db, "nope", &path_out), ND_DB_NOTFOUND);
-    cr_assert_eq(nd_db_job_finish(db, "nope", ND_DB_FAILED, NULL),
-                 ND_DB_NOTFOUND);
-    cr_assert_eq(nd_db_metrics_list(db, "nope", 0, 10, &out),
-                 ND_DB_NOTFOUND);
+    cr_assert_eq(nd_db_job_finish(db, "nope", ND_DB_FAILED, NULL), ND_DB_NOTFOUND);
+    cr_assert_eq(nd_db_metrics_list(db, "nope", 0, 10, &out), ND_DB_NOTFOUND);
     cr_assert_eq(nd_db_arch_list(db, "nope", 0, 10, &out), ND_DB_NOTFOUND);
     cr_assert_eq(nd_db_result_get(db, "nope", &out), ND_DB_NOTFOUND);
     cr_assert_eq(nd_db_progress_set(db, "nope", "{}"), ND_DB_NOTFOUND);
     cr_assert_eq(nd_db_checkpoint_set(db, "nope", "/x", 1), ND_DB_NOTFOUND);
-    cr_assert_eq(nd_db_metric_add(db, "nope", 1, 1, "loss", 1.0, 1.0, NULL),
-                 ND_DB_NOTFOUND);
-    cr_assert_eq(nd_db_arch_add(db, "nope", "{}", 1.0, NULL, 1.0, NULL),
-                 ND_DB_NOTFOUND);
-    cr_assert_eq(nd_db_result_set(db, "nope", "{}", "test_accuracy", 0.5,
-                                  NULL), ND_DB_NOTFOUND);
+    cr_assert_eq(nd_db_metric_add(db, "nope", 1, 1, "loss", 1.0, 1.0, NULL), ND_DB_NOTFOUND);
+    cr_assert_eq(nd_db_arch_add(db, "nope", "{}", 1.0, NULL, 1.0, NULL), ND_DB_NOTFOUND);
+    cr_assert_eq(nd_db_result_set(db, "nope", "{}", "test_accuracy", 0.5, NULL), ND_DB_NOTFOUND);
 }
 
 Test(db, list_pages_newest_first_and_filters_by_state)
@@ -141,8 +136,7 @@ Test(db, list_pages_newest_first_and_filters_by_state)
         size_t n = json_array_size(jobs);
         cr_assert_eq(n, page < 2 ? 2u : 1u);
         for (size_t k = 0; k < n; k++, seen++)
-            cr_assert_str_eq(str_of(json_array_get(jobs, k), "id"),
-                             ids[4 - seen]);
+            cr_assert_str_eq(str_of(json_array_get(jobs, k), "id"), ids[4 - seen]);
         json_t *next = json_object_get(out, "next_page_token");
         if (page < 2) {
             cr_assert(json_is_string(next));
@@ -159,21 +153,18 @@ Test(db, list_pages_newest_first_and_filters_by_state)
     json_t *out = NULL;
     cr_assert_eq(nd_db_job_list(db, "running", 10, NULL, &out), 0);
     cr_assert_eq(json_array_size(json_object_get(out, "jobs")), 1);
-    cr_assert_str_eq(str_of(json_array_get(json_object_get(out, "jobs"), 0),
-                            "id"), ids[0]);
+    cr_assert_str_eq(str_of(json_array_get(json_object_get(out, "jobs"), 0), "id"), ids[0]);
     json_decref(out);
     cr_assert_eq(nd_db_job_list(db, "queued", 0, NULL, &out), 0);
     cr_assert_eq(json_array_size(json_object_get(out, "jobs")), 4);
     cr_assert(json_is_null(json_object_get(out, "next_page_token")));
     json_decref(out);
 
-    cr_assert_eq(nd_db_job_list(db, "sleeping", 10, NULL, &out),
-                 ND_DB_INVAL);
-    const char *bad[] = {"", "s", "x12", "s-1", "sZZ", "s0",
-                         "szzzzzzzzzzzzzzzzz"};
+    cr_assert_eq(nd_db_job_list(db, "sleeping", 10, NULL, &out), ND_DB_INVAL);
+    const char *bad[] = {"", "s", "x12", "s-1", "sZZ", "s0", "szzzzzzzzzzzzzzzzz"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        cr_assert_eq(nd_db_job_list(db, NULL, 10, bad[i], &out),
-                     ND_DB_BADTOKEN, "token '%s'", bad[i]);
+        cr_assert_eq(nd_db_job_list(db, NULL, 10, bad[i], &out), ND_DB_BADTOKEN, "token '%s'",
+                     bad[i]);
 }
 
 Test(db, idempotency_same_and_conflict)
@@ -182,25 +173,27 @@ Test(db, idempotency_same_and_conflict)
     json_t *job = NULL;
     cr_assert_eq(nd_db_new_id(id), 0);
     cr_assert_eq(nd_db_new_id(id2), 0);
-    cr_assert_eq(nd_db_job_insert(db, id, "a", "train", NULL, "synthetic",
-                                  "{}", "key-1", "hash-A", &job), 0);
+    cr_assert_eq(
+        nd_db_job_insert(db, id, "a", "train", NULL, "synthetic", "{}", "key-1", "hash-A", &job),
+        0);
     json_decref(job);
     job = NULL;
-    cr_assert_eq(nd_db_job_insert(db, id2, "a", "train", NULL, "synthetic",
-                                  "{}", "key-1", "hash-A", &job),
-                 ND_DB_IDEM_SAME);
+    cr_assert_eq(
+        nd_db_job_insert(db, id2, "a", "train", NULL, "synthetic", "{}", "key-1", "hash-A", &job),
+        ND_DB_IDEM_SAME);
     cr_assert_str_eq(str_of(job, "id"), id);
     json_decref(job);
     job = NULL;
-    cr_assert_eq(nd_db_job_insert(db, id2, "b", "train", NULL, "synthetic",
-                                  "{}", "key-1", "hash-B", &job),
-                 ND_DB_IDEM_CONFLICT);
+    cr_assert_eq(
+        nd_db_job_insert(db, id2, "b", "train", NULL, "synthetic", "{}", "key-1", "hash-B", &job),
+        ND_DB_IDEM_CONFLICT);
     cr_assert_null(job);
     int state;
     cr_assert_eq(nd_db_job_state(db, id2, &state), ND_DB_NOTFOUND);
     /* Another key is another job; no key never collides. */
-    cr_assert_eq(nd_db_job_insert(db, id2, "b", "train", NULL, "synthetic",
-                                  "{}", "key-2", "hash-B", NULL), 0);
+    cr_assert_eq(
+        nd_db_job_insert(db, id2, "b", "train", NULL, "synthetic", "{}", "key-2", "hash-B", NULL),
+        0);
     int counts[ND_DB_STATE_COUNT];
     cr_assert_eq(nd_db_count_by_state(db, counts), 0);
     cr_assert_eq(counts[ND_DB_QUEUED], 2);
@@ -229,8 +222,7 @@ Test(db, claim_takes_oldest_once)
     cr_assert_str_eq(got, b);
     free(spec);
 
-    cr_assert_eq(nd_db_job_claim(db, got, &spec, &ckpt, &step, &attempt, NULL),
-                 ND_DB_NOTFOUND);
+    cr_assert_eq(nd_db_job_claim(db, got, &spec, &ckpt, &step, &attempt, NULL), ND_DB_NOTFOUND);
     cr_assert_null(spec);
     cr_assert_eq(nd_db_queue_length(db, &n), 0);
     cr_assert_eq(n, 0);
@@ -249,8 +241,7 @@ Test(db, finish_sets_state_once)
     claim(id);
     cr_assert_eq(nd_db_job_finish(db, id, ND_DB_QUEUED, NULL), ND_DB_INVAL);
     cr_assert_eq(nd_db_job_finish(db, id, ND_DB_FAILED, "diverged"), 0);
-    cr_assert_eq(nd_db_job_finish(db, id, ND_DB_SUCCEEDED, NULL),
-                 ND_DB_STATE);
+    cr_assert_eq(nd_db_job_finish(db, id, ND_DB_SUCCEEDED, NULL), ND_DB_STATE);
     json_t *job = get_job(id);
     cr_assert_str_eq(str_of(job, "state"), "failed");
     cr_assert_str_eq(str_of(job, "error"), "diverged");
@@ -299,13 +290,11 @@ Test(db, delete_refused_while_active_and_cascades)
 
     cr_assert_eq(nd_db_begin(db), 0);
     cr_assert_eq(nd_db_metric_add(db, id, 1, 10, "train_loss", 2.5, 1.0, NULL), 0);
-    cr_assert_eq(nd_db_metric_add(db, other, 1, 10, "train_loss", 2.5, 1.0, NULL),
-                 0);
-    cr_assert_eq(nd_db_arch_add(db, id, "{\"ops\":[1]}", 0.5, NULL, 1.0,
-                                NULL), 0);
+    cr_assert_eq(nd_db_metric_add(db, other, 1, 10, "train_loss", 2.5, 1.0, NULL), 0);
+    cr_assert_eq(nd_db_arch_add(db, id, "{\"ops\":[1]}", 0.5, NULL, 1.0, NULL), 0);
     cr_assert_eq(nd_db_checkpoint_set(db, id, "/state/ckpt/a.st", 10), 0);
-    cr_assert_eq(nd_db_result_set(db, id, "{\"ops\":[1]}", "test_accuracy",
-                                  0.9, "{\"epochs\":1}"), 0);
+    cr_assert_eq(nd_db_result_set(db, id, "{\"ops\":[1]}", "test_accuracy", 0.9, "{\"epochs\":1}"),
+                 0);
     cr_assert_eq(nd_db_job_finish(db, id, ND_DB_SUCCEEDED, NULL), 0);
     cr_assert_eq(nd_db_commit(db), 0);
 
@@ -314,16 +303,13 @@ Test(db, delete_refused_while_active_and_cascades)
     free(ckpt);
     int state;
     cr_assert_eq(nd_db_job_state(db, id, &state), ND_DB_NOTFOUND);
-    const char *tables[] = {"metrics", "metric_latest", "architectures",
-                            "results"};
+    const char *tables[] = {"metrics", "metric_latest", "architectures", "results"};
     for (int i = 0; i < 4; i++) {
         char sql[96];
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE job_id = ?",
-                 tables[i]);
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE job_id = ?", tables[i]);
         cr_assert_eq(raw_count(sql, id), 0, "%s", tables[i]);
     }
-    cr_assert_eq(raw_count("SELECT count(*) FROM metrics WHERE job_id = ?",
-                           other), 1);
+    cr_assert_eq(raw_count("SELECT count(*) FROM metrics WHERE job_id = ?", other), 1);
     /* A job without a checkpoint gives NULL. */
     cr_assert_eq(nd_db_job_cancel(db, other, &state), 0);
     ckpt = (char *)1;
@@ -345,7 +331,7 @@ Test(db, requeue_running_honours_cancel_requested)
     cr_assert_eq(nd_db_checkpoint_set(db, a, "/ck/a", 123), 0);
     cr_assert_eq(nd_db_job_cancel(db, b, &state), 0);
 
-    nd_db_close(db);        /* as after a crash: a and b still running */
+    nd_db_close(db); /* as after a crash: a and b still running */
     open_db();
     cr_assert_eq(nd_db_requeue_running(db, 3, &requeued, &cancelled, NULL), 0);
     cr_assert_eq(requeued, 1);
@@ -362,10 +348,9 @@ Test(db, requeue_running_honours_cancel_requested)
     free(spec);
     free(ckpt);
     json_t *job = get_job(a);
-    cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(job, "checkpoint"), "step")), 123);
-    cr_assert_null(json_object_get(json_object_get(job, "checkpoint"),
-                                   "path"));
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(job, "checkpoint"), "step")),
+                 123);
+    cr_assert_null(json_object_get(json_object_get(job, "checkpoint"), "path"));
     json_decref(job);
 }
 
@@ -373,7 +358,7 @@ Test(db, committed_job_survives_process_exit)
 {
     char id[33];
     cr_assert_eq(nd_db_new_id(id), 0);
-    nd_db_close(db);      /* the child needs the file to itself */
+    nd_db_close(db); /* the child needs the file to itself */
     db = NULL;
     fflush(NULL);
     pid_t pid = fork();
@@ -384,8 +369,8 @@ Test(db, committed_job_survives_process_exit)
         nd_db *child;
         char err[256];
         if (nd_db_open(path, &child, err, sizeof err) != 0 ||
-            nd_db_job_insert(child, id, "durable", "train", NULL,
-                             "synthetic", "{}", NULL, NULL, NULL) != 0)
+            nd_db_job_insert(child, id, "durable", "train", NULL, "synthetic", "{}", NULL, NULL,
+                             NULL) != 0)
             _exit(1);
         _exit(0);
     }
@@ -466,9 +451,9 @@ Test(db, prune_keeps_the_newest_finished_and_never_active_jobs)
     int attempt, n = -1;
     for (int i = 0; i < 5; i++) {
         cr_assert_eq(nd_db_new_id(ids[i]), 0);
-        cr_assert_eq(nd_db_job_insert(db, ids[i], NULL, "train", NULL, "synthetic", "{}", NULL,
-                                      NULL, NULL),
-                     0);
+        cr_assert_eq(
+            nd_db_job_insert(db, ids[i], NULL, "train", NULL, "synthetic", "{}", NULL, NULL, NULL),
+            0);
     }
     /* 0..2 finish, 3 runs, 4 stays queued. */
     for (int i = 0; i < 4; i++) {

@@ -24,13 +24,13 @@ Test(db_views, metrics_paging_and_latest)
 
     cr_assert_eq(nd_db_begin(db), 0);
     for (int e = 1; e <= 3; e++) {
-        cr_assert_eq(nd_db_metric_add(db, id, e, e * 100, "train_loss",
-                                      3.0 - e, 1795000000.0 + e, NULL), 0);
-        cr_assert_eq(nd_db_metric_add(db, id, e, e * 100, "val_accuracy",
-                                      e / 10.0, 1795000000.0 + e, NULL), 0);
+        cr_assert_eq(
+            nd_db_metric_add(db, id, e, e * 100, "train_loss", 3.0 - e, 1795000000.0 + e, NULL), 0);
+        cr_assert_eq(
+            nd_db_metric_add(db, id, e, e * 100, "val_accuracy", e / 10.0, 1795000000.0 + e, NULL),
+            0);
     }
-    cr_assert_eq(nd_db_metric_add(db, id, 3, 300, "diverged", NAN,
-                                  1795000000.4567, NULL), 0);
+    cr_assert_eq(nd_db_metric_add(db, id, 3, 300, "diverged", NAN, 1795000000.4567, NULL), 0);
     cr_assert_eq(nd_db_commit(db), 0);
 
     /* 7 rows in pages of 3. */
@@ -46,9 +46,8 @@ Test(db_views, metrics_paging_and_latest)
             after = seq;
             total++;
             cr_assert(matches_time(str_of(m, "t")));
-            if (total == 7)   /* the NaN row: null, and its time */
-                cr_assert_str_eq(str_of(m, "t"),
-                                 "2026-11-18T11:06:40.457Z");
+            if (total == 7) /* the NaN row: null, and its time */
+                cr_assert_str_eq(str_of(m, "t"), "2026-11-18T11:06:40.457Z");
             if (total == 7)
                 cr_assert(json_is_null(json_object_get(m, "value")));
         }
@@ -68,12 +67,10 @@ Test(db_views, metrics_paging_and_latest)
     json_t *metrics = json_object_get(job, "metrics");
     cr_assert_eq(json_object_size(metrics), 3);
     json_t *loss = json_object_get(metrics, "train_loss");
-    cr_assert_float_eq(json_real_value(json_object_get(loss, "value")), 0.0,
-                       1e-12);
+    cr_assert_float_eq(json_real_value(json_object_get(loss, "value")), 0.0, 1e-12);
     cr_assert_eq(json_integer_value(json_object_get(loss, "epoch")), 3);
     cr_assert_eq(json_integer_value(json_object_get(loss, "step")), 300);
-    cr_assert(json_is_null(json_object_get(
-        json_object_get(metrics, "diverged"), "value")));
+    cr_assert(json_is_null(json_object_get(json_object_get(metrics, "diverged"), "value")));
     json_decref(job);
 }
 
@@ -87,8 +84,7 @@ Test(db_views, architectures_paging_and_best)
     for (int i = 0; i < 4; i++) {
         char arch[32];
         snprintf(arch, sizeof arch, "{\"n\":%d}", i);
-        cr_assert_eq(nd_db_arch_add(db, id, arch, rewards[i],
-                                    "{\"params\":10}", 1.0 + i, &seqs[i]),
+        cr_assert_eq(nd_db_arch_add(db, id, arch, rewards[i], "{\"params\":10}", 1.0 + i, &seqs[i]),
                      0);
         if (i > 0)
             cr_assert_gt(seqs[i], seqs[i - 1]);
@@ -97,27 +93,22 @@ Test(db_views, architectures_paging_and_best)
     json_t *best = json_object_get(job, "best_architecture");
     cr_assert(json_is_object(best));
     cr_assert_eq(json_integer_value(json_object_get(best, "seq")), seqs[1]);
-    cr_assert_float_eq(json_real_value(json_object_get(best, "reward")), 0.9,
-                       1e-12);
-    cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(best, "arch"), "n")), 1);
-    cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(best, "metrics"), "params")), 10);
+    cr_assert_float_eq(json_real_value(json_object_get(best, "reward")), 0.9, 1e-12);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(best, "arch"), "n")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(best, "metrics"), "params")),
+                 10);
     json_decref(job);
 
     cr_assert_eq(nd_db_arch_list(db, id, seqs[0], 2, &out), 0);
     json_t *items = json_object_get(out, "architectures");
     cr_assert_eq(json_array_size(items), 2);
-    cr_assert_eq(json_integer_value(json_object_get(json_array_get(items, 0),
-                                                    "seq")), seqs[1]);
-    cr_assert_eq(json_integer_value(json_object_get(out, "next_after")),
-                 seqs[2]);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(items, 0), "seq")), seqs[1]);
+    cr_assert_eq(json_integer_value(json_object_get(out, "next_after")), seqs[2]);
     json_decref(out);
     cr_assert_eq(nd_db_arch_list(db, id, seqs[2], 2, &out), 0);
     items = json_object_get(out, "architectures");
     cr_assert_eq(json_array_size(items), 1);
-    cr_assert(json_is_null(json_object_get(json_array_get(items, 0),
-                                           "reward")));
+    cr_assert(json_is_null(json_object_get(json_array_get(items, 0), "reward")));
     cr_assert(json_is_null(json_object_get(out, "next_after")));
     json_decref(out);
 }
@@ -128,23 +119,18 @@ Test(db_views, result_set_get_and_in_job)
     json_t *out = NULL;
     add_job(id, NULL);
     cr_assert_eq(nd_db_result_get(db, id, &out), ND_DB_NOTFOUND);
-    cr_assert_eq(nd_db_result_set(db, id, "{\"normal\":[]}", "test_accuracy",
-                                  0.25, NULL), 0);
-    cr_assert_eq(nd_db_result_set(db, id, "{\"normal\":[1]}",
-                                  "test_accuracy", 0.75, "{\"epochs\":2}"),
-                 0);
+    cr_assert_eq(nd_db_result_set(db, id, "{\"normal\":[]}", "test_accuracy", 0.25, NULL), 0);
+    cr_assert_eq(
+        nd_db_result_set(db, id, "{\"normal\":[1]}", "test_accuracy", 0.75, "{\"epochs\":2}"), 0);
     cr_assert_eq(nd_db_result_get(db, id, &out), 0);
     cr_assert_str_eq(str_of(out, "metric"), "test_accuracy");
-    cr_assert_float_eq(json_real_value(json_object_get(out, "value")), 0.75,
-                       1e-12);
-    cr_assert_eq(json_array_size(json_object_get(
-                     json_object_get(out, "architecture"), "normal")), 1);
-    cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(out, "details"), "epochs")), 2);
+    cr_assert_float_eq(json_real_value(json_object_get(out, "value")), 0.75, 1e-12);
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(out, "architecture"), "normal")),
+                 1);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(out, "details"), "epochs")), 2);
     json_decref(out);
     json_t *job = get_job(id);
-    cr_assert_str_eq(str_of(json_object_get(job, "result"), "metric"),
-                     "test_accuracy");
+    cr_assert_str_eq(str_of(json_object_get(job, "result"), "metric"), "test_accuracy");
     json_decref(job);
 }
 
@@ -167,8 +153,7 @@ Test(db_views, malformed_json_columns_become_null)
     db = NULL;
     cr_assert_eq(sqlite3_open(path, &c), SQLITE_OK);
     sqlite3_busy_timeout(c, 5000);
-    cr_assert_eq(sqlite3_exec(c, "UPDATE jobs SET spec = '{{{'", NULL, NULL,
-                              NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(c, "UPDATE jobs SET spec = '{{{'", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(c);
     open_db();
     job = get_job(id);
@@ -177,8 +162,8 @@ Test(db_views, malformed_json_columns_become_null)
 
     cr_assert_eq(nd_db_progress_set(db, id, "{\"epoch\":2,\"epochs\":5}"), 0);
     job = get_job(id);
-    cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(job, "progress"), "epochs")), 5);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(job, "progress"), "epochs")),
+                 5);
     json_decref(job);
 }
 

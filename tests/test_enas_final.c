@@ -22,15 +22,12 @@
 
 /* Normal cell then reduction cell, per node "x_id x_op y_id y_op" (ops:
  * 0 sep_conv_3x3, 1 sep_conv_5x5, 2 avg_pool, 3 max_pool, 4 identity). */
-static const char *const SEP_ARC =
-    "0 0 1 1 2 0 1 0 3 1 0 0  1 0 0 1 2 1 1 0 2 0 3 1";
-static const char *const CHEAP_ARC =
-    "0 4 1 2 2 3 1 4 3 2 0 4  1 4 0 2 2 3 1 4 2 2 3 4";
+static const char *const SEP_ARC = "0 0 1 1 2 0 1 0 3 1 0 0  1 0 0 1 2 1 1 0 2 0 3 1";
+static const char *const CHEAP_ARC = "0 4 1 2 2 3 1 4 3 2 0 4  1 4 0 2 2 3 1 4 2 2 3 4";
 
 static nas_job_spec fixed_spec(const char *space, const char *arc)
 {
-    nas_job_spec s = {.dataset = "synthetic", .arch = NAS_ARCH_ENAS_CNN,
-                      .search_space = space};
+    nas_job_spec s = {.dataset = "synthetic", .arch = NAS_ARCH_ENAS_CNN, .search_space = space};
     nas_job_spec_defaults(&s);
     snprintf(s.genotype, sizeof(s.genotype), "%s", arc);
     s.C = 4;
@@ -59,12 +56,13 @@ Test(enas_final, train_kind_on_a_fixed_micro_arc)
     cr_assert_eq(r.nresult, 1);
     cr_assert_str_eq(r.metric, "test_accuracy");
     cr_assert(r.value > 0.15, "one epoch learns the bars: %g", r.value);
-    cr_assert(strncmp(r.result_arch, "{\"space\":\"enas-micro\",\"arc\":"
+    cr_assert(strncmp(r.result_arch,
+                      "{\"space\":\"enas-micro\",\"arc\":"
                       "{\"normal\":[{\"inputs\":[0,1],\"ops\":"
-                      "[\"sep_conv_3x3\",\"sep_conv_5x5\"]}", 85) == 0,
+                      "[\"sep_conv_3x3\",\"sep_conv_5x5\"]}",
+                      85) == 0,
               "%s", r.result_arch);
-    cr_assert(strstr(r.result_arch, "\"fixed_arc\":\"0 0 1 1 2 0"), "%s",
-              r.result_arch);
+    cr_assert(strstr(r.result_arch, "\"fixed_arc\":\"0 0 1 1 2 0"), "%s", r.result_arch);
     double sep = num_of(r.result_json, "parameters");
 
     /* The same space with pools and identities only: the parameters
@@ -86,7 +84,8 @@ Test(enas_final, train_kind_on_a_fixed_macro_arc)
     cr_assert_eq(recorder_run(&s, &r), NAS_OK, "%s", nas_errmsg());
     cr_assert_str_eq(r.metric, "test_accuracy");
     cr_assert(strstr(r.result_arch, "{\"op\": \"max_pool_3x3\", \"skips\": "
-                                    "[-1, 0]}"), "%s", r.result_arch);
+                                    "[-1, 0]}"),
+              "%s", r.result_arch);
     recorder_done(&r);
 }
 
@@ -94,8 +93,7 @@ static void refused(nas_job_spec s, const char *what)
 {
     recorder r = {0};
     cr_assert_eq(recorder_run(&s, &r), NAS_EINVAL, "%s accepted", what);
-    cr_assert(strncmp(nas_errmsg(), what, strlen(what)) == 0,
-              "want %s: %s", what, nas_errmsg());
+    cr_assert(strncmp(nas_errmsg(), what, strlen(what)) == 0, "want %s: %s", what, nas_errmsg());
     cr_assert_eq(r.nprogress, 0);
     recorder_done(&r);
 }
@@ -104,11 +102,9 @@ Test(enas_final, bad_fixed_arcs_name_the_field)
 {
     refused(fixed_spec("enas-micro", "0 0 1 1"), "genotype");
     /* node 0 can read inputs 0 and 1 only */
-    refused(fixed_spec("enas-micro",
-                       "2 0 1 1 2 0 1 0 3 1 0 0 1 0 0 1 2 1 1 0 2 0 3 1"),
+    refused(fixed_spec("enas-micro", "2 0 1 1 2 0 1 0 3 1 0 0 1 0 0 1 2 1 1 0 2 0 3 1"),
             "genotype");
-    refused(fixed_spec("enas-micro",
-                       "0 5 1 1 2 0 1 0 3 1 0 0 1 0 0 1 2 1 1 0 2 0 3 1"),
+    refused(fixed_spec("enas-micro", "0 5 1 1 2 0 1 0 3 1 0 0 1 0 0 1 2 1 1 0 2 0 3 1"),
             "genotype");
     refused(fixed_spec("enas-micro", "0 0 x"), "genotype");
     refused(fixed_spec("enas-macro", "1 0 1 5 1 2"), "genotype");
@@ -127,8 +123,7 @@ typedef struct stage_counts {
     int final, search;
 } stage_counts;
 
-static void count_stage(recorder *r, int epoch, int64_t step, const char *name,
-                        double value)
+static void count_stage(recorder *r, int epoch, int64_t step, const char *name, double value)
 {
     (void)epoch, (void)step, (void)value;
     stage_counts *c = r->user;
@@ -142,8 +137,7 @@ static void count_stage(recorder *r, int epoch, int64_t step, const char *name,
  * controller updates; then 1 final epoch of 2000 / 16 = 125 steps. */
 static nas_job_spec search_spec(const char *ckpt)
 {
-    nas_job_spec s = {.algorithm = "enas", .dataset = "synthetic",
-                      .search_space = "enas-micro"};
+    nas_job_spec s = {.algorithm = "enas", .dataset = "synthetic", .search_space = "enas-micro"};
     nas_job_spec_defaults(&s);
     s.C = 4;
     s.layers = 1;
@@ -185,13 +179,13 @@ Test(enas_final, micro_search_with_final_training_and_exact_resume)
               "%s", a.result_json);
     cr_assert(strstr(a.result_json, "\"fixed_arc\":"), "%s", a.result_json);
     cr_assert(strstr(a.result_json, "\"search_seconds\":"));
-    cr_assert(num_of(strstr(a.result_json, "\"final_training\":"),
-                     "test_accuracy") == a.value);
+    cr_assert(num_of(strstr(a.result_json, "\"final_training\":"), "test_accuracy") == a.value);
     cr_assert(strncmp(a.result_arch, "{\"normal\":[{\"inputs\":[", 22) == 0,
               "the search's architecture JSON: %s", a.result_arch);
     cr_assert(ca.final >= 4 && ca.search >= 3, "%d %d", ca.final, ca.search);
     cr_assert_eq(a.last.step, 3 + 125);
-    cr_assert_eq(a.first.steps, 3 + 125, "the totals count the final "
+    cr_assert_eq(a.first.steps, 3 + 125,
+                 "the totals count the final "
                  "training from the first report on");
     cr_assert_eq(a.totals_moved, 0);
     cr_assert_eq(a.backwards, 0);
@@ -253,8 +247,7 @@ Test(enas_final, bad_final_fields_name_the_field)
  * language model, trained from scratch on the train split. */
 static nas_job_spec rnn_search_spec(const char *ckpt)
 {
-    nas_job_spec s = {.algorithm = "enas", .search_space = "enas-rnn",
-                      .dataset = "fortunes"};
+    nas_job_spec s = {.algorithm = "enas", .search_space = "enas-rnn", .dataset = "fortunes"};
     nas_job_spec_defaults(&s);
     s.nodes = 4;
     s.hidden = 8;
@@ -290,7 +283,8 @@ Test(enas_final, rnn_search_with_final_training_and_exact_resume)
     cr_assert_str_eq(a.metric, "test_perplexity");
     cr_assert(a.value > 1.0 && a.value < 1e4, "%g", a.value);
     cr_assert(strstr(a.result_json, "\"final_training\":{\"dataset\":\"fortunes\","
-                                    "\"test_perplexity\":"), "%s", a.result_json);
+                                    "\"test_perplexity\":"),
+              "%s", a.result_json);
     cr_assert(strstr(strstr(a.result_json, "\"final_training\":"), "\"parameters\":"));
     cr_assert(strncmp(a.result_arch, "{\"nodes\":", 9) == 0, "%s", a.result_arch);
     cr_assert(ca.final >= 3 && ca.search >= 2, "%d %d", ca.final, ca.search);
@@ -300,9 +294,8 @@ Test(enas_final, rnn_search_with_final_training_and_exact_resume)
 
     /* Shut down inside the final training, then resume: same result. */
     s = rnn_search_spec(ckpt);
-    int64_t search_steps = total - (int64_t)num_of(strstr(a.result_json,
-                                                           "\"final_training\":"),
-                                                    "steps");
+    int64_t search_steps =
+        total - (int64_t)num_of(strstr(a.result_json, "\"final_training\":"), "steps");
     recorder b = {.stop_at = search_steps + 2, .stop_value = NAS_STOP_SHUTDOWN};
     cr_assert_eq(recorder_run(&s, &b), NAS_ECANCELLED, "%s", nas_errmsg());
     cr_assert_eq(b.nresult, 0);
@@ -324,8 +317,7 @@ Test(enas_final, rnn_search_with_final_training_and_exact_resume)
 
 Test(enas_final, train_kind_on_a_fixed_rnn_arc)
 {
-    nas_job_spec s = {.dataset = "fortunes", .arch = NAS_ARCH_ENAS_RNN,
-                      .search_space = "enas-rnn"};
+    nas_job_spec s = {.dataset = "fortunes", .arch = NAS_ARCH_ENAS_RNN, .search_space = "enas-rnn"};
     nas_job_spec_defaults(&s);
     snprintf(s.genotype, sizeof(s.genotype), "0 0 1 1 2 0 3");
     s.nodes = 4;

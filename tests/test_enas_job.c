@@ -26,19 +26,20 @@
 #include "tmpdir.h"
 
 /* Every reward is an accuracy (recorder.h's architecture hook). */
-static void reward_in_range(recorder *r, const char *arch, double reward,
-                            const char *metrics)
+static void reward_in_range(recorder *r, const char *arch, double reward, const char *metrics)
 {
     (void)r, (void)arch, (void)metrics;
     cr_assert(reward >= 0.0 && reward <= 1.0, "reward %g", reward);
 }
 
-#define RECORDER {.arch_hook = reward_in_range}
+#define RECORDER                                                                                   \
+    {                                                                                              \
+        .arch_hook = reward_in_range                                                               \
+    }
 
 static nas_job_spec tiny_spec(const char *space, int epochs)
 {
-    nas_job_spec s = {.algorithm = "enas", .dataset = "synthetic",
-                      .search_space = space};
+    nas_job_spec s = {.algorithm = "enas", .dataset = "synthetic", .search_space = space};
     nas_job_spec_defaults(&s);
     s.C = 4;
     s.layers = strcmp(space, "enas-macro") == 0 ? 3 : 1;
@@ -85,8 +86,7 @@ static void assert_same_result(const recorder *a, const recorder *b)
     const char *cb = strstr(b->result_json, ",\"seconds\"");
     cr_assert(ca && cb);
     cr_assert(ca - a->result_json == cb - b->result_json &&
-                  memcmp(a->result_json, b->result_json,
-                         (size_t)(ca - a->result_json)) == 0,
+                  memcmp(a->result_json, b->result_json, (size_t)(ca - a->result_json)) == 0,
               "results differ:\n%s\n%s", a->result_json, b->result_json);
     cr_assert_str_eq(a->result_arch, b->result_arch);
 }
@@ -117,20 +117,17 @@ Test(enas_job, micro_search_runs_to_a_valid_result, .timeout = 120)
     cr_assert_eq(r.nprogress, 8);
     cr_assert_eq(r.last.step, 8);
     cr_assert_eq(r.narch, 2 * 2 * 2, "every controller child is a row");
-    const char *want[] = {"train_loss", "train_accuracy", "val_accuracy",
-                          "lr", "controller_loss", "controller_entropy",
-                          "baseline", "reward"};
+    const char *want[] = {"train_loss",      "train_accuracy",     "val_accuracy", "lr",
+                          "controller_loss", "controller_entropy", "baseline",     "reward"};
     for (int k = 0; k < 8; k++)
         cr_assert(recorder_saw(&r, want[k]), "no %s metric", want[k]);
     cr_assert_eq(r.nmetric, 2 * 8, "each once per epoch");
-    cr_assert(strncmp(r.arch_metrics, "{\"epoch\":2,\"step\":8,", 20) == 0,
-              "%s", r.arch_metrics);
+    cr_assert(strncmp(r.arch_metrics, "{\"epoch\":2,\"step\":8,", 20) == 0, "%s", r.arch_metrics);
     cr_assert(strstr(r.arch_metrics, "\"fixed_arc\":\""));
     cr_assert_eq(r.nresult, 1);
     cr_assert_str_eq(r.metric, "val_accuracy");
     cr_assert(r.value >= 0.0 && r.value <= 1.0);
-    cr_assert(strncmp(r.result_arch, "{\"normal\":[{\"inputs\":[", 22) == 0,
-              "%s", r.result_arch);
+    cr_assert(strncmp(r.result_arch, "{\"normal\":[{\"inputs\":[", 22) == 0, "%s", r.result_arch);
     cr_assert(strstr(r.result_arch, "],\"normal_concat\":["));
     cr_assert(strstr(r.result_arch, "],\"reduce\":[{\"inputs\":["));
     cr_assert(strstr(r.result_arch, "],\"reduce_concat\":["));
@@ -213,17 +210,17 @@ static void resume_case(int64_t at, int rows_before)
 
 Test(enas_job, resume_inside_the_weight_phase_is_exact, .timeout = 120)
 {
-    resume_case(5, 4);   /* epoch 2, after its first weight step */
+    resume_case(5, 4); /* epoch 2, after its first weight step */
 }
 
 Test(enas_job, resume_between_the_phases_is_exact, .timeout = 120)
 {
-    resume_case(6, 4);   /* epoch 2, before its controller updates */
+    resume_case(6, 4); /* epoch 2, before its controller updates */
 }
 
 Test(enas_job, resume_inside_the_controller_phase_is_exact, .timeout = 120)
 {
-    resume_case(7, 6);   /* epoch 2, after one controller update */
+    resume_case(7, 6); /* epoch 2, after one controller update */
 }
 
 /* ---------------------------------------------------------- spec rules */
@@ -233,40 +230,33 @@ Test(enas_job, defaults_are_the_reference_scripts)
     nas_job_spec s = {.algorithm = "enas", .dataset = "cifar10"};
     nas_job_spec_defaults(&s);
     cr_assert_str_eq(s.search_space, "enas-micro");
-    cr_assert(s.epochs == 150 && s.batch_size == 160 && s.C == 20 &&
-              s.layers == 6 && s.nodes == 5);
-    cr_assert(s.lr == 0.05f && s.lr_min == 0.0005f && s.lr_t0 == 10 &&
-              s.lr_t_mul == 2 && s.momentum == 0.9f && s.nesterov == 1 &&
-              s.dropout == 0.1f);
+    cr_assert(s.epochs == 150 && s.batch_size == 160 && s.C == 20 && s.layers == 6 && s.nodes == 5);
+    cr_assert(s.lr == 0.05f && s.lr_min == 0.0005f && s.lr_t0 == 10 && s.lr_t_mul == 2 &&
+              s.momentum == 0.9f && s.nesterov == 1 && s.dropout == 0.1f);
     /* The reference trains the shared weights on 45,000 of CIFAR-10's
      * 50,000 images, with l2_reg 1e-4 in the loss (a gradient of
      * 2e-4 w) and no clip (its clip_mode "norm" keeps the unclipped
      * gradient). */
-    cr_assert(s.train_portion == 0.9f && s.weight_decay == 2e-4f &&
-              s.grad_clip == 0.0f, "train_portion %g weight_decay %g grad_clip %g",
-              (double)s.train_portion, (double)s.weight_decay, (double)s.grad_clip);
-    cr_assert(s.ctrl_hidden == 64 && s.ctrl_lr == 0.0035f &&
-              s.ctrl_entropy_weight == 1e-4f && s.ctrl_tanh == 1.1f &&
-              s.ctrl_op_tanh_reduce == 2.5f && s.ctrl_steps == 30 &&
+    cr_assert(s.train_portion == 0.9f && s.weight_decay == 2e-4f && s.grad_clip == 0.0f,
+              "train_portion %g weight_decay %g grad_clip %g", (double)s.train_portion,
+              (double)s.weight_decay, (double)s.grad_clip);
+    cr_assert(s.ctrl_hidden == 64 && s.ctrl_lr == 0.0035f && s.ctrl_entropy_weight == 1e-4f &&
+              s.ctrl_tanh == 1.1f && s.ctrl_op_tanh_reduce == 2.5f && s.ctrl_steps == 30 &&
               s.ctrl_aggregate == 10 && s.final_samples == 100);
     cr_assert(s.augment == 0, "the train kind's image defaults do not leak");
-    nas_job_spec m = {.algorithm = "enas", .dataset = "cifar10",
-                      .search_space = "enas-macro"};
+    nas_job_spec m = {.algorithm = "enas", .dataset = "cifar10", .search_space = "enas-macro"};
     nas_job_spec_defaults(&m);
-    cr_assert(m.epochs == 310 && m.batch_size == 128 && m.C == 36 &&
-              m.layers == 12 && m.ctrl_lr == 0.001f && m.ctrl_tanh == 1.5f &&
-              m.ctrl_steps == 50 && m.ctrl_aggregate == 20 &&
-              m.ctrl_skip_target == 0.4f && m.ctrl_skip_weight == 0.8f &&
-              m.weight_decay == 5e-4f && m.train_portion == 0.9f &&
-              m.grad_clip == 0.0f);
+    cr_assert(m.epochs == 310 && m.batch_size == 128 && m.C == 36 && m.layers == 12 &&
+              m.ctrl_lr == 0.001f && m.ctrl_tanh == 1.5f && m.ctrl_steps == 50 &&
+              m.ctrl_aggregate == 20 && m.ctrl_skip_target == 0.4f && m.ctrl_skip_weight == 0.8f &&
+              m.weight_decay == 5e-4f && m.train_portion == 0.9f && m.grad_clip == 0.0f);
 }
 
 static void refused(nas_job_spec s, const char *prefix)
 {
     int rc = nas_job_run(&s, NULL, NULL);
     cr_assert_eq(rc, NAS_EINVAL, "%s: %s", prefix, nas_strerror(rc));
-    cr_assert(strncmp(nas_errmsg(), prefix, strlen(prefix)) == 0, "%s",
-              nas_errmsg());
+    cr_assert(strncmp(nas_errmsg(), prefix, strlen(prefix)) == 0, "%s", nas_errmsg());
 }
 
 Test(enas_job, bad_fields_are_refused_by_name)
@@ -287,7 +277,7 @@ Test(enas_job, bad_fields_are_refused_by_name)
     s.nodes = 1;
     refused(s, "nodes:");
     s = tiny_spec("enas-micro", 1);
-    s.final_epochs = -1;   /* final training: test_enas_final.c */
+    s.final_epochs = -1; /* final training: test_enas_final.c */
     refused(s, "final_epochs:");
     s = tiny_spec("enas-micro", 1);
     s.search_space = "enas-mini";
@@ -296,10 +286,10 @@ Test(enas_job, bad_fields_are_refused_by_name)
     s.dataset = "fortunes";
     refused(s, "dataset:");
     s = tiny_spec("enas-micro", 1);
-    s.batch_size = 17;   /* 16 examples a half */
+    s.batch_size = 17; /* 16 examples a half */
     refused(s, "batch_size:");
     s = tiny_spec("enas-micro", 1);
-    s.layers = 3;        /* 16 -> 8 -> 4: fine; 4 cells more: odd at 6 */
+    s.layers = 3; /* 16 -> 8 -> 4: fine; 4 cells more: odd at 6 */
     s.max_examples = 0;
     s.C = 0;
     refused(s, "C:");

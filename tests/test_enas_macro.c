@@ -16,8 +16,7 @@
 #include "search/enas/enas.h"
 
 static const char *const ops[] = {
-    "conv_3x3", "sep_conv_3x3", "conv_5x5", "sep_conv_5x5", "avg_pool_3x3",
-    "max_pool_3x3",
+    "conv_3x3", "sep_conv_3x3", "conv_5x5", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3",
 };
 
 typedef struct {
@@ -26,17 +25,16 @@ typedef struct {
     void *self;
     nas_graph *g;
     nas_rng rng;
-    int len;    /* ints in an arc */
+    int len; /* ints in an arc */
 } fix;
 
 static void fix_make(fix *f, int C, int layers, int hw, float dropout)
 {
     memset(f, 0, sizeof(*f));
-    f->cfg = (nas_enas_cfg){.C = C, .layers = layers, .in_c = 1, .h = hw,
-                            .w = hw, .classes = 3, .dropout = dropout};
+    f->cfg = (nas_enas_cfg){
+        .C = C, .layers = layers, .in_c = 1, .h = hw, .w = hw, .classes = 3, .dropout = dropout};
     f->p = nas_params_new();
-    cr_assert_eq(nas__enas_macro.declare(f->p, &f->cfg, &f->self), NAS_OK, "%s",
-                 nas_errmsg());
+    cr_assert_eq(nas__enas_macro.declare(f->p, &f->cfg, &f->self), NAS_OK, "%s", nas_errmsg());
     nas_rng_seed(&f->rng, 5);
     cr_assert_eq(nas_params_alloc(f->p, &f->rng), NAS_OK);
     f->g = nas_graph_new(1 << 22);
@@ -112,8 +110,7 @@ Test(enas_macro, random_children_shapes_and_program, .timeout = 60)
         nas_graph_reset(f.g);
         cr_assert_eq(nas_ctrl_run(c, f.g, cp, prog, n, &cr, NULL, arc, &o), NAS_OK);
         cr_assert_eq(o.skip_total, 15);
-        nas_tensor *y = nas__enas_macro.forward(f.self, f.g, f.p, arc,
-                                                input(&f, 2, &cr), 1);
+        nas_tensor *y = nas__enas_macro.forward(f.self, f.g, f.p, arc, input(&f, 2, &cr), 1);
         cr_assert_eq(y->shape[0], 2);
         cr_assert_eq(y->shape[1], 3);
     }
@@ -128,8 +125,7 @@ Test(enas_macro, random_children_shapes_and_program, .timeout = 60)
         nas_graph_reset(f.g);
         nas_graph_set_training(f.g, seed % 3 != 0);
         nas_graph_set_grad(f.g, seed % 2);
-        nas_tensor *y = nas__enas_macro.forward(f.self, f.g, f.p, arc,
-                                                input(&f, 3, &r), 1);
+        nas_tensor *y = nas__enas_macro.forward(f.self, f.g, f.p, arc, input(&f, 3, &r), 1);
         cr_assert_eq(y->ndim, 2);
         cr_assert_eq(y->shape[0], 3);
         cr_assert_eq(y->shape[1], 3);
@@ -147,13 +143,12 @@ Test(enas_macro, random_children_shapes_and_program, .timeout = 60)
     free(b.s);
     memset(&b, 0, sizeof(b));
     nas__enas_macro.arc_json(f.self, arc, &b);
-    cr_assert_str_eq(b.s,
-        "{\"layers\": [{\"op\": \"conv_3x3\", \"skips\": []}, "
-        "{\"op\": \"sep_conv_5x5\", \"skips\": [-1]}, "
-        "{\"op\": \"max_pool_3x3\", \"skips\": [0]}, "
-        "{\"op\": \"sep_conv_3x3\", \"skips\": [-1, 1]}, "
-        "{\"op\": \"avg_pool_3x3\", \"skips\": []}, "
-        "{\"op\": \"conv_5x5\", \"skips\": [-1, 0, 1, 2, 3]}]}");
+    cr_assert_str_eq(b.s, "{\"layers\": [{\"op\": \"conv_3x3\", \"skips\": []}, "
+                          "{\"op\": \"sep_conv_5x5\", \"skips\": [-1]}, "
+                          "{\"op\": \"max_pool_3x3\", \"skips\": [0]}, "
+                          "{\"op\": \"sep_conv_3x3\", \"skips\": [-1, 1]}, "
+                          "{\"op\": \"avg_pool_3x3\", \"skips\": []}, "
+                          "{\"op\": \"conv_5x5\", \"skips\": [-1, 0, 1, 2, 3]}]}");
     free(b.s);
     fix_free(&f);
 }
@@ -166,7 +161,7 @@ Test(enas_macro, bad_configs)
     cr_assert_eq(nas__enas_macro.declare(p, &cfg, &self), NAS_EINVAL);
     cr_assert(strstr(nas_errmsg(), "C:"));
     cfg.C = 4;
-    cfg.h = 6;   /* 6 -> 3 at the first reduction, odd at the second */
+    cfg.h = 6; /* 6 -> 3 at the first reduction, odd at the second */
     cr_assert_eq(nas__enas_macro.declare(p, &cfg, &self), NAS_EINVAL);
     cr_assert(strstr(nas_errmsg(), "layers:"));
     cfg.h = 8;
@@ -224,11 +219,9 @@ static void child_backward(fix *f, const int *arc, nas_rng *r)
     nas_params_zero_grad(f->p, NAS_MASK_ALL);
     nas_graph_reset(f->g);
     nas_graph_set_training(f->g, 1);
-    nas_tensor *y = nas__enas_macro.forward(f->self, f->g, f->p, arc,
-                                            input(f, 4, r), 1);
+    nas_tensor *y = nas__enas_macro.forward(f->self, f->g, f->p, arc, input(f, 4, r), 1);
     const int32_t labels[4] = {0, 1, 2, 1};
-    nas_graph_backward(f->g, nas_cross_entropy(f->g, y, labels),
-                       NAS_MASK(NAS_GROUP_WEIGHTS));
+    nas_graph_backward(f->g, nas_cross_entropy(f->g, y, labels), NAS_MASK(NAS_GROUP_WEIGHTS));
 }
 
 Test(enas_macro, child_touches_only_its_weights, .timeout = 60)
@@ -252,12 +245,13 @@ Test(enas_macro, child_touches_only_its_weights, .timeout = 60)
                 used_floats += nas_tensor_numel(t);
             if (!strncmp(t->name, "macro.pool.", 11) && ends_with(t->name, "path1.w"))
                 *(want ? &reductions_seen : &reductions_skipped) += 1;
-            cr_expect(!got || want, "seed %d: %s has a gradient but the child "
-                      "does not use it", (int)seed, t->name);
+            cr_expect(!got || want,
+                      "seed %d: %s has a gradient but the child "
+                      "does not use it",
+                      (int)seed, t->name);
             if (want && (ends_with(t->name, ".w") || ends_with(t->name, ".dw") ||
                          ends_with(t->name, ".pw")))
-                cr_expect(got, "seed %d: %s is used but has no gradient",
-                          (int)seed, t->name);
+                cr_expect(got, "seed %d: %s is used but has no gradient", (int)seed, t->name);
         }
         cr_expect_eq(nas__enas_macro.arc_params(f.self, f.p, arc), used_floats,
                      "seed %d: arc_params", (int)seed);
@@ -327,8 +321,8 @@ static double loss_of(fix *f, const int *arc, nas_tensor *x, int record)
     const int32_t labels[2] = {0, 2};
     nas_graph_reset(f->g);
     nas_graph_set_grad(f->g, record);
-    nas_tensor *l = nas_cross_entropy(
-        f->g, nas__enas_macro.forward(f->self, f->g, f->p, arc, x, 0), labels);
+    nas_tensor *l =
+        nas_cross_entropy(f->g, nas__enas_macro.forward(f->self, f->g, f->p, arc, x, 0), labels);
     nas_graph_set_grad(f->g, 1);
     if (record)
         nas_graph_backward(f->g, l, NAS_MASK(NAS_GROUP_WEIGHTS));
@@ -378,16 +372,15 @@ Test(enas_macro, tiny_child_gradient_matches_fd, .timeout = 60)
                 }
                 if (!ok) {
                     if (bad < 8)
-                        cr_log_error("arc %d: %s[%zu]: analytic %.6g numeric %.6g",
-                                     k, t->name, e, ana, num);
+                        cr_log_error("arc %d: %s[%zu]: analytic %.6g numeric %.6g", k, t->name, e,
+                                     ana, num);
                     bad++;
                 }
             }
         }
         cr_expect_leq(retried, checked / 50, "arc %d: %d retries", k, retried);
         cr_expect_eq(bad, 0, "arc %d: %d of %d differ", k, bad, checked);
-        cr_expect_gt(big, checked / 10, "arc %d: only %d of %d gradients > 1e-2",
-                     k, big, checked);
+        cr_expect_gt(big, checked / 10, "arc %d: only %d of %d gradients > 1e-2", k, big, checked);
         nas_graph_free(xg);
         fix_free(&f);
     }

@@ -21,8 +21,7 @@
 
 #include "search/enas/enas_micro.h"
 
-static const char *const OPS[5] = {"sep_conv_3x3", "sep_conv_5x5",
-                                   "avg_pool_3x3", "max_pool_3x3",
+static const char *const OPS[5] = {"sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3",
                                    "identity"};
 
 typedef struct fix {
@@ -41,8 +40,7 @@ static void fix_init(fix *f, nas_enas_cfg cfg, uint64_t seed)
     f->cfg = cfg;
     f->p = nas_params_new();
     f->g = nas_graph_new(1 << 20);
-    cr_assert_eq(nas__enas_micro.declare(f->p, &cfg, &f->sp), NAS_OK, "%s",
-                 nas_errmsg());
+    cr_assert_eq(nas__enas_micro.declare(f->p, &cfg, &f->sp), NAS_OK, "%s", nas_errmsg());
     nas_rng r;
     nas_rng_seed(&r, seed);
     cr_assert_eq(nas_params_alloc(f->p, &r), NAS_OK);
@@ -82,17 +80,10 @@ static void random_arc(const fix *f, nas_rng *r, int *arc)
             cr_assert(s->n >= 1 && s->n <= anchors);
             arc[k++] = (int)nas_rng_below(r, (uint32_t)s->n);
             break;
-        case NAS_CTRL_CHOICE:
-            arc[k++] = (int)nas_rng_below(r, (uint32_t)s->n);
-            break;
-        case NAS_CTRL_ANCHOR:
-            anchors++;
-            break;
-        case NAS_CTRL_RESET:
-            anchors = 0;
-            break;
-        default:
-            cr_assert_fail("unexpected step kind %d", s->kind);
+        case NAS_CTRL_CHOICE: arc[k++] = (int)nas_rng_below(r, (uint32_t)s->n); break;
+        case NAS_CTRL_ANCHOR: anchors++; break;
+        case NAS_CTRL_RESET: anchors = 0; break;
+        default: cr_assert_fail("unexpected step kind %d", s->kind);
         }
     }
     cr_assert_eq(k, f->arc_len);
@@ -102,8 +93,8 @@ static void random_arc(const fix *f, nas_rng *r, int *arc)
 static nas_tensor *input_on(fix *f, nas_graph *g, int n, nas_rng *r, int leaf)
 {
     int shape[4] = {n, f->cfg.in_c, f->cfg.h, f->cfg.w};
-    nas_tensor *x = leaf ? nas_tensor_leaf(g, 4, shape, NAS_GROUP_INPUT)
-                         : nas_tensor_new(g, 4, shape);
+    nas_tensor *x =
+        leaf ? nas_tensor_leaf(g, 4, shape, NAS_GROUP_INPUT) : nas_tensor_new(g, 4, shape);
     for (size_t i = 0; i < nas_tensor_numel(x); i++)
         x->data[i] = nas_rng_normal(r);
     return x;
@@ -116,8 +107,8 @@ static nas_tensor *input(fix *f, int n, nas_rng *r, int leaf)
 
 static nas_enas_cfg tiny(int layers, int nodes)
 {
-    return (nas_enas_cfg){.C = 4, .layers = layers, .nodes = nodes,
-                          .in_c = 1, .h = 8, .w = 8, .classes = 10};
+    return (nas_enas_cfg){
+        .C = 4, .layers = layers, .nodes = nodes, .in_c = 1, .h = 8, .w = 8, .classes = 10};
 }
 
 /* ---------------------------------------------------------------- shape */
@@ -140,8 +131,7 @@ Test(enas_micro, program_and_shapes_of_random_children)
             int at = c ? cell1 + 1 : 0;
             cr_assert_eq(f.prog[at].kind, NAS_CTRL_ANCHOR | NAS_CTRL_ZERO_VALUE);
             cr_assert_eq(f.prog[at + 1].kind, NAS_CTRL_ANCHOR | NAS_CTRL_ZERO_VALUE);
-            cr_assert_eq(f.prog[at + 4].kind,
-                         NAS_CTRL_CHOICE | (c ? 0 : NAS_CTRL_FIXED_BIAS));
+            cr_assert_eq(f.prog[at + 4].kind, NAS_CTRL_CHOICE | (c ? 0 : NAS_CTRL_FIXED_BIAS));
         }
         cr_assert_eq(f.prog[cell1].kind, NAS_CTRL_RESET | NAS_CTRL_KEEP_STATE);
         nas_rng r;
@@ -178,7 +168,7 @@ Test(enas_micro, rejects_bad_configs_naming_the_field)
     cr_assert_eq(nas__enas_micro.declare(p, &c, &sp), NAS_EINVAL);
     cr_assert(strstr(nas_errmsg(), "nodes:"));
     c = tiny(2, 5);
-    c.h = c.w = 6;   /* 6 -> 3: the second reduction meets an odd map */
+    c.h = c.w = 6; /* 6 -> 3: the second reduction meets an odd map */
     cr_assert_eq(nas__enas_micro.declare(p, &c, &sp), NAS_EINVAL);
     cr_assert(strstr(nas_errmsg(), "layers:"), "%s", nas_errmsg());
     cr_assert_null(sp);
@@ -197,14 +187,12 @@ Test(enas_micro, arc_json_and_fixed_arc_string)
     int arc[16] = {0, 1, 0, 4, 2, 0, 3, 2, 1, 1, 1, 1, 0, 1, 4, 0};
     nas_json_buf b = {0};
     nas__enas_micro.arc_json(f.sp, arc, &b);
-    cr_assert_str_eq(
-        b.s,
-        "{\"normal\":[{\"inputs\":[0,1],\"ops\":[\"sep_conv_3x3\","
-        "\"identity\"]},{\"inputs\":[2,0],\"ops\":[\"max_pool_3x3\","
-        "\"avg_pool_3x3\"]}],\"normal_concat\":[3],"
-        "\"reduce\":[{\"inputs\":[1,1],\"ops\":[\"sep_conv_5x5\","
-        "\"sep_conv_5x5\"]},{\"inputs\":[0,1],\"ops\":[\"identity\","
-        "\"sep_conv_3x3\"]}],\"reduce_concat\":[2,3]}");
+    cr_assert_str_eq(b.s, "{\"normal\":[{\"inputs\":[0,1],\"ops\":[\"sep_conv_3x3\","
+                          "\"identity\"]},{\"inputs\":[2,0],\"ops\":[\"max_pool_3x3\","
+                          "\"avg_pool_3x3\"]}],\"normal_concat\":[3],"
+                          "\"reduce\":[{\"inputs\":[1,1],\"ops\":[\"sep_conv_5x5\","
+                          "\"sep_conv_5x5\"]},{\"inputs\":[0,1],\"ops\":[\"identity\","
+                          "\"sep_conv_3x3\"]}],\"reduce_concat\":[2,3]}");
     free(b.s);
     nas_json_buf s = {0};
     nas__enas_micro.arc_string(f.sp, arc, &s);
@@ -221,8 +209,8 @@ static int sep_used(const fix *f, const char *name, const int *arc)
 {
     int cell, node, in, stack;
     char side, op[32], what[16];
-    if (sscanf(name, "micro.cell.%d.node.%d.%c.in%d.%31[a-z_0-9x].%d.%15s",
-               &cell, &node, &side, &in, op, &stack, what) != 7)
+    if (sscanf(name, "micro.cell.%d.node.%d.%c.in%d.%31[a-z_0-9x].%d.%15s", &cell, &node, &side,
+               &in, op, &stack, what) != 7)
         return -1;
     int d = f->cfg.layers / 3, reduce = cell == d || cell == 2 * d + 1;
     const int *a = arc + (reduce ? 4 * f->cfg.nodes : 0) + 4 * node;
@@ -259,8 +247,7 @@ static void backward_of(fix *f, const int *arc, nas_rng *r)
     nas_tensor *x = input(f, 4, r, 0);
     nas_tensor *y = nas__enas_micro.forward(f->sp, f->g, f->p, arc, x, 1);
     int32_t lab[4] = {1, 2, 3, 4};
-    nas_graph_backward(f->g, nas_cross_entropy(f->g, y, lab),
-                       NAS_MASK(NAS_GROUP_WEIGHTS));
+    nas_graph_backward(f->g, nas_cross_entropy(f->g, y, lab), NAS_MASK(NAS_GROUP_WEIGHTS));
 }
 
 Test(enas_micro, backward_reaches_exactly_the_used_weights)
@@ -282,7 +269,7 @@ Test(enas_micro, backward_reaches_exactly_the_used_weights)
             if (u < 0)
                 u = final_used(&f, t->name, arc);
             if (u < 0)
-                u = 1;   /* stem, calibrations, BNs of cells, head */
+                u = 1; /* stem, calibrations, BNs of cells, head */
             cr_assert_eq(touched, u, "%s: gradient %s, used %d", t->name,
                          touched ? "non-zero" : "zero", u);
             seps += u;
@@ -297,8 +284,7 @@ Test(enas_micro, backward_reaches_exactly_the_used_weights)
                 touched += nas_tensor_numel(t);
         }
         size_t ap = nas__enas_micro.arc_params(f.sp, f.p, arc);
-        cr_assert_eq(ap, touched, "arc_params %zu, trained floats %zu", ap,
-                     touched);
+        cr_assert_eq(ap, touched, "arc_params %zu, trained floats %zu", ap, touched);
     }
     fix_free(&f);
 }
@@ -340,8 +326,7 @@ Test(enas_micro, children_sharing_an_op_train_the_same_tensor)
     }
     /* The tensor of another input of the same place is a different one,
      * untouched by both (in 1 of that slot is used by neither). */
-    nas_tensor *other =
-        nas_params_find(f.p, "micro.cell.2.node.1.y.in1.sep_conv_5x5.0.dw");
+    nas_tensor *other = nas_params_find(f.p, "micro.cell.2.node.1.y.in1.sep_conv_5x5.0.dw");
     cr_assert_not_null(other);
     cr_assert_neq(other, t);
     free(w0);
@@ -356,7 +341,7 @@ Test(enas_micro, gradient_check_of_a_tiny_child)
     fix f;
     nas_enas_cfg cfg = tiny(1, 2);
     cfg.C = 2;
-    cfg.h = cfg.w = 16;   /* BN over >= 128 values per channel */
+    cfg.h = cfg.w = 16; /* BN over >= 128 values per channel */
     fix_init(&f, cfg, 4);
     /* No max pool (ties), everything else. */
     int arc[16] = {0, 1, 0, 4, 2, 0, 2, 1, 1, 0, 1, 1, 2, 1, 4, 2};
@@ -364,7 +349,7 @@ Test(enas_micro, gradient_check_of_a_tiny_child)
     nas_rng_seed(&r, 13);
     nas_graph_reset(f.g);
     nas_graph_set_training(f.g, 1);
-    nas_graph *xg = nas_graph_new(0);   /* x outlives f.g's resets */
+    nas_graph *xg = nas_graph_new(0); /* x outlives f.g's resets */
     nas_tensor *x = input_on(&f, xg, 8, &r, 1);
     nas_tensor *y = nas__enas_micro.forward(f.sp, f.g, f.p, arc, x, 1);
     size_t ny = nas_tensor_numel(y);
@@ -375,8 +360,7 @@ Test(enas_micro, gradient_check_of_a_tiny_child)
     memcpy(wy->data, wt, ny * sizeof(float));
     nas_params_zero_grad(f.p, NAS_MASK_ALL);
     nas_graph_backward(f.g, nas_sum(f.g, nas_mul(f.g, y, wy)),
-                       NAS_MASK(NAS_GROUP_WEIGHTS) |
-                           NAS_MASK(NAS_GROUP_INPUT));
+                       NAS_MASK(NAS_GROUP_WEIGHTS) | NAS_MASK(NAS_GROUP_INPUT));
     size_t nx = nas_tensor_numel(x);
     float *gx = malloc(nx * sizeof(float));
     memcpy(gx, x->grad, nx * sizeof(float));
@@ -384,10 +368,12 @@ Test(enas_micro, gradient_check_of_a_tiny_child)
     /* Checked: a few elements of the input, the stem, a calibration, two
      * separable convs, a final conv slice and the head. */
     const char *names[] = {
-        "micro.stem.w", "micro.cell.0.cal_x.w1",
+        "micro.stem.w",
+        "micro.cell.0.cal_x.w1",
         "micro.cell.0.node.0.x.in0.sep_conv_3x3.0.dw",
         "micro.cell.1.node.0.y.in1.sep_conv_5x5.1.pw",
-        "micro.cell.2.final.in3.w", "micro.head.w",
+        "micro.cell.2.final.in3.w",
+        "micro.head.w",
         "micro.cell.1.node.1.y.in1.sep_conv_3x3.1.bn.gamma",
     };
     const int nn = (int)(sizeof(names) / sizeof(names[0]));
@@ -415,8 +401,7 @@ Test(enas_micro, gradient_check_of_a_tiny_child)
                     t->data[i] = v + (float)(s ? -h : h);
                     nas_graph_reset(f.g);
                     nas_graph_set_grad(f.g, 0);
-                    nas_tensor *yy =
-                        nas__enas_micro.forward(f.sp, f.g, f.p, arc, x, 1);
+                    nas_tensor *yy = nas__enas_micro.forward(f.sp, f.g, f.p, arc, x, 1);
                     double acc = 0.0;
                     for (size_t q = 0; q < ny; q++)
                         acc += (double)yy->data[q] * wt[q];
@@ -432,8 +417,8 @@ Test(enas_micro, gradient_check_of_a_tiny_child)
             if (!ok) {
                 if (bad < 10)
                     cr_log_error("%s[%zu]: analytic %.6g numeric %.6g %.6g "
-                                 "%.6g", k < 0 ? "x" : names[k], i, ana,
-                                 num[0], num[1], num[2]);
+                                 "%.6g",
+                                 k < 0 ? "x" : names[k], i, ana, num[0], num[1], num[2]);
                 bad++;
             }
         }
@@ -467,19 +452,16 @@ Test(enas_micro, recomputation_gives_the_plain_tape_gradients)
         int32_t lab[4] = {0, 3, 6, 9};
         nas_params_zero_grad(f[k].p, NAS_MASK_ALL);
         nas_graph_backward(f[k].g, nas_cross_entropy(f[k].g, y[k], lab),
-                           NAS_MASK(NAS_GROUP_WEIGHTS) |
-                               NAS_MASK(NAS_GROUP_INPUT));
-        nas_params_group(f[k].p, NAS_GROUP_WEIGHTS, NULL, &grads[k], NULL,
-                         NULL, &n);
+                           NAS_MASK(NAS_GROUP_WEIGHTS) | NAS_MASK(NAS_GROUP_INPUT));
+        nas_params_group(f[k].p, NAS_GROUP_WEIGHTS, NULL, &grads[k], NULL, NULL, &n);
         gx[k] = x->grad;
     }
     for (int i = 0; i < 40; i++)
         cr_assert_eq(y[0]->data[i], y[1]->data[i], "logit %d", i);
     for (size_t i = 0; i < n; i++)
-        cr_assert(fabsf(grads[0][i] - grads[1][i]) <=
-                      1e-6f + 1e-4f * fabsf(grads[1][i]),
-                  "weight gradient %zu: %g recomputed, %g plain", i,
-                  (double)grads[0][i], (double)grads[1][i]);
+        cr_assert(fabsf(grads[0][i] - grads[1][i]) <= 1e-6f + 1e-4f * fabsf(grads[1][i]),
+                  "weight gradient %zu: %g recomputed, %g plain", i, (double)grads[0][i],
+                  (double)grads[1][i]);
     for (int i = 0; i < 4 * 64; i++)
         cr_assert(fabsf(gx[0][i] - gx[1][i]) <= 1e-6f + 1e-4f * fabsf(gx[1][i]),
                   "input gradient %d", i);

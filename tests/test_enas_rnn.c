@@ -38,16 +38,14 @@ typedef struct tiny {
     int V, H, N;
 } tiny;
 
-static void tiny_init(tiny *t, int V, int H, int N, uint64_t seed,
-                      float wscale)
+static void tiny_init(tiny *t, int V, int H, int N, uint64_t seed, float wscale)
 {
     t->V = V;
     t->H = H;
     t->N = N;
     t->p = nas_params_new();
     nas_enas_rnn_cfg cfg = {.vocab = V, .hidden = H, .nodes = N};
-    cr_assert_eq(nas__enas_rnn_declare(t->p, &cfg, &t->net), NAS_OK, "%s",
-                 nas_errmsg());
+    cr_assert_eq(nas__enas_rnn_declare(t->p, &cfg, &t->net), NAS_OK, "%s", nas_errmsg());
     nas_rng_seed(&t->rng, seed);
     cr_assert_eq(nas_params_alloc(t->p, &t->rng), NAS_OK);
     if (wscale > 0.0f) {
@@ -70,11 +68,9 @@ static void tiny_free(tiny *t)
 
 static void random_arc(int *arc, int N, nas_rng *r, int with_relu)
 {
-    static const int smooth[3] = {NAS_ENAS_RNN_TANH, NAS_ENAS_RNN_IDENTITY,
-                                  NAS_ENAS_RNN_SIGMOID};
+    static const int smooth[3] = {NAS_ENAS_RNN_TANH, NAS_ENAS_RNN_IDENTITY, NAS_ENAS_RNN_SIGMOID};
     for (int i = 0; i < N; i++) {
-        int a = with_relu ? (int)nas_rng_below(r, NAS_ENAS_RNN_NACT)
-                          : smooth[nas_rng_below(r, 3)];
+        int a = with_relu ? (int)nas_rng_below(r, NAS_ENAS_RNN_NACT) : smooth[nas_rng_below(r, 3)];
         arc[i ? 2 * i : 0] = a;
         if (i)
             arc[2 * i - 1] = (int)nas_rng_below(r, (uint32_t)i);
@@ -105,8 +101,7 @@ Test(enas_rnn, random_children_have_the_right_shapes)
         cr_assert_eq(nas__enas_rnn_check_arc(t.net, arc), NAS_OK);
 
         /* Loose ends: exactly the nodes nobody takes as input. */
-        int ends[NAS_ENAS_RNN_MAX_NODES], k = nas__enas_rnn_loose_ends(t.net, arc,
-                                                                       ends);
+        int ends[NAS_ENAS_RNN_MAX_NODES], k = nas__enas_rnn_loose_ends(t.net, arc, ends);
         cr_assert(k >= 1 && ends[k - 1] == N - 1, "node N-1 is a loose end");
         for (int i = 0, e = 0; i < N; i++) {
             int used = 0;
@@ -123,8 +118,7 @@ Test(enas_rnn, random_children_have_the_right_shapes)
         nas_tensor *h = nas_tensor_zeros(t.g, 2, shape);
         for (int i = 0; i < B * H; i++)
             x->data[i] = nas_rng_normal(&r);
-        nas_tensor *y = nas__enas_rnn_cell(t.g, t.p, t.net, arc, x, h, NULL,
-                                           NULL);
+        nas_tensor *y = nas__enas_rnn_cell(t.g, t.p, t.net, arc, x, h, NULL, NULL);
         cr_assert(y->ndim == 2 && y->shape[0] == B && y->shape[1] == H);
         int32_t ids[5 * 4];
         random_ids(ids, (T + 1) * B, V, &r);
@@ -141,11 +135,14 @@ Test(enas_rnn, random_children_have_the_right_shapes)
         /* The JSON names every node, and the bad arcs are refused. */
         nas_json_buf b = {0};
         nas__enas_rnn_arc_json(t.net, arc, &b);
-        cr_assert(!b.oom && !strncmp(b.s, "{\"nodes\": [{\"input\": null, "
-                                          "\"activation\": \"", 41), "%s", b.s);
+        cr_assert(!b.oom && !strncmp(b.s,
+                                     "{\"nodes\": [{\"input\": null, "
+                                     "\"activation\": \"",
+                                     41),
+                  "%s", b.s);
         cr_assert(strstr(b.s, "], \"output\": ["), "%s", b.s);
         free(b.s);
-        arc[2 * N - 3] = N - 1;   /* node N-1 from itself */
+        arc[2 * N - 3] = N - 1; /* node N-1 from itself */
         cr_assert_eq(nas__enas_rnn_check_arc(t.net, arc), NAS_EINVAL);
         arc[2 * N - 3] = 0;
         arc[0] = NAS_ENAS_RNN_NACT;
@@ -225,7 +222,7 @@ Test(enas_rnn, child_gradient_matches_finite_differences)
     nas_rng_seed(&r, 3);
     int arc[2 * 6 - 1];
     random_arc(arc, N, &r, 0);
-    arc[2 * 5 - 1] = 2;   /* a chain deep enough: 5 <- 2 */
+    arc[2 * 5 - 1] = 2; /* a chain deep enough: 5 <- 2 */
     int32_t ids[(3 + 1) * 3];
     random_ids(ids, (T + 1) * B, V, &r);
     float h0[3 * 5];
@@ -259,8 +256,7 @@ Test(enas_rnn, child_gradient_matches_finite_differences)
             checked++;
             if (fabs(num - ana) > 5e-4 + 2e-2 * fabs(num)) {
                 if (bad++ < 5)
-                    cr_log_error("%s[%zu]: analytic %g, numeric %g", w->name, e,
-                                 ana, num);
+                    cr_log_error("%s[%zu]: analytic %g, numeric %g", w->name, e, ana, num);
             }
         }
     }
@@ -303,8 +299,8 @@ Test(enas_rnn, only_the_used_edges_get_gradients)
             for (int j = 0; j < i; j++) {
                 nas_tensor *w = nas_params_get(t.p, nas__enas_rnn_edge_param(t.net, i, j));
                 cr_assert_eq(grad_nonzero(w), arc[2 * i - 1] == j,
-                             "seed %llu: %s (node %d takes %d)",
-                             (unsigned long long)seed, w->name, i, arc[2 * i - 1]);
+                             "seed %llu: %s (node %d takes %d)", (unsigned long long)seed, w->name,
+                             i, arc[2 * i - 1]);
             }
         tiny_free(&t);
     }
@@ -378,8 +374,7 @@ Test(enas_rnn, two_children_sharing_an_edge_update_the_same_tensor)
 
 static nas_job_spec tiny_spec(int epochs)
 {
-    nas_job_spec s = {.algorithm = "enas", .search_space = "enas-rnn",
-                      .dataset = "fortunes"};
+    nas_job_spec s = {.algorithm = "enas", .search_space = "enas-rnn", .dataset = "fortunes"};
     nas_job_spec_defaults(&s);
     s.data_path = FORTUNES;
     s.nodes = 5;
@@ -412,19 +407,20 @@ static void assert_valid_arch(const char *arch, int N)
         cr_assert(q, "%s", arch);
         int from;
         char act[16];
-        cr_assert_eq(sscanf(q, "{\"input\": %d, \"activation\": \"%15[a-z]\"}", &from, act),
-                     2, "%s", q);
+        cr_assert_eq(sscanf(q, "{\"input\": %d, \"activation\": \"%15[a-z]\"}", &from, act), 2,
+                     "%s", q);
         cr_assert(from >= 0 && from < i, "node %d from %d", i, from);
-        cr_assert(!strcmp(act, "tanh") || !strcmp(act, "relu") ||
-                  !strcmp(act, "identity") || !strcmp(act, "sigmoid"), "%s", act);
+        cr_assert(!strcmp(act, "tanh") || !strcmp(act, "relu") || !strcmp(act, "identity") ||
+                      !strcmp(act, "sigmoid"),
+                  "%s", act);
         used[from] = 1;
     }
     cr_assert(!strstr(q + 1, "{\"input\": "), "more than %d nodes: %s", N, arch);
     char want[256] = "\"output\": [";
     for (int i = 0, first = 1; i < N; i++)
         if (!used[i]) {
-            snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%d",
-                     first ? "" : ", ", i);
+            snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%d", first ? "" : ", ",
+                     i);
             first = 0;
         }
     strcat(want, "]}");
@@ -444,8 +440,7 @@ Test(enas_rnn, tiny_search_on_fortunes_runs_to_a_valid_result, .timeout = 60)
      * per epoch: train loss and perplexity, val perplexity, lr. */
     cr_assert_eq(r.nmetric, 2 * (3 * 4 + 4));
     cr_assert_str_eq(r.metric, "val_perplexity");
-    cr_assert(isfinite(r.value) && r.value > 1.0 && r.value < 300.0, "perplexity %g",
-              r.value);
+    cr_assert(isfinite(r.value) && r.value > 1.0 && r.value < 300.0, "perplexity %g", r.value);
     cr_assert(r.reward > 0.0 && r.reward <= 80.0);
     assert_valid_arch(r.result_arch, 5);
     assert_valid_arch(r.arch_json, 5);
@@ -517,8 +512,8 @@ Test(enas_rnn, shutdowns_and_resumes_are_exact, .timeout = 60)
     cr_assert_eq(recorder_run(&s, &c), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(c.nprogress, 2 * spe - from, "only the remaining steps run");
     cr_assert_eq(c.nresult, 1);
-    cr_assert_eq(memcmp(&a.value, &c.value, sizeof(double)), 0,
-                 "val perplexity %.17g vs %.17g", a.value, c.value);
+    cr_assert_eq(memcmp(&a.value, &c.value, sizeof(double)), 0, "val perplexity %.17g vs %.17g",
+                 a.value, c.value);
     char *ja = strip_seconds(a.result_json), *jc = strip_seconds(c.result_json);
     cr_assert_str_eq(ja, jc, "same child, losses and baseline");
     cr_assert_str_eq(a.arch_metrics, c.arch_metrics);
@@ -539,8 +534,7 @@ Test(enas_rnn, shutdowns_and_resumes_are_exact, .timeout = 60)
 
 Test(enas_rnn, defaults_and_bad_specs)
 {
-    nas_job_spec s = {.algorithm = "enas", .search_space = "enas-rnn",
-                      .dataset = "ptb"};
+    nas_job_spec s = {.algorithm = "enas", .search_space = "enas-rnn", .dataset = "ptb"};
     nas_job_spec_defaults(&s);
     cr_expect_eq(s.batch_size, 20);
     cr_expect_eq(s.nodes, 12);

@@ -28,10 +28,10 @@ static void check_band(const char *what, size_t estimate, size_t measured)
     double r = (double)estimate / (double)measured;
     printf("%-44s estimate %9.2f MiB  measured %9.2f MiB  ratio %.2f\n", what,
            (double)estimate / 1048576.0, (double)measured / 1048576.0, r);
-    cr_expect(estimate >= measured, "%s: estimate %zu below the measured peak %zu", what,
-              estimate, measured);
-    cr_expect(r <= RATIO_MAX, "%s: estimate %zu over %.1fx the measured peak %zu", what,
-              estimate, RATIO_MAX, measured);
+    cr_expect(estimate >= measured, "%s: estimate %zu below the measured peak %zu", what, estimate,
+              measured);
+    cr_expect(r <= RATIO_MAX, "%s: estimate %zu over %.1fx the measured peak %zu", what, estimate,
+              RATIO_MAX, measured);
 }
 
 static void fill_random(float *x, size_t n, nas_rng *r)
@@ -112,8 +112,8 @@ static void fixed_cnn_case(const char *dataset, const int *channels, int nblocks
     nas_tensor *t = x;
     for (int i = 0; i < nblocks; i++) {
         t = nas_conv2d(g, t, P(ids[i][0]), NULL, 1, 1, 1, 1);
-        t = nas_relu(g, nas_batchnorm(g, t, P(ids[i][1]), P(ids[i][2]), P(ids[i][3]),
-                                      P(ids[i][4]), 0.1f, 1e-5f));
+        t = nas_relu(g, nas_batchnorm(g, t, P(ids[i][1]), P(ids[i][2]), P(ids[i][3]), P(ids[i][4]),
+                                      0.1f, 1e-5f));
         if (pool[i])
             t = nas_maxpool2d(g, t, 3, 2, 1);
     }
@@ -207,8 +207,8 @@ static void lstm_case(int V, int E, int H, int L, int T, int B)
     int32_t *tgt = nas_arena_alloc(nas_graph_arena(g), (size_t)B * T * sizeof(int32_t));
     for (int i = 0; i < B * T; i++)
         tgt[i] = rows[B + i];
-    nas_tensor *loss = nas_cross_entropy(
-        g, nas_linear(g, yv, nas_params_get(p, dw), nas_params_get(p, db)), tgt);
+    nas_tensor *loss =
+        nas_cross_entropy(g, nas_linear(g, yv, nas_params_get(p, dw), nas_params_get(p, db)), tgt);
     nas_graph_backward(g, loss, NAS_MASK(NAS_GROUP_WEIGHTS));
     char what[96];
     snprintf(what, sizeof what, "train lstm-lm V %d H %d L %d T %d B %d", V, H, L, T, B);
@@ -245,8 +245,8 @@ static void darts_fixed_case(const char *dataset, int C, int layers, int batch)
     s.batch_size = batch;
     nas_job_memory m = estimate(&s);
 
-    nas_darts_cfg cfg = {.C = C, .layers = layers, .in_c = d->c, .h = d->h, .w = d->w,
-                         .classes = d->classes};
+    nas_darts_cfg cfg = {
+        .C = C, .layers = layers, .in_c = d->c, .h = d->h, .w = d->w, .classes = d->classes};
     nas_darts_genotype gt;
     cr_assert_eq(nas__darts_genotype_parse(genotype, &gt), NAS_OK, "%s", nas_errmsg());
     nas_params *p = nas_params_new();
@@ -263,8 +263,8 @@ static void darts_fixed_case(const char *dataset, int C, int layers, int batch)
     nas_tensor *loss = nas_cross_entropy(g, nas__darts_fixed_forward(g, p, net, x), y);
     nas_graph_backward(g, loss, NAS_MASK(NAS_GROUP_WEIGHTS));
     char what[96];
-    snprintf(what, sizeof what, "train darts-cnn %s C %d layers %d batch %d", dataset, C,
-             layers, batch);
+    snprintf(what, sizeof what, "train darts-cnn %s C %d layers %d batch %d", dataset, C, layers,
+             batch);
     check_band(what, m.activations, nas_arena_peak(nas_graph_arena(g)));
     free(y);
     nas_graph_free(g);
@@ -291,11 +291,16 @@ static void darts_search_case(const char *dataset, int C, int layers, int batch,
     s.order = order;
     nas_job_memory m = estimate(&s);
 
-    nas_darts_cfg cfg = {.C = C, .layers = layers, .in_c = d->c, .h = d->h, .w = d->w,
-                         .classes = d->classes};
-    nas_darts_hp hp = {.order = order, .momentum = 0.9f, .weight_decay = 3e-4f,
-                       .grad_clip = 5.0f, .arch_lr = 3e-4f, .arch_beta1 = 0.5f,
-                       .arch_beta2 = 0.999f, .arch_weight_decay = 1e-3f};
+    nas_darts_cfg cfg = {
+        .C = C, .layers = layers, .in_c = d->c, .h = d->h, .w = d->w, .classes = d->classes};
+    nas_darts_hp hp = {.order = order,
+                       .momentum = 0.9f,
+                       .weight_decay = 3e-4f,
+                       .grad_clip = 5.0f,
+                       .arch_lr = 3e-4f,
+                       .arch_beta1 = 0.5f,
+                       .arch_beta2 = 0.999f,
+                       .arch_weight_decay = 1e-3f};
     nas_params *p = nas_params_new();
     nas__darts_net *net = NULL;
     cr_assert_eq(nas__darts_declare(p, &cfg, &net), NAS_OK, "%s", nas_errmsg());
@@ -318,11 +323,10 @@ static void darts_search_case(const char *dataset, int C, int layers, int batch,
     /* The search's scratch: a snapshot of w, v, two alpha gradients. */
     size_t scratch = (2 * srch.nw + 2 * srch.na) * sizeof(float);
     char what[96];
-    snprintf(what, sizeof what, "darts darts-cnn %s C %d L %d B %d order %d", dataset, C,
-             layers, batch, order);
+    snprintf(what, sizeof what, "darts darts-cnn %s C %d L %d B %d order %d", dataset, C, layers,
+             batch, order);
     check_band(what, m.activations, peak);
-    cr_expect(m.params >= store, "%s: parameters %zu below the store %zu", what, m.params,
-              store);
+    cr_expect(m.params >= store, "%s: parameters %zu below the store %zu", what, m.params, store);
     cr_expect(m.params <= store + scratch + store / 4, "%s: parameters %zu, store %zu", what,
               m.params, store);
     free(xt);
@@ -454,8 +458,7 @@ Test(estimate, whole_job_parts_and_unknown_kinds)
     cr_expect(m.data >= (size_t)70000 * 784, "fashion-mnist in memory: %zu", m.data);
     cr_expect(m.base > 0 && m.exact_model);
     /* enas CNN spaces: the shared weights exactly, bounded activations. */
-    nas_job_spec en = {.algorithm = "enas", .search_space = "enas-micro",
-                       .dataset = "synthetic"};
+    nas_job_spec en = {.algorithm = "enas", .search_space = "enas-micro", .dataset = "synthetic"};
     nas_job_memory men = estimate(&en);
     cr_expect(!men.exact_model && men.params > 0 && men.activations > 0);
     /* Its final training at three times the channels and more cells is
@@ -466,16 +469,15 @@ Test(estimate, whole_job_parts_and_unknown_kinds)
     enf.final_layers = 9;
     nas_job_memory menf = estimate(&enf);
     cr_expect(menf.params > 4 * men.params && menf.activations > 3 * men.activations,
-              "final training: %zu + %zu bytes, search %zu + %zu", menf.params,
-              menf.activations, men.params, men.activations);
+              "final training: %zu + %zu bytes, search %zu + %zu", menf.params, menf.activations,
+              men.params, men.activations);
     nas_job_spec ens = en;
     ens.final_epochs = 1;
     nas_job_memory mens = estimate(&ens);
     cr_expect_eq(mens.total, men.total, "final training at the search's size: %zu vs %zu",
                  mens.total, men.total);
     /* A kind not modelled yet gets the conservative figure. */
-    nas_job_spec e = {.algorithm = "random", .search_space = "darts-cnn",
-                      .dataset = "synthetic"};
+    nas_job_spec e = {.algorithm = "random", .search_space = "darts-cnn", .dataset = "synthetic"};
     nas_job_memory me = estimate(&e);
     cr_expect(!me.exact_model);
     cr_expect(me.activations > 0);
@@ -494,12 +496,18 @@ Test(estimate, nasrl_cnn_sizes_the_largest_child)
     nas_job_spec def = {.algorithm = "nas-rl", .dataset = "fashion-mnist"};
     nas_job_memory md = estimate(&def);
     cr_expect(!md.exact_model);
-    nas_job_spec big = {.algorithm = "nas-rl", .dataset = "fashion-mnist",
-                        .num_filters = {1024}, .nnum_filters = 1,
-                        .filter_heights = {15}, .nfilter_heights = 1,
-                        .filter_widths = {15}, .nfilter_widths = 1,
-                        .start_layers = 64, .max_layers = 64,
-                        .children_per_update = 256, .threads = 1};
+    nas_job_spec big = {.algorithm = "nas-rl",
+                        .dataset = "fashion-mnist",
+                        .num_filters = {1024},
+                        .nnum_filters = 1,
+                        .filter_heights = {15},
+                        .nfilter_heights = 1,
+                        .filter_widths = {15},
+                        .nfilter_widths = 1,
+                        .start_layers = 64,
+                        .max_layers = 64,
+                        .children_per_update = 256,
+                        .threads = 1};
     nas_job_memory mb = estimate(&big);
     /* One child's forward outputs alone: 64 layers x 1024 x 28 x 28 x
      * the batch, in floats. */
@@ -512,8 +520,7 @@ Test(estimate, nasrl_cnn_sizes_the_largest_child)
     nas_job_spec par = big;
     par.threads = 8;
     nas_job_memory mp = estimate(&par);
-    cr_expect(mp.activations >= 7 * mb.activations, "%zu vs %zu", mp.activations,
-              mb.activations);
+    cr_expect(mp.activations >= 7 * mb.activations, "%zu vs %zu", mp.activations, mb.activations);
     /* random over the same space is sized the same way. */
     nas_job_spec rnd = big;
     rnd.algorithm = "random";

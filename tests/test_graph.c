@@ -14,7 +14,7 @@ Test(arena, reset_reuses_memory)
     nas_arena *a = nas_arena_new(4096);
     void *p1 = nas_arena_alloc(a, 100);
     cr_assert(((uintptr_t)p1 & 63) == 0, "64-byte aligned");
-    nas_arena_alloc(a, 10000);   /* bigger than a chunk */
+    nas_arena_alloc(a, 10000); /* bigger than a chunk */
     size_t used = nas_arena_used(a);
     cr_assert(used >= 10100);
     nas_arena_reset(a);

@@ -403,8 +403,8 @@ Test(nasd, cancel_and_delete)
      * each newer one replaced the one before. */
     char ckpt[PATH_MAX + 96];
     snprintf(ckpt, sizeof(ckpt), "%s/checkpoints", d.dir);
-    cr_assert_eq(files_of(ckpt, s), 1, "%d checkpoint files of job %s in %s", files_of(ckpt, s),
-                 s, ckpt);
+    cr_assert_eq(files_of(ckpt, s), 1, "%d checkpoint files of job %s in %s", files_of(ckpt, s), s,
+                 ckpt);
     snprintf(path, sizeof(path), "/v1/jobs/%s:cancel", s);
     json_decref(expect_problem(d.port, "POST", path, NULL, 409, "conflict"));
 

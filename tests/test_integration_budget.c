@@ -22,8 +22,8 @@ static void check(int port, const char *id, const char *search_stop, const char 
     json_t *job = wait_job(port, id, "succeeded", ITEST_JOB_MS);
     cr_assert_str_eq(str_at(job, "result.metric"), "test_accuracy", "%s",
                      text_of(at(job, "result")));
-    cr_assert_str_eq(str_at(job, "result.details.stopped_by"), search_stop,
-                     "the search's stop: %s", text_of(at(job, "result.details")));
+    cr_assert_str_eq(str_at(job, "result.details.stopped_by"), search_stop, "the search's stop: %s",
+                     text_of(at(job, "result.details")));
     cr_assert_str_eq(str_at(job, "result.details.final_training.stopped_by"), final_stop,
                      "the final training's stop: %s",
                      text_of(at(job, "result.details.final_training")));

@@ -73,7 +73,6 @@ static json_t *post_problem_at(int port, const char *body, int status, const cha
     return p;
 }
 
-
 /* ============================================================ genotypes */
 
 static const char *const cnn_ops[] = {"none",         "max_pool_3x3", "avg_pool_3x3",
@@ -219,7 +218,8 @@ static void check_cnn_genotype(json_t *g, json_t *alpha, const char *where)
     size_t keys = 4 + (json_object_get(g, "space") != NULL);
     cr_assert(json_is_object(g) && json_object_size(g) == keys, "%s: genotype %s", where,
               text_of(g));
-    if (keys == 5) cr_assert_str_eq(str_at(g, "space"), "darts-cnn", "%s", where);
+    if (keys == 5)
+        cr_assert_str_eq(str_at(g, "space"), "darts-cnn", "%s", where);
     double normal[CNN_EDGES * CNN_NOPS], reduce[CNN_EDGES * CNN_NOPS];
     double *p[2] = {normal, reduce};
     static const char *const cells[] = {"normal", "reduce"};
@@ -243,7 +243,8 @@ static void check_rnn_genotype(json_t *g, json_t *alpha, const char *where)
     size_t keys = 2 + (json_object_get(g, "space") != NULL);
     cr_assert(json_is_object(g) && json_object_size(g) == keys, "%s: genotype %s", where,
               text_of(g));
-    if (keys == 3) cr_assert_str_eq(str_at(g, "space"), "darts-rnn", "%s", where);
+    if (keys == 3)
+        cr_assert_str_eq(str_at(g, "space"), "darts-rnn", "%s", where);
     double rows[RNN_EDGES * RNN_NOPS];
     double *p[1] = {rows};
     static const char *const names[] = {"recurrent"};
@@ -433,7 +434,7 @@ static void check_search(int port, const search *s)
         check_genotype(s, at(row, "arch"), at(row, "metrics.alpha"), where);
     }
     json_t *cells = json_deep_copy(at(res, "architecture"));
-    json_object_del(cells, "space");   /* the result names it (issue #14) */
+    json_object_del(cells, "space"); /* the result names it (issue #14) */
     cr_assert(json_equal(at(json_array_get(rows, EPOCHS - 1), "arch"), cells),
               "%s order %d: the last epoch's genotype %s is not the result's", s->space, s->order,
               text_of(at(json_array_get(rows, EPOCHS - 1), "arch")));
@@ -542,17 +543,18 @@ Test(darts, misfit_specs_are_refused)
         "{\"algorithm\":\"darts\",\"dataset\":\"synthetic\",\"hyperparameters\":{\"order\":3}}",
         400, "invalid-field", "/hyperparameters/order"));
     json_decref(post_problem_at(d.port,
-                             "{\"algorithm\":\"darts\",\"dataset\":\"synthetic\","
-                             "\"hyperparameters\":{\"max_examples\":1}}",
-                             400, "invalid-field", "/hyperparameters/max_examples"));
+                                "{\"algorithm\":\"darts\",\"dataset\":\"synthetic\","
+                                "\"hyperparameters\":{\"max_examples\":1}}",
+                                400, "invalid-field", "/hyperparameters/max_examples"));
+    json_decref(
+        post_problem_at(d.port,
+                        "{\"algorithm\":\"darts\",\"search_space\":\"darts-rnn\",\"dataset\":"
+                        "\"fortunes\",\"hyperparameters\":{\"max_examples\":64}}",
+                        400, "unknown-field", "/hyperparameters/max_examples"));
     json_decref(post_problem_at(d.port,
-                             "{\"algorithm\":\"darts\",\"search_space\":\"darts-rnn\",\"dataset\":"
-                             "\"fortunes\",\"hyperparameters\":{\"max_examples\":64}}",
-                             400, "unknown-field", "/hyperparameters/max_examples"));
-    json_decref(post_problem_at(d.port,
-                             "{\"algorithm\":\"darts\",\"dataset\":\"synthetic\","
-                             "\"architecture\":{\"space\":\"fixed-cnn\"}}",
-                             400, "invalid-field", "/architecture"));
+                                "{\"algorithm\":\"darts\",\"dataset\":\"synthetic\","
+                                "\"architecture\":{\"space\":\"fixed-cnn\"}}",
+                                400, "invalid-field", "/architecture"));
 
     /* None of these made a job. */
     json_t *page = call(d.port, "GET", "/v1/jobs", NULL, 200);
@@ -604,8 +606,7 @@ Test(darts, rnn_search_then_final_training)
     double v = json_number_value(at(res, "value"));
     cr_assert(isfinite(v) && v >= 1.0, "test perplexity %g", v);
     check_rnn_genotype(at(res, "architecture"), at(res, "details.alpha"), "final result");
-    cr_assert(json_is_object(at(res, "details.final_training")), "%s",
-              text_of(at(res, "details")));
+    cr_assert(json_is_object(at(res, "details.final_training")), "%s", text_of(at(res, "details")));
     cr_assert(json_number_value(at(res, "details.final_training.test_perplexity")) == v);
     json_decref(res);
 
@@ -613,7 +614,8 @@ Test(darts, rnn_search_then_final_training)
     json_t *metrics = get_sub(d.port, id, "metrics"), *m;
     size_t i;
     int seen = 0;
-    json_array_foreach(json_object_get(metrics, "metrics"), i, m) {
+    json_array_foreach(json_object_get(metrics, "metrics"), i, m)
+    {
         const char *name = str_at(m, "name");
         if (name && !strcmp(name, "final.val_perplexity")) {
             seen++;

@@ -65,8 +65,8 @@ static void check_train_result(json_t *res, const json_t *want, const char *wher
     cr_assert(json_is_number(json_object_get(res, "value")) && acc >= 0.0 && acc <= 1.0,
               "%s: test_accuracy %s", where, text_of(json_object_get(res, "value")));
     cr_assert_str_eq(json_string_value(json_object_get(arch, "space")), "darts-cnn", "%s", where);
-    cr_assert(json_equal(json_object_get(arch, "genotype"), want),
-              "%s: result genotype %s", where, text_of(json_object_get(arch, "genotype")));
+    cr_assert(json_equal(json_object_get(arch, "genotype"), want), "%s: result genotype %s", where,
+              text_of(json_object_get(arch, "genotype")));
     cr_assert_eq(json_integer_value(json_object_get(arch, "C")), 4, "%s", where);
     cr_assert_eq(json_integer_value(json_object_get(arch, "layers")), 3, "%s", where);
 }

@@ -61,8 +61,8 @@ static void check_micro(json_t *a, int nodes, const char *where)
         for (int j = 0; j < nodes; j++) {
             json_t *n = json_array_get(cell, (size_t)j);
             json_t *in = json_object_get(n, "inputs"), *ops = json_object_get(n, "ops");
-            cr_assert(json_array_size(in) == 2 && json_array_size(ops) == 2, "%s: node %s",
-                      where, text_of(n));
+            cr_assert(json_array_size(in) == 2 && json_array_size(ops) == 2, "%s: node %s", where,
+                      text_of(n));
             for (int s = 0; s < 2; s++) {
                 json_int_t i = json_integer_value(json_array_get(in, (size_t)s));
                 cr_assert(i >= 0 && i < j + 2, "%s: node %d input %lld", where, j, (long long)i);
@@ -92,7 +92,8 @@ static const char *spec_of(const char *space)
     snprintf(spec, sizeof(spec),
              "{\"algorithm\":\"enas\",\"search_space\":\"%s\",\"dataset\":\"synthetic\","
              "\"budget\":{\"epochs\":%d},\"hyperparameters\":{\"C\":4,\"layers\":%d,%s"
-             "\"batch_size\":8,\"max_examples\":48,\"train_portion\":0.5,\"lstm_size\":16,\"controller_steps\":%d,"
+             "\"batch_size\":8,\"max_examples\":48,\"train_portion\":0.5,\"lstm_size\":16,"
+             "\"controller_steps\":%d,"
              "\"controller_aggregate\":%d,\"final_samples\":4},\"seed\":3}",
              space, EPOCHS, strcmp(space, "enas-micro") ? 3 : 1,
              strcmp(space, "enas-micro") ? "" : "\"nodes\":3,", CTRL_STEPS, AGGREGATE);
@@ -125,8 +126,7 @@ static void check_search(int port, const char *id, const char *space)
             n++;
         cr_assert_eq(n, 2 * 3 * 4, "%s: fixed_arc \"%s\"", where, fixed);
     } else {
-        cr_assert(json_is_object(at(res, "architecture")) ||
-                      json_is_array(at(res, "architecture")),
+        cr_assert(json_is_object(at(res, "architecture")) || json_is_array(at(res, "architecture")),
                   "%s: architecture %s", where, text_of(at(res, "architecture")));
     }
     json_decref(res);
@@ -143,8 +143,8 @@ static void check_search(int port, const char *id, const char *space)
         cr_assert(json_is_number(at(row, "reward")) && r >= 0.0 && r <= 1.0, "%s row %zu: %s",
                   space, i, text_of(row));
         json_int_t e = int_at(row, "metrics.epoch");
-        cr_assert_eq(e, (json_int_t)(i / (CTRL_STEPS * AGGREGATE)) + 1, "%s row %zu: %s", space,
-                     i, text_of(at(row, "metrics")));
+        cr_assert_eq(e, (json_int_t)(i / (CTRL_STEPS * AGGREGATE)) + 1, "%s row %zu: %s", space, i,
+                     text_of(at(row, "metrics")));
         cr_assert(json_is_integer(at(row, "metrics.step")), "%s row %zu", space, i);
         cr_assert(json_is_string(at(row, "metrics.fixed_arc")), "%s row %zu", space, i);
         if (micro) {
@@ -155,9 +155,9 @@ static void check_search(int port, const char *id, const char *space)
     json_decref(page);
 
     /* Per epoch: the shared weights' and the controller's metrics. */
-    static const char *const names[] = {"train_loss",         "train_accuracy", "val_accuracy",
-                                        "lr",                 "controller_loss", "baseline",
-                                        "controller_entropy", "reward"};
+    static const char *const names[] = {
+        "train_loss",      "train_accuracy", "val_accuracy",       "lr",
+        "controller_loss", "baseline",       "controller_entropy", "reward"};
     int seen[8][EPOCHS + 1] = {{0}};
     json_t *metrics = get_sub(port, id, "metrics"), *m;
     json_array_foreach(json_object_get(metrics, "metrics"), i, m)
@@ -197,8 +197,7 @@ Test(enas, micro_and_macro_searches_succeed_with_valid_architectures, .timeout =
 static void refused(int port, const char *body, int status, const char *pointer)
 {
     http_resp r;
-    int rc = http_request(port, "POST", "/v1/jobs", NULL, body, strlen(body), HTTP_TIMEOUT_MS,
-                          &r);
+    int rc = http_request(port, "POST", "/v1/jobs", NULL, body, strlen(body), HTTP_TIMEOUT_MS, &r);
     cr_assert_eq(rc, 0, "%s", http_errmsg());
     cr_assert_eq(r.status, status, "%s: %d %s", body, r.status, r.body);
     char ct[128];
@@ -216,9 +215,8 @@ Test(enas, final_training_and_bad_fields_are_refused, .timeout = 60)
     start_in(&d, NULL, flags, NULL);
     /* enas' final training runs (test_integration_enas_final.c), and
      * nas-rl's (test_integration_model.c). */
-    refused(d.port,
-            "{\"algorithm\":\"enas\",\"hyperparameters\":{\"controller_aggregate\":0}}", 400,
-            "/hyperparameters/controller_aggregate");
+    refused(d.port, "{\"algorithm\":\"enas\",\"hyperparameters\":{\"controller_aggregate\":0}}",
+            400, "/hyperparameters/controller_aggregate");
     refused(d.port,
             "{\"algorithm\":\"enas\",\"search_space\":\"enas-macro\","
             "\"hyperparameters\":{\"nodes\":5}}",

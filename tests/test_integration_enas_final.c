@@ -44,8 +44,7 @@ TestSuite(enas_final, .init = begin_test, .fini = finish_test);
 
 /* 1 search epoch (48 examples: 24/24, batch 8: 3 weight steps, 2
  * controller updates), then 1 final epoch over the 2000 images. */
-static void search_then_final(int port, const char *space, const char *extra,
-                              char id[33])
+static void search_then_final(int port, const char *space, const char *extra, char id[33])
 {
     char spec[1024];
     snprintf(spec, sizeof(spec),
@@ -71,19 +70,19 @@ static void check_final(int port, const char *id, const char *arc_key)
     const char *fixed = str_at(res, "details.fixed_arc");
     cr_assert(fixed && *fixed, "%s", text_of(at(res, "details")));
     cr_assert(json_is_number(at(res, "details.val_accuracy")));
-    cr_assert(json_is_object(at(res, "details.final_training")), "%s",
-              text_of(at(res, "details")));
+    cr_assert(json_is_object(at(res, "details.final_training")), "%s", text_of(at(res, "details")));
     cr_assert(json_number_value(at(res, "details.final_training.test_accuracy")) == v);
     cr_assert(json_is_number(at(res, "details.search_seconds")));
-    cr_assert(json_number_value(at(res, "details.final_training.parameters")) > 0,
-              "%s", text_of(at(res, "details.final_training")));
+    cr_assert(json_number_value(at(res, "details.final_training.parameters")) > 0, "%s",
+              text_of(at(res, "details.final_training")));
     json_decref(res);
 
     /* final.* metrics of epoch 2 (the search had one). */
     json_t *metrics = get_sub(port, id, "metrics"), *m;
     size_t i;
     int seen = 0;
-    json_array_foreach(json_object_get(metrics, "metrics"), i, m) {
+    json_array_foreach(json_object_get(metrics, "metrics"), i, m)
+    {
         const char *name = str_at(m, "name");
         if (name && !strcmp(name, "final.test_accuracy")) {
             seen++;
@@ -118,13 +117,14 @@ Test(enas_final, micro_macro_and_rnn_searches_then_final_training, .timeout = 12
     double v = json_number_value(at(res, "value"));
     cr_assert(isfinite(v) && v > 1.0, "test perplexity %g", v);
     cr_assert(json_is_array(at(res, "architecture.nodes")), "%s", text_of(res));
-    cr_assert(json_number_value(at(res, "details.final_training.test_perplexity")) == v,
-              "%s", text_of(at(res, "details")));
+    cr_assert(json_number_value(at(res, "details.final_training.test_perplexity")) == v, "%s",
+              text_of(at(res, "details")));
     json_decref(res);
     json_t *metrics = get_sub(d.port, rnn, "metrics"), *m;
     size_t i;
     int seen = 0;
-    json_array_foreach(json_object_get(metrics, "metrics"), i, m) {
+    json_array_foreach(json_object_get(metrics, "metrics"), i, m)
+    {
         const char *name = str_at(m, "name");
         if (name && !strcmp(name, "final.val_perplexity")) {
             seen++;

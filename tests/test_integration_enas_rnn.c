@@ -106,8 +106,7 @@ Test(enas_rnn, a_short_search_on_fortunes_succeeds_with_a_valid_cell, .timeout =
     cr_assert_str_eq(str_at(res, "details.search_space"), "enas-rnn");
     char want[64] = "";
     for (int k = 0; k < 2 * NODES - 1; k++)
-        snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%d", k ? " " : "",
-                 arc[k]);
+        snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%d", k ? " " : "", arc[k]);
     cr_assert_str_eq(str_at(res, "details.fixed_arc"), want, "%s", text_of(res));
     cr_assert_str_eq(str_at(res, "details.stopped_by"), "epochs");
     json_decref(res);
@@ -133,10 +132,11 @@ Test(enas_rnn, a_short_search_on_fortunes_succeeds_with_a_valid_cell, .timeout =
     json_decref(page);
 
     /* The controller's metrics per update, the epoch's per epoch. */
-    static const char *const names[] = {"controller_loss", "controller_entropy", "baseline",
-                                        "reward", "train_loss", "val_perplexity", "lr"};
-    static const int want_n[] = {EPOCHS * STEPS, EPOCHS * STEPS, EPOCHS * STEPS,
-                                 EPOCHS * STEPS, EPOCHS, EPOCHS, EPOCHS};
+    static const char *const names[] = {
+        "controller_loss", "controller_entropy", "baseline", "reward",
+        "train_loss",      "val_perplexity",     "lr"};
+    static const int want_n[] = {EPOCHS * STEPS, EPOCHS * STEPS, EPOCHS * STEPS, EPOCHS * STEPS,
+                                 EPOCHS,         EPOCHS,         EPOCHS};
     int seen[7] = {0};
     json_t *metrics = get_sub(d.port, id, "metrics?limit=1000"), *m;
     json_array_foreach(json_object_get(metrics, "metrics"), i, m)
@@ -155,9 +155,9 @@ Test(enas_rnn, a_short_search_on_fortunes_succeeds_with_a_valid_cell, .timeout =
     /* What is out of range is a 400. (enas-rnn's final training runs:
      * test_integration_enas_final.c) */
     json_t *p = call(d.port, "POST", "/v1/jobs",
-             "{\"algorithm\":\"enas\",\"search_space\":\"enas-rnn\","
-             "\"hyperparameters\":{\"nodes\":1}}",
-             400);
+                     "{\"algorithm\":\"enas\",\"search_space\":\"enas-rnn\","
+                     "\"hyperparameters\":{\"nodes\":1}}",
+                     400);
     cr_assert_str_eq(str_at(p, "pointer"), "/hyperparameters/nodes", "%s", text_of(p));
     json_decref(p);
 

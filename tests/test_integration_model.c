@@ -84,8 +84,8 @@ static void check_test_metric(int port, const char *id, const char *metric)
     json_t *res = get_sub(port, id, "result");
     cr_assert_str_eq(str_at(res, "metric"), metric, "%s", text_of(res));
     double v = json_number_value(at(res, "value"));
-    cr_assert(strcmp(metric, "test_accuracy") ? v > 1.0 && v < 1e5 : v >= 0.0 && v <= 1.0,
-              "%s", text_of(res));
+    cr_assert(strcmp(metric, "test_accuracy") ? v > 1.0 && v < 1e5 : v >= 0.0 && v <= 1.0, "%s",
+              text_of(res));
     json_decref(res);
 }
 
@@ -161,7 +161,8 @@ Test(model, every_search_result_trains_as_served)
         if (text_ok || strcmp(cases[i].dataset, "fortunes"))
             submit(d.port, cases[i].spec, search[i]);
     for (size_t i = 0; i < NCASES; i++) {
-        if (!text_ok && !strcmp(cases[i].dataset, "fortunes")) continue;
+        if (!text_ok && !strcmp(cases[i].dataset, "fortunes"))
+            continue;
         char *arch = served_arch(d.port, search[i]);
         /* the space the served architecture names is the search's */
         json_t *a = json_loads(arch, 0, NULL);
@@ -184,7 +185,7 @@ Test(model, every_search_result_trains_as_served)
             size_t n = strlen(arch) + 64;
             with_size = malloc(n);
             snprintf(with_size, n, "%.*s,\"C\":4%s}", (int)strlen(arch) - 1, arch,
-                     !strcmp(cases[i].what, "enas-macro") ? ""
+                     !strcmp(cases[i].what, "enas-macro")  ? ""
                      : !strcmp(cases[i].what, "darts-cnn") ? ",\"layers\":3"
                                                            : ",\"layers\":1");
         }
@@ -193,7 +194,8 @@ Test(model, every_search_result_trains_as_served)
         free(arch);
     }
     for (size_t i = 0; i < NCASES; i++) {
-        if (!text_ok && !strcmp(cases[i].dataset, "fortunes")) continue;
+        if (!text_ok && !strcmp(cases[i].dataset, "fortunes"))
+            continue;
         check_test_metric(d.port, train[i], cases[i].metric);
         train_result_trains_again(d.port, train[i], cases[i].dataset);
         /* its model is there */
@@ -246,12 +248,11 @@ Test(model, nasrl_and_random_final_training_end_with_a_test_metric)
         json_t *ft = at(res, "details.final_training");
         cr_assert(json_is_object(ft), "%s", text_of(res));
         cr_assert_eq(int_at(ft, "epochs"), 1, "%s", text_of(res));
-        cr_assert(json_equal(json_object_get(ft, metric[k]), at(res, "value")), "%s",
-                  text_of(res));
+        cr_assert(json_equal(json_object_get(ft, metric[k]), at(res, "value")), "%s", text_of(res));
         /* the search's own metric is still there */
-        cr_assert(json_is_number(at(res, k == 2 ? "details.val_perplexity"
-                                                : "details.val_accuracy")),
-                  "%s", text_of(res));
+        cr_assert(
+            json_is_number(at(res, k == 2 ? "details.val_perplexity" : "details.val_accuracy")),
+            "%s", text_of(res));
         json_decref(res);
     }
     stop_ok(&d);
@@ -263,7 +264,8 @@ Test(model, nasrl_and_random_final_training_end_with_a_test_metric)
 static uint64_t le64(const unsigned char *b)
 {
     uint64_t v = 0;
-    for (int k = 7; k >= 0; k--) v = v << 8 | b[k];
+    for (int k = 7; k >= 0; k--)
+        v = v << 8 | b[k];
     return v;
 }
 
@@ -281,8 +283,10 @@ static json_t *parse_safetensors(const http_resp *r)
     const char *name;
     json_t *t;
     uint64_t covered = 0, data = r->body_len - 8 - n;
-    json_object_foreach(h, name, t) {
-        if (!strncmp(name, "__", 2)) continue;
+    json_object_foreach(h, name, t)
+    {
+        if (!strncmp(name, "__", 2))
+            continue;
         cr_assert_str_eq(str_at(t, "dtype"), "F32", "%s", name);
         uint64_t numel = 1, b = json_integer_value(json_array_get(at(t, "data_offsets"), 0)),
                  e2 = json_integer_value(json_array_get(at(t, "data_offsets"), 1));
@@ -337,7 +341,10 @@ Test(model, the_trained_network_is_a_safetensors_file)
     const char *model_body = r.body;
 
     /* the network the spec describes, and nothing of the optimizer */
-    static const struct { const char *name; int shape[4], ndim; } want[] = {
+    static const struct {
+        const char *name;
+        int shape[4], ndim;
+    } want[] = {
         {"block0.conv.w", {4, 1, 3, 3}, 4}, {"block0.bn.gamma", {4}, 1},
         {"block0.bn.running_mean", {4}, 1}, {"block1.conv.w", {6, 4, 3, 3}, 4},
         {"block1.bn.running_var", {6}, 1},
@@ -381,15 +388,17 @@ Test(model, the_trained_network_is_a_safetensors_file)
         json_t *ch = json_loadb(c.body + 8, (size_t)cn, 0, NULL);
         cr_assert(ch, "checkpoint header");
         size_t compared = 0;
-        json_object_foreach(h, name, t) {
-            if (!strncmp(name, "__", 2)) continue;
+        json_object_foreach(h, name, t)
+        {
+            if (!strncmp(name, "__", 2))
+                continue;
             json_t *ct = json_object_get(ch, name);
             cr_assert(ct, "%s is not in the checkpoint", name);
             json_int_t mb = json_integer_value(json_array_get(at(t, "data_offsets"), 0));
             json_int_t me = json_integer_value(json_array_get(at(t, "data_offsets"), 1));
             json_int_t cb = json_integer_value(json_array_get(at(ct, "data_offsets"), 0));
-            cr_assert(!memcmp(model_body + int_at(h, "__data_start__") + mb,
-                              c.body + 8 + cn + cb, (size_t)(me - mb)),
+            cr_assert(!memcmp(model_body + int_at(h, "__data_start__") + mb, c.body + 8 + cn + cb,
+                              (size_t)(me - mb)),
                       "%s differs from the checkpoint's", name);
             compared++;
         }
@@ -400,12 +409,11 @@ Test(model, the_trained_network_is_a_safetensors_file)
     cr_assert(!json_object_get(h, "rng.state"), "the RNG in a model");
 
     json_t *meta = json_object_get(h, "__metadata__");
-    static const char *const keys[] = {"format", "nasd_version", "architecture", "dataset",
-                                       "metric", "metric_value", "input", "classes",
-                                       "tensors"};
+    static const char *const keys[] = {"format",  "nasd_version", "architecture",
+                                       "dataset", "metric",       "metric_value",
+                                       "input",   "classes",      "tensors"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-        cr_assert(json_is_string(json_object_get(meta, keys[i])), "%s: %s", keys[i],
-                  text_of(meta));
+        cr_assert(json_is_string(json_object_get(meta, keys[i])), "%s: %s", keys[i], text_of(meta));
     cr_assert_str_eq(str_at(meta, "metric"), "test_accuracy");
     cr_assert(fabs(strtod(str_at(meta, "metric_value"), NULL) - acc) < 1e-12, "%s vs %g",
               str_at(meta, "metric_value"), acc);

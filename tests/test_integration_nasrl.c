@@ -69,8 +69,8 @@ static void check_arch(json_t *a, int n, const char *where)
         json_array_foreach(in, k, j)
         {
             json_int_t v = json_integer_value(j);
-            cr_assert(json_is_integer(j) && v >= 0 && v < (json_int_t)i,
-                      "%s: layer %zu input %s", where, i, text_of(j));
+            cr_assert(json_is_integer(j) && v >= 0 && v < (json_int_t)i, "%s: layer %zu input %s",
+                      where, i, text_of(j));
         }
     }
 }
@@ -80,8 +80,8 @@ static void check_search(int port, const char *id, const char *algorithm, int ar
     char where[96];
     json_t *job = wait_job(port, id, NULL, JOB_MS);
     cr_assert_str_eq(str_at(job, "state"), "succeeded", "%s: %s", algorithm, text_of(job));
-    cr_assert(json_number_value(at(job, "progress.fraction")) == 1.0, "%s: progress %s",
-              algorithm, text_of(at(job, "progress")));
+    cr_assert(json_number_value(at(job, "progress.fraction")) == 1.0, "%s: progress %s", algorithm,
+              text_of(at(job, "progress")));
     json_decref(job);
 
     json_t *res = get_sub(port, id, "result");
@@ -107,14 +107,15 @@ static void check_search(int port, const char *id, const char *algorithm, int ar
         snprintf(where, sizeof(where), "%s row %zu", algorithm, i);
         check_arch(at(row, "arch"), 2, where);
         double r = json_number_value(at(row, "reward"));
-        cr_assert(json_is_number(at(row, "reward")) && r >= 0.0 && r <= 1.0, "%s: reward %s",
-                  where, text_of(at(row, "reward")));
+        cr_assert(json_is_number(at(row, "reward")) && r >= 0.0 && r <= 1.0, "%s: reward %s", where,
+                  text_of(at(row, "reward")));
         static const char *const keys[] = {"parameters", "val_accuracy", "train_loss", "epochs",
                                            "seconds"};
         for (int k = 0; k < 5; k++)
             cr_assert(json_is_number(at(at(row, "metrics"), keys[k])), "%s: metrics lack %s: %s",
                       where, keys[k], text_of(at(row, "metrics")));
-        if (r > best) best = r;
+        if (r > best)
+            best = r;
     }
     cr_assert(fabs(best - v) < 1e-9, "%s: best row reward %g, result %g", algorithm, best, v);
     json_decref(page);
@@ -123,9 +124,9 @@ static void check_search(int port, const char *id, const char *algorithm, int ar
 
 /* ================================================================ tests */
 
-#define SPACE                                                                           \
-    "\"hyperparameters\":{\"child_epochs\":1,\"batch_size\":50,%s"                      \
-    "\"start_layers\":2,\"max_layers\":2,\"filter_heights\":[1,3],\"filter_widths\":[1,3]," \
+#define SPACE                                                                                      \
+    "\"hyperparameters\":{\"child_epochs\":1,\"batch_size\":50,%s"                                 \
+    "\"start_layers\":2,\"max_layers\":2,\"filter_heights\":[1,3],\"filter_widths\":[1,3],"        \
     "\"num_filters\":[4,6],\"max_examples\":1000}"
 
 Test(nasrl, searches_end_succeeded_with_a_valid_result)
@@ -185,7 +186,8 @@ Test(nasrl, searches_end_succeeded_with_a_valid_result)
     cr_assert_eq(json_array_size(at(res, "architecture.nodes")), 3, "%s", text_of(res));
     cr_assert(json_is_object(at(res, "architecture.cell_inject")), "%s", text_of(res));
     cr_assert(fabs(json_number_value(at(res, "details.reward")) - 80.0 / (ppl * ppl)) <
-                  1e-9 * 80.0 / (ppl * ppl), "%s", text_of(res));
+                  1e-9 * 80.0 / (ppl * ppl),
+              "%s", text_of(res));
     json_decref(res);
 
     /* What is refused (final training runs: test_integration_model.c). */
@@ -223,11 +225,12 @@ static void check_enas_random(int port, const char *id, const char *space, const
     cr_assert_eq(json_array_size(json_object_get(page, "architectures")), 3);
     json_array_foreach(json_object_get(page, "architectures"), i, row)
     {
-        cr_assert(json_is_array(json_object_get(at(row, "arch"), key)), "%s row %zu: %s",
-                  space, i, text_of(row));
+        cr_assert(json_is_array(json_object_get(at(row, "arch"), key)), "%s row %zu: %s", space, i,
+                  text_of(row));
         cr_assert(json_number_value(at(at(row, "metrics"), "parameters")) > 0, "%s", text_of(row));
         double r = json_number_value(at(row, "reward"));
-        if (r > best) best = r;
+        if (r > best)
+            best = r;
     }
     cr_assert(fabs(best - v) < 1e-9, "%s: best row %g, result %g", space, best, v);
     json_decref(page);
@@ -280,7 +283,8 @@ Test(nasrl, random_over_enas_and_darts_spaces_succeeds)
     json_t *rec = at(res, "architecture.recurrent");
     cr_assert(json_is_array(rec) && json_array_size(rec) == 8, "%s", text_of(res));
     cr_assert(fabs(json_number_value(at(res, "details.reward")) - 80.0 / (ppl * ppl)) <
-                  1e-9 * 80.0 / (ppl * ppl), "%s", text_of(res));
+                  1e-9 * 80.0 / (ppl * ppl),
+              "%s", text_of(res));
     json_decref(res);
 
     /* enas-rnn: the arc JSON of the space, reward 80 / ppl */

@@ -158,8 +158,7 @@ Test(render, result_and_architectures_drawn)
     snprintf(path, sizeof(path), "/v1/jobs/%s/result?format=svg", train);
     get(d.port, path, &r);
     p = problem(&r, 422, "bad-request");
-    cr_assert(strstr(json_string_value(json_object_get(p, "detail")), "cannot draw"), "%s",
-              r.body);
+    cr_assert(strstr(json_string_value(json_object_get(p, "detail")), "cannot draw"), "%s", r.body);
     json_decref(p);
     http_resp_free(&r);
 
@@ -208,8 +207,7 @@ Test(render, result_and_architectures_drawn)
     get(d.port, path, &r);
     json_decref(problem(&r, 404, "not-found"));
     http_resp_free(&r);
-    snprintf(path, sizeof(path), "/v1/jobs/%s/architectures/%lld?format=gif", id,
-             (long long)last);
+    snprintf(path, sizeof(path), "/v1/jobs/%s/architectures/%lld?format=gif", id, (long long)last);
     get(d.port, path, &r);
     json_decref(problem(&r, 400, "invalid-field"));
     http_resp_free(&r);

@@ -26,7 +26,7 @@ TestSuite(resume, .init = begin_test, .fini = finish_test);
 
 /* Interrupted and uninterrupted runs of this spec are compared. */
 #define RESUME_EPOCHS 8
-#define RESUME_SPEC                                                                              \
+#define RESUME_SPEC                                                                                \
     "{\"algorithm\":\"train\",\"dataset\":\"synthetic\",\"architecture\":{\"space\":"              \
     "\"fixed-cnn\",\"channels\":[8,16],\"hidden\":32},\"budget\":{\"epochs\":8},\"seed\":11}"
 

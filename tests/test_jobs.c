@@ -34,12 +34,11 @@
 typedef struct extra {
     int ntest_metric;
     double last_test_metric;
-    int64_t copy_at;          /* copy the checkpoint of this step ... */
-    char copy_to[512];        /* ... to this path */
+    int64_t copy_at;   /* copy the checkpoint of this step ... */
+    char copy_to[512]; /* ... to this path */
 } extra;
 
-static void test_metric(recorder *r, int epoch, int64_t step, const char *name,
-                        double value)
+static void test_metric(recorder *r, int epoch, int64_t step, const char *name, double value)
 {
     (void)epoch, (void)step;
     extra *x = r->user;
@@ -69,7 +68,10 @@ static void copy_ckpt(recorder *r, const char *path, int64_t step)
 }
 
 /* A recorder with its extra bookkeeping in *x. */
-#define RECORDER(x) {.metric_hook = test_metric, .ckpt_hook = copy_ckpt, .user = (x)}
+#define RECORDER(x)                                                                                \
+    {                                                                                              \
+        .metric_hook = test_metric, .ckpt_hook = copy_ckpt, .user = (x)                            \
+    }
 
 /* ------------------------------------------------------------- helpers */
 
@@ -86,7 +88,6 @@ static nas_job_spec small_spec(int epochs)
     s.threads = 1;
     return s;
 }
-
 
 /* The data section of a safetensors file (after the 8-byte length and the
  * JSON header), malloc'd. */
@@ -129,8 +130,7 @@ static void assert_same_result(const recorder *a, const recorder *b)
     const char *cb = strstr(b->result_json, ",\"seconds\"");
     cr_assert(ca && cb);
     cr_assert(ca - a->result_json == cb - b->result_json &&
-                  memcmp(a->result_json, b->result_json,
-                         (size_t)(ca - a->result_json)) == 0,
+                  memcmp(a->result_json, b->result_json, (size_t)(ca - a->result_json)) == 0,
               "results differ:\n%s\n%s", a->result_json, b->result_json);
     cr_assert_str_eq(a->result_arch, b->result_arch);
 }
@@ -173,7 +173,7 @@ Test(jobs, same_seed_same_numbers)
     extra x_a = {.copy_at = 0}, x_b = {.copy_at = 0};
     recorder a = RECORDER(&x_a), b = RECORDER(&x_b);
     nas_job_spec s = small_spec(2);
-    s.dropout = 0.3f;   /* the op rng must be reproducible too */
+    s.dropout = 0.3f; /* the op rng must be reproducible too */
     s.checkpoint_path = pa;
     cr_assert_eq(recorder_run(&s, &a), NAS_OK, "%s", nas_errmsg());
     s.checkpoint_path = pb;
@@ -296,8 +296,7 @@ Test(jobs, checkpoint_of_another_spec_is_refused)
     int rc = recorder_run(&s, &r2);
     cr_assert_eq(rc, NAS_EINVAL, "%s", nas_strerror(rc));
     cr_assert(strstr(nas_errmsg(), pa), "%s", nas_errmsg());
-    cr_assert(strstr(nas_errmsg(), "epochs=1 there, epochs=2 here"), "%s",
-              nas_errmsg());
+    cr_assert(strstr(nas_errmsg(), "epochs=1 there, epochs=2 here"), "%s", nas_errmsg());
     cr_assert_eq(r2.nprogress, 0);
     free(pa);
     rm_dir(dir);
@@ -313,8 +312,7 @@ Test(jobs, budget_max_seconds_still_reports)
     cr_assert_eq(rc, NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(r.nresult, 1);
     cr_assert(r.last.step < 50 * 31);
-    cr_assert(strstr(r.result_json, "\"stopped_by\":\"max_seconds\""), "%s",
-              r.result_json);
+    cr_assert(strstr(r.result_json, "\"stopped_by\":\"max_seconds\""), "%s", r.result_json);
     cr_assert(r.value >= 0.0 && r.value <= 1.0);
     recorder_done(&r);
 }
@@ -328,16 +326,15 @@ Test(jobs, missing_dataset_names_path_and_fix)
     s.data_path = "/nonexistent/fmnist";
     int rc = nas_job_run(&s, NULL, NULL);
     cr_assert_eq(rc, NAS_ENOTFOUND, "%s", nas_strerror(rc));
-    cr_assert(strstr(nas_errmsg(),
-                     "/nonexistent/fmnist/train-images-idx3-ubyte.gz"),
-              "%s", nas_errmsg());
+    cr_assert(strstr(nas_errmsg(), "/nonexistent/fmnist/train-images-idx3-ubyte.gz"), "%s",
+              nas_errmsg());
     cr_assert(strstr(nas_errmsg(), "data_path"), "%s", nas_errmsg());
 
     nas_job_spec c = {.dataset = "cifar10"};
     nas_job_spec_defaults(&c);
     cr_assert_eq(nas_job_run(&c, NULL, NULL), NAS_ENOTFOUND);
-    cr_assert(strstr(nas_errmsg(), "cifar10") &&
-                  strstr(nas_errmsg(), "data_path"), "%s", nas_errmsg());
+    cr_assert(strstr(nas_errmsg(), "cifar10") && strstr(nas_errmsg(), "data_path"), "%s",
+              nas_errmsg());
 
     cr_assert_eq(nas_dataset_present("synthetic", NULL), 1);
     cr_assert_eq(nas_dataset_present("cifar10", NULL), 0);
@@ -378,7 +375,7 @@ Test(jobs, bad_spec_fields_are_named)
     s.resume = 1;
     cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
     s = small_spec(1);
-    s.algorithm = "evolution";   /* not a job kind of this engine */
+    s.algorithm = "evolution"; /* not a job kind of this engine */
     cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
     cr_assert(strncmp(nas_errmsg(), "algorithm:", 10) == 0);
     cr_assert_eq(nas_job_run(NULL, NULL, NULL), NAS_EINVAL);
@@ -397,8 +394,8 @@ Test(jobs, defaults_and_table)
     nas_job_spec t = {.dataset = "fortunes"};
     nas_job_spec_defaults(&t);
     cr_assert_eq(t.arch, NAS_ARCH_LSTM_LM);
-    cr_assert(t.embed == 128 && t.hidden == 128 && t.layers == 1 &&
-              t.bptt == 35 && t.max_vocab == 10000 && t.batch_size == 20);
+    cr_assert(t.embed == 128 && t.hidden == 128 && t.layers == 1 && t.bptt == 35 &&
+              t.max_vocab == 10000 && t.batch_size == 20);
     cr_assert(t.lr == 20.0f && t.grad_clip == 0.25f && t.momentum == 0.0f);
     nas_job_spec c = {.dataset = "cifar10"};
     nas_job_spec_defaults(&c);
@@ -420,13 +417,10 @@ Test(jobs, defaults_and_table)
 /* A PTB-layout corpus from a tiny grammar, so that the model can learn. */
 static void write_corpus(const char *dir)
 {
-    static const char *const subj[] = {"the cat", "a dog", "my friend",
-                                       "the old man", "she"};
+    static const char *const subj[] = {"the cat", "a dog", "my friend", "the old man", "she"};
     static const char *const verb[] = {"sees", "likes", "eats", "finds"};
-    static const char *const obj[] = {"the fish", "a ball", "some bread",
-                                      "the red apple"};
-    static const char *const names[3] = {"ptb.train.txt", "ptb.valid.txt",
-                                         "ptb.test.txt"};
+    static const char *const obj[] = {"the fish", "a ball", "some bread", "the red apple"};
+    static const char *const names[3] = {"ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"};
     static const int lines[3] = {600, 60, 60};
     nas_rng r;
     nas_rng_seed(&r, 99);
@@ -435,8 +429,8 @@ static void write_corpus(const char *dir)
         FILE *fp = fopen(p, "w");
         cr_assert(fp);
         for (int i = 0; i < lines[f]; i++)
-            fprintf(fp, " %s %s %s \n", subj[nas_rng_below(&r, 5)],
-                    verb[nas_rng_below(&r, 4)], obj[nas_rng_below(&r, 4)]);
+            fprintf(fp, " %s %s %s \n", subj[nas_rng_below(&r, 5)], verb[nas_rng_below(&r, 4)],
+                    obj[nas_rng_below(&r, 4)]);
         fclose(fp);
         free(p);
     }
@@ -470,8 +464,7 @@ Test(jobs, ptb_layout_text_job_learns_and_resumes)
     cr_assert_str_eq(a.metric, "test_perplexity");
     /* 17 words + <eos> + <unk>: uniform guessing is 19 and the unigram
      * frequencies about 13; the grammar allows far less. */
-    cr_assert(isfinite(a.value) && a.value > 1.0 && a.value < 6.0,
-              "test perplexity %g", a.value);
+    cr_assert(isfinite(a.value) && a.value > 1.0 && a.value < 6.0, "test perplexity %g", a.value);
     cr_assert(strstr(a.result_arch, "\"space\":\"lstm-lm\""), "%s", a.result_arch);
     int64_t total = a.last.steps;
     cr_assert(total >= 10);

@@ -32,7 +32,6 @@
 #include "rawsock.h"
 #include "scale.h"
 
-
 #define ARCH "\"architecture\":{\"space\":\"fixed-cnn\",\"channels\":[8,16],\"hidden\":32}"
 static const char small_job[] = "{\"algorithm\":\"train\",\"dataset\":\"synthetic\"," ARCH
                                 ",\"budget\":{\"epochs\":1},\"seed\":1}";
@@ -176,7 +175,7 @@ static int warns_on_any_address(const char *dir, const char *token_file)
 {
     char log[PATH_MAX + 16];
     snprintf(log, sizeof log, "%s/any.log", dir);
-    unlink(log);   /* not the previous run's lines */
+    unlink(log); /* not the previous run's lines */
     const char *bin = getenv("NASD") ? getenv("NASD") : "./nasd";
     pid_t pid = fork();
     cr_assert(pid >= 0);
@@ -185,8 +184,8 @@ static int warns_on_any_address(const char *dir, const char *token_file)
         dup2(fd, 1);
         dup2(fd, 2);
         if (token_file)
-            execl(bin, bin, "--listen", "0.0.0.0:0", "--state-dir", dir, "--token-file",
-                  token_file, (char *)NULL);
+            execl(bin, bin, "--listen", "0.0.0.0:0", "--state-dir", dir, "--token-file", token_file,
+                  (char *)NULL);
         else
             execl(bin, bin, "--listen", "0.0.0.0:0", "--state-dir", dir, (char *)NULL);
         _exit(127);
@@ -406,8 +405,8 @@ Test(limits, queue_full_is_429_with_retry_after)
 Test(limits, per_job_caps)
 {
     nasd_proc d;
-    const char *args[] = {"--max-job-epochs", "5", "--max-job-seconds", "60",
-                          "--max-job-memory", "300", NULL};
+    const char *args[] = {
+        "--max-job-epochs", "5", "--max-job-seconds", "60", "--max-job-memory", "300", NULL};
     start_in(&d, NULL, itest_one_worker, args);
     char spec[1024];
     snprintf(spec, sizeof spec,
@@ -437,8 +436,8 @@ Test(limits, per_job_caps)
     request(d.port, "POST", "/v1/jobs", NULL, spec, &r);
     cr_assert_eq(r.status, 202, "%s", r.body);
     json_t *job = http_json(&r);
-    json_t *ms = json_object_get(json_object_get(json_object_get(job, "spec"), "budget"),
-                                 "max_seconds");
+    json_t *ms =
+        json_object_get(json_object_get(json_object_get(job, "spec"), "budget"), "max_seconds");
     cr_assert_float_eq(json_number_value(ms), 60.0, 1e-9, "%s", r.body);
     json_decref(job);
     http_resp_free(&r);
@@ -515,8 +514,8 @@ Test(limits, data_path_confined_to_the_datasets_folder)
     cr_assert(strstr(json_string_value(json_object_get(p, "detail")), "relative"));
     json_decref(p);
     p = post_path(d.port, "synthetic", "escape", 400, "invalid-field");
-    cr_assert(strstr(json_string_value(json_object_get(p, "detail")), "symbolic link"),
-              "%s", json_string_value(json_object_get(p, "detail")));
+    cr_assert(strstr(json_string_value(json_object_get(p, "detail")), "symbolic link"), "%s",
+              json_string_value(json_object_get(p, "detail")));
     json_decref(p);
     json_decref(post_path(d.port, "synthetic", "missing", 400, "invalid-field"));
     /* Inside (also through a link that stays inside): accepted. */

@@ -69,8 +69,10 @@ static int promtool(const char *text, char *out, size_t n)
     cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "command -v promtool >/dev/null || exit 127; "
-                              "promtool check metrics < %s 2>&1", path);
+    snprintf(cmd, sizeof cmd,
+             "command -v promtool >/dev/null || exit 127; "
+             "promtool check metrics < %s 2>&1",
+             path);
     FILE *p = popen(cmd, "r");
     cr_assert(p);
     size_t got = fread(out, 1, n - 1, p);
@@ -85,10 +87,15 @@ Test(metrics, families_counters_histograms_and_promtool)
     nasd_proc d;
     start_in(&d, NULL, itest_one_worker, NULL);
     char *t0 = scrape(d.port);
-    static const char *const gauges[] = {"nasd_jobs", "nasd_queue_length", "nasd_workers",
-                                         "nasd_workers_busy", "nasd_job_steps_per_second",
-                                         "nasd_job_step", "nasd_http_connections",
-                                         "nasd_event_streams", "nasd_database_up"};
+    static const char *const gauges[] = {"nasd_jobs",
+                                         "nasd_queue_length",
+                                         "nasd_workers",
+                                         "nasd_workers_busy",
+                                         "nasd_job_steps_per_second",
+                                         "nasd_job_step",
+                                         "nasd_http_connections",
+                                         "nasd_event_streams",
+                                         "nasd_database_up"};
     for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++)
         cr_assert(has_family(t0, gauges[i], "gauge"), "no gauge %s:\n%s", gauges[i], t0);
     cr_assert(has_family(t0, "nasd_http_requests_total", "counter"));
@@ -104,10 +111,12 @@ Test(metrics, families_counters_histograms_and_promtool)
     double before = sample(t0, hz);
     for (int i = 0; i < 5; i++)
         cr_assert_eq(status_of(d.port, "GET", "/healthz", NULL, NULL, NULL), 200);
-    cr_assert_eq(status_of(d.port, "GET", "/v1/jobs/0123456789abcdef0123456789abcdef", NULL, NULL, NULL),
-                 404);
+    cr_assert_eq(
+        status_of(d.port, "GET", "/v1/jobs/0123456789abcdef0123456789abcdef", NULL, NULL, NULL),
+        404);
     cr_assert_eq(status_of(d.port, "DELETE", "/v1/jobs", NULL, NULL, NULL), 405);
-    cr_assert_eq(status_of(d.port, "POST", "/v1/jobs", NULL, "{\"budget\":{\"epoch\":1}}", NULL), 400);
+    cr_assert_eq(status_of(d.port, "POST", "/v1/jobs", NULL, "{\"budget\":{\"epoch\":1}}", NULL),
+                 400);
     char *t1 = scrape(d.port);
     cr_assert_eq(sample(t1, hz), (before < 0 ? 0 : before) + 5, "%s", t1);
     cr_assert_eq(sample(t1, "nasd_http_requests_total{route=\"/v1/jobs/{id}\",method=\"GET\","

@@ -70,10 +70,8 @@ Test(nasrl_ops, conv_rect_gradients)
             gc_fill(in[1], &r, 0.5f, 0.0f);
             conv_case cc = {st};
             char name[64];
-            snprintf(name, sizeof(name), "conv %dx%d stride %d", k[c][0],
-                     k[c][1], st);
-            cr_expect_eq(gradcheck(name, conv_same_fn, &cc, in, 2, 1), 0,
-                         "%s", name);
+            snprintf(name, sizeof(name), "conv %dx%d stride %d", k[c][0], k[c][1], st);
+            cr_expect_eq(gradcheck(name, conv_same_fn, &cc, in, 2, 1), 0, "%s", name);
         }
     nas_graph_free(g);
 }
@@ -104,7 +102,7 @@ Test(nasrl_ops, same_padding_sizes)
     nas__same_pad(16, 4, 1, &o, &p);
     cr_expect(o == 16 && p == 1);
     nas__same_pad(16, 7, 3, &o, &p);
-    cr_expect(o == 6 && p == 3);   /* (6-1)*3 + 7 - 16 = 6 */
+    cr_expect(o == 6 && p == 3); /* (6-1)*3 + 7 - 16 = 6 */
     nas__same_pad(1, 5, 2, &o, &p);
     cr_expect(o == 1 && p == 2);
 }
@@ -139,8 +137,7 @@ static void ctl_new(ctl *t, const nas_ctrl_cfg *cfg, uint64_t seed)
     nas_rng r;
     nas_rng_seed(&r, seed);
     t->p = nas_params_new();
-    cr_assert_eq(nas_ctrl_declare(t->p, "ctrl", cfg, &t->c), NAS_OK, "%s",
-                 nas_errmsg());
+    cr_assert_eq(nas_ctrl_declare(t->p, "ctrl", cfg, &t->c), NAS_OK, "%s", nas_errmsg());
     cr_assert_eq(nas_params_alloc(t->p, &r), NAS_OK);
     t->g = nas_graph_new(1 << 20);
 }
@@ -152,14 +149,12 @@ static void ctl_free(ctl *t)
     nas_graph_free(t->g);
 }
 
-static double logp_of(ctl *t, const nas_ctrl_step *prog, int n,
-                      const int *arc)
+static double logp_of(ctl *t, const nas_ctrl_step *prog, int n, const int *arc)
 {
     nas_ctrl_out o;
     nas_graph_reset(t->g);
     nas_graph_set_grad(t->g, 0);
-    cr_assert_eq(nas_ctrl_run(t->c, t->g, t->p, prog, n, NULL, arc, NULL, &o),
-                 NAS_OK);
+    cr_assert_eq(nas_ctrl_run(t->c, t->g, t->p, prog, n, NULL, arc, NULL, &o), NAS_OK);
     nas_graph_set_grad(t->g, 1);
     return o.logp->data[0];
 }
@@ -167,15 +162,13 @@ static double logp_of(ctl *t, const nas_ctrl_step *prog, int n,
 /* Finite differences of logp over every `stride`-th float of the
  * parameters whose name contains `only` (all when NULL). Returns the
  * number of mismatches; *checked receives how many were compared. */
-static int check_logp(ctl *t, const nas_ctrl_step *prog, int n,
-                      const int *arc, const char *only, int stride,
-                      int *checked)
+static int check_logp(ctl *t, const nas_ctrl_step *prog, int n, const int *arc, const char *only,
+                      int stride, int *checked)
 {
     nas_ctrl_out o;
     nas_params_zero_grad(t->p, NAS_MASK_ALL);
     nas_graph_reset(t->g);
-    cr_assert_eq(nas_ctrl_run(t->c, t->g, t->p, prog, n, NULL, arc, NULL, &o),
-                 NAS_OK);
+    cr_assert_eq(nas_ctrl_run(t->c, t->g, t->p, prog, n, NULL, arc, NULL, &o), NAS_OK);
     nas_graph_backward(t->g, o.logp, NAS_MASK(NAS_GROUP_CONTROLLER));
     int bad = 0;
     *checked = 0;
@@ -195,8 +188,7 @@ static int check_logp(ctl *t, const nas_ctrl_step *prog, int n,
             double num = (lp - lm) / (2 * h), ana = w->grad[i];
             if (fabs(num - ana) > 3e-3 + 1e-2 * fmax(fabs(num), fabs(ana))) {
                 if (bad < 5)
-                    cr_log_error("%s[%zu]: analytic %.6g numeric %.6g",
-                                 w->name, i, ana, num);
+                    cr_log_error("%s[%zu]: analytic %.6g numeric %.6g", w->name, i, ana, num);
                 bad++;
             }
             (*checked)++;
@@ -209,14 +201,13 @@ Test(nasrl_controller, skip_probability_gradient)
 {
     /* Only anchors and skips: logp is the sum of the skip
      * log-probabilities log sigmoid(+-v^T tanh(W_prev a_j + W_curr h)). */
-    nas_ctrl_cfg cfg = {.hidden = 8, .lstm_layers = 1, .nheads = 1,
-                        .head_size = {2}, .skip_target = 0.4f};
+    nas_ctrl_cfg cfg = {
+        .hidden = 8, .lstm_layers = 1, .nheads = 1, .head_size = {2}, .skip_target = 0.4f};
     ctl t;
     ctl_new(&t, &cfg, 11);
     const nas_ctrl_step prog[] = {
-        {NAS_CTRL_ANCHOR, 0, 0}, {NAS_CTRL_ANCHOR, 0, 0},
-        {NAS_CTRL_SKIPS, 0, 2}, {NAS_CTRL_ANCHOR, 0, 0},
-        {NAS_CTRL_SKIPS, 0, 3},
+        {NAS_CTRL_ANCHOR, 0, 0}, {NAS_CTRL_ANCHOR, 0, 0}, {NAS_CTRL_SKIPS, 0, 2},
+        {NAS_CTRL_ANCHOR, 0, 0}, {NAS_CTRL_SKIPS, 0, 3},
     };
     int n = 5, arc[5] = {1, 0, 0, 1, 1};
     cr_assert_eq(nas_ctrl_arc_len(t.c, prog, n), 5);
@@ -227,8 +218,7 @@ Test(nasrl_controller, skip_probability_gradient)
     cr_expect_eq(bad, 0);
     /* and the probability itself: one SKIPS over one anchor, both
      * outcomes, sum to 1 */
-    const nas_ctrl_step one[] = {{NAS_CTRL_ANCHOR, 0, 0},
-                                 {NAS_CTRL_SKIPS, 0, 1}};
+    const nas_ctrl_step one[] = {{NAS_CTRL_ANCHOR, 0, 0}, {NAS_CTRL_SKIPS, 0, 1}};
     int a0 = 0, a1 = 1;
     double p0 = exp(logp_of(&t, one, 2, &a0)), p1 = exp(logp_of(&t, one, 2, &a1));
     cr_expect_float_eq(p0 + p1, 1.0, 1e-5);
@@ -238,10 +228,10 @@ Test(nasrl_controller, skip_probability_gradient)
 Test(nasrl_controller, whole_logp_gradient_on_nasrl_cnn_program)
 {
     nas_job_spec s = space(1);
-    s.nfilter_heights = 3;   /* a shorter list than the default head */
+    s.nfilter_heights = 3; /* a shorter list than the default head */
     nas_ctrl_step prog[4 * 6];
-    nas_ctrl_cfg cfg = {.hidden = 6, .lstm_layers = 2, .skip_target = 0.4f,
-                        .tanh_c = 2.5f, .temperature = 1.5f};
+    nas_ctrl_cfg cfg = {
+        .hidden = 6, .lstm_layers = 2, .skip_target = 0.4f, .tanh_c = 2.5f, .temperature = 1.5f};
     int n = nas__nasrl_cnn_program(&s, 4, prog, &cfg);
     cr_assert_eq(n, 4 * 5 + 3);
     ctl t;
@@ -291,27 +281,25 @@ Test(nasrl_decode, hand_made_arc_with_padding)
      * 2 and 0; 3 alone feeds the classifier. */
     nas_job_spec s = space(1);
     int dec[] = {
-        1, 2, 0, 1,            /* layer 0: fh 3, fw 5, 24, stride 2 */
-        0, 3, 1, 0, 0,         /* layer 1: 1x7, 36, stride 1; no skip */
-        2, 2, 2, 0, 1, 1,      /* layer 2: 5x5, 48; inputs 0, 1 */
-        3, 0, 3, 2, 1, 0, 1,   /* layer 3: 7x1, 64, stride 3; inputs 0, 2 */
+        1, 2, 0, 1,          /* layer 0: fh 3, fw 5, 24, stride 2 */
+        0, 3, 1, 0, 0,       /* layer 1: 1x7, 36, stride 1; no skip */
+        2, 2, 2, 0, 1, 1,    /* layer 2: 5x5, 48; inputs 0, 1 */
+        3, 0, 3, 2, 1, 0, 1, /* layer 3: 7x1, 64, stride 3; inputs 0, 2 */
     };
     nas_nasrl_arc a;
-    cr_assert_eq(nas__nasrl_cnn_decode(&s, dec, 22, &a), NAS_OK, "%s",
-                 nas_errmsg());
+    cr_assert_eq(nas__nasrl_cnn_decode(&s, dec, 22, &a), NAS_OK, "%s", nas_errmsg());
     cr_expect_eq(a.nlayers, 4);
-    cr_expect(a.l[0].fh == 3 && a.l[0].fw == 5 && a.l[0].filters == 24 &&
-              a.l[0].stride == 2 && a.l[0].inputs == 0);
+    cr_expect(a.l[0].fh == 3 && a.l[0].fw == 5 && a.l[0].filters == 24 && a.l[0].stride == 2 &&
+              a.l[0].inputs == 0);
     cr_expect(a.l[2].inputs == 3 && a.l[3].inputs == 5 && a.l[3].stride == 3);
     nas_json_buf b = {0};
     nas__nasrl_cnn_arc_json(&a, &b);
-    cr_expect_str_eq(b.s,
-        "{\"layers\":[{\"filter_height\":3,\"filter_width\":5,\"filters\":24,"
-        "\"stride\":2,\"inputs\":[]},{\"filter_height\":1,\"filter_width\":7,"
-        "\"filters\":36,\"stride\":1,\"inputs\":[]},{\"filter_height\":5,"
-        "\"filter_width\":5,\"filters\":48,\"stride\":1,\"inputs\":[0,1]},"
-        "{\"filter_height\":7,\"filter_width\":1,\"filters\":64,\"stride\":3,"
-        "\"inputs\":[0,2]}]}");
+    cr_expect_str_eq(b.s, "{\"layers\":[{\"filter_height\":3,\"filter_width\":5,\"filters\":24,"
+                          "\"stride\":2,\"inputs\":[]},{\"filter_height\":1,\"filter_width\":7,"
+                          "\"filters\":36,\"stride\":1,\"inputs\":[]},{\"filter_height\":5,"
+                          "\"filter_width\":5,\"filters\":48,\"stride\":1,\"inputs\":[0,1]},"
+                          "{\"filter_height\":7,\"filter_width\":1,\"filters\":64,\"stride\":3,"
+                          "\"inputs\":[0,2]}]}");
     free(b.s);
     run_forward(&s, &a);
     /* bad input: out-of-range choice, bad skip, wrong length */
@@ -345,14 +333,13 @@ Test(nasrl_decode, every_sampled_arc_runs_forward)
         if (seed % 2) {
             nas_ctrl_out o;
             nas_graph_reset(t.g);
-            cr_assert_eq(nas_ctrl_run(t.c, t.g, t.p, prog, n, &r, NULL, arc,
-                                      &o), NAS_OK);
+            cr_assert_eq(nas_ctrl_run(t.c, t.g, t.p, prog, n, &r, NULL, arc, &o), NAS_OK);
         } else {
             nas__nasrl_cnn_sample_uniform(&s, layers, &r, arc);
         }
         nas_nasrl_arc a;
-        cr_assert_eq(nas__nasrl_cnn_decode(&s, arc, nas__nasrl_cnn_arc_len(&s,
-                     layers), &a), NAS_OK, "seed %d: %s", seed, nas_errmsg());
+        cr_assert_eq(nas__nasrl_cnn_decode(&s, arc, nas__nasrl_cnn_arc_len(&s, layers), &a), NAS_OK,
+                     "seed %d: %s", seed, nas_errmsg());
         cr_assert_eq(a.nlayers, layers);
         /* the planes: count layers whose inputs differ in size */
         int sz[7];
@@ -369,8 +356,7 @@ Test(nasrl_decode, every_sampled_arc_runs_forward)
         }
         run_forward(&s, &a);
     }
-    cr_expect(padded > 5, "only %d layers had inputs of different sizes",
-              padded);
+    cr_expect(padded > 5, "only %d layers had inputs of different sizes", padded);
     ctl_free(&t);
 }
 
@@ -387,8 +373,7 @@ Test(nasrl_controller, learns_a_toy_reward)
     ctl t;
     ctl_new(&t, &cfg, 21);
     nas_reinforce rf = {.baseline_decay = 0.9f,
-                        .adam = {.lr = 0.02f, .beta1 = 0.0f, .beta2 = 0.999f,
-                                 .eps = 1e-3f}};
+                        .adam = {.lr = 0.02f, .beta1 = 0.0f, .beta2 = 0.999f, .eps = 1e-3f}};
     nas_rng r;
     nas_rng_seed(&r, 4);
     double first = 0.0, last = 0.0;
@@ -400,8 +385,7 @@ Test(nasrl_controller, learns_a_toy_reward)
             nas_ctrl_out o;
             nas_graph_reset(t.g);
             nas_graph_set_grad(t.g, 0);
-            cr_assert_eq(nas_ctrl_run(t.c, t.g, t.p, prog, n, &r, NULL,
-                                      arc[i], &o), NAS_OK);
+            cr_assert_eq(nas_ctrl_run(t.c, t.g, t.p, prog, n, &r, NULL, arc[i], &o), NAS_OK);
             nas_graph_set_grad(t.g, 1);
             nas_nasrl_arc a;
             cr_assert_eq(nas__nasrl_cnn_decode(&s, arc[i], 12, &a), NAS_OK);
@@ -418,8 +402,7 @@ Test(nasrl_controller, learns_a_toy_reward)
         for (int i = 0; i < m; i++) {
             nas_ctrl_out o;
             nas_graph_reset(t.g);
-            cr_assert_eq(nas_ctrl_run(t.c, t.g, t.p, prog, n, NULL, arc[i],
-                                      NULL, &o), NAS_OK);
+            cr_assert_eq(nas_ctrl_run(t.c, t.g, t.p, prog, n, NULL, arc[i], NULL, &o), NAS_OK);
             nas_tensor *l = nas_reinforce_loss(t.g, &rf, &o, R[i], 1.0f / m);
             nas_graph_backward(t.g, l, NAS_MASK(NAS_GROUP_CONTROLLER));
         }
@@ -428,7 +411,7 @@ Test(nasrl_controller, learns_a_toy_reward)
             nas_reinforce_baseline(&rf, R[i]);
     }
     cr_log_info("toy reward: first 5 updates %.3f, last 20 %.3f", first, last);
-    cr_expect(first < 0.5, "%g", first);   /* 1/4 expected at random */
+    cr_expect(first < 0.5, "%g", first); /* 1/4 expected at random */
     cr_expect(last > 0.8, "%g", last);
     ctl_free(&t);
 }
@@ -472,7 +455,6 @@ Test(nasrl_random, uniform_chi_square)
 
 /* ------------------------------------------------------------ the jobs */
 
-
 static nas_job_spec tiny_job(const char *algorithm)
 {
     nas_job_spec s;
@@ -502,8 +484,7 @@ Test(nasrl_job, cache_hit_does_not_retrain)
         s.children_per_update = 3;
         s.threads = 2;
         seen sn = {0};
-        nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch,
-                                .result = on_result};
+        nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch, .result = on_result};
         cr_assert_eq(nas_job_run(&s, &rep, NULL), NAS_OK, "%s", nas_errmsg());
         cr_expect_eq(sn.archs, 6);
         cr_expect_eq(sn.results, 1);
@@ -534,8 +515,8 @@ Test(nasrl_job, resume_is_exact)
         s.children_per_update = 2;
         s.max_architectures = 8;
         seen one = {0}, a = {0}, b = {0};
-        nas_job_reporter rep = {.ctx = &one, .architecture = on_arch,
-                                .result = on_result, .checkpoint = on_ckpt};
+        nas_job_reporter rep = {
+            .ctx = &one, .architecture = on_arch, .result = on_result, .checkpoint = on_ckpt};
         cr_assert_eq(nas_job_run(&s, &rep, NULL), NAS_OK, "%s", nas_errmsg());
         s.checkpoint_path = path;
         s.resume = 1;
@@ -549,8 +530,7 @@ Test(nasrl_job, resume_is_exact)
         cr_expect_eq(b.archs, 4);
         for (int i = 0; i < 4; i++) {
             cr_expect_eq(a.reward[i], one.reward[i], "%s arch %d", s.algorithm, i);
-            cr_expect_eq(b.reward[i], one.reward[4 + i], "%s arch %d", s.algorithm,
-                         4 + i);
+            cr_expect_eq(b.reward[i], one.reward[4 + i], "%s arch %d", s.algorithm, 4 + i);
         }
         cr_expect_str_eq(b.result_arch, one.result_arch);
         cr_expect_eq(b.value, one.value);
@@ -579,7 +559,7 @@ Test(nasrl_job, bad_fields_are_named)
     cr_expect_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
     cr_expect(strstr(nas_errmsg(), "search_space") != NULL, "%s", nas_errmsg());
     s = tiny_job("nas-rl");
-    s.search_space = "nasrl-rnn";   /* a text space on images */
+    s.search_space = "nasrl-rnn"; /* a text space on images */
     cr_expect_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
     cr_expect(strstr(nas_errmsg(), "dataset") != NULL, "%s", nas_errmsg());
     s = rnn_job("nas-rl", 3);
@@ -638,18 +618,16 @@ Test(nasrl_rnn, programs_decode_and_logp_gradient)
             if (k % 2) {
                 nas_ctrl_out o;
                 nas_graph_reset(t.g);
-                cr_assert_eq(nas_ctrl_run(t.c, t.g, t.p, prog, n, &r, NULL, arc,
-                                          &o), NAS_OK);
+                cr_assert_eq(nas_ctrl_run(t.c, t.g, t.p, prog, n, &r, NULL, arc, &o), NAS_OK);
             } else {
                 sp->sample_uniform(&s, 1, &r, arc);
             }
             nas_json_buf b = {0};
-            cr_assert_eq(sp->arc_json(&s, arc, len, &b), NAS_OK, "%s",
-                         nas_errmsg());
+            cr_assert_eq(sp->arc_json(&s, arc, len, &b), NAS_OK, "%s", nas_errmsg());
             cr_assert(strstr(b.s, "\"cell_inject\":{\"node\":"), "%s", b.s);
             free(b.s);
         }
-        arc[0] = 2;   /* a combination out of range */
+        arc[0] = 2; /* a combination out of range */
         nas_json_buf b = {0};
         cr_expect_eq(sp->arc_json(&s, arc, len, &b), NAS_EINVAL);
         free(b.s);
@@ -672,22 +650,19 @@ Test(nasrl_rnn, short_searches_end_with_a_cell)
         s.children_per_update = 2;
         s.threads = 2;
         seen sn = {0};
-        nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch,
-                                .result = on_result_any};
+        nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch, .result = on_result_any};
         cr_assert_eq(nas_job_run(&s, &rep, NULL), NAS_OK, "%s", nas_errmsg());
         cr_expect_eq(sn.archs, 3);
         cr_expect_eq(sn.results, 1);
-        cr_expect(strstr(sn.result_arch, "{\"base\":") == sn.result_arch, "%s",
-                  sn.result_arch);
+        cr_expect(strstr(sn.result_arch, "{\"base\":") == sn.result_arch, "%s", sn.result_arch);
         /* the value is the best child's perplexity; reward 80 / ppl^2 */
-        cr_expect(sn.value > 1.0 && sn.value < 300.0, "%g: trained (vocabulary 200)",
-                  sn.value);
+        cr_expect(sn.value > 1.0 && sn.value < 300.0, "%g: trained (vocabulary 200)", sn.value);
         cr_expect_eq(s.momentum, 0.0f);
         double best = 0.0;
         for (int i = 0; i < 3; i++)
             best = sn.reward[i] > best ? sn.reward[i] : best;
-        cr_expect(fabs(best - 80.0 / (sn.value * sn.value)) < 1e-9 * best,
-                  "best reward %g, ppl %g", best, sn.value);
+        cr_expect(fabs(best - 80.0 / (sn.value * sn.value)) < 1e-9 * best, "best reward %g, ppl %g",
+                  best, sn.value);
     }
 }
 
@@ -698,8 +673,7 @@ typedef struct grow_seen {
     double reward[16], val[16];
 } grow_seen;
 
-static void on_arch_grow(void *ctx, const char *arch, double reward,
-                         const char *met)
+static void on_arch_grow(void *ctx, const char *arch, double reward, const char *met)
 {
     grow_seen *g = ctx;
     (void)arch;
@@ -735,9 +709,10 @@ Test(nasrl_job, depth_grows_and_cube_reward)
         /* best = cbrt(reward) is an accuracy over the 200 validation
          * images (k / 200) and at least the last epoch's */
         double best = cbrt(g.reward[i]), k = best * 200.0;
-        cr_expect(fabs(k - round(k)) < 1e-6, "architecture %d: reward %g is "
-                  "not the cube of an accuracy", i, g.reward[i]);
-        cr_expect(best >= g.val[i] - 1e-9, "architecture %d: best %g < last %g",
-                  i, best, g.val[i]);
+        cr_expect(fabs(k - round(k)) < 1e-6,
+                  "architecture %d: reward %g is "
+                  "not the cube of an accuracy",
+                  i, g.reward[i]);
+        cr_expect(best >= g.val[i] - 1e-9, "architecture %d: best %g < last %g", i, best, g.val[i]);
     }
 }

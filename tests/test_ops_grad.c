@@ -5,7 +5,7 @@
  */
 #include "gradcheck.h"
 
-static nas_graph *lg;   /* holds the leaves across a test */
+static nas_graph *lg; /* holds the leaves across a test */
 static nas_rng rng;
 
 static void setup(void)
@@ -53,13 +53,12 @@ typedef struct {
 static nas_tensor *f_conv(nas_graph *g, nas_tensor **in, void *ctx)
 {
     conv_args *a = ctx;
-    return nas_conv2d(g, in[0], in[1], in[2], a->stride, a->pad, a->dil,
-                      a->groups);
+    return nas_conv2d(g, in[0], in[1], in[2], a->stride, a->pad, a->dil, a->groups);
 }
 
 /* Direct 7-loop convolution: the independent reference. */
-static void conv_ref(const nas_tensor *x, const nas_tensor *w,
-                     const nas_tensor *b, const conv_args *a, nas_tensor *y)
+static void conv_ref(const nas_tensor *x, const nas_tensor *w, const nas_tensor *b,
+                     const conv_args *a, nas_tensor *y)
 {
     int n = x->shape[0], ci = x->shape[1], h = x->shape[2], wd = x->shape[3];
     int co = w->shape[0], k = w->shape[2], ho = y->shape[2], wo = y->shape[3];
@@ -84,16 +83,15 @@ static void conv_ref(const nas_tensor *x, const nas_tensor *w,
                 }
 }
 
-static void check_conv(int n, int ci, int co, int hw, int k, conv_args a,
-                       int bias)
+static void check_conv(int n, int ci, int co, int hw, int k, conv_args a, int bias)
 {
     nas_tensor *in[3];
     in[0] = leaf4(n, ci, hw, hw, 1.0f, 0.0f);
     in[1] = leaf4(co, ci / a.groups, k, k, 0.5f, 0.0f);
     in[2] = bias ? leaf1(co, 0.5f) : NULL;
     char name[128];
-    snprintf(name, sizeof(name), "conv %d->%d k%d s%d p%d d%d g%d", ci, co, k,
-             a.stride, a.pad, a.dil, a.groups);
+    snprintf(name, sizeof(name), "conv %d->%d k%d s%d p%d d%d g%d", ci, co, k, a.stride, a.pad,
+             a.dil, a.groups);
 
     nas_graph *g = nas_graph_new(1 << 20);
     nas_tensor *y = f_conv(g, in, &a);
@@ -111,13 +109,13 @@ Test(ops, conv_dense)
     check_conv(2, 3, 4, 7, 3, (conv_args){1, 1, 1, 1}, 1);
     check_conv(2, 3, 4, 7, 3, (conv_args){2, 1, 1, 1}, 0);
     check_conv(2, 3, 5, 8, 5, (conv_args){1, 2, 1, 1}, 0);
-    check_conv(2, 4, 6, 7, 3, (conv_args){1, 2, 2, 1}, 0);   /* dilated */
-    check_conv(2, 6, 4, 6, 1, (conv_args){1, 0, 1, 1}, 1);   /* pointwise */
-    check_conv(2, 6, 4, 6, 1, (conv_args){2, 0, 1, 1}, 0);   /* strided 1x1 */
-    check_conv(1, 3, 8, 9, 3, (conv_args){3, 0, 1, 1}, 0);   /* stride 3 */
-    check_conv(2, 3, 4, 6, 3, (conv_args){1, 3, 1, 1}, 0);   /* pad > dil (k-1) */
-    check_conv(1, 2, 3, 19, 3, (conv_args){1, 1, 1, 1}, 0);  /* im2col: 16 + 3 */
-    check_conv(1, 2, 3, 20, 5, (conv_args){1, 4, 2, 1}, 1);  /* 16 + 4, dilated */
+    check_conv(2, 4, 6, 7, 3, (conv_args){1, 2, 2, 1}, 0);  /* dilated */
+    check_conv(2, 6, 4, 6, 1, (conv_args){1, 0, 1, 1}, 1);  /* pointwise */
+    check_conv(2, 6, 4, 6, 1, (conv_args){2, 0, 1, 1}, 0);  /* strided 1x1 */
+    check_conv(1, 3, 8, 9, 3, (conv_args){3, 0, 1, 1}, 0);  /* stride 3 */
+    check_conv(2, 3, 4, 6, 3, (conv_args){1, 3, 1, 1}, 0);  /* pad > dil (k-1) */
+    check_conv(1, 2, 3, 19, 3, (conv_args){1, 1, 1, 1}, 0); /* im2col: 16 + 3 */
+    check_conv(1, 2, 3, 20, 5, (conv_args){1, 4, 2, 1}, 1); /* 16 + 4, dilated */
 }
 
 /* Pointwise convolutions run their per-image GEMMs in ops/gemm_small.c
@@ -150,16 +148,16 @@ Test(ops, conv_pointwise_tiles)
                             for (int c = 0; c < ci; c++)
                                 r += (double)w->data[o * ci + c] * x->data[(i * ci + c) * P + p];
                             cr_assert_float_eq(y->data[(i * co + o) * P + p], r,
-                                               1e-5 * (1.0 + fabs(r)),
-                                               "y ci %d co %d hw %d", ci, co, hw);
+                                               1e-5 * (1.0 + fabs(r)), "y ci %d co %d hw %d", ci,
+                                               co, hw);
                         }
                         for (int c = 0; c < ci; c++) {
                             double r = 0.0;
                             for (int o = 0; o < co; o++)
                                 r += (double)w->data[o * ci + c] * dy->data[(i * co + o) * P + p];
                             cr_assert_float_eq(x->grad[(i * ci + c) * P + p], r,
-                                               1e-5 * (1.0 + fabs(r)),
-                                               "dx ci %d co %d hw %d", ci, co, hw);
+                                               1e-5 * (1.0 + fabs(r)), "dx ci %d co %d hw %d", ci,
+                                               co, hw);
                         }
                     }
                 for (int o = 0; o < co; o++)
@@ -185,14 +183,14 @@ Test(ops, conv_depthwise)
 {
     check_conv(2, 3, 3, 7, 3, (conv_args){1, 1, 1, 3}, 0);
     check_conv(2, 3, 3, 8, 5, (conv_args){1, 2, 1, 3}, 0);
-    check_conv(2, 3, 3, 8, 3, (conv_args){1, 2, 2, 3}, 0);   /* dil_conv_3x3 */
-    check_conv(2, 3, 3, 9, 5, (conv_args){1, 4, 2, 3}, 1);   /* dil_conv_5x5 */
-    check_conv(2, 3, 3, 8, 3, (conv_args){2, 1, 1, 3}, 0);   /* reduction */
+    check_conv(2, 3, 3, 8, 3, (conv_args){1, 2, 2, 3}, 0); /* dil_conv_3x3 */
+    check_conv(2, 3, 3, 9, 5, (conv_args){1, 4, 2, 3}, 1); /* dil_conv_5x5 */
+    check_conv(2, 3, 3, 8, 3, (conv_args){2, 1, 1, 3}, 0); /* reduction */
     check_conv(2, 2, 2, 9, 5, (conv_args){2, 4, 2, 2}, 0);
-    check_conv(2, 3, 3, 9, 7, (conv_args){1, 3, 1, 3}, 0);   /* 7x7: generic taps */
-    check_conv(2, 3, 3, 6, 3, (conv_args){1, 3, 1, 3}, 1);   /* pad > dil (k-1) */
-    check_conv(1, 3, 3, 18, 5, (conv_args){1, 4, 2, 3}, 0);  /* partial-sum tail */
-    check_conv(2, 4, 4, 32, 3, (conv_args){1, 1, 1, 4}, 0);  /* DARTS-sized plane */
+    check_conv(2, 3, 3, 9, 7, (conv_args){1, 3, 1, 3}, 0);  /* 7x7: generic taps */
+    check_conv(2, 3, 3, 6, 3, (conv_args){1, 3, 1, 3}, 1);  /* pad > dil (k-1) */
+    check_conv(1, 3, 3, 18, 5, (conv_args){1, 4, 2, 3}, 0); /* partial-sum tail */
+    check_conv(2, 4, 4, 32, 3, (conv_args){1, 1, 1, 4}, 0); /* DARTS-sized plane */
 }
 
 /* Strided depthwise convs run over phase planes (conv.c): every kernel
@@ -200,15 +198,15 @@ Test(ops, conv_depthwise)
  * phases must not assume (3), and pads that make a phase start late. */
 Test(ops, conv_depthwise_strided)
 {
-    check_conv(2, 3, 3, 7, 3, (conv_args){2, 1, 1, 3}, 0);   /* odd map */
-    check_conv(2, 3, 3, 8, 5, (conv_args){2, 2, 1, 3}, 0);   /* sep_conv_5x5 */
-    check_conv(2, 3, 3, 8, 3, (conv_args){2, 2, 2, 3}, 0);   /* dil_conv_3x3 */
-    check_conv(2, 3, 3, 9, 5, (conv_args){2, 4, 2, 3}, 1);   /* dil_conv_5x5 */
-    check_conv(1, 2, 2, 11, 3, (conv_args){3, 1, 1, 2}, 0);  /* stride 3 */
-    check_conv(1, 2, 2, 10, 5, (conv_args){3, 2, 2, 2}, 0);  /* stride 3, dil 2 */
-    check_conv(2, 2, 2, 9, 7, (conv_args){2, 3, 1, 2}, 0);   /* 7x7: generic taps */
-    check_conv(1, 2, 2, 8, 3, (conv_args){2, 0, 1, 2}, 0);   /* no padding */
-    check_conv(1, 2, 2, 28, 3, (conv_args){2, 1, 1, 2}, 0);  /* DARTS-sized plane */
+    check_conv(2, 3, 3, 7, 3, (conv_args){2, 1, 1, 3}, 0);  /* odd map */
+    check_conv(2, 3, 3, 8, 5, (conv_args){2, 2, 1, 3}, 0);  /* sep_conv_5x5 */
+    check_conv(2, 3, 3, 8, 3, (conv_args){2, 2, 2, 3}, 0);  /* dil_conv_3x3 */
+    check_conv(2, 3, 3, 9, 5, (conv_args){2, 4, 2, 3}, 1);  /* dil_conv_5x5 */
+    check_conv(1, 2, 2, 11, 3, (conv_args){3, 1, 1, 2}, 0); /* stride 3 */
+    check_conv(1, 2, 2, 10, 5, (conv_args){3, 2, 2, 2}, 0); /* stride 3, dil 2 */
+    check_conv(2, 2, 2, 9, 7, (conv_args){2, 3, 1, 2}, 0);  /* 7x7: generic taps */
+    check_conv(1, 2, 2, 8, 3, (conv_args){2, 0, 1, 2}, 0);  /* no padding */
+    check_conv(1, 2, 2, 28, 3, (conv_args){2, 1, 1, 2}, 0); /* DARTS-sized plane */
     check_conv(1, 2, 2, 28, 5, (conv_args){2, 4, 2, 2}, 0);
 }
 
@@ -255,8 +253,7 @@ typedef struct {
 static nas_tensor *f_bn_affine(nas_graph *g, nas_tensor **in, void *ctx)
 {
     bn_ctx *b = ctx;
-    return nas_batchnorm(g, in[0], in[1], in[2], b ? b->rm : NULL,
-                         b ? b->rv : NULL, 0.1f, 1e-5f);
+    return nas_batchnorm(g, in[0], in[1], in[2], b ? b->rm : NULL, b ? b->rv : NULL, 0.1f, 1e-5f);
 }
 
 static nas_tensor *f_bn_plain(nas_graph *g, nas_tensor **in, void *ctx)
@@ -269,7 +266,7 @@ Test(ops, batchnorm_train)
     nas_tensor *in[3] = {leaf4(4, 3, 3, 3, 1.0f, 0.0f), leaf1(3, 1.0f), leaf1(3, 1.0f)};
     cr_expect_eq(gradcheck("bn affine", f_bn_affine, NULL, in, 3, 1), 0);
     cr_expect_eq(gradcheck("bn plain", f_bn_plain, NULL, in, 1, 1), 0);
-    nas_tensor *x2[1] = {leaf2(6, 4, 1.0f)};   /* (N, F) input */
+    nas_tensor *x2[1] = {leaf2(6, 4, 1.0f)}; /* (N, F) input */
     cr_expect_eq(gradcheck("bn 2d", f_bn_plain, NULL, x2, 1, 1), 0);
 }
 
@@ -313,8 +310,9 @@ Test(ops, batchnorm_eval)
     nas_tensor *y = f_bn_affine(g, in, &b);
     for (int i = 0; i < 24; i++) {
         int ch = (i / 4) % 3;
-        double ref = (in[0]->data[i] - b.rm->data[ch]) / sqrt(b.rv->data[ch] + 1e-5) *
-                         in[1]->data[ch] + in[2]->data[ch];
+        double ref =
+            (in[0]->data[i] - b.rm->data[ch]) / sqrt(b.rv->data[ch] + 1e-5) * in[1]->data[ch] +
+            in[2]->data[ch];
         cr_expect_float_eq(y->data[i], ref, 1e-5);
     }
     nas_graph_free(g);
@@ -404,8 +402,8 @@ Test(ops, avgpool_excludes_padding)
 /* Direct window loops over the clipped window: the independent reference
  * of pool.c's separable passes. Max: value and the first maximum's index
  * in row-major window order; avg: the window mean (padding excluded). */
-static void pool_ref(const float *x, int h, int w, int k, int st, int pad, int max,
-                     int ho, int wo, float *y, int *arg)
+static void pool_ref(const float *x, int h, int w, int k, int st, int pad, int max, int ho, int wo,
+                     float *y, int *arg)
 {
     for (int oh = 0; oh < ho; oh++)
         for (int ow = 0; ow < wo; ow++) {
@@ -435,8 +433,8 @@ Test(ops, pooling_matches_direct_loops)
 {
     static const int cfg[][6] = {
         /* n, c, h, w, k, stride (pad = k / 2 below, and 0) */
-        {8, 8, 32, 32, 3, 1}, {9, 8, 31, 33, 3, 2}, {6, 16, 28, 28, 3, 2},
-        {3, 5, 9, 33, 2, 2}, {4, 64, 16, 16, 3, 1}, {1, 3, 5, 4, 5, 3},
+        {8, 8, 32, 32, 3, 1}, {9, 8, 31, 33, 3, 2},  {6, 16, 28, 28, 3, 2},
+        {3, 5, 9, 33, 2, 2},  {4, 64, 16, 16, 3, 1}, {1, 3, 5, 4, 5, 3},
     };
     for (size_t ci = 0; ci < sizeof(cfg) / sizeof(cfg[0]); ci++)
         for (int pad = 0; pad <= cfg[ci][4] / 2; pad += cfg[ci][4] / 2 ? cfg[ci][4] / 2 : 1)
@@ -445,7 +443,7 @@ Test(ops, pooling_matches_direct_loops)
                 int k = c[4], st = c[5];
                 nas_tensor *x = leaf4(c[0], c[1], c[2], c[3], 1.0f, 0.0f);
                 size_t nx = nas_tensor_numel(x);
-                for (size_t i = 0; i < nx; i++)   /* ties: 9 distinct values */
+                for (size_t i = 0; i < nx; i++) /* ties: 9 distinct values */
                     x->data[i] = (float)((int)(x->data[i] * 4.0f + 8.0f) % 9) - 4.0f;
                 float *out[2], *grad[2];
                 size_t ny = 0;
@@ -453,8 +451,8 @@ Test(ops, pooling_matches_direct_loops)
                     nas_set_threads(t + 1);
                     nas_graph *g = nas_graph_new(1 << 20);
                     memset(x->grad, 0, nx * sizeof(float));
-                    nas_tensor *y = max ? nas_maxpool2d(g, x, k, st, pad)
-                                        : nas_avgpool2d(g, x, k, st, pad);
+                    nas_tensor *y =
+                        max ? nas_maxpool2d(g, x, k, st, pad) : nas_avgpool2d(g, x, k, st, pad);
                     ny = nas_tensor_numel(y);
                     nas_tensor *w = nas_tensor_new(g, y->ndim, y->shape);
                     for (size_t i = 0; i < ny; i++)
@@ -472,13 +470,12 @@ Test(ops, pooling_matches_direct_loops)
                         int *ra = malloc(plane * sizeof(int));
                         float *rg = calloc(nx, sizeof(float));
                         for (int p = 0; p < c[0] * c[1]; p++) {
-                            pool_ref(x->data + p * pin, c[2], c[3], k, st, pad, max, ho, wo,
-                                     ry, ra);
+                            pool_ref(x->data + p * pin, c[2], c[3], k, st, pad, max, ho, wo, ry,
+                                     ra);
                             for (size_t i = 0; i < plane; i++) {
-                                cr_assert_float_eq(y->data[p * plane + i], ry[i],
-                                                   1e-6f * (1.0f + fabsf(ry[i])),
-                                                   "cfg %zu pad %d max %d plane %d out %zu", ci,
-                                                   pad, max, p, i);
+                                cr_assert_float_eq(
+                                    y->data[p * plane + i], ry[i], 1e-6f * (1.0f + fabsf(ry[i])),
+                                    "cfg %zu pad %d max %d plane %d out %zu", ci, pad, max, p, i);
                                 float dy = w->data[p * plane + i];
                                 if (max) {
                                     rg[p * pin + ra[i]] += dy;
@@ -499,8 +496,8 @@ Test(ops, pooling_matches_direct_loops)
                         }
                         for (size_t i = 0; i < nx; i++)
                             cr_assert_float_eq(x->grad[i], rg[i], 1e-5f * (1.0f + fabsf(rg[i])),
-                                               "cfg %zu pad %d max %d dx %zu: %g, want %g", ci,
-                                               pad, max, i, (double)x->grad[i], (double)rg[i]);
+                                               "cfg %zu pad %d max %d dx %zu: %g, want %g", ci, pad,
+                                               max, i, (double)x->grad[i], (double)rg[i]);
                         free(ry);
                         free(ra);
                         free(rg);
@@ -736,9 +733,9 @@ static nas_tensor *f_lstm(nas_graph *g, nas_tensor **in, void *ctx)
 Test(ops, lstm_cell)
 {
     int hid = 4, inp = 3, n = 2;
-    nas_tensor *in[6] = {leaf2(n, inp, 1.0f), leaf2(n, hid, 1.0f), leaf2(n, hid, 1.0f),
-                         leaf2(4 * hid, inp, 0.7f), leaf2(4 * hid, hid, 0.7f),
-                         leaf1(4 * hid, 0.5f)};
+    nas_tensor *in[6] = {leaf2(n, inp, 1.0f),       leaf2(n, hid, 1.0f),
+                         leaf2(n, hid, 1.0f),       leaf2(4 * hid, inp, 0.7f),
+                         leaf2(4 * hid, hid, 0.7f), leaf1(4 * hid, 0.5f)};
     cr_expect_eq(gradcheck("lstm", f_lstm, NULL, in, 6, 1), 0);
 
     /* One step against the gate equations computed here in double. */

@@ -25,12 +25,11 @@ static nas_params *make_store(void)
     nas_rng rng;
     nas_rng_seed(&rng, 42);
     cr_assert(p);
-    cr_assert_geq(nas_params_add(p, "a", NAS_GROUP_WEIGHTS, NAS_INIT_NORMAL,
-                                 1.0f, 2, (int[]){3, 5}), 0);
-    cr_assert_geq(nas_params_add(p, "b", NAS_GROUP_WEIGHTS, NAS_INIT_UNIFORM,
-                                 0.5f, 1, (int[]){7}), 0);
-    cr_assert_geq(nas_params_add(p, "c", NAS_GROUP_ARCH, NAS_INIT_NORMAL,
-                                 1.0f, 1, (int[]){4}), 0);
+    cr_assert_geq(
+        nas_params_add(p, "a", NAS_GROUP_WEIGHTS, NAS_INIT_NORMAL, 1.0f, 2, (int[]){3, 5}), 0);
+    cr_assert_geq(nas_params_add(p, "b", NAS_GROUP_WEIGHTS, NAS_INIT_UNIFORM, 0.5f, 1, (int[]){7}),
+                  0);
+    cr_assert_geq(nas_params_add(p, "c", NAS_GROUP_ARCH, NAS_INIT_NORMAL, 1.0f, 1, (int[]){4}), 0);
     cr_assert_eq(nas_params_alloc(p, &rng), NAS_OK);
     return p;
 }
@@ -65,16 +64,14 @@ static void snapshot_group(nas_params *p, int group, float *out)
     memcpy(out + 3 * n, m2, n * sizeof(float));
 }
 
-static void expect_group_unchanged(nas_params *p, int group,
-                                   const float *before)
+static void expect_group_unchanged(nas_params *p, int group, const float *before)
 {
     float *after;
     size_t n;
     nas_params_group(p, group, NULL, NULL, NULL, NULL, &n);
     after = malloc(4 * n * sizeof(float) + 1);
     snapshot_group(p, group, after);
-    cr_expect(memcmp(before, after, 4 * n * sizeof(float)) == 0,
-              "group %d changed", group);
+    cr_expect(memcmp(before, after, 4 * n * sizeof(float)) == 0, "group %d changed", group);
     free(after);
 }
 
@@ -83,8 +80,7 @@ static void expect_padding_zero(nas_params *p, int group)
 {
     float *planes[4];
     size_t n;
-    nas_params_group(p, group, &planes[0], &planes[1], &planes[2],
-                     &planes[3], &n);
+    nas_params_group(p, group, &planes[0], &planes[1], &planes[2], &planes[3], &n);
     char *covered = calloc(n, 1);
     for (int k = 0; k < nas_params_count(p); k++) {
         if (nas_params_group_of(p, k) != group)
@@ -100,19 +96,17 @@ static void expect_padding_zero(nas_params *p, int group)
     free(covered);
 }
 
-static void expect_close(float got, double want, const char *what, int k,
-                         size_t i)
+static void expect_close(float got, double want, const char *what, int k, size_t i)
 {
     double tol = 1e-5 * (1.0 + fabs(want));
-    cr_expect(fabs(got - want) <= tol, "%s: tensor %d [%zu]: %.9g vs %.9g",
-              what, k, i, got, want);
+    cr_expect(fabs(got - want) <= tol, "%s: tensor %d [%zu]: %.9g vs %.9g", what, k, i, got, want);
 }
 
 static void run_sgd(int nesterov)
 {
     nas_params *p = make_store();
-    nas_sgd opt = {.lr = 0.1f, .momentum = 0.9f, .weight_decay = 0.01f,
-                   .nesterov = nesterov, .steps = 0};
+    nas_sgd opt = {
+        .lr = 0.1f, .momentum = 0.9f, .weight_decay = 0.01f, .nesterov = nesterov, .steps = 0};
     size_t n1;
     nas_params_group(p, NAS_GROUP_ARCH, NULL, NULL, NULL, NULL, &n1);
     float *g1 = malloc(4 * n1 * sizeof(float));
@@ -189,8 +183,12 @@ Test(optim, sgd_first_step_sets_buffer)
 Test(optim, adam_with_weight_decay)
 {
     nas_params *p = make_store();
-    nas_adam opt = {.lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f,
-                    .eps = 1e-8f, .weight_decay = 0.05f, .steps = 0};
+    nas_adam opt = {.lr = 0.01f,
+                    .beta1 = 0.9f,
+                    .beta2 = 0.999f,
+                    .eps = 1e-8f,
+                    .weight_decay = 0.05f,
+                    .steps = 0};
     size_t n1;
     nas_params_group(p, NAS_GROUP_ARCH, NULL, NULL, NULL, NULL, &n1);
     float *g1 = malloc(4 * n1 * sizeof(float));
@@ -204,8 +202,7 @@ Test(optim, adam_with_weight_decay)
             w[k][i] = t->data[i];
     }
     /* The float hyperparameters as the engine sees them. */
-    const double lr = 0.01f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f,
-                 wd = 0.05f;
+    const double lr = 0.01f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.05f;
     for (int s = 0; s < STEPS; s++) {
         set_grads(p, s, NAS_MASK(NAS_GROUP_WEIGHTS));
         nas_adam_step(&opt, p, NAS_GROUP_WEIGHTS);
@@ -243,8 +240,7 @@ Test(optim, adam_first_step_is_lr_sign)
     /* At t = 1 with eps tiny, the bias-corrected step is lr * sign(g):
      * this fails if steps is incremented after the bias corrections. */
     nas_params *p = make_store();
-    nas_adam opt = {.lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f,
-                    .eps = 1e-12f};
+    nas_adam opt = {.lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-12f};
     nas_tensor *c = nas_params_get(p, 2);
     float w0[4];
     for (int i = 0; i < 4; i++) {
@@ -253,8 +249,7 @@ Test(optim, adam_first_step_is_lr_sign)
     }
     nas_adam_step(&opt, p, NAS_GROUP_ARCH);
     for (int i = 0; i < 4; i++)
-        cr_expect_float_eq(c->data[i], w0[i] - (i % 2 ? -0.01f : 0.01f),
-                           1e-6f, "elem %d", i);
+        cr_expect_float_eq(c->data[i], w0[i] - (i % 2 ? -0.01f : 0.01f), 1e-6f, "elem %d", i);
     nas_params_free(p);
 }
 
@@ -268,8 +263,7 @@ Test(optim, cosine_lr)
     cr_expect_float_eq(nas_cosine_lr(hi, lo, 10, 50), (float)want, 1e-8f);
     /* Monotone over the schedule. */
     for (int t = 1; t <= 50; t++)
-        cr_expect_leq(nas_cosine_lr(hi, lo, t, 50),
-                      nas_cosine_lr(hi, lo, t - 1, 50));
+        cr_expect_leq(nas_cosine_lr(hi, lo, t, 50), nas_cosine_lr(hi, lo, t - 1, 50));
 }
 
 Test(optim, clip_grad_norm)
@@ -306,8 +300,7 @@ Test(optim, clip_grad_norm)
     double scale = max_norm / (norm + 1e-6);
     double ss2 = 0;
     for (size_t i = 0; i < n0; i++) {
-        cr_expect_float_eq(g0[i], (float)(before0[i] * scale), 1e-6f,
-                           "grad %zu", i);
+        cr_expect_float_eq(g0[i], (float)(before0[i] * scale), 1e-6f, "grad %zu", i);
         ss2 += (double)g0[i] * g0[i];
     }
     cr_expect_float_eq((float)sqrt(ss2), max_norm, 1e-5f);
@@ -316,8 +309,7 @@ Test(optim, clip_grad_norm)
     /* A known vector: (3, 4, 0, 0) has norm 5. */
     nas_tensor *c = nas_params_get(p, 2);
     memcpy(c->grad, (float[]){3, 4, 0, 0}, 4 * sizeof(float));
-    cr_expect_float_eq(nas_clip_grad_norm(p, NAS_GROUP_ARCH, 1.0f), 5.0f,
-                       1e-6f);
+    cr_expect_float_eq(nas_clip_grad_norm(p, NAS_GROUP_ARCH, 1.0f), 5.0f, 1e-6f);
     cr_expect_float_eq(c->grad[0], 0.6f, 1e-6f);
     cr_expect_float_eq(c->grad[1], 0.8f, 1e-6f);
     cr_expect_eq(c->grad[2], 0.0f);
@@ -333,8 +325,7 @@ Test(optim, empty_group_step_is_harmless)
 {
     nas_params *p = make_store();
     nas_sgd sgd = {.lr = 0.1f, .momentum = 0.9f};
-    nas_adam adam = {.lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f,
-                     .eps = 1e-8f};
+    nas_adam adam = {.lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
     nas_sgd_step(&sgd, p, NAS_GROUP_CONTROLLER);
     nas_adam_step(&adam, p, NAS_GROUP_CONTROLLER);
     cr_expect_eq(sgd.steps, 1);

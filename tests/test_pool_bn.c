@@ -10,7 +10,7 @@
 
 typedef struct {
     int max, stride;
-    nas_tensor *rm, *rv;   /* eval mode only */
+    nas_tensor *rm, *rv; /* eval mode only */
 } pb_args;
 
 static nas_tensor *f_pool_bn(nas_graph *g, nas_tensor **in, void *ctx)
@@ -40,21 +40,18 @@ Test(pool_bn, forward_matches_pool_then_batchnorm)
                     for (int k = 0; k < 4; k++) {
                         st[k] = nas_tensor_new(g, 1, &c);
                         for (int i = 0; i < c; i++)
-                            st[k]->data[i] = k % 2 ? 1.5f + 0.1f * (float)i
-                                                   : 0.2f * (float)i - 0.1f;
+                            st[k]->data[i] =
+                                k % 2 ? 1.5f + 0.1f * (float)i : 0.2f * (float)i - 0.1f;
                     }
-                    nas_tensor *p = max ? nas_maxpool2d(g, x, 3, stride, 1)
-                                        : nas_avgpool2d(g, x, 3, stride, 1);
-                    nas_tensor *want = nas_batchnorm(g, p, NULL, NULL, st[0],
-                                                     st[1], 0.1f, 1e-5f);
-                    nas_tensor *got = nas_pool_bn(g, x, max, stride, st[2],
-                                                  st[3], 0.1f, 1e-5f);
+                    nas_tensor *p =
+                        max ? nas_maxpool2d(g, x, 3, stride, 1) : nas_avgpool2d(g, x, 3, stride, 1);
+                    nas_tensor *want = nas_batchnorm(g, p, NULL, NULL, st[0], st[1], 0.1f, 1e-5f);
+                    nas_tensor *got = nas_pool_bn(g, x, max, stride, st[2], st[3], 0.1f, 1e-5f);
                     cr_assert(nas_tensor_same_shape(want, got));
                     for (size_t i = 0; i < nas_tensor_numel(got); i++)
-                        cr_assert_float_eq(got->data[i], want->data[i],
-                                           1e-5f * (1.0f + fabsf(want->data[i])),
-                                           "max %d stride %d training %d elem %zu",
-                                           max, stride, training, i);
+                        cr_assert_float_eq(
+                            got->data[i], want->data[i], 1e-5f * (1.0f + fabsf(want->data[i])),
+                            "max %d stride %d training %d elem %zu", max, stride, training, i);
                     for (int i = 0; i < c; i++) {
                         cr_assert_float_eq(st[2]->data[i], st[0]->data[i], 1e-6f);
                         cr_assert_float_eq(st[3]->data[i], st[1]->data[i], 1e-6f);
@@ -73,8 +70,7 @@ Test(pool_bn, gradient)
             for (int stride = 1; stride <= 2; stride++)
                 for (int training = 1; training >= 0; training--) {
                     nas_graph_reset(lg);
-                    nas_tensor *x = nas_tensor_leaf(lg, 4, shapes[sh],
-                                                    NAS_GROUP_INPUT);
+                    nas_tensor *x = nas_tensor_leaf(lg, 4, shapes[sh], NAS_GROUP_INPUT);
                     if (max)
                         gc_fill_distinct(x, &r, 0.05f);
                     else
@@ -89,10 +85,9 @@ Test(pool_bn, gradient)
                             a.rv->data[i] = 0.5f + 0.25f * (float)i;
                         }
                     }
-                    cr_expect_eq(gradcheck("pool_bn", f_pool_bn, &a, &x, 1,
-                                           training), 0,
-                                 "shape %d max %d stride %d training %d", sh,
-                                 max, stride, training);
+                    cr_expect_eq(gradcheck("pool_bn", f_pool_bn, &a, &x, 1, training), 0,
+                                 "shape %d max %d stride %d training %d", sh, max, stride,
+                                 training);
                 }
     nas_graph_free(lg);
 }

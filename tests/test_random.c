@@ -43,7 +43,7 @@ Test(nasrl_random, darts_genotypes_are_uniform_and_valid)
     nas_rng_seed(&r, 8);
     for (int i = 0; i < N; i++) {
         sp->sample_uniform(&s, 0, &r, dec);
-        const int *d = dec + 12;   /* normal cell, node 3 */
+        const int *d = dec + 12; /* normal cell, node 3 */
         int a = d[0], b = d[2] + (d[2] >= d[0]);
         cr_assert(a != b && a < 5 && b < 5);
         pair[a < b ? a : b][a < b ? b : a]++;
@@ -52,8 +52,8 @@ Test(nasrl_random, darts_genotypes_are_uniform_and_valid)
             nas_json_buf jb = {0};
             cr_assert_eq(sp->arc_json(&s, dec, n, &jb), NAS_OK);
             nas_darts_genotype gt;
-            cr_assert_eq(nas__darts_genotype_parse(jb.s, &gt), NAS_OK, "%s: %s",
-                         jb.s, nas_errmsg());
+            cr_assert_eq(nas__darts_genotype_parse(jb.s, &gt), NAS_OK, "%s: %s", jb.s,
+                         nas_errmsg());
             free(jb.s);
         }
     }
@@ -85,17 +85,14 @@ Test(nasrl_random, darts_cnn_search_runs)
     s.threads = 2;
     s.seed = 4;
     seen sn = {0};
-    nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch,
-                            .result = on_result};
+    nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch, .result = on_result};
     cr_assert_eq(nas_job_run(&s, &rep, NULL), NAS_OK, "%s", nas_errmsg());
     cr_expect_eq(sn.archs, 2);
     cr_expect_eq(sn.results, 1);
-    cr_expect(strstr(sn.result_arch, "{\"normal\":[[") == sn.result_arch, "%s",
-              sn.result_arch);
+    cr_expect(strstr(sn.result_arch, "{\"normal\":[[") == sn.result_arch, "%s", sn.result_arch);
     cr_expect(sn.value >= 0.0 && sn.value <= 1.0);
     cr_expect(sn.value == (sn.reward[0] > sn.reward[1] ? sn.reward[0] : sn.reward[1]));
 }
-
 
 /* ------------------------------------------- random over the ENAS spaces */
 
@@ -197,13 +194,12 @@ Test(nasrl_random, enas_micro_search_runs)
     s.threads = 2;
     s.seed = 4;
     seen sn = {0};
-    nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch,
-                            .result = on_result};
+    nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch, .result = on_result};
     cr_assert_eq(nas_job_run(&s, &rep, NULL), NAS_OK, "%s", nas_errmsg());
     cr_expect_eq(sn.archs, 2);
     cr_expect_eq(sn.results, 1);
-    cr_expect(strstr(sn.result_arch, "{\"normal\":[{\"inputs\":[") == sn.result_arch,
-              "%s", sn.result_arch);
+    cr_expect(strstr(sn.result_arch, "{\"normal\":[{\"inputs\":[") == sn.result_arch, "%s",
+              sn.result_arch);
     cr_expect(sn.value == (sn.reward[0] > sn.reward[1] ? sn.reward[0] : sn.reward[1]));
 
     /* The network's fields are checked by name. */
@@ -278,8 +274,7 @@ Test(nasrl_random, darts_rnn_search_runs)
     s.children_per_update = 2;
     s.threads = 2;
     seen sn = {0};
-    nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch,
-                            .result = on_result_any};
+    nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch, .result = on_result_any};
     cr_assert_eq(nas_job_run(&s, &rep, NULL), NAS_OK, "%s", nas_errmsg());
     cr_expect_eq(sn.archs, 2);
     cr_expect_eq(sn.results, 1);
@@ -345,7 +340,7 @@ Test(nasrl_random, enas_rnn_arcs_are_uniform_and_valid)
     cr_expect(chi2(act0, 4, N) < 16.27, "activation chi2 %g (3 dof)", chi2(act0, 4, N));
     cr_expect(chi2(in3, 3, N) < 13.82, "input chi2 %g (2 dof)", chi2(in3, 3, N));
     cr_expect(chi2(act3, 4, N) < 16.27, "activation chi2 %g (3 dof)", chi2(act3, 4, N));
-    dec[5] = 3;   /* node 3 cannot read itself */
+    dec[5] = 3; /* node 3 cannot read itself */
     nas_json_buf jb = {0};
     cr_assert_eq(sp->arc_json(&s, dec, n, &jb), NAS_EINVAL);
     free(jb.s);
@@ -358,8 +353,7 @@ Test(nasrl_random, enas_rnn_search_runs)
     s.children_per_update = 2;
     s.threads = 2;
     seen sn = {0};
-    nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch,
-                            .result = on_result_any};
+    nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch, .result = on_result_any};
     cr_assert_eq(nas_job_run(&s, &rep, NULL), NAS_OK, "%s", nas_errmsg());
     cr_expect_eq(sn.archs, 2);
     cr_expect_eq(sn.results, 1);

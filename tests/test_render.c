@@ -207,8 +207,8 @@ static void check_edges_clear_nodes(const doc *d)
             continue;
         box_hit h = {d, e->parent, e->from, e->to, 0, 0, 0};
         cr_assert(walk_path(e->d, 40, in_box, &h) > 0, "cannot read the path %s", e->d);
-        cr_assert_eq(h.hits, 0, "the edge %d -> %d passes behind a node at (%g, %g): %s",
-                     e->from, e->to, h.hx, h.hy, e->d);
+        cr_assert_eq(h.hits, 0, "the edge %d -> %d passes behind a node at (%g, %g): %s", e->from,
+                     e->to, h.hx, h.hy, e->d);
     }
 }
 
@@ -296,8 +296,8 @@ static void check_lanes_apart(const doc *d)
                     double lo = ra[x][1] > rb[y][1] ? ra[x][1] : rb[y][1];
                     double hi = ra[x][2] < rb[y][2] ? ra[x][2] : rb[y][2];
                     cr_assert(ra[x][0] - rb[y][0] > 3 || rb[y][0] - ra[x][0] > 3 || hi - lo < 8,
-                              "edges %d -> %d and %d -> %d run along y %g from x %g to %g",
-                              a->from, a->to, b->from, b->to, ra[x][0], lo, hi);
+                              "edges %d -> %d and %d -> %d run along y %g from x %g to %g", a->from,
+                              a->to, b->from, b->to, ra[x][0], lo, hi);
                 }
         }
     }
@@ -379,9 +379,8 @@ Test(render, formats_and_kinds)
 
     static const struct {
         const char *json, *kind;
-    } cases[] = {{darts_cnn, "darts-cnn"},   {darts_rnn, "darts-rnn"},
-                 {enas_micro, "enas-micro"}, {enas_rnn, "enas-rnn"},
-                 {enas_macro, "enas-macro"}, {nasrl_cnn, "nasrl-cnn"}};
+    } cases[] = {{darts_cnn, "darts-cnn"}, {darts_rnn, "darts-rnn"},   {enas_micro, "enas-micro"},
+                 {enas_rnn, "enas-rnn"},   {enas_macro, "enas-macro"}, {nasrl_cnn, "nasrl-cnn"}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_t *j = json_loads(cases[i].json, 0, NULL);
         cr_assert(j, "fixture %zu does not parse", i);

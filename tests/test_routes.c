@@ -55,7 +55,8 @@ static json_t *path_of_row(json_t *paths, size_t row, const char **key_out)
     template_of(api_route_label(row), want, sizeof want);
     const char *key;
     json_t *item;
-    json_object_foreach(paths, key, item) {
+    json_object_foreach(paths, key, item)
+    {
         template_of(key, have, sizeof have);
         if (strcmp(want, have) == 0) {
             if (key_out)
@@ -84,8 +85,8 @@ Test(routes, every_row_is_an_openapi_path_with_its_methods)
             if (json_object_get(item, ops[k][0]))
                 snprintf(doc + strlen(doc), sizeof doc - strlen(doc), "%s%s", *doc ? ", " : "",
                          ops[k][1]);
-        cr_assert_str_eq(doc, allow, "%s: openapi.yaml has %s, the route table %s", pattern,
-                         doc, allow);
+        cr_assert_str_eq(doc, allow, "%s: openapi.yaml has %s, the route table %s", pattern, doc,
+                         allow);
     }
     json_decref(paths);
 }
@@ -95,8 +96,9 @@ Test(routes, every_openapi_path_is_a_row)
     json_t *paths = openapi_paths();
     const char *key;
     json_t *item;
-    json_object_foreach(paths, key, item) {
-        if (strcmp(key, "/") == 0)   /* the web root: "static", not a row */
+    json_object_foreach(paths, key, item)
+    {
+        if (strcmp(key, "/") == 0) /* the web root: "static", not a row */
             continue;
         int found = 0;
         for (size_t i = 0; i < n_rows(); i++) {
@@ -140,6 +142,7 @@ Test(routes, the_metrics_label_is_the_matching_row)
     cr_assert_str_eq(api_route_name("/v1/jobs/0123456789abcdef0123456789abcdef/architectures/x"),
                      "other");
     cr_assert_str_eq(
-        api_route_name("/v1/jobs/0123456789abcdef0123456789abcdef/architectures/1234567890123456789"),
+        api_route_name(
+            "/v1/jobs/0123456789abcdef0123456789abcdef/architectures/1234567890123456789"),
         "other");
 }

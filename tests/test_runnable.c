@@ -42,8 +42,8 @@ TestSuite(runnable, .init = begin_test, .fini = finish_test);
 static char report[65536];
 static int nfail, naccepted, nrefused;
 
-static void fail_case(const char *combo, const char *ptr, const char *what,
-                      const json_t *value, const char *why)
+static void fail_case(const char *combo, const char *ptr, const char *what, const json_t *value,
+                      const char *why)
 {
     nfail++;
     size_t n = strlen(report);
@@ -60,8 +60,8 @@ static json_t *object_schema(json_t *s)
 {
     json_t *any = json_object_get(s, "anyOf"), *alt;
     size_t i;
-    json_array_foreach(any, i, alt) if (json_is_object(json_object_get(alt, "properties")))
-        return alt;
+    json_array_foreach(any, i,
+                       alt) if (json_is_object(json_object_get(alt, "properties"))) return alt;
     return json_is_object(json_object_get(s, "properties")) ? s : NULL;
 }
 
@@ -69,7 +69,8 @@ static int has_type(json_t *s, const char *t)
 {
     json_t *ty = json_object_get(s, "type"), *v;
     size_t i;
-    if (json_is_string(ty)) return !strcmp(json_string_value(ty), t);
+    if (json_is_string(ty))
+        return !strcmp(json_string_value(ty), t);
     json_array_foreach(ty, i, v) if (!strcmp(json_string_value(v), t)) return 1;
     return 0;
 }
@@ -84,7 +85,8 @@ static json_t *bound(json_t *s, int upper)
     if (json_is_number(b))
         return integer ? json_integer((json_int_t)json_number_value(b))
                        : json_real(json_number_value(b));
-    if (!json_is_number(x)) return NULL;
+    if (!json_is_number(x))
+        return NULL;
     double v = json_number_value(x), d = 1e-6 * fmax(1.0, fabs(v));
     return integer ? json_integer((json_int_t)v + (upper ? -1 : 1))
                    : json_real(upper ? v - d : v + d);
@@ -95,9 +97,11 @@ static json_t *bound(json_t *s, int upper)
 static json_t *as_list(json_t *s, json_t *elem)
 {
     json_int_t k = json_integer_value(json_object_get(s, "minItems"));
-    if (k < 1 || json_is_true(json_object_get(s, "uniqueItems"))) k = 1;
+    if (k < 1 || json_is_true(json_object_get(s, "uniqueItems")))
+        k = 1;
     json_t *a = json_array();
-    for (json_int_t i = 0; i < k; i++) json_array_append(a, elem);
+    for (json_int_t i = 0; i < k; i++)
+        json_array_append(a, elem);
     json_decref(elem);
     return a;
 }
@@ -117,16 +121,16 @@ static int names(const char *text, const char *key)
 
 typedef struct combo {
     const char *algorithm, *space, *dataset;
-    int train;            /* space is architecture.space */
-    json_t *objects;      /* "budget", "hyperparameters", ... -> schema */
+    int train;       /* space is architecture.space */
+    json_t *objects; /* "budget", "hyperparameters", ... -> schema */
     char name[64];
 } combo;
 
 /* The smallest spec of the combination, with value at ptr (object/key). */
 static json_t *spec_with(const combo *c, const char *obj, const char *key, json_t *value)
 {
-    json_t *s = json_pack("{s:s,s:s,s:i}", "algorithm", c->algorithm, "dataset", c->dataset,
-                          "seed", 1);
+    json_t *s =
+        json_pack("{s:s,s:s,s:i}", "algorithm", c->algorithm, "dataset", c->dataset, "seed", 1);
     if (c->train)
         json_object_set_new(s, "architecture", json_pack("{s:s}", "space", c->space));
     else
@@ -140,7 +144,8 @@ static json_t *spec_with(const combo *c, const char *obj, const char *key, json_
         o = json_object();
         json_object_set_new(s, obj, o);
     }
-    if (!strcmp(obj, "final_training")) json_object_set_new(o, "enabled", json_true());
+    if (!strcmp(obj, "final_training"))
+        json_object_set_new(o, "enabled", json_true());
     json_object_set(o, key, value);
     return s;
 }
@@ -163,8 +168,8 @@ static int engine_prepares(json_t *stored, char *why, size_t n)
     return 1;
 }
 
-static void try_value(int port, const combo *c, const char *obj, const char *key,
-                      const char *what, json_t *value)
+static void try_value(int port, const combo *c, const char *obj, const char *key, const char *what,
+                      json_t *value)
 {
     char ptr[128];
     snprintf(ptr, sizeof ptr, "%s%s/%s", obj ? "/" : "", obj ? obj : "", key);
@@ -188,8 +193,7 @@ static void try_value(int port, const combo *c, const char *obj, const char *key
             /* The schema advertises a value the engine refuses: the
              * tables and the engine disagree (a 400 by construction, but
              * still a range to fix at its source). */
-            snprintf(why, sizeof why, "the schema allows it, the engine refuses it: %.400s",
-                     d);
+            snprintf(why, sizeof why, "the schema allows it, the engine refuses it: %.400s", d);
             fail_case(c->name, ptr, what, value, why);
         } else if (!(p && !strcmp(p, ptr)) && !names(d, key)) {
             snprintf(why, sizeof why, "400 not naming the field: %.400s", text_of(ans));
@@ -198,7 +202,7 @@ static void try_value(int port, const combo *c, const char *obj, const char *key
     } else if (r.status == 501 && obj && !strcmp(obj, "final_training") &&
                !strcmp(str_at(ans, "pointer") ? str_at(ans, "pointer") : "",
                        "/final_training/enabled")) {
-        nrefused++;   /* final training of a kind that has none: not acknowledged */
+        nrefused++; /* final training of a kind that has none: not acknowledged */
     } else {
         snprintf(why, sizeof why, "%d: %.400s", r.status, r.body ? r.body : "");
         fail_case(c->name, ptr, what, value, why);
@@ -212,20 +216,27 @@ static void try_object(int port, const combo *c, const char *obj, json_t *schema
 {
     json_t *props = json_object_get(object_schema(schema), "properties"), *f;
     const char *key;
-    json_object_foreach(props, key, f) {
+    json_object_foreach(props, key, f)
+    {
         json_t *s = f, *vals[3] = {NULL, NULL, NULL};
         int list = has_type(f, "array");
-        if (list) s = json_object_get(f, "items");
-        if (!has_type(s, "integer") && !has_type(s, "number")) continue;
-        if (json_object_get(s, "enum")) continue;   /* choices, not a range */
+        if (list)
+            s = json_object_get(f, "items");
+        if (!has_type(s, "integer") && !has_type(s, "number"))
+            continue;
+        if (json_object_get(s, "enum"))
+            continue; /* choices, not a range */
         vals[0] = bound(s, 0);
         vals[1] = bound(s, 1);
         json_t *d = json_object_get(f, "default");
-        if (d) vals[2] = json_incref(d);
+        if (d)
+            vals[2] = json_incref(d);
         static const char *const what[] = {"minimum", "maximum", "default"};
         for (int k = 0; k < 3; k++) {
-            if (!vals[k]) continue;
-            if (list && k < 2) vals[k] = as_list(f, vals[k]);
+            if (!vals[k])
+                continue;
+            if (list && k < 2)
+                vals[k] = as_list(f, vals[k]);
             try_value(port, c, obj, key, what[k], vals[k]);
             json_decref(vals[k]);
         }
@@ -243,7 +254,8 @@ static int left_queue(void *ctx)
 {
     waiting *b = ctx;
     http_resp r;
-    if (http_get(b->port, b->path, &r) != 0) return 0;
+    if (http_get(b->port, b->path, &r) != 0)
+        return 0;
     json_t *j = http_json(&r);
     snprintf(b->state, sizeof b->state, "%s", str_at(j, "state") ? str_at(j, "state") : "");
     json_decref(j);
@@ -266,8 +278,9 @@ Test(runnable, every_bound_the_api_accepts_the_engine_prepares, .timeout = 600)
     cr_assert_eq(nasd_mkdtemp(dir, sizeof dir), 0);
     /* Jobs stay queued behind the blocker; memory and queue limits are
      * the operator's business, not what this test is about. */
-    const char *args[] = {"--workers", "1", "--threads-per-job", "1", "--max-queued",
-                          "10000000", "--max-job-memory", "1073741824", NULL};
+    const char *args[] = {
+        "--workers",  "1", "--threads-per-job", "1", "--max-queued", "10000000", "--max-job-memory",
+        "1073741824", NULL};
     cr_assert_eq(nasd_start(&p, dir, args, START_MS), 0, "nasd did not start");
 
     http_resp r;
@@ -291,9 +304,11 @@ Test(runnable, every_bound_the_api_accepts_the_engine_prepares, .timeout = 600)
     json_t *seed = json_pack("{s:{s:O}}", "properties", "seed", json_object_get(doc, "seed"));
     size_t i, k;
     int ncombos = 0;
-    json_array_foreach(json_object_get(doc, "algorithms"), i, algo) {
+    json_array_foreach(json_object_get(doc, "algorithms"), i, algo)
+    {
         const char *a = str_at(algo, "name"), *in = str_at(algo, "space_in");
-        json_array_foreach(json_object_get(algo, "spaces"), k, space) {
+        json_array_foreach(json_object_get(algo, "spaces"), k, space)
+        {
             json_t *fields = json_object_get(space, "fields");
             combo c = {.algorithm = a, .space = str_at(space, "name"), .objects = fields};
             const char *kind = str_at(space, "data_kind");
@@ -314,8 +329,8 @@ Test(runnable, every_bound_the_api_accepts_the_engine_prepares, .timeout = 600)
     json_decref(doc);
     int nrows;
     nas_spec_spaces(&nrows);
-    cr_log_info("%d combinations: %d accepted and prepared, %d refused naming the field",
-                ncombos, naccepted, nrefused);
+    cr_log_info("%d combinations: %d accepted and prepared, %d refused naming the field", ncombos,
+                naccepted, nrefused);
     cr_assert_eq(ncombos, nrows, "every algorithm and space (the engine's table's rows)");
     cr_assert(naccepted > 0);
     cr_assert_eq(nfail, 0, "%d values the API and the engine disagree on:%s", nfail, report);

@@ -40,7 +40,6 @@
 #include "rawsock.h"
 #include "scale.h"
 
-
 #define ARCH "\"architecture\":{\"space\":\"fixed-cnn\",\"channels\":[8,16],\"hidden\":32}"
 static const char small_job[] = "{\"algorithm\":\"train\",\"dataset\":\"synthetic\"," ARCH
                                 ",\"budget\":{\"epochs\":1},\"seed\":1}";
@@ -69,8 +68,8 @@ Test(security, other_sites_pages_and_dns_rebinding)
     status_of(d.port, "POST", "/v1/jobs",
               "Content-Type: text/plain\r\nOrigin: http://evil.example\r\n", small_job, &r);
     refused_as(&r, 403, "forbidden-origin");
-    status_of(d.port, "POST", "/v1/jobs",
-              "Content-Type: application/x-www-form-urlencoded\r\n", small_job, &r);
+    status_of(d.port, "POST", "/v1/jobs", "Content-Type: application/x-www-form-urlencoded\r\n",
+              small_job, &r);
     refused_as(&r, 415, "unsupported-media-type");
     status_of(d.port, "POST", "/v1/jobs", "Content-Type: text/plain\r\n", small_job, &r);
     refused_as(&r, 415, "unsupported-media-type");
@@ -85,7 +84,7 @@ Test(security, other_sites_pages_and_dns_rebinding)
      * dashboard from http://127.0.0.1:PORT and http://localhost:PORT,
      * [::1] as a name, /healthz under any name. */
     json_decref(submit_with(d.port, small_job, "Content-Type:\r\n", id)); /* none sent */
-    json_decref(submit_with(d.port, small_job, NULL, id));                 /* application/json */
+    json_decref(submit_with(d.port, small_job, NULL, id));                /* application/json */
     json_decref(
         submit_with(d.port, small_job, "Content-Type: application/json; charset=utf-8\r\n", id));
     snprintf(h, sizeof h, "Content-Type: application/json\r\nOrigin: http://127.0.0.1:%d\r\n",
@@ -93,8 +92,8 @@ Test(security, other_sites_pages_and_dns_rebinding)
     json_decref(submit_with(d.port, small_job, h, id));
     const char *names[] = {"localhost", "[::1]", "127.0.0.1"};
     for (int i = 0; i < 3; i++) {
-        snprintf(h, sizeof h, "Host: %s:%d\r\nOrigin: http://%s:%d\r\n", names[i], d.port,
-                 names[i], d.port);
+        snprintf(h, sizeof h, "Host: %s:%d\r\nOrigin: http://%s:%d\r\n", names[i], d.port, names[i],
+                 d.port);
         json_decref(submit_with(d.port, small_job, h, id));
     }
     cr_assert_eq(status_of(d.port, "GET", "/healthz", "Host: probe\r\n", NULL, NULL), 200);
@@ -106,9 +105,8 @@ Test(security, other_sites_pages_and_dns_rebinding)
     status_of(d.port, "DELETE", h, "Origin: null\r\n", NULL, &r);
     refused_as(&r, 403, "forbidden-origin");
     /* A GET from another site changes nothing and is not readable there. */
-    cr_assert_eq(status_of(d.port, "GET", "/v1/jobs", "Origin: http://evil.example\r\n", NULL,
-                           NULL),
-                 200);
+    cr_assert_eq(
+        status_of(d.port, "GET", "/v1/jobs", "Origin: http://evil.example\r\n", NULL, NULL), 200);
     cr_assert_eq(nasd_stop(&d, ITEST_STOP_MS), 0);
 
     /* The settings that let a proxy's name and another site in. */
@@ -116,11 +114,10 @@ Test(security, other_sites_pages_and_dns_rebinding)
                                 "--allowed-origins", "https://ui.example", NULL};
     start_in(&d, NULL, itest_one_worker, more);
     cr_assert_eq(status_of(d.port, "GET", "/v1/jobs", "Host: nasd.example\r\n", NULL, NULL), 200);
-    cr_assert_eq(
-        status_of(d.port, "GET", "/v1/jobs", "Host: other.example:8443\r\n", NULL, NULL), 200);
-    json_decref(submit_with(d.port, small_job,
-                            "Content-Type: application/json\r\nOrigin: https://ui.example\r\n",
-                            id));
+    cr_assert_eq(status_of(d.port, "GET", "/v1/jobs", "Host: other.example:8443\r\n", NULL, NULL),
+                 200);
+    json_decref(submit_with(
+        d.port, small_job, "Content-Type: application/json\r\nOrigin: https://ui.example\r\n", id));
     status_of(d.port, "POST", "/v1/jobs",
               "Content-Type: application/json\r\nOrigin: https://evil.example\r\n", small_job, &r);
     refused_as(&r, 403, "forbidden-origin");

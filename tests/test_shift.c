@@ -29,8 +29,7 @@ Test(shift, forward_matches_indexing)
     for (int p = 0; p < 6; p++)
         for (int r = 0; r < 4; r++)
             for (int c = 0; c < 2; c++)
-                cr_assert_eq(y->data[(p * 4 + r) * 2 + c],
-                             x->data[(p * 5 + r + 1) * 4 + c + 2]);
+                cr_assert_eq(y->data[(p * 4 + r) * 2 + c], x->data[(p * 5 + r + 1) * 4 + c + 2]);
     nas_graph_free(g);
 }
 
@@ -44,7 +43,7 @@ Test(shift, gradient)
     gc_fill(x, &r, 1.0f, 0.0f);
     shift_args cases[] = {{1, 1}, {0, 2}, {3, 0}};
     for (int k = 0; k < 3; k++)
-        cr_expect_eq(gradcheck("shift", f_shift, &cases[k], &x, 1, 1), 0,
-                     "dh %d dw %d", cases[k].dh, cases[k].dw);
+        cr_expect_eq(gradcheck("shift", f_shift, &cases[k], &x, 1, 1), 0, "dh %d dw %d",
+                     cases[k].dh, cases[k].dw);
     nas_graph_free(lg);
 }

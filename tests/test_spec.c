@@ -32,8 +32,8 @@ Test(spec, empty_object_is_a_full_darts_spec)
     cr_assert_float_eq(num_at(s, "hyperparameters", "weight_decay"), 3e-4, 1e-12);
     cr_assert_float_eq(num_at(s, "hyperparameters", "arch_lr"), 3e-4, 1e-12);
     cr_assert_float_eq(num_at(s, "hyperparameters", "arch_weight_decay"), 1e-3, 1e-12);
-    cr_assert_float_eq(json_real_value(json_array_get(json_object_get(hp, "arch_betas"), 1)),
-                       0.999, 1e-12);
+    cr_assert_float_eq(json_real_value(json_array_get(json_object_get(hp, "arch_betas"), 1)), 0.999,
+                       1e-12);
     cr_assert_eq(num_at(s, "hyperparameters", "grad_clip"), 5);
     cr_assert_eq(num_at(s, "final_training", "epochs"), 10);
     cr_assert(json_is_false(json_object_get(json_object_get(s, "final_training"), "enabled")));
@@ -57,8 +57,8 @@ Test(spec, train_defaults_follow_the_dataset_kind)
     json_decref(s);
 
     s = ok("{\"algorithm\":\"train\",\"dataset\":\"fortunes\"}");
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(s, "architecture"),
-                                                       "space")), "lstm-lm");
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(s, "architecture"), "space")), "lstm-lm");
     cr_assert_eq(num_at(s, "architecture", "bptt"), 35);
     cr_assert_eq(num_at(s, "hyperparameters", "lr"), 20);
     json_decref(s);
@@ -88,7 +88,9 @@ Test(spec, space_picks_dataset_and_budget_defaults)
 Test(spec, a_normalized_spec_normalizes_to_itself)
 {
     static const char *const bodies[] = {
-        "{}", "{\"algorithm\":\"train\"}", "{\"algorithm\":\"train\",\"dataset\":\"ptb\"}",
+        "{}",
+        "{\"algorithm\":\"train\"}",
+        "{\"algorithm\":\"train\",\"dataset\":\"ptb\"}",
         "{\"algorithm\":\"enas\",\"search_space\":\"enas-macro\"}",
         "{\"algorithm\":\"nas-rl\",\"search_space\":\"nasrl-rnn\"}",
         "{\"algorithm\":\"darts\",\"hyperparameters\":{\"lr\":1,\"grad_clip\":0}}",
@@ -114,15 +116,15 @@ Test(spec, given_values_are_kept)
     cr_assert_str_eq(json_string_value(json_object_get(s, "name")), "caf\xc3\xa9 run");
     cr_assert_eq(json_integer_value(json_object_get(s, "seed")), 7);
     cr_assert(json_is_integer(json_object_get(json_object_get(s, "budget"), "epochs")));
-    cr_assert_eq(json_array_size(json_object_get(json_object_get(s, "architecture"),
-                                                 "channels")), 3);
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(s, "architecture"), "channels")),
+                 3);
     json_decref(s);
 }
 
 Test(spec, invalid_json_has_line_and_column)
 {
-    api_problem e = fails("{\n  \"algorithm\": \"train\",\n  \"seed\": ,\n}", 400,
-                          "invalid-json", "");
+    api_problem e =
+        fails("{\n  \"algorithm\": \"train\",\n  \"seed\": ,\n}", 400, "invalid-json", "");
     cr_assert_eq(e.line, 3);
     cr_assert_eq(e.column, 11);
     api_problem_clear(&e);
@@ -148,7 +150,7 @@ Test(spec, unknown_fields_name_their_pointer_and_the_known_keys)
 {
     api_problem e = fails("{\"algoritm\":\"darts\"}", 400, "unknown-field", "/algoritm");
     cr_assert(json_is_array(e.allowed));
-    cr_assert_eq(json_array_size(e.allowed), 10);   /* data_path too (#8) */
+    cr_assert_eq(json_array_size(e.allowed), 10); /* data_path too (#8) */
     api_problem_clear(&e);
 
     e = fails("{\"budget\":{\"epoch\":3}}", 400, "unknown-field", "/budget/epoch");
@@ -160,14 +162,16 @@ Test(spec, unknown_fields_name_their_pointer_and_the_known_keys)
     api_problem_clear(&e);
 
     /* A key of another algorithm is unknown here. */
-    e = fails("{\"algorithm\":\"train\",\"hyperparameters\":{\"arch_lr\":1}}", 400,
-              "unknown-field", "/hyperparameters/arch_lr");
+    e = fails("{\"algorithm\":\"train\",\"hyperparameters\":{\"arch_lr\":1}}", 400, "unknown-field",
+              "/hyperparameters/arch_lr");
     api_problem_clear(&e);
 }
 
 Test(spec, wrong_types)
 {
-    static const struct { const char *body, *ptr, *want; } cases[] = {
+    static const struct {
+        const char *body, *ptr, *want;
+    } cases[] = {
         {"{\"algorithm\":5}", "/algorithm", "a string"},
         {"{\"seed\":\"7\"}", "/seed", "an integer"},
         {"{\"seed\":1.5}", "/seed", "an integer"},
@@ -191,8 +195,7 @@ Test(spec, wrong_types)
 
 Test(spec, out_of_range_values_give_minimum_and_maximum)
 {
-    api_problem e = fails("{\"budget\":{\"epochs\":0}}", 400, "invalid-field",
-                          "/budget/epochs");
+    api_problem e = fails("{\"budget\":{\"epochs\":0}}", 400, "invalid-field", "/budget/epochs");
     cr_assert_eq(json_integer_value(json_object_get(e.allowed, "minimum")), 1);
     cr_assert_eq(json_integer_value(json_object_get(e.allowed, "maximum")), 100000);
     api_problem_clear(&e);
@@ -211,8 +214,8 @@ Test(spec, out_of_range_values_give_minimum_and_maximum)
     cr_assert_eq(json_integer_value(json_object_get(e.allowed, "maximum")), 1024);
     api_problem_clear(&e);
 
-    e = fails("{\"algorithm\":\"train\",\"architecture\":{\"channels\":[]}}", 400,
-              "invalid-field", "/architecture/channels");
+    e = fails("{\"algorithm\":\"train\",\"architecture\":{\"channels\":[]}}", 400, "invalid-field",
+              "/architecture/channels");
     cr_assert_eq(json_integer_value(json_object_get(e.allowed, "maxItems")), 8);
     api_problem_clear(&e);
 
@@ -244,28 +247,29 @@ Test(spec, bad_enums_list_what_is_allowed)
 
 Test(spec, dataset_kind_must_match_the_space)
 {
-    api_problem e = fails("{\"algorithm\":\"darts\",\"dataset\":\"ptb\"}", 400,
-                          "invalid-field", "/dataset");
+    api_problem e =
+        fails("{\"algorithm\":\"darts\",\"dataset\":\"ptb\"}", 400, "invalid-field", "/dataset");
     cr_assert_str_eq(json_string_value(json_array_get(e.allowed, 0)), "fashion-mnist");
     api_problem_clear(&e);
-    e = fails("{\"algorithm\":\"enas\",\"search_space\":\"enas-rnn\",\"dataset\":\"cifar10\"}",
-              400, "invalid-field", "/dataset");
+    e = fails("{\"algorithm\":\"enas\",\"search_space\":\"enas-rnn\",\"dataset\":\"cifar10\"}", 400,
+              "invalid-field", "/dataset");
     api_problem_clear(&e);
     e = fails("{\"algorithm\":\"train\",\"dataset\":\"fortunes\","
-              "\"architecture\":{\"space\":\"fixed-cnn\"}}", 400, "invalid-field", "/dataset");
+              "\"architecture\":{\"space\":\"fixed-cnn\"}}",
+              400, "invalid-field", "/dataset");
     api_problem_clear(&e);
 }
 
 Test(spec, fields_that_do_not_apply)
 {
-    api_problem e = fails("{\"algorithm\":\"darts\",\"architecture\":{}}", 400,
-                          "invalid-field", "/architecture");
+    api_problem e = fails("{\"algorithm\":\"darts\",\"architecture\":{}}", 400, "invalid-field",
+                          "/architecture");
     api_problem_clear(&e);
     e = fails("{\"algorithm\":\"train\",\"final_training\":{\"enabled\":true}}", 400,
               "invalid-field", "/final_training");
     api_problem_clear(&e);
-    e = fails("{\"algorithm\":\"train\",\"search_space\":\"darts-cnn\"}", 400,
-              "invalid-field", "/search_space");
+    e = fails("{\"algorithm\":\"train\",\"search_space\":\"darts-cnn\"}", 400, "invalid-field",
+              "/search_space");
     api_problem_clear(&e);
     e = fails("{\"algorithm\":\"darts\",\"budget\":{\"max_architectures\":5}}", 400,
               "invalid-field", "/budget/max_architectures");
@@ -292,7 +296,8 @@ Test(spec, names_must_be_short_and_printable)
     api_problem_clear(&e);
     /* 128 two-byte characters are 128 characters, not 256. */
     strcpy(body, "{\"name\":\"");
-    for (int i = 0; i < 128; i++) strcat(body, "\xc3\xa9");
+    for (int i = 0; i < 128; i++)
+        strcat(body, "\xc3\xa9");
     json_decref(ok(strcat(body, "\"}")));
 }
 
@@ -322,8 +327,8 @@ Test(spec, implemented_is_501_for_what_is_not_built)
     {
         nas_job_spec js;
         cr_assert_eq(api_spec_to_engine(s, NULL, 1, &js, &e), 0, "%s", e.detail);
-        cr_assert(js.nodes == 4 && js.dropout_h == 0.5f && js.hidden == 720 &&
-                  js.lr == 0.25f && js.reward_c == 80.0f);
+        cr_assert(js.nodes == 4 && js.dropout_h == 0.5f && js.hidden == 720 && js.lr == 0.25f &&
+                  js.reward_c == 80.0f);
     }
     json_decref(s);
     /* random over the ENAS CNN spaces: their network keys reach the engine. */
@@ -398,7 +403,9 @@ Test(spec, implemented_is_501_for_what_is_not_built)
     }
 
     const char *const runnable[] = {
-        "{}", "{\"algorithm\":\"train\"}", "{\"algorithm\":\"darts\"}",
+        "{}",
+        "{\"algorithm\":\"train\"}",
+        "{\"algorithm\":\"darts\"}",
         "{\"algorithm\":\"darts\",\"final_training\":{\"enabled\":false}}",
         "{\"algorithm\":\"darts\",\"search_space\":\"darts-cnn\",\"dataset\":\"cifar10\"}",
     };
@@ -425,8 +432,7 @@ Test(spec, hash_is_fnv1a_128)
 
 Test(problem, json_has_the_rfc9457_members)
 {
-    api_problem e = fails("{\"budget\":{\"epochs\":0}}", 400, "invalid-field",
-                          "/budget/epochs");
+    api_problem e = fails("{\"budget\":{\"epochs\":0}}", 400, "invalid-field", "/budget/epochs");
     json_t *j = api_problem_json(&e);
     cr_assert_str_eq(json_string_value(json_object_get(j, "type")),
                      "urn:nasd:problem:invalid-field");
@@ -467,8 +473,7 @@ Test(schema, checked_in_schema_matches_the_tables)
     /* NASD_REGEN_SCHEMA=1 rewrites the file from the tables first (after
      * changing a table: run this test once with it, review the diff). */
     if (getenv("NASD_REGEN_SCHEMA"))
-        cr_assert_eq(json_dump_file(built, path,
-                                    JSON_INDENT(2) | JSON_PRESERVE_ORDER), 0);
+        cr_assert_eq(json_dump_file(built, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER), 0);
     file = json_load_file(path, 0, &je);
     cr_assert(file, "%s: %s", path, je.text);
     cr_assert(built);
@@ -504,11 +509,13 @@ Test(search_spaces, serve_every_row_with_the_defaults_normalize_writes)
 
     cr_assert(doc);
     nas_spec_spaces(&nrows);
-    json_array_foreach(json_object_get(doc, "algorithms"), i, algo) {
+    json_array_foreach(json_object_get(doc, "algorithms"), i, algo)
+    {
         const char *a = json_string_value(json_object_get(algo, "name"));
-        int train = !strcmp(json_string_value(json_object_get(algo, "space_in")),
-                            "architecture.space");
-        json_array_foreach(json_object_get(algo, "spaces"), k, space) {
+        int train =
+            !strcmp(json_string_value(json_object_get(algo, "space_in")), "architecture.space");
+        json_array_foreach(json_object_get(algo, "spaces"), k, space)
+        {
             const char *s = json_string_value(json_object_get(space, "name"));
             const char *ds = json_string_value(json_object_get(space, "default_dataset"));
             json_t *fields = json_object_get(space, "fields");
@@ -525,7 +532,8 @@ Test(search_spaces, serve_every_row_with_the_defaults_normalize_writes)
                 json_t *got = json_object_get(spec, objs[o]);
                 cr_assert_eq(json_object_size(props), json_object_size(got), "%s %s", body,
                              objs[o]);
-                json_object_foreach(props, key, f) {
+                json_object_foreach(props, key, f)
+                {
                     json_t *def = json_object_get(f, "default");
                     json_t *v = json_object_get(got, key);
                     cr_assert(v, "%s: %s.%s served, not normalized", body, objs[o], key);

@@ -142,8 +142,8 @@ Test(spec, to_engine_fills_the_darts_struct)
     cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), 0, "%s", e.detail);
     cr_assert_str_eq(js.search_space, "darts-rnn");
     cr_assert_str_eq(js.dataset, "fortunes");
-    cr_assert(js.batch_size == 256 && js.embed == 300 && js.hidden == 300 &&
-              js.bptt == 35 && js.max_vocab == 10000 && js.order == 1);
+    cr_assert(js.batch_size == 256 && js.embed == 300 && js.hidden == 300 && js.bptt == 35 &&
+              js.max_vocab == 10000 && js.order == 1);
     cr_assert(js.lr == 20.0f && js.lr_min == 20.0f && js.momentum == 0.0f &&
               js.weight_decay == 5e-7f && js.grad_clip == 0.25f);
     cr_assert(js.dropout == 0.75f && js.dropout_input == 0.2f);
@@ -164,11 +164,11 @@ Test(spec, to_engine_fills_the_darts_struct)
 
 /* A DARTS_V2-like cell pair as a darts-cnn search reports it, without the
  * concat lists (they default). */
-#define NORMAL_                                                                            \
-    "[[\"sep_conv_3x3\",0],[\"sep_conv_3x3\",1],[\"sep_conv_3x3\",0],[\"sep_conv_3x3\",1]," \
+#define NORMAL_                                                                                    \
+    "[[\"sep_conv_3x3\",0],[\"sep_conv_3x3\",1],[\"sep_conv_3x3\",0],[\"sep_conv_3x3\",1],"        \
     "[\"sep_conv_3x3\",1],[\"skip_connect\",0],[\"skip_connect\",0],[\"dil_conv_3x3\",2]]"
-#define REDUCE_                                                                            \
-    "[[\"max_pool_3x3\",0],[\"max_pool_3x3\",1],[\"skip_connect\",2],[\"max_pool_3x3\",1]," \
+#define REDUCE_                                                                                    \
+    "[[\"max_pool_3x3\",0],[\"max_pool_3x3\",1],[\"skip_connect\",2],[\"max_pool_3x3\",1],"        \
     "[\"max_pool_3x3\",0],[\"skip_connect\",2],[\"skip_connect\",2],[\"max_pool_3x3\",1]]"
 
 /* A train body on a darts-cnn architecture whose genotype is
@@ -178,7 +178,8 @@ static const char *darts_train(const char *normal, const char *reduce, const cha
     static char body[2048];
     snprintf(body, sizeof body,
              "{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\","
-             "\"genotype\":{\"normal\":%s,\"reduce\":%s%s}}}", normal, reduce, extra);
+             "\"genotype\":{\"normal\":%s,\"reduce\":%s%s}}}",
+             normal, reduce, extra);
     return body;
 }
 
@@ -204,7 +205,8 @@ Test(spec, a_darts_genotype_trains_with_defaults_filled_in)
     json_t *arch = json_object_get(s, "architecture"), *g = json_object_get(arch, "genotype");
     json_t *hp = json_object_get(s, "hyperparameters");
     json_t *want = json_loads("{\"normal\":" NORMAL_ ",\"normal_concat\":[2,3,4,5],"
-                              "\"reduce\":" REDUCE_ ",\"reduce_concat\":[2,3,4,5]}", 0, NULL);
+                              "\"reduce\":" REDUCE_ ",\"reduce_concat\":[2,3,4,5]}",
+                              0, NULL);
 
     cr_assert_str_eq(json_string_value(json_object_get(s, "dataset")), "fashion-mnist");
     cr_assert_str_eq(json_string_value(json_object_get(arch, "space")), "darts-cnn");
@@ -246,8 +248,9 @@ Test(spec, a_darts_genotype_trains_with_defaults_filled_in)
     json_decref(s);
 
     /* A darts result pasted as is (concat lists included) round-trips. */
-    s = ok(darts_train(NORMAL_, REDUCE_, ",\"normal_concat\":[2,3,4,5],"
-                                         "\"reduce_concat\":[2,3,4,5]"));
+    s = ok(darts_train(NORMAL_, REDUCE_,
+                       ",\"normal_concat\":[2,3,4,5],"
+                       "\"reduce_concat\":[2,3,4,5]"));
     json_decref(s);
 }
 
@@ -256,12 +259,10 @@ Test(spec, darts_genotype_errors_name_the_entry_and_what_is_allowed)
     api_problem e;
 
     /* "none" and unknown ops: the op's pointer, the 7 ops allowed. */
-    e = fails(darts_train(cell_with(NORMAL_, 3, "[\"none\",1]"), REDUCE_, ""), 400,
-              "invalid-field",
+    e = fails(darts_train(cell_with(NORMAL_, 3, "[\"none\",1]"), REDUCE_, ""), 400, "invalid-field",
               "/architecture/genotype/normal/3/0");
     cr_assert_eq(json_array_size(e.allowed), 7);
-    cr_assert(strstr(e.detail, "\"skip_connect\"") && strstr(e.detail, "zero op"), "%s",
-              e.detail);
+    cr_assert(strstr(e.detail, "\"skip_connect\"") && strstr(e.detail, "zero op"), "%s", e.detail);
     api_problem_clear(&e);
     e = fails(darts_train(NORMAL_, cell_with(REDUCE_, 0, "[\"conv_7x1_1x7\",0]"), ""), 400,
               "invalid-field", "/architecture/genotype/reduce/0/0");
@@ -274,8 +275,8 @@ Test(spec, darts_genotype_errors_name_the_entry_and_what_is_allowed)
     cr_assert_eq(json_integer_value(json_object_get(e.allowed, "maximum")), 1);
     cr_assert(strstr(e.detail, "node 0"), "%s", e.detail);
     api_problem_clear(&e);
-    e = fails(darts_train(cell_with(NORMAL_, 7, "[\"dil_conv_3x3\",5]"), REDUCE_, ""), 400, "invalid-field",
-              "/architecture/genotype/normal/7/1");
+    e = fails(darts_train(cell_with(NORMAL_, 7, "[\"dil_conv_3x3\",5]"), REDUCE_, ""), 400,
+              "invalid-field", "/architecture/genotype/normal/7/1");
     cr_assert_eq(json_integer_value(json_object_get(e.allowed, "maximum")), 4);
     api_problem_clear(&e);
     e = fails(darts_train(cell_with(NORMAL_, 0, "[\"sep_conv_3x3\",-1]"), REDUCE_, ""), 400,
@@ -302,7 +303,8 @@ Test(spec, darts_genotype_errors_name_the_entry_and_what_is_allowed)
     cr_assert(strstr(e.detail, "required"), "%s", e.detail);
     api_problem_clear(&e);
     e = fails("{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\","
-              "\"genotype\":\"DARTS_V2\"}}", 400, "invalid-field", "/architecture/genotype");
+              "\"genotype\":\"DARTS_V2\"}}",
+              400, "invalid-field", "/architecture/genotype");
     api_problem_clear(&e);
     e = fails(darts_train(NORMAL_, REDUCE_, ",\"concat\":[2]"), 400, "unknown-field",
               "/architecture/genotype/concat");
@@ -314,8 +316,8 @@ Test(spec, darts_genotype_errors_name_the_entry_and_what_is_allowed)
               "/architecture/genotype/normal_concat/1");
     cr_assert_eq(json_integer_value(json_object_get(e.allowed, "maximum")), 5);
     api_problem_clear(&e);
-    e = fails(darts_train(NORMAL_, REDUCE_, ",\"reduce_concat\":[3,4,3]"), 400,
-              "invalid-field", "/architecture/genotype/reduce_concat/2");
+    e = fails(darts_train(NORMAL_, REDUCE_, ",\"reduce_concat\":[3,4,3]"), 400, "invalid-field",
+              "/architecture/genotype/reduce_concat/2");
     api_problem_clear(&e);
     e = fails(darts_train(NORMAL_, REDUCE_, ",\"reduce_concat\":[]"), 400, "invalid-field",
               "/architecture/genotype/reduce_concat");
@@ -327,18 +329,20 @@ Test(spec, darts_genotype_errors_name_the_entry_and_what_is_allowed)
     cr_assert_eq(json_integer_value(json_object_get(e.allowed, "minimum")), 3);
     cr_assert_eq(json_integer_value(json_object_get(e.allowed, "maximum")), 64);
     api_problem_clear(&e);
-    e = fails("{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\",\"C\":0}}",
-              400, "invalid-field", "/architecture/C");
+    e = fails("{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\",\"C\":0}}", 400,
+              "invalid-field", "/architecture/C");
     api_problem_clear(&e);
     e = fails("{\"algorithm\":\"train\",\"dataset\":\"fortunes\","
-              "\"architecture\":{\"space\":\"darts-cnn\"}}", 400, "invalid-field", "/dataset");
+              "\"architecture\":{\"space\":\"darts-cnn\"}}",
+              400, "invalid-field", "/dataset");
     api_problem_clear(&e);
     e = fails("{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\"},"
-              "\"hyperparameters\":{\"dropout\":0.2}}", 400, "invalid-field",
-              "/hyperparameters/dropout");
+              "\"hyperparameters\":{\"dropout\":0.2}}",
+              400, "invalid-field", "/hyperparameters/dropout");
     api_problem_clear(&e);
     e = fails("{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\","
-              "\"channels\":[8]}}", 400, "unknown-field", "/architecture/channels");
+              "\"channels\":[8]}}",
+              400, "unknown-field", "/architecture/channels");
     api_problem_clear(&e);
 }
 

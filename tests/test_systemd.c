@@ -77,7 +77,6 @@ static int nfrozen;
 
 static void thaw_job(void);
 
-
 static void show_log(const char *log)
 {
     FILE *f = fopen(log, "r");
@@ -446,8 +445,8 @@ Test(systemd, notify_protocol)
     int p1 = sink_wait1(k, ready + 1, 3000 * WD_S, "WATCHDOG=1");
     cr_assert(p1 >= 0, "no WATCHDOG=1 within %d s of READY=1", 3 * WD_S);
     cr_assert(sink_wait1(k, p1 + 1, 3000 * WD_S, "WATCHDOG=1") >= 0, "only one WATCHDOG=1");
-    cr_assert(now_s() - t0 < 3.0 * WD_S, "two pings took %.1f s at a %.1f s period",
-              now_s() - t0, 0.5 * WD_S);
+    cr_assert(now_s() - t0 < 3.0 * WD_S, "two pings took %.1f s at a %.1f s period", now_s() - t0,
+              0.5 * WD_S);
 
     /* STATUS= follows the queue: one running, then one queued behind it. */
     char id1[33], id2[33];

@@ -32,17 +32,14 @@ static int find_word(const nas_corpus *c, const char *w)
     return -1;
 }
 
-static void expect_ids(const int32_t *got, int n, const int32_t *want,
-                       int nwant)
+static void expect_ids(const int32_t *got, int n, const int32_t *want, int nwant)
 {
     cr_assert_eq(n, nwant);
     for (int i = 0; i < n; i++)
-        cr_assert_eq(got[i], want[i], "token %d: %d, want %d", i, got[i],
-                     want[i]);
+        cr_assert_eq(got[i], want[i], "token %d: %d, want %d", i, got[i], want[i]);
 }
 
-static void expect_vocab(const nas_corpus *c, const char *const *want,
-                         int n)
+static void expect_vocab(const nas_corpus *c, const char *const *want, int n)
 {
     cr_assert_eq(c->vocab_size, n);
     for (int i = 0; i < n; i++)
@@ -55,14 +52,13 @@ Test(corpus, word_level_vocab_and_ids)
     write_text(tpath("valid"), "a z\n");
     write_text(tpath("test"), "  \n b");
     nas_corpus *c = NULL;
-    cr_assert_eq(nas_corpus_load(tpath("train"), tpath("valid"),
-                                 tpath("test"), NAS_CORPUS_WORD, 0, &c),
-                 NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(
+        nas_corpus_load(tpath("train"), tpath("valid"), tpath("test"), NAS_CORPUS_WORD, 0, &c),
+        NAS_OK, "%s", nas_errmsg());
     /* Counts c 3, <eos> 3 (c first), b 2, a 1, <unk> 0. */
     const char *vocab[] = {"c", "<eos>", "b", "a", "<unk>"};
     expect_vocab(c, vocab, 5);
-    expect_ids(c->train, c->ntrain, (int32_t[]){3, 2, 0, 1, 2, 0, 1, 0, 1},
-               9);
+    expect_ids(c->train, c->ntrain, (int32_t[]){3, 2, 0, 1, 2, 0, 1, 0, 1}, 9);
     expect_ids(c->valid, c->nvalid, (int32_t[]){3, 4, 1}, 3);
     expect_ids(c->test, c->ntest, (int32_t[]){2, 1}, 2);
     nas_corpus_free(c);
@@ -74,18 +70,17 @@ Test(corpus, max_vocab_keeps_unk_and_eos)
     write_text(tpath("valid"), "a\n");
     write_text(tpath("test"), "c\n");
     nas_corpus *c = NULL;
-    cr_assert_eq(nas_corpus_load(tpath("train"), tpath("valid"),
-                                 tpath("test"), NAS_CORPUS_WORD, 3, &c),
-                 NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(
+        nas_corpus_load(tpath("train"), tpath("valid"), tpath("test"), NAS_CORPUS_WORD, 3, &c),
+        NAS_OK, "%s", nas_errmsg());
     const char *vocab[] = {"c", "<eos>", "<unk>"};
     expect_vocab(c, vocab, 3);
-    expect_ids(c->train, c->ntrain, (int32_t[]){2, 2, 0, 1, 2, 0, 1, 0, 1},
-               9);
+    expect_ids(c->train, c->ntrain, (int32_t[]){2, 2, 0, 1, 2, 0, 1, 0, 1}, 9);
     expect_ids(c->valid, c->nvalid, (int32_t[]){2, 1}, 2);
     nas_corpus_free(c);
-    cr_assert_eq(nas_corpus_load(tpath("train"), tpath("valid"),
-                                 tpath("test"), NAS_CORPUS_WORD, 1, &c),
-                 NAS_EINVAL);
+    cr_assert_eq(
+        nas_corpus_load(tpath("train"), tpath("valid"), tpath("test"), NAS_CORPUS_WORD, 1, &c),
+        NAS_EINVAL);
     cr_assert_null(c);
 }
 
@@ -96,9 +91,9 @@ Test(corpus, literal_unk_is_counted)
     write_text(tpath("valid"), "y\n");
     write_text(tpath("test"), "x\n");
     nas_corpus *c = NULL;
-    cr_assert_eq(nas_corpus_load(tpath("train"), tpath("valid"),
-                                 tpath("test"), NAS_CORPUS_WORD, 0, &c),
-                 NAS_OK);
+    cr_assert_eq(
+        nas_corpus_load(tpath("train"), tpath("valid"), tpath("test"), NAS_CORPUS_WORD, 0, &c),
+        NAS_OK);
     const char *vocab[] = {"<unk>", "x", "<eos>"};
     expect_vocab(c, vocab, 3);
     expect_ids(c->valid, c->nvalid, (int32_t[]){0, 2}, 2);
@@ -111,9 +106,9 @@ Test(corpus, char_level)
     write_text(tpath("valid"), "a c\n");
     write_text(tpath("test"), "b");
     nas_corpus *c = NULL;
-    cr_assert_eq(nas_corpus_load(tpath("train"), tpath("valid"),
-                                 tpath("test"), NAS_CORPUS_CHAR, 0, &c),
-                 NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(
+        nas_corpus_load(tpath("train"), tpath("valid"), tpath("test"), NAS_CORPUS_CHAR, 0, &c),
+        NAS_OK, "%s", nas_errmsg());
     const char *vocab[] = {"a", "b", "<eos>", "<unk>"};
     expect_vocab(c, vocab, 4);
     expect_ids(c->train, c->ntrain, (int32_t[]){0, 1, 2, 1, 0, 2}, 6);
@@ -128,14 +123,12 @@ Test(corpus, empty_corpus)
     write_text(tpath("blank"), " \n\t\n\n");
     write_text(tpath("valid"), "a\n");
     nas_corpus *c = NULL;
-    int rc = nas_corpus_load(tpath("train"), tpath("valid"), tpath("valid"),
-                             NAS_CORPUS_WORD, 0, &c);
+    int rc =
+        nas_corpus_load(tpath("train"), tpath("valid"), tpath("valid"), NAS_CORPUS_WORD, 0, &c);
     expect_fail(rc, NAS_EFORMAT, tpath("train"), "empty corpus");
-    rc = nas_corpus_load(tpath("blank"), tpath("valid"), tpath("valid"),
-                         NAS_CORPUS_CHAR, 0, &c);
+    rc = nas_corpus_load(tpath("blank"), tpath("valid"), tpath("valid"), NAS_CORPUS_CHAR, 0, &c);
     expect_fail(rc, NAS_EFORMAT, tpath("blank"), "empty corpus");
-    rc = nas_corpus_load(tpath("valid"), tpath("blank"), tpath("valid"),
-                         NAS_CORPUS_WORD, 0, &c);
+    rc = nas_corpus_load(tpath("valid"), tpath("blank"), tpath("valid"), NAS_CORPUS_WORD, 0, &c);
     expect_fail(rc, NAS_EFORMAT, tpath("blank"), "empty corpus");
     cr_assert_null(c);
 }
@@ -144,8 +137,7 @@ Test(corpus, missing_file)
 {
     write_text(tpath("train"), "a\n");
     nas_corpus *c = NULL;
-    int rc = nas_corpus_load(tpath("train"), tpath("train"), tpath("none"),
-                             NAS_CORPUS_WORD, 0, &c);
+    int rc = nas_corpus_load(tpath("train"), tpath("train"), tpath("none"), NAS_CORPUS_WORD, 0, &c);
     expect_fail(rc, NAS_EIO, tpath("none"), "cannot open");
     cr_assert_null(c);
 }
@@ -195,9 +187,8 @@ Test(fortunes, dealt_by_position)
     }
     write_text(tpath("fort"), text);
     nas_corpus *c = NULL;
-    cr_assert_eq(nas_corpus_load_fortunes(tpath("fort"), NAS_CORPUS_WORD, 0,
-                                          &c),
-                 NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(nas_corpus_load_fortunes(tpath("fort"), NAS_CORPUS_WORD, 0, &c), NAS_OK, "%s",
+                 nas_errmsg());
     int eos = find_word(c, "<eos>");
     cr_assert_geq(eos, 0);
     cr_assert_geq(find_word(c, "<unk>"), 0);
@@ -231,8 +222,7 @@ static void check_real_fortunes(enum nas_corpus_level level)
     if (access(path, R_OK) != 0)
         cr_skip_test("%s not installed", path);
     nas_corpus *c = NULL;
-    cr_assert_eq(nas_corpus_load_fortunes(path, level, 0, &c), NAS_OK, "%s",
-                 nas_errmsg());
+    cr_assert_eq(nas_corpus_load_fortunes(path, level, 0, &c), NAS_OK, "%s", nas_errmsg());
     cr_assert_geq(find_word(c, "<unk>"), 0);
     cr_assert_geq(find_word(c, "<eos>"), 0);
     cr_assert_gt(c->ntrain, 0);

@@ -17,11 +17,11 @@
 typedef struct el {
     char name[16];
     char cls[160];
-    char text[128];   /* character data directly inside, unescaped */
+    char text[128]; /* character data directly inside, unescaped */
     double x, y, w, h;
-    int from, to;     /* data-from / data-to, -1 when absent */
-    int node;         /* data-node, -1 when absent */
-    char d[400];      /* path data */
+    int from, to; /* data-from / data-to, -1 when absent */
+    int node;     /* data-node, -1 when absent */
+    char d[400];  /* path data */
     int parent;
 } el;
 

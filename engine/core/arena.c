@@ -16,10 +16,10 @@ typedef struct chunk {
 } chunk;
 
 struct nas_arena {
-    chunk *head;      /* first chunk */
-    chunk *cur;       /* chunk being filled */
+    chunk *head; /* first chunk */
+    chunk *cur;  /* chunk being filled */
     size_t chunk_bytes;
-    size_t used, peak;   /* bytes handed out since reset, and the maximum */
+    size_t used, peak; /* bytes handed out since reset, and the maximum */
 };
 
 static size_t hdr_size(void)

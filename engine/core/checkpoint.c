@@ -34,9 +34,8 @@ static int has_suffix(const char *s, const char *suffix)
 /* ================================================================ save */
 
 /* One tensor's header entry, preceded by its ','; t NULL is the RNG. */
-static void put_tensor(nas_json_buf *b, const char *name, const char *suffix,
-                       const char *dtype, const nas_tensor *t,
-                       uint64_t begin, uint64_t end)
+static void put_tensor(nas_json_buf *b, const char *name, const char *suffix, const char *dtype,
+                       const nas_tensor *t, uint64_t begin, uint64_t end)
 {
     nas__json_buf_put(b, ",", 1);
     nas__json_buf_str(b, name, suffix);
@@ -59,37 +58,29 @@ static void put_tensor(nas_json_buf *b, const char *name, const char *suffix,
     nas__json_buf_puts(b, "]}");
 }
 
-static int check_save_args(const char *path, nas_params *p,
-                           const nas_kv *meta, int nmeta)
+static int check_save_args(const char *path, nas_params *p, const nas_kv *meta, int nmeta)
 {
     if (nmeta < 0 || (nmeta > 0 && !meta))
-        return nas_fail(NAS_EINVAL, "%s: bad metadata count %d", path,
-                        nmeta);
+        return nas_fail(NAS_EINVAL, "%s: bad metadata count %d", path, nmeta);
     for (int i = 0; i < nmeta; i++) {
         if (!meta[i].key || !meta[i].value)
             return nas_fail(NAS_EINVAL, "%s: metadata %d is NULL", path, i);
-        if (!nas__json_utf8_valid(meta[i].key) ||
-            !nas__json_utf8_valid(meta[i].value))
-            return nas_fail(NAS_EINVAL, "%s: metadata %d is not UTF-8",
-                            path, i);
+        if (!nas__json_utf8_valid(meta[i].key) || !nas__json_utf8_valid(meta[i].value))
+            return nas_fail(NAS_EINVAL, "%s: metadata %d is not UTF-8", path, i);
     }
     int oom;
     const char *dup = nas__ckpt_duplicate_key(meta, nmeta, &oom);
     if (oom)
         return nas_fail(NAS_ENOMEM, "%s: checkpoint header", path);
     if (dup)
-        return nas_fail(NAS_EINVAL, "%s: metadata key \"%s\" given twice",
-                        path, dup);
+        return nas_fail(NAS_EINVAL, "%s: metadata key \"%s\" given twice", path, dup);
     /* Names that would collide with the moments, the RNG or the metadata
      * in the file's flat namespace are refused. */
     for (int i = 0; i < nas_params_count(p); i++) {
         const char *name = nas_params_get(p, i)->name;
         if (!nas__json_utf8_valid(name) || strcmp(name, CK_META) == 0 ||
-            strcmp(name, CK_RNG) == 0 || has_suffix(name, "#m1") ||
-            has_suffix(name, "#m2"))
-            return nas_fail(NAS_EINVAL,
-                            "%s: parameter name \"%s\" cannot be saved",
-                            path, name);
+            strcmp(name, CK_RNG) == 0 || has_suffix(name, "#m1") || has_suffix(name, "#m2"))
+            return nas_fail(NAS_EINVAL, "%s: parameter name \"%s\" cannot be saved", path, name);
     }
     return NAS_OK;
 }
@@ -99,21 +90,19 @@ static int check_save_args(const char *path, nas_params *p,
  * in index order as data, m1, m2. A model file (groups != 0) holds only
  * the data of the parameters of those groups (bit g for group g). */
 typedef struct {
-    uint32_t groups;    /* 0: a checkpoint (everything, with moments) */
-    const char *skip;   /* a model file leaves out names with this prefix */
+    uint32_t groups;  /* 0: a checkpoint (everything, with moments) */
+    const char *skip; /* a model file leaves out names with this prefix */
 } file_sel;
 
 static int selected(nas_params *p, int i, const file_sel *sel)
 {
     const char *name = nas_params_get(p, i)->name;
-    return !sel->groups ||
-           ((sel->groups & (1u << nas_params_group_of(p, i))) &&
-            !(sel->skip && strncmp(name, sel->skip, strlen(sel->skip)) == 0));
+    return !sel->groups || ((sel->groups & (1u << nas_params_group_of(p, i))) &&
+                            !(sel->skip && strncmp(name, sel->skip, strlen(sel->skip)) == 0));
 }
 
-static int build_header(const char *path, nas_json_buf *b, nas_params *p,
-                        const nas_rng *rng, const nas_kv *meta, int nmeta,
-                        const file_sel *sel)
+static int build_header(const char *path, nas_json_buf *b, nas_params *p, const nas_rng *rng,
+                        const nas_kv *meta, int nmeta, const file_sel *sel)
 {
     uint64_t off = 0;
     nas__json_buf_puts(b, "{\"" CK_META "\":{");
@@ -175,8 +164,7 @@ static int write_all(FILE *f, const void *data, size_t bytes)
     return fwrite(data, 1, bytes, f) == bytes ? 0 : -1;
 }
 
-static int write_data(FILE *f, nas_params *p, const nas_rng *rng,
-                      const file_sel *sel)
+static int write_data(FILE *f, nas_params *p, const nas_rng *rng, const file_sel *sel)
 {
     if (rng) {
         unsigned char le[32];
@@ -194,16 +182,15 @@ static int write_data(FILE *f, nas_params *p, const nas_rng *rng,
                 return -1;
             continue;
         }
-        if (write_all(f, t->data, bytes) ||
-            write_all(f, nas_params_moment1(p, i), bytes) ||
+        if (write_all(f, t->data, bytes) || write_all(f, nas_params_moment1(p, i), bytes) ||
             write_all(f, nas_params_moment2(p, i), bytes))
             return -1;
     }
     return 0;
 }
 
-static int save_file(const char *path, nas_params *p, const nas_rng *rng,
-                     const nas_kv *meta, int nmeta, const file_sel *sel)
+static int save_file(const char *path, nas_params *p, const nas_rng *rng, const nas_kv *meta,
+                     int nmeta, const file_sel *sel)
 {
     nas_json_buf hdr = {0};
     char *tmp = NULL;
@@ -234,8 +221,8 @@ static int save_file(const char *path, nas_params *p, const nas_rng *rng,
         goto fail;
     }
     made_tmp = 1;
-    if (write_all(f, len_le, 8) || write_all(f, hdr.s, hdr.len) ||
-        write_data(f, p, rng, sel) || fflush(f) != 0) {
+    if (write_all(f, len_le, 8) || write_all(f, hdr.s, hdr.len) || write_data(f, p, rng, sel) ||
+        fflush(f) != 0) {
         what = "write";
         goto fail;
     }
@@ -264,8 +251,7 @@ static int save_file(const char *path, nas_params *p, const nas_rng *rng,
 
 fail:
     if (what)
-        err = nas_fail(NAS_EIO, "%s: cannot %s checkpoint: %s", path, what,
-                       strerror(errno));
+        err = nas_fail(NAS_EIO, "%s: cannot %s checkpoint: %s", path, what, strerror(errno));
     if (f)
         fclose(f);
     if (made_tmp)
@@ -275,15 +261,15 @@ fail:
     return err;
 }
 
-int nas_ckpt_save(const char *path, nas_params *p, const nas_rng *rng,
-                  const nas_kv *meta, int nmeta)
+int nas_ckpt_save(const char *path, nas_params *p, const nas_rng *rng, const nas_kv *meta,
+                  int nmeta)
 {
     file_sel all = {0, NULL};
     return save_file(path, p, rng, meta, nmeta, &all);
 }
 
-int nas_model_save(const char *path, nas_params *p, uint32_t groups,
-                   const char *skip_prefix, const nas_kv *meta, int nmeta)
+int nas_model_save(const char *path, nas_params *p, uint32_t groups, const char *skip_prefix,
+                   const nas_kv *meta, int nmeta)
 {
     NAS_ASSERT(groups && "a model file holds some group");
     file_sel sel = {groups, skip_prefix};
@@ -299,12 +285,10 @@ typedef struct {
 
 static int cmp_name_index(const void *a, const void *b)
 {
-    return strcmp(((const name_index *)a)->name,
-                  ((const name_index *)b)->name);
+    return strcmp(((const name_index *)a)->name, ((const name_index *)b)->name);
 }
 
-static void format_shape(char *buf, size_t cap, const uint64_t *dims,
-                         int ndim)
+static void format_shape(char *buf, size_t cap, const uint64_t *dims, int ndim)
 {
     size_t at = 0;
     at += (size_t)snprintf(buf, cap, "[");
@@ -318,8 +302,8 @@ static void format_shape(char *buf, size_t cap, const uint64_t *dims,
 /* Pair every entry with a slot: 3 per parameter (data, m1, m2) and one
  * for the RNG, slot[k] = entry index. Any entry without a slot, any
  * mismatch and any empty slot is an error. */
-static int match_store(const char *path, const ck_header *h, nas_params *p,
-                       const nas_rng *rng, int *slot)
+static int match_store(const char *path, const ck_header *h, nas_params *p, const nas_rng *rng,
+                       int *slot)
 {
     int err = NAS_OK, np = nas_params_count(p), rng_slot = 3 * np;
     name_index *names = malloc(((size_t)np + 1) * sizeof(*names));
@@ -337,10 +321,11 @@ static int match_store(const char *path, const ck_header *h, nas_params *p,
         int s = -1, kind = 0;
         if (strcmp(e->name, CK_RNG) == 0) {
             s = rng_slot;
-            if (e->dtype != nas__ckpt_dtype_find("U64") || e->ndim != 1 ||
-                e->shape[0] != 4) {
-                err = nas_fail(NAS_EFORMAT, "%s: " CK_RNG " must be U64 "
-                               "with shape [4]", path);
+            if (e->dtype != nas__ckpt_dtype_find("U64") || e->ndim != 1 || e->shape[0] != 4) {
+                err = nas_fail(NAS_EFORMAT,
+                               "%s: " CK_RNG " must be U64 "
+                               "with shape [4]",
+                               path);
                 goto fail;
             }
         } else {
@@ -350,26 +335,26 @@ static int match_store(const char *path, const ck_header *h, nas_params *p,
                 err = nas_fail(NAS_ENOMEM, "%s: checkpoint", path);
                 goto fail;
             }
-            kind = has_suffix(base, "#m1")   ? 1
-                   : has_suffix(base, "#m2") ? 2
-                                             : 0;
+            kind = has_suffix(base, "#m1") ? 1 : has_suffix(base, "#m2") ? 2 : 0;
             if (kind)
                 base[strlen(base) - 3] = '\0';
             name_index key = {base, 0};
-            const name_index *hit = bsearch(&key, names, (size_t)np,
-                                            sizeof(*names), cmp_name_index);
+            const name_index *hit =
+                bsearch(&key, names, (size_t)np, sizeof(*names), cmp_name_index);
             if (!hit) {
-                err = nas_fail(NAS_ESHAPE, "%s: unexpected tensor \"%s\" "
-                               "(the model has no such parameter)", path,
-                               e->name);
+                err = nas_fail(NAS_ESHAPE,
+                               "%s: unexpected tensor \"%s\" "
+                               "(the model has no such parameter)",
+                               path, e->name);
                 goto fail;
             }
             s = 3 * hit->index + kind;
             const nas_tensor *t = nas_params_get(p, hit->index);
             if (e->dtype != nas__ckpt_dtype_find("F32")) {
-                err = nas_fail(NAS_EFORMAT, "%s: tensor \"%s\" has dtype "
-                               "%s, expected F32", path, e->name,
-                               nas__ckpt_dtype_name(e->dtype));
+                err = nas_fail(NAS_EFORMAT,
+                               "%s: tensor \"%s\" has dtype "
+                               "%s, expected F32",
+                               path, e->name, nas__ckpt_dtype_name(e->dtype));
                 goto fail;
             }
             int same = e->ndim == t->ndim;
@@ -382,15 +367,15 @@ static int match_store(const char *path, const ck_header *h, nas_params *p,
                 char fs[160], ms[160];
                 format_shape(fs, sizeof(fs), e->shape, e->ndim);
                 format_shape(ms, sizeof(ms), dims, t->ndim);
-                err = nas_fail(NAS_ESHAPE, "%s: tensor \"%s\" has shape %s "
-                               "in the file but %s in the model", path,
-                               e->name, fs, ms);
+                err = nas_fail(NAS_ESHAPE,
+                               "%s: tensor \"%s\" has shape %s "
+                               "in the file but %s in the model",
+                               path, e->name, fs, ms);
                 goto fail;
             }
         }
         if (slot[s] >= 0) {
-            err = nas_fail(NAS_EFORMAT, "%s: duplicate tensor \"%s\"", path,
-                           e->name);
+            err = nas_fail(NAS_EFORMAT, "%s: duplicate tensor \"%s\"", path, e->name);
             goto fail;
         }
         slot[s] = i;
@@ -398,15 +383,18 @@ static int match_store(const char *path, const ck_header *h, nas_params *p,
     static const char *const suffix[3] = {"", "#m1", "#m2"};
     for (int k = 0; k < rng_slot; k++) {
         if (slot[k] < 0) {
-            err = nas_fail(NAS_ENOTFOUND, "%s: parameter \"%s%s\" is "
-                           "missing from the checkpoint", path,
-                           nas_params_get(p, k / 3)->name, suffix[k % 3]);
+            err = nas_fail(NAS_ENOTFOUND,
+                           "%s: parameter \"%s%s\" is "
+                           "missing from the checkpoint",
+                           path, nas_params_get(p, k / 3)->name, suffix[k % 3]);
             goto fail;
         }
     }
     if (rng && slot[rng_slot] < 0) {
-        err = nas_fail(NAS_ENOTFOUND, "%s: " CK_RNG " is missing from the "
-                       "checkpoint", path);
+        err = nas_fail(NAS_ENOTFOUND,
+                       "%s: " CK_RNG " is missing from the "
+                       "checkpoint",
+                       path);
         goto fail;
     }
     if (rng) {
@@ -425,8 +413,7 @@ fail:
     return err;
 }
 
-int nas_ckpt_load(const char *path, nas_params *p, nas_rng *rng,
-                  nas_kv **meta_out, int *nmeta_out)
+int nas_ckpt_load(const char *path, nas_params *p, nas_rng *rng, nas_kv **meta_out, int *nmeta_out)
 {
     unsigned char *buf = NULL;
     size_t size = 0;
@@ -450,7 +437,7 @@ int nas_ckpt_load(const char *path, nas_params *p, nas_rng *rng,
     if ((err = match_store(path, &h, p, rng, slot)))
         goto fail;
     if (meta_out && !h.meta) {
-        h.meta = calloc(1, sizeof(nas_kv));   /* just the sentinel */
+        h.meta = calloc(1, sizeof(nas_kv)); /* just the sentinel */
         if (!h.meta) {
             err = nas_fail(NAS_ENOMEM, "%s: metadata", path);
             goto fail;
@@ -460,8 +447,7 @@ int nas_ckpt_load(const char *path, nas_params *p, nas_rng *rng,
     /* Everything is checked: commit. Nothing below can fail. */
     for (int i = 0; i < np; i++) {
         nas_tensor *t = nas_params_get(p, i);
-        float *dst[3] = {t->data, nas_params_moment1(p, i),
-                         nas_params_moment2(p, i)};
+        float *dst[3] = {t->data, nas_params_moment1(p, i), nas_params_moment2(p, i)};
         for (int k = 0; k < 3; k++) {
             const ck_entry *e = &h.e[slot[3 * i + k]];
             memcpy(dst[k], h.data + e->begin, (size_t)(e->end - e->begin));

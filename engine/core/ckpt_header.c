@@ -22,9 +22,9 @@ static const struct {
     const char *name;
     unsigned size;
 } dtypes[] = {
-    {"BOOL", 1}, {"U8", 1}, {"I8", 1}, {"F8_E5M2", 1}, {"F8_E4M3", 1},
-    {"I16", 2}, {"U16", 2}, {"F16", 2}, {"BF16", 2}, {"I32", 4},
-    {"U32", 4}, {"F32", 4}, {"I64", 8}, {"U64", 8}, {"F64", 8},
+    {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1},
+    {"I16", 2},  {"U16", 2}, {"F16", 2}, {"BF16", 2},    {"I32", 4},
+    {"U32", 4},  {"F32", 4}, {"I64", 8}, {"U64", 8},     {"F64", 8},
 };
 enum { DT_COUNT = sizeof(dtypes) / sizeof(dtypes[0]) };
 
@@ -78,8 +78,8 @@ void nas__ckpt_header_free(ck_header *h)
 }
 
 /* An array of unsigned integers into v[0, max), count in *n. */
-static int read_uint_array(nas_json *j, uint64_t *v, int max, int *n,
-                           const char *tensor, const char *field)
+static int read_uint_array(nas_json *j, uint64_t *v, int max, int *n, const char *tensor,
+                           const char *field)
 {
     int r, first = 1;
     *n = 0;
@@ -87,8 +87,10 @@ static int read_uint_array(nas_json *j, uint64_t *v, int max, int *n,
         return r;
     while ((r = nas__json_element(j, &first)) == 1) {
         if (*n == max)
-            return nas__json_bad(j, "tensor \"%s\": %s has more than %d "
-                                 "entries", tensor, field, max);
+            return nas__json_bad(j,
+                                 "tensor \"%s\": %s has more than %d "
+                                 "entries",
+                                 tensor, field, max);
         if ((r = nas__json_uint(j, &v[(*n)++])))
             return r;
     }
@@ -106,8 +108,7 @@ static int parse_meta(nas_json *j, ck_header *h)
         return r;
     while ((r = nas__json_member(j, &first, &key)) == 1) {
         if (nas__json_peek(j) != '"') {
-            r = nas__json_bad(j, CK_META " value of \"%s\" is not a string",
-                              key);
+            r = nas__json_bad(j, CK_META " value of \"%s\" is not a string", key);
             goto fail;
         }
         if ((r = nas__json_string(j, &val)))
@@ -149,8 +150,7 @@ static int parse_tensor(nas_json *j, ck_header *h, ck_entry *e)
                     : strcmp(key, "data_offsets") == 0 ? &has_offs
                                                        : NULL;
         if (seen && *seen) {
-            r = nas__json_bad(j, "tensor \"%s\": duplicate %s", e->name,
-                              key);
+            r = nas__json_bad(j, "tensor \"%s\": duplicate %s", e->name, key);
             goto fail;
         }
         if (seen)
@@ -159,20 +159,20 @@ static int parse_tensor(nas_json *j, ck_header *h, ck_entry *e)
             if ((r = nas__json_string(j, &val)))
                 goto fail;
             if ((e->dtype = nas__ckpt_dtype_find(val)) < 0) {
-                r = nas__json_bad(j, "tensor \"%s\": unknown dtype \"%s\"",
-                                  e->name, val);
+                r = nas__json_bad(j, "tensor \"%s\": unknown dtype \"%s\"", e->name, val);
                 goto fail;
             }
             free(val);
             val = NULL;
         } else if (seen == &has_shape) {
-            r = read_uint_array(j, e->shape, CK_MAX_DIMS, &e->ndim, e->name,
-                                "shape");
+            r = read_uint_array(j, e->shape, CK_MAX_DIMS, &e->ndim, e->name, "shape");
         } else if (seen == &has_offs) {
             r = read_uint_array(j, offs, 2, &noff, e->name, "data_offsets");
             if (!r && noff != 2)
-                r = nas__json_bad(j, "tensor \"%s\": data_offsets needs 2 "
-                                  "entries", e->name);
+                r = nas__json_bad(j,
+                                  "tensor \"%s\": data_offsets needs 2 "
+                                  "entries",
+                                  e->name);
         } else {
             r = nas__json_skip(j, 3);
         }
@@ -184,7 +184,7 @@ static int parse_tensor(nas_json *j, ck_header *h, ck_entry *e)
     if (r)
         goto fail;
     size_t after = j->pos;
-    j->pos = at;   /* report the problems below at the tensor's start */
+    j->pos = at; /* report the problems below at the tensor's start */
     if (!has_dtype || !has_shape || !has_offs) {
         r = nas__json_bad(j, "tensor \"%s\" has no %s", e->name,
                           !has_dtype   ? "dtype"
@@ -195,16 +195,17 @@ static int parse_tensor(nas_json *j, ck_header *h, ck_entry *e)
     e->begin = offs[0];
     e->end = offs[1];
     if (e->begin > e->end) {
-        r = nas__json_bad(j, "tensor \"%s\": data_offsets begin %llu > end "
-                          "%llu", e->name, (unsigned long long)e->begin,
-                          (unsigned long long)e->end);
+        r = nas__json_bad(j,
+                          "tensor \"%s\": data_offsets begin %llu > end "
+                          "%llu",
+                          e->name, (unsigned long long)e->begin, (unsigned long long)e->end);
         goto fail;
     }
     if (e->end > h->data_len) {
-        r = nas__json_bad(j, "tensor \"%s\": data_offsets [%llu, %llu] "
-                          "outside the data section of %llu bytes", e->name,
-                          (unsigned long long)e->begin,
-                          (unsigned long long)e->end,
+        r = nas__json_bad(j,
+                          "tensor \"%s\": data_offsets [%llu, %llu] "
+                          "outside the data section of %llu bytes",
+                          e->name, (unsigned long long)e->begin, (unsigned long long)e->end,
                           (unsigned long long)h->data_len);
         goto fail;
     }
@@ -217,9 +218,10 @@ static int parse_tensor(nas_json *j, ck_header *h, ck_entry *e)
         bytes *= e->shape[i];
     }
     if (bytes != e->end - e->begin) {
-        r = nas__json_bad(j, "tensor \"%s\": shape and dtype make %llu "
-                          "bytes but data_offsets give %llu", e->name,
-                          (unsigned long long)bytes,
+        r = nas__json_bad(j,
+                          "tensor \"%s\": shape and dtype make %llu "
+                          "bytes but data_offsets give %llu",
+                          e->name, (unsigned long long)bytes,
                           (unsigned long long)(e->end - e->begin));
         goto fail;
     }
@@ -259,20 +261,20 @@ static int check_layout(const char *path, ck_header *h)
     for (int i = 0; i < h->n; i++) {
         const ck_entry *e = &h->e[order[i].index];
         if (e->begin != at) {
-            err = nas_fail(NAS_EFORMAT, "%s: tensor \"%s\" starts at byte "
+            err = nas_fail(NAS_EFORMAT,
+                           "%s: tensor \"%s\" starts at byte "
                            "%llu of the data section, expected %llu (%s)",
-                           path, e->name, (unsigned long long)e->begin,
-                           (unsigned long long)at,
+                           path, e->name, (unsigned long long)e->begin, (unsigned long long)at,
                            e->begin < at ? "overlap" : "gap");
             goto fail;
         }
         at = e->end;
     }
     if (at != h->data_len) {
-        err = nas_fail(NAS_EFORMAT, "%s: data section is %llu bytes but the "
-                       "tensors cover %llu", path,
-                       (unsigned long long)h->data_len,
-                       (unsigned long long)at);
+        err = nas_fail(NAS_EFORMAT,
+                       "%s: data section is %llu bytes but the "
+                       "tensors cover %llu",
+                       path, (unsigned long long)h->data_len, (unsigned long long)at);
         goto fail;
     }
 fail:
@@ -281,29 +283,36 @@ fail:
 }
 
 /* Length field, JSON header, per-tensor checks and the layout. */
-int nas__ckpt_parse_header(const char *path, const unsigned char *buf,
-                        size_t size, ck_header *h)
+int nas__ckpt_parse_header(const char *path, const unsigned char *buf, size_t size, ck_header *h)
 {
     int r, first = 1;
     char *key = NULL;
     if (size < 8)
-        return nas_fail(NAS_EFORMAT, "%s: file is %zu bytes, too short "
-                        "for a safetensors header", path, size);
+        return nas_fail(NAS_EFORMAT,
+                        "%s: file is %zu bytes, too short "
+                        "for a safetensors header",
+                        path, size);
     uint64_t hlen = 0;
     for (int k = 0; k < 8; k++)
         hlen |= (uint64_t)buf[k] << (8 * k);
     if (hlen > CK_MAX_HEADER)
-        return nas_fail(NAS_EFORMAT, "%s: header length %llu is absurd "
-                        "(limit %llu)", path, (unsigned long long)hlen,
-                        CK_MAX_HEADER);
+        return nas_fail(NAS_EFORMAT,
+                        "%s: header length %llu is absurd "
+                        "(limit %llu)",
+                        path, (unsigned long long)hlen, CK_MAX_HEADER);
     if (hlen > size - 8)
-        return nas_fail(NAS_EFORMAT, "%s: header length %llu exceeds the "
-                        "%zu bytes after the length field", path,
-                        (unsigned long long)hlen, size - 8);
+        return nas_fail(NAS_EFORMAT,
+                        "%s: header length %llu exceeds the "
+                        "%zu bytes after the length field",
+                        path, (unsigned long long)hlen, size - 8);
     h->data = buf + 8 + hlen;
     h->data_len = size - 8 - hlen;
-    nas_json j = {.path = path, .what = "header", .base = 8,
-                  .s = (const char *)buf + 8, .n = (size_t)hlen, .pos = 0};
+    nas_json j = {.path = path,
+                  .what = "header",
+                  .base = 8,
+                  .s = (const char *)buf + 8,
+                  .n = (size_t)hlen,
+                  .pos = 0};
     if ((r = nas__json_expect(&j, '{', "header must be a JSON object")))
         return r;
     while ((r = nas__json_member(&j, &first, &key)) == 1) {
@@ -342,8 +351,7 @@ int nas__ckpt_parse_header(const char *path, const unsigned char *buf,
     const char *dup = nas__ckpt_duplicate_key(h->meta, h->nmeta, &oom);
     if (oom || dup) {
         r = oom ? nas_fail(NAS_ENOMEM, "%s: checkpoint", path)
-                : nas_fail(NAS_EFORMAT, "%s: duplicate metadata key \"%s\"",
-                           path, dup);
+                : nas_fail(NAS_EFORMAT, "%s: duplicate metadata key \"%s\"", path, dup);
         goto fail;
     }
     r = check_layout(path, h);
@@ -359,8 +367,7 @@ int nas__ckpt_read_file(const char *path, unsigned char **out, size_t *size)
     struct stat st;
     FILE *f = fopen(path, "rb");
     if (!f || fstat(fileno(f), &st) != 0) {
-        err = nas_fail(NAS_EIO, "%s: cannot open checkpoint: %s", path,
-                       strerror(errno));
+        err = nas_fail(NAS_EIO, "%s: cannot open checkpoint: %s", path, strerror(errno));
         goto fail;
     }
     if (!S_ISREG(st.st_mode)) {
@@ -374,10 +381,8 @@ int nas__ckpt_read_file(const char *path, unsigned char **out, size_t *size)
         goto fail;
     }
     if (fread(buf, 1, n, f) != n) {
-        err = ferror(f) ? nas_fail(NAS_EIO, "%s: cannot read: %s", path,
-                                   strerror(errno))
-                        : nas_fail(NAS_EIO, "%s: file shrank while read",
-                                   path);
+        err = ferror(f) ? nas_fail(NAS_EIO, "%s: cannot read: %s", path, strerror(errno))
+                        : nas_fail(NAS_EIO, "%s: file shrank while read", path);
         goto fail;
     }
     fclose(f);
@@ -403,8 +408,7 @@ int nas__ckpt_meta(const char *path, const char *want_key, char **spec)
     int rc = NAS_OK;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return nas_fail(NAS_EIO, "%s: cannot open: %s", path,
-                        strerror(errno));
+        return nas_fail(NAS_EIO, "%s: cannot open: %s", path, strerror(errno));
     uint64_t n = 0;
     if (fread(len8, 1, 8, f) != 8)
         goto bad;

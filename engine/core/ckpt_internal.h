@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CK_MAX_HEADER 100000000ull   /* 100 MB, the reference's limit */
+#define CK_MAX_HEADER 100000000ull /* 100 MB, the reference's limit */
 #define CK_MAX_DIMS 8
 #define CK_META "__metadata__"
 #define CK_RNG "rng.state"
@@ -46,8 +46,7 @@ const char *nas__ckpt_duplicate_key(const nas_kv *kv, int n, int *oom);
 int nas__ckpt_read_file(const char *path, unsigned char **out, size_t *size);
 /* Length field, JSON header, per-tensor checks and the layout of a file
  * read into buf; h points into buf. */
-int nas__ckpt_parse_header(const char *path, const unsigned char *buf, size_t size,
-                           ck_header *h);
+int nas__ckpt_parse_header(const char *path, const unsigned char *buf, size_t size, ck_header *h);
 void nas__ckpt_header_free(ck_header *h);
 
 #endif

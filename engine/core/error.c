@@ -9,14 +9,8 @@
 #include <stdlib.h>
 
 static const char *const err_names[NAS_ECOUNT_] = {
-    "success",
-    "out of memory",
-    "input/output error",
-    "malformed file",
-    "invalid argument",
-    "not found",
-    "shape mismatch",
-    "cancelled",
+    "success",          "out of memory", "input/output error", "malformed file",
+    "invalid argument", "not found",     "shape mismatch",     "cancelled",
 };
 _Static_assert(sizeof(err_names) / sizeof(err_names[0]) == NAS_ECOUNT_,
                "err_names must name every NAS_E code");

@@ -64,8 +64,7 @@ nas_arena *nas_graph_arena(nas_graph *g)
     return g->arena;
 }
 
-nas_tensor *nas__out(nas_graph *g, int ndim, const int *shape,
-                     nas_tensor *const *in, int nin)
+nas_tensor *nas__out(nas_graph *g, int ndim, const int *shape, nas_tensor *const *in, int nin)
 {
     nas_tensor *t = nas_tensor_new(g, ndim, shape);
     if (g->grad_enabled)
@@ -75,8 +74,7 @@ nas_tensor *nas__out(nas_graph *g, int ndim, const int *shape,
     return t;
 }
 
-nas_node *nas__record(nas_graph *g, nas_bwd_fn bwd, nas_tensor *out,
-                      nas_tensor *const *in, int nin)
+nas_node *nas__record(nas_graph *g, nas_bwd_fn bwd, nas_tensor *out, nas_tensor *const *in, int nin)
 {
     if (!g->grad_enabled || !out->groups)
         return NULL;

@@ -65,12 +65,12 @@ int nas__json_syntax(const nas_json *j, const char *why)
     if (j->pos >= j->n)
         return nas_fail(NAS_EFORMAT,
                         "%s: %s is not valid JSON at byte %zu of the %s "
-                        "(file offset %zu): unexpected end of %s", j->path,
-                        j->what, j->pos, j->what, j->pos + j->base, j->what);
+                        "(file offset %zu): unexpected end of %s",
+                        j->path, j->what, j->pos, j->what, j->pos + j->base, j->what);
     return nas_fail(NAS_EFORMAT,
                     "%s: %s is not valid JSON at byte %zu of the %s "
-                    "(file offset %zu): %s", j->path, j->what, j->pos,
-                    j->what, j->pos + j->base, why);
+                    "(file offset %zu): %s",
+                    j->path, j->what, j->pos, j->what, j->pos + j->base, why);
 }
 
 /* Valid JSON that the caller cannot accept. */
@@ -81,14 +81,13 @@ int nas__json_bad(const nas_json *j, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
-    return nas_fail(NAS_EFORMAT, "%s: bad %s at byte %zu: %s", j->path,
-                    j->what, j->pos, why);
+    return nas_fail(NAS_EFORMAT, "%s: bad %s at byte %zu: %s", j->path, j->what, j->pos, why);
 }
 
 int nas__json_peek(nas_json *j)
 {
-    while (j->pos < j->n && (j->s[j->pos] == ' ' || j->s[j->pos] == '\t' ||
-                             j->s[j->pos] == '\n' || j->s[j->pos] == '\r'))
+    while (j->pos < j->n && (j->s[j->pos] == ' ' || j->s[j->pos] == '\t' || j->s[j->pos] == '\n' ||
+                             j->s[j->pos] == '\r'))
         j->pos++;
     return j->pos < j->n ? (unsigned char)j->s[j->pos] : -1;
 }
@@ -172,8 +171,7 @@ int nas__json_string(nas_json *j, char **out)
             goto fail;
         }
         if (c >= 0x80) {
-            size_t l = utf8_seq((const unsigned char *)j->s + j->pos,
-                                end - j->pos);
+            size_t l = utf8_seq((const unsigned char *)j->s + j->pos, end - j->pos);
             if (!l) {
                 why = "invalid UTF-8 in string";
                 goto fail;
@@ -188,7 +186,7 @@ int nas__json_string(nas_json *j, char **out)
             j->pos++;
             continue;
         }
-        char e = j->s[j->pos + 1];   /* < end: the scan skipped it */
+        char e = j->s[j->pos + 1]; /* < end: the scan skipped it */
         const char *simple = strchr("\"\\/bfnrt", e);
         if (e && simple) {
             d[k++] = "\"\\/\b\f\n\r\t"[simple - "\"\\/bfnrt"];
@@ -202,9 +200,8 @@ int nas__json_string(nas_json *j, char **out)
         }
         j->pos += 6;
         if (cp >= 0xd800 && cp <= 0xdbff) {
-            if (end - j->pos < 6 || j->s[j->pos] != '\\' ||
-                j->s[j->pos + 1] != 'u' || hex4(j->s + j->pos + 2, &lo) ||
-                lo < 0xdc00 || lo > 0xdfff) {
+            if (end - j->pos < 6 || j->s[j->pos] != '\\' || j->s[j->pos + 1] != 'u' ||
+                hex4(j->s + j->pos + 2, &lo) || lo < 0xdc00 || lo > 0xdfff) {
                 why = "unpaired surrogate in string";
                 goto fail;
             }
@@ -237,8 +234,7 @@ int nas__json_uint(nas_json *j, uint64_t *out)
         return nas__json_bad(j, "expected a non-negative integer");
     if (c < '0' || c > '9')
         return nas__json_syntax(j, "expected a number");
-    if (c == '0' && j->pos + 1 < j->n && j->s[j->pos + 1] >= '0' &&
-        j->s[j->pos + 1] <= '9')
+    if (c == '0' && j->pos + 1 < j->n && j->s[j->pos + 1] >= '0' && j->s[j->pos + 1] <= '9')
         return nas__json_syntax(j, "leading zero in number");
     while (j->pos < j->n && j->s[j->pos] >= '0' && j->s[j->pos] <= '9') {
         unsigned dgt = (unsigned)(j->s[j->pos] - '0');
@@ -247,8 +243,7 @@ int nas__json_uint(nas_json *j, uint64_t *out)
         v = v * 10 + dgt;
         j->pos++;
     }
-    if (j->pos < j->n && (j->s[j->pos] == '.' || j->s[j->pos] == 'e' ||
-                          j->s[j->pos] == 'E'))
+    if (j->pos < j->n && (j->s[j->pos] == '.' || j->s[j->pos] == 'e' || j->s[j->pos] == 'E'))
         return nas__json_bad(j, "expected an integer");
     *out = v;
     return 0;
@@ -292,7 +287,7 @@ int nas__json_member(nas_json *j, int *first, char **key)
 {
     int c = nas__json_peek(j);
     *key = NULL;
-    if (c == '}') {   /* after a ',' nas__json_string below refuses it */
+    if (c == '}') { /* after a ',' nas__json_string below refuses it */
         j->pos++;
         return 0;
     }
@@ -315,7 +310,7 @@ int nas__json_member(nas_json *j, int *first, char **key)
 int nas__json_element(nas_json *j, int *first)
 {
     int c = nas__json_peek(j);
-    if (c == ']') {   /* after a ',' the caller's value refuses it */
+    if (c == ']') { /* after a ',' the caller's value refuses it */
         j->pos++;
         return 0;
     }

@@ -65,8 +65,7 @@ int nas__json_syntax(const nas_json *j, const char *why);
 /* Report valid JSON that the caller cannot accept (printf-style reason)
  * at the current position and return NAS_EFORMAT. The reason is cut at
  * 255 bytes. */
-int nas__json_bad(const nas_json *j, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int nas__json_bad(const nas_json *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Skip whitespace (space, tab, CR, LF); the next byte as unsigned char,
  * or -1 at the end of the text. */

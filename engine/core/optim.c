@@ -16,9 +16,8 @@
 
 /* w (n), g (n), buf (n): one SGD step. first: buf = d instead of
  * momentum buf + d. */
-static void sgd_kernel(float *restrict w, const float *restrict g,
-                       float *restrict buf, size_t n, float lr, float mu,
-                       float wd, int nesterov, int first)
+static void sgd_kernel(float *restrict w, const float *restrict g, float *restrict buf, size_t n,
+                       float lr, float mu, float wd, int nesterov, int first)
 {
     if (first) {
         for (size_t i = 0; i < n; i++)
@@ -43,17 +42,16 @@ void nas_sgd_step(nas_sgd *opt, nas_params *p, int group)
     float *w, *g, *buf;
     size_t n;
     nas_params_group(p, group, &w, &g, &buf, NULL, &n);
-    sgd_kernel(w, g, buf, n, opt->lr, opt->momentum, opt->weight_decay,
-               opt->nesterov, opt->steps == 0);
+    sgd_kernel(w, g, buf, n, opt->lr, opt->momentum, opt->weight_decay, opt->nesterov,
+               opt->steps == 0);
     opt->steps++;
 }
 
 /* w, g, m, v (n): one Adam step; c1 = lr / (1 - b1^t),
  * c2 = sqrt(1 - b2^t), applied in torch's order. */
-static void adam_kernel(float *restrict w, const float *restrict g,
-                        float *restrict m, float *restrict v, size_t n,
-                        float b1, float b2, float eps, float wd, float c1,
-                        float c2)
+static void adam_kernel(float *restrict w, const float *restrict g, float *restrict m,
+                        float *restrict v, size_t n, float b1, float b2, float eps, float wd,
+                        float c1, float c2)
 {
     for (size_t i = 0; i < n; i++) {
         float d = g[i] + wd * w[i];
@@ -75,9 +73,8 @@ void nas_adam_step(nas_adam *opt, nas_params *p, int group)
     double t = (double)opt->steps;
     double bc1 = 1.0 - pow((double)opt->beta1, t);
     double bc2 = 1.0 - pow((double)opt->beta2, t);
-    adam_kernel(w, g, m, v, n, opt->beta1, opt->beta2, opt->eps,
-                opt->weight_decay, (float)(opt->lr / bc1),
-                (float)sqrt(bc2));
+    adam_kernel(w, g, m, v, n, opt->beta1, opt->beta2, opt->eps, opt->weight_decay,
+                (float)(opt->lr / bc1), (float)sqrt(bc2));
 }
 
 float nas_cosine_lr(float lr_max, float lr_min, int64_t t, int64_t T)

@@ -21,24 +21,24 @@ typedef struct {
     int group;
     enum nas_init init;
     float scale;
-    size_t offset;   /* in floats, inside each plane */
+    size_t offset; /* in floats, inside each plane */
 } param;
 
 struct nas_params {
     param *v;
     int n, cap;
-    float *mem;                      /* 4 * total floats, 64-byte aligned */
-    void *mem_block;                 /* what calloc returned, for free */
+    float *mem;      /* 4 * total floats, 64-byte aligned */
+    void *mem_block; /* what calloc returned, for free */
     size_t total;
-    size_t goff[NAS_GROUP_COUNT];    /* start of each group in a plane */
+    size_t goff[NAS_GROUP_COUNT]; /* start of each group in a plane */
     size_t glen[NAS_GROUP_COUNT];
-    int *index;                      /* nindex slots: parameter + 1, 0 empty */
-    int nindex;                      /* a power of two > 2 * n, or 0 */
+    int *index; /* nindex slots: parameter + 1, 0 empty */
+    int nindex; /* a power of two > 2 * n, or 0 */
 };
 
 static uint32_t name_hash(const char *s)
 {
-    uint32_t h = 2166136261u;   /* FNV-1a */
+    uint32_t h = 2166136261u; /* FNV-1a */
     for (; *s; s++)
         h = (h ^ (uint8_t)*s) * 16777619u;
     return h;
@@ -89,18 +89,16 @@ void nas_params_free(nas_params *p)
     free(p);
 }
 
-int nas_params_add(nas_params *p, const char *name, int group,
-                   enum nas_init init, float scale, int ndim,
-                   const int *shape)
+int nas_params_add(nas_params *p, const char *name, int group, enum nas_init init, float scale,
+                   int ndim, const int *shape)
 {
     NAS_ASSERT(!p->mem && "nas_params_add after nas_params_alloc");
-    if (group < 0 || group >= NAS_GROUP_COUNT || ndim < 1 ||
-        ndim > NAS_MAXDIM || init < 0 || init >= NAS_INIT_COUNT_)
+    if (group < 0 || group >= NAS_GROUP_COUNT || ndim < 1 || ndim > NAS_MAXDIM || init < 0 ||
+        init >= NAS_INIT_COUNT_)
         return nas_fail(NAS_EINVAL, "parameter %s: bad group/ndim/init", name);
     for (int i = 0; i < ndim; i++)
         if (shape[i] <= 0)
-            return nas_fail(NAS_EINVAL, "parameter %s: dim %d is %d", name,
-                            i, shape[i]);
+            return nas_fail(NAS_EINVAL, "parameter %s: dim %d is %d", name, i, shape[i]);
     if (nas_params_find(p, name))
         return nas_fail(NAS_EINVAL, "parameter %s declared twice", name);
     if (index_reserve(p) < 0)
@@ -133,9 +131,7 @@ static void init_param(param *q, nas_rng *rng)
     float *d = q->t.data;
     size_t n = nas_tensor_numel(&q->t);
     switch (q->init) {
-    case NAS_INIT_ZERO:
-        memset(d, 0, n * sizeof(float));
-        break;
+    case NAS_INIT_ZERO: memset(d, 0, n * sizeof(float)); break;
     case NAS_INIT_ONE:
         for (size_t i = 0; i < n; i++)
             d[i] = 1.0f;
@@ -153,8 +149,7 @@ static void init_param(param *q, nas_rng *rng)
             d[i] = b * (2.0f * nas_rng_uniform(rng) - 1.0f);
         break;
     }
-    default:
-        NAS_ASSERT(0 && "unknown init");
+    default: NAS_ASSERT(0 && "unknown init");
     }
 }
 
@@ -228,8 +223,8 @@ float *nas_params_moment2(nas_params *p, int index)
     return p->mem + 3 * p->total + p->v[index].offset;
 }
 
-void nas_params_group(nas_params *p, int group, float **data, float **grad,
-                      float **m1, float **m2, size_t *n)
+void nas_params_group(nas_params *p, int group, float **data, float **grad, float **m1, float **m2,
+                      size_t *n)
 {
     NAS_ASSERT(group >= 0 && group < NAS_GROUP_COUNT);
     NAS_ASSERT(p->mem && "store not allocated");

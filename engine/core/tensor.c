@@ -66,8 +66,7 @@ nas_tensor *nas_tensor_zeros(nas_graph *g, int ndim, const int *shape)
     return t;
 }
 
-nas_tensor *nas_tensor_leaf(nas_graph *g, int ndim, const int *shape,
-                            int group)
+nas_tensor *nas_tensor_leaf(nas_graph *g, int ndim, const int *shape, int group)
 {
     NAS_ASSERT(group >= 0 && group < NAS_GROUP_COUNT);
     nas_tensor *t = nas_tensor_zeros(g, ndim, shape);

@@ -78,15 +78,15 @@ int nas_get_threads(void)
 }
 
 static struct {
-    pthread_mutex_t region;   /* held by the thread whose region runs */
+    pthread_mutex_t region; /* held by the thread whose region runs */
     pthread_mutex_t mu;
-    pthread_cond_t wake;      /* workers: a new generation or quit */
-    pthread_cond_t done;      /* caller: the last chunk finished */
+    pthread_cond_t wake; /* workers: a new generation or quit */
+    pthread_cond_t done; /* caller: the last chunk finished */
     pthread_t tid[MAX_THREADS];
     int nworkers;
     int quit;
-    int caller_sleeps;        /* the caller waits on done */
-    _Atomic uint32_t gen;     /* bumped (under mu) for every region */
+    int caller_sleeps;    /* the caller waits on done */
+    _Atomic uint32_t gen; /* bumped (under mu) for every region */
     /* The running region, written under mu before gen is bumped. */
     nas_range_fn fn;
     void *ctx;
@@ -94,7 +94,7 @@ static struct {
     /* (generation << 32) | next chunk to claim: a worker that read an old
      * region can never claim a chunk of a newer one. */
     _Atomic uint64_t claim;
-    atomic_int left;          /* chunks of the region not finished */
+    atomic_int left; /* chunks of the region not finished */
 } pool = {
     .region = PTHREAD_MUTEX_INITIALIZER,
     .mu = PTHREAD_MUTEX_INITIALIZER,
@@ -324,14 +324,13 @@ static void gemm_range(void *arg, int j0, int j1)
     if (g->by_cols) {
         /* C[:, s0:s1] = op(A) op(B)[:, s0:s1] */
         const float *bb = g->tb == CblasNoTrans ? g->b + s0 : g->b + (size_t)s0 * g->ldb;
-        cblas_sgemm(CblasRowMajor, g->ta, g->tb, g->m, s1 - s0, g->k, g->alpha,
-                    g->a, g->lda, bb, g->ldb, g->beta, g->c + s0, g->ldc);
+        cblas_sgemm(CblasRowMajor, g->ta, g->tb, g->m, s1 - s0, g->k, g->alpha, g->a, g->lda, bb,
+                    g->ldb, g->beta, g->c + s0, g->ldc);
     } else {
         /* C[s0:s1, :] = op(A)[s0:s1, :] op(B) */
         const float *aa = g->ta == CblasNoTrans ? g->a + (size_t)s0 * g->lda : g->a + s0;
-        cblas_sgemm(CblasRowMajor, g->ta, g->tb, s1 - s0, g->n, g->k, g->alpha,
-                    aa, g->lda, g->b, g->ldb, g->beta, g->c + (size_t)s0 * g->ldc,
-                    g->ldc);
+        cblas_sgemm(CblasRowMajor, g->ta, g->tb, s1 - s0, g->n, g->k, g->alpha, aa, g->lda, g->b,
+                    g->ldb, g->beta, g->c + (size_t)s0 * g->ldc, g->ldc);
     }
 }
 
@@ -340,9 +339,8 @@ static void gemm_range(void *arg, int j0, int j1)
  * sgemm. Every element's sum over k is OpenBLAS's, done in one call, so a
  * given thread count always gives the same numbers. Small products (under
  * ~1 MFLOP) stay one call. */
-void nas__sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k,
-                float alpha, const float *a, int lda, const float *b, int ldb,
-                float beta, float *c, int ldc)
+void nas__sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha,
+                const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {
     gemm_ctx g = {ta, tb, m, n, k, lda, ldb, ldc, n >= m, 1, alpha, beta, a, b, c};
     int t = nas_get_threads();
@@ -351,8 +349,7 @@ void nas__sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k,
         t = blocks;
     if (t <= 1 || 2.0 * m * n * k < 1e6) {
         pthread_once(&blas_once, blas_single);
-        cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta,
-                    c, ldc);
+        cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     g.nblocks = t;

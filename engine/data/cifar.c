@@ -28,8 +28,7 @@ static int open_batch(const char *path, FILE **fp, int *nrec)
     struct stat st;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return nas_fail(NAS_EIO, "%s: cannot open: %s", path,
-                        strerror(errno));
+        return nas_fail(NAS_EIO, "%s: cannot open: %s", path, strerror(errno));
     int rc;
     if (fstat(fileno(f), &st) != 0) {
         rc = nas_fail(NAS_EIO, "%s: cannot stat: %s", path, strerror(errno));
@@ -42,8 +41,8 @@ static int open_batch(const char *path, FILE **fp, int *nrec)
     if (st.st_size == 0 || st.st_size % CIFAR_RECORD != 0) {
         rc = nas_fail(NAS_EFORMAT,
                       "%s: size %lld is not a non-zero multiple of the "
-                      "%d-byte CIFAR-10 record", path,
-                      (long long)st.st_size, CIFAR_RECORD);
+                      "%d-byte CIFAR-10 record",
+                      path, (long long)st.st_size, CIFAR_RECORD);
         goto fail;
     }
     if (st.st_size / CIFAR_RECORD > INT_MAX) {
@@ -60,22 +59,20 @@ fail:
 }
 
 /* Reads nrec records into x (nrec images) and y (nrec labels). */
-static int read_records(FILE *f, const char *path, int nrec, uint8_t *x,
-                        int32_t *y)
+static int read_records(FILE *f, const char *path, int nrec, uint8_t *x, int32_t *y)
 {
     uint8_t rec[CIFAR_RECORD];
     for (int r = 0; r < nrec; r++) {
         if (fread(rec, 1, CIFAR_RECORD, f) != CIFAR_RECORD) {
             if (ferror(f))
-                return nas_fail(NAS_EIO, "%s: read error: %s", path,
-                                strerror(errno));
-            return nas_fail(NAS_EFORMAT, "%s: truncated at record %d", path,
-                            r);
+                return nas_fail(NAS_EIO, "%s: read error: %s", path, strerror(errno));
+            return nas_fail(NAS_EFORMAT, "%s: truncated at record %d", path, r);
         }
         if (rec[0] >= CIFAR_CLASSES)
             return nas_fail(NAS_EFORMAT,
                             "%s: record %d has label %u (CIFAR-10 labels "
-                            "are 0..9)", path, r, rec[0]);
+                            "are 0..9)",
+                            path, r, rec[0]);
         y[r] = rec[0];
         memcpy(x + (size_t)r * CIFAR_PIXELS, rec + 1, CIFAR_PIXELS);
     }
@@ -108,12 +105,10 @@ static int load_batch(nas_dataset *d, const char *path)
     if (rc < 0)
         return rc;
     if ((rc = grow(d, nrec, path)) < 0 ||
-        (rc = read_records(f, path, nrec, d->x + (size_t)d->n * CIFAR_PIXELS,
-                           d->y + d->n)) < 0)
+        (rc = read_records(f, path, nrec, d->x + (size_t)d->n * CIFAR_PIXELS, d->y + d->n)) < 0)
         goto fail;
     if (fgetc(f) != EOF) {
-        rc = nas_fail(NAS_EFORMAT, "%s: changed size while being read",
-                      path);
+        rc = nas_fail(NAS_EFORMAT, "%s: changed size while being read", path);
         goto fail;
     }
     fclose(f);
@@ -125,8 +120,7 @@ fail:
     return rc;
 }
 
-int nas_cifar10_load(const char *const *paths, int npaths,
-                     nas_dataset **out)
+int nas_cifar10_load(const char *const *paths, int npaths, nas_dataset **out)
 {
     NAS_ASSERT(out && (npaths <= 0 || paths));
     *out = NULL;

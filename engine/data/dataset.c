@@ -59,19 +59,17 @@ void nas_dataset_compute_stats(nas_dataset *d)
 
 /* The slice keeps the source's mean and std (not its own) so that a
  * validation split of a training set is normalised like the training set. */
-int nas_dataset_slice(const nas_dataset *d, int start, int count,
-                      nas_dataset **out)
+int nas_dataset_slice(const nas_dataset *d, int start, int count, nas_dataset **out)
 {
     NAS_ASSERT(d && out);
     *out = NULL;
     if (start < 0 || start > d->n)
-        return nas_fail(NAS_EINVAL, "slice start %d outside [0, %d]", start,
-                        d->n);
+        return nas_fail(NAS_EINVAL, "slice start %d outside [0, %d]", start, d->n);
     if (count <= 0)
         count = d->n - start;
     if (count > d->n - start)
-        return nas_fail(NAS_EINVAL, "slice [%d, %d) beyond the %d examples",
-                        start, start + count, d->n);
+        return nas_fail(NAS_EINVAL, "slice [%d, %d) beyond the %d examples", start, start + count,
+                        d->n);
 
     size_t img = (size_t)d->c * d->h * d->w;
     nas_dataset *s = calloc(1, sizeof(*s));
@@ -100,15 +98,13 @@ static void build_lut(const nas_dataset *d, float lut[4][256])
 {
     for (int ch = 0; ch < d->c; ch++)
         for (int v = 0; v < 256; v++)
-            lut[ch][v] = (float)(((double)v / 255.0 - d->mean[ch]) /
-                                 d->std[ch]);
+            lut[ch][v] = (float)(((double)v / 255.0 - d->mean[ch]) / d->std[ch]);
 }
 
 /* One image (c, h, w) into dst: dst[r][col] = src[r + dy][col' + dx] where
  * col' = w - 1 - col when flipped, and pixel 0 outside the image. */
-static void copy_image(const nas_dataset *d, const float lut[4][256],
-                       const uint8_t *src, float *dst, int dy, int dx,
-                       int flip)
+static void copy_image(const nas_dataset *d, const float lut[4][256], const uint8_t *src,
+                       float *dst, int dy, int dx, int flip)
 {
     int h = d->h, w = d->w;
     for (int ch = 0; ch < d->c; ch++) {
@@ -120,16 +116,14 @@ static void copy_image(const nas_dataset *d, const float lut[4][256],
             for (int col = 0; col < w; col++) {
                 int sc = (flip ? w - 1 - col : col) + dx;
                 int inside = sr >= 0 && sr < h && sc >= 0 && sc < w;
-                dp[(size_t)r * w + col] =
-                    inside ? lut[ch][sp[(size_t)sr * w + sc]] : pad;
+                dp[(size_t)r * w + col] = inside ? lut[ch][sp[(size_t)sr * w + sc]] : pad;
             }
         }
     }
 }
 
-void nas_dataset_batch(const nas_dataset *d, const int *idx, int n,
-                       const nas_augment *aug, nas_rng *rng, float *x,
-                       int32_t *y)
+void nas_dataset_batch(const nas_dataset *d, const int *idx, int n, const nas_augment *aug,
+                       nas_rng *rng, float *x, int32_t *y)
 {
     NAS_ASSERT(d && d->c >= 1 && d->c <= 4 && n >= 0);
     NAS_ASSERT(n == 0 || (idx && x));

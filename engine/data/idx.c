@@ -46,8 +46,8 @@ static int gz_failure(gzFile f, const char *path)
 }
 
 /* Reads exactly len bytes into buf; `what` names them in messages. */
-static int read_exact(gzFile f, const char *path, void *buf, size_t len,
-                      size_t done_before, size_t total, const char *what)
+static int read_exact(gzFile f, const char *path, void *buf, size_t len, size_t done_before,
+                      size_t total, const char *what)
 {
     size_t got = 0;
     while (got < len) {
@@ -57,17 +57,15 @@ static int read_exact(gzFile f, const char *path, void *buf, size_t len,
         if (r < 0)
             return gz_failure(f, path);
         if (r == 0)
-            return nas_fail(NAS_EFORMAT,
-                            "%s: truncated: %s end after %zu of %zu bytes",
-                            path, what, done_before + got, total);
+            return nas_fail(NAS_EFORMAT, "%s: truncated: %s end after %zu of %zu bytes", path, what,
+                            done_before + got, total);
         got += (size_t)r;
     }
     return NAS_OK;
 }
 
 /* Reads a payload of len bytes into a malloc'd buffer grown as it fills. */
-static int read_payload(gzFile f, const char *path, size_t len,
-                        const char *what, uint8_t **out)
+static int read_payload(gzFile f, const char *path, size_t len, const char *what, uint8_t **out)
 {
     size_t cap = len < IDX_FIRST_CHUNK ? len : IDX_FIRST_CHUNK;
     size_t got = 0;
@@ -95,8 +93,7 @@ static int read_payload(gzFile f, const char *path, size_t len,
 fail:
     free(buf);
     if (rc == NAS_ENOMEM)
-        return nas_fail(rc, "%s: out of memory for %zu bytes of %s", path,
-                        len, what);
+        return nas_fail(rc, "%s: out of memory for %zu bytes of %s", path, len, what);
     return rc;
 }
 
@@ -110,7 +107,8 @@ static int expect_eof(gzFile f, const char *path)
     if (r > 0)
         return nas_fail(NAS_EFORMAT,
                         "%s: trailing bytes after the data the header "
-                        "declares", path);
+                        "declares",
+                        path);
     return NAS_OK;
 }
 
@@ -120,31 +118,27 @@ static int read_be32(gzFile f, const char *path, uint32_t *v)
     int rc = read_exact(f, path, b, 4, 0, 4, "header fields");
     if (rc < 0)
         return rc;
-    *v = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 |
-         (uint32_t)b[3];
+    *v = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | (uint32_t)b[3];
     return NAS_OK;
 }
 
-static int read_magic(gzFile f, const char *path, uint32_t want,
-                      const char *kind)
+static int read_magic(gzFile f, const char *path, uint32_t want, const char *kind)
 {
     uint32_t m;
     int rc = read_be32(f, path, &m);
     if (rc < 0)
         return rc;
     if (m != want)
-        return nas_fail(NAS_EFORMAT,
-                        "%s: bad magic 0x%08x (want 0x%08x for IDX %s)", path,
-                        m, want, kind);
+        return nas_fail(NAS_EFORMAT, "%s: bad magic 0x%08x (want 0x%08x for IDX %s)", path, m, want,
+                        kind);
     return NAS_OK;
 }
 
-static int read_image_header(gzFile f, const char *path, uint32_t *n,
-                             uint32_t *rows, uint32_t *cols)
+static int read_image_header(gzFile f, const char *path, uint32_t *n, uint32_t *rows,
+                             uint32_t *cols)
 {
     int rc = read_magic(f, path, IDX_IMAGES_MAGIC, "images");
-    if (rc < 0 || (rc = read_be32(f, path, n)) < 0 ||
-        (rc = read_be32(f, path, rows)) < 0 ||
+    if (rc < 0 || (rc = read_be32(f, path, n)) < 0 || (rc = read_be32(f, path, rows)) < 0 ||
         (rc = read_be32(f, path, cols)) < 0)
         return rc;
     if (*n == 0)
@@ -152,12 +146,9 @@ static int read_image_header(gzFile f, const char *path, uint32_t *n,
     if (*n > INT_MAX)
         return nas_fail(NAS_EFORMAT, "%s: too many images (%u)", path, *n);
     if (*rows == 0 || *cols == 0)
-        return nas_fail(NAS_EFORMAT, "%s: zero image size %ux%u", path,
-                        *rows, *cols);
-    if (*rows > 65535 || *cols > 65535 ||
-        (uint64_t)*rows * *cols > INT_MAX)
-        return nas_fail(NAS_EFORMAT, "%s: image size %ux%u too large", path,
-                        *rows, *cols);
+        return nas_fail(NAS_EFORMAT, "%s: zero image size %ux%u", path, *rows, *cols);
+    if (*rows > 65535 || *cols > 65535 || (uint64_t)*rows * *cols > INT_MAX)
+        return nas_fail(NAS_EFORMAT, "%s: image size %ux%u too large", path, *rows, *cols);
     return NAS_OK;
 }
 
@@ -170,8 +161,7 @@ static int read_label_header(gzFile f, const char *path, uint32_t *n)
 }
 
 /* Labels as int32; classes = largest label + 1. */
-static int convert_labels(nas_dataset *d, const uint8_t *labels,
-                          const char *path)
+static int convert_labels(nas_dataset *d, const uint8_t *labels, const char *path)
 {
     d->y = malloc(sizeof(int32_t) * (size_t)d->n);
     if (!d->y)
@@ -185,8 +175,7 @@ static int convert_labels(nas_dataset *d, const uint8_t *labels,
     return NAS_OK;
 }
 
-int nas_idx_load(const char *images_path, const char *labels_path,
-                 nas_dataset **out)
+int nas_idx_load(const char *images_path, const char *labels_path, nas_dataset **out)
 {
     NAS_ASSERT(images_path && labels_path && out);
     *out = NULL;
@@ -198,12 +187,11 @@ int nas_idx_load(const char *images_path, const char *labels_path,
 
     if ((rc = open_gz(images_path, &fi)) < 0 ||
         (rc = read_image_header(fi, images_path, &n, &rows, &cols)) < 0 ||
-        (rc = open_gz(labels_path, &fl)) < 0 ||
-        (rc = read_label_header(fl, labels_path, &nl)) < 0)
+        (rc = open_gz(labels_path, &fl)) < 0 || (rc = read_label_header(fl, labels_path, &nl)) < 0)
         goto fail;
     if (nl != n) {
-        rc = nas_fail(NAS_EFORMAT, "%s: %u labels but %s has %u images",
-                      labels_path, nl, images_path, n);
+        rc = nas_fail(NAS_EFORMAT, "%s: %u labels but %s has %u images", labels_path, nl,
+                      images_path, n);
         goto fail;
     }
     d = calloc(1, sizeof(*d));
@@ -215,12 +203,10 @@ int nas_idx_load(const char *images_path, const char *labels_path,
     d->c = 1;
     d->h = (int)rows;
     d->w = (int)cols;
-    if ((rc = read_payload(fi, images_path, (size_t)n * rows * cols,
-                           "pixels", &d->x)) < 0 ||
+    if ((rc = read_payload(fi, images_path, (size_t)n * rows * cols, "pixels", &d->x)) < 0 ||
         (rc = expect_eof(fi, images_path)) < 0 ||
         (rc = read_payload(fl, labels_path, n, "labels", &labels)) < 0 ||
-        (rc = expect_eof(fl, labels_path)) < 0 ||
-        (rc = convert_labels(d, labels, labels_path)) < 0)
+        (rc = expect_eof(fl, labels_path)) < 0 || (rc = convert_labels(d, labels, labels_path)) < 0)
         goto fail;
     gzclose(fi);
     gzclose(fl);

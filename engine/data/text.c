@@ -35,8 +35,7 @@ static int read_file(const char *path, char **out, size_t *len)
     int rc;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return nas_fail(NAS_EIO, "%s: cannot open: %s", path,
-                        strerror(errno));
+        return nas_fail(NAS_EIO, "%s: cannot open: %s", path, strerror(errno));
     for (;;) {
         if (cap - n < 65536) {
             size_t ncap = cap ? cap * 2 : 65536 * 2;
@@ -72,16 +71,15 @@ fail:
 /* -------------------------------------------------------------- scanner */
 
 typedef struct scanner {
-    const char *pos, *end;     /* text not yet split into lines */
-    const char *lpos, *lend;   /* rest of the current line */
-    int in_line;               /* a line is open (its <eos> is owed) */
+    const char *pos, *end;   /* text not yet split into lines */
+    const char *lpos, *lend; /* rest of the current line */
+    int in_line;             /* a line is open (its <eos> is owed) */
     enum nas_corpus_level level;
 } scanner;
 
 static int is_space(char ch)
 {
-    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' ||
-           ch == '\f' || ch == '\n';
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f' || ch == '\n';
 }
 
 static int is_blank(const char *p, const char *end)
@@ -92,8 +90,7 @@ static int is_blank(const char *p, const char *end)
     return 1;
 }
 
-static void scanner_init(scanner *s, const char *text, size_t len,
-                         enum nas_corpus_level level)
+static void scanner_init(scanner *s, const char *text, size_t len, enum nas_corpus_level level)
 {
     memset(s, 0, sizeof(*s));
     s->pos = text;
@@ -153,19 +150,19 @@ typedef struct entry {
     const char *s;
     size_t len;
     int64_t count;
-    int id;   /* vocabulary id, -1 when cut by max_vocab */
+    int id; /* vocabulary id, -1 when cut by max_vocab */
 } entry;
 
 typedef struct table {
     entry *e;
     int n, cap;
-    int *slot;      /* index into e, -1 when empty */
-    size_t nslot;   /* power of two, at least twice n */
+    int *slot;    /* index into e, -1 when empty */
+    size_t nslot; /* power of two, at least twice n */
 } table;
 
 static uint64_t hash_bytes(const char *s, size_t len)
 {
-    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
     for (size_t i = 0; i < len; i++) {
         h ^= (uint8_t)s[i];
         h *= 1099511628211ull;
@@ -223,8 +220,7 @@ static int table_intern(table *t, const char *s, size_t len)
         return k;
     if (t->n == INT_MAX / 4)
         return NAS_ENOMEM;
-    if ((size_t)(t->n + 1) * 2 > t->nslot &&
-        table_rehash(t, t->nslot ? t->nslot * 2 : 1024) < 0)
+    if ((size_t)(t->n + 1) * 2 > t->nslot && table_rehash(t, t->nslot ? t->nslot * 2 : 1024) < 0)
         return NAS_ENOMEM;
     if (t->n == t->cap) {
         int ncap = t->cap ? t->cap * 2 : 256;
@@ -256,9 +252,8 @@ static int rank_cmp(const void *pa, const void *pb)
 }
 
 /* Counts the train tokens; *ntok receives their number. */
-static int count_train(table *t, const char *text, size_t len,
-                       enum nas_corpus_level level, const char *name,
-                       int *ntok)
+static int count_train(table *t, const char *text, size_t len, enum nas_corpus_level level,
+                       const char *name, int *ntok)
 {
     scanner s;
     const char *tok;
@@ -280,8 +275,7 @@ static int count_train(table *t, const char *text, size_t len,
 }
 
 /* Gives ids to the kept entries in rank order and fills c->vocab. */
-static int assign_ids(table *t, int max_vocab, nas_corpus *c,
-                      const char *name)
+static int assign_ids(table *t, int max_vocab, nas_corpus *c, const char *name)
 {
     int unk = table_intern(t, UNK, strlen(UNK));
     int eos = table_intern(t, EOS, strlen(EOS));
@@ -293,7 +287,7 @@ static int assign_ids(table *t, int max_vocab, nas_corpus *c,
     qsort(r, (size_t)t->n, sizeof(rank), rank_cmp);
 
     int size = max_vocab > 0 && max_vocab < t->n ? max_vocab : t->n;
-    int others = size - 2;   /* room for words other than unk and eos */
+    int others = size - 2; /* room for words other than unk and eos */
     c->vocab = calloc((size_t)size, sizeof(char *));
     if (!c->vocab)
         goto fail;
@@ -318,9 +312,8 @@ fail:
 /* ------------------------------------------------------------ encoding */
 
 /* Encodes a text as ids (unknown or cut tokens -> <unk>). */
-static int encode(const table *t, const char *text, size_t len,
-                  enum nas_corpus_level level, const char *name,
-                  int32_t **ids, int *nids)
+static int encode(const table *t, const char *text, size_t len, enum nas_corpus_level level,
+                  const char *name, int32_t **ids, int *nids)
 {
     scanner s;
     const char *tok;
@@ -347,10 +340,8 @@ static int encode(const table *t, const char *text, size_t len,
 
 /* Builds a corpus from three texts (train, valid, test); names[] are what
  * error messages call them. */
-static int corpus_build(char *const text[3], const size_t len[3],
-                        const char *const names[3],
-                        enum nas_corpus_level level, int max_vocab,
-                        nas_corpus **out)
+static int corpus_build(char *const text[3], const size_t len[3], const char *const names[3],
+                        enum nas_corpus_level level, int max_vocab, nas_corpus **out)
 {
     table t = {0};
     int ntrain_counted = 0;
@@ -360,15 +351,11 @@ static int corpus_build(char *const text[3], const size_t len[3],
         rc = nas_fail(NAS_ENOMEM, "%s: out of memory", names[0]);
         goto fail;
     }
-    if ((rc = count_train(&t, text[0], len[0], level, names[0],
-                          &ntrain_counted)) < 0 ||
+    if ((rc = count_train(&t, text[0], len[0], level, names[0], &ntrain_counted)) < 0 ||
         (rc = assign_ids(&t, max_vocab, c, names[0])) < 0 ||
-        (rc = encode(&t, text[0], len[0], level, names[0], &c->train,
-                     &c->ntrain)) < 0 ||
-        (rc = encode(&t, text[1], len[1], level, names[1], &c->valid,
-                     &c->nvalid)) < 0 ||
-        (rc = encode(&t, text[2], len[2], level, names[2], &c->test,
-                     &c->ntest)) < 0)
+        (rc = encode(&t, text[0], len[0], level, names[0], &c->train, &c->ntrain)) < 0 ||
+        (rc = encode(&t, text[1], len[1], level, names[1], &c->valid, &c->nvalid)) < 0 ||
+        (rc = encode(&t, text[2], len[2], level, names[2], &c->test, &c->ntest)) < 0)
         goto fail;
     NAS_ASSERT(c->ntrain == ntrain_counted);
     table_free(&t);
@@ -386,14 +373,12 @@ static int check_args(enum nas_corpus_level level, int max_vocab)
     if (level != NAS_CORPUS_WORD && level != NAS_CORPUS_CHAR)
         return nas_fail(NAS_EINVAL, "unknown corpus level %d", (int)level);
     if (max_vocab == 1)
-        return nas_fail(NAS_EINVAL,
-                        "max_vocab 1 has no room for both <unk> and <eos>");
+        return nas_fail(NAS_EINVAL, "max_vocab 1 has no room for both <unk> and <eos>");
     return NAS_OK;
 }
 
 int nas_corpus_load(const char *train, const char *valid, const char *test,
-                    enum nas_corpus_level level, int max_vocab,
-                    nas_corpus **out)
+                    enum nas_corpus_level level, int max_vocab, nas_corpus **out)
 {
     NAS_ASSERT(train && valid && test && out);
     *out = NULL;
@@ -464,8 +449,8 @@ static int split_fortunes(const char *buf, size_t len, strbuf out[3])
     return NAS_OK;
 }
 
-int nas_corpus_load_fortunes(const char *path, enum nas_corpus_level level,
-                             int max_vocab, nas_corpus **out)
+int nas_corpus_load_fortunes(const char *path, enum nas_corpus_level level, int max_vocab,
+                             nas_corpus **out)
 {
     NAS_ASSERT(path && out);
     *out = NULL;
@@ -485,8 +470,7 @@ int nas_corpus_load_fortunes(const char *path, enum nas_corpus_level level,
     size_t tlen[3];
     const char *cnames[3];
     for (int i = 0; i < 3; i++) {
-        snprintf(names[i], sizeof(names[i]), "%s (%s split)", path,
-                 split[i]);
+        snprintf(names[i], sizeof(names[i]), "%s (%s split)", path, split[i]);
         text[i] = part[i].p ? part[i].p : (char *)"";
         tlen[i] = part[i].n;
         cnames[i] = names[i];
@@ -515,8 +499,7 @@ void nas_corpus_free(nas_corpus *c)
 
 /* ------------------------------------------------------------ batchify */
 
-int nas_batchify(const int32_t *ids, int n, int bsz, int32_t **out,
-                 int *steps)
+int nas_batchify(const int32_t *ids, int n, int bsz, int32_t **out, int *steps)
 {
     NAS_ASSERT(out && steps && (n <= 0 || ids));
     *out = NULL;
@@ -524,8 +507,7 @@ int nas_batchify(const int32_t *ids, int n, int bsz, int32_t **out,
     if (bsz <= 0)
         return nas_fail(NAS_EINVAL, "batchify: batch size %d", bsz);
     if (n < bsz)
-        return nas_fail(NAS_EINVAL,
-                        "batchify: %d tokens cannot fill %d columns", n, bsz);
+        return nas_fail(NAS_EINVAL, "batchify: %d tokens cannot fill %d columns", n, bsz);
     int nsteps = n / bsz;
     int32_t *m = malloc((size_t)nsteps * (size_t)bsz * sizeof(int32_t));
     if (!m)

@@ -15,30 +15,30 @@ int nas__darts_job_check_arch(const nas_job_spec *s)
     if (!(s->arch_lr > 0.0f && s->arch_lr <= 1.0f))
         return BAD("arch_lr", "%g must be in (0, 1]", (double)s->arch_lr);
     if (!(s->arch_beta1 >= 0.0f && s->arch_beta1 < 1.0f))
-        return BAD("arch_beta1", "%g must be in [0, 1)",
-                   (double)s->arch_beta1);
+        return BAD("arch_beta1", "%g must be in [0, 1)", (double)s->arch_beta1);
     if (!(s->arch_beta2 >= 0.0f && s->arch_beta2 < 1.0f))
-        return BAD("arch_beta2", "%g must be in [0, 1)",
-                   (double)s->arch_beta2);
+        return BAD("arch_beta2", "%g must be in [0, 1)", (double)s->arch_beta2);
     if (!(s->arch_weight_decay >= 0.0f && s->arch_weight_decay < 1.0f))
-        return BAD("arch_weight_decay", "%g must be in [0, 1)",
-                   (double)s->arch_weight_decay);
+        return BAD("arch_weight_decay", "%g must be in [0, 1)", (double)s->arch_weight_decay);
     return NAS_OK;
 }
 
 void nas__darts_job_hp(const nas_job_spec *s, nas_darts_hp *hp)
 {
     *hp = (nas_darts_hp){
-        .order = s->order, .momentum = s->momentum,
-        .weight_decay = s->weight_decay, .grad_clip = s->grad_clip,
-        .arch_lr = s->arch_lr, .arch_beta1 = s->arch_beta1,
+        .order = s->order,
+        .momentum = s->momentum,
+        .weight_decay = s->weight_decay,
+        .grad_clip = s->grad_clip,
+        .arch_lr = s->arch_lr,
+        .arch_beta1 = s->arch_beta1,
         .arch_beta2 = s->arch_beta2,
         .arch_weight_decay = s->arch_weight_decay,
     };
 }
 
-int nas__darts_job_resume(nas__job *j, nas_params *p, nas_rng *op_rng,
-                          int64_t spe, nas__job_pos *pos)
+int nas__darts_job_resume(nas__job *j, nas_params *p, nas_rng *op_rng, int64_t spe,
+                          nas__job_pos *pos)
 {
     const nas_job_spec *s = &j->spec;
     nas_rng_seed(op_rng, s->seed ^ 0x6f70732d726e6731ull);
@@ -49,19 +49,16 @@ int nas__darts_job_resume(nas__job *j, nas_params *p, nas_rng *op_rng,
     if (rc < 0)
         return rc;
     /* One weight step and one alpha step per search step. */
-    if (pos->sgd_steps != pos->global_step ||
-        pos->adam_steps != pos->global_step)
-        return nas_fail(NAS_EFORMAT, "%s: step counts disagree (step %" PRId64
-                        ", sgd %" PRId64 ", adam %" PRId64 ")",
-                        s->checkpoint_path, pos->global_step,
-                        pos->sgd_steps, pos->adam_steps);
+    if (pos->sgd_steps != pos->global_step || pos->adam_steps != pos->global_step)
+        return nas_fail(NAS_EFORMAT,
+                        "%s: step counts disagree (step %" PRId64 ", sgd %" PRId64 ", adam %" PRId64
+                        ")",
+                        s->checkpoint_path, pos->global_step, pos->sgd_steps, pos->adam_steps);
     return NAS_OK;
 }
 
-char *nas__darts_job_epoch_json(char *alpha, int epoch,
-                                const nas__job_pos *pos,
-                                const char *train_name,
-                                const char *val_name, double val_loss,
+char *nas__darts_job_epoch_json(char *alpha, int epoch, const nas__job_pos *pos,
+                                const char *train_name, const char *val_name, double val_loss,
                                 double val_value, double lr)
 {
     if (!alpha)
@@ -85,9 +82,8 @@ char *nas__darts_job_epoch_json(char *alpha, int epoch,
     return NULL;
 }
 
-void nas__darts_job_result_head(nas_json_buf *res, const char *space,
-                                const nas__job *j, const char *text,
-                                const char *alpha)
+void nas__darts_job_result_head(nas_json_buf *res, const char *space, const nas__job *j,
+                                const char *text, const char *alpha)
 {
     nas__json_buf_puts(res, "{\"search_space\":\"");
     nas__json_buf_puts(res, space);

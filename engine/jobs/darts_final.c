@@ -54,7 +54,7 @@ typedef struct fwd_ctx {
     nas__job *parent;
     int epoch_off;
     int64_t step_off;
-    char *arch, *res;    /* the train kind's result, captured */
+    char *arch, *res; /* the train kind's result, captured */
     double value;
 } fwd_ctx;
 
@@ -73,18 +73,15 @@ static void on_progress(void *ctx, const nas_job_progress *p)
     rep->progress(rep->ctx, &q);
 }
 
-static void on_metric(void *ctx, int epoch, int64_t step, const char *name,
-                      double value)
+static void on_metric(void *ctx, int epoch, int64_t step, const char *name, double value)
 {
     fwd_ctx *f = ctx;
     char full[64];
     snprintf(full, sizeof(full), "final.%s", name);
-    nas__job_metric(f->parent, epoch + f->epoch_off, step + f->step_off, full,
-                    value);
+    nas__job_metric(f->parent, epoch + f->epoch_off, step + f->step_off, full, value);
 }
 
-static void on_arch(void *ctx, const char *arch, double reward,
-                    const char *metrics)
+static void on_arch(void *ctx, const char *arch, double reward, const char *metrics)
 {
     fwd_ctx *f = ctx;
     const nas_job_reporter *rep = &f->parent->rep;
@@ -100,8 +97,8 @@ static void on_ckpt(void *ctx, const char *path, int64_t step)
         rep->checkpoint(rep->ctx, path, step + f->step_off);
 }
 
-static void on_result(void *ctx, const char *arch, const char *metric,
-                      double value, const char *json)
+static void on_result(void *ctx, const char *arch, const char *metric, double value,
+                      const char *json)
 {
     fwd_ctx *f = ctx;
     free(f->arch);
@@ -121,8 +118,7 @@ static void on_log(void *ctx, const char *msg)
 
 static int is_rnn(const nas__job *j)
 {
-    return j->spec.search_space &&
-           strcmp(j->spec.search_space, "darts-rnn") == 0;
+    return j->spec.search_space && strcmp(j->spec.search_space, "darts-rnn") == 0;
 }
 
 /* The train kind's spec for the genotype: the reference's train.py
@@ -132,15 +128,17 @@ static int is_rnn(const nas__job *j)
  * cosine to 0 (the reference starts at 20 and later switches to averaged
  * SGD, which is not implemented), weight decay 8e-7 and clip 0.25 as the
  * reference's rnn train.py. */
-static int final_spec(const nas__job *j, const nas__darts_search_out *so,
-                      int resume, nas_job_spec *t)
+static int final_spec(const nas__job *j, const nas__darts_search_out *so, int resume,
+                      nas_job_spec *t)
 {
     const nas_job_spec *s = &j->spec;
     *t = (nas_job_spec){.algorithm = "train", .dataset = j->desc->name};
     nas_job_spec_defaults(t);
     if (strlen(so->arch) >= sizeof(t->genotype))
-        return nas_fail(NAS_EINVAL, "final training: the genotype is longer "
-                        "than %d bytes", NAS_GENOTYPE_MAX - 1);
+        return nas_fail(NAS_EINVAL,
+                        "final training: the genotype is longer "
+                        "than %d bytes",
+                        NAS_GENOTYPE_MAX - 1);
     strcpy(t->genotype, so->arch);
     t->data_path = s->data_path;
     t->epochs = s->final_epochs;
@@ -172,7 +170,7 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so,
     }
     t->lr_min = 0.0f;
     t->nesterov = 0;
-    t->max_seconds = s->final_max_seconds;   /* its own limit, not the search's */
+    t->max_seconds = s->final_max_seconds; /* its own limit, not the search's */
     t->checkpoint_path = s->checkpoint_path;
     t->model_path = s->model_path;
     t->resume = resume;
@@ -182,8 +180,7 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so,
 /* The search's result with "final_training" (the train kind's result)
  * and "search_seconds" inserted before its "seconds", which becomes the
  * whole job's; malloc'd or NULL. */
-static char *combine(const nas__darts_search_out *so, const char *final_res,
-                     double final_seconds)
+static char *combine(const nas__darts_search_out *so, const char *final_res, double final_seconds)
 {
     const char *cut = strstr(so->res, ",\"seconds\":");
     size_t keep = cut ? (size_t)(cut - so->res) : strlen(so->res) - 1;
@@ -207,12 +204,10 @@ int nas__final_run(nas__job *j, const char *prefix, nas__final_spec_fn fn,
     int rc = fn(j, so, resume, &t);
     if (rc < 0)
         return rc;
-    int text = t.arch == NAS_ARCH_DARTS_RNN || t.arch == NAS_ARCH_LSTM_LM ||
-               t.arch == NAS_ARCH_ENAS_RNN;
-    fwd_ctx f = {.parent = j, .epoch_off = so->epochs,
-                 .step_off = so->steps};
-    nas_job_reporter rep = {&f, on_progress, on_metric, on_arch, on_ckpt,
-                            on_result, on_log};
+    int text =
+        t.arch == NAS_ARCH_DARTS_RNN || t.arch == NAS_ARCH_LSTM_LM || t.arch == NAS_ARCH_ENAS_RNN;
+    fwd_ctx f = {.parent = j, .epoch_off = so->epochs, .step_off = so->steps};
+    nas_job_reporter rep = {&f, on_progress, on_metric, on_arch, on_ckpt, on_result, on_log};
     nas__job sub;
     if ((rc = nas__job_prepare(&sub, &t, &rep, j->stop)) < 0)
         return rc;
@@ -223,19 +218,13 @@ int nas__final_run(nas__job *j, const char *prefix, nas__final_spec_fn fn,
     snprintf(seconds, sizeof(seconds), "%.17g", so->seconds);
     char keys[6][48];
     static const char *const key_names[6] = {
-        "spec", "genotype", "result", "search_steps", "search_epochs",
-        "search_seconds",
+        "spec", "genotype", "result", "search_steps", "search_epochs", "search_seconds",
     };
     for (int k = 0; k < 6; k++)
         snprintf(keys[k], sizeof(keys[k]), "%s.%s", prefix, key_names[k]);
     const nas_kv meta[] = {
-        {"job.stage", "final"},
-        {keys[0], j->spec_text},
-        {keys[1], so->arch},
-        {keys[2], so->res},
-        {keys[3], steps},
-        {keys[4], epochs},
-        {keys[5], seconds},
+        {"job.stage", "final"}, {keys[0], j->spec_text}, {keys[1], so->arch}, {keys[2], so->res},
+        {keys[3], steps},       {keys[4], epochs},       {keys[5], seconds},
     };
     sub.extra_meta = meta;
     sub.nextra = (int)(sizeof(meta) / sizeof(meta[0]));
@@ -263,21 +252,21 @@ fail:
     return rc;
 }
 
-int nas__darts_final_run(nas__job *j, const nas__darts_search_out *so,
-                         int resume)
+int nas__darts_final_run(nas__job *j, const nas__darts_search_out *so, int resume)
 {
     return nas__final_run(j, "darts", final_spec, so, resume);
 }
 
-static int meta(const char *path, const char *prefix, const char *name,
-                char **out)
+static int meta(const char *path, const char *prefix, const char *name, char **out)
 {
     char key[48];
     snprintf(key, sizeof(key), "%s.%s", prefix, name);
     int rc = nas__ckpt_meta(path, key, out);
     if (rc == NAS_OK && !*out)
-        rc = nas_fail(NAS_EFORMAT, "%s: final-training checkpoint without "
-                      "%s", path, key);
+        rc = nas_fail(NAS_EFORMAT,
+                      "%s: final-training checkpoint without "
+                      "%s",
+                      path, key);
     return rc;
 }
 
@@ -295,9 +284,11 @@ int nas__final_resume(nas__job *j, const char *prefix, nas__final_spec_fn fn)
         (rc = meta(path, prefix, "search_seconds", &seconds)) < 0)
         goto fail;
     if (strcmp(spec, j->spec_text) != 0) {
-        rc = nas_fail(NAS_EINVAL, "%s: final-training checkpoint of another "
+        rc = nas_fail(NAS_EINVAL,
+                      "%s: final-training checkpoint of another "
                       "search (written by \"%s\"); remove it or turn resume "
-                      "off", path, spec);
+                      "off",
+                      path, spec);
         goto fail;
     }
     so.steps = strtoll(steps, NULL, 10);
@@ -320,8 +311,7 @@ int nas__darts_final_resume(nas__job *j)
     return nas__final_resume(j, "darts", final_spec);
 }
 
-int nas__darts_stages(nas__job *j,
-                      int (*search)(nas__job *j, nas__darts_search_out *out))
+int nas__darts_stages(nas__job *j, int (*search)(nas__job *j, nas__darts_search_out *out))
 {
     static const nas_kv search_meta[] = {{"job.stage", "search"}};
     int stage = 0;

@@ -14,13 +14,12 @@
  * the Adam moments), the two optimizers' step counts and the two batches,
  * and the batches are a pure function of the position (the epoch's data
  * rng, from which the w half is reshuffled at the start of the epoch, the
- * step inside it, and the global step that seeds the alpha batch). So the train kind's checkpoint of the position
- * (jobs.h) plus the Adam step count is all an exact resume needs; the
- * epoch-end evaluation runs in eval mode over the whole val half in split
- * order and is deterministic, so it is simply redone when needed. The val
- * metrics are measured on the same half that trains alpha, as in the
- * reference's infer(valid_queue): a search has no held-out data of its
- * own and never touches the test set.
+ * step inside it, and the global step that seeds the alpha batch). So the train kind's checkpoint
+ * of the position (jobs.h) plus the Adam step count is all an exact resume needs; the epoch-end
+ * evaluation runs in eval mode over the whole val half in split order and is deterministic, so it
+ * is simply redone when needed. The val metrics are measured on the same half that trains alpha, as
+ * in the reference's infer(valid_queue): a search has no held-out data of its own and never touches
+ * the test set.
  */
 #include "jobs/jobs.h"
 #include "search/darts/darts.h"
@@ -52,37 +51,39 @@ int nas__darts_job_prepare(nas__job *j)
     if (strcmp(space, "darts-rnn") == 0)
         return nas__darts_rnn_job_prepare(j);
     if (strcmp(space, "darts-cnn") != 0)
-        return BAD("search_space", "unknown \"%s\" for darts (known: "
-                   "darts-cnn, darts-rnn)", space);
+        return BAD("search_space",
+                   "unknown \"%s\" for darts (known: "
+                   "darts-cnn, darts-rnn)",
+                   space);
     s->search_space = "darts-cnn";
     if (strcmp(j->desc->kind, "image") != 0)
-        return BAD("dataset", "darts-cnn needs an image dataset, %s is %s",
-                   j->desc->name, j->desc->kind);
+        return BAD("dataset", "darts-cnn needs an image dataset, %s is %s", j->desc->name,
+                   j->desc->kind);
     if (s->arch != NAS_ARCH_DEFAULT)
         return BAD("arch", "does not apply to darts (it searches for one)");
     if (s->dropout != 0.0f || s->nesterov || s->augment)
         return BAD("dropout", "dropout, nesterov and augment do not apply "
-                   "to darts-cnn and must be 0");
+                              "to darts-cnn and must be 0");
     /* Their ranges: the spec table's darts-cnn rows. */
     static const char *const keys[] = {"order", "C", "layers", "train_portion", NULL};
     int rc = nas__spec_check(s, nas_spec_space_find("darts", "darts-cnn"), keys);
     if (rc < 0 || (rc = nas__darts_job_check_arch(s)) < 0)
         return rc;
     if (s->max_examples < 0)
-        return BAD("max_examples", "%d must be >= 0 (0: all)",
-                   s->max_examples);
+        return BAD("max_examples", "%d must be >= 0 (0: all)", s->max_examples);
     if (s->final_epochs < 0 || s->final_epochs > 100000)
-        return BAD("final_epochs", "%d is outside [0, 100000] (0: off)",
-                   s->final_epochs);
+        return BAD("final_epochs", "%d is outside [0, 100000] (0: off)", s->final_epochs);
     if (s->final_epochs > 0) {
         if (s->final_C < 1 || s->final_C > 1024)
             return BAD("final_C", "%d is outside [1, 1024]", s->final_C);
         if (s->final_layers < 1 || s->final_layers > 64)
-            return BAD("final_layers", "%d is outside [1, 64]",
-                       s->final_layers);
-        nas_darts_cfg fc = {.C = s->final_C, .layers = s->final_layers,
-                            .in_c = j->desc->c, .h = j->desc->h,
-                            .w = j->desc->w, .classes = j->desc->classes};
+            return BAD("final_layers", "%d is outside [1, 64]", s->final_layers);
+        nas_darts_cfg fc = {.C = s->final_C,
+                            .layers = s->final_layers,
+                            .in_c = j->desc->c,
+                            .h = j->desc->h,
+                            .w = j->desc->w,
+                            .classes = j->desc->classes};
         rc = nas__darts_check_cfg(&fc);
         if (rc < 0) {
             char msg[300];
@@ -98,12 +99,10 @@ int nas__darts_job_prepare(nas__job *j)
              "train_portion=%.9g lr=%.9g lr_min=%.9g momentum=%.9g "
              "weight_decay=%.9g grad_clip=%.9g arch_lr=%.9g arch_beta1=%.9g "
              "arch_beta2=%.9g arch_weight_decay=%.9g",
-             j->desc->name, s->C, s->layers, s->order, s->epochs, s->seed,
-             s->batch_size, s->max_examples, (double)s->train_portion,
-             (double)s->lr, (double)s->lr_min, (double)s->momentum,
-             (double)s->weight_decay, (double)s->grad_clip,
-             (double)s->arch_lr, (double)s->arch_beta1,
-             (double)s->arch_beta2, (double)s->arch_weight_decay);
+             j->desc->name, s->C, s->layers, s->order, s->epochs, s->seed, s->batch_size,
+             s->max_examples, (double)s->train_portion, (double)s->lr, (double)s->lr_min,
+             (double)s->momentum, (double)s->weight_decay, (double)s->grad_clip, (double)s->arch_lr,
+             (double)s->arch_beta1, (double)s->arch_beta2, (double)s->arch_weight_decay);
     return NAS_OK;
 }
 
@@ -111,26 +110,26 @@ int nas__darts_job_prepare(nas__job *j)
 
 typedef struct run {
     nas__job *j;
-    nas_dataset *data;        /* the dataset's training set */
-    int *tr, *va;             /* the seeded split: w half, alpha half */
+    nas_dataset *data; /* the dataset's training set */
+    int *tr, *va;      /* the seeded split: w half, alpha half */
     int ntr, nva;
-    int *tr_order;            /* this epoch's shuffle of tr */
-    int *vb;                  /* the step's alpha batch (indices) */
-    float *xt, *xv;           /* one batch of each half */
+    int *tr_order;  /* this epoch's shuffle of tr */
+    int *vb;        /* the step's alpha batch (indices) */
+    float *xt, *xv; /* one batch of each half */
     int32_t *yt, *yv;
     nas_params *p;
     nas_graph *g;
     nas__darts_net *net;
     nas_darts_cfg cfg;
     nas__darts_search s;
-    int searching;            /* s is initialised */
-    nas_rng op_rng;           /* no op draws randomness: kept for the format */
-    nas_rng data_rng;         /* the epoch's data rng, after the shuffles */
-    int64_t spe, total;       /* steps per epoch, over the job */
+    int searching;      /* s is initialised */
+    nas_rng op_rng;     /* no op draws randomness: kept for the format */
+    nas_rng data_rng;   /* the epoch's data rng, after the shuffles */
+    int64_t spe, total; /* steps per epoch, over the job */
     nas__job_pos pos;
-    float lr;                 /* the weight lr of the epoch in progress */
+    float lr; /* the weight lr of the epoch in progress */
     double val_loss, val_acc;
-    int val_fresh;            /* val_* are of the current weights */
+    int val_fresh; /* val_* are of the current weights */
 } run;
 
 /* The first max_examples (0: all) of a seeded permutation of the
@@ -140,8 +139,7 @@ static int split(run *r)
 {
     const nas_job_spec *s = &r->j->spec;
     int n = r->data->n;
-    int use = s->max_examples > 0 && s->max_examples < n ? s->max_examples
-                                                         : n;
+    int use = s->max_examples > 0 && s->max_examples < n ? s->max_examples : n;
     int *perm = malloc((size_t)n * sizeof(int));
     if (!perm)
         return nas_fail(NAS_ENOMEM, "darts: out of memory");
@@ -155,10 +153,11 @@ static int split(run *r)
     r->tr = perm;
     r->va = perm + r->ntr;
     if (r->ntr < s->batch_size || r->nva < s->batch_size)
-        return nas_fail(NAS_EINVAL, "batch_size: %d is larger than a half "
+        return nas_fail(NAS_EINVAL,
+                        "batch_size: %d is larger than a half "
                         "of the split (%d examples for w, %d for alpha; "
-                        "train_portion %g of %d)", s->batch_size, r->ntr,
-                        r->nva, (double)s->train_portion, use);
+                        "train_portion %g of %d)",
+                        s->batch_size, r->ntr, r->nva, (double)s->train_portion, use);
     return NAS_OK;
 }
 
@@ -168,18 +167,17 @@ static int setup(run *r)
     const nas_job_spec *s = &j->spec;
     nas_dataset *test = NULL;
     int rc = nas__job_load_images(j, &r->data, &test);
-    nas_dataset_free(test);   /* a search never looks at it */
+    nas_dataset_free(test); /* a search never looks at it */
     if (rc < 0)
         return rc;
     if ((rc = split(r)) < 0)
         return rc;
-    r->spe = r->ntr / s->batch_size;   /* the last partial batch is dropped */
+    r->spe = r->ntr / s->batch_size; /* the last partial batch is dropped */
     r->total = r->spe * s->epochs;
-    if (s->final_epochs > 0) {   /* the final training, on the whole set */
+    if (s->final_epochs > 0) { /* the final training, on the whole set */
         j->after_epochs = s->final_epochs;
         j->after_max_seconds = s->final_max_seconds;
-        j->after_steps = (int64_t)(r->data->n / s->batch_size) *
-                         s->final_epochs;
+        j->after_steps = (int64_t)(r->data->n / s->batch_size) * s->final_epochs;
     }
     const nas_dataset *d = r->data;
     size_t img = (size_t)d->c * d->h * d->w, bs = (size_t)s->batch_size;
@@ -191,11 +189,10 @@ static int setup(run *r)
     r->yv = malloc(bs * sizeof(int32_t));
     r->p = nas_params_new();
     r->g = nas_graph_new(0);
-    if (!r->tr_order || !r->vb || !r->xt || !r->xv || !r->yt ||
-        !r->yv || !r->p || !r->g)
+    if (!r->tr_order || !r->vb || !r->xt || !r->xv || !r->yt || !r->yv || !r->p || !r->g)
         return nas_fail(NAS_ENOMEM, "darts: out of memory");
-    r->cfg = (nas_darts_cfg){.C = s->C, .layers = s->layers, .in_c = d->c,
-                             .h = d->h, .w = d->w, .classes = d->classes};
+    r->cfg = (nas_darts_cfg){
+        .C = s->C, .layers = s->layers, .in_c = d->c, .h = d->h, .w = d->w, .classes = d->classes};
     if ((rc = nas__darts_declare(r->p, &r->cfg, &r->net)) < 0)
         return rc;
     nas_rng init;
@@ -204,12 +201,10 @@ static int setup(run *r)
         return rc;
     nas_darts_hp hp;
     nas__darts_job_hp(s, &hp);
-    if ((rc = nas__darts_search_init(&r->s, r->p, r->g, r->net, &r->cfg,
-                                     &hp)) < 0)
+    if ((rc = nas__darts_search_init(&r->s, r->p, r->g, r->net, &r->cfg, &hp)) < 0)
         return rc;
     r->searching = 1;
-    if ((rc = nas__darts_job_resume(j, r->p, &r->op_rng, r->spe,
-                                    &r->pos)) < 0)
+    if ((rc = nas__darts_job_resume(j, r->p, &r->op_rng, r->spe, &r->pos)) < 0)
         return rc;
     r->s.sgd.steps = r->pos.sgd_steps;
     r->s.adam.steps = r->pos.adam_steps;
@@ -223,7 +218,7 @@ static void teardown(run *r)
     nas__darts_net_free(r->net);
     nas_graph_free(r->g);
     nas_params_free(r->p);
-    free(r->tr);   /* the whole permutation; va points into it */
+    free(r->tr); /* the whole permutation; va points into it */
     free(r->tr_order);
     free(r->vb);
     free(r->xt);
@@ -293,8 +288,8 @@ static void shuffle_halves(run *r)
 static void alpha_batch(run *r, int64_t g, int bs)
 {
     nas_rng vr;
-    nas_rng_seed(&vr, r->j->spec.seed ^ 0x616c7068612d6274ull ^
-                          ((uint64_t)g * 0x9e3779b97f4a7c15ull));
+    nas_rng_seed(&vr,
+                 r->j->spec.seed ^ 0x616c7068612d6274ull ^ ((uint64_t)g * 0x9e3779b97f4a7c15ull));
     for (int i = 0; i < bs; i++) {
         int k, dup;
         do {
@@ -337,10 +332,9 @@ static void search_step(void *ctx)
  * memory. */
 static char *epoch_metrics(run *r, int epoch)
 {
-    return nas__darts_job_epoch_json(
-        nas__darts_alpha_json(alpha_of(r, 0), alpha_of(r, 1)), epoch,
-        &r->pos, "train_accuracy", "val_accuracy", r->val_loss, r->val_acc,
-        r->lr);
+    return nas__darts_job_epoch_json(nas__darts_alpha_json(alpha_of(r, 0), alpha_of(r, 1)), epoch,
+                                     &r->pos, "train_accuracy", "val_accuracy", r->val_loss,
+                                     r->val_acc, r->lr);
 }
 
 /* The genotype of the current alphas as JSON and as Genotype(...) text
@@ -380,10 +374,11 @@ static int end_epoch(void *ctx)
     if (rc == NAS_OK && j->rep.architecture)
         j->rep.architecture(j->rep.ctx, arch, r->val_acc, met);
     if (rc == NAS_OK)
-        nas__job_log(j, "epoch %d/%d: train loss %.4f, train accuracy %.4f, "
-                     "val loss %.4f, val accuracy %.4f; %s", e,
-                     j->spec.epochs, pos->last_loss, pos->last_acc,
-                     r->val_loss, r->val_acc, arch);
+        nas__job_log(j,
+                     "epoch %d/%d: train loss %.4f, train accuracy %.4f, "
+                     "val loss %.4f, val accuracy %.4f; %s",
+                     e, j->spec.epochs, pos->last_loss, pos->last_acc, r->val_loss, r->val_acc,
+                     arch);
     free(arch);
     free(met);
     if (rc < 0)
@@ -406,8 +401,8 @@ static int run_epoch(void *ctx)
     /* The reference steps CosineAnnealingLR before its epoch: epoch e
      * (1-based) trains at the schedule's point e, the last at lr_min. */
     r->lr = nas_cosine_lr(s->lr, s->lr_min, pos->epoch, s->epochs);
-    return nas__job_run_epoch(j, r->p, &r->op_rng, pos, r->spe, r->total,
-                              search_step, end_epoch, r);
+    return nas__job_run_epoch(j, r->p, &r->op_rng, pos, r->spe, r->total, search_step, end_epoch,
+                              r);
 }
 
 typedef nas__darts_search_out search_out;
@@ -449,7 +444,8 @@ static int report_result(run *r, int stopped_by_time, search_out *out)
     }
     nas__job_log(j, "result: %s, val accuracy %.4f", text, r->val_acc);
     if (final) {
-        *out = (search_out){.arch = arch, .res = res.s,
+        *out = (search_out){.arch = arch,
+                            .res = res.s,
                             .steps = r->pos.global_step,
                             .epochs = nas__job_epochs_done(j, &r->pos),
                             .seconds = seconds};
@@ -482,7 +478,7 @@ static int search(nas__job *j, search_out *out)
         evaluate(&r);
     rc = report_result(&r, by_time, out);
 fail:
-    teardown(&r);   /* the supernet's memory goes before the final network's */
+    teardown(&r); /* the supernet's memory goes before the final network's */
     return rc;
 }
 

@@ -35,7 +35,7 @@ enum { EVAL_BSZ = 10 };
  * nas_job_spec_defaults) does not hold: its lr_min is null there, the lr. */
 void nas__darts_rnn_job_defaults(nas_job_spec *s)
 {
-    SET0(s->lr_min, s->lr);   /* the reference keeps the lr constant */
+    SET0(s->lr_min, s->lr); /* the reference keeps the lr constant */
 }
 
 int nas__darts_rnn_job_prepare(nas__job *j)
@@ -43,13 +43,13 @@ int nas__darts_rnn_job_prepare(nas__job *j)
     nas_job_spec *s = &j->spec;
     s->search_space = "darts-rnn";
     if (strcmp(j->desc->kind, "text") != 0)
-        return BAD("dataset", "darts-rnn needs a text dataset, %s is %s",
-                   j->desc->name, j->desc->kind);
+        return BAD("dataset", "darts-rnn needs a text dataset, %s is %s", j->desc->name,
+                   j->desc->kind);
     if (s->arch != NAS_ARCH_DEFAULT)
         return BAD("arch", "does not apply to darts (it searches for one)");
     if (s->nesterov || s->augment)
         return BAD("nesterov", "nesterov and augment do not apply to "
-                   "darts-rnn and must be 0");
+                               "darts-rnn and must be 0");
     /* Their ranges: the spec table's darts-rnn rows. */
     static const char *const keys[] = {"order", "embed", "hidden", "bptt", "dropout_i", NULL};
     int rc = nas__spec_check(s, nas_spec_space_find("darts", "darts-rnn"), keys);
@@ -58,8 +58,7 @@ int nas__darts_rnn_job_prepare(nas__job *j)
     if (s->max_vocab < 0)
         return BAD("max_vocab", "%d must be >= 0 (0: all)", s->max_vocab);
     if (s->final_epochs < 0 || s->final_epochs > 100000)
-        return BAD("final_epochs", "%d is outside [0, 100000] (0: off)",
-                   s->final_epochs);
+        return BAD("final_epochs", "%d is outside [0, 100000] (0: off)", s->final_epochs);
     rc = nas__darts_job_check_arch(s);
     if (rc < 0)
         return rc;
@@ -70,13 +69,11 @@ int nas__darts_rnn_job_prepare(nas__job *j)
              "weight_decay=%.9g grad_clip=%.9g dropout=%.9g "
              "dropout_input=%.9g arch_lr=%.9g arch_beta1=%.9g "
              "arch_beta2=%.9g arch_weight_decay=%.9g",
-             j->desc->name, s->embed, s->hidden, s->bptt, s->max_vocab,
-             s->order, s->epochs, s->seed, s->batch_size, (double)s->lr,
-             (double)s->lr_min, (double)s->momentum, (double)s->weight_decay,
-             (double)s->grad_clip, (double)s->dropout,
-             (double)s->dropout_input, (double)s->arch_lr,
-             (double)s->arch_beta1, (double)s->arch_beta2,
-             (double)s->arch_weight_decay);
+             j->desc->name, s->embed, s->hidden, s->bptt, s->max_vocab, s->order, s->epochs,
+             s->seed, s->batch_size, (double)s->lr, (double)s->lr_min, (double)s->momentum,
+             (double)s->weight_decay, (double)s->grad_clip, (double)s->dropout,
+             (double)s->dropout_input, (double)s->arch_lr, (double)s->arch_beta1,
+             (double)s->arch_beta2, (double)s->arch_weight_decay);
     return NAS_OK;
 }
 
@@ -87,23 +84,22 @@ typedef nas__stream stream;
 typedef struct run {
     nas__job *j;
     nas_corpus *corpus;
-    stream train, search, eval;   /* w chunks, alpha chunks, val metrics */
+    stream train, search, eval; /* w chunks, alpha chunks, val metrics */
     nas_params *p;
     nas_graph *g;
     nas__darts_rnn *net;
     nas__darts_rnn_model model;
     nas__darts_gsearch s;
     int searching;
-    int carry_train, carry_val;   /* store indices of the carried states */
-    float *eval_h;                /* EVAL_BSZ x hidden */
-    nas_rng op_rng;               /* dropout */
+    int carry_train, carry_val; /* store indices of the carried states */
+    float *eval_h;              /* EVAL_BSZ x hidden */
+    nas_rng op_rng;             /* dropout */
     int64_t spe, total;
-    nas__job_pos pos;             /* last_acc: train perplexity */
+    nas__job_pos pos; /* last_acc: train perplexity */
     float lr;
     double val_loss;
     int val_fresh;
 } run;
-
 
 static int setup(run *r)
 {
@@ -114,17 +110,16 @@ static int setup(run *r)
         return rc;
     const nas_corpus *c = r->corpus;
     int ebsz = c->nvalid / 2 < EVAL_BSZ ? c->nvalid / 2 : EVAL_BSZ;
-    if ((rc = nas__stream_make(c->train, c->ntrain, s->batch_size,
-                          "batch_size (train split)", &r->train)) < 0 ||
+    if ((rc = nas__stream_make(c->train, c->ntrain, s->batch_size, "batch_size (train split)",
+                               &r->train)) < 0 ||
         (rc = nas__stream_make(c->valid, c->nvalid, s->batch_size,
-                          "batch_size (valid split, which trains alpha)",
-                          &r->search)) < 0 ||
-        (rc = nas__stream_make(c->valid, c->nvalid, ebsz < 1 ? 1 : ebsz,
-                          "valid split", &r->eval)) < 0)
+                               "batch_size (valid split, which trains alpha)", &r->search)) < 0 ||
+        (rc = nas__stream_make(c->valid, c->nvalid, ebsz < 1 ? 1 : ebsz, "valid split", &r->eval)) <
+            0)
         return rc;
     r->spe = (r->train.rows - 1 + s->bptt - 1) / s->bptt;
     r->total = r->spe * s->epochs;
-    if (s->final_epochs > 0) {   /* the final training: the same stream */
+    if (s->final_epochs > 0) { /* the final training: the same stream */
         j->after_epochs = s->final_epochs;
         j->after_max_seconds = s->final_max_seconds;
         j->after_steps = r->spe * s->final_epochs;
@@ -134,40 +129,39 @@ static int setup(run *r)
     r->eval_h = malloc((size_t)EVAL_BSZ * s->hidden * sizeof(float));
     if (!r->p || !r->g || !r->eval_h)
         return nas_fail(NAS_ENOMEM, "darts-rnn: out of memory");
-    nas_darts_rnn_cfg cfg = {.vocab = c->vocab_size, .embed = s->embed,
+    nas_darts_rnn_cfg cfg = {.vocab = c->vocab_size,
+                             .embed = s->embed,
                              .hidden = s->hidden,
                              .tied = s->embed == s->hidden};
     if ((rc = nas__darts_rnn_declare(r->p, &cfg, &r->net)) < 0)
         return rc;
     int shape[2] = {s->batch_size, s->hidden};
-    if ((r->carry_train = nas_params_add(r->p, "carry.train", NAS_GROUP_STATE,
-                                         NAS_INIT_ZERO, 0.0f, 2, shape)) < 0 ||
-        (r->carry_val = nas_params_add(r->p, "carry.val", NAS_GROUP_STATE,
-                                       NAS_INIT_ZERO, 0.0f, 2, shape)) < 0)
+    if ((r->carry_train = nas_params_add(r->p, "carry.train", NAS_GROUP_STATE, NAS_INIT_ZERO, 0.0f,
+                                         2, shape)) < 0 ||
+        (r->carry_val =
+             nas_params_add(r->p, "carry.val", NAS_GROUP_STATE, NAS_INIT_ZERO, 0.0f, 2, shape)) < 0)
         return nas_fail(NAS_ENOMEM, "darts-rnn: out of memory");
     nas_rng init;
     nas_rng_seed(&init, s->seed);
     if ((rc = nas_params_alloc(r->p, &init)) < 0)
         return rc;
-    r->model = (nas__darts_rnn_model){.p = r->p, .net = r->net,
-                                      .dropout_in = s->dropout_input,
-                                      .dropout_out = s->dropout};
+    r->model = (nas__darts_rnn_model){
+        .p = r->p, .net = r->net, .dropout_in = s->dropout_input, .dropout_out = s->dropout};
     nas_darts_hp hp;
     nas__darts_job_hp(s, &hp);
-    if ((rc = nas__darts_gsearch_init(&r->s, r->p, r->g,
-                                      nas__darts_rnn_pass_loss, &r->model,
-                                      &hp, 1)) < 0)
+    if ((rc = nas__darts_gsearch_init(&r->s, r->p, r->g, nas__darts_rnn_pass_loss, &r->model, &hp,
+                                      1)) < 0)
         return rc;
     r->searching = 1;
     nas_graph_set_rng(r->g, &r->op_rng);
-    if ((rc = nas__darts_job_resume(j, r->p, &r->op_rng, r->spe,
-                                    &r->pos)) < 0)
+    if ((rc = nas__darts_job_resume(j, r->p, &r->op_rng, r->spe, &r->pos)) < 0)
         return rc;
     r->s.sgd.steps = r->pos.sgd_steps;
     r->s.adam.steps = r->pos.adam_steps;
-    nas__job_log(j, "corpus %s: %d words of vocabulary, %d/%d tokens for "
-                 "w/alpha; %" PRId64 " steps per epoch%s", j->desc->name,
-                 c->vocab_size, c->ntrain, c->nvalid, r->spe,
+    nas__job_log(j,
+                 "corpus %s: %d words of vocabulary, %d/%d tokens for "
+                 "w/alpha; %" PRId64 " steps per epoch%s",
+                 j->desc->name, c->vocab_size, c->ntrain, c->nvalid, r->spe,
                  cfg.tied ? "; decoder tied to the embedding" : "");
     return NAS_OK;
 }
@@ -209,10 +203,8 @@ static void evaluate(run *r)
     for (int i = 0; i + 1 < s->rows; i += bptt) {
         int T = s->rows - 1 - i < bptt ? s->rows - 1 - i : bptt;
         nas_graph_reset(r->g);
-        nas_darts_rnn_chunk c = {s->ids + (size_t)i * s->bsz, T, s->bsz,
-                                 r->eval_h};
-        nas_tensor *loss = nas__darts_rnn_loss(r->g, r->p, r->net, &c,
-                                               r->eval_h, 0.0f, 0.0f, 0);
+        nas_darts_rnn_chunk c = {s->ids + (size_t)i * s->bsz, T, s->bsz, r->eval_h};
+        nas_tensor *loss = nas__darts_rnn_loss(r->g, r->p, r->net, &c, r->eval_h, 0.0f, 0.0f, 0);
         sum += (double)loss->data[0] * T * s->bsz;
         count += (double)T * s->bsz;
     }
@@ -234,10 +226,8 @@ static void search_step(void *ctx)
     int T = r->train.rows - 1 - i < bptt ? r->train.rows - 1 - i : bptt;
     int vi = i % (r->search.rows - 1);
     int vT = r->search.rows - 1 - vi < bptt ? r->search.rows - 1 - vi : bptt;
-    nas_darts_rnn_chunk tr = {r->train.ids + (size_t)i * bsz, T, bsz,
-                              carry(r, r->carry_train)};
-    nas_darts_rnn_chunk va = {r->search.ids + (size_t)vi * bsz, vT, bsz,
-                              carry(r, r->carry_val)};
+    nas_darts_rnn_chunk tr = {r->train.ids + (size_t)i * bsz, T, bsz, carry(r, r->carry_train)};
+    nas_darts_rnn_chunk va = {r->search.ids + (size_t)vi * bsz, vT, bsz, carry(r, r->carry_val)};
     double loss = nas__darts_gsearch_step(&r->s, &tr, &va, r->lr, NULL);
     r->pos.loss_sum += loss * T * bsz;
     r->pos.seen += (double)T * bsz;
@@ -261,9 +251,8 @@ static int genotype(run *r, char **json, char **text)
 
 static char *epoch_metrics(run *r, int epoch)
 {
-    return nas__darts_job_epoch_json(nas__darts_rnn_alpha_json(alpha_of(r)),
-                                     epoch, &r->pos, "train_perplexity",
-                                     "val_perplexity", r->val_loss,
+    return nas__darts_job_epoch_json(nas__darts_rnn_alpha_json(alpha_of(r)), epoch, &r->pos,
+                                     "train_perplexity", "val_perplexity", r->val_loss,
                                      exp(r->val_loss), r->lr);
 }
 
@@ -291,8 +280,10 @@ static int end_epoch(void *ctx)
     if (rc == NAS_OK && j->rep.architecture)
         j->rep.architecture(j->rep.ctx, arch, 80.0 / vppl, met);
     if (rc == NAS_OK)
-        nas__job_log(j, "epoch %d/%d: train perplexity %.2f, val perplexity "
-                     "%.2f; %s", e, j->spec.epochs, pos->last_acc, vppl, arch);
+        nas__job_log(j,
+                     "epoch %d/%d: train perplexity %.2f, val perplexity "
+                     "%.2f; %s",
+                     e, j->spec.epochs, pos->last_acc, vppl, arch);
     free(arch);
     free(met);
     if (rc < 0)
@@ -307,23 +298,22 @@ static int run_epoch(void *ctx)
     nas__job *j = r->j;
     const nas_job_spec *s = &j->spec;
     nas__job_pos *pos = &r->pos;
-    if (pos->step == 0) {   /* both states start every epoch from zero */
+    if (pos->step == 0) { /* both states start every epoch from zero */
         size_t n = (size_t)s->batch_size * s->hidden * sizeof(float);
         memset(carry(r, r->carry_train), 0, n);
         memset(carry(r, r->carry_val), 0, n);
     }
     r->lr = nas_cosine_lr(s->lr, s->lr_min, pos->epoch - 1, s->epochs);
-    return nas__job_run_epoch(j, r->p, &r->op_rng, pos, r->spe, r->total,
-                              search_step, end_epoch, r);
+    return nas__job_run_epoch(j, r->p, &r->op_rng, pos, r->spe, r->total, search_step, end_epoch,
+                              r);
 }
 
 /* Reports the search's result, or - when final training follows - hands
  * it over in *out instead (out->arch set), as darts_job.c does. */
-static int report_result(run *r, int stopped_by_time,
-                         nas__darts_search_out *out)
+static int report_result(run *r, int stopped_by_time, nas__darts_search_out *out)
 {
     nas__job *j = r->j;
-    int final = j->spec.final_epochs > 0;   /* after a cut search too */
+    int final = j->spec.final_epochs > 0; /* after a cut search too */
     char *arch = NULL, *text = NULL;
     char *alpha = nas__darts_rnn_alpha_json(alpha_of(r));
     nas_json_buf res = {0};
@@ -355,7 +345,8 @@ static int report_result(run *r, int stopped_by_time,
     }
     nas__job_log(j, "result: %s, val perplexity %.2f", text, vppl);
     if (final) {
-        *out = (nas__darts_search_out){.arch = arch, .res = res.s,
+        *out = (nas__darts_search_out){.arch = arch,
+                                       .res = res.s,
                                        .steps = r->pos.global_step,
                                        .epochs = nas__job_epochs_done(j, &r->pos),
                                        .seconds = seconds};
@@ -386,7 +377,7 @@ static int search(nas__job *j, nas__darts_search_out *out)
         evaluate(&r);
     rc = report_result(&r, by_time, out);
 fail:
-    teardown(&r);   /* the search's memory goes before the final model's */
+    teardown(&r); /* the search's memory goes before the final model's */
     return rc;
 }
 

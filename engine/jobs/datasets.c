@@ -22,8 +22,7 @@
 #define FORTUNES_PATH "/usr/share/games/fortunes/fortunes"
 
 static const nas_dataset_desc table[] = {
-    {"fashion-mnist", "image", FMNIST_PATH, 1, 28, 28, 10, 60000, 10000,
-     "dataset-fashion-mnist"},
+    {"fashion-mnist", "image", FMNIST_PATH, 1, 28, 28, 10, 60000, 10000, "dataset-fashion-mnist"},
     {"cifar10", "image", NULL, 3, 32, 32, 10, 50000, 10000, NULL},
     {"synthetic", "image", NULL, 1, 16, 16, 10, 2000, 500, NULL},
     {"fortunes", "text", FORTUNES_PATH, 0, 0, 0, 0, 0, 0, "fortunes-min"},
@@ -32,13 +31,16 @@ static const nas_dataset_desc table[] = {
 };
 
 static const char *const fmnist_files[] = {
-    "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", NULL};
-static const char *const cifar_files[] = {
-    "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
-    "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin", NULL};
-static const char *const ptb_files[] = {
-    "ptb.train.txt", "ptb.valid.txt", "ptb.test.txt", NULL};
+    "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz", NULL};
+static const char *const cifar_files[] = {"data_batch_1.bin",
+                                          "data_batch_2.bin",
+                                          "data_batch_3.bin",
+                                          "data_batch_4.bin",
+                                          "data_batch_5.bin",
+                                          "test_batch.bin",
+                                          NULL};
+static const char *const ptb_files[] = {"ptb.train.txt", "ptb.valid.txt", "ptb.test.txt", NULL};
 static const char *const fortune_files[] = {"", NULL};
 
 const nas_dataset_desc *nas_datasets(void)
@@ -101,7 +103,8 @@ static int check_files(const nas_dataset_desc *d, const char *path)
         return nas_fail(NAS_ENOTFOUND,
                         "dataset %s has no default location: give its "
                         "directory as data_path (the daemon's config names "
-                        "it for %s)", d->name, d->name);
+                        "it for %s)",
+                        d->name, d->name);
     for (int i = 0; files[i]; i++) {
         char full[4096];
         join(full, sizeof(full), path, files[i]);
@@ -111,12 +114,12 @@ static int check_files(const nas_dataset_desc *d, const char *path)
         if (d->package && d->default_path && strcmp(path, d->default_path) == 0)
             return nas_fail(NAS_ENOTFOUND,
                             "dataset %s: %s: %s (install the Debian package "
-                            "%s, or set data_path)", d->name, full, why,
-                            d->package);
+                            "%s, or set data_path)",
+                            d->name, full, why, d->package);
         return nas_fail(NAS_ENOTFOUND,
                         "dataset %s: %s: %s (check data_path or the "
-                        "daemon's config for %s)", d->name, full, why,
-                        d->name);
+                        "daemon's config for %s)",
+                        d->name, full, why, d->name);
     }
     return NAS_OK;
 }
@@ -158,8 +161,7 @@ static int synth_set(nas_rng *r, int n, nas_dataset **out)
     nas_dataset *d = calloc(1, sizeof(*d));
     if (!d)
         goto fail;
-    *d = (nas_dataset){.n = n, .c = 1, .h = SYN_SIDE, .w = SYN_SIDE,
-                       .classes = 10};
+    *d = (nas_dataset){.n = n, .c = 1, .h = SYN_SIDE, .w = SYN_SIDE, .classes = 10};
     d->x = malloc((size_t)n * SYN_SIDE * SYN_SIDE);
     d->y = malloc((size_t)n * sizeof(int32_t));
     if (!d->x || !d->y)
@@ -176,8 +178,7 @@ fail:
     return nas_fail(NAS_ENOMEM, "synthetic dataset: out of memory");
 }
 
-static int load_synthetic(const nas__job *j, nas_dataset **train,
-                          nas_dataset **test)
+static int load_synthetic(const nas__job *j, nas_dataset **train, nas_dataset **test)
 {
     nas_rng r;
     nas_rng_seed(&r, j->spec.seed ^ 0x73796e7468657469ull);
@@ -189,8 +190,7 @@ static int load_synthetic(const nas__job *j, nas_dataset **train,
 
 /* --------------------------------------------------------------- loaders */
 
-static int load_fmnist(const char *dir, nas_dataset **train,
-                       nas_dataset **test)
+static int load_fmnist(const char *dir, nas_dataset **train, nas_dataset **test)
 {
     char a[4096], b[4096];
     join(a, sizeof(a), dir, fmnist_files[0]);
@@ -203,8 +203,7 @@ static int load_fmnist(const char *dir, nas_dataset **train,
     return nas_idx_load(a, b, test);
 }
 
-static int load_cifar(const char *dir, nas_dataset **train,
-                      nas_dataset **test)
+static int load_cifar(const char *dir, nas_dataset **train, nas_dataset **test)
 {
     char paths[6][4096];
     const char *p[6];
@@ -218,8 +217,7 @@ static int load_cifar(const char *dir, nas_dataset **train,
     return nas_cifar10_load(p + 5, 1, test);
 }
 
-int nas__job_load_images(const nas__job *j, nas_dataset **train,
-                         nas_dataset **test)
+int nas__job_load_images(const nas__job *j, nas_dataset **train, nas_dataset **test)
 {
     *train = *test = NULL;
     const char *name = j->desc->name;
@@ -235,11 +233,10 @@ int nas__job_load_images(const nas__job *j, nas_dataset **train,
     if (rc < 0)
         goto fail;
     const nas_dataset_desc *d = j->desc;
-    if ((*train)->c != d->c || (*train)->h != d->h || (*train)->w != d->w ||
-        (*test)->c != d->c || (*test)->h != d->h || (*test)->w != d->w) {
-        rc = nas_fail(NAS_EFORMAT, "dataset %s at %s: images are not %dx%dx%d",
-                      name, j->spec.data_path ? j->spec.data_path : "-",
-                      d->c, d->h, d->w);
+    if ((*train)->c != d->c || (*train)->h != d->h || (*train)->w != d->w || (*test)->c != d->c ||
+        (*test)->h != d->h || (*test)->w != d->w) {
+        rc = nas_fail(NAS_EFORMAT, "dataset %s at %s: images are not %dx%dx%d", name,
+                      j->spec.data_path ? j->spec.data_path : "-", d->c, d->h, d->w);
         goto fail;
     }
     nas_dataset_compute_stats(*train);
@@ -262,21 +259,20 @@ int nas__job_load_corpus(const nas__job *j, nas_corpus **out)
     if (rc < 0)
         return rc;
     if (strcmp(j->desc->name, "fortunes") == 0)
-        return nas_corpus_load_fortunes(path, NAS_CORPUS_WORD,
-                                        j->spec.max_vocab, out);
+        return nas_corpus_load_fortunes(path, NAS_CORPUS_WORD, j->spec.max_vocab, out);
     char f[3][4096];
     for (int i = 0; i < 3; i++)
         join(f[i], sizeof(f[i]), path, ptb_files[i]);
-    return nas_corpus_load(f[0], f[1], f[2], NAS_CORPUS_WORD,
-                           j->spec.max_vocab, out);
+    return nas_corpus_load(f[0], f[1], f[2], NAS_CORPUS_WORD, j->spec.max_vocab, out);
 }
 
-int nas__stream_make(const int32_t *ids, int n, int bsz, const char *what,
-                     nas__stream *out)
+int nas__stream_make(const int32_t *ids, int n, int bsz, const char *what, nas__stream *out)
 {
     if (n < 2 * bsz)
-        return nas_fail(NAS_EINVAL, "%s: %d tokens are too few for %d "
-                        "columns of at least 2 tokens", what, n, bsz);
+        return nas_fail(NAS_EINVAL,
+                        "%s: %d tokens are too few for %d "
+                        "columns of at least 2 tokens",
+                        what, n, bsz);
     out->bsz = bsz;
     return nas_batchify(ids, n, bsz, &out->ids, &out->rows);
 }

@@ -49,8 +49,7 @@ enum { MAX_TOKENS = NAS__ENAS_MAX_DECISIONS };
 
 const nas_enas_space *nas__enas_space_find(const char *name)
 {
-    static const nas_enas_space *const spaces[] = {&nas__enas_micro,
-                                                   &nas__enas_macro};
+    static const nas_enas_space *const spaces[] = {&nas__enas_micro, &nas__enas_macro};
     for (size_t i = 0; name && i < sizeof(spaces) / sizeof(spaces[0]); i++)
         if (strcmp(spaces[i]->name, name) == 0)
             return spaces[i];
@@ -69,8 +68,9 @@ static int decisions(const nas_enas_space *sp, void *self, int *hi)
     for (int i = 0; i < n; i++) {
         const nas_ctrl_step *st = &prog[i];
         int kind = nas_ctrl_kind(st);
-        int m = kind == NAS_CTRL_SKIPS ? st->n
-                : kind == NAS_CTRL_CHOICE || kind == NAS_CTRL_PICK ? 1 : 0;
+        int m = kind == NAS_CTRL_SKIPS                             ? st->n
+                : kind == NAS_CTRL_CHOICE || kind == NAS_CTRL_PICK ? 1
+                                                                   : 0;
         for (int t = 0; t < m; t++, k++)
             if (hi && k < MAX_TOKENS)
                 hi[k] = kind == NAS_CTRL_SKIPS ? 2 : st->n;
@@ -83,13 +83,12 @@ int nas__enas_arc_len(const struct nas_enas_space *sp, void *self)
     return decisions(sp, self, NULL);
 }
 
-int nas__enas_arc_ranges(const struct nas_enas_space *sp, void *self,
-                         int *hi, int cap)
+int nas__enas_arc_ranges(const struct nas_enas_space *sp, void *self, int *hi, int cap)
 {
     int n = decisions(sp, self, NULL);
     if (n > cap || n > MAX_TOKENS)
-        return nas_fail(NAS_EINVAL, "%s: %d decisions, more than %d",
-                        sp->name, n, cap < MAX_TOKENS ? cap : MAX_TOKENS);
+        return nas_fail(NAS_EINVAL, "%s: %d decisions, more than %d", sp->name, n,
+                        cap < MAX_TOKENS ? cap : MAX_TOKENS);
     return decisions(sp, self, hi);
 }
 
@@ -116,8 +115,7 @@ static int tokens(const char *text, long *out, int cap)
     }
 }
 
-static int string_tokens(const nas_enas_space *sp, void *self, const int *arc,
-                         long *out)
+static int string_tokens(const nas_enas_space *sp, void *self, const int *arc, long *out)
 {
     nas_json_buf b = {0};
     sp->arc_string(self, arc, &b);
@@ -126,26 +124,33 @@ static int string_tokens(const nas_enas_space *sp, void *self, const int *arc,
     return n;
 }
 
-int nas__enas_arc_parse(const struct nas_enas_space *sp, void *self,
-                        const char *text, int *arc)
+int nas__enas_arc_parse(const struct nas_enas_space *sp, void *self, const char *text, int *arc)
 {
     int hi[MAX_TOKENS], tokof[MAX_TOKENS];
     long got[MAX_TOKENS], zero[MAX_TOKENS], probe[MAX_TOKENS];
     int n = decisions(sp, self, hi);
     if (n > MAX_TOKENS)
-        return nas_fail(NAS_EINVAL, "genotype: %s arcs of %d decisions are "
-                        "more than %d", sp->name, n, MAX_TOKENS);
+        return nas_fail(NAS_EINVAL,
+                        "genotype: %s arcs of %d decisions are "
+                        "more than %d",
+                        sp->name, n, MAX_TOKENS);
     int ng = tokens(text, got, MAX_TOKENS);
     if (ng < 0)
-        return BAD("genotype", "\"%.64s\" is not a %s fixed arc (space-"
-                   "separated non-negative ints)", text, sp->name);
+        return BAD("genotype",
+                   "\"%.64s\" is not a %s fixed arc (space-"
+                   "separated non-negative ints)",
+                   text, sp->name);
     if (ng != n)
-        return BAD("genotype", "%d ints, a %s fixed arc of this "
-                   "configuration has %d", ng, sp->name, n);
+        return BAD("genotype",
+                   "%d ints, a %s fixed arc of this "
+                   "configuration has %d",
+                   ng, sp->name, n);
     memset(arc, 0, (size_t)n * sizeof(int));
     if (string_tokens(sp, self, arc, zero) != n)
-        return nas_fail(NAS_EINVAL, "genotype: the %s fixed-arc string is "
-                        "not one int per decision", sp->name);
+        return nas_fail(NAS_EINVAL,
+                        "genotype: the %s fixed-arc string is "
+                        "not one int per decision",
+                        sp->name);
     for (int k = 0; k < n; k++) {
         arc[k] = 1;
         int m = string_tokens(sp, self, arc, probe), at = -1;
@@ -154,7 +159,8 @@ int nas__enas_arc_parse(const struct nas_enas_space *sp, void *self,
             if (probe[t] != zero[t])
                 at = at < 0 ? t : -2;
         if (m != n || at < 0)
-            return nas_fail(NAS_EINVAL, "genotype: the %s fixed-arc string "
+            return nas_fail(NAS_EINVAL,
+                            "genotype: the %s fixed-arc string "
                             "is not a permutation of its decisions",
                             sp->name);
         tokof[k] = at;
@@ -162,9 +168,10 @@ int nas__enas_arc_parse(const struct nas_enas_space *sp, void *self,
     for (int k = 0; k < n; k++) {
         long v = got[tokof[k]];
         if (v >= hi[k])
-            return BAD("genotype", "int %d of the %s fixed arc is %ld, "
-                       "outside [0, %d]", tokof[k] + 1, sp->name, v,
-                       hi[k] - 1);
+            return BAD("genotype",
+                       "int %d of the %s fixed arc is %ld, "
+                       "outside [0, %d]",
+                       tokof[k] + 1, sp->name, v, hi[k] - 1);
         arc[k] = (int)v;
     }
     return NAS_OK;
@@ -177,23 +184,26 @@ static int is_macro_space(const nas_enas_space *sp)
     return strcmp(sp->name, "enas-macro") == 0;
 }
 
-int nas__enas_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d,
-                          char *buf, size_t cap)
+int nas__enas_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d, char *buf, size_t cap)
 {
     if (strcmp(d->kind, "image") != 0)
-        return BAD("arch", "an ENAS child needs an image dataset, %s is %s",
-                   d->name, d->kind);
+        return BAD("arch", "an ENAS child needs an image dataset, %s is %s", d->name, d->kind);
     const nas_enas_space *sp = nas__enas_space_find(s->search_space);
     if (!sp)
-        return BAD("search_space", "\"%s\" is not an ENAS CNN space "
+        return BAD("search_space",
+                   "\"%s\" is not an ENAS CNN space "
                    "(enas-micro, enas-macro)",
                    s->search_space ? s->search_space : "(none)");
     if (memchr(s->genotype, '\0', sizeof(s->genotype)) == NULL)
         return BAD("genotype", "longer than %d bytes", NAS_GENOTYPE_MAX - 1);
-    nas_enas_cfg cfg = {.C = s->C, .layers = s->layers,
+    nas_enas_cfg cfg = {.C = s->C,
+                        .layers = s->layers,
                         .nodes = is_macro_space(sp) ? 0 : s->nodes,
-                        .in_c = d->c, .h = d->h, .w = d->w,
-                        .classes = d->classes, .dropout = s->dropout};
+                        .in_c = d->c,
+                        .h = d->h,
+                        .w = d->w,
+                        .classes = d->classes,
+                        .dropout = s->dropout};
     nas_params *p = nas_params_new();
     void *self = NULL;
     int *arc = NULL;
@@ -210,8 +220,8 @@ int nas__enas_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d,
     if ((rc = nas__enas_arc_parse(sp, self, s->genotype, arc)) < 0)
         goto fail;
     size_t len = strlen(buf);
-    snprintf(buf + len, cap - len, " arch=%s C=%d layers=%d nodes=%d arc=",
-             sp->name, s->C, s->layers, cfg.nodes);
+    snprintf(buf + len, cap - len, " arch=%s C=%d layers=%d nodes=%d arc=", sp->name, s->C,
+             s->layers, cfg.nodes);
     for (int k = 0; k < n; k++) {
         len = strlen(buf);
         snprintf(buf + len, cap - len, "%s%d", k ? "," : "", arc[k]);
@@ -230,18 +240,21 @@ fail:
 
 /* ------------------------------------------------------------ enas-rnn */
 
-int nas__enas_fixed_rnn_arc(const struct nas__enas_rnn *n, const char *text,
-                            int *arc)
+int nas__enas_fixed_rnn_arc(const struct nas__enas_rnn *n, const char *text, int *arc)
 {
     long got[MAX_TOKENS];
     int len = nas__enas_rnn_arc_len(n);
     int ng = tokens(text, got, MAX_TOKENS);
     if (ng < 0)
-        return BAD("genotype", "\"%.64s\" is not an enas-rnn fixed arc "
-                   "(space-separated non-negative ints)", text);
+        return BAD("genotype",
+                   "\"%.64s\" is not an enas-rnn fixed arc "
+                   "(space-separated non-negative ints)",
+                   text);
     if (ng != len)
-        return BAD("genotype", "%d ints, an enas-rnn fixed arc of %d nodes "
-                   "has %d", ng, nas__enas_rnn_cfg_of(n)->nodes, len);
+        return BAD("genotype",
+                   "%d ints, an enas-rnn fixed arc of %d nodes "
+                   "has %d",
+                   ng, nas__enas_rnn_cfg_of(n)->nodes, len);
     for (int k = 0; k < len; k++)
         arc[k] = got[k] > 1000 ? 1000 : (int)got[k];
     int rc = nas__enas_rnn_check_arc(n, arc);
@@ -253,38 +266,35 @@ int nas__enas_fixed_rnn_arc(const struct nas__enas_rnn *n, const char *text,
     return NAS_OK;
 }
 
-int nas__enas_fixed_rnn_check(const nas_job_spec *s,
-                              const nas_dataset_desc *d, char *buf,
+int nas__enas_fixed_rnn_check(const nas_job_spec *s, const nas_dataset_desc *d, char *buf,
                               size_t cap)
 {
     if (strcmp(d->kind, "text") != 0)
-        return BAD("arch", "the enas-rnn model needs a text dataset, %s is "
-                   "%s", d->name, d->kind);
+        return BAD("arch",
+                   "the enas-rnn model needs a text dataset, %s is "
+                   "%s",
+                   d->name, d->kind);
     if (memchr(s->genotype, '\0', sizeof(s->genotype)) == NULL)
         return BAD("genotype", "longer than %d bytes", NAS_GENOTYPE_MAX - 1);
     if (s->nodes < 2 || s->nodes > NAS_ENAS_RNN_MAX_NODES)
-        return BAD("nodes", "%d is outside [2, %d]", s->nodes,
-                   NAS_ENAS_RNN_MAX_NODES);
+        return BAD("nodes", "%d is outside [2, %d]", s->nodes, NAS_ENAS_RNN_MAX_NODES);
     if (s->hidden < 1 || s->hidden > 4096)
         return BAD("hidden", "%d is outside [1, 4096]", s->hidden);
     if (s->bptt < 1 || s->bptt > 10000)
         return BAD("bptt", "%d is outside [1, 10000]", s->bptt);
     if (s->max_vocab < 0 || s->max_vocab == 1)
-        return BAD("max_vocab", "%d must be 0 (no cap) or >= 2",
-                   s->max_vocab);
-    const float dr[4] = {s->dropout_e, s->dropout_x, s->dropout_h,
-                         s->dropout_o};
-    static const char *const names[4] = {"dropout_e", "dropout_x",
-                                         "dropout_h", "dropout_o"};
+        return BAD("max_vocab", "%d must be 0 (no cap) or >= 2", s->max_vocab);
+    const float dr[4] = {s->dropout_e, s->dropout_x, s->dropout_h, s->dropout_o};
+    static const char *const names[4] = {"dropout_e", "dropout_x", "dropout_h", "dropout_o"};
     for (int k = 0; k < 4; k++)
         if (!(dr[k] >= 0.0f && dr[k] < 1.0f))
-            return nas_fail(NAS_EINVAL, "%s: %g must be in [0, 1)", names[k],
-                            (double)dr[k]);
+            return nas_fail(NAS_EINVAL, "%s: %g must be in [0, 1)", names[k], (double)dr[k]);
     if (s->dropout != 0.0f)
-        return BAD("dropout", "%g: the enas-rnn model has dropout_e/x/h/o "
-                   "instead; must be 0", (double)s->dropout);
-    nas_enas_rnn_cfg cfg = {.vocab = 2, .hidden = s->hidden,
-                            .nodes = s->nodes};
+        return BAD("dropout",
+                   "%g: the enas-rnn model has dropout_e/x/h/o "
+                   "instead; must be 0",
+                   (double)s->dropout);
+    nas_enas_rnn_cfg cfg = {.vocab = 2, .hidden = s->hidden, .nodes = s->nodes};
     nas_params *p = nas_params_new();
     nas__enas_rnn *n = NULL;
     int *arc = NULL;
@@ -301,10 +311,11 @@ int nas__enas_fixed_rnn_check(const nas_job_spec *s,
     if ((rc = nas__enas_fixed_rnn_arc(n, s->genotype, arc)) < 0)
         goto fail;
     size_t l = strlen(buf);
-    snprintf(buf + l, cap - l, " arch=enas-rnn nodes=%d hidden=%d bptt=%d "
+    snprintf(buf + l, cap - l,
+             " arch=enas-rnn nodes=%d hidden=%d bptt=%d "
              "max_vocab=%d dropout_e=%.9g dropout_x=%.9g dropout_h=%.9g "
-             "dropout_o=%.9g arc=", s->nodes, s->hidden, s->bptt,
-             s->max_vocab, (double)s->dropout_e, (double)s->dropout_x,
+             "dropout_o=%.9g arc=",
+             s->nodes, s->hidden, s->bptt, s->max_vocab, (double)s->dropout_e, (double)s->dropout_x,
              (double)s->dropout_h, (double)s->dropout_o);
     for (int k = 0; k < len; k++) {
         l = strlen(buf);
@@ -352,25 +363,29 @@ int nas__enas_final_check(nas__job *j)
 {
     const nas_job_spec *s = &j->spec;
     if (s->final_epochs < 0 || s->final_epochs > 100000)
-        return BAD("final_epochs", "%d is outside [0, 100000] (0: off)",
-                   s->final_epochs);
-    if (s->final_epochs == 0 || is_rnn(s))   /* enas-rnn: the search's model */
+        return BAD("final_epochs", "%d is outside [0, 100000] (0: off)", s->final_epochs);
+    if (s->final_epochs == 0 || is_rnn(s)) /* enas-rnn: the search's model */
         return NAS_OK;
     if (s->final_C < 0 || s->final_C > 1024)
-        return BAD("final_C", "%d is outside [1, 1024] (0: the search's C)",
-                   s->final_C);
+        return BAD("final_C", "%d is outside [1, 1024] (0: the search's C)", s->final_C);
     if (s->final_layers < 0 || s->final_layers > 64)
-        return BAD("final_layers", "%d is outside [1, 64] (0: the search's "
-                   "layers)", s->final_layers);
+        return BAD("final_layers",
+                   "%d is outside [1, 64] (0: the search's "
+                   "layers)",
+                   s->final_layers);
     if (is_macro(s) && s->final_layers && s->final_layers != s->layers)
-        return BAD("final_layers", "%d: an enas-macro arc fixes the layers "
-                   "(the search's %d); give 0 or %d", s->final_layers,
-                   s->layers, s->layers);
+        return BAD("final_layers",
+                   "%d: an enas-macro arc fixes the layers "
+                   "(the search's %d); give 0 or %d",
+                   s->final_layers, s->layers, s->layers);
     const nas_enas_space *sp = nas__enas_space_find(s->search_space);
-    nas_enas_cfg cfg = {.C = final_C(s), .layers = final_layers(s),
+    nas_enas_cfg cfg = {.C = final_C(s),
+                        .layers = final_layers(s),
                         .nodes = is_macro(s) ? 0 : s->nodes,
-                        .in_c = j->desc->c, .h = j->desc->h,
-                        .w = j->desc->w, .classes = j->desc->classes,
+                        .in_c = j->desc->c,
+                        .h = j->desc->h,
+                        .w = j->desc->w,
+                        .classes = j->desc->classes,
                         .dropout = s->dropout};
     nas_params *p = nas_params_new();
     void *self = NULL;
@@ -384,18 +399,19 @@ int nas__enas_final_check(nas__job *j)
         sp->free(self);
     nas_params_free(p);
     if (n > MAX_TOKENS)
-        return BAD("layers", "%d: the final training takes arcs of at most %d "
-                   "decisions, this one has %d", s->layers, MAX_TOKENS, n);
+        return BAD("layers",
+                   "%d: the final training takes arcs of at most %d "
+                   "decisions, this one has %d",
+                   s->layers, MAX_TOKENS, n);
     if (rc < 0) {
         char msg[300];
         snprintf(msg, sizeof(msg), "%s", nas_errmsg());
         return nas_fail(rc, "final_%s", msg);
     }
-    if (j->desc->train_size > 0) {   /* the progress totals */
+    if (j->desc->train_size > 0) { /* the progress totals */
         j->after_epochs = s->final_epochs;
         j->after_max_seconds = s->final_max_seconds;
-        j->after_steps = (int64_t)(j->desc->train_size / s->batch_size) *
-                         s->final_epochs;
+        j->after_steps = (int64_t)(j->desc->train_size / s->batch_size) * s->final_epochs;
     }
     return NAS_OK;
 }
@@ -426,22 +442,23 @@ static int json_num(const char *json, const char *key, double *out)
     return end == a + strlen(pat) ? -1 : 0;
 }
 
-static int final_spec(const nas__job *j, const nas__darts_search_out *so,
-                      int resume, nas_job_spec *t)
+static int final_spec(const nas__job *j, const nas__darts_search_out *so, int resume,
+                      nas_job_spec *t)
 {
     const nas_job_spec *s = &j->spec;
     int macro = is_macro(s);
-    *t = (nas_job_spec){.algorithm = "train", .dataset = j->desc->name,
-                        .arch = NAS_ARCH_ENAS_CNN};
+    *t = (nas_job_spec){.algorithm = "train", .dataset = j->desc->name, .arch = NAS_ARCH_ENAS_CNN};
     nas_job_spec_defaults(t);
     char *arc = json_str(so->res, "fixed_arc");
     if (!arc)
         return nas_fail(NAS_EFORMAT, "enas: final training: the search's "
-                        "result has no fixed_arc");
+                                     "result has no fixed_arc");
     if (strlen(arc) >= sizeof(t->genotype)) {
         free(arc);
-        return nas_fail(NAS_EINVAL, "final training: the fixed arc is "
-                        "longer than %d bytes", NAS_GENOTYPE_MAX - 1);
+        return nas_fail(NAS_EINVAL,
+                        "final training: the fixed arc is "
+                        "longer than %d bytes",
+                        NAS_GENOTYPE_MAX - 1);
     }
     strcpy(t->genotype, arc);
     free(arc);
@@ -450,7 +467,7 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so,
          * the BPTT steps, the train kind's averaged, so lr x bptt and
          * clip / bptt give the same steps on whole chunks. */
         t->arch = NAS_ARCH_ENAS_RNN;
-        nas_job_spec_defaults(t);   /* arch set first: text defaults */
+        nas_job_spec_defaults(t); /* arch set first: text defaults */
         t->search_space = s->search_space;
         t->data_path = s->data_path;
         t->epochs = s->final_epochs;
@@ -474,7 +491,7 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so,
         t->dropout_h = s->dropout_h;
         t->dropout_o = s->dropout_o;
         t->augment = 0;
-        t->max_seconds = s->final_max_seconds;   /* its own limit */
+        t->max_seconds = s->final_max_seconds; /* its own limit */
         t->checkpoint_path = s->checkpoint_path;
         t->model_path = s->model_path;
         t->resume = resume;
@@ -497,7 +514,7 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so,
     t->weight_decay = macro ? 1e-4f : 2e-4f;
     t->grad_clip = macro ? 0.0f : 5.0f;
     t->augment = 0;
-    t->max_seconds = s->final_max_seconds;   /* its own limit */
+    t->max_seconds = s->final_max_seconds; /* its own limit */
     t->checkpoint_path = s->checkpoint_path;
     t->model_path = s->model_path;
     t->resume = resume;
@@ -513,16 +530,14 @@ static void cap_progress(void *ctx, const nas_job_progress *p)
         c->orig.progress(c->orig.ctx, p);
 }
 
-static void cap_metric(void *ctx, int epoch, int64_t step, const char *name,
-                       double value)
+static void cap_metric(void *ctx, int epoch, int64_t step, const char *name, double value)
 {
     nas__enas_final_cap *c = ctx;
     if (c->orig.metric)
         c->orig.metric(c->orig.ctx, epoch, step, name, value);
 }
 
-static void cap_arch(void *ctx, const char *arch, double reward,
-                     const char *metrics)
+static void cap_arch(void *ctx, const char *arch, double reward, const char *metrics)
 {
     nas__enas_final_cap *c = ctx;
     if (c->orig.architecture)
@@ -536,8 +551,8 @@ static void cap_ckpt(void *ctx, const char *path, int64_t step)
         c->orig.checkpoint(c->orig.ctx, path, step);
 }
 
-static void cap_result(void *ctx, const char *arch, const char *metric,
-                       double value, const char *json)
+static void cap_result(void *ctx, const char *arch, const char *metric, double value,
+                       const char *json)
 {
     (void)metric;
     (void)value;
@@ -569,8 +584,8 @@ int nas__enas_final_begin(nas__job *j, nas__enas_final_cap *cap, int *done)
     }
     cap->orig = j->rep;
     cap->active = 1;
-    j->rep = (nas_job_reporter){cap, cap_progress, cap_metric, cap_arch,
-                                cap_ckpt, cap_result, cap_log};
+    j->rep =
+        (nas_job_reporter){cap, cap_progress, cap_metric, cap_arch, cap_ckpt, cap_result, cap_log};
     return NAS_OK;
 }
 
@@ -584,13 +599,13 @@ int nas__enas_final_end(nas__job *j, nas__enas_final_cap *cap, int rc)
         rc = nas_fail(NAS_ENOMEM, "enas: result: out of memory");
     if (rc == NAS_OK) {
         double steps, epochs, seconds;
-        if (json_num(cap->res, "steps", &steps) < 0 ||
-            json_num(cap->res, "epochs", &epochs) < 0 ||
+        if (json_num(cap->res, "steps", &steps) < 0 || json_num(cap->res, "epochs", &epochs) < 0 ||
             json_num(cap->res, "seconds", &seconds) < 0)
             rc = nas_fail(NAS_EFORMAT, "enas: the search's result lacks "
-                          "steps, epochs or seconds");
-        else {   /* after a search cut short by max_seconds too */
-            nas__darts_search_out so = {.arch = cap->arch, .res = cap->res,
+                                       "steps, epochs or seconds");
+        else { /* after a search cut short by max_seconds too */
+            nas__darts_search_out so = {.arch = cap->arch,
+                                        .res = cap->res,
                                         .steps = (int64_t)steps,
                                         .epochs = (int)ceil(epochs),
                                         .seconds = seconds};
@@ -602,4 +617,3 @@ int nas__enas_final_end(nas__job *j, nas__enas_final_cap *cap, int rc)
     cap->arch = cap->res = NULL;
     return rc;
 }
-

@@ -41,8 +41,7 @@
 
 static const nas_enas_space *find_space(const char *name)
 {
-    static const nas_enas_space *const spaces[] = {&nas__enas_micro,
-                                                   &nas__enas_macro};
+    static const nas_enas_space *const spaces[] = {&nas__enas_micro, &nas__enas_macro};
     for (size_t i = 0; i < sizeof(spaces) / sizeof(spaces[0]); i++)
         if (strcmp(spaces[i]->name, name) == 0)
             return spaces[i];
@@ -70,8 +69,8 @@ int nas__enas_check_controller(const nas_job_spec *s)
     if (rc < 0)
         return rc;
     /* Their ranges: the spec table's rows of the space. */
-    static const char *const keys[] = {"controller_steps", "controller_aggregate",
-                                       "final_samples", NULL};
+    static const char *const keys[] = {"controller_steps", "controller_aggregate", "final_samples",
+                                       NULL};
     const nas_spec_space *row = nas_spec_space_find("enas", s->search_space);
     NAS_ASSERT(row && "an enas space of the spec table");
     return nas__spec_check(s, row, keys);
@@ -84,7 +83,7 @@ static int check_ctrl(const nas_job_spec *s)
     if (rc < 0)
         return rc;
     static const char *const keys[] = {"op_tanh_reduce", "skip_target", "skip_weight",
-                                       NULL};   /* the last two: enas-macro */
+                                       NULL}; /* the last two: enas-macro */
     return nas__spec_check(s, nas_spec_space_find("enas", s->search_space), keys);
 }
 
@@ -95,9 +94,14 @@ static int check_space(const nas__job *j)
 {
     const nas_job_spec *s = &j->spec;
     const nas_enas_space *sp = find_space(s->search_space);
-    nas_enas_cfg cfg = {.C = s->C, .layers = s->layers, .nodes = s->nodes,
-                        .in_c = j->desc->c, .h = j->desc->h, .w = j->desc->w,
-                        .classes = j->desc->classes, .dropout = s->dropout,
+    nas_enas_cfg cfg = {.C = s->C,
+                        .layers = s->layers,
+                        .nodes = s->nodes,
+                        .in_c = j->desc->c,
+                        .h = j->desc->h,
+                        .w = j->desc->w,
+                        .classes = j->desc->classes,
+                        .dropout = s->dropout,
                         .drop_path = s->drop_path};
     nas_params *p = nas_params_new();
     void *self = NULL;
@@ -115,12 +119,14 @@ int nas__enas_job_prepare(nas__job *j)
     nas_job_spec *s = &j->spec;
     const char *name = s->search_space ? s->search_space : "enas-micro";
     if (strcmp(name, "enas-micro") != 0 && strcmp(name, "enas-macro") != 0)
-        return BAD("search_space", "unknown \"%s\" for enas (known: "
-                   "enas-micro, enas-macro, enas-rnn)", name);
+        return BAD("search_space",
+                   "unknown \"%s\" for enas (known: "
+                   "enas-micro, enas-macro, enas-rnn)",
+                   name);
     s->search_space = find_space(name)->name;
     if (strcmp(j->desc->kind, "image") != 0)
-        return BAD("dataset", "%s needs an image dataset, %s is %s", name,
-                   j->desc->name, j->desc->kind);
+        return BAD("dataset", "%s needs an image dataset, %s is %s", name, j->desc->name,
+                   j->desc->kind);
     if (s->arch != NAS_ARCH_DEFAULT)
         return BAD("arch", "does not apply to enas (it searches for one)");
     if (s->augment)
@@ -129,14 +135,12 @@ int nas__enas_job_prepare(nas__job *j)
         return BAD("C", "%d is outside [1, 1024]", s->C);
     /* The ranges of these: the spec table's rows of the space (nodes and
      * drop_path: enas-micro). */
-    static const char *const keys[] = {"layers", "nodes", "drop_path", "lr_t0", "lr_t_mul",
-                                       NULL};
+    static const char *const keys[] = {"layers", "nodes", "drop_path", "lr_t0", "lr_t_mul", NULL};
     int rc = nas__spec_check(s, nas_spec_space_find("enas", s->search_space), keys);
     if (rc < 0)
         return rc;
     if (s->max_examples < 0)
-        return BAD("max_examples", "%d must be >= 0 (0: all)",
-                   s->max_examples);
+        return BAD("max_examples", "%d must be >= 0 (0: all)", s->max_examples);
     rc = check_ctrl(s);
     if (rc < 0 || (rc = check_space(j)) < 0)
         return rc;
@@ -157,18 +161,14 @@ int nas__enas_job_prepare(nas__job *j)
              "baseline_decay=%.9g op_tanh_reduce=%.9g skip_target=%.9g "
              "skip_weight=%.9g controller_steps=%d controller_aggregate=%d "
              "final_samples=%d",
-             s->search_space, j->desc->name, s->C, s->layers,
-             is_macro(s) ? 0 : s->nodes, s->epochs, s->seed, s->batch_size,
-             s->max_examples, (double)s->lr, (double)s->lr_min, s->lr_t0,
-             s->lr_t_mul, (double)s->momentum, s->nesterov,
-             (double)s->weight_decay, (double)s->grad_clip,
-             (double)s->dropout, (double)s->drop_path, s->ctrl_hidden,
-             s->ctrl_layers, (double)s->ctrl_lr,
-             (double)s->ctrl_entropy_weight, (double)s->ctrl_tanh,
-             (double)s->ctrl_temperature, (double)s->ctrl_baseline_decay,
+             s->search_space, j->desc->name, s->C, s->layers, is_macro(s) ? 0 : s->nodes, s->epochs,
+             s->seed, s->batch_size, s->max_examples, (double)s->lr, (double)s->lr_min, s->lr_t0,
+             s->lr_t_mul, (double)s->momentum, s->nesterov, (double)s->weight_decay,
+             (double)s->grad_clip, (double)s->dropout, (double)s->drop_path, s->ctrl_hidden,
+             s->ctrl_layers, (double)s->ctrl_lr, (double)s->ctrl_entropy_weight,
+             (double)s->ctrl_tanh, (double)s->ctrl_temperature, (double)s->ctrl_baseline_decay,
              (double)s->ctrl_op_tanh_reduce, (double)s->ctrl_skip_target,
-             (double)s->ctrl_skip_weight, s->ctrl_steps, s->ctrl_aggregate,
-             s->final_samples);
+             (double)s->ctrl_skip_weight, s->ctrl_steps, s->ctrl_aggregate, s->final_samples);
     return NAS_OK;
 }
 
@@ -189,8 +189,8 @@ static float restart_lr(const nas_job_spec *s, int e)
 
 enum { M_BASELINE, M_HAVE, M_LOSS, M_ENT, M_REWARD, M_N, NMETA_ENAS };
 static const char *const meta_keys[NMETA_ENAS] = {
-    "enas.baseline", "enas.have_baseline", "enas.ctrl_loss_sum",
-    "enas.ctrl_entropy_sum", "enas.reward_sum", "enas.children",
+    "enas.baseline",         "enas.have_baseline", "enas.ctrl_loss_sum",
+    "enas.ctrl_entropy_sum", "enas.reward_sum",    "enas.children",
 };
 
 typedef struct run {
@@ -204,8 +204,8 @@ typedef struct run {
     float *xb;
     int32_t *yb;
     nas_params *p;
-    nas_graph *g;             /* the child's steps */
-    nas_graph *cg;            /* the controller's */
+    nas_graph *g;  /* the child's steps */
+    nas_graph *cg; /* the controller's */
     nas_ctrl *ctrl;
     const nas_ctrl_step *prog;
     int nprog, alen;
@@ -227,8 +227,7 @@ static int split(run *r)
 {
     const nas_job_spec *s = &r->j->spec;
     int n = r->data->n;
-    int use = s->max_examples > 0 && s->max_examples < n ? s->max_examples
-                                                         : n;
+    int use = s->max_examples > 0 && s->max_examples < n ? s->max_examples : n;
     int *perm = malloc((size_t)n * sizeof(int));
     if (!perm)
         return nas_fail(NAS_ENOMEM, "enas: out of memory");
@@ -243,11 +242,11 @@ static int split(run *r)
     r->nva = use - r->ntr;
     r->nvb = r->nva / s->batch_size;
     if (r->ntr < s->batch_size || r->nvb < 1)
-        return nas_fail(NAS_EINVAL, "batch_size: %d is larger than a part "
+        return nas_fail(NAS_EINVAL,
+                        "batch_size: %d is larger than a part "
                         "of the split (%d examples for the weights, %d for "
                         "the controller; train_portion %g of %d)",
-                        s->batch_size, r->ntr, r->nva,
-                        (double)s->train_portion, use);
+                        s->batch_size, r->ntr, r->nva, (double)s->train_portion, use);
     return NAS_OK;
 }
 
@@ -290,8 +289,8 @@ static int get_meta(run *r, int k, double *d, int64_t *i)
     }
     free(v);
     return ok ? NAS_OK
-              : nas_fail(NAS_EFORMAT, "%s: %s missing or malformed",
-                         r->j->spec.checkpoint_path, meta_keys[k]);
+              : nas_fail(NAS_EFORMAT, "%s: %s missing or malformed", r->j->spec.checkpoint_path,
+                         meta_keys[k]);
 }
 
 /* Seeds the rngs, starts at epoch 1 or resumes, and checks the counts:
@@ -304,8 +303,7 @@ static int start(run *r)
     nas_rng_seed(&r->pos.data_rng, s->seed ^ 0x646174612d726e67ull);
     r->pos.epoch = 1;
     int resumed, rc;
-    if ((rc = nas__job_resume(j, r->p, &r->op_rng, r->spe, &r->pos,
-                              &resumed)) < 0)
+    if ((rc = nas__job_resume(j, r->p, &r->op_rng, r->spe, &r->pos, &resumed)) < 0)
         return rc;
     if (resumed) {
         int64_t have = 0, n = 0;
@@ -323,10 +321,10 @@ static int start(run *r)
     int64_t w = e * r->spe_w + (k < r->spe_w ? k : r->spe_w);
     int64_t c = e * s->ctrl_steps + (k > r->spe_w ? k - r->spe_w : 0);
     if (r->pos.sgd_steps != w || r->pos.adam_steps != c)
-        return nas_fail(NAS_EFORMAT, "%s: step counts disagree (epoch %d step "
+        return nas_fail(NAS_EFORMAT,
+                        "%s: step counts disagree (epoch %d step "
                         "%" PRId64 ": sgd %" PRId64 ", adam %" PRId64 ")",
-                        s->checkpoint_path, r->pos.epoch, k,
-                        r->pos.sgd_steps, r->pos.adam_steps);
+                        s->checkpoint_path, r->pos.epoch, k, r->pos.sgd_steps, r->pos.adam_steps);
     r->sgd.steps = r->pos.sgd_steps;
     r->rf.adam.steps = r->pos.adam_steps;
     update_meta(r);
@@ -340,12 +338,12 @@ static int setup(run *r)
     nas_dataset *test = NULL;
     r->sp = find_space(s->search_space);
     int rc = nas__job_load_images(j, &r->data, &test);
-    nas_dataset_free(test);   /* a search never looks at it */
+    nas_dataset_free(test); /* a search never looks at it */
     if (rc < 0)
         return rc;
     if ((rc = split(r)) < 0)
         return rc;
-    r->spe_w = r->ntr / s->batch_size;   /* the last partial batch is dropped */
+    r->spe_w = r->ntr / s->batch_size; /* the last partial batch is dropped */
     r->spe = r->spe_w + s->ctrl_steps;
     r->total = r->spe * s->epochs;
     const nas_dataset *d = r->data;
@@ -357,16 +355,21 @@ static int setup(run *r)
     r->p = nas_params_new();
     r->g = nas_graph_new(0);
     r->cg = nas_graph_new(0);
-    if (!r->tr_order || !r->va_order || !r->xb || !r->yb || !r->p || !r->g ||
-        !r->cg)
+    if (!r->tr_order || !r->va_order || !r->xb || !r->yb || !r->p || !r->g || !r->cg)
         return nas_fail(NAS_ENOMEM, "enas: out of memory");
-    nas_enas_cfg cfg = {.C = s->C, .layers = s->layers, .nodes = s->nodes,
-                        .in_c = d->c, .h = d->h, .w = d->w,
-                        .classes = d->classes, .dropout = s->dropout,
+    nas_enas_cfg cfg = {.C = s->C,
+                        .layers = s->layers,
+                        .nodes = s->nodes,
+                        .in_c = d->c,
+                        .h = d->h,
+                        .w = d->w,
+                        .classes = d->classes,
+                        .dropout = s->dropout,
                         .drop_path = s->drop_path};
     if ((rc = r->sp->declare(r->p, &cfg, &r->self)) < 0)
         return rc;
-    nas_ctrl_cfg cc = {.hidden = s->ctrl_hidden, .lstm_layers = s->ctrl_layers,
+    nas_ctrl_cfg cc = {.hidden = s->ctrl_hidden,
+                       .lstm_layers = s->ctrl_layers,
                        .temperature = s->ctrl_temperature,
                        .tanh_c = s->ctrl_tanh,
                        .choice_tanh_reduce = s->ctrl_op_tanh_reduce,
@@ -383,15 +386,13 @@ static int setup(run *r)
     nas_rng_seed(&init, s->seed);
     if ((rc = nas_params_alloc(r->p, &init)) < 0)
         return rc;
-    r->sgd = (nas_sgd){.momentum = s->momentum,
-                       .weight_decay = s->weight_decay,
-                       .nesterov = s->nesterov};
+    r->sgd = (nas_sgd){
+        .momentum = s->momentum, .weight_decay = s->weight_decay, .nesterov = s->nesterov};
     r->rf = (nas_reinforce){
         .entropy_weight = s->ctrl_entropy_weight,
         .skip_weight = s->ctrl_skip_weight,
         .baseline_decay = s->ctrl_baseline_decay,
-        .adam = {.lr = s->ctrl_lr, .beta1 = 0.0f, .beta2 = 0.999f,
-                 .eps = 1e-3f},
+        .adam = {.lr = s->ctrl_lr, .beta1 = 0.0f, .beta2 = 0.999f, .eps = 1e-3f},
     };
     for (int k = 0; k < NMETA_ENAS; k++)
         r->meta[k] = (nas_kv){meta_keys[k], r->meta_val[k]};
@@ -409,7 +410,7 @@ static void teardown(run *r)
     nas_graph_free(r->g);
     nas_graph_free(r->cg);
     nas_params_free(r->p);
-    free(r->tr);   /* the whole permutation; va points into it */
+    free(r->tr); /* the whole permutation; va points into it */
     free(r->tr_order);
     free(r->va_order);
     free(r->xb);
@@ -427,8 +428,8 @@ static int sample(run *r, int record, nas_ctrl_out *out)
     nas_ctrl_out tmp;
     nas_graph_reset(r->cg);
     nas_graph_set_grad(r->cg, record);
-    return nas_ctrl_run(r->ctrl, r->cg, r->p, r->prog, r->nprog, &r->op_rng,
-                        NULL, r->arc, out ? out : &tmp);
+    return nas_ctrl_run(r->ctrl, r->cg, r->p, r->prog, r->nprog, &r->op_rng, NULL, r->arc,
+                        out ? out : &tmp);
 }
 
 /* Correct predictions of child r->arc on val batch b (eval mode: no
@@ -442,13 +443,11 @@ static int score(run *r, const int *order, int b)
     nas_graph_set_training(r->g, 0);
     nas_graph_set_grad(r->g, 0);
     nas_tensor *x = nas_tensor_new4(r->g, bs, d->c, d->h, d->w);
-    nas_dataset_batch(d, order + (size_t)b * bs, bs, NULL, NULL, x->data,
-                      r->yb);
+    nas_dataset_batch(d, order + (size_t)b * bs, bs, NULL, NULL, x->data, r->yb);
     nas_tensor *y = r->sp->forward(r->self, r->g, r->p, r->arc, x, 0);
     int correct = 0;
     for (int i = 0; i < bs; i++)
-        correct += nas__argmax(y->data + (size_t)i * d->classes,
-                                   d->classes) == r->yb[i];
+        correct += nas__argmax(y->data + (size_t)i * d->classes, d->classes) == r->yb[i];
     nas_graph_reset(r->g);
     nas_graph_set_training(r->g, 1);
     nas_graph_set_grad(r->g, 1);
@@ -462,13 +461,11 @@ static void weight_step(run *r)
     NAS_ASSERT(sample(r, 0, NULL) == NAS_OK);
     nas_graph_reset(r->g);
     nas_tensor *x = nas_tensor_new4(r->g, bs, d->c, d->h, d->w);
-    nas_dataset_batch(d, r->tr_order + r->pos.step * bs, bs, NULL, NULL,
-                      x->data, r->yb);
+    nas_dataset_batch(d, r->tr_order + r->pos.step * bs, bs, NULL, NULL, x->data, r->yb);
     nas_tensor *y = r->sp->forward(r->self, r->g, r->p, r->arc, x, 1);
     nas_tensor *loss = nas_cross_entropy(r->g, y, r->yb);
     for (int i = 0; i < bs; i++)
-        r->pos.correct += nas__argmax(y->data + (size_t)i * d->classes,
-                                          d->classes) == r->yb[i];
+        r->pos.correct += nas__argmax(y->data + (size_t)i * d->classes, d->classes) == r->yb[i];
     r->pos.loss_sum += loss->data[0];
     r->pos.seen += bs;
     nas_params_zero_grad(r->p, NAS_MASK(NAS_GROUP_WEIGHTS));
@@ -509,7 +506,7 @@ static void report_child(run *r, double reward, int64_t cstep, int k)
 static void controller_step(run *r)
 {
     const nas_job_spec *s = &r->j->spec;
-    int64_t cstep = r->pos.step - r->spe_w;   /* in this epoch */
+    int64_t cstep = r->pos.step - r->spe_w; /* in this epoch */
     int agg = s->ctrl_aggregate, bs = s->batch_size;
     for (int k = 0; k < agg; k++) {
         nas_ctrl_out out;
@@ -517,8 +514,7 @@ static void controller_step(run *r)
         int b = (int)((cstep * agg + k) % r->nvb);
         double reward = (double)score(r, r->va_order, b) / bs;
         nas_reinforce_baseline(&r->rf, reward);
-        nas_tensor *loss = nas_reinforce_loss(r->cg, &r->rf, &out, reward,
-                                              1.0f / (float)agg);
+        nas_tensor *loss = nas_reinforce_loss(r->cg, &r->rf, &out, reward, 1.0f / (float)agg);
         r->c_loss += loss->data[0] * agg;
         r->c_ent += out.entropy->data[0];
         r->c_reward += reward;
@@ -576,10 +572,11 @@ static int end_epoch(void *ctx)
         nas__job_metric(j, e, gs, "controller_loss", r->c_loss / n);
         nas__job_metric(j, e, gs, "controller_entropy", r->c_ent / n);
         nas__job_metric(j, e, gs, "baseline", r->rf.baseline);
-        nas__job_log(j, "epoch %d/%d: train loss %.4f, train accuracy %.4f, "
+        nas__job_log(j,
+                     "epoch %d/%d: train loss %.4f, train accuracy %.4f, "
                      "lr %.5f; %" PRId64 " children: mean reward %.4f, "
-                     "entropy %.3f, baseline %.4f", e, j->spec.epochs,
-                     pos->last_loss, pos->last_acc, (double)r->lr, r->c_n,
+                     "entropy %.3f, baseline %.4f",
+                     e, j->spec.epochs, pos->last_loss, pos->last_acc, (double)r->lr, r->c_n,
                      r->c_reward / n, r->c_ent / n, r->rf.baseline);
     }
     r->c_loss = r->c_ent = r->c_reward = 0.0;
@@ -596,8 +593,7 @@ static int run_epoch(void *ctx)
     nas__job *j = r->j;
     shuffle_halves(r);
     r->lr = restart_lr(&j->spec, r->pos.epoch - 1);
-    return nas__job_run_epoch(j, r->p, &r->op_rng, &r->pos, r->spe, r->total,
-                              step, end_epoch, r);
+    return nas__job_run_epoch(j, r->p, &r->op_rng, &r->pos, r->spe, r->total, step, end_epoch, r);
 }
 
 /* -------------------------------------------------------------- result */
@@ -651,8 +647,7 @@ static int report_result(run *r, int by_time)
     nas__json_num(&res, 0, "baseline", r->rf.baseline);
     nas__json_num(&res, 0, "train_examples", r->ntr);
     nas__json_num(&res, 0, "val_examples", r->nva);
-    nas__json_num(&res, 0, "child_parameters",
-                  (double)r->sp->arc_params(r->self, r->p, best));
+    nas__json_num(&res, 0, "child_parameters", (double)r->sp->arc_params(r->self, r->p, best));
     nas__job_json_steps(&res, &r->pos, r->spe);
     nas__job_json_stop(&res, r->p, by_time);
     nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
@@ -661,8 +656,10 @@ static int report_result(run *r, int by_time)
     if (arch.oom || text.oom || res.oom)
         rc = nas_fail(NAS_ENOMEM, "enas: result: out of memory");
     else {
-        nas__job_log(j, "result: %s, val accuracy %.4f (best of %d, mean "
-                     "%.4f)", text.s, acc, s->final_samples, mean);
+        nas__job_log(j,
+                     "result: %s, val accuracy %.4f (best of %d, mean "
+                     "%.4f)",
+                     text.s, acc, s->final_samples, mean);
         if (j->rep.result)
             j->rep.result(j->rep.ctx, arch.s, "val_accuracy", acc, res.s);
     }
@@ -696,5 +693,5 @@ fail:
     j->extra_meta = NULL;
     j->nextra = 0;
     teardown(&r);
-    return nas__enas_final_end(j, &cap, rc);   /* final training */
+    return nas__enas_final_end(j, &cap, rc); /* final training */
 }

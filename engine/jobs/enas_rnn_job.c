@@ -43,8 +43,7 @@ enum { EVAL_BSZ = 10 };
 static int check_drop(const char *name, float p)
 {
     if (!(p >= 0.0f && p < 1.0f))
-        return nas_fail(NAS_EINVAL, "%s: %g must be in [0, 1)", name,
-                        (double)p);
+        return nas_fail(NAS_EINVAL, "%s: %g must be in [0, 1)", name, (double)p);
     return NAS_OK;
 }
 
@@ -54,15 +53,16 @@ int nas__enas_rnn_job_prepare(nas__job *j)
     s->search_space = "enas-rnn";
     int rc;
     if (strcmp(j->desc->kind, "text") != 0)
-        return BAD("dataset", "enas-rnn needs a text dataset, %s is %s",
-                   j->desc->name, j->desc->kind);
+        return BAD("dataset", "enas-rnn needs a text dataset, %s is %s", j->desc->name,
+                   j->desc->kind);
     if (s->arch != NAS_ARCH_DEFAULT)
         return BAD("arch", "does not apply to enas (it searches for one)");
     if (s->nesterov || s->augment)
         return BAD("nesterov", "nesterov and augment do not apply to "
-                   "enas-rnn and must be 0");
+                               "enas-rnn and must be 0");
     if (s->dropout != 0.0f)
-        return BAD("dropout", "%g: enas-rnn has dropout_e, dropout_x, "
+        return BAD("dropout",
+                   "%g: enas-rnn has dropout_e, dropout_x, "
                    "dropout_h and dropout_o instead; must be 0",
                    (double)s->dropout);
     /* ---- final training (jobs/enas_final.c) */
@@ -70,21 +70,17 @@ int nas__enas_rnn_job_prepare(nas__job *j)
         return rc;
     /* ---- end final training */
     if (s->nodes < 2 || s->nodes > NAS_ENAS_RNN_MAX_NODES)
-        return BAD("nodes", "%d is outside [2, %d]", s->nodes,
-                   NAS_ENAS_RNN_MAX_NODES);
+        return BAD("nodes", "%d is outside [2, %d]", s->nodes, NAS_ENAS_RNN_MAX_NODES);
     if (s->hidden < 1 || s->hidden > 4096)
         return BAD("hidden", "%d is outside [1, 4096]", s->hidden);
     if (s->bptt < 1 || s->bptt > 1000)
         return BAD("bptt", "%d is outside [1, 1000]", s->bptt);
     if (s->max_vocab < 0 || s->max_vocab == 1)
-        return BAD("max_vocab", "%d must be 0 (no cap) or >= 2",
-                   s->max_vocab);
+        return BAD("max_vocab", "%d must be 0 (no cap) or >= 2", s->max_vocab);
     if (s->lr_decay_start < 0 || s->lr_decay_start > 100000)
-        return BAD("lr_decay_start", "%d is outside [0, 100000]",
-                   s->lr_decay_start);
+        return BAD("lr_decay_start", "%d is outside [0, 100000]", s->lr_decay_start);
     if (!(s->lr_decay_rate > 0.0f && s->lr_decay_rate <= 1.0f))
-        return BAD("lr_decay_rate", "%g must be in (0, 1]",
-                   (double)s->lr_decay_rate);
+        return BAD("lr_decay_rate", "%g must be in (0, 1]", (double)s->lr_decay_rate);
     if ((rc = check_drop("dropout_e", s->dropout_e)) < 0 ||
         (rc = check_drop("dropout_x", s->dropout_x)) < 0 ||
         (rc = check_drop("dropout_h", s->dropout_h)) < 0 ||
@@ -104,17 +100,14 @@ int nas__enas_rnn_job_prepare(nas__job *j)
              "entropy_weight=%.9g tanh_constant=%.9g temperature=%.9g "
              "baseline_decay=%.9g controller_steps=%d "
              "controller_aggregate=%d reward_c=%.9g final_samples=%d",
-             j->desc->name, s->nodes, s->hidden, s->bptt, s->max_vocab,
-             s->epochs, s->seed, s->batch_size, (double)s->lr,
-             (double)s->lr_min, s->lr_decay_start, (double)s->lr_decay_rate,
-             (double)s->momentum, (double)s->weight_decay,
-             (double)s->grad_clip, (double)s->dropout_e,
-             (double)s->dropout_x, (double)s->dropout_h,
-             (double)s->dropout_o, s->ctrl_hidden, s->ctrl_layers,
-             (double)s->ctrl_lr, (double)s->ctrl_entropy_weight,
-             (double)s->ctrl_tanh, (double)s->ctrl_temperature,
-             (double)s->ctrl_baseline_decay, s->ctrl_steps,
-             s->ctrl_aggregate, (double)s->reward_c, s->final_samples);
+             j->desc->name, s->nodes, s->hidden, s->bptt, s->max_vocab, s->epochs, s->seed,
+             s->batch_size, (double)s->lr, (double)s->lr_min, s->lr_decay_start,
+             (double)s->lr_decay_rate, (double)s->momentum, (double)s->weight_decay,
+             (double)s->grad_clip, (double)s->dropout_e, (double)s->dropout_x, (double)s->dropout_h,
+             (double)s->dropout_o, s->ctrl_hidden, s->ctrl_layers, (double)s->ctrl_lr,
+             (double)s->ctrl_entropy_weight, (double)s->ctrl_tanh, (double)s->ctrl_temperature,
+             (double)s->ctrl_baseline_decay, s->ctrl_steps, s->ctrl_aggregate, (double)s->reward_c,
+             s->final_samples);
     return NAS_OK;
 }
 
@@ -127,10 +120,10 @@ enum { META_BASELINE, META_BEST, NMETA };
 typedef struct run {
     nas__job *j;
     nas_corpus *corpus;
-    stream train, valid, eval;   /* weight chunks, reward chunks, val ppl */
+    stream train, valid, eval; /* weight chunks, reward chunks, val ppl */
     nas_params *p;
-    nas_graph *g;                /* the child */
-    nas_graph *gc;               /* the controller */
+    nas_graph *g;  /* the child */
+    nas_graph *gc; /* the controller */
     nas__enas_rnn *net;
     nas_ctrl *ctrl;
     const nas_ctrl_step *prog;
@@ -138,19 +131,18 @@ typedef struct run {
     nas_reinforce rf;
     nas_sgd sgd;
     nas_enas_rnn_drop drop;
-    int carry;                   /* store index of the carried train state */
+    int carry; /* store index of the carried train state */
     float *eval_h, *zero_h;
-    int *arc, *best_arc;         /* best_arc: the epoch's best child */
-    double best_reward;          /* -1: none yet this epoch */
+    int *arc, *best_arc; /* best_arc: the epoch's best child */
+    double best_reward;  /* -1: none yet this epoch */
     nas_rng op_rng;
-    int64_t ntrain, spe, total;  /* train chunks; steps per epoch; job */
-    nas__job_pos pos;            /* last_acc: the epoch's val perplexity */
+    int64_t ntrain, spe, total; /* train chunks; steps per epoch; job */
+    nas__job_pos pos;           /* last_acc: the epoch's val perplexity */
     float lr;
     double val_loss;
     nas_kv meta[NMETA];
     char meta_val[NMETA][16 + 8 * NAS_ENAS_RNN_MAX_NODES * 2];
 } run;
-
 
 static uint64_t dbits(double v)
 {
@@ -213,8 +205,7 @@ static int parse_meta(run *r, const char *key, const char *v)
         goto bad;
     return NAS_OK;
 bad:
-    return nas_fail(NAS_EFORMAT, "%s: metadata %s is malformed",
-                    r->j->spec.checkpoint_path, key);
+    return nas_fail(NAS_EFORMAT, "%s: metadata %s is malformed", r->j->spec.checkpoint_path, key);
 }
 
 static int resume(run *r)
@@ -224,8 +215,7 @@ static int resume(run *r)
     nas_rng_seed(&r->op_rng, s->seed ^ 0x656e61732d726e6eull);
     nas_rng_seed(&r->pos.data_rng, s->seed ^ 0x646174612d726e67ull);
     r->pos.epoch = 1;
-    int resumed, rc = nas__job_resume(j, r->p, &r->op_rng, r->spe, &r->pos,
-                                      &resumed);
+    int resumed, rc = nas__job_resume(j, r->p, &r->op_rng, r->spe, &r->pos, &resumed);
     if (rc < 0 || !resumed)
         return rc;
     /* One SGD step per train chunk and one Adam step per controller update
@@ -233,13 +223,12 @@ static int resume(run *r)
     int64_t whole = (int64_t)(r->pos.epoch - 1);
     int64_t in_ep = r->pos.step;
     int64_t sgd = whole * r->ntrain + (in_ep < r->ntrain ? in_ep : r->ntrain);
-    int64_t adam = whole * s->ctrl_steps +
-                   (in_ep > r->ntrain ? in_ep - r->ntrain : 0);
+    int64_t adam = whole * s->ctrl_steps + (in_ep > r->ntrain ? in_ep - r->ntrain : 0);
     if (r->pos.sgd_steps != sgd || r->pos.adam_steps != adam)
-        return nas_fail(NAS_EFORMAT, "%s: step counts disagree (sgd %" PRId64
-                        ", adam %" PRId64 " at step %" PRId64 ")",
-                        s->checkpoint_path, r->pos.sgd_steps,
-                        r->pos.adam_steps, r->pos.global_step);
+        return nas_fail(
+            NAS_EFORMAT,
+            "%s: step counts disagree (sgd %" PRId64 ", adam %" PRId64 " at step %" PRId64 ")",
+            s->checkpoint_path, r->pos.sgd_steps, r->pos.adam_steps, r->pos.global_step);
     r->sgd.steps = r->pos.sgd_steps;
     r->rf.adam.steps = r->pos.adam_steps;
     const char *keys[NMETA] = {"enas.baseline", "enas.best"};
@@ -248,8 +237,7 @@ static int resume(run *r)
         if ((rc = nas__ckpt_meta(s->checkpoint_path, keys[k], &v)) < 0)
             return rc;
         if (!v)
-            return nas_fail(NAS_EFORMAT, "%s: no %s metadata",
-                            s->checkpoint_path, keys[k]);
+            return nas_fail(NAS_EFORMAT, "%s: no %s metadata", s->checkpoint_path, keys[k]);
         rc = parse_meta(r, keys[k], v);
         free(v);
         if (rc < 0)
@@ -268,13 +256,14 @@ static int setup(run *r)
         return rc;
     const nas_corpus *c = r->corpus;
     int ebsz = c->nvalid / 2 < EVAL_BSZ ? c->nvalid / 2 : EVAL_BSZ;
-    if ((rc = nas__stream_make(c->train, c->ntrain, s->batch_size,
-                          "batch_size (train split)", &r->train)) < 0 ||
+    if ((rc = nas__stream_make(c->train, c->ntrain, s->batch_size, "batch_size (train split)",
+                               &r->train)) < 0 ||
         (rc = nas__stream_make(c->valid, c->nvalid, s->batch_size,
-                          "batch_size (valid split, which gives the "
-                          "rewards)", &r->valid)) < 0 ||
-        (rc = nas__stream_make(c->valid, c->nvalid, ebsz < 1 ? 1 : ebsz,
-                          "valid split", &r->eval)) < 0)
+                               "batch_size (valid split, which gives the "
+                               "rewards)",
+                               &r->valid)) < 0 ||
+        (rc = nas__stream_make(c->valid, c->nvalid, ebsz < 1 ? 1 : ebsz, "valid split", &r->eval)) <
+            0)
         return rc;
     r->ntrain = (r->train.rows - 1 + s->bptt - 1) / s->bptt;
     r->spe = r->ntrain + s->ctrl_steps;
@@ -287,8 +276,7 @@ static int setup(run *r)
     r->zero_h = calloc((size_t)s->batch_size, hb);
     if (!r->p || !r->g || !r->gc || !r->eval_h || !r->zero_h)
         return nas_fail(NAS_ENOMEM, "enas-rnn: out of memory");
-    nas_enas_rnn_cfg cfg = {.vocab = c->vocab_size, .hidden = s->hidden,
-                            .nodes = s->nodes};
+    nas_enas_rnn_cfg cfg = {.vocab = c->vocab_size, .hidden = s->hidden, .nodes = s->nodes};
     if ((rc = nas__enas_rnn_declare(r->p, &cfg, &r->net)) < 0)
         return rc;
     r->alen = nas__enas_rnn_arc_len(r->net);
@@ -304,26 +292,25 @@ static int setup(run *r)
     if ((rc = nas_ctrl_declare(r->p, "ctrl", &cc, &r->ctrl)) < 0)
         return rc;
     if (nas_ctrl_arc_len(r->ctrl, r->prog, r->nprog) != r->alen)
-        return nas_fail(NAS_EINVAL, "nodes: the controller program does not "
-                        "write %d decisions", r->alen);
+        return nas_fail(NAS_EINVAL,
+                        "nodes: the controller program does not "
+                        "write %d decisions",
+                        r->alen);
     int shape[2] = {s->batch_size, s->hidden};
-    if ((r->carry = nas_params_add(r->p, "carry.train", NAS_GROUP_STATE,
-                                   NAS_INIT_ZERO, 0.0f, 2, shape)) < 0)
+    if ((r->carry = nas_params_add(r->p, "carry.train", NAS_GROUP_STATE, NAS_INIT_ZERO, 0.0f, 2,
+                                   shape)) < 0)
         return nas_fail(NAS_ENOMEM, "enas-rnn: out of memory");
     nas_rng init;
     nas_rng_seed(&init, s->seed);
     if ((rc = nas_params_alloc(r->p, &init)) < 0)
         return rc;
-    r->sgd = (nas_sgd){.momentum = s->momentum,
-                       .weight_decay = s->weight_decay};
+    r->sgd = (nas_sgd){.momentum = s->momentum, .weight_decay = s->weight_decay};
     r->rf = (nas_reinforce){
         .entropy_weight = s->ctrl_entropy_weight,
         .baseline_decay = s->ctrl_baseline_decay,
-        .adam = {.lr = s->ctrl_lr, .beta1 = 0.0f, .beta2 = 0.999f,
-                 .eps = 1e-3f},
+        .adam = {.lr = s->ctrl_lr, .beta1 = 0.0f, .beta2 = 0.999f, .eps = 1e-3f},
     };
-    r->drop = (nas_enas_rnn_drop){s->dropout_e, s->dropout_x, s->dropout_h,
-                                  s->dropout_o};
+    r->drop = (nas_enas_rnn_drop){s->dropout_e, s->dropout_x, s->dropout_h, s->dropout_o};
     r->best_reward = -1.0;
     r->meta[0] = (nas_kv){"enas.baseline", r->meta_val[META_BASELINE]};
     r->meta[1] = (nas_kv){"enas.best", r->meta_val[META_BEST]};
@@ -333,11 +320,12 @@ static int setup(run *r)
     nas_graph_set_rng(r->g, &r->op_rng);
     if ((rc = resume(r)) < 0)
         return rc;
-    nas__job_log(j, "corpus %s: %d words of vocabulary, %d/%d train/valid "
+    nas__job_log(j,
+                 "corpus %s: %d words of vocabulary, %d/%d train/valid "
                  "tokens; %" PRId64 " train chunks + %d controller updates "
-                 "per epoch; %zu shared weights", j->desc->name,
-                 c->vocab_size, c->ntrain, c->nvalid, r->ntrain,
-                 s->ctrl_steps, nas__params_weights_numel(r->p));
+                 "per epoch; %zu shared weights",
+                 j->desc->name, c->vocab_size, c->ntrain, c->nvalid, r->ntrain, s->ctrl_steps,
+                 nas__params_weights_numel(r->p));
     return NAS_OK;
 }
 
@@ -367,24 +355,22 @@ static int sample(run *r, int grad, nas_ctrl_out *out)
     nas_ctrl_out o;
     nas_graph_reset(r->gc);
     nas_graph_set_grad(r->gc, grad);
-    int rc = nas_ctrl_run(r->ctrl, r->gc, r->p, r->prog, r->nprog,
-                          &r->op_rng, NULL, r->arc, out ? out : &o);
+    int rc = nas_ctrl_run(r->ctrl, r->gc, r->p, r->prog, r->nprog, &r->op_rng, NULL, r->arc,
+                          out ? out : &o);
     NAS_ASSERT(rc == NAS_OK && "enas-rnn: the program is well formed");
     return rc;
 }
 
 /* Mean loss per token of child arc on rows [row, row + T] of stream st,
  * from a zero state (h_state NULL) or a carried one, eval mode. */
-static double eval_chunk(run *r, const int *arc, const stream *st, int row,
-                         int T, float *h_state)
+static double eval_chunk(run *r, const int *arc, const stream *st, int row, int T, float *h_state)
 {
     nas_graph_reset(r->g);
     nas_graph_set_training(r->g, 0);
     nas_graph_set_grad(r->g, 0);
     nas_enas_rnn_chunk c = {st->ids + (size_t)row * st->bsz, T, st->bsz,
                             h_state ? h_state : r->zero_h};
-    nas_tensor *loss = nas__enas_rnn_loss(r->g, r->p, r->net, arc, &c,
-                                          h_state, NULL);
+    nas_tensor *loss = nas__enas_rnn_loss(r->g, r->p, r->net, arc, &c, h_state, NULL);
     double v = loss->data[0];
     nas_graph_reset(r->g);
     nas_graph_set_training(r->g, 1);
@@ -424,11 +410,9 @@ static void train_step(run *r)
     float *h = nas_params_get(r->p, r->carry)->data;
     nas_enas_rnn_chunk c = {r->train.ids + (size_t)i * bsz, T, bsz, h};
     nas_graph_reset(r->g);
-    nas_tensor *loss = nas__enas_rnn_loss(r->g, r->p, r->net, r->arc, &c, h,
-                                          &r->drop);
+    nas_tensor *loss = nas__enas_rnn_loss(r->g, r->p, r->net, r->arc, &c, h, &r->drop);
     nas_params_zero_grad(r->p, NAS_MASK(NAS_GROUP_WEIGHTS));
-    nas_graph_backward(r->g, nas_scale(r->g, loss, (float)T),
-                       NAS_MASK(NAS_GROUP_WEIGHTS));
+    nas_graph_backward(r->g, nas_scale(r->g, loss, (float)T), NAS_MASK(NAS_GROUP_WEIGHTS));
     if (s->grad_clip > 0.0f)
         nas_clip_grad_norm(r->p, NAS_GROUP_WEIGHTS, s->grad_clip);
     r->sgd.lr = r->lr;
@@ -480,14 +464,11 @@ static void controller_step(run *r)
         nas_ctrl_out out;
         sample(r, 1, &out);
         int span = r->valid.rows - 1 - bptt;
-        int row = span > 0 ? (int)nas_rng_below(&r->op_rng,
-                                                (uint32_t)span + 1) : 0;
-        int T = r->valid.rows - 1 - row < bptt ? r->valid.rows - 1 - row
-                                               : bptt;
+        int row = span > 0 ? (int)nas_rng_below(&r->op_rng, (uint32_t)span + 1) : 0;
+        int T = r->valid.rows - 1 - row < bptt ? r->valid.rows - 1 - row : bptt;
         double loss = eval_chunk(r, r->arc, &r->valid, row, T, NULL);
         double reward = reward_of(r, loss);
-        nas_tensor *l = nas_reinforce_loss(r->gc, &r->rf, &out, reward,
-                                           1.0f / (float)m);
+        nas_tensor *l = nas_reinforce_loss(r->gc, &r->rf, &out, reward, 1.0f / (float)m);
         nas_graph_backward(r->gc, l, NAS_MASK(NAS_GROUP_CONTROLLER));
         sum_loss += l->data[0];
         sum_ent += out.entropy->data[0];
@@ -529,7 +510,7 @@ static int end_epoch(void *ctx)
     nas__job *j = r->j;
     nas__job_pos *pos = &r->pos;
     int e = pos->epoch;
-    if (r->best_reward < 0.0) {   /* cut before the controller phase */
+    if (r->best_reward < 0.0) { /* cut before the controller phase */
         sample(r, 0, NULL);
         memcpy(r->best_arc, r->arc, (size_t)r->alen * sizeof(int));
     }
@@ -537,13 +518,13 @@ static int end_epoch(void *ctx)
     pos->last_loss = pos->seen > 0 ? pos->loss_sum / pos->seen : 0.0;
     pos->last_acc = exp(r->val_loss);
     nas__job_metric(j, e, pos->global_step, "train_loss", pos->last_loss);
-    nas__job_metric(j, e, pos->global_step, "train_perplexity",
-                    exp(pos->last_loss));
+    nas__job_metric(j, e, pos->global_step, "train_perplexity", exp(pos->last_loss));
     nas__job_metric(j, e, pos->global_step, "val_perplexity", pos->last_acc);
     nas__job_metric(j, e, pos->global_step, "lr", r->lr);
-    nas__job_log(j, "epoch %d/%d: train perplexity %.2f, val perplexity "
-                 "%.2f of the epoch's best child, lr %g", e, j->spec.epochs,
-                 exp(pos->last_loss), pos->last_acc, (double)r->lr);
+    nas__job_log(j,
+                 "epoch %d/%d: train perplexity %.2f, val perplexity "
+                 "%.2f of the epoch's best child, lr %g",
+                 e, j->spec.epochs, exp(pos->last_loss), pos->last_acc, (double)r->lr);
     r->best_reward = -1.0;
     update_meta(r);
     nas__job_next_epoch(pos);
@@ -564,12 +545,11 @@ static int run_epoch(void *ctx)
     run *r = ctx;
     nas__job *j = r->j;
     const nas_job_spec *s = &j->spec;
-    if (r->pos.step == 0)   /* the train state starts every epoch at zero */
+    if (r->pos.step == 0) /* the train state starts every epoch at zero */
         memset(nas_params_get(r->p, r->carry)->data, 0,
                (size_t)s->batch_size * s->hidden * sizeof(float));
     r->lr = epoch_lr(s, r->pos.epoch);
-    return nas__job_run_epoch(j, r->p, &r->op_rng, &r->pos, r->spe, r->total,
-                              step, end_epoch, r);
+    return nas__job_run_epoch(j, r->p, &r->op_rng, &r->pos, r->spe, r->total, step, end_epoch, r);
 }
 
 /* final_samples children, each scored on the first valid chunk; the
@@ -581,8 +561,7 @@ static double pick_final(run *r)
     double best = -1.0;
     for (int k = 0; k < s->final_samples; k++) {
         sample(r, 0, NULL);
-        double reward = reward_of(r, eval_chunk(r, r->arc, &r->valid, 0, T,
-                                                NULL));
+        double reward = reward_of(r, eval_chunk(r, r->arc, &r->valid, 0, T, NULL));
         if (reward > best) {
             best = reward;
             memcpy(r->best_arc, r->arc, (size_t)r->alen * sizeof(int));
@@ -620,8 +599,7 @@ static int report_result(run *r, int stopped_by_time)
     nas__json_num(&res, 0, "train_tokens", r->corpus->ntrain);
     nas__json_num(&res, 0, "val_tokens", r->corpus->nvalid);
     nas__json_num(&res, 0, "child_parameters",
-                  (double)nas__enas_rnn_arc_params(r->net, r->p,
-                                                   r->best_arc));
+                  (double)nas__enas_rnn_arc_params(r->net, r->p, r->best_arc));
     nas__job_json_steps(&res, &r->pos, r->spe);
     nas__job_json_stop(&res, r->p, stopped_by_time);
     nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
@@ -660,5 +638,5 @@ int nas__enas_rnn_job(nas__job *j)
     rc = report_result(&r, by_time);
 fail:
     teardown(&r);
-    return nas__enas_final_end(j, &cap, rc);   /* final training */
+    return nas__enas_final_end(j, &cap, rc); /* final training */
 }

@@ -27,17 +27,18 @@
 /* Arena floats per output float of a layer in one training step: forward
  * outputs and their gradients plus op scratch, measured and rounded up
  * (see the header comment). */
-#define K_CNN_BLOCK 7.0       /* conv, BN, ReLU (+ pool) of a fixed CNN */
-#define K_CNN_IM2COL 2.0      /* per image, per column float */
-#define K_DARTS_NODE 50.0     /* supernet: per cell-channel-pixel (14 edges) */
-#define K_DARTS_EDGE 60.0     /* supernet: one edge's recomputation */
-#define K_FIXED_OP 84.0       /* a genotype network's op, per output float */
-#define K_LSTM_STEP 66.0      /* LSTM: per hidden unit per token per layer */
-#define K_LOGITS 4.0          /* decoder logits, log-softmax and gradients */
-#define K_DRNN_NODE 44.0      /* darts-rnn: per node per hidden unit per token */
-#define K_ERNN_NODE 40.0      /* enas-rnn: per node per hidden unit per token
-                                 (one run: hidden 720, 12 nodes, batch 20,
-                                 bptt 35 peaked at 1.65 GB RSS) */
+#define K_CNN_BLOCK 7.0   /* conv, BN, ReLU (+ pool) of a fixed CNN */
+#define K_CNN_IM2COL 2.0  /* per image, per column float */
+#define K_DARTS_NODE 50.0 /* supernet: per cell-channel-pixel (14 edges) */
+#define K_DARTS_EDGE 60.0 /* supernet: one edge's recomputation */
+#define K_FIXED_OP 84.0   /* a genotype network's op, per output float */
+#define K_LSTM_STEP 66.0  /* LSTM: per hidden unit per token per layer */
+#define K_LOGITS 4.0      /* decoder logits, log-softmax and gradients */
+#define K_DRNN_NODE 44.0  /* darts-rnn: per node per hidden unit per token */
+#define K_ERNN_NODE                                                                                \
+    40.0 /* enas-rnn: per node per hidden unit per token                                           \
+            (one run: hidden 720, 12 nodes, batch 20,                                              \
+            bptt 35 peaked at 1.65 GB RSS) */
 /* Code, libraries, the BLAS buffers and the engine's thread stacks. */
 #define BASE_BYTES ((size_t)96 << 20)
 /* A text corpus in memory: ids (4 bytes) per token, about a token per 5
@@ -86,7 +87,7 @@ static size_t text_data_bytes(const nas_job_spec *s, const nas_dataset_desc *d)
         bytes = file_size(path);
     }
     if (!bytes)
-        bytes = (size_t)16 << 20;   /* not there yet: a PTB-sized corpus */
+        bytes = (size_t)16 << 20; /* not there yet: a PTB-sized corpus */
     return bytes * TEXT_BYTES_PER_FILE_BYTE;
 }
 
@@ -107,7 +108,7 @@ static void est_fixed_cnn(const nas_job_spec *s, const nas_dataset_desc *d, nas_
     size_t params = 0;
     int h = d->h, w = d->w, cin = d->c;
     size_t col_max = 0;
-    act += B * cin * h * w;   /* the input batch */
+    act += B * cin * h * w; /* the input batch */
     for (int i = 0; i < s->nblocks; i++) {
         int co = s->channels[i];
         params += r16((size_t)co * cin * 9) + 4 * r16((size_t)co);
@@ -122,8 +123,8 @@ static void est_fixed_cnn(const nas_job_spec *s, const nas_dataset_desc *d, nas_
         cin = co;
     }
     size_t flat = (size_t)cin * h * w;
-    params += r16(flat * s->hidden) + r16((size_t)s->hidden) +
-              r16((size_t)s->hidden * d->classes) + r16((size_t)d->classes);
+    params += r16(flat * s->hidden) + r16((size_t)s->hidden) + r16((size_t)s->hidden * d->classes) +
+              r16((size_t)d->classes);
     act += K_CNN_IM2COL * B * col_max + 6.0 * B * (s->hidden + d->classes);
     m->params = store_bytes(params);
     m->activations = (size_t)(act * 4);
@@ -136,7 +137,7 @@ static void est_fixed_cnn(const nas_job_spec *s, const nas_dataset_desc *d, nas_
 static void darts_cells(int C, int layers, int h, int w, double *sum, double *max)
 {
     int c = C;
-    *sum = 3.0 * C * h * w;   /* the stem */
+    *sum = 3.0 * C * h * w; /* the stem */
     *max = 0;
     for (int i = 0; i < layers; i++) {
         if (i == layers / 3 || i == 2 * layers / 3) {
@@ -151,11 +152,11 @@ static void darts_cells(int C, int layers, int h, int w, double *sum, double *ma
     }
 }
 
-static int est_darts_supernet(const nas_job_spec *s, const nas_dataset_desc *d, int C,
-                              int layers, int batch, nas_job_memory *m)
+static int est_darts_supernet(const nas_job_spec *s, const nas_dataset_desc *d, int C, int layers,
+                              int batch, nas_job_memory *m)
 {
-    nas_darts_cfg cfg = {.C = C, .layers = layers, .in_c = d->c, .h = d->h, .w = d->w,
-                         .classes = d->classes};
+    nas_darts_cfg cfg = {
+        .C = C, .layers = layers, .in_c = d->c, .h = d->h, .w = d->w, .classes = d->classes};
     nas_params *p = nas_params_new();
     nas__darts_net *net = NULL;
     if (!p)
@@ -181,8 +182,8 @@ static int est_darts_supernet(const nas_job_spec *s, const nas_dataset_desc *d, 
 static int est_darts_fixed(const nas_job_spec *s, const nas_dataset_desc *d, int C, int layers,
                            int batch, const char *genotype, nas_job_memory *m)
 {
-    nas_darts_cfg cfg = {.C = C, .layers = layers, .in_c = d->c, .h = d->h, .w = d->w,
-                         .classes = d->classes};
+    nas_darts_cfg cfg = {
+        .C = C, .layers = layers, .in_c = d->c, .h = d->h, .w = d->w, .classes = d->classes};
     nas_darts_genotype gt;
     int rc = nas__darts_genotype_parse(genotype, &gt);
     if (rc < 0)
@@ -228,8 +229,8 @@ static void est_lstm_lm(const nas_job_spec *s, const nas_dataset_desc *d, nas_jo
 static int est_darts_rnn(const nas_job_spec *s, nas_job_memory *m)
 {
     double V = s->max_vocab > 0 ? s->max_vocab : UNKNOWN_VOCAB;
-    nas_darts_rnn_cfg cfg = {.vocab = (int)V, .embed = s->embed, .hidden = s->hidden,
-                             .tied = s->embed == s->hidden};
+    nas_darts_rnn_cfg cfg = {
+        .vocab = (int)V, .embed = s->embed, .hidden = s->hidden, .tied = s->embed == s->hidden};
     nas_params *p = nas_params_new();
     nas__darts_rnn *net = NULL;
     if (!p)
@@ -258,8 +259,13 @@ static int est_enas_cnn(const nas_job_spec *s, const nas_dataset_desc *d, nas_jo
     const nas_enas_space *sp = s->search_space && strcmp(s->search_space, "enas-macro") == 0
                                    ? &nas__enas_macro
                                    : &nas__enas_micro;
-    nas_enas_cfg cfg = {.C = s->C, .layers = s->layers, .nodes = s->nodes, .in_c = d->c,
-                        .h = d->h, .w = d->w, .classes = d->classes};
+    nas_enas_cfg cfg = {.C = s->C,
+                        .layers = s->layers,
+                        .nodes = s->nodes,
+                        .in_c = d->c,
+                        .h = d->h,
+                        .w = d->w,
+                        .classes = d->classes};
     nas_params *p = nas_params_new();
     void *self = NULL;
     if (!p)
@@ -336,7 +342,7 @@ static int est_nasrl_cnn(const nas_job_spec *s, const nas_dataset_desc *d, doubl
     *act = B * d->c * hw;
     for (int i = 0; i < L; i++) {
         double cin = i ? (double)i * F : d->c;
-        *params += F * cin * fh * fw + 16.0 * 5;   /* conv, BN (16-float aligned) */
+        *params += F * cin * fh * fw + 16.0 * 5; /* conv, BN (16-float aligned) */
         *act += K_CNN_BLOCK * B * F * hw + 2.0 * B * cin * hw + K_CNN_IM2COL * cin * fh * fw * hw;
     }
     *params += (double)L * F * d->classes + d->classes;
@@ -406,8 +412,7 @@ int nas__estimate_enas_cnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_m
  * that size bounds the arc's weights, the same supernet bound its
  * activations (enas-rnn's keeps the search's model; enas_final.c has the
  * rules). */
-void nas__estimate_enas_final(const nas_job_spec *s, const nas_dataset_desc *d,
-                              nas_job_memory *out)
+void nas__estimate_enas_final(const nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out)
 {
     nas_job_spec f = *s;
     nas__enas_final_size(s, &f.C, &f.layers);
@@ -486,8 +491,8 @@ int nas_job_estimate_memory_parts(const nas_job_spec *spec, nas_job_memory *out)
         return rc;
     out->data = image ? image_data_bytes(d) : text_data_bytes(&s, d);
     out->base = BASE_BYTES;
-    out->total = clamp_bytes((double)out->params + (double)out->activations +
-                             (double)out->data + (double)out->base);
+    out->total = clamp_bytes((double)out->params + (double)out->activations + (double)out->data +
+                             (double)out->base);
     return NAS_OK;
 }
 

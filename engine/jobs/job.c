@@ -65,7 +65,7 @@ void nas_job_spec_defaults(nas_job_spec *spec)
         nas_job_spec key = *spec;
         SET0(key.search_space, k->default_space);
         const nas_spec_space *row = nas__spec_row_of(&key, d->kind);
-        if (!row && k->space) {   /* a space the kind does not know: its prepare says so */
+        if (!row && k->space) { /* a space the kind does not know: its prepare says so */
             key.search_space = k->default_space;
             row = nas__spec_row_of(&key, d->kind);
         }
@@ -91,16 +91,13 @@ static int check_common(const nas_job_spec *s)
     if (!(s->momentum >= 0.0f && s->momentum < 1.0f))
         return BAD("momentum", "%g must be in [0, 1)", (double)s->momentum);
     if (!(s->weight_decay >= 0.0f && s->weight_decay < 1.0f))
-        return BAD("weight_decay", "%g must be in [0, 1)",
-                   (double)s->weight_decay);
+        return BAD("weight_decay", "%g must be in [0, 1)", (double)s->weight_decay);
     if (!(s->grad_clip >= 0.0f && isfinite(s->grad_clip)))
-        return BAD("grad_clip", "%g must be >= 0 (0: off)",
-                   (double)s->grad_clip);
+        return BAD("grad_clip", "%g must be >= 0 (0: off)", (double)s->grad_clip);
     if (!(s->dropout >= 0.0f && s->dropout < 1.0f))
         return BAD("dropout", "%g must be in [0, 1)", (double)s->dropout);
     if (!(s->max_seconds >= 0.0 && isfinite(s->max_seconds)))
-        return BAD("max_seconds", "%g must be >= 0 (0: no limit)",
-                   s->max_seconds);
+        return BAD("max_seconds", "%g must be >= 0 (0: no limit)", s->max_seconds);
     if (s->threads < 1 || s->threads > 64)
         return BAD("threads", "%d is outside [1, 64]", s->threads);
     if (s->nesterov != 0 && s->nesterov != 1)
@@ -118,24 +115,24 @@ static int check_arch(const nas_job_spec *s, const nas_dataset_desc *d)
         return BAD("max_examples", "%d must be 0 (all) or >= 2", s->max_examples);
     if (s->arch == NAS_ARCH_LSTM_LM || s->arch == NAS_ARCH_DARTS_RNN) {
         if (!is_text(d))
-            return BAD("arch", "the %s language model needs a text "
+            return BAD("arch",
+                       "the %s language model needs a text "
                        "dataset, %s holds images",
-                       s->arch == NAS_ARCH_LSTM_LM ? "LSTM" : "darts-rnn",
-                       d->name);
+                       s->arch == NAS_ARCH_LSTM_LM ? "LSTM" : "darts-rnn", d->name);
         if (s->arch == NAS_ARCH_DARTS_RNN) {
             nas_darts_rnn_genotype gt;
             if (memchr(s->genotype, '\0', sizeof(s->genotype)) == NULL)
-                return BAD("genotype", "longer than %d bytes",
-                           NAS_GENOTYPE_MAX - 1);
+                return BAD("genotype", "longer than %d bytes", NAS_GENOTYPE_MAX - 1);
             int rc = nas__darts_rnn_genotype_parse(s->genotype, &gt);
             if (rc < 0)
                 return rc;
             if (s->layers != 1)
-                return BAD("layers", "%d: the darts-rnn model has one cell; "
-                           "must be 1", s->layers);
+                return BAD("layers",
+                           "%d: the darts-rnn model has one cell; "
+                           "must be 1",
+                           s->layers);
             if (!(s->dropout_input >= 0.0f && s->dropout_input < 1.0f))
-                return BAD("dropout_input", "%g must be in [0, 1)",
-                           (double)s->dropout_input);
+                return BAD("dropout_input", "%g must be in [0, 1)", (double)s->dropout_input);
         }
         if (s->embed < 1 || s->embed > 65536)
             return BAD("embed", "%d is outside [1, 65536]", s->embed);
@@ -146,31 +143,37 @@ static int check_arch(const nas_job_spec *s, const nas_dataset_desc *d)
         if (s->bptt < 1 || s->bptt > 10000)
             return BAD("bptt", "%d is outside [1, 10000]", s->bptt);
         if (s->max_vocab < 0 || s->max_vocab == 1)
-            return BAD("max_vocab", "%d must be 0 (no cap) or >= 2",
-                       s->max_vocab);
+            return BAD("max_vocab", "%d must be 0 (no cap) or >= 2", s->max_vocab);
         return NAS_OK;
     }
     if (s->arch == NAS_ARCH_DARTS_CNN) {
         if (is_text(d))
-            return BAD("arch", "the DARTS network needs an image dataset, "
-                       "%s is text", d->name);
+            return BAD("arch",
+                       "the DARTS network needs an image dataset, "
+                       "%s is text",
+                       d->name);
         nas_darts_genotype gt;
-        nas_darts_cfg cfg = {.C = s->C, .layers = s->layers, .in_c = d->c,
-                             .h = d->h, .w = d->w, .classes = d->classes};
+        nas_darts_cfg cfg = {.C = s->C,
+                             .layers = s->layers,
+                             .in_c = d->c,
+                             .h = d->h,
+                             .w = d->w,
+                             .classes = d->classes};
         if (memchr(s->genotype, '\0', sizeof(s->genotype)) == NULL)
-            return BAD("genotype", "longer than %d bytes",
-                       NAS_GENOTYPE_MAX - 1);
+            return BAD("genotype", "longer than %d bytes", NAS_GENOTYPE_MAX - 1);
         if (s->dropout != 0.0f)
-            return BAD("dropout", "%g: the DARTS network has no dropout; "
-                       "must be 0", (double)s->dropout);
+            return BAD("dropout",
+                       "%g: the DARTS network has no dropout; "
+                       "must be 0",
+                       (double)s->dropout);
         int rc = nas__darts_genotype_parse(s->genotype, &gt);
         return rc < 0 ? rc : nas__darts_check_cfg(&cfg);
     }
-    if (s->arch == NAS_ARCH_ENAS_RNN) {   /* jobs/enas_final.c */
+    if (s->arch == NAS_ARCH_ENAS_RNN) { /* jobs/enas_final.c */
         char text[sizeof(((nas__job *)0)->spec_text)] = "";
         return nas__enas_fixed_rnn_check(s, d, text, sizeof(text));
     }
-    if (s->arch == NAS_ARCH_ENAS_CNN) {   /* jobs/enas_final.c */
+    if (s->arch == NAS_ARCH_ENAS_CNN) { /* jobs/enas_final.c */
         char text[sizeof(((nas__job *)0)->spec_text)] = "";
         return nas__enas_fixed_check(s, d, text, sizeof(text));
     }
@@ -181,9 +184,11 @@ static int check_arch(const nas_job_spec *s, const nas_dataset_desc *d)
     if (s->arch != NAS_ARCH_FIXED_CNN)
         return BAD("arch", "unknown architecture kind %d", (int)s->arch);
     if (is_text(d))
-        return BAD("arch", "the fixed CNN needs an image dataset, %s is "
-                   "text", d->name);
-    return NAS_OK;   /* channels and hidden: its row (check_table) */
+        return BAD("arch",
+                   "the fixed CNN needs an image dataset, %s is "
+                   "text",
+                   d->name);
+    return NAS_OK; /* channels and hidden: its row (check_table) */
 }
 
 /* The train row's keys against the spec table (engine/jobs/spec_table.c):
@@ -201,15 +206,14 @@ static int check_table(const nas_job_spec *s, const nas_dataset_desc *d)
     int rc = nas__spec_check(s, row, NULL);
     if (rc < 0 || s->arch == NAS_ARCH_DARTS_CNN)
         return rc;
-    nas_spec_space arch = *row;   /* nas__spec_check reads a row's hp */
+    nas_spec_space arch = *row; /* nas__spec_check reads a row's hp */
     arch.hp = row->arch;
     return nas__spec_check(s, &arch, NULL);
 }
 
 /* ------------------------------------------------------------ spec text */
 
-static void put(char *buf, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void put(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void put(char *buf, size_t cap, const char *fmt, ...)
 {
@@ -233,8 +237,8 @@ static void make_spec_text(nas__job *j)
         char tok[512];
         NAS_ASSERT(nas__darts_genotype_parse(s->genotype, &gt) == NAS_OK);
         nas__darts_genotype_token(&gt, tok, sizeof(tok));
-        put(b, cap, " arch=darts-cnn C=%d layers=%d genotype=%s augment=%d",
-            s->C, s->layers, tok, s->augment);
+        put(b, cap, " arch=darts-cnn C=%d layers=%d genotype=%s augment=%d", s->C, s->layers, tok,
+            s->augment);
     } else if (s->arch == NAS_ARCH_ENAS_CNN) {
         NAS_ASSERT(nas__enas_fixed_check(s, j->desc, b, cap) == NAS_OK);
     } else if (s->arch == NAS_ARCH_ENAS_RNN) {
@@ -251,28 +255,30 @@ static void make_spec_text(nas__job *j)
         char tok[256];
         NAS_ASSERT(nas__darts_rnn_genotype_parse(s->genotype, &gt) == NAS_OK);
         nas__darts_rnn_genotype_token(&gt, tok, sizeof(tok));
-        put(b, cap, " arch=darts-rnn embed=%d hidden=%d bptt=%d max_vocab=%d "
-            "genotype=%s dropout_input=%.9g", s->embed, s->hidden, s->bptt,
-            s->max_vocab, tok, (double)s->dropout_input);
+        put(b, cap,
+            " arch=darts-rnn embed=%d hidden=%d bptt=%d max_vocab=%d "
+            "genotype=%s dropout_input=%.9g",
+            s->embed, s->hidden, s->bptt, s->max_vocab, tok, (double)s->dropout_input);
     } else {
-        put(b, cap, " arch=lstm-lm embed=%d hidden=%d layers=%d bptt=%d "
-            "max_vocab=%d", s->embed, s->hidden, s->layers, s->bptt,
-            s->max_vocab);
+        put(b, cap,
+            " arch=lstm-lm embed=%d hidden=%d layers=%d bptt=%d "
+            "max_vocab=%d",
+            s->embed, s->hidden, s->layers, s->bptt, s->max_vocab);
     }
-    put(b, cap, " epochs=%d seed=%" PRIu64 " batch_size=%d lr=%.9g "
+    put(b, cap,
+        " epochs=%d seed=%" PRIu64 " batch_size=%d lr=%.9g "
         "lr_min=%.9g momentum=%.9g weight_decay=%.9g grad_clip=%.9g "
-        "dropout=%.9g nesterov=%d", s->epochs, s->seed, s->batch_size,
-        (double)s->lr, (double)s->lr_min, (double)s->momentum,
-        (double)s->weight_decay, (double)s->grad_clip, (double)s->dropout,
-        s->nesterov);
-    if (s->max_examples > 0)   /* absent when 0: older checkpoints still match */
+        "dropout=%.9g nesterov=%d",
+        s->epochs, s->seed, s->batch_size, (double)s->lr, (double)s->lr_min, (double)s->momentum,
+        (double)s->weight_decay, (double)s->grad_clip, (double)s->dropout, s->nesterov);
+    if (s->max_examples > 0) /* absent when 0: older checkpoints still match */
         put(b, cap, " max_examples=%d", s->max_examples);
 }
 
 /* --------------------------------------------------------------- setup */
 
-int nas__job_prepare(nas__job *j, const nas_job_spec *spec,
-                     const nas_job_reporter *rep, const _Atomic int *stop)
+int nas__job_prepare(nas__job *j, const nas_job_spec *spec, const nas_job_reporter *rep,
+                     const _Atomic int *stop)
 {
     memset(j, 0, sizeof(*j));
     if (!spec)
@@ -286,15 +292,19 @@ int nas__job_prepare(nas__job *j, const nas_job_spec *spec,
     if (!k) {
         char names[96];
         nas__kind_names(names, sizeof(names));
-        return BAD("algorithm", "\"%s\" is not a job kind of this engine "
-                   "(%s)", spec->algorithm, names);
+        return BAD("algorithm",
+                   "\"%s\" is not a job kind of this engine "
+                   "(%s)",
+                   spec->algorithm, names);
     }
     if (!spec->dataset)
         return BAD("dataset", "missing");
     j->desc = nas_dataset_find(spec->dataset);
     if (!j->desc)
-        return BAD("dataset", "unknown \"%s\" (known: fashion-mnist, "
-                   "cifar10, synthetic, fortunes, ptb)", spec->dataset);
+        return BAD("dataset",
+                   "unknown \"%s\" (known: fashion-mnist, "
+                   "cifar10, synthetic, fortunes, ptb)",
+                   spec->dataset);
     if (!j->spec.data_path)
         j->spec.data_path = j->desc->default_path;
     if (k->common_checks) {
@@ -311,8 +321,7 @@ int nas__train_prepare(nas__job *j)
 {
     int rc;
     if (j->spec.arch == NAS_ARCH_DEFAULT)
-        j->spec.arch = is_text(j->desc) ? NAS_ARCH_LSTM_LM
-                                        : NAS_ARCH_FIXED_CNN;
+        j->spec.arch = is_text(j->desc) ? NAS_ARCH_LSTM_LM : NAS_ARCH_FIXED_CNN;
     rc = check_arch(&j->spec, j->desc);
     if (rc == NAS_OK)
         rc = check_table(&j->spec, j->desc);
@@ -327,8 +336,7 @@ int nas_job_validate(const nas_job_spec *spec)
     return nas__job_prepare(&j, spec, NULL, NULL);
 }
 
-int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep,
-                const _Atomic int *stop)
+int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep, const _Atomic int *stop)
 {
     nas__job j;
     int rc = nas__job_prepare(&j, spec, rep, stop);
@@ -353,40 +361,40 @@ int nas__job_check(const nas__job *j)
     if (s == NAS_STOP_CANCEL || s == NAS_STOP_SHUTDOWN)
         return s;
     if (s != NAS_RUN)
-        return NAS_STOP_CANCEL;   /* an unknown request: stop safely */
+        return NAS_STOP_CANCEL; /* an unknown request: stop safely */
     if (j->spec.max_seconds > 0 && nas__job_elapsed(j) >= j->spec.max_seconds)
         return NAS__STOP_TIME;
     return NAS_RUN;
 }
 
-int nas__job_between_steps(nas__job *j, nas_params *p, const nas_rng *op_rng,
-                           nas__job_pos *pos)
+int nas__job_between_steps(nas__job *j, nas_params *p, const nas_rng *op_rng, nas__job_pos *pos)
 {
     int why = nas__job_check(j);
     if (why == NAS_RUN || why == NAS__STOP_TIME)
         return why;
     if (why == NAS_STOP_CANCEL)
-        return nas_fail(NAS_ECANCELLED, "%s: cancelled at step %" PRId64,
-                        j->kind, pos->global_step);
+        return nas_fail(NAS_ECANCELLED, "%s: cancelled at step %" PRId64, j->kind,
+                        pos->global_step);
     if (!j->spec.checkpoint_path) {
-        nas__job_log(j, "shutdown at step %" PRId64 ": no checkpoint_path, "
-                     "nothing saved", pos->global_step);
-        return nas_fail(NAS_ECANCELLED, "%s: shut down at step %" PRId64
-                        " without a checkpoint_path", j->kind,
+        nas__job_log(j,
+                     "shutdown at step %" PRId64 ": no checkpoint_path, "
+                     "nothing saved",
+                     pos->global_step);
+        return nas_fail(NAS_ECANCELLED,
+                        "%s: shut down at step %" PRId64 " without a checkpoint_path", j->kind,
                         pos->global_step);
     }
     int rc = nas__job_save(j, p, op_rng, pos);
     if (rc < 0)
         return rc;
-    nas__job_log(j, "shutdown: checkpoint at step %" PRId64 " in %s",
-                 pos->global_step, j->spec.checkpoint_path);
-    return nas_fail(NAS_ECANCELLED, "%s: shut down at step %" PRId64
-                    ", checkpoint in %s", j->kind, pos->global_step,
-                    j->spec.checkpoint_path);
+    nas__job_log(j, "shutdown: checkpoint at step %" PRId64 " in %s", pos->global_step,
+                 j->spec.checkpoint_path);
+    return nas_fail(NAS_ECANCELLED, "%s: shut down at step %" PRId64 ", checkpoint in %s", j->kind,
+                    pos->global_step, j->spec.checkpoint_path);
 }
 
-int nas__job_epochs(nas__job *j, const nas__job_pos *pos,
-                    int (*run_epoch)(void *ctx), void *ctx, int *by_time)
+int nas__job_epochs(nas__job *j, const nas__job_pos *pos, int (*run_epoch)(void *ctx), void *ctx,
+                    int *by_time)
 {
     j->t0 = nas__now();
     *by_time = 0;
@@ -407,7 +415,7 @@ int nas__job_epochs(nas__job *j, const nas__job_pos *pos,
 
 int nas__job_epochs_done(const nas__job *j, const nas__job_pos *pos)
 {
-    int e = pos->step > 0 ? pos->epoch : pos->epoch - 1;   /* begun ones */
+    int e = pos->step > 0 ? pos->epoch : pos->epoch - 1; /* begun ones */
     return e > j->spec.epochs ? j->spec.epochs : e < 0 ? 0 : e;
 }
 
@@ -430,8 +438,7 @@ void nas__job_progress_cut(const nas__job *j, const nas__job_pos *pos)
     j->rep.progress(j->rep.ctx, &p);
 }
 
-void nas__job_progress(const nas__job *j, const nas__job_pos *pos,
-                       int64_t total_steps)
+void nas__job_progress(const nas__job *j, const nas__job_pos *pos, int64_t total_steps)
 {
     if (!j->rep.progress)
         return;
@@ -441,12 +448,11 @@ void nas__job_progress(const nas__job *j, const nas__job_pos *pos,
         .epochs = j->spec.epochs + j->after_epochs,
         .step = pos->global_step,
         .steps = steps,
-        .fraction = steps > 0 ? (double)pos->global_step / (double)steps
-                              : 1.0,
+        .fraction = steps > 0 ? (double)pos->global_step / (double)steps : 1.0,
         .eta_seconds = -1.0,
     };
     int64_t done = pos->global_step - j->step0;
-    if (done > 0) {   /* at this stage's pace (a later one may differ) */
+    if (done > 0) { /* at this stage's pace (a later one may differ) */
         double per_step = (nas__now() - j->t0) / (double)done;
         double here = per_step * (double)(total_steps - pos->global_step);
         double after = per_step * (double)j->after_steps;
@@ -462,8 +468,7 @@ void nas__job_progress(const nas__job *j, const nas__job_pos *pos,
     j->rep.progress(j->rep.ctx, &p);
 }
 
-void nas__job_metric(const nas__job *j, int epoch, int64_t step,
-                     const char *name, double value)
+void nas__job_metric(const nas__job *j, int epoch, int64_t step, const char *name, double value)
 {
     if (j->rep.metric)
         j->rep.metric(j->rep.ctx, epoch, step, name, value);
@@ -496,9 +501,8 @@ void nas__json_num(nas_json_buf *b, int first, const char *name, double v)
 
 /* ------------------------------------------------ shared by the kinds */
 
-int nas__job_run_epoch(nas__job *j, nas_params *p, const nas_rng *op_rng,
-                       nas__job_pos *pos, int64_t spe, int64_t total,
-                       void (*step)(void *ctx), int (*end)(void *ctx),
+int nas__job_run_epoch(nas__job *j, nas_params *p, const nas_rng *op_rng, nas__job_pos *pos,
+                       int64_t spe, int64_t total, void (*step)(void *ctx), int (*end)(void *ctx),
                        void *ctx)
 {
     while (pos->step < spe) {
@@ -512,7 +516,7 @@ int nas__job_run_epoch(nas__job *j, nas_params *p, const nas_rng *op_rng,
     }
     int cut = pos->step < spe;
     if (cut && pos->step == 0)
-        return NAS__STOP_TIME;   /* nothing done in this epoch */
+        return NAS__STOP_TIME; /* nothing done in this epoch */
     int rc = end(ctx);
     if (rc < 0)
         return rc;
@@ -528,8 +532,7 @@ void nas__job_next_epoch(nas__job_pos *pos)
     pos->loss_sum = pos->correct = pos->seen = 0.0;
 }
 
-void nas__job_json_steps(nas_json_buf *res, const nas__job_pos *pos,
-                         int64_t spe)
+void nas__job_json_steps(nas_json_buf *res, const nas__job_pos *pos, int64_t spe)
 {
     nas__json_num(res, 0, "epochs", (double)pos->global_step / spe);
     nas__json_num(res, 0, "steps", (double)pos->global_step);
@@ -538,13 +541,12 @@ void nas__job_json_steps(nas_json_buf *res, const nas__job_pos *pos,
 void nas__job_json_stop(nas_json_buf *res, nas_params *p, int by_time)
 {
     nas__json_num(res, 0, "parameters", (double)nas__params_weights_numel(p));
-    nas__json_buf_puts(res, by_time ? ",\"stopped_by\":\"max_seconds\""
-                                    : ",\"stopped_by\":\"epochs\"");
+    nas__json_buf_puts(res,
+                       by_time ? ",\"stopped_by\":\"max_seconds\"" : ",\"stopped_by\":\"epochs\"");
 }
 
-int nas__job_report(nas__job *j, nas_json_buf *arch, nas_json_buf *res,
-                    nas_json_buf *met, double reward, const char *name,
-                    double value)
+int nas__job_report(nas__job *j, nas_json_buf *arch, nas_json_buf *res, nas_json_buf *met,
+                    double reward, const char *name, double value)
 {
     int rc = NAS_OK;
     if (arch->oom || res->oom || met->oom) {

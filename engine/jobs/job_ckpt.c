@@ -68,8 +68,7 @@ static void meta_double(meta_buf *m, const char *key, double v)
     meta_add(m, key, "%016" PRIx64, bits(v));
 }
 
-int nas__job_save(nas__job *j, nas_params *p, const nas_rng *op_rng,
-                  nas__job_pos *pos)
+int nas__job_save(nas__job *j, nas_params *p, const nas_rng *op_rng, nas__job_pos *pos)
 {
     const char *path = j->spec.checkpoint_path;
     if (!path)
@@ -87,15 +86,15 @@ int nas__job_save(nas__job *j, nas_params *p, const nas_rng *op_rng,
     meta_add(&m, "job.global_step", "%" PRId64, pos->global_step);
     meta_add(&m, "job.sgd_steps", "%" PRId64, pos->sgd_steps);
     meta_add(&m, "job.adam_steps", "%" PRId64, pos->adam_steps);
-    meta_add(&m, "job.data_rng", "%016" PRIx64 "%016" PRIx64 "%016" PRIx64
-             "%016" PRIx64, d->s[0], d->s[1], d->s[2], d->s[3]);
+    meta_add(&m, "job.data_rng", "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, d->s[0],
+             d->s[1], d->s[2], d->s[3]);
     meta_double(&m, "job.loss_sum", pos->loss_sum);
     meta_double(&m, "job.correct", pos->correct);
     meta_double(&m, "job.seen", pos->seen);
     meta_double(&m, "job.last_loss", pos->last_loss);
     meta_double(&m, "job.last_acc", pos->last_acc);
     meta_double(&m, "job.elapsed", pos->elapsed);
-    m.kv[m.n].key = "job.spec";   /* longer than the fixed slots */
+    m.kv[m.n].key = "job.spec"; /* longer than the fixed slots */
     m.kv[m.n++].value = j->spec_text;
     for (int i = 0; i < j->nextra; i++) {
         NAS_ASSERT(m.n < NMETA && "too many extra checkpoint metadata");
@@ -111,8 +110,7 @@ int nas__job_save(nas__job *j, nas_params *p, const nas_rng *op_rng,
 
 /* The value of key in "k=v k=v ..." text: *vlen bytes at the result, or
  * NULL when the key is absent. */
-static const char *find_value(const char *text, const char *key, size_t klen,
-                              size_t *vlen)
+static const char *find_value(const char *text, const char *key, size_t klen, size_t *vlen)
 {
     for (const char *t = text; *t; t += strspn(t, " ")) {
         size_t len = strcspn(t, " ");
@@ -127,8 +125,7 @@ static const char *find_value(const char *text, const char *key, size_t klen,
 
 /* The first field whose value differs, for the message: out receives
  * "epochs=3 there, epochs=4 here". */
-static void first_difference(const char *theirs, const char *ours,
-                             char *out, size_t cap)
+static void first_difference(const char *theirs, const char *ours, char *out, size_t cap)
 {
     snprintf(out, cap, "written by \"%s\"", theirs);
     for (const char *t = theirs; *t; t += strspn(t, " ")) {
@@ -138,8 +135,8 @@ static void first_difference(const char *theirs, const char *ours,
         size_t tv = len > klen ? len - klen - 1 : 0, ov = 0;
         const char *o = find_value(ours, t, klen, &ov);
         if (!o || ov != tv || memcmp(o, t + klen + 1, tv) != 0) {
-            snprintf(out, cap, "%.*s there, %.*s%s%.*s here", (int)len, t,
-                     (int)klen, t, o ? "=" : " absent", (int)ov, o ? o : "");
+            snprintf(out, cap, "%.*s there, %.*s%s%.*s here", (int)len, t, (int)klen, t,
+                     o ? "=" : " absent", (int)ov, o ? o : "");
             return;
         }
         t += len;
@@ -153,20 +150,23 @@ static int check_spec(const nas__job *j, const char *path)
     if (rc < 0)
         return rc;
     if (!theirs)
-        return nas_fail(NAS_EINVAL, "%s: not a checkpoint of a job (no "
-                        "job.spec); remove it or turn resume off", path);
+        return nas_fail(NAS_EINVAL,
+                        "%s: not a checkpoint of a job (no "
+                        "job.spec); remove it or turn resume off",
+                        path);
     if (strcmp(theirs, j->spec_text) != 0) {
         char diff[300];
         first_difference(theirs, j->spec_text, diff, sizeof(diff));
-        rc = nas_fail(NAS_EINVAL, "%s: checkpoint of another job spec (%s); "
-                      "remove it or turn resume off", path, diff);
+        rc = nas_fail(NAS_EINVAL,
+                      "%s: checkpoint of another job spec (%s); "
+                      "remove it or turn resume off",
+                      path, diff);
     }
     free(theirs);
     return rc;
 }
 
-static int get_i64(const nas_kv *kv, int n, const char *key, int64_t lo,
-                   int64_t hi, int64_t *out)
+static int get_i64(const nas_kv *kv, int n, const char *key, int64_t lo, int64_t hi, int64_t *out)
 {
     const char *v = nas_kv_get(kv, n, key);
     char *end;
@@ -214,8 +214,7 @@ static int get_rng(const nas_kv *kv, int n, const char *key, nas_rng *r)
     return r->s[0] | r->s[1] | r->s[2] | r->s[3] ? 0 : -1;
 }
 
-static int parse_pos(const nas__job *j, const nas_kv *kv, int n,
-                     int64_t spe, nas__job_pos *pos)
+static int parse_pos(const nas__job *j, const nas_kv *kv, int n, int64_t spe, nas__job_pos *pos)
 {
     int64_t epoch, total = spe * j->spec.epochs;
     if (get_i64(kv, n, "job.epoch", 1, j->spec.epochs + 1, &epoch) < 0 ||
@@ -243,9 +242,8 @@ static int parse_pos(const nas__job *j, const nas_kv *kv, int n,
                : -1;
 }
 
-int nas__job_resume(nas__job *j, nas_params *p, nas_rng *op_rng,
-                    int64_t steps_per_epoch, nas__job_pos *pos,
-                    int *resumed)
+int nas__job_resume(nas__job *j, nas_params *p, nas_rng *op_rng, int64_t steps_per_epoch,
+                    nas__job_pos *pos, int *resumed)
 {
     const char *path = j->spec.checkpoint_path;
     nas_kv *kv = NULL;
@@ -264,13 +262,16 @@ int nas__job_resume(nas__job *j, nas_params *p, nas_rng *op_rng,
         return rc;
     nas__job_pos np = *pos;
     if (parse_pos(j, kv, n, steps_per_epoch, &np) < 0) {
-        rc = nas_fail(NAS_EFORMAT, "%s: job position metadata missing or "
-                      "out of range for this job", path);
+        rc = nas_fail(NAS_EFORMAT,
+                      "%s: job position metadata missing or "
+                      "out of range for this job",
+                      path);
         goto fail;
     }
     const char *threads = nas_kv_get(kv, n, "job.threads");
     if (threads && atoi(threads) != j->spec.threads)
-        nas__job_log(j, "checkpoint written with %s threads, resumed with "
+        nas__job_log(j,
+                     "checkpoint written with %s threads, resumed with "
                      "%d: numbers may differ from an uninterrupted run",
                      threads, j->spec.threads);
     *pos = np;
@@ -278,8 +279,7 @@ int nas__job_resume(nas__job *j, nas_params *p, nas_rng *op_rng,
     j->elapsed0 = np.elapsed;
     j->step0 = np.global_step;
     *resumed = 1;
-    nas__job_log(j, "resumed from %s at epoch %d, step %" PRId64, path,
-                 np.epoch, np.global_step);
+    nas__job_log(j, "resumed from %s at epoch %d, step %" PRId64, path, np.epoch, np.global_step);
 fail:
     nas_kv_free(kv, n);
     return rc;

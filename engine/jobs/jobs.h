@@ -24,10 +24,10 @@
 /* The job files' two idioms: a field's default when it is still zero
  * (see nas_job_spec_defaults), and a failure naming the field:
  * return BAD("lr", "%g must be > 0", v). */
-#define SET0(f, v) \
-    do { \
-        if (!(f)) \
-            (f) = (v); \
+#define SET0(f, v)                                                                                 \
+    do {                                                                                           \
+        if (!(f))                                                                                  \
+            (f) = (v);                                                                             \
     } while (0)
 #define BAD(field, ...) nas_fail(NAS_EINVAL, field ": " __VA_ARGS__)
 
@@ -35,39 +35,39 @@
 #define NAS__STOP_TIME 3
 
 typedef struct nas__job_pos {
-    int epoch;              /* epoch in progress, 1-based; epochs + 1: done */
-    int64_t step;           /* steps done inside the epoch */
-    int64_t global_step;    /* steps done over the job */
-    int64_t sgd_steps;      /* nas_sgd.steps */
-    int64_t adam_steps;     /* nas_adam.steps (darts' alpha optimizer; 0 in
-                               train, optional in the file) */
-    nas_rng data_rng;       /* data-order rng at the start of the epoch */
-    double loss_sum;        /* over the steps done in this epoch: sum of
-                               per-step losses (image) or of loss*tokens */
-    double correct, seen;   /* images right / seen (text: tokens seen) */
-    double last_loss;       /* of the last finished epoch: train loss, */
-    double last_acc;        /* train accuracy (text: valid perplexity) */
-    double elapsed;         /* training seconds before this process */
+    int epoch;            /* epoch in progress, 1-based; epochs + 1: done */
+    int64_t step;         /* steps done inside the epoch */
+    int64_t global_step;  /* steps done over the job */
+    int64_t sgd_steps;    /* nas_sgd.steps */
+    int64_t adam_steps;   /* nas_adam.steps (darts' alpha optimizer; 0 in
+                             train, optional in the file) */
+    nas_rng data_rng;     /* data-order rng at the start of the epoch */
+    double loss_sum;      /* over the steps done in this epoch: sum of
+                             per-step losses (image) or of loss*tokens */
+    double correct, seen; /* images right / seen (text: tokens seen) */
+    double last_loss;     /* of the last finished epoch: train loss, */
+    double last_acc;      /* train accuracy (text: valid perplexity) */
+    double elapsed;       /* training seconds before this process */
 } nas__job_pos;
 
 typedef struct nas__job {
-    nas_job_spec spec;      /* validated; arch and data_path resolved */
-    const char *kind;       /* "train" or "darts", for messages */
+    nas_job_spec spec; /* validated; arch and data_path resolved */
+    const char *kind;  /* "train" or "darts", for messages */
     const nas_dataset_desc *desc;
-    nas_job_reporter rep;   /* a copy: NULL callbacks are skipped */
+    nas_job_reporter rep; /* a copy: NULL callbacks are skipped */
     const _Atomic int *stop;
-    double t0;              /* monotonic seconds when this process started */
-    double elapsed0;        /* pos.elapsed when this process started */
-    int64_t step0;          /* pos.global_step when this process started */
-    char spec_text[1280];   /* "key=value ..." of the fields that matter */
-    const nas_kv *extra_meta;   /* written into every checkpoint after the
-                                   position (darts' stage), or NULL */
+    double t0;                /* monotonic seconds when this process started */
+    double elapsed0;          /* pos.elapsed when this process started */
+    int64_t step0;            /* pos.global_step when this process started */
+    char spec_text[1280];     /* "key=value ..." of the fields that matter */
+    const nas_kv *extra_meta; /* written into every checkpoint after the
+                                 position (darts' stage), or NULL */
     int nextra;
-    int64_t after_steps;    /* steps and epochs of a stage that follows this
-                               one (darts' final training), counted in the */
-    int after_epochs;       /* progress totals so that they do not jump */
-    double after_max_seconds;   /* that stage's own time limit (0: none),
-                                   for the ETA */
+    int64_t after_steps;      /* steps and epochs of a stage that follows this
+                                 one (darts' final training), counted in the */
+    int after_epochs;         /* progress totals so that they do not jump */
+    double after_max_seconds; /* that stage's own time limit (0: none),
+                                 for the ETA */
 } nas__job;
 
 /* -------------------------------------------------------------- kinds.c */
@@ -76,9 +76,9 @@ typedef struct nas__job {
  * that depends on the kind goes through it. */
 typedef struct nas__kind {
     const char *algorithm;
-    const char *space;           /* NULL: every space of the algorithm */
-    const char *default_space;   /* the engine's when search_space is NULL */
-    int common_checks;           /* prepare runs the shared checks first */
+    const char *space;         /* NULL: every space of the algorithm */
+    const char *default_space; /* the engine's when search_space is NULL */
+    int common_checks;         /* prepare runs the shared checks first */
     /* What no row of the spec table holds (spec_table.c gives the rest),
      * into the fields still zero; NULL: nothing. */
     void (*defaults)(nas_job_spec *s);
@@ -90,8 +90,7 @@ typedef struct nas__kind {
     int (*estimate)(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
     /* The final training that runs after the search in its place, when
      * s->final_epochs: raises out to its figure if larger. NULL: none. */
-    void (*estimate_final)(const nas_job_spec *s, const nas_dataset_desc *d,
-                           nas_job_memory *out);
+    void (*estimate_final)(const nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
 } nas__kind;
 
 /* The kind of (algorithm (NULL: train), space): the row of that space,
@@ -108,10 +107,8 @@ int nas__train_prepare(nas__job *j);
 
 /* The estimates per kind (estimate.c). */
 int nas__estimate_train(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
-int nas__estimate_darts_cnn(nas_job_spec *s, const nas_dataset_desc *d,
-                            nas_job_memory *out);
-int nas__estimate_darts_rnn(nas_job_spec *s, const nas_dataset_desc *d,
-                            nas_job_memory *out);
+int nas__estimate_darts_cnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
+int nas__estimate_darts_rnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
 int nas__estimate_enas_cnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
 int nas__estimate_enas_rnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
 int nas__estimate_nasrl(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
@@ -127,8 +124,7 @@ void nas__estimate_enas_final(const nas_job_spec *s, const nas_dataset_desc *d,
  * its architecture on data of data_kind (NAS_ARCH_DEFAULT: that kind's
  * first). NULL when the table has none (a train spec of an architecture
  * only the searches build: enas-cnn, enas-rnn, darts-rnn networks). */
-const nas_spec_space *nas__spec_row_of(const nas_job_spec *s,
-                                       const char *data_kind);
+const nas_spec_space *nas__spec_row_of(const nas_job_spec *s, const char *data_kind);
 /* Every default of the row (its fields, fixed values and budget) into
  * the fields of s that are still zero. */
 void nas__spec_defaults(nas_job_spec *s, const nas_spec_space *row);
@@ -136,16 +132,15 @@ void nas__spec_defaults(nas_job_spec *s, const nas_spec_space *row);
  * hyperparameters named in names (NULL-terminated; NULL: every one the
  * row stores): NAS_EINVAL "name: why" with the API's name, or NAS_OK. A
  * kind lists the fields whose range it takes from the table. */
-int nas__spec_check(const nas_job_spec *s, const nas_spec_space *row,
-                    const char *const *names);
+int nas__spec_check(const nas_job_spec *s, const nas_spec_space *row, const char *const *names);
 
 /* ---------------------------------------------------------------- job.c */
 
 /* Validates spec into j (defaults resolved, spec text written) without
  * running it: nas_job_run's first half, for a kind that runs another
  * (darts' final training runs the train kind). */
-int nas__job_prepare(nas__job *j, const nas_job_spec *spec,
-                     const nas_job_reporter *rep, const _Atomic int *stop);
+int nas__job_prepare(nas__job *j, const nas_job_spec *spec, const nas_job_reporter *rep,
+                     const _Atomic int *stop);
 
 /* Training seconds of the whole job so far (across resumes). */
 double nas__job_elapsed(const nas__job *j);
@@ -155,10 +150,8 @@ int nas__job_check(const nas__job *j);
 /* The check between two steps, acted upon: NAS_RUN (go on),
  * NAS__STOP_TIME (finish up), NAS_ECANCELLED after a cancel, or after the
  * shutdown checkpoint (or an error writing it). */
-int nas__job_between_steps(nas__job *j, nas_params *p, const nas_rng *op_rng,
-                           nas__job_pos *pos);
-void nas__job_progress(const nas__job *j, const nas__job_pos *pos,
-                       int64_t total_steps);
+int nas__job_between_steps(nas__job *j, nas_params *p, const nas_rng *op_rng, nas__job_pos *pos);
+void nas__job_progress(const nas__job *j, const nas__job_pos *pos, int64_t total_steps);
 /* The epochs a stage has begun (the last one maybe cut short), at most
  * spec.epochs: what a following stage's epoch numbers count on from. */
 int nas__job_epochs_done(const nas__job *j, const nas__job_pos *pos);
@@ -169,23 +162,19 @@ void nas__job_progress_cut(const nas__job *j, const nas__job_pos *pos);
  * clock (j->t0), calls run_epoch(ctx) once per epoch (it moves *pos on)
  * and stops early when it returns NAS__STOP_TIME (logged, *by_time = 1)
  * or a negative error (returned). NAS_OK otherwise. */
-int nas__job_epochs(nas__job *j, const nas__job_pos *pos,
-                    int (*run_epoch)(void *ctx), void *ctx, int *by_time);
-void nas__job_metric(const nas__job *j, int epoch, int64_t step,
-                     const char *name, double value);
-void nas__job_log(const nas__job *j, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int nas__job_epochs(nas__job *j, const nas__job_pos *pos, int (*run_epoch)(void *ctx), void *ctx,
+                    int *by_time);
+void nas__job_metric(const nas__job *j, int epoch, int64_t step, const char *name, double value);
+void nas__job_log(const nas__job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* job_ckpt.c. Saves store + op rng + position at spec.checkpoint_path (a no-op
  * returning NAS_OK without a path) and reports it once durable. */
-int nas__job_save(nas__job *j, nas_params *p, const nas_rng *op_rng,
-                  nas__job_pos *pos);
+int nas__job_save(nas__job *j, nas_params *p, const nas_rng *op_rng, nas__job_pos *pos);
 /* When spec.resume and the checkpoint exists: check that it belongs to
  * this spec, load it into p, op_rng and pos (validated against the plan
  * of steps_per_epoch steps) and set *resumed. Otherwise leave all alone. */
-int nas__job_resume(nas__job *j, nas_params *p, nas_rng *op_rng,
-                    int64_t steps_per_epoch, nas__job_pos *pos,
-                    int *resumed);
+int nas__job_resume(nas__job *j, nas_params *p, nas_rng *op_rng, int64_t steps_per_epoch,
+                    nas__job_pos *pos, int *resumed);
 
 /* Appends "name":value (a JSON number, null when not finite) after a comma
  * unless first. */
@@ -195,58 +184,52 @@ void nas__json_num(nas_json_buf *b, int first, const char *name, double v);
  * nas__job_between_steps, then end(ctx) unless nothing was done, then the
  * checkpoint when the epoch is whole. NAS_OK, NAS__STOP_TIME or a negative
  * error, like a run_epoch of nas__job_epochs. */
-int nas__job_run_epoch(nas__job *j, nas_params *p, const nas_rng *op_rng,
-                       nas__job_pos *pos, int64_t spe, int64_t total,
-                       void (*step)(void *ctx), int (*end)(void *ctx),
+int nas__job_run_epoch(nas__job *j, nas_params *p, const nas_rng *op_rng, nas__job_pos *pos,
+                       int64_t spe, int64_t total, void (*step)(void *ctx), int (*end)(void *ctx),
                        void *ctx);
 /* Moves pos to the start of the next epoch (the sums cleared). */
 void nas__job_next_epoch(nas__job_pos *pos);
 /* Result JSON fields: "epochs" and "steps"; "parameters" and
  * "stopped_by". */
-void nas__job_json_steps(nas_json_buf *res, const nas__job_pos *pos,
-                         int64_t spe);
+void nas__job_json_steps(nas_json_buf *res, const nas__job_pos *pos, int64_t spe);
 void nas__job_json_stop(nas_json_buf *res, nas_params *p, int by_time);
 /* Reports a train kind's architecture (with reward) and result (metric
  * name = value), or fails when any buffer ran out of memory; frees the
  * three buffers either way. */
-int nas__job_report(nas__job *j, nas_json_buf *arch, nas_json_buf *res,
-                    nas_json_buf *met, double reward, const char *name,
-                    double value);
+int nas__job_report(nas__job *j, nas_json_buf *arch, nas_json_buf *res, nas_json_buf *met,
+                    double reward, const char *name, double value);
 
 /* -------------------------------------------------------------- model.c */
 
 /* What a model file says of its network besides the job's spec. */
 typedef struct nas__model_info {
-    const char *arch_json;       /* the architecture the result names */
-    const char *metric;          /* the test metric's name */
+    const char *arch_json; /* the architecture the result names */
+    const char *metric;    /* the test metric's name */
     double value;
-    const nas_dataset *train;    /* images: the normalisation (or NULL) */
-    const nas_corpus *corpus;    /* text: the vocabulary (or NULL) */
+    const nas_dataset *train; /* images: the normalisation (or NULL) */
+    const nas_corpus *corpus; /* text: the vocabulary (or NULL) */
 } nas__model_info;
 
 /* Writes the trained network in p (weights and batch-norm statistics) to
  * j->spec.model_path with its metadata (model.c says which); NAS_OK
  * without a path. */
-int nas__job_save_model(const nas__job *j, nas_params *p,
-                        const nas__model_info *m);
+int nas__job_save_model(const nas__job *j, nas_params *p, const nas__model_info *m);
 
 /* ----------------------------------------------------------- datasets.c */
 
 /* A token stream batchified as rows of bsz ids (nas_batchify). */
 typedef struct nas__stream {
-    int32_t *ids;           /* rows * bsz, malloc'd */
+    int32_t *ids; /* rows * bsz, malloc'd */
     int rows, bsz;
 } nas__stream;
 
 /* ids[0..n) in bsz columns; NAS_EINVAL naming `what` when a column would
  * hold fewer than 2 tokens. */
-int nas__stream_make(const int32_t *ids, int n, int bsz, const char *what,
-                     nas__stream *out);
+int nas__stream_make(const int32_t *ids, int n, int bsz, const char *what, nas__stream *out);
 
 /* The train and test sets of an image job, the test set normalised with
  * the training statistics. */
-int nas__job_load_images(const nas__job *j, nas_dataset **train,
-                         nas_dataset **test);
+int nas__job_load_images(const nas__job *j, nas_dataset **train, nas_dataset **test);
 int nas__job_load_corpus(const nas__job *j, nas_corpus **out);
 
 /* ------------------------------------------------------ nasrl_train.c */
@@ -254,8 +237,7 @@ int nas__job_load_corpus(const nas__job *j, nas_corpus **out);
 /* train kind, NAS_ARCH_NASRL_CNN / NAS_ARCH_NASRL_RNN: validates the
  * architecture (genotype's ints) for dataset d and appends the spec
  * text's architecture part to buf; runs the job. */
-int nas__nasrl_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d,
-                           char *buf, size_t cap);
+int nas__nasrl_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d, char *buf, size_t cap);
 int nas__train_nasrl(nas__job *j);
 
 /* ------------------------------------------------- train_image/text.c */
@@ -272,14 +254,13 @@ int nas__train_text(nas__job *j);
  * store and *out filled (a final training keeps the network so); its
  * error is returned. */
 typedef struct nas__text_child {
-    double val_perplexity, train_loss;   /* after the last epoch */
+    double val_perplexity, train_loss; /* after the last epoch */
     size_t parameters;
     int epochs;
 } nas__text_child;
-int nas__train_text_child(const nas_job_spec *t, nas_corpus *corpus,
-                          int (*should_stop)(void *ctx), void *ctx,
-                          int (*keep)(void *keep_ctx, nas_params *p,
-                                      const nas__text_child *c),
+int nas__train_text_child(const nas_job_spec *t, nas_corpus *corpus, int (*should_stop)(void *ctx),
+                          void *ctx,
+                          int (*keep)(void *keep_ctx, nas_params *p, const nas__text_child *c),
                           void *keep_ctx, nas__text_child *out);
 
 /* ------------------------------------------------ jobs/darts_job.c */
@@ -310,8 +291,7 @@ typedef struct nas__darts_search_out {
 int nas__darts_final_stage(const nas__job *j, int *stage);
 /* Trains the genotype of `so` from scratch with the train kind (resume:
  * from j's checkpoint) and reports the combined result through j. */
-int nas__darts_final_run(nas__job *j, const nas__darts_search_out *so,
-                         int resume);
+int nas__darts_final_run(nas__job *j, const nas__darts_search_out *so, int resume);
 /* The search's outcome from a final-training checkpoint's metadata, then
  * nas__darts_final_run(resume = 1). */
 int nas__darts_final_resume(nas__job *j);
@@ -320,17 +300,15 @@ int nas__darts_final_resume(nas__job *j);
  * out), which reports its result itself or - when final training
  * follows - hands it over in *out (out->arch set) after freeing its own
  * memory, and then the final training. */
-int nas__darts_stages(nas__job *j,
-                      int (*search)(nas__job *j, nas__darts_search_out *out));
+int nas__darts_stages(nas__job *j, int (*search)(nas__job *j, nas__darts_search_out *out));
 /* The driver under both, shared with enas (jobs/enas_final.c): fn
  * writes the train kind's spec for the search's outcome (so->arch is the
  * search's result architecture JSON, so->res its result JSON); the
  * checkpoint metadata keys are "<prefix>.spec", "<prefix>.genotype", ...
  * The headline is test_perplexity when the spec is a language model,
  * test_accuracy otherwise. */
-typedef int (*nas__final_spec_fn)(const nas__job *j,
-                                  const nas__darts_search_out *so,
-                                  int resume, nas_job_spec *t);
+typedef int (*nas__final_spec_fn)(const nas__job *j, const nas__darts_search_out *so, int resume,
+                                  nas_job_spec *t);
 int nas__final_run(nas__job *j, const char *prefix, nas__final_spec_fn fn,
                    const nas__darts_search_out *so, int resume);
 int nas__final_resume(nas__job *j, const char *prefix, nas__final_spec_fn fn);
@@ -365,33 +343,28 @@ int nas__enas_final_end(nas__job *j, nas__enas_final_cap *cap, int rc);
  * decision against the space's controller program; NAS_EINVAL names
  * "genotype". arc has room for the program's decisions (nas__enas_arc_len). */
 struct nas_enas_space;
-#define NAS__ENAS_MAX_DECISIONS 512   /* of an arc that is parsed or sampled */
+#define NAS__ENAS_MAX_DECISIONS 512 /* of an arc that is parsed or sampled */
 int nas__enas_arc_len(const struct nas_enas_space *sp, void *self);
 /* The number of values of each decision (CHOICE: its options, PICK: the
  * anchors it picks among, a SKIPS bit: 2) into hi[cap]; the count, or
  * NAS_EINVAL when there are more than cap. */
-int nas__enas_arc_ranges(const struct nas_enas_space *sp, void *self,
-                         int *hi, int cap);
-int nas__enas_arc_parse(const struct nas_enas_space *sp, void *self,
-                        const char *text, int *arc);
+int nas__enas_arc_ranges(const struct nas_enas_space *sp, void *self, int *hi, int cap);
+int nas__enas_arc_parse(const struct nas_enas_space *sp, void *self, const char *text, int *arc);
 /* enas-rnn: the fixed-arc string (its ints in arc order) into arc
  * (nas__enas_rnn_arc_len ints), checked; NAS_EINVAL names "genotype". */
 struct nas__enas_rnn;
-int nas__enas_fixed_rnn_arc(const struct nas__enas_rnn *n, const char *text,
-                            int *arc);
+int nas__enas_fixed_rnn_arc(const struct nas__enas_rnn *n, const char *text, int *arc);
 /* train kind, NAS_ARCH_ENAS_RNN: validates nodes, hidden, bptt,
  * max_vocab, the dropouts and the fixed arc in genotype, and appends the
  * spec text's architecture part to buf. */
-int nas__enas_fixed_rnn_check(const nas_job_spec *s,
-                              const nas_dataset_desc *d, char *buf,
+int nas__enas_fixed_rnn_check(const nas_job_spec *s, const nas_dataset_desc *d, char *buf,
                               size_t cap);
 /* The space named name (enas-micro, enas-macro) or NULL. */
 const struct nas_enas_space *nas__enas_space_find(const char *name);
 /* train kind, NAS_ARCH_ENAS_CNN: validates search_space, C, layers, nodes
  * and the fixed arc in genotype for dataset d, and appends the spec text's
  * architecture part to buf. */
-int nas__enas_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d,
-                          char *buf, size_t cap);
+int nas__enas_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d, char *buf, size_t cap);
 
 /* ------------------------------------------- jobs/darts_common.c */
 
@@ -403,21 +376,18 @@ void nas__darts_job_hp(const nas_job_spec *s, struct nas_darts_hp *hp);
 /* Seeds *op_rng and pos->data_rng from the spec's seed, starts pos at
  * epoch 1, resumes from the checkpoint when asked and checks that the
  * position has one weight and one alpha step per search step. */
-int nas__darts_job_resume(nas__job *j, nas_params *p, nas_rng *op_rng,
-                          int64_t spe, nas__job_pos *pos);
+int nas__darts_job_resume(nas__job *j, nas_params *p, nas_rng *op_rng, int64_t spe,
+                          nas__job_pos *pos);
 /* {"epoch":..,"step":..,"train_loss":..,"<train_name>":last_acc,
  * "val_loss":..,"<val_name>":..,"lr":..,"alpha":alpha}: malloc'd, NULL
  * when out of memory; frees alpha (which may be NULL: out of memory). */
-char *nas__darts_job_epoch_json(char *alpha, int epoch,
-                                const nas__job_pos *pos,
-                                const char *train_name,
-                                const char *val_name, double val_loss,
+char *nas__darts_job_epoch_json(char *alpha, int epoch, const nas__job_pos *pos,
+                                const char *train_name, const char *val_name, double val_loss,
                                 double val_value, double lr);
 /* The result JSON's opening: search space, dataset, order, genotype
  * text and alpha. */
-void nas__darts_job_result_head(nas_json_buf *res, const char *space,
-                                const nas__job *j, const char *text,
-                                const char *alpha);
+void nas__darts_job_result_head(nas_json_buf *res, const char *space, const nas__job *j,
+                                const char *text, const char *alpha);
 
 /* ------------------------------------------- jobs/darts_rnn_job.c */
 

@@ -34,24 +34,23 @@
 
 static const char *const fmnist_classes[10] = {
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot",
 };
 static const char *const cifar10_classes[10] = {
-    "airplane", "automobile", "bird", "cat", "deer",
-    "dog", "frog", "horse", "ship", "truck",
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 };
 
 static void class_names(const nas_dataset_desc *d, nas_json_buf *b)
 {
     const char *const *names = strcmp(d->name, "fashion-mnist") == 0 ? fmnist_classes
-                               : strcmp(d->name, "cifar10") == 0   ? cifar10_classes
-                                                                   : NULL;
+                               : strcmp(d->name, "cifar10") == 0     ? cifar10_classes
+                                                                     : NULL;
     nas__json_buf_puts(b, "[");
     for (int i = 0; i < d->classes; i++) {
         char num[16];
         if (i)
             nas__json_buf_puts(b, ",");
-        snprintf(num, sizeof(num), "%d", i);   /* synthetic: its digits */
+        snprintf(num, sizeof(num), "%d", i); /* synthetic: its digits */
         nas__json_buf_str(b, names && i < 10 ? names[i] : num, "");
     }
     nas__json_buf_puts(b, "]");
@@ -79,8 +78,7 @@ static uint32_t groups_of(nas_params *p, int *carry)
     return (1u << NAS_GROUP_WEIGHTS) | (1u << NAS_GROUP_STATE);
 }
 
-int nas__job_save_model(const nas__job *j, nas_params *p,
-                        const nas__model_info *m)
+int nas__job_save_model(const nas__job *j, nas_params *p, const nas__model_info *m)
 {
     const char *path = j->spec.model_path;
     nas_json_buf input = {0}, classes = {0}, vocab = {0};
@@ -95,7 +93,7 @@ int nas__job_save_model(const nas__job *j, nas_params *p,
     meta[n++] = (nas_kv){"format", "nasd-model-1"};
     meta[n++] = (nas_kv){"nasd_version", PACKAGE_VERSION};
     meta[n++] = (nas_kv){"architecture", m->arch_json ? m->arch_json : "null"};
-    if (j->spec.search_space)   /* a search's final training */
+    if (j->spec.search_space) /* a search's final training */
         meta[n++] = (nas_kv){"search_space", j->spec.search_space};
     meta[n++] = (nas_kv){"dataset", j->desc->name};
     meta[n++] = (nas_kv){"metric", m->metric};
@@ -116,8 +114,7 @@ int nas__job_save_model(const nas__job *j, nas_params *p,
     } else {
         const nas_dataset_desc *d = j->desc;
         char shape[64];
-        snprintf(shape, sizeof(shape), "{\"shape\":[%d,%d,%d],\"mean\":", d->c,
-                 d->h, d->w);
+        snprintf(shape, sizeof(shape), "{\"shape\":[%d,%d,%d],\"mean\":", d->c, d->h, d->w);
         nas__json_buf_puts(&input, shape);
         floats(&input, m->train ? m->train->mean : NULL, m->train ? d->c : 0);
         nas__json_buf_puts(&input, ",\"std\":");
@@ -134,14 +131,14 @@ int nas__job_save_model(const nas__job *j, nas_params *p,
         meta[n++] = (nas_kv){"classes", classes.s};
     if (vocab.s)
         meta[n++] = (nas_kv){"vocabulary", vocab.s};
-    meta[n++] = (nas_kv){"tensors",
-                         carry ? "the network's weights and batch-norm running statistics "
-                                 "(F32) under the engine's parameter names, as in a "
-                                 "checkpoint; no optimizer state; the carried recurrent "
-                                 "state (carry.*) is left out: start from zeros"
-                               : "the network's weights and batch-norm running statistics "
-                                 "(F32) under the engine's parameter names, as in a "
-                                 "checkpoint; no optimizer state"};
+    meta[n++] =
+        (nas_kv){"tensors", carry ? "the network's weights and batch-norm running statistics "
+                                    "(F32) under the engine's parameter names, as in a "
+                                    "checkpoint; no optimizer state; the carried recurrent "
+                                    "state (carry.*) is left out: start from zeros"
+                                  : "the network's weights and batch-norm running statistics "
+                                    "(F32) under the engine's parameter names, as in a "
+                                    "checkpoint; no optimizer state"};
     rc = nas_model_save(path, p, groups, carry ? "carry." : NULL, meta, n);
     if (rc == NAS_OK)
         nas__job_log(j, "model written to %s", path);

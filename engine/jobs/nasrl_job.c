@@ -32,16 +32,16 @@
 
 typedef struct cached {
     int *dec, n;
-    double reward, val_metric;   /* the space's metric */
+    double reward, val_metric; /* the space's metric */
     size_t parameters;
 } cached;
 
 typedef struct child {
-    int *dec, n;          /* sampled decisions (owned by the search) */
-    int train;            /* 1: trained in this update (else cache/dup) */
-    int dup_of;           /* the index it copies within the update, or -1 */
+    int *dec, n; /* sampled decisions (owned by the search) */
+    int train;   /* 1: trained in this update (else cache/dup) */
+    int dup_of;  /* the index it copies within the update, or -1 */
     int rc;
-    char err[256];        /* nas_errmsg() of the child's thread */
+    char err[256]; /* nas_errmsg() of the child's thread */
     nas_nasrl_child res;
     int cache_hit;
     const struct search *s;
@@ -57,18 +57,18 @@ typedef struct search {
     nas_graph *g;
     nas_ctrl *ctrl;
     nas_reinforce rf;
-    nas_rng rng;          /* sampling (the controller's or uniform) */
-    nas__job_pos pos;     /* global_step = architectures done */
+    nas_rng rng;      /* sampling (the controller's or uniform) */
+    nas__job_pos pos; /* global_step = architectures done */
     int updates;
     cached *cache;
     int ncache, capcache;
     char *cache_text;
     char meta_val[3][40];
     nas_kv meta[4];
-    int share, wave;      /* engine threads per child, children at once */
+    int share, wave; /* engine threads per child, children at once */
     int by_time;
-    int64_t final_steps;  /* of the final training (0: none), counted in
-                             the progress after the architectures */
+    int64_t final_steps; /* of the final training (0: none), counted in
+                            the progress after the architectures */
     int64_t final_done;
     double final_t0;
 } search;
@@ -86,14 +86,12 @@ static uint64_t dec_hash(const int *dec, int n)
 static cached *cache_find(search *s, const int *dec, int n)
 {
     for (int i = 0; i < s->ncache; i++)
-        if (s->cache[i].n == n &&
-            memcmp(s->cache[i].dec, dec, (size_t)n * sizeof(int)) == 0)
+        if (s->cache[i].n == n && memcmp(s->cache[i].dec, dec, (size_t)n * sizeof(int)) == 0)
             return &s->cache[i];
     return NULL;
 }
 
-static int cache_add(search *s, const int *dec, int n, double reward,
-                     double val, size_t params)
+static int cache_add(search *s, const int *dec, int n, double reward, double val, size_t params)
 {
     if (s->ncache == s->capcache) {
         int cap = s->capcache ? 2 * s->capcache : 64;
@@ -141,8 +139,8 @@ static int cache_serialize(search *s)
             snprintf(t, sizeof(t), "%s%d", k ? "," : "", c->dec[k]);
             nas__json_buf_puts(&b, t);
         }
-        snprintf(t, sizeof(t), ":%016" PRIx64 ":%016" PRIx64 ":%zu;",
-                 bits(c->reward), bits(c->val_metric), c->parameters);
+        snprintf(t, sizeof(t), ":%016" PRIx64 ":%016" PRIx64 ":%zu;", bits(c->reward),
+                 bits(c->val_metric), c->parameters);
         nas__json_buf_puts(&b, t);
     }
     nas__json_buf_puts(&b, "");
@@ -173,8 +171,7 @@ static int cache_parse(search *s, const char *t)
         uint64_t r, a;
         size_t params;
         int used = 0;
-        if (sscanf(t, ":%16" SCNx64 ":%16" SCNx64 ":%zu;%n", &r, &a, &params,
-                   &used) != 3 || !used)
+        if (sscanf(t, ":%16" SCNx64 ":%16" SCNx64 ":%zu;%n", &r, &a, &params, &used) != 3 || !used)
             return -1;
         t += used;
         if (cache_add(s, dec, n, from_bits(r), from_bits(a), params) < 0)
@@ -190,10 +187,8 @@ static int save(search *s)
     int rc = cache_serialize(s);
     if (rc < 0)
         return rc;
-    snprintf(s->meta_val[0], sizeof(s->meta_val[0]), "%016" PRIx64,
-             bits(s->rf.baseline));
-    snprintf(s->meta_val[1], sizeof(s->meta_val[1]), "%d",
-             s->rf.have_baseline);
+    snprintf(s->meta_val[0], sizeof(s->meta_val[0]), "%016" PRIx64, bits(s->rf.baseline));
+    snprintf(s->meta_val[1], sizeof(s->meta_val[1]), "%d", s->rf.have_baseline);
     snprintf(s->meta_val[2], sizeof(s->meta_val[2]), "%d", s->updates);
     s->meta[0] = (nas_kv){"nasrl.baseline", s->meta_val[0]};
     s->meta[1] = (nas_kv){"nasrl.have_baseline", s->meta_val[1]};
@@ -218,8 +213,7 @@ static int resume(search *s)
 {
     nas__job *j = s->j;
     int resumed = 0;
-    int rc = nas__job_resume(j, s->p, &s->rng,
-                             (int64_t)j->spec.max_architectures + 1, &s->pos,
+    int rc = nas__job_resume(j, s->p, &s->rng, (int64_t)j->spec.max_architectures + 1, &s->pos,
                              &resumed);
     if (rc < 0 || !resumed)
         return rc;
@@ -258,16 +252,17 @@ static int load_images(search *s)
     const nas_job_spec *sp = &j->spec;
     nas_dataset *all = NULL, *test = NULL;
     int rc = nas__job_load_images(j, &all, &test);
-    nas_dataset_free(test);   /* a search never touches the test set */
+    nas_dataset_free(test); /* a search never touches the test set */
     if (rc < 0)
         return rc;
     if (sp->max_examples > 0 && sp->max_examples < all->n)
         all->n = sp->max_examples;
     int nval = all->n / 10 > 0 ? all->n / 10 : 1;
     if (all->n - nval < sp->batch_size) {
-        rc = nas_fail(NAS_EINVAL, "batch_size: %d is larger than the %d "
-                      "images a child trains on", sp->batch_size,
-                      all->n - nval);
+        rc = nas_fail(NAS_EINVAL,
+                      "batch_size: %d is larger than the %d "
+                      "images a child trains on",
+                      sp->batch_size, all->n - nval);
         nas_dataset_free(all);
         return rc;
     }
@@ -283,14 +278,12 @@ static int setup(search *s)
 {
     nas__job *j = s->j;
     const nas_job_spec *sp = &j->spec;
-    int rc = s->space->text ? nas__job_load_corpus(j, &s->data.corpus)
-                            : load_images(s);
+    int rc = s->space->text ? nas__job_load_corpus(j, &s->data.corpus) : load_images(s);
     if (rc < 0)
         return rc;
-    if (sp->final_epochs > 0 && sp->batch_size > 0) {   /* the whole set */
+    if (sp->final_epochs > 0 && sp->batch_size > 0) { /* the whole set */
         int64_t per = s->space->text
-                          ? s->data.corpus->ntrain / sp->batch_size /
-                                (sp->bptt > 0 ? sp->bptt : 1)
+                          ? s->data.corpus->ntrain / sp->batch_size / (sp->bptt > 0 ? sp->bptt : 1)
                           : (int64_t)j->desc->train_size / sp->batch_size;
         s->final_steps = (per > 0 ? per : 1) * sp->final_epochs;
     }
@@ -303,28 +296,29 @@ static int setup(search *s)
     nas_rng_seed(&s->rng, sp->seed ^ 0x6374726c2d726e67ull);
     if (s->controller) {
         nas_ctrl_cfg cfg = {
-            .hidden = sp->ctrl_hidden, .lstm_layers = sp->ctrl_layers,
-            .temperature = sp->ctrl_temperature, .tanh_c = sp->ctrl_tanh,
+            .hidden = sp->ctrl_hidden,
+            .lstm_layers = sp->ctrl_layers,
+            .temperature = sp->ctrl_temperature,
+            .tanh_c = sp->ctrl_tanh,
             .skip_target = 0.4f,
         };
         nas_ctrl_step *prog = malloc(NAS_NASRL_MAX_LAYERS * 6 * sizeof(*prog));
         if (!prog)
             return nas_fail(NAS_ENOMEM, "nasrl: out of memory");
-        s->space->program(sp, 1, prog, &cfg);   /* the heads */
+        s->space->program(sp, 1, prog, &cfg); /* the heads */
         free(prog);
         if ((rc = nas_ctrl_declare(s->p, "ctrl", &cfg, &s->ctrl)) < 0)
             return rc;
         s->rf = (nas_reinforce){
             .entropy_weight = sp->ctrl_entropy_weight,
             .baseline_decay = sp->ctrl_baseline_decay,
-            .adam = {.lr = sp->ctrl_lr, .beta1 = 0.0f, .beta2 = 0.999f,
-                     .eps = 1e-3f},
+            .adam = {.lr = sp->ctrl_lr, .beta1 = 0.0f, .beta2 = 0.999f, .eps = 1e-3f},
         };
     }
     if ((rc = nas_params_alloc(s->p, &init)) < 0)
         return rc;
     s->pos.epoch = 1;
-    nas_rng_seed(&s->pos.data_rng, sp->seed | 1);   /* unused, kept valid */
+    nas_rng_seed(&s->pos.data_rng, sp->seed | 1); /* unused, kept valid */
     int m = sp->children_per_update, t = sp->threads;
     s->wave = m < t ? m : t;
     s->share = t / s->wave;
@@ -350,9 +344,8 @@ static void teardown(search *s)
 static int layers_at(const nas_job_spec *s, int done)
 {
     if (s->grow_every < 1)
-        return s->start_layers;   /* a space without growth */
-    int64_t l = s->start_layers +
-                (int64_t)s->layers_step * (done / s->grow_every);
+        return s->start_layers; /* a space without growth */
+    int64_t l = s->start_layers + (int64_t)s->layers_step * (done / s->grow_every);
     return l < s->max_layers ? (int)l : s->max_layers;
 }
 
@@ -365,9 +358,8 @@ static void *child_main(void *arg)
 {
     child *c = arg;
     const search *s = c->s;
-    c->rc = s->space->train(&s->j->spec, c->dec, c->n, &c->cfg, &s->data,
-                            &c->res);
-    if (c->rc < 0)   /* the message is thread-local: keep it */
+    c->rc = s->space->train(&s->j->spec, c->dec, c->n, &c->cfg, &s->data, &c->res);
+    if (c->rc < 0) /* the message is thread-local: keep it */
         snprintf(c->err, sizeof(c->err), "%s", nas_errmsg());
     return NULL;
 }
@@ -406,7 +398,7 @@ static int train_children(search *s, child *ch, int m)
     int started = 0;
     for (int w = 1; w < workers; w++) {
         if (pthread_create(&th[started], NULL, worker_main, &q) != 0)
-            break;   /* fewer threads: the others take more children */
+            break; /* fewer threads: the others take more children */
         started++;
     }
     worker_main(&q);
@@ -433,9 +425,8 @@ static void report_child(search *s, child *c)
     int layers = s->space->layers(&j->spec, c->dec, c->n);
     if (layers)
         nas__json_num(&met, 0, "layers", layers);
-    nas__json_buf_puts(&met, c->cache_hit ? ",\"cached\":true"
-                                          : ",\"cached\":false");
-    nas__json_buf_puts(&met, ",\"decisions\":[");   /* the controller's ints */
+    nas__json_buf_puts(&met, c->cache_hit ? ",\"cached\":true" : ",\"cached\":false");
+    nas__json_buf_puts(&met, ",\"decisions\":["); /* the controller's ints */
     for (int i = 0; i < c->n; i++) {
         char t[16];
         snprintf(t, sizeof(t), "%s%d", i ? "," : "", c->dec[i]);
@@ -459,23 +450,23 @@ static void progress(search *s)
     if (done > total)
         done = total;
     nas_job_progress p = {
-        .epoch = 1, .epochs = 1, .step = done, .steps = total,
+        .epoch = 1,
+        .epochs = 1,
+        .step = done,
+        .steps = total,
         .fraction = total > 0 ? (double)done / (double)total : 1.0,
         .eta_seconds = -1.0,
     };
     int64_t fresh = s->pos.global_step - j->step0;
-    if (s->final_done > 0)   /* the final training's own pace */
-        p.eta_seconds = (nas__now() - s->final_t0) / (double)s->final_done *
-                        (double)(total - done);
-    else if (fresh > 0 && !s->final_steps)   /* a final training: unknown */
-        p.eta_seconds = (nas__now() - j->t0) / (double)fresh *
-                        (double)(archs - s->pos.global_step);
+    if (s->final_done > 0) /* the final training's own pace */
+        p.eta_seconds = (nas__now() - s->final_t0) / (double)s->final_done * (double)(total - done);
+    else if (fresh > 0 && !s->final_steps) /* a final training: unknown */
+        p.eta_seconds = (nas__now() - j->t0) / (double)fresh * (double)(archs - s->pos.global_step);
     j->rep.progress(j->rep.ctx, &p);
 }
 
 /* REINFORCE over the m children of one update. */
-static int learn(search *s, child *ch, int m, const nas_ctrl_step *prog,
-                 int nsteps)
+static int learn(search *s, child *ch, int m, const nas_ctrl_step *prog, int nsteps)
 {
     nas__job *j = s->j;
     double loss = 0.0, ent = 0.0, mean = 0.0;
@@ -485,20 +476,18 @@ static int learn(search *s, child *ch, int m, const nas_ctrl_step *prog,
     for (int i = 0; i < m; i++)
         mean += ch[i].res.reward / m;
     if (!s->rf.have_baseline)
-        nas_reinforce_baseline(&s->rf, mean);   /* b starts at the mean */
+        nas_reinforce_baseline(&s->rf, mean); /* b starts at the mean */
     nas_params_zero_grad(s->p, NAS_MASK(NAS_GROUP_CONTROLLER));
     for (int i = 0; i < m; i++) {
         nas_ctrl_out o;
         nas_graph_reset(s->g);
         nas_graph_set_grad(s->g, 1);
-        int rc = nas_ctrl_run(s->ctrl, s->g, s->p, prog, nsteps, NULL,
-                              ch[i].dec, arc, &o);
+        int rc = nas_ctrl_run(s->ctrl, s->g, s->p, prog, nsteps, NULL, ch[i].dec, arc, &o);
         if (rc < 0) {
             free(arc);
             return rc;
         }
-        nas_tensor *l = nas_reinforce_loss(s->g, &s->rf, &o, ch[i].res.reward,
-                                           1.0f / (float)m);
+        nas_tensor *l = nas_reinforce_loss(s->g, &s->rf, &o, ch[i].res.reward, 1.0f / (float)m);
         nas_graph_backward(s->g, l, NAS_MASK(NAS_GROUP_CONTROLLER));
         loss += l->data[0];
         ent += o.entropy->data[0] / m;
@@ -521,13 +510,13 @@ const nas__nasrl_space *nas__nasrl_space_of(const nas_job_spec *s)
 {
     if (strcmp(s->search_space, "darts-cnn") == 0)
         return &nas__random_darts_cnn_space;
-    if (strcmp(s->search_space, "enas-micro") == 0)   /* random only */
+    if (strcmp(s->search_space, "enas-micro") == 0) /* random only */
         return &nas__random_enas_micro_space;
     if (strcmp(s->search_space, "enas-macro") == 0)
         return &nas__random_enas_macro_space;
-    if (strcmp(s->search_space, "darts-rnn") == 0)   /* random only */
+    if (strcmp(s->search_space, "darts-rnn") == 0) /* random only */
         return &nas__random_darts_rnn_space;
-    if (strcmp(s->search_space, "enas-rnn") == 0)   /* random only */
+    if (strcmp(s->search_space, "enas-rnn") == 0) /* random only */
         return &nas__random_enas_rnn_space;
     if (strcmp(s->search_space, "nasrl-rnn") == 0)
         return &nas__nasrl_rnn_space;
@@ -569,8 +558,8 @@ static int update(search *s, int *decbuf, child *ch)
             nas_ctrl_out o;
             nas_graph_reset(s->g);
             nas_graph_set_grad(s->g, 0);
-            if ((rc = nas_ctrl_run(s->ctrl, s->g, s->p, prog, nsteps, &s->rng,
-                                   NULL, c->dec, &o)) < 0)
+            if ((rc = nas_ctrl_run(s->ctrl, s->g, s->p, prog, nsteps, &s->rng, NULL, c->dec, &o)) <
+                0)
                 return rc;
             nas_graph_set_grad(s->g, 1);
         } else {
@@ -588,13 +577,18 @@ static int update(search *s, int *decbuf, child *ch)
         } else if (c->dup_of < 0) {
             c->train = 1;
             c->cfg = (nas_nasrl_train_cfg){
-                .epochs = sp->child_epochs, .batch_size = sp->batch_size,
-                .threads = s->share, .lr = sp->lr, .momentum = sp->momentum,
-                .weight_decay = sp->weight_decay, .nesterov = sp->nesterov,
+                .epochs = sp->child_epochs,
+                .batch_size = sp->batch_size,
+                .threads = s->share,
+                .lr = sp->lr,
+                .momentum = sp->momentum,
+                .weight_decay = sp->weight_decay,
+                .nesterov = sp->nesterov,
                 .grad_clip = sp->grad_clip,
                 .reward_cube = sp->reward_cube,
                 .seed = sp->seed ^ dec_hash(c->dec, n),
-                .should_stop = child_should_stop, .stop_ctx = j,
+                .should_stop = child_should_stop,
+                .stop_ctx = j,
             };
         }
     }
@@ -603,10 +597,8 @@ static int update(search *s, int *decbuf, child *ch)
         int why = nas__job_check(j);
         if (why == NAS__STOP_TIME)
             return NAS__STOP_TIME;
-        return nas_fail(NAS_ECANCELLED, "%s: %s after %" PRId64
-                        " architectures%s", j->kind,
-                        why == NAS_STOP_SHUTDOWN ? "shut down" : "cancelled",
-                        s->pos.global_step,
+        return nas_fail(NAS_ECANCELLED, "%s: %s after %" PRId64 " architectures%s", j->kind,
+                        why == NAS_STOP_SHUTDOWN ? "shut down" : "cancelled", s->pos.global_step,
                         why == NAS_STOP_SHUTDOWN && sp->checkpoint_path
                             ? " (resumes from the last update's checkpoint)"
                             : "");
@@ -620,8 +612,7 @@ static int update(search *s, int *decbuf, child *ch)
             c->cache_hit = 1;
         }
         if (c->train &&
-            (rc = cache_add(s, c->dec, n, c->res.reward, c->res.val_metric,
-                            c->res.parameters)) < 0)
+            (rc = cache_add(s, c->dec, n, c->res.reward, c->res.val_metric, c->res.parameters)) < 0)
             return rc;
         report_child(s, c);
         s->pos.global_step++;
@@ -631,9 +622,10 @@ static int update(search *s, int *decbuf, child *ch)
     else if (!s->controller)
         s->updates++;
     progress(s);
-    nas__job_log(j, "%s: %" PRId64 "/%d architectures, %d layers, best "
-                 "reward so far %.4f", j->kind, s->pos.global_step,
-                 sp->max_architectures, layers,
+    nas__job_log(j,
+                 "%s: %" PRId64 "/%d architectures, %d layers, best "
+                 "reward so far %.4f",
+                 j->kind, s->pos.global_step, sp->max_architectures, layers,
                  s->ncache ? s->cache[best_index(s)].reward : 0.0);
     return save(s);
 }
@@ -646,7 +638,7 @@ static int final_should_stop(void *ctx)
     const nas__job *j = s->j;
     if (s->final_done < s->final_steps)
         s->final_done++;
-    progress(s);   /* the receiver throttles */
+    progress(s); /* the receiver throttles */
     return j->stop && atomic_load(j->stop) != NAS_RUN;
 }
 
@@ -668,10 +660,8 @@ static int keep_model(void *ctx, nas_params *p, const nas_nasrl_child *out)
 {
     const final_keep *k = ctx;
     char name[32];
-    test_metric_name(k->d->corpus ? "val_perplexity" : "val_accuracy", name,
-                     sizeof(name));
-    nas__model_info m = {k->arch_json, name, out->val_metric, k->d->train,
-                         k->d->corpus};
+    test_metric_name(k->d->corpus ? "val_perplexity" : "val_accuracy", name, sizeof(name));
+    nas__model_info m = {k->arch_json, name, out->val_metric, k->d->train, k->d->corpus};
     return nas__job_save_model(k->j, p, &m);
 }
 
@@ -704,43 +694,52 @@ static int final_training(search *s, const cached *best, const char *arch_json,
         return rc;
     }
     nas_nasrl_train_cfg cfg = {
-        .epochs = sp->final_epochs, .batch_size = sp->batch_size,
-        .threads = sp->threads, .lr = sp->lr, .momentum = sp->momentum,
-        .weight_decay = sp->weight_decay, .nesterov = sp->nesterov,
-        .grad_clip = sp->grad_clip, .reward_cube = sp->reward_cube,
+        .epochs = sp->final_epochs,
+        .batch_size = sp->batch_size,
+        .threads = sp->threads,
+        .lr = sp->lr,
+        .momentum = sp->momentum,
+        .weight_decay = sp->weight_decay,
+        .nesterov = sp->nesterov,
+        .grad_clip = sp->grad_clip,
+        .reward_cube = sp->reward_cube,
         .seed = sp->seed ^ dec_hash(best->dec, best->n) ^ 0x66696e616c000000ull,
-        .should_stop = final_should_stop, .stop_ctx = s,
+        .should_stop = final_should_stop,
+        .stop_ctx = s,
         .keep = keep_model,
     };
     final_keep keep = {j, arch_json, &d};
     cfg.keep_ctx = &keep;
     double t0 = nas__now();
     s->final_t0 = t0;
-    nas__job_log(j, "%s: final training of the best architecture for %d "
-                 "epochs", j->kind, sp->final_epochs);
+    nas__job_log(j,
+                 "%s: final training of the best architecture for %d "
+                 "epochs",
+                 j->kind, sp->final_epochs);
     rc = s->space->train(sp, best->dec, best->n, &cfg, &d, out);
     nas_set_threads(sp->threads);
     *seconds = nas__now() - t0;
-    if (rc == NAS_OK) {   /* the job ends at 1 */
+    if (rc == NAS_OK) { /* the job ends at 1 */
         s->final_done = s->final_steps;
         progress(s);
     }
     if (rc == NAS_ECANCELLED)
-        rc = nas_fail(NAS_ECANCELLED, "%s: %s during the final training",
-                      j->kind, j->stop && atomic_load(j->stop) ==
-                      NAS_STOP_SHUTDOWN ? "shut down" : "cancelled");
+        rc = nas_fail(NAS_ECANCELLED, "%s: %s during the final training", j->kind,
+                      j->stop && atomic_load(j->stop) == NAS_STOP_SHUTDOWN ? "shut down"
+                                                                           : "cancelled");
     nas_dataset_free(d.train);
     nas_dataset_free(d.val);
     return rc;
 }
 
-
 static int report_result(search *s)
 {
     nas__job *j = s->j;
     if (s->ncache == 0)
-        return nas_fail(NAS_EINVAL, "max_seconds: %g s ran out before the "
-                        "first child finished training", j->spec.max_seconds);
+        return nas_fail(NAS_EINVAL,
+                        "max_seconds: %g s ran out before the "
+                        "first child finished training",
+                        j->spec.max_seconds);
     const cached *best = &s->cache[best_index(s)];
     nas_json_buf a = {0}, res = {0};
     nas_nasrl_child fin = {0};
@@ -752,8 +751,7 @@ static int report_result(search *s)
         return rc;
     }
     test_metric_name(s->space->metric, test_name, sizeof(test_name));
-    if (j->spec.final_epochs > 0 &&
-        (rc = final_training(s, best, a.s, &fin, &fin_seconds)) < 0) {
+    if (j->spec.final_epochs > 0 && (rc = final_training(s, best, a.s, &fin, &fin_seconds)) < 0) {
         free(a.s);
         return rc;
     }
@@ -771,9 +769,8 @@ static int report_result(search *s)
     nas__json_num(&res, 0, "updates", s->updates);
     if (s->controller)
         nas__json_num(&res, 0, "baseline", s->rf.baseline);
-    nas__json_buf_puts(&res, s->by_time
-                                 ? ",\"stopped_by\":\"max_seconds\""
-                                 : ",\"stopped_by\":\"max_architectures\"");
+    nas__json_buf_puts(&res, s->by_time ? ",\"stopped_by\":\"max_seconds\""
+                                        : ",\"stopped_by\":\"max_architectures\"");
     if (j->spec.final_epochs > 0) {
         nas__json_buf_puts(&res, ",\"final_training\":{");
         nas__json_num(&res, 1, "epochs", fin.epochs);
@@ -791,8 +788,7 @@ static int report_result(search *s)
     } else if (j->rep.result && j->spec.final_epochs > 0) {
         j->rep.result(j->rep.ctx, a.s, test_name, fin.val_metric, res.s);
     } else if (j->rep.result) {
-        j->rep.result(j->rep.ctx, a.s, s->space->metric, best->val_metric,
-                      res.s);
+        j->rep.result(j->rep.ctx, a.s, s->space->metric, best->val_metric, res.s);
     }
     free(a.s);
     free(res.s);
@@ -801,7 +797,8 @@ static int report_result(search *s)
 
 int nas__nasrl_search(nas__job *j)
 {
-    search s = {.j = j, .controller = strcmp(j->kind, "nas-rl") == 0,
+    search s = {.j = j,
+                .controller = strcmp(j->kind, "nas-rl") == 0,
                 .space = nas__nasrl_space_of(&j->spec)};
     int *decbuf = NULL;
     child *ch = NULL;
@@ -826,10 +823,8 @@ int nas__nasrl_search(nas__job *j)
             break;
         }
         if (why != NAS_RUN) {
-            rc = nas_fail(NAS_ECANCELLED, "%s: %s after %" PRId64
-                          " architectures", j->kind,
-                          why == NAS_STOP_SHUTDOWN ? "shut down" : "cancelled",
-                          s.pos.global_step);
+            rc = nas_fail(NAS_ECANCELLED, "%s: %s after %" PRId64 " architectures", j->kind,
+                          why == NAS_STOP_SHUTDOWN ? "shut down" : "cancelled", s.pos.global_step);
             goto fail;
         }
         rc = update(&s, decbuf, ch);
@@ -841,8 +836,8 @@ int nas__nasrl_search(nas__job *j)
             goto fail;
     }
     if (s.by_time)
-        nas__job_log(j, "max_seconds (%g) spent: stopping after %" PRId64
-                     " architectures", sp->max_seconds, s.pos.global_step);
+        nas__job_log(j, "max_seconds (%g) spent: stopping after %" PRId64 " architectures",
+                     sp->max_seconds, s.pos.global_step);
     rc = report_result(&s);
 fail:
     j->extra_meta = NULL;

@@ -32,7 +32,7 @@
 void nas__nasrl_job_defaults(nas_job_spec *s)
 {
     SET0(s->search_space, "nasrl-cnn");
-    SET0(s->epochs, 1);   /* unused: children train child_epochs */
+    SET0(s->epochs, 1); /* unused: children train child_epochs */
     if (strcmp(s->search_space, "nasrl-rnn") == 0) {
         /* plain SGD like the train kind's LM (momentum, weight decay and
          * nesterov stay 0) */
@@ -46,8 +46,7 @@ void nas__nasrl_job_defaults(nas_job_spec *s)
         SET0(s->grad_clip, 0.25f);
         return;
     }
-    if (strcmp(s->search_space, "enas-micro") == 0 ||
-        strcmp(s->search_space, "enas-macro") == 0) {
+    if (strcmp(s->search_space, "enas-micro") == 0 || strcmp(s->search_space, "enas-macro") == 0) {
         /* enas' final training (jobs/enas_final.c) */
         int macro = strcmp(s->search_space, "enas-macro") == 0;
         SET0(s->lr, 0.05f);
@@ -76,9 +75,13 @@ static int check_enas(const nas_job_spec *s, const nas_dataset_desc *d)
 {
     int micro = strcmp(s->search_space, "enas-micro") == 0;
     const nas_enas_space *sp = nas__enas_space_find(s->search_space);
-    nas_enas_cfg cfg = {.C = s->C, .layers = s->layers,
-                        .nodes = micro ? s->nodes : 0, .in_c = d->c,
-                        .h = d->h, .w = d->w, .classes = d->classes,
+    nas_enas_cfg cfg = {.C = s->C,
+                        .layers = s->layers,
+                        .nodes = micro ? s->nodes : 0,
+                        .in_c = d->c,
+                        .h = d->h,
+                        .w = d->w,
+                        .classes = d->classes,
                         .dropout = s->dropout};
     nas_params *p = nas_params_new();
     void *self = NULL;
@@ -107,11 +110,9 @@ static int has(const nas_spec_space *row, const char *name)
 static int check_engine(const nas_job_spec *s, const nas_spec_space *row)
 {
     if (s->max_architectures < 1 || s->max_architectures > 1000000)
-        return BAD("max_architectures", "%d is outside [1, 1000000]",
-                   s->max_architectures);
+        return BAD("max_architectures", "%d is outside [1, 1000000]", s->max_architectures);
     if (!(s->max_seconds >= 0.0 && isfinite(s->max_seconds)))
-        return BAD("max_seconds", "%g must be >= 0 (0: no limit)",
-                   s->max_seconds);
+        return BAD("max_seconds", "%g must be >= 0 (0: no limit)", s->max_seconds);
     if (s->threads < 1 || s->threads > 64)
         return BAD("threads", "%d is outside [1, 64]", s->threads);
     if (s->resume && !s->checkpoint_path)
@@ -121,21 +122,17 @@ static int check_engine(const nas_job_spec *s, const nas_spec_space *row)
     if (s->max_vocab < 0 || s->max_vocab == 1)
         return BAD("max_vocab", "%d must be 0 (no cap) or >= 2", s->max_vocab);
     if (!has(row, "max_examples") && (s->max_examples < 0 || s->max_examples == 1))
-        return BAD("max_examples", "%d must be 0 (all) or >= 2",
-                   s->max_examples);
+        return BAD("max_examples", "%d must be 0 (all) or >= 2", s->max_examples);
     if (!has(row, "lr") && !(s->lr > 0.0f && s->lr <= 100.0f))
         return BAD("lr", "%g must be in (0, 100]", (double)s->lr);
     if (!has(row, "momentum") && !(s->momentum >= 0.0f && s->momentum < 1.0f))
         return BAD("momentum", "%g must be in [0, 1)", (double)s->momentum);
-    if (!has(row, "weight_decay") &&
-        !(s->weight_decay >= 0.0f && s->weight_decay < 1.0f))
-        return BAD("weight_decay", "%g must be in [0, 1)",
-                   (double)s->weight_decay);
+    if (!has(row, "weight_decay") && !(s->weight_decay >= 0.0f && s->weight_decay < 1.0f))
+        return BAD("weight_decay", "%g must be in [0, 1)", (double)s->weight_decay);
     if (!has(row, "nesterov") && s->nesterov != 0 && s->nesterov != 1)
         return BAD("nesterov", "%d must be 0 or 1", s->nesterov);
     if (!has(row, "grad_clip") && !(s->grad_clip >= 0.0f && isfinite(s->grad_clip)))
-        return BAD("grad_clip", "%g must be >= 0 (0: off)",
-                   (double)s->grad_clip);
+        return BAD("grad_clip", "%g must be >= 0 (0: off)", (double)s->grad_clip);
     return NAS_OK;
 }
 
@@ -145,27 +142,56 @@ static int check(const nas__job *j, int controller)
 {
     const nas_job_spec *s = &j->spec;
     int rnn = strcmp(s->search_space, "nasrl-rnn") == 0;
-    int drnn = strcmp(s->search_space, "darts-rnn") == 0 ||
-               strcmp(s->search_space, "enas-rnn") == 0;
+    int drnn =
+        strcmp(s->search_space, "darts-rnn") == 0 || strcmp(s->search_space, "enas-rnn") == 0;
     const nas_spec_space *row = nas_spec_space_find(j->kind, s->search_space);
     if (!row)
-        return BAD("search_space", "\"%s\" is not implemented for %s in this "
+        return BAD("search_space",
+                   "\"%s\" is not implemented for %s in this "
                    "engine (only \"nasrl-cnn\", \"nasrl-rnn\"%s)",
                    s->search_space, j->kind,
-                   controller ? "" : ", \"darts-cnn\", \"darts-rnn\", "
-                                     "\"enas-micro\", \"enas-macro\" and "
-                                     "\"enas-rnn\"");
+                   controller ? ""
+                              : ", \"darts-cnn\", \"darts-rnn\", "
+                                "\"enas-micro\", \"enas-macro\" and "
+                                "\"enas-rnn\"");
     if (strcmp(j->desc->kind, row->data_kind) != 0)
-        return BAD("dataset", "%s needs %s dataset, %s is %s",
-                   s->search_space, rnn || drnn ? "a text" : "an image",
-                   j->desc->name, j->desc->kind);
-    static const char *const table[] = {   /* all but batch_size (check_engine) */
-        "child_epochs", "children_per_update", "parallel_children", "lr", "momentum",
-        "weight_decay", "nesterov", "grad_clip", "dropout", "dropout_i", "max_examples",
-        "reward_c", "tree_base", "embed", "hidden", "bptt", "max_vocab", "nodes", "C",
-        "layers", "dropout_e", "dropout_x", "dropout_h", "dropout_o", "start_layers",
-        "max_layers", "layers_step", "grow_every", "filter_heights", "filter_widths",
-        "num_filters", "strides", "search_strides", NULL};
+        return BAD("dataset", "%s needs %s dataset, %s is %s", s->search_space,
+                   rnn || drnn ? "a text" : "an image", j->desc->name, j->desc->kind);
+    static const char *const table[] = {/* all but batch_size (check_engine) */
+                                        "child_epochs",
+                                        "children_per_update",
+                                        "parallel_children",
+                                        "lr",
+                                        "momentum",
+                                        "weight_decay",
+                                        "nesterov",
+                                        "grad_clip",
+                                        "dropout",
+                                        "dropout_i",
+                                        "max_examples",
+                                        "reward_c",
+                                        "tree_base",
+                                        "embed",
+                                        "hidden",
+                                        "bptt",
+                                        "max_vocab",
+                                        "nodes",
+                                        "C",
+                                        "layers",
+                                        "dropout_e",
+                                        "dropout_x",
+                                        "dropout_h",
+                                        "dropout_o",
+                                        "start_layers",
+                                        "max_layers",
+                                        "layers_step",
+                                        "grow_every",
+                                        "filter_heights",
+                                        "filter_widths",
+                                        "num_filters",
+                                        "strides",
+                                        "search_strides",
+                                        NULL};
     int rc = nas__spec_check(s, row, table);
     if (rc < 0 || (rc = check_engine(s, row)) < 0)
         return rc;
@@ -173,24 +199,26 @@ static int check(const nas__job *j, int controller)
         return check_enas(s, j->desc);
     if (strcmp(s->search_space, "darts-cnn") == 0) {
         const nas_dataset_desc *d = j->desc;
-        nas_darts_cfg cfg = {.C = s->C, .layers = s->layers, .in_c = d->c,
-                             .h = d->h, .w = d->w, .classes = d->classes};
+        nas_darts_cfg cfg = {.C = s->C,
+                             .layers = s->layers,
+                             .in_c = d->c,
+                             .h = d->h,
+                             .w = d->w,
+                             .classes = d->classes};
         return nas__darts_check_cfg(&cfg);
     }
     if (drnn || rnn)
         return controller ? nas__ctrl_check_spec(s) : NAS_OK;
     /* nasrl-cnn: what ties two rows, and the reward's choice index. */
     if (s->max_layers < s->start_layers)
-        return BAD("max_layers", "%d is outside [start_layers = %d, %d]",
-                   s->max_layers, s->start_layers, NAS_NASRL_MAX_LAYERS);
+        return BAD("max_layers", "%d is outside [start_layers = %d, %d]", s->max_layers,
+                   s->start_layers, NAS_NASRL_MAX_LAYERS);
     if (s->reward_cube != 0 && s->reward_cube != 1)
-        return BAD("reward", "%d must be 0 (accuracy) or 1 (cube-best-last5)",
-                   s->reward_cube);
+        return BAD("reward", "%d must be 0 (accuracy) or 1 (cube-best-last5)", s->reward_cube);
     return controller ? nas__ctrl_check_spec(s) : NAS_OK;
 }
 
-static void put(char *buf, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void put(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void put(char *buf, size_t cap, const char *fmt, ...)
 {
@@ -201,8 +229,7 @@ static void put(char *buf, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-static void put_list(char *b, size_t cap, const char *name, const int *v,
-                     int n)
+static void put_list(char *b, size_t cap, const char *name, const int *v, int n)
 {
     put(b, cap, " %s=", name);
     for (int i = 0; i < n; i++)
@@ -211,8 +238,8 @@ static void put_list(char *b, size_t cap, const char *name, const int *v,
 
 static void cnn_text(char *b, size_t cap, const nas_job_spec *s)
 {
-    put(b, cap, " start_layers=%d max_layers=%d layers_step=%d grow_every=%d",
-        s->start_layers, s->max_layers, s->layers_step, s->grow_every);
+    put(b, cap, " start_layers=%d max_layers=%d layers_step=%d grow_every=%d", s->start_layers,
+        s->max_layers, s->layers_step, s->grow_every);
     put_list(b, cap, "filter_heights", s->filter_heights, s->nfilter_heights);
     put_list(b, cap, "filter_widths", s->filter_widths, s->nfilter_widths);
     put_list(b, cap, "num_filters", s->num_filters, s->nnum_filters);
@@ -229,52 +256,54 @@ static void spec_text(nas__job *j, int controller)
     char *b = j->spec_text;
     size_t cap = sizeof(j->spec_text);
     b[0] = '\0';
-    put(b, cap, "kind=%s dataset=%s space=%s seed=%" PRIu64 " batch_size=%d "
+    put(b, cap,
+        "kind=%s dataset=%s space=%s seed=%" PRIu64 " batch_size=%d "
         "child_epochs=%d children=%d lr=%.9g momentum=%.9g "
         "weight_decay=%.9g nesterov=%d grad_clip=%.9g max_examples=%d",
-        j->kind, j->desc->name, s->search_space, s->seed, s->batch_size,
-        s->child_epochs, s->children_per_update, (double)s->lr,
-        (double)s->momentum, (double)s->weight_decay, s->nesterov,
-        (double)s->grad_clip, s->max_examples);
+        j->kind, j->desc->name, s->search_space, s->seed, s->batch_size, s->child_epochs,
+        s->children_per_update, (double)s->lr, (double)s->momentum, (double)s->weight_decay,
+        s->nesterov, (double)s->grad_clip, s->max_examples);
     if (strcmp(s->search_space, "darts-cnn") == 0) {
         put(b, cap, " C=%d layers=%d", s->C, s->layers);
         return;
     }
     if (strcmp(s->search_space, "enas-rnn") == 0) {
-        put(b, cap, " nodes=%d hidden=%d bptt=%d max_vocab=%d dropout_e=%.9g "
+        put(b, cap,
+            " nodes=%d hidden=%d bptt=%d max_vocab=%d dropout_e=%.9g "
             "dropout_x=%.9g dropout_h=%.9g dropout_o=%.9g reward_c=%.9g",
-            s->nodes, s->hidden, s->bptt, s->max_vocab,
-            (double)s->dropout_e, (double)s->dropout_x,
-            (double)s->dropout_h, (double)s->dropout_o,
-            (double)s->reward_c);
+            s->nodes, s->hidden, s->bptt, s->max_vocab, (double)s->dropout_e, (double)s->dropout_x,
+            (double)s->dropout_h, (double)s->dropout_o, (double)s->reward_c);
         return;
     }
     if (strcmp(s->search_space, "darts-rnn") == 0) {
-        put(b, cap, " embed=%d hidden=%d bptt=%d max_vocab=%d dropout=%.9g "
-            "dropout_input=%.9g reward_c=%.9g", s->embed, s->hidden, s->bptt,
-            s->max_vocab, (double)s->dropout, (double)s->dropout_input,
-            (double)s->reward_c);
+        put(b, cap,
+            " embed=%d hidden=%d bptt=%d max_vocab=%d dropout=%.9g "
+            "dropout_input=%.9g reward_c=%.9g",
+            s->embed, s->hidden, s->bptt, s->max_vocab, (double)s->dropout,
+            (double)s->dropout_input, (double)s->reward_c);
         return;
     }
     if (strncmp(s->search_space, "enas-", 5) == 0) {
-        put(b, cap, " C=%d layers=%d nodes=%d dropout=%.9g", s->C, s->layers,
-            s->nodes, (double)s->dropout);
+        put(b, cap, " C=%d layers=%d nodes=%d dropout=%.9g", s->C, s->layers, s->nodes,
+            (double)s->dropout);
         return;
     }
     if (strcmp(s->search_space, "nasrl-rnn") == 0) {
-        put(b, cap, " tree_base=%d embed=%d hidden=%d bptt=%d max_vocab=%d "
-            "dropout=%.9g reward_c=%.9g", s->tree_base, s->embed, s->hidden,
-            s->bptt, s->max_vocab, (double)s->dropout, (double)s->reward_c);
+        put(b, cap,
+            " tree_base=%d embed=%d hidden=%d bptt=%d max_vocab=%d "
+            "dropout=%.9g reward_c=%.9g",
+            s->tree_base, s->embed, s->hidden, s->bptt, s->max_vocab, (double)s->dropout,
+            (double)s->reward_c);
     } else {
         cnn_text(b, cap, s);
     }
     if (controller)
-        put(b, cap, " lstm_size=%d lstm_layers=%d controller_lr=%.9g "
+        put(b, cap,
+            " lstm_size=%d lstm_layers=%d controller_lr=%.9g "
             "entropy_weight=%.9g tanh_constant=%.9g temperature=%.9g "
-            "baseline_decay=%.9g", s->ctrl_hidden, s->ctrl_layers,
-            (double)s->ctrl_lr, (double)s->ctrl_entropy_weight,
-            (double)s->ctrl_tanh, (double)s->ctrl_temperature,
-            (double)s->ctrl_baseline_decay);
+            "baseline_decay=%.9g",
+            s->ctrl_hidden, s->ctrl_layers, (double)s->ctrl_lr, (double)s->ctrl_entropy_weight,
+            (double)s->ctrl_tanh, (double)s->ctrl_temperature, (double)s->ctrl_baseline_decay);
 }
 
 int nas__nasrl_job_prepare(nas__job *j)

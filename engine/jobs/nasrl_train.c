@@ -44,8 +44,10 @@ static int read_ints(const char *text, int *v, int cap)
             return n;
         long x = strtol(p, &end, 10);
         if (end == p || n == cap || x < -1 || x > 100000)
-            return BAD("genotype", "not a list of at most %d small ints at "
-                       "byte %d", cap, (int)(p - text));
+            return BAD("genotype",
+                       "not a list of at most %d small ints at "
+                       "byte %d",
+                       cap, (int)(p - text));
         v[n++] = (int)x;
         p = end;
     }
@@ -63,8 +65,7 @@ static int cnn_arc(const nas_job_spec *s, nas_nasrl_arc *a)
         goto done;
     }
     if (n < 1 || v[0] < 1 || v[0] > NAS_NASRL_MAX_LAYERS) {
-        rc = BAD("genotype", "a nasrl-cnn network has 1 to %d layers",
-                 NAS_NASRL_MAX_LAYERS);
+        rc = BAD("genotype", "a nasrl-cnn network has 1 to %d layers", NAS_NASRL_MAX_LAYERS);
         goto done;
     }
     a->nlayers = v[0];
@@ -81,22 +82,21 @@ static int cnn_arc(const nas_job_spec *s, nas_nasrl_arc *a)
         int ni = v[k + 4];
         k += 5;
         if (L->fh < 1 || L->fh > 15 || L->fw < 1 || L->fw > 15)
-            rc = BAD("genotype", "layer %d: filter %dx%d outside 1..15", l,
-                     L->fh, L->fw);
+            rc = BAD("genotype", "layer %d: filter %dx%d outside 1..15", l, L->fh, L->fw);
         else if (L->filters < 1 || L->filters > 1024)
-            rc = BAD("genotype", "layer %d: %d filters outside 1..1024", l,
-                     L->filters);
+            rc = BAD("genotype", "layer %d: %d filters outside 1..1024", l, L->filters);
         else if (L->stride < 1 || L->stride > 3)
-            rc = BAD("genotype", "layer %d: stride %d outside 1..3", l,
-                     L->stride);
+            rc = BAD("genotype", "layer %d: stride %d outside 1..3", l, L->stride);
         else if (ni < 0 || ni > l || k + ni > n)
             rc = BAD("genotype", "layer %d: %d inputs", l, ni);
         if (rc < 0)
             goto done;
         for (int i = 0; i < ni; i++, k++) {
             if (v[k] < 0 || v[k] >= l) {
-                rc = BAD("genotype", "layer %d: input %d is not an earlier "
-                         "layer", l, v[k]);
+                rc = BAD("genotype",
+                         "layer %d: input %d is not an earlier "
+                         "layer",
+                         l, v[k]);
                 goto done;
             }
             L->inputs |= (uint64_t)1 << v[k];
@@ -109,16 +109,14 @@ done:
     return rc;
 }
 
-int nas__nasrl_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d,
-                           char *buf, size_t cap)
+int nas__nasrl_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d, char *buf, size_t cap)
 {
     int text = strcmp(d->kind, "text") == 0;
     int rnn = s->arch == NAS_ARCH_NASRL_RNN, rc;
     size_t len = strlen(buf);
     if (text != rnn)
-        return BAD("arch", "a nasrl-%s network needs %s data, %s holds %s",
-                   rnn ? "rnn" : "cnn", rnn ? "text" : "image", d->name,
-                   d->kind);
+        return BAD("arch", "a nasrl-%s network needs %s data, %s holds %s", rnn ? "rnn" : "cnn",
+                   rnn ? "text" : "image", d->name, d->kind);
     if (rnn) {
         int dec[64];
         if (s->tree_base != 2 && s->tree_base != 4 && s->tree_base != 8)
@@ -126,8 +124,7 @@ int nas__nasrl_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d,
         if (s->embed < 1 || s->hidden < 1 || s->bptt < 1)
             return BAD("hidden", "embed, hidden and bptt must be >= 1");
         if (s->max_vocab < 0 || s->max_vocab == 1)
-            return BAD("max_vocab", "%d must be 0 (no cap) or >= 2",
-                       s->max_vocab);
+            return BAD("max_vocab", "%d must be 0 (no cap) or >= 2", s->max_vocab);
         int n = read_ints(s->genotype, dec, 64);
         if (n < 0)
             return n;
@@ -136,9 +133,10 @@ int nas__nasrl_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d,
         free(b.s);
         if (rc < 0)
             return nas_fail(rc, "genotype: %s", nas_errmsg());
-        snprintf(buf + len, cap - len, " arch=nasrl-rnn base=%d cell=%s "
-                 "embed=%d hidden=%d bptt=%d max_vocab=%d", s->tree_base,
-                 s->genotype, s->embed, s->hidden, s->bptt, s->max_vocab);
+        snprintf(buf + len, cap - len,
+                 " arch=nasrl-rnn base=%d cell=%s "
+                 "embed=%d hidden=%d bptt=%d max_vocab=%d",
+                 s->tree_base, s->genotype, s->embed, s->hidden, s->bptt, s->max_vocab);
         return NAS_OK;
     }
     nas_nasrl_arc *a = malloc(sizeof(*a));
@@ -147,8 +145,8 @@ int nas__nasrl_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d,
     rc = cnn_arc(s, a);
     free(a);
     if (rc == NAS_OK)
-        snprintf(buf + len, cap - len, " arch=nasrl-cnn layers=%s augment=%d",
-                 s->genotype, s->augment);
+        snprintf(buf + len, cap - len, " arch=nasrl-cnn layers=%s augment=%d", s->genotype,
+                 s->augment);
     return rc;
 }
 
@@ -178,8 +176,7 @@ static int between(void *ctx)
 static int keep(void *ctx, nas_params *p, const nas_nasrl_child *out)
 {
     const run *r = ctx;
-    nas__model_info m = {r->arch_json,
-                         r->d->corpus ? "test_perplexity" : "test_accuracy",
+    nas__model_info m = {r->arch_json, r->d->corpus ? "test_perplexity" : "test_accuracy",
                          out->val_metric, r->d->train, r->d->corpus};
     return nas__job_save_model(r->j, p, &m);
 }
@@ -198,13 +195,12 @@ int nas__train_nasrl(nas__job *j)
     if (rnn) {
         if ((rc = nas__job_load_corpus(j, &d.corpus)) < 0)
             goto done;
-        test_as_valid = *d.corpus;   /* scored on the test split */
+        test_as_valid = *d.corpus; /* scored on the test split */
         test_as_valid.valid = d.corpus->test;
         test_as_valid.nvalid = d.corpus->ntest;
         n = read_ints(s->genotype, dec, 64);
-        r.total = (int64_t)s->epochs *
-                  (d.corpus->ntrain / (s->batch_size > 0 ? s->batch_size : 1) /
-                   (s->bptt > 0 ? s->bptt : 1));
+        r.total = (int64_t)s->epochs * (d.corpus->ntrain / (s->batch_size > 0 ? s->batch_size : 1) /
+                                        (s->bptt > 0 ? s->bptt : 1));
         rc = nas__nasrl_rnn_space.arc_json(s, dec, n, &a);
         if (rc < 0)
             goto done;
@@ -213,8 +209,7 @@ int nas__train_nasrl(nas__job *j)
             rc = nas_fail(NAS_ENOMEM, "train: out of memory");
             goto done;
         }
-        if ((rc = cnn_arc(s, arc)) < 0 ||
-            (rc = nas__job_load_images(j, &d.train, &d.val)) < 0)
+        if ((rc = cnn_arc(s, arc)) < 0 || (rc = nas__job_load_images(j, &d.train, &d.val)) < 0)
             goto done;
         if (s->max_examples > 0 && s->max_examples < d.train->n)
             d.train->n = s->max_examples;
@@ -225,14 +220,24 @@ int nas__train_nasrl(nas__job *j)
     r.pos.epoch = 1;
     j->t0 = nas__now();
     nas_nasrl_train_cfg cfg = {
-        .epochs = s->epochs, .batch_size = s->batch_size, .threads = s->threads,
-        .lr = s->lr, .momentum = s->momentum, .weight_decay = s->weight_decay,
-        .grad_clip = s->grad_clip, .nesterov = s->nesterov, .seed = s->seed,
-        .should_stop = between, .stop_ctx = &r, .keep = keep, .keep_ctx = &r,
+        .epochs = s->epochs,
+        .batch_size = s->batch_size,
+        .threads = s->threads,
+        .lr = s->lr,
+        .momentum = s->momentum,
+        .weight_decay = s->weight_decay,
+        .grad_clip = s->grad_clip,
+        .nesterov = s->nesterov,
+        .seed = s->seed,
+        .should_stop = between,
+        .stop_ctx = &r,
+        .keep = keep,
+        .keep_ctx = &r,
     };
-    nas__job_log(j, "train: %s from scratch for %d epochs (the search's child "
-                 "training; no checkpoints)", rnn ? "nasrl-rnn cell" :
-                 "nasrl-cnn network", s->epochs);
+    nas__job_log(j,
+                 "train: %s from scratch for %d epochs (the search's child "
+                 "training; no checkpoints)",
+                 rnn ? "nasrl-rnn cell" : "nasrl-cnn network", s->epochs);
     if (rnn) {
         nas__nasrl_data td = {.corpus = &test_as_valid};
         r.d = &d;
@@ -242,12 +247,13 @@ int nas__train_nasrl(nas__job *j)
     }
     nas_set_threads(s->threads);
     if (rc == NAS_ECANCELLED && r.by_time)
-        rc = nas_fail(NAS_ECANCELLED, "max_seconds: %g s ran out before the "
+        rc = nas_fail(NAS_ECANCELLED,
+                      "max_seconds: %g s ran out before the "
                       "last epoch; a nasrl network is not scored before its "
-                      "training ends", s->max_seconds);
+                      "training ends",
+                      s->max_seconds);
     else if (rc == NAS_ECANCELLED)
-        rc = nas_fail(NAS_ECANCELLED, "train: stopped after %" PRId64 " steps",
-                      r.steps);
+        rc = nas_fail(NAS_ECANCELLED, "train: stopped after %" PRId64 " steps", r.steps);
     if (rc < 0)
         goto done;
     const char *name = rnn ? "test_perplexity" : "test_accuracy";
@@ -265,10 +271,9 @@ int nas__train_nasrl(nas__job *j)
     nas__json_buf_puts(&res, ",\"stopped_by\":\"epochs\"");
     nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
     nas__json_buf_puts(&res, "}");
-    rc = nas__job_report(j, &a, &res, &met,
-                         rnn ? 80.0 / out.val_metric : out.val_metric, name,
+    rc = nas__job_report(j, &a, &res, &met, rnn ? 80.0 / out.val_metric : out.val_metric, name,
                          out.val_metric);
-    a = res = met = (nas_json_buf){0};   /* freed by the report */
+    a = res = met = (nas_json_buf){0}; /* freed by the report */
 done:
     free(a.s);
     free(res.s);
@@ -282,8 +287,7 @@ done:
 
 /* Here beside the other architecture helper of the train kind: the names
  * live with their spaces. */
-const char *const *nas_arch_choice_names(const char *space, const char *what,
-                                         int *n)
+const char *const *nas_arch_choice_names(const char *space, const char *what, int *n)
 {
     static const struct {
         const char *space, *what;

@@ -39,9 +39,9 @@
  * edge's op is uniform over the 7 operations a derived DARTS genotype may
  * hold (all but none); an ENAS decision is uniform over its values (a
  * CHOICE over the ops, a PICK over the anchors before it, a SKIPS bit a
- * fair coin), taken from the space's controller program. The loop itself (concurrent children, cache,
- * checkpoints, budgets) is nasrl_job.c's, so random search and nas-rl
- * differ only in where the decisions come from.
+ * fair coin), taken from the space's controller program. The loop itself (concurrent children,
+ * cache, checkpoints, budgets) is nasrl_job.c's, so random search and nas-rl differ only in where
+ * the decisions come from.
  */
 #include "jobs/jobs.h"
 #include "search/darts/darts.h"
@@ -57,7 +57,7 @@
 
 int nas__random_job(nas__job *j)
 {
-    return nas__nasrl_search(j);   /* the space: nas__nasrl_space_of */
+    return nas__nasrl_search(j); /* the space: nas__nasrl_space_of */
 }
 
 /* ------------------------------------------------- darts-cnn genotypes */
@@ -77,8 +77,7 @@ static int darts_arc_len(const nas_job_spec *s, int layers)
 
 /* Per cell (normal, then reduce), per node i: first input in [0, i+2),
  * its op, the second input among the i+1 others, its op. */
-static void darts_sample(const nas_job_spec *s, int layers, nas_rng *rng,
-                         int *dec)
+static void darts_sample(const nas_job_spec *s, int layers, nas_rng *rng, int *dec)
 {
     (void)s;
     (void)layers;
@@ -92,13 +91,11 @@ static void darts_sample(const nas_job_spec *s, int layers, nas_rng *rng,
         }
 }
 
-static int darts_json(const nas_job_spec *s, const int *dec, int n,
-                      nas_json_buf *b)
+static int darts_json(const nas_job_spec *s, const int *dec, int n, nas_json_buf *b)
 {
     (void)s;
     if (n != 2 * PER_CELL)
-        return nas_fail(NAS_EINVAL, "darts-cnn: %d decisions, not %d", n,
-                        2 * PER_CELL);
+        return nas_fail(NAS_EINVAL, "darts-cnn: %d decisions, not %d", n, 2 * PER_CELL);
     char t[64];
     for (int cell = 0; cell < 2; cell++) {
         nas__json_buf_puts(b, cell ? "],\"normal_concat\":[2,3,4,5]"
@@ -106,13 +103,15 @@ static int darts_json(const nas_job_spec *s, const int *dec, int n,
                                    : "{\"normal\":[");
         for (int i = 0; i < NODES; i++) {
             const int *d = dec + cell * PER_CELL + i * PER_NODE;
-            if (d[0] < 0 || d[0] >= i + 2 || d[2] < 0 || d[2] >= i + 1 ||
-                d[1] < 0 || d[1] >= NOPS || d[3] < 0 || d[3] >= NOPS)
-                return nas_fail(NAS_EINVAL, "darts-cnn: node %d of cell %d "
-                                "has a decision out of range", i, cell);
+            if (d[0] < 0 || d[0] >= i + 2 || d[2] < 0 || d[2] >= i + 1 || d[1] < 0 ||
+                d[1] >= NOPS || d[3] < 0 || d[3] >= NOPS)
+                return nas_fail(NAS_EINVAL,
+                                "darts-cnn: node %d of cell %d "
+                                "has a decision out of range",
+                                i, cell);
             int second = d[2] + (d[2] >= d[0]);
-            snprintf(t, sizeof(t), "%s[\"%s\",%d],[\"%s\",%d]", i ? "," : "",
-                     darts_ops[d[1]], d[0], darts_ops[d[3]], second);
+            snprintf(t, sizeof(t), "%s[\"%s\",%d],[\"%s\",%d]", i ? "," : "", darts_ops[d[1]], d[0],
+                     darts_ops[d[3]], second);
             nas__json_buf_puts(b, t);
         }
     }
@@ -134,28 +133,24 @@ static int darts_declare(void *self, nas_params *p, int in_c, int classes)
     return nas__darts_fixed_declare(p, &m->cfg, &m->gt, &m->net);
 }
 
-static nas_tensor *darts_forward(void *self, nas_graph *g, nas_params *p,
-                                 nas_tensor *x)
+static nas_tensor *darts_forward(void *self, nas_graph *g, nas_params *p, nas_tensor *x)
 {
     return nas__darts_fixed_forward(g, p, ((darts_model *)self)->net, x);
 }
 
-static int darts_train(const nas_job_spec *s, const int *dec, int n,
-                       const nas_nasrl_train_cfg *cfg,
+static int darts_train(const nas_job_spec *s, const int *dec, int n, const nas_nasrl_train_cfg *cfg,
                        const nas__nasrl_data *d, nas_nasrl_child *out)
 {
     const nas_dataset *train = d->train, *val = d->val;
     nas_json_buf b = {0};
-    darts_model m = {.cfg = {.C = s->C, .layers = s->layers, .h = train->h,
-                             .w = train->w}};
+    darts_model m = {.cfg = {.C = s->C, .layers = s->layers, .h = train->h, .w = train->w}};
     int rc = darts_json(s, dec, n, &b);
     if (rc == NAS_OK)
         rc = nas__darts_genotype_parse(b.s, &m.gt);
     free(b.s);
     if (rc < 0)
         return rc;
-    nas__nasrl_model model = {.self = &m, .declare = darts_declare,
-                              .forward = darts_forward};
+    nas__nasrl_model model = {.self = &m, .declare = darts_declare, .forward = darts_forward};
     rc = nas__nasrl_train_model(&model, cfg, train, val, out);
     nas__darts_fixed_free(m.net);
     return rc;
@@ -188,17 +183,20 @@ typedef struct enas_model {
     nas_enas_cfg cfg;
     void *self;
     const int *arc;
-    nas_rng drop_rng;   /* dropout's draws, seeded from the child's seed */
+    nas_rng drop_rng; /* dropout's draws, seeded from the child's seed */
 } enas_model;
 
-static nas_enas_cfg enas_cfg(const nas_job_spec *s, const nas_enas_space *sp,
-                             int in_c, int side, int classes)
+static nas_enas_cfg enas_cfg(const nas_job_spec *s, const nas_enas_space *sp, int in_c, int side,
+                             int classes)
 {
-    return (nas_enas_cfg){
-        .C = s->C, .layers = s->layers,
-        .nodes = strcmp(sp->name, "enas-micro") == 0 ? s->nodes : 0,
-        .in_c = in_c, .h = side, .w = side, .classes = classes,
-        .dropout = s->dropout};
+    return (nas_enas_cfg){.C = s->C,
+                          .layers = s->layers,
+                          .nodes = strcmp(sp->name, "enas-micro") == 0 ? s->nodes : 0,
+                          .in_c = in_c,
+                          .h = side,
+                          .w = side,
+                          .classes = classes,
+                          .dropout = s->dropout};
 }
 
 /* The space of s declared on a scratch store (its program and its arc
@@ -232,8 +230,7 @@ static int enas_arc_len(const nas_job_spec *s, int layers)
     return n;
 }
 
-static void enas_sample(const nas_job_spec *s, int layers, nas_rng *rng,
-                        int *dec)
+static void enas_sample(const nas_job_spec *s, int layers, nas_rng *rng, int *dec)
 {
     (void)layers;
     int *hi = malloc(ENAS_MAX_DEC * sizeof(int));
@@ -252,18 +249,18 @@ static int enas_check(const nas_job_spec *s, const int *dec, int n)
     int m = hi ? enas_ranges(s, hi) : nas_fail(NAS_ENOMEM, "random: oom");
     int rc = m < 0 ? m : NAS_OK;
     if (rc == NAS_OK && m != n)
-        rc = nas_fail(NAS_EINVAL, "%s: %d decisions, not %d",
-                      s->search_space, n, m);
+        rc = nas_fail(NAS_EINVAL, "%s: %d decisions, not %d", s->search_space, n, m);
     for (int k = 0; rc == NAS_OK && k < n; k++)
         if (dec[k] < 0 || dec[k] >= hi[k])
-            rc = nas_fail(NAS_EINVAL, "%s: decision %d is %d, outside "
-                          "[0, %d]", s->search_space, k, dec[k], hi[k] - 1);
+            rc = nas_fail(NAS_EINVAL,
+                          "%s: decision %d is %d, outside "
+                          "[0, %d]",
+                          s->search_space, k, dec[k], hi[k] - 1);
     free(hi);
     return rc;
 }
 
-static int enas_json(const nas_job_spec *s, const int *dec, int n,
-                     nas_json_buf *b)
+static int enas_json(const nas_job_spec *s, const int *dec, int n, nas_json_buf *b)
 {
     int rc = enas_check(s, dec, n);
     if (rc < 0)
@@ -294,11 +291,10 @@ static int enas_declare(void *ctx, nas_params *p, int in_c, int classes)
     return m->sp->declare(p, &m->cfg, &m->self);
 }
 
-static nas_tensor *enas_forward(void *ctx, nas_graph *g, nas_params *p,
-                                nas_tensor *x)
+static nas_tensor *enas_forward(void *ctx, nas_graph *g, nas_params *p, nas_tensor *x)
 {
     enas_model *m = ctx;
-    if (!g->rng)   /* the shared child trainer's graph has none */
+    if (!g->rng) /* the shared child trainer's graph has none */
         nas_graph_set_rng(g, &m->drop_rng);
     return m->sp->forward(m->self, g, p, m->arc, x, nas_graph_training(g));
 }
@@ -318,20 +314,17 @@ static size_t enas_arc_params(const enas_model *m)
     return n;
 }
 
-static int enas_train(const nas_job_spec *s, const int *dec, int n,
-                      const nas_nasrl_train_cfg *cfg,
+static int enas_train(const nas_job_spec *s, const int *dec, int n, const nas_nasrl_train_cfg *cfg,
                       const nas__nasrl_data *d, nas_nasrl_child *out)
 {
     int rc = enas_check(s, dec, n);
     if (rc < 0)
         return rc;
     const nas_enas_space *sp = nas__enas_space_find(s->search_space);
-    enas_model m = {.sp = sp, .arc = dec,
-                    .cfg = enas_cfg(s, sp, d->train->c, d->train->h,
-                                    d->train->classes)};
+    enas_model m = {
+        .sp = sp, .arc = dec, .cfg = enas_cfg(s, sp, d->train->c, d->train->h, d->train->classes)};
     nas_rng_seed(&m.drop_rng, cfg->seed ^ 0x64726f702d726e67ull);
-    nas__nasrl_model model = {.self = &m, .declare = enas_declare,
-                              .forward = enas_forward};
+    nas__nasrl_model model = {.self = &m, .declare = enas_declare, .forward = enas_forward};
     rc = nas__nasrl_train_model(&model, cfg, d->train, d->val, out);
     if (m.self)
         sp->free(m.self);
@@ -373,8 +366,7 @@ static int rnn_arc_len(const nas_job_spec *s, int layers)
 
 /* Per node j (0-based): its input in [0, j] (0: s0, i: node i), then its
  * op in [0, 4) (tanh, relu, sigmoid, identity: prims 1..4). */
-static void rnn_sample(const nas_job_spec *s, int layers, nas_rng *rng,
-                       int *dec)
+static void rnn_sample(const nas_job_spec *s, int layers, nas_rng *rng, int *dec)
 {
     (void)s;
     (void)layers;
@@ -387,21 +379,20 @@ static void rnn_sample(const nas_job_spec *s, int layers, nas_rng *rng,
 static int rnn_gene(const int *dec, int n, nas_darts_rnn_gene *g)
 {
     if (n != 2 * RNN_NODES)
-        return nas_fail(NAS_EINVAL, "darts-rnn: %d decisions, not %d", n,
-                        2 * RNN_NODES);
+        return nas_fail(NAS_EINVAL, "darts-rnn: %d decisions, not %d", n, 2 * RNN_NODES);
     for (int j = 0; j < RNN_NODES; j++) {
-        if (dec[2 * j] < 0 || dec[2 * j] > j || dec[2 * j + 1] < 0 ||
-            dec[2 * j + 1] >= RNN_NOPS)
-            return nas_fail(NAS_EINVAL, "darts-rnn: node %d has a decision "
-                            "out of range", j + 1);
+        if (dec[2 * j] < 0 || dec[2 * j] > j || dec[2 * j + 1] < 0 || dec[2 * j + 1] >= RNN_NOPS)
+            return nas_fail(NAS_EINVAL,
+                            "darts-rnn: node %d has a decision "
+                            "out of range",
+                            j + 1);
         g->from[j] = dec[2 * j];
         g->op[j] = NAS_DARTS_RNN_TANH + dec[2 * j + 1];
     }
     return NAS_OK;
 }
 
-static int rnn_json(const nas_job_spec *s, const int *dec, int n,
-                    nas_json_buf *b)
+static int rnn_json(const nas_job_spec *s, const int *dec, int n, nas_json_buf *b)
 {
     (void)s;
     nas_darts_rnn_gene g;
@@ -421,7 +412,7 @@ static void child_of(const nas_job_spec *s, const nas__text_child *c, double t0,
                      nas_nasrl_child *out)
 {
     double ppl = isfinite(c->val_perplexity) ? c->val_perplexity : 1e30;
-    out->val_metric = ppl;   /* a diverged child: reward ~0, never NaN */
+    out->val_metric = ppl; /* a diverged child: reward ~0, never NaN */
     out->reward = s->reward_c / (ppl * ppl);
     out->train_loss = c->train_loss;
     out->parameters = c->parameters;
@@ -445,9 +436,8 @@ static int keep_rnn(void *ctx, nas_params *p, const nas__text_child *c)
     return k->cfg->keep(k->cfg->keep_ctx, p, &out);
 }
 
-static int rnn_train(const nas_job_spec *s, const int *dec, int n,
-                     const nas_nasrl_train_cfg *cfg, const nas__nasrl_data *d,
-                     nas_nasrl_child *out)
+static int rnn_train(const nas_job_spec *s, const int *dec, int n, const nas_nasrl_train_cfg *cfg,
+                     const nas__nasrl_data *d, nas_nasrl_child *out)
 {
     double t0 = nas__now();
     memset(out, 0, sizeof(*out));
@@ -457,8 +447,7 @@ static int rnn_train(const nas_job_spec *s, const int *dec, int n,
         free(b.s);
         return rc;
     }
-    nas_job_spec t = {.algorithm = "train", .dataset = s->dataset,
-                      .arch = NAS_ARCH_DARTS_RNN};
+    nas_job_spec t = {.algorithm = "train", .dataset = s->dataset, .arch = NAS_ARCH_DARTS_RNN};
     nas_job_spec_defaults(&t);
     snprintf(t.genotype, sizeof(t.genotype), "%s", b.s);
     free(b.s);
@@ -483,9 +472,8 @@ static int rnn_train(const nas_job_spec *s, const int *dec, int n,
     nas_set_threads(cfg->threads);
     nas__text_child c;
     rnn_keep k = {s, cfg, t0};
-    rc = nas__train_text_child(&t, d->corpus, cfg->should_stop,
-                               cfg->stop_ctx, cfg->keep ? keep_rnn : NULL, &k,
-                               &c);
+    rc = nas__train_text_child(&t, d->corpus, cfg->should_stop, cfg->stop_ctx,
+                               cfg->keep ? keep_rnn : NULL, &k, &c);
     if (rc < 0)
         return rc;
     child_of(s, &c, t0, out);
@@ -513,8 +501,7 @@ static int ernn_arc_len(const nas_job_spec *s, int layers)
 
 /* arc[0] node 0's activation; node i: arc[2i-1] its input in [0, i),
  * arc[2i] its activation; each uniform over its values. */
-static void ernn_sample(const nas_job_spec *s, int layers, nas_rng *rng,
-                        int *dec)
+static void ernn_sample(const nas_job_spec *s, int layers, nas_rng *rng, int *dec)
 {
     (void)layers;
     dec[0] = (int)nas_rng_below(rng, NAS_ENAS_RNN_NACT);
@@ -525,21 +512,18 @@ static void ernn_sample(const nas_job_spec *s, int layers, nas_rng *rng,
 }
 
 /* The space for a vocabulary of vocab words, its arc checked. */
-static int ernn_net(const nas_job_spec *s, int vocab, const int *dec, int n,
-                    nas_params *p, nas__enas_rnn **net)
+static int ernn_net(const nas_job_spec *s, int vocab, const int *dec, int n, nas_params *p,
+                    nas__enas_rnn **net)
 {
-    nas_enas_rnn_cfg cfg = {.vocab = vocab, .hidden = s->hidden,
-                            .nodes = s->nodes};
+    nas_enas_rnn_cfg cfg = {.vocab = vocab, .hidden = s->hidden, .nodes = s->nodes};
     *net = NULL;
     if (n != 2 * s->nodes - 1)
-        return nas_fail(NAS_EINVAL, "enas-rnn: %d decisions, not %d", n,
-                        2 * s->nodes - 1);
+        return nas_fail(NAS_EINVAL, "enas-rnn: %d decisions, not %d", n, 2 * s->nodes - 1);
     int rc = nas__enas_rnn_declare(p, &cfg, net);
     return rc < 0 ? rc : nas__enas_rnn_check_arc(*net, dec);
 }
 
-static int ernn_json(const nas_job_spec *s, const int *dec, int n,
-                     nas_json_buf *b)
+static int ernn_json(const nas_job_spec *s, const int *dec, int n, nas_json_buf *b)
 {
     nas_params *p = nas_params_new();
     nas__enas_rnn *net = NULL;
@@ -558,20 +542,17 @@ static int ernn_json(const nas_job_spec *s, const int *dec, int n,
 
 /* Perplexity of a batchified stream (rows x bsz), eval mode, state from
  * zero. */
-static double ernn_eval(nas_graph *g, nas_params *p, const nas__enas_rnn *net,
-                        const int *arc, const int32_t *ids, int rows, int bsz,
-                        int bptt, float *h)
+static double ernn_eval(nas_graph *g, nas_params *p, const nas__enas_rnn *net, const int *arc,
+                        const int32_t *ids, int rows, int bsz, int bptt, float *h)
 {
     double sum = 0.0, count = 0.0;
-    memset(h, 0, (size_t)bsz * nas__enas_rnn_cfg_of(net)->hidden *
-                     sizeof(float));
+    memset(h, 0, (size_t)bsz * nas__enas_rnn_cfg_of(net)->hidden * sizeof(float));
     nas_graph_set_training(g, 0);
     nas_graph_set_grad(g, 0);
     for (int i = 0; i + 1 < rows; i += bptt) {
         int T = rows - 1 - i < bptt ? rows - 1 - i : bptt;
         nas_graph_reset(g);
-        nas_enas_rnn_chunk c = {.rows = ids + (size_t)i * bsz, .T = T,
-                                .bsz = bsz, .h = h};
+        nas_enas_rnn_chunk c = {.rows = ids + (size_t)i * bsz, .T = T, .bsz = bsz, .h = h};
         nas_tensor *loss = nas__enas_rnn_loss(g, p, net, arc, &c, h, NULL);
         sum += (double)loss->data[0] * T * bsz;
         count += (double)T * bsz;
@@ -582,9 +563,8 @@ static double ernn_eval(nas_graph *g, nas_params *p, const nas__enas_rnn *net,
     return count > 0 ? exp(sum / count) : INFINITY;
 }
 
-static int ernn_train(const nas_job_spec *s, const int *dec, int n,
-                      const nas_nasrl_train_cfg *cfg, const nas__nasrl_data *d,
-                      nas_nasrl_child *out)
+static int ernn_train(const nas_job_spec *s, const int *dec, int n, const nas_nasrl_train_cfg *cfg,
+                      const nas__nasrl_data *d, nas_nasrl_child *out)
 {
     const nas_corpus *cp = d->corpus;
     int bsz = cfg->batch_size, bptt = s->bptt, H = s->hidden;
@@ -592,9 +572,10 @@ static int ernn_train(const nas_job_spec *s, const int *dec, int n,
     double t0 = nas__now();
     memset(out, 0, sizeof(*out));
     if (cp->ntrain < 2 * bsz || ebsz < 1)
-        return nas_fail(NAS_EINVAL, "batch_size: %d columns need %d training "
-                        "tokens, the corpus has %d (and %d valid)", bsz,
-                        2 * bsz, cp->ntrain, cp->nvalid);
+        return nas_fail(NAS_EINVAL,
+                        "batch_size: %d columns need %d training "
+                        "tokens, the corpus has %d (and %d valid)",
+                        bsz, 2 * bsz, cp->ntrain, cp->nvalid);
     nas_set_threads(cfg->threads);
     nas_params *p = nas_params_new();
     nas_graph *g = nas_graph_new(0);
@@ -617,8 +598,7 @@ static int ernn_train(const nas_job_spec *s, const int *dec, int n,
         goto fail;
     nas_graph_set_rng(g, &drop);
     out->parameters = nas__enas_rnn_arc_params(net, p, dec);
-    const nas_enas_rnn_drop dr = {s->dropout_e, s->dropout_x, s->dropout_h,
-                                  s->dropout_o};
+    const nas_enas_rnn_drop dr = {s->dropout_e, s->dropout_x, s->dropout_h, s->dropout_o};
     int64_t spe = (trows - 2) / bptt + 1, total = spe * cfg->epochs;
     nas_sgd sgd = nas__nasrl_sgd(cfg);
     for (int e = 0; e < cfg->epochs; e++) {
@@ -632,8 +612,7 @@ static int ernn_train(const nas_job_spec *s, const int *dec, int n,
             }
             int T = trows - 1 - i < bptt ? trows - 1 - i : bptt;
             nas_graph_reset(g);
-            nas_enas_rnn_chunk c = {.rows = train + (size_t)i * bsz, .T = T,
-                                    .bsz = bsz, .h = h};
+            nas_enas_rnn_chunk c = {.rows = train + (size_t)i * bsz, .T = T, .bsz = bsz, .h = h};
             nas_tensor *loss = nas__enas_rnn_loss(g, p, net, dec, &c, h, &dr);
             /* summed over the steps, averaged over the batch, as the
              * enas-rnn search trains its children */
@@ -643,7 +622,7 @@ static int ernn_train(const nas_job_spec *s, const int *dec, int n,
         out->train_loss = steps ? loss_sum / steps : 0.0;
         double ppl = ernn_eval(g, p, net, dec, valid, vrows, ebsz, bptt, h);
         if (!isfinite(ppl))
-            ppl = 1e30;   /* a diverged child: reward ~0, never NaN */
+            ppl = 1e30; /* a diverged child: reward ~0, never NaN */
         out->val_metric = ppl;
         out->reward = s->reward_c / ppl;
         out->epochs = e + 1;

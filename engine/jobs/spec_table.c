@@ -32,54 +32,66 @@
 #include <stdlib.h>
 
 #define OFF_(m) ((int)offsetof(nas_job_spec, m))
-#define ROW_(n, m, t, lo, hi, fl, ch, d_, doc_)                                        \
-    {.name = n, .type = t, .min = lo, .max = hi, .flags = fl, .choices = ch, .def = d_,  \
-     .doc = doc_, .off = OFF_(m), .count_off = -1, .null_off = -1}
+#define ROW_(n, m, t, lo, hi, fl, ch, d_, doc_)                                                    \
+    {                                                                                              \
+        .name = n, .type = t, .min = lo, .max = hi, .flags = fl, .choices = ch, .def = d_,         \
+        .doc = doc_, .off = OFF_(m), .count_off = -1, .null_off = -1                               \
+    }
 /* A row not stored in nas_job_spec (the API reads it: threads, a space). */
-#define ROW0_(n, t, lo, hi, fl, d_, doc_)                                               \
-    {.name = n, .type = t, .min = lo, .max = hi, .flags = fl, .def = d_, .doc = doc_,    \
-     .off = -1, .count_off = -1, .null_off = -1}
+#define ROW0_(n, t, lo, hi, fl, d_, doc_)                                                          \
+    {                                                                                              \
+        .name = n, .type = t, .min = lo, .max = hi, .flags = fl, .def = d_, .doc = doc_,           \
+        .off = -1, .count_off = -1, .null_off = -1                                                 \
+    }
 #define I_(m, lo, hi, d_, doc_) ROW_(#m, m, NAS_SPEC_INT, lo, hi, 0, NULL, d_, doc_)
 #define AS_I_(n, m, lo, hi, d_, doc_) ROW_(n, m, NAS_SPEC_INT, lo, hi, 0, NULL, d_, doc_)
 /* null: 0 in the engine (max_examples: all) */
-#define IN_(m, lo, hi, d_, doc_)                                                         \
+#define IN_(m, lo, hi, d_, doc_)                                                                   \
     ROW_(#m, m, NAS_SPEC_INT, lo, hi, NAS_SPEC_NULLABLE, NULL, d_, doc_)
 #define N_(m, lo, hi, d_, doc_) ROW_(#m, m, NAS_SPEC_NUM, lo, hi, 0, NULL, d_, doc_)
 #define AS_N_(n, m, lo, hi, d_, doc_) ROW_(n, m, NAS_SPEC_NUM, lo, hi, 0, NULL, d_, doc_)
 /* [lo, hi): rates the engine needs below hi (momentum, weight decay, dropout). */
-#define NX_(m, lo, hi, d_, doc_)                                                         \
+#define NX_(m, lo, hi, d_, doc_)                                                                   \
     ROW_(#m, m, NAS_SPEC_NUM, lo, hi, NAS_SPEC_EXCL_MAX, NULL, d_, doc_)
-#define AS_NX_(n, m, lo, hi, d_, doc_)                                                   \
+#define AS_NX_(n, m, lo, hi, d_, doc_)                                                             \
     ROW_(n, m, NAS_SPEC_NUM, lo, hi, NAS_SPEC_EXCL_MAX, NULL, d_, doc_)
 /* (0, hi]: learning rates and other strictly positive numbers. */
 #define NP_(m, hi, d_, doc_) ROW_(#m, m, NAS_SPEC_NUM, 0, hi, NAS_SPEC_EXCL_MIN, NULL, d_, doc_)
-#define AS_NP_(n, m, hi, d_, doc_)                                                       \
+#define AS_NP_(n, m, hi, d_, doc_)                                                                 \
     ROW_(n, m, NAS_SPEC_NUM, 0, hi, NAS_SPEC_EXCL_MIN, NULL, d_, doc_)
-#define NNULL_(m, lo, hi, d_, doc_)                                                      \
+#define NNULL_(m, lo, hi, d_, doc_)                                                                \
     ROW_(#m, m, NAS_SPEC_NUM, lo, hi, NAS_SPEC_NULLABLE, NULL, d_, doc_)
 #define B_(m, d_, doc_) ROW_(#m, m, NAS_SPEC_BOOL, 0, 0, 0, NULL, d_, doc_)
 #define CI_(m, ch, d_, doc_) ROW_(#m, m, NAS_SPEC_INT, 0, 0, 0, ch, d_, doc_)
 /* A string among choices; the engine gets its index at off (-1: none). */
-#define CS_(n, off_, ch, d_, doc_)                                                       \
-    {.name = n, .type = NAS_SPEC_STR, .choices = ch, .def = d_, .doc = doc_, .off = off_,  \
-     .count_off = -1, .null_off = -1}
+#define CS_(n, off_, ch, d_, doc_)                                                                 \
+    {                                                                                              \
+        .name = n, .type = NAS_SPEC_STR, .choices = ch, .def = d_, .doc = doc_, .off = off_,       \
+        .count_off = -1, .null_off = -1                                                            \
+    }
 /* An int list into m, its length into count. */
-#define LIST_(n, m, count, lo, hi, k0, k1, d_, doc_)                                     \
-    {.name = n, .type = NAS_SPEC_INT_LIST, .min = lo, .max = hi, .def = d_,              \
-     .min_items = k0, .max_items = k1, .doc = doc_, .off = OFF_(m),                      \
-     .count_off = OFF_(count), .null_off = -1}
+#define LIST_(n, m, count, lo, hi, k0, k1, d_, doc_)                                               \
+    {                                                                                              \
+        .name = n, .type = NAS_SPEC_INT_LIST, .min = lo, .max = hi, .def = d_, .min_items = k0,    \
+        .max_items = k1, .doc = doc_, .off = OFF_(m), .count_off = OFF_(count), .null_off = -1     \
+    }
 #define IL_(m, lo, hi, k0, k1, d_, doc_) LIST_(#m, m, n##m, lo, hi, k0, k1, d_, doc_)
 /* k floats in [lo, hi): arch_betas into arch_beta1 and arch_beta2. */
-#define NL_(m, lo, hi, k, d_, doc_)                                                      \
-    {.name = #m, .type = NAS_SPEC_NUM_LIST, .min = lo, .max = hi,                        \
-     .flags = NAS_SPEC_EXCL_MAX, .def = d_, .min_items = k, .max_items = k,              \
-     .doc = doc_, .off = OFF_(arch_beta1), .count_off = -1, .null_off = -1}
+#define NL_(m, lo, hi, k, d_, doc_)                                                                \
+    {                                                                                              \
+        .name = #m, .type = NAS_SPEC_NUM_LIST, .min = lo, .max = hi, .flags = NAS_SPEC_EXCL_MAX,   \
+        .def = d_, .min_items = k, .max_items = k, .doc = doc_, .off = OFF_(arch_beta1),           \
+        .count_off = -1, .null_off = -1                                                            \
+    }
 /* threads is capped by the daemon's --threads-per-job: the API reads it. */
-#define THREADS_                                                                         \
-    ROW0_("threads", NAS_SPEC_INT, 1, 64, NAS_SPEC_NULLABLE, "null",                   \
-          "engine threads for this job, at most the daemon's --threads-per-job "          \
+#define THREADS_                                                                                   \
+    ROW0_("threads", NAS_SPEC_INT, 1, 64, NAS_SPEC_NULLABLE, "null",                               \
+          "engine threads for this job, at most the daemon's --threads-per-job "                   \
           "(a larger value is lowered to it); null: --threads-per-job")
-#define END_ {.name = NULL}
+#define END_                                                                                       \
+    {                                                                                              \
+        .name = NULL                                                                               \
+    }
 
 static_assert(offsetof(nas_job_spec, arch_beta2) ==
                   offsetof(nas_job_spec, arch_beta1) + sizeof(float),
@@ -87,9 +99,9 @@ static_assert(offsetof(nas_job_spec, arch_beta2) ==
 
 /* The image train rows read max_examples like the searches: the first
  * this many training images (the test set stays whole). */
-#define TRAIN_MAX_EXAMPLES_                                                               \
-    IN_(max_examples, 2, 100000000, "null",                                               \
-        "train on the first this many training images (the test set stays whole); "     \
+#define TRAIN_MAX_EXAMPLES_                                                                        \
+    IN_(max_examples, 2, 100000000, "null",                                                        \
+        "train on the first this many training images (the test set stays whole); "                \
         "null: the whole training set")
 
 static const nas_spec_field train_image_hp[] = {
@@ -101,10 +113,12 @@ static const nas_spec_field train_image_hp[] = {
     N_(grad_clip, 0, 1e6, "0", "global L2 norm clip; 0: off"),
     NX_(dropout, 0, 1, "0", "before the last layer"),
     B_(nesterov, "true", NULL),
-    B_(augment, "false", "random crop, plus flip except on fashion-mnist and synthetic; "
-                           "default true on cifar10, false otherwise"),
+    B_(augment, "false",
+       "random crop, plus flip except on fashion-mnist and synthetic; "
+       "default true on cifar10, false otherwise"),
     TRAIN_MAX_EXAMPLES_,
-    THREADS_, END_,
+    THREADS_,
+    END_,
 };
 
 static const nas_spec_field train_text_hp[] = {
@@ -114,11 +128,11 @@ static const nas_spec_field train_text_hp[] = {
     NX_(momentum, 0, 1, "0", NULL),
     NX_(weight_decay, 0, 1, "0", NULL),
     N_(grad_clip, 0, 1e6, "0.25", "global L2 norm clip; 0: off"),
-    NX_(dropout, 0, 1, "0.2",
-     "on embeddings and LSTM outputs"),
+    NX_(dropout, 0, 1, "0.2", "on embeddings and LSTM outputs"),
     B_(nesterov, "false", NULL),
     ROW_("augment", augment, NAS_SPEC_BOOL, 0, 0, 0, "[false]", "false", "images only"),
-    THREADS_, END_,
+    THREADS_,
+    END_,
 };
 
 static const nas_spec_field darts_cnn_hp[] = {
@@ -126,8 +140,9 @@ static const nas_spec_field darts_cnn_hp[] = {
     I_(C, 1, 1024, "16", "initial channels (the stem has 3C)"),
     I_(layers, 1, 64, "8", "cells; reduction cells at 1/3 and 2/3 of the depth"),
     CI_(order, "[1,2]", "1", "1: first-order, 2: second-order (unrolled) alpha gradient"),
-    NP_(lr, 100, "0.025", "weight SGD learning rate, cosine to lr_min over the epochs "
-                            "(set once per epoch)"),
+    NP_(lr, 100, "0.025",
+        "weight SGD learning rate, cosine to lr_min over the epochs "
+        "(set once per epoch)"),
     N_(lr_min, 0, 100, "0.001", "final weight learning rate (<= lr)"),
     NX_(momentum, 0, 1, "0.9", "weight SGD momentum"),
     NX_(weight_decay, 0, 1, "0.0003", "weight SGD L2 weight decay"),
@@ -135,194 +150,212 @@ static const nas_spec_field darts_cnn_hp[] = {
     NP_(arch_lr, 1, "0.0003", "Adam learning rate of alpha"),
     NL_(arch_betas, 0, 1, 2, "[0.5,0.999]", "Adam betas of alpha"),
     NX_(arch_weight_decay, 0, 1, "0.001", "Adam L2 weight decay of alpha"),
-    ROW_("train_portion", train_portion, NAS_SPEC_NUM, 0, 1, NAS_SPEC_EXCL_MIN | NAS_SPEC_EXCL_MAX, NULL, "0.5",
-     "share of the training set (split by a shuffle drawn from the seed) that trains "
-     "w; the rest trains alpha and gives the per-epoch val_loss and val_accuracy"),
+    ROW_("train_portion", train_portion, NAS_SPEC_NUM, 0, 1, NAS_SPEC_EXCL_MIN | NAS_SPEC_EXCL_MAX,
+         NULL, "0.5",
+         "share of the training set (split by a shuffle drawn from the seed) that trains "
+         "w; the rest trains alpha and gives the per-epoch val_loss and val_accuracy"),
     IN_(max_examples, 2, 100000000, "null",
         "search on a random subset (drawn from the seed) of this many training "
         "examples, split by train_portion; null: the whole training set"),
-    THREADS_, END_,
+    THREADS_,
+    END_,
 };
 
 static const nas_spec_field darts_rnn_hp[] = {
     I_(batch_size, 1, 4096, "256", "columns of the BPTT batches, for w and for alpha alike"),
     CI_(order, "[1,2]", "1", "1: first-order, 2: second-order (unrolled) alpha gradient"),
-    I_(embed, 1, 4096, "300", "embedding size; the decoder is tied to the embedding "
-                                "when embed == hidden (the reference always ties)"),
+    I_(embed, 1, 4096, "300",
+       "embedding size; the decoder is tied to the embedding "
+       "when embed == hidden (the reference always ties)"),
     I_(hidden, 1, 4096, "300", "recurrent cell size"),
     I_(bptt, 1, 1000, "35", "BPTT length in tokens (fixed; the reference varies it)"),
     I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
     NP_(lr, 100, "20", "weight SGD learning rate"),
-    {.name = "lr_min", .type = NAS_SPEC_NUM, .min = 0, .max = 100, .flags = NAS_SPEC_NULLABLE,
-     .def = "null", .doc = "final weight learning rate, cosine from lr over the epochs (set "
-                           "once per epoch); null: lr, constant like the reference",
-     .off = OFF_(lr_min), .count_off = -1, .null_off = OFF_(lr)},
+    {.name = "lr_min",
+     .type = NAS_SPEC_NUM,
+     .min = 0,
+     .max = 100,
+     .flags = NAS_SPEC_NULLABLE,
+     .def = "null",
+     .doc = "final weight learning rate, cosine from lr over the epochs (set "
+            "once per epoch); null: lr, constant like the reference",
+     .off = OFF_(lr_min),
+     .count_off = -1,
+     .null_off = OFF_(lr)},
     NX_(momentum, 0, 1, "0", "weight SGD momentum"),
     NX_(weight_decay, 0, 1, "5e-07", NULL),
-    N_(grad_clip, 0, 1e6, "0.25", "global L2 norm clip of the weight gradient, also "
-                                    "applied in the unrolled step as in the reference; 0: off"),
+    N_(grad_clip, 0, 1e6, "0.25",
+       "global L2 norm clip of the weight gradient, also "
+       "applied in the unrolled step as in the reference; 0: off"),
     NX_(dropout, 0, 1, "0.75",
-     "on the cell outputs before the decoder, in the weight step only (the reference's "
-     "dropout; its dropout_h, dropout_x and dropout_e and the activation regularizers "
-     "are not implemented)"),
-    AS_NX_("dropout_i", dropout_input, 0, 1, "0.2",
-     "on the embeddings, in the weight step only"),
+        "on the cell outputs before the decoder, in the weight step only (the reference's "
+        "dropout; its dropout_h, dropout_x and dropout_e and the activation regularizers "
+        "are not implemented)"),
+    AS_NX_("dropout_i", dropout_input, 0, 1, "0.2", "on the embeddings, in the weight step only"),
     NP_(arch_lr, 1, "0.003", "Adam learning rate of alpha"),
     NL_(arch_betas, 0, 1, 2, "[0.9,0.999]", "Adam betas of alpha"),
     NX_(arch_weight_decay, 0, 1, "0.001", "Adam L2 weight decay of alpha"),
-    THREADS_, END_,
+    THREADS_,
+    END_,
 };
 
 /* Controller keys shared by ENAS and NAS-RL, per space below. */
-#define CONTROLLER_(lstm, lr, ent, tanh_c, temp)                                  \
-    AS_I_("lstm_size", ctrl_hidden, 1, 1024, lstm, "controller LSTM hidden size"), \
-    AS_NP_("controller_lr", ctrl_lr, 1, lr, "controller Adam learning rate"),     \
-    AS_N_("entropy_weight", ctrl_entropy_weight, 0, 1, ent,                       \
-          "entropy bonus of the REINFORCE loss"),                                 \
-    ROW_("tanh_constant", ctrl_tanh, NAS_SPEC_NUM, 0, 100, NAS_SPEC_NULLABLE, NULL, \
-         tanh_c, "logits -> c * tanh(logits); null: off"),                        \
-    AS_NP_("temperature", ctrl_temperature, 100, temp, "logits are divided by it first"), \
-    AS_NX_("baseline_decay", ctrl_baseline_decay, 0, 1, "0.99",                   \
-           "decay of the reward moving average (baseline)")
+#define CONTROLLER_(lstm, lr, ent, tanh_c, temp)                                                   \
+    AS_I_("lstm_size", ctrl_hidden, 1, 1024, lstm, "controller LSTM hidden size"),                 \
+        AS_NP_("controller_lr", ctrl_lr, 1, lr, "controller Adam learning rate"),                  \
+        AS_N_("entropy_weight", ctrl_entropy_weight, 0, 1, ent,                                    \
+              "entropy bonus of the REINFORCE loss"),                                              \
+        ROW_("tanh_constant", ctrl_tanh, NAS_SPEC_NUM, 0, 100, NAS_SPEC_NULLABLE, NULL, tanh_c,    \
+             "logits -> c * tanh(logits); null: off"),                                             \
+        AS_NP_("temperature", ctrl_temperature, 100, temp, "logits are divided by it first"),      \
+        AS_NX_("baseline_decay", ctrl_baseline_decay, 0, 1, "0.99",                                \
+               "decay of the reward moving average (baseline)")
 
-#define ENAS_CNN_(bs, cmin, c, l, wd, ctl_lr, tanh_c, steps, agg)                    \
-    I_(batch_size, 1, 4096, bs, NULL),                                              \
-    I_(C, cmin, 1024, c, "output channels of the first layer"),                     \
-    I_(layers, 1, 64, l, NULL),                                                     \
-    NP_(lr, 100, "0.05", "shared-weight SGD lr, cosine with restarts to lr_min"),   \
-    N_(lr_min, 0, 100, "0.0005", NULL),                                             \
-    I_(lr_t0, 1, 10000, "10", "epochs of the first cosine period"),                 \
-    I_(lr_t_mul, 1, 100, "2", "growth of each following period"),                   \
-    NX_(momentum, 0, 1, "0.9", NULL),                                                \
-    NX_(weight_decay, 0, 1, wd, "SGD weight decay: twice the reference's l2_reg"), \
-    N_(grad_clip, 0, 1e6, "0", "global L2 norm clip; 0: off (as the reference)"),   \
-    NX_(dropout, 0, 1, "0.1", "before the classifier"), \
-    CONTROLLER_("64", ctl_lr, "0.0001", tanh_c, "1"),                                 \
-    AS_N_("op_tanh_reduce", ctrl_op_tanh_reduce, 1, 100, "2.5", "op logits use tanh_constant / this"),        \
-    AS_I_("controller_steps", ctrl_steps, 1, 100000, steps, "controller updates per epoch"),         \
-    AS_I_("controller_aggregate", ctrl_aggregate, 1, 1000, agg, "sampled children per update"),          \
-    I_(final_samples, 1, 100000, "100", "architectures sampled to pick the result"), \
-    ROW_("train_portion", train_portion, NAS_SPEC_NUM, 0, 1, NAS_SPEC_EXCL_MIN | NAS_SPEC_EXCL_MAX, \
-         NULL, "0.9", "share of the examples that trains the weights; the rest scores children"), \
-    IN_(max_examples, 2, 100000000, "null", "search on a random subset (drawn from the seed) " \
-        "of this many training examples, split by train_portion; null: all of them")
+#define ENAS_CNN_(bs, cmin, c, l, wd, ctl_lr, tanh_c, steps, agg)                                  \
+    I_(batch_size, 1, 4096, bs, NULL), I_(C, cmin, 1024, c, "output channels of the first layer"), \
+        I_(layers, 1, 64, l, NULL),                                                                \
+        NP_(lr, 100, "0.05", "shared-weight SGD lr, cosine with restarts to lr_min"),              \
+        N_(lr_min, 0, 100, "0.0005", NULL),                                                        \
+        I_(lr_t0, 1, 10000, "10", "epochs of the first cosine period"),                            \
+        I_(lr_t_mul, 1, 100, "2", "growth of each following period"),                              \
+        NX_(momentum, 0, 1, "0.9", NULL),                                                          \
+        NX_(weight_decay, 0, 1, wd, "SGD weight decay: twice the reference's l2_reg"),             \
+        N_(grad_clip, 0, 1e6, "0", "global L2 norm clip; 0: off (as the reference)"),              \
+        NX_(dropout, 0, 1, "0.1", "before the classifier"),                                        \
+        CONTROLLER_("64", ctl_lr, "0.0001", tanh_c, "1"),                                          \
+        AS_N_("op_tanh_reduce", ctrl_op_tanh_reduce, 1, 100, "2.5",                                \
+              "op logits use tanh_constant / this"),                                               \
+        AS_I_("controller_steps", ctrl_steps, 1, 100000, steps, "controller updates per epoch"),   \
+        AS_I_("controller_aggregate", ctrl_aggregate, 1, 1000, agg,                                \
+              "sampled children per update"),                                                      \
+        I_(final_samples, 1, 100000, "100", "architectures sampled to pick the result"),           \
+        ROW_("train_portion", train_portion, NAS_SPEC_NUM, 0, 1,                                   \
+             NAS_SPEC_EXCL_MIN | NAS_SPEC_EXCL_MAX, NULL, "0.9",                                   \
+             "share of the examples that trains the weights; the rest scores children"),           \
+        IN_(max_examples, 2, 100000000, "null",                                                    \
+            "search on a random subset (drawn from the seed) "                                     \
+            "of this many training examples, split by train_portion; null: all of them")
 
 static const nas_spec_field enas_micro_hp[] = {
     ENAS_CNN_("160", 1, "20", "6", "0.0002", "0.0035", "1.1", "30", "10"),
     I_(nodes, 2, 16, "5", "nodes per cell (B)"),
     NX_(drop_path, 0, 1, "0.4",
-     "drop-path probability of the reference's fixed-architecture training; neither the "
-     "search (like the reference's) nor final_training applies it (an enas-micro child "
-     "has no drop path)"),
-    THREADS_, END_,
+        "drop-path probability of the reference's fixed-architecture training; neither the "
+        "search (like the reference's) nor final_training applies it (an enas-micro child "
+        "has no drop path)"),
+    THREADS_,
+    END_,
 };
 
 static const nas_spec_field enas_macro_hp[] = {
     ENAS_CNN_("128", 2, "36", "12", "0.0005", "0.001", "1.5", "50", "20"),
     AS_N_("skip_target", ctrl_skip_target, 0, 1, "0.4", "target skip probability"),
     AS_N_("skip_weight", ctrl_skip_weight, 0, 100, "0.8", "weight of the KL skip penalty"),
-    THREADS_, END_,
+    THREADS_,
+    END_,
 };
 
 static const nas_spec_field enas_rnn_hp[] = {
     I_(batch_size, 1, 4096, "20", NULL),
     I_(nodes, 2, 64, "12", "nodes of the recurrent cell"),
-    I_(hidden, 1, 4096, "720", "embedding and cell size; the decoder is the embedding "
-                                 "transposed, without bias, as in the reference"),
+    I_(hidden, 1, 4096, "720",
+       "embedding and cell size; the decoder is the embedding "
+       "transposed, without bias, as in the reference"),
     I_(bptt, 1, 1000, "35", NULL),
-    I_(max_vocab, 0, 1000000, "0", "most frequent words kept; 0: all (the reference's PTB "
-                                   "vocabulary is whole)"),
-    NP_(lr, 100, "0.25", "shared-weight SGD learning rate (no momentum); the loss is "
-                           "summed over the BPTT steps and averaged over the batch, as in "
-                           "the reference"),
+    I_(max_vocab, 0, 1000000, "0",
+       "most frequent words kept; 0: all (the reference's PTB "
+       "vocabulary is whole)"),
+    NP_(lr, 100, "0.25",
+        "shared-weight SGD learning rate (no momentum); the loss is "
+        "summed over the BPTT steps and averaged over the batch, as in "
+        "the reference"),
     I_(lr_decay_start, 0, 100000, "12", "epoch from which lr decays"),
     NP_(lr_decay_rate, 1, "0.95", "per epoch"),
     N_(lr_min, 0, 100, "0.0005", NULL),
     NX_(weight_decay, 0, 1, "1e-07", NULL),
     N_(grad_clip, 0, 1e6, "10", NULL),
     NX_(dropout_e, 0, 1, "0.25",
-     "drops whole embedding vectors (a word at a step); the reference's extra zeroing of "
-     "a word repeated in a row is not implemented"),
-    NX_(dropout_x, 0, 1, "0.75",
-     "cell input, one mask per BPTT chunk"),
-    NX_(dropout_h, 0, 1, "0.25",
-     "the state entering each node, one mask per BPTT chunk"),
+        "drops whole embedding vectors (a word at a step); the reference's extra zeroing of "
+        "a word repeated in a row is not implemented"),
+    NX_(dropout_x, 0, 1, "0.75", "cell input, one mask per BPTT chunk"),
+    NX_(dropout_h, 0, 1, "0.25", "the state entering each node, one mask per BPTT chunk"),
     NX_(dropout_o, 0, 1, "0.75",
-     "cell outputs before the decoder, one mask per BPTT chunk (the TF reference draws "
-     "this mask but never applies it)"),
+        "cell outputs before the decoder, one mask per BPTT chunk (the TF reference draws "
+        "this mask but never applies it)"),
     CONTROLLER_("100", "0.001", "0.001", "2.5", "5"),
     AS_I_("controller_steps", ctrl_steps, 1, 100000, "100", "controller updates per epoch"),
     AS_I_("controller_aggregate", ctrl_aggregate, 1, 1000, "10", "sampled children per update"),
     NP_(reward_c, 1e6, "80", "reward = reward_c / validation perplexity"),
     I_(final_samples, 1, 100000, "100", "architectures sampled to pick the result"),
-    THREADS_, END_,
+    THREADS_,
+    END_,
 };
 
-#define NASRL_COMMON_(bs_, lr_, ctl_lr_)                                                  \
-    I_(batch_size, 1, 4096, bs_, NULL),                                               \
-    I_(child_epochs, 1, 10000, "5", "epochs each child trains (paper: 50 CNN, 35 RNN)"), \
-    I_(children_per_update, 1, 256, "4", "children trained concurrently per update"), \
-    NP_(lr, 100, lr_, "child SGD learning rate"),                                     \
-    AS_I_("lstm_layers", ctrl_layers, 1, 4, "2", "controller LSTM layers"),                            \
-    CONTROLLER_("35", ctl_lr_, "0", "null", "1")
+#define NASRL_COMMON_(bs_, lr_, ctl_lr_)                                                           \
+    I_(batch_size, 1, 4096, bs_, NULL),                                                            \
+        I_(child_epochs, 1, 10000, "5", "epochs each child trains (paper: 50 CNN, 35 RNN)"),       \
+        I_(children_per_update, 1, 256, "4", "children trained concurrently per update"),          \
+        NP_(lr, 100, lr_, "child SGD learning rate"),                                              \
+        AS_I_("lstm_layers", ctrl_layers, 1, 4, "2", "controller LSTM layers"),                    \
+        CONTROLLER_("35", ctl_lr_, "0", "null", "1")
 
 /* The children's data: the first max_examples training images, the last
  * tenth of them for the reward. */
-#define NASRL_MAX_EXAMPLES_                                                            \
-    IN_(max_examples, 2, 100000000, "null",                                          \
-        "use the first this many training examples (the children train on 90% of "   \
+#define NASRL_MAX_EXAMPLES_                                                                        \
+    IN_(max_examples, 2, 100000000, "null",                                                        \
+        "use the first this many training examples (the children train on 90% of "                 \
         "them and are scored on the last 10%); null: the whole training set")
 
 /* The nasrl-cnn child and its space, for nas-rl and random alike. */
-#define NASRL_CNN_SPACE_                                                               \
-    NX_(momentum, 0, 1, "0.9", NULL),                                                \
-    B_(nesterov, "true", NULL),                                                     \
-    NX_(weight_decay, 0, 1, "0.0001", NULL),                                        \
-    I_(start_layers, 1, 64, "6", "child depth at the start"),                        \
-    I_(max_layers, 1, 64, "15", "child depth limit (>= start_layers)"),             \
-    I_(layers_step, 0, 64, "2", "layers added at each growth"),                      \
-    I_(grow_every, 1, 1000000, "1600", "architectures between growths"),             \
-    IL_(filter_heights, 1, 15, 1, 8, "[1,3,5,7]", NULL),                             \
-    IL_(filter_widths, 1, 15, 1, 8, "[1,3,5,7]", NULL),                              \
-    IL_(num_filters, 1, 1024, 1, 8, "[24,36,48,64]", NULL),                          \
-    IL_(strides, 1, 3, 1, 3, "[1,2,3]", "choices when search_strides"),              \
-    B_(search_strides, "false", "also choose a stride per layer"),                   \
-    CS_("reward", OFF_(reward_cube), "[\"accuracy\",\"cube-best-last5\"]", "\"accuracy\"",                 \
-        "validation accuracy, or the cube of the best of the last 5 epochs (paper)"),  \
-    NASRL_MAX_EXAMPLES_
+#define NASRL_CNN_SPACE_                                                                           \
+    NX_(momentum, 0, 1, "0.9", NULL), B_(nesterov, "true", NULL),                                  \
+        NX_(weight_decay, 0, 1, "0.0001", NULL),                                                   \
+        I_(start_layers, 1, 64, "6", "child depth at the start"),                                  \
+        I_(max_layers, 1, 64, "15", "child depth limit (>= start_layers)"),                        \
+        I_(layers_step, 0, 64, "2", "layers added at each growth"),                                \
+        I_(grow_every, 1, 1000000, "1600", "architectures between growths"),                       \
+        IL_(filter_heights, 1, 15, 1, 8, "[1,3,5,7]", NULL),                                       \
+        IL_(filter_widths, 1, 15, 1, 8, "[1,3,5,7]", NULL),                                        \
+        IL_(num_filters, 1, 1024, 1, 8, "[24,36,48,64]", NULL),                                    \
+        IL_(strides, 1, 3, 1, 3, "[1,2,3]", "choices when search_strides"),                        \
+        B_(search_strides, "false", "also choose a stride per layer"),                             \
+        CS_("reward", OFF_(reward_cube), "[\"accuracy\",\"cube-best-last5\"]", "\"accuracy\"",     \
+            "validation accuracy, or the cube of the best of the last 5 epochs (paper)"),          \
+        NASRL_MAX_EXAMPLES_
 
 static const nas_spec_field nasrl_cnn_hp[] = {
     NASRL_COMMON_("64", "0.1", "0.0006"),
     NASRL_CNN_SPACE_,
-    THREADS_, END_,
+    THREADS_,
+    END_,
 };
 
 /* The nasrl-rnn child (a language model on the cell), for nas-rl and
  * random alike. */
-#define NASRL_RNN_SPACE_                                                               \
-    CI_(tree_base, "[2,4,8]", "8", "leaves of the cell's combination tree"),         \
-    I_(embed, 1, 4096, "200", NULL),                                                 \
-    I_(hidden, 1, 4096, "200", NULL),                                                \
-    I_(bptt, 1, 1000, "35", NULL),                                                   \
-    N_(grad_clip, 0, 1e6, "0.25", NULL),                                             \
-    NX_(dropout, 0, 1, "0.2",                            \
-     "on the embeddings and the cell outputs"),                            \
-    NP_(reward_c, 1e6, "80", "reward = reward_c / validation perplexity^2")
+#define NASRL_RNN_SPACE_                                                                           \
+    CI_(tree_base, "[2,4,8]", "8", "leaves of the cell's combination tree"),                       \
+        I_(embed, 1, 4096, "200", NULL), I_(hidden, 1, 4096, "200", NULL),                         \
+        I_(bptt, 1, 1000, "35", NULL), N_(grad_clip, 0, 1e6, "0.25", NULL),                        \
+        NX_(dropout, 0, 1, "0.2", "on the embeddings and the cell outputs"),                       \
+        NP_(reward_c, 1e6, "80", "reward = reward_c / validation perplexity^2")
 
 static const nas_spec_field nasrl_rnn_hp[] = {
     NASRL_COMMON_("20", "20", "0.0005"),
     NASRL_RNN_SPACE_,
-    THREADS_, END_,
+    THREADS_,
+    END_,
 };
 
 /* random over nasrl-rnn: the children of nas-rl's. */
 static const nas_spec_field random_nasrl_rnn_hp[] = {
     I_(batch_size, 1, 4096, "20", NULL),
     I_(child_epochs, 1, 10000, "5", "epochs each sampled cell trains"),
-    AS_I_("parallel_children", children_per_update, 1, 256, "4", "architectures trained concurrently"),
+    AS_I_("parallel_children", children_per_update, 1, 256, "4",
+          "architectures trained concurrently"),
     NP_(lr, 100, "20", "child SGD learning rate"),
     NASRL_RNN_SPACE_,
-    THREADS_, END_,
+    THREADS_,
+    END_,
 };
 
 /* random over enas-rnn: each arc (node 0 an activation, node i an earlier
@@ -333,9 +366,11 @@ static const nas_spec_field random_nasrl_rnn_hp[] = {
 static const nas_spec_field random_enas_rnn_hp[] = {
     I_(batch_size, 1, 4096, "20", NULL),
     I_(child_epochs, 1, 10000, "5", "epochs each sampled cell trains"),
-    AS_I_("parallel_children", children_per_update, 1, 256, "4", "architectures trained concurrently"),
-    NP_(lr, 100, "0.25", "child SGD learning rate; the loss is summed over the BPTT "
-                           "steps and averaged over the batch, as in enas-rnn's search"),
+    AS_I_("parallel_children", children_per_update, 1, 256, "4",
+          "architectures trained concurrently"),
+    NP_(lr, 100, "0.25",
+        "child SGD learning rate; the loss is summed over the BPTT "
+        "steps and averaged over the batch, as in enas-rnn's search"),
     I_(nodes, 2, 64, "12", "nodes of the recurrent cell"),
     I_(hidden, 1, 4096, "720", "embedding and cell size (tied decoder)"),
     I_(bptt, 1, 1000, "35", NULL),
@@ -347,7 +382,8 @@ static const nas_spec_field random_enas_rnn_hp[] = {
     NX_(dropout_h, 0, 1, "0.25", "state entering each node"),
     NX_(dropout_o, 0, 1, "0.75", "cell outputs"),
     NP_(reward_c, 1e6, "80", "reward = reward_c / validation perplexity"),
-    THREADS_, END_,
+    THREADS_,
+    END_,
 };
 
 /* random over darts-cnn: each genotype trains like darts' final training
@@ -356,23 +392,25 @@ static const nas_spec_field random_enas_rnn_hp[] = {
 static const nas_spec_field random_darts_cnn_hp[] = {
     I_(batch_size, 1, 4096, "64", NULL),
     I_(child_epochs, 1, 10000, "5", "epochs each sampled genotype trains"),
-    AS_I_("parallel_children", children_per_update, 1, 256, "4", "architectures trained concurrently"),
+    AS_I_("parallel_children", children_per_update, 1, 256, "4",
+          "architectures trained concurrently"),
     I_(C, 1, 1024, "16", "initial channels of each sampled network (the stem has 3C)"),
     I_(layers, 3, 64, "8", "cells of each sampled network; reductions at 1/3 and 2/3"),
     NASRL_MAX_EXAMPLES_,
-    THREADS_, END_,
+    THREADS_,
+    END_,
 };
 
 /* random over enas-micro / enas-macro: each arc trains from scratch like
  * enas' final training (jobs/enas_final.c: SGD Nesterov lr 0.05 cosine
  * to 0, momentum 0.9, weight decay 2e-4 / 1e-4, grad clip 5 / none), on
  * the train split, scored on the validation split. */
-#define RANDOM_ENAS_COMMON_                                                            \
-    I_(batch_size, 1, 4096, "64", NULL),                                             \
-    I_(child_epochs, 1, 10000, "5", "epochs each sampled arc trains"),               \
-    AS_I_("parallel_children", children_per_update, 1, 256, "4", "architectures trained concurrently"),        \
-    NX_(dropout, 0, 1, "0.1",                            \
-     "before the classifier")
+#define RANDOM_ENAS_COMMON_                                                                        \
+    I_(batch_size, 1, 4096, "64", NULL),                                                           \
+        I_(child_epochs, 1, 10000, "5", "epochs each sampled arc trains"),                         \
+        AS_I_("parallel_children", children_per_update, 1, 256, "4",                               \
+              "architectures trained concurrently"),                                               \
+        NX_(dropout, 0, 1, "0.1", "before the classifier")
 
 static const nas_spec_field random_enas_micro_hp[] = {
     RANDOM_ENAS_COMMON_,
@@ -380,16 +418,19 @@ static const nas_spec_field random_enas_micro_hp[] = {
     I_(layers, 1, 64, "6", "normal cells per stack (layers + 2 cells)"),
     I_(nodes, 2, 16, "5", "nodes per cell (B)"),
     NASRL_MAX_EXAMPLES_,
-    THREADS_, END_,
+    THREADS_,
+    END_,
 };
 
 static const nas_spec_field random_enas_macro_hp[] = {
     RANDOM_ENAS_COMMON_,
-    I_(C, 2, 1024, "36", "channels of every layer (even: a factorized reduction "
-                           "halves them)"),
+    I_(C, 2, 1024, "36",
+       "channels of every layer (even: a factorized reduction "
+       "halves them)"),
     I_(layers, 1, 31, "12", "layers (each an op and skips)"),
     NASRL_MAX_EXAMPLES_,
-    THREADS_, END_,
+    THREADS_,
+    END_,
 };
 
 /* random over darts-rnn: each cell (per node an earlier node and one of
@@ -400,7 +441,8 @@ static const nas_spec_field random_enas_macro_hp[] = {
 static const nas_spec_field random_darts_rnn_hp[] = {
     I_(batch_size, 1, 4096, "64", NULL),
     I_(child_epochs, 1, 10000, "5", "epochs each sampled cell trains"),
-    AS_I_("parallel_children", children_per_update, 1, 256, "4", "architectures trained concurrently"),
+    AS_I_("parallel_children", children_per_update, 1, 256, "4",
+          "architectures trained concurrently"),
     I_(embed, 1, 4096, "300", NULL),
     I_(hidden, 1, 4096, "300", NULL),
     I_(bptt, 1, 1000, "35", NULL),
@@ -408,23 +450,26 @@ static const nas_spec_field random_darts_rnn_hp[] = {
     NX_(dropout, 0, 1, "0.75", "on the cell outputs"),
     AS_NX_("dropout_i", dropout_input, 0, 1, "0.2", "on the embeddings"),
     NP_(reward_c, 1e6, "80", "reward = reward_c / validation perplexity^2"),
-    THREADS_, END_,
+    THREADS_,
+    END_,
 };
 
 /* random over nasrl-cnn: the children and the space of nas-rl's. */
 static const nas_spec_field random_nasrl_cnn_hp[] = {
     I_(batch_size, 1, 4096, "64", NULL),
     I_(child_epochs, 1, 10000, "5", "epochs each sampled architecture trains"),
-    AS_I_("parallel_children", children_per_update, 1, 256, "4", "architectures trained concurrently"),
+    AS_I_("parallel_children", children_per_update, 1, 256, "4",
+          "architectures trained concurrently"),
     NP_(lr, 100, "0.1", "child SGD learning rate"),
     NASRL_CNN_SPACE_,
-    THREADS_, END_,
+    THREADS_,
+    END_,
 };
 
 static const nas_spec_field arch_fixed_cnn[] = {
     CS_("space", -1, "[\"fixed-cnn\"]", "\"fixed-cnn\"", NULL),
     LIST_("channels", channels, nblocks, 1, 1024, 1, NAS_MAX_BLOCKS, "[32,64]",
-        "conv3x3-BN-ReLU blocks (each followed by maxpool 3x3/2)"),
+          "conv3x3-BN-ReLU blocks (each followed by maxpool 3x3/2)"),
     I_(hidden, 1, 4096, "128", "classifier hidden units"),
     END_,
 };
@@ -449,24 +494,32 @@ static const nas_spec_field train_darts_hp[] = {
     NX_(momentum, 0, 1, "0.9", NULL),
     NX_(weight_decay, 0, 1, "0.0003", NULL),
     N_(grad_clip, 0, 1e6, "5", "global L2 norm clip; 0: off"),
-    {.name = "dropout", .type = NAS_SPEC_NUM, .min = 0, .max = 1, .def = "null",
+    {.name = "dropout",
+     .type = NAS_SPEC_NUM,
+     .min = 0,
+     .max = 1,
+     .def = "null",
      .na = "does not apply to a darts-cnn network (no dropout layer; the reference's drop "
            "path is not implemented)",
-     .off = -1, .count_off = -1, .null_off = -1},
+     .off = -1,
+     .count_off = -1,
+     .null_off = -1},
     B_(nesterov, "false", NULL),
-    B_(augment, "false", "random crop, plus flip except on fashion-mnist and synthetic; "
-                           "default true on cifar10, false otherwise"),
+    B_(augment, "false",
+       "random crop, plus flip except on fashion-mnist and synthetic; "
+       "default true on cifar10, false otherwise"),
     TRAIN_MAX_EXAMPLES_,
-    THREADS_, END_,
+    THREADS_,
+    END_,
 };
 
 /* DARTS_V2 of the paper (Liu et al. 2019; quark0/darts genotypes.py). */
-#define DARTS_V2_                                                                           \
-    "{\"normal\":[[\"sep_conv_3x3\",0],[\"sep_conv_3x3\",1],[\"sep_conv_3x3\",0],"            \
-    "[\"sep_conv_3x3\",1],[\"sep_conv_3x3\",1],[\"skip_connect\",0],[\"skip_connect\",0],"    \
-    "[\"dil_conv_3x3\",2]],\"normal_concat\":[2,3,4,5],"                                      \
-    "\"reduce\":[[\"max_pool_3x3\",0],[\"max_pool_3x3\",1],[\"skip_connect\",2],"             \
-    "[\"max_pool_3x3\",1],[\"max_pool_3x3\",0],[\"skip_connect\",2],[\"skip_connect\",2],"    \
+#define DARTS_V2_                                                                                  \
+    "{\"normal\":[[\"sep_conv_3x3\",0],[\"sep_conv_3x3\",1],[\"sep_conv_3x3\",0],"                 \
+    "[\"sep_conv_3x3\",1],[\"sep_conv_3x3\",1],[\"skip_connect\",0],[\"skip_connect\",0],"         \
+    "[\"dil_conv_3x3\",2]],\"normal_concat\":[2,3,4,5],"                                           \
+    "\"reduce\":[[\"max_pool_3x3\",0],[\"max_pool_3x3\",1],[\"skip_connect\",2],"                  \
+    "[\"max_pool_3x3\",1],[\"max_pool_3x3\",0],[\"skip_connect\",2],[\"skip_connect\",2],"         \
     "[\"max_pool_3x3\",1]],\"reduce_concat\":[2,3,4,5]}"
 
 static const nas_spec_field arch_darts_cnn[] = {
@@ -494,24 +547,24 @@ static const nas_spec_field train_darts_rnn_hp[] = {
     AS_NX_("dropout_i", dropout_input, 0, 1, "0.2", "on the embeddings"),
     B_(nesterov, "false", NULL),
     ROW_("augment", augment, NAS_SPEC_BOOL, 0, 0, 0, "[false]", "false", "images only"),
-    THREADS_, END_,
+    THREADS_,
+    END_,
 };
 
 /* A search's result architecture trains as it is served: the keys of the
  * cell (or arc) sit in the architecture object beside "space" and the
  * size keys, and the API gathers them into "genotype" (api/spec_arch.c),
  * which is also accepted as such. */
-#define GENOTYPE_(def_, doc_)                                                              \
-    ROW_("genotype", genotype, NAS_SPEC_CUSTOM, 0, 0, 0, NULL, def_, doc_)
+#define GENOTYPE_(def_, doc_) ROW_("genotype", genotype, NAS_SPEC_CUSTOM, 0, 0, 0, NULL, def_, doc_)
 
 /* The defaults: DARTS_V2's recurrent cell (quark0/darts genotypes.py) and
  * the reference ENAS scripts' fixed arcs (cifar10_micro_final.sh,
  * ptb_final.sh); for enas-macro a small 6-layer arc (the reference's
  * 24-layer one is a network of hours). */
-#define DARTS_V2_RNN_                                                                      \
-    "{\"recurrent\":[[\"sigmoid\",0],[\"relu\",1],[\"relu\",1],[\"identity\",1],"              \
+#define DARTS_V2_RNN_                                                                              \
+    "{\"recurrent\":[[\"sigmoid\",0],[\"relu\",1],[\"relu\",1],[\"identity\",1],"                  \
     "[\"tanh\",2],[\"sigmoid\",5],[\"tanh\",3],[\"relu\",5]],\"concat\":[1,2,3,4,5,6,7,8]}"
-#define ENAS_MICRO_FINAL_                                                                  \
+#define ENAS_MICRO_FINAL_                                                                          \
     "\"0 2 0 0 0 4 0 1 1 4 1 1 1 0 0 1 0 2 1 1 1 0 1 0 0 3 0 2 1 1 3 1 1 0 0 4 0 3 1 1\""
 #define ENAS_MACRO_SMALL_ "\"0 1 0 2 1 0 3 0 1 0 0 1 0 0 1 1 0 0 1 0 1\""
 #define ENAS_RNN_FINAL_ "\"0 0 0 1 1 2 1 2 0 2 0 5 1 1 0 6 1 8 1 8 1 8 1\""
@@ -522,8 +575,9 @@ static const nas_spec_field arch_darts_rnn[] = {
               "the cell, as the result architecture of a darts-rnn search gives it: "
               "{\"recurrent\": [[op, input] x 8], \"concat\": [..]}; default: DARTS_V2"),
     I_(embed, 1, 4096, "300", NULL),
-    I_(hidden, 1, 4096, "300", "cell units (the decoder is tied to the embedding when "
-                               "they are equal)"),
+    I_(hidden, 1, 4096, "300",
+       "cell units (the decoder is tied to the embedding when "
+       "they are equal)"),
     I_(bptt, 1, 1000, "35", NULL),
     I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
     END_,
@@ -537,18 +591,17 @@ static const nas_spec_field train_rnn_cell_fixed[] = {
 
 /* train on an enas-micro / enas-macro arc: the optimizer of enas' final
  * training (enas_final.c). */
-#define TRAIN_ENAS_CNN_HP_(wd, clip)                                                       \
-    I_(batch_size, 1, 4096, "64", NULL),                                                   \
-    NP_(lr, 100, "0.05", "peak learning rate; cosine decay to lr_min over the job"),       \
-    N_(lr_min, 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),         \
-    NX_(momentum, 0, 1, "0.9", NULL),                                                      \
-    NX_(weight_decay, 0, 1, wd, NULL),                                                     \
-    N_(grad_clip, 0, 1e6, clip, "global L2 norm clip; 0: off"),                            \
-    NX_(dropout, 0, 1, "0.1", "before the classifier"),                                     \
-    B_(nesterov, "true", NULL),                                                            \
-    B_(augment, "false", "random crop, plus flip except on fashion-mnist and synthetic; "  \
-                         "default true on cifar10, false otherwise"),                      \
-    TRAIN_MAX_EXAMPLES_, THREADS_, END_
+#define TRAIN_ENAS_CNN_HP_(wd, clip)                                                               \
+    I_(batch_size, 1, 4096, "64", NULL),                                                           \
+        NP_(lr, 100, "0.05", "peak learning rate; cosine decay to lr_min over the job"),           \
+        N_(lr_min, 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),             \
+        NX_(momentum, 0, 1, "0.9", NULL), NX_(weight_decay, 0, 1, wd, NULL),                       \
+        N_(grad_clip, 0, 1e6, clip, "global L2 norm clip; 0: off"),                                \
+        NX_(dropout, 0, 1, "0.1", "before the classifier"), B_(nesterov, "true", NULL),            \
+        B_(augment, "false",                                                                       \
+           "random crop, plus flip except on fashion-mnist and synthetic; "                        \
+           "default true on cifar10, false otherwise"),                                            \
+        TRAIN_MAX_EXAMPLES_, THREADS_, END_
 
 static const nas_spec_field train_enas_micro_hp[] = {TRAIN_ENAS_CNN_HP_("0.0002", "5")};
 static const nas_spec_field train_enas_macro_hp[] = {TRAIN_ENAS_CNN_HP_("0.0001", "0")};
@@ -578,8 +631,9 @@ static const nas_spec_field arch_enas_macro[] = {
 /* train on an enas-rnn arc: the optimizer of enas-rnn's final training. */
 static const nas_spec_field train_enas_rnn_hp[] = {
     I_(batch_size, 1, 4096, "20", NULL),
-    NP_(lr, 1000, "8.75", "peak learning rate on the mean token loss (the search's lr x "
-                          "bptt); cosine decay to lr_min over the job"),
+    NP_(lr, 1000, "8.75",
+        "peak learning rate on the mean token loss (the search's lr x "
+        "bptt); cosine decay to lr_min over the job"),
     N_(lr_min, 0, 1000, "0", "final learning rate of the cosine schedule (<= lr)"),
     NX_(weight_decay, 0, 1, "1e-07", NULL),
     N_(grad_clip, 0, 1e6, "0.286", "global L2 norm clip; 0: off"),
@@ -587,7 +641,8 @@ static const nas_spec_field train_enas_rnn_hp[] = {
     NX_(dropout_x, 0, 1, "0.75", "cell input, one mask per BPTT chunk"),
     NX_(dropout_h, 0, 1, "0.25", "the state entering each node, one mask per BPTT chunk"),
     NX_(dropout_o, 0, 1, "0.75", "cell outputs before the decoder, one mask per chunk"),
-    THREADS_, END_,
+    THREADS_,
+    END_,
 };
 
 static const nas_spec_field arch_enas_rnn[] = {
@@ -611,7 +666,9 @@ static const nas_spec_field train_nasrl_cnn_hp[] = {
     NX_(momentum, 0, 1, "0.9", NULL),
     NX_(weight_decay, 0, 1, "0.0001", NULL),
     B_(nesterov, "true", NULL),
-    TRAIN_MAX_EXAMPLES_, THREADS_, END_,
+    TRAIN_MAX_EXAMPLES_,
+    THREADS_,
+    END_,
 };
 
 #define NASRL_CNN_DEFAULT_ "\"2 3 3 24 1 0 3 3 36 1 1 0\""
@@ -629,7 +686,8 @@ static const nas_spec_field train_nasrl_rnn_hp[] = {
     NP_(lr, 100, "20", "peak learning rate; cosine decay to 0 over the job"),
     N_(grad_clip, 0, 1e6, "0.25", "global L2 norm clip; 0: off"),
     NX_(dropout, 0, 1, "0.2", "on the embeddings and the cell outputs"),
-    THREADS_, END_,
+    THREADS_,
+    END_,
 };
 
 #define NASRL_RNN_DEFAULT_ "\"0 1 0 1 0 0 0 0 1 0\""
@@ -649,35 +707,36 @@ static const nas_spec_field arch_nasrl_rnn[] = {
 
 static const nas_spec_field final_fields[] = {
     ROW0_("enabled", NAS_SPEC_BOOL, 0, 0, 0, "false",
-         "train the found architecture from scratch on the whole "
-                           "training set after the search and report its test accuracy "
-                           "(test perplexity for text). darts-cnn: SGD lr 0.025 cosine to "
-                           "0, momentum 0.9, weight decay 3e-4, grad clip 5, the search's "
-                           "batch_size; no drop path, no auxiliary head. darts-rnn: the "
-                           "derived cell in the search's language model (embed, hidden, "
-                           "bptt, dropouts), SGD lr 20 cosine to 0, weight decay 8e-7, "
-                           "grad clip 0.25; C and layers do not apply. enas-micro, "
-                           "enas-macro: the best sampled arc in the space's network (C "
-                           "channels; micro: layers normal cells per stack, macro: the "
-                           "search's layers, which its arc fixes), the search's dropout, "
-                           "SGD Nesterov lr 0.05 cosine to 0, momentum 0.9, weight decay "
-                           "2e-4 (macro 1e-4), grad clip 5 (macro none), the search's "
-                           "batch_size; enas-rnn: the best sampled cell in the search's "
-                           "language model (nodes, hidden, bptt, dropouts), SGD on the "
-                           "mean token loss with lr x bptt cosine to 0 and clip / bptt "
-                           "(the search sums the loss over the BPTT steps); C and layers "
-                           "do not apply. Its metrics are "
-                           "named final.<metric>, epochs and steps counted on from the "
-                           "search's"),
+          "train the found architecture from scratch on the whole "
+          "training set after the search and report its test accuracy "
+          "(test perplexity for text). darts-cnn: SGD lr 0.025 cosine to "
+          "0, momentum 0.9, weight decay 3e-4, grad clip 5, the search's "
+          "batch_size; no drop path, no auxiliary head. darts-rnn: the "
+          "derived cell in the search's language model (embed, hidden, "
+          "bptt, dropouts), SGD lr 20 cosine to 0, weight decay 8e-7, "
+          "grad clip 0.25; C and layers do not apply. enas-micro, "
+          "enas-macro: the best sampled arc in the space's network (C "
+          "channels; micro: layers normal cells per stack, macro: the "
+          "search's layers, which its arc fixes), the search's dropout, "
+          "SGD Nesterov lr 0.05 cosine to 0, momentum 0.9, weight decay "
+          "2e-4 (macro 1e-4), grad clip 5 (macro none), the search's "
+          "batch_size; enas-rnn: the best sampled cell in the search's "
+          "language model (nodes, hidden, bptt, dropouts), SGD on the "
+          "mean token loss with lr x bptt cosine to 0 and clip / bptt "
+          "(the search sums the loss over the BPTT steps); C and layers "
+          "do not apply. Its metrics are "
+          "named final.<metric>, epochs and steps counted on from the "
+          "search's"),
     AS_I_("epochs", final_epochs, 1, 100000, "10", NULL),
-    AS_I_("C", final_C, 2, 1024, "16", "initial channels of the trained network (even for enas-macro: "
-                           "a factorized reduction halves them)"),
+    AS_I_("C", final_C, 2, 1024, "16",
+          "initial channels of the trained network (even for enas-macro: "
+          "a factorized reduction halves them)"),
     AS_I_("layers", final_layers, 1, 64, "8", "cells of the trained network"),
-    ROW_("max_seconds", final_max_seconds, NAS_SPEC_NUM, 0, INFINITY, NAS_SPEC_DOUBLE, NULL,
-         "0", "wall-clock limit of the final training; 0: none. budget.max_seconds bounds "
-              "the search alone: a search it cuts short is still followed by this training, "
-              "and a training this cuts short still reports its test metric, with "
-              "final_training.stopped_by \"max_seconds\" in the result"),
+    ROW_("max_seconds", final_max_seconds, NAS_SPEC_NUM, 0, INFINITY, NAS_SPEC_DOUBLE, NULL, "0",
+         "wall-clock limit of the final training; 0: none. budget.max_seconds bounds "
+         "the search alone: a search it cuts short is still followed by this training, "
+         "and a training this cuts short still reports its test metric, with "
+         "final_training.stopped_by \"max_seconds\" in the result"),
     END_,
 };
 
@@ -704,17 +763,20 @@ static const nas_spec_field budget_fields[] = {
 };
 
 /* Bits of final_fields: which of final_fields[] the engine reads. */
-#define FT_ALL 0x1fu         /* enabled, epochs, C, layers, max_seconds */
-#define FT_NO_LAYERS 0x17u   /* enas-macro: its arc fixes the layers */
-#define FT_EPOCHS 0x13u      /* the text spaces keep the search's model */
-#define FT_CHILD 0x03u       /* nas-rl, random: the best child trained by its
-                                space's own child training for epochs (no
-                                time limit of its own yet) */
+#define FT_ALL 0x1fu       /* enabled, epochs, C, layers, max_seconds */
+#define FT_NO_LAYERS 0x17u /* enas-macro: its arc fixes the layers */
+#define FT_EPOCHS 0x13u    /* the text spaces keep the search's model */
+#define FT_CHILD                                                                                   \
+    0x03u /* nas-rl, random: the best child trained by its                                         \
+             space's own child training for epochs (no                                             \
+             time limit of its own yet) */
 
-#define SPACE_(a, sp, kind, ep, ma, hp_, arch_, ak, fixed_, ft, engdef, doc_)             \
-    {.algorithm = a, .space = sp, .data_kind = kind, .epochs = ep, .max_arch = ma,       \
-     .hp = hp_, .arch = arch_, .arch_kind = ak, .fixed = fixed_, .final_fields = ft,     \
-     .engine_defaults = engdef, .doc = doc_}
+#define SPACE_(a, sp, kind, ep, ma, hp_, arch_, ak, fixed_, ft, engdef, doc_)                      \
+    {                                                                                              \
+        .algorithm = a, .space = sp, .data_kind = kind, .epochs = ep, .max_arch = ma, .hp = hp_,   \
+        .arch = arch_, .arch_kind = ak, .fixed = fixed_, .final_fields = ft,                       \
+        .engine_defaults = engdef, .doc = doc_                                                     \
+    }
 
 /* The first row of an algorithm holds its default space; for train, the
  * first row of a data kind is that kind's default architecture. */
@@ -727,16 +789,16 @@ static const nas_spec_space spaces[] = {
            FT_ALL, 0, "ENAS over cells (Pham et al. 2018, micro search space)"),
     SPACE_("enas", "enas-macro", "image", "310", NULL, enas_macro_hp, NULL, 0, enas_cnn_fixed,
            FT_NO_LAYERS, 0, "ENAS over whole networks (Pham et al. 2018, macro search space)"),
-    SPACE_("enas", "enas-rnn", "text", "100", NULL, enas_rnn_hp, NULL, 0, enas_rnn_fixed,
-           FT_EPOCHS, 0, "ENAS over recurrent cells (Pham et al. 2018, Penn Treebank)"),
+    SPACE_("enas", "enas-rnn", "text", "100", NULL, enas_rnn_hp, NULL, 0, enas_rnn_fixed, FT_EPOCHS,
+           0, "ENAS over recurrent cells (Pham et al. 2018, Penn Treebank)"),
     SPACE_("nas-rl", "nasrl-cnn", "image", NULL, "100", nasrl_cnn_hp, NULL, 0, NULL, FT_CHILD, 1,
            "REINFORCE over CNN layer stacks (Zoph & Le 2017)"),
     SPACE_("nas-rl", "nasrl-rnn", "text", NULL, "100", nasrl_rnn_hp, NULL, 0, NULL, FT_CHILD, 1,
            "REINFORCE over recurrent cells as combination trees (Zoph & Le 2017)"),
     SPACE_("random", "darts-cnn", "image", NULL, "20", random_darts_cnn_hp, NULL, 0, NULL, FT_CHILD,
            1, "random genotypes of the darts-cnn space, each trained from scratch"),
-    SPACE_("random", "darts-rnn", "text", NULL, "20", random_darts_rnn_hp, NULL, 0, NULL, FT_CHILD, 1,
-           "random cells of the darts-rnn space, each trained from scratch"),
+    SPACE_("random", "darts-rnn", "text", NULL, "20", random_darts_rnn_hp, NULL, 0, NULL, FT_CHILD,
+           1, "random cells of the darts-rnn space, each trained from scratch"),
     SPACE_("random", "enas-micro", "image", NULL, "20", random_enas_micro_hp, NULL, 0, NULL,
            FT_CHILD, 1, "random arcs of the enas-micro space, each trained from scratch"),
     SPACE_("random", "enas-macro", "image", NULL, "20", random_enas_macro_hp, NULL, 0, NULL,
@@ -745,12 +807,12 @@ static const nas_spec_space spaces[] = {
            "random arcs of the enas-rnn space, each trained from scratch"),
     SPACE_("random", "nasrl-cnn", "image", NULL, "20", random_nasrl_cnn_hp, NULL, 0, NULL, FT_CHILD,
            1, "random layer stacks of the nasrl-cnn space, each trained from scratch"),
-    SPACE_("random", "nasrl-rnn", "text", NULL, "20", random_nasrl_rnn_hp, NULL, 0, NULL, FT_CHILD, 1,
-           "random cells of the nasrl-rnn space, each trained from scratch"),
+    SPACE_("random", "nasrl-rnn", "text", NULL, "20", random_nasrl_rnn_hp, NULL, 0, NULL, FT_CHILD,
+           1, "random cells of the nasrl-rnn space, each trained from scratch"),
     SPACE_("train", "fixed-cnn", "image", "3", NULL, train_image_hp, arch_fixed_cnn,
            NAS_ARCH_FIXED_CNN, NULL, 0, 0, "train a fixed CNN (conv-BN-ReLU blocks)"),
-    SPACE_("train", "lstm-lm", "text", "4", NULL, train_text_hp, arch_lstm_lm,
-           NAS_ARCH_LSTM_LM, NULL, 0, 0, "train an LSTM language model"),
+    SPACE_("train", "lstm-lm", "text", "4", NULL, train_text_hp, arch_lstm_lm, NAS_ARCH_LSTM_LM,
+           NULL, 0, 0, "train an LSTM language model"),
     SPACE_("train", "darts-cnn", "image", "3", NULL, train_darts_hp, arch_darts_cnn,
            NAS_ARCH_DARTS_CNN, NULL, 0, 0,
            "train the network of a darts-cnn genotype (quark0/darts train.py)"),
@@ -829,29 +891,23 @@ static void set_default(nas_job_spec *s, const nas_spec_field *f)
     if (f->off < 0 || f->na || !f->def || strcmp(f->def, "null") == 0)
         return;
     switch (f->type) {
-    case NAS_SPEC_INT:
-        SET0(*(int *)(void *)at, (int)strtol(f->def, NULL, 10));
-        break;
+    case NAS_SPEC_INT: SET0(*(int *)(void *)at, (int)strtol(f->def, NULL, 10)); break;
     case NAS_SPEC_NUM:
         if (f->flags & NAS_SPEC_DOUBLE)
             SET0(*(double *)(void *)at, strtod(f->def, NULL));
         else
             SET0(*(float *)(void *)at, (float)strtod(f->def, NULL));
         break;
-    case NAS_SPEC_BOOL:
-        SET0(*(int *)(void *)at, strcmp(f->def, "true") == 0);
-        break;
-    case NAS_SPEC_STR:
-        SET0(*(int *)(void *)at, choice_index(f->choices, f->def));
-        break;
+    case NAS_SPEC_BOOL: SET0(*(int *)(void *)at, strcmp(f->def, "true") == 0); break;
+    case NAS_SPEC_STR: SET0(*(int *)(void *)at, choice_index(f->choices, f->def)); break;
     case NAS_SPEC_INT_LIST: {
         int *n = (int *)(void *)((char *)s + f->count_off);
-        const char *p = f->def + 1;   /* after '[' */
+        const char *p = f->def + 1; /* after '[' */
         char *end;
         if (*n)
             break;
-        while (*n < f->max_items && (((int *)(void *)at)[*n] =
-                                         (int)strtol(p, &end, 10), end != p)) {
+        while (*n < f->max_items &&
+               (((int *)(void *)at)[*n] = (int)strtol(p, &end, 10), end != p)) {
             (*n)++;
             p = end + strspn(end, ", ");
         }
@@ -866,8 +922,7 @@ static void set_default(nas_job_spec *s, const nas_spec_field *f)
         }
         break;
     }
-    case NAS_SPEC_CUSTOM:   /* a genotype is the caller's to give */
-        break;
+    case NAS_SPEC_CUSTOM: /* a genotype is the caller's to give */ break;
     }
 }
 
@@ -888,7 +943,7 @@ const nas_spec_space *nas__spec_row_of(const nas_job_spec *s, const char *data_k
     const char *algorithm = s->algorithm ? s->algorithm : "train";
     if (strcmp(algorithm, "train") != 0)
         return nas_spec_space_find(algorithm, s->search_space);
-    for (int i = 0; i < NSPACES; i++)   /* train: by architecture and data */
+    for (int i = 0; i < NSPACES; i++) /* train: by architecture and data */
         if (strcmp(spaces[i].algorithm, "train") == 0 &&
             strcmp(spaces[i].data_kind, data_kind) == 0 &&
             (s->arch == NAS_ARCH_DEFAULT || s->arch == spaces[i].arch_kind) &&
@@ -918,8 +973,8 @@ static int check_number(const nas_spec_field *f, double v, int integer)
     if (lo_ok && hi_ok && isfinite(v))
         return NAS_OK;
     if (integer)
-        return nas_fail(NAS_EINVAL, "%s: %d is outside [%.17g, %.17g]", f->name, (int)v,
-                        f->min, f->max);
+        return nas_fail(NAS_EINVAL, "%s: %d is outside [%.17g, %.17g]", f->name, (int)v, f->min,
+                        f->max);
     return nas_fail(NAS_EINVAL, "%s: %g must be in %c%.17g, %.17g%c", f->name, v,
                     f->flags & NAS_SPEC_EXCL_MIN ? '(' : '[', f->min, f->max,
                     f->flags & NAS_SPEC_EXCL_MAX ? ')' : ']');
@@ -933,18 +988,18 @@ static int check_field(const nas_job_spec *s, const nas_spec_field *f)
     case NAS_SPEC_INT: {
         int v = *(const int *)(const void *)at;
         if (v == 0 && (f->flags & NAS_SPEC_NULLABLE))
-            return NAS_OK;   /* null */
+            return NAS_OK; /* null */
         if (f->choices)
             return int_choice(f->choices, v)
                        ? NAS_OK
-                       : nas_fail(NAS_EINVAL, "%s: %d must be one of %s", f->name, v,
-                                  f->choices);
+                       : nas_fail(NAS_EINVAL, "%s: %d must be one of %s", f->name, v, f->choices);
         return check_number(f, v, 1);
     }
     case NAS_SPEC_NUM:
-        return check_number(f, f->flags & NAS_SPEC_DOUBLE
-                                   ? *(const double *)(const void *)at
-                                   : (double)*(const float *)(const void *)at, 0);
+        return check_number(f,
+                            f->flags & NAS_SPEC_DOUBLE ? *(const double *)(const void *)at
+                                                       : (double)*(const float *)(const void *)at,
+                            0);
     case NAS_SPEC_BOOL: {
         int v = *(const int *)(const void *)at;
         return v == 0 || v == 1 ? NAS_OK
@@ -953,13 +1008,13 @@ static int check_field(const nas_job_spec *s, const nas_spec_field *f)
     case NAS_SPEC_INT_LIST: {
         int n = *(const int *)(const void *)((const char *)s + f->count_off);
         if (n < f->min_items || n > f->max_items)
-            return nas_fail(NAS_EINVAL, "%s: %d values, allowed %d to %d", f->name, n,
-                            f->min_items, f->max_items);
+            return nas_fail(NAS_EINVAL, "%s: %d values, allowed %d to %d", f->name, n, f->min_items,
+                            f->max_items);
         for (int i = 0; i < n; i++) {
             int v = ((const int *)(const void *)at)[i];
             if (v < f->min || v > f->max)
-                return nas_fail(NAS_EINVAL, "%s: value %d is %d, outside [%.17g, %.17g]",
-                                f->name, i, v, f->min, f->max);
+                return nas_fail(NAS_EINVAL, "%s: value %d is %d, outside [%.17g, %.17g]", f->name,
+                                i, v, f->min, f->max);
         }
         return NAS_OK;
     }
@@ -971,14 +1026,12 @@ static int check_field(const nas_job_spec *s, const nas_spec_field *f)
         }
         return NAS_OK;
     case NAS_SPEC_STR:
-    case NAS_SPEC_CUSTOM:   /* an index the engine set; a genotype its parser checks */
-        return NAS_OK;
+    case NAS_SPEC_CUSTOM: /* an index the engine set; a genotype its parser checks */ return NAS_OK;
     }
     return NAS_OK;
 }
 
-int nas__spec_check(const nas_job_spec *s, const nas_spec_space *row,
-                    const char *const *names)
+int nas__spec_check(const nas_job_spec *s, const nas_spec_space *row, const char *const *names)
 {
     for (const nas_spec_field *f = row->hp; f->name; f++) {
         int wanted = !names;

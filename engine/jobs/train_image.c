@@ -26,7 +26,7 @@
 
 typedef struct block_ids {
     int w, gamma, beta, mean, var;
-    int pool;   /* followed by max pooling */
+    int pool; /* followed by max pooling */
 } block_ids;
 
 typedef struct cnn {
@@ -35,11 +35,11 @@ typedef struct cnn {
     int fc1w, fc1b, fc2w, fc2b;
     int flat, classes;
     float dropout;
-    nas__darts_fixed *darts;   /* NAS_ARCH_DARTS_CNN: the whole network */
+    nas__darts_fixed *darts; /* NAS_ARCH_DARTS_CNN: the whole network */
     nas_darts_genotype gt;
-    const nas_enas_space *enas;   /* NAS_ARCH_ENAS_CNN: the space, */
-    void *enas_self;              /* its state */
-    int *arc;                     /* and the fixed arc */
+    const nas_enas_space *enas; /* NAS_ARCH_ENAS_CNN: the space, */
+    void *enas_self;            /* its state */
+    int *arc;                   /* and the fixed arc */
 } cnn;
 
 typedef struct run {
@@ -53,25 +53,24 @@ typedef struct run {
     nas_augment aug;
     int *order;
     int32_t *y;
-    int64_t spe, total;   /* steps per epoch, over the job */
+    int64_t spe, total; /* steps per epoch, over the job */
     nas__job_pos pos;
     double test_acc;
-    int test_fresh;   /* test_acc is of the current weights */
-    double t0, images;   /* the epoch's start and images trained on */
+    int test_fresh;    /* test_acc is of the current weights */
+    double t0, images; /* the epoch's start and images trained on */
 } run;
 
 /* ----------------------------------------------------------------- net */
 
-static int add(nas_params *p, const char *name, int group, enum nas_init init,
-               int ndim, int a, int b, int c, int d)
+static int add(nas_params *p, const char *name, int group, enum nas_init init, int ndim, int a,
+               int b, int c, int d)
 {
     int shape[4] = {a, b, c, d};
     return nas_params_add(p, name, group, init, 1.0f, ndim, shape);
 }
 
 /* Declares the blocks; *h, *w track the map through the poolings. */
-static int declare_blocks(nas_params *p, cnn *n, const nas_job_spec *s,
-                          int cin, int *h, int *w)
+static int declare_blocks(nas_params *p, cnn *n, const nas_job_spec *s, int cin, int *h, int *w)
 {
     const int W = NAS_GROUP_WEIGHTS, S = NAS_GROUP_STATE;
     char name[64];
@@ -79,21 +78,16 @@ static int declare_blocks(nas_params *p, cnn *n, const nas_job_spec *s,
         int co = s->channels[i];
         block_ids *b = &n->b[i];
 #define NAME(what) (snprintf(name, sizeof(name), "block%d." what, i), name)
-        if ((b->w = add(p, NAME("conv.w"), W, NAS_INIT_KAIMING, 4, co, cin,
-                        3, 3)) < 0 ||
-            (b->gamma = add(p, NAME("bn.gamma"), W, NAS_INIT_ONE, 1, co, 0,
-                            0, 0)) < 0 ||
-            (b->beta = add(p, NAME("bn.beta"), W, NAS_INIT_ZERO, 1, co, 0,
-                           0, 0)) < 0 ||
-            (b->mean = add(p, NAME("bn.running_mean"), S, NAS_INIT_ZERO, 1,
-                           co, 0, 0, 0)) < 0 ||
-            (b->var = add(p, NAME("bn.running_var"), S, NAS_INIT_ONE, 1, co,
-                          0, 0, 0)) < 0)
+        if ((b->w = add(p, NAME("conv.w"), W, NAS_INIT_KAIMING, 4, co, cin, 3, 3)) < 0 ||
+            (b->gamma = add(p, NAME("bn.gamma"), W, NAS_INIT_ONE, 1, co, 0, 0, 0)) < 0 ||
+            (b->beta = add(p, NAME("bn.beta"), W, NAS_INIT_ZERO, 1, co, 0, 0, 0)) < 0 ||
+            (b->mean = add(p, NAME("bn.running_mean"), S, NAS_INIT_ZERO, 1, co, 0, 0, 0)) < 0 ||
+            (b->var = add(p, NAME("bn.running_var"), S, NAS_INIT_ONE, 1, co, 0, 0, 0)) < 0)
             return NAS_ENOMEM;
 #undef NAME
         b->pool = *h > 4 || *w > 4;
         if (b->pool) {
-            *h = (*h - 1) / 2 + 1;   /* 3x3, stride 2, pad 1 */
+            *h = (*h - 1) / 2 + 1; /* 3x3, stride 2, pad 1 */
             *w = (*w - 1) / 2 + 1;
         }
         cin = co;
@@ -111,16 +105,23 @@ static int declare(run *r)
     n->classes = d->classes;
     n->dropout = s->dropout;
     if (s->arch == NAS_ARCH_DARTS_CNN) {
-        nas_darts_cfg cfg = {.C = s->C, .layers = s->layers, .in_c = d->c,
-                             .h = d->h, .w = d->w, .classes = d->classes};
+        nas_darts_cfg cfg = {.C = s->C,
+                             .layers = s->layers,
+                             .in_c = d->c,
+                             .h = d->h,
+                             .w = d->w,
+                             .classes = d->classes};
         int rc = nas__darts_genotype_parse(s->genotype, &n->gt);
-        return rc < 0 ? rc : nas__darts_fixed_declare(r->p, &cfg, &n->gt,
-                                                      &n->darts);
+        return rc < 0 ? rc : nas__darts_fixed_declare(r->p, &cfg, &n->gt, &n->darts);
     }
-    if (s->arch == NAS_ARCH_ENAS_CNN) {   /* validated by job.c */
-        nas_enas_cfg cfg = {.C = s->C, .layers = s->layers,
-                            .nodes = s->nodes, .in_c = d->c, .h = d->h,
-                            .w = d->w, .classes = d->classes,
+    if (s->arch == NAS_ARCH_ENAS_CNN) { /* validated by job.c */
+        nas_enas_cfg cfg = {.C = s->C,
+                            .layers = s->layers,
+                            .nodes = s->nodes,
+                            .in_c = d->c,
+                            .h = d->h,
+                            .w = d->w,
+                            .classes = d->classes,
                             .dropout = s->dropout};
         n->enas = nas__enas_space_find(s->search_space);
         if (strcmp(n->enas->name, "enas-macro") == 0)
@@ -131,30 +132,24 @@ static int declare(run *r)
         int len = nas__enas_arc_len(n->enas, n->enas_self);
         if (!(n->arc = calloc((size_t)len + 1, sizeof(int))))
             return nas_fail(NAS_ENOMEM, "train: out of memory");
-        return nas__enas_arc_parse(n->enas, n->enas_self, s->genotype,
-                                   n->arc);
+        return nas__enas_arc_parse(n->enas, n->enas_self, s->genotype, n->arc);
     }
     int c = declare_blocks(r->p, n, s, d->c, &h, &w);
     if (c < 0)
         return c;
     n->flat = c * h * w;
     const int W = NAS_GROUP_WEIGHTS;
-    if ((n->fc1w = add(r->p, "fc1.w", W, NAS_INIT_KAIMING, 2, s->hidden,
-                       n->flat, 0, 0)) < 0 ||
-        (n->fc1b = add(r->p, "fc1.b", W, NAS_INIT_ZERO, 1, s->hidden, 0, 0,
-                       0)) < 0 ||
-        (n->fc2w = add(r->p, "fc2.w", W, NAS_INIT_KAIMING, 2, n->classes,
-                       s->hidden, 0, 0)) < 0 ||
-        (n->fc2b = add(r->p, "fc2.b", W, NAS_INIT_ZERO, 1, n->classes, 0, 0,
-                       0)) < 0)
+    if ((n->fc1w = add(r->p, "fc1.w", W, NAS_INIT_KAIMING, 2, s->hidden, n->flat, 0, 0)) < 0 ||
+        (n->fc1b = add(r->p, "fc1.b", W, NAS_INIT_ZERO, 1, s->hidden, 0, 0, 0)) < 0 ||
+        (n->fc2w = add(r->p, "fc2.w", W, NAS_INIT_KAIMING, 2, n->classes, s->hidden, 0, 0)) < 0 ||
+        (n->fc2b = add(r->p, "fc2.b", W, NAS_INIT_ZERO, 1, n->classes, 0, 0, 0)) < 0)
         return NAS_ENOMEM;
     return NAS_OK;
 }
 
 /* x (N, C, H, W) -> logits (N, classes); train: a training step (ENAS
  * spaces fold the batch statistics into their running ones). */
-static nas_tensor *forward(nas_graph *g, nas_params *p, const cnn *n,
-                           nas_tensor *x, int train)
+static nas_tensor *forward(nas_graph *g, nas_params *p, const cnn *n, nas_tensor *x, int train)
 {
     if (n->enas)
         return n->enas->forward(n->enas_self, g, p, n->arc, x, train);
@@ -165,8 +160,8 @@ static nas_tensor *forward(nas_graph *g, nas_params *p, const cnn *n,
     for (int i = 0; i < n->nblocks; i++) {
         const block_ids *b = &n->b[i];
         h = nas_conv2d(g, h, P(b->w), NULL, 1, 1, 1, 1);
-        h = nas_relu(g, nas_batchnorm(g, h, P(b->gamma), P(b->beta),
-                                      P(b->mean), P(b->var), 0.1f, 1e-5f));
+        h = nas_relu(
+            g, nas_batchnorm(g, h, P(b->gamma), P(b->beta), P(b->mean), P(b->var), 0.1f, 1e-5f));
         if (b->pool)
             h = nas_maxpool2d(g, h, 3, 2, 1);
     }
@@ -197,8 +192,8 @@ static double evaluate(run *r)
         nas_dataset_batch(t, idx, n, NULL, NULL, x->data, y);
         nas_tensor *logits = forward(r->g, r->p, &r->net, x, 0);
         for (int i = 0; i < n; i++)
-            correct += nas__argmax(logits->data + (size_t)i * r->net.classes,
-                                       r->net.classes) == y[i];
+            correct +=
+                nas__argmax(logits->data + (size_t)i * r->net.classes, r->net.classes) == y[i];
     }
     nas_graph_reset(r->g);
     nas_graph_set_training(r->g, 1);
@@ -219,10 +214,12 @@ static int setup(run *r)
      * them (the normalisation stays that of the whole set). */
     if (s->max_examples > 0 && s->max_examples < r->train->n)
         r->train->n = s->max_examples;
-    r->spe = r->train->n / s->batch_size;   /* the last partial batch is dropped */
+    r->spe = r->train->n / s->batch_size; /* the last partial batch is dropped */
     if (r->spe < 1)
-        return nas_fail(NAS_EINVAL, "batch_size: %d is larger than the %d "
-                        "training images", s->batch_size, r->train->n);
+        return nas_fail(NAS_EINVAL,
+                        "batch_size: %d is larger than the %d "
+                        "training images",
+                        s->batch_size, r->train->n);
     r->total = r->spe * s->epochs;
     r->p = nas_params_new();
     r->g = nas_graph_new(0);
@@ -244,12 +241,12 @@ static int setup(run *r)
         r->aug.crop_pad = r->train->h >= 32 ? 4 : 2;
         r->aug.hflip = strcmp(r->j->desc->name, "cifar10") == 0;
     }
-    r->sgd = (nas_sgd){.lr = s->lr, .momentum = s->momentum,
+    r->sgd = (nas_sgd){.lr = s->lr,
+                       .momentum = s->momentum,
                        .weight_decay = s->weight_decay,
                        .nesterov = s->nesterov};
     int resumed;
-    if ((rc = nas__job_resume(r->j, r->p, &r->op_rng, r->spe, &r->pos,
-                              &resumed)) < 0)
+    if ((rc = nas__job_resume(r->j, r->p, &r->op_rng, r->spe, &r->pos, &resumed)) < 0)
         return rc;
     r->sgd.steps = r->pos.sgd_steps;
     return NAS_OK;
@@ -279,8 +276,7 @@ static void train_step(run *r)
     nas_graph_reset(r->g);
     nas_tensor *x = nas_tensor_new4(r->g, bs, d->c, d->h, d->w);
     const nas_augment *aug = s->augment ? &r->aug : NULL;
-    nas_dataset_batch(d, r->order + r->pos.step * bs, bs, aug, &r->op_rng,
-                      x->data, r->y);
+    nas_dataset_batch(d, r->order + r->pos.step * bs, bs, aug, &r->op_rng, x->data, r->y);
     nas_tensor *logits = forward(r->g, r->p, &r->net, x, 1);
     nas_tensor *loss = nas_cross_entropy(r->g, logits, r->y);
     nas_params_zero_grad(r->p, NAS_MASK(NAS_GROUP_WEIGHTS));
@@ -291,8 +287,7 @@ static void train_step(run *r)
     nas_sgd_step(&r->sgd, r->p, NAS_GROUP_WEIGHTS);
     r->pos.loss_sum += loss->data[0];
     for (int i = 0; i < bs; i++)
-        r->pos.correct +=
-            nas__argmax(logits->data + (size_t)i * k, k) == r->y[i];
+        r->pos.correct += nas__argmax(logits->data + (size_t)i * k, k) == r->y[i];
     r->pos.seen += bs;
     r->pos.step++;
     r->pos.global_step++;
@@ -315,11 +310,11 @@ static void end_epoch(run *r, double seconds, double images)
     nas__job_metric(j, e, pos->global_step, "test_accuracy", r->test_acc);
     nas__job_metric(j, e, pos->global_step, "lr", r->sgd.lr);
     if (seconds > 0)
-        nas__job_metric(j, e, pos->global_step, "images_per_second",
-                        images / seconds);
-    nas__job_log(j, "epoch %d/%d: train loss %.4f, train accuracy %.4f, "
-                 "test accuracy %.4f", e, j->spec.epochs, pos->last_loss,
-                 pos->last_acc, r->test_acc);
+        nas__job_metric(j, e, pos->global_step, "images_per_second", images / seconds);
+    nas__job_log(j,
+                 "epoch %d/%d: train loss %.4f, train accuracy %.4f, "
+                 "test accuracy %.4f",
+                 e, j->spec.epochs, pos->last_loss, pos->last_acc, r->test_acc);
     nas__job_next_epoch(pos);
     pos->data_rng = r->data_rng;
 }
@@ -351,8 +346,7 @@ static int run_epoch(void *ctx)
     nas_rng_shuffle(&r->data_rng, r->order, r->train->n);
     r->t0 = nas__now();
     r->images = 0;
-    return nas__job_run_epoch(j, r->p, &r->op_rng, pos, r->spe, r->total,
-                              epoch_step, epoch_end, r);
+    return nas__job_run_epoch(j, r->p, &r->op_rng, pos, r->spe, r->total, epoch_step, epoch_end, r);
 }
 
 static int report_result(run *r, int stopped_by_time)
@@ -407,13 +401,11 @@ static int report_result(run *r, int stopped_by_time)
     nas__json_num(&res, 0, "train_loss", r->pos.last_loss);
     nas__json_num(&res, 0, "train_accuracy", r->pos.last_acc);
     nas__job_json_steps(&res, &r->pos, r->spe);
-    if (r->net.enas) {   /* only the weights the arc uses */
+    if (r->net.enas) { /* only the weights the arc uses */
         nas__json_num(&res, 0, "parameters",
-                      (double)r->net.enas->arc_params(r->net.enas_self, r->p,
-                                                      r->net.arc));
-        nas__json_buf_puts(&res, stopped_by_time
-                                     ? ",\"stopped_by\":\"max_seconds\""
-                                     : ",\"stopped_by\":\"epochs\"");
+                      (double)r->net.enas->arc_params(r->net.enas_self, r->p, r->net.arc));
+        nas__json_buf_puts(&res, stopped_by_time ? ",\"stopped_by\":\"max_seconds\""
+                                                 : ",\"stopped_by\":\"epochs\"");
     } else {
         nas__job_json_stop(&res, r->p, stopped_by_time);
     }
@@ -430,8 +422,7 @@ static int report_result(run *r, int stopped_by_time)
             return rc;
         }
     }
-    return nas__job_report(j, &arch, &res, &met, r->test_acc,
-                           "test_accuracy", r->test_acc);
+    return nas__job_report(j, &arch, &res, &met, r->test_acc, "test_accuracy", r->test_acc);
 }
 
 int nas__train_image(nas__job *j)

@@ -35,11 +35,11 @@ typedef struct lm {
     int wx[MAX_LAYERS], wh[MAX_LAYERS], b[MAX_LAYERS];
     int carry_h[MAX_LAYERS], carry_c[MAX_LAYERS];
     int vocab, layers, hidden;
-    float dropout, dropout_in;   /* outputs; embeddings */
-    int darts;                   /* the cell of a darts-rnn genotype */
+    float dropout, dropout_in; /* outputs; embeddings */
+    int darts;                 /* the cell of a darts-rnn genotype */
     nas__darts_rnn_fixed cell;
-    nas__enas_rnn *enas;         /* NAS_ARCH_ENAS_RNN: the model, */
-    int *arc;                    /* its fixed arc */
+    nas__enas_rnn *enas; /* NAS_ARCH_ENAS_RNN: the model, */
+    int *arc;            /* its fixed arc */
     nas_enas_rnn_drop drop;
 } lm;
 
@@ -54,17 +54,17 @@ typedef struct run {
     lm net;
     nas_rng op_rng;
     nas_sgd sgd;
-    float *eval_state;   /* 2 * layers * EVAL_BSZ * hidden */
+    float *eval_state; /* 2 * layers * EVAL_BSZ * hidden */
     int64_t spe, total;
-    nas__job_pos pos;    /* last_acc holds the validation perplexity */
-    double t0, tokens;   /* the epoch's start and tokens trained on */
-    int borrowed;        /* corpus is the caller's (nas__train_text_child) */
+    nas__job_pos pos;  /* last_acc holds the validation perplexity */
+    double t0, tokens; /* the epoch's start and tokens trained on */
+    int borrowed;      /* corpus is the caller's (nas__train_text_child) */
 } run;
 
 /* ----------------------------------------------------------------- net */
 
-static int add(nas_params *p, const char *name, int group, enum nas_init init,
-               float scale, int ndim, int a, int b)
+static int add(nas_params *p, const char *name, int group, enum nas_init init, float scale,
+               int ndim, int a, int b)
 {
     int shape[2] = {a, b};
     return nas_params_add(p, name, group, init, scale, ndim, shape);
@@ -77,7 +77,7 @@ static int declare(run *r)
     nas_params *p = r->p;
     const int W = NAS_GROUP_WEIGHTS, S = NAS_GROUP_STATE;
     int H = s->hidden, B = s->batch_size;
-    float k = 1.0f / sqrtf((float)H);   /* PyTorch's LSTM init */
+    float k = 1.0f / sqrtf((float)H); /* PyTorch's LSTM init */
     char name[64];
     n->vocab = r->corpus->vocab_size;
     n->layers = s->layers;
@@ -85,9 +85,8 @@ static int declare(run *r)
     n->dropout = s->dropout;
     n->dropout_in = s->dropout;
     n->darts = s->arch == NAS_ARCH_DARTS_RNN;
-    if (s->arch == NAS_ARCH_ENAS_RNN) {   /* validated by job.c */
-        nas_enas_rnn_cfg cfg = {.vocab = n->vocab, .hidden = H,
-                                .nodes = s->nodes};
+    if (s->arch == NAS_ARCH_ENAS_RNN) { /* validated by job.c */
+        nas_enas_rnn_cfg cfg = {.vocab = n->vocab, .hidden = H, .nodes = s->nodes};
         int rc = nas__enas_rnn_declare(p, &cfg, &n->enas);
         if (rc < 0)
             return rc;
@@ -98,48 +97,36 @@ static int declare(run *r)
             return rc;
         n->layers = 1;
         n->carry_c[0] = -1;
-        n->drop = (nas_enas_rnn_drop){s->dropout_e, s->dropout_x,
-                                      s->dropout_h, s->dropout_o};
+        n->drop = (nas_enas_rnn_drop){s->dropout_e, s->dropout_x, s->dropout_h, s->dropout_o};
         n->carry_h[0] = add(p, "carry.h.0", S, NAS_INIT_ZERO, 0.0f, 2, B, H);
         return n->carry_h[0] < 0 ? n->carry_h[0] : NAS_OK;
     }
-    if ((n->emb = add(p, "embed.w", W, NAS_INIT_UNIFORM, 0.1f, 2, n->vocab,
-                      s->embed)) < 0)
+    if ((n->emb = add(p, "embed.w", W, NAS_INIT_UNIFORM, 0.1f, 2, n->vocab, s->embed)) < 0)
         return n->emb;
     if (n->darts) {
         nas_darts_rnn_genotype gt;
         int rc = nas__darts_rnn_genotype_parse(s->genotype, &gt);
-        if (rc < 0 ||
-            (rc = nas__darts_rnn_fixed_declare(p, s->embed, H, &gt,
-                                               &n->cell)) < 0)
+        if (rc < 0 || (rc = nas__darts_rnn_fixed_declare(p, s->embed, H, &gt, &n->cell)) < 0)
             return rc;
         n->layers = 1;
         n->dropout_in = s->dropout_input;
         n->carry_c[0] = -1;
-        if ((n->carry_h[0] = add(p, "carry.h.0", S, NAS_INIT_ZERO, 0.0f, 2,
-                                 B, H)) < 0)
+        if ((n->carry_h[0] = add(p, "carry.h.0", S, NAS_INIT_ZERO, 0.0f, 2, B, H)) < 0)
             return n->carry_h[0];
     }
     for (int l = 0; !n->darts && l < n->layers; l++) {
         int in = l ? H : s->embed;
 #define NAME(what) (snprintf(name, sizeof(name), what ".%d", l), name)
-        if ((n->wx[l] = add(p, NAME("lstm.wx"), W, NAS_INIT_UNIFORM, k, 2,
-                            4 * H, in)) < 0 ||
-            (n->wh[l] = add(p, NAME("lstm.wh"), W, NAS_INIT_UNIFORM, k, 2,
-                            4 * H, H)) < 0 ||
-            (n->b[l] = add(p, NAME("lstm.b"), W, NAS_INIT_UNIFORM, k, 1,
-                           4 * H, 0)) < 0 ||
-            (n->carry_h[l] = add(p, NAME("carry.h"), S, NAS_INIT_ZERO, 0.0f,
-                                 2, B, H)) < 0 ||
-            (n->carry_c[l] = add(p, NAME("carry.c"), S, NAS_INIT_ZERO, 0.0f,
-                                 2, B, H)) < 0)
+        if ((n->wx[l] = add(p, NAME("lstm.wx"), W, NAS_INIT_UNIFORM, k, 2, 4 * H, in)) < 0 ||
+            (n->wh[l] = add(p, NAME("lstm.wh"), W, NAS_INIT_UNIFORM, k, 2, 4 * H, H)) < 0 ||
+            (n->b[l] = add(p, NAME("lstm.b"), W, NAS_INIT_UNIFORM, k, 1, 4 * H, 0)) < 0 ||
+            (n->carry_h[l] = add(p, NAME("carry.h"), S, NAS_INIT_ZERO, 0.0f, 2, B, H)) < 0 ||
+            (n->carry_c[l] = add(p, NAME("carry.c"), S, NAS_INIT_ZERO, 0.0f, 2, B, H)) < 0)
             return NAS_ENOMEM;
 #undef NAME
     }
-    if ((n->dec_w = add(p, "decoder.w", W, NAS_INIT_UNIFORM, 0.1f, 2,
-                        n->vocab, H)) < 0 ||
-        (n->dec_b = add(p, "decoder.b", W, NAS_INIT_ZERO, 0.0f, 1, n->vocab,
-                        0)) < 0)
+    if ((n->dec_w = add(p, "decoder.w", W, NAS_INIT_UNIFORM, 0.1f, 2, n->vocab, H)) < 0 ||
+        (n->dec_b = add(p, "decoder.b", W, NAS_INIT_ZERO, 0.0f, 1, n->vocab, 0)) < 0)
         return NAS_ENOMEM;
     return NAS_OK;
 }
@@ -147,18 +134,15 @@ static int declare(run *r)
 /* rows: T + 1 rows of bsz ids (inputs are rows 0..T-1, targets 1..T);
  * h[l], c[l] (bsz, H) hold the state before the chunk and receive the
  * state after it. Returns the mean cross-entropy over the T * bsz tokens. */
-static nas_tensor *chunk_loss(run *r, const int32_t *rows, int T, int bsz,
-                              float **h, float **c)
+static nas_tensor *chunk_loss(run *r, const int32_t *rows, int T, int bsz, float **h, float **c)
 {
     nas_graph *g = r->g;
     nas_params *p = r->p;
     const lm *n = &r->net;
     int H = n->hidden, shape[2] = {bsz, H};
-    if (n->enas) {   /* dropout only when the graph trains */
-        nas_enas_rnn_chunk ch = {.rows = rows, .T = T, .bsz = bsz,
-                                 .h = h[0]};
-        return nas__enas_rnn_loss(g, p, n->enas, n->arc, &ch, h[0],
-                                  &n->drop);
+    if (n->enas) { /* dropout only when the graph trains */
+        nas_enas_rnn_chunk ch = {.rows = rows, .T = T, .bsz = bsz, .h = h[0]};
+        return nas__enas_rnn_loss(g, p, n->enas, n->arc, &ch, h[0], &n->drop);
     }
     nas_tensor *hs[MAX_LAYERS], *cs[MAX_LAYERS];
     for (int l = 0; l < n->layers; l++) {
@@ -169,11 +153,9 @@ static nas_tensor *chunk_loss(run *r, const int32_t *rows, int T, int bsz,
         cs[l] = nas_tensor_new(g, 2, shape);
         memcpy(cs[l]->data, c[l], (size_t)bsz * H * sizeof(float));
     }
-    nas_tensor **outs = nas_arena_alloc(nas_graph_arena(g),
-                                        (size_t)T * sizeof(*outs));
+    nas_tensor **outs = nas_arena_alloc(nas_graph_arena(g), (size_t)T * sizeof(*outs));
     for (int t = 0; t < T; t++) {
-        nas_tensor *x = nas_embedding(g, nas_params_get(p, n->emb),
-                                      rows + (size_t)t * bsz, bsz);
+        nas_tensor *x = nas_embedding(g, nas_params_get(p, n->emb), rows + (size_t)t * bsz, bsz);
         x = nas_dropout(g, x, n->dropout_in);
         if (n->darts) {
             hs[0] = nas__darts_rnn_fixed_step(g, p, &n->cell, x, hs[0]);
@@ -181,8 +163,7 @@ static nas_tensor *chunk_loss(run *r, const int32_t *rows, int T, int bsz,
             continue;
         }
         for (int l = 0; l < n->layers; l++) {
-            nas_lstm_cell cell = {nas_params_get(p, n->wx[l]),
-                                  nas_params_get(p, n->wh[l]),
+            nas_lstm_cell cell = {nas_params_get(p, n->wx[l]), nas_params_get(p, n->wh[l]),
                                   nas_params_get(p, n->b[l])};
             nas_lstm_cell_step(g, &cell, x, hs[l], cs[l], &hs[l], &cs[l]);
             x = nas_dropout(g, hs[l], n->dropout);
@@ -192,13 +173,11 @@ static nas_tensor *chunk_loss(run *r, const int32_t *rows, int T, int bsz,
     /* (bsz, T*H) viewed as (bsz*T, H): row b*T + t is step t of column b. */
     int flat[2] = {bsz * T, H};
     nas_tensor *y = nas_reshape(g, nas_concat(g, outs, T), 2, flat);
-    int32_t *tgt = nas_arena_alloc(nas_graph_arena(g),
-                                   (size_t)bsz * T * sizeof(int32_t));
+    int32_t *tgt = nas_arena_alloc(nas_graph_arena(g), (size_t)bsz * T * sizeof(int32_t));
     for (int b = 0; b < bsz; b++)
         for (int t = 0; t < T; t++)
             tgt[(size_t)b * T + t] = rows[(size_t)(t + 1) * bsz + b];
-    nas_tensor *logits = nas_linear(g, y, nas_params_get(p, n->dec_w),
-                                    nas_params_get(p, n->dec_b));
+    nas_tensor *logits = nas_linear(g, y, nas_params_get(p, n->dec_w), nas_params_get(p, n->dec_b));
     for (int l = 0; l < n->layers; l++) {
         memcpy(h[l], hs[l]->data, (size_t)bsz * H * sizeof(float));
         if (!n->darts)
@@ -225,8 +204,7 @@ static double evaluate(run *r, const stream *s)
     for (int i = 0; i + 1 < s->rows; i += bptt) {
         int T = s->rows - 1 - i < bptt ? s->rows - 1 - i : bptt;
         nas_graph_reset(r->g);
-        nas_tensor *loss = chunk_loss(r, s->ids + (size_t)i * s->bsz, T,
-                                      s->bsz, h, c);
+        nas_tensor *loss = chunk_loss(r, s->ids + (size_t)i * s->bsz, T, s->bsz, h, c);
         sum += (double)loss->data[0] * T * s->bsz;
         count += (double)T * s->bsz;
     }
@@ -238,10 +216,8 @@ static double evaluate(run *r, const stream *s)
 
 /* --------------------------------------------------------------- setup */
 
-
 /* Evaluation streams use 10 columns, fewer for a tiny split. */
-static int eval_stream(const int32_t *ids, int n, const char *what,
-                       stream *out)
+static int eval_stream(const int32_t *ids, int n, const char *what, stream *out)
 {
     int bsz = n / 2 < EVAL_BSZ ? n / 2 : EVAL_BSZ;
     return nas__stream_make(ids, n, bsz < 1 ? 1 : bsz, what, out);
@@ -254,8 +230,8 @@ static int setup(run *r)
     if (rc < 0)
         return rc;
     nas_corpus *c = r->corpus;
-    if ((rc = nas__stream_make(c->train, c->ntrain, s->batch_size,
-                          "batch_size (train split)", &r->train)) < 0 ||
+    if ((rc = nas__stream_make(c->train, c->ntrain, s->batch_size, "batch_size (train split)",
+                               &r->train)) < 0 ||
         (rc = eval_stream(c->valid, c->nvalid, "valid split", &r->valid)) < 0 ||
         (rc = eval_stream(c->test, c->ntest, "test split", &r->test)) < 0)
         return rc;
@@ -263,8 +239,7 @@ static int setup(run *r)
     r->total = r->spe * s->epochs;
     r->p = nas_params_new();
     r->g = nas_graph_new(0);
-    r->eval_state = malloc(2 * (size_t)s->layers * EVAL_BSZ * s->hidden *
-                           sizeof(float));
+    r->eval_state = malloc(2 * (size_t)s->layers * EVAL_BSZ * s->hidden * sizeof(float));
     if (!r->p || !r->g || !r->eval_state)
         return nas_fail(NAS_ENOMEM, "train: out of memory");
     if ((rc = declare(r)) < 0)
@@ -277,17 +252,16 @@ static int setup(run *r)
     nas_rng_seed(&r->pos.data_rng, s->seed ^ 0x646174612d726e67ull);
     nas_graph_set_rng(r->g, &r->op_rng);
     r->pos.epoch = 1;
-    r->sgd = (nas_sgd){.lr = s->lr, .momentum = s->momentum,
+    r->sgd = (nas_sgd){.lr = s->lr,
+                       .momentum = s->momentum,
                        .weight_decay = s->weight_decay,
                        .nesterov = s->nesterov};
     int resumed;
-    if ((rc = nas__job_resume(r->j, r->p, &r->op_rng, r->spe, &r->pos,
-                              &resumed)) < 0)
+    if ((rc = nas__job_resume(r->j, r->p, &r->op_rng, r->spe, &r->pos, &resumed)) < 0)
         return rc;
     r->sgd.steps = r->pos.sgd_steps;
-    nas__job_log(r->j, "corpus %s: %d words of vocabulary, %d/%d/%d tokens",
-                 r->j->desc->name, c->vocab_size, c->ntrain, c->nvalid,
-                 c->ntest);
+    nas__job_log(r->j, "corpus %s: %d words of vocabulary, %d/%d/%d tokens", r->j->desc->name,
+                 c->vocab_size, c->ntrain, c->nvalid, c->ntest);
     return NAS_OK;
 }
 
@@ -311,7 +285,7 @@ static void carry(run *r, float **h, float **c)
 {
     for (int l = 0; l < r->net.layers; l++) {
         h[l] = nas_params_get(r->p, r->net.carry_h[l])->data;
-        c[l] = r->net.carry_c[l] < 0   /* darts-rnn, enas-rnn: h only */
+        c[l] = r->net.carry_c[l] < 0 /* darts-rnn, enas-rnn: h only */
                    ? NULL
                    : nas_params_get(r->p, r->net.carry_c[l])->data;
     }
@@ -327,8 +301,7 @@ static int train_step(run *r)
     int T = r->train.rows - 1 - i < s->bptt ? r->train.rows - 1 - i : s->bptt;
     int bsz = r->train.bsz;
     nas_graph_reset(r->g);
-    nas_tensor *loss = chunk_loss(r, r->train.ids + (size_t)i * bsz, T, bsz,
-                                  h, c);
+    nas_tensor *loss = chunk_loss(r, r->train.ids + (size_t)i * bsz, T, bsz, h, c);
     nas_params_zero_grad(r->p, NAS_MASK(NAS_GROUP_WEIGHTS));
     nas_graph_backward(r->g, loss, NAS_MASK(NAS_GROUP_WEIGHTS));
     if (s->grad_clip > 0.0f)
@@ -351,15 +324,13 @@ static void end_epoch(run *r, double seconds, double tokens)
     pos->last_loss = pos->seen > 0 ? pos->loss_sum / pos->seen : 0.0;
     pos->last_acc = evaluate(r, &r->valid);
     nas__job_metric(j, e, pos->global_step, "train_loss", pos->last_loss);
-    nas__job_metric(j, e, pos->global_step, "train_perplexity",
-                    exp(pos->last_loss));
+    nas__job_metric(j, e, pos->global_step, "train_perplexity", exp(pos->last_loss));
     nas__job_metric(j, e, pos->global_step, "val_perplexity", pos->last_acc);
     nas__job_metric(j, e, pos->global_step, "lr", r->sgd.lr);
     if (seconds > 0)
-        nas__job_metric(j, e, pos->global_step, "tokens_per_second",
-                        tokens / seconds);
-    nas__job_log(j, "epoch %d/%d: train loss %.4f, valid perplexity %.2f", e,
-                 j->spec.epochs, pos->last_loss, pos->last_acc);
+        nas__job_metric(j, e, pos->global_step, "tokens_per_second", tokens / seconds);
+    nas__job_log(j, "epoch %d/%d: train loss %.4f, valid perplexity %.2f", e, j->spec.epochs,
+                 pos->last_loss, pos->last_acc);
     nas__job_next_epoch(pos);
 }
 
@@ -395,12 +366,11 @@ static int run_epoch(void *ctx)
     run *r = ctx;
     nas__job *j = r->j;
     nas__job_pos *pos = &r->pos;
-    if (pos->step == 0)   /* every epoch starts from a zero state */
+    if (pos->step == 0) /* every epoch starts from a zero state */
         zero_carry(r);
     r->t0 = nas__now();
     r->tokens = 0;
-    return nas__job_run_epoch(j, r->p, &r->op_rng, pos, r->spe, r->total,
-                              epoch_step, epoch_end, r);
+    return nas__job_run_epoch(j, r->p, &r->op_rng, pos, r->spe, r->total, epoch_step, epoch_end, r);
 }
 
 static int report_result(run *r, int by_time, double test_ppl)
@@ -448,10 +418,9 @@ static int report_result(run *r, int by_time, double test_ppl)
     nas__job_json_steps(&res, &r->pos, r->spe);
     nas__json_num(&res, 0, "vocab", r->net.vocab);
     nas__json_num(&res, 0, "train_tokens", r->corpus->ntrain);
-    if (r->net.enas) {   /* only the weights the arc uses */
+    if (r->net.enas) { /* only the weights the arc uses */
         nas__json_num(&res, 0, "parameters",
-                      (double)nas__enas_rnn_arc_params(r->net.enas, r->p,
-                                                       r->net.arc));
+                      (double)nas__enas_rnn_arc_params(r->net.enas, r->p, r->net.arc));
         nas__json_buf_puts(&res, by_time ? ",\"stopped_by\":\"max_seconds\""
                                          : ",\"stopped_by\":\"epochs\"");
     } else {
@@ -471,8 +440,7 @@ static int report_result(run *r, int by_time, double test_ppl)
         }
     }
     /* The reward of ENAS' language model search: 80 / perplexity. */
-    return nas__job_report(j, &arch, &res, &met, 80.0 / test_ppl,
-                           "test_perplexity", test_ppl);
+    return nas__job_report(j, &arch, &res, &met, 80.0 / test_ppl, "test_perplexity", test_ppl);
 }
 
 int nas__train_text(nas__job *j)
@@ -485,7 +453,7 @@ int nas__train_text(nas__job *j)
     rc = nas__job_epochs(j, &r.pos, run_epoch, &r, &by_time);
     if (rc < 0)
         goto fail;
-    if (r.pos.global_step == 0)   /* stopped before any step */
+    if (r.pos.global_step == 0) /* stopped before any step */
         r.pos.last_acc = evaluate(&r, &r.valid);
     rc = report_result(&r, by_time, evaluate(&r, &r.test));
 fail:
@@ -493,10 +461,9 @@ fail:
     return rc;
 }
 
-int nas__train_text_child(const nas_job_spec *t, nas_corpus *corpus,
-                          int (*should_stop)(void *ctx), void *ctx,
-                          int (*keep)(void *keep_ctx, nas_params *p,
-                                      const nas__text_child *c),
+int nas__train_text_child(const nas_job_spec *t, nas_corpus *corpus, int (*should_stop)(void *ctx),
+                          void *ctx,
+                          int (*keep)(void *keep_ctx, nas_params *p, const nas__text_child *c),
                           void *keep_ctx, nas__text_child *out)
 {
     nas__job sub;

@@ -5,14 +5,13 @@
  */
 #include "internal.h"
 
-void nas_lstm_cell_step(nas_graph *g, const nas_lstm_cell *cell,
-                        nas_tensor *x, nas_tensor *h, nas_tensor *c,
-                        nas_tensor **h_out, nas_tensor **c_out)
+void nas_lstm_cell_step(nas_graph *g, const nas_lstm_cell *cell, nas_tensor *x, nas_tensor *h,
+                        nas_tensor *c, nas_tensor **h_out, nas_tensor **c_out)
 {
     int hid = cell->wh->shape[1];
     NAS_ASSERT(cell->wx->shape[0] == 4 * hid && cell->wh->shape[0] == 4 * hid);
-    nas_tensor *gates = nas_add(g, nas_linear(g, x, cell->wx, cell->b),
-                                nas_linear(g, h, cell->wh, NULL));
+    nas_tensor *gates =
+        nas_add(g, nas_linear(g, x, cell->wx, cell->b), nas_linear(g, h, cell->wh, NULL));
     nas_tensor *i = nas_sigmoid(g, nas_narrow(g, gates, 0, hid));
     nas_tensor *f = nas_sigmoid(g, nas_narrow(g, gates, hid, hid));
     nas_tensor *gg = nas_tanh(g, nas_narrow(g, gates, 2 * hid, hid));

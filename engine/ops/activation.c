@@ -13,8 +13,8 @@ enum act { ACT_RELU, ACT_TANH, ACT_SIGMOID, ACT_IDENTITY };
  * (nas__parallel_span). */
 typedef struct {
     enum act a;
-    const float *x, *y, *dy;   /* forward: x; backward: y and dy */
-    float *out;                /* forward: y; backward: dx */
+    const float *x, *y, *dy; /* forward: x; backward: y and dy */
+    float *out;              /* forward: y; backward: dx */
 } act_ctx;
 
 static void act_fwd_span(void *arg, size_t i0, size_t i1)
@@ -35,8 +35,7 @@ static void act_fwd_span(void *arg, size_t i0, size_t i1)
         for (size_t i = i0; i < i1; i++)
             yv[i] = 1.0f / (1.0f + expf(-xv[i]));
         break;
-    default:
-        memcpy(yv + i0, xv + i0, (i1 - i0) * sizeof(float));
+    default: memcpy(yv + i0, xv + i0, (i1 - i0) * sizeof(float));
     }
 }
 
@@ -58,8 +57,7 @@ static void act_bwd_span(void *arg, size_t i0, size_t i1)
         for (size_t i = i0; i < i1; i++)
             dx[i] += dy[i] * yv[i] * (1.0f - yv[i]);
         break;
-    default:
-        nas__add_to(dx + i0, dy + i0, i1 - i0);
+    default: nas__add_to(dx + i0, dy + i0, i1 - i0);
     }
 }
 

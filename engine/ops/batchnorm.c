@@ -14,9 +14,9 @@ typedef struct {
     int n, c, training;
     size_t inner;
     const float *x, *dy, *gamma, *beta;
-    float *y, *dx, *dgamma, *dbeta;   /* NULL: not wanted */
+    float *y, *dx, *dgamma, *dbeta; /* NULL: not wanted */
     float *mean, *rstd;
-    float *rm, *rv;                   /* running statistics, or NULL */
+    float *rm, *rv; /* running statistics, or NULL */
     float momentum, eps;
 } bn_ctx;
 
@@ -42,7 +42,7 @@ static void bn_bwd_range(void *arg, int c0, int c1)
             sdy += a;
             sdyx += bb;
         }
-        sdyx *= rstd[ch];   /* now sum dy * xhat */
+        sdyx *= rstd[ch]; /* now sum dy * xhat */
         float gm = b->gamma ? b->gamma[ch] : 1.0f;
         if (b->dgamma)
             b->dgamma[ch] += (float)sdyx;
@@ -78,13 +78,18 @@ static void bn_bwd(nas_graph *g, nas_node *nd)
 {
     nas_tensor *x = nd->in[0], *gamma = nd->in[1], *beta = nd->in[2];
     bn_ctx b = {
-        .n = nas_tensor_n(x), .c = nas_tensor_c(x), .training = nd->ia[0],
-        .inner = nas_tensor_inner(x), .x = x->data, .dy = nd->out->grad,
+        .n = nas_tensor_n(x),
+        .c = nas_tensor_c(x),
+        .training = nd->ia[0],
+        .inner = nas_tensor_inner(x),
+        .x = x->data,
+        .dy = nd->out->grad,
         .gamma = gamma ? gamma->data : NULL,
         .dx = nas__want(g, x) ? x->grad : NULL,
         .dgamma = nas__want(g, gamma) ? gamma->grad : NULL,
         .dbeta = nas__want(g, beta) ? beta->grad : NULL,
-        .mean = nd->pa[0], .rstd = nd->pa[1],
+        .mean = nd->pa[0],
+        .rstd = nd->pa[1],
     };
     if (!b.dx && !b.dgamma && !b.dbeta)
         return;
@@ -128,7 +133,7 @@ static void bn_fwd_range(void *arg, int c0, int c1)
                 b->rm[ch] = (1.0f - b->momentum) * b->rm[ch] + b->momentum * (float)mu;
             if (b->rv)
                 b->rv[ch] = (1.0f - b->momentum) * b->rv[ch] +
-                    b->momentum * (float)(cnt > 1 ? s2 / (cnt - 1) : var);
+                            b->momentum * (float)(cnt > 1 ? s2 / (cnt - 1) : var);
         }
         float k = rstd[ch] * (b->gamma ? b->gamma[ch] : 1.0f);
         float bias = (b->beta ? b->beta[ch] : 0.0f) - mean[ch] * k;
@@ -142,9 +147,8 @@ static void bn_fwd_range(void *arg, int c0, int c1)
     }
 }
 
-nas_tensor *nas_batchnorm(nas_graph *g, nas_tensor *x, nas_tensor *gamma,
-                          nas_tensor *beta, nas_tensor *running_mean,
-                          nas_tensor *running_var, float momentum,
+nas_tensor *nas_batchnorm(nas_graph *g, nas_tensor *x, nas_tensor *gamma, nas_tensor *beta,
+                          nas_tensor *running_mean, nas_tensor *running_var, float momentum,
                           float eps)
 {
     int n = nas_tensor_n(x), c = nas_tensor_c(x);
@@ -155,14 +159,20 @@ nas_tensor *nas_batchnorm(nas_graph *g, nas_tensor *x, nas_tensor *gamma,
     nas_tensor *in[3] = {x, gamma, beta};
     nas_tensor *y = nas__out(g, x->ndim, x->shape, in, 3);
     bn_ctx b = {
-        .n = n, .c = c, .training = g->training, .inner = nas_tensor_inner(x),
-        .x = x->data, .y = y->data,
-        .gamma = gamma ? gamma->data : NULL, .beta = beta ? beta->data : NULL,
+        .n = n,
+        .c = c,
+        .training = g->training,
+        .inner = nas_tensor_inner(x),
+        .x = x->data,
+        .y = y->data,
+        .gamma = gamma ? gamma->data : NULL,
+        .beta = beta ? beta->data : NULL,
         .mean = nas_arena_alloc(g->arena, (size_t)c * sizeof(float)),
         .rstd = nas_arena_alloc(g->arena, (size_t)c * sizeof(float)),
         .rm = running_mean ? running_mean->data : NULL,
         .rv = running_var ? running_var->data : NULL,
-        .momentum = momentum, .eps = eps,
+        .momentum = momentum,
+        .eps = eps,
     };
     nas__parallel_for(c, bn_fwd_range, &b);
     nas_node *nd = nas__record(g, bn_bwd, y, in, 3);

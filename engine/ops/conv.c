@@ -27,8 +27,7 @@ static int out_size(int in, int k, int stride, int pad, int dil)
 
 /* Stride-1 im2col through a zero-padded copy of each channel plane (pbuf,
  * (h + 2 pad) x (w + 2 pad)): every row of col is then a plain copy. */
-static void im2col_s1(const float *x, const conv_shape *s, int ci, float *col,
-                      float *pbuf)
+static void im2col_s1(const float *x, const conv_shape *s, int ci, float *col, float *pbuf)
 {
     const int hw_out = s->ho * s->wo, wp = s->w + 2 * s->pad;
     memset(pbuf, 0, (size_t)(s->h + 2 * s->pad) * wp * sizeof(float));
@@ -54,8 +53,7 @@ static size_t im2col_pbuf(const conv_shape *s)
 
 /* col (ci*k*k, ho*wo) from one image x (ci, h, w); pbuf: im2col_pbuf(s)
  * floats of scratch. */
-static void im2col(const float *x, const conv_shape *s, int ci, float *col,
-                   float *pbuf)
+static void im2col(const float *x, const conv_shape *s, int ci, float *col, float *pbuf)
 {
     if (im2col_pbuf(s)) {
         im2col_s1(x, s, ci, col, pbuf);
@@ -136,13 +134,13 @@ static int is_pointwise(const conv_shape *s)
 typedef struct {
     const conv_shape *s;
     const float *x, *w, *dy;
-    float *y, *dx, *dw;     /* dw: one partial per thread chunk */
-    float *cols;            /* one column buffer per thread chunk */
+    float *y, *dx, *dw; /* dw: one partial per thread chunk */
+    float *cols;        /* one column buffer per thread chunk */
     size_t col_size, dw_size;
-    size_t chunk_size;      /* col_size + im2col's plane buffer */
+    size_t chunk_size; /* col_size + im2col's plane buffer */
     int nchunks;
-    const float *wt;        /* flipped, transposed w (dx as a conv), or NULL */
-    conv_shape ts;          /* shape of that transposed conv */
+    const float *wt; /* flipped, transposed w (dx as a conv), or NULL */
+    conv_shape ts;   /* shape of that transposed conv */
 } dense_ctx;
 
 static int chunk_of(const dense_ctx *c, int i0)
@@ -169,8 +167,8 @@ static void dense_fwd_range(void *arg, int i0, int i1)
             float *yg = c->y + ((size_t)n * s->co + (size_t)gi * cog) * hw;
             /* yg (cog, hw) = w_g (cog, kk) @ col (kk, hw) */
             if (is_pointwise(s))
-                nas__gemm_small_nn(0, cog, hw, kk, c->w + (size_t)gi * cog * kk, kk, b, hw, 0,
-                                   yg, hw);
+                nas__gemm_small_nn(0, cog, hw, kk, c->w + (size_t)gi * cog * kk, kk, b, hw, 0, yg,
+                                   hw);
             else
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cog, hw, kk, 1.0f,
                             c->w + (size_t)gi * cog * kk, kk, b, hw, 0.0f, yg, hw);
@@ -199,27 +197,26 @@ static void dense_bwd_range(void *arg, int i0, int i1)
                 }
                 /* dw_g (cog, kk) += dy_g (cog, hw) @ col^T (hw, kk) */
                 if (is_pointwise(s))
-                    nas__gemm_small_nt_acc(cog, kk, hw, dyg, hw, b, hw,
-                                           dw + (size_t)gi * cog * kk, kk);
+                    nas__gemm_small_nt_acc(cog, kk, hw, dyg, hw, b, hw, dw + (size_t)gi * cog * kk,
+                                           kk);
                 else
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cog, kk, hw, 1.0f, dyg,
-                                hw, b, hw, 1.0f, dw + (size_t)gi * cog * kk, kk);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cog, kk, hw, 1.0f, dyg, hw,
+                                b, hw, 1.0f, dw + (size_t)gi * cog * kk, kk);
             }
             if (c->dx && c->wt) {
                 /* dx_g (cig, h*w) += wt_g (cig, cog*k*k) @ im2col(dy_g) */
                 const conv_shape *t = &c->ts;
                 int tk = cog * s->k * s->k, thw = s->h * s->w;
                 im2col(dyg, t, cog, col, col + c->col_size);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cig, thw, tk,
-                            1.0f, c->wt + (size_t)gi * cig * tk, tk, col, thw, 1.0f,
-                            c->dx + xoff, thw);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cig, thw, tk, 1.0f,
+                            c->wt + (size_t)gi * cig * tk, tk, col, thw, 1.0f, c->dx + xoff, thw);
             } else if (c->dx) {
                 if (is_pointwise(s)) {
                     /* dx_g (kk, hw) += w_g^T (kk, cog) @ dy_g (cog, hw) */
                     nas__gemm_small_nn(1, kk, hw, cog, wg, kk, dyg, hw, 1, c->dx + xoff, hw);
                 } else {
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, hw, cog,
-                                1.0f, wg, kk, dyg, hw, 0.0f, col, hw);
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, hw, cog, 1.0f, wg, kk,
+                                dyg, hw, 0.0f, col, hw);
                     col2im_add(col, s, cig, c->dx + xoff);
                 }
             }
@@ -232,8 +229,7 @@ static int n_chunks(int n)
     return t < n ? t : n;
 }
 
-static void dense_fwd(nas_graph *g, const conv_shape *s, const float *x,
-                      const float *w, float *y)
+static void dense_fwd(nas_graph *g, const conv_shape *s, const float *x, const float *w, float *y)
 {
     dense_ctx c = {.s = s, .x = x, .w = w, .y = y, .nchunks = n_chunks(s->n)};
     c.col_size = (size_t)(s->ci / s->groups) * s->k * s->k * s->ho * s->wo;
@@ -243,11 +239,10 @@ static void dense_fwd(nas_graph *g, const conv_shape *s, const float *x,
     nas__parallel_for(s->n, dense_fwd_range, &c);
 }
 
-static void dense_bwd(nas_graph *g, const conv_shape *s, const float *x,
-                      const float *w, const float *dy, float *dx, float *dw)
+static void dense_bwd(nas_graph *g, const conv_shape *s, const float *x, const float *w,
+                      const float *dy, float *dx, float *dw)
 {
-    dense_ctx c = {.s = s, .x = x, .w = w, .dy = dy, .dx = dx,
-                   .nchunks = n_chunks(s->n)};
+    dense_ctx c = {.s = s, .x = x, .w = w, .dy = dy, .dx = dx, .nchunks = n_chunks(s->n)};
     const int cig = s->ci / s->groups, cog = s->co / s->groups, kk = s->k * s->k;
     c.col_size = (size_t)cig * kk * s->ho * s->wo;
     c.dw_size = (size_t)s->co * cig * kk;
@@ -259,9 +254,17 @@ static void dense_bwd(nas_graph *g, const conv_shape *s, const float *x,
      * scatter a whole column matrix. */
     int q = s->dil * (s->k - 1) - s->pad;
     if (dx && s->stride == 1 && q >= 0 && !is_pointwise(s)) {
-        c.ts = (conv_shape){.n = s->n, .ci = s->co, .h = s->ho, .w = s->wo,
-                            .co = s->ci, .k = s->k, .stride = 1, .pad = q,
-                            .dil = s->dil, .groups = s->groups, .ho = s->h,
+        c.ts = (conv_shape){.n = s->n,
+                            .ci = s->co,
+                            .h = s->ho,
+                            .w = s->wo,
+                            .co = s->ci,
+                            .k = s->k,
+                            .stride = 1,
+                            .pad = q,
+                            .dil = s->dil,
+                            .groups = s->groups,
+                            .ho = s->h,
                             .wo = s->w};
         float *wt = nas_arena_alloc(g->arena, c.dw_size * sizeof(float));
         /* w (co, cig, kh, kw) -> wt per group (cig, cog, k-1-kh, k-1-kw) */
@@ -281,7 +284,7 @@ static void dense_bwd(nas_graph *g, const conv_shape *s, const float *x,
     c.cols = nas_arena_alloc(g->arena, c.chunk_size * c.nchunks * sizeof(float));
     if (dw) {
         if (c.nchunks == 1) {
-            c.dw = dw;   /* accumulate in place */
+            c.dw = dw; /* accumulate in place */
         } else {
             c.dw = nas_arena_zalloc(g->arena, c.dw_size * c.nchunks * sizeof(float));
         }
@@ -298,10 +301,18 @@ static void conv_bwd(nas_graph *g, nas_node *nd)
 {
     nas_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
     conv_shape s = {
-        .n = x->shape[0], .ci = x->shape[1], .h = x->shape[2], .w = x->shape[3],
-        .co = w->shape[0], .k = w->shape[2], .stride = nd->ia[0],
-        .pad = nd->ia[1], .dil = nd->ia[2], .groups = nd->ia[3],
-        .ho = nd->out->shape[2], .wo = nd->out->shape[3],
+        .n = x->shape[0],
+        .ci = x->shape[1],
+        .h = x->shape[2],
+        .w = x->shape[3],
+        .co = w->shape[0],
+        .k = w->shape[2],
+        .stride = nd->ia[0],
+        .pad = nd->ia[1],
+        .dil = nd->ia[2],
+        .groups = nd->ia[3],
+        .ho = nd->out->shape[2],
+        .wo = nd->out->shape[3],
     };
     const float *dy = nd->out->grad;
     float *dx = nas__want(g, x) ? x->grad : NULL;
@@ -327,20 +338,26 @@ static void conv_bwd(nas_graph *g, nas_node *nd)
     }
 }
 
-nas_tensor *nas_conv2d(nas_graph *g, nas_tensor *x, nas_tensor *w,
-                       nas_tensor *bias, int stride, int pad, int dil,
-                       int groups)
+nas_tensor *nas_conv2d(nas_graph *g, nas_tensor *x, nas_tensor *w, nas_tensor *bias, int stride,
+                       int pad, int dil, int groups)
 {
     NAS_ASSERT(x->ndim == 4 && w->ndim == 4 && "conv2d: 4-d x and w");
     NAS_ASSERT(stride >= 1 && pad >= 0 && dil >= 1 && groups >= 1);
     conv_shape s = {
-        .n = x->shape[0], .ci = x->shape[1], .h = x->shape[2], .w = x->shape[3],
-        .co = w->shape[0], .k = w->shape[2], .stride = stride, .pad = pad,
-        .dil = dil, .groups = groups,
+        .n = x->shape[0],
+        .ci = x->shape[1],
+        .h = x->shape[2],
+        .w = x->shape[3],
+        .co = w->shape[0],
+        .k = w->shape[2],
+        .stride = stride,
+        .pad = pad,
+        .dil = dil,
+        .groups = groups,
     };
     NAS_ASSERT(w->shape[2] == w->shape[3] && "conv2d: square kernels");
-    NAS_ASSERT(s.ci % groups == 0 && s.co % groups == 0 &&
-               w->shape[1] == s.ci / groups && "conv2d: channels vs groups");
+    NAS_ASSERT(s.ci % groups == 0 && s.co % groups == 0 && w->shape[1] == s.ci / groups &&
+               "conv2d: channels vs groups");
     NAS_ASSERT(!bias || (int)nas_tensor_numel(bias) == s.co);
     s.ho = out_size(s.h, s.k, stride, pad, dil);
     s.wo = out_size(s.w, s.k, stride, pad, dil);

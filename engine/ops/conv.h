@@ -21,8 +21,7 @@ typedef struct {
  * AVX-512, 16-float moves and one masked move for the tail (a memcpy call
  * per row, or a scalar tail, costs more than the row; the compiler turns a
  * masked loop into gathers and scatters). */
-static inline void copy_row(float *restrict dst, const float *restrict src,
-                            int n)
+static inline void copy_row(float *restrict dst, const float *restrict src, int n)
 {
 #if defined(__AVX512F__)
     int i = 0;
@@ -39,8 +38,8 @@ static inline void copy_row(float *restrict dst, const float *restrict src,
 
 /* Copy plane src (rows, cols) into dst of row width wd at (top, left);
  * the rest of dst is left as it is (zero borders). */
-static inline void put_plane(const float *src, int rows, int cols, float *dst,
-                             int wd, int top, int left)
+static inline void put_plane(const float *src, int rows, int cols, float *dst, int wd, int top,
+                             int left)
 {
     for (int i = 0; i < rows; i++)
         copy_row(dst + (size_t)(i + top) * wd + left, src + (size_t)i * cols, cols);
@@ -48,9 +47,8 @@ static inline void put_plane(const float *src, int rows, int cols, float *dst,
 
 /* Depthwise (groups == ci == co) forward y = conv(x, w) and backward
  * (dx and dw accumulate; either may be NULL), scratch from g's arena. */
-void nas__conv_dw_fwd(nas_graph *g, const conv_shape *s, const float *x,
-                      const float *w, float *y);
-void nas__conv_dw_bwd(nas_graph *g, const conv_shape *s, const float *x,
-                      const float *w, const float *dy, float *dx, float *dw);
+void nas__conv_dw_fwd(nas_graph *g, const conv_shape *s, const float *x, const float *w, float *y);
+void nas__conv_dw_bwd(nas_graph *g, const conv_shape *s, const float *x, const float *w,
+                      const float *dy, float *dx, float *dw);
 
 #endif

@@ -42,15 +42,15 @@ typedef struct {
     const conv_shape *s;
     const float *x, *w, *dy;
     float *y, *dx, *dw;
-    float *scratch;    /* per chunk, see dw_setup */
+    float *scratch; /* per chunk, see dw_setup */
     size_t scratch_size;
-    int hp, wp;        /* padded x plane */
-    int q, hq, wq;     /* padded dy plane (stride-1 dx) */
-    int fast;          /* stride-1 path */
-    int hph, wph;      /* phase planes (other path), see to_phases */
-    size_t phsz;       /* floats of one phase plane, slack included */
-    unsigned pmask;    /* bit r: some tap reads phase row (column) r */
-    int total;         /* items of the parallel loop */
+    int hp, wp;     /* padded x plane */
+    int q, hq, wq;  /* padded dy plane (stride-1 dx) */
+    int fast;       /* stride-1 path */
+    int hph, wph;   /* phase planes (other path), see to_phases */
+    size_t phsz;    /* floats of one phase plane, slack included */
+    unsigned pmask; /* bit r: some tap reads phase row (column) r */
+    int total;      /* items of the parallel loop */
     int nchunks;
 } dw_ctx;
 
@@ -62,9 +62,10 @@ static int dw_chunk(const dw_ctx *c, int i0)
 /* out[i] = sum_t wt[t] * in[i + off[t]], i < n; kk known at compile time
  * where inlined with a constant (3x3, 5x5), so the taps unroll and each
  * vector of outputs stays in a register. */
-static inline __attribute__((always_inline)) void
-taps_fixed(float *restrict out, const float *restrict in, size_t n,
-           const float *wt, const int *off, int kk)
+static inline __attribute__((always_inline)) void taps_fixed(float *restrict out,
+                                                             const float *restrict in, size_t n,
+                                                             const float *wt, const int *off,
+                                                             int kk)
 {
     float wv[49];
     int o[49];
@@ -119,8 +120,8 @@ taps_fixed(float *restrict out, const float *restrict in, size_t n,
  * floats past out and past the reads of in. */
 enum { TAPS_SLACK = 16 };
 
-static void taps(float *restrict out, const float *restrict in, size_t n,
-                 const float *wt, const int *off, int kk)
+static void taps(float *restrict out, const float *restrict in, size_t n, const float *wt,
+                 const int *off, int kk)
 {
     if (kk == 9) {
         taps_fixed(out, in, n, wt, off, 9);
@@ -136,8 +137,8 @@ static void taps(float *restrict out, const float *restrict in, size_t n,
 
 /* acc[t * LANES + l] += sum over i < n, i % LANES == l (for the vector
  * part) of dz[i] * in[i + off[t]]: fixed order, independent of threads. */
-static void dot_taps(float *restrict acc, const float *restrict dz,
-                     const float *restrict in, size_t n, const int *off, int kk)
+static void dot_taps(float *restrict acc, const float *restrict dz, const float *restrict in,
+                     size_t n, const int *off, int kk)
 {
     size_t nv = n / LANES * LANES;
     for (int t = 0; t < kk; t++) {
@@ -179,10 +180,9 @@ static void dw_fwd_fast(dw_ctx *c, int i0, int i1, float *p)
     const size_t n = (size_t)s->ho * c->wp;
     int off[49];
     tap_offsets(k, s->dil, c->wp, off);
-    for (int item = i0; item < i1; item++) {   /* item = n * C + ch */
+    for (int item = i0; item < i1; item++) { /* item = n * C + ch */
         int ch = item % s->ci;
-        put_plane(c->x + (size_t)item * s->h * s->w, s->h, s->w, p, c->wp,
-                  s->pad, s->pad);
+        put_plane(c->x + (size_t)item * s->h * s->w, s->h, s->w, p, c->wp, s->pad, s->pad);
         taps(out, p, n, c->w + (size_t)ch * kk, off, kk);
         float *y = c->y + (size_t)item * s->ho * s->wo;
         for (int oh = 0; oh < s->ho; oh++)
@@ -195,9 +195,9 @@ static void dw_bwd_fast(dw_ctx *c, int i0, int i1, float *p)
     const conv_shape *s = c->s;
     const int k = s->k, kk = k * k;
     const size_t slack = dw_slack(s);
-    float *dz = p + (size_t)c->hp * c->wp + slack;     /* dy at width wp */
-    float *dq = dz + (size_t)s->ho * c->wp;            /* dy padded by q */
-    float *dxo = dq + (size_t)c->hq * c->wq + slack;   /* dx at width wq */
+    float *dz = p + (size_t)c->hp * c->wp + slack;   /* dy at width wp */
+    float *dq = dz + (size_t)s->ho * c->wp;          /* dy padded by q */
+    float *dxo = dq + (size_t)c->hq * c->wq + slack; /* dx at width wq */
     const size_t nz = (size_t)s->ho * c->wp, nx = (size_t)s->h * c->wq;
     int off_p[49], off_q[49];
     tap_offsets(k, s->dil, c->wp, off_p);
@@ -213,8 +213,7 @@ static void dw_bwd_fast(dw_ctx *c, int i0, int i1, float *p)
             size_t item = (size_t)n * s->ci + ch;
             const float *dy = c->dy + item * s->ho * s->wo;
             if (c->dw) {
-                put_plane(c->x + item * s->h * s->w, s->h, s->w, p, c->wp,
-                          s->pad, s->pad);
+                put_plane(c->x + item * s->h * s->w, s->h, s->w, p, c->wp, s->pad, s->pad);
                 put_plane(dy, s->ho, s->wo, dz, c->wp, 0, 0);
                 dot_taps(acc, dz, p, nz, off_p, kk);
             }
@@ -223,8 +222,7 @@ static void dw_bwd_fast(dw_ctx *c, int i0, int i1, float *p)
                 taps(dxo, dq, nx, wflip, off_q, kk);
                 float *dx = c->dx + item * s->h * s->w;
                 for (int i = 0; i < s->h; i++)
-                    nas__add_to(dx + (size_t)i * s->w, dxo + (size_t)i * c->wq,
-                                (size_t)s->w);
+                    nas__add_to(dx + (size_t)i * s->w, dxo + (size_t)i * c->wq, (size_t)s->w);
             }
         }
         if (c->dw)
@@ -256,8 +254,7 @@ static void dw_phase_offsets(const dw_ctx *c, int *off)
         for (int kw = 0; kw < k; kw++) {
             int r = kh * d % st, q = kw * d % st;
             off[kh * k + kw] = (int)((size_t)(r * st + q) * c->phsz +
-                                     (size_t)(kh * d / st) * c->wph +
-                                     (size_t)(kw * d / st));
+                                     (size_t)(kh * d / st) * c->wph + (size_t)(kw * d / st));
         }
 }
 
@@ -269,8 +266,8 @@ static int phase_read(const dw_ctx *c, int r)
 /* The interior (x's pixels) of the phase planes P <-> plane x (h, w):
  * to_phases writes P from x, from_phases adds P to x. Borders and unread
  * phases are never touched. */
-static inline __attribute__((always_inline)) void
-phases_io_st(const dw_ctx *c, float *x, float *P, int add, const int st)
+static inline __attribute__((always_inline)) void phases_io_st(const dw_ctx *c, float *x, float *P,
+                                                               int add, const int st)
 {
     const conv_shape *s = c->s;
     const int pad = s->pad;
@@ -282,7 +279,7 @@ phases_io_st(const dw_ctx *c, float *x, float *P, int add, const int st)
         for (int q = 0; q < st; q++) {
             if (!phase_read(c, q))
                 continue;
-            int c0 = ((q - pad) % st + st) % st;   /* (c0 + pad) % st == q */
+            int c0 = ((q - pad) % st + st) % st; /* (c0 + pad) % st == q */
             if (c0 >= s->w)
                 continue;
             int cnt = (s->w - c0 + st - 1) / st;
@@ -316,7 +313,7 @@ static void dw_fwd_phase(dw_ctx *c, int i0, int i1, float *P)
     const size_t n = (size_t)s->ho * c->wph;
     int off[49];
     dw_phase_offsets(c, off);
-    for (int item = i0; item < i1; item++) {   /* item = n * C + ch */
+    for (int item = i0; item < i1; item++) { /* item = n * C + ch */
         int ch = item % s->ci;
         phases_io(c, (float *)(c->x + (size_t)item * s->h * s->w), P, 0);
         taps(out, P, n, c->w + (size_t)ch * kk, off, kk);
@@ -355,8 +352,7 @@ static void dw_bwd_phase(dw_ctx *c, int i0, int i1, float *P)
         memset(acc, 0, (size_t)kk * LANES * sizeof(float));
         for (int n = 0; n < s->n; n++) {
             size_t item = (size_t)n * s->ci + ch;
-            put_plane(c->dy + item * s->ho * s->wo, s->ho, s->wo, dz, c->wph,
-                      0, 0);
+            put_plane(c->dy + item * s->ho * s->wo, s->ho, s->wo, dz, c->wph, 0, 0);
             if (c->dw) {
                 phases_io(c, (float *)(c->x + item * s->h * s->w), P, 0);
                 dot_taps(acc, dz, P, nz, off, kk);
@@ -432,16 +428,15 @@ static void dw_setup(nas_graph *g, dw_ctx *c, const conv_shape *s, int total)
     c->scratch = nas_arena_alloc(g->arena, c->scratch_size * c->nchunks * sizeof(float));
 }
 
-void nas__conv_dw_fwd(nas_graph *g, const conv_shape *s, const float *x,
-                      const float *w, float *y)
+void nas__conv_dw_fwd(nas_graph *g, const conv_shape *s, const float *x, const float *w, float *y)
 {
     dw_ctx c = {.s = s, .x = x, .w = w, .y = y};
     dw_setup(g, &c, s, s->n * s->ci);
     nas__parallel_for(s->n * s->ci, dw_fwd_range, &c);
 }
 
-void nas__conv_dw_bwd(nas_graph *g, const conv_shape *s, const float *x,
-                      const float *w, const float *dy, float *dx, float *dw)
+void nas__conv_dw_bwd(nas_graph *g, const conv_shape *s, const float *x, const float *w,
+                      const float *dy, float *dx, float *dw)
 {
     dw_ctx c = {.s = s, .x = x, .w = w, .dy = dy, .dx = dx, .dw = dw};
     dw_setup(g, &c, s, s->ci);

@@ -50,8 +50,7 @@ static void col2im(const float *dcol, const rect_shape *s, float *dx)
     for (int c = 0; c < s->ci; c++)
         for (int a = 0; a < s->kh; a++)
             for (int b = 0; b < s->kw; b++) {
-                const float *row =
-                    dcol + ((size_t)(c * s->kh + a) * s->kw + b) * hw;
+                const float *row = dcol + ((size_t)(c * s->kh + a) * s->kw + b) * hw;
                 for (int oh = 0; oh < s->ho; oh++) {
                     int ih = oh * s->stride - s->pt + a;
                     if (ih < 0 || ih >= s->h)
@@ -67,14 +66,22 @@ static void col2im(const float *dcol, const rect_shape *s, float *dx)
             }
 }
 
-static rect_shape shape_of(const nas_tensor *x, const nas_tensor *w,
-                           const nas_tensor *y, const int *ia)
+static rect_shape shape_of(const nas_tensor *x, const nas_tensor *w, const nas_tensor *y,
+                           const int *ia)
 {
     rect_shape s = {
-        .n = x->shape[0], .ci = x->shape[1], .h = x->shape[2],
-        .w = x->shape[3], .co = w->shape[0], .kh = w->shape[2],
-        .kw = w->shape[3], .stride = ia[0], .pt = ia[1], .pl = ia[2],
-        .ho = y->shape[2], .wo = y->shape[3],
+        .n = x->shape[0],
+        .ci = x->shape[1],
+        .h = x->shape[2],
+        .w = x->shape[3],
+        .co = w->shape[0],
+        .kh = w->shape[2],
+        .kw = w->shape[3],
+        .stride = ia[0],
+        .pt = ia[1],
+        .pl = ia[2],
+        .ho = y->shape[2],
+        .wo = y->shape[3],
     };
     return s;
 }
@@ -94,26 +101,23 @@ static void conv_rect_bwd(nas_graph *g, nas_node *nd)
         if (dw) {
             /* dw (co, K) += dy (co, hw) col^T (hw, K) */
             im2col(x->data + (size_t)i * s.ci * s.h * s.w, &s, col);
-            nas__sgemm(CblasNoTrans, CblasTrans, s.co, K, hw, 1.0f, dy, hw,
-                       col, hw, 1.0f, dw, K);
+            nas__sgemm(CblasNoTrans, CblasTrans, s.co, K, hw, 1.0f, dy, hw, col, hw, 1.0f, dw, K);
         }
         if (dx) {
             /* dcol (K, hw) = w^T (K, co) dy (co, hw) */
-            nas__sgemm(CblasTrans, CblasNoTrans, K, hw, s.co, 1.0f, w->data,
-                       K, dy, hw, 0.0f, col, hw);
+            nas__sgemm(CblasTrans, CblasNoTrans, K, hw, s.co, 1.0f, w->data, K, dy, hw, 0.0f, col,
+                       hw);
             col2im(col, &s, dx + (size_t)i * s.ci * s.h * s.w);
         }
     }
 }
 
-nas_tensor *nas__conv2d_rect(nas_graph *g, nas_tensor *x, nas_tensor *w,
-                             int stride, int pad_top, int pad_left, int ho,
-                             int wo)
+nas_tensor *nas__conv2d_rect(nas_graph *g, nas_tensor *x, nas_tensor *w, int stride, int pad_top,
+                             int pad_left, int ho, int wo)
 {
     NAS_ASSERT(x->ndim == 4 && w->ndim == 4 && "conv2d_rect: 4-d x and w");
     NAS_ASSERT(w->shape[1] == x->shape[1] && "conv2d_rect: input channels");
-    NAS_ASSERT(stride >= 1 && pad_top >= 0 && pad_left >= 0 && ho > 0 &&
-               wo > 0);
+    NAS_ASSERT(stride >= 1 && pad_top >= 0 && pad_left >= 0 && ho > 0 && wo > 0);
     int shape[4] = {x->shape[0], w->shape[0], ho, wo};
     nas_tensor *in[2] = {x, w};
     nas_tensor *y = nas__out(g, 4, shape, in, 2);
@@ -124,8 +128,8 @@ nas_tensor *nas__conv2d_rect(nas_graph *g, nas_tensor *x, nas_tensor *w,
     for (int i = 0; i < s.n; i++) {
         im2col(x->data + (size_t)i * s.ci * s.h * s.w, &s, col);
         /* y (co, hw) = w (co, K) col (K, hw) */
-        nas__sgemm(CblasNoTrans, CblasNoTrans, s.co, hw, K, 1.0f, w->data, K,
-                   col, hw, 0.0f, y->data + (size_t)i * s.co * hw, hw);
+        nas__sgemm(CblasNoTrans, CblasNoTrans, s.co, hw, K, 1.0f, w->data, K, col, hw, 0.0f,
+                   y->data + (size_t)i * s.co * hw, hw);
     }
     nas_node *nd = nas__record(g, conv_rect_bwd, y, in, 2);
     if (nd)
@@ -141,8 +145,7 @@ void nas__same_pad(int in, int k, int stride, int *out, int *pad_before)
     *pad_before = total > 0 ? total / 2 : 0;
 }
 
-nas_tensor *nas__conv2d_same(nas_graph *g, nas_tensor *x, nas_tensor *w,
-                             int stride)
+nas_tensor *nas__conv2d_same(nas_graph *g, nas_tensor *x, nas_tensor *w, int stride)
 {
     int ho, wo, pt, pl;
     nas__same_pad(x->shape[2], w->shape[2], stride, &ho, &pt);
@@ -162,8 +165,7 @@ static void pad_bwd(nas_graph *g, nas_node *nd)
     for (int p = 0; p < nc; p++)
         for (int r = 0; r < h; r++)
             nas__add_to(x->grad + ((size_t)p * h + r) * w,
-                        y->grad + ((size_t)p * ho + r + top) * wo + left,
-                        (size_t)w);
+                        y->grad + ((size_t)p * ho + r + top) * wo + left, (size_t)w);
 }
 
 nas_tensor *nas__zero_pad(nas_graph *g, nas_tensor *x, int ho, int wo)

@@ -30,8 +30,7 @@ static void bin_bwd(nas_graph *g, nas_node *nd)
     }
 }
 
-static nas_tensor *binary(nas_graph *g, nas_tensor *a, nas_tensor *b,
-                          enum bin op)
+static nas_tensor *binary(nas_graph *g, nas_tensor *a, nas_tensor *b, enum bin op)
 {
     NAS_ASSERT(nas_tensor_same_shape(a, b) && "elementwise: same shapes");
     nas_tensor *in[2] = {a, b};
@@ -95,8 +94,7 @@ static void scale_bwd(nas_graph *g, nas_node *nd)
     }
 }
 
-static nas_tensor *scale_impl(nas_graph *g, nas_tensor *x, nas_tensor *s,
-                              int idx, float c)
+static nas_tensor *scale_impl(nas_graph *g, nas_tensor *x, nas_tensor *s, int idx, float c)
 {
     nas_tensor *in[2] = {x, s};
     nas_tensor *y = nas__out(g, x->ndim, x->shape, in, 2);
@@ -130,8 +128,8 @@ static void sum_n_bwd(nas_graph *g, nas_node *nd)
             nas__add_to(nd->list[k]->grad, nd->out->grad, n);
 }
 
-nas_tensor *nas__list_out(nas_graph *g, int ndim, const int *shape,
-                            nas_tensor **xs, int n, nas_tensor ***kept)
+nas_tensor *nas__list_out(nas_graph *g, int ndim, const int *shape, nas_tensor **xs, int n,
+                          nas_tensor ***kept)
 {
     nas_tensor *y = nas_tensor_new(g, ndim, shape);
     if (g->grad_enabled)
@@ -142,8 +140,7 @@ nas_tensor *nas__list_out(nas_graph *g, int ndim, const int *shape,
     return y;
 }
 
-void nas__record_list(nas_graph *g, nas_bwd_fn fn, nas_tensor *y,
-                        nas_tensor **kept, int n, int ia0)
+void nas__record_list(nas_graph *g, nas_bwd_fn fn, nas_tensor *y, nas_tensor **kept, int n, int ia0)
 {
     nas_node *nd = nas__record(g, fn, y, NULL, 0);
     if (nd) {

@@ -47,7 +47,8 @@ nn_tile(const int MR, const int NV, int k, const float *restrict a, int sa, int 
         const float *br = b + (size_t)p * ldb;
         __m512 bv[4];
         for (int v = 0; v < NV; v++)
-            bv[v] = v == NV - 1 ? _mm512_maskz_loadu_ps(m, br + 16 * v) : _mm512_loadu_ps(br + 16 * v);
+            bv[v] =
+                v == NV - 1 ? _mm512_maskz_loadu_ps(m, br + 16 * v) : _mm512_loadu_ps(br + 16 * v);
         for (int i = 0; i < MR; i++) {
             __m512 av = _mm512_set1_ps(a[(size_t)i * sa + (size_t)p * sp]);
             for (int v = 0; v < NV; v++)
@@ -68,12 +69,12 @@ nn_tile(const int MR, const int NV, int k, const float *restrict a, int sa, int 
 
 /* Dispatch on the tile's row count with constant arguments, so each case
  * is its own fully unrolled kernel. */
-#define NN_ROWS(NV)                                                                    \
-    switch (mr) {                                                                      \
-    case 4: nn_tile(4, NV, k, ai, sa, sp, bj, ldb, cij, ldc, m, acc); break;           \
-    case 3: nn_tile(3, NV, k, ai, sa, sp, bj, ldb, cij, ldc, m, acc); break;           \
-    case 2: nn_tile(2, NV, k, ai, sa, sp, bj, ldb, cij, ldc, m, acc); break;           \
-    default: nn_tile(1, NV, k, ai, sa, sp, bj, ldb, cij, ldc, m, acc); break;          \
+#define NN_ROWS(NV)                                                                                \
+    switch (mr) {                                                                                  \
+    case 4: nn_tile(4, NV, k, ai, sa, sp, bj, ldb, cij, ldc, m, acc); break;                       \
+    case 3: nn_tile(3, NV, k, ai, sa, sp, bj, ldb, cij, ldc, m, acc); break;                       \
+    case 2: nn_tile(2, NV, k, ai, sa, sp, bj, ldb, cij, ldc, m, acc); break;                       \
+    default: nn_tile(1, NV, k, ai, sa, sp, bj, ldb, cij, ldc, m, acc); break;                      \
     }
 
 static void nn(int mrows, int n, int k, const float *a, int sa, int sp, const float *b, int ldb,
@@ -99,9 +100,10 @@ static void nn(int mrows, int n, int k, const float *a, int sa, int sp, const fl
 #undef NN_ROWS
 
 /* C[MR][NR] += sum_p A[i][p] B[j][p] over k (rows of A and B contiguous). */
-static inline __attribute__((always_inline)) void
-nt_tile(const int MR, const int NR, int k, const float *restrict a, int lda,
-        const float *restrict b, int ldb, float *restrict c, int ldc)
+static inline __attribute__((always_inline)) void nt_tile(const int MR, const int NR, int k,
+                                                          const float *restrict a, int lda,
+                                                          const float *restrict b, int ldb,
+                                                          float *restrict c, int ldc)
 {
     __m512 t[4][4];
     for (int i = 0; i < MR; i++)
@@ -123,12 +125,12 @@ nt_tile(const int MR, const int NR, int k, const float *restrict a, int lda,
             c[(size_t)i * ldc + j] += _mm512_reduce_add_ps(t[i][j]);
 }
 
-#define NT_COLS(MR)                                                   \
-    switch (nr) {                                                     \
-    case 4: nt_tile(MR, 4, k, ai, lda, bj, ldb, cij, ldc); break;     \
-    case 3: nt_tile(MR, 3, k, ai, lda, bj, ldb, cij, ldc); break;     \
-    case 2: nt_tile(MR, 2, k, ai, lda, bj, ldb, cij, ldc); break;     \
-    default: nt_tile(MR, 1, k, ai, lda, bj, ldb, cij, ldc); break;    \
+#define NT_COLS(MR)                                                                                \
+    switch (nr) {                                                                                  \
+    case 4: nt_tile(MR, 4, k, ai, lda, bj, ldb, cij, ldc); break;                                  \
+    case 3: nt_tile(MR, 3, k, ai, lda, bj, ldb, cij, ldc); break;                                  \
+    case 2: nt_tile(MR, 2, k, ai, lda, bj, ldb, cij, ldc); break;                                  \
+    default: nt_tile(MR, 1, k, ai, lda, bj, ldb, cij, ldc); break;                                 \
     }
 
 static void nt(int mrows, int ncols, int k, const float *a, int lda, const float *b, int ldb,
@@ -154,8 +156,8 @@ static void nt(int mrows, int ncols, int k, const float *a, int lda, const float
 
 #endif /* __AVX512F__ */
 
-void nas__gemm_small_nn(int trans_a, int m, int n, int k, const float *a, int lda,
-                        const float *b, int ldb, int accumulate, float *c, int ldc)
+void nas__gemm_small_nn(int trans_a, int m, int n, int k, const float *a, int lda, const float *b,
+                        int ldb, int accumulate, float *c, int ldc)
 {
 #if defined(__AVX512F__)
     /* A(i, p) is a[i lda + p], or a[p lda + i] for A^T. */
@@ -164,13 +166,13 @@ void nas__gemm_small_nn(int trans_a, int m, int n, int k, const float *a, int ld
     else
         nn(m, n, k, a, lda, 1, b, ldb, c, ldc, accumulate);
 #else
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, CblasNoTrans, m, n, k, 1.0f,
-                a, lda, b, ldb, accumulate ? 1.0f : 0.0f, c, ldc);
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a,
+                lda, b, ldb, accumulate ? 1.0f : 0.0f, c, ldc);
 #endif
 }
 
-void nas__gemm_small_nt_acc(int m, int n, int k, const float *a, int lda, const float *b,
-                            int ldb, float *c, int ldc)
+void nas__gemm_small_nt_acc(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                            float *c, int ldc)
 {
 #if defined(__AVX512F__)
     /* Short dot products are mostly horizontal sums: OpenBLAS's then. */

@@ -6,25 +6,21 @@
  */
 #include "internal.h"
 
-
 static void linear_bwd(nas_graph *g, nas_node *nd)
 {
     nas_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
     int n = x->shape[0], k = x->shape[1], m = w->shape[0];
-    const float *dy = nd->out->grad;   /* (n, m) */
-    if (nas__want(g, x))   /* dx (n,k) += dy (n,m) @ w (m,k) */
-        nas__sgemm(CblasNoTrans, CblasNoTrans, n, k, m, 1.0f,
-                    dy, m, w->data, k, 1.0f, x->grad, k);
-    if (nas__want(g, w))   /* dw (m,k) += dy^T (m,n) @ x (n,k) */
-        nas__sgemm(CblasTrans, CblasNoTrans, m, k, n, 1.0f,
-                    dy, m, x->data, k, 1.0f, w->grad, k);
+    const float *dy = nd->out->grad; /* (n, m) */
+    if (nas__want(g, x))             /* dx (n,k) += dy (n,m) @ w (m,k) */
+        nas__sgemm(CblasNoTrans, CblasNoTrans, n, k, m, 1.0f, dy, m, w->data, k, 1.0f, x->grad, k);
+    if (nas__want(g, w)) /* dw (m,k) += dy^T (m,n) @ x (n,k) */
+        nas__sgemm(CblasTrans, CblasNoTrans, m, k, n, 1.0f, dy, m, x->data, k, 1.0f, w->grad, k);
     if (nas__want(g, b))
         for (int i = 0; i < n; i++)
             nas__add_to(b->grad, dy + (size_t)i * m, (size_t)m);
 }
 
-nas_tensor *nas_linear(nas_graph *g, nas_tensor *x, nas_tensor *w,
-                       nas_tensor *b)
+nas_tensor *nas_linear(nas_graph *g, nas_tensor *x, nas_tensor *w, nas_tensor *b)
 {
     NAS_ASSERT(x->ndim == 2 && w->ndim == 2 && x->shape[1] == w->shape[1] &&
                "linear: x (N,K), w (M,K)");
@@ -40,8 +36,7 @@ nas_tensor *nas_linear(nas_graph *g, nas_tensor *x, nas_tensor *w,
         else
             memset(r, 0, (size_t)m * sizeof(float));
     }
-    nas__sgemm(CblasNoTrans, CblasTrans, n, m, k, 1.0f,
-                x->data, k, w->data, k, 1.0f, y->data, m);
+    nas__sgemm(CblasNoTrans, CblasTrans, n, m, k, 1.0f, x->data, k, w->data, k, 1.0f, y->data, m);
     nas__record(g, linear_bwd, y, in, 3);
     return y;
 }
@@ -50,13 +45,11 @@ static void matmul_bwd(nas_graph *g, nas_node *nd)
 {
     nas_tensor *a = nd->in[0], *b = nd->in[1];
     int m = a->shape[0], k = a->shape[1], n = b->shape[1];
-    const float *dy = nd->out->grad;   /* (m, n) */
-    if (nas__want(g, a))   /* da (m,k) += dy (m,n) @ b^T (n,k) */
-        nas__sgemm(CblasNoTrans, CblasTrans, m, k, n, 1.0f,
-                    dy, n, b->data, n, 1.0f, a->grad, k);
-    if (nas__want(g, b))   /* db (k,n) += a^T (k,m) @ dy (m,n) */
-        nas__sgemm(CblasTrans, CblasNoTrans, k, n, m, 1.0f,
-                    a->data, k, dy, n, 1.0f, b->grad, n);
+    const float *dy = nd->out->grad; /* (m, n) */
+    if (nas__want(g, a))             /* da (m,k) += dy (m,n) @ b^T (n,k) */
+        nas__sgemm(CblasNoTrans, CblasTrans, m, k, n, 1.0f, dy, n, b->data, n, 1.0f, a->grad, k);
+    if (nas__want(g, b)) /* db (k,n) += a^T (k,m) @ dy (m,n) */
+        nas__sgemm(CblasTrans, CblasNoTrans, k, n, m, 1.0f, a->data, k, dy, n, 1.0f, b->grad, n);
 }
 
 nas_tensor *nas_matmul(nas_graph *g, nas_tensor *a, nas_tensor *b)
@@ -67,8 +60,7 @@ nas_tensor *nas_matmul(nas_graph *g, nas_tensor *a, nas_tensor *b)
     int shape[2] = {m, n};
     nas_tensor *in[2] = {a, b};
     nas_tensor *y = nas__out(g, 2, shape, in, 2);
-    nas__sgemm(CblasNoTrans, CblasNoTrans, m, n, k, 1.0f,
-                a->data, k, b->data, n, 0.0f, y->data, n);
+    nas__sgemm(CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a->data, k, b->data, n, 0.0f, y->data, n);
     nas__record(g, matmul_bwd, y, in, 2);
     return y;
 }

@@ -14,12 +14,10 @@ static void embedding_bwd(nas_graph *g, nas_node *nd)
     const int32_t *ids = nd->pa[0];
     int n = nd->out->shape[0], d = nd->out->shape[1];
     for (int i = 0; i < n; i++)
-        nas__add_to(table->grad + (size_t)ids[i] * d,
-                    nd->out->grad + (size_t)i * d, (size_t)d);
+        nas__add_to(table->grad + (size_t)ids[i] * d, nd->out->grad + (size_t)i * d, (size_t)d);
 }
 
-nas_tensor *nas_embedding(nas_graph *g, nas_tensor *table,
-                          const int32_t *ids, int n)
+nas_tensor *nas_embedding(nas_graph *g, nas_tensor *table, const int32_t *ids, int n)
 {
     NAS_ASSERT(table->ndim == 2 && n >= 1 && "embedding: table (V, D)");
     int v = table->shape[0], d = table->shape[1];

@@ -15,8 +15,7 @@ typedef struct {
 
 static pool_shape shape_of(const nas_tensor *x, int k, int stride, int pad)
 {
-    pool_shape s = {x->shape[0], x->shape[1], x->shape[2], x->shape[3],
-                    k, stride, pad, 0, 0};
+    pool_shape s = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], k, stride, pad, 0, 0};
     s.ho = (s.h + 2 * pad - k) / stride + 1;
     s.wo = (s.w + 2 * pad - k) / stride + 1;
     return s;
@@ -40,7 +39,7 @@ typedef struct {
     const float *x, *dy;
     float *y, *dx;
     int32_t *arg;
-    float *scratch;   /* per chunk: 2 h wo floats + h wo ints */
+    float *scratch; /* per chunk: 2 h wo floats + h wo ints */
     int nchunks;
 } pool_ctx;
 
@@ -79,8 +78,8 @@ static void col_counts(const pool_shape *s, float *cw)
  * stride, a constant where inlined for stride 1 (the interior loops are
  * then contiguous vector loops). */
 static inline __attribute__((always_inline)) void
-row_pass_st(const pool_shape *s, const int st, int max, int lo, int hi,
-            const float *restrict r, float *restrict hr, int32_t *restrict hc)
+row_pass_st(const pool_shape *s, const int st, int max, int lo, int hi, const float *restrict r,
+            float *restrict hr, int32_t *restrict hc)
 {
     for (int ow = 0; ow < s->wo; ow++) {
         if (ow == lo && hi > lo) {
@@ -259,8 +258,8 @@ static void pool_run(nas_graph *g, pool_ctx *c, nas_range_fn fn)
     if (c->nchunks < 1)
         c->nchunks = 1;
     if (fn == pool_fwd_range || !c->max)
-        c->scratch = nas_arena_alloc(g->arena, (size_t)c->nchunks * 3 * c->s.h * c->s.wo *
-                                                   sizeof(float));
+        c->scratch =
+            nas_arena_alloc(g->arena, (size_t)c->nchunks * 3 * c->s.h * c->s.wo * sizeof(float));
     if (c->nchunks > 1)
         nas__parallel_for(planes, fn, c);
     else
@@ -272,8 +271,11 @@ static void pool_bwd(nas_graph *g, nas_node *nd)
     nas_tensor *x = nd->in[0];
     if (!nas__want(g, x))
         return;
-    pool_ctx c = {.s = shape_of(x, nd->ia[0], nd->ia[1], nd->ia[2]), .max = nd->ia[3],
-                  .dy = nd->out->grad, .dx = x->grad, .arg = nd->pa[0]};
+    pool_ctx c = {.s = shape_of(x, nd->ia[0], nd->ia[1], nd->ia[2]),
+                  .max = nd->ia[3],
+                  .dy = nd->out->grad,
+                  .dx = x->grad,
+                  .arg = nd->pa[0]};
     pool_run(g, &c, pool_bwd_range);
 }
 

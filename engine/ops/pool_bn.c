@@ -36,7 +36,7 @@ typedef struct {
     nas_tensor *rm, *rv; /* running statistics, or NULL */
     float momentum, eps;
     int training;
-    float *scratch;      /* per chunk: scratch_size floats */
+    float *scratch; /* per chunk: scratch_size floats */
     size_t scratch_size;
     int nchunks;
 } pb_ctx;
@@ -57,7 +57,7 @@ static inline int span(int o, int stride, int len)
     return i1 - i0;
 }
 
-enum { BLK = 16 };   /* outputs per vector block; planes have the slack */
+enum { BLK = 16 }; /* outputs per vector block; planes have the slack */
 static_assert(BLK == 16, "row_taps stores a block as one 16-float vector");
 
 /* One output row of the max (avg: sum) over the 9 taps of padded rows b,
@@ -65,9 +65,9 @@ static_assert(BLK == 16, "row_taps stores a block as one 16-float vector");
  * land in the plane's slack, the extra outputs are dropped); st is a
  * constant where inlined. Max keeps the first maximum in row-major tap
  * order, as pool.c does. */
-static inline __attribute__((always_inline)) void
-row_taps(const float *restrict b, int wp, int st, int wo, int max, int base,
-         int w, float *restrict yr, int32_t *restrict ar)
+static inline __attribute__((always_inline)) void row_taps(const float *restrict b, int wp, int st,
+                                                           int wo, int max, int base, int w,
+                                                           float *restrict yr, int32_t *restrict ar)
 {
     for (int o0 = 0; o0 < wo; o0 += BLK) {
         float acc[BLK];
@@ -123,8 +123,7 @@ row_taps(const float *restrict b, int wp, int st, int wo, int max, int base,
 /* n floats from src to dst: image rows are short (7..32 floats), a memcpy
  * call or a scalar loop per row costs more than the row (AVX-512: 16-float
  * moves, the tail masked). */
-static inline void copy_row(float *restrict dst, const float *restrict src,
-                            int n)
+static inline void copy_row(float *restrict dst, const float *restrict src, int n)
 {
 #if defined(__AVX512F__)
     int i = 0;
@@ -140,8 +139,7 @@ static inline void copy_row(float *restrict dst, const float *restrict src,
 }
 
 /* Pool one plane x (h, w) into y (ho, wo) through the padded plane p. */
-static void pool_plane(const pb_ctx *c, const float *x, float *y, int32_t *arg,
-                       float *p)
+static void pool_plane(const pb_ctx *c, const float *x, float *y, int32_t *arg, float *p)
 {
     const int wp = c->wp, st = c->stride, wo = c->wo;
     for (int r = 0; r < c->h; r++)
@@ -184,15 +182,14 @@ static void pb_fwd_range(void *arg, int c0, int c1)
 {
     pb_ctx *c = arg;
     float *p = c->scratch + (size_t)pb_chunk(c, c0) * c->scratch_size;
-    fill(p, (size_t)c->hp * c->wp + 2 * BLK * (size_t)c->stride,
-         c->max ? -INFINITY : 0.0f);
+    fill(p, (size_t)c->hp * c->wp + 2 * BLK * (size_t)c->stride, c->max ? -INFINITY : 0.0f);
     const size_t in = (size_t)c->h * c->w, out = (size_t)c->ho * c->wo;
     const double cnt = (double)c->n * out;
     for (int ch = c0; ch < c1; ch++) {
         for (int i = 0; i < c->n; i++) {
             size_t item = (size_t)i * c->c + ch;
-            pool_plane(c, c->x + item * in, c->y + item * out,
-                       c->arg ? c->arg + item * out : NULL, p);
+            pool_plane(c, c->x + item * in, c->y + item * out, c->arg ? c->arg + item * out : NULL,
+                       p);
         }
         float m, r;
         if (c->training) {
@@ -219,11 +216,10 @@ static void pb_fwd_range(void *arg, int c0, int c1)
             m = fm;
             r = (float)(1.0 / sqrt(var + c->eps));
             if (c->rm)
-                c->rm->data[ch] = (1.0f - c->momentum) * c->rm->data[ch] +
-                                  c->momentum * fm;
+                c->rm->data[ch] = (1.0f - c->momentum) * c->rm->data[ch] + c->momentum * fm;
             if (c->rv)
                 c->rv->data[ch] = (1.0f - c->momentum) * c->rv->data[ch] +
-                    c->momentum * (float)(cnt > 1 ? s2 / (cnt - 1) : var);
+                                  c->momentum * (float)(cnt > 1 ? s2 / (cnt - 1) : var);
         } else {
             m = c->rm->data[ch];
             r = 1.0f / sqrtf(c->rv->data[ch] + c->eps);
@@ -241,8 +237,7 @@ static void pb_fwd_range(void *arg, int c0, int c1)
 
 /* dx plane (h, w) += pooling backward of dz (ho, wo); avg scales dz in
  * place. */
-static void unpool_plane(const pb_ctx *c, float *dz, const int32_t *arg,
-                         float *dx, float *p)
+static void unpool_plane(const pb_ctx *c, float *dz, const int32_t *arg, float *dx, float *p)
 {
     const size_t out = (size_t)c->ho * c->wo;
     if (c->max) {
@@ -269,8 +264,7 @@ static void unpool_plane(const pb_ctx *c, float *dz, const int32_t *arg,
             }
     }
     for (int r = 0; r < c->h; r++)
-        nas__add_to(dx + (size_t)r * c->w, p + (size_t)(r + 1) * wp + 1,
-                    (size_t)c->w);
+        nas__add_to(dx + (size_t)r * c->w, p + (size_t)(r + 1) * wp + 1, (size_t)c->w);
 }
 
 static void pb_bwd_range(void *arg, int c0, int c1)
@@ -305,16 +299,19 @@ static void pb_bwd_range(void *arg, int c0, int c1)
             const float *d = c->dy + off, *yr = c->y + off;
             for (size_t j = 0; j < out; j++)
                 dz[j] = r * (d[j] - mdy - yr[j] * mdyx);
-            unpool_plane(c, dz, c->arg ? c->arg + off : NULL,
-                         c->dx + item * in, p);
+            unpool_plane(c, dz, c->arg ? c->arg + off : NULL, c->dx + item * in, p);
         }
     }
 }
 
 static pb_ctx ctx_of(nas_graph *g, const nas_tensor *x, int max, int stride)
 {
-    pb_ctx c = {.n = x->shape[0], .c = x->shape[1], .h = x->shape[2],
-                .w = x->shape[3], .stride = stride, .max = max};
+    pb_ctx c = {.n = x->shape[0],
+                .c = x->shape[1],
+                .h = x->shape[2],
+                .w = x->shape[3],
+                .stride = stride,
+                .max = max};
     c.ho = (c.h - 1) / stride + 1;
     c.wo = (c.w - 1) / stride + 1;
     /* Rows and columns the windows reach, padding included. */
@@ -326,14 +323,12 @@ static pb_ctx ctx_of(nas_graph *g, const nas_tensor *x, int max, int stride)
         c.wp = c.w + 2;
     c.nchunks = nas_get_threads() < c.c ? nas_get_threads() : c.c;
     /* The padded plane, the slack of the last row's last block, dz. */
-    c.scratch_size = (size_t)c.hp * c.wp + 2 * BLK * (size_t)stride +
-                     (size_t)c.ho * c.wo;
+    c.scratch_size = (size_t)c.hp * c.wp + 2 * BLK * (size_t)stride + (size_t)c.ho * c.wo;
     /* Stride 2: one row at stride 1 and its argmax. */
-    if (stride == 2 && c.scratch_size < (size_t)c.hp * c.wp + 4 * BLK +
-                                         2 * (2 * (size_t)c.wo + BLK))
+    if (stride == 2 &&
+        c.scratch_size < (size_t)c.hp * c.wp + 4 * BLK + 2 * (2 * (size_t)c.wo + BLK))
         c.scratch_size = (size_t)c.hp * c.wp + 4 * BLK + 2 * (2 * (size_t)c.wo + BLK);
-    c.scratch = nas_arena_alloc(g->arena,
-                                c.scratch_size * (size_t)c.nchunks * sizeof(float));
+    c.scratch = nas_arena_alloc(g->arena, c.scratch_size * (size_t)c.nchunks * sizeof(float));
     if (!max) {
         /* A multiply per output instead of a divide (count_include_pad
          * false: borders count fewer pixels). */
@@ -362,9 +357,8 @@ static void pool_bn_bwd(nas_graph *g, nas_node *nd)
     nas__parallel_for(c.c, pb_bwd_range, &c);
 }
 
-nas_tensor *nas_pool_bn(nas_graph *g, nas_tensor *x, int max, int stride,
-                        nas_tensor *running_mean, nas_tensor *running_var,
-                        float momentum, float eps)
+nas_tensor *nas_pool_bn(nas_graph *g, nas_tensor *x, int max, int stride, nas_tensor *running_mean,
+                        nas_tensor *running_var, float momentum, float eps)
 {
     NAS_ASSERT(x->ndim == 4 && (stride == 1 || stride == 2) &&
                "pool_bn: (N, C, H, W), stride 1 or 2");

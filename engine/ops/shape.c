@@ -17,8 +17,7 @@ static void concat_bwd(nas_graph *g, nas_node *nd)
         if (nas__want(g, x))
             for (int i = 0; i < n; i++)
                 nas__add_to(x->grad + (size_t)i * cx * inner,
-                            y->grad + ((size_t)i * cy + off) * inner,
-                            (size_t)cx * inner);
+                            y->grad + ((size_t)i * cy + off) * inner, (size_t)cx * inner);
         off += cx;
     }
 }
@@ -44,8 +43,7 @@ nas_tensor *nas_concat(nas_graph *g, nas_tensor **xs, int n)
     for (int k = 0; k < n; k++) {
         int cx = xs[k]->shape[1];
         for (int i = 0; i < nb; i++)
-            memcpy(y->data + ((size_t)i * cy + off) * inner,
-                   xs[k]->data + (size_t)i * cx * inner,
+            memcpy(y->data + ((size_t)i * cy + off) * inner, xs[k]->data + (size_t)i * cx * inner,
                    (size_t)cx * inner * sizeof(float));
         off += cx;
     }
@@ -67,8 +65,8 @@ static void narrow_bwd(nas_graph *g, nas_node *nd)
 
 nas_tensor *nas_narrow(nas_graph *g, nas_tensor *x, int start, int len)
 {
-    NAS_ASSERT(x->ndim >= 2 && start >= 0 && len >= 1 &&
-               start + len <= x->shape[1] && "narrow: range inside dim 1");
+    NAS_ASSERT(x->ndim >= 2 && start >= 0 && len >= 1 && start + len <= x->shape[1] &&
+               "narrow: range inside dim 1");
     int shape[NAS_MAXDIM];
     memcpy(shape, x->shape, sizeof(shape));
     shape[1] = len;
@@ -76,8 +74,7 @@ nas_tensor *nas_narrow(nas_graph *g, nas_tensor *x, int start, int len)
     int n = nas_tensor_n(x), cx = nas_tensor_c(x);
     size_t inner = nas_tensor_inner(x);
     for (int i = 0; i < n; i++)
-        memcpy(y->data + (size_t)i * len * inner,
-               x->data + ((size_t)i * cx + start) * inner,
+        memcpy(y->data + (size_t)i * len * inner, x->data + ((size_t)i * cx + start) * inner,
                (size_t)len * inner * sizeof(float));
     nas_node *nd = nas__record(g, narrow_bwd, y, &x, 1);
     if (nd)
@@ -92,8 +89,7 @@ static void reshape_bwd(nas_graph *g, nas_node *nd)
         nas__add_to(x->grad, nd->out->grad, nas_tensor_numel(x));
 }
 
-nas_tensor *nas_reshape(nas_graph *g, nas_tensor *x, int ndim,
-                        const int *shape)
+nas_tensor *nas_reshape(nas_graph *g, nas_tensor *x, int ndim, const int *shape)
 {
     NAS_ASSERT(ndim >= 1 && ndim <= NAS_MAXDIM);
     /* The output shares x's data: a view, with a gradient of its own. */

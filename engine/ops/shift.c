@@ -34,8 +34,7 @@ nas_tensor *nas_shift(nas_graph *g, nas_tensor *x, int dh, int dw)
     int ho = shape[2], wo = shape[3];
     for (int p = 0; p < nc; p++)
         for (int r = 0; r < ho; r++)
-            memcpy(y->data + ((size_t)p * ho + r) * wo,
-                   x->data + ((size_t)p * h + r + dh) * w + dw,
+            memcpy(y->data + ((size_t)p * ho + r) * wo, x->data + ((size_t)p * h + r + dh) * w + dw,
                    (size_t)wo * sizeof(float));
     nas_node *nd = nas__record(g, shift_bwd, y, &x, 1);
     if (nd) {

@@ -38,12 +38,12 @@ static void softmax_bwd(nas_graph *g, nas_node *nd)
         const float *yr = y->data + r * n, *dy = y->grad + r * n;
         float *dx = x->grad + r * n;
         double dot = 0.0;
-        if (is_log) {   /* dx = dy - softmax * sum(dy) */
+        if (is_log) { /* dx = dy - softmax * sum(dy) */
             for (size_t i = 0; i < n; i++)
                 dot += dy[i];
             for (size_t i = 0; i < n; i++)
                 dx[i] += dy[i] - expf(yr[i]) * (float)dot;
-        } else {        /* dx = y * (dy - sum(dy * y)) */
+        } else { /* dx = y * (dy - sum(dy * y)) */
             for (size_t i = 0; i < n; i++)
                 dot += (double)dy[i] * yr[i];
             for (size_t i = 0; i < n; i++)
@@ -96,8 +96,7 @@ static void ce_bwd(nas_graph *g, nas_node *nd)
     }
 }
 
-nas_tensor *nas_cross_entropy(nas_graph *g, nas_tensor *logits,
-                              const int32_t *labels)
+nas_tensor *nas_cross_entropy(nas_graph *g, nas_tensor *logits, const int32_t *labels)
 {
     NAS_ASSERT(logits->ndim == 2 && "cross_entropy: logits (N, K)");
     size_t n = row_len(logits), rows = (size_t)logits->shape[0];

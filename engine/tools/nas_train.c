@@ -31,7 +31,7 @@ typedef struct {
     int epochs, batch, threads;
     float lr, momentum, weight_decay, dropout;
     unsigned long seed;
-    long limit;   /* train on the first `limit` images (0: all) */
+    long limit; /* train on the first `limit` images (0: all) */
 } options;
 
 static double now(void)
@@ -41,8 +41,8 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int add(nas_params *p, const char *name, int group, enum nas_init init,
-               int ndim, int a, int b, int c, int d)
+static int add(nas_params *p, const char *name, int group, enum nas_init init, int ndim, int a,
+               int b, int c, int d)
 {
     int shape[4] = {a, b, c, d};
     int id = nas_params_add(p, name, group, init, 1.0f, ndim, shape);
@@ -69,17 +69,17 @@ static void declare(nas_params *p, net_ids *n)
     n->fc2b = add(p, "fc2.b", W, NAS_INIT_ZERO, 1, 10, 0, 0, 0);
 }
 
-static nas_tensor *forward(nas_graph *g, nas_params *p, const net_ids *n,
-                           nas_tensor *x, float dropout)
+static nas_tensor *forward(nas_graph *g, nas_params *p, const net_ids *n, nas_tensor *x,
+                           float dropout)
 {
 #define P(i) nas_params_get(p, (i))
     nas_tensor *h = nas_conv2d(g, x, P(n->c1w), NULL, 1, 1, 1, 1);
-    h = nas_relu(g, nas_batchnorm(g, h, P(n->bn1g), P(n->bn1b), P(n->bn1m),
-                                  P(n->bn1v), 0.1f, 1e-5f));
+    h = nas_relu(g,
+                 nas_batchnorm(g, h, P(n->bn1g), P(n->bn1b), P(n->bn1m), P(n->bn1v), 0.1f, 1e-5f));
     h = nas_maxpool2d(g, h, 3, 2, 1);
     h = nas_conv2d(g, h, P(n->c2w), NULL, 1, 1, 1, 1);
-    h = nas_relu(g, nas_batchnorm(g, h, P(n->bn2g), P(n->bn2b), P(n->bn2m),
-                                  P(n->bn2v), 0.1f, 1e-5f));
+    h = nas_relu(g,
+                 nas_batchnorm(g, h, P(n->bn2g), P(n->bn2b), P(n->bn2m), P(n->bn2v), 0.1f, 1e-5f));
     h = nas_maxpool2d(g, h, 3, 2, 1);
     int flat[2] = {h->shape[0], 64 * 7 * 7};
     h = nas_reshape(g, h, 2, flat);
@@ -98,8 +98,7 @@ static int argmax(const float *v, int n)
     return best;
 }
 
-static double evaluate(nas_graph *g, nas_params *p, const net_ids *ids,
-                       const nas_dataset *test)
+static double evaluate(nas_graph *g, nas_params *p, const net_ids *ids, const nas_dataset *test)
 {
     const int bs = 500;
     int *idx = malloc((size_t)bs * sizeof(int));
@@ -128,20 +127,19 @@ static double evaluate(nas_graph *g, nas_params *p, const net_ids *ids,
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: nas-train [options]\n"
-            "Train a small CNN on Fashion-MNIST and report loss, train/test\n"
-            "accuracy and images/s per epoch.\n\n"
-            "  --data DIR        IDX files (default /usr/share/datasets/fashion-mnist)\n"
-            "  --epochs N        default 3\n"
-            "  --batch N         default 64\n"
-            "  --lr X            peak learning rate, cosine to 0 (default 0.02)\n"
-            "  --dropout P       before the last layer (default 0)\n"
-            "  --threads N       engine threads (default 2)\n"
-            "  --seed N          default 1\n"
-            "  --limit N         train on the first N images only\n"
-            "  --save PATH       write a checkpoint (safetensors) at the end\n"
-            "  --help, --version\n");
+    fprintf(f, "usage: nas-train [options]\n"
+               "Train a small CNN on Fashion-MNIST and report loss, train/test\n"
+               "accuracy and images/s per epoch.\n\n"
+               "  --data DIR        IDX files (default /usr/share/datasets/fashion-mnist)\n"
+               "  --epochs N        default 3\n"
+               "  --batch N         default 64\n"
+               "  --lr X            peak learning rate, cosine to 0 (default 0.02)\n"
+               "  --dropout P       before the last layer (default 0)\n"
+               "  --threads N       engine threads (default 2)\n"
+               "  --seed N          default 1\n"
+               "  --limit N         train on the first N images only\n"
+               "  --save PATH       write a checkpoint (safetensors) at the end\n"
+               "  --help, --version\n");
 }
 
 static int parse_int(const char *s, const char *opt, long lo, long hi, long *out)
@@ -150,8 +148,8 @@ static int parse_int(const char *s, const char *opt, long lo, long hi, long *out
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || *end || end == s || v < lo || v > hi) {
-        fprintf(stderr, "nas-train: %s must be an integer in [%ld, %ld], got '%s'\n",
-                opt, lo, hi, s);
+        fprintf(stderr, "nas-train: %s must be an integer in [%ld, %ld], got '%s'\n", opt, lo, hi,
+                s);
         return -1;
     }
     *out = v;
@@ -161,10 +159,10 @@ static int parse_int(const char *s, const char *opt, long lo, long hi, long *out
 static int parse_args(int argc, char **argv, options *o)
 {
     static const struct option opts[] = {
-        {"data", 1, 0, 'd'}, {"epochs", 1, 0, 'e'}, {"batch", 1, 0, 'b'},
-        {"lr", 1, 0, 'l'}, {"threads", 1, 0, 't'}, {"seed", 1, 0, 's'},
-        {"limit", 1, 0, 'n'}, {"dropout", 1, 0, 'p'}, {"save", 1, 0, 'o'}, {"help", 0, 0, 'h'},
-        {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
+        {"data", 1, 0, 'd'},  {"epochs", 1, 0, 'e'},  {"batch", 1, 0, 'b'},
+        {"lr", 1, 0, 'l'},    {"threads", 1, 0, 't'}, {"seed", 1, 0, 's'},
+        {"limit", 1, 0, 'n'}, {"dropout", 1, 0, 'p'}, {"save", 1, 0, 'o'},
+        {"help", 0, 0, 'h'},  {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
     int c;
     long v;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -172,23 +170,28 @@ static int parse_args(int argc, char **argv, options *o)
         case 'd': o->data_dir = optarg; break;
         case 'o': o->save = optarg; break;
         case 'e':
-            if (parse_int(optarg, "--epochs", 1, 1000, &v)) return -1;
+            if (parse_int(optarg, "--epochs", 1, 1000, &v))
+                return -1;
             o->epochs = (int)v;
             break;
         case 'b':
-            if (parse_int(optarg, "--batch", 1, 4096, &v)) return -1;
+            if (parse_int(optarg, "--batch", 1, 4096, &v))
+                return -1;
             o->batch = (int)v;
             break;
         case 't':
-            if (parse_int(optarg, "--threads", 1, 64, &v)) return -1;
+            if (parse_int(optarg, "--threads", 1, 64, &v))
+                return -1;
             o->threads = (int)v;
             break;
         case 's':
-            if (parse_int(optarg, "--seed", 0, 0x7fffffffL, &v)) return -1;
+            if (parse_int(optarg, "--seed", 0, 0x7fffffffL, &v))
+                return -1;
             o->seed = (unsigned long)v;
             break;
         case 'n':
-            if (parse_int(optarg, "--limit", 1, 100000000L, &v)) return -1;
+            if (parse_int(optarg, "--limit", 1, 100000000L, &v))
+                return -1;
             o->limit = v;
             break;
         case 'p': {
@@ -221,8 +224,7 @@ static int parse_args(int argc, char **argv, options *o)
     return 0;
 }
 
-static int load(const char *dir, const char *img, const char *lab,
-                nas_dataset **out)
+static int load(const char *dir, const char *img, const char *lab, nas_dataset **out)
 {
     char a[4096], b[4096];
     snprintf(a, sizeof(a), "%s/%s", dir, img);
@@ -235,8 +237,8 @@ static int load(const char *dir, const char *img, const char *lab,
 
 int main(int argc, char **argv)
 {
-    options o = {"/usr/share/datasets/fashion-mnist", NULL, 3, 64, 2,
-                 0.02f, 0.9f, 5e-4f, 0.0f, 1, 0};
+    options o = {
+        "/usr/share/datasets/fashion-mnist", NULL, 3, 64, 2, 0.02f, 0.9f, 5e-4f, 0.0f, 1, 0};
     if (parse_args(argc, argv, &o))
         return 2;
     nas_set_threads(o.threads);
@@ -253,8 +255,8 @@ int main(int argc, char **argv)
     memcpy(test->std, train->std, sizeof(test->std));
     printf("Fashion-MNIST: %d train, %d test images %dx%dx%d; mean %.4f std %.4f; "
            "%d thread(s), batch %d, %d epochs\n",
-           train->n, test->n, train->c, train->h, train->w, train->mean[0],
-           train->std[0], o.threads, o.batch, o.epochs);
+           train->n, test->n, train->c, train->h, train->w, train->mean[0], train->std[0],
+           o.threads, o.batch, o.epochs);
 
     nas_rng rng;
     nas_rng_seed(&rng, o.seed);
@@ -267,13 +269,13 @@ int main(int argc, char **argv)
     }
     nas_graph *g = nas_graph_new(0);
     nas_graph_set_rng(g, &rng);
-    nas_sgd sgd = {.lr = o.lr, .momentum = o.momentum,
-                   .weight_decay = o.weight_decay, .nesterov = 1};
+    nas_sgd sgd = {
+        .lr = o.lr, .momentum = o.momentum, .weight_decay = o.weight_decay, .nesterov = 1};
     int *order = malloc((size_t)train->n * sizeof(int));
     int32_t *y = malloc((size_t)o.batch * sizeof(int32_t));
     for (int i = 0; i < train->n; i++)
         order[i] = i;
-    const int steps_per_epoch = train->n / o.batch;   /* drop the last partial batch */
+    const int steps_per_epoch = train->n / o.batch; /* drop the last partial batch */
     const int64_t total = (int64_t)steps_per_epoch * o.epochs;
     double t_start = now();
     double test_acc = 0.0;
@@ -285,8 +287,7 @@ int main(int argc, char **argv)
         for (int s = 0; s < steps_per_epoch; s++) {
             nas_graph_reset(g);
             nas_tensor *x = nas_tensor_new4(g, o.batch, 1, 28, 28);
-            nas_dataset_batch(train, order + (size_t)s * o.batch, o.batch, NULL, NULL,
-                              x->data, y);
+            nas_dataset_batch(train, order + (size_t)s * o.batch, o.batch, NULL, NULL, x->data, y);
             nas_tensor *logits = forward(g, p, &ids, x, o.dropout);
             nas_tensor *loss = nas_cross_entropy(g, logits, y);
             nas_params_zero_grad(p, NAS_MASK(NAS_GROUP_WEIGHTS));
@@ -302,12 +303,12 @@ int main(int argc, char **argv)
         test_acc = evaluate(g, p, &ids, test);
         printf("epoch %d/%d  loss %.4f  train acc %.4f  test acc %.4f  "
                "%.0f images/s  (%.1f s)\n",
-               epoch, o.epochs, loss_sum / steps_per_epoch, (double)correct / seen,
-               test_acc, seen / train_time, now() - t0);
+               epoch, o.epochs, loss_sum / steps_per_epoch, (double)correct / seen, test_acc,
+               seen / train_time, now() - t0);
         fflush(stdout);
     }
-    printf("final test accuracy %.4f on %d images; wall time %.1f s\n", test_acc,
-           test->n, now() - t_start);
+    printf("final test accuracy %.4f on %d images; wall time %.1f s\n", test_acc, test->n,
+           now() - t_start);
 
     int rc = 0;
     if (o.save) {

@@ -249,8 +249,8 @@ void rel_job_spec(rel_jobrun *j, int seed)
         snprintf(j->name, sizeof(j->name), "darts");
         break;
     case REL_ENAS:
-        /* Per epoch 10 shared-weight steps (train_portion 0.9 of 96, batch 8) and 2 controller updates of 3
-         * children each. */
+        /* Per epoch 10 shared-weight steps (train_portion 0.9 of 96, batch 8) and 2 controller
+         * updates of 3 children each. */
         snprintf(j->spec, sizeof(j->spec),
                  "{\"algorithm\":\"enas\",\"search_space\":\"enas-micro\",\"dataset\":"
                  "\"synthetic\",\"budget\":{\"epochs\":%d},\"hyperparameters\":{\"C\":4,"
@@ -346,8 +346,7 @@ void rel_check_history(int port, const rel_jobrun *j)
         int n = 0;
         json_array_foreach(m, i, row) n +=
             int_at(row, "epoch") == e && !strcmp(str_at(row, "name"), "train_loss");
-        cr_assert_eq(n, 1, "job %s (%s): epoch %d has %d train_loss values", j->id, j->name, e,
-                     n);
+        cr_assert_eq(n, 1, "job %s (%s): epoch %d has %d train_loss values", j->id, j->name, e, n);
     }
     json_decref(m);
     json_t *a = all_rows(port, j->id, "architectures");
@@ -367,8 +366,8 @@ void rel_check_history(int port, const rel_jobrun *j)
                         int_at(row, "metrics.controller_step") ==
                             int_at(other, "metrics.controller_step") &&
                         int_at(row, "metrics.child") == int_at(other, "metrics.child")),
-                      "job %s (enas): child %lld of controller step %lld, epoch %lld twice",
-                      j->id, (long long)int_at(row, "metrics.child"),
+                      "job %s (enas): child %lld of controller step %lld, epoch %lld twice", j->id,
+                      (long long)int_at(row, "metrics.child"),
                       (long long)int_at(row, "metrics.controller_step"),
                       (long long)int_at(row, "metrics.epoch"));
         }

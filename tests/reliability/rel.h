@@ -76,14 +76,14 @@ enum rel_kind { REL_TRAIN, REL_DARTS, REL_ENAS, REL_NASRL };
 
 typedef struct rel_jobrun {
     enum rel_kind kind;
-    int epochs;          /* set before rel_submit: train and enas epochs,
-                            nas-rl controller updates (darts: 3 + 2 fixed) */
+    int epochs; /* set before rel_submit: train and enas epochs,
+                   nas-rl controller updates (darts: 3 + 2 fixed) */
     char id[33];
-    char name[16];       /* the kind, for messages */
-    char label[32];      /* the job's name: NAME-SEED */
+    char name[16];  /* the kind, for messages */
+    char label[32]; /* the job's name: NAME-SEED */
     char spec[1024];
-    int metrics, archs;  /* rows of an uninterrupted run */
-    int64_t search_steps;   /* darts: steps before the final training */
+    int metrics, archs;   /* rows of an uninterrupted run */
+    int64_t search_steps; /* darts: steps before the final training */
 } rel_jobrun;
 
 /* Fills j's spec and expected rows from j->kind and j->epochs. */

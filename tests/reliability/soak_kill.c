@@ -33,8 +33,8 @@ TestSuite(soak, .init = begin_test, .fini = finish_test);
 
 /* Every kill is a crash under each running job: the most attempts the
  * configuration allows (daemon/config.c), so none fails for them. */
-static const char *const flags[] = {"--workers",      "2",    "--threads-per-job", "1",
-                                    "--max-attempts", "1000", NULL};
+static const char *const flags[] = {"--workers", "2", "--threads-per-job", "1", "--max-attempts",
+                                    "1000",      NULL};
 
 /* A new wave of jobs every WAVE rounds, unless BACKLOG jobs still wait
  * for a worker: work never runs out, nor piles up past what the end can
@@ -208,7 +208,7 @@ Test(soak, kill9_at_random_moments, .timeout = 0)
          * finish, so later kills interrupt resumed runs), otherwise
          * somewhere in the jobs' epochs and updates. */
         int pick = rel_rand(0, 7);
-        int delay = test_timeout_scale() * (pick < 2   ? rel_rand(0, 60)
+        int delay = test_timeout_scale() * (pick < 2    ? rel_rand(0, 60)
                                             : pick == 7 ? rel_rand(2000, 5000)
                                                         : rel_rand(100, 1200));
         rel_sleep_ms(delay);
@@ -233,8 +233,7 @@ Test(soak, kill9_at_random_moments, .timeout = 0)
         const rel_jobrun *j = &s.jobs[i].r;
         json_t *v = wait_job(d.port, j->id, NULL, REL_JOB_MS * 4);
         cr_assert_str_eq(str_at(v, "state"), "succeeded", "job %s (%s) ended %s: %s", j->id,
-                         j->name, str_at(v, "state"),
-                         str_at(v, "error") ? str_at(v, "error") : "");
+                         j->name, str_at(v, "state"), str_at(v, "error") ? str_at(v, "error") : "");
         json_decref(v);
         rel_check_history(d.port, j);
         rows_checked += j->metrics + j->archs;

@@ -52,8 +52,8 @@ static void check_listed(int port, char (*ids)[33], const int *seeds, int n, int
             if (strcmp(str_at(v, "id"), ids[i]) != 0)
                 continue;
             seen++;
-            cr_assert_eq(int_at(v, "spec.seed"), seeds[i], "job %s has seed %lld, sent %d",
-                         ids[i], (long long)int_at(v, "spec.seed"), seeds[i]);
+            cr_assert_eq(int_at(v, "spec.seed"), seeds[i], "job %s has seed %lld, sent %d", ids[i],
+                         (long long)int_at(v, "spec.seed"), seeds[i]);
         }
         cr_assert_eq(seen, 1, "acknowledged job %s is listed %d times", ids[i], seen);
     }
@@ -88,8 +88,7 @@ Test(acks, kill9_right_after_a_stream_of_202s)
         nasd_kill9(&d); /* at once after the last 202 */
         char when[64];
         snprintf(when, sizeof(when), "after kill %d", round + 1);
-        cr_assert_eq(rel_db_check(dir, when), n, "%s: not every acknowledged job is stored",
-                     when);
+        cr_assert_eq(rel_db_check(dir, when), n, "%s: not every acknowledged job is stored", when);
         cr_assert_eq(nasd_start(&d, dir, flags, REL_START_MS), 0, "nasd did not restart");
         check_listed(d.port, ids, seeds, n, n);
     }
@@ -108,11 +107,11 @@ Test(acks, kill9_right_after_a_stream_of_202s)
 typedef struct client {
     int index, port;
     atomic_int *stop;
-    int acked;                    /* 202s received */
+    int acked; /* 202s received */
     char ids[PER_CLIENT][33];
     int seeds[PER_CLIENT];
-    int cut;                      /* the POST after the last 202 got no answer */
-    int other;                    /* another status: a failure */
+    int cut;   /* the POST after the last 202 got no answer */
+    int other; /* another status: a failure */
     int other_status;
 } client;
 
@@ -249,8 +248,8 @@ static int retry_at_once(int port, const char *key, const char *a, const char *b
     pthread_barrier_destroy(&go);
     const char *winner = NULL, *winner_id = NULL;
     for (int i = 0; i < RETRIERS; i++) {
-        cr_assert(r[i].status == 202 || (b && r[i].status == 422),
-                  "key %s, client %d: status %d", key, i, r[i].status);
+        cr_assert(r[i].status == 202 || (b && r[i].status == 422), "key %s, client %d: status %d",
+                  key, i, r[i].status);
         if (r[i].status != 202)
             continue;
         if (!winner) {
@@ -302,8 +301,9 @@ Test(acks, concurrent_retries_with_one_key_make_one_job)
     int status = nasd_stop(&d, REL_STOP_MS);
     cr_assert_eq(status, 0, "nasd exited with %d after SIGTERM", status);
     cr_assert_eq(rel_db_check(dir, "at the end"), KEYS);
-    fprintf(stderr, "concurrent_retries: %d keys x %d clients at once, twice (before and after a "
-                    "kill -9): one job per key\n",
+    fprintf(stderr,
+            "concurrent_retries: %d keys x %d clients at once, twice (before and after a "
+            "kill -9): one job per key\n",
             KEYS, RETRIERS);
     PASS();
 }

@@ -48,16 +48,16 @@ static void finish_crash_test(void)
 TestSuite(reliability, .init = begin_test, .fini = finish_crash_test);
 
 /* Every kill is a crash under the running job: no cap on them here. */
-static const char *const flags[] = {"--workers",      "1", "--threads-per-job", "1",
-                                    "--max-attempts", "1000", NULL};
+static const char *const flags[] = {"--workers", "1", "--threads-per-job", "1", "--max-attempts",
+                                    "1000",      NULL};
 
 enum { D, E, N, T, NJOBS };
 
 typedef struct round {
     int job;
-    const char *point;   /* KIND:N:WHEN */
-    int rewind;          /* rows were committed after the recorded
-                            checkpoint: the next claim must remove some */
+    const char *point; /* KIND:N:WHEN */
+    int rewind;        /* rows were committed after the recorded
+                          checkpoint: the next claim must remove some */
     const char *what;
 } round;
 
@@ -99,8 +99,8 @@ static void check_start(const char *seg, const rel_jobrun *j, int64_t want, int 
     snprintf(afresh, sizeof(afresh), "job %s: no checkpoint at", j->id);
     const char *r = line_with(seg, resumed, ", step "), *a = line_with(seg, afresh, "afresh");
     if (want == 0) {
-        cr_assert(a && !r, "round %d: job %s (%s) had no recorded checkpoint, but %s", k + 1,
-                  j->id, j->name, r ? "resumed" : "did not start afresh");
+        cr_assert(a && !r, "round %d: job %s (%s) had no recorded checkpoint, but %s", k + 1, j->id,
+                  j->name, r ? "resumed" : "did not start afresh");
         return;
     }
     cr_assert(r && !a, "round %d: job %s (%s) had checkpoint step %" PRId64 " recorded but %s",
@@ -122,9 +122,10 @@ Test(reliability, crash_points_lose_and_repeat_nothing)
     int64_t t0 = test_now_ms();
     char dir[PATH_MAX];
     cr_assert_eq(nasd_mkdtemp(dir, sizeof(dir)), 0);
-    rel_jobrun jobs[NJOBS] = {
-        [D] = {.kind = REL_DARTS}, [E] = {.kind = REL_ENAS, .epochs = 3},
-        [N] = {.kind = REL_NASRL, .epochs = 3}, [T] = {.kind = REL_TRAIN, .epochs = 4}};
+    rel_jobrun jobs[NJOBS] = {[D] = {.kind = REL_DARTS},
+                              [E] = {.kind = REL_ENAS, .epochs = 3},
+                              [N] = {.kind = REL_NASRL, .epochs = 3},
+                              [T] = {.kind = REL_TRAIN, .epochs = 4}};
     for (int i = 0; i < NJOBS; i++)
         rel_job_spec(&jobs[i], 0);
     /* NASD_RELIABILITY_ROUNDS below the schedule's length (tests/tsan.sh,
@@ -164,8 +165,7 @@ Test(reliability, crash_points_lose_and_repeat_nothing)
                      k + 1, point, rounds[k].what, j->name, status);
         char reached[160];
         snprintf(reached, sizeof(reached), "test crash point %s reached", point);
-        cr_assert(nasd_log_contains(&d, reached), "round %d: no \"%s\" in the log", k + 1,
-                  reached);
+        cr_assert(nasd_log_contains(&d, reached), "round %d: no \"%s\" in the log", k + 1, reached);
         char when[64];
         snprintf(when, sizeof(when), "after crash %d", k + 1);
         cr_assert_eq(rel_db_check(dir, when), njobs);
@@ -177,8 +177,8 @@ Test(reliability, crash_points_lose_and_repeat_nothing)
         if (!use[i])
             continue;
         json_t *v = wait_job(d.port, jobs[i].id, NULL, REL_JOB_MS);
-        cr_assert_str_eq(str_at(v, "state"), "succeeded", "job %s (%s) ended %s: %s",
-                         jobs[i].id, jobs[i].name, str_at(v, "state"),
+        cr_assert_str_eq(str_at(v, "state"), "succeeded", "job %s (%s) ended %s: %s", jobs[i].id,
+                         jobs[i].name, str_at(v, "state"),
                          str_at(v, "error") ? str_at(v, "error") : "");
         json_decref(v);
         rel_check_history(d.port, &jobs[i]);
@@ -205,8 +205,10 @@ Test(reliability, crash_points_lose_and_repeat_nothing)
         int rewound = line_with(next, removed, "reported after its checkpoint") != NULL;
         free(next);
         if (rounds[k].rewind)
-            cr_assert(rewound, "round %d (%s): the restart removed no row reported after the "
-                               "checkpoint", k + 1, rounds[k].what);
+            cr_assert(rewound,
+                      "round %d (%s): the restart removed no row reported after the "
+                      "checkpoint",
+                      k + 1, rounds[k].what);
         rewinds += rewound;
     }
     free(log);

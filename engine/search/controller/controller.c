@@ -27,46 +27,44 @@ struct nas_ctrl {
     int wx[MAX_LSTM_LAYERS], wh[MAX_LSTM_LAYERS], b[MAX_LSTM_LAYERS];
     int g_emb;
     int head_w[NAS_CTRL_MAX_HEADS], head_emb[NAS_CTRL_MAX_HEADS];
-    int head_b[NAS_CTRL_MAX_HEADS];    /* -1: the head has no bias */
+    int head_b[NAS_CTRL_MAX_HEADS]; /* -1: the head has no bias */
     int w_prev, w_curr, v;
 };
 
 /* ------------------------------------------------------------ declaring */
 
-static int add_param(nas_params *p, const char *prefix, const char *what,
-                     int rows, int cols, int *idx)
+static int add_param(nas_params *p, const char *prefix, const char *what, int rows, int cols,
+                     int *idx)
 {
     char name[256];
     int n = snprintf(name, sizeof(name), "%s.%s", prefix, what);
     if (n < 0 || (size_t)n >= sizeof(name))
         return nas_fail(NAS_EINVAL, "controller prefix too long: %s", prefix);
     int shape[2] = {rows, cols};
-    int r = rows > 0 ? nas_params_add(p, name, NAS_GROUP_CONTROLLER,
-                                      NAS_INIT_UNIFORM, 0.1f, 2, shape)
-                     : nas_params_add(p, name, NAS_GROUP_CONTROLLER,
-                                      NAS_INIT_UNIFORM, 0.1f, 1, &shape[1]);
+    int r =
+        rows > 0
+            ? nas_params_add(p, name, NAS_GROUP_CONTROLLER, NAS_INIT_UNIFORM, 0.1f, 2, shape)
+            : nas_params_add(p, name, NAS_GROUP_CONTROLLER, NAS_INIT_UNIFORM, 0.1f, 1, &shape[1]);
     if (r < 0)
         return r;
     *idx = r;
     return NAS_OK;
 }
 
-int nas_ctrl_declare(nas_params *p, const char *prefix,
-                     const nas_ctrl_cfg *cfg, nas_ctrl **out)
+int nas_ctrl_declare(nas_params *p, const char *prefix, const nas_ctrl_cfg *cfg, nas_ctrl **out)
 {
     *out = NULL;
     if (cfg->hidden < 1 || cfg->hidden > 4096)
         return nas_fail(NAS_EINVAL, "hidden: %d is not in 1..4096", cfg->hidden);
     if (cfg->lstm_layers < 1 || cfg->lstm_layers > MAX_LSTM_LAYERS)
-        return nas_fail(NAS_EINVAL, "lstm_layers: %d is not in 1..%d",
-                        cfg->lstm_layers, MAX_LSTM_LAYERS);
+        return nas_fail(NAS_EINVAL, "lstm_layers: %d is not in 1..%d", cfg->lstm_layers,
+                        MAX_LSTM_LAYERS);
     if (cfg->nheads < 0 || cfg->nheads > NAS_CTRL_MAX_HEADS)
-        return nas_fail(NAS_EINVAL, "nheads: %d is not in 0..%d", cfg->nheads,
-                        NAS_CTRL_MAX_HEADS);
+        return nas_fail(NAS_EINVAL, "nheads: %d is not in 0..%d", cfg->nheads, NAS_CTRL_MAX_HEADS);
     for (int k = 0; k < cfg->nheads; k++)
         if (cfg->head_size[k] < 1 || cfg->head_size[k] > 1 << 16)
-            return nas_fail(NAS_EINVAL, "head_size[%d]: %d is not in 1..65536",
-                            k, cfg->head_size[k]);
+            return nas_fail(NAS_EINVAL, "head_size[%d]: %d is not in 1..65536", k,
+                            cfg->head_size[k]);
     if (!(cfg->temperature >= 0.0f) || !isfinite(cfg->temperature))
         return nas_fail(NAS_EINVAL, "temperature: must be >= 0");
     if (!(cfg->tanh_c >= 0.0f) || !isfinite(cfg->tanh_c))
@@ -102,19 +100,17 @@ int nas_ctrl_declare(nas_params *p, const char *prefix,
         goto fail;
     for (int k = 0; k < cfg->nheads; k++) {
         snprintf(what, sizeof(what), "head.%d.w", k);
-        if ((r = add_param(p, prefix, what, cfg->head_size[k], H,
-                           &c->head_w[k])) < 0)
+        if ((r = add_param(p, prefix, what, cfg->head_size[k], H, &c->head_w[k])) < 0)
             goto fail;
         snprintf(what, sizeof(what), "head.%d.emb", k);
-        if ((r = add_param(p, prefix, what, cfg->head_size[k], H,
-                           &c->head_emb[k])) < 0)
+        if ((r = add_param(p, prefix, what, cfg->head_size[k], H, &c->head_emb[k])) < 0)
             goto fail;
         c->head_b[k] = -1;
         if (cfg->head_bias[k]) {
             char name[256];
             snprintf(name, sizeof(name), "%s.head.%d.b", prefix, k);
-            if ((r = nas_params_add(p, name, NAS_GROUP_CONTROLLER, NAS_INIT_ZERO,
-                                    0.0f, 1, &cfg->head_size[k])) < 0)
+            if ((r = nas_params_add(p, name, NAS_GROUP_CONTROLLER, NAS_INIT_ZERO, 0.0f, 1,
+                                    &cfg->head_size[k])) < 0)
                 goto fail;
             c->head_b[k] = r;
         }
@@ -143,46 +139,48 @@ int nas_ctrl_arc_len(const nas_ctrl *c, const nas_ctrl_step *prog, int n)
     for (int i = 0; i < n; i++) {
         const nas_ctrl_step *s = &prog[i];
         int kind = nas_ctrl_kind(s), flags = s->kind & ~NAS_CTRL_KIND_MASK;
-        int allowed = kind == NAS_CTRL_PICK || kind == NAS_CTRL_SKIPS
-                          ? NAS_CTRL_PUSH
-                      : kind == NAS_CTRL_ANCHOR ? NAS_CTRL_ZERO_VALUE
-                      : kind == NAS_CTRL_RESET  ? NAS_CTRL_KEEP_STATE
-                      : kind == NAS_CTRL_CHOICE ? NAS_CTRL_FIXED_BIAS : 0;
+        int allowed = kind == NAS_CTRL_PICK || kind == NAS_CTRL_SKIPS ? NAS_CTRL_PUSH
+                      : kind == NAS_CTRL_ANCHOR                       ? NAS_CTRL_ZERO_VALUE
+                      : kind == NAS_CTRL_RESET                        ? NAS_CTRL_KEEP_STATE
+                      : kind == NAS_CTRL_CHOICE                       ? NAS_CTRL_FIXED_BIAS
+                                                                      : 0;
         if (flags & ~allowed)
-            return nas_fail(NAS_EINVAL, "controller program step %d: flags "
-                            "0x%x on a step of kind %d", i, flags, kind);
+            return nas_fail(NAS_EINVAL,
+                            "controller program step %d: flags "
+                            "0x%x on a step of kind %d",
+                            i, flags, kind);
         switch (kind) {
         case NAS_CTRL_CHOICE:
             if (s->head < 0 || s->head >= c->cfg.nheads)
-                return nas_fail(NAS_EINVAL, "controller program step %d: "
-                                "unknown head %d", i, s->head);
+                return nas_fail(NAS_EINVAL,
+                                "controller program step %d: "
+                                "unknown head %d",
+                                i, s->head);
             if (s->n < 1 || s->n > c->cfg.head_size[s->head])
-                return nas_fail(NAS_EINVAL, "controller program step %d: "
-                                "%d options, head %d has %d", i, s->n,
-                                s->head, c->cfg.head_size[s->head]);
-            if ((flags & NAS_CTRL_FIXED_BIAS) &&
-                !c->cfg.head_fixed_bias[s->head])
-                return nas_fail(NAS_EINVAL, "controller program step %d: a "
-                                "fixed bias, head %d has none", i, s->head);
+                return nas_fail(NAS_EINVAL,
+                                "controller program step %d: "
+                                "%d options, head %d has %d",
+                                i, s->n, s->head, c->cfg.head_size[s->head]);
+            if ((flags & NAS_CTRL_FIXED_BIAS) && !c->cfg.head_fixed_bias[s->head])
+                return nas_fail(NAS_EINVAL,
+                                "controller program step %d: a "
+                                "fixed bias, head %d has none",
+                                i, s->head);
             len++;
             break;
         case NAS_CTRL_PICK:
         case NAS_CTRL_SKIPS:
             if (s->n < 1 || s->n > anchors)
-                return nas_fail(NAS_EINVAL, "controller program step %d: "
-                                "over %d anchors, %d pushed", i, s->n, anchors);
+                return nas_fail(NAS_EINVAL,
+                                "controller program step %d: "
+                                "over %d anchors, %d pushed",
+                                i, s->n, anchors);
             len += kind == NAS_CTRL_PICK ? 1 : s->n;
             anchors += (flags & NAS_CTRL_PUSH) != 0;
             break;
-        case NAS_CTRL_ANCHOR:
-            anchors++;
-            break;
-        case NAS_CTRL_RESET:
-            anchors = 0;
-            break;
-        default:
-            return nas_fail(NAS_EINVAL, "controller program step %d: kind %d",
-                            i, s->kind);
+        case NAS_CTRL_ANCHOR: anchors++; break;
+        case NAS_CTRL_RESET: anchors = 0; break;
+        default: return nas_fail(NAS_EINVAL, "controller program step %d: kind %d", i, s->kind);
         }
     }
     return len;
@@ -209,11 +207,10 @@ static void rowlin_bwd(nas_graph *g, nas_node *nd)
         nas__add_to(b->grad, dy, (size_t)M);
 }
 
-static nas_tensor *rowlin(nas_graph *g, nas_tensor *x, nas_tensor *w,
-                          nas_tensor *b)
+static nas_tensor *rowlin(nas_graph *g, nas_tensor *x, nas_tensor *w, nas_tensor *b)
 {
-    NAS_ASSERT(x->ndim == 2 && x->shape[0] == 1 && w->ndim == 2 &&
-               x->shape[1] == w->shape[1] && "rowlin: x (1,K), w (M,K)");
+    NAS_ASSERT(x->ndim == 2 && x->shape[0] == 1 && w->ndim == 2 && x->shape[1] == w->shape[1] &&
+               "rowlin: x (1,K), w (M,K)");
     int M = w->shape[0], K = w->shape[1], shape[2] = {1, M};
     nas_tensor *in[3] = {x, w, b};
     nas_tensor *y = nas__out(g, 2, shape, in, 3);
@@ -232,13 +229,11 @@ static nas_tensor *rowlin(nas_graph *g, nas_tensor *x, nas_tensor *w,
 
 /* nas_lstm_cell_step (nn/lstm.c) with rowlin for its two products: the
  * same ops in the same order otherwise. */
-static void lstm_step(nas_graph *g, const nas_lstm_cell *cell, nas_tensor *x,
-                      nas_tensor *h, nas_tensor *c, nas_tensor **h_out,
-                      nas_tensor **c_out)
+static void lstm_step(nas_graph *g, const nas_lstm_cell *cell, nas_tensor *x, nas_tensor *h,
+                      nas_tensor *c, nas_tensor **h_out, nas_tensor **c_out)
 {
     int hid = cell->wh->shape[1];
-    nas_tensor *gates = nas_add(g, rowlin(g, x, cell->wx, cell->b),
-                                rowlin(g, h, cell->wh, NULL));
+    nas_tensor *gates = nas_add(g, rowlin(g, x, cell->wx, cell->b), rowlin(g, h, cell->wh, NULL));
     nas_tensor *i = nas_sigmoid(g, nas_narrow(g, gates, 0, hid));
     nas_tensor *f = nas_sigmoid(g, nas_narrow(g, gates, hid, hid));
     nas_tensor *gg = nas_tanh(g, nas_narrow(g, gates, 2 * hid, hid));
@@ -269,8 +264,7 @@ static void attention_bwd(nas_graph *g, nas_node *nd)
     }
 }
 
-static nas_tensor *attention(nas_graph *g, nas_tensor **keys, int n,
-                             nas_tensor *q, nas_tensor *v)
+static nas_tensor *attention(nas_graph *g, nas_tensor **keys, int n, nas_tensor *q, nas_tensor *v)
 {
     int H = q->shape[1];
     int shape[2] = {1, n};
@@ -326,8 +320,7 @@ static void entropy_bwd(nas_graph *g, nas_node *nd)
         x->grad[i] += (float)(-dy * exp(lp[i]) * (lp[i] + H));
 }
 
-static nas_tensor *softmax_entropy(nas_graph *g, nas_tensor *x,
-                                   const double *logp)
+static nas_tensor *softmax_entropy(nas_graph *g, nas_tensor *x, const double *logp)
 {
     int n = x->shape[1], one = 1;
     nas_tensor *y = nas__out(g, 1, &one, &x, 1);
@@ -367,21 +360,16 @@ static void bern_bwd(nas_graph *g, nas_node *nd)
     for (int j = 0; j < n; j++) {
         double xj = x->data[j], p = 1.0 / (1.0 + exp(-xj)), d;
         switch (nd->ia[0]) {
-        case BERN_LOGP:
-            d = s[j] - p;
-            break;
-        case BERN_ENT:
-            d = -xj * p * (1.0 - p);
-            break;
-        default:
-            d = p * (1.0 - p) * (xj - lt);
+        case BERN_LOGP: d = s[j] - p; break;
+        case BERN_ENT: d = -xj * p * (1.0 - p); break;
+        default: d = p * (1.0 - p) * (xj - lt);
         }
         x->grad[j] += (float)(dy * d);
     }
 }
 
-static nas_tensor *bern_stat(nas_graph *g, nas_tensor *x, const int *s,
-                             enum bern what, float target)
+static nas_tensor *bern_stat(nas_graph *g, nas_tensor *x, const int *s, enum bern what,
+                             float target)
 {
     int n = x->shape[1], one = 1;
     nas_tensor *y = nas__out(g, 1, &one, &x, 1);
@@ -389,17 +377,13 @@ static nas_tensor *bern_stat(nas_graph *g, nas_tensor *x, const int *s,
     for (int j = 0; j < n; j++) {
         double xj = x->data[j], p = 1.0 / (1.0 + exp(-xj));
         switch (what) {
-        case BERN_LOGP:
-            acc += s[j] * xj - softplus(xj);
-            break;
-        case BERN_ENT:
-            acc += softplus(xj) - p * xj;
-            break;
+        case BERN_LOGP: acc += s[j] * xj - softplus(xj); break;
+        case BERN_ENT: acc += softplus(xj) - p * xj; break;
         default:
             /* p log p + (1-p) log(1-p) - p log t - (1-p) log(1-t), with
              * log p = -softplus(-x), log(1-p) = -softplus(x). */
-            acc += -p * softplus(-xj) - (1.0 - p) * softplus(xj) -
-                   p * log((double)target) - (1.0 - p) * log1p(-(double)target);
+            acc += -p * softplus(-xj) - (1.0 - p) * softplus(xj) - p * log((double)target) -
+                   (1.0 - p) * log1p(-(double)target);
         }
     }
     y->data[0] = (float)acc;
@@ -424,8 +408,7 @@ static nas_tensor *const_row(nas_graph *g, const float *v, int n)
 }
 
 /* logits / temperature, then c * tanh(.) when c > 0. */
-static nas_tensor *shape_logits(nas_graph *g, const nas_ctrl_cfg *cfg,
-                                nas_tensor *x, float c)
+static nas_tensor *shape_logits(nas_graph *g, const nas_ctrl_cfg *cfg, nas_tensor *x, float c)
 {
     if (cfg->temperature > 0.0f && cfg->temperature != 1.0f)
         x = nas_scale(g, x, 1.0f / cfg->temperature);
@@ -464,9 +447,8 @@ static nas_tensor *terms_sum(nas_graph *g, terms *t)
     return t->n == 1 ? t->v[0] : nas_sum_n(g, t->v, t->n);
 }
 
-int nas_ctrl_run(nas_ctrl *c, nas_graph *g, nas_params *p,
-                 const nas_ctrl_step *prog, int nsteps, nas_rng *rng,
-                 const int *force, int *arc, nas_ctrl_out *out)
+int nas_ctrl_run(nas_ctrl *c, nas_graph *g, nas_params *p, const nas_ctrl_step *prog, int nsteps,
+                 nas_rng *rng, const int *force, int *arc, nas_ctrl_out *out)
 {
     NAS_ASSERT((force || rng) && "nas_ctrl_run: sampling needs an rng");
     int len = nas_ctrl_arc_len(c, prog, nsteps);
@@ -542,21 +524,17 @@ int nas_ctrl_run(nas_ctrl *c, nas_graph *g, nas_params *p,
         if (kind == NAS_CTRL_CHOICE) {
             int hd = s->head;
             logits = rowlin(g, top, nas_params_get(p, c->head_w[hd]),
-                            c->head_b[hd] >= 0 ? nas_params_get(p, c->head_b[hd])
-                                               : NULL);
+                            c->head_b[hd] >= 0 ? nas_params_get(p, c->head_b[hd]) : NULL);
             if (cfg->head_bias[hd])
-                logits = nas_add(g, logits, const_row(g, cfg->head_bias[hd],
-                                                      cfg->head_size[hd]));
+                logits = nas_add(g, logits, const_row(g, cfg->head_bias[hd], cfg->head_size[hd]));
             if (s->n < cfg->head_size[hd])
                 logits = nas_narrow(g, logits, 0, s->n);
             logits = shape_logits(g, cfg, logits, choice_c);
             if (flags & NAS_CTRL_FIXED_BIAS)
-                logits = nas_add(g, logits, const_row(g, cfg->head_fixed_bias[hd],
-                                                      s->n));
+                logits = nas_add(g, logits, const_row(g, cfg->head_fixed_bias[hd], s->n));
         } else {
             nas_tensor *q = rowlin(g, top, w_curr, NULL);
-            logits = shape_logits(g, cfg, attention(g, keys, s->n, q, v),
-                                  cfg->tanh_c);
+            logits = shape_logits(g, cfg, attention(g, keys, s->n, q, v), cfg->tanh_c);
             if (kind == NAS_CTRL_PICK && cfg->locality > 0.0f) {
                 for (int j = 0; j < s->n; j++)
                     bias[j] = -(float)((s->n - j) * (s->n - j)) / cfg->locality;
@@ -569,15 +547,16 @@ int nas_ctrl_run(nas_ctrl *c, nas_graph *g, nas_params *p,
         if (kind == NAS_CTRL_SKIPS) {
             /* softmax([-l, l]) is Bernoulli(sigmoid(2 l)); the reference's
              * KL stays that of sigmoid(l). */
-            nas_tensor *draw = cfg->skip_softmax ? nas_scale(g, logits, 2.0f)
-                                                 : logits;
+            nas_tensor *draw = cfg->skip_softmax ? nas_scale(g, logits, 2.0f) : logits;
             int *sk = nas_arena_alloc(a, (size_t)s->n * sizeof(int));
             int taken = 0;
             for (int j = 0; j < s->n; j++) {
                 if (force) {
                     if (force[pos + j] != 0 && force[pos + j] != 1)
-                        return nas_fail(NAS_EINVAL, "forced arc[%d] = %d: a "
-                                        "skip is 0 or 1", pos + j, force[pos + j]);
+                        return nas_fail(NAS_EINVAL,
+                                        "forced arc[%d] = %d: a "
+                                        "skip is 0 or 1",
+                                        pos + j, force[pos + j]);
                     sk[j] = force[pos + j];
                 } else {
                     double pj = 1.0 / (1.0 + exp(-(double)draw->data[j]));
@@ -613,8 +592,7 @@ int nas_ctrl_run(nas_ctrl *c, nas_graph *g, nas_params *p,
         if (force) {
             k = force[pos];
             if (k < 0 || k >= n)
-                return nas_fail(NAS_EINVAL, "forced arc[%d] = %d: not in 0..%d",
-                                pos, k, n - 1);
+                return nas_fail(NAS_EINVAL, "forced arc[%d] = %d: not in 0..%d", pos, k, n - 1);
         } else {
             k = sample_categorical(lp, n, rng);
         }
@@ -654,35 +632,27 @@ int nas__ctrl_check_spec(const nas_job_spec *s)
     if (!(s->ctrl_lr > 0.0f && s->ctrl_lr <= 1.0f))
         return BAD("controller_lr", "%g must be in (0, 1]", (double)s->ctrl_lr);
     if (!(s->ctrl_entropy_weight >= 0.0f && s->ctrl_entropy_weight <= 1.0f))
-        return BAD("entropy_weight", "%g must be in [0, 1]",
-                   (double)s->ctrl_entropy_weight);
+        return BAD("entropy_weight", "%g must be in [0, 1]", (double)s->ctrl_entropy_weight);
     if (!(s->ctrl_tanh >= 0.0f && s->ctrl_tanh <= 100.0f))
-        return BAD("tanh_constant", "%g must be in [0, 100] (0: off)",
-                   (double)s->ctrl_tanh);
+        return BAD("tanh_constant", "%g must be in [0, 100] (0: off)", (double)s->ctrl_tanh);
     if (!(s->ctrl_temperature > 0.0f && s->ctrl_temperature <= 100.0f))
-        return BAD("temperature", "%g must be in (0, 100]",
-                   (double)s->ctrl_temperature);
+        return BAD("temperature", "%g must be in (0, 100]", (double)s->ctrl_temperature);
     if (!(s->ctrl_baseline_decay >= 0.0f && s->ctrl_baseline_decay < 1.0f))
-        return BAD("baseline_decay", "%g must be in [0, 1)",
-                   (double)s->ctrl_baseline_decay);
+        return BAD("baseline_decay", "%g must be in [0, 1)", (double)s->ctrl_baseline_decay);
 #undef BAD
     return NAS_OK;
 }
 
 /* ------------------------------------------------------------ REINFORCE */
 
-nas_tensor *nas_reinforce_loss(nas_graph *g, const nas_reinforce *r,
-                               const nas_ctrl_out *o, double reward,
-                               float scale)
+nas_tensor *nas_reinforce_loss(nas_graph *g, const nas_reinforce *r, const nas_ctrl_out *o,
+                               double reward, float scale)
 {
-    nas_tensor *loss = nas_scale(g, o->logp,
-                                 (float)(-(reward - r->baseline) * scale));
+    nas_tensor *loss = nas_scale(g, o->logp, (float)(-(reward - r->baseline) * scale));
     if (r->entropy_weight != 0.0f)
-        loss = nas_add(g, loss, nas_scale(g, o->entropy,
-                                          -r->entropy_weight * scale));
+        loss = nas_add(g, loss, nas_scale(g, o->entropy, -r->entropy_weight * scale));
     if (r->skip_weight != 0.0f)
-        loss = nas_add(g, loss, nas_scale(g, o->skip_penalty,
-                                          r->skip_weight * scale));
+        loss = nas_add(g, loss, nas_scale(g, o->skip_penalty, r->skip_weight * scale));
     return loss;
 }
 
@@ -693,14 +663,13 @@ void nas_reinforce_baseline(nas_reinforce *r, double reward)
         r->have_baseline = 1;
         return;
     }
-    r->baseline = r->baseline_decay * r->baseline +
-                  (1.0 - r->baseline_decay) * reward;
+    r->baseline = r->baseline_decay * r->baseline + (1.0 - r->baseline_decay) * reward;
 }
 
 float nas_reinforce_step(nas_reinforce *r, nas_params *p)
 {
-    float norm = nas_clip_grad_norm(p, NAS_GROUP_CONTROLLER,
-                                    r->grad_clip > 0.0f ? r->grad_clip : FLT_MAX);
+    float norm =
+        nas_clip_grad_norm(p, NAS_GROUP_CONTROLLER, r->grad_clip > 0.0f ? r->grad_clip : FLT_MAX);
     nas_adam_step(&r->adam, p, NAS_GROUP_CONTROLLER);
     nas_params_zero_grad(p, NAS_MASK(NAS_GROUP_CONTROLLER));
     return norm;

@@ -93,11 +93,11 @@ enum nas_ctrl_flag {
 #define NAS_CTRL_KIND_MASK 0xff
 
 typedef struct nas_ctrl_step {
-    int kind;       /* enum nas_ctrl_kind | enum nas_ctrl_flag bits */
-    int head;       /* CHOICE: which head (0..nheads-1) */
-    int n;          /* CHOICE: options (<= the head's size; a head may be
-                       used with fewer, e.g. a shorter list); PICK, SKIPS:
-                       anchors considered (1..anchors pushed so far) */
+    int kind; /* enum nas_ctrl_kind | enum nas_ctrl_flag bits */
+    int head; /* CHOICE: which head (0..nheads-1) */
+    int n;    /* CHOICE: options (<= the head's size; a head may be
+                 used with fewer, e.g. a shorter list); PICK, SKIPS:
+                 anchors considered (1..anchors pushed so far) */
 } nas_ctrl_step;
 
 /* The step's enum nas_ctrl_kind without its flags. */
@@ -109,18 +109,18 @@ static inline int nas_ctrl_kind(const nas_ctrl_step *s)
 #define NAS_CTRL_MAX_HEADS 16
 
 typedef struct nas_ctrl_cfg {
-    int hidden;             /* LSTM size (64 for the CNN spaces, 100 rnn) */
-    int lstm_layers;        /* stacked LSTM layers (1; the NAS paper 2) */
+    int hidden;      /* LSTM size (64 for the CNN spaces, 100 rnn) */
+    int lstm_layers; /* stacked LSTM layers (1; the NAS paper 2) */
     int nheads;
-    int head_size[NAS_CTRL_MAX_HEADS];   /* options of each head */
-    float temperature;      /* logits / temperature; 0 or 1: off */
-    float tanh_c;           /* tanh_c * tanh(logits); 0: off */
-    float choice_tanh_reduce;   /* CHOICE logits use tanh_c / this (ENAS
-                               micro: 2.5); 0 or 1: same as attention */
-    float skip_target;      /* SKIPS: the KL penalty's target (0.4) */
-    int skip_softmax;       /* SKIPS drawn from softmax([-l, l]) (ENAS) */
-    float locality;         /* PICK's locality prior (ENAS rnn 12); 0: off */
-    const float *head_bias[NAS_CTRL_MAX_HEADS];       /* NULL: no bias */
+    int head_size[NAS_CTRL_MAX_HEADS];          /* options of each head */
+    float temperature;                          /* logits / temperature; 0 or 1: off */
+    float tanh_c;                               /* tanh_c * tanh(logits); 0: off */
+    float choice_tanh_reduce;                   /* CHOICE logits use tanh_c / this (ENAS
+                                               micro: 2.5); 0 or 1: same as attention */
+    float skip_target;                          /* SKIPS: the KL penalty's target (0.4) */
+    int skip_softmax;                           /* SKIPS drawn from softmax([-l, l]) (ENAS) */
+    float locality;                             /* PICK's locality prior (ENAS rnn 12); 0: off */
+    const float *head_bias[NAS_CTRL_MAX_HEADS]; /* NULL: no bias */
     const float *head_fixed_bias[NAS_CTRL_MAX_HEADS]; /* NAS_CTRL_FIXED_BIAS */
 } nas_ctrl_cfg;
 
@@ -129,8 +129,7 @@ typedef struct nas_ctrl nas_ctrl;
 /* Declares the controller's parameters in p (before nas_params_alloc)
  * under prefix; *out owned, nas_ctrl_free. NAS_EINVAL names the bad cfg
  * field. */
-int nas_ctrl_declare(nas_params *p, const char *prefix,
-                     const nas_ctrl_cfg *cfg, nas_ctrl **out);
+int nas_ctrl_declare(nas_params *p, const char *prefix, const nas_ctrl_cfg *cfg, nas_ctrl **out);
 void nas_ctrl_free(nas_ctrl *c);
 
 /* Ints a program writes; NAS_EINVAL (negative) when the program is
@@ -139,12 +138,12 @@ void nas_ctrl_free(nas_ctrl *c);
 int nas_ctrl_arc_len(const nas_ctrl *c, const nas_ctrl_step *prog, int n);
 
 typedef struct nas_ctrl_out {
-    nas_tensor *logp;       /* (1): sum over decisions of log pi(a_t) */
-    nas_tensor *entropy;    /* (1): sum over decisions of H(pi_t) */
-    nas_tensor *skip_penalty;   /* (1): KL of SKIPS, mean over the SKIPS
-                                   steps of each step's sum (0 if none) */
-    int skip_count;         /* skips taken */
-    int skip_total;         /* skips considered */
+    nas_tensor *logp;         /* (1): sum over decisions of log pi(a_t) */
+    nas_tensor *entropy;      /* (1): sum over decisions of H(pi_t) */
+    nas_tensor *skip_penalty; /* (1): KL of SKIPS, mean over the SKIPS
+                                 steps of each step's sum (0 if none) */
+    int skip_count;           /* skips taken */
+    int skip_total;           /* skips considered */
 } nas_ctrl_out;
 
 /* Runs the program on g (training mode or not does not matter: no
@@ -153,9 +152,8 @@ typedef struct nas_ctrl_out {
  * a stored architecture or for gradient checks. arc receives the decisions.
  * With the graph recording, backward from out->logp etc. reaches the
  * controller's parameters (mask NAS_MASK(NAS_GROUP_CONTROLLER)). */
-int nas_ctrl_run(nas_ctrl *c, nas_graph *g, nas_params *p,
-                 const nas_ctrl_step *prog, int nsteps, nas_rng *rng,
-                 const int *force, int *arc, nas_ctrl_out *out);
+int nas_ctrl_run(nas_ctrl *c, nas_graph *g, nas_params *p, const nas_ctrl_step *prog, int nsteps,
+                 nas_rng *rng, const int *force, int *arc, nas_ctrl_out *out);
 
 /* The controller fields of a job spec (ctrl_hidden .. ctrl_baseline_decay,
  * as ENAS and NAS-RL use them), NAS_EINVAL naming the API key (lstm_size,
@@ -165,24 +163,23 @@ int nas__ctrl_check_spec(const nas_job_spec *s);
 
 /* REINFORCE with an exponential moving average baseline and Adam. */
 typedef struct nas_reinforce {
-    float entropy_weight;   /* 1e-4 (ENAS micro) */
-    float skip_weight;      /* 0.8 (enas-macro), 0 elsewhere */
-    float baseline_decay;   /* 0.99 */
-    float grad_clip;        /* global norm of the controller's gradient;
-                               0: off */
-    nas_adam adam;          /* lr 0.0035 (ENAS micro), betas (0, 0.999),
-                               eps 1e-3 as in the reference; steps counted */
-    double baseline;        /* b */
-    int have_baseline;      /* 0 until the first reward (then b = R) */
+    float entropy_weight; /* 1e-4 (ENAS micro) */
+    float skip_weight;    /* 0.8 (enas-macro), 0 elsewhere */
+    float baseline_decay; /* 0.99 */
+    float grad_clip;      /* global norm of the controller's gradient;
+                             0: off */
+    nas_adam adam;        /* lr 0.0035 (ENAS micro), betas (0, 0.999),
+                             eps 1e-3 as in the reference; steps counted */
+    double baseline;      /* b */
+    int have_baseline;    /* 0 until the first reward (then b = R) */
 } nas_reinforce;
 
 /* The loss of one sampled architecture with reward R (baseline b as it
  * stands): -(R - b) logp - entropy_weight H + skip_weight skip_penalty,
  * scaled by `scale` (1/m when m architectures are aggregated), as a (1)
  * tensor on g. */
-nas_tensor *nas_reinforce_loss(nas_graph *g, const nas_reinforce *r,
-                               const nas_ctrl_out *o, double reward,
-                               float scale);
+nas_tensor *nas_reinforce_loss(nas_graph *g, const nas_reinforce *r, const nas_ctrl_out *o,
+                               double reward, float scale);
 /* Moves the baseline towards R: b = decay b + (1 - decay) R (b = R the
  * first time). */
 void nas_reinforce_baseline(nas_reinforce *r, double reward);

@@ -35,15 +35,15 @@ enum nas_darts_prim {
 
 extern const char *const nas__darts_prim_names[NAS_DARTS_NPRIM];
 
-#define NAS_DARTS_NODES 4    /* intermediate nodes per cell */
-#define NAS_DARTS_EDGES 14   /* 2 + 3 + 4 + 5 */
+#define NAS_DARTS_NODES 4  /* intermediate nodes per cell */
+#define NAS_DARTS_EDGES 14 /* 2 + 3 + 4 + 5 */
 
 /* ------------------------------------------------------------ supernet */
 
 typedef struct nas_darts_cfg {
-    int C;                  /* initial channels (16) */
-    int layers;             /* cells (8); reductions at layers/3, 2 layers/3 */
-    int in_c, h, w;         /* input images */
+    int C;          /* initial channels (16) */
+    int layers;     /* cells (8); reductions at layers/3, 2 layers/3 */
+    int in_c, h, w; /* input images */
     int classes;
 } nas_darts_cfg;
 
@@ -53,8 +53,7 @@ typedef struct nas__darts_net nas__darts_net;
  * and returns the net's layout in *out (owned, nas__darts_net_free).
  * NAS_EINVAL names the field when the config cannot be built (a reduction
  * needs even map sizes). */
-int nas__darts_declare(nas_params *p, const nas_darts_cfg *cfg,
-                       nas__darts_net **out);
+int nas__darts_declare(nas_params *p, const nas_darts_cfg *cfg, nas__darts_net **out);
 void nas__darts_net_free(nas__darts_net *n);
 /* The peak of the scratch graph's arena (one mixed edge recomputed at a
  * time), for the memory estimate's calibration (tests/test_estimate.c). */
@@ -66,19 +65,18 @@ int nas__darts_alpha(const nas__darts_net *n, int reduce);
  * mode, fold this batch into the BN running statistics (only the real
  * weight step does; the architecture step's extra forward passes leave
  * them alone). In eval mode the running statistics are used. */
-nas_tensor *nas__darts_forward(nas_graph *g, nas_params *p,
-                               const nas__darts_net *n, nas_tensor *x,
+nas_tensor *nas__darts_forward(nas_graph *g, nas_params *p, const nas__darts_net *n, nas_tensor *x,
                                int update_stats);
 
 /* --------------------------------------------------------- search step */
 
 typedef struct nas_darts_hp {
-    int order;              /* 1 or 2 */
-    float momentum, weight_decay, grad_clip;   /* weight SGD (0.9, 3e-4, 5) */
-    float arch_lr, arch_beta1, arch_beta2;     /* alpha Adam (3e-4, .5, .999) */
-    float arch_weight_decay;                   /* 1e-3 */
-    float fd_r;             /* H v probes at w +- (fd_r / ||v||) v; 0: the
-                               paper's 0.01 */
+    int order;                               /* 1 or 2 */
+    float momentum, weight_decay, grad_clip; /* weight SGD (0.9, 3e-4, 5) */
+    float arch_lr, arch_beta1, arch_beta2;   /* alpha Adam (3e-4, .5, .999) */
+    float arch_weight_decay;                 /* 1e-3 */
+    float fd_r;                              /* H v probes at w +- (fd_r / ||v||) v; 0: the
+                                                paper's 0.01 */
 } nas_darts_hp;
 
 /* One batch: x (n, c, h, w) normalised floats and labels, caller-owned. */
@@ -94,18 +92,18 @@ typedef struct nas__darts_search {
     const nas__darts_net *net;
     nas_darts_cfg cfg;
     nas_darts_hp hp;
-    nas_sgd sgd;            /* lr set per step; steps and moment1 persist */
+    nas_sgd sgd; /* lr set per step; steps and moment1 persist */
     nas_adam adam;
-    size_t nw, na;          /* floats in the weights / arch groups */
-    float *w0, *v, *ga, *gb;   /* scratch: snapshot of w, v (nw); two alpha
-                                  gradients (na) */
+    size_t nw, na;           /* floats in the weights / arch groups */
+    float *w0, *v, *ga, *gb; /* scratch: snapshot of w, v (nw); two alpha
+                                gradients (na) */
 } nas__darts_search;
 
 /* Statistics of the weight step's training batch. */
 typedef struct nas_darts_stats {
     double train_loss;
     int train_correct;
-    double val_loss;        /* of the architecture step's validation pass */
+    double val_loss; /* of the architecture step's validation pass */
 } nas_darts_stats;
 
 /* s->p must be allocated; g is the graph every pass runs on (reset
@@ -134,9 +132,8 @@ double nas__darts_arch_grad(nas__darts_search *s, const nas_darts_batch *train,
 /* One search step at weight learning rate lr: the architecture step (Adam
  * on alpha along nas__darts_arch_grad of order hp.order, xi = lr), then the
  * weight step (SGD on train, clipped). */
-void nas__darts_step(nas__darts_search *s, const nas_darts_batch *train,
-                     const nas_darts_batch *val, float lr,
-                     nas_darts_stats *st);
+void nas__darts_step(nas__darts_search *s, const nas_darts_batch *train, const nas_darts_batch *val,
+                     float lr, nas_darts_stats *st);
 
 /* ----------------------------------------------------------- genotype */
 
@@ -154,13 +151,11 @@ typedef struct nas_darts_gene {
 void nas__darts_derive(const float *alpha, nas_darts_gene *out);
 /* {"normal": [["sep_conv_3x3", 0], ...], "normal_concat": [2,3,4,5],
  * "reduce": [...], "reduce_concat": [2,3,4,5]}; malloc'd text. */
-char *nas__darts_genotype_json(const nas_darts_gene *normal,
-                               const nas_darts_gene *reduce);
+char *nas__darts_genotype_json(const nas_darts_gene *normal, const nas_darts_gene *reduce);
 /* The reference's Genotype(normal=[('sep_conv_3x3', 0), ...],
  * normal_concat=range(2, 6), reduce=[...], reduce_concat=range(2, 6));
  * malloc'd text. */
-char *nas__darts_genotype_text(const nas_darts_gene *normal,
-                               const nas_darts_gene *reduce);
+char *nas__darts_genotype_text(const nas_darts_gene *normal, const nas_darts_gene *reduce);
 /* {"ops": ["none", ...], "normal": [[p_none, ..., p_dil_conv_5x5] x 14],
  * "reduce": [...]}: the softmax of each alpha row; malloc'd text. */
 char *nas__darts_alpha_json(const float *normal, const float *reduce);
@@ -194,11 +189,10 @@ typedef struct nas__darts_op {
  * ops. affine = 0: BNs without gamma/beta and pools followed by a BN (the
  * search's ops); affine = 1: BNs with gamma/beta and plain pools (the
  * reference's evaluation network, whose pools have no BN). */
-int nas__darts_op_declare(nas_params *p, const char *prefix, nas__darts_op *op,
-                          int kind, int c_in, int c, int stride, int affine);
+int nas__darts_op_declare(nas_params *p, const char *prefix, nas__darts_op *op, int kind, int c_in,
+                          int c, int stride, int affine);
 /* op(x). update_stats as in nas__darts_forward. */
-nas_tensor *nas__darts_op_apply(nas_graph *g, nas_params *p,
-                                const nas__darts_op *op, nas_tensor *x,
+nas_tensor *nas__darts_op_apply(nas_graph *g, nas_params *p, const nas__darts_op *op, nas_tensor *x,
                                 int update_stats);
 /* NAS_EINVAL naming the field when cfg cannot be built (C, layers out of
  * range; a reduction of an odd map). */
@@ -223,8 +217,7 @@ int nas__darts_genotype_parse(const char *text, nas_darts_genotype *out);
 char *nas__darts_genotype_dump(const nas_darts_genotype *gt);
 /* One space-free token for a checkpoint's spec text:
  * "sep_conv_3x3/0,.../2.3.4.5|max_pool_3x3/0,.../2.3.4.5". */
-void nas__darts_genotype_token(const nas_darts_genotype *gt, char *buf,
-                               size_t cap);
+void nas__darts_genotype_token(const nas_darts_genotype *gt, char *buf, size_t cap);
 
 /* The discrete network (quark0/darts NetworkCIFAR without the auxiliary
  * head and without drop path): stem conv 3x3 to 3C + affine BN, `layers`
@@ -235,14 +228,12 @@ void nas__darts_genotype_token(const nas_darts_genotype *gt, char *buf,
  * NAS_GROUP_WEIGHTS, the BN running statistics in NAS_GROUP_STATE. */
 typedef struct nas__darts_fixed nas__darts_fixed;
 
-int nas__darts_fixed_declare(nas_params *p, const nas_darts_cfg *cfg,
-                             const nas_darts_genotype *gt,
+int nas__darts_fixed_declare(nas_params *p, const nas_darts_cfg *cfg, const nas_darts_genotype *gt,
                              nas__darts_fixed **out);
 void nas__darts_fixed_free(nas__darts_fixed *n);
 /* x (N, in_c, h, w) -> logits (N, classes). Training mode folds the
  * batch statistics into the running ones; eval mode uses them. */
-nas_tensor *nas__darts_fixed_forward(nas_graph *g, nas_params *p,
-                                     const nas__darts_fixed *n,
+nas_tensor *nas__darts_fixed_forward(nas_graph *g, nas_params *p, const nas__darts_fixed *n,
                                      nas_tensor *x);
 
 /* ================================================================
@@ -259,17 +250,16 @@ nas_tensor *nas__darts_fixed_forward(nas_graph *g, nas_params *p,
  * only in the real weight step. */
 
 enum nas__darts_pass {
-    NAS__DARTS_PASS_UNROLL,  /* train batch at w, for the virtual step */
-    NAS__DARTS_PASS_VAL,     /* val batch at w (order 1) or w' (order 2):
-                                the pass whose outcome the reference keeps */
-    NAS__DARTS_PASS_PROBE,   /* train batch at w +- eps v (H v) */
-    NAS__DARTS_PASS_WEIGHT,  /* train batch at w, the real weight step */
+    NAS__DARTS_PASS_UNROLL, /* train batch at w, for the virtual step */
+    NAS__DARTS_PASS_VAL,    /* val batch at w (order 1) or w' (order 2):
+                               the pass whose outcome the reference keeps */
+    NAS__DARTS_PASS_PROBE,  /* train batch at w +- eps v (H v) */
+    NAS__DARTS_PASS_WEIGHT, /* train batch at w, the real weight step */
 };
 
 /* The loss of `batch` built on g (already reset) from the store's current
  * values; a scalar whose groups include the weights and the alphas. */
-typedef nas_tensor *(*nas__darts_loss_fn)(void *ctx, nas_graph *g,
-                                          const void *batch,
+typedef nas_tensor *(*nas__darts_loss_fn)(void *ctx, nas_graph *g, const void *batch,
                                           enum nas__darts_pass pass);
 
 typedef struct nas__darts_gsearch {
@@ -278,29 +268,28 @@ typedef struct nas__darts_gsearch {
     nas__darts_loss_fn loss;
     void *ctx;
     nas_darts_hp hp;
-    int clip_unrolled;      /* clip grad_w at w and v at w' to hp.grad_clip
-                               (the reference's rnn architect does, its cnn
-                               one does not) */
-    nas_sgd sgd;            /* lr set per step; steps and moment1 persist */
+    int clip_unrolled; /* clip grad_w at w and v at w' to hp.grad_clip
+                          (the reference's rnn architect does, its cnn
+                          one does not) */
+    nas_sgd sgd;       /* lr set per step; steps and moment1 persist */
     nas_adam adam;
     size_t nw, na;
-    float *w0, *v, *ga, *gb;   /* scratch as in nas__darts_search */
+    float *w0, *v, *ga, *gb; /* scratch as in nas__darts_search */
 } nas__darts_gsearch;
 
-int nas__darts_gsearch_init(nas__darts_gsearch *s, nas_params *p,
-                            nas_graph *g, nas__darts_loss_fn loss, void *ctx,
-                            const nas_darts_hp *hp, int clip_unrolled);
+int nas__darts_gsearch_init(nas__darts_gsearch *s, nas_params *p, nas_graph *g,
+                            nas__darts_loss_fn loss, void *ctx, const nas_darts_hp *hp,
+                            int clip_unrolled);
 void nas__darts_gsearch_free(nas__darts_gsearch *s);
 /* As nas__darts_arch_grad: the architecture gradient into the arch
  * group's grad; weights restored bit-exactly; returns the val loss. */
-double nas__darts_gsearch_arch_grad(nas__darts_gsearch *s, const void *train,
-                                    const void *val, int order, float xi,
-                                    nas__darts_parts *parts);
+double nas__darts_gsearch_arch_grad(nas__darts_gsearch *s, const void *train, const void *val,
+                                    int order, float xi, nas__darts_parts *parts);
 /* As nas__darts_step: Adam on alpha, then SGD on w (clipped) at lr.
  * Returns the train loss of the weight step; *val_loss (may be NULL)
  * gets the architecture step's. */
-double nas__darts_gsearch_step(nas__darts_gsearch *s, const void *train,
-                               const void *val, float lr, double *val_loss);
+double nas__darts_gsearch_step(nas__darts_gsearch *s, const void *train, const void *val, float lr,
+                               double *val_loss);
 
 /* The one implementation of the step behind both searches: the fields of
  * a nas__darts_search or nas__darts_gsearch, by pointer where the step
@@ -319,11 +308,10 @@ typedef struct nas__darts_core {
     float *w0, *v, *ga, *gb;
 } nas__darts_core;
 
-double nas__darts_core_arch_grad(const nas__darts_core *c, const void *train,
-                                 const void *val, int order, float xi,
-                                 nas__darts_parts *parts);
-double nas__darts_core_step(const nas__darts_core *c, const void *train,
-                            const void *val, float lr, double *val_loss);
+double nas__darts_core_arch_grad(const nas__darts_core *c, const void *train, const void *val,
+                                 int order, float xi, nas__darts_parts *parts);
+double nas__darts_core_step(const nas__darts_core *c, const void *train, const void *val, float lr,
+                            double *val_loss);
 
 /* ---------------------------------------------------- recurrent cell
  * darts_rnn.c: the DARTS recurrent cell inside a language model
@@ -341,13 +329,13 @@ enum nas_darts_rnn_prim {
 
 extern const char *const nas__darts_rnn_prim_names[NAS_DARTS_RNN_NPRIM];
 
-#define NAS_DARTS_RNN_NODES 8    /* intermediate nodes (STEPS) */
-#define NAS_DARTS_RNN_EDGES 36   /* 1 + 2 + ... + 8 */
+#define NAS_DARTS_RNN_NODES 8  /* intermediate nodes (STEPS) */
+#define NAS_DARTS_RNN_EDGES 36 /* 1 + 2 + ... + 8 */
 
 typedef struct nas_darts_rnn_cfg {
     int vocab, embed, hidden;
-    int tied;               /* decoder weight = embedding table (embed must
-                               equal hidden) */
+    int tied; /* decoder weight = embedding table (embed must
+                 equal hidden) */
 } nas_darts_rnn_cfg;
 
 typedef struct nas__darts_rnn nas__darts_rnn;
@@ -356,8 +344,7 @@ typedef struct nas__darts_rnn nas__darts_rnn;
  * embedding, W0 (2H, E+H), one Ws (2H, H) per intermediate node, the
  * decoder, the BN running statistics (NAS_GROUP_STATE) and alpha (36 x 5,
  * NAS_GROUP_ARCH). */
-int nas__darts_rnn_declare(nas_params *p, const nas_darts_rnn_cfg *cfg,
-                           nas__darts_rnn **out);
+int nas__darts_rnn_declare(nas_params *p, const nas_darts_rnn_cfg *cfg, nas__darts_rnn **out);
 void nas__darts_rnn_free(nas__darts_rnn *n);
 int nas__darts_rnn_alpha(const nas__darts_rnn *n);
 
@@ -365,16 +352,14 @@ int nas__darts_rnn_alpha(const nas__darts_rnn *n);
  * linear map (c = ch[:, :H], h = ch[:, H:]), probs (36,5) softmax(alpha):
  * sum over the ops k != none of probs[edge][k] (s + sigmoid(c) (f_k(h) -
  * s)) -> (B,H). One tape node. */
-nas_tensor *nas__darts_rnn_mixed(nas_graph *g, nas_tensor *s, nas_tensor *ch,
-                                 nas_tensor *probs, int edge);
+nas_tensor *nas__darts_rnn_mixed(nas_graph *g, nas_tensor *s, nas_tensor *ch, nas_tensor *probs,
+                                 int edge);
 /* One step of the search cell: x (B,E), h (B,H) -> h' (B,H). s0 and every
  * node go through a batch norm without affine parameters (batch statistics
  * when g trains, folded into the running ones when update_stats; running
  * statistics in eval mode). */
-nas_tensor *nas__darts_rnn_cell(nas_graph *g, nas_params *p,
-                                const nas__darts_rnn *n, nas_tensor *probs,
-                                nas_tensor *x, nas_tensor *h,
-                                int update_stats);
+nas_tensor *nas__darts_rnn_cell(nas_graph *g, nas_params *p, const nas__darts_rnn *n,
+                                nas_tensor *probs, nas_tensor *x, nas_tensor *h, int update_stats);
 
 /* One BPTT chunk: rows holds T + 1 rows of bsz ids (inputs rows 0..T-1,
  * targets 1..T); h (bsz, H) is the state before the chunk. */
@@ -388,10 +373,9 @@ typedef struct nas_darts_rnn_chunk {
  * state after the chunk is written there (it may be c->h). Dropout (when
  * the graph trains) on the embeddings (p_in) and the cell outputs
  * (p_out); update_stats as in nas__darts_rnn_cell. */
-nas_tensor *nas__darts_rnn_loss(nas_graph *g, nas_params *p,
-                                const nas__darts_rnn *n,
-                                const nas_darts_rnn_chunk *c, float *h_out,
-                                float p_in, float p_out, int update_stats);
+nas_tensor *nas__darts_rnn_loss(nas_graph *g, nas_params *p, const nas__darts_rnn *n,
+                                const nas_darts_rnn_chunk *c, float *h_out, float p_in, float p_out,
+                                int update_stats);
 
 /* The model as a nas__darts_loss_fn: ctx a nas__darts_rnn_model, batch a
  * nas_darts_rnn_chunk whose h is carried (overwritten) by the VAL and
@@ -403,8 +387,7 @@ typedef struct nas__darts_rnn_model {
     float dropout_in, dropout_out;
 } nas__darts_rnn_model;
 
-nas_tensor *nas__darts_rnn_pass_loss(void *ctx, nas_graph *g,
-                                     const void *batch,
+nas_tensor *nas__darts_rnn_pass_loss(void *ctx, nas_graph *g, const void *batch,
                                      enum nas__darts_pass pass);
 
 /* One input per intermediate node: node j (1-based) takes the earlier
@@ -436,29 +419,24 @@ typedef struct nas_darts_rnn_genotype {
 
 /* {"recurrent": [[op, input] x 8], "concat": [..]} (concat optional: all
  * eight); NAS_EINVAL naming the field ("genotype.recurrent[3]: ..."). */
-int nas__darts_rnn_genotype_parse(const char *text,
-                                  nas_darts_rnn_genotype *out);
+int nas__darts_rnn_genotype_parse(const char *text, nas_darts_rnn_genotype *out);
 /* Appends "recurrent":[[op, input], ...],"concat":[...] (no braces). */
-void nas__darts_rnn_genotype_members(const nas_darts_rnn_genotype *gt,
-                                     nas_json_buf *b);
+void nas__darts_rnn_genotype_members(const nas_darts_rnn_genotype *gt, nas_json_buf *b);
 /* "tanh/0,relu/1,.../1.2.3.4.5.6.7.8" for spec texts. */
-void nas__darts_rnn_genotype_token(const nas_darts_rnn_genotype *gt,
-                                   char *buf, size_t cap);
+void nas__darts_rnn_genotype_token(const nas_darts_rnn_genotype *gt, char *buf, size_t cap);
 
 typedef struct nas__darts_rnn_fixed {
     nas_darts_rnn_genotype gt;
     int embed, hidden;
-    int w0, ws[NAS_DARTS_RNN_NODES];   /* store indices */
+    int w0, ws[NAS_DARTS_RNN_NODES]; /* store indices */
 } nas__darts_rnn_fixed;
 
 /* Declares "cell.w0" (2H, E+H) and "cell.ws.<j>" (2H, H), U(-0.04, 0.04)
  * as the reference. */
 int nas__darts_rnn_fixed_declare(nas_params *p, int embed, int hidden,
-                                 const nas_darts_rnn_genotype *gt,
-                                 nas__darts_rnn_fixed *out);
+                                 const nas_darts_rnn_genotype *gt, nas__darts_rnn_fixed *out);
 /* One step: x (B, E), h (B, H) -> h' (B, H). */
-nas_tensor *nas__darts_rnn_fixed_step(nas_graph *g, nas_params *p,
-                                      const nas__darts_rnn_fixed *n,
+nas_tensor *nas__darts_rnn_fixed_step(nas_graph *g, nas_params *p, const nas__darts_rnn_fixed *n,
                                       nas_tensor *x, nas_tensor *h);
 
 #endif

@@ -48,7 +48,7 @@ struct nas__darts_net {
     darts_cell *cells;
     int head_w, head_b;
     int alpha[2];
-    nas_graph *scratch;   /* one mixed edge's ops at a time, see edge_bwd */
+    nas_graph *scratch; /* one mixed edge's ops at a time, see edge_bwd */
 };
 
 /* ---------------------------------------------------------- declaring */
@@ -58,12 +58,11 @@ typedef struct decl {
     char prefix[96];
 } decl;
 
-static int add(decl *d, int group, enum nas_init init, float scale,
-               int ndim, const int *shape, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
+static int add(decl *d, int group, enum nas_init init, float scale, int ndim, const int *shape,
+               const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
-static int add(decl *d, int group, enum nas_init init, float scale,
-               int ndim, const int *shape, const char *fmt, ...)
+static int add(decl *d, int group, enum nas_init init, float scale, int ndim, const int *shape,
+               const char *fmt, ...)
 {
     char name[160];
     int n = snprintf(name, sizeof(name), "%s", d->prefix);
@@ -88,35 +87,33 @@ static int bn_stats(decl *d, int c, const char *name, int affine, int *gamma)
 {
     *gamma = -1;
     if (affine) {
-        int gi = add(d, NAS_GROUP_WEIGHTS, NAS_INIT_ONE, 1.0f, 1, &c,
-                     "%s.gamma", name);
-        if (gi < 0 || add(d, NAS_GROUP_WEIGHTS, NAS_INIT_ZERO, 1.0f, 1, &c,
-                          "%s.beta", name) < 0)
+        int gi = add(d, NAS_GROUP_WEIGHTS, NAS_INIT_ONE, 1.0f, 1, &c, "%s.gamma", name);
+        if (gi < 0 || add(d, NAS_GROUP_WEIGHTS, NAS_INIT_ZERO, 1.0f, 1, &c, "%s.beta", name) < 0)
             return NAS_ENOMEM;
         *gamma = gi;
     }
-    int m = add(d, NAS_GROUP_STATE, NAS_INIT_ZERO, 1.0f, 1, &c,
-                "%s.running_mean", name);
+    int m = add(d, NAS_GROUP_STATE, NAS_INIT_ZERO, 1.0f, 1, &c, "%s.running_mean", name);
     if (m < 0)
         return m;
-    int v = add(d, NAS_GROUP_STATE, NAS_INIT_ONE, 1.0f, 1, &c,
-                "%s.running_var", name);
+    int v = add(d, NAS_GROUP_STATE, NAS_INIT_ONE, 1.0f, 1, &c, "%s.running_var", name);
     return v < 0 ? v : m;
 }
 
-#define TRY(x) \
-    do { \
-        if ((x) < 0) \
-            return NAS_ENOMEM; \
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        if ((x) < 0)                                                                               \
+            return NAS_ENOMEM;                                                                     \
     } while (0)
 
 /* Declares op `kind` of c channels under d->prefix ("cells.3.edge.5.");
  * c_in differs from c only for the preprocessing ops. */
-static int declare_op(decl *d, darts_op *op, int kind, int c_in, int c,
-                      int stride, int affine)
+static int declare_op(decl *d, darts_op *op, int kind, int c_in, int c, int stride, int affine)
 {
-    *op = (darts_op){.kind = kind, .stride = stride, .affine = affine,
-                     .w = {-1, -1, -1, -1}, .bn = {-1, -1},
+    *op = (darts_op){.kind = kind,
+                     .stride = stride,
+                     .affine = affine,
+                     .w = {-1, -1, -1, -1},
+                     .bn = {-1, -1},
                      .gamma = {-1, -1}};
     if (kind == NAS_DARTS_SKIP_CONNECT && stride > 1)
         kind = OP_FR;
@@ -124,7 +121,7 @@ static int declare_op(decl *d, darts_op *op, int kind, int c_in, int c,
     switch (kind) {
     case NAS_DARTS_MAX_POOL_3X3:
     case NAS_DARTS_AVG_POOL_3X3:
-        if (!affine)   /* the evaluation network's pools have no BN */
+        if (!affine) /* the evaluation network's pools have no BN */
             TRY(op->bn[0] = bn_stats(d, c, "bn", 0, g0));
         break;
     case NAS_DARTS_SEP_CONV_3X3:
@@ -154,20 +151,17 @@ static int declare_op(decl *d, darts_op *op, int kind, int c_in, int c,
         TRY(op->w[0] = conv_w(d, c, c_in, 1, "conv.w"));
         TRY(op->bn[0] = bn_stats(d, c, "bn", affine, g0));
         break;
-    default:   /* none, identity: no parameters */
-        break;
+    default: /* none, identity: no parameters */ break;
     }
     op->kind = kind;
     return NAS_OK;
 }
 
-static int declare_cell(decl *d, darts_cell *cell, int i, int c_pp, int c_p,
-                        int reduce_prev)
+static int declare_cell(decl *d, darts_cell *cell, int i, int c_pp, int c_p, int reduce_prev)
 {
     int c = cell->c;
     snprintf(d->prefix, sizeof(d->prefix), "cells.%d.pre0.", i);
-    int rc = declare_op(d, &cell->pre0, reduce_prev ? OP_FR : OP_RCB, c_pp,
-                        c, 1, 0);
+    int rc = declare_op(d, &cell->pre0, reduce_prev ? OP_FR : OP_RCB, c_pp, c, 1, 0);
     if (rc < 0)
         return rc;
     snprintf(d->prefix, sizeof(d->prefix), "cells.%d.pre1.", i);
@@ -177,10 +171,9 @@ static int declare_cell(decl *d, darts_cell *cell, int i, int c_pp, int c_p,
         for (int from = 0; from < j + 2; from++, e++) {
             int stride = cell->reduce && from < 2 ? 2 : 1;
             for (int k = 0; k < NAS_DARTS_NPRIM; k++) {
-                snprintf(d->prefix, sizeof(d->prefix), "cells.%d.edge.%d.%s.",
-                         i, e, nas__darts_prim_names[k]);
-                if ((rc = declare_op(d, &cell->ops[e][k], k, c, c, stride,
-                                    0)) < 0)
+                snprintf(d->prefix, sizeof(d->prefix), "cells.%d.edge.%d.%s.", i, e,
+                         nas__darts_prim_names[k]);
+                if ((rc = declare_op(d, &cell->ops[e][k], k, c, c, stride, 0)) < 0)
                     return rc;
             }
         }
@@ -193,10 +186,8 @@ static int declare_rest(decl *d, nas__darts_net *n)
     int c_stem = 3 * cfg->C;
     d->prefix[0] = '\0';
     TRY(n->stem_w = conv_w(d, c_stem, cfg->in_c, 3, "stem.conv.w"));
-    TRY(n->stem_gamma = add(d, NAS_GROUP_WEIGHTS, NAS_INIT_ONE, 1.0f, 1,
-                            &c_stem, "stem.bn.gamma"));
-    TRY(n->stem_beta = add(d, NAS_GROUP_WEIGHTS, NAS_INIT_ZERO, 1.0f, 1,
-                           &c_stem, "stem.bn.beta"));
+    TRY(n->stem_gamma = add(d, NAS_GROUP_WEIGHTS, NAS_INIT_ONE, 1.0f, 1, &c_stem, "stem.bn.gamma"));
+    TRY(n->stem_beta = add(d, NAS_GROUP_WEIGHTS, NAS_INIT_ZERO, 1.0f, 1, &c_stem, "stem.bn.beta"));
     int no_gamma;
     TRY(n->stem_mean = bn_stats(d, c_stem, "stem.bn", 0, &no_gamma));
     int c_pp = c_stem, c_p = c_stem, c = cfg->C, reduce_prev = 0;
@@ -215,23 +206,20 @@ static int declare_rest(decl *d, nas__darts_net *n)
     }
     d->prefix[0] = '\0';
     int hw[2] = {cfg->classes, c_p};
-    TRY(n->head_w = add(d, NAS_GROUP_WEIGHTS, NAS_INIT_KAIMING, 1.0f, 2, hw,
-                        "head.w"));
+    TRY(n->head_w = add(d, NAS_GROUP_WEIGHTS, NAS_INIT_KAIMING, 1.0f, 2, hw, "head.w"));
     /* nn.Linear's bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
-    TRY(n->head_b = add(d, NAS_GROUP_WEIGHTS, NAS_INIT_UNIFORM,
-                        1.0f / sqrtf((float)c_p), 1, &cfg->classes, "head.b"));
+    TRY(n->head_b = add(d, NAS_GROUP_WEIGHTS, NAS_INIT_UNIFORM, 1.0f / sqrtf((float)c_p), 1,
+                        &cfg->classes, "head.b"));
     int as[2] = {NAS_DARTS_EDGES, NAS_DARTS_NPRIM};
-    TRY(n->alpha[0] = add(d, NAS_GROUP_ARCH, NAS_INIT_NORMAL, 1e-3f, 2, as,
-                          "alpha.normal"));
-    TRY(n->alpha[1] = add(d, NAS_GROUP_ARCH, NAS_INIT_NORMAL, 1e-3f, 2, as,
-                          "alpha.reduce"));
+    TRY(n->alpha[0] = add(d, NAS_GROUP_ARCH, NAS_INIT_NORMAL, 1e-3f, 2, as, "alpha.normal"));
+    TRY(n->alpha[1] = add(d, NAS_GROUP_ARCH, NAS_INIT_NORMAL, 1e-3f, 2, as, "alpha.reduce"));
     return NAS_OK;
 }
 
 #undef TRY
 
-int nas__darts_op_declare(nas_params *p, const char *prefix, nas__darts_op *op,
-                          int kind, int c_in, int c, int stride, int affine)
+int nas__darts_op_declare(nas_params *p, const char *prefix, nas__darts_op *op, int kind, int c_in,
+                          int c, int stride, int affine)
 {
     NAS_ASSERT(kind > NAS_DARTS_NONE && kind <= OP_FR);
     decl d = {.p = p};
@@ -246,26 +234,25 @@ int nas__darts_check_cfg(const nas_darts_cfg *c)
     if (c->C < 1 || c->C > 1024)
         return nas_fail(NAS_EINVAL, "C: %d is outside [1, 1024]", c->C);
     if (c->layers < 1 || c->layers > 64)
-        return nas_fail(NAS_EINVAL, "layers: %d is outside [1, 64]",
-                        c->layers);
+        return nas_fail(NAS_EINVAL, "layers: %d is outside [1, 64]", c->layers);
     if (c->in_c < 1 || c->classes < 2)
-        return nas_fail(NAS_EINVAL, "dataset: %d channels, %d classes",
-                        c->in_c, c->classes);
+        return nas_fail(NAS_EINVAL, "dataset: %d channels, %d classes", c->in_c, c->classes);
     int h = c->h, w = c->w;
     for (int i = 0; i < c->layers; i++) {
         if (i != c->layers / 3 && i != 2 * c->layers / 3)
             continue;
         if (h % 2 || w % 2 || h < 2 || w < 2)
-            return nas_fail(NAS_EINVAL, "layers: cell %d reduces a %dx%d "
-                            "map; DARTS reductions need even sizes", i, h, w);
+            return nas_fail(NAS_EINVAL,
+                            "layers: cell %d reduces a %dx%d "
+                            "map; DARTS reductions need even sizes",
+                            i, h, w);
         h /= 2;
         w /= 2;
     }
     return NAS_OK;
 }
 
-int nas__darts_declare(nas_params *p, const nas_darts_cfg *cfg,
-                       nas__darts_net **out)
+int nas__darts_declare(nas_params *p, const nas_darts_cfg *cfg, nas__darts_net **out)
 {
     *out = NULL;
     int rc = nas__darts_check_cfg(cfg);
@@ -320,7 +307,7 @@ int nas__darts_alpha(const nas__darts_net *n, int reduce)
 typedef struct fwd {
     nas_graph *g;
     nas_params *p;
-    int update;    /* fold batch statistics into the running ones */
+    int update; /* fold batch statistics into the running ones */
 } fwd;
 
 #define P(i) nas_params_get(f->p, (i))
@@ -331,53 +318,45 @@ static nas_tensor *bn(const fwd *f, nas_tensor *x, const darts_op *op, int t)
 {
     int pass = f->update || !nas_graph_training(f->g);
     int mean = op->bn[t], gamma = op->gamma[t];
-    return nas_batchnorm(f->g, x, gamma >= 0 ? P(gamma) : NULL,
-                         gamma >= 0 ? P(gamma + 1) : NULL,
-                         pass ? P(mean) : NULL, pass ? P(mean + 1) : NULL,
-                         0.1f, 1e-5f);
+    return nas_batchnorm(f->g, x, gamma >= 0 ? P(gamma) : NULL, gamma >= 0 ? P(gamma + 1) : NULL,
+                         pass ? P(mean) : NULL, pass ? P(mean + 1) : NULL, 0.1f, 1e-5f);
 }
 
 /* Depthwise k x k (stride, dilation dil), pointwise, BN of an input that
  * already went through its ReLU. */
-static nas_tensor *dw_pw(const fwd *f, nas_tensor *xr, int dw, int pw, int k,
-                         int stride, int dil, const darts_op *op, int t)
+static nas_tensor *dw_pw(const fwd *f, nas_tensor *xr, int dw, int pw, int k, int stride, int dil,
+                         const darts_op *op, int t)
 {
     nas_graph *g = f->g;
     int c = xr->shape[1];
-    nas_tensor *x = nas_conv2d(g, xr, P(dw), NULL, stride, dil * (k - 1) / 2,
-                               dil, c);
+    nas_tensor *x = nas_conv2d(g, xr, P(dw), NULL, stride, dil * (k - 1) / 2, dil, c);
     x = nas_conv2d(g, x, P(pw), NULL, 1, 0, 1, 1);
     return bn(f, x, op, t);
 }
 
 /* op(x); xr is relu(x) when the caller already has it (the four
  * convolution ops of an edge share it), else NULL. */
-static nas_tensor *apply(const fwd *f, const darts_op *op, nas_tensor *x,
-                         nas_tensor *xr)
+static nas_tensor *apply(const fwd *f, const darts_op *op, nas_tensor *x, nas_tensor *xr)
 {
     nas_graph *g = f->g;
-    if (!xr && op->kind != NAS_DARTS_MAX_POOL_3X3 &&
-        op->kind != NAS_DARTS_AVG_POOL_3X3 && op->kind != NAS_DARTS_SKIP_CONNECT)
+    if (!xr && op->kind != NAS_DARTS_MAX_POOL_3X3 && op->kind != NAS_DARTS_AVG_POOL_3X3 &&
+        op->kind != NAS_DARTS_SKIP_CONNECT)
         xr = nas_relu(g, x);
     switch (op->kind) {
     case NAS_DARTS_MAX_POOL_3X3:
     case NAS_DARTS_AVG_POOL_3X3: {
         if (op->affine)
-            return op->kind == NAS_DARTS_MAX_POOL_3X3
-                       ? nas_maxpool2d(g, x, 3, op->stride, 1)
-                       : nas_avgpool2d(g, x, 3, op->stride, 1);
+            return op->kind == NAS_DARTS_MAX_POOL_3X3 ? nas_maxpool2d(g, x, 3, op->stride, 1)
+                                                      : nas_avgpool2d(g, x, 3, op->stride, 1);
         int pass = f->update || !nas_graph_training(g), m = op->bn[0];
-        return nas_pool_bn(g, x, op->kind == NAS_DARTS_MAX_POOL_3X3,
-                           op->stride, pass ? P(m) : NULL,
+        return nas_pool_bn(g, x, op->kind == NAS_DARTS_MAX_POOL_3X3, op->stride, pass ? P(m) : NULL,
                            pass ? P(m + 1) : NULL, 0.1f, 1e-5f);
     }
-    case NAS_DARTS_SKIP_CONNECT:
-        return x;
+    case NAS_DARTS_SKIP_CONNECT: return x;
     case NAS_DARTS_SEP_CONV_3X3:
     case NAS_DARTS_SEP_CONV_5X5:
         x = dw_pw(f, xr, op->w[0], op->w[1], op->k, op->stride, 1, op, 0);
-        return dw_pw(f, nas_relu(g, x), op->w[2], op->w[3], op->k, 1, 1, op,
-                     1);
+        return dw_pw(f, nas_relu(g, x), op->w[2], op->w[3], op->k, 1, 1, op, 1);
     case NAS_DARTS_DIL_CONV_3X3:
     case NAS_DARTS_DIL_CONV_5X5:
         return dw_pw(f, xr, op->w[0], op->w[1], op->k, op->stride, 2, op, 0);
@@ -386,22 +365,16 @@ static nas_tensor *apply(const fwd *f, const darts_op *op, nas_tensor *x,
          * grids, each giving half of the channels. */
         nas_tensor *h[2] = {
             nas_conv2d(g, xr, P(op->w[0]), NULL, 2, 0, 1, 1),
-            nas_conv2d(g, nas_shift(g, xr, 1, 1), P(op->w[1]), NULL, 2, 0, 1,
-                       1),
+            nas_conv2d(g, nas_shift(g, xr, 1, 1), P(op->w[1]), NULL, 2, 0, 1, 1),
         };
         return bn(f, nas_concat(g, h, 2), op, 0);
     }
-    case OP_RCB:
-        x = nas_conv2d(g, xr, P(op->w[0]), NULL, 1, 0, 1, 1);
-        return bn(f, x, op, 0);
-    default:
-        NAS_ASSERT(0 && "darts: no op to apply");
-        return NULL;
+    case OP_RCB: x = nas_conv2d(g, xr, P(op->w[0]), NULL, 1, 0, 1, 1); return bn(f, x, op, 0);
+    default: NAS_ASSERT(0 && "darts: no op to apply"); return NULL;
     }
 }
 
-nas_tensor *nas__darts_op_apply(nas_graph *g, nas_params *p,
-                                const nas__darts_op *op, nas_tensor *x,
+nas_tensor *nas__darts_op_apply(nas_graph *g, nas_params *p, const nas__darts_op *op, nas_tensor *x,
                                 int update_stats)
 {
     fwd f = {.g = g, .p = p, .update = update_stats};
@@ -427,13 +400,12 @@ nas_tensor *nas__darts_op_apply(nas_graph *g, nas_params *p,
 typedef struct edge_ctx {
     nas_params *p;
     nas_graph *sg;
-    const darts_op *ops;   /* the edge's NAS_DARTS_NPRIM ops */
-    int widx;              /* index of the edge's row in the softmax */
+    const darts_op *ops; /* the edge's NAS_DARTS_NPRIM ops */
+    int widx;            /* index of the edge's row in the softmax */
 } edge_ctx;
 
 /* x seen from the scratch graph: same data; gradient and groups as given. */
-static nas_tensor *view(nas_graph *sg, const nas_tensor *x, uint32_t groups,
-                        float *grad)
+static nas_tensor *view(nas_graph *sg, const nas_tensor *x, uint32_t groups, float *grad)
 {
     nas_tensor *t = nas_arena_zalloc(nas_graph_arena(sg), sizeof(*t));
     t->ndim = x->ndim;
@@ -445,15 +417,13 @@ static nas_tensor *view(nas_graph *sg, const nas_tensor *x, uint32_t groups,
 }
 
 /* The seven op outputs of an edge on the scratch graph (outs[0] unused). */
-static void edge_ops(const edge_ctx *c, nas_tensor *xs, int update,
-                     nas_tensor **outs)
+static void edge_ops(const edge_ctx *c, nas_tensor *xs, int update, nas_tensor **outs)
 {
     fwd sf = {.g = c->sg, .p = c->p, .update = update};
     nas_tensor *xr = nas_relu(c->sg, xs);
     for (int k = 1; k < NAS_DARTS_NPRIM; k++) {
         const darts_op *op = &c->ops[k];
-        int conv = op->kind >= NAS_DARTS_SEP_CONV_3X3 &&
-                   op->kind <= NAS_DARTS_DIL_CONV_5X5;
+        int conv = op->kind >= NAS_DARTS_SEP_CONV_3X3 && op->kind <= NAS_DARTS_DIL_CONV_5X5;
         outs[k] = apply(&sf, op, xs, conv || op->kind == OP_FR ? xr : NULL);
     }
 }
@@ -475,8 +445,7 @@ static void seed_bwd(nas_graph *g, nas_node *nd)
     }
 }
 
-static nas_tensor *seed(nas_graph *g, nas_tensor **xs, int n,
-                        const float *coef, const float *dy)
+static nas_tensor *seed(nas_graph *g, nas_tensor **xs, int n, const float *coef, const float *dy)
 {
     nas_tensor **kept;
     int one = 1;
@@ -518,8 +487,7 @@ static void edge_bwd(nas_graph *g, nas_node *nd)
     const edge_ctx *c = nd->pa[0];
     const uint32_t IN = NAS_MASK(NAS_GROUP_INPUT);
     int want_x = nas__want(g, x), want_w = nas__want(g, w);
-    uint32_t mask = (g->bwd_mask & NAS_MASK(NAS_GROUP_WEIGHTS)) |
-                    (want_x ? IN : 0);
+    uint32_t mask = (g->bwd_mask & NAS_MASK(NAS_GROUP_WEIGHTS)) | (want_x ? IN : 0);
     if (!mask && !want_w)
         return;
     nas_graph *sg = c->sg;
@@ -544,16 +512,15 @@ static void edge_bwd(nas_graph *g, nas_node *nd)
             w->grad[c->widx + k] += (float)acc[k];
     }
     if (mask) {
-        nas_tensor *loss = seed(sg, outs + 1, NAS_DARTS_NPRIM - 1, wr + 1,
-                                y->grad);
+        nas_tensor *loss = seed(sg, outs + 1, NAS_DARTS_NPRIM - 1, wr + 1, y->grad);
         nas_graph_backward(sg, loss, mask);
     }
     nas_graph_reset(sg);
 }
 
 /* sum_k w[widx + k] op_k(x) over the ops of one edge. */
-static nas_tensor *edge_fwd(const fwd *f, nas_graph *sg, const darts_op *ops,
-                            nas_tensor *x, nas_tensor *w, int widx)
+static nas_tensor *edge_fwd(const fwd *f, nas_graph *sg, const darts_op *ops, nas_tensor *x,
+                            nas_tensor *w, int widx)
 {
     nas_graph *g = f->g;
     edge_ctx c = {.p = f->p, .sg = sg, .ops = ops, .widx = widx};
@@ -596,43 +563,37 @@ static nas_tensor *edge_fwd(const fwd *f, nas_graph *sg, const darts_op *ops,
 }
 
 /* w: softmax(alpha) (14, 8) of this kind of cell. */
-static nas_tensor *cell_fwd(const fwd *f, nas_graph *sg, const darts_cell *cell,
-                            nas_tensor *s0, nas_tensor *s1, nas_tensor *w)
+static nas_tensor *cell_fwd(const fwd *f, nas_graph *sg, const darts_cell *cell, nas_tensor *s0,
+                            nas_tensor *s1, nas_tensor *w)
 {
     nas_tensor *st[2 + NAS_DARTS_NODES], *terms[NAS_DARTS_NODES + 1];
     st[0] = apply(f, &cell->pre0, s0, NULL);
     st[1] = apply(f, &cell->pre1, s1, NULL);
     for (int j = 0, e = 0; j < NAS_DARTS_NODES; j++) {
         for (int from = 0; from < j + 2; from++, e++)
-            terms[from] = edge_fwd(f, sg, cell->ops[e], st[from], w,
-                                   e * NAS_DARTS_NPRIM);
+            terms[from] = edge_fwd(f, sg, cell->ops[e], st[from], w, e * NAS_DARTS_NPRIM);
         st[2 + j] = nas_sum_n(f->g, terms, j + 2);
     }
     return nas_concat(f->g, st + 2, NAS_DARTS_NODES);
 }
 
-nas_tensor *nas__darts_forward(nas_graph *g, nas_params *p,
-                               const nas__darts_net *n, nas_tensor *x,
+nas_tensor *nas__darts_forward(nas_graph *g, nas_params *p, const nas__darts_net *n, nas_tensor *x,
                                int update_stats)
 {
     fwd ff = {.g = g, .p = p, .update = update_stats}, *f = &ff;
-    nas_tensor *w[2] = {nas_softmax(g, P(n->alpha[0])),
-                        nas_softmax(g, P(n->alpha[1]))};
+    nas_tensor *w[2] = {nas_softmax(g, P(n->alpha[0])), nas_softmax(g, P(n->alpha[1]))};
     nas_tensor *s = nas_conv2d(g, x, P(n->stem_w), NULL, 1, 1, 1, 1);
     int pass = update_stats || !nas_graph_training(g);
-    s = nas_batchnorm(g, s, P(n->stem_gamma), P(n->stem_beta),
-                      pass ? P(n->stem_mean) : NULL,
+    s = nas_batchnorm(g, s, P(n->stem_gamma), P(n->stem_beta), pass ? P(n->stem_mean) : NULL,
                       pass ? P(n->stem_mean + 1) : NULL, 0.1f, 1e-5f);
     nas_tensor *s0 = s, *s1 = s;
     for (int i = 0; i < n->cfg.layers; i++) {
         const darts_cell *cell = &n->cells[i];
-        nas_tensor *out = cell_fwd(f, n->scratch, cell, s0, s1,
-                                   w[cell->reduce]);
+        nas_tensor *out = cell_fwd(f, n->scratch, cell, s0, s1, w[cell->reduce]);
         s0 = s1;
         s1 = out;
     }
-    return nas_linear(g, nas_global_avgpool(g, s1), P(n->head_w),
-                      P(n->head_b));
+    return nas_linear(g, nas_global_avgpool(g, s1), P(n->head_w), P(n->head_b));
 }
 
 #undef P

@@ -50,8 +50,7 @@ void nas__darts_derive(const float *alpha, nas_darts_gene *out)
             if (first < 0 || s > p[start + first][best_op(p[start + first])]) {
                 second = first;
                 first = i;
-            } else if (second < 0 ||
-                       s > p[start + second][best_op(p[start + second])]) {
+            } else if (second < 0 || s > p[start + second][best_op(p[start + second])]) {
                 second = i;
             }
         }
@@ -87,8 +86,7 @@ static char *finish(nas_json_buf *b)
     return NULL;
 }
 
-char *nas__darts_genotype_json(const nas_darts_gene *normal,
-                               const nas_darts_gene *reduce)
+char *nas__darts_genotype_json(const nas_darts_gene *normal, const nas_darts_gene *reduce)
 {
     nas_json_buf b = {0};
     nas__json_buf_puts(&b, "{\"normal\": ");
@@ -112,8 +110,7 @@ static void gene_text(nas_json_buf *b, const nas_darts_gene *g)
     nas__json_buf_puts(b, "]");
 }
 
-char *nas__darts_genotype_text(const nas_darts_gene *normal,
-                               const nas_darts_gene *reduce)
+char *nas__darts_genotype_text(const nas_darts_gene *normal, const nas_darts_gene *reduce)
 {
     nas_json_buf b = {0};
     nas__json_buf_puts(&b, "Genotype(normal=");

@@ -19,16 +19,17 @@
 #include <math.h>
 #include <stdlib.h>
 
-int nas__darts_gsearch_init(nas__darts_gsearch *s, nas_params *p,
-                            nas_graph *g, nas__darts_loss_fn loss, void *ctx,
-                            const nas_darts_hp *hp, int clip_unrolled)
+int nas__darts_gsearch_init(nas__darts_gsearch *s, nas_params *p, nas_graph *g,
+                            nas__darts_loss_fn loss, void *ctx, const nas_darts_hp *hp,
+                            int clip_unrolled)
 {
-    *s = (nas__darts_gsearch){.p = p, .g = g, .loss = loss, .ctx = ctx,
-                              .hp = *hp, .clip_unrolled = clip_unrolled};
-    s->sgd = (nas_sgd){.momentum = hp->momentum,
-                       .weight_decay = hp->weight_decay};
-    s->adam = (nas_adam){.lr = hp->arch_lr, .beta1 = hp->arch_beta1,
-                         .beta2 = hp->arch_beta2, .eps = 1e-8f,
+    *s = (nas__darts_gsearch){
+        .p = p, .g = g, .loss = loss, .ctx = ctx, .hp = *hp, .clip_unrolled = clip_unrolled};
+    s->sgd = (nas_sgd){.momentum = hp->momentum, .weight_decay = hp->weight_decay};
+    s->adam = (nas_adam){.lr = hp->arch_lr,
+                         .beta1 = hp->arch_beta1,
+                         .beta2 = hp->arch_beta2,
+                         .eps = 1e-8f,
                          .weight_decay = hp->arch_weight_decay};
     nas_params_group(p, NAS_GROUP_WEIGHTS, NULL, NULL, NULL, NULL, &s->nw);
     nas_params_group(p, NAS_GROUP_ARCH, NULL, NULL, NULL, NULL, &s->na);
@@ -55,8 +56,8 @@ void nas__darts_gsearch_free(nas__darts_gsearch *s)
 }
 
 /* grad of L(batch) for the groups in mask, zeroed first; returns L. */
-static double grad_of(const nas__darts_core *s, const void *batch,
-                      enum nas__darts_pass pass, uint32_t mask)
+static double grad_of(const nas__darts_core *s, const void *batch, enum nas__darts_pass pass,
+                      uint32_t mask)
 {
     nas_graph_reset(s->g);
     nas_tensor *loss = s->loss(s->ctx, s->g, batch, pass);
@@ -85,8 +86,8 @@ static void clip(float *v, size_t n, float max_norm)
 }
 
 /* grad_alpha L_val(w', alpha) - xi H v, see the header. */
-static double second_order(const nas__darts_core *s, const void *train,
-                           const void *val, float xi, nas__darts_parts *parts)
+static double second_order(const nas__darts_core *s, const void *train, const void *val, float xi,
+                           nas__darts_parts *parts)
 {
     const uint32_t W = NAS_MASK(NAS_GROUP_WEIGHTS), A = NAS_MASK(NAS_GROUP_ARCH);
     float *w, *gw, *buf, *ga;
@@ -118,7 +119,7 @@ static double second_order(const nas__darts_core *s, const void *train,
 
     /* H v by central differences at w0 +- eps v, alpha gradients only. */
     double vn = norm2(s->v, nw);
-    float *hv = s->ga;   /* g+ first, then H v */
+    float *hv = s->ga; /* g+ first, then H v */
     memset(hv, 0, na * sizeof(float));
     if (vn > 0.0) {
         double r = s->hp->fd_r > 0.0f ? s->hp->fd_r : 0.01;
@@ -142,9 +143,8 @@ static double second_order(const nas__darts_core *s, const void *train,
     return val_loss;
 }
 
-double nas__darts_core_arch_grad(const nas__darts_core *s, const void *train,
-                                 const void *val, int order, float xi,
-                                 nas__darts_parts *parts)
+double nas__darts_core_arch_grad(const nas__darts_core *s, const void *train, const void *val,
+                                 int order, float xi, nas__darts_parts *parts)
 {
     NAS_ASSERT((order == 1 || (order == 2 && s->w0)) &&
                "darts: order 2 needs a search initialised with order 2");
@@ -159,12 +159,11 @@ double nas__darts_core_arch_grad(const nas__darts_core *s, const void *train,
     return loss;
 }
 
-double nas__darts_core_step(const nas__darts_core *s, const void *train,
-                            const void *val, float lr, double *val_loss)
+double nas__darts_core_step(const nas__darts_core *s, const void *train, const void *val, float lr,
+                            double *val_loss)
 {
     const uint32_t W = NAS_MASK(NAS_GROUP_WEIGHTS);
-    double vl = nas__darts_core_arch_grad(s, train, val, s->hp->order, lr,
-                                          NULL);
+    double vl = nas__darts_core_arch_grad(s, train, val, s->hp->order, lr, NULL);
     nas_adam_step(s->adam, s->p, NAS_GROUP_ARCH);
     double loss = grad_of(s, train, NAS__DARTS_PASS_WEIGHT, W);
     if (s->hp->grad_clip > 0.0f)
@@ -179,24 +178,31 @@ double nas__darts_core_step(const nas__darts_core *s, const void *train,
 
 static nas__darts_core core_of(nas__darts_gsearch *s)
 {
-    return (nas__darts_core){.p = s->p, .g = s->g, .loss = s->loss,
-                             .ctx = s->ctx, .hp = &s->hp,
+    return (nas__darts_core){.p = s->p,
+                             .g = s->g,
+                             .loss = s->loss,
+                             .ctx = s->ctx,
+                             .hp = &s->hp,
                              .clip_unrolled = s->clip_unrolled,
-                             .sgd = &s->sgd, .adam = &s->adam, .nw = s->nw,
-                             .na = s->na, .w0 = s->w0, .v = s->v,
-                             .ga = s->ga, .gb = s->gb};
+                             .sgd = &s->sgd,
+                             .adam = &s->adam,
+                             .nw = s->nw,
+                             .na = s->na,
+                             .w0 = s->w0,
+                             .v = s->v,
+                             .ga = s->ga,
+                             .gb = s->gb};
 }
 
-double nas__darts_gsearch_arch_grad(nas__darts_gsearch *s, const void *train,
-                                    const void *val, int order, float xi,
-                                    nas__darts_parts *parts)
+double nas__darts_gsearch_arch_grad(nas__darts_gsearch *s, const void *train, const void *val,
+                                    int order, float xi, nas__darts_parts *parts)
 {
     nas__darts_core c = core_of(s);
     return nas__darts_core_arch_grad(&c, train, val, order, xi, parts);
 }
 
-double nas__darts_gsearch_step(nas__darts_gsearch *s, const void *train,
-                               const void *val, float lr, double *val_loss)
+double nas__darts_gsearch_step(nas__darts_gsearch *s, const void *train, const void *val, float lr,
+                               double *val_loss)
 {
     nas__darts_core c = core_of(s);
     return nas__darts_core_step(&c, train, val, lr, val_loss);

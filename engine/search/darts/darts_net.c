@@ -52,8 +52,8 @@ static int parse_gene(nas_json *js, const char *field, nas_darts_gene *g)
         return rc;
     while ((rc = nas__json_element(js, &first)) == 1) {
         if (n == 2 * NAS_DARTS_NODES)
-            return BAD("genotype.%s: more than %d entries (two per node)",
-                       field, 2 * NAS_DARTS_NODES);
+            return BAD("genotype.%s: more than %d entries (two per node)", field,
+                       2 * NAS_DARTS_NODES);
         int j = n / 2, t = n % 2, pfirst = 1;
         char *name = NULL;
         uint64_t from = 0;
@@ -61,8 +61,7 @@ static int parse_gene(nas_json *js, const char *field, nas_darts_gene *g)
             (rc = nas__json_element(js, &pfirst)) < 0)
             return rc;
         if (rc == 0)
-            return BAD("genotype.%s[%d]: an [op, input] pair, not []", field,
-                       n);
+            return BAD("genotype.%s[%d]: an [op, input] pair, not []", field, n);
         if (nas__json_peek(js) != '"')
             return BAD("genotype.%s[%d][0]: an op name (a string)", field, n);
         if ((rc = nas__json_string(js, &name)) < 0)
@@ -71,8 +70,8 @@ static int parse_gene(nas_json *js, const char *field, nas_darts_gene *g)
         if (op < 0) {
             rc = BAD("genotype.%s[%d][0]: unknown op \"%.40s\" (known: "
                      "max_pool_3x3, avg_pool_3x3, skip_connect, sep_conv_3x3, "
-                     "sep_conv_5x5, dil_conv_3x3, dil_conv_5x5)", field, n,
-                     name);
+                     "sep_conv_5x5, dil_conv_3x3, dil_conv_5x5)",
+                     field, n, name);
             free(name);
             return rc;
         }
@@ -80,20 +79,22 @@ static int parse_gene(nas_json *js, const char *field, nas_darts_gene *g)
         if ((rc = nas__json_element(js, &pfirst)) < 0)
             return rc;
         if (rc == 0)
-            return BAD("genotype.%s[%d]: an [op, input] pair lacks its input",
-                       field, n);
+            return BAD("genotype.%s[%d]: an [op, input] pair lacks its input", field, n);
         if (nas__json_peek(js) == '-' || (rc = nas__json_uint(js, &from)) < 0)
             return BAD("genotype.%s[%d][1]: the input must be an integer in "
-                       "[0, %d] (node %d)", field, n, j + 1, j);
+                       "[0, %d] (node %d)",
+                       field, n, j + 1, j);
         if (from > (uint64_t)(j + 1))
             return BAD("genotype.%s[%d][1]: input %llu is out of range for "
                        "node %d: [0, %d] (0, 1: the cell inputs, 2..: earlier "
-                       "nodes)", field, n, (unsigned long long)from, j, j + 1);
+                       "nodes)",
+                       field, n, (unsigned long long)from, j, j + 1);
         if ((rc = nas__json_element(js, &pfirst)) < 0)
             return rc;
         if (rc == 1)
             return BAD("genotype.%s[%d]: more than two items in an [op, "
-                       "input] pair", field, n);
+                       "input] pair",
+                       field, n);
         g->op[j][t] = op;
         g->from[j][t] = (int)from;
         n++;
@@ -101,8 +102,8 @@ static int parse_gene(nas_json *js, const char *field, nas_darts_gene *g)
     if (rc < 0)
         return rc;
     if (n != 2 * NAS_DARTS_NODES)
-        return BAD("genotype.%s: %d entries, must be %d (two per node)", field,
-                   n, 2 * NAS_DARTS_NODES);
+        return BAD("genotype.%s: %d entries, must be %d (two per node)", field, n,
+                   2 * NAS_DARTS_NODES);
     return NAS_OK;
 }
 
@@ -114,29 +115,26 @@ static int parse_concat(nas_json *js, const char *field, int *out, int *n)
         return rc;
     while ((rc = nas__json_element(js, &first)) == 1) {
         uint64_t v = 0;
-        if (nas__json_peek(js) == '-' || (rc = nas__json_uint(js, &v)) < 0 ||
-            v < 2 || v > 1 + NAS_DARTS_NODES)
-            return BAD("genotype.%s[%d]: must be a node in [2, %d]", field,
-                       *n, 1 + NAS_DARTS_NODES);
+        if (nas__json_peek(js) == '-' || (rc = nas__json_uint(js, &v)) < 0 || v < 2 ||
+            v > 1 + NAS_DARTS_NODES)
+            return BAD("genotype.%s[%d]: must be a node in [2, %d]", field, *n,
+                       1 + NAS_DARTS_NODES);
         for (int i = 0; i < *n; i++)
             if (out[i] == (int)v)
-                return BAD("genotype.%s[%d]: node %d appears twice", field,
-                           *n, (int)v);
-        out[(*n)++] = (int)v;   /* distinct values in [2, 5]: at most 4 */
+                return BAD("genotype.%s[%d]: node %d appears twice", field, *n, (int)v);
+        out[(*n)++] = (int)v; /* distinct values in [2, 5]: at most 4 */
     }
     if (rc < 0)
         return rc;
     if (*n == 0)
-        return BAD("genotype.%s: must list 1 to %d nodes", field,
-                   NAS_DARTS_NODES);
+        return BAD("genotype.%s: must list 1 to %d nodes", field, NAS_DARTS_NODES);
     return NAS_OK;
 }
 
 static int parse(nas_json *js, nas_darts_genotype *gt)
 {
     int first = 1, rc, seen[4] = {0};
-    static const char *const keys[4] = {"normal", "normal_concat", "reduce",
-                                        "reduce_concat"};
+    static const char *const keys[4] = {"normal", "normal_concat", "reduce", "reduce_concat"};
     char *key = NULL;
     if ((rc = nas__json_expect(js, '{', "an object")) < 0)
         return rc;
@@ -146,7 +144,8 @@ static int parse(nas_json *js, nas_darts_genotype *gt)
             k++;
         if (k == 4) {
             rc = BAD("genotype.%.40s: not a genotype field (known: normal, "
-                     "normal_concat, reduce, reduce_concat)", key);
+                     "normal_concat, reduce, reduce_concat)",
+                     key);
             free(key);
             return rc;
         }
@@ -155,11 +154,13 @@ static int parse(nas_json *js, nas_darts_genotype *gt)
             return BAD("genotype.%s: given twice", keys[k]);
         switch (k) {
         case 0: rc = parse_gene(js, "normal", &gt->normal); break;
-        case 1: rc = parse_concat(js, "normal_concat", gt->normal_concat,
-                                  &gt->n_normal_concat); break;
+        case 1:
+            rc = parse_concat(js, "normal_concat", gt->normal_concat, &gt->n_normal_concat);
+            break;
         case 2: rc = parse_gene(js, "reduce", &gt->reduce); break;
-        default: rc = parse_concat(js, "reduce_concat", gt->reduce_concat,
-                                   &gt->n_reduce_concat); break;
+        default:
+            rc = parse_concat(js, "reduce_concat", gt->reduce_concat, &gt->n_reduce_concat);
+            break;
         }
         if (rc < 0)
             return rc;
@@ -178,11 +179,12 @@ int nas__darts_genotype_parse(const char *text, nas_darts_genotype *out)
     if (!text || !*text)
         return BAD("genotype: missing (the darts-cnn architecture needs one)");
     nas_darts_genotype gt = {
-        .normal_concat = {2, 3, 4, 5}, .n_normal_concat = 4,
-        .reduce_concat = {2, 3, 4, 5}, .n_reduce_concat = 4,
+        .normal_concat = {2, 3, 4, 5},
+        .n_normal_concat = 4,
+        .reduce_concat = {2, 3, 4, 5},
+        .n_reduce_concat = 4,
     };
-    nas_json js = {.path = "genotype", .what = "genotype", .s = text,
-                   .n = strlen(text)};
+    nas_json js = {.path = "genotype", .what = "genotype", .s = text, .n = strlen(text)};
     int rc = parse(&js, &gt);
     if (rc < 0)
         return as_einval(rc);
@@ -233,24 +235,21 @@ char *nas__darts_genotype_dump(const nas_darts_genotype *gt)
     return NULL;
 }
 
-static void token_part(char *buf, size_t cap, const nas_darts_gene *g,
-                       const int *concat, int n)
+static void token_part(char *buf, size_t cap, const nas_darts_gene *g, const int *concat, int n)
 {
     size_t len = strlen(buf);
     for (int j = 0; j < NAS_DARTS_NODES; j++)
         for (int t = 0; t < 2; t++) {
-            len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0,
-                                    "%s%s/%d", j || t ? "," : "",
-                                    nas__darts_prim_names[g->op[j][t]],
-                                    g->from[j][t]);
+            len +=
+                (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "%s%s/%d", j || t ? "," : "",
+                                 nas__darts_prim_names[g->op[j][t]], g->from[j][t]);
         }
     for (int i = 0; i < n; i++)
-        len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "%s%d",
-                                i ? "." : "/", concat[i]);
+        len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "%s%d", i ? "." : "/",
+                                concat[i]);
 }
 
-void nas__darts_genotype_token(const nas_darts_genotype *gt, char *buf,
-                               size_t cap)
+void nas__darts_genotype_token(const nas_darts_genotype *gt, char *buf, size_t cap)
 {
     NAS_ASSERT(cap >= 1);
     buf[0] = '\0';
@@ -274,43 +273,40 @@ typedef struct fixed_cell {
 struct nas__darts_fixed {
     nas_darts_cfg cfg;
     nas_darts_genotype gt;
-    int stem_w, stem_gamma, stem_mean;   /* beta, running_var: the next */
+    int stem_w, stem_gamma, stem_mean; /* beta, running_var: the next */
     fixed_cell *cells;
     int head_w, head_b;
 };
 
-static int add(nas_params *p, const char *name, int group, enum nas_init init,
-               float scale, int ndim, int a, int b, int c, int d)
+static int add(nas_params *p, const char *name, int group, enum nas_init init, float scale,
+               int ndim, int a, int b, int c, int d)
 {
     int shape[4] = {a, b, c, d};
     int i = nas_params_add(p, name, group, init, scale, ndim, shape);
     return i < 0 ? nas_fail(NAS_ENOMEM, "darts: out of memory") : i;
 }
 
-static int declare_cell(nas_params *p, nas__darts_fixed *n, int i, int c,
-                        int c_pp, int c_p, int reduce_prev)
+static int declare_cell(nas_params *p, nas__darts_fixed *n, int i, int c, int c_pp, int c_p,
+                        int reduce_prev)
 {
     fixed_cell *cell = &n->cells[i];
     const nas_darts_gene *g = cell->reduce ? &n->gt.reduce : &n->gt.normal;
     char prefix[96];
     snprintf(prefix, sizeof(prefix), "cells.%d.pre0.", i);
-    int rc = nas__darts_op_declare(p, prefix, &cell->pre0,
-                                   reduce_prev ? NAS__DARTS_OP_FR
-                                               : NAS__DARTS_OP_RCB,
-                                   c_pp, c, 1, 1);
+    int rc = nas__darts_op_declare(
+        p, prefix, &cell->pre0, reduce_prev ? NAS__DARTS_OP_FR : NAS__DARTS_OP_RCB, c_pp, c, 1, 1);
     if (rc < 0)
         return rc;
     snprintf(prefix, sizeof(prefix), "cells.%d.pre1.", i);
-    if ((rc = nas__darts_op_declare(p, prefix, &cell->pre1, NAS__DARTS_OP_RCB,
-                                    c_p, c, 1, 1)) < 0)
+    if ((rc = nas__darts_op_declare(p, prefix, &cell->pre1, NAS__DARTS_OP_RCB, c_p, c, 1, 1)) < 0)
         return rc;
     for (int j = 0; j < NAS_DARTS_NODES; j++)
         for (int t = 0; t < 2; t++) {
             int stride = cell->reduce && g->from[j][t] < 2 ? 2 : 1;
-            snprintf(prefix, sizeof(prefix), "cells.%d.node.%d.in.%d.%s.", i, j,
-                     t, nas__darts_prim_names[g->op[j][t]]);
-            if ((rc = nas__darts_op_declare(p, prefix, &cell->ops[j][t],
-                                            g->op[j][t], c, c, stride, 1)) < 0)
+            snprintf(prefix, sizeof(prefix), "cells.%d.node.%d.in.%d.%s.", i, j, t,
+                     nas__darts_prim_names[g->op[j][t]]);
+            if ((rc = nas__darts_op_declare(p, prefix, &cell->ops[j][t], g->op[j][t], c, c, stride,
+                                            1)) < 0)
                 return rc;
         }
     return NAS_OK;
@@ -321,15 +317,13 @@ static int declare(nas_params *p, nas__darts_fixed *n)
     const nas_darts_cfg *cfg = &n->cfg;
     const int W = NAS_GROUP_WEIGHTS, S = NAS_GROUP_STATE;
     int c_stem = 3 * cfg->C;
-    if ((n->stem_w = add(p, "stem.conv.w", W, NAS_INIT_KAIMING, 1.0f, 4,
-                         c_stem, cfg->in_c, 3, 3)) < 0 ||
-        (n->stem_gamma = add(p, "stem.bn.gamma", W, NAS_INIT_ONE, 1.0f, 1,
-                             c_stem, 0, 0, 0)) < 0 ||
+    if ((n->stem_w = add(p, "stem.conv.w", W, NAS_INIT_KAIMING, 1.0f, 4, c_stem, cfg->in_c, 3, 3)) <
+            0 ||
+        (n->stem_gamma = add(p, "stem.bn.gamma", W, NAS_INIT_ONE, 1.0f, 1, c_stem, 0, 0, 0)) < 0 ||
         add(p, "stem.bn.beta", W, NAS_INIT_ZERO, 1.0f, 1, c_stem, 0, 0, 0) < 0 ||
-        (n->stem_mean = add(p, "stem.bn.running_mean", S, NAS_INIT_ZERO, 1.0f,
-                            1, c_stem, 0, 0, 0)) < 0 ||
-        add(p, "stem.bn.running_var", S, NAS_INIT_ONE, 1.0f, 1, c_stem, 0, 0,
-            0) < 0)
+        (n->stem_mean =
+             add(p, "stem.bn.running_mean", S, NAS_INIT_ZERO, 1.0f, 1, c_stem, 0, 0, 0)) < 0 ||
+        add(p, "stem.bn.running_var", S, NAS_INIT_ONE, 1.0f, 1, c_stem, 0, 0, 0) < 0)
         return NAS_ENOMEM;
     int c_pp = c_stem, c_p = c_stem, c = cfg->C, reduce_prev = 0;
     for (int i = 0; i < cfg->layers; i++) {
@@ -342,20 +336,16 @@ static int declare(nas_params *p, nas__darts_fixed *n)
             return rc;
         reduce_prev = cell->reduce;
         c_pp = c_p;
-        c_p = (cell->reduce ? n->gt.n_reduce_concat : n->gt.n_normal_concat) *
-              c;
+        c_p = (cell->reduce ? n->gt.n_reduce_concat : n->gt.n_normal_concat) * c;
     }
-    if ((n->head_w = add(p, "head.w", W, NAS_INIT_KAIMING, 1.0f, 2,
-                         cfg->classes, c_p, 0, 0)) < 0 ||
-        (n->head_b = add(p, "head.b", W, NAS_INIT_UNIFORM,
-                         1.0f / sqrtf((float)c_p), 1, cfg->classes, 0, 0,
-                         0)) < 0)
+    if ((n->head_w = add(p, "head.w", W, NAS_INIT_KAIMING, 1.0f, 2, cfg->classes, c_p, 0, 0)) < 0 ||
+        (n->head_b = add(p, "head.b", W, NAS_INIT_UNIFORM, 1.0f / sqrtf((float)c_p), 1,
+                         cfg->classes, 0, 0, 0)) < 0)
         return NAS_ENOMEM;
     return NAS_OK;
 }
 
-int nas__darts_fixed_declare(nas_params *p, const nas_darts_cfg *cfg,
-                             const nas_darts_genotype *gt,
+int nas__darts_fixed_declare(nas_params *p, const nas_darts_cfg *cfg, const nas_darts_genotype *gt,
                              nas__darts_fixed **out)
 {
     *out = NULL;
@@ -386,8 +376,7 @@ void nas__darts_fixed_free(nas__darts_fixed *n)
 }
 
 static nas_tensor *cell_fwd(nas_graph *g, nas_params *p, const fixed_cell *cell,
-                            const nas_darts_genotype *gt, nas_tensor *s0,
-                            nas_tensor *s1)
+                            const nas_darts_genotype *gt, nas_tensor *s0, nas_tensor *s1)
 {
     const nas_darts_gene *ge = cell->reduce ? &gt->reduce : &gt->normal;
     const int *concat = cell->reduce ? gt->reduce_concat : gt->normal_concat;
@@ -398,8 +387,7 @@ static nas_tensor *cell_fwd(nas_graph *g, nas_params *p, const fixed_cell *cell,
     for (int j = 0; j < NAS_DARTS_NODES; j++) {
         nas_tensor *h[2];
         for (int t = 0; t < 2; t++)
-            h[t] = nas__darts_op_apply(g, p, &cell->ops[j][t],
-                                       st[ge->from[j][t]], 1);
+            h[t] = nas__darts_op_apply(g, p, &cell->ops[j][t], st[ge->from[j][t]], 1);
         st[2 + j] = nas_add(g, h[0], h[1]);
     }
     if (nc == 1)
@@ -409,21 +397,19 @@ static nas_tensor *cell_fwd(nas_graph *g, nas_params *p, const fixed_cell *cell,
     return nas_concat(g, out, nc);
 }
 
-nas_tensor *nas__darts_fixed_forward(nas_graph *g, nas_params *p,
-                                     const nas__darts_fixed *n,
+nas_tensor *nas__darts_fixed_forward(nas_graph *g, nas_params *p, const nas__darts_fixed *n,
                                      nas_tensor *x)
 {
 #define P(i) nas_params_get(p, (i))
     nas_tensor *s = nas_conv2d(g, x, P(n->stem_w), NULL, 1, 1, 1, 1);
-    s = nas_batchnorm(g, s, P(n->stem_gamma), P(n->stem_gamma + 1),
-                      P(n->stem_mean), P(n->stem_mean + 1), 0.1f, 1e-5f);
+    s = nas_batchnorm(g, s, P(n->stem_gamma), P(n->stem_gamma + 1), P(n->stem_mean),
+                      P(n->stem_mean + 1), 0.1f, 1e-5f);
     nas_tensor *s0 = s, *s1 = s;
     for (int i = 0; i < n->cfg.layers; i++) {
         nas_tensor *o = cell_fwd(g, p, &n->cells[i], &n->gt, s0, s1);
         s0 = s1;
         s1 = o;
     }
-    return nas_linear(g, nas_global_avgpool(g, s1), P(n->head_w),
-                      P(n->head_b));
+    return nas_linear(g, nas_global_avgpool(g, s1), P(n->head_w), P(n->head_b));
 #undef P
 }

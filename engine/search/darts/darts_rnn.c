@@ -48,8 +48,7 @@ const char *const nas__darts_rnn_prim_names[NAS_DARTS_RNN_NPRIM] = {
     "none", "tanh", "relu", "sigmoid", "identity",
 };
 static_assert(NAS_DARTS_RNN_NPRIM == 5, "names in step with the enum");
-static_assert(NAS_DARTS_RNN_EDGES ==
-                  NAS_DARTS_RNN_NODES * (NAS_DARTS_RNN_NODES + 1) / 2,
+static_assert(NAS_DARTS_RNN_EDGES == NAS_DARTS_RNN_NODES * (NAS_DARTS_RNN_NODES + 1) / 2,
               "one edge from every earlier node");
 
 /* The reference's INITRANGE for W0 and Ws, and its embedding init. */
@@ -59,26 +58,27 @@ static_assert(NAS_DARTS_RNN_EDGES ==
 struct nas__darts_rnn {
     nas_darts_rnn_cfg cfg;
     int emb, w0, ws[NAS_DARTS_RNN_NODES], dec_w, dec_b, alpha;
-    int bn_mean, bn_var;   /* one BN's running statistics, as the reference
-                              shares one BatchNorm1d over s0 and the nodes */
+    int bn_mean, bn_var; /* one BN's running statistics, as the reference
+                            shares one BatchNorm1d over s0 and the nodes */
 };
 
 /* ------------------------------------------------------------ declare */
 
-static int add2(nas_params *p, const char *name, int group,
-                enum nas_init init, float scale, int a, int b)
+static int add2(nas_params *p, const char *name, int group, enum nas_init init, float scale, int a,
+                int b)
 {
     int shape[2] = {a, b};
     return nas_params_add(p, name, group, init, scale, b ? 2 : 1, shape);
 }
 
-int nas__darts_rnn_declare(nas_params *p, const nas_darts_rnn_cfg *cfg,
-                           nas__darts_rnn **out)
+int nas__darts_rnn_declare(nas_params *p, const nas_darts_rnn_cfg *cfg, nas__darts_rnn **out)
 {
     *out = NULL;
     if (cfg->tied && cfg->embed != cfg->hidden)
-        return nas_fail(NAS_EINVAL, "embed: tied weights need embed (%d) == "
-                        "hidden (%d)", cfg->embed, cfg->hidden);
+        return nas_fail(NAS_EINVAL,
+                        "embed: tied weights need embed (%d) == "
+                        "hidden (%d)",
+                        cfg->embed, cfg->hidden);
     nas__darts_rnn *n = calloc(1, sizeof(*n));
     if (!n)
         return nas_fail(NAS_ENOMEM, "darts-rnn: out of memory");
@@ -86,27 +86,22 @@ int nas__darts_rnn_declare(nas_params *p, const nas_darts_rnn_cfg *cfg,
     const int W = NAS_GROUP_WEIGHTS;
     int V = cfg->vocab, E = cfg->embed, H = cfg->hidden;
     char name[48];
-    int bad = (n->emb = add2(p, "embed.w", W, NAS_INIT_UNIFORM, EMBED_INIT,
-                             V, E)) < 0;
-    bad |= (n->w0 = add2(p, "cell.w0", W, NAS_INIT_UNIFORM, CELL_INIT, 2 * H,
-                         E + H)) < 0;
+    int bad = (n->emb = add2(p, "embed.w", W, NAS_INIT_UNIFORM, EMBED_INIT, V, E)) < 0;
+    bad |= (n->w0 = add2(p, "cell.w0", W, NAS_INIT_UNIFORM, CELL_INIT, 2 * H, E + H)) < 0;
     for (int j = 0; j < NAS_DARTS_RNN_NODES; j++) {
         snprintf(name, sizeof(name), "cell.ws.%d", j + 1);
-        bad |= (n->ws[j] = add2(p, name, W, NAS_INIT_UNIFORM, CELL_INIT,
-                                2 * H, H)) < 0;
+        bad |= (n->ws[j] = add2(p, name, W, NAS_INIT_UNIFORM, CELL_INIT, 2 * H, H)) < 0;
     }
     n->dec_w = n->emb;
     if (!cfg->tied)
-        bad |= (n->dec_w = add2(p, "decoder.w", W, NAS_INIT_UNIFORM,
-                                EMBED_INIT, V, H)) < 0;
+        bad |= (n->dec_w = add2(p, "decoder.w", W, NAS_INIT_UNIFORM, EMBED_INIT, V, H)) < 0;
     bad |= (n->dec_b = add2(p, "decoder.b", W, NAS_INIT_ZERO, 0.0f, V, 0)) < 0;
-    bad |= (n->bn_mean = add2(p, "cell.bn.running_mean", NAS_GROUP_STATE,
-                              NAS_INIT_ZERO, 0.0f, H, 0)) < 0;
-    bad |= (n->bn_var = add2(p, "cell.bn.running_var", NAS_GROUP_STATE,
-                             NAS_INIT_ONE, 1.0f, H, 0)) < 0;
-    bad |= (n->alpha = add2(p, "alpha.recurrent", NAS_GROUP_ARCH,
-                            NAS_INIT_NORMAL, 1e-3f, NAS_DARTS_RNN_EDGES,
-                            NAS_DARTS_RNN_NPRIM)) < 0;
+    bad |= (n->bn_mean =
+                add2(p, "cell.bn.running_mean", NAS_GROUP_STATE, NAS_INIT_ZERO, 0.0f, H, 0)) < 0;
+    bad |=
+        (n->bn_var = add2(p, "cell.bn.running_var", NAS_GROUP_STATE, NAS_INIT_ONE, 1.0f, H, 0)) < 0;
+    bad |= (n->alpha = add2(p, "alpha.recurrent", NAS_GROUP_ARCH, NAS_INIT_NORMAL, 1e-3f,
+                            NAS_DARTS_RNN_EDGES, NAS_DARTS_RNN_NPRIM)) < 0;
     if (bad) {
         free(n);
         return nas_fail(NAS_ENOMEM, "darts-rnn: cannot declare parameters");
@@ -156,9 +151,8 @@ static void mixed_bwd(nas_graph *g, nas_node *nd)
                 s->grad[(size_t)b * H + k] += d[k] * P * (1.0f - sg);
             if (wc) {
                 float m = p[1] * f1 + p[2] * f2 + p[3] * f3 + p[4] * h;
-                float fd = p[1] * (1.0f - f1 * f1) +
-                           (h > 0.0f ? p[2] : 0.0f) + p[3] * f3 * (1.0f - f3) +
-                           p[4];
+                float fd = p[1] * (1.0f - f1 * f1) + (h > 0.0f ? p[2] : 0.0f) +
+                           p[3] * f3 * (1.0f - f3) + p[4];
                 float *gc = ch->grad + (size_t)b * 2 * H;
                 gc[k] += d[k] * sg * (1.0f - sg) * (m - P * sv[k]);
                 gc[H + k] += d[k] * sg * fd;
@@ -177,13 +171,13 @@ static void mixed_bwd(nas_graph *g, nas_node *nd)
             probs->grad[(size_t)e * NAS_DARTS_RNN_NPRIM + k] += (float)dp[k];
 }
 
-nas_tensor *nas__darts_rnn_mixed(nas_graph *g, nas_tensor *s, nas_tensor *ch,
-                                 nas_tensor *probs, int edge)
+nas_tensor *nas__darts_rnn_mixed(nas_graph *g, nas_tensor *s, nas_tensor *ch, nas_tensor *probs,
+                                 int edge)
 {
     NAS_ASSERT(s->ndim == 2 && ch->ndim == 2 && ch->shape[0] == s->shape[0] &&
                ch->shape[1] == 2 * s->shape[1] && "mixed: s (B,H), ch (B,2H)");
-    NAS_ASSERT(probs->ndim == 2 && probs->shape[1] == NAS_DARTS_RNN_NPRIM &&
-               edge >= 0 && edge < probs->shape[0] && "mixed: probs (E,5)");
+    NAS_ASSERT(probs->ndim == 2 && probs->shape[1] == NAS_DARTS_RNN_NPRIM && edge >= 0 &&
+               edge < probs->shape[0] && "mixed: probs (E,5)");
     nas_tensor *in[3] = {s, ch, probs};
     nas_tensor *y = nas__out(g, 2, s->shape, in, 3);
     int B = s->shape[0], H = s->shape[1];
@@ -195,8 +189,7 @@ nas_tensor *nas__darts_rnn_mixed(nas_graph *g, nas_tensor *s, nas_tensor *ch,
         float *yv = y->data + (size_t)b * H;
         for (int k = 0; k < H; k++) {
             float sg = sigm(cv[k]), h = hv[k];
-            float m = p[1] * tanhf(h) + p[2] * (h > 0.0f ? h : 0.0f) +
-                      p[3] * sigm(h) + p[4] * h;
+            float m = p[1] * tanhf(h) + p[2] * (h > 0.0f ? h : 0.0f) + p[3] * sigm(h) + p[4] * h;
             yv[k] = P * sv[k] + sg * (m - P * sv[k]);
         }
     }
@@ -211,8 +204,8 @@ nas_tensor *nas__darts_rnn_mixed(nas_graph *g, nas_tensor *s, nas_tensor *ch,
 /* BatchNorm1d(H, affine=False) over the batch: batch statistics when the
  * graph trains (folded into the running ones only when update_stats),
  * the running statistics otherwise. */
-static nas_tensor *bn(nas_graph *g, nas_params *p, const nas__darts_rnn *n,
-                      nas_tensor *x, int update_stats)
+static nas_tensor *bn(nas_graph *g, nas_params *p, const nas__darts_rnn *n, nas_tensor *x,
+                      int update_stats)
 {
     nas_tensor *m = NULL, *v = NULL;
     if (!nas_graph_training(g) || update_stats) {
@@ -222,19 +215,16 @@ static nas_tensor *bn(nas_graph *g, nas_params *p, const nas__darts_rnn *n,
     return nas_batchnorm(g, x, NULL, NULL, m, v, 0.1f, 1e-5f);
 }
 
-nas_tensor *nas__darts_rnn_cell(nas_graph *g, nas_params *p,
-                                const nas__darts_rnn *n, nas_tensor *probs,
-                                nas_tensor *x, nas_tensor *h, int update_stats)
+nas_tensor *nas__darts_rnn_cell(nas_graph *g, nas_params *p, const nas__darts_rnn *n,
+                                nas_tensor *probs, nas_tensor *x, nas_tensor *h, int update_stats)
 {
     int H = n->cfg.hidden;
     nas_tensor *xh[2] = {x, h};
-    nas_tensor *ch0 = nas_linear(g, nas_concat(g, xh, 2),
-                                 nas_params_get(p, n->w0), NULL);
+    nas_tensor *ch0 = nas_linear(g, nas_concat(g, xh, 2), nas_params_get(p, n->w0), NULL);
     nas_tensor *c0 = nas_sigmoid(g, nas_narrow(g, ch0, 0, H));
     nas_tensor *h0 = nas_tanh(g, nas_narrow(g, ch0, H, H));
     nas_tensor *states[NAS_DARTS_RNN_NODES + 1];
-    states[0] = bn(g, p, n, nas_add(g, h, nas_mul(g, c0, nas_sub(g, h0, h))),
-                   update_stats);
+    states[0] = bn(g, p, n, nas_add(g, h, nas_mul(g, c0, nas_sub(g, h0, h))), update_stats);
     nas_tensor *in[NAS_DARTS_RNN_NODES];
     for (int j = 1, e = 0; j <= NAS_DARTS_RNN_NODES; j++) {
         nas_tensor *w = nas_params_get(p, n->ws[j - 1]);
@@ -242,19 +232,16 @@ nas_tensor *nas__darts_rnn_cell(nas_graph *g, nas_params *p,
             nas_tensor *ch = nas_linear(g, states[i], w, NULL);
             in[i] = nas__darts_rnn_mixed(g, states[i], ch, probs, e);
         }
-        states[j] = bn(g, p, n, j == 1 ? in[0] : nas_sum_n(g, in, j),
-                       update_stats);
+        states[j] = bn(g, p, n, j == 1 ? in[0] : nas_sum_n(g, in, j), update_stats);
     }
-    return nas_scale(g, nas_sum_n(g, states + 1, NAS_DARTS_RNN_NODES),
-                     1.0f / NAS_DARTS_RNN_NODES);
+    return nas_scale(g, nas_sum_n(g, states + 1, NAS_DARTS_RNN_NODES), 1.0f / NAS_DARTS_RNN_NODES);
 }
 
 /* ---------------------------------------------------------------- loss */
 
-nas_tensor *nas__darts_rnn_loss(nas_graph *g, nas_params *p,
-                                const nas__darts_rnn *n,
-                                const nas_darts_rnn_chunk *c, float *h_out,
-                                float p_in, float p_out, int update_stats)
+nas_tensor *nas__darts_rnn_loss(nas_graph *g, nas_params *p, const nas__darts_rnn *n,
+                                const nas_darts_rnn_chunk *c, float *h_out, float p_in, float p_out,
+                                int update_stats)
 {
     int H = n->cfg.hidden, T = c->T, bsz = c->bsz, shape[2] = {bsz, H};
     NAS_ASSERT(T >= 1 && bsz >= 1 && "darts-rnn: a chunk of T x bsz tokens");
@@ -262,8 +249,7 @@ nas_tensor *nas__darts_rnn_loss(nas_graph *g, nas_params *p,
     memcpy(h->data, c->h, (size_t)bsz * H * sizeof(float));
     nas_tensor *probs = nas_softmax(g, nas_params_get(p, n->alpha));
     nas_tensor *emb = nas_params_get(p, n->emb);
-    nas_tensor **outs = nas_arena_alloc(nas_graph_arena(g),
-                                        (size_t)T * sizeof(*outs));
+    nas_tensor **outs = nas_arena_alloc(nas_graph_arena(g), (size_t)T * sizeof(*outs));
     for (int t = 0; t < T; t++) {
         nas_tensor *x = nas_embedding(g, emb, c->rows + (size_t)t * bsz, bsz);
         x = nas_dropout(g, x, p_in);
@@ -272,30 +258,25 @@ nas_tensor *nas__darts_rnn_loss(nas_graph *g, nas_params *p,
     }
     /* (bsz, T*H) viewed as (bsz*T, H): row b*T + t is step t of column b. */
     int flat[2] = {bsz * T, H};
-    nas_tensor *y = T == 1 ? outs[0]
-                           : nas_reshape(g, nas_concat(g, outs, T), 2, flat);
-    int32_t *tgt = nas_arena_alloc(nas_graph_arena(g),
-                                   (size_t)bsz * T * sizeof(int32_t));
+    nas_tensor *y = T == 1 ? outs[0] : nas_reshape(g, nas_concat(g, outs, T), 2, flat);
+    int32_t *tgt = nas_arena_alloc(nas_graph_arena(g), (size_t)bsz * T * sizeof(int32_t));
     for (int b = 0; b < bsz; b++)
         for (int t = 0; t < T; t++)
             tgt[(size_t)b * T + t] = c->rows[(size_t)(t + 1) * bsz + b];
-    nas_tensor *logits = nas_linear(g, y, nas_params_get(p, n->dec_w),
-                                    nas_params_get(p, n->dec_b));
+    nas_tensor *logits = nas_linear(g, y, nas_params_get(p, n->dec_w), nas_params_get(p, n->dec_b));
     if (h_out)
         memcpy(h_out, h->data, (size_t)bsz * H * sizeof(float));
     return nas_cross_entropy(g, logits, tgt);
 }
 
-nas_tensor *nas__darts_rnn_pass_loss(void *ctx, nas_graph *g,
-                                     const void *batch,
+nas_tensor *nas__darts_rnn_pass_loss(void *ctx, nas_graph *g, const void *batch,
                                      enum nas__darts_pass pass)
 {
     const nas__darts_rnn_model *m = ctx;
     const nas_darts_rnn_chunk *c = batch;
     int keep = pass == NAS__DARTS_PASS_VAL || pass == NAS__DARTS_PASS_WEIGHT;
     int drop = pass == NAS__DARTS_PASS_WEIGHT;
-    return nas__darts_rnn_loss(g, m->p, m->net, c, keep ? c->h : NULL,
-                               drop ? m->dropout_in : 0.0f,
+    return nas__darts_rnn_loss(g, m->p, m->net, c, keep ? c->h : NULL, drop ? m->dropout_in : 0.0f,
                                drop ? m->dropout_out : 0.0f, drop);
 }
 
@@ -374,8 +355,8 @@ char *nas__darts_rnn_genotype_text(const nas_darts_rnn_gene *g)
     char t[48];
     nas__json_buf_puts(&b, "Genotype(recurrent=[");
     for (int j = 0; j < NAS_DARTS_RNN_NODES; j++) {
-        snprintf(t, sizeof(t), "%s('%s', %d)", j ? ", " : "",
-                 nas__darts_rnn_prim_names[g->op[j]], g->from[j]);
+        snprintf(t, sizeof(t), "%s('%s', %d)", j ? ", " : "", nas__darts_rnn_prim_names[g->op[j]],
+                 g->from[j]);
         nas__json_buf_puts(&b, t);
     }
     nas__json_buf_puts(&b, "], concat=range(1, 9))");

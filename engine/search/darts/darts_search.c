@@ -27,9 +27,8 @@ int nas__darts_search_init(nas__darts_search *s, nas_params *p, nas_graph *g,
                            const nas__darts_net *net, const nas_darts_cfg *cfg,
                            const nas_darts_hp *hp)
 {
-    *s = (nas__darts_search){.p = p, .g = g, .net = net, .cfg = *cfg,
-                             .hp = *hp};
-    nas__darts_gsearch t;   /* the same optimizers and scratch */
+    *s = (nas__darts_search){.p = p, .g = g, .net = net, .cfg = *cfg, .hp = *hp};
+    nas__darts_gsearch t; /* the same optimizers and scratch */
     int rc = nas__darts_gsearch_init(&t, p, g, NULL, NULL, hp, 0);
     if (rc != NAS_OK)
         return rc;
@@ -61,8 +60,7 @@ typedef struct cnn_ctx {
     int correct;
 } cnn_ctx;
 
-static nas_tensor *cnn_loss(void *ctx, nas_graph *g, const void *batch,
-                            enum nas__darts_pass pass)
+static nas_tensor *cnn_loss(void *ctx, nas_graph *g, const void *batch, enum nas__darts_pass pass)
 {
     cnn_ctx *cc = ctx;
     nas__darts_search *s = cc->s;
@@ -90,11 +88,20 @@ static nas_tensor *cnn_loss(void *ctx, nas_graph *g, const void *batch,
 static nas__darts_core core_of(nas__darts_search *s, cnn_ctx *cc)
 {
     *cc = (cnn_ctx){.s = s};
-    return (nas__darts_core){.p = s->p, .g = s->g, .loss = cnn_loss,
-                             .ctx = cc, .hp = &s->hp, .clip_unrolled = 0,
-                             .sgd = &s->sgd, .adam = &s->adam, .nw = s->nw,
-                             .na = s->na, .w0 = s->w0, .v = s->v,
-                             .ga = s->ga, .gb = s->gb};
+    return (nas__darts_core){.p = s->p,
+                             .g = s->g,
+                             .loss = cnn_loss,
+                             .ctx = cc,
+                             .hp = &s->hp,
+                             .clip_unrolled = 0,
+                             .sgd = &s->sgd,
+                             .adam = &s->adam,
+                             .nw = s->nw,
+                             .na = s->na,
+                             .w0 = s->w0,
+                             .v = s->v,
+                             .ga = s->ga,
+                             .gb = s->gb};
 }
 
 double nas__darts_arch_grad(nas__darts_search *s, const nas_darts_batch *train,
@@ -106,8 +113,8 @@ double nas__darts_arch_grad(nas__darts_search *s, const nas_darts_batch *train,
     return nas__darts_core_arch_grad(&c, train, val, order, xi, parts);
 }
 
-void nas__darts_step(nas__darts_search *s, const nas_darts_batch *train,
-                     const nas_darts_batch *val, float lr, nas_darts_stats *st)
+void nas__darts_step(nas__darts_search *s, const nas_darts_batch *train, const nas_darts_batch *val,
+                     float lr, nas_darts_stats *st)
 {
     cnn_ctx cc;
     nas__darts_core c = core_of(s, &cc);

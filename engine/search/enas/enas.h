@@ -20,28 +20,27 @@
 #include "search/controller/controller.h"
 
 typedef struct nas_enas_cfg {
-    int C;              /* channels of the first layer / cell */
-    int layers;         /* macro: layers; micro: normal cells per stack */
-    int nodes;          /* micro: B */
+    int C;      /* channels of the first layer / cell */
+    int layers; /* macro: layers; micro: normal cells per stack */
+    int nodes;  /* micro: B */
     int in_c, h, w, classes;
-    float dropout;      /* before the classifier (keep_prob = 1 - dropout) */
-    float drop_path;    /* micro */
+    float dropout;   /* before the classifier (keep_prob = 1 - dropout) */
+    float drop_path; /* micro */
 } nas_enas_cfg;
 
 typedef struct nas_enas_space {
-    const char *name;   /* "enas-micro", "enas-macro" */
+    const char *name; /* "enas-micro", "enas-macro" */
     /* Declares the shared weights in p (before nas_params_alloc) and
      * returns the space's state in *self. NAS_EINVAL names the field. */
     int (*declare)(nas_params *p, const nas_enas_cfg *cfg, void **self);
     void (*free)(void *self);
     /* The controller program of this space (owned by self) and the heads
      * it uses (written into ctrl->nheads / head_size). */
-    const nas_ctrl_step *(*program)(void *self, int *nsteps,
-                                    nas_ctrl_cfg *ctrl);
+    const nas_ctrl_step *(*program)(void *self, int *nsteps, nas_ctrl_cfg *ctrl);
     /* x (N, in_c, h, w) -> logits (N, classes) of child arc. Training mode
      * follows the graph; update_stats as in the darts supernet. */
-    nas_tensor *(*forward)(void *self, nas_graph *g, nas_params *p,
-                           const int *arc, nas_tensor *x, int update_stats);
+    nas_tensor *(*forward)(void *self, nas_graph *g, nas_params *p, const int *arc, nas_tensor *x,
+                           int update_stats);
     /* The arc as the result JSON of issue #5 (e.g. {"normal": [{"inputs":
      * [0, 1], "ops": ["sep_conv_3x3", "identity"]}, ...], ...}) appended to
      * b, and as the reference's fixed-arc string (space-separated ints). */

@@ -56,8 +56,7 @@
 enum { OP_CONV3, OP_SEP3, OP_CONV5, OP_SEP5, OP_AVG, OP_MAX, NOPS };
 
 const char *const nas__enas_macro_op_names[NOPS] = {
-    "conv_3x3", "sep_conv_3x3", "conv_5x5", "sep_conv_5x5", "avg_pool_3x3",
-    "max_pool_3x3",
+    "conv_3x3", "sep_conv_3x3", "conv_5x5", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3",
 };
 _Static_assert(sizeof(nas__enas_macro_op_names) / sizeof(nas__enas_macro_op_names[0]) == NOPS,
                "one name per macro op");
@@ -73,27 +72,27 @@ typedef struct bnp {
 
 /* One branch of one layer; -1 where the op has no such tensor. */
 typedef struct opw {
-    int inp;        /* 1x1 conv (C, C, 1, 1) */
+    int inp; /* 1x1 conv (C, C, 1, 1) */
     bnp inp_bn;
-    int w;          /* conv (C, C, k, k) */
-    int dw, pw;     /* separable: (C, 1, k, k), (C, C, 1, 1) */
-    bnp bn;         /* after the conv (not for pools) */
+    int w;      /* conv (C, C, k, k) */
+    int dw, pw; /* separable: (C, 1, k, k), (C, C, 1, 1) */
+    bnp bn;     /* after the conv (not for pools) */
 } opw;
 
 /* One factorized reduction. */
 typedef struct frw {
-    int path1, path2;   /* (C/2, C, 1, 1) each */
+    int path1, path2; /* (C/2, C, 1, 1) each */
     bnp bn;
 } frw;
 
 typedef struct macro {
     nas_enas_cfg cfg;
-    int L, pool[2];     /* pool layers (-1: none) */
+    int L, pool[2]; /* pool layers (-1: none) */
     int stem;
     bnp stem_bn;
-    opw *ops;           /* [L][NOPS] */
-    bnp *layer_bn;      /* [L], layer 0 unused */
-    frw *fr;            /* [2][L + 1] */
+    opw *ops;      /* [L][NOPS] */
+    bnp *layer_bn; /* [L], layer 0 unused */
+    frw *fr;       /* [2][L + 1] */
     int fc;
     nas_ctrl_step *prog;
     int nprog;
@@ -106,12 +105,11 @@ typedef struct decl {
     int rc;
 } decl;
 
-static int add(decl *d, int group, enum nas_init init, float scale, int ndim,
-               const int *shape, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
+static int add(decl *d, int group, enum nas_init init, float scale, int ndim, const int *shape,
+               const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
-static int add(decl *d, int group, enum nas_init init, float scale, int ndim,
-               const int *shape, const char *fmt, ...)
+static int add(decl *d, int group, enum nas_init init, float scale, int ndim, const int *shape,
+               const char *fmt, ...)
 {
     if (d->rc < 0)
         return -1;
@@ -130,8 +128,8 @@ static int add(decl *d, int group, enum nas_init init, float scale, int ndim,
 static int add_conv(decl *d, int co, int ci, int k, const char *name)
 {
     int shape[4] = {co, ci, k, k};
-    return add(d, NAS_GROUP_WEIGHTS, NAS_INIT_NORMAL,
-               sqrtf(2.0f / (float)(ci * k * k)), 4, shape, "%s", name);
+    return add(d, NAS_GROUP_WEIGHTS, NAS_INIT_NORMAL, sqrtf(2.0f / (float)(ci * k * k)), 4, shape,
+               "%s", name);
 }
 
 static bnp add_bn(decl *d, int c, const char *prefix)
@@ -168,11 +166,9 @@ static void build_program(macro *m)
 {
     int k = 0;
     for (int l = 0; l < m->L; l++) {
-        m->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_CHOICE, .head = 0,
-                                       .n = NOPS};
+        m->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_CHOICE, .head = 0, .n = NOPS};
         if (l > 0)
-            m->prog[k++] = (nas_ctrl_step){
-                .kind = NAS_CTRL_SKIPS | NAS_CTRL_PUSH, .n = l};
+            m->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_SKIPS | NAS_CTRL_PUSH, .n = l};
         else
             m->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_ANCHOR};
     }
@@ -232,8 +228,7 @@ static int declare_weights(macro *m, decl *d)
             f->bn = add_bn(d, C, name);
         }
     int fc[2] = {m->cfg.classes, C};
-    m->fc = add(d, NAS_GROUP_WEIGHTS, NAS_INIT_NORMAL, sqrtf(2.0f / (float)C), 2,
-                fc, "macro.fc.w");
+    m->fc = add(d, NAS_GROUP_WEIGHTS, NAS_INIT_NORMAL, sqrtf(2.0f / (float)C), 2, fc, "macro.fc.w");
     return d->rc;
 }
 
@@ -244,14 +239,15 @@ static int macro_declare(nas_params *p, const nas_enas_cfg *cfg, void **self)
     if (L < 1 || L > MAX_LAYERS)
         return nas_fail(NAS_EINVAL, "layers: %d is outside [1, %d]", L, MAX_LAYERS);
     if (C < 2 || C > 1024 || C % 2)
-        return nas_fail(NAS_EINVAL, "C: %d must be even and in [2, 1024] (a "
-                        "factorized reduction splits it in halves)", C);
+        return nas_fail(NAS_EINVAL,
+                        "C: %d must be even and in [2, 1024] (a "
+                        "factorized reduction splits it in halves)",
+                        C);
     if (cfg->in_c < 1 || cfg->classes < 2 || cfg->h < 1 || cfg->w < 1)
-        return nas_fail(NAS_EINVAL, "dataset: %d channels of %dx%d, %d classes",
-                        cfg->in_c, cfg->h, cfg->w, cfg->classes);
+        return nas_fail(NAS_EINVAL, "dataset: %d channels of %dx%d, %d classes", cfg->in_c, cfg->h,
+                        cfg->w, cfg->classes);
     if (!(cfg->dropout >= 0.0f && cfg->dropout < 1.0f))
-        return nas_fail(NAS_EINVAL, "dropout: %g is outside [0, 1)",
-                        (double)cfg->dropout);
+        return nas_fail(NAS_EINVAL, "dropout: %g is outside [0, 1)", (double)cfg->dropout);
     macro *m = calloc(1, sizeof(*m));
     if (!m)
         return nas_fail(NAS_ENOMEM, "enas-macro: out of memory");
@@ -264,8 +260,10 @@ static int macro_declare(nas_params *p, const nas_enas_cfg *cfg, void **self)
         if (pool_after(m, l) < 0)
             continue;
         if (h % 2 || w % 2) {
-            rc = nas_fail(NAS_EINVAL, "layers: the reduction after layer %d "
-                          "halves a %dx%d map; it needs even sizes", l, h, w);
+            rc = nas_fail(NAS_EINVAL,
+                          "layers: the reduction after layer %d "
+                          "halves a %dx%d map; it needs even sizes",
+                          l, h, w);
             goto fail;
         }
         h /= 2;
@@ -290,8 +288,7 @@ fail:
     return rc;
 }
 
-static const nas_ctrl_step *macro_program(void *self, int *nsteps,
-                                          nas_ctrl_cfg *ctrl)
+static const nas_ctrl_step *macro_program(void *self, int *nsteps, nas_ctrl_cfg *ctrl)
 {
     macro *m = self;
     *nsteps = m->nprog;
@@ -307,7 +304,7 @@ static const nas_ctrl_step *macro_program(void *self, int *nsteps,
  * then l bits). */
 static int layer_at(int l)
 {
-    return l * (l + 1) / 2;   /* sum over earlier layers j of 1 + j */
+    return l * (l + 1) / 2; /* sum over earlier layers j of 1 + j */
 }
 
 /* Whether source i (0: stem, i: output of layer i-1) is read after layer
@@ -335,17 +332,15 @@ typedef struct fwd {
 static nas_tensor *bn(const fwd *f, nas_tensor *x, const bnp *b)
 {
     int pass = f->update || !nas_graph_training(f->g);
-    return nas_batchnorm(f->g, x, P(b->gamma), P(b->beta),
-                         pass ? P(b->mean) : NULL, pass ? P(b->var) : NULL,
-                         BN_MOMENTUM, BN_EPS);
+    return nas_batchnorm(f->g, x, P(b->gamma), P(b->beta), pass ? P(b->mean) : NULL,
+                         pass ? P(b->var) : NULL, BN_MOMENTUM, BN_EPS);
 }
 
 static nas_tensor *branch(const fwd *f, const opw *op, int o, nas_tensor *x)
 {
     nas_graph *g = f->g;
     int C = x->shape[1];
-    x = nas_relu(g, bn(f, nas_conv2d(g, x, P(op->inp), NULL, 1, 0, 1, 1),
-                       &op->inp_bn));
+    x = nas_relu(g, bn(f, nas_conv2d(g, x, P(op->inp), NULL, 1, 0, 1, 1), &op->inp_bn));
     switch (o) {
     case OP_CONV3:
     case OP_CONV5: {
@@ -360,10 +355,8 @@ static nas_tensor *branch(const fwd *f, const opw *op, int o, nas_tensor *x)
         x = nas_conv2d(g, x, P(op->pw), NULL, 1, 0, 1, 1);
         return nas_relu(g, bn(f, x, &op->bn));
     }
-    case OP_AVG:
-        return nas_avgpool2d(g, x, 3, 1, 1);
-    default:
-        return nas_maxpool2d(g, x, 3, 1, 1);
+    case OP_AVG: return nas_avgpool2d(g, x, 3, 1, 1);
+    default: return nas_maxpool2d(g, x, 3, 1, 1);
     }
 }
 
@@ -377,15 +370,13 @@ static nas_tensor *reduce(const fwd *f, const frw *r, nas_tensor *x)
     return bn(f, nas_concat(g, h, 2), &r->bn);
 }
 
-static nas_tensor *macro_forward(void *self, nas_graph *g, nas_params *p,
-                                 const int *arc, nas_tensor *x,
-                                 int update_stats)
+static nas_tensor *macro_forward(void *self, nas_graph *g, nas_params *p, const int *arc,
+                                 nas_tensor *x, int update_stats)
 {
     macro *m = self;
     const fwd fw = {g, p, update_stats}, *f = &fw;
-    NAS_ASSERT(x->ndim == 4 && x->shape[1] == m->cfg.in_c &&
-               x->shape[2] == m->cfg.h && x->shape[3] == m->cfg.w &&
-               "enas-macro: input (N, in_c, h, w)");
+    NAS_ASSERT(x->ndim == 4 && x->shape[1] == m->cfg.in_c && x->shape[2] == m->cfg.h &&
+               x->shape[3] == m->cfg.w && "enas-macro: input (N, in_c, h, w)");
     int L = m->L;
     /* src[0]: the stem, src[i]: the output of layer i-1 (NULL once no
      * later layer reads it). */
@@ -470,13 +461,12 @@ static size_t macro_arc_params(void *self, nas_params *p, const int *arc)
 {
     macro *m = self;
     int L = m->L;
-    size_t n = numel_of(p, m->stem) + bn_params(p, &m->stem_bn) +
-               numel_of(p, m->fc);
+    size_t n = numel_of(p, m->stem) + bn_params(p, &m->stem_bn) + numel_of(p, m->fc);
     for (int l = 0; l < L; l++) {
         const opw *op = &m->ops[l * NOPS + arc[layer_at(l)]];
-        n += numel_of(p, op->inp) + bn_params(p, &op->inp_bn) +
-             numel_of(p, op->w) + numel_of(p, op->dw) + numel_of(p, op->pw) +
-             bn_params(p, &op->bn) + bn_params(p, &m->layer_bn[l]);
+        n += numel_of(p, op->inp) + bn_params(p, &op->inp_bn) + numel_of(p, op->w) +
+             numel_of(p, op->dw) + numel_of(p, op->pw) + bn_params(p, &op->bn) +
+             bn_params(p, &m->layer_bn[l]);
         int q = pool_after(m, l);
         if (q < 0)
             continue;
@@ -486,8 +476,7 @@ static size_t macro_arc_params(void *self, nas_params *p, const int *arc)
         for (int i = 0; i <= l + 1; i++) {
             if (read_after(m, arc, l, i)) {
                 const frw *r = &m->fr[q * (L + 1) + i];
-                n += numel_of(p, r->path1) + numel_of(p, r->path2) +
-                     bn_params(p, &r->bn);
+                n += numel_of(p, r->path1) + numel_of(p, r->path2) + bn_params(p, &r->bn);
             }
         }
     }

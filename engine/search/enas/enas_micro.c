@@ -46,8 +46,7 @@
 #include <stdlib.h>
 
 const char *const nas__enas_micro_op_names[NOPS] = {
-    "sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3",
-    "identity",
+    "sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3", "identity",
 };
 
 /* ---------------------------------------------------------- declaring */
@@ -57,26 +56,23 @@ typedef struct decl {
     int err;
 } decl;
 
-static int add(decl *d, enum nas_init init, int ndim, const int *shape,
-               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int add(decl *d, enum nas_init init, int ndim, const int *shape, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
-static int add(decl *d, enum nas_init init, int ndim, const int *shape,
-               const char *fmt, ...)
+static int add(decl *d, enum nas_init init, int ndim, const int *shape, const char *fmt, ...)
 {
     char name[160];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(name, sizeof(name), fmt, ap);
     va_end(ap);
-    int i = nas_params_add(d->p, name, NAS_GROUP_WEIGHTS, init, 1.0f, ndim,
-                           shape);
+    int i = nas_params_add(d->p, name, NAS_GROUP_WEIGHTS, init, 1.0f, ndim, shape);
     if (i < 0)
         d->err = i;
     return i;
 }
 
-static int conv_w(decl *d, int co, int ci, int k, const char *pre,
-                  const char *what)
+static int conv_w(decl *d, int co, int ci, int k, const char *pre, const char *what)
 {
     int s[4] = {co, ci, k, k};
     return add(d, NAS_INIT_KAIMING, 4, s, "%s.%s", pre, what);
@@ -89,8 +85,7 @@ static int bn_w(decl *d, int c, const char *pre)
     return g;
 }
 
-static void declare_cal(decl *d, cal *k, int kind, int relu, int ci, int c,
-                        const char *pre)
+static void declare_cal(decl *d, cal *k, int kind, int relu, int ci, int c, const char *pre)
 {
     *k = (cal){.kind = kind, .relu = relu, .w = {-1, -1}, .gamma = -1};
     if (kind == CAL_CONV) {
@@ -114,8 +109,7 @@ static void declare_cell(decl *d, micro *m, layer *l, int li)
                     sep_w *w = sep_of(m, l, j, s, in, op);
                     int k = op == 0 ? 3 : 5;
                     for (int st = 0; st < 2; st++) {
-                        snprintf(pre, sizeof(pre),
-                                 "micro.cell.%d.node.%d.%c.in%d.%s.%d", li, j,
+                        snprintf(pre, sizeof(pre), "micro.cell.%d.node.%d.%c.in%d.%s.%d", li, j,
                                  s ? 'y' : 'x', in, nas__enas_micro_op_names[op], st);
                         w->dw[st] = conv_w(d, c, 1, k, pre, "dw");
                         w->pw[st] = conv_w(d, c, c, 1, pre, "pw");
@@ -141,19 +135,17 @@ static void build_program(micro *m)
     int B = m->cfg.nodes, k = 0;
     for (int cell = 0; cell < 2; cell++) {
         if (cell)
-            m->prog[k++] = (nas_ctrl_step){
-                .kind = NAS_CTRL_RESET | NAS_CTRL_KEEP_STATE};
+            m->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_RESET | NAS_CTRL_KEEP_STATE};
         for (int s = 0; s < 2; s++)
-            m->prog[k++] = (nas_ctrl_step){
-                .kind = NAS_CTRL_ANCHOR | NAS_CTRL_ZERO_VALUE};
+            m->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_ANCHOR | NAS_CTRL_ZERO_VALUE};
         for (int j = 0; j < B; j++) {
             for (int s = 0; s < 2; s++)
-                m->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_PICK,
-                                               .n = j + 2};
+                m->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_PICK, .n = j + 2};
             for (int s = 0; s < 2; s++)
-                m->prog[k++] = (nas_ctrl_step){
-                    .kind = NAS_CTRL_CHOICE | (cell ? 0 : NAS_CTRL_FIXED_BIAS),
-                    .head = 0, .n = NOPS};
+                m->prog[k++] =
+                    (nas_ctrl_step){.kind = NAS_CTRL_CHOICE | (cell ? 0 : NAS_CTRL_FIXED_BIAS),
+                                    .head = 0,
+                                    .n = NOPS};
             m->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_ANCHOR};
         }
     }
@@ -187,30 +179,28 @@ static int check_cfg(const nas_enas_cfg *c)
     if (c->C < 1 || c->C > 1024)
         return nas_fail(NAS_EINVAL, "C: %d is outside [1, 1024]", c->C);
     if (c->layers < 1 || c->layers > 64)
-        return nas_fail(NAS_EINVAL, "layers: %d is outside [1, 64]",
-                        c->layers);
+        return nas_fail(NAS_EINVAL, "layers: %d is outside [1, 64]", c->layers);
     if (c->nodes < 2 || c->nodes > MAX_NODES)
-        return nas_fail(NAS_EINVAL, "nodes: %d is outside [2, %d]", c->nodes,
-                        MAX_NODES);
+        return nas_fail(NAS_EINVAL, "nodes: %d is outside [2, %d]", c->nodes, MAX_NODES);
     if (c->in_c < 1 || c->classes < 2 || c->h < 1 || c->w < 1)
-        return nas_fail(NAS_EINVAL, "dataset: %d channels, %d classes",
-                        c->in_c, c->classes);
+        return nas_fail(NAS_EINVAL, "dataset: %d channels, %d classes", c->in_c, c->classes);
     if (c->h != c->w)
-        return nas_fail(NAS_EINVAL, "dataset: enas-micro needs square "
-                        "images, got %dx%d", c->h, c->w);
+        return nas_fail(NAS_EINVAL,
+                        "dataset: enas-micro needs square "
+                        "images, got %dx%d",
+                        c->h, c->w);
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
-        return nas_fail(NAS_EINVAL, "dropout: %g must be in [0, 1)",
-                        (double)c->dropout);
+        return nas_fail(NAS_EINVAL, "dropout: %g must be in [0, 1)", (double)c->dropout);
     if (!(c->drop_path >= 0.0f && c->drop_path < 1.0f))
-        return nas_fail(NAS_EINVAL, "drop_path: %g must be in [0, 1)",
-                        (double)c->drop_path);
+        return nas_fail(NAS_EINVAL, "drop_path: %g must be in [0, 1)", (double)c->drop_path);
     int hw = c->h, d = c->layers / 3;
     int pool[2] = {d, 2 * d + 1};
     for (int i = 0; i < 2; i++) {
         if (hw % 2)
-            return nas_fail(NAS_EINVAL, "layers: cell %d reduces a %dx%d "
-                            "map; reductions need even sizes", pool[i], hw,
-                            hw);
+            return nas_fail(NAS_EINVAL,
+                            "layers: cell %d reduces a %dx%d "
+                            "map; reductions need even sizes",
+                            pool[i], hw, hw);
         hw /= 2;
     }
     return NAS_OK;
@@ -265,14 +255,15 @@ static int micro_declare(nas_params *p, const nas_enas_cfg *cfg, void **self)
         l->hw = h1;
         l->level = (i >= m->pool[0]) + (i >= m->pool[1]);
         snprintf(pre, sizeof(pre), "micro.cell.%d.cal_x", i);
-        declare_cal(&d, &l->cal_x, h0 != h1 ? CAL_FR : c0 != c ? CAL_CONV
-                                                               : CAL_NONE,
+        declare_cal(&d, &l->cal_x,
+                    h0 != h1  ? CAL_FR
+                    : c0 != c ? CAL_CONV
+                              : CAL_NONE,
                     1, c0, c, pre);
         snprintf(pre, sizeof(pre), "micro.cell.%d.cal_y", i);
-        declare_cal(&d, &l->cal_y, c1 != c ? CAL_CONV : CAL_NONE, 1, c1, c,
-                    pre);
+        declare_cal(&d, &l->cal_y, c1 != c ? CAL_CONV : CAL_NONE, 1, c1, c, pre);
         declare_cell(&d, m, l, i);
-        if (l->reduce) {   /* the next inputs: the reduction, this cell */
+        if (l->reduce) { /* the next inputs: the reduction, this cell */
             c0 = c;
             h0 = h1;
         } else {
@@ -296,8 +287,7 @@ fail:
     return rc;
 }
 
-static const nas_ctrl_step *micro_program(void *self, int *nsteps,
-                                          nas_ctrl_cfg *ctrl)
+static const nas_ctrl_step *micro_program(void *self, int *nsteps, nas_ctrl_cfg *ctrl)
 {
     micro *m = self;
     *nsteps = m->nprog;
@@ -308,7 +298,6 @@ static const nas_ctrl_step *micro_program(void *self, int *nsteps,
     return m->prog;
 }
 
-
 /* ---------------------------------------------------------- describing */
 
 static void put_int(nas_json_buf *b, int v)
@@ -318,8 +307,7 @@ static void put_int(nas_json_buf *b, int v)
     nas__json_buf_puts(b, t);
 }
 
-static void cell_json(const micro *m, const int *arc, int reduce,
-                      nas_json_buf *b)
+static void cell_json(const micro *m, const int *arc, int reduce, nas_json_buf *b)
 {
     nas__json_buf_puts(b, reduce ? ",\"reduce\":[" : "\"normal\":[");
     for (int j = 0; j < m->cfg.nodes; j++) {
@@ -335,8 +323,7 @@ static void cell_json(const micro *m, const int *arc, int reduce,
         nas__json_buf_puts(b, nas__enas_micro_op_names[op[1]]);
         nas__json_buf_puts(b, "\"]}");
     }
-    nas__json_buf_puts(b, reduce ? "],\"reduce_concat\":["
-                                 : "],\"normal_concat\":[");
+    nas__json_buf_puts(b, reduce ? "],\"reduce_concat\":[" : "],\"normal_concat\":[");
     int ends[MAX_NODES + 2], n = loose_ends(m, arc, reduce, ends);
     for (int i = 0; i < n; i++) {
         if (i)
@@ -381,19 +368,17 @@ static size_t cal_params(nas_params *p, const cal *k)
 {
     if (k->kind == CAL_NONE)
         return 0;
-    return numel_of(p, k->w[0]) + numel_of(p, k->w[1]) +
-           2 * numel_of(p, k->gamma);
+    return numel_of(p, k->w[0]) + numel_of(p, k->w[1]) + 2 * numel_of(p, k->gamma);
 }
 
 static size_t micro_arc_params(void *self, nas_params *p, const int *arc)
 {
     const micro *m = self;
-    size_t n = numel_of(p, m->stem_w) + 2 * numel_of(p, m->stem_gamma) +
-               numel_of(p, m->head_w);
+    size_t n = numel_of(p, m->stem_w) + 2 * numel_of(p, m->stem_gamma) + numel_of(p, m->head_w);
     for (int i = 0; i < m->ncells; i++) {
         const layer *l = &m->cells[i];
-        n += cal_params(p, &l->pre) + cal_params(p, &l->cal_x) +
-             cal_params(p, &l->cal_y) + 2 * numel_of(p, l->final_gamma);
+        n += cal_params(p, &l->pre) + cal_params(p, &l->cal_x) + cal_params(p, &l->cal_y) +
+             2 * numel_of(p, l->final_gamma);
         for (int j = 0; j < m->cfg.nodes; j++) {
             int in[2], op[2];
             node_of(m, arc, l->reduce, j, in, op);

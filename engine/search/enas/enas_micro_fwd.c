@@ -32,18 +32,15 @@
 
 static nas_tensor *bn(nas_graph *g, nas_params *p, nas_tensor *x, int gamma)
 {
-    return nas_batchnorm(g, x, P(gamma), P(gamma + 1), NULL, NULL, 0.1f,
-                         BN_EPS);
+    return nas_batchnorm(g, x, P(gamma), P(gamma + 1), NULL, NULL, 0.1f, BN_EPS);
 }
 
-static nas_tensor *apply_cal(nas_graph *g, nas_params *p, const cal *k,
-                             nas_tensor *x)
+static nas_tensor *apply_cal(nas_graph *g, nas_params *p, const cal *k, nas_tensor *x)
 {
     if (k->relu)
         x = nas_relu(g, x);
     if (k->kind == CAL_CONV)
-        return bn(g, p, nas_conv2d(g, x, P(k->w[0]), NULL, 1, 0, 1, 1),
-                  k->gamma);
+        return bn(g, p, nas_conv2d(g, x, P(k->w[0]), NULL, 1, 0, 1, 1), k->gamma);
     NAS_ASSERT(k->kind == CAL_FR);
     nas_tensor *h[2] = {
         nas_conv2d(g, x, P(k->w[0]), NULL, 2, 0, 1, 1),
@@ -52,27 +49,22 @@ static nas_tensor *apply_cal(nas_graph *g, nas_params *p, const cal *k,
     return bn(g, p, nas_concat(g, h, 2), k->gamma);
 }
 
-static nas_tensor *apply_op(nas_graph *g, nas_params *p, const sep_w *w,
-                            int op, nas_tensor *x)
+static nas_tensor *apply_op(nas_graph *g, nas_params *p, const sep_w *w, int op, nas_tensor *x)
 {
     switch (op) {
     case OP_SEP3:
     case OP_SEP5: {
         int k = op == OP_SEP3 ? 3 : 5, c = x->shape[1];
         for (int st = 0; st < 2; st++) {
-            x = nas_conv2d(g, nas_relu(g, x), P(w->dw[st]), NULL, 1, k / 2,
-                           1, c);
+            x = nas_conv2d(g, nas_relu(g, x), P(w->dw[st]), NULL, 1, k / 2, 1, c);
             x = nas_conv2d(g, x, P(w->pw[st]), NULL, 1, 0, 1, 1);
             x = bn(g, p, x, w->gamma[st]);
         }
         return x;
     }
-    case OP_AVG:
-        return nas_avgpool2d(g, x, 3, 1, 1);
-    case OP_MAX:
-        return nas_maxpool2d(g, x, 3, 1, 1);
-    default:
-        return x;
+    case OP_AVG: return nas_avgpool2d(g, x, 3, 1, 1);
+    case OP_MAX: return nas_maxpool2d(g, x, 3, 1, 1);
+    default: return x;
     }
 }
 
@@ -82,12 +74,12 @@ enum { SUB_STEM, SUB_CAL, SUB_OP, SUB_COMBINE };
 
 typedef struct part {
     int kind;
-    const cal *k;           /* SUB_CAL */
-    const sep_w *w;         /* SUB_OP (NULL for the parameter-free ops) */
+    const cal *k;   /* SUB_CAL */
+    const sep_w *w; /* SUB_OP (NULL for the parameter-free ops) */
     int op;
-    const layer *l;         /* SUB_COMBINE, with the loose-end indices */
+    const layer *l; /* SUB_COMBINE, with the loose-end indices */
     int ends[MAX_NODES + 2];
-    int first, n;           /* inputs [first, first + n) of the chunk */
+    int first, n; /* inputs [first, first + n) of the chunk */
 } part;
 
 typedef struct chunk {
@@ -95,28 +87,24 @@ typedef struct chunk {
     nas_params *p;
     part parts[2];
     int nparts;
-    float *zero[MAX_NODES + 2];   /* pooled gradients to clear first */
+    float *zero[MAX_NODES + 2]; /* pooled gradients to clear first */
     int nzero;
     size_t zero_n;
 } chunk;
 
-static nas_tensor *run_part(const micro *m, nas_graph *g, nas_params *p,
-                            const part *pt, nas_tensor **xs)
+static nas_tensor *run_part(const micro *m, nas_graph *g, nas_params *p, const part *pt,
+                            nas_tensor **xs)
 {
     switch (pt->kind) {
     case SUB_STEM:
-        return bn(g, p, nas_conv2d(g, xs[0], P(m->stem_w), NULL, 1, 1, 1, 1),
-                  m->stem_gamma);
-    case SUB_CAL:
-        return apply_cal(g, p, pt->k, xs[0]);
-    case SUB_OP:
-        return apply_op(g, p, pt->w, pt->op, xs[0]);
-    default: {   /* SUB_COMBINE */
+        return bn(g, p, nas_conv2d(g, xs[0], P(m->stem_w), NULL, 1, 1, 1, 1), m->stem_gamma);
+    case SUB_CAL: return apply_cal(g, p, pt->k, xs[0]);
+    case SUB_OP: return apply_op(g, p, pt->w, pt->op, xs[0]);
+    default: { /* SUB_COMBINE */
         nas_tensor *t[MAX_NODES + 2];
         for (int i = 0; i < pt->n; i++)
-            t[i] = nas_conv2d(g, nas_relu(g, xs[i]),
-                              P(pt->l->final_w[pt->ends[i]]), NULL, 1, 0, 1,
-                              1);
+            t[i] =
+                nas_conv2d(g, nas_relu(g, xs[i]), P(pt->l->final_w[pt->ends[i]]), NULL, 1, 0, 1, 1);
         nas_tensor *s = pt->n > 1 ? nas_sum_n(g, t, pt->n) : t[0];
         return bn(g, p, s, pt->l->final_gamma);
     }
@@ -126,8 +114,7 @@ static nas_tensor *run_part(const micro *m, nas_graph *g, nas_params *p,
 #undef P
 
 /* x seen from the scratch graph: same data; gradient and groups given. */
-static nas_tensor *view(nas_graph *sg, const nas_tensor *x, uint32_t groups,
-                        float *grad)
+static nas_tensor *view(nas_graph *sg, const nas_tensor *x, uint32_t groups, float *grad)
 {
     nas_tensor *t = nas_arena_zalloc(nas_graph_arena(sg), sizeof(*t));
     t->ndim = x->ndim;
@@ -143,8 +130,7 @@ static nas_tensor *view(nas_graph *sg, const nas_tensor *x, uint32_t groups,
 static void seed_bwd(nas_graph *g, nas_node *nd)
 {
     if (nas__want(g, nd->list[0]))
-        nas__add_to(nd->list[0]->grad, nd->pa[0],
-                    nas_tensor_numel(nd->list[0]));
+        nas__add_to(nd->list[0]->grad, nd->pa[0], nas_tensor_numel(nd->list[0]));
 }
 
 static nas_tensor *seed(nas_graph *g, nas_tensor *y, const float *dy)
@@ -196,9 +182,8 @@ static void chunk_bwd(nas_graph *g, nas_node *nd)
 
 /* The chunk's output: the sum of its parts, computed on the scratch graph
  * part by part; one tape node on g keeping the inputs xs[0, n). */
-static nas_tensor *chunk_run(const micro *m, nas_graph *g, nas_params *p,
-                             const part *parts, int nparts, nas_tensor **xs,
-                             int n, float *const *zero, int nzero,
+static nas_tensor *chunk_run(const micro *m, nas_graph *g, nas_params *p, const part *parts,
+                             int nparts, nas_tensor **xs, int n, float *const *zero, int nzero,
                              size_t zero_n)
 {
     if (m->direct) {
@@ -227,8 +212,7 @@ static nas_tensor *chunk_run(const micro *m, nas_graph *g, nas_params *p,
             nas_node *nd = nas__record(g, chunk_bwd, y, NULL, 0);
             if (nd) {
                 chunk *ck = nas_arena_alloc(nas_graph_arena(g), sizeof(*ck));
-                *ck = (chunk){.m = m, .p = p, .nparts = nparts,
-                              .nzero = nzero, .zero_n = zero_n};
+                *ck = (chunk){.m = m, .p = p, .nparts = nparts, .nzero = nzero, .zero_n = zero_n};
                 memcpy(ck->parts, parts, (size_t)nparts * sizeof(*parts));
                 if (nzero)
                     memcpy(ck->zero, zero, (size_t)nzero * sizeof(*zero));
@@ -245,8 +229,7 @@ static nas_tensor *chunk_run(const micro *m, nas_graph *g, nas_params *p,
     return y;
 }
 
-static nas_tensor *one(const micro *m, nas_graph *g, nas_params *p,
-                       part pt, nas_tensor *x)
+static nas_tensor *one(const micro *m, nas_graph *g, nas_params *p, part pt, nas_tensor *x)
 {
     pt.first = 0;
     pt.n = 1;
@@ -255,28 +238,26 @@ static nas_tensor *one(const micro *m, nas_graph *g, nas_params *p,
 
 /* ------------------------------------------------------------- forward */
 
-static nas_tensor *cell_fwd(const micro *m, nas_graph *g, nas_params *p,
-                            const layer *l, const int *arc, nas_tensor *s0,
-                            nas_tensor *s1)
+static nas_tensor *cell_fwd(const micro *m, nas_graph *g, nas_params *p, const layer *l,
+                            const int *arc, nas_tensor *s0, nas_tensor *s1)
 {
     int B = m->cfg.nodes;
     nas_tensor *st[MAX_NODES + 2];
-    st[0] = l->cal_x.kind == CAL_NONE
-                ? s0
-                : one(m, g, p, (part){.kind = SUB_CAL, .k = &l->cal_x}, s0);
-    st[1] = l->cal_y.kind == CAL_NONE
-                ? s1
-                : one(m, g, p, (part){.kind = SUB_CAL, .k = &l->cal_y}, s1);
+    st[0] =
+        l->cal_x.kind == CAL_NONE ? s0 : one(m, g, p, (part){.kind = SUB_CAL, .k = &l->cal_x}, s0);
+    st[1] =
+        l->cal_y.kind == CAL_NONE ? s1 : one(m, g, p, (part){.kind = SUB_CAL, .k = &l->cal_y}, s1);
     for (int j = 0; j < B; j++) {
         int in[2], op[2];
         node_of(m, arc, l->reduce, j, in, op);
         part parts[2];
         nas_tensor *xs[2];
         for (int s = 0; s < 2; s++) {
-            parts[s] = (part){.kind = SUB_OP, .op = op[s], .first = s, .n = 1,
-                              .w = op[s] <= OP_SEP5
-                                       ? sep_of(m, l, j, s, in[s], op[s])
-                                       : NULL};
+            parts[s] = (part){.kind = SUB_OP,
+                              .op = op[s],
+                              .first = s,
+                              .n = 1,
+                              .w = op[s] <= OP_SEP5 ? sep_of(m, l, j, s, in[s], op[s]) : NULL};
             xs[s] = st[in[s]];
         }
         st[j + 2] = chunk_run(m, g, p, parts, 2, xs, 2, NULL, 0, 0);
@@ -333,14 +314,13 @@ static void ensure_pool(micro *m, int n)
         memset(m->gpool_n, 0, sizeof(m->gpool_n));
 }
 
-nas_tensor *nas__enas_micro_forward(void *self, nas_graph *g, nas_params *p,
-                                    const int *arc, nas_tensor *x,
-                                    int update_stats)
+nas_tensor *nas__enas_micro_forward(void *self, nas_graph *g, nas_params *p, const int *arc,
+                                    nas_tensor *x, int update_stats)
 {
-    (void)update_stats;   /* no running statistics: see the top */
+    (void)update_stats; /* no running statistics: see the top */
     micro *m = self;
-    NAS_ASSERT(x->ndim == 4 && x->shape[1] == m->cfg.in_c &&
-               x->shape[2] == m->cfg.h && x->shape[3] == m->cfg.w);
+    NAS_ASSERT(x->ndim == 4 && x->shape[1] == m->cfg.in_c && x->shape[2] == m->cfg.h &&
+               x->shape[3] == m->cfg.w);
     if (!m->direct && g->grad_enabled)
         ensure_pool(m, x->shape[0]);
     nas_tensor *s = one(m, g, p, (part){.kind = SUB_STEM}, x);
@@ -348,8 +328,7 @@ nas_tensor *nas__enas_micro_forward(void *self, nas_graph *g, nas_params *p,
     for (int i = 0; i < m->ncells; i++) {
         const layer *l = &m->cells[i];
         if (l->reduce) {
-            nas_tensor *r = one(m, g, p, (part){.kind = SUB_CAL, .k = &l->pre},
-                                s1);
+            nas_tensor *r = one(m, g, p, (part){.kind = SUB_CAL, .k = &l->pre}, s1);
             s0 = s1;
             s1 = r;
         }

@@ -28,25 +28,25 @@ typedef struct cal {
 } cal;
 
 typedef struct layer {
-    int reduce, c, hw;      /* width and map side of the cell */
-    int level;              /* reductions up to this cell: 0, 1, 2 */
-    cal pre;                /* reduce: FR of the last output before it */
+    int reduce, c, hw; /* width and map side of the cell */
+    int level;         /* reductions up to this cell: 0, 1, 2 */
+    cal pre;           /* reduce: FR of the last output before it */
     cal cal_x, cal_y;
-    sep_w *sep;             /* [node][slot][input (B+1)][op 2] */
-    int final_w[MAX_NODES + 2];   /* (c, c, 1, 1) per possible loose end */
+    sep_w *sep;                 /* [node][slot][input (B+1)][op 2] */
+    int final_w[MAX_NODES + 2]; /* (c, c, 1, 1) per possible loose end */
     int final_gamma;
 } layer;
 
 typedef struct micro {
     nas_enas_cfg cfg;
-    int ncells;             /* layers + 2 */
+    int ncells; /* layers + 2 */
     int pool[2];
     layer *cells;
     int stem_w, stem_gamma, head_w;
     nas_ctrl_step *prog;
     int nprog;
     nas_graph *scratch;
-    int direct;             /* no recomputation: every op on the tape */
+    int direct; /* no recomputation: every op on the tape */
     /* Gradient buffers of the tensors that live inside one cell (its
      * calibrated inputs and its nodes), one set for all cells, each buffer
      * as big as the largest level's map (gpool_cap floats); gpool_n is a
@@ -55,16 +55,14 @@ typedef struct micro {
     size_t gpool_cap, gpool_n[3];
 } micro;
 
-static inline sep_w *sep_of(const micro *m, const layer *l, int node,
-                            int slot, int in, int op)
+static inline sep_w *sep_of(const micro *m, const layer *l, int node, int slot, int in, int op)
 {
     int B = m->cfg.nodes;
     return &l->sep[((node * 2 + slot) * (B + 1) + in) * 2 + op];
 }
 
 /* The arc is in program order: per cell, per node (in1, in2, op1, op2). */
-static inline void node_of(const micro *m, const int *arc, int reduce,
-                           int j, int in[2], int op[2])
+static inline void node_of(const micro *m, const int *arc, int reduce, int j, int in[2], int op[2])
 {
     const int *a = arc + (reduce ? 4 * m->cfg.nodes : 0) + 4 * j;
     in[0] = a[0];
@@ -78,8 +76,7 @@ static inline void node_of(const micro *m, const int *arc, int reduce,
 }
 
 /* used[i] = 1 when node or cell input i feeds some node. */
-static inline int loose_ends(const micro *m, const int *arc, int reduce,
-                             int *out)
+static inline int loose_ends(const micro *m, const int *arc, int reduce, int *out)
 {
     int B = m->cfg.nodes, used[MAX_NODES + 2] = {0}, n = 0;
     for (int j = 0; j < B; j++) {
@@ -94,8 +91,7 @@ static inline int loose_ends(const micro *m, const int *arc, int reduce,
 }
 
 /* The space's forward (nas_enas_space.forward). */
-nas_tensor *nas__enas_micro_forward(void *self, nas_graph *g, nas_params *p,
-                                    const int *arc, nas_tensor *x,
-                                    int update_stats);
+nas_tensor *nas__enas_micro_forward(void *self, nas_graph *g, nas_params *p, const int *arc,
+                                    nas_tensor *x, int update_stats);
 
 #endif

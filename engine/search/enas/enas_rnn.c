@@ -42,14 +42,17 @@
 #include <stdlib.h>
 
 const char *const nas__enas_rnn_act_names[NAS_ENAS_RNN_NACT] = {
-    "tanh", "relu", "identity", "sigmoid",
+    "tanh",
+    "relu",
+    "identity",
+    "sigmoid",
 };
 static_assert(NAS_ENAS_RNN_NACT == 4, "names in step with the enum");
 
 struct nas__enas_rnn {
     nas_enas_rnn_cfg cfg;
     int emb;
-    int *edge;   /* edge[i * N + j]: store index of W_{i,j}; edge[0]: W_0 */
+    int *edge; /* edge[i * N + j]: store index of W_{i,j}; edge[0]: W_0 */
     nas_ctrl_step *prog;
     int nprog;
 };
@@ -61,16 +64,17 @@ static float init_range(int H)
     return H <= 300 ? 0.1f : H <= 400 ? 0.05f : 0.04f;
 }
 
-int nas__enas_rnn_declare(nas_params *p, const nas_enas_rnn_cfg *cfg,
-                          nas__enas_rnn **out)
+int nas__enas_rnn_declare(nas_params *p, const nas_enas_rnn_cfg *cfg, nas__enas_rnn **out)
 {
     *out = NULL;
     if (cfg->nodes < 2 || cfg->nodes > NAS_ENAS_RNN_MAX_NODES)
-        return nas_fail(NAS_EINVAL, "nodes: %d is outside [2, %d]",
-                        cfg->nodes, NAS_ENAS_RNN_MAX_NODES);
+        return nas_fail(NAS_EINVAL, "nodes: %d is outside [2, %d]", cfg->nodes,
+                        NAS_ENAS_RNN_MAX_NODES);
     if (cfg->hidden < 1 || cfg->vocab < 2)
-        return nas_fail(NAS_EINVAL, "hidden: %d (vocabulary %d) cannot be "
-                        "built", cfg->hidden, cfg->vocab);
+        return nas_fail(NAS_EINVAL,
+                        "hidden: %d (vocabulary %d) cannot be "
+                        "built",
+                        cfg->hidden, cfg->vocab);
     int N = cfg->nodes, H = cfg->hidden;
     nas__enas_rnn *n = calloc(1, sizeof(*n));
     if (n) {
@@ -86,18 +90,16 @@ int nas__enas_rnn_declare(nas_params *p, const nas_enas_rnn_cfg *cfg,
     const int W = NAS_GROUP_WEIGHTS;
     char name[64];
     int shape[2] = {cfg->vocab, H};
-    int bad = (n->emb = nas_params_add(p, "ernn.embed.w", W, NAS_INIT_UNIFORM,
-                                       r, 2, shape)) < 0;
+    int bad = (n->emb = nas_params_add(p, "ernn.embed.w", W, NAS_INIT_UNIFORM, r, 2, shape)) < 0;
     shape[0] = 2 * H;
     shape[1] = 2 * H;
-    bad |= (n->edge[0] = nas_params_add(p, "ernn.node.0.w", W,
-                                        NAS_INIT_UNIFORM, r, 2, shape)) < 0;
+    bad |= (n->edge[0] = nas_params_add(p, "ernn.node.0.w", W, NAS_INIT_UNIFORM, r, 2, shape)) < 0;
     shape[1] = H;
     for (int i = 1; i < N; i++)
         for (int j = 0; j < i; j++) {
             snprintf(name, sizeof(name), "ernn.node.%d.from.%d.w", i, j);
-            bad |= (n->edge[i * N + j] = nas_params_add(
-                        p, name, W, NAS_INIT_UNIFORM, r, 2, shape)) < 0;
+            bad |= (n->edge[i * N + j] =
+                        nas_params_add(p, name, W, NAS_INIT_UNIFORM, r, 2, shape)) < 0;
         }
     if (bad) {
         nas__enas_rnn_free(n);
@@ -107,12 +109,10 @@ int nas__enas_rnn_declare(nas_params *p, const nas_enas_rnn_cfg *cfg,
     int k = 0;
     for (int i = 0; i < N; i++) {
         if (i > 0)
-            n->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_PICK | NAS_CTRL_PUSH,
-                                           .n = i};
+            n->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_PICK | NAS_CTRL_PUSH, .n = i};
         else
             n->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_ANCHOR};
-        n->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_CHOICE, .head = 0,
-                                       .n = NAS_ENAS_RNN_NACT};
+        n->prog[k++] = (nas_ctrl_step){.kind = NAS_CTRL_CHOICE, .head = 0, .n = NAS_ENAS_RNN_NACT};
     }
     n->nprog = k;
     *out = n;
@@ -156,23 +156,24 @@ int nas__enas_rnn_check_arc(const nas__enas_rnn *n, const int *arc)
     for (int i = 0; i < n->cfg.nodes; i++) {
         int act = arc[i ? 2 * i : 0];
         if (act < 0 || act >= NAS_ENAS_RNN_NACT)
-            return nas_fail(NAS_EINVAL, "arc[%d]: activation %d of node %d "
-                            "is outside [0, %d]", i ? 2 * i : 0, act, i,
-                            NAS_ENAS_RNN_NACT - 1);
+            return nas_fail(NAS_EINVAL,
+                            "arc[%d]: activation %d of node %d "
+                            "is outside [0, %d]",
+                            i ? 2 * i : 0, act, i, NAS_ENAS_RNN_NACT - 1);
         if (i && (arc[2 * i - 1] < 0 || arc[2 * i - 1] >= i))
-            return nas_fail(NAS_EINVAL, "arc[%d]: input %d of node %d is "
-                            "outside [0, %d]", 2 * i - 1, arc[2 * i - 1], i,
-                            i - 1);
+            return nas_fail(NAS_EINVAL,
+                            "arc[%d]: input %d of node %d is "
+                            "outside [0, %d]",
+                            2 * i - 1, arc[2 * i - 1], i, i - 1);
     }
     return NAS_OK;
 }
 
-const nas_ctrl_step *nas__enas_rnn_program(nas__enas_rnn *n, int *nsteps,
-                                           nas_ctrl_cfg *ctrl)
+const nas_ctrl_step *nas__enas_rnn_program(nas__enas_rnn *n, int *nsteps, nas_ctrl_cfg *ctrl)
 {
     ctrl->nheads = 1;
     ctrl->head_size[0] = NAS_ENAS_RNN_NACT;
-    ctrl->locality = 12.0f;     /* ptb_enas_controller.py: diff / 12.0 */
+    ctrl->locality = 12.0f; /* ptb_enas_controller.py: diff / 12.0 */
     *nsteps = n->nprog;
     return n->prog;
 }
@@ -194,14 +195,10 @@ int nas__enas_rnn_loose_ends(const nas__enas_rnn *n, const int *arc, int *out)
 static nas_tensor *act(nas_graph *g, nas_tensor *x, int a)
 {
     switch (a) {
-    case NAS_ENAS_RNN_TANH:
-        return nas_tanh(g, x);
-    case NAS_ENAS_RNN_RELU:
-        return nas_relu(g, x);
-    case NAS_ENAS_RNN_IDENTITY:
-        return x;
-    case NAS_ENAS_RNN_SIGMOID:
-        return nas_sigmoid(g, x);
+    case NAS_ENAS_RNN_TANH: return nas_tanh(g, x);
+    case NAS_ENAS_RNN_RELU: return nas_relu(g, x);
+    case NAS_ENAS_RNN_IDENTITY: return x;
+    case NAS_ENAS_RNN_SIGMOID: return nas_sigmoid(g, x);
     }
     NAS_ASSERT(!"enas-rnn: unknown activation");
     return NULL;
@@ -216,17 +213,13 @@ static nas_tensor *highway(nas_graph *g, nas_tensor *s, nas_tensor *ch, int a)
     return nas_add(g, s, nas_mul(g, c, nas_sub(g, h, s)));
 }
 
-nas_tensor *nas__enas_rnn_cell(nas_graph *g, nas_params *p,
-                               const nas__enas_rnn *n, const int *arc,
-                               nas_tensor *x, nas_tensor *h,
-                               nas_tensor *mask_x, nas_tensor *mask_h)
+nas_tensor *nas__enas_rnn_cell(nas_graph *g, nas_params *p, const nas__enas_rnn *n, const int *arc,
+                               nas_tensor *x, nas_tensor *h, nas_tensor *mask_x, nas_tensor *mask_h)
 {
     int N = n->cfg.nodes;
     nas_tensor *s[NAS_ENAS_RNN_MAX_NODES];
-    nas_tensor *xh[2] = {mask_x ? nas_mul(g, x, mask_x) : x,
-                         mask_h ? nas_mul(g, h, mask_h) : h};
-    nas_tensor *ch = nas_linear(g, nas_concat(g, xh, 2),
-                                nas_params_get(p, n->edge[0]), NULL);
+    nas_tensor *xh[2] = {mask_x ? nas_mul(g, x, mask_x) : x, mask_h ? nas_mul(g, h, mask_h) : h};
+    nas_tensor *ch = nas_linear(g, nas_concat(g, xh, 2), nas_params_get(p, n->edge[0]), NULL);
     s[0] = highway(g, h, ch, arc[0]);
     for (int i = 1; i < N; i++) {
         int j = arc[2 * i - 1];
@@ -269,8 +262,7 @@ static nas_tensor *make_mask(nas_graph *g, int B, int H, float p, int rows)
     return m;
 }
 
-nas_tensor *nas__enas_rnn_loss(nas_graph *g, nas_params *p,
-                               const nas__enas_rnn *n, const int *arc,
+nas_tensor *nas__enas_rnn_loss(nas_graph *g, nas_params *p, const nas__enas_rnn *n, const int *arc,
                                const nas_enas_rnn_chunk *c, float *h_out,
                                const nas_enas_rnn_drop *drop)
 {
@@ -286,8 +278,7 @@ nas_tensor *nas__enas_rnn_loss(nas_graph *g, nas_params *p,
     nas_tensor *h = nas_tensor_new(g, 2, shape);
     memcpy(h->data, c->h, (size_t)bsz * H * sizeof(float));
     nas_tensor *emb = nas_params_get(p, n->emb);
-    nas_tensor **outs = nas_arena_alloc(nas_graph_arena(g),
-                                        (size_t)T * sizeof(*outs));
+    nas_tensor **outs = nas_arena_alloc(nas_graph_arena(g), (size_t)T * sizeof(*outs));
     for (int t = 0; t < T; t++) {
         nas_tensor *x = nas_embedding(g, emb, c->rows + (size_t)t * bsz, bsz);
         if (d.e > 0.0f)
@@ -297,10 +288,8 @@ nas_tensor *nas__enas_rnn_loss(nas_graph *g, nas_params *p,
     }
     /* (bsz, T*H) viewed as (bsz*T, H): row b*T + t is step t of column b. */
     int flat[2] = {bsz * T, H};
-    nas_tensor *y = T == 1 ? outs[0]
-                           : nas_reshape(g, nas_concat(g, outs, T), 2, flat);
-    int32_t *tgt = nas_arena_alloc(nas_graph_arena(g),
-                                   (size_t)bsz * T * sizeof(int32_t));
+    nas_tensor *y = T == 1 ? outs[0] : nas_reshape(g, nas_concat(g, outs, T), 2, flat);
+    int32_t *tgt = nas_arena_alloc(nas_graph_arena(g), (size_t)bsz * T * sizeof(int32_t));
     for (int b = 0; b < bsz; b++)
         for (int t = 0; t < T; t++)
             tgt[(size_t)b * T + t] = c->rows[(size_t)(t + 1) * bsz + b];
@@ -312,8 +301,7 @@ nas_tensor *nas__enas_rnn_loss(nas_graph *g, nas_params *p,
 
 /* ---------------------------------------------------------------- JSON */
 
-void nas__enas_rnn_arc_json(const nas__enas_rnn *n, const int *arc,
-                            nas_json_buf *b)
+void nas__enas_rnn_arc_json(const nas__enas_rnn *n, const int *arc, nas_json_buf *b)
 {
     char t[32];
     nas__json_buf_puts(b, "{\"nodes\": [");
@@ -337,8 +325,7 @@ void nas__enas_rnn_arc_json(const nas__enas_rnn *n, const int *arc,
     nas__json_buf_puts(b, "]}");
 }
 
-void nas__enas_rnn_arc_string(const nas__enas_rnn *n, const int *arc,
-                              nas_json_buf *b)
+void nas__enas_rnn_arc_string(const nas__enas_rnn *n, const int *arc, nas_json_buf *b)
 {
     char t[16];
     for (int k = 0; k < nas__enas_rnn_arc_len(n); k++) {
@@ -347,14 +334,12 @@ void nas__enas_rnn_arc_string(const nas__enas_rnn *n, const int *arc,
     }
 }
 
-size_t nas__enas_rnn_arc_params(const nas__enas_rnn *n, nas_params *p,
-                                const int *arc)
+size_t nas__enas_rnn_arc_params(const nas__enas_rnn *n, nas_params *p, const int *arc)
 {
     int N = n->cfg.nodes;
     size_t total = nas_tensor_numel(nas_params_get(p, n->emb)) +
                    nas_tensor_numel(nas_params_get(p, n->edge[0]));
     for (int i = 1; i < N; i++)
-        total += nas_tensor_numel(
-            nas_params_get(p, n->edge[i * N + arc[2 * i - 1]]));
+        total += nas_tensor_numel(nas_params_get(p, n->edge[i * N + arc[2 * i - 1]]));
     return total;
 }

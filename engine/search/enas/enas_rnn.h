@@ -34,8 +34,8 @@ extern const char *const nas__enas_rnn_act_names[NAS_ENAS_RNN_NACT];
 
 typedef struct nas_enas_rnn_cfg {
     int vocab;
-    int hidden;     /* embedding and cell size (the decoder is tied) */
-    int nodes;      /* N, 2..NAS_ENAS_RNN_MAX_NODES */
+    int hidden; /* embedding and cell size (the decoder is tied) */
+    int nodes;  /* N, 2..NAS_ENAS_RNN_MAX_NODES */
 } nas_enas_rnn_cfg;
 
 typedef struct nas__enas_rnn nas__enas_rnn;
@@ -45,8 +45,7 @@ typedef struct nas__enas_rnn nas__enas_rnn;
  * "ernn.node.<i>.from.<j>.w" (2H, H) for every j < i < N, all
  * U(-r, r) with the reference's r (0.1 up to H = 300, 0.05 up to 400,
  * 0.04 above). NAS_EINVAL names the field. *out owned. */
-int nas__enas_rnn_declare(nas_params *p, const nas_enas_rnn_cfg *cfg,
-                          nas__enas_rnn **out);
+int nas__enas_rnn_declare(nas_params *p, const nas_enas_rnn_cfg *cfg, nas__enas_rnn **out);
 void nas__enas_rnn_free(nas__enas_rnn *n);
 const nas_enas_rnn_cfg *nas__enas_rnn_cfg_of(const nas__enas_rnn *n);
 
@@ -59,20 +58,17 @@ int nas__enas_rnn_check_arc(const nas__enas_rnn *n, const int *arc);
  * i's input is node i's anchor), CHOICE(0, 4). Writes the one head and
  * the reference's locality prior (12: logits - (i - j)^2 / 12, the
  * picked state divided by 0.1 + i - j) into ctrl. */
-const nas_ctrl_step *nas__enas_rnn_program(nas__enas_rnn *n, int *nsteps,
-                                           nas_ctrl_cfg *ctrl);
+const nas_ctrl_step *nas__enas_rnn_program(nas__enas_rnn *n, int *nsteps, nas_ctrl_cfg *ctrl);
 /* The loose ends of arc (nodes no other node uses), ascending; returns
  * their count (>= 1: node N-1 is always one). */
-int nas__enas_rnn_loose_ends(const nas__enas_rnn *n, const int *arc,
-                             int *out);
+int nas__enas_rnn_loose_ends(const nas__enas_rnn *n, const int *arc, int *out);
 
 /* One step of child arc: x (B,H), h (B,H) -> h' (B,H). mask_x, mask_h
  * (B,H) are the variational dropout masks (already scaled by 1/keep) or
  * NULL. */
-nas_tensor *nas__enas_rnn_cell(nas_graph *g, nas_params *p,
-                               const nas__enas_rnn *n, const int *arc,
-                               nas_tensor *x, nas_tensor *h,
-                               nas_tensor *mask_x, nas_tensor *mask_h);
+nas_tensor *nas__enas_rnn_cell(nas_graph *g, nas_params *p, const nas__enas_rnn *n, const int *arc,
+                               nas_tensor *x, nas_tensor *h, nas_tensor *mask_x,
+                               nas_tensor *mask_h);
 
 /* One BPTT chunk: rows holds T + 1 rows of bsz ids (inputs rows 0..T-1,
  * targets 1..T); h (bsz, H) is the state before the chunk. */
@@ -90,21 +86,17 @@ typedef struct nas_enas_rnn_drop {
 
 /* Mean cross-entropy per token over the chunk, as a (1) tensor; h_out
  * (may be NULL) receives the state after the chunk. drop may be NULL. */
-nas_tensor *nas__enas_rnn_loss(nas_graph *g, nas_params *p,
-                               const nas__enas_rnn *n, const int *arc,
+nas_tensor *nas__enas_rnn_loss(nas_graph *g, nas_params *p, const nas__enas_rnn *n, const int *arc,
                                const nas_enas_rnn_chunk *c, float *h_out,
                                const nas_enas_rnn_drop *drop);
 
 /* {"nodes": [{"input": null, "activation": "tanh"}, {"input": 0,
  * "activation": "relu"}, ...], "output": [loose ends]} appended to b. */
-void nas__enas_rnn_arc_json(const nas__enas_rnn *n, const int *arc,
-                            nas_json_buf *b);
+void nas__enas_rnn_arc_json(const nas__enas_rnn *n, const int *arc, nas_json_buf *b);
 /* The reference's fixed-arc string: the ints, space-separated. */
-void nas__enas_rnn_arc_string(const nas__enas_rnn *n, const int *arc,
-                              nas_json_buf *b);
+void nas__enas_rnn_arc_string(const nas__enas_rnn *n, const int *arc, nas_json_buf *b);
 /* Floats of the weights the child uses (embedding included). */
-size_t nas__enas_rnn_arc_params(const nas__enas_rnn *n, nas_params *p,
-                                const int *arc);
+size_t nas__enas_rnn_arc_params(const nas__enas_rnn *n, nas_params *p, const int *arc);
 /* Store index of edge j -> i (i >= 1, j < i) or of node 0 (i = 0). */
 int nas__enas_rnn_edge_param(const nas__enas_rnn *n, int i, int j);
 int nas__enas_rnn_embed_param(const nas__enas_rnn *n);

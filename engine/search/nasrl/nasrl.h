@@ -32,7 +32,7 @@
 
 typedef struct nas_nasrl_layer {
     int fh, fw, filters, stride;
-    uint64_t inputs;    /* bit j: layer j (< this one) feeds it */
+    uint64_t inputs; /* bit j: layer j (< this one) feeds it */
 } nas_nasrl_layer;
 
 typedef struct nas_nasrl_arc {
@@ -46,18 +46,16 @@ typedef struct nas_nasrl_arc {
  * [CHOICE stride], ANCHOR, then SKIPS over the earlier layers (none for
  * the first). prog holds at least 6 layers steps; returns the steps
  * written; the heads go into cfg (nheads, head_size). */
-int nas__nasrl_cnn_program(const nas_job_spec *s, int layers,
-                           nas_ctrl_step *prog, nas_ctrl_cfg *cfg);
+int nas__nasrl_cnn_program(const nas_job_spec *s, int layers, nas_ctrl_step *prog,
+                           nas_ctrl_cfg *cfg);
 /* Ints of the decision list of `layers` layers. */
 int nas__nasrl_cnn_arc_len(const nas_job_spec *s, int layers);
 /* Decisions (in program order) -> layer table; NAS_EINVAL when a
  * decision is out of range or the length is not the program's. */
-int nas__nasrl_cnn_decode(const nas_job_spec *s, const int *dec, int n,
-                          nas_nasrl_arc *out);
+int nas__nasrl_cnn_decode(const nas_job_spec *s, const int *dec, int n, nas_nasrl_arc *out);
 /* Uniform decisions for `layers` layers (the random kind): each CHOICE
  * uniform over its list, each skip an independent fair coin. */
-void nas__nasrl_cnn_sample_uniform(const nas_job_spec *s, int layers,
-                                   nas_rng *rng, int *dec);
+void nas__nasrl_cnn_sample_uniform(const nas_job_spec *s, int layers, nas_rng *rng, int *dec);
 /* {"layers":[{"filter_height":3,"filter_width":5,"filters":36,
  * "stride":1,"inputs":[0,2]}, ...]} */
 void nas__nasrl_cnn_arc_json(const nas_nasrl_arc *a, nas_json_buf *b);
@@ -70,27 +68,26 @@ void nas__nasrl_cnn_arc_json(const nas_nasrl_arc *a, nas_json_buf *b);
 typedef struct nas_nasrl_net {
     nas_nasrl_arc arc;
     int classes;
-    int conv[NAS_NASRL_MAX_LAYERS], gamma[NAS_NASRL_MAX_LAYERS],
-        beta[NAS_NASRL_MAX_LAYERS], mean[NAS_NASRL_MAX_LAYERS],
-        var[NAS_NASRL_MAX_LAYERS];
+    int conv[NAS_NASRL_MAX_LAYERS], gamma[NAS_NASRL_MAX_LAYERS], beta[NAS_NASRL_MAX_LAYERS],
+        mean[NAS_NASRL_MAX_LAYERS], var[NAS_NASRL_MAX_LAYERS];
     int fc_w, fc_b;
 } nas_nasrl_net;
 
-int nas__nasrl_net_declare(nas_params *p, const nas_nasrl_arc *a, int in_c,
-                           int classes, nas_nasrl_net *net);
+int nas__nasrl_net_declare(nas_params *p, const nas_nasrl_arc *a, int in_c, int classes,
+                           nas_nasrl_net *net);
 /* x (N, in_c, H, W) -> logits (N, classes). */
-nas_tensor *nas__nasrl_net_forward(nas_graph *g, nas_params *p,
-                                   const nas_nasrl_net *net, nas_tensor *x);
+nas_tensor *nas__nasrl_net_forward(nas_graph *g, nas_params *p, const nas_nasrl_net *net,
+                                   nas_tensor *x);
 
 /* Training a child from scratch. */
 struct nas_nasrl_child;
 typedef struct nas_nasrl_train_cfg {
     int epochs, batch_size, threads;
-    float lr, momentum, weight_decay, grad_clip;   /* grad_clip 0: off */
+    float lr, momentum, weight_decay, grad_clip; /* grad_clip 0: off */
     int nesterov;
-    int reward_cube;          /* cube of the best of the last 5 val accs */
-    uint64_t seed;            /* init and data order */
-    const _Atomic int *stop;  /* checked between steps (may be NULL) */
+    int reward_cube;         /* cube of the best of the last 5 val accs */
+    uint64_t seed;           /* init and data order */
+    const _Atomic int *stop; /* checked between steps (may be NULL) */
     /* Returns non-zero to stop (cancel, shutdown, time budget); may be
      * NULL. Called between steps from the child's thread. */
     int (*should_stop)(void *ctx);
@@ -112,10 +109,10 @@ void nas__nasrl_sgd_step(const nas_nasrl_train_cfg *cfg, nas_graph *g, nas_param
                          nas_tensor *loss, nas_sgd *sgd, int64_t total);
 
 typedef struct nas_nasrl_child {
-    double reward, val_metric, train_loss, seconds;   /* val_metric: the
-                              space's metric (accuracy or perplexity) */
+    double reward, val_metric, train_loss, seconds; /* val_metric: the
+                            space's metric (accuracy or perplexity) */
     size_t parameters;
-    int epochs;               /* epochs completed */
+    int epochs; /* epochs completed */
 } nas_nasrl_child;
 
 /* A child network for the shared trainer: declare its parameters (in
@@ -123,24 +120,19 @@ typedef struct nas_nasrl_child {
 typedef struct nas__nasrl_model {
     void *self;
     int (*declare)(void *self, nas_params *p, int in_c, int classes);
-    nas_tensor *(*forward)(void *self, nas_graph *g, nas_params *p,
-                           nas_tensor *x);
+    nas_tensor *(*forward)(void *self, nas_graph *g, nas_params *p, nas_tensor *x);
 } nas__nasrl_model;
 
 /* Trains model m from scratch as below (any space's children). */
-int nas__nasrl_train_model(const nas__nasrl_model *m,
-                           const nas_nasrl_train_cfg *cfg,
-                           const nas_dataset *train, const nas_dataset *val,
-                           nas_nasrl_child *out);
+int nas__nasrl_train_model(const nas__nasrl_model *m, const nas_nasrl_train_cfg *cfg,
+                           const nas_dataset *train, const nas_dataset *val, nas_nasrl_child *out);
 
 /* Trains net of arc a on train for cfg->epochs (SGD, cosine from lr to 0
  * over the child's steps), evaluates on val after every epoch. Returns
  * NAS_OK, NAS_ECANCELLED when should_stop said so (out incomplete), or an
  * error. Sets the calling thread's engine threads to cfg->threads. */
-int nas__nasrl_cnn_train(const nas_nasrl_arc *a,
-                         const nas_nasrl_train_cfg *cfg,
-                         const nas_dataset *train, const nas_dataset *val,
-                         nas_nasrl_child *out);
+int nas__nasrl_cnn_train(const nas_nasrl_arc *a, const nas_nasrl_train_cfg *cfg,
+                         const nas_dataset *train, const nas_dataset *val, nas_nasrl_child *out);
 
 /* ------------------------------------- a space, for the job loop */
 
@@ -157,20 +149,16 @@ typedef struct nas__nasrl_data {
 
 typedef struct nas__nasrl_space {
     const char *name;
-    const char *metric;   /* "val_accuracy", "val_perplexity" */
-    int text;             /* needs a corpus (else images) */
+    const char *metric; /* "val_accuracy", "val_perplexity" */
+    int text;           /* needs a corpus (else images) */
     /* The controller's program for `layers` layers (NULL: random only);
      * prog holds NAS_NASRL_MAX_LAYERS * 6 steps. */
-    int (*program)(const nas_job_spec *s, int layers, nas_ctrl_step *prog,
-                   nas_ctrl_cfg *cfg);
+    int (*program)(const nas_job_spec *s, int layers, nas_ctrl_step *prog, nas_ctrl_cfg *cfg);
     int (*arc_len)(const nas_job_spec *s, int layers);
-    void (*sample_uniform)(const nas_job_spec *s, int layers, nas_rng *rng,
-                           int *dec);
-    int (*arc_json)(const nas_job_spec *s, const int *dec, int n,
-                    nas_json_buf *b);
-    int (*train)(const nas_job_spec *s, const int *dec, int n,
-                 const nas_nasrl_train_cfg *cfg, const nas__nasrl_data *d,
-                 nas_nasrl_child *out);
+    void (*sample_uniform)(const nas_job_spec *s, int layers, nas_rng *rng, int *dec);
+    int (*arc_json)(const nas_job_spec *s, const int *dec, int n, nas_json_buf *b);
+    int (*train)(const nas_job_spec *s, const int *dec, int n, const nas_nasrl_train_cfg *cfg,
+                 const nas__nasrl_data *d, nas_nasrl_child *out);
     int (*layers)(const nas_job_spec *s, const int *dec, int n);
 } nas__nasrl_space;
 
@@ -179,7 +167,7 @@ typedef struct nas__nasrl_space {
 extern const char *const nas__nasrl_rnn_comb_names[2];
 extern const char *const nas__nasrl_rnn_act_names[4];
 
-extern const nas__nasrl_space nas__nasrl_cnn_space;      /* nasrl_cnn.c */
-extern const nas__nasrl_space nas__nasrl_rnn_space;      /* nasrl_rnn.c */
+extern const nas__nasrl_space nas__nasrl_cnn_space; /* nasrl_cnn.c */
+extern const nas__nasrl_space nas__nasrl_rnn_space; /* nasrl_rnn.c */
 
 #endif

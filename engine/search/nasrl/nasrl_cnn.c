@@ -29,8 +29,8 @@ static int per_layer(const nas_job_spec *s)
     return s->search_strides ? 4 : 3;
 }
 
-int nas__nasrl_cnn_program(const nas_job_spec *s, int layers,
-                           nas_ctrl_step *prog, nas_ctrl_cfg *cfg)
+int nas__nasrl_cnn_program(const nas_job_spec *s, int layers, nas_ctrl_step *prog,
+                           nas_ctrl_cfg *cfg)
 {
     NAS_ASSERT(layers >= 1 && layers <= NAS_NASRL_MAX_LAYERS);
     cfg->nheads = per_layer(s);
@@ -55,27 +55,27 @@ int nas__nasrl_cnn_arc_len(const nas_job_spec *s, int layers)
     return layers * per_layer(s) + layers * (layers - 1) / 2;
 }
 
-int nas__nasrl_cnn_decode(const nas_job_spec *s, const int *dec, int n,
-                          nas_nasrl_arc *out)
+int nas__nasrl_cnn_decode(const nas_job_spec *s, const int *dec, int n, nas_nasrl_arc *out)
 {
     int per = per_layer(s), layers = 0;
-    while (layers < NAS_NASRL_MAX_LAYERS &&
-           nas__nasrl_cnn_arc_len(s, layers + 1) <= n)
+    while (layers < NAS_NASRL_MAX_LAYERS && nas__nasrl_cnn_arc_len(s, layers + 1) <= n)
         layers++;
     if (layers < 1 || nas__nasrl_cnn_arc_len(s, layers) != n)
-        return nas_fail(NAS_EINVAL, "nasrl-cnn: %d decisions are not a "
-                        "whole number of layers", n);
+        return nas_fail(NAS_EINVAL,
+                        "nasrl-cnn: %d decisions are not a "
+                        "whole number of layers",
+                        n);
     out->nlayers = layers;
     int k = 0;
     for (int i = 0; i < layers; i++) {
         nas_nasrl_layer *l = &out->l[i];
-        const int lim[4] = {s->nfilter_heights, s->nfilter_widths,
-                            s->nnum_filters, s->nstrides};
+        const int lim[4] = {s->nfilter_heights, s->nfilter_widths, s->nnum_filters, s->nstrides};
         for (int h = 0; h < per; h++)
             if (dec[k + h] < 0 || dec[k + h] >= lim[h])
-                return nas_fail(NAS_EINVAL, "nasrl-cnn: layer %d decision %d "
-                                "is %d, outside [0, %d)", i, h, dec[k + h],
-                                lim[h]);
+                return nas_fail(NAS_EINVAL,
+                                "nasrl-cnn: layer %d decision %d "
+                                "is %d, outside [0, %d)",
+                                i, h, dec[k + h], lim[h]);
         l->fh = s->filter_heights[dec[k]];
         l->fw = s->filter_widths[dec[k + 1]];
         l->filters = s->num_filters[dec[k + 2]];
@@ -84,8 +84,10 @@ int nas__nasrl_cnn_decode(const nas_job_spec *s, const int *dec, int n,
         l->inputs = 0;
         for (int j = 0; j < i; j++, k++) {
             if (dec[k] != 0 && dec[k] != 1)
-                return nas_fail(NAS_EINVAL, "nasrl-cnn: layer %d skip %d is "
-                                "%d, not 0 or 1", i, j, dec[k]);
+                return nas_fail(NAS_EINVAL,
+                                "nasrl-cnn: layer %d skip %d is "
+                                "%d, not 0 or 1",
+                                i, j, dec[k]);
             if (dec[k])
                 l->inputs |= (uint64_t)1 << j;
         }
@@ -93,17 +95,14 @@ int nas__nasrl_cnn_decode(const nas_job_spec *s, const int *dec, int n,
     return NAS_OK;
 }
 
-void nas__nasrl_cnn_sample_uniform(const nas_job_spec *s, int layers,
-                                   nas_rng *rng, int *dec)
+void nas__nasrl_cnn_sample_uniform(const nas_job_spec *s, int layers, nas_rng *rng, int *dec)
 {
-    const uint32_t lim[4] = {(uint32_t)s->nfilter_heights,
-                             (uint32_t)s->nfilter_widths,
-                             (uint32_t)s->nnum_filters,
-                             (uint32_t)s->nstrides};
+    const uint32_t lim[4] = {(uint32_t)s->nfilter_heights, (uint32_t)s->nfilter_widths,
+                             (uint32_t)s->nnum_filters, (uint32_t)s->nstrides};
     int k = 0;
     for (int i = 0; i < layers; i++) {
         for (int h = 0; h < per_layer(s); h++)
-            dec[k++] = (int)nas_rng_below(rng, lim[h]);   /* exactly uniform */
+            dec[k++] = (int)nas_rng_below(rng, lim[h]); /* exactly uniform */
         for (int j = 0; j < i; j++)
             dec[k++] = (int)nas_rng_below(rng, 2);
     }
@@ -115,9 +114,10 @@ void nas__nasrl_cnn_arc_json(const nas_nasrl_arc *a, nas_json_buf *b)
     for (int i = 0; i < a->nlayers; i++) {
         const nas_nasrl_layer *l = &a->l[i];
         char t[160];
-        snprintf(t, sizeof(t), "%s{\"filter_height\":%d,\"filter_width\":%d,"
-                 "\"filters\":%d,\"stride\":%d,\"inputs\":[", i ? "," : "",
-                 l->fh, l->fw, l->filters, l->stride);
+        snprintf(t, sizeof(t),
+                 "%s{\"filter_height\":%d,\"filter_width\":%d,"
+                 "\"filters\":%d,\"stride\":%d,\"inputs\":[",
+                 i ? "," : "", l->fh, l->fw, l->filters, l->stride);
         nas__json_buf_puts(b, t);
         int first = 1;
         for (int j = 0; j < i; j++)
@@ -142,8 +142,8 @@ static uint64_t feeds_someone(const nas_nasrl_arc *a)
     return used;
 }
 
-int nas__nasrl_net_declare(nas_params *p, const nas_nasrl_arc *a, int in_c,
-                           int classes, nas_nasrl_net *net)
+int nas__nasrl_net_declare(nas_params *p, const nas_nasrl_arc *a, int in_c, int classes,
+                           nas_nasrl_net *net)
 {
     const int W = NAS_GROUP_WEIGHTS, S = NAS_GROUP_STATE;
     char name[48];
@@ -159,9 +159,9 @@ int nas__nasrl_net_declare(nas_params *p, const nas_nasrl_arc *a, int in_c,
         if (!cin[i])
             cin[i] = in_c;
         int ws[4] = {l->filters, cin[i], l->fh, l->fw}, c1[1] = {l->filters};
-#define ADD(field, what, grp, init, nd, shp) \
-        (snprintf(name, sizeof(name), "l%d." what, i), \
-         (net->field[i] = nas_params_add(p, name, grp, init, 1.0f, nd, shp)) < 0)
+#define ADD(field, what, grp, init, nd, shp)                                                       \
+    (snprintf(name, sizeof(name), "l%d." what, i),                                                 \
+     (net->field[i] = nas_params_add(p, name, grp, init, 1.0f, nd, shp)) < 0)
         if (ADD(conv, "conv.w", W, NAS_INIT_KAIMING, 4, ws) ||
             ADD(gamma, "bn.gamma", W, NAS_INIT_ONE, 1, c1) ||
             ADD(beta, "bn.beta", W, NAS_INIT_ZERO, 1, c1) ||
@@ -176,10 +176,8 @@ int nas__nasrl_net_declare(nas_params *p, const nas_nasrl_arc *a, int in_c,
         if (!(used >> i & 1))
             feat += a->l[i].filters;
     int fw[2] = {classes, feat}, fb[1] = {classes};
-    if ((net->fc_w = nas_params_add(p, "fc.w", W, NAS_INIT_KAIMING, 1.0f, 2,
-                                    fw)) < 0 ||
-        (net->fc_b = nas_params_add(p, "fc.b", W, NAS_INIT_ZERO, 1.0f, 1,
-                                    fb)) < 0)
+    if ((net->fc_w = nas_params_add(p, "fc.w", W, NAS_INIT_KAIMING, 1.0f, 2, fw)) < 0 ||
+        (net->fc_b = nas_params_add(p, "fc.b", W, NAS_INIT_ZERO, 1.0f, 1, fb)) < 0)
         return NAS_ENOMEM;
     return NAS_OK;
 }
@@ -199,8 +197,8 @@ static nas_tensor *concat_padded(nas_graph *g, nas_tensor **xs, int n)
     return n == 1 ? xs[0] : nas_concat(g, xs, n);
 }
 
-nas_tensor *nas__nasrl_net_forward(nas_graph *g, nas_params *p,
-                                   const nas_nasrl_net *net, nas_tensor *x)
+nas_tensor *nas__nasrl_net_forward(nas_graph *g, nas_params *p, const nas_nasrl_net *net,
+                                   nas_tensor *x)
 {
 #define P(i) nas_params_get(p, (i))
     const nas_nasrl_arc *a = &net->arc;
@@ -213,8 +211,8 @@ nas_tensor *nas__nasrl_net_forward(nas_graph *g, nas_params *p,
                 xs[n++] = out[j];
         nas_tensor *in = n ? concat_padded(g, xs, n) : x;
         nas_tensor *h = nas__conv2d_same(g, in, P(net->conv[i]), l->stride);
-        h = nas_batchnorm(g, h, P(net->gamma[i]), P(net->beta[i]),
-                          P(net->mean[i]), P(net->var[i]), 0.1f, 1e-5f);
+        h = nas_batchnorm(g, h, P(net->gamma[i]), P(net->beta[i]), P(net->mean[i]), P(net->var[i]),
+                          0.1f, 1e-5f);
         out[i] = nas_relu(g, h);
     }
     uint64_t used = feeds_someone(a);
@@ -227,11 +225,12 @@ nas_tensor *nas__nasrl_net_forward(nas_graph *g, nas_params *p,
 #undef P
 }
 
-
 nas_sgd nas__nasrl_sgd(const nas_nasrl_train_cfg *cfg)
 {
-    return (nas_sgd){.lr = cfg->lr, .momentum = cfg->momentum,
-                     .weight_decay = cfg->weight_decay, .nesterov = cfg->nesterov};
+    return (nas_sgd){.lr = cfg->lr,
+                     .momentum = cfg->momentum,
+                     .weight_decay = cfg->weight_decay,
+                     .nesterov = cfg->nesterov};
 }
 
 void nas__nasrl_sgd_step(const nas_nasrl_train_cfg *cfg, nas_graph *g, nas_params *p,
@@ -282,10 +281,8 @@ static double child_eval(child_run *r)
     return v->n ? (double)correct / v->n : 0.0;
 }
 
-int nas__nasrl_train_model(const nas__nasrl_model *m,
-                           const nas_nasrl_train_cfg *cfg,
-                           const nas_dataset *train, const nas_dataset *val,
-                           nas_nasrl_child *out)
+int nas__nasrl_train_model(const nas__nasrl_model *m, const nas_nasrl_train_cfg *cfg,
+                           const nas_dataset *train, const nas_dataset *val, nas_nasrl_child *out)
 {
     child_run r = {.cfg = cfg, .train = train, .val = val, .m = m};
     int bs = cfg->batch_size, rc = NAS_OK;
@@ -294,8 +291,10 @@ int nas__nasrl_train_model(const nas__nasrl_model *m,
     memset(out, 0, sizeof(*out));
     nas_set_threads(cfg->threads);
     if (spe < 1)
-        return nas_fail(NAS_EINVAL, "batch_size: %d is larger than the %d "
-                        "images a child trains on", bs, train->n);
+        return nas_fail(NAS_EINVAL,
+                        "batch_size: %d is larger than the %d "
+                        "images a child trains on",
+                        bs, train->n);
     r.p = nas_params_new();
     r.g = nas_graph_new(0);
     r.order = malloc((size_t)train->n * sizeof(int));
@@ -326,10 +325,8 @@ int nas__nasrl_train_model(const nas__nasrl_model *m,
                 goto fail;
             }
             nas_graph_reset(r.g);
-            nas_tensor *x = nas_tensor_new4(r.g, bs, train->c, train->h,
-                                            train->w);
-            nas_dataset_batch(train, r.order + s * bs, bs, NULL, NULL,
-                              x->data, r.y);
+            nas_tensor *x = nas_tensor_new4(r.g, bs, train->c, train->h, train->w);
+            nas_dataset_batch(train, r.order + s * bs, bs, NULL, NULL, x->data, r.y);
             nas_tensor *lg = m->forward(m->self, r.g, r.p, x);
             nas_tensor *loss = nas_cross_entropy(r.g, lg, r.y);
             nas__nasrl_sgd_step(cfg, r.g, r.p, loss, &sgd, total);
@@ -369,30 +366,25 @@ static int cnn_declare(void *self, nas_params *p, int in_c, int classes)
     return nas__nasrl_net_declare(p, &net->arc, in_c, classes, net);
 }
 
-static nas_tensor *cnn_forward(void *self, nas_graph *g, nas_params *p,
-                               nas_tensor *x)
+static nas_tensor *cnn_forward(void *self, nas_graph *g, nas_params *p, nas_tensor *x)
 {
     return nas__nasrl_net_forward(g, p, self, x);
 }
 
-int nas__nasrl_cnn_train(const nas_nasrl_arc *a,
-                         const nas_nasrl_train_cfg *cfg,
-                         const nas_dataset *train, const nas_dataset *val,
-                         nas_nasrl_child *out)
+int nas__nasrl_cnn_train(const nas_nasrl_arc *a, const nas_nasrl_train_cfg *cfg,
+                         const nas_dataset *train, const nas_dataset *val, nas_nasrl_child *out)
 {
     nas_nasrl_net *net = malloc(sizeof(*net));
     if (!net)
         return nas_fail(NAS_ENOMEM, "nasrl child: out of memory");
     net->arc = *a;
-    nas__nasrl_model m = {.self = net, .declare = cnn_declare,
-                          .forward = cnn_forward};
+    nas__nasrl_model m = {.self = net, .declare = cnn_declare, .forward = cnn_forward};
     int rc = nas__nasrl_train_model(&m, cfg, train, val, out);
     free(net);
     return rc;
 }
 
-static int space_json(const nas_job_spec *s, const int *dec, int n,
-                      nas_json_buf *b)
+static int space_json(const nas_job_spec *s, const int *dec, int n, nas_json_buf *b)
 {
     nas_nasrl_arc a;
     int rc = nas__nasrl_cnn_decode(s, dec, n, &a);
@@ -401,8 +393,7 @@ static int space_json(const nas_job_spec *s, const int *dec, int n,
     return rc;
 }
 
-static int space_train(const nas_job_spec *s, const int *dec, int n,
-                       const nas_nasrl_train_cfg *cfg,
+static int space_train(const nas_job_spec *s, const int *dec, int n, const nas_nasrl_train_cfg *cfg,
                        const nas__nasrl_data *d, nas_nasrl_child *out)
 {
     nas_nasrl_arc a;

@@ -34,8 +34,7 @@ enum { HEAD_COMB, HEAD_ACT, HEAD_NODE };
 enum { NCOMB = 2, NACT = 4, MAX_BASE = 8, MAX_NODES = 2 * MAX_BASE - 1 };
 
 const char *const nas__nasrl_rnn_comb_names[NCOMB] = {"add", "mul"};
-const char *const nas__nasrl_rnn_act_names[NACT] = {"identity", "tanh", "sigmoid",
-                                            "relu"};
+const char *const nas__nasrl_rnn_act_names[NACT] = {"identity", "tanh", "sigmoid", "relu"};
 
 static int nodes_of(const nas_job_spec *s)
 {
@@ -48,8 +47,7 @@ static int rnn_arc_len(const nas_job_spec *s, int layers)
     return 2 * nodes_of(s) + 4;
 }
 
-static int rnn_program(const nas_job_spec *s, int layers, nas_ctrl_step *prog,
-                       nas_ctrl_cfg *cfg)
+static int rnn_program(const nas_job_spec *s, int layers, nas_ctrl_step *prog, nas_ctrl_cfg *cfg)
 {
     (void)layers;
     int nodes = nodes_of(s), n = 0;
@@ -68,8 +66,7 @@ static int rnn_program(const nas_job_spec *s, int layers, nas_ctrl_step *prog,
     return n;
 }
 
-static void rnn_sample(const nas_job_spec *s, int layers, nas_rng *rng,
-                       int *dec)
+static void rnn_sample(const nas_job_spec *s, int layers, nas_rng *rng, int *dec)
 {
     (void)layers;
     int nodes = nodes_of(s), k = 0;
@@ -87,27 +84,28 @@ static int rnn_check(const nas_job_spec *s, const int *dec, int n)
 {
     int nodes = nodes_of(s);
     if (n != rnn_arc_len(s, 0))
-        return nas_fail(NAS_EINVAL, "nasrl-rnn: %d decisions, not %d", n,
-                        rnn_arc_len(s, 0));
+        return nas_fail(NAS_EINVAL, "nasrl-rnn: %d decisions, not %d", n, rnn_arc_len(s, 0));
     for (int k = 0; k < nodes + 1; k++) {
         const int *d = dec + 2 * k + (k == nodes);
         if (d[0] < 0 || d[0] >= NCOMB || d[1] < 0 || d[1] >= NACT)
-            return nas_fail(NAS_EINVAL, "nasrl-rnn: node %d: combination "
-                            "or activation out of range", k);
+            return nas_fail(NAS_EINVAL,
+                            "nasrl-rnn: node %d: combination "
+                            "or activation out of range",
+                            k);
     }
     const int *tail = dec + 2 * nodes;
-    if (tail[0] < 0 || tail[0] >= nodes - 1 || tail[3] < 0 ||
-        tail[3] >= nodes - 1)
-        return nas_fail(NAS_EINVAL, "nasrl-rnn: cell inject or cell output "
-                        "node out of range [0, %d)", nodes - 1);
+    if (tail[0] < 0 || tail[0] >= nodes - 1 || tail[3] < 0 || tail[3] >= nodes - 1)
+        return nas_fail(NAS_EINVAL,
+                        "nasrl-rnn: cell inject or cell output "
+                        "node out of range [0, %d)",
+                        nodes - 1);
     return NAS_OK;
 }
 
 /* {"base":B,"nodes":[{"inputs":["x","h"]|[l,r],"combine":"add",
  * "activation":"tanh"}, ...],"cell_inject":{"node":k,"combine":..,
  * "activation":..},"cell_output":m} */
-static int rnn_json(const nas_job_spec *s, const int *dec, int n,
-                    nas_json_buf *b)
+static int rnn_json(const nas_job_spec *s, const int *dec, int n, nas_json_buf *b)
 {
     int rc = rnn_check(s, dec, n);
     if (rc < 0)
@@ -124,15 +122,19 @@ static int rnn_json(const nas_job_spec *s, const int *dec, int n,
             snprintf(in, sizeof(in), "[%d,%d]", child, child + 1);
             child += 2;
         }
-        snprintf(t, sizeof(t), "%s{\"inputs\":%s,\"combine\":\"%s\","
-                 "\"activation\":\"%s\"}", k ? "," : "", in,
-                 nas__nasrl_rnn_comb_names[dec[2 * k]], nas__nasrl_rnn_act_names[dec[2 * k + 1]]);
+        snprintf(t, sizeof(t),
+                 "%s{\"inputs\":%s,\"combine\":\"%s\","
+                 "\"activation\":\"%s\"}",
+                 k ? "," : "", in, nas__nasrl_rnn_comb_names[dec[2 * k]],
+                 nas__nasrl_rnn_act_names[dec[2 * k + 1]]);
         nas__json_buf_puts(b, t);
     }
     const int *tail = dec + 2 * nodes;
-    snprintf(t, sizeof(t), "],\"cell_inject\":{\"node\":%d,\"combine\":\"%s\","
-             "\"activation\":\"%s\"},\"cell_output\":%d}", tail[0],
-             nas__nasrl_rnn_comb_names[tail[1]], nas__nasrl_rnn_act_names[tail[2]], tail[3]);
+    snprintf(t, sizeof(t),
+             "],\"cell_inject\":{\"node\":%d,\"combine\":\"%s\","
+             "\"activation\":\"%s\"},\"cell_output\":%d}",
+             tail[0], nas__nasrl_rnn_comb_names[tail[1]], nas__nasrl_rnn_act_names[tail[2]],
+             tail[3]);
     nas__json_buf_puts(b, t);
     return b->oom ? nas_fail(NAS_ENOMEM, "nasrl-rnn: json") : NAS_OK;
 }
@@ -170,14 +172,12 @@ typedef struct rnn_lm {
 } rnn_lm;
 
 /* One step: x (N, E), h and c (N, H) -> new h (returned) and *c_out. */
-static nas_tensor *cell_step(nas_graph *g, nas_params *p, const rnn_lm *m,
-                             nas_tensor *x, nas_tensor *h, nas_tensor *c,
-                             nas_tensor **c_out)
+static nas_tensor *cell_step(nas_graph *g, nas_params *p, const rnn_lm *m, nas_tensor *x,
+                             nas_tensor *h, nas_tensor *c, nas_tensor **c_out)
 {
     int B = m->B, H = m->H, nodes = 2 * B - 1;
     const int *dec = m->dec, *tail = dec + 2 * nodes;
-    nas_tensor *X = nas_linear(g, x, nas_params_get(p, m->wx),
-                               nas_params_get(p, m->bx));
+    nas_tensor *X = nas_linear(g, x, nas_params_get(p, m->wx), nas_params_get(p, m->bx));
     nas_tensor *Hh = nas_linear(g, h, nas_params_get(p, m->wh), NULL);
     nas_tensor *a[MAX_NODES];
     int child = 0;
@@ -201,32 +201,27 @@ static nas_tensor *cell_step(nas_graph *g, nas_params *p, const rnn_lm *m,
 
 /* Mean cross-entropy of a chunk of T steps of rows (T + 1 rows of bsz
  * ids); h, c (bsz, H) carried in and out. */
-static nas_tensor *chunk_loss(nas_graph *g, nas_params *p, const rnn_lm *m,
-                              const int32_t *rows, int T, int bsz, float *h,
-                              float *c, float dropout)
+static nas_tensor *chunk_loss(nas_graph *g, nas_params *p, const rnn_lm *m, const int32_t *rows,
+                              int T, int bsz, float *h, float *c, float dropout)
 {
     int H = m->H, shape[2] = {bsz, H};
     nas_tensor *hs = nas_tensor_new(g, 2, shape), *cs = nas_tensor_new(g, 2, shape);
     memcpy(hs->data, h, (size_t)bsz * H * sizeof(float));
     memcpy(cs->data, c, (size_t)bsz * H * sizeof(float));
-    nas_tensor **outs = nas_arena_alloc(nas_graph_arena(g),
-                                        (size_t)T * sizeof(*outs));
+    nas_tensor **outs = nas_arena_alloc(nas_graph_arena(g), (size_t)T * sizeof(*outs));
     for (int t = 0; t < T; t++) {
-        nas_tensor *x = nas_embedding(g, nas_params_get(p, m->emb),
-                                      rows + (size_t)t * bsz, bsz);
+        nas_tensor *x = nas_embedding(g, nas_params_get(p, m->emb), rows + (size_t)t * bsz, bsz);
         x = nas_dropout(g, x, dropout);
         hs = cell_step(g, p, m, x, hs, cs, &cs);
         outs[t] = nas_dropout(g, hs, dropout);
     }
     int flat[2] = {bsz * T, H};
     nas_tensor *y = nas_reshape(g, nas_concat(g, outs, T), 2, flat);
-    int32_t *tgt = nas_arena_alloc(nas_graph_arena(g),
-                                   (size_t)bsz * T * sizeof(int32_t));
+    int32_t *tgt = nas_arena_alloc(nas_graph_arena(g), (size_t)bsz * T * sizeof(int32_t));
     for (int b = 0; b < bsz; b++)
         for (int t = 0; t < T; t++)
             tgt[(size_t)b * T + t] = rows[(size_t)(t + 1) * bsz + b];
-    nas_tensor *logits = nas_linear(g, y, nas_params_get(p, m->dec_w),
-                                    nas_params_get(p, m->dec_b));
+    nas_tensor *logits = nas_linear(g, y, nas_params_get(p, m->dec_w), nas_params_get(p, m->dec_b));
     memcpy(h, hs->data, (size_t)bsz * H * sizeof(float));
     memcpy(c, cs->data, (size_t)bsz * H * sizeof(float));
     return nas_cross_entropy(g, logits, tgt);
@@ -248,9 +243,8 @@ static int declare(nas_params *p, rnn_lm *m)
 }
 
 /* Perplexity of a whole batchified stream, eval mode, state from zero. */
-static double evaluate(nas_graph *g, nas_params *p, const rnn_lm *m,
-                       const int32_t *ids, int rows, int bsz, int bptt,
-                       float *h, float *c)
+static double evaluate(nas_graph *g, nas_params *p, const rnn_lm *m, const int32_t *ids, int rows,
+                       int bsz, int bptt, float *h, float *c)
 {
     double sum = 0.0, count = 0.0;
     memset(h, 0, (size_t)bsz * m->H * sizeof(float));
@@ -260,8 +254,7 @@ static double evaluate(nas_graph *g, nas_params *p, const rnn_lm *m,
     for (int i = 0; i + 1 < rows; i += bptt) {
         int T = rows - 1 - i < bptt ? rows - 1 - i : bptt;
         nas_graph_reset(g);
-        nas_tensor *loss = chunk_loss(g, p, m, ids + (size_t)i * bsz, T, bsz,
-                                      h, c, 0.0f);
+        nas_tensor *loss = chunk_loss(g, p, m, ids + (size_t)i * bsz, T, bsz, h, c, 0.0f);
         sum += (double)loss->data[0] * T * bsz;
         count += (double)T * bsz;
     }
@@ -271,9 +264,8 @@ static double evaluate(nas_graph *g, nas_params *p, const rnn_lm *m,
     return count > 0 ? exp(sum / count) : INFINITY;
 }
 
-static int rnn_train(const nas_job_spec *s, const int *dec, int n,
-                     const nas_nasrl_train_cfg *cfg, const nas__nasrl_data *d,
-                     nas_nasrl_child *out)
+static int rnn_train(const nas_job_spec *s, const int *dec, int n, const nas_nasrl_train_cfg *cfg,
+                     const nas__nasrl_data *d, nas_nasrl_child *out)
 {
     const nas_corpus *cp = d->corpus;
     int rc = rnn_check(s, dec, n), bsz = cfg->batch_size, bptt = s->bptt;
@@ -283,17 +275,17 @@ static int rnn_train(const nas_job_spec *s, const int *dec, int n,
     if (rc < 0)
         return rc;
     if (cp->ntrain < 2 * bsz || ebsz < 1)
-        return nas_fail(NAS_EINVAL, "batch_size: %d columns need %d training "
-                        "tokens, the corpus has %d (and %d valid)", bsz,
-                        2 * bsz, cp->ntrain, cp->nvalid);
+        return nas_fail(NAS_EINVAL,
+                        "batch_size: %d columns need %d training "
+                        "tokens, the corpus has %d (and %d valid)",
+                        bsz, 2 * bsz, cp->ntrain, cp->nvalid);
     nas_set_threads(cfg->threads);
-    rnn_lm m = {.s = s, .dec = dec, .V = cp->vocab_size, .E = s->embed,
-                .H = s->hidden, .B = s->tree_base};
+    rnn_lm m = {
+        .s = s, .dec = dec, .V = cp->vocab_size, .E = s->embed, .H = s->hidden, .B = s->tree_base};
     nas_params *p = nas_params_new();
     nas_graph *g = nas_graph_new(0);
     int32_t *train = NULL, *valid = NULL;
-    float *state = malloc((size_t)4 * (bsz > ebsz ? bsz : ebsz) * m.H *
-                          sizeof(float));
+    float *state = malloc((size_t)4 * (bsz > ebsz ? bsz : ebsz) * m.H * sizeof(float));
     nas_rng init, drop;
     if (!p || !g || !state) {
         rc = nas_fail(NAS_ENOMEM, "nasrl-rnn child: out of memory");
@@ -324,15 +316,15 @@ static int rnn_train(const nas_job_spec *s, const int *dec, int n,
             }
             int T = trows - 1 - i < bptt ? trows - 1 - i : bptt;
             nas_graph_reset(g);
-            nas_tensor *loss = chunk_loss(g, p, &m, train + (size_t)i * bsz,
-                                          T, bsz, h, c, s->dropout);
+            nas_tensor *loss =
+                chunk_loss(g, p, &m, train + (size_t)i * bsz, T, bsz, h, c, s->dropout);
             nas__nasrl_sgd_step(cfg, g, p, loss, &sgd, total);
             loss_sum += loss->data[0];
         }
         out->train_loss = steps ? loss_sum / steps : 0.0;
         double ppl = evaluate(g, p, &m, valid, vrows, ebsz, bptt, eh, ec);
         if (!isfinite(ppl))
-            ppl = 1e30;   /* a diverged child: reward ~0, never NaN */
+            ppl = 1e30; /* a diverged child: reward ~0, never NaN */
         out->val_metric = ppl;
         out->epochs = e + 1;
     }
