@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * api.h - the REST API: one route table, one handler per resource and
  * method, JSON in and out through Jansson, errors as problem+json.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * app.c - the API as nasd's daemon sees it: api_app, the nd_app that
  * main.c hands the server. It holds the router (api_dispatch), the gate

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * datasets.c - GET /v1/datasets: every dataset the engine knows, where
  * nasd looks for its files and whether they are there (checked on each

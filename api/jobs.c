@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * jobs.c - the job resource: create (validated, durable before the 202),
  * list, get, cancel, delete, and the job's metrics, architectures, result

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * limits.c - what a request may ask for (issue #8): the refusal helper
  * every limit uses, the JSON nesting depth of a body, the queue length,

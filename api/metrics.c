@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * metrics.c - GET /metrics: nasd's state in the Prometheus text exposition
  * format (version 0.0.4), for operators and their scrapers.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * problem.c - RFC 9457 problem details: the kind table and the JSON body.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * problem.h - RFC 9457 problem details: the one shape of every error body
  * nasd sends (Content-Type: application/problem+json).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * render.c - architecture JSON read into drawings (DOT and SVG are written
  * by render_draw.c), and the `?format=svg|dot` side of the result and

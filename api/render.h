@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * render.h - architectures drawn by nasd itself: Graphviz DOT text and a
  * self-contained SVG of any architecture JSON nasd stores (DARTS CNN and

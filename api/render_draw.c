@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * render_draw.c - a drawing (render_internal.h) as Graphviz DOT text or as
  * an SVG laid out here.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * render_internal.h - the graph model shared by the readers of
  * architecture JSON (render.c) and the writers of SVG and DOT

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * router.c - the one route table of the API and the response helpers.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * search_spaces.c - GET /v1/search-spaces: every algorithm, its search
  * spaces, the datasets each takes and every field with its type, range,

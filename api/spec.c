@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * spec.c - the job spec of POST /v1/jobs: the normalization driver, the
  * generic walker that validates an object against a field table, and the

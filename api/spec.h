@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * spec.h - the job spec of POST /v1/jobs: validation into a normalized
  * JSON spec, "can the engine run it", and conversion to the engine's

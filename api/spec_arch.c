@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * spec_arch.c - a search's result architecture as the architecture of a
  * `train` job: the architecture served by GET /v1/jobs/{id}/result (the

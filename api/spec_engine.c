@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * spec_engine.c - the engine's view of a normalized spec: whether this
  * version can run it (501 otherwise), whether the engine's own checks

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * spec_genotype.c - the darts-cnn architecture of `train`: the DARTS
  * genotype as a T_CUSTOM field type (its validator and its JSON Schema

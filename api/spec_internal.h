@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * spec_internal.h - what the files of the job spec share: the field and
  * row types of the rule tables, the tables themselves, the queries over

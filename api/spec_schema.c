@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * spec_schema.c - api_spec_schema(): the JSON Schema (2020-12) of the job
  * spec, printed from the engine's job-spec table (engine/jobs/spec_table.c);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * spec_tables.c - the API's side of the job-spec tables: the algorithms
  * and datasets it names, the defaults that depend on the dataset, and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * static.c - the web root (files of cfg.web_dir, "/" is index.html), the
  * OpenAPI description and the health check.

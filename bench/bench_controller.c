@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * bench_controller.c - time one controller update (sample an architecture
  * + REINFORCE backward + Adam step) of

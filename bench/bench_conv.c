@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * bench_conv.c - time the engine's convolutions on the shapes of a DARTS
  * supernet and compare them with cblas_sgemm on the GEMM shape they reduce

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * bench_darts.c - time one DARTS search step (architecture step + weight
  * step) of the engine, the counterpart of ../shared/peer/darts_ref.py.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * bench_enas.c - one ENAS micro child training step (issue #5): a sampled
  * child of the shared weights, forward + backward on one batch, gradient

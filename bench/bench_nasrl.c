@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * bench_nasrl.c - children per hour of a NAS-RL / random search on
  * Fashion-MNIST with m children trained concurrently (issue #6), and how

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # load.sh - HTTP load on GET /v1/jobs/{id} with wrk (Debian package wrk):
 # requests/s and p99 latency with idle workers, then with 2 busy workers.
 #

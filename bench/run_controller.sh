@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # run_controller.sh - one controller update (sample + REINFORCE backward +
 # Adam step), nasd (bench/bench_controller) against PyTorch
 # (../shared/peer/enas_ref.py --part controller), back to back in one

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # run_conv.sh - the convolution benchmark against its two references in one
 # go: bench_conv (ours vs cblas_sgemm on the op's GEMM shape) and
 # torch_conv.py (PyTorch, same shapes, same median method), back to back per

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # run_darts.sh - one DARTS search step, nasd (bench/bench_darts) against
 # PyTorch (../shared/peer/darts_ref.py), back to back in one session with
 # the same thread count, and the ratio table of issue #4 (target: time

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # run_enas.sh - one ENAS micro child training step (issue #5), nasd
 # (bench/bench_enas) against PyTorch (../shared/peer/enas_ref.py --part
 # child), back to back in one session with the same thread count, and the

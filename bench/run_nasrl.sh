@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # run_nasrl.sh - children per hour of a nasrl-cnn search on Fashion-MNIST
 # with m = 1, 2, 4 children trained concurrently on the job's threads
 # (issue #6), and the CPU utilisation of each run: bench_nasrl's own

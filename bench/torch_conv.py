@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """PyTorch timings of the convolutions bench/bench_conv.c times, for the
 same shapes and the same method (median over --reps after 2 warm-ups).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The network of nas-train (engine/tools/nas_train.c) in PyTorch, on the
 same data with the same optimiser and schedule: the side-by-side reference
 for its accuracy and images/s.

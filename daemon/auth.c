@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * auth.c - bearer tokens for the API (issue #8, "Access and limits").
  *

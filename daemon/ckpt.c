@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * ckpt.c - a job's checkpoint files: the one the engine writes and the one
  * the database records.

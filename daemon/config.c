@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * config.c - nasd's settings: defaults, then a config file, then flags.
  *

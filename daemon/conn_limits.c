@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * conn_limits.c - connections open in total and per client IP (see
  * conn_limits.h).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * conn_limits.h - connection accounting for the limits on connections in total
  * and per client IP (issue #8). MHD reports every connection's start and

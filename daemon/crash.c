@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * crash.c - crash points for the reliability tests: nasd kills itself
  * (SIGKILL, no cleanup) at an exact point of a job's history.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * db.c - nasd's SQLite layer: the connection, its migrations at open and
  * the statements every call uses (the queue is db_queue.c, the JSON views

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * db.h - nasd's database: the job queue and the events jobs report
  * (metrics, architectures, results, checkpoints, progress), in one SQLite

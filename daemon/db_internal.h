@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * db_internal.h - what the three files of nasd's SQLite layer share:
  * db.c (the connection, migrations and the prepared statements),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * db_queue.c - the job queue in SQLite: insert (with its Idempotency-Key),
  * claim, finish, cancel, delete, the requeue at start, and the rows a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * db_views.c - the JSON views of nasd's SQLite layer: a job, the job list
  * and its page tokens, a job's metrics and architectures by cursor, its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * events.c - server-sent event streams (GET /v1/jobs/{id}/events).
  *

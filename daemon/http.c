@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * http.c - the bridge between libmicrohttpd and the libuv loop.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * log.c - log lines: structured journal entries under systemd, plain
  * lines on stderr with a level and a UTC timestamp otherwise.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * main.c - nasd: configuration, the state directory, start-up recovery,
  * and the orderly shutdown.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * nd.h - what the daemon's parts share: the configuration, the server
  * context and the interfaces between the loop, the HTTP bridge, the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * notify.c - nasd under systemd: readiness, status, watchdog, shutdown
  * and socket activation (sd_notify(3), sd_listen_fds(3)).

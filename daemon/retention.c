@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * retention.c - finished jobs do not pile up forever: at start and every
  * hour, the finished (succeeded, failed, cancelled) jobs beyond the newest

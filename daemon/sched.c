@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * sched.c - worker slots, the claim of queued jobs, and the inbox.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * internal.h - what the engine's own files share and users never see: the
  * graph and tape layout, the op recording helpers, small kernels and ops

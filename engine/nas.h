@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * nas.h - the one public header of the nasd engine (libnas).
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * fuzz_ckpt.c - libFuzzer on the checkpoint loader: nas_ckpt_load on
  * arbitrary bytes (a safetensors file: 8-byte header length, JSON header,

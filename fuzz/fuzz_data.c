@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * fuzz_data.c - libFuzzer on the dataset loaders: nas_idx_load (images +
  * labels, raw or gzip), nas_cifar10_load (one or two batch files) and

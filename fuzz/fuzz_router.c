@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * fuzz_router.c - libFuzzer on nasd's request path: each input is the raw
  * bytes one client sends on one connection (request line, headers, body,

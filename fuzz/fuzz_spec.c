@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * fuzz_spec.c - libFuzzer on the job-spec validator: api_spec_normalize on
  * arbitrary bodies, then, for what it accepts, the rest of what POST

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # fuzz/run.sh [SECONDS] - build the libFuzzer harnesses and run each one
 # SECONDS (default 60); exits non-zero when any of them found a crash, a
 # sanitizer report, a leak, a timeout or an out-of-memory.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- 0001_init.sql - the first schema of nasd: jobs, their events (metrics,
 -- architectures, results) and the datasets nasd knows.
 --

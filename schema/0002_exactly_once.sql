@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- 0002_exactly_once.sql - a job's history holds each reported row once,
 -- whatever crashes happen (issue #12).
 --

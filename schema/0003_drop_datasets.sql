@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- 0003_drop_datasets.sql - the datasets table goes (issue #13).
 --
 -- nasd wrote a row per dataset at every start and nothing read them:

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # embed-sql.sh - writes to stdout a C file that embeds the SQL migrations
 # named on the command line, as nd_migrations[] and nd_migration_count
 # (struct nd_migration is declared in daemon/db.h).

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Turn schema/openapi.yaml into a C file defining the JSON text the
 daemon serves at /v1/openapi.json:
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * ckpt_store.h - what both checkpoint test files (tests/test_checkpoint.c,
  * tests/test_checkpoint_bad.c) need: a store of DARTS-like parameters with

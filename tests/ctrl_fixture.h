@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * ctrl_fixture.h - what the controller's two test programs share
  * (tests/test_controller.c, tests/test_controller_ref.c): a controller in

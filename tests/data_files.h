@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * data_files.h - the files a dataset or corpus test writes for itself
  * (tests/test_data.c, tests/test_text.c): a fresh directory per test,

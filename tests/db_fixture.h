@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * db_fixture.h - what tests/test_db.c and tests/test_db_views.c share: a
  * fresh database in its own mkdtemp directory per test (setup, teardown)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * http.c - the integration tests' HTTP client on libcurl.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * http.h - the integration tests' HTTP client, on libcurl: one request per
  * connection to a loopback port, and a reader of server-sent event

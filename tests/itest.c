@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * itest.c - the integration tests' shared fixture, requests and checks
  * (tests/itest.h).

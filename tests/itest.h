@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * itest.h - what the integration tests share: a real nasd on a loopback
  * port (tests/nasd_proc.h) spoken to with tests/http.h, the fixture that

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # job_digest.sh - the numbers of five small jobs (darts-cnn order 2 with final
 # training, enas-micro with final training, enas-macro, darts-rnn, nas-rl)
 # run by a given nasd, without anything that depends on time, to compare two

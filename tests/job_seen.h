@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * job_seen.h - a nas_job_reporter for the NAS-RL and random-search job
  * tests (tests/test_nasrl.c, tests/test_random.c): counts architectures,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * nasd_proc.c - starting, stopping and killing nasd children for the
  * integration tests.

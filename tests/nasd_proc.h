@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * nasd_proc.h - a real nasd as a child of a test: started on an ephemeral
  * loopback port with its own state directory, stopped with SIGTERM or

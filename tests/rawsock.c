@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * rawsock.c - loopback TCP connections for the tests that send bytes by
  * hand (tests/rawsock.h).

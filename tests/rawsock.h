@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * rawsock.h - bytes on a loopback TCP connection, for the few tests that
  * must send what no HTTP client sends: idle or half-sent requests held

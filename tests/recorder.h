@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * recorder.h - a nas_job_reporter that records what an engine job reports,
  * for the engine-level job tests (one copy instead of one per test file).

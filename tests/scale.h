@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * scale.h - NASD_TEST_TIMEOUT_SCALE: every sleep and deadline of a test
  * (and of tests/nasd_proc.c, tests/http.c and tests/rawsock.c, which

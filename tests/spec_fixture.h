@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * spec_fixture.h - what tests/test_spec.c and test_spec_engine.c share: a
  * spec that must normalize, one that must fail with a given status, slug

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_caps.c - what a client may not override (issue #22): the counts a
  * job sets are bounded by the operator's max-job-architectures, and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_checkpoint.c - safetensors checkpoints: bit-exact round trips, the
  * file format read back by hand, and atomic writes. (Files that must not

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_checkpoint_bad.c - checkpoint files that must not load: malformed
  * headers and data (one case per way a file can lie), escapes, nesting,

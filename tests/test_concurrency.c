@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_concurrency.c - the engine's multi-threaded paths at once, as the
  * daemon drives them: several jobs on their own threads, each spreading

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_controller.c - the LSTM controller of ENAS / NAS-RL
  * (engine/search/controller/controller.h): gradients against finite

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_controller_ref.c - the controller (engine/search/controller/) held
  * against an independent double-precision sampler for whole programs, and

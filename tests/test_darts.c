@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_darts.c - the DARTS convolutional search on a tiny supernet: the
  * layout of the supernet, the second-order architecture gradient against

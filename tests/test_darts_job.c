@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_darts_job.c - the `darts` job kind (darts-cnn) through nas_job_run:
  * a tiny search on the synthetic dataset of each order ends with a valid

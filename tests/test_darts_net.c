@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_darts_net.c - the discrete DARTS network built from a genotype
  * (engine/search/darts/darts_net.c), the train kind on it, and darts' final

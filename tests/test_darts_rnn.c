@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_darts_rnn.c - the DARTS recurrent search space: the fused mixed op
  * against its composition from plain ops and against finite differences,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_data.c - the image dataset loaders (IDX, CIFAR-10), batch
  * conversion with augmentation, and slices. (Text corpora and fortune

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_db.c - the database layer (daemon/db.c, db_queue.c) on a real
  * SQLite file: migrations, the job lifecycle, idempotency, paging, events,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_db_views.c - the JSON views of the database layer (daemon/db_views.c)
  * on a real SQLite file: the metrics and architectures of a job by cursor,

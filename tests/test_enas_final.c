@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_enas_final.c - a fixed ENAS arc trained from scratch by the train
  * kind (NAS_ARCH_ENAS_CNN), and enas' final training: a tiny enas-micro

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_enas_job.c - the `enas` job kind over the CNN spaces through
  * nas_job_run: a tiny enas-micro search (and an enas-macro one) on the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_enas_macro.c - the ENAS macro search space (engine/search/
  * enas_macro.c): random children run with the right shapes, a child's

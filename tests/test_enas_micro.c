@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_enas_micro.c - the ENAS micro search space (engine/search/
  * enas_micro.c) with hand-made arcs, no controller: the program and the

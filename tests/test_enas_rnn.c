@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_enas_rnn.c - the ENAS recurrent space: random children over many
  * seeds give the right shapes and loose ends; the loss gradient of a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_estimate.c - nas_job_estimate_memory against measured peaks.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_graph.c - the arena, the RNG, the parameter store and the tape:
  * backward limited to one group, accumulation, repeated backward, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_integration.c - nasd end to end: a real daemon on an ephemeral
  * loopback port with a temporary state directory, driven over HTTP.

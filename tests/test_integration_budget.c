@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_integration_budget.c - budgets that mean what they say (#20): a
  * search that budget.max_seconds cuts short is still followed by the final

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_integration_darts.c - DARTS end to end (issue #4, "a short search
  * on the synthetic dataset, submitted through the daemon, ends succeeded

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_integration_darts_train.c - "paste the genotype into a train job"
  * end to end: a real nasd trains a darts-cnn genotype given in the spec

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_integration_enas.c - ENAS over the CNN spaces end to end (issue #5,
  * "a short search of each space on the synthetic data, submitted through

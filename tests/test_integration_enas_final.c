@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_integration_enas_final.c - enas' final training end to end (issue
  * #5, "with final_training, train it from scratch through the train stage

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_integration_enas_rnn.c - ENAS over the recurrent space end to end
  * (issue #5: "a short search of each space ..., submitted through the

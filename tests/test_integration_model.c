@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_integration_model.c - from a found cell to a model you can use
  * (issue #14 parts 1 and 2), through a real nasd:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_integration_nasrl.c - NAS with RL and random search end to end
  * (issue #6, "a short search of each space on synthetic data through the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_integration_render.c - drawings through a real nasd (issue #7,
  * "GET /v1/jobs/{id}/result?format=svg and ?format=dot, and the same for

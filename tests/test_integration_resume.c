@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_integration_resume.c - the two ways a daemon stops mid-job (kill -9
  * and SIGTERM), each followed by a restart that resumes the job from its

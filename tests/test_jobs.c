@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_jobs.c - the `train` job end to end: a synthetic image job that
  * learns, reporting through every callback; determinism; exact resume

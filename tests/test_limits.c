@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_limits.c - access and limits of issue #8 against a real nasd: the
  * bearer token (from --token-file and from a systemd credential), what

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_metrics.c - GET /metrics of a real nasd: the Prometheus text
  * format as promtool (Debian's prometheus package) reads it, every family

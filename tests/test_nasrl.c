@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_nasrl.c - NAS with RL's nasrl-cnn space and the random baseline:
  * gradient checks of the rectangular convolution and the zero padding,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_ops_grad.c - a finite-difference gradient check for every op and
  * for the LSTM cell (see gradcheck.h for the tolerances), plus forward

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_optim.c - SGD, Adam, the cosine schedule and gradient clipping
  * against the formulas of nas.h evaluated independently in double.

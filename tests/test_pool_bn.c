@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_pool_bn.c - nas_pool_bn, the fused 3x3 pooling + non-affine batch
  * norm of the DARTS pooling candidates: its forward (and the running

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_random.c - the random-search baseline over the spaces it shares
  * with DARTS and ENAS (darts-cnn, enas-micro, enas-macro, darts-rnn,

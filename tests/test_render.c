@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_render.c - architectures drawn as DOT and SVG (api/render.c): for a
  * DARTS CNN and RNN genotype, an ENAS micro cell, an ENAS recurrent cell

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_retention.c - finished jobs are pruned (issue #22): a real nasd
  * with --retain-jobs keeps the newest finished jobs and deletes the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_routes.c - the route table of api/router.c against its other views:
  * the OpenAPI document (schema/openapi.yaml, served as /v1/openapi.json)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_runnable.c - "acknowledged means runnable" (issue #12): every value
  * the API accepts, the engine accepts. For every algorithm and search

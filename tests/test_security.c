@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_security.c - the holes of issue #22 and the lingering close of
  * issue #12, each probed against a real nasd the way the security read

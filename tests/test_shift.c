@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_shift.c - nas_shift (x[:, :, dh:, dw:]): forward against direct
  * indexing and a finite-difference gradient check (gradcheck.h gives the

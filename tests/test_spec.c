@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_spec.c - the job spec of POST /v1/jobs: defaults, every class of
  * error with its problem+json members, 501 for algorithms not built yet,

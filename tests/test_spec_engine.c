@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_spec_engine.c - a normalized job spec into the engine's struct
  * (api_spec_to_engine): every field of train, darts and enas-rnn in its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_systemd.c - nasd under systemd, without systemd: a real nasd
  * against the test's own stand-ins for what systemd provides.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_text.c - the text loaders: word- and character-level corpora (PTB
  * layout: vocabulary, <unk> and <eos>, ids), batchify, and fortune files

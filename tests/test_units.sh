@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # test_units.sh - nasd's systemd units as systemd itself reads them:
 # `systemd-analyze verify` finds nothing to say about nasd.service and
 # nasd.socket, and `systemd-analyze security --offline=yes` rates the

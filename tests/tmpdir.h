@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * tmpdir.h - temporary directories for the unit tests: made under $TMPDIR
  * (default /tmp) and removed with everything in them.

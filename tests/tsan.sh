@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tests/tsan.sh - the suite's ThreadSanitizer pass (CI runs it after the
 # plain and the ASan+UBSan passes).
 #

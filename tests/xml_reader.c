@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * xml_reader.c - the drawing tests' XML reader (tests/xml_reader.h).
  *

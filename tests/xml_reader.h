@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * xml_reader.h - a tiny XML reader for the drawing tests
  * (tests/test_render.c): elements with the attributes an SVG of nasd's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * app.js - the nasd dashboard: one page, hash routes, only the public API.
  *

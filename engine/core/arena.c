@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * arena.c - the per-step allocator. A list of chunks; allocation bumps a
  * pointer, reset rewinds to the first chunk in O(1) and keeps every chunk,

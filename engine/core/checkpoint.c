@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * checkpoint.c - the parameter store (data and optimizer moments), the RNG
  * state and string metadata as one safetensors file, written atomically,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * ckpt_header.c - the reader of a checkpoint's safetensors header: the
  * length field, the JSON header into a table of entries (each checked

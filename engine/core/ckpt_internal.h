@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * ckpt_internal.h - what checkpoint.c (save, and load into a store) and
  * ckpt_header.c (the safetensors header's reader) share: the format's

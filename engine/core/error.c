@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * error.c - the two error channels: aborting assertions for bugs, and
  * negative codes with a per-thread detail message for runtime failures.

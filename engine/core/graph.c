@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * graph.c - the tape. Ops push nodes in execution order, so the tape is a
  * topological order and backward is one reverse walk. Gradients of arena

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * json.c - the engine's small strict JSON reader and writer (json.h says
  * who uses them and why the engine does not link Jansson).

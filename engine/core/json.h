@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * json.h - the engine's small strict JSON reader and writer, internal to
  * the engine. The writer (nas_json_buf) builds every JSON text the engine

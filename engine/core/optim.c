@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * optim.c - SGD with momentum, Adam, the cosine learning-rate schedule and
  * gradient-norm clipping, with PyTorch's semantics (torch.optim.SGD, Adam,

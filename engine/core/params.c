@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * params.c - the persistent parameter store. Parameters are declared by
  * name, then laid out in one allocation: four planes (data, grad, moment1,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * rng.c - xoshiro256** (Blackman & Vigna) seeded through splitmix64. The
  * state is four words and nothing is cached (normal() draws two uniforms

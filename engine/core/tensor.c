@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * tensor.c - shape helpers and arena tensors. A tensor is a view: its
  * struct and buffers come from the graph's arena (or the param store).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * threads.c - the engine's thread count and its parallel-for, on one pool
  * of worker threads per process.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * cifar.c - loader for the CIFAR-10 binary batches (data_batch_1.bin ...
  * test_batch.bin): records of 1 label byte (0..9) and 3072 pixel bytes,

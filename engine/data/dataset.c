@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * dataset.c - the in-memory image dataset: statistics, slices and the
  * conversion of uint8 pixels into normalised float batches with optional

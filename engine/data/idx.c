@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * idx.c - loader for IDX files (MNIST, Fashion-MNIST): an images file of
  * unsigned bytes (magic 0x00000803, dims n, rows, cols) and a labels file

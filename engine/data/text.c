@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * text.c - text corpora for language modelling: three token streams
  * (train, valid, test) over one vocabulary, read from PTB-style files or

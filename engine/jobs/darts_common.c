@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * darts_common.c - what the two darts job kinds (darts_job.c over
  * darts-cnn, darts_rnn_job.c over darts-rnn) share: the checks of the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * darts_final.c - darts' final training: once the search has derived its
  * genotype, the discrete network of that genotype is trained from scratch

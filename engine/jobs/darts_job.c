@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * darts_job.c - the `darts` job kind over the darts-cnn search space (the
  * darts-rnn space has its own file, darts_rnn_job.c, entered from here): the

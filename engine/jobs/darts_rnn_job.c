@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * darts_rnn_job.c - the `darts` job kind over the darts-rnn search space:
  * a language model with the searched recurrent cell (darts_rnn.c) on a

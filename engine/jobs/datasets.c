@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * datasets.c - the datasets jobs know by name: the table, presence checks
  * and loading a named dataset into memory (including generating the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * enas_final.c - enas' final training (enas-micro, enas-macro and
  * enas-rnn), and what the train kind needs to train one fixed ENAS arc

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * enas_job.c - the `enas` job kind over the CNN search spaces of enas.h
  * (enas-micro, enas-macro; enas-rnn has its own enas_rnn_job.c): ENAS

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * enas_rnn_job.c - the `enas` job kind over the enas-rnn search space
  * (melodyguan/enas src/ptb, scripts/ptb_search.sh): a language model

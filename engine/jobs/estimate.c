@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * estimate.c - a job's peak memory from its spec, before it is queued
  * (nas_job_estimate_memory, issue #8): the daemon refuses a job whose

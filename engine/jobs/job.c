@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * job.c - what every job kind shares: dispatch of nas_job_run to the
  * kind (engine/jobs/kinds.c), the `train` kind's defaults and validation

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * job_ckpt.c - checkpoints of a run's position: nas__job_save writes the
  * parameters, the optimizer's and the run's position with the spec that

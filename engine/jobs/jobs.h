@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * jobs.h - what the job files share (internal): the resolved job, its
  * position in the run, reporting helpers, checkpointing of the position

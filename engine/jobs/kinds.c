@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * kinds.c - the one table of job kinds: per (algorithm, search space) the
  * functions that give a job its defaults, prepare it (checks and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * model.c - the trained network of a job as a file (issue #14 part 2):
  * when a train job (or the final training of a search) has its test

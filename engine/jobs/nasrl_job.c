@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * nasrl_job.c - the `nas-rl` job kind (Zoph & Le 2017) and the search
  * loop it shares with the `random` kind (random_job.c), over any space

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * nasrl_spec.c - the job spec of the `nas-rl` and `random` kinds: the
  * defaults no row of the spec table holds, the validation of every field

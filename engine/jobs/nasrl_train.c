@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * nasrl_train.c - the `train` job on a NAS-RL architecture (issue #14): a
  * nasrl-cnn layer stack (NAS_ARCH_NASRL_CNN) or a nasrl-rnn cell

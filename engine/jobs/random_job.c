@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * random_job.c - the `random` job kind: the honest baseline every search
  * method must beat. It samples architectures uniformly from a space's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * spec_table.c - the one table of the job spec: per (algorithm, search
  * space) - for `train`, per architecture space - every field with its

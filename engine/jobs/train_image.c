@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * train_image.c - the `train` job on an image dataset: a fixed CNN
  * (conv3x3-BN-ReLU blocks with max pooling, then linear-ReLU-[dropout]-

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * train_text.c - the `train` job on a text corpus: a word-level LSTM
  * language model (embedding, LSTM layers, linear to the vocabulary) trained

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * lstm.c - one LSTM step built from the differentiable ops, so its
  * backward (BPTT when steps are chained) is the tape's reverse walk and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * activation.c - pointwise nonlinearities. Backward uses the saved output
  * (tanh' = 1 - y^2, sigmoid' = y (1 - y), relu' = [y > 0]), so the input

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * batchnorm.c - batch normalisation over (N, inner) per channel.
  * Statistics are computed in double (a 64x16x32x32 channel sums 65536

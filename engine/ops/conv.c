@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * conv.c - 2-d convolution, forward and backward: the op, and the dense
  * and grouped kernels (depthwise ones are conv_dw.c's).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * conv.h - what the two files of nas_conv2d share (internal to ops/): the
  * shape of one convolution, the row copies of its padded planes, and the

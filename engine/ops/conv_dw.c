@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * conv_dw.c - depthwise 2-d convolution (groups == Ci == Co), the kernels
  * under nas_conv2d (conv.c) for the separable and dilated convolutions of

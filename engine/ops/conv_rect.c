@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * conv_rect.c - the two ops NAS with RL's children need that conv.c does
  * not have: a dense convolution with a rectangular kernel (kh x kw, e.g.

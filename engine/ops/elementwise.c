@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * elementwise.c - add, sub, mul, scaling and reductions to a scalar.
  * Binary ops take same-shaped operands (no broadcasting: every use in the

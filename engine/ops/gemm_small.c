@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * gemm_small.c - the GEMMs of a pointwise (1x1) convolution on one image,
  * where one side is a few channels: y (co, hw) = w (co, ci) x (ci, hw),

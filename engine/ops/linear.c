@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * linear.c - fully connected layers and matrix products on nas__sgemm
  * (cblas_sgemm split over the engine's threads).

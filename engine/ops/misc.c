@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * misc.c - embedding lookup, dropout and the zero op.
  * Dropout keeps its mask (already scaled by 1/(1-p)) for backward; its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * pool.c - k x k max and average pooling and global average pooling.
  * Windows are clipped to the image: max pooling ignores padding (as if

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * pool_bn.c - 3x3 max or average pooling (padding 1, stride 1 or 2)
  * followed by a batch norm without affine parameters, as one op: the

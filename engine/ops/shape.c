@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * shape.c - concat and narrow along dim 1 (channels of NCHW, features of a
  * (N, F) matrix) and reshape. Every tensor is seen as (N, C, inner), so one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * shift.c - x[:, :, dh:, dw:], the shifted crop that DARTS's factorized
  * reduction feeds to its second stride-2 1x1 convolution, so that the two

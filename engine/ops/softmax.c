@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * softmax.c - softmax, log-softmax and cross-entropy along the last dim of
  * a (rows, n) view. Max-subtracted exponentials; cross-entropy is fused

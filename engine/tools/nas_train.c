@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * nas_train.c - train a small fixed CNN on Fashion-MNIST with the engine:
  * the end-to-end proof that tensors, ops, tape, optimizer, data pipeline

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * common.mjs - what the browser tests share (dashboard.test.mjs,
  * controller.test.mjs): a real nasd on a loopback port with a temporary

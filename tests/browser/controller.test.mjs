@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * controller.test.mjs - the dashboard's views of the controller-based
  * searches (issue #7 with #5 and #6) in a real browser: Debian's chromium

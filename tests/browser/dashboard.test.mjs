@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * dashboard.test.mjs - the dashboard in a real browser (issue #7): Debian's
  * chromium driven by playwright-core against a real nasd (the built

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tests/browser/run.sh [BUILD_DIR] - the dashboard's browser tests (issue #7).
 #
 # Installs what they need when it is missing (Debian's chromium, nodejs and

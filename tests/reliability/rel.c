@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * rel.c - the reliability tests' shared helpers (see rel.h).
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * rel.h - what the reliability tests share: a seeded schedule, job
  * submission and views over HTTP, the complete job list, reading the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * soak_kill.c - `make soak`: kill -9 nasd at seeded random moments, many
  * times (NASD_RELIABILITY_ROUNDS, 200 by default), while two workers run

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_acks.c - an acknowledged job is never lost and never doubled: a
  * stream of POSTs with kill -9 right after the last 202, POSTs cut by a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_kill_resume.c - nasd crashes (SIGKILL) at named points of a DARTS
  * search with final training, an ENAS search, a NAS-RL search and a train

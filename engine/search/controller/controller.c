@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * controller.c - the LSTM policy of ENAS and NAS with RL (controller.h)
  * and its REINFORCE update.

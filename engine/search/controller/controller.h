@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * controller.h - the LSTM policy that writes an architecture as a string
  * of decisions (Zoph & Le 2017; Pham et al. 2018), shared by ENAS

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * darts.h - DARTS (Liu, Simonyan, Yang 2019) convolutional search, shared
  * by the engine's own files (internal; users see only the jobs section of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * darts_cnn.c - the DARTS convolutional supernet: stem (3x3 conv to 3C +
  * BN), `layers` cells with reductions at layers/3 and 2 layers/3, global

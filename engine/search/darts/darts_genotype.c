@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * darts_genotype.c - from alpha to a discrete cell: the derivation rule
  * of the paper and the two ways users see the result (JSON in the

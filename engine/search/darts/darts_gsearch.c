@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * darts_gsearch.c - the DARTS search step (darts_search.c) over a model
  * given as a loss callback, for models whose batches carry state: the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * darts_net.c - the discrete DARTS network built from a genotype, the one
  * the reference trains from scratch after a search (quark0/darts

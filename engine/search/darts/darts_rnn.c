@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * darts_rnn.c - the DARTS recurrent search space: a language model
  * (embedding, the searched cell over the BPTT steps, linear decoder) whose

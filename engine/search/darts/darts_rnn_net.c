@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * darts_rnn_net.c - the discrete recurrent cell of a darts-rnn genotype
  * (quark0/darts rnn/model.py's DARTSCell), for the train kind's language

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * darts_search.c - one DARTS search step: the architecture step (Adam on
  * alpha along the first- or second-order architecture gradient) and then

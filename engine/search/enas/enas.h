@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * enas.h - ENAS (Pham et al. 2018) over image data: the interface every
  * CNN search space implements (enas_micro.c, enas_macro.c) and the job

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * enas_macro.c - the ENAS macro search space (Pham et al. 2018; the
  * reference is melodyguan/enas src/cifar10/general_child.py in search

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * enas_micro.c - the ENAS micro search space (Pham et al. 2018; the
  * reference is melodyguan/enas src/cifar10/micro_child.py in search mode,

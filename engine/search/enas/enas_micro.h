@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * enas_micro.h - what the micro space (enas_micro.c) offers beyond the
  * nas_enas_space interface of enas.h; internal to the engine.

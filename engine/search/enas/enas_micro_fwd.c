@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * enas_micro_fwd.c - the forward of an enas-micro child over the shared
  * weights (the network of enas_micro.c, laid out in enas_micro_net.h),

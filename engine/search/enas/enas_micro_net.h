@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * enas_micro_net.h - the layout of an enas-micro network, shared by the
  * two files of the space: enas_micro.c declares it and describes arcs,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * enas_rnn.c - the ENAS recurrent cell over one shared store, inside a
  * language model (embedding, the cell over the BPTT steps, decoder tied to

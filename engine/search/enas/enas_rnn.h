@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * enas_rnn.h - the ENAS recurrent search space (enas-rnn, Pham et al.
  * 2018): a language model whose recurrent cell is a child sampled by the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * nasrl.h - the search spaces of NAS with RL (Zoph & Le 2017): the
  * nasrl-cnn space (nasrl_cnn.c: the controller's program, the decoding of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * nasrl_cnn.c - the nasrl-cnn search space of NAS with RL (Zoph & Le
  * 2017): the controller's program, the decoding of its decisions into a

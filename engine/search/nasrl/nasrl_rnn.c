@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * nasrl_rnn.c - the nasrl-rnn search space of NAS with RL (Zoph & Le
  * 2017): a recurrent cell written as a binary tree over x_t and h_{t-1},
