@@ -49,6 +49,8 @@ typedef struct stream {
     int closing; /* send what is queued, then end */
     int suspended;
     int64_t cur_m, cur_a; /* the cursor: largest seqs sent */
+    int64_t id_m, id_a;   /* the largest cursor shown in an id: line: a rewind
+                             moves cur_* back, the ids never */
     int replaying;        /* rows after the cursor still to read */
     int replay_archs;     /* metrics done, architectures next */
 } stream;
@@ -101,9 +103,13 @@ static void append_event(stream *st, const char *event, json_t *data)
         return;
     size_t n = strlen(text) + strlen(event) + 80;
     char *msg = malloc(n);
+    if (st->cur_m > st->id_m)
+        st->id_m = st->cur_m;
+    if (st->cur_a > st->id_a)
+        st->id_a = st->cur_a;
     if (msg) {
-        int m = snprintf(msg, n, "id: %" PRId64 "-%" PRId64 "\nevent: %s\ndata: %s\n\n", st->cur_m,
-                         st->cur_a, event, text);
+        int m = snprintf(msg, n, "id: %" PRId64 "-%" PRId64 "\nevent: %s\ndata: %s\n\n", st->id_m,
+                         st->id_a, event, text);
         append(st, msg, (size_t)m);
         free(msg);
     }
@@ -252,6 +258,9 @@ struct MHD_Response *nd_events_open(nd_server *s, struct MHD_Connection *conn, c
     snprintf(st->id, sizeof(st->id), "%s", id);
     int rewound = 0;
     if (parse_cursor(last_event_id, &st->cur_m, &st->cur_a)) {
+        /* What the client has seen: its ids go on from there. */
+        st->id_m = st->cur_m;
+        st->id_a = st->cur_a;
         if (nd_db_cursor_check(s->db, id, &st->cur_m, &st->cur_a, &rewound) != 0) {
             free(st);
             return NULL;
