@@ -5,7 +5,8 @@
  * training the job asked for, and a final training that its own
  * final_training.max_seconds cuts short still reports its test metric,
  * each stage saying in the result why it stopped; the progress of either
- * ends at 1.
+ * ends at 1. darts and enas, then nas-rl and random (whose final training
+ * is the space's own child training).
  */
 #include <criterion/criterion.h>
 
@@ -89,6 +90,58 @@ Test(budget, a_final_training_cut_by_its_own_max_seconds_says_so)
               text_of(at(job, "spec")));
     cr_assert(json_number_value(at(job, "spec.budget.max_seconds")) == 0.0);
     json_decref(job);
+    stop_ok(&d);
+    PASS();
+}
+
+/* ================================================= nas-rl and random */
+
+/* A tiny nasrl-cnn space: 2 layers of 4 or 6 filters, 200 images;
+ * extra: the kind's own keys. */
+#define NASRL_HP(extra)                                                                            \
+    "\"hyperparameters\":{" extra "\"child_epochs\":1,\"batch_size\":50,\"start_layers\":2,"       \
+    "\"max_layers\":2,\"filter_heights\":[1,3],\"filter_widths\":[1,3],\"num_filters\":[4,6],"     \
+    "\"max_examples\":200}"
+#define RL_HP NASRL_HP("\"children_per_update\":2,\"lstm_size\":16,")
+#define RANDOM_HP NASRL_HP("\"parallel_children\":2,")
+
+Test(budget, nasrl_search_cut_by_max_seconds_still_gets_its_final_training)
+{
+    nasd_proc d;
+    start_in(&d, NULL, itest_one_worker, NULL);
+    char rl[33];
+    /* Far more architectures than two seconds allow. */
+    submit(d.port,
+           "{\"algorithm\":\"nas-rl\",\"dataset\":\"synthetic\",\"seed\":5,\"budget\":{"
+           "\"max_architectures\":100000,\"max_seconds\":2}," RL_HP ",\"final_training\":{"
+           "\"enabled\":true,\"epochs\":1}}",
+           rl);
+    check(d.port, rl, "max_seconds", "epochs");
+    stop_ok(&d);
+    PASS();
+}
+
+Test(budget, nasrl_and_random_final_training_cut_by_its_own_max_seconds_says_so)
+{
+    nasd_proc d;
+    start_in(&d, NULL, itest_one_worker, NULL);
+    char rl[33], rnd[33];
+    submit(d.port,
+           "{\"algorithm\":\"nas-rl\",\"dataset\":\"synthetic\",\"seed\":5,\"budget\":{"
+           "\"max_architectures\":2}," RL_HP ",\"final_training\":{\"enabled\":true,"
+           "\"epochs\":100000,\"max_seconds\":0.5}}",
+           rl);
+    submit(d.port,
+           "{\"algorithm\":\"random\",\"search_space\":\"nasrl-cnn\",\"dataset\":\"synthetic\","
+           "\"seed\":5,\"budget\":{\"max_architectures\":2}," RANDOM_HP ",\"final_training\":{"
+           "\"enabled\":true,\"epochs\":100000,\"max_seconds\":0.5}}",
+           rnd);
+    check(d.port, rl, "max_architectures", "max_seconds");
+    check(d.port, rnd, "max_architectures", "max_seconds");
+    json_t *res = get_sub(d.port, rl, "result");
+    cr_assert(int_at(res, "details.final_training.epochs") < 100000, "%s", text_of(res));
+    cr_assert(json_is_number(at(res, "details.final_training.test_accuracy")), "%s", text_of(res));
+    json_decref(res);
     stop_ok(&d);
     PASS();
 }
