@@ -12,18 +12,21 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "itest.h"
+
+#define FORTUNES "/usr/share/games/fortunes/fortunes"
 
 TestSuite(budget, .init = begin_test, .fini = finish_test);
 
 /* The job ends succeeded with the final training's test accuracy; the
  * search and the final training stopped as said. */
-static void check(int port, const char *id, const char *search_stop, const char *final_stop)
+static void check_metric(int port, const char *id, const char *metric, const char *search_stop,
+                         const char *final_stop)
 {
     json_t *job = wait_job(port, id, "succeeded", ITEST_JOB_MS);
-    cr_assert_str_eq(str_at(job, "result.metric"), "test_accuracy", "%s",
-                     text_of(at(job, "result")));
+    cr_assert_str_eq(str_at(job, "result.metric"), metric, "%s", text_of(at(job, "result")));
     cr_assert_str_eq(str_at(job, "result.details.stopped_by"), search_stop, "the search's stop: %s",
                      text_of(at(job, "result.details")));
     cr_assert_str_eq(str_at(job, "result.details.final_training.stopped_by"), final_stop,
@@ -34,6 +37,11 @@ static void check(int port, const char *id, const char *search_stop, const char 
     cr_assert_eq(int_at(job, "progress.epoch"), int_at(job, "progress.epochs"), "progress %s",
                  text_of(at(job, "progress")));
     json_decref(job);
+}
+
+static void check(int port, const char *id, const char *search_stop, const char *final_stop)
+{
+    check_metric(port, id, "test_accuracy", search_stop, final_stop);
 }
 
 Test(budget, a_search_cut_by_max_seconds_still_gets_its_final_training)
@@ -142,6 +150,36 @@ Test(budget, nasrl_and_random_final_training_cut_by_its_own_max_seconds_says_so)
     cr_assert(int_at(res, "details.final_training.epochs") < 100000, "%s", text_of(res));
     cr_assert(json_is_number(at(res, "details.final_training.test_accuracy")), "%s", text_of(res));
     json_decref(res);
+    stop_ok(&d);
+    PASS();
+}
+
+/* The text spaces' final trainings (nasrl-rnn's own loop, random's
+ * darts-rnn through the train kind's language model) on the fortunes
+ * corpus, when it is installed. */
+Test(budget, nasrl_text_final_training_cut_by_its_own_max_seconds_says_so)
+{
+    if (access(FORTUNES, R_OK) != 0)
+        cr_skip_test("no fortunes corpus at " FORTUNES);
+    nasd_proc d;
+    start_in(&d, NULL, itest_one_worker, NULL);
+    char rl[33], rnd[33];
+    submit(d.port,
+           "{\"algorithm\":\"nas-rl\",\"search_space\":\"nasrl-rnn\",\"dataset\":\"fortunes\","
+           "\"seed\":5,\"budget\":{\"max_architectures\":2},\"hyperparameters\":{"
+           "\"child_epochs\":1,\"children_per_update\":2,\"tree_base\":2,\"embed\":8,"
+           "\"hidden\":8,\"bptt\":8,\"batch_size\":10,\"lstm_size\":8},\"final_training\":{"
+           "\"enabled\":true,\"epochs\":100000,\"max_seconds\":0.5}}",
+           rl);
+    submit(d.port,
+           "{\"algorithm\":\"random\",\"search_space\":\"darts-rnn\",\"dataset\":\"fortunes\","
+           "\"seed\":5,\"budget\":{\"max_architectures\":2},\"hyperparameters\":{"
+           "\"child_epochs\":1,\"batch_size\":10,\"parallel_children\":2,\"embed\":8,"
+           "\"hidden\":8,\"bptt\":8,\"max_vocab\":200},\"final_training\":{\"enabled\":true,"
+           "\"epochs\":100000,\"max_seconds\":0.5}}",
+           rnd);
+    check_metric(d.port, rl, "test_perplexity", "max_architectures", "max_seconds");
+    check_metric(d.port, rnd, "test_perplexity", "max_architectures", "max_seconds");
     stop_ok(&d);
     PASS();
 }
