@@ -258,6 +258,7 @@ typedef struct nas__text_child {
     double val_perplexity, train_loss; /* after the last epoch */
     size_t parameters;
     int epochs;
+    int by_time; /* t->max_seconds stopped it (evaluated then) */
 } nas__text_child;
 int nas__train_text_child(const nas_job_spec *t, nas_corpus *corpus, int (*should_stop)(void *ctx),
                           void *ctx,

@@ -445,7 +445,8 @@ static void progress(search *s)
     nas__job *j = s->j;
     if (!j->rep.progress)
         return;
-    int64_t archs = j->spec.max_architectures;
+    /* a search max_seconds cut short is done at its architectures */
+    int64_t archs = s->by_time ? s->pos.global_step : j->spec.max_architectures;
     int64_t done = s->pos.global_step + s->final_done;
     int64_t total = archs + s->final_steps;
     if (done > total)
@@ -463,6 +464,11 @@ static void progress(search *s)
         p.eta_seconds = (nas__now() - s->final_t0) / (double)s->final_done * (double)(total - done);
     else if (fresh > 0 && !s->final_steps) /* a final training: unknown */
         p.eta_seconds = (nas__now() - j->t0) / (double)fresh * (double)(archs - s->pos.global_step);
+    /* A stage with a time limit ends by it at the latest. */
+    double limit = s->final_done > 0 ? j->spec.final_max_seconds : j->spec.max_seconds;
+    double used = s->final_done > 0 ? nas__now() - s->final_t0 : nas__job_elapsed(j);
+    if (p.eta_seconds >= 0 && limit > 0 && limit - used < p.eta_seconds)
+        p.eta_seconds = limit - used > 0 ? limit - used : 0;
     j->rep.progress(j->rep.ctx, &p);
 }
 
@@ -668,7 +674,8 @@ static int keep_model(void *ctx, nas_params *p, const nas_nasrl_child *out)
 
 /* The final training (issue #14): the best architecture trained from
  * scratch by its space's own child training (the rule random's samples
- * and nas-rl's children train by) for final_epochs, on the whole training
+ * and nas-rl's children train by) for final_epochs (or until
+ * final_max_seconds, after which it is still evaluated; issue #20), on the whole training
  * set (images) or the train split (text), and scored on the test set (a
  * corpus whose valid split is its test split): the space's metric there is
  * the job's test metric. The search's data is freed first. Not
@@ -707,6 +714,7 @@ static int final_training(search *s, const cached *best, const char *arch_json,
         .seed = sp->seed ^ dec_hash(best->dec, best->n) ^ 0x66696e616c000000ull,
         .should_stop = final_should_stop,
         .stop_ctx = s,
+        .max_seconds = sp->final_max_seconds, /* its own limit, not the search's */
         .keep = keep_model,
     };
     final_keep keep = {j, arch_json, &d};
@@ -720,6 +728,11 @@ static int final_training(search *s, const cached *best, const char *arch_json,
     rc = s->space->train(sp, best->dec, best->n, &cfg, &d, out);
     nas_set_threads(sp->threads);
     *seconds = nas__now() - t0;
+    if (rc == NAS_OK && out->by_time)
+        nas__job_log(j,
+                     "final_training.max_seconds (%g) spent: stopping after %d "
+                     "epochs",
+                     sp->final_max_seconds, out->epochs);
     if (rc == NAS_OK) { /* the job ends at 1 */
         s->final_done = s->final_steps;
         progress(s);
@@ -779,7 +792,8 @@ static int report_result(search *s)
         nas__json_num(&res, 0, "train_loss", fin.train_loss);
         nas__json_num(&res, 0, "parameters", (double)fin.parameters);
         nas__json_num(&res, 0, "seconds", fin_seconds);
-        nas__json_buf_puts(&res, ",\"stopped_by\":\"epochs\"}");
+        nas__json_buf_puts(&res, fin.by_time ? ",\"stopped_by\":\"max_seconds\"}"
+                                             : ",\"stopped_by\":\"epochs\"}");
         nas__json_num(&res, 0, test_name, fin.val_metric);
     }
     nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
@@ -836,9 +850,11 @@ int nas__nasrl_search(nas__job *j)
         if (rc < 0)
             goto fail;
     }
-    if (s.by_time)
+    if (s.by_time) {
         nas__job_log(j, "max_seconds (%g) spent: stopping after %" PRId64 " architectures",
                      sp->max_seconds, s.pos.global_step);
+        progress(&s);
+    }
     rc = report_result(&s);
 fail:
     j->extra_meta = NULL;

@@ -418,6 +418,7 @@ static void child_of(const nas_job_spec *s, const nas__text_child *c, double t0,
     out->train_loss = c->train_loss;
     out->parameters = c->parameters;
     out->epochs = c->epochs;
+    out->by_time = c->by_time;
     out->seconds = nas__now() - t0;
 }
 
@@ -468,6 +469,7 @@ static int rnn_train(const nas_job_spec *s, const int *dec, int n, const nas_nas
     t.weight_decay = cfg->weight_decay;
     t.grad_clip = cfg->grad_clip;
     t.nesterov = 0;
+    t.max_seconds = cfg->max_seconds; /* a final training's own limit */
     t.dropout = s->dropout;
     t.dropout_input = s->dropout_input;
     nas_set_threads(cfg->threads);
@@ -611,6 +613,10 @@ static int ernn_train(const nas_job_spec *s, const int *dec, int n, const nas_na
                 rc = NAS_ECANCELLED;
                 goto fail;
             }
+            if (nas__nasrl_out_of_time(cfg, t0)) {
+                out->by_time = 1;
+                break;
+            }
             int T = trows - 1 - i < bptt ? trows - 1 - i : bptt;
             nas_graph_reset(g);
             nas_enas_rnn_chunk c = {.rows = train + (size_t)i * bsz, .T = T, .bsz = bsz, .h = h};
@@ -620,12 +626,16 @@ static int ernn_train(const nas_job_spec *s, const int *dec, int n, const nas_na
             nas__nasrl_sgd_step(cfg, g, p, nas_scale(g, loss, (float)T), &sgd, total);
             loss_sum += loss->data[0];
         }
+        if (out->by_time && steps == 0 && e > 0)
+            break; /* stopped at an epoch's end: its numbers stand */
         out->train_loss = steps ? loss_sum / steps : 0.0;
         double ppl = ernn_eval(g, p, net, dec, valid, vrows, ebsz, bptt, h);
         if (!isfinite(ppl))
             ppl = 1e30; /* a diverged child: reward ~0, never NaN */
         out->val_metric = ppl;
         out->reward = s->reward_c / ppl;
+        if (out->by_time)
+            break; /* a part of epoch e: evaluated, not counted */
         out->epochs = e + 1;
     }
     out->seconds = nas__now() - t0;

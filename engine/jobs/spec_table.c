@@ -768,9 +768,9 @@ static const nas_spec_field budget_fields[] = {
 #define FT_NO_LAYERS 0x17u /* enas-macro: its arc fixes the layers */
 #define FT_EPOCHS 0x13u    /* the text spaces keep the search's model */
 #define FT_CHILD                                                                                   \
-    0x03u /* nas-rl, random: the best child trained by its                                         \
-             space's own child training for epochs (no                                             \
-             time limit of its own yet) */
+    0x13u /* nas-rl, random: the best child trained by its                                         \
+             space's own child training for epochs or                                              \
+             max_seconds */
 
 #define SPACE_(a, sp, kind, ep, ma, hp_, arch_, ak, fixed_, ft, engdef, doc_)                      \
     {                                                                                              \

@@ -479,15 +479,24 @@ int nas__train_text_child(const nas_job_spec *t, nas_corpus *corpus, int (*shoul
     out->parameters = nas__params_weights_numel(r.p);
     for (int e = 0; e < t->epochs; e++) {
         zero_carry(&r);
-        for (int64_t k = 0; k < r.spe; k++) {
+        int64_t k = 0;
+        for (; k < r.spe; k++) {
             if (should_stop && should_stop(ctx)) {
                 rc = NAS_ECANCELLED;
                 goto fail;
             }
+            if (t->max_seconds > 0.0 && nas__now() - sub.t0 >= t->max_seconds) {
+                out->by_time = 1;
+                break;
+            }
             train_step(&r);
         }
+        if (out->by_time && k == 0 && e > 0)
+            break; /* stopped at an epoch's end: its numbers stand */
         out->train_loss = r.pos.seen > 0 ? r.pos.loss_sum / r.pos.seen : 0.0;
         out->val_perplexity = evaluate(&r, &r.valid);
+        if (out->by_time)
+            break; /* a part of epoch e: evaluated, not counted */
         out->epochs = e + 1;
         nas__job_next_epoch(&r.pos);
     }

@@ -93,6 +93,11 @@ typedef struct nas_nasrl_train_cfg {
      * NULL. Called between steps from the child's thread. */
     int (*should_stop)(void *ctx);
     void *stop_ctx;
+    /* Wall-clock limit of the training in seconds; 0: none. Checked
+     * between steps: once spent, the training stops, evaluates the
+     * network as after a finished epoch (out->by_time set) and keeps it
+     * like a finished one. A final training's own limit. */
+    double max_seconds;
     /* Called once when the child has trained its epochs and out is
      * filled, with its parameter store (the network alone); a negative
      * return is the training's. May be NULL. A final training keeps its
@@ -100,6 +105,9 @@ typedef struct nas_nasrl_train_cfg {
     int (*keep)(void *ctx, nas_params *p, const struct nas_nasrl_child *out);
     void *keep_ctx;
 } nas_nasrl_train_cfg;
+
+/* Whether cfg->max_seconds (when set) is spent since t0. */
+int nas__nasrl_out_of_time(const nas_nasrl_train_cfg *cfg, double t0);
 
 /* A child's optimizer: SGD with cfg's momentum, weight decay, Nesterov. */
 nas_sgd nas__nasrl_sgd(const nas_nasrl_train_cfg *cfg);
@@ -113,7 +121,8 @@ typedef struct nas_nasrl_child {
     double reward, val_metric, train_loss, seconds; /* val_metric: the
                             space's metric (accuracy or perplexity) */
     size_t parameters;
-    int epochs; /* epochs completed */
+    int epochs;  /* epochs completed */
+    int by_time; /* cfg->max_seconds stopped it (metrics as evaluated then) */
 } nas_nasrl_child;
 
 /* A child network for the shared trainer: declare its parameters (in

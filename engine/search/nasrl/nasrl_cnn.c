@@ -226,6 +226,11 @@ nas_tensor *nas__nasrl_net_forward(nas_graph *g, nas_params *p, const nas_nasrl_
 #undef P
 }
 
+int nas__nasrl_out_of_time(const nas_nasrl_train_cfg *cfg, double t0)
+{
+    return cfg->max_seconds > 0.0 && nas__now() - t0 >= cfg->max_seconds;
+}
+
 nas_sgd nas__nasrl_sgd(const nas_nasrl_train_cfg *cfg)
 {
     return (nas_sgd){.lr = cfg->lr,
@@ -286,7 +291,7 @@ int nas__nasrl_train_model(const nas__nasrl_model *m, const nas_nasrl_train_cfg 
                            const nas_dataset *train, const nas_dataset *val, nas_nasrl_child *out)
 {
     child_run r = {.cfg = cfg, .train = train, .val = val, .m = m};
-    int bs = cfg->batch_size, rc = NAS_OK;
+    int bs = cfg->batch_size, rc = NAS_OK, evals = 0;
     double t0 = nas__now(), accs[5] = {0};
     int64_t spe = train->n / bs;
     memset(out, 0, sizeof(*out));
@@ -320,10 +325,15 @@ int nas__nasrl_train_model(const nas__nasrl_model *m, const nas_nasrl_train_cfg 
         for (int i = 0; i < train->n; i++)
             r.order[i] = i;
         nas_rng_shuffle(&data, r.order, train->n);
-        for (int64_t s = 0; s < spe; s++) {
+        int64_t s = 0;
+        for (; s < spe; s++) {
             if (cfg->should_stop && cfg->should_stop(cfg->stop_ctx)) {
                 rc = NAS_ECANCELLED;
                 goto fail;
+            }
+            if (nas__nasrl_out_of_time(cfg, t0)) {
+                out->by_time = 1;
+                break;
             }
             nas_graph_reset(r.g);
             nas_tensor *x = nas_tensor_new4(r.g, bs, train->c, train->h, train->w);
@@ -333,14 +343,18 @@ int nas__nasrl_train_model(const nas__nasrl_model *m, const nas_nasrl_train_cfg 
             nas__nasrl_sgd_step(cfg, r.g, r.p, loss, &sgd, total);
             loss_sum += loss->data[0];
         }
-        out->train_loss = loss_sum / (double)spe;
+        if (out->by_time && s == 0 && e > 0)
+            break; /* stopped at an epoch's end: its numbers stand */
+        out->train_loss = s ? loss_sum / (double)s : 0.0;
         out->val_metric = child_eval(&r);
-        accs[e % 5] = out->val_metric;
+        accs[evals++ % 5] = out->val_metric;
+        if (out->by_time)
+            break; /* a part of epoch e: evaluated, not counted */
         out->epochs = e + 1;
     }
     if (cfg->reward_cube) {
         double best = 0.0;
-        for (int k = 0; k < 5 && k < out->epochs; k++)
+        for (int k = 0; k < 5 && k < evals; k++)
             if (accs[k] > best)
                 best = accs[k];
         out->reward = best * best * best;

@@ -315,6 +315,10 @@ static int rnn_train(const nas_job_spec *s, const int *dec, int n, const nas_nas
                 rc = NAS_ECANCELLED;
                 goto fail;
             }
+            if (nas__nasrl_out_of_time(cfg, t0)) {
+                out->by_time = 1;
+                break;
+            }
             int T = trows - 1 - i < bptt ? trows - 1 - i : bptt;
             nas_graph_reset(g);
             nas_tensor *loss =
@@ -322,11 +326,15 @@ static int rnn_train(const nas_job_spec *s, const int *dec, int n, const nas_nas
             nas__nasrl_sgd_step(cfg, g, p, loss, &sgd, total);
             loss_sum += loss->data[0];
         }
+        if (out->by_time && steps == 0 && e > 0)
+            break; /* stopped at an epoch's end: its numbers stand */
         out->train_loss = steps ? loss_sum / steps : 0.0;
         double ppl = evaluate(g, p, &m, valid, vrows, ebsz, bptt, eh, ec);
         if (!isfinite(ppl))
             ppl = 1e30; /* a diverged child: reward ~0, never NaN */
         out->val_metric = ppl;
+        if (out->by_time)
+            break; /* a part of epoch e: evaluated, not counted */
         out->epochs = e + 1;
     }
     out->reward = s->reward_c / (out->val_metric * out->val_metric);
