@@ -627,8 +627,10 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
         return -1;
     for (size_t i = 0; i < API__SPEC_N_DATASET_DEFAULTS; i++) {
         const struct dataset_default *d = &api__spec_dataset_defaults[i];
+        /* Only where the row has the field (train on a nasrl-cnn
+         * architecture has no augment) and the user did not set it. */
         if (strcmp(d->algorithm, algorithm) || strcmp(d->dataset, dataset) ||
-            json_object_get(v, d->key))
+            json_object_get(v, d->key) || !json_object_get(sub, d->key))
             continue;
         if (json_object_set_new(sub, d->key, json_loads(d->value, JSON_DECODE_ANY, NULL)))
             return api__spec_oom(err);

@@ -96,6 +96,11 @@ Test(spec, a_normalized_spec_normalizes_to_itself)
         "{\"algorithm\":\"nas-rl\",\"search_space\":\"nasrl-rnn\"}",
         "{\"algorithm\":\"darts\",\"hyperparameters\":{\"lr\":1,\"grad_clip\":0}}",
         "{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\",\"layers\":3}}",
+        /* cifar10's augment default only where the row has augment
+         * (fuzz_spec found this one). */
+        "{\"algorithm\":\"train\",\"dataset\":\"cifar10\",\"architecture\":{\"space\":"
+        "\"nasrl-cnn\"}}",
+        "{\"algorithm\":\"train\",\"dataset\":\"cifar10\"}",
     };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         json_t *a = ok(bodies[i]);
