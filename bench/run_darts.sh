@@ -20,7 +20,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 bench=${BENCH:-$here/bench_darts}
 ref=$here/../../shared/peer/darts_ref.py
-[ -f "$ref" ] || ref=/work/shared/peer/darts_ref.py
+[ -f "$ref" ] || { echo "$0: $ref not found: ../shared/peer beside the checkout holds the PyTorch reference" >&2; exit 2; }
 out=/tmp/run_darts
 threads="1"
 skip_b=0

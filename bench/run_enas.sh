@@ -23,7 +23,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 bench=${BENCH:-$here/bench_enas}
 ref=$here/../../shared/peer/enas_ref.py
-[ -f "$ref" ] || ref=/work/shared/peer/enas_ref.py
+[ -f "$ref" ] || { echo "$0: $ref not found: ../shared/peer beside the checkout holds the PyTorch reference" >&2; exit 2; }
 out=/tmp/run_enas
 threads="1 2"
 steps=5
