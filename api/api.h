@@ -82,6 +82,13 @@ int api_check_queue(api_req *rq, api_resp *rs); /* 429 max-queued, Retry-After *
  * max-job-memory (with the estimate); a budget.max_seconds of 0 becomes
  * the max-job-seconds cap in spec. */
 int api_check_job_caps(api_req *rq, api_resp *rs, json_t *spec);
+/* The engine's spec of a normalized spec and its peak-memory estimate:
+ * 0; 1 when the spec does not run here (its dataset, say: the callers'
+ * own checks answer that); -1 with p a problem (a data_path outside the
+ * datasets folder). es->data_path points to storage of this thread that
+ * the next call reuses. */
+int api_job_estimate(const json_t *spec, const nd_config *cfg, nas_job_spec *es,
+                     nas_job_memory *mem, api_problem *p);
 size_t api_job_memory_limit(const nd_config *cfg);
 /* data_path: relative, no "..", and (api_spec_data_path) resolved with
  * realpath inside <state-dir>/datasets into out ("" when the spec has
@@ -113,5 +120,8 @@ const char *api_route_label(size_t route);
 const char *api_route_name(const char *path);
 /* The Allow header of a row ("GET, HEAD, POST"); route < the rows. */
 void api_route_allow(size_t route, char *out, size_t n);
+/* The query parameters a row's GET (post 0) or POST (post 1) takes,
+ * separated by spaces; NULL: none. */
+const char *api_route_query(size_t route, int post);
 
 #endif

@@ -111,6 +111,53 @@ static int check_dataset(api_req *rq, api_resp *rs, const json_t *spec)
     return -1;
 }
 
+/* ?dry_run=true|false (or bare ?dry_run): 1, 0, or -1 with rs a 400. */
+static int dry_run_param(api_req *rq, api_resp *rs)
+{
+    const char *v = api_query(rq, "dry_run");
+    if (!v)
+        return MHD_lookup_connection_value_n(rq->conn, MHD_GET_ARGUMENT_KIND, "dry_run", 7, NULL,
+                                             NULL) == MHD_YES;
+    if (!*v || !strcmp(v, "true") || !strcmp(v, "1"))
+        return 1;
+    if (!strcmp(v, "false") || !strcmp(v, "0"))
+        return 0;
+    api_failf(rs, 400, API_PROBLEM_INVALID_FIELD, "",
+              "query parameter dry_run must be true or false, got \"%.60s\"", v);
+    json_object_set_new(rs->json, "parameter", json_string("dry_run"));
+    json_object_set_new(rs->json, "allowed", json_pack("[s,s]", "true", "false"));
+    return -1;
+}
+
+/* POST /v1/jobs?dry_run=true: every check a submission passes, and what
+ * the job would be (its spec with every default, its estimated peak
+ * memory), without a job. */
+static void dry_run(api_req *rq, api_resp *rs, json_t *spec)
+{
+    nas_job_spec es;
+    nas_job_memory m;
+    api_problem p = {0};
+    if (api_check_job_caps(rq, rs, spec) || check_dataset(rq, rs, spec))
+        return;
+    int rc = api_job_estimate(spec, &rq->srv->cfg, &es, &m, &p);
+    if (rc < 0) {
+        api_fail(rs, &p);
+        return;
+    }
+    json_t *est = json_object();
+    if (rc == 0) {
+        json_object_set_new(est, "memory_bytes", json_integer((json_int_t)m.total));
+        json_object_set_new(est, "memory_parts",
+                            json_pack("{s:I,s:I,s:I,s:I,s:b}", "params", (json_int_t)m.params,
+                                      "activations", (json_int_t)m.activations, "data",
+                                      (json_int_t)m.data, "base", (json_int_t)m.base, "exact_model",
+                                      m.exact_model));
+    }
+    json_object_set_new(est, "memory_limit_bytes",
+                        json_integer((json_int_t)api_job_memory_limit(&rq->srv->cfg)));
+    api_json(rs, 200, json_pack("{s:b,s:O,s:o}", "dry_run", 1, "spec", spec, "estimate", est));
+}
+
 void api_jobs_create(api_req *rq, api_resp *rs)
 {
     nd_server *s = rq->srv;
@@ -118,11 +165,16 @@ void api_jobs_create(api_req *rq, api_resp *rs)
     json_t *spec = NULL, *job = NULL;
     const char *body = rq->body_len ? rq->body : "{}";
     size_t len = rq->body_len ? rq->body_len : 2;
-    if (api_check_depth(rq, rs))
+    int dry = dry_run_param(rq, rs);
+    if (dry < 0 || api_check_depth(rq, rs))
         goto done;
     if (api_spec_normalize(body, len, random_seed(), &spec, &p) != 0 ||
         api_spec_implemented(spec, &p) != 0) {
         api_fail(rs, &p);
+        goto done;
+    }
+    if (dry) {
+        dry_run(rq, rs, spec);
         goto done;
     }
     const char *key = api_header(rq, "Idempotency-Key");
@@ -227,7 +279,13 @@ void api_jobs_list(api_req *rq, api_resp *rs)
     if (parse_int_param(rq, rs, "page_size", 1, 200, 20, &size))
         return;
     json_t *page = NULL;
-    int rc = nd_db_job_list(rq->srv->db, state, (int)size, api_query(rq, "page_token"), &page);
+    nd_db_job_filter f = {state,
+                          api_query(rq, "name"),
+                          api_query(rq, "algorithm"),
+                          api_query(rq, "search_space"),
+                          api_query(rq, "dataset"),
+                          api_query(rq, "tag")};
+    int rc = nd_db_job_list(rq->srv->db, &f, (int)size, api_query(rq, "page_token"), &page);
     if (rc == ND_DB_BADTOKEN) {
         api_failf(rs, 400, API_PROBLEM_INVALID_FIELD, "",
                   "query parameter page_token is not a token this server gave out");
@@ -368,12 +426,11 @@ void api_jobs_cancel(api_req *rq, api_resp *rs, const char *id)
 }
 
 /* Metrics and architectures share cursor paging: ?after=SEQ&limit=N. */
-static void list_after(api_req *rq, api_resp *rs, const char *id,
-                       int (*fn)(nd_db *, const char *, int64_t, int, json_t **))
+static void list_after(api_req *rq, api_resp *rs, const char *id, int metrics)
 {
     long after, limit;
     if (parse_int_param(rq, rs, "after", 0, 0x7fffffffffffffffL, 0, &after) ||
-        parse_int_param(rq, rs, "limit", 1, 10000, 1000, &limit))
+        parse_int_param(rq, rs, "limit", 1, 1000, 1000, &limit))
         return;
     json_t *job = NULL;
     if (nd_db_job_get(rq->srv->db, id, &job) != 0) {
@@ -382,7 +439,10 @@ static void list_after(api_req *rq, api_resp *rs, const char *id,
     }
     json_decref(job);
     json_t *out = NULL;
-    if (fn(rq->srv->db, id, after, (int)limit, &out) != 0) {
+    int rc = metrics ? nd_db_metrics_named(rq->srv->db, id, api_query(rq, "name"), after,
+                                           (int)limit, &out)
+                     : nd_db_arch_list(rq->srv->db, id, after, (int)limit, &out);
+    if (rc != 0) {
         api_failf(rs, 500, API_PROBLEM_INTERNAL, "", "reading job %s failed", id);
         return;
     }
@@ -391,12 +451,12 @@ static void list_after(api_req *rq, api_resp *rs, const char *id,
 
 void api_jobs_metrics(api_req *rq, api_resp *rs, const char *id)
 {
-    list_after(rq, rs, id, nd_db_metrics_list);
+    list_after(rq, rs, id, 1);
 }
 
 void api_jobs_architectures(api_req *rq, api_resp *rs, const char *id)
 {
-    list_after(rq, rs, id, nd_db_arch_list);
+    list_after(rq, rs, id, 0);
 }
 
 /* The result's architecture names the space it belongs to, first: what

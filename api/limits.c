@@ -119,6 +119,20 @@ static int cap_int(api_resp *rs, const json_t *obj, const char *key, const char 
     return -1;
 }
 
+int api_job_estimate(const json_t *spec, const nd_config *cfg, nas_job_spec *es,
+                     nas_job_memory *mem, api_problem *p)
+{
+    char why[256];
+    static _Thread_local char path[PATH_MAX];
+    if (api_spec_data_path(spec, cfg, path, sizeof(path), p) != 0)
+        return -1;
+    if (api_spec_engine(spec, cfg, es, why, sizeof(why)) != 0)
+        return 1;
+    if (path[0])
+        es->data_path = path;
+    return nas_job_estimate_memory_parts(es, mem) != 0 ? 1 : 0;
+}
+
 int api_check_job_caps(api_req *rq, api_resp *rs, json_t *spec)
 {
     const nd_config *cfg = &rq->srv->cfg;
@@ -166,19 +180,16 @@ int api_check_job_caps(api_req *rq, api_resp *rs, json_t *spec)
     }
 
     nas_job_spec es;
-    char why[256], path[PATH_MAX];
+    nas_job_memory mem;
     api_problem p = {0};
-    if (api_spec_data_path(spec, cfg, path, sizeof(path), &p) != 0) {
+    int rc = api_job_estimate(spec, cfg, &es, &mem, &p);
+    if (rc < 0) {
         api_fail(rs, &p);
         return -1;
     }
-    if (api_spec_engine(spec, cfg, &es, why, sizeof(why)) != 0)
-        return 0; /* not runnable here: the caller's own checks answer */
-    if (path[0])
-        es.data_path = path;
-    size_t bytes = 0, limit = api_job_memory_limit(cfg);
-    if (nas_job_estimate_memory(&es, &bytes) != 0 || bytes <= limit)
-        return 0;
+    size_t bytes = mem.total, limit = api_job_memory_limit(cfg);
+    if (rc > 0 || bytes <= limit)
+        return 0; /* not estimable here: the caller's own checks answer */
     /* nas-rl and random train children side by side, each its own
      * network: fewer at once is the first thing to change. */
     int rl = es.algorithm && !strcmp(es.algorithm, "nas-rl");

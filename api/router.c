@@ -34,24 +34,40 @@ typedef struct {
     h_plain get, post, del;
     h_id get_id, post_id, del_id;
     const char *body_type; /* media type of a POST body; NULL: no body read */
+    /* The query parameters a GET (or HEAD) and a POST take, separated by
+     * spaces; any other is a 400 naming these (access_token aside: the
+     * bridge decides where it may stand for the header). NULL: none. */
+    const char *get_query, *post_query;
 } route;
 
+#define JOB_LIST_QUERY "state page_size page_token name algorithm search_space dataset tag"
+
 static const route routes[] = {
-    {"/healthz", api_healthz, NULL, NULL, NULL, NULL, NULL, NULL},
-    {"/metrics", api_metrics_get, NULL, NULL, NULL, NULL, NULL, NULL},
-    {"/v1/openapi.json", api_openapi_get, NULL, NULL, NULL, NULL, NULL, NULL},
-    {"/v1/datasets", api_datasets_list, NULL, NULL, NULL, NULL, NULL, NULL},
-    {"/v1/search-spaces", api_search_spaces_list, NULL, NULL, NULL, NULL, NULL, NULL},
-    {"/v1/jobs", api_jobs_list, api_jobs_create, NULL, NULL, NULL, NULL, "application/json"},
-    {"/v1/jobs/{id}", NULL, NULL, NULL, api_jobs_get, NULL, api_jobs_delete, NULL},
-    {"/v1/jobs/{id}:cancel", NULL, NULL, NULL, NULL, api_jobs_cancel, NULL, NULL},
-    {"/v1/jobs/{id}/metrics", NULL, NULL, NULL, api_jobs_metrics, NULL, NULL, NULL},
-    {"/v1/jobs/{id}/architectures", NULL, NULL, NULL, api_jobs_architectures, NULL, NULL, NULL},
-    {"/v1/jobs/{id}/architectures/{n}", NULL, NULL, NULL, api_jobs_architecture_get, NULL, NULL,
-     NULL},
-    {"/v1/jobs/{id}/result", NULL, NULL, NULL, api_jobs_result, NULL, NULL, NULL},
-    {"/v1/jobs/{id}/model", NULL, NULL, NULL, api_jobs_model, NULL, NULL, NULL},
-    {"/v1/jobs/{id}/events", NULL, NULL, NULL, api_jobs_events, NULL, NULL, NULL},
+    {.pattern = "/healthz", .get = api_healthz},
+    {.pattern = "/metrics", .get = api_metrics_get},
+    {.pattern = "/v1/openapi.json", .get = api_openapi_get},
+    {.pattern = "/v1/datasets", .get = api_datasets_list},
+    {.pattern = "/v1/search-spaces", .get = api_search_spaces_list},
+    {.pattern = "/v1/jobs",
+     .get = api_jobs_list,
+     .post = api_jobs_create,
+     .body_type = "application/json",
+     .get_query = JOB_LIST_QUERY,
+     .post_query = "dry_run"},
+    {.pattern = "/v1/jobs/{id}", .get_id = api_jobs_get, .del_id = api_jobs_delete},
+    {.pattern = "/v1/jobs/{id}:cancel", .post_id = api_jobs_cancel},
+    {.pattern = "/v1/jobs/{id}/metrics",
+     .get_id = api_jobs_metrics,
+     .get_query = "name after limit"},
+    {.pattern = "/v1/jobs/{id}/architectures",
+     .get_id = api_jobs_architectures,
+     .get_query = "after limit"},
+    {.pattern = "/v1/jobs/{id}/architectures/{n}",
+     .get_id = api_jobs_architecture_get,
+     .get_query = "format"},
+    {.pattern = "/v1/jobs/{id}/result", .get_id = api_jobs_result, .get_query = "format"},
+    {.pattern = "/v1/jobs/{id}/model", .get_id = api_jobs_model},
+    {.pattern = "/v1/jobs/{id}/events", .get_id = api_jobs_events},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -134,6 +150,12 @@ void api_route_allow(size_t i, char *out, size_t n)
     allow_header(&routes[i], out, n);
 }
 
+const char *api_route_query(size_t i, int post)
+{
+    NAS_ASSERT(i < N_ROUTES && "a row of the route table");
+    return post ? routes[i].post_query : routes[i].get_query;
+}
+
 /* 0 when the request's Content-Type is r's body type (parameters such as
  * charset aside) or absent; else -1 with rs a 415. Without a header the
  * body is read as JSON: curl scripts and nasd's tests send it so, and a
@@ -155,6 +177,71 @@ static int check_body_type(const route *r, api_req *rq, api_resp *rs)
     return -1;
 }
 
+/* Whether name is one of the space-separated words of list. */
+static int in_list(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        size_t w = strcspn(p, " ");
+        if (w == n && strncmp(p, name, n) == 0)
+            return 1;
+        p += w;
+        p += strspn(p, " ");
+    }
+    return 0;
+}
+
+typedef struct {
+    const char *allowed;
+    const char *unknown; /* the first parameter not in allowed */
+} query_scan;
+
+static enum MHD_Result scan_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    query_scan *q = cls;
+    (void)kind;
+    (void)value;
+    if (strcmp(key, "access_token") == 0 || in_list(q->allowed, key))
+        return MHD_YES;
+    q->unknown = key;
+    return MHD_NO;
+}
+
+/* 0 when every query parameter is one the method of r takes; else -1
+ * with rs a 400 that names the unknown one and lists the known ones (a
+ * misspelt ?dry_run or ?nmae must not be ignored: the request would do
+ * something else than asked). */
+static int check_query(const route *r, const char *allowed, api_req *rq, api_resp *rs)
+{
+    query_scan q = {allowed, NULL};
+    if (!rq->conn)
+        return 0;
+    MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, scan_arg, &q);
+    if (!q.unknown)
+        return 0;
+    if (q.allowed)
+        api_failf(rs, 400, API_PROBLEM_INVALID_FIELD, "",
+                  "%s %s takes no query parameter \"%.60s\"; it takes: %s", rq->method, r->pattern,
+                  q.unknown, q.allowed);
+    else
+        api_failf(rs, 400, API_PROBLEM_INVALID_FIELD, "",
+                  "%s %s takes no query parameters; got \"%.60s\"", rq->method, r->pattern,
+                  q.unknown);
+    if (rs->json) {
+        json_t *known = json_array();
+        for (const char *p = q.allowed; p && *p;) {
+            size_t w = strcspn(p, " ");
+            json_array_append_new(known, json_stringn(p, w));
+            p += w;
+            p += strspn(p, " ");
+        }
+        json_object_set_new(rs->json, "parameter", json_string(q.unknown));
+        json_object_set_new(rs->json, "allowed", known);
+    }
+    return -1;
+}
+
 void api_dispatch(api_req *rq, api_resp *rs)
 {
     char id[33] = "";
@@ -165,6 +252,11 @@ void api_dispatch(api_req *rq, api_resp *rs)
         const route *r = &routes[i];
         if (!match(r->pattern, rq->path, id))
             continue;
+        if ((is_get && (r->get || r->get_id)) || (is_post && (r->post || r->post_id)) ||
+            (is_del && (r->del || r->del_id))) {
+            if (check_query(r, is_post ? r->post_query : is_del ? NULL : r->get_query, rq, rs))
+                return;
+        }
         if (is_get && r->get)
             return r->get(rq, rs);
         if (is_post && r->post)

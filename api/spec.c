@@ -31,8 +31,8 @@ static const struct ordered_pair {
 
 /* Top-level keys, in the order of the normalized spec. */
 static const char *const top_keys[] = {
-    "algorithm",       "search_space",   "dataset", "architecture", "budget",
-    "hyperparameters", "final_training", "seed",    "name",         "data_path",
+    "algorithm",      "search_space", "dataset", "architecture", "budget", "hyperparameters",
+    "final_training", "seed",         "name",    "data_path",    "tags",
 };
 #define N_TOP_KEYS (sizeof top_keys / sizeof top_keys[0])
 
@@ -523,6 +523,49 @@ static int check_data_path(const json_t *v, json_t *out, api_problem *err)
     return json_object_set(out, "data_path", (json_t *)v) ? api__spec_oom(err) : 0;
 }
 
+/* tags: up to API_SPEC_MAX_TAGS distinct labels of 1..64 characters of
+ * [A-Za-z0-9._:-] (GET /v1/jobs?tag= finds the jobs that carry one);
+ * default []. */
+static int check_tags(const json_t *v, json_t *out, api_problem *err)
+{
+    char ptr[32];
+    size_t i, k;
+    json_t *t;
+    if (!v || json_is_null(v))
+        return json_object_set_new(out, "tags", json_array()) ? api__spec_oom(err) : 0;
+    if (!json_is_array(v))
+        return api__spec_type_error("/tags", "an array of strings", v, err);
+    if (json_array_size(v) > API_SPEC_MAX_TAGS) {
+        api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, "/tags",
+                        "/tags holds at most %d tags, not %zu", API_SPEC_MAX_TAGS,
+                        json_array_size(v));
+        api_problem_set_allowed(err, json_pack("{s:i}", "maxItems", API_SPEC_MAX_TAGS));
+        return -1;
+    }
+    json_array_foreach(v, i, t)
+    {
+        snprintf(ptr, sizeof ptr, "/tags/%zu", i);
+        if (!json_is_string(t))
+            return api__spec_type_error(ptr, "a string", t, err);
+        const char *s = json_string_value(t);
+        size_t n = json_string_length(t);
+        if (n < 1 || n > 64 || strspn(s, API_SPEC_TAG_CHARS) != n) {
+            api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr,
+                            "%s must be 1 to 64 characters of A-Z, a-z, 0-9 and . _ : -, "
+                            "got \"%.64s\"",
+                            ptr, s);
+            api_problem_set_allowed(err, json_pack("{s:s}", "pattern", API_SPEC_TAG_PATTERN));
+            return -1;
+        }
+        for (k = 0; k < i; k++)
+            if (json_equal(t, json_array_get(v, k)))
+                return api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, ptr,
+                                       "%s: tag \"%s\" is given twice (at /tags/%zu too)", ptr, s,
+                                       k);
+    }
+    return json_object_set(out, "tags", (json_t *)v) ? api__spec_oom(err) : 0;
+}
+
 static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_problem *err)
 {
     const char *names[32], *algorithm, *dataset;
@@ -678,7 +721,9 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
     }
     if (json_object_set_new(out, "name", v))
         return api__spec_oom(err);
-    return check_data_path(json_object_get(in, "data_path"), out, err);
+    if (check_data_path(json_object_get(in, "data_path"), out, err))
+        return -1;
+    return check_tags(json_object_get(in, "tags"), out, err);
 }
 
 int api_spec_normalize(const char *body, size_t len, uint64_t default_seed, json_t **spec_out,

@@ -29,6 +29,10 @@
 /* Largest seed accepted: 2^53, the largest integer every JSON reader
  * represents exactly. */
 #define API_SPEC_SEED_MAX 9007199254740992ULL
+/* A job's tags: how many, and what a tag may hold. */
+#define API_SPEC_MAX_TAGS 16
+#define API_SPEC_TAG_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-"
+#define API_SPEC_TAG_PATTERN "^[A-Za-z0-9._:-]{1,64}$"
 
 /* Parses and validates a POST /v1/jobs body and returns in *spec_out (new
  * reference) the normalized spec with every default filled in. The seed

@@ -226,6 +226,12 @@ json_t *api_spec_schema(void)
                                   "the dataset's files under <state-dir>/datasets (relative, no "
                                   "\"..\", no symbolic link out of it); null: nasd's configured "
                                   "location"));
+    json_object_set_new(props, "tags",
+                        json_pack("{s:s,s:i,s:b,s:{s:s,s:i,s:i,s:s},s:[],s:s}", "type", "array",
+                                  "maxItems", API_SPEC_MAX_TAGS, "uniqueItems", 1, "items", "type",
+                                  "string", "minLength", 1, "maxLength", 64, "pattern",
+                                  API_SPEC_TAG_PATTERN, "default", "description",
+                                  "labels to find the job by (GET /v1/jobs?tag=TAG)"));
     schema =
         json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:o,s:o}", "$schema",
                   "https://json-schema.org/draft/2020-12/schema", "$id", "urn:nasd:schema:job-spec",

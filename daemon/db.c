@@ -53,9 +53,14 @@ static const char *const st_sql[] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_JOB_GET] = JOB_COLS " WHERE j.id = ?1",
-    [ST_JOB_LIST] = JOB_COLS " WHERE j.seq < ?1 ORDER BY j.seq DESC LIMIT ?2",
-    [ST_JOB_LIST_STATE] =
-        JOB_COLS " WHERE j.state = ?3 AND j.seq < ?1 ORDER BY j.seq DESC LIMIT ?2",
+    [ST_JOB_LIST] = JOB_COLS " WHERE j.seq < ?1 AND (?3 IS NULL OR j.state = ?3)"
+                             " AND (?4 IS NULL OR j.name = ?4)"
+                             " AND (?5 IS NULL OR j.algorithm = ?5)"
+                             " AND (?6 IS NULL OR j.search_space = ?6)"
+                             " AND (?7 IS NULL OR j.dataset = ?7)"
+                             " AND (?8 IS NULL OR EXISTS (SELECT 1 FROM json_each(j.spec, '$.tags')"
+                             "  WHERE value = ?8))"
+                             " ORDER BY j.seq DESC LIMIT ?2",
     [ST_METRIC_LATEST] = "SELECT name, value, epoch, step FROM metric_latest"
                          " WHERE job_id = ?1 ORDER BY name",
     [ST_JOB_STATE] = "SELECT state, checkpoint_path FROM jobs WHERE id = ?1",
@@ -132,7 +137,8 @@ static const char *const st_sql[] = {
                       " architecture = excluded.architecture, metric = excluded.metric,"
                       " value = excluded.value, result = excluded.result, t = excluded.t",
     [ST_METRICS_LIST] = "SELECT seq, epoch, step, name, value, t FROM metrics"
-                        " WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                        " WHERE job_id = ?1 AND seq > ?2 AND (?4 IS NULL OR name = ?4)"
+                        " ORDER BY seq LIMIT ?3",
     [ST_ARCH_LIST] = "SELECT seq, arch, reward, metrics, t FROM architectures"
                      " WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     [ST_RESULT_GET] = "SELECT architecture, metric, value, result, t FROM results"

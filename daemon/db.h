@@ -137,11 +137,18 @@ const char *nd_db_job_memo(nd_db *db, const char *id, size_t *len);
 void nd_db_job_memo_set(nd_db *db, const char *id, const char *text, size_t len);
 int nd_db_job_state(nd_db *db, const char *id, int *state_out);
 
-/* {"jobs": [job, ... newest first], "next_page_token": "..." | null}.
- * state NULL: all states; an unknown state name is ND_DB_INVAL. page_size
- * <= 0 means 50, and is capped at 1000. page_token NULL: the first page;
- * one not made here: ND_DB_BADTOKEN. */
-int nd_db_job_list(nd_db *db, const char *state, int page_size, const char *page_token,
+/* Which jobs a list holds: each member NULL, or the value a job must have
+ * (tag: one of the spec's tags). */
+typedef struct nd_db_job_filter {
+    const char *state, *name, *algorithm, *search_space, *dataset, *tag;
+} nd_db_job_filter;
+
+/* {"jobs": [job, ... newest first], "next_page_token": "..." | null},
+ * the jobs f lets through (f NULL: all); an unknown state name is
+ * ND_DB_INVAL. page_size <= 0 means 50, and is capped at 1000. page_token
+ * NULL: the first page; one not made here: ND_DB_BADTOKEN (a token walks
+ * on under the filter it is given with). */
+int nd_db_job_list(nd_db *db, const nd_db_job_filter *f, int page_size, const char *page_token,
                    json_t **page_out);
 
 /* What a claim removed from a job's history: the rows it reported after
@@ -228,6 +235,9 @@ int nd_db_result_set(nd_db *db, const char *id, const char *arch_json, const cha
  * the last seq returned when more rows follow. limit <= 0 means 100 and
  * is capped at 1000. ND_DB_NOTFOUND for an unknown job. */
 int nd_db_metrics_list(nd_db *db, const char *id, int64_t after_seq, int limit, json_t **out);
+/* The same, only the points of the metric named name (NULL: all). */
+int nd_db_metrics_named(nd_db *db, const char *id, const char *name, int64_t after_seq, int limit,
+                        json_t **out);
 /* {"architectures": [{seq, arch, reward, metrics, t}, ...],
  *  "next_after": seq | null}, like nd_db_metrics_list. */
 int nd_db_arch_list(nd_db *db, const char *id, int64_t after_seq, int limit, json_t **out);

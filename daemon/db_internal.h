@@ -54,7 +54,6 @@ enum st_id {
     ST_ROLLBACK,
     ST_JOB_GET,
     ST_JOB_LIST,
-    ST_JOB_LIST_STATE,
     ST_METRIC_LATEST,
     ST_JOB_STATE,
     ST_JOB_BY_IDEM,

@@ -488,19 +488,29 @@ static json_t *next_token(int64_t last)
     return json_string(token);
 }
 
-int nd_db_job_list(nd_db *db, const char *state, int page_size, const char *page_token,
+/* A NULL value binds SQL NULL: "no filter" in ST_JOB_LIST. */
+static int bind_opt(sqlite3_stmt *s, int i, const char *v)
+{
+    return v ? bind_text(s, i, v) : sqlite3_bind_null(s, i);
+}
+
+int nd_db_job_list(nd_db *db, const nd_db_job_filter *f, int page_size, const char *page_token,
                    json_t **page_out)
 {
+    static const nd_db_job_filter none = {0};
     int64_t before = INT64_MAX;
     *page_out = NULL;
+    f = f ? f : &none;
     if (page_token && token_parse(page_token, &before) < 0)
         return ND_DB_BADTOKEN;
-    if (state && nd_db_state_parse(state) < 0)
+    if (f->state && nd_db_state_parse(f->state) < 0)
         return ND_DB_INVAL;
     page_size = page_size <= 0 ? 50 : page_size > 1000 ? 1000 : page_size;
-    sqlite3_stmt *s = db->st[state ? ST_JOB_LIST_STATE : ST_JOB_LIST];
+    sqlite3_stmt *s = db->st[ST_JOB_LIST];
     int bind_rc = sqlite3_bind_int64(s, 1, before) | sqlite3_bind_int(s, 2, page_size + 1) |
-                  (state ? bind_text(s, 3, state) : SQLITE_OK);
+                  bind_opt(s, 3, f->state) | bind_opt(s, 4, f->name) |
+                  bind_opt(s, 5, f->algorithm) | bind_opt(s, 6, f->search_space) |
+                  bind_opt(s, 7, f->dataset) | bind_opt(s, 8, f->tag);
     return page_list(db, s, bind_rc, page_size, job_json, JC_SEQ, "jobs", "next_page_token",
                      next_token, page_out);
 }
@@ -530,7 +540,7 @@ static json_t *next_after(int64_t last)
 
 /* The cursor pages of the metrics and architectures of a job. */
 static int series_list(nd_db *db, enum st_id which, const char *key, row_fn *row, const char *id,
-                       int64_t after, int limit, json_t **out)
+                       const char *name, int64_t after, int limit, json_t **out)
 {
     sqlite3_stmt *s = db->st[which];
     int rc, state;
@@ -539,19 +549,27 @@ static int series_list(nd_db *db, enum st_id which, const char *key, row_fn *row
     if (rc < 0)
         return rc;
     limit = limit <= 0 ? 100 : limit > 1000 ? 1000 : limit;
-    int bind_rc =
-        bind_text(s, 1, id) | sqlite3_bind_int64(s, 2, after) | sqlite3_bind_int(s, 3, limit + 1);
+    int bind_rc = bind_text(s, 1, id) | sqlite3_bind_int64(s, 2, after) |
+                  sqlite3_bind_int(s, 3, limit + 1) |
+                  (which == ST_METRICS_LIST ? bind_opt(s, 4, name) : SQLITE_OK);
     return page_list(db, s, bind_rc, limit, row, 0, key, "next_after", next_after, out);
 }
 
 int nd_db_metrics_list(nd_db *db, const char *id, int64_t after_seq, int limit, json_t **out)
 {
-    return series_list(db, ST_METRICS_LIST, "metrics", metric_row, id, after_seq, limit, out);
+    return nd_db_metrics_named(db, id, NULL, after_seq, limit, out);
+}
+
+int nd_db_metrics_named(nd_db *db, const char *id, const char *name, int64_t after_seq, int limit,
+                        json_t **out)
+{
+    return series_list(db, ST_METRICS_LIST, "metrics", metric_row, id, name, after_seq, limit, out);
 }
 
 int nd_db_arch_list(nd_db *db, const char *id, int64_t after_seq, int limit, json_t **out)
 {
-    return series_list(db, ST_ARCH_LIST, "architectures", arch_row, id, after_seq, limit, out);
+    return series_list(db, ST_ARCH_LIST, "architectures", arch_row, id, NULL, after_seq, limit,
+                       out);
 }
 
 /* One row of one or two int64 columns from statement which, bound to

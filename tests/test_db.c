@@ -152,16 +152,16 @@ Test(db, list_pages_newest_first_and_filters_by_state)
 
     claim(ids[0]);
     json_t *out = NULL;
-    cr_assert_eq(nd_db_job_list(db, "running", 10, NULL, &out), 0);
+    cr_assert_eq(nd_db_job_list(db, &(nd_db_job_filter){.state = "running"}, 10, NULL, &out), 0);
     cr_assert_eq(json_array_size(json_object_get(out, "jobs")), 1);
     cr_assert_str_eq(str_of(json_array_get(json_object_get(out, "jobs"), 0), "id"), ids[0]);
     json_decref(out);
-    cr_assert_eq(nd_db_job_list(db, "queued", 0, NULL, &out), 0);
+    cr_assert_eq(nd_db_job_list(db, &(nd_db_job_filter){.state = "queued"}, 0, NULL, &out), 0);
     cr_assert_eq(json_array_size(json_object_get(out, "jobs")), 4);
     cr_assert(json_is_null(json_object_get(out, "next_page_token")));
     json_decref(out);
 
-    cr_assert_eq(nd_db_job_list(db, "sleeping", 10, NULL, &out), ND_DB_INVAL);
+    cr_assert_eq(nd_db_job_list(db, &(nd_db_job_filter){.state = "sleeping"}, 10, NULL, &out), ND_DB_INVAL);
     const char *bad[] = {"", "s", "x12", "s-1", "sZZ", "s0", "szzzzzzzzzzzzzzzzz"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert_eq(nd_db_job_list(db, NULL, 10, bad[i], &out), ND_DB_BADTOKEN, "token '%s'",

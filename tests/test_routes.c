@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -146,4 +147,98 @@ Test(routes, the_metrics_label_is_the_matching_row)
         api_route_name(
             "/v1/jobs/0123456789abcdef0123456789abcdef/architectures/1234567890123456789"),
         "other");
+}
+
+/* The query parameters of an OpenAPI operation (its own and its path's),
+ * sorted, space-separated; access_token aside (the bridge's, documented
+ * where a browser may use it). */
+static json_t *openapi_doc(void)
+{
+    json_error_t err;
+    json_t *doc = json_loads(api_openapi_json, 0, &err);
+    cr_assert(doc, "openapi.json: %s", err.text);
+    return doc;
+}
+
+/* A parameter, its $ref (#/components/parameters/NAME) followed. */
+static json_t *deref(json_t *doc, json_t *p)
+{
+    const char *ref = json_string_value(json_object_get(p, "$ref"));
+    const char *pre = "#/components/parameters/";
+    if (!ref || strncmp(ref, pre, strlen(pre)) != 0)
+        return p;
+    json_t *r = json_object_get(json_object_get(json_object_get(doc, "components"), "parameters"),
+                                ref + strlen(pre));
+    cr_assert(r, "%s is not a parameter of the document", ref);
+    return r;
+}
+
+static void doc_query(json_t *doc, json_t *item, json_t *op, char *out, size_t n)
+{
+    const char *names[32];
+    size_t k = 0;
+    json_t *lists[2] = {json_object_get(item, "parameters"), json_object_get(op, "parameters")};
+    for (int l = 0; l < 2; l++) {
+        size_t i;
+        json_t *p;
+        json_array_foreach(lists[l], i, p)
+        {
+            p = deref(doc, p);
+            const char *in = json_string_value(json_object_get(p, "in"));
+            const char *name = json_string_value(json_object_get(p, "name"));
+            if (in && name && !strcmp(in, "query") && strcmp(name, "access_token") && k < 32)
+                names[k++] = name;
+        }
+    }
+    for (size_t i = 1; i < k; i++) /* insertion sort */
+        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            const char *t = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = t;
+        }
+    out[0] = '\0';
+    for (size_t i = 0; i < k; i++)
+        snprintf(out + strlen(out), n - strlen(out), "%s%s", i ? " " : "", names[i]);
+}
+
+/* The same list from the route table, sorted. */
+static void row_query(const char *list, char *out, size_t n)
+{
+    char words[32][40];
+    size_t k = 0;
+    for (const char *p = list; p && *p && k < 32;) {
+        size_t w = strcspn(p, " ");
+        snprintf(words[k++], sizeof words[0], "%.*s", (int)w, p);
+        p += w;
+        p += strspn(p, " ");
+    }
+    qsort(words, k, sizeof words[0], (int (*)(const void *, const void *))strcmp);
+    out[0] = '\0';
+    for (size_t i = 0; i < k; i++)
+        snprintf(out + strlen(out), n - strlen(out), "%s%.39s", i ? " " : "", words[i]);
+}
+
+/* A query parameter the router refuses must not be documented, and one
+ * it takes must be (issue #15: an unknown one is a 400). */
+Test(routes, every_row_takes_the_query_parameters_openapi_documents)
+{
+    json_t *doc = openapi_doc(), *paths = json_object_get(doc, "paths");
+    static const char *const methods[2] = {"get", "post"};
+    for (size_t i = 0; i < n_rows(); i++) {
+        json_t *item = path_of_row(paths, i, NULL);
+        cr_assert(item, "route %s is not a path of schema/openapi.yaml", api_route_label(i));
+        for (int post = 0; post < 2; post++) {
+            json_t *op = json_object_get(item, methods[post]);
+            if (!op)
+                continue;
+            char have[512], row[512];
+            doc_query(doc, item, op, have, sizeof have);
+            row_query(api_route_query(i, post), row, sizeof row);
+            cr_expect_str_eq(have, row,
+                             "%s %s: OpenAPI documents query parameters [%s], the route "
+                             "table takes [%s]",
+                             methods[post], api_route_label(i), have, row);
+        }
+    }
+    json_decref(doc);
 }

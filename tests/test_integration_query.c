@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_integration_query.c - what a request's query says, through a real
+ * nasd (issue #15 items 1 and 5): a query parameter a route does not take
+ * is a 400 naming it and the ones it takes (a misspelt ?dry_run must not
+ * start a job, a misspelt filter must not list every job);
+ * POST /v1/jobs?dry_run=true answers 200 with the complete spec and its
+ * memory estimate and creates no job, and refuses what a submission
+ * refuses; GET /v1/jobs filters by name, algorithm, search space,
+ * dataset and tag (the spec's `tags`), and a metric's points by name.
+ *
+ * The one design decision to know: the jobs listed are queued behind one
+ * worker held by a long train job, so nothing here depends on how fast a
+ * job runs; the blocker is cancelled at the end.
+ */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "itest.h"
+
+TestSuite(query, .init = begin_test, .fini = finish_test);
+
+static const char blocker_spec[] =
+    "{\"algorithm\":\"train\",\"dataset\":\"synthetic\",\"name\":\"blocker\","
+    "\"architecture\":{\"space\":\"fixed-cnn\",\"channels\":[8,16],\"hidden\":32},"
+    "\"budget\":{\"epochs\":1000},\"seed\":1}";
+
+/* The number of jobs GET path lists (one page is enough here). */
+static size_t listed(int port, const char *path)
+{
+    json_t *page = call(port, "GET", path, NULL, 200);
+    size_t n = json_array_size(json_object_get(page, "jobs"));
+    json_decref(page);
+    return n;
+}
+
+Test(query, unknown_parameters_are_named_and_dry_runs_create_nothing)
+{
+    nasd_proc d;
+    start_in(&d, NULL, itest_one_worker, NULL);
+
+    /* A misspelt parameter: 400 naming it and what the route takes. */
+    json_t *p = expect_problem(d.port, "GET", "/v1/jobs?nmae=x", NULL, 400, "invalid-field");
+    cr_assert_str_eq(str_at(p, "parameter"), "nmae");
+    cr_assert(strstr(str_at(p, "detail"), "page_token"), "%s", str_at(p, "detail"));
+    json_t *allowed = json_object_get(p, "allowed");
+    cr_assert(json_is_array(allowed) && json_array_size(allowed) == 8, "%s", text_of(p));
+    json_decref(p);
+    p = expect_problem(d.port, "POST", "/v1/jobs?dryrun=true", "{}", 400, "invalid-field");
+    cr_assert_str_eq(str_at(p, "parameter"), "dryrun");
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(p, "allowed"), 0)),
+                     "dry_run");
+    json_decref(p);
+    p = expect_problem(d.port, "POST", "/v1/jobs?dry_run=maybe", "{}", 400, "invalid-field");
+    cr_assert_str_eq(str_at(p, "parameter"), "dry_run");
+    json_decref(p);
+    p = expect_problem(d.port, "GET", "/healthz?verbose=1", NULL, 400, "invalid-field");
+    cr_assert(strstr(str_at(p, "detail"), "takes no query parameters"), "%s", str_at(p, "detail"));
+    json_decref(p);
+    cr_assert_eq(listed(d.port, "/v1/jobs"), 0, "a refused request created a job");
+
+    /* A dry run: the complete spec, the estimate, no job. */
+    json_t *r = call(d.port, "POST", "/v1/jobs?dry_run=true", "{\"algorithm\":\"darts\"}", 200);
+    cr_assert(json_is_true(json_object_get(r, "dry_run")));
+    cr_assert_str_eq(str_at(r, "spec.search_space"), "darts-cnn");
+    cr_assert_eq(int_at(r, "spec.hyperparameters.C"), 16);
+    cr_assert(json_is_array(at(r, "spec.tags")));
+    json_int_t mem = int_at(r, "estimate.memory_bytes");
+    json_int_t sum =
+        int_at(r, "estimate.memory_parts.params") + int_at(r, "estimate.memory_parts.activations") +
+        int_at(r, "estimate.memory_parts.data") + int_at(r, "estimate.memory_parts.base");
+    cr_assert_gt(mem, 0, "%s", text_of(r));
+    cr_assert_eq(mem, sum, "the estimate is its parts: %s", text_of(r));
+    cr_assert_gt(int_at(r, "estimate.memory_limit_bytes"), 0);
+    json_decref(r);
+    r = call(d.port, "POST", "/v1/jobs?dry_run", "{}", 200); /* bare: true */
+    json_decref(r);
+    r = call(d.port, "POST", "/v1/jobs?dry_run=false",
+             "{\"algorithm\":\"train\",\"dataset\":\"synthetic\",\"budget\":{\"epochs\":1}}", 202);
+    json_decref(r);
+    cr_assert_eq(listed(d.port, "/v1/jobs"), 1, "dry runs created jobs");
+
+    /* A dry run refuses what a submission refuses. */
+    p = expect_problem(d.port, "POST", "/v1/jobs?dry_run=true",
+                       "{\"algorithm\":\"darts\",\"hyperparameters\":{\"lr\":-1}}", 400,
+                       "invalid-field");
+    cr_assert_str_eq(str_at(p, "pointer"), "/hyperparameters/lr");
+    json_decref(p);
+    p = expect_problem(d.port, "POST", "/v1/jobs?dry_run=true",
+                       "{\"algorithm\":\"darts\",\"hyperparameters\":{\"C\":64,\"layers\":20,"
+                       "\"batch_size\":4096}}",
+                       400, "limit-exceeded");
+    cr_assert_str_eq(str_at(p, "limit_name"), "max-job-memory");
+    json_decref(p);
+    cr_assert_eq(listed(d.port, "/v1/jobs"), 1);
+    stop_ok(&d);
+    PASS();
+}
+
+Test(query, jobs_filter_by_name_algorithm_space_dataset_and_tag)
+{
+    nasd_proc d;
+    char blocker[33], a[33], b[33], c[33];
+    start_in(&d, NULL, itest_one_worker, NULL);
+    submit(d.port, blocker_spec, blocker);
+    wait_state(d.port, blocker, "running");
+    submit(d.port,
+           "{\"algorithm\":\"darts\",\"dataset\":\"synthetic\",\"name\":\"alpha\","
+           "\"tags\":[\"baseline\",\"fmnist:v2\"],\"budget\":{\"epochs\":1}}",
+           a);
+    submit(d.port,
+           "{\"algorithm\":\"random\",\"search_space\":\"enas-micro\",\"dataset\":\"synthetic\","
+           "\"name\":\"beta\",\"tags\":[\"baseline\"]}",
+           b);
+    submit(d.port,
+           "{\"algorithm\":\"train\",\"dataset\":\"synthetic\",\"name\":\"alpha\","
+           "\"budget\":{\"epochs\":1}}",
+           c);
+
+    cr_assert_eq(listed(d.port, "/v1/jobs"), 4);
+    cr_assert_eq(listed(d.port, "/v1/jobs?name=alpha"), 2);
+    cr_assert_eq(listed(d.port, "/v1/jobs?algorithm=random"), 1);
+    cr_assert_eq(listed(d.port, "/v1/jobs?search_space=enas-micro"), 1);
+    cr_assert_eq(listed(d.port, "/v1/jobs?dataset=synthetic"), 4);
+    cr_assert_eq(listed(d.port, "/v1/jobs?dataset=cifar10"), 0);
+    cr_assert_eq(listed(d.port, "/v1/jobs?tag=baseline"), 2);
+    cr_assert_eq(listed(d.port, "/v1/jobs?tag=fmnist:v2"), 1);
+    cr_assert_eq(listed(d.port, "/v1/jobs?tag=base"), 0, "a tag matches whole");
+    cr_assert_eq(listed(d.port, "/v1/jobs?name=alpha&algorithm=darts&tag=baseline"), 1);
+    cr_assert_eq(listed(d.port, "/v1/jobs?state=running&name=blocker"), 1);
+    json_t *page = call(d.port, "GET", "/v1/jobs?tag=baseline&page_size=1", NULL, 200);
+    cr_assert_str_eq(str_at(json_array_get(json_object_get(page, "jobs"), 0), "id"), b);
+    char next[256];
+    snprintf(next, sizeof next, "/v1/jobs?tag=baseline&page_size=1&page_token=%s",
+             str_at(page, "next_page_token"));
+    json_decref(page);
+    page = call(d.port, "GET", next, NULL, 200);
+    cr_assert_eq(json_array_size(json_object_get(page, "jobs")), 1);
+    cr_assert_str_eq(str_at(json_array_get(json_object_get(page, "jobs"), 0), "id"), a);
+    cr_assert(json_is_null(json_object_get(page, "next_page_token")), "%s", text_of(page));
+    json_decref(page);
+
+    /* Tags are checked like every field. */
+    json_t *p = post_problem(d.port, "{\"tags\":\"baseline\"}", 400, "invalid-field");
+    cr_assert_str_eq(str_at(p, "pointer"), "/tags");
+    json_decref(p);
+    p = post_problem(d.port, "{\"tags\":[\"ok\",\"not ok\"]}", 400, "invalid-field");
+    cr_assert_str_eq(str_at(p, "pointer"), "/tags/1");
+    json_decref(p);
+    p = post_problem(d.port, "{\"tags\":[\"x\",\"x\"]}", 400, "invalid-field");
+    cr_assert_str_eq(str_at(p, "pointer"), "/tags/1");
+    json_decref(p);
+
+    cancel(d.port, c);
+    cancel(d.port, b);
+    cancel(d.port, a);
+    cancel(d.port, blocker);
+    wait_job(d.port, blocker, "cancelled", ITEST_JOB_MS);
+    stop_ok(&d);
+    PASS();
+}
+
+Test(query, metric_points_by_name)
+{
+    nasd_proc d;
+    char id[33], path[160];
+    start_in(&d, NULL, itest_one_worker, NULL);
+    submit(d.port,
+           "{\"algorithm\":\"train\",\"dataset\":\"synthetic\",\"budget\":{\"epochs\":2},"
+           "\"architecture\":{\"space\":\"fixed-cnn\",\"channels\":[4,8],\"hidden\":16},"
+           "\"seed\":2}",
+           id);
+    wait_job(d.port, id, "succeeded", ITEST_JOB_MS);
+    json_t *all = get_sub(d.port, id, "metrics"), *m;
+    size_t i, want = 0;
+    json_array_foreach(json_object_get(all, "metrics"), i, m) want +=
+        !strcmp(str_at(m, "name"), "train_loss");
+    cr_assert_gt(want, 0, "%s", text_of(all));
+    snprintf(path, sizeof path, "/v1/jobs/%s/metrics?name=train_loss", id);
+    json_t *some = call(d.port, "GET", path, NULL, 200);
+    cr_assert_eq(json_array_size(json_object_get(some, "metrics")), want, "%s", text_of(some));
+    json_array_foreach(json_object_get(some, "metrics"), i, m)
+        cr_assert_str_eq(str_at(m, "name"), "train_loss");
+    json_decref(some);
+    json_decref(all);
+    snprintf(path, sizeof path, "/v1/jobs/%s/metrics?limit=1001", id);
+    json_decref(expect_problem(d.port, "GET", path, NULL, 400, "invalid-field"));
+    stop_ok(&d);
+    PASS();
+}
