@@ -593,16 +593,16 @@ void api_jobs_architecture_get(api_req *rq, api_resp *rs, const char *id)
     const char *num = strrchr(rq->path, '/') + 1;
     char *end;
     errno = 0;
-    long long seq = strtoll(num, &end, 10);
+    long long number = strtoll(num, &end, 10);
     api_render_format fmt;
     if (api_render_query(rq, rs, &fmt))
         return;
-    if (errno || *end || seq < 1) {
+    if (errno || *end || number < 1) {
         api_failf(rs, 404, API_PROBLEM_NOT_FOUND, "", "no architecture %s in job %s", num, id);
         return;
     }
-    json_t *page = NULL;
-    int rc = nd_db_arch_list(rq->srv->db, id, (int64_t)seq - 1, 1, &page);
+    json_t *row = NULL;
+    int rc = nd_db_arch_get(rq->srv->db, id, (int64_t)number, &row);
     if (rc == ND_DB_NOTFOUND) {
         api_failf(rs, 404, API_PROBLEM_NOT_FOUND, "", "no job with id %s", id);
         return;
@@ -611,17 +611,16 @@ void api_jobs_architecture_get(api_req *rq, api_resp *rs, const char *id)
         api_failf(rs, 500, API_PROBLEM_INTERNAL, "", "reading job %s failed", id);
         return;
     }
-    json_t *row = json_array_get(json_object_get(page, "architectures"), 0);
-    if (!row || json_integer_value(json_object_get(row, "seq")) != seq) {
-        json_decref(page);
+    if (!row) {
         api_failf(rs, 404, API_PROBLEM_NOT_FOUND, "",
-                  "job %s has no architecture %lld (see GET /v1/jobs/%s/architectures)", id, seq,
-                  id);
+                  "job %s has no architecture number %lld (see GET /v1/jobs/%s/architectures)", id,
+                  number, id);
         return;
     }
     if (fmt == API_RENDER_JSON)
-        api_json(rs, 200, json_incref(row));
-    else
-        api_render_reply(rs, json_object_get(row, "arch"), fmt);
-    json_decref(page);
+        api_json(rs, 200, row);
+    else {
+        api_render_reply(rs, json_object_get(row, "architecture"), fmt);
+        json_decref(row);
+    }
 }

@@ -41,7 +41,7 @@ void nd__db_abort(const char *file, int line, const char *what)
     "SELECT j.seq, j.id, j.name, j.algorithm, j.search_space, j.dataset,"                          \
     " j.state, j.spec, j.created_at, j.started_at, j.finished_at,"                                 \
     " j.updated_at, j.attempt, j.error, j.progress, j.checkpoint_step,"                            \
-    " j.cancel_requested, a.seq, a.arch, a.reward, a.metrics, a.t,"                                \
+    " j.cancel_requested, a.seq, a.number, a.arch, a.reward, a.metrics, a.t,"                      \
     " r.architecture, r.metric, r.value, r.result, r.t"                                            \
     " FROM jobs j"                                                                                 \
     " LEFT JOIN architectures a ON a.seq = (SELECT b.seq FROM architectures b"                     \
@@ -123,8 +123,9 @@ static const char *const st_sql[] = {
     [ST_PROGRESS] = "UPDATE jobs SET progress = ?2, updated_at = ?3 WHERE id = ?1",
     [ST_METRIC_ADD] = "INSERT INTO metrics (job_id, epoch, step, name, value, t)"
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_ARCH_ADD] = "INSERT INTO architectures (job_id, arch, reward, metrics, t)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_ARCH_ADD] = "INSERT INTO architectures (job_id, arch, reward, metrics, t, number)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, coalesce((SELECT max(number)"
+                    "  FROM architectures WHERE job_id = ?1), 0) + 1)",
     [ST_CHECKPOINT] = "UPDATE jobs SET checkpoint_path = ?2, checkpoint_step = ?3,"
                       " updated_at = ?4,"
                       " ckpt_metric_seq = coalesce((SELECT max(seq) FROM metrics"
@@ -139,8 +140,10 @@ static const char *const st_sql[] = {
     [ST_METRICS_LIST] = "SELECT seq, epoch, step, name, value, t FROM metrics"
                         " WHERE job_id = ?1 AND seq > ?2 AND (?4 IS NULL OR name = ?4)"
                         " ORDER BY seq LIMIT ?3",
-    [ST_ARCH_LIST] = "SELECT seq, arch, reward, metrics, t FROM architectures"
+    [ST_ARCH_LIST] = "SELECT seq, number, arch, reward, metrics, t FROM architectures"
                      " WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    [ST_ARCH_NUMBER] = "SELECT seq, number, arch, reward, metrics, t FROM architectures"
+                       " WHERE job_id = ?1 AND number = ?2",
     [ST_RESULT_GET] = "SELECT architecture, metric, value, result, t FROM results"
                       " WHERE job_id = ?1",
 };

@@ -241,6 +241,10 @@ int nd_db_metrics_named(nd_db *db, const char *id, const char *name, int64_t aft
 /* {"architectures": [{seq, arch, reward, metrics, t}, ...],
  *  "next_after": seq | null}, like nd_db_metrics_list. */
 int nd_db_arch_list(nd_db *db, const char *id, int64_t after_seq, int limit, json_t **out);
+/* The architecture of a job with that number (1: its first), as a row of
+ * nd_db_arch_list; *out NULL when the job has no such architecture.
+ * ND_DB_NOTFOUND: no such job. */
+int nd_db_arch_get(nd_db *db, const char *id, int64_t number, json_t **out);
 /* The cursors of a client that has seen a job's rows up to metric seq
  * *metrics and architecture seq *archs (0: none), made good: a cursor
  * whose row a rewind deleted moves back to the last row before it that

@@ -43,8 +43,8 @@ enum job_col {
     JC_PROGRESS,
     JC_CKPT_STEP,
     JC_CANCEL,
-    JC_ARCH,                 /* seq, arch, reward, metrics, t: as in ST_ARCH_LIST */
-    JC_RESULT = JC_ARCH + 5, /* as in ST_RESULT_GET */
+    JC_ARCH,                 /* seq, number, arch, reward, metrics, t: as in ST_ARCH_LIST */
+    JC_RESULT = JC_ARCH + 6, /* as in ST_RESULT_GET */
 };
 
 /* The prepared statements; their SQL is st_sql[] in db.c. */
@@ -88,6 +88,7 @@ enum st_id {
     ST_RESULT_SET,
     ST_METRICS_LIST,
     ST_ARCH_LIST,
+    ST_ARCH_NUMBER,
     ST_RESULT_GET,
     ST_COUNT
 };

@@ -183,10 +183,11 @@ static json_t *fields_json(sqlite3_stmt *s, int base, const struct field *f, int
     return o;
 }
 
-/* Columns seq, arch, reward, metrics, t. */
+/* Columns seq, number, arch, reward, metrics, t. One name for the
+ * architecture in a row, the job's best and the event stream. */
 static const struct field arch_fields[] = {
-    {"seq", col_int},      {"arch", col_json}, {"reward", col_real},
-    {"metrics", col_json}, {"t", col_time},
+    {"seq", col_int},     {"number", col_int},   {"architecture", col_json},
+    {"reward", col_real}, {"metrics", col_json}, {"t", col_time},
 };
 
 /* Columns architecture, metric, value, result, t. */
@@ -564,6 +565,29 @@ int nd_db_metrics_named(nd_db *db, const char *id, const char *name, int64_t aft
                         json_t **out)
 {
     return series_list(db, ST_METRICS_LIST, "metrics", metric_row, id, name, after_seq, limit, out);
+}
+
+int nd_db_arch_get(nd_db *db, const char *id, int64_t number, json_t **out)
+{
+    sqlite3_stmt *s = db->st[ST_ARCH_NUMBER];
+    int state, rc = nd_db_job_state(db, id, &state);
+    *out = NULL;
+    if (rc < 0)
+        return rc;
+    if ((bind_text(s, 1, id) | sqlite3_bind_int64(s, 2, number)) != SQLITE_OK) {
+        sqlite3_reset(s);
+        return nd__db_fail(db);
+    }
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *out = arch_json(s, 0);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW)
+        return nd__db_fail(db);
+    return *out ? 0 : nd__db_nomem(db);
 }
 
 int nd_db_arch_list(nd_db *db, const char *id, int64_t after_seq, int limit, json_t **out)

@@ -145,11 +145,6 @@ static void replay_page(stream *st)
         json_array_foreach(rows, i, row)
         {
             advance(st, !archs, json_integer_value(json_object_get(row, "seq")));
-            if (archs) {
-                /* The live event's shape: "architecture", not "arch". */
-                json_object_set(row, "architecture", json_object_get(row, "arch"));
-                json_object_del(row, "arch");
-            }
             append_event(st, archs ? "architecture" : "metric", row);
         }
         if (json_is_null(json_object_get(page, "next_after"))) {

@@ -262,12 +262,6 @@ static json_t *progress_json(const nas_job_progress *p)
                      "eta_seconds", p->eta_seconds >= 0 ? json_real(p->eta_seconds) : json_null());
 }
 
-static json_t *parse_or_null(const char *text)
-{
-    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
-    return j ? j : json_null();
-}
-
 /* Write one event to SQLite (inside the batch transaction) and publish. */
 static void apply(nd_server *s, ev *e)
 {
@@ -298,9 +292,12 @@ static void apply(nd_server *s, ev *e)
     }
     case EV_ARCH: {
         int64_t seq = 0;
-        if (nd_db_arch_add(db, e->id, e->a, e->x, e->b, e->t, &seq) == 0)
-            pub = json_pack("{s:I,s:o,s:f,s:o}", "seq", (json_int_t)seq, "architecture",
-                            parse_or_null(e->a), "reward", e->x, "metrics", parse_or_null(e->b));
+        json_t *page = NULL;
+        /* The event is the row as GET .../architectures serves it. */
+        if (nd_db_arch_add(db, e->id, e->a, e->x, e->b, e->t, &seq) == 0 &&
+            nd_db_arch_list(db, e->id, seq - 1, 1, &page) == 0)
+            pub = json_incref(json_array_get(json_object_get(page, "architectures"), 0));
+        json_decref(page);
         name = "architecture";
         break;
     }

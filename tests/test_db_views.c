@@ -95,7 +95,8 @@ Test(db_views, architectures_paging_and_best)
     cr_assert(json_is_object(best));
     cr_assert_eq(json_integer_value(json_object_get(best, "seq")), seqs[1]);
     cr_assert_float_eq(json_real_value(json_object_get(best, "reward")), 0.9, 1e-12);
-    cr_assert_eq(json_integer_value(json_object_get(json_object_get(best, "arch"), "n")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(best, "architecture"), "n")),
+                 1);
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(best, "metrics"), "params")),
                  10);
     json_decref(job);
@@ -144,7 +145,7 @@ Test(db_views, malformed_json_columns_become_null)
     json_t *job = get_job(id);
     cr_assert(json_is_null(json_object_get(job, "progress")));
     json_t *best = json_object_get(job, "best_architecture");
-    cr_assert(json_is_null(json_object_get(best, "arch")));
+    cr_assert(json_is_null(json_object_get(best, "architecture")));
     cr_assert(json_is_null(json_object_get(best, "metrics")));
     json_decref(job);
 
@@ -249,3 +250,49 @@ Test(db_views, memo_is_dropped_by_every_write)
 
 /* Retention (#22): finished jobs beyond the newest `keep` or finished
  * before a time go, with their rows; queued and running ones never. */
+
+/* Architectures are numbered from 1 within their job whatever other jobs
+ * report in between (issue #15: /architectures/1 is the job's first), and
+ * the number is found again by nd_db_arch_get. */
+Test(db_views, architectures_are_numbered_within_their_job)
+{
+    char a[33], b[33];
+    add_job(a, "a");
+    add_job(b, "b");
+    int64_t seq;
+    for (int i = 0; i < 6; i++) {
+        char arch[32];
+        snprintf(arch, sizeof arch, "{\"i\":%d}", i);
+        /* a, b, b, a, b, b: b's first has global seq 2. */
+        const char *id = (i == 0 || i == 3) ? a : b;
+        cr_assert_eq(nd_db_arch_add(db, id, arch, 0.1 * i, NULL, 1.0 + i, &seq), 0);
+    }
+    json_t *out = NULL;
+    cr_assert_eq(nd_db_arch_list(db, b, 0, 10, &out), 0);
+    json_t *items = json_object_get(out, "architectures");
+    cr_assert_eq(json_array_size(items), 4);
+    for (size_t k = 0; k < 4; k++) {
+        json_t *row = json_array_get(items, k);
+        cr_assert_eq(json_integer_value(json_object_get(row, "number")), (json_int_t)k + 1);
+        cr_assert(json_object_get(row, "architecture"), "the row names it architecture");
+        cr_assert_null(json_object_get(row, "arch"));
+    }
+    json_decref(out);
+    json_t *row = NULL;
+    cr_assert_eq(nd_db_arch_get(db, b, 1, &row), 0);
+    cr_assert(row);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(row, "architecture"), "i")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(row, "seq")), 2);
+    json_decref(row);
+    cr_assert_eq(nd_db_arch_get(db, a, 2, &row), 0);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(row, "architecture"), "i")), 3);
+    json_decref(row);
+    cr_assert_eq(nd_db_arch_get(db, a, 3, &row), 0);
+    cr_assert_null(row, "job a has two architectures");
+    cr_assert_eq(nd_db_arch_get(db, "0123456789abcdef0123456789abcdef", 1, &row), ND_DB_NOTFOUND);
+    json_t *job = get_job(b);
+    json_t *best = json_object_get(job, "best_architecture");
+    cr_assert_eq(json_integer_value(json_object_get(best, "number")), 4,
+                 "b's best is its 4th (reward 0.5)");
+    json_decref(job);
+}

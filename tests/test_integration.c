@@ -130,7 +130,7 @@ Test(nasd, submit_poll_result_and_list)
     json_t *archs = get_sub(d.port, j, "architectures");
     json_t *list = json_object_get(archs, "architectures");
     cr_assert_eq(json_array_size(list), 1);
-    cr_assert(json_equal(at(json_array_get(list, 0), "arch"), at(res, "architecture")),
+    cr_assert(json_equal(at(json_array_get(list, 0), "architecture"), at(res, "architecture")),
               "the architecture listed is not the result's");
     json_decref(archs);
     json_decref(res);

@@ -386,9 +386,9 @@ static void check_search(int port, const search *s)
               text_of(at(job, "progress")));
     cr_assert(json_is_number(at(job, "metrics.val_loss.value")), "no latest val_loss: %s",
               text_of(at(job, "metrics")));
-    cr_assert(json_is_object(at(job, "best_architecture.arch")), "no best architecture");
+    cr_assert(json_is_object(at(job, "best_architecture.architecture")), "no best architecture");
     snprintf(where, sizeof(where), "%s order %d: best architecture", s->space, s->order);
-    check_genotype(s, at(job, "best_architecture.arch"), NULL, where);
+    check_genotype(s, at(job, "best_architecture.architecture"), NULL, where);
     json_decref(job);
 
     /* The result: the final genotype, in the reference's structure. */
@@ -432,13 +432,13 @@ static void check_search(int port, const search *s)
             cr_assert(json_is_number(at(at(row, "metrics"), key)), "%s: metrics lack %s", where,
                       key);
         }
-        check_genotype(s, at(row, "arch"), at(row, "metrics.alpha"), where);
+        check_genotype(s, at(row, "architecture"), at(row, "metrics.alpha"), where);
     }
     json_t *cells = json_deep_copy(at(res, "architecture"));
     json_object_del(cells, "space"); /* the result names it (issue #14) */
-    cr_assert(json_equal(at(json_array_get(rows, EPOCHS - 1), "arch"), cells),
+    cr_assert(json_equal(at(json_array_get(rows, EPOCHS - 1), "architecture"), cells),
               "%s order %d: the last epoch's genotype %s is not the result's", s->space, s->order,
-              text_of(at(json_array_get(rows, EPOCHS - 1), "arch")));
+              text_of(at(json_array_get(rows, EPOCHS - 1), "architecture")));
     json_decref(cells);
     json_decref(page);
     json_decref(res);

@@ -150,7 +150,7 @@ static void check_search(int port, const char *id, const char *space)
         cr_assert(json_is_string(at(row, "metrics.fixed_arc")), "%s row %zu", space, i);
         if (micro) {
             snprintf(where, sizeof(where), "%s: row %zu", space, i);
-            check_micro(at(row, "arch"), 3, where);
+            check_micro(at(row, "architecture"), 3, where);
         }
     }
     json_decref(page);

@@ -124,7 +124,7 @@ Test(enas_rnn, a_short_search_on_fortunes_succeeds_with_a_valid_cell, .timeout =
         char where[48];
         snprintf(where, sizeof(where), "row %zu", i);
         int a[2 * NODES - 1];
-        check_cell(at(row, "arch"), a, where);
+        check_cell(at(row, "architecture"), a, where);
         double rew = json_number_value(at(row, "reward"));
         cr_assert(rew > 0.0 && rew <= 80.0, "%s: reward %g", where, rew);
         cr_assert(json_is_string(at(row, "metrics.fixed_arc")), "%s: %s", where,

@@ -106,7 +106,7 @@ static void check_search(int port, const char *id, const char *algorithm, int ar
     json_array_foreach(rows, i, row)
     {
         snprintf(where, sizeof(where), "%s row %zu", algorithm, i);
-        check_arch(at(row, "arch"), 2, where);
+        check_arch(at(row, "architecture"), 2, where);
         double r = json_number_value(at(row, "reward"));
         cr_assert(json_is_number(at(row, "reward")) && r >= 0.0 && r <= 1.0, "%s: reward %s", where,
                   text_of(at(row, "reward")));
@@ -226,7 +226,7 @@ static void check_enas_random(int port, const char *id, const char *space, const
     cr_assert_eq(json_array_size(json_object_get(page, "architectures")), 3);
     json_array_foreach(json_object_get(page, "architectures"), i, row)
     {
-        cr_assert(json_is_array(json_object_get(at(row, "arch"), key)), "%s row %zu: %s", space, i,
+        cr_assert(json_is_array(json_object_get(at(row, "architecture"), key)), "%s row %zu: %s", space, i,
                   text_of(row));
         cr_assert(json_number_value(at(at(row, "metrics"), "parameters")) > 0, "%s", text_of(row));
         double r = json_number_value(at(row, "reward"));

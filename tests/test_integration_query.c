@@ -192,3 +192,75 @@ Test(query, metric_points_by_name)
     stop_ok(&d);
     PASS();
 }
+
+/* Architectures are numbered from 1 within their job (issue #15 item 3):
+ * the second job's first architecture is /architectures/1 although its
+ * global seq is not 1, and the list, that route, the job's best and the
+ * event stream's architecture events are one row with one field name. */
+Test(query, architectures_numbered_per_job_in_one_shape)
+{
+    nasd_proc d;
+    char first[33], second[33], path[160];
+    static const char search[] =
+        "{\"algorithm\":\"darts\",\"search_space\":\"darts-cnn\",\"dataset\":\"synthetic\","
+        "\"budget\":{\"epochs\":2},\"hyperparameters\":{\"C\":4,\"layers\":3,\"batch_size\":8,"
+        "\"max_examples\":64},\"seed\":3}";
+    start_in(&d, NULL, itest_one_worker, NULL);
+    submit(d.port, search, first);
+    wait_job(d.port, first, "succeeded", ITEST_JOB_MS);
+    submit(d.port, search, second);
+    wait_job(d.port, second, "succeeded", ITEST_JOB_MS);
+
+    json_t *list = get_sub(d.port, second, "architectures");
+    json_t *rows = json_object_get(list, "architectures"), *row;
+    size_t i;
+    cr_assert_eq(json_array_size(rows), 2, "%s", text_of(list));
+    cr_assert_gt(int_at(json_array_get(rows, 0), "seq"), 1, "the first job's rows came first");
+    json_array_foreach(rows, i, row)
+    {
+        cr_assert_eq(int_at(row, "number"), (json_int_t)i + 1);
+        cr_assert(json_object_get(row, "architecture") && !json_object_get(row, "arch"), "%s",
+                  text_of(row));
+        snprintf(path, sizeof path, "/v1/jobs/%s/architectures/%zu", second, i + 1);
+        json_t *one = call(d.port, "GET", path, NULL, 200);
+        cr_assert(json_equal(one, row), "%s is the list's row: %s vs %s", path, text_of(one),
+                  text_of(row));
+        json_decref(one);
+    }
+    snprintf(path, sizeof path, "/v1/jobs/%s/architectures/3", second);
+    json_decref(expect_problem(d.port, "GET", path, NULL, 404, "not-found"));
+
+    /* The best so far is one of the rows, as it is. */
+    json_t *job = get_sub(d.port, second, "");
+    json_t *best = json_object_get(job, "best_architecture");
+    int found = 0;
+    json_array_foreach(rows, i, row) found += json_equal(row, best);
+    cr_assert_eq(found, 1, "best %s is not a row", text_of(best));
+    json_decref(job);
+
+    /* The event stream replays the same rows to a client that has seen
+     * nothing (Last-Event-ID 0-0, as after a reconnect). */
+    sse *s = NULL;
+    http_resp r;
+    snprintf(path, sizeof path, "/v1/jobs/%s/events", second);
+    cr_assert_eq(sse_open_with(d.port, path, "0-0", ITEST_START_MS, &s, &r), 200, "%s",
+                 http_errmsg());
+    http_resp_free(&r);
+    char ev[32];
+    json_t *data = NULL;
+    size_t seen = 0;
+    while (sse_next(s, ITEST_START_MS, ev, sizeof ev, &data) == 1) {
+        if (!strcmp(ev, "architecture")) {
+            cr_assert(json_equal(data, json_array_get(rows, seen)), "event %s vs row %s",
+                      text_of(data), text_of(json_array_get(rows, seen)));
+            seen++;
+        }
+        json_decref(data);
+        data = NULL;
+    }
+    sse_close(s);
+    cr_assert_eq(seen, 2, "the stream replayed %zu architectures", seen);
+    json_decref(list);
+    stop_ok(&d);
+    PASS();
+}

@@ -190,7 +190,7 @@ Test(render, result_and_architectures_drawn)
         json_t *one = call(d.port, "GET", path, NULL, 200);
         cr_assert(json_equal(one, row), "GET %s differs from the listed row", path);
         json_decref(one);
-        check_drawings(d.port, path, json_object_get(row, "arch"));
+        check_drawings(d.port, path, json_object_get(row, "architecture"));
         last = seq;
     }
     json_decref(page);

@@ -3,7 +3,7 @@
  * app.js - the nasd dashboard: one page, hash routes, only the public API.
  *
  *   #/?state=running                      the jobs table and the submit form
- *   #/job/ID?sort=reward&dir=desc&page=2&arch=SEQ
+ *   #/job/ID?sort=reward&dir=desc&page=2&arch=NUMBER
  *                                         one job: live progress, curves,
  *                                         DARTS alphas, sampled architectures,
  *                                         the final cells drawn by the server
@@ -851,7 +851,7 @@ function jobPage(app, id) {
     const seq = a.seq;
     if (seq == null || archSeqs.has(seq)) return;
     archSeqs.add(seq);
-    archs.push({ seq, arch: a.arch !== undefined ? a.arch : a.architecture, reward: a.reward, metrics: a.metrics, t: a.t });
+    archs.push({ seq, number: a.number, architecture: a.architecture, reward: a.reward, metrics: a.metrics, t: a.t });
     if (archs.length > 1 && archs[archs.length - 2].seq > seq) archs.sort((x, y) => x.seq - y.seq);
   }
 
@@ -922,14 +922,14 @@ function jobPage(app, id) {
   /* ---- the architecture table: sorted, one page at a time */
   function renderArchTable() {
     const { params } = parseHash();
-    const sort = params.get('sort') || 'seq', dir = params.get('dir') || (sort === 'seq' ? 'asc' : 'desc');
+    const sort = params.get('sort') || 'number', dir = params.get('dir') || (sort === 'number' ? 'asc' : 'desc');
     const npages = Math.max(1, Math.ceil(archs.length / ARCH_PAGE));
     const page = Math.min(npages - 1, Math.max(0, parseInt(params.get('page') || '0', 10) || 0));
     const open = params.get('arch');
     const keyOf = {
-      seq: a => a.seq, reward: a => (a.reward == null ? -Infinity : a.reward),
+      number: a => a.number, reward: a => (a.reward == null ? -Infinity : a.reward),
       epoch: a => (a.metrics && a.metrics.epoch != null ? a.metrics.epoch : -Infinity),
-    }[sort] || (a => a.seq);
+    }[sort] || (a => a.number);
     const sorted = archs.slice().sort((x, y) => (keyOf(x) - keyOf(y)) * (dir === 'asc' ? 1 : -1) || x.seq - y.seq);
     const rows = sorted.slice(page * ARCH_PAGE, (page + 1) * ARCH_PAGE);
     /* NAS-RL and random rows have no epoch: no empty column for them. */
@@ -938,41 +938,41 @@ function jobPage(app, id) {
       'aria-sort': sort === key ? (dir === 'asc' ? 'ascending' : 'descending') : null,
       onclick: () => { setParams({ sort: key, dir: sort === key && dir === 'desc' ? 'asc' : 'desc', page: 0 }); renderArchTable(); } }, label);
     const tbody = h('tbody');
-    rows.forEach((a, i) => tbody.append(h('tr', { class: 'clickable' + (String(a.seq) === open ? ' selected' : ''), 'data-seq': a.seq,
-      onclick: () => { setParams({ arch: a.seq }); renderArchTable(); showArch(); archDetail.scrollIntoView({ block: 'nearest' }); } },
-    h('td', { class: 'num' }, page * ARCH_PAGE + i + 1), h('td', { class: 'num' }, a.seq),
+    rows.forEach((a, i) => tbody.append(h('tr', { class: 'clickable' + (String(a.number) === open ? ' selected' : ''), 'data-number': a.number,
+      onclick: () => { setParams({ arch: a.number }); renderArchTable(); showArch(); archDetail.scrollIntoView({ block: 'nearest' }); } },
+    h('td', { class: 'num' }, page * ARCH_PAGE + i + 1), h('td', { class: 'num' }, a.number),
     hasEpoch ? h('td', { class: 'num' }, a.metrics && a.metrics.epoch != null ? a.metrics.epoch : '') : null,
-    h('td', { class: 'num' }, fmtNum(a.reward)), h('td', { class: 'summary' }, summarize(a.arch)))));
+    h('td', { class: 'num' }, fmtNum(a.reward)), h('td', { class: 'summary' }, summarize(a.architecture)))));
     const go = p => { setParams({ page: p }); renderArchTable(); };
     archSection.replaceChildren(...[
       archs.length ? h('div', { class: 'pager' },
         h('button', { disabled: page === 0, onclick: () => go(page - 1) }, '\u2190'),
         h('span', { class: 'muted', id: 'arch-page' }, `page ${page + 1} of ${npages} (${archs.length} architectures)`),
         h('button', { disabled: page >= npages - 1, onclick: () => go(page + 1) }, '\u2192')) : h('p', { class: 'muted' }, historyLoaded ? 'None yet.' : 'Loading\u2026'),
-      archs.length ? h('table', { id: 'arch-table' }, h('thead', null, h('tr', null, h('th', null, '#'), th('seq', 'seq'), hasEpoch ? th('epoch', 'epoch') : null, th('reward', 'reward'), h('th', null, 'architecture'))), tbody) : null].filter(Boolean));
+      archs.length ? h('table', { id: 'arch-table' }, h('thead', null, h('tr', null, h('th', null, '#'), th('number', 'number'), hasEpoch ? th('epoch', 'epoch') : null, th('reward', 'reward'), h('th', null, 'architecture'))), tbody) : null].filter(Boolean));
   }
 
   let shownArch = null;
   function showArch() {
-    const seq = parseHash().params.get('arch');
-    if (!seq) { archDetail.classList.add('hidden'); shownArch = null; return; }
-    if (seq === shownArch) return;
-    const a = archs.find(x => String(x.seq) === seq);
+    const num = parseHash().params.get('arch');
+    if (!num) { archDetail.classList.add('hidden'); shownArch = null; return; }
+    if (num === shownArch) return;
+    const a = archs.find(x => String(x.number) === num);
     if (!a) return;
-    shownArch = seq;
-    const url = `${base}/architectures/${seq}`;
-    const img = h('img', { class: 'cellimg', id: 'arch-svg', alt: `architecture ${seq}, drawn by nasd`, src: withToken(`${url}?format=svg`) });
+    shownArch = num;
+    const url = `${base}/architectures/${num}`;
+    const img = h('img', { class: 'cellimg', id: 'arch-svg', alt: `architecture ${num}, drawn by nasd`, src: withToken(`${url}?format=svg`) });
     img.addEventListener('error', () => img.replaceWith(h('p', { class: 'muted' }, 'nasd cannot draw this architecture.')));
     const m = Object.assign({}, a.metrics || {});
     delete m.alpha;
     archDetail.replaceChildren(
-      h('h3', null, `Architecture ${seq}`, a.reward != null ? ` \u2014 reward ${fmtNum(a.reward)}` : '', ' ',
+      h('h3', null, `Architecture ${num}`, a.reward != null ? ` \u2014 reward ${fmtNum(a.reward)}` : '', ' ',
         h('button', { onclick: () => { setParams({ arch: null }); renderArchTable(); showArch(); } }, 'close')),
       h('p', null, apiLink(`${url}?format=svg`, 'SVG'), ' \u00b7 ',
         apiLink(`${url}?format=dot`, 'DOT'), ' \u00b7 ',
         apiLink(url, 'JSON')),
       img,
-      h('details', null, h('summary', null, 'JSON and metrics'), h('pre', null, JSON.stringify({ architecture: a.arch, metrics: m }, null, 2))));
+      h('details', null, h('summary', null, 'JSON and metrics'), h('pre', null, JSON.stringify({ architecture: a.architecture, metrics: m }, null, 2))));
     archDetail.classList.remove('hidden');
   }
 

@@ -147,11 +147,11 @@ async function checkCharts(id, rows, what) {
 /* Sorted by reward on a click (descending), on a second click ascending;
  * the best row opens and is drawn. */
 async function checkTable(id, rows, what, svgText) {
-  const tableRewards = () => page.$$eval('#arch-table tbody tr', trs => trs.map(tr => tr.dataset.seq));
+  const tableRewards = () => page.$$eval('#arch-table tbody tr', trs => trs.map(tr => tr.dataset.number));
   await page.click('#arch-table th[data-sort=reward]');
   assert.match(page.url(), /sort=reward&dir=desc/);
   assert.equal(await page.getAttribute('#arch-table th[data-sort=reward]', 'aria-sort'), 'descending');
-  const bySeq = new Map(rows.map(r => [String(r.seq), r.reward]));
+  const bySeq = new Map(rows.map(r => [String(r.number), r.reward]));
   const shown = (await tableRewards()).map(s => bySeq.get(s));
   assert.equal(shown.length, Math.min(50, rows.length), `${what}: every row is in the table`);
   const desc = rows.map(r => r.reward).sort((a, b) => b - a).slice(0, 50);
@@ -162,7 +162,7 @@ async function checkTable(id, rows, what, svgText) {
   assert.deepEqual(asc, rows.map(r => r.reward).sort((a, b) => a - b).slice(0, 50), `${what}: ascending on a second click`);
   await page.click('#arch-table th[data-sort=reward]');
   const best = page.locator('#arch-table tbody tr').first();
-  const seq = await best.getAttribute('data-seq');
+  const seq = await best.getAttribute('data-number');
   await best.click();
   await imgDrawn('#arch-svg');
   assert.match(page.url(), new RegExp(`arch=${seq}(&|$)`));
@@ -174,9 +174,9 @@ async function checkTable(id, rows, what, svgText) {
 /* Every row and the result can be drawn by the server. */
 async function checkAllDrawn(id, rows, kind) {
   for (const r of rows) {
-    const res = await fetch(`${base}/v1/jobs/${id}/architectures/${r.seq}?format=svg`);
+    const res = await fetch(`${base}/v1/jobs/${id}/architectures/${r.number}?format=svg`);
     const body = await res.text();
-    assert.equal(res.status, 200, `row ${r.seq} ${JSON.stringify(r.arch)}: ${body}`);
+    assert.equal(res.status, 200, `row ${r.number} ${JSON.stringify(r.architecture)}: ${body}`);
     assert.match(body, new RegExp(`data-kind="${kind}"`));
   }
   const res = await fetch(`${base}/v1/jobs/${id}/result?format=svg`);
@@ -293,7 +293,7 @@ test('a refresh keeps the sort and the open architecture', async () => {
   await page.reload();
   await imgDrawn('#arch-svg');
   assert.equal(await page.getAttribute('#arch-table th[data-sort=reward]', 'aria-sort'), 'descending');
-  assert.equal(await page.locator(`#arch-table tr.selected[data-seq="${seq}"]`).count(), 1);
+  assert.equal(await page.locator(`#arch-table tr.selected[data-number="${seq}"]`).count(), 1);
 });
 
 test('no script error on the way', () => {

@@ -157,7 +157,7 @@ test('a job submitted from the form runs live and ends with its cell drawn', asy
 test('an architecture opens, and a reload keeps the view', async () => {
   const row = page.locator('#arch-table tbody tr').first();
   await row.waitFor();
-  const seq = await row.getAttribute('data-seq');
+  const seq = await row.getAttribute('data-number');
   await row.click();
   await page.waitForFunction(() => { const i = document.querySelector('#arch-svg'); return i && i.complete && i.naturalWidth > 100; });
   assert.match(page.url(), new RegExp(`arch=${seq}`));
@@ -167,7 +167,7 @@ test('an architecture opens, and a reload keeps the view', async () => {
   await page.reload();
   await page.waitForFunction(() => { const i = document.querySelector('#arch-svg'); return i && i.complete && i.naturalWidth > 100; });
   assert.equal(await page.getAttribute('#arch-table th[data-sort=reward]', 'aria-sort'), 'descending');
-  assert.equal(await page.locator(`#arch-table tr.selected[data-seq="${seq}"]`).count(), 1);
+  assert.equal(await page.locator(`#arch-table tr.selected[data-number="${seq}"]`).count(), 1);
   await shot('05-architecture-open');
 });
 
