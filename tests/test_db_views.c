@@ -296,3 +296,57 @@ Test(db_views, architectures_are_numbered_within_their_job)
                  "b's best is its 4th (reward 0.5)");
     json_decref(job);
 }
+
+/* A job that ends cancelled or failed after it stored architectures keeps
+ * its best one as a partial result (issue #15 item 4, the trigger of
+ * schema/0005); one that has its result keeps it, one with no
+ * architecture has none. */
+Test(db_views, cancelled_or_failed_jobs_keep_their_best_architecture_as_a_partial_result)
+{
+    char a[33], b[33], c[33];
+    int64_t seq;
+    json_t *res = NULL;
+    add_job(a, "a");
+    add_job(b, "b");
+    add_job(c, "c");
+    double rewards[3] = {0.4, 0.7, 0.7};
+    for (int i = 0; i < 3; i++) {
+        char arch[32];
+        snprintf(arch, sizeof arch, "{\"i\":%d}", i);
+        cr_assert_eq(nd_db_arch_add(db, a, arch, rewards[i], NULL, 1.0 + i, &seq), 0);
+        cr_assert_eq(nd_db_arch_add(db, b, arch, rewards[i], NULL, 1.0 + i, &seq), 0);
+    }
+    cr_assert_eq(nd_db_result_get(db, a, &res), ND_DB_NOTFOUND, "no result while it is queued");
+    cr_assert_eq(nd_db_job_finish(db, a, ND_DB_CANCELLED, NULL), 0);
+    cr_assert_eq(nd_db_result_get(db, a, &res), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(res, "metric")), "reward");
+    cr_assert_float_eq(json_real_value(json_object_get(res, "value")), 0.7, 1e-12);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(res, "architecture"), "i")), 1,
+                 "the best, the earliest of equals");
+    json_t *d = json_object_get(res, "details");
+    cr_assert(json_is_true(json_object_get(d, "partial")), "%s", json_dumps(res, 0));
+    cr_assert_str_eq(json_string_value(json_object_get(d, "reason")), "cancelled");
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(d, "architecture"), "number")),
+                 2);
+    json_decref(res);
+
+    cr_assert_eq(nd_db_job_finish(db, b, ND_DB_FAILED, "out of patience"), 0);
+    cr_assert_eq(nd_db_result_get(db, b, &res), 0);
+    d = json_object_get(res, "details");
+    cr_assert_str_eq(json_string_value(json_object_get(d, "reason")), "failed");
+    cr_assert_str_eq(json_string_value(json_object_get(d, "error")), "out of patience");
+    json_decref(res);
+
+    cr_assert_eq(nd_db_job_finish(db, c, ND_DB_CANCELLED, NULL), 0);
+    cr_assert_eq(nd_db_result_get(db, c, &res), ND_DB_NOTFOUND, "nothing to keep");
+
+    /* A result the job set itself is not replaced. */
+    char e[33];
+    add_job(e, "e");
+    cr_assert_eq(nd_db_arch_add(db, e, "{\"i\":9}", 0.9, NULL, 1.0, &seq), 0);
+    cr_assert_eq(nd_db_result_set(db, e, "{\"i\":1}", "test_accuracy", 0.5, "{}"), 0);
+    cr_assert_eq(nd_db_job_finish(db, e, ND_DB_FAILED, "late"), 0);
+    cr_assert_eq(nd_db_result_get(db, e, &res), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(res, "metric")), "test_accuracy");
+    json_decref(res);
+}

@@ -17,10 +17,12 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "itest.h"
+#include "scale.h"
 
 TestSuite(query, .init = begin_test, .fini = finish_test);
 
@@ -261,6 +263,64 @@ Test(query, architectures_numbered_per_job_in_one_shape)
     sse_close(s);
     cr_assert_eq(seen, 2, "the stream replayed %zu architectures", seen);
     json_decref(list);
+    stop_ok(&d);
+    PASS();
+}
+
+/* A search cancelled after it has stored architectures keeps its best so
+ * far as a partial result (issue #15 item 4): served, marked, drawable. */
+Test(query, a_cancelled_search_keeps_a_partial_result)
+{
+    nasd_proc d;
+    char id[33], path[160];
+    start_in(&d, NULL, itest_one_worker, NULL);
+    submit(d.port,
+           "{\"algorithm\":\"darts\",\"search_space\":\"darts-cnn\",\"dataset\":\"synthetic\","
+           "\"budget\":{\"epochs\":500},\"hyperparameters\":{\"C\":4,\"layers\":3,"
+           "\"batch_size\":8,\"max_examples\":64},\"seed\":5}",
+           id);
+    /* Two epochs' architectures, polled with a deadline. */
+    int64_t deadline = test_now_ms() + test_scaled_ms(ITEST_JOB_MS);
+    json_t *list = NULL;
+    for (;;) {
+        list = get_sub(d.port, id, "architectures");
+        if (json_array_size(json_object_get(list, "architectures")) >= 2)
+            break;
+        json_decref(list);
+        cr_assert_lt(test_now_ms(), deadline, "no architectures in time");
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    json_decref(list);
+    cancel(d.port, id);
+    wait_job(d.port, id, "cancelled", ITEST_JOB_MS);
+
+    list = get_sub(d.port, id, "architectures");
+    json_t *rows = json_object_get(list, "architectures"), *row, *best = NULL;
+    size_t i;
+    json_array_foreach(
+        rows, i, row) if (!best || json_real_value(json_object_get(row, "reward")) >
+                                       json_real_value(json_object_get(best, "reward"))) best = row;
+    json_t *res = get_sub(d.port, id, "result");
+    cr_assert(json_is_true(at(res, "details.partial")), "%s", text_of(res));
+    cr_assert_str_eq(str_at(res, "details.reason"), "cancelled");
+    cr_assert_str_eq(str_at(res, "metric"), "reward");
+    cr_assert_eq(int_at(res, "details.architecture.number"), int_at(best, "number"), "%s",
+                 text_of(res));
+    cr_assert_str_eq(str_at(res, "architecture.space"), "darts-cnn");
+    json_t *genotype = json_deep_copy(at(res, "architecture"));
+    json_object_del(genotype, "space");
+    cr_assert(json_equal(genotype, at(best, "architecture")), "%s vs %s", text_of(genotype),
+              text_of(best));
+    json_decref(genotype);
+    json_decref(res);
+    json_decref(list);
+    snprintf(path, sizeof path, "/v1/jobs/%s/result?format=svg", id);
+    http_resp r;
+    request(d.port, "GET", path, NULL, NULL, &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "<svg"), "not an SVG");
+    http_resp_free(&r);
     stop_ok(&d);
     PASS();
 }

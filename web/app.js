@@ -803,14 +803,18 @@ function jobPage(app, id) {
     resultShown = true;
     const img = h('img', { class: 'cellimg', id: 'result-svg', alt: 'the final architecture, drawn by nasd', src: withToken(`${base}/result?format=svg`) });
     img.addEventListener('error', () => img.replaceWith(h('p', { class: 'muted' }, 'nasd cannot draw this architecture (see the JSON below).')));
-    resultBox.replaceChildren(
-      h('h3', null, 'Result: the final architecture'),
+    const partial = res.details && res.details.partial;
+    resultBox.replaceChildren(...[
+      h('h3', null, partial ? 'Result (partial): the best architecture so far' : 'Result: the final architecture'),
+      partial ? h('p', { class: 'muted', id: 'result-partial' },
+        `The job was ${res.details.reason} before its end; nasd kept its best architecture so far` +
+        (res.details.architecture ? ` (number ${res.details.architecture.number})` : '') + '.') : null,
       h('p', null, res.metric ? `${res.metric} ${fmtNum(res.value)}` : '', '  ',
         apiLink(`${base}/result?format=svg`, 'SVG'), ' \u00b7 ',
         apiLink(`${base}/result?format=dot`, 'DOT'), ' \u00b7 ',
         apiLink(`${base}/result`, 'JSON')),
       img,
-      h('details', null, h('summary', null, 'architecture JSON'), h('pre', null, JSON.stringify(res.architecture, null, 2))));
+      h('details', null, h('summary', null, 'architecture JSON'), h('pre', null, JSON.stringify(res.architecture, null, 2)))].filter(Boolean));
     resultBox.classList.remove('hidden');
   }
 
