@@ -72,8 +72,11 @@ int api_problem_vset(api_problem *p, int status, api_problem_kind kind, const ch
                      const char *fmt, va_list ap)
 {
     const struct problem_row *r = row_of(kind);
+    json_t *errors = p->errors;
 
+    p->errors = NULL;
     api_problem_clear(p);
+    p->errors = errors;
     p->status = status ? status : r->status;
     p->type = r->slug;
     snprintf(p->title, sizeof p->title, "%s", r->title);
@@ -164,6 +167,10 @@ json_t *api_problem_json(const api_problem *p)
     if (p->line > 0 && (json_object_set_new(o, "line", json_integer(p->line)) ||
                         json_object_set_new(o, "column", json_integer(p->column))))
         goto fail;
+    if (p->did_you_mean[0] && json_object_set_new(o, "did_you_mean", utf8_string(p->did_you_mean)))
+        goto fail;
+    if (p->errors && json_object_set(o, "errors", p->errors))
+        goto fail;
     return o;
 fail:
     json_decref(o);
@@ -173,5 +180,61 @@ fail:
 void api_problem_clear(api_problem *p)
 {
     json_decref(p->allowed);
+    json_decref(p->errors);
     memset(p, 0, sizeof *p);
+}
+
+void api_problem_push(api_problem *p)
+{
+    char type[96];
+    if (!p->status || p->status >= 500)
+        return;
+    if (!p->errors)
+        p->errors = json_array();
+    json_t *e = json_object();
+    snprintf(type, sizeof type, "%s%s", API_PROBLEM_TYPE_PREFIX, p->type ? p->type : "");
+    if (!p->errors || !e || json_object_set_new(e, "type", json_string(type)) ||
+        json_object_set_new(e, "pointer", utf8_string(p->pointer)) ||
+        json_object_set_new(e, "detail", utf8_string(p->detail)) ||
+        (p->allowed && json_object_set(e, "allowed", p->allowed)) ||
+        (p->did_you_mean[0] &&
+         json_object_set_new(e, "did_you_mean", utf8_string(p->did_you_mean))) ||
+        json_array_append_new(p->errors, e)) {
+        json_decref(e);
+        return;
+    }
+    p->filed = 1;
+}
+
+size_t api_problem_pushed(const api_problem *p)
+{
+    return json_array_size(p->errors);
+}
+
+int api_problem_finish(api_problem *p)
+{
+    size_t n = json_array_size(p->errors);
+    if (n == 0)
+        return 0;
+    json_t *errors = json_incref(p->errors), *first = json_array_get(errors, 0);
+    const char *type = json_string_value(json_object_get(first, "type"));
+    api_problem_kind kind = API_PROBLEM_INVALID_FIELD;
+    for (int k = 0; type && k < API_PROBLEM_COUNT_; k++)
+        if (!strcmp(type + strlen(API_PROBLEM_TYPE_PREFIX), problem_rows[k].slug))
+            kind = (api_problem_kind)k;
+    char tail[64] = "";
+    if (n > 1)
+        snprintf(tail, sizeof tail, " (and %zu more: see errors)", n - 1);
+    json_decref(p->errors);
+    p->errors = NULL;
+    api_problem_set(p, 0, kind, json_string_value(json_object_get(first, "pointer")), "%s%s",
+                    json_string_value(json_object_get(first, "detail")), tail);
+    json_t *allowed = json_object_get(first, "allowed");
+    if (allowed)
+        api_problem_set_allowed(p, json_incref(allowed));
+    const char *dym = json_string_value(json_object_get(first, "did_you_mean"));
+    if (dym)
+        snprintf(p->did_you_mean, sizeof p->did_you_mean, "%s", dym);
+    p->errors = errors;
+    return -1;
 }

@@ -51,10 +51,14 @@ typedef struct api_problem {
     const char *type; /* short slug, e.g. "invalid-field" (static) */
     char title[128];
     char detail[512];
-    char pointer[256]; /* JSON pointer of the offending field, "" if none */
-    json_t *allowed;   /* optional, owned: array of allowed values, or
-                          {"minimum": .., "maximum": ..}, or the known keys */
-    int line, column;  /* invalid JSON position (1-based), 0 if n/a */
+    char pointer[256];     /* JSON pointer of the offending field, "" if none */
+    json_t *allowed;       /* optional, owned: array of allowed values, or
+                              {"minimum": .., "maximum": ..}, or the known keys */
+    int line, column;      /* invalid JSON position (1-based), 0 if n/a */
+    char did_you_mean[64]; /* an unknown key: the nearest known one, or "" */
+    json_t *errors;        /* owned: the problems collected by api_problem_push
+                              (every mistake of a spec at once), or NULL */
+    int filed;             /* the problem held is the last one pushed */
 } api_problem;
 
 /* Sets p to a problem of `kind` (its previous `allowed` is released, line
@@ -73,7 +77,18 @@ void api_problem_set_allowed(api_problem *p, json_t *allowed);
  * "column" when set. A new reference (NULL only when out of memory). */
 json_t *api_problem_json(const api_problem *p);
 
-/* Releases `allowed` and zeroes p. */
+/* Releases `allowed` and `errors` and zeroes p. */
 void api_problem_clear(api_problem *p);
+
+/* Every mistake at once (issue #15): api_problem_push files the problem p
+ * holds (type, pointer, detail, allowed, did_you_mean) as one entry of
+ * p->errors, and the caller goes on checking; api_problem_set keeps the
+ * entries filed so far. api_problem_finish makes the first entry the
+ * problem's own fields (its detail saying how many more there are) with
+ * the list as "errors", and returns -1 when there was one, else 0.
+ * A 500 (out of memory) is never filed: the caller stops at it. */
+void api_problem_push(api_problem *p);
+size_t api_problem_pushed(const api_problem *p);
+int api_problem_finish(api_problem *p);
 
 #endif

@@ -319,13 +319,63 @@ static const field *find_field(const field *fs, const char *name)
     return NULL;
 }
 
-static int unknown_key(const char *const *keys, size_t nkeys, const char *ptr, api_problem *err)
+/* The edit distance of a and b: insertions, deletions, substitutions and
+ * swaps of two neighbours ("nmae" is one from "name"), counted over
+ * their first 64 characters. */
+static size_t edits(const char *a, const char *b)
+{
+    unsigned char d[65][65];
+    size_t la = strnlen(a, 64), lb = strnlen(b, 64);
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (unsigned char)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (unsigned char)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1u < v)
+                v = d[i - 1][j] + 1u;
+            if (d[i][j - 1] + 1u < v)
+                v = d[i][j - 1] + 1u;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1u < v)
+                v = d[i - 2][j - 2] + 1u;
+            d[i][j] = (unsigned char)v;
+        }
+    return d[la][lb];
+}
+
+/* The known key nearest to key, when it is near enough to be what was
+ * meant (at most a third of its letters off, and at most 3); or NULL. */
+static const char *nearest_key(const char *key, const char *const *keys, size_t nkeys)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX, len = strlen(key), cap = len / 3 > 3 ? 3 : len / 3 ? len / 3 : 1;
+    for (size_t i = 0; i < nkeys; i++) {
+        size_t d = edits(key, keys[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = keys[i];
+        }
+    }
+    return best && best_d <= cap ? best : NULL;
+}
+
+static int unknown_key(const char *const *keys, size_t nkeys, const char *key, const char *ptr,
+                       api_problem *err)
 {
     json_t *allowed = json_array();
+    const char *near = nearest_key(key, keys, nkeys);
     for (size_t i = 0; allowed && i < nkeys; i++)
         json_array_append_new(allowed, json_string(keys[i]));
-    api_problem_set(err, 0, API_PROBLEM_UNKNOWN_FIELD, ptr, "%s is not a known field", ptr);
+    if (near)
+        api_problem_set(err, 0, API_PROBLEM_UNKNOWN_FIELD, ptr,
+                        "%s is not a known field; did you mean \"%s\"?", ptr, near);
+    else
+        api_problem_set(err, 0, API_PROBLEM_UNKNOWN_FIELD, ptr, "%s is not a known field", ptr);
     api_problem_set_allowed(err, allowed);
+    if (near)
+        snprintf(err->did_you_mean, sizeof err->did_you_mean, "%s", near);
     return -1;
 }
 
@@ -338,8 +388,13 @@ int api__spec_normalize_object(const field *fs, const json_t *in, const char *pt
     const char *key;
     json_t *v;
 
-    if (in && !json_is_object(in))
-        return api__spec_type_error(ptr, "an object", in, err);
+    int bad = 0;
+    if (in && !json_is_object(in)) {
+        api__spec_type_error(ptr, "an object", in, err);
+        api_problem_push(err);
+        return -1;
+    }
+    /* Every mistake is filed (api_problem_push) and the walk goes on. */
     json_object_foreach((json_t *)in, key, v)
     {
         if (!find_field(fs, key)) {
@@ -348,17 +403,24 @@ int api__spec_normalize_object(const field *fs, const json_t *in, const char *pt
             for (const field *f = fs; f->name && n < 64; f++)
                 names[n++] = f->name;
             api__spec_child_ptr(cptr, ptr, key);
-            return unknown_key(names, n, cptr, err);
+            unknown_key(names, n, key, cptr, err);
+            api_problem_push(err);
+            bad = 1;
         }
     }
     for (const field *f = fs; f->name; f++) {
         api__spec_child_ptr(cptr, ptr, f->name);
-        if (check_value(f, in ? json_object_get(in, f->name) : NULL, cptr, &v, err))
-            return -1;
+        if (check_value(f, in ? json_object_get(in, f->name) : NULL, cptr, &v, err)) {
+            if (err->status >= 500)
+                return -1;
+            api_problem_push(err);
+            bad = 1;
+            continue;
+        }
         if (json_object_set_new(out, f->name, v))
             return api__spec_oom(err);
     }
-    return 0;
+    return bad ? -1 : 0;
 }
 
 /* One string among names[0..n); absent or null gives def. *idx: its index. */
@@ -578,13 +640,36 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
     field budget[4];
     int train;
 
+    int bad = 0;
+/* Every mistake of the spec at once (issue #15): a check that fails files
+ * its problem and the walk goes on; one whose failure leaves nothing to
+ * check further (the algorithm, the space, the dataset) ends it. */
+#define FILED(call)                                                                                \
+    do {                                                                                           \
+        if (call) {                                                                                \
+            if (err->status >= 500)                                                                \
+                return -1;                                                                         \
+            api_problem_push(err);                                                                 \
+            bad = 1;                                                                               \
+        }                                                                                          \
+    } while (0)
+/* The walker files its own problems. */
+#define WALKED(call)                                                                               \
+    do {                                                                                           \
+        if (call) {                                                                                \
+            if (err->status >= 500)                                                                \
+                return -1;                                                                         \
+            bad = 1;                                                                               \
+        }                                                                                          \
+    } while (0)
+
     json_object_foreach((json_t *)in, key, v)
     {
         for (idx = 0; idx < N_TOP_KEYS && strcmp(top_keys[idx], key); idx++)
             ;
         if (idx == N_TOP_KEYS) {
             api__spec_child_ptr(cptr, "", key);
-            return unknown_key(top_keys, N_TOP_KEYS, cptr, err);
+            FILED(unknown_key(top_keys, N_TOP_KEYS, key, cptr, err));
         }
     }
 
@@ -647,8 +732,7 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
         json_t *arch = api__spec_arch_fold(row, json_object_get(in, "architecture"));
         int rc = api__spec_normalize_object(row->arch, arch, "/architecture", sub, err);
         json_decref(arch);
-        if (rc)
-            return -1;
+        WALKED(rc);
     } else if (json_object_set_new(out, "architecture", json_null())) {
         return api__spec_oom(err);
     }
@@ -658,16 +742,15 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
         return api__spec_oom(err);
     json_object_set_new(out, "budget", sub);
     v = json_object_get(in, "budget");
-    if (api__spec_normalize_object(budget, json_is_null(v) ? NULL : v, "/budget", sub, err))
-        return -1;
+    WALKED(api__spec_normalize_object(budget, json_is_null(v) ? NULL : v, "/budget", sub, err));
 
     if (!(sub = json_object()))
         return api__spec_oom(err);
     json_object_set_new(out, "hyperparameters", sub);
     v = json_object_get(in, "hyperparameters");
-    if (api__spec_normalize_object(row->hp, json_is_null(v) ? NULL : v, "/hyperparameters", sub,
-                                   err))
-        return -1;
+    int hp_bad = api__spec_normalize_object(row->hp, json_is_null(v) ? NULL : v, "/hyperparameters",
+                                            sub, err) != 0;
+    WALKED(hp_bad);
     for (size_t i = 0; i < API__SPEC_N_DATASET_DEFAULTS; i++) {
         const struct dataset_default *d = &api__spec_dataset_defaults[i];
         /* Only where the row has the field (train on a nasrl-cnn
@@ -678,52 +761,57 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
         if (json_object_set_new(sub, d->key, json_loads(d->value, JSON_DECODE_ANY, NULL)))
             return api__spec_oom(err);
     }
-    if (check_ordered_pairs(sub, err))
-        return -1;
-    /* The one rule across fields: a darts-cnn network's reductions. */
-    if (row->arch_kind == NAS_ARCH_DARTS_CNN && api__spec_darts_reductions_fit(out, err))
-        return -1;
+    /* The rules across fields read valid values only. */
+    if (!bad) {
+        FILED(check_ordered_pairs(sub, err));
+        /* The one rule across fields: a darts-cnn network's reductions. */
+        if (!bad && row->arch_kind == NAS_ARCH_DARTS_CNN)
+            FILED(api__spec_darts_reductions_fit(out, err));
+    }
 
     v = json_object_get(in, "final_training");
     if (train) {
         if (v && !json_is_null(v))
-            return api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, "/final_training",
-                                   "final_training does not apply to algorithm \"train\"; "
-                                   "it is the final training");
+            FILED(api_problem_set(err, 0, API_PROBLEM_INVALID_FIELD, "/final_training",
+                                  "final_training does not apply to algorithm \"train\"; "
+                                  "it is the final training"));
         json_object_set_new(out, "final_training", json_null());
     } else {
         if (!(sub = json_object()))
             return api__spec_oom(err);
         json_object_set_new(out, "final_training", sub);
-        if (api__spec_normalize_object(nas_spec_final_fields(), json_is_null(v) ? NULL : v,
-                                       "/final_training", sub, err))
-            return -1;
+        WALKED(api__spec_normalize_object(nas_spec_final_fields(), json_is_null(v) ? NULL : v,
+                                          "/final_training", sub, err));
     }
 
     snprintf(seed_def, sizeof seed_def, "%llu",
              (unsigned long long)(default_seed & (API_SPEC_SEED_MAX - 1)));
     {
         const field seed = I_("seed", 0, (double)API_SPEC_SEED_MAX, seed_def, NULL);
-        if (check_value(&seed, json_object_get(in, "seed"), "/seed", &v, err))
-            return -1;
-        if (json_object_set_new(out, "seed", v))
+        int seed_bad = check_value(&seed, json_object_get(in, "seed"), "/seed", &v, err) != 0;
+        FILED(seed_bad);
+        if (!seed_bad && json_object_set_new(out, "seed", v))
             return api__spec_oom(err);
     }
 
     v = json_object_get(in, "name");
     if (v && !json_is_null(v)) {
-        if (check_name(v, &v, err))
-            return -1;
+        int name_bad = check_name(v, &v, err) != 0;
+        FILED(name_bad);
+        if (name_bad)
+            v = NULL;
     } else {
         char name[64];
         snprintf(name, sizeof name, "%s-%s", algorithm, dataset);
         v = json_string(name);
     }
-    if (json_object_set_new(out, "name", v))
+    if (v && json_object_set_new(out, "name", v))
         return api__spec_oom(err);
-    if (check_data_path(json_object_get(in, "data_path"), out, err))
-        return -1;
-    return check_tags(json_object_get(in, "tags"), out, err);
+    FILED(check_data_path(json_object_get(in, "data_path"), out, err));
+    FILED(check_tags(json_object_get(in, "tags"), out, err));
+    return bad ? -1 : 0;
+#undef WALKED
+#undef FILED
 }
 
 int api_spec_normalize(const char *body, size_t len, uint64_t default_seed, json_t **spec_out,
@@ -757,7 +845,12 @@ int api_spec_normalize(const char *body, size_t len, uint64_t default_seed, json
     if (normalize(in, default_seed, out, err)) {
         json_decref(in);
         json_decref(out);
-        return -1;
+        if (err->status >= 500)
+            return -1;
+        /* One problem that lists them all, in the order found. */
+        if (!err->filed)
+            api_problem_push(err);
+        return api_problem_finish(err);
     }
     json_decref(in);
     *spec_out = out;

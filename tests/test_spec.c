@@ -144,6 +144,46 @@ Test(spec, duplicate_keys_are_invalid_json)
     api_problem_clear(&e);
 }
 
+/* Every mistake at once (issue #15 item 2): three in three sections, one
+ * problem; the first is its own fields, all are in "errors" with their
+ * pointers; an unknown key gets the nearest known one. */
+Test(spec, every_mistake_at_once_with_did_you_mean)
+{
+    api_problem e = fails("{\"algorithm\":\"darts\",\"budget\":{\"epochs\":0},"
+                          "\"hyperparameters\":{\"lr\":-1,\"batch_sise\":8},\"nmae\":\"x\"}",
+                          400, "unknown-field", "/nmae");
+    cr_assert(strstr(e.detail, "did you mean \"name\""), "%s", e.detail);
+    cr_assert(strstr(e.detail, "and 3 more"), "%s", e.detail);
+    cr_assert_str_eq(e.did_you_mean, "name");
+    cr_assert_eq(json_array_size(e.errors), 4, "%s", json_dumps(e.errors, 0));
+    static const char *const ptrs[4] = {"/nmae", "/budget/epochs", "/hyperparameters/batch_sise",
+                                        "/hyperparameters/lr"};
+    for (int i = 0; i < 4; i++) {
+        json_t *x = json_array_get(e.errors, (size_t)i);
+        cr_assert_str_eq(json_string_value(json_object_get(x, "pointer")), ptrs[i], "error %d: %s",
+                         i, json_dumps(x, 0));
+        cr_assert(json_string_value(json_object_get(x, "detail")));
+    }
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(e.errors, 2), "did_you_mean")),
+        "batch_size");
+    cr_assert(json_object_get(json_array_get(e.errors, 1), "allowed"), "a range");
+    json_t *body = api_problem_json(&e);
+    cr_assert(json_is_array(json_object_get(body, "errors")));
+    cr_assert_str_eq(json_string_value(json_object_get(body, "did_you_mean")), "name");
+    json_decref(body);
+    api_problem_clear(&e);
+
+    /* A key far from every known one gets no guess; one mistake is a list
+     * of one. */
+    e = fails("{\"hyperparameters\":{\"zzzzzzzz\":1}}", 400, "unknown-field",
+              "/hyperparameters/zzzzzzzz");
+    cr_assert_str_eq(e.did_you_mean, "");
+    cr_assert_eq(json_array_size(e.errors), 1);
+    cr_assert_null(strstr(e.detail, "more"));
+    api_problem_clear(&e);
+}
+
 Test(spec, not_an_object)
 {
     api_problem e = fails("[1, 2]", 400, "bad-request", "");

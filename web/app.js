@@ -658,15 +658,42 @@ function dartsEdgeNames(n, rnn) {
 }
 
 /* The softmax of alpha over epochs: one canvas per cell; for each edge a
- * band of one row per op, one column per epoch, darker = larger. */
+ * band of one row per op (named at its left), one column per epoch,
+ * darker = larger. The colour scale is absolute (0 to 1, square-root
+ * spaced so that small weights stay apart) and drawn with its values
+ * beside the cells, so 0.1244 and 0.1257 look alike, as they are. */
+const HEAT_ROW = 9, HEAT_GAP = 6, HEAT_LEFT = 150;
+function heatColour(v) {
+  const t = Math.sqrt(Math.min(1, Math.max(0, v)));
+  return `hsl(220, 80%, ${Math.round(97 - 67 * t)}%)`;
+}
+
+function heatScale() {
+  const cv = h('canvas', { class: 'heat-scale', width: 260, height: 34 });
+  const ctx = cv.getContext('2d');
+  for (let x = 0; x < 240; x++) {
+    const t = x / 239;
+    ctx.fillStyle = heatColour(t * t);
+    ctx.fillRect(10 + x, 0, 1, 14);
+  }
+  ctx.fillStyle = '#333';
+  ctx.font = '10px sans-serif';
+  for (const v of [0, 0.05, 0.125, 0.25, 0.5, 1]) {
+    const x = 10 + Math.round(239 * Math.sqrt(v));
+    ctx.fillRect(x, 14, 1, 4);
+    ctx.fillText(String(v), Math.min(x - 6, 236), 30);
+  }
+  return cv;
+}
+
 function makeHeatmaps(parent) {
   const card = h('div', { class: 'card hidden', id: 'alpha-card' },
     h('h3', null, 'DARTS: softmax of alpha per edge over epochs'),
-    h('p', { class: 'legend-note' }, 'Each band is one edge (node\u2190input); its rows are the candidate ops in the order of the legend; columns are epochs; darker is a larger weight. Hover for values.'));
-  const legend = h('div', { class: 'legend-note' });
+    h('p', { class: 'legend-note' }, 'Each band is one edge (node\u2190input), one row per candidate op; columns are epochs; darker is a larger weight, on the scale below. Hover for values.'));
+  const scale = h('div', { class: 'legend-note', id: 'alpha-scale' }, 'weight: ', heatScale());
   const tip = h('div', { class: 'heat-tip' });
   const holder = h('div', { class: 'grid2' });
-  card.append(legend, holder, tip);
+  card.append(scale, holder, tip);
   parent.append(card);
   const canvases = new Map();
   return {
@@ -676,12 +703,12 @@ function makeHeatmaps(parent) {
       if (!alphas.length) return;
       card.classList.remove('hidden');
       const ops = alphas[0].ops || [];
-      legend.textContent = 'ops: ' + ops.map((o, i) => `${i + 1}. ${o}`).join('  ');
-      const epochs = rows.filter(r => r.metrics && r.metrics.alpha).map(r => (r.metrics.epoch != null ? r.metrics.epoch : r.seq));
+      const epochs = rows.filter(r => r.metrics && r.metrics.alpha).map(r => (r.metrics.epoch != null ? r.metrics.epoch : r.number));
       for (const cellName of Object.keys(alphas[0]).filter(k => k !== 'ops' && Array.isArray(alphas[0][k]))) {
         const nEdges = alphas[0][cellName].length, nOps = ops.length || (alphas[0][cellName][0] || []).length;
         const names = dartsEdgeNames(nEdges, cellName === 'recurrent');
-        const rowH = 5, gap = 4, left = 74, colW = Math.max(3, Math.min(24, Math.floor(520 / alphas.length)));
+        const rowH = HEAT_ROW, gap = HEAT_GAP, left = HEAT_LEFT, colW = Math.max(4, Math.min(24, Math.floor(520 / alphas.length)));
+        const bandH = nOps * rowH + gap + 12;
         let cv = canvases.get(cellName);
         if (!cv) {
           cv = h('canvas', { class: 'heat', 'data-cell': cellName });
@@ -690,34 +717,30 @@ function makeHeatmaps(parent) {
           canvases.set(cellName, cv);
           cv.addEventListener('mousemove', ev => {
             const r = cv.getBoundingClientRect(), x = (ev.clientX - r.left) * (cv.width / r.width), y = (ev.clientY - r.top) * (cv.height / r.height);
-            const c = Math.floor((x - left) / cv._colW), band = Math.floor(y / (nOps * rowH + gap)), op = Math.floor((y - band * (nOps * rowH + gap)) / rowH);
+            const c = Math.floor((x - left) / cv._colW), band = Math.floor(y / bandH), op = Math.floor((y - band * bandH - 12) / rowH);
             const a = cv._alphas;
-            if (c >= 0 && c < a.length && band < nEdges && op < nOps && a[c][cellName][band])
+            if (c >= 0 && c < a.length && band < nEdges && op >= 0 && op < nOps && a[c][cellName][band])
               tip.textContent = `${cellName} edge ${names[band]}, ${ops[op] || 'op ' + op}, epoch ${cv._epochs[c]}: ${fmtNum(a[c][cellName][band][op], 4)}`;
           });
         }
         cv._alphas = alphas; cv._epochs = epochs; cv._colW = colW;
         cv.width = left + colW * alphas.length + 2;
-        cv.height = nEdges * (nOps * rowH + gap);
+        cv.height = nEdges * bandH;
         const ctx = cv.getContext('2d');
         ctx.clearRect(0, 0, cv.width, cv.height);
-        /* Scaled between the smallest and largest weight shown: early
-         * in a search every weight is near 1/ops and differs little. */
-        let vmin = Infinity, vmax = -Infinity;
-        for (const a of alphas) for (const e of a[cellName]) for (const v of e) { vmin = Math.min(vmin, v); vmax = Math.max(vmax, v); }
-        ctx.font = '10px sans-serif';
-        ctx.fillStyle = '#333';
         for (let e = 0; e < nEdges; e++) {
-          const y0 = e * (nOps * rowH + gap);
-          ctx.fillStyle = '#333';
-          ctx.fillText(names[e], 2, y0 + nOps * rowH / 2 + 3);
-          for (let c = 0; c < alphas.length; c++) {
-            const edge = alphas[c][cellName][e] || [];
-            for (let o = 0; o < nOps; o++) {
-              const t = vmax > vmin ? ((edge[o] || 0) - vmin) / (vmax - vmin) : 0.5;
-              const l = Math.round(97 - 62 * t);
-              ctx.fillStyle = `hsl(220, 80%, ${l}%)`;
-              ctx.fillRect(left + c * colW, y0 + o * rowH, colW - (colW > 4 ? 1 : 0), rowH);
+          const y0 = e * bandH;
+          ctx.fillStyle = '#111';
+          ctx.font = 'bold 10px sans-serif';
+          ctx.fillText(`edge ${names[e]}`, 2, y0 + 10);
+          ctx.font = '8px sans-serif';
+          for (let o = 0; o < nOps; o++) {
+            ctx.fillStyle = '#444';
+            ctx.fillText(ops[o] || `op ${o}`, 8, y0 + 12 + o * rowH + rowH - 1);
+            for (let c = 0; c < alphas.length; c++) {
+              const edge = alphas[c][cellName][e] || [];
+              ctx.fillStyle = heatColour(edge[o] || 0);
+              ctx.fillRect(left + c * colW, y0 + 12 + o * rowH, colW - (colW > 4 ? 1 : 0), rowH - 1);
             }
           }
         }

@@ -151,6 +151,11 @@ test('a job submitted from the form runs live and ends with its cell drawn', asy
   await page.locator('#chart-loss canvas').first().waitFor();
   await page.locator('#chart-accuracy canvas').first().waitFor();
   await page.locator('#alpha-card canvas[data-cell=normal]').waitFor();
+  /* The heatmap's colour scale is drawn with its values, and each op has
+   * a row tall enough to name it (issue #15 item 6). */
+  assert.equal(await page.locator('#alpha-scale canvas').count(), 1);
+  const rowsPx = await page.$eval('#alpha-card canvas[data-cell=normal]', c => c.height / 14);
+  assert.ok(rowsPx >= 8 * 9, `an edge's band is ${rowsPx} px for its 8 ops`);
   await shot('04-job-succeeded');
 });
 
