@@ -3,6 +3,8 @@
  * app.js - the nasd dashboard: one page, hash routes, only the public API.
  *
  *   #/?state=running                      the jobs table and the submit form
+ *   #/compare?ids=ID,ID,...               chosen jobs side by side: curves
+ *                                         overlaid, best architectures drawn
  *   #/job/ID?sort=reward&dir=desc&page=2&arch=NUMBER
  *                                         one job: live progress, curves,
  *                                         DARTS alphas, sampled architectures,
@@ -200,6 +202,7 @@ function route() {
   app.replaceChildren();
   const m = path.match(/^\/job\/([0-9a-f]{32})$/);
   if (m) current = jobPage(app, m[1]);
+  else if (path === '/compare') current = comparePage(app);
   else current = jobsPage(app);
 }
 
@@ -229,8 +232,13 @@ function jobsPage(app) {
   filter.value = stateFilter;
   const tbody = h('tbody');
   const table = h('table', { id: 'jobs' },
-    h('thead', null, h('tr', null, ['name', 'id', 'algorithm', 'space', 'dataset', 'state', 'progress',
+    h('thead', null, h('tr', null, ['', 'name', 'id', 'algorithm', 'space', 'dataset', 'state', 'progress',
       'best', 'started', 'duration', ''].map(t => h('th', null, t)))), tbody);
+  /* Jobs ticked for the compare view; kept across refreshes and pages. */
+  const chosen = new Set();
+  const compareBtn = h('button', { id: 'compare', disabled: true,
+    onclick: () => { location.hash = `#/compare?ids=${Array.from(chosen).join(',')}`; } }, 'compare chosen');
+  const syncCompare = () => { compareBtn.disabled = chosen.size < 2; compareBtn.textContent = `compare chosen (${chosen.size})`; };
   const prev = h('button', { onclick: () => { if (pageIndex > 0) { pageIndex--; refresh(); } } }, '\u2190 newer');
   const next = h('button', { onclick: () => { if (pageTokens[pageIndex + 1]) { pageIndex++; refresh(); } } }, 'older \u2192');
   const pageLabel = h('span', { class: 'muted' });
@@ -239,7 +247,7 @@ function jobsPage(app) {
   app.append(
     h('h2', null, 'Submit a job'), submitForm(),
     h('h2', null, 'Jobs'),
-    h('div', { class: 'toolbar' }, h('label', null, 'State ', filter), h('div', { class: 'pager' }, prev, pageLabel, next)),
+    h('div', { class: 'toolbar' }, h('label', null, 'State ', filter), compareBtn, h('div', { class: 'pager' }, prev, pageLabel, next)),
     err, table);
 
   async function act(method, url, what) {
@@ -249,7 +257,11 @@ function jobsPage(app) {
 
   function row(j) {
     const finished = FINAL.has(j.state);
+    const tick = h('input', { type: 'checkbox', class: 'choose', 'aria-label': `compare ${j.name || j.id}`,
+      onchange: () => { if (tick.checked) chosen.add(j.id); else chosen.delete(j.id); syncCompare(); } });
+    tick.checked = chosen.has(j.id);
     return h('tr', { 'data-id': j.id },
+      h('td', null, tick),
       h('td', null, h('a', { href: `#/job/${j.id}` }, j.name || '(unnamed)')),
       h('td', { class: 'mono', title: j.id }, h('a', { href: `#/job/${j.id}` }, j.id.slice(0, 8))),
       h('td', null, j.algorithm), h('td', null, j.search_space || ''), h('td', null, j.dataset || ''),
@@ -273,7 +285,7 @@ function jobsPage(app) {
       if (destroyed) return;
       pageTokens[pageIndex + 1] = page.next_page_token || null;
       tbody.replaceChildren(...page.jobs.map(row));
-      if (!page.jobs.length) tbody.append(h('tr', null, h('td', { colspan: 11, class: 'muted' }, 'No jobs' + (stateFilter ? ` in state ${stateFilter}` : '') + '.')));
+      if (!page.jobs.length) tbody.append(h('tr', null, h('td', { colspan: 12, class: 'muted' }, 'No jobs' + (stateFilter ? ` in state ${stateFilter}` : '') + '.')));
       prev.disabled = pageIndex === 0;
       next.disabled = !pageTokens[pageIndex + 1];
       pageLabel.textContent = `page ${pageIndex + 1}`;
@@ -747,6 +759,76 @@ function makeHeatmaps(parent) {
       }
     },
   };
+}
+
+/* ========================================================= compare page */
+
+/* Every point of a job's metrics (GET .../metrics, paged by ?after=). */
+async function allMetrics(id, signal) {
+  const out = [];
+  let after = 0;
+  for (;;) {
+    const page = await api(`/v1/jobs/${id}/metrics?after=${after}&limit=1000`, { signal });
+    out.push(...page.metrics);
+    if (page.next_after == null) return out;
+    after = page.next_after;
+  }
+}
+
+/* Chosen jobs side by side (issue #15 item 5): each metric group's curves
+ * overlaid (one series per job and metric), and a table of each job's
+ * best architecture, drawn by nasd, with its reward and test metric. */
+function comparePage(app) {
+  const ids = (parseHash().params.get('ids') || '').split(',').filter(x => /^[0-9a-f]{32}$/.test(x)).slice(0, 8);
+  const ctl = new AbortController();
+  const charts = h('div', { class: 'grid2', id: 'compare-charts' });
+  const tbody = h('tbody');
+  const err = h('div', { class: 'error-box hidden', role: 'alert' });
+  app.append(h('h2', null, `Comparing ${ids.length} jobs`), err,
+    h('table', { id: 'compare-table' }, h('thead', null, h('tr', null,
+      ['job', 'algorithm', 'space', 'dataset', 'state', 'result', 'reward', 'best architecture'].map(t => h('th', null, t)))), tbody),
+    charts);
+  const chartObjs = {};
+  for (const g of CHART_GROUPS) chartObjs[g.id] = makeChart(charts, g.id, g.title, 'step');
+  (async () => {
+    const jobs = [];
+    for (const id of ids) {
+      try { jobs.push({ id, job: await api(`/v1/jobs/${id}`, { signal: ctl.signal }), metrics: await allMetrics(id, ctl.signal) }); }
+      catch (e) { if (e.name === 'AbortError') return; err.textContent = `job ${id}: ${e.message}`; err.classList.remove('hidden'); }
+    }
+    for (const { id, job } of jobs) {
+      const res = job.result, best = job.best_architecture;
+      const draw = res ? `/v1/jobs/${id}/result?format=svg` : best ? `/v1/jobs/${id}/architectures/${best.number}?format=svg` : null;
+      const img = draw ? h('img', { class: 'cellimg', alt: `best architecture of ${job.name}`, src: withToken(draw) }) : h('span', { class: 'muted' }, 'none yet');
+      if (draw) img.addEventListener('error', () => img.replaceWith(h('span', { class: 'muted' }, 'not drawable')));
+      tbody.append(h('tr', { 'data-id': id },
+        h('td', null, h('a', { href: `#/job/${id}` }, job.name || id.slice(0, 8))),
+        h('td', null, job.algorithm), h('td', null, job.search_space || ''), h('td', null, job.dataset || ''),
+        h('td', null, stateBadge(job.state)),
+        h('td', { class: 'num' }, res && res.value != null ? `${res.metric} ${fmtNum(res.value)}${res.details && res.details.partial ? ' (partial)' : ''}` : ''),
+        h('td', { class: 'num' }, best && best.reward != null ? fmtNum(best.reward) : ''),
+        h('td', null, img)));
+    }
+    /* One series per job and metric, grouped as the job page groups them. */
+    const groups = new Map();
+    for (const { job, metrics } of jobs) {
+      const byName = new Map();
+      for (const m of metrics) {
+        if (m.value == null) continue;
+        if (!byName.has(m.name)) byName.set(m.name, { xs: [], ys: [] });
+        const s = byName.get(m.name);
+        s.xs.push(m.step != null ? m.step : m.epoch); s.ys.push(m.value);
+      }
+      for (const [name, s] of byName) {
+        const g = CHART_GROUPS.find(c => c.test(name));
+        if (!groups.has(g.id)) groups.set(g.id, []);
+        const [xs, ys] = downsample(s.xs, s.ys, MAX_POINTS);
+        groups.get(g.id).push({ label: `${job.name || job.id.slice(0, 8)}: ${name}`, xs, ys });
+      }
+    }
+    for (const [gid, series] of groups) chartObjs[gid].update(series);
+  })();
+  return { destroy() { ctl.abort(); } };
 }
 
 function jobPage(app, id) {

@@ -201,6 +201,42 @@ test('the job list filters by state, cancels and deletes a job', async () => {
   assert.equal((await apiJson(`/v1/jobs/${long.body.id}`)).status, 404);
 });
 
+/* Two jobs ticked in the list open the compare view (issue #15 item 5):
+ * a row per job with its best architecture drawn by nasd, and the loss
+ * curves of both overlaid in one chart. */
+test('chosen jobs compare side by side', async () => {
+  const other = await apiJson('/v1/jobs', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ algorithm: 'darts', dataset: 'synthetic', name: 'compare-darts', budget: { epochs: 1 }, seed: 7,
+      hyperparameters: { C: 4, layers: 3, batch_size: 8, max_examples: 64 } }),
+  });
+  assert.equal(other.status, 202);
+  const deadline = Date.now() + 120000;
+  for (;;) {
+    const j = (await apiJson(`/v1/jobs/${other.body.id}`)).body;
+    if (j.state === 'succeeded') break;
+    assert.ok(!['failed', 'cancelled'].includes(j.state), j.state);
+    assert.ok(Date.now() < deadline, `compare-darts still ${j.state}`);
+    await new Promise(r => setTimeout(r, 100));
+  }
+  await page.goto(base + '/#/');
+  await page.waitForSelector(`#jobs tbody tr[data-id="${other.body.id}"]`);
+  assert.ok(await page.isDisabled('#compare'), 'nothing chosen yet');
+  await page.check(`#jobs tr[data-id="${jobId}"] input.choose`);
+  await page.check(`#jobs tr[data-id="${other.body.id}"] input.choose`);
+  await page.click('#compare');
+  await page.waitForSelector('#compare-table tbody tr:nth-child(2)');
+  assert.match(page.url(), new RegExp(`#/compare\\?ids=.*${other.body.id}`));
+  assert.equal(await page.locator('#compare-table tbody tr').count(), 2);
+  await page.waitForFunction(() => Array.from(document.querySelectorAll('#compare-table img')).every(i => i.complete && i.naturalWidth > 50));
+  await page.locator('#chart-loss canvas').first().waitFor();
+  const points = JSON.parse(await page.getAttribute('#chart-loss', 'data-points'));
+  const labels = Object.keys(points);
+  assert.ok(labels.some(l => l.startsWith('compare-darts: ')) && labels.some(l => !l.startsWith('compare-darts: ')),
+    `both jobs' curves in one chart: ${labels}`);
+  await shot('08-compare');
+});
+
 /* A second nasd that asks for a token (--token-file): the dashboard asks
  * the user once (a prompt), keeps the token in localStorage, and from
  * then on its API calls, its event stream and its drawings carry it. */
