@@ -605,6 +605,7 @@ function makeChart(parent, id, title, xLabel) {
       const data = align(series);
       /* What is drawn, per series: its number of points (for tests and
        * for a curious reader of the DOM). */
+      body.dataset.x = xName;
       body.dataset.points = JSON.stringify(Object.fromEntries(series.map((s, i) =>
         [s.label, data[i + 1].reduce((n, v) => n + (v == null ? 0 : 1), 0)])));
       /* Few points are drawn as dots too (one epoch is one point). */
@@ -926,17 +927,18 @@ function jobPage(app, id) {
   /* ---- data in */
   function addMetric(m) {
     let s = metrics.get(m.name);
-    if (!s) { s = { xs: [], ys: [], qs: [], ks: [], seen: new Set() }; metrics.set(m.name, s); }
+    if (!s) { s = { xs: [], ys: [], qs: [], ks: [], es: [], seen: new Set() }; metrics.set(m.name, s); }
     const key = `${m.step}/${m.epoch}`;
     if (s.seen.has(key) || m.value == null) return;
     s.seen.add(key);
     const x = m.step != null ? m.step : m.epoch, q = m.seq != null ? m.seq : 0;
+    const e = m.epoch != null ? m.epoch : x;
     /* Points arrive in order; keep xs sorted all the same. */
     if (s.xs.length && x < s.xs[s.xs.length - 1]) {
       let i = s.xs.length;
       while (i > 0 && s.xs[i - 1] > x) i--;
-      s.xs.splice(i, 0, x); s.ys.splice(i, 0, m.value); s.qs.splice(i, 0, q); s.ks.splice(i, 0, key);
-    } else { s.xs.push(x); s.ys.push(m.value); s.qs.push(q); s.ks.push(key); }
+      s.xs.splice(i, 0, x); s.ys.splice(i, 0, m.value); s.qs.splice(i, 0, q); s.ks.splice(i, 0, key); s.es.splice(i, 0, e);
+    } else { s.xs.push(x); s.ys.push(m.value); s.qs.push(q); s.ks.push(key); s.es.push(e); }
   }
 
   /* nasd took back the rows after these cursors (a job resumed from an
@@ -945,7 +947,7 @@ function jobPage(app, id) {
     const ma = d.metrics_after, aa = d.architectures_after;
     for (const [name, s] of metrics) {
       const keep = s.qs.map(q => q <= ma), kept = (_, i) => keep[i];
-      s.xs = s.xs.filter(kept); s.ys = s.ys.filter(kept); s.qs = s.qs.filter(kept); s.ks = s.ks.filter(kept);
+      s.xs = s.xs.filter(kept); s.ys = s.ys.filter(kept); s.qs = s.qs.filter(kept); s.ks = s.ks.filter(kept); s.es = s.es.filter(kept);
       /* A rerun reports the same step/epoch keys again. */
       s.seen = new Set(s.ks);
       if (!s.xs.length) metrics.delete(name);
@@ -973,16 +975,19 @@ function jobPage(app, id) {
   function draw() {
     /* Metric charts. */
     const groups = new Map();
+    /* DARTS reports once per epoch (search and final training): its
+     * curves are drawn by epoch, the others by step. */
+    const byEpoch = !!(job && job.algorithm === 'darts');
     for (const name of Array.from(metrics.keys()).sort()) {
       const g = CHART_GROUPS.find(c => c.test(name));
       if (!groups.has(g.id)) groups.set(g.id, []);
       const s = metrics.get(name);
-      const [xs, ys] = downsample(s.xs, s.ys, MAX_POINTS);
+      const [xs, ys] = downsample(byEpoch ? s.es : s.xs, s.ys, MAX_POINTS);
       groups.get(g.id).push({ label: name, xs, ys });
     }
     const rewarded = archs.filter(a => typeof a.reward === 'number' && !(a.metrics && a.metrics.alpha));
     for (const [gid, series] of groups)
-      if (!(gid === 'baseline' && rewarded.length)) chartObjs[gid].update(series);
+      if (!(gid === 'baseline' && rewarded.length)) chartObjs[gid].update(series, {}, byEpoch ? 'epoch' : 'step');
     /* Rewards: every sampled architecture (a point each, x = its number
      * in sampling order), their moving average, and the controller's
      * baseline and mean reward, which are reported per update (NAS-RL) or

@@ -151,6 +151,8 @@ test('a job submitted from the form runs live and ends with its cell drawn', asy
   await page.locator('#chart-loss canvas').first().waitFor();
   await page.locator('#chart-accuracy canvas').first().waitFor();
   await page.locator('#alpha-card canvas[data-cell=normal]').waitFor();
+  /* DARTS reports per epoch: its curves are drawn by epoch. */
+  await page.waitForSelector('#chart-loss[data-x=epoch]');
   /* The heatmap's colour scale is drawn with its values, and each op has
    * a row tall enough to name it (issue #15 item 6). */
   assert.equal(await page.locator('#alpha-scale canvas').count(), 1);
