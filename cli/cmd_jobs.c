@@ -6,9 +6,10 @@
  * The one design decision to know: submit --follow trusts the event
  * stream for the end of the job (its final `state` event), not a poll;
  * when the stream closes before that (nasd restarted, the stream fell
- * behind) it reconnects with Last-Event-ID, a few times, and the state
- * the stream's first event reports on each connection decides as well, so
- * a job that ended while nasctl was away is seen at once.
+ * behind, a connection refused while nasd restarts) it reconnects with
+ * Last-Event-ID, a second apart, up to MAX_RECONNECTS times in a row; the
+ * state the stream's first event reports on each connection decides as
+ * well, so a job that ended while nasctl was away is seen at once.
  */
 #include "nasctl.h"
 
@@ -18,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_RECONNECTS 5
+#define MAX_RECONNECTS 15 /* in a row, a second apart */
 
 static int is_final(const char *st)
 {
@@ -68,6 +69,7 @@ static int read_all(const char *path, char **out)
 /* ------------------------------------------------------------- follow */
 
 typedef struct follow {
+    int events;     /* events this connection */
     char state[16]; /* the final state seen, or "" */
     char *error;    /* the job's error then */
 } follow;
@@ -75,6 +77,7 @@ typedef struct follow {
 static int on_event(const char *event, const char *data, void *ctx)
 {
     follow *fw = ctx;
+    fw->events++;
     int is_state = strcmp(event, "state") == 0;
     if (!is_state && strcmp(event, "progress") != 0)
         return 0; /* metric, architecture, rewind: not drawn here */
@@ -107,20 +110,26 @@ static int follow_job(const nasctl_opts *o, const char *id)
     snprintf(path, sizeof(path), "/v1/jobs/%s/events", id);
     follow fw = {.state = ""};
     int rc = NASCTL_OK;
-    for (int tries = 0; !fw.state[0]; tries++) {
-        if (tries > MAX_RECONNECTS) {
-            fprintf(stderr,
-                    "nasctl: the event stream of job %s keeps closing before the job "
-                    "ends; giving up (nasctl get %s)\n",
-                    id, id);
+    for (int failures = 0;;) {
+        fw.events = 0;
+        rc = nasctl_stream(path, last_id, on_event, &fw);
+        if (fw.state[0] || rc == NASCTL_SERVER)
+            break;
+        /* Closed before the end, or nasd gone: a restart, most likely.
+         * An attempt that got more than its opening event was no failure. */
+        failures = fw.events > 1 ? 1 : failures + 1;
+        nasctl_progress_end();
+        if (failures > MAX_RECONNECTS) {
+            fprintf(stderr, "nasctl: giving up on the event stream of job %s (nasctl get %s)\n", id,
+                    id);
             rc = NASCTL_UNREACHABLE;
             break;
         }
-        if (tries > 0)
-            sleep(1); /* let a restarting nasd come back */
-        rc = nasctl_stream(path, last_id, on_event, &fw);
-        if (rc != NASCTL_OK)
-            break;
+        fprintf(stderr,
+                "nasctl: the event stream closed before the job ended; reconnecting "
+                "(%d/%d)\n",
+                failures, MAX_RECONNECTS);
+        sleep(1); /* let a restarting nasd come back */
     }
     nasctl_progress_end();
     if (rc == NASCTL_OK && strcmp(fw.state, "succeeded") != 0) {

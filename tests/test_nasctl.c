@@ -441,3 +441,40 @@ Test(nasctl, token_file)
     stop_ok(&d);
     PASS();
 }
+
+Test(nasctl, follow_reconnects_across_a_nasd_restart)
+{
+    nasd_proc d;
+    run follow;
+    char url[64], port[16], listen[32], id[33];
+    start_in(&d, NULL, itest_one_worker, NULL);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", d.port);
+    snprintf(port, sizeof(port), "%d", d.port);
+    /* Long enough to be stopped mid-run (a second or more of epochs). */
+    start_nasctl(&follow, d.dir,
+                 "{\"algorithm\":\"train\",\"dataset\":\"synthetic\"," ARCH
+                 ",\"budget\":{\"epochs\":6},\"seed\":1}",
+                 (const char *const[]){"--url", url, "submit", "-", "--follow", NULL});
+    first_line fl = {.path = follow.out_path};
+    cr_assert(nasd_wait_for(test_scaled_ms(ITEST_JOB_MS), has_line, &fl), "no job id printed");
+    memcpy(id, fl.line, 32);
+    id[32] = '\0';
+    wait_state(d.port, id, "running");
+    stop_ok(&d); /* the job checkpoints and is queued again at the restart */
+
+    /* The same port again: nasctl, retrying, finds it. */
+    snprintf(listen, sizeof(listen), "127.0.0.1:%s", port);
+    start_in(&d, d.dir, itest_one_worker, (const char *const[]){"--listen", listen, NULL});
+    cr_assert_eq(d.port, atoi(port));
+    finish_nasctl(&follow);
+    cr_assert_eq(follow.status, 0, "exit %d\n%s\n%s", follow.status, follow.out, follow.err);
+    cr_assert(strstr(follow.err, "reconnecting (1/"), "%s", follow.err);
+    cr_assert(strstr(follow.out, "test_accuracy = "), "%s", follow.out);
+    json_t *job = get_sub(d.port, id, "");
+    cr_assert_str_eq(str_at(job, "state"), "succeeded");
+    cr_assert_eq(int_at(job, "attempt"), 2, "%s", text_of(job));
+    json_decref(job);
+    free_run(&follow);
+    stop_ok(&d);
+    PASS();
+}
