@@ -68,7 +68,7 @@ for p in $all; do
     fi
 done
 say "make (plain): ${daemon_tests[*]}"
-make -s -C "$build" -j"$jobs" nasd "${daemon_tests[@]}" >/dev/null
+make -s -C "$build" -j"$jobs" nasd nasctl "${daemon_tests[@]}" >/dev/null
 say "make (TSan): nasd tests/test_concurrency"
 make -s -C "$tsan" -j"$jobs" nasd tests/test_concurrency >/dev/null
 
@@ -77,7 +77,7 @@ rm -rf "$reports"
 mkdir -p "$reports"
 export TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 log_path=$reports/tsan"
 export OPENBLAS_NUM_THREADS=1 FASHION_MNIST_DIR=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
-export NASD=$tsan/nasd
+export NASD=$tsan/nasd NASCTL=$build/nasctl
 # TSan makes nasd 5-15x slower: every deadline of the tests stretches by
 # this; NASD_RELIABILITY_ROUNDS below the crash-point schedule's length
 # keeps the rounds of its cheap jobs (enas, train: 4 crashes, not 10; the
