@@ -172,8 +172,16 @@ static int read_token(const char *path, char **out)
         e = s + strlen(s);
         while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
             *--e = '\0';
-        if (*s && *s != '#')
+        if (*s && *s != '#') {
+            for (const char *c = s; *c; c++)
+                if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+                    fclose(f);
+                    fprintf(stderr, "nasctl: --token-file %s: the token has a control character\n",
+                            path);
+                    return NASCTL_USAGE;
+                }
             *out = strdup(s);
+        }
     }
     fclose(f);
     if (!*out) {
