@@ -236,7 +236,10 @@ int nasctl_cmd_list(const nasctl_opts *o)
         nasctl_add_param(base, sizeof(base), "search_space", o->search_space) ||
         nasctl_add_param(base, sizeof(base), "dataset", o->dataset) ||
         nasctl_add_param(base, sizeof(base), "tag", o->tag) ||
-        (o->all && nasctl_add_param(base, sizeof(base), "page_size", "200"))) {
+        nasctl_add_param(base, sizeof(base), "page_size",
+                         o->page_size ? o->page_size
+                         : o->all     ? "200"
+                                      : NULL)) {
         fprintf(stderr, "nasctl: the filters are too long\n");
         return NASCTL_USAGE;
     }

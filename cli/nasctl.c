@@ -72,6 +72,8 @@ static const option options[] = {
     {"dataset", 0, O_VALUE, OFF(dataset), "list", "D", "only jobs on dataset D"},
     {"tag", 0, O_VALUE, OFF(tag), "list", "T", "only jobs tagged T"},
     {"all", 'a', O_FLAG, OFF(all), "list", NULL, "every page, not only the first"},
+    {"page-size", 0, O_VALUE, OFF(page_size), "list", "N",
+     "jobs per request, 1 to 200 (default 20; 200 with --all)"},
     {"svg", 0, O_VALUE, OFF(svg), "result", "FILE",
      "write the result's drawing to FILE (- stdout)"},
     {"dot", 0, O_FLAG, OFF(dot), "result", NULL, "print the result as a Graphviz dot graph"},

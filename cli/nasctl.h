@@ -42,6 +42,7 @@ typedef struct nasctl_opts {
     int dot;         /* result --dot */
     int onnx;        /* model --onnx */
     const char *state, *name, *algorithm, *tag, *search_space, *dataset; /* list filters */
+    const char *page_size;                                               /* list --page-size */
     const char *svg;                                                     /* result --svg FILE */
     const char *output;                                                  /* model -o FILE */
 } nasctl_opts;

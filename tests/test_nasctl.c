@@ -311,6 +311,25 @@ Test(nasctl, cancel_and_a_cancelled_job_under_follow_exits_4)
     cr_assert_eq(follow.status, 4, "exit %d\n%s\n%s", follow.status, follow.out, follow.err);
     cr_assert(strstr(follow.err, "cancelled"), "%s", follow.err);
     free_run(&follow);
+    wait_state(d.port, id, "cancelled");
+
+    /* Two jobs, a page of one: --all walks next_page_token. */
+    NASCTL(&r, &d, NULL, 0, "list", "--page-size", "1");
+    cr_assert_eq(count_lines(r.out), 2, "%s", r.out);
+    cr_assert(strstr(r.out, id), "newest first: %s", r.out);
+    free_run(&r);
+    NASCTL(&r, &d, NULL, 0, "list", "--all", "--page-size", "1", "--state", "cancelled");
+    cr_assert_eq(count_lines(r.out), 3, "%s", r.out);
+    free_run(&r);
+    NASCTL(&r, &d, NULL, 0, "list", "-a", "--page-size=1", "--json");
+    json_t *page = json_loads(r.out, 0, NULL);
+    cr_assert_eq(json_array_size(json_object_get(page, "jobs")), 2, "%s", r.out);
+    cr_assert(json_is_null(json_object_get(page, "next_page_token")), "%s", r.out);
+    json_decref(page);
+    free_run(&r);
+    NASCTL(&r, &d, NULL, 1, "list", "--page-size", "0");
+    cr_assert(strstr(r.err, "page_size"), "nasd's problem names it: %s", r.err);
+    free_run(&r);
     stop_ok(&d);
     PASS();
 }
