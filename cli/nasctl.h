@@ -76,8 +76,10 @@ int nasctl_call(const char *method, const char *path, const char *body, nasctl_r
 int nasctl_call_json(const char *method, const char *path, const char *body, json_t **out);
 
 /* An error answer on stderr, readably: for application/problem+json its
- * title, status, detail, pointer, allowed and did_you_mean, then each
- * entry of `errors`; for anything else the status and the body's start. */
+ * title, status, detail and type, then each entry of `errors` (pointer,
+ * detail, allowed, did_you_mean) or, without that list, the problem's own
+ * pointer, parameter, allowed, did_you_mean and limit; for anything else
+ * the status and the first line of the body. */
 void nasctl_print_problem(const nasctl_resp *r);
 
 /* The events of path (text/event-stream), each handed to on_event until
