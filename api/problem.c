@@ -37,6 +37,7 @@ static const struct problem_row {
     [API_PROBLEM_MISDIRECTED] = {"misdirected-request", 421, "Host is not this server"},
     [API_PROBLEM_UNSUPPORTED_MEDIA_TYPE] = {"unsupported-media-type", 415,
                                             "Unsupported Content-Type"},
+    [API_PROBLEM_CANNOT_DRAW] = {"cannot-draw", 422, "Architecture cannot be drawn"},
 };
 
 static_assert(sizeof problem_rows / sizeof problem_rows[0] == API_PROBLEM_COUNT_,

@@ -43,6 +43,8 @@ typedef enum api_problem_kind {
     API_PROBLEM_FORBIDDEN,              /* 403: a cross-site Origin (issue #22) */
     API_PROBLEM_MISDIRECTED,            /* 421: a Host that is not nasd's name */
     API_PROBLEM_UNSUPPORTED_MEDIA_TYPE, /* 415: a body of another Content-Type */
+    API_PROBLEM_CANNOT_DRAW,            /* 422: ?format=svg|dot of an architecture
+                                           the drawings do not know */
     API_PROBLEM_COUNT_
 } api_problem_kind;
 

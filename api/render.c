@@ -576,7 +576,7 @@ void api_render_reply(api_resp *rs, const json_t *arch, api_render_format fmt)
     char err[512], *text = NULL;
     size_t len = 0;
     if (api_render(arch, fmt, &text, &len, err, sizeof(err)) != 0) {
-        api_failf(rs, 422, API_PROBLEM_BAD_REQUEST, "", "cannot draw this architecture as %s: %s",
+        api_failf(rs, 422, API_PROBLEM_CANNOT_DRAW, "", "cannot draw this architecture as %s: %s",
                   api_render_format_name(fmt), err);
         return;
     }

@@ -2,7 +2,8 @@
 -- 0005_partial_results.sql - a search that ends without its result keeps
 -- its best so far (issue #15 item 4).
 --
--- A job that is cancelled or fails after it has stored architectures gets
+-- A search (not a train job: its architecture is the one it was given)
+-- that is cancelled or fails after it has stored architectures gets
 -- a result row made from its best one (the highest reward, the earliest
 -- of equals; a row without a reward only when none has one), marked
 -- partial: result (the details) = {"partial": true, "reason": "cancelled"
@@ -15,6 +16,7 @@
 
 CREATE TRIGGER results_partial AFTER UPDATE OF state ON jobs
 WHEN NEW.state IN ('cancelled', 'failed') AND OLD.state IS NOT NEW.state
+     AND NEW.algorithm IS NOT 'train'
 BEGIN
     INSERT OR IGNORE INTO results (job_id, architecture, metric, value, result, t)
     SELECT a.job_id, a.arch, 'reward', a.reward,
@@ -34,4 +36,4 @@ SELECT j.id, a.arch, 'reward', a.reward,
 FROM jobs j JOIN architectures a ON a.seq = (
     SELECT b.seq FROM architectures b WHERE b.job_id = j.id
     ORDER BY b.reward IS NULL, b.reward DESC, b.seq LIMIT 1)
-WHERE j.state IN ('cancelled', 'failed');
+WHERE j.state IN ('cancelled', 'failed') AND j.algorithm IS NOT 'train';

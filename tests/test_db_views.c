@@ -297,18 +297,30 @@ Test(db_views, architectures_are_numbered_within_their_job)
     json_decref(job);
 }
 
-/* A job that ends cancelled or failed after it stored architectures keeps
+static void add_search(char id[33])
+{
+    cr_assert_eq(nd_db_new_id(id), 0);
+    cr_assert_eq(nd_db_job_insert(db, id, "s", "darts", "darts-cnn", "synthetic",
+                                  "{\"algorithm\":\"darts\",\"seed\":1}", NULL, NULL, NULL),
+                 0, "%s", nd_db_errmsg(db));
+}
+
+/* A search that ends cancelled or failed after it stored architectures keeps
  * its best one as a partial result (issue #15 item 4, the trigger of
  * schema/0005); one that has its result keeps it, one with no
  * architecture has none. */
 Test(db_views, cancelled_or_failed_jobs_keep_their_best_architecture_as_a_partial_result)
 {
-    char a[33], b[33], c[33];
+    char a[33], b[33], c[33], t[33];
     int64_t seq;
     json_t *res = NULL;
-    add_job(a, "a");
-    add_job(b, "b");
-    add_job(c, "c");
+    add_search(a);
+    add_search(b);
+    add_search(c);
+    add_job(t, "a train job: its architecture is the one it was given");
+    cr_assert_eq(nd_db_arch_add(db, t, "{\"i\":0}", 0.5, NULL, 1.0, &seq), 0);
+    cr_assert_eq(nd_db_job_finish(db, t, ND_DB_CANCELLED, NULL), 0);
+    cr_assert_eq(nd_db_result_get(db, t, &res), ND_DB_NOTFOUND, "no partial result for train");
     double rewards[3] = {0.4, 0.7, 0.7};
     for (int i = 0; i < 3; i++) {
         char arch[32];
@@ -342,7 +354,7 @@ Test(db_views, cancelled_or_failed_jobs_keep_their_best_architecture_as_a_partia
 
     /* A result the job set itself is not replaced. */
     char e[33];
-    add_job(e, "e");
+    add_search(e);
     cr_assert_eq(nd_db_arch_add(db, e, "{\"i\":9}", 0.9, NULL, 1.0, &seq), 0);
     cr_assert_eq(nd_db_result_set(db, e, "{\"i\":1}", "test_accuracy", 0.5, "{}"), 0);
     cr_assert_eq(nd_db_job_finish(db, e, ND_DB_FAILED, "late"), 0);

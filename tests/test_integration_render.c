@@ -158,7 +158,7 @@ Test(render, result_and_architectures_drawn)
     wait_state(d.port, train, "succeeded");
     snprintf(path, sizeof(path), "/v1/jobs/%s/result?format=svg", train);
     get(d.port, path, &r);
-    p = problem(&r, 422, "bad-request");
+    p = problem(&r, 422, "cannot-draw");
     cr_assert(strstr(json_string_value(json_object_get(p, "detail")), "cannot draw"), "%s", r.body);
     json_decref(p);
     http_resp_free(&r);
