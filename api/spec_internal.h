@@ -145,8 +145,13 @@ int api__spec_normalize_object(const field *fs, const json_t *in, const char *pt
 
 /* ------------------------------------------- darts-cnn (spec_genotype.c) */
 
-/* The T_CUSTOM type of architecture.genotype. */
+/* The T_CUSTOM types of architecture.genotype (darts-cnn, darts-rnn). */
 extern const custom_type api__spec_darts_genotype;
+extern const custom_type api__spec_darts_rnn_genotype;
+/* A normalized darts-cnn or darts-rnn genotype (space names which) into
+ * the engine's typed cells (out->darts_cnn, out->darts_rnn); -1 when it
+ * is not a normalized genotype. */
+int api__spec_darts_to_engine(const char *space, const json_t *g, nas_job_spec *out);
 /* The engine's rule: the reduction cells must halve maps with even sides. */
 int api__spec_darts_reductions_fit(const json_t *spec, api_problem *err);
 
@@ -157,9 +162,10 @@ int api__spec_darts_reductions_fit(const json_t *spec, api_problem *err);
  * "genotype"; the architecture itself when it has "genotype" already or
  * the row has none. New reference; NULL when out of memory. */
 json_t *api__spec_arch_fold(const space_row *row, const json_t *arch);
-/* The normalized architecture's genotype into the engine's spec (compact
- * JSON, or an ENAS arc's fixed-arc ints with the search_space, nodes or
- * layers it fixes); -1 when it is not a normalized genotype. */
+/* The normalized architecture's genotype into the engine's spec (a DARTS
+ * genotype's typed cells, or an ENAS or NAS-RL arc's fixed-arc ints with
+ * the search_space, nodes or layers it fixes); -1 when it is not a
+ * normalized genotype. */
 int api__spec_arch_to_engine(const space_row *row, const json_t *arch, nas_job_spec *out);
 
 /* -------------------------------------------------- schema (spec_schema.c) */

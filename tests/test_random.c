@@ -19,15 +19,38 @@
 #include "nas.h"
 #include "search/controller/controller.h"
 #include "search/darts/darts.h"
+#include "spec.h"
 #include "search/nasrl/nasrl.h"
 
 /* ------------------------------------------------- random on darts-cnn */
 
+/* The engine's spec of a train job on a sampled architecture (arch, JSON
+ * text, as the search serves it), through the API's one parser and the
+ * engine's validation: a sample a train job would refuse fails here. */
+static nas_job_spec train_spec_of(const char *space, const char *arch)
+{
+    char body[4096];
+    json_t *spec = NULL;
+    api_problem e = {0};
+    nas_job_spec js;
+    snprintf(body, sizeof body,
+             "{\"algorithm\":\"train\",\"dataset\":\"%s\","
+             "\"architecture\":{\"space\":\"%s\",\"genotype\":%s}}",
+             strcmp(space, "darts-rnn") ? "synthetic" : "fortunes", space, arch);
+    cr_assert_eq(api_spec_normalize(body, strlen(body), 1, &spec, &e), 0, "%s: %s", arch, e.detail);
+    cr_assert_eq(api_spec_to_engine(spec, NULL, 1, &js, &e), 0, "%s: %s", arch, e.detail);
+    json_decref(spec);
+    js.algorithm = js.search_space = NULL; /* they pointed into spec */
+    js.dataset = strcmp(space, "darts-rnn") ? "synthetic" : "fortunes";
+    cr_assert_eq(nas_job_validate(&js), NAS_OK, "%s: %s", arch, nas_errmsg());
+    return js;
+}
+
 Test(nasrl_random, darts_genotypes_are_uniform_and_valid)
 {
     /* Node 3's two inputs: an unordered pair of {0..4}, 10 pairs equally
-     * likely; its first op uniform over 7. Every sample is a genotype the
-     * DARTS parser takes. */
+     * likely; its first op uniform over 7. Every sample is a genotype a
+     * train job takes. */
     nas_job_spec s;
     memset(&s, 0, sizeof(s));
     s.algorithm = "random";
@@ -52,9 +75,8 @@ Test(nasrl_random, darts_genotypes_are_uniform_and_valid)
         if (i < 50) {
             nas_json_buf jb = {0};
             cr_assert_eq(sp->arc_json(&s, dec, n, &jb), NAS_OK);
-            nas_darts_genotype gt;
-            cr_assert_eq(nas__darts_genotype_parse(jb.s, &gt), NAS_OK, "%s: %s", jb.s,
-                         nas_errmsg());
+            nas_job_spec js = train_spec_of("darts-cnn", jb.s);
+            cr_assert_eq(js.darts_cnn.normal.from[3][0], d[0]);
             free(jb.s);
         }
     }
@@ -237,7 +259,7 @@ Test(nasrl_random, darts_rnn_cells_are_uniform_and_valid)
 {
     /* Node 4 (1-based) takes s0 or nodes 1..3 (4 choices), its op one of
      * tanh, relu, sigmoid, identity; node 1 always s0. Every sample is a
-     * genotype the darts-rnn parser takes. */
+     * genotype a train job takes. */
     nas_job_spec s = darts_rnn_random();
     const nas__nasrl_space *sp = nas__nasrl_space_of(&s);
     cr_assert_str_eq(sp->name, "darts-rnn");
@@ -256,10 +278,8 @@ Test(nasrl_random, darts_rnn_cells_are_uniform_and_valid)
         if (i < 30) {
             nas_json_buf jb = {0};
             cr_assert_eq(sp->arc_json(&s, dec, n, &jb), NAS_OK, "%s", nas_errmsg());
-            nas_darts_rnn_genotype gt;
-            cr_assert_eq(nas__darts_rnn_genotype_parse(jb.s, &gt), NAS_OK, "%s: %s", jb.s,
-                         nas_errmsg());
-            cr_assert_eq(gt.from[3], dec[6]);
+            nas_job_spec js = train_spec_of("darts-rnn", jb.s);
+            cr_assert_eq(js.darts_rnn.from[3], dec[6]);
             free(jb.s);
         }
     }

@@ -96,3 +96,30 @@ void nas__darts_job_result_head(nas_json_buf *res, const char *space, const nas_
     nas__json_buf_puts(res, ",\"alpha\":");
     nas__json_buf_puts(res, alpha);
 }
+
+int nas__darts_job_deliver(nas__job *j, const char *space, nas_json_buf *res,
+                           const nas__job_pos *pos, int64_t spe, nas_params *p, int stopped_by_time,
+                           char **arch, const char *metric, double value,
+                           nas__darts_search_out *out)
+{
+    nas__job_json_steps(res, pos, spe);
+    nas__job_json_stop(res, p, stopped_by_time);
+    double seconds = nas__job_elapsed(j);
+    nas__json_num(res, 0, "seconds", seconds);
+    nas__json_buf_puts(res, "}");
+    if (res->oom)
+        return nas_fail(NAS_ENOMEM, "%s: result: out of memory", space);
+    /* budget.max_seconds bounds the search alone: the final training
+     * asked for runs after a search it cut short too. */
+    if (j->spec.final_epochs > 0) {
+        out->arch = *arch;
+        out->res = res->s;
+        out->steps = pos->global_step;
+        out->epochs = nas__job_epochs_done(j, pos);
+        out->seconds = seconds;
+        *arch = res->s = NULL;
+    } else if (j->rep.result) {
+        j->rep.result(j->rep.ctx, *arch, metric, value, res->s);
+    }
+    return NAS_OK;
+}

@@ -239,10 +239,12 @@ static void search_step(void *ctx)
     r->val_fresh = 0;
 }
 
-static int genotype(run *r, char **json, char **text)
+static int genotype(run *r, char **json, char **text, nas_darts_rnn_genotype *gt)
 {
     nas_darts_rnn_gene g;
     nas__darts_rnn_derive(alpha_of(r), &g);
+    if (gt)
+        nas__darts_rnn_genotype_of(&g, gt);
     if (json && !(*json = nas__darts_rnn_genotype_json(&g)))
         return NAS_ENOMEM;
     if (text && !(*text = nas__darts_rnn_genotype_text(&g)))
@@ -274,7 +276,7 @@ static int end_epoch(void *ctx)
     nas__job_metric(j, e, pos->global_step, "val_perplexity", vppl);
     nas__job_metric(j, e, pos->global_step, "lr", r->lr);
     char *arch = NULL, *met = NULL;
-    int rc = genotype(r, &arch, NULL);
+    int rc = genotype(r, &arch, NULL, NULL);
     if (rc == NAS_OK && !(met = epoch_metrics(r, e)))
         rc = NAS_ENOMEM;
     /* The reward of the ENAS language-model search: 80 / perplexity. */
@@ -314,12 +316,11 @@ static int run_epoch(void *ctx)
 static int report_result(run *r, int stopped_by_time, nas__darts_search_out *out)
 {
     nas__job *j = r->j;
-    int final = j->spec.final_epochs > 0; /* after a cut search too */
     char *arch = NULL, *text = NULL;
     char *alpha = nas__darts_rnn_alpha_json(alpha_of(r));
     nas_json_buf res = {0};
     double vppl = exp(r->val_loss);
-    int rc = genotype(r, &arch, &text);
+    int rc = genotype(r, &arch, &text, &out->darts_rnn);
     if (rc < 0 || !alpha) {
         rc = nas_fail(NAS_ENOMEM, "darts-rnn: result: out of memory");
         goto fail;
@@ -335,26 +336,9 @@ static int report_result(run *r, int stopped_by_time, nas__darts_search_out *out
     nas__json_num(&res, 0, "vocab", r->corpus->vocab_size);
     nas__json_num(&res, 0, "train_tokens", r->corpus->ntrain);
     nas__json_num(&res, 0, "val_tokens", r->corpus->nvalid);
-    nas__job_json_steps(&res, &r->pos, r->spe);
-    nas__job_json_stop(&res, r->p, stopped_by_time);
-    double seconds = nas__job_elapsed(j);
-    nas__json_num(&res, 0, "seconds", seconds);
-    nas__json_buf_puts(&res, "}");
-    if (res.oom) {
-        rc = nas_fail(NAS_ENOMEM, "darts-rnn: result: out of memory");
-        goto fail;
-    }
     nas__job_log(j, "result: %s, val perplexity %.2f", text, vppl);
-    if (final) {
-        *out = (nas__darts_search_out){.arch = arch,
-                                       .res = res.s,
-                                       .steps = r->pos.global_step,
-                                       .epochs = nas__job_epochs_done(j, &r->pos),
-                                       .seconds = seconds};
-        arch = res.s = NULL;
-    } else if (j->rep.result) {
-        j->rep.result(j->rep.ctx, arch, "val_perplexity", vppl, res.s);
-    }
+    rc = nas__darts_job_deliver(j, "darts-rnn", &res, &r->pos, r->spe, r->p, stopped_by_time, &arch,
+                                "val_perplexity", vppl, out);
 fail:
     free(arch);
     free(text);

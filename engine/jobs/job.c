@@ -121,10 +121,7 @@ static int check_arch(const nas_job_spec *s, const nas_dataset_desc *d)
                        "dataset, %s holds images",
                        s->arch == NAS_ARCH_LSTM_LM ? "LSTM" : "darts-rnn", d->name);
         if (s->arch == NAS_ARCH_DARTS_RNN) {
-            nas_darts_rnn_genotype gt;
-            if (memchr(s->genotype, '\0', sizeof(s->genotype)) == NULL)
-                return BAD("genotype", "longer than %d bytes", NAS_GENOTYPE_MAX - 1);
-            int rc = nas__darts_rnn_genotype_parse(s->genotype, &gt);
+            int rc = nas__darts_rnn_genotype_check(&s->darts_rnn);
             if (rc < 0)
                 return rc;
             if (s->layers != 1)
@@ -153,21 +150,18 @@ static int check_arch(const nas_job_spec *s, const nas_dataset_desc *d)
                        "the DARTS network needs an image dataset, "
                        "%s is text",
                        d->name);
-        nas_darts_genotype gt;
         nas_darts_cfg cfg = {.C = s->C,
                              .layers = s->layers,
                              .in_c = d->c,
                              .h = d->h,
                              .w = d->w,
                              .classes = d->classes};
-        if (memchr(s->genotype, '\0', sizeof(s->genotype)) == NULL)
-            return BAD("genotype", "longer than %d bytes", NAS_GENOTYPE_MAX - 1);
         if (s->dropout != 0.0f)
             return BAD("dropout",
                        "%g: the DARTS network has no dropout; "
                        "must be 0",
                        (double)s->dropout);
-        int rc = nas__darts_genotype_parse(s->genotype, &gt);
+        int rc = nas__darts_genotype_check(&s->darts_cnn);
         return rc < 0 ? rc : nas__darts_check_cfg(&cfg);
     }
     if (s->arch == NAS_ARCH_ENAS_RNN) { /* jobs/enas_final.c */
@@ -234,10 +228,8 @@ static void make_spec_text(nas__job *j)
     b[0] = '\0';
     put(b, cap, "kind=train dataset=%s", j->desc->name);
     if (s->arch == NAS_ARCH_DARTS_CNN) {
-        nas_darts_genotype gt;
         char tok[512];
-        NAS_ASSERT(nas__darts_genotype_parse(s->genotype, &gt) == NAS_OK);
-        nas__darts_genotype_token(&gt, tok, sizeof(tok));
+        nas__darts_genotype_token(&s->darts_cnn, tok, sizeof(tok));
         put(b, cap, " arch=darts-cnn C=%d layers=%d genotype=%s augment=%d", s->C, s->layers, tok,
             s->augment);
     } else if (s->arch == NAS_ARCH_ENAS_CNN) {
@@ -252,10 +244,8 @@ static void make_spec_text(nas__job *j)
             put(b, cap, "%s%d", i ? "," : "", s->channels[i]);
         put(b, cap, " hidden=%d augment=%d", s->hidden, s->augment);
     } else if (s->arch == NAS_ARCH_DARTS_RNN) {
-        nas_darts_rnn_genotype gt;
         char tok[256];
-        NAS_ASSERT(nas__darts_rnn_genotype_parse(s->genotype, &gt) == NAS_OK);
-        nas__darts_rnn_genotype_token(&gt, tok, sizeof(tok));
+        nas__darts_rnn_genotype_token(&s->darts_rnn, tok, sizeof(tok));
         put(b, cap,
             " arch=darts-rnn embed=%d hidden=%d bptt=%d max_vocab=%d "
             "genotype=%s dropout_input=%.9g",

@@ -283,6 +283,8 @@ int nas__darts_job(nas__job *j);
  * its seconds. */
 typedef struct nas__darts_search_out {
     char *arch, *res;
+    nas_darts_genotype darts_cnn;     /* what the final training trains */
+    nas_darts_rnn_genotype darts_rnn; /* (darts-cnn or darts-rnn) */
     int64_t steps;
     int epochs;
     double seconds;
@@ -388,6 +390,15 @@ char *nas__darts_job_epoch_json(char *alpha, int epoch, const nas__job_pos *pos,
                                 double val_value, double lr);
 /* The result JSON's opening: search space, dataset, order, genotype
  * text and alpha. */
+/* The result's tail (steps, how the search stopped, seconds) closes res
+ * (the caller wrote its head and its space's numbers), then the result
+ * goes to j's reporter as arch with metric = value, or - when final
+ * training follows - into *out (out->arch and out->res take *arch and
+ * res->s, which become NULL; the caller gives out its genotype). */
+int nas__darts_job_deliver(nas__job *j, const char *space, nas_json_buf *res,
+                           const nas__job_pos *pos, int64_t spe, nas_params *p, int stopped_by_time,
+                           char **arch, const char *metric, double value,
+                           nas__darts_search_out *out);
 void nas__darts_job_result_head(nas_json_buf *res, const char *space, const nas__job *j,
                                 const char *text, const char *alpha);
 

@@ -102,7 +102,7 @@ const nas_spec_field nas__spec_train_darts_hp[] = {
 
 const nas_spec_field nas__spec_arch_darts_cnn[] = {
     CS_("space", -1, "[\"darts-cnn\"]", "\"darts-cnn\"", NULL),
-    ROW_("genotype", genotype, NAS_SPEC_CUSTOM, 0, 0, 0, NULL, DARTS_V2_,
+    ROW_("genotype", darts_cnn, NAS_SPEC_CUSTOM, 0, 0, 0, NULL, DARTS_V2_,
          "the cells, as the result architecture of a darts-cnn search gives them; "
          "default: DARTS_V2 of the paper"),
     I_(C, 1, 1024, "16", "initial channels (the stem has 3C)"),
@@ -134,6 +134,8 @@ const nas_spec_field nas__spec_train_darts_rnn_hp[] = {
  * size keys, and the API gathers them into "genotype" (api/spec_arch.c),
  * which is also accepted as such. */
 #define GENOTYPE_(def_, doc_) ROW_("genotype", genotype, NAS_SPEC_CUSTOM, 0, 0, 0, NULL, def_, doc_)
+#define DARTS_RNN_GENOTYPE_(def_, doc_)                                                            \
+    ROW_("genotype", darts_rnn, NAS_SPEC_CUSTOM, 0, 0, 0, NULL, def_, doc_)
 
 /* The defaults: DARTS_V2's recurrent cell (quark0/darts genotypes.py) and
  * the reference ENAS scripts' fixed arcs (cifar10_micro_final.sh,
@@ -149,9 +151,9 @@ const nas_spec_field nas__spec_train_darts_rnn_hp[] = {
 
 const nas_spec_field nas__spec_arch_darts_rnn[] = {
     CS_("space", -1, "[\"darts-rnn\"]", "\"darts-rnn\"", NULL),
-    GENOTYPE_(DARTS_V2_RNN_,
-              "the cell, as the result architecture of a darts-rnn search gives it: "
-              "{\"recurrent\": [[op, input] x 8], \"concat\": [..]}; default: DARTS_V2"),
+    DARTS_RNN_GENOTYPE_(DARTS_V2_RNN_,
+                        "the cell, as the result architecture of a darts-rnn search gives it: "
+                        "{\"recurrent\": [[op, input] x 8], \"concat\": [..]}; default: DARTS_V2"),
     I_(embed, 1, 4096, "300", NULL),
     I_(hidden, 1, 4096, "300",
        "cell units (the decoder is tied to the embedding when "
