@@ -84,7 +84,9 @@ char *nas__darts_job_epoch_json(char *alpha, int epoch, const nas__job_pos *pos,
 }
 
 void nas__darts_job_result_head(nas_json_buf *res, const char *space, const nas__job *j,
-                                const char *text, const char *alpha)
+                                const char *text, const char *alpha, const char *val_name,
+                                double val_value, double val_loss, const char *train_name,
+                                const nas__job_pos *pos)
 {
     nas__json_buf_puts(res, "{\"search_space\":\"");
     nas__json_buf_puts(res, space);
@@ -95,6 +97,10 @@ void nas__darts_job_result_head(nas_json_buf *res, const char *space, const nas_
     nas__json_buf_str(res, text, "");
     nas__json_buf_puts(res, ",\"alpha\":");
     nas__json_buf_puts(res, alpha);
+    nas__json_num(res, 0, val_name, val_value);
+    nas__json_num(res, 0, "val_loss", val_loss);
+    nas__json_num(res, 0, "train_loss", pos->last_loss);
+    nas__json_num(res, 0, train_name, pos->last_acc);
 }
 
 int nas__darts_job_deliver(nas__job *j, const char *space, nas_json_buf *res,

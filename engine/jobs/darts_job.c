@@ -423,11 +423,8 @@ static int report_result(run *r, int stopped_by_time, search_out *out)
         rc = nas_fail(NAS_ENOMEM, "darts: result: out of memory");
         goto fail;
     }
-    nas__darts_job_result_head(&res, "darts-cnn", j, text, alpha);
-    nas__json_num(&res, 0, "val_accuracy", r->val_acc);
-    nas__json_num(&res, 0, "val_loss", r->val_loss);
-    nas__json_num(&res, 0, "train_loss", r->pos.last_loss);
-    nas__json_num(&res, 0, "train_accuracy", r->pos.last_acc);
+    nas__darts_job_result_head(&res, "darts-cnn", j, text, alpha, "val_accuracy", r->val_acc,
+                               r->val_loss, "train_accuracy", &r->pos);
     nas__json_buf_puts(&res, ",\"val_data\":\"the alpha half of the training "
                              "set; a search does not use the test set\"");
     nas__json_num(&res, 0, "train_examples", r->ntr);

@@ -325,11 +325,8 @@ static int report_result(run *r, int stopped_by_time, nas__darts_search_out *out
         rc = nas_fail(NAS_ENOMEM, "darts-rnn: result: out of memory");
         goto fail;
     }
-    nas__darts_job_result_head(&res, "darts-rnn", j, text, alpha);
-    nas__json_num(&res, 0, "val_perplexity", vppl);
-    nas__json_num(&res, 0, "val_loss", r->val_loss);
-    nas__json_num(&res, 0, "train_loss", r->pos.last_loss);
-    nas__json_num(&res, 0, "train_perplexity", r->pos.last_acc);
+    nas__darts_job_result_head(&res, "darts-rnn", j, text, alpha, "val_perplexity", vppl,
+                               r->val_loss, "train_perplexity", &r->pos);
     nas__json_buf_puts(&res, ",\"val_data\":\"the valid split, which also "
                              "trains alpha; a search does not use the test "
                              "split\"");

@@ -389,7 +389,12 @@ char *nas__darts_job_epoch_json(char *alpha, int epoch, const nas__job_pos *pos,
                                 const char *train_name, const char *val_name, double val_loss,
                                 double val_value, double lr);
 /* The result JSON's opening: search space, dataset, order, genotype
- * text and alpha. */
+ * text and alpha, then "<val_name>": val_value, "val_loss", "train_loss"
+ * (pos->last_loss) and "<train_name>" (pos->last_acc). */
+void nas__darts_job_result_head(nas_json_buf *res, const char *space, const nas__job *j,
+                                const char *text, const char *alpha, const char *val_name,
+                                double val_value, double val_loss, const char *train_name,
+                                const nas__job_pos *pos);
 /* The result's tail (steps, how the search stopped, seconds) closes res
  * (the caller wrote its head and its space's numbers), then the result
  * goes to j's reporter as arch with metric = value, or - when final
@@ -399,8 +404,6 @@ int nas__darts_job_deliver(nas__job *j, const char *space, nas_json_buf *res,
                            const nas__job_pos *pos, int64_t spe, nas_params *p, int stopped_by_time,
                            char **arch, const char *metric, double value,
                            nas__darts_search_out *out);
-void nas__darts_job_result_head(nas_json_buf *res, const char *space, const nas__job *j,
-                                const char *text, const char *alpha);
 
 /* ------------------------------------------- jobs/darts_rnn_job.c */
 
