@@ -88,10 +88,7 @@ void nas__darts_job_result_head(nas_json_buf *res, const char *space, const nas_
                                 double val_value, double val_loss, const char *train_name,
                                 const nas__job_pos *pos)
 {
-    nas__json_buf_puts(res, "{\"search_space\":\"");
-    nas__json_buf_puts(res, space);
-    nas__json_buf_puts(res, "\",\"dataset\":");
-    nas__json_buf_str(res, j->desc->name, "");
+    nas__job_json_open(res, space, j);
     nas__json_num(res, 0, "order", j->spec.order);
     nas__json_buf_puts(res, ",\"genotype\":");
     nas__json_buf_str(res, text, "");
@@ -108,11 +105,7 @@ int nas__darts_job_deliver(nas__job *j, const char *space, nas_json_buf *res,
                            char **arch, const char *metric, double value,
                            nas__darts_search_out *out)
 {
-    nas__job_json_steps(res, pos, spe);
-    nas__job_json_stop(res, p, stopped_by_time);
-    double seconds = nas__job_elapsed(j);
-    nas__json_num(res, 0, "seconds", seconds);
-    nas__json_buf_puts(res, "}");
+    double seconds = nas__job_json_close(res, j, pos, spe, p, stopped_by_time);
     if (res->oom)
         return nas_fail(NAS_ENOMEM, "%s: result: out of memory", space);
     /* budget.max_seconds bounds the search alone: the final training

@@ -631,10 +631,7 @@ static int report_result(run *r, int by_time)
     nas_json_buf arch = {0}, text = {0}, res = {0};
     r->sp->arc_json(r->self, best, &arch);
     r->sp->arc_string(r->self, best, &text);
-    nas__json_buf_puts(&res, "{\"search_space\":");
-    nas__json_buf_str(&res, s->search_space, "");
-    nas__json_buf_puts(&res, ",\"dataset\":");
-    nas__json_buf_str(&res, j->desc->name, "");
+    nas__job_json_open(&res, s->search_space, j);
     nas__json_buf_puts(&res, ",\"fixed_arc\":");
     nas__json_buf_str(&res, text.s ? text.s : "", "");
     nas__json_num(&res, 0, "val_accuracy", acc);
@@ -649,10 +646,7 @@ static int report_result(run *r, int by_time)
     nas__json_num(&res, 0, "train_examples", r->ntr);
     nas__json_num(&res, 0, "val_examples", r->nva);
     nas__json_num(&res, 0, "child_parameters", (double)r->sp->arc_params(r->self, r->p, best));
-    nas__job_json_steps(&res, &r->pos, r->spe);
-    nas__job_json_stop(&res, r->p, by_time);
-    nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
-    nas__json_buf_puts(&res, "}");
+    nas__job_json_close(&res, j, &r->pos, r->spe, r->p, by_time);
     int rc = NAS_OK;
     if (arch.oom || text.oom || res.oom)
         rc = nas_fail(NAS_ENOMEM, "enas: result: out of memory");

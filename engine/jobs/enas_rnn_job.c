@@ -579,8 +579,7 @@ static int report_result(run *r, int stopped_by_time)
     nas_json_buf arch = {0}, res = {0};
     int rc = NAS_OK;
     nas__enas_rnn_arc_json(r->net, r->best_arc, &arch);
-    nas__json_buf_puts(&res, "{\"search_space\":\"enas-rnn\",\"dataset\":");
-    nas__json_buf_str(&res, j->desc->name, "");
+    nas__job_json_open(&res, "enas-rnn", j);
     nas__json_buf_puts(&res, ",\"architecture\":");
     nas__enas_rnn_arc_json(r->net, r->best_arc, &res);
     nas__json_buf_puts(&res, ",\"fixed_arc\":\"");
@@ -601,10 +600,7 @@ static int report_result(run *r, int stopped_by_time)
     nas__json_num(&res, 0, "val_tokens", r->corpus->nvalid);
     nas__json_num(&res, 0, "child_parameters",
                   (double)nas__enas_rnn_arc_params(r->net, r->p, r->best_arc));
-    nas__job_json_steps(&res, &r->pos, r->spe);
-    nas__job_json_stop(&res, r->p, stopped_by_time);
-    nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
-    nas__json_buf_puts(&res, "}");
+    nas__job_json_close(&res, j, &r->pos, r->spe, r->p, stopped_by_time);
     if (arch.oom || res.oom) {
         rc = nas_fail(NAS_ENOMEM, "enas-rnn: result: out of memory");
         goto fail;

@@ -536,6 +536,25 @@ void nas__job_json_stop(nas_json_buf *res, nas_params *p, int by_time)
                        by_time ? ",\"stopped_by\":\"max_seconds\"" : ",\"stopped_by\":\"epochs\"");
 }
 
+void nas__job_json_open(nas_json_buf *res, const char *space, const nas__job *j)
+{
+    nas__json_buf_puts(res, "{\"search_space\":");
+    nas__json_buf_str(res, space, "");
+    nas__json_buf_puts(res, ",\"dataset\":");
+    nas__json_buf_str(res, j->desc->name, "");
+}
+
+double nas__job_json_close(nas_json_buf *res, const nas__job *j, const nas__job_pos *pos,
+                           int64_t spe, nas_params *p, int by_time)
+{
+    double seconds = nas__job_elapsed(j);
+    nas__job_json_steps(res, pos, spe);
+    nas__job_json_stop(res, p, by_time);
+    nas__json_num(res, 0, "seconds", seconds);
+    nas__json_buf_puts(res, "}");
+    return seconds;
+}
+
 int nas__job_report(nas__job *j, nas_json_buf *arch, nas_json_buf *res, nas_json_buf *met,
                     double reward, const char *name, double value)
 {

@@ -194,6 +194,12 @@ void nas__job_next_epoch(nas__job_pos *pos);
  * "stopped_by". */
 void nas__job_json_steps(nas_json_buf *res, const nas__job_pos *pos, int64_t spe);
 void nas__job_json_stop(nas_json_buf *res, nas_params *p, int by_time);
+/* A search's result JSON: its opening {"search_space":..,"dataset":..,
+ * and its close (epochs, steps, parameters, stopped_by, seconds, "}");
+ * the close returns the seconds it wrote. */
+void nas__job_json_open(nas_json_buf *res, const char *space, const nas__job *j);
+double nas__job_json_close(nas_json_buf *res, const nas__job *j, const nas__job_pos *pos,
+                           int64_t spe, nas_params *p, int by_time);
 /* Reports a train kind's architecture (with reward) and result (metric
  * name = value), or fails when any buffer ran out of memory; frees the
  * three buffers either way. */

@@ -148,10 +148,7 @@ int nas__nasrl_report_result(nas__nasrl_run *s)
         free(a.s);
         return rc;
     }
-    nas__json_buf_puts(&res, "{\"search_space\":");
-    nas__json_buf_str(&res, j->spec.search_space, "");
-    nas__json_buf_puts(&res, ",\"dataset\":");
-    nas__json_buf_str(&res, j->desc->name, "");
+    nas__job_json_open(&res, j->spec.search_space, j);
     nas__json_buf_puts(&res, ",\"architecture\":");
     nas__json_buf_puts(&res, a.s ? a.s : "null");
     nas__json_num(&res, 0, s->space->metric, best->val_metric);
