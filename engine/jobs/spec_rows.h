@@ -91,6 +91,26 @@ static_assert(offsetof(nas_job_spec, arch_beta2) ==
         "train on the first this many training images (the test set stays whole); "                \
         "null: the whole training set")
 
+/* Rows that many tables share word for word. */
+#define MAX_VOCAB_(d_) I_(max_vocab, 0, 1000000, d_, "most frequent words kept; 0: all")
+#define CLIP_(d_) N_(grad_clip, 0, 1e6, d_, "global L2 norm clip; 0: off")
+/* The train kind's optimizer: cosine from lr to lr_min over the job. */
+#define TRAIN_LR_(d_)                                                                              \
+    NP_(lr, 100, d_, "peak learning rate; cosine decay to lr_min over the job"),                   \
+        N_(lr_min, 0, 100, "0", "final learning rate of the cosine schedule (<= lr)")
+#define AUGMENT_IMAGE_                                                                             \
+    B_(augment, "false",                                                                           \
+       "random crop, plus flip except on fashion-mnist and synthetic; "                            \
+       "default true on cifar10, false otherwise")
+#define AUGMENT_TEXT_                                                                              \
+    ROW_("augment", augment, NAS_SPEC_BOOL, 0, 0, 0, "[false]", "false", "images only")
+/* A random search's children: what trains them, and how many at once. */
+#define RANDOM_CHILD_(bs_, what_)                                                                  \
+    I_(batch_size, 1, 4096, bs_, NULL),                                                            \
+        I_(child_epochs, 1, 10000, "5", "epochs each sampled " what_ " trains"),                   \
+        AS_I_("parallel_children", children_per_update, 1, 256, "4",                               \
+              "architectures trained concurrently")
+
 /* The train kind's rows (spec_train.c). */
 extern const nas_spec_field nas__spec_train_image_hp[];
 extern const nas_spec_field nas__spec_train_text_hp[];

@@ -65,7 +65,7 @@ static const nas_spec_field darts_rnn_hp[] = {
        "when embed == hidden (the reference always ties)"),
     I_(hidden, 1, 4096, "300", "recurrent cell size"),
     I_(bptt, 1, 1000, "35", "BPTT length in tokens (fixed; the reference varies it)"),
-    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
+    MAX_VOCAB_("10000"),
     NP_(lr, 100, "20", "weight SGD learning rate"),
     {.name = "lr_min",
      .type = NAS_SPEC_NUM,
@@ -244,10 +244,7 @@ static const nas_spec_field nasrl_rnn_hp[] = {
 
 /* random over nasrl-rnn: the children of nas-rl's. */
 static const nas_spec_field random_nasrl_rnn_hp[] = {
-    I_(batch_size, 1, 4096, "20", NULL),
-    I_(child_epochs, 1, 10000, "5", "epochs each sampled cell trains"),
-    AS_I_("parallel_children", children_per_update, 1, 256, "4",
-          "architectures trained concurrently"),
+    RANDOM_CHILD_("20", "cell"),
     NP_(lr, 100, "20", "child SGD learning rate"),
     NASRL_RNN_SPACE_,
     THREADS_,
@@ -260,17 +257,14 @@ static const nas_spec_field random_nasrl_rnn_hp[] = {
  * on the loss summed over the BPTT steps, cosine to 0), scored on the
  * valid split; reward reward_c / perplexity as enas-rnn's. */
 static const nas_spec_field random_enas_rnn_hp[] = {
-    I_(batch_size, 1, 4096, "20", NULL),
-    I_(child_epochs, 1, 10000, "5", "epochs each sampled cell trains"),
-    AS_I_("parallel_children", children_per_update, 1, 256, "4",
-          "architectures trained concurrently"),
+    RANDOM_CHILD_("20", "cell"),
     NP_(lr, 100, "0.25",
         "child SGD learning rate; the loss is summed over the BPTT "
         "steps and averaged over the batch, as in enas-rnn's search"),
     I_(nodes, 2, 64, "12", "nodes of the recurrent cell"),
     I_(hidden, 1, 4096, "720", "embedding and cell size (tied decoder)"),
     I_(bptt, 1, 1000, "35", NULL),
-    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
+    MAX_VOCAB_("10000"),
     NX_(weight_decay, 0, 1, "1e-07", NULL),
     N_(grad_clip, 0, 1e6, "10", NULL),
     NX_(dropout_e, 0, 1, "0.25", "embedding vectors"),
@@ -286,10 +280,7 @@ static const nas_spec_field random_enas_rnn_hp[] = {
  * (SGD lr 0.025 cosine to 0, momentum 0.9, weight decay 3e-4, grad clip
  * 5), on the train split, scored on the validation split. */
 static const nas_spec_field random_darts_cnn_hp[] = {
-    I_(batch_size, 1, 4096, "64", NULL),
-    I_(child_epochs, 1, 10000, "5", "epochs each sampled genotype trains"),
-    AS_I_("parallel_children", children_per_update, 1, 256, "4",
-          "architectures trained concurrently"),
+    RANDOM_CHILD_("64", "genotype"),
     I_(C, 1, 1024, "16", "initial channels of each sampled network (the stem has 3C)"),
     I_(layers, 3, 64, "8", "cells of each sampled network; reductions at 1/3 and 2/3"),
     NASRL_MAX_EXAMPLES_,
@@ -302,11 +293,7 @@ static const nas_spec_field random_darts_cnn_hp[] = {
  * to 0, momentum 0.9, weight decay 2e-4 / 1e-4, grad clip 5 / none), on
  * the train split, scored on the validation split. */
 #define RANDOM_ENAS_COMMON_                                                                        \
-    I_(batch_size, 1, 4096, "64", NULL),                                                           \
-        I_(child_epochs, 1, 10000, "5", "epochs each sampled arc trains"),                         \
-        AS_I_("parallel_children", children_per_update, 1, 256, "4",                               \
-              "architectures trained concurrently"),                                               \
-        NX_(dropout, 0, 1, "0.1", "before the classifier")
+    RANDOM_CHILD_("64", "arc"), NX_(dropout, 0, 1, "0.1", "before the classifier")
 
 static const nas_spec_field random_enas_micro_hp[] = {
     RANDOM_ENAS_COMMON_,
@@ -335,14 +322,11 @@ static const nas_spec_field random_enas_macro_hp[] = {
  * cosine to 0, weight decay 8e-7, grad clip 0.25), scored on the valid
  * split; reward reward_c / perplexity^2 as nasrl-rnn's. */
 static const nas_spec_field random_darts_rnn_hp[] = {
-    I_(batch_size, 1, 4096, "64", NULL),
-    I_(child_epochs, 1, 10000, "5", "epochs each sampled cell trains"),
-    AS_I_("parallel_children", children_per_update, 1, 256, "4",
-          "architectures trained concurrently"),
+    RANDOM_CHILD_("64", "cell"),
     I_(embed, 1, 4096, "300", NULL),
     I_(hidden, 1, 4096, "300", NULL),
     I_(bptt, 1, 1000, "35", NULL),
-    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
+    MAX_VOCAB_("10000"),
     NX_(dropout, 0, 1, "0.75", "on the cell outputs"),
     AS_NX_("dropout_i", dropout_input, 0, 1, "0.2", "on the embeddings"),
     NP_(reward_c, 1e6, "80", "reward = reward_c / validation perplexity^2"),
@@ -352,10 +336,7 @@ static const nas_spec_field random_darts_rnn_hp[] = {
 
 /* random over nasrl-cnn: the children and the space of nas-rl's. */
 static const nas_spec_field random_nasrl_cnn_hp[] = {
-    I_(batch_size, 1, 4096, "64", NULL),
-    I_(child_epochs, 1, 10000, "5", "epochs each sampled architecture trains"),
-    AS_I_("parallel_children", children_per_update, 1, 256, "4",
-          "architectures trained concurrently"),
+    RANDOM_CHILD_("64", "architecture"),
     NP_(lr, 100, "0.1", "child SGD learning rate"),
     NASRL_CNN_SPACE_,
     THREADS_,

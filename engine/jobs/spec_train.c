@@ -15,16 +15,13 @@
 
 const nas_spec_field nas__spec_train_image_hp[] = {
     I_(batch_size, 1, 4096, "64", NULL),
-    NP_(lr, 100, "0.02", "peak learning rate; cosine decay to lr_min over the job"),
-    N_(lr_min, 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),
+    TRAIN_LR_("0.02"),
     NX_(momentum, 0, 1, "0.9", NULL),
     NX_(weight_decay, 0, 1, "0.0005", NULL),
     N_(grad_clip, 0, 1e6, "0", "global L2 norm clip; 0: off"),
     NX_(dropout, 0, 1, "0", "before the last layer"),
     B_(nesterov, "true", NULL),
-    B_(augment, "false",
-       "random crop, plus flip except on fashion-mnist and synthetic; "
-       "default true on cifar10, false otherwise"),
+    AUGMENT_IMAGE_,
     TRAIN_MAX_EXAMPLES_,
     THREADS_,
     END_,
@@ -32,14 +29,13 @@ const nas_spec_field nas__spec_train_image_hp[] = {
 
 const nas_spec_field nas__spec_train_text_hp[] = {
     I_(batch_size, 1, 4096, "20", NULL),
-    NP_(lr, 100, "20", "peak learning rate; cosine decay to lr_min over the job"),
-    N_(lr_min, 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),
+    TRAIN_LR_("20"),
     NX_(momentum, 0, 1, "0", NULL),
     NX_(weight_decay, 0, 1, "0", NULL),
     N_(grad_clip, 0, 1e6, "0.25", "global L2 norm clip; 0: off"),
     NX_(dropout, 0, 1, "0.2", "on embeddings and LSTM outputs"),
     B_(nesterov, "false", NULL),
-    ROW_("augment", augment, NAS_SPEC_BOOL, 0, 0, 0, "[false]", "false", "images only"),
+    AUGMENT_TEXT_,
     THREADS_,
     END_,
 };
@@ -58,7 +54,7 @@ const nas_spec_field nas__spec_arch_lstm_lm[] = {
     I_(hidden, 1, 4096, "128", NULL),
     I_(layers, 1, 4, "1", NULL),
     I_(bptt, 1, 1000, "35", NULL),
-    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
+    MAX_VOCAB_("10000"),
     END_,
 };
 
@@ -67,8 +63,7 @@ const nas_spec_field nas__spec_arch_lstm_lm[] = {
  * batch size is 96; 64 here like the search's). */
 const nas_spec_field nas__spec_train_darts_hp[] = {
     I_(batch_size, 1, 4096, "64", NULL),
-    NP_(lr, 100, "0.025", "peak learning rate; cosine decay to lr_min over the job"),
-    N_(lr_min, 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),
+    TRAIN_LR_("0.025"),
     NX_(momentum, 0, 1, "0.9", NULL),
     NX_(weight_decay, 0, 1, "0.0003", NULL),
     N_(grad_clip, 0, 1e6, "5", "global L2 norm clip; 0: off"),
@@ -83,9 +78,7 @@ const nas_spec_field nas__spec_train_darts_hp[] = {
      .count_off = -1,
      .null_off = -1},
     B_(nesterov, "false", NULL),
-    B_(augment, "false",
-       "random crop, plus flip except on fashion-mnist and synthetic; "
-       "default true on cifar10, false otherwise"),
+    AUGMENT_IMAGE_,
     TRAIN_MAX_EXAMPLES_,
     THREADS_,
     END_,
@@ -116,15 +109,14 @@ const nas_spec_field nas__spec_arch_darts_cnn[] = {
  * (darts_final.c, the reference's rnn/train.py: SGD lr 20, clip 0.25). */
 const nas_spec_field nas__spec_train_darts_rnn_hp[] = {
     I_(batch_size, 1, 4096, "64", NULL),
-    NP_(lr, 100, "20", "peak learning rate; cosine decay to lr_min over the job"),
-    N_(lr_min, 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),
+    TRAIN_LR_("20"),
     NX_(momentum, 0, 1, "0", NULL),
     NX_(weight_decay, 0, 1, "8e-07", NULL),
     N_(grad_clip, 0, 1e6, "0.25", "global L2 norm clip; 0: off"),
     NX_(dropout, 0, 1, "0.75", "on the cell outputs"),
     AS_NX_("dropout_i", dropout_input, 0, 1, "0.2", "on the embeddings"),
     B_(nesterov, "false", NULL),
-    ROW_("augment", augment, NAS_SPEC_BOOL, 0, 0, 0, "[false]", "false", "images only"),
+    AUGMENT_TEXT_,
     THREADS_,
     END_,
 };
@@ -159,7 +151,7 @@ const nas_spec_field nas__spec_arch_darts_rnn[] = {
        "cell units (the decoder is tied to the embedding when "
        "they are equal)"),
     I_(bptt, 1, 1000, "35", NULL),
-    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
+    MAX_VOCAB_("10000"),
     END_,
 };
 
@@ -172,16 +164,10 @@ const nas_spec_field nas__spec_train_rnn_cell_fixed[] = {
 /* train on an enas-micro / enas-macro arc: the optimizer of enas' final
  * training (enas_final.c). */
 #define TRAIN_ENAS_CNN_HP_(wd, clip)                                                               \
-    I_(batch_size, 1, 4096, "64", NULL),                                                           \
-        NP_(lr, 100, "0.05", "peak learning rate; cosine decay to lr_min over the job"),           \
-        N_(lr_min, 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),             \
-        NX_(momentum, 0, 1, "0.9", NULL), NX_(weight_decay, 0, 1, wd, NULL),                       \
-        N_(grad_clip, 0, 1e6, clip, "global L2 norm clip; 0: off"),                                \
+    I_(batch_size, 1, 4096, "64", NULL), TRAIN_LR_("0.05"), NX_(momentum, 0, 1, "0.9", NULL),      \
+        NX_(weight_decay, 0, 1, wd, NULL), CLIP_(clip),                                            \
         NX_(dropout, 0, 1, "0.1", "before the classifier"), B_(nesterov, "true", NULL),            \
-        B_(augment, "false",                                                                       \
-           "random crop, plus flip except on fashion-mnist and synthetic; "                        \
-           "default true on cifar10, false otherwise"),                                            \
-        TRAIN_MAX_EXAMPLES_, THREADS_, END_
+        AUGMENT_IMAGE_, TRAIN_MAX_EXAMPLES_, THREADS_, END_
 
 const nas_spec_field nas__spec_train_enas_micro_hp[] = {TRAIN_ENAS_CNN_HP_("0.0002", "5")};
 const nas_spec_field nas__spec_train_enas_macro_hp[] = {TRAIN_ENAS_CNN_HP_("0.0001", "0")};
@@ -234,7 +220,7 @@ const nas_spec_field nas__spec_arch_enas_rnn[] = {
               "arc"),
     I_(hidden, 1, 4096, "720", "embedding and cell units (the decoder is tied)"),
     I_(bptt, 1, 1000, "35", NULL),
-    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
+    MAX_VOCAB_("10000"),
     END_,
 };
 
@@ -281,6 +267,6 @@ const nas_spec_field nas__spec_arch_nasrl_rnn[] = {
     I_(embed, 1, 4096, "200", NULL),
     I_(hidden, 1, 4096, "200", NULL),
     I_(bptt, 1, 1000, "35", NULL),
-    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
+    MAX_VOCAB_("10000"),
     END_,
 };
