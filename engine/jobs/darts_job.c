@@ -162,8 +162,9 @@ static int split(run *r)
     return NAS_OK;
 }
 
-static int setup(run *r)
+static int setup(void *ctx)
 {
+    run *r = ctx;
     nas__job *j = r->j;
     const nas_job_spec *s = &j->spec;
     nas_dataset *test = NULL;
@@ -212,8 +213,9 @@ static int setup(run *r)
     return NAS_OK;
 }
 
-static void teardown(run *r)
+static void teardown(void *ctx)
 {
+    run *r = ctx;
     if (r->searching)
         nas__darts_search_free(&r->s);
     nas__darts_net_free(r->net);
@@ -440,25 +442,24 @@ fail:
     return rc;
 }
 
-/* The search: its result reported, or handed over in *out. */
+/* After the epochs: a run resumed after its last epoch, or stopped by the
+ * budget before searching anything, measures the val half again
+ * (deterministic); then the result, reported or handed over in out. */
+static int finish(void *ctx, int by_time, void *out)
+{
+    run *r = ctx;
+    if (!r->val_fresh)
+        evaluate(r);
+    return report_result(r, by_time, out);
+}
+
+/* The search: its result reported, or handed over in *out; the
+ * supernet's memory goes before the final network's. */
 static int search(nas__job *j, search_out *out)
 {
+    static const nas__job_stages stages = {setup, run_epoch, finish, teardown};
     run r = {.j = j};
-    int rc = setup(&r);
-    if (rc < 0)
-        goto fail;
-    int by_time;
-    rc = nas__job_epochs(j, &r.pos, run_epoch, &r, &by_time);
-    if (rc < 0)
-        goto fail;
-    /* A run resumed after its last epoch, or stopped by the budget before
-     * searching anything, measures the val half again (deterministic). */
-    if (!r.val_fresh)
-        evaluate(&r);
-    rc = report_result(&r, by_time, out);
-fail:
-    teardown(&r); /* the supernet's memory goes before the final network's */
-    return rc;
+    return nas__job_search(j, &r.pos, &stages, &r, out);
 }
 
 int nas__darts_job(nas__job *j)

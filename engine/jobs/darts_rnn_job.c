@@ -102,8 +102,9 @@ typedef struct run {
     int val_fresh;
 } run;
 
-static int setup(run *r)
+static int setup(void *ctx)
 {
+    run *r = ctx;
     nas__job *j = r->j;
     const nas_job_spec *s = &j->spec;
     int rc = nas__job_load_corpus(j, &r->corpus);
@@ -167,8 +168,9 @@ static int setup(run *r)
     return NAS_OK;
 }
 
-static void teardown(run *r)
+static void teardown(void *ctx)
 {
+    run *r = ctx;
     if (r->searching)
         nas__darts_gsearch_free(&r->s);
     nas__darts_rnn_free(r->net);
@@ -344,23 +346,21 @@ fail:
     return rc;
 }
 
-/* The search: its result reported, or handed over in *out. */
+static int finish(void *ctx, int by_time, void *out)
+{
+    run *r = ctx;
+    if (!r->val_fresh)
+        evaluate(r);
+    return report_result(r, by_time, out);
+}
+
+/* The search: its result reported, or handed over in *out; the search's
+ * memory goes before the final model's. */
 static int search(nas__job *j, nas__darts_search_out *out)
 {
+    static const nas__job_stages stages = {setup, run_epoch, finish, teardown};
     run r = {.j = j};
-    int rc = setup(&r);
-    if (rc < 0)
-        goto fail;
-    int by_time;
-    rc = nas__job_epochs(j, &r.pos, run_epoch, &r, &by_time);
-    if (rc < 0)
-        goto fail;
-    if (!r.val_fresh)
-        evaluate(&r);
-    rc = report_result(&r, by_time, out);
-fail:
-    teardown(&r); /* the search's memory goes before the final model's */
-    return rc;
+    return nas__job_search(j, &r.pos, &stages, &r, out);
 }
 
 int nas__darts_rnn_job(nas__job *j)

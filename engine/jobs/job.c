@@ -516,6 +516,18 @@ int nas__job_run_epoch(nas__job *j, nas_params *p, const nas_rng *op_rng, nas__j
     return nas__job_save(j, p, op_rng, pos);
 }
 
+int nas__job_search(nas__job *j, const nas__job_pos *pos, const nas__job_stages *st, void *ctx,
+                    void *out)
+{
+    int by_time = 0, rc = st->setup(ctx);
+    if (rc == NAS_OK)
+        rc = nas__job_epochs(j, pos, st->run_epoch, ctx, &by_time);
+    if (rc == NAS_OK)
+        rc = st->finish(ctx, by_time, out);
+    st->teardown(ctx);
+    return rc;
+}
+
 void nas__job_next_epoch(nas__job_pos *pos)
 {
     pos->epoch++;

@@ -165,6 +165,19 @@ void nas__job_progress_cut(const nas__job *j, const nas__job_pos *pos);
  * or a negative error (returned). NAS_OK otherwise. */
 int nas__job_epochs(nas__job *j, const nas__job_pos *pos, int (*run_epoch)(void *ctx), void *ctx,
                     int *by_time);
+/* A search kind's stages over its own state ctx: setup, the epochs
+ * (nas__job_epochs with run_epoch, from *pos as setup left it), then
+ * finish (told whether max_seconds cut the epochs short; it reports or
+ * hands the result over in out) - and teardown whatever happened, which
+ * frees the search's memory before anything that follows it. */
+typedef struct nas__job_stages {
+    int (*setup)(void *ctx);
+    int (*run_epoch)(void *ctx);
+    int (*finish)(void *ctx, int by_time, void *out);
+    void (*teardown)(void *ctx);
+} nas__job_stages;
+int nas__job_search(nas__job *j, const nas__job_pos *pos, const nas__job_stages *st, void *ctx,
+                    void *out);
 void nas__job_metric(const nas__job *j, int epoch, int64_t step, const char *name, double value);
 void nas__job_log(const nas__job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -348,6 +361,10 @@ int nas__enas_final_begin(nas__job *j, nas__enas_final_cap *cap, int *done);
  * architecture from scratch and reports the combined result (a search
  * stopped by max_seconds reports its own with final_training skipped). */
 int nas__enas_final_end(nas__job *j, nas__enas_final_cap *cap, int rc);
+/* An enas kind's run, for both enas_job.c and enas_rnn_job.c:
+ * nas__enas_final_begin, the search's stages (nas__job_search over run,
+ * whose result its finish reports), nas__enas_final_end. */
+int nas__enas_stages(nas__job *j, const nas__job_pos *pos, const nas__job_stages *st, void *run);
 /* The fixed-arc string (the reference's, as the space's arc_string
  * writes it) into arc[*alen] for space self of sp, checked decision by
  * decision against the space's controller program; NAS_EINVAL names
