@@ -490,6 +490,25 @@ const nas__nasrl_space *nas__nasrl_space_of(const nas_job_spec *s)
 }
 
 /* The first architecture with the highest reward (0 when none). */
+nas_nasrl_train_cfg nas__nasrl_cfg(const nas_job_spec *sp, int epochs, int threads, uint64_t seed,
+                                   int (*should_stop)(void *ctx), void *stop_ctx)
+{
+    return (nas_nasrl_train_cfg){
+        .epochs = epochs,
+        .batch_size = sp->batch_size,
+        .threads = threads,
+        .lr = sp->lr,
+        .momentum = sp->momentum,
+        .weight_decay = sp->weight_decay,
+        .nesterov = sp->nesterov,
+        .grad_clip = sp->grad_clip,
+        .reward_cube = sp->reward_cube,
+        .seed = seed,
+        .should_stop = should_stop,
+        .stop_ctx = stop_ctx,
+    };
+}
+
 int nas__nasrl_best_index(const nas__nasrl_run *s)
 {
     int b = 0;
@@ -542,20 +561,9 @@ static int update(nas__nasrl_run *s, int *decbuf, nas__nasrl_child *ch)
             c->res.parameters = hit->parameters;
         } else if (c->dup_of < 0) {
             c->train = 1;
-            c->cfg = (nas_nasrl_train_cfg){
-                .epochs = sp->child_epochs,
-                .batch_size = sp->batch_size,
-                .threads = s->share,
-                .lr = sp->lr,
-                .momentum = sp->momentum,
-                .weight_decay = sp->weight_decay,
-                .nesterov = sp->nesterov,
-                .grad_clip = sp->grad_clip,
-                .reward_cube = sp->reward_cube,
-                .seed = sp->seed ^ nas__nasrl_dec_hash(c->dec, n),
-                .should_stop = child_should_stop,
-                .stop_ctx = j,
-            };
+            c->cfg =
+                nas__nasrl_cfg(sp, sp->child_epochs, s->share,
+                               sp->seed ^ nas__nasrl_dec_hash(c->dec, n), child_should_stop, j);
         }
     }
     rc = train_children(s, ch, m);

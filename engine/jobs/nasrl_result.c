@@ -80,22 +80,12 @@ static int final_training(nas__nasrl_run *s, const nas__nasrl_cached *best, cons
     } else if ((rc = nas__job_load_images(j, &d.train, &d.val)) < 0) {
         return rc;
     }
-    nas_nasrl_train_cfg cfg = {
-        .epochs = sp->final_epochs,
-        .batch_size = sp->batch_size,
-        .threads = sp->threads,
-        .lr = sp->lr,
-        .momentum = sp->momentum,
-        .weight_decay = sp->weight_decay,
-        .nesterov = sp->nesterov,
-        .grad_clip = sp->grad_clip,
-        .reward_cube = sp->reward_cube,
-        .seed = sp->seed ^ nas__nasrl_dec_hash(best->dec, best->n) ^ 0x66696e616c000000ull,
-        .should_stop = final_should_stop,
-        .stop_ctx = s,
-        .max_seconds = sp->final_max_seconds, /* its own limit, not the search's */
-        .keep = keep_model,
-    };
+    nas_nasrl_train_cfg cfg =
+        nas__nasrl_cfg(sp, sp->final_epochs, sp->threads,
+                       sp->seed ^ nas__nasrl_dec_hash(best->dec, best->n) ^ 0x66696e616c000000ull,
+                       final_should_stop, s);
+    cfg.max_seconds = sp->final_max_seconds; /* its own limit, not the search's */
+    cfg.keep = keep_model;
     final_keep keep = {j, arch_json, &d};
     cfg.keep_ctx = &keep;
     double t0 = nas__now();

@@ -62,6 +62,10 @@ typedef struct nas__nasrl_run {
 /* FNV-1a of a decision list: the reward cache's key and the final
  * training's seed. */
 uint64_t nas__nasrl_dec_hash(const int *dec, int n);
+/* The space's child training (nas_nasrl_train_cfg) from the spec: its
+ * optimizer fields, with epochs, threads, seed and the stop hook given. */
+nas_nasrl_train_cfg nas__nasrl_cfg(const nas_job_spec *sp, int epochs, int threads, uint64_t seed,
+                                   int (*should_stop)(void *ctx), void *stop_ctx);
 /* The index of the best cached architecture (highest reward, the first
  * on a tie); the cache is not empty. */
 int nas__nasrl_best_index(const nas__nasrl_run *s);

@@ -63,6 +63,15 @@ int nas__random_job(nas__job *j)
 
 /* ------------------------------------------------- darts-cnn genotypes */
 
+/* Appends the malloc'd text t (NULL: out of memory) to b and frees it. */
+static int put_text(nas_json_buf *b, char *t, const char *space)
+{
+    if (t)
+        nas__json_buf_puts(b, t);
+    free(t);
+    return !t || b->oom ? nas_fail(NAS_ENOMEM, "%s: genotype", space) : NAS_OK;
+}
+
 /* A sampled op k is op NAS_DARTS_MAX_POOL_3X3 + k: every primitive but none. */
 enum { NOPS = 7, NODES = 4, PER_NODE = 4, PER_CELL = NODES * PER_NODE };
 
@@ -122,12 +131,7 @@ static int darts_json(const nas_job_spec *s, const int *dec, int n, nas_json_buf
     int rc = darts_genotype(dec, n, &gt);
     if (rc < 0)
         return rc;
-    char *t = nas__darts_genotype_dump(&gt);
-    if (!t)
-        return nas_fail(NAS_ENOMEM, "darts-cnn: genotype");
-    nas__json_buf_puts(b, t);
-    free(t);
-    return b->oom ? nas_fail(NAS_ENOMEM, "darts-cnn: genotype") : NAS_OK;
+    return put_text(b, nas__darts_genotype_dump(&gt), "darts-cnn");
 }
 
 typedef struct darts_model {
@@ -406,12 +410,7 @@ static int rnn_json(const nas_job_spec *s, const int *dec, int n, nas_json_buf *
     int rc = rnn_gene(dec, n, &g);
     if (rc < 0)
         return rc;
-    char *t = nas__darts_rnn_genotype_json(&g);
-    if (!t)
-        return nas_fail(NAS_ENOMEM, "darts-rnn: genotype");
-    nas__json_buf_puts(b, t);
-    free(t);
-    return b->oom ? nas_fail(NAS_ENOMEM, "darts-rnn: genotype") : NAS_OK;
+    return put_text(b, nas__darts_rnn_genotype_json(&g), "darts-rnn");
 }
 
 /* A darts-rnn child's outcome as the loop counts it. */
