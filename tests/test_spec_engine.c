@@ -316,6 +316,15 @@ Test(spec, a_darts_rnn_genotype_is_parsed_once_into_the_engines_cell)
     s = ok(darts_rnn_train(RECURRENT_, ""));
     cr_assert_eq(api_spec_to_engine(s, NULL, 1, &js, &e), 0, "%s", e.detail);
     cr_assert_eq(js.darts_rnn.nconcat, 8, "concat defaults to every node");
+    /* A job resumed after a restart: its spec stored as JSON text, read
+     * back and converted by the same code, gives the same cell. */
+    char *stored = json_dumps(s, JSON_COMPACT);
+    json_t *back = json_loads(stored, 0, NULL);
+    nas_job_spec again;
+    cr_assert_eq(api_spec_to_engine(back, NULL, 1, &again, &e), 0, "%s", e.detail);
+    cr_assert(memcmp(&again.darts_rnn, &js.darts_rnn, sizeof js.darts_rnn) == 0);
+    free(stored);
+    json_decref(back);
     json_decref(s);
 
     /* Errors name the entry, as darts-cnn's. */
