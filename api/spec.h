@@ -67,8 +67,9 @@ typedef struct api_spec_paths {
  * (paths may be NULL). threads: hyperparameters.threads when it is lower
  * than default_threads (the operator's --threads-per-job caps it), else
  * default_threads; darts' arch_betas become arch_beta1/2 and a
- * null max_examples 0 (all); a train darts-cnn genotype becomes compact
- * JSON text in out->genotype (normalize refused any that would not fit). The string members of *out
+ * null max_examples 0 (all); a train darts-cnn or darts-rnn genotype becomes
+ * the engine's typed cells (out->darts_cnn, out->darts_rnn), an ENAS or
+ * NAS-RL arc its fixed-arc ints in out->genotype. The string members of *out
  * (algorithm, search_space, dataset) point into `spec` and data_path into `paths`: both must
  * outlive *out. checkpoint_path and resume are left NULL/0 for the caller. Errors: 501 for a spec
  * the engine cannot run, 500 when spec was not normalized. */

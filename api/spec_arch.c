@@ -501,48 +501,6 @@ static const custom_type enas_genotype = {
     "the architecture a search serves (an object) or its decisions as a string of ints", check_enas,
     enas_schema};
 
-/* darts-rnn: {"recurrent": [[op, input] x 8], "concat": [..]}; the engine
- * checks the ops and inputs (nas_job_validate before the 202). */
-static int check_darts_rnn(const field *f, const json_t *v, const char *ptr, json_t **out,
-                           api_problem *err)
-{
-    const json_t *rec = json_object_get(v, "recurrent"), *concat = json_object_get(v, "concat");
-    char p[PTR_MAX], *text;
-    size_t len;
-    (void)f;
-    if (!json_is_object(v))
-        return api__spec_type_error(ptr, "an object", v, err);
-    api__spec_child_ptr(p, ptr, "recurrent");
-    if (!json_is_array(rec) || json_array_size(rec) != 8)
-        return bad(err, p, "must be %s", "8 [op, input] pairs");
-    if (!(*out = json_pack("{s:O}", "recurrent", rec)))
-        return api__spec_oom(err);
-    if (!concat)
-        concat = json_pack("[iiiiiiii]", 1, 2, 3, 4, 5, 6, 7, 8);
-    else
-        json_incref((json_t *)concat);
-    json_object_set_new(*out, "concat", (json_t *)concat);
-    text = json_dumps(*out, JSON_COMPACT);
-    len = text ? strlen(text) : NAS_GENOTYPE_MAX;
-    free(text);
-    if (len < NAS_GENOTYPE_MAX)
-        return 0;
-    json_decref(*out);
-    *out = NULL;
-    return bad(err, ptr, "is too long: its compact JSON must fit %s",
-               "the engine's genotype (1023 bytes)");
-}
-
-static json_t *darts_rnn_schema(const field *f)
-{
-    (void)f;
-    return json_pack("{s:s,s:[s],s:{s:{s:s,s:i,s:i},s:{s:s}}}", "type", "object", "required",
-                     "recurrent", "properties", "recurrent", "type", "array", "minItems", 8,
-                     "maxItems", 8, "concat", "type", "array");
-}
-
-static const custom_type darts_rnn_genotype = {"an object", check_darts_rnn, darts_rnn_schema};
-
 const custom_type *api__spec_custom(const field *f)
 {
     const char *space;
@@ -552,7 +510,7 @@ const custom_type *api__spec_custom(const field *f)
     if (space && (!strncmp(space, "enas-", 5) || !strncmp(space, "nasrl-", 6)))
         return &enas_genotype;
     if (space && !strcmp(space, "darts-rnn"))
-        return &darts_rnn_genotype;
+        return &api__spec_darts_rnn_genotype;
     return &api__spec_darts_genotype;
 }
 
@@ -567,14 +525,8 @@ int api__spec_arch_to_engine(const space_row *row, const json_t *arch, nas_job_s
 
     if (!g)
         return names_field(row->arch, "genotype") ? -1 : 0;
-    if (strncmp(row->space, "enas-", 5) != 0 && strncmp(row->space, "nasrl-", 6) != 0) {
-        char *text = json_is_object(g) ? json_dumps(g, JSON_COMPACT) : NULL;
-        int rc = text && strlen(text) < NAS_GENOTYPE_MAX ? 0 : -1;
-        if (!rc)
-            memcpy(out->genotype, text, strlen(text) + 1);
-        free(text);
-        return rc;
-    }
+    if (strncmp(row->space, "enas-", 5) != 0 && strncmp(row->space, "nasrl-", 6) != 0)
+        return api__spec_darts_to_engine(row->space, g, out);
     if (enas_ints(row->space, g, "/architecture/genotype", &b, &size, &err)) {
         api_problem_clear(&err);
         return -1;

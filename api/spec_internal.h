@@ -7,7 +7,7 @@
  * The one design decision to know: the rules are data (the engine's
  * job-spec table, engine/jobs/spec_table.c, with spec_tables.c's few) and
  * everything else reads them through these declarations - the walker and
- * the driver (spec.c), the engine conversion (spec_engine.c), the DARTS
+ * the driver (spec.c, spec_walk.c), the engine conversion (spec_engine.c), the DARTS
  * genotype type (spec_genotype.c) and the JSON Schema printer
  * (spec_schema.c) - so validation and schema cannot drift apart. Not for
  * use outside api/spec*.c; shared symbols are prefixed api__spec_.
@@ -120,7 +120,7 @@ size_t api__spec_space_names(const char *algorithm, const char **names, size_t c
  * out[] points into why, which must outlive it. */
 void api__spec_budget_fields(const space_row *row, field out[4], char *why, size_t whylen);
 
-/* ------------------------------------ the walker and its errors (spec.c) */
+/* ------------------------------- the walker and its errors (spec_walk.c) */
 
 int api__spec_oom(api_problem *err);
 /* parent + "/" + key, with key escaped as a JSON pointer token. */
@@ -138,6 +138,15 @@ int api__spec_type_error(const char *ptr, const char *want, const json_t *got, a
 /* One scalar number against f's type and range; *x gets its value. */
 int api__spec_check_number(const field *f, int integer, const json_t *v, const char *ptr, double *x,
                            api_problem *err);
+/* A number as a person writes it: 1024, 0.001, 9007199254740992. */
+void api__spec_fmt_num(char *buf, size_t n, double x);
+/* Validates v (NULL: absent) against f and returns the normalized value
+ * in *out (new reference). */
+int api__spec_check_value(const field *f, const json_t *v, const char *ptr, json_t **out,
+                          api_problem *err);
+/* 400 unknown-field at ptr, "allowed" the keys, did_you_mean the nearest. */
+int api__spec_unknown_key(const char *const *keys, size_t nkeys, const char *key, const char *ptr,
+                          api_problem *err);
 /* Validates object `in` (NULL: absent, all defaults) against the field
  * table fs and writes every field, given or default, into out. */
 int api__spec_normalize_object(const field *fs, const json_t *in, const char *ptr, json_t *out,
@@ -145,8 +154,13 @@ int api__spec_normalize_object(const field *fs, const json_t *in, const char *pt
 
 /* ------------------------------------------- darts-cnn (spec_genotype.c) */
 
-/* The T_CUSTOM type of architecture.genotype. */
+/* The T_CUSTOM types of architecture.genotype (darts-cnn, darts-rnn). */
 extern const custom_type api__spec_darts_genotype;
+extern const custom_type api__spec_darts_rnn_genotype;
+/* A normalized darts-cnn or darts-rnn genotype (space names which) into
+ * the engine's typed cells (out->darts_cnn, out->darts_rnn); -1 when it
+ * is not a normalized genotype. */
+int api__spec_darts_to_engine(const char *space, const json_t *g, nas_job_spec *out);
 /* The engine's rule: the reduction cells must halve maps with even sides. */
 int api__spec_darts_reductions_fit(const json_t *spec, api_problem *err);
 
@@ -157,9 +171,10 @@ int api__spec_darts_reductions_fit(const json_t *spec, api_problem *err);
  * "genotype"; the architecture itself when it has "genotype" already or
  * the row has none. New reference; NULL when out of memory. */
 json_t *api__spec_arch_fold(const space_row *row, const json_t *arch);
-/* The normalized architecture's genotype into the engine's spec (compact
- * JSON, or an ENAS arc's fixed-arc ints with the search_space, nodes or
- * layers it fixes); -1 when it is not a normalized genotype. */
+/* The normalized architecture's genotype into the engine's spec (a DARTS
+ * genotype's typed cells, or an ENAS or NAS-RL arc's fixed-arc ints with
+ * the search_space, nodes or layers it fixes); -1 when it is not a
+ * normalized genotype. */
 int api__spec_arch_to_engine(const space_row *row, const json_t *arch, nas_job_spec *out);
 
 /* -------------------------------------------------- schema (spec_schema.c) */

@@ -497,6 +497,75 @@ const nas_dataset_desc *nas_dataset_find(const char *name);
  * default), 0 otherwise; synthetic is always present. */
 int nas_dataset_present(const char *name, const char *path);
 
+/* ------------------------------------------------------ DARTS genotypes */
+
+/* A DARTS genotype as the engine takes it: typed cells, filled once at
+ * the edge (the API's spec conversion, from the JSON a user or a search
+ * result gives) and read as such by the networks, the memory estimate and
+ * the final training. The kinds' validation (nas_job_validate) checks
+ * every op, input and concat list: a spec filled by hand gets the same
+ * errors as one the API converted.
+ *
+ * The candidate ops of the darts-cnn space, in the reference's order
+ * (quark0/darts genotypes.py PRIMITIVES; alpha column k is op k). A
+ * derived cell never holds NAS_DARTS_NONE. */
+enum nas_darts_prim {
+    NAS_DARTS_NONE,
+    NAS_DARTS_MAX_POOL_3X3,
+    NAS_DARTS_AVG_POOL_3X3,
+    NAS_DARTS_SKIP_CONNECT,
+    NAS_DARTS_SEP_CONV_3X3,
+    NAS_DARTS_SEP_CONV_5X5,
+    NAS_DARTS_DIL_CONV_3X3,
+    NAS_DARTS_DIL_CONV_5X5,
+    NAS_DARTS_NPRIM
+};
+
+#define NAS_DARTS_NODES 4 /* intermediate nodes of a darts-cnn cell */
+
+/* A darts-cnn cell: two (op, input) pairs per intermediate node; inputs
+ * count the two cell inputs as 0 and 1, node j as j + 2, so node j reads
+ * inputs in [0, j + 1]. */
+typedef struct nas_darts_gene {
+    int op[NAS_DARTS_NODES][2]; /* enum nas_darts_prim, not none */
+    int from[NAS_DARTS_NODES][2];
+} nas_darts_gene;
+
+/* The normal and the reduction cell with the nodes (2..5, distinct, 1 to
+ * 4 of them) concatenated into each cell's output. */
+typedef struct nas_darts_genotype {
+    nas_darts_gene normal, reduce;
+    int normal_concat[NAS_DARTS_NODES], n_normal_concat;
+    int reduce_concat[NAS_DARTS_NODES], n_reduce_concat;
+} nas_darts_genotype;
+
+/* The ops of the darts-rnn cell (quark0/darts rnn/genotypes.py). */
+enum nas_darts_rnn_prim {
+    NAS_DARTS_RNN_NONE,
+    NAS_DARTS_RNN_TANH,
+    NAS_DARTS_RNN_RELU,
+    NAS_DARTS_RNN_SIGMOID,
+    NAS_DARTS_RNN_IDENTITY,
+    NAS_DARTS_RNN_NPRIM
+};
+
+#define NAS_DARTS_RNN_NODES 8 /* intermediate nodes of a darts-rnn cell */
+
+/* The darts-rnn recurrent cell: node j + 1 takes one earlier node s_from
+ * (0: s0, the cell's first state; from[j] in [0, j]) through op[j]; h_t
+ * is the mean of the nodes listed in concat (1..8, distinct). */
+typedef struct nas_darts_rnn_genotype {
+    int op[NAS_DARTS_RNN_NODES];     /* enum nas_darts_rnn_prim, not none */
+    int from[NAS_DARTS_RNN_NODES];   /* node j+1 takes s_from (0: s0) */
+    int concat[NAS_DARTS_RNN_NODES]; /* nodes averaged into h_t (1..8) */
+    int nconcat;
+} nas_darts_rnn_genotype;
+
+/* The name of op k as the genotype JSON spells it ("sep_conv_3x3",
+ * "tanh"), or NULL when k is not an op of the space. */
+const char *nas_darts_op_name(int k);
+const char *nas_darts_rnn_op_name(int k);
+
 /* The architectures `train` knows. A fixed CNN for images: `channels`
  * conv3x3-BN-ReLU blocks (each followed by maxpool 3x3/2 except when the
  * map is already <= 4 pixels), then linear(hidden)-ReLU-linear(classes).
@@ -538,7 +607,7 @@ typedef enum nas_arch_kind {
 } nas_arch_kind;
 
 #define NAS_MAX_BLOCKS 8
-#define NAS_GENOTYPE_MAX 1024 /* bytes of nas_job_spec.genotype, NUL included */
+#define NAS_GENOTYPE_MAX 1024 /* bytes of nas_job_spec.genotype (ENAS, NAS-RL), NUL included */
 
 typedef struct nas_job_spec {
     const char *algorithm;    /* "train", "darts", "enas", "nas-rl" or
@@ -558,14 +627,11 @@ typedef struct nas_job_spec {
                                               the number of cells (8) */
     int max_vocab;                         /* LSTM LM: most frequent words kept (10000);
                                               0 in nas_job_run: no cap */
-    char genotype[NAS_GENOTYPE_MAX];       /* NAS_ARCH_DARTS_CNN: the genotype as
-                                      JSON text, {"normal": [[op, input] x 8],
-                                      "normal_concat": [2,3,4,5], "reduce": [..],
-                                      "reduce_concat": [..]} (concat lists
-                                      optional); with C (16) and layers (8).
-                                      NAS_ARCH_DARTS_RNN: {"recurrent": [[op,
-                                      input] x 8], "concat": [1..8]}.
-                                      ENAS and NAS-RL: ints (see above) */
+    char genotype[NAS_GENOTYPE_MAX];       /* ENAS and NAS-RL: the arc's ints
+                                              (see above) */
+    nas_darts_genotype darts_cnn;          /* NAS_ARCH_DARTS_CNN: the cells, with
+                                              C (16) and layers (8) */
+    nas_darts_rnn_genotype darts_rnn;      /* NAS_ARCH_DARTS_RNN: the cell */
     int epochs;                            /* budget.epochs (image 3, text 4) */
     double max_seconds;                    /* budget.max_seconds; 0: no limit. When it
                                               runs out, training stops between steps and
@@ -745,9 +811,11 @@ typedef enum nas_spec_type {
     NAS_SPEC_STR,      /* one of choices; the engine stores its index */
     NAS_SPEC_INT_LIST, /* int array at off, its length at count_off */
     NAS_SPEC_NUM_LIST, /* max_items consecutive floats at off */
-    NAS_SPEC_CUSTOM,   /* a value no rule above describes (a DARTS
-                          genotype): its reader validates it (the API:
-                          api/spec_genotype.c); text at off */
+    NAS_SPEC_CUSTOM,   /* a value no rule above describes (a genotype):
+                          the API validates it and converts it
+                          (api/spec_genotype.c, spec_arch.c) into the
+                          member at off: DARTS typed cells, ENAS and
+                          NAS-RL ints as text */
 } nas_spec_type;
 
 enum {

@@ -30,27 +30,14 @@
 
 #include "nas.h"
 #include "recorder.h"
+#include "darts_genotypes.h"
 #include "search/darts/darts.h"
 
-static const char *const DARTS_V2 =
-    "{\"normal\": [[\"sep_conv_3x3\", 0], [\"sep_conv_3x3\", 1], "
-    "[\"sep_conv_3x3\", 0], [\"sep_conv_3x3\", 1], [\"sep_conv_3x3\", 1], "
-    "[\"skip_connect\", 0], [\"skip_connect\", 0], [\"dil_conv_3x3\", 2]], "
-    "\"normal_concat\": [2, 3, 4, 5], "
-    "\"reduce\": [[\"max_pool_3x3\", 0], [\"max_pool_3x3\", 1], "
-    "[\"skip_connect\", 2], [\"max_pool_3x3\", 1], [\"max_pool_3x3\", 0], "
-    "[\"skip_connect\", 2], [\"skip_connect\", 2], [\"max_pool_3x3\", 1]], "
-    "\"reduce_concat\": [2, 3, 4, 5]}";
-
 /* Every op but max pooling (its ties make finite differences jump). */
-static const char *const SMOOTH =
-    "{\"normal\": [[\"sep_conv_3x3\", 0], [\"dil_conv_3x3\", 1], "
-    "[\"avg_pool_3x3\", 2], [\"skip_connect\", 1], [\"sep_conv_5x5\", 3], "
-    "[\"dil_conv_5x5\", 0], [\"skip_connect\", 2], [\"sep_conv_3x3\", 4]], "
-    "\"normal_concat\": [3, 5], "
-    "\"reduce\": [[\"skip_connect\", 0], [\"avg_pool_3x3\", 1], "
-    "[\"sep_conv_3x3\", 2], [\"dil_conv_3x3\", 0], [\"skip_connect\", 3], "
-    "[\"sep_conv_5x5\", 1], [\"avg_pool_3x3\", 4], [\"dil_conv_3x3\", 2]]}";
+#define SMOOTH                                                                                     \
+    "sep_conv_3x3/0,dil_conv_3x3/1,avg_pool_3x3/2,skip_connect/1,sep_conv_5x5/3,dil_conv_5x5/0,"   \
+    "skip_connect/2,sep_conv_3x3/4/3.5|skip_connect/0,avg_pool_3x3/1,sep_conv_3x3/2,"              \
+    "dil_conv_3x3/0,skip_connect/3,sep_conv_5x5/1,avg_pool_3x3/4,dil_conv_3x3/2/2.3.4.5"
 
 /* U(-a, a) kept at least gap away from 0. */
 static void fill(nas_tensor *t, nas_rng *r, float a, float gap)
@@ -72,8 +59,7 @@ static size_t weight_count(nas_params *p)
 
 Test(darts_net, darts_v2_parameter_count_matches_reference)
 {
-    nas_darts_genotype gt;
-    cr_assert_eq(nas__darts_genotype_parse(DARTS_V2, &gt), NAS_OK, "%s", nas_errmsg());
+    nas_darts_genotype gt = darts_gt(DARTS_V2_TOKEN);
     nas_darts_cfg cfg = {.C = 36, .layers = 20, .in_c = 3, .h = 32, .w = 32, .classes = 10};
     nas_params *p = nas_params_new();
     nas__darts_fixed *n;
@@ -85,10 +71,8 @@ Test(darts_net, darts_v2_parameter_count_matches_reference)
 
 Test(darts_net, forward_shapes_and_concat)
 {
-    nas_darts_genotype gt;
-    cr_assert_eq(nas__darts_genotype_parse(SMOOTH, &gt), NAS_OK, "%s", nas_errmsg());
+    nas_darts_genotype gt = darts_gt(SMOOTH);
     cr_assert_eq(gt.n_normal_concat, 2);
-    cr_assert_eq(gt.n_reduce_concat, 4, "absent concat: [2, 3, 4, 5]");
     nas_darts_cfg cfg = {.C = 3, .layers = 4, .in_c = 1, .h = 16, .w = 16, .classes = 7};
     nas_params *p = nas_params_new();
     nas__darts_fixed *n;
@@ -122,32 +106,51 @@ Test(darts_net, forward_shapes_and_concat)
 
 Test(darts_net, genotype_errors_name_the_field)
 {
-    static const struct {
-        const char *text, *want;
-    } bad[] = {
-        {"{\"normal\": [], \"reduce\": []}", "genotype.normal: 0 entries"},
-        {"{\"normal\": [[\"none\", 0]]}", "genotype.normal[0][0]: unknown op"},
-        {"{\"normal\": [[\"sep_conv_3x3\", 2]]}", "genotype.normal[0][1]"},
-        {"{\"normal\": [[\"sep_conv_3x3\", 0], [\"sep_conv_3x3\", 1], "
-         "[\"sep_conv_3x3\", 3]]}",
-         "genotype.normal[2][1]: input 3"},
-        {"{\"reduce_concat\": [1]}", "genotype.reduce_concat[0]"},
-        {"{\"normal_concat\": [2, 2]}", "genotype.normal_concat[1]"},
-        {"{\"cells\": 3}", "genotype.cells"},
-        {"{\"normal\": [", "genotype"},
-        {"", "genotype: missing"},
-    };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        nas_darts_genotype gt;
-        cr_assert_eq(nas__darts_genotype_parse(bad[i].text, &gt), NAS_EINVAL, "%s", bad[i].text);
-        cr_assert(strstr(nas_errmsg(), bad[i].want), "%s -> %s", bad[i].text, nas_errmsg());
-    }
-    /* The dump reads back to the same genotype. */
-    nas_darts_genotype a, b;
-    cr_assert_eq(nas__darts_genotype_parse(SMOOTH, &a), NAS_OK);
-    char *d = nas__darts_genotype_dump(&a);
-    cr_assert_eq(nas__darts_genotype_parse(d, &b), NAS_OK, "%s", d);
-    cr_assert(memcmp(&a, &b, sizeof(a)) == 0);
+    /* A typed genotype is checked as the kinds validate it. */
+    nas_darts_genotype ok = darts_gt(SMOOTH), gt;
+    cr_assert_eq(nas__darts_genotype_check(&ok), NAS_OK);
+    gt = ok;
+    gt.normal.op[0][0] = NAS_DARTS_NONE;
+    cr_assert_eq(nas__darts_genotype_check(&gt), NAS_EINVAL);
+    cr_assert(strstr(nas_errmsg(), "genotype.normal[0][0]: unknown op 0"), "%s", nas_errmsg());
+    gt = ok;
+    gt.normal.from[1][0] = 3;
+    cr_assert_eq(nas__darts_genotype_check(&gt), NAS_EINVAL);
+    cr_assert(strstr(nas_errmsg(), "genotype.normal[2][1]: input 3"), "%s", nas_errmsg());
+    gt = ok;
+    gt.reduce.from[3][1] = -1;
+    cr_assert_eq(nas__darts_genotype_check(&gt), NAS_EINVAL);
+    cr_assert(strstr(nas_errmsg(), "genotype.reduce[7][1]"), "%s", nas_errmsg());
+    gt = ok;
+    gt.reduce_concat[0] = 1;
+    cr_assert_eq(nas__darts_genotype_check(&gt), NAS_EINVAL);
+    cr_assert(strstr(nas_errmsg(), "genotype.reduce_concat[0]"), "%s", nas_errmsg());
+    gt = ok;
+    gt.normal_concat[1] = 3;
+    cr_assert_eq(nas__darts_genotype_check(&gt), NAS_EINVAL);
+    cr_assert(strstr(nas_errmsg(), "genotype.normal_concat[1]: node 3 appears twice"), "%s",
+              nas_errmsg());
+    gt = (nas_darts_genotype){0};
+    cr_assert_eq(nas__darts_genotype_check(&gt), NAS_EINVAL);
+    cr_assert(strstr(nas_errmsg(), "genotype: missing"), "%s", nas_errmsg());
+
+    /* The spec-text token reads back to the same genotype; the JSON is
+     * the served one. */
+    char tok[512], text[560];
+    nas__darts_genotype_token(&ok, tok, sizeof(tok));
+    snprintf(text, sizeof(text), "kind=train arch=darts-cnn genotype=%s augment=0", tok);
+    cr_assert_eq(nas__darts_genotype_from_spec_text(text, &gt), NAS_OK, "%s", nas_errmsg());
+    cr_assert(memcmp(&ok, &gt, sizeof(gt)) == 0);
+    cr_assert_eq(nas__darts_genotype_from_spec_text("kind=train genotype=tanh/0", &gt),
+                 NAS_EFORMAT);
+    char *d = nas__darts_genotype_dump(&ok);
+    cr_assert_str_eq(d, "{\"normal\":[[\"sep_conv_3x3\",0],[\"dil_conv_3x3\",1],"
+                        "[\"avg_pool_3x3\",2],[\"skip_connect\",1],[\"sep_conv_5x5\",3],"
+                        "[\"dil_conv_5x5\",0],[\"skip_connect\",2],[\"sep_conv_3x3\",4]],"
+                        "\"normal_concat\":[3,5],\"reduce\":[[\"skip_connect\",0],"
+                        "[\"avg_pool_3x3\",1],[\"sep_conv_3x3\",2],[\"dil_conv_3x3\",0],"
+                        "[\"skip_connect\",3],[\"sep_conv_5x5\",1],[\"avg_pool_3x3\",4],"
+                        "[\"dil_conv_3x3\",2]],\"reduce_concat\":[2,3,4,5]}");
     free(d);
 }
 
@@ -179,8 +182,7 @@ static double net_loss(gc_net *c, nas_graph *g, const float *R, int grad)
 
 Test(darts_net, gradient_check_of_sampled_parameters)
 {
-    nas_darts_genotype gt;
-    cr_assert_eq(nas__darts_genotype_parse(SMOOTH, &gt), NAS_OK);
+    nas_darts_genotype gt = darts_gt(SMOOTH);
     nas_darts_cfg cfg = {.C = 2, .layers = 3, .in_c = 1, .h = 8, .w = 8, .classes = 3};
     gc_net c = {.p = nas_params_new()};
     cr_assert_eq(nas__darts_fixed_declare(c.p, &cfg, &gt, &c.n), NAS_OK);
@@ -274,7 +276,7 @@ Test(darts_net, train_job_on_a_genotype)
     nas_job_spec s = {.dataset = "synthetic"};
     nas_job_spec_defaults(&s);
     s.arch = NAS_ARCH_DARTS_CNN;
-    snprintf(s.genotype, sizeof(s.genotype), "%s", DARTS_V2);
+    s.darts_cnn = darts_gt(DARTS_V2_TOKEN);
     s.C = 2;
     s.layers = 3;
     s.epochs = 1;
@@ -294,7 +296,7 @@ Test(darts_net, train_job_on_a_genotype)
     recorder_done(&r);
 
     /* Bad genotypes are refused before anything runs, naming the field. */
-    snprintf(s.genotype, sizeof(s.genotype), "{\"normal\": [[\"conv_7x7\", 0]], \"reduce\": []}");
+    s.darts_cnn.normal.op[0][0] = NAS_DARTS_NPRIM;
     recorder r2 = {0};
     cr_assert_eq(recorder_run(&s, &r2), NAS_EINVAL);
     cr_assert(strstr(nas_errmsg(), "genotype.normal[0][0]"), "%s", nas_errmsg());

@@ -29,6 +29,7 @@
 #include "recorder.h"
 #include "tmpdir.h"
 #include "jobs/jobs.h"
+#include "darts_genotypes.h"
 #include "search/darts/darts.h"
 
 /* ------------------------------------------------------------ mixed op */
@@ -426,10 +427,7 @@ Test(darts_rnn, second_order_matches_unrolled_fd, .timeout = 60)
 /* ---------------------------------------------- derived cell (final) */
 
 /* A genotype using every op and skipping around: node j+1 takes from[j]. */
-static const char *const HAND_GT =
-    "{\"recurrent\": [[\"tanh\", 0], [\"relu\", 1], [\"sigmoid\", 0], "
-    "[\"identity\", 2], [\"tanh\", 4], [\"relu\", 3], [\"sigmoid\", 6], "
-    "[\"identity\", 5]], \"concat\": [2, 5, 7, 8]}";
+#define HAND_GT "tanh/0,relu/1,sigmoid/0,identity/2,tanh/4,relu/3,sigmoid/6,identity/5/2.5.7.8"
 
 typedef struct fixed_ctx {
     nas_params *p;
@@ -460,8 +458,7 @@ static double act(int op, double v)
 Test(darts_rnn, derived_cell_matches_direct_loops_and_fd)
 {
     enum { B = 2, E = 3, H = 4 };
-    nas_darts_rnn_genotype gt;
-    cr_assert_eq(nas__darts_rnn_genotype_parse(HAND_GT, &gt), NAS_OK, "%s", nas_errmsg());
+    nas_darts_rnn_genotype gt = darts_rnn_gt(HAND_GT);
     nas_params *p = nas_params_new();
     nas__darts_rnn_fixed n;
     cr_assert_eq(nas__darts_rnn_fixed_declare(p, E, H, &gt, &n), NAS_OK);
@@ -520,47 +517,43 @@ Test(darts_rnn, derived_cell_matches_direct_loops_and_fd)
     nas_params_free(p);
 }
 
-Test(darts_rnn, derived_genotype_parse)
+Test(darts_rnn, derived_genotype_check_and_token)
 {
-    nas_darts_rnn_genotype gt;
-    cr_assert_eq(nas__darts_rnn_genotype_parse(HAND_GT, &gt), NAS_OK);
-    cr_expect_eq(gt.op[3], NAS_DARTS_RNN_IDENTITY);
-    cr_expect_eq(gt.from[4], 4);
-    cr_expect_eq(gt.nconcat, 4);
+    nas_darts_rnn_genotype ok = darts_rnn_gt(HAND_GT), gt;
+    cr_expect_eq(ok.op[3], NAS_DARTS_RNN_IDENTITY);
+    cr_expect_eq(ok.from[4], 4);
+    cr_expect_eq(ok.nconcat, 4);
     char tok[256];
-    nas__darts_rnn_genotype_token(&gt, tok, sizeof(tok));
-    cr_expect_str_eq(tok, "tanh/0,relu/1,sigmoid/0,identity/2,tanh/4,relu/3,"
-                          "sigmoid/6,identity/5/2.5.7.8");
-    /* concat defaults to all eight nodes */
-    cr_assert_eq(
-        nas__darts_rnn_genotype_parse("{\"recurrent\":[[\"tanh\",0],[\"tanh\",1],[\"tanh\",2],"
-                                      "[\"tanh\",3],[\"tanh\",4],[\"tanh\",5],[\"tanh\",6],"
-                                      "[\"tanh\",7]]}",
-                                      &gt),
-        NAS_OK, "%s", nas_errmsg());
-    cr_expect_eq(gt.nconcat, 8);
+    nas__darts_rnn_genotype_token(&ok, tok, sizeof(tok));
+    cr_expect_str_eq(tok, HAND_GT);
+    nas_json_buf b = {0};
+    nas__darts_rnn_genotype_members(&ok, &b);
+    cr_expect_str_eq(b.s, "\"recurrent\":[[\"tanh\",0],[\"relu\",1],[\"sigmoid\",0],"
+                          "[\"identity\",2],[\"tanh\",4],[\"relu\",3],[\"sigmoid\",6],"
+                          "[\"identity\",5]],\"concat\":[2,5,7,8]");
+    free(b.s);
+    /* The kinds' checks of a typed cell. */
     static const struct {
-        const char *text, *msg;
+        int node, op, from, concat0;
+        const char *msg;
     } bad[] = {
-        {"", "missing"},
-        {"{\"concat\":[1]}", "genotype.recurrent: missing"},
-        {"{\"recurrent\":[[\"tanh\",0]]}", "1 entries, must be 8"},
-        {"{\"recurrent\":[[\"none\",0]]}", "unknown op \"none\""},
-        {"{\"recurrent\":[[\"tanh\",1]]}", "recurrent[0]: the input must be"},
-        {"{\"recurrent\":[[\"tanh\",0,3]]}", "more than two items"},
-        {"{\"cells\":1}", "not a darts-rnn genotype field"},
-        {"{\"recurrent\":[[\"tanh\",0],[\"tanh\",1],[\"tanh\",2],[\"tanh\",3],"
-         "[\"tanh\",4],[\"tanh\",5],[\"tanh\",6],[\"tanh\",7]],\"concat\":[0]}",
-         "concat[0]: must be a node in [1, 8]"},
-        {"{\"recurrent\":[[\"tanh\",0],[\"tanh\",1],[\"tanh\",2],[\"tanh\",3],"
-         "[\"tanh\",4],[\"tanh\",5],[\"tanh\",6],[\"tanh\",7]]} x",
-         "text after"},
+        {0, NAS_DARTS_RNN_NONE, 0, 2, "recurrent[0]: unknown op 0"},
+        {0, NAS_DARTS_RNN_TANH, 1, 2, "recurrent[0]: the input must be"},
+        {5, NAS_DARTS_RNN_TANH, 6, 2, "recurrent[5]: the input must be"},
+        {0, NAS_DARTS_RNN_TANH, 0, 0, "concat[0]: must be a node in [1, 8]"},
+        {0, NAS_DARTS_RNN_TANH, 0, 5, "concat[1]: node 5 appears twice"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        cr_expect_eq(nas__darts_rnn_genotype_parse(bad[i].text, &gt), NAS_EINVAL, "%s",
-                     bad[i].text);
-        cr_expect(strstr(nas_errmsg(), bad[i].msg), "%s: %s", bad[i].text, nas_errmsg());
+        gt = ok;
+        gt.op[bad[i].node] = bad[i].op;
+        gt.from[bad[i].node] = bad[i].from;
+        gt.concat[0] = bad[i].concat0;
+        cr_expect_eq(nas__darts_rnn_genotype_check(&gt), NAS_EINVAL, "%zu", i);
+        cr_expect(strstr(nas_errmsg(), bad[i].msg), "%zu: %s", i, nas_errmsg());
     }
+    gt = (nas_darts_rnn_genotype){0};
+    cr_expect_eq(nas__darts_rnn_genotype_check(&gt), NAS_EINVAL);
+    cr_expect(strstr(nas_errmsg(), "genotype: missing"), "%s", nas_errmsg());
 }
 
 /* ----------------------------------------------------------------- job */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "darts_genotypes.h"
 #include "jobs/jobs.h"
 #include "search/darts/darts.h"
 #include "search/enas/enas_rnn.h"
@@ -227,12 +228,10 @@ Test(estimate, lstm_lm)
 
 /* ------------------------------------------------- DARTS genotype network */
 
-static const char genotype[] =
-    "{\"normal\":[[\"sep_conv_3x3\",0],[\"sep_conv_3x3\",1],[\"skip_connect\",0],"
-    "[\"sep_conv_3x3\",1],[\"skip_connect\",0],[\"dil_conv_3x3\",2],[\"max_pool_3x3\",0],"
-    "[\"sep_conv_5x5\",1]],\"reduce\":[[\"max_pool_3x3\",0],[\"max_pool_3x3\",1],"
-    "[\"skip_connect\",2],[\"max_pool_3x3\",0],[\"max_pool_3x3\",0],[\"skip_connect\",2],"
-    "[\"skip_connect\",2],[\"avg_pool_3x3\",0]]}";
+#define GENOTYPE_                                                                                  \
+    "sep_conv_3x3/0,sep_conv_3x3/1,skip_connect/0,sep_conv_3x3/1,skip_connect/0,dil_conv_3x3/2,"   \
+    "max_pool_3x3/0,sep_conv_5x5/1/2.3.4.5|max_pool_3x3/0,max_pool_3x3/1,skip_connect/2,"          \
+    "max_pool_3x3/0,max_pool_3x3/0,skip_connect/2,skip_connect/2,avg_pool_3x3/0/2.3.4.5"
 
 static void darts_fixed_case(const char *dataset, int C, int layers, int batch)
 {
@@ -240,7 +239,7 @@ static void darts_fixed_case(const char *dataset, int C, int layers, int batch)
     nas_job_spec s = {.algorithm = "train", .dataset = dataset};
     nas_job_spec_defaults(&s);
     s.arch = NAS_ARCH_DARTS_CNN;
-    snprintf(s.genotype, sizeof s.genotype, "%s", genotype);
+    s.darts_cnn = darts_gt(GENOTYPE_);
     s.C = C;
     s.layers = layers;
     s.batch_size = batch;
@@ -248,8 +247,7 @@ static void darts_fixed_case(const char *dataset, int C, int layers, int batch)
 
     nas_darts_cfg cfg = {
         .C = C, .layers = layers, .in_c = d->c, .h = d->h, .w = d->w, .classes = d->classes};
-    nas_darts_genotype gt;
-    cr_assert_eq(nas__darts_genotype_parse(genotype, &gt), NAS_OK, "%s", nas_errmsg());
+    nas_darts_genotype gt = s.darts_cnn;
     nas_params *p = nas_params_new();
     nas__darts_fixed *net = NULL;
     cr_assert_eq(nas__darts_fixed_declare(p, &cfg, &gt, &net), NAS_OK, "%s", nas_errmsg());

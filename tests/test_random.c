@@ -20,20 +20,92 @@
 #include "search/controller/controller.h"
 #include "search/darts/darts.h"
 #include "search/nasrl/nasrl.h"
+#include "spec.h"
+
+/* ------------------------------------------------------------ helpers */
+
+/* A random search over space on dataset, every other field its default. */
+static nas_job_spec random_spec(const char *space, const char *dataset)
+{
+    nas_job_spec s;
+    memset(&s, 0, sizeof(s));
+    s.algorithm = "random";
+    s.dataset = dataset;
+    s.search_space = space;
+    nas_job_spec_defaults(&s);
+    return s;
+}
+
+/* Two architectures, trained concurrently on two threads: two reports
+ * and one result whose architecture starts with arch_prefix; the result
+ * is the best child's (perplexity: the metric of a text space). */
+static seen two_children(nas_job_spec s, int perplexity, const char *arch_prefix)
+{
+    seen sn = {0};
+    s.max_architectures = 2;
+    s.children_per_update = 2;
+    s.threads = 2;
+    nas_job_reporter rep = {
+        .ctx = &sn, .architecture = on_arch, .result = perplexity ? on_result_any : on_result};
+    cr_assert_eq(nas_job_run(&s, &rep, NULL), NAS_OK, "%s", nas_errmsg());
+    cr_expect_eq(sn.archs, 2);
+    cr_expect_eq(sn.results, 1);
+    cr_expect(strncmp(sn.result_arch, arch_prefix, strlen(arch_prefix)) == 0, "%s", sn.result_arch);
+    return sn;
+}
+
+static double best_reward(const seen *sn)
+{
+    return sn->reward[0] > sn->reward[1] ? sn->reward[0] : sn->reward[1];
+}
+
+/* s is refused before anything runs, naming field first. */
+static void refused(nas_job_spec s, const char *field)
+{
+    cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
+    cr_assert(strncmp(nas_errmsg(), field, strlen(field)) == 0 &&
+                  nas_errmsg()[strlen(field)] == ':',
+              "%s: %s", field, nas_errmsg());
+}
+
+static double chi2(const long *obs, int k, double n)
+{
+    double chi = 0.0;
+    for (int i = 0; i < k; i++)
+        chi += (obs[i] - n / k) * (obs[i] - n / k) / (n / k);
+    return chi;
+}
 
 /* ------------------------------------------------- random on darts-cnn */
+
+/* The engine's spec of a train job on a sampled architecture (arch, JSON
+ * text, as the search serves it), through the API's one parser and the
+ * engine's validation: a sample a train job would refuse fails here. */
+static nas_job_spec train_spec_of(const char *space, const char *arch)
+{
+    char body[4096];
+    json_t *spec = NULL;
+    api_problem e = {0};
+    nas_job_spec js;
+    snprintf(body, sizeof body,
+             "{\"algorithm\":\"train\",\"dataset\":\"%s\","
+             "\"architecture\":{\"space\":\"%s\",\"genotype\":%s}}",
+             strcmp(space, "darts-rnn") ? "synthetic" : "fortunes", space, arch);
+    cr_assert_eq(api_spec_normalize(body, strlen(body), 1, &spec, &e), 0, "%s: %s", arch, e.detail);
+    cr_assert_eq(api_spec_to_engine(spec, NULL, 1, &js, &e), 0, "%s: %s", arch, e.detail);
+    json_decref(spec);
+    js.algorithm = js.search_space = NULL; /* they pointed into spec */
+    js.dataset = strcmp(space, "darts-rnn") ? "synthetic" : "fortunes";
+    cr_assert_eq(nas_job_validate(&js), NAS_OK, "%s: %s", arch, nas_errmsg());
+    return js;
+}
 
 Test(nasrl_random, darts_genotypes_are_uniform_and_valid)
 {
     /* Node 3's two inputs: an unordered pair of {0..4}, 10 pairs equally
-     * likely; its first op uniform over 7. Every sample is a genotype the
-     * DARTS parser takes. */
-    nas_job_spec s;
-    memset(&s, 0, sizeof(s));
-    s.algorithm = "random";
-    s.dataset = "synthetic";
-    s.search_space = "darts-cnn";
-    nas_job_spec_defaults(&s);
+     * likely; its first op uniform over 7. Every sample is a genotype a
+     * train job takes. */
+    nas_job_spec s = random_spec("darts-cnn", "synthetic");
     const nas__nasrl_space *sp = nas__nasrl_space_of(&s);
     cr_assert_str_eq(sp->name, "darts-cnn");
     int n = sp->arc_len(&s, 0), dec[64];
@@ -52,9 +124,8 @@ Test(nasrl_random, darts_genotypes_are_uniform_and_valid)
         if (i < 50) {
             nas_json_buf jb = {0};
             cr_assert_eq(sp->arc_json(&s, dec, n, &jb), NAS_OK);
-            nas_darts_genotype gt;
-            cr_assert_eq(nas__darts_genotype_parse(jb.s, &gt), NAS_OK, "%s: %s", jb.s,
-                         nas_errmsg());
+            nas_job_spec js = train_spec_of("darts-cnn", jb.s);
+            cr_assert_eq(js.darts_cnn.normal.from[3][0], d[0]);
             free(jb.s);
         }
     }
@@ -63,61 +134,32 @@ Test(nasrl_random, darts_genotypes_are_uniform_and_valid)
         for (int b = a + 1; b < 5; b++)
             chi += (pair[a][b] - N / 10.0) * (pair[a][b] - N / 10.0) / (N / 10.0);
     cr_expect(chi < 27.88, "input pair chi2 %g (9 dof)", chi);
-    chi = 0.0;
-    for (int k = 0; k < 7; k++)
-        chi += (op[k] - N / 7.0) * (op[k] - N / 7.0) / (N / 7.0);
-    cr_expect(chi < 22.46, "op chi2 %g (6 dof)", chi);
+    cr_expect(chi2(op, 7, N) < 22.46, "op chi2 %g (6 dof)", chi2(op, 7, N));
 }
 
 Test(nasrl_random, darts_cnn_search_runs)
 {
-    nas_job_spec s;
-    memset(&s, 0, sizeof(s));
-    s.algorithm = "random";
-    s.dataset = "synthetic";
-    s.search_space = "darts-cnn";
-    nas_job_spec_defaults(&s);
+    nas_job_spec s = random_spec("darts-cnn", "synthetic");
     s.C = 4;
     s.layers = 3;
     s.child_epochs = 1;
     s.batch_size = 100;
-    s.max_architectures = 2;
-    s.children_per_update = 2;
-    s.threads = 2;
     s.seed = 4;
-    seen sn = {0};
-    nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch, .result = on_result};
-    cr_assert_eq(nas_job_run(&s, &rep, NULL), NAS_OK, "%s", nas_errmsg());
-    cr_expect_eq(sn.archs, 2);
-    cr_expect_eq(sn.results, 1);
-    cr_expect(strstr(sn.result_arch, "{\"normal\":[[") == sn.result_arch, "%s", sn.result_arch);
+    seen sn = two_children(s, 0, "{\"normal\":[[");
     cr_expect(sn.value >= 0.0 && sn.value <= 1.0);
-    cr_expect(sn.value == (sn.reward[0] > sn.reward[1] ? sn.reward[0] : sn.reward[1]));
+    cr_expect(sn.value == best_reward(&sn));
 }
 
 /* ------------------------------------------- random over the ENAS spaces */
 
 static nas_job_spec enas_random(const char *space)
 {
-    nas_job_spec s;
-    memset(&s, 0, sizeof(s));
-    s.algorithm = "random";
-    s.dataset = "synthetic";
-    s.search_space = space;
-    nas_job_spec_defaults(&s);
+    nas_job_spec s = random_spec(space, "synthetic");
     s.C = 4;
     s.layers = strcmp(space, "enas-macro") == 0 ? 3 : 1;
     if (strcmp(space, "enas-micro") == 0)
         s.nodes = 3;
     return s;
-}
-
-static double chi2(const long *obs, int k, double n)
-{
-    double chi = 0.0;
-    for (int i = 0; i < k; i++)
-        chi += (obs[i] - n / k) * (obs[i] - n / k) / (n / k);
-    return chi;
 }
 
 Test(nasrl_random, enas_micro_arcs_are_uniform_and_valid)
@@ -190,40 +232,24 @@ Test(nasrl_random, enas_micro_search_runs)
     nas_job_spec s = enas_random("enas-micro");
     s.child_epochs = 1;
     s.batch_size = 50;
-    s.max_architectures = 2;
-    s.children_per_update = 2;
-    s.threads = 2;
     s.seed = 4;
-    seen sn = {0};
-    nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch, .result = on_result};
-    cr_assert_eq(nas_job_run(&s, &rep, NULL), NAS_OK, "%s", nas_errmsg());
-    cr_expect_eq(sn.archs, 2);
-    cr_expect_eq(sn.results, 1);
-    cr_expect(strstr(sn.result_arch, "{\"normal\":[{\"inputs\":[") == sn.result_arch, "%s",
-              sn.result_arch);
-    cr_expect(sn.value == (sn.reward[0] > sn.reward[1] ? sn.reward[0] : sn.reward[1]));
+    seen sn = two_children(s, 0, "{\"normal\":[{\"inputs\":[");
+    cr_expect(sn.value == best_reward(&sn));
 
     /* The network's fields are checked by name. */
     s = enas_random("enas-micro");
     s.nodes = 1;
-    cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
-    cr_assert(strncmp(nas_errmsg(), "nodes:", 6) == 0, "%s", nas_errmsg());
+    refused(s, "nodes");
     s = enas_random("enas-macro");
     s.C = -1;
-    cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
-    cr_assert(strncmp(nas_errmsg(), "C:", 2) == 0, "%s", nas_errmsg());
+    refused(s, "C");
 }
 
 /* ------------------------------------------------ random over darts-rnn */
 
 static nas_job_spec darts_rnn_random(void)
 {
-    nas_job_spec s;
-    memset(&s, 0, sizeof(s));
-    s.algorithm = "random";
-    s.dataset = "fortunes";
-    s.search_space = "darts-rnn";
-    nas_job_spec_defaults(&s);
+    nas_job_spec s = random_spec("darts-rnn", "fortunes");
     s.embed = s.hidden = 8;
     s.bptt = 8;
     s.max_vocab = 200;
@@ -237,7 +263,7 @@ Test(nasrl_random, darts_rnn_cells_are_uniform_and_valid)
 {
     /* Node 4 (1-based) takes s0 or nodes 1..3 (4 choices), its op one of
      * tanh, relu, sigmoid, identity; node 1 always s0. Every sample is a
-     * genotype the darts-rnn parser takes. */
+     * genotype a train job takes. */
     nas_job_spec s = darts_rnn_random();
     const nas__nasrl_space *sp = nas__nasrl_space_of(&s);
     cr_assert_str_eq(sp->name, "darts-rnn");
@@ -256,10 +282,8 @@ Test(nasrl_random, darts_rnn_cells_are_uniform_and_valid)
         if (i < 30) {
             nas_json_buf jb = {0};
             cr_assert_eq(sp->arc_json(&s, dec, n, &jb), NAS_OK, "%s", nas_errmsg());
-            nas_darts_rnn_genotype gt;
-            cr_assert_eq(nas__darts_rnn_genotype_parse(jb.s, &gt), NAS_OK, "%s: %s", jb.s,
-                         nas_errmsg());
-            cr_assert_eq(gt.from[3], dec[6]);
+            nas_job_spec js = train_spec_of("darts-rnn", jb.s);
+            cr_assert_eq(js.darts_rnn.from[3], dec[6]);
             free(jb.s);
         }
     }
@@ -270,38 +294,23 @@ Test(nasrl_random, darts_rnn_cells_are_uniform_and_valid)
 
 Test(nasrl_random, darts_rnn_search_runs)
 {
-    nas_job_spec s = darts_rnn_random();
-    s.max_architectures = 2;
-    s.children_per_update = 2;
-    s.threads = 2;
-    seen sn = {0};
-    nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch, .result = on_result_any};
-    cr_assert_eq(nas_job_run(&s, &rep, NULL), NAS_OK, "%s", nas_errmsg());
-    cr_expect_eq(sn.archs, 2);
-    cr_expect_eq(sn.results, 1);
-    cr_expect(strncmp(sn.result_arch, "{\"recurrent\": [[", 16) == 0, "%s", sn.result_arch);
+    seen sn = two_children(darts_rnn_random(), 1, "{\"recurrent\": [[");
     cr_expect(sn.value > 1.0 && isfinite(sn.value), "val perplexity %g", sn.value);
     /* reward = 80 / ppl^2 of the best (lowest perplexity) cell */
-    double best = sn.reward[0] > sn.reward[1] ? sn.reward[0] : sn.reward[1];
+    double best = best_reward(&sn);
     cr_expect(fabs(best - 80.0 / (sn.value * sn.value)) < 1e-9 * best, "%g vs %g", best,
               80.0 / (sn.value * sn.value));
 
-    s = darts_rnn_random();
+    nas_job_spec s = darts_rnn_random();
     s.dropout_input = 1.0f;
-    cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
-    cr_assert(strncmp(nas_errmsg(), "dropout_i:", 10) == 0, "%s", nas_errmsg());
+    refused(s, "dropout_i");
 }
 
 /* ------------------------------------------------- random over enas-rnn */
 
 static nas_job_spec enas_rnn_random(void)
 {
-    nas_job_spec s;
-    memset(&s, 0, sizeof(s));
-    s.algorithm = "random";
-    s.dataset = "fortunes";
-    s.search_space = "enas-rnn";
-    nas_job_spec_defaults(&s);
+    nas_job_spec s = random_spec("enas-rnn", "fortunes");
     s.nodes = 4;
     s.hidden = 8;
     s.bptt = 8;
@@ -349,23 +358,13 @@ Test(nasrl_random, enas_rnn_arcs_are_uniform_and_valid)
 
 Test(nasrl_random, enas_rnn_search_runs)
 {
-    nas_job_spec s = enas_rnn_random();
-    s.max_architectures = 2;
-    s.children_per_update = 2;
-    s.threads = 2;
-    seen sn = {0};
-    nas_job_reporter rep = {.ctx = &sn, .architecture = on_arch, .result = on_result_any};
-    cr_assert_eq(nas_job_run(&s, &rep, NULL), NAS_OK, "%s", nas_errmsg());
-    cr_expect_eq(sn.archs, 2);
-    cr_expect_eq(sn.results, 1);
-    cr_expect(strncmp(sn.result_arch, "{\"nodes\":", 9) == 0, "%s", sn.result_arch);
+    seen sn = two_children(enas_rnn_random(), 1, "{\"nodes\":");
     cr_expect(sn.value > 1.0 && isfinite(sn.value), "val perplexity %g", sn.value);
-    double best = sn.reward[0] > sn.reward[1] ? sn.reward[0] : sn.reward[1];
+    double best = best_reward(&sn);
     cr_expect(fabs(best - 80.0 / sn.value) < 1e-9 * best, "reward %g vs 80/ppl %g", best,
               80.0 / sn.value);
 
-    s = enas_rnn_random();
+    nas_job_spec s = enas_rnn_random();
     s.dropout_h = 1.0f;
-    cr_assert_eq(nas_job_run(&s, NULL, NULL), NAS_EINVAL);
-    cr_assert(strncmp(nas_errmsg(), "dropout_h:", 10) == 0, "%s", nas_errmsg());
+    refused(s, "dropout_h");
 }

@@ -198,6 +198,32 @@ static const char *cell_with(const char *cell, size_t i, const char *entry)
     return out;
 }
 
+/* The engine's typed cells back as compact JSON, through nas.h's op
+ * names: what the API converted, spelled as the user gave it. */
+static const char *cells_text(const nas_darts_genotype *gt)
+{
+    static char out[1024];
+    const nas_darts_gene *cells[2] = {&gt->normal, &gt->reduce};
+    const int *concat[2] = {gt->normal_concat, gt->reduce_concat};
+    const int nconcat[2] = {gt->n_normal_concat, gt->n_reduce_concat};
+    size_t n = 0;
+    for (int c = 0; c < 2; c++) {
+        n += (size_t)snprintf(out + n, sizeof out - n, "%s\"%s\":[", c ? "," : "{",
+                              c ? "reduce" : "normal");
+        for (int i = 0; i < 2 * NAS_DARTS_NODES; i++)
+            n += (size_t)snprintf(out + n, sizeof out - n, "%s[\"%s\",%d]", i ? "," : "",
+                                  nas_darts_op_name(cells[c]->op[i / 2][i % 2]),
+                                  cells[c]->from[i / 2][i % 2]);
+        n +=
+            (size_t)snprintf(out + n, sizeof out - n, "],\"%s_concat\":[", c ? "reduce" : "normal");
+        for (int i = 0; i < nconcat[c]; i++)
+            n += (size_t)snprintf(out + n, sizeof out - n, "%s%d", i ? "," : "", concat[c][i]);
+        n += (size_t)snprintf(out + n, sizeof out - n, "]");
+    }
+    snprintf(out + n, sizeof out - n, "}");
+    return out;
+}
+
 Test(spec, a_darts_genotype_trains_with_defaults_filled_in)
 {
     api_problem e = {0};
@@ -222,14 +248,17 @@ Test(spec, a_darts_genotype_trains_with_defaults_filled_in)
     cr_assert(json_is_false(json_object_get(hp, "nesterov")));
     cr_assert(json_is_null(json_object_get(hp, "dropout")), "no dropout layer");
 
-    /* The engine gets the genotype as compact JSON. */
+    /* The engine gets the genotype as typed cells. */
     cr_assert_eq(api_spec_to_engine(s, NULL, 1, &js, &e), 0, "%s", e.detail);
     cr_assert_eq(js.arch, NAS_ARCH_DARTS_CNN);
     cr_assert(js.C == 16 && js.layers == 8 && js.epochs == 3 && js.batch_size == 64);
     cr_assert(js.lr == 0.025f && js.weight_decay == 3e-4f && js.grad_clip == 5.0f &&
               js.nesterov == 0 && js.dropout == 0.0f);
-    cr_assert_str_eq(js.genotype, "{\"normal\":" NORMAL_ ",\"normal_concat\":[2,3,4,5],"
-                                  "\"reduce\":" REDUCE_ ",\"reduce_concat\":[2,3,4,5]}");
+    cr_assert_eq(js.darts_cnn.normal.op[0][0], NAS_DARTS_SEP_CONV_3X3);
+    cr_assert_eq(js.darts_cnn.reduce.from[1][0], 2);
+    cr_assert_str_eq(cells_text(&js.darts_cnn),
+                     "{\"normal\":" NORMAL_ ",\"normal_concat\":[2,3,4,5],"
+                     "\"reduce\":" REDUCE_ ",\"reduce_concat\":[2,3,4,5]}");
     json_decref(want);
     json_decref(s);
 
@@ -239,12 +268,14 @@ Test(spec, a_darts_genotype_trains_with_defaults_filled_in)
            ",\"reduce\":" REDUCE_ ",\"reduce_concat\":[5,2.0]}}}");
     cr_assert_eq(api_spec_to_engine(s, NULL, 1, &js, &e), 0, "%s", e.detail);
     cr_assert(js.C == 4 && js.layers == 3);
-    cr_assert(strstr(js.genotype, "\"reduce_concat\":[5,2]}"), "%s", js.genotype);
+    cr_assert(js.darts_cnn.n_reduce_concat == 2 && js.darts_cnn.reduce_concat[0] == 5 &&
+              js.darts_cnn.reduce_concat[1] == 2);
     json_decref(s);
     s = ok("{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\"}}");
     cr_assert_eq(api_spec_to_engine(s, NULL, 1, &js, &e), 0, "%s", e.detail);
-    cr_assert_str_eq(js.genotype, "{\"normal\":" NORMAL_ ",\"normal_concat\":[2,3,4,5],"
-                                  "\"reduce\":" REDUCE_ ",\"reduce_concat\":[2,3,4,5]}");
+    cr_assert_str_eq(cells_text(&js.darts_cnn),
+                     "{\"normal\":" NORMAL_ ",\"normal_concat\":[2,3,4,5],"
+                     "\"reduce\":" REDUCE_ ",\"reduce_concat\":[2,3,4,5]}");
     cr_assert_eq(api_spec_implemented(s, &e), 0);
     json_decref(s);
 
@@ -253,6 +284,67 @@ Test(spec, a_darts_genotype_trains_with_defaults_filled_in)
                        ",\"normal_concat\":[2,3,4,5],"
                        "\"reduce_concat\":[2,3,4,5]"));
     json_decref(s);
+}
+
+/* A darts-rnn train body whose genotype is {"recurrent": rec<extra>}. */
+static const char *darts_rnn_train(const char *rec, const char *extra)
+{
+    static char body[1024];
+    snprintf(body, sizeof body,
+             "{\"algorithm\":\"train\",\"dataset\":\"ptb\",\"architecture\":{\"space\":"
+             "\"darts-rnn\",\"genotype\":{\"recurrent\":%s%s}}}",
+             rec, extra);
+    return body;
+}
+
+#define RECURRENT_                                                                                 \
+    "[[\"sigmoid\",0],[\"relu\",1],[\"relu\",1],[\"identity\",1],[\"tanh\",2],[\"sigmoid\",5],"    \
+    "[\"tanh\",3],[\"relu\",5]]"
+
+Test(spec, a_darts_rnn_genotype_is_parsed_once_into_the_engines_cell)
+{
+    api_problem e = {0};
+    nas_job_spec js;
+    json_t *s = ok(darts_rnn_train(RECURRENT_, ",\"concat\":[8,1.0]"));
+    cr_assert_eq(api_spec_to_engine(s, NULL, 1, &js, &e), 0, "%s", e.detail);
+    cr_assert_eq(js.arch, NAS_ARCH_DARTS_RNN);
+    cr_assert(js.darts_rnn.op[0] == NAS_DARTS_RNN_SIGMOID && js.darts_rnn.from[5] == 5 &&
+              js.darts_rnn.op[7] == NAS_DARTS_RNN_RELU);
+    cr_assert(js.darts_rnn.nconcat == 2 && js.darts_rnn.concat[0] == 8 &&
+              js.darts_rnn.concat[1] == 1);
+    json_decref(s);
+    s = ok(darts_rnn_train(RECURRENT_, ""));
+    cr_assert_eq(api_spec_to_engine(s, NULL, 1, &js, &e), 0, "%s", e.detail);
+    cr_assert_eq(js.darts_rnn.nconcat, 8, "concat defaults to every node");
+    /* A job resumed after a restart: its spec stored as JSON text, read
+     * back and converted by the same code, gives the same cell. */
+    char *stored = json_dumps(s, JSON_COMPACT);
+    json_t *back = json_loads(stored, 0, NULL);
+    nas_job_spec again;
+    cr_assert_eq(api_spec_to_engine(back, NULL, 1, &again, &e), 0, "%s", e.detail);
+    cr_assert(memcmp(&again.darts_rnn, &js.darts_rnn, sizeof js.darts_rnn) == 0);
+    free(stored);
+    json_decref(back);
+    json_decref(s);
+
+    /* Errors name the entry, as darts-cnn's. */
+    e = fails(darts_rnn_train("[[\"none\",0]]", ""), 400, "invalid-field",
+              "/architecture/genotype/recurrent");
+    api_problem_clear(&e);
+    e = fails(darts_rnn_train(cell_with(RECURRENT_, 2, "[\"conv\",1]"), ""), 400, "invalid-field",
+              "/architecture/genotype/recurrent/2/0");
+    cr_assert_eq(json_array_size(e.allowed), 4);
+    api_problem_clear(&e);
+    e = fails(darts_rnn_train(cell_with(RECURRENT_, 0, "[\"tanh\",1]"), ""), 400, "invalid-field",
+              "/architecture/genotype/recurrent/0/1");
+    cr_assert(strstr(e.detail, "node 1"), "%s", e.detail);
+    api_problem_clear(&e);
+    e = fails(darts_rnn_train(RECURRENT_, ",\"concat\":[0]"), 400, "invalid-field",
+              "/architecture/genotype/concat/0");
+    api_problem_clear(&e);
+    e = fails(darts_rnn_train(RECURRENT_, ",\"cells\":1"), 400, "unknown-field",
+              "/architecture/genotype/cells");
+    api_problem_clear(&e);
 }
 
 Test(spec, darts_genotype_errors_name_the_entry_and_what_is_allowed)

@@ -5,9 +5,9 @@
  * reports: architectures, metrics, results, checkpoint headers and
  * metadata (the searches and job kinds, about 25 files). The reader parses
  * the engine's own texts back: safetensors checkpoint headers and their
- * metadata (checkpoint.c, and the job kinds' metadata reader in job.c)
- * and, until genotypes travel as typed structures (issue #13 part 5),
- * DARTS genotypes (the darts search's darts_net.c and darts_rnn_net.c).
+ * metadata (checkpoint.c, and the job kinds' metadata reader in job.c).
+ * DARTS genotypes are typed structures inside the engine (nas.h): the API
+ * parses their JSON, once.
  *
  * Why not Jansson, which the API links: the engine only writes texts (a
  * string builder, no tree) and reads back its own files, and the reader

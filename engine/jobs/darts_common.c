@@ -84,15 +84,41 @@ char *nas__darts_job_epoch_json(char *alpha, int epoch, const nas__job_pos *pos,
 }
 
 void nas__darts_job_result_head(nas_json_buf *res, const char *space, const nas__job *j,
-                                const char *text, const char *alpha)
+                                const char *text, const char *alpha, const char *val_name,
+                                double val_value, double val_loss, const char *train_name,
+                                const nas__job_pos *pos)
 {
-    nas__json_buf_puts(res, "{\"search_space\":\"");
-    nas__json_buf_puts(res, space);
-    nas__json_buf_puts(res, "\",\"dataset\":");
-    nas__json_buf_str(res, j->desc->name, "");
+    nas__job_json_open(res, space, j);
     nas__json_num(res, 0, "order", j->spec.order);
     nas__json_buf_puts(res, ",\"genotype\":");
     nas__json_buf_str(res, text, "");
     nas__json_buf_puts(res, ",\"alpha\":");
     nas__json_buf_puts(res, alpha);
+    nas__json_num(res, 0, val_name, val_value);
+    nas__json_num(res, 0, "val_loss", val_loss);
+    nas__json_num(res, 0, "train_loss", pos->last_loss);
+    nas__json_num(res, 0, train_name, pos->last_acc);
+}
+
+int nas__darts_job_deliver(nas__job *j, const char *space, nas_json_buf *res,
+                           const nas__job_pos *pos, int64_t spe, nas_params *p, int stopped_by_time,
+                           char **arch, const char *metric, double value,
+                           nas__darts_search_out *out)
+{
+    double seconds = nas__job_json_close(res, j, pos, spe, p, stopped_by_time);
+    if (res->oom)
+        return nas_fail(NAS_ENOMEM, "%s: result: out of memory", space);
+    /* budget.max_seconds bounds the search alone: the final training
+     * asked for runs after a search it cut short too. */
+    if (j->spec.final_epochs > 0) {
+        out->arch = *arch;
+        out->res = res->s;
+        out->steps = pos->global_step;
+        out->epochs = nas__job_epochs_done(j, pos);
+        out->seconds = seconds;
+        *arch = res->s = NULL;
+    } else if (j->rep.result) {
+        j->rep.result(j->rep.ctx, *arch, metric, value, res->s);
+    }
+    return NAS_OK;
 }

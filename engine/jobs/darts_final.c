@@ -135,12 +135,6 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so, int re
     const nas_job_spec *s = &j->spec;
     *t = (nas_job_spec){.algorithm = "train", .dataset = j->desc->name};
     nas_job_spec_defaults(t);
-    if (strlen(so->arch) >= sizeof(t->genotype))
-        return nas_fail(NAS_EINVAL,
-                        "final training: the genotype is longer "
-                        "than %d bytes",
-                        NAS_GENOTYPE_MAX - 1);
-    strcpy(t->genotype, so->arch);
     t->data_path = s->data_path;
     t->epochs = s->final_epochs;
     t->seed = s->seed;
@@ -148,6 +142,7 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so, int re
     t->batch_size = s->batch_size;
     if (is_rnn(j)) {
         t->arch = NAS_ARCH_DARTS_RNN;
+        t->darts_rnn = so->darts_rnn;
         t->embed = s->embed;
         t->hidden = s->hidden;
         t->layers = 1;
@@ -161,6 +156,7 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so, int re
         t->dropout_input = s->dropout_input;
     } else {
         t->arch = NAS_ARCH_DARTS_CNN;
+        t->darts_cnn = so->darts_cnn;
         t->C = s->final_C;
         t->layers = s->final_layers;
         t->lr = 0.025f;
@@ -307,9 +303,30 @@ fail:
     return rc;
 }
 
+/* The final training of a resumed darts job trains the genotype its
+ * checkpoint's spec text names (the train kind's job.spec holds it as a
+ * token; nas__job_resume then checks the rest of that text). */
+static int resumed_spec(const nas__job *j, const nas__darts_search_out *so, int resume,
+                        nas_job_spec *t)
+{
+    nas__darts_search_out typed = *so;
+    char *text = NULL;
+    int rc = nas__ckpt_meta(j->spec.checkpoint_path, "job.spec", &text);
+    if (rc == NAS_OK)
+        rc = is_rnn(j) ? nas__darts_rnn_genotype_from_spec_text(text, &typed.darts_rnn)
+                       : nas__darts_genotype_from_spec_text(text, &typed.darts_cnn);
+    free(text);
+    if (rc < 0) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", nas_errmsg());
+        return nas_fail(rc, "%s: final-training checkpoint: %s", j->spec.checkpoint_path, msg);
+    }
+    return final_spec(j, &typed, resume, t);
+}
+
 int nas__darts_final_resume(nas__job *j)
 {
-    return nas__final_resume(j, "darts", final_spec);
+    return nas__final_resume(j, "darts", resumed_spec);
 }
 
 int nas__darts_stages(nas__job *j, int (*search)(nas__job *j, nas__darts_search_out *out))

@@ -162,8 +162,9 @@ static int split(run *r)
     return NAS_OK;
 }
 
-static int setup(run *r)
+static int setup(void *ctx)
 {
+    run *r = ctx;
     nas__job *j = r->j;
     const nas_job_spec *s = &j->spec;
     nas_dataset *test = NULL;
@@ -212,8 +213,9 @@ static int setup(run *r)
     return NAS_OK;
 }
 
-static void teardown(run *r)
+static void teardown(void *ctx)
 {
+    run *r = ctx;
     if (r->searching)
         nas__darts_search_free(&r->s);
     nas__darts_net_free(r->net);
@@ -339,12 +341,14 @@ static char *epoch_metrics(run *r, int epoch)
 }
 
 /* The genotype of the current alphas as JSON and as Genotype(...) text
- * (either out-pointer may be NULL); malloc'd. */
-static int genotype(run *r, char **json, char **text)
+ * (either out-pointer may be NULL; malloc'd) and typed (gt may be NULL). */
+static int genotype(run *r, char **json, char **text, nas_darts_genotype *gt)
 {
     nas_darts_gene gn, gr;
     nas__darts_derive(alpha_of(r, 0), &gn);
     nas__darts_derive(alpha_of(r, 1), &gr);
+    if (gt)
+        nas__darts_genotype_of(&gn, &gr, gt);
     if (json && !(*json = nas__darts_genotype_json(&gn, &gr)))
         return NAS_ENOMEM;
     if (text && !(*text = nas__darts_genotype_text(&gn, &gr)))
@@ -369,7 +373,7 @@ static int end_epoch(void *ctx)
     nas__job_metric(j, e, pos->global_step, "val_accuracy", r->val_acc);
     nas__job_metric(j, e, pos->global_step, "lr", r->lr);
     char *arch = NULL, *met = NULL;
-    int rc = genotype(r, &arch, NULL);
+    int rc = genotype(r, &arch, NULL, NULL);
     if (rc == NAS_OK && !(met = epoch_metrics(r, e)))
         rc = NAS_ENOMEM;
     if (rc == NAS_OK && j->rep.architecture)
@@ -413,47 +417,23 @@ typedef nas__darts_search_out search_out;
 static int report_result(run *r, int stopped_by_time, search_out *out)
 {
     nas__job *j = r->j;
-    const nas_job_spec *s = &j->spec;
-    /* budget.max_seconds bounds the search alone: the final training
-     * asked for runs after a search it cut short too. */
-    int final = s->final_epochs > 0;
     char *arch = NULL, *text = NULL;
     char *alpha = nas__darts_alpha_json(alpha_of(r, 0), alpha_of(r, 1));
     nas_json_buf res = {0};
-    int rc = genotype(r, &arch, &text);
+    int rc = genotype(r, &arch, &text, &out->darts_cnn);
     if (rc < 0 || !alpha) {
         rc = nas_fail(NAS_ENOMEM, "darts: result: out of memory");
         goto fail;
     }
-    nas__darts_job_result_head(&res, "darts-cnn", j, text, alpha);
-    nas__json_num(&res, 0, "val_accuracy", r->val_acc);
-    nas__json_num(&res, 0, "val_loss", r->val_loss);
-    nas__json_num(&res, 0, "train_loss", r->pos.last_loss);
-    nas__json_num(&res, 0, "train_accuracy", r->pos.last_acc);
+    nas__darts_job_result_head(&res, "darts-cnn", j, text, alpha, "val_accuracy", r->val_acc,
+                               r->val_loss, "train_accuracy", &r->pos);
     nas__json_buf_puts(&res, ",\"val_data\":\"the alpha half of the training "
                              "set; a search does not use the test set\"");
     nas__json_num(&res, 0, "train_examples", r->ntr);
     nas__json_num(&res, 0, "val_examples", r->nva);
-    nas__job_json_steps(&res, &r->pos, r->spe);
-    nas__job_json_stop(&res, r->p, stopped_by_time);
-    double seconds = nas__job_elapsed(j);
-    nas__json_num(&res, 0, "seconds", seconds);
-    nas__json_buf_puts(&res, "}");
-    if (res.oom) {
-        rc = nas_fail(NAS_ENOMEM, "darts: result: out of memory");
-        goto fail;
-    }
     nas__job_log(j, "result: %s, val accuracy %.4f", text, r->val_acc);
-    if (final) {
-        *out = (search_out){.arch = arch,
-                            .res = res.s,
-                            .steps = r->pos.global_step,
-                            .epochs = nas__job_epochs_done(j, &r->pos),
-                            .seconds = seconds};
-        arch = res.s = NULL;
-    } else if (j->rep.result) {
-        j->rep.result(j->rep.ctx, arch, "val_accuracy", r->val_acc, res.s);
-    }
+    rc = nas__darts_job_deliver(j, "darts", &res, &r->pos, r->spe, r->p, stopped_by_time, &arch,
+                                "val_accuracy", r->val_acc, out);
 fail:
     free(arch);
     free(text);
@@ -462,25 +442,24 @@ fail:
     return rc;
 }
 
-/* The search: its result reported, or handed over in *out. */
+/* After the epochs: a run resumed after its last epoch, or stopped by the
+ * budget before searching anything, measures the val half again
+ * (deterministic); then the result, reported or handed over in out. */
+static int finish(void *ctx, int by_time, void *out)
+{
+    run *r = ctx;
+    if (!r->val_fresh)
+        evaluate(r);
+    return report_result(r, by_time, out);
+}
+
+/* The search: its result reported, or handed over in *out; the
+ * supernet's memory goes before the final network's. */
 static int search(nas__job *j, search_out *out)
 {
+    static const nas__job_stages stages = {setup, run_epoch, finish, teardown};
     run r = {.j = j};
-    int rc = setup(&r);
-    if (rc < 0)
-        goto fail;
-    int by_time;
-    rc = nas__job_epochs(j, &r.pos, run_epoch, &r, &by_time);
-    if (rc < 0)
-        goto fail;
-    /* A run resumed after its last epoch, or stopped by the budget before
-     * searching anything, measures the val half again (deterministic). */
-    if (!r.val_fresh)
-        evaluate(&r);
-    rc = report_result(&r, by_time, out);
-fail:
-    teardown(&r); /* the supernet's memory goes before the final network's */
-    return rc;
+    return nas__job_search(j, &r.pos, &stages, &r, out);
 }
 
 int nas__darts_job(nas__job *j)

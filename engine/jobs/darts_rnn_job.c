@@ -102,8 +102,9 @@ typedef struct run {
     int val_fresh;
 } run;
 
-static int setup(run *r)
+static int setup(void *ctx)
 {
+    run *r = ctx;
     nas__job *j = r->j;
     const nas_job_spec *s = &j->spec;
     int rc = nas__job_load_corpus(j, &r->corpus);
@@ -167,8 +168,9 @@ static int setup(run *r)
     return NAS_OK;
 }
 
-static void teardown(run *r)
+static void teardown(void *ctx)
 {
+    run *r = ctx;
     if (r->searching)
         nas__darts_gsearch_free(&r->s);
     nas__darts_rnn_free(r->net);
@@ -239,10 +241,12 @@ static void search_step(void *ctx)
     r->val_fresh = 0;
 }
 
-static int genotype(run *r, char **json, char **text)
+static int genotype(run *r, char **json, char **text, nas_darts_rnn_genotype *gt)
 {
     nas_darts_rnn_gene g;
     nas__darts_rnn_derive(alpha_of(r), &g);
+    if (gt)
+        nas__darts_rnn_genotype_of(&g, gt);
     if (json && !(*json = nas__darts_rnn_genotype_json(&g)))
         return NAS_ENOMEM;
     if (text && !(*text = nas__darts_rnn_genotype_text(&g)))
@@ -274,7 +278,7 @@ static int end_epoch(void *ctx)
     nas__job_metric(j, e, pos->global_step, "val_perplexity", vppl);
     nas__job_metric(j, e, pos->global_step, "lr", r->lr);
     char *arch = NULL, *met = NULL;
-    int rc = genotype(r, &arch, NULL);
+    int rc = genotype(r, &arch, NULL, NULL);
     if (rc == NAS_OK && !(met = epoch_metrics(r, e)))
         rc = NAS_ENOMEM;
     /* The reward of the ENAS language-model search: 80 / perplexity. */
@@ -314,47 +318,26 @@ static int run_epoch(void *ctx)
 static int report_result(run *r, int stopped_by_time, nas__darts_search_out *out)
 {
     nas__job *j = r->j;
-    int final = j->spec.final_epochs > 0; /* after a cut search too */
     char *arch = NULL, *text = NULL;
     char *alpha = nas__darts_rnn_alpha_json(alpha_of(r));
     nas_json_buf res = {0};
     double vppl = exp(r->val_loss);
-    int rc = genotype(r, &arch, &text);
+    int rc = genotype(r, &arch, &text, &out->darts_rnn);
     if (rc < 0 || !alpha) {
         rc = nas_fail(NAS_ENOMEM, "darts-rnn: result: out of memory");
         goto fail;
     }
-    nas__darts_job_result_head(&res, "darts-rnn", j, text, alpha);
-    nas__json_num(&res, 0, "val_perplexity", vppl);
-    nas__json_num(&res, 0, "val_loss", r->val_loss);
-    nas__json_num(&res, 0, "train_loss", r->pos.last_loss);
-    nas__json_num(&res, 0, "train_perplexity", r->pos.last_acc);
+    nas__darts_job_result_head(&res, "darts-rnn", j, text, alpha, "val_perplexity", vppl,
+                               r->val_loss, "train_perplexity", &r->pos);
     nas__json_buf_puts(&res, ",\"val_data\":\"the valid split, which also "
                              "trains alpha; a search does not use the test "
                              "split\"");
     nas__json_num(&res, 0, "vocab", r->corpus->vocab_size);
     nas__json_num(&res, 0, "train_tokens", r->corpus->ntrain);
     nas__json_num(&res, 0, "val_tokens", r->corpus->nvalid);
-    nas__job_json_steps(&res, &r->pos, r->spe);
-    nas__job_json_stop(&res, r->p, stopped_by_time);
-    double seconds = nas__job_elapsed(j);
-    nas__json_num(&res, 0, "seconds", seconds);
-    nas__json_buf_puts(&res, "}");
-    if (res.oom) {
-        rc = nas_fail(NAS_ENOMEM, "darts-rnn: result: out of memory");
-        goto fail;
-    }
     nas__job_log(j, "result: %s, val perplexity %.2f", text, vppl);
-    if (final) {
-        *out = (nas__darts_search_out){.arch = arch,
-                                       .res = res.s,
-                                       .steps = r->pos.global_step,
-                                       .epochs = nas__job_epochs_done(j, &r->pos),
-                                       .seconds = seconds};
-        arch = res.s = NULL;
-    } else if (j->rep.result) {
-        j->rep.result(j->rep.ctx, arch, "val_perplexity", vppl, res.s);
-    }
+    rc = nas__darts_job_deliver(j, "darts-rnn", &res, &r->pos, r->spe, r->p, stopped_by_time, &arch,
+                                "val_perplexity", vppl, out);
 fail:
     free(arch);
     free(text);
@@ -363,23 +346,21 @@ fail:
     return rc;
 }
 
-/* The search: its result reported, or handed over in *out. */
+static int finish(void *ctx, int by_time, void *out)
+{
+    run *r = ctx;
+    if (!r->val_fresh)
+        evaluate(r);
+    return report_result(r, by_time, out);
+}
+
+/* The search: its result reported, or handed over in *out; the search's
+ * memory goes before the final model's. */
 static int search(nas__job *j, nas__darts_search_out *out)
 {
+    static const nas__job_stages stages = {setup, run_epoch, finish, teardown};
     run r = {.j = j};
-    int rc = setup(&r);
-    if (rc < 0)
-        goto fail;
-    int by_time;
-    rc = nas__job_epochs(j, &r.pos, run_epoch, &r, &by_time);
-    if (rc < 0)
-        goto fail;
-    if (!r.val_fresh)
-        evaluate(&r);
-    rc = report_result(&r, by_time, out);
-fail:
-    teardown(&r); /* the search's memory goes before the final model's */
-    return rc;
+    return nas__job_search(j, &r.pos, &stages, &r, out);
 }
 
 int nas__darts_rnn_job(nas__job *j)

@@ -618,3 +618,16 @@ int nas__enas_final_end(nas__job *j, nas__enas_final_cap *cap, int rc)
     cap->arch = cap->res = NULL;
     return rc;
 }
+
+int nas__enas_stages(nas__job *j, const nas__job_pos *pos, const nas__job_stages *st, void *run)
+{
+    /* A resume inside the final training runs only it; otherwise the
+     * search's result is captured for it. */
+    nas__enas_final_cap cap;
+    int done;
+    int rc = nas__enas_final_begin(j, &cap, &done);
+    if (rc < 0 || done)
+        return rc;
+    rc = nas__job_search(j, pos, st, run, NULL);
+    return nas__enas_final_end(j, &cap, rc); /* the search's memory is freed */
+}

@@ -332,8 +332,9 @@ static int start(run *r)
     return NAS_OK;
 }
 
-static int setup(run *r)
+static int setup(void *ctx)
 {
+    run *r = ctx;
     nas__job *j = r->j;
     const nas_job_spec *s = &j->spec;
     nas_dataset *test = NULL;
@@ -403,8 +404,11 @@ static int setup(run *r)
     return start(r);
 }
 
-static void teardown(run *r)
+static void teardown(void *ctx)
 {
+    run *r = ctx;
+    r->j->extra_meta = NULL; /* r->meta goes */
+    r->j->nextra = 0;
     if (r->self)
         r->sp->free(r->self);
     nas_ctrl_free(r->ctrl);
@@ -631,10 +635,7 @@ static int report_result(run *r, int by_time)
     nas_json_buf arch = {0}, text = {0}, res = {0};
     r->sp->arc_json(r->self, best, &arch);
     r->sp->arc_string(r->self, best, &text);
-    nas__json_buf_puts(&res, "{\"search_space\":");
-    nas__json_buf_str(&res, s->search_space, "");
-    nas__json_buf_puts(&res, ",\"dataset\":");
-    nas__json_buf_str(&res, j->desc->name, "");
+    nas__job_json_open(&res, s->search_space, j);
     nas__json_buf_puts(&res, ",\"fixed_arc\":");
     nas__json_buf_str(&res, text.s ? text.s : "", "");
     nas__json_num(&res, 0, "val_accuracy", acc);
@@ -649,10 +650,7 @@ static int report_result(run *r, int by_time)
     nas__json_num(&res, 0, "train_examples", r->ntr);
     nas__json_num(&res, 0, "val_examples", r->nva);
     nas__json_num(&res, 0, "child_parameters", (double)r->sp->arc_params(r->self, r->p, best));
-    nas__job_json_steps(&res, &r->pos, r->spe);
-    nas__job_json_stop(&res, r->p, by_time);
-    nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
-    nas__json_buf_puts(&res, "}");
+    nas__job_json_close(&res, j, &r->pos, r->spe, r->p, by_time);
     int rc = NAS_OK;
     if (arch.oom || text.oom || res.oom)
         rc = nas_fail(NAS_ENOMEM, "enas: result: out of memory");
@@ -671,28 +669,15 @@ static int report_result(run *r, int by_time)
     return rc;
 }
 
+static int finish(void *ctx, int by_time, void *out)
+{
+    (void)out; /* the final training captures the result itself */
+    return report_result(ctx, by_time);
+}
+
 int nas__enas_job(nas__job *j)
 {
-    /* ---- final training (jobs/enas_final.c): a resume inside it runs
-     * only it; otherwise the search's result is captured for it */
-    nas__enas_final_cap cap;
-    int done;
-    int rc = nas__enas_final_begin(j, &cap, &done);
-    if (rc < 0 || done)
-        return rc;
-    /* ---- end final training */
+    static const nas__job_stages stages = {setup, run_epoch, finish, teardown};
     run r = {.j = j};
-    rc = setup(&r);
-    if (rc < 0)
-        goto fail;
-    int by_time;
-    rc = nas__job_epochs(j, &r.pos, run_epoch, &r, &by_time);
-    if (rc < 0)
-        goto fail;
-    rc = report_result(&r, by_time);
-fail:
-    j->extra_meta = NULL;
-    j->nextra = 0;
-    teardown(&r);
-    return nas__enas_final_end(j, &cap, rc); /* final training */
+    return nas__enas_stages(j, &r.pos, &stages, &r);
 }

@@ -248,8 +248,9 @@ static int resume(run *r)
     return NAS_OK;
 }
 
-static int setup(run *r)
+static int setup(void *ctx)
 {
+    run *r = ctx;
     nas__job *j = r->j;
     const nas_job_spec *s = &j->spec;
     int rc = nas__job_load_corpus(j, &r->corpus);
@@ -330,8 +331,9 @@ static int setup(run *r)
     return NAS_OK;
 }
 
-static void teardown(run *r)
+static void teardown(void *ctx)
 {
+    run *r = ctx;
     r->j->extra_meta = NULL;
     r->j->nextra = 0;
     nas_ctrl_free(r->ctrl);
@@ -579,8 +581,7 @@ static int report_result(run *r, int stopped_by_time)
     nas_json_buf arch = {0}, res = {0};
     int rc = NAS_OK;
     nas__enas_rnn_arc_json(r->net, r->best_arc, &arch);
-    nas__json_buf_puts(&res, "{\"search_space\":\"enas-rnn\",\"dataset\":");
-    nas__json_buf_str(&res, j->desc->name, "");
+    nas__job_json_open(&res, "enas-rnn", j);
     nas__json_buf_puts(&res, ",\"architecture\":");
     nas__enas_rnn_arc_json(r->net, r->best_arc, &res);
     nas__json_buf_puts(&res, ",\"fixed_arc\":\"");
@@ -601,10 +602,7 @@ static int report_result(run *r, int stopped_by_time)
     nas__json_num(&res, 0, "val_tokens", r->corpus->nvalid);
     nas__json_num(&res, 0, "child_parameters",
                   (double)nas__enas_rnn_arc_params(r->net, r->p, r->best_arc));
-    nas__job_json_steps(&res, &r->pos, r->spe);
-    nas__job_json_stop(&res, r->p, stopped_by_time);
-    nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
-    nas__json_buf_puts(&res, "}");
+    nas__job_json_close(&res, j, &r->pos, r->spe, r->p, stopped_by_time);
     if (arch.oom || res.oom) {
         rc = nas_fail(NAS_ENOMEM, "enas-rnn: result: out of memory");
         goto fail;
@@ -618,26 +616,15 @@ fail:
     return rc;
 }
 
+static int finish(void *ctx, int by_time, void *out)
+{
+    (void)out; /* the final training captures the result itself */
+    return report_result(ctx, by_time);
+}
+
 int nas__enas_rnn_job(nas__job *j)
 {
-    /* ---- final training (jobs/enas_final.c): a resume inside it runs
-     * only it; otherwise the search's result is captured for it */
-    nas__enas_final_cap cap;
-    int done;
-    int rc = nas__enas_final_begin(j, &cap, &done);
-    if (rc < 0 || done)
-        return rc;
-    /* ---- end final training */
+    static const nas__job_stages stages = {setup, run_epoch, finish, teardown};
     run r = {.j = j};
-    rc = setup(&r);
-    if (rc < 0)
-        goto fail;
-    int by_time;
-    rc = nas__job_epochs(j, &r.pos, run_epoch, &r, &by_time);
-    if (rc < 0)
-        goto fail;
-    rc = report_result(&r, by_time);
-fail:
-    teardown(&r);
-    return nas__enas_final_end(j, &cap, rc); /* final training */
+    return nas__enas_stages(j, &r.pos, &stages, &r);
 }

@@ -181,19 +181,18 @@ static int est_darts_supernet(const nas_job_spec *s, const nas_dataset_desc *d, 
 }
 
 static int est_darts_fixed(const nas_job_spec *s, const nas_dataset_desc *d, int C, int layers,
-                           int batch, const char *genotype, nas_job_memory *m)
+                           int batch, const nas_darts_genotype *gt, nas_job_memory *m)
 {
     nas_darts_cfg cfg = {
         .C = C, .layers = layers, .in_c = d->c, .h = d->h, .w = d->w, .classes = d->classes};
-    nas_darts_genotype gt;
-    int rc = nas__darts_genotype_parse(genotype, &gt);
+    int rc = nas__darts_genotype_check(gt);
     if (rc < 0)
         return rc;
     nas_params *p = nas_params_new();
     nas__darts_fixed *net = NULL;
     if (!p)
         return NAS_ENOMEM;
-    rc = nas__darts_fixed_declare(p, &cfg, &gt, &net);
+    rc = nas__darts_fixed_declare(p, &cfg, gt, &net);
     if (rc == 0)
         m->params = store_bytes(numel_all(p));
     nas__darts_fixed_free(net);
@@ -362,7 +361,7 @@ int nas__estimate_train(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memo
     if (strcmp(d->kind, "image") != 0)
         est_lstm_lm(s, d, out);
     else if (s->arch == NAS_ARCH_DARTS_CNN)
-        return est_darts_fixed(s, d, s->C, s->layers, s->batch_size, s->genotype, out);
+        return est_darts_fixed(s, d, s->C, s->layers, s->batch_size, &s->darts_cnn, out);
     else
         est_fixed_cnn(s, d, out);
     return 0;
@@ -381,14 +380,16 @@ void nas__estimate_darts_final(const nas_job_spec *s, const nas_dataset_desc *d,
     int C = s->final_C ? s->final_C : 16, L = s->final_layers ? s->final_layers : 8;
     /* The genotype is not known yet: its every op a 5x5 separable
      * convolution is the largest it can be. */
-    static const char all_sep[] =
-        "{\"normal\":[[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1],"
-        "[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1],[\"sep_conv_5x5\",0],"
-        "[\"sep_conv_5x5\",1],[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1]],"
-        "\"reduce\":[[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1],"
-        "[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1],[\"sep_conv_5x5\",0],"
-        "[\"sep_conv_5x5\",1],[\"sep_conv_5x5\",0],[\"sep_conv_5x5\",1]]}";
-    if (est_darts_fixed(s, d, C, L, s->batch_size, all_sep, &f) == 0 &&
+    nas_darts_genotype all_sep = {.n_normal_concat = 4, .n_reduce_concat = 4};
+    for (int k = 0; k < 2 * NAS_DARTS_NODES; k++) {
+        nas_darts_gene *g = k < NAS_DARTS_NODES ? &all_sep.normal : &all_sep.reduce;
+        g->op[k % NAS_DARTS_NODES][0] = g->op[k % NAS_DARTS_NODES][1] = NAS_DARTS_SEP_CONV_5X5;
+        g->from[k % NAS_DARTS_NODES][0] = 0;
+        g->from[k % NAS_DARTS_NODES][1] = 1;
+    }
+    for (int k = 0; k < NAS_DARTS_NODES; k++)
+        all_sep.normal_concat[k] = all_sep.reduce_concat[k] = k + 2;
+    if (est_darts_fixed(s, d, C, L, s->batch_size, &all_sep, &f) == 0 &&
         f.params + f.activations > out->params + out->activations) {
         out->params = f.params;
         out->activations = f.activations;

@@ -121,10 +121,7 @@ static int check_arch(const nas_job_spec *s, const nas_dataset_desc *d)
                        "dataset, %s holds images",
                        s->arch == NAS_ARCH_LSTM_LM ? "LSTM" : "darts-rnn", d->name);
         if (s->arch == NAS_ARCH_DARTS_RNN) {
-            nas_darts_rnn_genotype gt;
-            if (memchr(s->genotype, '\0', sizeof(s->genotype)) == NULL)
-                return BAD("genotype", "longer than %d bytes", NAS_GENOTYPE_MAX - 1);
-            int rc = nas__darts_rnn_genotype_parse(s->genotype, &gt);
+            int rc = nas__darts_rnn_genotype_check(&s->darts_rnn);
             if (rc < 0)
                 return rc;
             if (s->layers != 1)
@@ -153,21 +150,18 @@ static int check_arch(const nas_job_spec *s, const nas_dataset_desc *d)
                        "the DARTS network needs an image dataset, "
                        "%s is text",
                        d->name);
-        nas_darts_genotype gt;
         nas_darts_cfg cfg = {.C = s->C,
                              .layers = s->layers,
                              .in_c = d->c,
                              .h = d->h,
                              .w = d->w,
                              .classes = d->classes};
-        if (memchr(s->genotype, '\0', sizeof(s->genotype)) == NULL)
-            return BAD("genotype", "longer than %d bytes", NAS_GENOTYPE_MAX - 1);
         if (s->dropout != 0.0f)
             return BAD("dropout",
                        "%g: the DARTS network has no dropout; "
                        "must be 0",
                        (double)s->dropout);
-        int rc = nas__darts_genotype_parse(s->genotype, &gt);
+        int rc = nas__darts_genotype_check(&s->darts_cnn);
         return rc < 0 ? rc : nas__darts_check_cfg(&cfg);
     }
     if (s->arch == NAS_ARCH_ENAS_RNN) { /* jobs/enas_final.c */
@@ -234,10 +228,8 @@ static void make_spec_text(nas__job *j)
     b[0] = '\0';
     put(b, cap, "kind=train dataset=%s", j->desc->name);
     if (s->arch == NAS_ARCH_DARTS_CNN) {
-        nas_darts_genotype gt;
         char tok[512];
-        NAS_ASSERT(nas__darts_genotype_parse(s->genotype, &gt) == NAS_OK);
-        nas__darts_genotype_token(&gt, tok, sizeof(tok));
+        nas__darts_genotype_token(&s->darts_cnn, tok, sizeof(tok));
         put(b, cap, " arch=darts-cnn C=%d layers=%d genotype=%s augment=%d", s->C, s->layers, tok,
             s->augment);
     } else if (s->arch == NAS_ARCH_ENAS_CNN) {
@@ -252,10 +244,8 @@ static void make_spec_text(nas__job *j)
             put(b, cap, "%s%d", i ? "," : "", s->channels[i]);
         put(b, cap, " hidden=%d augment=%d", s->hidden, s->augment);
     } else if (s->arch == NAS_ARCH_DARTS_RNN) {
-        nas_darts_rnn_genotype gt;
         char tok[256];
-        NAS_ASSERT(nas__darts_rnn_genotype_parse(s->genotype, &gt) == NAS_OK);
-        nas__darts_rnn_genotype_token(&gt, tok, sizeof(tok));
+        nas__darts_rnn_genotype_token(&s->darts_rnn, tok, sizeof(tok));
         put(b, cap,
             " arch=darts-rnn embed=%d hidden=%d bptt=%d max_vocab=%d "
             "genotype=%s dropout_input=%.9g",
@@ -526,6 +516,18 @@ int nas__job_run_epoch(nas__job *j, nas_params *p, const nas_rng *op_rng, nas__j
     return nas__job_save(j, p, op_rng, pos);
 }
 
+int nas__job_search(nas__job *j, const nas__job_pos *pos, const nas__job_stages *st, void *ctx,
+                    void *out)
+{
+    int by_time = 0, rc = st->setup(ctx);
+    if (rc == NAS_OK)
+        rc = nas__job_epochs(j, pos, st->run_epoch, ctx, &by_time);
+    if (rc == NAS_OK)
+        rc = st->finish(ctx, by_time, out);
+    st->teardown(ctx);
+    return rc;
+}
+
 void nas__job_next_epoch(nas__job_pos *pos)
 {
     pos->epoch++;
@@ -544,6 +546,25 @@ void nas__job_json_stop(nas_json_buf *res, nas_params *p, int by_time)
     nas__json_num(res, 0, "parameters", (double)nas__params_weights_numel(p));
     nas__json_buf_puts(res,
                        by_time ? ",\"stopped_by\":\"max_seconds\"" : ",\"stopped_by\":\"epochs\"");
+}
+
+void nas__job_json_open(nas_json_buf *res, const char *space, const nas__job *j)
+{
+    nas__json_buf_puts(res, "{\"search_space\":");
+    nas__json_buf_str(res, space, "");
+    nas__json_buf_puts(res, ",\"dataset\":");
+    nas__json_buf_str(res, j->desc->name, "");
+}
+
+double nas__job_json_close(nas_json_buf *res, const nas__job *j, const nas__job_pos *pos,
+                           int64_t spe, nas_params *p, int by_time)
+{
+    double seconds = nas__job_elapsed(j);
+    nas__job_json_steps(res, pos, spe);
+    nas__job_json_stop(res, p, by_time);
+    nas__json_num(res, 0, "seconds", seconds);
+    nas__json_buf_puts(res, "}");
+    return seconds;
 }
 
 int nas__job_report(nas__job *j, nas_json_buf *arch, nas_json_buf *res, nas_json_buf *met,

@@ -165,6 +165,19 @@ void nas__job_progress_cut(const nas__job *j, const nas__job_pos *pos);
  * or a negative error (returned). NAS_OK otherwise. */
 int nas__job_epochs(nas__job *j, const nas__job_pos *pos, int (*run_epoch)(void *ctx), void *ctx,
                     int *by_time);
+/* A search kind's stages over its own state ctx: setup, the epochs
+ * (nas__job_epochs with run_epoch, from *pos as setup left it), then
+ * finish (told whether max_seconds cut the epochs short; it reports or
+ * hands the result over in out) - and teardown whatever happened, which
+ * frees the search's memory before anything that follows it. */
+typedef struct nas__job_stages {
+    int (*setup)(void *ctx);
+    int (*run_epoch)(void *ctx);
+    int (*finish)(void *ctx, int by_time, void *out);
+    void (*teardown)(void *ctx);
+} nas__job_stages;
+int nas__job_search(nas__job *j, const nas__job_pos *pos, const nas__job_stages *st, void *ctx,
+                    void *out);
 void nas__job_metric(const nas__job *j, int epoch, int64_t step, const char *name, double value);
 void nas__job_log(const nas__job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -194,6 +207,12 @@ void nas__job_next_epoch(nas__job_pos *pos);
  * "stopped_by". */
 void nas__job_json_steps(nas_json_buf *res, const nas__job_pos *pos, int64_t spe);
 void nas__job_json_stop(nas_json_buf *res, nas_params *p, int by_time);
+/* A search's result JSON: its opening {"search_space":..,"dataset":..,
+ * and its close (epochs, steps, parameters, stopped_by, seconds, "}");
+ * the close returns the seconds it wrote. */
+void nas__job_json_open(nas_json_buf *res, const char *space, const nas__job *j);
+double nas__job_json_close(nas_json_buf *res, const nas__job *j, const nas__job_pos *pos,
+                           int64_t spe, nas_params *p, int by_time);
 /* Reports a train kind's architecture (with reward) and result (metric
  * name = value), or fails when any buffer ran out of memory; frees the
  * three buffers either way. */
@@ -283,6 +302,8 @@ int nas__darts_job(nas__job *j);
  * its seconds. */
 typedef struct nas__darts_search_out {
     char *arch, *res;
+    nas_darts_genotype darts_cnn;     /* what the final training trains */
+    nas_darts_rnn_genotype darts_rnn; /* (darts-cnn or darts-rnn) */
     int64_t steps;
     int epochs;
     double seconds;
@@ -340,6 +361,10 @@ int nas__enas_final_begin(nas__job *j, nas__enas_final_cap *cap, int *done);
  * architecture from scratch and reports the combined result (a search
  * stopped by max_seconds reports its own with final_training skipped). */
 int nas__enas_final_end(nas__job *j, nas__enas_final_cap *cap, int rc);
+/* An enas kind's run, for both enas_job.c and enas_rnn_job.c:
+ * nas__enas_final_begin, the search's stages (nas__job_search over run,
+ * whose result its finish reports), nas__enas_final_end. */
+int nas__enas_stages(nas__job *j, const nas__job_pos *pos, const nas__job_stages *st, void *run);
 /* The fixed-arc string (the reference's, as the space's arc_string
  * writes it) into arc[*alen] for space self of sp, checked decision by
  * decision against the space's controller program; NAS_EINVAL names
@@ -387,9 +412,21 @@ char *nas__darts_job_epoch_json(char *alpha, int epoch, const nas__job_pos *pos,
                                 const char *train_name, const char *val_name, double val_loss,
                                 double val_value, double lr);
 /* The result JSON's opening: search space, dataset, order, genotype
- * text and alpha. */
+ * text and alpha, then "<val_name>": val_value, "val_loss", "train_loss"
+ * (pos->last_loss) and "<train_name>" (pos->last_acc). */
 void nas__darts_job_result_head(nas_json_buf *res, const char *space, const nas__job *j,
-                                const char *text, const char *alpha);
+                                const char *text, const char *alpha, const char *val_name,
+                                double val_value, double val_loss, const char *train_name,
+                                const nas__job_pos *pos);
+/* The result's tail (steps, how the search stopped, seconds) closes res
+ * (the caller wrote its head and its space's numbers), then the result
+ * goes to j's reporter as arch with metric = value, or - when final
+ * training follows - into *out (out->arch and out->res take *arch and
+ * res->s, which become NULL; the caller gives out its genotype). */
+int nas__darts_job_deliver(nas__job *j, const char *space, nas_json_buf *res,
+                           const nas__job_pos *pos, int64_t spe, nas_params *p, int stopped_by_time,
+                           char **arch, const char *metric, double value,
+                           nas__darts_search_out *out);
 
 /* ------------------------------------------- jobs/darts_rnn_job.c */
 

@@ -17,10 +17,11 @@
  * seed and that fixed share: so the reward cache (an architecture already
  * trained in this job is never trained again) gives exactly what
  * retraining would, and a checkpoint after every update (controller and
- * its Adam moments, baseline, cache, sampling rng) resumes exactly.
+ * its Adam moments, baseline, cache, sampling rng) resumes exactly. The
+ * state is in nasrl_run.h; the final training and the result are in
+ * nasrl_result.c.
  */
-#include "jobs/jobs.h"
-#include "search/nasrl/nasrl.h"
+#include "jobs/nasrl_run.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -29,52 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-/* ---------------------------------------------------------------- state */
 
-typedef struct cached {
-    int *dec, n;
-    double reward, val_metric; /* the space's metric */
-    size_t parameters;
-} cached;
-
-typedef struct child {
-    int *dec, n; /* sampled decisions (owned by the search) */
-    int train;   /* 1: trained in this update (else cache/dup) */
-    int dup_of;  /* the index it copies within the update, or -1 */
-    int rc;
-    char err[256]; /* nas_errmsg() of the child's thread */
-    nas_nasrl_child res;
-    int cache_hit;
-    const struct search *s;
-    nas_nasrl_train_cfg cfg;
-} child;
-
-typedef struct search {
-    nas__job *j;
-    const nas__nasrl_space *space;
-    int controller;
-    nas__nasrl_data data;
-    nas_params *p;
-    nas_graph *g;
-    nas_ctrl *ctrl;
-    nas_reinforce rf;
-    nas_rng rng;      /* sampling (the controller's or uniform) */
-    nas__job_pos pos; /* global_step = architectures done */
-    int updates;
-    cached *cache;
-    int ncache, capcache;
-    char *cache_text;
-    char meta_val[3][40];
-    nas_kv meta[4];
-    int share, wave; /* engine threads per child, children at once */
-    int by_time;
-    int64_t final_steps; /* of the final training (0: none), counted in
-                            the progress after the architectures */
-    int64_t final_done;
-    double final_t0;
-} search;
-
-static uint64_t dec_hash(const int *dec, int n)
+uint64_t nas__nasrl_dec_hash(const int *dec, int n)
 {
     uint64_t h = 1469598103934665603ull;
     for (int i = 0; i < n; i++) {
@@ -84,7 +41,7 @@ static uint64_t dec_hash(const int *dec, int n)
     return h;
 }
 
-static cached *cache_find(search *s, const int *dec, int n)
+static nas__nasrl_cached *cache_find(nas__nasrl_run *s, const int *dec, int n)
 {
     for (int i = 0; i < s->ncache; i++)
         if (s->cache[i].n == n && memcmp(s->cache[i].dec, dec, (size_t)n * sizeof(int)) == 0)
@@ -92,17 +49,18 @@ static cached *cache_find(search *s, const int *dec, int n)
     return NULL;
 }
 
-static int cache_add(search *s, const int *dec, int n, double reward, double val, size_t params)
+static int cache_add(nas__nasrl_run *s, const int *dec, int n, double reward, double val,
+                     size_t params)
 {
     if (s->ncache == s->capcache) {
         int cap = s->capcache ? 2 * s->capcache : 64;
-        cached *c = realloc(s->cache, (size_t)cap * sizeof(*c));
+        nas__nasrl_cached *c = realloc(s->cache, (size_t)cap * sizeof(*c));
         if (!c)
             return nas_fail(NAS_ENOMEM, "nasrl: cache");
         s->cache = c;
         s->capcache = cap;
     }
-    cached *c = &s->cache[s->ncache];
+    nas__nasrl_cached *c = &s->cache[s->ncache];
     c->dec = malloc((size_t)n * sizeof(int));
     if (!c->dec)
         return nas_fail(NAS_ENOMEM, "nasrl: cache");
@@ -130,12 +88,12 @@ static double from_bits(uint64_t u)
 }
 
 /* "d,d,...:rewardhex:valhex:params;..." */
-static int cache_serialize(search *s)
+static int cache_serialize(nas__nasrl_run *s)
 {
     nas_json_buf b = {0};
     char t[80];
     for (int i = 0; i < s->ncache; i++) {
-        const cached *c = &s->cache[i];
+        const nas__nasrl_cached *c = &s->cache[i];
         for (int k = 0; k < c->n; k++) {
             snprintf(t, sizeof(t), "%s%d", k ? "," : "", c->dec[k]);
             nas__json_buf_puts(&b, t);
@@ -152,7 +110,7 @@ static int cache_serialize(search *s)
     return NAS_OK;
 }
 
-static int cache_parse(search *s, const char *t)
+static int cache_parse(nas__nasrl_run *s, const char *t)
 {
     int dec[NAS_NASRL_MAX_LAYERS * 5 + NAS_NASRL_MAX_LAYERS * NAS_NASRL_MAX_LAYERS / 2];
     const int cap = (int)(sizeof(dec) / sizeof(dec[0]));
@@ -183,7 +141,7 @@ static int cache_parse(search *s, const char *t)
 
 /* --------------------------------------------------------- checkpoints */
 
-static int save(search *s)
+static int save(nas__nasrl_run *s)
 {
     int rc = cache_serialize(s);
     if (rc < 0)
@@ -210,7 +168,7 @@ static int get_meta(const char *path, const char *key, char **out)
     return rc;
 }
 
-static int resume(search *s)
+static int resume(nas__nasrl_run *s)
 {
     nas__job *j = s->j;
     int resumed = 0;
@@ -247,7 +205,7 @@ fail:
 /* The images of the job: the first max_examples (the IDX and CIFAR files
  * are not in class order); the last tenth is the children's validation
  * set (the reward), they train on the rest. */
-static int load_images(search *s)
+static int load_images(nas__nasrl_run *s)
 {
     nas__job *j = s->j;
     const nas_job_spec *sp = &j->spec;
@@ -275,7 +233,7 @@ fail:
     return rc;
 }
 
-static int setup(search *s)
+static int setup(nas__nasrl_run *s)
 {
     nas__job *j = s->j;
     const nas_job_spec *sp = &j->spec;
@@ -326,7 +284,7 @@ static int setup(search *s)
     return resume(s);
 }
 
-static void teardown(search *s)
+static void teardown(nas__nasrl_run *s)
 {
     for (int i = 0; i < s->ncache; i++)
         free(s->cache[i].dec);
@@ -357,8 +315,8 @@ static int child_should_stop(void *ctx)
 
 static void *child_main(void *arg)
 {
-    child *c = arg;
-    const search *s = c->s;
+    nas__nasrl_child *c = arg;
+    const nas__nasrl_run *s = c->s;
     c->rc = s->space->train(&s->j->spec, c->dec, c->n, &c->cfg, &s->data, &c->res);
     if (c->rc < 0) /* the message is thread-local: keep it */
         snprintf(c->err, sizeof(c->err), "%s", nas_errmsg());
@@ -372,7 +330,7 @@ static void *child_main(void *arg)
  * numbers depend only on its decisions, the job's seed and its thread
  * share, never on which worker trains it. */
 typedef struct queue {
-    child *ch;
+    nas__nasrl_child *ch;
     const int *idx;
     int n;
     _Atomic int next;
@@ -387,7 +345,7 @@ static void *worker_main(void *arg)
 }
 
 /* Trains the children marked `train` on up to `wave` threads at once. */
-static int train_children(search *s, child *ch, int m)
+static int train_children(nas__nasrl_run *s, nas__nasrl_child *ch, int m)
 {
     int idx[256], n = 0;
     for (int i = 0; i < m; i++)
@@ -412,7 +370,7 @@ static int train_children(search *s, child *ch, int m)
     return NAS_OK;
 }
 
-static void report_child(search *s, child *c)
+static void report_child(nas__nasrl_run *s, nas__nasrl_child *c)
 {
     nas__job *j = s->j;
     nas_json_buf arch = {0}, met = {0};
@@ -440,7 +398,7 @@ static void report_child(search *s, child *c)
     free(met.s);
 }
 
-static void progress(search *s)
+void nas__nasrl_progress(nas__nasrl_run *s)
 {
     nas__job *j = s->j;
     if (!j->rep.progress)
@@ -473,7 +431,8 @@ static void progress(search *s)
 }
 
 /* REINFORCE over the m children of one update. */
-static int learn(search *s, child *ch, int m, const nas_ctrl_step *prog, int nsteps)
+static int learn(nas__nasrl_run *s, nas__nasrl_child *ch, int m, const nas_ctrl_step *prog,
+                 int nsteps)
 {
     nas__job *j = s->j;
     double loss = 0.0, ent = 0.0, mean = 0.0;
@@ -531,7 +490,26 @@ const nas__nasrl_space *nas__nasrl_space_of(const nas_job_spec *s)
 }
 
 /* The first architecture with the highest reward (0 when none). */
-static int best_index(const search *s)
+nas_nasrl_train_cfg nas__nasrl_cfg(const nas_job_spec *sp, int epochs, int threads, uint64_t seed,
+                                   int (*should_stop)(void *ctx), void *stop_ctx)
+{
+    return (nas_nasrl_train_cfg){
+        .epochs = epochs,
+        .batch_size = sp->batch_size,
+        .threads = threads,
+        .lr = sp->lr,
+        .momentum = sp->momentum,
+        .weight_decay = sp->weight_decay,
+        .nesterov = sp->nesterov,
+        .grad_clip = sp->grad_clip,
+        .reward_cube = sp->reward_cube,
+        .seed = seed,
+        .should_stop = should_stop,
+        .stop_ctx = stop_ctx,
+    };
+}
+
+int nas__nasrl_best_index(const nas__nasrl_run *s)
 {
     int b = 0;
     for (int i = 1; i < s->ncache; i++)
@@ -542,7 +520,7 @@ static int best_index(const search *s)
 
 /* One update: sample m, train the new ones, report, learn, checkpoint.
  * NAS_OK, NAS__STOP_TIME (nothing of this update kept) or an error. */
-static int update(search *s, int *decbuf, child *ch)
+static int update(nas__nasrl_run *s, int *decbuf, nas__nasrl_child *ch)
 {
     nas__job *j = s->j;
     const nas_job_spec *sp = &j->spec;
@@ -555,7 +533,7 @@ static int update(search *s, int *decbuf, child *ch)
     if (s->controller)
         nsteps = s->space->program(sp, layers, prog, &cfg);
     for (int i = 0; i < m; i++) {
-        child *c = &ch[i];
+        nas__nasrl_child *c = &ch[i];
         memset(c, 0, sizeof(*c));
         c->dec = decbuf + (size_t)i * n;
         c->n = n;
@@ -572,7 +550,7 @@ static int update(search *s, int *decbuf, child *ch)
         } else {
             s->space->sample_uniform(sp, layers, &s->rng, c->dec);
         }
-        const cached *hit = cache_find(s, c->dec, n);
+        const nas__nasrl_cached *hit = cache_find(s, c->dec, n);
         for (int k = 0; k < i && !hit && c->dup_of < 0; k++)
             if (memcmp(ch[k].dec, c->dec, (size_t)n * sizeof(int)) == 0)
                 c->dup_of = k;
@@ -583,20 +561,9 @@ static int update(search *s, int *decbuf, child *ch)
             c->res.parameters = hit->parameters;
         } else if (c->dup_of < 0) {
             c->train = 1;
-            c->cfg = (nas_nasrl_train_cfg){
-                .epochs = sp->child_epochs,
-                .batch_size = sp->batch_size,
-                .threads = s->share,
-                .lr = sp->lr,
-                .momentum = sp->momentum,
-                .weight_decay = sp->weight_decay,
-                .nesterov = sp->nesterov,
-                .grad_clip = sp->grad_clip,
-                .reward_cube = sp->reward_cube,
-                .seed = sp->seed ^ dec_hash(c->dec, n),
-                .should_stop = child_should_stop,
-                .stop_ctx = j,
-            };
+            c->cfg =
+                nas__nasrl_cfg(sp, sp->child_epochs, s->share,
+                               sp->seed ^ nas__nasrl_dec_hash(c->dec, n), child_should_stop, j);
         }
     }
     rc = train_children(s, ch, m);
@@ -613,7 +580,7 @@ static int update(search *s, int *decbuf, child *ch)
     if (rc < 0)
         return rc;
     for (int i = 0; i < m; i++) {
-        child *c = &ch[i];
+        nas__nasrl_child *c = &ch[i];
         if (c->dup_of >= 0) {
             c->res = ch[c->dup_of].res;
             c->cache_hit = 1;
@@ -628,195 +595,22 @@ static int update(search *s, int *decbuf, child *ch)
         return rc;
     else if (!s->controller)
         s->updates++;
-    progress(s);
+    nas__nasrl_progress(s);
     nas__job_log(j,
                  "%s: %" PRId64 "/%d architectures, %d layers, best "
                  "reward so far %.4f",
                  j->kind, s->pos.global_step, sp->max_architectures, layers,
-                 s->ncache ? s->cache[best_index(s)].reward : 0.0);
+                 s->ncache ? s->cache[nas__nasrl_best_index(s)].reward : 0.0);
     return save(s);
-}
-
-/* ------------------------------------------------------ final training */
-
-static int final_should_stop(void *ctx)
-{
-    search *s = ctx;
-    const nas__job *j = s->j;
-    if (s->final_done < s->final_steps)
-        s->final_done++;
-    progress(s); /* the receiver throttles */
-    return j->stop && atomic_load(j->stop) != NAS_RUN;
-}
-
-/* "val_accuracy" -> "test_accuracy": the space's metric on the test set. */
-static void test_metric_name(const char *val_metric, char *out, size_t cap)
-{
-    const char *us = strchr(val_metric, '_');
-    snprintf(out, cap, "test%s", us ? us : "_metric");
-}
-
-/* What the final training's network is kept with (jobs/model.c). */
-typedef struct final_keep {
-    const nas__job *j;
-    const char *arch_json;
-    const nas__nasrl_data *d;
-} final_keep;
-
-static int keep_model(void *ctx, nas_params *p, const nas_nasrl_child *out)
-{
-    const final_keep *k = ctx;
-    char name[32];
-    test_metric_name(k->d->corpus ? "val_perplexity" : "val_accuracy", name, sizeof(name));
-    nas__model_info m = {k->arch_json, name, out->val_metric, k->d->train, k->d->corpus};
-    return nas__job_save_model(k->j, p, &m);
-}
-
-/* The final training (issue #14): the best architecture trained from
- * scratch by its space's own child training (the rule random's samples
- * and nas-rl's children train by) for final_epochs (or until
- * final_max_seconds, after which it is still evaluated; issue #20), on the whole training
- * set (images) or the train split (text), and scored on the test set (a
- * corpus whose valid split is its test split): the space's metric there is
- * the job's test metric. The search's data is freed first. Not
- * checkpointed: a job resumed inside it reruns it from the search's last
- * checkpoint, which holds every child's reward. */
-static int final_training(search *s, const cached *best, const char *arch_json,
-                          nas_nasrl_child *out, double *seconds)
-{
-    nas__job *j = s->j;
-    const nas_job_spec *sp = &j->spec;
-    nas__nasrl_data d = {0};
-    nas_corpus test_as_valid;
-    int rc;
-
-    nas_dataset_free(s->data.train);
-    nas_dataset_free(s->data.val);
-    s->data.train = s->data.val = NULL;
-    if (s->space->text) {
-        test_as_valid = *s->data.corpus;
-        test_as_valid.valid = test_as_valid.test;
-        test_as_valid.nvalid = test_as_valid.ntest;
-        d.corpus = &test_as_valid;
-    } else if ((rc = nas__job_load_images(j, &d.train, &d.val)) < 0) {
-        return rc;
-    }
-    nas_nasrl_train_cfg cfg = {
-        .epochs = sp->final_epochs,
-        .batch_size = sp->batch_size,
-        .threads = sp->threads,
-        .lr = sp->lr,
-        .momentum = sp->momentum,
-        .weight_decay = sp->weight_decay,
-        .nesterov = sp->nesterov,
-        .grad_clip = sp->grad_clip,
-        .reward_cube = sp->reward_cube,
-        .seed = sp->seed ^ dec_hash(best->dec, best->n) ^ 0x66696e616c000000ull,
-        .should_stop = final_should_stop,
-        .stop_ctx = s,
-        .max_seconds = sp->final_max_seconds, /* its own limit, not the search's */
-        .keep = keep_model,
-    };
-    final_keep keep = {j, arch_json, &d};
-    cfg.keep_ctx = &keep;
-    double t0 = nas__now();
-    s->final_t0 = t0;
-    nas__job_log(j,
-                 "%s: final training of the best architecture for %d "
-                 "epochs",
-                 j->kind, sp->final_epochs);
-    rc = s->space->train(sp, best->dec, best->n, &cfg, &d, out);
-    nas_set_threads(sp->threads);
-    *seconds = nas__now() - t0;
-    if (rc == NAS_OK && out->by_time)
-        nas__job_log(j,
-                     "final_training.max_seconds (%g) spent: stopping after %d "
-                     "epochs",
-                     sp->final_max_seconds, out->epochs);
-    if (rc == NAS_OK) { /* the job ends at 1 */
-        s->final_done = s->final_steps;
-        progress(s);
-    }
-    if (rc == NAS_ECANCELLED)
-        rc = nas_fail(NAS_ECANCELLED, "%s: %s during the final training", j->kind,
-                      j->stop && atomic_load(j->stop) == NAS_STOP_SHUTDOWN ? "shut down"
-                                                                           : "cancelled");
-    nas_dataset_free(d.train);
-    nas_dataset_free(d.val);
-    return rc;
-}
-
-static int report_result(search *s)
-{
-    nas__job *j = s->j;
-    if (s->ncache == 0)
-        return nas_fail(NAS_EINVAL,
-                        "max_seconds: %g s ran out before the "
-                        "first child finished training",
-                        j->spec.max_seconds);
-    const cached *best = &s->cache[best_index(s)];
-    nas_json_buf a = {0}, res = {0};
-    nas_nasrl_child fin = {0};
-    double fin_seconds = 0.0;
-    char test_name[32];
-    int rc = s->space->arc_json(&j->spec, best->dec, best->n, &a);
-    if (rc < 0) {
-        free(a.s);
-        return rc;
-    }
-    test_metric_name(s->space->metric, test_name, sizeof(test_name));
-    if (j->spec.final_epochs > 0 && (rc = final_training(s, best, a.s, &fin, &fin_seconds)) < 0) {
-        free(a.s);
-        return rc;
-    }
-    nas__json_buf_puts(&res, "{\"search_space\":");
-    nas__json_buf_str(&res, j->spec.search_space, "");
-    nas__json_buf_puts(&res, ",\"dataset\":");
-    nas__json_buf_str(&res, j->desc->name, "");
-    nas__json_buf_puts(&res, ",\"architecture\":");
-    nas__json_buf_puts(&res, a.s ? a.s : "null");
-    nas__json_num(&res, 0, s->space->metric, best->val_metric);
-    nas__json_num(&res, 0, "reward", best->reward);
-    nas__json_num(&res, 0, "parameters", (double)best->parameters);
-    nas__json_num(&res, 0, "architectures", (double)s->pos.global_step);
-    nas__json_num(&res, 0, "trained", s->ncache);
-    nas__json_num(&res, 0, "updates", s->updates);
-    if (s->controller)
-        nas__json_num(&res, 0, "baseline", s->rf.baseline);
-    nas__json_buf_puts(&res, s->by_time ? ",\"stopped_by\":\"max_seconds\""
-                                        : ",\"stopped_by\":\"max_architectures\"");
-    if (j->spec.final_epochs > 0) {
-        nas__json_buf_puts(&res, ",\"final_training\":{");
-        nas__json_num(&res, 1, "epochs", fin.epochs);
-        nas__json_num(&res, 0, test_name, fin.val_metric);
-        nas__json_num(&res, 0, "train_loss", fin.train_loss);
-        nas__json_num(&res, 0, "parameters", (double)fin.parameters);
-        nas__json_num(&res, 0, "seconds", fin_seconds);
-        nas__json_buf_puts(&res, fin.by_time ? ",\"stopped_by\":\"max_seconds\"}"
-                                             : ",\"stopped_by\":\"epochs\"}");
-        nas__json_num(&res, 0, test_name, fin.val_metric);
-    }
-    nas__json_num(&res, 0, "seconds", nas__job_elapsed(j));
-    nas__json_buf_puts(&res, "}");
-    if (a.oom || res.oom) {
-        rc = nas_fail(NAS_ENOMEM, "%s: result: out of memory", j->kind);
-    } else if (j->rep.result && j->spec.final_epochs > 0) {
-        j->rep.result(j->rep.ctx, a.s, test_name, fin.val_metric, res.s);
-    } else if (j->rep.result) {
-        j->rep.result(j->rep.ctx, a.s, s->space->metric, best->val_metric, res.s);
-    }
-    free(a.s);
-    free(res.s);
-    return rc;
 }
 
 int nas__nasrl_search(nas__job *j)
 {
-    search s = {.j = j,
-                .controller = strcmp(j->kind, "nas-rl") == 0,
-                .space = nas__nasrl_space_of(&j->spec)};
+    nas__nasrl_run s = {.j = j,
+                        .controller = strcmp(j->kind, "nas-rl") == 0,
+                        .space = nas__nasrl_space_of(&j->spec)};
     int *decbuf = NULL;
-    child *ch = NULL;
+    nas__nasrl_child *ch = NULL;
     int rc = setup(&s);
     if (rc < 0)
         goto fail;
@@ -853,9 +647,9 @@ int nas__nasrl_search(nas__job *j)
     if (s.by_time) {
         nas__job_log(j, "max_seconds (%g) spent: stopping after %" PRId64 " architectures",
                      sp->max_seconds, s.pos.global_step);
-        progress(&s);
+        nas__nasrl_progress(&s);
     }
-    rc = report_result(&s);
+    rc = nas__nasrl_report_result(&s);
 fail:
     j->extra_meta = NULL;
     j->nextra = 0;

@@ -63,10 +63,16 @@ int nas__random_job(nas__job *j)
 
 /* ------------------------------------------------- darts-cnn genotypes */
 
-static const char *const darts_ops[] = {
-    "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
-    "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",
-};
+/* Appends the malloc'd text t (NULL: out of memory) to b and frees it. */
+static int put_text(nas_json_buf *b, char *t, const char *space)
+{
+    if (t)
+        nas__json_buf_puts(b, t);
+    free(t);
+    return !t || b->oom ? nas_fail(NAS_ENOMEM, "%s: genotype", space) : NAS_OK;
+}
+
+/* A sampled op k is op NAS_DARTS_MAX_POOL_3X3 + k: every primitive but none. */
 enum { NOPS = 7, NODES = 4, PER_NODE = 4, PER_CELL = NODES * PER_NODE };
 
 static int darts_arc_len(const nas_job_spec *s, int layers)
@@ -92,32 +98,40 @@ static void darts_sample(const nas_job_spec *s, int layers, nas_rng *rng, int *d
         }
 }
 
-static int darts_json(const nas_job_spec *s, const int *dec, int n, nas_json_buf *b)
+/* The decisions as a genotype: node i's first input d[0], its op d[1],
+ * its second input d[2] among the others, its op d[3]. */
+static int darts_genotype(const int *dec, int n, nas_darts_genotype *gt)
 {
-    (void)s;
     if (n != 2 * PER_CELL)
         return nas_fail(NAS_EINVAL, "darts-cnn: %d decisions, not %d", n, 2 * PER_CELL);
-    char t[64];
-    for (int cell = 0; cell < 2; cell++) {
-        nas__json_buf_puts(b, cell ? "],\"normal_concat\":[2,3,4,5]"
-                                     ",\"reduce\":["
-                                   : "{\"normal\":[");
+    nas_darts_gene cells[2];
+    for (int cell = 0; cell < 2; cell++)
         for (int i = 0; i < NODES; i++) {
             const int *d = dec + cell * PER_CELL + i * PER_NODE;
+            nas_darts_gene *g = &cells[cell];
             if (d[0] < 0 || d[0] >= i + 2 || d[2] < 0 || d[2] >= i + 1 || d[1] < 0 ||
                 d[1] >= NOPS || d[3] < 0 || d[3] >= NOPS)
                 return nas_fail(NAS_EINVAL,
                                 "darts-cnn: node %d of cell %d "
                                 "has a decision out of range",
                                 i, cell);
-            int second = d[2] + (d[2] >= d[0]);
-            snprintf(t, sizeof(t), "%s[\"%s\",%d],[\"%s\",%d]", i ? "," : "", darts_ops[d[1]], d[0],
-                     darts_ops[d[3]], second);
-            nas__json_buf_puts(b, t);
+            g->op[i][0] = NAS_DARTS_MAX_POOL_3X3 + d[1];
+            g->from[i][0] = d[0];
+            g->op[i][1] = NAS_DARTS_MAX_POOL_3X3 + d[3];
+            g->from[i][1] = d[2] + (d[2] >= d[0]);
         }
-    }
-    nas__json_buf_puts(b, "],\"reduce_concat\":[2,3,4,5]}");
-    return b->oom ? nas_fail(NAS_ENOMEM, "darts-cnn: genotype") : NAS_OK;
+    nas__darts_genotype_of(&cells[0], &cells[1], gt);
+    return NAS_OK;
+}
+
+static int darts_json(const nas_job_spec *s, const int *dec, int n, nas_json_buf *b)
+{
+    (void)s;
+    nas_darts_genotype gt;
+    int rc = darts_genotype(dec, n, &gt);
+    if (rc < 0)
+        return rc;
+    return put_text(b, nas__darts_genotype_dump(&gt), "darts-cnn");
 }
 
 typedef struct darts_model {
@@ -143,12 +157,8 @@ static int darts_train(const nas_job_spec *s, const int *dec, int n, const nas_n
                        const nas__nasrl_data *d, nas_nasrl_child *out)
 {
     const nas_dataset *train = d->train, *val = d->val;
-    nas_json_buf b = {0};
     darts_model m = {.cfg = {.C = s->C, .layers = s->layers, .h = train->h, .w = train->w}};
-    int rc = darts_json(s, dec, n, &b);
-    if (rc == NAS_OK)
-        rc = nas__darts_genotype_parse(b.s, &m.gt);
-    free(b.s);
+    int rc = darts_genotype(dec, n, &m.gt);
     if (rc < 0)
         return rc;
     nas__nasrl_model model = {.self = &m, .declare = darts_declare, .forward = darts_forward};
@@ -400,12 +410,7 @@ static int rnn_json(const nas_job_spec *s, const int *dec, int n, nas_json_buf *
     int rc = rnn_gene(dec, n, &g);
     if (rc < 0)
         return rc;
-    char *t = nas__darts_rnn_genotype_json(&g);
-    if (!t)
-        return nas_fail(NAS_ENOMEM, "darts-rnn: genotype");
-    nas__json_buf_puts(b, t);
-    free(t);
-    return b->oom ? nas_fail(NAS_ENOMEM, "darts-rnn: genotype") : NAS_OK;
+    return put_text(b, nas__darts_rnn_genotype_json(&g), "darts-rnn");
 }
 
 /* A darts-rnn child's outcome as the loop counts it. */
@@ -443,16 +448,13 @@ static int rnn_train(const nas_job_spec *s, const int *dec, int n, const nas_nas
 {
     double t0 = nas__now();
     memset(out, 0, sizeof(*out));
-    nas_json_buf b = {0};
-    int rc = rnn_json(s, dec, n, &b);
-    if (rc < 0) {
-        free(b.s);
+    nas_darts_rnn_gene g;
+    int rc = rnn_gene(dec, n, &g);
+    if (rc < 0)
         return rc;
-    }
     nas_job_spec t = {.algorithm = "train", .dataset = s->dataset, .arch = NAS_ARCH_DARTS_RNN};
     nas_job_spec_defaults(&t);
-    snprintf(t.genotype, sizeof(t.genotype), "%s", b.s);
-    free(b.s);
+    nas__darts_rnn_genotype_of(&g, &t.darts_rnn);
     t.data_path = s->data_path;
     t.embed = s->embed;
     t.hidden = s->hidden;

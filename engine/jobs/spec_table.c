@@ -5,7 +5,8 @@
  * name as the API spells it, type, range, default, one line of doc and
  * where it goes in nas_job_spec; the budget's and the final training's
  * fields; and the rows that tie each table to its data kind and budget
- * defaults.
+ * defaults. The train kind's per-architecture rows are in spec_train.c,
+ * the row macros in spec_rows.h, the engine's readers in spec_check.c.
  *
  * The one design decision to know: this is the only place a job-spec
  * field is written down (PostgreSQL's guc_tables.c). The API walks these
@@ -25,116 +26,10 @@
  * and on a darts-cnn genotype quark0/darts train.py (as darts' final
  * training).
  */
-#include "jobs.h"
+#include "spec_rows.h"
 
-#include <assert.h>
 #include <math.h>
-#include <stddef.h>
-#include <stdlib.h>
-
-#define OFF_(m) ((int)offsetof(nas_job_spec, m))
-#define ROW_(n, m, t, lo, hi, fl, ch, d_, doc_)                                                    \
-    {                                                                                              \
-        .name = n, .type = t, .min = lo, .max = hi, .flags = fl, .choices = ch, .def = d_,         \
-        .doc = doc_, .off = OFF_(m), .count_off = -1, .null_off = -1                               \
-    }
-/* A row not stored in nas_job_spec (the API reads it: threads, a space). */
-#define ROW0_(n, t, lo, hi, fl, d_, doc_)                                                          \
-    {                                                                                              \
-        .name = n, .type = t, .min = lo, .max = hi, .flags = fl, .def = d_, .doc = doc_,           \
-        .off = -1, .count_off = -1, .null_off = -1                                                 \
-    }
-#define I_(m, lo, hi, d_, doc_) ROW_(#m, m, NAS_SPEC_INT, lo, hi, 0, NULL, d_, doc_)
-#define AS_I_(n, m, lo, hi, d_, doc_) ROW_(n, m, NAS_SPEC_INT, lo, hi, 0, NULL, d_, doc_)
-/* null: 0 in the engine (max_examples: all) */
-#define IN_(m, lo, hi, d_, doc_)                                                                   \
-    ROW_(#m, m, NAS_SPEC_INT, lo, hi, NAS_SPEC_NULLABLE, NULL, d_, doc_)
-#define N_(m, lo, hi, d_, doc_) ROW_(#m, m, NAS_SPEC_NUM, lo, hi, 0, NULL, d_, doc_)
-#define AS_N_(n, m, lo, hi, d_, doc_) ROW_(n, m, NAS_SPEC_NUM, lo, hi, 0, NULL, d_, doc_)
-/* [lo, hi): rates the engine needs below hi (momentum, weight decay, dropout). */
-#define NX_(m, lo, hi, d_, doc_)                                                                   \
-    ROW_(#m, m, NAS_SPEC_NUM, lo, hi, NAS_SPEC_EXCL_MAX, NULL, d_, doc_)
-#define AS_NX_(n, m, lo, hi, d_, doc_)                                                             \
-    ROW_(n, m, NAS_SPEC_NUM, lo, hi, NAS_SPEC_EXCL_MAX, NULL, d_, doc_)
-/* (0, hi]: learning rates and other strictly positive numbers. */
-#define NP_(m, hi, d_, doc_) ROW_(#m, m, NAS_SPEC_NUM, 0, hi, NAS_SPEC_EXCL_MIN, NULL, d_, doc_)
-#define AS_NP_(n, m, hi, d_, doc_)                                                                 \
-    ROW_(n, m, NAS_SPEC_NUM, 0, hi, NAS_SPEC_EXCL_MIN, NULL, d_, doc_)
-#define NNULL_(m, lo, hi, d_, doc_)                                                                \
-    ROW_(#m, m, NAS_SPEC_NUM, lo, hi, NAS_SPEC_NULLABLE, NULL, d_, doc_)
-#define B_(m, d_, doc_) ROW_(#m, m, NAS_SPEC_BOOL, 0, 0, 0, NULL, d_, doc_)
-#define CI_(m, ch, d_, doc_) ROW_(#m, m, NAS_SPEC_INT, 0, 0, 0, ch, d_, doc_)
-/* A string among choices; the engine gets its index at off (-1: none). */
-#define CS_(n, off_, ch, d_, doc_)                                                                 \
-    {                                                                                              \
-        .name = n, .type = NAS_SPEC_STR, .choices = ch, .def = d_, .doc = doc_, .off = off_,       \
-        .count_off = -1, .null_off = -1                                                            \
-    }
-/* An int list into m, its length into count. */
-#define LIST_(n, m, count, lo, hi, k0, k1, d_, doc_)                                               \
-    {                                                                                              \
-        .name = n, .type = NAS_SPEC_INT_LIST, .min = lo, .max = hi, .def = d_, .min_items = k0,    \
-        .max_items = k1, .doc = doc_, .off = OFF_(m), .count_off = OFF_(count), .null_off = -1     \
-    }
-#define IL_(m, lo, hi, k0, k1, d_, doc_) LIST_(#m, m, n##m, lo, hi, k0, k1, d_, doc_)
-/* k floats in [lo, hi): arch_betas into arch_beta1 and arch_beta2. */
-#define NL_(m, lo, hi, k, d_, doc_)                                                                \
-    {                                                                                              \
-        .name = #m, .type = NAS_SPEC_NUM_LIST, .min = lo, .max = hi, .flags = NAS_SPEC_EXCL_MAX,   \
-        .def = d_, .min_items = k, .max_items = k, .doc = doc_, .off = OFF_(arch_beta1),           \
-        .count_off = -1, .null_off = -1                                                            \
-    }
-/* threads is capped by the daemon's --threads-per-job: the API reads it. */
-#define THREADS_                                                                                   \
-    ROW0_("threads", NAS_SPEC_INT, 1, 64, NAS_SPEC_NULLABLE, "null",                               \
-          "engine threads for this job, at most the daemon's --threads-per-job "                   \
-          "(a larger value is lowered to it); null: --threads-per-job")
-#define END_                                                                                       \
-    {                                                                                              \
-        .name = NULL                                                                               \
-    }
-
-static_assert(offsetof(nas_job_spec, arch_beta2) ==
-                  offsetof(nas_job_spec, arch_beta1) + sizeof(float),
-              "arch_betas are two consecutive floats");
-
-/* The image train rows read max_examples like the searches: the first
- * this many training images (the test set stays whole). */
-#define TRAIN_MAX_EXAMPLES_                                                                        \
-    IN_(max_examples, 2, 100000000, "null",                                                        \
-        "train on the first this many training images (the test set stays whole); "                \
-        "null: the whole training set")
-
-static const nas_spec_field train_image_hp[] = {
-    I_(batch_size, 1, 4096, "64", NULL),
-    NP_(lr, 100, "0.02", "peak learning rate; cosine decay to lr_min over the job"),
-    N_(lr_min, 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),
-    NX_(momentum, 0, 1, "0.9", NULL),
-    NX_(weight_decay, 0, 1, "0.0005", NULL),
-    N_(grad_clip, 0, 1e6, "0", "global L2 norm clip; 0: off"),
-    NX_(dropout, 0, 1, "0", "before the last layer"),
-    B_(nesterov, "true", NULL),
-    B_(augment, "false",
-       "random crop, plus flip except on fashion-mnist and synthetic; "
-       "default true on cifar10, false otherwise"),
-    TRAIN_MAX_EXAMPLES_,
-    THREADS_,
-    END_,
-};
-
-static const nas_spec_field train_text_hp[] = {
-    I_(batch_size, 1, 4096, "20", NULL),
-    NP_(lr, 100, "20", "peak learning rate; cosine decay to lr_min over the job"),
-    N_(lr_min, 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),
-    NX_(momentum, 0, 1, "0", NULL),
-    NX_(weight_decay, 0, 1, "0", NULL),
-    N_(grad_clip, 0, 1e6, "0.25", "global L2 norm clip; 0: off"),
-    NX_(dropout, 0, 1, "0.2", "on embeddings and LSTM outputs"),
-    B_(nesterov, "false", NULL),
-    ROW_("augment", augment, NAS_SPEC_BOOL, 0, 0, 0, "[false]", "false", "images only"),
-    THREADS_,
-    END_,
-};
+#include <string.h>
 
 static const nas_spec_field darts_cnn_hp[] = {
     I_(batch_size, 1, 4096, "64", "images per batch, for w and for alpha alike"),
@@ -170,7 +65,7 @@ static const nas_spec_field darts_rnn_hp[] = {
        "when embed == hidden (the reference always ties)"),
     I_(hidden, 1, 4096, "300", "recurrent cell size"),
     I_(bptt, 1, 1000, "35", "BPTT length in tokens (fixed; the reference varies it)"),
-    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
+    MAX_VOCAB_("10000"),
     NP_(lr, 100, "20", "weight SGD learning rate"),
     {.name = "lr_min",
      .type = NAS_SPEC_NUM,
@@ -349,10 +244,7 @@ static const nas_spec_field nasrl_rnn_hp[] = {
 
 /* random over nasrl-rnn: the children of nas-rl's. */
 static const nas_spec_field random_nasrl_rnn_hp[] = {
-    I_(batch_size, 1, 4096, "20", NULL),
-    I_(child_epochs, 1, 10000, "5", "epochs each sampled cell trains"),
-    AS_I_("parallel_children", children_per_update, 1, 256, "4",
-          "architectures trained concurrently"),
+    RANDOM_CHILD_("20", "cell"),
     NP_(lr, 100, "20", "child SGD learning rate"),
     NASRL_RNN_SPACE_,
     THREADS_,
@@ -365,17 +257,14 @@ static const nas_spec_field random_nasrl_rnn_hp[] = {
  * on the loss summed over the BPTT steps, cosine to 0), scored on the
  * valid split; reward reward_c / perplexity as enas-rnn's. */
 static const nas_spec_field random_enas_rnn_hp[] = {
-    I_(batch_size, 1, 4096, "20", NULL),
-    I_(child_epochs, 1, 10000, "5", "epochs each sampled cell trains"),
-    AS_I_("parallel_children", children_per_update, 1, 256, "4",
-          "architectures trained concurrently"),
+    RANDOM_CHILD_("20", "cell"),
     NP_(lr, 100, "0.25",
         "child SGD learning rate; the loss is summed over the BPTT "
         "steps and averaged over the batch, as in enas-rnn's search"),
     I_(nodes, 2, 64, "12", "nodes of the recurrent cell"),
     I_(hidden, 1, 4096, "720", "embedding and cell size (tied decoder)"),
     I_(bptt, 1, 1000, "35", NULL),
-    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
+    MAX_VOCAB_("10000"),
     NX_(weight_decay, 0, 1, "1e-07", NULL),
     N_(grad_clip, 0, 1e6, "10", NULL),
     NX_(dropout_e, 0, 1, "0.25", "embedding vectors"),
@@ -391,10 +280,7 @@ static const nas_spec_field random_enas_rnn_hp[] = {
  * (SGD lr 0.025 cosine to 0, momentum 0.9, weight decay 3e-4, grad clip
  * 5), on the train split, scored on the validation split. */
 static const nas_spec_field random_darts_cnn_hp[] = {
-    I_(batch_size, 1, 4096, "64", NULL),
-    I_(child_epochs, 1, 10000, "5", "epochs each sampled genotype trains"),
-    AS_I_("parallel_children", children_per_update, 1, 256, "4",
-          "architectures trained concurrently"),
+    RANDOM_CHILD_("64", "genotype"),
     I_(C, 1, 1024, "16", "initial channels of each sampled network (the stem has 3C)"),
     I_(layers, 3, 64, "8", "cells of each sampled network; reductions at 1/3 and 2/3"),
     NASRL_MAX_EXAMPLES_,
@@ -407,11 +293,7 @@ static const nas_spec_field random_darts_cnn_hp[] = {
  * to 0, momentum 0.9, weight decay 2e-4 / 1e-4, grad clip 5 / none), on
  * the train split, scored on the validation split. */
 #define RANDOM_ENAS_COMMON_                                                                        \
-    I_(batch_size, 1, 4096, "64", NULL),                                                           \
-        I_(child_epochs, 1, 10000, "5", "epochs each sampled arc trains"),                         \
-        AS_I_("parallel_children", children_per_update, 1, 256, "4",                               \
-              "architectures trained concurrently"),                                               \
-        NX_(dropout, 0, 1, "0.1", "before the classifier")
+    RANDOM_CHILD_("64", "arc"), NX_(dropout, 0, 1, "0.1", "before the classifier")
 
 static const nas_spec_field random_enas_micro_hp[] = {
     RANDOM_ENAS_COMMON_,
@@ -440,14 +322,11 @@ static const nas_spec_field random_enas_macro_hp[] = {
  * cosine to 0, weight decay 8e-7, grad clip 0.25), scored on the valid
  * split; reward reward_c / perplexity^2 as nasrl-rnn's. */
 static const nas_spec_field random_darts_rnn_hp[] = {
-    I_(batch_size, 1, 4096, "64", NULL),
-    I_(child_epochs, 1, 10000, "5", "epochs each sampled cell trains"),
-    AS_I_("parallel_children", children_per_update, 1, 256, "4",
-          "architectures trained concurrently"),
+    RANDOM_CHILD_("64", "cell"),
     I_(embed, 1, 4096, "300", NULL),
     I_(hidden, 1, 4096, "300", NULL),
     I_(bptt, 1, 1000, "35", NULL),
-    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
+    MAX_VOCAB_("10000"),
     NX_(dropout, 0, 1, "0.75", "on the cell outputs"),
     AS_NX_("dropout_i", dropout_input, 0, 1, "0.2", "on the embeddings"),
     NP_(reward_c, 1e6, "80", "reward = reward_c / validation perplexity^2"),
@@ -457,252 +336,10 @@ static const nas_spec_field random_darts_rnn_hp[] = {
 
 /* random over nasrl-cnn: the children and the space of nas-rl's. */
 static const nas_spec_field random_nasrl_cnn_hp[] = {
-    I_(batch_size, 1, 4096, "64", NULL),
-    I_(child_epochs, 1, 10000, "5", "epochs each sampled architecture trains"),
-    AS_I_("parallel_children", children_per_update, 1, 256, "4",
-          "architectures trained concurrently"),
+    RANDOM_CHILD_("64", "architecture"),
     NP_(lr, 100, "0.1", "child SGD learning rate"),
     NASRL_CNN_SPACE_,
     THREADS_,
-    END_,
-};
-
-static const nas_spec_field arch_fixed_cnn[] = {
-    CS_("space", -1, "[\"fixed-cnn\"]", "\"fixed-cnn\"", NULL),
-    LIST_("channels", channels, nblocks, 1, 1024, 1, NAS_MAX_BLOCKS, "[32,64]",
-          "conv3x3-BN-ReLU blocks (each followed by maxpool 3x3/2)"),
-    I_(hidden, 1, 4096, "128", "classifier hidden units"),
-    END_,
-};
-
-static const nas_spec_field arch_lstm_lm[] = {
-    CS_("space", -1, "[\"lstm-lm\"]", "\"lstm-lm\"", NULL),
-    I_(embed, 1, 4096, "128", NULL),
-    I_(hidden, 1, 4096, "128", NULL),
-    I_(layers, 1, 4, "1", NULL),
-    I_(bptt, 1, 1000, "35", NULL),
-    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
-    END_,
-};
-
-/* train on a darts-cnn genotype: the optimizer of the reference's
- * train.py, as the darts search's final training uses it (the reference's
- * batch size is 96; 64 here like the search's). */
-static const nas_spec_field train_darts_hp[] = {
-    I_(batch_size, 1, 4096, "64", NULL),
-    NP_(lr, 100, "0.025", "peak learning rate; cosine decay to lr_min over the job"),
-    N_(lr_min, 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),
-    NX_(momentum, 0, 1, "0.9", NULL),
-    NX_(weight_decay, 0, 1, "0.0003", NULL),
-    N_(grad_clip, 0, 1e6, "5", "global L2 norm clip; 0: off"),
-    {.name = "dropout",
-     .type = NAS_SPEC_NUM,
-     .min = 0,
-     .max = 1,
-     .def = "null",
-     .na = "does not apply to a darts-cnn network (no dropout layer; the reference's drop "
-           "path is not implemented)",
-     .off = -1,
-     .count_off = -1,
-     .null_off = -1},
-    B_(nesterov, "false", NULL),
-    B_(augment, "false",
-       "random crop, plus flip except on fashion-mnist and synthetic; "
-       "default true on cifar10, false otherwise"),
-    TRAIN_MAX_EXAMPLES_,
-    THREADS_,
-    END_,
-};
-
-/* DARTS_V2 of the paper (Liu et al. 2019; quark0/darts genotypes.py). */
-#define DARTS_V2_                                                                                  \
-    "{\"normal\":[[\"sep_conv_3x3\",0],[\"sep_conv_3x3\",1],[\"sep_conv_3x3\",0],"                 \
-    "[\"sep_conv_3x3\",1],[\"sep_conv_3x3\",1],[\"skip_connect\",0],[\"skip_connect\",0],"         \
-    "[\"dil_conv_3x3\",2]],\"normal_concat\":[2,3,4,5],"                                           \
-    "\"reduce\":[[\"max_pool_3x3\",0],[\"max_pool_3x3\",1],[\"skip_connect\",2],"                  \
-    "[\"max_pool_3x3\",1],[\"max_pool_3x3\",0],[\"skip_connect\",2],[\"skip_connect\",2],"         \
-    "[\"max_pool_3x3\",1]],\"reduce_concat\":[2,3,4,5]}"
-
-static const nas_spec_field arch_darts_cnn[] = {
-    CS_("space", -1, "[\"darts-cnn\"]", "\"darts-cnn\"", NULL),
-    ROW_("genotype", genotype, NAS_SPEC_CUSTOM, 0, 0, 0, NULL, DARTS_V2_,
-         "the cells, as the result architecture of a darts-cnn search gives them; "
-         "default: DARTS_V2 of the paper"),
-    I_(C, 1, 1024, "16", "initial channels (the stem has 3C)"),
-    ROW_("layers", layers, NAS_SPEC_INT, 3, 64, NAS_SPEC_EXPLAIN, NULL, "8",
-         "cells; cells layers/3 and 2 layers/3 are the reduction cells: 3 or more give a "
-         "normal cell and two distinct reductions"),
-    END_,
-};
-
-/* train on a darts-rnn cell: the optimizer of darts-rnn's final training
- * (darts_final.c, the reference's rnn/train.py: SGD lr 20, clip 0.25). */
-static const nas_spec_field train_darts_rnn_hp[] = {
-    I_(batch_size, 1, 4096, "64", NULL),
-    NP_(lr, 100, "20", "peak learning rate; cosine decay to lr_min over the job"),
-    N_(lr_min, 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),
-    NX_(momentum, 0, 1, "0", NULL),
-    NX_(weight_decay, 0, 1, "8e-07", NULL),
-    N_(grad_clip, 0, 1e6, "0.25", "global L2 norm clip; 0: off"),
-    NX_(dropout, 0, 1, "0.75", "on the cell outputs"),
-    AS_NX_("dropout_i", dropout_input, 0, 1, "0.2", "on the embeddings"),
-    B_(nesterov, "false", NULL),
-    ROW_("augment", augment, NAS_SPEC_BOOL, 0, 0, 0, "[false]", "false", "images only"),
-    THREADS_,
-    END_,
-};
-
-/* A search's result architecture trains as it is served: the keys of the
- * cell (or arc) sit in the architecture object beside "space" and the
- * size keys, and the API gathers them into "genotype" (api/spec_arch.c),
- * which is also accepted as such. */
-#define GENOTYPE_(def_, doc_) ROW_("genotype", genotype, NAS_SPEC_CUSTOM, 0, 0, 0, NULL, def_, doc_)
-
-/* The defaults: DARTS_V2's recurrent cell (quark0/darts genotypes.py) and
- * the reference ENAS scripts' fixed arcs (cifar10_micro_final.sh,
- * ptb_final.sh); for enas-macro a small 6-layer arc (the reference's
- * 24-layer one is a network of hours). */
-#define DARTS_V2_RNN_                                                                              \
-    "{\"recurrent\":[[\"sigmoid\",0],[\"relu\",1],[\"relu\",1],[\"identity\",1],"                  \
-    "[\"tanh\",2],[\"sigmoid\",5],[\"tanh\",3],[\"relu\",5]],\"concat\":[1,2,3,4,5,6,7,8]}"
-#define ENAS_MICRO_FINAL_                                                                          \
-    "\"0 2 0 0 0 4 0 1 1 4 1 1 1 0 0 1 0 2 1 1 1 0 1 0 0 3 0 2 1 1 3 1 1 0 0 4 0 3 1 1\""
-#define ENAS_MACRO_SMALL_ "\"0 1 0 2 1 0 3 0 1 0 0 1 0 0 1 1 0 0 1 0 1\""
-#define ENAS_RNN_FINAL_ "\"0 0 0 1 1 2 1 2 0 2 0 5 1 1 0 6 1 8 1 8 1 8 1\""
-
-static const nas_spec_field arch_darts_rnn[] = {
-    CS_("space", -1, "[\"darts-rnn\"]", "\"darts-rnn\"", NULL),
-    GENOTYPE_(DARTS_V2_RNN_,
-              "the cell, as the result architecture of a darts-rnn search gives it: "
-              "{\"recurrent\": [[op, input] x 8], \"concat\": [..]}; default: DARTS_V2"),
-    I_(embed, 1, 4096, "300", NULL),
-    I_(hidden, 1, 4096, "300",
-       "cell units (the decoder is tied to the embedding when "
-       "they are equal)"),
-    I_(bptt, 1, 1000, "35", NULL),
-    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
-    END_,
-};
-
-/* The language models of a darts-rnn or enas-rnn cell have one cell. */
-static const nas_spec_field train_rnn_cell_fixed[] = {
-    AS_I_("layers", layers, 1, 1, "1", "one recurrent cell"),
-    END_,
-};
-
-/* train on an enas-micro / enas-macro arc: the optimizer of enas' final
- * training (enas_final.c). */
-#define TRAIN_ENAS_CNN_HP_(wd, clip)                                                               \
-    I_(batch_size, 1, 4096, "64", NULL),                                                           \
-        NP_(lr, 100, "0.05", "peak learning rate; cosine decay to lr_min over the job"),           \
-        N_(lr_min, 0, 100, "0", "final learning rate of the cosine schedule (<= lr)"),             \
-        NX_(momentum, 0, 1, "0.9", NULL), NX_(weight_decay, 0, 1, wd, NULL),                       \
-        N_(grad_clip, 0, 1e6, clip, "global L2 norm clip; 0: off"),                                \
-        NX_(dropout, 0, 1, "0.1", "before the classifier"), B_(nesterov, "true", NULL),            \
-        B_(augment, "false",                                                                       \
-           "random crop, plus flip except on fashion-mnist and synthetic; "                        \
-           "default true on cifar10, false otherwise"),                                            \
-        TRAIN_MAX_EXAMPLES_, THREADS_, END_
-
-static const nas_spec_field train_enas_micro_hp[] = {TRAIN_ENAS_CNN_HP_("0.0002", "5")};
-static const nas_spec_field train_enas_macro_hp[] = {TRAIN_ENAS_CNN_HP_("0.0001", "0")};
-
-static const nas_spec_field arch_enas_micro[] = {
-    CS_("space", -1, "[\"enas-micro\"]", "\"enas-micro\"", NULL),
-    GENOTYPE_(ENAS_MICRO_FINAL_,
-              "the cells, as the result architecture of an enas-micro search gives them: "
-              "{\"normal\": [{\"inputs\": [i, j], \"ops\": [a, b]} per node], \"reduce\": "
-              "[..]} (the concat lists are derived), or the reference's fixed-arc string; "
-              "default: the reference's cifar10_micro_final.sh arc"),
-    I_(C, 1, 1024, "20", "channels of the first cell"),
-    I_(layers, 1, 64, "2", "normal cells per stack"),
-    END_,
-};
-
-static const nas_spec_field arch_enas_macro[] = {
-    CS_("space", -1, "[\"enas-macro\"]", "\"enas-macro\"", NULL),
-    GENOTYPE_(ENAS_MACRO_SMALL_,
-              "the network, as the result architecture of an enas-macro search gives it: "
-              "{\"layers\": [{\"op\": o, \"skips\": [..]} per layer]}, or the reference's "
-              "fixed-arc string; it fixes the number of layers; default: a 6-layer arc"),
-    I_(C, 2, 1024, "36", "channels of the first layer"),
-    END_,
-};
-
-/* train on an enas-rnn arc: the optimizer of enas-rnn's final training. */
-static const nas_spec_field train_enas_rnn_hp[] = {
-    I_(batch_size, 1, 4096, "20", NULL),
-    NP_(lr, 1000, "8.75",
-        "peak learning rate on the mean token loss (the search's lr x "
-        "bptt); cosine decay to lr_min over the job"),
-    N_(lr_min, 0, 1000, "0", "final learning rate of the cosine schedule (<= lr)"),
-    NX_(weight_decay, 0, 1, "1e-07", NULL),
-    N_(grad_clip, 0, 1e6, "0.286", "global L2 norm clip; 0: off"),
-    NX_(dropout_e, 0, 1, "0.25", "drops whole embedding vectors"),
-    NX_(dropout_x, 0, 1, "0.75", "cell input, one mask per BPTT chunk"),
-    NX_(dropout_h, 0, 1, "0.25", "the state entering each node, one mask per BPTT chunk"),
-    NX_(dropout_o, 0, 1, "0.75", "cell outputs before the decoder, one mask per chunk"),
-    THREADS_,
-    END_,
-};
-
-static const nas_spec_field arch_enas_rnn[] = {
-    CS_("space", -1, "[\"enas-rnn\"]", "\"enas-rnn\"", NULL),
-    GENOTYPE_(ENAS_RNN_FINAL_,
-              "the cell, as the result architecture of an enas-rnn search gives it: "
-              "{\"nodes\": [{\"input\": i, \"activation\": a} per node], \"output\": [..]}, "
-              "or the reference's fixed-arc string; default: the reference's ptb_final.sh "
-              "arc"),
-    I_(hidden, 1, 4096, "720", "embedding and cell units (the decoder is tied)"),
-    I_(bptt, 1, 1000, "35", NULL),
-    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
-    END_,
-};
-
-/* train on a nasrl-cnn layer stack or a nasrl-rnn cell: the child
- * training of nas-rl's search (search/nasrl/), its defaults. */
-static const nas_spec_field train_nasrl_cnn_hp[] = {
-    I_(batch_size, 1, 4096, "64", NULL),
-    NP_(lr, 100, "0.1", "peak learning rate; cosine decay to 0 over the job"),
-    NX_(momentum, 0, 1, "0.9", NULL),
-    NX_(weight_decay, 0, 1, "0.0001", NULL),
-    B_(nesterov, "true", NULL),
-    TRAIN_MAX_EXAMPLES_,
-    THREADS_,
-    END_,
-};
-
-#define NASRL_CNN_DEFAULT_ "\"2 3 3 24 1 0 3 3 36 1 1 0\""
-static const nas_spec_field arch_nasrl_cnn[] = {
-    CS_("space", -1, "[\"nasrl-cnn\"]", "\"nasrl-cnn\"", NULL),
-    GENOTYPE_(NASRL_CNN_DEFAULT_,
-              "the network, as the result architecture of a nasrl-cnn search gives it: "
-              "{\"layers\": [{\"filter_height\", \"filter_width\", \"filters\", \"stride\", "
-              "\"inputs\"} per layer]}; default: two 3x3 layers of 24 and 36 filters"),
-    END_,
-};
-
-static const nas_spec_field train_nasrl_rnn_hp[] = {
-    I_(batch_size, 1, 4096, "20", NULL),
-    NP_(lr, 100, "20", "peak learning rate; cosine decay to 0 over the job"),
-    N_(grad_clip, 0, 1e6, "0.25", "global L2 norm clip; 0: off"),
-    NX_(dropout, 0, 1, "0.2", "on the embeddings and the cell outputs"),
-    THREADS_,
-    END_,
-};
-
-#define NASRL_RNN_DEFAULT_ "\"0 1 0 1 0 0 0 0 1 0\""
-static const nas_spec_field arch_nasrl_rnn[] = {
-    CS_("space", -1, "[\"nasrl-rnn\"]", "\"nasrl-rnn\"", NULL),
-    GENOTYPE_(NASRL_RNN_DEFAULT_,
-              "the cell, as the result architecture of a nasrl-rnn search gives it: "
-              "{\"base\": B, \"nodes\": [{\"combine\", \"activation\"} per node], "
-              "\"cell_inject\": {\"node\", \"combine\", \"activation\"}, \"cell_output\": m}; "
-              "default: a base-2 tree of tanh leaves added and an identity root"),
-    I_(embed, 1, 4096, "200", NULL),
-    I_(hidden, 1, 4096, "200", NULL),
-    I_(bptt, 1, 1000, "35", NULL),
-    I_(max_vocab, 0, 1000000, "10000", "most frequent words kept; 0: all"),
     END_,
 };
 
@@ -810,28 +447,31 @@ static const nas_spec_space spaces[] = {
            1, "random layer stacks of the nasrl-cnn space, each trained from scratch"),
     SPACE_("random", "nasrl-rnn", "text", NULL, "20", random_nasrl_rnn_hp, NULL, 0, NULL, FT_CHILD,
            1, "random cells of the nasrl-rnn space, each trained from scratch"),
-    SPACE_("train", "fixed-cnn", "image", "3", NULL, train_image_hp, arch_fixed_cnn,
-           NAS_ARCH_FIXED_CNN, NULL, 0, 0, "train a fixed CNN (conv-BN-ReLU blocks)"),
-    SPACE_("train", "lstm-lm", "text", "4", NULL, train_text_hp, arch_lstm_lm, NAS_ARCH_LSTM_LM,
-           NULL, 0, 0, "train an LSTM language model"),
-    SPACE_("train", "darts-cnn", "image", "3", NULL, train_darts_hp, arch_darts_cnn,
-           NAS_ARCH_DARTS_CNN, NULL, 0, 0,
+    SPACE_("train", "fixed-cnn", "image", "3", NULL, nas__spec_train_image_hp,
+           nas__spec_arch_fixed_cnn, NAS_ARCH_FIXED_CNN, NULL, 0, 0,
+           "train a fixed CNN (conv-BN-ReLU blocks)"),
+    SPACE_("train", "lstm-lm", "text", "4", NULL, nas__spec_train_text_hp, nas__spec_arch_lstm_lm,
+           NAS_ARCH_LSTM_LM, NULL, 0, 0, "train an LSTM language model"),
+    SPACE_("train", "darts-cnn", "image", "3", NULL, nas__spec_train_darts_hp,
+           nas__spec_arch_darts_cnn, NAS_ARCH_DARTS_CNN, NULL, 0, 0,
            "train the network of a darts-cnn genotype (quark0/darts train.py)"),
-    SPACE_("train", "darts-rnn", "text", "4", NULL, train_darts_rnn_hp, arch_darts_rnn,
-           NAS_ARCH_DARTS_RNN, train_rnn_cell_fixed, 0, 0,
+    SPACE_("train", "darts-rnn", "text", "4", NULL, nas__spec_train_darts_rnn_hp,
+           nas__spec_arch_darts_rnn, NAS_ARCH_DARTS_RNN, nas__spec_train_rnn_cell_fixed, 0, 0,
            "train the language model of a darts-rnn cell (quark0/darts rnn/train.py)"),
-    SPACE_("train", "enas-micro", "image", "3", NULL, train_enas_micro_hp, arch_enas_micro,
-           NAS_ARCH_ENAS_CNN, NULL, 0, 0, "train the network of an enas-micro arc"),
-    SPACE_("train", "enas-macro", "image", "3", NULL, train_enas_macro_hp, arch_enas_macro,
-           NAS_ARCH_ENAS_CNN, NULL, 0, 0, "train the network of an enas-macro arc"),
-    SPACE_("train", "enas-rnn", "text", "4", NULL, train_enas_rnn_hp, arch_enas_rnn,
-           NAS_ARCH_ENAS_RNN, train_rnn_cell_fixed, 0, 0,
+    SPACE_("train", "enas-micro", "image", "3", NULL, nas__spec_train_enas_micro_hp,
+           nas__spec_arch_enas_micro, NAS_ARCH_ENAS_CNN, NULL, 0, 0,
+           "train the network of an enas-micro arc"),
+    SPACE_("train", "enas-macro", "image", "3", NULL, nas__spec_train_enas_macro_hp,
+           nas__spec_arch_enas_macro, NAS_ARCH_ENAS_CNN, NULL, 0, 0,
+           "train the network of an enas-macro arc"),
+    SPACE_("train", "enas-rnn", "text", "4", NULL, nas__spec_train_enas_rnn_hp,
+           nas__spec_arch_enas_rnn, NAS_ARCH_ENAS_RNN, nas__spec_train_rnn_cell_fixed, 0, 0,
            "train the language model of an enas-rnn arc"),
-    SPACE_("train", "nasrl-cnn", "image", "3", NULL, train_nasrl_cnn_hp, arch_nasrl_cnn,
-           NAS_ARCH_NASRL_CNN, NULL, 0, 0,
+    SPACE_("train", "nasrl-cnn", "image", "3", NULL, nas__spec_train_nasrl_cnn_hp,
+           nas__spec_arch_nasrl_cnn, NAS_ARCH_NASRL_CNN, NULL, 0, 0,
            "train a nasrl-cnn layer stack as nas-rl trains its children"),
-    SPACE_("train", "nasrl-rnn", "text", "4", NULL, train_nasrl_rnn_hp, arch_nasrl_rnn,
-           NAS_ARCH_NASRL_RNN, NULL, 0, 0,
+    SPACE_("train", "nasrl-rnn", "text", "4", NULL, nas__spec_train_nasrl_rnn_hp,
+           nas__spec_arch_nasrl_rnn, NAS_ARCH_NASRL_RNN, NULL, 0, 0,
            "train the language model of a nasrl-rnn cell as nas-rl trains its children"),
 };
 
@@ -870,75 +510,6 @@ const nas_spec_field *nas_spec_field_find(const nas_spec_field *fs, const char *
     return NULL;
 }
 
-/* ------------------------------------------------- the engine's readers */
-
-/* The index of the JSON string def among the JSON array text choices
- * (no comma inside a choice), or -1. */
-static int choice_index(const char *choices, const char *def)
-{
-    const char *at = choices && def ? strstr(choices, def) : NULL;
-    int idx = 0;
-    if (!at)
-        return -1;
-    for (const char *c = choices; c < at; c++)
-        idx += *c == ',';
-    return idx;
-}
-
-/* One row's default into s when the field is still zero (SET0). */
-static void set_default(nas_job_spec *s, const nas_spec_field *f)
-{
-    char *at = (char *)s + f->off;
-    if (f->off < 0 || f->na || !f->def || strcmp(f->def, "null") == 0)
-        return;
-    switch (f->type) {
-    case NAS_SPEC_INT: SET0(*(int *)(void *)at, (int)strtol(f->def, NULL, 10)); break;
-    case NAS_SPEC_NUM:
-        if (f->flags & NAS_SPEC_DOUBLE)
-            SET0(*(double *)(void *)at, strtod(f->def, NULL));
-        else
-            SET0(*(float *)(void *)at, (float)strtod(f->def, NULL));
-        break;
-    case NAS_SPEC_BOOL: SET0(*(int *)(void *)at, strcmp(f->def, "true") == 0); break;
-    case NAS_SPEC_STR: SET0(*(int *)(void *)at, choice_index(f->choices, f->def)); break;
-    case NAS_SPEC_INT_LIST: {
-        int *n = (int *)(void *)((char *)s + f->count_off);
-        const char *p = f->def + 1; /* after '[' */
-        char *end;
-        if (*n)
-            break;
-        while (*n < f->max_items &&
-               (((int *)(void *)at)[*n] = (int)strtol(p, &end, 10), end != p)) {
-            (*n)++;
-            p = end + strspn(end, ", ");
-        }
-        break;
-    }
-    case NAS_SPEC_NUM_LIST: {
-        const char *p = f->def + 1;
-        char *end;
-        for (int i = 0; i < f->max_items; i++, p = end + strspn(end, ", ")) {
-            float v = (float)strtod(p, &end);
-            SET0(((float *)(void *)at)[i], v);
-        }
-        break;
-    }
-    case NAS_SPEC_CUSTOM: /* a genotype is the caller's to give */ break;
-    }
-}
-
-void nas__spec_defaults(nas_job_spec *s, const nas_spec_space *row)
-{
-    const nas_spec_field *tabs[3] = {row->hp, row->arch, row->fixed};
-    for (int t = 0; t < 3; t++)
-        for (const nas_spec_field *f = tabs[t]; f && f->name; f++)
-            set_default(s, f);
-    if (row->epochs)
-        SET0(s->epochs, (int)strtol(row->epochs, NULL, 10));
-    if (row->max_arch)
-        SET0(s->max_architectures, (int)strtol(row->max_arch, NULL, 10));
-}
-
 const nas_spec_space *nas__spec_row_of(const nas_job_spec *s, const char *data_kind)
 {
     const char *algorithm = s->algorithm ? s->algorithm : "train";
@@ -952,97 +523,4 @@ const nas_spec_space *nas__spec_row_of(const nas_job_spec *s, const char *data_k
              strcmp(s->search_space, spaces[i].space) == 0))
             return &spaces[i];
     return NULL;
-}
-
-/* Whether int v is one of the JSON array text choices. */
-static int int_choice(const char *choices, int v)
-{
-    const char *p = choices + 1;
-    char *end;
-    for (long x = strtol(p, &end, 10); end != p; x = strtol(p, &end, 10)) {
-        if (x == v)
-            return 1;
-        p = end + strspn(end, ", ");
-    }
-    return 0;
-}
-
-static int check_number(const nas_spec_field *f, double v, int integer)
-{
-    int lo_ok = f->flags & NAS_SPEC_EXCL_MIN ? v > f->min : v >= f->min;
-    int hi_ok = f->flags & NAS_SPEC_EXCL_MAX ? v < f->max : v <= f->max;
-    if (lo_ok && hi_ok && isfinite(v))
-        return NAS_OK;
-    if (integer)
-        return nas_fail(NAS_EINVAL, "%s: %d is outside [%.17g, %.17g]", f->name, (int)v, f->min,
-                        f->max);
-    return nas_fail(NAS_EINVAL, "%s: %g must be in %c%.17g, %.17g%c", f->name, v,
-                    f->flags & NAS_SPEC_EXCL_MIN ? '(' : '[', f->min, f->max,
-                    f->flags & NAS_SPEC_EXCL_MAX ? ')' : ']');
-}
-
-/* One row's value in s against its type and range. */
-static int check_field(const nas_job_spec *s, const nas_spec_field *f)
-{
-    const char *at = (const char *)s + f->off;
-    switch (f->type) {
-    case NAS_SPEC_INT: {
-        int v = *(const int *)(const void *)at;
-        if (v == 0 && (f->flags & NAS_SPEC_NULLABLE))
-            return NAS_OK; /* null */
-        if (f->choices)
-            return int_choice(f->choices, v)
-                       ? NAS_OK
-                       : nas_fail(NAS_EINVAL, "%s: %d must be one of %s", f->name, v, f->choices);
-        return check_number(f, v, 1);
-    }
-    case NAS_SPEC_NUM:
-        return check_number(f,
-                            f->flags & NAS_SPEC_DOUBLE ? *(const double *)(const void *)at
-                                                       : (double)*(const float *)(const void *)at,
-                            0);
-    case NAS_SPEC_BOOL: {
-        int v = *(const int *)(const void *)at;
-        return v == 0 || v == 1 ? NAS_OK
-                                : nas_fail(NAS_EINVAL, "%s: %d must be 0 or 1", f->name, v);
-    }
-    case NAS_SPEC_INT_LIST: {
-        int n = *(const int *)(const void *)((const char *)s + f->count_off);
-        if (n < f->min_items || n > f->max_items)
-            return nas_fail(NAS_EINVAL, "%s: %d values, allowed %d to %d", f->name, n, f->min_items,
-                            f->max_items);
-        for (int i = 0; i < n; i++) {
-            int v = ((const int *)(const void *)at)[i];
-            if (v < f->min || v > f->max)
-                return nas_fail(NAS_EINVAL, "%s: value %d is %d, outside [%.17g, %.17g]", f->name,
-                                i, v, f->min, f->max);
-        }
-        return NAS_OK;
-    }
-    case NAS_SPEC_NUM_LIST:
-        for (int i = 0; i < f->max_items; i++) {
-            int rc = check_number(f, ((const float *)(const void *)at)[i], 0);
-            if (rc < 0)
-                return rc;
-        }
-        return NAS_OK;
-    case NAS_SPEC_STR:
-    case NAS_SPEC_CUSTOM: /* an index the engine set; a genotype its parser checks */ return NAS_OK;
-    }
-    return NAS_OK;
-}
-
-int nas__spec_check(const nas_job_spec *s, const nas_spec_space *row, const char *const *names)
-{
-    for (const nas_spec_field *f = row->hp; f->name; f++) {
-        int wanted = !names;
-        for (const char *const *n = names; n && *n && !wanted; n++)
-            wanted = strcmp(*n, f->name) == 0;
-        if (!wanted || f->off < 0 || f->na)
-            continue;
-        int rc = check_field(s, f);
-        if (rc < 0)
-            return rc;
-    }
-    return NAS_OK;
 }

@@ -36,8 +36,7 @@ typedef struct cnn {
     int fc1w, fc1b, fc2w, fc2b;
     int flat, classes;
     float dropout;
-    nas__darts_fixed *darts; /* NAS_ARCH_DARTS_CNN: the whole network */
-    nas_darts_genotype gt;
+    nas__darts_fixed *darts;    /* NAS_ARCH_DARTS_CNN: the whole network */
     const nas_enas_space *enas; /* NAS_ARCH_ENAS_CNN: the space, */
     void *enas_self;            /* its state */
     int *arc;                   /* and the fixed arc */
@@ -112,8 +111,7 @@ static int declare(run *r)
                              .h = d->h,
                              .w = d->w,
                              .classes = d->classes};
-        int rc = nas__darts_genotype_parse(s->genotype, &n->gt);
-        return rc < 0 ? rc : nas__darts_fixed_declare(r->p, &cfg, &n->gt, &n->darts);
+        return nas__darts_fixed_declare(r->p, &cfg, &s->darts_cnn, &n->darts);
     }
     if (s->arch == NAS_ARCH_ENAS_CNN) { /* validated by job.c */
         nas_enas_cfg cfg = {.C = s->C,
@@ -367,7 +365,7 @@ static int report_result(run *r, int stopped_by_time)
         if (strcmp(r->net.enas->name, "enas-micro") == 0)
             nas__json_num(&arch, 0, "nodes", s->nodes);
     } else if (r->net.darts) {
-        char *gt = nas__darts_genotype_dump(&r->net.gt);
+        char *gt = nas__darts_genotype_dump(&s->darts_cnn);
         nas__json_buf_puts(&arch, "{\"space\":\"darts-cnn\",\"genotype\":");
         if (gt)
             nas__json_buf_puts(&arch, gt);

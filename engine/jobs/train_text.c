@@ -105,9 +105,8 @@ static int declare(run *r)
     if ((n->emb = add(p, "embed.w", W, NAS_INIT_UNIFORM, 0.1f, 2, n->vocab, s->embed)) < 0)
         return n->emb;
     if (n->darts) {
-        nas_darts_rnn_genotype gt;
-        int rc = nas__darts_rnn_genotype_parse(s->genotype, &gt);
-        if (rc < 0 || (rc = nas__darts_rnn_fixed_declare(p, s->embed, H, &gt, &n->cell)) < 0)
+        int rc = nas__darts_rnn_fixed_declare(p, s->embed, H, &s->darts_rnn, &n->cell);
+        if (rc < 0)
             return rc;
         n->layers = 1;
         n->dropout_in = s->dropout_input;

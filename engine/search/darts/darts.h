@@ -20,23 +20,8 @@
 #include "internal.h"
 #include "core/json.h"
 
-/* The candidate operations, in the reference implementation's order
- * (quark0/darts genotypes.py PRIMITIVES): alpha column k is op k. */
-enum nas_darts_prim {
-    NAS_DARTS_NONE,
-    NAS_DARTS_MAX_POOL_3X3,
-    NAS_DARTS_AVG_POOL_3X3,
-    NAS_DARTS_SKIP_CONNECT,
-    NAS_DARTS_SEP_CONV_3X3,
-    NAS_DARTS_SEP_CONV_5X5,
-    NAS_DARTS_DIL_CONV_3X3,
-    NAS_DARTS_DIL_CONV_5X5,
-    NAS_DARTS_NPRIM
-};
-
 extern const char *const nas__darts_prim_names[NAS_DARTS_NPRIM];
 
-#define NAS_DARTS_NODES 4  /* intermediate nodes per cell */
 #define NAS_DARTS_EDGES 14 /* 2 + 3 + 4 + 5 */
 
 /* ------------------------------------------------------------ supernet */
@@ -138,13 +123,6 @@ void nas__darts_step(nas__darts_search *s, const nas_darts_batch *train, const n
 
 /* ----------------------------------------------------------- genotype */
 
-/* Two (op, input) pairs per intermediate node; inputs count the two cell
- * inputs as 0 and 1, node j as j + 2. */
-typedef struct nas_darts_gene {
-    int op[NAS_DARTS_NODES][2];
-    int from[NAS_DARTS_NODES][2];
-} nas_darts_gene;
-
 /* The derivation rule of the paper on one alpha matrix (14 x 8, row-major):
  * per node, the 2 incoming edges whose strongest non-`none` softmax weight
  * is largest (strongest first, ties to the lower input), each with that
@@ -199,20 +177,25 @@ nas_tensor *nas__darts_op_apply(nas_graph *g, nas_params *p, const nas__darts_op
  * range; a reduction of an odd map). */
 int nas__darts_check_cfg(const nas_darts_cfg *cfg);
 
-/* A genotype in the reference's structure: two (op, input) pairs per
- * intermediate node and the nodes (2..5) concatenated into the output. */
-typedef struct nas_darts_genotype {
-    nas_darts_gene normal, reduce;
-    int normal_concat[NAS_DARTS_NODES], n_normal_concat;
-    int reduce_concat[NAS_DARTS_NODES], n_reduce_concat;
-} nas_darts_genotype;
+/* darts_cells.c: the typed genotypes of nas.h. */
 
-/* Parses {"normal": [[op, input] x 8], "normal_concat": [..], "reduce":
- * [..], "reduce_concat": [..]} (the concat lists may be absent: [2, 3, 4,
- * 5]). Ops are the 7 primitives other than none; node j's inputs are in
- * [0, j + 1]; concat lists hold 1 to 4 distinct nodes in [2, 5]. Errors:
- * NAS_EINVAL naming the field ("genotype.normal[3][1]: ..."). */
-int nas__darts_genotype_parse(const char *text, nas_darts_genotype *out);
+/* A search's derived cells as a genotype: every node concatenated, as the
+ * reference's genotype() gives them (normal_concat = reduce_concat =
+ * [2, 3, 4, 5]; the recurrent cell's concat [1..8]). */
+void nas__darts_genotype_of(const nas_darts_gene *normal, const nas_darts_gene *reduce,
+                            nas_darts_genotype *out);
+struct nas_darts_rnn_gene;
+void nas__darts_rnn_genotype_of(const struct nas_darts_rnn_gene *g, nas_darts_rnn_genotype *out);
+
+/* NAS_EINVAL naming the field ("genotype.normal[3][1]: ...") unless every
+ * op is one of the 7 primitives other than none, node j's inputs are in
+ * [0, j + 1] and each concat list holds 1 to 4 distinct nodes in [2, 5];
+ * an all-empty genotype is "genotype: missing". */
+int nas__darts_genotype_check(const nas_darts_genotype *gt);
+/* The genotype of a train spec text's " genotype=" token (as
+ * nas__darts_genotype_token writes it; a final-training checkpoint's
+ * job.spec), checked; NAS_EFORMAT when the text has none. */
+int nas__darts_genotype_from_spec_text(const char *spec_text, nas_darts_genotype *out);
 /* The genotype as compact JSON (the structure above, concat lists
  * included); malloc'd. */
 char *nas__darts_genotype_dump(const nas_darts_genotype *gt);
@@ -318,19 +301,8 @@ double nas__darts_core_step(const nas__darts_core *c, const void *train, const v
  * darts_rnn.c: the DARTS recurrent cell inside a language model
  * (embedding, the cell over the BPTT steps, linear decoder). */
 
-/* quark0/darts rnn/genotypes.py PRIMITIVES: alpha column k is op k. */
-enum nas_darts_rnn_prim {
-    NAS_DARTS_RNN_NONE,
-    NAS_DARTS_RNN_TANH,
-    NAS_DARTS_RNN_RELU,
-    NAS_DARTS_RNN_SIGMOID,
-    NAS_DARTS_RNN_IDENTITY,
-    NAS_DARTS_RNN_NPRIM
-};
-
 extern const char *const nas__darts_rnn_prim_names[NAS_DARTS_RNN_NPRIM];
 
-#define NAS_DARTS_RNN_NODES 8  /* intermediate nodes (STEPS) */
 #define NAS_DARTS_RNN_EDGES 36 /* 1 + 2 + ... + 8 */
 
 typedef struct nas_darts_rnn_cfg {
@@ -411,16 +383,11 @@ char *nas__darts_rnn_alpha_json(const float *alpha);
  * darts_rnn_net.c: the discrete cell of a darts-rnn genotype, trained by
  * the train kind (NAS_ARCH_DARTS_RNN) as darts-rnn's final training. */
 
-typedef struct nas_darts_rnn_genotype {
-    int op[NAS_DARTS_RNN_NODES];     /* enum nas_darts_rnn_prim, not none */
-    int from[NAS_DARTS_RNN_NODES];   /* node j+1 takes s_from (0: s0) */
-    int concat[NAS_DARTS_RNN_NODES]; /* nodes averaged into h_t (1..8) */
-    int nconcat;
-} nas_darts_rnn_genotype;
-
-/* {"recurrent": [[op, input] x 8], "concat": [..]} (concat optional: all
- * eight); NAS_EINVAL naming the field ("genotype.recurrent[3]: ..."). */
-int nas__darts_rnn_genotype_parse(const char *text, nas_darts_rnn_genotype *out);
+/* darts_cells.c: as nas__darts_genotype_check (inputs of node j + 1 in
+ * [0, j], concat 1 to 8 distinct nodes in [1, 8]) and
+ * nas__darts_genotype_from_spec_text, for the recurrent cell. */
+int nas__darts_rnn_genotype_check(const nas_darts_rnn_genotype *gt);
+int nas__darts_rnn_genotype_from_spec_text(const char *spec_text, nas_darts_rnn_genotype *out);
 /* Appends "recurrent":[[op, input], ...],"concat":[...] (no braces). */
 void nas__darts_rnn_genotype_members(const nas_darts_rnn_genotype *gt, nas_json_buf *b);
 /* "tanh/0,relu/1,.../1.2.3.4.5.6.7.8" for spec texts. */
