@@ -47,7 +47,42 @@ struct nas_graph {
     int grad_enabled;
     nas_rng *rng;
     uint32_t bwd_mask; /* groups asked for by the running backward */
+    struct nas__onnx *ex; /* ONNX exporter of a trace (export/onnx.h) or NULL */
 };
+
+/* ONNX export hooks (export/onnx_ops.c): an op's forward hands its ONNX
+ * form to the graph's exporter, when there is one, through NAS__EX; an
+ * op with no ONNX form calls nas__ex_none so that the export fails
+ * naming it. */
+typedef struct nas__onnx nas__onnx;
+#define NAS__EX(g, call)                                                                           \
+    do {                                                                                           \
+        if ((g)->ex)                                                                               \
+            call;                                                                                  \
+    } while (0)
+void nas__ex_none(nas_graph *g, const char *op);
+void nas__ex_conv(nas_graph *g, nas_tensor *y, nas_tensor *x, nas_tensor *w, nas_tensor *b,
+                  int stride, int pad, int dil, int groups);
+void nas__ex_conv_rect(nas_graph *g, nas_tensor *y, nas_tensor *x, nas_tensor *w, int stride,
+                       int pad_top, int pad_left);
+void nas__ex_zero_pad(nas_graph *g, nas_tensor *y, nas_tensor *x);
+void nas__ex_bn(nas_graph *g, nas_tensor *y, nas_tensor *x, nas_tensor *gamma, nas_tensor *beta,
+                nas_tensor *rm, nas_tensor *rv, float eps);
+void nas__ex_pool(nas_graph *g, nas_tensor *y, nas_tensor *x, int max, int k, int stride, int pad);
+void nas__ex_pool_bn(nas_graph *g, nas_tensor *y, nas_tensor *x, int max, int stride,
+                     nas_tensor *rm, nas_tensor *rv, float eps);
+void nas__ex_gap(nas_graph *g, nas_tensor *y, nas_tensor *x);
+/* op: the ONNX op type ("Relu", "Add", "Sum", "Concat", ...). */
+void nas__ex_unary(nas_graph *g, nas_tensor *y, nas_tensor *x, const char *op);
+void nas__ex_binary(nas_graph *g, nas_tensor *y, nas_tensor *a, nas_tensor *b, const char *op);
+void nas__ex_list(nas_graph *g, nas_tensor *y, nas_tensor **xs, int n, const char *op);
+void nas__ex_scale(nas_graph *g, nas_tensor *y, nas_tensor *x, float c);
+void nas__ex_linear(nas_graph *g, nas_tensor *y, nas_tensor *x, nas_tensor *w, nas_tensor *b);
+void nas__ex_reshape(nas_graph *g, nas_tensor *y, nas_tensor *x);
+/* y = x[starts[i] : starts[i] + y's size] along axes[i], i < naxes. */
+void nas__ex_slice(nas_graph *g, nas_tensor *y, nas_tensor *x, int naxes, const int *axes,
+                   const int *starts);
+void nas__ex_softmax(nas_graph *g, nas_tensor *y, nas_tensor *x, int log);
 
 /* Output tensor for an op over inputs: shape given, groups = OR of the
  * inputs' groups (0 when the graph does not record). */

@@ -228,12 +228,20 @@ typedef struct nas__model_info {
     double value;
     const nas_dataset *train; /* images: the normalisation (or NULL) */
     const nas_corpus *corpus; /* text: the vocabulary (or NULL) */
+    /* images: the network's eval forward, x (N, C, H, W) normalised ->
+     * logits (N, classes), for the ONNX export (NULL: none). */
+    nas_tensor *(*forward)(void *ctx, nas_graph *g, nas_params *p, nas_tensor *x);
+    void *forward_ctx;
 } nas__model_info;
 
 /* Writes the trained network in p (weights and batch-norm statistics) to
  * j->spec.model_path with its metadata (model.c says which); NAS_OK
  * without a path. */
 int nas__job_save_model(const nas__job *j, nas_params *p, const nas__model_info *m);
+/* Tests only: called, when set, after a model's files are written, while
+ * the network is in memory (a test runs m->forward on images of its own
+ * to compare nasd's logits with another runtime's). */
+extern void (*nas__model_probe)(const nas__job *j, nas_params *p, const nas__model_info *m);
 
 /* ----------------------------------------------------------- datasets.c */
 

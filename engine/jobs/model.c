@@ -25,8 +25,15 @@
  *   classes           images: the class names, a JSON array
  *   vocabulary        text: the tokens by id, a JSON array
  *   tensors           how the tensors are named (one line)
+ *
+ * Next to it, an image network is also written as ONNX (export/onnx.h)
+ * at the same path with .onnx for .safetensors, with the same metadata
+ * as its metadata_props. A network that cannot be exported (a text
+ * model, an op with no ONNX form) has no .onnx file and the job's log
+ * says why; the job itself still succeeds.
  */
 #include "config.h"
+#include "export/onnx.h"
 #include "jobs/jobs.h"
 
 #include <stdio.h>
@@ -77,6 +84,45 @@ static uint32_t groups_of(nas_params *p, int *carry)
         if (strncmp(nas_params_get(p, i)->name, "carry.", 6) == 0)
             *carry = 1;
     return (1u << NAS_GROUP_WEIGHTS) | (1u << NAS_GROUP_STATE);
+}
+
+void (*nas__model_probe)(const nas__job *j, nas_params *p, const nas__model_info *m);
+
+/* The ONNX file of an image network beside the safetensors one. A stale
+ * one (a resumed job's) goes first: no file is better than a wrong one. */
+static void save_onnx(const nas__job *j, nas_params *p, const nas__model_info *m,
+                      const nas_kv *meta, int nmeta)
+{
+    const char *path = j->spec.model_path;
+    size_t n = strlen(path), sfx = strlen(".safetensors");
+    if (n > sfx && strcmp(path + n - sfx, ".safetensors") == 0)
+        n -= sfx;
+    char *onnx = malloc(n + 6);
+    if (!onnx) {
+        nas__job_log(j, "no ONNX model: out of memory");
+        return;
+    }
+    memcpy(onnx, path, n);
+    memcpy(onnx + n, ".onnx", 6);
+    remove(onnx);
+    if (m->corpus || !m->forward || !m->train) {
+        nas__job_log(j, "no ONNX model: the ONNX export covers image networks; text models "
+                        "are not exported yet");
+        free(onnx);
+        return;
+    }
+    nas__onnx_spec s = {.forward = m->forward,
+                        .ctx = m->forward_ctx,
+                        .p = p,
+                        .images = m->train,
+                        .classes = j->desc->classes,
+                        .meta = meta,
+                        .nmeta = nmeta};
+    if (nas__onnx_export(onnx, &s) == NAS_OK)
+        nas__job_log(j, "ONNX model written to %s", onnx);
+    else
+        nas__job_log(j, "no ONNX model: %s", nas_errmsg());
+    free(onnx);
 }
 
 int nas__job_save_model(const nas__job *j, nas_params *p, const nas__model_info *m)
@@ -141,8 +187,12 @@ int nas__job_save_model(const nas__job *j, nas_params *p, const nas__model_info 
                                     "(F32) under the engine's parameter names, as in a "
                                     "checkpoint; no optimizer state"};
     rc = nas_model_save(path, p, groups, carry ? "carry." : NULL, meta, n);
-    if (rc == NAS_OK)
+    if (rc == NAS_OK) {
         nas__job_log(j, "model written to %s", path);
+        save_onnx(j, p, m, meta, n);
+        if (nas__model_probe)
+            nas__model_probe(j, p, m);
+    }
 done:
     free(input.s);
     free(classes.s);

@@ -47,7 +47,13 @@ static int keep_model(void *ctx, nas_params *p, const nas_nasrl_child *out)
     const final_keep *k = ctx;
     char name[32];
     test_metric_name(k->d->corpus ? "val_perplexity" : "val_accuracy", name, sizeof(name));
-    nas__model_info m = {k->arch_json, name, out->val_metric, k->d->train, k->d->corpus};
+    nas__model_info m = {.arch_json = k->arch_json,
+                         .metric = name,
+                         .value = out->val_metric,
+                         .train = k->d->train,
+                         .corpus = k->d->corpus,
+                         .forward = out->model ? out->model->forward : NULL,
+                         .forward_ctx = out->model ? out->model->self : NULL};
     return nas__job_save_model(k->j, p, &m);
 }
 

@@ -18,6 +18,7 @@
 #include "jobs.h"
 #include "search/darts/darts.h"
 #include "search/enas/enas.h"
+#include "search/enas/enas_micro.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -170,6 +171,21 @@ static nas_tensor *forward(nas_graph *g, nas_params *p, const cnn *n, nas_tensor
     h = nas_dropout(g, h, n->dropout);
     return nas_linear(g, h, P(n->fc2w), P(n->fc2b));
 #undef P
+}
+
+/* The eval forward of a model file (jobs/model.c: the ONNX export runs
+ * it on a graph with an exporter). ENAS micro runs every op on that graph
+ * (its recomputation keeps its ops on a graph of its own; same numbers). */
+static nas_tensor *model_forward(void *ctx, nas_graph *g, nas_params *p, nas_tensor *x)
+{
+    const cnn *n = ctx;
+    int micro = n->enas && strcmp(n->enas->name, "enas-micro") == 0;
+    if (micro)
+        nas__enas_micro_recompute(n->enas_self, 0);
+    nas_tensor *y = forward(g, p, n, x, 0);
+    if (micro)
+        nas__enas_micro_recompute(n->enas_self, 1);
+    return y;
 }
 
 /* Accuracy over the whole test set, in batches of 500, eval mode. */
@@ -412,7 +428,8 @@ static int report_result(run *r, int stopped_by_time)
     nas__json_buf_puts(&res, "}");
 
     if (!arch.oom) {
-        nas__model_info m = {arch.s, "test_accuracy", r->test_acc, r->train, NULL};
+        nas__model_info m = {arch.s,        "test_accuracy", r->test_acc, r->train, NULL,
+                             model_forward, &r->net};
         int rc = nas__job_save_model(j, r->p, &m);
         if (rc < 0) {
             free(arch.s);

@@ -430,7 +430,7 @@ static int report_result(run *r, int by_time, double test_ppl)
     nas__json_buf_puts(&res, "}");
 
     if (!arch.oom) {
-        nas__model_info m = {arch.s, "test_perplexity", test_ppl, NULL, r->corpus};
+        nas__model_info m = {arch.s, "test_perplexity", test_ppl, NULL, r->corpus, NULL, NULL};
         int rc = nas__job_save_model(j, r->p, &m);
         if (rc < 0) {
             free(arch.s);

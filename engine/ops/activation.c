@@ -71,6 +71,9 @@ static void act_bwd(nas_graph *g, nas_node *nd)
     nas__parallel_span(nas_tensor_numel(x), act_bwd_span, &c);
 }
 
+static const char *const act_onnx[] = {
+    [ACT_RELU] = "Relu", [ACT_TANH] = "Tanh", [ACT_SIGMOID] = "Sigmoid", [ACT_IDENTITY] = "Identity"};
+
 static nas_tensor *act(nas_graph *g, nas_tensor *x, enum act a)
 {
     nas_tensor *y = nas__out(g, x->ndim, x->shape, &x, 1);
@@ -79,6 +82,7 @@ static nas_tensor *act(nas_graph *g, nas_tensor *x, enum act a)
     nas_node *nd = nas__record(g, act_bwd, y, &x, 1);
     if (nd)
         nd->ia[0] = a;
+    NAS__EX(g, nas__ex_unary(g, y, x, act_onnx[a]));
     return y;
 }
 

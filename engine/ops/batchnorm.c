@@ -4,7 +4,8 @@
  * Statistics are computed in double (a 64x16x32x32 channel sums 65536
  * values); training normalises with the biased batch variance and updates
  * the running statistics with the unbiased one, as PyTorch does. Eval uses
- * the running statistics and is then an affine map.
+ * the running statistics and is then an affine map; a BN without running
+ * statistics (ENAS micro's) normalises with the batch's in eval too.
  */
 #include "internal.h"
 
@@ -156,13 +157,14 @@ nas_tensor *nas_batchnorm(nas_graph *g, nas_tensor *x, nas_tensor *gamma, nas_te
     NAS_ASSERT(x->ndim >= 2 && "batchnorm: (N, C, ...)");
     NAS_ASSERT((!gamma || (int)nas_tensor_numel(gamma) == c) &&
                (!beta || (int)nas_tensor_numel(beta) == c));
-    NAS_ASSERT(g->training || (running_mean && running_var));
+    NAS_ASSERT(g->training || !running_mean == !running_var);
+    int batch_stats = g->training || !running_mean;
     nas_tensor *in[3] = {x, gamma, beta};
     nas_tensor *y = nas__out(g, x->ndim, x->shape, in, 3);
     bn_ctx b = {
         .n = n,
         .c = c,
-        .training = g->training,
+        .training = batch_stats,
         .inner = nas_tensor_inner(x),
         .x = x->data,
         .y = y->data,
@@ -180,7 +182,8 @@ nas_tensor *nas_batchnorm(nas_graph *g, nas_tensor *x, nas_tensor *gamma, nas_te
     if (nd) {
         nd->pa[0] = b.mean;
         nd->pa[1] = b.rstd;
-        nd->ia[0] = g->training;
+        nd->ia[0] = batch_stats;
     }
+    NAS__EX(g, nas__ex_bn(g, y, x, gamma, beta, running_mean, running_var, eps));
     return y;
 }

@@ -34,6 +34,7 @@ nas_tensor *nas_embedding(nas_graph *g, nas_tensor *table, const int32_t *ids, i
     nas_node *nd = nas__record(g, embedding_bwd, y, &table, 1);
     if (nd)
         nd->pa[0] = kept;
+    NAS__EX(g, nas__ex_none(g, "embedding"));
     return y;
 }
 
@@ -65,6 +66,7 @@ nas_tensor *nas_dropout(nas_graph *g, nas_tensor *x, float p)
     nas_node *nd = nas__record(g, dropout_bwd, y, &x, 1);
     if (nd)
         nd->pa[0] = mask;
+    NAS__EX(g, nas__ex_none(g, "dropout in training"));
     return y;
 }
 
@@ -79,5 +81,6 @@ nas_tensor *nas_zero(nas_graph *g, nas_tensor *x, int stride)
     }
     /* A constant: it depends on no leaf, so nothing is recorded and no
      * gradient flows back (the derivative of 0 * x is 0). */
+    NAS__EX(g, nas__ex_none(g, "zero"));
     return nas_tensor_zeros(g, x->ndim, shape);
 }

@@ -389,5 +389,6 @@ nas_tensor *nas_pool_bn(nas_graph *g, nas_tensor *x, int max, int stride, nas_te
         nd->pa[1] = c.mean;
         nd->pa[2] = c.rstd;
     }
+    NAS__EX(g, nas__ex_pool_bn(g, y, x, max, stride, running_mean, running_var, eps));
     return y;
 }

@@ -49,6 +49,7 @@ nas_tensor *nas_concat(nas_graph *g, nas_tensor **xs, int n)
         off += cx;
     }
     nas__record_list(g, concat_bwd, y, kept, n, 0);
+    NAS__EX(g, nas__ex_list(g, y, xs, n, "Concat"));
     return y;
 }
 
@@ -80,6 +81,7 @@ nas_tensor *nas_narrow(nas_graph *g, nas_tensor *x, int start, int len)
     nas_node *nd = nas__record(g, narrow_bwd, y, &x, 1);
     if (nd)
         nd->ia[0] = start;
+    NAS__EX(g, nas__ex_slice(g, y, x, 1, (int[]){1}, &start));
     return y;
 }
 
@@ -101,5 +103,6 @@ nas_tensor *nas_reshape(nas_graph *g, nas_tensor *x, int ndim, const int *shape)
     y->data = x->data;
     y->groups = g->grad_enabled ? x->groups : 0;
     nas__record(g, reshape_bwd, y, &x, 1);
+    NAS__EX(g, nas__ex_reshape(g, y, x));
     return y;
 }

@@ -42,5 +42,6 @@ nas_tensor *nas_shift(nas_graph *g, nas_tensor *x, int dh, int dw)
         nd->ia[0] = dh;
         nd->ia[1] = dw;
     }
+    NAS__EX(g, nas__ex_slice(g, y, x, 2, (int[]){2, 3}, (int[]){dh, dw}));
     return y;
 }

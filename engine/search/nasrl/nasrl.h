@@ -123,6 +123,9 @@ typedef struct nas_nasrl_child {
     size_t parameters;
     int epochs;  /* epochs completed */
     int by_time; /* cfg->max_seconds stopped it (metrics as evaluated then) */
+    /* While cfg->keep runs on an image child: its network (the model
+     * file's ONNX export runs its forward); NULL otherwise. */
+    const struct nas__nasrl_model *model;
 } nas_nasrl_child;
 
 /* A child network for the shared trainer: declare its parameters (in

@@ -362,8 +362,11 @@ int nas__nasrl_train_model(const nas__nasrl_model *m, const nas_nasrl_train_cfg 
         out->reward = out->val_metric;
     }
     out->seconds = nas__now() - t0;
-    if (cfg->keep)
+    if (cfg->keep) {
+        out->model = m;
         rc = cfg->keep(cfg->keep_ctx, r.p, out);
+        out->model = NULL;
+    }
 fail:
     free(r.order);
     free(r.idx);
