@@ -46,7 +46,7 @@ struct nas_graph {
     int training;
     int grad_enabled;
     nas_rng *rng;
-    uint32_t bwd_mask; /* groups asked for by the running backward */
+    uint32_t bwd_mask;    /* groups asked for by the running backward */
     struct nas__onnx *ex; /* ONNX exporter of a trace (export/onnx.h) or NULL */
 };
 

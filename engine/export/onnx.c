@@ -196,8 +196,7 @@ void nas__ox_attr_f(nas__onnx *ex, Onnx__NodeProto *n, const char *name, float v
     a->f = v;
 }
 
-void nas__ox_attr_ints(nas__onnx *ex, Onnx__NodeProto *n, const char *name, const int64_t *v,
-                       int k)
+void nas__ox_attr_ints(nas__onnx *ex, Onnx__NodeProto *n, const char *name, const int64_t *v, int k)
 {
     Onnx__AttributeProto *a = attr(ex, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
     a->n_ints = (size_t)k;

@@ -97,8 +97,8 @@ static const char *bin(nas__onnx *ex, const char *op, const char *a, const char 
 /* The batch norm of value xn (shaped like y) into y: BatchNormalization
  * with the running statistics in eval mode, else the batch's statistics
  * spelled out; gamma / beta NULL: no affine. */
-static void bn_of(nas_graph *g, const char *xn, nas_tensor *y, nas_tensor *gamma,
-                  nas_tensor *beta, nas_tensor *rm, nas_tensor *rv, float eps)
+static void bn_of(nas_graph *g, const char *xn, nas_tensor *y, nas_tensor *gamma, nas_tensor *beta,
+                  nas_tensor *rm, nas_tensor *rv, float eps)
 {
     nas__onnx *ex = EX(g);
     int c = y->shape[1], nd = y->ndim;

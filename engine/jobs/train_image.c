@@ -428,8 +428,8 @@ static int report_result(run *r, int stopped_by_time)
     nas__json_buf_puts(&res, "}");
 
     if (!arch.oom) {
-        nas__model_info m = {arch.s,        "test_accuracy", r->test_acc, r->train, NULL,
-                             model_forward, &r->net};
+        nas__model_info m = {arch.s, "test_accuracy", r->test_acc, r->train,
+                             NULL,   model_forward,   &r->net};
         int rc = nas__job_save_model(j, r->p, &m);
         if (rc < 0) {
             free(arch.s);

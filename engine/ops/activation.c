@@ -71,8 +71,10 @@ static void act_bwd(nas_graph *g, nas_node *nd)
     nas__parallel_span(nas_tensor_numel(x), act_bwd_span, &c);
 }
 
-static const char *const act_onnx[] = {
-    [ACT_RELU] = "Relu", [ACT_TANH] = "Tanh", [ACT_SIGMOID] = "Sigmoid", [ACT_IDENTITY] = "Identity"};
+static const char *const act_onnx[] = {[ACT_RELU] = "Relu",
+                                       [ACT_TANH] = "Tanh",
+                                       [ACT_SIGMOID] = "Sigmoid",
+                                       [ACT_IDENTITY] = "Identity"};
 
 static nas_tensor *act(nas_graph *g, nas_tensor *x, enum act a)
 {
