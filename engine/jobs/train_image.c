@@ -428,8 +428,12 @@ static int report_result(run *r, int stopped_by_time)
     nas__json_buf_puts(&res, "}");
 
     if (!arch.oom) {
-        nas__model_info m = {arch.s, "test_accuracy", r->test_acc, r->train,
-                             NULL,   model_forward,   &r->net};
+        nas__model_info m = {.arch_json = arch.s,
+                             .metric = "test_accuracy",
+                             .value = r->test_acc,
+                             .train = r->train,
+                             .forward = model_forward,
+                             .forward_ctx = &r->net};
         int rc = nas__job_save_model(j, r->p, &m);
         if (rc < 0) {
             free(arch.s);
