@@ -512,12 +512,25 @@ void api_jobs_result(api_req *rq, api_resp *rs, const char *id)
  * the job's network has its test metric): streamed from the file, 409
  * while the job may still write it, 404 when it has none (a search
  * without final training, a failed or cancelled job). */
+/* The file formats of GET /v1/jobs/{id}/model?format=. */
+static const char *const model_formats[] = {"safetensors", "onnx"};
+
 void api_jobs_model(api_req *rq, api_resp *rs, const char *id)
 {
     json_t *job = NULL;
     char path[PATH_MAX + 64], disp[96];
     struct stat st;
-    int fd;
+    int fd, onnx;
+    const char *fmt = api_query(rq, "format");
+    if (fmt && strcmp(fmt, model_formats[0]) != 0 && strcmp(fmt, model_formats[1]) != 0) {
+        api_failf(rs, 400, API_PROBLEM_INVALID_FIELD, "",
+                  "query parameter format must be one of safetensors, onnx; got \"%s\"", fmt);
+        json_object_set_new(rs->json, "parameter", json_string("format"));
+        json_object_set_new(rs->json, "allowed",
+                            json_pack("[s,s]", model_formats[0], model_formats[1]));
+        return;
+    }
+    onnx = fmt && strcmp(fmt, "onnx") == 0;
     if (nd_db_job_get(rq->srv->db, id, &job) != 0) {
         not_found(rs, id);
         return;
@@ -532,11 +545,27 @@ void api_jobs_model(api_req *rq, api_resp *rs, const char *id)
     int ok = state && strcmp(state, "succeeded") == 0;
     json_decref(job);
     if (!ok || nd_model_path(rq->srv->model_dir, id, path, sizeof(path)) != 0 ||
-        (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        stat(path, &st) != 0) {
         api_failf(rs, 404, API_PROBLEM_NOT_FOUND, "",
                   "job %s has no model: only a train job or a search with final_training "
                   "that succeeded keeps its trained network",
                   id);
+        return;
+    }
+    /* The network is kept but has no ONNX form: a text model, or an image
+     * network the export refused (the job's log says which op). */
+    if (onnx && (nd_model_onnx_path(rq->srv->model_dir, id, path, sizeof(path)) != 0 ||
+                 access(path, F_OK) != 0)) {
+        api_failf(rs, 501, API_PROBLEM_NOT_IMPLEMENTED, "",
+                  "job %s has no ONNX model: the ONNX export covers the image networks "
+                  "(fixed-cnn, darts-cnn, enas-micro, enas-macro, nasrl-cnn); text models "
+                  "are not exported yet, and an image network the export refused is named "
+                  "with its reason in the job's log; ?format=safetensors serves its weights",
+                  id);
+        return;
+    }
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        api_failf(rs, 404, API_PROBLEM_NOT_FOUND, "", "job %s has no model file", id);
         return;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
@@ -545,7 +574,8 @@ void api_jobs_model(api_req *rq, api_resp *rs, const char *id)
         api_failf(rs, 500, API_PROBLEM_INTERNAL, "", "cannot read the model of job %s", id);
         return;
     }
-    snprintf(disp, sizeof(disp), "attachment; filename=\"%s.safetensors\"", id);
+    snprintf(disp, sizeof(disp), "attachment; filename=\"%s.%s\"", id,
+             onnx ? "onnx" : "safetensors");
     MHD_add_response_header(rs->mhd, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
     MHD_add_response_header(rs->mhd, "Content-Disposition", disp);
     rs->status = 200;

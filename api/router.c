@@ -66,7 +66,7 @@ static const route routes[] = {
      .get_id = api_jobs_architecture_get,
      .get_query = "format"},
     {.pattern = "/v1/jobs/{id}/result", .get_id = api_jobs_result, .get_query = "format"},
-    {.pattern = "/v1/jobs/{id}/model", .get_id = api_jobs_model},
+    {.pattern = "/v1/jobs/{id}/model", .get_id = api_jobs_model, .get_query = "format"},
     {.pattern = "/v1/jobs/{id}/events", .get_id = api_jobs_events},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])

@@ -138,10 +138,19 @@ int nd_model_path(const char *model_dir, const char *id, char *out, size_t n)
     return w < 0 || (size_t)w >= n ? -1 : 0;
 }
 
+int nd_model_onnx_path(const char *model_dir, const char *id, char *out, size_t n)
+{
+    int w = snprintf(out, n, "%s/%s.onnx", model_dir, id);
+    return w < 0 || (size_t)w >= n ? -1 : 0;
+}
+
 void nd_model_remove(const char *model_dir, const char *id)
 {
     char path[PATH_MAX + 64];
     if (nd_model_path(model_dir, id, path, sizeof(path)) == 0 && unlink(path) != 0 &&
+        errno != ENOENT)
+        nd_log_job(ND_LOG_WARN, id, "cannot remove %s: %s", path, strerror(errno));
+    if (nd_model_onnx_path(model_dir, id, path, sizeof(path)) == 0 && unlink(path) != 0 &&
         errno != ENOENT)
         nd_log_job(ND_LOG_WARN, id, "cannot remove %s: %s", path, strerror(errno));
 }

@@ -122,9 +122,12 @@ int nd_ckpt_prepare(const char *dir, const char *id, const char *recorded, char 
 void nd_ckpt_remove_stale(const char *dir, const char *id, const char *keep);
 /* A job's model file (issue #14): <model_dir>/<id>.safetensors, which the
  * engine writes when the job's network has its test metric (jobs/model.c)
- * and which GET /v1/jobs/{id}/model serves. nd_model_path returns -1 when
- * it does not fit n; nd_model_remove unlinks it (a missing file is fine). */
+ * and which GET /v1/jobs/{id}/model serves, and beside it <id>.onnx (an
+ * image network's ONNX form, nd_model_onnx_path). Both return -1 when
+ * the path does not fit n; nd_model_remove unlinks both (a missing file
+ * is fine). */
 int nd_model_path(const char *model_dir, const char *id, char *out, size_t n);
+int nd_model_onnx_path(const char *model_dir, const char *id, char *out, size_t n);
 void nd_model_remove(const char *model_dir, const char *id);
 
 /* ------------------------------------- test crash points (crash.c) */

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_integration_onnx.c - GET /v1/jobs/{id}/model?format=onnx through a
+ * real nasd (issue #14 part 3):
+ *
+ *   - a train job's image network and a nas-rl search's final training
+ *     are served as ONNX: 200, an attachment named <id>.onnx, the bytes
+ *     of <state>/models/<id>.onnx, a model with the input "pixels" and
+ *     the output "logits"; ?format=safetensors (the default) still
+ *     serves the weights;
+ *   - ?format=other is a 400 problem naming the allowed values;
+ *   - a text model has no ONNX form: 501 problem, its safetensors 200;
+ *   - DELETE of the job removes the .onnx file too.
+ *
+ * (tests/test_onnx checks the models' structure; tests/onnx/run.sh runs
+ * them in onnxruntime.) Waits poll with deadlines, never a fixed sleep.
+ */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "itest.h"
+
+#define JOB_MS 120000
+#define FORTUNES "/usr/share/games/fortunes/fortunes"
+
+static const char *const flags[] = {"--workers", "2", "--threads-per-job", "1", NULL};
+
+TestSuite(onnx_route, .init = begin_test, .fini = finish_test);
+
+static void succeeded(int port, const char *id)
+{
+    json_t *job = wait_job(port, id, NULL, JOB_MS);
+    cr_assert_str_eq(str_at(job, "state"), "succeeded", "%s", text_of(job));
+    json_decref(job);
+}
+
+static char *file_of(const char *dir, const char *id, const char *ext, size_t *len)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/models/%s.%s", dir, id, ext);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static int has(const char *buf, size_t len, const char *what)
+{
+    return memmem(buf, len, what, strlen(what)) != NULL;
+}
+
+/* GET ?format=onnx of job id: 200, the file nasd wrote, a model. */
+static void serves_onnx(const nasd_proc *d, const char *id)
+{
+    char path[128], disp[96];
+    http_resp r;
+    size_t len = 0;
+    snprintf(path, sizeof(path), "/v1/jobs/%s/model?format=onnx", id);
+    request(d->port, "GET", path, NULL, NULL, &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    snprintf(disp, sizeof(disp), "filename=\"%s.onnx\"", id);
+    cr_assert(strstr(r.head, disp), "%s", r.head);
+    cr_assert(strstr(r.head, "application/octet-stream"), "%s", r.head);
+    char *file = file_of(d->dir, id, "onnx", &len);
+    cr_assert(file, "models/%s.onnx", id);
+    cr_assert_eq(r.body_len, len);
+    cr_assert(memcmp(r.body, file, len) == 0, "the served bytes are the file's");
+    /* ModelProto: field 1 (ir_version, varint) first; the graph's input
+     * and output by name; the producer. */
+    cr_assert_eq((unsigned char)r.body[0], 0x08);
+    cr_assert(has(r.body, r.body_len, "pixels") && has(r.body, r.body_len, "logits"));
+    cr_assert(has(r.body, r.body_len, "nasd"));
+    free(file);
+    http_resp_free(&r);
+}
+
+Test(onnx_route, image_models_as_onnx_text_models_501)
+{
+    nasd_proc d;
+    char train[33], rl[33], text[33], path[128];
+    http_resp r;
+    int text_ok = access(FORTUNES, R_OK) == 0;
+    start_in(&d, NULL, flags, NULL);
+    submit(d.port,
+           "{\"algorithm\":\"train\",\"dataset\":\"synthetic\",\"seed\":2,"
+           "\"architecture\":{\"space\":\"fixed-cnn\",\"channels\":[4,6],\"hidden\":12},"
+           "\"budget\":{\"epochs\":1},\"hyperparameters\":{\"max_examples\":300}}",
+           train);
+    submit(d.port,
+           "{\"algorithm\":\"nas-rl\",\"dataset\":\"synthetic\",\"seed\":5,"
+           "\"budget\":{\"max_architectures\":2},\"hyperparameters\":{\"child_epochs\":1,"
+           "\"children_per_update\":2,\"lstm_size\":16,\"start_layers\":2,\"max_layers\":2,"
+           "\"num_filters\":[4,6],\"max_examples\":300},"
+           "\"final_training\":{\"enabled\":true,\"epochs\":1}}",
+           rl);
+    if (text_ok)
+        submit(d.port,
+               "{\"algorithm\":\"train\",\"dataset\":\"fortunes\",\"seed\":5,"
+               "\"architecture\":{\"space\":\"lstm-lm\",\"embed\":8,\"hidden\":8,"
+               "\"bptt\":8,\"layers\":1},\"budget\":{\"epochs\":1},"
+               "\"hyperparameters\":{\"batch_size\":10}}",
+               text);
+
+    /* an unknown format: 400 naming the allowed ones, before anything */
+    snprintf(path, sizeof(path), "/v1/jobs/%s/model?format=pt", train);
+    request(d.port, "GET", path, NULL, NULL, &r);
+    json_t *p = problem(&r, 400, "invalid-field");
+    cr_assert_str_eq(str_at(p, "parameter"), "format", "%s", text_of(p));
+    cr_assert(strstr(str_at(p, "detail"), "safetensors, onnx"), "%s", text_of(p));
+    cr_assert_eq(json_array_size(json_object_get(p, "allowed")), 2, "%s", text_of(p));
+    json_decref(p);
+    http_resp_free(&r);
+
+    succeeded(d.port, train);
+    serves_onnx(&d, train);
+    snprintf(path, sizeof(path), "/v1/jobs/%s/model?format=safetensors", train);
+    request(d.port, "GET", path, NULL, NULL, &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.head, ".safetensors\""), "%s", r.head);
+    http_resp_free(&r);
+
+    succeeded(d.port, rl); /* the final training's network (jobs/nasrl_job.c) */
+    serves_onnx(&d, rl);
+
+    if (text_ok) {
+        succeeded(d.port, text);
+        snprintf(path, sizeof(path), "/v1/jobs/%s/model?format=onnx", text);
+        json_t *q = expect_problem(d.port, "GET", path, NULL, 501, "not-implemented");
+        cr_assert(strstr(str_at(q, "detail"), "text models are not exported yet"), "%s",
+                  text_of(q));
+        json_decref(q);
+        snprintf(path, sizeof(path), "/v1/jobs/%s/model", text);
+        cr_assert_eq(status_of(d.port, "GET", path, NULL, NULL, NULL), 200);
+    }
+
+    /* DELETE removes both files */
+    size_t len;
+    char *f = file_of(d.dir, train, "onnx", &len);
+    cr_assert(f);
+    free(f);
+    snprintf(path, sizeof(path), "/v1/jobs/%s", train);
+    cr_assert_eq(status_of(d.port, "DELETE", path, NULL, NULL, NULL), 204);
+    cr_assert_null(file_of(d.dir, train, "onnx", &len), "the ONNX file outlived its job");
+    cr_assert_null(file_of(d.dir, train, "safetensors", &len));
+    stop_ok(&d);
+    PASS();
+}
