@@ -83,6 +83,7 @@ void nas__ex_reshape(nas_graph *g, nas_tensor *y, nas_tensor *x);
 void nas__ex_slice(nas_graph *g, nas_tensor *y, nas_tensor *x, int naxes, const int *axes,
                    const int *starts);
 void nas__ex_softmax(nas_graph *g, nas_tensor *y, nas_tensor *x, int log);
+void nas__ex_embedding(nas_graph *g, nas_tensor *y, nas_tensor *table, const int32_t *ids);
 
 /* Output tensor for an op over inputs: shape given, groups = OR of the
  * inputs' groups (0 when the graph does not record). */

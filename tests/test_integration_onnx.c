@@ -9,7 +9,8 @@
  *     the output "logits"; ?format=safetensors (the default) still
  *     serves the weights;
  *   - ?format=other is a 400 problem naming the allowed values;
- *   - a text model has no ONNX form: 501 problem, its safetensors 200;
+ *   - the LSTM language model is served as its one step; a nasrl-rnn
+ *     model has no ONNX form yet: 501 problem, its safetensors 200;
  *   - DELETE of the job removes the .onnx file too.
  *
  * (tests/test_onnx checks the models' structure; tests/onnx/run.sh runs
@@ -63,8 +64,9 @@ static int has(const char *buf, size_t len, const char *what)
     return memmem(buf, len, what, strlen(what)) != NULL;
 }
 
-/* GET ?format=onnx of job id: 200, the file nasd wrote, a model. */
-static void serves_onnx(const nasd_proc *d, const char *id)
+/* GET ?format=onnx of job id: 200, the file nasd wrote, a model whose
+ * first input is named input. */
+static void serves_onnx(const nasd_proc *d, const char *id, const char *input)
 {
     char path[128], disp[96];
     http_resp r;
@@ -82,7 +84,7 @@ static void serves_onnx(const nasd_proc *d, const char *id)
     /* ModelProto: field 1 (ir_version, varint) first; the graph's input
      * and output by name; the producer. */
     cr_assert_eq((unsigned char)r.body[0], 0x08);
-    cr_assert(has(r.body, r.body_len, "pixels") && has(r.body, r.body_len, "logits"));
+    cr_assert(has(r.body, r.body_len, input) && has(r.body, r.body_len, "logits"));
     cr_assert(has(r.body, r.body_len, "nasd"));
     free(file);
     http_resp_free(&r);
@@ -91,7 +93,7 @@ static void serves_onnx(const nasd_proc *d, const char *id)
 Test(onnx_route, image_models_as_onnx_text_models_501)
 {
     nasd_proc d;
-    char train[33], rl[33], text[33], path[128];
+    char train[33], rl[33], text[33], rnn[33], path[128];
     http_resp r;
     int text_ok = access(FORTUNES, R_OK) == 0;
     start_in(&d, NULL, flags, NULL);
@@ -107,13 +109,21 @@ Test(onnx_route, image_models_as_onnx_text_models_501)
            "\"num_filters\":[4,6],\"max_examples\":300},"
            "\"final_training\":{\"enabled\":true,\"epochs\":1}}",
            rl);
-    if (text_ok)
+    if (text_ok) {
         submit(d.port,
                "{\"algorithm\":\"train\",\"dataset\":\"fortunes\",\"seed\":5,"
                "\"architecture\":{\"space\":\"lstm-lm\",\"embed\":8,\"hidden\":8,"
                "\"bptt\":8,\"layers\":1},\"budget\":{\"epochs\":1},"
                "\"hyperparameters\":{\"batch_size\":10}}",
                text);
+        submit(d.port,
+               "{\"algorithm\":\"random\",\"search_space\":\"nasrl-rnn\",\"dataset\":"
+               "\"fortunes\",\"seed\":5,\"budget\":{\"max_architectures\":2},"
+               "\"hyperparameters\":{\"child_epochs\":1,\"parallel_children\":2,"
+               "\"tree_base\":2,\"embed\":8,\"hidden\":8,\"bptt\":8,\"batch_size\":10},"
+               "\"final_training\":{\"enabled\":true,\"epochs\":1}}",
+               rnn);
+    }
 
     /* an unknown format: 400 naming the allowed ones, before anything */
     snprintf(path, sizeof(path), "/v1/jobs/%s/model?format=pt", train);
@@ -126,7 +136,7 @@ Test(onnx_route, image_models_as_onnx_text_models_501)
     http_resp_free(&r);
 
     succeeded(d.port, train);
-    serves_onnx(&d, train);
+    serves_onnx(&d, train, "pixels");
     snprintf(path, sizeof(path), "/v1/jobs/%s/model?format=safetensors", train);
     request(d.port, "GET", path, NULL, NULL, &r);
     cr_assert_eq(r.status, 200, "%s", r.body);
@@ -134,16 +144,18 @@ Test(onnx_route, image_models_as_onnx_text_models_501)
     http_resp_free(&r);
 
     succeeded(d.port, rl); /* the final training's network (jobs/nasrl_job.c) */
-    serves_onnx(&d, rl);
+    serves_onnx(&d, rl, "pixels");
 
     if (text_ok) {
         succeeded(d.port, text);
-        snprintf(path, sizeof(path), "/v1/jobs/%s/model?format=onnx", text);
+        serves_onnx(&d, text, "tokens");
+        succeeded(d.port, rnn);
+        snprintf(path, sizeof(path), "/v1/jobs/%s/model?format=onnx", rnn);
         json_t *q = expect_problem(d.port, "GET", path, NULL, 501, "not-implemented");
-        cr_assert(strstr(str_at(q, "detail"), "text models are not exported yet"), "%s",
+        cr_assert(strstr(str_at(q, "detail"), "nasrl-rnn models are not exported yet"), "%s",
                   text_of(q));
         json_decref(q);
-        snprintf(path, sizeof(path), "/v1/jobs/%s/model", text);
+        snprintf(path, sizeof(path), "/v1/jobs/%s/model", rnn);
         cr_assert_eq(status_of(d.port, "GET", path, NULL, NULL, NULL), 200);
     }
 

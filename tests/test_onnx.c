@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * test_onnx.c - the ONNX export of every image network (issue #14 part
- * 3): fixed-cnn, darts-cnn, enas-micro, enas-macro and nasrl-cnn.
+ * test_onnx.c - the ONNX export (issue #14 part 3) of every image
+ * network (fixed-cnn, darts-cnn, enas-micro, enas-macro, nasrl-cnn) and,
+ * as one step, of the LSTM LM and darts-rnn (fortunes).
  *
  * Each case trains a tiny model with a train job (synthetic images, one
  * epoch, model_path set), so the .onnx file is what a job writes. A probe
@@ -13,11 +14,11 @@
  * beside the safetensors file, the op types the space must produce, and
  * every parameter initializer equal to the trained store byte for byte.
  *
- * With NASD_ONNX_DIR set, the models and the reference (<space>.ref:
- * int32 n, c, h, w, classes, then n*c*h*w pixels 0..255 and n*classes
- * logits, float32) stay there for tests/onnx/run.sh, which runs them in
- * onnxruntime and Debian's ONNX checker; otherwise a temporary directory
- * is removed.
+ * A language model's probe runs its step over test sequences instead
+ * (text_probe). With NASD_ONNX_DIR set, the models and the references
+ * (<space>.ref: int32 n, c, h, w, classes, then n*c*h*w pixels 0..255 and
+ * n*classes logits, float32; <space>.tref: see text_probe) stay there for tests/onnx/run.sh, which
+ * runs them in onnxruntime and Debian's ONNX checker; otherwise a temporary directory is removed.
  */
 #include <criterion/criterion.h>
 
@@ -62,6 +63,45 @@ static void write_ref(const nas_dataset *t, const nas_tensor *logits, int n, int
     cr_assert_eq(fclose(f), 0);
 }
 
+enum { TSTEPS = 24, TCOLS = 4 };
+
+/* A language model: TSTEPS steps over TCOLS columns of the test split,
+ * the state carried from zeros, as nasd evaluates it. <name>.tref: int32
+ * steps, columns, vocab, layers, hidden, cells, then the token ids
+ * (step-major) and the logits, float32. */
+static void text_probe(const nas__job *j, nas_params *p, const nas__model_info *m)
+{
+    (void)j;
+    cr_assert(m->step, "the LSTM LM and darts-rnn have a step");
+    const nas_corpus *c = m->corpus;
+    cr_assert(c->ntest >= TSTEPS * TCOLS);
+    int32_t ids[TSTEPS][TCOLS];
+    for (int t = 0; t < TSTEPS; t++)
+        for (int b = 0; b < TCOLS; b++)
+            ids[t][b] = c->test[b * TSTEPS + t];
+    nas_graph *g = nas_graph_new(0);
+    nas_graph_set_training(g, 0);
+    nas_graph_set_grad(g, 0);
+    int shape[2] = {TCOLS, m->hidden};
+    nas_tensor *h[8], *cc[8];
+    for (int l = 0; l < m->layers; l++) {
+        h[l] = nas_tensor_zeros(g, 2, shape);
+        cc[l] = nas_tensor_zeros(g, 2, shape);
+    }
+    FILE *f = fopen(probe_state.path, "wb");
+    cr_assert(f, "%s", probe_state.path);
+    int32_t hdr[6] = {TSTEPS, TCOLS, c->vocab_size, m->layers, m->hidden, m->cells};
+    fwrite(hdr, sizeof(hdr), 1, f);
+    fwrite(ids, sizeof(ids), 1, f);
+    for (int t = 0; t < TSTEPS; t++) {
+        nas_tensor *y = m->step(m->step_ctx, g, p, ids[t], TCOLS, h, m->cells ? cc : NULL);
+        cr_assert(y->ndim == 2 && y->shape[0] == TCOLS && y->shape[1] == c->vocab_size);
+        fwrite(y->data, sizeof(float), (size_t)TCOLS * c->vocab_size, f);
+    }
+    cr_assert_eq(fclose(f), 0);
+    nas_graph_free(g);
+}
+
 /* nasd's evaluation of the first NREF test images, normalised as the
  * network was trained (the model's mean and std). */
 static void probe(const nas__job *j, nas_params *p, const nas__model_info *m)
@@ -76,6 +116,10 @@ static void probe(const nas__job *j, nas_params *p, const nas__model_info *m)
         memcpy(probe_state.data[i], t->data, n * sizeof(float));
         probe_state.numel[i] = n;
         probe_state.np = i + 1;
+    }
+    if (m->corpus) {
+        text_probe(j, p, m);
+        return;
     }
     cr_assert(m->forward && m->train, "an image model has a forward");
     cr_assert_eq(nas__job_load_images(j, &train, &test), NAS_OK, "%s", nas_errmsg());
@@ -178,13 +222,51 @@ static void check_initializers(const Onnx__GraphProto *g)
     probe_state.np = 0;
 }
 
+static void check_image_io(const Onnx__GraphProto *g)
+{
+    cr_assert_eq(g->n_input, 1);
+    cr_assert_eq(g->n_output, 1);
+    int in[4] = {0, 1, 16, 16}, out[2] = {0, 10};
+    check_io(g->input[0], "pixels", 4, in);
+    check_io(g->output[0], "logits", 2, out);
+    /* The normalisation comes first: pixels / 255. */
+    cr_assert_str_eq(g->node[0]->op_type, "Div");
+    cr_assert_str_eq(g->node[0]->input[0], "pixels");
+}
+
+/* tokens, h.L (c.L) in; logits, h_out.L (c_out.L) out. */
+static void check_text_io(const Onnx__GraphProto *g, const nas_job_spec *s)
+{
+    int cells = s->arch != NAS_ARCH_DARTS_RNN, layers = cells ? s->layers : 1;
+    int per = cells ? 2 : 1, st[2] = {0, s->hidden};
+    char name[32];
+    cr_assert_eq(g->n_input, (size_t)(1 + per * layers));
+    cr_assert_eq(g->n_output, (size_t)(1 + per * layers));
+    cr_assert_str_eq(g->input[0]->name, "tokens");
+    cr_assert_eq(g->input[0]->type->tensor_type->elem_type, ONNX__TENSOR_PROTO__DATA_TYPE__INT64);
+    cr_assert_str_eq(g->output[0]->name, "logits");
+    for (int l = 0; l < layers; l++) {
+        snprintf(name, sizeof(name), "h.%d", l);
+        check_io(g->input[1 + per * l], name, 2, st);
+        snprintf(name, sizeof(name), "h_out.%d", l);
+        check_io(g->output[1 + per * l], name, 2, st);
+        if (!cells)
+            continue;
+        snprintf(name, sizeof(name), "c.%d", l);
+        check_io(g->input[2 + per * l], name, 2, st);
+        snprintf(name, sizeof(name), "c_out.%d", l);
+        check_io(g->output[2 + per * l], name, 2, st);
+    }
+}
+
 typedef struct expect {
     const char *op;
     int min; /* at least this many nodes of op */
 } expect;
 
-/* Trains s to dir/<name>.safetensors and checks <name>.onnx. */
-static void export_case(const char *name, nas_job_spec *s, const expect *ex)
+/* Trains s to dir/<name>.safetensors and checks <name>.onnx; text: a
+ * language model's step. */
+static void export_case(const char *name, nas_job_spec *s, const expect *ex, int text)
 {
     const char *keep = getenv("NASD_ONNX_DIR");
     char *dir = keep && *keep ? NULL : tmpdir_new("onnx");
@@ -193,7 +275,8 @@ static void export_case(const char *name, nas_job_spec *s, const expect *ex)
     mkdir(d, 0755);
     snprintf(st, sizeof(st), "%s/%s.safetensors", d, name);
     snprintf(onnx, sizeof(onnx), "%s/%s.onnx", d, name);
-    snprintf(probe_state.path, sizeof(probe_state.path), "%s/%s.ref", d, name);
+    snprintf(probe_state.path, sizeof(probe_state.path), "%s/%s.%s", d, name,
+             text ? "tref" : "ref");
     probe_state.called = 0;
     nas__model_probe = probe;
     s->model_path = st;
@@ -212,21 +295,21 @@ static void export_case(const char *name, nas_job_spec *s, const expect *ex)
     cr_assert_eq(m->opset_import[0]->version, 13);
     cr_assert_str_eq(m->producer_name, "nasd");
     const Onnx__GraphProto *g = m->graph;
-    cr_assert_eq(g->n_input, 1);
-    cr_assert_eq(g->n_output, 1);
-    int in[4] = {0, 1, 16, 16}, out[2] = {0, 10};
-    check_io(g->input[0], "pixels", 4, in);
-    check_io(g->output[0], "logits", 2, out);
-    /* The normalisation comes first: pixels / 255. */
-    cr_assert_str_eq(g->node[0]->op_type, "Div");
-    cr_assert_str_eq(g->node[0]->input[0], "pixels");
+    if (text)
+        check_text_io(g, s);
+    else
+        check_image_io(g);
     for (const expect *e = ex; e->op; e++)
         cr_assert(count_op(g, e->op) >= e->min, "%s: %d %s nodes, expected at least %d", name,
                   count_op(g, e->op), e->op, e->min);
     const char *arch = meta_of(m, "architecture"), *classes = meta_of(m, "classes");
     cr_assert(arch && arch[0] == '{', "architecture in metadata_props");
-    cr_assert(classes && classes[0] == '[', "class names in metadata_props");
-    cr_assert(meta_of(m, "input") && strstr(meta_of(m, "input"), "\"mean\""));
+    if (text) {
+        cr_assert(meta_of(m, "vocabulary") && meta_of(m, "vocabulary")[0] == '[');
+    } else {
+        cr_assert(classes && classes[0] == '[', "class names in metadata_props");
+        cr_assert(meta_of(m, "input") && strstr(meta_of(m, "input"), "\"mean\""));
+    }
     check_initializers(g);
     onnx__model_proto__free_unpacked(m, NULL);
     free(buf);
@@ -252,7 +335,7 @@ Test(onnx, fixed_cnn)
                          {"MaxPool", 1}, {"Reshape", 1},
                          {"Gemm", 2},    {"Relu", 3},
                          {NULL, 0}};
-    export_case("fixed-cnn", &s, ex);
+    export_case("fixed-cnn", &s, ex, 0);
 }
 
 static const char *const DARTS_GT =
@@ -279,7 +362,7 @@ Test(onnx, darts_cnn)
     const expect ex[] = {
         {"Conv", 10},  {"BatchNormalization", 5}, {"Slice", 1}, {"MaxPool", 2}, {"AveragePool", 2},
         {"Concat", 3}, {"GlobalAveragePool", 1},  {"Gemm", 1},  {NULL, 0}};
-    export_case("darts-cnn", &s, ex);
+    export_case("darts-cnn", &s, ex, 0);
 }
 
 Test(onnx, enas_micro)
@@ -300,7 +383,7 @@ Test(onnx, enas_micro)
     /* No running statistics: the batch's, spelled out (ReduceMean). */
     const expect ex[] = {{"Conv", 10},   {"ReduceMean", 10}, {"Sqrt", 5}, {"AveragePool", 1},
                          {"MaxPool", 1}, {"Gemm", 1},        {NULL, 0}};
-    export_case("enas-micro", &s, ex);
+    export_case("enas-micro", &s, ex, 0);
 }
 
 Test(onnx, enas_macro)
@@ -316,7 +399,7 @@ Test(onnx, enas_macro)
     s.batch_size = 50;
     s.max_examples = 300;
     const expect ex[] = {{"Conv", 3}, {"BatchNormalization", 3}, {"Gemm", 1}, {NULL, 0}};
-    export_case("enas-macro", &s, ex);
+    export_case("enas-macro", &s, ex, 0);
 }
 
 Test(onnx, nasrl_cnn)
@@ -330,7 +413,46 @@ Test(onnx, nasrl_cnn)
     s.max_examples = 300;
     const expect ex[] = {
         {"Conv", 3}, {"BatchNormalization", 3}, {"Pad", 1}, {"Concat", 1}, {"Gemm", 1}, {NULL, 0}};
-    export_case("nasrl-cnn", &s, ex);
+    export_case("nasrl-cnn", &s, ex, 0);
+}
+
+#define FORTUNES "/usr/share/games/fortunes/fortunes"
+
+static nas_job_spec text_spec(void)
+{
+    nas_job_spec s = {.dataset = "fortunes"};
+    nas_job_spec_defaults(&s);
+    s.embed = 8;
+    s.hidden = 8;
+    s.bptt = 8;
+    s.batch_size = 10;
+    s.max_vocab = 200;
+    return s;
+}
+
+Test(onnx, lstm_lm_one_step)
+{
+    if (access(FORTUNES, R_OK) != 0)
+        cr_skip_test("no %s (Debian's fortunes)", FORTUNES);
+    nas_job_spec s = text_spec();
+    s.layers = 2;
+    const expect ex[] = {{"Gather", 1}, {"Gemm", 5}, {"Sigmoid", 6}, {"Tanh", 4},
+                         {"Slice", 8},  {"Mul", 6},  {NULL, 0}};
+    export_case("lstm-lm", &s, ex, 1);
+}
+
+Test(onnx, darts_rnn_one_step)
+{
+    if (access(FORTUNES, R_OK) != 0)
+        cr_skip_test("no %s (Debian's fortunes)", FORTUNES);
+    nas_job_spec s = text_spec();
+    s.arch = NAS_ARCH_DARTS_RNN;
+    snprintf(s.genotype, sizeof(s.genotype), "%s",
+             "{\"recurrent\": [[\"relu\", 0], [\"sigmoid\", 1], [\"identity\", 1], "
+             "[\"tanh\", 1], [\"tanh\", 0], [\"relu\", 5], [\"sigmoid\", 3], "
+             "[\"identity\", 2]], \"concat\": [1, 2, 3, 4, 5, 6, 7, 8]}");
+    const expect ex[] = {{"Gather", 1}, {"Gemm", 2}, {"Relu", 2}, {"Tanh", 2}, {NULL, 0}};
+    export_case("darts-rnn", &s, ex, 1);
 }
 
 /* ------------------------------------------------ what cannot export */

@@ -36,7 +36,8 @@ struct nas__onnx {
     int nnodes, capnodes;
     Onnx__TensorProto **inits;
     int ninits, capinits;
-    int next; /* names t<next> and c<next> */
+    int next;           /* names t<next> and c<next> */
+    const int32_t *ids; /* a language model's token ids: the input "tokens" */
     char err[256];
     int failed;
 };
@@ -154,6 +155,7 @@ Onnx__NodeProto *nas__ox_node(nas__onnx *ex, const char *op, const char *const *
     Onnx__NodeProto *n = nas_arena_alloc(ex->a, sizeof(*n));
     onnx__node_proto__init(n);
     n->op_type = (char *)op;
+    n->name = (char *)out; /* unique, like every output: some runtimes' passes want names */
     n->n_input = (size_t)nin;
     n->input = nas_arena_alloc(ex->a, (size_t)(nin ? nin : 1) * sizeof(char *));
     for (int i = 0; i < nin; i++)
@@ -237,8 +239,10 @@ const char *nas__ox_const_i64(nas__onnx *ex, int k, const int64_t *v)
 
 /* ---------------------------------------------------------- the model */
 
-/* A float32 graph input or output: dims[0] is the free batch "N". */
-static Onnx__ValueInfoProto *value_info(nas__onnx *ex, const char *name, int ndim, const int *dims)
+/* A graph input or output of elem type (float32 or int64): dims[0] is the
+ * free batch "N". */
+static Onnx__ValueInfoProto *value_info(nas__onnx *ex, const char *name, int type, int ndim,
+                                        const int *dims)
 {
     Onnx__ValueInfoProto *vi = nas_arena_alloc(ex->a, sizeof(*vi));
     Onnx__TypeProto *tp = nas_arena_alloc(ex->a, sizeof(*tp));
@@ -263,7 +267,7 @@ static Onnx__ValueInfoProto *value_info(nas__onnx *ex, const char *name, int ndi
         sh->dim[d] = dm;
     }
     tt->has_elem_type = 1;
-    tt->elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    tt->elem_type = type;
     tt->shape = sh;
     tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
     tp->tensor_type = tt;
@@ -289,8 +293,35 @@ static void normalise(nas__onnx *ex, const nas_dataset *d, const nas_tensor *x)
     nas__ox_node(ex, "Div", in, 2, nas__ox_out(ex, x));
 }
 
-static Onnx__ModelProto *model(nas__onnx *ex, const nas__onnx_spec *s, const char *logits_of,
-                               const nas_tensor *x)
+typedef struct io {
+    Onnx__ValueInfoProto *v[2 * NAS_MAXDIM + 8];
+    int n;
+} io;
+
+static void add_io(nas__onnx *ex, io *l, const char *name, int type, int ndim, const int *dims)
+{
+    NAS_ASSERT(l->n < (int)(sizeof(l->v) / sizeof(l->v[0])));
+    l->v[l->n++] = value_info(ex, name, type, ndim, dims);
+}
+
+/* An output: value `of` under the graph's name `name`. */
+static void output(nas__onnx *ex, io *outs, const char *of, const char *name, int ndim,
+                   const int *dims)
+{
+    const char *in[1] = {of};
+    nas__ox_node(ex, "Identity", in, 1, name);
+    add_io(ex, outs, name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, ndim, dims);
+}
+
+static Onnx__ValueInfoProto **io_list(nas__onnx *ex, const io *l)
+{
+    Onnx__ValueInfoProto **v = nas_arena_alloc(ex->a, (size_t)l->n * sizeof(*v));
+    memcpy(v, l->v, (size_t)l->n * sizeof(*v));
+    return v;
+}
+
+static Onnx__ModelProto *model(nas__onnx *ex, const io *ins, const io *outs, const nas_kv *meta,
+                               int nmeta)
 {
     Onnx__ModelProto *m = nas_arena_alloc(ex->a, sizeof(*m));
     Onnx__GraphProto *gp = nas_arena_alloc(ex->a, sizeof(*gp));
@@ -298,20 +329,15 @@ static Onnx__ModelProto *model(nas__onnx *ex, const nas__onnx_spec *s, const cha
     onnx__model_proto__init(m);
     onnx__graph_proto__init(gp);
     onnx__operator_set_id_proto__init(os);
-    const char *in[1] = {logits_of};
-    nas__ox_node(ex, "Identity", in, 1, "logits");
-    int ldims[2] = {0, s->classes};
     gp->name = "nasd";
     gp->n_node = (size_t)ex->nnodes;
     gp->node = ex->nodes;
     gp->n_initializer = (size_t)ex->ninits;
     gp->initializer = ex->inits;
-    gp->n_input = 1;
-    gp->input = nas_arena_alloc(ex->a, sizeof(*gp->input));
-    gp->input[0] = value_info(ex, "pixels", 4, x->shape);
-    gp->n_output = 1;
-    gp->output = nas_arena_alloc(ex->a, sizeof(*gp->output));
-    gp->output[0] = value_info(ex, "logits", 2, ldims);
+    gp->n_input = (size_t)ins->n;
+    gp->input = io_list(ex, ins);
+    gp->n_output = (size_t)outs->n;
+    gp->output = io_list(ex, outs);
     os->domain = "";
     os->has_version = 1;
     os->version = OPSET;
@@ -323,13 +349,13 @@ static Onnx__ModelProto *model(nas__onnx *ex, const nas__onnx_spec *s, const cha
     m->producer_name = "nasd";
     m->producer_version = NAS_VERSION;
     m->graph = gp;
-    m->n_metadata_props = (size_t)s->nmeta;
-    m->metadata_props = nas_arena_alloc(ex->a, (size_t)(s->nmeta + 1) * sizeof(void *));
-    for (int i = 0; i < s->nmeta; i++) {
+    m->n_metadata_props = (size_t)nmeta;
+    m->metadata_props = nas_arena_alloc(ex->a, (size_t)(nmeta + 1) * sizeof(void *));
+    for (int i = 0; i < nmeta; i++) {
         Onnx__StringStringEntryProto *e = nas_arena_alloc(ex->a, sizeof(*e));
         onnx__string_string_entry_proto__init(e);
-        e->key = (char *)s->meta[i].key;
-        e->value = (char *)s->meta[i].value;
+        e->key = (char *)meta[i].key;
+        e->value = (char *)meta[i].value;
         m->metadata_props[i] = e;
     }
     return m;
@@ -358,24 +384,57 @@ fail:;
     return nas_fail(NAS_EIO, "%s: cannot %s the ONNX model: %s", path, what, strerror(e));
 }
 
+/* Packs the model of ex and writes it to path. */
+static int finish(nas__onnx *ex, const char *path, const io *ins, const io *outs,
+                  const nas_kv *meta, int nmeta)
+{
+    Onnx__ModelProto *m = model(ex, ins, outs, meta, nmeta);
+    size_t len = onnx__model_proto__get_packed_size(m);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return nas_fail(NAS_ENOMEM, "onnx export: out of memory");
+    onnx__model_proto__pack(m, buf);
+    int rc = write_file(path, buf, len);
+    free(buf);
+    return rc;
+}
+
+/* An exporter on a new eval graph. */
+static int begin(nas__onnx *ex, nas_graph **g)
+{
+    memset(ex, 0, sizeof(*ex));
+    *g = NULL;
+    if (!(ex->a = nas_arena_new(1 << 20)) || !(*g = nas_graph_new(0)))
+        return nas_fail(NAS_ENOMEM, "onnx export: out of memory");
+    nas_graph_set_training(*g, 0);
+    nas_graph_set_grad(*g, 0);
+    (*g)->ex = ex;
+    return NAS_OK;
+}
+
+static void end(nas__onnx *ex, nas_graph *g)
+{
+    free(ex->vals);
+    free(ex->nodes);
+    free(ex->inits);
+    nas_graph_free(g);
+    nas_arena_free(ex->a);
+}
+
 int nas__onnx_export(const char *path, const nas__onnx_spec *s)
 {
     const nas_dataset *d = s->images;
-    nas__onnx ex = {0};
-    nas_graph *g = NULL;
-    uint8_t *buf = NULL;
-    int rc, n = d->n < TRACE_BATCH ? d->n : TRACE_BATCH;
+    nas__onnx ex;
+    nas_graph *g;
+    io ins = {0}, outs = {0};
+    int n = d->n < TRACE_BATCH ? d->n : TRACE_BATCH;
     int idx[TRACE_BATCH] = {0, 1};
     int32_t y[TRACE_BATCH];
     if (n < 1)
         return nas_fail(NAS_EINVAL, "onnx export: no image to trace the network with");
-    if (!(ex.a = nas_arena_new(1 << 20)) || !(g = nas_graph_new(0))) {
-        rc = nas_fail(NAS_ENOMEM, "onnx export: out of memory");
+    int rc = begin(&ex, &g);
+    if (rc < 0)
         goto done;
-    }
-    nas_graph_set_training(g, 0);
-    nas_graph_set_grad(g, 0);
-    g->ex = &ex;
     nas_tensor *x = nas_tensor_new4(g, n, d->c, d->h, d->w);
     nas_dataset_batch(d, idx, n, NULL, NULL, x->data, y);
     normalise(&ex, d, x);
@@ -387,20 +446,83 @@ int nas__onnx_export(const char *path, const nas__onnx_spec *s)
         rc = nas_fail(NAS_EINVAL, "onnx export: %s", ex.err);
         goto done;
     }
-    Onnx__ModelProto *m = model(&ex, s, logits, x);
-    size_t len = onnx__model_proto__get_packed_size(m);
-    if (!(buf = malloc(len ? len : 1))) {
-        rc = nas_fail(NAS_ENOMEM, "onnx export: out of memory");
+    add_io(&ex, &ins, "pixels", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, x->shape);
+    output(&ex, &outs, logits, "logits", 2, out->shape);
+    rc = finish(&ex, path, &ins, &outs, s->meta, s->nmeta);
+done:
+    end(&ex, g);
+    return rc;
+}
+
+const char *nas__ox_ids(nas__onnx *ex, const int32_t *ids, const char *op)
+{
+    if (ex->failed)
+        return NULL;
+    if (ids != ex->ids) {
+        nas__ox_fail(ex, "the ids of %s are not the model's input", op);
+        return NULL;
+    }
+    return "tokens";
+}
+
+int nas__onnx_export_text(const char *path, const nas__onnx_text *s)
+{
+    nas__onnx ex;
+    nas_graph *g;
+    io ins = {0}, outs = {0};
+    enum { MAXL = NAS_MAXDIM };
+    int32_t ids[TRACE_BATCH];
+    nas_tensor *h[MAXL], *c[MAXL];
+    int n = TRACE_BATCH, shape[2] = {TRACE_BATCH, s->hidden};
+    char name[32];
+    if (s->layers < 1 || s->layers > MAXL)
+        return nas_fail(NAS_EINVAL, "onnx export: %d layers (at most %d)", s->layers, MAXL);
+    int rc = begin(&ex, &g);
+    if (rc < 0)
+        goto done;
+    for (int i = 0; i < n; i++)
+        ids[i] = i % s->vocab;
+    ex.ids = ids;
+    add_io(&ex, &ins, "tokens", ONNX__TENSOR_PROTO__DATA_TYPE__INT64, 1, &n);
+    for (int l = 0; l < s->layers; l++) {
+        h[l] = nas_tensor_zeros(g, 2, shape);
+        snprintf(name, sizeof(name), "h.%d", l);
+        bind(&ex, h[l], sdup(&ex, name));
+        add_io(&ex, &ins, ex.vals[ex.nvals - 1].name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2,
+               shape);
+        c[l] = NULL;
+        if (!s->cells)
+            continue;
+        c[l] = nas_tensor_zeros(g, 2, shape);
+        snprintf(name, sizeof(name), "c.%d", l);
+        bind(&ex, c[l], sdup(&ex, name));
+        add_io(&ex, &ins, ex.vals[ex.nvals - 1].name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2,
+               shape);
+    }
+    nas_tensor *out = s->step(s->ctx, g, s->p, ids, n, h, s->cells ? c : NULL);
+    const char *logits = nas__ox_in(&ex, out, "the output");
+    if (!ex.failed && (out->ndim != 2 || out->shape[0] != n || out->shape[1] != s->vocab))
+        nas__ox_fail(&ex, "the model's output is not (N, %d) logits", s->vocab);
+    const char *hn[MAXL], *cn[MAXL];
+    for (int l = 0; l < s->layers; l++) {
+        hn[l] = nas__ox_in(&ex, h[l], "the state");
+        cn[l] = s->cells ? nas__ox_in(&ex, c[l], "the state") : NULL;
+    }
+    if (ex.failed) {
+        rc = nas_fail(NAS_EINVAL, "onnx export: %s", ex.err);
         goto done;
     }
-    onnx__model_proto__pack(m, buf);
-    rc = write_file(path, buf, len);
+    output(&ex, &outs, logits, "logits", 2, out->shape);
+    for (int l = 0; l < s->layers; l++) {
+        snprintf(name, sizeof(name), "h_out.%d", l);
+        output(&ex, &outs, hn[l], sdup(&ex, name), 2, shape);
+        if (!s->cells)
+            continue;
+        snprintf(name, sizeof(name), "c_out.%d", l);
+        output(&ex, &outs, cn[l], sdup(&ex, name), 2, shape);
+    }
+    rc = finish(&ex, path, &ins, &outs, s->meta, s->nmeta);
 done:
-    free(buf);
-    free(ex.vals);
-    free(ex.nodes);
-    free(ex.inits);
-    nas_graph_free(g);
-    nas_arena_free(ex.a);
+    end(&ex, g);
     return rc;
 }

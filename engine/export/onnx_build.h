@@ -22,6 +22,10 @@ void nas__ox_fail(nas__onnx *ex, const char *fmt, ...) __attribute__((format(pri
  * initializer under its name; a traced op's output has its name. NULL
  * (and the export failed, naming op) when t came from anywhere else. */
 const char *nas__ox_in(nas__onnx *ex, const nas_tensor *t, const char *op);
+/* The input "tokens" when ids are the traced model's token ids (a
+ * language model's step); NULL (and the export failed, naming op)
+ * otherwise. */
+const char *nas__ox_ids(nas__onnx *ex, const int32_t *ids, const char *op);
 /* Binds a fresh name to t (an op's output) and returns it. */
 const char *nas__ox_out(nas__onnx *ex, const nas_tensor *t);
 /* A fresh name for an intermediate value of an op's ONNX form. */

@@ -295,3 +295,11 @@ void nas__ex_softmax(nas_graph *g, nas_tensor *y, nas_tensor *x, int log)
     if (ALIVE(g))
         nas__ox_attr_i(EX(g), nas__ox_node(EX(g), op, in, 1, nas__ox_out(EX(g), y)), "axis", -1);
 }
+
+void nas__ex_embedding(nas_graph *g, nas_tensor *y, nas_tensor *table, const int32_t *ids)
+{
+    nas__onnx *ex = EX(g);
+    const char *in[2] = {nas__ox_in(ex, table, "embedding"), nas__ox_ids(ex, ids, "embedding")};
+    if (ALIVE(g))
+        nas__ox_attr_i(ex, nas__ox_node(ex, "Gather", in, 2, nas__ox_out(ex, y)), "axis", 0);
+}

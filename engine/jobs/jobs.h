@@ -232,6 +232,12 @@ typedef struct nas__model_info {
      * logits (N, classes), for the ONNX export (NULL: none). */
     nas_tensor *(*forward)(void *ctx, nas_graph *g, nas_params *p, nas_tensor *x);
     void *forward_ctx;
+    /* text: one step of the language model (export/onnx.h nas__onnx_step)
+     * and its state's shape, for the ONNX export (NULL: none) */
+    nas_tensor *(*step)(void *ctx, nas_graph *g, nas_params *p, const int32_t *ids, int n,
+                        nas_tensor **h, nas_tensor **c);
+    void *step_ctx;
+    int layers, hidden, cells;
 } nas__model_info;
 
 /* Writes the trained network in p (weights and batch-norm statistics) to

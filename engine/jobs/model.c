@@ -26,11 +26,12 @@
  *   vocabulary        text: the tokens by id, a JSON array
  *   tensors           how the tensors are named (one line)
  *
- * Next to it, an image network is also written as ONNX (export/onnx.h)
- * at the same path with .onnx for .safetensors, with the same metadata
- * as its metadata_props. A network that cannot be exported (a text
- * model, an op with no ONNX form) has no .onnx file and the job's log
- * says why; the job itself still succeeds.
+ * Next to it, the network is also written as ONNX (export/onnx.h) at
+ * the same path with .onnx for .safetensors, with the same metadata as
+ * its metadata_props: an image network whole, a language model (the
+ * LSTM LM, darts-rnn) as one step with its state in and out. A network
+ * that cannot be exported (enas-rnn, nasrl-rnn, an op with no ONNX form)
+ * has no .onnx file and the job's log says why; the job still succeeds.
  */
 #include "config.h"
 #include "export/onnx.h"
@@ -105,20 +106,32 @@ static void save_onnx(const nas__job *j, nas_params *p, const nas__model_info *m
     memcpy(onnx, path, n);
     memcpy(onnx + n, ".onnx", 6);
     remove(onnx);
-    if (m->corpus || !m->forward || !m->train) {
-        nas__job_log(j, "no ONNX model: the ONNX export covers image networks; text models "
-                        "are not exported yet");
-        free(onnx);
-        return;
+    int rc;
+    if (m->corpus && m->step) {
+        nas__onnx_text t = {.step = m->step,
+                            .ctx = m->step_ctx,
+                            .p = p,
+                            .vocab = m->corpus->vocab_size,
+                            .layers = m->layers,
+                            .hidden = m->hidden,
+                            .cells = m->cells,
+                            .meta = meta,
+                            .nmeta = nmeta};
+        rc = nas__onnx_export_text(onnx, &t);
+    } else if (!m->corpus && m->forward && m->train) {
+        nas__onnx_spec s = {.forward = m->forward,
+                            .ctx = m->forward_ctx,
+                            .p = p,
+                            .images = m->train,
+                            .classes = j->desc->classes,
+                            .meta = meta,
+                            .nmeta = nmeta};
+        rc = nas__onnx_export(onnx, &s);
+    } else {
+        rc = nas_fail(NAS_EINVAL, "this network has no ONNX form yet (the ONNX export covers "
+                                  "the image networks, the LSTM language model and darts-rnn)");
     }
-    nas__onnx_spec s = {.forward = m->forward,
-                        .ctx = m->forward_ctx,
-                        .p = p,
-                        .images = m->train,
-                        .classes = j->desc->classes,
-                        .meta = meta,
-                        .nmeta = nmeta};
-    if (nas__onnx_export(onnx, &s) == NAS_OK)
+    if (rc == NAS_OK)
         nas__job_log(j, "ONNX model written to %s", onnx);
     else
         nas__job_log(j, "no ONNX model: %s", nas_errmsg());

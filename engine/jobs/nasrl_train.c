@@ -177,13 +177,13 @@ static int between(void *ctx)
 static int keep(void *ctx, nas_params *p, const nas_nasrl_child *out)
 {
     const run *r = ctx;
-    nas__model_info m = {r->arch_json,
-                         r->d->corpus ? "test_perplexity" : "test_accuracy",
-                         out->val_metric,
-                         r->d->train,
-                         r->d->corpus,
-                         out->model ? out->model->forward : NULL,
-                         out->model ? out->model->self : NULL};
+    nas__model_info m = {.arch_json = r->arch_json,
+                         .metric = r->d->corpus ? "test_perplexity" : "test_accuracy",
+                         .value = out->val_metric,
+                         .train = r->d->train,
+                         .corpus = r->d->corpus,
+                         .forward = out->model ? out->model->forward : NULL,
+                         .forward_ctx = out->model ? out->model->self : NULL};
     return nas__job_save_model(r->j, p, &m);
 }
 

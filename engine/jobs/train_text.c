@@ -131,6 +131,37 @@ static int declare(run *r)
     return NAS_OK;
 }
 
+/* One time step of the LSTM or darts-rnn model below the decoder: ids[0,
+ * bsz) -> the top layer's output (bsz, H); h[l], c[l] (c unused by
+ * darts) become the state after the step. */
+static nas_tensor *step(nas_graph *g, nas_params *p, const lm *n, const int32_t *ids, int bsz,
+                        nas_tensor **h, nas_tensor **c)
+{
+    nas_tensor *x = nas_embedding(g, nas_params_get(p, n->emb), ids, bsz);
+    x = nas_dropout(g, x, n->dropout_in);
+    if (n->darts) {
+        h[0] = nas__darts_rnn_fixed_step(g, p, &n->cell, x, h[0]);
+        return nas_dropout(g, h[0], n->dropout);
+    }
+    for (int l = 0; l < n->layers; l++) {
+        nas_lstm_cell cell = {nas_params_get(p, n->wx[l]), nas_params_get(p, n->wh[l]),
+                              nas_params_get(p, n->b[l])};
+        nas_lstm_cell_step(g, &cell, x, h[l], c[l], &h[l], &c[l]);
+        x = nas_dropout(g, h[l], n->dropout);
+    }
+    return x;
+}
+
+/* The model's one step with its decoder, for the ONNX form of a model
+ * file (jobs/model.c): ids -> logits (bsz, vocab). */
+static nas_tensor *model_step(void *ctx, nas_graph *g, nas_params *p, const int32_t *ids, int bsz,
+                              nas_tensor **h, nas_tensor **c)
+{
+    const lm *n = ctx;
+    nas_tensor *y = step(g, p, n, ids, bsz, h, c);
+    return nas_linear(g, y, nas_params_get(p, n->dec_w), nas_params_get(p, n->dec_b));
+}
+
 /* rows: T + 1 rows of bsz ids (inputs are rows 0..T-1, targets 1..T);
  * h[l], c[l] (bsz, H) hold the state before the chunk and receive the
  * state after it. Returns the mean cross-entropy over the T * bsz tokens. */
@@ -154,22 +185,8 @@ static nas_tensor *chunk_loss(run *r, const int32_t *rows, int T, int bsz, float
         memcpy(cs[l]->data, c[l], (size_t)bsz * H * sizeof(float));
     }
     nas_tensor **outs = nas_arena_alloc(nas_graph_arena(g), (size_t)T * sizeof(*outs));
-    for (int t = 0; t < T; t++) {
-        nas_tensor *x = nas_embedding(g, nas_params_get(p, n->emb), rows + (size_t)t * bsz, bsz);
-        x = nas_dropout(g, x, n->dropout_in);
-        if (n->darts) {
-            hs[0] = nas__darts_rnn_fixed_step(g, p, &n->cell, x, hs[0]);
-            outs[t] = nas_dropout(g, hs[0], n->dropout);
-            continue;
-        }
-        for (int l = 0; l < n->layers; l++) {
-            nas_lstm_cell cell = {nas_params_get(p, n->wx[l]), nas_params_get(p, n->wh[l]),
-                                  nas_params_get(p, n->b[l])};
-            nas_lstm_cell_step(g, &cell, x, hs[l], cs[l], &hs[l], &cs[l]);
-            x = nas_dropout(g, hs[l], n->dropout);
-        }
-        outs[t] = x;
-    }
+    for (int t = 0; t < T; t++)
+        outs[t] = step(g, p, n, rows + (size_t)t * bsz, bsz, hs, cs);
     /* (bsz, T*H) viewed as (bsz*T, H): row b*T + t is step t of column b. */
     int flat[2] = {bsz * T, H};
     nas_tensor *y = nas_reshape(g, nas_concat(g, outs, T), 2, flat);
@@ -430,7 +447,17 @@ static int report_result(run *r, int by_time, double test_ppl)
     nas__json_buf_puts(&res, "}");
 
     if (!arch.oom) {
-        nas__model_info m = {arch.s, "test_perplexity", test_ppl, NULL, r->corpus, NULL, NULL};
+        nas__model_info m = {.arch_json = arch.s,
+                             .metric = "test_perplexity",
+                             .value = test_ppl,
+                             .corpus = r->corpus};
+        if (!r->net.enas) { /* enas-rnn's model has a loop of its own */
+            m.step = model_step;
+            m.step_ctx = &r->net;
+            m.layers = r->net.layers;
+            m.hidden = r->net.hidden;
+            m.cells = !r->net.darts;
+        }
         int rc = nas__job_save_model(j, r->p, &m);
         if (rc < 0) {
             free(arch.s);

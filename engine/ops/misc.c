@@ -34,7 +34,7 @@ nas_tensor *nas_embedding(nas_graph *g, nas_tensor *table, const int32_t *ids, i
     nas_node *nd = nas__record(g, embedding_bwd, y, &table, 1);
     if (nd)
         nd->pa[0] = kept;
-    NAS__EX(g, nas__ex_none(g, "embedding"));
+    NAS__EX(g, nas__ex_embedding(g, y, table, ids));
     return y;
 }
 

@@ -7,11 +7,11 @@
 # and npm through apt-get; onnxruntime-node at the version pinned in
 # package-lock.json through `npm ci --ignore-scripts`, which skips its GPU
 # download: the CPU library is inside the package). Then BUILD_DIR's
-# tests/test_onnx trains a tiny model of every image space and keeps the
-# .onnx files with nasd's own logits of 256 test images
-# (BUILD_DIR/tests/onnx/models); Debian's ONNX checker must accept each
-# model (full_check) and onnxruntime's logits must match nasd's within
-# 1e-4 with the same argmax.
+# tests/test_onnx trains a tiny model of every image space, the LSTM LM
+# and darts-rnn, and keeps the .onnx files with nasd's own logits (256
+# test images; 24 steps of 4 test sequences) in BUILD_DIR/tests/onnx/models;
+# Debian's ONNX checker must accept each model (full_check) and
+# onnxruntime's logits must match nasd's within 1e-4 with the same argmax.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 src="$(cd "$here/../.." && pwd)"
