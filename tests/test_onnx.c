@@ -17,8 +17,9 @@
  * A language model's probe runs its step over test sequences instead
  * (text_probe). With NASD_ONNX_DIR set, the models and the references
  * (<space>.ref: int32 n, c, h, w, classes, then n*c*h*w pixels 0..255 and
- * n*classes logits, float32; <space>.tref: see text_probe) stay there for tests/onnx/run.sh, which
- * runs them in onnxruntime and Debian's ONNX checker; otherwise a temporary directory is removed.
+ * n*classes logits, float32; <space>.tref: see text_probe) stay there
+ * for tests/onnx/run.sh, which runs them in onnxruntime and Debian's ONNX
+ * checker; otherwise a temporary directory is removed.
  */
 #include <criterion/criterion.h>
 
