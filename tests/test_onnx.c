@@ -456,6 +456,99 @@ Test(onnx, darts_rnn_one_step)
     export_case("darts-rnn", &s, ex, 1);
 }
 
+/* Three channels with their own mean and std (no colour dataset ships
+ * with Debian): a conv, BN, ReLU, pooling and linear network on 64 random
+ * 3x8x8 images, exported directly; the reference is its eval forward. */
+static nas_tensor *rgb_forward(void *ctx, nas_graph *g, nas_params *p, nas_tensor *x)
+{
+    (void)ctx;
+    nas_tensor *h = nas_conv2d(g, x, nas_params_get(p, 0), nas_params_get(p, 1), 2, 1, 1, 1);
+    h = nas_batchnorm(g, h, nas_params_get(p, 2), nas_params_get(p, 3), nas_params_get(p, 4),
+                      nas_params_get(p, 5), 0.1f, 1e-5f);
+    h = nas_global_avgpool(g, nas_relu(g, h));
+    return nas_linear(g, h, nas_params_get(p, 6), nas_params_get(p, 7));
+}
+
+Test(onnx, three_channels_normalised_each)
+{
+    enum { N = 64, C = 3, HW = 8, K = 5 };
+    const char *keep = getenv("NASD_ONNX_DIR");
+    char *dir = keep && *keep ? NULL : tmpdir_new("onnx");
+    const char *d = dir ? dir : keep;
+    char path[512];
+    mkdir(d, 0755);
+    nas_rng rng;
+    nas_rng_seed(&rng, 7);
+    static uint8_t px[N * C * HW * HW];
+    int32_t labels[N] = {0};
+    for (size_t i = 0; i < sizeof(px); i++)
+        px[i] = (uint8_t)nas_rng_below(&rng, 256);
+    nas_dataset ds = {.n = N,
+                      .c = C,
+                      .h = HW,
+                      .w = HW,
+                      .classes = K,
+                      .x = px,
+                      .y = labels,
+                      .mean = {0.1f, 0.5f, 0.9f},
+                      .std = {0.2f, 0.3f, 0.05f}};
+    nas_params *p = nas_params_new();
+    const int W = NAS_GROUP_WEIGHTS, S = NAS_GROUP_STATE;
+    int cw[4] = {6, C, 3, 3}, six[1] = {6}, lw[2] = {K, 6}, k1[1] = {K};
+    nas_params_add(p, "conv.w", W, NAS_INIT_KAIMING, 1.0f, 4, cw);
+    nas_params_add(p, "conv.b", W, NAS_INIT_UNIFORM, 0.5f, 1, six);
+    nas_params_add(p, "bn.gamma", W, NAS_INIT_UNIFORM, 1.0f, 1, six);
+    nas_params_add(p, "bn.beta", W, NAS_INIT_UNIFORM, 1.0f, 1, six);
+    nas_params_add(p, "bn.running_mean", S, NAS_INIT_UNIFORM, 0.5f, 1, six);
+    nas_params_add(p, "bn.running_var", S, NAS_INIT_UNIFORM, 0.5f, 1, six);
+    nas_params_add(p, "fc.w", W, NAS_INIT_KAIMING, 1.0f, 2, lw);
+    nas_params_add(p, "fc.b", W, NAS_INIT_ZERO, 1.0f, 1, k1);
+    cr_assert_eq(nas_params_alloc(p, &rng), NAS_OK);
+    float *var = nas_params_get(p, 5)->data;
+    for (int i = 0; i < 6; i++)
+        var[i] = 1.0f + var[i]; /* positive */
+
+    snprintf(path, sizeof(path), "%s/rgb.onnx", d);
+    nas__onnx_spec s = {.forward = rgb_forward, .p = p, .images = &ds, .classes = K};
+    cr_assert_eq(nas__onnx_export(path, &s), NAS_OK, "%s", nas_errmsg());
+
+    int idx[N];
+    int32_t y[N];
+    for (int i = 0; i < N; i++)
+        idx[i] = i;
+    nas_graph *g = nas_graph_new(0);
+    nas_graph_set_training(g, 0);
+    nas_graph_set_grad(g, 0);
+    nas_tensor *x = nas_tensor_new4(g, N, C, HW, HW);
+    nas_dataset_batch(&ds, idx, N, NULL, NULL, x->data, y);
+    nas_tensor *logits = rgb_forward(NULL, g, p, x);
+    snprintf(probe_state.path, sizeof(probe_state.path), "%s/rgb.ref", d);
+    write_ref(&ds, logits, N, K);
+    nas_graph_free(g);
+    nas_params_free(p);
+
+    size_t len;
+    uint8_t *buf = slurp(path, &len);
+    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
+    cr_assert(m);
+    int in[4] = {0, C, HW, HW}, out[2] = {0, K};
+    check_io(m->graph->input[0], "pixels", 4, in);
+    check_io(m->graph->output[0], "logits", 2, out);
+    /* pixels / 255, - mean (1, 3, 1, 1), / std (1, 3, 1, 1) */
+    const Onnx__GraphProto *gr = m->graph;
+    int found = 0;
+    for (size_t i = 0; i < gr->n_initializer; i++) {
+        const Onnx__TensorProto *t = gr->initializer[i];
+        if (t->n_dims == 4 && t->dims[1] == C && t->n_float_data == C)
+            found += t->float_data[2] == 0.9f || t->float_data[2] == 0.05f;
+    }
+    cr_assert_eq(found, 2, "the mean and std of each channel are constants of the graph");
+    onnx__model_proto__free_unpacked(m, NULL);
+    free(buf);
+    if (dir)
+        rm_dir(dir);
+}
+
 /* ------------------------------------------------ what cannot export */
 
 static nas_tensor *with_zero(void *ctx, nas_graph *g, nas_params *p, nas_tensor *x)
