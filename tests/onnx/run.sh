@@ -41,7 +41,7 @@ npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 models="$build/tests/onnx/models"
 rm -rf "$models"
 mkdir -p "$models"
-echo "==> tests/test_onnx: a tiny model of every image space, kept in $models"
+echo "==> tests/test_onnx: a tiny model of every image space, the LSTM LM and darts-rnn, kept in $models"
 (cd "$build" && NASD_ONNX_DIR="$models" OPENBLAS_NUM_THREADS=1 ./tests/test_onnx --filter 'onnx/*')
 echo "==> Debian's ONNX checker"
 /usr/bin/python3 "$here/check.py" "$models"
