@@ -339,21 +339,35 @@ Test(onnx, fixed_cnn)
     export_case("fixed-cnn", &s, ex, 0);
 }
 
-static const char *const DARTS_GT =
-    "{\"normal\": [[\"sep_conv_3x3\", 0], [\"sep_conv_5x5\", 1], "
-    "[\"dil_conv_3x3\", 0], [\"skip_connect\", 1], [\"avg_pool_3x3\", 1], "
-    "[\"skip_connect\", 0], [\"dil_conv_5x5\", 0], [\"max_pool_3x3\", 2]], "
-    "\"normal_concat\": [2, 3, 4, 5], "
-    "\"reduce\": [[\"max_pool_3x3\", 0], [\"avg_pool_3x3\", 1], "
-    "[\"skip_connect\", 2], [\"sep_conv_3x3\", 1], [\"max_pool_3x3\", 0], "
-    "[\"skip_connect\", 2], [\"skip_connect\", 2], [\"max_pool_3x3\", 1]], "
-    "\"reduce_concat\": [2, 3, 4, 5]}";
+/* Every darts-cnn op but none, in both cells. */
+static nas_darts_genotype darts_gt(void)
+{
+    enum {
+        MAX = NAS_DARTS_MAX_POOL_3X3,
+        AVG = NAS_DARTS_AVG_POOL_3X3,
+        SKIP = NAS_DARTS_SKIP_CONNECT
+    };
+    nas_darts_genotype g = {
+        .normal = {.op = {{NAS_DARTS_SEP_CONV_3X3, NAS_DARTS_SEP_CONV_5X5},
+                          {NAS_DARTS_DIL_CONV_3X3, SKIP},
+                          {AVG, SKIP},
+                          {NAS_DARTS_DIL_CONV_5X5, MAX}},
+                   .from = {{0, 1}, {0, 1}, {1, 0}, {0, 2}}},
+        .reduce = {.op = {{MAX, AVG}, {SKIP, NAS_DARTS_SEP_CONV_3X3}, {MAX, SKIP}, {SKIP, MAX}},
+                   .from = {{0, 1}, {2, 1}, {0, 2}, {2, 1}}},
+        .normal_concat = {2, 3, 4, 5},
+        .n_normal_concat = 4,
+        .reduce_concat = {2, 3, 4, 5},
+        .n_reduce_concat = 4,
+    };
+    return g;
+}
 
 Test(onnx, darts_cnn)
 {
     nas_job_spec s = image_spec();
     s.arch = NAS_ARCH_DARTS_CNN;
-    snprintf(s.genotype, sizeof(s.genotype), "%s", DARTS_GT);
+    s.darts_cnn = darts_gt();
     s.C = 4;
     s.layers = 3;
     s.batch_size = 50;
@@ -448,10 +462,13 @@ Test(onnx, darts_rnn_one_step)
         cr_skip_test("no %s (Debian's fortunes)", FORTUNES);
     nas_job_spec s = text_spec();
     s.arch = NAS_ARCH_DARTS_RNN;
-    snprintf(s.genotype, sizeof(s.genotype), "%s",
-             "{\"recurrent\": [[\"relu\", 0], [\"sigmoid\", 1], [\"identity\", 1], "
-             "[\"tanh\", 1], [\"tanh\", 0], [\"relu\", 5], [\"sigmoid\", 3], "
-             "[\"identity\", 2]], \"concat\": [1, 2, 3, 4, 5, 6, 7, 8]}");
+    s.darts_rnn = (nas_darts_rnn_genotype){.op = {NAS_DARTS_RNN_RELU, NAS_DARTS_RNN_SIGMOID,
+                                                  NAS_DARTS_RNN_IDENTITY, NAS_DARTS_RNN_TANH,
+                                                  NAS_DARTS_RNN_TANH, NAS_DARTS_RNN_RELU,
+                                                  NAS_DARTS_RNN_SIGMOID, NAS_DARTS_RNN_IDENTITY},
+                                           .from = {0, 1, 1, 1, 0, 5, 3, 2},
+                                           .concat = {1, 2, 3, 4, 5, 6, 7, 8},
+                                           .nconcat = 8};
     const expect ex[] = {{"Gather", 1}, {"Gemm", 2}, {"Relu", 2}, {"Tanh", 2}, {NULL, 0}};
     export_case("darts-rnn", &s, ex, 1);
 }
