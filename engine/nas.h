@@ -654,8 +654,10 @@ typedef struct nas_job_spec {
     /* darts (defaults of issue #4, i.e. the paper and quark0/darts
      * train_search.py; the shared fields above take darts defaults too:
      * epochs 50, batch_size 64, lr 0.025 -> lr_min 0.001 by epoch,
-     * momentum 0.9, weight_decay 3e-4, grad_clip 5; dropout, nesterov and
-     * augment must stay 0). The training set is split by a seeded shuffle:
+     * momentum 0.9, weight_decay 3e-4, grad_clip 5; dropout and nesterov
+     * must stay 0; augment, 1 on cifar10, crops (and on cifar10 flips)
+     * the batches of both halves and the final training's). The
+     * training set is split by a seeded shuffle:
      * train_portion of it trains the weights w, the rest ("val") alpha and
      * the per-epoch val_loss / val_accuracy. */
     int order;                    /* 1: first-order, 2: second-order alpha

@@ -338,9 +338,73 @@ Test(darts_job, defaults_are_the_papers)
     cr_assert(s.arch_lr == 3e-4f && s.arch_beta1 == 0.5f && s.arch_beta2 == 0.999f &&
               s.arch_weight_decay == 1e-3f);
     cr_assert(s.train_portion == 0.5f && s.max_examples == 0);
-    cr_assert(s.augment == 0 && s.nesterov == 0 && s.dropout == 0.0f,
+    cr_assert(s.nesterov == 0 && s.dropout == 0.0f,
               "the train kind's image defaults do not leak in");
+    cr_assert(s.augment == 1, "the reference crops and flips both halves on cifar10");
     cr_assert_str_eq(s.algorithm, "darts");
+    nas_job_spec f = {.algorithm = "darts", .dataset = "fashion-mnist"};
+    nas_job_spec_defaults(&f);
+    cr_assert(f.augment == 0, "off elsewhere, as the train kind's default");
+}
+
+/* augment crops the batches of both halves (synthetic: padding 2, no
+ * flip): the search differs from one without, and a shutdown mid-epoch
+ * resumes to the same bits (the crops draw from the checkpointed op
+ * rng). */
+Test(darts_job, augment_changes_the_search_and_resumes_exactly, .timeout = 60)
+{
+    char *dir = tmpdir_new("nas_darts_aug");
+    char *pa = path_in(dir, "a.ckpt"), *pb = path_in(dir, "b.ckpt");
+    nas_job_spec s = tiny_spec(1, 2);
+    named m0 = {.last_val_acc = 0};
+    recorder plain = RECORDER(&m0);
+    cr_assert_eq(recorder_run(&s, &plain), NAS_OK, "%s", nas_errmsg());
+
+    s.augment = 1;
+    s.checkpoint_path = pa;
+    named m_a = {.last_val_acc = 0};
+    recorder a = RECORDER(&m_a);
+    cr_assert_eq(recorder_run(&s, &a), NAS_OK, "%s", nas_errmsg());
+    check_finished(&a, 2, 1);
+    const char *ca = strstr(a.result_json, ",\"seconds\"");
+    const char *cp = strstr(plain.result_json, ",\"seconds\"");
+    cr_assert(ca && cp);
+    cr_assert(ca - a.result_json != cp - plain.result_json ||
+                  memcmp(a.result_json, plain.result_json, (size_t)(ca - a.result_json)) != 0,
+              "augmented batches change the alphas");
+
+    named m_b = {.last_val_acc = 0};
+    recorder b = RECORDER(&m_b);
+    b.stop_at = 3;
+    b.stop_value = NAS_STOP_SHUTDOWN;
+    s.checkpoint_path = pb;
+    s.resume = 1;
+    cr_assert_eq(recorder_run(&s, &b), NAS_ECANCELLED);
+    named m_b2 = {.last_val_acc = 0};
+    recorder b2 = RECORDER(&m_b2);
+    cr_assert_eq(recorder_run(&s, &b2), NAS_OK, "%s", nas_errmsg());
+    assert_same_result(&a, &b2);
+    size_t na, nb;
+    unsigned char *da = ckpt_data(pa, &na), *db = ckpt_data(pb, &nb);
+    cr_assert(na == nb && memcmp(da, db, na) == 0, "the same bits after the resume");
+    free(da);
+    free(db);
+
+    /* A checkpoint of the other augment is refused. */
+    named m_c = {.last_val_acc = 0};
+    recorder c = RECORDER(&m_c);
+    s.augment = 0;
+    cr_assert_eq(recorder_run(&s, &c), NAS_EINVAL);
+    cr_assert(strstr(nas_errmsg(), "augment=1 there, augment=0 here"), "%s", nas_errmsg());
+
+    recorder_done(&plain);
+    recorder_done(&a);
+    recorder_done(&b);
+    recorder_done(&b2);
+    recorder_done(&c);
+    free(pa);
+    free(pb);
+    rm_dir(dir);
 }
 
 static void refused(nas_job_spec s, const char *prefix)
@@ -372,6 +436,9 @@ Test(darts_job, bad_specs_are_refused)
     s = tiny_spec(1, 1);
     s.nesterov = 1;
     refused(s, "dropout:");
+    s = tiny_spec(1, 1);
+    s.augment = 2;
+    refused(s, "augment:");
     s = tiny_spec(1, 1);
     s.batch_size = 9; /* 8 examples per half */
     refused(s, "batch_size:");

@@ -67,6 +67,19 @@ Test(spec, train_defaults_follow_the_dataset_kind)
     s = ok("{\"algorithm\":\"train\",\"dataset\":\"cifar10\"}");
     cr_assert(json_is_true(json_object_get(json_object_get(s, "hyperparameters"), "augment")));
     json_decref(s);
+
+    /* darts-cnn crops and flips its search batches on cifar10 as
+     * quark0/darts does; off on the other datasets (#16). */
+    s = ok("{\"algorithm\":\"darts\",\"dataset\":\"cifar10\"}");
+    cr_assert(json_is_true(json_object_get(json_object_get(s, "hyperparameters"), "augment")));
+    json_decref(s);
+    s = ok("{\"algorithm\":\"darts\",\"dataset\":\"fashion-mnist\"}");
+    cr_assert(json_is_false(json_object_get(json_object_get(s, "hyperparameters"), "augment")));
+    json_decref(s);
+    s = ok("{\"algorithm\":\"darts\",\"dataset\":\"cifar10\",\"hyperparameters\":{\"augment\":"
+           "false}}");
+    cr_assert(json_is_false(json_object_get(json_object_get(s, "hyperparameters"), "augment")));
+    json_decref(s);
 }
 
 Test(spec, space_picks_dataset_and_budget_defaults)

@@ -124,7 +124,7 @@ static int is_rnn(const nas__job *j)
 
 /* The train kind's spec for the genotype: the reference's train.py
  * optimizer (see nas.h), the darts job's dataset, seed, threads, batch
- * size and checkpoint path, and final_training.max_seconds. darts-rnn:
+ * size, augment and checkpoint path, and final_training.max_seconds. darts-rnn:
  * the search's embed, hidden, bptt, vocabulary and dropouts, SGD lr 20
  * cosine to 0 (the reference starts at 20 and later switches to averaged
  * SGD, which is not implemented), weight decay 8e-7 and clip 0.25 as the
@@ -164,6 +164,7 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so, int re
         t->weight_decay = 3e-4f;
         t->grad_clip = 5.0f;
         t->dropout = 0.0f;
+        t->augment = s->augment; /* one field for both stages */
     }
     t->lr_min = 0.0f;
     t->nesterov = 0;

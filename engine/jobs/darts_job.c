@@ -43,6 +43,9 @@ void nas__darts_job_defaults(nas_job_spec *s)
     }
     SET0(s->final_C, 16);
     SET0(s->final_layers, 8);
+    /* quark0/darts train_search.py crops and flips both halves on
+     * CIFAR-10; elsewhere off, as the train kind's default. */
+    SET0(s->augment, strcmp(s->dataset, "cifar10") == 0);
 }
 
 int nas__darts_job_prepare(nas__job *j)
@@ -62,8 +65,8 @@ int nas__darts_job_prepare(nas__job *j)
                    j->desc->kind);
     if (s->arch != NAS_ARCH_DEFAULT)
         return BAD("arch", "does not apply to darts (it searches for one)");
-    if (s->dropout != 0.0f || s->nesterov || s->augment)
-        return BAD("dropout", "dropout, nesterov and augment do not apply "
+    if (s->dropout != 0.0f || s->nesterov)
+        return BAD("dropout", "dropout and nesterov do not apply "
                               "to darts-cnn and must be 0");
     /* Their ranges: the spec table's darts-cnn rows. */
     static const char *const keys[] = {"order", "C", "layers", "train_portion", NULL};
@@ -99,11 +102,12 @@ int nas__darts_job_prepare(nas__job *j)
              "epochs=%d seed=%" PRIu64 " batch_size=%d max_examples=%d "
              "train_portion=%.9g lr=%.9g lr_min=%.9g momentum=%.9g "
              "weight_decay=%.9g grad_clip=%.9g arch_lr=%.9g arch_beta1=%.9g "
-             "arch_beta2=%.9g arch_weight_decay=%.9g",
+             "arch_beta2=%.9g arch_weight_decay=%.9g augment=%d",
              j->desc->name, s->C, s->layers, s->order, s->epochs, s->seed, s->batch_size,
              s->max_examples, (double)s->train_portion, (double)s->lr, (double)s->lr_min,
              (double)s->momentum, (double)s->weight_decay, (double)s->grad_clip, (double)s->arch_lr,
-             (double)s->arch_beta1, (double)s->arch_beta2, (double)s->arch_weight_decay);
+             (double)s->arch_beta1, (double)s->arch_beta2, (double)s->arch_weight_decay,
+             s->augment);
     return NAS_OK;
 }
 
@@ -124,7 +128,8 @@ typedef struct run {
     nas_darts_cfg cfg;
     nas__darts_search s;
     int searching;      /* s is initialised */
-    nas_rng op_rng;     /* no op draws randomness: kept for the format */
+    nas_augment aug;    /* of both halves' batches (spec augment) */
+    nas_rng op_rng;     /* the augmentation's draws */
     nas_rng data_rng;   /* the epoch's data rng, after the shuffles */
     int64_t spe, total; /* steps per epoch, over the job */
     nas__job_pos pos;
@@ -174,6 +179,7 @@ static int setup(void *ctx)
         return rc;
     if ((rc = split(r)) < 0)
         return rc;
+    r->aug = nas__job_augment(s, j->desc);
     r->spe = r->ntr / s->batch_size; /* the last partial batch is dropped */
     r->total = r->spe * s->epochs;
     if (s->final_epochs > 0) { /* the final training, on the whole set */
@@ -306,7 +312,10 @@ static void alpha_batch(run *r, int64_t g, int bs)
 }
 
 /* Step k of an epoch takes the k-th batch of the w half and a fresh
- * random batch of the alpha half. */
+ * random batch of the alpha half, both augmented (when augment is on) as
+ * the reference's train_search.py does: its two queues share the
+ * training transform. The crops and flips draw from the op rng, the w
+ * batch's first, so the checkpointed op rng makes a resume exact. */
 static void search_step(void *ctx)
 {
     run *r = ctx;
@@ -314,9 +323,10 @@ static void search_step(void *ctx)
     const nas_dataset *d = r->data;
     int bs = s->batch_size;
     int64_t k = r->pos.step;
-    nas_dataset_batch(d, r->tr_order + k * bs, bs, NULL, NULL, r->xt, r->yt);
+    const nas_augment *aug = s->augment ? &r->aug : NULL;
+    nas_dataset_batch(d, r->tr_order + k * bs, bs, aug, &r->op_rng, r->xt, r->yt);
     alpha_batch(r, r->pos.global_step, bs);
-    nas_dataset_batch(d, r->vb, bs, NULL, NULL, r->xv, r->yv);
+    nas_dataset_batch(d, r->vb, bs, aug, &r->op_rng, r->xv, r->yv);
     nas_darts_batch bt = {r->xt, r->yt, bs}, bv = {r->xv, r->yv, bs};
     nas_darts_stats st;
     nas__darts_step(&r->s, &bt, &bv, r->lr, &st);

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -250,6 +251,13 @@ fail:
     nas_dataset_free(*test);
     *train = *test = NULL;
     return rc;
+}
+
+nas_augment nas__job_augment(const nas_job_spec *s, const nas_dataset_desc *d)
+{
+    if (!s->augment)
+        return (nas_augment){0};
+    return (nas_augment){.crop_pad = d->h >= 32 ? 4 : 2, .hflip = strcmp(d->name, "cifar10") == 0};
 }
 
 int nas__job_load_corpus(const nas__job *j, nas_corpus **out)

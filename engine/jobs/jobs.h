@@ -264,6 +264,13 @@ int nas__stream_make(const int32_t *ids, int n, int bsz, const char *what, nas__
 /* The train and test sets of an image job, the test set normalised with
  * the training statistics. */
 int nas__job_load_images(const nas__job *j, nas_dataset **train, nas_dataset **test);
+/* What the spec's augment means on dataset d (one rule for every kind):
+ * a random crop after zero padding by 4 on 32x32 images (2 on smaller
+ * ones, i.e. 28x28 Fashion-MNIST: the same 1/8 of the side), plus a
+ * random horizontal flip on cifar10 only (Fashion-MNIST's classes are
+ * not all mirror-symmetric and the synthetic set's sides matter). All
+ * zero when augment is off. */
+nas_augment nas__job_augment(const nas_job_spec *s, const nas_dataset_desc *d);
 int nas__job_load_corpus(const nas__job *j, nas_corpus **out);
 
 /* ------------------------------------------------------ nasrl_train.c */

@@ -53,6 +53,10 @@ static const nas_spec_field darts_cnn_hp[] = {
     IN_(max_examples, 2, 100000000, "null",
         "search on a random subset (drawn from the seed) of this many training "
         "examples, split by train_portion; null: the whole training set"),
+    B_(augment, "false",
+       "random crop (padding 4 on 32x32, 2 on 28x28), plus horizontal flip on cifar10 only, "
+       "of both halves' batches (w and alpha) as the reference, and of the final "
+       "training's; default true on cifar10 (the reference), false otherwise"),
     THREADS_,
     END_,
 };
@@ -349,7 +353,7 @@ static const nas_spec_field final_fields[] = {
           "training set after the search and report its test accuracy "
           "(test perplexity for text). darts-cnn: SGD lr 0.025 cosine to "
           "0, momentum 0.9, weight decay 3e-4, grad clip 5, the search's "
-          "batch_size; no drop path, no auxiliary head. darts-rnn: the "
+          "batch_size and augment; no drop path, no auxiliary head. darts-rnn: the "
           "derived cell in the search's language model (embed, hidden, "
           "bptt, dropouts), SGD lr 20 cosine to 0, weight decay 8e-7, "
           "grad clip 0.25; C and layers do not apply. enas-micro, "

@@ -252,10 +252,7 @@ static int setup(run *r)
     nas_rng_seed(&r->pos.data_rng, s->seed ^ 0x646174612d726e67ull);
     nas_graph_set_rng(r->g, &r->op_rng);
     r->pos.epoch = 1;
-    if (s->augment) {
-        r->aug.crop_pad = r->train->h >= 32 ? 4 : 2;
-        r->aug.hflip = strcmp(r->j->desc->name, "cifar10") == 0;
-    }
+    r->aug = nas__job_augment(s, r->j->desc);
     r->sgd = (nas_sgd){.lr = s->lr,
                        .momentum = s->momentum,
                        .weight_decay = s->weight_decay,
