@@ -94,7 +94,7 @@ struct dataset_default {
  * static_assert there keeps in step with the tables. */
 #define API__SPEC_N_ALGOS 5
 #define API__SPEC_N_DATASETS 5
-#define API__SPEC_N_DATASET_DEFAULTS 2
+#define API__SPEC_N_DATASET_DEFAULTS 3
 extern const struct algo_row api__spec_algo_rows[];
 extern const struct dataset_row api__spec_dataset_rows[];
 extern const struct dataset_default api__spec_dataset_defaults[];

@@ -38,6 +38,7 @@ const struct dataset_row api__spec_dataset_rows[] = {
 const struct dataset_default api__spec_dataset_defaults[] = {
     {"train", "cifar10", "augment", "true"},
     {"darts", "cifar10", "augment", "true"},
+    {"enas", "cifar10", "augment", "true"},
 };
 
 #define COUNT_(a) (sizeof a / sizeof a[0])

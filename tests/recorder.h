@@ -48,6 +48,7 @@ struct recorder {
     void (*metric_hook)(recorder *r, int epoch, int64_t step, const char *name, double value);
     void (*ckpt_hook)(recorder *r, const char *path, int64_t step);
     void (*arch_hook)(recorder *r, const char *arch, double reward, const char *metrics);
+    void (*log_hook)(recorder *r, const char *msg);
     void *user;
 };
 
@@ -121,8 +122,10 @@ static void rec_result(void *ctx, const char *arch, const char *metric, double v
 
 static void rec_log(void *ctx, const char *msg)
 {
-    (void)msg;
-    ((recorder *)ctx)->nlog++;
+    recorder *r = ctx;
+    r->nlog++;
+    if (r->log_hook)
+        r->log_hook(r, msg);
 }
 
 static inline nas_job_reporter recorder_reporter(recorder *r)

@@ -160,6 +160,38 @@ static nas_job_spec search_spec(const char *ckpt)
     return s;
 }
 
+/* The final training's spec text, as the job logs it. */
+static char final_text[1400];
+
+static void keep_final_text(recorder *r, const char *msg)
+{
+    (void)r;
+    if (strncmp(msg, "final training: kind=train ", 27) == 0)
+        snprintf(final_text, sizeof(final_text), "%s", msg);
+}
+
+/* The reference's final scripts (cifar10_micro_final.sh and
+ * cifar10_macro_final.sh) put child_l2_reg 2e-4 into the loss as
+ * l2 sum w^2: a decay of 4e-4 w; and their training images are cropped
+ * and flipped, as the search's are when augment is on. */
+Test(enas_final, final_training_takes_the_scripts_decay_and_the_searchs_augment)
+{
+    nas_job_spec s = search_spec(NULL);
+    s.augment = 1;
+    recorder a = {.log_hook = keep_final_text};
+    final_text[0] = '\0';
+    cr_assert_eq(recorder_run(&s, &a), NAS_OK, "%s", nas_errmsg());
+    cr_assert(strstr(final_text, " augment=1"), "%s", final_text);
+    cr_assert(strstr(final_text, " weight_decay=0.00039999999 "), "%s", final_text);
+    recorder_done(&a);
+    nas_job_spec t = {.algorithm = "train",
+                      .dataset = "synthetic",
+                      .arch = NAS_ARCH_ENAS_CNN,
+                      .search_space = "enas-macro"};
+    nas_job_spec_defaults(&t);
+    cr_assert(t.weight_decay == 4e-4f, "train on a macro arc: %g", (double)t.weight_decay);
+}
+
 Test(enas_final, micro_search_with_final_training_and_exact_resume)
 {
     char dir[64];

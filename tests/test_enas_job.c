@@ -158,11 +158,12 @@ Test(enas_job, macro_search_runs_to_a_valid_result, .timeout = 120)
 }
 
 /* Shut down after step `at` of a 2-epoch run, resume, compare. */
-static void resume_case(int64_t at, int rows_before)
+static void resume_case(int64_t at, int rows_before, int augment)
 {
     char *dir = tmpdir_new("nas_enas_job");
     char *pa = path_in(dir, "a.ckpt"), *pb = path_in(dir, "b.ckpt");
     nas_job_spec s = tiny_spec("enas-micro", 2);
+    s.augment = augment;
 
     recorder a = RECORDER;
     s.checkpoint_path = pa;
@@ -211,17 +212,35 @@ static void resume_case(int64_t at, int rows_before)
 
 Test(enas_job, resume_inside_the_weight_phase_is_exact, .timeout = 120)
 {
-    resume_case(5, 4); /* epoch 2, after its first weight step */
+    resume_case(5, 4, 0); /* epoch 2, after its first weight step */
+}
+
+/* augment crops the weight steps' batches with draws from the op rng
+ * after each child's: a resume inside the weight phase is still exact,
+ * and the numbers differ from an unaugmented search. */
+Test(enas_job, augmented_search_differs_and_resumes_exactly, .timeout = 120)
+{
+    resume_case(5, 4, 1);
+    recorder plain = RECORDER, aug = RECORDER;
+    nas_job_spec s = tiny_spec("enas-micro", 1);
+    cr_assert_eq(recorder_run(&s, &plain), NAS_OK, "%s", nas_errmsg());
+    s.augment = 1;
+    cr_assert_eq(recorder_run(&s, &aug), NAS_OK, "%s", nas_errmsg());
+    cr_assert(fabs(plain.reward_sum - aug.reward_sum) > 0.0 ||
+                  strcmp(plain.result_json, aug.result_json) != 0,
+              "augmented batches train other weights");
+    recorder_done(&plain);
+    recorder_done(&aug);
 }
 
 Test(enas_job, resume_between_the_phases_is_exact, .timeout = 120)
 {
-    resume_case(6, 4); /* epoch 2, before its controller updates */
+    resume_case(6, 4, 0); /* epoch 2, before its controller updates */
 }
 
 Test(enas_job, resume_inside_the_controller_phase_is_exact, .timeout = 120)
 {
-    resume_case(7, 6); /* epoch 2, after one controller update */
+    resume_case(7, 6, 0); /* epoch 2, after one controller update */
 }
 
 /* ---------------------------------------------------------- spec rules */
@@ -244,13 +263,17 @@ Test(enas_job, defaults_are_the_reference_scripts)
     cr_assert(s.ctrl_hidden == 64 && s.ctrl_lr == 0.0035f && s.ctrl_entropy_weight == 1e-4f &&
               s.ctrl_tanh == 1.1f && s.ctrl_op_tanh_reduce == 2.5f && s.ctrl_steps == 30 &&
               s.ctrl_aggregate == 10 && s.final_samples == 100);
-    cr_assert(s.augment == 0, "the train kind's image defaults do not leak");
+    cr_assert(s.augment == 1, "the reference crops and flips its training images");
+    nas_job_spec f = {.algorithm = "enas", .dataset = "fashion-mnist"};
+    nas_job_spec_defaults(&f);
+    cr_assert(f.augment == 0, "off elsewhere, as the train kind's default");
     nas_job_spec m = {.algorithm = "enas", .dataset = "cifar10", .search_space = "enas-macro"};
     nas_job_spec_defaults(&m);
     cr_assert(m.epochs == 310 && m.batch_size == 128 && m.C == 36 && m.layers == 12 &&
               m.ctrl_lr == 0.001f && m.ctrl_tanh == 1.5f && m.ctrl_steps == 50 &&
               m.ctrl_aggregate == 20 && m.ctrl_skip_target == 0.4f && m.ctrl_skip_weight == 0.8f &&
-              m.weight_decay == 5e-4f && m.train_portion == 0.9f && m.grad_clip == 0.0f);
+              m.weight_decay == 5e-4f && m.train_portion == 0.9f && m.grad_clip == 0.0f &&
+              m.augment == 1);
 }
 
 static void refused(nas_job_spec s, const char *prefix)

@@ -73,6 +73,12 @@ Test(spec, train_defaults_follow_the_dataset_kind)
     s = ok("{\"algorithm\":\"darts\",\"dataset\":\"cifar10\"}");
     cr_assert(json_is_true(json_object_get(json_object_get(s, "hyperparameters"), "augment")));
     json_decref(s);
+    s = ok("{\"algorithm\":\"enas\",\"search_space\":\"enas-macro\",\"dataset\":\"cifar10\"}");
+    cr_assert(json_is_true(json_object_get(json_object_get(s, "hyperparameters"), "augment")));
+    json_decref(s);
+    s = ok("{\"algorithm\":\"train\",\"architecture\":{\"space\":\"enas-macro\"}}");
+    cr_assert_float_eq(num_at(s, "hyperparameters", "weight_decay"), 4e-4, 1e-12);
+    json_decref(s);
     s = ok("{\"algorithm\":\"darts\",\"dataset\":\"fashion-mnist\"}");
     cr_assert(json_is_false(json_object_get(json_object_get(s, "hyperparameters"), "augment")));
     json_decref(s);

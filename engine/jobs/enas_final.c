@@ -13,12 +13,13 @@
  * on from the search's, its checkpoints at the search's path with job.stage
  * "final" and what the result needs of the search in their metadata
  * (keys "enas.*"), so a shutdown during it resumes there. Its network is
- * the space's with the found arc: the search's dropout, final_C channels;
+ * the space's with the found arc: the search's dropout and augment, final_C channels;
  * enas-micro final_layers normal cells per stack, enas-macro the search's
  * layers (its arc fixes them). The optimizer is the reference's fixed-arc
  * scripts' (cifar10_micro_final.sh / cifar10_macro_final.sh): SGD with
  * Nesterov momentum 0.9, lr 0.05 cosine to 0 over the whole training,
- * weight decay 2e-4 (micro) or 1e-4 (macro), grad clip 5 (micro), the
+ * weight decay 4e-4 (both scripts' child_l2_reg 2e-4 in a loss term
+ * l2 sum w^2, whose gradient is 4e-4 w), grad clip 5 (micro), the
  * search's batch_size; no auxiliary head, no drop path (the spaces have
  * neither in their child network), the reference's warm restarts not
  * reproduced (one cosine).
@@ -512,9 +513,9 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so, int re
     t->lr_min = 0.0f;
     t->momentum = 0.9f;
     t->nesterov = 1;
-    t->weight_decay = macro ? 1e-4f : 2e-4f;
+    t->weight_decay = 4e-4f; /* twice the scripts' child_l2_reg 2e-4 */
     t->grad_clip = macro ? 0.0f : 5.0f;
-    t->augment = 0;
+    t->augment = s->augment; /* the search's, as the reference's final scripts crop and flip */
     t->max_seconds = s->final_max_seconds; /* its own limit */
     t->checkpoint_path = s->checkpoint_path;
     t->model_path = s->model_path;

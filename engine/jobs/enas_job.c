@@ -62,6 +62,10 @@ static int is_macro(const nas_job_spec *s)
 void nas__enas_job_defaults(nas_job_spec *s)
 {
     SET0(s->search_space, "enas-micro");
+    /* The reference crops and flips CIFAR-10's training images; elsewhere
+     * off, as the train kind's default (enas-rnn has no images). */
+    if (strcmp(s->search_space, "enas-rnn") != 0)
+        SET0(s->augment, strcmp(s->dataset, "cifar10") == 0);
 }
 
 int nas__enas_check_controller(const nas_job_spec *s)
@@ -130,8 +134,6 @@ int nas__enas_job_prepare(nas__job *j)
                    j->desc->kind);
     if (s->arch != NAS_ARCH_DEFAULT)
         return BAD("arch", "does not apply to enas (it searches for one)");
-    if (s->augment)
-        return BAD("augment", "not implemented for enas; must be 0");
     if (s->C < 1 || s->C > 1024)
         return BAD("C", "%d is outside [1, 1024]", s->C);
     /* The ranges of these: the spec table's rows of the space (nodes and
@@ -161,7 +163,7 @@ int nas__enas_job_prepare(nas__job *j)
              "entropy_weight=%.9g tanh_constant=%.9g temperature=%.9g "
              "baseline_decay=%.9g op_tanh_reduce=%.9g skip_target=%.9g "
              "skip_weight=%.9g controller_steps=%d controller_aggregate=%d "
-             "final_samples=%d",
+             "final_samples=%d augment=%d",
              s->search_space, j->desc->name, s->C, s->layers, is_macro(s) ? 0 : s->nodes, s->epochs,
              s->seed, s->batch_size, s->max_examples, (double)s->lr, (double)s->lr_min, s->lr_t0,
              s->lr_t_mul, (double)s->momentum, s->nesterov, (double)s->weight_decay,
@@ -169,7 +171,8 @@ int nas__enas_job_prepare(nas__job *j)
              s->ctrl_layers, (double)s->ctrl_lr, (double)s->ctrl_entropy_weight,
              (double)s->ctrl_tanh, (double)s->ctrl_temperature, (double)s->ctrl_baseline_decay,
              (double)s->ctrl_op_tanh_reduce, (double)s->ctrl_skip_target,
-             (double)s->ctrl_skip_weight, s->ctrl_steps, s->ctrl_aggregate, s->final_samples);
+             (double)s->ctrl_skip_weight, s->ctrl_steps, s->ctrl_aggregate, s->final_samples,
+             s->augment);
     return NAS_OK;
 }
 
@@ -214,6 +217,7 @@ typedef struct run {
     nas_sgd sgd;
     nas_reinforce rf;
     nas_rng op_rng, data_rng;
+    nas_augment aug; /* of the weight steps' batches (spec augment) */
     int64_t spe_w, spe, total;
     nas__job_pos pos;
     float lr;
@@ -302,6 +306,7 @@ static int start(run *r)
     const nas_job_spec *s = &j->spec;
     nas_rng_seed(&r->op_rng, s->seed ^ 0x6f70732d726e6731ull);
     nas_rng_seed(&r->pos.data_rng, s->seed ^ 0x646174612d726e67ull);
+    r->aug = nas__job_augment(s, j->desc);
     r->pos.epoch = 1;
     int resumed, rc;
     if ((rc = nas__job_resume(j, r->p, &r->op_rng, r->spe, &r->pos, &resumed)) < 0)
@@ -459,6 +464,10 @@ static int score(run *r, const int *order, int b)
     return correct;
 }
 
+/* A fresh child, then its batch: the weights' part, cropped and flipped
+ * when augment is on as the reference's training images are (its
+ * validation images never are), the draws after the child's from the
+ * op rng. */
 static void weight_step(run *r)
 {
     const nas_dataset *d = r->data;
@@ -466,7 +475,8 @@ static void weight_step(run *r)
     NAS_ASSERT(sample(r, 0, NULL) == NAS_OK);
     nas_graph_reset(r->g);
     nas_tensor *x = nas_tensor_new4(r->g, bs, d->c, d->h, d->w);
-    nas_dataset_batch(d, r->tr_order + r->pos.step * bs, bs, NULL, NULL, x->data, r->yb);
+    const nas_augment *aug = r->j->spec.augment ? &r->aug : NULL;
+    nas_dataset_batch(d, r->tr_order + r->pos.step * bs, bs, aug, &r->op_rng, x->data, r->yb);
     nas_tensor *y = r->sp->forward(r->self, r->g, r->p, r->arc, x, 1);
     nas_tensor *loss = nas_cross_entropy(r->g, y, r->yb);
     for (int i = 0; i < bs; i++)

@@ -134,7 +134,12 @@ static const nas_spec_field darts_rnn_hp[] = {
              "share of the examples that trains the weights; the rest scores children"),           \
         IN_(max_examples, 2, 100000000, "null",                                                    \
             "search on a random subset (drawn from the seed) "                                     \
-            "of this many training examples, split by train_portion; null: all of them")
+            "of this many training examples, split by train_portion; null: all of them"),          \
+        B_(augment, "false",                                                                       \
+           "random crop (padding 4 on 32x32, 2 on 28x28), plus horizontal flip on cifar10 "        \
+           "only, of the shared weights' batches (the children's scoring batches are never "       \
+           "augmented, as the reference) and of the final training's; default true on "            \
+           "cifar10 (the reference), false otherwise")
 
 static const nas_spec_field enas_micro_hp[] = {
     ENAS_CNN_("160", 1, "20", "6", "0.0002", "0.0035", "1.1", "30", "10"),
@@ -359,9 +364,9 @@ static const nas_spec_field final_fields[] = {
           "grad clip 0.25; C and layers do not apply. enas-micro, "
           "enas-macro: the best sampled arc in the space's network (C "
           "channels; micro: layers normal cells per stack, macro: the "
-          "search's layers, which its arc fixes), the search's dropout, "
+          "search's layers, which its arc fixes), the search's dropout and augment, "
           "SGD Nesterov lr 0.05 cosine to 0, momentum 0.9, weight decay "
-          "2e-4 (macro 1e-4), grad clip 5 (macro none), the search's "
+          "4e-4 (the scripts' l2 2e-4 as a gradient), grad clip 5 (macro none), the search's "
           "batch_size; enas-rnn: the best sampled cell in the search's "
           "language model (nodes, hidden, bptt, dropouts), SGD on the "
           "mean token loss with lr x bptt cosine to 0 and clip / bptt "

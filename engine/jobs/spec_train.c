@@ -169,8 +169,10 @@ const nas_spec_field nas__spec_train_rnn_cell_fixed[] = {
         NX_(dropout, 0, 1, "0.1", "before the classifier"), B_(nesterov, "true", NULL),            \
         AUGMENT_IMAGE_, TRAIN_MAX_EXAMPLES_, THREADS_, END_
 
-const nas_spec_field nas__spec_train_enas_micro_hp[] = {TRAIN_ENAS_CNN_HP_("0.0002", "5")};
-const nas_spec_field nas__spec_train_enas_macro_hp[] = {TRAIN_ENAS_CNN_HP_("0.0001", "0")};
+/* Weight decay 4e-4: the final scripts' child_l2_reg 2e-4 enters the
+ * loss as l2 sum w^2, a gradient of 4e-4 w. */
+const nas_spec_field nas__spec_train_enas_micro_hp[] = {TRAIN_ENAS_CNN_HP_("0.0004", "5")};
+const nas_spec_field nas__spec_train_enas_macro_hp[] = {TRAIN_ENAS_CNN_HP_("0.0004", "0")};
 
 const nas_spec_field nas__spec_arch_enas_micro[] = {
     CS_("space", -1, "[\"enas-micro\"]", "\"enas-micro\"", NULL),
