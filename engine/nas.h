@@ -265,6 +265,10 @@ nas_tensor *nas_cross_entropy(nas_graph *g, nas_tensor *logits, const int32_t *l
 nas_tensor *nas_embedding(nas_graph *g, nas_tensor *table, const int32_t *ids, int n);
 /* Inverted dropout with drop probability p; identity when not training. */
 nas_tensor *nas_dropout(nas_graph *g, nas_tensor *x, float p);
+/* Drop path: each sample (index of dim 0) of x is zeroed with probability
+ * p and the others scaled by 1/(1-p), one draw per sample from the
+ * graph's rng; identity when not training or p == 0. */
+nas_tensor *nas_drop_path(nas_graph *g, nas_tensor *x, float p);
 /* Zeros shaped like x, optionally strided like a pooling of stride s
  * (DARTS `none` on a reduction edge). No gradient flows. */
 nas_tensor *nas_zero(nas_graph *g, nas_tensor *x, int stride);
@@ -384,12 +388,16 @@ int nas_dataset_slice(const nas_dataset *d, int start, int count, nas_dataset **
 typedef struct nas_augment {
     int crop_pad; /* random crop after zero padding by this many (0: off) */
     int hflip;    /* random horizontal flip */
+    int cutout;   /* side of a square set to 0 after normalisation at a
+                     random centre, clipped at the borders (0: off;
+                     DeVries & Taylor 2017, as quark0/darts train.py) */
 } nas_augment;
 
 /* Fill x (n, c, h, w) with normalised images idx[0..n) and y with labels;
  * aug may be NULL (no augmentation); rng needed when aug is on. Draws per
  * image, in this order: crop row offset and column offset (crop_pad > 0),
- * then the flip coin (hflip). */
+ * then the flip coin (hflip), then the cutout centre's row and column
+ * (cutout > 0). */
 void nas_dataset_batch(const nas_dataset *d, const int *idx, int n, const nas_augment *aug,
                        nas_rng *rng, float *x, int32_t *y);
 

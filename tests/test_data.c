@@ -535,6 +535,37 @@ Test(dataset, crop_and_flip_exact_positions)
     nas_dataset_free(d);
 }
 
+/* Cutout (quark0/darts train.py's Cutout): after the crop and flip
+ * draws, the centre's row and column; a square of side 2 around it
+ * (rows cy-1..cy, columns cx-1..cx, clipped) is 0, everything else is the
+ * normalised image. */
+Test(dataset, cutout_exact_square)
+{
+    nas_dataset *d = grid_ds();
+    nas_augment aug = {.cutout = 2};
+    int idx = 0, seen_corner = 0;
+    for (uint64_t seed = 1; seed <= 200; seed++) {
+        nas_rng r, mirror;
+        nas_rng_seed(&r, seed);
+        mirror = r;
+        int cy = (int)nas_rng_below(&mirror, 5);
+        int cx = (int)nas_rng_below(&mirror, 5);
+        seen_corner |= cy == 0 && cx == 0;
+        float x[25];
+        nas_dataset_batch(d, &idx, 1, &aug, &r, x, NULL);
+        cr_assert_eq(memcmp(&r, &mirror, sizeof(r)), 0, "draw count");
+        for (int row = 0; row < 5; row++)
+            for (int col = 0; col < 5; col++) {
+                int cut = row >= cy - 1 && row < cy + 1 && col >= cx - 1 && col < cx + 1;
+                float want = cut ? 0.0f : norm(d, 10 + row * 5 + col);
+                cr_assert_float_eq(x[row * 5 + col], want, 1e-6, "seed %d (%d,%d)", (int)seed, row,
+                                   col);
+            }
+    }
+    cr_assert(seen_corner, "a square clipped at the corner");
+    nas_dataset_free(d);
+}
+
 /* Batching an image and its mirror with the same rng gives mirrored
  * outputs, whatever the crop: flipping twice is the identity. */
 Test(dataset, flip_of_mirror_is_mirror)

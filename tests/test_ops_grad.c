@@ -682,6 +682,10 @@ static nas_tensor *f_dropout(nas_graph *g, nas_tensor **in, void *c)
 {
     return nas_dropout(g, in[0], 0.3f);
 }
+static nas_tensor *f_drop_path(nas_graph *g, nas_tensor **in, void *c)
+{
+    return nas_drop_path(g, in[0], 0.5f);
+}
 static nas_tensor *f_zero(nas_graph *g, nas_tensor **in, void *c)
 {
     /* zero(x) + x: the zero op must add nothing to the gradient */
@@ -697,6 +701,9 @@ Test(ops, misc)
     cr_expect_eq(gradcheck("dropout", f_dropout, NULL, x, 1, 1), 0);
     cr_expect_eq(gradcheck("dropout eval", f_dropout, NULL, x, 1, 0), 0);
     cr_expect_eq(gradcheck("zero", f_zero, NULL, x, 1, 1), 0);
+    nas_tensor *xp[1] = {leaf4(6, 2, 3, 3, 1.0f, 0.0f)};
+    cr_expect_eq(gradcheck("drop path", f_drop_path, NULL, xp, 1, 1), 0);
+    cr_expect_eq(gradcheck("drop path eval", f_drop_path, NULL, xp, 1, 0), 0);
 
     nas_graph *g = nas_graph_new(1 << 16);
     nas_rng r;
@@ -713,6 +720,21 @@ Test(ops, misc)
         cr_assert(d->data[i] == 0.0f || fabsf(d->data[i] - 1.0f / 0.7f) < 1e-6);
     }
     cr_expect(zeros > 2800 && zeros < 3200, "dropped %d of 10000 at p=0.3", zeros);
+    /* Drop path: whole samples kept (scaled by 1 / (1 - p)) or zeroed. */
+    int rows[4] = {1000, 2, 2, 2};
+    nas_tensor *ones4 = nas_tensor_new(g, 4, rows);
+    for (int i = 0; i < 8000; i++)
+        ones4->data[i] = 1.0f;
+    nas_tensor *dp = nas_drop_path(g, ones4, 0.2f);
+    int dropped = 0;
+    for (int s = 0; s < 1000; s++) {
+        float v = dp->data[s * 8];
+        for (int i = 1; i < 8; i++)
+            cr_assert(dp->data[s * 8 + i] == v, "one value per sample");
+        cr_assert(v == 0.0f || fabsf(v - 1.0f / 0.8f) < 1e-6);
+        dropped += v == 0.0f;
+    }
+    cr_expect(dropped > 160 && dropped < 240, "dropped %d of 1000 samples at p=0.2", dropped);
     nas_tensor *z = nas_zero(g, x[0], 2);
     cr_expect(z->shape[2] == 2 && z->shape[3] == 2 && z->data[0] == 0.0f);
     nas_graph_free(g);

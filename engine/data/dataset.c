@@ -123,6 +123,21 @@ static void copy_image(const nas_dataset *d, const float lut[4][256], const uint
     }
 }
 
+/* Zeroes (the normalised mean) the square of side len centred at
+ * (cy, cx) in every channel, clipped at the borders. */
+static void cutout(const nas_dataset *d, float *img, int cy, int cx, int len)
+{
+    int y0 = cy - len / 2, y1 = cy + len / 2, x0 = cx - len / 2, x1 = cx + len / 2;
+    y0 = y0 < 0 ? 0 : y0;
+    x0 = x0 < 0 ? 0 : x0;
+    y1 = y1 > d->h ? d->h : y1;
+    x1 = x1 > d->w ? d->w : x1;
+    for (int ch = 0; ch < d->c; ch++)
+        for (int r = y0; r < y1; r++)
+            for (int col = x0; col < x1; col++)
+                img[((size_t)ch * d->h + r) * d->w + col] = 0.0f;
+}
+
 void nas_dataset_batch(const nas_dataset *d, const int *idx, int n, const nas_augment *aug,
                        nas_rng *rng, float *x, int32_t *y)
 {
@@ -130,8 +145,9 @@ void nas_dataset_batch(const nas_dataset *d, const int *idx, int n, const nas_au
     NAS_ASSERT(n == 0 || (idx && x));
     int pad = aug ? aug->crop_pad : 0;
     int hflip = aug ? aug->hflip : 0;
-    NAS_ASSERT(pad >= 0 && pad < d->h && pad < d->w);
-    NAS_ASSERT((!pad && !hflip) || (rng && "augmentation needs an rng"));
+    int cut = aug ? aug->cutout : 0;
+    NAS_ASSERT(pad >= 0 && pad < d->h && pad < d->w && cut >= 0);
+    NAS_ASSERT((!pad && !hflip && !cut) || (rng && "augmentation needs an rng"));
 
     float lut[4][256];
     build_lut(d, lut);
@@ -147,6 +163,11 @@ void nas_dataset_batch(const nas_dataset *d, const int *idx, int n, const nas_au
         if (hflip)
             flip = (int)nas_rng_below(rng, 2);
         copy_image(d, lut, d->x + img * j, x + img * i, dy, dx, flip);
+        if (cut) {
+            int cy = (int)nas_rng_below(rng, (uint32_t)d->h);
+            int cx = (int)nas_rng_below(rng, (uint32_t)d->w);
+            cutout(d, x + img * i, cy, cx, cut);
+        }
         if (y)
             y[i] = d->y[j];
     }

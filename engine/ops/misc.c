@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * misc.c - embedding lookup, dropout and the zero op.
+ * misc.c - embedding lookup, dropout, drop path and the zero op.
  * Dropout keeps its mask (already scaled by 1/(1-p)) for backward; its
  * draws come from the graph's rng in element order, so a run is
- * reproducible from the seed.
+ * reproducible from the seed. Drop path is dropout with one mask value
+ * per sample (a whole path of one image), drawn in sample order.
  */
 #include "internal.h"
 
@@ -67,6 +68,42 @@ nas_tensor *nas_dropout(nas_graph *g, nas_tensor *x, float p)
     if (nd)
         nd->pa[0] = mask;
     NAS__EX(g, nas__ex_none(g, "dropout in training"));
+    return y;
+}
+
+static void drop_path_bwd(nas_graph *g, nas_node *nd)
+{
+    nas_tensor *x = nd->in[0];
+    if (!nas__want(g, x))
+        return;
+    const float *mask = nd->pa[0];
+    int n = x->shape[0];
+    size_t per = nas_tensor_numel(x) / (size_t)n;
+    for (int s = 0; s < n; s++)
+        for (size_t i = 0; i < per; i++)
+            x->grad[(size_t)s * per + i] += nd->out->grad[(size_t)s * per + i] * mask[s];
+}
+
+nas_tensor *nas_drop_path(nas_graph *g, nas_tensor *x, float p)
+{
+    NAS_ASSERT(p >= 0.0f && p < 1.0f && "drop path: 0 <= p < 1");
+    if (!g->training || p == 0.0f)
+        return x;
+    NAS_ASSERT(g->rng && "drop path: nas_graph_set_rng first");
+    NAS_ASSERT(x->ndim >= 1);
+    nas_tensor *y = nas__out(g, x->ndim, x->shape, &x, 1);
+    int n = x->shape[0];
+    size_t per = nas_tensor_numel(x) / (size_t)n;
+    float *mask = nas_arena_alloc(g->arena, (size_t)n * sizeof(float));
+    float keep = 1.0f / (1.0f - p);
+    for (int s = 0; s < n; s++) {
+        mask[s] = nas_rng_uniform(g->rng) >= p ? keep : 0.0f;
+        for (size_t i = 0; i < per; i++)
+            y->data[(size_t)s * per + i] = x->data[(size_t)s * per + i] * mask[s];
+    }
+    nas_node *nd = nas__record(g, drop_path_bwd, y, &x, 1);
+    if (nd)
+        nd->pa[0] = mask;
     return y;
 }
 
