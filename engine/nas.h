@@ -300,6 +300,28 @@ typedef struct nas_lstm_cell {
 void nas_lstm_cell_step(nas_graph *g, const nas_lstm_cell *cell, nas_tensor *x, nas_tensor *h,
                         nas_tensor *c, nas_tensor **h_out, nas_tensor **c_out);
 
+/* The auxiliary classifier of the references' CNN trainings
+ * (engine/nn/aux_head.c): ReLU, average pooling scaled to the map (5x5
+ * stride 3 on 8x8), 1x1 conv to 128 + BN + ReLU, conv over the pooled map
+ * to 768 + BN + ReLU, linear to the classes. Parameter indices into the
+ * store; its names start with the declare's prefix. */
+typedef struct nas_aux_head {
+    int mid, out_c; /* channels (0 before declare: the references' 128 and
+                       768; tests use fewer) */
+    int w1, bn1, bn1_stats, w2, bn2, bn2_stats, fc_w, fc_b;
+    int pool_k, pool_stride, conv_k;
+} nas_aux_head;
+
+/* Pooling window, stride and the second conv's kernel for a map of side s. */
+void nas_aux_head_geometry(int side, int *pool_k, int *pool_stride, int *conv_k);
+int nas_aux_head_declare(nas_params *p, const char *prefix, int c_in, int side, int classes,
+                         nas_aux_head *out);
+/* Trained floats of the head of the references' channels (for memory
+ * estimates). */
+size_t nas_aux_head_weights(int c_in, int side, int classes);
+/* x (N, c_in, side, side) -> logits (N, classes). */
+nas_tensor *nas_aux_head_forward(nas_graph *g, nas_params *p, const nas_aux_head *h, nas_tensor *x);
+
 /* ---------------------------------------------------------- optimizers */
 
 /* SGD with momentum and L2 weight decay, PyTorch semantics:
