@@ -707,13 +707,23 @@ typedef struct nas_job_spec {
      * the result's headline becomes its test_accuracy. 0: off (0). Its
      * optimizer is the reference's train.py: SGD lr 0.025 cosine to 0,
      * momentum 0.9, weight_decay 3e-4, grad_clip 5, no Nesterov, the
-     * search's batch_size; augment as the train kind's default. */
+     * search's batch_size and augment; cutout, drop_path and aux_weight
+     * (below) as the paper runs train.py (--auxiliary --cutout). */
     int final_epochs;
-    double final_max_seconds;  /* final_training.max_seconds: the final
-                                  training's own wall-clock limit; 0: none.
-                                  budget.max_seconds bounds the search
-                                  stage alone: a search it cuts short is
-                                  still followed by the final training */
+    double final_max_seconds; /* final_training.max_seconds: the final
+                                 training's own wall-clock limit; 0: none.
+                                 budget.max_seconds bounds the search
+                                 stage alone: a search it cuts short is
+                                 still followed by the final training */
+    int cutout;               /* darts-cnn networks trained by the train kind
+                                 (and darts' final training): cutout of
+                                 half the image side (16 on 32x32, 14 on
+                                 28x28) after the crop and flip, as
+                                 quark0/darts train.py --cutout (1) */
+    float aux_weight;         /* the same: weight of the auxiliary head's
+                                 loss (0.4; 0: no head) */
+    /* drop_path (below, with enas) is also the darts-cnn training's drop
+     * path probability, scaled by (epoch - 1) / epochs like train.py (0.2) */
     int final_C, final_layers; /* its network (16, 8 when final_epochs).
                                   enas-micro / enas-macro: the best sampled
                                   arc trained the same way by the train kind

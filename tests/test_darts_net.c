@@ -303,6 +303,93 @@ Test(darts_net, train_job_on_a_genotype)
     recorder_done(&r2);
 }
 
+/* quark0/darts train.py's regularizers on the discrete network: the
+ * auxiliary head after cell 2 layers/3 (declared on request, run in
+ * training only), drop path on every op output but identities (training
+ * only), and the train kind's model file leaves the head out. */
+Test(darts_net, auxiliary_head_and_drop_path)
+{
+    nas_darts_genotype gt = darts_gt(DARTS_V2_TOKEN);
+    nas_darts_cfg cfg = {
+        .C = 2, .layers = 3, .in_c = 1, .h = 16, .w = 16, .classes = 5, .auxiliary = 1};
+    nas_params *p = nas_params_new();
+    nas__darts_fixed *n;
+    cr_assert_eq(nas__darts_fixed_declare(p, &cfg, &gt, &n), NAS_OK, "%s", nas_errmsg());
+    /* Cell 2 (the second reduction) outputs 4 nodes of 4C at 4x4. */
+    nas_tensor *w1 = nas_params_find(p, "aux_head.conv1.w");
+    cr_assert(w1 && w1->shape[0] == 128 && w1->shape[1] == 4 * 8);
+    nas_rng rng;
+    nas_rng_seed(&rng, 5);
+    cr_assert_eq(nas_params_alloc(p, &rng), NAS_OK);
+    nas_graph *g = nas_graph_new(0);
+    nas_rng dr;
+    nas_graph_set_rng(g, &dr);
+    float x0[4 * 256];
+    for (int i = 0; i < 4 * 256; i++)
+        x0[i] = nas_rng_normal(&rng);
+    float plain[20], dropped[20];
+    for (int k = 0; k < 3; k++) {
+        float prob = k == 0 ? 0.0f : 0.5f;
+        nas_graph_reset(g);
+        nas_graph_set_training(g, k < 2);
+        nas_rng_seed(&dr, 1);
+        nas_tensor *x = nas_tensor_new4(g, 4, 1, 16, 16);
+        memcpy(x->data, x0, sizeof(x0));
+        nas_tensor *aux = NULL;
+        nas_tensor *y = nas__darts_fixed_forward_train(g, p, n, x, prob, &aux);
+        cr_assert(y->shape[0] == 4 && y->shape[1] == 5);
+        if (k < 2)
+            cr_assert(aux && aux->shape[0] == 4 && aux->shape[1] == 5, "aux in training");
+        else
+            cr_assert_null(aux, "no aux head at inference");
+        memcpy(k == 0 ? plain : dropped, y->data, sizeof(plain));
+        if (k == 1)
+            cr_assert(memcmp(plain, dropped, sizeof(plain)) != 0, "drop path changes the step");
+    }
+    nas_graph_free(g);
+    nas__darts_fixed_free(n);
+    nas_params_free(p);
+
+    /* The train kind with the darts-cnn defaults: cutout, drop path 0.2
+     * and the head (0.4) train, and the model file has no aux_head.* */
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/tmp/nas_darts_aux_XXXXXX");
+    cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+    char model[96];
+    snprintf(model, sizeof(model), "%s/model.safetensors", dir);
+    nas_job_spec s = {.dataset = "synthetic", .arch = NAS_ARCH_DARTS_CNN};
+    nas_job_spec_defaults(&s);
+    cr_assert(s.cutout == 1 && s.drop_path == 0.2f && s.aux_weight == 0.4f,
+              "train.py --auxiliary --cutout, drop_path_prob 0.2");
+    s.darts_cnn = darts_gt(DARTS_V2_TOKEN);
+    s.C = 2;
+    s.layers = 3;
+    s.epochs = 2;
+    s.batch_size = 100;
+    s.max_examples = 400;
+    s.seed = 3;
+    s.model_path = model;
+    recorder r = {0};
+    cr_assert_eq(recorder_run(&s, &r), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(r.nresult, 1);
+    FILE *f = fopen(model, "rb");
+    cr_assert(f, "%s", model);
+    static char buf[1 << 20];
+    size_t got = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[got] = '\0';
+    uint64_t hl = 0;
+    for (int k = 0; k < 8; k++)
+        hl |= (uint64_t)(unsigned char)buf[k] << (8 * k);
+    cr_assert(hl > 0 && hl < got);
+    buf[8 + hl] = '\0';
+    cr_assert(strstr(buf + 8, "\"head.w\""), "the model has the network");
+    cr_assert_null(strstr(buf + 8, "\"aux_head."), "the training-only head is left out");
+    recorder_done(&r);
+    unlink(model);
+    rmdir(dir);
+}
+
 /* ------------------------------------------------------ final training */
 
 static nas_job_spec final_spec(const char *ckpt)

@@ -236,17 +236,24 @@ Test(estimate, lstm_lm)
 static void darts_fixed_case(const char *dataset, int C, int layers, int batch)
 {
     const nas_dataset_desc *d = nas_dataset_find(dataset);
-    nas_job_spec s = {.algorithm = "train", .dataset = dataset};
+    nas_job_spec s = {.algorithm = "train", .dataset = dataset, .arch = NAS_ARCH_DARTS_CNN};
     nas_job_spec_defaults(&s);
-    s.arch = NAS_ARCH_DARTS_CNN;
     s.darts_cnn = darts_gt(GENOTYPE_);
     s.C = C;
     s.layers = layers;
     s.batch_size = batch;
     nas_job_memory m = estimate(&s);
 
-    nas_darts_cfg cfg = {
-        .C = C, .layers = layers, .in_c = d->c, .h = d->h, .w = d->w, .classes = d->classes};
+    /* The train kind's darts-cnn defaults: train.py's auxiliary head
+     * (its weights in the store) and drop path. */
+    cr_assert(s.aux_weight == 0.4f && s.drop_path == 0.2f && s.cutout == 1);
+    nas_darts_cfg cfg = {.C = C,
+                         .layers = layers,
+                         .in_c = d->c,
+                         .h = d->h,
+                         .w = d->w,
+                         .classes = d->classes,
+                         .auxiliary = 1};
     nas_darts_genotype gt = s.darts_cnn;
     nas_params *p = nas_params_new();
     nas__darts_fixed *net = NULL;
@@ -259,7 +266,12 @@ static void darts_fixed_case(const char *dataset, int C, int layers, int batch)
     nas_tensor *x = nas_tensor_new4(g, batch, d->c, d->h, d->w);
     fill_random(x->data, nas_tensor_numel(x), &r);
     int32_t *y = calloc((size_t)batch, sizeof(int32_t));
-    nas_tensor *loss = nas_cross_entropy(g, nas__darts_fixed_forward(g, p, net, x), y);
+    nas_graph_set_rng(g, &r);
+    nas_tensor *aux = NULL;
+    nas_tensor *loss =
+        nas_cross_entropy(g, nas__darts_fixed_forward_train(g, p, net, x, s.drop_path, &aux), y);
+    cr_assert(aux, "the auxiliary head runs in training");
+    loss = nas_add(g, loss, nas_scale(g, nas_cross_entropy(g, aux, y), s.aux_weight));
     nas_graph_backward(g, loss, NAS_MASK(NAS_GROUP_WEIGHTS));
     char what[96];
     snprintf(what, sizeof what, "train darts-cnn %s C %d layers %d batch %d", dataset, C, layers,

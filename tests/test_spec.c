@@ -81,6 +81,16 @@ Test(spec, train_defaults_follow_the_dataset_kind)
     json_decref(s);
     s = ok("{\"algorithm\":\"darts\",\"dataset\":\"fashion-mnist\"}");
     cr_assert(json_is_false(json_object_get(json_object_get(s, "hyperparameters"), "augment")));
+    /* The final training is train.py as the paper runs it: --auxiliary
+     * --cutout, drop_path_prob 0.2. */
+    cr_assert(json_is_true(json_object_get(json_object_get(s, "final_training"), "cutout")));
+    cr_assert_float_eq(num_at(s, "final_training", "drop_path"), 0.2, 1e-12);
+    cr_assert_float_eq(num_at(s, "final_training", "auxiliary_weight"), 0.4, 1e-12);
+    json_decref(s);
+    s = ok("{\"algorithm\":\"train\",\"architecture\":{\"space\":\"darts-cnn\"}}");
+    cr_assert(json_is_true(json_object_get(json_object_get(s, "hyperparameters"), "cutout")));
+    cr_assert_float_eq(num_at(s, "hyperparameters", "drop_path"), 0.2, 1e-12);
+    cr_assert_float_eq(num_at(s, "hyperparameters", "auxiliary_weight"), 0.4, 1e-12);
     json_decref(s);
     s = ok("{\"algorithm\":\"darts\",\"dataset\":\"cifar10\",\"hyperparameters\":{\"augment\":"
            "false}}");

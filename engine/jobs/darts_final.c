@@ -165,6 +165,9 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so, int re
         t->grad_clip = 5.0f;
         t->dropout = 0.0f;
         t->augment = s->augment; /* one field for both stages */
+        t->cutout = s->cutout;
+        t->drop_path = s->drop_path;
+        t->aux_weight = s->aux_weight;
     }
     t->lr_min = 0.0f;
     t->nesterov = 0;

@@ -46,6 +46,11 @@ void nas__darts_job_defaults(nas_job_spec *s)
     /* quark0/darts train_search.py crops and flips both halves on
      * CIFAR-10; elsewhere off, as the train kind's default. */
     SET0(s->augment, strcmp(s->dataset, "cifar10") == 0);
+    /* The final training's regularizers: train.py as the paper runs it
+     * (the spec table's final_training rows). */
+    SET0(s->cutout, 1);
+    SET0(s->drop_path, 0.2f);
+    SET0(s->aux_weight, 0.4f);
 }
 
 int nas__darts_job_prepare(nas__job *j)

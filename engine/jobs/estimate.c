@@ -183,8 +183,13 @@ static int est_darts_supernet(const nas_job_spec *s, const nas_dataset_desc *d, 
 static int est_darts_fixed(const nas_job_spec *s, const nas_dataset_desc *d, int C, int layers,
                            int batch, const nas_darts_genotype *gt, nas_job_memory *m)
 {
-    nas_darts_cfg cfg = {
-        .C = C, .layers = layers, .in_c = d->c, .h = d->h, .w = d->w, .classes = d->classes};
+    nas_darts_cfg cfg = {.C = C,
+                         .layers = layers,
+                         .in_c = d->c,
+                         .h = d->h,
+                         .w = d->w,
+                         .classes = d->classes,
+                         .auxiliary = s->aux_weight > 0.0f};
     int rc = nas__darts_genotype_check(gt);
     if (rc < 0)
         return rc;
@@ -203,8 +208,13 @@ static int est_darts_fixed(const nas_job_spec *s, const nas_dataset_desc *d, int
     darts_cells(C, layers, d->h, d->w, &sum, &max);
     /* Eight ops and four nodes per cell, each about a cell output's
      * quarter (C channels of the 4C concatenated). */
-    m->activations = (size_t)((double)batch * K_FIXED_OP * sum * 4);
-    (void)s;
+    double act = K_FIXED_OP * sum;
+    /* The auxiliary head (its weights are in the store above): its ReLU
+     * over a cell output after two reductions (4C channels of h/4 x w/4)
+     * and its small 128- and 768-channel maps, each kept with a BN. */
+    if (cfg.auxiliary)
+        act += 4.0 * C * (d->h / 4) * (d->w / 4) + 3.0 * (128 * 4 + 768);
+    m->activations = (size_t)((double)batch * act * 4);
     return 0;
 }
 

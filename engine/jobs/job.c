@@ -161,9 +161,18 @@ static int check_arch(const nas_job_spec *s, const nas_dataset_desc *d)
                        "%g: the DARTS network has no dropout; "
                        "must be 0",
                        (double)s->dropout);
+        if (s->cutout != 0 && s->cutout != 1)
+            return BAD("cutout", "%d must be 0 or 1", s->cutout);
+        if (!(s->drop_path >= 0.0f && s->drop_path < 1.0f))
+            return BAD("drop_path", "%g must be in [0, 1)", (double)s->drop_path);
+        if (!(s->aux_weight >= 0.0f && s->aux_weight <= 100.0f))
+            return BAD("auxiliary_weight", "%g must be in [0, 100]", (double)s->aux_weight);
         int rc = nas__darts_genotype_check(&s->darts_cnn);
         return rc < 0 ? rc : nas__darts_check_cfg(&cfg);
     }
+    if (s->cutout || s->aux_weight != 0.0f)
+        return BAD("cutout", "cutout and auxiliary_weight apply to a darts-cnn network only; "
+                             "must be 0");
     if (s->arch == NAS_ARCH_ENAS_RNN) { /* jobs/enas_final.c */
         char text[sizeof(((nas__job *)0)->spec_text)] = "";
         return nas__enas_fixed_rnn_check(s, d, text, sizeof(text));
@@ -230,8 +239,11 @@ static void make_spec_text(nas__job *j)
     if (s->arch == NAS_ARCH_DARTS_CNN) {
         char tok[512];
         nas__darts_genotype_token(&s->darts_cnn, tok, sizeof(tok));
-        put(b, cap, " arch=darts-cnn C=%d layers=%d genotype=%s augment=%d", s->C, s->layers, tok,
-            s->augment);
+        put(b, cap,
+            " arch=darts-cnn C=%d layers=%d genotype=%s augment=%d cutout=%d drop_path=%.9g "
+            "aux_weight=%.9g",
+            s->C, s->layers, tok, s->augment, s->cutout, (double)s->drop_path,
+            (double)s->aux_weight);
     } else if (s->arch == NAS_ARCH_ENAS_CNN) {
         NAS_ASSERT(nas__enas_fixed_check(s, j->desc, b, cap) == NAS_OK);
     } else if (s->arch == NAS_ARCH_ENAS_RNN) {

@@ -198,8 +198,10 @@ int nas__job_save_model(const nas__job *j, nas_params *p, const nas__model_info 
                                     "state (carry.*) is left out: start from zeros"
                                   : "the network's weights and batch-norm running statistics "
                                     "(F32) under the engine's parameter names, as in a "
-                                    "checkpoint; no optimizer state"};
-    rc = nas_model_save(path, p, groups, carry ? "carry." : NULL, meta, n);
+                                    "checkpoint; no optimizer state; a darts-cnn network's "
+                                    "auxiliary head (aux_head.*), which only training runs, "
+                                    "is left out"};
+    rc = nas_model_save(path, p, groups, carry ? "carry." : "aux_head.", meta, n);
     if (rc == NAS_OK) {
         nas__job_log(j, "model written to %s", path);
         save_onnx(j, p, m, meta, n);

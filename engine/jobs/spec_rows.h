@@ -102,6 +102,21 @@ static_assert(offsetof(nas_job_spec, arch_beta2) ==
     B_(augment, "false",                                                                           \
        "random crop, plus flip except on fashion-mnist and synthetic; "                            \
        "default true on cifar10, false otherwise")
+/* The regularizers of quark0/darts train.py as the paper runs it
+ * (--auxiliary --cutout, drop_path_prob 0.2): the train kind's darts-cnn
+ * rows and darts' final_training. */
+#define DARTS_CUTOUT_DOC_                                                                          \
+    "cutout of a square of half the image side (16 on 32x32, 14 on 28x28) at a random "            \
+    "centre, after the crop and flip, as quark0/darts train.py --cutout"
+#define DARTS_DROP_PATH_DOC_                                                                       \
+    "drop path probability of every op output but identities, scaled by (epoch - 1) / "            \
+    "epochs as train.py's drop_path_prob; 0: off"
+#define DARTS_AUX_DOC_                                                                             \
+    "weight of the auxiliary head's loss (a head on the output of cell 2 layers/3, "               \
+    "training only, as train.py --auxiliary); 0: no head"
+#define DARTS_TRAIN_REG_                                                                           \
+    B_(cutout, "true", DARTS_CUTOUT_DOC_), NX_(drop_path, 0, 1, "0.2", DARTS_DROP_PATH_DOC_),      \
+        AS_N_("auxiliary_weight", aux_weight, 0, 100, "0.4", DARTS_AUX_DOC_)
 #define AUGMENT_TEXT_                                                                              \
     ROW_("augment", augment, NAS_SPEC_BOOL, 0, 0, 0, "[false]", "false", "images only")
 /* A random search's children: what trains them, and how many at once. */

@@ -358,7 +358,7 @@ static const nas_spec_field final_fields[] = {
           "training set after the search and report its test accuracy "
           "(test perplexity for text). darts-cnn: SGD lr 0.025 cosine to "
           "0, momentum 0.9, weight decay 3e-4, grad clip 5, the search's "
-          "batch_size and augment; no drop path, no auxiliary head. darts-rnn: the "
+          "batch_size and augment, cutout, drop_path and auxiliary_weight below. darts-rnn: the "
           "derived cell in the search's language model (embed, hidden, "
           "bptt, dropouts), SGD lr 20 cosine to 0, weight decay 8e-7, "
           "grad clip 0.25; C and layers do not apply. enas-micro, "
@@ -384,6 +384,8 @@ static const nas_spec_field final_fields[] = {
          "the search alone: a search it cuts short is still followed by this training, "
          "and a training this cuts short still reports its test metric, with "
          "final_training.stopped_by \"max_seconds\" in the result"),
+    /* darts-cnn only (FT_DARTS_CNN) */
+    DARTS_TRAIN_REG_,
     END_,
 };
 
@@ -411,6 +413,7 @@ static const nas_spec_field budget_fields[] = {
 
 /* Bits of final_fields: which of final_fields[] the engine reads. */
 #define FT_ALL 0x1fu       /* enabled, epochs, C, layers, max_seconds */
+#define FT_DARTS_CNN 0xffu /* and cutout, drop_path, auxiliary_weight */
 #define FT_NO_LAYERS 0x17u /* enas-macro: its arc fixes the layers */
 #define FT_EPOCHS 0x13u    /* the text spaces keep the search's model */
 #define FT_CHILD                                                                                   \
@@ -428,7 +431,7 @@ static const nas_spec_field budget_fields[] = {
 /* The first row of an algorithm holds its default space; for train, the
  * first row of a data kind is that kind's default architecture. */
 static const nas_spec_space spaces[] = {
-    SPACE_("darts", "darts-cnn", "image", "50", NULL, darts_cnn_hp, NULL, 0, NULL, FT_ALL, 0,
+    SPACE_("darts", "darts-cnn", "image", "50", NULL, darts_cnn_hp, NULL, 0, NULL, FT_DARTS_CNN, 0,
            "DARTS over the CNN cell space (Liu et al. 2019)"),
     SPACE_("darts", "darts-rnn", "text", "50", NULL, darts_rnn_hp, NULL, 0, NULL, FT_EPOCHS, 0,
            "DARTS over the recurrent cell space (Liu et al. 2019)"),

@@ -111,7 +111,8 @@ static int declare(run *r)
                              .in_c = d->c,
                              .h = d->h,
                              .w = d->w,
-                             .classes = d->classes};
+                             .classes = d->classes,
+                             .auxiliary = s->aux_weight > 0.0f};
         return nas__darts_fixed_declare(r->p, &cfg, &s->darts_cnn, &n->darts);
     }
     if (s->arch == NAS_ARCH_ENAS_CNN) { /* validated by job.c */
@@ -253,6 +254,8 @@ static int setup(run *r)
     nas_graph_set_rng(r->g, &r->op_rng);
     r->pos.epoch = 1;
     r->aug = nas__job_augment(s, r->j->desc);
+    if (s->arch == NAS_ARCH_DARTS_CNN && s->cutout)
+        r->aug.cutout = r->train->h / 2; /* train.py's 16 on 32x32 */
     r->sgd = (nas_sgd){.lr = s->lr,
                        .momentum = s->momentum,
                        .weight_decay = s->weight_decay,
@@ -287,12 +290,25 @@ static void train_step(run *r)
     const nas_dataset *d = r->train;
     nas_graph_reset(r->g);
     nas_tensor *x = nas_tensor_new4(r->g, bs, d->c, d->h, d->w);
-    const nas_augment *aug = s->augment ? &r->aug : NULL;
+    const nas_augment *aug = s->augment || r->aug.cutout ? &r->aug : NULL;
     nas_dataset_batch(d, r->order + r->pos.step * bs, bs, aug, &r->op_rng, x->data, r->y);
-    nas_tensor *logits = forward(r->g, r->p, &r->net, x, 1);
-    nas_tensor *loss = nas_cross_entropy(r->g, logits, r->y);
+    nas_tensor *logits, *loss, *aux = NULL;
+    if (r->net.darts) {
+        /* train.py: drop_path_prob * epoch / epochs with a 0-based epoch;
+         * the auxiliary head's loss weighted into the objective, the
+         * reported train_loss the main head's. */
+        float dp = s->drop_path * (float)(r->pos.epoch - 1) / (float)s->epochs;
+        logits = nas__darts_fixed_forward_train(r->g, r->p, r->net.darts, x, dp, &aux);
+    } else {
+        logits = forward(r->g, r->p, &r->net, x, 1);
+    }
+    loss = nas_cross_entropy(r->g, logits, r->y);
+    nas_tensor *objective = loss;
+    if (aux)
+        objective =
+            nas_add(r->g, loss, nas_scale(r->g, nas_cross_entropy(r->g, aux, r->y), s->aux_weight));
     nas_params_zero_grad(r->p, NAS_MASK(NAS_GROUP_WEIGHTS));
-    nas_graph_backward(r->g, loss, NAS_MASK(NAS_GROUP_WEIGHTS));
+    nas_graph_backward(r->g, objective, NAS_MASK(NAS_GROUP_WEIGHTS));
     if (s->grad_clip > 0.0f)
         nas_clip_grad_norm(r->p, NAS_GROUP_WEIGHTS, s->grad_clip);
     r->sgd.lr = nas_cosine_lr(s->lr, s->lr_min, r->sgd.steps, r->total);

@@ -31,6 +31,9 @@ typedef struct nas_darts_cfg {
     int layers;     /* cells (8); reductions at layers/3, 2 layers/3 */
     int in_c, h, w; /* input images */
     int classes;
+    int auxiliary; /* the discrete network (nas__darts_fixed) only: declare
+                      the auxiliary head (nas_aux_head) on the output of
+                      cell 2 layers/3, as quark0/darts NetworkCIFAR */
 } nas_darts_cfg;
 
 typedef struct nas__darts_net nas__darts_net;
@@ -203,8 +206,8 @@ char *nas__darts_genotype_dump(const nas_darts_genotype *gt);
  * "sep_conv_3x3/0,.../2.3.4.5|max_pool_3x3/0,.../2.3.4.5". */
 void nas__darts_genotype_token(const nas_darts_genotype *gt, char *buf, size_t cap);
 
-/* The discrete network (quark0/darts NetworkCIFAR without the auxiliary
- * head and without drop path): stem conv 3x3 to 3C + affine BN, `layers`
+/* The discrete network (quark0/darts NetworkCIFAR; its auxiliary head
+ * and drop path optional): stem conv 3x3 to 3C + affine BN, `layers`
  * cells (reductions at layers/3 and 2 layers/3, channels doubled), each
  * preprocessing its two inputs and summing, per node, its two chosen ops
  * on their chosen inputs; the output concatenates the concat nodes; then
@@ -219,6 +222,13 @@ void nas__darts_fixed_free(nas__darts_fixed *n);
  * batch statistics into the running ones; eval mode uses them. */
 nas_tensor *nas__darts_fixed_forward(nas_graph *g, nas_params *p, const nas__darts_fixed *n,
                                      nas_tensor *x);
+/* The same in a training step of quark0/darts train.py: in training mode
+ * every op output of a node other than an identity is passed through
+ * nas_drop_path(drop_prob) (the graph's rng, cell by cell, node by node,
+ * first input first), and, when declared with auxiliary and aux is not
+ * NULL, *aux gets the auxiliary head's logits (NULL otherwise). */
+nas_tensor *nas__darts_fixed_forward_train(nas_graph *g, nas_params *p, const nas__darts_fixed *n,
+                                           nas_tensor *x, float drop_prob, nas_tensor **aux);
 
 /* ================================================================
  * Additions for the recurrent search space (darts-rnn). They are kept

@@ -35,6 +35,8 @@ struct nas__darts_fixed {
     int stem_w, stem_gamma, stem_mean; /* beta, running_var: the next */
     fixed_cell *cells;
     int head_w, head_b;
+    int aux_cell; /* the cell whose output feeds the aux head; -1: none */
+    nas_aux_head aux;
 };
 
 static int add(nas_params *p, const char *name, int group, enum nas_init init, float scale,
@@ -84,18 +86,26 @@ static int declare(nas_params *p, nas__darts_fixed *n)
              add(p, "stem.bn.running_mean", S, NAS_INIT_ZERO, 1.0f, 1, c_stem, 0, 0, 0)) < 0 ||
         add(p, "stem.bn.running_var", S, NAS_INIT_ONE, 1.0f, 1, c_stem, 0, 0, 0) < 0)
         return NAS_ENOMEM;
-    int c_pp = c_stem, c_p = c_stem, c = cfg->C, reduce_prev = 0;
+    int c_pp = c_stem, c_p = c_stem, c = cfg->C, reduce_prev = 0, side = cfg->h;
+    n->aux_cell = -1;
     for (int i = 0; i < cfg->layers; i++) {
         fixed_cell *cell = &n->cells[i];
         cell->reduce = i == cfg->layers / 3 || i == 2 * cfg->layers / 3;
-        if (cell->reduce)
+        if (cell->reduce) {
             c *= 2;
+            side /= 2;
+        }
         int rc = declare_cell(p, n, i, c, c_pp, c_p, reduce_prev);
         if (rc < 0)
             return rc;
         reduce_prev = cell->reduce;
         c_pp = c_p;
         c_p = (cell->reduce ? n->gt.n_reduce_concat : n->gt.n_normal_concat) * c;
+        if (cfg->auxiliary && i == 2 * cfg->layers / 3) {
+            n->aux_cell = i;
+            if ((rc = nas_aux_head_declare(p, "aux_head.", c_p, side, cfg->classes, &n->aux)) < 0)
+                return rc;
+        }
     }
     if ((n->head_w = add(p, "head.w", W, NAS_INIT_KAIMING, 1.0f, 2, cfg->classes, c_p, 0, 0)) < 0 ||
         (n->head_b = add(p, "head.b", W, NAS_INIT_UNIFORM, 1.0f / sqrtf((float)c_p), 1,
@@ -135,7 +145,8 @@ void nas__darts_fixed_free(nas__darts_fixed *n)
 }
 
 static nas_tensor *cell_fwd(nas_graph *g, nas_params *p, const fixed_cell *cell,
-                            const nas_darts_genotype *gt, nas_tensor *s0, nas_tensor *s1)
+                            const nas_darts_genotype *gt, nas_tensor *s0, nas_tensor *s1,
+                            float drop_prob)
 {
     const nas_darts_gene *ge = cell->reduce ? &gt->reduce : &gt->normal;
     const int *concat = cell->reduce ? gt->reduce_concat : gt->normal_concat;
@@ -145,8 +156,13 @@ static nas_tensor *cell_fwd(nas_graph *g, nas_params *p, const fixed_cell *cell,
     st[1] = nas__darts_op_apply(g, p, &cell->pre1, s1, 1);
     for (int j = 0; j < NAS_DARTS_NODES; j++) {
         nas_tensor *h[2];
-        for (int t = 0; t < 2; t++)
-            h[t] = nas__darts_op_apply(g, p, &cell->ops[j][t], st[ge->from[j][t]], 1);
+        for (int t = 0; t < 2; t++) {
+            const nas__darts_op *op = &cell->ops[j][t];
+            h[t] = nas__darts_op_apply(g, p, op, st[ge->from[j][t]], 1);
+            int identity = op->kind == NAS_DARTS_SKIP_CONNECT && op->stride == 1;
+            if (drop_prob > 0.0f && g->training && !identity)
+                h[t] = nas_drop_path(g, h[t], drop_prob);
+        }
         st[2 + j] = nas_add(g, h[0], h[1]);
     }
     if (nc == 1)
@@ -159,15 +175,25 @@ static nas_tensor *cell_fwd(nas_graph *g, nas_params *p, const fixed_cell *cell,
 nas_tensor *nas__darts_fixed_forward(nas_graph *g, nas_params *p, const nas__darts_fixed *n,
                                      nas_tensor *x)
 {
+    return nas__darts_fixed_forward_train(g, p, n, x, 0.0f, NULL);
+}
+
+nas_tensor *nas__darts_fixed_forward_train(nas_graph *g, nas_params *p, const nas__darts_fixed *n,
+                                           nas_tensor *x, float drop_prob, nas_tensor **aux)
+{
 #define P(i) nas_params_get(p, (i))
+    if (aux)
+        *aux = NULL;
     nas_tensor *s = nas_conv2d(g, x, P(n->stem_w), NULL, 1, 1, 1, 1);
     s = nas_batchnorm(g, s, P(n->stem_gamma), P(n->stem_gamma + 1), P(n->stem_mean),
                       P(n->stem_mean + 1), 0.1f, 1e-5f);
     nas_tensor *s0 = s, *s1 = s;
     for (int i = 0; i < n->cfg.layers; i++) {
-        nas_tensor *o = cell_fwd(g, p, &n->cells[i], &n->gt, s0, s1);
+        nas_tensor *o = cell_fwd(g, p, &n->cells[i], &n->gt, s0, s1, drop_prob);
         s0 = s1;
         s1 = o;
+        if (i == n->aux_cell && aux && g->training)
+            *aux = nas_aux_head_forward(g, p, &n->aux, s1);
     }
     return nas_linear(g, nas_global_avgpool(g, s1), P(n->head_w), P(n->head_b));
 #undef P
