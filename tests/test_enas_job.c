@@ -264,6 +264,7 @@ Test(enas_job, defaults_are_the_reference_scripts)
               s.ctrl_tanh == 1.1f && s.ctrl_op_tanh_reduce == 2.5f && s.ctrl_steps == 30 &&
               s.ctrl_aggregate == 10 && s.final_samples == 100);
     cr_assert(s.augment == 1, "the reference crops and flips its training images");
+    cr_assert(s.aux_weight == 0.4f, "cifar10_micro_search.sh --child_use_aux_heads: 0.4");
     nas_job_spec f = {.algorithm = "enas", .dataset = "fashion-mnist"};
     nas_job_spec_defaults(&f);
     cr_assert(f.augment == 0, "off elsewhere, as the train kind's default");
@@ -273,7 +274,7 @@ Test(enas_job, defaults_are_the_reference_scripts)
               m.ctrl_lr == 0.001f && m.ctrl_tanh == 1.5f && m.ctrl_steps == 50 &&
               m.ctrl_aggregate == 20 && m.ctrl_skip_target == 0.4f && m.ctrl_skip_weight == 0.8f &&
               m.weight_decay == 5e-4f && m.train_portion == 0.9f && m.grad_clip == 0.0f &&
-              m.augment == 1);
+              m.augment == 1 && m.aux_weight == 0.0f);
 }
 
 static void refused(nas_job_spec s, const char *prefix)
@@ -303,6 +304,9 @@ Test(enas_job, bad_fields_are_refused_by_name)
     s = tiny_spec("enas-micro", 1);
     s.final_epochs = -1; /* final training: test_enas_final.c */
     refused(s, "final_epochs:");
+    s = tiny_spec("enas-macro", 1);
+    s.aux_weight = 0.4f;
+    refused(s, "auxiliary_weight:");
     s = tiny_spec("enas-micro", 1);
     s.search_space = "enas-mini";
     refused(s, "search_space:");

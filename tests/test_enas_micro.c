@@ -432,8 +432,9 @@ Test(enas_micro, gradient_check_of_a_tiny_child)
     fix_free(&f);
 }
 
-/* The recomputing chunks give the gradients of the plain tape. */
-Test(enas_micro, recomputation_gives_the_plain_tape_gradients)
+/* The recomputing chunks give the gradients of the plain tape, with
+ * and without the auxiliary head (whose ops sit between two cells). */
+static void recompute_case(int aux)
 {
     fix f[2];
     nas_rng r;
@@ -442,7 +443,9 @@ Test(enas_micro, recomputation_gives_the_plain_tape_gradients)
     size_t n = 0;
     nas_tensor *y[2];
     for (int k = 0; k < 2; k++) {
-        fix_init(&f[k], tiny(3, 4), 21);
+        nas_enas_cfg cfg = tiny(3, 4);
+        cfg.aux = aux;
+        fix_init(&f[k], cfg, 21);
         nas__enas_micro_recompute(f[k].sp, k == 0);
         nas_rng_seed(&r, 22);
         random_arc(&f[k], &r, arc);
@@ -451,9 +454,22 @@ Test(enas_micro, recomputation_gives_the_plain_tape_gradients)
         nas_tensor *x = input(&f[k], 4, &r, 1);
         y[k] = nas__enas_micro.forward(f[k].sp, f[k].g, f[k].p, arc, x, 1);
         int32_t lab[4] = {0, 3, 6, 9};
+        nas_tensor *loss = nas_cross_entropy(f[k].g, y[k], lab);
+        nas_tensor *al = nas__enas_micro.aux_logits(f[k].sp);
+        cr_assert(aux ? al != NULL : al == NULL);
+        if (al) /* the reference's train_loss = loss + 0.4 aux_loss */
+            loss =
+                nas_add(f[k].g, loss, nas_scale(f[k].g, nas_cross_entropy(f[k].g, al, lab), 0.4f));
         nas_params_zero_grad(f[k].p, NAS_MASK_ALL);
-        nas_graph_backward(f[k].g, nas_cross_entropy(f[k].g, y[k], lab),
-                           NAS_MASK(NAS_GROUP_WEIGHTS) | NAS_MASK(NAS_GROUP_INPUT));
+        nas_graph_backward(f[k].g, loss, NAS_MASK(NAS_GROUP_WEIGHTS) | NAS_MASK(NAS_GROUP_INPUT));
+        if (aux) {
+            nas_tensor *w1 = nas_params_find(f[k].p, "aux_head.conv1.w");
+            cr_assert(w1);
+            float g2 = 0.0f;
+            for (size_t i = 0; i < nas_tensor_numel(w1); i++)
+                g2 += w1->grad[i] * w1->grad[i];
+            cr_assert(g2 > 0.0f, "the head trains");
+        }
         nas_params_group(f[k].p, NAS_GROUP_WEIGHTS, NULL, &grads[k], NULL, NULL, &n);
         gx[k] = x->grad;
     }
@@ -468,4 +484,14 @@ Test(enas_micro, recomputation_gives_the_plain_tape_gradients)
                   "input gradient %d", i);
     fix_free(&f[0]);
     fix_free(&f[1]);
+}
+
+Test(enas_micro, recomputation_gives_the_plain_tape_gradients)
+{
+    recompute_case(0);
+}
+
+Test(enas_micro, recomputation_gives_the_plain_tape_gradients_with_the_aux_head)
+{
+    recompute_case(1);
 }

@@ -107,7 +107,8 @@ static int check_space(const nas__job *j)
                         .w = j->desc->w,
                         .classes = j->desc->classes,
                         .dropout = s->dropout,
-                        .drop_path = s->drop_path};
+                        .drop_path = s->drop_path,
+                        .aux = s->aux_weight > 0.0f};
     nas_params *p = nas_params_new();
     void *self = NULL;
     if (!p)
@@ -134,6 +135,11 @@ int nas__enas_job_prepare(nas__job *j)
                    j->desc->kind);
     if (s->arch != NAS_ARCH_DEFAULT)
         return BAD("arch", "does not apply to enas (it searches for one)");
+    if (is_macro(s) && s->aux_weight != 0.0f)
+        return BAD("auxiliary_weight", "enas-macro has no auxiliary head (nor has the "
+                                       "reference's); must be 0");
+    if (!(s->aux_weight >= 0.0f && s->aux_weight <= 100.0f))
+        return BAD("auxiliary_weight", "%g must be in [0, 100]", (double)s->aux_weight);
     if (s->C < 1 || s->C > 1024)
         return BAD("C", "%d is outside [1, 1024]", s->C);
     /* The ranges of these: the spec table's rows of the space (nodes and
@@ -163,7 +169,7 @@ int nas__enas_job_prepare(nas__job *j)
              "entropy_weight=%.9g tanh_constant=%.9g temperature=%.9g "
              "baseline_decay=%.9g op_tanh_reduce=%.9g skip_target=%.9g "
              "skip_weight=%.9g controller_steps=%d controller_aggregate=%d "
-             "final_samples=%d augment=%d",
+             "final_samples=%d augment=%d aux_weight=%.9g",
              s->search_space, j->desc->name, s->C, s->layers, is_macro(s) ? 0 : s->nodes, s->epochs,
              s->seed, s->batch_size, s->max_examples, (double)s->lr, (double)s->lr_min, s->lr_t0,
              s->lr_t_mul, (double)s->momentum, s->nesterov, (double)s->weight_decay,
@@ -172,7 +178,7 @@ int nas__enas_job_prepare(nas__job *j)
              (double)s->ctrl_tanh, (double)s->ctrl_temperature, (double)s->ctrl_baseline_decay,
              (double)s->ctrl_op_tanh_reduce, (double)s->ctrl_skip_target,
              (double)s->ctrl_skip_weight, s->ctrl_steps, s->ctrl_aggregate, s->final_samples,
-             s->augment);
+             s->augment, (double)s->aux_weight);
     return NAS_OK;
 }
 
@@ -372,7 +378,8 @@ static int setup(void *ctx)
                         .w = d->w,
                         .classes = d->classes,
                         .dropout = s->dropout,
-                        .drop_path = s->drop_path};
+                        .drop_path = s->drop_path,
+                        .aux = s->aux_weight > 0.0f};
     if ((rc = r->sp->declare(r->p, &cfg, &r->self)) < 0)
         return rc;
     nas_ctrl_cfg cc = {.hidden = s->ctrl_hidden,
@@ -483,6 +490,12 @@ static void weight_step(run *r)
         r->pos.correct += nas__argmax(y->data + (size_t)i * d->classes, d->classes) == r->yb[i];
     r->pos.loss_sum += loss->data[0];
     r->pos.seen += bs;
+    /* micro_child's train_loss = loss + 0.4 aux_loss (auxiliary_weight);
+     * the reported train_loss stays the main head's. */
+    nas_tensor *aux = r->sp->aux_logits ? r->sp->aux_logits(r->self) : NULL;
+    if (aux)
+        loss = nas_add(r->g, loss,
+                       nas_scale(r->g, nas_cross_entropy(r->g, aux, r->yb), r->j->spec.aux_weight));
     nas_params_zero_grad(r->p, NAS_MASK(NAS_GROUP_WEIGHTS));
     nas_graph_backward(r->g, loss, NAS_MASK(NAS_GROUP_WEIGHTS));
     if (r->j->spec.grad_clip > 0.0f)

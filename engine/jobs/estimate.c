@@ -275,7 +275,8 @@ static int est_enas_cnn(const nas_job_spec *s, const nas_dataset_desc *d, nas_jo
                         .in_c = d->c,
                         .h = d->h,
                         .w = d->w,
-                        .classes = d->classes};
+                        .classes = d->classes,
+                        .aux = sp == &nas__enas_micro && s->aux_weight > 0.0f};
     nas_params *p = nas_params_new();
     void *self = NULL;
     if (!p)

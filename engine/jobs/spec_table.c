@@ -148,6 +148,10 @@ static const nas_spec_field enas_micro_hp[] = {
         "drop-path probability of the reference's fixed-architecture training; neither the "
         "search (like the reference's) nor final_training applies it (an enas-micro child "
         "has no drop path)"),
+    AS_N_("auxiliary_weight", aux_weight, 0, 100, "0.4",
+          "weight of the auxiliary head's loss in the shared weights' steps (a head on the "
+          "first cell after the last reduction, as cifar10_micro_search.sh "
+          "--child_use_aux_heads); 0: no head"),
     THREADS_,
     END_,
 };

@@ -27,6 +27,9 @@ typedef struct nas_enas_cfg {
     int in_c, h, w, classes;
     float dropout;   /* before the classifier (keep_prob = 1 - dropout) */
     float drop_path; /* micro */
+    int aux;         /* micro: declare the auxiliary head (nas_aux_head) on
+                        the first cell after the last reduction, as the
+                        reference's micro_child (use_aux_heads) */
 } nas_enas_cfg;
 
 typedef struct nas_enas_space {
@@ -42,6 +45,10 @@ typedef struct nas_enas_space {
      * follows the graph; update_stats as in the darts supernet. */
     nas_tensor *(*forward)(void *self, nas_graph *g, nas_params *p, const int *arc, nas_tensor *x,
                            int update_stats);
+    /* The auxiliary head's logits of the last forward (one in training
+     * mode with a tape, on a space declared with aux), else NULL; NULL
+     * hook: the space has no head (enas-macro, as the reference). */
+    nas_tensor *(*aux_logits)(void *self);
     /* The arc as the result JSON of issue #5 (e.g. {"normal": [{"inputs":
      * [0, 1], "ops": ["sep_conv_3x3", "identity"]}, ...], ...}) appended to
      * b, and as the reference's fixed-arc string (space-separated ints). */

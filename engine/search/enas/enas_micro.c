@@ -279,6 +279,13 @@ static int micro_declare(nas_params *p, const nas_enas_cfg *cfg, void **self)
         rc = d.err;
         goto fail;
     }
+    m->aux_cell = -1;
+    if (cfg->aux) { /* the reference's aux_head_indices: pool_layers[-1] + 1 */
+        m->aux_cell = m->pool[1] + 1;
+        const layer *l = &m->cells[m->aux_cell];
+        if ((rc = nas_aux_head_declare(p, "aux_head.", l->c, l->hw, cfg->classes, &m->aux)) < 0)
+            goto fail;
+    }
     *self = m;
     return NAS_OK;
 oom:
@@ -399,12 +406,18 @@ static size_t micro_arc_params(void *self, nas_params *p, const int *arc)
     return n;
 }
 
+static nas_tensor *micro_aux_logits(void *self)
+{
+    return ((micro *)self)->aux_logits;
+}
+
 const nas_enas_space nas__enas_micro = {
     .name = "enas-micro",
     .declare = micro_declare,
     .free = micro_free,
     .program = micro_program,
     .forward = nas__enas_micro_forward,
+    .aux_logits = micro_aux_logits,
     .arc_json = micro_arc_json,
     .arc_string = micro_arc_string,
     .arc_params = micro_arc_params,

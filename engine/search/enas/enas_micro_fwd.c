@@ -326,6 +326,7 @@ nas_tensor *nas__enas_micro_forward(void *self, nas_graph *g, nas_params *p, con
         ensure_pool(m, x->shape[0]);
     nas_tensor *s = one(m, g, p, (part){.kind = SUB_STEM}, x);
     nas_tensor *s0 = s, *s1 = s;
+    m->aux_logits = NULL;
     for (int i = 0; i < m->ncells; i++) {
         const layer *l = &m->cells[i];
         if (l->reduce) {
@@ -336,6 +337,11 @@ nas_tensor *nas__enas_micro_forward(void *self, nas_graph *g, nas_params *p, con
         nas_tensor *out = cell_fwd(m, g, p, l, arc, s0, s1);
         s0 = s1;
         s1 = out;
+        /* The head's ops sit on the tape between two cells: each cell's
+         * backward still runs in one piece (the gradient pool's rule),
+         * and the head adds into the cell output's own gradient. */
+        if (i == m->aux_cell && g->training && g->grad_enabled)
+            m->aux_logits = nas_aux_head_forward(g, p, &m->aux, out);
     }
     nas_tensor *h = nas_global_avgpool(g, nas_relu(g, s1));
     if (m->cfg.dropout > 0.0f)

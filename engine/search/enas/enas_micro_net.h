@@ -44,6 +44,9 @@ typedef struct micro {
     int pool[2];
     layer *cells;
     int stem_w, stem_gamma, head_w;
+    int aux_cell;           /* the cell whose output feeds the aux head; -1 */
+    nas_aux_head aux;       /* declared when cfg.aux */
+    nas_tensor *aux_logits; /* of the last forward, or NULL */
     nas_ctrl_step *prog;
     int nprog;
     nas_graph *scratch;
