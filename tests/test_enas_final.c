@@ -181,7 +181,8 @@ Test(enas_final, final_training_takes_the_scripts_decay_and_the_searchs_augment)
     recorder a = {.log_hook = keep_final_text};
     final_text[0] = '\0';
     cr_assert_eq(recorder_run(&s, &a), NAS_OK, "%s", nas_errmsg());
-    cr_assert(strstr(final_text, " augment=1"), "%s", final_text);
+    cr_assert(strstr(final_text, " augment=1 aux_weight=0.400000006 "),
+              "cifar10_micro_final.sh trains the auxiliary head too: %s", final_text);
     cr_assert(strstr(final_text, " weight_decay=0.00039999999 "), "%s", final_text);
     recorder_done(&a);
     nas_job_spec t = {.algorithm = "train",
@@ -190,6 +191,13 @@ Test(enas_final, final_training_takes_the_scripts_decay_and_the_searchs_augment)
                       .search_space = "enas-macro"};
     nas_job_spec_defaults(&t);
     cr_assert(t.weight_decay == 4e-4f, "train on a macro arc: %g", (double)t.weight_decay);
+    cr_assert(t.aux_weight == 0.0f, "no head on a macro arc");
+    nas_job_spec u = {.algorithm = "train",
+                      .dataset = "synthetic",
+                      .arch = NAS_ARCH_ENAS_CNN,
+                      .search_space = "enas-micro"};
+    nas_job_spec_defaults(&u);
+    cr_assert(u.aux_weight == 0.4f, "train on a micro arc: %g", (double)u.aux_weight);
 }
 
 Test(enas_final, micro_search_with_final_training_and_exact_resume)
@@ -266,6 +274,7 @@ Test(enas_final, bad_final_fields_name_the_field)
     refused(s, "final_C");
     s = search_spec(NULL);
     s.search_space = "enas-macro";
+    s.aux_weight = 0.0f; /* micro's default: macro has no head */
     s.layers = 3;
     s.final_layers = 4;
     refused(s, "final_layers");

@@ -20,8 +20,9 @@
  * Nesterov momentum 0.9, lr 0.05 cosine to 0 over the whole training,
  * weight decay 4e-4 (both scripts' child_l2_reg 2e-4 in a loss term
  * l2 sum w^2, whose gradient is 4e-4 w), grad clip 5 (micro), the
- * search's batch_size; no auxiliary head, no drop path (the spaces have
- * neither in their child network), the reference's warm restarts not
+ * search's batch_size; enas-micro's auxiliary head with the search's
+ * auxiliary_weight (cifar10_micro_final.sh --child_use_aux_heads), no
+ * drop path (the spaces' children have none), the reference's warm restarts not
  * reproduced (one cosine).
  *
  * The one design decision to know: enas_job.c is left as it is except for
@@ -205,7 +206,12 @@ int nas__enas_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d, char
                         .h = d->h,
                         .w = d->w,
                         .classes = d->classes,
-                        .dropout = s->dropout};
+                        .dropout = s->dropout,
+                        .aux = s->aux_weight > 0.0f};
+    if (is_macro_space(sp) && s->aux_weight != 0.0f)
+        return BAD("auxiliary_weight", "an enas-macro network has no auxiliary head; must be 0");
+    if (!(s->aux_weight >= 0.0f && s->aux_weight <= 100.0f))
+        return BAD("auxiliary_weight", "%g must be in [0, 100]", (double)s->aux_weight);
     nas_params *p = nas_params_new();
     void *self = NULL;
     int *arc = NULL;
@@ -229,7 +235,8 @@ int nas__enas_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d, char
         snprintf(buf + len, cap - len, "%s%d", k ? "," : "", arc[k]);
     }
     len = strlen(buf);
-    snprintf(buf + len, cap - len, " augment=%d", s->augment);
+    snprintf(buf + len, cap - len, " augment=%d aux_weight=%.9g", s->augment,
+             (double)s->aux_weight);
     if (strlen(buf) + 1 >= cap)
         rc = BAD("genotype", "the spec text is longer than %zu bytes", cap);
 fail:
@@ -516,7 +523,8 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so, int re
     t->weight_decay = 4e-4f; /* twice the scripts' child_l2_reg 2e-4 */
     t->grad_clip = macro ? 0.0f : 5.0f;
     t->augment = s->augment; /* the search's, as the reference's final scripts crop and flip */
-    t->max_seconds = s->final_max_seconds; /* its own limit */
+    t->aux_weight = macro ? 0.0f : s->aux_weight; /* micro: cifar10_micro_final.sh's head too */
+    t->max_seconds = s->final_max_seconds;        /* its own limit */
     t->checkpoint_path = s->checkpoint_path;
     t->model_path = s->model_path;
     t->resume = resume;

@@ -170,9 +170,11 @@ static int check_arch(const nas_job_spec *s, const nas_dataset_desc *d)
         int rc = nas__darts_genotype_check(&s->darts_cnn);
         return rc < 0 ? rc : nas__darts_check_cfg(&cfg);
     }
-    if (s->cutout || s->aux_weight != 0.0f)
-        return BAD("cutout", "cutout and auxiliary_weight apply to a darts-cnn network only; "
-                             "must be 0");
+    if (s->cutout)
+        return BAD("cutout", "applies to a darts-cnn network only; must be 0");
+    if (s->aux_weight != 0.0f && s->arch != NAS_ARCH_ENAS_CNN)
+        return BAD("auxiliary_weight", "applies to darts-cnn and enas-micro networks only; "
+                                       "must be 0");
     if (s->arch == NAS_ARCH_ENAS_RNN) { /* jobs/enas_final.c */
         char text[sizeof(((nas__job *)0)->spec_text)] = "";
         return nas__enas_fixed_rnn_check(s, d, text, sizeof(text));

@@ -167,12 +167,18 @@ const nas_spec_field nas__spec_train_rnn_cell_fixed[] = {
     I_(batch_size, 1, 4096, "64", NULL), TRAIN_LR_("0.05"), NX_(momentum, 0, 1, "0.9", NULL),      \
         NX_(weight_decay, 0, 1, wd, NULL), CLIP_(clip),                                            \
         NX_(dropout, 0, 1, "0.1", "before the classifier"), B_(nesterov, "true", NULL),            \
-        AUGMENT_IMAGE_, TRAIN_MAX_EXAMPLES_, THREADS_, END_
+        AUGMENT_IMAGE_, TRAIN_MAX_EXAMPLES_, THREADS_
 
 /* Weight decay 4e-4: the final scripts' child_l2_reg 2e-4 enters the
  * loss as l2 sum w^2, a gradient of 4e-4 w. */
-const nas_spec_field nas__spec_train_enas_micro_hp[] = {TRAIN_ENAS_CNN_HP_("0.0004", "5")};
-const nas_spec_field nas__spec_train_enas_macro_hp[] = {TRAIN_ENAS_CNN_HP_("0.0004", "0")};
+const nas_spec_field nas__spec_train_enas_micro_hp[] = {
+    TRAIN_ENAS_CNN_HP_("0.0004", "5"),
+    AS_N_("auxiliary_weight", aux_weight, 0, 100, "0.4",
+          "weight of the auxiliary head's loss (on the first cell after the last reduction, "
+          "training only, as cifar10_micro_final.sh --child_use_aux_heads); 0: no head"),
+    END_,
+};
+const nas_spec_field nas__spec_train_enas_macro_hp[] = {TRAIN_ENAS_CNN_HP_("0.0004", "0"), END_};
 
 const nas_spec_field nas__spec_arch_enas_micro[] = {
     CS_("space", -1, "[\"enas-micro\"]", "\"enas-micro\"", NULL),

@@ -123,7 +123,8 @@ static int declare(run *r)
                             .h = d->h,
                             .w = d->w,
                             .classes = d->classes,
-                            .dropout = s->dropout};
+                            .dropout = s->dropout,
+                            .aux = s->aux_weight > 0.0f};
         n->enas = nas__enas_space_find(s->search_space);
         if (strcmp(n->enas->name, "enas-macro") == 0)
             cfg.nodes = 0;
@@ -301,6 +302,8 @@ static void train_step(run *r)
         logits = nas__darts_fixed_forward_train(r->g, r->p, r->net.darts, x, dp, &aux);
     } else {
         logits = forward(r->g, r->p, &r->net, x, 1);
+        if (r->net.enas && r->net.enas->aux_logits) /* enas-micro's head */
+            aux = r->net.enas->aux_logits(r->net.enas_self);
     }
     loss = nas_cross_entropy(r->g, logits, r->y);
     nas_tensor *objective = loss;
