@@ -424,6 +424,74 @@ Test(darts_rnn, second_order_matches_unrolled_fd, .timeout = 60)
     tiny_free(&t);
 }
 
+/* With a clip, the reference's rnn architect (latest commit) scales the
+ * implicit term by eta * clip_coef, clip_coef = clip / (||grad_w L_train||
+ * + 1e-6) of the virtual step, even above 1: ours = dalpha - xi coef H v. */
+Test(darts_rnn, second_order_scales_the_implicit_term_by_the_clip_coef, .timeout = 60)
+{
+    enum { V = 7, H = 4, T = 3, BSZ = 3 };
+    for (int big = 0; big < 2; big++) {
+        tiny t;
+        tiny_init(&t, V, H, 21, 0.5f);
+        nas__darts_rnn_model m = {t.p, t.net, 0.2f, 0.3f};
+        float clip = big ? 1e3f : 1e-3f; /* coef above 1, below 1 */
+        nas_darts_hp hp = {.order = 2,
+                           .momentum = 0.0f,
+                           .grad_clip = clip,
+                           .weight_decay = 5e-7f,
+                           .arch_lr = 3e-3f,
+                           .arch_beta1 = 0.9f,
+                           .arch_beta2 = 0.999f,
+                           .arch_weight_decay = 1e-3f,
+                           .fd_r = 1e-4f};
+        nas__darts_gsearch s;
+        cr_assert_eq(nas__darts_gsearch_init(&s, t.p, t.g, nas__darts_rnn_pass_loss, &m, &hp, 1),
+                     NAS_OK);
+        int32_t rt[(T + 1) * BSZ], rv[(T + 1) * BSZ];
+        random_ids(rt, (T + 1) * BSZ, V, &t.rng);
+        random_ids(rv, (T + 1) * BSZ, V, &t.rng);
+        float ht[BSZ * H] = {0}, hv[BSZ * H] = {0}, ht0[BSZ * H];
+        nas_darts_rnn_chunk tr = {rt, T, BSZ, ht}, va = {rv, T, BSZ, hv};
+        /* ||grad_w L_train|| at w, from the same pass the virtual step takes. */
+        memcpy(ht0, ht, sizeof(ht));
+        nas_graph_reset(t.g);
+        nas_tensor *l = nas__darts_rnn_pass_loss(&m, t.g, &tr, NAS__DARTS_PASS_UNROLL);
+        nas_params_zero_grad(t.p, NAS_MASK(NAS_GROUP_WEIGHTS));
+        nas_graph_backward(t.g, l, NAS_MASK(NAS_GROUP_WEIGHTS));
+        float *gw;
+        size_t nw;
+        nas_params_group(t.p, NAS_GROUP_WEIGHTS, NULL, &gw, NULL, NULL, &nw);
+        double n2 = 0.0;
+        for (size_t i = 0; i < nw; i++)
+            n2 += (double)gw[i] * gw[i];
+        double want = clip / (sqrt(n2) + 1e-6);
+        nas_graph_reset(t.g);
+        memcpy(ht, ht0, sizeof(ht));
+
+        float *ga;
+        size_t na;
+        nas_params_group(t.p, NAS_GROUP_ARCH, NULL, &ga, NULL, NULL, &na);
+        float *dalpha = calloc(na, sizeof(float)), *hvp = calloc(na, sizeof(float));
+        nas__darts_parts parts = {.dalpha = dalpha, .hv = hvp};
+        const float xi = 0.5f;
+        nas__darts_gsearch_arch_grad(&s, &tr, &va, 2, xi, &parts);
+        cr_assert(fabs(parts.clip_coef - want) <= 1e-5 * want, "coef %.9g, want %.9g",
+                  parts.clip_coef, want);
+        cr_assert(big ? want > 1.0 : want < 1.0);
+        int moved = 0;
+        for (size_t k = 0; k < na; k++) {
+            float expect = dalpha[k] - (float)(xi * parts.clip_coef) * hvp[k];
+            cr_assert(fabsf(ga[k] - expect) <= 1e-6f + 1e-5f * fabsf(expect), "alpha %zu", k);
+            moved += hvp[k] != 0.0f;
+        }
+        cr_assert(moved > 0, "a nonzero H v");
+        free(dalpha);
+        free(hvp);
+        nas__darts_gsearch_free(&s);
+        tiny_free(&t);
+    }
+}
+
 /* ---------------------------------------------- derived cell (final) */
 
 /* A genotype using every op and skipping around: node j+1 takes from[j]. */

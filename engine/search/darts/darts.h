@@ -104,10 +104,12 @@ void nas__darts_search_free(nas__darts_search *s);
 
 /* What the second-order gradient is made of, for tests: dalpha =
  * grad_alpha L_val(w', alpha) and hv = the finite-difference H v (na floats
- * each, or NULL). */
+ * each, or NULL); clip_coef the factor of the implicit term besides xi
+ * (1 unless clip_unrolled, see nas__darts_gsearch). */
 typedef struct nas__darts_parts {
     float *dalpha, *hv;
     double val_loss;
+    double clip_coef;
 } nas__darts_parts;
 
 /* The architecture gradient into the arch group's grad (zeroed first):
@@ -263,8 +265,11 @@ typedef struct nas__darts_gsearch {
     void *ctx;
     nas_darts_hp hp;
     int clip_unrolled; /* clip grad_w at w and v at w' to hp.grad_clip
-                          (the reference's rnn architect does, its cnn
-                          one does not) */
+                          and multiply the implicit term by clip_coef =
+                          grad_clip / (||grad_w|| + 1e-6) of the virtual
+                          step, above 1 too (the reference's rnn
+                          architect at its latest commit does all three,
+                          its cnn one none; grad_clip 0: no clip, coef 1) */
     nas_sgd sgd;       /* lr set per step; steps and moment1 persist */
     nas_adam adam;
     size_t nw, na;

@@ -13,7 +13,8 @@
  * snapshot, virtual step w' = w - xi (momentum buf + grad + wd w),
  * central-difference H v at w0 +- eps v, bit-exact restore by memcpy,
  * plus the option of the reference's rnn architect to clip grad_w before
- * the virtual step and v at w' to the weight optimizer's clip norm.
+ * the virtual step and v at w' to the weight optimizer's clip norm, and to
+ * scale the implicit term by the virtual step's clip coefficient.
  */
 #include "search/darts/darts.h"
 
@@ -100,6 +101,11 @@ static double second_order(const nas__darts_core *s, const void *train, const vo
     /* The virtual step of the real optimizer; before the first real step
      * there is no momentum buffer. */
     grad_of(s, train, NAS__DARTS_PASS_UNROLL, W);
+    /* The reference's rnn _clip returns max_norm / (norm + 1e-6) whether or
+     * not it clipped, and the implicit term is scaled by eta times it. */
+    double coef = 1.0;
+    if (s->clip_unrolled && s->hp->grad_clip > 0.0f)
+        coef = s->hp->grad_clip / (norm2(gw, nw) + 1e-6);
     if (s->clip_unrolled)
         clip(gw, nw, s->hp->grad_clip);
     float mu = s->sgd->steps > 0 ? s->hp->momentum : 0.0f;
@@ -139,8 +145,11 @@ static double second_order(const nas__darts_core *s, const void *train, const vo
     memcpy(w, w0, nw * sizeof(float));
     if (parts && parts->hv)
         memcpy(parts->hv, hv, na * sizeof(float));
+    if (parts)
+        parts->clip_coef = coef;
+    float scale = (float)(xi * coef);
     for (size_t k = 0; k < na; k++)
-        ga[k] = dalpha[k] - xi * hv[k];
+        ga[k] = dalpha[k] - scale * hv[k];
     return val_loss;
 }
 
