@@ -743,6 +743,10 @@ typedef struct nas_job_spec {
      * valid split, as in the reference; val_perplexity is measured on the
      * valid split. C, layers, train_portion and max_examples do not apply. */
     float dropout_input; /* darts-rnn: on the embeddings (0.2) */
+    float ar_alpha;      /* darts-rnn search: activation regulariser (0) */
+    float tar_beta;      /* darts-rnn search: temporal activation regulariser
+                            (1e-3); its dropout_x (0.75) and dropout_h (0.25)
+                            are enas-rnn's members below */
     /* ---- the controller (engine/search/controller/controller.h) of enas
      * (#5) and nas-rl (#6); API names in parentheses, defaults per space
      * in engine/jobs/spec_table.c, applied by nas_job_spec_defaults */

@@ -127,13 +127,18 @@ static void random_ids(int32_t *ids, int n, int V, nas_rng *r)
         ids[i] = (int32_t)nas_rng_below(r, (uint32_t)V);
 }
 
-static double chunk_loss(tiny *t, const nas_darts_rnn_chunk *c)
+static double chunk_loss_reg(tiny *t, const nas_darts_rnn_chunk *c, const nas__darts_rnn_reg *reg)
 {
     nas_graph_reset(t->g);
     nas_graph_set_grad(t->g, 0);
-    double l = nas__darts_rnn_loss(t->g, t->p, t->net, c, NULL, 0, 0, 0)->data[0];
+    double l = nas__darts_rnn_loss(t->g, t->p, t->net, c, NULL, reg, 0)->data[0];
     nas_graph_set_grad(t->g, 1);
     return l;
+}
+
+static double chunk_loss(tiny *t, const nas_darts_rnn_chunk *c)
+{
+    return chunk_loss_reg(t, c, NULL);
 }
 
 /*
@@ -150,7 +155,10 @@ static double chunk_loss(tiny *t, const nas_darts_rnn_chunk *c)
  */
 #define CELL_H 3e-3f
 
-Test(darts_rnn, cell_gradient_matches_fd, .timeout = 60)
+/* With reg: the reference's locked dropouts (masks of 0 and 1/keep, one
+ * per sequence; dropouti, dropoutx, dropouth and dropout) and its AR and
+ * TAR terms, exaggerated so that they move the gradient. */
+static void cell_gradient_case(int with_reg)
 {
     enum { V = 6, H = 3, T = 3, BSZ = 5 };
     tiny t;
@@ -161,10 +169,21 @@ Test(darts_rnn, cell_gradient_matches_fd, .timeout = 60)
     for (int i = 0; i < BSZ * H; i++)
         h0[i] = 2.0f * nas_rng_uniform(&t.rng) - 1.0f;
     nas_darts_rnn_chunk c = {rows, T, BSZ, h0};
+    float mi[BSZ * H], mx[BSZ * H], mh[BSZ * H], mo[BSZ * H]; /* embed == hidden here */
+    nas__darts_rnn_mask(mi, BSZ * H, 0.2f, &t.rng);
+    nas__darts_rnn_mask(mx, BSZ * H, 0.3f, &t.rng);
+    nas__darts_rnn_mask(mh, BSZ * H, 0.25f, &t.rng);
+    nas__darts_rnn_mask(mo, BSZ * H, 0.4f, &t.rng);
+    nas__darts_rnn_reg reg = {mi, mx, mh, mo, 0.5f, 0.7f};
+    const nas__darts_rnn_reg *rp = with_reg ? &reg : NULL;
+    if (with_reg) { /* the masks and terms change the loss */
+        double plain = chunk_loss(&t, &c), dropped = chunk_loss_reg(&t, &c, rp);
+        cr_assert(fabs(plain - dropped) > 1e-4, "%g vs %g", plain, dropped);
+    }
 
     const uint32_t WA = NAS_MASK(NAS_GROUP_WEIGHTS) | NAS_MASK(NAS_GROUP_ARCH);
     nas_graph_reset(t.g);
-    nas_tensor *loss = nas__darts_rnn_loss(t.g, t.p, t.net, &c, NULL, 0, 0, 0);
+    nas_tensor *loss = nas__darts_rnn_loss(t.g, t.p, t.net, &c, NULL, rp, 0);
     nas_params_zero_grad(t.p, WA);
     nas_graph_backward(t.g, loss, WA);
 
@@ -180,9 +199,9 @@ Test(darts_rnn, cell_gradient_matches_fd, .timeout = 60)
         for (size_t i = 0; i < n; i++) {
             float v = x[i];
             x[i] = v + CELL_H;
-            double lp = chunk_loss(&t, &c);
+            double lp = chunk_loss_reg(&t, &c, rp);
             x[i] = v - CELL_H;
-            double lm = chunk_loss(&t, &c);
+            double lm = chunk_loss_reg(&t, &c, rp);
             x[i] = v;
             double num = (lp - lm) / (2.0 * CELL_H), a = ana[i];
             if (gi == 0)
@@ -200,6 +219,16 @@ Test(darts_rnn, cell_gradient_matches_fd, .timeout = 60)
     cr_expect_eq(bad, 0, "%d of %d gradients off", bad, checked);
     cr_expect(amax > 2e-3, "the alpha gradient is not negligible (%g)", amax);
     tiny_free(&t);
+}
+
+Test(darts_rnn, cell_gradient_matches_fd, .timeout = 60)
+{
+    cell_gradient_case(0);
+}
+
+Test(darts_rnn, regularised_cell_gradient_matches_fd, .timeout = 60)
+{
+    cell_gradient_case(1);
 }
 
 /* ------------------------------------------------------------ genotype */
@@ -248,7 +277,7 @@ Test(darts_rnn, xi_zero_is_first_order)
     enum { V = 7, H = 4, T = 4, BSZ = 3 };
     tiny t;
     tiny_init(&t, V, H, 9, 0.5f);
-    nas__darts_rnn_model m = {t.p, t.net, 0.2f, 0.3f};
+    nas__darts_rnn_model m = {t.p, t.net, {0}};
     nas_darts_hp hp = {.order = 2,
                        .grad_clip = 0.25f,
                        .weight_decay = 5e-7f,
@@ -352,7 +381,7 @@ Test(darts_rnn, second_order_matches_unrolled_fd, .timeout = 60)
     enum { V = 7, H = 4, T = 3, BSZ = 3 };
     tiny t;
     tiny_init(&t, V, H, 21, 0.5f);
-    nas__darts_rnn_model m = {t.p, t.net, 0.2f, 0.3f};
+    nas__darts_rnn_model m = {t.p, t.net, {0}};
     nas_darts_hp hp = {.order = 2,
                        .momentum = 0.9f,
                        .grad_clip = 0.0f,
@@ -433,7 +462,7 @@ Test(darts_rnn, second_order_scales_the_implicit_term_by_the_clip_coef, .timeout
     for (int big = 0; big < 2; big++) {
         tiny t;
         tiny_init(&t, V, H, 21, 0.5f);
-        nas__darts_rnn_model m = {t.p, t.net, 0.2f, 0.3f};
+        nas__darts_rnn_model m = {t.p, t.net, {0}};
         float clip = big ? 1e3f : 1e-3f; /* coef above 1, below 1 */
         nas_darts_hp hp = {.order = 2,
                            .momentum = 0.0f,
@@ -835,6 +864,13 @@ Test(darts_rnn, defaults_and_bad_specs)
     cr_expect_eq(s.arch_lr, 3e-3f);
     cr_expect_eq(s.arch_weight_decay, 1e-3f);
     cr_expect_eq(s.arch_beta1, 0.9f);
+    /* train_search.py's regularisers (#16 item 6) */
+    cr_expect_eq(s.dropout, 0.75f);
+    cr_expect_eq(s.dropout_input, 0.2f);
+    cr_expect_eq(s.dropout_x, 0.75f);
+    cr_expect_eq(s.dropout_h, 0.25f);
+    cr_expect_eq(s.ar_alpha, 0.0f);
+    cr_expect_eq(s.tar_beta, 1e-3f);
 
     nas_job_spec bad = s;
     bad.dataset = "synthetic";
@@ -844,4 +880,8 @@ Test(darts_rnn, defaults_and_bad_specs)
     bad.order = 3;
     cr_expect_eq(nas_job_run(&bad, NULL, NULL), NAS_EINVAL);
     cr_expect(strncmp(nas_errmsg(), "order:", 6) == 0, "%s", nas_errmsg());
+    bad = s;
+    bad.dropout_h = 1.0f;
+    cr_expect_eq(nas_job_run(&bad, NULL, NULL), NAS_EINVAL);
+    cr_expect(strncmp(nas_errmsg(), "dropout_h:", 10) == 0, "%s", nas_errmsg());
 }

@@ -385,11 +385,20 @@ static void darts_rnn_case(int V, int H, int T, int B)
         rows[i] = (int32_t)nas_rng_below(&r, (uint32_t)V);
     float *h = calloc((size_t)B * H, sizeof(float));
     nas_darts_rnn_chunk c = {rows, T, B, h};
-    nas_tensor *loss = nas__darts_rnn_loss(g, p, net, &c, h, 0.2f, 0.75f, 1);
+    /* The weight pass with the search's default regularisers: the four
+     * locked-dropout masks and TAR. */
+    size_t bh = (size_t)B * H;
+    float *mk = malloc(4 * bh * sizeof(float));
+    float q[4] = {s.dropout_input, s.dropout_x, s.dropout_h, s.dropout};
+    for (int k = 0; k < 4; k++)
+        nas__darts_rnn_mask(mk + k * bh, bh, q[k], &r);
+    nas__darts_rnn_reg reg = {mk, mk + bh, mk + 2 * bh, mk + 3 * bh, s.ar_alpha, s.tar_beta};
+    nas_tensor *loss = nas__darts_rnn_loss(g, p, net, &c, h, &reg, 1);
     nas_graph_backward(g, loss, NAS_MASK(NAS_GROUP_WEIGHTS) | NAS_MASK(NAS_GROUP_ARCH));
     char what[96];
     snprintf(what, sizeof what, "darts darts-rnn V %d H %d T %d B %d", V, H, T, B);
     check_band(what, m.activations, nas_arena_peak(nas_graph_arena(g)));
+    free(mk);
     free(rows);
     free(h);
     nas_graph_free(g);

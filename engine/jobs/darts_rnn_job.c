@@ -52,7 +52,10 @@ int nas__darts_rnn_job_prepare(nas__job *j)
         return BAD("nesterov", "nesterov and augment do not apply to "
                                "darts-rnn and must be 0");
     /* Their ranges: the spec table's darts-rnn rows. */
-    static const char *const keys[] = {"order", "embed", "hidden", "bptt", "dropout_i", NULL};
+    static const char *const keys[] = {"order",     "embed",          "hidden",
+                                       "bptt",      "dropout_i",      "dropout_x",
+                                       "dropout_h", "activation_reg", "temporal_activation_reg",
+                                       NULL};
     int rc = nas__spec_check(s, nas_spec_space_find("darts", "darts-rnn"), keys);
     if (rc < 0)
         return rc;
@@ -68,12 +71,14 @@ int nas__darts_rnn_job_prepare(nas__job *j)
              "bptt=%d max_vocab=%d order=%d epochs=%d seed=%" PRIu64
              " batch_size=%d lr=%.9g lr_min=%.9g momentum=%.9g "
              "weight_decay=%.9g grad_clip=%.9g dropout=%.9g "
-             "dropout_input=%.9g arch_lr=%.9g arch_beta1=%.9g "
+             "dropout_input=%.9g dropout_x=%.9g dropout_h=%.9g ar=%.9g tar=%.9g "
+             "arch_lr=%.9g arch_beta1=%.9g "
              "arch_beta2=%.9g arch_weight_decay=%.9g",
              j->desc->name, s->embed, s->hidden, s->bptt, s->max_vocab, s->order, s->epochs,
              s->seed, s->batch_size, (double)s->lr, (double)s->lr_min, (double)s->momentum,
              (double)s->weight_decay, (double)s->grad_clip, (double)s->dropout,
-             (double)s->dropout_input, (double)s->arch_lr, (double)s->arch_beta1,
+             (double)s->dropout_input, (double)s->dropout_x, (double)s->dropout_h,
+             (double)s->ar_alpha, (double)s->tar_beta, (double)s->arch_lr, (double)s->arch_beta1,
              (double)s->arch_beta2, (double)s->arch_weight_decay);
     return NAS_OK;
 }
@@ -94,6 +99,7 @@ typedef struct run {
     int searching;
     int carry_train, carry_val; /* store indices of the carried states */
     float *eval_h;              /* EVAL_BSZ x hidden */
+    float *masks;               /* the step's dropout masks (mi, mx, mh, mo) */
     nas_rng op_rng;             /* dropout */
     int64_t spe, total;
     nas__job_pos pos; /* last_acc: train perplexity */
@@ -147,8 +153,18 @@ static int setup(void *ctx)
     nas_rng_seed(&init, s->seed);
     if ((rc = nas_params_alloc(r->p, &init)) < 0)
         return rc;
-    r->model = (nas__darts_rnn_model){
-        .p = r->p, .net = r->net, .dropout_in = s->dropout_input, .dropout_out = s->dropout};
+    size_t be = (size_t)s->batch_size * s->embed, bh = (size_t)s->batch_size * s->hidden;
+    if (!(r->masks = malloc((2 * be + 2 * bh) * sizeof(float))))
+        return nas_fail(NAS_ENOMEM, "darts-rnn: out of memory");
+    r->model =
+        (nas__darts_rnn_model){.p = r->p,
+                               .net = r->net,
+                               .masks = {.mi = s->dropout_input > 0.0f ? r->masks : NULL,
+                                         .mx = s->dropout_x > 0.0f ? r->masks + be : NULL,
+                                         .mh = s->dropout_h > 0.0f ? r->masks + 2 * be : NULL,
+                                         .mo = s->dropout > 0.0f ? r->masks + 2 * be + bh : NULL,
+                                         .ar = s->ar_alpha,
+                                         .tar = s->tar_beta}};
     nas_darts_hp hp;
     nas__darts_job_hp(s, &hp);
     if ((rc = nas__darts_gsearch_init(&r->s, r->p, r->g, nas__darts_rnn_pass_loss, &r->model, &hp,
@@ -180,6 +196,7 @@ static void teardown(void *ctx)
     free(r->search.ids);
     free(r->eval.ids);
     free(r->eval_h);
+    free(r->masks);
     nas_corpus_free(r->corpus);
 }
 
@@ -207,7 +224,7 @@ static void evaluate(run *r)
         int T = s->rows - 1 - i < bptt ? s->rows - 1 - i : bptt;
         nas_graph_reset(r->g);
         nas_darts_rnn_chunk c = {s->ids + (size_t)i * s->bsz, T, s->bsz, r->eval_h};
-        nas_tensor *loss = nas__darts_rnn_loss(r->g, r->p, r->net, &c, r->eval_h, 0.0f, 0.0f, 0);
+        nas_tensor *loss = nas__darts_rnn_loss(r->g, r->p, r->net, &c, r->eval_h, NULL, 0);
         sum += (double)loss->data[0] * T * s->bsz;
         count += (double)T * s->bsz;
     }
@@ -231,6 +248,14 @@ static void search_step(void *ctx)
     int vT = r->search.rows - 1 - vi < bptt ? r->search.rows - 1 - vi : bptt;
     nas_darts_rnn_chunk tr = {r->train.ids + (size_t)i * bsz, T, bsz, carry(r, r->carry_train)};
     nas_darts_rnn_chunk va = {r->search.ids + (size_t)vi * bsz, vT, bsz, carry(r, r->carry_val)};
+    /* The step's locked-dropout masks, from the op rng (checkpointed), one
+     * set for all its passes: alpha's (the reference's architect runs in
+     * training mode) and the weights'. */
+    size_t be = (size_t)bsz * s->embed, bh = (size_t)bsz * s->hidden;
+    nas__darts_rnn_mask(r->masks, be, s->dropout_input, &r->op_rng);
+    nas__darts_rnn_mask(r->masks + be, be, s->dropout_x, &r->op_rng);
+    nas__darts_rnn_mask(r->masks + 2 * be, bh, s->dropout_h, &r->op_rng);
+    nas__darts_rnn_mask(r->masks + 2 * be + bh, bh, s->dropout, &r->op_rng);
     double loss = nas__darts_gsearch_step(&r->s, &tr, &va, r->lr, NULL);
     r->pos.loss_sum += loss * T * bsz;
     r->pos.seen += (double)T * bsz;

@@ -88,10 +88,20 @@ static const nas_spec_field darts_rnn_hp[] = {
        "global L2 norm clip of the weight gradient, also "
        "applied in the unrolled step as in the reference; 0: off"),
     NX_(dropout, 0, 1, "0.75",
-        "on the cell outputs before the decoder, in the weight step only (the reference's "
-        "dropout; its dropout_h, dropout_x and dropout_e and the activation regularizers "
-        "are not implemented)"),
-    AS_NX_("dropout_i", dropout_input, 0, 1, "0.2", "on the embeddings, in the weight step only"),
+        "locked dropout on the cell outputs before the decoder (the reference's dropout): one "
+        "mask per sequence and search step, in the alpha passes too (the reference's architect "
+        "runs in training mode); its dropoute (0 in its search) is not implemented"),
+    AS_NX_("dropout_i", dropout_input, 0, 1, "0.2", "locked dropout on the embeddings (dropouti)"),
+    NX_(dropout_x, 0, 1, "0.75", "locked dropout on the cell's input x before W0 (dropoutx)"),
+    NX_(dropout_h, 0, 1, "0.25",
+        "locked dropout on h_{t-1} before W0 and on every node's input to its linear map "
+        "(dropouth)"),
+    AS_N_("activation_reg", ar_alpha, 0, 100, "0",
+          "AR: this times the mean square of the dropped cell outputs, weight step only "
+          "(train_search.py --alpha)"),
+    AS_N_("temporal_activation_reg", tar_beta, 0, 100, "0.001",
+          "TAR: this times the mean square of h_t - h_{t-1}, weight step only "
+          "(train_search.py --beta)"),
     NP_(arch_lr, 1, "0.003", "Adam learning rate of alpha"),
     NL_(arch_betas, 0, 1, 2, "[0.9,0.999]", "Adam betas of alpha"),
     NX_(arch_weight_decay, 0, 1, "0.001", "Adam L2 weight decay of alpha"),

@@ -345,9 +345,13 @@ nas_tensor *nas__darts_rnn_mixed(nas_graph *g, nas_tensor *s, nas_tensor *ch, na
 /* One step of the search cell: x (B,E), h (B,H) -> h' (B,H). s0 and every
  * node go through a batch norm without affine parameters (batch statistics
  * when g trains, folded into the running ones when update_stats; running
- * statistics in eval mode). */
+ * statistics in eval mode). mx (B,E) and mh (B,H), when not NULL, are the
+ * reference's dropoutx / dropouth masks: x * mx and h * mh enter W0, and
+ * every node's input is multiplied by mh before its linear map (the
+ * op's own residual uses it undropped, as model_search.py). */
 nas_tensor *nas__darts_rnn_cell(nas_graph *g, nas_params *p, const nas__darts_rnn *n,
-                                nas_tensor *probs, nas_tensor *x, nas_tensor *h, int update_stats);
+                                nas_tensor *probs, nas_tensor *x, nas_tensor *h, nas_tensor *mx,
+                                nas_tensor *mh, int update_stats);
 
 /* One BPTT chunk: rows holds T + 1 rows of bsz ids (inputs rows 0..T-1,
  * targets 1..T); h (bsz, H) is the state before the chunk. */
@@ -357,23 +361,45 @@ typedef struct nas_darts_rnn_chunk {
     float *h;
 } nas_darts_rnn_chunk;
 
-/* Mean cross-entropy over the T * bsz tokens; when h_out is not NULL the
- * state after the chunk is written there (it may be c->h). Dropout (when
- * the graph trains) on the embeddings (p_in) and the cell outputs
- * (p_out); update_stats as in nas__darts_rnn_cell. */
+/* The reference's training-time regularisers of one pass (quark0/darts
+ * rnn/model_search.py, train_search.py): locked (variational) dropout
+ * masks, one per sequence (bsz rows) for every step of the chunk, already
+ * scaled by 1/keep - on the embeddings (mi, bsz x embed: dropouti), the
+ * cell's input (mx, bsz x embed: dropoutx), the previous state and every
+ * node's input to its linear map (mh, bsz x hidden: dropouth) and the cell
+ * outputs before the decoder (mo, bsz x hidden: dropout); NULL: none - and
+ * the activation regulariser ar * mean(dropped output^2) and the temporal
+ * one tar * mean((h_t - h_{t-1})^2) over the chunk's raw outputs. */
+typedef struct nas__darts_rnn_reg {
+    const float *mi, *mx, *mh, *mo;
+    float ar, tar;
+} nas__darts_rnn_reg;
+
+/* Mean cross-entropy over the T * bsz tokens (plus reg's activation
+ * terms); when h_out is not NULL the state after the chunk is written
+ * there (it may be c->h). reg may be NULL (no dropout, no regulariser);
+ * update_stats as in nas__darts_rnn_cell. */
 nas_tensor *nas__darts_rnn_loss(nas_graph *g, nas_params *p, const nas__darts_rnn *n,
-                                const nas_darts_rnn_chunk *c, float *h_out, float p_in, float p_out,
-                                int update_stats);
+                                const nas_darts_rnn_chunk *c, float *h_out,
+                                const nas__darts_rnn_reg *reg, int update_stats);
 
 /* The model as a nas__darts_loss_fn: ctx a nas__darts_rnn_model, batch a
  * nas_darts_rnn_chunk whose h is carried (overwritten) by the VAL and
- * WEIGHT passes only; dropout and the BN running statistics' update in
- * the WEIGHT pass only. */
+ * WEIGHT passes only. Every pass applies the step's dropout masks (the
+ * reference's architect runs in training mode; here one set of masks per
+ * step, so that the finite-difference probes see one function), the
+ * activation regularisers the WEIGHT pass only (the architect's _loss has
+ * none), and the BN running statistics are updated by the WEIGHT pass
+ * only. masks: mi, mx, mh, mo as in nas__darts_rnn_reg (NULL: none). */
 typedef struct nas__darts_rnn_model {
     nas_params *p;
     const nas__darts_rnn *net;
-    float dropout_in, dropout_out;
+    nas__darts_rnn_reg masks; /* ar, tar: the WEIGHT pass's */
 } nas__darts_rnn_model;
+
+/* Locked-dropout masks of drop probability q into m (n floats: 0 or
+ * 1/(1-q)), from rng; all ones when q is 0 (no draw). */
+void nas__darts_rnn_mask(float *m, size_t n, float q, nas_rng *rng);
 
 nas_tensor *nas__darts_rnn_pass_loss(void *ctx, nas_graph *g, const void *batch,
                                      enum nas__darts_pass pass);

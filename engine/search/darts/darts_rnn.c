@@ -21,14 +21,13 @@
  * its single BatchNorm1d), without which the sums over incoming edges grow
  * geometrically along the nodes and the recurrence explodes; the running
  * statistics are updated by the real weight step only (as in darts_cnn.c)
- * and used in evaluation. Left out, on purpose: its variational
- * dropouts on x and h inside the cell (dropoutx, dropouth), word dropout
- * (dropoute), the activation regularisers (AR, TAR/"slowness") and the
- * random BPTT length. Kept: dropout on the embeddings (dropouti) and on the
- * cell outputs before the decoder (dropout), element-wise and only in the
- * real weight step; the architecture passes run without dropout, so that
- * the finite-difference probes of the second-order gradient see one and
- * the same function. The decoder shares the embedding table when tied
+ * and used in evaluation. Its training-time regularisers are here too
+ * (nas__darts_rnn_reg): locked dropout on the embeddings (dropouti) and on
+ * the cell outputs (dropout), the variational dropouts on x and h inside
+ * the cell (dropoutx, dropouth), one mask per sequence for a whole chunk,
+ * and the activation regularisers AR and TAR ("slowness"). Left out:
+ * word dropout (dropoute, 0 in the reference's search) and the random
+ * BPTT length. The decoder shares the embedding table when tied
  * (the reference always ties; embed == hidden is then required).
  *
  * The one design decision to know: a mixed edge is one fused op
@@ -217,45 +216,85 @@ static nas_tensor *bn(nas_graph *g, nas_params *p, const nas__darts_rnn *n, nas_
 }
 
 nas_tensor *nas__darts_rnn_cell(nas_graph *g, nas_params *p, const nas__darts_rnn *n,
-                                nas_tensor *probs, nas_tensor *x, nas_tensor *h, int update_stats)
+                                nas_tensor *probs, nas_tensor *x, nas_tensor *h, nas_tensor *mx,
+                                nas_tensor *mh, int update_stats)
 {
     int H = n->cfg.hidden;
-    nas_tensor *xh[2] = {x, h};
+    nas_tensor *xh[2] = {mx ? nas_mul(g, x, mx) : x, mh ? nas_mul(g, h, mh) : h};
     nas_tensor *ch0 = nas_linear(g, nas_concat(g, xh, 2), nas_params_get(p, n->w0), NULL);
     nas_tensor *c0 = nas_sigmoid(g, nas_narrow(g, ch0, 0, H));
     nas_tensor *h0 = nas_tanh(g, nas_narrow(g, ch0, H, H));
-    nas_tensor *states[NAS_DARTS_RNN_NODES + 1];
+    nas_tensor *states[NAS_DARTS_RNN_NODES + 1], *dropped[NAS_DARTS_RNN_NODES + 1];
     states[0] = bn(g, p, n, nas_add(g, h, nas_mul(g, c0, nas_sub(g, h0, h))), update_stats);
+    dropped[0] = mh ? nas_mul(g, states[0], mh) : states[0];
     nas_tensor *in[NAS_DARTS_RNN_NODES];
     for (int j = 1, e = 0; j <= NAS_DARTS_RNN_NODES; j++) {
         nas_tensor *w = nas_params_get(p, n->ws[j - 1]);
         for (int i = 0; i < j; i++, e++) {
-            nas_tensor *ch = nas_linear(g, states[i], w, NULL);
+            nas_tensor *ch = nas_linear(g, dropped[i], w, NULL);
             in[i] = nas__darts_rnn_mixed(g, states[i], ch, probs, e);
         }
         states[j] = bn(g, p, n, j == 1 ? in[0] : nas_sum_n(g, in, j), update_stats);
+        dropped[j] = mh && j < NAS_DARTS_RNN_NODES ? nas_mul(g, states[j], mh) : states[j];
     }
     return nas_scale(g, nas_sum_n(g, states + 1, NAS_DARTS_RNN_NODES), 1.0f / NAS_DARTS_RNN_NODES);
 }
 
 /* ---------------------------------------------------------------- loss */
 
-nas_tensor *nas__darts_rnn_loss(nas_graph *g, nas_params *p, const nas__darts_rnn *n,
-                                const nas_darts_rnn_chunk *c, float *h_out, float p_in, float p_out,
-                                int update_stats)
+void nas__darts_rnn_mask(float *m, size_t n, float q, nas_rng *rng)
 {
-    int H = n->cfg.hidden, T = c->T, bsz = c->bsz, shape[2] = {bsz, H};
+    float keep = 1.0f / (1.0f - q);
+    for (size_t i = 0; i < n; i++)
+        m[i] = q <= 0.0f ? 1.0f : nas_rng_uniform(rng) >= q ? keep : 0.0f;
+}
+
+/* A mask (rows, cols) as a constant of g, or NULL. */
+static nas_tensor *mask_of(nas_graph *g, const float *m, int rows, int cols)
+{
+    if (!m)
+        return NULL;
+    int shape[2] = {rows, cols};
+    nas_tensor *t = nas_tensor_new(g, 2, shape);
+    memcpy(t->data, m, (size_t)rows * cols * sizeof(float));
+    return t;
+}
+
+nas_tensor *nas__darts_rnn_loss(nas_graph *g, nas_params *p, const nas__darts_rnn *n,
+                                const nas_darts_rnn_chunk *c, float *h_out,
+                                const nas__darts_rnn_reg *reg, int update_stats)
+{
+    int H = n->cfg.hidden, E = n->cfg.embed, T = c->T, bsz = c->bsz, shape[2] = {bsz, H};
     NAS_ASSERT(T >= 1 && bsz >= 1 && "darts-rnn: a chunk of T x bsz tokens");
+    nas__darts_rnn_reg none = {0};
+    if (!reg)
+        reg = &none;
     nas_tensor *h = nas_tensor_new(g, 2, shape);
     memcpy(h->data, c->h, (size_t)bsz * H * sizeof(float));
     nas_tensor *probs = nas_softmax(g, nas_params_get(p, n->alpha));
     nas_tensor *emb = nas_params_get(p, n->emb);
+    nas_tensor *mi = mask_of(g, reg->mi, bsz, E), *mx = mask_of(g, reg->mx, bsz, E);
+    nas_tensor *mh = mask_of(g, reg->mh, bsz, H), *mo = mask_of(g, reg->mo, bsz, H);
     nas_tensor **outs = nas_arena_alloc(nas_graph_arena(g), (size_t)T * sizeof(*outs));
+    nas_tensor *act = NULL, *prev = NULL;
     for (int t = 0; t < T; t++) {
         nas_tensor *x = nas_embedding(g, emb, c->rows + (size_t)t * bsz, bsz);
-        x = nas_dropout(g, x, p_in);
-        h = nas__darts_rnn_cell(g, p, n, probs, x, h, update_stats);
-        outs[t] = nas_dropout(g, h, p_out);
+        if (mi)
+            x = nas_mul(g, x, mi);
+        h = nas__darts_rnn_cell(g, p, n, probs, x, h, mx, mh, update_stats);
+        outs[t] = mo ? nas_mul(g, h, mo) : h;
+        /* train_search.py: alpha * dropped^2 .mean() over the chunk, beta
+         * * (h[1:] - h[:-1])^2 .mean(): per-step means, averaged. */
+        if (reg->ar > 0.0f) {
+            nas_tensor *a = nas_scale(g, nas_mean(g, nas_mul(g, outs[t], outs[t])), reg->ar / T);
+            act = act ? nas_add(g, act, a) : a;
+        }
+        if (reg->tar > 0.0f && prev) {
+            nas_tensor *d = nas_sub(g, h, prev);
+            nas_tensor *a = nas_scale(g, nas_mean(g, nas_mul(g, d, d)), reg->tar / (T - 1));
+            act = act ? nas_add(g, act, a) : a;
+        }
+        prev = h;
     }
     /* (bsz, T*H) viewed as (bsz*T, H): row b*T + t is step t of column b. */
     int flat[2] = {bsz * T, H};
@@ -267,7 +306,8 @@ nas_tensor *nas__darts_rnn_loss(nas_graph *g, nas_params *p, const nas__darts_rn
     nas_tensor *logits = nas_linear(g, y, nas_params_get(p, n->dec_w), nas_params_get(p, n->dec_b));
     if (h_out)
         memcpy(h_out, h->data, (size_t)bsz * H * sizeof(float));
-    return nas_cross_entropy(g, logits, tgt);
+    nas_tensor *loss = nas_cross_entropy(g, logits, tgt);
+    return act ? nas_add(g, loss, act) : loss;
 }
 
 nas_tensor *nas__darts_rnn_pass_loss(void *ctx, nas_graph *g, const void *batch,
@@ -276,9 +316,11 @@ nas_tensor *nas__darts_rnn_pass_loss(void *ctx, nas_graph *g, const void *batch,
     const nas__darts_rnn_model *m = ctx;
     const nas_darts_rnn_chunk *c = batch;
     int keep = pass == NAS__DARTS_PASS_VAL || pass == NAS__DARTS_PASS_WEIGHT;
-    int drop = pass == NAS__DARTS_PASS_WEIGHT;
-    return nas__darts_rnn_loss(g, m->p, m->net, c, keep ? c->h : NULL, drop ? m->dropout_in : 0.0f,
-                               drop ? m->dropout_out : 0.0f, drop);
+    int weight = pass == NAS__DARTS_PASS_WEIGHT;
+    nas__darts_rnn_reg reg = m->masks;
+    if (!weight)
+        reg.ar = reg.tar = 0.0f;
+    return nas__darts_rnn_loss(g, m->p, m->net, c, keep ? c->h : NULL, &reg, weight);
 }
 
 /* ----------------------------------------------------------- genotype */
