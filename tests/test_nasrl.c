@@ -639,6 +639,38 @@ Test(nasrl_rnn, programs_decode_and_logp_gradient)
     }
 }
 
+/* The paper's example cell (Zoph & Le 2017, appendix A): base 2, leaf 0
+ * tanh(W1 x + W2 h), leaf 1 relu(W3 x * W4 h), c_{t-1} injected into leaf
+ * 0 as relu(a0 + c), root sigmoid(a0' * a1), and c_t = (W3 x) * (W4 h):
+ * leaf 1's product before its relu. */
+Test(nasrl_rnn, c_t_is_the_chosen_node_before_its_activation)
+{
+    /* (comb, act) per node: add/tanh, mul/relu, mul/sigmoid; inject node
+     * 0, add, relu; c node 1. */
+    const int dec[10] = {0, 1, 1, 3, 1, 2, 0, 0, 3, 1};
+    nas_graph *g = nas_graph_new(0);
+    int sh[2] = {1, 4}, hs[2] = {1, 2};
+    nas_tensor *X = nas_tensor_new(g, 2, sh), *Hh = nas_tensor_new(g, 2, sh);
+    nas_tensor *c = nas_tensor_new(g, 2, hs);
+    const float xv[4] = {0.3f, -0.2f, 1.5f, -0.5f}, hv[4] = {0.1f, 0.4f, -2.0f, 0.8f};
+    const float cv[2] = {0.25f, -0.1f};
+    memcpy(X->data, xv, sizeof(xv));
+    memcpy(Hh->data, hv, sizeof(hv));
+    memcpy(c->data, cv, sizeof(cv));
+    nas_tensor *c_out = NULL;
+    nas_tensor *h = nas__nasrl_rnn_tree(g, dec, 2, X, Hh, c, &c_out);
+    for (int k = 0; k < 2; k++) {
+        float pre1 = xv[2 + k] * hv[2 + k]; /* -3.0 and -0.4: a relu would give 0 */
+        cr_assert_float_eq(c_out->data[k], pre1, 1e-7f, "c_t[%d]", k);
+        float a0 = tanhf(xv[k] + hv[k]);
+        a0 = fmaxf(a0 + cv[k], 0.0f);
+        float a1 = fmaxf(pre1, 0.0f);
+        float want = 1.0f / (1.0f + expf(-(a0 * a1)));
+        cr_assert_float_eq(h->data[k], want, 1e-6f, "h_t[%d]", k);
+    }
+    nas_graph_free(g);
+}
+
 Test(nasrl_rnn, short_searches_end_with_a_cell)
 {
     if (!nas_dataset_present("fortunes", NULL)) {

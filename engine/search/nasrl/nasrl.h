@@ -182,5 +182,11 @@ extern const char *const nas__nasrl_rnn_act_names[4];
 
 extern const nas__nasrl_space nas__nasrl_cnn_space; /* nasrl_cnn.c */
 extern const nas__nasrl_space nas__nasrl_rnn_space; /* nasrl_rnn.c */
+/* A nasrl-rnn cell's tree over the leaves' input and recurrent terms X
+ * and Hh (N, B H, leaf i's H columns at i H) for decisions dec (base B):
+ * h_t, and in *c_out c_t (the chosen node's combination before its
+ * activation). */
+nas_tensor *nas__nasrl_rnn_tree(nas_graph *g, const int *dec, int B, nas_tensor *X, nas_tensor *Hh,
+                                nas_tensor *c, nas_tensor **c_out);
 
 #endif

@@ -13,9 +13,9 @@
  * act(comb(W_i x_t + b_i, U_i h_{t-1})), an inner node act(comb(left,
  * right)). Then the cell inject: a node k (not the root) whose output is
  * replaced by act'(comb'(a_k, c_{t-1})) right after it is computed, and a
- * node m (not the root) whose output becomes c_t; h_t is the root's
- * output. Decisions, in program order: (comb, act) per node, then inject
- * node, inject comb, inject act, c node (arc length 2 (2B - 1) + 4).
+ * node m (not the root) whose combination before its activation becomes
+ * c_t (the paper's example); h_t is the root's output. Decisions, in program order: (comb, act) per
+ * node, then inject node, inject comb, inject act, c node (arc length 2 (2B - 1) + 4).
  *
  * The one design decision to know: the B leaves' input and recurrent
  * matrices are stored stacked (B H x E and B H x H), so a time step is two
@@ -172,15 +172,12 @@ typedef struct rnn_lm {
     int emb, wx, bx, wh, dec_w, dec_b;
 } rnn_lm;
 
-/* One step: x (N, E), h and c (N, H) -> new h (returned) and *c_out. */
-static nas_tensor *cell_step(nas_graph *g, nas_params *p, const rnn_lm *m, nas_tensor *x,
-                             nas_tensor *h, nas_tensor *c, nas_tensor **c_out)
+nas_tensor *nas__nasrl_rnn_tree(nas_graph *g, const int *dec, int B, nas_tensor *X, nas_tensor *Hh,
+                                nas_tensor *c, nas_tensor **c_out)
 {
-    int B = m->B, H = m->H, nodes = 2 * B - 1;
-    const int *dec = m->dec, *tail = dec + 2 * nodes;
-    nas_tensor *X = nas_linear(g, x, nas_params_get(p, m->wx), nas_params_get(p, m->bx));
-    nas_tensor *Hh = nas_linear(g, h, nas_params_get(p, m->wh), NULL);
-    nas_tensor *a[MAX_NODES];
+    int H = X->shape[1] / B, nodes = 2 * B - 1;
+    const int *tail = dec + 2 * nodes;
+    nas_tensor *a[MAX_NODES], *pre[MAX_NODES];
     int child = 0;
     for (int k = 0; k < nodes; k++) {
         nas_tensor *l, *r;
@@ -192,12 +189,24 @@ static nas_tensor *cell_step(nas_graph *g, nas_params *p, const rnn_lm *m, nas_t
             r = a[child + 1];
             child += 2;
         }
-        a[k] = act(g, dec[2 * k + 1], comb(g, dec[2 * k], l, r));
+        pre[k] = comb(g, dec[2 * k], l, r);
+        a[k] = act(g, dec[2 * k + 1], pre[k]);
         if (k == tail[0])
             a[k] = act(g, tail[2], comb(g, tail[1], a[k], c));
     }
-    *c_out = a[tail[3]];
+    /* The paper's example (Zoph & Le 2017, appendix): c_t is the chosen
+     * node's combination before its activation, c_t = (W3 x) * (W4 h). */
+    *c_out = pre[tail[3]];
     return a[nodes - 1];
+}
+
+/* One step: x (N, E), h and c (N, H) -> new h (returned) and *c_out. */
+static nas_tensor *cell_step(nas_graph *g, nas_params *p, const rnn_lm *m, nas_tensor *x,
+                             nas_tensor *h, nas_tensor *c, nas_tensor **c_out)
+{
+    nas_tensor *X = nas_linear(g, x, nas_params_get(p, m->wx), nas_params_get(p, m->bx));
+    nas_tensor *Hh = nas_linear(g, h, nas_params_get(p, m->wh), NULL);
+    return nas__nasrl_rnn_tree(g, m->dec, m->B, X, Hh, c, c_out);
 }
 
 /* Mean cross-entropy of a chunk of T steps of rows (T + 1 rows of bsz
