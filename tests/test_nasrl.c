@@ -475,6 +475,31 @@ static nas_job_spec tiny_job(const char *algorithm)
     return s;
 }
 
+/* The paper's augmentation of the children's images is available
+ * (augment, default false: the scaled default): the same children train
+ * to other rewards with it, and as reproducibly (crop draws from the
+ * child's seed). */
+Test(nasrl_job, augment_is_available_and_reproducible)
+{
+    nas_job_spec s = tiny_job("nas-rl");
+    cr_assert_eq(s.augment, 0, "the scaled default");
+    s.child_epochs = 4; /* past chance, so that the accuracies tell */
+    s.max_architectures = 2;
+    s.children_per_update = 2;
+    seen plain = {0}, a1 = {0}, a2 = {0};
+    nas_job_reporter rep = {.ctx = &plain, .architecture = on_arch, .result = on_result};
+    cr_assert_eq(nas_job_run(&s, &rep, NULL), NAS_OK, "%s", nas_errmsg());
+    s.augment = 1;
+    rep.ctx = &a1;
+    cr_assert_eq(nas_job_run(&s, &rep, NULL), NAS_OK, "%s", nas_errmsg());
+    rep.ctx = &a2;
+    cr_assert_eq(nas_job_run(&s, &rep, NULL), NAS_OK, "%s", nas_errmsg());
+    cr_assert(plain.archs == 2 && a1.archs == 2 && a2.archs == 2);
+    cr_assert(a1.reward[0] == a2.reward[0] && a1.reward[1] == a2.reward[1], "reproducible");
+    cr_assert(a1.reward[0] != plain.reward[0] || a1.reward[1] != plain.reward[1],
+              "augmented children train to other rewards: %s\n%s", plain.res, a1.res);
+}
+
 Test(nasrl_job, cache_hit_does_not_retrain)
 {
     /* A space of 2 architectures (the one skip); 6 samples: at most 2

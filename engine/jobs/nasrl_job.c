@@ -503,6 +503,7 @@ nas_nasrl_train_cfg nas__nasrl_cfg(const nas_job_spec *sp, int epochs, int threa
         .nesterov = sp->nesterov,
         .grad_clip = sp->grad_clip,
         .reward_cube = sp->reward_cube,
+        .aug = sp->augment ? nas__job_augment(sp, nas_dataset_find(sp->dataset)) : (nas_augment){0},
         .seed = seed,
         .should_stop = should_stop,
         .stop_ctx = stop_ctx,

@@ -247,6 +247,8 @@ static void cnn_text(char *b, size_t cap, const nas_job_spec *s)
     if (s->search_strides)
         put_list(b, cap, "strides", s->strides, s->nstrides);
     put(b, cap, " reward_cube=%d", s->reward_cube);
+    if (s->augment) /* absent when 0: older checkpoints still match */
+        put(b, cap, " augment=%d", s->augment);
 }
 
 /* The fields that change the numbers (not max_architectures: a budget

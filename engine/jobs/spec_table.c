@@ -240,6 +240,9 @@ static const nas_spec_field enas_rnn_hp[] = {
         B_(search_strides, "false", "also choose a stride per layer"),                             \
         CS_("reward", OFF_(reward_cube), "[\"accuracy\",\"cube-best-last5\"]", "\"accuracy\"",     \
             "validation accuracy, or the cube of the best of the last 5 epochs (paper)"),          \
+        B_(augment, "false",                                                                       \
+           "random crop (padding 4 on 32x32, 2 on 28x28) and, on cifar10, flip of the "            \
+           "children's training images, as the paper; default false (the scaled default)"),        \
         NASRL_MAX_EXAMPLES_
 
 static const nas_spec_field nasrl_cnn_hp[] = {

@@ -87,6 +87,8 @@ typedef struct nas_nasrl_train_cfg {
     float lr, momentum, weight_decay, grad_clip; /* grad_clip 0: off */
     int nesterov;
     int reward_cube;         /* cube of the best of the last 5 val accs */
+    nas_augment aug;         /* image children: the training batches' crop and
+                                flip (zero: none), drawn from an rng of seed */
     uint64_t seed;           /* init and data order */
     const _Atomic int *stop; /* checked between steps (may be NULL) */
     /* Returns non-zero to stop (cancel, shutdown, time budget); may be

@@ -312,9 +312,11 @@ int nas__nasrl_train_model(const nas__nasrl_model *m, const nas_nasrl_train_cfg 
     }
     if ((rc = m->declare(m->self, r.p, train->c, train->classes)) < 0)
         goto fail;
-    nas_rng init, data;
+    nas_rng init, data, arng;
     nas_rng_seed(&init, cfg->seed);
     nas_rng_seed(&data, cfg->seed ^ 0x646174612d726e67ull);
+    nas_rng_seed(&arng, cfg->seed ^ 0x6175672d726e6731ull);
+    const nas_augment *aug = cfg->aug.crop_pad || cfg->aug.hflip ? &cfg->aug : NULL;
     if ((rc = nas_params_alloc(r.p, &init)) < 0)
         goto fail;
     out->parameters = nas__params_weights_numel(r.p);
@@ -337,7 +339,7 @@ int nas__nasrl_train_model(const nas__nasrl_model *m, const nas_nasrl_train_cfg 
             }
             nas_graph_reset(r.g);
             nas_tensor *x = nas_tensor_new4(r.g, bs, train->c, train->h, train->w);
-            nas_dataset_batch(train, r.order + s * bs, bs, NULL, NULL, x->data, r.y);
+            nas_dataset_batch(train, r.order + s * bs, bs, aug, &arng, x->data, r.y);
             nas_tensor *lg = m->forward(m->self, r.g, r.p, x);
             nas_tensor *loss = nas_cross_entropy(r.g, lg, r.y);
             nas__nasrl_sgd_step(cfg, r.g, r.p, loss, &sgd, total);
