@@ -48,6 +48,7 @@ static double run_forced(fix *f, int which, int record, nas_ctrl_out *o)
 static void check_grad(int layers, int enas)
 {
     nas_ctrl_cfg cfg = enas ? enas_cfg(layers) : small_cfg(layers);
+    cfg.no_lstm_bias = enas == 2; /* as the ENAS jobs declare it */
     grad_prog = enas ? all_flags : all_kinds;
     fix f;
     fix_make(&f, &cfg, 11 + (uint64_t)layers, 0.5f);
@@ -111,6 +112,36 @@ static void check_grad(int layers, int enas)
     fix_free(&f);
 }
 
+/* The references' LSTMs: melodyguan/enas's has no bias and U(-0.1, 0.1)
+ * weights; Zoph & Le's controller U(-0.08, 0.08). */
+Test(controller, lstm_bias_and_init_range_as_the_references)
+{
+    for (int k = 0; k < 2; k++) {
+        nas_ctrl_cfg cfg = k ? enas_cfg(2) : small_cfg(2);
+        if (!k)
+            cfg.init_range = 0.08f;
+        else
+            cfg.no_lstm_bias = 1;
+        nas_params *p = nas_params_new();
+        nas_ctrl *c = NULL;
+        cr_assert_eq(nas_ctrl_declare(p, "ctrl", &cfg, &c), NAS_OK, "%s", nas_errmsg());
+        nas_rng r;
+        nas_rng_seed(&r, 4);
+        cr_assert_eq(nas_params_alloc(p, &r), NAS_OK);
+        cr_assert((nas_params_find(p, "ctrl.lstm.0.b") == NULL) == (k == 1), "bias %d", k);
+        cr_assert((nas_params_find(p, "ctrl.lstm.1.b") == NULL) == (k == 1));
+        float lim = k ? 0.1f : 0.08f, top = 0.0f;
+        nas_tensor *wx = nas_params_find(p, "ctrl.lstm.0.wx");
+        for (size_t i = 0; i < nas_tensor_numel(wx); i++) {
+            cr_assert(fabsf(wx->data[i]) <= lim);
+            top = fmaxf(top, fabsf(wx->data[i]));
+        }
+        cr_assert(top > 0.9f * lim, "U(-%g, %g): max %g", (double)lim, (double)lim, (double)top);
+        nas_ctrl_free(c);
+        nas_params_free(p);
+    }
+}
+
 Test(controller, gradients_match_fd_one_layer, .timeout = 60)
 {
     check_grad(1, 0);
@@ -126,6 +157,11 @@ Test(controller, gradients_match_fd_two_layers, .timeout = 60)
 Test(controller, gradients_match_fd_enas_options, .timeout = 60)
 {
     check_grad(1, 1);
+}
+
+Test(controller, gradients_match_fd_enas_options_without_lstm_bias, .timeout = 60)
+{
+    check_grad(1, 2);
 }
 
 Test(controller, gradients_match_fd_enas_options_two_layers, .timeout = 60)

@@ -73,6 +73,12 @@ static nas_tensor *input(fix *f, int n, nas_rng *r)
     return x;
 }
 
+/* The reference's batch_norm epsilon outside its masked BN (#16 item 10). */
+Test(enas_macro, bn_epsilon_is_the_references)
+{
+    cr_assert_eq(NAS_ENAS_MACRO_BN_EPS, 1e-5f);
+}
+
 Test(enas_macro, random_children_shapes_and_program, .timeout = 60)
 {
     fix f;

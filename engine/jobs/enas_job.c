@@ -387,7 +387,8 @@ static int setup(void *ctx)
                        .temperature = s->ctrl_temperature,
                        .tanh_c = s->ctrl_tanh,
                        .choice_tanh_reduce = s->ctrl_op_tanh_reduce,
-                       .skip_target = s->ctrl_skip_target};
+                       .skip_target = s->ctrl_skip_target,
+                       .no_lstm_bias = 1}; /* the reference's lstm has none */
     r->prog = r->sp->program(r->self, &r->nprog, &cc);
     if ((rc = nas_ctrl_declare(r->p, "controller", &cc, &r->ctrl)) < 0)
         return rc;

@@ -289,7 +289,8 @@ static int setup(void *ctx)
     nas_ctrl_cfg cc = {.hidden = s->ctrl_hidden,
                        .lstm_layers = s->ctrl_layers,
                        .temperature = s->ctrl_temperature,
-                       .tanh_c = s->ctrl_tanh};
+                       .tanh_c = s->ctrl_tanh,
+                       .no_lstm_bias = 1}; /* the reference's lstm has none */
     r->prog = nas__enas_rnn_program(r->net, &r->nprog, &cc);
     if ((rc = nas_ctrl_declare(r->p, "ctrl", &cc, &r->ctrl)) < 0)
         return rc;

@@ -260,6 +260,7 @@ static int setup(nas__nasrl_run *s)
             .temperature = sp->ctrl_temperature,
             .tanh_c = sp->ctrl_tanh,
             .skip_target = 0.4f,
+            .init_range = 0.08f, /* Zoph & Le 2017: U(-0.08, 0.08) */
         };
         nas_ctrl_step *prog = malloc(NAS_NASRL_MAX_LAYERS * 6 * sizeof(*prog));
         if (!prog)

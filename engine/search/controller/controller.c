@@ -35,7 +35,7 @@ struct nas_ctrl {
 /* ------------------------------------------------------------ declaring */
 
 static int add_param(nas_params *p, const char *prefix, const char *what, int rows, int cols,
-                     int *idx)
+                     float range, int *idx)
 {
     char name[256];
     int n = snprintf(name, sizeof(name), "%s.%s", prefix, what);
@@ -44,8 +44,8 @@ static int add_param(nas_params *p, const char *prefix, const char *what, int ro
     int shape[2] = {rows, cols};
     int r =
         rows > 0
-            ? nas_params_add(p, name, NAS_GROUP_CONTROLLER, NAS_INIT_UNIFORM, 0.1f, 2, shape)
-            : nas_params_add(p, name, NAS_GROUP_CONTROLLER, NAS_INIT_UNIFORM, 0.1f, 1, &shape[1]);
+            ? nas_params_add(p, name, NAS_GROUP_CONTROLLER, NAS_INIT_UNIFORM, range, 2, shape)
+            : nas_params_add(p, name, NAS_GROUP_CONTROLLER, NAS_INIT_UNIFORM, range, 1, &shape[1]);
     if (r < 0)
         return r;
     *idx = r;
@@ -85,26 +85,28 @@ int nas_ctrl_declare(nas_params *p, const char *prefix, const nas_ctrl_cfg *cfg,
     if (c->cfg.skip_target == 0.0f)
         c->cfg.skip_target = 0.4f;
     int H = cfg->hidden, r;
+    const float R = cfg->init_range > 0.0f ? cfg->init_range : 0.1f;
     char what[64];
     for (int l = 0; l < cfg->lstm_layers; l++) {
         snprintf(what, sizeof(what), "lstm.%d.wx", l);
-        if ((r = add_param(p, prefix, what, 4 * H, H, &c->wx[l])) < 0)
+        if ((r = add_param(p, prefix, what, 4 * H, H, R, &c->wx[l])) < 0)
             goto fail;
         snprintf(what, sizeof(what), "lstm.%d.wh", l);
-        if ((r = add_param(p, prefix, what, 4 * H, H, &c->wh[l])) < 0)
+        if ((r = add_param(p, prefix, what, 4 * H, H, R, &c->wh[l])) < 0)
             goto fail;
+        c->b[l] = -1;
         snprintf(what, sizeof(what), "lstm.%d.b", l);
-        if ((r = add_param(p, prefix, what, 0, 4 * H, &c->b[l])) < 0)
+        if (!cfg->no_lstm_bias && (r = add_param(p, prefix, what, 0, 4 * H, R, &c->b[l])) < 0)
             goto fail;
     }
-    if ((r = add_param(p, prefix, "g_emb", 1, H, &c->g_emb)) < 0)
+    if ((r = add_param(p, prefix, "g_emb", 1, H, R, &c->g_emb)) < 0)
         goto fail;
     for (int k = 0; k < cfg->nheads; k++) {
         snprintf(what, sizeof(what), "head.%d.w", k);
-        if ((r = add_param(p, prefix, what, cfg->head_size[k], H, &c->head_w[k])) < 0)
+        if ((r = add_param(p, prefix, what, cfg->head_size[k], H, R, &c->head_w[k])) < 0)
             goto fail;
         snprintf(what, sizeof(what), "head.%d.emb", k);
-        if ((r = add_param(p, prefix, what, cfg->head_size[k], H, &c->head_emb[k])) < 0)
+        if ((r = add_param(p, prefix, what, cfg->head_size[k], H, R, &c->head_emb[k])) < 0)
             goto fail;
         c->head_b[k] = -1;
         if (cfg->head_bias[k]) {
@@ -116,9 +118,9 @@ int nas_ctrl_declare(nas_params *p, const char *prefix, const nas_ctrl_cfg *cfg,
             c->head_b[k] = r;
         }
     }
-    if ((r = add_param(p, prefix, "att.w_prev", H, H, &c->w_prev)) < 0 ||
-        (r = add_param(p, prefix, "att.w_curr", H, H, &c->w_curr)) < 0 ||
-        (r = add_param(p, prefix, "att.v", 1, H, &c->v)) < 0)
+    if ((r = add_param(p, prefix, "att.w_prev", H, H, R, &c->w_prev)) < 0 ||
+        (r = add_param(p, prefix, "att.w_curr", H, H, R, &c->w_curr)) < 0 ||
+        (r = add_param(p, prefix, "att.v", 1, H, R, &c->v)) < 0)
         goto fail;
     *out = c;
     return NAS_OK;
@@ -461,7 +463,7 @@ int nas_ctrl_run(nas_ctrl *c, nas_graph *g, nas_params *p, const nas_ctrl_step *
     for (int l = 0; l < L; l++) {
         cell[l].wx = nas_params_get(p, c->wx[l]);
         cell[l].wh = nas_params_get(p, c->wh[l]);
-        cell[l].b = nas_params_get(p, c->b[l]);
+        cell[l].b = c->b[l] >= 0 ? nas_params_get(p, c->b[l]) : NULL;
     }
     nas_tensor *g_emb = nas_params_get(p, c->g_emb);
     nas_tensor *w_prev = nas_params_get(p, c->w_prev);

@@ -123,6 +123,10 @@ typedef struct nas_ctrl_cfg {
     float locality;                             /* PICK's locality prior (ENAS rnn 12); 0: off */
     const float *head_bias[NAS_CTRL_MAX_HEADS]; /* NULL: no bias */
     const float *head_fixed_bias[NAS_CTRL_MAX_HEADS]; /* NAS_CTRL_FIXED_BIAS */
+    int no_lstm_bias;                                 /* the LSTM without a bias (melodyguan/enas's
+                                                         common_ops.lstm is a matmul alone); 0: with */
+    float init_range; /* every weight U(-r, r); 0: 0.1 (melodyguan/enas);
+                         NAS-RL (Zoph & Le 2017): 0.08 */
 } nas_ctrl_cfg;
 
 typedef struct nas_ctrl nas_ctrl;

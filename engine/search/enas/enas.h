@@ -32,6 +32,11 @@ typedef struct nas_enas_cfg {
                         reference's micro_child (use_aux_heads) */
 } nas_enas_cfg;
 
+/* enas-macro's batch-norm epsilon: the reference's image_ops.batch_norm
+ * (1e-3 is only its batch_norm_with_mask's, unused by the macro scripts,
+ * which search whole channels). */
+#define NAS_ENAS_MACRO_BN_EPS 1e-5f
+
 typedef struct nas_enas_space {
     const char *name; /* "enas-micro", "enas-macro" */
     /* Declares the shared weights in p (before nas_params_alloc) and

@@ -42,7 +42,9 @@
  * forward builds only the sampled branch of each layer and the reductions
  * still read, so backward reaches exactly the child's weights. BN is
  * affine (gamma 1, beta 0) with running statistics in NAS_GROUP_STATE
- * (momentum 0.1, eps 1e-3 as the reference's decay 0.9 and epsilon);
+ * (momentum 0.1, eps 1e-5 as the reference's batch_norm's decay 0.9 and
+ * epsilon; 1e-3 is only its batch_norm_with_mask's, for search_whole_channels
+ * false, which the macro scripts do not use);
  * training mode normalises with the batch statistics and folds them into
  * the running ones only when update_stats is set, eval mode reads them.
  * Weights are initialised He-normal like the reference's create_weight.
@@ -63,7 +65,7 @@ _Static_assert(sizeof(nas__enas_macro_op_names) / sizeof(nas__enas_macro_op_name
                "one name per macro op");
 
 #define BN_MOMENTUM 0.1f
-#define BN_EPS 1e-3f
+#define BN_EPS NAS_ENAS_MACRO_BN_EPS
 #define MAX_LAYERS 64
 
 /* Parameter indices of one BN: gamma, beta (weights), mean, var (state). */
