@@ -161,7 +161,8 @@ Test(db, list_pages_newest_first_and_filters_by_state)
     cr_assert(json_is_null(json_object_get(out, "next_page_token")));
     json_decref(out);
 
-    cr_assert_eq(nd_db_job_list(db, &(nd_db_job_filter){.state = "sleeping"}, 10, NULL, &out), ND_DB_INVAL);
+    cr_assert_eq(nd_db_job_list(db, &(nd_db_job_filter){.state = "sleeping"}, 10, NULL, &out),
+                 ND_DB_INVAL);
     const char *bad[] = {"", "s", "x12", "s-1", "sZZ", "s0", "szzzzzzzzzzzzzzzzz"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert_eq(nd_db_job_list(db, NULL, 10, bad[i], &out), ND_DB_BADTOKEN, "token '%s'",

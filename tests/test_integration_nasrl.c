@@ -226,8 +226,8 @@ static void check_enas_random(int port, const char *id, const char *space, const
     cr_assert_eq(json_array_size(json_object_get(page, "architectures")), 3);
     json_array_foreach(json_object_get(page, "architectures"), i, row)
     {
-        cr_assert(json_is_array(json_object_get(at(row, "architecture"), key)), "%s row %zu: %s", space, i,
-                  text_of(row));
+        cr_assert(json_is_array(json_object_get(at(row, "architecture"), key)), "%s row %zu: %s",
+                  space, i, text_of(row));
         cr_assert(json_number_value(at(at(row, "metrics"), "parameters")) > 0, "%s", text_of(row));
         double r = json_number_value(at(row, "reward"));
         if (r > best)
