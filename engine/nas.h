@@ -518,6 +518,7 @@ typedef struct nas_dataset_desc {
     int c, h, w, classes;      /* image datasets; 0 for text */
     int train_size, test_size; /* examples (images) or 0 when it depends on files */
     const char *package;       /* Debian package providing default_path, or NULL */
+    int uploaded;              /* 1: a user's upload (default_path its import) */
 } nas_dataset_desc;
 
 /* The table of known datasets, ending with a zeroed entry. */
@@ -526,6 +527,71 @@ const nas_dataset_desc *nas_dataset_find(const char *name);
 /* 1 when the files of dataset `name` are present at path (NULL: its
  * default), 0 otherwise; synthetic is always present. */
 int nas_dataset_present(const char *name, const char *path);
+
+/* Uploaded datasets (issue #21; engine/jobs/user_datasets.c): the daemon
+ * registers each one it has imported (at start, and after an upload), and
+ * nas_dataset_find then returns it like a built-in one, with the
+ * directory of its import as default_path; jobs load it through the same
+ * descriptor. A descriptor stays valid until nas_dataset_registry_clear
+ * (unregistering hides it from nas_dataset_find only). Thread-safe. */
+int nas_dataset_register(const char *name, const char *kind, const char *dir, int c, int h, int w,
+                         int classes, int train_size, int test_size);
+void nas_dataset_unregister(const char *name);
+void nas_dataset_registry_clear(void);
+
+/* SHA-256 (engine/data/sha256.c). */
+typedef struct nas_sha256 {
+    uint32_t h[8];
+    uint64_t len;
+    uint8_t buf[64];
+    size_t fill;
+} nas_sha256;
+void nas_sha256_init(nas_sha256 *s);
+void nas_sha256_update(nas_sha256 *s, const void *data, size_t n);
+/* Finishes and writes the digest as 64 hex digits and a NUL. */
+void nas_sha256_hex(nas_sha256 *s, char out[65]);
+
+/* Importing an upload into nasd's format (engine/data/import.c). An image
+ * upload is a tar or zip archive of <class>/<file>.png|.jpg|.jpeg,
+ * optionally under train/, valid/ and test/ (and one top folder); the
+ * import writes into out_dir (an empty directory) train-images.idx,
+ * train-labels.idx, test-images.idx, test-labels.idx (IDX, pixels as the
+ * engine keeps them) and meta.json. */
+typedef struct nas_import_limits {
+    uint64_t max_expanded;    /* bytes of all entries, as they unpack */
+    long max_files;           /* entries of the archive */
+    long max_pixels;          /* width x height of one image */
+    const volatile int *stop; /* non-zero: give up (shutdown); may be NULL */
+} nas_import_limits;
+
+typedef struct nas_import_error {
+    char where[256]; /* the archive entry, class or field at fault ("") */
+    char limit[48];  /* the limit exceeded, by its config key (""): */
+} nas_import_error;
+
+/* Returns NAS_OK with *meta_json (owned) the text of meta.json, or an
+ * error code with nas_errmsg() saying what is wrong and err naming where;
+ * NAS_EINVAL with err->limit naming the limit of lim exceeded, NAS_ECANCELLED
+ * when lim->stop was set. Out_dir's files
+ * are the caller's to remove on failure. */
+int nas_dataset_import(const char *upload, const char *name, const nas_import_limits *lim,
+                       const char *out_dir, char **meta_json, nas_import_error *err);
+
+/* The decoded images of PNG and JPEG files (engine/data/image_io.c):
+ * 8-bit RGB, height x width x 3. */
+typedef struct nas_image {
+    int w, h;
+    int color; /* 0: the file was greyscale */
+    uint8_t *rgb;
+} nas_image;
+/* Decodes buf (a PNG or JPEG file, told apart by its signature); -1 with
+ * why filled when it is not one, is corrupt or truncated, or is over
+ * max_pixels. */
+int nas_image_decode(const uint8_t *buf, size_t n, long max_pixels, nas_image *out, char *why,
+                     size_t whylen);
+void nas_image_free(nas_image *img);
+/* A PNG file in memory of pixels (h x w x c, c 1 or 3): *out malloc'd. */
+int nas_png_encode(const uint8_t *px, int w, int h, int c, uint8_t **out, size_t *outlen);
 
 /* ------------------------------------------------------ DARTS genotypes */
 

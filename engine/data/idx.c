@@ -2,7 +2,10 @@
 /*
  * idx.c - loader for IDX files (MNIST, Fashion-MNIST): an images file of
  * unsigned bytes (magic 0x00000803, dims n, rows, cols) and a labels file
- * (magic 0x00000801, dim n), all header fields big-endian 32-bit.
+ * (magic 0x00000801, dim n), all header fields big-endian 32-bit. An
+ * images file of four dimensions (magic 0x00000804: n, channels, rows,
+ * cols, pixels channel-major per image) holds colour images: nasd writes
+ * uploaded datasets so (import.c), and they load through this same path.
  *
  * The one design decision to know: both files are read through zlib's
  * gzopen/gzread, which passes uncompressed files through unchanged, so
@@ -20,6 +23,7 @@
 #include <zlib.h>
 
 #define IDX_IMAGES_MAGIC 0x00000803u
+#define IDX_IMAGES4_MAGIC 0x00000804u
 #define IDX_LABELS_MAGIC 0x00000801u
 /* The first allocation for a payload; it doubles up to the size wanted. */
 #define IDX_FIRST_CHUNK ((size_t)1 << 24)
@@ -135,20 +139,30 @@ static int read_magic(gzFile f, const char *path, uint32_t want, const char *kin
     return NAS_OK;
 }
 
-static int read_image_header(gzFile f, const char *path, uint32_t *n, uint32_t *rows,
+static int read_image_header(gzFile f, const char *path, uint32_t *n, uint32_t *ch, uint32_t *rows,
                              uint32_t *cols)
 {
-    int rc = read_magic(f, path, IDX_IMAGES_MAGIC, "images");
-    if (rc < 0 || (rc = read_be32(f, path, n)) < 0 || (rc = read_be32(f, path, rows)) < 0 ||
-        (rc = read_be32(f, path, cols)) < 0)
+    uint32_t m;
+    int rc = read_be32(f, path, &m);
+    if (rc < 0)
+        return rc;
+    if (m != IDX_IMAGES_MAGIC && m != IDX_IMAGES4_MAGIC)
+        return nas_fail(NAS_EFORMAT, "%s: bad magic 0x%08x (want 0x%08x or 0x%08x for IDX images)",
+                        path, m, IDX_IMAGES_MAGIC, IDX_IMAGES4_MAGIC);
+    *ch = 1;
+    if ((rc = read_be32(f, path, n)) < 0 ||
+        (m == IDX_IMAGES4_MAGIC && (rc = read_be32(f, path, ch)) < 0) ||
+        (rc = read_be32(f, path, rows)) < 0 || (rc = read_be32(f, path, cols)) < 0)
         return rc;
     if (*n == 0)
         return nas_fail(NAS_EFORMAT, "%s: header declares zero images", path);
     if (*n > INT_MAX)
         return nas_fail(NAS_EFORMAT, "%s: too many images (%u)", path, *n);
+    if (*ch != 1 && *ch != 3)
+        return nas_fail(NAS_EFORMAT, "%s: %u channels (1 or 3 are read)", path, *ch);
     if (*rows == 0 || *cols == 0)
         return nas_fail(NAS_EFORMAT, "%s: zero image size %ux%u", path, *rows, *cols);
-    if (*rows > 65535 || *cols > 65535 || (uint64_t)*rows * *cols > INT_MAX)
+    if (*rows > 65535 || *cols > 65535 || (uint64_t)*rows * *cols * *ch > INT_MAX)
         return nas_fail(NAS_EFORMAT, "%s: image size %ux%u too large", path, *rows, *cols);
     return NAS_OK;
 }
@@ -183,11 +197,11 @@ int nas_idx_load(const char *images_path, const char *labels_path, nas_dataset *
     gzFile fi = NULL, fl = NULL;
     uint8_t *labels = NULL;
     nas_dataset *d = NULL;
-    uint32_t n = 0, rows = 0, cols = 0, nl = 0;
+    uint32_t n = 0, ch = 1, rows = 0, cols = 0, nl = 0;
     int rc;
 
     if ((rc = open_gz(images_path, &fi)) < 0 ||
-        (rc = read_image_header(fi, images_path, &n, &rows, &cols)) < 0 ||
+        (rc = read_image_header(fi, images_path, &n, &ch, &rows, &cols)) < 0 ||
         (rc = open_gz(labels_path, &fl)) < 0 || (rc = read_label_header(fl, labels_path, &nl)) < 0)
         goto fail;
     if (nl != n) {
@@ -201,10 +215,10 @@ int nas_idx_load(const char *images_path, const char *labels_path, nas_dataset *
         goto fail;
     }
     d->n = (int)n;
-    d->c = 1;
+    d->c = (int)ch;
     d->h = (int)rows;
     d->w = (int)cols;
-    if ((rc = read_payload(fi, images_path, (size_t)n * rows * cols, "pixels", &d->x)) < 0 ||
+    if ((rc = read_payload(fi, images_path, (size_t)n * ch * rows * cols, "pixels", &d->x)) < 0 ||
         (rc = expect_eof(fi, images_path)) < 0 ||
         (rc = read_payload(fl, labels_path, n, "labels", &labels)) < 0 ||
         (rc = expect_eof(fl, labels_path)) < 0 || (rc = convert_labels(d, labels, labels_path)) < 0)

@@ -24,11 +24,12 @@
 #define FORTUNES_PATH "/usr/share/games/fortunes/fortunes"
 
 static const nas_dataset_desc table[] = {
-    {"fashion-mnist", "image", FMNIST_PATH, 1, 28, 28, 10, 60000, 10000, "dataset-fashion-mnist"},
-    {"cifar10", "image", NULL, 3, 32, 32, 10, 50000, 10000, NULL},
-    {"synthetic", "image", NULL, 1, 16, 16, 10, 2000, 500, NULL},
-    {"fortunes", "text", FORTUNES_PATH, 0, 0, 0, 0, 0, 0, "fortunes-min"},
-    {"ptb", "text", NULL, 0, 0, 0, 0, 0, 0, NULL},
+    {"fashion-mnist", "image", FMNIST_PATH, 1, 28, 28, 10, 60000, 10000, "dataset-fashion-mnist",
+     0},
+    {"cifar10", "image", NULL, 3, 32, 32, 10, 50000, 10000, NULL, 0},
+    {"synthetic", "image", NULL, 1, 16, 16, 10, 2000, 500, NULL, 0},
+    {"fortunes", "text", FORTUNES_PATH, 0, 0, 0, 0, 0, 0, "fortunes-min", 0},
+    {"ptb", "text", NULL, 0, 0, 0, 0, 0, 0, NULL, 0},
     {0},
 };
 
@@ -44,6 +45,9 @@ static const char *const cifar_files[] = {"data_batch_1.bin",
                                           NULL};
 static const char *const ptb_files[] = {"ptb.train.txt", "ptb.valid.txt", "ptb.test.txt", NULL};
 static const char *const fortune_files[] = {"", NULL};
+/* An upload as import.c writes it (user_datasets.c registers it). */
+static const char *const upload_files[] = {"train-images.idx", "train-labels.idx",
+                                           "test-images.idx", "test-labels.idx", NULL};
 
 const nas_dataset_desc *nas_datasets(void)
 {
@@ -55,13 +59,16 @@ const nas_dataset_desc *nas_dataset_find(const char *name)
     for (int i = 0; name && table[i].name; i++)
         if (strcmp(table[i].name, name) == 0)
             return &table[i];
-    return NULL;
+    return name ? nas__dataset_find_uploaded(name) : NULL;
 }
 
 /* The files of a dataset, relative to its path ("" is the path itself);
  * NULL for synthetic. */
-static const char *const *files_of(const char *name)
+static const char *const *files_of(const nas_dataset_desc *d)
 {
+    const char *name = d->name;
+    if (d->uploaded)
+        return upload_files;
     if (strcmp(name, "fashion-mnist") == 0)
         return fmnist_files;
     if (strcmp(name, "cifar10") == 0)
@@ -98,7 +105,7 @@ static const char *unreadable(const char *path)
  * not and how to provide it. */
 static int check_files(const nas_dataset_desc *d, const char *path)
 {
-    const char *const *files = files_of(d->name);
+    const char *const *files = files_of(d);
     if (!files)
         return NAS_OK;
     if (!path)
@@ -192,16 +199,18 @@ static int load_synthetic(const nas__job *j, nas_dataset **train, nas_dataset **
 
 /* --------------------------------------------------------------- loaders */
 
-static int load_fmnist(const char *dir, nas_dataset **train, nas_dataset **test)
+/* Fashion-MNIST and uploads: IDX pairs for train and test. */
+static int load_idx(const char *dir, const char *const *files, nas_dataset **train,
+                    nas_dataset **test)
 {
     char a[4096], b[4096];
-    join(a, sizeof(a), dir, fmnist_files[0]);
-    join(b, sizeof(b), dir, fmnist_files[1]);
+    join(a, sizeof(a), dir, files[0]);
+    join(b, sizeof(b), dir, files[1]);
     int rc = nas_idx_load(a, b, train);
     if (rc < 0)
         return rc;
-    join(a, sizeof(a), dir, fmnist_files[2]);
-    join(b, sizeof(b), dir, fmnist_files[3]);
+    join(a, sizeof(a), dir, files[2]);
+    join(b, sizeof(b), dir, files[3]);
     return nas_idx_load(a, b, test);
 }
 
@@ -228,8 +237,8 @@ int nas__job_load_images(const nas__job *j, nas_dataset **train, nas_dataset **t
         return rc;
     if (strcmp(name, "synthetic") == 0)
         rc = load_synthetic(j, train, test);
-    else if (strcmp(name, "fashion-mnist") == 0)
-        rc = load_fmnist(j->spec.data_path, train, test);
+    else if (strcmp(name, "fashion-mnist") == 0 || j->desc->uploaded)
+        rc = load_idx(j->spec.data_path, files_of(j->desc), train, test);
     else
         rc = load_cifar(j->spec.data_path, train, test);
     if (rc < 0)
@@ -241,6 +250,9 @@ int nas__job_load_images(const nas__job *j, nas_dataset **train, nas_dataset **t
                       j->spec.data_path ? j->spec.data_path : "-", d->c, d->h, d->w);
         goto fail;
     }
+    /* An upload's labels need not reach its last class in each split. */
+    if (d->uploaded)
+        (*train)->classes = (*test)->classes = d->classes;
     nas_dataset_compute_stats(*train);
     memcpy((*test)->mean, (*train)->mean, sizeof((*test)->mean));
     memcpy((*test)->std, (*train)->std, sizeof((*test)->std));

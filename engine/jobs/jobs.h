@@ -148,6 +148,8 @@ double nas__job_elapsed(const nas__job *j);
 /* Between steps: NAS_RUN, NAS_STOP_CANCEL, NAS_STOP_SHUTDOWN or
  * NAS__STOP_TIME (max_seconds spent). */
 int nas__job_check(const nas__job *j);
+/* An uploaded dataset's descriptor by name, NULL when none (user_datasets.c). */
+const nas_dataset_desc *nas__dataset_find_uploaded(const char *name);
 /* The check between two steps, acted upon: NAS_RUN (go on),
  * NAS__STOP_TIME (finish up), NAS_ECANCELLED after a cancel, or after the
  * shutdown checkpoint (or an error writing it). */
