@@ -59,6 +59,15 @@ void api_jobs_result(api_req *rq, api_resp *rs, const char *id);
 void api_jobs_model(api_req *rq, api_resp *rs, const char *id);
 void api_jobs_events(api_req *rq, api_resp *rs, const char *id);
 void api_datasets_list(api_req *rq, api_resp *rs);
+void api_datasets_create(api_req *rq, api_resp *rs);
+void api_datasets_get(api_req *rq, api_resp *rs, const char *name);
+void api_datasets_delete(api_req *rq, api_resp *rs, const char *name);
+/* Uploaded datasets' start (the directory, leftovers, the rows registered
+ * with the engine), stop (imports give up) and the spool of an upload's
+ * body (nd_app.spool). */
+int api_datasets_start(nd_server *s);
+void api_datasets_stop(nd_server *s);
+size_t api_datasets_spool(api_req *rq, char *path, size_t n);
 void api_search_spaces_list(api_req *rq, api_resp *rs); /* api/search_spaces.c */
 void api_static_get(api_req *rq, api_resp *rs);
 void api_openapi_get(api_req *rq, api_resp *rs);

@@ -25,10 +25,25 @@
 static void too_large(api_req *rq, api_resp *rs)
 {
     const nd_server *s = rq->srv;
+    char path[8];
+    int upload = api_datasets_spool(rq, path, sizeof path) != 0;
+    size_t limit = upload ? s->cfg.max_dataset_bytes : s->cfg.max_body;
+    const char *key = upload ? "max-dataset-bytes" : "max-body";
     api_failf(rs, 413, API_PROBLEM_BODY_TOO_LARGE, "",
-              "the request body is over the limit of %zu bytes (max-body)", s->cfg.max_body);
-    json_object_set_new(rs->json, "limit", json_integer((json_int_t)s->cfg.max_body));
-    json_object_set_new(rs->json, "limit_name", json_string("max-body"));
+              "the request body is over the limit of %zu bytes (%s)", limit, key);
+    json_object_set_new(rs->json, "limit", json_integer((json_int_t)limit));
+    json_object_set_new(rs->json, "limit_name", json_string(key));
+}
+
+static int start(nd_server *s)
+{
+    return api_metrics_init(s) || api_datasets_start(s) ? -1 : 0;
+}
+
+static void stop(nd_server *s)
+{
+    api_datasets_stop(s);
+    api_metrics_free(s);
 }
 
 /* 1 when word (n bytes) is in list (separated by commas or blanks),
@@ -225,8 +240,9 @@ static int job_spec(nd_server *s, const json_t *spec, nas_job_spec *es, char *da
 }
 
 const nd_app api_app = {
-    .start = api_metrics_init,
-    .stop = api_metrics_free,
+    .start = start,
+    .stop = stop,
+    .spool = api_datasets_spool,
     .admit = admit,
     .too_large = too_large,
     .handle = api_dispatch,

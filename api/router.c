@@ -10,7 +10,8 @@
  * written. The row also names the media type its POST body must have:
  * a body of another Content-Type is a 415, so that a page of another
  * site cannot send one as a "simple" request (text/plain, a form) that
- * the browser sends without asking nasd first.
+ * the browser sends without asking nasd first. {name} is a dataset's name
+ * (1-64 of a-z, 0-9, '.', '_', '-'), given to the *_id handlers as is.
  */
 #include "api.h"
 #include "render.h"
@@ -33,7 +34,8 @@ typedef struct {
     const char *pattern;
     h_plain get, post, del;
     h_id get_id, post_id, del_id;
-    const char *body_type; /* media type of a POST body; NULL: no body read */
+    const char *body_type; /* media types of a POST body (separated by
+                              blanks); NULL: no body read */
     /* The query parameters a GET (or HEAD) and a POST take, separated by
      * spaces; any other is a 400 naming these (access_token aside: the
      * bridge decides where it may stand for the header). NULL: none. */
@@ -46,7 +48,15 @@ static const route routes[] = {
     {.pattern = "/healthz", .get = api_healthz},
     {.pattern = "/metrics", .get = api_metrics_get},
     {.pattern = "/v1/openapi.json", .get = api_openapi_get},
-    {.pattern = "/v1/datasets", .get = api_datasets_list},
+    {.pattern = "/v1/datasets",
+     .get = api_datasets_list,
+     .post = api_datasets_create,
+     .body_type = "application/x-tar application/zip application/gzip application/octet-stream",
+     .post_query = "name kind"},
+    {.pattern = "/v1/datasets/{name}",
+     .get_id = api_datasets_get,
+     .del_id = api_datasets_delete,
+     .get_query = "format"},
     {.pattern = "/v1/search-spaces", .get = api_search_spaces_list},
     {.pattern = "/v1/jobs",
      .get = api_jobs_list,
@@ -71,17 +81,29 @@ static const route routes[] = {
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
-/* Whether path matches pattern; for an {id} copy the id into id[33]. */
-static int match(const char *pattern, const char *path, char id[33])
+#define NAME_CHARS "abcdefghijklmnopqrstuvwxyz0123456789._-"
+
+/* Whether path matches pattern; for an {id} or a {name} copy it into
+ * id[65]. */
+static int match(const char *pattern, const char *path, char id[65])
 {
     const char *p = path, *q = pattern, *job = NULL;
+    size_t idlen = 0;
     while (*q) {
         if (strncmp(q, "{id}", 4) == 0) {
             if (strspn(p, "0123456789abcdef") != 32)
                 return 0;
             job = p;
+            idlen = 32;
             p += 32;
             q += 4;
+        } else if (strncmp(q, "{name}", 6) == 0) {
+            idlen = strspn(p, NAME_CHARS);
+            if (idlen == 0 || idlen > 64 || *p == '.' || *p == '-' || *p == '_')
+                return 0;
+            job = p;
+            p += idlen;
+            q += 6;
         } else if (strncmp(q, "{n}", 3) == 0) {
             size_t d = strspn(p, "0123456789");
             if (d == 0 || d > 18)
@@ -95,8 +117,8 @@ static int match(const char *pattern, const char *path, char id[33])
     if (*p != '\0')
         return 0;
     if (job) {
-        memcpy(id, job, 32);
-        id[32] = '\0';
+        memcpy(id, job, idlen);
+        id[idlen] = '\0';
     }
     return 1;
 }
@@ -115,7 +137,7 @@ const char *api_route_label(size_t i)
 
 size_t api_route_of(const char *path)
 {
-    char id[33];
+    char id[65];
     for (size_t i = 0; i < N_ROUTES; i++)
         if (match(routes[i].pattern, path, id))
             return i;
@@ -166,14 +188,25 @@ static int check_body_type(const route *r, api_req *rq, api_resp *rs)
     const char *ct = api_header(rq, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (!r->body_type || !ct)
         return 0;
-    size_t n = strcspn(ct, "; \t"), want = strlen(r->body_type);
-    if (n == want && strncasecmp(ct, r->body_type, n) == 0)
-        return 0;
+    size_t n = strcspn(ct, "; \t");
+    json_t *allowed = json_array();
+    for (const char *t = r->body_type; *t;) {
+        size_t want = strcspn(t, " ");
+        if (n == want && strncasecmp(ct, t, n) == 0) {
+            json_decref(allowed);
+            return 0;
+        }
+        json_array_append_new(allowed, json_stringn(t, want));
+        t += want;
+        t += *t == ' ';
+    }
     api_failf(rs, 415, API_PROBLEM_UNSUPPORTED_MEDIA_TYPE, "",
               "%s %s takes a body of Content-Type %s, not \"%.100s\"", rq->method, rq->path,
               r->body_type, ct);
     if (rs->json)
-        json_object_set_new(rs->json, "allowed", json_pack("[s]", r->body_type));
+        json_object_set_new(rs->json, "allowed", allowed);
+    else
+        json_decref(allowed);
     return -1;
 }
 
@@ -244,7 +277,7 @@ static int check_query(const route *r, const char *allowed, api_req *rq, api_res
 
 void api_dispatch(api_req *rq, api_resp *rs)
 {
-    char id[33] = "";
+    char id[65] = "";
     const char *m = rq->method;
     int is_get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
     int is_post = strcmp(m, "POST") == 0, is_del = strcmp(m, "DELETE") == 0;

@@ -319,11 +319,17 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
 
     for (n = 0; n < API__SPEC_N_DATASETS; n++)
         names[n] = api__spec_dataset_rows[n].name;
-    if (pick_name(json_object_get(in, "dataset"), names, n,
-                  api__spec_default_dataset(row ? row->data_kind : api__spec_dataset_rows[0].kind),
-                  "/dataset", &idx, err))
-        return -1;
-    ds = &api__spec_dataset_rows[idx];
+    v = json_object_get(in, "dataset");
+    /* An uploaded dataset's name (issue #21), else one of the table's. */
+    ds = json_is_string(v) ? api__spec_dataset_by_name(json_string_value(v)) : NULL;
+    if (!ds) {
+        if (pick_name(
+                v, names, n,
+                api__spec_default_dataset(row ? row->data_kind : api__spec_dataset_rows[0].kind),
+                "/dataset", &idx, err))
+            return -1;
+        ds = &api__spec_dataset_rows[idx];
+    }
     dataset = ds->name;
     if (!row)
         row = api__spec_find_row_of_kind("train", ds->kind);

@@ -54,7 +54,15 @@ const struct dataset_row *api__spec_dataset_by_name(const char *name)
     for (size_t i = 0; i < API__SPEC_N_DATASETS; i++)
         if (!strcmp(api__spec_dataset_rows[i].name, name))
             return &api__spec_dataset_rows[i];
-    return NULL;
+    /* An uploaded dataset (issue #21): the engine's registry knows it;
+     * its files are where the import put them (no data_path setting). The
+     * strings live as long as the process (user_datasets.c). */
+    static _Thread_local struct dataset_row uploaded;
+    const nas_dataset_desc *d = nas_dataset_find(name);
+    if (!d || !d->uploaded)
+        return NULL;
+    uploaded = (struct dataset_row){d->name, d->kind, -1};
+    return &uploaded;
 }
 
 const char *api__spec_default_dataset(const char *kind)

@@ -38,6 +38,14 @@ static const opt opts[] = {
      "engine threads of one job (default: cores / workers)"},
     {"max-body", T_SIZE, OFF(max_body), 1024, 1L << 30,
      "request body limit in bytes (default 1 MiB)"},
+    {"max-dataset-bytes", T_SIZE, OFF(max_dataset_bytes), 1024, 1L << 40,
+     "upload limit of POST /v1/datasets in bytes (default 1 GiB)"},
+    {"max-dataset-expanded-bytes", T_SIZE, OFF(max_dataset_expanded), 1024, 1L << 42,
+     "bytes an uploaded archive may unpack to (default 4 GiB)"},
+    {"max-dataset-files", T_SIZE, OFF(max_dataset_files), 1, 10000000,
+     "entries of an uploaded archive (default 200000)"},
+    {"max-dataset-pixels", T_SIZE, OFF(max_dataset_pixels), 1, 1L << 28,
+     "width x height of one uploaded image (default 4194304, 2048x2048)"},
     {"max-streams", T_INT, OFF(max_streams), 1, 100000, "concurrent event streams (default 64)"},
     {"max-connections", T_INT, OFF(max_connections), 4, 100000,
      "concurrent connections (default 1024)"},
@@ -127,6 +135,10 @@ static void defaults(nd_config *c)
     c->workers = 1;
     c->threads_per_job = 0; /* derived below */
     c->max_body = 1 << 20;
+    c->max_dataset_bytes = (size_t)1 << 30;
+    c->max_dataset_expanded = (size_t)4 << 30;
+    c->max_dataset_files = 200000;
+    c->max_dataset_pixels = 2048 * 2048;
     c->max_streams = 64;
     c->max_attempts = 3;
     c->retain_jobs = 10000;

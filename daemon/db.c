@@ -170,6 +170,7 @@ static const char *const code_names[] = {
     [-ND_DB_INVAL] = "invalid argument",
     [-ND_DB_NOMEM] = "out of memory",
     [-ND_DB_SCHEMA] = "database schema not usable",
+    [-ND_DB_EXISTS] = "the name is taken",
 };
 static_assert(sizeof code_names / sizeof code_names[0] == 1 - ND_DB_CODE_MIN,
               "code_names[] and enum nd_db_code out of step");

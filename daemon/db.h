@@ -44,10 +44,11 @@ enum nd_db_code {
     ND_DB_STATE = -6,         /* the job already finished */
     ND_DB_INVAL = -7,         /* a bad argument (e.g. unknown state name) */
     ND_DB_NOMEM = -8,
-    ND_DB_SCHEMA = -9, /* schema newer than this binary, or a
-                          migration failed */
+    ND_DB_SCHEMA = -9,  /* schema newer than this binary, or a
+                           migration failed */
+    ND_DB_EXISTS = -10, /* a row of that name exists (user_datasets) */
 };
-#define ND_DB_CODE_MIN ND_DB_SCHEMA
+#define ND_DB_CODE_MIN ND_DB_EXISTS
 
 /* Job states, in the order of nd_db_count_by_state()'s counts[]. */
 enum nd_db_job_state {
@@ -200,6 +201,18 @@ int nd_db_job_stopped_clean(nd_db *db, const char *id);
 int nd_db_requeue_running(nd_db *db, int max_attempts, int *requeued, int *cancelled, int *failed);
 
 int nd_db_queue_length(nd_db *db, int *n);
+
+/* Uploaded datasets (db_datasets.c, issue #21). insert: ND_DB_EXISTS when
+ * the name is taken. delete: ND_DB_NOTFOUND when there is none. list:
+ * every row (name NULL) or the one named (ND_DB_NOTFOUND when none) as a
+ * JSON array of {"name", "kind", "bytes", "created_at", "meta"}. jobs:
+ * how many queued or running jobs name the dataset, the oldest's id in
+ * first ("" when none). */
+int nd_db_dataset_insert(nd_db *db, const char *name, const char *kind, const char *meta,
+                         int64_t bytes);
+int nd_db_dataset_delete(nd_db *db, const char *name);
+int nd_db_dataset_list(nd_db *db, const char *name, json_t **out);
+int nd_db_dataset_jobs(nd_db *db, const char *name, int *count, char first[33]);
 /* counts[state] for every state. */
 int nd_db_count_by_state(nd_db *db, int counts[ND_DB_STATE_COUNT]);
 

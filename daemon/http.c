@@ -17,12 +17,20 @@
  * bytes received say it is over), and the complete request goes to
  * app->handle. A refusal is sent once the body has been read and dropped
  * (within bounds), so that the client reads it instead of a reset.
+ *
+ * Two exceptions for an upload (POST /v1/datasets): app->spool may ask
+ * for the body to be written to a file as it arrives, under a limit of
+ * its own, so that it never sits in memory (the file goes when the
+ * request does, whether it completed or the client went away mid-body);
+ * and a handler may answer later (rs.deferred: its work runs off the
+ * loop), when the connection is suspended until nd_http_answer.
  */
 #include "conn_limits.h"
 #include "nd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -43,8 +51,15 @@
 typedef struct req_ctx {
     char *body;
     size_t len, cap;
-    int refused;  /* `early` holds the answer; the body is discarded */
-    int answered; /* a response is queued */
+    size_t limit;         /* of the body: cfg.max_body or the spool's */
+    int fd;               /* the spool file's, or -1 */
+    char spool[PATH_MAX]; /* its path ("" when none) */
+    int deferred;         /* waiting for nd_http_answer, suspended */
+    int late_ready;       /* `late` holds the answer */
+    nd_response late;
+    struct req_ctx *next; /* in s->deferred */
+    int refused;          /* `early` holds the answer; the body is discarded */
+    int answered;         /* a response is queued */
     nd_response early;
     size_t discarded;
     double t0;       /* monotonic seconds of its first byte (metrics) */
@@ -167,14 +182,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         char *q = strchr(rc->path, '?');
         if (q)
             *q = '\0';
-        rc->rq = (nd_request){s, conn, method, rc->path, NULL, 0};
+        rc->rq = (nd_request){s, conn, method, rc->path, NULL, 0, NULL, ++s->next_token};
+        rc->fd = -1;
+        rc->limit = s->cfg.max_body;
         nd_limits_request_begins(s, conn);
         if (s->app->admit(&rc->rq, &rc->early)) {
             rc->refused = 1;
         } else {
+            size_t spool = s->app->spool ? s->app->spool(&rc->rq, rc->spool, sizeof rc->spool) : 0;
+            if (spool) {
+                rc->limit = spool;
+                rc->fd = open(rc->spool, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (rc->fd < 0) {
+                    nd_log(ND_LOG_ERROR, "%s: %s", rc->spool, strerror(errno));
+                    rc->spool[0] = '\0';
+                    return MHD_NO;
+                }
+            }
             const char *cl =
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-            if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body) {
+            if (cl && strtoull(cl, NULL, 10) > rc->limit) {
                 rc->refused = 1;
                 s->app->too_large(&rc->rq, &rc->early);
             }
@@ -185,16 +212,38 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     rc->rq.method = method; /* as each call passes them */
     rc->rq.conn = conn;
+    if (rc->deferred) {
+        if (!rc->late_ready)
+            return MHD_YES;
+        rc->late_ready = 0;
+        return answer(s, conn, rc, &rc->late);
+    }
     if (rc->answered) {
         *upload_size = 0;
         return MHD_YES;
     }
     if (*upload_size) {
-        if (!rc->refused && rc->len + *upload_size > s->cfg.max_body) {
+        if (!rc->refused && rc->len + *upload_size > rc->limit) {
             rc->refused = 1;
             s->app->too_large(&rc->rq, &rc->early);
             free(rc->body);
             rc->body = NULL;
+        }
+        if (!rc->refused && rc->fd >= 0) {
+            /* A local file: the page cache takes it without waiting. */
+            for (size_t done = 0; done < *upload_size;) {
+                ssize_t w = write(rc->fd, upload + done, *upload_size - done);
+                if (w < 0 && errno == EINTR)
+                    continue;
+                if (w < 0) {
+                    nd_log(ND_LOG_ERROR, "%s: %s", rc->spool, strerror(errno));
+                    return MHD_NO;
+                }
+                done += (size_t)w;
+            }
+            rc->len += *upload_size;
+            *upload_size = 0;
+            return MHD_YES;
         }
         if (rc->refused) {
             rc->discarded += *upload_size;
@@ -207,8 +256,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         if (rc->len + *upload_size + 1 > rc->cap) {
             size_t cap = (rc->len + *upload_size + 1) * 2;
-            if (cap > s->cfg.max_body + 1)
-                cap = s->cfg.max_body + 1;
+            if (cap > rc->limit + 1)
+                cap = rc->limit + 1;
             char *b = realloc(rc->body, cap);
             if (!b)
                 return MHD_NO;
@@ -225,9 +274,52 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return answer(s, conn, rc, &rc->early);
     rc->rq.body = rc->body;
     rc->rq.body_len = rc->len;
+    if (rc->fd >= 0) {
+        close(rc->fd);
+        rc->fd = -1;
+        rc->rq.body_file = rc->spool;
+    }
     nd_response rs = {0};
     s->app->handle(&rc->rq, &rs);
+    if (rs.deferred) {
+        rc->deferred = 1;
+        rc->next = s->deferred;
+        s->deferred = rc;
+        MHD_suspend_connection(conn);
+        return MHD_YES;
+    }
     return answer(s, conn, rc, &rs);
+}
+
+/* Takes rc out of s->deferred; 1 when it was there. */
+static int undefer(nd_server *s, req_ctx *rc)
+{
+    for (req_ctx **p = &s->deferred; *p; p = &(*p)->next)
+        if (*p == rc) {
+            *p = rc->next;
+            return 1;
+        }
+    return 0;
+}
+
+void nd_http_answer(nd_server *s, uint64_t token, nd_response *rs)
+{
+    req_ctx *rc = s->deferred;
+    while (rc && rc->rq.token != token)
+        rc = rc->next;
+    if (!rc || !s->mhd) {
+        json_decref(rs->json);
+        if (rs->raw_free)
+            free(rs->raw);
+        *rs = (nd_response){0};
+        return;
+    }
+    undefer(s, rc);
+    rc->late = *rs;
+    *rs = (nd_response){0};
+    rc->late_ready = 1;
+    MHD_resume_connection(rc->rq.conn);
+    nd_http_kick_soon(s);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -237,7 +329,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     req_ctx *rc = *con_cls;
     nd_limits_request_ends(s, conn);
     if (rc) {
+        undefer(s, rc);
+        if (rc->fd >= 0)
+            close(rc->fd);
+        if (rc->spool[0])
+            unlink(rc->spool);
         json_decref(rc->early.json);
+        json_decref(rc->late.json);
         free(rc->body);
         free(rc);
         *con_cls = NULL;
@@ -399,6 +497,13 @@ void nd_http_stop(nd_server *s)
 {
     if (!s->mhd)
         return;
+    /* A deferred request's work may still run: its answer is dropped
+     * (nd_http_answer), and MHD closes the connection once resumed. */
+    while (s->deferred) {
+        req_ctx *rc = s->deferred;
+        s->deferred = rc->next;
+        MHD_resume_connection(rc->rq.conn);
+    }
     uv_poll_stop(&s->mhd_poll);
     uv_close((uv_handle_t *)&s->mhd_poll, NULL);
     uv_close((uv_handle_t *)&s->mhd_timer, NULL);

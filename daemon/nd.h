@@ -46,7 +46,10 @@ typedef struct nd_config {
     int workers;         /* concurrent jobs */
     int threads_per_job; /* engine threads of one job */
     size_t max_body;     /* bytes of a request body */
-    int max_streams;     /* concurrent event streams */
+    /* Uploaded datasets (issue #21; api/datasets.c): the body of an
+     * upload, what its archive unpacks to, its entries, one image. */
+    size_t max_dataset_bytes, max_dataset_expanded, max_dataset_files, max_dataset_pixels;
+    int max_streams; /* concurrent event streams */
     int max_connections;
     int connection_timeout; /* seconds idle before a connection closes */
     int heartbeat_seconds;  /* SSE keep-alive comment period */
@@ -154,7 +157,7 @@ struct MHD_Response;
 typedef struct nd_server nd_server;
 
 /* A complete request as the HTTP bridge hands it on: the body has been
- * read and size-checked (cfg.max_body). */
+ * read and size-checked (cfg.max_body, or the limit nd_app.spool gave). */
 typedef struct nd_request {
     nd_server *srv;
     struct MHD_Connection *conn;
@@ -162,6 +165,10 @@ typedef struct nd_request {
     const char *path; /* decoded, without the query string */
     const char *body; /* NUL-terminated copy, may be NULL */
     size_t body_len;
+    /* A body spooled to this file (nd_app.spool) instead of body; the
+     * bridge removes the file once the request is over. NULL otherwise. */
+    const char *body_file;
+    uint64_t token; /* names the request in nd_http_answer */
 } nd_request;
 
 /* An answer, which the bridge turns into a libmicrohttpd response. */
@@ -180,6 +187,9 @@ typedef struct nd_response {
     int no_store;             /* send "Cache-Control: no-store" unless the
                                  response has a Cache-Control already */
     struct MHD_Response *mhd; /* a ready response (event streams) */
+    /* The handler answers later, with nd_http_answer(rq->token): the
+     * connection waits, suspended (an upload's import off the loop). */
+    int deferred;
 } nd_response;
 
 /* What the daemon runs but does not define: the application (nasd's API,
@@ -194,8 +204,12 @@ typedef struct nd_app {
      * body and go on, 1 when rs holds a refusal, which is sent once the
      * body has been read and dropped (within bounds). */
     int (*admit)(nd_request *rq, nd_response *rs);
-    /* The body is over cfg.max_body: fill rs with the refusal. */
+    /* The body is over its limit: fill rs with the refusal. */
     void (*too_large)(nd_request *rq, nd_response *rs);
+    /* After admit: 0 to read the body into memory (up to cfg.max_body),
+     * or the byte limit of a body the bridge writes to the file it names
+     * in path (n bytes) as it arrives. May be NULL. */
+    size_t (*spool)(nd_request *rq, char *path, size_t n);
     /* The complete request: fill rs, always (the router). */
     void (*handle)(nd_request *rq, nd_response *rs);
     /* rs is about to be sent, `seconds` after the request's first byte
@@ -231,6 +245,8 @@ struct nd_server {
     struct nd_auth *auth;          /* bearer tokens (daemon/auth.c) */
     struct nd_limits *limits;      /* connection counts (daemon/conn_limits.c) */
     struct nd_notify *notify;      /* systemd notifications (daemon/notify.c) */
+    struct req_ctx *deferred;      /* requests waiting for nd_http_answer */
+    uint64_t next_token;
 };
 
 /* Start listening (MHD in external-epoll mode, driven by the loop);
@@ -241,6 +257,10 @@ void nd_http_kick(nd_server *s);
 /* Run MHD soon, from the loop (after resuming a suspended connection:
  * safe to call from inside a handler, unlike nd_http_kick). */
 void nd_http_kick_soon(nd_server *s);
+/* The answer of a deferred request (nd_response.deferred), from the
+ * loop; takes what rs owns. A request whose connection has gone (or a
+ * stopped server) drops it. */
+void nd_http_answer(nd_server *s, uint64_t token, nd_response *rs);
 /* Stop accepting new connections (shutdown begins). */
 void nd_http_quiesce(nd_server *s);
 /* Close MHD and its handles; the loop then ends. */

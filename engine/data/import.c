@@ -175,7 +175,9 @@ static int read_image(importer *im, struct archive *a, raw_entry *r)
     }
     nas_image img;
     if (nas_image_decode(buf, len, im->lim->max_pixels, &img, why, sizeof why) != 0) {
-        rc = fail_at(im, NAS_EFORMAT, r->path, "%s: %s", why);
+        if (strstr(why, "(max-dataset-pixels)"))
+            snprintf(im->err->limit, sizeof im->err->limit, "max-dataset-pixels");
+        rc = fail_at(im, im->err->limit[0] ? NAS_EINVAL : NAS_EFORMAT, r->path, "%s: %s", why);
         goto done;
     }
     r->w = img.w;

@@ -1,0 +1,402 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_integration_datasets.c - uploaded datasets (issue #21) through a
+ * real nasd: archives made here (libarchive's writer) of images made here
+ * (libpng, libjpeg), uploaded with POST /v1/datasets, their metadata
+ * checked, a train job run on one, and every bad input refused with a
+ * problem naming the entry, field or limit, leaving no row and no file.
+ *
+ * Waits poll with deadlines, never a fixed sleep.
+ */
+#include <criterion/criterion.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <jpeglib.h>
+#include <png.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "itest.h"
+#include "rawsock.h"
+#include "scale.h"
+
+TestSuite(datasets, .init = begin_test, .fini = finish_test);
+
+enum { PNG_GRAY, PNG_RGB, JPEG_RGB, RAW, DIR_, SYMLINK, HARDLINK };
+
+typedef struct ent {
+    const char *path;
+    int kind;
+    int w, h, cls;
+    const char *raw; /* RAW: the bytes; links: the target */
+    size_t cut;      /* > 0: only this many bytes of the image */
+} ent;
+
+/* Pixels of class cls: a bright band on the left (0) or the right (1)
+ * half, with a little deterministic noise. */
+static uint8_t *pixels(int w, int h, int c, int cls, unsigned seed)
+{
+    uint8_t *p = malloc((size_t)w * h * c);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < c; k++) {
+                seed = seed * 1103515245u + 12345u;
+                int on = (x < w / 2) == (cls == 0);
+                p[((size_t)y * w + x) * c + k] = (uint8_t)((on ? 200 : 30) + (seed >> 28));
+            }
+    return p;
+}
+
+static uint8_t *png_of(int w, int h, int c, int cls, unsigned seed, size_t *len)
+{
+    png_image im = {.version = PNG_IMAGE_VERSION,
+                    .width = (png_uint_32)w,
+                    .height = (png_uint_32)h,
+                    .format = c == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY};
+    uint8_t *px = pixels(w, h, c, cls, seed);
+    png_alloc_size_t n = 0;
+    cr_assert(png_image_write_get_memory_size(im, n, 0, px, 0, NULL));
+    uint8_t *buf = malloc(n);
+    cr_assert(png_image_write_to_memory(&im, buf, &n, 0, px, 0, NULL));
+    free(px);
+    *len = n;
+    return buf;
+}
+
+static uint8_t *jpeg_of(int w, int h, int cls, unsigned seed, size_t *len)
+{
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    unsigned char *buf = NULL;
+    unsigned long n = 0;
+    uint8_t *px = pixels(w, h, 3, cls, seed);
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &buf, &n);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = 3;
+    c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = px + (size_t)c.next_scanline * w * 3;
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    free(px);
+    *len = n;
+    return buf;
+}
+
+/* The archive (tar, or zip when zip) of the entries, in memory. */
+static char *archive_of(const ent *es, int n, int zip, size_t *len)
+{
+    size_t cap = 1 << 22;
+    char *out = malloc(cap);
+    struct archive *a = archive_write_new();
+    if (zip)
+        archive_write_set_format_zip(a);
+    else
+        archive_write_set_format_pax_restricted(a);
+    cr_assert_eq(archive_write_open_memory(a, out, cap, len), ARCHIVE_OK);
+    for (int i = 0; i < n; i++) {
+        const ent *e = &es[i];
+        struct archive_entry *ae = archive_entry_new();
+        uint8_t *data = NULL;
+        size_t dl = 0;
+        archive_entry_set_pathname(ae, e->path);
+        archive_entry_set_perm(ae, 0644);
+        if (e->kind == PNG_GRAY || e->kind == PNG_RGB)
+            data = png_of(e->w, e->h, e->kind == PNG_RGB ? 3 : 1, e->cls, (unsigned)i, &dl);
+        else if (e->kind == JPEG_RGB)
+            data = jpeg_of(e->w, e->h, e->cls, (unsigned)i, &dl);
+        else if (e->kind == RAW) {
+            dl = strlen(e->raw);
+            data = (uint8_t *)strdup(e->raw);
+        }
+        if (e->cut)
+            dl = e->cut;
+        if (e->kind == DIR_) {
+            archive_entry_set_filetype(ae, AE_IFDIR);
+        } else if (e->kind == SYMLINK) {
+            archive_entry_set_filetype(ae, AE_IFLNK);
+            archive_entry_set_symlink(ae, e->raw);
+        } else if (e->kind == HARDLINK) {
+            archive_entry_set_filetype(ae, AE_IFREG);
+            archive_entry_set_hardlink(ae, e->raw);
+        } else {
+            archive_entry_set_filetype(ae, AE_IFREG);
+            archive_entry_set_size(ae, (la_int64_t)dl);
+        }
+        cr_assert_eq(archive_write_header(a, ae), ARCHIVE_OK, "%s", archive_error_string(a));
+        if (data)
+            archive_write_data(a, data, dl);
+        free(data);
+        archive_entry_free(ae);
+    }
+    cr_assert_eq(archive_write_close(a), ARCHIVE_OK);
+    archive_write_free(a);
+    return out;
+}
+
+/* Two classes (a, b) of `per` w x h images of the given kind. */
+static int classes_of(ent *es, int per, int kind, int w, int h, char names[][64], const char *pre)
+{
+    int n = 0;
+    for (int c = 0; c < 2; c++)
+        for (int i = 0; i < per; i++, n++) {
+            snprintf(names[n], 64, "%s%c/img%02d.%s", pre, 'a' + c, i,
+                     kind == JPEG_RGB ? "jpg" : "png");
+            es[n] = (ent){names[n], kind, w, h, c, NULL, 0};
+        }
+    return n;
+}
+
+static int upload(int port, const char *query, const char *body, size_t len, const char *type,
+                  http_resp *r)
+{
+    char path[256], hdr[128];
+    snprintf(path, sizeof path, "/v1/datasets?%s", query);
+    snprintf(hdr, sizeof hdr, "Content-Type: %s\r\n", type);
+    cr_assert_eq(http_request(port, "POST", path, hdr, body, len, test_scaled_ms(120000), r), 0,
+                 "%s", http_errmsg());
+    return r->status;
+}
+
+/* The entries of <state>/user-datasets (none expected but `keep`). */
+static int leftovers(const char *state, const char *keep)
+{
+    char root[PATH_MAX + 32];
+    snprintf(root, sizeof root, "%s/user-datasets", state);
+    DIR *d = opendir(root);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+            !(keep && strcmp(e->d_name, keep) == 0))
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+Test(datasets, a_png_archive_uploads_imports_and_trains)
+{
+    nasd_proc d;
+    start_in(&d, NULL, itest_one_worker, NULL);
+    ent es[32];
+    char names[32][64];
+    int n = classes_of(es, 12, PNG_GRAY, 8, 8, names, "photos/");
+    size_t len;
+    char *tar = archive_of(es, n, 0, &len);
+    http_resp r;
+    cr_assert_eq(upload(d.port, "name=photos&kind=image", tar, len, "application/x-tar", &r), 201,
+                 "%s", r.body);
+    char loc[128];
+    cr_assert_str_eq(http_header(&r, "Location", loc, sizeof loc), "/v1/datasets/photos");
+    json_t *ds = http_json(&r);
+    cr_assert_str_eq(text_of(at(ds, "meta.shape")), "[1,8,8]", "%s", r.body);
+    cr_assert_str_eq(text_of(at(ds, "meta.classes")), "[\"a\",\"b\"]", "%s", r.body);
+    cr_assert_eq(int_at(ds, "meta.splits.train.images"), 22, "%s", r.body);
+    cr_assert_eq(int_at(ds, "meta.splits.test.images"), 2, "%s", r.body);
+    cr_assert_eq(strlen(str_at(ds, "meta.sha256")), 64);
+    cr_assert(json_real_value(json_array_get(at(ds, "meta.mean"), 0)) > 0.2);
+    json_decref(ds);
+    http_resp_free(&r);
+
+    json_t *one = call(d.port, "GET", "/v1/datasets/photos", NULL, 200);
+    cr_assert_eq(int_at(one, "classes"), 2);
+    json_decref(one);
+    json_t *list = call(d.port, "GET", "/v1/datasets", NULL, 200);
+    cr_assert(strstr(text_of(list), "\"photos\""), "%s", text_of(list));
+    json_decref(list);
+    /* The same name again. */
+    cr_assert_eq(upload(d.port, "name=photos", tar, len, "application/x-tar", &r), 409);
+    json_decref(problem(&r, 409, "conflict"));
+    http_resp_free(&r);
+
+    char id[33];
+    submit(d.port,
+           "{\"algorithm\":\"train\",\"dataset\":\"photos\",\"budget\":{\"epochs\":1},"
+           "\"hyperparameters\":{\"batch_size\":8}}",
+           id);
+    json_t *job = wait_job(d.port, id, NULL, ITEST_JOB_MS);
+    cr_assert_str_eq(str_at(job, "state"), "succeeded", "%s", text_of(job));
+    json_decref(job);
+
+    /* A DELETE while a job names it is refused. */
+    submit(d.port,
+           "{\"algorithm\":\"train\",\"dataset\":\"photos\",\"budget\":{\"epochs\":500},"
+           "\"hyperparameters\":{\"batch_size\":8}}",
+           id);
+    json_decref(expect_problem(d.port, "DELETE", "/v1/datasets/photos", NULL, 409, "conflict"));
+    cancel(d.port, id);
+    wait_state(d.port, id, "cancelled");
+    cr_assert_eq(status_of(d.port, "DELETE", "/v1/datasets/photos", NULL, NULL, NULL), 204);
+    json_decref(expect_problem(d.port, "GET", "/v1/datasets/photos", NULL, 404, "not-found"));
+    cr_assert_eq(leftovers(d.dir, NULL), 0);
+    free(tar);
+    stop_ok(&d);
+    PASS();
+}
+
+Test(datasets, a_zip_of_colour_jpegs_with_splits)
+{
+    nasd_proc d;
+    start_in(&d, NULL, itest_one_worker, NULL);
+    ent es[32];
+    char names[32][64];
+    int n = classes_of(es, 6, JPEG_RGB, 12, 10, names, "train/");
+    n += classes_of(es + n, 2, JPEG_RGB, 12, 10, names + n, "test/");
+    size_t len;
+    char *zip = archive_of(es, n, 1, &len);
+    http_resp r;
+    cr_assert_eq(upload(d.port, "name=colour", zip, len, "application/zip", &r), 201, "%s", r.body);
+    json_t *ds = http_json(&r);
+    cr_assert_str_eq(text_of(at(ds, "meta.shape")), "[3,10,12]", "%s", r.body);
+    cr_assert_eq(int_at(ds, "meta.splits.train.images"), 12, "%s", r.body);
+    cr_assert_eq(int_at(ds, "meta.splits.test.images"), 4, "%s", r.body);
+    cr_assert_str_eq(str_at(ds, "meta.test_split"), "test/");
+    json_decref(ds);
+    http_resp_free(&r);
+    char id[33];
+    submit(d.port,
+           "{\"algorithm\":\"train\",\"dataset\":\"colour\",\"budget\":{\"epochs\":1},"
+           "\"hyperparameters\":{\"batch_size\":8}}",
+           id);
+    wait_state(d.port, id, "succeeded");
+    free(zip);
+    stop_ok(&d);
+    PASS();
+}
+
+/* Uploads es as a tar, which must be refused with status and, when
+ * `file` is given, name it. */
+static void refused(int port, const ent *es, int n, int status, const char *file, const char *limit)
+{
+    size_t len;
+    char *tar = archive_of(es, n, 0, &len);
+    http_resp r;
+    upload(port, "name=bad", tar, len, "application/x-tar", &r);
+    json_t *p = problem(&r, status, status == 413 ? "limit-exceeded" : "bad-request");
+    if (file)
+        cr_assert_str_eq(str_at(p, "file"), file, "%s", r.body);
+    if (limit)
+        cr_assert_str_eq(str_at(p, "limit_name"), limit, "%s", r.body);
+    json_decref(p);
+    http_resp_free(&r);
+    free(tar);
+}
+
+Test(datasets, bad_archives_are_refused_and_leave_nothing)
+{
+    nasd_proc d;
+    static const char *const caps[] = {"--max-dataset-files", "40", "--max-dataset-pixels", "4096",
+                                       NULL};
+    start_in(&d, NULL, itest_one_worker, caps);
+    ent es[64];
+    char names[64][64];
+    int n = classes_of(es, 4, PNG_GRAY, 8, 8, names, "");
+
+    es[n] = (ent){"../evil/x.png", PNG_GRAY, 8, 8, 0, NULL, 0};
+    refused(d.port, es, n + 1, 400, "../evil/x.png", NULL);
+    es[n] = (ent){"a/../../x.png", PNG_GRAY, 8, 8, 0, NULL, 0};
+    refused(d.port, es, n + 1, 400, "a/../../x.png", NULL);
+    es[n] = (ent){"/etc/x.png", PNG_GRAY, 8, 8, 0, NULL, 0};
+    refused(d.port, es, n + 1, 400, "/etc/x.png", NULL);
+    es[n] = (ent){"a/link.png", SYMLINK, 0, 0, 0, "/etc/passwd", 0};
+    refused(d.port, es, n + 1, 400, "a/link.png", NULL);
+    es[n] = (ent){"a/hard.png", HARDLINK, 0, 0, 0, "a/img00.png", 0};
+    refused(d.port, es, n + 1, 400, "a/hard.png", NULL);
+    es[n] = (ent){"a/corrupt.png", RAW, 0, 0, 0, "\x89PNG\r\n\x1a\nnot really a png", 0};
+    refused(d.port, es, n + 1, 400, "a/corrupt.png", NULL);
+    es[n] = (ent){"a/cut.png", PNG_GRAY, 8, 8, 0, NULL, 60};
+    refused(d.port, es, n + 1, 400, "a/cut.png", NULL);
+    es[n] = (ent){"b/cut.jpg", JPEG_RGB, 8, 8, 1, NULL, 200};
+    refused(d.port, es, n + 1, 400, "b/cut.jpg", NULL);
+    es[n] = (ent){"a/notes.txt", RAW, 0, 0, 0, "hello", 0};
+    refused(d.port, es, n + 1, 400, "a/notes.txt", NULL);
+    es[n] = (ent){"c", DIR_, 0, 0, 0, NULL, 0};
+    refused(d.port, es, n + 1, 400, "c", NULL);
+    es[n] = (ent){"b/wide.png", PNG_GRAY, 9, 8, 1, NULL, 0};
+    refused(d.port, es, n + 1, 400, "b/wide.png", NULL);
+    es[n] = (ent){"b/huge.png", PNG_GRAY, 80, 80, 1, NULL, 0};
+    refused(d.port, es, n + 1, 413, "b/huge.png", "max-dataset-pixels");
+    es[n] = (ent){"loose.png", PNG_GRAY, 8, 8, 1, NULL, 0};
+    refused(d.port, es, n + 1, 400, "loose.png", NULL);
+    /* More entries than max-dataset-files. */
+    int many = classes_of(es, 21, PNG_GRAY, 8, 8, names, "");
+    refused(d.port, es, many, 413, NULL, "max-dataset-files");
+    /* One class only. */
+    refused(d.port, es, 4, 400, NULL, NULL);
+
+    http_resp r;
+    upload(d.port, "name=bad", "not an archive at all", 21, "application/x-tar", &r);
+    json_decref(problem(&r, 400, "bad-request"));
+    http_resp_free(&r);
+    upload(d.port, "name=Bad%20Name", "x", 1, "application/x-tar", &r);
+    json_t *p = problem(&r, 400, "invalid-field");
+    cr_assert_str_eq(str_at(p, "parameter"), "name");
+    json_decref(p);
+    http_resp_free(&r);
+    upload(d.port, "name=fashion-mnist", "x", 1, "application/x-tar", &r);
+    json_decref(problem(&r, 409, "conflict"));
+    http_resp_free(&r);
+    upload(d.port, "name=ok&kind=sound", "x", 1, "application/x-tar", &r);
+    json_decref(problem(&r, 400, "invalid-field"));
+    http_resp_free(&r);
+    upload(d.port, "name=ok", "x", 1, "text/plain", &r);
+    json_decref(problem(&r, 415, "unsupported-media-type"));
+    http_resp_free(&r);
+
+    json_t *list = call(d.port, "GET", "/v1/datasets", NULL, 200);
+    cr_assert_null(strstr(text_of(list), "\"uploaded\":true"), "%s", text_of(list));
+    json_decref(list);
+    cr_assert_eq(leftovers(d.dir, NULL), 0);
+    stop_ok(&d);
+    PASS();
+}
+
+Test(datasets, over_max_dataset_bytes_and_cut_off_bodies_leave_nothing)
+{
+    nasd_proc d;
+    static const char *const caps[] = {"--max-dataset-bytes", "4096", NULL};
+    start_in(&d, NULL, itest_one_worker, caps);
+    char *big = calloc(1, 10000);
+    memset(big, 'x', 9999);
+    http_resp r;
+    upload(d.port, "name=big", big, 9999, "application/x-tar", &r);
+    json_t *p = problem(&r, 413, "body-too-large");
+    cr_assert_str_eq(str_at(p, "limit_name"), "max-dataset-bytes");
+    json_decref(p);
+    http_resp_free(&r);
+
+    /* A body cut off: the connection closes after 1000 of 3000 bytes. */
+    int fd = raw_connect(d.port, test_scaled_ms(5000));
+    cr_assert(fd >= 0);
+    const char *head = "POST /v1/datasets?name=cut HTTP/1.1\r\nHost: localhost\r\n"
+                       "Content-Type: application/x-tar\r\nContent-Length: 3000\r\n\r\n";
+    raw_send_all(fd, head, strlen(head));
+    raw_send_all(fd, big, 1000);
+    close(fd);
+    /* nasd notices the close at its next turn: poll with a deadline. */
+    int left = 1;
+    int64_t deadline = test_now_ms() + test_scaled_ms(10000);
+    while (left && test_now_ms() < deadline) {
+        json_decref(call(d.port, "GET", "/healthz", NULL, 200));
+        if ((left = leftovers(d.dir, NULL)) != 0)
+            usleep(20000);
+    }
+    cr_assert_eq(left, 0, "the spool of a cut-off upload stayed");
+    json_decref(expect_problem(d.port, "GET", "/v1/datasets/cut", NULL, 404, "not-found"));
+    free(big);
+    stop_ok(&d);
+    PASS();
+}
