@@ -211,14 +211,46 @@ static const nas_dataset_desc *builtin(const char *name)
     return NULL;
 }
 
+/* ?format=png: the grid of samples the import drew (samples.png). */
+static void samples_png(api_req *rq, api_resp *rs, const char *name)
+{
+    char root[PATH_MAX + 16], path[PATH_MAX + 120];
+    root_dir(&rq->srv->cfg, root, sizeof root);
+    snprintf(path, sizeof path, "%s/%s/samples.png", root, name);
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+        fclose(f);
+        rs->status = 200;
+        rs->content_type = "image/png";
+        rs->raw = buf;
+        rs->raw_len = (size_t)n;
+        rs->raw_free = 1;
+        return;
+    }
+    if (f)
+        fclose(f);
+    free(buf);
+    api_failf(rs, 500, API_PROBLEM_INTERNAL, "", "%s: cannot read the sample grid", name);
+}
+
 void api_datasets_get(api_req *rq, api_resp *rs, const char *name)
 {
     const nas_dataset_desc *d = builtin(name);
     const char *format = api_query(rq, "format");
-    if (format && strcmp(format, "json") != 0) {
+    int png = format && strcmp(format, "png") == 0;
+    if (format && !png && strcmp(format, "json") != 0) {
+        api_failf(rs, 400, API_PROBLEM_INVALID_FIELD, "",
+                  "query parameter format must be json or png, got \"%.20s\"", format);
+        json_object_set_new(rs->json, "parameter", json_string("format"));
+        json_object_set_new(rs->json, "allowed", json_pack("[s,s]", "json", "png"));
+        return;
+    }
+    if (d && png) {
         api_failf(rs, 501, API_PROBLEM_NOT_IMPLEMENTED, "",
-                  "?format=%.20s (a grid of sample images) is not built yet; ?format=json is",
-                  format);
+                  "the sample grid of a built-in dataset is not built yet; uploads have one");
         return;
     }
     if (d) {
@@ -235,7 +267,10 @@ void api_datasets_get(api_req *rq, api_resp *rs, const char *name)
         api_failf(rs, 500, API_PROBLEM_INTERNAL, "", "datasets: %s", nd_db_errmsg(rq->srv->db));
         return;
     }
-    api_json(rs, 200, json_incref(upload_json(json_array_get(rows, 0))));
+    if (png)
+        samples_png(rq, rs, name);
+    else
+        api_json(rs, 200, json_incref(upload_json(json_array_get(rows, 0))));
     json_decref(rows);
 }
 

@@ -214,6 +214,16 @@ Test(datasets, a_png_archive_uploads_imports_and_trains)
     json_t *one = call(d.port, "GET", "/v1/datasets/photos", NULL, 200);
     cr_assert_eq(int_at(one, "classes"), 2);
     json_decref(one);
+    /* The sample grid: a row per class, 8 tiles of 8x8 with 2-pixel gaps. */
+    request(d.port, "GET", "/v1/datasets/photos?format=png", NULL, NULL, &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(http_header(&r, "Content-Type", loc, sizeof loc), "image/png");
+    png_image im = {.version = PNG_IMAGE_VERSION};
+    cr_assert(png_image_begin_read_from_memory(&im, r.body, r.body_len), "%s", im.message);
+    cr_assert_eq(im.width, 8 * 10 + 2);
+    cr_assert_eq(im.height, 2 * 10 + 2);
+    png_image_free(&im);
+    http_resp_free(&r);
     json_t *list = call(d.port, "GET", "/v1/datasets", NULL, 200);
     cr_assert(strstr(text_of(list), "\"photos\""), "%s", text_of(list));
     json_decref(list);

@@ -12,6 +12,9 @@
  * for colour), so a job loads an upload with nas_idx_load, the loader of
  * Fashion-MNIST, and nothing else reads these files. Each file is
  * flushed to disk before the caller renames the directory into place.
+ * samples.png, a grid of the first training images of each class (a row
+ * per class, up to GRID_COLS each, shrunk to at most GRID_TILE pixels a
+ * side), is made here too, so that serving it is reading a small file.
  */
 #include "import.h"
 
@@ -104,6 +107,64 @@ done:
     return rc;
 }
 
+#define GRID_COLS 8
+#define GRID_ROWS 64 /* classes shown */
+#define GRID_TILE 64
+#define GRID_GAP 2
+
+static int write_grid(imp_set *s, const char *dir, int h, int w)
+{
+    int step = 1;
+    while ((h + step - 1) / step > GRID_TILE || (w + step - 1) / step > GRID_TILE)
+        step++;
+    int th = (h + step - 1) / step, tw = (w + step - 1) / step;
+    int rows = s->nclasses < GRID_ROWS ? s->nclasses : GRID_ROWS;
+    int gw = GRID_COLS * (tw + GRID_GAP) + GRID_GAP, gh = rows * (th + GRID_GAP) + GRID_GAP;
+    size_t hw = (size_t)h * (size_t)w;
+    uint8_t *grid = calloc((size_t)gw * (size_t)gh * 3, 1), *rgb = malloc(hw * 3), *png = NULL;
+    size_t len = 0;
+    int rc = NAS_ENOMEM;
+    if (!grid || !rgb)
+        goto done;
+    memset(grid, 255, (size_t)gw * (size_t)gh * 3);
+    for (int c = 0; c < rows; c++) {
+        int col = 0;
+        for (size_t i = 0; i < s->n && col < GRID_COLS; i++) {
+            const imp_item *it = &s->items[i];
+            if (it->cls != c || it->split != IMP_TRAIN)
+                continue;
+            if (fseeko(s->spool, (off_t)it->off, SEEK_SET) != 0 ||
+                fread(rgb, 1, hw * 3, s->spool) != hw * 3) {
+                rc = nas_fail(NAS_EIO, "import: cannot read the pixel spool");
+                goto done;
+            }
+            int x0 = GRID_GAP + col * (tw + GRID_GAP), y0 = GRID_GAP + c * (th + GRID_GAP);
+            for (int y = 0; y < th; y++)
+                for (int x = 0; x < tw; x++)
+                    memcpy(grid + (((size_t)(y0 + y) * (size_t)gw) + (size_t)(x0 + x)) * 3,
+                           rgb + ((size_t)(y * step) * (size_t)w + (size_t)(x * step)) * 3, 3);
+            col++;
+        }
+    }
+    if ((rc = nas_png_encode(grid, gw, gh, 3, &png, &len)) < 0)
+        goto done;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/samples.png", dir);
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        rc = nas_fail(NAS_EIO, "%s: %s", path, strerror(errno));
+        goto done;
+    }
+    rc = close_synced(f, path, fwrite(png, 1, len, f) != len);
+done:
+    if (rc == NAS_ENOMEM)
+        nas_fail(rc, "import: out of memory for the sample grid");
+    free(grid);
+    free(rgb);
+    free(png);
+    return rc;
+}
+
 static void put_double(nas_json_buf *b, double v)
 {
     char t[32];
@@ -136,7 +197,8 @@ int nas__import_write(imp_set *s, const char *name, const char *out_dir, int h, 
     int c = s->color ? 3 : 1, rc;
     stats st = {0};
     if ((rc = write_split(s, IMP_TRAIN, out_dir, "train", c, h, w, &st)) < 0 ||
-        (rc = write_split(s, IMP_TEST, out_dir, "test", c, h, w, NULL)) < 0)
+        (rc = write_split(s, IMP_TEST, out_dir, "test", c, h, w, NULL)) < 0 ||
+        (rc = write_grid(s, out_dir, h, w)) < 0)
         return rc;
     nas_json_buf b = {0};
     nas__json_buf_puts(&b, "{\"name\":");
