@@ -17,7 +17,7 @@ secs=${1:-60}
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir=${FUZZ_BUILD_DIR:-$top/build-fuzz}
 par=${FUZZ_JOBS:-$(nproc)}
-harnesses=(fuzz_router fuzz_spec fuzz_ckpt fuzz_data)
+harnesses=(fuzz_router fuzz_spec fuzz_ckpt fuzz_data fuzz_import)
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 cd "$top"
