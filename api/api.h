@@ -68,6 +68,9 @@ void api_datasets_delete(api_req *rq, api_resp *rs, const char *name);
 int api_datasets_start(nd_server *s);
 void api_datasets_stop(nd_server *s);
 size_t api_datasets_spool(api_req *rq, char *path, size_t n);
+/* An upload's query checked before its body is read (nd_app.admit): 1
+ * with rs the refusal, so a bad name costs no upload. */
+int api_datasets_admit(api_req *rq, api_resp *rs);
 void api_search_spaces_list(api_req *rq, api_resp *rs); /* api/search_spaces.c */
 void api_static_get(api_req *rq, api_resp *rs);
 void api_openapi_get(api_req *rq, api_resp *rs);

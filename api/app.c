@@ -9,7 +9,8 @@
  * daemon/conn_limits.c when the connection opened), the Host header (DNS
  * rebinding), the Origin of a request that changes something (other
  * sites' pages in the user's browser) and the bearer token, each on the
- * path that will be dispatched. The daemon sends a refusal once the body
+ * path that will be dispatched; then an upload's query (a bad or taken
+ * name is refused before its body is read). The daemon sends a refusal once the body
  * has been read and dropped (within bounds), so that the client reads it
  * instead of a reset.
  */
@@ -178,7 +179,7 @@ static int admit(api_req *rq, api_resp *rs)
     int needs_token =
         strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0 || strcmp(path, "/metrics") == 0;
     if (!needs_token || !nd_auth_required(s))
-        return 0;
+        return api_datasets_admit(rq, rs);
     const char *given =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     /* RFC 6750 2.3: the token as ?access_token=, for a browser's
@@ -204,7 +205,7 @@ static int admit(api_req *rq, api_resp *rs)
                           "event stream or a drawing, ?access_token=TOKEN; token-file)");
         return 1;
     }
-    return 0;
+    return api_datasets_admit(rq, rs);
 }
 
 /* Counts the answer for /metrics; an API answer (/v1, /metrics, /healthz)

@@ -395,31 +395,33 @@ static void import_done(uv_work_t *w, int status)
     free(j);
 }
 
-void api_datasets_create(api_req *rq, api_resp *rs)
+/* The checks of an upload's query (name, kind, a taken name): 0, or -1
+ * with rs filled. Run before the body is read (api_datasets_admit) and
+ * again when it has come (a name may have been taken meanwhile). */
+static int check_query(api_req *rq, api_resp *rs)
 {
     nd_server *s = rq->srv;
     const char *name = api_query(rq, "name"), *kind = api_query(rq, "kind");
     json_t *rows = NULL;
-    char root[PATH_MAX + 16];
     if (!name || !name_ok(name)) {
         api_failf(rs, 400, API_PROBLEM_INVALID_FIELD, "",
                   "query parameter name must be 1 to 64 of a-z, 0-9, '.', '_' and '-', starting "
                   "with a letter or a digit; got \"%.80s\"",
                   name ? name : "(none)");
         json_object_set_new(rs->json, "parameter", json_string("name"));
-        return;
+        return -1;
     }
     if (kind && strcmp(kind, "image") != 0) {
         if (strcmp(kind, "text") == 0) {
             api_failf(rs, 501, API_PROBLEM_NOT_IMPLEMENTED, "",
                       "kind=text uploads are not built yet; kind=image is");
-            return;
+            return -1;
         }
         api_failf(rs, 400, API_PROBLEM_INVALID_FIELD, "",
                   "query parameter kind must be image or text, got \"%.40s\"", kind);
         json_object_set_new(rs->json, "parameter", json_string("kind"));
         json_object_set_new(rs->json, "allowed", json_pack("[s,s]", "image", "text"));
-        return;
+        return -1;
     }
     int taken = builtin(name) != NULL;
     for (import_job *j = running; j && !taken; j = j->next)
@@ -429,7 +431,7 @@ void api_datasets_create(api_req *rq, api_resp *rs)
         json_decref(rows);
         if (rc != ND_DB_OK && rc != ND_DB_NOTFOUND) {
             api_failf(rs, 500, API_PROBLEM_INTERNAL, "", "datasets: %s", nd_db_errmsg(s->db));
-            return;
+            return -1;
         }
         taken = rc == ND_DB_OK;
     }
@@ -439,8 +441,25 @@ void api_datasets_create(api_req *rq, api_resp *rs)
                   "choose another name",
                   name);
         json_object_set_new(rs->json, "parameter", json_string("name"));
-        return;
+        return -1;
     }
+    return 0;
+}
+
+int api_datasets_admit(api_req *rq, api_resp *rs)
+{
+    if (strcmp(rq->method, "POST") != 0 || strcmp(rq->path, "/v1/datasets") != 0)
+        return 0;
+    return check_query(rq, rs) != 0;
+}
+
+void api_datasets_create(api_req *rq, api_resp *rs)
+{
+    nd_server *s = rq->srv;
+    const char *name = api_query(rq, "name");
+    char root[PATH_MAX + 16];
+    if (check_query(rq, rs))
+        return;
     if (!rq->body_file || rq->body_len == 0) {
         api_failf(rs, 400, API_PROBLEM_BAD_REQUEST, "",
                   "the body must be the dataset: a tar or zip archive of <class>/<image> files");

@@ -406,6 +406,21 @@ Test(datasets, over_max_dataset_bytes_and_cut_off_bodies_leave_nothing)
     }
     cr_assert_eq(left, 0, "the spool of a cut-off upload stayed");
     json_decref(expect_problem(d.port, "GET", "/v1/datasets/cut", NULL, 404, "not-found"));
+
+    /* A bad name is refused before the body: a client waiting for "100
+     * Continue" gets the 400 instead, having sent nothing. */
+    fd = raw_connect(d.port, test_scaled_ms(5000));
+    cr_assert(fd >= 0);
+    head = "POST /v1/datasets?name=..x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+           "Content-Type: application/x-tar\r\nContent-Length: 1000000000\r\n"
+           "Expect: 100-continue\r\n\r\n";
+    raw_send_all(fd, head, strlen(head));
+    size_t got = 0;
+    char *answer = raw_read_all(fd, 1 << 16, &got);
+    close(fd);
+    cr_assert(answer && strncmp(answer, "HTTP/1.1 400", 12) == 0, "%s", answer ? answer : "-");
+    cr_assert(strstr(answer, "\"parameter\":\"name\""), "%s", answer);
+    free(answer);
     free(big);
     stop_ok(&d);
     PASS();
