@@ -382,6 +382,9 @@ static int collect_classes(importer *im, int splits)
         int seen = 0;
         for (int c = 0; c < s->nclasses && !seen; c++)
             seen = strcmp(s->classes[c], cls) == 0;
+        if (!seen && s->nclasses == MAX_CLASSES)
+            return fail_limit(im, im->e[i].path, "classes", "the number of class folders",
+                              MAX_CLASSES);
         if (!seen && !(s->classes[s->nclasses++] = strdup(cls)))
             return nas_fail(NAS_ENOMEM, "import: out of memory");
     }
@@ -389,8 +392,6 @@ static int collect_classes(importer *im, int splits)
     if (s->nclasses < 2)
         return fail_at(im, NAS_EINVAL, "", "%sthe archive has %s: a classifier needs two or more",
                        s->nclasses ? "one class folder" : "no class folders");
-    if (s->nclasses > MAX_CLASSES)
-        return fail_limit(im, "", "classes", "the number of class folders", MAX_CLASSES);
     return NAS_OK;
 }
 
@@ -472,23 +473,34 @@ static int check_classes(importer *im)
     return NAS_OK;
 }
 
+static int cmp_size(const void *a, const void *b)
+{
+    const int *x = a, *y = b;
+    return x[0] != y[0] ? (x[0] > y[0]) - (x[0] < y[0]) : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
 /* Every image the most common size, else the others listed. */
 static int check_sizes(importer *im, int *h, int *w)
 {
     imp_set *s = &im->set;
     size_t best = 0;
+    int(*hw)[2] = malloc((s->n + 1) * sizeof *hw);
+    if (!hw)
+        return nas_fail(NAS_ENOMEM, "import: out of memory");
     for (size_t i = 0; i < s->n; i++) {
-        size_t same = 0;
-        for (size_t j = 0; j < s->n && best < s->n - i; j++)
-            same += s->items[j].w == s->items[i].w && s->items[j].h == s->items[i].h;
-        if (same > best) {
-            best = same;
-            *h = s->items[i].h;
-            *w = s->items[i].w;
-        }
-        if (best * 2 > s->n)
-            break;
+        hw[i][0] = s->items[i].h;
+        hw[i][1] = s->items[i].w;
     }
+    qsort(hw, s->n, sizeof *hw, cmp_size);
+    for (size_t i = 0, run = 0; i < s->n; i++) {
+        run = i && cmp_size(hw[i], hw[i - 1]) == 0 ? run + 1 : 1;
+        if (run > best) {
+            best = run;
+            *h = hw[i][0];
+            *w = hw[i][1];
+        }
+    }
+    free(hw);
     if (best == s->n)
         return NAS_OK;
     char list[1024] = "";
