@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "itest.h"
@@ -263,15 +264,15 @@ Test(datasets, a_zip_of_colour_jpegs_with_splits)
     start_in(&d, NULL, itest_one_worker, NULL);
     ent es[32];
     char names[32][64];
-    int n = classes_of(es, 6, JPEG_RGB, 12, 10, names, "train/");
-    n += classes_of(es + n, 2, JPEG_RGB, 12, 10, names + n, "test/");
+    int n = classes_of(es, 10, JPEG_RGB, 16, 16, names, "train/");
+    n += classes_of(es + n, 2, JPEG_RGB, 16, 16, names + n, "test/");
     size_t len;
     char *zip = archive_of(es, n, 1, &len);
     http_resp r;
     cr_assert_eq(upload(d.port, "name=colour", zip, len, "application/zip", &r), 201, "%s", r.body);
     json_t *ds = http_json(&r);
-    cr_assert_str_eq(text_of(at(ds, "meta.shape")), "[3,10,12]", "%s", r.body);
-    cr_assert_eq(int_at(ds, "meta.splits.train.images"), 12, "%s", r.body);
+    cr_assert_str_eq(text_of(at(ds, "meta.shape")), "[3,16,16]", "%s", r.body);
+    cr_assert_eq(int_at(ds, "meta.splits.train.images"), 20, "%s", r.body);
     cr_assert_eq(int_at(ds, "meta.splits.test.images"), 4, "%s", r.body);
     cr_assert_str_eq(str_at(ds, "meta.test_split"), "test/");
     json_decref(ds);
@@ -282,7 +283,58 @@ Test(datasets, a_zip_of_colour_jpegs_with_splits)
            "\"hyperparameters\":{\"batch_size\":8}}",
            id);
     wait_state(d.port, id, "succeeded");
+    /* The searches take it too, through the same descriptor. */
+    static const char *const searches[] = {
+        "{\"algorithm\":\"darts\",\"dataset\":\"colour\",\"seed\":5,\"budget\":{\"epochs\":1},"
+        "\"hyperparameters\":{\"C\":4,\"layers\":3,\"batch_size\":4}}",
+        "{\"algorithm\":\"enas\",\"search_space\":\"enas-micro\",\"dataset\":\"colour\","
+        "\"seed\":5,\"budget\":{\"epochs\":1},\"hyperparameters\":{\"C\":4,\"layers\":1,"
+        "\"nodes\":3,\"batch_size\":2,\"lstm_size\":16}}",
+    };
+    for (size_t i = 0; i < sizeof searches / sizeof searches[0]; i++) {
+        submit(d.port, searches[i], id);
+        json_t *job = wait_job(d.port, id, NULL, ITEST_JOB_MS);
+        cr_assert_str_eq(str_at(job, "state"), "succeeded", "%s", text_of(job));
+        json_decref(job);
+    }
     free(zip);
+    stop_ok(&d);
+    PASS();
+}
+
+Test(datasets, uploads_survive_a_restart_and_leftovers_go)
+{
+    nasd_proc d;
+    start_in(&d, NULL, itest_one_worker, NULL);
+    ent es[32];
+    char names[32][64];
+    int n = classes_of(es, 5, PNG_RGB, 6, 8, names, "");
+    size_t len;
+    char *tar = archive_of(es, n, 0, &len);
+    http_resp r;
+    cr_assert_eq(upload(d.port, "name=kept", tar, len, "application/x-tar", &r), 201, "%s", r.body);
+    http_resp_free(&r);
+    stop_ok(&d);
+    /* What a crash mid-import leaves: a temporary directory and a spool. */
+    char p[PATH_MAX + 64];
+    snprintf(p, sizeof p, "%s/user-datasets/.import-crashed", d.dir);
+    cr_assert_eq(mkdir(p, 0700), 0);
+    snprintf(p, sizeof p, "%s/user-datasets/.import-crashed/train-images.idx", d.dir);
+    write_file(p, "partial");
+    snprintf(p, sizeof p, "%s/user-datasets/.upload-1-1", d.dir);
+    write_file(p, "partial");
+    start_in(&d, d.dir, itest_one_worker, NULL);
+    cr_assert_eq(leftovers(d.dir, "kept"), 0);
+    json_t *one = call(d.port, "GET", "/v1/datasets/kept", NULL, 200);
+    cr_assert_str_eq(text_of(at(one, "shape")), "[3,8,6]", "%s", text_of(one));
+    json_decref(one);
+    char id[33];
+    submit(d.port,
+           "{\"algorithm\":\"train\",\"dataset\":\"kept\",\"budget\":{\"epochs\":1},"
+           "\"hyperparameters\":{\"batch_size\":4}}",
+           id);
+    wait_state(d.port, id, "succeeded");
+    free(tar);
     stop_ok(&d);
     PASS();
 }
@@ -377,7 +429,11 @@ Test(datasets, bad_archives_are_refused_and_leave_nothing)
 Test(datasets, over_max_dataset_bytes_and_cut_off_bodies_leave_nothing)
 {
     nasd_proc d;
-    static const char *const caps[] = {"--max-dataset-bytes", "4096", NULL};
+    /* A cut-off connection is noticed when its close is read or, when MHD
+     * saw the close in the same wake-up as the last data, when it has
+     * been idle for connection-timeout: 1 s here. */
+    static const char *const caps[] = {"--max-dataset-bytes", "4096", "--connection-timeout", "1",
+                                       NULL};
     start_in(&d, NULL, itest_one_worker, caps);
     char *big = calloc(1, 10000);
     memset(big, 'x', 9999);
@@ -396,7 +452,7 @@ Test(datasets, over_max_dataset_bytes_and_cut_off_bodies_leave_nothing)
     raw_send_all(fd, head, strlen(head));
     raw_send_all(fd, big, 1000);
     close(fd);
-    /* nasd notices the close at its next turn: poll with a deadline. */
+    /* Poll with a deadline. */
     int left = 1;
     int64_t deadline = test_now_ms() + test_scaled_ms(10000);
     while (left && test_now_ms() < deadline) {
