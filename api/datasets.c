@@ -3,7 +3,9 @@
  * datasets.c - /v1/datasets: the datasets the engine knows and the ones
  * users upload (issue #21). GET lists both; POST takes an archive as its
  * body and imports it; GET /v1/datasets/{name} shows one; DELETE removes
- * an upload no queued or running job names.
+ * an upload no queued or running job names. An upload is of images (a
+ * tar or zip of class folders: engine/data/import.c) or of text
+ * (import_text.c).
  *
  * The one design decision to know: an upload is imported once, off the
  * loop thread. The HTTP bridge writes the body to a file as it arrives
@@ -36,6 +38,7 @@ typedef struct import_job {
     nd_server *srv;
     uint64_t token;
     char name[NAME_MAX_LEN + 1];
+    int text; /* kind=text */
     char upload[PATH_MAX + 64];
     char tmp[PATH_MAX + 64];
     int64_t bytes;
@@ -80,11 +83,15 @@ static int register_row(const nd_config *cfg, const json_t *row)
     char dir[PATH_MAX + 80], root[PATH_MAX + 16];
     root_dir(cfg, root, sizeof root);
     snprintf(dir, sizeof dir, "%s/%s", root, name ? name : "");
-    if (!name || json_array_size(shape) != 3)
+    const char *kind = json_string_value(json_object_get(row, "kind"));
+    if (!name || !kind)
+        return -1;
+    if (strcmp(kind, "text") == 0)
+        return nas_dataset_register(name, kind, dir, 0, 0, 0, 0, 0, 0);
+    if (json_array_size(shape) != 3)
         return -1;
     return nas_dataset_register(
-        name, json_string_value(json_object_get(row, "kind")), dir,
-        (int)json_integer_value(json_array_get(shape, 0)),
+        name, kind, dir, (int)json_integer_value(json_array_get(shape, 0)),
         (int)json_integer_value(json_array_get(shape, 1)),
         (int)json_integer_value(json_array_get(shape, 2)),
         (int)json_array_size(json_object_get(m, "classes")),
@@ -179,11 +186,16 @@ static json_t *upload_json(json_t *row)
     json_t *m = json_object_get(row, "meta"), *splits = json_object_get(m, "splits");
     json_object_set_new(row, "uploaded", json_true());
     json_object_set_new(row, "present", json_true());
-    json_object_set(row, "shape", json_object_get(m, "shape"));
-    json_object_set_new(row, "classes",
-                        json_integer((json_int_t)json_array_size(json_object_get(m, "classes"))));
-    json_object_set(row, "train_size", json_object_get(json_object_get(splits, "train"), "images"));
-    json_object_set(row, "test_size", json_object_get(json_object_get(splits, "test"), "images"));
+    if (json_object_get(m, "shape")) {
+        json_object_set(row, "shape", json_object_get(m, "shape"));
+        json_object_set_new(
+            row, "classes",
+            json_integer((json_int_t)json_array_size(json_object_get(m, "classes"))));
+        json_object_set(row, "train_size",
+                        json_object_get(json_object_get(splits, "train"), "images"));
+        json_object_set(row, "test_size",
+                        json_object_get(json_object_get(splits, "test"), "images"));
+    }
     return row;
 }
 
@@ -328,7 +340,8 @@ static int name_ok(const char *n)
 static void import_work(uv_work_t *w)
 {
     import_job *j = w->data;
-    j->rc = nas_dataset_import(j->upload, j->name, &j->lim, j->tmp, &j->meta, &j->err);
+    j->rc = (j->text ? nas_dataset_import_text : nas_dataset_import)(j->upload, j->name, &j->lim,
+                                                                     j->tmp, &j->meta, &j->err);
     if (j->rc != NAS_OK)
         snprintf(j->msg, sizeof j->msg, "%s", nas_errmsg());
 }
@@ -369,16 +382,17 @@ static void import_done(uv_work_t *w, int status)
     root_dir(&s->cfg, root, sizeof root);
     snprintf(dir, sizeof dir, "%s/%s", root, j->name);
     json_t *meta = j->meta ? json_loads(j->meta, 0, NULL) : NULL;
+    const char *kind = j->text ? "text" : "image";
     if (status != 0 || j->rc != NAS_OK || !meta) {
         import_failed(j, &rs);
-    } else if (nd_db_dataset_insert(s->db, j->name, "image", j->meta, j->bytes) != ND_DB_OK) {
+    } else if (nd_db_dataset_insert(s->db, j->name, kind, j->meta, j->bytes) != ND_DB_OK) {
         api_failf(&rs, 500, API_PROBLEM_INTERNAL, "", "datasets: %s", nd_db_errmsg(s->db));
     } else if (rename(j->tmp, dir) != 0) {
         api_failf(&rs, 500, API_PROBLEM_INTERNAL, "", "cannot rename %s to %s: %s", j->tmp, dir,
                   strerror(errno));
         nd_db_dataset_delete(s->db, j->name);
     } else {
-        json_t *row = json_pack("{s:s,s:s,s:I,s:O}", "name", j->name, "kind", "image", "bytes",
+        json_t *row = json_pack("{s:s,s:s,s:I,s:O}", "name", j->name, "kind", kind, "bytes",
                                 (json_int_t)j->bytes, "meta", meta);
         if (register_row(&s->cfg, row) != 0)
             nd_log(ND_LOG_WARN, "dataset %s: %s", j->name, nas_errmsg());
@@ -411,12 +425,7 @@ static int check_query(api_req *rq, api_resp *rs)
         json_object_set_new(rs->json, "parameter", json_string("name"));
         return -1;
     }
-    if (kind && strcmp(kind, "image") != 0) {
-        if (strcmp(kind, "text") == 0) {
-            api_failf(rs, 501, API_PROBLEM_NOT_IMPLEMENTED, "",
-                      "kind=text uploads are not built yet; kind=image is");
-            return -1;
-        }
+    if (kind && strcmp(kind, "image") != 0 && strcmp(kind, "text") != 0) {
         api_failf(rs, 400, API_PROBLEM_INVALID_FIELD, "",
                   "query parameter kind must be image or text, got \"%.40s\"", kind);
         json_object_set_new(rs->json, "parameter", json_string("kind"));
@@ -456,13 +465,15 @@ int api_datasets_admit(api_req *rq, api_resp *rs)
 void api_datasets_create(api_req *rq, api_resp *rs)
 {
     nd_server *s = rq->srv;
-    const char *name = api_query(rq, "name");
+    const char *name = api_query(rq, "name"), *kind = api_query(rq, "kind");
     char root[PATH_MAX + 16];
     if (check_query(rq, rs))
         return;
     if (!rq->body_file || rq->body_len == 0) {
         api_failf(rs, 400, API_PROBLEM_BAD_REQUEST, "",
-                  "the body must be the dataset: a tar or zip archive of <class>/<image> files");
+                  "the body must be the dataset: a tar or zip archive of <class>/<image> files "
+                  "(kind=image), or a text file or an archive of train.txt, valid.txt and "
+                  "test.txt (kind=text)");
         return;
     }
     import_job *j = calloc(1, sizeof *j);
@@ -481,6 +492,7 @@ void api_datasets_create(api_req *rq, api_resp *rs)
     j->srv = s;
     j->token = rq->token;
     j->bytes = (int64_t)rq->body_len;
+    j->text = kind && strcmp(kind, "text") == 0;
     snprintf(j->name, sizeof j->name, "%s", name);
     snprintf(j->upload, sizeof j->upload, "%s", rq->body_file);
     j->lim =

@@ -576,6 +576,12 @@ typedef struct nas_import_error {
  * are the caller's to remove on failure. */
 int nas_dataset_import(const char *upload, const char *name, const nas_import_limits *lim,
                        const char *out_dir, char **meta_json, nas_import_error *err);
+/* The same for a text upload (engine/data/import_text.c): a tar or zip of
+ * train.txt, valid.txt and test.txt, or one text file whose lines are
+ * split 80/10/10 in order, into ptb.train.txt, ptb.valid.txt,
+ * ptb.test.txt (the PTB layout) and meta.json. */
+int nas_dataset_import_text(const char *upload, const char *name, const nas_import_limits *lim,
+                            const char *out_dir, char **meta_json, nas_import_error *err);
 
 /* The decoded images of PNG and JPEG files (engine/data/image_io.c):
  * 8-bit RGB, height x width x 3. */

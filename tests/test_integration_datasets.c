@@ -188,6 +188,18 @@ static int leftovers(const char *state, const char *keep)
     return n;
 }
 
+/* leftovers() once it is `want`, or what it is at the deadline: an
+ * upload's spool file goes when its request completes, which may be
+ * just after the client has read the answer. */
+static int leftovers_soon(const char *state, const char *keep, int want)
+{
+    int64_t deadline = test_now_ms() + test_scaled_ms(10000);
+    int n;
+    while ((n = leftovers(state, keep)) != want && test_now_ms() < deadline)
+        usleep(10000);
+    return n;
+}
+
 Test(datasets, a_png_archive_uploads_imports_and_trains)
 {
     nasd_proc d;
@@ -252,7 +264,7 @@ Test(datasets, a_png_archive_uploads_imports_and_trains)
     wait_state(d.port, id, "cancelled");
     cr_assert_eq(status_of(d.port, "DELETE", "/v1/datasets/photos", NULL, NULL, NULL), 204);
     json_decref(expect_problem(d.port, "GET", "/v1/datasets/photos", NULL, 404, "not-found"));
-    cr_assert_eq(leftovers(d.dir, NULL), 0);
+    cr_assert_eq(leftovers_soon(d.dir, NULL, 0), 0);
     free(tar);
     stop_ok(&d);
     PASS();
@@ -324,7 +336,7 @@ Test(datasets, uploads_survive_a_restart_and_leftovers_go)
     snprintf(p, sizeof p, "%s/user-datasets/.upload-1-1", d.dir);
     write_file(p, "partial");
     start_in(&d, d.dir, itest_one_worker, NULL);
-    cr_assert_eq(leftovers(d.dir, "kept"), 0);
+    cr_assert_eq(leftovers_soon(d.dir, "kept", 0), 0);
     json_t *one = call(d.port, "GET", "/v1/datasets/kept", NULL, 200);
     cr_assert_str_eq(text_of(at(one, "shape")), "[3,8,6]", "%s", text_of(one));
     json_decref(one);
@@ -421,7 +433,7 @@ Test(datasets, bad_archives_are_refused_and_leave_nothing)
     json_t *list = call(d.port, "GET", "/v1/datasets", NULL, 200);
     cr_assert_null(strstr(text_of(list), "\"uploaded\":true"), "%s", text_of(list));
     json_decref(list);
-    cr_assert_eq(leftovers(d.dir, NULL), 0);
+    cr_assert_eq(leftovers_soon(d.dir, NULL, 0), 0);
     stop_ok(&d);
     PASS();
 }
@@ -478,6 +490,93 @@ Test(datasets, over_max_dataset_bytes_and_cut_off_bodies_leave_nothing)
     cr_assert(strstr(answer, "\"parameter\":\"name\""), "%s", answer);
     free(answer);
     free(big);
+    stop_ok(&d);
+    PASS();
+}
+
+/* Lines of words from a small vocabulary, deterministic. */
+static char *corpus_text(int lines)
+{
+    static const char *const words[] = {"the", "cat", "sat", "on", "a", "mat", "dog", "ran"};
+    char *t = malloc((size_t)lines * 64 + 1), *p = t;
+    unsigned seed = 7;
+    for (int i = 0; i < lines; i++) {
+        for (int k = 0; k < 8; k++) {
+            seed = seed * 1103515245u + 12345u;
+            p += sprintf(p, "%s%s", k ? " " : "", words[(seed >> 16) % 8]);
+        }
+        *p++ = '\n';
+    }
+    *p = '\0';
+    return t;
+}
+
+Test(datasets, text_as_one_file_or_three_and_a_language_model_trains)
+{
+    nasd_proc d;
+    start_in(&d, NULL, itest_one_worker, NULL);
+    char *text = corpus_text(100);
+    http_resp r;
+    cr_assert_eq(
+        upload(d.port, "name=corpus&kind=text", text, strlen(text), "application/octet-stream", &r),
+        201, "%s", r.body);
+    json_t *ds = http_json(&r);
+    cr_assert_str_eq(str_at(ds, "kind"), "text", "%s", r.body);
+    cr_assert_str_eq(str_at(ds, "meta.test_split"), "the last 10% of the lines", "%s", r.body);
+    cr_assert_eq(int_at(ds, "meta.vocabulary") >= 8, 1, "%s", r.body);
+    /* 80 lines of 8 words and an end of line each. */
+    cr_assert_eq(int_at(ds, "meta.splits.train.tokens"), 80 * 9, "%s", r.body);
+    json_decref(ds);
+    http_resp_free(&r);
+    char id[33];
+    submit(d.port,
+           "{\"algorithm\":\"train\",\"dataset\":\"corpus\",\"architecture\":{\"space\":"
+           "\"lstm-lm\",\"embed\":8,\"hidden\":8,\"bptt\":8},\"budget\":{\"epochs\":1},"
+           "\"hyperparameters\":{\"batch_size\":4}}",
+           id);
+    json_t *job = wait_job(d.port, id, NULL, ITEST_JOB_MS);
+    cr_assert_str_eq(str_at(job, "state"), "succeeded", "%s", text_of(job));
+    json_decref(job);
+
+    ent es[4] = {{"c/train.txt", RAW, 0, 0, 0, text, 0},
+                 {"c/valid.txt", RAW, 0, 0, 0, "the cat sat\non a mat\n", 0},
+                 {"c/test.txt", RAW, 0, 0, 0, "a dog ran\non the mat\n", 0},
+                 {"c/notes.md", RAW, 0, 0, 0, "hello", 0}};
+    size_t len;
+    char *tar = archive_of(es, 3, 0, &len);
+    cr_assert_eq(upload(d.port, "name=three&kind=text", tar, len, "application/x-tar", &r), 201,
+                 "%s", r.body);
+    ds = http_json(&r);
+    cr_assert_str_eq(str_at(ds, "meta.test_split"), "test.txt", "%s", r.body);
+    cr_assert_eq(int_at(ds, "meta.splits.test.tokens"), 8, "%s", r.body);
+    json_decref(ds);
+    http_resp_free(&r);
+    free(tar);
+
+    /* A split missing, another file, a NUL byte, too few lines. */
+    const struct {
+        int n;
+        const char *file;
+    } bad[] = {{2, "test.txt"}, {4, "c/notes.md"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tar = archive_of(es, bad[i].n, 0, &len);
+        upload(d.port, "name=bad&kind=text", tar, len, "application/x-tar", &r);
+        json_t *p = problem(&r, 400, "bad-request");
+        cr_assert_str_eq(str_at(p, "file"), bad[i].file, "%s", r.body);
+        json_decref(p);
+        http_resp_free(&r);
+        free(tar);
+    }
+    upload(d.port, "name=bad&kind=text", "one\0two\n", 8, "application/octet-stream", &r);
+    json_decref(problem(&r, 400, "bad-request"));
+    http_resp_free(&r);
+    upload(d.port, "name=bad&kind=text", "one\ntwo\n", 8, "application/octet-stream", &r);
+    json_decref(problem(&r, 400, "bad-request"));
+    http_resp_free(&r);
+    /* Nothing but corpus and three. */
+    cr_assert_eq(leftovers_soon(d.dir, "corpus", 1), 1);
+    cr_assert_eq(leftovers_soon(d.dir, "three", 1), 1);
+    free(text);
     stop_ok(&d);
     PASS();
 }

@@ -73,7 +73,7 @@ static int fail_limit(importer *im, const char *where, const char *limit, const 
 
 /* The name without "./", empty components and a trailing '/'; NULL when
  * it leaves the folder (absolute, or a ".." component). */
-static char *normalize(const char *p)
+char *nas__import_normalize(const char *p)
 {
     if (p[0] == '/' || strchr(p, '\\'))
         return NULL;
@@ -100,7 +100,7 @@ static char *normalize(const char *p)
     return out;
 }
 
-static int hidden(const char *norm)
+int nas__import_hidden(const char *norm)
 {
     for (const char *p = norm; *p;) {
         if (*p == '.' || strncmp(p, "__MACOSX", 8) == 0)
@@ -233,7 +233,7 @@ static int read_archive(importer *im, const char *upload)
         if (!path)
             path = "";
         raw_entry e = {0};
-        e.norm = normalize(path);
+        e.norm = nas__import_normalize(path);
         if (!e.norm) {
             rc = fail_at(im, NAS_EINVAL, path, "%s: %s",
                          "the entry's name leaves the archive's folder (absolute, or \"..\")");
@@ -252,7 +252,7 @@ static int read_archive(importer *im, const char *upload)
                          "only files and folders are taken (not devices, fifos, sockets)");
             goto done;
         }
-        if (!e.norm[0] || hidden(e.norm)) {
+        if (!e.norm[0] || nas__import_hidden(e.norm)) {
             free(e.norm);
             continue;
         }
@@ -523,7 +523,7 @@ static int check_sizes(importer *im, int *h, int *w)
                     bad, *h, *w, list, bad > 8 ? ", ..." : "");
 }
 
-static int hash_file(const char *path, char out[65])
+int nas__import_hash_file(const char *path, char out[65])
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -555,7 +555,8 @@ int nas_dataset_import(const char *upload, const char *name, const nas_import_li
         rc = nas_fail(NAS_EIO, "%s: %s", spool, strerror(errno));
         goto done;
     }
-    if ((rc = hash_file(upload, im.set.sha256)) < 0 || (rc = read_archive(&im, upload)) < 0)
+    if ((rc = nas__import_hash_file(upload, im.set.sha256)) < 0 ||
+        (rc = read_archive(&im, upload)) < 0)
         goto done;
     strip_top(&im);
     for (size_t i = 0; i < im.n; i++) {

@@ -31,6 +31,14 @@ typedef struct imp_set {
     char sha256[65];
 } imp_set;
 
+/* An entry's name without "./", empty components and a trailing '/'
+ * (malloc'd), or NULL when it leaves the folder (absolute, ".."). */
+char *nas__import_normalize(const char *p);
+/* A hidden entry (a component starting with '.') or __MACOSX/. */
+int nas__import_hidden(const char *norm);
+/* The sha256 of a file, in hex. */
+int nas__import_hash_file(const char *path, char out[65]);
+
 /* Writes out_dir's IDX files and meta.json for the images of set, which
  * all have size h x w; *meta_json gets the text of meta.json. */
 int nas__import_write(imp_set *set, const char *name, const char *out_dir, int h, int w,

@@ -68,7 +68,7 @@ static const char *const *files_of(const nas_dataset_desc *d)
 {
     const char *name = d->name;
     if (d->uploaded)
-        return upload_files;
+        return strcmp(d->kind, "text") == 0 ? ptb_files : upload_files;
     if (strcmp(name, "fashion-mnist") == 0)
         return fmnist_files;
     if (strcmp(name, "cifar10") == 0)
