@@ -2,12 +2,14 @@
 /*
  * fuzz_import.c - libFuzzer on what an upload passes through: the archive
  * reader and layout rules of nas_dataset_import (tar or zip, libarchive)
+ * and nas_dataset_import_text
  * and the image decoders behind it (nas_image_decode: libpng,
  * libjpeg-turbo), on arbitrary bytes.
  *
  * The one design decision to know: an input is
  *   byte 0   bit 0: the bytes are one image file for nas_image_decode;
- *            else they are an upload for nas_dataset_import
+ *            else they are an upload for nas_dataset_import, or (bit 1)
+ *            for nas_dataset_import_text
  *   bytes 1- the file
  * with small limits (a few entries, small images), so that the fuzzer
  * spends its time in the parsers rather than on big allocations. An
@@ -83,7 +85,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     nas_import_limits lim = {1 << 22, 64, 1 << 12, NULL};
     nas_import_error err;
     char *meta = NULL;
-    if (nas_dataset_import(upload, "fuzz", &lim, out_dir, &meta, &err) == NAS_OK) {
+    if (data[0] & 2) {
+        if (nas_dataset_import_text(upload, "fuzz", &lim, out_dir, &meta, &err) == NAS_OK &&
+            (!meta || meta[0] != '{'))
+            die("a successful text import without metadata");
+    } else if (nas_dataset_import(upload, "fuzz", &lim, out_dir, &meta, &err) == NAS_OK) {
         static const char *const files[] = {"train-images.idx", "train-labels.idx",
                                             "test-images.idx", "test-labels.idx", "meta.json"};
         char p[600];
