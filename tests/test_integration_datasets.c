@@ -119,8 +119,9 @@ static char *archive_of(const ent *es, int n, int zip, size_t *len)
         else if (e->kind == JPEG_RGB)
             data = jpeg_of(e->w, e->h, e->cls, (unsigned)i, &dl);
         else if (e->kind == RAW) {
-            dl = strlen(e->raw);
-            data = (uint8_t *)strdup(e->raw);
+            dl = e->cut ? e->cut : strlen(e->raw);
+            data = malloc(dl + 1);
+            memcpy(data, e->raw, dl);
         }
         if (e->cut)
             dl = e->cut;
@@ -577,6 +578,78 @@ Test(datasets, text_as_one_file_or_three_and_a_language_model_trains)
     cr_assert_eq(leftovers_soon(d.dir, "corpus", 1), 1);
     cr_assert_eq(leftovers_soon(d.dir, "three", 1), 1);
     free(text);
+    stop_ok(&d);
+    PASS();
+}
+
+/* An IDX file of n images (h x w, class i % 2: the band of pixels()) or
+ * of their labels, into buf; its length. */
+static size_t idx_file(char *buf, int n, int h, int w, int labels)
+{
+    uint8_t *b = (uint8_t *)buf;
+    size_t o = 0;
+    uint32_t head[4] = {labels ? 0x801u : 0x803u, (uint32_t)n, (uint32_t)h, (uint32_t)w};
+    for (int k = 0; k < (labels ? 2 : 4); k++)
+        for (int j = 3; j >= 0; j--)
+            b[o++] = (uint8_t)(head[k] >> (8 * j));
+    for (int i = 0; i < n; i++) {
+        if (labels) {
+            b[o++] = (uint8_t)(i % 2);
+            continue;
+        }
+        uint8_t *px = pixels(w, h, 1, i % 2, (unsigned)i);
+        memcpy(b + o, px, (size_t)h * w);
+        o += (size_t)h * w;
+        free(px);
+    }
+    return o;
+}
+
+Test(datasets, an_archive_of_idx_files)
+{
+    nasd_proc d;
+    start_in(&d, NULL, itest_one_worker, NULL);
+    static char f[4][4096];
+    size_t n[4] = {idx_file(f[0], 20, 8, 8, 0), idx_file(f[1], 20, 8, 8, 1),
+                   idx_file(f[2], 4, 8, 8, 0), idx_file(f[3], 4, 8, 8, 1)};
+    ent es[4] = {{"mnist/train-images-idx3-ubyte", RAW, 0, 0, 0, f[0], n[0]},
+                 {"mnist/train-labels-idx1-ubyte", RAW, 0, 0, 0, f[1], n[1]},
+                 {"mnist/t10k-images-idx3-ubyte", RAW, 0, 0, 0, f[2], n[2]},
+                 {"mnist/t10k-labels-idx1-ubyte", RAW, 0, 0, 0, f[3], n[3]}};
+    size_t len;
+    char *tar = archive_of(es, 4, 0, &len);
+    http_resp r;
+    cr_assert_eq(upload(d.port, "name=digits", tar, len, "application/x-tar", &r), 201, "%s",
+                 r.body);
+    json_t *ds = http_json(&r);
+    cr_assert_str_eq(text_of(at(ds, "meta.shape")), "[1,8,8]", "%s", r.body);
+    cr_assert_str_eq(text_of(at(ds, "meta.classes")), "[\"0\",\"1\"]", "%s", r.body);
+    cr_assert_str_eq(text_of(at(ds, "meta.splits.test.per_class")), "[2,2]", "%s", r.body);
+    json_decref(ds);
+    http_resp_free(&r);
+    free(tar);
+    char id[33];
+    submit(d.port,
+           "{\"algorithm\":\"train\",\"dataset\":\"digits\",\"budget\":{\"epochs\":1},"
+           "\"hyperparameters\":{\"batch_size\":4}}",
+           id);
+    wait_state(d.port, id, "succeeded");
+
+    /* A file missing; labels that do not match the images. */
+    tar = archive_of(es, 3, 0, &len);
+    upload(d.port, "name=bad", tar, len, "application/x-tar", &r);
+    json_t *p = problem(&r, 400, "bad-request");
+    cr_assert_str_eq(str_at(p, "file"), "t10k-labels-idx1-ubyte", "%s", r.body);
+    json_decref(p);
+    http_resp_free(&r);
+    free(tar);
+    es[3].cut = n[3] - 1;
+    tar = archive_of(es, 4, 0, &len);
+    upload(d.port, "name=bad", tar, len, "application/x-tar", &r);
+    json_decref(problem(&r, 400, "bad-request"));
+    http_resp_free(&r);
+    free(tar);
+    cr_assert_eq(leftovers_soon(d.dir, "digits", 0), 0);
     stop_ok(&d);
     PASS();
 }

@@ -6,7 +6,8 @@
  * hand the images to import_meta.c, which writes the IDX files and
  * meta.json.
  *
- * The layout: [<top>/][train|valid|test/]<class>/<file>.png|.jpg|.jpeg.
+ * The layout: [<top>/][train|valid|test/]<class>/<file>.png|.jpg|.jpeg,
+ * or the four IDX files of the MNIST layout (import_idx.c).
  * One top folder common to every entry is dropped (`tar cf photos.tar
  * photos`); hidden entries (a name starting with '.') and __MACOSX/ are
  * skipped. valid/ joins train (the searches make their validation part
@@ -50,6 +51,9 @@ typedef struct raw_entry {
 typedef struct importer {
     const nas_import_limits *lim;
     nas_import_error *err;
+    const char *out_dir;
+    int idx[4]; /* IDX files copied (import_idx.c) */
+    int images; /* image files read */
     raw_entry *e;
     size_t n, cap;
     uint64_t expanded;
@@ -193,6 +197,40 @@ done:
     return rc;
 }
 
+/* An IDX file of the MNIST layout, copied to out_dir as it unpacks. */
+static int copy_idx(importer *im, struct archive *a, const char *path, int role)
+{
+    char p[4096], buf[1 << 16];
+    int rc = NAS_OK;
+    if (im->idx[role]++)
+        return fail_at(im, NAS_EINVAL, path, "%s: %s", "a second file of this role");
+    snprintf(p, sizeof p, "%s/%s", im->out_dir, nas__import_idx_files[role]);
+    FILE *f = fopen(p, "wb");
+    if (!f)
+        return nas_fail(NAS_EIO, "%s: %s", p, strerror(errno));
+    la_ssize_t got;
+    while ((got = archive_read_data(a, buf, sizeof buf)) > 0) {
+        im->expanded += (uint64_t)got;
+        if (im->expanded > im->lim->max_expanded) {
+            rc = fail_limit(im, path, "max-dataset-expanded-bytes", "the unpacked size",
+                            (unsigned long long)im->lim->max_expanded);
+            break;
+        }
+        if (fwrite(buf, 1, (size_t)got, f) != (size_t)got) {
+            rc = nas_fail(NAS_EIO, "%s: %s", p, strerror(errno));
+            break;
+        }
+    }
+    if (rc == NAS_OK && got < 0)
+        rc = fail_at(im, NAS_EFORMAT, path, "%s: the archive is corrupt or truncated: %s",
+                     archive_error_string(a));
+    int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
+    bad |= fclose(f) != 0;
+    if (rc == NAS_OK && bad)
+        rc = nas_fail(NAS_EIO, "%s: cannot write", p);
+    return rc;
+}
+
 static int read_archive(importer *im, const char *upload)
 {
     struct archive *a = archive_read_new();
@@ -257,10 +295,18 @@ static int read_archive(importer *im, const char *upload)
             continue;
         }
         e.is_dir = type == AE_IFDIR;
+        int role = e.is_dir ? -1 : nas__import_idx_role(e.norm);
+        if (role >= 0) {
+            free(e.norm);
+            if ((rc = copy_idx(im, a, path, role)) < 0)
+                goto done;
+            continue;
+        }
         if (!e.is_dir && !is_image_name(e.norm)) {
             free(e.norm);
             rc = fail_at(im, NAS_EINVAL, path, "%s: %s",
-                         "only .png, .jpg and .jpeg files are taken (in <class>/ folders)");
+                         "only .png, .jpg and .jpeg files (in <class>/ folders) or the four IDX "
+                         "files of the MNIST layout are taken");
             goto done;
         }
         if (!(e.path = strdup(path))) {
@@ -273,6 +319,7 @@ static int read_archive(importer *im, const char *upload)
             free(e.norm);
             goto done;
         }
+        im->images += !e.is_dir;
         if (!e.is_dir && (rc = read_image(im, a, &im->e[im->n - 1])) < 0)
             goto done;
     }
@@ -545,7 +592,7 @@ int nas__import_hash_file(const char *path, char out[65])
 int nas_dataset_import(const char *upload, const char *name, const nas_import_limits *lim,
                        const char *out_dir, char **meta_json, nas_import_error *err)
 {
-    importer im = {.lim = lim, .err = err};
+    importer im = {.lim = lim, .err = err, .out_dir = out_dir};
     char spool[4096];
     int rc, splits = 0, test_split = 0, h = 0, w = 0;
     memset(err, 0, sizeof *err);
@@ -558,6 +605,23 @@ int nas_dataset_import(const char *upload, const char *name, const nas_import_li
     if ((rc = nas__import_hash_file(upload, im.set.sha256)) < 0 ||
         (rc = read_archive(&im, upload)) < 0)
         goto done;
+    if (im.idx[0] + im.idx[1] + im.idx[2] + im.idx[3]) {
+        static const char *const want[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                            "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+        for (int r = 0; r < 4; r++)
+            if (!im.idx[r]) {
+                rc = fail_at(&im, NAS_EINVAL, want[r], "%s: %s",
+                             "missing: IDX uploads need the four files of the MNIST layout");
+                goto done;
+            }
+        if (im.images) {
+            rc = fail_at(&im, NAS_EINVAL, "", "%s%s",
+                         "the archive mixes IDX files and images: upload one or the other");
+            goto done;
+        }
+        rc = nas__import_idx_finish(out_dir, name, im.set.sha256, meta_json, err);
+        goto done;
+    }
     strip_top(&im);
     for (size_t i = 0; i < im.n; i++) {
         const char *p = im.e[i].norm;

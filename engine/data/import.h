@@ -39,6 +39,15 @@ int nas__import_hidden(const char *norm);
 /* The sha256 of a file, in hex. */
 int nas__import_hash_file(const char *path, char out[65]);
 
+/* An archive of IDX files (import_idx.c): the role of an entry (0-3:
+ * train images, train labels, test images, test labels; -1: none), the
+ * names they are stored under in out_dir, and the check, meta.json and
+ * samples.png once the four are there. */
+int nas__import_idx_role(const char *norm);
+extern const char *const nas__import_idx_files[4];
+int nas__import_idx_finish(const char *dir, const char *name, const char *sha256, char **meta_json,
+                           nas_import_error *err);
+
 /* Writes out_dir's IDX files and meta.json for the images of set, which
  * all have size h x w; *meta_json gets the text of meta.json. */
 int nas__import_write(imp_set *set, const char *name, const char *out_dir, int h, int w,
