@@ -116,8 +116,9 @@ static int origin_allowed(const nd_server *s, const char *origin, const char *ho
 }
 
 /* Whether ?access_token= may stand for the header: only where a browser
- * cannot send one (EventSource, <img src>), so GET of an event stream or
- * a drawing (?format=svg or dot), which change nothing. */
+ * cannot send one (EventSource, <img src>), so GET of an event stream, a
+ * drawing (?format=svg or dot) or a dataset's sample grid (?format=png),
+ * which change nothing. */
 static int query_token_allowed(struct MHD_Connection *conn, const char *path, const char *method)
 {
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
@@ -128,7 +129,8 @@ static int query_token_allowed(struct MHD_Connection *conn, const char *path, co
     const char *fmt = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "format");
     return fmt && strcmp(fmt, "json") != 0 &&
            (strcmp(route, "/v1/jobs/{id}/result") == 0 ||
-            strcmp(route, "/v1/jobs/{id}/architectures/{n}") == 0);
+            strcmp(route, "/v1/jobs/{id}/architectures/{n}") == 0 ||
+            strcmp(route, "/v1/datasets/{name}") == 0);
 }
 
 /* What every request meets before its body is read, in this order: the
@@ -187,8 +189,9 @@ static int admit(api_req *rq, api_resp *rs)
     const char *query = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "access_token");
     if (!given && query && !query_token_allowed(conn, path, method)) {
         api_failf(rs, 401, API_PROBLEM_UNAUTHORIZED, "",
-                  "?access_token= is accepted only on GET of an event stream or a drawing "
-                  "(?format=svg or dot); send \"Authorization: Bearer TOKEN\"");
+                  "?access_token= is accepted only on GET of an event stream, a drawing "
+                  "(?format=svg or dot) or a sample grid (?format=png); send "
+                  "\"Authorization: Bearer TOKEN\"");
         return 1;
     }
     char bearer[600];

@@ -653,3 +653,29 @@ Test(datasets, an_archive_of_idx_files)
     stop_ok(&d);
     PASS();
 }
+
+/* The sample grid is an <img src>: ?access_token= stands for the header
+ * there, and only there among the dataset routes. */
+Test(datasets, a_query_token_reaches_the_sample_grid_only)
+{
+    char dir[PATH_MAX], tokens[PATH_MAX + 16];
+    cr_assert_eq(nasd_mkdtemp(dir, sizeof(dir)), 0);
+    snprintf(tokens, sizeof tokens, "%s/tokens", dir);
+    write_file(tokens, "T0ken\n");
+    const char *const args[] = {"--token-file", tokens, NULL};
+    nasd_proc d;
+    start_in(&d, dir, itest_one_worker, args);
+    http_resp r;
+    cr_assert_eq(status_of(d.port, "GET", "/v1/datasets/none?format=png", NULL, NULL, NULL), 401);
+    cr_assert_eq(
+        status_of(d.port, "GET", "/v1/datasets/none?format=png&access_token=T0ken", NULL, NULL, &r),
+        404, "%s", r.body);
+    http_resp_free(&r);
+    cr_assert_eq(status_of(d.port, "GET", "/v1/datasets/none?access_token=T0ken", NULL, NULL, NULL),
+                 401);
+    cr_assert_eq(status_of(d.port, "POST", "/v1/datasets?name=x&access_token=T0ken",
+                           "Content-Type: application/x-tar\r\n", "x", NULL),
+                 401);
+    stop_ok(&d);
+    PASS();
+}
