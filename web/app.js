@@ -9,6 +9,7 @@
  *                                         one job: live progress, curves,
  *                                         DARTS alphas, sampled architectures,
  *                                         the final cells drawn by the server
+ *   #/datasets?name=NAME                  the datasets, uploads (datasets.js)
  *
  * The one design decision to know: every view state that matters (the
  * filter, the sort, the page, the open architecture) lives in the URL hash,
@@ -203,6 +204,7 @@ function route() {
   const m = path.match(/^\/job\/([0-9a-f]{32})$/);
   if (m) current = jobPage(app, m[1]);
   else if (path === '/compare') current = comparePage(app);
+  else if (path === '/datasets') current = datasetsPage(app);
   else current = jobsPage(app);
 }
 
@@ -351,7 +353,7 @@ function submitForm() {
     return a.spaces.find(s => s.name === inputs.search_space.value) ||
       a.spaces.find(s => s.name === a.default_space) || a.spaces[0];
   };
-  const present = new Map();
+  const present = new Map(), uploaded = new Map();
   const show = v => (v === null || v === undefined ? 'null' : typeof v === 'object' ? JSON.stringify(v) : String(v));
   function range(s) {
     const item = s.items || s;
@@ -387,6 +389,9 @@ function submitForm() {
     sel.replaceChildren(h('option', { value: '' }, `(default: ${space ? space.default_dataset : '?'})`));
     for (const d of (space && space.datasets) || [])
       sel.append(h('option', { value: d }, d + (present.get(d) === false ? ' (not installed)' : '')));
+    /* The uploaded datasets of the space's kind (#/datasets). */
+    for (const [d, kind] of uploaded)
+      if (space && kind === space.data_kind) sel.append(h('option', { value: d }, `${d} (uploaded)`));
     if ([...sel.options].some(o => o.value === keep)) sel.value = keep;
   }
   function fillSpace() {
@@ -421,7 +426,10 @@ function submitForm() {
 
   Promise.all([searchSpaces(), api('/v1/datasets').catch(() => ({}))]).then(([d, ds]) => {
     doc = d && d.algorithms ? d : doc;
-    for (const x of (ds && ds.datasets) || []) present.set(x.name, x.present);
+    for (const x of (ds && ds.datasets) || []) {
+      present.set(x.name, x.present);
+      if (x.uploaded) uploaded.set(x.name, x.kind);
+    }
     for (const a of doc.algorithms)
       inputs.algorithm.append(h('option', { value: a.name }, a.name + (a.name === doc.default_algorithm ? ' (default)' : '')));
     if (doc.default_algorithm) inputs.algorithm.value = doc.default_algorithm;

@@ -40,4 +40,5 @@ echo "==> screenshots: $shots"
 # One file at a time: each starts its own nasd and chromium, and the
 # machines this runs on may have two cores.
 NASD="$build/nasd" SCREENSHOT_DIR="$shots" NASD_WEB_DIR="$src/web" \
-    node --test --test-concurrency=1 --test-reporter=spec dashboard.test.mjs controller.test.mjs
+    node --test --test-concurrency=1 --test-reporter=spec dashboard.test.mjs controller.test.mjs \
+    datasets.test.mjs
