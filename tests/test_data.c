@@ -147,13 +147,50 @@ Test(idx, bad_image_magic)
     uint8_t buf[64];
     nas_dataset *d = (nas_dataset *)1;
     write_small_idx(tpath("img"), tpath("lab"), 0);
-    write_raw(tpath("bad"), buf, idx_images(buf, 0x804, 3, 2, 3, small_px, 18));
+    write_raw(tpath("bad"), buf, idx_images(buf, 0x805, 3, 2, 3, small_px, 18));
     int rc = nas_idx_load(tpath("bad"), tpath("lab"), &d);
-    expect_fail(rc, NAS_EFORMAT, tpath("bad"), "bad magic 0x00000804");
+    expect_fail(rc, NAS_EFORMAT, tpath("bad"), "bad magic 0x00000805");
     cr_assert_null(d);
     /* A labels file given as the images file. */
     rc = nas_idx_load(tpath("lab"), tpath("lab"), &d);
     expect_fail(rc, NAS_EFORMAT, tpath("lab"), "magic");
+}
+
+/* Four dimensions (magic 0x804: n, channels, rows, cols) hold colour
+ * images, channel-major: what nasd writes for an uploaded dataset. */
+Test(idx, four_dimensions_are_colour_images)
+{
+    uint8_t buf[128], lab[3] = {0, 1, 1};
+    size_t k = put_be32(buf, 0x804);
+    k += put_be32(buf + k, 3);
+    k += put_be32(buf + k, 3);
+    k += put_be32(buf + k, 2);
+    k += put_be32(buf + k, 2);
+    for (int i = 0; i < 3 * 3 * 2 * 2; i++)
+        buf[k++] = (uint8_t)(i * 7);
+    write_raw(tpath("img4"), buf, k);
+    write_raw(tpath("lab4"), buf, idx_labels(buf, 0x801, 3, lab, 3));
+    nas_dataset *d = NULL;
+    cr_assert_eq(nas_idx_load(tpath("img4"), tpath("lab4"), &d), NAS_OK, "%s", nas_errmsg());
+    cr_assert_eq(d->n, 3);
+    cr_assert_eq(d->c, 3);
+    cr_assert_eq(d->h, 2);
+    cr_assert_eq(d->w, 2);
+    cr_assert_eq(d->x[12 * 2 + 5], (uint8_t)((12 * 2 + 5) * 7));
+    cr_assert_eq(d->classes, 2);
+    nas_dataset_free(d);
+    /* Two channels are not an image nasd reads. */
+    k = put_be32(buf, 0x804);
+    k += put_be32(buf + k, 1);
+    k += put_be32(buf + k, 2);
+    k += put_be32(buf + k, 1);
+    k += put_be32(buf + k, 1);
+    buf[k++] = 0;
+    buf[k++] = 0;
+    write_raw(tpath("img4"), buf, k);
+    write_raw(tpath("lab4"), buf, idx_labels(buf, 0x801, 1, lab, 1));
+    expect_fail(nas_idx_load(tpath("img4"), tpath("lab4"), &d), NAS_EFORMAT, tpath("img4"),
+                "2 channels");
 }
 
 Test(idx, bad_label_magic)

@@ -590,7 +590,8 @@ Test(nasd, unknown_ids_routes_and_methods)
         {"GET", "/v1/jobs/0123456789abcdef0123456789abcdef:cancel", "POST"},
         {"DELETE", "/v1/jobs/0123456789abcdef0123456789abcdef/result", "GET, HEAD"},
         {"POST", "/healthz", "GET, HEAD"},
-        {"PATCH", "/v1/datasets", "GET, HEAD"},
+        {"PATCH", "/v1/datasets", "GET, HEAD, POST"},
+        {"PUT", "/v1/datasets/photos", "GET, HEAD, DELETE"},
     };
     for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
         http_resp r;
