@@ -50,8 +50,8 @@ typedef struct import_job {
     struct import_job *next;
 } import_job;
 
-static import_job *running; /* imports under way (loop thread only) */
-static volatile int stopping;
+static import_job *running;  /* imports under way (loop thread only) */
+static _Atomic int stopping; /* read by the imports' threads */
 
 static void root_dir(const nd_config *cfg, char *out, size_t n)
 {

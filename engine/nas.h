@@ -558,10 +558,10 @@ void nas_sha256_hex(nas_sha256 *s, char out[65]);
  * train-labels.idx, test-images.idx, test-labels.idx (IDX, pixels as the
  * engine keeps them) and meta.json. */
 typedef struct nas_import_limits {
-    uint64_t max_expanded;    /* bytes of all entries, as they unpack */
-    long max_files;           /* entries of the archive */
-    long max_pixels;          /* width x height of one image */
-    const volatile int *stop; /* non-zero: give up (shutdown); may be NULL */
+    uint64_t max_expanded;   /* bytes of all entries, as they unpack */
+    long max_files;          /* entries of the archive */
+    long max_pixels;         /* width x height of one image */
+    const _Atomic int *stop; /* non-zero: give up (shutdown); may be NULL */
 } nas_import_limits;
 
 typedef struct nas_import_error {
