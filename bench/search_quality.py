@@ -1,0 +1,457 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""search_quality.py - does a search rank architectures better than chance?
+
+Drives a real nasd (started here, from a build dir, on a free loopback port
+with a temporary state dir; stopped at the end) through the public API only.
+Standard library only. Two studies (issue #16, "Search quality"):
+
+rank    Rank correlation as in Yu et al. (ICLR 2020), "Evaluating the Search
+        Phase of Neural Architecture Search": N architectures of a space are
+        each trained stand-alone the same way (a `train` job: same seed, same
+        small epoch budget) and Kendall's tau-b (ties counted) is computed
+        between their test accuracy and what the search believes of them:
+          darts-cnn   one DARTS search; N cells sampled uniformly (seeded, as
+                      `random` samples them) plus the derived genotype, each
+                      scored by its alpha strength: the sum over the chosen
+                      edges of both cells of log softmax(alpha)[op], from the
+                      alpha of the search's last epoch (its last
+                      /architectures row).
+          enas-micro  one ENAS search; the last N distinct children it sampled
+                      (the last epoch(s) of /architectures), scored by their
+                      shared-weights reward (accuracy on one validation batch).
+          nasrl-cnn   one NAS-RL search; its last N distinct children, scored
+                      by their child reward; then trained longer stand-alone.
+        Also printed as diagnostics: tau of accuracy against the parameter
+        count and (darts-cnn) against the number of parameter-free ops
+        (pools, skips). The p-value is a two-sided permutation test of tau
+        (seeded); the interval a 95 % bootstrap percentile interval.
+
+budget  Equal budget, darts-cnn: a DARTS search and a random search
+        (`algorithm: random`) run at the same time in the same nasd, one
+        thread each, with the same budget.max_seconds for the search stage;
+        then each result is trained by the same `train` job (same spec and
+        seed). Wall-clock seconds are the fair currency: a supernet step and a
+        child's step differ too much in cost for equal epochs or steps to
+        mean equal compute, and running both at once gives them the same
+        share of a loaded machine. Repeated for each --seeds value.
+
+Every figure depends only on the seeds and the budgets given, except the
+budget study (a time budget) and ties in the order jobs finish. Prints a
+table and one JSON line per architecture/run plus a summary JSON line
+(also appended to --jsonl FILE if given).
+
+    bench/search_quality.py --build build --study rank --space darts-cnn
+    bench/search_quality.py --build build --study rank --space enas-micro
+    bench/search_quality.py --build build --study budget --seeds 1,2
+"""
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+DARTS_OPS = ["max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
+             "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"]
+PARAM_FREE = {"max_pool_3x3", "avg_pool_3x3", "skip_connect", "identity",
+              "max_pool", "avg_pool"}
+
+
+# ------------------------------------------------------------------ nasd
+
+class Nasd:
+    """One nasd of a build dir on a free loopback port, own state dir."""
+
+    def __init__(self, build, workers, threads, extra):
+        exe = os.path.join(build, "nasd")
+        if not os.access(exe, os.X_OK):
+            sys.exit("%s: not found (build first)" % exe)
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        self.dir = tempfile.mkdtemp(prefix="nasd-quality-")
+        self.log = open(os.path.join(self.dir, "nasd.log"), "w")
+        self.proc = subprocess.Popen(
+            [exe, "--listen", "127.0.0.1:%d" % port, "--state-dir", self.dir,
+             "--workers", str(workers), "--threads-per-job", str(threads),
+             "--log-level", "warn"] + extra,
+            stdout=self.log, stderr=subprocess.STDOUT)
+        self.base = "http://127.0.0.1:%d" % port
+        for _ in range(300):
+            try:
+                self.get("/healthz")
+                return
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.1)
+        self.stop()
+        sys.exit("nasd did not start; see its log")
+
+    def req(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        r = urllib.request.Request(self.base + path, data=data, method=method,
+                                   headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(r, timeout=60) as f:
+                return json.load(f)
+        except urllib.error.HTTPError as e:
+            sys.exit("%s %s: %d %s" % (method, path, e.code, e.read().decode()))
+
+    def get(self, path):
+        return self.req("GET", path)
+
+    def submit(self, spec):
+        return self.req("POST", "/v1/jobs", spec)["id"]
+
+    def wait(self, ids, poll=5.0):
+        """Waits for every job; returns {id: job}. A failed job aborts."""
+        done = {}
+        while len(done) < len(ids):
+            for i in ids:
+                if i in done:
+                    continue
+                j = self.get("/v1/jobs/" + i)
+                if j["state"] in ("failed", "cancelled"):
+                    sys.exit("job %s %s: %s" % (i, j["state"], j.get("error")))
+                if j["state"] == "succeeded":
+                    done[i] = j
+            if len(done) < len(ids):
+                time.sleep(poll)
+        return done
+
+    def rows(self, job):
+        out, after = [], 0
+        while True:
+            p = self.get("/v1/jobs/%s/architectures?after=%d&limit=500" % (job, after))
+            out += p["architectures"]
+            if not p.get("next_after"):
+                return out
+            after = p["next_after"]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ------------------------------------------------------------ statistics
+
+def tau_b(x, y):
+    """Kendall's tau-b: (concordant - discordant) / sqrt((n0 - n1)(n0 - n2)),
+    n0 the pairs, n1 and n2 the pairs tied in x and in y."""
+    n, s, n1, n2 = len(x), 0, 0, 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx, dy = x[i] - x[j], y[i] - y[j]
+            n1 += dx == 0
+            n2 += dy == 0
+            if dx and dy:
+                s += 1 if (dx > 0) == (dy > 0) else -1
+    n0 = n * (n - 1) // 2
+    d = math.sqrt((n0 - n1) * (n0 - n2))
+    return s / d if d else float("nan")
+
+
+def perm_p(x, y, t, rng, reps):
+    """Two-sided permutation p-value of tau-b (y shuffled)."""
+    if t != t:
+        return float("nan")
+    yy, hit = list(y), 0
+    for _ in range(reps):
+        rng.shuffle(yy)
+        if abs(tau_b(x, yy)) >= abs(t) - 1e-12:
+            hit += 1
+    return (hit + 1) / (reps + 1)
+
+
+def boot_ci(x, y, rng, reps):
+    n, ts = len(x), []
+    for _ in range(reps):
+        k = [rng.randrange(n) for _ in range(n)]
+        t = tau_b([x[i] for i in k], [y[i] for i in k])
+        if t == t:
+            ts.append(t)
+    ts.sort()
+    if not ts:
+        return float("nan"), float("nan")
+    return ts[int(0.025 * len(ts))], ts[int(0.975 * len(ts)) - 1]
+
+
+# ----------------------------------------------------------------- spaces
+
+def darts_sample(rng):
+    """A cell as `random` samples one: per node an ordered pair of distinct
+    earlier states, each edge's op uniform over the 7 non-none ops."""
+    cell = []
+    for i in range(4):
+        a = rng.randrange(i + 2)
+        b = rng.randrange(i + 1)
+        b = b + 1 if b >= a else b
+        cell += [[rng.choice(DARTS_OPS), a], [rng.choice(DARTS_OPS), b]]
+    return cell
+
+
+def darts_strength(geno, alpha):
+    """Sum over the chosen edges of both cells of log softmax(alpha)[op];
+    alpha holds the softmax per edge (edge of node i from state j:
+    i (i + 3) / 2 + j, the reference's order)."""
+    ops, s = alpha["ops"], 0.0
+    for cell in ("normal", "reduce"):
+        for k, (op, j) in enumerate(geno[cell]):
+            i = k // 2
+            s += math.log(alpha[cell][i * (i + 3) // 2 + j][ops.index(op)])
+    return s
+
+
+def param_free(geno):
+    return sum(1 for c in ("normal", "reduce") for op, _ in geno[c] if op in PARAM_FREE)
+
+
+# ------------------------------------------------------------------ study
+
+def train_spec(a, arch):
+    spec = {"algorithm": "train", "dataset": a.dataset, "seed": a.seed,
+            "architecture": arch, "budget": {"epochs": a.train_epochs},
+            "hyperparameters": {"batch_size": a.train_batch}}
+    if a.train_examples:
+        spec["hyperparameters"]["max_examples"] = a.train_examples
+    return spec
+
+
+def arch_for_train(a, space, arch):
+    """The architecture as served, with the stand-alone network's size."""
+    arch = {k: v for k, v in arch.items() if k not in ("space", "C", "layers")}
+    arch["space"] = space
+    if space != "nasrl-cnn":
+        arch.update({"C": a.train_C, "layers": a.train_layers})
+    return arch
+
+
+def train_text(a):
+    size = "" if a.space == "nasrl-cnn" else "C %d, %d layers, " % (a.train_C, a.train_layers)
+    return size + "%d epoch(s), %s examples, batch %d" % (
+        a.train_epochs, a.train_examples or "all", a.train_batch)
+
+
+def emit(a, obj):
+    line = json.dumps(obj, sort_keys=True)
+    print(line, flush=True)
+    if a.jsonl:
+        with open(a.jsonl, "a") as f:
+            f.write(line + "\n")
+
+
+def search_spec(a):
+    # the README's measured DARTS search; its ENAS micro one on half the examples
+    hp = {"darts-cnn": {"order": 1, "C": 8, "layers": 5, "batch_size": 32,
+                        "max_examples": 10000},
+          "enas-micro": {"C": 8, "layers": 2, "batch_size": 64, "max_examples": 10000,
+                         "controller_steps": 20, "controller_aggregate": 5},
+          "nasrl-cnn": {"child_epochs": 1, "max_examples": 3000, "start_layers": 3,
+                        "max_layers": 3, "num_filters": [8, 16, 24],
+                        "children_per_update": 2}}[a.space]
+    algo = {"darts-cnn": "darts", "enas-micro": "enas", "nasrl-cnn": "nas-rl"}[a.space]
+    spec = {"algorithm": algo, "search_space": a.space, "dataset": a.dataset,
+            "seed": a.seed, "hyperparameters": hp}
+    epochs = a.search_epochs or {"darts": 3, "enas": 10}.get(algo)
+    spec["budget"] = ({"max_architectures": a.search_archs} if algo == "nas-rl"
+                      else {"epochs": epochs})
+    for k, v in json.loads(a.search_hp).items():
+        hp[k] = v
+    return spec
+
+
+def rank_study(a, d):
+    rng = random.Random(a.seed)
+    t0 = time.time()
+    spec = search_spec(a)
+    emit(a, {"kind": "search_spec", "space": a.space, "spec": spec})
+    sid = d.submit(spec)
+    cands = []  # (label, arch as served, belief)
+    if a.space == "darts-cnn":
+        # the random cells do not depend on the search: train them meanwhile
+        for i in range(a.n):
+            g = {"normal": darts_sample(rng), "normal_concat": [2, 3, 4, 5],
+                 "reduce": darts_sample(rng), "reduce_concat": [2, 3, 4, 5]}
+            cands.append(["random%d" % i, g, None])
+        ids = [d.submit(train_spec(a, arch_for_train(a, a.space, g))) for _, g, _ in cands]
+        d.wait([sid])
+        last = d.rows(sid)[-1]
+        alpha = last["metrics"]["alpha"]
+        res = d.get("/v1/jobs/%s/result" % sid)["architecture"]
+        derived = {k: res[k] for k in ("normal", "normal_concat", "reduce", "reduce_concat")}
+        cands.append(["derived", derived, None])
+        ids.append(d.submit(train_spec(a, arch_for_train(a, a.space, derived))))
+        for c in cands:
+            c[2] = darts_strength(c[1], alpha)
+        belief = "alpha strength (sum log softmax, last epoch %d)" % last["metrics"]["epoch"]
+    else:
+        d.wait([sid])
+        rows, seen = d.rows(sid), set()
+        for r in reversed(rows):
+            key = json.dumps(r["arch"], sort_keys=True)
+            if key in seen:
+                continue
+            seen.add(key)
+            cands.append(["s%d" % r["seq"], r["arch"], r["reward"], r["metrics"].get("epoch")])
+            if len(cands) == a.n:
+                break
+        if a.space == "enas-micro":
+            ep = sorted({c.pop() for c in cands})
+            belief = "shared-weights reward (epochs %d-%d)" % (ep[0], ep[-1])
+        else:
+            cands = [c[:3] for c in cands]
+            belief = "child reward (last %d distinct of %d)" % (len(cands), len(rows))
+        ids = [d.submit(train_spec(a, arch_for_train(a, a.space, c[1]))) for c in cands]
+    d.wait(ids)
+    acc, bel, par = [], [], []
+    for (label, arch, b), i in zip(cands, ids):
+        r = d.get("/v1/jobs/%s/result" % i)
+        acc.append(r["value"])
+        bel.append(b)
+        par.append(r["details"].get("parameters", 0))
+        row = {"kind": "arch", "space": a.space, "label": label, "belief": b,
+               "test_accuracy": r["value"], "parameters": par[-1],
+               "train_seconds": r["details"].get("seconds"), "arch": arch}
+        if a.space == "darts-cnn":
+            row["param_free_ops"] = param_free(arch)
+        emit(a, row)
+    prng = random.Random(a.seed)
+    t = tau_b(bel, acc)
+    p = perm_p(bel, acc, t, prng, a.perms)
+    lo, hi = boot_ci(bel, acc, prng, a.boots)
+    summ = {"kind": "summary", "study": "rank", "space": a.space, "n": len(acc),
+            "belief": belief, "tau": round(t, 4), "p": round(p, 4),
+            "ci95": [round(lo, 4), round(hi, 4)],
+            "tau_params": round(tau_b(par, acc), 4),
+            "acc_min": min(acc), "acc_median": sorted(acc)[len(acc) // 2], "acc_max": max(acc),
+            "train": train_text(a) + ", seed %d" % a.seed,
+            "search_job": sid, "wall_seconds": round(time.time() - t0)}
+    if a.space == "darts-cnn":
+        pf = [param_free(c[1]) for c in cands]
+        summ["tau_param_free_ops"] = round(tau_b(pf, acc), 4)
+        summ["tau_belief_param_free_ops"] = round(tau_b(bel, pf), 4)
+        k = len(acc) - 1
+        summ["derived_acc"] = acc[k]
+        summ["derived_acc_rank"] = 1 + sum(1 for v in acc[:k] if v > acc[k])
+        summ["derived_param_free_ops"] = pf[k]
+    emit(a, summ)
+    print("\n| space | N | belief | Kendall tau-b | p (permutation) | 95 % bootstrap | "
+          "tau vs params | test acc min / median / max | stand-alone training |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print("| %s | %d | %s | %.3f | %.3f | [%.3f, %.3f] | %.3f | %.4f / %.4f / %.4f | %s |" % (
+        a.space, len(acc), belief, t, p, lo, hi, summ["tau_params"], summ["acc_min"],
+        summ["acc_median"], summ["acc_max"], summ["train"]))
+    if a.space == "darts-cnn":
+        print("\nparameter-free ops (of 16) vs test accuracy: tau %.3f; vs alpha strength: "
+              "tau %.3f; derived genotype: %d parameter-free ops, test accuracy %.4f, "
+              "rank %d of %d" % (summ["tau_param_free_ops"], summ["tau_belief_param_free_ops"],
+                                 summ["derived_param_free_ops"], summ["derived_acc"],
+                                 summ["derived_acc_rank"], len(acc)))
+
+
+def budget_study(a, d):
+    print("| seed | search seconds | DARTS test acc | random test acc | random archs tried | "
+          "DARTS normal cell |")
+    print("|---|---|---|---|---|---|")
+    for seed in [int(s) for s in a.seeds.split(",")]:
+        a.seed = seed
+        ds = {"algorithm": "darts", "search_space": "darts-cnn", "dataset": a.dataset,
+              "seed": seed, "budget": {"epochs": 1000, "max_seconds": a.search_seconds},
+              "hyperparameters": {"order": 1, "C": 8, "layers": 5, "batch_size": 32}}
+        rs = {"algorithm": "random", "search_space": "darts-cnn", "dataset": a.dataset,
+              "seed": seed, "budget": {"max_architectures": 100000,
+                                       "max_seconds": a.search_seconds},
+              "hyperparameters": {"C": 8, "layers": 5, "child_epochs": 1,
+                                  "max_examples": a.random_examples,
+                                  "parallel_children": 1}}
+        for k, v in json.loads(a.search_hp).items():
+            ds["hyperparameters"][k] = v
+        di, ri = d.submit(ds), d.submit(rs)
+        d.wait([di, ri])
+        out = {}
+        for name, i in (("darts", di), ("random", ri)):
+            res = d.get("/v1/jobs/%s/result" % i)
+            arch = {k: v for k, v in res["architecture"].items()}
+            out[name] = (arch, d.submit(train_spec(a, arch_for_train(a, "darts-cnn", arch))),
+                         len(d.rows(i)))
+        d.wait([out["darts"][1], out["random"][1]])
+        accs = {n: d.get("/v1/jobs/%s/result" % o[1])["value"] for n, o in out.items()}
+        darts_normal = " ".join("%s/%d" % (op, j) for op, j in out["darts"][0]["normal"])
+        emit(a, {"kind": "summary", "study": "budget", "seed": seed,
+                 "search_seconds": a.search_seconds, "darts_spec": ds, "random_spec": rs,
+                 "darts_test_accuracy": accs["darts"], "random_test_accuracy": accs["random"],
+                 "random_archs": out["random"][2], "darts_arch": out["darts"][0],
+                 "random_arch": out["random"][0],
+                 "train": train_text(a)})
+        print("| %d | %g | %.4f | %.4f | %d | %s |" % (
+            seed, a.search_seconds, accs["darts"], accs["random"], out["random"][2],
+            darts_normal), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0].split(" - ")[1],
+        epilog="Example: bench/search_quality.py --build build --study rank --space darts-cnn",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--build", required=True, help="build dir holding nasd")
+    ap.add_argument("--study", choices=["rank", "budget"], default="rank")
+    ap.add_argument("--space", choices=["darts-cnn", "enas-micro", "nasrl-cnn"],
+                    default="darts-cnn", help="rank study: the space")
+    ap.add_argument("--dataset", default="fashion-mnist")
+    ap.add_argument("--n", type=int, default=20,
+                    help="architectures (darts-cnn: random cells, plus the derived one)")
+    ap.add_argument("--seed", type=int, default=1,
+                    help="seed of the search, the sampled cells and every train job")
+    ap.add_argument("--seeds", default="1,2", help="budget study: one run per seed")
+    ap.add_argument("--search-epochs", type=int,
+                    help="darts/enas search epochs (default: darts 3, enas 10)")
+    ap.add_argument("--search-archs", type=int, default=40, help="nas-rl: children")
+    ap.add_argument("--search-hp", default="{}",
+                    help="JSON object merged into the search's hyperparameters")
+    ap.add_argument("--search-seconds", type=float, default=300,
+                    help="budget study: budget.max_seconds of both searches")
+    ap.add_argument("--random-examples", type=int, default=6000,
+                    help="budget study: max_examples of random search's children")
+    ap.add_argument("--train-C", type=int, default=8)
+    ap.add_argument("--train-layers", type=int,
+                    help="darts-cnn: cells (default 5); enas-micro: normal cells per "
+                    "stack (default 2)")
+    ap.add_argument("--train-epochs", type=int, default=2)
+    ap.add_argument("--train-examples", type=int, default=5000,
+                    help="max_examples of each train job; 0: all")
+    ap.add_argument("--train-batch", type=int, default=64)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="--threads-per-job")
+    ap.add_argument("--perms", type=int, default=2000, help="permutations for the p-value")
+    ap.add_argument("--boots", type=int, default=2000, help="bootstrap resamples")
+    ap.add_argument("--jsonl", help="also append the JSON lines to this file")
+    ap.add_argument("--nasd-arg", action="append", default=[],
+                    help="extra nasd argument (repeat), e.g. --nasd-arg=--cifar10-dir=DIR")
+    a = ap.parse_args()
+    if a.train_layers is None:
+        a.train_layers = 2 if a.space == "enas-micro" and a.study == "rank" else 5
+    d = Nasd(a.build, a.workers, a.threads, a.nasd_arg)
+    try:
+        (rank_study if a.study == "rank" else budget_study)(a, d)
+    finally:
+        d.stop()
+
+
+if __name__ == "__main__":
+    main()
