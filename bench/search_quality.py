@@ -446,6 +446,12 @@ def main():
     a = ap.parse_args()
     if a.train_layers is None:
         a.train_layers = 2 if a.space == "enas-micro" and a.study == "rank" else 5
+    # stop nasd and remove its state dir on SIGTERM and SIGINT too (a
+    # background job of a shell ignores SIGINT unless told otherwise)
+    def bye(sig, _frame):
+        raise SystemExit("stopped by signal %d" % sig)
+    signal.signal(signal.SIGTERM, bye)
+    signal.signal(signal.SIGINT, bye)
     d = Nasd(a.build, a.workers, a.threads, a.nasd_arg)
     try:
         (rank_study if a.study == "rank" else budget_study)(a, d)
