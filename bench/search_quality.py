@@ -233,6 +233,11 @@ def train_spec(a, arch):
     return spec
 
 
+def row_arch(row):
+    """An /architectures row's architecture (named `arch` before 2026-12)."""
+    return row["architecture"] if "architecture" in row else row["arch"]
+
+
 def arch_for_train(a, space, arch):
     """The architecture as served, with the stand-alone network's size."""
     arch = {k: v for k, v in arch.items() if k not in ("space", "C", "layers")}
@@ -304,11 +309,11 @@ def rank_study(a, d):
         d.wait([sid])
         rows, seen = d.rows(sid), set()
         for r in reversed(rows):
-            key = json.dumps(r["arch"], sort_keys=True)
+            key = json.dumps(row_arch(r), sort_keys=True)
             if key in seen:
                 continue
             seen.add(key)
-            cands.append(["s%d" % r["seq"], r["arch"], r["reward"], r["metrics"].get("epoch")])
+            cands.append(["s%d" % r["seq"], row_arch(r), r["reward"], r["metrics"].get("epoch")])
             if len(cands) == a.n:
                 break
         if a.space == "enas-micro":
