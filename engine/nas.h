@@ -379,6 +379,10 @@ int nas_model_save(const char *path, nas_params *p, uint32_t groups, const char 
  * be present with its shape. meta_out (may be NULL) receives a malloc'd
  * array of malloc'd pairs, freed with nas_kv_free. */
 int nas_ckpt_load(const char *path, nas_params *p, nas_rng *rng, nas_kv **meta_out, int *nmeta_out);
+/* Loads a model file (nas_model_save) into an allocated store that holds
+ * exactly the file's tensors, each with its shape: the data only (the
+ * moments are left as they are); as strict as nas_ckpt_load. */
+int nas_model_load(const char *path, nas_params *p, nas_kv **meta_out, int *nmeta_out);
 void nas_kv_free(nas_kv *kv, int n);
 const char *nas_kv_get(const nas_kv *kv, int n, const char *key);
 
@@ -904,6 +908,32 @@ int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep, const _At
  * What depends on the data (a batch larger than the split, a corpus too
  * short for its columns) is only known when the job runs. */
 int nas_job_validate(const nas_job_spec *spec);
+
+/* ---------------------------------------------------------------- models */
+
+/* A trained network opened for inference (issue #14; jobs/predict.c). */
+typedef struct nas_model nas_model;
+
+/* One metadata value of a model (or checkpoint) file (jobs/model.c lists
+ * the keys) into *value (malloc'd; NULL when the file has no such key). */
+int nas_model_meta(const char *path, const char *key, char **value);
+/* Opens the model file at path, whose network is the one a `train` job
+ * with `spec` builds (the caller makes spec from the file's
+ * "architecture" and "dataset" metadata; its dataset paths are not read).
+ * The network comes from the train job's own builder and the file must
+ * hold exactly its tensors, by name and shape. Image networks of
+ * fixed-cnn, darts-cnn, enas-micro and enas-macro for now: another is
+ * NAS_EINVAL. *out is owned by the caller (nas_model_free). */
+int nas_model_open(const char *path, const nas_job_spec *spec, nas_model **out);
+void nas_model_free(nas_model *m);
+/* The input's shape (C, H, W) and the number of classes. */
+void nas_model_input(const nas_model *m, int *c, int *h, int *w, int *classes);
+/* The name of class k (the file's "classes"), NULL out of range. */
+const char *nas_model_class_name(const nas_model *m, int k);
+/* pixels (n, C, H, W) as the dataset stores them (0-255) -> logits
+ * (n, classes), eval mode, normalised as the training was. Only reads the
+ * model: threads may share one. NAS_OK or NAS_ENOMEM. */
+int nas_model_logits(const nas_model *m, const uint8_t *pixels, int n, float *logits);
 
 /* The names an architecture of search space `space` spells the choices
  * `what` with, in the order of the engine's decision values: "op"

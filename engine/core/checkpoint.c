@@ -302,9 +302,10 @@ static void format_shape(char *buf, size_t cap, const uint64_t *dims, int ndim)
 
 /* Pair every entry with a slot: 3 per parameter (data, m1, m2) and one
  * for the RNG, slot[k] = entry index. Any entry without a slot, any
- * mismatch and any empty slot is an error. */
+ * mismatch and any empty slot is an error. A model file (model) has only
+ * the data slots: a moment or the RNG in it has no slot. */
 static int match_store(const char *path, const ck_header *h, nas_params *p, const nas_rng *rng,
-                       int *slot)
+                       int model, int *slot)
 {
     int err = NAS_OK, np = nas_params_count(p), rng_slot = 3 * np;
     name_index *names = malloc(((size_t)np + 1) * sizeof(*names));
@@ -322,6 +323,10 @@ static int match_store(const char *path, const ck_header *h, nas_params *p, cons
         int s = -1, kind = 0;
         if (strcmp(e->name, CK_RNG) == 0) {
             s = rng_slot;
+            if (model) {
+                err = nas_fail(NAS_EFORMAT, "%s: a model file holds no " CK_RNG, path);
+                goto fail;
+            }
             if (e->dtype != nas__ckpt_dtype_find("U64") || e->ndim != 1 || e->shape[0] != 4) {
                 err = nas_fail(NAS_EFORMAT,
                                "%s: " CK_RNG " must be U64 "
@@ -339,6 +344,13 @@ static int match_store(const char *path, const ck_header *h, nas_params *p, cons
             kind = has_suffix(base, "#m1") ? 1 : has_suffix(base, "#m2") ? 2 : 0;
             if (kind)
                 base[strlen(base) - 3] = '\0';
+            if (kind && model) {
+                err = nas_fail(NAS_EFORMAT,
+                               "%s: unexpected tensor \"%s\" (a model file holds no "
+                               "optimizer moments)",
+                               path, e->name);
+                goto fail;
+            }
             name_index key = {base, 0};
             const name_index *hit =
                 bsearch(&key, names, (size_t)np, sizeof(*names), cmp_name_index);
@@ -382,7 +394,7 @@ static int match_store(const char *path, const ck_header *h, nas_params *p, cons
         slot[s] = i;
     }
     static const char *const suffix[3] = {"", "#m1", "#m2"};
-    for (int k = 0; k < rng_slot; k++) {
+    for (int k = 0; k < rng_slot; k += model ? 3 : 1) {
         if (slot[k] < 0) {
             err = nas_fail(NAS_ENOTFOUND,
                            "%s: parameter \"%s%s\" is "
@@ -414,7 +426,8 @@ fail:
     return err;
 }
 
-int nas_ckpt_load(const char *path, nas_params *p, nas_rng *rng, nas_kv **meta_out, int *nmeta_out)
+static int load_file(const char *path, nas_params *p, nas_rng *rng, int model, nas_kv **meta_out,
+                     int *nmeta_out)
 {
     unsigned char *buf = NULL;
     size_t size = 0;
@@ -435,7 +448,7 @@ int nas_ckpt_load(const char *path, nas_params *p, nas_rng *rng, nas_kv **meta_o
         err = nas_fail(NAS_ENOMEM, "%s: checkpoint", path);
         goto fail;
     }
-    if ((err = match_store(path, &h, p, rng, slot)))
+    if ((err = match_store(path, &h, p, rng, model, slot)))
         goto fail;
     if (meta_out && !h.meta) {
         h.meta = calloc(1, sizeof(nas_kv)); /* just the sentinel */
@@ -449,7 +462,7 @@ int nas_ckpt_load(const char *path, nas_params *p, nas_rng *rng, nas_kv **meta_o
     for (int i = 0; i < np; i++) {
         nas_tensor *t = nas_params_get(p, i);
         float *dst[3] = {t->data, nas_params_moment1(p, i), nas_params_moment2(p, i)};
-        for (int k = 0; k < 3; k++) {
+        for (int k = 0; k < (model ? 1 : 3); k++) {
             const ck_entry *e = &h.e[slot[3 * i + k]];
             memcpy(dst[k], h.data + e->begin, (size_t)(e->end - e->begin));
         }
@@ -475,4 +488,14 @@ fail:
     nas__ckpt_header_free(&h);
     free(buf);
     return err;
+}
+
+int nas_ckpt_load(const char *path, nas_params *p, nas_rng *rng, nas_kv **meta_out, int *nmeta_out)
+{
+    return load_file(path, p, rng, 0, meta_out, nmeta_out);
+}
+
+int nas_model_load(const char *path, nas_params *p, nas_kv **meta_out, int *nmeta_out)
+{
+    return load_file(path, p, NULL, 1, meta_out, nmeta_out);
 }

@@ -15,9 +15,7 @@
  * and is resumed replays the same order, the same op-rng draws and the
  * same sums as one that never stopped, and ends with identical bits.
  */
-#include "jobs.h"
-#include "search/darts/darts.h"
-#include "search/enas/enas.h"
+#include "image_net.h"
 #include "search/enas/enas_micro.h"
 
 #include <inttypes.h>
@@ -26,29 +24,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct block_ids {
-    int w, gamma, beta, mean, var;
-    int pool; /* followed by max pooling */
-} block_ids;
-
-typedef struct cnn {
-    int nblocks;
-    block_ids b[NAS_MAX_BLOCKS];
-    int fc1w, fc1b, fc2w, fc2b;
-    int flat, classes;
-    float dropout;
-    nas__darts_fixed *darts;    /* NAS_ARCH_DARTS_CNN: the whole network */
-    const nas_enas_space *enas; /* NAS_ARCH_ENAS_CNN: the space, */
-    void *enas_self;            /* its state */
-    int *arc;                   /* and the fixed arc */
-} cnn;
-
 typedef struct run {
     nas__job *j;
     nas_dataset *train, *test;
     nas_params *p;
     nas_graph *g;
-    cnn net;
+    nas__image_net net;
     nas_rng op_rng, data_rng;
     nas_sgd sgd;
     nas_augment aug;
@@ -61,130 +42,16 @@ typedef struct run {
     double t0, images; /* the epoch's start and images trained on */
 } run;
 
-/* ----------------------------------------------------------------- net */
-
-static int add(nas_params *p, const char *name, int group, enum nas_init init, int ndim, int a,
-               int b, int c, int d)
-{
-    int shape[4] = {a, b, c, d};
-    return nas_params_add(p, name, group, init, 1.0f, ndim, shape);
-}
-
-/* Declares the blocks; *h, *w track the map through the poolings. */
-static int declare_blocks(nas_params *p, cnn *n, const nas_job_spec *s, int cin, int *h, int *w)
-{
-    const int W = NAS_GROUP_WEIGHTS, S = NAS_GROUP_STATE;
-    char name[64];
-    for (int i = 0; i < s->nblocks; i++) {
-        int co = s->channels[i];
-        block_ids *b = &n->b[i];
-#define NAME(what) (snprintf(name, sizeof(name), "block%d." what, i), name)
-        if ((b->w = add(p, NAME("conv.w"), W, NAS_INIT_KAIMING, 4, co, cin, 3, 3)) < 0 ||
-            (b->gamma = add(p, NAME("bn.gamma"), W, NAS_INIT_ONE, 1, co, 0, 0, 0)) < 0 ||
-            (b->beta = add(p, NAME("bn.beta"), W, NAS_INIT_ZERO, 1, co, 0, 0, 0)) < 0 ||
-            (b->mean = add(p, NAME("bn.running_mean"), S, NAS_INIT_ZERO, 1, co, 0, 0, 0)) < 0 ||
-            (b->var = add(p, NAME("bn.running_var"), S, NAS_INIT_ONE, 1, co, 0, 0, 0)) < 0)
-            return NAS_ENOMEM;
-#undef NAME
-        b->pool = *h > 4 || *w > 4;
-        if (b->pool) {
-            *h = (*h - 1) / 2 + 1; /* 3x3, stride 2, pad 1 */
-            *w = (*w - 1) / 2 + 1;
-        }
-        cin = co;
-    }
-    return cin;
-}
-
-static int declare(run *r)
-{
-    const nas_job_spec *s = &r->j->spec;
-    const nas_dataset_desc *d = r->j->desc;
-    cnn *n = &r->net;
-    int h = d->h, w = d->w;
-    n->nblocks = s->nblocks;
-    n->classes = d->classes;
-    n->dropout = s->dropout;
-    if (s->arch == NAS_ARCH_DARTS_CNN) {
-        nas_darts_cfg cfg = {.C = s->C,
-                             .layers = s->layers,
-                             .in_c = d->c,
-                             .h = d->h,
-                             .w = d->w,
-                             .classes = d->classes,
-                             .auxiliary = s->aux_weight > 0.0f};
-        return nas__darts_fixed_declare(r->p, &cfg, &s->darts_cnn, &n->darts);
-    }
-    if (s->arch == NAS_ARCH_ENAS_CNN) { /* validated by job.c */
-        nas_enas_cfg cfg = {.C = s->C,
-                            .layers = s->layers,
-                            .nodes = s->nodes,
-                            .in_c = d->c,
-                            .h = d->h,
-                            .w = d->w,
-                            .classes = d->classes,
-                            .dropout = s->dropout,
-                            .aux = s->aux_weight > 0.0f};
-        n->enas = nas__enas_space_find(s->search_space);
-        if (strcmp(n->enas->name, "enas-macro") == 0)
-            cfg.nodes = 0;
-        int rc = n->enas->declare(r->p, &cfg, &n->enas_self);
-        if (rc < 0)
-            return rc;
-        int len = nas__enas_arc_len(n->enas, n->enas_self);
-        if (!(n->arc = calloc((size_t)len + 1, sizeof(int))))
-            return nas_fail(NAS_ENOMEM, "train: out of memory");
-        return nas__enas_arc_parse(n->enas, n->enas_self, s->genotype, n->arc);
-    }
-    int c = declare_blocks(r->p, n, s, d->c, &h, &w);
-    if (c < 0)
-        return c;
-    n->flat = c * h * w;
-    const int W = NAS_GROUP_WEIGHTS;
-    if ((n->fc1w = add(r->p, "fc1.w", W, NAS_INIT_KAIMING, 2, s->hidden, n->flat, 0, 0)) < 0 ||
-        (n->fc1b = add(r->p, "fc1.b", W, NAS_INIT_ZERO, 1, s->hidden, 0, 0, 0)) < 0 ||
-        (n->fc2w = add(r->p, "fc2.w", W, NAS_INIT_KAIMING, 2, n->classes, s->hidden, 0, 0)) < 0 ||
-        (n->fc2b = add(r->p, "fc2.b", W, NAS_INIT_ZERO, 1, n->classes, 0, 0, 0)) < 0)
-        return NAS_ENOMEM;
-    return NAS_OK;
-}
-
-/* x (N, C, H, W) -> logits (N, classes); train: a training step (ENAS
- * spaces fold the batch statistics into their running ones). */
-static nas_tensor *forward(nas_graph *g, nas_params *p, const cnn *n, nas_tensor *x, int train)
-{
-    if (n->enas)
-        return n->enas->forward(n->enas_self, g, p, n->arc, x, train);
-    if (n->darts)
-        return nas__darts_fixed_forward(g, p, n->darts, x);
-#define P(i) nas_params_get(p, (i))
-    nas_tensor *h = x;
-    for (int i = 0; i < n->nblocks; i++) {
-        const block_ids *b = &n->b[i];
-        h = nas_conv2d(g, h, P(b->w), NULL, 1, 1, 1, 1);
-        h = nas_relu(
-            g, nas_batchnorm(g, h, P(b->gamma), P(b->beta), P(b->mean), P(b->var), 0.1f, 1e-5f));
-        if (b->pool)
-            h = nas_maxpool2d(g, h, 3, 2, 1);
-    }
-    int flat[2] = {h->shape[0], n->flat};
-    h = nas_reshape(g, h, 2, flat);
-    h = nas_relu(g, nas_linear(g, h, P(n->fc1w), P(n->fc1b)));
-    h = nas_dropout(g, h, n->dropout);
-    return nas_linear(g, h, P(n->fc2w), P(n->fc2b));
-#undef P
-}
-
 /* The eval forward of a model file (jobs/model.c: the ONNX export runs
  * it on a graph with an exporter). ENAS micro runs every op on that graph
  * (its recomputation keeps its ops on a graph of its own; same numbers). */
 static nas_tensor *model_forward(void *ctx, nas_graph *g, nas_params *p, nas_tensor *x)
 {
-    const cnn *n = ctx;
+    const nas__image_net *n = ctx;
     int micro = n->enas && strcmp(n->enas->name, "enas-micro") == 0;
     if (micro)
         nas__enas_micro_recompute(n->enas_self, 0);
-    nas_tensor *y = forward(g, p, n, x, 0);
+    nas_tensor *y = nas__image_net_forward(g, p, n, x, 0);
     if (micro)
         nas__enas_micro_recompute(n->enas_self, 1);
     return y;
@@ -207,7 +74,7 @@ static double evaluate(run *r)
         nas_graph_reset(r->g);
         nas_tensor *x = nas_tensor_new4(r->g, n, t->c, t->h, t->w);
         nas_dataset_batch(t, idx, n, NULL, NULL, x->data, y);
-        nas_tensor *logits = forward(r->g, r->p, &r->net, x, 0);
+        nas_tensor *logits = nas__image_net_forward(r->g, r->p, &r->net, x, 0);
         for (int i = 0; i < n; i++)
             correct +=
                 nas__argmax(logits->data + (size_t)i * r->net.classes, r->net.classes) == y[i];
@@ -244,7 +111,7 @@ static int setup(run *r)
     r->y = malloc((size_t)s->batch_size * sizeof(int32_t));
     if (!r->p || !r->g || !r->order || !r->y)
         return nas_fail(NAS_ENOMEM, "train: out of memory");
-    if ((rc = declare(r)) < 0)
+    if ((rc = nas__image_net_declare(r->p, s, r->j->desc, &r->net)) < 0)
         return rc;
     nas_rng init;
     nas_rng_seed(&init, s->seed);
@@ -270,10 +137,7 @@ static int setup(run *r)
 
 static void teardown(run *r)
 {
-    nas__darts_fixed_free(r->net.darts);
-    if (r->net.enas_self)
-        r->net.enas->free(r->net.enas_self);
-    free(r->net.arc);
+    nas__image_net_free(&r->net);
     free(r->order);
     free(r->y);
     nas_graph_free(r->g);
@@ -301,7 +165,7 @@ static void train_step(run *r)
         float dp = s->drop_path * (float)(r->pos.epoch - 1) / (float)s->epochs;
         logits = nas__darts_fixed_forward_train(r->g, r->p, r->net.darts, x, dp, &aux);
     } else {
-        logits = forward(r->g, r->p, &r->net, x, 1);
+        logits = nas__image_net_forward(r->g, r->p, &r->net, x, 1);
         if (r->net.enas && r->net.enas->aux_logits) /* enas-micro's head */
             aux = r->net.enas->aux_logits(r->net.enas_self);
     }
