@@ -58,6 +58,13 @@ void api_jobs_architectures(api_req *rq, api_resp *rs, const char *id);
 void api_jobs_result(api_req *rq, api_resp *rs, const char *id);
 void api_jobs_model(api_req *rq, api_resp *rs, const char *id);
 void api_jobs_events(api_req *rq, api_resp *rs, const char *id);
+/* POST /v1/jobs/{id}/predictions (api/predict.c): answered off the loop
+ * thread. init/free at the app's start and stop; forget drops a job's
+ * opened model (its DELETE). */
+void api_jobs_predict(api_req *rq, api_resp *rs, const char *id);
+int api_predict_init(nd_server *s);
+void api_predict_free(nd_server *s);
+void api_predict_forget(const char *id);
 void api_datasets_list(api_req *rq, api_resp *rs);
 void api_datasets_create(api_req *rq, api_resp *rs);
 void api_datasets_get(api_req *rq, api_resp *rs, const char *name);

@@ -38,11 +38,12 @@ static void too_large(api_req *rq, api_resp *rs)
 
 static int start(nd_server *s)
 {
-    return api_metrics_init(s) || api_datasets_start(s) ? -1 : 0;
+    return api_metrics_init(s) || api_datasets_start(s) || api_predict_init(s) ? -1 : 0;
 }
 
 static void stop(nd_server *s)
 {
+    api_predict_free(s);
     api_datasets_stop(s);
     api_metrics_free(s);
 }

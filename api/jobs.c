@@ -386,6 +386,7 @@ void api_jobs_delete(api_req *rq, api_resp *rs, const char *id)
     unlink_checkpoint(path);
     nd_ckpt_remove_stale(s->ckpt_dir, id, NULL);
     nd_model_remove(s->model_dir, id);
+    api_predict_forget(id);
     nd_log_job(ND_LOG_INFO, id, "job %s deleted", id);
     rs->status = 204;
 }

@@ -77,6 +77,9 @@ static const route routes[] = {
      .get_query = "format"},
     {.pattern = "/v1/jobs/{id}/result", .get_id = api_jobs_result, .get_query = "format"},
     {.pattern = "/v1/jobs/{id}/model", .get_id = api_jobs_model, .get_query = "format"},
+    {.pattern = "/v1/jobs/{id}/predictions",
+     .post_id = api_jobs_predict,
+     .body_type = "application/json application/octet-stream"},
     {.pattern = "/v1/jobs/{id}/events", .get_id = api_jobs_events},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
@@ -299,7 +302,7 @@ void api_dispatch(api_req *rq, api_resp *rs)
         if (is_get && r->get_id)
             return r->get_id(rq, rs, id);
         if (is_post && r->post_id)
-            return r->post_id(rq, rs, id);
+            return check_body_type(r, rq, rs) ? (void)0 : r->post_id(rq, rs, id);
         if (is_del && r->del_id)
             return r->del_id(rq, rs, id);
         allow_header(r, rs->allow, sizeof(rs->allow));

@@ -76,6 +76,12 @@ typedef struct api_spec_paths {
 int api_spec_to_engine(const json_t *spec, const api_spec_paths *paths, int default_threads,
                        nas_job_spec *out, api_problem *err);
 
+/* The normalized spec of a `train` job on dataset that builds the network
+ * of a model file's "architecture" metadata (arch_text, as the job's
+ * result served it): the architecture as pasted, with the
+ * hyperparameters it records (C, layers, dropout, ...) back under
+ * /hyperparameters. New reference, or NULL with *err set. */
+json_t *api_spec_of_model(const char *dataset, const char *arch_text, api_problem *err);
 /* Hash of the raw request body for Idempotency-Key matching: FNV-1a 128
  * (offset basis 6c62272e07bb014262b821756295c58d, prime 2^88 + 0x13b) as
  * 32 lowercase hex digits + NUL. Not cryptographic: it tells a retry from

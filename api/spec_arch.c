@@ -547,3 +547,44 @@ int api__spec_arch_to_engine(const space_row *row, const json_t *arch, nas_job_s
     }
     return 0;
 }
+
+/* ------------------------------------------------ a model's architecture */
+
+json_t *api_spec_of_model(const char *dataset, const char *arch_text, api_problem *err)
+{
+    json_error_t jerr;
+    json_t *arch = json_loads(arch_text ? arch_text : "", 0, &jerr), *hp = json_object(), *body;
+    const char *space = json_string_value(json_object_get(arch, "space")), *key;
+    const space_row *row = space ? api__spec_find_row("train", space) : NULL;
+    json_t *v, *spec = NULL;
+
+    if (!row || !hp) {
+        api_problem_set(err, 0, API_PROBLEM_INTERNAL, NULL,
+                        "the model's architecture names no space a train job builds");
+        goto done;
+    }
+    /* The hyperparameters the network was trained with go back under
+     * /hyperparameters (the fold drops them from a pasted architecture). */
+    json_object_foreach(arch, key, v)
+    {
+        for (const field *f = row->hp; f && f->name; f++)
+            if (!strcmp(f->name, key) && !f->na && json_object_set(hp, key, v))
+                goto oom;
+    }
+    body = json_pack("{s:s,s:s,s:O,s:O}", "algorithm", "train", "dataset", dataset, "architecture",
+                     arch, "hyperparameters", hp);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text)
+        goto oom;
+    if (api_spec_normalize(text, strlen(text), 0, &spec, err))
+        spec = NULL;
+    free(text);
+    goto done;
+oom:
+    api__spec_oom(err);
+done:
+    json_decref(arch);
+    json_decref(hp);
+    return spec;
+}

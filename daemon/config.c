@@ -103,6 +103,13 @@ static const opt opts[] = {
      "separated by commas; * allows any (default none)"},
     {"max-streams-per-client", T_INT, OFF(max_streams_per_client), 1, 100000,
      "concurrent event streams from one client address (default 16)"},
+    {"max-predict-images", T_INT, OFF(max_predict_images), 1, 1000000,
+     "images in one POST /v1/jobs/{id}/predictions (default 256)"},
+    {"max-predict-requests", T_INT, OFF(max_predict_requests), 1, 1024,
+     "prediction requests worked on at once; more get 429 (default 4)"},
+    {"max-predict-models", T_INT, OFF(max_predict_models), 1, 1024,
+     "trained networks kept loaded for predictions, the least recently used goes "
+     "(default 4)"},
 };
 #undef OFF
 
@@ -152,6 +159,9 @@ static void defaults(nd_config *c)
     c->max_queued = 1000;
     c->max_job_architectures = 1000000;
     c->max_streams_per_client = 16;
+    c->max_predict_images = 256;
+    c->max_predict_requests = 4;
+    c->max_predict_models = 4;
 }
 
 static int parse_listen(nd_config *c, const char *v, const char *where)

@@ -84,6 +84,10 @@ typedef struct nd_config {
     char allowed_origins[ND_LIST_MAX]; /* Origins that may POST and DELETE besides
                                    nasd's own; "*": any */
     int max_streams_per_client;        /* event streams of one client address */
+    /* Predictions (issue #14; api/predict.c). */
+    int max_predict_images;   /* images in one request */
+    int max_predict_requests; /* requests being worked on at once */
+    int max_predict_models;   /* models kept loaded */
 } nd_config;
 
 /* Defaults, then the config file (when --config is given), then the other
