@@ -10,7 +10,7 @@
  * libuv's thread pool (uv_queue_work). Everything slow happens there:
  * parsing the body, opening the model (engine nas_model_open, on the
  * spec api_spec_of_model makes from the file's architecture), the
- * forward passes in batches and the response's JSON; the after-work
+ * forward passes in batches of 500 and the response's JSON; the after-work
  * callback, back on the loop, only sends it. Opened models are kept in a
  * small cache (max-predict-models, least recently used out), shared by
  * the pool's threads under one mutex and reference counts; DELETE of a
@@ -29,7 +29,11 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define BATCH 64 /* images per forward pass */
+/* Images per forward pass: the evaluation's batch (train_image.c), so
+ * that a test set sent in the same groups of 500 gets the evaluation's
+ * logits bit for bit (another grouping may change their last bits, as
+ * a kernel's path depends on the batch's size; the classes hardly). */
+#define BATCH 500
 
 typedef struct cached {
     char id[33];
