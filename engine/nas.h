@@ -932,8 +932,9 @@ void nas_model_input(const nas_model *m, int *c, int *h, int *w, int *classes);
 const char *nas_model_class_name(const nas_model *m, int k);
 /* pixels (n, C, H, W) as the dataset stores them (0-255) -> logits
  * (n, classes), eval mode, normalised as the training was. Only reads the
- * model: threads may share one. NAS_OK or NAS_ENOMEM. */
-int nas_model_logits(const nas_model *m, const uint8_t *pixels, int n, float *logits);
+ * network (and reuses the model's spare graphs under a lock): threads may
+ * share one model. NAS_OK or NAS_ENOMEM. */
+int nas_model_logits(nas_model *m, const uint8_t *pixels, int n, float *logits);
 
 /* The names an architecture of search space `space` spells the choices
  * `what` with, in the order of the engine's decision values: "op"

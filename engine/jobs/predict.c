@@ -14,13 +14,18 @@
  * file's "input" mean and std by the same code that feeds the training
  * (nas_dataset_batch), so a test image scores exactly as the job's
  * evaluation scored it. After the open the store is only read: any number
- * of threads may call nas_model_logits on one model at once.
+ * of threads may call nas_model_logits on one model at once; each call
+ * takes a graph from the model's few spare ones (under a mutex), so that
+ * its arena's memory is reused rather than faulted in anew per request.
  */
 #include "image_net.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define SPARE 4 /* graphs kept for reuse */
 
 struct nas_model {
     nas_job_spec spec;
@@ -29,7 +34,10 @@ struct nas_model {
     nas__image_net net;
     float mean[4], std[4];
     int nclasses;
-    char **classes; /* the class names, nclasses of them */
+    char **classes;     /* the class names, nclasses of them */
+    pthread_mutex_t mu; /* guards spare */
+    nas_graph *spare[SPARE];
+    int nspare;
 };
 
 int nas_model_meta(const char *path, const char *key, char **value)
@@ -89,6 +97,7 @@ int nas_model_open(const char *path, const nas_job_spec *spec, nas_model **out)
     if (!m)
         return nas_fail(NAS_ENOMEM, "%s: out of memory", path);
     m->spec = *spec;
+    pthread_mutex_init(&m->mu, NULL);
     if ((rc = nas_job_validate(&m->spec)) < 0)
         goto fail;
     m->desc = nas_dataset_find(m->spec.dataset);
@@ -139,6 +148,9 @@ void nas_model_free(nas_model *m)
         return;
     nas__image_net_free(&m->net);
     nas_params_free(m->p);
+    for (int i = 0; i < m->nspare; i++)
+        nas_graph_free(m->spare[i]);
+    pthread_mutex_destroy(&m->mu);
     for (int i = 0; i < m->nclasses; i++)
         free(m->classes[i]);
     free(m->classes);
@@ -158,11 +170,37 @@ const char *nas_model_class_name(const nas_model *m, int k)
     return k >= 0 && k < m->nclasses ? m->classes[k] : NULL;
 }
 
-int nas_model_logits(const nas_model *m, const uint8_t *pixels, int n, float *logits)
+static nas_graph *take_graph(nas_model *m)
+{
+    nas_graph *g = NULL;
+    pthread_mutex_lock(&m->mu);
+    if (m->nspare > 0)
+        g = m->spare[--m->nspare];
+    pthread_mutex_unlock(&m->mu);
+    if (!g && (g = nas_graph_new(0))) {
+        nas_graph_set_training(g, 0);
+        nas_graph_set_grad(g, 0);
+    }
+    return g;
+}
+
+static void give_graph(nas_model *m, nas_graph *g)
+{
+    nas_graph_reset(g);
+    pthread_mutex_lock(&m->mu);
+    if (m->nspare < SPARE) {
+        m->spare[m->nspare++] = g;
+        g = NULL;
+    }
+    pthread_mutex_unlock(&m->mu);
+    nas_graph_free(g);
+}
+
+int nas_model_logits(nas_model *m, const uint8_t *pixels, int n, float *logits)
 {
     const nas_dataset_desc *d = m->desc;
     nas_dataset view = {.n = n, .c = d->c, .h = d->h, .w = d->w, .x = (uint8_t *)pixels};
-    nas_graph *g = nas_graph_new(0);
+    nas_graph *g = take_graph(m);
     int *idx = malloc((size_t)(n > 0 ? n : 1) * sizeof(int));
     if (!g || !idx) {
         nas_graph_free(g);
@@ -173,13 +211,11 @@ int nas_model_logits(const nas_model *m, const uint8_t *pixels, int n, float *lo
     memcpy(view.std, m->std, sizeof view.std);
     for (int i = 0; i < n; i++)
         idx[i] = i;
-    nas_graph_set_training(g, 0);
-    nas_graph_set_grad(g, 0);
     nas_tensor *x = nas_tensor_new4(g, n, d->c, d->h, d->w);
     nas_dataset_batch(&view, idx, n, NULL, NULL, x->data, NULL);
     nas_tensor *out = nas__image_net_forward(g, m->p, &m->net, x, 0);
     memcpy(logits, out->data, (size_t)n * d->classes * sizeof(float));
-    nas_graph_free(g);
+    give_graph(m, g);
     free(idx);
     return NAS_OK;
 }
