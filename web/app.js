@@ -5,6 +5,8 @@
  *   #/?state=running                      the jobs table and the submit form
  *   #/compare?ids=ID,ID,...               chosen jobs side by side: curves
  *                                         overlaid, best architectures drawn
+ *   #/?retrain=ID&number=N                the form filled in to retrain job
+ *                                         ID's result (or row N) (model.js)
  *   #/job/ID?sort=reward&dir=desc&page=2&arch=NUMBER
  *                                         one job: live progress, curves,
  *                                         DARTS alphas, sampled architectures,
@@ -246,8 +248,10 @@ function jobsPage(app) {
   const pageLabel = h('span', { class: 'muted' });
   const err = h('div', { class: 'error-box hidden', role: 'alert' });
 
+  const retrain = params.get('retrain');
+  const form = submitForm(retrain ? { id: retrain, number: params.get('number') } : null);
   app.append(
-    h('h2', null, 'Submit a job'), submitForm(),
+    h('h2', null, 'Submit a job'), form,
     h('h2', null, 'Jobs'),
     h('div', { class: 'toolbar' }, h('label', null, 'State ', filter), compareBtn, h('div', { class: 'pager' }, prev, pageLabel, next)),
     err, table);
@@ -309,7 +313,7 @@ function jobsPage(app) {
  * doc. The JSON box is for what is easier typed whole; its keys win. The
  * server's problem+json errors are shown next to the field their JSON
  * pointer names. */
-function submitForm() {
+function submitForm(retrain) {
   const fields = [
     { name: 'name', ptr: '/name', label: 'name', type: 'text', hint: 'default: ALGORITHM-DATASET' },
     { name: 'algorithm', ptr: '/algorithm', label: 'algorithm', type: 'select' },
@@ -320,6 +324,7 @@ function submitForm() {
     { name: 'max_architectures', ptr: '/budget/max_architectures', label: 'budget: max architectures', type: 'number' },
     { name: 'seed', ptr: '/seed', label: 'seed', type: 'number', hint: 'default: drawn at random (stored with the job)' },
     { name: 'hyperparameters', ptr: '/hyperparameters', label: 'hyperparameters (JSON object; its keys win over the fields below)', type: 'textarea', wide: true, hint: 'e.g. {"C": 4, "layers": 3, "batch_size": 8, "max_examples": 64}' },
+    { name: 'architecture', ptr: '/architecture', label: 'architecture (train: a JSON object as a result serves it; the fields below win)', type: 'textarea', wide: true, hint: '"retrain this architecture" on a job fills it in' },
   ];
   const form = h('form', { class: 'submit', id: 'submit-form', novalidate: true });
   const formError = h('div', { class: 'form-error', role: 'alert', id: 'form-error' });
@@ -437,8 +442,25 @@ function submitForm() {
     fields.find(f => f.name === 'max_architectures').hintEl.textContent = budgetHint('max_architectures');
     fields.find(f => f.name === 'max_seconds').hintEl.textContent = 'wall-clock limit; default: 0 (none)';
     fillAlgorithm();
+    if (retrain) prefill(retrain);
   });
   inputs.algorithm.addEventListener('change', fillAlgorithm);
+
+  /* #/?retrain=ID[&number=N]: a train job on that architecture (model.js). */
+  async function prefill({ id, number }) {
+    let src;
+    try { src = await retrainSource(id, number); } catch (e) { formError.textContent = `retrain: ${e.message}`; return; }
+    inputs.algorithm.value = 'train';
+    fillAlgorithm();
+    const space = src.arch && src.arch.space;
+    if ([...inputs.search_space.options].some(o => o.value === space)) inputs.search_space.value = space;
+    fillSpace();
+    if ([...inputs.dataset.options].some(o => o.value === src.job.dataset)) inputs.dataset.value = src.job.dataset;
+    inputs.name.value = `retrain-${src.job.name || id.slice(0, 8)}${number != null ? '-' + number : ''}`;
+    inputs.architecture.value = JSON.stringify(src.arch, null, 1);
+    form.dataset.retrain = id;
+    form.scrollIntoView({ block: 'start' });
+  }
   inputs.search_space.addEventListener('change', fillSpace);
 
   const allFields = () => fields.concat(dynamic);
@@ -495,6 +517,12 @@ function submitForm() {
       spec[f.obj][f.key] = parse(v);
     }
     if (spec.final_training && spec.final_training.enabled === undefined) spec.final_training.enabled = true;
+    if (val('architecture')) {
+      try { spec.architecture = Object.assign(JSON.parse(val('architecture')), spec.architecture || {}); } catch (e) {
+        showProblem({ pointer: '/architecture', detail: `not valid JSON: ${e.message}` });
+        return;
+      }
+    }
     if (val('hyperparameters')) {
       try { spec.hyperparameters = Object.assign(spec.hyperparameters || {}, JSON.parse(val('hyperparameters'))); } catch (e) {
         showProblem({ pointer: '/hyperparameters', detail: `not valid JSON: ${e.message}` });
@@ -859,10 +887,11 @@ function jobPage(app, id) {
   for (const g of CHART_GROUPS) chartObjs[g.id] = makeChart(charts, g.id, g.title, 'step');
   const heat = makeHeatmaps(app);
   const resultBox = h('div', { class: 'card hidden', id: 'result' });
+  const model = modelCard(id);   /* model.js: shown once nasd has a model */
   const archSection = h('div', { id: 'architectures' });
   const archDetail = h('div', { class: 'card hidden', id: 'arch-detail' });
 
-  app.append(title, headerInfo, errBox, resultBox, charts);
+  app.append(title, headerInfo, errBox, resultBox, model, charts);
   app.append(heat.card);
   app.append(h('h2', null, 'Sampled and derived architectures'), archSection, archDetail);
 
@@ -915,6 +944,7 @@ function jobPage(app, id) {
     let res;
     try { res = await api(`${base}/result`, { signal: ctl.signal }); } catch (e) { return; }
     resultShown = true;
+    model.check();
     const img = h('img', { class: 'cellimg', id: 'result-svg', alt: 'the final architecture, drawn by nasd', src: withToken(`${base}/result?format=svg`) });
     img.addEventListener('error', () => img.replaceWith(h('p', { class: 'muted' }, 'nasd cannot draw this architecture (see the JSON below).')));
     const partial = res.details && res.details.partial;
@@ -926,7 +956,8 @@ function jobPage(app, id) {
       h('p', null, res.metric ? `${res.metric} ${fmtNum(res.value)}` : '', '  ',
         apiLink(`${base}/result?format=svg`, 'SVG'), ' \u00b7 ',
         apiLink(`${base}/result?format=dot`, 'DOT'), ' \u00b7 ',
-        apiLink(`${base}/result`, 'JSON')),
+        apiLink(`${base}/result`, 'JSON'), ' ',
+        res.architecture ? retrainButton(id) : null),
       img,
       h('details', null, h('summary', null, 'architecture JSON'), h('pre', null, JSON.stringify(res.architecture, null, 2)))].filter(Boolean));
     resultBox.classList.remove('hidden');
@@ -1064,14 +1095,15 @@ function jobPage(app, id) {
       onclick: () => { setParams({ arch: a.number }); renderArchTable(); showArch(); archDetail.scrollIntoView({ block: 'nearest' }); } },
     h('td', { class: 'num' }, page * ARCH_PAGE + i + 1), h('td', { class: 'num' }, a.number),
     hasEpoch ? h('td', { class: 'num' }, a.metrics && a.metrics.epoch != null ? a.metrics.epoch : '') : null,
-    h('td', { class: 'num' }, fmtNum(a.reward)), h('td', { class: 'summary' }, summarize(a.architecture)))));
+    h('td', { class: 'num' }, fmtNum(a.reward)), h('td', { class: 'summary' }, summarize(a.architecture)),
+    h('td', null, retrainButton(id, a.number)))));
     const go = p => { setParams({ page: p }); renderArchTable(); };
     archSection.replaceChildren(...[
       archs.length ? h('div', { class: 'pager' },
         h('button', { disabled: page === 0, onclick: () => go(page - 1) }, '\u2190'),
         h('span', { class: 'muted', id: 'arch-page' }, `page ${page + 1} of ${npages} (${archs.length} architectures)`),
         h('button', { disabled: page >= npages - 1, onclick: () => go(page + 1) }, '\u2192')) : h('p', { class: 'muted' }, historyLoaded ? 'None yet.' : 'Loading\u2026'),
-      archs.length ? h('table', { id: 'arch-table' }, h('thead', null, h('tr', null, h('th', null, '#'), th('number', 'number'), hasEpoch ? th('epoch', 'epoch') : null, th('reward', 'reward'), h('th', null, 'architecture'))), tbody) : null].filter(Boolean));
+      archs.length ? h('table', { id: 'arch-table' }, h('thead', null, h('tr', null, h('th', null, '#'), th('number', 'number'), hasEpoch ? th('epoch', 'epoch') : null, th('reward', 'reward'), h('th', null, 'architecture'), h('th', null, ''))), tbody) : null].filter(Boolean));
   }
 
   let shownArch = null;
@@ -1092,7 +1124,7 @@ function jobPage(app, id) {
         h('button', { onclick: () => { setParams({ arch: null }); renderArchTable(); showArch(); } }, 'close')),
       h('p', null, apiLink(`${url}?format=svg`, 'SVG'), ' \u00b7 ',
         apiLink(`${url}?format=dot`, 'DOT'), ' \u00b7 ',
-        apiLink(url, 'JSON')),
+        apiLink(url, 'JSON'), ' ', retrainButton(id, num)),
       img,
       h('details', null, h('summary', null, 'JSON and metrics'), h('pre', null, JSON.stringify({ architecture: a.architecture, metrics: m }, null, 2))));
     archDetail.classList.remove('hidden');
