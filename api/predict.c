@@ -66,6 +66,7 @@ typedef struct work {
     int idx; /* the body is an IDX file */
     int max_images, max_models;
     int over_images; /* refused by max-predict-images */
+    char space[32];  /* the job's space, for an architecture without one */
     nd_response rs;
 } work;
 
@@ -111,8 +112,22 @@ void api_predict_forget(const char *id)
     }
 }
 
+/* The architecture text with "space" added when it has none (a nas-rl
+ * network's JSON is its space's own: the API adds the space when it
+ * serves it, and the job's stored spec names it). */
+static char *with_space(char *arch, const char *space)
+{
+    json_t *a = json_loads(arch, 0, NULL);
+    char *out = arch;
+    if (json_is_object(a) && !json_object_get(a, "space") && space[0] &&
+        !json_object_set_new(a, "space", json_string(space)) && (out = json_dumps(a, JSON_COMPACT)))
+        free(arch);
+    json_decref(a);
+    return out ? out : arch;
+}
+
 /* Opens the model at path: its architecture as a train job's spec. */
-static int open_model(const char *path, nas_model **out, api_problem *err)
+static int open_model(const char *path, const char *space, nas_model **out, api_problem *err)
 {
     char *arch = NULL, *dataset = NULL;
     json_t *spec = NULL;
@@ -134,6 +149,7 @@ static int open_model(const char *path, nas_model **out, api_problem *err)
                         dataset);
         goto done;
     }
+    arch = with_space(arch, space);
     if (!(spec = api_spec_of_model(dataset, arch, err)) ||
         api_spec_to_engine(spec, NULL, 1, &es, err))
         goto done;
@@ -166,7 +182,7 @@ static cached *acquire(const work *w, api_problem *err)
     /* Two requests may open the same model at once: the second to finish
      * keeps its own copy out of the cache. */
     nas_model *m;
-    if (open_model(w->path, &m, err))
+    if (open_model(w->path, w->space, &m, err))
         return NULL;
     if (!(c = calloc(1, sizeof *c))) {
         nas_model_free(m);
@@ -250,7 +266,9 @@ static int parse_json(work *w, int c, int h, int wd, uint8_t **px, int *n, api_p
     }
     json_object_foreach(doc, key, v) if (strcmp(key, "images"))
     {
-        api_problem_set(err, 400, API_PROBLEM_UNKNOWN_FIELD, "/images",
+        char kp[80];
+        snprintf(kp, sizeof kp, "/%.64s", key);
+        api_problem_set(err, 400, API_PROBLEM_UNKNOWN_FIELD, kp,
                         "unknown field \"%.64s\": the body has only \"images\"", key);
         goto done;
     }
@@ -464,11 +482,18 @@ void api_jobs_predict(api_req *rq, api_resp *rs, const char *id)
         return;
     }
     int ok = state && !strcmp(state, "succeeded");
-    json_decref(job);
     if (!(w = calloc(1, sizeof *w))) {
+        json_decref(job);
         api_failf(rs, 500, API_PROBLEM_INTERNAL, "", "out of memory");
         return;
     }
+    const json_t *spec = json_object_get(job, "spec");
+    const char *space =
+        json_string_value(json_object_get(json_object_get(spec, "architecture"), "space"));
+    if (!space)
+        space = json_string_value(json_object_get(spec, "search_space"));
+    snprintf(w->space, sizeof w->space, "%s", space ? space : "");
+    json_decref(job);
     if (!ok || nd_model_path(s->model_dir, id, w->path, sizeof w->path) != 0 ||
         access(w->path, R_OK) != 0) {
         api_failf(rs, 404, API_PROBLEM_NOT_FOUND, "",

@@ -922,8 +922,8 @@ int nas_model_meta(const char *path, const char *key, char **value);
  * "architecture" and "dataset" metadata; its dataset paths are not read).
  * The network comes from the train job's own builder and the file must
  * hold exactly its tensors, by name and shape. Image networks of
- * fixed-cnn, darts-cnn, enas-micro and enas-macro for now: another is
- * NAS_EINVAL. *out is owned by the caller (nas_model_free). */
+ * fixed-cnn, darts-cnn, enas-micro, enas-macro and nasrl-cnn for now:
+ * another is NAS_EINVAL. *out is owned by the caller (nas_model_free). */
 int nas_model_open(const char *path, const nas_job_spec *spec, nas_model **out);
 void nas_model_free(nas_model *m);
 /* The input's shape (C, H, W) and the number of classes. */

@@ -5,7 +5,8 @@
  * network from the job's spec and loads it, and its eval forward on the
  * test set is bit for bit the forward of the job's own network (declared
  * by the same builder, loaded from the job's last checkpoint) and scores
- * exactly the test accuracy the job reported. A spec that does not
+ * exactly the test accuracy the job reported (a nasrl-cnn network, which
+ * has no checkpoint: the accuracy alone). A spec that does not
  * describe the file's network, and a text model, are refused.
  */
 #include <criterion/criterion.h>
@@ -40,6 +41,11 @@ static nas_job_spec small_spec(const char *arch)
                  "\"reduce\":[[\"max_pool_3x3\",0],[\"max_pool_3x3\",1],[\"skip_connect\",2],"
                  "[\"max_pool_3x3\",1],[\"max_pool_3x3\",0],[\"skip_connect\",2],"
                  "[\"skip_connect\",2],[\"avg_pool_3x3\",1]],\"reduce_concat\":[2,3,4,5]}");
+    } else if (!strcmp(arch, "nasrl-cnn")) {
+        s.arch = NAS_ARCH_NASRL_CNN;
+        /* 2 layers: 3x3 4 filters stride 1 on the image; 3x3 6 filters
+         * stride 1 on layer 0 */
+        snprintf(s.genotype, sizeof s.genotype, "%s", "2 3 3 4 1 0 3 3 6 1 1 0");
     } else {
         s.channels[0] = 4;
         s.channels[1] = 8;
@@ -168,6 +174,38 @@ Test(predict, fixed_cnn_loader_is_the_jobs_eval_bit_for_bit)
 Test(predict, darts_cnn_loader_is_the_jobs_eval_bit_for_bit)
 {
     loader_is_the_jobs_eval("darts-cnn");
+}
+
+/* A nasrl-cnn train job keeps no checkpoint: its file, loaded, scores the
+ * test set in the children's evaluation batches (250) exactly as the job
+ * reported. */
+Test(predict, nasrl_cnn_loader_scores_the_jobs_test_accuracy_exactly)
+{
+    enum { NBS = 250 };
+    trained t;
+    train(&t, "nasrl-cnn");
+    nas_dataset *tr, *te;
+    load_test(&t.s, &tr, &te);
+    nas_model *m = NULL;
+    cr_assert_eq(nas_model_open(t.model, &t.s, &m), NAS_OK, "%s", nas_errmsg());
+    int c, h, w, k;
+    nas_model_input(m, &c, &h, &w, &k);
+    float *got = malloc((size_t)NBS * k * sizeof(float));
+    size_t img = (size_t)c * h * w;
+    long correct = 0;
+    for (int s = 0; s < te->n; s += NBS) {
+        int n = te->n - s < NBS ? te->n - s : NBS;
+        cr_assert_eq(nas_model_logits(m, te->x + (size_t)s * img, n, got), NAS_OK);
+        for (int i = 0; i < n; i++)
+            correct += nas__argmax(got + (size_t)i * k, k) == te->y[s + i];
+    }
+    double acc = (double)correct / te->n;
+    cr_assert(acc == t.r.value, "loader %.17g, job %.17g", acc, t.r.value);
+    free(got);
+    nas_model_free(m);
+    nas_dataset_free(tr);
+    nas_dataset_free(te);
+    untrain(&t);
 }
 
 Test(predict, a_spec_of_another_network_is_refused)

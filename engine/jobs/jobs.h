@@ -282,6 +282,10 @@ int nas__job_load_corpus(const nas__job *j, nas_corpus **out);
  * text's architecture part to buf; runs the job. */
 int nas__nasrl_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d, char *buf, size_t cap);
 int nas__train_nasrl(nas__job *j);
+/* A nasrl-cnn train spec's genotype ints as the network's layers (the
+ * train kind's and the model loader's one reading of them). */
+struct nas_nasrl_arc;
+int nas__nasrl_cnn_fixed_arc(const nas_job_spec *s, struct nas_nasrl_arc *a);
 
 /* ------------------------------------------------- train_image/text.c */
 

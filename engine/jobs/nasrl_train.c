@@ -54,7 +54,7 @@ static int read_ints(const char *text, int *v, int cap)
     }
 }
 
-static int cnn_arc(const nas_job_spec *s, nas_nasrl_arc *a)
+int nas__nasrl_cnn_fixed_arc(const nas_job_spec *s, nas_nasrl_arc *a)
 {
     int *v = malloc(MAX_INTS * sizeof(int));
     if (!v)
@@ -143,7 +143,7 @@ int nas__nasrl_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d, cha
     nas_nasrl_arc *a = malloc(sizeof(*a));
     if (!a)
         return nas_fail(NAS_ENOMEM, "train: out of memory");
-    rc = cnn_arc(s, a);
+    rc = nas__nasrl_cnn_fixed_arc(s, a);
     free(a);
     if (rc == NAS_OK)
         snprintf(buf + len, cap - len, " arch=nasrl-cnn layers=%s augment=%d", s->genotype,
@@ -215,7 +215,8 @@ int nas__train_nasrl(nas__job *j)
             rc = nas_fail(NAS_ENOMEM, "train: out of memory");
             goto done;
         }
-        if ((rc = cnn_arc(s, arc)) < 0 || (rc = nas__job_load_images(j, &d.train, &d.val)) < 0)
+        if ((rc = nas__nasrl_cnn_fixed_arc(s, arc)) < 0 ||
+            (rc = nas__job_load_images(j, &d.train, &d.val)) < 0)
             goto done;
         if (s->max_examples > 0 && s->max_examples < d.train->n)
             d.train->n = s->max_examples;

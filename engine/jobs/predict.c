@@ -9,7 +9,9 @@
  * caller gives the spec of a `train` job on the file's architecture (the
  * API makes it from the file's "architecture" and "dataset" metadata the
  * way it makes any pasted architecture's job), and the network comes from
- * the train job's own builder (image_net.c), so the loaded tensors match
+ * the train job's own builder (image_net.c; a nasrl-cnn network from the
+ * one its children and train jobs share, search/nasrl/nasrl_cnn.c, with
+ * the arc read as nasrl_train.c reads it), so the loaded tensors match
  * by name and shape or the open fails. Pixels are normalised with the
  * file's "input" mean and std by the same code that feeds the training
  * (nas_dataset_batch), so a test image scores exactly as the job's
@@ -19,6 +21,7 @@
  * its arena's memory is reused rather than faulted in anew per request.
  */
 #include "image_net.h"
+#include "search/nasrl/nasrl.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -32,6 +35,7 @@ struct nas_model {
     const nas_dataset_desc *desc;
     nas_params *p;
     nas__image_net net;
+    nas_nasrl_net *nasrl; /* NAS_ARCH_NASRL_CNN: this network instead */
     float mean[4], std[4];
     int nclasses;
     char **classes;     /* the class names, nclasses of them */
@@ -103,10 +107,10 @@ int nas_model_open(const char *path, const nas_job_spec *spec, nas_model **out)
     m->desc = nas_dataset_find(m->spec.dataset);
     if (!m->desc || strcmp(m->desc->kind, "image") != 0 ||
         (m->spec.arch != NAS_ARCH_FIXED_CNN && m->spec.arch != NAS_ARCH_DARTS_CNN &&
-         m->spec.arch != NAS_ARCH_ENAS_CNN)) {
+         m->spec.arch != NAS_ARCH_ENAS_CNN && m->spec.arch != NAS_ARCH_NASRL_CNN)) {
         rc = nas_fail(NAS_EINVAL,
-                      "%s: only the image networks of fixed-cnn, darts-cnn, enas-micro and "
-                      "enas-macro are run for predictions yet",
+                      "%s: only the image networks of fixed-cnn, darts-cnn, enas-micro, "
+                      "enas-macro and nasrl-cnn are run for predictions yet",
                       path);
         goto fail;
     }
@@ -125,8 +129,18 @@ int nas_model_open(const char *path, const nas_job_spec *spec, nas_model **out)
         rc = nas_fail(NAS_ENOMEM, "%s: out of memory", path);
         goto fail;
     }
-    if ((rc = nas__image_net_declare(m->p, &m->spec, m->desc, &m->net)) < 0)
+    if (m->spec.arch == NAS_ARCH_NASRL_CNN) {
+        nas_nasrl_arc arc;
+        if (!(m->nasrl = calloc(1, sizeof *m->nasrl))) {
+            rc = nas_fail(NAS_ENOMEM, "%s: out of memory", path);
+            goto fail;
+        }
+        if ((rc = nas__nasrl_cnn_fixed_arc(&m->spec, &arc)) < 0 ||
+            (rc = nas__nasrl_net_declare(m->p, &arc, m->desc->c, m->desc->classes, m->nasrl)) < 0)
+            goto fail;
+    } else if ((rc = nas__image_net_declare(m->p, &m->spec, m->desc, &m->net)) < 0) {
         goto fail;
+    }
     nas_rng init;
     nas_rng_seed(&init, 0);
     if ((rc = nas_params_alloc(m->p, &init)) < 0 || (rc = nas_model_load(path, m->p, NULL, NULL)))
@@ -147,6 +161,7 @@ void nas_model_free(nas_model *m)
     if (!m)
         return;
     nas__image_net_free(&m->net);
+    free(m->nasrl);
     nas_params_free(m->p);
     for (int i = 0; i < m->nspare; i++)
         nas_graph_free(m->spare[i]);
@@ -213,7 +228,8 @@ int nas_model_logits(nas_model *m, const uint8_t *pixels, int n, float *logits)
         idx[i] = i;
     nas_tensor *x = nas_tensor_new4(g, n, d->c, d->h, d->w);
     nas_dataset_batch(&view, idx, n, NULL, NULL, x->data, NULL);
-    nas_tensor *out = nas__image_net_forward(g, m->p, &m->net, x, 0);
+    nas_tensor *out = m->nasrl ? nas__nasrl_net_forward(g, m->p, m->nasrl, x)
+                               : nas__image_net_forward(g, m->p, &m->net, x, 0);
     memcpy(logits, out->data, (size_t)n * d->classes * sizeof(float));
     give_graph(m, g);
     free(idx);
