@@ -34,13 +34,22 @@ static nas_job_spec small_spec(const char *arch)
         s.arch = NAS_ARCH_DARTS_CNN;
         s.C = 4;
         s.layers = 3;
-        snprintf(s.genotype, sizeof s.genotype, "%s",
-                 "{\"normal\":[[\"sep_conv_3x3\",0],[\"skip_connect\",1],[\"max_pool_3x3\",0],"
-                 "[\"dil_conv_3x3\",2],[\"sep_conv_5x5\",1],[\"avg_pool_3x3\",0],"
-                 "[\"skip_connect\",2],[\"dil_conv_5x5\",3]],\"normal_concat\":[2,3,4,5],"
-                 "\"reduce\":[[\"max_pool_3x3\",0],[\"max_pool_3x3\",1],[\"skip_connect\",2],"
-                 "[\"max_pool_3x3\",1],[\"max_pool_3x3\",0],[\"skip_connect\",2],"
-                 "[\"skip_connect\",2],[\"avg_pool_3x3\",1]],\"reduce_concat\":[2,3,4,5]}");
+        s.darts_cnn = (nas_darts_genotype){
+            .normal = {.op = {{NAS_DARTS_SEP_CONV_3X3, NAS_DARTS_SKIP_CONNECT},
+                              {NAS_DARTS_MAX_POOL_3X3, NAS_DARTS_DIL_CONV_3X3},
+                              {NAS_DARTS_SEP_CONV_5X5, NAS_DARTS_AVG_POOL_3X3},
+                              {NAS_DARTS_SKIP_CONNECT, NAS_DARTS_DIL_CONV_5X5}},
+                       .from = {{0, 1}, {0, 2}, {1, 0}, {2, 3}}},
+            .reduce = {.op = {{NAS_DARTS_MAX_POOL_3X3, NAS_DARTS_MAX_POOL_3X3},
+                              {NAS_DARTS_SKIP_CONNECT, NAS_DARTS_MAX_POOL_3X3},
+                              {NAS_DARTS_MAX_POOL_3X3, NAS_DARTS_SKIP_CONNECT},
+                              {NAS_DARTS_SKIP_CONNECT, NAS_DARTS_AVG_POOL_3X3}},
+                       .from = {{0, 1}, {2, 1}, {0, 2}, {2, 1}}},
+            .normal_concat = {2, 3, 4, 5},
+            .n_normal_concat = 4,
+            .reduce_concat = {2, 3, 4, 5},
+            .n_reduce_concat = 4,
+        };
     } else if (!strcmp(arch, "nasrl-cnn")) {
         s.arch = NAS_ARCH_NASRL_CNN;
         /* 2 layers: 3x3 4 filters stride 1 on the image; 3x3 6 filters

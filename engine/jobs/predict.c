@@ -21,6 +21,7 @@
  * its arena's memory is reused rather than faulted in anew per request.
  */
 #include "image_net.h"
+#include "search/enas/enas_micro.h"
 #include "search/nasrl/nasrl.h"
 
 #include <pthread.h>
@@ -140,6 +141,11 @@ int nas_model_open(const char *path, const nas_job_spec *spec, nas_model **out)
             goto fail;
     } else if ((rc = nas__image_net_declare(m->p, &m->spec, m->desc, &m->net)) < 0) {
         goto fail;
+    } else if (m->net.enas && strcmp(m->net.enas->name, "enas-micro") == 0) {
+        /* every op on the caller's graph: the recomputing mode keeps a
+         * scratch graph in the space's state, which threads would share
+         * (same numbers either way) */
+        nas__enas_micro_recompute(m->net.enas_self, 0);
     }
     nas_rng init;
     nas_rng_seed(&init, 0);
