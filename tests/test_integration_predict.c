@@ -147,7 +147,12 @@ Test(predict, test_set_replayed_reaches_the_jobs_test_accuracy_exactly)
     char id[33], queued[33];
     start_in(&d, NULL, flags, NULL);
     submit(d.port, TRAIN, id);
-    submit(d.port, TRAIN, queued); /* one worker: waits behind the first */
+    /* one worker: this one waits behind the first, then runs until it is
+     * cancelled at the end (queued or running, it has no model yet) */
+    submit(d.port,
+           "{\"algorithm\":\"train\",\"dataset\":\"synthetic\",\"budget\":{\"epochs\":1000},"
+           "\"architecture\":{\"space\":\"fixed-cnn\",\"channels\":[4],\"hidden\":8}}",
+           queued);
     json_t *p = predict_problem(d.port, queued, "{\"images\":[]}", 409, "conflict");
     json_decref(p);
     json_decref(wait_job(d.port, id, "succeeded", JOB_MS));
