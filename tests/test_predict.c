@@ -34,6 +34,7 @@ static nas_job_spec small_spec(const char *arch)
         s.arch = NAS_ARCH_DARTS_CNN;
         s.C = 4;
         s.layers = 3;
+        s.aux_weight = 0.4f; /* an auxiliary head, which the file leaves out */
         s.darts_cnn = (nas_darts_genotype){
             .normal = {.op = {{NAS_DARTS_SEP_CONV_3X3, NAS_DARTS_SKIP_CONNECT},
                               {NAS_DARTS_MAX_POOL_3X3, NAS_DARTS_DIL_CONV_3X3},

@@ -105,6 +105,8 @@ int nas_model_open(const char *path, const nas_job_spec *spec, nas_model **out)
     pthread_mutex_init(&m->mu, NULL);
     if ((rc = nas_job_validate(&m->spec)) < 0)
         goto fail;
+    /* The auxiliary head only trains: the file leaves it out (model.c). */
+    m->spec.aux_weight = 0.0f;
     m->desc = nas_dataset_find(m->spec.dataset);
     if (!m->desc || strcmp(m->desc->kind, "image") != 0 ||
         (m->spec.arch != NAS_ARCH_FIXED_CNN && m->spec.arch != NAS_ARCH_DARTS_CNN &&
