@@ -563,7 +563,7 @@ static int check_sizes(importer *im, int *h, int *w)
             o += (size_t)snprintf(list + o, sizeof list - o, "%s%s (%dx%d)", o ? ", " : "",
                                   it->path, it->h, it->w);
     }
-    snprintf(im->err->where, sizeof im->err->where, "%s", first);
+    snprintf(im->err->where, sizeof im->err->where, "%s", first ? first : "");
     return nas_fail(NAS_EINVAL,
                     "%zu images are not %dx%d (height x width), the size of the most: %s%s; "
                     "nasd takes images of one size (resize them before the upload)",
