@@ -5,46 +5,7 @@
  * direct loops written independently here; the blocks of several ops
  * (auxiliary head, LSTM cell) are in test_ops_grad_nn.c.
  */
-#include "gradcheck.h"
-
-static nas_graph *lg; /* holds the leaves across a test */
-static nas_rng rng;
-
-static void setup(void)
-{
-    lg = nas_graph_new(1 << 20);
-    nas_rng_seed(&rng, 1234);
-}
-
-static void teardown(void)
-{
-    nas_graph_free(lg);
-}
-
-TestSuite(ops, .init = setup, .fini = teardown);
-
-static nas_tensor *leaf4(int n, int c, int h, int w, float a, float gap)
-{
-    int s[4] = {n, c, h, w};
-    nas_tensor *t = nas_tensor_leaf(lg, 4, s, NAS_GROUP_INPUT);
-    gc_fill(t, &rng, a, gap);
-    return t;
-}
-
-static nas_tensor *leaf2(int n, int c, float a)
-{
-    int s[2] = {n, c};
-    nas_tensor *t = nas_tensor_leaf(lg, 2, s, NAS_GROUP_INPUT);
-    gc_fill(t, &rng, a, 0.0f);
-    return t;
-}
-
-static nas_tensor *leaf1(int n, float a)
-{
-    nas_tensor *t = nas_tensor_leaf(lg, 1, &n, NAS_GROUP_INPUT);
-    gc_fill(t, &rng, a, 0.0f);
-    return t;
-}
+#include "ops_fixture.h"
 
 /* ------------------------------------------------------------ conv2d */
 
