@@ -104,8 +104,8 @@ int api_check_job_caps(api_req *rq, api_resp *rs, json_t *spec);
 /* The engine's spec of a normalized spec and its peak-memory estimate:
  * 0; 1 when the spec does not run here (its dataset, say: the callers'
  * own checks answer that); -1 with p a problem (a data_path outside the
- * datasets folder). es->data_path points to storage of this thread that
- * the next call reuses. */
+ * datasets folder). The spec's own data_path is resolved into this call's
+ * buffer for the estimate only: es keeps the configured one. */
 int api_job_estimate(const json_t *spec, const nd_config *cfg, nas_job_spec *es,
                      nas_job_memory *mem, api_problem *p);
 size_t api_job_memory_limit(const nd_config *cfg);

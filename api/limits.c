@@ -122,15 +122,17 @@ static int cap_int(api_resp *rs, const json_t *obj, const char *key, const char 
 int api_job_estimate(const json_t *spec, const nd_config *cfg, nas_job_spec *es,
                      nas_job_memory *mem, api_problem *p)
 {
-    char why[256];
-    static _Thread_local char path[PATH_MAX];
+    char why[256], path[PATH_MAX];
     if (api_spec_data_path(spec, cfg, path, sizeof(path), p) != 0)
         return -1;
     if (api_spec_engine(spec, cfg, es, why, sizeof(why)) != 0)
         return 1;
+    const char *configured = es->data_path;
     if (path[0])
         es->data_path = path;
-    return nas_job_estimate_memory_parts(es, mem) != 0 ? 1 : 0;
+    int rc = nas_job_estimate_memory_parts(es, mem) != 0 ? 1 : 0;
+    es->data_path = configured; /* path is this frame's */
+    return rc;
 }
 
 int api_check_job_caps(api_req *rq, api_resp *rs, json_t *spec)

@@ -181,6 +181,36 @@ const char *api_route_query(size_t i, int post)
     return post ? routes[i].post_query : routes[i].get_query;
 }
 
+/* The rows' lists (body types, query parameters) are words separated by
+ * blanks. The next word at *p: its length (0 at the end of the list),
+ * with *p moved to its start. */
+static size_t word_at(const char **p)
+{
+    *p += strspn(*p, " ");
+    return strcspn(*p, " ");
+}
+
+/* Whether the n bytes at w are a word of list (NULL: none); fold: any
+ * case. */
+static int in_list(const char *list, const char *w, size_t n, int fold)
+{
+    size_t k;
+    for (const char *p = list ? list : ""; (k = word_at(&p)) != 0; p += k)
+        if (k == n && (fold ? strncasecmp(p, w, n) : strncmp(p, w, n)) == 0)
+            return 1;
+    return 0;
+}
+
+/* The words of list as a JSON array (a problem's "allowed"). */
+static json_t *words_json(const char *list)
+{
+    json_t *a = json_array();
+    size_t k;
+    for (const char *p = list ? list : ""; a && (k = word_at(&p)) != 0; p += k)
+        json_array_append_new(a, json_stringn(p, k));
+    return a;
+}
+
 /* 0 when the request's Content-Type is r's body type (parameters such as
  * charset aside) or absent; else -1 with rs a 415. Without a header the
  * body is read as JSON: curl scripts and nasd's tests send it so, and a
@@ -189,42 +219,14 @@ const char *api_route_query(size_t i, int post)
 static int check_body_type(const route *r, api_req *rq, api_resp *rs)
 {
     const char *ct = api_header(rq, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (!r->body_type || !ct)
+    if (!r->body_type || !ct || in_list(r->body_type, ct, strcspn(ct, "; \t"), 1))
         return 0;
-    size_t n = strcspn(ct, "; \t");
-    json_t *allowed = json_array();
-    for (const char *t = r->body_type; *t;) {
-        size_t want = strcspn(t, " ");
-        if (n == want && strncasecmp(ct, t, n) == 0) {
-            json_decref(allowed);
-            return 0;
-        }
-        json_array_append_new(allowed, json_stringn(t, want));
-        t += want;
-        t += *t == ' ';
-    }
     api_failf(rs, 415, API_PROBLEM_UNSUPPORTED_MEDIA_TYPE, "",
               "%s %s takes a body of Content-Type %s, not \"%.100s\"", rq->method, rq->path,
               r->body_type, ct);
     if (rs->json)
-        json_object_set_new(rs->json, "allowed", allowed);
-    else
-        json_decref(allowed);
+        json_object_set_new(rs->json, "allowed", words_json(r->body_type));
     return -1;
-}
-
-/* Whether name is one of the space-separated words of list. */
-static int in_list(const char *list, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = list; p && *p;) {
-        size_t w = strcspn(p, " ");
-        if (w == n && strncmp(p, name, n) == 0)
-            return 1;
-        p += w;
-        p += strspn(p, " ");
-    }
-    return 0;
 }
 
 typedef struct {
@@ -238,7 +240,7 @@ static enum MHD_Result scan_arg(void *cls, enum MHD_ValueKind kind, const char *
     query_scan *q = cls;
     (void)kind;
     (void)value;
-    if (strcmp(key, "access_token") == 0 || in_list(q->allowed, key))
+    if (strcmp(key, "access_token") == 0 || in_list(q->allowed, key, strlen(key), 0))
         return MHD_YES;
     q->unknown = key;
     return MHD_NO;
@@ -265,15 +267,8 @@ static int check_query(const route *r, const char *allowed, api_req *rq, api_res
                   "%s %s takes no query parameters; got \"%.60s\"", rq->method, r->pattern,
                   q.unknown);
     if (rs->json) {
-        json_t *known = json_array();
-        for (const char *p = q.allowed; p && *p;) {
-            size_t w = strcspn(p, " ");
-            json_array_append_new(known, json_stringn(p, w));
-            p += w;
-            p += strspn(p, " ");
-        }
         json_object_set_new(rs->json, "parameter", json_string(q.unknown));
-        json_object_set_new(rs->json, "allowed", known);
+        json_object_set_new(rs->json, "allowed", words_json(q.allowed));
     }
     return -1;
 }
