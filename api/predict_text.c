@@ -85,7 +85,7 @@ static json_t *score(nas_model *m, const char *text, size_t len, api_problem *er
     int n = 0, unk = 0;
     double nll = 0.0;
     json_t *out = NULL;
-    if (nas_model_encode(m, text, len, 0, &ids, &n, &unk) < 0) {
+    if (nas_model_encode(m, text, len, 1, &ids, &n, &unk) < 0) {
         api_problem_set(err, 500, API_PROBLEM_INTERNAL, "", "%s", nas_errmsg());
         goto done;
     }

@@ -9,8 +9,8 @@
  *     the output "logits"; ?format=safetensors (the default) still
  *     serves the weights;
  *   - ?format=other is a 400 problem naming the allowed values;
- *   - the LSTM language model is served as its one step; a nasrl-rnn
- *     model has no ONNX form yet: 501 problem, its safetensors 200;
+ *   - the LSTM language model and a random search's nasrl-rnn final
+ *     training are served as their one step, the safetensors too;
  *   - DELETE of the job removes the .onnx file too.
  *
  * (tests/test_onnx checks the models' structure; tests/onnx/run.sh runs
@@ -90,7 +90,7 @@ static void serves_onnx(const nasd_proc *d, const char *id, const char *input)
     http_resp_free(&r);
 }
 
-Test(onnx_route, image_models_as_onnx_text_models_501)
+Test(onnx_route, image_and_language_models_as_onnx)
 {
     nasd_proc d;
     char train[33], rl[33], text[33], rnn[33], path[128];
@@ -149,12 +149,8 @@ Test(onnx_route, image_models_as_onnx_text_models_501)
     if (text_ok) {
         succeeded(d.port, text);
         serves_onnx(&d, text, "tokens");
-        succeeded(d.port, rnn);
-        snprintf(path, sizeof(path), "/v1/jobs/%s/model?format=onnx", rnn);
-        json_t *q = expect_problem(d.port, "GET", path, NULL, 501, "not-implemented");
-        cr_assert(strstr(str_at(q, "detail"), "nasrl-rnn models are not exported yet"), "%s",
-                  text_of(q));
-        json_decref(q);
+        succeeded(d.port, rnn); /* a nasrl-rnn final training's cell, one step */
+        serves_onnx(&d, rnn, "tokens");
         snprintf(path, sizeof(path), "/v1/jobs/%s/model", rnn);
         cr_assert_eq(status_of(d.port, "GET", path, NULL, NULL, NULL), 200);
     }
