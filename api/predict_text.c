@@ -8,10 +8,12 @@
  * The one design decision to know: the text is tokenised by the engine's
  * one scanner, as the job's dataset tokenised its splits (words split on
  * whitespace, "<eos>" after every non-blank line, words outside the
- * vocabulary to "<unk>"), and scored as one stream from a zero state, as
- * the job's evaluation scores each of its columns. A prompt differs in one
- * point: an unended last line gets no "<eos>", so the continuation goes on
- * with that line (end the prompt with a newline to begin a new one); an
+ * vocabulary to "<unk>"; the tokens "<eos>" and "<unk>" written out are
+ * those ids), and scored as one stream from a zero state, as the job's
+ * evaluation scores each of its columns. One point differs from a split's
+ * file: an unended last line gets no "<eos>", so any run of a split's
+ * tokens can be sent back as it is, and a continuation goes on with the
+ * prompt's line (end the prompt with a newline to begin a new one); an
  * empty prompt starts after an "<eos>".
  */
 #include "api.h"
