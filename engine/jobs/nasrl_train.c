@@ -122,7 +122,7 @@ int nas__nasrl_rnn_fixed_dec(const nas_job_spec *s, int *dec, int cap)
     return rc < 0 ? nas_fail(rc, "genotype: %s", nas_errmsg()) : n;
 }
 
-void nas__nasrl_rnn_arch_sizes(nas_json_buf *a, const nas_job_spec *s)
+void nas__text_arch_sizes(nas_json_buf *a, const nas_job_spec *s)
 {
     if (a->oom || !a->len || a->s[a->len - 1] != '}')
         return;
@@ -183,8 +183,6 @@ typedef struct run {
     int by_time;
     const char *arch_json;
     const nas__nasrl_data *d;
-    const int *dec; /* nasrl-rnn: the cell's decisions */
-    int ndec;
 } run;
 
 /* Between two of the child's steps: progress, cancel, time. */
@@ -202,7 +200,7 @@ static int between(void *ctx)
 static int keep(void *ctx, nas_params *p, const nas_nasrl_child *out)
 {
     const run *r = ctx;
-    nas__text_net tn;
+    nas__text_net tn = {0};
     nas__model_info m = {.arch_json = r->arch_json,
                          .metric = r->d->corpus ? "test_perplexity" : "test_accuracy",
                          .value = out->val_metric,
@@ -211,13 +209,14 @@ static int keep(void *ctx, nas_params *p, const nas_nasrl_child *out)
                          .forward = out->model ? out->model->forward : NULL,
                          .forward_ctx = out->model ? out->model->self : NULL};
     if (r->d->corpus) { /* the cell's one step, for the ONNX file */
-        int rc = nas__text_net_bind_nasrl(p, &r->j->spec, r->dec, r->ndec, r->d->corpus->vocab_size,
-                                          &tn);
-        if (rc < 0)
-            return rc;
-        nas__text_net_model_info(&tn, &m);
+        if (nas__text_net_bind(p, &r->j->spec, r->d->corpus->vocab_size, &tn) < 0)
+            nas__job_log(r->j, "no ONNX model: %s", nas_errmsg());
+        else
+            nas__text_net_model_info(&tn, &m);
     }
-    return nas__job_save_model(r->j, p, &m);
+    int rc = nas__job_save_model(r->j, p, &m);
+    nas__text_net_free(&tn);
+    return rc;
 }
 
 int nas__train_nasrl(nas__job *j)
@@ -243,9 +242,7 @@ int nas__train_nasrl(nas__job *j)
         rc = nas__nasrl_rnn_space.arc_json(s, dec, n, &a);
         if (rc < 0)
             goto done;
-        nas__nasrl_rnn_arch_sizes(&a, s);
-        r.dec = dec;
-        r.ndec = n;
+        nas__text_arch_sizes(&a, s);
     } else {
         if (!(arc = malloc(sizeof(*arc)))) {
             rc = nas_fail(NAS_ENOMEM, "train: out of memory");

@@ -28,54 +28,52 @@ static int add(nas_params *p, const char *name, int group, enum nas_init init, f
     return nas_params_add(p, name, group, init, scale, ndim, shape);
 }
 
-/* The nasrl-rnn tensors as its child training names them: "emb" (V, E),
- * "cell.wx" (B H, E), "cell.bx" (B H), "cell.wh" (B H, H), "dec.w" (V, H),
- * "dec.b" (V); declared (p not yet allocated) or found (bound). */
-static int nasrl_tensors(nas_params *p, const nas_job_spec *s, int vocab, int declare,
-                         nas__text_net *n)
+/* The nasrl-rnn tensors as its child training declares them
+ * (search/nasrl/nasrl_rnn.c), in its order: "emb" (V, E), "cell.wx"
+ * (B H, E), "cell.bx" (B H), "cell.wh" (B H, H), "dec.w" (V, H), "dec.b"
+ * (V). */
+static int nasrl_declare(nas_params *p, const nas_job_spec *s, int vocab, nas__text_net *n)
 {
     static const char *const names[6] = {"emb", "cell.wx", "cell.bx", "cell.wh", "dec.w", "dec.b"};
     int V = vocab, E = s->embed, H = s->hidden, BH = s->tree_base * s->hidden;
     const int shapes[6][3] = {{2, V, E}, {2, BH, E}, {1, BH, 0}, {2, BH, H}, {2, V, H}, {1, V, 0}};
     int *idx[6] = {&n->emb, &n->rwx, &n->rbx, &n->rwh, &n->dec_w, &n->dec_b};
+    int rc = nas__nasrl_rnn_fixed_dec(s, n->dec, NAS__NASRL_RNN_MAX_DEC);
+    if (rc < 0)
+        return rc;
+    n->ndec = rc;
     n->nasrl = 1;
     n->base = s->tree_base;
     n->layers = 1;
-    n->dropout = n->dropout_in = s->dropout;
     for (int i = 0; i < 6; i++) {
         const int *sh = shapes[i];
-        if (declare) {
-            enum nas_init init = i == 1 || i == 3   ? NAS_INIT_KAIMING
-                                 : i == 2 || i == 5 ? NAS_INIT_ZERO
-                                                    : NAS_INIT_UNIFORM;
-            if ((*idx[i] = add(p, names[i], NAS_GROUP_WEIGHTS, init, 0.1f, sh[0], sh[1], sh[2])) <
-                0)
-                return *idx[i];
-            continue;
-        }
-        *idx[i] = -1;
-        for (int k = 0; k < nas_params_count(p); k++)
-            if (!strcmp(nas_params_get(p, k)->name, names[i]))
-                *idx[i] = k;
-        const nas_tensor *t = *idx[i] < 0 ? NULL : nas_params_get(p, *idx[i]);
-        if (!t || t->ndim != sh[0] || t->shape[0] != sh[1] || (sh[0] == 2 && t->shape[1] != sh[2]))
-            return nas_fail(NAS_EINVAL, "nasrl-rnn: no tensor %s of the cell's shape", names[i]);
+        enum nas_init init = i == 2 || i == 5 ? NAS_INIT_ZERO : NAS_INIT_UNIFORM;
+        if ((*idx[i] = add(p, names[i], NAS_GROUP_WEIGHTS, init, 0.1f, sh[0], sh[1], sh[2])) < 0)
+            return *idx[i];
     }
     return NAS_OK;
 }
 
-int nas__text_net_bind_nasrl(nas_params *p, const nas_job_spec *s, const int *dec, int ndec,
-                             int vocab, nas__text_net *n)
+int nas__text_net_bind(nas_params *p, const nas_job_spec *s, int vocab, nas__text_net *n)
 {
-    memset(n, 0, sizeof(*n));
-    n->vocab = vocab;
-    n->hidden = s->hidden;
-    n->carry_h[0] = n->carry_c[0] = -1;
-    if (ndec < 1 || ndec > NAS__NASRL_RNN_MAX_DEC)
-        return nas_fail(NAS_EINVAL, "nasrl-rnn: %d decisions", ndec);
-    memcpy(n->dec, dec, (size_t)ndec * sizeof(int));
-    n->ndec = ndec;
-    return nasrl_tensors(p, s, vocab, 0, n);
+    const nas_tensor *carry = nas_params_find(p, "carry.h.0");
+    nas_params *scratch = nas_params_new();
+    int rc = scratch ? nas__text_net_declare(scratch, s, vocab, carry ? carry->shape[0] : 0, n)
+                     : nas_fail(NAS_ENOMEM, "out of memory");
+    if (rc == NAS_OK && nas_params_count(scratch) != nas_params_count(p))
+        rc = nas_fail(NAS_EINVAL, "the trained network has %d tensors, its builder %d",
+                      nas_params_count(p), nas_params_count(scratch));
+    for (int i = 0; rc == NAS_OK && i < nas_params_count(p); i++) {
+        const nas_tensor *a = nas_params_get(p, i), *b = nas_params_get(scratch, i);
+        int same = !strcmp(a->name, b->name) && a->ndim == b->ndim;
+        for (int d = 0; same && d < a->ndim; d++)
+            same = a->shape[d] == b->shape[d];
+        if (!same)
+            rc = nas_fail(NAS_EINVAL, "the trained network's tensor %d is %s, its builder's %s", i,
+                          a->name, b->name);
+    }
+    nas_params_free(scratch);
+    return rc;
 }
 
 void nas__text_net_model_info(nas__text_net *n, nas__model_info *m)
@@ -103,13 +101,8 @@ int nas__text_net_declare(nas_params *p, const nas_job_spec *s, int vocab, int c
     n->dropout = s->dropout;
     n->dropout_in = s->dropout;
     n->darts = s->arch == NAS_ARCH_DARTS_RNN;
-    if (s->arch == NAS_ARCH_NASRL_RNN) {
-        int rc = nas__nasrl_rnn_fixed_dec(s, n->dec, NAS__NASRL_RNN_MAX_DEC);
-        if (rc < 0)
-            return rc;
-        n->ndec = rc;
-        return nasrl_tensors(p, s, vocab, 1, n);
-    }
+    if (s->arch == NAS_ARCH_NASRL_RNN)
+        return nasrl_declare(p, s, vocab, n);
     if (s->arch == NAS_ARCH_ENAS_RNN) { /* validated by job.c */
         nas_enas_rnn_cfg cfg = {.vocab = vocab, .hidden = H, .nodes = s->nodes};
         int rc = nas__enas_rnn_declare(p, &cfg, &n->enas);

@@ -12,8 +12,8 @@
  * ONNX export traces its one step (nas__text_net_logits), so the three
  * cannot drift apart. A nasrl-rnn network is trained by its search's own
  * child training (search/nasrl/nasrl_rnn.c), which declares it; here it
- * is declared under the same names and shapes (the loader checks both
- * against the file) or bound by name to the trained store.
+ * is declared under the same names, shapes and order (the loader checks
+ * the file, nas__text_net_bind the trained store).
  */
 #ifndef NAS_TEXT_NET_H
 #define NAS_TEXT_NET_H
@@ -47,11 +47,18 @@ typedef struct nas__text_net {
  * the field; n is freed with nas__text_net_free either way. */
 int nas__text_net_declare(nas_params *p, const nas_job_spec *s, int vocab, int carry_batch,
                           nas__text_net *n);
-/* The nasrl-rnn network of decisions dec[0, ndec) (sizes from spec s)
- * over the store p its search's child training declared, bound by name;
- * NAS_EINVAL when a tensor is missing or of another shape. */
-int nas__text_net_bind_nasrl(nas_params *p, const nas_job_spec *s, const int *dec, int ndec,
-                             int vocab, nas__text_net *n);
+/* The network of spec s over a store p that another trainer declared
+ * (a search's child training, a final training): declared on a scratch
+ * store (with the carried state p holds, if any), and bound when p holds
+ * exactly the same tensors in the same order; NAS_EINVAL naming the
+ * first that differs. n is freed with nas__text_net_free either way. */
+int nas__text_net_bind(nas_params *p, const nas_job_spec *s, int vocab, nas__text_net *n);
+/* The train spec of a text search space's architecture: the decisions
+ * dec[0, n) of space ("nasrl-rnn", "darts-rnn", "enas-rnn") with the
+ * sizes of the search's spec s (random_job.c, which knows the darts-rnn
+ * decisions). NAS_EINVAL for another space. */
+int nas__text_arch_spec(const nas_job_spec *s, const char *space, const int *dec, int n,
+                        nas_job_spec *t);
 /* Fills m's step, step_ctx (n), layers, hidden and cells: what the model
  * file's ONNX export traces. */
 void nas__text_net_model_info(nas__text_net *n, nas__model_info *m);
