@@ -103,8 +103,14 @@ static json_t *score(nas_model *m, const char *text, size_t len, api_problem *er
         api_problem_set(err, 500, API_PROBLEM_INTERNAL, "", "%s", nas_errmsg());
         goto done;
     }
-    out = json_pack("{s:f,s:f,s:i,s:i,s:i}", "perplexity", exp(nll / (n - 1)), "nll", nll, "tokens",
-                    n, "unknown", unk, "predicted", n - 1);
+    if (!isfinite(nll)) { /* JSON has no infinity */
+        api_problem_set(err, 500, API_PROBLEM_INTERNAL, "",
+                        "the model's log-likelihood of this text is not finite");
+        goto done;
+    }
+    if (!(out = json_pack("{s:f,s:f,s:i,s:i,s:i}", "perplexity", exp(nll / (n - 1)), "nll", nll,
+                          "tokens", n, "unknown", unk, "predicted", n - 1)))
+        api_problem_set(err, 500, API_PROBLEM_INTERNAL, "", "out of memory");
 done:
     free(ids);
     return out;
@@ -168,6 +174,8 @@ static json_t *sample(nas_model *m, const char *prompt, size_t len, int count, u
     res = json_pack("{s:o*,s:O,s:i,s:i,s:I,s:f}", "continuation", joined(m, out, count), "tokens",
                     toks, "prompt_tokens", n, "unknown", unk, "seed", (json_int_t)seed,
                     "temperature", temp);
+    if (!res)
+        api_problem_set(err, 500, API_PROBLEM_INTERNAL, "", "out of memory");
 done:
     json_decref(toks);
     free(ids);

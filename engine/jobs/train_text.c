@@ -11,7 +11,9 @@
  * on the cell outputs); embedding, decoder, loop and reports are the same. For
  * NAS_ARCH_ENAS_RNN it is the whole model of one fixed enas-rnn arc
  * (search/enas/enas_rnn.c: its own embedding, cell and tied decoder, the
- * dropouts dropout_e/x/h/o); the loop and reports are the same.
+ * dropouts dropout_e/x/h/o); the loop and reports are the same. The
+ * networks themselves are declared and stepped by text_net.c, which the
+ * model loader and the ONNX export share.
  *
  * The one design decision to know: the hidden state carried from one BPTT
  * chunk to the next lives in the parameter store as NAS_GROUP_STATE
