@@ -65,6 +65,15 @@ void api_jobs_predict(api_req *rq, api_resp *rs, const char *id);
 int api_predict_init(nd_server *s);
 void api_predict_free(nd_server *s);
 void api_predict_forget(const char *id);
+/* A language model's predictions (api/predict_text.c), on a pool thread:
+ * the body (idx: sent as a file, which a language model refuses) answered
+ * into rs, within these limits. */
+typedef struct api_predict_limits {
+    int max_text;   /* max-predict-text-bytes */
+    int max_tokens; /* max-predict-tokens */
+} api_predict_limits;
+void api__predict_text(nas_model *m, const char *body, size_t len, int idx,
+                       const api_predict_limits *lim, api_resp *rs);
 void api_datasets_list(api_req *rq, api_resp *rs);
 void api_datasets_create(api_req *rq, api_resp *rs);
 void api_datasets_get(api_req *rq, api_resp *rs, const char *name);

@@ -553,16 +553,17 @@ void api_jobs_model(api_req *rq, api_resp *rs, const char *id)
                   id);
         return;
     }
-    /* The network is kept but has no ONNX form: enas-rnn, nasrl-rnn, or a
-     * network the export refused (the job's log says which op). */
+    /* The network is kept but has no ONNX form: the export refused it
+     * (the job's log says which op, or why the language model's step
+     * could not be bound). */
     if (onnx && (nd_model_onnx_path(rq->srv->model_dir, id, path, sizeof(path)) != 0 ||
                  access(path, F_OK) != 0)) {
         api_failf(rs, 501, API_PROBLEM_NOT_IMPLEMENTED, "",
-                  "job %s has no ONNX model: the ONNX export covers the image networks "
-                  "(fixed-cnn, darts-cnn, enas-micro, enas-macro, nasrl-cnn) and, as one "
-                  "step, the LSTM language model and darts-rnn; enas-rnn and nasrl-rnn models "
-                  "are not exported yet, and a network the export refused is named with its "
-                  "reason in the job's log; ?format=safetensors serves its weights",
+                  "job %s has no ONNX model: the export refused its network, and the job's "
+                  "log says why (the export covers the image networks of fixed-cnn, "
+                  "darts-cnn, enas-micro, enas-macro and nasrl-cnn and, as one step, the "
+                  "LSTM LM, darts-rnn, enas-rnn and nasrl-rnn); ?format=safetensors serves "
+                  "its weights",
                   id);
         return;
     }

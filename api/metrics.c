@@ -29,9 +29,18 @@ static const char *const method_names[] = {"GET", "HEAD",  "POST",    "DELETE",
 #define N_METHODS (sizeof method_names / sizeof method_names[0])
 
 static const char *const limit_names[] = {
-    "max-body",           "max-json-depth",       "max-connections", "max-connections-per-ip",
-    "max-queued",         "max-job-epochs",       "max-job-seconds", "max-job-memory",
-    "max-predict-images", "max-predict-requests",
+    "max-body",
+    "max-json-depth",
+    "max-connections",
+    "max-connections-per-ip",
+    "max-queued",
+    "max-job-epochs",
+    "max-job-seconds",
+    "max-job-memory",
+    "max-predict-images",
+    "max-predict-requests",
+    "max-predict-text-bytes",
+    "max-predict-tokens",
 };
 #define N_LIMITS (sizeof limit_names / sizeof limit_names[0])
 

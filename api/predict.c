@@ -2,7 +2,8 @@
 /*
  * predict.c - POST /v1/jobs/{id}/predictions (issue #14 part 4): the
  * classes a job's trained network gives images sent as JSON pixel arrays
- * or as an IDX file.
+ * or as an IDX file; a language model's answers (the perplexity of a
+ * text, a sampled continuation) come from predict_text.c.
  *
  * The one design decision to know: the loop thread only checks what it
  * can check at once (the job, its model file, the concurrent-request
@@ -65,8 +66,9 @@ typedef struct work {
     size_t len;
     int idx; /* the body is an IDX file */
     int max_images, max_models;
-    int over_images; /* refused by max-predict-images */
-    char space[32];  /* the job's space, for an architecture without one */
+    api_predict_limits text; /* a language model's */
+    int over_images;         /* refused by max-predict-images */
+    char space[32];          /* the job's space, for an architecture without one */
     nd_response rs;
 } work;
 
@@ -138,15 +140,6 @@ static int open_model(const char *path, const char *space, nas_model **out, api_
         nas_model_meta(path, "dataset", &dataset) < 0 || !arch || !dataset) {
         api_problem_set(err, 500, API_PROBLEM_INTERNAL, "", "the model file cannot be read: %s",
                         nas_errmsg());
-        goto done;
-    }
-    const nas_dataset_desc *d = nas_dataset_find(dataset);
-    if (!d || strcmp(d->kind, "image") != 0) {
-        api_problem_set(err, 501, API_PROBLEM_NOT_IMPLEMENTED, "",
-                        "predictions from a text model (a language model on %s: the perplexity "
-                        "of a text, a sampled continuation) are not built yet; image models "
-                        "answer",
-                        dataset);
         goto done;
     }
     arch = with_space(arch, space);
@@ -415,6 +408,11 @@ static void run(uv_work_t *req)
     cached *mc = acquire(w, &err);
     if (!mc)
         goto fail;
+    if (nas_model_is_text(mc->m)) {
+        nas_set_threads(1);
+        api__predict_text(mc->m, w->body, w->len, w->idx, &w->text, &w->rs);
+        goto done;
+    }
     nas_model_input(mc->m, &c, &h, &wd, &k);
     if ((w->idx ? parse_idx(w, c, h, wd, &px, &n, &err) : parse_json(w, c, h, wd, &px, &n, &err)))
         goto fail;
@@ -518,6 +516,7 @@ void api_jobs_predict(api_req *rq, api_resp *rs, const char *id)
     memcpy(w->id, id, sizeof w->id);
     w->max_images = s->cfg.max_predict_images;
     w->max_models = s->cfg.max_predict_models;
+    w->text = (api_predict_limits){s->cfg.max_predict_text, s->cfg.max_predict_tokens};
     w->len = rq->body_len;
     if (!(w->body = malloc(w->len + 1))) {
         api_failf(rs, 500, API_PROBLEM_INTERNAL, "", "out of memory");

@@ -110,6 +110,10 @@ static const opt opts[] = {
     {"max-predict-models", T_INT, OFF(max_predict_models), 1, 1024,
      "trained networks kept loaded for predictions, the least recently used goes "
      "(default 4)"},
+    {"max-predict-text-bytes", T_INT, OFF(max_predict_text), 1, 1 << 26,
+     "bytes of the text or prompt sent to a language model's predictions (default 131072)"},
+    {"max-predict-tokens", T_INT, OFF(max_predict_tokens), 1, 100000,
+     "tokens a language model samples in one continuation (default 1000)"},
 };
 #undef OFF
 
@@ -162,6 +166,8 @@ static void defaults(nd_config *c)
     c->max_predict_images = 256;
     c->max_predict_requests = 4;
     c->max_predict_models = 4;
+    c->max_predict_text = 131072;
+    c->max_predict_tokens = 1000;
 }
 
 static int parse_listen(nd_config *c, const char *v, const char *where)

@@ -88,6 +88,8 @@ typedef struct nd_config {
     int max_predict_images;   /* images in one request */
     int max_predict_requests; /* requests being worked on at once */
     int max_predict_models;   /* models kept loaded */
+    int max_predict_text;     /* bytes of a language model's text or prompt */
+    int max_predict_tokens;   /* tokens sampled in one continuation */
 } nd_config;
 
 /* Defaults, then the config file (when --config is given), then the other

@@ -450,6 +450,14 @@ int nas_corpus_load(const char *train, const char *valid, const char *test,
 int nas_corpus_load_fortunes(const char *path, enum nas_corpus_level level, int max_vocab,
                              nas_corpus **out);
 void nas_corpus_free(nas_corpus *c);
+/* A text encoded as a corpus of `level` encodes its splits, with the
+ * vocabulary vocab[0, n) (which holds "<unk>"): ids malloc'd into *ids
+ * (NULL when the text has no token) and their count into *nids; tokens
+ * outside the vocabulary become "<unk>" and are counted in *nunk.
+ * open_end: a last line without its newline gets no "<eos>" (a prompt
+ * that goes on). NAS_EINVAL when the vocabulary has no "<unk>". */
+int nas_corpus_encode(char *const *vocab, int n, enum nas_corpus_level level, const char *text,
+                      size_t len, int open_end, int32_t **ids, int *nids, int *nunk);
 
 /* Batchify a stream for BPTT: n tokens -> (steps, bsz) in column order
  * like the PTB example (token t of column b at out[t * bsz + b]), dropping
@@ -922,7 +930,8 @@ int nas_model_meta(const char *path, const char *key, char **value);
  * "architecture" and "dataset" metadata; its dataset paths are not read).
  * The network comes from the train job's own builder and the file must
  * hold exactly its tensors, by name and shape. Image networks of
- * fixed-cnn, darts-cnn, enas-micro, enas-macro and nasrl-cnn for now:
+ * fixed-cnn, darts-cnn, enas-micro, enas-macro and nasrl-cnn, and the
+ * language models of the train kind (over the file's "vocabulary");
  * another is NAS_EINVAL. *out is owned by the caller (nas_model_free). */
 int nas_model_open(const char *path, const nas_job_spec *spec, nas_model **out);
 void nas_model_free(nas_model *m);
@@ -935,6 +944,28 @@ const char *nas_model_class_name(const nas_model *m, int k);
  * network (and reuses the model's spare graphs under a lock): threads may
  * share one model. NAS_OK or NAS_ENOMEM. */
 int nas_model_logits(nas_model *m, const uint8_t *pixels, int n, float *logits);
+/* A language model's file (the LSTM LM, darts-rnn, enas-rnn, nasrl-rnn):
+ * 1; an image model's: 0. The calls below are for language models; like
+ * nas_model_logits they only read the network. */
+int nas_model_is_text(const nas_model *m);
+/* The vocabulary's size, and the token of id (NULL out of range). */
+int nas_model_vocab_size(const nas_model *m);
+const char *nas_model_token(const nas_model *m, int id);
+/* text as the job's dataset encodes its splits, with the file's
+ * vocabulary (nas_corpus_encode; open_end as there). */
+int nas_model_encode(const nas_model *m, const char *text, size_t len, int open_end, int32_t **ids,
+                     int *n, int *nunk);
+/* The summed negative log-likelihood (natural log) of ids[1, n), each
+ * given the ids before it, read as one stream from a zero state in eval
+ * mode, one token at a time: exp(*nll / (n - 1)) is the perplexity the
+ * job's evaluation gives a column holding these ids. n >= 2. */
+int nas_model_text_nll(nas_model *m, const int32_t *ids, int n, double *nll);
+/* count tokens following ids[0, n) (n >= 1), each drawn from
+ * softmax(logits / temperature) by an rng seeded with seed (temperature
+ * 0: the most likely token) and fed back: the same arguments give the
+ * same tokens. */
+int nas_model_sample(nas_model *m, const int32_t *ids, int n, int count, uint64_t seed,
+                     double temperature, int32_t *out);
 
 /* The names an architecture of search space `space` spells the choices
  * `what` with, in the order of the engine's decision values: "op"

@@ -9,8 +9,8 @@
  *     the output "logits"; ?format=safetensors (the default) still
  *     serves the weights;
  *   - ?format=other is a 400 problem naming the allowed values;
- *   - the LSTM language model is served as its one step; a nasrl-rnn
- *     model has no ONNX form yet: 501 problem, its safetensors 200;
+ *   - the LSTM language model and a random search's nasrl-rnn final
+ *     training are served as their one step, the safetensors too;
  *   - DELETE of the job removes the .onnx file too.
  *
  * (tests/test_onnx checks the models' structure; tests/onnx/run.sh runs
@@ -90,7 +90,7 @@ static void serves_onnx(const nasd_proc *d, const char *id, const char *input)
     http_resp_free(&r);
 }
 
-Test(onnx_route, image_models_as_onnx_text_models_501)
+Test(onnx_route, image_and_language_models_as_onnx)
 {
     nasd_proc d;
     char train[33], rl[33], text[33], rnn[33], path[128];
@@ -149,12 +149,8 @@ Test(onnx_route, image_models_as_onnx_text_models_501)
     if (text_ok) {
         succeeded(d.port, text);
         serves_onnx(&d, text, "tokens");
-        succeeded(d.port, rnn);
-        snprintf(path, sizeof(path), "/v1/jobs/%s/model?format=onnx", rnn);
-        json_t *q = expect_problem(d.port, "GET", path, NULL, 501, "not-implemented");
-        cr_assert(strstr(str_at(q, "detail"), "nasrl-rnn models are not exported yet"), "%s",
-                  text_of(q));
-        json_decref(q);
+        succeeded(d.port, rnn); /* a nasrl-rnn final training's cell, one step */
+        serves_onnx(&d, rnn, "tokens");
         snprintf(path, sizeof(path), "/v1/jobs/%s/model", rnn);
         cr_assert_eq(status_of(d.port, "GET", path, NULL, NULL, NULL), 200);
     }
@@ -168,6 +164,51 @@ Test(onnx_route, image_models_as_onnx_text_models_501)
     cr_assert_eq(status_of(d.port, "DELETE", path, NULL, NULL, NULL), 204);
     cr_assert_null(file_of(d.dir, train, "onnx", &len), "the ONNX file outlived its job");
     cr_assert_null(file_of(d.dir, train, "safetensors", &len));
+    stop_ok(&d);
+    PASS();
+}
+
+/* A random search's final training on each text space keeps a language
+ * model that serves its ONNX step, answers a text's perplexity, and whose
+ * result architecture carries the sizes it was trained with (so a train
+ * job on it, and the loader, build the same network). */
+Test(onnx_route, random_final_trainings_on_text_spaces)
+{
+    static const char *const spaces[] = {"darts-rnn", "enas-rnn", "nasrl-rnn"};
+    if (access(FORTUNES, R_OK) != 0)
+        cr_skip_test("no fortunes corpus");
+    nasd_proc d;
+    char id[3][33], body[640], path[128];
+    start_in(&d, NULL, flags, NULL);
+    for (int i = 0; i < 3; i++) {
+        snprintf(body, sizeof(body),
+                 "{\"algorithm\":\"random\",\"search_space\":\"%s\",\"dataset\":"
+                 "\"fortunes\",\"seed\":5,\"budget\":{\"max_architectures\":2},"
+                 "\"hyperparameters\":{\"child_epochs\":1,\"parallel_children\":2,%s"
+                 "\"hidden\":8,\"bptt\":8,\"batch_size\":10},"
+                 "\"final_training\":{\"enabled\":true,\"epochs\":1}}",
+                 spaces[i],
+                 i == 0   ? "\"embed\":8,\"max_vocab\":200,"
+                 : i == 1 ? "\"nodes\":3,\"max_vocab\":200,"
+                          : "\"tree_base\":2,\"embed\":8,");
+        submit(d.port, body, id[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        succeeded(d.port, id[i]);
+        json_t *res = get_sub(d.port, id[i], "result");
+        json_t *arch = json_object_get(res, "architecture");
+        cr_assert_eq(json_integer_value(json_object_get(arch, "hidden")), 8, "%s: %s", spaces[i],
+                     text_of(res));
+        cr_assert_eq(json_integer_value(json_object_get(arch, "bptt")), 8, "%s", text_of(res));
+        json_decref(res);
+        serves_onnx(&d, id[i], "tokens");
+        snprintf(path, sizeof(path), "/v1/jobs/%s/predictions", id[i]);
+        json_t *p = call(d.port, "POST", path, "{\"text\":\"the man and the dog\\n\"}", 200);
+        cr_assert_eq(json_integer_value(json_object_get(p, "tokens")), 6, "%s: %s", spaces[i],
+                     text_of(p));
+        cr_assert(json_number_value(json_object_get(p, "perplexity")) > 1.0, "%s", text_of(p));
+        json_decref(p);
+    }
     stop_ok(&d);
     PASS();
 }

@@ -13,12 +13,17 @@
  *     of one);
  *   - malformed bodies name what is wrong (JSON pointer or the IDX
  *     header); no job, a queued job, a job without a model, a deleted
- *     job, a text model (501).
+ *     job;
+ *   - a language model: its test split sent back as texts gives the
+ *     job's test perplexity, a continuation is the same per seed, its
+ *     limits (max-predict-text-bytes, max-predict-tokens) and fields are
+ *     named.
  *
  * Waits poll with deadlines, never a fixed sleep.
  */
 #include <criterion/criterion.h>
 
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -360,7 +365,33 @@ Test(predict, test_set_replayed_reaches_the_jobs_test_accuracy_exactly)
     PASS();
 }
 
-Test(predict, a_text_model_is_not_built_yet)
+/* {"text": T} of a language model's file: T's perplexity, "nll", tokens. */
+static json_t *score_text(int port, const char *id, const char *text)
+{
+    json_t *doc = json_pack("{s:s}", "text", text);
+    char *body = json_dumps(doc, JSON_COMPACT);
+    json_t *out = predict_json(port, id, body, 200);
+    json_decref(doc);
+    free(body);
+    return out;
+}
+
+static char *sample_of(int port, const char *id, const char *body)
+{
+    json_t *out = predict_json(port, id, body, 200);
+    cr_assert_eq(json_array_size(json_object_get(out, "tokens")), 12, "%s", text_of(out));
+    char *s = strdup(str_at(out, "continuation"));
+    json_decref(out);
+    return s;
+}
+
+/* The LSTM LM's test split sent back column by column (the columns its
+ * evaluation cut it into, each a text of the tokens as the vocabulary
+ * spells them, "<eos>" and "<unk>" included): the perplexity of the whole
+ * is the job's test perplexity within float round-off (test_predict_text
+ * says why; 1e-5 relative here). A continuation is the same for the same
+ * seed, differs across seeds; every limit and bad field is named. */
+Test(predict, a_language_model_replays_its_test_perplexity)
 {
     if (access(FORTUNES, R_OK) != 0)
         cr_skip_test("no fortunes corpus");
@@ -374,9 +405,100 @@ Test(predict, a_text_model_is_not_built_yet)
            "\"budget\":{\"epochs\":1},\"hyperparameters\":{\"batch_size\":10}}",
            id);
     json_decref(wait_job(d.port, id, "succeeded", JOB_MS));
-    json_t *p = predict_problem(d.port, id, "{\"text\":\"a\"}", 501, "not-implemented");
-    cr_assert(strstr(str_at(p, "detail"), "text model"), "%s", text_of(p));
-    json_decref(p);
+    json_t *res = get_sub(d.port, id, "result");
+    cr_assert_str_eq(str_at(res, "metric"), "test_perplexity", "%s", text_of(res));
+    double want = json_number_value(at(res, "value"));
+    json_decref(res);
+
+    nas_corpus *c = NULL;
+    cr_assert_eq(nas_corpus_load_fortunes(FORTUNES, NAS_CORPUS_WORD, 200, &c), NAS_OK);
+    int cols = c->ntest / 2 < 10 ? c->ntest / 2 : 10, rows = c->ntest / cols;
+    double nll = 0.0;
+    for (int b = 0; b < cols; b++) {
+        size_t cap = 1, len = 0;
+        for (int t = 0; t < rows; t++)
+            cap += strlen(c->vocab[c->test[b * rows + t]]) + 1;
+        char *text = malloc(cap);
+        for (int t = 0; t < rows; t++) {
+            const char *w = c->vocab[c->test[b * rows + t]];
+            len += (size_t)sprintf(text + len, "%s%s", t ? " " : "", w);
+        }
+        json_t *out = score_text(d.port, id, text);
+        cr_assert_eq(int_at(out, "tokens"), rows, "%s", text_of(out));
+        cr_assert_eq(int_at(out, "predicted"), rows - 1);
+        cr_assert_eq(int_at(out, "unknown"), 0, "every token is the vocabulary's");
+        nll += json_number_value(at(out, "nll"));
+        free(text);
+        json_decref(out);
+    }
+    double got = exp(nll / ((double)cols * (rows - 1)));
+    cr_assert(fabs(got - want) / want < 1e-5, "the job's test perplexity %.9g, replayed %.9g", want,
+              got);
+    nas_corpus_free(c);
+
+    /* a line's words, one unknown, its <eos> after the newline */
+    json_t *one = score_text(d.port, id, "the zzyzx of\n");
+    cr_assert_eq(int_at(one, "tokens"), 4, "%s", text_of(one));
+    cr_assert_eq(int_at(one, "unknown"), 1, "%s", text_of(one));
+    json_decref(one);
+
+    /* continuations */
+    const char *b7 = "{\"prompt\":\"the\",\"tokens\":12,\"seed\":7}";
+    char *s1 = sample_of(d.port, id, b7), *s2 = sample_of(d.port, id, b7);
+    char *s3 = sample_of(d.port, id, "{\"prompt\":\"the\",\"tokens\":12,\"seed\":8}");
+    cr_assert_str_eq(s1, s2, "the same request, the same answer");
+    cr_assert_str_neq(s1, s3, "seeds 7 and 8 gave one continuation");
+    free(s1);
+    free(s2);
+    free(s3);
+    s1 = sample_of(d.port, id, "{\"prompt\":\"\",\"tokens\":12,\"temperature\":0,\"seed\":1}");
+    s2 = sample_of(d.port, id, "{\"prompt\":\"\",\"tokens\":12,\"temperature\":0,\"seed\":2}");
+    cr_assert_str_eq(s1, s2, "temperature 0: the most likely tokens, whatever the seed");
+    free(s1);
+    free(s2);
+
+    /* limits and bad fields */
+    size_t big = 131073;
+    char *text = malloc(big + 1);
+    memset(text, 'a', big);
+    text[big] = '\0';
+    json_t *doc = json_pack("{s:s}", "text", text);
+    char *body = json_dumps(doc, JSON_COMPACT);
+    json_t *p = predict_problem(d.port, id, body, 400, "limit-exceeded");
+    cr_assert_str_eq(str_at(p, "limit_name"), "max-predict-text-bytes", "%s", text_of(p));
+    cr_assert_eq(int_at(p, "limit"), 131072);
+    expect_pointer(p, "/text", "0 to 131072");
+    json_decref(doc);
+    free(body);
+    free(text);
+    p = predict_problem(d.port, id, "{\"prompt\":\"a\",\"tokens\":1001}", 400, "limit-exceeded");
+    cr_assert_str_eq(str_at(p, "limit_name"), "max-predict-tokens", "%s", text_of(p));
+    expect_pointer(p, "/tokens", "1 to 1000");
+    expect_pointer(
+        predict_problem(d.port, id, "{\"prompt\":\"a\",\"tokens\":0}", 400, "invalid-field"),
+        "/tokens", "1 to 1000");
+    expect_pointer(
+        predict_problem(d.port, id, "{\"prompt\":\"a\",\"temperature\":-1}", 400, "invalid-field"),
+        "/temperature", "0");
+    expect_pointer(
+        predict_problem(d.port, id, "{\"prompt\":\"a\",\"seed\":-2}", 400, "invalid-field"),
+        "/seed", NULL);
+    expect_pointer(
+        predict_problem(d.port, id, "{\"text\":\"a b\",\"seed\":1}", 400, "invalid-field"), "/seed",
+        "prompt");
+    expect_pointer(
+        predict_problem(d.port, id, "{\"text\":\"a\",\"prompt\":\"b\"}", 400, "invalid-field"),
+        "/prompt", "either");
+    expect_pointer(predict_problem(d.port, id, "{\"text\":7}", 400, "invalid-field"), "/text",
+                   "string");
+    expect_pointer(predict_problem(d.port, id, "{\"text\":\"lonely\"}", 400, "invalid-field"),
+                   "/text", "2 or more");
+    expect_pointer(predict_problem(d.port, id, "{\"images\":[]}", 400, "unknown-field"), "/images",
+                   "prompt");
+    http_resp r = {0};
+    post_idx(d.port, id, "\0\0\x08\x03", 4, &r);
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    http_resp_free(&r);
     stop_ok(&d);
     PASS();
 }

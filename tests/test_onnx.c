@@ -2,7 +2,8 @@
 /*
  * test_onnx.c - the ONNX export (issue #14 part 3) of every image
  * network (fixed-cnn, darts-cnn, enas-micro, enas-macro, nasrl-cnn) and,
- * as one step, of the LSTM LM and darts-rnn (fortunes).
+ * as one step, of the LSTM LM, darts-rnn, enas-rnn and nasrl-rnn
+ * (fortunes).
  *
  * Each case trains a tiny model with a train job (synthetic images, one
  * epoch, model_path set), so the .onnx file is what a job writes. A probe
@@ -73,7 +74,7 @@ enum { TSTEPS = 24, TCOLS = 4 };
 static void text_probe(const nas__job *j, nas_params *p, const nas__model_info *m)
 {
     (void)j;
-    cr_assert(m->step, "the LSTM LM and darts-rnn have a step");
+    cr_assert(m->step, "every language model has a step");
     const nas_corpus *c = m->corpus;
     cr_assert(c->ntest >= TSTEPS * TCOLS);
     int32_t ids[TSTEPS][TCOLS];
@@ -238,7 +239,8 @@ static void check_image_io(const Onnx__GraphProto *g)
 /* tokens, h.L (c.L) in; logits, h_out.L (c_out.L) out. */
 static void check_text_io(const Onnx__GraphProto *g, const nas_job_spec *s)
 {
-    int cells = s->arch != NAS_ARCH_DARTS_RNN, layers = cells ? s->layers : 1;
+    int lstm = s->arch == NAS_ARCH_LSTM_LM || s->arch == NAS_ARCH_DEFAULT;
+    int cells = lstm || s->arch == NAS_ARCH_NASRL_RNN, layers = lstm ? s->layers : 1;
     int per = cells ? 2 : 1, st[2] = {0, s->hidden};
     char name[32];
     cr_assert_eq(g->n_input, (size_t)(1 + per * layers));
@@ -471,6 +473,36 @@ Test(onnx, darts_rnn_one_step)
                                            .nconcat = 8};
     const expect ex[] = {{"Gather", 1}, {"Gemm", 2}, {"Relu", 2}, {"Tanh", 2}, {NULL, 0}};
     export_case("darts-rnn", &s, ex, 1);
+}
+
+Test(onnx, enas_rnn_one_step)
+{
+    if (access(FORTUNES, R_OK) != 0)
+        cr_skip_test("no %s (Debian's fortunes)", FORTUNES);
+    nas_job_spec s = text_spec();
+    s.arch = NAS_ARCH_ENAS_RNN;
+    s.search_space = "enas-rnn";
+    s.nodes = 4; /* tanh; relu on 0; identity on 1; sigmoid on 0: two loose ends */
+    snprintf(s.genotype, sizeof(s.genotype), "%s", "0 0 1 1 2 0 3");
+    s.dropout = 0.0f;
+    s.lr = 1.0f;
+    const expect ex[] = {{"Gather", 1}, {"Concat", 1}, {"Sigmoid", 5},
+                         {"Relu", 1},   {"Sum", 1},    {NULL, 0}};
+    export_case("enas-rnn", &s, ex, 1);
+}
+
+Test(onnx, nasrl_rnn_one_step)
+{
+    if (access(FORTUNES, R_OK) != 0)
+        cr_skip_test("no %s (Debian's fortunes)", FORTUNES);
+    nas_job_spec s = text_spec();
+    s.arch = NAS_ARCH_NASRL_RNN;
+    s.tree_base = 2; /* leaves add tanh, mul sigmoid; root add; c via node 1 */
+    snprintf(s.genotype, sizeof(s.genotype), "%s", "0 1 1 2 0 0 1 1 3 0");
+    s.lr = 1.0f;
+    const expect ex[] = {{"Gather", 1}, {"Gemm", 3}, {"Tanh", 1}, {"Sigmoid", 1},
+                         {"Mul", 2},    {"Relu", 1}, {NULL, 0}};
+    export_case("nasrl-rnn", &s, ex, 1);
 }
 
 /* Three channels with their own mean and std (no colour dataset ships

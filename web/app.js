@@ -944,7 +944,7 @@ function jobPage(app, id) {
     let res;
     try { res = await api(`${base}/result`, { signal: ctl.signal }); } catch (e) { return; }
     resultShown = true;
-    model.check();
+    model.check(res);
     const img = h('img', { class: 'cellimg', id: 'result-svg', alt: 'the final architecture, drawn by nasd', src: withToken(`${base}/result?format=svg`) });
     img.addEventListener('error', () => img.replaceWith(h('p', { class: 'muted' }, 'nasd cannot draw this architecture (see the JSON below).')));
     const partial = res.details && res.details.partial;

@@ -4,7 +4,8 @@
  * on a succeeded job that has a model, the download buttons (safetensors,
  * ONNX) and "try it" (an IDX file of images from the user's disk: its
  * first images go to POST /v1/jobs/{id}/predictions and come back drawn
- * with their predicted classes); and "retrain this architecture", which
+ * with their predicted classes; a language model instead scores a typed
+ * text, or continues it with a seed); and "retrain this architecture", which
  * opens the submit form filled in with {"algorithm": "train",
  * "architecture": ...} from a result or an architecture row.
  *
@@ -121,6 +122,43 @@ function drawImage(x, i) {
   return cv;
 }
 
+/* "Try it" for a language model: the perplexity of the typed text, or
+ * its continuation (tokens and seed as typed), as nasd answers them. */
+function textTry(base, status) {
+  const text = h('textarea', { id: 'try-text', rows: 3, cols: 60, placeholder: 'a text, or the start of one' });
+  const tokens = h('input', { type: 'number', id: 'try-tokens', min: 1, value: 20, size: 4 });
+  const seed = h('input', { type: 'number', id: 'try-seed', min: 0, value: 0, size: 6 });
+  const out = h('pre', { id: 'try-text-result', class: 'mono' });
+  const ask = async body => {
+    status.textContent = '';
+    out.textContent = '';
+    try {
+      return await api(`${base}/predictions`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+      });
+    } catch (e) {
+      status.textContent = `predictions: ${e.message}`;
+      return null;
+    }
+  };
+  const score = h('button', {
+    'data-action': 'try-perplexity', onclick: async () => {
+      const r = await ask({ text: text.value });
+      if (r) out.textContent = `perplexity ${fmtNum(r.perplexity)} over ${r.predicted} predicted tokens (${r.tokens} tokens, ${r.unknown} unknown)`;
+    },
+  }, 'perplexity');
+  const more = h('button', {
+    'data-action': 'try-continue', onclick: async () => {
+      const r = await ask({ prompt: text.value, tokens: Number(tokens.value), seed: Number(seed.value) });
+      if (r) out.textContent = r.continuation;
+    },
+  }, 'continue');
+  return h('div', { id: 'try-text-box', class: 'hidden' },
+    h('p', null, h('label', null, 'Try it: a text ', text)),
+    h('p', null, score, ' ', more, ' ', h('label', null, 'tokens ', tokens), ' ', h('label', null, 'seed ', seed)),
+    out);
+}
+
 /* The model card of job id: shown when GET .../model has a file. */
 function modelCard(id) {
   const base = `/v1/jobs/${id}`;
@@ -148,17 +186,22 @@ function modelCard(id) {
       status.textContent = `predictions: ${e.message}`;
     }
   });
+  const tryImages = h('p', { id: 'try-images' }, h('label', null, 'Try it: an IDX file of images (e.g. the dataset\'s t10k-images-idx3-ubyte.gz; ',
+    `its first ${TRY_IMAGES} are sent) `, input));
+  const tryText = textTry(base, status);
   card.append(
     h('h3', null, 'Model: the trained network'),
     h('p', null,
       downloadButton(`${base}/model`, `${id}.safetensors`, 'download safetensors', status, 'download-safetensors'), ' ',
       downloadButton(`${base}/model?format=onnx`, `${id}.onnx`, 'download ONNX', status, 'download-onnx')),
-    h('p', null, h('label', null, 'Try it: an IDX file of images (e.g. the dataset\'s t10k-images-idx3-ubyte.gz; ',
-      `its first ${TRY_IMAGES} are sent) `, input)),
-    status, grid);
+    tryImages, tryText, status, grid);
   /* HEAD: whether the job kept a network (no body is fetched); called
-   * once the job has succeeded. */
-  card.check = () => {
+   * once the job has succeeded, with its result: a perplexity is a
+   * language model's, which takes text instead of images. */
+  card.check = res => {
+    const text = /perplexity/.test((res && res.metric) || '');
+    tryImages.classList.toggle('hidden', text);
+    tryText.classList.toggle('hidden', !text);
     const t = token();
     fetch(`${base}/model`, { method: 'HEAD', headers: t ? { Authorization: `Bearer ${t}` } : {} })
       .then(r => { if (r.ok) card.classList.remove('hidden'); })

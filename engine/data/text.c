@@ -75,6 +75,7 @@ typedef struct scanner {
     const char *pos, *end;   /* text not yet split into lines */
     const char *lpos, *lend; /* rest of the current line */
     int in_line;             /* a line is open (its <eos> is owed) */
+    int unended;             /* the current line has no newline */
     enum nas_corpus_level level;
 } scanner;
 
@@ -107,6 +108,7 @@ static int next_line(scanner *s)
         s->lpos = s->pos;
         s->lend = nl ? nl : s->end;
         s->pos = nl ? nl + 1 : s->end;
+        s->unended = !nl;
         if (!is_blank(s->lpos, s->lend)) {
             s->in_line = 1;
             return 1;
@@ -397,6 +399,59 @@ int nas_corpus_load(const char *train, const char *valid, const char *test,
 fail:
     for (int i = 0; i < 3; i++)
         free(text[i]);
+    return rc;
+}
+
+int nas_corpus_encode(char *const *vocab, int n, enum nas_corpus_level level, const char *text,
+                      size_t len, int open_end, int32_t **ids, int *nids, int *nunk)
+{
+    table t = {0};
+    scanner s;
+    const char *tok;
+    size_t tlen, cap = 0;
+    int rc = NAS_OK, unk = -1;
+    *ids = NULL;
+    *nids = *nunk = 0;
+    for (int i = 0; i < n; i++) {
+        int k = table_intern(&t, vocab[i], strlen(vocab[i]));
+        if (k < 0) {
+            rc = nas_fail(NAS_ENOMEM, "vocabulary: out of memory");
+            goto done;
+        }
+        if (t.e[k].id < 0)
+            t.e[k].id = i;
+        if (!strcmp(vocab[i], UNK))
+            unk = i;
+    }
+    if (unk < 0) {
+        rc = nas_fail(NAS_EINVAL, "vocabulary: no %s", UNK);
+        goto done;
+    }
+    scanner_init(&s, text, len, level);
+    while (scan_next(&s, &tok, &tlen)) {
+        if (open_end && !s.in_line && s.unended && s.pos == s.end)
+            break; /* the "<eos>" of an unended last line */
+        if ((size_t)*nids == cap) {
+            cap = cap ? 2 * cap : 256;
+            int32_t *grown = cap < (size_t)INT_MAX ? realloc(*ids, cap * sizeof(int32_t)) : NULL;
+            if (!grown) {
+                rc = nas_fail(NAS_ENOMEM, "text: out of memory");
+                goto done;
+            }
+            *ids = grown;
+        }
+        int k = table_find(&t, tok, tlen);
+        if (k < 0)
+            ++*nunk;
+        (*ids)[(*nids)++] = k >= 0 ? t.e[k].id : unk;
+    }
+done:
+    table_free(&t);
+    if (rc < 0) {
+        free(*ids);
+        *ids = NULL;
+        *nids = *nunk = 0;
+    }
     return rc;
 }
 

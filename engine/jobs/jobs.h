@@ -251,6 +251,17 @@ int nas__job_save_model(const nas__job *j, nas_params *p, const nas__model_info 
  * to compare nasd's logits with another runtime's). */
 extern void (*nas__model_probe)(const nas__job *j, nas_params *p, const nas__model_info *m);
 
+/* A nasrl-rnn train job's decisions (its genotype's ints, checked as the
+ * space checks them) into dec[cap]: their count, or NAS_EINVAL naming
+ * the genotype (nasrl_train.c). */
+int nas__nasrl_rnn_fixed_dec(const nas_job_spec *s, int *dec, int cap);
+/* Appends a language model's sizes ("embed", "hidden", "bptt" of s)
+ * inside the closing brace of its cell's JSON in a (a nasrl-rnn train
+ * job's result, a random or nas-rl search's on a text space), so that a
+ * train job on it, and the model loader, build the network of these
+ * sizes (nasrl_train.c). */
+void nas__text_arch_sizes(nas_json_buf *a, const nas_job_spec *s);
+
 /* ----------------------------------------------------------- datasets.c */
 
 /* A token stream batchified as rows of bsz ids (nas_batchify). */

@@ -11,6 +11,7 @@
  * second trainer; it is not checkpointed (see final_training).
  */
 #include "jobs/nasrl_run.h"
+#include "jobs/text_net.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,8 @@ typedef struct final_keep {
     const nas__job *j;
     const char *arch_json;
     const nas__nasrl_data *d;
+    const nas__nasrl_cached *best;
+    const char *space;
 } final_keep;
 
 static int keep_model(void *ctx, nas_params *p, const nas_nasrl_child *out)
@@ -54,7 +57,18 @@ static int keep_model(void *ctx, nas_params *p, const nas_nasrl_child *out)
                          .corpus = k->d->corpus,
                          .forward = out->model ? out->model->forward : NULL,
                          .forward_ctx = out->model ? out->model->self : NULL};
-    return nas__job_save_model(k->j, p, &m);
+    nas__text_net tn = {0};
+    nas_job_spec t;
+    if (k->d->corpus) { /* a language model's one step, for the ONNX file */
+        if (nas__text_arch_spec(&k->j->spec, k->space, k->best->dec, k->best->n, &t) < 0 ||
+            nas__text_net_bind(p, &t, k->d->corpus->vocab_size, &tn) < 0)
+            nas__job_log(k->j, "no ONNX model: %s", nas_errmsg());
+        else
+            nas__text_net_model_info(&tn, &m);
+    }
+    int rc = nas__job_save_model(k->j, p, &m);
+    nas__text_net_free(&tn);
+    return rc;
 }
 
 /* The final training (issue #14): the best architecture trained from
@@ -92,7 +106,7 @@ static int final_training(nas__nasrl_run *s, const nas__nasrl_cached *best, cons
                        final_should_stop, s);
     cfg.max_seconds = sp->final_max_seconds; /* its own limit, not the search's */
     cfg.keep = keep_model;
-    final_keep keep = {j, arch_json, &d};
+    final_keep keep = {j, arch_json, &d, best, s->space->name};
     cfg.keep_ctx = &keep;
     double t0 = nas__now();
     s->final_t0 = t0;
@@ -139,6 +153,8 @@ int nas__nasrl_report_result(nas__nasrl_run *s)
         free(a.s);
         return rc;
     }
+    if (s->space->text) /* a train job on it, and the model loader, build these sizes */
+        nas__text_arch_sizes(&a, &j->spec);
     test_metric_name(s->space->metric, test_name, sizeof(test_name));
     if (j->spec.final_epochs > 0 && (rc = final_training(s, best, a.s, &fin, &fin_seconds)) < 0) {
         free(a.s);

@@ -19,6 +19,7 @@
  * k in_1 .. in_k", nasrl-rnn the controller's decisions of the space.
  */
 #include "jobs/jobs.h"
+#include "jobs/text_net.h"
 #include "search/enas/enas.h"
 #include "search/enas/enas_rnn.h"
 #include "search/nasrl/nasrl.h"
@@ -110,6 +111,28 @@ done:
     return rc;
 }
 
+int nas__nasrl_rnn_fixed_dec(const nas_job_spec *s, int *dec, int cap)
+{
+    nas_json_buf b = {0};
+    int n = read_ints(s->genotype, dec, cap);
+    if (n < 0)
+        return n;
+    int rc = nas__nasrl_rnn_space.arc_json(s, dec, n, &b);
+    free(b.s);
+    return rc < 0 ? nas_fail(rc, "genotype: %s", nas_errmsg()) : n;
+}
+
+void nas__text_arch_sizes(nas_json_buf *a, const nas_job_spec *s)
+{
+    if (a->oom || !a->len || a->s[a->len - 1] != '}')
+        return;
+    a->s[--a->len] = '\0';
+    nas__json_num(a, 0, "embed", s->embed);
+    nas__json_num(a, 0, "hidden", s->hidden);
+    nas__json_num(a, 0, "bptt", s->bptt);
+    nas__json_buf_puts(a, "}");
+}
+
 int nas__nasrl_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d, char *buf, size_t cap)
 {
     int text = strcmp(d->kind, "text") == 0;
@@ -177,6 +200,7 @@ static int between(void *ctx)
 static int keep(void *ctx, nas_params *p, const nas_nasrl_child *out)
 {
     const run *r = ctx;
+    nas__text_net tn = {0};
     nas__model_info m = {.arch_json = r->arch_json,
                          .metric = r->d->corpus ? "test_perplexity" : "test_accuracy",
                          .value = out->val_metric,
@@ -184,7 +208,15 @@ static int keep(void *ctx, nas_params *p, const nas_nasrl_child *out)
                          .corpus = r->d->corpus,
                          .forward = out->model ? out->model->forward : NULL,
                          .forward_ctx = out->model ? out->model->self : NULL};
-    return nas__job_save_model(r->j, p, &m);
+    if (r->d->corpus) { /* the cell's one step, for the ONNX file */
+        if (nas__text_net_bind(p, &r->j->spec, r->d->corpus->vocab_size, &tn) < 0)
+            nas__job_log(r->j, "no ONNX model: %s", nas_errmsg());
+        else
+            nas__text_net_model_info(&tn, &m);
+    }
+    int rc = nas__job_save_model(r->j, p, &m);
+    nas__text_net_free(&tn);
+    return rc;
 }
 
 int nas__train_nasrl(nas__job *j)
@@ -210,6 +242,7 @@ int nas__train_nasrl(nas__job *j)
         rc = nas__nasrl_rnn_space.arc_json(s, dec, n, &a);
         if (rc < 0)
             goto done;
+        nas__text_arch_sizes(&a, s);
     } else {
         if (!(arc = malloc(sizeof(*arc)))) {
             rc = nas_fail(NAS_ENOMEM, "train: out of memory");

@@ -45,6 +45,7 @@
  * the decisions come from.
  */
 #include "jobs/jobs.h"
+#include "jobs/text_net.h"
 #include "search/darts/darts.h"
 #include "search/nasrl/nasrl.h"
 
@@ -401,6 +402,40 @@ static int rnn_gene(const int *dec, int n, nas_darts_rnn_gene *g)
         g->op[j] = NAS_DARTS_RNN_TANH + dec[2 * j + 1];
     }
     return NAS_OK;
+}
+
+/* dec as the engine's genotype text: the ints, space-separated. */
+static int ints_of(const int *dec, int n, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        int k = snprintf(out + len, cap - len, "%s%d", i ? " " : "", dec[i]);
+        if (k < 0 || (size_t)k >= cap - len)
+            return nas_fail(NAS_EINVAL, "genotype: %d decisions do not fit", n);
+        len += (size_t)k;
+    }
+    return NAS_OK;
+}
+
+int nas__text_arch_spec(const nas_job_spec *s, const char *space, const int *dec, int n,
+                        nas_job_spec *t)
+{
+    *t = *s;
+    t->layers = 1;
+    if (!strcmp(space, "darts-rnn")) {
+        nas_darts_rnn_gene g;
+        int rc = rnn_gene(dec, n, &g);
+        if (rc < 0)
+            return rc;
+        t->arch = NAS_ARCH_DARTS_RNN;
+        nas__darts_rnn_genotype_of(&g, &t->darts_rnn);
+        return NAS_OK;
+    }
+    if (strcmp(space, "enas-rnn") && strcmp(space, "nasrl-rnn"))
+        return nas_fail(NAS_EINVAL, "%s: not a text search space", space);
+    t->arch = !strcmp(space, "enas-rnn") ? NAS_ARCH_ENAS_RNN : NAS_ARCH_NASRL_RNN;
+    return ints_of(dec, n, t->genotype, sizeof t->genotype);
 }
 
 static int rnn_json(const nas_job_spec *s, const int *dec, int n, nas_json_buf *b)

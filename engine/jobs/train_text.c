@@ -11,7 +11,9 @@
  * on the cell outputs); embedding, decoder, loop and reports are the same. For
  * NAS_ARCH_ENAS_RNN it is the whole model of one fixed enas-rnn arc
  * (search/enas/enas_rnn.c: its own embedding, cell and tied decoder, the
- * dropouts dropout_e/x/h/o); the loop and reports are the same.
+ * dropouts dropout_e/x/h/o); the loop and reports are the same. The
+ * networks themselves are declared and stepped by text_net.c, which the
+ * model loader and the ONNX export share.
  *
  * The one design decision to know: the hidden state carried from one BPTT
  * chunk to the next lives in the parameter store as NAS_GROUP_STATE
@@ -20,29 +22,16 @@
  * they depend on no leaf), and a checkpoint taken mid-epoch saves them with
  * the weights, so a resumed run continues from the exact state.
  */
-#include "jobs.h"
-#include "search/darts/darts.h"
-#include "search/enas/enas_rnn.h"
+#include "text_net.h"
 
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-enum { EVAL_BSZ = 10, MAX_LAYERS = 8 };
+enum { EVAL_BSZ = 10, MAX_LAYERS = NAS__TEXT_MAX_LAYERS };
 
-typedef struct lm {
-    int emb, dec_w, dec_b;
-    int wx[MAX_LAYERS], wh[MAX_LAYERS], b[MAX_LAYERS];
-    int carry_h[MAX_LAYERS], carry_c[MAX_LAYERS];
-    int vocab, layers, hidden;
-    float dropout, dropout_in; /* outputs; embeddings */
-    int darts;                 /* the cell of a darts-rnn genotype */
-    nas__darts_rnn_fixed cell;
-    nas__enas_rnn *enas; /* NAS_ARCH_ENAS_RNN: the model, */
-    int *arc;            /* its fixed arc */
-    nas_enas_rnn_drop drop;
-} lm;
+typedef nas__text_net lm;
 
 typedef nas__stream stream;
 
@@ -64,102 +53,10 @@ typedef struct run {
 
 /* ----------------------------------------------------------------- net */
 
-static int add(nas_params *p, const char *name, int group, enum nas_init init, float scale,
-               int ndim, int a, int b)
-{
-    int shape[2] = {a, b};
-    return nas_params_add(p, name, group, init, scale, ndim, shape);
-}
-
 static int declare(run *r)
 {
-    const nas_job_spec *s = &r->j->spec;
-    lm *n = &r->net;
-    nas_params *p = r->p;
-    const int W = NAS_GROUP_WEIGHTS, S = NAS_GROUP_STATE;
-    int H = s->hidden, B = s->batch_size;
-    float k = 1.0f / sqrtf((float)H); /* PyTorch's LSTM init */
-    char name[64];
-    n->vocab = r->corpus->vocab_size;
-    n->layers = s->layers;
-    n->hidden = H;
-    n->dropout = s->dropout;
-    n->dropout_in = s->dropout;
-    n->darts = s->arch == NAS_ARCH_DARTS_RNN;
-    if (s->arch == NAS_ARCH_ENAS_RNN) { /* validated by job.c */
-        nas_enas_rnn_cfg cfg = {.vocab = n->vocab, .hidden = H, .nodes = s->nodes};
-        int rc = nas__enas_rnn_declare(p, &cfg, &n->enas);
-        if (rc < 0)
-            return rc;
-        int len = nas__enas_rnn_arc_len(n->enas);
-        if (!(n->arc = calloc((size_t)len, sizeof(int))))
-            return nas_fail(NAS_ENOMEM, "train: out of memory");
-        if ((rc = nas__enas_fixed_rnn_arc(n->enas, s->genotype, n->arc)) < 0)
-            return rc;
-        n->layers = 1;
-        n->carry_c[0] = -1;
-        n->drop = (nas_enas_rnn_drop){s->dropout_e, s->dropout_x, s->dropout_h, s->dropout_o};
-        n->carry_h[0] = add(p, "carry.h.0", S, NAS_INIT_ZERO, 0.0f, 2, B, H);
-        return n->carry_h[0] < 0 ? n->carry_h[0] : NAS_OK;
-    }
-    if ((n->emb = add(p, "embed.w", W, NAS_INIT_UNIFORM, 0.1f, 2, n->vocab, s->embed)) < 0)
-        return n->emb;
-    if (n->darts) {
-        int rc = nas__darts_rnn_fixed_declare(p, s->embed, H, &s->darts_rnn, &n->cell);
-        if (rc < 0)
-            return rc;
-        n->layers = 1;
-        n->dropout_in = s->dropout_input;
-        n->carry_c[0] = -1;
-        if ((n->carry_h[0] = add(p, "carry.h.0", S, NAS_INIT_ZERO, 0.0f, 2, B, H)) < 0)
-            return n->carry_h[0];
-    }
-    for (int l = 0; !n->darts && l < n->layers; l++) {
-        int in = l ? H : s->embed;
-#define NAME(what) (snprintf(name, sizeof(name), what ".%d", l), name)
-        if ((n->wx[l] = add(p, NAME("lstm.wx"), W, NAS_INIT_UNIFORM, k, 2, 4 * H, in)) < 0 ||
-            (n->wh[l] = add(p, NAME("lstm.wh"), W, NAS_INIT_UNIFORM, k, 2, 4 * H, H)) < 0 ||
-            (n->b[l] = add(p, NAME("lstm.b"), W, NAS_INIT_UNIFORM, k, 1, 4 * H, 0)) < 0 ||
-            (n->carry_h[l] = add(p, NAME("carry.h"), S, NAS_INIT_ZERO, 0.0f, 2, B, H)) < 0 ||
-            (n->carry_c[l] = add(p, NAME("carry.c"), S, NAS_INIT_ZERO, 0.0f, 2, B, H)) < 0)
-            return NAS_ENOMEM;
-#undef NAME
-    }
-    if ((n->dec_w = add(p, "decoder.w", W, NAS_INIT_UNIFORM, 0.1f, 2, n->vocab, H)) < 0 ||
-        (n->dec_b = add(p, "decoder.b", W, NAS_INIT_ZERO, 0.0f, 1, n->vocab, 0)) < 0)
-        return NAS_ENOMEM;
-    return NAS_OK;
-}
-
-/* One time step of the LSTM or darts-rnn model below the decoder: ids[0,
- * bsz) -> the top layer's output (bsz, H); h[l], c[l] (c unused by
- * darts) become the state after the step. */
-static nas_tensor *step(nas_graph *g, nas_params *p, const lm *n, const int32_t *ids, int bsz,
-                        nas_tensor **h, nas_tensor **c)
-{
-    nas_tensor *x = nas_embedding(g, nas_params_get(p, n->emb), ids, bsz);
-    x = nas_dropout(g, x, n->dropout_in);
-    if (n->darts) {
-        h[0] = nas__darts_rnn_fixed_step(g, p, &n->cell, x, h[0]);
-        return nas_dropout(g, h[0], n->dropout);
-    }
-    for (int l = 0; l < n->layers; l++) {
-        nas_lstm_cell cell = {nas_params_get(p, n->wx[l]), nas_params_get(p, n->wh[l]),
-                              nas_params_get(p, n->b[l])};
-        nas_lstm_cell_step(g, &cell, x, h[l], c[l], &h[l], &c[l]);
-        x = nas_dropout(g, h[l], n->dropout);
-    }
-    return x;
-}
-
-/* The model's one step with its decoder, for the ONNX form of a model
- * file (jobs/model.c): ids -> logits (bsz, vocab). */
-static nas_tensor *model_step(void *ctx, nas_graph *g, nas_params *p, const int32_t *ids, int bsz,
-                              nas_tensor **h, nas_tensor **c)
-{
-    const lm *n = ctx;
-    nas_tensor *y = step(g, p, n, ids, bsz, h, c);
-    return nas_linear(g, y, nas_params_get(p, n->dec_w), nas_params_get(p, n->dec_b));
+    return nas__text_net_declare(r->p, &r->j->spec, r->corpus->vocab_size, r->j->spec.batch_size,
+                                 &r->net);
 }
 
 /* rows: T + 1 rows of bsz ids (inputs are rows 0..T-1, targets 1..T);
@@ -186,7 +83,7 @@ static nas_tensor *chunk_loss(run *r, const int32_t *rows, int T, int bsz, float
     }
     nas_tensor **outs = nas_arena_alloc(nas_graph_arena(g), (size_t)T * sizeof(*outs));
     for (int t = 0; t < T; t++)
-        outs[t] = step(g, p, n, rows + (size_t)t * bsz, bsz, hs, cs);
+        outs[t] = nas__text_net_step(g, p, n, rows + (size_t)t * bsz, bsz, hs, cs);
     /* (bsz, T*H) viewed as (bsz*T, H): row b*T + t is step t of column b. */
     int flat[2] = {bsz * T, H};
     nas_tensor *y = nas_reshape(g, nas_concat(g, outs, T), 2, flat);
@@ -290,8 +187,7 @@ static void teardown(run *r)
     free(r->eval_state);
     nas_graph_free(r->g);
     nas_params_free(r->p);
-    nas__enas_rnn_free(r->net.enas);
-    free(r->net.arc);
+    nas__text_net_free(&r->net);
     if (!r->borrowed)
         nas_corpus_free(r->corpus);
 }
@@ -451,13 +347,7 @@ static int report_result(run *r, int by_time, double test_ppl)
                              .metric = "test_perplexity",
                              .value = test_ppl,
                              .corpus = r->corpus};
-        if (!r->net.enas) { /* enas-rnn's model has a loop of its own */
-            m.step = model_step;
-            m.step_ctx = &r->net;
-            m.layers = r->net.layers;
-            m.hidden = r->net.hidden;
-            m.cells = !r->net.darts;
-        }
+        nas__text_net_model_info(&r->net, &m);
         int rc = nas__job_save_model(j, r->p, &m);
         if (rc < 0) {
             free(arch.s);

@@ -142,3 +142,34 @@ test('retrain this architecture: from the result and from a row, the form comes 
   await page.waitForFunction(() => document.querySelector('#submit-form')?.dataset.retrain);
   assert.equal(await page.inputValue('select[name=search_space]'), 'fixed-cnn');
 });
+
+test('try it on a language model: a text\'s perplexity and a continuation, as the API gives them', async () => {
+  const lm = await submitJob(base, { algorithm: 'train', dataset: 'fortunes', seed: 3,
+    architecture: { space: 'lstm-lm', embed: 8, hidden: 8, layers: 1, bptt: 8, max_vocab: 200 },
+    budget: { epochs: 1 }, hyperparameters: { batch_size: 10 } });
+  const t0 = Date.now();
+  for (;;) {
+    const j = await apiJson(`/v1/jobs/${lm}`);
+    if (j.body.state === 'succeeded') break;
+    assert.ok(!['failed', 'cancelled'].includes(j.body.state), JSON.stringify(j.body));
+    assert.ok(Date.now() - t0 < JOB_MS, 'the language model did not finish');
+    await new Promise(r => setTimeout(r, 200));
+  }
+  await page.goto(`${base}/#/job/${lm}`);
+  await page.locator('#try-text-box').waitFor({ state: 'visible' });
+  assert.ok(await page.locator('#try-images').isHidden(), 'no image picker for a language model');
+  const ask = async body => (await apiJson(`/v1/jobs/${lm}/predictions`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  })).body;
+  await page.fill('#try-text', 'the man and the dog');
+  await page.click('button[data-action=try-perplexity]');
+  const score = await ask({ text: 'the man and the dog' });
+  await page.waitForFunction(() => /^perplexity /.test(document.querySelector('#try-text-result').textContent));
+  assert.match(await page.textContent('#try-text-result'), new RegExp(`over ${score.predicted} predicted tokens \\(${score.tokens} tokens`));
+  await page.fill('#try-tokens', '7');
+  await page.fill('#try-seed', '4');
+  await page.click('button[data-action=try-continue]');
+  const more = await ask({ prompt: 'the man and the dog', tokens: 7, seed: 4 });
+  await page.waitForFunction(want => document.querySelector('#try-text-result').textContent === want, more.continuation);
+  await shot('m4-try-text');
+});

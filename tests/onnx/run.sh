@@ -7,8 +7,8 @@
 # and npm through apt-get; onnxruntime-node at the version pinned in
 # package-lock.json through `npm ci --ignore-scripts`, which skips its GPU
 # download: the CPU library is inside the package). Then BUILD_DIR's
-# tests/test_onnx trains a tiny model of every image space, the LSTM LM
-# and darts-rnn, and keeps the .onnx files with nasd's own logits (256
+# tests/test_onnx trains a tiny model of every image space and every
+# language model (the LSTM LM, darts-rnn, enas-rnn, nasrl-rnn), and keeps the .onnx files with nasd's own logits (256
 # test images; 24 steps of 4 test sequences) in BUILD_DIR/tests/onnx/models;
 # Debian's ONNX checker must accept each model (full_check) and
 # onnxruntime's logits must match nasd's within 1e-4 with the same argmax.
@@ -41,7 +41,7 @@ npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 models="$build/tests/onnx/models"
 rm -rf "$models"
 mkdir -p "$models"
-echo "==> tests/test_onnx: a tiny model of every image space, the LSTM LM and darts-rnn, kept in $models"
+echo "==> tests/test_onnx: a tiny model of every image space and language model, kept in $models"
 (cd "$build" && NASD_ONNX_DIR="$models" OPENBLAS_NUM_THREADS=1 ./tests/test_onnx --filter 'onnx/*')
 echo "==> Debian's ONNX checker"
 /usr/bin/python3 "$here/check.py" "$models"
