@@ -36,13 +36,13 @@
 
 /* Share of the single-thread GEMM rate a whole training step reaches,
  * per thread (measured: README). */
-#define EFF_CNN 0.15
-#define EFF_TEXT 0.25
+#define EFF_CNN 0.12
+#define EFF_TEXT 0.59
 /* Forward, backward for the activations, backward for the weights. */
 #define FWD_BWD 3.0
-/* Bytes of a text file per token (PTB's train file: 5,101,618 bytes,
- * 929,589 words and 42,068 line ends). */
-#define BYTES_PER_TOKEN 5.25
+/* Bytes of a text file per token: Debian's fortunes-min file has 24,516
+ * bytes and 4,743 tokens (4,262 words and 481 line ends, by awk). */
+#define BYTES_PER_TOKEN 5.2
 #define DEFAULT_VOCAB 10000.0
 
 /* ------------------------------------------------------------- sizes */
@@ -88,7 +88,7 @@ static double train_tokens(const nas_job_spec *s, const nas_dataset_desc *d, int
         bytes = file_bytes(path);
     }
     if (bytes <= 0)
-        bytes = 5101618; /* not there yet: PTB's */
+        bytes = 5 << 20; /* not there yet: about PTB's 5 MB */
     return floor(bytes / BYTES_PER_TOKEN);
 }
 
@@ -213,10 +213,11 @@ int nas__steps_train(nas_job_spec *s, const nas_dataset_desc *d, nas_job_steps *
 {
     if (strcmp(d->kind, "image") != 0) {
         double spe = text_chunks(s, train_tokens(s, d, &out->exact));
-        double per =
-            s->arch == NAS_ARCH_LSTM_LM
-                ? macs_lstm(s, vocab(s))
-                : macs_rnn_cell(s->embed, s->hidden, s->nodes > 0 ? s->nodes : 8, vocab(s));
+        int cell = s->arch == NAS_ARCH_DARTS_RNN || s->arch == NAS_ARCH_ENAS_RNN ||
+                   s->arch == NAS_ARCH_NASRL_RNN;
+        double per = cell
+                         ? macs_rnn_cell(s->embed, s->hidden, s->nodes > 0 ? s->nodes : 8, vocab(s))
+                         : macs_lstm(s, vocab(s));
         out->search_steps = (int64_t)spe * s->epochs;
         out->search_macs = FWD_BWD * per * s->batch_size * (s->bptt > 0 ? s->bptt : 35);
         out->text = 1;
