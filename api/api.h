@@ -110,13 +110,14 @@ int api_check_queue(api_req *rq, api_resp *rs); /* 429 max-queued, Retry-After *
  * max-job-memory (with the estimate); a budget.max_seconds of 0 becomes
  * the max-job-seconds cap in spec. */
 int api_check_job_caps(api_req *rq, api_resp *rs, json_t *spec);
-/* The engine's spec of a normalized spec and its peak-memory estimate:
- * 0; 1 when the spec does not run here (its dataset, say: the callers'
- * own checks answer that); -1 with p a problem (a data_path outside the
- * datasets folder). The spec's own data_path is resolved into this call's
- * buffer for the estimate only: es keeps the configured one. */
+/* The engine's spec of a normalized spec and its peak-memory estimate
+ * (and, when steps is not NULL, its steps and seconds): 0; 1 when the
+ * spec does not run here (its dataset, say: the callers' own checks
+ * answer that); -1 with p a problem (a data_path outside the datasets
+ * folder). The spec's own data_path is resolved into this call's buffer
+ * for the estimate only: es keeps the configured one. */
 int api_job_estimate(const json_t *spec, const nd_config *cfg, nas_job_spec *es,
-                     nas_job_memory *mem, api_problem *p);
+                     nas_job_memory *mem, nas_job_steps *steps, api_problem *p);
 size_t api_job_memory_limit(const nd_config *cfg);
 /* data_path: relative, no "..", and (api_spec_data_path) resolved with
  * realpath inside <state-dir>/datasets into out ("" when the spec has

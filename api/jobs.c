@@ -98,16 +98,18 @@ static int check_dataset(api_req *rq, api_resp *rs, const json_t *spec)
         return 0;
     const nas_dataset_desc *d = nas_dataset_find(name);
     const char *where = path ? path : d && d->default_path ? d->default_path : NULL;
+    const char *hint = d ? nas_dataset_hint(d) : NULL;
     if (where)
         api_failf(rs, 400, API_PROBLEM_INVALID_FIELD, "/dataset",
-                  "dataset \"%s\" is not available: its files are not at %s%s", name, where,
+                  "dataset \"%s\" is not available: its files are not at %s%s%s%s", name, where,
                   strcmp(name, "fashion-mnist") == 0 ? " (apt-get install dataset-fashion-mnist)"
                   : strcmp(name, "fortunes") == 0    ? " (apt-get install fortunes)"
-                                                     : "");
+                                                     : "",
+                  hint ? "; " : "", hint ? hint : "");
     else
         api_failf(rs, 400, API_PROBLEM_INVALID_FIELD, "/dataset",
-                  "dataset \"%s\" is not available: set %s-%s in nasd's config", name, name,
-                  strcmp(name, "ptb") == 0 ? "dir" : "dir");
+                  "dataset \"%s\" is not available: set %s-dir in nasd's config%s%s", name, name,
+                  hint ? "; " : "", hint ? hint : "");
     return -1;
 }
 
@@ -131,15 +133,16 @@ static int dry_run_param(api_req *rq, api_resp *rs)
 
 /* POST /v1/jobs?dry_run=true: every check a submission passes, and what
  * the job would be (its spec with every default, its estimated peak
- * memory), without a job. */
+ * memory, steps and seconds), without a job. */
 static void dry_run(api_req *rq, api_resp *rs, json_t *spec)
 {
     nas_job_spec es;
     nas_job_memory m;
+    nas_job_steps st;
     api_problem p = {0};
     if (api_check_job_caps(rq, rs, spec) || check_dataset(rq, rs, spec))
         return;
-    int rc = api_job_estimate(spec, &rq->srv->cfg, &es, &m, &p);
+    int rc = api_job_estimate(spec, &rq->srv->cfg, &es, &m, &st, &p);
     if (rc < 0) {
         api_fail(rs, &p);
         return;
@@ -152,6 +155,15 @@ static void dry_run(api_req *rq, api_resp *rs, json_t *spec)
                                       "activations", (json_int_t)m.activations, "data",
                                       (json_int_t)m.data, "base", (json_int_t)m.base, "exact_model",
                                       m.exact_model));
+        json_object_set_new(est, "steps", json_integer((json_int_t)st.steps));
+        json_object_set_new(est, "seconds", json_real(st.seconds));
+        json_object_set_new(est, "time_parts",
+                            json_pack("{s:I,s:I,s:f,s:f,s:b,s:b,s:f}", "search_steps",
+                                      (json_int_t)st.search_steps, "final_steps",
+                                      (json_int_t)st.final_steps, "search_seconds",
+                                      st.search_seconds, "final_seconds", st.final_seconds,
+                                      "steps_exact", st.exact, "capped_by_max_seconds", st.capped,
+                                      "multiply_adds_per_second", st.macs_per_second));
     }
     json_object_set_new(est, "memory_limit_bytes",
                         json_integer((json_int_t)api_job_memory_limit(&rq->srv->cfg)));

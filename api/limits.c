@@ -120,7 +120,7 @@ static int cap_int(api_resp *rs, const json_t *obj, const char *key, const char 
 }
 
 int api_job_estimate(const json_t *spec, const nd_config *cfg, nas_job_spec *es,
-                     nas_job_memory *mem, api_problem *p)
+                     nas_job_memory *mem, nas_job_steps *steps, api_problem *p)
 {
     char why[256], path[PATH_MAX];
     if (api_spec_data_path(spec, cfg, path, sizeof(path), p) != 0)
@@ -131,6 +131,8 @@ int api_job_estimate(const json_t *spec, const nd_config *cfg, nas_job_spec *es,
     if (path[0])
         es->data_path = path;
     int rc = nas_job_estimate_memory_parts(es, mem) != 0 ? 1 : 0;
+    if (rc == 0 && steps)
+        rc = nas_job_estimate_run(es, steps) != 0 ? 1 : 0;
     es->data_path = configured; /* path is this frame's */
     return rc;
 }
@@ -184,7 +186,7 @@ int api_check_job_caps(api_req *rq, api_resp *rs, json_t *spec)
     nas_job_spec es;
     nas_job_memory mem;
     api_problem p = {0};
-    int rc = api_job_estimate(spec, cfg, &es, &mem, &p);
+    int rc = api_job_estimate(spec, cfg, &es, &mem, NULL, &p);
     if (rc < 0) {
         api_fail(rs, &p);
         return -1;

@@ -433,7 +433,7 @@ int nd_db_open(const char *path, nd_db **out, char *err, size_t errlen)
     *out = NULL;
     if (!db) {
         rc = ND_DB_NOMEM;
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "%s: out of memory", path);
         goto fail;
     }
     if (sqlite3_open_v2(path, &db->conn,

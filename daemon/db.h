@@ -90,7 +90,8 @@ int nd_db_new_id(char out[33]);
  * sqlite3 shell), applies the pending migrations (each
  * in its own transaction) and prepares every statement. A database whose
  * user_version is newer than the newest migration is refused with
- * ND_DB_SCHEMA. On failure *out is NULL and err holds a message. */
+ * ND_DB_SCHEMA. On failure *out is NULL and err holds a message that
+ * begins with the path. */
 int nd_db_open(const char *path, nd_db **out, char *err, size_t errlen);
 /* Rolls back an open batch, finalizes, closes. NULL is a no-op. */
 void nd_db_close(nd_db *db);

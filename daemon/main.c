@@ -105,7 +105,7 @@ int main(int argc, char **argv)
         return 1;
     char err[512];
     if (nd_db_open(s->db_path, &s->db, err, sizeof(err)) != 0) {
-        nd_log(ND_LOG_ERROR, "database %s: %s", s->db_path, err);
+        nd_log(ND_LOG_ERROR, "database %s", err); /* err names the path */
         return 1;
     }
     int requeued = 0, cancelled = 0, failed = 0;

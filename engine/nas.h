@@ -539,6 +539,10 @@ const nas_dataset_desc *nas_dataset_find(const char *name);
 /* 1 when the files of dataset `name` are present at path (NULL: its
  * default), 0 otherwise; synthetic is always present. */
 int nas_dataset_present(const char *name, const char *path);
+/* Where the files of dataset d come from when no Debian package provides
+ * them, in which format, and which setting names their directory (cifar10,
+ * ptb); NULL for the others. */
+const char *nas_dataset_hint(const nas_dataset_desc *d);
 
 /* Uploaded datasets (issue #21; engine/jobs/user_datasets.c): the daemon
  * registers each one it has imported (at start, and after an upload), and
@@ -1091,6 +1095,27 @@ typedef struct nas_job_memory {
 int nas_job_estimate_memory_parts(const nas_job_spec *spec, nas_job_memory *out);
 /* The total of the above in *bytes. NAS_EINVAL for a spec it cannot read. */
 int nas_job_estimate_memory(const nas_job_spec *spec, size_t *bytes);
+
+/* How long a job runs, from its spec alone (engine/jobs/estimate_steps.c):
+ * the training steps its progress counts (the search's or the training's,
+ * then the final training's), from the dataset's known sizes without
+ * loading it, and the seconds they take here: the multiply-adds of each
+ * step over this machine's measured GEMM rate (nas_gemm_rate) times the
+ * job's threads and a measured efficiency, each stage capped by its
+ * max_seconds (capped 1 then). exact 0: the steps are estimated (a text
+ * corpus' tokens from its file's size) or an upper bound (nas-rl and
+ * random take an architecture trained already from their cache). */
+typedef struct nas_job_steps {
+    int64_t steps, search_steps, final_steps;
+    double search_macs, final_macs; /* multiply-adds of one step */
+    double macs_per_second;         /* the rate the seconds assume */
+    double seconds, search_seconds, final_seconds;
+    int exact, capped, text;
+} nas_job_steps;
+int nas_job_estimate_run(const nas_job_spec *spec, nas_job_steps *out);
+/* Multiply-adds per second of one thread's sgemm on this machine,
+ * measured on the first call (about 50 ms) and kept for the process. */
+double nas_gemm_rate(void);
 
 #ifdef __cplusplus
 }

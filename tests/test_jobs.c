@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "internal.h" /* nas__ckpt_meta */
 #include "nas.h"
 #include "recorder.h"
 #include "tmpdir.h"
@@ -299,6 +300,89 @@ Test(jobs, checkpoint_of_another_spec_is_refused)
     cr_assert(strstr(nas_errmsg(), pa), "%s", nas_errmsg());
     cr_assert(strstr(nas_errmsg(), "epochs=1 there, epochs=2 here"), "%s", nas_errmsg());
     cr_assert_eq(r2.nprogress, 0);
+    free(pa);
+    rm_dir(dir);
+}
+
+/* Replaces `from` by `to` in the JSON header of the safetensors file at
+ * path (its 8-byte length adjusted; the data section's offsets are
+ * relative to its own start, so they stay true). */
+static void respell_header(const char *path, const char *from, const char *to)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "%s: %s", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    size_t size = (size_t)ftell(f);
+    rewind(f);
+    unsigned char *b = malloc(size + 1);
+    cr_assert_eq(fread(b, 1, size, f), size);
+    fclose(f);
+    uint64_t hl = 0;
+    for (int k = 0; k < 8; k++)
+        hl |= (uint64_t)b[k] << (8 * k);
+    char *hdr = malloc(hl + 1);
+    memcpy(hdr, b + 8, hl);
+    hdr[hl] = '\0';
+    char *at = strstr(hdr, from);
+    cr_assert(at, "%s not in the header: %s", from, hdr);
+    size_t nf = strlen(from), nt = strlen(to), nhl = hl - nf + nt;
+    f = fopen(path, "wb");
+    cr_assert(f);
+    for (int k = 0; k < 8; k++)
+        fputc((int)((nhl >> (8 * k)) & 0xff), f);
+    fwrite(hdr, 1, (size_t)(at - hdr), f);
+    fwrite(to, 1, nt, f);
+    fwrite(at + nf, 1, hl - (size_t)(at - hdr) - nf, f);
+    fwrite(b + 8 + hl, 1, size - 8 - hl, f);
+    cr_assert_eq(fclose(f), 0);
+    free(hdr);
+    free(b);
+}
+
+/* Spec texts print floats in the shortest form that reads back
+ * ("lr=0.02"); a checkpoint written when they were %.9g
+ * ("lr=0.0199999996") still resumes, and one of another lr still does
+ * not. */
+Test(jobs, checkpoint_with_9_digit_floats_resumes)
+{
+    char *dir = tmpdir_new("nas_jobs");
+    char *pa = path_in(dir, "a.ckpt");
+    extra x_r = {.copy_at = 0};
+    recorder r = RECORDER(&x_r);
+    nas_job_spec s = small_spec(2);
+    s.checkpoint_path = pa;
+    r.stop_at = 3;
+    r.stop_value = NAS_STOP_SHUTDOWN;
+    cr_assert_eq(recorder_run(&s, &r), NAS_ECANCELLED);
+    char *text = NULL;
+    cr_assert_eq(nas__ckpt_meta(pa, "job.spec", &text), NAS_OK);
+    cr_assert(strstr(text, " lr=0.02 ") && strstr(text, " weight_decay=0.0005 "), "%s", text);
+    free(text);
+    /* The older spelling: 16 bytes longer, the data stays 8-aligned. */
+    respell_header(pa, " lr=0.02 ", " lr=0.0199999996 ");
+    respell_header(pa, " weight_decay=0.0005 ", " weight_decay=0.000500000024 ");
+    extra x_r2 = {.copy_at = 0};
+    recorder r2 = RECORDER(&x_r2);
+    s.resume = 1;
+    int rc = recorder_run(&s, &r2);
+    cr_assert_eq(rc, NAS_OK, "%s", nas_errmsg());
+    cr_assert_gt(r2.nprogress, 0);
+
+    /* The same file with another learning rate is another spec. */
+    s.resume = 0;
+    extra x_r3 = {.copy_at = 0};
+    recorder r3 = RECORDER(&x_r3);
+    r3.stop_at = 3;
+    r3.stop_value = NAS_STOP_SHUTDOWN;
+    remove(pa);
+    cr_assert_eq(recorder_run(&s, &r3), NAS_ECANCELLED);
+    respell_header(pa, " lr=0.02 ", " lr=0.0199999 ");
+    extra x_r4 = {.copy_at = 0};
+    recorder r4 = RECORDER(&x_r4);
+    s.resume = 1;
+    rc = recorder_run(&s, &r4);
+    cr_assert_eq(rc, NAS_EINVAL, "%s", nas_strerror(rc));
+    cr_assert(strstr(nas_errmsg(), "lr=0.0199999 there, lr=0.02 here"), "%s", nas_errmsg());
     free(pa);
     rm_dir(dir);
 }

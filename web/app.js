@@ -348,7 +348,10 @@ function submitForm(retrain) {
   form.append(spaceFields);
   let dynamic = [];
   const submit = h('button', { class: 'primary', type: 'submit' }, 'Submit');
-  form.append(h('div', { class: 'actions' }, submit, formError));
+  const estimateButton = h('button', { type: 'button', id: 'estimate-button' }, 'Estimate');
+  /* The dry run's estimate, and the question asked above an hour. */
+  const estimateBox = h('div', { class: 'estimate', id: 'estimate', 'aria-live': 'polite' });
+  form.append(h('div', { class: 'actions' }, submit, estimateButton, formError), estimateBox);
 
   let doc = { algorithms: [] };
   const algoOf = name => doc.algorithms.find(a => a.name === name) || doc.algorithms[0];
@@ -491,9 +494,8 @@ function submitForm(retrain) {
     }
   }
 
-  form.addEventListener('submit', async ev => {
-    ev.preventDefault();
-    clearErrors();
+  /* The spec the form describes, or null (the error shown). */
+  function specOf() {
     const spec = {};
     const val = n => inputs[n].value.trim();
     const parse = v => { try { return JSON.parse(v); } catch (e) { return v; } };
@@ -526,21 +528,85 @@ function submitForm(retrain) {
     if (val('hyperparameters')) {
       try { spec.hyperparameters = Object.assign(spec.hyperparameters || {}, JSON.parse(val('hyperparameters'))); } catch (e) {
         showProblem({ pointer: '/hyperparameters', detail: `not valid JSON: ${e.message}` });
-        return;
+        return null;
       }
     }
+    return spec;
+  }
+
+  const post = (spec, query) => api(`/v1/jobs${query}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(spec) });
+  const failed = e => {
+    if (e instanceof ApiError) showProblem(e.problem);
+    else formError.textContent = `nasd unreachable: ${e.message}`;
+  };
+  /* The dry run's estimate into the box; the answer, or null. */
+  async function estimate(spec) {
+    estimateBox.replaceChildren('estimating…');
+    try {
+      const r = await post(spec, '?dry_run=true');
+      const e = r.estimate || {};
+      const parts = [];
+      if (e.steps !== undefined) parts.push(`${e.steps.toLocaleString('en-US')} steps${e.time_parts && !e.time_parts.steps_exact ? ' (at most, or estimated)' : ''}`);
+      if (e.seconds !== undefined) parts.push(`about ${fmtEstimate(e.seconds)}${e.time_parts && e.time_parts.capped_by_max_seconds ? ' (its max_seconds)' : ''}`);
+      if (e.memory_bytes !== undefined) parts.push(`peak memory ${fmtBytes(e.memory_bytes)}`);
+      estimateBox.replaceChildren(h('span', { class: 'estimate-text' }, parts.length ? `Estimate: ${parts.join(', ')}` : 'No estimate for this job here.'));
+      return r;
+    } catch (e) {
+      estimateBox.replaceChildren();
+      failed(e);
+      return null;
+    }
+  }
+  async function send(spec) {
     submit.disabled = true;
     try {
-      const job = await api('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(spec) });
+      const job = await post(spec, '');
       location.hash = `#/job/${job.id}`;
     } catch (e) {
-      if (e instanceof ApiError) showProblem(e.problem);
-      else formError.textContent = `nasd unreachable: ${e.message}`;
+      failed(e);
     } finally {
       submit.disabled = false;
     }
+  }
+
+  estimateButton.addEventListener('click', () => {
+    clearErrors();
+    const spec = specOf();
+    if (spec) estimate(spec);
+  });
+  /* Submit: the estimate first; above an hour, a question before the job
+   * is created. */
+  form.addEventListener('submit', async ev => {
+    ev.preventDefault();
+    clearErrors();
+    const spec = specOf();
+    if (!spec) return;
+    submit.disabled = true;
+    const r = await estimate(spec);
+    submit.disabled = false;
+    if (!r) return;
+    const secs = r.estimate && r.estimate.seconds;
+    if (!(secs > 3600)) { send(spec); return; }
+    const yes = h('button', { type: 'button', class: 'primary', id: 'confirm-submit' }, 'Submit anyway');
+    const no = h('button', { type: 'button', id: 'cancel-submit' }, 'Cancel');
+    const ask = h('div', { class: 'confirm', role: 'alertdialog', id: 'confirm-long' },
+      `This job is estimated to run for about ${fmtEstimate(secs)}, more than an hour. Submit it? `, yes, no);
+    yes.addEventListener('click', () => { ask.remove(); send(spec); });
+    no.addEventListener('click', () => ask.remove());
+    estimateBox.append(ask);
+    yes.focus();
   });
   return form;
+}
+
+/* An estimate's seconds: "4.2 days" from a day and a half on, else as
+ * fmtDuration ("3h 5m"). */
+function fmtEstimate(s) {
+  return s >= 1.5 * 86400 ? `${(s / 86400).toFixed(1)} days` : fmtDuration(s);
+}
+
+function fmtBytes(b) {
+  return b >= 1 << 30 ? `${(b / (1 << 30)).toFixed(1)} GiB` : `${Math.round(b / (1 << 20))} MiB`;
 }
 
 /* ============================================================= job page */

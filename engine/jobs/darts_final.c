@@ -284,7 +284,7 @@ int nas__final_resume(nas__job *j, const char *prefix, nas__final_spec_fn fn)
         (rc = meta(path, prefix, "search_epochs", &epochs)) < 0 ||
         (rc = meta(path, prefix, "search_seconds", &seconds)) < 0)
         goto fail;
-    if (strcmp(spec, j->spec_text) != 0) {
+    if (!nas__spec_text_same(spec, j->spec_text)) {
         rc = nas_fail(NAS_EINVAL,
                       "%s: final-training checkpoint of another "
                       "search (written by \"%s\"); remove it or turn resume "

@@ -101,19 +101,42 @@ static const char *unreadable(const char *path)
     return NULL;
 }
 
+const char *nas_dataset_hint(const nas_dataset_desc *d)
+{
+    if (strcmp(d->name, "cifar10") == 0)
+        return "CIFAR-10 comes as its binary version, cifar-10-binary.tar.gz from "
+               "https://www.cs.toronto.edu/~kriz/cifar.html: unpack it and name the directory "
+               "holding data_batch_1.bin ... data_batch_5.bin and test_batch.bin in nasd's "
+               "cifar10-dir setting (nasd.conf or --cifar10-dir) or the job's data_path";
+    if (strcmp(d->name, "ptb") == 0)
+        return "the Penn Treebank comes as ptb.train.txt, ptb.valid.txt and ptb.test.txt "
+               "(the data/ folder of Mikolov's simple-examples.tgz): name their directory in "
+               "nasd's ptb-dir setting (nasd.conf or --ptb-dir) or the job's data_path";
+    return NULL;
+}
+
+/* "; " and the hint, or "". */
+static const char *hint_tail(const nas_dataset_desc *d, char *buf, size_t cap)
+{
+    const char *h = nas_dataset_hint(d);
+    snprintf(buf, cap, "%s%s", h ? "; " : "", h ? h : "");
+    return buf;
+}
+
 /* NAS_OK when every file is there; otherwise the message says which one is
  * not and how to provide it. */
 static int check_files(const nas_dataset_desc *d, const char *path)
 {
     const char *const *files = files_of(d);
+    char hint[400];
     if (!files)
         return NAS_OK;
     if (!path)
         return nas_fail(NAS_ENOTFOUND,
                         "dataset %s has no default location: give its "
                         "directory as data_path (the daemon's config names "
-                        "it for %s)",
-                        d->name, d->name);
+                        "it for %s)%s",
+                        d->name, d->name, hint_tail(d, hint, sizeof(hint)));
     for (int i = 0; files[i]; i++) {
         char full[4096];
         join(full, sizeof(full), path, files[i]);
@@ -127,8 +150,8 @@ static int check_files(const nas_dataset_desc *d, const char *path)
                             d->name, full, why, d->package);
         return nas_fail(NAS_ENOTFOUND,
                         "dataset %s: %s: %s (check data_path or the "
-                        "daemon's config for %s)",
-                        d->name, full, why, d->name);
+                        "daemon's config for %s)%s",
+                        d->name, full, why, d->name, hint_tail(d, hint, sizeof(hint)));
     }
     return NAS_OK;
 }

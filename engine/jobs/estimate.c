@@ -326,8 +326,8 @@ static int max_of(const int *v, int n)
     return m;
 }
 
-/* The largest child the nasrl-cnn controller can sample: max_layers
- * layers (the search grows to it), each of the largest filter height,
+/* The largest child the nasrl-cnn controller can sample: the deepest
+ * one the search grows to within its budget, each of the largest filter height,
  * width and count, at stride 1 (the full image: every stride choice may
  * be 1), each fed by the depth-concat of every earlier layer (skips may
  * join them all; nasrl_cnn.c). Per layer as a fixed CNN's block: its
@@ -341,7 +341,11 @@ static int max_of(const int *v, int n)
 static int est_nasrl_cnn(const nas_job_spec *s, const nas_dataset_desc *d, double *params,
                          double *act)
 {
-    int L = s->max_layers > s->start_layers ? s->max_layers : s->start_layers;
+    /* The deepest child within the budget: the last of max_architectures
+     * (counting max_layers priced the default search, 100 architectures
+     * and growth every 1600, at 15 layers instead of its 6 and refused it
+     * on a 24 GiB machine). */
+    int L = nas__nasrl_layers_at(s, s->max_architectures > 0 ? s->max_architectures - 1 : 0);
     int fh = max_of(s->filter_heights, s->nfilter_heights);
     int fw = max_of(s->filter_widths, s->nfilter_widths);
     int F = max_of(s->num_filters, s->nnum_filters);

@@ -230,7 +230,8 @@ static void put(char *buf, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Floats as %.9g: enough digits to tell any two floats apart. */
+/* Floats as %.9g (enough digits to tell any two floats apart), shortened
+ * by nas__job_prepare. */
 static void make_spec_text(nas__job *j)
 {
     const nas_job_spec *s = &j->spec;
@@ -317,7 +318,13 @@ int nas__job_prepare(nas__job *j, const nas_job_spec *spec, const nas_job_report
         if (rc < 0)
             return rc;
     }
-    return k->prepare(j);
+    int rc = k->prepare(j);
+    if (rc == NAS_OK) { /* the kinds write floats as %.9g */
+        char t[sizeof(j->spec_text)];
+        nas__spec_text_shorten(j->spec_text, t, sizeof(t));
+        memcpy(j->spec_text, t, sizeof(t));
+    }
+    return rc;
 }
 
 /* The train kind's checks (its architecture's, after the shared ones)

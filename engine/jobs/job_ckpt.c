@@ -10,11 +10,15 @@
  * resume first reads just the checkpoint's metadata and compares the text,
  * so a checkpoint of another spec is refused with the first field that
  * differs, before any tensor is loaded (and before a shape error could
- * hide the real cause).
+ * hide the real cause). Floats in the text are written in the shortest
+ * form that reads back as the same float ("lr=0.025", not %.9g's
+ * "lr=0.0250000004"); checkpoints written before that keep %.9g text, so
+ * texts are compared with their floats read back (nas__spec_text_same).
  */
 #include "jobs.h"
 
 #include <errno.h>
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -124,6 +128,76 @@ static const char *find_value(const char *text, const char *key, size_t klen, si
     return NULL;
 }
 
+/* A word of a spec text (between blanks, '=' and ',') that is a decimal
+ * float with a point or an exponent, read back as a float into *f. */
+static int float_word(const char *w, size_t n, float *f)
+{
+    char t[64];
+    if (n == 0 || n >= sizeof(t))
+        return 0;
+    int point = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)w[i]) && !strchr(".eE+-", w[i]))
+            return 0;
+        point |= w[i] == '.' || w[i] == 'e' || w[i] == 'E';
+    }
+    memcpy(t, w, n);
+    t[n] = '\0';
+    char *end;
+    *f = strtof(t, &end);
+    return point && *end == '\0';
+}
+
+void nas__spec_text_shorten(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    NAS_ASSERT(cap > 0);
+    while (*in) {
+        size_t n = strcspn(in, " =,");
+        float f;
+        char t[32];
+        const char *w = in;
+        size_t wn = n;
+        if (float_word(in, n, &f)) {
+            for (int p = 1; p <= 9; p++) { /* 9 digits tell any two floats apart */
+                snprintf(t, sizeof(t), "%.*g", p, (double)f);
+                if (strtof(t, NULL) == f)
+                    break;
+            }
+            w = t;
+            wn = strlen(t);
+        }
+        if (!n) { /* a separator */
+            w = in;
+            wn = 1;
+            n = 1;
+        }
+        if (o + wn < cap) {
+            memcpy(out + o, w, wn);
+            o += wn;
+        }
+        in += n;
+    }
+    out[o] = '\0';
+}
+
+int nas__spec_text_same(const char *a, const char *b)
+{
+    if (strcmp(a, b) == 0)
+        return 1;
+    size_t na = 2 * strlen(a) + 32, nb = 2 * strlen(b) + 32; /* room to spare */
+    char *sa = malloc(na), *sb = malloc(nb);
+    int same = sa && sb;
+    if (same) {
+        nas__spec_text_shorten(a, sa, na);
+        nas__spec_text_shorten(b, sb, nb);
+        same = strcmp(sa, sb) == 0;
+    }
+    free(sa);
+    free(sb);
+    return same;
+}
+
 /* The first field whose value differs, for the message: out receives
  * "epochs=3 there, epochs=4 here". */
 static void first_difference(const char *theirs, const char *ours, char *out, size_t cap)
@@ -155,9 +229,12 @@ static int check_spec(const nas__job *j, const char *path)
                         "%s: not a checkpoint of a job (no "
                         "job.spec); remove it or turn resume off",
                         path);
-    if (strcmp(theirs, j->spec_text) != 0) {
-        char diff[300];
-        first_difference(theirs, j->spec_text, diff, sizeof(diff));
+    if (!nas__spec_text_same(theirs, j->spec_text)) {
+        char diff[300], *t = malloc(2 * strlen(theirs) + 32);
+        if (t) /* named in today's spelling, not at a float spelt otherwise */
+            nas__spec_text_shorten(theirs, t, 2 * strlen(theirs) + 32);
+        first_difference(t ? t : theirs, j->spec_text, diff, sizeof(diff));
+        free(t);
         rc = nas_fail(NAS_EINVAL,
                       "%s: checkpoint of another job spec (%s); "
                       "remove it or turn resume off",

@@ -92,6 +92,10 @@ typedef struct nas__kind {
     /* The final training that runs after the search in its place, when
      * s->final_epochs: raises out to its figure if larger. NULL: none. */
     void (*estimate_final)(const nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
+    /* The steps of the run and of its final training, and the
+     * multiply-adds of one of each (estimate_steps.c); s has its
+     * defaults. */
+    int (*steps)(nas_job_spec *s, const nas_dataset_desc *d, nas_job_steps *out);
 } nas__kind;
 
 /* The kind of (algorithm (NULL: train), space): the row of that space,
@@ -113,6 +117,25 @@ int nas__estimate_darts_rnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_
 int nas__estimate_enas_cnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
 int nas__estimate_enas_rnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
 int nas__estimate_nasrl(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
+/* Spec texts (job_ckpt.c): in with every float word (a decimal with a
+ * point or an exponent, between blanks, '=' and ',') in the shortest form
+ * that reads back as the same float, into out[cap] (cut short when it does
+ * not fit); and whether two texts are the same spec, their floats read
+ * back (a checkpoint written before the shortening has %.9g text). */
+void nas__spec_text_shorten(const char *in, char *out, size_t cap);
+int nas__spec_text_same(const char *a, const char *b);
+
+/* The steps per kind (estimate_steps.c). */
+int nas__steps_train(nas_job_spec *s, const nas_dataset_desc *d, nas_job_steps *out);
+int nas__steps_darts_cnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_steps *out);
+int nas__steps_darts_rnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_steps *out);
+int nas__steps_enas_cnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_steps *out);
+int nas__steps_enas_rnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_steps *out);
+int nas__steps_nasrl(nas_job_spec *s, const nas_dataset_desc *d, nas_job_steps *out);
+/* The child depth of a nas-rl / random search after `done` architectures
+ * (nasrl_job.c): start_layers grown by layers_step every grow_every, at
+ * most max_layers; the memory estimate takes the budget's last one. */
+int nas__nasrl_layers_at(const nas_job_spec *s, int done);
 void nas__estimate_darts_final(const nas_job_spec *s, const nas_dataset_desc *d,
                                nas_job_memory *out);
 void nas__estimate_enas_final(const nas_job_spec *s, const nas_dataset_desc *d,

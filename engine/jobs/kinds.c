@@ -33,21 +33,21 @@ static int train_kind_run(nas__job *j)
  * row, see nas_spec_spaces). */
 static const nas__kind kinds[] = {
     {"train", NULL, NULL, 1, nas__train_defaults, nas__train_prepare, train_kind_run,
-     nas__estimate_train, NULL},
+     nas__estimate_train, NULL, nas__steps_train},
     {"darts", "darts-cnn", "darts-cnn", 1, nas__darts_job_defaults, nas__darts_job_prepare,
-     nas__darts_job, nas__estimate_darts_cnn, nas__estimate_darts_final},
+     nas__darts_job, nas__estimate_darts_cnn, nas__estimate_darts_final, nas__steps_darts_cnn},
     {"darts", "darts-rnn", "darts-cnn", 1, nas__darts_rnn_job_defaults, nas__darts_rnn_job_prepare,
-     nas__darts_rnn_job, nas__estimate_darts_rnn, NULL},
+     nas__darts_rnn_job, nas__estimate_darts_rnn, NULL, nas__steps_darts_rnn},
     {"enas", "enas-micro", "enas-micro", 1, nas__enas_job_defaults, nas__enas_job_prepare,
-     nas__enas_job, nas__estimate_enas_cnn, nas__estimate_enas_final},
+     nas__enas_job, nas__estimate_enas_cnn, nas__estimate_enas_final, nas__steps_enas_cnn},
     {"enas", "enas-macro", "enas-micro", 1, nas__enas_job_defaults, nas__enas_job_prepare,
-     nas__enas_job, nas__estimate_enas_cnn, nas__estimate_enas_final},
+     nas__enas_job, nas__estimate_enas_cnn, nas__estimate_enas_final, nas__steps_enas_cnn},
     {"enas", "enas-rnn", "enas-micro", 1, NULL, nas__enas_rnn_job_prepare, nas__enas_rnn_job,
-     nas__estimate_enas_rnn, NULL},
+     nas__estimate_enas_rnn, NULL, nas__steps_enas_rnn},
     {"nas-rl", NULL, "nasrl-cnn", 0, nas__nasrl_job_defaults, nas__nasrl_job_prepare,
-     nas__nasrl_search, nas__estimate_nasrl, NULL},
+     nas__nasrl_search, nas__estimate_nasrl, NULL, nas__steps_nasrl},
     {"random", NULL, "nasrl-cnn", 0, nas__nasrl_job_defaults, nas__nasrl_job_prepare,
-     nas__random_job, nas__estimate_nasrl, NULL},
+     nas__random_job, nas__estimate_nasrl, NULL, nas__steps_nasrl},
 };
 
 #define NKINDS ((int)(sizeof kinds / sizeof kinds[0]))

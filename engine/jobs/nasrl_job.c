@@ -301,7 +301,7 @@ static void teardown(nas__nasrl_run *s)
 
 /* --------------------------------------------------------------- loop */
 
-static int layers_at(const nas_job_spec *s, int done)
+int nas__nasrl_layers_at(const nas_job_spec *s, int done)
 {
     if (s->grow_every < 1)
         return s->start_layers; /* a space without growth */
@@ -528,7 +528,7 @@ static int update(nas__nasrl_run *s, int *decbuf, nas__nasrl_child *ch)
     const nas_job_spec *sp = &j->spec;
     int left = sp->max_architectures - (int)s->pos.global_step;
     int m = sp->children_per_update < left ? sp->children_per_update : left;
-    int layers = layers_at(sp, (int)s->pos.global_step);
+    int layers = nas__nasrl_layers_at(sp, (int)s->pos.global_step);
     int n = s->space->arc_len(sp, layers), rc, nsteps = 0;
     nas_ctrl_step prog[NAS_NASRL_MAX_LAYERS * 6];
     nas_ctrl_cfg cfg = {0};

@@ -41,4 +41,4 @@ echo "==> screenshots: $shots"
 # machines this runs on may have two cores.
 NASD="$build/nasd" SCREENSHOT_DIR="$shots" NASD_WEB_DIR="$src/web" \
     node --test --test-concurrency=1 --test-reporter=spec dashboard.test.mjs controller.test.mjs \
-    datasets.test.mjs model.test.mjs
+    datasets.test.mjs model.test.mjs estimate.test.mjs
