@@ -78,6 +78,17 @@ int nas__darts_job_prepare(nas__job *j)
     int rc = nas__spec_check(s, nas_spec_space_find("darts", "darts-cnn"), keys);
     if (rc < 0 || (rc = nas__darts_job_check_arch(s)) < 0)
         return rc;
+    /* The search network's reductions against the dataset's size (an
+     * upload of 30x30 images reduces 15x15 at its second): refused here,
+     * at submission, rather than when the run declares the network. */
+    nas_darts_cfg sc = {.C = s->C,
+                        .layers = s->layers,
+                        .in_c = j->desc->c,
+                        .h = j->desc->h,
+                        .w = j->desc->w,
+                        .classes = j->desc->classes};
+    if ((rc = nas__darts_check_cfg(&sc)) < 0)
+        return rc;
     if (s->max_examples < 0)
         return BAD("max_examples", "%d must be >= 0 (0: all)", s->max_examples);
     if (s->final_epochs < 0 || s->final_epochs > 100000)
