@@ -273,6 +273,18 @@ Test(uploads, resize_makes_mixed_sizes_one)
         http_resp_free(&r);
     }
     free(tar);
+    /* IDX files are stored as they are: resize is refused for them. */
+    ent idx[4] = {{"train-images-idx3-ubyte", RAW, 0, 0, 0, "x", 0},
+                  {"train-labels-idx1-ubyte", RAW, 0, 0, 0, "x", 0},
+                  {"t10k-images-idx3-ubyte", RAW, 0, 0, 0, "x", 0},
+                  {"t10k-labels-idx1-ubyte", RAW, 0, 0, 0, "x", 0}};
+    tar = archive_of(idx, 4, 0, &len);
+    upload(d.port, "name=idx&resize=8x8", tar, len, "application/x-tar", &r);
+    p = problem(&r, 400, "invalid-field");
+    cr_assert_str_eq(str_at(p, "parameter"), "resize", "%s", r.body);
+    json_decref(p);
+    http_resp_free(&r);
+    free(tar);
     /* Colour NumPy arrays resized too. */
     uint8_t *x = nhwc(20);
     int64_t y[20];
