@@ -138,14 +138,15 @@ static int read_labels(npy_file *y, int64_t n, int32_t *lab, int *max, nas_impor
         snprintf(t, sizeof t, "%lld labels for %lld images", (long long)h->shape[0], (long long)n);
         return bad(err, y->name, "%s: %s", t);
     }
+    uint8_t b[8];
+    size_t item = h->item < sizeof b ? h->item : sizeof b; /* 1, 4 or 8 (nas_npy_header) */
     for (int64_t i = 0; i < n; i++) {
-        uint8_t b[8];
-        if (fread(b, 1, h->item, y->f) != h->item)
+        if (fread(b, 1, item, y->f) != item)
             return nas_fail(NAS_EIO, "%s: read error", y->name);
         int64_t v = 0;
-        for (size_t k = 0; k < h->item; k++)
+        for (size_t k = 0; k < item; k++)
             v |= (int64_t)((uint64_t)b[k] << (8 * k));
-        if (h->item == 4)
+        if (item == 4)
             v = (int32_t)(uint32_t)v;
         if (v < 0 || v > 255) {
             snprintf(t, sizeof t, "label %lld at index %lld is outside 0 to 255", (long long)v,
