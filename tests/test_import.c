@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "nas.h"
+#include "npy_fixture.h"
 
 static void hex_of(const char *msg, size_t n, size_t repeat, char out[65])
 {
@@ -79,30 +80,13 @@ Test(image, png_roundtrip_grey_and_colour_and_refusals)
     cr_assert(strstr(why, "neither a PNG nor a JPEG"), "%s", why);
 }
 
-/* A .npy header of version v with dict (padded as numpy pads it). */
-static size_t npy_head(uint8_t *b, int v, const char *dict)
-{
-    size_t pre = v == 1 ? 10 : 12, d = strlen(dict), h = d + 1;
-    while ((pre + h) % 64)
-        h++;
-    memcpy(b, "\x93NUMPY", 6);
-    b[6] = (uint8_t)v;
-    b[7] = 0;
-    for (size_t k = 0; k < pre - 8; k++)
-        b[8 + k] = (uint8_t)(h >> (8 * k));
-    memcpy(b + pre, dict, d);
-    memset(b + pre + d, ' ', h - d - 1);
-    b[pre + h - 1] = '\n';
-    return pre + h;
-}
-
 Test(npy, headers_numpy_writes_are_read)
 {
     uint8_t b[256];
     nas_npy h;
     char why[200];
-    size_t n =
-        npy_head(b, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (60000, 28, 28), }");
+    size_t n = npy_file(
+        b, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (60000, 28, 28), }", NULL, 0);
     cr_assert_eq(nas_npy_header(b, n, &h, why, sizeof why), 0, "%s", why);
     cr_assert_eq(h.header_len, 128);
     cr_assert_eq(h.ndim, 3);
@@ -110,13 +94,13 @@ Test(npy, headers_numpy_writes_are_read)
     cr_assert_eq(h.count, 60000u * 784);
     cr_assert_eq(h.item, 1);
     cr_assert_str_eq(h.descr, "|u1");
-    n = npy_head(b, 2, "{\"descr\":\"<i8\",\"fortran_order\":False,\"shape\":(5,)}");
+    n = npy_file(b, 2, "{\"descr\":\"<i8\",\"fortran_order\":False,\"shape\":(5,)}", NULL, 0);
     cr_assert_eq(nas_npy_header(b, n, &h, why, sizeof why), 0, "%s", why);
     cr_assert(h.ndim == 1 && h.shape[0] == 5 && h.item == 8 && h.header_len == 64);
-    n = npy_head(b, 3, "{'shape': (2, 3, 4, 1), 'fortran_order': False, 'descr': '<i4'}");
+    n = npy_file(b, 3, "{'shape': (2, 3, 4, 1), 'fortran_order': False, 'descr': '<i4'}", NULL, 0);
     cr_assert_eq(nas_npy_header(b, n, &h, why, sizeof why), 0, "%s", why);
     cr_assert(h.ndim == 4 && h.count == 24 && h.item == 4);
-    n = npy_head(b, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (), }");
+    n = npy_file(b, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (), }", NULL, 0);
     cr_assert_eq(nas_npy_header(b, n, &h, why, sizeof why), 0, "%s", why);
     cr_assert(h.ndim == 0 && h.count == 1);
 }
@@ -147,11 +131,11 @@ Test(npy, everything_else_is_refused_saying_why)
     nas_npy h;
     char why[200];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        size_t n = npy_head(b, bad[i].v, bad[i].dict);
+        size_t n = npy_file(b, bad[i].v, bad[i].dict, NULL, 0);
         cr_assert_neq(nas_npy_header(b, n, &h, why, sizeof why), 0, "%s", bad[i].dict);
         cr_assert(strstr(why, bad[i].why), "%s: %s", bad[i].dict, why);
     }
-    size_t n = npy_head(b, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (2,), }");
+    size_t n = npy_file(b, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (2,), }", NULL, 0);
     cr_assert_neq(nas_npy_header(b, n - 1, &h, why, sizeof why), 0);
     cr_assert(strstr(why, "cut short"), "%s", why);
     cr_assert_neq(nas_npy_header((const uint8_t *)"PK\3\4xxxxxxxx", 12, &h, why, sizeof why), 0);

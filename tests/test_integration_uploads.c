@@ -12,27 +12,9 @@
 #include "upload_fixture.h"
 
 #include "nas.h"
+#include "npy_fixture.h"
 
 TestSuite(uploads, .init = begin_test, .fini = finish_test);
-
-/* A .npy file of format version v.0 with the header dict and the data;
- * its length. The header is padded with spaces to a multiple of 64. */
-static size_t npy(uint8_t *buf, int v, const char *dict, const void *data, size_t len)
-{
-    size_t pre = v == 1 ? 10 : 12, d = strlen(dict), h = d + 1;
-    while ((pre + h) % 64)
-        h++;
-    memcpy(buf, "\x93NUMPY", 6);
-    buf[6] = (uint8_t)v;
-    buf[7] = 0;
-    for (size_t k = 0; k < pre - 8; k++)
-        buf[8 + k] = (uint8_t)(h >> (8 * k));
-    memcpy(buf + pre, dict, d);
-    memset(buf + pre + d, ' ', h - d - 1);
-    buf[pre + h - 1] = '\n';
-    memcpy(buf + pre + h, data, len);
-    return pre + h + len;
-}
 
 /* n images (n, 8, 8, 3), class i % 2 (the band of pixels()), channels
  * last; and their labels as int64. */
@@ -85,12 +67,13 @@ Test(uploads, numpy_arrays_in_a_tar_and_an_npz)
     int32_t yt[4] = {0, 1, 0, 1};
     labels64(y, 20);
     size_t n[4] = {
-        npy(f_xtr, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (20, 8, 8, 3), }", x,
-            20 * 192),
-        npy(f_ytr, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (20,), }", y, 160),
-        npy(f_xte, 2, "{\"shape\": (4, 8, 8, 3), \"descr\": \"|u1\", \"fortran_order\": False}", xt,
-            4 * 192),
-        npy(f_yte, 3, "{'descr': '<i4', 'fortran_order': False, 'shape': (4, 1)}", yt, 16)};
+        npy_file(f_xtr, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (20, 8, 8, 3), }", x,
+                 20 * 192),
+        npy_file(f_ytr, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (20,), }", y, 160),
+        npy_file(f_xte, 2,
+                 "{\"shape\": (4, 8, 8, 3), \"descr\": \"|u1\", \"fortran_order\": False}", xt,
+                 4 * 192),
+        npy_file(f_yte, 3, "{'descr': '<i4', 'fortran_order': False, 'shape': (4, 1)}", yt, 16)};
     ent es[4] = {{"arrays/x_train.npy", RAW, 0, 0, 0, (char *)f_xtr, n[0]},
                  {"arrays/y_train.npy", RAW, 0, 0, 0, (char *)f_ytr, n[1]},
                  {"arrays/x_test.npy", RAW, 0, 0, 0, (char *)f_xte, n[2]},
@@ -136,9 +119,10 @@ Test(uploads, numpy_arrays_in_a_tar_and_an_npz)
         free(p);
         lab[i] = (uint8_t)(i % 2);
     }
-    n[0] = npy(f_xtr, 2, "{'descr': '|u1', 'fortran_order': False, 'shape': (24, 1, 8, 8), }", g,
-               sizeof g);
-    n[1] = npy(f_ytr, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (24,), }", lab, 24);
+    n[0] = npy_file(f_xtr, 2, "{'descr': '|u1', 'fortran_order': False, 'shape': (24, 1, 8, 8), }",
+                    g, sizeof g);
+    n[1] =
+        npy_file(f_ytr, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (24,), }", lab, 24);
     ent z[2] = {{"x_train.npy", RAW, 0, 0, 0, (char *)f_xtr, n[0]},
                 {"y_train.npy", RAW, 0, 0, 0, (char *)f_ytr, n[1]}};
     char *zip = archive_of(z, 2, 1, &len);
@@ -181,7 +165,7 @@ Test(uploads, bad_numpy_arrays_are_refused_naming_the_file)
     start_in(&d, NULL, itest_one_worker, NULL);
     static uint8_t g[8 * 16], lab[8] = {0, 1, 0, 1, 0, 1, 0, 1}, x[1024], y[256];
     const char *ok = "{'descr': '|u1', 'fortran_order': False, 'shape': (8, 4, 4), }";
-    size_t ny = npy(y, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (8,), }", lab, 8);
+    size_t ny = npy_file(y, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (8,), }", lab, 8);
     ent es[3] = {{"x_train.npy", RAW, 0, 0, 0, (char *)x, 0},
                  {"y_train.npy", RAW, 0, 0, 0, (char *)y, ny},
                  {"x_test.npy", RAW, 0, 0, 0, (char *)x, 0}};
@@ -201,21 +185,24 @@ Test(uploads, bad_numpy_arrays_are_refused_naming_the_file)
         {"['descr', '|u1']", 1, 0, "not a dict"},
     };
     for (size_t i = 0; i < sizeof bad_x / sizeof bad_x[0]; i++) {
-        es[0].cut = npy(x, bad_x[i].version, bad_x[i].dict, g, sizeof g) - bad_x[i].cut;
+        es[0].cut = npy_file(x, bad_x[i].version, bad_x[i].dict, g, sizeof g) - bad_x[i].cut;
         npy_refused(d.port, es, 2, "x_train.npy", bad_x[i].word);
     }
-    es[0].cut = npy(x, 1, ok, g, sizeof g);
+    es[0].cut = npy_file(x, 1, ok, g, sizeof g);
     /* Labels: out of range, as many as the images, of one class. */
     int64_t l64[8] = {0, 1, 0, 1, 0, 1, 0, -1};
-    es[1].cut = npy(y, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (8,), }", l64, 64);
+    es[1].cut =
+        npy_file(y, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (8,), }", l64, 64);
     npy_refused(d.port, es, 2, "y_train.npy", "label -1 at index 7");
     l64[7] = 300;
-    es[1].cut = npy(y, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (8,), }", l64, 64);
+    es[1].cut =
+        npy_file(y, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (8,), }", l64, 64);
     npy_refused(d.port, es, 2, "y_train.npy", "label 300");
-    es[1].cut = npy(y, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (7,), }", lab, 7);
+    es[1].cut = npy_file(y, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (7,), }", lab, 7);
     npy_refused(d.port, es, 2, "y_train.npy", "7 labels for 8 images");
     static const uint8_t zeros[8];
-    es[1].cut = npy(y, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (8,), }", zeros, 8);
+    es[1].cut =
+        npy_file(y, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (8,), }", zeros, 8);
     npy_refused(d.port, es, 2, "y_train.npy", "one class");
     es[1].cut = ny;
     /* Files missing, or another name. */
@@ -289,9 +276,10 @@ Test(uploads, resize_makes_mixed_sizes_one)
     uint8_t *x = nhwc(20);
     int64_t y[20];
     labels64(y, 20);
-    size_t nx = npy(f_xtr, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (20, 8, 8, 3)}", x,
-                    20 * 192);
-    size_t ny = npy(f_ytr, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (20,)}", y, 160);
+    size_t nx = npy_file(
+        f_xtr, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (20, 8, 8, 3)}", x, 20 * 192);
+    size_t ny =
+        npy_file(f_ytr, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (20,)}", y, 160);
     free(x);
     ent a[2] = {{"x_train.npy", RAW, 0, 0, 0, (char *)f_xtr, nx},
                 {"y_train.npy", RAW, 0, 0, 0, (char *)f_ytr, ny}};
