@@ -5,7 +5,7 @@
  * same images as IDX files (stored bytes and test accuracy), NumPy
  * arrays (.npy headers written here by hand, in a tar and a zip), the
  * resize query, and searches on image sizes their networks cannot
- * reduce, refused before the 202.
+ * reduce (and a batch larger than the images), refused before the 202.
  *
  * Waits poll with deadlines, never a fixed sleep.
  */
@@ -336,6 +336,13 @@ Test(uploads, sizes_a_search_cannot_reduce_are_refused_at_submission)
         cr_assert(strstr(str_at(p, "detail"), "even"), "%s", text_of(p));
         json_decref(p);
     }
+    /* A batch larger than the training images, likewise before the 202. */
+    json_t *p =
+        post_problem(d.port, "{\"algorithm\":\"train\",\"dataset\":\"odd\"}", 400, "invalid-field");
+    cr_assert_str_eq(str_at(p, "pointer"), "/hyperparameters/batch_size", "%s", text_of(p));
+    cr_assert(strstr(str_at(p, "detail"), "64 is larger than the 8 training images of odd"), "%s",
+              text_of(p));
+    json_decref(p);
     json_t *page = call(d.port, "GET", "/v1/jobs", NULL, 200);
     cr_assert_eq(json_array_size(at(page, "jobs")), 0, "%s", text_of(page));
     json_decref(page);
