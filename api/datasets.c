@@ -357,6 +357,10 @@ static void import_failed(import_job *j, api_resp *rs)
                        ? (double)c->max_dataset_expanded
                        : 256.0;
         api_fail_limit(rs, 413, "", j->err.limit, v, "%s", j->msg);
+    } else if (strcmp(j->err.where, "resize") == 0) {
+        api_failf(rs, 400, API_PROBLEM_INVALID_FIELD, "", "%s", j->msg);
+        json_object_set_new(rs->json, "parameter", json_string("resize"));
+        return;
     } else if (j->rc == NAS_ECANCELLED) {
         api_failf(rs, 503, API_PROBLEM_INTERNAL, "", "%s", j->msg);
     } else if (j->rc == NAS_EIO || j->rc == NAS_ENOMEM) {
@@ -409,8 +413,37 @@ static void import_done(uv_work_t *w, int status)
     free(j);
 }
 
-/* The checks of an upload's query (name, kind, a taken name): 0, or -1
- * with rs filled. Run before the body is read (api_datasets_admit) and
+/* ?resize=HxW into *h, *w (0 when absent): 0, or -1 with rs filled. */
+static int parse_resize(api_req *rq, api_resp *rs, int *h, int *w)
+{
+    const char *v = api_query(rq, "resize"), *kind = api_query(rq, "kind");
+    long ph = 0, pw = 0;
+    char *end = NULL;
+    *h = *w = 0;
+    if (!v)
+        return 0;
+    if (v[0] >= '0' && v[0] <= '9') {
+        ph = strtol(v, &end, 10);
+        if (*end == 'x' && end[1] >= '0' && end[1] <= '9')
+            pw = strtol(end + 1, &end, 10);
+    }
+    long max = rq->srv->cfg.max_dataset_pixels;
+    if (!end || *end || ph < 1 || pw < 1 || ph > 65535 || pw > 65535 || ph * pw > max ||
+        (kind && strcmp(kind, "image") != 0)) {
+        api_failf(rs, 400, API_PROBLEM_INVALID_FIELD, "",
+                  "query parameter resize must be HEIGHTxWIDTH (e.g. 32x32) with at most %ld "
+                  "pixels (max-dataset-pixels), for kind=image; got \"%.40s\"",
+                  max, v);
+        json_object_set_new(rs->json, "parameter", json_string("resize"));
+        return -1;
+    }
+    *h = (int)ph;
+    *w = (int)pw;
+    return 0;
+}
+
+/* The checks of an upload's query (name, kind, resize, a taken name): 0,
+ * or -1 with rs filled. Run before the body is read (api_datasets_admit) and
  * again when it has come (a name may have been taken meanwhile). */
 static int check_query(api_req *rq, api_resp *rs)
 {
@@ -432,6 +465,9 @@ static int check_query(api_req *rq, api_resp *rs)
         json_object_set_new(rs->json, "allowed", json_pack("[s,s]", "image", "text"));
         return -1;
     }
+    int rh, rw;
+    if (parse_resize(rq, rs, &rh, &rw))
+        return -1;
     int taken = builtin(name) != NULL;
     for (import_job *j = running; j && !taken; j = j->next)
         taken = strcmp(j->name, name) == 0;
@@ -471,7 +507,8 @@ void api_datasets_create(api_req *rq, api_resp *rs)
         return;
     if (!rq->body_file || rq->body_len == 0) {
         api_failf(rs, 400, API_PROBLEM_BAD_REQUEST, "",
-                  "the body must be the dataset: a tar or zip archive of <class>/<image> files "
+                  "the body must be the dataset: a tar or zip archive of <class>/<image> files, "
+                  "of the four MNIST IDX files or of x_train.npy and y_train.npy (or an .npz) "
                   "(kind=image), or a text file or an archive of train.txt, valid.txt and "
                   "test.txt (kind=text)");
         return;
@@ -495,9 +532,13 @@ void api_datasets_create(api_req *rq, api_resp *rs)
     j->text = kind && strcmp(kind, "text") == 0;
     snprintf(j->name, sizeof j->name, "%s", name);
     snprintf(j->upload, sizeof j->upload, "%s", rq->body_file);
-    j->lim =
-        (nas_import_limits){(uint64_t)s->cfg.max_dataset_expanded, (long)s->cfg.max_dataset_files,
-                            (long)s->cfg.max_dataset_pixels, &stopping};
+    j->lim = (nas_import_limits){(uint64_t)s->cfg.max_dataset_expanded,
+                                 (long)s->cfg.max_dataset_files,
+                                 (long)s->cfg.max_dataset_pixels,
+                                 &stopping,
+                                 0,
+                                 0};
+    parse_resize(rq, rs, &j->lim.resize_h, &j->lim.resize_w); /* checked by check_query */
     j->work.data = j;
     if (uv_queue_work(s->loop, &j->work, import_work, import_done) != 0) {
         remove_tree(j->tmp);

@@ -33,6 +33,8 @@
 #define API_SPEC_MAX_TAGS 16
 #define API_SPEC_TAG_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-"
 #define API_SPEC_TAG_PATTERN "^[A-Za-z0-9._:-]{1,64}$"
+/* An uploaded dataset's name (api/datasets.c name_ok checks the same). */
+#define API_DATASET_NAME_PATTERN "^[a-z0-9][a-z0-9._-]{0,63}$"
 
 /* Parses and validates a POST /v1/jobs body and returns in *spec_out (new
  * reference) the normalized spec with every default filled in. The seed

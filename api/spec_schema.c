@@ -90,17 +90,28 @@ static json_t *when(const char *key, const char *value, int is_default)
     return c;
 }
 
+/* dataset: a built-in one of the kind (NULL: any kind), or an upload.
+ * Uploads come and go at run time and this schema is fixed (checked in,
+ * the same for every request), so it takes any name an upload may have
+ * and says where the names are listed; nasd checks the rest. */
+static json_t *dataset_schema(const char *kind)
+{
+    return json_pack("{s:[{s:o},{s:s,s:s,s:s}]}", "anyOf", "enum", api__spec_datasets_of_kind(kind),
+                     "type", "string", "pattern", API_DATASET_NAME_PATTERN, "description",
+                     "an uploaded dataset (POST /v1/datasets); GET /v1/datasets lists them with "
+                     "their kind and shape");
+}
+
 /* The per-space rules of one row, applied once its space is chosen. */
 static json_t *row_schema(const space_row *r)
 {
     char why[160];
     field budget[4];
-    json_t *props = json_object(), *ds = api__spec_datasets_of_kind(r->data_kind);
+    json_t *props = json_object(), *ds = dataset_schema(r->data_kind);
 
     api__spec_budget_fields(r, budget, why, sizeof why);
-    json_object_set_new(
-        props, "dataset",
-        json_pack("{s:o,s:s}", "enum", ds, "default", api__spec_default_dataset(r->data_kind)));
+    json_object_set_new(ds, "default", json_string(api__spec_default_dataset(r->data_kind)));
+    json_object_set_new(props, "dataset", ds);
     json_object_set_new(props, "budget", api__spec_object_schema(budget));
     json_object_set_new(props, "hyperparameters", api__spec_object_schema(r->hp));
     if (r->arch)
@@ -190,10 +201,14 @@ json_t *api_spec_schema(void)
     }
     ft = api__spec_object_schema(nas_spec_final_fields());
     json_object_set_new(ft, "type", json_pack("[ss]", "object", "null"));
+    json_t *ds = dataset_schema(NULL);
+    json_object_set_new(ds, "description",
+                        json_string("default: fashion-mnist for image spaces, fortunes for text "
+                                    "spaces"));
     props =
         json_pack("{s:{s:o,s:s,s:s},"
                   " s:{s:o,s:s},"
-                  " s:{s:o,s:s},"
+                  " s:o,"
                   " s:{s:[ss],s:s},"
                   " s:{s:[ss],s:s},"
                   " s:{s:[ss],s:s},"
@@ -205,9 +220,7 @@ json_t *api_spec_schema(void)
                   "which trains an architecture (any search's result as served)",
                   "search_space", "enum", all_spaces, "description",
                   "per algorithm; the algorithm's first space by default; null for train",
-                  "dataset", "enum", api__spec_datasets_of_kind(NULL), "description",
-                  "default: fashion-mnist for image spaces, fortunes for text spaces",
-                  "architecture", "type", "object", "null", "description",
+                  "dataset", ds, "architecture", "type", "object", "null", "description",
                   "train only: the network to train (fixed-cnn or darts-cnn on "
                   "images, lstm-lm on text); default by the dataset's kind",
                   "budget", "type", "object", "null", "description", "limits of the run",

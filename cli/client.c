@@ -145,13 +145,11 @@ static void fill_info(CURL *c, nasctl_resp *r)
     snprintf(r->content_type, sizeof(r->content_type), "%s", ct ? ct : "");
 }
 
-int nasctl_request(const char *method, const char *path, const char *body, nasctl_resp *r)
+/* Runs the transfer of c into r and frees c and hdrs. */
+static int perform(CURL *c, struct curl_slist *hdrs, nasctl_resp *r)
 {
-    memset(r, 0, sizeof(*r));
-    struct curl_slist *hdrs = NULL;
     char err[CURL_ERROR_SIZE] = "";
     sink k = {.r = r};
-    CURL *c = open_handle(method, path, body, "Accept: application/json", NULL, &hdrs);
     if (!c) {
         curl_slist_free_all(hdrs);
         fprintf(stderr, "nasctl: out of memory\n");
@@ -176,6 +174,32 @@ int nasctl_request(const char *method, const char *path, const char *body, nasct
     if (out != NASCTL_OK)
         nasctl_resp_free(r);
     return out;
+}
+
+int nasctl_request(const char *method, const char *path, const char *body, nasctl_resp *r)
+{
+    memset(r, 0, sizeof(*r));
+    struct curl_slist *hdrs = NULL;
+    CURL *c = open_handle(method, path, body, "Accept: application/json", NULL, &hdrs);
+    return perform(c, hdrs, r);
+}
+
+int nasctl_upload(const char *path, FILE *f, long long size, const char *content_type,
+                  nasctl_resp *r)
+{
+    memset(r, 0, sizeof(*r));
+    struct curl_slist *hdrs = NULL;
+    char type[160];
+    snprintf(type, sizeof(type), "Content-Type: %s", content_type);
+    CURL *c = open_handle("POST", path, NULL, "Accept: application/json", type, &hdrs);
+    if (c) {
+        /* The body read from f as curl sends it (fread, its default). */
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_READDATA, f);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)size);
+    }
+    return perform(c, hdrs, r);
 }
 
 int nasctl_call(const char *method, const char *path, const char *body, nasctl_resp *r)

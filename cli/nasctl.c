@@ -39,6 +39,11 @@ static const command commands[] = {
     {"architectures", nasctl_cmd_architectures, "ID", "list the architectures a job sampled"},
     {"model", nasctl_cmd_model, "ID", "download a job's trained network (-o FILE)"},
     {"metrics", nasctl_cmd_metrics, "ID", "list a job's metric points"},
+    {"dataset-upload", nasctl_cmd_dataset_upload, "FILE",
+     "upload a dataset (tar, zip, .npz, text); print what nasd imported"},
+    {"dataset-list", nasctl_cmd_dataset_list, NULL, "list the datasets, built in and uploaded"},
+    {"dataset-get", nasctl_cmd_dataset_get, "NAME", "show a dataset, or save its sample grid (-o)"},
+    {"dataset-delete", nasctl_cmd_dataset_delete, "NAME", "delete an uploaded dataset"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -66,7 +71,11 @@ static const option options[] = {
      "check the spec and print it completed with its estimate; start nothing"},
     {"state", 0, O_VALUE, OFF(state), "list", "S",
      "only jobs in state S (queued, running, succeeded, failed, cancelled)"},
-    {"name", 0, O_VALUE, OFF(name), "list metrics", "N", "only jobs (metrics) named N"},
+    {"name", 0, O_VALUE, OFF(name), "list metrics dataset-upload", "N",
+     "only jobs (metrics) named N; the name of an upload (default: the file's, to its first .)"},
+    {"kind", 0, O_VALUE, OFF(kind), "dataset-upload", "K", "image (the default) or text"},
+    {"resize", 0, O_VALUE, OFF(resize), "dataset-upload", "HxW",
+     "resize every image to H x W pixels (else images of mixed sizes are refused)"},
     {"algorithm", 0, O_VALUE, OFF(algorithm), "list", "A", "only jobs of algorithm A"},
     {"search-space", 0, O_VALUE, OFF(search_space), "list", "S", "only jobs of search space S"},
     {"dataset", 0, O_VALUE, OFF(dataset), "list", "D", "only jobs on dataset D"},
@@ -78,12 +87,21 @@ static const option options[] = {
      "write the result's drawing to FILE (- stdout)"},
     {"dot", 0, O_FLAG, OFF(dot), "result", NULL, "print the result as a Graphviz dot graph"},
     {"onnx", 0, O_FLAG, OFF(onnx), "model", NULL, "the ONNX file instead of safetensors"},
-    {"output", 'o', O_VALUE, OFF(output), "model", "FILE", "where the model goes (- stdout)"},
+    {"output", 'o', O_VALUE, OFF(output), "model dataset-get", "FILE",
+     "where the model (dataset get: the sample grid PNG) goes (- stdout)"},
     {"help", 'h', O_HELP, 0, "", NULL, "this help"},
     {"version", 0, O_VERSION, 0, "", NULL, "nasctl's version"},
 };
 #undef OFF
 #define N_OPTIONS (sizeof options / sizeof options[0])
+
+/* An option's commands as the user types them: "list dataset-get" is
+ * "list, dataset get". */
+static void put_names(FILE *f, const char *names)
+{
+    for (; *names; names++)
+        fputs(*names == ' ' ? ", " : *names == '-' ? " " : (char[2]){*names, 0}, f);
+}
 
 static void usage(FILE *f)
 {
@@ -94,6 +112,8 @@ static void usage(FILE *f)
         char syn[64];
         snprintf(syn, sizeof(syn), "%s %s", commands[i].name,
                  commands[i].arg ? commands[i].arg : "");
+        for (char *c = syn; *c; c++)
+            *c = *c == '-' ? ' ' : *c;
         fprintf(f, "  %-24s %s\n", syn, commands[i].help);
     }
     fprintf(f, "\noptions:\n");
@@ -106,8 +126,9 @@ static void usage(FILE *f)
         else
             snprintf(syn, sizeof(syn), "--%s%s%s", o->name, o->value ? " " : "",
                      o->value ? o->value : "");
-        fprintf(f, "  %-24s %s%s%s%s\n", syn, o->help, o->commands[0] ? " [" : "", o->commands,
-                o->commands[0] ? "]" : "");
+        fprintf(f, "  %-24s %s%s", syn, o->help, o->commands[0] ? " [" : "");
+        put_names(f, o->commands);
+        fprintf(f, "%s\n", o->commands[0] ? "]" : "");
     }
     fprintf(f, "\nexit status:\n"
                "  0  success\n"
@@ -197,14 +218,14 @@ static int read_token(const char *path, char **out)
  * (said), or -1 for --help/--version done. */
 static int parse(int argc, char **argv, nasctl_opts *o, const command **cmd, const char **tfile)
 {
-    const char *positional[2] = {NULL, NULL};
+    const char *positional[3] = {NULL, NULL, NULL};
     int npos = 0, no_more_options = 0;
     const option *seen[64];
     int nseen = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *value;
         if (no_more_options || a[0] != '-' || strcmp(a, "-") == 0) {
-            if (npos == 2)
+            if (npos == 3)
                 return usage_error("unexpected argument '%s'%s", a, "");
             positional[npos++] = a;
             continue;
@@ -244,12 +265,26 @@ static int parse(int argc, char **argv, nasctl_opts *o, const command **cmd, con
     }
     if (!positional[0])
         return usage_error("no command given%s%s", "", "");
+    /* dataset SUB: the command dataset-SUB, its argument after SUB. */
+    char two[64];
+    const char *name = positional[0];
+    if (strcmp(name, "dataset") == 0) {
+        if (!positional[1])
+            return usage_error("dataset needs upload, list, get or delete%s%s", "", "");
+        snprintf(two, sizeof(two), "dataset-%.40s", positional[1]);
+        name = two;
+        positional[1] = positional[2];
+        positional[2] = NULL;
+    }
+    if (positional[2])
+        return usage_error("unexpected argument '%s'%s", positional[2], "");
     *cmd = NULL;
     for (size_t i = 0; i < N_COMMANDS; i++)
-        if (strcmp(commands[i].name, positional[0]) == 0)
+        if (strcmp(commands[i].name, name) == 0)
             *cmd = &commands[i];
     if (!*cmd)
-        return usage_error("unknown command '%s'%s", positional[0], "");
+        return usage_error("unknown command '%s'%s", name == two ? two + 8 : name,
+                           name == two ? " (dataset takes upload, list, get or delete)" : "");
     for (int i = 0; i < nseen; i++)
         if (!takes(seen[i], (*cmd)->name))
             return usage_error("%s does not take --%s", (*cmd)->name, seen[i]->name);

@@ -3,7 +3,7 @@
  * nasctl.h - what the files of nasctl, nasd's command-line client, share:
  * the exit codes, the parsed command line, the HTTP client (client.c),
  * the event-stream parser (sse.c), the printing of jobs and tables
- * (print.c) and the commands (cmd_jobs.c, cmd_results.c).
+ * (print.c) and the commands (cmd_jobs.c, cmd_results.c, cmd_datasets.c).
  *
  * The one design decision to know: every function that meets a failure
  * reports it on stderr where it happens and returns the exit code the
@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include <stddef.h>
+#include <stdio.h>
 
 enum nasctl_exit {
     NASCTL_OK = 0,          /* done */
@@ -45,6 +46,7 @@ typedef struct nasctl_opts {
     const char *page_size;                                               /* list --page-size */
     const char *svg;                                                     /* result --svg FILE */
     const char *output;                                                  /* model -o FILE */
+    const char *kind, *resize; /* dataset upload --kind, --resize */
 } nasctl_opts;
 
 /* ------------------------------------------------------------ client.c */
@@ -67,6 +69,10 @@ void nasctl_client_cleanup(void);
  * (nasctl_resp_free). */
 int nasctl_request(const char *method, const char *path, const char *body, nasctl_resp *r);
 void nasctl_resp_free(nasctl_resp *r);
+/* POST path with the size bytes of f as the body, of content_type; as
+ * nasctl_request. */
+int nasctl_upload(const char *path, FILE *f, long long size, const char *content_type,
+                  nasctl_resp *r);
 
 /* nasctl_request that must answer one of the 2xx statuses: any other
  * answer is printed (nasctl_print_problem) and gives NASCTL_SERVER. */
@@ -148,6 +154,11 @@ int nasctl_cmd_result(const nasctl_opts *o);
 int nasctl_cmd_architectures(const nasctl_opts *o);
 int nasctl_cmd_model(const nasctl_opts *o);
 int nasctl_cmd_metrics(const nasctl_opts *o);
+/* cmd_datasets.c: dataset upload|list|get|delete */
+int nasctl_cmd_dataset_upload(const nasctl_opts *o);
+int nasctl_cmd_dataset_list(const nasctl_opts *o);
+int nasctl_cmd_dataset_get(const nasctl_opts *o);
+int nasctl_cmd_dataset_delete(const nasctl_opts *o);
 
 /* out = /v1/jobs/ID followed by suffix, once ID is seen to be one path
  * segment; NASCTL_OK or NASCTL_USAGE (said). */

@@ -578,6 +578,10 @@ typedef struct nas_import_limits {
     long max_files;          /* entries of the archive */
     long max_pixels;         /* width x height of one image */
     const _Atomic int *stop; /* non-zero: give up (shutdown); may be NULL */
+    /* Not a limit: > 0, every image is resized to resize_h x resize_w
+     * (nas_image_resize) as it is read; 0, images of another size than
+     * the most common one are refused, listed. */
+    int resize_h, resize_w;
 } nas_import_limits;
 
 typedef struct nas_import_error {
@@ -612,6 +616,29 @@ typedef struct nas_image {
 int nas_image_decode(const uint8_t *buf, size_t n, long max_pixels, nas_image *out, char *why,
                      size_t whylen);
 void nas_image_free(nas_image *img);
+/* src (h x w x 3, 8-bit RGB) resized into dst (oh x ow x 3), each axis
+ * on its own (engine/data/resize.c): an axis that shrinks by area (each
+ * output pixel the mean of the input it covers, fractional pixels
+ * weighted by their part: OpenCV's INTER_AREA), an axis that grows or
+ * keeps its size bilinearly with half-pixel centres and the edges
+ * repeated (PyTorch's interpolate, align_corners=False); rounded to the
+ * nearest integer. */
+int nas_image_resize(const uint8_t *src, int h, int w, uint8_t *dst, int oh, int ow);
+
+/* The header of a NumPy .npy file (engine/data/npy.c): versions 1.0, 2.0
+ * and 3.0, C order, dtype '|u1', '<i4' or '<i8', up to 4 dimensions; -1
+ * with why filled for anything else or a header cut short (buf holds the
+ * file's first n bytes). The data is count x item bytes from header_len. */
+typedef struct nas_npy {
+    char descr[8]; /* "|u1", "<i4" or "<i8" */
+    int ndim;
+    int64_t shape[4];
+    size_t item;       /* bytes of an element */
+    uint64_t count;    /* elements */
+    size_t header_len; /* bytes before the data */
+} nas_npy;
+int nas_npy_header(const uint8_t *buf, size_t n, nas_npy *out, char *why, size_t whylen);
+
 /* A PNG file in memory of pixels (h x w x c, c 1 or 3): *out malloc'd. */
 int nas_png_encode(const uint8_t *px, int w, int h, int c, uint8_t **out, size_t *outlen);
 

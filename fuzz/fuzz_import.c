@@ -2,14 +2,17 @@
 /*
  * fuzz_import.c - libFuzzer on what an upload passes through: the archive
  * reader and layout rules of nas_dataset_import (tar or zip, libarchive)
- * and nas_dataset_import_text
+ * and nas_dataset_import_text, the .npy header reader, the resize
  * and the image decoders behind it (nas_image_decode: libpng,
  * libjpeg-turbo), on arbitrary bytes.
  *
  * The one design decision to know: an input is
  *   byte 0   bit 0: the bytes are one image file for nas_image_decode;
- *            else they are an upload for nas_dataset_import, or (bit 1)
- *            for nas_dataset_import_text
+ *            bit 2: one .npy file for nas_npy_header (the NumPy reader;
+ *            its arrays in an archive reach import_npy.c through
+ *            nas_dataset_import); else they are an upload for
+ *            nas_dataset_import, or (bit 1) for nas_dataset_import_text;
+ *            bit 3: the image import resizes to 5x7 (nas_image_resize)
  *   bytes 1- the file
  * with small limits (a few entries, small images), so that the fuzzer
  * spends its time in the parsers rather than on big allocations. An
@@ -78,11 +81,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         return 0;
     }
+    if (data[0] & 4) {
+        nas_npy h;
+        char why[200];
+        if (nas_npy_header(data + 1, size - 1, &h, why, sizeof why) == 0) {
+            if (h.header_len > size - 1 || h.ndim < 0 || h.ndim > 4 || !h.item)
+                die("a .npy header read beyond its file or with an impossible shape");
+            uint64_t c = 1;
+            for (int i = 0; i < h.ndim; i++)
+                c *= (uint64_t)h.shape[i];
+            if (c != h.count)
+                die("a .npy header whose count is not its shape's");
+        }
+        return 0;
+    }
     int fd = open(upload, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || write(fd, data + 1, size - 1) != (ssize_t)(size - 1))
         die("cannot write the upload");
     close(fd);
-    nas_import_limits lim = {1 << 22, 64, 1 << 12, NULL};
+    nas_import_limits lim = {1 << 22, 64, 1 << 12, NULL, 0, 0};
+    if (data[0] & 8) {
+        lim.resize_h = 5;
+        lim.resize_w = 7;
+    }
     nas_import_error err;
     char *meta = NULL;
     if (data[0] & 2) {

@@ -6,8 +6,8 @@
  * architectures, metrics, model -o, cancel, delete; nasd's problems
  * printed (every entry of a spec's errors) with exit status 1; an address
  * nobody listens on (3); usage errors (2); a job cancelled under
- * submit --follow (4); and a nasd that wants a bearer token
- * (--token-file).
+ * submit --follow (4); a nasd that wants a bearer token
+ * (--token-file); and dataset upload|list|get|delete (issue #21).
  *
  * The one design decision to know: nasctl's stdout and stderr go to files
  * in the nasd's state directory (kept when a test fails), its stdin comes
@@ -33,6 +33,7 @@
 
 #include "itest.h"
 #include "scale.h"
+#include "upload_fixture.h"
 
 TestSuite(nasctl, .init = begin_test, .fini = finish_test);
 
@@ -494,6 +495,88 @@ Test(nasctl, follow_reconnects_across_a_nasd_restart)
     cr_assert_eq(int_at(job, "attempt"), 2, "%s", text_of(job));
     json_decref(job);
     free_run(&follow);
+    stop_ok(&d);
+    PASS();
+}
+
+Test(nasctl, dataset_upload_list_get_delete)
+{
+    nasd_proc d;
+    run r;
+    start_in(&d, NULL, itest_one_worker, NULL);
+    ent es[16];
+    char names[16][64], tar[PATH_MAX + 32], text[PATH_MAX + 32], grid[PATH_MAX + 32];
+    int n = classes_of(es, 6, PNG_GRAY, 8, 8, names, "");
+    es[3].w = 9; /* one of another size: --resize makes it fit */
+    size_t len;
+    char *body = archive_of(es, n, 0, &len);
+    snprintf(tar, sizeof(tar), "%s/photos.tar", d.dir);
+    FILE *f = fopen(tar, "wb");
+    cr_assert(f && fwrite(body, 1, len, f) == len && fclose(f) == 0);
+    free(body);
+
+    NASCTL(&r, &d, NULL, 0, "dataset", "upload", tar, "--resize", "8x8");
+    cr_assert(strstr(r.out, "name     photos\n"), "%s", r.out);
+    cr_assert(strstr(r.out, "1 x 8 x 8"), "%s", r.out);
+    cr_assert(strstr(r.out, "classes  2: a b\n"), "%s", r.out);
+    free_run(&r);
+    /* Taken: nasd's 409, printed, exit 1; mixed sizes without --resize. */
+    NASCTL(&r, &d, NULL, 1, "dataset", "upload", tar);
+    cr_assert(strstr(r.err, "409") && strstr(r.err, "exists"), "%s", r.err);
+    free_run(&r);
+    NASCTL(&r, &d, NULL, 1, "dataset", "upload", tar, "--name", "other");
+    cr_assert(strstr(r.err, "d/img03.png") == NULL && strstr(r.err, "a/img03.png (8x9)"), "%s",
+              r.err);
+    free_run(&r);
+    snprintf(text, sizeof(text), "%s/novel.txt", d.dir);
+    char lines[2000] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(lines, i % 2 ? "the cat sat on the mat\n" : "a dog ran to the cat\n");
+    write_file(text, lines);
+    NASCTL(&r, &d, NULL, 0, "dataset", "upload", text, "--kind", "text", "--name", "corpus");
+    cr_assert(strstr(r.out, "kind     text (uploaded)"), "%s", r.out);
+    free_run(&r);
+
+    NASCTL(&r, &d, NULL, 0, "dataset", "list");
+    cr_assert(strstr(r.out, "photos") && strstr(r.out, "corpus") && strstr(r.out, "synthetic"),
+              "%s", r.out);
+    cr_assert(strstr(r.out, "1x8x8"), "%s", r.out);
+    free_run(&r);
+    NASCTL(&r, &d, NULL, 0, "--json", "dataset", "get", "photos");
+    json_t *ds = json_loads(r.out, 0, NULL);
+    cr_assert(ds, "%s", r.out);
+    cr_assert_eq(int_at(ds, "train_size") + int_at(ds, "test_size"), 12, "%s", r.out);
+    json_decref(ds);
+    free_run(&r);
+    snprintf(grid, sizeof(grid), "%s/grid.png", d.dir);
+    NASCTL(&r, &d, NULL, 0, "dataset", "get", "photos", "-o", grid);
+    free_run(&r);
+    f = fopen(grid, "rb");
+    uint8_t sig[8] = {0};
+    cr_assert(f && fread(sig, 1, 8, f) == 8);
+    fclose(f);
+    cr_assert_eq(memcmp(sig, "\x89PNG\r\n\x1a\n", 8), 0);
+
+    NASCTL(&r, &d, NULL, 0, "dataset", "delete", "photos");
+    free_run(&r);
+    NASCTL(&r, &d, NULL, 1, "dataset", "get", "photos");
+    cr_assert(strstr(r.err, "404"), "%s", r.err);
+    free_run(&r);
+    /* Usage errors: 2, before any request. */
+    const char *const *const bad[] = {
+        (const char *const[]){"dataset", NULL},
+        (const char *const[]){"dataset", "frob", NULL},
+        (const char *const[]){"dataset", "upload", NULL},
+        (const char *const[]){"dataset", "get", "a", "b", NULL},
+        (const char *const[]){"dataset", "list", "--resize", "8x8", NULL},
+        (const char *const[]){"dataset", "upload", "/nonexistent/photos.tar", NULL},
+        (const char *const[]){"dataset", "upload", "-", NULL},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        nasctl_at(&r, d.dir, d.port, NULL, 2, bad[i]);
+        cr_assert(strstr(r.err, "nasctl: "), "case %zu: %s", i, r.err);
+        free_run(&r);
+    }
     stop_ok(&d);
     PASS();
 }

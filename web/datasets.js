@@ -18,7 +18,7 @@
 /* The Content-Type nasd takes for a file, from its name. */
 function uploadType(file) {
   const n = file.name.toLowerCase();
-  if (n.endsWith('.zip')) return 'application/zip';
+  if (n.endsWith('.zip') || n.endsWith('.npz')) return 'application/zip';
   if (n.endsWith('.tar')) return 'application/x-tar';
   if (n.endsWith('.tgz') || n.endsWith('.gz')) return 'application/gzip';
   return 'application/octet-stream';
@@ -26,10 +26,11 @@ function uploadType(file) {
 
 /* POST /v1/datasets with the file as the body; onProgress(fraction) as it
  * is sent. Resolves to the dataset, rejects with an ApiError. */
-function uploadDataset(name, kind, file, onProgress) {
+function uploadDataset(name, kind, file, onProgress, resize) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open('POST', `/v1/datasets?name=${encodeURIComponent(name)}&kind=${encodeURIComponent(kind)}`);
+    const size = resize ? `&resize=${encodeURIComponent(resize)}` : '';
+    xhr.open('POST', `/v1/datasets?name=${encodeURIComponent(name)}&kind=${encodeURIComponent(kind)}${size}`);
     const t = token();
     if (t) xhr.setRequestHeader('Authorization', `Bearer ${t}`);
     xhr.setRequestHeader('Content-Type', uploadType(file));
@@ -61,7 +62,9 @@ function datasetsPage(app) {
   const kindIn = h('select', { name: 'kind' }, h('option', { value: 'image' }, 'image'),
     h('option', { value: 'text' }, 'text'));
   const fileIn = h('input', { name: 'file', type: 'file', required: true,
-    accept: '.tar,.zip,.gz,.tgz,.txt' });
+    accept: '.tar,.zip,.npz,.gz,.tgz,.txt' });
+  const resizeIn = h('input', { name: 'resize', pattern: '[0-9]+x[0-9]+', placeholder: '32x32', size: 7,
+    title: 'resize every image to HEIGHTxWIDTH (else images of mixed sizes are refused)' });
   const bar = h('span', { id: 'upload-progress', class: 'hidden' });
   const status = h('p', { id: 'upload-status', class: 'hint', 'aria-live': 'polite' });
   const button = h('button', { type: 'submit' }, 'Upload');
@@ -69,10 +72,12 @@ function datasetsPage(app) {
     h('h3', null, 'Upload a dataset'),
     h('p', { class: 'hint' }, 'Images: a .tar or .zip of <class>/<image>.png|.jpg folders ' +
       '(optionally under train/, valid/, test/; without test/ 10% of each class is held out), ' +
-      'all of one size. Text: one .txt file (split 80/10/10 by lines) or an archive of ' +
+      'or NumPy x_train.npy and y_train.npy (and x_test.npy, y_test.npy) in a .npz, .tar or .zip; ' +
+      'of one size, or resized to HxW. Text: one .txt file (split 80/10/10 by lines) or an archive of ' +
       'train.txt, valid.txt and test.txt.'),
     h('div', { class: 'toolbar' },
-      h('label', null, 'name ', nameIn), h('label', null, 'kind ', kindIn), fileIn, button),
+      h('label', null, 'name ', nameIn), h('label', null, 'kind ', kindIn),
+      h('label', null, 'resize ', resizeIn), fileIn, button),
     bar, status);
 
   function setBar(fraction, label) {
@@ -90,7 +95,7 @@ function datasetsPage(app) {
     setBar(0, '0%');
     try {
       const ds = await uploadDataset(nameIn.value.trim(), kindIn.value, file, f =>
-        setBar(f, f < 1 ? `${Math.round(f * 100)}% sent` : 'importing\u2026'));
+        setBar(f, f < 1 ? `${Math.round(f * 100)}% sent` : 'importing\u2026'), resizeIn.value.trim());
       setBar(1, 'imported');
       status.textContent = `${ds.name}: imported`;
       form.reset();

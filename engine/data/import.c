@@ -53,6 +53,7 @@ typedef struct importer {
     nas_import_error *err;
     const char *out_dir;
     int idx[4]; /* IDX files copied (import_idx.c) */
+    int npy[4]; /* NumPy arrays copied (import_npy.c) */
     int images; /* image files read */
     raw_entry *e;
     size_t n, cap;
@@ -184,27 +185,50 @@ static int read_image(importer *im, struct archive *a, raw_entry *r)
         rc = fail_at(im, im->err->limit[0] ? NAS_EINVAL : NAS_EFORMAT, r->path, "%s: %s", why);
         goto done;
     }
-    r->w = img.w;
-    r->h = img.h;
     r->color = img.color;
-    r->off = (uint64_t)ftello(im->set.spool);
-    size_t bytes = (size_t)img.w * (size_t)img.h * 3;
-    if (fwrite(img.rgb, 1, bytes, im->set.spool) != bytes)
-        rc = nas_fail(NAS_EIO, "import: cannot write the pixel spool: %s", strerror(errno));
+    rc = nas__import_spool(&im->set, img.rgb, img.h, img.w, &r->h, &r->w, &r->off);
     nas_image_free(&img);
 done:
     free(buf);
     return rc;
 }
 
-/* An IDX file of the MNIST layout, copied to out_dir as it unpacks. */
-static int copy_idx(importer *im, struct archive *a, const char *path, int role)
+int nas__import_spool(imp_set *s, const uint8_t *rgb, int h, int w, int *oh, int *ow, uint64_t *off)
+{
+    uint8_t *sized = NULL;
+    if (s->resize_h > 0 && (s->resize_h != h || s->resize_w != w)) {
+        sized = malloc((size_t)s->resize_h * (size_t)s->resize_w * 3);
+        if (!sized)
+            return nas_fail(NAS_ENOMEM, "import: out of memory");
+        int rc = nas_image_resize(rgb, h, w, sized, s->resize_h, s->resize_w);
+        if (rc < 0) {
+            free(sized);
+            return rc;
+        }
+        rgb = sized;
+        h = s->resize_h;
+        w = s->resize_w;
+    }
+    *oh = h;
+    *ow = w;
+    *off = (uint64_t)ftello(s->spool);
+    size_t bytes = (size_t)w * (size_t)h * 3;
+    int bad = fwrite(rgb, 1, bytes, s->spool) != bytes;
+    free(sized);
+    return bad ? nas_fail(NAS_EIO, "import: cannot write the pixel spool: %s", strerror(errno))
+               : NAS_OK;
+}
+
+/* An IDX file of the MNIST layout or a NumPy array, copied to out_dir
+ * (as dest) as it unpacks; *seen counts the files of its role. */
+static int copy_entry(importer *im, struct archive *a, const char *path, const char *dest,
+                      int *seen)
 {
     char p[4096], buf[1 << 16];
     int rc = NAS_OK;
-    if (im->idx[role]++)
+    if ((*seen)++)
         return fail_at(im, NAS_EINVAL, path, "%s: %s", "a second file of this role");
-    snprintf(p, sizeof p, "%s/%s", im->out_dir, nas__import_idx_files[role]);
+    snprintf(p, sizeof p, "%s/%s", im->out_dir, dest);
     FILE *f = fopen(p, "wb");
     if (!f)
         return nas_fail(NAS_EIO, "%s: %s", p, strerror(errno));
@@ -298,15 +322,26 @@ static int read_archive(importer *im, const char *upload)
         int role = e.is_dir ? -1 : nas__import_idx_role(e.norm);
         if (role >= 0) {
             free(e.norm);
-            if ((rc = copy_idx(im, a, path, role)) < 0)
+            if ((rc = copy_entry(im, a, path, nas__import_idx_files[role], &im->idx[role])) < 0)
+                goto done;
+            continue;
+        }
+        int npy = e.is_dir ? -1 : nas__import_npy_role(e.norm);
+        if (npy >= 0 && npy != NAS__NPY_OTHER) {
+            free(e.norm);
+            if ((rc = copy_entry(im, a, path, nas__import_npy_files[npy], &im->npy[npy])) < 0)
                 goto done;
             continue;
         }
         if (!e.is_dir && !is_image_name(e.norm)) {
             free(e.norm);
             rc = fail_at(im, NAS_EINVAL, path, "%s: %s",
-                         "only .png, .jpg and .jpeg files (in <class>/ folders) or the four IDX "
-                         "files of the MNIST layout are taken");
+                         npy == NAS__NPY_OTHER
+                             ? "NumPy arrays are taken as x_train.npy, y_train.npy, x_test.npy "
+                               "and y_test.npy only"
+                             : "only .png, .jpg and .jpeg files (in <class>/ folders), the four "
+                               "IDX files of the MNIST layout or the NumPy arrays x_train.npy, "
+                               "y_train.npy, x_test.npy and y_test.npy are taken");
             goto done;
         }
         if (!(e.path = strdup(path))) {
@@ -589,21 +624,40 @@ int nas__import_hash_file(const char *path, char out[65])
     return NAS_OK;
 }
 
+/* A lone .npy file has no labels: said so, rather than "not an archive". */
+static int not_npy(importer *im, const char *upload)
+{
+    char head[6] = {0};
+    FILE *f = fopen(upload, "rb");
+    size_t got = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f)
+        fclose(f);
+    if (got == sizeof head && memcmp(head, "\x93NUMPY", 6) == 0)
+        return fail_at(im, NAS_EINVAL, "", "%s%s",
+                       "the body is one .npy file, which holds no labels: upload a .npz "
+                       "(numpy.savez) or a tar or zip of x_train.npy and y_train.npy (and "
+                       "x_test.npy, y_test.npy)");
+    return NAS_OK;
+}
+
 int nas_dataset_import(const char *upload, const char *name, const nas_import_limits *lim,
                        const char *out_dir, char **meta_json, nas_import_error *err)
 {
     importer im = {.lim = lim, .err = err, .out_dir = out_dir};
     char spool[4096];
     int rc, splits = 0, test_split = 0, h = 0, w = 0;
+    const char *held;
     memset(err, 0, sizeof *err);
     *meta_json = NULL;
+    im.set.resize_h = lim->resize_h > 0 && lim->resize_w > 0 ? lim->resize_h : 0;
+    im.set.resize_w = im.set.resize_h ? lim->resize_w : 0;
     snprintf(spool, sizeof spool, "%s/pixels.spool", out_dir);
     if (!(im.set.spool = fopen(spool, "w+b"))) {
         rc = nas_fail(NAS_EIO, "%s: %s", spool, strerror(errno));
         goto done;
     }
     if ((rc = nas__import_hash_file(upload, im.set.sha256)) < 0 ||
-        (rc = read_archive(&im, upload)) < 0)
+        (rc = not_npy(&im, upload)) < 0 || (rc = read_archive(&im, upload)) < 0)
         goto done;
     if (im.idx[0] + im.idx[1] + im.idx[2] + im.idx[3]) {
         static const char *const want[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -614,29 +668,49 @@ int nas_dataset_import(const char *upload, const char *name, const nas_import_li
                              "missing: IDX uploads need the four files of the MNIST layout");
                 goto done;
             }
-        if (im.images) {
+        if (im.images || im.npy[0] + im.npy[1] + im.npy[2] + im.npy[3]) {
             rc = fail_at(&im, NAS_EINVAL, "", "%s%s",
-                         "the archive mixes IDX files and images: upload one or the other");
+                         "the archive mixes IDX files with images or NumPy arrays: upload one "
+                         "kind");
+            goto done;
+        }
+        if (im.set.resize_h) {
+            snprintf(err->where, sizeof err->where, "resize");
+            rc = nas_fail(NAS_EINVAL, "resize: IDX uploads are stored as they are; resize "
+                                      "applies to image files and NumPy arrays");
             goto done;
         }
         rc = nas__import_idx_finish(out_dir, name, im.set.sha256, meta_json, err);
         goto done;
     }
-    strip_top(&im);
-    for (size_t i = 0; i < im.n; i++) {
-        const char *p = im.e[i].norm;
-        int sp = split_of(p, strcspn(p, "/"));
-        splits |= sp >= 0;
-        test_split |= sp == 2;
+    if (im.npy[0] + im.npy[1] + im.npy[2] + im.npy[3]) {
+        if (im.images) {
+            rc = fail_at(&im, NAS_EINVAL, "", "%s%s",
+                         "the archive mixes NumPy arrays and images: upload one or the other");
+            goto done;
+        }
+        if ((rc = nas__import_npy_read(&im.set, out_dir, im.npy, lim, err)) < 0)
+            goto done;
+        test_split = im.npy[2] != 0;
+        held = "x_test.npy";
+    } else {
+        strip_top(&im);
+        for (size_t i = 0; i < im.n; i++) {
+            const char *p = im.e[i].norm;
+            int sp = split_of(p, strcspn(p, "/"));
+            splits |= sp >= 0;
+            test_split |= sp == 2;
+        }
+        if ((rc = collect_classes(&im, splits)) < 0 || (rc = make_items(&im, splits)) < 0)
+            goto done;
+        held = "test/";
     }
-    if ((rc = collect_classes(&im, splits)) < 0 || (rc = make_items(&im, splits)) < 0)
-        goto done;
     if (!test_split)
         hold_out(&im.set);
     if ((rc = check_classes(&im)) < 0 || (rc = check_sizes(&im, &h, &w)) < 0)
         goto done;
     rc = nas__import_write(&im.set, name, out_dir, h, w,
-                           test_split ? "test/" : "a seeded 10% of each class", meta_json);
+                           test_split ? held : "a seeded 10% of each class", meta_json);
 done:
     if (im.set.spool)
         fclose(im.set.spool);

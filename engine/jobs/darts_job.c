@@ -53,6 +53,13 @@ void nas__darts_job_defaults(nas_job_spec *s)
     SET0(s->aux_weight, 0.4f);
 }
 
+/* A darts-cnn network of C channels and `layers` cells on dataset d. */
+static nas_darts_cfg cfg_on(int C, int layers, const nas_dataset_desc *d)
+{
+    return (nas_darts_cfg){
+        .C = C, .layers = layers, .in_c = d->c, .h = d->h, .w = d->w, .classes = d->classes};
+}
+
 int nas__darts_job_prepare(nas__job *j)
 {
     nas_job_spec *s = &j->spec;
@@ -78,6 +85,12 @@ int nas__darts_job_prepare(nas__job *j)
     int rc = nas__spec_check(s, nas_spec_space_find("darts", "darts-cnn"), keys);
     if (rc < 0 || (rc = nas__darts_job_check_arch(s)) < 0)
         return rc;
+    /* The search network's reductions against the dataset's size (an
+     * upload of 30x30 images reduces 15x15 at its second): refused here,
+     * at submission, rather than when the run declares the network. */
+    nas_darts_cfg sc = cfg_on(s->C, s->layers, j->desc);
+    if ((rc = nas__darts_check_cfg(&sc)) < 0)
+        return rc;
     if (s->max_examples < 0)
         return BAD("max_examples", "%d must be >= 0 (0: all)", s->max_examples);
     if (s->final_epochs < 0 || s->final_epochs > 100000)
@@ -87,12 +100,7 @@ int nas__darts_job_prepare(nas__job *j)
             return BAD("final_C", "%d is outside [1, 1024]", s->final_C);
         if (s->final_layers < 1 || s->final_layers > 64)
             return BAD("final_layers", "%d is outside [1, 64]", s->final_layers);
-        nas_darts_cfg fc = {.C = s->final_C,
-                            .layers = s->final_layers,
-                            .in_c = j->desc->c,
-                            .h = j->desc->h,
-                            .w = j->desc->w,
-                            .classes = j->desc->classes};
+        nas_darts_cfg fc = cfg_on(s->final_C, s->final_layers, j->desc);
         rc = nas__darts_check_cfg(&fc);
         if (rc < 0) {
             char msg[300];

@@ -309,7 +309,8 @@ int nas__job_prepare(nas__job *j, const nas_job_spec *spec, const nas_job_report
     if (!j->desc)
         return BAD("dataset",
                    "unknown \"%s\" (known: fashion-mnist, "
-                   "cifar10, synthetic, fortunes, ptb)",
+                   "cifar10, synthetic, fortunes, ptb, and the "
+                   "uploads GET /v1/datasets lists)",
                    spec->dataset);
     if (!j->spec.data_path)
         j->spec.data_path = j->desc->default_path;
@@ -337,6 +338,18 @@ int nas__train_prepare(nas__job *j)
     rc = check_arch(&j->spec, j->desc);
     if (rc == NAS_OK)
         rc = check_table(&j->spec, j->desc);
+    /* A batch larger than the training images fails the run as it
+     * loads them (train_image.c): said here, at submission, when the
+     * size is known (a built-in or uploaded image set at its own path;
+     * small uploads make it likely). */
+    const nas_job_spec *s = &j->spec;
+    int n = j->desc->train_size;
+    if (s->max_examples > 0 && s->max_examples < n)
+        n = s->max_examples;
+    if (rc == NAS_OK && !is_text(j->desc) && n > 0 && s->data_path == j->desc->default_path &&
+        s->batch_size > n)
+        rc = BAD("batch_size", "%d is larger than the %d training images of %s", s->batch_size, n,
+                 j->desc->name);
     if (rc == NAS_OK)
         make_spec_text(j);
     return rc;

@@ -156,6 +156,18 @@ test('a refused archive names the entry next to the form, and leaves no dataset'
   await shot('ds-03-refused');
 });
 
+test('the resize field makes images of mixed sizes one size', async () => {
+  await page.fill('#upload-form input[name=name]', 'mixed');
+  await page.fill('#upload-form input[name=resize]', '8x8');
+  await page.setInputFiles('#upload-form input[name=file]', { name: 'mixed.tar',
+    mimeType: 'application/x-tar', buffer: photos([['photos/cat/wide.png', png(12, 8, 0, 1)]]) });
+  await page.click('#upload-form button[type=submit]');
+  await page.waitForFunction(() => /mixed: imported/.test(document.querySelector('#upload-status').textContent));
+  const ds = await apiJson('/v1/datasets/mixed');
+  assert.deepEqual(ds.body.shape, [1, 8, 8], 'the wide image was resized');
+  assert.equal(ds.body.train_size + ds.body.test_size, 25);
+});
+
 test('the submit form offers the upload, and it can be deleted', async () => {
   await page.goto(base + '/');
   await page.waitForSelector('select[name=dataset] option[value=photos]', { state: 'attached' });
