@@ -26,6 +26,10 @@ rank    Rank correlation as in Yu et al. (ICLR 2020), "Evaluating the Search
         count and (darts-cnn) against the number of parameter-free ops
         (pools, skips). The p-value is a two-sided permutation test of tau
         (seeded); the interval a 95 % bootstrap percentile interval.
+        --reuse FILE takes the accuracies of architectures an earlier run
+        (its --jsonl FILE) trained with the same settings, so a second search
+        over the same cells (e.g. --search-hp '{"arch_lr_steps":19550}')
+        costs one search and the training of its new derived cell.
 
 budget  Equal budget, darts-cnn: a DARTS search and a random search
         (`algorithm: random`) run at the same time in the same nasd, one
@@ -261,6 +265,36 @@ def emit(a, obj):
             f.write(line + "\n")
 
 
+def load_reuse(a):
+    """{arch key: arch row} of the --reuse files' rank runs whose stand-alone
+    training was this run's (same train settings and seed)."""
+    cache, pending = {}, []
+    want = train_text(a) + ", seed %d" % a.seed
+    for path in a.reuse:
+        with open(path) as f:
+            for line in f:
+                o = json.loads(line)
+                if o.get("kind") == "arch" and o.get("space") == a.space:
+                    pending.append(o)
+                elif o.get("kind") == "summary":
+                    if o.get("study") == "rank" and o.get("train") == want:
+                        cache.update({arch_key(r["arch"]): r for r in pending})
+                    pending = []
+    return cache
+
+
+def arch_key(arch):
+    return json.dumps(arch, sort_keys=True)
+
+
+def train_or_reuse(a, d, cache, arch):
+    """A train job's id, or None when --reuse has this architecture's
+    accuracy already."""
+    if arch_key(arch) in cache:
+        return None
+    return d.submit(train_spec(a, arch_for_train(a, a.space, arch)))
+
+
 def search_spec(a):
     # the README's measured DARTS search; its ENAS micro one on half the examples
     hp = {"darts-cnn": {"order": 1, "C": 8, "layers": 5, "batch_size": 32,
@@ -284,6 +318,7 @@ def search_spec(a):
 def rank_study(a, d):
     rng = random.Random(a.seed)
     t0 = time.time()
+    cache = load_reuse(a)
     spec = search_spec(a)
     emit(a, {"kind": "search_spec", "space": a.space, "spec": spec})
     sid = d.submit(spec)
@@ -294,14 +329,14 @@ def rank_study(a, d):
             g = {"normal": darts_sample(rng), "normal_concat": [2, 3, 4, 5],
                  "reduce": darts_sample(rng), "reduce_concat": [2, 3, 4, 5]}
             cands.append(["random%d" % i, g, None])
-        ids = [d.submit(train_spec(a, arch_for_train(a, a.space, g))) for _, g, _ in cands]
+        ids = [train_or_reuse(a, d, cache, g) for _, g, _ in cands]
         d.wait([sid])
         last = d.rows(sid)[-1]
         alpha = last["metrics"]["alpha"]
         res = d.get("/v1/jobs/%s/result" % sid)["architecture"]
         derived = {k: res[k] for k in ("normal", "normal_concat", "reduce", "reduce_concat")}
         cands.append(["derived", derived, None])
-        ids.append(d.submit(train_spec(a, arch_for_train(a, a.space, derived))))
+        ids.append(train_or_reuse(a, d, cache, derived))
         for c in cands:
             c[2] = darts_strength(c[1], alpha)
         belief = "alpha strength (sum log softmax, last epoch %d)" % last["metrics"]["epoch"]
@@ -322,17 +357,23 @@ def rank_study(a, d):
         else:
             cands = [c[:3] for c in cands]
             belief = "child reward (last %d distinct of %d)" % (len(cands), len(rows))
-        ids = [d.submit(train_spec(a, arch_for_train(a, a.space, c[1]))) for c in cands]
-    d.wait(ids)
+        ids = [train_or_reuse(a, d, cache, c[1]) for c in cands]
+    d.wait([i for i in ids if i])
     acc, bel, par = [], [], []
     for (label, arch, b), i in zip(cands, ids):
-        r = d.get("/v1/jobs/%s/result" % i)
-        acc.append(r["value"])
+        if i is None:  # trained by an earlier run (--reuse): the same numbers
+            old = cache[arch_key(arch)]
+            value, params, secs = old["test_accuracy"], old["parameters"], None
+        else:
+            r = d.get("/v1/jobs/%s/result" % i)
+            value, params = r["value"], r["details"].get("parameters", 0)
+            secs = r["details"].get("seconds")
+        acc.append(value)
         bel.append(b)
-        par.append(r["details"].get("parameters", 0))
+        par.append(params)
         row = {"kind": "arch", "space": a.space, "label": label, "belief": b,
-               "test_accuracy": r["value"], "parameters": par[-1],
-               "train_seconds": r["details"].get("seconds"), "arch": arch}
+               "test_accuracy": value, "parameters": params,
+               "train_seconds": secs, "reused": i is None, "arch": arch}
         if a.space == "darts-cnn":
             row["param_free_ops"] = param_free(arch)
         emit(a, row)
@@ -446,6 +487,11 @@ def main():
     ap.add_argument("--perms", type=int, default=2000, help="permutations for the p-value")
     ap.add_argument("--boots", type=int, default=2000, help="bootstrap resamples")
     ap.add_argument("--jsonl", help="also append the JSON lines to this file")
+    ap.add_argument("--reuse", action="append", default=[],
+                    help="rank study: a --jsonl file of an earlier run (repeat); an "
+                    "architecture it trained with the same train settings and seed is "
+                    "not trained again (its accuracy depends only on those), so a "
+                    "second search over the same cells costs one search")
     ap.add_argument("--nasd-arg", action="append", default=[],
                     help="extra nasd argument (repeat), e.g. --nasd-arg=--cifar10-dir=DIR")
     a = ap.parse_args()

@@ -811,6 +811,11 @@ typedef struct nas_job_spec {
     float arch_lr;                /* Adam on alpha (3e-4) */
     float arch_beta1, arch_beta2; /* (0.5, 0.999) */
     float arch_weight_decay;      /* (1e-3) */
+    int arch_lr_steps;            /* 0: arch_lr as given (the reference);
+                                     n: alpha's Adam lr is arch_lr * n / the
+                                     search's planned steps (at most 1), the
+                                     lr that moves alpha as far in a short
+                                     search as arch_lr does in n steps (0) */
     float train_portion;          /* share of the examples for w (darts 0.5,
                                      enas CNN 0.9) */
     int max_examples;             /* use a seeded random subset of this many

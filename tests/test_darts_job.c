@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "nas.h"
+#include "jobs/jobs.h"
+#include "search/darts/darts.h"
 #include "recorder.h"
 #include "tmpdir.h"
 
@@ -316,6 +318,7 @@ Test(darts_job, max_seconds_still_reports)
     named m_r = {.last_val_acc = 0};
     recorder r = RECORDER(&m_r);
     nas_job_spec s = tiny_spec(1, 2);
+    s.max_examples = 64;  /* 32 for alpha: 8 batches */
     s.max_seconds = 1e-9; /* spent before the first step */
     cr_assert_eq(recorder_run(&s, &r), NAS_OK, "%s", nas_errmsg());
     /* One progress report: the cut, whose totals are what it did (#20). */
@@ -323,7 +326,61 @@ Test(darts_job, max_seconds_still_reports)
     cr_assert_eq(r.nresult, 1);
     check_genotype(r.result_arch);
     cr_assert(strstr(r.result_json, "\"stopped_by\":\"max_seconds\""));
+    /* A search out of time measures one batch of its alpha half, not all
+     * 8: it ends within about one step's time of its budget. */
+    cr_assert(strstr(r.result_json, "\"val_examples\":32,"), "%s", r.result_json);
+    cr_assert(strstr(r.result_json, "\"val_measured_examples\":4,"), "%s", r.result_json);
     recorder_done(&r);
+}
+
+/* The largest |softmax(alpha) - 1/8| over the normal cell's 14 edges in
+ * a result's "alpha". */
+static double alpha_spread(const char *json)
+{
+    const char *p = strstr(json, "\"normal\":[[");
+    cr_assert(p, "%s", json);
+    p += strlen("\"normal\":[[");
+    double worst = 0.0;
+    for (int k = 0; k < 14 * 8; k++) {
+        char *end;
+        double v = strtod(p, &end);
+        cr_assert(end != p, "alpha entry %d unreadable at %.20s", k, p);
+        worst = fmax(worst, fabs(v - 0.125));
+        p = end;
+        while (*p == ',' || *p == ']' || *p == '[')
+            p++;
+    }
+    return worst;
+}
+
+/* arch_lr_steps n makes alpha's Adam lr arch_lr * n / the planned steps:
+ * the arithmetic, and a search in which alpha moves that much further
+ * (Adam's first step moves every alpha by its lr). */
+Test(darts_job, arch_lr_steps_scales_the_alpha_lr, .timeout = 60)
+{
+    nas_job_spec s = tiny_spec(1, 1); /* 2 steps */
+    nas_darts_hp hp;
+    nas__darts_job_hp(&s, 2, &hp);
+    cr_assert_eq(hp.arch_lr, s.arch_lr, "null: the reference's lr");
+    s.arch_lr_steps = 200;
+    nas__darts_job_hp(&s, 2, &hp);
+    cr_assert_float_eq(hp.arch_lr, 3e-4f * 100, 1e-9);
+    s.arch_lr_steps = 100000000;
+    nas__darts_job_hp(&s, 2, &hp);
+    cr_assert_eq(hp.arch_lr, 1.0f, "at most 1");
+
+    double spread[2];
+    for (int k = 0; k < 2; k++) {
+        named m = {.last_val_acc = 0};
+        recorder r = RECORDER(&m);
+        s = tiny_spec(1, 1);
+        s.arch_lr_steps = k ? 200 : 0;
+        cr_assert_eq(recorder_run(&s, &r), NAS_OK, "%s", nas_errmsg());
+        spread[k] = alpha_spread(r.result_json);
+        recorder_done(&r);
+    }
+    cr_assert(spread[0] > 0.0 && spread[1] > 10.0 * spread[0], "spread %g (null), %g (200)",
+              spread[0], spread[1]);
 }
 
 /* ---------------------------------------------------------- spec rules */

@@ -9,6 +9,7 @@
 #include "search/darts/darts.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 
 int nas__darts_job_check_arch(const nas_job_spec *s)
@@ -24,14 +25,20 @@ int nas__darts_job_check_arch(const nas_job_spec *s)
     return NAS_OK;
 }
 
-void nas__darts_job_hp(const nas_job_spec *s, nas_darts_hp *hp)
+void nas__darts_job_hp(const nas_job_spec *s, int64_t steps, nas_darts_hp *hp)
 {
+    /* Adam moves each alpha by at most about its lr per step, so arch_lr
+     * over arch_lr_steps steps and this lr over the search's steps move
+     * alpha as far. */
+    double lr = s->arch_lr;
+    if (s->arch_lr_steps > 0 && steps > 0)
+        lr = fmin(1.0, lr * s->arch_lr_steps / (double)steps);
     *hp = (nas_darts_hp){
         .order = s->order,
         .momentum = s->momentum,
         .weight_decay = s->weight_decay,
         .grad_clip = s->grad_clip,
-        .arch_lr = s->arch_lr,
+        .arch_lr = (float)lr,
         .arch_beta1 = s->arch_beta1,
         .arch_beta2 = s->arch_beta2,
         .arch_weight_decay = s->arch_weight_decay,

@@ -115,12 +115,12 @@ int nas__darts_job_prepare(nas__job *j)
              "epochs=%d seed=%" PRIu64 " batch_size=%d max_examples=%d "
              "train_portion=%.9g lr=%.9g lr_min=%.9g momentum=%.9g "
              "weight_decay=%.9g grad_clip=%.9g arch_lr=%.9g arch_beta1=%.9g "
-             "arch_beta2=%.9g arch_weight_decay=%.9g augment=%d",
+             "arch_beta2=%.9g arch_weight_decay=%.9g augment=%d arch_lr_steps=%d",
              j->desc->name, s->C, s->layers, s->order, s->epochs, s->seed, s->batch_size,
              s->max_examples, (double)s->train_portion, (double)s->lr, (double)s->lr_min,
              (double)s->momentum, (double)s->weight_decay, (double)s->grad_clip, (double)s->arch_lr,
-             (double)s->arch_beta1, (double)s->arch_beta2, (double)s->arch_weight_decay,
-             s->augment);
+             (double)s->arch_beta1, (double)s->arch_beta2, (double)s->arch_weight_decay, s->augment,
+             s->arch_lr_steps);
     return NAS_OK;
 }
 
@@ -149,6 +149,7 @@ typedef struct run {
     float lr; /* the weight lr of the epoch in progress */
     double val_loss, val_acc;
     int val_fresh; /* val_* are of the current weights */
+    int val_n;     /* examples val_* were measured on */
 } run;
 
 /* The first max_examples (0: all) of a seeded permutation of the
@@ -221,7 +222,10 @@ static int setup(void *ctx)
     if ((rc = nas_params_alloc(r->p, &init)) < 0)
         return rc;
     nas_darts_hp hp;
-    nas__darts_job_hp(s, &hp);
+    nas__darts_job_hp(s, r->total, &hp);
+    if (s->arch_lr_steps > 0)
+        nas__job_log(j, "arch_lr %g scaled to %g: %d steps' worth over %" PRId64 " steps",
+                     (double)s->arch_lr, (double)hp.arch_lr, s->arch_lr_steps, r->total);
     if ((rc = nas__darts_search_init(&r->s, r->p, r->g, r->net, &r->cfg, &hp)) < 0)
         return rc;
     r->searching = 1;
@@ -257,11 +261,13 @@ static const float *alpha_of(run *r, int reduce)
 
 /* ---------------------------------------------------------- evaluation */
 
-/* Loss and accuracy of the supernet over the whole val half in split
- * order, eval mode (BN running statistics), in batches of batch_size so
- * that it needs no more memory than a step. The loss is summed in double
- * from the logits. */
-static void evaluate(run *r)
+/* Loss and accuracy of the supernet over the val half in split order,
+ * eval mode (BN running statistics), in batches of batch_size so that it
+ * needs no more memory than a step: the whole half, or only its first
+ * batch when the budget's max_seconds has run out (`cut`), so that a
+ * search stops within about one step's time of its budget. The loss is
+ * summed in double from the logits. */
+static void evaluate(run *r, int cut)
 {
     const nas_dataset *d = r->data;
     int bs = r->j->spec.batch_size, k = r->cfg.classes;
@@ -269,8 +275,9 @@ static void evaluate(run *r)
     long correct = 0;
     nas_graph_set_training(r->g, 0);
     nas_graph_set_grad(r->g, 0);
-    for (int s = 0; s < r->nva; s += bs) {
-        int n = r->nva - s < bs ? r->nva - s : bs;
+    int end = cut && bs < r->nva ? bs : r->nva;
+    for (int s = 0; s < end; s += bs) {
+        int n = end - s < bs ? end - s : bs;
         nas_graph_reset(r->g);
         nas_tensor *x = nas_tensor_new4(r->g, n, d->c, d->h, d->w);
         nas_dataset_batch(d, r->va + s, n, NULL, NULL, x->data, r->yv);
@@ -288,8 +295,9 @@ static void evaluate(run *r)
     nas_graph_reset(r->g);
     nas_graph_set_training(r->g, 1);
     nas_graph_set_grad(r->g, 1);
-    r->val_loss = loss / r->nva;
-    r->val_acc = (double)correct / r->nva;
+    r->val_loss = loss / end;
+    r->val_acc = (double)correct / end;
+    r->val_n = end;
     r->val_fresh = 1;
 }
 
@@ -387,7 +395,7 @@ static int end_epoch(void *ctx)
     nas__job *j = r->j;
     nas__job_pos *pos = &r->pos;
     int e = pos->epoch;
-    evaluate(r);
+    evaluate(r, pos->step < r->spe); /* an epoch cut short by max_seconds */
     pos->last_loss = pos->step ? pos->loss_sum / (double)pos->step : 0.0;
     pos->last_acc = pos->seen > 0 ? pos->correct / pos->seen : 0.0;
     nas__job_metric(j, e, pos->global_step, "train_loss", pos->last_loss);
@@ -454,6 +462,7 @@ static int report_result(run *r, int stopped_by_time, search_out *out)
                              "set; a search does not use the test set\"");
     nas__json_num(&res, 0, "train_examples", r->ntr);
     nas__json_num(&res, 0, "val_examples", r->nva);
+    nas__json_num(&res, 0, "val_measured_examples", r->val_n);
     nas__job_log(j, "result: %s, val accuracy %.4f", text, r->val_acc);
     rc = nas__darts_job_deliver(j, "darts", &res, &r->pos, r->spe, r->p, stopped_by_time, &arch,
                                 "val_accuracy", r->val_acc, out);
@@ -465,14 +474,15 @@ fail:
     return rc;
 }
 
-/* After the epochs: a run resumed after its last epoch, or stopped by the
- * budget before searching anything, measures the val half again
- * (deterministic); then the result, reported or handed over in out. */
+/* After the epochs: a run resumed after its last epoch measures the val
+ * half again (deterministic), one stopped by the budget before searching
+ * anything its first batch; then the result, reported or handed over in
+ * out. */
 static int finish(void *ctx, int by_time, void *out)
 {
     run *r = ctx;
     if (!r->val_fresh)
-        evaluate(r);
+        evaluate(r, by_time);
     return report_result(r, by_time, out);
 }
 

@@ -73,13 +73,13 @@ int nas__darts_rnn_job_prepare(nas__job *j)
              "weight_decay=%.9g grad_clip=%.9g dropout=%.9g "
              "dropout_input=%.9g dropout_x=%.9g dropout_h=%.9g ar=%.9g tar=%.9g "
              "arch_lr=%.9g arch_beta1=%.9g "
-             "arch_beta2=%.9g arch_weight_decay=%.9g",
+             "arch_beta2=%.9g arch_weight_decay=%.9g arch_lr_steps=%d",
              j->desc->name, s->embed, s->hidden, s->bptt, s->max_vocab, s->order, s->epochs,
              s->seed, s->batch_size, (double)s->lr, (double)s->lr_min, (double)s->momentum,
              (double)s->weight_decay, (double)s->grad_clip, (double)s->dropout,
              (double)s->dropout_input, (double)s->dropout_x, (double)s->dropout_h,
              (double)s->ar_alpha, (double)s->tar_beta, (double)s->arch_lr, (double)s->arch_beta1,
-             (double)s->arch_beta2, (double)s->arch_weight_decay);
+             (double)s->arch_beta2, (double)s->arch_weight_decay, s->arch_lr_steps);
     return NAS_OK;
 }
 
@@ -106,6 +106,7 @@ typedef struct run {
     float lr;
     double val_loss;
     int val_fresh;
+    double val_tokens; /* tokens val_loss was measured on */
 } run;
 
 static int setup(void *ctx)
@@ -166,7 +167,10 @@ static int setup(void *ctx)
                                          .ar = s->ar_alpha,
                                          .tar = s->tar_beta}};
     nas_darts_hp hp;
-    nas__darts_job_hp(s, &hp);
+    nas__darts_job_hp(s, r->total, &hp);
+    if (s->arch_lr_steps > 0)
+        nas__job_log(j, "arch_lr %g scaled to %g: %d steps' worth over %" PRId64 " steps",
+                     (double)s->arch_lr, (double)hp.arch_lr, s->arch_lr_steps, r->total);
     if ((rc = nas__darts_gsearch_init(&r->s, r->p, r->g, nas__darts_rnn_pass_loss, &r->model, &hp,
                                       1)) < 0)
         return rc;
@@ -211,8 +215,10 @@ static const float *alpha_of(run *r)
 }
 
 /* Mean loss per token over the valid split, eval mode, state from zero,
- * in chunks of bptt (summed in double). */
-static void evaluate(run *r)
+ * in chunks of bptt (summed in double): the whole split, or only its
+ * first chunk when the budget's max_seconds has run out (`cut`), so that
+ * a search stops within about one step's time of its budget. */
+static void evaluate(run *r, int cut)
 {
     const stream *s = &r->eval;
     int bptt = r->j->spec.bptt;
@@ -220,7 +226,7 @@ static void evaluate(run *r)
     double sum = 0.0, count = 0.0;
     nas_graph_set_training(r->g, 0);
     nas_graph_set_grad(r->g, 0);
-    for (int i = 0; i + 1 < s->rows; i += bptt) {
+    for (int i = 0; i + 1 < s->rows && !(cut && i > 0); i += bptt) {
         int T = s->rows - 1 - i < bptt ? s->rows - 1 - i : bptt;
         nas_graph_reset(r->g);
         nas_darts_rnn_chunk c = {s->ids + (size_t)i * s->bsz, T, s->bsz, r->eval_h};
@@ -232,6 +238,7 @@ static void evaluate(run *r)
     nas_graph_set_training(r->g, 1);
     nas_graph_set_grad(r->g, 1);
     r->val_loss = sum / count;
+    r->val_tokens = count;
     r->val_fresh = 1;
 }
 
@@ -293,7 +300,7 @@ static int end_epoch(void *ctx)
     nas__job *j = r->j;
     nas__job_pos *pos = &r->pos;
     int e = pos->epoch;
-    evaluate(r);
+    evaluate(r, pos->step < r->spe); /* an epoch cut short by max_seconds */
     double vppl = exp(r->val_loss);
     pos->last_loss = pos->seen > 0 ? pos->loss_sum / pos->seen : 0.0;
     pos->last_acc = exp(pos->last_loss);
@@ -360,6 +367,7 @@ static int report_result(run *r, int stopped_by_time, nas__darts_search_out *out
     nas__json_num(&res, 0, "vocab", r->corpus->vocab_size);
     nas__json_num(&res, 0, "train_tokens", r->corpus->ntrain);
     nas__json_num(&res, 0, "val_tokens", r->corpus->nvalid);
+    nas__json_num(&res, 0, "val_measured_tokens", r->val_tokens);
     nas__job_log(j, "result: %s, val perplexity %.2f", text, vppl);
     rc = nas__darts_job_deliver(j, "darts-rnn", &res, &r->pos, r->spe, r->p, stopped_by_time, &arch,
                                 "val_perplexity", vppl, out);
@@ -375,7 +383,7 @@ static int finish(void *ctx, int by_time, void *out)
 {
     run *r = ctx;
     if (!r->val_fresh)
-        evaluate(r);
+        evaluate(r, by_time);
     return report_result(r, by_time, out);
 }
 

@@ -459,8 +459,9 @@ int nas__enas_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d, char
 struct nas_darts_hp;
 /* Validates arch_lr, arch_beta1, arch_beta2 and arch_weight_decay. */
 int nas__darts_job_check_arch(const nas_job_spec *s);
-/* The search hyperparameters of s. */
-void nas__darts_job_hp(const nas_job_spec *s, struct nas_darts_hp *hp);
+/* The search hyperparameters of s for a search of `steps` alpha steps
+ * (which arch_lr_steps scales the alpha lr by). */
+void nas__darts_job_hp(const nas_job_spec *s, int64_t steps, struct nas_darts_hp *hp);
 /* Seeds *op_rng and pos->data_rng from the spec's seed, starts pos at
  * epoch 1, resumes from the checkpoint when asked and checks that the
  * position has one weight and one alpha step per search step. */

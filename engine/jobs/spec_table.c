@@ -31,6 +31,15 @@
 #include <math.h>
 #include <string.h>
 
+/* A short search's alpha lr (both darts spaces): reach is the reference's
+ * number of alpha steps. */
+#define ARCH_LR_STEPS_(reach)                                                                      \
+    IN_(arch_lr_steps, 1, 100000000, "null",                                                       \
+        "null: arch_lr as given (the reference). n: alpha's Adam lr becomes arch_lr * n / the "    \
+        "search's planned steps (epochs x steps per epoch; at most 1), so that a short search "    \
+        "moves alpha as far as arch_lr does in n steps (Adam moves a weight by about its lr "      \
+        "per step); the reference's search makes " reach)
+
 static const nas_spec_field darts_cnn_hp[] = {
     I_(batch_size, 1, 4096, "64", "images per batch, for w and for alpha alike"),
     I_(C, 1, 1024, "16", "initial channels (the stem has 3C)"),
@@ -46,6 +55,7 @@ static const nas_spec_field darts_cnn_hp[] = {
     NP_(arch_lr, 1, "0.0003", "Adam learning rate of alpha"),
     NL_(arch_betas, 0, 1, 2, "[0.5,0.999]", "Adam betas of alpha"),
     NX_(arch_weight_decay, 0, 1, "0.001", "Adam L2 weight decay of alpha"),
+    ARCH_LR_STEPS_("19550 (50 epochs of 391 steps)"),
     ROW_("train_portion", train_portion, NAS_SPEC_NUM, 0, 1, NAS_SPEC_EXCL_MIN | NAS_SPEC_EXCL_MAX,
          NULL, "0.5",
          "share of the training set (split by a shuffle drawn from the seed) that trains "
@@ -105,6 +115,7 @@ static const nas_spec_field darts_rnn_hp[] = {
     NP_(arch_lr, 1, "0.003", "Adam learning rate of alpha"),
     NL_(arch_betas, 0, 1, 2, "[0.9,0.999]", "Adam betas of alpha"),
     NX_(arch_weight_decay, 0, 1, "0.001", "Adam L2 weight decay of alpha"),
+    ARCH_LR_STEPS_("about 5,200 (50 epochs of about 104 steps on PTB)"),
     THREADS_,
     END_,
 };
