@@ -72,7 +72,7 @@ static void meta_double(meta_buf *m, const char *key, double v)
 int nas__job_save(nas__job *j, nas_params *p, const nas_rng *op_rng, nas__job_pos *pos)
 {
     const char *path = j->spec.checkpoint_path;
-    if (!path)
+    if (!path || (j->dist && j->dist->rank != 0)) /* a group's rank 0 writes */
         return NAS_OK;
     pos->elapsed = nas__job_elapsed(j);
     meta_buf m = {.n = 0};
