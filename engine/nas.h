@@ -1063,6 +1063,9 @@ const nas_spec_space *nas_spec_space_find(const char *algorithm, const char *spa
  * final training's (enabled, epochs, C, layers), ended by a NULL name. */
 const nas_spec_field *nas_spec_budget_fields(void);
 const nas_spec_field *nas_spec_final_fields(void);
+/* The resources' fields (ranks): where the job runs, not what it
+ * computes, so none is stored in nas_job_spec. */
+const nas_spec_field *nas_spec_resources_fields(void);
 /* The row named name in a table, or NULL. */
 const nas_spec_field *nas_spec_field_find(const nas_spec_field *fs, const char *name);
 
