@@ -30,7 +30,7 @@ static const struct ordered_pair {
 
 /* Top-level keys, in the order of the normalized spec. */
 static const char *const top_keys[] = {
-    "algorithm",      "search_space", "dataset", "architecture", "budget", "hyperparameters",
+    "algorithm",      "search_space", "dataset", "architecture", "budget",    "hyperparameters",
     "final_training", "resources",    "seed",    "name",         "data_path", "tags",
 };
 #define N_TOP_KEYS (sizeof top_keys / sizeof top_keys[0])

@@ -89,11 +89,11 @@ typedef struct nd_config {
     int max_predict_requests; /* requests being worked on at once */
     int max_predict_models;   /* models kept loaded */
     /* Jobs on several Open MPI ranks (issue #18; daemon/ranks.c). */
-    int max_ranks;                   /* resources.ranks cap; 0: none */
-    char mpirun[PATH_MAX];           /* "": the mpirun configure found */
-    char mpi_hostfile[PATH_MAX];     /* "": none (mpirun's default hosts) */
-    char mpirun_args[ND_LIST_MAX];   /* extra arguments, separated by blanks */
-    char rank_program[PATH_MAX];     /* "": nasd-rank beside nasd */
+    int max_ranks;                 /* resources.ranks cap; 0: none */
+    char mpirun[PATH_MAX];         /* "": the mpirun configure found */
+    char mpi_hostfile[PATH_MAX];   /* "": none (mpirun's default hosts) */
+    char mpirun_args[ND_LIST_MAX]; /* extra arguments, separated by blanks */
+    char rank_program[PATH_MAX];   /* "": nasd-rank beside nasd */
 } nd_config;
 
 /* ------------------------------------------------------------- ranks */

@@ -186,8 +186,8 @@ static char *keep(char **b, size_t *left, const char *src)
 
 /* argv of mpirun: the strings are cfg's, es's, spec_text or copies in
  * store. -1 when they do not fit or the rank program has no path. */
-static int make_argv(const nd_config *cfg, const char *spec_text, const nas_job_spec *es,
-                     int ranks, char *store, size_t left, char **argv)
+static int make_argv(const nd_config *cfg, const char *spec_text, const nas_job_spec *es, int ranks,
+                     char *store, size_t left, char **argv)
 {
     char num[32], prog[PATH_MAX], *b = store;
     int n = 0;
@@ -239,7 +239,7 @@ int nd_ranks_run(const nd_config *cfg, const char *spec_text, const nas_job_spec
     char *argv[MAX_ARGS];
     if (make_argv(cfg, spec_text, es, ranks, store, sizeof(store), argv) != 0)
         return nas_fail(NAS_ENOTFOUND, "resources.ranks: the mpirun command line does not fit "
-                                        "or the rank program has no path");
+                                       "or the rank program has no path");
     /* The environment, plus mpirun's switches when nasd runs as root. */
     size_t nenv = 0;
     while (environ[nenv])

@@ -926,8 +926,8 @@ int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep, const _At
  * writes checkpoints and models, and only its reporter should be given.
  * A spec whose kind does not distribute (nas_job_distributes) is
  * NAS_EINVAL. */
-int nas_job_run_dist(const nas_job_spec *spec, const nas_job_reporter *rep,
-                     const _Atomic int *stop, const nas_dist *dist);
+int nas_job_run_dist(const nas_job_spec *spec, const nas_job_reporter *rep, const _Atomic int *stop,
+                     const nas_dist *dist);
 /* 1 when the kind of spec (its defaults applied) runs data parallel under
  * nas_job_run_dist: darts over darts-cnn without final training, for
  * now. 0 otherwise, with nas_errmsg() saying what is not distributed. */

@@ -188,8 +188,8 @@ int main(int argc, char **argv)
         es.checkpoint_path = ckpt;
         es.resume = ckpt != NULL;
         es.model_path = model;
-        nas_job_reporter rep = {NULL,       rep_progress, rep_metric, rep_arch,
-                                rep_ckpt,   rep_result,   rep_log};
+        nas_job_reporter rep = {NULL,     rep_progress, rep_metric, rep_arch,
+                                rep_ckpt, rep_result,   rep_log};
         pthread_t reader;
         int reading = dist.rank == 0 && pthread_create(&reader, NULL, read_control, NULL) == 0;
         if (dist.rank == 0 && !reading) {

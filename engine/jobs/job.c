@@ -363,8 +363,8 @@ int nas_job_distributes(const nas_job_spec *spec)
     return 1;
 }
 
-int nas_job_run_dist(const nas_job_spec *spec, const nas_job_reporter *rep,
-                     const _Atomic int *stop, const nas_dist *dist)
+int nas_job_run_dist(const nas_job_spec *spec, const nas_job_reporter *rep, const _Atomic int *stop,
+                     const nas_dist *dist)
 {
     nas__job j;
     if (dist && dist->size < 2)
