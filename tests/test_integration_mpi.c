@@ -172,8 +172,9 @@ Test(mpi, two_ranks_look_like_one_process, .timeout = 600)
     PASS();
 }
 
-/* Children of pid, from /proc. */
-static int children_of(pid_t pid)
+/* The living children of pid (zombies do not count), from /proc: their
+ * count, the first max of them in out (may be NULL). */
+static int children_of(pid_t pid, pid_t *out, int max)
 {
     int n = 0;
     DIR *dir = opendir("/proc");
@@ -189,13 +190,48 @@ static int children_of(pid_t pid)
         buf[k] = '\0';
         char *rp = strrchr(buf, ')');
         int ppid = 0;
-        char st;
-        if (rp && sscanf(rp + 1, " %c %d", &st, &ppid) == 2 && ppid == pid)
+        char st = 0;
+        if (rp && sscanf(rp + 1, " %c %d", &st, &ppid) == 2 && ppid == pid && st != 'Z') {
+            if (out && n < max)
+                out[n] = (pid_t)atoi(e->d_name);
             n++;
+        }
     }
     if (dir)
         closedir(dir);
     return n;
+}
+
+/* Whether process pid still lives (a zombie does not). */
+static int alive(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t k = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[k] = '\0';
+    char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' && rp[2] != 'Z';
+}
+
+/* Until job id has made a step on its ranks (or, with ckpt, recorded a
+ * checkpoint). */
+static void wait_running(int port, const char *id, int ckpt)
+{
+    int64_t deadline = test_now_ms() + test_scaled_ms(JOB_MS);
+    for (;;) {
+        json_t *j = get_sub(port, id, "");
+        int there = ckpt ? int_at(j, "checkpoint.step") >= 1 : int_at(j, "progress.step") >= 1;
+        json_decref(j);
+        if (there)
+            return;
+        cr_assert(test_now_ms() < deadline, "job %s: no %s in time", id,
+                  ckpt ? "checkpoint" : "step");
+        usleep(100000);
+    }
 }
 
 Test(mpi, cancel_reaches_the_ranks, .timeout = 600)
@@ -206,22 +242,57 @@ Test(mpi, cancel_reaches_the_ranks, .timeout = 600)
     snprintf(body, sizeof body, TINY_DARTS,
              ",\"budget\":{\"epochs\":10000},\"resources\":{\"ranks\":2}");
     submit(d.port, body, id);
-    /* Until the ranks have made a step. */
-    int64_t deadline = test_now_ms() + test_scaled_ms(JOB_MS);
-    for (;;) {
-        json_t *j = get_sub(d.port, id, "");
-        int stepped = int_at(j, "progress.step") >= 1;
-        json_decref(j);
-        if (stepped)
-            break;
-        cr_assert(test_now_ms() < deadline, "the ranks made no step");
-        usleep(100000);
-    }
-    cr_assert_geq(children_of(d.pid), 1, "mpirun is nasd's child while the job runs");
+    wait_running(d.port, id, 0);
+    cr_assert_geq(children_of(d.pid, NULL, 0), 1, "mpirun is nasd's child while the job runs");
     cancel(d.port, id);
     json_decref(wait_job(d.port, id, "cancelled", JOB_MS));
     /* The slot is free only after mpirun has exited. */
-    cr_assert_eq(children_of(d.pid), 0, "mpirun outlived its cancelled job");
+    cr_assert_eq(children_of(d.pid, NULL, 0), 0, "mpirun outlived its cancelled job");
+    stop_ok(&d);
+    PASS();
+}
+
+/* kill -9 of nasd mid-job: mpirun and the ranks go with it, and the next
+ * nasd resumes the job from rank 0's checkpoint on the same 2 ranks, to
+ * the numbers of an uninterrupted run on 2 ranks, bit for bit. */
+Test(mpi, kill9_takes_the_ranks_along_and_the_job_resumes, .timeout = 900)
+{
+    nasd_proc d;
+    start_in(&d, NULL, flags, NULL);
+    char body[1024], whole[33], cut[33];
+    snprintf(body, sizeof body, TINY_DARTS,
+             ",\"budget\":{\"epochs\":3},\"resources\":{\"ranks\":2}");
+    submit(d.port, body, whole);
+    json_t *w = wait_job(d.port, whole, "succeeded", JOB_MS);
+    json_t *rw = get_sub(d.port, whole, "result");
+    submit(d.port, body, cut);
+    wait_running(d.port, cut, 1);
+    pid_t mpirun[4], ranks[8];
+    cr_assert_eq(children_of(d.pid, mpirun, 4), 1, "one mpirun under nasd");
+    int nr = children_of(mpirun[0], ranks, 8);
+    cr_assert_geq(nr, 2, "the ranks are mpirun's children");
+    nasd_kill9(&d);
+    int64_t deadline = test_now_ms() + test_scaled_ms(ITEST_STOP_MS);
+    for (;;) {
+        int left = alive(mpirun[0]);
+        for (int i = 0; i < nr; i++)
+            left += alive(ranks[i]);
+        if (!left)
+            break;
+        cr_assert(test_now_ms() < deadline, "%d of mpirun and its ranks outlived nasd", left);
+        usleep(50000);
+    }
+    start_in(&d, d.dir, flags, NULL);
+    json_t *c = wait_job(d.port, cut, "succeeded", JOB_MS);
+    cr_assert_eq(int_at(c, "attempt"), 2, "%s", text_of(c));
+    json_t *rc = get_sub(d.port, cut, "result");
+    cr_assert(json_equal(at(rc, "details.alpha"), at(rw, "details.alpha")),
+              "the resumed run's alphas differ from the uninterrupted run's");
+    cr_assert_eq(int_at(rc, "details.steps"), int_at(rw, "details.steps"));
+    json_decref(w);
+    json_decref(rw);
+    json_decref(c);
+    json_decref(rc);
     stop_ok(&d);
     PASS();
 }
