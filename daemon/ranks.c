@@ -37,6 +37,10 @@
 
 extern char **environ;
 
+#ifndef NASD_MPIRUN_PATH /* built without Open MPI: nd_ranks_run refuses first */
+#define NASD_MPIRUN_PATH "mpirun"
+#endif
+
 #define MAX_ARGS 96
 
 /* The rank program: the configured one, or nasd-rank beside nasd. */

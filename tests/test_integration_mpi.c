@@ -6,8 +6,9 @@
  * with Open MPI, a darts-cnn job on 2 ranks that ends like an in-process
  * one (the same views, keys and kinds of events) except for its
  * resources.ranks, a cancel that reaches the ranks and leaves no process
- * behind, and one rank through mpirun giving the in-process job's numbers
- * bit for bit.
+ * behind, a kill -9 of nasd that takes the ranks along and a resume to the
+ * uninterrupted run's numbers, and one rank through mpirun giving the
+ * in-process job's numbers bit for bit.
  *
  * The one design decision to know: the ranks talk over TCP on loopback
  * (--mca btl tcp,self), the path separate hosts take, with more ranks
