@@ -102,6 +102,11 @@ Test(mpi, what_the_api_refuses)
 
 #ifdef NASD_HAVE_MPI
 
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* The keys of object o, sorted, as one string. */
 static void keys_of(json_t *o, char *out, size_t n)
 {
@@ -114,12 +119,7 @@ static void keys_of(json_t *o, char *out, size_t n)
         if (k < 64)
             names[k++] = key;
     }
-    for (size_t i = 1; i < k; i++)
-        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
-            const char *t = names[j];
-            names[j] = names[j - 1];
-            names[j - 1] = t;
-        }
+    qsort(names, k, sizeof names[0], by_name);
     out[0] = '\0';
     for (size_t i = 0; i < k; i++)
         snprintf(out + strlen(out), n - strlen(out), "%s,", names[i]);
