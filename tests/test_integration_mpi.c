@@ -298,13 +298,15 @@ Test(mpi, kill9_takes_the_ranks_along_and_the_job_resumes, .timeout = 900)
     PASS();
 }
 
-/* Runs mpirun -np 1 nasd-rank --threads 1 SPEC with its stdin open until
- * it ends; returns the "result" line's result JSON. */
-static json_t *one_rank(const char *spec_text)
+/* Runs mpirun -np np nasd-rank --threads 1 [--checkpoint ckpt] SPEC with
+ * its stdin open until it ends; returns the "result" line's result JSON.
+ * logs (may be NULL) gets rank 0's log lines, one per line. */
+static json_t *on_ranks(const char *spec_text, int np, const char *ckpt, char *logs, size_t n)
 {
-    char prog[PATH_MAX];
+    char prog[PATH_MAX], nps[16];
     const char *nasd = getenv("NASD");
     snprintf(prog, sizeof prog, "%s-rank", nasd ? nasd : "./nasd");
+    snprintf(nps, sizeof nps, "%d", np);
     int in[2], out[2];
     cr_assert(pipe(in) == 0 && pipe(out) == 0);
     pid_t pid = fork();
@@ -315,9 +317,23 @@ static json_t *one_rank(const char *spec_text)
         close(out[0]);
         setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
         setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-        execlp("mpirun", "mpirun", "--mca", "btl", "tcp,self", "--oversubscribe", "-x",
-               "ASAN_OPTIONS=detect_leaks=0", "-np", "1", prog, "--threads", "1", spec_text,
-               (char *)NULL);
+        const char *argv[] = {"mpirun",
+                              "--mca",
+                              "btl",
+                              "tcp,self",
+                              "--oversubscribe",
+                              "-x",
+                              "ASAN_OPTIONS=detect_leaks=0",
+                              "-np",
+                              nps,
+                              prog,
+                              "--threads",
+                              "1",
+                              ckpt ? "--checkpoint" : spec_text,
+                              ckpt ? ckpt : NULL,
+                              ckpt ? spec_text : NULL,
+                              NULL};
+        execvp("mpirun", (char *const *)argv);
         _exit(127);
     }
     close(in[0]);
@@ -326,10 +342,14 @@ static json_t *one_rank(const char *spec_text)
     char *line = NULL;
     size_t cap = 0;
     json_t *result = NULL;
+    if (logs)
+        logs[0] = '\0';
     while (getline(&line, &cap, f) > 0) {
         json_t *o = json_loads(line, 0, NULL);
         if (o && !strcmp(str_at(o, "ev"), "result"))
             result = json_loads(str_at(o, "result"), 0, NULL);
+        if (o && logs && !strcmp(str_at(o, "ev"), "log"))
+            snprintf(logs + strlen(logs), n - strlen(logs), "%s\n", str_at(o, "msg"));
         json_decref(o);
     }
     free(line);
@@ -342,6 +362,34 @@ static json_t *one_rank(const char *spec_text)
     return result;
 }
 
+/* A checkpoint of 2 ranks resumed on 1: the same weights (the alphas of
+ * the finished search, nothing left to train), and it says the numbers
+ * are no longer bit-exact. */
+Test(mpi, another_rank_count_resumes_and_says_so, .timeout = 600)
+{
+    nasd_proc d;
+    start_in(&d, NULL, flags, NULL);
+    char body[1024], id[33], ckpt[PATH_MAX + 16], logs[8192];
+    snprintf(body, sizeof body, TINY_DARTS, ",\"budget\":{\"epochs\":1}");
+    json_t *job = submit_with(d.port, body, NULL, id);
+    char *spec = json_dumps(at(job, "spec"), JSON_COMPACT);
+    snprintf(ckpt, sizeof ckpt, "%s/two.ckpt", d.dir);
+    json_t *two = on_ranks(spec, 2, ckpt, logs, sizeof logs);
+    cr_assert(!strstr(logs, "no longer bit-exact"), "%s", logs);
+    json_t *one = on_ranks(spec, 1, ckpt, logs, sizeof logs);
+    cr_assert(strstr(logs, "written on 2 rank(s), resumed on 1") &&
+                  strstr(logs, "no longer bit-exact"),
+              "%s", logs);
+    cr_assert(json_equal(at(one, "alpha"), at(two, "alpha")), "the weights did not carry over");
+    free(spec);
+    json_decref(one);
+    json_decref(two);
+    json_decref(job);
+    wait_state(d.port, id, "succeeded");
+    stop_ok(&d);
+    PASS();
+}
+
 Test(mpi, one_rank_through_mpirun_is_the_in_process_run, .timeout = 600)
 {
     nasd_proc d;
@@ -351,7 +399,7 @@ Test(mpi, one_rank_through_mpirun_is_the_in_process_run, .timeout = 600)
     submit(d.port, body, id);
     json_t *job = wait_job(d.port, id, "succeeded", JOB_MS);
     char *spec = json_dumps(at(job, "spec"), JSON_COMPACT);
-    json_t *mine = one_rank(spec);
+    json_t *mine = on_ranks(spec, 1, NULL, NULL, 0);
     json_t *theirs = get_sub(d.port, id, "result");
     /* The alphas are the engine's floats, printed exactly. */
     cr_assert(json_equal(at(mine, "alpha"), at(theirs, "details.alpha")), "alpha %s vs %s",
