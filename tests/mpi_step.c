@@ -119,7 +119,13 @@ int main(int argc, char **argv)
     step(&grp, xt, yt, xv, yv, lo, hi, &sg);
 
     int ok = 1;
+    double bytes = nas_mpi_dist_bytes(&d);
     if (d.rank == 0) {
+        size_t nw, na;
+        nas_params_group(grp.p, NAS_GROUP_WEIGHTS, NULL, NULL, NULL, NULL, &nw);
+        nas_params_group(grp.p, NAS_GROUP_ARCH, NULL, NULL, NULL, NULL, &na);
+        printf("one step moved %.0f bytes per rank through the sums (%zu weights, %zu alphas)\n",
+               bytes, nw, na);
         net one;
         net_init(&one, order, NULL);
         nas_darts_stats so;
