@@ -151,6 +151,9 @@ int api_check_job_caps(api_req *rq, api_resp *rs, json_t *spec)
     if (cap_int(rs, hp, "child_epochs", "/hyperparameters/child_epochs", "max-job-epochs",
                 cfg->max_job_epochs))
         return -1;
+    if (cap_int(rs, json_object_get(spec, "resources"), "ranks", "/resources/ranks", "max-ranks",
+                cfg->max_ranks))
+        return -1;
     /* The architectures a job samples and trains: a product of counts for
      * enas, so each field's own range does not bound it. */
     json_int_t archs = json_integer_value(json_object_get(budget, "max_architectures"));

@@ -30,8 +30,8 @@ static const struct ordered_pair {
 
 /* Top-level keys, in the order of the normalized spec. */
 static const char *const top_keys[] = {
-    "algorithm",      "search_space", "dataset", "architecture", "budget", "hyperparameters",
-    "final_training", "seed",         "name",    "data_path",    "tags",
+    "algorithm",      "search_space", "dataset", "architecture", "budget",    "hyperparameters",
+    "final_training", "resources",    "seed",    "name",         "data_path", "tags",
 };
 #define N_TOP_KEYS (sizeof top_keys / sizeof top_keys[0])
 
@@ -401,6 +401,13 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
         WALKED(api__spec_normalize_object(nas_spec_final_fields(), json_is_null(v) ? NULL : v,
                                           "/final_training", sub, err));
     }
+
+    if (!(sub = json_object()))
+        return api__spec_oom(err);
+    json_object_set_new(out, "resources", sub);
+    v = json_object_get(in, "resources");
+    WALKED(api__spec_normalize_object(nas_spec_resources_fields(), json_is_null(v) ? NULL : v,
+                                      "/resources", sub, err));
 
     snprintf(seed_def, sizeof seed_def, "%llu",
              (unsigned long long)(default_seed & (API_SPEC_SEED_MAX - 1)));

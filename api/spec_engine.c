@@ -14,6 +14,7 @@
  * range the tables allow but the engine refuses becomes a 400 naming the
  * field here, never a job that fails once it starts.
  */
+#include "config.h"
 #include "spec_internal.h"
 
 #include <stdio.h>
@@ -341,11 +342,33 @@ static void engine_pointer(const json_t *spec, const char *msg, char out[PTR_MAX
         api__spec_child_ptr(out, "", top);
 }
 
+/* resources.ranks above 1: 501 unless this nasd has the rank program
+ * (built with Open MPI) and the job's kind runs data parallel. */
+static int ranks_here(const json_t *spec, const nas_job_spec *es, api_problem *err)
+{
+    json_int_t ranks =
+        json_integer_value(json_object_get(json_object_get(spec, "resources"), "ranks"));
+    const char *avail[] = {"1"};
+    if (ranks <= 1)
+        return 0;
+#ifndef NASD_HAVE_MPI
+    return not_implemented("/resources/ranks",
+                           "more than one rank (this nasd was built without Open MPI)", avail, 1,
+                           err);
+#else
+    if (nas_job_distributes(es))
+        return 0;
+    char what[300];
+    snprintf(what, sizeof what, "more than one rank for this job (%s)", nas_errmsg());
+    return not_implemented("/resources/ranks", what, avail, 1, err);
+#endif
+}
+
 int api_spec_implemented(const json_t *spec, api_problem *err)
 {
     nas_job_spec es;
     char ptr[PTR_MAX];
-    if (api_spec_to_engine(spec, NULL, 1, &es, err))
+    if (api_spec_to_engine(spec, NULL, 1, &es, err) || ranks_here(spec, &es, err))
         return -1;
     if (nas_job_validate(&es) == NAS_OK)
         return 0;

@@ -245,6 +245,13 @@ json_t *api_spec_schema(void)
                                   "string", "minLength", 1, "maxLength", 64, "pattern",
                                   API_SPEC_TAG_PATTERN, "default", "description",
                                   "labels to find the job by (GET /v1/jobs?tag=TAG)"));
+    {
+        json_t *res = api__spec_object_schema(nas_spec_resources_fields());
+        json_object_set_new(res, "type", json_pack("[ss]", "object", "null"));
+        json_object_set_new(res, "description",
+                            json_string("where the job runs (issue #18): its Open MPI ranks"));
+        json_object_set_new(props, "resources", res);
+    }
     schema =
         json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:o,s:o}", "$schema",
                   "https://json-schema.org/draft/2020-12/schema", "$id", "urn:nasd:schema:job-spec",

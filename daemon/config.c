@@ -114,6 +114,16 @@ static const opt opts[] = {
      "bytes of the text or prompt sent to a language model's predictions (default 131072)"},
     {"max-predict-tokens", T_INT, OFF(max_predict_tokens), 1, 100000,
      "tokens a language model samples in one continuation (default 1000)"},
+    {"max-ranks", T_INT, OFF(max_ranks), 0, 65536,
+     "most Open MPI ranks of one job (resources.ranks); 0: no cap (default 0)"},
+    {"mpirun", T_PATH, OFF(mpirun), 0, 0,
+     "the mpirun that starts a job's ranks (default: the one found at build time)"},
+    {"mpi-hostfile", T_PATH, OFF(mpi_hostfile), 0, 0,
+     "hostfile given to mpirun (default none: mpirun's own default, this host)"},
+    {"mpirun-args", T_LIST, OFF(mpirun_args), 0, 0,
+     "extra mpirun arguments, separated by blanks, e.g. --mca btl tcp,self (default none)"},
+    {"rank-program", T_PATH, OFF(rank_program), 0, 0,
+     "the program each rank runs (default: nasd-rank beside nasd)"},
 };
 #undef OFF
 

@@ -90,7 +90,24 @@ typedef struct nd_config {
     int max_predict_models;   /* models kept loaded */
     int max_predict_text;     /* bytes of a language model's text or prompt */
     int max_predict_tokens;   /* tokens sampled in one continuation */
+    /* Jobs on several Open MPI ranks (issue #18; daemon/ranks.c). */
+    int max_ranks;                 /* resources.ranks cap; 0: none */
+    char mpirun[PATH_MAX];         /* "": the mpirun configure found */
+    char mpi_hostfile[PATH_MAX];   /* "": none (mpirun's default hosts) */
+    char mpirun_args[ND_LIST_MAX]; /* extra arguments, separated by blanks */
+    char rank_program[PATH_MAX];   /* "": nasd-rank beside nasd */
 } nd_config;
+
+/* ------------------------------------------------------------- ranks */
+
+/* 1 when nasd-rank was built (configure found Open MPI), else 0. */
+int nd_ranks_built(void);
+/* Runs a job on `ranks` Open MPI ranks (daemon/ranks.c): mpirun with
+ * cfg's settings, the rank program given spec_text (the stored spec) and
+ * es's paths and threads; reports through rep and passes *stop on, like
+ * nas_job_run, whose return values it has. */
+int nd_ranks_run(const nd_config *cfg, const char *spec_text, const nas_job_spec *es, int ranks,
+                 const nas_job_reporter *rep, const _Atomic int *stop);
 
 /* Defaults, then the config file (when --config is given), then the other
  * flags. Returns 0, 1 after printing --help/--version (exit 0), or -1

@@ -58,6 +58,8 @@ typedef struct slot {
     /* Set by the loop before assigning, read by the worker while it runs. */
     char id[33];
     json_t *spec;
+    char *spec_text; /* as stored: what the ranks of a job on several get */
+    int ranks;       /* resources.ranks: > 1 runs through mpirun (ranks.c) */
     nas_job_spec es;
     char ckpt_path[PATH_MAX + 64];
     char model_path[PATH_MAX + 64]; /* where the engine writes the network */
@@ -241,7 +243,9 @@ static void worker_main(void *arg)
             return;
         sl->last_progress = 0;
         beat(sl);
-        int rc = nas_job_run(&sl->es, &rep, &sl->stop);
+        int rc = sl->ranks > 1 ? nd_ranks_run(&sl->sched->srv->cfg, sl->spec_text, &sl->es,
+                                              sl->ranks, &rep, &sl->stop)
+                               : nas_job_run(&sl->es, &rep, &sl->stop);
         ev *e = new_ev(EV_DONE);
         e->rc = rc;
         if (rc < 0 && rc != NAS_ECANCELLED)
@@ -497,7 +501,8 @@ static int assign(nd_server *s, slot *sl)
         publish_rewind(s, sl->id, &rw);
     json_error_t jerr;
     sl->spec = json_loads(spec_text, 0, &jerr);
-    free(spec_text);
+    free(sl->spec_text);
+    sl->spec_text = spec_text;
     char why[PATH_MAX + 256] = "";
     snprintf(sl->ckpt_recorded, sizeof(sl->ckpt_recorded), "%s", ckpt ? ckpt : "");
     int prepared = nd_ckpt_prepare(s->ckpt_dir, sl->id, ckpt, sl->ckpt_path, sizeof(sl->ckpt_path),
@@ -516,6 +521,10 @@ static int assign(nd_server *s, slot *sl)
     }
     sl->es.checkpoint_path = sl->ckpt_path;
     sl->es.resume = 1;
+    {
+        json_t *n = json_object_get(json_object_get(sl->spec, "resources"), "ranks");
+        sl->ranks = json_is_integer(n) ? (int)json_integer_value(n) : 1;
+    }
     if (nd_model_path(s->model_dir, sl->id, sl->model_path, sizeof(sl->model_path)) == 0)
         sl->es.model_path = sl->model_path;
     nd_log_job(ND_LOG_INFO, sl->id, "job %s started (attempt %d%s)", sl->id, attempt,
@@ -660,6 +669,7 @@ void nd_sched_free(nd_server *s)
         uv_mutex_destroy(&sc->slots[i].mu);
         uv_cond_destroy(&sc->slots[i].cv);
         json_decref(sc->slots[i].spec);
+        free(sc->slots[i].spec_text);
     }
     /* Events pushed after the last drain are dropped with the scheduler. */
     for (ev *e = sc->head, *n; e; e = n) {

@@ -48,6 +48,7 @@ struct nas_graph {
     nas_rng *rng;
     uint32_t bwd_mask;    /* groups asked for by the running backward */
     struct nas__onnx *ex; /* ONNX exporter of a trace (export/onnx.h) or NULL */
+    const nas_dist *dist; /* synchronised BN over a group, or NULL */
 };
 
 /* ONNX export hooks (export/onnx_ops.c): an op's forward hands its ONNX

@@ -186,6 +186,27 @@ void nas_graph_set_rng(nas_graph *g, nas_rng *rng);
 void nas_graph_set_grad(nas_graph *g, int enabled);
 nas_arena *nas_graph_arena(nas_graph *g);
 
+/* A data-parallel group of processes (issue #18): each holds the same
+ * store and runs the same steps on its slice of every global batch. The
+ * engine never includes MPI; the rank program (rank/) fills this with its
+ * collectives. Every sum must give every rank the same bits (a fixed
+ * reduction order), or the stores drift apart. */
+typedef struct nas_dist {
+    void *ctx;
+    int rank, size; /* this process, of size (>= 2 when used) */
+    /* In place: v becomes the elementwise sum of every rank's v. */
+    void (*sum_f32)(void *ctx, float *v, size_t n);
+    void (*sum_f64)(void *ctx, double *v, size_t n);
+    /* Rank 0's v, on every rank. */
+    int (*bcast_int)(void *ctx, int v);
+} nas_dist;
+
+/* Training-mode batch norm on g takes its statistics over the whole
+ * group's batch (synchronised BN: one sum per statistic per BN), so a
+ * step on N ranks computes what one process computes on the global
+ * batch. NULL (the default): this process's batch alone. */
+void nas_graph_set_dist(nas_graph *g, const nas_dist *d);
+
 /* Reverse walk from a scalar loss (its gradient seeded with 1), limited to
  * leaves whose group is in group_mask. Gradients accumulate. */
 void nas_graph_backward(nas_graph *g, nas_tensor *loss, uint32_t group_mask);
@@ -943,6 +964,18 @@ void nas_job_spec_defaults(nas_job_spec *spec);
  * may be NULL. nas_set_threads(spec->threads) is called first: the thread
  * count is process-wide for now. */
 int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep, const _Atomic int *stop);
+/* nas_job_run on one rank of a data-parallel group (NULL or size 1: the
+ * same as nas_job_run, bit for bit). Every rank calls it with the same
+ * spec; rank 0's stop flag and clock decide for all of them, only rank 0
+ * writes checkpoints and models, and only its reporter should be given.
+ * A spec whose kind does not distribute (nas_job_distributes) is
+ * NAS_EINVAL. */
+int nas_job_run_dist(const nas_job_spec *spec, const nas_job_reporter *rep, const _Atomic int *stop,
+                     const nas_dist *dist);
+/* 1 when the kind of spec (its defaults applied) runs data parallel under
+ * nas_job_run_dist: darts over darts-cnn without final training, for
+ * now. 0 otherwise, with nas_errmsg() saying what is not distributed. */
+int nas_job_distributes(const nas_job_spec *spec);
 /* The checks nas_job_run makes before it loads anything, alone: NAS_OK
  * when the spec passes them (the job gets past its preparation), else
  * NAS_EINVAL with nas_errmsg() "field: why", the field named as the API
@@ -1097,6 +1130,9 @@ const nas_spec_space *nas_spec_space_find(const char *algorithm, const char *spa
  * final training's (enabled, epochs, C, layers), ended by a NULL name. */
 const nas_spec_field *nas_spec_budget_fields(void);
 const nas_spec_field *nas_spec_final_fields(void);
+/* The resources' fields (ranks): where the job runs, not what it
+ * computes, so none is stored in nas_job_spec. */
+const nas_spec_field *nas_spec_resources_fields(void);
 /* The row named name in a table, or NULL. */
 const nas_spec_field *nas_spec_field_find(const nas_spec_field *fs, const char *name);
 

@@ -225,7 +225,7 @@ Test(spec, unknown_fields_name_their_pointer_and_the_known_keys)
 {
     api_problem e = fails("{\"algoritm\":\"darts\"}", 400, "unknown-field", "/algoritm");
     cr_assert(json_is_array(e.allowed));
-    cr_assert_eq(json_array_size(e.allowed), 11); /* data_path (#8), tags (#15) */
+    cr_assert_eq(json_array_size(e.allowed), 12); /* data_path (#8), tags (#15), resources (#18) */
     api_problem_clear(&e);
 
     e = fails("{\"budget\":{\"epoch\":3}}", 400, "unknown-field", "/budget/epoch");

@@ -11,7 +11,8 @@
 #     metrics, systemd and reliability tests), except those matching
 #     $TSAN_SKIP (default: the integration tests of the search
 #     algorithms, darts, enas and nas-rl, whose time is the searches
-#     themselves: 10-15x slower under TSan; the
+#     themselves: 10-15x slower under TSan, and the Open MPI ranks' test,
+#     whose rank program nasd-rank this pass does not build; the
 #     daemon's threads are the same for every job kind, and 2. runs a DARTS
 #     job on threads). Those programs are Criterion programs built
 #     without TSan in $BUILD_DIR (default build/), because Criterion's
@@ -35,7 +36,7 @@ build=${BUILD_DIR:-$top/build}
 tsan=${TSAN_BUILD_DIR:-$top/build-tsan}
 flags=${CONFIGURE_FLAGS:---enable-werror}
 jobs=${JOBS:-$(nproc)}
-skip=${TSAN_SKIP-'^tests/test_integration_(darts|darts_train|enas|enas_rnn|nasrl)$'}
+skip=${TSAN_SKIP-'^tests/test_integration_(darts|darts_train|enas|enas_rnn|nasrl|mpi)$'}
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 cd "$top"

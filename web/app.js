@@ -987,6 +987,9 @@ function jobPage(app, id) {
         h('dt', null, 'id'), h('dd', { class: 'mono' }, job.id),
         h('dt', null, 'algorithm'), h('dd', null, `${job.algorithm}${job.search_space ? ' on ' + job.search_space : ''}, dataset ${job.dataset}`),
         h('dt', null, 'started'), h('dd', null, job.started_at ? `${fmtTime(job.started_at)} (${fmtDuration(jobDuration(job))})` : 'not yet'),
+        /* A job on several Open MPI ranks (issue #18) says so; one rank is nasd's own process. */
+        job.spec && job.spec.resources && job.spec.resources.ranks > 1
+          ? [h('dt', null, 'ranks'), h('dd', { id: 'job-ranks' }, `${job.spec.resources.ranks} Open MPI ranks`)] : null,
         h('dt', null, 'best'), h('dd', null, bestOf(job) || '\u2014'),
         job.error ? [h('dt', null, 'error'), h('dd', { class: 'form-error' }, typeof job.error === 'string' ? job.error : (job.error.detail || JSON.stringify(job.error)))] : null,
         h('dt', null, 'spec'), h('dd', null, h('details', null, h('summary', null, 'the stored spec (defaults filled in)'), h('pre', null, JSON.stringify(job.spec, null, 2))))));

@@ -45,6 +45,11 @@ void nas_graph_set_training(nas_graph *g, int training)
     g->training = training;
 }
 
+void nas_graph_set_dist(nas_graph *g, const nas_dist *d)
+{
+    g->dist = d && d->size > 1 ? d : NULL;
+}
+
 int nas_graph_training(const nas_graph *g)
 {
     return g->training;

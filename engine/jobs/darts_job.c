@@ -21,6 +21,11 @@
  * is simply redone when needed. The val metrics are measured on the same half that trains alpha, as
  * in the reference's infer(valid_queue): a search has no held-out data of its own and never touches
  * the test set.
+ *
+ * On a data-parallel group (j->dist) every rank draws and augments the
+ * whole global batch (so the rngs stay in step with one process's) and
+ * trains on its slice of it; the search step sums the gradients and the
+ * graph synchronises batch norm, so the ranks hold the same store.
  */
 #include "jobs/jobs.h"
 #include "search/darts/darts.h"
@@ -229,6 +234,9 @@ static int setup(void *ctx)
     if ((rc = nas__darts_search_init(&r->s, r->p, r->g, r->net, &r->cfg, &hp)) < 0)
         return rc;
     r->searching = 1;
+    nas_graph_set_dist(r->g, j->dist);
+    if (j->dist && s->batch_size < j->dist->size)
+        return BAD("batch_size", "%d is smaller than the %d ranks", s->batch_size, j->dist->size);
     if ((rc = nas__darts_job_resume(j, r->p, &r->op_rng, r->spe, &r->pos)) < 0)
         return rc;
     r->s.sgd.steps = r->pos.sgd_steps;
@@ -348,7 +356,17 @@ static void search_step(void *ctx)
     nas_dataset_batch(d, r->tr_order + k * bs, bs, aug, &r->op_rng, r->xt, r->yt);
     alpha_batch(r, r->pos.global_step, bs);
     nas_dataset_batch(d, r->vb, bs, aug, &r->op_rng, r->xv, r->yv);
-    nas_darts_batch bt = {r->xt, r->yt, bs}, bv = {r->xv, r->yv, bs};
+    /* This rank's slice of both batches (all of them on one process). */
+    int lo = 0, hi = bs;
+    const nas_dist *dist = r->j->dist;
+    if (dist) {
+        lo = (int)((int64_t)bs * dist->rank / dist->size);
+        hi = (int)((int64_t)bs * (dist->rank + 1) / dist->size);
+    }
+    size_t img = (size_t)d->c * d->h * d->w;
+    nas_darts_batch bt = {r->xt + lo * img, r->yt + lo, hi - lo};
+    nas_darts_batch bv = {r->xv + lo * img, r->yv + lo, hi - lo};
+    r->s.global_batch = dist ? bs : 0;
     nas_darts_stats st;
     nas__darts_step(&r->s, &bt, &bv, r->lr, &st);
     r->pos.loss_sum += st.train_loss;

@@ -363,10 +363,38 @@ int nas_job_validate(const nas_job_spec *spec)
 
 int nas_job_run(const nas_job_spec *spec, const nas_job_reporter *rep, const _Atomic int *stop)
 {
+    return nas_job_run_dist(spec, rep, stop, NULL);
+}
+
+int nas_job_distributes(const nas_job_spec *spec)
+{
+    const char *a = spec->algorithm ? spec->algorithm : "train";
+    const char *sp = spec->search_space ? spec->search_space : "darts-cnn";
+    if (strcmp(a, "darts") != 0 || strcmp(sp, "darts-cnn") != 0) {
+        nas_fail(NAS_EINVAL, "%s%s%s does not run on several ranks yet (only darts over darts-cnn)",
+                 a, spec->search_space ? " over " : "",
+                 spec->search_space ? spec->search_space : "");
+        return 0;
+    }
+    if (spec->final_epochs > 0) {
+        nas_fail(NAS_EINVAL, "darts' final training does not run on several ranks yet");
+        return 0;
+    }
+    return 1;
+}
+
+int nas_job_run_dist(const nas_job_spec *spec, const nas_job_reporter *rep, const _Atomic int *stop,
+                     const nas_dist *dist)
+{
     nas__job j;
+    if (dist && dist->size < 2)
+        dist = NULL; /* one rank: the in-process run, bit for bit */
+    if (dist && !nas_job_distributes(spec))
+        return NAS_EINVAL;
     int rc = nas__job_prepare(&j, spec, rep, stop);
     if (rc < 0)
         return rc;
+    j.dist = dist;
     nas_set_threads(j.spec.threads);
     j.t0 = nas__now();
     nas__job_log(&j, "%s: %s", j.kind, j.spec_text);
@@ -380,7 +408,7 @@ double nas__job_elapsed(const nas__job *j)
     return j->elapsed0 + (nas__now() - j->t0);
 }
 
-int nas__job_check(const nas__job *j)
+static int job_check(const nas__job *j)
 {
     int s = j->stop ? atomic_load(j->stop) : NAS_RUN;
     if (s == NAS_STOP_CANCEL || s == NAS_STOP_SHUTDOWN)
@@ -390,6 +418,13 @@ int nas__job_check(const nas__job *j)
     if (j->spec.max_seconds > 0 && nas__job_elapsed(j) >= j->spec.max_seconds)
         return NAS__STOP_TIME;
     return NAS_RUN;
+}
+
+/* A group stops together: rank 0's flag and clock decide. */
+int nas__job_check(const nas__job *j)
+{
+    int why = job_check(j);
+    return j->dist ? j->dist->bcast_int(j->dist->ctx, why) : why;
 }
 
 int nas__job_between_steps(nas__job *j, nas_params *p, const nas_rng *op_rng, nas__job_pos *pos)

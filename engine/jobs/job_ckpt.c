@@ -76,7 +76,7 @@ static void meta_double(meta_buf *m, const char *key, double v)
 int nas__job_save(nas__job *j, nas_params *p, const nas_rng *op_rng, nas__job_pos *pos)
 {
     const char *path = j->spec.checkpoint_path;
-    if (!path)
+    if (!path || (j->dist && j->dist->rank != 0)) /* a group's rank 0 writes */
         return NAS_OK;
     pos->elapsed = nas__job_elapsed(j);
     meta_buf m = {.n = 0};
@@ -86,6 +86,7 @@ int nas__job_save(nas__job *j, nas_params *p, const nas_rng *op_rng, nas__job_po
     meta_add(&m, "step", "%" PRId64, pos->global_step);
     meta_add(&m, "job.fingerprint", "%s", fp);
     meta_add(&m, "job.threads", "%d", j->spec.threads);
+    meta_add(&m, "job.ranks", "%d", j->dist ? j->dist->size : 1);
     meta_add(&m, "job.epoch", "%d", pos->epoch);
     meta_add(&m, "job.epoch_step", "%" PRId64, pos->step);
     meta_add(&m, "job.global_step", "%" PRId64, pos->global_step);
@@ -352,6 +353,15 @@ int nas__job_resume(nas__job *j, nas_params *p, nas_rng *op_rng, int64_t steps_p
                      "checkpoint written with %s threads, resumed with "
                      "%d: numbers may differ from an uninterrupted run",
                      threads, j->spec.threads);
+    /* Another group size sums in another order: the same weights go on,
+     * but no longer to an uninterrupted run's bits. */
+    const char *ranks = nas_kv_get(kv, n, "job.ranks");
+    int now = j->dist ? j->dist->size : 1;
+    if (atoi(ranks ? ranks : "1") != now)
+        nas__job_log(j,
+                     "checkpoint written on %s rank(s), resumed on %d: the same weights, but "
+                     "no longer bit-exact with an uninterrupted run",
+                     ranks ? ranks : "1", now);
     *pos = np;
     *op_rng = rng;
     j->elapsed0 = np.elapsed;

@@ -69,6 +69,7 @@ typedef struct nas__job {
     int after_epochs;         /* progress totals so that they do not jump */
     double after_max_seconds; /* that stage's own time limit (0: none),
                                  for the ETA */
+    const nas_dist *dist;     /* the data-parallel group (size >= 2), or NULL */
 } nas__job;
 
 /* -------------------------------------------------------------- kinds.c */

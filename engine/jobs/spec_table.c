@@ -440,6 +440,16 @@ static const nas_spec_field budget_fields[] = {
     END_,
 };
 
+/* Where a job's arithmetic runs (issue #18): the API and the daemon read
+ * them; the engine runs one rank's share (nas_job_run_dist). */
+static const nas_spec_field resources_fields[] = {
+    ROW0_("ranks", NAS_SPEC_INT, 1, 65536, 0, "1",
+          "Open MPI ranks the job runs on, data parallel (batch_size stays the global batch); "
+          "1: in nasd's own process. More than 1: darts over darts-cnn without final "
+          "training, for now"),
+    END_,
+};
+
 /* Bits of final_fields: which of final_fields[] the engine reads. */
 #define FT_ALL 0x1fu       /* enabled, epochs, C, layers, max_seconds */
 #define FT_DARTS_CNN 0xffu /* and cutout, drop_path, auxiliary_weight */
@@ -536,6 +546,11 @@ const nas_spec_space *nas_spec_space_find(const char *algorithm, const char *spa
 const nas_spec_field *nas_spec_budget_fields(void)
 {
     return budget_fields;
+}
+
+const nas_spec_field *nas_spec_resources_fields(void)
+{
+    return resources_fields;
 }
 
 const nas_spec_field *nas_spec_final_fields(void)

@@ -6,6 +6,12 @@
  * the running statistics with the unbiased one, as PyTorch does. Eval uses
  * the running statistics and is then an affine map; a BN without running
  * statistics (ENAS micro's) normalises with the batch's in eval too.
+ *
+ * On a graph of a data-parallel group (nas_graph_set_dist) the batch
+ * statistics are the group's: a pre-pass sums each channel's values, then
+ * their squared deviations from the group's mean, over every rank, and
+ * backward sums dy and dy * xhat likewise for dx. dgamma and dbeta keep
+ * this rank's share: the group sums parameter gradients after backward.
  */
 #include "internal.h"
 
@@ -20,7 +26,66 @@ typedef struct {
     float *mean, *rstd;
     float *rm, *rv; /* running statistics, or NULL */
     float momentum, eps;
+    /* The group's sums (synchronised BN), or NULL: forward, the mean
+     * and the sum of squared deviations per channel; backward, the sum
+     * of dy and of dy (x - mean); then the element count at [2c]. */
+    const double *sync;
 } bn_ctx;
+
+/* Channel ch's sum of x (or, with dy, of dy and of dy (x - mean)). */
+static double channel_sum(const bn_ctx *b, int ch, const float *dy, double *sdyx)
+{
+    double s = 0.0, s2 = 0.0;
+    for (int i = 0; i < b->n; i++) {
+        size_t off = ((size_t)i * b->c + ch) * b->inner;
+        const float *xr = b->x + off;
+        float a = 0.0f, bb = 0.0f;
+        if (dy)
+            for (size_t j = 0; j < b->inner; j++) {
+                a += dy[off + j];
+                bb += dy[off + j] * (xr[j] - b->mean[ch]);
+            }
+        else
+            for (size_t j = 0; j < b->inner; j++)
+                a += xr[j];
+        s += a;
+        s2 += bb;
+    }
+    if (sdyx)
+        *sdyx = s2;
+    return s;
+}
+
+/* The group's sums of b (see sync above) in the arena: forward (dy NULL)
+ * the mean and squared deviations of x, backward those of dy. */
+static const double *sync_sums(nas_graph *g, const bn_ctx *b, const float *dy)
+{
+    const int c = b->c;
+    double *v = nas_arena_alloc(g->arena, (size_t)(2 * c + 1) * sizeof(double));
+    for (int ch = 0; ch < c; ch++)
+        v[ch] = channel_sum(b, ch, dy, &v[c + ch]);
+    v[2 * c] = (double)b->n * b->inner;
+    if (dy) {
+        g->dist->sum_f64(g->dist->ctx, v, (size_t)(2 * c + 1));
+        return v;
+    }
+    g->dist->sum_f64(g->dist->ctx, v, (size_t)c);
+    g->dist->sum_f64(g->dist->ctx, &v[2 * c], 1);
+    for (int ch = 0; ch < c; ch++) {
+        double mu = v[ch] / v[2 * c], s2 = 0.0;
+        for (int i = 0; i < b->n; i++) {
+            const float *xr = b->x + ((size_t)i * c + ch) * b->inner;
+            float fm = (float)mu, bb = 0.0f;
+            for (size_t j = 0; j < b->inner; j++)
+                bb += (xr[j] - fm) * (xr[j] - fm);
+            s2 += bb;
+        }
+        v[ch] = mu;
+        v[c + ch] = s2;
+    }
+    g->dist->sum_f64(g->dist->ctx, &v[c], (size_t)c);
+    return v;
+}
 
 static void bn_bwd_range(void *arg, int c0, int c1)
 {
@@ -60,8 +125,13 @@ static void bn_bwd_range(void *arg, int c0, int c1)
             }
             continue;
         }
-        /* dx = k (dy - mean(dy) - xhat mean(dy xhat)) */
+        /* dx = k (dy - mean(dy) - xhat mean(dy xhat)), the means the
+         * group's when synchronised */
         float mdy = (float)(sdy / cnt), mdyx = (float)(sdyx / cnt);
+        if (b->sync) {
+            mdy = (float)(b->sync[ch] / b->sync[2 * c]);
+            mdyx = (float)(b->sync[c + ch] * rstd[ch] / b->sync[2 * c]);
+        }
         float m = mean[ch], r = rstd[ch];
         for (int i = 0; i < n; i++) {
             size_t off = ((size_t)i * c + ch) * inner;
@@ -95,7 +165,23 @@ static void bn_bwd(nas_graph *g, nas_node *nd)
     };
     if (!b.dx && !b.dgamma && !b.dbeta)
         return;
+    if (g->dist && b.training && b.dx)
+        b.sync = sync_sums(g, &b, b.dy);
     nas__parallel_for(b.c, bn_bwd_range, &b);
+}
+
+/* Channel ch's mean and rstd from its mean mu and sum of squared
+ * deviations s2 over cnt values, and its running statistics. */
+static void bn_update(const bn_ctx *b, int ch, double mu, double s2, double cnt)
+{
+    double var = s2 / cnt;
+    b->mean[ch] = (float)mu;
+    b->rstd[ch] = (float)(1.0 / sqrt(var + b->eps));
+    if (b->rm)
+        b->rm[ch] = (1.0f - b->momentum) * b->rm[ch] + b->momentum * (float)mu;
+    if (b->rv)
+        b->rv[ch] = (1.0f - b->momentum) * b->rv[ch] +
+                    b->momentum * (float)(cnt > 1 ? s2 / (cnt - 1) : var);
 }
 
 static void bn_fwd_range(void *arg, int c0, int c1)
@@ -109,6 +195,8 @@ static void bn_fwd_range(void *arg, int c0, int c1)
         if (!b->training) {
             mean[ch] = b->rm[ch];
             rstd[ch] = 1.0f / sqrtf(b->rv[ch] + b->eps);
+        } else if (b->sync) {
+            bn_update(b, ch, b->sync[ch], b->sync[c + ch], b->sync[2 * c]);
         } else {
             double s = 0.0, s2 = 0.0;
             for (int i = 0; i < n; i++) {
@@ -128,14 +216,7 @@ static void bn_fwd_range(void *arg, int c0, int c1)
                     bb += (xr[j] - fm) * (xr[j] - fm);
                 s2 += bb;
             }
-            double var = s2 / cnt;
-            mean[ch] = (float)mu;
-            rstd[ch] = (float)(1.0 / sqrt(var + b->eps));
-            if (b->rm)
-                b->rm[ch] = (1.0f - b->momentum) * b->rm[ch] + b->momentum * (float)mu;
-            if (b->rv)
-                b->rv[ch] = (1.0f - b->momentum) * b->rv[ch] +
-                            b->momentum * (float)(cnt > 1 ? s2 / (cnt - 1) : var);
+            bn_update(b, ch, mu, s2, cnt);
         }
         float k = rstd[ch] * (b->gamma ? b->gamma[ch] : 1.0f);
         float bias = (b->beta ? b->beta[ch] : 0.0f) - mean[ch] * k;
@@ -177,6 +258,8 @@ nas_tensor *nas_batchnorm(nas_graph *g, nas_tensor *x, nas_tensor *gamma, nas_te
         .momentum = momentum,
         .eps = eps,
     };
+    if (g->dist && batch_stats)
+        b.sync = sync_sums(g, &b, NULL);
     nas__parallel_for(c, bn_fwd_range, &b);
     nas_node *nd = nas__record(g, bn_bwd, y, in, 3);
     if (nd) {

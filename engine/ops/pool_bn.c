@@ -15,7 +15,9 @@
  * nas_avgpool2d followed by nas_batchnorm (average pooling multiplies by
  * 1 / count where pool.c divides: the same within rounding). Work is split
  * over channels (a channel's statistics span all images), so it is
- * deterministic for any thread count.
+ * deterministic for any thread count. On a graph of a data-parallel group
+ * (nas_graph_set_dist) training runs the two ops it fuses, so that the
+ * statistics are synchronised by nas_batchnorm's one implementation.
  */
 #include "internal.h"
 
@@ -364,6 +366,10 @@ nas_tensor *nas_pool_bn(nas_graph *g, nas_tensor *x, int max, int stride, nas_te
     NAS_ASSERT(x->ndim == 4 && (stride == 1 || stride == 2) &&
                "pool_bn: (N, C, H, W), stride 1 or 2");
     NAS_ASSERT(g->training || (running_mean && running_var));
+    if (g->dist && g->training) {
+        nas_tensor *p = max ? nas_maxpool2d(g, x, 3, stride, 1) : nas_avgpool2d(g, x, 3, stride, 1);
+        return nas_batchnorm(g, p, NULL, NULL, running_mean, running_var, momentum, eps);
+    }
     pb_ctx c = ctx_of(g, x, max, stride);
     int shape[4] = {c.n, c.c, c.ho, c.wo};
     nas_tensor *y = nas__out(g, 4, shape, &x, 1);

@@ -86,6 +86,9 @@ typedef struct nas__darts_search {
     size_t nw, na;           /* floats in the weights / arch groups */
     float *w0, *v, *ga, *gb; /* scratch: snapshot of w, v (nw); two alpha
                                 gradients (na) */
+    int global_batch;        /* data parallel (the graph's nas_dist): the batches
+                                are this rank's slices of global batches of this
+                                many examples; 0 otherwise */
 } nas__darts_search;
 
 /* Statistics of the weight step's training batch. */

@@ -494,6 +494,7 @@ static void edge_bwd(nas_graph *g, nas_node *nd)
     nas_graph *sg = c->sg;
     nas_graph_reset(sg);
     nas_graph_set_training(sg, nd->ia[0]);
+    nas_graph_set_dist(sg, g->dist); /* its BNs are the group's too */
     nas_graph_set_grad(sg, mask != 0);
     nas_tensor *outs[NAS_DARTS_NPRIM];
     nas_tensor *xs = view(sg, x, want_x ? IN : 0, want_x ? x->grad : NULL);
@@ -527,6 +528,7 @@ static nas_tensor *edge_fwd(const fwd *f, nas_graph *sg, const darts_op *ops, na
     edge_ctx c = {.p = f->p, .sg = sg, .ops = ops, .widx = widx};
     nas_graph_reset(sg);
     nas_graph_set_training(sg, nas_graph_training(g));
+    nas_graph_set_dist(sg, g->dist);
     nas_graph_set_grad(sg, 0);
     nas_tensor *outs[NAS_DARTS_NPRIM];
     edge_ops(&c, view(sg, x, 0, NULL), f->update, outs);

@@ -15,6 +15,13 @@
  * plus the option of the reference's rnn architect to clip grad_w before
  * the virtual step and v at w' to the weight optimizer's clip norm, and to
  * scale the implicit term by the virtual step's clip coefficient.
+ *
+ * Data parallel (the graph has a nas_dist): every gradient pass ends with
+ * one sum over the group of each asked-for group's contiguous gradient
+ * range (weights, alpha), so every rank goes on with the global batch's
+ * gradient and the same bits; the loss callback scales its rank's loss by
+ * its share of the global batch, which makes that sum the global mean's
+ * gradient.
  */
 #include "search/darts/darts.h"
 
@@ -65,7 +72,20 @@ static double grad_of(const nas__darts_core *s, const void *batch, enum nas__dar
     nas_tensor *loss = s->loss(s->ctx, s->g, batch, pass);
     nas_params_zero_grad(s->p, mask);
     nas_graph_backward(s->g, loss, mask);
-    return loss->data[0];
+    const nas_dist *d = s->g->dist;
+    for (int grp = 0; d && grp < NAS_GROUP_COUNT; grp++) {
+        float *gr;
+        size_t n;
+        if (!(mask & NAS_MASK(grp)))
+            continue;
+        nas_params_group(s->p, grp, NULL, &gr, NULL, NULL, &n);
+        if (n)
+            d->sum_f32(d->ctx, gr, n);
+    }
+    double l = loss->data[0];
+    if (d)
+        d->sum_f64(d->ctx, &l, 1);
+    return l;
 }
 
 static double norm2(const float *v, size_t n)

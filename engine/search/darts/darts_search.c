@@ -83,7 +83,11 @@ static nas_tensor *cnn_loss(void *ctx, nas_graph *g, const void *batch, enum nas
         }
         cc->correct = correct;
     }
-    return nas_cross_entropy(g, out, b->y);
+    nas_tensor *loss = nas_cross_entropy(g, out, b->y);
+    /* A rank's share of the global batch's mean (darts_gsearch.c). */
+    if (g->dist && s->global_batch)
+        loss = nas_scale(g, loss, (float)b->n / (float)s->global_batch);
+    return loss;
 }
 
 static nas__darts_core core_of(nas__darts_search *s, cnn_ctx *cc)
@@ -122,8 +126,11 @@ void nas__darts_step(nas__darts_search *s, const nas_darts_batch *train, const n
     double val_loss;
     double loss = nas__darts_core_step(&c, train, val, lr, &val_loss);
     if (st) {
+        double correct = cc.correct;
+        if (s->g->dist)
+            s->g->dist->sum_f64(s->g->dist->ctx, &correct, 1);
         st->train_loss = loss;
-        st->train_correct = cc.correct;
+        st->train_correct = (int)correct;
         st->val_loss = val_loss;
     }
 }

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: MIT
+/*
+ * mpi_dist.c - the sums a data-parallel group needs (engine/nas.h
+ * nas_dist), over MPI_COMM_WORLD.
+ *
+ * The one design decision to know: the reduction order is ours, not the
+ * library's. MPI_Allreduce may add the ranks' contributions in an order
+ * that depends on the algorithm Open MPI picks (by message size, rank
+ * count and tuning parameters) and the standard does not promise that
+ * every rank gets the same bits. Our ranks must hold the same store bit
+ * for bit, and a job must give the same numbers run to run, so a sum is
+ * a reduce-scatter and an allgather written out: the vector is cut into
+ * one chunk per rank, rank k receives every rank's chunk k
+ * (MPI_Alltoallv), adds them in rank order 0, 1, ..., N-1 (in double),
+ * and MPI_Allgatherv hands every rank all the summed chunks. Each element
+ * is summed once, in a fixed order, by one rank: the same bits
+ * everywhere, and the bytes of a ring allreduce (2 (N-1)/N of the
+ * vector per rank).
+ */
+#include "mpi_dist.h"
+
+#include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct dist_ctx {
+    int rank, size;
+    int *cnt, *dsp; /* per rank: elements of its chunk, offset */
+    int *rcnt, *rdsp;
+    void *scratch;
+    size_t cap; /* bytes of scratch */
+    double bytes;
+} dist_ctx;
+
+/* The chunks of an n-element vector: rank k's is [k n / N, (k+1) n / N). */
+static void chunks(dist_ctx *c, size_t n)
+{
+    for (int k = 0; k < c->size; k++) {
+        size_t lo = n * (size_t)k / (size_t)c->size, hi = n * (size_t)(k + 1) / (size_t)c->size;
+        c->cnt[k] = (int)(hi - lo);
+        c->dsp[k] = (int)lo;
+    }
+}
+
+static int reserve(dist_ctx *c, size_t bytes)
+{
+    if (bytes <= c->cap)
+        return 0;
+    void *p = realloc(c->scratch, bytes);
+    if (!p)
+        return -1;
+    c->scratch = p;
+    c->cap = bytes;
+    return 0;
+}
+
+/* v (n elements of type t, esize bytes: float or double) becomes the sum
+ * over the ranks, in rank order. */
+static void sum(dist_ctx *c, void *v, size_t n, MPI_Datatype t, size_t esize)
+{
+    chunks(c, n);
+    int mine = c->cnt[c->rank];
+    for (int k = 0; k < c->size; k++) {
+        c->rcnt[k] = mine;
+        c->rdsp[k] = k * mine;
+    }
+    if (reserve(c, (size_t)mine * (size_t)c->size * esize) != 0)
+        MPI_Abort(MPI_COMM_WORLD, 12); /* no memory mid-step: the group cannot go on */
+    MPI_Alltoallv(v, c->cnt, c->dsp, t, c->scratch, c->rcnt, c->rdsp, t, MPI_COMM_WORLD);
+    char *out = (char *)v + (size_t)c->dsp[c->rank] * esize;
+    for (int i = 0; i < mine; i++) {
+        double acc = 0.0;
+        for (int k = 0; k < c->size; k++) {
+            size_t at = (size_t)k * mine + (size_t)i;
+            acc += esize == sizeof(float) ? (double)((const float *)c->scratch)[at]
+                                          : ((const double *)c->scratch)[at];
+        }
+        if (esize == sizeof(float))
+            ((float *)out)[i] = (float)acc;
+        else
+            ((double *)out)[i] = acc;
+    }
+    MPI_Allgatherv(MPI_IN_PLACE, 0, t, v, c->cnt, c->dsp, t, MPI_COMM_WORLD);
+    c->bytes += 2.0 * (double)(n - (size_t)mine) * (double)esize;
+}
+
+static void sum_f32(void *ctx, float *v, size_t n)
+{
+    sum(ctx, v, n, MPI_FLOAT, sizeof(float));
+}
+
+static void sum_f64(void *ctx, double *v, size_t n)
+{
+    sum(ctx, v, n, MPI_DOUBLE, sizeof(double));
+}
+
+static int bcast_int(void *ctx, int v)
+{
+    (void)ctx;
+    MPI_Bcast(&v, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return v;
+}
+
+int nas_mpi_dist_init(nas_dist *d)
+{
+    dist_ctx *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NAS_ENOMEM;
+    MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &c->size);
+    c->cnt = calloc((size_t)c->size * 4, sizeof(int));
+    if (!c->cnt) {
+        free(c);
+        return NAS_ENOMEM;
+    }
+    c->dsp = c->cnt + c->size;
+    c->rcnt = c->dsp + c->size;
+    c->rdsp = c->rcnt + c->size;
+    *d = (nas_dist){.ctx = c,
+                    .rank = c->rank,
+                    .size = c->size,
+                    .sum_f32 = sum_f32,
+                    .sum_f64 = sum_f64,
+                    .bcast_int = bcast_int};
+    return NAS_OK;
+}
+
+void nas_mpi_dist_free(nas_dist *d)
+{
+    dist_ctx *c = d->ctx;
+    if (c) {
+        free(c->cnt);
+        free(c->scratch);
+        free(c);
+    }
+    d->ctx = NULL;
+}
+
+double nas_mpi_dist_bytes(const nas_dist *d)
+{
+    return ((const dist_ctx *)d->ctx)->bytes;
+}

@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: MIT
+/*
+ * mpi_dist.h - the engine's nas_dist (engine/nas.h) over MPI_COMM_WORLD,
+ * for the rank program (nasd_rank.c) and its tests.
+ */
+#ifndef NAS_MPI_DIST_H
+#define NAS_MPI_DIST_H
+
+#include "nas.h"
+
+/* Fills d for this process (MPI initialised); NAS_OK or NAS_ENOMEM.
+ * nas_mpi_dist_free releases its scratch. */
+int nas_mpi_dist_init(nas_dist *d);
+void nas_mpi_dist_free(nas_dist *d);
+/* Bytes summed by d so far on this rank (what a step sends). */
+double nas_mpi_dist_bytes(const nas_dist *d);
+
+#endif
