@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: MIT
+"""roofline_table.py - the tables of bench/run_roofline.sh (issue #17) from
+its JSON lines: per step, the op kinds (calls, GFLOP, GB, ms, GFLOP/s, GB/s,
+roofline ms) and the step against its roofline; then every target row,
+met or not.
+
+  /usr/bin/python3 bench/roofline_table.py /tmp/run_roofline/roofline.jsonl
+"""
+import json
+import sys
+
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+machine = next((r for r in rows if r.get("bench") == "machine"), None)
+if machine:
+    print(f"machine: FMA peak {machine['peak_gflops_t1']} / {machine['peak_gflops_t2']} GFLOP/s "
+          f"(1 / 2 threads, measured here, load {machine['loadavg']}), triad "
+          f"{machine['triad_gbs_t1']} / {machine['triad_gbs_t2']} GB/s")
+
+by = {}
+for r in rows:
+    if "tag" in r:
+        by.setdefault(r["tag"], {}).setdefault(r["impl"], []).append(r)
+
+
+def one(tag, impl, bench=None):
+    for r in by.get(tag, {}).get(impl, []):
+        if bench is None or r.get("bench") == bench:
+            return r
+    return None
+
+
+print()
+hdr = (f"{'kind':<15} {'calls':>6} {'GFLOP':>8} {'GB':>7} {'ms':>8} {'GFLOP/s':>8} "
+       f"{'GB/s':>6} {'roof ms':>8} {'x roof':>7}")
+for tag, d in by.items():
+    kinds = [r for r in d.get("nasd", []) if r.get("bench") == "roofline"]
+    if not kinds:
+        continue
+    step = next(r for r in kinds if r["kind"] == "step")
+    print(f"== {tag}: measured {step['measured_ms']:.0f} ms (median), profiled "
+          f"{step['profiled_ms']:.0f} ms, roofline {step['roof_ms']:.0f} ms "
+          f"(peak {step['peak_gflops']} GFLOP/s, {step['bw_gbs']} GB/s): "
+          f"{step['measured_over_roof']:.2f}x; useful {step['useful_gflop']:.2f} GFLOP = "
+          f"{step['useful_gflops']:.1f} GFLOP/s = {100 * step['useful_share_of_peak']:.1f} % "
+          f"of peak; recompute {step['recompute_gflop']:.2f} GFLOP in "
+          f"{step['recompute_ms']:.0f} ms")
+    print(hdr)
+    for r in kinds:
+        if r["kind"] == "step":
+            continue
+        x = r["ms"] / r["roof_ms"] if r["roof_ms"] > 0 else float("nan")
+        print(f"{r['kind']:<15} {r['calls']:>6.0f} {r['gflop']:>8.3f} {r['gb']:>7.3f} "
+              f"{r['ms']:>8.1f} {r['gflops']:>8.2f} {r['gbs']:>6.2f} {r['roof_ms']:>8.1f} "
+              f"{x:>7.2f}")
+    print()
+
+
+def verdict(ok):
+    return "met" if ok else "MISSED"
+
+
+print(f"{'target':<44} {'value':>10} {'bound':>7} {'':>7}  load")
+for tag, d in by.items():
+    n = one(tag, "nasd", "roofline")
+    step = None
+    for r in d.get("nasd", []):
+        if r.get("kind") == "step":
+            step = r
+    main = one(tag, "nasd", "darts") or one(tag, "nasd", "enas")
+    t = (d.get("torch") or [None])[0]
+    load = main.get("load_before") if main else None
+    if step:
+        v = step["measured_over_roof"]
+        print(f"{tag + ': time / roofline':<44} {v:>10.2f} {'1.5':>7} {verdict(v <= 1.5):>7}  {load}")
+    if main and t:
+        bound = 0.30 if tag.startswith("enas") else 0.20 if " o1 " in tag else 0.25
+        v = main["median_ms"] / t["median_ms"]
+        print(f"{tag + ': time / PyTorch':<44} {v:>10.3f} {bound:>7.2f} {verdict(v <= bound):>7}  "
+              f"{load}/{t.get('load_before')} ({main['median_ms']:.0f} vs {t['median_ms']:.0f} ms)")
+        v = main["time_v_rss_kb"] / t["time_v_rss_kb"]
+        print(f"{tag + ': peak RSS / PyTorch':<44} {v:>10.3f} {0.25:>7.2f} {verdict(v <= 0.25):>7}  "
+              f"({main['time_v_rss_kb'] / 1024:.0f} vs {t['time_v_rss_kb'] / 1024:.0f} MB)")
+    if " o2 " in tag:
+        t1 = tag.replace(" o2 ", " o1 ")
+        m1, m2 = one(t1, "nasd", "darts"), main
+        if m1 and m2:
+            v = m2["median_ms"] / m1["median_ms"]
+            print(f"{tag + ': order 2 / order 1':<44} {v:>10.2f} {2.0:>7.1f} {verdict(v <= 2.0):>7}")
+        p1, p2 = one(t1, "torch"), t
+        if p1 and p2:
+            print(f"{'  (PyTorch order 2 / order 1)':<44} {p2['median_ms'] / p1['median_ms']:>10.2f}")
+    if tag.startswith("nasrl"):
+        r = d["nasd"][0]
+        v = r["cpu_utilisation"]
+        print(f"{tag + ': CPU utilisation':<44} {v:>10.3f} {0.95:>7.2f} {verdict(v >= 0.95):>7}  "
+              f"{r.get('load_before')} ({r['children_per_hour']:.0f} children/h)")

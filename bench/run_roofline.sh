@@ -1,0 +1,125 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# run_roofline.sh - issue #17 in one run: the machine (bench_machine: FMA
+# peak and triad bandwidth, 1 and 2 threads), then per thread count the
+# DARTS step, configs (a) and (b), orders 1 and 2, and the ENAS micro
+# child step, each nasd (with its roofline report: --profile) back to back
+# with PyTorch (../shared/peer/darts_ref.py, enas_ref.py --part child
+# --no-aux), then NAS-RL at m = 4; one table of the op kinds and one of
+# the targets, met or not.
+#
+#   bench/run_roofline.sh [--threads "1 2"] [--skip-b] [--no-torch]
+#                         [--steps N] [--steps-b N] [--warmup N] [--profile N]
+#                         [--peak-measured] [--no-nasrl] [--out DIR]
+#
+# The roofline's FP32 peak is 115 GFLOP/s per core (issue #17; the FMA
+# probe of ../shared/peer/sgemm_peak.c on a quiet machine: 117.1 on 1
+# thread, 233.2 on 2) unless --peak-measured takes bench_machine's own
+# (lower when other work holds the cores); the bandwidth is always
+# bench_machine's triad at the step's thread count. Every program runs
+# under /usr/bin/time -v (peak RSS); the step times are the medians the
+# programs print (--steps timed steps after --warmup, --steps-b for
+# config (b), whose PyTorch steps take 30-80 s), the roofline lines come
+# from --profile more steps with the accounting on. JSON lines go to
+# DIR/roofline.jsonl (default /tmp/run_roofline), the tables to stdout.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+peer=$here/../../shared/peer
+bindir=${BIN_DIR:-$here}
+out=/tmp/run_roofline
+threads="1 2"
+skip_b=0
+torch=1
+nasrl=1
+steps=3
+steps_b=2
+warmup=1
+profile=1
+peak_measured=0
+while [ $# -gt 0 ]; do
+    case $1 in
+    --threads) threads=$2; shift ;;
+    --skip-b) skip_b=1 ;;
+    --no-torch) torch=0 ;;
+    --no-nasrl) nasrl=0 ;;
+    --steps) steps=$2; shift ;;
+    --steps-b) steps_b=$2; shift ;;
+    --warmup) warmup=$2; shift ;;
+    --profile) profile=$2; shift ;;
+    --peak-measured) peak_measured=1 ;;
+    --out) out=$2; shift ;;
+    *) echo "run_roofline.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+for b in bench_machine bench_darts bench_enas; do
+    [ -x "$bindir/$b" ] || { echo "run_roofline.sh: build $bindir/$b first (make bench/$b)" >&2; exit 2; }
+done
+[ "$torch" = 0 ] || [ -f "$peer/darts_ref.py" ] ||
+    { echo "$0: $peer/darts_ref.py not found: ../shared/peer beside the checkout" >&2; exit 2; }
+mkdir -p "$out"
+jsonl=$out/roofline.jsonl
+: > "$jsonl"
+
+# run TAG IMPL LOG CMD...: the program's JSON lines, tagged, with the
+# peak RSS that /usr/bin/time -v measured and the load average before.
+run() {
+    tag=$1 impl=$2 log=$3
+    shift 3
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    echo "== $tag: $impl (load $load)" >&2
+    /usr/bin/time -v -o "$log.time" "$@" 2>"$log" > "$log.json" || {
+        echo "run_roofline.sh: $tag $impl failed, see $log" >&2
+        return 0
+    }
+    rss=$(sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$log.time")
+    sed "s/^{/{\"tag\": \"$tag\", \"impl\": \"$impl\", \"time_v_rss_kb\": $rss, \"load_before\": $load, /" \
+        "$log.json" >> "$jsonl"
+}
+
+echo "load before: $(cat /proc/loadavg)" >&2
+"$bindir/bench_machine" | tee "$out/machine.json" >> "$jsonl"
+field() { sed -n "s/.*\"$1\": \([0-9.]*\).*/\1/p" "$out/machine.json"; }
+
+cfg_a="--C 8 --layers 5 --batch 32 --hw 28 --in-ch 1"
+cfg_b="--C 16 --layers 8 --batch 64 --hw 32 --in-ch 3"
+configs="a"
+[ "$skip_b" = 1 ] || configs="a b"
+for t in $threads; do
+    bw=$(field "triad_gbs_t$t")
+    peak=$((115 * t))
+    [ "$peak_measured" = 0 ] || peak=$(field "peak_gflops_t$t")
+    roof="--profile $profile --peak $peak --bw $bw"
+    for c in $configs; do
+        eval "cfg=\$cfg_$c"
+        n=$steps
+        [ "$c" = b ] && n=$steps_b
+        for o in 1 2; do
+            tag="darts $c o$o t$t"
+            # shellcheck disable=SC2086
+            OPENBLAS_NUM_THREADS=1 run "$tag" nasd "$out/nasd_${c}_o${o}_t$t.log" \
+                "$bindir/bench_darts" $cfg --order "$o" --threads "$t" --steps "$n" \
+                --warmup "$warmup" $roof
+            [ "$torch" = 0 ] || run "$tag" torch "$out/torch_${c}_o${o}_t$t.log" \
+                /usr/bin/python3 "$peer/darts_ref.py" $cfg --order "$o" --threads "$t" \
+                --steps "$n" --warmup "$warmup"
+        done
+    done
+    tag="enas t$t"
+    # shellcheck disable=SC2086
+    OPENBLAS_NUM_THREADS=1 run "$tag" nasd "$out/nasd_enas_t$t.log" "$bindir/bench_enas" \
+        --C 20 --layers 6 --batch 64 --threads "$t" --steps "$steps" --warmup "$warmup" $roof
+    [ "$torch" = 0 ] || run "$tag" torch "$out/torch_enas_t$t.log" /usr/bin/python3 \
+        "$peer/enas_ref.py" --part child --C 20 --layers 6 --batch 64 --threads "$t" \
+        --steps "$steps" --warmup "$warmup" --no-aux
+done
+if [ "$nasrl" = 1 ] && [ -x "$bindir/bench_nasrl" ]; then
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    echo "== nasrl m=4 t2 (load $load)" >&2
+    OPENBLAS_NUM_THREADS=1 "$bindir/bench_nasrl" --algorithm random --m 4 --threads 2 \
+        --children 8 --examples 6000 --epochs 1 2>"$out/nasrl.log" |
+        sed "s/^{/{\"tag\": \"nasrl m4 t2\", \"impl\": \"nasd\", \"load_before\": $load, /" >> "$jsonl"
+fi
+echo "load after: $(cat /proc/loadavg)" >&2
+/usr/bin/python3 "$here/roofline_table.py" "$jsonl"
