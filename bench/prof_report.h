@@ -50,7 +50,7 @@ static void prof_report(const char *tag, int threads, const nas_prof *sum, int s
         double s = r->seconds / steps;
         roof += r->roof_s / steps;
         busy += s;
-        printf("{\"bench\": \"roofline\", \"tag\": \"%s\", \"threads\": %d, \"kind\": \"%s\", "
+        printf("{\"bench\": \"roofline\", \"config\": \"%s\", \"threads\": %d, \"kind\": \"%s\", "
                "\"calls\": %.0f, \"gflop\": %.4f, \"gb\": %.4f, \"ms\": %.2f, "
                "\"gflops\": %.2f, \"gbs\": %.2f, \"roof_ms\": %.2f}\n",
                tag, threads, nas_prof_kind_name(k), r->calls / steps, r->flops / steps / 1e9,
@@ -58,7 +58,7 @@ static void prof_report(const char *tag, int threads, const nas_prof *sum, int s
                s > 0 ? r->bytes / steps / s / 1e9 : 0.0, 1e3 * r->roof_s / steps);
     }
     double useful = sum->fwd_flops / steps / nfwd * times;
-    printf("{\"bench\": \"roofline\", \"tag\": \"%s\", \"threads\": %d, \"kind\": \"step\", "
+    printf("{\"bench\": \"roofline\", \"config\": \"%s\", \"threads\": %d, \"kind\": \"step\", "
            "\"peak_gflops\": %.1f, \"bw_gbs\": %.1f, \"measured_ms\": %.2f, "
            "\"profiled_ms\": %.2f, \"accounted_ms\": %.2f, \"roof_ms\": %.2f, "
            "\"measured_over_roof\": %.2f, \"useful_gflop\": %.3f, \"useful_gflops\": %.2f, "

@@ -33,7 +33,7 @@ skip_b=0
 torch=1
 nasrl=1
 steps=3
-steps_b=2
+steps_b=1
 warmup=1
 profile=1
 peak_measured=0
@@ -79,41 +79,45 @@ run() {
 }
 
 echo "load before: $(cat /proc/loadavg)" >&2
-"$bindir/bench_machine" | tee "$out/machine.json" >> "$jsonl"
+"$bindir/bench_machine" --mib 64 --reps 30 | tee "$out/machine.json" >> "$jsonl"
 field() { sed -n "s/.*\"$1\": \([0-9.]*\).*/\1/p" "$out/machine.json"; }
 
 cfg_a="--C 8 --layers 5 --batch 32 --hw 28 --in-ch 1"
 cfg_b="--C 16 --layers 8 --batch 64 --hw 32 --in-ch 3"
-configs="a"
-[ "$skip_b" = 1 ] || configs="a b"
-for t in $threads; do
-    bw=$(field "triad_gbs_t$t")
-    peak=$((115 * t))
-    [ "$peak_measured" = 0 ] || peak=$(field "peak_gflops_t$t")
-    roof="--profile $profile --peak $peak --bw $bw"
-    for c in $configs; do
-        eval "cfg=\$cfg_$c"
-        n=$steps
-        [ "$c" = b ] && n=$steps_b
-        for o in 1 2; do
-            tag="darts $c o$o t$t"
-            # shellcheck disable=SC2086
-            OPENBLAS_NUM_THREADS=1 run "$tag" nasd "$out/nasd_${c}_o${o}_t$t.log" \
-                "$bindir/bench_darts" $cfg --order "$o" --threads "$t" --steps "$n" \
-                --warmup "$warmup" $roof
-            [ "$torch" = 0 ] || run "$tag" torch "$out/torch_${c}_o${o}_t$t.log" \
-                /usr/bin/python3 "$peer/darts_ref.py" $cfg --order "$o" --threads "$t" \
-                --steps "$n" --warmup "$warmup"
-        done
+# roof T: the roofline options of a nasd run on T threads.
+roof() {
+    peak=$((115 * $1))
+    [ "$peak_measured" = 0 ] || peak=$(field "peak_gflops_t$1")
+    echo "--profile $profile --peak $peak --bw $(field "triad_gbs_t$1")"
+}
+# darts C T N: config C, both orders, T threads, N timed steps.
+darts() {
+    eval "cfg=\$cfg_$1"
+    for o in 1 2; do
+        tag="darts $1 o$o t$2"
+        # shellcheck disable=SC2046,SC2086
+        OPENBLAS_NUM_THREADS=1 run "$tag" nasd "$out/nasd_$1_o${o}_t$2.log" \
+            "$bindir/bench_darts" $cfg --order "$o" --threads "$2" --steps "$3" \
+            --warmup "$warmup" $(roof "$2")
+        # shellcheck disable=SC2086
+        [ "$torch" = 0 ] || run "$tag" torch "$out/torch_$1_o${o}_t$2.log" \
+            /usr/bin/python3 "$peer/darts_ref.py" $cfg --order "$o" --threads "$2" \
+            --steps "$3" --warmup "$warmup"
     done
-    tag="enas t$t"
-    # shellcheck disable=SC2086
-    OPENBLAS_NUM_THREADS=1 run "$tag" nasd "$out/nasd_enas_t$t.log" "$bindir/bench_enas" \
-        --C 20 --layers 6 --batch 64 --threads "$t" --steps "$steps" --warmup "$warmup" $roof
-    [ "$torch" = 0 ] || run "$tag" torch "$out/torch_enas_t$t.log" /usr/bin/python3 \
-        "$peer/enas_ref.py" --part child --C 20 --layers 6 --batch 64 --threads "$t" \
+}
+enas() {
+    tag="enas t$1"
+    # shellcheck disable=SC2046
+    OPENBLAS_NUM_THREADS=1 run "$tag" nasd "$out/nasd_enas_t$1.log" "$bindir/bench_enas" \
+        --C 20 --layers 6 --batch 64 --threads "$1" --steps "$steps" --warmup "$warmup" \
+        $(roof "$1")
+    [ "$torch" = 0 ] || run "$tag" torch "$out/torch_enas_t$1.log" /usr/bin/python3 \
+        "$peer/enas_ref.py" --part child --C 20 --layers 6 --batch 64 --threads "$1" \
         --steps "$steps" --warmup "$warmup" --no-aux
-done
+}
+# The short rows first, config (b) (minutes per PyTorch step) last.
+for t in $threads; do darts a "$t" "$steps"; done
+for t in $threads; do enas "$t"; done
 if [ "$nasrl" = 1 ] && [ -x "$bindir/bench_nasrl" ]; then
     load=$(cut -d' ' -f1 /proc/loadavg)
     echo "== nasrl m=4 t2 (load $load)" >&2
@@ -121,5 +125,6 @@ if [ "$nasrl" = 1 ] && [ -x "$bindir/bench_nasrl" ]; then
         --children 8 --examples 6000 --epochs 1 2>"$out/nasrl.log" |
         sed "s/^{/{\"tag\": \"nasrl m4 t2\", \"impl\": \"nasd\", \"load_before\": $load, /" >> "$jsonl"
 fi
+[ "$skip_b" = 1 ] || for t in $threads; do darts b "$t" "$steps_b"; done
 echo "load after: $(cat /proc/loadavg)" >&2
 /usr/bin/python3 "$here/roofline_table.py" "$jsonl"
