@@ -4,12 +4,28 @@ its JSON lines: per step, the op kinds (calls, GFLOP, GB, ms, GFLOP/s, GB/s,
 roofline ms) and the step against its roofline; then every target row,
 met or not.
 
-  /usr/bin/python3 bench/roofline_table.py /tmp/run_roofline/roofline.jsonl
+  /usr/bin/python3 bench/roofline_table.py /tmp/run_roofline/roofline.jsonl [BW1 BW2]
+
+BW1 BW2 (GB/s, 1 and 2 threads): a second roofline at that bandwidth (the
+quiet machine's triad), from the per-kind sums: max(GFLOP / peak, GB / BW)
+per kind, which is at most the per-call sum (so time over it reads high,
+never low). It is the bound to hold the `held` time against (below): on a
+loaded machine the triad itself reads low.
 """
 import json
 import sys
 
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+quiet_bw = {1: float(sys.argv[2]), 2: float(sys.argv[3])} if len(sys.argv) > 3 else None
+
+
+def quiet_roof(kinds, step):
+    """ms of the per-kind roofline at the quiet bandwidth, or None."""
+    if not quiet_bw:
+        return None
+    bw = quiet_bw[step["threads"]]
+    return sum(max(r["gflop"] / step["peak_gflops"], r["gb"] / bw) * 1e3
+               for r in kinds if r["kind"] != "step")
 machine = next((r for r in rows if r.get("bench") == "machine"), None)
 if machine:
     print(f"machine: FMA peak {machine['peak_gflops_t1']} / {machine['peak_gflops_t2']} GFLOP/s "
@@ -44,6 +60,10 @@ for tag, d in by.items():
           f"{step['useful_gflops']:.1f} GFLOP/s = {100 * step['useful_share_of_peak']:.1f} % "
           f"of peak; recompute {step['recompute_gflop']:.2f} GFLOP in "
           f"{step['recompute_ms']:.0f} ms")
+    q = quiet_roof(kinds, step)
+    if q is not None:
+        print(f"   roofline at the quiet triad ({quiet_bw[step['threads']]} GB/s, per-kind sums): "
+              f"{q:.0f} ms")
     print(hdr)
     for r in kinds:
         if r["kind"] == "step":
@@ -53,6 +73,15 @@ for tag, d in by.items():
               f"{r['ms']:>8.1f} {r['gflops']:>8.2f} {r['gbs']:>6.2f} {r['roof_ms']:>8.1f} "
               f"{x:>7.2f}")
     print()
+
+
+def held(r):
+    """ms of the step on the cores the program actually held: the median
+    wall time times its median CPU utilisation (CPU time / wall / threads).
+    On a machine that other work keeps busy this is the time the step
+    would take alone, to within cache and memory-bus contention; wall
+    ratios then say more about the scheduler than about the programs."""
+    return r["median_ms"] * r.get("cpu_util_median", 1.0)
 
 
 def verdict(ok):
@@ -72,11 +101,21 @@ for tag, d in by.items():
     if step:
         v = step["measured_over_roof"]
         print(f"{tag + ': time / roofline':<44} {v:>10.2f} {'1.5':>7} {verdict(v <= 1.5):>7}  {load}")
+        q = quiet_roof([r for r in d["nasd"] if r.get("bench") == "roofline"], step)
+        if main and q:
+            v = held(main) / q
+            print(f"{tag + ': held time / quiet roofline':<44} {v:>10.2f} {'1.5':>7} "
+                  f"{verdict(v <= 1.5):>7}  cpu {main.get('cpu_util_median')} "
+                  f"({held(main):.0f} vs {q:.0f} ms)")
     if main and t:
         bound = 0.30 if tag.startswith("enas") else 0.20 if " o1 " in tag else 0.25
         v = main["median_ms"] / t["median_ms"]
         print(f"{tag + ': time / PyTorch':<44} {v:>10.3f} {bound:>7.2f} {verdict(v <= bound):>7}  "
               f"{load}/{t.get('load_before')} ({main['median_ms']:.0f} vs {t['median_ms']:.0f} ms)")
+        v = held(main) / held(t)
+        print(f"{tag + ': held time / PyTorch':<44} {v:>10.3f} {bound:>7.2f} {verdict(v <= bound):>7}  "
+              f"cpu {main.get('cpu_util_median')}/{t.get('cpu_util_median')} "
+              f"({held(main):.0f} vs {held(t):.0f} ms)")
         v = main["time_v_rss_kb"] / t["time_v_rss_kb"]
         print(f"{tag + ': peak RSS / PyTorch':<44} {v:>10.3f} {0.25:>7.2f} {verdict(v <= 0.25):>7}  "
               f"({main['time_v_rss_kb'] / 1024:.0f} vs {t['time_v_rss_kb'] / 1024:.0f} MB)")
@@ -86,9 +125,12 @@ for tag, d in by.items():
         if m1 and m2:
             v = m2["median_ms"] / m1["median_ms"]
             print(f"{tag + ': order 2 / order 1':<44} {v:>10.2f} {2.0:>7.1f} {verdict(v <= 2.0):>7}")
+            v = held(m2) / held(m1)
+            print(f"{tag + ': held order 2 / order 1':<44} {v:>10.2f} {2.0:>7.1f} {verdict(v <= 2.0):>7}")
         p1, p2 = one(t1, "torch"), t
         if p1 and p2:
-            print(f"{'  (PyTorch order 2 / order 1)':<44} {p2['median_ms'] / p1['median_ms']:>10.2f}")
+            print(f"{'  (PyTorch order 2 / order 1, wall; held)':<44} "
+                  f"{p2['median_ms'] / p1['median_ms']:>10.2f} {held(p2) / held(p1):>7.2f}")
     if tag.startswith("nasrl"):
         r = d["nasd"][0]
         v = r["cpu_utilisation"]

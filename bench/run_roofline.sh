@@ -127,4 +127,6 @@ if [ "$nasrl" = 1 ] && [ -x "$bindir/bench_nasrl" ]; then
 fi
 [ "$skip_b" = 1 ] || for t in $threads; do darts b "$t" "$steps_b"; done
 echo "load after: $(cat /proc/loadavg)" >&2
-/usr/bin/python3 "$here/roofline_table.py" "$jsonl"
+# The quiet machine's triad (shared/peer/results.md, 1 and 2 threads): the
+# bound for the time the steps held the cores (roofline_table.py).
+/usr/bin/python3 "$here/roofline_table.py" "$jsonl" 35.6 66.9
