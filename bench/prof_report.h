@@ -24,6 +24,7 @@ static void prof_add(nas_prof *total, const nas_prof *p)
         t->flops += r->flops;
         t->bytes += r->bytes;
         t->seconds += r->seconds;
+        t->cpu_s += r->cpu_s;
         t->roof_s += r->roof_s;
     }
     total->useful_flops += p->useful_flops;
@@ -52,10 +53,11 @@ static void prof_report(const char *tag, int threads, const nas_prof *sum, int s
         busy += s;
         printf("{\"bench\": \"roofline\", \"config\": \"%s\", \"threads\": %d, \"kind\": \"%s\", "
                "\"calls\": %.0f, \"gflop\": %.4f, \"gb\": %.4f, \"ms\": %.2f, "
-               "\"gflops\": %.2f, \"gbs\": %.2f, \"roof_ms\": %.2f}\n",
+               "\"gflops\": %.2f, \"gbs\": %.2f, \"roof_ms\": %.2f, \"cpu_ms\": %.2f}\n",
                tag, threads, nas_prof_kind_name(k), r->calls / steps, r->flops / steps / 1e9,
                r->bytes / steps / 1e9, 1e3 * s, s > 0 ? r->flops / steps / s / 1e9 : 0.0,
-               s > 0 ? r->bytes / steps / s / 1e9 : 0.0, 1e3 * r->roof_s / steps);
+               s > 0 ? r->bytes / steps / s / 1e9 : 0.0, 1e3 * r->roof_s / steps,
+               1e3 * r->cpu_s / steps);
     }
     double useful = sum->fwd_flops / steps / nfwd * times;
     printf("{\"bench\": \"roofline\", \"config\": \"%s\", \"threads\": %d, \"kind\": \"step\", "

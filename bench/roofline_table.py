@@ -38,6 +38,15 @@ for r in rows:
         by.setdefault(r["tag"], {}).setdefault(r["impl"], []).append(r)
 
 
+def held(r):
+    """ms of the step on the cores the program actually held: the median
+    wall time times its median CPU utilisation (CPU time / wall / threads).
+    On a machine that other work keeps busy this is the time the step
+    would take alone, to within cache and memory-bus contention; wall
+    ratios then say more about the scheduler than about the programs."""
+    return r["median_ms"] * r.get("cpu_util_median", 1.0)
+
+
 def one(tag, impl, bench=None):
     for r in by.get(tag, {}).get(impl, []):
         if bench is None or r.get("bench") == bench:
@@ -46,8 +55,8 @@ def one(tag, impl, bench=None):
 
 
 print()
-hdr = (f"{'kind':<15} {'calls':>6} {'GFLOP':>8} {'GB':>7} {'ms':>8} {'GFLOP/s':>8} "
-       f"{'GB/s':>6} {'roof ms':>8} {'x roof':>7}")
+hdr = (f"{'kind':<15} {'calls':>6} {'GFLOP':>8} {'GB':>7} {'wall ms':>8} {'held ms':>8} "
+       f"{'GFLOP/s':>8} {'GB/s':>6} {'roof ms':>8} {'quiet':>7} {'x quiet':>7}")
 for tag, d in by.items():
     kinds = [r for r in d.get("nasd", []) if r.get("bench") == "roofline"]
     if not kinds:
@@ -60,6 +69,12 @@ for tag, d in by.items():
           f"{step['useful_gflops']:.1f} GFLOP/s = {100 * step['useful_share_of_peak']:.1f} % "
           f"of peak; recompute {step['recompute_gflop']:.2f} GFLOP in "
           f"{step['recompute_ms']:.0f} ms")
+    main = one(tag, "nasd", "darts") or one(tag, "nasd", "enas")
+    if main:
+        h = held(main)
+        print(f"   held {h:.0f} ms (CPU utilisation {main.get('cpu_util_median')}): useful "
+              f"{step['useful_gflop'] / h * 1e3:.1f} GFLOP/s = "
+              f"{100 * step['useful_gflop'] / h * 1e3 / step['peak_gflops']:.1f} % of peak")
     q = quiet_roof(kinds, step)
     if q is not None:
         print(f"   roofline at the quiet triad ({quiet_bw[step['threads']]} GB/s, per-kind sums): "
@@ -68,20 +83,18 @@ for tag, d in by.items():
     for r in kinds:
         if r["kind"] == "step":
             continue
-        x = r["ms"] / r["roof_ms"] if r["roof_ms"] > 0 else float("nan")
+        # held: the kind's process CPU time over the threads (older runs
+        # without cpu_ms: its wall time)
+        h = r["cpu_ms"] / step["threads"] if "cpu_ms" in r else r["ms"]
+        qr = None
+        if quiet_bw:
+            qr = max(r["gflop"] / step["peak_gflops"], r["gb"] / quiet_bw[step["threads"]]) * 1e3
+        x = h / qr if qr else float("nan")
         print(f"{r['kind']:<15} {r['calls']:>6.0f} {r['gflop']:>8.3f} {r['gb']:>7.3f} "
-              f"{r['ms']:>8.1f} {r['gflops']:>8.2f} {r['gbs']:>6.2f} {r['roof_ms']:>8.1f} "
-              f"{x:>7.2f}")
+              f"{r['ms']:>8.1f} {h:>8.1f} {r['gflop'] / h * 1e3 if h > 0 else 0:>8.2f} "
+              f"{r['gb'] / h * 1e3 if h > 0 else 0:>6.2f} {r['roof_ms']:>8.1f} "
+              f"{qr if qr is not None else float('nan'):>7.1f} {x:>7.2f}")
     print()
-
-
-def held(r):
-    """ms of the step on the cores the program actually held: the median
-    wall time times its median CPU utilisation (CPU time / wall / threads).
-    On a machine that other work keeps busy this is the time the step
-    would take alone, to within cache and memory-bus contention; wall
-    ratios then say more about the scheduler than about the programs."""
-    return r["median_ms"] * r.get("cpu_util_median", 1.0)
 
 
 def verdict(ok):

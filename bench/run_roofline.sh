@@ -5,10 +5,11 @@
 # DARTS step, configs (a) and (b), orders 1 and 2, and the ENAS micro
 # child step, each nasd (with its roofline report: --profile) back to back
 # with PyTorch (../shared/peer/darts_ref.py, enas_ref.py --part child
-# --no-aux), then NAS-RL at m = 4; one table of the op kinds and one of
+# --no-aux; at the --torch-threads only: on a loaded machine PyTorch's
+# 2-thread runs can take tens of minutes), then NAS-RL at m = 4; one table of the op kinds and one of
 # the targets, met or not.
 #
-#   bench/run_roofline.sh [--threads "1 2"] [--skip-b] [--no-torch]
+#   bench/run_roofline.sh [--threads "1 2"] [--torch-threads "1 2"] [--skip-b] [--no-torch]
 #                         [--steps N] [--steps-b N] [--warmup N] [--profile N]
 #                         [--peak-measured] [--no-nasrl] [--out DIR]
 #
@@ -29,6 +30,7 @@ peer=$here/../../shared/peer
 bindir=${BIN_DIR:-$here}
 out=/tmp/run_roofline
 threads="1 2"
+torch_threads="1 2"
 skip_b=0
 torch=1
 nasrl=1
@@ -40,6 +42,7 @@ peak_measured=0
 while [ $# -gt 0 ]; do
     case $1 in
     --threads) threads=$2; shift ;;
+    --torch-threads) torch_threads=$2; shift ;;
     --skip-b) skip_b=1 ;;
     --no-torch) torch=0 ;;
     --no-nasrl) nasrl=0 ;;
@@ -84,6 +87,12 @@ field() { sed -n "s/.*\"$1\": \([0-9.]*\).*/\1/p" "$out/machine.json"; }
 
 cfg_a="--C 8 --layers 5 --batch 32 --hw 28 --in-ch 1"
 cfg_b="--C 16 --layers 8 --batch 64 --hw 32 --in-ch 3"
+# torch_at T: false when PyTorch runs at T threads (so `torch_at T || run`).
+torch_at() {
+    [ "$torch" = 0 ] && return 0
+    case " $torch_threads " in *" $1 "*) return 1 ;; esac
+    return 0
+}
 # roof T: the roofline options of a nasd run on T threads.
 roof() {
     peak=$((115 * $1))
@@ -100,7 +109,7 @@ darts() {
             "$bindir/bench_darts" $cfg --order "$o" --threads "$2" --steps "$3" \
             --warmup "$warmup" $(roof "$2")
         # shellcheck disable=SC2086
-        [ "$torch" = 0 ] || run "$tag" torch "$out/torch_$1_o${o}_t$2.log" \
+        torch_at "$2" || run "$tag" torch "$out/torch_$1_o${o}_t$2.log" \
             /usr/bin/python3 "$peer/darts_ref.py" $cfg --order "$o" --threads "$2" \
             --steps "$3" --warmup "$warmup"
     done
@@ -111,7 +120,7 @@ enas() {
     OPENBLAS_NUM_THREADS=1 run "$tag" nasd "$out/nasd_enas_t$1.log" "$bindir/bench_enas" \
         --C 20 --layers 6 --batch 64 --threads "$1" --steps "$steps" --warmup "$warmup" \
         $(roof "$1")
-    [ "$torch" = 0 ] || run "$tag" torch "$out/torch_enas_t$1.log" /usr/bin/python3 \
+    torch_at "$1" || run "$tag" torch "$out/torch_enas_t$1.log" /usr/bin/python3 \
         "$peer/enas_ref.py" --part child --C 20 --layers 6 --batch 64 --threads "$1" \
         --steps "$steps" --warmup "$warmup" --no-aux
 }

@@ -96,7 +96,7 @@ Test(prof, counts_match_the_shapes)
     check_counts(&p);
     double sum = 0.0, roof = 0.0;
     for (int k = 0; k < NAS_PROF_KINDS; k++) {
-        cr_assert(p.kind[k].seconds >= 0.0);
+        cr_assert(p.kind[k].seconds >= 0.0 && p.kind[k].cpu_s >= 0.0);
         sum += p.kind[k].seconds;
         roof += p.kind[k].roof_s;
     }

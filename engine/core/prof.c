@@ -19,13 +19,14 @@ enum { MAX_FRAMES = 64 };
 
 typedef struct frame {
     int kind;
-    int open;       /* a forward op has begun and not ended */
-    double pending; /* seconds of that op so far */
+    int open;           /* a forward op has begun and not ended */
+    double pending;     /* seconds of that op so far */
+    double pending_cpu; /* and its CPU seconds */
 } frame;
 
 struct nas__prof_state {
     nas_prof *p;
-    double t;      /* the last time charged */
+    double t, cpu; /* the last time charged, wall and process CPU */
     int depth;     /* index of the top frame */
     int bwd_depth; /* backward nodes on the stack: forward ops inside recompute */
     frame f[MAX_FRAMES];
@@ -54,11 +55,18 @@ const char *nas_prof_kind_name(int kind)
     return kind >= 0 && kind < NAS_PROF_KINDS ? kind_names[kind] : "?";
 }
 
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 void nas_prof_start(nas_prof *p)
 {
     double peak = p->peak_flops, bw = p->bandwidth;
     *p = (nas_prof){.peak_flops = peak, .bandwidth = bw};
-    state = (nas__prof_state){.p = p, .t = nas__now()};
+    state = (nas__prof_state){.p = p, .t = nas__now(), .cpu = cpu_now()};
     nas__prof_cur = &state;
 }
 
@@ -66,22 +74,29 @@ void nas_prof_start(nas_prof *p)
 static void charge(nas__prof_state *s)
 {
     double now = nas__now(), dt = now - s->t;
+    double cpu = cpu_now(), dc = cpu - s->cpu;
     s->t = now;
+    s->cpu = cpu;
     frame *f = &s->f[s->depth];
-    if (f->open)
+    if (f->open) {
         f->pending += dt;
-    else
+        f->pending_cpu += dc;
+    } else {
         s->p->kind[f->kind].seconds += dt;
+        s->p->kind[f->kind].cpu_s += dc;
+    }
 }
 
 /* Pending time no op claimed goes to the frame's own kind. */
 static void settle(nas__prof_state *s)
 {
     frame *f = &s->f[s->depth];
-    if (f->open)
+    if (f->open) {
         s->p->kind[f->kind].seconds += f->pending;
+        s->p->kind[f->kind].cpu_s += f->pending_cpu;
+    }
     f->open = 0;
-    f->pending = 0.0;
+    f->pending = f->pending_cpu = 0.0;
 }
 
 void nas_prof_stop(void)
@@ -130,9 +145,10 @@ void nas__prof_op(nas_graph *g, int kind, nas_tensor *y, nas_tensor *const *in, 
     charge(s);
     frame *f = &s->f[s->depth];
     double sec = f->open ? f->pending : 0.0;
-    f->open = 0;
-    f->pending = 0.0;
     s->p->kind[kind].seconds += sec;
+    s->p->kind[kind].cpu_s += f->open ? f->pending_cpu : 0.0;
+    f->open = 0;
+    f->pending = f->pending_cpu = 0.0;
     double floats = numel(y);
     for (int i = 0; i < nin; i++)
         floats += numel(in[i]);

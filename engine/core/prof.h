@@ -16,6 +16,11 @@
  * searches' own loops: a DARTS edge's weighted sum, the alpha dot
  * products) is `other`, with no FLOP or byte model.
  *
+ * Beside the wall time, each interval's process CPU time (all threads) is
+ * charged the same way: on a machine that other work keeps busy, CPU time
+ * over threads is the time the op had the cores, where wall time also
+ * counts the waits for them.
+ *
  * Off (the default), every hook is one thread-local load and a branch
  * per op call, never in a kernel loop. On, it counts the calling thread
  * only: the engine's worker threads run kernels, never ops, so an op's
@@ -52,6 +57,7 @@ typedef enum nas_prof_kind {
 
 typedef struct nas_prof_row {
     double calls, flops, bytes, seconds;
+    double cpu_s;  /* process CPU seconds (all threads) in the same intervals */
     double roof_s; /* sum over calls of max(flops / peak, bytes / bandwidth) */
 } nas_prof_row;
 
