@@ -6,6 +6,7 @@
  *   bench/bench_darts [--C 8] [--layers 5] [--batch 32] [--hw 28]
  *                     [--in-ch 1] [--classes 10] [--order 1|2]
  *                     [--threads 1] [--steps 5] [--warmup 1] [--seed 2]
+ *                     [--profile N --peak GFLOPS --bw GBS]
  *
  * What is timed: nas__darts_step on fresh random batches (train and val,
  * like the reference's randn / randint), wall clock per step; the
@@ -17,7 +18,13 @@
  * Prints one JSON line with the reference's field names (median_ms,
  * arch_median_ms, weight_median_ms, cpu_util_median, peak_rss_mb, ...)
  * plus arena_peak_mb, the high-water mark of the step arena.
+ *
+ * --profile N: after those, N more steps with the engine's per-op-kind
+ * accounting on (core/prof.h), reported as the roofline JSON lines of
+ * prof_report.h against the FP32 peak --peak and the memory bandwidth
+ * --bw that bench/run_roofline.sh measured (bench_machine).
  */
+#include "prof_report.h"
 #include "search/darts/darts.h"
 
 #include <math.h>
@@ -67,8 +74,9 @@ static double minmax(const double *t, int n, int max)
 }
 
 typedef struct {
-    int C, layers, batch, hw, in_ch, classes, order, threads, steps, warmup;
+    int C, layers, batch, hw, in_ch, classes, order, threads, steps, warmup, profile;
     uint64_t seed;
+    double peak, bw; /* GFLOP/s, GB/s of the roofline */
 } opts;
 
 static int parse(int argc, char **argv, opts *o)
@@ -77,15 +85,26 @@ static int parse(int argc, char **argv, opts *o)
         const char *name;
         size_t off;
     } table[] = {
-        {"--C", offsetof(opts, C)},         {"--layers", offsetof(opts, layers)},
-        {"--batch", offsetof(opts, batch)}, {"--hw", offsetof(opts, hw)},
-        {"--in-ch", offsetof(opts, in_ch)}, {"--classes", offsetof(opts, classes)},
-        {"--order", offsetof(opts, order)}, {"--threads", offsetof(opts, threads)},
-        {"--steps", offsetof(opts, steps)}, {"--warmup", offsetof(opts, warmup)},
+        {"--C", offsetof(opts, C)},
+        {"--layers", offsetof(opts, layers)},
+        {"--batch", offsetof(opts, batch)},
+        {"--hw", offsetof(opts, hw)},
+        {"--in-ch", offsetof(opts, in_ch)},
+        {"--classes", offsetof(opts, classes)},
+        {"--order", offsetof(opts, order)},
+        {"--threads", offsetof(opts, threads)},
+        {"--steps", offsetof(opts, steps)},
+        {"--warmup", offsetof(opts, warmup)},
+        {"--profile", offsetof(opts, profile)},
     };
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
             o->seed = strtoull(argv[++i], NULL, 10);
+            continue;
+        }
+        if ((!strcmp(argv[i], "--peak") || !strcmp(argv[i], "--bw")) && i + 1 < argc) {
+            *(argv[i][2] == 'p' ? &o->peak : &o->bw) = atof(argv[i + 1]);
+            i++;
             continue;
         }
         size_t k = 0;
@@ -102,8 +121,12 @@ static int parse(int argc, char **argv, opts *o)
         fprintf(stderr, "bench_darts: --order is 1 or 2\n");
         return -1;
     }
-    if (o->steps < 1 || o->warmup < 0 || o->batch < 1 || o->threads < 1) {
-        fprintf(stderr, "bench_darts: --steps, --batch, --threads >= 1\n");
+    if (o->steps < 1 || o->warmup < 0 || o->batch < 1 || o->threads < 1 || o->profile < 0) {
+        fprintf(stderr, "bench_darts: --steps, --batch, --threads >= 1, --profile >= 0\n");
+        return -1;
+    }
+    if (o->profile && (o->peak <= 0 || o->bw <= 0)) {
+        fprintf(stderr, "bench_darts: --profile needs --peak GFLOPS and --bw GB/s\n");
         return -1;
     }
     return 0;
@@ -206,6 +229,22 @@ int main(int argc, char **argv)
         t_arch[k] = now_s() - t0;
     }
     double arch = median(t_arch, o.steps), all = median(t_all, o.steps);
+    /* The roofline report: more steps with the accounting on. */
+    nas_prof sum = {.peak_flops = 1e9 * o.peak, .bandwidth = 1e9 * o.bw};
+    double prof_wall = 0.0;
+    for (int k = 0; k < o.profile; k++) {
+        fill_batch(&rng, xt, yt, nx, o.batch, o.classes);
+        fill_batch(&rng, xv, yv, nx, o.batch, o.classes);
+        nas_darts_batch train = {xt, yt, o.batch}, val = {xv, yv, o.batch};
+        nas_prof one = {.peak_flops = sum.peak_flops, .bandwidth = sum.bandwidth};
+        nas_darts_stats st;
+        double t0 = now_s();
+        nas_prof_start(&one);
+        nas__darts_step(&s, &train, &val, lr, &st);
+        nas_prof_stop();
+        prof_wall += now_s() - t0;
+        prof_add(&sum, &one);
+    }
     for (int k = 0; k < o.steps; k++)
         t_weight[k] = t_all[k] - arch;
     double load1[1] = {0};
@@ -228,6 +267,14 @@ int main(int argc, char **argv)
            1e3 * median(t_weight, o.steps), median(util, o.steps), load0[0], load1[0],
            (double)ru.ru_maxrss / 1024.0,
            (double)nas_arena_peak(nas_graph_arena(g)) / (1024.0 * 1024.0), loss);
+    if (o.profile) {
+        char tag[64];
+        snprintf(tag, sizeof(tag), "darts C%d L%d b%d o%d", o.C, o.layers, o.batch, o.order);
+        /* forwards: val and train (order 1); train for w', val at w',
+         * the two probes and train (order 2) */
+        prof_report(tag, o.threads, &sum, o.profile, 1e3 * all, 1e3 * prof_wall / o.profile,
+                    o.order == 1 ? 2 : 5, o.order == 1 ? 6 : 13);
+    }
     free(xt);
     free(xv);
     free(yt);

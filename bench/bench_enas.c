@@ -8,6 +8,7 @@
  *   bench_enas [--C 20] [--layers 6] [--nodes 5] [--batch 64] [--hw 32]
  *              [--in-ch 3] [--threads 1] [--steps 5] [--warmup 2]
  *              [--seed 0] [--sep 0.55] [--no-recompute]
+ *              [--profile N --peak GFLOPS --bw GBS]
  *
  * Children: each op is a separable conv with probability --sep (half 3x3,
  * half 5x5), else one of the pools and identity; inputs uniform. 0.55
@@ -18,7 +19,11 @@
  * random tensors, as in the reference. Peak RSS is getrusage's
  * ru_maxrss of the whole process. Prints one JSON line with the
  * reference's field names plus arena_peak_mb.
+ *
+ * --profile N: N more steps with the engine's per-op-kind accounting on,
+ * reported as prof_report.h's roofline lines (see bench_darts.c).
  */
+#include "prof_report.h"
 #include "search/enas/enas_micro.h"
 
 #include <math.h>
@@ -30,9 +35,9 @@
 
 typedef struct opts {
     int C, layers, nodes, batch, hw, in_ch, threads, steps, warmup;
-    int recompute;
+    int recompute, profile;
     uint64_t seed;
-    double sep;
+    double sep, peak, bw;
 } opts;
 
 static double now(void)
@@ -70,7 +75,7 @@ static void usage(void)
     fprintf(stderr, "usage: bench_enas [--C N] [--layers N] [--nodes N] "
                     "[--batch N] [--hw N] [--in-ch N] [--threads N] "
                     "[--steps N] [--warmup N] [--seed N] [--sep P] "
-                    "[--no-recompute]\n");
+                    "[--no-recompute] [--profile N --peak GFLOPS --bw GBS]\n");
     exit(2);
 }
 
@@ -118,10 +123,17 @@ static void parse(int argc, char **argv, opts *o)
             o->seed = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--sep"))
             o->sep = atof(v);
+        else if (!strcmp(a, "--profile"))
+            o->profile = atoi(v);
+        else if (!strcmp(a, "--peak"))
+            o->peak = atof(v);
+        else if (!strcmp(a, "--bw"))
+            o->bw = atof(v);
         else
             usage();
     }
-    if (o->steps < 1 || o->warmup < 0 || o->threads < 1)
+    if (o->steps < 1 || o->warmup < 0 || o->threads < 1 || o->profile < 0 ||
+        (o->profile && (o->peak <= 0 || o->bw <= 0)))
         usage();
 }
 
@@ -140,6 +152,34 @@ static int sample(const nas_ctrl_step *prog, int n, nas_rng *r, double sep, int 
         }
     }
     return seps;
+}
+
+typedef struct step_args {
+    void *sp;
+    nas_graph *g;
+    nas_params *p;
+    const int *arc;
+    const float *x;
+    const int32_t *y;
+    size_t nx;
+    const opts *o;
+    nas_sgd *sgd;
+} step_args;
+
+/* One child step on the batch: forward, loss, backward, clip, SGD. */
+static nas_tensor *child_step(const step_args *a)
+{
+    const opts *o = a->o;
+    nas_graph_reset(a->g);
+    nas_params_zero_grad(a->p, NAS_MASK(NAS_GROUP_WEIGHTS));
+    nas_tensor *xt = nas_tensor_new4(a->g, o->batch, o->in_ch, o->hw, o->hw);
+    memcpy(xt->data, a->x, a->nx * sizeof(float));
+    nas_tensor *logits = nas__enas_micro.forward(a->sp, a->g, a->p, a->arc, xt, 1);
+    nas_tensor *loss = nas_cross_entropy(a->g, logits, a->y);
+    nas_graph_backward(a->g, loss, NAS_MASK(NAS_GROUP_WEIGHTS));
+    nas_clip_grad_norm(a->p, NAS_GROUP_WEIGHTS, 5.0f);
+    nas_sgd_step(a->sgd, a->p, NAS_GROUP_WEIGHTS);
+    return loss;
 }
 
 int main(int argc, char **argv)
@@ -191,18 +231,11 @@ int main(int argc, char **argv)
     double *util = calloc((size_t)total, sizeof(double));
     int *seps = calloc((size_t)total, sizeof(int));
     size_t used = 0;
+    step_args sa = {sp, g, p, arc, x, y, nx, &o, &sgd};
     for (int it = 0; it < total; it++) {
         double t0 = now(), c0 = cpu_now();
         seps[it] = sample(prog, nprog, &r, o.sep, arc);
-        nas_graph_reset(g);
-        nas_params_zero_grad(p, NAS_MASK(NAS_GROUP_WEIGHTS));
-        nas_tensor *xt = nas_tensor_new4(g, o.batch, o.in_ch, o.hw, o.hw);
-        memcpy(xt->data, x, nx * sizeof(float));
-        nas_tensor *logits = nas__enas_micro.forward(sp, g, p, arc, xt, 1);
-        nas_tensor *loss = nas_cross_entropy(g, logits, y);
-        nas_graph_backward(g, loss, NAS_MASK(NAS_GROUP_WEIGHTS));
-        nas_clip_grad_norm(p, NAS_GROUP_WEIGHTS, 5.0f);
-        nas_sgd_step(&sgd, p, NAS_GROUP_WEIGHTS);
+        nas_tensor *loss = child_step(&sa);
         double t1 = now(), c1 = cpu_now();
         wall[it] = t1 - t0;
         util[it] = (c1 - c0) / ((t1 - t0) * o.threads);
@@ -210,6 +243,19 @@ int main(int argc, char **argv)
             used = nas__enas_micro.arc_params(sp, p, arc);
         fprintf(stderr, "step %d%s: %.2f ms, loss %.4f\n", it, it < o.warmup ? " (warm-up)" : "",
                 1e3 * wall[it], (double)loss->data[0]);
+    }
+    /* The roofline report: more children with the accounting on. */
+    nas_prof sum = {.peak_flops = 1e9 * o.peak, .bandwidth = 1e9 * o.bw};
+    double prof_wall = 0.0;
+    for (int k = 0; k < o.profile; k++) {
+        sample(prog, nprog, &r, o.sep, arc);
+        nas_prof one = {.peak_flops = sum.peak_flops, .bandwidth = sum.bandwidth};
+        double t0 = now();
+        nas_prof_start(&one);
+        child_step(&sa);
+        nas_prof_stop();
+        prof_wall += now() - t0;
+        prof_add(&sum, &one);
     }
     double *tw = wall + o.warmup, mn = tw[0], mx = tw[0];
     for (int i = 1; i < o.steps; i++) {
@@ -236,6 +282,12 @@ int main(int argc, char **argv)
            median(util + o.warmup, o.steps), (double)ru.ru_maxrss / 1024.0,
            (double)nas_arena_peak(nas_graph_arena(g)) / (1024.0 * 1024.0),
            (double)nas__enas_micro_scratch_peak(sp) / (1024.0 * 1024.0));
+    if (o.profile) {
+        char tag[64];
+        snprintf(tag, sizeof(tag), "enas child C%d L%d b%d", o.C, o.layers, o.batch);
+        prof_report(tag, o.threads, &sum, o.profile, 1e3 * median(tw, o.steps),
+                    1e3 * prof_wall / o.profile, 1, 3);
+    }
     free(wall);
     free(util);
     free(seps);

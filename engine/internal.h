@@ -14,6 +14,7 @@
 #ifndef NAS_INTERNAL_H
 #define NAS_INTERNAL_H
 
+#include "core/prof.h"
 #include "nas.h"
 
 #include <cblas.h>
@@ -37,6 +38,8 @@ struct nas_node {
     void *pa[4];       /* saved arena pointers (masks, stats, ...) */
     nas_tensor **list; /* variadic inputs (concat, sum_n) */
     int nlist;
+    int pkind;     /* nas_prof_kind of the op, set only while profiling */
+    double pflops; /* its forward FLOPs (core/prof.c's backward model) */
 };
 
 struct nas_graph {
@@ -85,6 +88,31 @@ void nas__ex_slice(nas_graph *g, nas_tensor *y, nas_tensor *x, int naxes, const 
                    const int *starts);
 void nas__ex_softmax(nas_graph *g, nas_tensor *y, nas_tensor *x, int log);
 void nas__ex_embedding(nas_graph *g, nas_tensor *y, nas_tensor *table, const int32_t *ids);
+
+/* Profiling hooks (core/prof.h): NAS__PROF(call) runs call only while
+ * the calling thread is profiled; each op's forward ends with one, beside
+ * its NAS__EX. nas__prof_op: y computed from in[0, nin) in flops FLOPs;
+ * nas__prof_conv: the same for a convolution, whose kind (dense,
+ * pointwise, depthwise) and FLOPs it derives from the shapes. push / pop
+ * bracket work that is no op (zeroing, optimizers); pop counts one call
+ * of the frame's kind with the FLOPs and bytes given. */
+typedef struct nas__prof_state nas__prof_state;
+extern _Thread_local nas__prof_state *nas__prof_cur;
+#define NAS__PROF(call)                                                                            \
+    do {                                                                                           \
+        if (__builtin_expect(nas__prof_cur != NULL, 0))                                            \
+            call;                                                                                  \
+    } while (0)
+void nas__prof_begin(void);
+void nas__prof_op(nas_graph *g, int kind, nas_tensor *y, nas_tensor *const *in, int nin,
+                  double flops);
+void nas__prof_conv(nas_graph *g, nas_tensor *y, nas_tensor *x, nas_tensor *w, int groups);
+void nas__prof_push(int kind);
+void nas__prof_pop(double flops, double bytes);
+/* Around a backward node's dispatch: its kind's frame, and the backward
+ * FLOP and byte model of the node's tensors at its end. */
+void nas__prof_node_push(const nas_node *n);
+void nas__prof_node_pop(const nas_graph *g, const nas_node *n);
 
 /* Output tensor for an op over inputs: shape given, groups = OR of the
  * inputs' groups (0 when the graph does not record). */

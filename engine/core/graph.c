@@ -72,6 +72,7 @@ nas_arena *nas_graph_arena(nas_graph *g)
 
 nas_tensor *nas__out(nas_graph *g, int ndim, const int *shape, nas_tensor *const *in, int nin)
 {
+    NAS__PROF(nas__prof_begin());
     nas_tensor *t = nas_tensor_new(g, ndim, shape);
     if (g->grad_enabled)
         for (int i = 0; i < nin; i++)
@@ -130,11 +131,13 @@ void nas_graph_backward(nas_graph *g, nas_tensor *loss, uint32_t group_mask)
         nas_node *n = g->tape[k];
         if (!n->out->grad || !(n->out->groups & group_mask))
             continue;
+        NAS__PROF(nas__prof_node_push(n));
         for (int i = 0; i < n->nin; i++)
             prepare(g, n->in[i]);
         for (int i = 0; i < n->nlist; i++)
             prepare(g, n->list[i]);
         n->bwd(g, n);
+        NAS__PROF(nas__prof_node_pop(g, n));
     }
     g->bwd_mask = 0;
 }

@@ -43,8 +43,11 @@ void nas_sgd_step(nas_sgd *opt, nas_params *p, int group)
     float *w, *g, *buf;
     size_t n;
     nas_params_group(p, group, &w, &g, &buf, NULL, &n);
+    NAS__PROF(nas__prof_push(NAS_PROF_OPTIM));
     sgd_kernel(w, g, buf, n, opt->lr, opt->momentum, opt->weight_decay, opt->nesterov,
                opt->steps == 0);
+    /* w and buf read and written, g read; decay, momentum, Nesterov, step */
+    NAS__PROF(nas__prof_pop(6.0 * (double)n, 20.0 * (double)n));
     opt->steps++;
 }
 
@@ -74,8 +77,11 @@ void nas_adam_step(nas_adam *opt, nas_params *p, int group)
     double t = (double)opt->steps;
     double bc1 = 1.0 - pow((double)opt->beta1, t);
     double bc2 = 1.0 - pow((double)opt->beta2, t);
+    NAS__PROF(nas__prof_push(NAS_PROF_OPTIM));
     adam_kernel(w, g, m, v, n, opt->beta1, opt->beta2, opt->eps, opt->weight_decay,
                 (float)(opt->lr / bc1), (float)sqrt(bc2));
+    /* w, m, v read and written, g read */
+    NAS__PROF(nas__prof_pop(14.0 * (double)n, 28.0 * (double)n));
 }
 
 float nas_cosine_lr(float lr_max, float lr_min, int64_t t, int64_t T)
@@ -109,11 +115,14 @@ float nas_clip_grad_norm(nas_params *p, int group, float max_norm)
     float *g;
     size_t n;
     nas_params_group(p, group, NULL, &g, NULL, NULL, &n);
+    NAS__PROF(nas__prof_push(NAS_PROF_OPTIM));
     double norm = sqrt(sum_squares(g, n));
-    if (norm > (double)max_norm) {
+    int clip = norm > (double)max_norm;
+    if (clip) {
         float s = (float)((double)max_norm / (norm + 1e-6));
         for (size_t i = 0; i < n; i++)
             g[i] *= s;
     }
+    NAS__PROF(nas__prof_pop((clip ? 3.0 : 2.0) * (double)n, (clip ? 12.0 : 4.0) * (double)n));
     return (float)norm;
 }

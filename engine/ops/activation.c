@@ -84,6 +84,7 @@ static nas_tensor *act(nas_graph *g, nas_tensor *x, enum act a)
     nas_node *nd = nas__record(g, act_bwd, y, &x, 1);
     if (nd)
         nd->ia[0] = a;
+    NAS__PROF(nas__prof_op(g, NAS_PROF_ELEMENTWISE, y, &x, 1, (double)nas_tensor_numel(y)));
     NAS__EX(g, nas__ex_unary(g, y, x, act_onnx[a]));
     return y;
 }

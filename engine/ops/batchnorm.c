@@ -267,6 +267,8 @@ nas_tensor *nas_batchnorm(nas_graph *g, nas_tensor *x, nas_tensor *gamma, nas_te
         nd->pa[1] = b.rstd;
         nd->ia[0] = batch_stats;
     }
+    /* statistics (sum, squares) and the affine normalisation: 5 per element */
+    NAS__PROF(nas__prof_op(g, NAS_PROF_BN, y, &x, 1, 5.0 * (double)nas_tensor_numel(y)));
     NAS__EX(g, nas__ex_bn(g, y, x, gamma, beta, running_mean, running_var, eps));
     return y;
 }

@@ -388,6 +388,7 @@ nas_tensor *nas_conv2d(nas_graph *g, nas_tensor *x, nas_tensor *w, nas_tensor *b
         nd->ia[2] = dil;
         nd->ia[3] = groups;
     }
+    NAS__PROF(nas__prof_conv(g, y, x, w, groups));
     NAS__EX(g, nas__ex_conv(g, y, x, w, bias, stride, pad, dil, groups));
     return y;
 }

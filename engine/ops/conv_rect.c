@@ -135,6 +135,7 @@ nas_tensor *nas__conv2d_rect(nas_graph *g, nas_tensor *x, nas_tensor *w, int str
     nas_node *nd = nas__record(g, conv_rect_bwd, y, in, 2);
     if (nd)
         memcpy(nd->ia, ia, sizeof(ia));
+    NAS__PROF(nas__prof_conv(g, y, x, w, 1));
     NAS__EX(g, nas__ex_conv_rect(g, y, x, w, stride, pad_top, pad_left));
     return y;
 }
@@ -191,6 +192,7 @@ nas_tensor *nas__zero_pad(nas_graph *g, nas_tensor *x, int ho, int wo)
         nd->ia[0] = top;
         nd->ia[1] = left;
     }
+    NAS__PROF(nas__prof_op(g, NAS_PROF_COPY, y, &x, 1, 0.0));
     NAS__EX(g, nas__ex_zero_pad(g, y, x));
     return y;
 }

@@ -51,6 +51,7 @@ static nas_tensor *binary(nas_graph *g, nas_tensor *a, nas_tensor *b, enum bin o
     nas_node *nd = nas__record(g, bin_bwd, y, in, 2);
     if (nd)
         nd->ia[0] = op;
+    NAS__PROF(nas__prof_op(g, NAS_PROF_ELEMENTWISE, y, in, 2, (double)nas_tensor_numel(y)));
     NAS__EX(g, nas__ex_binary(g, y, a, b, op == BIN_ADD ? "Add" : op == BIN_SUB ? "Sub" : "Mul"));
     return y;
 }
@@ -108,6 +109,7 @@ static nas_tensor *scale_impl(nas_graph *g, nas_tensor *x, nas_tensor *s, int id
         nd->ia[0] = idx;
         nd->fa[0] = c;
     }
+    NAS__PROF(nas__prof_op(g, NAS_PROF_ELEMENTWISE, y, &x, 1, (double)nas_tensor_numel(y)));
     NAS__EX(g, s ? nas__ex_none(g, "scale_by") : nas__ex_scale(g, y, x, c));
     return y;
 }
@@ -134,6 +136,7 @@ static void sum_n_bwd(nas_graph *g, nas_node *nd)
 nas_tensor *nas__list_out(nas_graph *g, int ndim, const int *shape, nas_tensor **xs, int n,
                           nas_tensor ***kept)
 {
+    NAS__PROF(nas__prof_begin());
     nas_tensor *y = nas_tensor_new(g, ndim, shape);
     if (g->grad_enabled)
         for (int k = 0; k < n; k++)
@@ -165,6 +168,7 @@ nas_tensor *nas_sum_n(nas_graph *g, nas_tensor **xs, int n)
     for (int k = 1; k < n; k++)
         nas__add_to(y->data, xs[k]->data, m);
     nas__record_list(g, sum_n_bwd, y, kept, n, 0);
+    NAS__PROF(nas__prof_op(g, NAS_PROF_ELEMENTWISE, y, xs, n, (double)m * (n - 1)));
     NAS__EX(g, nas__ex_list(g, y, xs, n, "Sum"));
     return y;
 }
@@ -192,6 +196,7 @@ static nas_tensor *reduce(nas_graph *g, nas_tensor *x, int mean)
     nas_node *nd = nas__record(g, reduce_bwd, y, &x, 1);
     if (nd)
         nd->ia[0] = mean;
+    NAS__PROF(nas__prof_op(g, NAS_PROF_HEAD, y, &x, 1, (double)nas_tensor_numel(x)));
     NAS__EX(g, nas__ex_none(g, mean ? "mean" : "sum"));
     return y;
 }

@@ -39,6 +39,8 @@ nas_tensor *nas_linear(nas_graph *g, nas_tensor *x, nas_tensor *w, nas_tensor *b
     }
     nas__sgemm(CblasNoTrans, CblasTrans, n, m, k, 1.0f, x->data, k, w->data, k, 1.0f, y->data, m);
     nas__record(g, linear_bwd, y, in, 3);
+    NAS__PROF(
+        nas__prof_op(g, NAS_PROF_HEAD, y, in, 3, 2.0 * (double)nas_tensor_numel(y) * x->shape[1]));
     NAS__EX(g, nas__ex_linear(g, y, x, w, b));
     return y;
 }
@@ -64,6 +66,8 @@ nas_tensor *nas_matmul(nas_graph *g, nas_tensor *a, nas_tensor *b)
     nas_tensor *y = nas__out(g, 2, shape, in, 2);
     nas__sgemm(CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a->data, k, b->data, n, 0.0f, y->data, n);
     nas__record(g, matmul_bwd, y, in, 2);
+    NAS__PROF(
+        nas__prof_op(g, NAS_PROF_HEAD, y, in, 2, 2.0 * (double)nas_tensor_numel(y) * a->shape[1]));
     NAS__EX(g, nas__ex_none(g, "matmul"));
     return y;
 }

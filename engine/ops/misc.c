@@ -35,6 +35,7 @@ nas_tensor *nas_embedding(nas_graph *g, nas_tensor *table, const int32_t *ids, i
     nas_node *nd = nas__record(g, embedding_bwd, y, &table, 1);
     if (nd)
         nd->pa[0] = kept;
+    NAS__PROF(nas__prof_op(g, NAS_PROF_HEAD, y, &table, 0, 0.0));
     NAS__EX(g, nas__ex_embedding(g, y, table, ids));
     return y;
 }
@@ -67,6 +68,7 @@ nas_tensor *nas_dropout(nas_graph *g, nas_tensor *x, float p)
     nas_node *nd = nas__record(g, dropout_bwd, y, &x, 1);
     if (nd)
         nd->pa[0] = mask;
+    NAS__PROF(nas__prof_op(g, NAS_PROF_ELEMENTWISE, y, &x, 1, (double)nas_tensor_numel(y)));
     NAS__EX(g, nas__ex_none(g, "dropout in training"));
     return y;
 }
@@ -104,6 +106,7 @@ nas_tensor *nas_drop_path(nas_graph *g, nas_tensor *x, float p)
     nas_node *nd = nas__record(g, drop_path_bwd, y, &x, 1);
     if (nd)
         nd->pa[0] = mask;
+    NAS__PROF(nas__prof_op(g, NAS_PROF_ELEMENTWISE, y, &x, 1, (double)nas_tensor_numel(y)));
     return y;
 }
 

@@ -299,6 +299,7 @@ static nas_tensor *pool(nas_graph *g, nas_tensor *x, int k, int stride, int pad,
         nd->ia[3] = max;
         nd->pa[0] = c.arg;
     }
+    NAS__PROF(nas__prof_op(g, NAS_PROF_POOL, y, &x, 1, (double)nas_tensor_numel(y) * k * k));
     NAS__EX(g, nas__ex_pool(g, y, x, max, k, stride, pad));
     return y;
 }
@@ -344,6 +345,7 @@ nas_tensor *nas_global_avgpool(nas_graph *g, nas_tensor *x)
         y->data[p] = sum / (float)hw;
     }
     nas__record(g, gap_bwd, y, &x, 1);
+    NAS__PROF(nas__prof_op(g, NAS_PROF_POOL, y, &x, 1, (double)nas_tensor_numel(x)));
     NAS__EX(g, nas__ex_gap(g, y, x));
     return y;
 }

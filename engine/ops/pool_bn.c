@@ -395,6 +395,8 @@ nas_tensor *nas_pool_bn(nas_graph *g, nas_tensor *x, int max, int stride, nas_te
         nd->pa[1] = c.mean;
         nd->pa[2] = c.rstd;
     }
+    /* a 3x3 window and BN's 5 per output */
+    NAS__PROF(nas__prof_op(g, NAS_PROF_POOL, y, &x, 1, 14.0 * (double)nas_tensor_numel(y)));
     NAS__EX(g, nas__ex_pool_bn(g, y, x, max, stride, running_mean, running_var, eps));
     return y;
 }

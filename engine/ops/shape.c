@@ -49,6 +49,7 @@ nas_tensor *nas_concat(nas_graph *g, nas_tensor **xs, int n)
         off += cx;
     }
     nas__record_list(g, concat_bwd, y, kept, n, 0);
+    NAS__PROF(nas__prof_op(g, NAS_PROF_COPY, y, xs, n, 0.0));
     NAS__EX(g, nas__ex_list(g, y, xs, n, "Concat"));
     return y;
 }
@@ -81,6 +82,7 @@ nas_tensor *nas_narrow(nas_graph *g, nas_tensor *x, int start, int len)
     nas_node *nd = nas__record(g, narrow_bwd, y, &x, 1);
     if (nd)
         nd->ia[0] = start;
+    NAS__PROF(nas__prof_op(g, NAS_PROF_COPY, y, &y, 1, 0.0));
     NAS__EX(g, nas__ex_slice(g, y, x, 1, (int[]){1}, &start));
     return y;
 }

@@ -42,6 +42,7 @@ nas_tensor *nas_shift(nas_graph *g, nas_tensor *x, int dh, int dw)
         nd->ia[0] = dh;
         nd->ia[1] = dw;
     }
+    NAS__PROF(nas__prof_op(g, NAS_PROF_COPY, y, &x, 1, 0.0));
     NAS__EX(g, nas__ex_slice(g, y, x, 2, (int[]){2, 3}, (int[]){dh, dw}));
     return y;
 }

@@ -67,6 +67,7 @@ static nas_tensor *softmax_impl(nas_graph *g, nas_tensor *x, int is_log)
     nas_node *nd = nas__record(g, softmax_bwd, y, &x, 1);
     if (nd)
         nd->ia[0] = is_log;
+    NAS__PROF(nas__prof_op(g, NAS_PROF_HEAD, y, &x, 1, 5.0 * (double)nas_tensor_numel(y)));
     NAS__EX(g, nas__ex_softmax(g, y, x, is_log));
     return y;
 }
@@ -119,6 +120,8 @@ nas_tensor *nas_cross_entropy(nas_graph *g, nas_tensor *logits, const int32_t *l
         nd->pa[0] = logp;
         nd->pa[1] = lab;
     }
+    NAS__PROF(
+        nas__prof_op(g, NAS_PROF_HEAD, y, &logits, 1, 5.0 * (double)nas_tensor_numel(logits)));
     NAS__EX(g, nas__ex_none(g, "cross_entropy"));
     return y;
 }
