@@ -32,7 +32,9 @@
  * the timed region); rank 0 prints the JSON line with "ranks" and what
  * the group sums cost per step: calls, bytes sent per rank and elements,
  * float (weight and alpha gradients) and double (batch norm statistics,
- * loss, correct count) apart, and the median time inside them.
+ * loss, correct count) apart, the median and least time inside them
+ * (waiting for the slower rank included), and the median of the rest of
+ * the step.
  */
 #include "prof_report.h"
 #include "search/darts/darts.h"
@@ -383,13 +385,20 @@ int main(int argc, char **argv)
                1e3 * arch, 1e3 * median(t_weight, o.steps), median(util, o.steps), load0[0],
                load1[0], (double)ru.ru_maxrss / 1024.0,
                (double)nas_arena_peak(nas_graph_arena(g)) / (1024.0 * 1024.0), loss);
-    if (grp.rank == 0 && grp.size > 1)
+    if (grp.rank == 0 && grp.size > 1) {
+        /* What the step spent outside the sums, per step (t_weight is
+         * done with: it becomes that). */
+        for (int k = 0; k < o.steps; k++)
+            t_weight[k] = t_all[k] - t_sum[k];
         printf(", \"ranks\": %d, \"sum_calls_f32\": %.0f, \"sum_calls_f64\": %.0f, "
                "\"sum_elems_f32\": %.0f, \"sum_elems_f64\": %.0f, "
-               "\"sum_bytes_f32\": %.0f, \"sum_bytes_f64\": %.0f, \"sum_median_ms\": %.2f",
+               "\"sum_bytes_f32\": %.0f, \"sum_bytes_f64\": %.0f, \"sum_median_ms\": %.2f, "
+               "\"sum_min_ms\": %.2f, \"outside_sums_median_ms\": %.2f",
                grp.size, step_sums.calls[0], step_sums.calls[1], step_sums.elems[0],
                step_sums.elems[1], step_sums.bytes[0], step_sums.bytes[1],
-               1e3 * median(t_sum, o.steps));
+               1e3 * median(t_sum, o.steps), 1e3 * minmax(t_sum, o.steps, 0),
+               1e3 * median(t_weight, o.steps));
+    }
     if (grp.rank == 0)
         printf("}\n");
     if (o.profile && grp.rank == 0) {

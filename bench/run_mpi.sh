@@ -80,19 +80,22 @@ echo "== end: $(uptime)" >&2
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 base = {r["tag"].split()[0]: r["median_ms"] for r in rows if r["tag"].endswith("1x1")}
-print(f"{'run':<8} {'step ms':>8} {'vs 1x1':>7} {'sums ms':>8} {'f32 calls':>9} "
-      f"{'f32 MB':>7} {'f64 calls':>9} {'f64 KB':>7} {'load':>5}")
+print(f"{'run':<8} {'step ms':>8} {'min ms':>7} {'vs 1x1':>7} {'sums ms':>8} {'min':>7} "
+      f"{'rest ms':>8} {'f32 calls':>9} {'f32 MB':>7} {'f64 calls':>9} {'f64 KB':>7} {'load':>5}")
 for r in rows:
     c = r["tag"].split()[0]
     sp = base[c] / r["median_ms"] if c in base else float("nan")
     if "ranks" in r:
-        extra = (f"{r['sum_median_ms']:>8.1f} {r['sum_calls_f32']:>9} "
+        extra = (f"{r['sum_median_ms']:>8.1f} {r['sum_min_ms']:>7.1f} "
+                 f"{r['outside_sums_median_ms']:>8.1f} {r['sum_calls_f32']:>9} "
                  f"{r['sum_bytes_f32'] / 1e6:>7.2f} {r['sum_calls_f64']:>9} "
                  f"{r['sum_bytes_f64'] / 1e3:>7.1f}")
     else:
-        extra = f"{'-':>8} {'-':>9} {'-':>7} {'-':>9} {'-':>7}"
-    print(f"{r['tag']:<8} {r['median_ms']:>8.1f} {sp:>6.2f}x {extra} {r['loadavg_start']:>5.2f}")
-print("vs 1x1: the 1-thread step time over this one (speed-up); sums: per step, "
-      "on rank 0, bytes sent per rank (f32: weight and alpha gradients; "
+        extra = f"{'-':>8} {'-':>7} {'-':>8} {'-':>9} {'-':>7} {'-':>9} {'-':>7}"
+    print(f"{r['tag']:<8} {r['median_ms']:>8.1f} {r['min_ms']:>7.1f} {sp:>6.2f}x {extra} "
+          f"{r['loadavg_start']:>5.2f}")
+print("vs 1x1: the 1-thread median step over this one (speed-up); sums: per step on "
+      "rank 0, median and least ms inside them, rest: the step outside them; "
+      "MB/KB sent per rank (f32: weight and alpha gradients; "
       "f64: batch norm statistics, loss, correct count)")
 EOF
