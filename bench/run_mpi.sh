@@ -47,14 +47,12 @@ for p in bench_darts bench_darts_mpi; do
     [ -x "$bin/$p" ] || { echo "run_mpi.sh: $bin/$p not built (make bench/$p; bench_darts_mpi needs Open MPI at configure)" >&2; exit 2; }
 done
 # As root mpirun wants its two allow-run-as-root switches (the tests' setting).
+# shellcheck source=tests/mpi_env.sh
 . "$here/../tests/mpi_env.sh"
 mpirun="mpirun -np 2 --bind-to none -x OPENBLAS_NUM_THREADS=1"
 mkdir -p "$out"
 jsonl=$out/mpi.jsonl
 : > "$jsonl"
-
-cfg_a="--C 8 --layers 5 --batch 32 --hw 28 --in-ch 1"
-cfg_b="--C 16 --layers 8 --batch 64 --hw 32 --in-ch 3"
 
 run() { # tag, command...
     tag=$1
@@ -65,7 +63,10 @@ run() { # tag, command...
 }
 
 for c in $configs; do
-    eval "cfg=\$cfg_$c"
+    case $c in
+    a) cfg="--C 8 --layers 5 --batch 32 --hw 28 --in-ch 1" ;;
+    b) cfg="--C 16 --layers 8 --batch 64 --hw 32 --in-ch 3" ;;
+    esac
     # shellcheck disable=SC2086
     {
         run "$c 1x1" "$bin/bench_darts" $cfg --threads 1
