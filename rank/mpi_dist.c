@@ -28,8 +28,8 @@ typedef struct dist_ctx {
     int *cnt, *dsp; /* per rank: elements of its chunk, offset */
     int *rcnt, *rdsp;
     void *scratch;
-    size_t cap; /* bytes of scratch */
-    double bytes;
+    size_t cap;                 /* bytes of scratch */
+    nas_mpi_sum_count count[2]; /* float sums, double sums */
 } dist_ctx;
 
 /* The chunks of an n-element vector: rank k's is [k n / N, (k+1) n / N). */
@@ -58,6 +58,7 @@ static int reserve(dist_ctx *c, size_t bytes)
  * over the ranks, in rank order. */
 static void sum(dist_ctx *c, void *v, size_t n, MPI_Datatype t, size_t esize)
 {
+    double t0 = MPI_Wtime();
     chunks(c, n);
     int mine = c->cnt[c->rank];
     for (int k = 0; k < c->size; k++) {
@@ -81,7 +82,13 @@ static void sum(dist_ctx *c, void *v, size_t n, MPI_Datatype t, size_t esize)
             ((double *)out)[i] = acc;
     }
     MPI_Allgatherv(MPI_IN_PLACE, 0, t, v, c->cnt, c->dsp, t, MPI_COMM_WORLD);
-    c->bytes += 2.0 * (double)(n - (size_t)mine) * (double)esize;
+    /* Counted for bench/run_mpi.sh: two clock reads and four adds per
+     * sum, against at least two collectives. */
+    nas_mpi_sum_count *k = &c->count[esize == sizeof(double)];
+    k->calls++;
+    k->elems += (double)n;
+    k->bytes += 2.0 * (double)(n - (size_t)mine) * (double)esize;
+    k->seconds += MPI_Wtime() - t0;
 }
 
 static void sum_f32(void *ctx, float *v, size_t n)
@@ -138,5 +145,13 @@ void nas_mpi_dist_free(nas_dist *d)
 
 double nas_mpi_dist_bytes(const nas_dist *d)
 {
-    return ((const dist_ctx *)d->ctx)->bytes;
+    const dist_ctx *c = d->ctx;
+    return c->count[0].bytes + c->count[1].bytes;
+}
+
+void nas_mpi_dist_counts(const nas_dist *d, nas_mpi_sum_count *f32, nas_mpi_sum_count *f64)
+{
+    const dist_ctx *c = d->ctx;
+    *f32 = c->count[0];
+    *f64 = c->count[1];
 }

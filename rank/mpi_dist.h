@@ -15,4 +15,15 @@ void nas_mpi_dist_free(nas_dist *d);
 /* Bytes summed by d so far on this rank (what a step sends). */
 double nas_mpi_dist_bytes(const nas_dist *d);
 
+/* What the sums of d cost this rank so far, by element type: the engine
+ * sums gradients (weights, alphas) in float and batch norm's statistics,
+ * the loss and the correct count in double. bytes is what the rank sent
+ * (and received): 2 (N-1)/N of the vector; seconds is wall time inside
+ * the sum, waiting for the slowest rank included. */
+typedef struct nas_mpi_sum_count {
+    long calls;
+    double elems, bytes, seconds;
+} nas_mpi_sum_count;
+void nas_mpi_dist_counts(const nas_dist *d, nas_mpi_sum_count *f32, nas_mpi_sum_count *f64);
+
 #endif

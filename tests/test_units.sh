@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # test_units.sh - nasd's systemd units as systemd itself reads them:
 # `systemd-analyze verify` finds nothing to say about nasd.service and
-# nasd.socket, and `systemd-analyze security --offline=yes` rates the
-# service's exposure at most 2.0 (issue #8).
+# nasd.socket, nor about the service with the cluster drop-in
+# (nasd-mpi.conf.example, issue #18), and `systemd-analyze security
+# --offline=yes` rates the exposure of both at most 2.0 (issue #8).
 #
 # The unit under test is the one `make install` writes (systemd/nasd.service
 # of the build tree, made from nasd.service.in) with one change: ExecStart
@@ -34,6 +35,22 @@ out=$(cd "$tmp" && SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no \
 [ -z "$out" ] || { echo "$out" >&2; fail "systemd-analyze verify complained"; }
 echo "systemd-analyze verify: nasd.service and nasd.socket are clean"
 
+# The cluster drop-in (systemd/nasd-mpi.conf.example, README "Many
+# machines") as systemd applies it: its lines after the unit's (ExecStart=
+# empty, then the new one, naming the nasd built here); verify must find
+# nothing to say about the result either, and it must keep the exposure
+# bound below.
+mkdir "$tmp/mpi"
+cp "$tmp/nasd.service" "$tmp/mpi/nasd.service"
+sed "s|^ExecStart=/[^ ]*|ExecStart=$nasd|" "$srcdir/systemd/nasd-mpi.conf.example" >> "$tmp/mpi/nasd.service"
+[ "$(grep -c "^ExecStart=$nasd " "$tmp/mpi/nasd.service")" = 2 ] || fail "drop-in ExecStart was not rewritten"
+rc=0
+out=$(cd "$tmp/mpi" && SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no \
+        "$tmp/mpi/nasd.service" 2>&1) || rc=$?
+[ "$rc" = 0 ] || { echo "$out" >&2; fail "systemd-analyze verify (with nasd-mpi.conf.example) exited with $rc"; }
+[ -z "$out" ] || { echo "$out" >&2; fail "systemd-analyze verify complained about nasd-mpi.conf.example"; }
+echo "systemd-analyze verify: nasd.service with nasd-mpi.conf.example is clean"
+
 # The options the issue names must be there (so that a lower exposure
 # reached some other way does not hide one that went missing).
 for opt in Type=notify Restart=on-failure DynamicUser=yes StateDirectory=nasd \
@@ -46,13 +63,15 @@ for opt in Type=notify Restart=on-failure DynamicUser=yes StateDirectory=nasd \
 done
 grep -q '^ListenStream=127.0.0.1:8080$' "$tmp/nasd.socket" || fail "nasd.socket: ListenStream"
 
-sec=$(systemd-analyze security --offline=yes --no-pager "$tmp/nasd.service" 2>&1) || {
-    echo "$sec" >&2; fail "systemd-analyze security failed"; }
-line=$(printf '%s\n' "$sec" | grep 'Overall exposure level') ||
-    { echo "$sec" >&2; fail "no 'Overall exposure level' line"; }
-exposure=$(printf '%s\n' "$line" | sed -n 's/.*: \([0-9][0-9]*\.[0-9]\).*/\1/p')
-[ -n "$exposure" ] || fail "cannot read the exposure from: $line"
-echo "systemd-analyze security: $line"
-awk -v e="$exposure" -v m="$max_exposure" 'BEGIN { exit !(e + 0 <= m + 0) }' ||
-    { printf '%s\n' "$sec" | grep '✗' >&2; fail "exposure $exposure is over $max_exposure"; }
-echo "PASS: exposure $exposure <= $max_exposure"
+for unit in "$tmp/nasd.service" "$tmp/mpi/nasd.service"; do
+    sec=$(systemd-analyze security --offline=yes --no-pager "$unit" 2>&1) || {
+        echo "$sec" >&2; fail "systemd-analyze security failed on $unit"; }
+    line=$(printf '%s\n' "$sec" | grep 'Overall exposure level') ||
+        { echo "$sec" >&2; fail "no 'Overall exposure level' line for $unit"; }
+    exposure=$(printf '%s\n' "$line" | sed -n 's/.*: \([0-9][0-9]*\.[0-9]\).*/\1/p')
+    [ -n "$exposure" ] || fail "cannot read the exposure from: $line"
+    echo "systemd-analyze security ($unit): $line"
+    awk -v e="$exposure" -v m="$max_exposure" 'BEGIN { exit !(e + 0 <= m + 0) }' ||
+        { printf '%s\n' "$sec" | grep '✗' >&2; fail "exposure $exposure of $unit is over $max_exposure"; }
+    echo "PASS: exposure $exposure <= $max_exposure"
+done
