@@ -447,7 +447,7 @@ static void recompute_case(int aux, float drop_path)
         cfg.aux = aux;
         fix_init(&f[k], cfg, 21);
         nas__enas_micro_recompute(f[k].sp, k == 0);
-        nas__enas_micro_drop_path(f[k].sp, drop_path);
+        nas__enas_micro_drop_path(f[k].sp, drop_path, 0, 1);
         nas_rng_seed(&r, 22);
         random_arc(&f[k], &r, arc);
         nas_graph_reset(f[k].g);
@@ -506,13 +506,14 @@ Test(enas_micro, recomputation_gives_the_plain_tape_gradients_with_drop_path)
 
 /* micro_child.py's _fixed_layer: drop path on every op output but the
  * identities', cell i of the layers + 2 dropping with p (i + 1) /
- * (layers + 2), one draw per sample and op in program order; nothing in
- * eval mode. With one sample and every node reading the cell's inputs
+ * (layers + 2) min(1, (step + 1) / steps), one draw per sample and op in
+ * program order; nothing in eval mode. With one sample and every node reading the cell's inputs
  * only, an op's weights get a zero gradient exactly when its draw
  * dropped it, which an independent replay of the draws predicts. */
 Test(enas_micro, drop_path_masks_follow_the_layer_rule)
 {
-    const float p0 = 0.8f;
+    const float p0 = 0.9f;
+    const int64_t step = 2, steps = 4; /* 3/4 of the way */
     for (int k = 0; k < 2; k++) {
         fix f;
         nas_enas_cfg cfg = tiny(3, 3);
@@ -536,7 +537,7 @@ Test(enas_micro, drop_path_masks_follow_the_layer_rule)
         /* Eval mode: the same logits with and without drop path. */
         float eval[10];
         for (int d = 0; d < 2; d++) {
-            nas__enas_micro_drop_path(f.sp, d ? p0 : 0.0f);
+            nas__enas_micro_drop_path(f.sp, d ? p0 : 0.0f, step, steps);
             nas_graph_reset(f.g);
             nas_graph_set_training(f.g, 0);
             nas_rng before = f.drop;
@@ -549,7 +550,7 @@ Test(enas_micro, drop_path_masks_follow_the_layer_rule)
         }
 
         nas_rng replay = f.drop;
-        nas__enas_micro_drop_path(f.sp, p0);
+        nas__enas_micro_drop_path(f.sp, p0, step, steps);
         nas_graph_reset(f.g);
         nas_graph_set_training(f.g, 1);
         nas_tensor *y = nas__enas_micro.forward(f.sp, f.g, f.p, arc, x, 1);
@@ -558,7 +559,7 @@ Test(enas_micro, drop_path_masks_follow_the_layer_rule)
         int ncells = cfg.layers + 2, dropped = 0, kept = 0;
         for (int i = 0; i < ncells; i++) {
             int c = i == 1 || i == 3; /* reductions at layers / 3 and 2 (layers / 3) + 1 */
-            float pi = p0 * (float)(i + 1) / (float)ncells;
+            float pi = p0 * (float)(i + 1) / (float)ncells * 0.75f;
             for (int j = 0; j < 3; j++)
                 for (int s = 0; s < 2; s++) {
                     int op = arc[12 * c + 4 * j + 2 + s];

@@ -371,8 +371,8 @@ nas_tensor *nas__enas_micro_forward(void *self, nas_graph *g, nas_params *p, con
             s1 = r;
         }
         /* micro_child.py's _apply_drop_path: the keep probability falls
-         * linearly with the layer, 1 - (i + 1) / (layers + 2) * drop_path;
-         * the trainer has scaled drop_path by the step already. */
+         * linearly with the layer, 1 - (i + 1) / (layers + 2) * drop_path,
+         * drop_path already scaled by the step (nas__enas_micro_drop_path). */
         float dp = g->training ? m->drop_path * (float)(i + 1) / (float)m->ncells : 0.0f;
         nas_tensor *out = cell_fwd(m, g, p, l, arc, s0, s1, dp);
         s0 = s1;
@@ -389,10 +389,12 @@ nas_tensor *nas__enas_micro_forward(void *self, nas_graph *g, nas_params *p, con
     return nas_linear(g, h, nas_params_get(p, m->head_w), NULL);
 }
 
-void nas__enas_micro_drop_path(void *self, float p)
+void nas__enas_micro_drop_path(void *self, float p, int64_t step, int64_t steps)
 {
     NAS_ASSERT(p >= 0.0f && p < 1.0f && "enas-micro drop path: 0 <= p < 1");
-    ((micro *)self)->drop_path = p;
+    NAS_ASSERT(step >= 0 && steps >= 1);
+    double ratio = (double)(step + 1) / (double)steps;
+    ((micro *)self)->drop_path = p * (float)(ratio < 1.0 ? ratio : 1.0);
 }
 
 void nas__enas_micro_recompute(void *self, int on)
