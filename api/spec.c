@@ -400,6 +400,18 @@ static int normalize(const json_t *in, uint64_t default_seed, json_t *out, api_p
         json_object_set_new(out, "final_training", sub);
         WALKED(api__spec_normalize_object(nas_spec_final_fields(), json_is_null(v) ? NULL : v,
                                           "/final_training", sub, err));
+        /* A null the space reads takes the space's reference value. */
+        const field *ff = nas_spec_final_fields();
+        for (unsigned i = 0; ff[i].name; i++) {
+            const char *d = nas_spec_final_default(row->space, ff[i].name);
+            json_t *dv;
+            if (!d || !(row->final_fields & (1u << i)) ||
+                !json_is_null(json_object_get(sub, ff[i].name)))
+                continue;
+            if (!(dv = json_loads(d, JSON_DECODE_ANY, NULL)) ||
+                json_object_set_new(sub, ff[i].name, dv))
+                return api__spec_oom(err);
+        }
     }
 
     if (!(sub = json_object()))

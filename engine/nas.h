@@ -290,6 +290,10 @@ nas_tensor *nas_dropout(nas_graph *g, nas_tensor *x, float p);
  * p and the others scaled by 1/(1-p), one draw per sample from the
  * graph's rng; identity when not training or p == 0. */
 nas_tensor *nas_drop_path(nas_graph *g, nas_tensor *x, float p);
+/* nas_drop_path's mask of n samples (1/(1-p) or 0 each), drawn as it
+ * draws them, in the graph's arena: for a forward that applies it
+ * itself (enas-micro's recomputed ops). */
+float *nas_drop_path_mask(nas_graph *g, int n, float p);
 /* Zeros shaped like x, optionally strided like a pooling of stride s
  * (DARTS `none` on a reduction edge). No gradient flows. */
 nas_tensor *nas_zero(nas_graph *g, nas_tensor *x, int stride);
@@ -910,7 +914,11 @@ typedef struct nas_job_spec {
     int ctrl_aggregate;  /* controller_aggregate: children per update */
     int final_samples;   /* architectures sampled for the result (100) */
     int nodes;           /* enas-micro B (5), enas-rnn N (12) */
-    float drop_path;     /* enas-micro */
+    float drop_path;     /* enas-micro: the final training's (and the train
+                            kind's) drop path; the search applies none */
+    float final_dropout; /* enas-micro / enas-macro final training: before
+                            the classifier (0.2 / 0.5: the final scripts'
+                            child_keep_prob 0.80 / 0.50) */
     int lr_t0, lr_t_mul; /* enas CNN: cosine with warm restarts */
     int lr_decay_start;  /* enas-rnn: epoch from which lr decays */
     float lr_decay_rate; /* enas-rnn: per epoch */
@@ -1130,6 +1138,9 @@ const nas_spec_space *nas_spec_space_find(const char *algorithm, const char *spa
  * final training's (enabled, epochs, C, layers), ended by a NULL name. */
 const nas_spec_field *nas_spec_budget_fields(void);
 const nas_spec_field *nas_spec_final_fields(void);
+/* The value (JSON text) a final_training row whose default is null takes
+ * in the given space, or NULL: null stays (the row does not apply). */
+const char *nas_spec_final_default(const char *space, const char *field);
 /* The resources' fields (ranks): where the job runs, not what it
  * computes, so none is stored in nas_job_spec. */
 const nas_spec_field *nas_spec_resources_fields(void);

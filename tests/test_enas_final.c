@@ -90,6 +90,37 @@ Test(enas_final, train_kind_on_a_fixed_macro_arc)
     recorder_done(&r);
 }
 
+/* The train loss of each step (the train kind reports it per epoch; one
+ * epoch here). */
+static void keep_train_loss(recorder *r, int epoch, int64_t step, const char *name, double value)
+{
+    (void)epoch;
+    (void)step;
+    if (strcmp(name, "train_loss") == 0)
+        *(double *)r->user = value;
+}
+
+/* Drop path trains a different network (the final training's weights and
+ * loss change with it), and the same one from the same seed. */
+Test(enas_final, drop_path_changes_the_micro_training_deterministically)
+{
+    double loss[3] = {0};
+    double acc[3];
+    for (int k = 0; k < 3; k++) {
+        nas_job_spec s = fixed_spec("enas-micro", SEP_ARC);
+        s.dropout = 0.0f;
+        s.drop_path = k ? 0.5f : 0.0f;
+        recorder r = {.metric_hook = keep_train_loss, .user = &loss[k]};
+        cr_assert_eq(recorder_run(&s, &r), NAS_OK, "%s", nas_errmsg());
+        cr_assert(loss[k] > 0.0);
+        acc[k] = r.value;
+        recorder_done(&r);
+    }
+    cr_assert(loss[1] != loss[0], "drop path 0.5 trains as 0 did: %.9g", loss[0]);
+    cr_assert_eq(loss[1], loss[2], "the masks come from the seed");
+    cr_assert_eq(acc[1], acc[2]);
+}
+
 static void refused(nas_job_spec s, const char *what)
 {
     recorder r = {0};
@@ -116,6 +147,12 @@ Test(enas_final, bad_fixed_arcs_name_the_field)
     s = fixed_spec("enas-micro", SEP_ARC);
     s.dataset = "fortunes";
     refused(s, "arch");
+    s = fixed_spec("enas-micro", SEP_ARC);
+    s.drop_path = 1.0f;
+    refused(s, "drop_path");
+    s = fixed_spec("enas-macro", "1 0 1 5 1 1");
+    s.drop_path = 0.2f;
+    refused(s, "drop_path");
 }
 
 /* --------------------------------------------------- final training */
@@ -184,6 +221,10 @@ Test(enas_final, final_training_takes_the_scripts_decay_and_the_searchs_augment)
     cr_assert(strstr(final_text, " augment=1 aux_weight=0.4 "),
               "cifar10_micro_final.sh trains the auxiliary head too: %s", final_text);
     cr_assert(strstr(final_text, " weight_decay=0.0004 "), "%s", final_text);
+    /* cifar10_micro_final.sh: child_keep_prob 0.80 (the search's 0.90
+     * does not carry over), child_drop_path_keep_prob 0.60. */
+    cr_assert(strstr(final_text, " dropout=0.2"), "%s", final_text);
+    cr_assert(strstr(final_text, " drop_path=0.4"), "%s", final_text);
     recorder_done(&a);
     nas_job_spec t = {.algorithm = "train",
                       .dataset = "synthetic",
@@ -192,6 +233,9 @@ Test(enas_final, final_training_takes_the_scripts_decay_and_the_searchs_augment)
     nas_job_spec_defaults(&t);
     cr_assert(t.weight_decay == 4e-4f, "train on a macro arc: %g", (double)t.weight_decay);
     cr_assert(t.aux_weight == 0.0f, "no head on a macro arc");
+    nas_job_spec m = {.algorithm = "enas", .dataset = "synthetic", .search_space = "enas-macro"};
+    nas_job_spec_defaults(&m);
+    cr_assert(m.final_dropout == 0.5f, "cifar10_macro_final.sh: %g", (double)m.final_dropout);
     nas_job_spec u = {.algorithm = "train",
                       .dataset = "synthetic",
                       .arch = NAS_ARCH_ENAS_CNN,

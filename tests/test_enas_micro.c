@@ -434,7 +434,7 @@ Test(enas_micro, gradient_check_of_a_tiny_child)
 
 /* The recomputing chunks give the gradients of the plain tape, with
  * and without the auxiliary head (whose ops sit between two cells). */
-static void recompute_case(int aux)
+static void recompute_case(int aux, float drop_path)
 {
     fix f[2];
     nas_rng r;
@@ -447,6 +447,7 @@ static void recompute_case(int aux)
         cfg.aux = aux;
         fix_init(&f[k], cfg, 21);
         nas__enas_micro_recompute(f[k].sp, k == 0);
+        nas__enas_micro_drop_path(f[k].sp, drop_path, 0, 1);
         nas_rng_seed(&r, 22);
         random_arc(&f[k], &r, arc);
         nas_graph_reset(f[k].g);
@@ -488,10 +489,101 @@ static void recompute_case(int aux)
 
 Test(enas_micro, recomputation_gives_the_plain_tape_gradients)
 {
-    recompute_case(0);
+    recompute_case(0, 0.0f);
 }
 
 Test(enas_micro, recomputation_gives_the_plain_tape_gradients_with_the_aux_head)
 {
-    recompute_case(1);
+    recompute_case(1, 0.0f);
+}
+
+/* With drop path the recomputing chunks draw the masks nas_drop_path
+ * (gradient-checked in test_ops_grad) draws on the plain tape. */
+Test(enas_micro, recomputation_gives_the_plain_tape_gradients_with_drop_path)
+{
+    recompute_case(1, 0.6f);
+}
+
+/* micro_child.py's _fixed_layer: drop path on every op output but the
+ * identities', cell i of the layers + 2 dropping with p (i + 1) /
+ * (layers + 2) min(1, (step + 1) / steps), one draw per sample and op in
+ * program order; nothing in eval mode. With one sample and every node reading the cell's inputs
+ * only, an op's weights get a zero gradient exactly when its draw
+ * dropped it, which an independent replay of the draws predicts. */
+Test(enas_micro, drop_path_masks_follow_the_layer_rule)
+{
+    const float p0 = 0.9f;
+    const int64_t step = 2, steps = 4; /* 3/4 of the way */
+    for (int k = 0; k < 2; k++) {
+        fix f;
+        nas_enas_cfg cfg = tiny(3, 3);
+        fix_init(&f, cfg, 31);
+        nas__enas_micro_recompute(f.sp, k == 0);
+        /* per node (0, 1, op, op'): sep3 or sep5 and an identity */
+        int arc[24], ops[6] = {0, 4, 1, 0, 4, 1};
+        for (int c = 0; c < 2; c++)
+            for (int j = 0; j < 3; j++) {
+                int *a = arc + 12 * c + 4 * j;
+                a[0] = 0;
+                a[1] = 1;
+                a[2] = ops[(2 * j + c) % 6];
+                a[3] = ops[(2 * j + c + 1) % 6];
+            }
+        nas_rng r;
+        nas_rng_seed(&r, 32);
+        nas_graph *xg = nas_graph_new(0);
+        nas_tensor *x = input_on(&f, xg, 1, &r, 0);
+
+        /* Eval mode: the same logits with and without drop path. */
+        float eval[10];
+        for (int d = 0; d < 2; d++) {
+            nas__enas_micro_drop_path(f.sp, d ? p0 : 0.0f, step, steps);
+            nas_graph_reset(f.g);
+            nas_graph_set_training(f.g, 0);
+            nas_rng before = f.drop;
+            nas_tensor *y = nas__enas_micro.forward(f.sp, f.g, f.p, arc, x, 0);
+            cr_assert_eq(memcmp(&before, &f.drop, sizeof before), 0, "eval draws nothing");
+            if (!d)
+                memcpy(eval, y->data, sizeof eval);
+            else
+                cr_assert_eq(memcmp(eval, y->data, sizeof eval), 0, "eval is unaffected");
+        }
+
+        nas_rng replay = f.drop;
+        nas__enas_micro_drop_path(f.sp, p0, step, steps);
+        nas_graph_reset(f.g);
+        nas_graph_set_training(f.g, 1);
+        nas_tensor *y = nas__enas_micro.forward(f.sp, f.g, f.p, arc, x, 1);
+        nas_params_zero_grad(f.p, NAS_MASK_ALL);
+        nas_graph_backward(f.g, nas_sum(f.g, y), NAS_MASK(NAS_GROUP_WEIGHTS));
+        int ncells = cfg.layers + 2, dropped = 0, kept = 0;
+        for (int i = 0; i < ncells; i++) {
+            int c = i == 1 || i == 3; /* reductions at layers / 3 and 2 (layers / 3) + 1 */
+            float pi = p0 * (float)(i + 1) / (float)ncells * 0.75f;
+            for (int j = 0; j < 3; j++)
+                for (int s = 0; s < 2; s++) {
+                    int op = arc[12 * c + 4 * j + 2 + s];
+                    if (op == 4)
+                        continue;
+                    int drop = nas_rng_uniform(&replay) < pi;
+                    char name[128];
+                    snprintf(name, sizeof name, "micro.cell.%d.node.%d.%s.in%d.%s.0.dw", i, j,
+                             s ? "y" : "x", s, OPS[op]);
+                    nas_tensor *w = nas_params_find(f.p, name);
+                    cr_assert_not_null(w, "%s", name);
+                    double g2 = 0.0;
+                    for (size_t q = 0; q < nas_tensor_numel(w); q++)
+                        g2 += (double)w->grad[q] * w->grad[q];
+                    cr_assert_eq(g2 == 0.0, drop, "%s (cell %d, p %g): |grad|^2 %g, drawn %s", name,
+                                 i, (double)pi, g2, drop ? "dropped" : "kept");
+                    dropped += drop;
+                    kept += !drop;
+                }
+        }
+        cr_assert(dropped > 2 && kept > 2, "%d dropped, %d kept", dropped, kept);
+        cr_assert_eq(memcmp(&replay, &f.drop, sizeof replay), 0,
+                     "one draw per non-identity op, nothing else");
+        nas_graph_free(xg);
+        fix_free(&f);
+    }
 }

@@ -84,6 +84,27 @@ Test(spec, to_engine_fills_the_train_struct)
     cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), 0, "%s", e.detail);
     cr_assert(js.final_epochs == 2 && js.final_C == 12 && js.final_layers == 0);
     json_decref(s);
+    /* The final scripts' dropout and micro's drop path: a null default
+     * resolved by space (cifar10_micro_final.sh child_keep_prob 0.80,
+     * child_drop_path_keep_prob 0.60; cifar10_macro_final.sh 0.50). */
+    s = ok("{\"algorithm\":\"enas\",\"final_training\":{\"enabled\":true}}");
+    cr_assert_float_eq(num_at(s, "final_training", "dropout"), 0.2, 1e-12);
+    cr_assert_float_eq(num_at(s, "final_training", "drop_path"), 0.4, 1e-12);
+    cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), 0, "%s", e.detail);
+    cr_assert(js.final_dropout == 0.2f && js.drop_path == 0.4f && js.dropout == 0.1f);
+    json_decref(s);
+    s = ok("{\"algorithm\":\"enas\",\"hyperparameters\":{\"drop_path\":0.3},"
+           "\"final_training\":{\"enabled\":true,\"dropout\":0,\"drop_path\":0}}");
+    cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), 0, "%s", e.detail);
+    cr_assert(js.final_dropout == 0.0f && js.drop_path == 0.0f, "0 turns them off");
+    json_decref(s);
+    s = ok("{\"algorithm\":\"enas\",\"search_space\":\"enas-macro\",\"final_training\":"
+           "{\"enabled\":true,\"drop_path\":0.3}}");
+    cr_assert_float_eq(num_at(s, "final_training", "dropout"), 0.5, 1e-12);
+    cr_assert(json_is_number(json_object_get(json_object_get(s, "final_training"), "drop_path")));
+    cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), 0, "%s", e.detail);
+    cr_assert(js.final_dropout == 0.5f && js.drop_path == 0.0f, "macro has no drop path");
+    json_decref(s);
     s = ok("{\"algorithm\":\"enas\",\"search_space\":\"enas-rnn\",\"final_training\":"
            "{\"enabled\":true,\"epochs\":3}}");
     cr_assert_eq(api_spec_to_engine(s, &paths, 1, &js, &e), 0, "%s", e.detail);

@@ -13,7 +13,9 @@
  * on from the search's, its checkpoints at the search's path with job.stage
  * "final" and what the result needs of the search in their metadata
  * (keys "enas.*"), so a shutdown during it resumes there. Its network is
- * the space's with the found arc: the search's dropout and augment, final_C channels;
+ * the space's with the found arc: final_dropout before the classifier
+ * (the scripts' child_keep_prob: micro 0.80, macro 0.50), the search's
+ * augment, final_C channels;
  * enas-micro final_layers normal cells per stack, enas-macro the search's
  * layers (its arc fixes them). The optimizer is the reference's fixed-arc
  * scripts' (cifar10_micro_final.sh / cifar10_macro_final.sh): SGD with
@@ -21,9 +23,11 @@
  * weight decay 4e-4 (both scripts' child_l2_reg 2e-4 in a loss term
  * l2 sum w^2, whose gradient is 4e-4 w), grad clip 5 (micro), the
  * search's batch_size; enas-micro's auxiliary head with the search's
- * auxiliary_weight (cifar10_micro_final.sh --child_use_aux_heads), no
- * drop path (the spaces' children have none), the reference's warm restarts not
- * reproduced (one cosine).
+ * auxiliary_weight (cifar10_micro_final.sh --child_use_aux_heads) and
+ * drop path (drop_path, the script's child_drop_path_keep_prob 0.60,
+ * scaled by layer and step as micro_child.py: train_image.c and
+ * enas_micro.h), the reference's warm restarts not reproduced (one
+ * cosine).
  *
  * The one design decision to know: enas_job.c is left as it is except for
  * two calls. The search's result reporter is routed into a capture
@@ -207,7 +211,10 @@ int nas__enas_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d, char
                         .w = d->w,
                         .classes = d->classes,
                         .dropout = s->dropout,
+                        .drop_path = s->drop_path,
                         .aux = s->aux_weight > 0.0f};
+    if (is_macro_space(sp) && s->drop_path != 0.0f)
+        return BAD("drop_path", "an enas-macro network has no drop path; must be 0");
     if (is_macro_space(sp) && s->aux_weight != 0.0f)
         return BAD("auxiliary_weight", "an enas-macro network has no auxiliary head; must be 0");
     if (!(s->aux_weight >= 0.0f && s->aux_weight <= 100.0f))
@@ -235,8 +242,8 @@ int nas__enas_fixed_check(const nas_job_spec *s, const nas_dataset_desc *d, char
         snprintf(buf + len, cap - len, "%s%d", k ? "," : "", arc[k]);
     }
     len = strlen(buf);
-    snprintf(buf + len, cap - len, " augment=%d aux_weight=%.9g", s->augment,
-             (double)s->aux_weight);
+    snprintf(buf + len, cap - len, " augment=%d aux_weight=%.9g drop_path=%.9g", s->augment,
+             (double)s->aux_weight, (double)s->drop_path);
     if (strlen(buf) + 1 >= cap)
         rc = BAD("genotype", "the spec text is longer than %zu bytes", cap);
 fail:
@@ -395,7 +402,8 @@ int nas__enas_final_check(nas__job *j)
                         .h = j->desc->h,
                         .w = j->desc->w,
                         .classes = j->desc->classes,
-                        .dropout = s->dropout};
+                        .dropout = s->final_dropout,
+                        .drop_path = is_macro(s) ? 0.0f : s->drop_path};
     nas_params *p = nas_params_new();
     void *self = NULL;
     if (!sp || !p) {
@@ -515,7 +523,10 @@ static int final_spec(const nas__job *j, const nas__darts_search_out *so, int re
     t->C = final_C(s);
     t->layers = final_layers(s);
     t->nodes = macro ? 0 : s->nodes;
-    t->dropout = s->dropout;
+    /* The final scripts' child_keep_prob and micro's
+     * child_drop_path_keep_prob (final_training.dropout and drop_path). */
+    t->dropout = s->final_dropout;
+    t->drop_path = macro ? 0.0f : s->drop_path;
     t->lr = 0.05f;
     t->lr_min = 0.0f;
     t->momentum = 0.9f;

@@ -66,6 +66,12 @@ void nas__enas_job_defaults(nas_job_spec *s)
      * off, as the train kind's default (enas-rnn has no images). */
     if (strcmp(s->search_space, "enas-rnn") != 0)
         SET0(s->augment, strcmp(s->dataset, "cifar10") == 0);
+    /* The final scripts' child_keep_prob (the spec table's final_training
+     * dropout, resolved by space). */
+    if (strcmp(s->search_space, "enas-micro") == 0)
+        SET0(s->final_dropout, 0.2f);
+    else if (strcmp(s->search_space, "enas-macro") == 0)
+        SET0(s->final_dropout, 0.5f);
 }
 
 int nas__enas_check_controller(const nas_job_spec *s)

@@ -166,9 +166,9 @@ static const nas_spec_field enas_micro_hp[] = {
     ENAS_CNN_("160", 1, "20", "6", "0.0002", "0.0035", "1.1", "30", "10"),
     I_(nodes, 2, 16, "5", "nodes per cell (B)"),
     NX_(drop_path, 0, 1, "0.4",
-        "drop-path probability of the reference's fixed-architecture training; neither the "
-        "search (like the reference's) nor final_training applies it (an enas-micro child "
-        "has no drop path)"),
+        "not applied: the reference's search has no drop path; the final training's is "
+        "final_training.drop_path (when final_training is enabled, its value replaces this "
+        "one)"),
     AS_N_("auxiliary_weight", aux_weight, 0, 100, "0.4",
           "weight of the auxiliary head's loss in the shared weights' steps (a head on the "
           "first cell after the last reduction, as cifar10_micro_search.sh "
@@ -392,8 +392,8 @@ static const nas_spec_field final_fields[] = {
           "grad clip 0.25; C and layers do not apply. enas-micro, "
           "enas-macro: the best sampled arc in the space's network (C "
           "channels; micro: layers normal cells per stack, macro: the "
-          "search's layers, which its arc fixes), the search's dropout and augment (micro: and "
-          "auxiliary_weight), "
+          "search's layers, which its arc fixes), dropout (and micro's drop_path) below, the "
+          "search's augment (micro: and auxiliary_weight), "
           "SGD Nesterov lr 0.05 cosine to 0, momentum 0.9, weight decay "
           "4e-4 (the scripts' l2 2e-4 as a gradient), grad clip 5 (macro none), the search's "
           "batch_size; enas-rnn: the best sampled cell in the search's "
@@ -413,9 +413,35 @@ static const nas_spec_field final_fields[] = {
          "the search alone: a search it cuts short is still followed by this training, "
          "and a training this cuts short still reports its test metric, with "
          "final_training.stopped_by \"max_seconds\" in the result"),
-    /* darts-cnn only (FT_DARTS_CNN) */
-    DARTS_TRAIN_REG_,
+    /* darts-cnn (FT_DARTS_CNN); drop_path enas-micro too, dropout the
+     * enas CNN spaces: a null default is the space's (final_defaults) */
+    B_(cutout, "true", DARTS_CUTOUT_DOC_),
+    ROW_("drop_path", drop_path, NAS_SPEC_NUM, 0, 1, NAS_SPEC_NULLABLE | NAS_SPEC_EXCL_MAX, NULL,
+         "null",
+         "drop path probability of every op output but identities; 0: off; null: the "
+         "space's reference value. darts-cnn: scaled by (epoch - 1) / epochs as train.py's "
+         "drop_path_prob, default 0.2. enas-micro: cell i of the layers + 2 (0-based, the "
+         "reductions counted) drops with drop_path (i + 1) / (layers + 2) times "
+         "min(1, (step + 1) / steps), as micro_child.py; default 0.4 "
+         "(cifar10_micro_final.sh --child_drop_path_keep_prob=0.60)"),
+    AS_N_("auxiliary_weight", aux_weight, 0, 100, "0.4", DARTS_AUX_DOC_),
+    ROW_("dropout", final_dropout, NAS_SPEC_NUM, 0, 1, NAS_SPEC_NULLABLE | NAS_SPEC_EXCL_MAX, NULL,
+         "null",
+         "enas-micro, enas-macro: dropout before the classifier (the search's dropout does not "
+         "carry over); null: the space's reference value, enas-micro 0.2, enas-macro 0.5 "
+         "(cifar10_micro_final.sh --child_keep_prob=0.80, cifar10_macro_final.sh 0.50)"),
     END_,
+};
+
+/* The final_training rows whose default is null take their space's value
+ * here when the API normalizes a spec (nas_spec_final_default). */
+static const struct {
+    const char *space, *field, *def;
+} final_defaults[] = {
+    {"darts-cnn", "drop_path", "0.2"},
+    {"enas-micro", "drop_path", "0.4"},
+    {"enas-micro", "dropout", "0.2"},
+    {"enas-macro", "dropout", "0.5"},
 };
 
 /* Engine values that are no key of the API. */
@@ -451,10 +477,11 @@ static const nas_spec_field resources_fields[] = {
 };
 
 /* Bits of final_fields: which of final_fields[] the engine reads. */
-#define FT_ALL 0x1fu       /* enabled, epochs, C, layers, max_seconds */
-#define FT_DARTS_CNN 0xffu /* and cutout, drop_path, auxiliary_weight */
-#define FT_NO_LAYERS 0x17u /* enas-macro: its arc fixes the layers */
-#define FT_EPOCHS 0x13u    /* the text spaces keep the search's model */
+#define FT_ALL 0x1fu         /* enabled, epochs, C, layers, max_seconds */
+#define FT_DARTS_CNN 0xffu   /* and cutout, drop_path, auxiliary_weight */
+#define FT_ENAS_MICRO 0x15fu /* FT_ALL, drop_path and dropout */
+#define FT_NO_LAYERS 0x117u  /* enas-macro: its arc fixes the layers; dropout */
+#define FT_EPOCHS 0x13u      /* the text spaces keep the search's model */
 #define FT_CHILD                                                                                   \
     0x13u /* nas-rl, random: the best child trained by its                                         \
              space's own child training for epochs or                                              \
@@ -475,7 +502,7 @@ static const nas_spec_space spaces[] = {
     SPACE_("darts", "darts-rnn", "text", "50", NULL, darts_rnn_hp, NULL, 0, NULL, FT_EPOCHS, 0,
            "DARTS over the recurrent cell space (Liu et al. 2019)"),
     SPACE_("enas", "enas-micro", "image", "150", NULL, enas_micro_hp, NULL, 0, enas_cnn_fixed,
-           FT_ALL, 0, "ENAS over cells (Pham et al. 2018, micro search space)"),
+           FT_ENAS_MICRO, 0, "ENAS over cells (Pham et al. 2018, micro search space)"),
     SPACE_("enas", "enas-macro", "image", "310", NULL, enas_macro_hp, NULL, 0, enas_cnn_fixed,
            FT_NO_LAYERS, 0, "ENAS over whole networks (Pham et al. 2018, macro search space)"),
     SPACE_("enas", "enas-rnn", "text", "100", NULL, enas_rnn_hp, NULL, 0, enas_rnn_fixed, FT_EPOCHS,
@@ -556,6 +583,15 @@ const nas_spec_field *nas_spec_resources_fields(void)
 const nas_spec_field *nas_spec_final_fields(void)
 {
     return final_fields;
+}
+
+const char *nas_spec_final_default(const char *space, const char *field)
+{
+    for (size_t i = 0; i < sizeof final_defaults / sizeof *final_defaults; i++)
+        if (space && strcmp(final_defaults[i].space, space) == 0 &&
+            strcmp(final_defaults[i].field, field) == 0)
+            return final_defaults[i].def;
+    return NULL;
 }
 
 const nas_spec_field *nas_spec_field_find(const nas_spec_field *fs, const char *name)

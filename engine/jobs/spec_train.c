@@ -176,6 +176,10 @@ const nas_spec_field nas__spec_train_enas_micro_hp[] = {
     AS_N_("auxiliary_weight", aux_weight, 0, 100, "0.4",
           "weight of the auxiliary head's loss (on the first cell after the last reduction, "
           "training only, as cifar10_micro_final.sh --child_use_aux_heads); 0: no head"),
+    NX_(drop_path, 0, 1, "0",
+        "drop path probability of every op output but identities, cell i of the layers + 2 "
+        "(0-based) dropping with drop_path (i + 1) / (layers + 2) times min(1, (step + 1) / "
+        "steps), as micro_child.py; 0: off (cifar10_micro_final.sh: 0.4)"),
     END_,
 };
 const nas_spec_field nas__spec_train_enas_macro_hp[] = {TRAIN_ENAS_CNN_HP_("0.0004", "0"), END_};

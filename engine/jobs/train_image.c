@@ -165,6 +165,8 @@ static void train_step(run *r)
         float dp = s->drop_path * (float)(r->pos.epoch - 1) / (float)s->epochs;
         logits = nas__darts_fixed_forward_train(r->g, r->p, r->net.darts, x, dp, &aux);
     } else {
+        if (r->net.enas && strcmp(r->net.enas->name, "enas-micro") == 0)
+            nas__enas_micro_drop_path(r->net.enas_self, s->drop_path, r->sgd.steps, r->total);
         logits = nas__image_net_forward(r->g, r->p, &r->net, x, 1);
         if (r->net.enas && r->net.enas->aux_logits) /* enas-micro's head */
             aux = r->net.enas->aux_logits(r->net.enas_self);

@@ -86,20 +86,28 @@ static void drop_path_bwd(nas_graph *g, nas_node *nd)
             x->grad[(size_t)s * per + i] += nd->out->grad[(size_t)s * per + i] * mask[s];
 }
 
+float *nas_drop_path_mask(nas_graph *g, int n, float p)
+{
+    NAS_ASSERT(p >= 0.0f && p < 1.0f && "drop path: 0 <= p < 1");
+    NAS_ASSERT(g->rng && "drop path: nas_graph_set_rng first");
+    float *mask = nas_arena_alloc(g->arena, (size_t)n * sizeof(float));
+    float keep = 1.0f / (1.0f - p);
+    for (int s = 0; s < n; s++)
+        mask[s] = nas_rng_uniform(g->rng) >= p ? keep : 0.0f;
+    return mask;
+}
+
 nas_tensor *nas_drop_path(nas_graph *g, nas_tensor *x, float p)
 {
     NAS_ASSERT(p >= 0.0f && p < 1.0f && "drop path: 0 <= p < 1");
     if (!g->training || p == 0.0f)
         return x;
-    NAS_ASSERT(g->rng && "drop path: nas_graph_set_rng first");
     NAS_ASSERT(x->ndim >= 1);
     nas_tensor *y = nas__out(g, x->ndim, x->shape, &x, 1);
     int n = x->shape[0];
     size_t per = nas_tensor_numel(x) / (size_t)n;
-    float *mask = nas_arena_alloc(g->arena, (size_t)n * sizeof(float));
-    float keep = 1.0f / (1.0f - p);
+    float *mask = nas_drop_path_mask(g, n, p);
     for (int s = 0; s < n; s++) {
-        mask[s] = nas_rng_uniform(g->rng) >= p ? keep : 0.0f;
         for (size_t i = 0; i < per; i++)
             y->data[(size_t)s * per + i] = x->data[(size_t)s * per + i] * mask[s];
     }

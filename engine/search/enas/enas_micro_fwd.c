@@ -80,7 +80,9 @@ typedef struct part {
     int op;
     const layer *l; /* SUB_COMBINE, with the loose-end indices */
     int ends[MAX_NODES + 2];
-    int first, n; /* inputs [first, first + n) of the chunk */
+    int first, n;      /* inputs [first, first + n) of the chunk */
+    float dp;          /* SUB_OP: drop path probability in training; 0: none */
+    const float *mask; /* its per-sample mask of the forward (chunk_bwd) */
 } part;
 
 typedef struct chunk {
@@ -149,6 +151,17 @@ static nas_tensor *seed(nas_graph *g, nas_tensor *y, const float *dy)
     return s;
 }
 
+/* out = in with each sample (index of dim 0) times its mask entry; shaped
+ * like y. */
+static void masked(float *out, const float *in, const float *mask, const nas_tensor *y)
+{
+    int n = y->shape[0];
+    size_t per = nas_tensor_numel(y) / (size_t)n;
+    for (int s = 0; s < n; s++)
+        for (size_t i = 0; i < per; i++)
+            out[(size_t)s * per + i] = in[(size_t)s * per + i] * mask[s];
+}
+
 static void chunk_bwd(nas_graph *g, nas_node *nd)
 {
     const chunk *ck = nd->pa[0];
@@ -175,26 +188,42 @@ static void chunk_bwd(nas_graph *g, nas_node *nd)
             xs[i] = view(sg, x, want ? IN : 0, want ? x->grad : NULL);
         }
         nas_tensor *y = run_part(ck->m, sg, ck->p, pt, xs);
-        nas_tensor *loss = seed(sg, y, nd->out->grad);
+        const float *dy = nd->out->grad;
+        if (pt->mask) { /* the part's output entered the sum times its mask */
+            float *d = nas_arena_alloc(nas_graph_arena(sg), nas_tensor_numel(y) * sizeof(float));
+            masked(d, dy, pt->mask, y);
+            dy = d;
+        }
+        nas_tensor *loss = seed(sg, y, dy);
         nas_graph_backward(sg, loss, mask);
     }
     nas_graph_reset(sg);
 }
 
 /* The chunk's output: the sum of its parts, computed on the scratch graph
- * part by part; one tape node on g keeping the inputs xs[0, n). */
+ * part by part; one tape node on g keeping the inputs xs[0, n). A part
+ * with a drop path probability enters the sum times a per-sample mask
+ * drawn from g's rng as nas_drop_path draws it (in training only), part by
+ * part, so that both forms draw the same masks. */
 static nas_tensor *chunk_run(const micro *m, nas_graph *g, nas_params *p, const part *parts,
                              int nparts, nas_tensor **xs, int n, float *const *zero, int nzero,
                              size_t zero_n)
 {
     if (m->direct) {
         nas_tensor *o[2];
-        for (int q = 0; q < nparts; q++)
+        for (int q = 0; q < nparts; q++) {
             o[q] = run_part(m, g, p, &parts[q], xs + parts[q].first);
+            if (parts[q].dp > 0.0f)
+                o[q] = nas_drop_path(g, o[q], parts[q].dp);
+        }
         return nparts == 2 ? nas_add(g, o[0], o[1]) : o[0];
     }
     nas_graph *sg = m->scratch;
     nas_tensor *y = NULL;
+    const float *mask[2] = {NULL, NULL};
+    for (int q = 0; q < nparts; q++)
+        if (parts[q].dp > 0.0f && g->training)
+            mask[q] = nas_drop_path_mask(g, xs[parts[q].first]->shape[0], parts[q].dp);
     for (int q = 0; q < nparts; q++) {
         const part *pt = &parts[q];
         nas_graph_reset(sg);
@@ -204,6 +233,8 @@ static nas_tensor *chunk_run(const micro *m, nas_graph *g, nas_params *p, const 
         for (int i = 0; i < pt->n; i++)
             v[i] = view(sg, xs[pt->first + i], 0, NULL);
         nas_tensor *o = run_part(m, sg, p, pt, v);
+        if (mask[q])
+            masked(o->data, o->data, mask[q], o);
         if (!y) {
             nas_tensor **kept;
             y = nas__list_out(g, o->ndim, o->shape, xs, n, &kept);
@@ -215,6 +246,8 @@ static nas_tensor *chunk_run(const micro *m, nas_graph *g, nas_params *p, const 
                 chunk *ck = nas_arena_alloc(nas_graph_arena(g), sizeof(*ck));
                 *ck = (chunk){.m = m, .p = p, .nparts = nparts, .nzero = nzero, .zero_n = zero_n};
                 memcpy(ck->parts, parts, (size_t)nparts * sizeof(*parts));
+                for (int i = 0; i < nparts; i++)
+                    ck->parts[i].mask = mask[i];
                 if (nzero)
                     memcpy(ck->zero, zero, (size_t)nzero * sizeof(*zero));
                 nd->list = kept;
@@ -239,8 +272,10 @@ static nas_tensor *one(const micro *m, nas_graph *g, nas_params *p, part pt, nas
 
 /* ------------------------------------------------------------- forward */
 
+/* dp: the cell's drop path probability of every op output but the
+ * identities' (micro_child.py's _fixed_layer). */
 static nas_tensor *cell_fwd(const micro *m, nas_graph *g, nas_params *p, const layer *l,
-                            const int *arc, nas_tensor *s0, nas_tensor *s1)
+                            const int *arc, nas_tensor *s0, nas_tensor *s1, float dp)
 {
     int B = m->cfg.nodes;
     nas_tensor *st[MAX_NODES + 2];
@@ -258,7 +293,8 @@ static nas_tensor *cell_fwd(const micro *m, nas_graph *g, nas_params *p, const l
                               .op = op[s],
                               .first = s,
                               .n = 1,
-                              .w = op[s] <= OP_SEP5 ? sep_of(m, l, j, s, in[s], op[s]) : NULL};
+                              .w = op[s] <= OP_SEP5 ? sep_of(m, l, j, s, in[s], op[s]) : NULL,
+                              .dp = op[s] == OP_ID ? 0.0f : dp};
             xs[s] = st[in[s]];
         }
         st[j + 2] = chunk_run(m, g, p, parts, 2, xs, 2, NULL, 0, 0);
@@ -334,7 +370,11 @@ nas_tensor *nas__enas_micro_forward(void *self, nas_graph *g, nas_params *p, con
             s0 = s1;
             s1 = r;
         }
-        nas_tensor *out = cell_fwd(m, g, p, l, arc, s0, s1);
+        /* micro_child.py's _apply_drop_path: the keep probability falls
+         * linearly with the layer, 1 - (i + 1) / (layers + 2) * drop_path,
+         * drop_path already scaled by the step (nas__enas_micro_drop_path). */
+        float dp = g->training ? m->drop_path * (float)(i + 1) / (float)m->ncells : 0.0f;
+        nas_tensor *out = cell_fwd(m, g, p, l, arc, s0, s1, dp);
         s0 = s1;
         s1 = out;
         /* The head's ops sit on the tape between two cells: each cell's
@@ -347,6 +387,14 @@ nas_tensor *nas__enas_micro_forward(void *self, nas_graph *g, nas_params *p, con
     if (m->cfg.dropout > 0.0f)
         h = nas_dropout(g, h, m->cfg.dropout);
     return nas_linear(g, h, nas_params_get(p, m->head_w), NULL);
+}
+
+void nas__enas_micro_drop_path(void *self, float p, int64_t step, int64_t steps)
+{
+    NAS_ASSERT(p >= 0.0f && p < 1.0f && "enas-micro drop path: 0 <= p < 1");
+    NAS_ASSERT(step >= 0 && steps >= 1);
+    double ratio = (double)(step + 1) / (double)steps;
+    ((micro *)self)->drop_path = p * (float)(ratio < 1.0 ? ratio : 1.0);
 }
 
 void nas__enas_micro_recompute(void *self, int on)

@@ -50,7 +50,9 @@ typedef struct micro {
     nas_ctrl_step *prog;
     int nprog;
     nas_graph *scratch;
-    int direct; /* no recomputation: every op on the tape */
+    int direct;      /* no recomputation: every op on the tape */
+    float drop_path; /* of the next training forwards (the fixed-arc
+                        training's, step-scaled); 0: none (the search) */
     /* Gradient buffers of the tensors that live inside one cell (its
      * calibrated inputs and its nodes), one set for all cells, each buffer
      * as big as the largest level's map (gpool_cap floats); gpool_n is a
