@@ -484,24 +484,34 @@ int nas__estimate_nasrl(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memo
 
 /* --------------------------------------------------------------- driver */
 
+int nas__estimate_prepare(const nas_job_spec *spec, nas_job_spec *s, const nas_dataset_desc **d,
+                          const nas__kind **k)
+{
+    if (!spec || !spec->dataset)
+        return nas_fail(NAS_EINVAL, "estimate: the spec names no dataset");
+    if (!(*d = nas_dataset_find(spec->dataset)))
+        return nas_fail(NAS_EINVAL, "estimate: unknown dataset %s", spec->dataset);
+    *s = *spec;
+    nas_job_spec_defaults(s);
+    if (s->batch_size < 1)
+        return nas_fail(NAS_EINVAL, "estimate: batch_size %d", s->batch_size);
+    if (!(*k = nas__kind_of(s->algorithm, s->search_space)))
+        return nas_fail(NAS_EINVAL, "estimate: unknown algorithm %s", s->algorithm);
+    return NAS_OK;
+}
+
 int nas_job_estimate_memory_parts(const nas_job_spec *spec, nas_job_memory *out)
 {
     memset(out, 0, sizeof(*out));
-    if (!spec || !spec->dataset)
-        return nas_fail(NAS_EINVAL, "estimate: the spec names no dataset");
-    const nas_dataset_desc *d = nas_dataset_find(spec->dataset);
-    if (!d)
-        return nas_fail(NAS_EINVAL, "estimate: unknown dataset %s", spec->dataset);
-    nas_job_spec s = *spec;
-    nas_job_spec_defaults(&s);
-    int image = strcmp(d->kind, "image") == 0;
-    const nas__kind *k = nas__kind_of(s.algorithm, s.search_space);
     out->exact_model = 1;
-    if (s.batch_size < 1)
-        return nas_fail(NAS_EINVAL, "estimate: batch_size %d", s.batch_size);
-    if (!k)
-        return nas_fail(NAS_EINVAL, "estimate: unknown algorithm %s", s.algorithm);
-    int rc = k->estimate(&s, d, out);
+    nas_job_spec s;
+    const nas_dataset_desc *d;
+    const nas__kind *k;
+    int rc = nas__estimate_prepare(spec, &s, &d, &k);
+    if (rc < 0)
+        return rc;
+    int image = strcmp(d->kind, "image") == 0;
+    rc = k->estimate(&s, d, out);
     if (rc == 0 && k->estimate_final && s.final_epochs > 0)
         k->estimate_final(&s, d, out);
     if (rc < 0)

@@ -412,20 +412,14 @@ double nas_gemm_rate(void)
 int nas_job_estimate_run(const nas_job_spec *spec, nas_job_steps *out)
 {
     memset(out, 0, sizeof(*out));
-    if (!spec || !spec->dataset)
-        return nas_fail(NAS_EINVAL, "estimate: the spec names no dataset");
-    const nas_dataset_desc *d = nas_dataset_find(spec->dataset);
-    if (!d)
-        return nas_fail(NAS_EINVAL, "estimate: unknown dataset %s", spec->dataset);
-    nas_job_spec s = *spec;
-    nas_job_spec_defaults(&s);
-    const nas__kind *k = nas__kind_of(s.algorithm, s.search_space);
-    if (!k)
-        return nas_fail(NAS_EINVAL, "estimate: unknown algorithm %s", s.algorithm);
-    if (s.batch_size < 1)
-        return nas_fail(NAS_EINVAL, "estimate: batch_size %d", s.batch_size);
+    nas_job_spec s;
+    const nas_dataset_desc *d;
+    const nas__kind *k;
+    int rc = nas__estimate_prepare(spec, &s, &d, &k);
+    if (rc < 0)
+        return rc;
     out->exact = 1;
-    int rc = k->steps(&s, d, out);
+    rc = k->steps(&s, d, out);
     if (rc < 0)
         return rc;
     out->steps = out->search_steps + out->final_steps;

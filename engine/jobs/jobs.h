@@ -111,6 +111,10 @@ void nas__kind_names(char *out, size_t cap);
 void nas__train_defaults(nas_job_spec *s);
 int nas__train_prepare(nas__job *j);
 
+/* What both estimates (memory, steps) start from: the spec with its
+ * defaults in *s, its dataset and its kind; a failure names what is wrong. */
+int nas__estimate_prepare(const nas_job_spec *spec, nas_job_spec *s, const nas_dataset_desc **d,
+                          const nas__kind **k);
 /* The estimates per kind (estimate.c). */
 int nas__estimate_train(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
 int nas__estimate_darts_cnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out);
