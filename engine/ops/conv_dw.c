@@ -45,6 +45,7 @@ typedef struct {
     int hp, wp;    /* zero-padded x plane */
     int q, hq, wq; /* dy padded by q = dil (k - 1) - pad */
     int gather;    /* dx as taps over padded dy (stride 1, q >= 0) */
+    int dx_add;    /* add to dx (else overwrite: its first write) */
 } dw_ctx;
 
 #if defined(__AVX512F__)
@@ -406,12 +407,13 @@ static void dw_bwd_range(void *arg, int b0, int b1)
                 memcpy(dq + ((size_t)(oh + c->q) * c->wq + c->q) * BL, dz + (size_t)oh * s->wo * BL,
                        (size_t)s->wo * BL * sizeof(float));
             taps(dxo, dq, s->h, s->w, c->wq, 1, block_wv(c, b, nl, wv), off_q, kk);
-            from_blocked(dxo, s->w, 0, 0, s->h, s->w, c->dx + p0 * in_sz, in_sz, nl, 1);
+            from_blocked(dxo, s->w, 0, 0, s->h, s->w, c->dx + p0 * in_sz, in_sz, nl, c->dx_add);
         } else {
             memset(dxb, 0, (size_t)c->hp * c->wp * BL * sizeof(float));
             scatter_taps(dxb, dz, s->ho, s->wo, c->wp, s->stride, block_wv(c, b, nl, wv), off_p,
                          kk);
-            from_blocked(dxb, c->wp, s->pad, s->pad, s->h, s->w, c->dx + p0 * in_sz, in_sz, nl, 1);
+            from_blocked(dxb, c->wp, s->pad, s->pad, s->h, s->w, c->dx + p0 * in_sz, in_sz, nl,
+                         c->dx_add);
         }
     }
 }
@@ -450,11 +452,11 @@ void nas__conv_dw_fwd(nas_graph *g, const conv_shape *s, const float *x, const f
 }
 
 void nas__conv_dw_bwd(nas_graph *g, const conv_shape *s, const float *x, const float *w,
-                      const float *dy, float *dx, float *dw)
+                      const float *dy, float *dx, int dx_fresh, float *dw)
 {
     NAS_ASSERT(s->k * s->k <= KKMAX);
     const int kk = s->k * s->k;
-    dw_ctx c = {.s = s, .x = x, .w = w, .dy = dy, .dx = dx};
+    dw_ctx c = {.s = s, .x = x, .w = w, .dy = dy, .dx = dx, .dx_add = !dx_fresh};
     dw_setup(g, &c, s);
     if (dx)
         build_wtab(g, &c, c.gather);

@@ -33,6 +33,7 @@ typedef struct {
     float *y;            /* output (forward) */
     const float *dy;     /* output gradient (backward) */
     float *dx;           /* input gradient, or NULL */
+    int dx_fresh;        /* dx not zeroed: its planes are overwritten */
     int32_t *arg;        /* max: argmax per output, index in the x plane */
     float *inv;          /* avg: 1 / pixels in the window, per output */
     float *mean, *rstd;  /* per channel */
@@ -238,12 +239,14 @@ static void pb_fwd_range(void *arg, int c0, int c1)
     }
 }
 
-/* dx plane (h, w) += pooling backward of dz (ho, wo); avg scales dz in
- * place. */
+/* dx plane (h, w) += (dx_fresh: =) pooling backward of dz (ho, wo); avg
+ * scales dz in place. */
 static void unpool_plane(const pb_ctx *c, float *dz, const int32_t *arg, float *dx, float *p)
 {
     const size_t out = (size_t)c->ho * c->wo;
     if (c->max) {
+        if (c->dx_fresh) /* zeroed here, while it is in cache */
+            memset(dx, 0, (size_t)c->h * c->w * sizeof(float));
         for (size_t i = 0; i < out; i++)
             dx[arg[i]] += dz[i];
         return;
@@ -267,7 +270,10 @@ static void unpool_plane(const pb_ctx *c, float *dz, const int32_t *arg, float *
             }
     }
     for (int r = 0; r < c->h; r++)
-        nas__add_to(dx + (size_t)r * c->w, p + (size_t)(r + 1) * wp + 1, (size_t)c->w);
+        if (c->dx_fresh)
+            copy_row(dx + (size_t)r * c->w, p + (size_t)(r + 1) * wp + 1, c->w);
+        else
+            nas__add_to(dx + (size_t)r * c->w, p + (size_t)(r + 1) * wp + 1, (size_t)c->w);
 }
 
 static void pb_bwd_range(void *arg, int c0, int c1)
@@ -353,6 +359,7 @@ static void pool_bn_bwd(nas_graph *g, nas_node *nd)
     c.y = nd->out->data;
     c.dy = nd->out->grad;
     c.dx = x->grad;
+    c.dx_fresh = nas__fresh(nd, 0);
     c.arg = nd->pa[0];
     c.mean = nd->pa[1];
     c.rstd = nd->pa[2];
@@ -394,6 +401,7 @@ nas_tensor *nas_pool_bn(nas_graph *g, nas_tensor *x, int max, int stride, nas_te
         nd->pa[0] = c.arg;
         nd->pa[1] = c.mean;
         nd->pa[2] = c.rstd;
+        nd->ow = 1u; /* unpool_plane writes every pixel of dx */
     }
     /* a 3x3 window and BN's 5 per output */
     NAS__PROF(nas__prof_op(g, NAS_PROF_POOL, y, &x, 1, 14.0 * (double)nas_tensor_numel(y)));
