@@ -252,10 +252,30 @@ static void unpool_plane(const pb_ctx *c, float *dz, const int32_t *arg, float *
         return;
     }
     const int wp = c->wp, st = c->stride, wo = c->wo;
+    if (st == 1) {
+        /* The transpose of a stride-1 3x3 window sum is the same window
+         * sum over dz / count padded with zeros: row_taps over the plane
+         * (whose borders pb_bwd_range zeroed), one row of dx at a time. */
+        float *tmp = p + (size_t)c->hp * wp + 2 * BLK + out;
+        for (int r = 0; r < c->ho; r++) {
+            float *restrict pr = p + (size_t)(r + 1) * wp + 1;
+            const float *restrict dr = dz + (size_t)r * wo, *restrict iv = c->inv + (size_t)r * wo;
+            for (int j = 0; j < wo; j++)
+                pr[j] = dr[j] * iv[j];
+        }
+        for (int r = 0; r < c->h; r++) {
+            row_taps(p + (size_t)r * wp, wp, 1, c->w, 0, 0, c->w, tmp, NULL);
+            if (c->dx_fresh)
+                copy_row(dx + (size_t)r * c->w, tmp, c->w);
+            else
+                nas__add_to(dx + (size_t)r * c->w, tmp, (size_t)c->w);
+        }
+        return;
+    }
     fill(p, (size_t)c->hp * wp, 0.0f);
     for (size_t i = 0; i < out; i++)
         dz[i] *= c->inv[i];
-    /* Tap by tap over a row: contiguous adds for stride 1. */
+    /* Tap by tap over a row (stride 2). */
     for (int oh = 0; oh < c->ho; oh++) {
         const float *restrict dr = dz + (size_t)oh * wo;
         for (int kh = 0; kh < 3; kh++)
@@ -282,6 +302,8 @@ static void pb_bwd_range(void *arg, int c0, int c1)
     float *p = c->scratch + (size_t)pb_chunk(c, c0) * c->scratch_size;
     float *dz = p + (size_t)c->hp * c->wp + 2 * BLK * (size_t)c->stride;
     const size_t in = (size_t)c->h * c->w, out = (size_t)c->ho * c->wo;
+    if (!c->max && c->stride == 1) /* unpool_plane writes only the interior */
+        fill(p, (size_t)c->hp * c->wp + 2 * BLK, 0.0f);
     const double cnt = (double)c->n * out;
     for (int ch = c0; ch < c1; ch++) {
         /* y is xhat: dz = rstd (dy - mean(dy) - xhat mean(dy xhat)) */
@@ -333,6 +355,9 @@ static pb_ctx ctx_of(nas_graph *g, const nas_tensor *x, int max, int stride)
     c.nchunks = nas_get_threads() < c.c ? nas_get_threads() : c.c;
     /* The padded plane, the slack of the last row's last block, dz. */
     c.scratch_size = (size_t)c.hp * c.wp + 2 * BLK * (size_t)stride + (size_t)c.ho * c.wo;
+    /* Stride-1 avg backward: one row of dx. */
+    if (stride == 1)
+        c.scratch_size += (size_t)c.w + BLK;
     /* Stride 2: one row at stride 1 and its argmax. */
     if (stride == 2 &&
         c.scratch_size < (size_t)c.hp * c.wp + 4 * BLK + 2 * (2 * (size_t)c.wo + BLK))
