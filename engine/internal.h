@@ -38,6 +38,10 @@ struct nas_node {
     void *pa[4];       /* saved arena pointers (masks, stats, ...) */
     nas_tensor **list; /* variadic inputs (concat, sum_n) */
     int nlist;
+    /* ow bit i: bwd can overwrite in[i]'s whole gradient instead of adding
+     * to it; backward then leaves a just-allocated gradient unzeroed and
+     * sets bit i of fresh for that call (graph.c, nas__fresh). */
+    unsigned ow, fresh;
     int pkind;     /* nas_prof_kind of the op, set only while profiling */
     double pflops; /* its forward FLOPs (core/prof.c's backward model) */
 };
@@ -128,6 +132,12 @@ nas_tensor *nas__list_out(nas_graph *g, int ndim, const int *shape, nas_tensor *
                           nas_tensor ***kept);
 void nas__record_list(nas_graph *g, nas_bwd_fn fn, nas_tensor *y, nas_tensor **kept, int n,
                       int ia0);
+/* True when n's bwd must write (not add) in[i]'s gradient: it was just
+ * allocated and not zeroed, n having declared the overwrite (n->ow). */
+static inline bool nas__fresh(const nas_node *n, int i)
+{
+    return n->fresh >> i & 1u;
+}
 /* True when backward must produce t's gradient; t->grad is then allocated. */
 static inline bool nas__want(const nas_graph *g, const nas_tensor *t)
 {

@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "nas.h"
 
@@ -191,4 +192,65 @@ Test(graph, deterministic_per_thread_count)
     cr_assert_float_eq(l1, l2, 1e-5, "1 vs 2 threads agree up to rounding");
     for (int i = 0; i < 300; i++)
         cr_assert_float_eq(g1[i], g2[i], 1e-4);
+}
+
+/* y = op(h) for the ops whose backward overwrites a just-allocated input
+ * gradient instead of adding to a zeroed one: depthwise conv (taps over
+ * padded dy: stride 1; scattered: stride 2, and stride 1 with pad > dil
+ * (k - 1)) and pool_bn (max and avg, stride 1 and 2). */
+static nas_tensor *overwriting_op(nas_graph *g, nas_tensor *h, nas_tensor *const *w, int op)
+{
+    switch (op) {
+    case 0: return nas_conv2d(g, h, w[0], NULL, 1, 1, 1, 8);
+    case 1: return nas_conv2d(g, h, w[1], NULL, 2, 4, 2, 8);
+    case 2: return nas_conv2d(g, h, w[0], NULL, 1, 3, 1, 8);
+    default: return nas_pool_bn(g, h, (op - 3) & 1, 1 + (op - 3) / 2, NULL, NULL, 0.1f, 1e-5f);
+    }
+}
+
+/* The first write into a gradient stands for its zeroing where the op
+ * overwrites it whole: on an arena dirtied with NaN, x -> relu -> op gives
+ * x exactly the gradient that op gives a leaf (zeroed, then added to). */
+Test(graph, first_write_overwrites_gradient)
+{
+    nas_graph *lg = nas_graph_new(1 << 20);
+    int xs[4] = {3, 8, 9, 7}, ws[2][4] = {{8, 1, 3, 3}, {8, 1, 5, 5}};
+    nas_tensor *x = nas_tensor_leaf(lg, 4, xs, NAS_GROUP_INPUT);
+    nas_tensor *w[2] = {nas_tensor_leaf(lg, 4, ws[0], NAS_GROUP_INPUT),
+                        nas_tensor_leaf(lg, 4, ws[1], NAS_GROUP_INPUT)};
+    size_t nx = nas_tensor_numel(x);
+    for (size_t i = 0; i < nx; i++)
+        x->data[i] = (float)((int)(i * 37 % 17) - 8) * 0.25f + 0.125f;
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < nas_tensor_numel(w[k]); i++)
+            w[k]->data[i] = (float)((int)(i * 5 % 11) - 5) * 0.1f;
+    for (int op = 0; op < 7; op++) {
+        nas_graph *g = nas_graph_new(1 << 22), *g2 = nas_graph_new(1 << 20);
+        int big[1] = {1 << 18};
+        nas_tensor *d = nas_tensor_new(g, 1, big);
+        for (int i = 0; i < big[0]; i++)
+            d->data[i] = NAN;
+        nas_graph_reset(g);
+        memset(x->grad, 0, nx * sizeof(float));
+        nas_tensor *h = nas_relu(g, x);
+        nas_tensor *y = overwriting_op(g, h, w, op);
+        nas_tensor *m = nas_tensor_new(g, y->ndim, y->shape);
+        for (size_t i = 0; i < nas_tensor_numel(y); i++)
+            m->data[i] = (float)((int)(i % 7) - 3);
+        nas_graph_backward(g, nas_sum(g, nas_mul(g, y, m)), NAS_MASK_ALL);
+
+        nas_tensor *hl = nas_tensor_leaf(g2, 4, xs, NAS_GROUP_INPUT);
+        memcpy(hl->data, h->data, nx * sizeof(float));
+        memset(hl->grad, 0, nx * sizeof(float));
+        nas_tensor *y2 = overwriting_op(g2, hl, w, op);
+        nas_graph_backward(g2, nas_sum(g2, nas_mul(g2, y2, m)), NAS_MASK_ALL);
+        for (size_t i = 0; i < nx; i++) {
+            float want = x->data[i] > 0.0f ? hl->grad[i] : 0.0f;
+            cr_assert(x->grad[i] == want, "op %d dx %zu: %g, want %g", op, i, (double)x->grad[i],
+                      (double)want);
+        }
+        nas_graph_free(g2);
+        nas_graph_free(g);
+    }
+    nas_graph_free(lg);
 }

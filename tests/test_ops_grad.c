@@ -156,9 +156,8 @@ Test(ops, conv_depthwise)
     check_conv(2, 4, 4, 32, 3, (conv_args){1, 1, 1, 4}, 0); /* DARTS-sized plane */
 }
 
-/* Strided depthwise convs run over phase planes (conv.c): every kernel
- * size, dilation and odd/even map of a DARTS reduction cell, a stride the
- * phases must not assume (3), and pads that make a phase start late. */
+/* Strided depthwise convs: every kernel size, dilation and odd/even map
+ * of a DARTS reduction cell, stride 3, and no padding. */
 Test(ops, conv_depthwise_strided)
 {
     check_conv(2, 3, 3, 7, 3, (conv_args){2, 1, 1, 3}, 0);  /* odd map */
@@ -171,6 +170,69 @@ Test(ops, conv_depthwise_strided)
     check_conv(1, 2, 2, 8, 3, (conv_args){2, 0, 1, 2}, 0);  /* no padding */
     check_conv(1, 2, 2, 28, 3, (conv_args){2, 1, 1, 2}, 0); /* DARTS-sized plane */
     check_conv(1, 2, 2, 28, 5, (conv_args){2, 4, 2, 2}, 0);
+}
+
+/* Depthwise kernels run on blocks of 16 planes (images x channels) in
+ * vector lanes, transposed 16 x 16 pixels at a time (conv_dw.c): full
+ * blocks (16, 32 planes) and a tail block (21 = 16 + 5 planes, channel
+ * counts 7 and 5 that are not a multiple of the block and straddle it),
+ * planes whose pixel count leaves a tail of 1-15 (7 x 7, 9 x 9, 5 x 5),
+ * every stride, kernel and dilation of the DARTS and ENAS cells, and the
+ * stride-1 pad > dil (k - 1) case that scatters dx. */
+Test(ops, conv_depthwise_blocks)
+{
+    check_conv(2, 8, 8, 7, 3, (conv_args){1, 1, 1, 8}, 0);    /* 16 planes, 49 px */
+    check_conv(3, 7, 7, 8, 5, (conv_args){1, 2, 1, 7}, 1);    /* 21 planes */
+    check_conv(2, 8, 8, 9, 3, (conv_args){1, 2, 2, 8}, 0);    /* dil_conv_3x3 */
+    check_conv(4, 5, 5, 7, 5, (conv_args){1, 4, 2, 5}, 0);    /* dil_conv_5x5, 20 planes */
+    check_conv(2, 8, 8, 8, 3, (conv_args){2, 1, 1, 8}, 0);    /* reduction */
+    check_conv(3, 7, 7, 9, 5, (conv_args){2, 2, 1, 7}, 0);    /* odd map, tail */
+    check_conv(2, 8, 8, 7, 3, (conv_args){2, 2, 2, 8}, 1);    /* strided, dilated */
+    check_conv(4, 4, 4, 10, 5, (conv_args){2, 4, 2, 4}, 0);   /* 16 planes */
+    check_conv(1, 16, 16, 5, 3, (conv_args){1, 3, 1, 16}, 0); /* pad > dil (k - 1) */
+    check_conv(2, 16, 16, 6, 3, (conv_args){3, 1, 1, 16}, 0); /* stride 3, 32 planes */
+    check_conv(3, 6, 6, 7, 7, (conv_args){1, 3, 1, 6}, 0);    /* 7x7: generic taps */
+    check_conv(2, 24, 24, 5, 3, (conv_args){1, 1, 1, 24}, 0); /* blocks start at 0, 16, 8 */
+}
+
+/* Depthwise forward, dx and dW bit-identical on 1 and 2 threads and from
+ * one run to the next (dW: per-block sums added in block order). */
+Test(ops, conv_depthwise_threads)
+{
+    static const int cfg[][5] = {{5, 1, 2, 2, 14}, {3, 2, 1, 1, 15}, {3, 1, 1, 1, 7}};
+    for (size_t ci = 0; ci < sizeof(cfg) / sizeof(cfg[0]); ci++) {
+        const int k = cfg[ci][0], st = cfg[ci][1], pad = cfg[ci][2], dil = cfg[ci][3];
+        nas_tensor *x = leaf4(5, 24, cfg[ci][4], cfg[ci][4], 1.0f, 0.0f);
+        nas_tensor *w = leaf4(24, 1, k, k, 0.5f, 0.0f);
+        size_t n[3] = {0, nas_tensor_numel(x), nas_tensor_numel(w)};
+        float *res[3][3];
+        for (int r = 0; r < 3; r++) {
+            nas_set_threads(r == 2 ? 2 : 1);
+            nas_graph *g = nas_graph_new(1 << 20);
+            memset(x->grad, 0, n[1] * sizeof(float));
+            memset(w->grad, 0, n[2] * sizeof(float));
+            nas_tensor *y = nas_conv2d(g, x, w, NULL, st, pad, dil, 24);
+            n[0] = nas_tensor_numel(y);
+            nas_tensor *m = nas_tensor_new(g, y->ndim, y->shape);
+            for (size_t i = 0; i < n[0]; i++)
+                m->data[i] = (float)(i % 7) - 3.0f;
+            nas_graph_backward(g, nas_sum(g, nas_mul(g, y, m)), NAS_MASK_ALL);
+            const float *src[3] = {y->data, x->grad, w->grad};
+            for (int j = 0; j < 3; j++) {
+                res[r][j] = malloc(n[j] * sizeof(float));
+                memcpy(res[r][j], src[j], n[j] * sizeof(float));
+            }
+            nas_graph_free(g);
+        }
+        nas_set_threads(1);
+        for (int r = 1; r < 3; r++)
+            for (int j = 0; j < 3; j++)
+                cr_assert(memcmp(res[0][j], res[r][j], n[j] * sizeof(float)) == 0,
+                          "cfg %zu: run %d differs in %s", ci, r, j ? (j == 1 ? "dx" : "dw") : "y");
+        for (int r = 0; r < 3; r++)
+            for (int j = 0; j < 3; j++)
+                free(res[r][j]);
+    }
 }
 
 /* -------------------------------------------------- linear / matmul */

@@ -2,9 +2,9 @@
 /*
  * graph.c - the tape. Ops push nodes in execution order, so the tape is a
  * topological order and backward is one reverse walk. Gradients of arena
- * tensors are allocated (zeroed) the first time a consumer's backward
- * writes them; a node whose output never received a gradient, or whose
- * output does not depend on an asked-for group, is skipped.
+ * tensors are allocated the first time a consumer's backward writes them,
+ * zeroed unless that op overwrites the whole gradient (nas_node.ow); a node whose output never
+ * received a gradient, or whose output does not depend on an asked-for group, is skipped.
  */
 #include "internal.h"
 
@@ -103,13 +103,32 @@ nas_node *nas__record(nas_graph *g, nas_bwd_fn bwd, nas_tensor *out, nas_tensor 
     return n;
 }
 
-/* Make sure t has a gradient buffer when backward wants it. */
-static void prepare(nas_graph *g, nas_tensor *t)
+/* True when t is an input of nd other than in[i] (its gradient then
+ * receives more than one write in nd's bwd). */
+static int other_input(const nas_node *nd, const nas_tensor *t, int i)
+{
+    for (int j = 0; j < nd->nin; j++)
+        if (j != i && nd->in[j] == t)
+            return 1;
+    for (int j = 0; j < nd->nlist; j++)
+        if (nd->list[j] == t)
+            return 1;
+    return 0;
+}
+
+/* Make sure t (input i of nd, or -1 for a list input) has a gradient
+ * buffer when backward wants it: zeroed, unless nd's bwd overwrites it
+ * whole (nd->ow) and nothing else of nd writes it, the first write then
+ * standing for the zeroing (nd->fresh). */
+static void prepare(nas_graph *g, nas_node *nd, nas_tensor *t, int i)
 {
     if (t && !t->grad && (t->groups & g->bwd_mask)) {
         size_t n = nas_tensor_numel(t);
         t->grad = nas_arena_alloc(g->arena, n * sizeof(float));
-        nas__zero(t->grad, n);
+        if (i >= 0 && (nd->ow >> i & 1u) && !other_input(nd, t, i))
+            nd->fresh |= 1u << i;
+        else
+            nas__zero(t->grad, n);
     }
 }
 
@@ -132,10 +151,11 @@ void nas_graph_backward(nas_graph *g, nas_tensor *loss, uint32_t group_mask)
         if (!n->out->grad || !(n->out->groups & group_mask))
             continue;
         NAS__PROF(nas__prof_node_push(n));
+        n->fresh = 0;
         for (int i = 0; i < n->nin; i++)
-            prepare(g, n->in[i]);
+            prepare(g, n, n->in[i], i);
         for (int i = 0; i < n->nlist; i++)
-            prepare(g, n->list[i]);
+            prepare(g, n, n->list[i], -1);
         n->bwd(g, n);
         NAS__PROF(nas__prof_node_pop(g, n));
     }

@@ -333,7 +333,7 @@ static void conv_bwd(nas_graph *g, nas_node *nd)
     if (!dx && !dwt)
         return;
     if (s.groups == s.ci && s.ci == s.co && s.groups > 1) {
-        nas__conv_dw_bwd(g, &s, x->data, w->data, dy, dx, dwt);
+        nas__conv_dw_bwd(g, &s, x->data, w->data, dy, dx, nas__fresh(nd, 0), dwt);
     } else {
         dense_bwd(g, &s, x->data, w->data, dy, dx, dwt);
     }
@@ -387,6 +387,8 @@ nas_tensor *nas_conv2d(nas_graph *g, nas_tensor *x, nas_tensor *w, nas_tensor *b
         nd->ia[1] = pad;
         nd->ia[2] = dil;
         nd->ia[3] = groups;
+        /* depthwise backward writes every pixel of dx */
+        nd->ow = groups == s.ci && s.ci == s.co && groups > 1 ? 1u : 0u;
     }
     NAS__PROF(nas__prof_conv(g, y, x, w, groups));
     NAS__EX(g, nas__ex_conv(g, y, x, w, bias, stride, pad, dil, groups));

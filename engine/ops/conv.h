@@ -47,9 +47,10 @@ static inline void put_plane(const float *src, int rows, int cols, float *dst, i
 }
 
 /* Depthwise (groups == ci == co) forward y = conv(x, w) and backward
- * (dx and dw accumulate; either may be NULL), scratch from g's arena. */
+ * (dw accumulates, dx too unless dx_fresh: then it is overwritten; either
+ * may be NULL), scratch from g's arena. */
 void nas__conv_dw_fwd(nas_graph *g, const conv_shape *s, const float *x, const float *w, float *y);
 void nas__conv_dw_bwd(nas_graph *g, const conv_shape *s, const float *x, const float *w,
-                      const float *dy, float *dx, float *dw);
+                      const float *dy, float *dx, int dx_fresh, float *dw);
 
 #endif

@@ -4,12 +4,17 @@
  * under nas_conv2d (conv.c) for the separable and dilated convolutions of
  * the DARTS and ENAS cells.
  *
- * The one design decision to know: these are direct loops over
- * zero-padded planes that the compiler vectorises, not im2col + GEMM (a
- * depthwise GEMM has one row). Stride 1 (every DARTS sep/dil conv) has its
- * own path, described above dw_ctx; strided ones run the same contiguous
- * kernels over phase planes (above dw_phase_offsets). Backward is split by
- * channel so no two threads touch the same weight gradient.
+ * The one design decision to know: the kernels work on blocks of BL = 16
+ * consecutive planes (plane n C + c is image n, channel c), held
+ * pixel-major with the block's planes in the lanes of one vector (oneDNN's
+ * nChw16c, but across images too, so C = 8 still fills a block). A tap is
+ * then one full-width vector multiply-add per output pixel for any
+ * stride, dilation and plane size: no horizontal work, no row edges, no
+ * dropped padding columns. Each block is transposed (16 x 16 tiles in
+ * registers) into a zero-bordered scratch plane, computed, and transposed
+ * back. Forward and dx are independent per plane; dW is summed per block
+ * and lane, then the blocks' sums are added per channel in block order
+ * after the parallel loop: the numbers do not depend on the thread count.
  */
 #include "internal.h"
 #include "ops/conv.h"
@@ -17,19 +22,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-/*
- * Stride-1 depthwise (every DARTS sep_conv / dil_conv) works on planes kept
- * at their padded row width wp: tap (kh, kw) of output i is then input
- * i + (kh * wp + kw) * dil for every i, so a whole plane is one long loop
- * with no row edges; the outputs that fall in the padding columns are
- * computed and dropped. Forward: y = taps(pad(x), w). dx is the same taps
- * over dy padded by q = dil (k - 1) - pad with the kernel flipped; dW is k*k
- * dot products of pad(x) with dy laid out at width wp (zero columns), summed
- * in LANES partial sums per tap over all images of a channel, reduced once.
- * The zero borders of the scratch planes are written once per chunk: each
- * plane only overwrites its interior.
- */
-enum { LANES = 32 };
+enum { BL = 16, KKMAX = 49 };
 
 /* a * b + c, fused where the target has FMA: the depthwise loops are
  * bound by their multiply and add instructions, not by their loads. */
@@ -42,356 +35,392 @@ enum { LANES = 32 };
 typedef struct {
     const conv_shape *s;
     const float *x, *w, *dy;
-    float *y, *dx, *dw;
-    float *scratch; /* per chunk, see dw_setup */
-    size_t scratch_size;
-    int hp, wp;     /* padded x plane */
-    int q, hq, wq;  /* padded dy plane (stride-1 dx) */
-    int fast;       /* stride-1 path */
-    int hph, wph;   /* phase planes (other path), see to_phases */
-    size_t phsz;    /* floats of one phase plane, slack included */
-    unsigned pmask; /* bit r: some tap reads phase row (column) r */
-    int total;      /* items of the parallel loop */
-    int nchunks;
+    float *y, *dx;
+    float *part; /* dW: kk x BL sums per block */
+    float *wtab; /* block weights, see block_wv */
+    int nstart, flip;
+    float *scratch;
+    size_t scratch_size; /* floats per chunk */
+    int planes, nblocks, nchunks;
+    int hp, wp;    /* zero-padded x plane */
+    int q, hq, wq; /* dy padded by q = dil (k - 1) - pad */
+    int gather;    /* dx as taps over padded dy (stride 1, q >= 0) */
+    int dx_add;    /* add to dx (else overwrite: its first write) */
 } dw_ctx;
 
-static int dw_chunk(const dw_ctx *c, int i0)
+#if defined(__AVX512F__)
+/* v[l][j] <- v[j][l]: swap the off-diagonal b x b blocks of every 2b x 2b
+ * block, b = 8, 4, 2, 1. */
+static inline void transpose16(__m512 *v)
 {
-    return nas__chunk_of(c->total, c->nchunks, i0);
-}
-
-/* out[i] = sum_t wt[t] * in[i + off[t]], i < n; kk known at compile time
- * where inlined with a constant (3x3, 5x5), so the taps unroll and each
- * vector of outputs stays in a register. */
-static inline __attribute__((always_inline)) void taps_fixed(float *restrict out,
-                                                             const float *restrict in, size_t n,
-                                                             const float *wt, const int *off,
-                                                             int kk)
-{
-    float wv[49];
-    int o[49];
-    for (int t = 0; t < kk; t++) {
-        wv[t] = wt[t];
-        o[t] = off[t];
-    }
-    /* TB outputs at a time: TB / 16 independent chains of kk multiply-adds
-     * hide their latency (one vector's chain alone waits on each add). */
-    enum { TB = 64 };
-    size_t i = 0;
-    for (; i + TB <= n; i += TB) {
-        float acc[TB];
-#pragma omp simd
-        for (int l = 0; l < TB; l++)
-            acc[l] = 0.0f;
-#pragma GCC unroll 25
-        for (int t = 0; t < kk; t++) {
-            const float *restrict src = in + i + o[t];
-            const float wt_ = wv[t];
-#pragma omp simd
-            for (int l = 0; l < TB; l++)
-                acc[l] = MADD(wt_, src[l], acc[l]);
+    static const int32_t idx[4][2][16] = {
+        {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
+         {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31}},
+        {{0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27},
+         {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31}},
+        {{0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29},
+         {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31}},
+        {{0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30},
+         {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}},
+    };
+#pragma GCC unroll 4
+    for (int s = 0; s < 4; s++) {
+        const int b = 8 >> s;
+        const __m512i lo = _mm512_loadu_si512(idx[s][0]), hi = _mm512_loadu_si512(idx[s][1]);
+#pragma GCC unroll 8
+        for (int j = 0; j < BL / 2; j++) {
+            const int r = (j / b) * 2 * b + j % b; /* the rows with bit b clear */
+            __m512 a = v[r], c = v[r + b];
+            v[r] = _mm512_permutex2var_ps(a, lo, c);
+            v[r + b] = _mm512_permutex2var_ps(a, hi, c);
         }
-#pragma omp simd
-        for (int l = 0; l < TB; l++)
-            out[i + l] = acc[l];
-    }
-    /* The rest in blocks of 16, the last one complete (see taps). */
-    for (; i < n; i += 16) {
-        float acc[16];
-#pragma omp simd
-        for (int l = 0; l < 16; l++)
-            acc[l] = 0.0f;
-#pragma GCC unroll 25
-        for (int t = 0; t < kk; t++) {
-            const float *restrict src = in + i + o[t];
-            const float wt_ = wv[t];
-#pragma omp simd
-            for (int l = 0; l < 16; l++)
-                acc[l] = MADD(wt_, src[l], acc[l]);
-        }
-#pragma omp simd
-        for (int l = 0; l < 16; l++)
-            out[i + l] = acc[l];
     }
 }
+#endif
 
-/* out[i] = sum_t wt[t] * in[i + off[t]] for i < n, and for 3x3 and 5x5 up
- * to n rounded up to 16 (planes are a few rows of 7..32 floats: a scalar
- * tail would cost as much as the vectors): the callers leave TAPS_SLACK
- * floats past out and past the reads of in. */
-enum { TAPS_SLACK = 16 };
+/* Planes src + l plsz (l < nl), rows x cols, into the blocked plane dst of
+ * row width dwid at (top, left): pixel (r, c) of plane l goes to
+ * dst[((r + top) dwid + c + left) BL + l]; lanes l >= nl are zeroed. */
+static void to_blocked(const float *src, size_t plsz, int nl, int rows, int cols, float *dst,
+                       int dwid, int top, int left)
+{
+    const int npix = rows * cols;
+    int i = 0;
+#if defined(__AVX512F__)
+    if (nl == BL) {
+        /* tiles of 16 pixels x 16 planes, the last one masked */
+        for (; i < npix; i += BL) {
+            const int m = npix - i < BL ? npix - i : BL;
+            const __mmask16 k = (__mmask16)((1u << m) - 1);
+            __m512 v[BL];
+#pragma GCC unroll 16
+            for (int l = 0; l < BL; l++)
+                v[l] = _mm512_maskz_loadu_ps(k, src + l * plsz + i);
+            transpose16(v);
+            int r = i / cols, c = i % cols;
+            for (int j = 0; j < m; j++) {
+                _mm512_storeu_ps(dst + ((size_t)(r + top) * dwid + c + left) * BL, v[j]);
+                if (++c == cols) {
+                    c = 0;
+                    r++;
+                }
+            }
+        }
+    }
+#endif
+    for (; i < npix; i++) {
+        float *d = dst + ((size_t)(i / cols + top) * dwid + i % cols + left) * BL;
+        for (int l = 0; l < BL; l++)
+            d[l] = l < nl ? src[l * plsz + i] : 0.0f;
+    }
+}
 
-static void taps(float *restrict out, const float *restrict in, size_t n, const float *wt,
+/* The inverse: dst[l plsz + i] = (or +=) the blocked pixel i = (r, c) of
+ * src (row width swid, origin (top, left)), for lanes l < nl. */
+static void from_blocked(const float *src, int swid, int top, int left, int rows, int cols,
+                         float *dst, size_t plsz, int nl, int add)
+{
+    const int npix = rows * cols;
+    int i = 0;
+#if defined(__AVX512F__)
+    if (nl == BL) {
+        for (; i < npix; i += BL) {
+            const int m = npix - i < BL ? npix - i : BL;
+            const __mmask16 k = (__mmask16)((1u << m) - 1);
+            __m512 v[BL];
+            int r = i / cols, c = i % cols;
+#pragma GCC unroll 16
+            for (int j = 0; j < BL; j++) {
+                v[j] = j < m ? _mm512_loadu_ps(src + ((size_t)(r + top) * swid + c + left) * BL)
+                             : _mm512_setzero_ps();
+                if (++c == cols) {
+                    c = 0;
+                    r++;
+                }
+            }
+            transpose16(v);
+#pragma GCC unroll 16
+            for (int l = 0; l < BL; l++) {
+                float *d = dst + l * plsz + i;
+                __m512 o = add ? _mm512_add_ps(_mm512_maskz_loadu_ps(k, d), v[l]) : v[l];
+                _mm512_mask_storeu_ps(d, k, o);
+            }
+        }
+    }
+#endif
+    for (; i < npix; i++) {
+        const float *s = src + ((size_t)(i / cols + top) * swid + i % cols + left) * BL;
+        for (int l = 0; l < nl; l++)
+            dst[l * plsz + i] = add ? dst[l * plsz + i] + s[l] : s[l];
+    }
+}
+
+/* PX output pixels o[p BL + l] = sum_t wv[t BL + l] src[p ps + off[t] + l]:
+ * PX independent chains of multiply-adds hide their latency; kk and PX
+ * are constants where inlined, so the taps unroll and the sums stay in
+ * registers. */
+static inline __attribute__((always_inline)) void taps_px(float *restrict o,
+                                                          const float *restrict src, size_t ps,
+                                                          const float *restrict wv, const int *off,
+                                                          int kk, const int PX)
+{
+    float acc[4][BL];
+#pragma GCC unroll 4
+    for (int p = 0; p < PX; p++)
+#pragma omp simd
+        for (int l = 0; l < BL; l++)
+            acc[p][l] = 0.0f;
+#pragma GCC unroll 25
+    for (int t = 0; t < kk; t++)
+#pragma GCC unroll 4
+        for (int p = 0; p < PX; p++)
+#pragma omp simd
+            for (int l = 0; l < BL; l++)
+                acc[p][l] = MADD(wv[t * BL + l], src[p * ps + off[t] + l], acc[p][l]);
+#pragma GCC unroll 4
+    for (int p = 0; p < PX; p++)
+#pragma omp simd
+        for (int l = 0; l < BL; l++)
+            o[p * BL + l] = acc[p][l];
+}
+
+/* out[p] = sum_t wv[t] * in[pos(p) + off[t]] for the output pixels p =
+ * (oh, ow) of rows x cols, pos(p) = (oh st wid + ow st) BL; every term a
+ * BL-float vector; 4 pixels at a time. */
+static inline __attribute__((always_inline)) void
+taps_k(float *restrict out, const float *restrict in, int rows, int cols, int wid, int st,
+       const float *restrict wv, const int *off, int kk)
+{
+    const size_t ps = (size_t)st * BL;
+    for (int oh = 0; oh < rows; oh++) {
+        const float *restrict row = in + (size_t)oh * st * wid * BL;
+        float *restrict o = out + (size_t)oh * cols * BL;
+        int ow = 0;
+        for (; ow + 4 <= cols; ow += 4)
+            taps_px(o + (size_t)ow * BL, row + ow * ps, ps, wv, off, kk, 4);
+        if (cols - ow >= 2) {
+            taps_px(o + (size_t)ow * BL, row + ow * ps, ps, wv, off, kk, 2);
+            ow += 2;
+        }
+        if (ow < cols)
+            taps_px(o + (size_t)ow * BL, row + ow * ps, ps, wv, off, kk, 1);
+    }
+}
+
+static void taps(float *out, const float *in, int rows, int cols, int wid, int st, const float *wv,
                  const int *off, int kk)
 {
-    if (kk == 9) {
-        taps_fixed(out, in, n, wt, off, 9);
-    } else if (kk == 25) {
-        taps_fixed(out, in, n, wt, off, 25);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            out[i] = 0.0f;
-        for (int t = 0; t < kk; t++)
-            nas__axpy(out, in + off[t], wt[t], n);
-    }
+    if (kk == 9)
+        taps_k(out, in, rows, cols, wid, st, wv, off, 9);
+    else if (kk == 25)
+        taps_k(out, in, rows, cols, wid, st, wv, off, 25);
+    else
+        taps_k(out, in, rows, cols, wid, st, wv, off, kk);
 }
 
-/* acc[t * LANES + l] += sum over i < n, i % LANES == l (for the vector
- * part) of dz[i] * in[i + off[t]]: fixed order, independent of threads. */
-static void dot_taps(float *restrict acc, const float *restrict dz, const float *restrict in,
-                     size_t n, const int *off, int kk)
+/* acc[t BL + l] += sum over the output pixels p (as in taps) of
+ * dz[p BL + l] * in[pos(p) + off[t] + l], pixels in row-major order: one
+ * chain per tap and lane, kk of them in registers for 3x3 and 5x5. */
+static inline __attribute__((always_inline)) void
+dot_k(float *restrict acc, const float *restrict dz, const float *restrict in, int rows, int cols,
+      int wid, int st, const int *off, int kk)
 {
-    size_t nv = n / LANES * LANES;
-    for (int t = 0; t < kk; t++) {
-        const float *restrict src = in + off[t];
-        float a[LANES];
-        for (int l = 0; l < LANES; l++)
-            a[l] = acc[t * LANES + l];
-        for (size_t i = 0; i < nv; i += LANES)
-            for (int l = 0; l < LANES; l++)
-                a[l] = MADD(dz[i + l], src[i + l], a[l]);
-        for (size_t i = nv; i < n; i++)
-            a[i - nv] = MADD(dz[i], src[i], a[i - nv]);
-        for (int l = 0; l < LANES; l++)
-            acc[t * LANES + l] = a[l];
+    float a[KKMAX][BL];
+    for (int t = 0; t < kk; t++)
+#pragma omp simd
+        for (int l = 0; l < BL; l++)
+            a[t][l] = acc[t * BL + l];
+    for (int oh = 0; oh < rows; oh++) {
+        const float *restrict row = in + (size_t)oh * st * wid * BL;
+        const float *restrict d = dz + (size_t)oh * cols * BL;
+        for (int ow = 0; ow < cols; ow++) {
+            const float *restrict src = row + (size_t)ow * st * BL;
+            const float *restrict dv = d + (size_t)ow * BL;
+#pragma GCC unroll 25
+            for (int t = 0; t < kk; t++)
+#pragma omp simd
+                for (int l = 0; l < BL; l++)
+                    a[t][l] = MADD(dv[l], src[off[t] + l], a[t][l]);
+        }
     }
+    for (int t = 0; t < kk; t++)
+#pragma omp simd
+        for (int l = 0; l < BL; l++)
+            acc[t * BL + l] = a[t][l];
 }
 
-static void tap_offsets(int k, int d, int width, int *off)
+static void dot_taps(float *acc, const float *dz, const float *in, int rows, int cols, int wid,
+                     int st, const int *off, int kk)
+{
+    if (kk == 9)
+        dot_k(acc, dz, in, rows, cols, wid, st, off, 9);
+    else if (kk == 25)
+        dot_k(acc, dz, in, rows, cols, wid, st, off, 25);
+    else
+        dot_k(acc, dz, in, rows, cols, wid, st, off, kk);
+}
+
+/* The transpose of taps: dxb[pos(p) + off[t]] += wv[t] * dz[p] (strided
+ * convs, and stride 1 with pad > dil (k - 1)). */
+static void scatter_taps(float *restrict dxb, const float *restrict dz, int rows, int cols, int wid,
+                         int st, const float *restrict wv, const int *off, int kk)
+{
+    for (int oh = 0; oh < rows; oh++)
+        for (int ow = 0; ow < cols; ow++) {
+            float *restrict dst = dxb + ((size_t)oh * st * wid + (size_t)ow * st) * BL;
+            const float *restrict dv = dz + ((size_t)oh * cols + ow) * BL;
+            for (int t = 0; t < kk; t++)
+#pragma omp simd
+                for (int l = 0; l < BL; l++)
+                    dst[off[t] + l] = MADD(wv[t * BL + l], dv[l], dst[off[t] + l]);
+        }
+}
+
+static void tap_offsets(int k, int d, int wid, int *off)
 {
     for (int kh = 0; kh < k; kh++)
         for (int kw = 0; kw < k; kw++)
-            off[kh * k + kw] = (kh * width + kw) * d;
+            off[kh * k + kw] = (kh * wid + kw) * d * BL;
 }
 
-/* Scratch layout of one chunk (floats): x plane hp*wp + slack, then
- * (forward) output at width wp, or (backward) dy at width wp, dy padded
- * (hq*wq + slack) and dx at width wq. The slack covers the reads of the
- * last row's dropped columns. */
-static size_t dw_slack(const conv_shape *s)
+/* wv[t BL + l]: tap t (flipped: kk - 1 - t) of the channel of lane l of
+ * block b; 0 in lanes past the last plane. */
+static void block_weights(const dw_ctx *c, int b, int nl, int flip, float *wv)
 {
-    return (size_t)(s->k - 1) * s->dil + LANES;
-}
-
-static void dw_fwd_fast(dw_ctx *c, int i0, int i1, float *p)
-{
-    const conv_shape *s = c->s;
-    const int k = s->k, kk = k * k;
-    float *out = p + (size_t)c->hp * c->wp + dw_slack(s);
-    const size_t n = (size_t)s->ho * c->wp;
-    int off[49];
-    tap_offsets(k, s->dil, c->wp, off);
-    for (int item = i0; item < i1; item++) { /* item = n * C + ch */
-        int ch = item % s->ci;
-        put_plane(c->x + (size_t)item * s->h * s->w, s->h, s->w, p, c->wp, s->pad, s->pad);
-        taps(out, p, n, c->w + (size_t)ch * kk, off, kk);
-        float *y = c->y + (size_t)item * s->ho * s->wo;
-        for (int oh = 0; oh < s->ho; oh++)
-            copy_row(y + (size_t)oh * s->wo, out + (size_t)oh * c->wp, s->wo);
-    }
-}
-
-static void dw_bwd_fast(dw_ctx *c, int i0, int i1, float *p)
-{
-    const conv_shape *s = c->s;
-    const int k = s->k, kk = k * k;
-    const size_t slack = dw_slack(s);
-    float *dz = p + (size_t)c->hp * c->wp + slack;   /* dy at width wp */
-    float *dq = dz + (size_t)s->ho * c->wp;          /* dy padded by q */
-    float *dxo = dq + (size_t)c->hq * c->wq + slack; /* dx at width wq */
-    const size_t nz = (size_t)s->ho * c->wp, nx = (size_t)s->h * c->wq;
-    int off_p[49], off_q[49];
-    tap_offsets(k, s->dil, c->wp, off_p);
-    tap_offsets(k, s->dil, c->wq, off_q);
-    float acc[49 * LANES];
-    for (int ch = i0; ch < i1; ch++) {
-        const float *wk = c->w + (size_t)ch * kk;
-        float wflip[49];
-        for (int t = 0; t < kk; t++)
-            wflip[t] = wk[kk - 1 - t];
-        memset(acc, 0, (size_t)kk * LANES * sizeof(float));
-        for (int n = 0; n < s->n; n++) {
-            size_t item = (size_t)n * s->ci + ch;
-            const float *dy = c->dy + item * s->ho * s->wo;
-            if (c->dw) {
-                put_plane(c->x + item * s->h * s->w, s->h, s->w, p, c->wp, s->pad, s->pad);
-                put_plane(dy, s->ho, s->wo, dz, c->wp, 0, 0);
-                dot_taps(acc, dz, p, nz, off_p, kk);
-            }
-            if (c->dx) {
-                put_plane(dy, s->ho, s->wo, dq, c->wq, c->q, c->q);
-                taps(dxo, dq, nx, wflip, off_q, kk);
-                float *dx = c->dx + item * s->h * s->w;
-                for (int i = 0; i < s->h; i++)
-                    nas__add_to(dx + (size_t)i * s->w, dxo + (size_t)i * c->wq, (size_t)s->w);
-            }
-        }
-        if (c->dw)
-            for (int t = 0; t < kk; t++) {
-                float sum = 0.0f;
-                for (int l = 0; l < LANES; l++)
-                    sum += acc[t * LANES + l];
-                c->dw[(size_t)ch * kk + t] += sum;
-            }
-    }
-}
-
-/*
- * Strided depthwise (reduction cells) and the stride-1 convs with
- * pad > dil (k - 1): the padded plane (hp, wp) is split into stride^2
- * phase planes (hph, wph), phase (r, q) holding the padded pixels (i, j)
- * with i % stride == r, j % stride == q at (i / stride, j / stride). Tap
- * (kh, kw) of output (oh, ow) then reads phase (kh d % stride, kw d %
- * stride) at (oh + kh d / stride, ow + kw d / stride): every tap is a
- * contiguous run, so the stride-1 kernels (taps, dot_taps) apply, with
- * outputs laid out at width wph (the extra columns are dropped). dx is
- * one axpy per tap into phase-plane gradients, gathered back. Only the
- * phases some tap reads are filled; the others stay zero.
- */
-static void dw_phase_offsets(const dw_ctx *c, int *off)
-{
-    const int k = c->s->k, d = c->s->dil, st = c->s->stride;
-    for (int kh = 0; kh < k; kh++)
-        for (int kw = 0; kw < k; kw++) {
-            int r = kh * d % st, q = kw * d % st;
-            off[kh * k + kw] = (int)((size_t)(r * st + q) * c->phsz +
-                                     (size_t)(kh * d / st) * c->wph + (size_t)(kw * d / st));
+    const int kk = c->s->k * c->s->k;
+    for (int l = 0; l < BL; l++)
+        for (int t = 0; t < kk; t++) {
+            int ch = (b * BL + l) % c->s->ci;
+            wv[t * BL + l] = l < nl ? c->w[(size_t)ch * kk + (flip ? kk - 1 - t : t)] : 0.0f;
         }
 }
 
-static int phase_read(const dw_ctx *c, int r)
+static int block_lanes(const dw_ctx *c, int b)
 {
-    return r >= 32 || (c->pmask >> r & 1);
+    int nl = c->planes - b * BL;
+    return nl < BL ? nl : BL;
 }
 
-/* The interior (x's pixels) of the phase planes P <-> plane x (h, w):
- * to_phases writes P from x, from_phases adds P to x. Borders and unread
- * phases are never touched. */
-static inline __attribute__((always_inline)) void phases_io_st(const dw_ctx *c, float *x, float *P,
-                                                               int add, const int st)
+/* This chunk's scratch. */
+static float *dw_scratch(const dw_ctx *c, int i0)
 {
+    return c->scratch + (size_t)nas__chunk_of(c->nblocks, c->nchunks, i0) * c->scratch_size;
+}
+
+/* Zero the border of the blocked plane p (rows x wid) around its interior
+ * of ir x ic pixels at (top, left): every block then only writes the
+ * interior. */
+static void zero_border(float *p, int rows, int wid, int top, int left, int ir, int ic)
+{
+    const size_t row = (size_t)wid * BL;
+    memset(p, 0, (size_t)top * row * sizeof(float));
+    for (int r = top; r < top + ir; r++) {
+        memset(p + r * row, 0, (size_t)left * BL * sizeof(float));
+        memset(p + r * row + (size_t)(left + ic) * BL, 0,
+               (size_t)(wid - left - ic) * BL * sizeof(float));
+    }
+    memset(p + (size_t)(top + ir) * row, 0, (size_t)(rows - top - ir) * row * sizeof(float));
+}
+
+/* The weights of block b: full blocks repeat every nstart blocks (their
+ * first channel (b BL) % C cycles), so their vectors are built once per
+ * call in c->wtab; the tail block's (zero lanes) into wv. */
+static const float *block_wv(const dw_ctx *c, int b, int nl, float *wv)
+{
+    if (nl < BL) {
+        block_weights(c, b, nl, c->flip, wv);
+        return wv;
+    }
+    return c->wtab + (size_t)(b % c->nstart) * c->s->k * c->s->k * BL;
+}
+
+static void build_wtab(nas_graph *g, dw_ctx *c, int flip)
+{
+    const int kk = c->s->k * c->s->k;
+    int a = c->s->ci, bb = BL;
+    while (bb) { /* gcd */
+        int t = a % bb;
+        a = bb;
+        bb = t;
+    }
+    c->flip = flip;
+    c->nstart = c->s->ci / a;
+    c->wtab = nas_arena_alloc(g->arena, (size_t)c->nstart * kk * BL * sizeof(float));
+    for (int i = 0; i < c->nstart; i++)
+        block_weights(c, i, BL, flip, c->wtab + (size_t)i * kk * BL);
+}
+
+static void dw_fwd_range(void *arg, int b0, int b1)
+{
+    const dw_ctx *c = arg;
     const conv_shape *s = c->s;
-    const int pad = s->pad;
-    for (int r = 0; r < s->h; r++) {
-        int R = r + pad;
-        if (!phase_read(c, R % st))
+    const int kk = s->k * s->k;
+    float *xb = dw_scratch(c, b0), *yb = xb + (size_t)c->hp * c->wp * BL;
+    const size_t in_sz = (size_t)s->h * s->w, out_sz = (size_t)s->ho * s->wo;
+    int off[KKMAX];
+    float wv[KKMAX * BL];
+    tap_offsets(s->k, s->dil, c->wp, off);
+    zero_border(xb, c->hp, c->wp, s->pad, s->pad, s->h, s->w);
+    for (int b = b0; b < b1; b++) {
+        const int nl = block_lanes(c, b);
+        const size_t p0 = (size_t)b * BL;
+        to_blocked(c->x + p0 * in_sz, in_sz, nl, s->h, s->w, xb, c->wp, s->pad, s->pad);
+        taps(yb, xb, s->ho, s->wo, c->wp, s->stride, block_wv(c, b, nl, wv), off, kk);
+        from_blocked(yb, s->wo, 0, 0, s->ho, s->wo, c->y + p0 * out_sz, out_sz, nl, 0);
+    }
+}
+
+/* Backward of blocks [b0, b1): dW's per-block sums into part, dx added to
+ * the planes' gradients. Scratch: x padded, dy blocked, then (gather) dy
+ * padded by q and dx blocked, or (scatter) dx padded. */
+static void dw_bwd_range(void *arg, int b0, int b1)
+{
+    const dw_ctx *c = arg;
+    const conv_shape *s = c->s;
+    const int kk = s->k * s->k;
+    float *xb = dw_scratch(c, b0);
+    float *dz = xb + (size_t)c->hp * c->wp * BL;
+    float *dq = dz + (size_t)s->ho * s->wo * BL, *dxb = dq;
+    float *dxo = dq + (size_t)c->hq * c->wq * BL;
+    const size_t in_sz = (size_t)s->h * s->w, out_sz = (size_t)s->ho * s->wo;
+    int off_p[KKMAX], off_q[KKMAX];
+    float wv[KKMAX * BL];
+    tap_offsets(s->k, s->dil, c->wp, off_p);
+    tap_offsets(s->k, s->dil, c->wq, off_q);
+    zero_border(xb, c->hp, c->wp, s->pad, s->pad, s->h, s->w);
+    if (c->gather)
+        zero_border(dq, c->hq, c->wq, c->q, c->q, s->ho, s->wo);
+    for (int b = b0; b < b1; b++) {
+        const int nl = block_lanes(c, b);
+        const size_t p0 = (size_t)b * BL;
+        to_blocked(c->dy + p0 * out_sz, out_sz, nl, s->ho, s->wo, dz, s->wo, 0, 0);
+        if (c->part) {
+            float *acc = c->part + (size_t)b * kk * BL;
+            memset(acc, 0, (size_t)kk * BL * sizeof(float));
+            to_blocked(c->x + p0 * in_sz, in_sz, nl, s->h, s->w, xb, c->wp, s->pad, s->pad);
+            dot_taps(acc, dz, xb, s->ho, s->wo, c->wp, s->stride, off_p, kk);
+        }
+        if (!c->dx)
             continue;
-        float *prow = P + (size_t)(R % st * st) * c->phsz + (size_t)(R / st) * c->wph;
-        for (int q = 0; q < st; q++) {
-            if (!phase_read(c, q))
-                continue;
-            int c0 = ((q - pad) % st + st) % st; /* (c0 + pad) % st == q */
-            if (c0 >= s->w)
-                continue;
-            int cnt = (s->w - c0 + st - 1) / st;
-            float *restrict pr = prow + (size_t)q * c->phsz + (c0 + pad) / st;
-            float *restrict xr = x + (size_t)r * s->w + c0;
-            if (add)
-                for (int j = 0; j < cnt; j++)
-                    xr[(size_t)j * st] += pr[j];
-            else
-                for (int j = 0; j < cnt; j++)
-                    pr[j] = xr[(size_t)j * st];
+        if (c->gather) {
+            for (int oh = 0; oh < s->ho; oh++)
+                memcpy(dq + ((size_t)(oh + c->q) * c->wq + c->q) * BL, dz + (size_t)oh * s->wo * BL,
+                       (size_t)s->wo * BL * sizeof(float));
+            taps(dxo, dq, s->h, s->w, c->wq, 1, block_wv(c, b, nl, wv), off_q, kk);
+            from_blocked(dxo, s->w, 0, 0, s->h, s->w, c->dx + p0 * in_sz, in_sz, nl, c->dx_add);
+        } else {
+            memset(dxb, 0, (size_t)c->hp * c->wp * BL * sizeof(float));
+            scatter_taps(dxb, dz, s->ho, s->wo, c->wp, s->stride, block_wv(c, b, nl, wv), off_p,
+                         kk);
+            from_blocked(dxb, c->wp, s->pad, s->pad, s->h, s->w, c->dx + p0 * in_sz, in_sz, nl,
+                         c->dx_add);
         }
     }
 }
 
-/* Stride 2 (every reduction) with a constant stride: no integer
- * divisions, and the de-interleave vectorises. */
-static void phases_io(const dw_ctx *c, float *x, float *P, int add)
+static void dw_setup(nas_graph *g, dw_ctx *c, const conv_shape *s)
 {
-    if (c->s->stride == 2)
-        phases_io_st(c, x, P, add, 2);
-    else
-        phases_io_st(c, x, P, add, c->s->stride);
-}
-
-static void dw_fwd_phase(dw_ctx *c, int i0, int i1, float *P)
-{
-    const conv_shape *s = c->s;
-    const int kk = s->k * s->k;
-    float *out = P + (size_t)s->stride * s->stride * c->phsz;
-    const size_t n = (size_t)s->ho * c->wph;
-    int off[49];
-    dw_phase_offsets(c, off);
-    for (int item = i0; item < i1; item++) { /* item = n * C + ch */
-        int ch = item % s->ci;
-        phases_io(c, (float *)(c->x + (size_t)item * s->h * s->w), P, 0);
-        taps(out, P, n, c->w + (size_t)ch * kk, off, kk);
-        float *y = c->y + (size_t)item * s->ho * s->wo;
-        for (int oh = 0; oh < s->ho; oh++)
-            copy_row(y + (size_t)oh * s->wo, out + (size_t)oh * c->wph, s->wo);
-    }
-}
-
-static void dw_fwd_range(void *arg, int i0, int i1)
-{
-    dw_ctx *c = arg;
-    float *p = c->scratch + (size_t)dw_chunk(c, i0) * c->scratch_size;
-    memset(p, 0, c->scratch_size * sizeof(float));
-    if (c->fast)
-        dw_fwd_fast(c, i0, i1, p);
-    else
-        dw_fwd_phase(c, i0, i1, p);
-}
-
-/* Backward of the phase path over channels [i0, i1); scratch: the phase
- * planes of x, dy at width wph, the phase planes of dx. */
-static void dw_bwd_phase(dw_ctx *c, int i0, int i1, float *P)
-{
-    const conv_shape *s = c->s;
-    const int kk = s->k * s->k;
-    const size_t nph = (size_t)s->stride * s->stride * c->phsz;
-    float *dz = P + nph;
-    const size_t nz = (size_t)s->ho * c->wph;
-    float *dP = dz + nz;
-    int off[49];
-    dw_phase_offsets(c, off);
-    float acc[49 * LANES];
-    for (int ch = i0; ch < i1; ch++) {
-        const float *wk = c->w + (size_t)ch * kk;
-        memset(acc, 0, (size_t)kk * LANES * sizeof(float));
-        for (int n = 0; n < s->n; n++) {
-            size_t item = (size_t)n * s->ci + ch;
-            put_plane(c->dy + item * s->ho * s->wo, s->ho, s->wo, dz, c->wph, 0, 0);
-            if (c->dw) {
-                phases_io(c, (float *)(c->x + item * s->h * s->w), P, 0);
-                dot_taps(acc, dz, P, nz, off, kk);
-            }
-            if (c->dx) {
-                memset(dP, 0, nph * sizeof(float));
-                for (int t = 0; t < kk; t++)
-                    nas__axpy(dP + off[t], dz, wk[t], nz);
-                phases_io(c, c->dx + item * s->h * s->w, dP, 1);
-            }
-        }
-        if (c->dw)
-            for (int t = 0; t < kk; t++) {
-                float sum = 0.0f;
-                for (int l = 0; l < LANES; l++)
-                    sum += acc[t * LANES + l];
-                c->dw[(size_t)ch * kk + t] += sum;
-            }
-    }
-}
-
-/* Backward over channels [i0, i1): every image of those channels, so the
- * weight gradient of a channel is written by one thread only. */
-static void dw_bwd_range(void *arg, int i0, int i1)
-{
-    dw_ctx *c = arg;
-    float *p = c->scratch + (size_t)dw_chunk(c, i0) * c->scratch_size;
-    memset(p, 0, c->scratch_size * sizeof(float));
-    if (c->fast)
-        dw_bwd_fast(c, i0, i1, p);
-    else
-        dw_bwd_phase(c, i0, i1, p);
-}
-
-static void dw_setup(nas_graph *g, dw_ctx *c, const conv_shape *s, int total)
-{
-    /* Rows past the last needed one are never read; the padded plane only
-     * needs to cover what the kernel reaches. */
+    /* The padded plane covers x with its padding and every tap's reach. */
     c->hp = s->h + 2 * s->pad;
     c->wp = s->w + 2 * s->pad;
     int need_h = (s->ho - 1) * s->stride + (s->k - 1) * s->dil + 1;
@@ -403,43 +432,47 @@ static void dw_setup(nas_graph *g, dw_ctx *c, const conv_shape *s, int total)
     c->q = (s->k - 1) * s->dil - s->pad;
     c->hq = s->h + (s->k - 1) * s->dil;
     c->wq = s->w + (s->k - 1) * s->dil;
-    c->fast = s->stride == 1 && c->q >= 0;
-    c->total = total;
-    c->nchunks = nas_get_threads() < total ? nas_get_threads() : total;
-    if (c->fast) {
-        size_t slack = dw_slack(s), plane = (size_t)c->hp * c->wp + slack;
-        size_t fwd = plane + (size_t)s->ho * c->wp;
-        size_t bwd = plane + (size_t)s->ho * c->wp + (size_t)c->hq * c->wq + slack +
-                     (size_t)s->h * c->wq + TAPS_SLACK;
-        c->scratch_size = fwd > bwd ? fwd : bwd;
-    } else {
-        const int st = s->stride;
-        c->hph = (c->hp + st - 1) / st;
-        c->wph = (c->wp + st - 1) / st;
-        /* slack: the dropped columns of the last output row read up to
-         * (k - 1) dil / stride < wph floats past the plane */
-        c->phsz = (size_t)(c->hph + 1) * c->wph + TAPS_SLACK;
-        c->pmask = 0;
-        for (int t = 0; t < s->k; t++)
-            if (t * s->dil % st < 32)
-                c->pmask |= 1u << (t * s->dil % st);
-        size_t nph = (size_t)st * st * c->phsz, nz = (size_t)s->ho * c->wph;
-        c->scratch_size = 2 * nph + nz;
-    }
+    c->gather = s->stride == 1 && c->q >= 0;
+    c->planes = s->n * s->ci;
+    c->nblocks = (c->planes + BL - 1) / BL;
+    c->nchunks = nas_get_threads() < c->nblocks ? nas_get_threads() : c->nblocks;
+    const size_t xp = (size_t)c->hp * c->wp * BL, yo = (size_t)s->ho * s->wo * BL;
+    size_t bwd = xp + yo + (c->gather ? (size_t)c->hq * c->wq * BL + (size_t)s->h * s->w * BL : xp);
+    c->scratch_size = bwd > xp + yo ? bwd : xp + yo;
     c->scratch = nas_arena_alloc(g->arena, c->scratch_size * c->nchunks * sizeof(float));
 }
 
 void nas__conv_dw_fwd(nas_graph *g, const conv_shape *s, const float *x, const float *w, float *y)
 {
+    NAS_ASSERT(s->k * s->k <= KKMAX);
     dw_ctx c = {.s = s, .x = x, .w = w, .y = y};
-    dw_setup(g, &c, s, s->n * s->ci);
-    nas__parallel_for(s->n * s->ci, dw_fwd_range, &c);
+    dw_setup(g, &c, s);
+    build_wtab(g, &c, 0);
+    nas__parallel_for(c.nblocks, dw_fwd_range, &c);
 }
 
 void nas__conv_dw_bwd(nas_graph *g, const conv_shape *s, const float *x, const float *w,
-                      const float *dy, float *dx, float *dw)
+                      const float *dy, float *dx, int dx_fresh, float *dw)
 {
-    dw_ctx c = {.s = s, .x = x, .w = w, .dy = dy, .dx = dx, .dw = dw};
-    dw_setup(g, &c, s, s->ci);
-    nas__parallel_for(s->ci, dw_bwd_range, &c);
+    NAS_ASSERT(s->k * s->k <= KKMAX);
+    const int kk = s->k * s->k;
+    dw_ctx c = {.s = s, .x = x, .w = w, .dy = dy, .dx = dx, .dx_add = !dx_fresh};
+    dw_setup(g, &c, s);
+    if (dx)
+        build_wtab(g, &c, c.gather);
+    if (dw)
+        c.part = nas_arena_alloc(g->arena, (size_t)c.nblocks * kk * BL * sizeof(float));
+    nas__parallel_for(c.nblocks, dw_bwd_range, &c);
+    if (!dw)
+        return;
+    /* Per channel, the blocks' lane sums in block and lane order. */
+    float *sum = nas_arena_zalloc(g->arena, (size_t)s->ci * kk * sizeof(float));
+    for (int b = 0; b < c.nblocks; b++)
+        for (int l = 0; l < block_lanes(&c, b); l++) {
+            float *sc = sum + (size_t)((b * BL + l) % s->ci) * kk;
+            for (int t = 0; t < kk; t++)
+                sc[t] += c.part[((size_t)b * kk + t) * BL + l];
+        }
+    for (size_t i = 0; i < (size_t)s->ci * kk; i++)
+        dw[i] += sum[i];
 }

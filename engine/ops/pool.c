@@ -158,31 +158,38 @@ static void pool_fwd_range(void *arg, int p0, int p1)
             float *restrict yr = yp + (size_t)oh * s->wo;
             const float *restrict r0 = hs + (size_t)h0 * s->wo;
             if (c->max) {
-                int32_t *restrict ar = ap + (size_t)oh * s->wo;
-                const int32_t *restrict c0 = hc + (size_t)h0 * s->wo;
-                for (int ow = 0; ow < s->wo; ow++) {
+                /* wo and the row offsets in locals: the stores through ar
+                 * and yr could otherwise alias s, and the loops would
+                 * reload it and stay scalar */
+                const int wo = s->wo;
+                int32_t *restrict ar = ap + (size_t)oh * wo;
+                const int32_t *restrict c0 = hc + (size_t)h0 * wo;
+                const int32_t b0 = h0 * s->w;
+                for (int ow = 0; ow < wo; ow++) {
                     yr[ow] = r0[ow];
-                    ar[ow] = h0 * s->w + c0[ow];
+                    ar[ow] = b0 + c0[ow];
                 }
                 for (int ih = h0 + 1; ih < h1; ih++) {
-                    const float *restrict ri = hs + (size_t)ih * s->wo;
-                    const int32_t *restrict ci = hc + (size_t)ih * s->wo;
-                    for (int ow = 0; ow < s->wo; ow++) {
+                    const float *restrict ri = hs + (size_t)ih * wo;
+                    const int32_t *restrict ci = hc + (size_t)ih * wo;
+                    const int32_t bi = ih * s->w;
+                    for (int ow = 0; ow < wo; ow++) {
                         int gt = ri[ow] > yr[ow];
-                        ar[ow] = gt ? ih * s->w + ci[ow] : ar[ow];
+                        ar[ow] = gt ? bi + ci[ow] : ar[ow];
                         yr[ow] = gt ? ri[ow] : yr[ow];
                     }
                 }
             } else {
-                for (int ow = 0; ow < s->wo; ow++)
+                const int wo = s->wo;
+                for (int ow = 0; ow < wo; ow++)
                     yr[ow] = r0[ow];
                 for (int ih = h0 + 1; ih < h1; ih++) {
-                    const float *restrict ri = hs + (size_t)ih * s->wo;
-                    for (int ow = 0; ow < s->wo; ow++)
+                    const float *restrict ri = hs + (size_t)ih * wo;
+                    for (int ow = 0; ow < wo; ow++)
                         yr[ow] += ri[ow];
                 }
                 const float rows = (float)(h1 - h0);
-                for (int ow = 0; ow < s->wo; ow++)
+                for (int ow = 0; ow < wo; ow++)
                     yr[ow] /= rows * cw[ow];
             }
         }

@@ -33,6 +33,7 @@ typedef struct {
     float *y;            /* output (forward) */
     const float *dy;     /* output gradient (backward) */
     float *dx;           /* input gradient, or NULL */
+    int dx_fresh;        /* dx not zeroed: its planes are overwritten */
     int32_t *arg;        /* max: argmax per output, index in the x plane */
     float *inv;          /* avg: 1 / pixels in the window, per output */
     float *mean, *rstd;  /* per channel */
@@ -238,21 +239,43 @@ static void pb_fwd_range(void *arg, int c0, int c1)
     }
 }
 
-/* dx plane (h, w) += pooling backward of dz (ho, wo); avg scales dz in
- * place. */
+/* dx plane (h, w) += (dx_fresh: =) pooling backward of dz (ho, wo); avg
+ * scales dz in place. */
 static void unpool_plane(const pb_ctx *c, float *dz, const int32_t *arg, float *dx, float *p)
 {
     const size_t out = (size_t)c->ho * c->wo;
     if (c->max) {
+        if (c->dx_fresh) /* zeroed here, while it is in cache */
+            memset(dx, 0, (size_t)c->h * c->w * sizeof(float));
         for (size_t i = 0; i < out; i++)
             dx[arg[i]] += dz[i];
         return;
     }
     const int wp = c->wp, st = c->stride, wo = c->wo;
+    if (st == 1) {
+        /* The transpose of a stride-1 3x3 window sum is the same window
+         * sum over dz / count padded with zeros: row_taps over the plane
+         * (whose borders pb_bwd_range zeroed), one row of dx at a time. */
+        float *tmp = p + (size_t)c->hp * wp + 2 * BLK + out;
+        for (int r = 0; r < c->ho; r++) {
+            float *restrict pr = p + (size_t)(r + 1) * wp + 1;
+            const float *restrict dr = dz + (size_t)r * wo, *restrict iv = c->inv + (size_t)r * wo;
+            for (int j = 0; j < wo; j++)
+                pr[j] = dr[j] * iv[j];
+        }
+        for (int r = 0; r < c->h; r++) {
+            row_taps(p + (size_t)r * wp, wp, 1, c->w, 0, 0, c->w, tmp, NULL);
+            if (c->dx_fresh)
+                copy_row(dx + (size_t)r * c->w, tmp, c->w);
+            else
+                nas__add_to(dx + (size_t)r * c->w, tmp, (size_t)c->w);
+        }
+        return;
+    }
     fill(p, (size_t)c->hp * wp, 0.0f);
     for (size_t i = 0; i < out; i++)
         dz[i] *= c->inv[i];
-    /* Tap by tap over a row: contiguous adds for stride 1. */
+    /* Tap by tap over a row (stride 2). */
     for (int oh = 0; oh < c->ho; oh++) {
         const float *restrict dr = dz + (size_t)oh * wo;
         for (int kh = 0; kh < 3; kh++)
@@ -267,7 +290,10 @@ static void unpool_plane(const pb_ctx *c, float *dz, const int32_t *arg, float *
             }
     }
     for (int r = 0; r < c->h; r++)
-        nas__add_to(dx + (size_t)r * c->w, p + (size_t)(r + 1) * wp + 1, (size_t)c->w);
+        if (c->dx_fresh)
+            copy_row(dx + (size_t)r * c->w, p + (size_t)(r + 1) * wp + 1, c->w);
+        else
+            nas__add_to(dx + (size_t)r * c->w, p + (size_t)(r + 1) * wp + 1, (size_t)c->w);
 }
 
 static void pb_bwd_range(void *arg, int c0, int c1)
@@ -276,6 +302,8 @@ static void pb_bwd_range(void *arg, int c0, int c1)
     float *p = c->scratch + (size_t)pb_chunk(c, c0) * c->scratch_size;
     float *dz = p + (size_t)c->hp * c->wp + 2 * BLK * (size_t)c->stride;
     const size_t in = (size_t)c->h * c->w, out = (size_t)c->ho * c->wo;
+    if (!c->max && c->stride == 1) /* unpool_plane writes only the interior */
+        fill(p, (size_t)c->hp * c->wp + 2 * BLK, 0.0f);
     const double cnt = (double)c->n * out;
     for (int ch = c0; ch < c1; ch++) {
         /* y is xhat: dz = rstd (dy - mean(dy) - xhat mean(dy xhat)) */
@@ -327,6 +355,9 @@ static pb_ctx ctx_of(nas_graph *g, const nas_tensor *x, int max, int stride)
     c.nchunks = nas_get_threads() < c.c ? nas_get_threads() : c.c;
     /* The padded plane, the slack of the last row's last block, dz. */
     c.scratch_size = (size_t)c.hp * c.wp + 2 * BLK * (size_t)stride + (size_t)c.ho * c.wo;
+    /* Stride-1 avg backward: one row of dx. */
+    if (stride == 1)
+        c.scratch_size += (size_t)c.w + BLK;
     /* Stride 2: one row at stride 1 and its argmax. */
     if (stride == 2 &&
         c.scratch_size < (size_t)c.hp * c.wp + 4 * BLK + 2 * (2 * (size_t)c.wo + BLK))
@@ -353,6 +384,7 @@ static void pool_bn_bwd(nas_graph *g, nas_node *nd)
     c.y = nd->out->data;
     c.dy = nd->out->grad;
     c.dx = x->grad;
+    c.dx_fresh = nas__fresh(nd, 0);
     c.arg = nd->pa[0];
     c.mean = nd->pa[1];
     c.rstd = nd->pa[2];
@@ -394,6 +426,7 @@ nas_tensor *nas_pool_bn(nas_graph *g, nas_tensor *x, int max, int stride, nas_te
         nd->pa[0] = c.arg;
         nd->pa[1] = c.mean;
         nd->pa[2] = c.rstd;
+        nd->ow = 1u; /* unpool_plane writes every pixel of dx */
     }
     /* a 3x3 window and BN's 5 per output */
     NAS__PROF(nas__prof_op(g, NAS_PROF_POOL, y, &x, 1, 14.0 * (double)nas_tensor_numel(y)));
