@@ -202,7 +202,7 @@ Test(estimate, darts_recompute_is_chosen_against_the_memory_limit)
         {"{\"C\":16,\"layers\":8,\"batch_size\":128,\"recompute\":\"auto\"}", 1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char spec[256];
+        char spec[512];
         snprintf(spec, sizeof(spec),
                  "{\"algorithm\":\"darts\",\"dataset\":\"synthetic\",\"hyperparameters\":%s}",
                  cases[i].hp);
