@@ -76,6 +76,7 @@ int api_spec_engine(const json_t *spec, const nd_config *cfg, nas_job_spec *es, 
     api_problem p = {0};
     api_spec_paths paths = paths_of(cfg);
     int rc = api_spec_to_engine(spec, &paths, cfg->threads_per_job, es, &p);
+    es->memory_limit = api_job_memory_limit(cfg); /* darts-cnn's recompute "auto" */
     if (rc != 0)
         snprintf(why, whylen, "%s", p.detail);
     api_problem_clear(&p);
@@ -155,6 +156,9 @@ static void dry_run(api_req *rq, api_resp *rs, json_t *spec)
                                       "activations", (json_int_t)m.activations, "data",
                                       (json_int_t)m.data, "base", (json_int_t)m.base, "exact_model",
                                       m.exact_model));
+        if (m.recompute >= 0) /* darts-cnn: what its recompute "auto" chose */
+            json_object_set_new(json_object_get(est, "memory_parts"), "recompute",
+                                json_boolean(m.recompute));
         json_object_set_new(est, "steps", json_integer((json_int_t)st.steps));
         json_object_set_new(est, "seconds", json_real(st.seconds));
         json_object_set_new(est, "time_parts",

@@ -100,12 +100,9 @@ int api_check_queue(api_req *rq, api_resp *rs)
 
 size_t api_job_memory_limit(const nd_config *cfg)
 {
-    if (cfg->max_job_memory_mib > 0)
-        return (size_t)cfg->max_job_memory_mib << 20;
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    if (pages <= 0 || page <= 0)
-        return (size_t)4 << 30;
-    return (size_t)pages * (size_t)page / 2;
+    nas_job_spec none = {.memory_limit = 0};
+    return cfg->max_job_memory_mib > 0 ? (size_t)cfg->max_job_memory_mib << 20
+                                       : nas_job_memory_limit(&none);
 }
 
 static int cap_int(api_resp *rs, const json_t *obj, const char *key, const char *ptr,

@@ -6,7 +6,7 @@
  *   bench/bench_darts [--C 8] [--layers 5] [--batch 32] [--hw 28]
  *                     [--in-ch 1] [--classes 10] [--order 1|2]
  *                     [--threads 1] [--steps 5] [--warmup 1] [--seed 2]
- *                     [--profile N --peak GFLOPS --bw GBS]
+ *                     [--profile N --peak GFLOPS --bw GBS] [--recompute 1|0]
  *
  * What is timed: nas__darts_step on fresh random batches (train and val,
  * like the reference's randn / randint), wall clock per step; the
@@ -18,6 +18,10 @@
  * Prints one JSON line with the reference's field names (median_ms,
  * arch_median_ms, weight_median_ms, cpu_util_median, peak_rss_mb, ...)
  * plus arena_peak_mb, the high-water mark of the step arena.
+ *
+ * --recompute 0: the mixed edges keep their ops on the tape instead of
+ * recomputing them in backward (nas__darts_recompute; a job's
+ * "recompute": "never"); the line says which ran ("recompute").
  *
  * --profile N: after those, N more steps with the engine's per-op-kind
  * accounting on (core/prof.h), reported as the roofline JSON lines of
@@ -91,7 +95,7 @@ static double minmax(const double *t, int n, int max)
 }
 
 typedef struct {
-    int C, layers, batch, hw, in_ch, classes, order, threads, steps, warmup, profile;
+    int C, layers, batch, hw, in_ch, classes, order, threads, steps, warmup, profile, recompute;
     uint64_t seed;
     double peak, bw; /* GFLOP/s, GB/s of the roofline */
 } opts;
@@ -113,6 +117,7 @@ static int parse(int argc, char **argv, opts *o)
         {"--steps", offsetof(opts, steps)},
         {"--warmup", offsetof(opts, warmup)},
         {"--profile", offsetof(opts, profile)},
+        {"--recompute", offsetof(opts, recompute)},
     };
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
@@ -247,6 +252,7 @@ int main(int argc, char **argv)
               .threads = 1,
               .steps = 5,
               .warmup = 1,
+              .recompute = 1,
               .seed = 2};
     group grp;
     group_init(&grp, &argc, &argv);
@@ -271,6 +277,8 @@ int main(int argc, char **argv)
     int rc = nas__darts_declare(p, &cfg, &net);
     if (rc == NAS_OK)
         rc = nas_params_alloc(p, &rng);
+    if (rc == NAS_OK)
+        nas__darts_recompute(net, o.recompute != 0);
     if (rc < 0) {
         fprintf(stderr, "bench_darts: %s: %s\n", nas_strerror(rc), nas_errmsg());
         return 1;
@@ -379,12 +387,13 @@ int main(int argc, char **argv)
                "\"weight_median_ms\": %.2f, \"cpu_util_median\": %.3f, "
                "\"loadavg_start\": %.2f, \"loadavg_end\": %.2f, "
                "\"peak_rss_mb\": %.1f, \"arena_peak_mb\": %.1f, "
-               "\"last_loss\": %.4f",
+               "\"last_loss\": %.4f, \"recompute\": %s",
                o.C, o.layers, o.batch, o.hw, o.in_ch, o.order, o.threads, nw, o.steps, o.warmup,
                1e3 * all, 1e3 * minmax(t_all, o.steps, 0), 1e3 * minmax(t_all, o.steps, 1),
                1e3 * arch, 1e3 * median(t_weight, o.steps), median(util, o.steps), load0[0],
                load1[0], (double)ru.ru_maxrss / 1024.0,
-               (double)nas_arena_peak(nas_graph_arena(g)) / (1024.0 * 1024.0), loss);
+               (double)nas_arena_peak(nas_graph_arena(g)) / (1024.0 * 1024.0), loss,
+               o.recompute ? "true" : "false");
     if (grp.rank == 0 && grp.size > 1) {
         /* What the step spent outside the sums, per step (t_weight is
          * done with: it becomes that). */
@@ -403,7 +412,8 @@ int main(int argc, char **argv)
         printf("}\n");
     if (o.profile && grp.rank == 0) {
         char tag[64];
-        snprintf(tag, sizeof(tag), "darts C%d L%d b%d o%d", o.C, o.layers, o.batch, o.order);
+        snprintf(tag, sizeof(tag), "darts C%d L%d b%d o%d%s", o.C, o.layers, o.batch, o.order,
+                 o.recompute ? "" : " keep");
         /* forwards: val and train (order 1); train for w', val at w',
          * the two probes and train (order 2) */
         prof_report(tag, o.threads, &sum, o.profile, 1e3 * all, 1e3 * prof_wall / o.profile,

@@ -846,6 +846,14 @@ typedef struct nas_job_spec {
     int max_examples;             /* use a seeded random subset of this many
                                      training examples before the split; 0: all
                                      (0) */
+    int recompute;                /* darts-cnn: NAS_RECOMPUTE_AUTO (0), _ALWAYS
+                                     or _NEVER: whether the mixed edges
+                                     recompute their ops in backward (auto:
+                                     not when the estimate without it fits
+                                     memory_limit; results are the same) */
+    size_t memory_limit;          /* bytes a job may take (the daemon's
+                                     max-job-memory); 0: half the RAM
+                                     (nas_job_memory_limit) */
     /* darts-cnn final training: after the search, the derived genotype is
      * trained from scratch by the train kind (NAS_ARCH_DARTS_CNN) on the
      * whole training set for final_epochs and evaluated on the test set;
@@ -1169,7 +1177,17 @@ typedef struct nas_job_memory {
     size_t params, activations, data, base;
     size_t total;    /* the sum */
     int exact_model; /* 0: the conservative figure above */
+    int recompute;   /* darts-cnn search: 1 the activations are those of
+                        the recomputing supernet, 0 of the one that keeps
+                        its edges' ops (the spec's "recompute", auto
+                        resolved against memory_limit); -1 other kinds */
 } nas_job_memory;
+
+/* darts-cnn's "recompute" (nas_job_spec.recompute). */
+enum { NAS_RECOMPUTE_AUTO = 0, NAS_RECOMPUTE_ALWAYS = 1, NAS_RECOMPUTE_NEVER = 2 };
+/* s->memory_limit, or half the physical memory when it is 0 (the daemon's
+ * default max-job-memory). */
+size_t nas_job_memory_limit(const nas_job_spec *s);
 
 int nas_job_estimate_memory_parts(const nas_job_spec *spec, nas_job_memory *out);
 /* The total of the above in *bytes. NAS_EINVAL for a spec it cannot read. */

@@ -515,3 +515,81 @@ Test(darts, same_seed_same_search, .timeout = 60)
     free(ga);
     free(gb);
 }
+
+/* ------------------------------------------------ recompute on and off */
+
+/* Keeping the edges' ops on the tape instead of recomputing them changes
+ * where the intermediates live, not one sum: after search steps of both
+ * orders from the same seed, weights (and their momentum), alpha (and its
+ * Adam moments) and the BN running statistics are bit-identical, and so
+ * are the losses. */
+static void steps_with(int recompute, int order, float *out[3], size_t nout[3], double *loss)
+{
+    fix f;
+    fix_init(&f, &tiny, order, 17);
+    nas__darts_recompute(f.net, recompute);
+    nas_rng r;
+    nas_rng_seed(&r, 5);
+    *loss = 0;
+    for (int s = 0; s < 3; s++) {
+        batch tr, va;
+        batch_random(&tr, &tiny, 4, &r);
+        batch_random(&va, &tiny, 4, &r);
+        nas_darts_stats st;
+        nas__darts_step(&f.s, &tr.b, &va.b, 0.05f, &st);
+        *loss += st.train_loss + st.val_loss;
+        batch_free(&tr);
+        batch_free(&va);
+    }
+    static const int groups[3] = {NAS_GROUP_WEIGHTS, NAS_GROUP_ARCH, NAS_GROUP_STATE};
+    for (int k = 0; k < 3; k++) {
+        float *d, *m1, *m2;
+        size_t n;
+        nas_params_group(f.p, groups[k], &d, NULL, &m1, &m2, &n);
+        nout[k] = 3 * n;
+        out[k] = malloc(3 * n * sizeof(float));
+        memcpy(out[k], d, n * sizeof(float));
+        memset(out[k] + n, 0, 2 * n * sizeof(float));
+        if (m1)
+            memcpy(out[k] + n, m1, n * sizeof(float));
+        if (m2)
+            memcpy(out[k] + 2 * n, m2, n * sizeof(float));
+    }
+    if (!recompute)
+        cr_expect_eq(nas__darts_scratch_peak(f.net), 0,
+                     "without recomputation the scratch "
+                     "graph holds nothing");
+    fix_free(&f);
+}
+
+static void same_either_way(int order)
+{
+    float *a[3], *b[3];
+    size_t na[3], nb[3];
+    double la, lb;
+    steps_with(1, order, a, na, &la);
+    steps_with(0, order, b, nb, &lb);
+    cr_expect_eq(la, lb, "order %d: losses %.17g and %.17g", order, la, lb);
+    static const char *const names[3] = {"weights", "alpha", "BN statistics"};
+    for (int k = 0; k < 3; k++) {
+        cr_assert_eq(na[k], nb[k]);
+        cr_expect_gt(na[k], 0);
+        size_t diff = 0;
+        for (size_t i = 0; i < na[k]; i++)
+            diff += memcmp(a[k] + i, b[k] + i, sizeof(float)) != 0;
+        cr_expect_eq(diff, 0, "order %d: %zu of %zu floats of the %s (and moments) differ", order,
+                     diff, na[k], names[k]);
+        free(a[k]);
+        free(b[k]);
+    }
+}
+
+Test(darts, recompute_off_is_bit_identical_order1, .timeout = 60)
+{
+    same_either_way(1);
+}
+
+Test(darts, recompute_off_is_bit_identical_order2, .timeout = 60)
+{
+    same_either_way(2);
+}

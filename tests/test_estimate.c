@@ -291,7 +291,9 @@ Test(estimate, darts_genotype_network)
 
 /* ------------------------------------------------------- DARTS supernet */
 
-static void darts_search_case(const char *dataset, int C, int layers, int batch, int order)
+/* recompute: NAS_RECOMPUTE_ALWAYS or _NEVER, the spec's and the net's. */
+static void darts_search_case(const char *dataset, int C, int layers, int batch, int order,
+                              int recompute)
 {
     const nas_dataset_desc *d = nas_dataset_find(dataset);
     nas_job_spec s = {.algorithm = "darts", .search_space = "darts-cnn", .dataset = dataset};
@@ -300,7 +302,9 @@ static void darts_search_case(const char *dataset, int C, int layers, int batch,
     s.layers = layers;
     s.batch_size = batch;
     s.order = order;
+    s.recompute = recompute;
     nas_job_memory m = estimate(&s);
+    cr_expect_eq(m.recompute, recompute == NAS_RECOMPUTE_ALWAYS);
 
     nas_darts_cfg cfg = {
         .C = C, .layers = layers, .in_c = d->c, .h = d->h, .w = d->w, .classes = d->classes};
@@ -315,6 +319,7 @@ static void darts_search_case(const char *dataset, int C, int layers, int batch,
     nas_params *p = nas_params_new();
     nas__darts_net *net = NULL;
     cr_assert_eq(nas__darts_declare(p, &cfg, &net), NAS_OK, "%s", nas_errmsg());
+    nas__darts_recompute(net, recompute == NAS_RECOMPUTE_ALWAYS);
     nas_rng r;
     nas_rng_seed(&r, 4);
     cr_assert_eq(nas_params_alloc(p, &r), NAS_OK);
@@ -334,8 +339,8 @@ static void darts_search_case(const char *dataset, int C, int layers, int batch,
     /* The search's scratch: a snapshot of w, v, two alpha gradients. */
     size_t scratch = (2 * srch.nw + 2 * srch.na) * sizeof(float);
     char what[96];
-    snprintf(what, sizeof what, "darts darts-cnn %s C %d L %d B %d order %d", dataset, C, layers,
-             batch, order);
+    snprintf(what, sizeof what, "darts darts-cnn %s C %d L %d B %d order %d %s", dataset, C, layers,
+             batch, order, recompute == NAS_RECOMPUTE_ALWAYS ? "recompute" : "keep");
     check_band(what, m.activations, peak);
     cr_expect(m.params >= store, "%s: parameters %zu below the store %zu", what, m.params, store);
     cr_expect(m.params <= store + scratch + store / 4, "%s: parameters %zu, store %zu", what,
@@ -352,9 +357,16 @@ static void darts_search_case(const char *dataset, int C, int layers, int batch,
 
 Test(estimate, darts_supernet)
 {
-    darts_search_case("synthetic", 4, 5, 16, 1);
-    darts_search_case("fashion-mnist", 8, 5, 32, 1);
-    darts_search_case("synthetic", 4, 5, 16, 2);
+    darts_search_case("synthetic", 4, 5, 16, 1, NAS_RECOMPUTE_ALWAYS);
+    darts_search_case("fashion-mnist", 8, 5, 32, 1, NAS_RECOMPUTE_ALWAYS);
+    darts_search_case("synthetic", 4, 5, 16, 2, NAS_RECOMPUTE_ALWAYS);
+}
+
+Test(estimate, darts_supernet_without_recompute)
+{
+    darts_search_case("synthetic", 4, 5, 16, 1, NAS_RECOMPUTE_NEVER);
+    darts_search_case("fashion-mnist", 8, 5, 32, 1, NAS_RECOMPUTE_NEVER);
+    darts_search_case("synthetic", 4, 5, 16, 2, NAS_RECOMPUTE_NEVER);
 }
 
 /* ------------------------------------------------------ darts-rnn */
@@ -550,4 +562,39 @@ Test(estimate, nasrl_cnn_sizes_the_largest_child)
     wide.num_filters[0] = 512;
     wide.nnum_filters = 1;
     cr_expect(estimate(&wide).total > md.total);
+}
+
+/* recompute "auto" keeps the edges' ops when the figure without
+ * recomputation fits the job's memory limit: a small search does at a
+ * 1 GiB limit, the default cifar10 search (about 12 GB without) does not;
+ * either way the estimate is the one of the form it chose. */
+static nas_job_memory darts_auto(const char *dataset, int C, int batch, int recompute)
+{
+    nas_job_spec s = {.algorithm = "darts", .search_space = "darts-cnn", .dataset = dataset};
+    nas_job_spec_defaults(&s);
+    s.C = C;
+    s.batch_size = batch;
+    s.recompute = recompute;
+    s.memory_limit = (size_t)1 << 30;
+    return estimate(&s);
+}
+
+Test(estimate, darts_recompute_auto)
+{
+    nas_job_memory small = darts_auto("synthetic", 4, 16, NAS_RECOMPUTE_AUTO);
+    nas_job_memory keep = darts_auto("synthetic", 4, 16, NAS_RECOMPUTE_NEVER);
+    cr_expect_eq(small.recompute, 0, "a small search keeps its ops");
+    cr_expect_eq(small.total, keep.total);
+    cr_expect_leq(small.total, (size_t)1 << 30);
+    nas_job_memory huge = darts_auto("cifar10", 16, 64, NAS_RECOMPUTE_AUTO);
+    nas_job_memory always = darts_auto("cifar10", 16, 64, NAS_RECOMPUTE_ALWAYS);
+    nas_job_memory never = darts_auto("cifar10", 16, 64, NAS_RECOMPUTE_NEVER);
+    cr_expect_eq(huge.recompute, 1, "the default cifar10 search recomputes");
+    cr_expect_eq(huge.total, always.total);
+    cr_expect_gt(never.total, (size_t)1 << 30, "without recomputation: %zu", never.total);
+    cr_expect_gt(never.activations, 5 * always.activations);
+    /* Other kinds say nothing about it. */
+    nas_job_spec t = {.algorithm = "train", .dataset = "synthetic"};
+    nas_job_spec_defaults(&t);
+    cr_expect_eq(estimate(&t).recompute, -1);
 }

@@ -183,6 +183,52 @@ Test(estimate, every_default_fits_a_24_gib_machine)
     PASS();
 }
 
+/* darts-cnn's recompute "auto" against max-job-memory (2 GiB here): a
+ * small search keeps its edges' ops (about 140 MB), one of batch 128 at
+ * C 16 would need about 6 GB without recomputation and recomputes; the
+ * dry run says which, and "always" / "never" are taken as given. */
+Test(estimate, darts_recompute_is_chosen_against_the_memory_limit)
+{
+    static const char *const args[] = {"--workers", "1", "--max-job-memory", "2048", NULL};
+    nasd_proc d;
+    start_in(&d, NULL, args, NULL);
+    static const struct {
+        const char *hp;
+        int recompute;
+    } cases[] = {
+        {"{\"C\":4,\"layers\":5,\"batch_size\":16}", 0},
+        {"{\"C\":4,\"layers\":5,\"batch_size\":16,\"recompute\":\"always\"}", 1},
+        {"{\"C\":16,\"layers\":8,\"batch_size\":128}", 1},
+        {"{\"C\":16,\"layers\":8,\"batch_size\":128,\"recompute\":\"auto\"}", 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char spec[512];
+        snprintf(spec, sizeof(spec),
+                 "{\"algorithm\":\"darts\",\"dataset\":\"synthetic\",\"hyperparameters\":%s}",
+                 cases[i].hp);
+        json_t *e = dry(d.port, spec);
+        json_t *r = at(e, "estimate.memory_parts.recompute");
+        cr_assert(json_is_boolean(r), "%s: %s", spec, text_of(e));
+        cr_expect_eq(json_is_true(r), cases[i].recompute, "%s: %s", spec, text_of(e));
+        cr_expect_leq(int_at(e, "estimate.memory_bytes"), (json_int_t)2048 << 20, "%s", spec);
+        json_decref(e);
+    }
+    /* "never" is taken as given: over the limit, the submission is refused. */
+    json_decref(post_problem(d.port,
+                             "{\"algorithm\":\"darts\",\"dataset\":\"synthetic\","
+                             "\"hyperparameters\":{\"C\":16,\"layers\":8,\"batch_size\":128,"
+                             "\"recompute\":\"never\"}}",
+                             400, "limit-exceeded"));
+    json_t *p = post_problem(d.port,
+                             "{\"algorithm\":\"darts\",\"dataset\":\"synthetic\","
+                             "\"hyperparameters\":{\"recompute\":\"sometimes\"}}",
+                             400, "invalid-field");
+    cr_expect(strstr(str_at(p, "detail"), "never"), "%s", str_at(p, "detail"));
+    json_decref(p);
+    stop_ok(&d);
+    PASS();
+}
+
 /* Item 8: a dataset nasd has no files for says where to get them, in
  * which format, and which setting names them. */
 Test(estimate, cifar10_without_files_says_where_to_get_them)

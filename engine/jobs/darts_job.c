@@ -222,6 +222,23 @@ static int setup(void *ctx)
         .C = s->C, .layers = s->layers, .in_c = d->c, .h = d->h, .w = d->w, .classes = d->classes};
     if ((rc = nas__darts_declare(r->p, &r->cfg, &r->net)) < 0)
         return rc;
+    /* recompute "auto" takes what the memory estimate chose. */
+    nas_job_memory mem;
+    int recompute = nas_job_estimate_memory_parts(s, &mem) < 0 || mem.recompute != 0;
+    if (j->dist && j->dist->size > 1) {
+        /* Every rank the same form (the recompute runs the edges' BN sums
+         * again): keep the ops only when every rank can. */
+        double keep = !recompute;
+        j->dist->sum_f64(j->dist->ctx, &keep, 1);
+        recompute = keep < j->dist->size;
+    }
+    nas__darts_recompute(r->net, recompute);
+    nas__job_log(j, "mixed edges %s (recompute %s; estimated peak %zu MiB, limit %zu MiB)",
+                 recompute ? "recompute their ops in backward" : "keep their ops",
+                 s->recompute == NAS_RECOMPUTE_ALWAYS  ? "always"
+                 : s->recompute == NAS_RECOMPUTE_NEVER ? "never"
+                                                       : "auto",
+                 mem.total >> 20, nas_job_memory_limit(s) >> 20);
     nas_rng init;
     nas_rng_seed(&init, s->seed);
     if ((rc = nas_params_alloc(r->p, &init)) < 0)

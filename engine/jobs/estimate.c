@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Arena floats per output float of a layer in one training step: forward
  * outputs and their gradients plus op scratch, measured and rounded up
@@ -32,10 +33,13 @@
 #define K_CNN_IM2COL 2.0  /* per image, per column float */
 #define K_DARTS_NODE 50.0 /* supernet: per cell-channel-pixel (14 edges) */
 #define K_DARTS_EDGE 60.0 /* supernet: one edge's recomputation */
-#define K_FIXED_OP 84.0   /* a genotype network's op, per output float */
-#define K_LSTM_STEP 66.0  /* LSTM: per hidden unit per token per layer */
-#define K_LOGITS 4.0      /* decoder logits, log-softmax and gradients */
-#define K_DRNN_NODE 44.0  /* darts-rnn: per node per hidden unit per token */
+/* supernet without recomputation, per cell-channel-pixel: every edge's
+ * ops and their gradients kept (measured 364-373, rounded up) */
+#define K_DARTS_KEEP 400.0
+#define K_FIXED_OP 84.0  /* a genotype network's op, per output float */
+#define K_LSTM_STEP 66.0 /* LSTM: per hidden unit per token per layer */
+#define K_LOGITS 4.0     /* decoder logits, log-softmax and gradients */
+#define K_DRNN_NODE 44.0 /* darts-rnn: per node per hidden unit per token */
 #define K_ERNN_NODE                                                                                \
     40.0 /* enas-rnn: per node per hidden unit per token                                           \
             (one run: hidden 720, 12 nodes, batch 20,                                              \
@@ -46,6 +50,11 @@
  * bytes of file, plus the vocabulary; 2 bytes per file byte covers it. */
 #define TEXT_BYTES_PER_FILE_BYTE 2
 #define UNKNOWN_VOCAB 100000
+
+static size_t clamp_bytes(double b)
+{
+    return b >= (double)(SIZE_MAX / 2) ? SIZE_MAX / 2 : (size_t)b;
+}
 
 /* The store keeps every tensor 64-byte aligned: 16 floats. */
 static size_t r16(size_t n)
@@ -153,8 +162,9 @@ static void darts_cells(int C, int layers, int h, int w, double *sum, double *ma
     }
 }
 
+/* keep: the edges' ops stay on the tape (no recomputation). */
 static int est_darts_supernet(const nas_job_spec *s, const nas_dataset_desc *d, int C, int layers,
-                              int batch, nas_job_memory *m)
+                              int batch, int keep, nas_job_memory *m)
 {
     nas_darts_cfg cfg = {
         .C = C, .layers = layers, .in_c = d->c, .h = d->h, .w = d->w, .classes = d->classes};
@@ -171,12 +181,13 @@ static int est_darts_supernet(const nas_job_spec *s, const nas_dataset_desc *d, 
         return rc;
     double sum, max;
     darts_cells(C, layers, d->h, d->w, &sum, &max);
-    double act = (double)batch * (K_DARTS_NODE * sum + K_DARTS_EDGE * max);
+    double act =
+        (double)batch * (keep ? K_DARTS_KEEP * sum : K_DARTS_NODE * sum + K_DARTS_EDGE * max);
     /* The second order keeps a weight snapshot and a direction (2 w) and
      * runs its passes one after another on the same arena. */
     if (s->order == 2)
         m->params += m->params / 8;
-    m->activations = (size_t)(act * 4);
+    m->activations = clamp_bytes(act * 4);
     return 0;
 }
 
@@ -289,7 +300,7 @@ static int est_enas_cnn(const nas_job_spec *s, const nas_dataset_desc *d, nas_jo
     if (rc < 0)
         return rc;
     int L = s->layers > 20 ? 20 : s->layers;
-    rc = est_darts_supernet(s, d, s->C, L < 3 ? 3 : L, s->batch_size, m);
+    rc = est_darts_supernet(s, d, s->C, L < 3 ? 3 : L, s->batch_size, 0, m);
     m->params = params;
     return rc;
 }
@@ -364,11 +375,6 @@ static int est_nasrl_cnn(const nas_job_spec *s, const nas_dataset_desc *d, doubl
     return NAS_OK;
 }
 
-static size_t clamp_bytes(double b)
-{
-    return b >= (double)(SIZE_MAX / 2) ? SIZE_MAX / 2 : (size_t)b;
-}
-
 /* ------------------------------------------------------ one per kind */
 
 int nas__estimate_train(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out)
@@ -382,9 +388,33 @@ int nas__estimate_train(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memo
     return 0;
 }
 
+size_t nas_job_memory_limit(const nas_job_spec *s)
+{
+    if (s->memory_limit > 0)
+        return s->memory_limit;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0)
+        return (size_t)4 << 30;
+    return (size_t)pages * (size_t)page / 2;
+}
+
+/* recompute "auto": keep the edges' ops when the search's whole figure
+ * without recomputation (its parameters, activations, data and base)
+ * fits the job's memory limit; recompute otherwise. */
 int nas__estimate_darts_cnn(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memory *out)
 {
-    return est_darts_supernet(s, d, s->C, s->layers, s->batch_size, out);
+    int keep = s->recompute == NAS_RECOMPUTE_NEVER;
+    if (s->recompute == NAS_RECOMPUTE_AUTO) {
+        nas_job_memory k = *out;
+        int rc = est_darts_supernet(s, d, s->C, s->layers, s->batch_size, 1, &k);
+        if (rc < 0)
+            return rc;
+        double total = (double)k.params + (double)k.activations + (double)image_data_bytes(d) +
+                       (double)BASE_BYTES;
+        keep = total <= (double)nas_job_memory_limit(s);
+    }
+    out->recompute = !keep;
+    return est_darts_supernet(s, d, s->C, s->layers, s->batch_size, keep, out);
 }
 
 /* The final training runs after the search, in its place. */
@@ -463,7 +493,7 @@ int nas__estimate_nasrl(nas_job_spec *s, const nas_dataset_desc *d, nas_job_memo
         out->params = clamp_bytes(p * 16.0);
         out->activations = clamp_bytes(a * 4.0);
     } else if (image) {
-        rc = est_darts_supernet(s, d, C, L > 20 ? 20 : L, s->batch_size, out);
+        rc = est_darts_supernet(s, d, C, L > 20 ? 20 : L, s->batch_size, 0, out);
     } else {
         if (!s->hidden)
             s->hidden = 300;
@@ -504,6 +534,7 @@ int nas_job_estimate_memory_parts(const nas_job_spec *spec, nas_job_memory *out)
 {
     memset(out, 0, sizeof(*out));
     out->exact_model = 1;
+    out->recompute = -1;
     nas_job_spec s;
     const nas_dataset_desc *d;
     const nas__kind *k;

@@ -45,6 +45,12 @@ static const nas_spec_field darts_cnn_hp[] = {
     I_(C, 1, 1024, "16", "initial channels (the stem has 3C)"),
     I_(layers, 1, 64, "8", "cells; reduction cells at 1/3 and 2/3 of the depth"),
     CI_(order, "[1,2]", "1", "1: first-order, 2: second-order (unrolled) alpha gradient"),
+    CS_("recompute", OFF_(recompute), "[\"auto\",\"always\",\"never\"]", "\"auto\"",
+        "whether each mixed edge recomputes its ops in backward (keeping only its input and "
+        "output: about a tenth of the activations, for one more forward of the edges) or keeps "
+        "them. auto: keep them when the memory estimate without recomputation fits the daemon's "
+        "max-job-memory, recompute otherwise (the dry run's estimate.memory_parts.recompute "
+        "tells which). Results are bit-identical either way"),
     NP_(lr, 100, "0.025",
         "weight SGD learning rate, cosine to lr_min over the epochs "
         "(set once per epoch)"),

@@ -44,6 +44,11 @@ typedef struct nas__darts_net nas__darts_net;
  * needs even map sizes). */
 int nas__darts_declare(nas_params *p, const nas_darts_cfg *cfg, nas__darts_net **out);
 void nas__darts_net_free(nas__darts_net *n);
+/* on (the default): each mixed edge keeps only its input and output and
+ * recomputes its ops in backward (about 1/10 of the activations for one
+ * more forward of the edges); off: the ops stay on the tape. Results are
+ * bit-identical either way (tests/test_darts_recompute.c). */
+void nas__darts_recompute(nas__darts_net *n, int on);
 /* The peak of the scratch graph's arena (one mixed edge recomputed at a
  * time), for the memory estimate's calibration (tests/test_estimate.c). */
 size_t nas__darts_scratch_peak(nas__darts_net *n);

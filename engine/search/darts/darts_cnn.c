@@ -11,7 +11,10 @@
  * op_k(x), is one node of the tape that keeps only its input and output
  * and recomputes its ops in backward on a scratch graph (see "mixed
  * edge" below): the arena then holds one edge's intermediates at a time,
- * about 1/10 of the memory for one extra forward of the edges. A node is
+ * about 1/10 of the memory for one extra forward of the edges. When
+ * memory allows (nas__darts_recompute(n, 0); the job's "recompute"),
+ * the edges' ops go on the tape instead, with the same sums in the same
+ * order, so both forms give bit-identical results. A node is
  * a nas_sum_n of its incoming edges. `none` is not computed: its output
  * is zero, so it adds nothing to the node and its softmax entry receives
  * a zero gradient either way (alpha still feels it through the softmax's
@@ -50,6 +53,7 @@ struct nas__darts_net {
     int head_w, head_b;
     int alpha[2];
     nas_graph *scratch; /* one mixed edge's ops at a time, see edge_bwd */
+    int direct;         /* keep the edges' ops on the tape (no recompute) */
 };
 
 /* ---------------------------------------------------------- declaring */
@@ -293,6 +297,11 @@ void nas__darts_net_free(nas__darts_net *n)
     free(n);
 }
 
+void nas__darts_recompute(nas__darts_net *n, int on)
+{
+    n->direct = !on;
+}
+
 size_t nas__darts_scratch_peak(nas__darts_net *n)
 {
     return nas_arena_peak(nas_graph_arena(n->scratch));
@@ -309,6 +318,7 @@ typedef struct fwd {
     nas_graph *g;
     nas_params *p;
     int update; /* fold batch statistics into the running ones */
+    int direct; /* the edges' ops on g's tape (edge_direct) */
 } fwd;
 
 #define P(i) nas_params_get(f->p, (i))
@@ -429,21 +439,26 @@ static void edge_ops(const edge_ctx *c, nas_tensor *xs, int update, nas_tensor *
     }
 }
 
+/* list[k]->grad += coef[k] dy for the k < n that backward wants, block by
+ * block so a block of dy stays in L1 across the ops. */
+static void seed_grads(nas_graph *g, nas_tensor **list, int n, const float *coef, const float *dy)
+{
+    if (n == 0)
+        return;
+    size_t numel = nas_tensor_numel(list[0]);
+    for (size_t i0 = 0; i0 < numel; i0 += 2048) {
+        size_t m = numel - i0 < 2048 ? numel - i0 : 2048;
+        for (int k = 0; k < n; k++)
+            if (nas__want(g, list[k]))
+                nas__axpy(list[k]->grad + i0, dy + i0, coef[k], m);
+    }
+}
+
 /* A scalar whose backward adds coef[k] dy to the gradient of list[k]: the
  * seed of the scratch tape (its value is never read). */
 static void seed_bwd(nas_graph *g, nas_node *nd)
 {
-    const float *coef = nd->pa[0], *dy = nd->pa[1];
-    if (nd->nlist == 0)
-        return;
-    /* Block by block, so a block of dy stays in L1 across the ops. */
-    size_t n = nas_tensor_numel(nd->list[0]);
-    for (size_t i0 = 0; i0 < n; i0 += 2048) {
-        size_t m = n - i0 < 2048 ? n - i0 : 2048;
-        for (int k = 0; k < nd->nlist; k++)
-            if (nas__want(g, nd->list[k]))
-                nas__axpy(nd->list[k]->grad + i0, dy + i0, coef[k], m);
-    }
+    seed_grads(g, nd->list, nd->nlist, nd->pa[0], nd->pa[1]);
 }
 
 static nas_tensor *seed(nas_graph *g, nas_tensor **xs, int n, const float *coef, const float *dy)
@@ -482,6 +497,22 @@ static double dot(const float *a, const float *b, size_t n)
     return acc;
 }
 
+/* gw[k] += <dy, op_k(x)> for the seven ops (op_k(x) = ops[k - 1]), block
+ * by block so the block of dy stays in L1 (the same sums as seven dot()
+ * calls). */
+static void alpha_grads(float *gw, const nas_tensor *y, nas_tensor *const *ops)
+{
+    size_t n = nas_tensor_numel(y);
+    double acc[NAS_DARTS_NPRIM] = {0};
+    for (size_t i0 = 0; i0 < n; i0 += DOT_BLOCK) {
+        size_t m = n - i0 < DOT_BLOCK ? n - i0 : DOT_BLOCK;
+        for (int k = 1; k < NAS_DARTS_NPRIM; k++)
+            acc[k] += dot(y->grad + i0, ops[k - 1]->data + i0, m);
+    }
+    for (int k = 1; k < NAS_DARTS_NPRIM; k++)
+        gw[k] += (float)acc[k];
+}
+
 static void edge_bwd(nas_graph *g, nas_node *nd)
 {
     nas_tensor *x = nd->in[0], *w = nd->in[1], *y = nd->out;
@@ -500,19 +531,8 @@ static void edge_bwd(nas_graph *g, nas_node *nd)
     nas_tensor *xs = view(sg, x, want_x ? IN : 0, want_x ? x->grad : NULL);
     edge_ops(c, xs, 0, outs);
     const float *wr = w->data + c->widx;
-    size_t n = nas_tensor_numel(y);
-    if (want_w) {
-        /* dot(dy, op_k(x)) for the seven ops, block by block so the block
-         * of dy stays in L1 (the same sums as seven dot() calls) */
-        double acc[NAS_DARTS_NPRIM] = {0};
-        for (size_t i0 = 0; i0 < n; i0 += DOT_BLOCK) {
-            size_t m = n - i0 < DOT_BLOCK ? n - i0 : DOT_BLOCK;
-            for (int k = 1; k < NAS_DARTS_NPRIM; k++)
-                acc[k] += dot(y->grad + i0, outs[k]->data + i0, m);
-        }
-        for (int k = 1; k < NAS_DARTS_NPRIM; k++)
-            w->grad[c->widx + k] += (float)acc[k];
-    }
+    if (want_w)
+        alpha_grads(w->grad + c->widx, y, outs + 1);
     if (mask) {
         nas_tensor *loss = seed(sg, outs + 1, NAS_DARTS_NPRIM - 1, wr + 1, y->grad);
         nas_graph_backward(sg, loss, mask);
@@ -520,11 +540,68 @@ static void edge_bwd(nas_graph *g, nas_node *nd)
     nas_graph_reset(sg);
 }
 
+/* y = sum_k a[k] outs[k] over the seven ops, block by block so a block of
+ * y stays in L1 across the seven terms (the same sums, in the same order,
+ * as whole-map passes). */
+static void mix(nas_tensor *y, nas_tensor *const *outs, const float *a)
+{
+    size_t n = nas_tensor_numel(y);
+    for (int k = 1; k < NAS_DARTS_NPRIM; k++)
+        NAS_ASSERT(nas_tensor_same_shape(outs[k], y));
+    for (size_t i0 = 0; i0 < n; i0 += 2048) {
+        size_t m = n - i0 < 2048 ? n - i0 : 2048;
+        float *yb = y->data + i0;
+        for (int k = 1; k < NAS_DARTS_NPRIM; k++) {
+            const float *o = outs[k]->data + i0;
+            if (k == 1)
+                for (size_t i = 0; i < m; i++)
+                    yb[i] = a[k] * o[i];
+            else
+                nas__axpy(yb, o, a[k], m);
+        }
+    }
+}
+
+/* The edge without recomputation: its ops on g's tape, then one node
+ * whose backward does what edge_bwd does after its recomputation (the
+ * alpha gradients, then each op's output gradient seeded with
+ * softmax[k] dy); g's walk of the ops' nodes that follows is the scratch
+ * tape's walk, node for node, so every sum runs in the same order. */
+static void direct_bwd(nas_graph *g, nas_node *nd)
+{
+    nas_tensor *w = nd->in[0], *y = nd->out;
+    int widx = nd->ia[0];
+    if (nas__want(g, w))
+        alpha_grads(w->grad + widx, y, nd->list);
+    seed_grads(g, nd->list, nd->nlist, w->data + widx + 1, y->grad);
+}
+
+static nas_tensor *edge_direct(const fwd *f, const darts_op *ops, nas_tensor *x, nas_tensor *w,
+                               int widx)
+{
+    nas_graph *g = f->g;
+    edge_ctx c = {.p = f->p, .sg = g, .ops = ops, .widx = widx};
+    nas_tensor *outs[NAS_DARTS_NPRIM], **kept;
+    edge_ops(&c, x, f->update, outs);
+    nas_tensor *y = nas__list_out(g, 4, outs[1]->shape, outs + 1, NAS_DARTS_NPRIM - 1, &kept);
+    y->groups |= w->groups | NAS_MASK(NAS_GROUP_WEIGHTS);
+    mix(y, outs, w->data + widx);
+    nas_node *nd = nas__record(g, direct_bwd, y, &w, 1);
+    if (nd) {
+        nd->list = kept;
+        nd->nlist = NAS_DARTS_NPRIM - 1;
+        nd->ia[0] = widx;
+    }
+    return y;
+}
+
 /* sum_k w[widx + k] op_k(x) over the ops of one edge. */
 static nas_tensor *edge_fwd(const fwd *f, nas_graph *sg, const darts_op *ops, nas_tensor *x,
                             nas_tensor *w, int widx)
 {
     nas_graph *g = f->g;
+    if (f->direct && g->grad_enabled)
+        return edge_direct(f, ops, x, w, widx);
     edge_ctx c = {.p = f->p, .sg = sg, .ops = ops, .widx = widx};
     nas_graph_reset(sg);
     nas_graph_set_training(sg, nas_graph_training(g));
@@ -536,24 +613,7 @@ static nas_tensor *edge_fwd(const fwd *f, nas_graph *sg, const darts_op *ops, na
     nas_tensor *y = nas__out(g, 4, outs[1]->shape, in, 2);
     if (g->grad_enabled)
         y->groups |= NAS_MASK(NAS_GROUP_WEIGHTS);
-    size_t n = nas_tensor_numel(y);
-    for (int k = 1; k < NAS_DARTS_NPRIM; k++)
-        NAS_ASSERT(nas_tensor_same_shape(outs[k], y));
-    /* Block by block, so a block of y stays in L1 across the seven terms
-     * (the same sums, in the same order, as whole-map passes). */
-    for (size_t i0 = 0; i0 < n; i0 += 2048) {
-        size_t m = n - i0 < 2048 ? n - i0 : 2048;
-        float *yb = y->data + i0;
-        for (int k = 1; k < NAS_DARTS_NPRIM; k++) {
-            float a = w->data[widx + k];
-            const float *o = outs[k]->data + i0;
-            if (k == 1)
-                for (size_t i = 0; i < m; i++)
-                    yb[i] = a * o[i];
-            else
-                nas__axpy(yb, o, a, m);
-        }
-    }
+    mix(y, outs, w->data + widx);
     nas_graph_reset(sg);
     nas_node *nd = nas__record(g, edge_bwd, y, in, 2);
     if (nd) {
@@ -583,7 +643,7 @@ static nas_tensor *cell_fwd(const fwd *f, nas_graph *sg, const darts_cell *cell,
 nas_tensor *nas__darts_forward(nas_graph *g, nas_params *p, const nas__darts_net *n, nas_tensor *x,
                                int update_stats)
 {
-    fwd ff = {.g = g, .p = p, .update = update_stats}, *f = &ff;
+    fwd ff = {.g = g, .p = p, .update = update_stats, .direct = n->direct}, *f = &ff;
     nas_tensor *w[2] = {nas_softmax(g, P(n->alpha[0])), nas_softmax(g, P(n->alpha[1]))};
     nas_tensor *s = nas_conv2d(g, x, P(n->stem_w), NULL, 1, 1, 1, 1);
     int pass = update_stats || !nas_graph_training(g);
