@@ -277,6 +277,20 @@ static void darts_fixed_case(const char *dataset, int C, int layers, int batch)
     snprintf(what, sizeof what, "train darts-cnn %s C %d layers %d batch %d", dataset, C, layers,
              batch);
     check_band(what, m.activations, nas_arena_peak(nas_graph_arena(g)));
+    nas_graph_free(g);
+
+    /* The test set's evaluation (train_image.c): a forward without
+     * gradients over nas__eval_batch images, more than a training batch;
+     * the same estimate must hold it. */
+    g = nas_graph_new(0);
+    nas_graph_set_training(g, 0);
+    nas_graph_set_grad(g, 0);
+    x = nas_tensor_new4(g, nas__eval_batch(batch), d->c, d->h, d->w);
+    fill_random(x->data, nas_tensor_numel(x), &r);
+    nas__darts_fixed_forward(g, p, net, x);
+    snprintf(what, sizeof what, "eval darts-cnn %s C %d layers %d batch %d", dataset, C, layers,
+             nas__eval_batch(batch));
+    check_band(what, m.activations, nas_arena_peak(nas_graph_arena(g)));
     free(y);
     nas_graph_free(g);
     nas__darts_fixed_free(net);

@@ -57,18 +57,19 @@ static nas_tensor *model_forward(void *ctx, nas_graph *g, nas_params *p, nas_ten
     return y;
 }
 
-/* Accuracy over the whole test set, in batches of 500, eval mode. */
+/* Accuracy over the whole test set, eval mode, in batches of
+ * nas__eval_batch (jobs.h). */
 static double evaluate(run *r)
 {
-    enum { BS = 500 };
-    int idx[BS];
-    int32_t y[BS];
+    int idx[NAS__EVAL_BATCH];
+    int32_t y[NAS__EVAL_BATCH];
+    const int bs = nas__eval_batch(r->j->spec.batch_size);
     const nas_dataset *t = r->test;
     long correct = 0;
     nas_graph_set_training(r->g, 0);
     nas_graph_set_grad(r->g, 0);
-    for (int s = 0; s < t->n; s += BS) {
-        int n = t->n - s < BS ? t->n - s : BS;
+    for (int s = 0; s < t->n; s += bs) {
+        int n = t->n - s < bs ? t->n - s : bs;
         for (int i = 0; i < n; i++)
             idx[i] = s + i;
         nas_graph_reset(r->g);
