@@ -49,7 +49,9 @@ budget  Equal budget, darts-cnn: for each seed, one DARTS search per
         finished, random's first child is taken and marked "over": random
         then had more). Each answer is trained by the same `train` job
         (same spec and seed); a seed's trainings run while the next seed
-        searches (both sides equally slowed). Printed per seed and variant:
+        searches (both sides equally slowed); --parallel-seeds K runs K
+        seeds' searches at once (each job then gets a smaller share, the
+        same for both sides). Printed per seed and variant:
         both test accuracies and their difference, then over the seeds the
         wins and losses, the mean difference, a two-sided exact sign test
         and a two-sided exact paired permutation (sign-flip) test.
@@ -469,11 +471,10 @@ def darts_epochs_for(a, d, spec):
     return e
 
 
-def budget_searches(a, d, seed, variants, epochs):
-    """One seed's searches, all started at once: each DARTS variant for its
-    planned epochs, and one random search that runs until every DARTS
-    search is done and it has a child, then is cancelled. Returns
-    ({variant: (arch, seconds, job)}, random's rows, random's start)."""
+def budget_submit(a, d, seed, variants, epochs):
+    """One seed's searches, submitted at once: each DARTS variant for its
+    planned epochs, and one random search. ({variant: (id, spec)}, random
+    id, random spec)."""
     cap = 10 * a.search_seconds  # a safety net only: the plan ends DARTS
     dids = {}
     for name, hp in variants:
@@ -487,35 +488,38 @@ def budget_searches(a, d, seed, variants, epochs):
           "seed": seed, "budget": {"max_architectures": 100000, "max_seconds": cap},
           "hyperparameters": {"C": 8, "layers": 5, "child_epochs": 1,
                               "max_examples": a.random_examples, "parallel_children": 1}}
-    ri = d.submit(rs)
+    return dids, d.submit(rs), rs
+
+
+def budget_collect(d, dids, ri):
+    """Waits for a seed's DARTS searches, then lets its random search run
+    until it has a child and as many seconds as the longest DARTS took,
+    and cancels it. ({variant: (arch, seconds, spec)}, random's rows,
+    random's start), or None while a DARTS search is still running."""
     jobs = {}
-    while len(jobs) < len(dids):
-        for name, (i, _) in dids.items():
-            j = d.get("/v1/jobs/" + i)
-            if j["state"] in ("failed", "cancelled"):
-                sys.exit("job %s %s: %s" % (i, j["state"], j.get("error")))
-            if j["state"] == "succeeded":
-                jobs[name] = j
-        time.sleep(2)
+    for name, (i, _) in dids.items():
+        j = d.get("/v1/jobs/" + i)
+        if j["state"] in ("failed", "cancelled"):
+            sys.exit("job %s %s: %s" % (i, j["state"], j.get("error")))
+        if j["state"] != "succeeded":
+            return None
+        jobs[name] = j
     out = {}
     for name, j in jobs.items():
         secs = iso_seconds(j["finished_at"]) - iso_seconds(j["started_at"])
-        res = d.get("/v1/jobs/%s/result" % j["id"])
-        out[name] = (res["architecture"], secs, dids[name][1])
+        out[name] = (d.get("/v1/jobs/%s/result" % j["id"])["architecture"], secs, dids[name][1])
     longest = max(o[1] for o in out.values())
-    while True:
-        rj = d.get("/v1/jobs/" + ri)
-        if rj["state"] == "failed":
-            sys.exit("job %s failed: %s" % (ri, rj.get("error")))
-        rows = d.rows(ri)
-        start = iso_seconds(rj["started_at"]) if rj.get("started_at") else None
-        if rj["state"] in ("succeeded", "cancelled") or (
-                rows and start and time.time() - start > longest + 1):
-            break
-        time.sleep(2)
+    rj = d.get("/v1/jobs/" + ri)
+    if rj["state"] == "failed":
+        sys.exit("job %s failed: %s" % (ri, rj.get("error")))
+    rows = d.rows(ri)
+    start = iso_seconds(rj["started_at"]) if rj.get("started_at") else None
+    if rj["state"] not in ("succeeded", "cancelled") and not (
+            rows and start and time.time() - start > longest + 1):
+        return None
     if rj["state"] == "running":
         d.req("POST", "/v1/jobs/%s:cancel" % ri, {})
-    return out, rows, start, rs
+    return out, rows, start
 
 
 def random_answer(rows, start, seconds):
@@ -548,27 +552,43 @@ def budget_study(a, d):
                                            "max_examples": a.random_examples}}
     epochs = a.darts_epochs or darts_epochs_for(a, d, base)
     seeds = [int(s) for s in a.seeds.split(",")]
-    pending = []  # (seed, {variant or "random": (train id, arch, ...)})
-    for seed in seeds:
-        a.seed = seed
+    pending = []  # (seed, {variant or random arch key: train id}, meta, random spec)
+    waves = [seeds[i:i + a.parallel_seeds] for i in range(0, len(seeds), a.parallel_seeds)]
+    for wave in waves:
         t0 = time.time()
-        out, rows, start, rs = budget_searches(a, d, seed, variants, epochs)
-        trains, meta = {}, {}
-        for name, (arch, secs, ds) in out.items():
-            rarch, nch, over = random_answer(rows, start, secs)
-            trains[name] = d.submit(train_spec(a, arch_for_train(a, "darts-cnn", arch)))
-            key = json.dumps(rarch, sort_keys=True)
-            if key not in trains:
-                trains[key] = d.submit(train_spec(a, arch_for_train(a, "darts-cnn", rarch)))
-            meta[name] = {"darts_arch": arch, "darts_seconds": round(secs, 1),
-                          "darts_spec": ds, "random_arch": rarch, "random_key": key,
-                          "random_children": nch, "random_over": over}
-        print("# seed %d: searches done in %.0f s (%s), random %d children in all; "
-              "load %s" % (seed, time.time() - t0,
-                           ", ".join("%s %.0f s" % (n, m["darts_seconds"])
-                                     for n, m in meta.items()),
-                           len(rows), " ".join("%.2f" % x for x in os.getloadavg())), flush=True)
-        pending.append((seed, trains, meta, rs))
+        subs = {seed: budget_submit(a, d, seed, variants, epochs) for seed in wave}
+        left = list(wave)
+        while left:
+            for seed in list(left):
+                dids, ri, rs = subs[seed]
+                got = budget_collect(d, dids, ri)
+                if got is None:
+                    continue
+                left.remove(seed)
+                a.seed = seed
+                out, rows, start = got
+                trains, meta = {}, {}
+                for name, (arch, secs, ds) in out.items():
+                    rarch, nch, over = random_answer(rows, start, secs)
+                    trains[name] = d.submit(train_spec(a, arch_for_train(a, "darts-cnn", arch)))
+                    key = json.dumps(rarch, sort_keys=True)
+                    if key not in trains:
+                        trains[key] = d.submit(
+                            train_spec(a, arch_for_train(a, "darts-cnn", rarch)))
+                    meta[name] = {"darts_arch": arch, "darts_seconds": round(secs, 1),
+                                  "darts_spec": ds, "random_arch": rarch, "random_key": key,
+                                  "random_children": nch, "random_over": over}
+                print("# seed %d: searches done after %.0f s (%s), random %d children in "
+                      "all; load %s" % (seed, time.time() - t0,
+                                        ", ".join("%s %.0f s" % (n, m["darts_seconds"])
+                                                  for n, m in meta.items()),
+                                        len(rows),
+                                        " ".join("%.2f" % x for x in os.getloadavg())),
+                      flush=True)
+                pending.append((seed, trains, meta, rs))
+            if left:
+                time.sleep(5)
+    pending.sort(key=lambda p: seeds.index(p[0]))
     print("\n| seed | DARTS variant | search seconds | DARTS test acc | random test acc "
           "| random children | DARTS - random | DARTS normal cell |")
     print("|---|---|---|---|---|---|---|---|")
@@ -639,6 +659,9 @@ def main():
     ap.add_argument("--slowdown", type=float, default=1.0,
                     help="budget study: measured seconds of a DARTS epoch here over the "
                     "dry-run estimate (the machine's load and share)")
+    ap.add_argument("--parallel-seeds", type=int, default=1,
+                    help="budget study: seeds whose searches run at the same time (each "
+                    "seed's DARTS and random still start together and share alike)")
     ap.add_argument("--variant", action="append", default=[],
                     help="budget study: NAME=JSON, a DARTS search whose hyperparameters get "
                     "JSON merged (repeat: all run at once against the one random search); "
