@@ -480,13 +480,14 @@ def budget_submit(a, d, seed, variants, epochs):
     for name, hp in variants:
         ds = {"algorithm": "darts", "search_space": "darts-cnn", "dataset": a.dataset,
               "seed": seed, "budget": {"epochs": epochs, "max_seconds": cap},
-              "hyperparameters": {"order": 1, "C": 8, "layers": 5, "batch_size": 32,
+              "hyperparameters": {"order": 1, "C": a.search_C, "layers": a.search_layers,
+                                  "batch_size": 32,
                                   "max_examples": a.random_examples}}
         ds["hyperparameters"].update(hp)
         dids[name] = (d.submit(ds), ds)
     rs = {"algorithm": "random", "search_space": "darts-cnn", "dataset": a.dataset,
           "seed": seed, "budget": {"max_architectures": 100000, "max_seconds": cap},
-          "hyperparameters": {"C": 8, "layers": 5, "child_epochs": 1,
+          "hyperparameters": {"C": a.search_C, "layers": a.search_layers, "child_epochs": 1,
                               "max_examples": a.random_examples, "parallel_children": 1}}
     return dids, d.submit(rs), rs
 
@@ -548,7 +549,8 @@ def budget_study(a, d):
             name, _, hp = v.partition("=")
             variants.append((name, json.loads(hp or "{}")))
     base = {"algorithm": "darts", "search_space": "darts-cnn", "dataset": a.dataset,
-            "seed": 1, "hyperparameters": {"order": 1, "C": 8, "layers": 5, "batch_size": 32,
+            "seed": 1, "hyperparameters": {"order": 1, "C": a.search_C, "layers": a.search_layers,
+                                  "batch_size": 32,
                                            "max_examples": a.random_examples}}
     epochs = a.darts_epochs or darts_epochs_for(a, d, base)
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -659,6 +661,12 @@ def main():
     ap.add_argument("--slowdown", type=float, default=1.0,
                     help="budget study: measured seconds of a DARTS epoch here over the "
                     "dry-run estimate (the machine's load and share)")
+    ap.add_argument("--search-C", type=int, default=8,
+                    help="budget study: C of DARTS's supernet and of random's children")
+    ap.add_argument("--search-layers", type=int, default=5,
+                    help="budget study: cells of DARTS's supernet and of random's children "
+                    "(both search at this size; both answers are trained at --train-C and "
+                    "--train-layers)")
     ap.add_argument("--parallel-seeds", type=int, default=1,
                     help="budget study: seeds whose searches run at the same time (each "
                     "seed's DARTS and random still start together and share alike)")
