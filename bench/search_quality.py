@@ -580,6 +580,15 @@ def budget_study(a, d):
                     meta[name] = {"darts_arch": arch, "darts_seconds": round(secs, 1),
                                   "darts_spec": ds, "random_arch": rarch, "random_key": key,
                                   "random_children": nch, "random_over": over}
+                # which cell is whose, before the trainings: a run that dies
+                # in them (e.g. out of memory) can still be trained again
+                emit(a, {"kind": "budget_cells", "seed": seed, "train": train_text(a),
+                         "cells": {n: {"darts_arch": m["darts_arch"],
+                                       "darts_seconds": m["darts_seconds"],
+                                       "random_arch": m["random_arch"],
+                                       "random_children": m["random_children"],
+                                       "random_over": m["random_over"]}
+                                   for n, m in meta.items()}})
                 print("# seed %d: searches done after %.0f s (%s), random %d children in "
                       "all; load %s" % (seed, time.time() - t0,
                                         ", ".join("%s %.0f s" % (n, m["darts_seconds"])
