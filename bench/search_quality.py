@@ -31,14 +31,30 @@ rank    Rank correlation as in Yu et al. (ICLR 2020), "Evaluating the Search
         over the same cells (e.g. --search-hp '{"arch_lr_steps":19550}')
         costs one search and the training of its new derived cell.
 
-budget  Equal budget, darts-cnn: a DARTS search and a random search
-        (`algorithm: random`) run at the same time in the same nasd, one
-        thread each, with the same budget.max_seconds for the search stage;
-        then each result is trained by the same `train` job (same spec and
-        seed). Wall-clock seconds are the fair currency: a supernet step and a
-        child's step differ too much in cost for equal epochs or steps to
-        mean equal compute, and running both at once gives them the same
-        share of a loaded machine. Repeated for each --seeds value.
+budget  Equal budget, darts-cnn: for each seed, one DARTS search per
+        --variant (e.g. arch_lr_steps 19550, and the reference's constant
+        arch_lr) and one random search (`algorithm: random`) start at the
+        same moment in the same nasd, one thread each, on the same first
+        --random-examples images. DARTS runs a planned number of epochs
+        (--darts-epochs, or sized to --search-seconds from nasd's dry-run
+        estimate, `POST /v1/jobs?dry_run=true`, times --slowdown), since
+        arch_lr_steps and the cosine schedule divide by the planned steps.
+        Random search gets exactly the wall-clock seconds each DARTS search
+        took (its started_at to finished_at): its answer for that variant is
+        the best-validation child among those finished within them (the
+        `t` of its /architectures rows from its own started_at); it runs
+        until the last DARTS is done and is then cancelled. Same seconds at
+        the same share of the machine, so neither side gets more compute
+        (a child that finishes after DARTS is not counted; if none had
+        finished, random's first child is taken and marked "over": random
+        then had more). Each answer is trained by the same `train` job
+        (same spec and seed); a seed's trainings run while the next seed
+        searches (both sides equally slowed); --parallel-seeds K runs K
+        seeds' searches at once (each job then gets a smaller share, the
+        same for both sides). Printed per seed and variant:
+        both test accuracies and their difference, then over the seeds the
+        wins and losses, the mean difference, a two-sided exact sign test
+        and a two-sided exact paired permutation (sign-flip) test.
 
 Every figure depends only on the seeds and the budgets given, except the
 budget study (a time budget) and ties in the order jobs finish. Prints a
@@ -47,9 +63,11 @@ table and one JSON line per architecture/run plus a summary JSON line
 
     bench/search_quality.py --build build --study rank --space darts-cnn
     bench/search_quality.py --build build --study rank --space enas-micro
-    bench/search_quality.py --build build --study budget --seeds 1,2
+    bench/search_quality.py --build build --study budget --seeds 1,2 \\
+      --variant 'steps={"arch_lr_steps":19550}' --variant 'const={}'
 """
 import argparse
+import datetime
 import json
 import math
 import os
@@ -411,50 +429,219 @@ def rank_study(a, d):
                                  summ["derived_acc_rank"], len(acc)))
 
 
-def budget_study(a, d):
-    print("| seed | search seconds | DARTS test acc | random test acc | random archs tried | "
-          "DARTS normal cell |")
-    print("|---|---|---|---|---|---|")
-    for seed in [int(s) for s in a.seeds.split(",")]:
-        a.seed = seed
+def iso_seconds(t):
+    """Seconds since the epoch of one of nasd's times (ISO 8601, ms, Z)."""
+    return datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def sign_test_p(diffs):
+    """Two-sided exact sign test (binomial, p = 1/2) of the nonzero diffs."""
+    nz = [x for x in diffs if x != 0]
+    n, k = len(nz), sum(1 for x in nz if x > 0)
+    if not n:
+        return float("nan")
+    tail = sum(math.comb(n, i) for i in range(0, min(k, n - k) + 1)) / 2.0 ** n
+    return min(1.0, 2 * tail)
+
+
+def paired_perm_p(diffs):
+    """Two-sided exact paired permutation (sign-flip) test of the mean
+    difference: all 2^n sign assignments of the paired differences."""
+    n = len(diffs)
+    if not n:
+        return float("nan")
+    obs, hit = abs(sum(diffs)), 0
+    for m in range(2 ** n):
+        s = sum(-x if m >> i & 1 else x for i, x in enumerate(diffs))
+        hit += abs(s) >= obs - 1e-12
+    return hit / 2.0 ** n
+
+
+def darts_epochs_for(a, d, spec):
+    """DARTS's planned epochs for --search-seconds: nasd's dry-run estimate
+    of one epoch's seconds (POST /v1/jobs?dry_run=true) times --slowdown."""
+    probe = json.loads(json.dumps(spec))
+    probe["budget"] = {"epochs": 1}
+    est = d.req("POST", "/v1/jobs?dry_run=true", probe)["estimate"]["time_parts"]
+    per = est["search_seconds"] * a.slowdown
+    e = max(1, int(round(a.search_seconds / per)))
+    print("# dry-run estimate %.1f s per DARTS epoch x slowdown %.2f = %.1f s: %d epoch(s) "
+          "for %g s" % (est["search_seconds"], a.slowdown, per, e, a.search_seconds), flush=True)
+    return e
+
+
+def budget_submit(a, d, seed, variants, epochs):
+    """One seed's searches, submitted at once: each DARTS variant for its
+    planned epochs, and one random search. ({variant: (id, spec)}, random
+    id, random spec)."""
+    cap = 10 * a.search_seconds  # a safety net only: the plan ends DARTS
+    dids = {}
+    for name, hp in variants:
         ds = {"algorithm": "darts", "search_space": "darts-cnn", "dataset": a.dataset,
-              "seed": seed, "budget": {"epochs": 1000, "max_seconds": a.search_seconds},
-              "hyperparameters": {"order": 1, "C": 8, "layers": 5, "batch_size": 32}}
-        rs = {"algorithm": "random", "search_space": "darts-cnn", "dataset": a.dataset,
-              "seed": seed, "budget": {"max_architectures": 100000,
-                                       "max_seconds": a.search_seconds},
-              "hyperparameters": {"C": 8, "layers": 5, "child_epochs": 1,
-                                  "max_examples": a.random_examples,
-                                  "parallel_children": 1}}
-        for k, v in json.loads(a.search_hp).items():
-            ds["hyperparameters"][k] = v
-        di, ri = d.submit(ds), d.submit(rs)
-        d.wait([di, ri])
-        out = {}
-        for name, i in (("darts", di), ("random", ri)):
-            res = d.get("/v1/jobs/%s/result" % i)
-            arch = {k: v for k, v in res["architecture"].items()}
-            out[name] = (arch, d.submit(train_spec(a, arch_for_train(a, "darts-cnn", arch))),
-                         len(d.rows(i)))
-        d.wait([out["darts"][1], out["random"][1]])
-        accs = {n: d.get("/v1/jobs/%s/result" % o[1])["value"] for n, o in out.items()}
-        darts_normal = " ".join("%s/%d" % (op, j) for op, j in out["darts"][0]["normal"])
-        emit(a, {"kind": "summary", "study": "budget", "seed": seed,
-                 "search_seconds": a.search_seconds, "darts_spec": ds, "random_spec": rs,
-                 "darts_test_accuracy": accs["darts"], "random_test_accuracy": accs["random"],
-                 "random_archs": out["random"][2], "darts_arch": out["darts"][0],
-                 "random_arch": out["random"][0],
-                 "train": train_text(a)})
-        print("| %d | %g | %.4f | %.4f | %d | %s |" % (
-            seed, a.search_seconds, accs["darts"], accs["random"], out["random"][2],
-            darts_normal), flush=True)
+              "seed": seed, "budget": {"epochs": epochs, "max_seconds": cap},
+              "hyperparameters": {"order": 1, "C": a.search_C, "layers": a.search_layers,
+                                  "batch_size": 32,
+                                  "max_examples": a.random_examples}}
+        ds["hyperparameters"].update(hp)
+        dids[name] = (d.submit(ds), ds)
+    rs = {"algorithm": "random", "search_space": "darts-cnn", "dataset": a.dataset,
+          "seed": seed, "budget": {"max_architectures": 100000, "max_seconds": cap},
+          "hyperparameters": {"C": a.search_C, "layers": a.search_layers, "child_epochs": 1,
+                              "max_examples": a.random_examples, "parallel_children": 1}}
+    return dids, d.submit(rs), rs
+
+
+def budget_collect(d, dids, ri):
+    """Waits for a seed's DARTS searches, then lets its random search run
+    until it has a child and as many seconds as the longest DARTS took,
+    and cancels it. ({variant: (arch, seconds, spec)}, random's rows,
+    random's start), or None while a DARTS search is still running."""
+    jobs = {}
+    for name, (i, _) in dids.items():
+        j = d.get("/v1/jobs/" + i)
+        if j["state"] in ("failed", "cancelled"):
+            sys.exit("job %s %s: %s" % (i, j["state"], j.get("error")))
+        if j["state"] != "succeeded":
+            return None
+        jobs[name] = j
+    out = {}
+    for name, j in jobs.items():
+        secs = iso_seconds(j["finished_at"]) - iso_seconds(j["started_at"])
+        out[name] = (d.get("/v1/jobs/%s/result" % j["id"])["architecture"], secs, dids[name][1])
+    longest = max(o[1] for o in out.values())
+    rj = d.get("/v1/jobs/" + ri)
+    if rj["state"] == "failed":
+        sys.exit("job %s failed: %s" % (ri, rj.get("error")))
+    rows = d.rows(ri)
+    start = iso_seconds(rj["started_at"]) if rj.get("started_at") else None
+    if rj["state"] not in ("succeeded", "cancelled") and not (
+            rows and start and time.time() - start > longest + 1):
+        return None
+    if rj["state"] == "running":
+        d.req("POST", "/v1/jobs/%s:cancel" % ri, {})
+    return out, rows, start
+
+
+def random_answer(rows, start, seconds):
+    """Random search's answer after `seconds` of it: the best validation
+    reward among the children finished by then (the first of equals, as the
+    random job keeps it), or the first child if none had finished (then
+    random had more time; `over` says so). (arch, children, over)."""
+    done = [r for r in rows if iso_seconds(r["t"]) - start <= seconds]
+    over = not done
+    if over:
+        done = rows[:1]
+    best = done[0]
+    for r in done[1:]:
+        if r["reward"] > best["reward"]:
+            best = r
+    arch = dict(row_arch(best))
+    arch.setdefault("space", "darts-cnn")
+    return arch, len(done), over
+
+
+def budget_study(a, d):
+    variants = [("darts", json.loads(a.search_hp))]
+    if a.variant:
+        variants = []
+        for v in a.variant:
+            name, _, hp = v.partition("=")
+            variants.append((name, json.loads(hp or "{}")))
+    base = {"algorithm": "darts", "search_space": "darts-cnn", "dataset": a.dataset,
+            "seed": 1, "hyperparameters": {"order": 1, "C": a.search_C, "layers": a.search_layers,
+                                  "batch_size": 32,
+                                           "max_examples": a.random_examples}}
+    epochs = a.darts_epochs or darts_epochs_for(a, d, base)
+    seeds = [int(s) for s in a.seeds.split(",")]
+    pending = []  # (seed, {variant or random arch key: train id}, meta, random spec)
+    waves = [seeds[i:i + a.parallel_seeds] for i in range(0, len(seeds), a.parallel_seeds)]
+    for wave in waves:
+        t0 = time.time()
+        subs = {seed: budget_submit(a, d, seed, variants, epochs) for seed in wave}
+        left = list(wave)
+        while left:
+            for seed in list(left):
+                dids, ri, rs = subs[seed]
+                got = budget_collect(d, dids, ri)
+                if got is None:
+                    continue
+                left.remove(seed)
+                a.seed = seed
+                out, rows, start = got
+                trains, meta = {}, {}
+                for name, (arch, secs, ds) in out.items():
+                    rarch, nch, over = random_answer(rows, start, secs)
+                    trains[name] = d.submit(train_spec(a, arch_for_train(a, "darts-cnn", arch)))
+                    key = json.dumps(rarch, sort_keys=True)
+                    if key not in trains:
+                        trains[key] = d.submit(
+                            train_spec(a, arch_for_train(a, "darts-cnn", rarch)))
+                    meta[name] = {"darts_arch": arch, "darts_seconds": round(secs, 1),
+                                  "darts_spec": ds, "random_arch": rarch, "random_key": key,
+                                  "random_children": nch, "random_over": over}
+                # which cell is whose, before the trainings: a run that dies
+                # in them (e.g. out of memory) can still be trained again
+                emit(a, {"kind": "budget_cells", "seed": seed, "train": train_text(a),
+                         "cells": {n: {"darts_arch": m["darts_arch"],
+                                       "darts_seconds": m["darts_seconds"],
+                                       "random_arch": m["random_arch"],
+                                       "random_children": m["random_children"],
+                                       "random_over": m["random_over"]}
+                                   for n, m in meta.items()}})
+                print("# seed %d: searches done after %.0f s (%s), random %d children in "
+                      "all; load %s" % (seed, time.time() - t0,
+                                        ", ".join("%s %.0f s" % (n, m["darts_seconds"])
+                                                  for n, m in meta.items()),
+                                        len(rows),
+                                        " ".join("%.2f" % x for x in os.getloadavg())),
+                      flush=True)
+                pending.append((seed, trains, meta, rs))
+            if left:
+                time.sleep(5)
+    pending.sort(key=lambda p: seeds.index(p[0]))
+    print("\n| seed | DARTS variant | search seconds | DARTS test acc | random test acc "
+          "| random children | DARTS - random | DARTS normal cell |")
+    print("|---|---|---|---|---|---|---|---|")
+    diffs = {n: [] for n, _ in variants}
+    for seed, trains, meta, rs in pending:
+        a.seed = seed
+        d.wait(list(set(trains.values())))
+        acc = {k: d.get("/v1/jobs/%s/result" % i)["value"] for k, i in trains.items()}
+        for name, m in meta.items():
+            da, ra = acc[name], acc[m["random_key"]]
+            diffs[name].append(da - ra)
+            normal = " ".join("%s/%d" % (op, j) for op, j in m["darts_arch"]["normal"])
+            emit(a, {"kind": "summary", "study": "budget", "seed": seed, "variant": name,
+                     "darts_epochs": epochs, "darts_seconds": m["darts_seconds"],
+                     "darts_spec": m["darts_spec"], "random_spec": rs,
+                     "darts_test_accuracy": da, "random_test_accuracy": ra,
+                     "random_children": m["random_children"], "random_over": m["random_over"],
+                     "darts_arch": m["darts_arch"], "random_arch": m["random_arch"],
+                     "train": train_text(a) + ", seed %d" % seed})
+            print("| %d | %s | %.0f | %.4f | %.4f | %d%s | %+.4f | %s |" % (
+                seed, name, m["darts_seconds"], da, ra, m["random_children"],
+                " (over)" if m["random_over"] else "", da - ra, normal), flush=True)
+    for name, dl in diffs.items():
+        w, l = sum(x > 0 for x in dl), sum(x < 0 for x in dl)
+        mean = sum(dl) / len(dl)
+        summ = {"kind": "summary", "study": "budget-paired", "variant": name,
+                "seeds": seeds, "wins": w, "losses": l, "ties": len(dl) - w - l,
+                "mean_diff": round(mean, 5), "sign_test_p": round(sign_test_p(dl), 4),
+                "paired_permutation_p": round(paired_perm_p(dl), 4)}
+        emit(a, summ)
+        print("\n%s vs random over %d seeds: %d wins, %d losses, %d ties; mean difference "
+              "%+.4f; two-sided exact sign test p %.3f; exact paired permutation "
+              "(sign-flip) test p %.3f" % (name, len(dl), w, l, len(dl) - w - l, mean,
+                                          summ["sign_test_p"], summ["paired_permutation_p"]))
 
 
 def main():
     ap = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0].split(" - ")[1],
+        description=__doc__.split(" - ", 1)[1].split("\n    bench/")[0],
         epilog="Example: bench/search_quality.py --build build --study rank --space darts-cnn",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=type("Fmt", (argparse.ArgumentDefaultsHelpFormatter,
+                                     argparse.RawDescriptionHelpFormatter), {}))
     ap.add_argument("--build", required=True, help="build dir holding nasd")
     ap.add_argument("--study", choices=["rank", "budget"], default="rank")
     ap.add_argument("--space", choices=["darts-cnn", "enas-micro", "nasrl-cnn"],
@@ -471,9 +658,31 @@ def main():
     ap.add_argument("--search-hp", default="{}",
                     help="JSON object merged into the search's hyperparameters")
     ap.add_argument("--search-seconds", type=float, default=300,
-                    help="budget study: budget.max_seconds of both searches")
+                    help="budget study: the seconds DARTS's planned epochs are sized to "
+                    "(unless --darts-epochs); random search gets the seconds DARTS took")
     ap.add_argument("--random-examples", type=int, default=6000,
-                    help="budget study: max_examples of random search's children")
+                    help="budget study: max_examples of both searches (DARTS's halves and "
+                    "random's children see the same first images)")
+    ap.add_argument("--darts-epochs", type=int,
+                    help="budget study: DARTS's planned epochs (what arch_lr_steps and the "
+                    "cosine schedule divide by); default: sized to --search-seconds by "
+                    "nasd's dry-run estimate of one epoch times --slowdown")
+    ap.add_argument("--slowdown", type=float, default=1.0,
+                    help="budget study: measured seconds of a DARTS epoch here over the "
+                    "dry-run estimate (the machine's load and share)")
+    ap.add_argument("--search-C", type=int, default=8,
+                    help="budget study: C of DARTS's supernet and of random's children")
+    ap.add_argument("--search-layers", type=int, default=5,
+                    help="budget study: cells of DARTS's supernet and of random's children "
+                    "(both search at this size; both answers are trained at --train-C and "
+                    "--train-layers)")
+    ap.add_argument("--parallel-seeds", type=int, default=1,
+                    help="budget study: seeds whose searches run at the same time (each "
+                    "seed's DARTS and random still start together and share alike)")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="budget study: NAME=JSON, a DARTS search whose hyperparameters get "
+                    "JSON merged (repeat: all run at once against the one random search); "
+                    "default one variant, darts=--search-hp")
     ap.add_argument("--train-C", type=int, default=8)
     ap.add_argument("--train-layers", type=int,
                     help="darts-cnn: cells (default 5); enas-micro: normal cells per "
