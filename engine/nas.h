@@ -199,6 +199,12 @@ typedef struct nas_dist {
     void (*sum_f64)(void *ctx, double *v, size_t n);
     /* Rank 0's v, on every rank. */
     int (*bcast_int)(void *ctx, int v);
+    /* Rank 0's bytes of buf, on every rank (every rank passes the same
+     * count). */
+    void (*bcast)(void *ctx, void *buf, size_t bytes);
+    /* Every rank's `bytes` of mine, in rank order, in all (size * bytes),
+     * on every rank. The ranks run one build (the same struct layout). */
+    void (*allgather)(void *ctx, const void *mine, void *all, size_t bytes);
 } nas_dist;
 
 /* Training-mode batch norm on g takes its statistics over the whole

@@ -15,7 +15,9 @@
  * and MPI_Allgatherv hands every rank all the summed chunks. Each element
  * is summed once, in a fixed order, by one rank: the same bits
  * everywhere, and the bytes of a ring allreduce (2 (N-1)/N of the
- * vector per rank).
+ * vector per rank). A short vector (SHORT_BYTES) is instead gathered
+ * whole by every rank, which adds it up in the same order: the same bits
+ * as the long path, in one latency-bound collective instead of two.
  */
 #include "mpi_dist.h"
 
@@ -54,39 +56,68 @@ static int reserve(dist_ctx *c, size_t bytes)
     return 0;
 }
 
+/* Element i of the rank-major table tab (N rows of n, row k rank k's,
+ * type by esize) summed in rank order 0..N-1, in double. */
+static double add_ranks(const void *tab, size_t n, int size, size_t i, size_t esize)
+{
+    double acc = 0.0;
+    for (int k = 0; k < size; k++) {
+        size_t at = (size_t)k * n + i;
+        acc +=
+            esize == sizeof(float) ? (double)((const float *)tab)[at] : ((const double *)tab)[at];
+    }
+    return acc;
+}
+
+static void put(void *v, size_t i, double x, size_t esize)
+{
+    if (esize == sizeof(float))
+        ((float *)v)[i] = (float)x;
+    else
+        ((double *)v)[i] = x;
+}
+
+/* Below this many bytes gathered per rank a sum is one MPI_Allgather of
+ * every rank's whole vector, each rank adding the N rows itself (the
+ * same code in the same order: the same bits everywhere): one collective
+ * of ceil(log2 N) rounds instead of two, the first of N - 1 messages.
+ * Batch norm's sums (tens to hundreds of doubles) all go this way; the
+ * gradients (megabytes) take the reduce-scatter, which moves less. */
+#define SHORT_BYTES 65536
+
 /* v (n elements of type t, esize bytes: float or double) becomes the sum
  * over the ranks, in rank order. */
 static void sum(dist_ctx *c, void *v, size_t n, MPI_Datatype t, size_t esize)
 {
     double t0 = MPI_Wtime();
-    chunks(c, n);
-    int mine = c->cnt[c->rank];
-    for (int k = 0; k < c->size; k++) {
-        c->rcnt[k] = mine;
-        c->rdsp[k] = k * mine;
-    }
-    if (reserve(c, (size_t)mine * (size_t)c->size * esize) != 0)
-        MPI_Abort(MPI_COMM_WORLD, 12); /* no memory mid-step: the group cannot go on */
-    MPI_Alltoallv(v, c->cnt, c->dsp, t, c->scratch, c->rcnt, c->rdsp, t, MPI_COMM_WORLD);
-    char *out = (char *)v + (size_t)c->dsp[c->rank] * esize;
-    for (int i = 0; i < mine; i++) {
-        double acc = 0.0;
-        for (int k = 0; k < c->size; k++) {
-            size_t at = (size_t)k * mine + (size_t)i;
-            acc += esize == sizeof(float) ? (double)((const float *)c->scratch)[at]
-                                          : ((const double *)c->scratch)[at];
-        }
-        if (esize == sizeof(float))
-            ((float *)out)[i] = (float)acc;
-        else
-            ((double *)out)[i] = acc;
-    }
-    MPI_Allgatherv(MPI_IN_PLACE, 0, t, v, c->cnt, c->dsp, t, MPI_COMM_WORLD);
-    /* Counted for bench/run_mpi.sh: two clock reads and four adds per
-     * sum, against at least two collectives. */
     nas_mpi_sum_count *k = &c->count[esize == sizeof(double)];
     k->calls++;
     k->elems += (double)n;
+    if (n * esize * (size_t)c->size <= SHORT_BYTES) {
+        if (reserve(c, n * (size_t)c->size * esize) != 0)
+            MPI_Abort(MPI_COMM_WORLD, 12); /* no memory mid-step: the group cannot go on */
+        MPI_Allgather(v, (int)n, t, c->scratch, (int)n, t, MPI_COMM_WORLD);
+        for (size_t i = 0; i < n; i++)
+            put(v, i, add_ranks(c->scratch, n, c->size, i, esize), esize);
+        k->bytes += (double)(c->size - 1) * (double)n * (double)esize;
+        k->seconds += MPI_Wtime() - t0;
+        return;
+    }
+    chunks(c, n);
+    int mine = c->cnt[c->rank];
+    for (int r = 0; r < c->size; r++) {
+        c->rcnt[r] = mine;
+        c->rdsp[r] = r * mine;
+    }
+    if (reserve(c, (size_t)mine * (size_t)c->size * esize) != 0)
+        MPI_Abort(MPI_COMM_WORLD, 12);
+    MPI_Alltoallv(v, c->cnt, c->dsp, t, c->scratch, c->rcnt, c->rdsp, t, MPI_COMM_WORLD);
+    char *out = (char *)v + (size_t)c->dsp[c->rank] * esize;
+    for (int i = 0; i < mine; i++)
+        put(out, (size_t)i, add_ranks(c->scratch, (size_t)mine, c->size, (size_t)i, esize), esize);
+    MPI_Allgatherv(MPI_IN_PLACE, 0, t, v, c->cnt, c->dsp, t, MPI_COMM_WORLD);
+    /* Counted for bench/run_mpi.sh: two clock reads and four adds per
+     * sum, against at least two collectives. */
     k->bytes += 2.0 * (double)(n - (size_t)mine) * (double)esize;
     k->seconds += MPI_Wtime() - t0;
 }
@@ -106,6 +137,18 @@ static int bcast_int(void *ctx, int v)
     (void)ctx;
     MPI_Bcast(&v, 1, MPI_INT, 0, MPI_COMM_WORLD);
     return v;
+}
+
+static void bcast(void *ctx, void *buf, size_t bytes)
+{
+    (void)ctx;
+    MPI_Bcast(buf, (int)bytes, MPI_BYTE, 0, MPI_COMM_WORLD);
+}
+
+static void allgather(void *ctx, const void *mine, void *all, size_t bytes)
+{
+    (void)ctx;
+    MPI_Allgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, MPI_COMM_WORLD);
 }
 
 int nas_mpi_dist_init(nas_dist *d)
@@ -128,7 +171,9 @@ int nas_mpi_dist_init(nas_dist *d)
                     .size = c->size,
                     .sum_f32 = sum_f32,
                     .sum_f64 = sum_f64,
-                    .bcast_int = bcast_int};
+                    .bcast_int = bcast_int,
+                    .bcast = bcast,
+                    .allgather = allgather};
     return NAS_OK;
 }
 
