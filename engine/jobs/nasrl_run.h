@@ -75,4 +75,17 @@ void nas__nasrl_progress(nas__nasrl_run *s);
  * result through j->rep.result. */
 int nas__nasrl_report_result(nas__nasrl_run *s);
 
+/* nasrl_dist.c, a search on a group of ranks (j->dist). Rank 0 hands
+ * each update's children to the group (the decisions of child i at
+ * dec + i n) and ends the search with nas__nasrl_dist_stop; the other
+ * ranks take them with nas__nasrl_dist_recv (0: the search is over).
+ * The k-th child to train is rank k mod N's (nas__nasrl_dist_mine); the
+ * exchange gives every rank every trained child's rc, message and
+ * result, in rank order. */
+void nas__nasrl_dist_send(nas__nasrl_run *s, nas__nasrl_child *ch, int m, int n, int *dec);
+void nas__nasrl_dist_stop(nas__nasrl_run *s);
+int nas__nasrl_dist_recv(nas__nasrl_run *s, int *dec, int *train, int *m, int *n);
+int nas__nasrl_dist_mine(const nas__nasrl_run *s, int k);
+int nas__nasrl_dist_exchange(nas__nasrl_run *s, nas__nasrl_child *ch, const int *idx, int n);
+
 #endif
