@@ -77,13 +77,14 @@ static void put(void *v, size_t i, double x, size_t esize)
         ((double *)v)[i] = x;
 }
 
-/* Below this many bytes gathered per rank a sum is one MPI_Allgather of
- * every rank's whole vector, each rank adding the N rows itself (the
- * same code in the same order: the same bits everywhere): one collective
- * of ceil(log2 N) rounds instead of two, the first of N - 1 messages.
- * Batch norm's sums (tens to hundreds of doubles) all go this way; the
- * gradients (megabytes) take the reduce-scatter, which moves less. */
-#define SHORT_BYTES 65536
+/* Up to this many bytes gathered per rank (the vector times N) a sum is
+ * one MPI_Allgather of every rank's whole vector, each rank adding the N
+ * rows itself (the same code in the same order: the same bits
+ * everywhere): one collective of about ceil(log2 N) rounds instead of
+ * two, the first of N - 1 messages. Batch norm's sums (tens to hundreds
+ * of doubles) go this way up to thousands of ranks; the weight gradient
+ * (megabytes) takes the reduce-scatter, which moves less. */
+#define SHORT_BYTES (1u << 20)
 
 /* v (n elements of type t, esize bytes: float or double) becomes the sum
  * over the ranks, in rank order. */
