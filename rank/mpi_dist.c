@@ -32,7 +32,12 @@ typedef struct dist_ctx {
     void *scratch;
     size_t cap;                 /* bytes of scratch */
     nas_mpi_sum_count count[2]; /* float sums, double sums */
+    MPI_Request down;           /* from_root's posted receive, or NULL */
+    int down_v;
 } dist_ctx;
+
+/* The tags of the point-to-point ints (nas_dist to_all and to_root). */
+enum { TAG_DOWN = 4101, TAG_UP = 4102 };
 
 /* The chunks of an n-element vector: rank k's is [k n / N, (k+1) n / N). */
 static void chunks(dist_ctx *c, size_t n)
@@ -152,6 +157,48 @@ static void allgather(void *ctx, const void *mine, void *all, size_t bytes)
     MPI_Allgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, MPI_COMM_WORLD);
 }
 
+static void to_all(void *ctx, int v)
+{
+    dist_ctx *c = ctx;
+    for (int r = 1; r < c->size; r++)
+        MPI_Send(&v, 1, MPI_INT, r, TAG_DOWN, MPI_COMM_WORLD);
+}
+
+static int from_root(void *ctx, int wait)
+{
+    dist_ctx *c = ctx;
+    int done = 0;
+    if (c->down == MPI_REQUEST_NULL)
+        MPI_Irecv(&c->down_v, 1, MPI_INT, 0, TAG_DOWN, MPI_COMM_WORLD, &c->down);
+    if (wait) {
+        MPI_Wait(&c->down, MPI_STATUS_IGNORE);
+        done = 1;
+    } else {
+        MPI_Test(&c->down, &done, MPI_STATUS_IGNORE);
+    }
+    return done ? c->down_v : -1; /* a completed request is MPI_REQUEST_NULL again */
+}
+
+static void to_root(void *ctx, int v)
+{
+    (void)ctx;
+    MPI_Send(&v, 1, MPI_INT, 0, TAG_UP, MPI_COMM_WORLD);
+}
+
+static int at_root(void *ctx)
+{
+    (void)ctx;
+    int n = 0, flag = 1, v;
+    while (flag) {
+        MPI_Iprobe(MPI_ANY_SOURCE, TAG_UP, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE);
+        if (flag) {
+            MPI_Recv(&v, 1, MPI_INT, MPI_ANY_SOURCE, TAG_UP, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            n++;
+        }
+    }
+    return n;
+}
+
 int nas_mpi_dist_init(nas_dist *d)
 {
     dist_ctx *c = calloc(1, sizeof(*c));
@@ -167,6 +214,7 @@ int nas_mpi_dist_init(nas_dist *d)
     c->dsp = c->cnt + c->size;
     c->rcnt = c->dsp + c->size;
     c->rdsp = c->rcnt + c->size;
+    c->down = MPI_REQUEST_NULL;
     *d = (nas_dist){.ctx = c,
                     .rank = c->rank,
                     .size = c->size,
@@ -174,7 +222,11 @@ int nas_mpi_dist_init(nas_dist *d)
                     .sum_f64 = sum_f64,
                     .bcast_int = bcast_int,
                     .bcast = bcast,
-                    .allgather = allgather};
+                    .allgather = allgather,
+                    .to_all = to_all,
+                    .from_root = from_root,
+                    .to_root = to_root,
+                    .at_root = at_root};
     return NAS_OK;
 }
 

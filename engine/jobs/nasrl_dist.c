@@ -19,6 +19,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* What rank 0 sends before each update (go 0: the search is over). */
 typedef struct header {
@@ -111,4 +112,45 @@ int nas__nasrl_dist_exchange(nas__nasrl_run *s, nas__nasrl_child *ch, const int 
     free(mine);
     free(all);
     return NAS_OK;
+}
+
+/* Each update, every rank > 0 sends rank 0 one int when its children are
+ * done, and rank 0 sends each of them one: a stop (as soon as its flag
+ * shows a cancel or shutdown) or 0, once every rank is done. So a stop
+ * reaches the children of every rank within a poll, and no int is left
+ * over for the next update. */
+void nas__nasrl_dist_watch(nas__nasrl_run *s, _Atomic int *finished, int threads)
+{
+    const nas_dist *d = s->j->dist;
+    const struct timespec poll = {0, 5 * 1000 * 1000};
+    int told = 0, done = 0, mine_done = 0;
+    for (;;) {
+        if (!mine_done && atomic_load(finished) >= threads) {
+            mine_done = 1;
+            if (d->rank != 0)
+                d->to_root(d->ctx, 1);
+        }
+        if (d->rank == 0) {
+            done += d->at_root(d->ctx);
+            int why = told ? NAS_RUN : nas__job_check_local(s->j);
+            if (why == NAS_STOP_CANCEL || why == NAS_STOP_SHUTDOWN) {
+                d->to_all(d->ctx, why);
+                told = 1;
+            }
+            if (mine_done && done == d->size - 1)
+                break;
+        } else {
+            int v = told ? -1 : d->from_root(d->ctx, 0);
+            if (v >= 0) {
+                told = 1;
+                if (v != 0)
+                    atomic_store(&s->remote_stop, v);
+            }
+            if (mine_done && told)
+                break;
+        }
+        nanosleep(&poll, NULL);
+    }
+    if (d->rank == 0 && !told)
+        d->to_all(d->ctx, 0);
 }

@@ -312,10 +312,12 @@ int nas__nasrl_layers_at(const nas_job_spec *s, int done)
 }
 
 /* On a child's thread: this process's flag and clock (on a group, rank
- * 0's clock as of the update's start; see nasrl_dist.c). */
+ * 0's clock as of the update's start and its relayed stop; see
+ * nasrl_dist.c). */
 static int child_should_stop(void *ctx)
 {
-    return nas__job_check_local(ctx) != NAS_RUN;
+    nas__nasrl_run *s = ctx;
+    return nas__job_check_local(s->j) != NAS_RUN || atomic_load(&s->remote_stop) != 0;
 }
 
 static void *child_main(void *arg)
@@ -339,6 +341,7 @@ typedef struct queue {
     const int *idx;
     int n;
     _Atomic int next;
+    _Atomic int finished; /* workers done */
 } queue;
 
 static void *worker_main(void *arg)
@@ -346,6 +349,7 @@ static void *worker_main(void *arg)
     queue *q = arg;
     for (int k; (k = atomic_fetch_add(&q->next, 1)) < q->n;)
         child_main(&q->ch[q->idx[k]]);
+    atomic_fetch_add(&q->finished, 1);
     return NULL;
 }
 
@@ -360,16 +364,21 @@ static int train_children(nas__nasrl_run *s, nas__nasrl_child *ch, int m)
                 mine[nmine++] = i;
             idx[n++] = i;
         }
-    queue q = {ch, mine, nmine, 0};
-    int workers = s->wave < nmine ? s->wave : nmine;
+    queue q = {ch, mine, nmine, 0, 0};
+    int workers = s->wave < nmine ? s->wave : nmine, dist = s->j->dist != NULL;
     pthread_t th[256];
     int started = 0;
-    for (int w = 1; w < workers; w++) {
+    /* On a group the main thread watches for a stop instead (MPI is
+     * its alone) */
+    for (int w = dist ? 0 : 1; w < workers; w++) {
         if (pthread_create(&th[started], NULL, worker_main, &q) != 0)
             break; /* fewer threads: the others take more children */
         started++;
     }
-    worker_main(&q);
+    if (!dist || (started == 0 && nmine > 0))
+        worker_main(&q);
+    if (dist)
+        nas__nasrl_dist_watch(s, &q.finished, started);
     nas_set_threads(s->j->spec.threads);
     for (int w = 0; w < started; w++)
         pthread_join(th[w], NULL);
@@ -576,7 +585,7 @@ static int update(nas__nasrl_run *s, int *decbuf, nas__nasrl_child *ch)
             c->train = 1;
             c->cfg =
                 nas__nasrl_cfg(sp, sp->child_epochs, s->share,
-                               sp->seed ^ nas__nasrl_dec_hash(c->dec, n), child_should_stop, j);
+                               sp->seed ^ nas__nasrl_dec_hash(c->dec, n), child_should_stop, s);
         }
     }
     if (j->dist)
@@ -637,9 +646,9 @@ static int follow(nas__nasrl_run *s, int *decbuf, nas__nasrl_child *ch)
             c->train = train[i];
             c->dup_of = -1;
             if (c->train)
-                c->cfg = nas__nasrl_cfg(sp, sp->child_epochs, s->share,
-                                        sp->seed ^ nas__nasrl_dec_hash(c->dec, n),
-                                        child_should_stop, s->j);
+                c->cfg =
+                    nas__nasrl_cfg(sp, sp->child_epochs, s->share,
+                                   sp->seed ^ nas__nasrl_dec_hash(c->dec, n), child_should_stop, s);
         }
         int rc = train_children(s, ch, m), child_failed = 0;
         for (int i = 0; i < m; i++)
