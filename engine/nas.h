@@ -199,6 +199,22 @@ typedef struct nas_dist {
     void (*sum_f64)(void *ctx, double *v, size_t n);
     /* Rank 0's v, on every rank. */
     int (*bcast_int)(void *ctx, int v);
+    /* Rank 0's bytes of buf, on every rank (every rank passes the same
+     * count). */
+    void (*bcast)(void *ctx, void *buf, size_t bytes);
+    /* Every rank's `bytes` of mine, in rank order, in all (size * bytes),
+     * on every rank. The ranks run one build (the same struct layout). */
+    void (*allgather)(void *ctx, const void *mine, void *all, size_t bytes);
+    /* One int between rank 0 and the others, outside the collectives and
+     * from the main thread only (nas-rl's stop while children train):
+     * to_all, rank 0 to every other rank; from_root, another rank's next
+     * int from rank 0 (wait 0: -1 while none has arrived); to_root,
+     * another rank's int to rank 0; at_root, rank 0: how many to_root
+     * ints arrived since its last call (never waits). */
+    void (*to_all)(void *ctx, int v);
+    int (*from_root)(void *ctx, int wait);
+    void (*to_root)(void *ctx, int v);
+    int (*at_root)(void *ctx);
 } nas_dist;
 
 /* Training-mode batch norm on g takes its statistics over the whole

@@ -17,8 +17,9 @@ double nas_mpi_dist_bytes(const nas_dist *d);
 
 /* What the sums of d cost this rank so far, by element type: the engine
  * sums gradients (weights, alphas) in float and batch norm's statistics,
- * the loss and the correct count in double. bytes is what the rank sent
- * (and received): 2 (N-1)/N of the vector; seconds is wall time inside
+ * the loss and the correct count in double. bytes is what the rank
+ * received: 2 (N-1)/N of the vector (reduce-scatter and allgather), or
+ * N-1 vectors for a short one (gathered whole); seconds is wall time inside
  * the sum, waiting for the slowest rank included. */
 typedef struct nas_mpi_sum_count {
     long calls;

@@ -8,7 +8,8 @@
  * resources.ranks, a cancel that reaches the ranks and leaves no process
  * behind, a kill -9 of nasd that takes the ranks along and a resume to the
  * uninterrupted run's numbers, and one rank through mpirun giving the
- * in-process job's numbers bit for bit.
+ * in-process job's numbers bit for bit; a nas-rl job whose children train
+ * on 2 ranks with the in-process job's architectures and rewards.
  *
  * The one design decision to know: the ranks talk over TCP on loopback
  * (--mca btl tcp,self), the path separate hosts take, with more ranks
@@ -83,6 +84,10 @@ Test(mpi, what_the_api_refuses)
     snprintf(body, sizeof body, TINY_DARTS,
              ",\"final_training\":{\"enabled\":true},\"resources\":{\"ranks\":2}");
     json_decref(refused(d.port, body, 501, "not-implemented", "/resources/ranks"));
+    json_decref(refused(d.port,
+                        "{\"algorithm\":\"nas-rl\",\"final_training\":{\"enabled\":true},"
+                        "\"resources\":{\"ranks\":2}}",
+                        501, "not-implemented", "/resources/ranks"));
 #else
     snprintf(body, sizeof body, TINY_DARTS, ",\"resources\":{\"ranks\":2}");
     json_t *p = refused(d.port, body, 501, "not-implemented", "/resources/ranks");
@@ -410,6 +415,58 @@ Test(mpi, one_rank_through_mpirun_is_the_in_process_run, .timeout = 600)
     json_decref(mine);
     json_decref(theirs);
     json_decref(job);
+    stop_ok(&d);
+    PASS();
+}
+
+/* A nas-rl search of 2 updates of 2 children on the synthetic dataset. */
+#define TINY_RL                                                                                    \
+    "{\"algorithm\":\"nas-rl\",\"dataset\":\"synthetic\",\"seed\":5,"                              \
+    "\"budget\":{\"max_architectures\":4},\"hyperparameters\":{\"child_epochs\":1,"                \
+    "\"children_per_update\":2,\"lstm_size\":16,\"start_layers\":2,\"max_layers\":2,"              \
+    "\"num_filters\":[4,6],\"max_examples\":200}%s}"
+
+/* Each child trains whole on one rank with one engine thread, as each
+ * child of the in-process job does on its thread (--threads-per-job 1):
+ * the same rewards bit for bit, so the controller learns the same and
+ * the second update samples the same architectures. */
+Test(mpi, nasrl_children_on_two_ranks_are_the_in_process_children, .timeout = 600)
+{
+    nasd_proc d;
+    start_in(&d, NULL, flags, NULL);
+    char body[1024], one[33], two[33];
+    snprintf(body, sizeof body, TINY_RL, "");
+    submit(d.port, body, one);
+    snprintf(body, sizeof body, TINY_RL, ",\"resources\":{\"ranks\":2}");
+    submit(d.port, body, two);
+    json_decref(wait_job(d.port, one, "succeeded", JOB_MS));
+    json_t *j2 = wait_job(d.port, two, "succeeded", JOB_MS);
+    cr_assert_eq(int_at(j2, "spec.resources.ranks"), 2, "%s", text_of(j2));
+    json_t *a1 = get_sub(d.port, one, "architectures"), *a2 = get_sub(d.port, two, "architectures");
+    json_t *l1 = at(a1, "architectures"), *l2 = at(a2, "architectures");
+    cr_assert_eq(json_array_size(l1), 4, "%s", text_of(a1));
+    cr_assert_eq(json_array_size(l2), 4, "%s", text_of(a2));
+    for (size_t i = 0; i < 4; i++) {
+        json_t *r1 = json_array_get(l1, i), *r2 = json_array_get(l2, i);
+        cr_assert(json_equal(at(r1, "architecture"), at(r2, "architecture")),
+                  "architecture %zu: %s vs %s", i, text_of(r1), text_of(r2));
+        cr_assert_eq(json_number_value(at(r1, "reward")), json_number_value(at(r2, "reward")),
+                     "reward %zu: %.17g in process, %.17g on 2 ranks", i,
+                     json_number_value(at(r1, "reward")), json_number_value(at(r2, "reward")));
+        /* the reward is a coarse accuracy; the loss shows every bit */
+        double t1 = json_number_value(at(r1, "metrics.train_loss"));
+        double t2 = json_number_value(at(r2, "metrics.train_loss"));
+        cr_assert(t1 > 0 && t1 == t2, "train loss %zu: %.17g in process, %.17g on 2 ranks", i, t1,
+                  t2);
+    }
+    json_t *r1 = get_sub(d.port, one, "result"), *r2 = get_sub(d.port, two, "result");
+    cr_assert(json_equal(at(r1, "architecture"), at(r2, "architecture")), "%s vs %s", text_of(r1),
+              text_of(r2));
+    json_decref(r1);
+    json_decref(r2);
+    json_decref(a1);
+    json_decref(a2);
+    json_decref(j2);
     stop_ok(&d);
     PASS();
 }

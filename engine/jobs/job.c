@@ -370,14 +370,17 @@ int nas_job_distributes(const nas_job_spec *spec)
 {
     const char *a = spec->algorithm ? spec->algorithm : "train";
     const char *sp = spec->search_space ? spec->search_space : "darts-cnn";
-    if (strcmp(a, "darts") != 0 || strcmp(sp, "darts-cnn") != 0) {
-        nas_fail(NAS_EINVAL, "%s%s%s does not run on several ranks yet (only darts over darts-cnn)",
+    int whole = strcmp(a, "nas-rl") == 0 || strcmp(a, "random") == 0; /* children on ranks */
+    if (!whole && (strcmp(a, "darts") != 0 || strcmp(sp, "darts-cnn") != 0)) {
+        nas_fail(NAS_EINVAL,
+                 "%s%s%s does not run on several ranks yet (only darts over darts-cnn, nas-rl "
+                 "and random)",
                  a, spec->search_space ? " over " : "",
                  spec->search_space ? spec->search_space : "");
         return 0;
     }
     if (spec->final_epochs > 0) {
-        nas_fail(NAS_EINVAL, "darts' final training does not run on several ranks yet");
+        nas_fail(NAS_EINVAL, "%s's final training does not run on several ranks yet", a);
         return 0;
     }
     return 1;
@@ -408,7 +411,7 @@ double nas__job_elapsed(const nas__job *j)
     return j->elapsed0 + (nas__now() - j->t0);
 }
 
-static int job_check(const nas__job *j)
+int nas__job_check_local(const nas__job *j)
 {
     int s = j->stop ? atomic_load(j->stop) : NAS_RUN;
     if (s == NAS_STOP_CANCEL || s == NAS_STOP_SHUTDOWN)
@@ -423,7 +426,7 @@ static int job_check(const nas__job *j)
 /* A group stops together: rank 0's flag and clock decide. */
 int nas__job_check(const nas__job *j)
 {
-    int why = job_check(j);
+    int why = nas__job_check_local(j);
     return j->dist ? j->dist->bcast_int(j->dist->ctx, why) : why;
 }
 

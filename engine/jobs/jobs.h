@@ -187,6 +187,10 @@ double nas__job_elapsed(const nas__job *j);
 /* Between steps: NAS_RUN, NAS_STOP_CANCEL, NAS_STOP_SHUTDOWN or
  * NAS__STOP_TIME (max_seconds spent). */
 int nas__job_check(const nas__job *j);
+/* The same from this process's flag and clock alone: no collective, so
+ * any thread may call it (a group's job that runs whole trainings on its
+ * ranks, nas-rl's, brings rank 0's decision to the others itself). */
+int nas__job_check_local(const nas__job *j);
 /* An uploaded dataset's descriptor by name, NULL when none (user_datasets.c). */
 const nas_dataset_desc *nas__dataset_find_uploaded(const char *name);
 /* The check between two steps, acted upon: NAS_RUN (go on),

@@ -280,6 +280,8 @@ static int setup(nas__nasrl_run *s)
     s->pos.epoch = 1;
     nas_rng_seed(&s->pos.data_rng, sp->seed | 1); /* unused, kept valid */
     int m = sp->children_per_update, t = sp->threads;
+    if (j->dist) /* a rank trains about m / N of them */
+        m = (m + j->dist->size - 1) / j->dist->size;
     s->wave = m < t ? m : t;
     s->share = t / s->wave;
     return resume(s);
@@ -309,9 +311,13 @@ int nas__nasrl_layers_at(const nas_job_spec *s, int done)
     return l < s->max_layers ? (int)l : s->max_layers;
 }
 
+/* On a child's thread: this process's flag and clock (on a group, rank
+ * 0's clock as of the update's start and its relayed stop; see
+ * nasrl_dist.c). */
 static int child_should_stop(void *ctx)
 {
-    return nas__job_check(ctx) != NAS_RUN;
+    nas__nasrl_run *s = ctx;
+    return nas__job_check_local(s->j) != NAS_RUN || atomic_load(&s->remote_stop) != 0;
 }
 
 static void *child_main(void *arg)
@@ -335,6 +341,7 @@ typedef struct queue {
     const int *idx;
     int n;
     _Atomic int next;
+    _Atomic int finished; /* workers done */
 } queue;
 
 static void *worker_main(void *arg)
@@ -342,29 +349,42 @@ static void *worker_main(void *arg)
     queue *q = arg;
     for (int k; (k = atomic_fetch_add(&q->next, 1)) < q->n;)
         child_main(&q->ch[q->idx[k]]);
+    atomic_fetch_add(&q->finished, 1);
     return NULL;
 }
 
-/* Trains the children marked `train` on up to `wave` threads at once. */
+/* Trains the children marked `train` on up to `wave` threads at once (on
+ * a group: this rank's share, then every rank gets every result). */
 static int train_children(nas__nasrl_run *s, nas__nasrl_child *ch, int m)
 {
-    int idx[256], n = 0;
+    int idx[256], n = 0, mine[256], nmine = 0;
     for (int i = 0; i < m; i++)
-        if (ch[i].train)
+        if (ch[i].train) {
+            if (nas__nasrl_dist_mine(s, n))
+                mine[nmine++] = i;
             idx[n++] = i;
-    queue q = {ch, idx, n, 0};
-    int workers = s->wave < n ? s->wave : n;
+        }
+    queue q = {ch, mine, nmine, 0, 0};
+    int workers = s->wave < nmine ? s->wave : nmine, dist = s->j->dist != NULL;
     pthread_t th[256];
     int started = 0;
-    for (int w = 1; w < workers; w++) {
+    /* On a group the main thread watches for a stop instead (MPI is
+     * its alone) */
+    for (int w = dist ? 0 : 1; w < workers; w++) {
         if (pthread_create(&th[started], NULL, worker_main, &q) != 0)
             break; /* fewer threads: the others take more children */
         started++;
     }
-    worker_main(&q);
+    if (!dist || (started == 0 && nmine > 0))
+        worker_main(&q);
+    if (dist)
+        nas__nasrl_dist_watch(s, &q.finished, started);
     nas_set_threads(s->j->spec.threads);
     for (int w = 0; w < started; w++)
         pthread_join(th[w], NULL);
+    int rc = s->j->dist ? nas__nasrl_dist_exchange(s, ch, idx, n) : NAS_OK;
+    if (rc < 0)
+        return rc;
     for (int k = 0; k < n; k++)
         if (ch[idx[k]].rc < 0)
             return nas_fail(ch[idx[k]].rc, "%s", ch[idx[k]].err);
@@ -565,13 +585,16 @@ static int update(nas__nasrl_run *s, int *decbuf, nas__nasrl_child *ch)
             c->train = 1;
             c->cfg =
                 nas__nasrl_cfg(sp, sp->child_epochs, s->share,
-                               sp->seed ^ nas__nasrl_dec_hash(c->dec, n), child_should_stop, j);
+                               sp->seed ^ nas__nasrl_dec_hash(c->dec, n), child_should_stop, s);
         }
     }
+    if (j->dist)
+        nas__nasrl_dist_send(s, ch, m, n, decbuf);
     rc = train_children(s, ch, m);
     if (rc == NAS_ECANCELLED) {
-        int why = nas__job_check(j);
-        if (why == NAS__STOP_TIME)
+        int why = nas__job_check_local(j);
+        /* another rank's child stopped: only rank 0's clock reaches it */
+        if (why == NAS__STOP_TIME || (why == NAS_RUN && j->dist))
             return NAS__STOP_TIME;
         return nas_fail(NAS_ECANCELLED, "%s: %s after %" PRId64 " architectures%s", j->kind,
                         why == NAS_STOP_SHUTDOWN ? "shut down" : "cancelled", s->pos.global_step,
@@ -606,6 +629,36 @@ static int update(nas__nasrl_run *s, int *decbuf, nas__nasrl_child *ch)
     return save(s);
 }
 
+/* A rank other than 0 of a group: trains its share of each update's
+ * children until rank 0 ends the search. A child's failure is rank 0's
+ * to report (the exchange carries it); this rank goes on. */
+static int follow(nas__nasrl_run *s, int *decbuf, nas__nasrl_child *ch)
+{
+    const nas_job_spec *sp = &s->j->spec;
+    int train[256], m, n;
+    while (nas__nasrl_dist_recv(s, decbuf, train, &m, &n)) {
+        for (int i = 0; i < m; i++) {
+            nas__nasrl_child *c = &ch[i];
+            memset(c, 0, sizeof(*c));
+            c->dec = decbuf + (size_t)i * n;
+            c->n = n;
+            c->s = s;
+            c->train = train[i];
+            c->dup_of = -1;
+            if (c->train)
+                c->cfg =
+                    nas__nasrl_cfg(sp, sp->child_epochs, s->share,
+                                   sp->seed ^ nas__nasrl_dec_hash(c->dec, n), child_should_stop, s);
+        }
+        int rc = train_children(s, ch, m), child_failed = 0;
+        for (int i = 0; i < m; i++)
+            child_failed |= ch[i].train && ch[i].rc < 0;
+        if (rc < 0 && !child_failed)
+            return rc; /* the exchange itself failed: the group cannot go on */
+    }
+    return NAS_OK;
+}
+
 int nas__nasrl_search(nas__job *j)
 {
     nas__nasrl_run s = {.j = j,
@@ -613,7 +666,7 @@ int nas__nasrl_search(nas__job *j)
                         .space = nas__nasrl_space_of(&j->spec)};
     int *decbuf = NULL;
     nas__nasrl_child *ch = NULL;
-    int rc = setup(&s);
+    int stopped = 0, rc = setup(&s);
     if (rc < 0)
         goto fail;
     const nas_job_spec *sp = &j->spec;
@@ -627,8 +680,12 @@ int nas__nasrl_search(nas__job *j)
     j->t0 = nas__now();
     j->elapsed0 = s.pos.elapsed;
     j->step0 = s.pos.global_step;
+    if (j->dist && j->dist->rank != 0) {
+        rc = follow(&s, decbuf, ch);
+        goto fail;
+    }
     while (s.pos.global_step < sp->max_architectures) {
-        int why = nas__job_check(j);
+        int why = nas__job_check_local(j);
         if (why == NAS__STOP_TIME) {
             s.by_time = 1;
             break;
@@ -651,8 +708,14 @@ int nas__nasrl_search(nas__job *j)
                      sp->max_seconds, s.pos.global_step);
         nas__nasrl_progress(&s);
     }
+    if (j->dist) {
+        nas__nasrl_dist_stop(&s);
+        stopped = 1;
+    }
     rc = nas__nasrl_report_result(&s);
 fail:
+    if (j->dist && j->dist->rank == 0 && !stopped)
+        nas__nasrl_dist_stop(&s); /* cancelled or failed: the others end too */
     j->extra_meta = NULL;
     j->nextra = 0;
     free(decbuf);

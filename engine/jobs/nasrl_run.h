@@ -16,6 +16,8 @@
 #include "jobs/jobs.h"
 #include "search/nasrl/nasrl.h"
 
+#include <stdatomic.h>
+
 typedef struct nas__nasrl_cached {
     int *dec, n;
     double reward, val_metric; /* the space's metric */
@@ -57,6 +59,7 @@ typedef struct nas__nasrl_run {
                             the progress after the architectures */
     int64_t final_done;
     double final_t0;
+    _Atomic int remote_stop; /* a group's rank > 0: rank 0 relayed a stop */
 } nas__nasrl_run;
 
 /* FNV-1a of a decision list: the reward cache's key and the final
@@ -74,5 +77,23 @@ void nas__nasrl_progress(nas__nasrl_run *s);
 /* nasrl_result.c: the final training when enabled, then the job's
  * result through j->rep.result. */
 int nas__nasrl_report_result(nas__nasrl_run *s);
+
+/* nasrl_dist.c, a search on a group of ranks (j->dist). Rank 0 hands
+ * each update's children to the group (the decisions of child i at
+ * dec + i n) and ends the search with nas__nasrl_dist_stop; the other
+ * ranks take them with nas__nasrl_dist_recv (0: the search is over).
+ * The k-th child to train is rank k mod N's (nas__nasrl_dist_mine); the
+ * exchange gives every rank every trained child's rc, message and
+ * result, in rank order. */
+void nas__nasrl_dist_send(nas__nasrl_run *s, nas__nasrl_child *ch, int m, int n, int *dec);
+void nas__nasrl_dist_stop(nas__nasrl_run *s);
+int nas__nasrl_dist_recv(nas__nasrl_run *s, int *dec, int *train, int *m, int *n);
+int nas__nasrl_dist_mine(const nas__nasrl_run *s, int k);
+int nas__nasrl_dist_exchange(nas__nasrl_run *s, nas__nasrl_child *ch, const int *idx, int n);
+/* The main thread while `threads` threads train this rank's children
+ * (*finished counts those done): rank 0 relays a cancel or shutdown to
+ * the others at once (their children stop like its own), and returns
+ * when every rank's children are done; the others watch for it. */
+void nas__nasrl_dist_watch(nas__nasrl_run *s, _Atomic int *finished, int threads);
 
 #endif

@@ -476,9 +476,9 @@ static const nas_spec_field budget_fields[] = {
  * them; the engine runs one rank's share (nas_job_run_dist). */
 static const nas_spec_field resources_fields[] = {
     ROW0_("ranks", NAS_SPEC_INT, 1, 65536, 0, "1",
-          "Open MPI ranks the job runs on, data parallel (batch_size stays the global batch); "
-          "1: in nasd's own process. More than 1: darts over darts-cnn without final "
-          "training, for now"),
+          "Open MPI ranks the job runs on; 1: in nasd's own process. More than 1, without "
+          "final training, for now: darts over darts-cnn data parallel (batch_size stays the "
+          "global batch), nas-rl and random with each child trained whole on one rank"),
     END_,
 };
 

@@ -8,9 +8,10 @@
  * statistics (ENAS micro's) normalises with the batch's in eval too.
  *
  * On a graph of a data-parallel group (nas_graph_set_dist) the batch
- * statistics are the group's: a pre-pass sums each channel's values, then
- * their squared deviations from the group's mean, over every rank, and
- * backward sums dy and dy * xhat likewise for dx. dgamma and dbeta keep
+ * statistics are the group's: a pre-pass sums each channel's values and
+ * squared deviations (from the rank's own mean, combined exactly) over
+ * every rank in one call, and backward sums dy and dy * xhat likewise for
+ * dx in one call. dgamma and dbeta keep
  * this rank's share: the group sums parameter gradients after backward.
  */
 #include "internal.h"
@@ -56,34 +57,51 @@ static double channel_sum(const bn_ctx *b, int ch, const float *dy, double *sdyx
     return s;
 }
 
-/* The group's sums of b (see sync above) in the arena: forward (dy NULL)
- * the mean and squared deviations of x, backward those of dy. */
+/* The group's sums of b (see sync above) in the arena, one sum per BN
+ * and direction. Backward (dy): each channel's sum of dy and of
+ * dy (x - mean), and the count. Forward (dy NULL): each rank sends its
+ * channel sums s_k, its squared deviations from its own mean m_k = s_k / n_k
+ * (M2_k, the same two-pass arithmetic as one process) and s_k m_k, with
+ * its count n_k; the group's mean is sum s_k / n and its squared
+ * deviations sum M2_k + sum n_k m_k^2 - n mean^2 (Chan et al.'s pairwise
+ * combination; the last two terms in double, so the cancellation costs
+ * nothing a float statistic can see). One sum of 3c + 1 values instead of
+ * two passes each waiting for the group. */
 static const double *sync_sums(nas_graph *g, const bn_ctx *b, const float *dy)
 {
     const int c = b->c;
-    double *v = nas_arena_alloc(g->arena, (size_t)(2 * c + 1) * sizeof(double));
-    for (int ch = 0; ch < c; ch++)
-        v[ch] = channel_sum(b, ch, dy, &v[c + ch]);
-    v[2 * c] = (double)b->n * b->inner;
+    const double nk = (double)b->n * (double)b->inner;
+    double *v = nas_arena_alloc(g->arena, (size_t)(3 * c + 1) * sizeof(double));
     if (dy) {
+        for (int ch = 0; ch < c; ch++)
+            v[ch] = channel_sum(b, ch, dy, &v[c + ch]);
+        v[2 * c] = nk;
         g->dist->sum_f64(g->dist->ctx, v, (size_t)(2 * c + 1));
         return v;
     }
-    g->dist->sum_f64(g->dist->ctx, v, (size_t)c);
-    g->dist->sum_f64(g->dist->ctx, &v[2 * c], 1);
     for (int ch = 0; ch < c; ch++) {
-        double mu = v[ch] / v[2 * c], s2 = 0.0;
+        double s = channel_sum(b, ch, NULL, NULL), mk = nk > 0 ? s / nk : 0.0, m2 = 0.0;
+        float fm = (float)mk;
         for (int i = 0; i < b->n; i++) {
             const float *xr = b->x + ((size_t)i * c + ch) * b->inner;
-            float fm = (float)mu, bb = 0.0f;
+            float bb = 0.0f;
             for (size_t j = 0; j < b->inner; j++)
                 bb += (xr[j] - fm) * (xr[j] - fm);
-            s2 += bb;
+            m2 += bb;
         }
-        v[ch] = mu;
-        v[c + ch] = s2;
+        v[ch] = s;
+        v[c + ch] = m2;
+        v[2 * c + ch] = s * mk;
     }
-    g->dist->sum_f64(g->dist->ctx, &v[c], (size_t)c);
+    v[3 * c] = nk;
+    g->dist->sum_f64(g->dist->ctx, v, (size_t)(3 * c + 1));
+    const double n = v[3 * c];
+    for (int ch = 0; ch < c; ch++) {
+        double mu = v[ch] / n, s2 = v[c + ch] + v[2 * c + ch] - mu * v[ch];
+        v[ch] = mu;
+        v[c + ch] = s2 > 0.0 ? s2 : 0.0;
+    }
+    v[2 * c] = n; /* where the forward pass reads the count */
     return v;
 }
 
