@@ -147,14 +147,9 @@ Test(datasets, uploads_survive_a_restart_and_leftovers_go)
 {
     nasd_proc d;
     start_in(&d, NULL, itest_one_worker, NULL);
-    ent es[32];
-    char names[32][64];
-    int n = classes_of(es, 5, PNG_RGB, 6, 8, names, "");
     size_t len;
-    char *tar = archive_of(es, n, 0, &len);
-    http_resp r;
-    cr_assert_eq(upload(d.port, "name=kept", tar, len, "application/x-tar", &r), 201, "%s", r.body);
-    http_resp_free(&r);
+    char *tar = classes_tar(5, PNG_RGB, 6, 8, "", &len);
+    upload_ok(d.port, "name=kept", tar, len, "application/x-tar");
     stop_ok(&d);
     /* What a crash mid-import leaves: a temporary directory and a spool. */
     char p[PATH_MAX + 64];

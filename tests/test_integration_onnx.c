@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "itest.h"
+#include "tmpdir.h"
 
 #define JOB_MS 120000
 #define FORTUNES "/usr/share/games/fortunes/fortunes"
@@ -46,17 +47,7 @@ static char *file_of(const char *dir, const char *id, const char *ext, size_t *l
 {
     char path[4200];
     snprintf(path, sizeof(path), "%s/models/%s.%s", dir, id, ext);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
+    return file_slurp(path, len);
 }
 
 static int has(const char *buf, size_t len, const char *what)

@@ -13,6 +13,7 @@
 
 #include "nas.h"
 #include "npy_fixture.h"
+#include "tmpdir.h"
 
 TestSuite(uploads, .init = begin_test, .fini = finish_test);
 
@@ -35,25 +36,13 @@ static void labels64(int64_t *y, int n)
         y[i] = i % 2;
 }
 
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static char *stored(const char *state, const char *name, const char *file, size_t *len)
 {
     char p[PATH_MAX + 128];
     snprintf(p, sizeof p, "%s/user-datasets/%s/%s", state, name, file);
-    return read_all(p, len);
+    char *b = file_slurp(p, len);
+    cr_assert_not_null(b, "%s", p);
+    return b;
 }
 
 static uint8_t f_xtr[20 * 192 + 128], f_ytr[20 * 8 + 128], f_xte[4 * 192 + 128], f_yte[4 * 4 + 128];
@@ -303,17 +292,10 @@ Test(uploads, sizes_a_search_cannot_reduce_are_refused_at_submission)
 {
     nasd_proc d;
     start_in(&d, NULL, itest_one_worker, NULL);
-    ent es[32];
-    char names[32][64];
-    int n = classes_of(es, 5, PNG_GRAY, 30, 30, names, "");
     size_t len;
-    char *tar = archive_of(es, n, 0, &len);
-    http_resp r;
-    cr_assert_eq(upload(d.port, "name=odd", tar, len, "application/x-tar", &r), 201, "%s", r.body);
-    http_resp_free(&r);
-    cr_assert_eq(upload(d.port, "name=even&resize=32x32", tar, len, "application/x-tar", &r), 201,
-                 "%s", r.body);
-    http_resp_free(&r);
+    char *tar = classes_tar(5, PNG_GRAY, 30, 30, "", &len);
+    upload_ok(d.port, "name=odd", tar, len, "application/x-tar");
+    upload_ok(d.port, "name=even&resize=32x32", tar, len, "application/x-tar");
     free(tar);
     static const char *const specs[] = {
         "{\"algorithm\":\"darts\",\"dataset\":\"%s\",\"budget\":{\"epochs\":1},"
@@ -448,10 +430,7 @@ Test(uploads, fashion_mnist_as_png_folders_matches_the_idx_path, .timeout = 600)
     }
     size_t len;
     char *tar = archive_of(es, FM_TRAIN + FM_TEST, 0, &len);
-    http_resp r;
-    cr_assert_eq(upload(d.port, "name=fm-png", tar, len, "application/x-tar", &r), 201, "%s",
-                 r.body);
-    http_resp_free(&r);
+    upload_ok(d.port, "name=fm-png", tar, len, "application/x-tar");
     free(tar);
     for (int i = 0; i < FM_TRAIN + FM_TEST; i++)
         free(pngs[i]);
@@ -465,9 +444,7 @@ Test(uploads, fashion_mnist_as_png_folders_matches_the_idx_path, .timeout = 600)
                   {"t10k-images-idx3-ubyte", RAW, 0, 0, 0, f[2], fl[2]},
                   {"t10k-labels-idx1-ubyte", RAW, 0, 0, 0, f[3], fl[3]}};
     tar = archive_of(idx, 4, 0, &len);
-    cr_assert_eq(upload(d.port, "name=fm-idx", tar, len, "application/x-tar", &r), 201, "%s",
-                 r.body);
-    http_resp_free(&r);
+    upload_ok(d.port, "name=fm-idx", tar, len, "application/x-tar");
     free(tar);
 
     /* The two imports store the same bytes ... */

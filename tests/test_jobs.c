@@ -91,6 +91,29 @@ static nas_job_spec small_spec(int epochs)
     return s;
 }
 
+/* s run with a fresh recorder until a shutdown at its third step: the
+ * checkpoint at s->checkpoint_path that a resume starts from. */
+static void run_to_step_3(const nas_job_spec *s)
+{
+    extra x = {.copy_at = 0};
+    recorder r = RECORDER(&x);
+    r.stop_at = 3;
+    r.stop_value = NAS_STOP_SHUTDOWN;
+    cr_assert_eq(recorder_run(s, &r), NAS_ECANCELLED);
+}
+
+/* s resumed with a fresh recorder: what the run returned, and how many
+ * progress reports it gave in *nprogress. */
+static int resume_run(nas_job_spec *s, int *nprogress)
+{
+    extra x = {.copy_at = 0};
+    recorder r = RECORDER(&x);
+    s->resume = 1;
+    int rc = recorder_run(s, &r);
+    *nprogress = r.nprogress;
+    return rc;
+}
+
 /* The data section of a safetensors file (after the 8-byte length and the
  * JSON header), malloc'd. */
 static unsigned char *ckpt_data(const char *path, size_t *n)
@@ -284,22 +307,16 @@ Test(jobs, checkpoint_of_another_spec_is_refused)
 {
     char *dir = tmpdir_new("nas_jobs");
     char *pa = path_in(dir, "a.ckpt");
-    extra x_r = {.copy_at = 0};
-    recorder r = RECORDER(&x_r);
     nas_job_spec s = small_spec(1);
     s.checkpoint_path = pa;
-    r.stop_at = 3;
-    r.stop_value = NAS_STOP_SHUTDOWN;
-    cr_assert_eq(recorder_run(&s, &r), NAS_ECANCELLED);
-    extra x_r2 = {.copy_at = 0};
-    recorder r2 = RECORDER(&x_r2);
+    run_to_step_3(&s);
     s.epochs = 2;
-    s.resume = 1;
-    int rc = recorder_run(&s, &r2);
+    int n;
+    int rc = resume_run(&s, &n);
     cr_assert_eq(rc, NAS_EINVAL, "%s", nas_strerror(rc));
     cr_assert(strstr(nas_errmsg(), pa), "%s", nas_errmsg());
     cr_assert(strstr(nas_errmsg(), "epochs=1 there, epochs=2 here"), "%s", nas_errmsg());
-    cr_assert_eq(r2.nprogress, 0);
+    cr_assert_eq(n, 0);
     free(pa);
     rm_dir(dir);
 }
@@ -347,13 +364,9 @@ Test(jobs, checkpoint_with_9_digit_floats_resumes)
 {
     char *dir = tmpdir_new("nas_jobs");
     char *pa = path_in(dir, "a.ckpt");
-    extra x_r = {.copy_at = 0};
-    recorder r = RECORDER(&x_r);
     nas_job_spec s = small_spec(2);
     s.checkpoint_path = pa;
-    r.stop_at = 3;
-    r.stop_value = NAS_STOP_SHUTDOWN;
-    cr_assert_eq(recorder_run(&s, &r), NAS_ECANCELLED);
+    run_to_step_3(&s);
     char *text = NULL;
     cr_assert_eq(nas__ckpt_meta(pa, "job.spec", &text), NAS_OK);
     cr_assert(strstr(text, " lr=0.02 ") && strstr(text, " weight_decay=0.0005 "), "%s", text);
@@ -361,26 +374,17 @@ Test(jobs, checkpoint_with_9_digit_floats_resumes)
     /* The older spelling: 16 bytes longer, the data stays 8-aligned. */
     respell_header(pa, " lr=0.02 ", " lr=0.0199999996 ");
     respell_header(pa, " weight_decay=0.0005 ", " weight_decay=0.000500000024 ");
-    extra x_r2 = {.copy_at = 0};
-    recorder r2 = RECORDER(&x_r2);
-    s.resume = 1;
-    int rc = recorder_run(&s, &r2);
+    int n;
+    int rc = resume_run(&s, &n);
     cr_assert_eq(rc, NAS_OK, "%s", nas_errmsg());
-    cr_assert_gt(r2.nprogress, 0);
+    cr_assert_gt(n, 0);
 
     /* The same file with another learning rate is another spec. */
     s.resume = 0;
-    extra x_r3 = {.copy_at = 0};
-    recorder r3 = RECORDER(&x_r3);
-    r3.stop_at = 3;
-    r3.stop_value = NAS_STOP_SHUTDOWN;
     remove(pa);
-    cr_assert_eq(recorder_run(&s, &r3), NAS_ECANCELLED);
+    run_to_step_3(&s);
     respell_header(pa, " lr=0.02 ", " lr=0.0199999 ");
-    extra x_r4 = {.copy_at = 0};
-    recorder r4 = RECORDER(&x_r4);
-    s.resume = 1;
-    rc = recorder_run(&s, &r4);
+    rc = resume_run(&s, &n);
     cr_assert_eq(rc, NAS_EINVAL, "%s", nas_strerror(rc));
     cr_assert(strstr(nas_errmsg(), "lr=0.0199999 there, lr=0.02 here"), "%s", nas_errmsg());
     free(pa);

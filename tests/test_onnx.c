@@ -32,6 +32,7 @@
 
 #include "export/onnx.h"
 #include "jobs/jobs.h"
+#include "model_fixture.h"
 #include "onnx.pb-c.h"
 #include "tmpdir.h"
 
@@ -151,15 +152,8 @@ static void probe(const nas__job *j, nas_params *p, const nas__model_info *m)
 
 static uint8_t *slurp(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "no %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n);
-    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
+    uint8_t *b = (uint8_t *)file_slurp(path, len);
+    cr_assert(b, "no %s", path);
     return b;
 }
 
@@ -433,76 +427,40 @@ Test(onnx, nasrl_cnn)
     export_case("nasrl-cnn", &s, ex, 0);
 }
 
-#define FORTUNES "/usr/share/games/fortunes/fortunes"
-
-static nas_job_spec text_spec(void)
+/* A language model of lm_spec (model_fixture.h), exported. */
+static void text_case(const char *arch, const expect *ex)
 {
-    nas_job_spec s = {.dataset = "fortunes"};
-    nas_job_spec_defaults(&s);
-    s.embed = 8;
-    s.hidden = 8;
-    s.bptt = 8;
-    s.batch_size = 10;
-    s.max_vocab = 200;
-    return s;
+    if (access(FORTUNES, R_OK) != 0)
+        cr_skip_test("no %s (Debian's fortunes)", FORTUNES);
+    nas_job_spec s = lm_spec(arch);
+    export_case(arch, &s, ex, 1);
 }
 
 Test(onnx, lstm_lm_one_step)
 {
-    if (access(FORTUNES, R_OK) != 0)
-        cr_skip_test("no %s (Debian's fortunes)", FORTUNES);
-    nas_job_spec s = text_spec();
-    s.layers = 2;
     const expect ex[] = {{"Gather", 1}, {"Gemm", 5}, {"Sigmoid", 6}, {"Tanh", 4},
                          {"Slice", 8},  {"Mul", 6},  {NULL, 0}};
-    export_case("lstm-lm", &s, ex, 1);
+    text_case("lstm-lm", ex);
 }
 
 Test(onnx, darts_rnn_one_step)
 {
-    if (access(FORTUNES, R_OK) != 0)
-        cr_skip_test("no %s (Debian's fortunes)", FORTUNES);
-    nas_job_spec s = text_spec();
-    s.arch = NAS_ARCH_DARTS_RNN;
-    s.darts_rnn = (nas_darts_rnn_genotype){.op = {NAS_DARTS_RNN_RELU, NAS_DARTS_RNN_SIGMOID,
-                                                  NAS_DARTS_RNN_IDENTITY, NAS_DARTS_RNN_TANH,
-                                                  NAS_DARTS_RNN_TANH, NAS_DARTS_RNN_RELU,
-                                                  NAS_DARTS_RNN_SIGMOID, NAS_DARTS_RNN_IDENTITY},
-                                           .from = {0, 1, 1, 1, 0, 5, 3, 2},
-                                           .concat = {1, 2, 3, 4, 5, 6, 7, 8},
-                                           .nconcat = 8};
     const expect ex[] = {{"Gather", 1}, {"Gemm", 2}, {"Relu", 2}, {"Tanh", 2}, {NULL, 0}};
-    export_case("darts-rnn", &s, ex, 1);
+    text_case("darts-rnn", ex);
 }
 
 Test(onnx, enas_rnn_one_step)
 {
-    if (access(FORTUNES, R_OK) != 0)
-        cr_skip_test("no %s (Debian's fortunes)", FORTUNES);
-    nas_job_spec s = text_spec();
-    s.arch = NAS_ARCH_ENAS_RNN;
-    s.search_space = "enas-rnn";
-    s.nodes = 4; /* tanh; relu on 0; identity on 1; sigmoid on 0: two loose ends */
-    snprintf(s.genotype, sizeof(s.genotype), "%s", "0 0 1 1 2 0 3");
-    s.dropout = 0.0f;
-    s.lr = 1.0f;
     const expect ex[] = {{"Gather", 1}, {"Concat", 1}, {"Sigmoid", 5},
                          {"Relu", 1},   {"Sum", 1},    {NULL, 0}};
-    export_case("enas-rnn", &s, ex, 1);
+    text_case("enas-rnn", ex);
 }
 
 Test(onnx, nasrl_rnn_one_step)
 {
-    if (access(FORTUNES, R_OK) != 0)
-        cr_skip_test("no %s (Debian's fortunes)", FORTUNES);
-    nas_job_spec s = text_spec();
-    s.arch = NAS_ARCH_NASRL_RNN;
-    s.tree_base = 2; /* leaves add tanh, mul sigmoid; root add; c via node 1 */
-    snprintf(s.genotype, sizeof(s.genotype), "%s", "0 1 1 2 0 0 1 1 3 0");
-    s.lr = 1.0f;
     const expect ex[] = {{"Gather", 1}, {"Gemm", 3}, {"Tanh", 1}, {"Sigmoid", 1},
                          {"Mul", 2},    {"Relu", 1}, {NULL, 0}};
-    export_case("nasrl-rnn", &s, ex, 1);
+    text_case("nasrl-rnn", ex);
 }
 
 /* Three channels with their own mean and std (no colour dataset ships

@@ -19,8 +19,7 @@
 
 #include "jobs/image_net.h"
 #include "nas.h"
-#include "recorder.h"
-#include "tmpdir.h"
+#include "model_fixture.h"
 
 #define BS 500 /* the evaluation's batch (train_image.c) */
 
@@ -66,36 +65,9 @@ static nas_job_spec small_spec(const char *arch)
     return s;
 }
 
-typedef struct trained {
-    char *dir, *ckpt, *model;
-    recorder r;
-    nas_job_spec s;
-} trained;
-
 static void train(trained *t, const char *arch)
 {
-    memset(t, 0, sizeof *t);
-    t->dir = tmpdir_new("nas_predict");
-    size_t n = strlen(t->dir) + 32;
-    t->ckpt = malloc(n);
-    t->model = malloc(n);
-    snprintf(t->ckpt, n, "%s/job.ckpt", t->dir);
-    snprintf(t->model, n, "%s/job.safetensors", t->dir);
-    t->s = small_spec(arch);
-    t->s.checkpoint_path = t->ckpt;
-    t->s.model_path = t->model;
-    int rc = recorder_run(&t->s, &t->r);
-    cr_assert_eq(rc, NAS_OK, "%s", nas_errmsg());
-    cr_assert_str_eq(t->r.metric, "test_accuracy");
-}
-
-static void untrain(trained *t)
-{
-    recorder_done(&t->r);
-    tmpdir_remove(t->dir);
-    free(t->dir);
-    free(t->ckpt);
-    free(t->model);
+    train_model(t, "nas_predict", small_spec(arch), 1, "test_accuracy");
 }
 
 /* The job's test set, normalised as the job normalised it. */

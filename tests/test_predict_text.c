@@ -23,78 +23,13 @@
 
 #include "jobs/jobs.h"
 #include "nas.h"
-#include "recorder.h"
-#include "tmpdir.h"
-
-#define FORTUNES "/usr/share/games/fortunes/fortunes"
-
-static nas_job_spec lm_spec(const char *arch)
-{
-    nas_job_spec s = {.dataset = "fortunes"};
-    nas_job_spec_defaults(&s);
-    s.epochs = 1;
-    s.seed = 5;
-    s.threads = 1;
-    s.embed = 8;
-    s.hidden = 8;
-    s.bptt = 8;
-    s.batch_size = 10;
-    s.max_vocab = 200;
-    if (!strcmp(arch, "lstm-lm")) {
-        s.layers = 2;
-    } else if (!strcmp(arch, "darts-rnn")) {
-        s.arch = NAS_ARCH_DARTS_RNN;
-        s.darts_rnn = (nas_darts_rnn_genotype){
-            .op = {NAS_DARTS_RNN_RELU, NAS_DARTS_RNN_SIGMOID, NAS_DARTS_RNN_IDENTITY,
-                   NAS_DARTS_RNN_TANH, NAS_DARTS_RNN_TANH, NAS_DARTS_RNN_RELU,
-                   NAS_DARTS_RNN_SIGMOID, NAS_DARTS_RNN_IDENTITY},
-            .from = {0, 1, 1, 1, 0, 5, 3, 2},
-            .concat = {1, 2, 3, 4, 5, 6, 7, 8},
-            .nconcat = 8};
-    } else if (!strcmp(arch, "enas-rnn")) {
-        s.arch = NAS_ARCH_ENAS_RNN;
-        s.search_space = "enas-rnn";
-        s.nodes = 4; /* tanh; relu on 0; identity on 1; sigmoid on 0 */
-        snprintf(s.genotype, sizeof s.genotype, "%s", "0 0 1 1 2 0 3");
-        s.lr = 1.0f;
-        s.dropout = 0.0f; /* its own dropouts instead */
-    } else {
-        s.arch = NAS_ARCH_NASRL_RNN;
-        s.tree_base = 2; /* leaves add tanh, mul sigmoid; root add; c via node 1 */
-        snprintf(s.genotype, sizeof s.genotype, "%s", "0 1 1 2 0 0 1 1 3 0");
-        s.lr = 1.0f;
-    }
-    return s;
-}
-
-typedef struct trained {
-    char *dir, *model;
-    recorder r;
-    nas_job_spec s;
-} trained;
+#include "model_fixture.h"
 
 static void train(trained *t, const char *arch)
 {
     if (access(FORTUNES, R_OK) != 0)
         cr_skip_test("no %s (Debian's fortunes)", FORTUNES);
-    memset(t, 0, sizeof *t);
-    t->dir = tmpdir_new("nas_predict_text");
-    size_t n = strlen(t->dir) + 32;
-    t->model = malloc(n);
-    snprintf(t->model, n, "%s/job.safetensors", t->dir);
-    t->s = lm_spec(arch);
-    t->s.model_path = t->model;
-    int rc = recorder_run(&t->s, &t->r);
-    cr_assert_eq(rc, NAS_OK, "%s: %s", arch, nas_errmsg());
-    cr_assert_str_eq(t->r.metric, "test_perplexity");
-}
-
-static void untrain(trained *t)
-{
-    recorder_done(&t->r);
-    tmpdir_remove(t->dir);
-    free(t->dir);
-    free(t->model);
+    train_model(t, "nas_predict_text", lm_spec(arch), 0, "test_perplexity");
 }
 
 static void replays_the_test_perplexity(const char *arch)

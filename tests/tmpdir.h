@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * tmpdir.h - temporary directories for the unit tests: made under $TMPDIR
- * (default /tmp) and removed with everything in them.
+ * tmpdir.h - temporary directories for the tests: made under $TMPDIR
+ * (default /tmp) and removed with everything in them; and the whole of a
+ * file the test's code wrote there, read back.
  *
  * The one design decision to know: removal walks the tree with nftw
  * (depth first, not following symbolic links) instead of running
@@ -58,6 +59,26 @@ static inline char *path_in(const char *dir, const char *name)
     cr_assert(p);
     snprintf(p, n, "%s/%s", dir, name);
     return p;
+}
+
+/* The bytes of the file at path (owned, with a NUL after them), their
+ * count in *len; NULL when it cannot be opened. */
+static inline char *file_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    cr_assert_geq(n, 0, "%s", path);
+    char *b = malloc((size_t)n + 1);
+    cr_assert(b);
+    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n, "%s", path);
+    fclose(f);
+    b[n] = '\0';
+    *len = (size_t)n;
+    return b;
 }
 
 #endif

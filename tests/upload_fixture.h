@@ -169,6 +169,25 @@ static inline int upload(int port, const char *query, const char *body, size_t l
     return r->status;
 }
 
+/* An upload that must be accepted (201); its answer is not kept. */
+static inline void upload_ok(int port, const char *query, const char *body, size_t len,
+                             const char *type)
+{
+    http_resp r;
+    cr_assert_eq(upload(port, query, body, len, type, &r), 201, "%s: %s", query, r.body);
+    http_resp_free(&r);
+}
+
+/* The tar (owned, its length in *len) of classes_of()'s images. */
+static inline char *classes_tar(int per, int kind, int w, int h, const char *pre, size_t *len)
+{
+    ent es[64];
+    char names[64][64];
+    cr_assert_leq(per, 32);
+    int n = classes_of(es, per, kind, w, h, names, pre);
+    return archive_of(es, n, 0, len);
+}
+
 /* The entries of <state>/user-datasets (none expected but `keep`). */
 static inline int leftovers(const char *state, const char *keep)
 {

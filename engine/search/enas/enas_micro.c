@@ -29,7 +29,10 @@
  * update_stats has nothing to update, and the reward of a child is
  * measured like the reference's valid_shuffle_acc. The reference's drop
  * path acts only in its fixed-architecture network (_fixed_layer), so the
- * search does not apply drop_path; nor the auxiliary head (not built).
+ * search does not apply drop_path. The auxiliary head is built when the
+ * spec's aux_weight is above 0 (cfg->aux), after the cell that follows the
+ * last reduction (the reference's aux_head_indices), and gives logits only
+ * in training with gradients on; its loss is weighted by aux_weight.
  *
  * The one design decision to know: the space is its layout here and its
  * execution in enas_micro_fwd.c. This file declares the shared weights
