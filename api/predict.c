@@ -11,7 +11,7 @@
  * libuv's thread pool (uv_queue_work). Everything slow happens there:
  * parsing the body, opening the model (engine nas_model_open, on the
  * spec api_spec_of_model makes from the file's architecture), the
- * forward passes in batches of 500 and the response's JSON; the after-work
+ * forward passes in batches of BATCH (128) and the response's JSON; the after-work
  * callback, back on the loop, only sends it. Opened models are kept in a
  * small cache (max-predict-models, least recently used out), shared by
  * the pool's threads under one mutex and reference counts; DELETE of a
@@ -30,11 +30,15 @@
 #include <strings.h>
 #include <unistd.h>
 
-/* Images per forward pass: the evaluation's batch (train_image.c), so
- * that a test set sent in the same groups of 500 gets the evaluation's
+/* Images per forward pass: the train kind's evaluation batch for its
+ * default training batch of 64 (nas__eval_batch, engine/jobs/jobs.h), so
+ * that a test set sent in the same groups of 128 gets the evaluation's
  * logits bit for bit (another grouping may change their last bits, as
- * a kernel's path depends on the batch's size; the classes hardly). */
-#define BATCH 500
+ * a kernel's path depends on the batch's size; the classes hardly). Not
+ * more: a forward keeps every layer's output, about 3.6 MB an image for
+ * a C 8, 5-cell darts-cnn network on Fashion-MNIST (1.8 GB at 500), and
+ * the pool runs several requests at once. */
+#define BATCH 128
 
 typedef struct cached {
     char id[33];

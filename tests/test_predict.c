@@ -21,8 +21,6 @@
 #include "nas.h"
 #include "model_fixture.h"
 
-#define BS 500 /* the evaluation's batch (train_image.c) */
-
 static nas_job_spec small_spec(const char *arch)
 {
     nas_job_spec s = {.dataset = "synthetic"};
@@ -105,12 +103,14 @@ static void loader_is_the_jobs_eval(const char *arch)
     nas_graph *g = nas_graph_new(0);
     nas_graph_set_training(g, 0);
     nas_graph_set_grad(g, 0);
-    float *got = malloc((size_t)BS * k * sizeof(float));
-    int idx[BS];
+    /* in the evaluation's batches (train_image.c) */
+    const int bs = nas__eval_batch(t.s.batch_size);
+    float *got = malloc((size_t)bs * k * sizeof(float));
+    int idx[NAS__EVAL_BATCH];
     long correct = 0;
     size_t img = (size_t)c * h * w;
-    for (int s = 0; s < te->n; s += BS) {
-        int n = te->n - s < BS ? te->n - s : BS;
+    for (int s = 0; s < te->n; s += bs) {
+        int n = te->n - s < bs ? te->n - s : bs;
         for (int i = 0; i < n; i++)
             idx[i] = s + i;
         nas_graph_reset(g);
