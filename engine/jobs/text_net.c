@@ -28,16 +28,11 @@ static int add(nas_params *p, const char *name, int group, enum nas_init init, f
     return nas_params_add(p, name, group, init, scale, ndim, shape);
 }
 
-/* The nasrl-rnn tensors as its child training declares them
- * (search/nasrl/nasrl_rnn.c), in its order: "emb" (V, E), "cell.wx"
- * (B H, E), "cell.bx" (B H), "cell.wh" (B H, H), "dec.w" (V, H), "dec.b"
- * (V). */
+/* The nasrl-rnn tensors, declared as its child training declares them
+ * (search/nasrl/nasrl_rnn.c). */
 static int nasrl_declare(nas_params *p, const nas_job_spec *s, int vocab, nas__text_net *n)
 {
-    static const char *const names[6] = {"emb", "cell.wx", "cell.bx", "cell.wh", "dec.w", "dec.b"};
-    int V = vocab, E = s->embed, H = s->hidden, BH = s->tree_base * s->hidden;
-    const int shapes[6][3] = {{2, V, E}, {2, BH, E}, {1, BH, 0}, {2, BH, H}, {2, V, H}, {1, V, 0}};
-    int *idx[6] = {&n->emb, &n->rwx, &n->rbx, &n->rwh, &n->dec_w, &n->dec_b};
+    int idx[6];
     int rc = nas__nasrl_rnn_fixed_dec(s, n->dec, NAS__NASRL_RNN_MAX_DEC);
     if (rc < 0)
         return rc;
@@ -45,12 +40,15 @@ static int nasrl_declare(nas_params *p, const nas_job_spec *s, int vocab, nas__t
     n->nasrl = 1;
     n->base = s->tree_base;
     n->layers = 1;
-    for (int i = 0; i < 6; i++) {
-        const int *sh = shapes[i];
-        enum nas_init init = i == 2 || i == 5 ? NAS_INIT_ZERO : NAS_INIT_UNIFORM;
-        if ((*idx[i] = add(p, names[i], NAS_GROUP_WEIGHTS, init, 0.1f, sh[0], sh[1], sh[2])) < 0)
-            return *idx[i];
-    }
+    rc = nas__nasrl_rnn_declare(p, vocab, s->embed, s->hidden, s->tree_base, idx);
+    if (rc < 0)
+        return rc;
+    n->emb = idx[0];
+    n->rwx = idx[1];
+    n->rbx = idx[2];
+    n->rwh = idx[3];
+    n->dec_w = idx[4];
+    n->dec_b = idx[5];
     return NAS_OK;
 }
 
