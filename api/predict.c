@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 /* Images per forward pass: the train kind's evaluation batch for its
- * default training batch of 64 (nas__eval_batch, engine/jobs/jobs.h), so
+ * default training batch of 64 (nas__eval_batch, engine/internal.h), so
  * that a test set sent in the same groups of 128 gets the evaluation's
  * logits bit for bit (another grouping may change their last bits, as
  * a kernel's path depends on the batch's size; the classes hardly). Not

@@ -34,17 +34,6 @@
 
 /* What nas__job_check returns besides NAS_RUN and the nas_stop values. */
 #define NAS__STOP_TIME 3
-/* The train kind evaluates its test set forward only, in batches of
- * twice its training batch, at most NAS__EVAL_BATCH images: a forward
- * without gradients keeps about 0.45x a training step's arena per image
- * (tests/test_estimate.c measures both), so the evaluation stays inside
- * the step's memory estimate (at 500 images it took 1.8 GB where the
- * step took 0.26 GB, and 7.9 GB on CIFAR-10 at C 16, 8 layers). */
-#define NAS__EVAL_BATCH 500
-static inline int nas__eval_batch(int batch_size)
-{
-    return batch_size >= NAS__EVAL_BATCH / 2 ? NAS__EVAL_BATCH : 2 * batch_size;
-}
 
 typedef struct nas__job_pos {
     int epoch;            /* epoch in progress, 1-based; epochs + 1: done */

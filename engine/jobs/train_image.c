@@ -58,7 +58,7 @@ static nas_tensor *model_forward(void *ctx, nas_graph *g, nas_params *p, nas_ten
 }
 
 /* Accuracy over the whole test set, eval mode, in batches of
- * nas__eval_batch (jobs.h). */
+ * nas__eval_batch (internal.h). */
 static double evaluate(run *r)
 {
     int idx[NAS__EVAL_BATCH];

@@ -262,15 +262,16 @@ typedef struct child_run {
     int32_t *y;
 } child_run;
 
+/* Validation accuracy, eval mode, in batches of nas__eval_batch. */
 static double child_eval(child_run *r)
 {
-    enum { BS = 250 };
+    const int bs = nas__eval_batch(r->cfg->batch_size);
     const nas_dataset *v = r->val;
     long correct = 0;
     nas_graph_set_training(r->g, 0);
     nas_graph_set_grad(r->g, 0);
-    for (int s = 0; s < v->n; s += BS) {
-        int n = v->n - s < BS ? v->n - s : BS;
+    for (int s = 0; s < v->n; s += bs) {
+        int n = v->n - s < bs ? v->n - s : bs;
         for (int i = 0; i < n; i++)
             r->idx[i] = s + i;
         nas_graph_reset(r->g);
@@ -304,8 +305,8 @@ int nas__nasrl_train_model(const nas__nasrl_model *m, const nas_nasrl_train_cfg 
     r.p = nas_params_new();
     r.g = nas_graph_new(0);
     r.order = malloc((size_t)train->n * sizeof(int));
-    r.idx = malloc((size_t)(bs > 250 ? bs : 250) * sizeof(int));
-    r.y = malloc((size_t)(bs > 250 ? bs : 250) * sizeof(int32_t));
+    r.idx = malloc((size_t)(bs > NAS__EVAL_BATCH ? bs : NAS__EVAL_BATCH) * sizeof(int));
+    r.y = malloc((size_t)(bs > NAS__EVAL_BATCH ? bs : NAS__EVAL_BATCH) * sizeof(int32_t));
     if (!r.p || !r.g || !r.order || !r.idx || !r.y) {
         rc = nas_fail(NAS_ENOMEM, "nasrl child: out of memory");
         goto fail;
