@@ -10,7 +10,8 @@
  * then runs the same step alone on the whole batches with no group, and
  * compares the two: the weight and alpha gradients of the step, the
  * weights, alphas and BN running statistics after it, and the losses,
- * within 1e-5 relative (of each vector's largest magnitude). The global
+ * within 1e-5 relative (of each vector's largest magnitude; the
+ * second-order alpha gradient within 3e-5, see grad_tol). The global
  * batch of 7 does not divide by 2 or 3, so the slices are uneven. Exit 0
  * when everything agrees (on every rank), 1 otherwise.
  */
@@ -85,6 +86,19 @@ static double rel(const float *a, const float *b, size_t n)
     return d / m;
 }
 
+/* 1e-5, but for the second-order alpha gradient: it holds the central
+ * finite difference (grad_alpha L(w+) - grad_alpha L(w-)) / 2 eps of two
+ * nearly equal gradients at points that themselves come from the step's
+ * gradients, which amplifies their float rounding 10-15x (measured: first
+ * order 5.9e-7 and 7.2e-7, second order 6.4e-6 in the -O2 -march=native
+ * build and 1.04e-5 in the ASan build, whose kernels take other paths).
+ * 3e-5 keeps that margin; every gradient taken directly, and alpha after
+ * the step, stay at 1e-5. */
+static double grad_tol(int group, int order)
+{
+    return group == NAS_GROUP_ARCH && order == 2 ? 3e-5 : 1e-5;
+}
+
 static int check(const char *what, double r, double tol)
 {
     printf("%s %-28s %.3g\n", r <= tol ? "ok  " : "FAIL", what, r);
@@ -145,7 +159,7 @@ int main(int argc, char **argv)
             nas_params_group(one.p, groups[k].group, &wb, &gb, NULL, NULL, NULL);
             if (groups[k].group != NAS_GROUP_STATE) {
                 snprintf(what, sizeof(what), "%s gradient", groups[k].name);
-                ok &= check(what, rel(ga, gb, n), 1e-5);
+                ok &= check(what, rel(ga, gb, n), grad_tol(groups[k].group, order));
             }
             snprintf(what, sizeof(what), "%s after the step", groups[k].name);
             ok &= check(what, rel(wa, wb, n), 1e-5);
