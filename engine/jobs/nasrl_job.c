@@ -542,6 +542,29 @@ int nas__nasrl_best_index(const nas__nasrl_run *s)
 
 /* One update: sample m, train the new ones, report, learn, checkpoint.
  * NAS_OK, NAS__STOP_TIME (nothing of this update kept) or an error. */
+/* A child of this update with decisions at dec (n of them), nothing
+ * decided yet: rank 0's update and the other ranks' follow start each
+ * child here. */
+static nas__nasrl_child *child_init(nas__nasrl_run *s, nas__nasrl_child *c, int *dec, int n)
+{
+    memset(c, 0, sizeof(*c));
+    c->dec = dec;
+    c->n = n;
+    c->s = s;
+    c->dup_of = -1;
+    return c;
+}
+
+/* Marks c to be trained, with the training its decisions seed: the same
+ * on every rank, so a child trained on rank k is the in-process one. */
+static void child_train(nas__nasrl_run *s, nas__nasrl_child *c)
+{
+    const nas_job_spec *sp = &s->j->spec;
+    c->train = 1;
+    c->cfg = nas__nasrl_cfg(sp, sp->child_epochs, s->share,
+                            sp->seed ^ nas__nasrl_dec_hash(c->dec, c->n), child_should_stop, s);
+}
+
 static int update(nas__nasrl_run *s, int *decbuf, nas__nasrl_child *ch)
 {
     nas__job *j = s->j;
@@ -555,12 +578,7 @@ static int update(nas__nasrl_run *s, int *decbuf, nas__nasrl_child *ch)
     if (s->controller)
         nsteps = s->space->program(sp, layers, prog, &cfg);
     for (int i = 0; i < m; i++) {
-        nas__nasrl_child *c = &ch[i];
-        memset(c, 0, sizeof(*c));
-        c->dec = decbuf + (size_t)i * n;
-        c->n = n;
-        c->s = s;
-        c->dup_of = -1;
+        nas__nasrl_child *c = child_init(s, &ch[i], decbuf + (size_t)i * n, n);
         if (s->controller) {
             nas_ctrl_out o;
             nas_graph_reset(s->g);
@@ -582,10 +600,7 @@ static int update(nas__nasrl_run *s, int *decbuf, nas__nasrl_child *ch)
             c->res.val_metric = hit->val_metric;
             c->res.parameters = hit->parameters;
         } else if (c->dup_of < 0) {
-            c->train = 1;
-            c->cfg =
-                nas__nasrl_cfg(sp, sp->child_epochs, s->share,
-                               sp->seed ^ nas__nasrl_dec_hash(c->dec, n), child_should_stop, s);
+            child_train(s, c);
         }
     }
     if (j->dist)
@@ -634,21 +649,12 @@ static int update(nas__nasrl_run *s, int *decbuf, nas__nasrl_child *ch)
  * to report (the exchange carries it); this rank goes on. */
 static int follow(nas__nasrl_run *s, int *decbuf, nas__nasrl_child *ch)
 {
-    const nas_job_spec *sp = &s->j->spec;
     int train[256], m, n;
     while (nas__nasrl_dist_recv(s, decbuf, train, &m, &n)) {
         for (int i = 0; i < m; i++) {
-            nas__nasrl_child *c = &ch[i];
-            memset(c, 0, sizeof(*c));
-            c->dec = decbuf + (size_t)i * n;
-            c->n = n;
-            c->s = s;
-            c->train = train[i];
-            c->dup_of = -1;
-            if (c->train)
-                c->cfg =
-                    nas__nasrl_cfg(sp, sp->child_epochs, s->share,
-                                   sp->seed ^ nas__nasrl_dec_hash(c->dec, n), child_should_stop, s);
+            nas__nasrl_child *c = child_init(s, &ch[i], decbuf + (size_t)i * n, n);
+            if (train[i])
+                child_train(s, c);
         }
         int rc = train_children(s, ch, m), child_failed = 0;
         for (int i = 0; i < m; i++)
