@@ -32,7 +32,6 @@ static int add(nas_params *p, const char *name, int group, enum nas_init init, f
  * (search/nasrl/nasrl_rnn.c). */
 static int nasrl_declare(nas_params *p, const nas_job_spec *s, int vocab, nas__text_net *n)
 {
-    int idx[6];
     int rc = nas__nasrl_rnn_fixed_dec(s, n->dec, NAS__NASRL_RNN_MAX_DEC);
     if (rc < 0)
         return rc;
@@ -40,16 +39,8 @@ static int nasrl_declare(nas_params *p, const nas_job_spec *s, int vocab, nas__t
     n->nasrl = 1;
     n->base = s->tree_base;
     n->layers = 1;
-    rc = nas__nasrl_rnn_declare(p, vocab, s->embed, s->hidden, s->tree_base, idx);
-    if (rc < 0)
-        return rc;
-    n->emb = idx[0];
-    n->rwx = idx[1];
-    n->rbx = idx[2];
-    n->rwh = idx[3];
-    n->dec_w = idx[4];
-    n->dec_b = idx[5];
-    return NAS_OK;
+    return nas__nasrl_rnn_declare(p, vocab, s->embed, s->hidden, s->tree_base, &n->emb, &n->rwx,
+                                  &n->rbx, &n->rwh, &n->dec_w, &n->dec_b);
 }
 
 int nas__text_net_bind(nas_params *p, const nas_job_spec *s, int vocab, nas__text_net *n)

@@ -190,11 +190,13 @@ extern const nas__nasrl_space nas__nasrl_rnn_space; /* nasrl_rnn.c */
  * activation). */
 nas_tensor *nas__nasrl_rnn_tree(nas_graph *g, const int *dec, int B, nas_tensor *X, nas_tensor *Hh,
                                 nas_tensor *c, nas_tensor **c_out);
-/* A nasrl-rnn language model's tensors, in this order, into p: "emb"
- * (V, E), "cell.wx" (B H, E), "cell.bx" (B H), "cell.wh" (B H, H),
- * "dec.w" (V, H), "dec.b" (V); their indices in idx[0..5]. The child
- * training declares them so, and the model loader and the ONNX export
- * (jobs/text_net.c) bind a trained file's tensors by the same call. */
-int nas__nasrl_rnn_declare(nas_params *p, int V, int E, int H, int B, int idx[6]);
+/* A nasrl-rnn language model's tensors, in this order, into p, each
+ * one's index in the pointer beside it: "emb" (V, E), "cell.wx" (B H,
+ * E), "cell.bx" (B H), "cell.wh" (B H, H), "dec.w" (V, H), "dec.b" (V).
+ * The child training declares them so, and the model loader and the ONNX
+ * export (jobs/text_net.c) bind a trained file's tensors by the same
+ * call. */
+int nas__nasrl_rnn_declare(nas_params *p, int V, int E, int H, int B, int *emb, int *wx, int *bx,
+                           int *wh, int *dec_w, int *dec_b);
 
 #endif

@@ -237,34 +237,26 @@ static nas_tensor *chunk_loss(nas_graph *g, nas_params *p, const rnn_lm *m, cons
     return nas_cross_entropy(g, logits, tgt);
 }
 
-int nas__nasrl_rnn_declare(nas_params *p, int V, int E, int H, int B, int idx[6])
+int nas__nasrl_rnn_declare(nas_params *p, int V, int E, int H, int B, int *emb, int *wx, int *bx,
+                           int *wh, int *dec_w, int *dec_b)
 {
     const int W = NAS_GROUP_WEIGHTS;
     int se[2] = {V, E}, sx[2] = {B * H, E}, sb[1] = {B * H}, sh[2] = {B * H, H}, sd[2] = {V, H},
         sv[1] = {V};
-    if ((idx[0] = nas_params_add(p, "emb", W, NAS_INIT_UNIFORM, 0.1f, 2, se)) < 0 ||
-        (idx[1] = nas_params_add(p, "cell.wx", W, NAS_INIT_KAIMING, 1.0f, 2, sx)) < 0 ||
-        (idx[2] = nas_params_add(p, "cell.bx", W, NAS_INIT_ZERO, 1.0f, 1, sb)) < 0 ||
-        (idx[3] = nas_params_add(p, "cell.wh", W, NAS_INIT_KAIMING, 1.0f, 2, sh)) < 0 ||
-        (idx[4] = nas_params_add(p, "dec.w", W, NAS_INIT_UNIFORM, 0.1f, 2, sd)) < 0 ||
-        (idx[5] = nas_params_add(p, "dec.b", W, NAS_INIT_ZERO, 1.0f, 1, sv)) < 0)
+    if ((*emb = nas_params_add(p, "emb", W, NAS_INIT_UNIFORM, 0.1f, 2, se)) < 0 ||
+        (*wx = nas_params_add(p, "cell.wx", W, NAS_INIT_KAIMING, 1.0f, 2, sx)) < 0 ||
+        (*bx = nas_params_add(p, "cell.bx", W, NAS_INIT_ZERO, 1.0f, 1, sb)) < 0 ||
+        (*wh = nas_params_add(p, "cell.wh", W, NAS_INIT_KAIMING, 1.0f, 2, sh)) < 0 ||
+        (*dec_w = nas_params_add(p, "dec.w", W, NAS_INIT_UNIFORM, 0.1f, 2, sd)) < 0 ||
+        (*dec_b = nas_params_add(p, "dec.b", W, NAS_INIT_ZERO, 1.0f, 1, sv)) < 0)
         return NAS_ENOMEM;
     return NAS_OK;
 }
 
 static int declare(nas_params *p, rnn_lm *m)
 {
-    int idx[6];
-    int rc = nas__nasrl_rnn_declare(p, m->V, m->E, m->H, m->B, idx);
-    if (rc < 0)
-        return rc;
-    m->emb = idx[0];
-    m->wx = idx[1];
-    m->bx = idx[2];
-    m->wh = idx[3];
-    m->dec_w = idx[4];
-    m->dec_b = idx[5];
-    return NAS_OK;
+    return nas__nasrl_rnn_declare(p, m->V, m->E, m->H, m->B, &m->emb, &m->wx, &m->bx, &m->wh,
+                                  &m->dec_w, &m->dec_b);
 }
 
 /* Perplexity of a whole batchified stream, eval mode, state from zero. */
